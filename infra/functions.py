@@ -1,0 +1,118 @@
+"""The tenant's Lambda functions, built from the topology: one shape for all of them.
+
+arm64, Python 3.12, in the baseline's isolated subnets, the shared layer, X-Ray, an explicit
+encrypted log group, reserved concurrency from the tenant file, and a DLQ where the invocation
+is asynchronous. What each function may touch is granted by name in `grant`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra import assets, topology
+from infra.compliance import acknowledge
+from infra.monitoring import encrypted_log_group
+from infra.tenants import Tenant
+
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+
+# The same for every function: Powertools' PHI-safe settings. Per-function values (the service
+# name) are set in code, because locally all functions share one process environment.
+POWERTOOLS_ENV = {
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+    "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
+    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_METRICS_NAMESPACE": "Telehealth",
+}
+
+Grant = Callable[[lambda_.Function], object]
+
+
+class ClinicFunctions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        tenant: Tenant,
+        key: kms.IKey,
+        vpc: ec2.IVpc,
+        queues: Mapping[str, sqs.IQueue],
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, id)
+        self._tenant = tenant
+        self.layer = lambda_.LayerVersion(
+            self,
+            "SharedLayer",
+            code=lambda_.Code.from_asset(str(assets.layer_asset())),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[lambda_.Architecture.ARM_64],
+            description="telehealth shared package and its locked dependencies",
+        )
+        code = lambda_.Code.from_asset(str(assets.functions_asset()))
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "SecurityGroup",
+            vpc=vpc,
+            description="Tenant functions: HTTPS out to the VPC endpoints only",
+            allow_all_outbound=False,
+        )
+        self.security_group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "VPC endpoints")
+        # Gateway endpoints (S3, DynamoDB) are reached on public prefixes routed inside AWS.
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "gateway endpoints")
+
+        self.functions: dict[str, lambda_.Function] = {}
+        for spec in topology.FUNCTIONS:
+            name = spec.name(tenant.id)
+            dlq = queues[spec.dlq.key] if spec.invocation is topology.Invocation.EVENT and spec.dlq else None
+            fn = lambda_.Function(
+                self,
+                spec.key,
+                function_name=name,
+                description=spec.description,
+                runtime=RUNTIME,
+                architecture=lambda_.Architecture.ARM_64,
+                handler=spec.handler,
+                code=code,
+                layers=[self.layer],
+                memory_size=spec.memory_mb,
+                timeout=Duration.seconds(spec.timeout_s),
+                environment={**POWERTOOLS_ENV, **environment},
+                environment_encryption=key,
+                vpc=vpc,
+                vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+                security_groups=[self.security_group],
+                tracing=lambda_.Tracing.ACTIVE,
+                log_group=encrypted_log_group(
+                    self, f"{spec.key}-logs", name=f"/telehealth/{tenant.id}/lambda/{spec.key}", key=key
+                ),
+                logging_format=lambda_.LoggingFormat.JSON,
+                reserved_concurrent_executions=tenant.concurrency_of(spec.key),
+                dead_letter_queue=dlq,
+                retry_attempts=2 if dlq else None,
+                max_event_age=Duration.hours(6) if dlq else None,
+            )
+            if spec.invocation in (topology.Invocation.API, topology.Invocation.WORKFLOW):
+                acknowledge(fn, "sync-function-dlq")
+            elif spec.invocation is topology.Invocation.STREAM:
+                acknowledge(fn, "stream-consumer-dlq")
+            self.functions[spec.key] = fn
+
+    def consume_stream(self, function_key: str, table_stream: sources.DynamoEventSource) -> None:
+        self.functions[function_key].add_event_source(table_stream)
+
+    def grant(self, grants: Mapping[str, Grant]) -> None:
+        """Apply each function's named grants; an unknown name is a topology error, raised here."""
+        for spec in topology.FUNCTIONS:
+            for name in spec.grants:
+                grants[name](self.functions[spec.key])

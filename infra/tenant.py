@@ -1,0 +1,163 @@
+"""One tenant's silo: everything that holds or moves its data, built from the topology."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_cdk import Duration, Stack, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_cloudwatch as cw
+from constructs import Construct
+
+from infra import topology
+from infra.compliance import acknowledge
+from infra.api import STAGE, ClinicApi
+from infra.data import ClinicData, tenant_key
+from infra.events import ClinicEvents
+from infra.functions import ClinicFunctions
+from infra.identity import ClinicIdentity
+from infra.media import FHIR_WRITE_ACTIONS, MediaWorkers
+from infra.monitoring import Alarms, alarm_topic
+from infra.tenants import Tenant
+from infra.visits import VisitWorkflows
+
+# Chime SDK actions, by what a function does with meetings. Chime scopes these to meeting and
+# media-pipeline ARNs in this account (the meeting's control region is not known in advance).
+MEETING_MANAGE_ACTIONS = (
+    "chime:CreateMeeting",
+    "chime:CreateMeetingWithAttendees",
+    "chime:GetMeeting",
+    "chime:DeleteMeeting",
+    "chime:CreateAttendee",
+    "chime:BatchCreateAttendee",
+    "chime:GetAttendee",
+    "chime:ListAttendees",
+    "chime:DeleteAttendee",
+    "chime:StartMeetingTranscription",
+    "chime:StopMeetingTranscription",
+)
+MEDIA_PIPELINE_ACTIONS = (
+    "chime:CreateMediaCapturePipeline",
+    "chime:CreateMediaConcatenationPipeline",
+    "chime:GetMediaCapturePipeline",
+    "chime:DeleteMediaCapturePipeline",
+)
+MEETING_READ_ACTIONS = ("chime:GetMeeting", "chime:GetAttendee", "chime:ListAttendees")
+
+
+class TenantStack(Stack):
+    def __init__(self, scope: Construct, id: str, *, tenant: Tenant, vpc: ec2.IVpc, **kwargs: object) -> None:
+        super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
+        Tags.of(self).add("telehealth:tenant", tenant.id)
+        acknowledge(self, "grant-policies")
+        prefix = topology.tenant_prefix(tenant.id)
+
+        key = tenant_key(self, alias=f"alias/{topology.PREFIX}/{tenant.id}", description=f"{tenant.display_name}: PHI")
+        data = ClinicData(self, "Data", tenant=tenant, key=key)
+        clinic_events = ClinicEvents(self, "Events", tenant=tenant, key=key)
+        identity = ClinicIdentity(self, "Identity", tenant=tenant)
+        compute = ClinicFunctions(
+            self,
+            "Functions",
+            tenant=tenant,
+            key=key,
+            vpc=vpc,
+            queues=clinic_events.queues,
+            environment={
+                "TENANT_ID": tenant.id,
+                "TABLE_NAME": data.table.table_name,
+                "EVENT_BUS_NAME": clinic_events.bus.event_bus_name,
+                "AUDIT_BUCKET": data.audit.bucket_name,
+                "UPLOADS_BUCKET": data.uploads.bucket_name,
+                "RECORDINGS_BUCKET": data.recordings.bucket_name,
+                "FHIR_STORE_ENDPOINT": data.fhir_store.attr_datastore_endpoint,
+                "CHIME_MEDIA_REGION": tenant.chime_media_region,
+            },
+        )
+        fns = compute.functions
+        relay_failures = clinic_events.queues[topology.OUTBOX_RELAY.dlq.key]  # type: ignore[union-attr]
+        compute.consume_stream(
+            topology.OUTBOX_RELAY.key,
+            sources.DynamoEventSource(
+                data.table,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=100,
+                bisect_batch_on_error=True,
+                retry_attempts=10,
+                max_record_age=Duration.hours(24),
+                report_batch_item_failures=True,
+                on_failure=sources.SqsDlq(relay_failures),
+            ),
+        )
+        clinic_events.wire_rules(fns)
+        workflows = VisitWorkflows(self, "Visits", tenant=tenant, key=key, functions=fns)
+        lifecycle = workflows.machines[topology.VISIT_LIFECYCLE.key]
+        fns[topology.API.key].add_environment("VISIT_LIFECYCLE_ARN", lifecycle.state_machine_arn)
+        api = ClinicApi(self, "Api", tenant=tenant, key=key, identity=identity, handler=fns[topology.API.key])
+
+        def allow(actions: tuple[str, ...], resources: list[str]) -> Callable[[lambda_.Function], object]:
+            return lambda fn: fn.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=resources))
+
+        meetings = [self.format_arn(service="chime", region="*", resource="meeting", resource_name="*")]
+        pipelines = [self.format_arn(service="chime", region="*", resource="media-pipeline", resource_name="*")]
+        compute.grant(
+            {
+                "table:write": data.table.grant_read_write_data,
+                "bus:put": clinic_events.bus.grant_put_events_to,
+                "workflow:start": lifecycle.grant_start_execution,
+                "workflow:signal": lifecycle.grant_task_response,
+                "key:use": key.grant_encrypt_decrypt,
+                "fhir:write": allow(FHIR_WRITE_ACTIONS + ("healthlake:SearchWithGet",), [data.fhir_store_arn]),
+                "audit:write": lambda fn: data.audit.grant_put(fn),
+                "meetings:manage": allow(MEETING_MANAGE_ACTIONS + MEDIA_PIPELINE_ACTIONS, meetings + pipelines),
+                "meetings:read": allow(MEETING_READ_ACTIONS, meetings),
+            }
+        )
+
+        MediaWorkers(
+            self,
+            "Media",
+            tenant=tenant,
+            key=key,
+            vpc=vpc,
+            recordings=data.recordings,
+            bus=clinic_events.bus,
+            fhir_store_arn=data.fhir_store_arn,
+        )
+
+        alarms = Alarms(self, "Alarms", topic=alarm_topic(self, name=f"{prefix}-alarms", key=key), prefix=prefix)
+        alarms.queue_not_empty(clinic_events.queues.values())
+        alarms.function_errors(fns.values())
+        alarms.workflow_failures(workflows.machines.values())
+        alarms.api_health(api.rest_api.rest_api_name, STAGE)
+        cw.Dashboard(
+            self,
+            "Dashboard",
+            dashboard_name=prefix,
+            widgets=[
+                [
+                    cw.GraphWidget(title="Function errors", left=[f.metric_errors() for f in fns.values()], width=12),
+                    cw.GraphWidget(
+                        title="Function p99 duration",
+                        left=[f.metric_duration(statistic="p99") for f in fns.values()],
+                        width=12,
+                    ),
+                ],
+                [
+                    cw.GraphWidget(
+                        title="Dead-letter messages",
+                        left=[q.metric_approximate_number_of_messages_visible() for q in clinic_events.queues.values()],
+                        width=12,
+                    ),
+                    cw.GraphWidget(
+                        title="Visits",
+                        left=[m.metric_started() for m in workflows.machines.values()]
+                        + [m.metric_failed() for m in workflows.machines.values()],
+                        width=12,
+                    ),
+                ],
+            ],
+        )

@@ -1,0 +1,107 @@
+"""The tenant file (`tenants.toml`): who the platform is deployed for and how each silo is sized.
+
+Read by the CDK app and by the local platform alike, so it is plain Python with pydantic for the
+error messages a cloud team sees when the file is wrong.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from telehealth.domain.jurisdictions import US_JURISDICTIONS
+
+ROOT = Path(__file__).resolve().parent.parent
+TENANTS_FILE = ROOT / "tenants.toml"
+
+# AWS regions are lower-case words and a digit; checked loosely, CloudFormation checks the rest.
+RegionName = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
+# Tenant ids become parts of bucket, table and function names, so they stay short and DNS-safe.
+TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")]
+
+MACHINE_SCOPES = ("appointments.read", "fhir.read", "fhir.write")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Features(_Strict):
+    """Capabilities a tenant has switched on. Off means the routes answer 404 and no rule fires."""
+
+    recording: bool = False
+    payments: bool = False
+    eprescribing: bool = False
+    rpm: bool = False
+    triage: bool = False
+
+
+class ApiThrottle(_Strict):
+    rate: Annotated[int, Field(gt=0, le=10_000)]
+    burst: Annotated[int, Field(gt=0, le=5_000)]
+
+
+class MachineClient(_Strict):
+    """A health system's integration: a client-credentials app client with these scopes."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
+    scopes: tuple[str, ...]
+
+    @field_validator("scopes")
+    @classmethod
+    def _known_scopes(cls, scopes: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(scopes) - set(MACHINE_SCOPES))
+        if unknown or not scopes:
+            raise ValueError(f"scopes must be a non-empty subset of {list(MACHINE_SCOPES)}")
+        return scopes
+
+
+class Tenant(_Strict):
+    id: TenantId
+    display_name: str
+    region: RegionName
+    chime_media_region: RegionName
+    backup_copy_region: RegionName
+    states: tuple[str, ...]
+    recording_retention_days: Annotated[int, Field(ge=1, le=3650)]
+    cancellation_window_hours: Annotated[int, Field(ge=0, le=168)]
+    api_throttle: ApiThrottle
+    features: Features
+    reserved_concurrency: dict[str, Annotated[int, Field(ge=1, le=1000)]]
+    machine_clients: tuple[MachineClient, ...] = ()
+
+    @field_validator("states")
+    @classmethod
+    def _us_states(cls, states: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(states) - US_JURISDICTIONS)
+        if unknown or not states:
+            raise ValueError(f"states must be non-empty USPS codes; not known: {unknown}")
+        return states
+
+    @model_validator(mode="after")
+    def _copy_elsewhere(self) -> Tenant:
+        if self.backup_copy_region == self.region:
+            raise ValueError("backup_copy_region must differ from region (a disaster takes both)")
+        return self
+
+    def concurrency_of(self, function_key: str) -> int:
+        return self.reserved_concurrency[function_key]
+
+
+class TenantFile(_Strict):
+    tenant: tuple[Tenant, ...]
+
+    @model_validator(mode="after")
+    def _unique(self) -> TenantFile:
+        ids = [t.id for t in self.tenant]
+        if len(ids) != len(set(ids)):
+            raise ValueError("tenant ids must be unique")
+        return self
+
+
+def load_tenants(path: Path = TENANTS_FILE) -> tuple[Tenant, ...]:
+    with path.open("rb") as f:
+        return TenantFile.model_validate(tomllib.load(f)).tenant

@@ -1,0 +1,294 @@
+"""The platform's wiring, declared once: tables, buses, rules, queues, state machines, functions.
+
+The CDK constructs build the stacks from these declarations and the local platform provisions the
+emulator from them, so a rule's event pattern or a function's trigger exists in exactly one place.
+Plain data, no CDK imports: names are per tenant and derived here, nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+PREFIX = "telehealth"
+
+
+def tenant_prefix(tenant_id: str) -> str:
+    return f"{PREFIX}-{tenant_id}"
+
+
+# --- DynamoDB -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    partition_key: str
+    sort_key: str
+    indexes: tuple[Index, ...] = ()
+    stream: bool = False
+    ttl_attribute: str | None = None
+
+    def name(self, tenant_id: str) -> str:
+        return tenant_prefix(tenant_id)
+
+
+# One table per tenant (single-table design). Its access patterns are written down in
+# docs/architecture.md; the generic keys let every entity choose its own composite keys.
+CLINIC_TABLE = Table(
+    key="clinic",
+    partition_key="pk",
+    sort_key="sk",
+    indexes=(
+        Index("gsi1", "gsi1pk", "gsi1sk"),
+        Index("gsi2", "gsi2pk", "gsi2sk"),
+    ),
+    stream=True,
+    ttl_attribute="expires_at",
+)
+
+
+# --- Queues ---------------------------------------------------------------------------------------
+
+
+class QueueRole(Enum):
+    TARGET_DLQ = "target-dlq"  # an EventBridge target's delivery failures
+    FUNCTION_DLQ = "function-dlq"  # a function's asynchronous invocations that kept failing
+    STREAM_FAILURES = "stream-failures"  # a stream consumer's failed batches (metadata only)
+
+
+@dataclass(frozen=True)
+class Queue:
+    key: str
+    role: QueueRole
+    # Fourteen days: the most SQS keeps, so an on-call engineer has two weekends to redrive.
+    retention_days: int = 14
+
+    def name(self, tenant_id: str) -> str:
+        return f"{tenant_prefix(tenant_id)}-{self.key}"
+
+
+# --- Functions ------------------------------------------------------------------------------------
+
+
+class Invocation(Enum):
+    """How a function is invoked decides its failure path: the caller, a DLQ or a stream queue."""
+
+    API = "api"  # synchronous, API Gateway proxy; the caller sees the error
+    WORKFLOW = "workflow"  # synchronous, a Step Functions task; Retry/Catch in the ASL
+    EVENT = "event"  # asynchronous, an EventBridge rule target
+    STREAM = "stream"  # DynamoDB stream event source mapping
+
+
+@dataclass(frozen=True)
+class Function:
+    key: str
+    handler: str  # dotted module path below the repository root, then the callable
+    invocation: Invocation
+    description: str
+    memory_mb: int = 512
+    timeout_s: int = 10
+    # What the function may touch, by name; the constructs turn each into a scoped grant.
+    grants: tuple[str, ...] = ()
+
+    def name(self, tenant_id: str) -> str:
+        return f"{tenant_prefix(tenant_id)}-{self.key}"
+
+    @property
+    def module(self) -> str:
+        return self.handler.rsplit(".", 1)[0]
+
+    @property
+    def dlq(self) -> Queue | None:
+        """Asynchronously invoked functions get a DLQ; a stream consumer gets a failure queue."""
+        if self.invocation is Invocation.EVENT:
+            return Queue(f"{self.key}-dlq", QueueRole.FUNCTION_DLQ)
+        if self.invocation is Invocation.STREAM:
+            return Queue(f"{self.key}-failures", QueueRole.STREAM_FAILURES)
+        return None
+
+
+API = Function(
+    key="api",
+    handler="functions.api.handler.lambda_handler",
+    invocation=Invocation.API,
+    description="The clinic's HTTPS API: patients, providers, staff and health-system clients",
+    memory_mb=1024,
+    timeout_s=15,
+    grants=("table:write", "bus:put", "workflow:start", "key:use"),
+)
+VISIT_TASKS = Function(
+    key="visit-tasks",
+    handler="functions.workflow.visit_tasks.lambda_handler",
+    invocation=Invocation.WORKFLOW,
+    description="Task steps of the visit lifecycle state machine",
+    grants=("table:write", "bus:put", "key:use", "meetings:manage"),
+)
+OUTBOX_RELAY = Function(
+    key="outbox-relay",
+    handler="functions.ingest.outbox_relay.lambda_handler",
+    invocation=Invocation.STREAM,
+    description="Projects outbox items from the table's stream into HealthLake and the audit archive",
+    timeout_s=60,
+    grants=("table:write", "fhir:write", "audit:write", "key:use"),
+)
+OUTBOX_SWEEPER = Function(
+    key="outbox-sweeper",
+    handler="functions.ingest.outbox_sweeper.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Re-drives outbox items the stream could not deliver (the stream keeps 24 hours)",
+    timeout_s=300,
+    grants=("table:write", "fhir:write", "audit:write", "key:use"),
+)
+CHIME_EVENTS = Function(
+    key="chime-events",
+    handler="functions.events.chime_events.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Turns Chime meeting events forwarded from the default bus into visit facts",
+    grants=("table:write", "bus:put", "workflow:signal", "key:use", "meetings:read"),
+)
+
+FUNCTIONS: tuple[Function, ...] = (API, VISIT_TASKS, OUTBOX_RELAY, OUTBOX_SWEEPER, CHIME_EVENTS)
+
+
+# --- Events ---------------------------------------------------------------------------------------
+
+
+class BusKind(Enum):
+    TENANT = "tenant"  # the tenant's custom bus
+    DEFAULT = "default"  # the account's default bus: AWS service events and schedules
+
+
+@dataclass(frozen=True)
+class Bus:
+    key: str
+    archive_retention_days: int = 365
+
+    def name(self, tenant_id: str) -> str:
+        return tenant_prefix(tenant_id)
+
+
+TENANT_BUS = Bus(key="clinic")
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    bus: BusKind
+    description: str
+    target: Function
+    event_pattern: dict[str, Any] | None = None
+    schedule: str | None = None  # an EventBridge schedule expression; default bus only
+
+    def name(self, tenant_id: str) -> str:
+        return f"{tenant_prefix(tenant_id)}-{self.key}"
+
+    @property
+    def dlq(self) -> Queue:
+        return Queue(f"{self.key}-target-dlq", QueueRole.TARGET_DLQ)
+
+
+CHIME_SOURCE = "aws.chime"
+CHIME_DETAIL_TYPES = ("Chime Meeting State Change", "Chime Media Pipeline State Change")
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        key="chime-meeting-events",
+        bus=BusKind.TENANT,
+        description="Chime meeting and pipeline events, forwarded here by the account baseline",
+        target=CHIME_EVENTS,
+        event_pattern={"source": [CHIME_SOURCE], "detail-type": list(CHIME_DETAIL_TYPES)},
+    ),
+    Rule(
+        key="outbox-sweep",
+        bus=BusKind.DEFAULT,
+        description="Every minute: deliver outbox items the stream did not",
+        target=OUTBOX_SWEEPER,
+        schedule="rate(1 minute)",
+    ),
+)
+
+
+def chime_forwarding_pattern(tenant_id: str) -> dict[str, Any]:
+    """The baseline's default-bus rule: this tenant's Chime events, by ExternalMeetingId prefix.
+
+    Meetings are created with ``ExternalMeetingId = "<tenant>:<visit id>"`` (no PHI), which is
+    what lets one account's default bus fan Chime's events out to the right silo.
+    """
+    return {
+        "source": [CHIME_SOURCE],
+        "detail-type": list(CHIME_DETAIL_TYPES),
+        "detail": {"externalMeetingId": [{"prefix": f"{tenant_id}:"}]},
+    }
+
+
+def chime_forwarding_rule_name(tenant_id: str) -> str:
+    return f"{tenant_prefix(tenant_id)}-chime-forward"
+
+
+# --- Workflows ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    key: str
+    definition_file: str  # below statemachines/
+    # ASL `${Name}` placeholders and the function each one resolves to.
+    functions: dict[str, Function] = field(default_factory=dict)
+
+    def name(self, tenant_id: str) -> str:
+        return f"{tenant_prefix(tenant_id)}-{self.key}"
+
+
+VISIT_LIFECYCLE = StateMachine(
+    key="visit-lifecycle",
+    definition_file="visit_lifecycle.asl.json",
+    functions={"VisitTasksFunctionArn": VISIT_TASKS},
+)
+
+STATE_MACHINES: tuple[StateMachine, ...] = (VISIT_LIFECYCLE,)
+
+
+# --- Queues, all of them --------------------------------------------------------------------------
+
+
+def queues() -> tuple[Queue, ...]:
+    """Every queue a tenant stack has: one DLQ per rule target and per asynchronous function."""
+    found = [r.dlq for r in RULES] + [q for f in FUNCTIONS if (q := f.dlq) is not None]
+    return tuple(found)
+
+
+# --- The HTTP API ---------------------------------------------------------------------------------
+
+# Cognito authorizer semantics: a method with OAuth scopes accepts *access* tokens carrying any
+# one of them; Cognito puts this scope in every user's access token, so user routes list it.
+USER_SCOPE = "aws.cognito.signin.user.admin"
+RESOURCE_SERVER = "telehealth"
+
+
+def machine_scope(scope: str) -> str:
+    return f"{RESOURCE_SERVER}/{scope}"
+
+
+@dataclass(frozen=True)
+class Route:
+    """An API Gateway resource: its path and which tokens the authorizer lets through."""
+
+    path: str
+    scopes: tuple[str, ...]  # empty: no authorizer (health only)
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/health", ()),
+    Route("/v1/{proxy+}", (USER_SCOPE,)),
+    Route("/integrations/{proxy+}", (machine_scope("appointments.read"),)),
+    Route("/fhir/{proxy+}", (machine_scope("fhir.read"), machine_scope("fhir.write"))),
+)

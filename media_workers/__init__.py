@@ -1,0 +1,1 @@
+"""Container workers that process visit recordings (rPPG vital signs, the scribe)."""

@@ -1,0 +1,1 @@
+"""Vital signs from the visit video (remote photoplethysmography)."""

@@ -1,0 +1,1 @@
+"""Draft clinical notes from the visit transcript, for the provider to sign."""
