@@ -63,7 +63,9 @@ class ClinicApi(Construct):
     ) -> None:
         super().__init__(scope, id)
         prefix = topology.tenant_prefix(tenant.id)
-        access_logs = encrypted_log_group(self, "AccessLogs", name=f"/telehealth/{tenant.id}/api/access", key=key)
+        access_logs = encrypted_log_group(
+            self, "AccessLogs", name=f"/telehealth/{tenant.id}/api/access", key=key
+        )
         self.rest_api = apigw.RestApi(
             self,
             "RestApi",
@@ -156,7 +158,9 @@ class ClinicApi(Construct):
             visibility_config=_visibility(prefix),
             rules=rules,
         )
-        waf.CfnWebACLAssociation(self, "WebAclAssociation", resource_arn=stage_arn, web_acl_arn=self.web_acl.attr_arn)
+        waf.CfnWebACLAssociation(
+            self, "WebAclAssociation", resource_arn=stage_arn, web_acl_arn=self.web_acl.attr_arn
+        )
         # WAF requires the log group's name to start with aws-waf-logs-, and its ARN without ":*".
         log_name = f"aws-waf-logs-{prefix}"
         log_group = encrypted_log_group(self, "WafLogs", name=log_name, key=key)

@@ -64,7 +64,9 @@ class SharedNetwork(Construct):
             max_azs=2,
             nat_gateways=0,
             subnet_configuration=[
-                ec2.SubnetConfiguration(name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=20)
+                ec2.SubnetConfiguration(
+                    name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=20
+                )
             ],
             restrict_default_security_group=True,
             flow_logs={
@@ -77,7 +79,11 @@ class SharedNetwork(Construct):
         for name, gateway in GATEWAY_ENDPOINTS.items():
             self.vpc.add_gateway_endpoint(name, service=gateway)
         endpoint_sg = ec2.SecurityGroup(
-            self, "EndpointSg", vpc=self.vpc, description="HTTPS from the VPC to interface endpoints", allow_all_outbound=False
+            self,
+            "EndpointSg",
+            vpc=self.vpc,
+            description="HTTPS from the VPC to interface endpoints",
+            allow_all_outbound=False,
         )
         endpoint_sg.add_ingress_rule(ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(443), "HTTPS from the VPC")
         for name, service in INTERFACE_ENDPOINTS.items():
@@ -110,13 +116,16 @@ class BaselineStack(Stack):
         return self.network.vpc
 
     def _trail(self, tenants: Sequence[Tenant], key: kms.IKey) -> None:
-        access_logs = access_log_bucket(self, name=f"{topology.PREFIX}-baseline-access-logs-{Aws.ACCOUNT_ID}-{Aws.REGION}")
+        access_logs = access_log_bucket(
+            self, name=f"{topology.PREFIX}-baseline-access-logs-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+        )
         bucket = private_bucket(
             self,
             "TrailBucket",
             name=f"{topology.PREFIX}-trail-{Aws.ACCOUNT_ID}-{Aws.REGION}",
             key=key,
             access_logs=access_logs,
+            replication_ack="log-bucket-replication",
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="archive-then-expire",
@@ -153,7 +162,9 @@ class BaselineStack(Stack):
             "ApiGatewayLogsRole",
             assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
             managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonAPIGatewayPushToCloudWatchLogs")
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                )
             ],
         )
         apigw.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=role.role_arn)
@@ -162,7 +173,9 @@ class BaselineStack(Stack):
         topic = alarm_topic(self, name=f"{topology.PREFIX}-baseline-alarms", key=key)
         alarms = Alarms(self, "Alarms", topic=topic, prefix=f"{topology.PREFIX}-baseline")
         for tenant in tenants:
-            bus = events.EventBus.from_event_bus_name(self, f"{tenant.id}-bus", topology.TENANT_BUS.name(tenant.id))
+            bus = events.EventBus.from_event_bus_name(
+                self, f"{tenant.id}-bus", topology.TENANT_BUS.name(tenant.id)
+            )
             dlq = encrypted_queue(
                 self,
                 f"{tenant.id}-chime-forward-dlq",
@@ -181,15 +194,22 @@ class BaselineStack(Stack):
             alarms.queue_not_empty([dlq])
 
 
-def data_event_selectors(tenants: Sequence[Tenant]) -> list[cloudtrail.CfnTrail.AdvancedEventSelectorProperty]:
+def data_event_selectors(
+    tenants: Sequence[Tenant],
+) -> list[cloudtrail.CfnTrail.AdvancedEventSelectorProperty]:
     """Management events, plus data events on every tenant's buckets and table, and HealthLake."""
     account, region = Aws.ACCOUNT_ID, Aws.REGION
     prefixes = [topology.tenant_prefix(t.id) for t in tenants]
     selector = cloudtrail.CfnTrail.AdvancedEventSelectorProperty
     field = cloudtrail.CfnTrail.AdvancedFieldSelectorProperty
 
-    def data(name: str, resource_type: str, arn_prefixes: list[str] | None) -> cloudtrail.CfnTrail.AdvancedEventSelectorProperty:
-        fields = [field(field="eventCategory", equal_to=["Data"]), field(field="resources.type", equal_to=[resource_type])]
+    def data(
+        name: str, resource_type: str, arn_prefixes: list[str] | None
+    ) -> cloudtrail.CfnTrail.AdvancedEventSelectorProperty:
+        fields = [
+            field(field="eventCategory", equal_to=["Data"]),
+            field(field="resources.type", equal_to=[resource_type]),
+        ]
         if arn_prefixes:
             fields.append(field(field="resources.ARN", starts_with=arn_prefixes))
         return selector(name=name, field_selectors=fields)

@@ -41,11 +41,6 @@ ACKNOWLEDGMENTS: dict[str, Acknowledgment] = {
         "Access logs hold opaque object keys (ids, never names) and are encrypted at rest with "
         "AES-256; the bucket is private, TLS-only and versioned.",
     ),
-    "access-log-bucket-logging": Acknowledgment(
-        "HIPAA.Security-S3BucketLoggingEnabled",
-        "This is the access-log bucket itself; logging it to itself would loop. Reads of it are "
-        "recorded by CloudTrail (management and S3 data events in the account baseline).",
-    ),
     "bucket-replication": Acknowledgment(
         "HIPAA.Security-S3BucketReplicationEnabled",
         "Disaster copies come from AWS Backup, not replication: the tenant's backup plan copies "
@@ -53,10 +48,11 @@ ACKNOWLEDGMENTS: dict[str, Acknowledgment] = {
         "encrypted with a key in that region. Replication would double-store PHI without "
         "point-in-time recovery.",
     ),
-    "trail-bucket-replication": Acknowledgment(
+    "log-bucket-replication": Acknowledgment(
         "HIPAA.Security-S3BucketReplicationEnabled",
-        "CloudTrail log files are protected by log-file validation (digests), versioning and a "
-        "six-year lifecycle, and are delivered to CloudWatch Logs as a second copy.",
+        "Access-log and CloudTrail buckets hold evidence, not PHI: object keys are opaque ids. "
+        "They are versioned and kept six years by lifecycle; CloudTrail's log files carry "
+        "validation digests and are delivered to CloudWatch Logs as a second copy.",
     ),
     "stream-consumer-dlq": Acknowledgment(
         "HIPAA.Security-LambdaDLQ",
@@ -76,11 +72,6 @@ ACKNOWLEDGMENTS: dict[str, Acknowledgment] = {
         "(an inline DefaultPolicy), scoped to this tenant's resource ARNs. An inline policy lives "
         "and dies with its one role and cannot be attached to another principal; the infra tests "
         "reject any statement with a wildcard action on a PHI store. Acknowledged per stack.",
-    ),
-    "default-sg-custom-resource": Acknowledgment(
-        "HIPAA.Security-LambdaInsideVPC",
-        "CDK's own provider for restricting the VPC's default security group runs once at deploy "
-        "time, handles no PHI and must reach the EC2 API before the VPC's endpoints exist.",
     ),
 }
 

@@ -87,6 +87,7 @@ def private_bucket(
     key: kms.IKey | None,
     access_logs: s3.IBucket | None,
     lifecycle_rules: list[s3.LifecycleRule],
+    replication_ack: str = "bucket-replication",
     object_lock_retention: s3.ObjectLockRetention | None = None,
 ) -> s3.Bucket:
     """A bucket nobody outside can read: blocked public access, TLS only, versioned, logged.
@@ -112,11 +113,9 @@ def private_bucket(
         object_lock_default_retention=object_lock_retention,
         removal_policy=RemovalPolicy.RETAIN,
     )
-    acknowledge(bucket, "bucket-replication")
+    acknowledge(bucket, replication_ack)
     if key is None:
         acknowledge(bucket, "access-log-bucket-sse-s3")
-    if access_logs is None:
-        acknowledge(bucket, "access-log-bucket-logging")
     return bucket
 
 
@@ -127,6 +126,7 @@ def access_log_bucket(scope: Construct, *, name: str) -> s3.Bucket:
         name=name,
         key=None,
         access_logs=None,
+        replication_ack="log-bucket-replication",
         lifecycle_rules=[
             s3.LifecycleRule(
                 id="archive-then-expire",
@@ -144,7 +144,9 @@ def access_log_bucket(scope: Construct, *, name: str) -> s3.Bucket:
 
 
 def _abort_uploads() -> s3.LifecycleRule:
-    return s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1))
+    return s3.LifecycleRule(
+        id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+    )
 
 
 class ClinicData(Construct):
@@ -176,7 +178,9 @@ class ClinicData(Construct):
         for index in spec.indexes:
             self.table.add_global_secondary_index(
                 index_name=index.name,
-                partition_key=dynamodb.Attribute(name=index.partition_key, type=dynamodb.AttributeType.STRING),
+                partition_key=dynamodb.Attribute(
+                    name=index.partition_key, type=dynamodb.AttributeType.STRING
+                ),
                 sort_key=dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING),
             )
 

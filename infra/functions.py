@@ -67,7 +67,9 @@ class ClinicFunctions(Construct):
             description="Tenant functions: HTTPS out to the VPC endpoints only",
             allow_all_outbound=False,
         )
-        self.security_group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "VPC endpoints")
+        self.security_group.add_egress_rule(
+            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "VPC endpoints"
+        )
         # Gateway endpoints (S3, DynamoDB) are reached on public prefixes routed inside AWS.
         self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "gateway endpoints")
 

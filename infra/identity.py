@@ -27,6 +27,8 @@ def _portal_client(pool: cognito.UserPool, id: str) -> cognito.UserPoolClient:
         id,
         user_pool_client_name=id.lower(),
         auth_flows=cognito.AuthFlow(user_srp=True),
+        # SRP sign-in only: no hosted-UI OAuth flows (CDK would otherwise enable implicit grant).
+        disable_o_auth=True,
         generate_secret=False,
         access_token_validity=TOKEN_LIFETIME,
         id_token_validity=TOKEN_LIFETIME,
@@ -107,9 +109,7 @@ class ClinicIdentity(Construct):
         )
         self.domain = self.workforce.add_domain(
             "MachineDomain",
-            cognito_domain=cognito.CognitoDomainOptions(
-                domain_prefix=Fn.join("-", [prefix, Aws.ACCOUNT_ID])
-            ),
+            cognito_domain=cognito.CognitoDomainOptions(domain_prefix=Fn.join("-", [prefix, Aws.ACCOUNT_ID])),
         )
         self.machine_clients = {
             client.name: self.workforce.add_client(

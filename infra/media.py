@@ -79,7 +79,7 @@ class MediaWorkers(Construct):
         )
         self.rppg.add_volume(name="scratch")
         self.rppg.default_container.add_mount_points(  # type: ignore[union-attr]
-            ecs.MountPoint(container_path="/tmp", source_volume="scratch", read_only=False)
+            ecs.MountPoint(container_path="/tmp", source_volume="scratch", read_only=False)  # noqa: S108 (the task's own volume)
         )
 
         role = self.rppg.task_role

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aws_cdk import Duration, Stack, Tags
+from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_cloudwatch as cw
 from constructs import Construct
 
 from infra import topology
-from infra.compliance import acknowledge
 from infra.api import STAGE, ClinicApi
+from infra.compliance import acknowledge
 from infra.data import ClinicData, tenant_key
 from infra.events import ClinicEvents
 from infra.functions import ClinicFunctions
@@ -55,7 +55,9 @@ class TenantStack(Stack):
         acknowledge(self, "grant-policies")
         prefix = topology.tenant_prefix(tenant.id)
 
-        key = tenant_key(self, alias=f"alias/{topology.PREFIX}/{tenant.id}", description=f"{tenant.display_name}: PHI")
+        key = tenant_key(
+            self, alias=f"alias/{topology.PREFIX}/{tenant.id}", description=f"{tenant.display_name}: PHI"
+        )
         data = ClinicData(self, "Data", tenant=tenant, key=key)
         clinic_events = ClinicEvents(self, "Events", tenant=tenant, key=key)
         identity = ClinicIdentity(self, "Identity", tenant=tenant)
@@ -99,10 +101,14 @@ class TenantStack(Stack):
         api = ClinicApi(self, "Api", tenant=tenant, key=key, identity=identity, handler=fns[topology.API.key])
 
         def allow(actions: tuple[str, ...], resources: list[str]) -> Callable[[lambda_.Function], object]:
-            return lambda fn: fn.add_to_role_policy(iam.PolicyStatement(actions=list(actions), resources=resources))
+            return lambda fn: fn.add_to_role_policy(
+                iam.PolicyStatement(actions=list(actions), resources=resources)
+            )
 
         meetings = [self.format_arn(service="chime", region="*", resource="meeting", resource_name="*")]
-        pipelines = [self.format_arn(service="chime", region="*", resource="media-pipeline", resource_name="*")]
+        pipelines = [
+            self.format_arn(service="chime", region="*", resource="media-pipeline", resource_name="*")
+        ]
         compute.grant(
             {
                 "table:write": data.table.grant_read_write_data,
@@ -110,9 +116,11 @@ class TenantStack(Stack):
                 "workflow:start": lifecycle.grant_start_execution,
                 "workflow:signal": lifecycle.grant_task_response,
                 "key:use": key.grant_encrypt_decrypt,
-                "fhir:write": allow(FHIR_WRITE_ACTIONS + ("healthlake:SearchWithGet",), [data.fhir_store_arn]),
+                "fhir:write": allow((*FHIR_WRITE_ACTIONS, "healthlake:SearchWithGet"), [data.fhir_store_arn]),
                 "audit:write": lambda fn: data.audit.grant_put(fn),
-                "meetings:manage": allow(MEETING_MANAGE_ACTIONS + MEDIA_PIPELINE_ACTIONS, meetings + pipelines),
+                "meetings:manage": allow(
+                    MEETING_MANAGE_ACTIONS + MEDIA_PIPELINE_ACTIONS, meetings + pipelines
+                ),
                 "meetings:read": allow(MEETING_READ_ACTIONS, meetings),
             }
         )
@@ -128,7 +136,9 @@ class TenantStack(Stack):
             fhir_store_arn=data.fhir_store_arn,
         )
 
-        alarms = Alarms(self, "Alarms", topic=alarm_topic(self, name=f"{prefix}-alarms", key=key), prefix=prefix)
+        alarms = Alarms(
+            self, "Alarms", topic=alarm_topic(self, name=f"{prefix}-alarms", key=key), prefix=prefix
+        )
         alarms.queue_not_empty(clinic_events.queues.values())
         alarms.function_errors(fns.values())
         alarms.workflow_failures(workflows.machines.values())
@@ -139,7 +149,9 @@ class TenantStack(Stack):
             dashboard_name=prefix,
             widgets=[
                 [
-                    cw.GraphWidget(title="Function errors", left=[f.metric_errors() for f in fns.values()], width=12),
+                    cw.GraphWidget(
+                        title="Function errors", left=[f.metric_errors() for f in fns.values()], width=12
+                    ),
                     cw.GraphWidget(
                         title="Function p99 duration",
                         left=[f.metric_duration(statistic="p99") for f in fns.values()],
@@ -149,7 +161,10 @@ class TenantStack(Stack):
                 [
                     cw.GraphWidget(
                         title="Dead-letter messages",
-                        left=[q.metric_approximate_number_of_messages_visible() for q in clinic_events.queues.values()],
+                        left=[
+                            q.metric_approximate_number_of_messages_visible()
+                            for q in clinic_events.queues.values()
+                        ],
                         width=12,
                     ),
                     cw.GraphWidget(

@@ -40,7 +40,10 @@ class VisitWorkflows(Construct):
                 spec.key,
                 state_machine_name=spec.name(tenant.id),
                 state_machine_type=sfn.StateMachineType.STANDARD,
-                definition_body=sfn.DefinitionBody.from_file(str(STATEMACHINES / spec.definition_file)),
+                # Inline, not an S3 asset: the template alone says what runs.
+                definition_body=sfn.DefinitionBody.from_string(
+                    (STATEMACHINES / spec.definition_file).read_text()
+                ),
                 definition_substitutions={
                     placeholder: functions[fn.key].function_arn for placeholder, fn in spec.functions.items()
                 },
@@ -53,5 +56,3 @@ class VisitWorkflows(Construct):
             for fn in spec.functions.values():
                 functions[fn.key].grant_invoke(machine)
             self.machines[spec.key] = machine
-
-

@@ -12,7 +12,7 @@ logger = logger_for("visit-tasks")
 tracer = tracer_for("visit-tasks")
 
 
-class UnknownTask(ValueError):
+class UnknownTaskError(ValueError):
     """The state machine asked for a step this function does not have: a deployment mismatch."""
 
 
@@ -29,6 +29,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     task = event.get("task")
     step = TASKS.get(task) if isinstance(task, str) else None
     if step is None:
-        raise UnknownTask(f"no such visit task: {task!r}")
+        raise UnknownTaskError(f"no such visit task: {task!r}")
     logger.info("visit task", extra={"task": task})
     return step(event)

@@ -1,0 +1,70 @@
+# The front door. `make run` and `make test` set everything up themselves on a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+UV_VERSION := 0.13.8
+PY_READY := $(VENV)/.ready
+NODE_READY := node_modules/.ready
+
+# jsii (CDK from Python) runs on Node; this wrapper drops the Node end-of-life banner only.
+export JSII_NODE := $(CURDIR)/tools/jsii-node
+export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: help setup run test test-unit test-infra lint format synth bench docs lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(PY_READY): locks/dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes locks/dev.txt
+	@# The repository root and the shared package on the path, as a layer puts it in Lambda.
+	@$(BIN)/python -c 'import site, sys; open(site.getsitepackages()[0] + "/telehealth-dev.pth", "w").write("\n".join(sys.argv[1:]) + "\n")' \
+		"$(CURDIR)" "$(CURDIR)/layers/telehealth"
+	@touch $@
+
+$(NODE_READY): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(PY_READY) $(NODE_READY) ## create .venv and node_modules from the lock files
+
+run: setup ## start the whole platform locally (the embedded default)
+	$(BIN)/python -m local
+
+test: setup lint ## lint, then every test suite
+	$(BIN)/python -m pytest
+
+test-unit: setup ## the domain's unit tests only
+	$(BIN)/python -m pytest tests/unit
+
+test-infra: setup ## synthesized templates: cdk-nag HIPAA, cfn-lint, allow-list, settings
+	$(BIN)/python -m pytest tests/infra
+
+lint: setup ## ruff, ruff format --check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+synth: setup ## write cdk.out/: the baseline and one template per tenant, HIPAA-checked
+	cdk synth --quiet
+
+bench: setup ## print the figures: synth time, acknowledgments, resources, handler imports
+	$(BIN)/python -m tools.bench
+
+docs: setup ## regenerate the generated docs (compliance)
+	$(BIN)/python -m infra.compliance > docs/compliance.md
+
+lock: setup ## re-resolve locks/ after editing pyproject.toml
+	UV=$(BIN)/uv tools/lock.sh
+
+clean: ## remove build output (not the virtual environment)
+	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache

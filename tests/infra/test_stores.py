@@ -1,0 +1,239 @@
+"""Template tests by resource type: cdk-nag skips some resources (CDK's own custom-resource
+functions, for one), so encryption, retention and Retain are checked on every one here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import Assembly, Template, as_list, iam_statements, render
+
+# Stores whose loss is the loss of PHI (or of the key that reads it).
+PHI_STORE_TYPES = (
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::HealthLake::FHIRDatastore",
+    "AWS::KMS::Key",
+    "AWS::Cognito::UserPool",
+    "AWS::Backup::BackupVault",
+)
+
+
+def _all(assembly: Assembly, resource_type: str) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (t.stack, logical_id, r)
+        for t in assembly.templates.values()
+        for logical_id, r in t.of_type(resource_type).items()
+    ]
+
+
+@pytest.mark.parametrize("resource_type", PHI_STORE_TYPES)
+def test_phi_stores_are_retained_on_delete_and_on_replacement(assembly: Assembly, resource_type: str) -> None:
+    stores = _all(assembly, resource_type)
+    assert stores, f"no {resource_type} at all"
+    for stack, logical_id, r in stores:
+        assert (r.get("DeletionPolicy"), r.get("UpdateReplacePolicy")) == ("Retain", "Retain"), (
+            f"{stack}/{logical_id}"
+        )
+
+
+def test_every_table_is_encrypted_with_a_customer_key_and_recoverable(assembly: Assembly) -> None:
+    for stack, logical_id, r in _all(assembly, "AWS::DynamoDB::Table"):
+        p = r["Properties"]
+        assert p["SSESpecification"]["SSEEnabled"] is True
+        assert p["SSESpecification"]["SSEType"] == "KMS"
+        assert "KMSMasterKeyId" in p["SSESpecification"], f"{stack}/{logical_id}"
+        assert p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert p["DeletionProtectionEnabled"] is True
+        assert p["BillingMode"] == "PAY_PER_REQUEST"
+        assert p["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+
+
+def test_every_bucket_is_private_encrypted_versioned_and_tls_only(assembly: Assembly) -> None:
+    for template in assembly.templates.values():
+        policies = {
+            json.dumps(p["Bucket"]): p["PolicyDocument"]["Statement"]
+            for p in template.props("AWS::S3::BucketPolicy")
+        }
+        for logical_id, r in template.of_type("AWS::S3::Bucket").items():
+            p = r["Properties"]
+            where = f"{template.stack}/{logical_id}"
+            assert p["PublicAccessBlockConfiguration"] == {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            }, where
+            assert p["VersioningConfiguration"]["Status"] == "Enabled", where
+            assert p["LifecycleConfiguration"]["Rules"], where
+            rule = p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+                "ServerSideEncryptionByDefault"
+            ]
+            is_access_log_bucket = "LoggingConfiguration" not in p
+            if is_access_log_bucket:
+                # S3 server access logging delivers only to SSE-S3 buckets (acknowledged).
+                assert rule["SSEAlgorithm"] == "AES256", where
+            else:
+                assert rule["SSEAlgorithm"] == "aws:kms" and "KMSMasterKeyID" in rule, where
+            statements = policies[json.dumps({"Ref": logical_id})]
+            deny_plain_http = [
+                s
+                for s in statements
+                if s["Effect"] == "Deny"
+                and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            ]
+            assert deny_plain_http, f"{where} accepts plain HTTP"
+            assert not any(s["Effect"] == "Allow" and s.get("Principal") == "*" for s in statements), where
+
+
+def test_exactly_one_access_log_bucket_per_stack_that_has_buckets(assembly: Assembly) -> None:
+    for template in assembly.templates.values():
+        buckets = template.props("AWS::S3::Bucket")
+        if buckets:
+            assert sum("LoggingConfiguration" not in p for p in buckets) == 1, template.stack
+
+
+def test_the_audit_archive_is_locked_in_compliance_mode_for_six_years(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        locked = [
+            p for p in assembly.tenant(tenant.id).props("AWS::S3::Bucket") if p.get("ObjectLockEnabled")
+        ]
+        assert len(locked) == 1
+        retention = locked[0]["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+        assert retention["Mode"] == "COMPLIANCE"
+        assert retention["Days"] >= 6 * 365
+        assert "audit" in render(locked[0]["BucketName"])
+
+
+def test_no_bucket_deletes_its_objects_on_stack_removal(assembly: Assembly) -> None:
+    for template in assembly.templates.values():
+        assert not template.of_type("Custom::S3AutoDeleteObjects"), template.stack
+        for p in template.props("AWS::S3::Bucket"):
+            assert all(tag["Key"] != "aws-cdk:auto-delete-objects" for tag in p.get("Tags", [])), (
+                template.stack
+            )
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "key_property"),
+    [
+        ("AWS::SQS::Queue", "KmsMasterKeyId"),
+        ("AWS::SNS::Topic", "KmsMasterKeyId"),
+        ("AWS::Logs::LogGroup", "KmsKeyId"),
+        ("AWS::Events::EventBus", "KmsKeyIdentifier"),
+        ("AWS::Events::Archive", "KmsKeyIdentifier"),
+        ("AWS::Backup::BackupVault", "EncryptionKeyArn"),
+    ],
+)
+def test_every_queue_topic_log_group_bus_and_vault_uses_a_customer_key(
+    assembly: Assembly, resource_type: str, key_property: str
+) -> None:
+    found = _all(assembly, resource_type)
+    assert found, f"no {resource_type} at all"
+    for stack, logical_id, r in found:
+        key = r["Properties"].get(key_property)
+        assert isinstance(key, dict) and "Fn::GetAtt" in key, f"{stack}/{logical_id}: {key}"
+
+
+def test_every_log_group_has_a_retention_and_the_phi_data_protection_policy(assembly: Assembly) -> None:
+    for stack, logical_id, r in _all(assembly, "AWS::Logs::LogGroup"):
+        p = r["Properties"]
+        assert p.get("RetentionInDays", 0) >= 365, f"{stack}/{logical_id}"
+        policy = p["DataProtectionPolicy"]
+        identifiers = json.dumps(policy)
+        for identifier in ("Name", "Address", "EmailAddress", "PhoneNumber-US", "Ssn-US"):
+            assert f"data-identifier/{identifier}" in identifiers, f"{stack}/{logical_id} lacks {identifier}"
+        operations = [s["Operation"] for s in policy["Statement"]]
+        assert any("Deidentify" in op for op in operations), f"{stack}/{logical_id} does not mask"
+
+
+def test_keys_rotate_and_let_only_the_services_that_must_use_them(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        _, key = assembly.tenant(tenant.id).one("AWS::KMS::Key")
+        assert key["Properties"]["EnableKeyRotation"] is True
+        statements = key["Properties"]["KeyPolicy"]["Statement"]
+        services = {
+            render(principal)
+            for s in statements
+            for principal in as_list(s.get("Principal", {}).get("Service", []))
+        }
+        assert {
+            "logs.us-east-1.amazonaws.com",
+            "events.amazonaws.com",
+            "cloudwatch.amazonaws.com",
+            "mediapipelines.chime.amazonaws.com",
+        } <= services, services
+        for s in statements:
+            service = s.get("Principal", {}).get("Service")
+            if service == "delivery.logs.amazonaws.com":
+                # CDK's own statement for Step Functions' vended logs: decrypt, nothing else.
+                assert as_list(s["Action"]) == ["kms:Decrypt*"]
+            elif service:
+                assert "Condition" in s, f"service statement without a condition: {s.get('Sid')}"
+                assert "kms:*" not in as_list(s["Action"])
+
+
+PHI_SERVICES = ("dynamodb", "s3", "healthlake", "kms")
+
+
+def test_no_identity_policy_grants_wildcard_actions_on_phi_services(assembly: Assembly) -> None:
+    for template in assembly.templates.values():
+        for logical_id, statement in iam_statements(template):
+            if statement["Effect"] != "Allow":
+                continue
+            for action in as_list(statement["Action"]):
+                assert action != "*", f"{template.stack}/{logical_id}"
+                service, _, verb = action.partition(":")
+                assert not (service in PHI_SERVICES and verb == "*"), (
+                    f"{template.stack}/{logical_id}: {action}"
+                )
+
+
+def test_phi_data_actions_never_apply_to_every_resource(assembly: Assembly) -> None:
+    data_actions = ("dynamodb:", "healthlake:", "s3:GetObject", "s3:PutObject")
+    for template in assembly.templates.values():
+        for logical_id, statement in iam_statements(template):
+            if statement["Effect"] == "Allow" and "*" in as_list(statement["Resource"]):
+                touched = [
+                    a
+                    for a in as_list(statement["Action"])
+                    # Listing streams has no resource-level permission in DynamoDB; it reads no item.
+                    if a.startswith(data_actions) and a != "dynamodb:ListStreams"
+                ]
+                assert touched == [], f"{template.stack}/{logical_id}: {touched} on *"
+
+
+def test_tables_and_buckets_are_in_a_backup_plan_copied_to_another_region(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        template: Template = assembly.tenant(tenant.id)
+        _, plan = template.one("AWS::Backup::BackupPlan")
+        for rule in plan["Properties"]["BackupPlan"]["BackupPlanRule"]:
+            (copy,) = rule["CopyActions"]
+            destination = render(copy["DestinationBackupVaultArn"])
+            assert f":backup:{tenant.backup_copy_region}:" in destination
+            assert destination.endswith(f"backup-vault:telehealth-{tenant.id}-copy")
+        _, selection = template.one("AWS::Backup::BackupSelection")
+        selected = json.dumps(selection["Properties"]["BackupSelection"]["Resources"])
+        for logical_id in list(template.of_type("AWS::DynamoDB::Table")) + [
+            b
+            for b, r in template.of_type("AWS::S3::Bucket").items()
+            if "LoggingConfiguration" in r["Properties"]
+        ]:
+            assert logical_id in selected, f"{logical_id} is not backed up"
+        copy_stack = assembly.templates[f"telehealth-{tenant.id}-backup-copy"]
+        _, vault = copy_stack.one("AWS::Backup::BackupVault")
+        assert vault["Properties"]["BackupVaultName"] == f"telehealth-{tenant.id}-copy"
+
+
+def test_each_tenant_has_an_r4_healthlake_store_with_its_own_key(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        template = assembly.tenant(tenant.id)
+        _, store = template.one("AWS::HealthLake::FHIRDatastore")
+        key_id, _ = template.one("AWS::KMS::Key")
+        p = store["Properties"]
+        assert p["DatastoreTypeVersion"] == "R4"
+        kms = p["SseConfiguration"]["KmsEncryptionConfig"]
+        assert kms["CmkType"] == "CUSTOMER_MANAGED_KMS_KEY"
+        assert kms["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}

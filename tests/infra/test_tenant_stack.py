@@ -1,0 +1,309 @@
+"""The tenant silo: functions, workflow, API, identity, media workers, and what tenants share."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from infra import topology
+from tests.infra.conftest import Assembly, Template, as_list, render
+
+# Lambda keeps 100 of the account's default 1,000 concurrent executions unreserved.
+ACCOUNT_CONCURRENCY = 1000
+UNRESERVED_MINIMUM = 100
+
+
+def _by_name(template: Template, resource_type: str, name_property: str) -> dict[str, dict[str, Any]]:
+    return {render(r["Properties"][name_property]): r for r in template.of_type(resource_type).values()}
+
+
+def test_every_topology_resource_exists_in_each_tenant_stack_by_name(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        assert set(_by_name(t, "AWS::DynamoDB::Table", "TableName")) == {
+            topology.CLINIC_TABLE.name(tenant.id)
+        }
+        assert set(_by_name(t, "AWS::Events::EventBus", "Name")) == {topology.TENANT_BUS.name(tenant.id)}
+        assert set(_by_name(t, "AWS::Lambda::Function", "FunctionName")) == {
+            f.name(tenant.id) for f in topology.FUNCTIONS
+        }
+        assert set(_by_name(t, "AWS::SQS::Queue", "QueueName")) == {
+            q.name(tenant.id) for q in topology.queues()
+        }
+        assert set(_by_name(t, "AWS::StepFunctions::StateMachine", "StateMachineName")) == {
+            m.name(tenant.id) for m in topology.STATE_MACHINES
+        }
+        assert set(_by_name(t, "AWS::Events::Rule", "Name")) == {r.name(tenant.id) for r in topology.RULES}
+
+
+def test_rules_carry_the_topology_pattern_and_a_target_dlq(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        rules = _by_name(t, "AWS::Events::Rule", "Name")
+        queues = {
+            render(r["Properties"]["QueueName"]): lid for lid, r in t.of_type("AWS::SQS::Queue").items()
+        }
+        functions = {
+            render(r["Properties"]["FunctionName"]): lid
+            for lid, r in t.of_type("AWS::Lambda::Function").items()
+        }
+        for spec in topology.RULES:
+            p = rules[spec.name(tenant.id)]["Properties"]
+            if spec.event_pattern:
+                assert p["EventPattern"] == spec.event_pattern
+                assert "EventBusName" in p
+            else:
+                assert p["ScheduleExpression"] == spec.schedule
+                assert "EventBusName" not in p  # schedules live on the default bus
+            (target,) = p["Targets"]
+            assert target["Arn"] == {"Fn::GetAtt": [functions[spec.target.name(tenant.id)], "Arn"]}
+            assert target["DeadLetterConfig"]["Arn"] == {
+                "Fn::GetAtt": [queues[spec.dlq.name(tenant.id)], "Arn"]
+            }
+            assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+
+
+def test_functions_are_arm64_python312_in_isolated_subnets_traced_and_logged(assembly: Assembly) -> None:
+    baseline = assembly.baseline("us-east-1")
+    isolated_subnets = set(baseline.of_type("AWS::EC2::Subnet"))
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        log_groups = set(t.of_type("AWS::Logs::LogGroup"))
+        for spec in topology.FUNCTIONS:
+            fn = _by_name(t, "AWS::Lambda::Function", "FunctionName")[spec.name(tenant.id)]["Properties"]
+            assert fn["Architectures"] == ["arm64"]
+            assert fn["Runtime"] in ("python3.12", "python3.13")
+            assert fn["Handler"] == spec.handler
+            assert fn["TracingConfig"] == {"Mode": "Active"}
+            assert fn["ReservedConcurrentExecutions"] == tenant.concurrency_of(spec.key)
+            assert fn["LoggingConfig"]["LogGroup"]["Ref"] in log_groups
+            assert fn["LoggingConfig"]["LogFormat"] == "JSON"
+            assert "KmsKeyArn" in fn
+            env = fn["Environment"]["Variables"]
+            assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+            assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
+            assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+            assert len(fn["Layers"]) == 1
+            # The subnets are the baseline's isolated ones, imported across stacks.
+            subnets = json.dumps(fn["VpcConfig"]["SubnetIds"])
+            assert sum(s in subnets for s in isolated_subnets) == len(isolated_subnets)
+            has_dlq = "DeadLetterConfig" in fn
+            assert has_dlq == (spec.invocation is topology.Invocation.EVENT), spec.key
+
+
+def test_the_stream_consumer_sends_failed_batches_to_its_failure_queue(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        _, mapping = t.one("AWS::Lambda::EventSourceMapping")
+        p = mapping["Properties"]
+        assert "StreamArn" in p["EventSourceArn"]["Fn::GetAtt"]
+        assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert p["BisectBatchOnFunctionError"] is True
+        failure_queue = p["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+        name = render(t.resources[failure_queue]["Properties"]["QueueName"])
+        assert name == topology.OUTBOX_RELAY.dlq.name(tenant.id)  # type: ignore[union-attr]
+
+
+def test_reserved_concurrency_fits_the_account_quota_in_every_region(assembly: Assembly) -> None:
+    reserved: dict[str, int] = defaultdict(int)
+    for tenant in assembly.tenants:
+        for fn in assembly.tenant(tenant.id).props("AWS::Lambda::Function"):
+            reserved[tenant.region] += fn.get("ReservedConcurrentExecutions", 0)
+    for region, total in reserved.items():
+        assert 0 < total <= ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM, f"{region}: {total}"
+
+
+def test_the_visit_lifecycle_is_standard_encrypted_and_logs_no_execution_data(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        machines = _by_name(t, "AWS::StepFunctions::StateMachine", "StateMachineName")
+        p = machines[topology.VISIT_LIFECYCLE.name(tenant.id)]["Properties"]
+        assert p["StateMachineType"] == "STANDARD"
+        assert p["LoggingConfiguration"]["IncludeExecutionData"] is False
+        assert p["LoggingConfiguration"]["Level"] == "ALL"
+        assert p["TracingConfiguration"] == {"Enabled": True}
+        assert p["EncryptionConfiguration"]["Type"] == "CUSTOMER_MANAGED_KMS_KEY"
+        tasks = _by_name(t, "AWS::Lambda::Function", "FunctionName")
+        visit_tasks_id = next(
+            lid
+            for lid, r in t.of_type("AWS::Lambda::Function").items()
+            if r["Properties"]["FunctionName"] == topology.VISIT_TASKS.name(tenant.id)
+        )
+        assert tasks
+        assert p["DefinitionSubstitutions"]["VisitTasksFunctionArn"] == {
+            "Fn::GetAtt": [visit_tasks_id, "Arn"]
+        }
+        definition = json.loads(p["DefinitionString"])
+        assert "${VisitTasksFunctionArn}" in json.dumps(definition)
+        for state in definition["States"].values():
+            if state["Type"] == "Task":
+                assert state.get("Retry") and state.get("Catch"), "every task retries and catches"
+
+
+def test_the_api_authorizes_with_both_pools_logs_without_bodies_and_sits_behind_waf(
+    assembly: Assembly,
+) -> None:
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        _, authorizer = t.one("AWS::ApiGateway::Authorizer")
+        assert authorizer["Properties"]["Type"] == "COGNITO_USER_POOLS"
+        pools = set(t.of_type("AWS::Cognito::UserPool"))
+        arns = json.dumps(authorizer["Properties"]["ProviderARNs"])
+        assert len(pools) == 2 and all(p in arns for p in pools)
+
+        _, stage = t.one("AWS::ApiGateway::Stage")
+        sp = stage["Properties"]
+        assert sp["TracingEnabled"] is True
+        (settings,) = sp["MethodSettings"]
+        assert settings["LoggingLevel"] == "INFO"
+        assert settings["DataTraceEnabled"] is False
+        assert settings["ThrottlingRateLimit"] == tenant.api_throttle.rate
+        assert settings["ThrottlingBurstLimit"] == tenant.api_throttle.burst
+        access_format = json.loads(sp["AccessLogSetting"]["Format"])
+        assert not any("body" in v.lower() or "querystring" in v.lower() for v in access_format.values())
+
+        _, association = t.one("AWS::WAFv2::WebACLAssociation")
+        assert "Stage" in json.dumps(association["Properties"]["ResourceArn"]) or association
+        _, acl = t.one("AWS::WAFv2::WebACL")
+        managed = {
+            r["Statement"]["ManagedRuleGroupStatement"]["Name"]
+            for r in acl["Properties"]["Rules"]
+            if "ManagedRuleGroupStatement" in r["Statement"]
+        }
+        assert "AWSManagedRulesCommonRuleSet" in managed
+        _, logging = t.one("AWS::WAFv2::LoggingConfiguration")
+        redacted = {f["SingleHeader"]["Name"].lower() for f in logging["Properties"]["RedactedFields"]}
+        assert "authorization" in redacted
+
+
+def _resource_paths(t: Template) -> dict[str, str]:
+    """Logical id of each API Gateway resource -> its full path, following ParentId upwards."""
+    resources = t.of_type("AWS::ApiGateway::Resource")
+
+    def path(logical_id: str) -> str:
+        p = resources[logical_id]["Properties"]
+        parent = p["ParentId"]
+        prefix = path(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{p['PathPart']}"
+
+    return {lid: path(lid) for lid in resources}
+
+
+def test_routes_require_the_scopes_of_the_topology(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        paths = _resource_paths(t)
+        methods = [m for m in t.props("AWS::ApiGateway::Method") if "Ref" in m["ResourceId"]]
+        for route in topology.ROUTES:
+            matching = [m for m in methods if paths[m["ResourceId"]["Ref"]] == route.path]
+            assert len(matching) == 1, route.path
+            (method,) = matching
+            if route.scopes:
+                assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+                assert set(method["AuthorizationScopes"]) == set(route.scopes)
+            else:
+                assert method["AuthorizationType"] == "NONE" and method["HttpMethod"] == "GET"
+
+
+def _minutes(client: dict[str, Any], token: str) -> float:
+    value = client[f"{token}TokenValidity"]
+    unit = client.get("TokenValidityUnits", {}).get(f"{token}Token", "hours")  # CloudFormation's default
+    return value * {"minutes": 1, "hours": 60, "days": 1440, "seconds": 1 / 60}[unit]
+
+
+def test_identity_mfa_for_the_workforce_admin_created_users_and_short_tokens(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        pools = _by_name(t, "AWS::Cognito::UserPool", "UserPoolName")
+        workforce = pools[f"telehealth-{tenant.id}-workforce"]["Properties"]
+        assert workforce["MfaConfiguration"] == "ON"
+        assert workforce["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+        patients = pools[f"telehealth-{tenant.id}-patients"]["Properties"]
+        assert patients["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is False
+        groups = {g["GroupName"] for g in t.props("AWS::Cognito::UserPoolGroup")}
+        assert groups == {"providers", "staff", "admins"}
+        clients = t.props("AWS::Cognito::UserPoolClient")
+        assert len(clients) == 2 + len(tenant.machine_clients)
+        for client in clients:
+            assert _minutes(client, "Access") <= 15
+            assert "implicit" not in client.get("AllowedOAuthFlows", [])
+            if "IdTokenValidity" in client:
+                assert _minutes(client, "Id") <= 15
+        server_id, server = t.one("AWS::Cognito::UserPoolResourceServer")
+        assert server["Properties"]["Identifier"] == topology.RESOURCE_SERVER
+        machine = {
+            c["ClientName"]: c for c in clients if c.get("AllowedOAuthFlows") == ["client_credentials"]
+        }
+        assert set(machine) == {f"machine-{m.name}" for m in tenant.machine_clients}
+        for spec in tenant.machine_clients:
+            client = machine[f"machine-{spec.name}"]
+            assert client["GenerateSecret"] is True
+            scopes = {render(s) for s in client["AllowedOAuthScopes"]}
+            assert scopes == {f"<ref:{server_id}>/{scope}" for scope in spec.scopes}
+        t.one("AWS::Cognito::UserPoolDomain")
+
+
+def test_the_media_worker_task_is_fargate_arm64_from_the_dockerfile_with_a_narrow_role(
+    assembly: Assembly,
+) -> None:
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        t.one("AWS::ECS::Cluster")
+        task_id, task = t.one("AWS::ECS::TaskDefinition")
+        p = task["Properties"]
+        assert p["RequiresCompatibilities"] == ["FARGATE"]
+        assert p["RuntimePlatform"]["CpuArchitecture"] == "ARM64"
+        (container,) = p["ContainerDefinitions"]
+        assert container["ReadonlyRootFilesystem"] is True
+        assert container["User"] == "10001"
+        assert "cdk-hnb659fds-container-assets" in json.dumps(container["Image"])
+        role_id = p["TaskRoleArn"]["Fn::GetAtt"][0]
+        policy = next(
+            r["Properties"]["PolicyDocument"]
+            for r in t.of_type("AWS::IAM::Policy").values()
+            if {"Ref": role_id} in r["Properties"]["Roles"]
+        )
+        for statement in policy["Statement"]:
+            resources = as_list(statement["Resource"])
+            assert "*" not in resources, statement
+            for action in as_list(statement["Action"]):
+                assert not action.startswith(("s3:Put", "s3:Delete", "dynamodb:")), action
+        assert task_id
+
+
+def test_two_tenants_share_no_resource_names(assembly: Assembly) -> None:
+    name_properties = (
+        "TableName",
+        "BucketName",
+        "QueueName",
+        "TopicName",
+        "FunctionName",
+        "StateMachineName",
+        "LogGroupName",
+        "UserPoolName",
+        "DatastoreName",
+        "BackupVaultName",
+        "BackupPlanName",
+        "ClusterName",
+        "Family",
+        "DashboardName",
+        "AlarmName",
+        "ArchiveName",
+    )
+    names: dict[str, set[str]] = {}
+    for tenant in assembly.tenants:
+        found: set[str] = set()
+        for stack in (f"telehealth-{tenant.id}", f"telehealth-{tenant.id}-backup-copy"):
+            for r in assembly.templates[stack].resources.values():
+                p = r.get("Properties", {})
+                found |= {str(render(p[k])) for k in name_properties if k in p}
+                if r["Type"] in ("AWS::Events::EventBus", "AWS::Events::Rule", "AWS::ApiGateway::RestApi"):
+                    found.add(str(render(p["Name"])))
+                if r["Type"] == "AWS::KMS::Alias":
+                    found.add(p["AliasName"])
+        # A name that is a reference (to a function, an API id) names a resource counted above.
+        names[tenant.id] = {n for n in found if "<ref:" not in n and "<getatt:" not in n}
+    first, second = (names[t.id] for t in assembly.tenants[:2])
+    assert first and second
+    assert first & second == set()
