@@ -159,6 +159,16 @@ CHIME_EVENTS = Function(
 FUNCTIONS: tuple[Function, ...] = (API, VISIT_TASKS, OUTBOX_RELAY, OUTBOX_SWEEPER, CHIME_EVENTS)
 
 
+def check_reserved_concurrency(tenant_id: str, reserved: dict[str, int]) -> None:
+    """Every function gets a reservation from the tenant file, and the file names no other."""
+    expected = {f.key for f in FUNCTIONS}
+    if set(reserved) != expected:
+        raise ValueError(
+            f"tenant {tenant_id}: reserved_concurrency must name exactly {sorted(expected)}; "
+            f"missing {sorted(expected - set(reserved))}, unknown {sorted(set(reserved) - expected)}"
+        )
+
+
 # --- Events ---------------------------------------------------------------------------------------
 
 

@@ -22,7 +22,8 @@ class Template:
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
-        return self.body["Resources"]
+        resources: dict[str, dict[str, Any]] = self.body["Resources"]
+        return resources
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}

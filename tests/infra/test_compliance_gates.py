@@ -57,7 +57,8 @@ def test_every_registered_acknowledgment_is_in_use_and_documented(assembly: Asse
         for entries in assembly.metadata(stack).values():
             for entry in entries:
                 if entry["type"] == "aws:cdk:acknowledged-rules":
-                    used |= set(entry["data"].values())
+                    # CDK acknowledges some of its own template-validation rules too; not ours.
+                    used |= {reason for rule, reason in entry["data"].items() if "HIPAA." in rule}
     registered = {ack.reason for ack in compliance.ACKNOWLEDGMENTS.values()}
     assert registered == used, "an acknowledgment is registered but applied nowhere (or the reverse)"
     doc = (ROOT / "docs" / "compliance.md").read_text()

@@ -207,7 +207,7 @@ def test_routes_require_the_scopes_of_the_topology(assembly: Assembly) -> None:
 
 
 def _minutes(client: dict[str, Any], token: str) -> float:
-    value = client[f"{token}TokenValidity"]
+    value: float = client[f"{token}TokenValidity"]
     unit = client.get("TokenValidityUnits", {}).get(f"{token}Token", "hours")  # CloudFormation's default
     return value * {"minutes": 1, "hours": 60, "days": 1440, "seconds": 1 / 60}[unit]
 

@@ -1,0 +1,96 @@
+"""Each function's handler, invoked in-process with the event shape its trigger really sends."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from functions.api import handler as api
+from functions.events import chime_events
+from functions.ingest import outbox_relay
+from functions.workflow import visit_tasks
+
+
+@dataclass
+class Context:
+    function_name: str = "telehealth-test-fn"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:telehealth-test-fn"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000001"
+
+
+def proxy_event(method: str, path: str, resource: str) -> dict[str, Any]:
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Accept": "application/json"},
+        "multiValueHeaders": {"Accept": ["application/json"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": resource,
+            "httpMethod": method,
+            "path": f"/live{path}",
+            "stage": "live",
+            "requestId": "req-1",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": None,
+        "isBase64Encoded": False,
+    }
+
+
+@pytest.fixture(autouse=True)
+def _no_xray(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+
+
+def test_health_answers_200_with_a_json_body() -> None:
+    response = api.lambda_handler(proxy_event("GET", "/health", "/health"), Context())  # type: ignore[arg-type]
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"status": "ok"}
+
+
+def test_an_unknown_route_is_a_404_not_a_crash() -> None:
+    response = api.lambda_handler(proxy_event("GET", "/v1/nothing", "/v1/{proxy+}"), Context())  # type: ignore[arg-type]
+    assert response["statusCode"] == 404
+
+
+def test_a_visit_task_the_function_does_not_know_fails_loudly_for_the_state_machine() -> None:
+    with pytest.raises(visit_tasks.UnknownTaskError):
+        visit_tasks.lambda_handler({"task": "teleport", "appointment_id": "a1"}, Context())  # type: ignore[arg-type]
+    result = visit_tasks.lambda_handler({"task": "record-start", "appointment_id": "a1"}, Context())  # type: ignore[arg-type]
+    assert result == {"appointment_id": "a1", "recorded": True}
+
+
+def test_a_chime_event_forwarded_from_the_default_bus_is_read_by_its_type() -> None:
+    event = {
+        "version": "0",
+        "id": "e1",
+        "detail-type": "Chime Meeting State Change",
+        "source": "aws.chime",
+        "account": "123456789012",
+        "time": "2026-11-27T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "version": "0",
+            "eventType": "chime:AttendeeJoined",
+            "meetingId": "m-1",
+            "attendeeId": "at-1",
+            "externalUserId": "patient:p-1",
+            "externalMeetingId": "riverside:visit-1",
+            "mediaRegion": "us-east-1",
+        },
+    }
+    assert chime_events.lambda_handler(event, Context()) == {"handled": "chime:AttendeeJoined"}  # type: ignore[arg-type]
+
+
+def test_the_stream_consumer_reports_partial_batch_failures_shape() -> None:
+    assert outbox_relay.lambda_handler({"Records": []}, Context()) == {"batchItemFailures": []}  # type: ignore[arg-type]

@@ -1,0 +1,59 @@
+"""The tenant file: what a cloud team gets told when it is wrong."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from infra import topology
+from infra.tenants import TENANTS_FILE, TenantFile, load_tenants
+
+
+def _example() -> dict[str, Any]:
+    data: dict[str, Any] = tomllib.loads(TENANTS_FILE.read_text())
+    return data
+
+
+def test_the_shipped_file_has_two_valid_tenants_covering_every_function() -> None:
+    tenants = load_tenants()
+    assert len(tenants) == 2
+    for tenant in tenants:
+        topology.check_reserved_concurrency(tenant.id, tenant.reserved_concurrency)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("states", ["NY", "XX"], "not known: ['XX']"),
+        ("states", [], "non-empty"),
+        ("id", "Bad_Id", "String should match pattern"),
+        ("region", "mars-1", "String should match pattern"),
+        ("backup_copy_region", "us-east-1", "backup_copy_region must differ"),
+        ("recording_retention_days", 0, "greater than or equal to 1"),
+        ("machine_clients", [{"name": "ehr", "scopes": ["admin"]}], "scopes must be"),
+        ("surprise", True, "Extra inputs are not permitted"),
+    ],
+)
+def test_a_wrong_setting_is_refused_with_a_message_naming_it(field: str, value: Any, message: str) -> None:
+    data = _example()
+    data["tenant"][0][field] = value
+    with pytest.raises(ValidationError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        TenantFile.model_validate(data)
+
+
+def test_duplicate_tenant_ids_are_refused() -> None:
+    data = _example()
+    data["tenant"][1]["id"] = data["tenant"][0]["id"]
+    with pytest.raises(ValidationError, match="unique"):
+        TenantFile.model_validate(data)
+
+
+def test_reserved_concurrency_must_name_exactly_the_topologys_functions(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"missing \['api'\]"):
+        topology.check_reserved_concurrency("t", {f.key: 1 for f in topology.FUNCTIONS if f.key != "api"})
+    with pytest.raises(ValueError, match=r"unknown \['ghost'\]"):
+        topology.check_reserved_concurrency("t", {**{f.key: 1 for f in topology.FUNCTIONS}, "ghost": 1})

@@ -1,0 +1,49 @@
+"""The topology is the one declaration of the wiring; these are the invariants it keeps."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+from infra import topology
+from infra.assets import ROOT
+
+
+def test_names_are_unique_per_kind_and_carry_the_tenant() -> None:
+    for items in (topology.FUNCTIONS, topology.queues(), topology.RULES, topology.STATE_MACHINES):
+        names = [i.name("acme") for i in items]
+        assert len(names) == len(set(names))
+        assert all(n.startswith("telehealth-acme-") for n in names)
+
+
+def test_every_asynchronous_function_and_every_rule_target_has_a_dead_letter_queue() -> None:
+    queue_keys = {q.key for q in topology.queues()}
+    for fn in topology.FUNCTIONS:
+        if fn.invocation in (topology.Invocation.EVENT, topology.Invocation.STREAM):
+            assert fn.dlq is not None and fn.dlq.key in queue_keys
+    for rule in topology.RULES:
+        assert rule.dlq.key in queue_keys
+        assert rule.target.invocation is topology.Invocation.EVENT
+
+
+def test_schedules_only_on_the_default_bus_and_patterns_are_valid_json() -> None:
+    for rule in topology.RULES:
+        assert (rule.schedule is None) != (rule.event_pattern is None)
+        if rule.schedule:
+            assert rule.bus is topology.BusKind.DEFAULT
+        else:
+            json.dumps(rule.event_pattern)
+
+
+def test_every_handler_resolves_to_a_callable() -> None:
+    for fn in topology.FUNCTIONS:
+        module = importlib.import_module(fn.module)
+        assert callable(getattr(module, fn.handler.rsplit(".", 1)[1]))
+
+
+def test_state_machine_placeholders_match_the_definition_files() -> None:
+    for machine in topology.STATE_MACHINES:
+        definition = (ROOT / "statemachines" / machine.definition_file).read_text()
+        json.loads(definition)
+        for placeholder in machine.functions:
+            assert "${" + placeholder + "}" in definition
