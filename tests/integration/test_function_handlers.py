@@ -52,20 +52,20 @@ def _no_xray(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_health_answers_200_with_a_json_body() -> None:
-    response = api.lambda_handler(proxy_event("GET", "/health", "/health"), Context())  # type: ignore[arg-type]
+    response = api.lambda_handler(proxy_event("GET", "/health", "/health"), Context())
     assert response["statusCode"] == 200
     assert json.loads(response["body"]) == {"status": "ok"}
 
 
 def test_an_unknown_route_is_a_404_not_a_crash() -> None:
-    response = api.lambda_handler(proxy_event("GET", "/v1/nothing", "/v1/{proxy+}"), Context())  # type: ignore[arg-type]
+    response = api.lambda_handler(proxy_event("GET", "/v1/nothing", "/v1/{proxy+}"), Context())
     assert response["statusCode"] == 404
 
 
 def test_a_visit_task_the_function_does_not_know_fails_loudly_for_the_state_machine() -> None:
     with pytest.raises(visit_tasks.UnknownTaskError):
-        visit_tasks.lambda_handler({"task": "teleport", "appointment_id": "a1"}, Context())  # type: ignore[arg-type]
-    result = visit_tasks.lambda_handler({"task": "record-start", "appointment_id": "a1"}, Context())  # type: ignore[arg-type]
+        visit_tasks.lambda_handler({"task": "teleport", "appointment_id": "a1"}, Context())
+    result = visit_tasks.lambda_handler({"task": "record-start", "appointment_id": "a1"}, Context())
     assert result == {"appointment_id": "a1", "recorded": True}
 
 
@@ -89,8 +89,8 @@ def test_a_chime_event_forwarded_from_the_default_bus_is_read_by_its_type() -> N
             "mediaRegion": "us-east-1",
         },
     }
-    assert chime_events.lambda_handler(event, Context()) == {"handled": "chime:AttendeeJoined"}  # type: ignore[arg-type]
+    assert chime_events.lambda_handler(event, Context()) == {"handled": "chime:AttendeeJoined"}
 
 
 def test_the_stream_consumer_reports_partial_batch_failures_shape() -> None:
-    assert outbox_relay.lambda_handler({"Records": []}, Context()) == {"batchItemFailures": []}  # type: ignore[arg-type]
+    assert outbox_relay.lambda_handler({"Records": []}, Context()) == {"batchItemFailures": []}
