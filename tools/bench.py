@@ -57,9 +57,8 @@ def main() -> None:
         for _ in range(SYNTH_RUNS):
             with tempfile.TemporaryDirectory() as out:
                 samples.append(_synth(tenant.id, Path(out)))
-        print(
-            f"  {tenant.id:<16} {statistics.median(samples):6.2f} s   (runs: {', '.join(f'{s:.2f}' for s in samples)})"
-        )
+        runs = ", ".join(f"{s:.2f}" for s in samples)
+        print(f"  {tenant.id:<16} {statistics.median(samples):6.2f} s   (runs: {runs})")
 
     with tempfile.TemporaryDirectory() as out:
         whole = _synth(None, Path(out))
@@ -85,7 +84,8 @@ def main() -> None:
             print(f"  {template.name:<48} {len(resources):4d}")
 
     print(
-        f"\n== Import time in a fresh process, median of {IMPORT_RUNS} (this machine, x86_64, Python {sys.version.split()[0]})"
+        f"\n== Import time in a fresh process, median of {IMPORT_RUNS}"
+        f" (this machine, Python {sys.version.split()[0]})"
     )
     baseline = [_import_time("boto3") for _ in range(IMPORT_RUNS)]
     print(f"  {'import boto3 (for scale)':<44} {_median_ms(baseline)}")
