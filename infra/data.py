@@ -184,11 +184,13 @@ class ClinicData(Construct):
                 sort_key=dynamodb.Attribute(name=index.sort_key, type=dynamodb.AttributeType.STRING),
             )
 
-        self.access_logs = access_log_bucket(self, name=f"{prefix}-access-logs-{account}")
+        self.access_logs = access_log_bucket(
+            self, name=topology.bucket_name(tenant.id, "access-logs", account)
+        )
         self.uploads = private_bucket(
             self,
             "Uploads",
-            name=f"{prefix}-uploads-{account}",
+            name=topology.bucket_name(tenant.id, "uploads", account),
             key=key,
             access_logs=self.access_logs,
             lifecycle_rules=[
@@ -199,7 +201,7 @@ class ClinicData(Construct):
         self.recordings = private_bucket(
             self,
             "Recordings",
-            name=f"{prefix}-recordings-{account}",
+            name=topology.bucket_name(tenant.id, "recordings", account),
             key=key,
             access_logs=self.access_logs,
             lifecycle_rules=[
@@ -224,7 +226,7 @@ class ClinicData(Construct):
         self.audit = private_bucket(
             self,
             "AuditArchive",
-            name=f"{prefix}-audit-{account}",
+            name=topology.bucket_name(tenant.id, "audit", account),
             key=key,
             access_logs=self.access_logs,
             object_lock_retention=s3.ObjectLockRetention.compliance(SIX_YEARS),

@@ -24,16 +24,6 @@ from infra.tenants import Tenant
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 
-# The same for every function: Powertools' PHI-safe settings. Per-function values (the service
-# name) are set in code, because locally all functions share one process environment.
-POWERTOOLS_ENV = {
-    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
-    "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
-    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
-    "POWERTOOLS_LOG_LEVEL": "INFO",
-    "POWERTOOLS_METRICS_NAMESPACE": "Telehealth",
-}
-
 Grant = Callable[[lambda_.Function], object]
 
 
@@ -89,7 +79,7 @@ class ClinicFunctions(Construct):
                 layers=[self.layer],
                 memory_size=spec.memory_mb,
                 timeout=Duration.seconds(spec.timeout_s),
-                environment={**POWERTOOLS_ENV, **environment},
+                environment=dict(environment),
                 environment_encryption=key,
                 vpc=vpc,
                 vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),

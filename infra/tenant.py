@@ -69,16 +69,13 @@ class TenantStack(Stack):
             key=key,
             vpc=vpc,
             queues=clinic_events.queues,
-            environment={
-                "TENANT_ID": tenant.id,
-                "TABLE_NAME": data.table.table_name,
-                "EVENT_BUS_NAME": clinic_events.bus.event_bus_name,
-                "AUDIT_BUCKET": data.audit.bucket_name,
-                "UPLOADS_BUCKET": data.uploads.bucket_name,
-                "RECORDINGS_BUCKET": data.recordings.bucket_name,
-                "FHIR_STORE_ENDPOINT": data.fhir_store.attr_datastore_endpoint,
-                "CHIME_MEDIA_REGION": tenant.chime_media_region,
-            },
+            environment=topology.function_environment(
+                tenant.id,
+                region=self.region,
+                account=self.account,
+                fhir_endpoint=data.fhir_store.attr_datastore_endpoint,
+                chime_media_region=tenant.chime_media_region,
+            ),
         )
         fns = compute.functions
         relay_failures = clinic_events.queues[topology.OUTBOX_RELAY.dlq.key]  # type: ignore[union-attr]
@@ -98,7 +95,6 @@ class TenantStack(Stack):
         clinic_events.wire_rules(fns)
         workflows = VisitWorkflows(self, "Visits", tenant=tenant, key=key, functions=fns)
         lifecycle = workflows.machines[topology.VISIT_LIFECYCLE.key]
-        fns[topology.API.key].add_environment("VISIT_LIFECYCLE_ARN", lifecycle.state_machine_arn)
         api = ClinicApi(self, "Api", tenant=tenant, key=key, identity=identity, handler=fns[topology.API.key])
 
         def allow(actions: tuple[str, ...], resources: list[str]) -> Callable[[lambda_.Function], object]:

@@ -244,6 +244,17 @@ def chime_forwarding_rule_name(tenant_id: str) -> str:
     return f"{tenant_prefix(tenant_id)}-chime-forward"
 
 
+# --- Buckets ------------------------------------------------------------------------------------
+
+BUCKET_PURPOSES = ("uploads", "recordings", "audit", "access-logs")
+
+
+def bucket_name(tenant_id: str, purpose: str, account: str) -> str:
+    """Bucket names are global: the account id keeps two deployments of one tenant id apart."""
+    assert purpose in BUCKET_PURPOSES, purpose
+    return f"{tenant_prefix(tenant_id)}-{purpose}-{account}"
+
+
 # --- Workflows ------------------------------------------------------------------------------------
 
 
@@ -265,6 +276,44 @@ VISIT_LIFECYCLE = StateMachine(
 )
 
 STATE_MACHINES: tuple[StateMachine, ...] = (VISIT_LIFECYCLE,)
+
+
+# --- What every function is told --------------------------------------------------------------------
+
+# Powertools' PHI-safe settings. Per-function values (the service name) are set in code.
+POWERTOOLS_ENVIRONMENT = {
+    "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+    "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
+    "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "POWERTOOLS_METRICS_NAMESPACE": "Telehealth",
+}
+
+
+def function_environment(
+    tenant_id: str, *, region: str, account: str, fhir_endpoint: str, chime_media_region: str
+) -> dict[str, str]:
+    """The one environment all of a tenant's functions share, derived from names alone.
+
+    One set per tenant, not per function: locally a tenant's functions share one process, so a
+    value that differed between two functions would leak from one into the other. Values are
+    names and ARNs built here (no references), which also keeps CloudFormation free of cycles
+    (the state machine names the task function; the task function names the state machine).
+    """
+    return {
+        **POWERTOOLS_ENVIRONMENT,
+        "TENANT_ID": tenant_id,
+        "TABLE_NAME": CLINIC_TABLE.name(tenant_id),
+        "EVENT_BUS_NAME": TENANT_BUS.name(tenant_id),
+        "UPLOADS_BUCKET": bucket_name(tenant_id, "uploads", account),
+        "RECORDINGS_BUCKET": bucket_name(tenant_id, "recordings", account),
+        "AUDIT_BUCKET": bucket_name(tenant_id, "audit", account),
+        "VISIT_LIFECYCLE_ARN": (
+            f"arn:aws:states:{region}:{account}:stateMachine:{VISIT_LIFECYCLE.name(tenant_id)}"
+        ),
+        "FHIR_STORE_ENDPOINT": fhir_endpoint,
+        "CHIME_MEDIA_REGION": chime_media_region,
+    }
 
 
 # --- Queues, all of them --------------------------------------------------------------------------

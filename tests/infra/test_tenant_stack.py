@@ -81,6 +81,15 @@ def test_functions_are_arm64_python312_in_isolated_subnets_traced_and_logged(ass
             assert fn["LoggingConfig"]["LogFormat"] == "JSON"
             assert "KmsKeyArn" in fn
             env = fn["Environment"]["Variables"]
+            # One environment per tenant, the same for every function (locally they share a process).
+            assert set(env) == set(
+                topology.function_environment(
+                    tenant.id, region="r", account="a", fhir_endpoint="f", chime_media_region="m"
+                )
+            )
+            assert render(env["VISIT_LIFECYCLE_ARN"]).endswith(
+                f":stateMachine:{topology.VISIT_LIFECYCLE.name(tenant.id)}"
+            )
             assert env["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
             assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
             assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
