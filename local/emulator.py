@@ -1,0 +1,121 @@
+"""AWS from moto in server mode, on loopback, with Lambda routed to the function hosts.
+
+moto runs Step Functions with its ASL interpreter, whose Lambda tasks call moto's Lambda API over
+HTTP (`localhost:$MOTO_PORT`); moto's Lambda then asks the `LambdaDispatcher`. moto does not deliver
+EventBridge events to Lambda targets nor run schedules: matched events go to the dispatcher with
+the rule's real target (retry policy, DLQ), and the platform's scheduler fires scheduled rules.
+DynamoDB stream batches reach their consumer asynchronously, as they do in AWS.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from local.lambdas import LambdaDispatcher
+
+ACCOUNT = "123456789012"  # moto's account
+
+
+def configure_moto(port: int) -> None:
+    """moto reads these at request time; set them before the first request."""
+    import os
+
+    from moto.core.config import default_user_config
+
+    os.environ["MOTO_PORT"] = str(port)
+    default_user_config["lambda"] = {"use_docker": False}
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    default_user_config["iam"] = {"load_aws_managed_policies": False}
+
+
+def route_lambda_to(dispatcher: LambdaDispatcher) -> None:
+    """Patch moto's Lambda (invoke, rule targets, stream mappings) onto the dispatcher."""
+    from moto.awslambda.models import LambdaBackend
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.events.models import Rule
+    from moto.utilities.arns import parse_arn
+
+    def invoke(
+        self: LambdaSimpleBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> bytes:
+        self.get_function(function_name, qualifier)  # moto's own ResourceNotFound if it is gone
+        if headers.get("x-amz-invocation-type") == "Event":
+            dispatcher.invoke_async(function_name, json.loads(body or "{}"))
+            return b""
+        result = dispatcher.invoke(function_name, body.encode() if isinstance(body, str) else body)
+        if result.function_error:
+            response_headers["x-amz-function-error"] = "Unhandled"
+        return result.payload
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+
+    original_send = Rule.send_to_targets
+
+    def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+        lambda_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
+        if lambda_targets and self.event_pattern.matches_event(original_event):
+            for target in lambda_targets:
+                dispatcher.deliver_event(target, self.arn, dict(original_event))
+        others = [t for t in self.targets if t not in lambda_targets]
+        if others:
+            saved = self.targets
+            self.targets = others
+            try:
+                original_send(self, original_event, transform_input)
+            finally:
+                self.targets = saved
+
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+    def send_dynamodb_items(self: LambdaBackend, function_arn: str, items: Any, source: str) -> Any:
+        records = []
+        for item in items:
+            record = item.to_json()
+            change = dict(record["dynamodb"])
+            if isinstance(change.get("ApproximateCreationDateTime"), datetime):
+                change["ApproximateCreationDateTime"] = change["ApproximateCreationDateTime"].timestamp()
+            records.append(
+                {
+                    "eventID": record["eventID"],
+                    "eventName": record["eventName"],
+                    "eventVersion": record["eventVersion"],
+                    "eventSource": record["eventSource"],
+                    "awsRegion": self.region_name,
+                    "dynamodb": change,
+                    "eventSourceARN": source,
+                }
+            )
+        for mapping in self._event_source_mappings.values():
+            if mapping.function_arn == function_arn and mapping.event_source_arn == source:
+                dispatcher.deliver_stream_batch(mapping.get_configuration(), {"Records": records})
+        return True  # moto then drops the items from its buffer, as a consumed batch
+
+    LambdaBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign]
+
+
+class Emulator:
+    """moto's threaded server on a loopback port."""
+
+    def __init__(self, port: int) -> None:
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+        configure_moto(port)
+        self.port = port
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()

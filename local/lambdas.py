@@ -1,0 +1,207 @@
+"""Lambda, locally: invocations reach the tenant's function host with Lambda's own semantics.
+
+A synchronous invoke returns the handler's result, or Lambda's error shape with the
+`X-Amz-Function-Error` header. An asynchronous invoke (EventBridge targets, `InvocationType=Event`)
+is retried twice after a failure, then sent to the function's dead-letter queue with the
+attributes Lambda sets. An EventBridge target that cannot be delivered at all (no such function)
+is retried per the target's policy, then sent to the target's dead-letter queue. A DynamoDB
+stream batch is retried, then described to the mapping's on-failure queue.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+# Lambda retries a failed asynchronous invocation twice (the event invoke config we set too).
+ASYNC_RETRIES = 2
+RETRY_DELAY_S = 0.2  # seconds, not minutes as in AWS: tests and the demo should not wait
+
+
+@dataclass(frozen=True)
+class HostedFunction:
+    name: str  # the deployed function name, telehealth-<tenant>-<key>
+    key: str  # the topology key, what the host knows it by
+    host_url: str  # the tenant's function host
+    dlq_arn: str | None  # the function's own DLQ (asynchronous invocations)
+
+
+class FunctionError(Exception):
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__(payload.get("errorMessage", "function error"))
+        self.payload = payload
+
+
+class FunctionUnreachableError(Exception):
+    """The function does not exist or its host does not answer: a delivery failure."""
+
+
+@dataclass
+class Invocation:
+    payload: bytes
+    function_error: bool
+    handler_ms: float
+
+
+# (queue ARN, message body, string message attributes)
+SendToQueue = Callable[[str, str, dict[str, str]], None]
+
+
+class LambdaDispatcher:
+    """Routes invocations by function name (or ARN) to the function hosts."""
+
+    def __init__(self, send_to_queue: SendToQueue) -> None:
+        self._functions: dict[str, HostedFunction] = {}
+        self._send_to_queue = send_to_queue
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-async")
+        self._lock = threading.Lock()
+        self.async_failures = 0
+
+    def register(self, function: HostedFunction) -> None:
+        with self._lock:
+            self._functions[function.name] = function
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            self._functions.pop(name, None)
+
+    def resolve(self, name_or_arn: str) -> HostedFunction:
+        name = name_or_arn.split(":function:", 1)[-1].split(":", 1)[0]
+        function = self._functions.get(name)
+        if function is None:
+            raise FunctionUnreachableError(f"Function not found: {name}")
+        return function
+
+    # --- synchronous ---------------------------------------------------------------------------
+
+    def invoke(self, name_or_arn: str, payload: bytes) -> Invocation:
+        function = self.resolve(name_or_arn)
+        request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
+            f"{function.host_url}/invoke/{function.key}",
+            data=payload or b"{}",
+            method="POST",
+            headers={"Content-Type": "application/json", "X-Request-Id": str(uuid.uuid4())},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=900) as response:  # noqa: S310
+                return Invocation(
+                    payload=response.read(),
+                    function_error=response.headers.get("X-Function-Error") is not None,
+                    handler_ms=float(response.headers.get("X-Handler-Ms", "0")),
+                )
+        except (urllib.error.URLError, ConnectionError) as error:
+            raise FunctionUnreachableError(f"{function.name}: {error}") from error
+
+    def invoke_or_raise(self, name_or_arn: str, event: Any) -> Any:
+        result = self.invoke(name_or_arn, json.dumps(event).encode())
+        body = json.loads(result.payload or b"null")
+        if result.function_error:
+            raise FunctionError(body)
+        return body
+
+    # --- asynchronous (Lambda's event invocations) ---------------------------------------------
+
+    def invoke_async(self, name_or_arn: str, event: Any) -> None:
+        function = self.resolve(name_or_arn)
+        self._pool.submit(self._run_async, function, event)
+
+    def _run_async(self, function: HostedFunction, event: Any) -> None:
+        error: dict[str, Any] = {}
+        for attempt in range(ASYNC_RETRIES + 1):
+            try:
+                self.invoke_or_raise(function.name, event)
+                return
+            except FunctionError as failure:
+                error = failure.payload
+            except FunctionUnreachableError as failure:
+                error = {"errorType": "ServiceException", "errorMessage": str(failure)}
+            if attempt < ASYNC_RETRIES:
+                time.sleep(RETRY_DELAY_S * (attempt + 1))
+        self.async_failures += 1
+        if function.dlq_arn:
+            self._send_to_queue(
+                function.dlq_arn,
+                json.dumps(event),
+                {
+                    "RequestID": str(uuid.uuid4()),
+                    "ErrorCode": "200",
+                    "ErrorMessage": str(error.get("errorType", "Unhandled")),
+                },
+            )
+
+    # --- EventBridge targets -----------------------------------------------------------------
+
+    def deliver_event(self, target: dict[str, Any], rule_arn: str, event: dict[str, Any]) -> None:
+        """A rule matched: hand the event to Lambda asynchronously, or to the target's DLQ."""
+        self._pool.submit(self._deliver, target, rule_arn, event)
+
+    def _deliver(self, target: dict[str, Any], rule_arn: str, event: dict[str, Any]) -> None:
+        attempts = int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185))
+        for attempt in range(min(attempts, 3) + 1):
+            try:
+                self.invoke_async(target["Arn"], event)
+                return
+            except FunctionUnreachableError:
+                time.sleep(RETRY_DELAY_S * (attempt + 1))
+        dlq_arn = target.get("DeadLetterConfig", {}).get("Arn")
+        if dlq_arn:
+            self._send_to_queue(
+                dlq_arn,
+                json.dumps(event),
+                {
+                    "ERROR_CODE": "RESOURCE_NOT_FOUND",
+                    "ERROR_MESSAGE": "Function not found",
+                    "RULE_ARN": rule_arn,
+                    "TARGET_ARN": target["Arn"],
+                },
+            )
+
+    # --- DynamoDB streams ------------------------------------------------------------------------
+
+    def deliver_stream_batch(self, mapping: dict[str, Any], event: dict[str, Any]) -> None:
+        self._pool.submit(self._stream, mapping, event)
+
+    def _stream(self, mapping: dict[str, Any], event: dict[str, Any]) -> None:
+        attempts = int(mapping.get("MaximumRetryAttempts", 2))
+        records = event["Records"]
+        for attempt in range(attempts + 1):
+            try:
+                result = self.invoke_or_raise(mapping["FunctionArn"], {"Records": records})
+                failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+                # Partial batch response: retry from the first failed record onwards.
+                if not failed:
+                    return
+                first = next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in failed)
+                records = records[first:]
+            except (FunctionError, FunctionUnreachableError):
+                pass
+            if attempt < attempts:
+                time.sleep(RETRY_DELAY_S * (attempt + 1))
+        destination = mapping.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if destination:
+            # Like Lambda: the failure record describes the batch; it does not carry the items.
+            self._send_to_queue(
+                destination,
+                json.dumps(
+                    {
+                        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts + 1},
+                        "DDBStreamBatchInfo": {
+                            "shardId": "shard-local",
+                            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+                            "batchSize": len(records),
+                            "streamArn": mapping.get("EventSourceArn"),
+                        },
+                    }
+                ),
+                {},
+            )
+

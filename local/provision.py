@@ -1,0 +1,309 @@
+"""Create a tenant's resources in the emulator from the topology the CDK stacks are built from.
+
+Same names, same key schema, same rules with their real patterns and targets, same queues, state
+machines with the same ASL and substitutions, same functions with the same environment. What the
+stacks add for AWS alone (VPC, WAF, trail, alarms) has nothing to emulate.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from infra import topology
+from infra.assets import ROOT
+from infra.tenants import MACHINE_SCOPES, Tenant
+from local.emulator import ACCOUNT
+
+
+
+@dataclass
+class ProvisionedTenant:
+    tenant: Tenant
+    region: str
+    key_arn: str = ""
+    user_pools: dict[str, str] = field(default_factory=dict)  # workforce|patients -> pool id
+    portal_clients: dict[str, str] = field(default_factory=dict)  # workforce|patients -> client id
+    machine_clients: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)
+    queue_arns: dict[str, str] = field(default_factory=dict)
+    function_arns: dict[str, str] = field(default_factory=dict)
+    state_machine_arns: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def issuers(self) -> dict[str, str]:
+        return {
+            kind: f"https://cognito-idp.{self.region}.amazonaws.com/{pool_id}"
+            for kind, pool_id in self.user_pools.items()
+        }
+
+
+def _client(service: str, endpoint: str, region: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 (the emulator's fixed test credentials)
+    )
+
+
+def _placeholder_code() -> bytes:
+    """Lambda wants a zip; the code that runs is the repository's, in the function host."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README.txt", "Runs in the local function host.\n")
+    return buffer.getvalue()
+
+
+def provision_tenant(tenant: Tenant, *, endpoint: str, environment: dict[str, str]) -> ProvisionedTenant:
+    region = tenant.region
+    out = ProvisionedTenant(tenant=tenant, region=region)
+
+    def aws(service: str) -> Any:
+        return _client(service, endpoint, region)
+
+    kms, ddb, s3, sqs = aws("kms"), aws("dynamodb"), aws("s3"), aws("sqs")
+    events, lam, sfn, iam = aws("events"), aws("lambda"), aws("stepfunctions"), aws("iam")
+
+    key = kms.create_key(Description=f"{tenant.display_name}: PHI")["KeyMetadata"]
+    out.key_arn = key["Arn"]
+    kms.create_alias(AliasName=f"alias/{topology.PREFIX}/{tenant.id}", TargetKeyId=key["KeyId"])
+
+    spec = topology.CLINIC_TABLE
+    attributes = {spec.partition_key, spec.sort_key} | {
+        k for index in spec.indexes for k in (index.partition_key, index.sort_key)
+    }
+    ddb.create_table(
+        TableName=spec.name(tenant.id),
+        KeySchema=[
+            {"AttributeName": spec.partition_key, "KeyType": "HASH"},
+            {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": index.name,
+                "KeySchema": [
+                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for index in spec.indexes
+        ],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": spec.stream, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key["Arn"]},
+        DeletionProtectionEnabled=True,
+    )
+    if spec.ttl_attribute:
+        ddb.update_time_to_live(
+            TableName=spec.name(tenant.id),
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+        )
+    stream_arn = ddb.describe_table(TableName=spec.name(tenant.id))["Table"]["LatestStreamArn"]
+
+    for purpose in topology.BUCKET_PURPOSES:
+        name = topology.bucket_name(tenant.id, purpose, ACCOUNT)
+        s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=purpose == "audit")
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_public_access_block(
+            Bucket=name,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
+        if purpose != "access-logs":
+            s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["Arn"]}}
+                    ]
+                },
+            )
+        if purpose == "audit":
+            s3.put_object_lock_configuration(
+                Bucket=name,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 6 * 365 + 2}},
+                },
+            )
+
+    for queue in topology.queues():
+        url = sqs.create_queue(
+            QueueName=queue.name(tenant.id),
+            Attributes={
+                "KmsMasterKeyId": key["Arn"],
+                "MessageRetentionPeriod": str(queue.retention_days * 86400),
+            },
+        )["QueueUrl"]
+        out.queue_arns[queue.key] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+
+    role_arn = iam.create_role(
+        RoleName=f"{topology.tenant_prefix(tenant.id)}-local",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+
+    code = _placeholder_code()
+    for function in topology.FUNCTIONS:
+        extra: dict[str, Any] = {}
+        if function.invocation is topology.Invocation.EVENT and function.dlq:
+            extra["DeadLetterConfig"] = {"TargetArn": out.queue_arns[function.dlq.key]}
+        created = lam.create_function(
+            FunctionName=function.name(tenant.id),
+            Runtime="python3.12",
+            Architectures=["arm64"],
+            Role=role_arn,
+            Handler=function.handler,
+            Code={"ZipFile": code},
+            MemorySize=function.memory_mb,
+            Timeout=function.timeout_s,
+            Environment={"Variables": environment},
+            TracingConfig={"Mode": "Active"},
+            **extra,
+        )
+        out.function_arns[function.key] = created["FunctionArn"]
+        lam.put_function_concurrency(
+            FunctionName=function.name(tenant.id),
+            ReservedConcurrentExecutions=tenant.concurrency_of(function.key),
+        )
+        if function.invocation is topology.Invocation.STREAM and function.dlq:
+            lam.create_event_source_mapping(
+                FunctionName=function.name(tenant.id),
+                EventSourceArn=stream_arn,
+                StartingPosition="TRIM_HORIZON",
+                BatchSize=100,
+                BisectBatchOnFunctionError=True,
+                MaximumRetryAttempts=10,
+                MaximumRecordAgeInSeconds=86400,
+                FunctionResponseTypes=["ReportBatchItemFailures"],
+                DestinationConfig={"OnFailure": {"Destination": out.queue_arns[function.dlq.key]}},
+            )
+
+    bus_name = topology.TENANT_BUS.name(tenant.id)
+    bus_arn = events.create_event_bus(Name=bus_name, KmsKeyIdentifier=key["Arn"])["EventBusArn"]
+    events.create_archive(
+        ArchiveName=f"{topology.tenant_prefix(tenant.id)}-archive",
+        EventSourceArn=bus_arn,
+        RetentionDays=topology.TENANT_BUS.archive_retention_days,
+    )
+    for rule in topology.RULES:
+        on_tenant_bus = rule.bus is topology.BusKind.TENANT
+        events.put_rule(
+            Name=rule.name(tenant.id),
+            Description=rule.description,
+            **({"EventBusName": bus_name} if on_tenant_bus else {}),
+            **({"EventPattern": json.dumps(rule.event_pattern)} if rule.event_pattern else {}),
+            **({"ScheduleExpression": rule.schedule} if rule.schedule else {}),
+        )
+        events.put_targets(
+            Rule=rule.name(tenant.id),
+            **({"EventBusName": bus_name} if on_tenant_bus else {}),
+            Targets=[
+                {
+                    "Id": rule.target.key,
+                    "Arn": out.function_arns[rule.target.key],
+                    "RetryPolicy": {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 6 * 3600},
+                    "DeadLetterConfig": {"Arn": out.queue_arns[rule.dlq.key]},
+                }
+            ],
+        )
+
+    # What the account baseline does for this tenant: Chime's events on the default bus, by the
+    # tenant's ExternalMeetingId prefix, forwarded to its bus with a DLQ of their own.
+    forward_dlq_url = sqs.create_queue(
+        QueueName=f"{topology.tenant_prefix(tenant.id)}-chime-forward-dlq",
+        Attributes={"KmsMasterKeyId": key["Arn"]},
+    )["QueueUrl"]
+    forward_dlq = sqs.get_queue_attributes(QueueUrl=forward_dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    out.queue_arns["chime-forward-dlq"] = forward_dlq
+    events.put_rule(
+        Name=topology.chime_forwarding_rule_name(tenant.id),
+        EventPattern=json.dumps(topology.chime_forwarding_pattern(tenant.id)),
+    )
+    events.put_targets(
+        Rule=topology.chime_forwarding_rule_name(tenant.id),
+        Targets=[{"Id": "tenant-bus", "Arn": bus_arn, "DeadLetterConfig": {"Arn": forward_dlq}}],
+    )
+
+    for machine in topology.STATE_MACHINES:
+        definition = (ROOT / "statemachines" / machine.definition_file).read_text()
+        for placeholder, function in machine.functions.items():
+            definition = definition.replace("${" + placeholder + "}", out.function_arns[function.key])
+        out.state_machine_arns[machine.key] = sfn.create_state_machine(
+            name=machine.name(tenant.id),
+            definition=definition,
+            roleArn=role_arn,
+            type="STANDARD",
+            loggingConfiguration={"level": "ALL", "includeExecutionData": False},
+            tracingConfiguration={"enabled": True},
+        )["stateMachineArn"]
+
+    _identity(tenant, aws("cognito-idp"), out)
+    return out
+
+
+def _identity(tenant: Tenant, idp: Any, out: ProvisionedTenant) -> None:
+    prefix = topology.tenant_prefix(tenant.id)
+    for kind, admin_only in (("workforce", True), ("patients", False)):
+        pool = idp.create_user_pool(
+            PoolName=f"{prefix}-{kind}",
+            UsernameAttributes=["email"],
+            AdminCreateUserConfig={"AllowAdminCreateUserOnly": admin_only},
+        )["UserPool"]
+        out.user_pools[kind] = pool["Id"]
+        # Locally a password sign-in stands in for SRP (the same tokens result); see README.
+        out.portal_clients[kind] = idp.create_user_pool_client(
+            UserPoolId=pool["Id"],
+            ClientName=f"{kind}portal",
+            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            AccessTokenValidity=15,
+            IdTokenValidity=15,
+            TokenValidityUnits={"AccessToken": "minutes", "IdToken": "minutes"},
+        )["UserPoolClient"]["ClientId"]
+    workforce = out.user_pools["workforce"]
+    for group in ("providers", "staff", "admins"):
+        idp.create_group(UserPoolId=workforce, GroupName=group)
+    idp.create_resource_server(
+        UserPoolId=workforce,
+        Identifier=topology.RESOURCE_SERVER,
+        Name=f"{prefix}-integrations",
+        Scopes=[{"ScopeName": s, "ScopeDescription": f"Integration scope {s}"} for s in MACHINE_SCOPES],
+    )
+    for client in tenant.machine_clients:
+        created = idp.create_user_pool_client(
+            UserPoolId=workforce,
+            ClientName=f"machine-{client.name}",
+            GenerateSecret=True,
+            AllowedOAuthFlows=["client_credentials"],
+            AllowedOAuthFlowsUserPoolClient=True,
+            AllowedOAuthScopes=[topology.machine_scope(s) for s in client.scopes],
+            AccessTokenValidity=15,
+            TokenValidityUnits={"AccessToken": "minutes"},
+        )["UserPoolClient"]
+        out.machine_clients[client.name] = (created["ClientId"], created["ClientSecret"], client.scopes)

@@ -1,0 +1,463 @@
+"""Amazon Chime SDK meetings and media pipelines, as far as the platform calls them.
+
+It speaks the REST-JSON protocol of the `chime-sdk-meetings` and `chime-sdk-media-pipelines`
+APIs (paths, status codes, `x-amzn-ErrorType` errors, the response shapes), so boto3 and the
+production adapter talk to it unchanged through `AWS_ENDPOINT_URL_CHIME_SDK_MEETINGS` and
+`AWS_ENDPOINT_URL_CHIME_SDK_MEDIA_PIPELINES`. Like Chime, it publishes `aws.chime` events to the
+account's **default** event bus. Like Chime, a meeting nobody is connected to ends by itself
+after five minutes (`empty_timeout_s`). Tests and the demo play the participants' clients through
+`POST /_sim/join|leave|drop` with an attendee's join token: a deleted attendee's token no longer
+joins.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+# (source, detail-type, detail) -> published on the default bus
+Publish = Callable[[str, str, dict[str, Any]], None]
+
+ACCOUNT = "123456789012"
+MEETING_EVENT = "Chime Meeting State Change"
+PIPELINE_EVENT = "Chime Media Pipeline State Change"
+MAX_ATTENDEES = 250
+
+
+class ChimeError(Exception):
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error_type, self.message = status, error_type, message
+
+
+def _bad_request(message: str) -> ChimeError:
+    return ChimeError(400, "BadRequestException", message)
+
+
+def _not_found(what: str) -> ChimeError:
+    return ChimeError(404, "NotFoundException", f"The requested resource was not found: {what}")
+
+
+@dataclass
+class Attendee:
+    attendee_id: str
+    external_user_id: str
+    join_token: str
+    connected: bool = False
+
+    def shape(self) -> dict[str, Any]:
+        return {
+            "ExternalUserId": self.external_user_id,
+            "AttendeeId": self.attendee_id,
+            "JoinToken": self.join_token,
+            "Capabilities": {"Audio": "SendReceive", "Video": "SendReceive", "Content": "SendReceive"},
+        }
+
+
+@dataclass
+class Meeting:
+    meeting_id: str
+    external_meeting_id: str
+    media_region: str
+    host_id: str | None
+    attendees: dict[str, Attendee] = field(default_factory=dict)
+    empty_since: float = field(default_factory=time.monotonic)
+    transcribing: bool = False
+
+    def shape(self) -> dict[str, Any]:
+        host = f"{self.meeting_id[:8]}.k.m1.ue1.app.chime.aws"
+        return {
+            "MeetingId": self.meeting_id,
+            "MeetingHostId": self.host_id,
+            "ExternalMeetingId": self.external_meeting_id,
+            "MediaRegion": self.media_region,
+            "MediaPlacement": {
+                "AudioHostUrl": f"{host}:3478",
+                "AudioFallbackUrl": f"wss://haxrp.m1.ue1.app.chime.aws:443/calls/{self.meeting_id}",
+                "SignalingUrl": f"wss://signal.m1.ue1.app.chime.aws/control/{self.meeting_id}",
+                "TurnControlUrl": "https://2713.cell.us-east-1.meetings.chime.aws/v2/turn_sessions",
+                "ScreenDataUrl": f"wss://bitpw.m1.ue1.app.chime.aws:443/v2/screen/{self.meeting_id}",
+                "ScreenViewingUrl": f"wss://bitpw.m1.ue1.app.chime.aws:443/ws/connect?passcode=null&viewer_uuid=null&X-BitHub-Call-Id={self.meeting_id}",
+                "ScreenSharingUrl": f"wss://bitpw.m1.ue1.app.chime.aws:443/v2/screen/{self.meeting_id}",
+                "EventIngestionUrl": "https://data.svc.ue1.ingest.chime.aws/v1/client-events",
+            },
+            "MeetingArn": f"arn:aws:chime:us-east-1:{ACCOUNT}:meeting/{self.meeting_id}",
+        }
+
+
+def _check_length(name: str, value: Any, low: int, high: int) -> str:
+    if not isinstance(value, str) or not low <= len(value) <= high:
+        raise _bad_request(f"{name} must be a string of {low} to {high} characters")
+    return value
+
+
+class ChimeState:
+    """The meetings, attendees and pipelines, and the events their changes publish."""
+
+    def __init__(self, publish: Publish, empty_timeout_s: float = 300.0) -> None:
+        self.publish = publish
+        self.empty_timeout_s = empty_timeout_s
+        self.meetings: dict[str, Meeting] = {}
+        self.pipelines: dict[str, dict[str, Any]] = {}
+        self._idempotency: dict[str, str] = {}
+        self._lock = threading.RLock()
+
+    # --- events ----------------------------------------------------------------------------
+
+    def _meeting_event(self, meeting: Meeting, event_type: str, attendee: Attendee | None = None) -> None:
+        detail: dict[str, Any] = {
+            "version": "0",
+            "eventType": f"chime:{event_type}",
+            "timestamp": int(time.time() * 1000),
+            "meetingId": meeting.meeting_id,
+            "externalMeetingId": meeting.external_meeting_id,
+            "mediaRegion": meeting.media_region,
+        }
+        if attendee:
+            detail |= {"attendeeId": attendee.attendee_id, "externalUserId": attendee.external_user_id}
+        self.publish("aws.chime", MEETING_EVENT, detail)
+
+    def _pipeline_event(self, pipeline: dict[str, Any], event_type: str) -> None:
+        meeting = self.meetings.get(pipeline["_meeting_id"])
+        self.publish(
+            "aws.chime",
+            PIPELINE_EVENT,
+            {
+                "version": "0",
+                "eventType": f"chime:{event_type}",
+                "timestamp": int(time.time() * 1000),
+                "meetingId": pipeline["_meeting_id"],
+                "externalMeetingId": meeting.external_meeting_id if meeting else pipeline["_external_meeting_id"],
+                "mediaPipelineId": pipeline["MediaPipelineId"],
+                "mediaRegion": meeting.media_region if meeting else "us-east-1",
+            },
+        )
+
+    # --- meetings --------------------------------------------------------------------------
+
+    def create_meeting(self, body: dict[str, Any]) -> Meeting:
+        token = _check_length("ClientRequestToken", body.get("ClientRequestToken"), 2, 64)
+        region = _check_length("MediaRegion", body.get("MediaRegion"), 2, 64)
+        external = _check_length("ExternalMeetingId", body.get("ExternalMeetingId"), 2, 64)
+        with self._lock:
+            if token in self._idempotency and self._idempotency[token] in self.meetings:
+                return self.meetings[self._idempotency[token]]
+            meeting = Meeting(str(uuid.uuid4()), external, region, body.get("MeetingHostId"))
+            self.meetings[meeting.meeting_id] = meeting
+            self._idempotency[token] = meeting.meeting_id
+        self._meeting_event(meeting, "MeetingStarted")
+        return meeting
+
+    def meeting(self, meeting_id: str) -> Meeting:
+        with self._lock:
+            meeting = self.meetings.get(meeting_id)
+        if meeting is None:
+            raise _not_found(f"meeting {meeting_id}")
+        return meeting
+
+    def end_meeting(self, meeting_id: str) -> None:
+        with self._lock:
+            meeting = self.meetings.pop(meeting_id, None)
+        if meeting is None:
+            raise _not_found(f"meeting {meeting_id}")
+        self._meeting_event(meeting, "MeetingEnded")
+        for pipeline in list(self.pipelines.values()):
+            if pipeline["_meeting_id"] == meeting_id and pipeline["Status"] == "InProgress":
+                pipeline["Status"] = "Stopped"
+                self._pipeline_event(pipeline, "MediaPipelineDeleted")
+
+    def create_attendee(self, meeting_id: str, body: dict[str, Any]) -> Attendee:
+        meeting = self.meeting(meeting_id)
+        external = _check_length("ExternalUserId", body.get("ExternalUserId"), 2, 64)
+        with self._lock:
+            if len(meeting.attendees) >= MAX_ATTENDEES:
+                raise ChimeError(400, "LimitExceededException", "Attendee limit reached")
+            attendee = Attendee(str(uuid.uuid4()), external, secrets.token_urlsafe(48))
+            meeting.attendees[attendee.attendee_id] = attendee
+        return attendee
+
+    def attendee(self, meeting_id: str, attendee_id: str) -> Attendee:
+        found = self.meeting(meeting_id).attendees.get(attendee_id)
+        if found is None:
+            raise _not_found(f"attendee {attendee_id}")
+        return found
+
+    def delete_attendee(self, meeting_id: str, attendee_id: str) -> None:
+        meeting = self.meeting(meeting_id)
+        with self._lock:
+            attendee = meeting.attendees.pop(attendee_id, None)
+        if attendee is None:
+            raise _not_found(f"attendee {attendee_id}")
+        if attendee.connected:
+            self._meeting_event(meeting, "AttendeeLeft", attendee)
+            self._maybe_empty(meeting)
+        self._meeting_event(meeting, "AttendeeDeleted", attendee)
+
+    # --- the participants' clients, simulated --------------------------------------------------
+
+    def _by_token(self, join_token: str) -> tuple[Meeting, Attendee]:
+        with self._lock:
+            for meeting in self.meetings.values():
+                for attendee in meeting.attendees.values():
+                    if secrets.compare_digest(attendee.join_token, join_token):
+                        return meeting, attendee
+        raise ChimeError(403, "ForbiddenException", "Join token is not valid")
+
+    def simulate(self, action: str, join_token: str) -> dict[str, Any]:
+        meeting, attendee = self._by_token(join_token)
+        if action == "join":
+            attendee.connected = True
+            self._meeting_event(meeting, "AttendeeJoined", attendee)
+        elif action in ("leave", "drop"):
+            attendee.connected = False
+            self._meeting_event(meeting, "AttendeeLeft" if action == "leave" else "AttendeeDropped", attendee)
+            self._maybe_empty(meeting)
+        else:
+            raise _bad_request("action must be join, leave or drop")
+        return {"MeetingId": meeting.meeting_id, "AttendeeId": attendee.attendee_id, "Connected": attendee.connected}
+
+    def _maybe_empty(self, meeting: Meeting) -> None:
+        if not any(a.connected for a in meeting.attendees.values()):
+            meeting.empty_since = time.monotonic()
+
+    def sweep(self) -> None:
+        """End meetings nobody has been connected to for the empty timeout, as Chime does."""
+        now = time.monotonic()
+        with self._lock:
+            idle = [
+                m.meeting_id
+                for m in self.meetings.values()
+                if not any(a.connected for a in m.attendees.values()) and now - m.empty_since >= self.empty_timeout_s
+            ]
+        for meeting_id in idle:
+            try:
+                self.end_meeting(meeting_id)
+            except ChimeError:
+                pass  # deleted meanwhile
+
+    # --- media pipelines -------------------------------------------------------------------
+
+    def create_pipeline(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        if kind == "capture":
+            source_arn = _check_length("SourceArn", body.get("SourceArn"), 1, 1024)
+            if body.get("SourceType") != "ChimeSdkMeeting" or body.get("SinkType") != "S3Bucket":
+                raise _bad_request("SourceType must be ChimeSdkMeeting and SinkType S3Bucket")
+            meeting = self.meeting(source_arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1])
+            meeting_id, external = meeting.meeting_id, meeting.external_meeting_id
+        else:
+            sources = body.get("Sources") or []
+            capture_arn = sources[0].get("MediaCapturePipelineSourceConfiguration", {}).get("MediaPipelineArn", "") if sources else ""
+            capture = self.pipelines.get(capture_arn.rsplit("/", 1)[-1])
+            if capture is None:
+                raise _bad_request("Sources must name an existing media capture pipeline")
+            meeting_id, external = capture["_meeting_id"], capture["_external_meeting_id"]
+        pipeline_id = str(uuid.uuid4())
+        now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+        pipeline = {
+            "MediaPipelineId": pipeline_id,
+            "MediaPipelineArn": f"arn:aws:chime:us-east-1:{ACCOUNT}:media-pipeline/{pipeline_id}",
+            "Status": "InProgress",
+            "CreatedTimestamp": now,
+            "UpdatedTimestamp": now,
+            "_kind": kind,
+            "_meeting_id": meeting_id,
+            "_external_meeting_id": external,
+            **{k: v for k, v in body.items() if k in ("SourceType", "SourceArn", "SinkType", "SinkArn", "Sources", "Sinks")},
+        }
+        with self._lock:
+            self.pipelines[pipeline_id] = pipeline
+        self._pipeline_event(pipeline, "MediaPipelineInProgress")
+        return pipeline
+
+    def pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        found = self.pipelines.get(pipeline_id)
+        if found is None:
+            raise _not_found(f"media pipeline {pipeline_id}")
+        return found
+
+    def delete_pipeline(self, pipeline_id: str) -> None:
+        pipeline = self.pipeline(pipeline_id)
+        pipeline["Status"] = "Stopped"
+        self._pipeline_event(pipeline, "MediaPipelineDeleted")
+
+
+def _public(pipeline: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in pipeline.items() if not k.startswith("_")}
+
+
+_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    (m, re.compile(p), name)
+    for m, p, name in (
+        ("POST", r"^/meetings$", "create_meeting"),
+        ("GET", r"^/meetings/(?P<meeting>[^/]+)$", "get_meeting"),
+        ("DELETE", r"^/meetings/(?P<meeting>[^/]+)$", "delete_meeting"),
+        ("POST", r"^/meetings/(?P<meeting>[^/]+)/attendees$", "create_attendee"),
+        ("GET", r"^/meetings/(?P<meeting>[^/]+)/attendees$", "list_attendees"),
+        ("GET", r"^/meetings/(?P<meeting>[^/]+)/attendees/(?P<attendee>[^/]+)$", "get_attendee"),
+        ("DELETE", r"^/meetings/(?P<meeting>[^/]+)/attendees/(?P<attendee>[^/]+)$", "delete_attendee"),
+        ("POST", r"^/meetings/(?P<meeting>[^/]+)/transcription$", "transcription"),
+        ("POST", r"^/sdk-media-capture-pipelines$", "create_capture"),
+        ("POST", r"^/sdk-media-concatenation-pipelines$", "create_concatenation"),
+        ("GET", r"^/sdk-media-capture-pipelines/(?P<pipeline>[^/]+)$", "get_capture"),
+        ("DELETE", r"^/sdk-media-capture-pipelines/(?P<pipeline>[^/]+)$", "delete_capture"),
+        ("POST", r"^/_sim/(?P<action>join|leave|drop)$", "simulate"),
+        ("GET", r"^/_health$", "health"),
+    )
+]
+
+
+class ChimeStandIn:
+    def __init__(self, port: int, publish: Publish, empty_timeout_s: float = 300.0) -> None:
+        self.state = ChimeState(publish, empty_timeout_s)
+        state = self.state
+
+        class Handler(_Handler):
+            chime = state
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._stop = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        threading.Thread(target=self._server.serve_forever, name="chime", daemon=True).start()
+        threading.Thread(target=self._sweep, name="chime-sweeper", daemon=True).start()
+
+    def _sweep(self) -> None:
+        while not self._stop.wait(1.0):
+            self.state.sweep()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    chime: ChimeState
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        path, _, query = self.path.partition("?")
+        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw) if raw else {}
+            for method, pattern, name in _ROUTES:
+                found = pattern.match(path)
+                if method == self.command and found:
+                    if not name.startswith(("simulate", "health")) and not self.headers.get("Authorization", "").startswith(
+                        "AWS4-HMAC-SHA256 "
+                    ):
+                        raise ChimeError(403, "ForbiddenException", "Missing Authentication Token")
+                    status, payload = getattr(self, name)(body, params, **found.groupdict())
+                    self._reply(status, payload)
+                    return
+            raise ChimeError(404, "NotFoundException", "No such operation")
+        except json.JSONDecodeError:
+            self._error(ChimeError(400, "BadRequestException", "Request body is not JSON"))
+        except ChimeError as error:
+            self._error(error)
+
+    def _reply(self, status: int, payload: dict[str, Any] | None) -> None:
+        body = json.dumps(payload).encode() if payload is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _error(self, error: ChimeError) -> None:
+        body = json.dumps({"Code": error.error_type.removesuffix("Exception"), "Message": error.message}).encode()
+        self.send_response(error.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("x-amzn-ErrorType", error.error_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    # --- operations ----------------------------------------------------------------------------
+
+    def create_meeting(self, body: dict[str, Any], params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if params.get("operation") == "create-attendees":
+            requested = body.get("Attendees") or []
+            if not 1 <= len(requested) <= 10:
+                raise _bad_request("Attendees must list 1 to 10 attendees")
+            meeting = self.chime.create_meeting(body)
+            attendees = [self.chime.create_attendee(meeting.meeting_id, a).shape() for a in requested]
+            return 200, {"Meeting": meeting.shape(), "Attendees": attendees, "Errors": []}
+        return 200, {"Meeting": self.chime.create_meeting(body).shape()}
+
+    def get_meeting(self, body: Any, params: Any, meeting: str) -> tuple[int, dict[str, Any]]:
+        return 200, {"Meeting": self.chime.meeting(meeting).shape()}
+
+    def delete_meeting(self, body: Any, params: Any, meeting: str) -> tuple[int, None]:
+        self.chime.end_meeting(meeting)
+        return 204, None
+
+    def create_attendee(self, body: dict[str, Any], params: dict[str, str], meeting: str) -> tuple[int, dict[str, Any]]:
+        if params.get("operation") == "batch-create":
+            created = [self.chime.create_attendee(meeting, a).shape() for a in body.get("Attendees") or []]
+            return 200, {"Attendees": created, "Errors": []}
+        return 200, {"Attendee": self.chime.create_attendee(meeting, body).shape()}
+
+    def list_attendees(self, body: Any, params: Any, meeting: str) -> tuple[int, dict[str, Any]]:
+        return 200, {"Attendees": [a.shape() for a in self.chime.meeting(meeting).attendees.values()]}
+
+    def get_attendee(self, body: Any, params: Any, meeting: str, attendee: str) -> tuple[int, dict[str, Any]]:
+        return 200, {"Attendee": self.chime.attendee(meeting, attendee).shape()}
+
+    def delete_attendee(self, body: Any, params: Any, meeting: str, attendee: str) -> tuple[int, None]:
+        self.chime.delete_attendee(meeting, attendee)
+        return 204, None
+
+    def transcription(self, body: Any, params: dict[str, str], meeting: str) -> tuple[int, dict[str, Any]]:
+        found = self.chime.meeting(meeting)
+        if params.get("operation") not in ("start", "stop"):
+            raise _bad_request("operation must be start or stop")
+        found.transcribing = params["operation"] == "start"
+        return 200, {}
+
+    def create_capture(self, body: dict[str, Any], params: Any) -> tuple[int, dict[str, Any]]:
+        return 201, {"MediaCapturePipeline": _public(self.chime.create_pipeline("capture", body))}
+
+    def create_concatenation(self, body: dict[str, Any], params: Any) -> tuple[int, dict[str, Any]]:
+        return 201, {"MediaConcatenationPipeline": _public(self.chime.create_pipeline("concatenation", body))}
+
+    def get_capture(self, body: Any, params: Any, pipeline: str) -> tuple[int, dict[str, Any]]:
+        return 200, {"MediaCapturePipeline": _public(self.chime.pipeline(pipeline))}
+
+    def delete_capture(self, body: Any, params: Any, pipeline: str) -> tuple[int, None]:
+        self.chime.delete_pipeline(pipeline)
+        return 204, None
+
+    def simulate(self, body: dict[str, Any], params: Any, action: str) -> tuple[int, dict[str, Any]]:
+        return 200, self.chime.simulate(action, _check_length("JoinToken", body.get("JoinToken"), 1, 2048))
+
+    def health(self, body: Any, params: Any) -> tuple[int, dict[str, Any]]:
+        return 200, {"status": "ok", "meetings": len(self.chime.meetings)}
