@@ -13,7 +13,7 @@ NODE_READY := node_modules/.ready
 export JSII_NODE := $(CURDIR)/tools/jsii-node
 export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: help setup run test test-unit test-infra lint format synth bench docs lock clean
+.PHONY: help setup run test test-unit test-infra lint format synth bench docs lock clean token
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -68,3 +68,6 @@ lock: setup ## re-resolve locks/ after editing pyproject.toml
 
 clean: ## remove build output (not the virtual environment)
 	rm -rf cdk.out .build .pytest_cache .mypy_cache .ruff_cache
+
+token: setup ## print a token from the running platform: make token WHO=<e-mail or machine client>
+	@$(BIN)/python -m local.token $(WHO)

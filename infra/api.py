@@ -17,7 +17,7 @@ from infra.identity import ClinicIdentity
 from infra.monitoring import encrypted_log_group
 from infra.tenants import Tenant
 
-STAGE = "live"
+STAGE = topology.API_STAGE
 
 # Access-log fields: who, what route, how it went. No body, no query string, no headers: a
 # request's path carries ids only, and tokens never travel in URLs.

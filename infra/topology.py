@@ -327,6 +327,8 @@ def queues() -> tuple[Queue, ...]:
 
 # --- The HTTP API ---------------------------------------------------------------------------------
 
+API_STAGE = "live"
+
 # Cognito authorizer semantics: a method with OAuth scopes accepts *access* tokens carrying any
 # one of them; Cognito puts this scope in every user's access token, so user routes list it.
 USER_SCOPE = "aws.cognito.signin.user.admin"

@@ -10,6 +10,7 @@ DynamoDB stream batches reach their consumer asynchronously, as they do in AWS.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -107,6 +108,8 @@ class Emulator:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         configure_moto(port)
+        # moto's server logs every request line; the platform's output is its own.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.port = port
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from infra import topology
-from infra.api import STAGE
 from local.lambdas import FunctionUnreachableError, Invocation
 from local.tokens import Authorizer, Unauthorized, api_gateway_claims, mint_client_credentials_token
 
@@ -219,14 +218,14 @@ class _Request(BaseHTTPRequestHandler):
                 "extendedRequestId": request_id,
                 "httpMethod": self.command,
                 "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent")},
-                "path": f"/{STAGE}{path}",
+                "path": f"/{topology.API_STAGE}{path}",
                 "protocol": self.request_version,
                 "requestId": request_id,
                 "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
                 "requestTimeEpoch": int(now.timestamp() * 1000),
                 "resourceId": "local",
                 "resourcePath": route.path,
-                "stage": STAGE,
+                "stage": topology.API_STAGE,
             },
             "body": text_body,
             "isBase64Encoded": is_base64,

@@ -306,4 +306,8 @@ def _identity(tenant: Tenant, idp: Any, out: ProvisionedTenant) -> None:
             AccessTokenValidity=15,
             TokenValidityUnits={"AccessToken": "minutes"},
         )["UserPoolClient"]
-        out.machine_clients[client.name] = (created["ClientId"], created["ClientSecret"], client.scopes)
+        out.machine_clients[client.name] = (
+            created["ClientId"],
+            created["ClientSecret"],
+            tuple(topology.machine_scope(s) for s in client.scopes),
+        )

@@ -1,0 +1,64 @@
+"""`make run`: start the whole platform on loopback and say where everything is."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from infra import topology
+from local.platform import LocalPlatform, Settings, node_available
+from local.seed import DEMO_PASSWORD, SEED_USERS, email_of
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    args = parser.parse_args()
+    if not node_available():
+        sys.exit("Node.js is needed for the HealthLake stand-in (Medplum); install Node 20+.")
+    settings = Settings(
+        port=args.port,
+        cors_origins=frozenset(o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o),
+    )
+    platform = LocalPlatform(settings)
+    print("Starting the telehealth platform (moto, HealthLake, Chime and Stripe stand-ins)...", flush=True)
+    try:
+        platform.start()
+        _announce(platform)
+        platform.wait()
+    finally:
+        print("\nStopping...", flush=True)
+        platform.stop()
+
+
+def _announce(platform: LocalPlatform) -> None:
+    gateway = platform.urls["gateway"]
+    tenant = platform.default_tenant
+    lines = [
+        f"\nReady in {platform.started_in_s:.1f} s.",
+        f"  Portal and API    {gateway}/            (tenant {tenant}; others at {gateway}/tenants/<id>/)",
+        f"  Health            {gateway}/health",
+        f"  OpenAPI           {gateway}/openapi.json      Swagger UI {gateway}/docs",
+        f"  FHIR base URL     {platform.fhir_endpoints[tenant]}   (SigV4, service healthlake)",
+        f"  Emulated AWS      {platform.urls['aws']}   (AWS_ENDPOINT_URL; credentials testing/testing)",
+        "",
+        f"Seeded users of tenant {tenant} (password {DEMO_PASSWORD}):",
+    ]
+    for user in SEED_USERS:
+        role = user.group or "patient"
+        lines.append(f"  {email_of(user, tenant):<36} {role}")
+    machine = [c.name for t in platform.settings.tenants if t.id == tenant for c in t.machine_clients]
+    lines += [
+        "",
+        "A token for any of them (then: curl -H \"Authorization: Bearer $TOKEN\" ...):",
+        f"  TOKEN=$(make -s token WHO={email_of(SEED_USERS[-1], tenant)})",
+    ]
+    if machine:
+        lines.append(f"  TOKEN=$(make -s token WHO={machine[0]})      (machine client, client credentials)")
+    lines += ["", f"Logs: .local/logs/.  Functions: {', '.join(f.key for f in topology.FUNCTIONS)}.  Ctrl-C stops everything."]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,314 @@
+"""The embedded default: the whole platform on this machine, wired as the deployed stack.
+
+Start order: moto (AWS) and the stand-ins (HealthLake on Medplum, Chime, Stripe) in parallel; then
+every tenant's resources from the topology, a function host per tenant with that tenant's
+environment, the scheduler for scheduled rules, the seed data, and the HTTP gateway last. The
+state file (`.local/platform.json`) tells the token command, the demo and the tests where
+everything is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from infra import topology
+from infra.assets import ROOT
+from infra.tenants import Tenant, load_tenants
+from local.emulator import ACCOUNT, Emulator, route_lambda_to
+from local.gateway import Gateway, TenantApi
+from local.lambdas import HostedFunction, LambdaDispatcher
+from local.provision import ProvisionedTenant, provision_tenant
+from local.seed import seed_tenant
+from local.standins.chime import ChimeStandIn
+from local.tokens import Authorizer
+
+STATE_DIR = ROOT / ".local"
+STATE_FILE = STATE_DIR / "platform.json"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+STRIPE_KEY = "sk_test_local_platform"  # localstripe accepts any sk_test_ key
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for(url: str, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 (loopback)
+                return
+        except urllib.error.HTTPError:
+            return  # it answered: up, whatever it thinks of the request
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout_s:.0f} s") from None
+            time.sleep(0.1)
+
+
+@dataclass
+class Settings:
+    port: int = 8080
+    tenants: Sequence[Tenant] = field(default_factory=load_tenants)
+    chime_empty_timeout_s: float = 300.0
+    cors_origins: frozenset[str] = frozenset()
+
+
+class LocalPlatform:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.default_tenant = settings.tenants[0].id
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.provisioned: dict[str, ProvisionedTenant] = {}
+        self.urls: dict[str, str] = {}
+        self._stop = threading.Event()
+        self.emulator = Emulator(free_port())
+        self.dispatcher = LambdaDispatcher(self._send_to_queue)
+        self.chime: ChimeStandIn | None = None
+        self.gateway: Gateway | None = None
+        self.fhir_endpoints: dict[str, str] = {}
+        self.started_in_s = 0.0
+
+    # --- AWS clients against the emulator --------------------------------------------------------
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        return boto3.client(service, endpoint_url=self.emulator.url, region_name=region, **_lower(CREDENTIALS))
+
+    def _send_to_queue(self, queue_arn: str, body: str, attributes: dict[str, str]) -> None:
+        _, _, _, region, _, name = queue_arn.split(":", 5)
+        sqs = self.client("sqs", region)
+        sqs.send_message(
+            QueueUrl=sqs.get_queue_url(QueueName=name)["QueueUrl"],
+            MessageBody=body,
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+        )
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        started = time.perf_counter()
+        STATE_DIR.mkdir(exist_ok=True)
+        (STATE_DIR / "logs").mkdir(exist_ok=True)
+        route_lambda_to(self.dispatcher)
+        self.emulator.start()
+        healthlake_port, stripe_port = free_port(), free_port()
+        self._spawn(
+            "healthlake",
+            ["node", "--experimental-websocket", str(ROOT / "local/standins/healthlake/server.mjs"), "--port", str(healthlake_port)],
+        )
+        self._spawn("stripe", [str(Path(sys.executable).parent / "localstripe"), "--port", str(stripe_port), "--from-scratch"])
+        self.chime = ChimeStandIn(0, self._publish_default_bus, self.settings.chime_empty_timeout_s)
+        self.chime.start()
+        self.urls |= {
+            "aws": self.emulator.url,
+            "healthlake": f"http://127.0.0.1:{healthlake_port}",
+            "stripe": f"http://127.0.0.1:{stripe_port}",
+            "chime": self.chime.url,
+        }
+        wait_for(f"{self.urls['healthlake']}/_health")
+        for tenant in self.settings.tenants:
+            self._start_tenant(tenant)
+        wait_for(f"{self.urls['stripe']}/v1/customers")
+        for tenant in self.settings.tenants:
+            wait_for(self.urls[f"functions:{tenant.id}"])
+        threading.Thread(target=self._scheduler, name="scheduler", daemon=True).start()
+        self.gateway = Gateway(
+            port=self.settings.port,
+            tenants={
+                t.id: TenantApi(
+                    tenant_id=t.id,
+                    api_function=topology.API.name(t.id),
+                    authorizer=Authorizer(frozenset(self.provisioned[t.id].issuers.values())),
+                    token_issuer=self.provisioned[t.id].issuers["workforce"],
+                    machine_clients={cid: (secret, scopes) for cid, secret, scopes in self.provisioned[t.id].machine_clients.values()},
+                )
+                for t in self.settings.tenants
+            },
+            default_tenant=self.default_tenant,
+            invoke=self.dispatcher.invoke,
+            cors_origins=self.settings.cors_origins,
+        )
+        threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
+        self.urls["gateway"] = f"http://127.0.0.1:{self.gateway.port}"
+        self.started_in_s = time.perf_counter() - started
+        self._write_state()
+
+    def _start_tenant(self, tenant: Tenant) -> None:
+        healthlake = boto3.client(
+            "healthlake", endpoint_url=self.urls["healthlake"], region_name=tenant.region, **_lower(CREDENTIALS)
+        )
+        store = healthlake.create_fhir_datastore(DatastoreName=topology.tenant_prefix(tenant.id), DatastoreTypeVersion="R4")
+        self.fhir_endpoints[tenant.id] = store["DatastoreEndpoint"]
+        environment = topology.function_environment(
+            tenant.id,
+            region=tenant.region,
+            account=ACCOUNT,
+            fhir_endpoint=store["DatastoreEndpoint"],
+            chime_media_region=tenant.chime_media_region,
+        )
+        provisioned = provision_tenant(tenant, endpoint=self.emulator.url, environment=environment)
+        self.provisioned[tenant.id] = provisioned
+        port = free_port()
+        self._spawn(
+            f"functions-{tenant.id}",
+            [sys.executable, "-m", "local.function_host", "--port", str(port), "--preload"],
+            env=self.function_environment(tenant, environment),
+        )
+        self.urls[f"functions:{tenant.id}"] = f"http://127.0.0.1:{port}"
+        for function in topology.FUNCTIONS:
+            dlq = function.dlq if function.invocation is topology.Invocation.EVENT else None
+            self.dispatcher.register(
+                HostedFunction(
+                    name=function.name(tenant.id),
+                    key=function.key,
+                    host_url=f"http://127.0.0.1:{port}",
+                    dlq_arn=provisioned.queue_arns[dlq.key] if dlq else None,
+                )
+            )
+        seed_tenant(self.client("cognito-idp", tenant.region), provisioned)
+
+    def function_environment(self, tenant: Tenant, environment: dict[str, str]) -> dict[str, str]:
+        """The process environment of a tenant's function host: the stack's, plus where AWS is."""
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "STRIPE_"))}
+        return {
+            **inherited,
+            **environment,
+            **CREDENTIALS,
+            "AWS_DEFAULT_REGION": tenant.region,
+            "AWS_REGION": tenant.region,
+            "AWS_ENDPOINT_URL": self.emulator.url,
+            "AWS_ENDPOINT_URL_HEALTHLAKE": self.urls["healthlake"],
+            "AWS_ENDPOINT_URL_CHIME_SDK_MEETINGS": self.urls["chime"],
+            "AWS_ENDPOINT_URL_CHIME_SDK_MEDIA_PIPELINES": self.urls["chime"],
+            "STRIPE_API_BASE": self.urls["stripe"],
+            "STRIPE_API_KEY": STRIPE_KEY,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on this machine
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "telehealth")]),
+        }
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        log = (STATE_DIR / "logs" / f"{name}.log").open("wb")
+        self.processes[name] = subprocess.Popen(  # noqa: S603
+            command, cwd=ROOT, env=env or {**os.environ, **CREDENTIALS}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def _publish_default_bus(self, source: str, detail_type: str, detail: dict[str, Any]) -> None:
+        self.client("events").put_events(
+            Entries=[{"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}]
+        )
+
+    def _scheduler(self) -> None:
+        """EventBridge's schedules, which moto does not run: `rate(...)` rules on the default bus."""
+        last: dict[str, float] = {}
+        while not self._stop.wait(1.0):
+            for tenant in self.settings.tenants:
+                events = self.client("events", tenant.region)
+                for rule in topology.RULES:
+                    if not rule.schedule:
+                        continue
+                    name = rule.name(tenant.id)
+                    every = _rate_seconds(rule.schedule)
+                    if time.monotonic() - last.get(name, 0.0) < every:
+                        continue
+                    last[name] = time.monotonic()
+                    arn = events.describe_rule(Name=name)["Arn"]
+                    for target in events.list_targets_by_rule(Rule=name)["Targets"]:
+                        self.dispatcher.deliver_event(
+                            target,
+                            arn,
+                            {
+                                "version": "0",
+                                "id": str(uuid.uuid4()),
+                                "detail-type": "Scheduled Event",
+                                "source": "aws.events",
+                                "account": ACCOUNT,
+                                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                "region": tenant.region,
+                                "resources": [arn],
+                                "detail": {},
+                            },
+                        )
+
+    def _write_state(self) -> None:
+        state = {
+            "pid": os.getpid(),
+            "urls": self.urls,
+            "default_tenant": self.default_tenant,
+            "started_in_s": self.started_in_s,
+            "tenants": {
+                tid: {
+                    "region": p.region,
+                    "user_pools": p.user_pools,
+                    "portal_clients": p.portal_clients,
+                    "machine_clients": {name: {"client_id": c[0], "client_secret": c[1], "scopes": list(c[2])} for name, c in p.machine_clients.items()},
+                    "fhir_endpoint": self.fhir_endpoints[tid],
+                    "queues": p.queue_arns,
+                    "functions": p.function_arns,
+                    "state_machines": p.state_machine_arns,
+                }
+                for tid, p in self.provisioned.items()
+            },
+        }
+        STATE_FILE.write_text(json.dumps(state, indent=2))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.gateway:
+            self.gateway.stop()
+        if self.chime:
+            self.chime.stop()
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.emulator.stop()
+        STATE_FILE.unlink(missing_ok=True)
+
+    def wait(self) -> None:
+        """Until Ctrl-C (or SIGTERM), or until a process it depends on dies."""
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        try:
+            while not self._stop.wait(0.5):
+                for name, process in self.processes.items():
+                    if process.poll() is not None:
+                        print(f"{name} exited ({process.returncode}); see .local/logs/{name}.log", file=sys.stderr)
+                        return
+        except KeyboardInterrupt:
+            pass
+
+
+def _rate_seconds(expression: str) -> float:
+    value, unit = expression.removeprefix("rate(").removesuffix(")").split()
+    return int(value) * {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}[unit]
+
+
+def _lower(credentials: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in credentials.items()}
+
+
+def node_available() -> bool:
+    return shutil.which("node") is not None
