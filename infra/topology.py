@@ -123,7 +123,7 @@ API = Function(
     description="The clinic's HTTPS API: patients, providers, staff and health-system clients",
     memory_mb=1024,
     timeout_s=15,
-    grants=("table:write", "bus:put", "workflow:start", "key:use"),
+    grants=("table:write", "bus:put", "workflow:start", "key:use", "fhir:write", "meetings:read"),
 )
 VISIT_TASKS = Function(
     key="visit-tasks",
@@ -344,11 +344,13 @@ class Route:
     """An API Gateway resource: its path and which tokens the authorizer lets through."""
 
     path: str
-    scopes: tuple[str, ...]  # empty: no authorizer (health only)
+    scopes: tuple[str, ...]  # empty: no authorizer, GET only (health and the API's own docs)
 
 
 ROUTES: tuple[Route, ...] = (
     Route("/health", ()),
+    Route("/openapi.json", ()),
+    Route("/docs", ()),
     Route("/v1/{proxy+}", (USER_SCOPE,)),
     Route("/integrations/{proxy+}", (machine_scope("appointments.read"),)),
     Route("/fhir/{proxy+}", (machine_scope("fhir.read"), machine_scope("fhir.write"))),

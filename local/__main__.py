@@ -37,7 +37,7 @@ def _announce(platform: LocalPlatform) -> None:
     tenant = platform.default_tenant
     lines = [
         f"\nReady in {platform.started_in_s:.1f} s.",
-        f"  Portal and API    {gateway}/            (tenant {tenant}; others at {gateway}/tenants/<id>/)",
+        f"  Portal and API    {gateway}/   (tenant {tenant}; others at {gateway}/tenants/<id>/)",
         f"  Health            {gateway}/health",
         f"  OpenAPI           {gateway}/openapi.json      Swagger UI {gateway}/docs",
         f"  FHIR base URL     {platform.fhir_endpoints[tenant]}   (SigV4, service healthlake)",
@@ -51,12 +51,13 @@ def _announce(platform: LocalPlatform) -> None:
     machine = [c.name for t in platform.settings.tenants if t.id == tenant for c in t.machine_clients]
     lines += [
         "",
-        "A token for any of them (then: curl -H \"Authorization: Bearer $TOKEN\" ...):",
+        'A token for any of them (then: curl -H "Authorization: Bearer $TOKEN" ...):',
         f"  TOKEN=$(make -s token WHO={email_of(SEED_USERS[-1], tenant)})",
     ]
     if machine:
         lines.append(f"  TOKEN=$(make -s token WHO={machine[0]})      (machine client, client credentials)")
-    lines += ["", f"Logs: .local/logs/.  Functions: {', '.join(f.key for f in topology.FUNCTIONS)}.  Ctrl-C stops everything."]
+    functions = ", ".join(f.key for f in topology.FUNCTIONS)
+    lines += ["", f"Logs: .local/logs/.  Functions: {functions}.  Ctrl-C stops everything."]
     print("\n".join(lines), flush=True)
 
 

@@ -103,7 +103,7 @@ class _Request(BaseHTTPRequestHandler):
     server_version = "telehealth-local-gateway"
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # access logs would carry paths; the platform prints none
 
     # Every method goes through one place, as API Gateway's ANY does.
@@ -254,7 +254,9 @@ class _Request(BaseHTTPRequestHandler):
         if not requested or not set(requested) <= set(known[1]):
             self._json(400, {"error": "invalid_scope"})
             return
-        token = mint_client_credentials_token(issuer=tenant.token_issuer, client_id=client_id, scopes=requested)
+        token = mint_client_credentials_token(
+            issuer=tenant.token_issuer, client_id=client_id, scopes=requested
+        )
         self._json(200, {"access_token": token, "expires_in": 900, "token_type": "Bearer"})
 
     def _static(self, path: str) -> bool:

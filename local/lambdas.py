@@ -192,7 +192,10 @@ class LambdaDispatcher:
                 destination,
                 json.dumps(
                     {
-                        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": attempts + 1},
+                        "requestContext": {
+                            "condition": "RetryAttemptsExhausted",
+                            "approximateInvokeCount": attempts + 1,
+                        },
                         "DDBStreamBatchInfo": {
                             "shardId": "shard-local",
                             "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
@@ -204,4 +207,3 @@ class LambdaDispatcher:
                 ),
                 {},
             )
-

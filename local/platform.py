@@ -92,7 +92,9 @@ class LocalPlatform:
     # --- AWS clients against the emulator --------------------------------------------------------
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
-        return boto3.client(service, endpoint_url=self.emulator.url, region_name=region, **_lower(CREDENTIALS))
+        return boto3.client(
+            service, endpoint_url=self.emulator.url, region_name=region, **_lower(CREDENTIALS)
+        )
 
     def _send_to_queue(self, queue_arn: str, body: str, attributes: dict[str, str]) -> None:
         _, _, _, region, _, name = queue_arn.split(":", 5)
@@ -114,9 +116,18 @@ class LocalPlatform:
         healthlake_port, stripe_port = free_port(), free_port()
         self._spawn(
             "healthlake",
-            ["node", "--experimental-websocket", str(ROOT / "local/standins/healthlake/server.mjs"), "--port", str(healthlake_port)],
+            [
+                "node",
+                "--experimental-websocket",
+                str(ROOT / "local/standins/healthlake/server.mjs"),
+                "--port",
+                str(healthlake_port),
+            ],
         )
-        self._spawn("stripe", [str(Path(sys.executable).parent / "localstripe"), "--port", str(stripe_port), "--from-scratch"])
+        self._spawn(
+            "stripe",
+            [str(Path(sys.executable).parent / "localstripe"), "--port", str(stripe_port), "--from-scratch"],
+        )
         self.chime = ChimeStandIn(0, self._publish_default_bus, self.settings.chime_empty_timeout_s)
         self.chime.start()
         self.urls |= {
@@ -140,7 +151,10 @@ class LocalPlatform:
                     api_function=topology.API.name(t.id),
                     authorizer=Authorizer(frozenset(self.provisioned[t.id].issuers.values())),
                     token_issuer=self.provisioned[t.id].issuers["workforce"],
-                    machine_clients={cid: (secret, scopes) for cid, secret, scopes in self.provisioned[t.id].machine_clients.values()},
+                    machine_clients={
+                        cid: (secret, scopes)
+                        for cid, secret, scopes in self.provisioned[t.id].machine_clients.values()
+                    },
                 )
                 for t in self.settings.tenants
             },
@@ -155,9 +169,14 @@ class LocalPlatform:
 
     def _start_tenant(self, tenant: Tenant) -> None:
         healthlake = boto3.client(
-            "healthlake", endpoint_url=self.urls["healthlake"], region_name=tenant.region, **_lower(CREDENTIALS)
+            "healthlake",
+            endpoint_url=self.urls["healthlake"],
+            region_name=tenant.region,
+            **_lower(CREDENTIALS),
         )
-        store = healthlake.create_fhir_datastore(DatastoreName=topology.tenant_prefix(tenant.id), DatastoreTypeVersion="R4")
+        store = healthlake.create_fhir_datastore(
+            DatastoreName=topology.tenant_prefix(tenant.id), DatastoreTypeVersion="R4"
+        )
         self.fhir_endpoints[tenant.id] = store["DatastoreEndpoint"]
         environment = topology.function_environment(
             tenant.id,
@@ -189,7 +208,9 @@ class LocalPlatform:
 
     def function_environment(self, tenant: Tenant, environment: dict[str, str]) -> dict[str, str]:
         """The process environment of a tenant's function host: the stack's, plus where AWS is."""
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "STRIPE_"))}
+        inherited = {
+            k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "STRIPE_"))
+        }
         return {
             **inherited,
             **environment,
@@ -208,8 +229,13 @@ class LocalPlatform:
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         log = (STATE_DIR / "logs" / f"{name}.log").open("wb")
-        self.processes[name] = subprocess.Popen(  # noqa: S603
-            command, cwd=ROOT, env=env or {**os.environ, **CREDENTIALS}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        self.processes[name] = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env or {**os.environ, **CREDENTIALS},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def _publish_default_bus(self, source: str, detail_type: str, detail: dict[str, Any]) -> None:
@@ -260,7 +286,10 @@ class LocalPlatform:
                     "region": p.region,
                     "user_pools": p.user_pools,
                     "portal_clients": p.portal_clients,
-                    "machine_clients": {name: {"client_id": c[0], "client_secret": c[1], "scopes": list(c[2])} for name, c in p.machine_clients.items()},
+                    "machine_clients": {
+                        name: {"client_id": c[0], "client_secret": c[1], "scopes": list(c[2])}
+                        for name, c in p.machine_clients.items()
+                    },
                     "fhir_endpoint": self.fhir_endpoints[tid],
                     "queues": p.queue_arns,
                     "functions": p.function_arns,
@@ -288,22 +317,36 @@ class LocalPlatform:
         self.emulator.stop()
         STATE_FILE.unlink(missing_ok=True)
 
+    def pause(self, name: str) -> None:
+        """Freeze a stand-in process (an outage: connections hang, then time out)."""
+        os.killpg(self.processes[name].pid, signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        os.killpg(self.processes[name].pid, signal.SIGCONT)
+
     def wait(self) -> None:
-        """Until Ctrl-C (or SIGTERM), or until a process it depends on dies."""
+        """Until Ctrl-C or SIGTERM. A process that dies is reported once; /health shows it too."""
         signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        reported: set[str] = set()
         try:
             while not self._stop.wait(0.5):
                 for name, process in self.processes.items():
-                    if process.poll() is not None:
-                        print(f"{name} exited ({process.returncode}); see .local/logs/{name}.log", file=sys.stderr)
-                        return
+                    if process.poll() is not None and name not in reported:
+                        reported.add(name)
+                        print(
+                            f"{name} exited ({process.returncode}); see .local/logs/{name}.log",
+                            file=sys.stderr,
+                        )
         except KeyboardInterrupt:
             pass
 
 
 def _rate_seconds(expression: str) -> float:
     value, unit = expression.removeprefix("rate(").removesuffix(")").split()
-    return int(value) * {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}[unit]
+    return (
+        int(value)
+        * {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}[unit]
+    )
 
 
 def _lower(credentials: dict[str, str]) -> dict[str, str]:

@@ -21,7 +21,6 @@ from infra.tenants import MACHINE_SCOPES, Tenant
 from local.emulator import ACCOUNT
 
 
-
 @dataclass
 class ProvisionedTenant:
     tenant: Tenant
@@ -126,7 +125,12 @@ def provision_tenant(tenant: Tenant, *, endpoint: str, environment: dict[str, st
                 Bucket=name,
                 ServerSideEncryptionConfiguration={
                     "Rules": [
-                        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key["Arn"]}}
+                        {
+                            "ApplyServerSideEncryptionByDefault": {
+                                "SSEAlgorithm": "aws:kms",
+                                "KMSMasterKeyID": key["Arn"],
+                            }
+                        }
                     ]
                 },
             )
@@ -238,9 +242,9 @@ def provision_tenant(tenant: Tenant, *, endpoint: str, environment: dict[str, st
         QueueName=f"{topology.tenant_prefix(tenant.id)}-chime-forward-dlq",
         Attributes={"KmsMasterKeyId": key["Arn"]},
     )["QueueUrl"]
-    forward_dlq = sqs.get_queue_attributes(QueueUrl=forward_dlq_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+    forward_dlq = sqs.get_queue_attributes(QueueUrl=forward_dlq_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     out.queue_arns["chime-forward-dlq"] = forward_dlq
     events.put_rule(
         Name=topology.chime_forwarding_rule_name(tenant.id),

@@ -62,7 +62,9 @@ def machine_token(name: str, tenant_id: str | None = None) -> str:
     basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
     request = urllib.request.Request(  # noqa: S310 (loopback)
         f"{platform['urls']['gateway']}/tenants/{tenant_id}/oauth2/token",
-        data=urllib.parse.urlencode({"grant_type": "client_credentials", "scope": " ".join(client["scopes"])}).encode(),
+        data=urllib.parse.urlencode(
+            {"grant_type": "client_credentials", "scope": " ".join(client["scopes"])}
+        ).encode(),
         headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
     )
     with urllib.request.urlopen(request) as response:  # noqa: S310
@@ -71,7 +73,9 @@ def machine_token(name: str, tenant_id: str | None = None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("who", help="a seeded user's e-mail, or a machine client's name")
     parser.add_argument("--tenant", help="for a machine client: its tenant (default: the default tenant)")
     parser.add_argument("--id", action="store_true", help="print the ID token rather than the access token")

@@ -1,4 +1,7 @@
-"""The API function: API Gateway proxy events in, Powertools resolver, pydantic at the edges."""
+"""The API function: API Gateway proxy events in, Powertools resolver, pydantic at the edges.
+
+OpenAPI 3.1 is generated from the routes and served at /openapi.json, Swagger UI at /docs.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +9,23 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
+from functions.api.routes import health
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("api")
 tracer = tracer_for("api")
 app = APIGatewayRestResolver(enable_validation=True)
+app.include_router(health.router)
+app.enable_swagger(path="/docs", title="Telehealth API", version="1")
 
 
-class Health(BaseModel):
-    status: str
-
-
-@app.get("/health")
-def health() -> Health:
-    return Health(status="ok")
+@app.get("/openapi.json", include_in_schema=False)
+def openapi() -> dict[str, Any]:
+    schema: dict[str, Any] = app.get_openapi_schema(title="Telehealth API", version="1").model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    return schema
 
 
 @logger.inject_lambda_context(log_event=False)

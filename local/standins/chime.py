@@ -12,6 +12,7 @@ joins.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -135,7 +136,9 @@ class ChimeState:
                 "eventType": f"chime:{event_type}",
                 "timestamp": int(time.time() * 1000),
                 "meetingId": pipeline["_meeting_id"],
-                "externalMeetingId": meeting.external_meeting_id if meeting else pipeline["_external_meeting_id"],
+                "externalMeetingId": meeting.external_meeting_id
+                if meeting
+                else pipeline["_external_meeting_id"],
                 "mediaPipelineId": pipeline["MediaPipelineId"],
                 "mediaRegion": meeting.media_region if meeting else "us-east-1",
             },
@@ -222,7 +225,11 @@ class ChimeState:
             self._maybe_empty(meeting)
         else:
             raise _bad_request("action must be join, leave or drop")
-        return {"MeetingId": meeting.meeting_id, "AttendeeId": attendee.attendee_id, "Connected": attendee.connected}
+        return {
+            "MeetingId": meeting.meeting_id,
+            "AttendeeId": attendee.attendee_id,
+            "Connected": attendee.connected,
+        }
 
     def _maybe_empty(self, meeting: Meeting) -> None:
         if not any(a.connected for a in meeting.attendees.values()):
@@ -235,13 +242,12 @@ class ChimeState:
             idle = [
                 m.meeting_id
                 for m in self.meetings.values()
-                if not any(a.connected for a in m.attendees.values()) and now - m.empty_since >= self.empty_timeout_s
+                if not any(a.connected for a in m.attendees.values())
+                and now - m.empty_since >= self.empty_timeout_s
             ]
         for meeting_id in idle:
-            try:
+            with contextlib.suppress(ChimeError):  # deleted meanwhile
                 self.end_meeting(meeting_id)
-            except ChimeError:
-                pass  # deleted meanwhile
 
     # --- media pipelines -------------------------------------------------------------------
 
@@ -254,7 +260,11 @@ class ChimeState:
             meeting_id, external = meeting.meeting_id, meeting.external_meeting_id
         else:
             sources = body.get("Sources") or []
-            capture_arn = sources[0].get("MediaCapturePipelineSourceConfiguration", {}).get("MediaPipelineArn", "") if sources else ""
+            capture_arn = (
+                sources[0].get("MediaCapturePipelineSourceConfiguration", {}).get("MediaPipelineArn", "")
+                if sources
+                else ""
+            )
             capture = self.pipelines.get(capture_arn.rsplit("/", 1)[-1])
             if capture is None:
                 raise _bad_request("Sources must name an existing media capture pipeline")
@@ -270,7 +280,11 @@ class ChimeState:
             "_kind": kind,
             "_meeting_id": meeting_id,
             "_external_meeting_id": external,
-            **{k: v for k, v in body.items() if k in ("SourceType", "SourceArn", "SinkType", "SinkArn", "Sources", "Sinks")},
+            **{
+                k: v
+                for k, v in body.items()
+                if k in ("SourceType", "SourceArn", "SinkType", "SinkArn", "Sources", "Sinks")
+            },
         }
         with self._lock:
             self.pipelines[pipeline_id] = pipeline
@@ -349,7 +363,7 @@ class _Handler(BaseHTTPRequestHandler):
     chime: ChimeState
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -370,9 +384,9 @@ class _Handler(BaseHTTPRequestHandler):
             for method, pattern, name in _ROUTES:
                 found = pattern.match(path)
                 if method == self.command and found:
-                    if not name.startswith(("simulate", "health")) and not self.headers.get("Authorization", "").startswith(
-                        "AWS4-HMAC-SHA256 "
-                    ):
+                    if not name.startswith(("simulate", "health")) and not self.headers.get(
+                        "Authorization", ""
+                    ).startswith("AWS4-HMAC-SHA256 "):
                         raise ChimeError(403, "ForbiddenException", "Missing Authentication Token")
                     status, payload = getattr(self, name)(body, params, **found.groupdict())
                     self._reply(status, payload)
@@ -393,7 +407,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _error(self, error: ChimeError) -> None:
-        body = json.dumps({"Code": error.error_type.removesuffix("Exception"), "Message": error.message}).encode()
+        body = json.dumps(
+            {"Code": error.error_type.removesuffix("Exception"), "Message": error.message}
+        ).encode()
         self.send_response(error.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("x-amzn-ErrorType", error.error_type)
@@ -420,7 +436,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.chime.end_meeting(meeting)
         return 204, None
 
-    def create_attendee(self, body: dict[str, Any], params: dict[str, str], meeting: str) -> tuple[int, dict[str, Any]]:
+    def create_attendee(
+        self, body: dict[str, Any], params: dict[str, str], meeting: str
+    ) -> tuple[int, dict[str, Any]]:
         if params.get("operation") == "batch-create":
             created = [self.chime.create_attendee(meeting, a).shape() for a in body.get("Attendees") or []]
             return 200, {"Attendees": created, "Errors": []}

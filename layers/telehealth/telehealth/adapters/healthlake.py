@@ -64,7 +64,9 @@ class HealthLakeFhirStore:
             for entry in bundle.get("entry", []):
                 if entry.get("search", {}).get("mode", "match") == "match":
                     yield entry["resource"]
-            url = next((link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None)
+            url = next(
+                (link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None
+            )
 
     def transaction(self, entries: list[dict[str, Any]], *, kind: str = "transaction") -> dict[str, Any]:
         return self._call("POST", "", body={"resourceType": "Bundle", "type": kind, "entry": entries})

@@ -1,0 +1,54 @@
+"""GET /health: the API is up and so is everything it depends on (table, FHIR store, meetings,
+payments), or 503 naming what is down. Results are kept for a few seconds: the route is public."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import BaseModel
+
+from telehealth.readiness import Probe, Readiness, check
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
+CACHE_SECONDS = 5.0
+_lock = threading.Lock()
+_last: Readiness | None = None
+
+
+class Health(BaseModel):
+    status: str
+    components: dict[str, str]
+
+
+def _probes() -> dict[str, Probe]:
+    # Adapters are built per check (cheap) and imported here: the other routes never pay for them.
+    from telehealth.adapters.clinic_table import ClinicTable
+    from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.adapters.meetings import ChimeMeetings
+    from telehealth.adapters.payments import StripePayments
+
+    return {
+        "aws": lambda: ClinicTable().ping(),
+        "fhir": lambda: HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]).ping(),
+        "meetings": lambda: ChimeMeetings().ping(),
+        "payments": lambda: StripePayments().ping(),
+    }
+
+
+@router.get(
+    "/health",
+    response_description="Every component answers",
+    responses={503: {"description": "A component is down"}},
+)
+def health() -> Response[Health]:
+    global _last
+    with _lock:
+        if _last is None or time.time() - _last.checked_at > CACHE_SECONDS:
+            _last = check(_probes())
+        readiness = _last
+    body = Health(status="ok" if readiness.ready else "unavailable", components=readiness.components)
+    return Response(status_code=200 if readiness.ready else 503, body=body, content_type="application/json")

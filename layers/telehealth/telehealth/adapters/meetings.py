@@ -1,0 +1,122 @@
+"""Video visits on the Amazon Chime SDK: meetings, attendees and media pipelines.
+
+The client is built from the standard chain, so `AWS_ENDPOINT_URL_CHIME_SDK_MEETINGS` (and
+`..._MEDIA_PIPELINES`) point it at the local stand-in without a branch here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+NIL_MEETING = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True)
+class JoinInfo:
+    """What one participant's client needs to join: secret (the join token), never logged."""
+
+    meeting: dict[str, Any]
+    attendee: dict[str, Any]
+
+
+class MeetingNotFoundError(Exception):
+    pass
+
+
+class ChimeMeetings:
+    def __init__(self, *, control_region: str | None = None) -> None:
+        import boto3
+
+        self._meetings = boto3.client("chime-sdk-meetings", region_name=control_region)
+        self._pipelines = boto3.client("chime-sdk-media-pipelines", region_name=control_region)
+
+    def create_meeting_with_attendees(
+        self,
+        *,
+        external_meeting_id: str,
+        media_region: str,
+        external_user_ids: list[str],
+        idempotency_key: str,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        result = self._meetings.create_meeting_with_attendees(
+            ClientRequestToken=idempotency_key,
+            MediaRegion=media_region,
+            ExternalMeetingId=external_meeting_id,
+            Attendees=[{"ExternalUserId": user} for user in external_user_ids],
+        )
+        return result["Meeting"], result["Attendees"]
+
+    def get_meeting(self, meeting_id: str) -> dict[str, Any]:
+        try:
+            meeting: dict[str, Any] = self._meetings.get_meeting(MeetingId=meeting_id)["Meeting"]
+            return meeting
+        except self._meetings.exceptions.NotFoundException as error:
+            raise MeetingNotFoundError(meeting_id) from error
+
+    def delete_meeting(self, meeting_id: str) -> None:
+        # Already ended is fine: deleting is idempotent for the caller.
+        with contextlib.suppress(self._meetings.exceptions.NotFoundException):
+            self._meetings.delete_meeting(MeetingId=meeting_id)
+
+    def create_attendee(self, meeting_id: str, external_user_id: str) -> dict[str, Any]:
+        try:
+            attendee: dict[str, Any] = self._meetings.create_attendee(
+                MeetingId=meeting_id, ExternalUserId=external_user_id
+            )["Attendee"]
+            return attendee
+        except self._meetings.exceptions.NotFoundException as error:
+            raise MeetingNotFoundError(meeting_id) from error
+
+    def delete_attendee(self, meeting_id: str, attendee_id: str) -> None:
+        with contextlib.suppress(self._meetings.exceptions.NotFoundException):
+            self._meetings.delete_attendee(MeetingId=meeting_id, AttendeeId=attendee_id)
+
+    def list_attendees(self, meeting_id: str) -> list[dict[str, Any]]:
+        try:
+            attendees: list[dict[str, Any]] = self._meetings.list_attendees(MeetingId=meeting_id)["Attendees"]
+            return attendees
+        except self._meetings.exceptions.NotFoundException as error:
+            raise MeetingNotFoundError(meeting_id) from error
+
+    def start_transcription(self, meeting_id: str, language: str = "en-US") -> None:
+        self._meetings.start_meeting_transcription(
+            MeetingId=meeting_id,
+            TranscriptionConfiguration={
+                "EngineTranscribeMedicalSettings": {
+                    "LanguageCode": language,
+                    "Specialty": "PRIMARYCARE",
+                    "Type": "CONVERSATION",
+                }
+            },
+        )
+
+    def stop_transcription(self, meeting_id: str) -> None:
+        self._meetings.stop_meeting_transcription(MeetingId=meeting_id)
+
+    def start_capture(self, *, meeting_arn: str, bucket_arn: str, prefix: str) -> dict[str, Any]:
+        """Per-attendee video and audio of the meeting into the tenant's recordings bucket."""
+        pipeline: dict[str, Any] = self._pipelines.create_media_capture_pipeline(
+            SourceType="ChimeSdkMeeting",
+            SourceArn=meeting_arn,
+            SinkType="S3Bucket",
+            SinkArn=f"{bucket_arn}/{prefix}",
+            ClientRequestToken=str(uuid.uuid4()),
+            ChimeSdkMeetingConfiguration={
+                "ArtifactsConfiguration": {
+                    "Audio": {"MuxType": "AudioOnly"},
+                    "Video": {"State": "Enabled", "MuxType": "VideoOnly"},
+                    "Content": {"State": "Disabled"},
+                }
+            },
+        )["MediaCapturePipeline"]
+        return pipeline
+
+    def ping(self) -> None:
+        """Reachable and authorised: asking for a meeting that cannot exist answers NotFound."""
+        try:
+            self._meetings.get_meeting(MeetingId=NIL_MEETING)
+        except self._meetings.exceptions.NotFoundException:
+            return
