@@ -34,6 +34,7 @@ def configure_moto(port: int) -> None:
 def route_lambda_to(dispatcher: LambdaDispatcher) -> None:
     """Patch moto's Lambda (invoke, rule targets, stream mappings) onto the dispatcher."""
     from moto.awslambda.models import LambdaBackend
+    from moto.awslambda.utils import get_backend
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.events.models import Rule
     from moto.utilities.arns import parse_arn
@@ -63,7 +64,13 @@ def route_lambda_to(dispatcher: LambdaDispatcher) -> None:
         lambda_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
         if lambda_targets and self.event_pattern.matches_event(original_event):
             for target in lambda_targets:
-                dispatcher.deliver_event(target, self.arn, dict(original_event))
+                arn = parse_arn(target["Arn"])
+                try:
+                    get_backend(arn.account, arn.region).get_function(arn.resource_id)
+                    exists = True
+                except Exception:  # moto's ResourceNotFound: the target cannot be delivered
+                    exists = False
+                dispatcher.deliver_event(target, self.arn, dict(original_event), function_exists=exists)
         others = [t for t in self.targets if t not in lambda_targets]
         if others:
             saved = self.targets

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,7 +64,9 @@ class LambdaDispatcher:
         self._send_to_queue = send_to_queue
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-async")
         self._lock = threading.Lock()
-        self.async_failures = 0
+        # What asynchronous invocations completed, newest last: (function name, event). Events
+        # carry ids only, so keeping a few hundred is harmless; tests and the demo read it.
+        self.completed: deque[tuple[str, Any]] = deque(maxlen=500)
 
     def register(self, function: HostedFunction) -> None:
         with self._lock:
@@ -118,6 +121,7 @@ class LambdaDispatcher:
         for attempt in range(ASYNC_RETRIES + 1):
             try:
                 self.invoke_or_raise(function.name, event)
+                self.completed.append((function.name, event))
                 return
             except FunctionError as failure:
                 error = failure.payload
@@ -125,7 +129,6 @@ class LambdaDispatcher:
                 error = {"errorType": "ServiceException", "errorMessage": str(failure)}
             if attempt < ASYNC_RETRIES:
                 time.sleep(RETRY_DELAY_S * (attempt + 1))
-        self.async_failures += 1
         if function.dlq_arn:
             self._send_to_queue(
                 function.dlq_arn,
@@ -139,13 +142,19 @@ class LambdaDispatcher:
 
     # --- EventBridge targets -----------------------------------------------------------------
 
-    def deliver_event(self, target: dict[str, Any], rule_arn: str, event: dict[str, Any]) -> None:
+    def deliver_event(
+        self, target: dict[str, Any], rule_arn: str, event: dict[str, Any], *, function_exists: bool = True
+    ) -> None:
         """A rule matched: hand the event to Lambda asynchronously, or to the target's DLQ."""
-        self._pool.submit(self._deliver, target, rule_arn, event)
+        self._pool.submit(self._deliver, target, rule_arn, event, function_exists)
 
-    def _deliver(self, target: dict[str, Any], rule_arn: str, event: dict[str, Any]) -> None:
-        attempts = int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185))
-        for attempt in range(min(attempts, 3) + 1):
+    def _deliver(
+        self, target: dict[str, Any], rule_arn: str, event: dict[str, Any], function_exists: bool
+    ) -> None:
+        # EventBridge retries a failed delivery with back-off for up to a day; three quick tries
+        # stand in for that here.
+        attempts = min(int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185)), 3)
+        for attempt in range(attempts + 1 if function_exists else 0):
             try:
                 self.invoke_async(target["Arn"], event)
                 return

@@ -69,6 +69,7 @@ def wait_for(url: str, timeout_s: float = 60.0) -> None:
 @dataclass
 class Settings:
     port: int = 8080
+    state_dir: Path = STATE_DIR
     tenants: Sequence[Tenant] = field(default_factory=load_tenants)
     chime_empty_timeout_s: float = 300.0
     cors_origins: frozenset[str] = frozenset()
@@ -91,9 +92,10 @@ class LocalPlatform:
 
     # --- AWS clients against the emulator --------------------------------------------------------
 
-    def client(self, service: str, region: str = "us-east-1") -> Any:
+    def client(self, service: str, region: str = "us-east-1", *, endpoint: str | None = None) -> Any:
+        """A boto3 client for the emulator (or, with `endpoint`, a stand-in)."""
         return boto3.client(
-            service, endpoint_url=self.emulator.url, region_name=region, **_lower(CREDENTIALS)
+            service, endpoint_url=endpoint or self.emulator.url, region_name=region, **_lower(CREDENTIALS)
         )
 
     def _send_to_queue(self, queue_arn: str, body: str, attributes: dict[str, str]) -> None:
@@ -109,8 +111,7 @@ class LocalPlatform:
 
     def start(self) -> None:
         started = time.perf_counter()
-        STATE_DIR.mkdir(exist_ok=True)
-        (STATE_DIR / "logs").mkdir(exist_ok=True)
+        (self.settings.state_dir / "logs").mkdir(parents=True, exist_ok=True)
         route_lambda_to(self.dispatcher)
         self.emulator.start()
         healthlake_port, stripe_port = free_port(), free_port()
@@ -168,12 +169,7 @@ class LocalPlatform:
         self._write_state()
 
     def _start_tenant(self, tenant: Tenant) -> None:
-        healthlake = boto3.client(
-            "healthlake",
-            endpoint_url=self.urls["healthlake"],
-            region_name=tenant.region,
-            **_lower(CREDENTIALS),
-        )
+        healthlake = self.client("healthlake", tenant.region, endpoint=self.urls["healthlake"])
         store = healthlake.create_fhir_datastore(
             DatastoreName=topology.tenant_prefix(tenant.id), DatastoreTypeVersion="R4"
         )
@@ -228,7 +224,7 @@ class LocalPlatform:
         }
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
-        log = (STATE_DIR / "logs" / f"{name}.log").open("wb")
+        log = (self.settings.state_dir / "logs" / f"{name}.log").open("wb")
         self.processes[name] = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -298,7 +294,7 @@ class LocalPlatform:
                 for tid, p in self.provisioned.items()
             },
         }
-        STATE_FILE.write_text(json.dumps(state, indent=2))
+        (self.settings.state_dir / STATE_FILE.name).write_text(json.dumps(state, indent=2))
 
     def stop(self) -> None:
         self._stop.set()
@@ -315,7 +311,7 @@ class LocalPlatform:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         self.emulator.stop()
-        STATE_FILE.unlink(missing_ok=True)
+        (self.settings.state_dir / STATE_FILE.name).unlink(missing_ok=True)
 
     def pause(self, name: str) -> None:
         """Freeze a stand-in process (an outage: connections hang, then time out)."""

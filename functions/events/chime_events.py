@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -12,10 +13,17 @@ logger = logger_for("chime-events")
 tracer = tracer_for("chime-events")
 
 
+class ForeignEventError(ValueError):
+    """An event for another tenant's meeting reached this tenant: the routing is wrong."""
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     detail = event.get("detail", {})
+    external = str(detail.get("externalMeetingId", ""))
+    if not external.startswith(f"{os.environ['TENANT_ID']}:"):
+        raise ForeignEventError("externalMeetingId does not carry this tenant's prefix")
     # ExternalMeetingId is "<tenant>:<visit id>": ids only, safe to log.
     logger.info(
         "chime event",

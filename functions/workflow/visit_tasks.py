@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -10,6 +12,10 @@ from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("visit-tasks")
 tracer = tracer_for("visit-tasks")
+
+# How long a step waiting on a person keeps its task token; the state machine's own timeout ends
+# the wait first.
+TOKEN_TTL_SECONDS = 2 * 24 * 3600
 
 
 class UnknownTaskError(ValueError):
@@ -20,7 +26,20 @@ def _record_start(payload: dict[str, Any]) -> dict[str, Any]:
     return {"appointment_id": payload["appointment_id"], "recorded": True}
 
 
-TASKS = {"record-start": _record_start}
+def _await_check_in(payload: dict[str, Any]) -> dict[str, Any]:
+    """Keep the task token so that the patient's check-in can resume this execution."""
+    from telehealth.adapters.clinic_table import ClinicTable
+
+    ClinicTable().put_task_token(
+        payload["appointment_id"], "check-in", payload["task_token"], int(time.time()) + TOKEN_TTL_SECONDS
+    )
+    return {"appointment_id": payload["appointment_id"], "waiting_for": "check-in"}
+
+
+TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "record-start": _record_start,
+    "await-check-in": _await_check_in,
+}
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -30,5 +49,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = TASKS.get(task) if isinstance(task, str) else None
     if step is None:
         raise UnknownTaskError(f"no such visit task: {task!r}")
-    logger.info("visit task", extra={"task": task})
+    logger.info("visit task", extra={"task": task, "appointment_id": event.get("appointment_id")})
     return step(event)

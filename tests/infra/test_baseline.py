@@ -6,7 +6,7 @@ import json
 
 from infra import topology
 from infra.baseline import INTERFACE_ENDPOINTS
-from tests.infra.conftest import Assembly, render
+from tests.conftest import Assembly, render
 
 
 def test_the_trail_validates_encrypts_and_records_data_events_on_every_phi_store(assembly: Assembly) -> None:

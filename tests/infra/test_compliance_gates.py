@@ -12,7 +12,7 @@ from aws_cdk import App, Stack
 from aws_cdk import aws_s3 as s3
 
 from infra import compliance
-from tests.infra.conftest import Assembly
+from tests.conftest import Assembly
 
 ROOT = Path(__file__).resolve().parents[2]
 

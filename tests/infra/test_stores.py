@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import Assembly, Template, as_list, iam_statements, render
+from tests.conftest import Assembly, Template, as_list, iam_statements, render
 
 # Stores whose loss is the loss of PHI (or of the key that reads it).
 PHI_STORE_TYPES = (

@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from infra import topology
-from tests.infra.conftest import Assembly, Template, as_list, render
+from tests.conftest import Assembly, Template, as_list, render
 
 # Lambda keeps 100 of the account's default 1,000 concurrent executions unreserved.
 ACCOUNT_CONCURRENCY = 1000

@@ -47,14 +47,17 @@ def proxy_event(method: str, path: str, resource: str) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def _no_xray(monkeypatch: pytest.MonkeyPatch) -> None:
+def _tenant_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("TENANT_ID", "riverside")
 
 
-def test_health_answers_200_with_a_json_body() -> None:
-    response = api.lambda_handler(proxy_event("GET", "/health", "/health"), Context())
+def test_the_openapi_document_is_generated_from_the_routes() -> None:
+    response = api.lambda_handler(proxy_event("GET", "/openapi.json", "/openapi.json"), Context())
     assert response["statusCode"] == 200
-    assert json.loads(response["body"]) == {"status": "ok"}
+    document = json.loads(response["body"])
+    assert document["openapi"].startswith("3.1")
+    assert set(document["paths"]["/health"]["get"]["responses"]) >= {"200", "503"}
 
 
 def test_an_unknown_route_is_a_404_not_a_crash() -> None:
@@ -90,6 +93,16 @@ def test_a_chime_event_forwarded_from_the_default_bus_is_read_by_its_type() -> N
         },
     }
     assert chime_events.lambda_handler(event, Context()) == {"handled": "chime:AttendeeJoined"}
+
+
+def test_a_chime_event_of_another_tenant_is_refused_not_handled() -> None:
+    event = {
+        "detail-type": "Chime Meeting State Change",
+        "source": "aws.chime",
+        "detail": {"externalMeetingId": "other:v1"},
+    }
+    with pytest.raises(chime_events.ForeignEventError):
+        chime_events.lambda_handler(event, Context())
 
 
 def test_the_stream_consumer_reports_partial_batch_failures_shape() -> None:

@@ -27,11 +27,13 @@ class MeetingNotFoundError(Exception):
 
 
 class ChimeMeetings:
-    def __init__(self, *, control_region: str | None = None) -> None:
+    """Clients come from the standard chain unless given (the tests hand in their own)."""
+
+    def __init__(self, *, meetings_client: Any = None, pipelines_client: Any = None) -> None:
         import boto3
 
-        self._meetings = boto3.client("chime-sdk-meetings", region_name=control_region)
-        self._pipelines = boto3.client("chime-sdk-media-pipelines", region_name=control_region)
+        self._meetings = meetings_client or boto3.client("chime-sdk-meetings")
+        self._pipelines = pipelines_client or boto3.client("chime-sdk-media-pipelines")
 
     def create_meeting_with_attendees(
         self,

@@ -1,0 +1,107 @@
+"""Shared fixtures: the CDK app, synthesized once per test session (HIPAA pack included), and
+template helpers. The infra tests and the e2e parity test read the same synth."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.tenants import Tenant, load_tenants
+
+FAKE_ACCOUNT = "123456789012"
+
+
+@dataclass
+class Template:
+    stack: str
+    body: dict[str, Any]
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        resources: dict[str, dict[str, Any]] = self.body["Resources"]
+        return resources
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in self.resources.items() if v["Type"] == resource_type}
+
+    def one(self, resource_type: str) -> tuple[str, dict[str, Any]]:
+        found = self.of_type(resource_type)
+        assert len(found) == 1, f"{self.stack}: expected one {resource_type}, found {sorted(found)}"
+        return next(iter(found.items()))
+
+    def props(self, resource_type: str) -> list[dict[str, Any]]:
+        return [r.get("Properties", {}) for r in self.of_type(resource_type).values()]
+
+
+@dataclass
+class Assembly:
+    outdir: Path
+    templates: dict[str, Template]
+    tenants: tuple[Tenant, ...]
+
+    def tenant(self, tenant_id: str) -> Template:
+        return self.templates[f"telehealth-{tenant_id}"]
+
+    def baseline(self, region: str) -> Template:
+        return self.templates[f"telehealth-baseline-{region}"]
+
+    def metadata(self, stack: str) -> dict[str, list[dict[str, Any]]]:
+        data: dict[str, list[dict[str, Any]]] = json.loads(
+            (self.outdir / f"{stack}.metadata.json").read_text()
+        )
+        return data
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    import app
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app.build(app.new_app(outdir=str(outdir))).synth()
+    templates = {
+        path.name.removesuffix(".template.json"): Template(
+            path.name.removesuffix(".template.json"), json.loads(path.read_text())
+        )
+        for path in outdir.glob("*.template.json")
+    }
+    return Assembly(outdir=outdir, templates=templates, tenants=load_tenants())
+
+
+def render(value: Any) -> Any:
+    """Resolve the intrinsics names are built from (Join, Ref of pseudo parameters), for comparing
+    physical names across stacks; other references render as placeholders naming their target."""
+    if isinstance(value, dict) and len(value) == 1:
+        ((fn, arg),) = value.items()
+        if fn == "Fn::Join":
+            sep, parts = arg
+            return sep.join(str(render(p)) for p in parts)
+        if fn == "Ref":
+            return {"AWS::AccountId": FAKE_ACCOUNT, "AWS::Region": "us-east-1", "AWS::Partition": "aws"}.get(
+                arg, f"<ref:{arg}>"
+            )
+        if fn == "Fn::GetAtt":
+            return f"<getatt:{'.'.join(arg)}>"
+    return value
+
+
+def iam_statements(template: Template) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every statement of every identity policy: policies, managed policies and roles' inline ones."""
+    for logical_id, resource in template.resources.items():
+        props = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents.append(props["PolicyDocument"])
+        if resource["Type"] == "AWS::IAM::Role":
+            documents += [p["PolicyDocument"] for p in props.get("Policies", [])]
+        for document in documents:
+            for statement in document["Statement"]:
+                yield logical_id, statement
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

@@ -1,0 +1,370 @@
+"""The embedded default, end to end: parity with the stacks, health, tokens, events, workflows."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.parse
+import uuid
+from typing import Any
+
+import pytest
+
+from infra import topology
+from local.emulator import ACCOUNT
+from local.platform import LocalPlatform
+from local.tokens import sign_for_tests
+from telehealth.adapters.meetings import ChimeMeetings
+from tests.conftest import Assembly, render
+from tests.e2e.conftest import eventually, http, user_tokens
+
+RIVERSIDE, DESERT = "riverside", "desert-clinic"
+
+
+# --- parity: what the stacks declare, the local platform has ------------------------------------
+
+
+def _local_names(platform: LocalPlatform, tenant_id: str) -> dict[str, set[str]]:
+    region = platform.provisioned[tenant_id].region
+    ddb, events = platform.client("dynamodb", region), platform.client("events", region)
+    sqs, lam, sfn = (
+        platform.client("sqs", region),
+        platform.client("lambda", region),
+        platform.client("stepfunctions", region),
+    )
+    buses = {b["Name"] for b in events.list_event_buses()["EventBuses"]}
+    rules = {r["Name"] for bus in buses for r in events.list_rules(EventBusName=bus)["Rules"]}
+    return {
+        "tables": set(ddb.list_tables()["TableNames"]),
+        "buses": buses,
+        "rules": rules,
+        "queues": {url.rsplit("/", 1)[1] for url in sqs.list_queues().get("QueueUrls", [])},
+        "functions": {f["FunctionName"] for f in lam.list_functions()["Functions"]},
+        "state_machines": {m["name"] for m in sfn.list_state_machines()["stateMachines"]},
+    }
+
+
+def _template_names(assembly: Assembly) -> dict[str, set[str]]:
+    names: dict[str, set[str]] = {
+        k: set() for k in ("tables", "buses", "rules", "queues", "functions", "state_machines")
+    }
+    wanted = {
+        "AWS::DynamoDB::Table": ("tables", "TableName"),
+        "AWS::Events::EventBus": ("buses", "Name"),
+        "AWS::Events::Rule": ("rules", "Name"),
+        "AWS::SQS::Queue": ("queues", "QueueName"),
+        "AWS::Lambda::Function": ("functions", "FunctionName"),
+        "AWS::StepFunctions::StateMachine": ("state_machines", "StateMachineName"),
+    }
+    for template in assembly.templates.values():
+        for resource in template.resources.values():
+            if resource["Type"] in wanted:
+                kind, prop = wanted[resource["Type"]]
+                name = resource.get("Properties", {}).get(prop)
+                if name is not None:  # CDK's own helpers (unnamed) are not the platform's
+                    names[kind].add(str(render(name)))
+    return names
+
+
+def test_every_table_bus_rule_queue_state_machine_and_function_of_the_stacks_runs_locally(
+    platform: LocalPlatform, assembly: Assembly
+) -> None:
+    local: dict[str, set[str]] = {}
+    for tenant_id in platform.provisioned:
+        for kind, found in _local_names(platform, tenant_id).items():
+            local.setdefault(kind, set()).update(found)
+    declared = _template_names(assembly)
+    for kind, names in declared.items():
+        assert names, f"the templates declare no {kind}"
+        assert names - local[kind] == set(), f"{kind} in the stacks but not local"
+
+
+def test_local_rules_carry_the_same_patterns_targets_and_dlqs_as_the_stacks(platform: LocalPlatform) -> None:
+    events = platform.client("events")
+    for spec in topology.RULES:
+        kwargs = (
+            {"EventBusName": topology.TENANT_BUS.name(RIVERSIDE)}
+            if spec.bus is topology.BusKind.TENANT
+            else {}
+        )
+        rule = events.describe_rule(Name=spec.name(RIVERSIDE), **kwargs)
+        if spec.event_pattern:
+            assert json.loads(rule["EventPattern"]) == spec.event_pattern
+        else:
+            assert rule["ScheduleExpression"] == spec.schedule
+        (target,) = events.list_targets_by_rule(Rule=spec.name(RIVERSIDE), **kwargs)["Targets"]
+        assert target["Arn"].endswith(f":function:{spec.target.name(RIVERSIDE)}")
+        assert target["DeadLetterConfig"]["Arn"].endswith(f":{spec.dlq.name(RIVERSIDE)}")
+    forward = events.describe_rule(Name=topology.chime_forwarding_rule_name(RIVERSIDE))
+    assert json.loads(forward["EventPattern"]) == topology.chime_forwarding_pattern(RIVERSIDE)
+
+
+# --- health ------------------------------------------------------------------------------------------
+
+
+def test_health_reports_every_component_and_names_the_one_that_is_down(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    up = http("GET", f"{gateway}/health")
+    assert up.status == 200
+    assert up.json() == {
+        "status": "ok",
+        "components": dict.fromkeys(("aws", "fhir", "meetings", "payments"), "ok"),
+    }
+    time.sleep(5.1)  # past the health cache
+    platform.pause("healthlake")
+    try:
+        down = http("GET", f"{gateway}/tenants/{DESERT}/health")
+        assert down.status == 503
+        assert down.json()["components"] == {
+            "aws": "ok",
+            "fhir": "unavailable",
+            "meetings": "ok",
+            "payments": "ok",
+        }
+    finally:
+        platform.resume("healthlake")
+
+
+# --- the gateway: routes and the Cognito authorizer's rules ------------------------------------
+
+
+def test_a_path_no_resource_has_is_403_missing_authentication_token(gateway: str) -> None:
+    reply = http("GET", f"{gateway}/v2/anything")
+    assert reply.status == 403 and reply.json() == {"message": "Missing Authentication Token"}
+    assert http("POST", f"{gateway}/health").status == 403
+
+
+def test_a_users_access_token_passes_the_authorizer_on_user_routes(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    tokens = user_tokens(platform, RIVERSIDE, "patient.one@riverside.example")
+    reply = http("GET", f"{gateway}/v1/nothing-here-yet", headers={"Authorization": tokens["access"]})
+    assert reply.status == 404  # the API function answered: the authorizer let it through
+    bearer = http(
+        "GET", f"{gateway}/v1/nothing-here-yet", headers={"Authorization": f"Bearer {tokens['access']}"}
+    )
+    assert bearer.status == 404
+
+
+@pytest.mark.parametrize(
+    "case", ["missing", "expired", "forged", "other-tenant", "id-token", "missing-scope", "garbage"]
+)
+def test_the_authorizer_answers_401_as_api_gateway_would(
+    platform: LocalPlatform, gateway: str, case: str
+) -> None:
+    riverside = platform.provisioned[RIVERSIDE]
+    patient = user_tokens(platform, RIVERSIDE, "patient.one@riverside.example")
+    now = int(time.time())
+    claims = {
+        "iss": riverside.issuers["patients"],
+        "token_use": "access",
+        "scope": topology.USER_SCOPE,
+        "sub": "x",
+    }
+    header = {
+        "missing": None,
+        "expired": sign_for_tests({**claims, "exp": now - 1, "iat": now - 900}),
+        "forged": sign_for_tests({**claims, "exp": now + 600}, forged=True),
+        "other-tenant": user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"],
+        "id-token": patient["id"],
+        "missing-scope": patient["access"],
+        "garbage": "not-a-jwt",
+    }[case]
+    path = "/integrations/appointments" if case == "missing-scope" else "/v1/appointments"
+    reply = http("GET", f"{gateway}{path}", headers={"Authorization": header} if header else {})
+    assert reply.status == 401 and reply.json() == {"message": "Unauthorized"}
+
+
+def _client_credentials(gateway: str, client: tuple[str, str, tuple[str, ...]], scope: str) -> Any:
+    client_id, secret, _ = client
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    return http(
+        "POST",
+        f"{gateway}/oauth2/token",
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        body=urllib.parse.urlencode({"grant_type": "client_credentials", "scope": scope}).encode(),
+    )
+
+
+def test_a_machine_client_gets_a_token_for_its_scopes_only(platform: LocalPlatform, gateway: str) -> None:
+    client = platform.provisioned[RIVERSIDE].machine_clients["ehr-sync"]
+    granted = _client_credentials(gateway, client, "telehealth/appointments.read")
+    assert granted.status == 200
+    token = granted.json()["access_token"]
+    assert http("GET", f"{gateway}/integrations/appointments", headers={"Authorization": token}).status == 404
+    # Its scope does not open the FHIR facade, and a user route wants a user's token.
+    assert http("GET", f"{gateway}/fhir/Patient", headers={"Authorization": token}).status == 401
+    assert http("GET", f"{gateway}/v1/appointments", headers={"Authorization": token}).status == 401
+    assert _client_credentials(gateway, client, "telehealth/fhir.write").json() == {"error": "invalid_scope"}
+    wrong = (client[0], "not-the-secret", client[2])
+    assert _client_credentials(gateway, wrong, "telehealth/appointments.read").json() == {
+        "error": "invalid_client"
+    }
+
+
+def test_cors_preflight_answers_only_configured_origins(gateway: str) -> None:
+    allowed = http("OPTIONS", f"{gateway}/v1/appointments", headers={"Origin": "http://portal.example"})
+    assert allowed.status == 204
+    assert allowed.headers["Access-Control-Allow-Origin"] == "http://portal.example"
+    assert "Authorization" in allowed.headers["Access-Control-Allow-Headers"]
+    refused = http("OPTIONS", f"{gateway}/v1/appointments", headers={"Origin": "http://elsewhere.example"})
+    assert refused.status == 403 and "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_openapi_and_swagger_ui_are_served(gateway: str) -> None:
+    document = http("GET", f"{gateway}/openapi.json")
+    assert document.status == 200 and document.json()["openapi"].startswith("3.1")
+    assert "/health" in document.json()["paths"]
+    ui = http("GET", f"{gateway}/docs")
+    assert ui.status == 200 and b"swagger" in ui.body.lower()
+
+
+# --- events: forwarding, delivery, and both dead-letter paths ----------------------------------
+
+
+def _receive(platform: LocalPlatform, queue_name: str, region: str = "us-east-1") -> list[dict[str, Any]]:
+    sqs = platform.client("sqs", region)
+    url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+    messages: list[dict[str, Any]] = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=1
+    ).get("Messages", [])
+    return messages
+
+
+def _chime_events_handled(platform: LocalPlatform, tenant_id: str, meeting_id: str) -> list[str]:
+    name = topology.CHIME_EVENTS.name(tenant_id)
+    return [
+        event["detail"]["eventType"]
+        for function, event in list(platform.dispatcher.completed)
+        if function == name and event.get("detail", {}).get("meetingId") == meeting_id
+    ]
+
+
+def _meetings(platform: LocalPlatform) -> ChimeMeetings:
+    return ChimeMeetings(
+        meetings_client=platform.client("chime-sdk-meetings", endpoint=platform.urls["chime"]),
+        pipelines_client=platform.client("chime-sdk-media-pipelines", endpoint=platform.urls["chime"]),
+    )
+
+
+def test_a_chime_event_reaches_only_the_tenant_named_in_its_external_meeting_id(
+    platform: LocalPlatform,
+) -> None:
+    meeting, _ = _meetings(platform).create_meeting_with_attendees(
+        external_meeting_id=f"{DESERT}:visit-{uuid.uuid4().hex[:8]}",
+        media_region="us-west-2",
+        external_user_ids=["patient:p-1", "practitioner:pr-1"],
+        idempotency_key=str(uuid.uuid4()),
+    )
+    handled = eventually(lambda: _chime_events_handled(platform, DESERT, meeting["MeetingId"]))
+    assert handled == ["chime:MeetingStarted"]
+    time.sleep(0.5)
+    assert _chime_events_handled(platform, RIVERSIDE, meeting["MeetingId"]) == []
+
+
+def test_a_handler_that_keeps_failing_lands_in_the_functions_dlq_after_its_retries(
+    platform: LocalPlatform,
+) -> None:
+    # An event whose meeting belongs to no tenant is refused by the handler, every time.
+    foreign = {
+        "detail-type": "Chime Meeting State Change",
+        "source": "aws.chime",
+        "detail": {"externalMeetingId": "nobody:visit-9"},
+    }
+    lam = platform.client("lambda")
+    lam.invoke(
+        FunctionName=topology.CHIME_EVENTS.name(RIVERSIDE),
+        InvocationType="Event",
+        Payload=json.dumps(foreign).encode(),
+    )
+    dlq = topology.CHIME_EVENTS.dlq.name(RIVERSIDE)  # type: ignore[union-attr]
+    (message,) = eventually(lambda: _receive(platform, dlq))
+    assert json.loads(message["Body"]) == foreign
+    assert message["MessageAttributes"]["ErrorMessage"]["StringValue"] == "ForeignEventError"
+
+
+def test_a_rule_target_that_cannot_be_delivered_lands_in_the_targets_dlq(platform: LocalPlatform) -> None:
+    events, sqs = platform.client("events"), platform.client("sqs")
+    bus = topology.TENANT_BUS.name(RIVERSIDE)
+    dlq_url = sqs.create_queue(QueueName="probe-undeliverable-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="probe-undeliverable",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["telehealth.probe"]}),
+    )
+    gone = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:telehealth-{RIVERSIDE}-no-such-function"
+    events.put_targets(
+        Rule="probe-undeliverable",
+        EventBusName=bus,
+        Targets=[
+            {
+                "Id": "gone",
+                "Arn": gone,
+                "DeadLetterConfig": {"Arn": dlq_arn},
+                "RetryPolicy": {"MaximumRetryAttempts": 2},
+            }
+        ],
+    )
+    events.put_events(
+        Entries=[
+            {"Source": "telehealth.probe", "DetailType": "Probe.Sent", "Detail": "{}", "EventBusName": bus}
+        ]
+    )
+    (message,) = eventually(lambda: _receive(platform, "probe-undeliverable-dlq"))
+    assert json.loads(message["Body"])["detail-type"] == "Probe.Sent"
+    assert message["MessageAttributes"]["TARGET_ARN"]["StringValue"] == gone
+
+
+# --- workflows: a state machine waiting on a task token ------------------------------------------
+
+
+def _execution(platform: LocalPlatform, tenant_id: str, appointment_id: str) -> tuple[Any, str]:
+    sfn = platform.client("stepfunctions")
+    arn = platform.provisioned[tenant_id].state_machine_arns[topology.VISIT_LIFECYCLE.key]
+    execution = sfn.start_execution(
+        stateMachineArn=arn, name=f"{appointment_id}-v1", input=json.dumps({"appointment_id": appointment_id})
+    )["executionArn"]
+    return sfn, execution
+
+
+def _token(platform: LocalPlatform, tenant_id: str, appointment_id: str) -> str | None:
+    item = (
+        platform.client("dynamodb")
+        .get_item(
+            TableName=topology.CLINIC_TABLE.name(tenant_id),
+            Key={"pk": {"S": f"VISIT#{appointment_id}"}, "sk": {"S": "TASK#check-in"}},
+        )
+        .get("Item")
+    )
+    return item["task_token"]["S"] if item else None
+
+
+def test_the_lifecycle_waits_on_a_task_token_and_resumes_on_success(platform: LocalPlatform) -> None:
+    appointment = f"appt-{uuid.uuid4().hex[:10]}"
+    sfn, execution = _execution(platform, DESERT, appointment)
+    token = eventually(lambda: _token(platform, DESERT, appointment), timeout_s=30)
+    # The token was written by the desert-clinic host to its own table, not riverside's.
+    assert _token(platform, RIVERSIDE, appointment) is None
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    sfn.send_task_success(taskToken=token, output=json.dumps({"checked_in": True}))
+    assert eventually(
+        lambda: sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED", timeout_s=30
+    )
+
+
+def test_a_task_failure_fails_the_execution_through_its_catch(platform: LocalPlatform) -> None:
+    appointment = f"appt-{uuid.uuid4().hex[:10]}"
+    sfn, execution = _execution(platform, RIVERSIDE, appointment)
+    token = eventually(lambda: _token(platform, RIVERSIDE, appointment), timeout_s=30)
+    sfn.send_task_failure(taskToken=token, error="CheckInWindowClosed", cause="no check-in")
+    described = eventually(
+        lambda: (d := sfn.describe_execution(executionArn=execution))["status"] != "RUNNING" and d,
+        timeout_s=30,
+    )
+    assert described["status"] == "FAILED"
+    assert described.get("error") == "VisitTaskFailed"
