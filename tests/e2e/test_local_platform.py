@@ -16,8 +16,7 @@ from local.emulator import ACCOUNT
 from local.platform import LocalPlatform
 from local.tokens import sign_for_tests
 from telehealth.adapters.meetings import ChimeMeetings
-from tests.conftest import Assembly, render
-from tests.e2e.conftest import eventually, http, user_tokens
+from tests.conftest import Assembly, eventually, http, render, user_tokens
 
 RIVERSIDE, DESERT = "riverside", "desert-clinic"
 

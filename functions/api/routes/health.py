@@ -41,8 +41,11 @@ def _probes() -> dict[str, Probe]:
 
 @router.get(
     "/health",
-    response_description="Every component answers",
-    responses={503: {"description": "A component is down"}},
+    summary="Is the API and everything it depends on answering?",
+    responses={
+        200: {"description": "Every component answers", "content": {"application/json": {"model": Health}}},
+        503: {"description": "A component is down", "content": {"application/json": {"model": Health}}},
+    },
 )
 def health() -> Response[Health]:
     global _last
