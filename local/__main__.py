@@ -5,20 +5,23 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from infra import topology
-from local.platform import LocalPlatform, Settings, node_available
+from local.platform import STATE_DIR, LocalPlatform, Settings, node_available
 from local.seed import DEMO_PASSWORD, SEED_USERS, email_of
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="logs and the state file")
     args = parser.parse_args()
     if not node_available():
         sys.exit("Node.js is needed for the HealthLake stand-in (Medplum); install Node 20+.")
     settings = Settings(
         port=args.port,
+        state_dir=args.state_dir,
         cors_origins=frozenset(o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o),
     )
     platform = LocalPlatform(settings)

@@ -5,13 +5,22 @@
 - HIPAA acknowledgments, by registered kind and by construct they are applied to;
 - resources per template;
 - each Lambda handler module's import time in a fresh process (median of 7), beside
-  `import boto3` measured the same way in the same run.
+  `import boto3` measured the same way in the same run;
+- the local platform: time from `python -m local` to ready (first start with the repository's
+  bytecode caches cleared, then a restart), its resident memory (all its processes), and the
+  gateway's own overhead per request (p50/p99 of `GET /health`, the handler's time subtracted).
+
+`python -m tools.bench --only synth|imports|local` runs one part.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -20,7 +29,6 @@ import time
 from pathlib import Path
 
 from infra import topology
-from infra.compliance import ACKNOWLEDGMENTS
 from infra.tenants import load_tenants
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +57,9 @@ def _median_ms(samples: list[float]) -> str:
     return f"{statistics.median(samples) * 1000:8.1f} ms"
 
 
-def main() -> None:
+def synth_figures() -> None:
+    from infra.compliance import ACKNOWLEDGMENTS  # loads CDK (jsii): only this part needs it
+
     tenants = load_tenants()
     print("== Synth time per tenant (baseline + backup-copy + silo), median of", SYNTH_RUNS)
     for tenant in tenants:
@@ -83,6 +93,8 @@ def main() -> None:
             resources = json.loads(template.read_text())["Resources"]
             print(f"  {template.name:<48} {len(resources):4d}")
 
+
+def import_figures() -> None:
     print(
         f"\n== Import time in a fresh process, median of {IMPORT_RUNS}"
         f" (this machine, Python {sys.version.split()[0]})"
@@ -92,6 +104,107 @@ def main() -> None:
     for fn in topology.FUNCTIONS:
         samples = [_import_time(fn.module) for _ in range(IMPORT_RUNS)]
         print(f"  {fn.module:<44} {_median_ms(samples)}")
+
+
+def _tree_rss_kib(root_pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        found = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(found.group(1)) if found else 0
+    return total
+
+
+def _start_local(port: int, state_dir: Path) -> tuple[subprocess.Popen[str], float, float]:
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local", "--port", str(port), "--state-dir", str(state_dir)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("Ready in"):
+            internal = float(line.split()[2])
+            return process, time.perf_counter() - started, internal
+    raise RuntimeError("the local platform did not start; see its logs")
+
+
+def _stop_local(process: subprocess.Popen[str]) -> None:
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=30)
+
+
+def local_figures() -> None:
+    import urllib.request
+
+    from local.platform import free_port
+
+    print("\n== The local platform (make run)")
+    for cache in ROOT.glob("**/__pycache__"):
+        if ".venv" not in cache.parts and "node_modules" not in cache.parts:
+            shutil.rmtree(cache, ignore_errors=True)
+    with tempfile.TemporaryDirectory() as state:
+        port = free_port()
+        process, wall, internal = _start_local(port, Path(state))
+        print(
+            f"  first start (bytecode caches cleared) {wall:6.2f} s to ready ({internal:.2f} s after imports)"
+        )
+        _stop_local(process)
+        process, wall, internal = _start_local(port, Path(state))
+        print(
+            f"  restart                               {wall:6.2f} s to ready ({internal:.2f} s after imports)"
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/health"
+            urllib.request.urlopen(url).read()
+            overheads, totals = [], []
+            for _ in range(500):
+                began = time.perf_counter()
+                with urllib.request.urlopen(url) as response:
+                    response.read()
+                    timing = dict(
+                        part.split(";dur=")
+                        for part in response.headers["Server-Timing"].replace(" ", "").split(",")
+                    )
+                totals.append((time.perf_counter() - began) * 1000)
+                overheads.append(float(timing["gateway"]) - float(timing["handler"]))
+            rss = _tree_rss_kib(process.pid)
+        finally:
+            _stop_local(process)
+    q = statistics.quantiles(overheads, n=100)
+    t = statistics.quantiles(totals, n=100)
+    print(f"  resident memory, all processes        {rss / 1024:6.0f} MiB")
+    print("  GET /health, 500 sequential requests:")
+    print(f"    gateway overhead (handler time subtracted)  p50 {q[49]:.2f} ms, p99 {q[98]:.2f} ms")
+    print(f"    client round trip                           p50 {t[49]:.2f} ms, p99 {t[98]:.2f} ms")
+
+
+PARTS = {"synth": synth_figures, "imports": import_figures, "local": local_figures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--only", choices=sorted(PARTS), action="append")
+    for part in parser.parse_args().only or PARTS:
+        PARTS[part]()
 
 
 if __name__ == "__main__":
