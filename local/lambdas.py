@@ -187,6 +187,7 @@ class LambdaDispatcher:
                 failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
                 # Partial batch response: retry from the first failed record onwards.
                 if not failed:
+                    self.completed.append((self.resolve(mapping["FunctionArn"]).name, {"Records": records}))
                     return
                 first = next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in failed)
                 records = records[first:]

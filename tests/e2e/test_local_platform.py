@@ -367,3 +367,22 @@ def test_a_task_failure_fails_the_execution_through_its_catch(platform: LocalPla
     )
     assert described["status"] == "FAILED"
     assert described.get("error") == "VisitTaskFailed"
+
+
+def test_a_write_to_the_clinic_table_reaches_the_stream_consumer(platform: LocalPlatform) -> None:
+    key = f"PROBE#{uuid.uuid4().hex[:8]}"
+    platform.client("dynamodb").put_item(
+        TableName=topology.CLINIC_TABLE.name(RIVERSIDE), Item={"pk": {"S": key}, "sk": {"S": "v1"}}
+    )
+
+    def relayed() -> bool:
+        return any(
+            function == topology.OUTBOX_RELAY.name(RIVERSIDE)
+            and any(
+                r["dynamodb"]["Keys"]["pk"]["S"] == key and r["eventName"] == "INSERT"
+                for r in event["Records"]
+            )
+            for function, event in list(platform.dispatcher.completed)
+        )
+
+    assert eventually(relayed)

@@ -262,3 +262,33 @@ def test_a_copay_is_authorised_then_captured_or_voided(platform: LocalPlatform) 
         amount_minor=1500, currency="USD", idempotency_key=str(uuid.uuid4()), metadata={"visit": "v-2"}
     )
     assert payments.void(other.id, idempotency_key=str(uuid.uuid4())).status == "canceled"
+
+
+def test_transcription_starts_and_stops_on_a_live_meeting_only(meetings: ChimeMeetings, visit: Any) -> None:
+    meeting, _ = visit
+    meetings.start_transcription(meeting["MeetingId"])
+    meetings.stop_transcription(meeting["MeetingId"])
+    meetings.delete_meeting(meeting["MeetingId"])
+    with pytest.raises(Exception, match="NotFound"):
+        meetings.start_transcription(meeting["MeetingId"])
+
+
+def test_a_concatenation_pipeline_follows_a_capture(
+    platform: LocalPlatform, meetings: ChimeMeetings, visit: Any
+) -> None:
+    meeting, _ = visit
+    capture = meetings.start_capture(
+        meeting_arn=meeting["MeetingArn"],
+        bucket_arn="arn:aws:s3:::telehealth-riverside-recordings-123456789012",
+        prefix="captures/v2",
+    )
+    concatenation = meetings.concatenate(
+        capture_pipeline_arn=capture["MediaPipelineArn"],
+        bucket_arn="arn:aws:s3:::telehealth-riverside-recordings-123456789012",
+        prefix="concatenated/v2",
+    )
+    assert concatenation["Status"] == "InProgress"
+    meetings.delete_meeting(meeting["MeetingId"])
+    eventually(
+        lambda: _event_types(platform, meeting["MeetingId"]).count("chime:MediaPipelineInProgress") == 2
+    )

@@ -116,6 +116,38 @@ class ChimeMeetings:
         )["MediaCapturePipeline"]
         return pipeline
 
+    def concatenate(self, *, capture_pipeline_arn: str, bucket_arn: str, prefix: str) -> dict[str, Any]:
+        """Once the meeting ends: one file per stream from the capture's chunks."""
+        pipeline: dict[str, Any] = self._pipelines.create_media_concatenation_pipeline(
+            Sources=[
+                {
+                    "Type": "MediaCapturePipeline",
+                    "MediaCapturePipelineSourceConfiguration": {
+                        "MediaPipelineArn": capture_pipeline_arn,
+                        "ChimeSdkMeetingConfiguration": {
+                            "ArtifactsConfiguration": {
+                                "Audio": {"State": "Enabled"},
+                                "Video": {"State": "Enabled"},
+                                "Content": {"State": "Disabled"},
+                                "DataChannel": {"State": "Disabled"},
+                                "TranscriptionMessages": {"State": "Disabled"},
+                                "MeetingEvents": {"State": "Disabled"},
+                                "CompositedVideo": {"State": "Disabled"},
+                            }
+                        },
+                    },
+                }
+            ],
+            Sinks=[
+                {
+                    "Type": "S3Bucket",
+                    "S3BucketSinkConfiguration": {"Destination": f"{bucket_arn}/{prefix}"},
+                }
+            ],
+            ClientRequestToken=str(uuid.uuid4()),
+        )["MediaConcatenationPipeline"]
+        return pipeline
+
     def ping(self) -> None:
         """Reachable and authorised: asking for a meeting that cannot exist answers NotFound."""
         try:
