@@ -57,73 +57,47 @@ class Alarms(Construct):
         self._action = cw_actions.SnsAction(topic)
         self._prefix = prefix
 
-    def _add(self, id: str, alarm: cw.Alarm) -> cw.Alarm:
+    def _alarm(
+        self, name: str, metric: cw.Metric, runbook: str, *, threshold: float = 1, periods: int = 1
+    ) -> None:
+        """`<prefix>-<name>` when the metric reaches the threshold; notifies on alarm and on OK."""
+        alarm = metric.create_alarm(
+            self,
+            name,
+            alarm_name=f"{self._prefix}-{name}",
+            alarm_description=f"{runbook}: see docs/operations.md",
+            threshold=threshold,
+            evaluation_periods=periods,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
         alarm.add_alarm_action(self._action)
         alarm.add_ok_action(self._action)
-        return alarm
 
     def queue_not_empty(self, queues: Iterable[sqs.IQueue]) -> None:
         """A message in a dead-letter queue is a fact nobody handled: page someone."""
         for queue in queues:
-            id = queue.node.id
             metric = queue.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(1), statistic="Maximum"
             )
-            self._add(
-                id,
-                metric.create_alarm(
-                    self,
-                    f"{id}NotEmpty",
-                    alarm_name=f"{self._prefix}-{id}-not-empty",
-                    alarm_description="Dead-letter messages waiting: see docs/operations.md#dlq",
-                    threshold=1,
-                    evaluation_periods=1,
-                    comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                    treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                ),
-            )
+            self._alarm(f"{queue.node.id}-not-empty", metric, "Dead-letter messages waiting (#dlq)")
 
     def function_errors(self, functions: Iterable[lambda_.Function]) -> None:
         for fn in functions:
-            id = fn.node.id
             for what, metric in (("errors", fn.metric_errors()), ("throttles", fn.metric_throttles())):
-                self._add(
-                    id,
-                    metric.with_(period=Duration.minutes(5), statistic="Sum").create_alarm(
-                        self,
-                        f"{id}-{what}",
-                        alarm_name=f"{self._prefix}-{id}-{what}",
-                        alarm_description=f"Function {what}: see docs/operations.md#functions",
-                        threshold=1,
-                        evaluation_periods=1,
-                        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                    ),
-                )
+                sums = metric.with_(period=Duration.minutes(5), statistic="Sum")
+                self._alarm(f"{fn.node.id}-{what}", sums, f"Function {what} (#functions)")
 
     def workflow_failures(self, machines: Iterable[sfn.StateMachine]) -> None:
         for machine in machines:
-            id = machine.node.id
             for what, metric in (
                 ("failed", machine.metric_failed()),
                 ("timed-out", machine.metric_timed_out()),
             ):
-                self._add(
-                    id,
-                    metric.with_(period=Duration.minutes(5), statistic="Sum").create_alarm(
-                        self,
-                        f"{id}-{what}",
-                        alarm_name=f"{self._prefix}-{id}-{what}",
-                        alarm_description="Visit executions ending badly: see docs/operations.md#workflows",
-                        threshold=1,
-                        evaluation_periods=1,
-                        comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                        treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                    ),
-                )
+                sums = metric.with_(period=Duration.minutes(5), statistic="Sum")
+                self._alarm(f"{machine.node.id}-{what}", sums, "Visit executions ending badly (#workflows)")
 
     def api_health(self, api_name: str, stage: str) -> None:
-        dims = {"ApiName": api_name, "Stage": stage}
         for what, metric_name, statistic, threshold in (
             ("5xx", "5XXError", "Sum", 5),
             ("latency-p99", "Latency", "p99", 3000),
@@ -131,20 +105,8 @@ class Alarms(Construct):
             metric = cw.Metric(
                 namespace="AWS/ApiGateway",
                 metric_name=metric_name,
-                dimensions_map=dims,
+                dimensions_map={"ApiName": api_name, "Stage": stage},
                 period=Duration.minutes(5),
                 statistic=statistic,
             )
-            self._add(
-                what,
-                metric.create_alarm(
-                    self,
-                    f"Api-{what}",
-                    alarm_name=f"{self._prefix}-api-{what}",
-                    alarm_description=f"API {what}: see docs/operations.md#api",
-                    threshold=threshold,
-                    evaluation_periods=2,
-                    comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                    treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
-                ),
-            )
+            self._alarm(f"api-{what}", metric, f"API {what} (#api)", threshold=threshold, periods=2)

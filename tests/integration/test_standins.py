@@ -235,13 +235,16 @@ def test_the_stand_in_validates_what_chime_validates(platform: LocalPlatform) ->
     assert http("POST", url, body=body).status == 403  # unsigned
 
 
+RECORDINGS = "arn:aws:s3:::telehealth-riverside-recordings-123456789012"
+
+
 def test_a_capture_pipeline_reports_its_state_on_the_default_bus(
     platform: LocalPlatform, meetings: ChimeMeetings, visit: Any
 ) -> None:
     meeting, _ = visit
     pipeline = meetings.start_capture(
         meeting_arn=meeting["MeetingArn"],
-        bucket_arn="arn:aws:s3:::telehealth-riverside-recordings-123456789012",
+        bucket_arn=RECORDINGS,
         prefix="captures/v1",
     )
     assert pipeline["Status"] == "InProgress"
@@ -279,12 +282,12 @@ def test_a_concatenation_pipeline_follows_a_capture(
     meeting, _ = visit
     capture = meetings.start_capture(
         meeting_arn=meeting["MeetingArn"],
-        bucket_arn="arn:aws:s3:::telehealth-riverside-recordings-123456789012",
+        bucket_arn=RECORDINGS,
         prefix="captures/v2",
     )
     concatenation = meetings.concatenate(
         capture_pipeline_arn=capture["MediaPipelineArn"],
-        bucket_arn="arn:aws:s3:::telehealth-riverside-recordings-123456789012",
+        bucket_arn=RECORDINGS,
         prefix="concatenated/v2",
     )
     assert concatenation["Status"] == "InProgress"
