@@ -1,0 +1,71 @@
+"""Appointments: booking, rescheduling and cancelling, and who may do which when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import Enum
+
+
+class AppointmentStatus(Enum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+
+
+class Actor(Enum):
+    PATIENT = "patient"
+    PROVIDER = "provider"
+    STAFF = "staff"
+    MACHINE = "machine"
+
+
+class AppointmentRuleError(ValueError):
+    """A booking rule said no; `kind` is the stable problem type, the message says why."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True)
+class Appointment:
+    appointment_id: str
+    provider_id: str
+    patient_id: str
+    service_type: str
+    start: datetime  # UTC
+    end: datetime  # UTC
+    patient_state: str  # where the patient said they would be, for licensure
+    status: AppointmentStatus = AppointmentStatus.BOOKED
+    version: int = 1
+    booked_by: Actor = Actor.PATIENT
+
+    def cancelled(self) -> Appointment:
+        return replace(self, status=AppointmentStatus.CANCELLED, version=self.version + 1)
+
+    def moved(self, start: datetime, end: datetime) -> Appointment:
+        return replace(self, start=start, end=end, version=self.version + 1)
+
+
+def check_change(
+    appointment: Appointment, actor: Actor, now: datetime, cancellation_window: timedelta, what: str
+) -> None:
+    """Patients change their own visits up to the tenant's window before the start; staff and the
+    provider may change one until it starts. Nobody changes a cancelled or past visit."""
+    if appointment.status is AppointmentStatus.CANCELLED:
+        raise AppointmentRuleError("appointment-cancelled", f"A cancelled appointment cannot be {what}.")
+    if now >= appointment.start:
+        raise AppointmentRuleError(
+            "appointment-started", f"An appointment that has started cannot be {what}."
+        )
+    if actor is Actor.PATIENT and appointment.start - now < cancellation_window:
+        hours = int(cancellation_window.total_seconds() // 3600)
+        raise AppointmentRuleError(
+            "outside-cancellation-window",
+            f"Within {hours} hours of the start, a visit can only be {what} by the clinic.",
+        )
+
+
+def check_bookable(start: datetime, now: datetime) -> None:
+    if start <= now:
+        raise AppointmentRuleError("slot-in-the-past", "That slot has already started.")

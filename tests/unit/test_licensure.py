@@ -1,0 +1,63 @@
+"""Licensure: state licenses and compact privileges, as data, valid on the visit's date."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from telehealth.domain.licensure import License, LicenseStatus, LicensurePolicy, Refusal
+
+POLICY = LicensurePolicy()
+VISIT = date(2026, 12, 1)
+
+
+def ny(**changes: object) -> License:
+    fields: dict[str, object] = {
+        "state": "NY",
+        "number": "NY-1",
+        "valid_from": date(2025, 1, 1),
+        "valid_until": date(2027, 1, 1),
+    }
+    return License(**(fields | changes))  # type: ignore[arg-type]
+
+
+def test_an_active_license_in_the_patients_state_on_the_day_allows_the_visit() -> None:
+    assert POLICY.check([ny()], "NY", VISIT) is None
+
+
+@pytest.mark.parametrize(
+    ("credentials", "refusal"),
+    [
+        ([], Refusal.NO_LICENSE),
+        ([ny(state="NJ")], Refusal.NO_LICENSE),
+        ([ny(status=LicenseStatus.SUSPENDED)], Refusal.NOT_ACTIVE),
+        ([ny(valid_until=date(2026, 11, 30))], Refusal.NOT_VALID_THAT_DAY),
+        ([ny(valid_from=date(2026, 12, 2))], Refusal.NOT_VALID_THAT_DAY),
+    ],
+)
+def test_licensure_refuses_with_the_reason(credentials: list[License], refusal: Refusal) -> None:
+    assert POLICY.check(credentials, "NY", VISIT) is refusal
+    assert not POLICY.may_treat(credentials, "NY", VISIT)
+
+
+def test_a_compact_privilege_is_as_good_as_a_license_in_its_state() -> None:
+    privilege = ny(state="CO", number="IMLC-77", compact="IMLC")
+    assert POLICY.may_treat([ny(), privilege], "CO", VISIT)
+    assert not POLICY.may_treat([privilege], "UT", VISIT)
+
+
+def test_one_valid_credential_among_lapsed_ones_is_enough() -> None:
+    lapsed = ny(number="NY-0", valid_from=date(2020, 1, 1), valid_until=date(2024, 12, 31))
+    assert POLICY.may_treat([lapsed, ny()], "NY", VISIT)
+
+
+def test_the_last_day_of_a_license_still_counts() -> None:
+    assert POLICY.may_treat([ny(valid_until=VISIT)], "NY", VISIT)
+
+
+def test_a_license_must_name_a_real_jurisdiction_and_a_forward_period() -> None:
+    with pytest.raises(ValueError, match="USPS"):
+        ny(state="XX")
+    with pytest.raises(ValueError, match="end after"):
+        ny(valid_until=date(2024, 1, 1))
