@@ -28,9 +28,9 @@ def _record_start(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _await_check_in(payload: dict[str, Any]) -> dict[str, Any]:
     """Keep the task token so that the patient's check-in can resume this execution."""
-    from telehealth.adapters.clinic_table import ClinicTable
+    from telehealth.adapters.clinic_store import DynamoClinicStore
 
-    ClinicTable().put_task_token(
+    DynamoClinicStore().put_task_token(
         payload["appointment_id"], "check-in", payload["task_token"], int(time.time()) + TOKEN_TTL_SECONDS
     )
     return {"appointment_id": payload["appointment_id"], "waiting_for": "check-in"}

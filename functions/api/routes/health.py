@@ -26,13 +26,13 @@ class Health(BaseModel):
 
 def _probes() -> dict[str, Probe]:
     # Adapters are built per check (cheap) and imported here: the other routes never pay for them.
-    from telehealth.adapters.clinic_table import ClinicTable
+    from telehealth.adapters.clinic_store import DynamoClinicStore
     from telehealth.adapters.healthlake import HealthLakeFhirStore
     from telehealth.adapters.meetings import ChimeMeetings
     from telehealth.adapters.payments import StripePayments
 
     return {
-        "aws": lambda: ClinicTable().ping(),
+        "aws": lambda: DynamoClinicStore().ping(),
         "fhir": lambda: HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]).ping(),
         "meetings": lambda: ChimeMeetings().ping(),
         "payments": lambda: StripePayments().ping(),

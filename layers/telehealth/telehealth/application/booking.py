@@ -1,0 +1,362 @@
+"""Finding a slot, booking it, moving or cancelling it, and reading appointments, with licensure
+checked on the server and every read or write of PHI audited.
+
+Round trips are few and in parallel where they can be: a search is one index query, then per
+provider the credentials and the booked slots together; a booking is one read of the provider
+and one transaction (slot, appointment, outbox, audit event, idempotency record).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from telehealth.application.callers import Caller, NotAuthorizedError
+from telehealth.domain.appointments import (
+    Actor,
+    Appointment,
+    AppointmentRuleError,
+    check_bookable,
+    check_change,
+)
+from telehealth.domain.ids import new_id
+from telehealth.domain.licensure import LicensurePolicy, Refusal
+from telehealth.domain.scheduling import (
+    SchedulingError,
+    SlotTime,
+    check_search_window,
+    offers,
+    parse_slot_id,
+    slot_id,
+    slots,
+)
+from telehealth.fhir import projection
+from telehealth.ports import (
+    ClinicStore,
+    IdempotencyClaim,
+    IdempotentReplay,
+    OutboxEntry,
+    ProviderListing,
+    ProviderRecord,
+)
+
+MAX_PAGE = 100
+
+
+class NotFoundError(Exception):
+    """No such record, or none this caller may see (the two look the same from outside)."""
+
+
+class LicensureError(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.value)
+        self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class ClinicRules:
+    tenant_id: str
+    cancellation_window: timedelta
+    states: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SlotQuery:
+    state: str
+    start: datetime
+    end: datetime
+    service_type: str = "general"
+    specialty: str | None = None
+    language: str | None = None
+    cursor: str | None = None
+    limit: int = 20
+
+
+@dataclass(frozen=True)
+class OfferedSlot:
+    slot: SlotTime
+    provider: ProviderRecord
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    key: str
+    payload_hash: str
+
+
+def _encode_cursor(slot: SlotTime) -> str:
+    return base64.urlsafe_b64encode(slot.slot_id.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        provider_id, start = parse_slot_id(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except (binascii.Error, UnicodeDecodeError, SchedulingError) as error:
+        raise SchedulingError("the cursor is not one this API gave out") from error
+    return start, provider_id
+
+
+class BookingService:
+    def __init__(
+        self,
+        store: ClinicStore,
+        rules: ClinicRules,
+        clock: Callable[[], datetime],
+        policy: LicensurePolicy | None = None,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.clock = clock
+        self.policy = policy or LicensurePolicy()
+
+    # --- search ------------------------------------------------------------------------------------
+
+    def search(self, caller: Caller, query: SlotQuery) -> tuple[list[OfferedSlot], str | None]:
+        caller.require(Actor.PATIENT, Actor.STAFF)
+        self._check_state(query.state)
+        check_search_window(query.start, query.end, self.clock())
+        if not 1 <= query.limit <= MAX_PAGE:
+            raise SchedulingError(f"limit is 1 to {MAX_PAGE}")
+        after = _decode_cursor(query.cursor) if query.cursor else None
+        start = max(query.start, self.clock())
+        listings = [
+            listing
+            for listing in self.store.providers_licensed_in(query.state)
+            if (query.specialty is None or listing.specialty == query.specialty)
+            and (query.language is None or query.language in listing.languages)
+        ]
+
+        def open_slots(listing: ProviderListing) -> list[OfferedSlot]:
+            record = self.store.provider(listing.provider_id)
+            if record is None:
+                return []
+            booked = self.store.booked_starts(listing.provider_id, start, query.end)
+            zone = ZoneInfo(record.profile.zone)
+            return [
+                OfferedSlot(s, record)
+                for s in slots(record.availability, query.service_type, start, query.end)
+                if s.start not in booked
+                and self.policy.may_treat(record.licenses, query.state, s.start.astimezone(zone).date())
+            ]
+
+        found: list[OfferedSlot] = []
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            # Credentials and booked slots of each provider are read side by side.
+            for offered in pool.map(open_slots, listings):
+                found += offered
+        found.sort(key=lambda o: (o.slot.start, o.slot.provider_id))
+        if after:
+            found = [o for o in found if (o.slot.start, o.slot.provider_id) > after]
+        page = found[: query.limit]
+        more = len(found) > query.limit
+        return page, (_encode_cursor(page[-1].slot) if more else None)
+
+    # --- booking ---------------------------------------------------------------------------------
+
+    def book(
+        self,
+        caller: Caller,
+        *,
+        slot: str,
+        service_type: str,
+        state: str,
+        patient_id: str | None,
+        idempotency: Idempotency | None,
+    ) -> Appointment:
+        caller.require(Actor.PATIENT, Actor.STAFF)
+        if caller.actor is Actor.PATIENT:
+            if patient_id not in (None, caller.subject):
+                raise NotAuthorizedError("Patients book for themselves.")
+            patient_id = caller.subject
+        if patient_id is None:
+            raise SchedulingError("staff must say which patient the visit is for")
+        self._check_state(state)
+        now = self.clock()
+        provider_id, start = parse_slot_id(slot)
+        check_bookable(start, now)
+        record = self.store.provider(provider_id)
+        offered = offers(record.availability, service_type, start) if record else None
+        if record is None or offered is None:
+            raise NotFoundError("no such slot")
+        zone = ZoneInfo(record.profile.zone)
+        refusal = self.policy.check(record.licenses, state, start.astimezone(zone).date())
+        if refusal is not None:
+            raise LicensureError(refusal)
+        appointment = Appointment(
+            appointment_id=new_id(now),
+            provider_id=provider_id,
+            patient_id=patient_id,
+            service_type=service_type,
+            start=offered.start,
+            end=offered.end,
+            patient_state=state,
+            booked_by=caller.actor,
+        )
+        outbox = self._projection(appointment, now, slot_ids=[offered.slot_id])
+        outbox.append(self._audit(caller, "C", f"Appointment/{appointment.appointment_id}", now))
+        claim = self._claim(caller, "book", idempotency, appointment.appointment_id)
+        try:
+            self.store.book(appointment, outbox, claim)
+        except IdempotentReplay as replay:
+            return self._replayed(caller, replay)
+        return appointment
+
+    def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
+        before = self._owned(caller, appointment_id)
+        now = self.clock()
+        check_change(before, caller.actor, now, self.rules.cancellation_window, "cancelled")
+        after = before.cancelled()
+        outbox = self._projection(after, now, slot_ids=[slot_id(before.provider_id, before.start)])
+        outbox.append(self._audit(caller, "U", f"Appointment/{appointment_id}", now))
+        try:
+            self.store.change(
+                before,
+                after,
+                outbox,
+                self._claim(caller, f"cancel:{appointment_id}", idempotency, appointment_id),
+            )
+        except IdempotentReplay as replay:
+            return self._replayed(caller, replay)
+        return after
+
+    def reschedule(
+        self, caller: Caller, appointment_id: str, slot: str, idempotency: Idempotency | None
+    ) -> Appointment:
+        before = self._owned(caller, appointment_id)
+        now = self.clock()
+        check_change(before, caller.actor, now, self.rules.cancellation_window, "rescheduled")
+        provider_id, start = parse_slot_id(slot)
+        if provider_id != before.provider_id:
+            raise AppointmentRuleError(
+                "other-provider",
+                "A visit moves to another time with the same provider; book anew to change provider.",
+            )
+        check_bookable(start, now)
+        record = self.store.provider(provider_id)
+        offered = offers(record.availability, before.service_type, start) if record else None
+        if record is None or offered is None:
+            raise NotFoundError("no such slot")
+        refusal = self.policy.check(
+            record.licenses, before.patient_state, start.astimezone(ZoneInfo(record.profile.zone)).date()
+        )
+        if refusal is not None:
+            raise LicensureError(refusal)
+        after = before.moved(offered.start, offered.end)
+        outbox = self._projection(
+            after, now, slot_ids=[slot_id(provider_id, before.start), offered.slot_id], before=before
+        )
+        outbox.append(self._audit(caller, "U", f"Appointment/{appointment_id}", now))
+        try:
+            self.store.change(
+                before,
+                after,
+                outbox,
+                self._claim(caller, f"reschedule:{appointment_id}", idempotency, appointment_id),
+            )
+        except IdempotentReplay as replay:
+            return self._replayed(caller, replay)
+        return after
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def appointment(self, caller: Caller, appointment_id: str) -> Appointment:
+        found = self._owned(caller, appointment_id)
+        self.store.record([self._audit(caller, "R", f"Appointment/{appointment_id}", self.clock())])
+        return found
+
+    def appointments(
+        self,
+        caller: Caller,
+        *,
+        provider_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Appointment]:
+        """A patient's own; a provider's own schedule; staff and machine clients by provider."""
+        now = self.clock()
+        start, end = start or now - timedelta(days=1), end or now + timedelta(days=90)
+        if caller.actor is Actor.PATIENT:
+            found = [a for a in self.store.appointments_of_patient(caller.subject) if start <= a.start <= end]
+        else:
+            if caller.actor is Actor.PROVIDER:
+                own = self.store.provider_for_user(caller.subject)
+                if own is None or provider_id not in (None, own):
+                    raise NotAuthorizedError("Providers see their own schedule.")
+                provider_id = own
+            if provider_id is None:
+                raise SchedulingError("say which provider's appointments to list (provider_id)")
+            found = self.store.appointments_of_provider(provider_id, start, end)
+        self.store.record([self._audit(caller, "R", f"Appointment/{a.appointment_id}", now) for a in found])
+        return sorted(found, key=lambda a: a.start)
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _check_state(self, state: str) -> None:
+        if state not in self.rules.states:
+            raise AppointmentRuleError(
+                "state-not-served", "This clinic does not serve patients located in that state."
+            )
+
+    def _owned(self, caller: Caller, appointment_id: str) -> Appointment:
+        found = self.store.appointment(appointment_id)
+        if found is None:
+            raise NotFoundError("no such appointment")
+        if caller.actor is Actor.PATIENT and found.patient_id != caller.subject:
+            raise NotFoundError("no such appointment")
+        if (
+            caller.actor is Actor.PROVIDER
+            and self.store.provider_for_user(caller.subject) != found.provider_id
+        ):
+            raise NotFoundError("no such appointment")
+        if caller.actor is Actor.MACHINE:
+            raise NotAuthorizedError("Machine clients read appointments through the integration routes.")
+        return found
+
+    def _claim(
+        self, caller: Caller, route: str, idempotency: Idempotency | None, appointment_id: str
+    ) -> IdempotencyClaim | None:
+        if idempotency is None:
+            return None
+        return IdempotencyClaim(
+            caller.subject,
+            route,
+            idempotency.key,
+            idempotency.payload_hash,
+            json.dumps({"appointment_id": appointment_id}),
+        )
+
+    def _replayed(self, caller: Caller, replay: IdempotentReplay) -> Appointment:
+        appointment_id = json.loads(replay.response)["appointment_id"]
+        found = self.store.appointment(appointment_id)
+        if found is None:  # pragma: no cover - the record is written with the claim
+            raise NotFoundError("no such appointment")
+        return found
+
+    def _audit(self, caller: Caller, action: str, entity: str, now: datetime) -> OutboxEntry:
+        fact = projection.AuditFact(new_id(now), now, caller.audit_reference, action, entity, "TREAT")
+        return OutboxEntry(projection.audit_event(fact), 1)
+
+    def _projection(
+        self,
+        appointment: Appointment,
+        now: datetime,
+        *,
+        slot_ids: Iterable[str],
+        before: Appointment | None = None,
+    ) -> list[OutboxEntry]:
+        """The Appointment at its version, and each Slot it touched, busy or freed."""
+        version = int(now.timestamp() * 1000)  # slots outlive appointments: version them by time
+        ids = list(slot_ids)
+        entries = [OutboxEntry(projection.appointment(appointment, ids[-1]), appointment.version)]
+        if before is not None:
+            entries.append(OutboxEntry(projection.slot(ids[0], before.cancelled(), version), version))
+            entries.append(OutboxEntry(projection.slot(ids[-1], appointment, version), version))
+        else:
+            entries += [OutboxEntry(projection.slot(s, appointment, version), version) for s in ids]
+        return entries

@@ -1,0 +1,192 @@
+"""The clinical record's view of the operational state: FHIR R4 resources as JSON.
+
+Ids are stable and derived from the source (a retried write lands on the same resource), and each
+resource carries its source version as a tag, so a late retry of an older version is recognised
+and skipped instead of rolling the record back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from telehealth.domain.appointments import Appointment, AppointmentStatus
+from telehealth.domain.licensure import License
+
+SOURCE_VERSION_SYSTEM = "urn:telehealth:source-version"
+NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
+STATE_LICENSE_SYSTEM = "urn:telehealth:state-license"  # with the state as a qualifier extension
+USPS_SYSTEM = "https://www.usps.com/"
+PURPOSE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+
+
+def instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _meta(source_version: int) -> dict[str, Any]:
+    return {"tag": [{"system": SOURCE_VERSION_SYSTEM, "code": str(source_version)}]}
+
+
+def source_version(resource: dict[str, Any]) -> int:
+    """The source version a stored resource was projected from (0 when it carries none)."""
+    for tag in resource.get("meta", {}).get("tag", []):
+        if tag.get("system") == SOURCE_VERSION_SYSTEM:
+            return int(tag["code"])
+    return 0
+
+
+@dataclass(frozen=True)
+class PractitionerProfile:
+    provider_id: str
+    given_name: str
+    family_name: str
+    specialty: str
+    languages: tuple[str, ...]
+    zone: str
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class PatientProfile:
+    patient_id: str
+    given_name: str
+    family_name: str
+    birth_date: date
+    home_state: str
+    zone: str
+    version: int = 1
+
+
+def practitioner(profile: PractitionerProfile, licenses: Iterable[License]) -> dict[str, Any]:
+    """Licenses and compact privileges as `qualification`, each with the state where it is valid."""
+    return {
+        "resourceType": "Practitioner",
+        "id": profile.provider_id,
+        "meta": _meta(profile.version),
+        "active": True,
+        "name": [{"use": "official", "family": profile.family_name, "given": [profile.given_name]}],
+        "communication": [
+            {"coding": [{"system": "urn:ietf:bcp:47", "code": lang}]} for lang in profile.languages
+        ],
+        "qualification": [
+            {
+                "identifier": [{"system": f"{STATE_LICENSE_SYSTEM}:{lic.state}", "value": lic.number}],
+                "code": {
+                    "coding": [
+                        {
+                            "system": "urn:telehealth:credential",
+                            "code": f"compact-privilege:{lic.compact}" if lic.compact else "state-license",
+                        }
+                    ],
+                    "text": f"{lic.compact} privilege, {lic.state}"
+                    if lic.compact
+                    else f"License, {lic.state}",
+                },
+                "period": {"start": lic.valid_from.isoformat(), "end": lic.valid_until.isoformat()},
+                "issuer": {
+                    "display": f"{lic.state} medical board"
+                    if not lic.compact
+                    else f"{lic.compact} ({lic.state})"
+                },
+                "extension": [
+                    {
+                        "url": "urn:telehealth:valid-in-state",
+                        "valueCoding": {"system": USPS_SYSTEM, "code": lic.state},
+                    },
+                    {"url": "urn:telehealth:license-status", "valueCode": lic.status.value},
+                ],
+            }
+            for lic in licenses
+        ],
+    }
+
+
+def patient(profile: PatientProfile) -> dict[str, Any]:
+    return {
+        "resourceType": "Patient",
+        "id": profile.patient_id,
+        "meta": _meta(profile.version),
+        "active": True,
+        "name": [{"use": "official", "family": profile.family_name, "given": [profile.given_name]}],
+        "birthDate": profile.birth_date.isoformat(),
+        "address": [{"use": "home", "state": profile.home_state}],
+    }
+
+
+def schedule(provider_id: str, specialty: str, version: int) -> dict[str, Any]:
+    return {
+        "resourceType": "Schedule",
+        "id": f"{provider_id}-schedule",
+        "meta": _meta(version),
+        "active": True,
+        "serviceType": [{"text": specialty}],
+        "actor": [{"reference": f"Practitioner/{provider_id}"}],
+    }
+
+
+def slot_resource_id(slot_id: str) -> str:
+    return slot_id
+
+
+def slot(slot_id: str, appointment: Appointment, version: int) -> dict[str, Any]:
+    """A booked slot is busy; once its appointment is cancelled or moved it is free again. A slot
+    outlives its appointments, so its version is the change's time, not an appointment's."""
+    return {
+        "resourceType": "Slot",
+        "id": slot_resource_id(slot_id),
+        "meta": _meta(version),
+        "schedule": {"reference": f"Schedule/{appointment.provider_id}-schedule"},
+        "status": "busy" if appointment.status is AppointmentStatus.BOOKED else "free",
+        "start": instant(appointment.start),
+        "end": instant(appointment.end),
+    }
+
+
+def appointment(record: Appointment, slot_id: str) -> dict[str, Any]:
+    booked = record.status is AppointmentStatus.BOOKED
+    return {
+        "resourceType": "Appointment",
+        "id": record.appointment_id,
+        "meta": _meta(record.version),
+        "status": "booked" if booked else "cancelled",
+        "serviceType": [{"text": record.service_type}],
+        "start": instant(record.start),
+        "end": instant(record.end),
+        "slot": [{"reference": f"Slot/{slot_resource_id(slot_id)}"}],
+        "participant": [
+            {"actor": {"reference": f"Patient/{record.patient_id}"}, "status": "accepted"},
+            {"actor": {"reference": f"Practitioner/{record.provider_id}"}, "status": "accepted"},
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class AuditFact:
+    """Who did what to which record, when and why: ids only."""
+
+    audit_id: str
+    at: datetime
+    actor_reference: str  # e.g. Patient/<id>, Practitioner/<id>, Device/<client id>
+    action: str  # C R U D E (FHIR AuditEvent.action)
+    entity_reference: str  # e.g. Appointment/<id>
+    purpose: str  # v3 ActReason: TREAT, HPAYMT, HOPERAT, PATRQT ...
+    outcome: str = "0"
+
+
+def audit_event(fact: AuditFact) -> dict[str, Any]:
+    return {
+        "resourceType": "AuditEvent",
+        "id": fact.audit_id.lower(),
+        "meta": _meta(1),
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+        "action": fact.action,
+        "recorded": instant(fact.at),
+        "outcome": fact.outcome,
+        "purposeOfEvent": [{"coding": [{"system": PURPOSE_SYSTEM, "code": fact.purpose}]}],
+        "agent": [{"who": {"reference": fact.actor_reference}, "requestor": True}],
+        "source": {"observer": {"display": "telehealth platform"}},
+        "entity": [{"what": {"reference": fact.entity_reference}}],
+    }
