@@ -5,7 +5,7 @@ Key design (access patterns are listed in docs/architecture.md):
 | item | pk | sk | gsi1 (pk / sk) | gsi2 (pk / sk) |
 |---|---|---|---|---|
 | provider profile and availability | PROVIDER#<id> | PROFILE | USER#<sub> / PROVIDER | |
-| license or compact privilege | PROVIDER#<id> | LICENSE#<state>#<number> | | LICENSED#<state> / PROVIDER#<id>#<number> |
+| license or privilege | PROVIDER#<id> | LICENSE#<state>#<no.> | | LICENSED#<state> / PROVIDER#<id>#<no.> |
 | booked slot | PROVIDER#<id> | SLOT#<start UTC> | | |
 | appointment | APPT#<id> | APPT | PATIENT#<id>#APPTS / <start> | PROVIDER#<id>#APPTS / <start> |
 | patient profile | PATIENT#<id> | PROFILE | | |
