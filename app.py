@@ -31,7 +31,8 @@ def new_app(**kwargs: Any) -> App:
 def build(app: App) -> App:
     enable_hipaa_checks(app)
     only = app.node.try_get_context("tenants")
-    tenants = [t for t in load_tenants() if not only or t.id in only.split(",")]
+    everyone = load_tenants()
+    tenants = [t for t in everyone if not only or t.id in only.split(",")]
     account = os.environ.get("CDK_DEFAULT_ACCOUNT")
 
     baselines: dict[str, BaselineStack] = {}
@@ -39,7 +40,9 @@ def build(app: App) -> App:
         baselines[region] = BaselineStack(
             app,
             f"{PREFIX}-baseline-{region}",
-            tenants=[t for t in tenants if t.region == region],
+            # Every tenant of the region, even when synthesizing a few: deploying a baseline built
+            # from a subset would drop the others' Chime forwarding and trail data events.
+            tenants=[t for t in everyone if t.region == region],
             env=Environment(account=account, region=region),
             description="Telehealth account baseline: CloudTrail, network, Chime event forwarding",
         )

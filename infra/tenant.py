@@ -70,11 +70,11 @@ class TenantStack(Stack):
             vpc=vpc,
             queues=clinic_events.queues,
             environment=topology.function_environment(
-                tenant.id,
-                region=self.region,
+                tenant,
                 account=self.account,
                 fhir_endpoint=data.fhir_store.attr_datastore_endpoint,
-                chime_media_region=tenant.chime_media_region,
+                workforce_pool_id=identity.workforce.user_pool_id,
+                patient_pool_id=identity.patients.user_pool_id,
             ),
         )
         fns = compute.functions

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from infra.tenants import Tenant
 
 PREFIX = "telehealth"
 
@@ -291,15 +294,16 @@ POWERTOOLS_ENVIRONMENT = {
 
 
 def function_environment(
-    tenant_id: str, *, region: str, account: str, fhir_endpoint: str, chime_media_region: str
+    tenant: Tenant, *, account: str, fhir_endpoint: str, workforce_pool_id: str, patient_pool_id: str
 ) -> dict[str, str]:
-    """The one environment all of a tenant's functions share, derived from names alone.
+    """The one environment all of a tenant's functions share.
 
     One set per tenant, not per function: locally a tenant's functions share one process, so a
-    value that differed between two functions would leak from one into the other. Values are
-    names and ARNs built here (no references), which also keeps CloudFormation free of cycles
+    value that differed between two functions would leak from one into the other. Names and ARNs
+    are built here from names (no references), which also keeps CloudFormation free of cycles
     (the state machine names the task function; the task function names the state machine).
     """
+    tenant_id, region = tenant.id, tenant.region
     return {
         **POWERTOOLS_ENVIRONMENT,
         "TENANT_ID": tenant_id,
@@ -312,7 +316,11 @@ def function_environment(
             f"arn:aws:states:{region}:{account}:stateMachine:{VISIT_LIFECYCLE.name(tenant_id)}"
         ),
         "FHIR_STORE_ENDPOINT": fhir_endpoint,
-        "CHIME_MEDIA_REGION": chime_media_region,
+        "CHIME_MEDIA_REGION": tenant.chime_media_region,
+        "WORKFORCE_POOL_ID": workforce_pool_id,
+        "PATIENT_POOL_ID": patient_pool_id,
+        "SERVED_STATES": ",".join(tenant.states),
+        "CANCELLATION_WINDOW_HOURS": str(tenant.cancellation_window_hours),
     }
 
 

@@ -9,6 +9,7 @@ DynamoDB stream batches reach their consumer asynchronously, as they do in AWS.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from datetime import datetime
@@ -73,12 +74,10 @@ def route_lambda_to(dispatcher: LambdaDispatcher) -> None:
                 dispatcher.deliver_event(target, self.arn, dict(original_event), function_exists=exists)
         others = [t for t in self.targets if t not in lambda_targets]
         if others:
-            saved = self.targets
-            self.targets = others
-            try:
-                original_send(self, original_event, transform_input)
-            finally:
-                self.targets = saved
+            # A copy carrying the other targets: the rule itself is shared by concurrent requests.
+            rest = copy.copy(self)
+            rest.targets = others
+            original_send(rest, original_event, transform_input)
 
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
 

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -22,6 +23,9 @@ from infra import topology
 
 Handler = Callable[[Any, Any], Any]
 _handlers: dict[str, Handler] = {}
+# One invocation at a time per function, as in one Lambda execution environment: handlers (and
+# Powertools' resolver, which keeps the current event on the class) are written for that.
+_environments = {f.key: threading.Lock() for f in topology.FUNCTIONS}
 
 
 class LambdaContext:
@@ -64,7 +68,8 @@ class _Invoke(BaseHTTPRequestHandler):
         started = time.perf_counter()
         error = False
         try:
-            result = _handler(function)(event, context)
+            with _environments[function.key]:
+                result = _handler(function)(event, context)
         except Exception as exc:
             error = True
             result = {

@@ -65,8 +65,10 @@ class LambdaDispatcher:
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lambda-async")
         self._lock = threading.Lock()
         # What asynchronous invocations completed, newest last: (function name, event). Events
-        # carry ids only, so keeping a few hundred is harmless; tests and the demo read it.
+        # carry ids only; stream batches are kept as their keys (never the item images).
         self.completed: deque[tuple[str, Any]] = deque(maxlen=500)
+        # One worker per stream mapping: a shard is processed in order, a batch at a time.
+        self._shards: dict[str, ThreadPoolExecutor] = {}
 
     def register(self, function: HostedFunction) -> None:
         with self._lock:
@@ -136,7 +138,7 @@ class LambdaDispatcher:
                 {
                     "RequestID": str(uuid.uuid4()),
                     "ErrorCode": "200",
-                    "ErrorMessage": str(error.get("errorType", "Unhandled")),
+                    "ErrorMessage": str(error.get("errorMessage", "Unhandled"))[:1024],
                 },
             )
 
@@ -176,7 +178,11 @@ class LambdaDispatcher:
     # --- DynamoDB streams ------------------------------------------------------------------------
 
     def deliver_stream_batch(self, mapping: dict[str, Any], event: dict[str, Any]) -> None:
-        self._pool.submit(self._stream, mapping, event)
+        with self._lock:
+            shard = self._shards.setdefault(
+                mapping["UUID"], ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-stream")
+            )
+        shard.submit(self._stream, mapping, event)
 
     def _stream(self, mapping: dict[str, Any], event: dict[str, Any]) -> None:
         attempts = int(mapping.get("MaximumRetryAttempts", 2))
@@ -185,11 +191,14 @@ class LambdaDispatcher:
             try:
                 result = self.invoke_or_raise(mapping["FunctionArn"], {"Records": records})
                 failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-                # Partial batch response: retry from the first failed record onwards.
                 if not failed:
-                    self.completed.append((self.resolve(mapping["FunctionArn"]).name, {"Records": records}))
+                    keys = [{"eventName": r["eventName"], "Keys": r["dynamodb"]["Keys"]} for r in records]
+                    self.completed.append((self.resolve(mapping["FunctionArn"]).name, {"Records": keys}))
                     return
-                first = next(i for i, r in enumerate(records) if r["dynamodb"]["SequenceNumber"] in failed)
+                # Partial batch response: retry from the first failed record onwards; an id that
+                # is not in the batch makes the whole batch a failure, as Lambda treats it.
+                numbers = [r["dynamodb"]["SequenceNumber"] for r in records]
+                first = min((numbers.index(n) for n in failed if n in numbers), default=0)
                 records = records[first:]
             except (FunctionError, FunctionUnreachableError):
                 pass

@@ -83,6 +83,8 @@ class LocalPlatform:
         self.provisioned: dict[str, ProvisionedTenant] = {}
         self.urls: dict[str, str] = {}
         self._stop = threading.Event()
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients_lock = threading.Lock()
         self.emulator = Emulator(free_port())
         self.dispatcher = LambdaDispatcher(self._send_to_queue)
         self.chime: ChimeStandIn | None = None
@@ -93,10 +95,15 @@ class LocalPlatform:
     # --- AWS clients against the emulator --------------------------------------------------------
 
     def client(self, service: str, region: str = "us-east-1", *, endpoint: str | None = None) -> Any:
-        """A boto3 client for the emulator (or, with `endpoint`, a stand-in)."""
-        return boto3.client(
-            service, endpoint_url=endpoint or self.emulator.url, region_name=region, **_lower(CREDENTIALS)
-        )
+        """A boto3 client for the emulator (or, with `endpoint`, a stand-in), made once: clients
+        are thread-safe, making them is not."""
+        key = (service, region, endpoint or self.emulator.url)
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = boto3.client(
+                    service, endpoint_url=key[2], region_name=region, **_lower(CREDENTIALS)
+                )
+            return self._clients[key]
 
     def _send_to_queue(self, queue_arn: str, body: str, attributes: dict[str, str]) -> None:
         _, _, _, region, _, name = queue_arn.split(":", 5)
@@ -174,14 +181,18 @@ class LocalPlatform:
             DatastoreName=topology.tenant_prefix(tenant.id), DatastoreTypeVersion="R4"
         )
         self.fhir_endpoints[tenant.id] = store["DatastoreEndpoint"]
-        environment = topology.function_environment(
-            tenant.id,
-            region=tenant.region,
-            account=ACCOUNT,
-            fhir_endpoint=store["DatastoreEndpoint"],
-            chime_media_region=tenant.chime_media_region,
+        provisioned = provision_tenant(
+            tenant,
+            endpoint=self.emulator.url,
+            environment_for=lambda p: topology.function_environment(
+                tenant,
+                account=ACCOUNT,
+                fhir_endpoint=store["DatastoreEndpoint"],
+                workforce_pool_id=p.user_pools["workforce"],
+                patient_pool_id=p.user_pools["patients"],
+            ),
         )
-        provisioned = provision_tenant(tenant, endpoint=self.emulator.url, environment=environment)
+        environment = provisioned.environment
         self.provisioned[tenant.id] = provisioned
         port = free_port()
         self._spawn(
@@ -200,7 +211,9 @@ class LocalPlatform:
                     dlq_arn=provisioned.queue_arns[dlq.key] if dlq else None,
                 )
             )
-        seed_tenant(self.client("cognito-idp", tenant.region), provisioned)
+        seed_tenant(
+            self.client("cognito-idp", tenant.region), self.client("dynamodb", tenant.region), provisioned
+        )
 
     def function_environment(self, tenant: Tenant, environment: dict[str, str]) -> dict[str, str]:
         """The process environment of a tenant's function host: the stack's, plus where AWS is."""

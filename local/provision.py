@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ class ProvisionedTenant:
     queue_arns: dict[str, str] = field(default_factory=dict)
     function_arns: dict[str, str] = field(default_factory=dict)
     state_machine_arns: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)  # what every function is told
 
     @property
     def issuers(self) -> dict[str, str]:
@@ -59,12 +61,18 @@ def _placeholder_code() -> bytes:
     return buffer.getvalue()
 
 
-def provision_tenant(tenant: Tenant, *, endpoint: str, environment: dict[str, str]) -> ProvisionedTenant:
+def provision_tenant(
+    tenant: Tenant, *, endpoint: str, environment_for: Callable[[ProvisionedTenant], dict[str, str]]
+) -> ProvisionedTenant:
+    """Everything of one tenant. The user pools come first: the functions' environment names them."""
     region = tenant.region
     out = ProvisionedTenant(tenant=tenant, region=region)
 
     def aws(service: str) -> Any:
         return _client(service, endpoint, region)
+
+    _identity(tenant, aws("cognito-idp"), out)
+    out.environment = environment = environment_for(out)
 
     kms, ddb, s3, sqs = aws("kms"), aws("dynamodb"), aws("s3"), aws("sqs")
     events, lam, sfn, iam = aws("events"), aws("lambda"), aws("stepfunctions"), aws("iam")
@@ -268,7 +276,6 @@ def provision_tenant(tenant: Tenant, *, endpoint: str, environment: dict[str, st
             tracingConfiguration={"enabled": True},
         )["stateMachineArn"]
 
-    _identity(tenant, aws("cognito-idp"), out)
     return out
 
 

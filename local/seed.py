@@ -1,14 +1,22 @@
-"""Synthetic people for the demo tenant: clinicians, staff, an admin and patients.
+"""Synthetic people for each local tenant: clinicians with licenses and weekly hours in several
+time zones, staff, an admin and patients.
 
-Every name and address here is invented (`.example` domains); none is a real person's.
+Every name, date and address here is invented (`.example` domains); none is a real person's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, time
 from typing import Any
 
+from infra import topology
 from local.provision import ProvisionedTenant
+from telehealth.adapters.clinic_store import DynamoClinicStore
+from telehealth.domain.licensure import License
+from telehealth.domain.scheduling import Availability, DayOff, Interval
+from telehealth.fhir import projection
+from telehealth.ports import OutboxEntry, ProviderRecord
 
 DEMO_PASSWORD = "Demo-Passw0rd!"  # noqa: S105 (a published, local-only demo credential)
 
@@ -32,12 +40,86 @@ SEED_USERS = (
     SeedUser("patients", "patient.two", "Riley", "Samplecase"),
 )
 
+WEEKDAYS = (1, 2, 3, 4, 5)
+THIS_YEAR, NEXT_YEAR = date(2026, 1, 1), date(2027, 12, 31)
+
+
+@dataclass(frozen=True)
+class SeedProvider:
+    """What a clinician offers: where they sit, what they see, in which languages, when."""
+
+    local_part: str
+    specialty: str
+    languages: tuple[str, ...]
+    zone: str
+    weekly: dict[int, tuple[Interval, ...]]
+    visit_minutes: dict[str, int]
+
+
+SEED_PROVIDERS = (
+    SeedProvider(
+        "dr.okafor",
+        "family-medicine",
+        ("en", "yo"),
+        "America/New_York",
+        {d: (Interval(time(9), time(12)), Interval(time(13), time(17))) for d in WEEKDAYS}
+        | {6: (Interval(time(9), time(12)),)},
+        {"general": 30, "follow-up": 15},
+    ),
+    SeedProvider(
+        "dr.lindqvist",
+        "behavioral-health",
+        ("en", "sv"),
+        "America/Chicago",
+        {d: (Interval(time(8), time(16)),) for d in (1, 2, 3, 4)},
+        {"general": 50},
+    ),
+    SeedProvider(
+        "dr.ramirez",
+        "pediatrics",
+        ("en", "es"),
+        "America/Los_Angeles",
+        {d: (Interval(time(7), time(19)),) for d in range(1, 8)},
+        {"general": 20, "follow-up": 10},
+    ),
+)
+
 
 def email_of(user: SeedUser, tenant_id: str) -> str:
     return f"{user.local_part}@{tenant_id}.example"
 
 
-def seed_tenant(idp: Any, tenant: ProvisionedTenant) -> None:
+def _credentials(index: int, states: tuple[str, ...]) -> tuple[License, ...]:
+    """Licenses spread over the tenant's states: one provider each with a lapsed license, with
+    compact privileges, and with licenses at both ends of the list."""
+
+    def pick(i: int) -> str:
+        return states[i % len(states)]
+
+    if index == 0:
+        return (
+            License(pick(0), f"{pick(0)}-{1000 + index}", THIS_YEAR, NEXT_YEAR),
+            License(pick(1), f"{pick(1)}-{2000 + index}", THIS_YEAR, NEXT_YEAR),
+            License(pick(2), f"{pick(2)}-{3000 + index}", date(2020, 1, 1), date(2025, 12, 31)),  # lapsed
+        )
+    if index == 1:
+        return (
+            License(pick(1), f"PSY-{pick(1)}-{index}", THIS_YEAR, NEXT_YEAR, compact="PSYPACT"),
+            License(pick(3), f"PSY-{pick(3)}-{index}", THIS_YEAR, NEXT_YEAR, compact="PSYPACT"),
+        )
+    return (
+        License(pick(0), f"{pick(0)}-{5000 + index}", THIS_YEAR, NEXT_YEAR),
+        License(pick(-1), f"{pick(-1)}-{6000 + index}", THIS_YEAR, NEXT_YEAR),
+    )
+
+
+def _sub(idp: Any, pool: str, email: str) -> str:
+    attributes = idp.admin_get_user(UserPoolId=pool, Username=email)["UserAttributes"]
+    return str(next(a["Value"] for a in attributes if a["Name"] == "sub"))
+
+
+def seed_tenant(idp: Any, dynamodb: Any, tenant: ProvisionedTenant) -> None:
+    subs: dict[str, str] = {}
     for user in SEED_USERS:
         pool = tenant.user_pools[user.pool]
         email = email_of(user, tenant.tenant.id)
@@ -55,3 +137,47 @@ def seed_tenant(idp: Any, tenant: ProvisionedTenant) -> None:
         idp.admin_set_user_password(UserPoolId=pool, Username=email, Password=DEMO_PASSWORD, Permanent=True)
         if user.group:
             idp.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=user.group)
+        subs[user.local_part] = _sub(idp, pool, email)
+
+    store = DynamoClinicStore(topology.CLINIC_TABLE.name(tenant.tenant.id), client=dynamodb)
+    users = {u.local_part: u for u in SEED_USERS}
+    items: list[dict[str, Any]] = []
+    for index, seed in enumerate(SEED_PROVIDERS):
+        user = users[seed.local_part]
+        provider_id = seed.local_part.replace(".", "-")
+        profile = projection.PractitionerProfile(
+            provider_id, user.given_name, user.family_name, seed.specialty, seed.languages, seed.zone
+        )
+        record = ProviderRecord(
+            profile=profile,
+            availability=Availability(
+                provider_id,
+                seed.zone,
+                seed.weekly,
+                seed.visit_minutes,
+                days_off=frozenset({DayOff(date(2026, 12, 25)).day}),
+            ),
+            licenses=_credentials(index, tenant.tenant.states),
+            user_sub=subs[seed.local_part],
+        )
+        items += store.put_provider(record)
+        items += store.outbox_items(
+            [
+                OutboxEntry(projection.practitioner(profile, record.licenses), profile.version),
+                OutboxEntry(
+                    projection.schedule(provider_id, seed.specialty, profile.version), profile.version
+                ),
+            ]
+        )
+    for number, user in enumerate(u for u in SEED_USERS if u.pool == "patients"):
+        patient = projection.PatientProfile(
+            subs[user.local_part],
+            user.given_name,
+            user.family_name,
+            date(1970 + 11 * number, 3 + number, 14),
+            tenant.tenant.states[number % len(tenant.tenant.states)],
+            SEED_PROVIDERS[number % len(SEED_PROVIDERS)].zone,
+        )
+        items.append(store.put_patient(patient))
+        items += store.outbox_items([OutboxEntry(projection.patient(patient), patient.version)])
+    store.write(items)

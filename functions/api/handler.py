@@ -10,13 +10,16 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api.routes import health
+from functions.api import problems
+from functions.api.routes import health, scheduling
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("api")
 tracer = tracer_for("api")
 app = APIGatewayRestResolver(enable_validation=True)
 app.include_router(health.router)
+app.include_router(scheduling.router)
+problems.install(app)
 app.enable_swagger(path="/docs", title="Telehealth API", version="1")
 
 

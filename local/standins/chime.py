@@ -215,16 +215,15 @@ class ChimeState:
         raise ChimeError(403, "ForbiddenException", "Join token is not valid")
 
     def simulate(self, action: str, join_token: str) -> dict[str, Any]:
-        meeting, attendee = self._by_token(join_token)
-        if action == "join":
-            attendee.connected = True
-            self._meeting_event(meeting, "AttendeeJoined", attendee)
-        elif action in ("leave", "drop"):
-            attendee.connected = False
-            self._meeting_event(meeting, "AttendeeLeft" if action == "leave" else "AttendeeDropped", attendee)
-            self._maybe_empty(meeting)
-        else:
+        if action not in ("join", "leave", "drop"):
             raise _bad_request("action must be join, leave or drop")
+        with self._lock:  # a token revoked meanwhile must not join; a joining meeting must not end
+            meeting, attendee = self._by_token(join_token)
+            attendee.connected = action == "join"
+            if action != "join":
+                self._maybe_empty(meeting)
+        kind = {"join": "AttendeeJoined", "leave": "AttendeeLeft", "drop": "AttendeeDropped"}[action]
+        self._meeting_event(meeting, kind, attendee)
         return {
             "MeetingId": meeting.meeting_id,
             "AttendeeId": attendee.attendee_id,
@@ -445,7 +444,10 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, {"Attendee": self.chime.create_attendee(meeting, body).shape()}
 
     def list_attendees(self, body: Any, params: Any, meeting: str) -> tuple[int, dict[str, Any]]:
-        return 200, {"Attendees": [a.shape() for a in self.chime.meeting(meeting).attendees.values()]}
+        found = self.chime.meeting(meeting)
+        with self.chime._lock:
+            attendees = [a.shape() for a in found.attendees.values()]
+        return 200, {"Attendees": attendees}
 
     def get_attendee(self, body: Any, params: Any, meeting: str, attendee: str) -> tuple[int, dict[str, Any]]:
         return 200, {"Attendee": self.chime.attendee(meeting, attendee).shape()}

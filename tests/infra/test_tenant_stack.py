@@ -84,7 +84,7 @@ def test_functions_are_arm64_python312_in_isolated_subnets_traced_and_logged(ass
             # One environment per tenant, the same for every function (locally they share a process).
             assert set(env) == set(
                 topology.function_environment(
-                    tenant.id, region="r", account="a", fhir_endpoint="f", chime_media_region="m"
+                    tenant, account="a", fhir_endpoint="f", workforce_pool_id="w", patient_pool_id="p"
                 )
             )
             assert render(env["VISIT_LIFECYCLE_ARN"]).endswith(

@@ -246,6 +246,7 @@ def test_a_capture_pipeline_reports_its_state_on_the_default_bus(
         meeting_arn=meeting["MeetingArn"],
         bucket_arn=RECORDINGS,
         prefix="captures/v1",
+        request_token="visit-1-capture",  # noqa: S106 (a request token, not a secret)
     )
     assert pipeline["Status"] == "InProgress"
     eventually(lambda: "chime:MediaPipelineInProgress" in _event_types(platform, meeting["MeetingId"]))
@@ -257,12 +258,20 @@ def test_a_capture_pipeline_reports_its_state_on_the_default_bus(
 def test_a_copay_is_authorised_then_captured_or_voided(platform: LocalPlatform) -> None:
     payments = StripePayments(api_key=STRIPE_KEY, api_base=platform.urls["stripe"])
     held = payments.authorize(
-        amount_minor=2500, currency="USD", idempotency_key=str(uuid.uuid4()), metadata={"visit": "v-1"}
+        amount_minor=2500,
+        currency="USD",
+        payment_method="pm_card_visa",
+        idempotency_key=str(uuid.uuid4()),
+        metadata={"visit": "v-1"},
     )
     assert (held.status, held.amount, held.currency) == ("requires_capture", 2500, "usd")
     assert payments.capture(held.id, idempotency_key=str(uuid.uuid4())).status == "succeeded"
     other = payments.authorize(
-        amount_minor=1500, currency="USD", idempotency_key=str(uuid.uuid4()), metadata={"visit": "v-2"}
+        amount_minor=1500,
+        currency="USD",
+        payment_method="pm_card_visa",
+        idempotency_key=str(uuid.uuid4()),
+        metadata={"visit": "v-2"},
     )
     assert payments.void(other.id, idempotency_key=str(uuid.uuid4())).status == "canceled"
 
@@ -284,11 +293,13 @@ def test_a_concatenation_pipeline_follows_a_capture(
         meeting_arn=meeting["MeetingArn"],
         bucket_arn=RECORDINGS,
         prefix="captures/v2",
+        request_token="visit-2-capture",  # noqa: S106
     )
     concatenation = meetings.concatenate(
         capture_pipeline_arn=capture["MediaPipelineArn"],
         bucket_arn=RECORDINGS,
         prefix="concatenated/v2",
+        request_token="visit-2-concatenation",  # noqa: S106
     )
     assert concatenation["Status"] == "InProgress"
     meetings.delete_meeting(meeting["MeetingId"])

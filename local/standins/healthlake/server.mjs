@@ -154,19 +154,34 @@ function validateWrite(method, fhirPath, body) {
   return null;
 }
 
+// Like HealthLake, `next` links carry an opaque page token, not the search's parameters: values
+// searched for (a name, a birth date) stay out of URLs.
+const pages = new Map(); // token -> { fhirPath, query }
+
 function addPaging(bundle, baseUrl, fhirPath, query) {
   if (bundle?.resourceType !== 'Bundle' || bundle.type !== 'searchset') return bundle;
   const count = Math.min(Number(query.get('_count') ?? DEFAULT_COUNT), MAX_COUNT);
   const offset = Number(query.get('_offset') ?? 0);
-  const link = [{ relation: 'self', url: `${baseUrl}${fhirPath}?${query}` }];
+  const link = [];
   if (bundle.total !== undefined && offset + count < bundle.total) {
     const next = new URLSearchParams(query);
     next.set('_count', String(count));
     next.set('_offset', String(offset + count));
-    link.push({ relation: 'next', url: `${baseUrl}${fhirPath}?${next}` });
+    const token = crypto.randomBytes(18).toString('base64url');
+    pages.set(token, { fhirPath, query: next.toString() });
+    link.push({ relation: 'next', url: `${baseUrl}/${fhirPath.split('/')[1]}?_page=${token}` });
   }
   return { ...bundle, link };
 }
+
+const CAPABILITIES = {
+  resourceType: 'CapabilityStatement',
+  status: 'active',
+  kind: 'instance',
+  fhirVersion: '4.0.1',
+  format: ['application/fhir+json'],
+  rest: [{ mode: 'server' }],
+};
 
 // --- Control plane (JSON 1.0, X-Amz-Target: HealthLake.<Operation>) -------------------------------
 
@@ -225,24 +240,38 @@ async function handle(req, res) {
   if (!found) return send(res, 404, outcome('not-found', 'Unknown path'));
   const datastore = datastores.get(found[1]);
   if (!datastore) return send(res, 404, outcome('not-found', 'Datastore not found'));
-  const fhirPath = found[2] && found[2] !== '/' ? found[2] : '/';
+  let fhirPath = found[2] && found[2] !== '/' ? found[2] : '/';
+  if (req.method === 'GET' && fhirPath === '/metadata') return send(res, 200, CAPABILITIES);
 
+  let query = new URLSearchParams(rawQuery);
+  let method = req.method;
   let body;
-  if (raw.length) {
+  const form = (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
+  if (method === 'POST' && fhirPath.endsWith('/_search')) {
+    // A search by POST: the parameters are the form body, as the FHIR spec defines it.
+    for (const [k, v] of new URLSearchParams(form ? raw.toString() : '')) query.append(k, v);
+    fhirPath = fhirPath.slice(0, -'/_search'.length);
+    method = 'GET';
+  } else if (raw.length) {
     try {
       body = JSON.parse(raw);
     } catch {
       return send(res, 400, outcome('structure', 'Request body is not valid JSON'));
     }
   }
-  const rejected = validateWrite(req.method, fhirPath, body);
+  if (method === 'GET' && query.has('_page')) {
+    const page = pages.get(query.get('_page'));
+    if (!page) return send(res, 410, outcome('not-found', 'That page of results has expired'));
+    fhirPath = page.fhirPath;
+    query = new URLSearchParams(page.query);
+  }
+  const rejected = validateWrite(method, fhirPath, body);
   if (rejected) return send(res, 400, rejected);
 
-  const query = new URLSearchParams(rawQuery);
   if (query.has('_count') && Number(query.get('_count')) > MAX_COUNT) query.set('_count', String(MAX_COUNT));
   const url = fhirPath + (query.size ? `?${query}` : '');
   const request = {
-    method: req.method,
+    method,
     url,
     body,
     params: {},

@@ -8,6 +8,7 @@ sends, so the layer needs nothing the Lambda runtime does not have.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -27,6 +28,17 @@ class FhirStoreError(Exception):
         self.diagnostics = diagnostics
 
 
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
+
+
+def _path(resource_type: str, *parts: str) -> str:
+    """A relative FHIR path from checked pieces: a stray `..` or `/` in an id goes nowhere."""
+    if not _TYPE.match(resource_type) or not all(_ID.match(p) or p in ("_history", "_search") for p in parts):
+        raise ValueError("not a FHIR resource type or id")
+    return "/".join((resource_type, *parts))
+
+
 class HealthLakeFhirStore:
     def __init__(self, endpoint: str, *, region: str | None = None, timeout_s: float = 10.0) -> None:
         import botocore.session
@@ -41,63 +53,94 @@ class HealthLakeFhirStore:
     # --- the REST interactions the platform uses ------------------------------------------------
 
     def create(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        return self._call("POST", str(resource["resourceType"]), body=resource)
+        return self._call("POST", _path(str(resource["resourceType"])), body=resource)
 
-    def put(self, resource: Mapping[str, Any]) -> dict[str, Any]:
-        """Create or update at a known id: a retried write lands on the same resource."""
-        return self._call("PUT", f"{resource['resourceType']}/{resource['id']}", body=resource)
+    def put(self, resource: Mapping[str, Any], *, if_match: str | None = None) -> dict[str, Any]:
+        """Create or update at a known id: a retried write lands on the same resource. With
+        `if_match`, only if the stored version is still that one (412 otherwise)."""
+        url = self._url(_path(str(resource["resourceType"]), str(resource["id"])))
+        return self._send("PUT", url, resource, if_match=if_match)
 
     def read(self, resource_type: str, resource_id: str) -> dict[str, Any]:
-        return self._call("GET", f"{resource_type}/{resource_id}")
+        return self._call("GET", _path(resource_type, resource_id))
+
+    def read_if_present(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
+        try:
+            return self.read(resource_type, resource_id)
+        except FhirStoreError as error:
+            if error.status in (404, 410):
+                return None
+            raise
 
     def vread(self, resource_type: str, resource_id: str, version_id: str) -> dict[str, Any]:
-        return self._call("GET", f"{resource_type}/{resource_id}/_history/{version_id}")
+        return self._call("GET", _path(resource_type, resource_id, "_history", version_id))
 
     def history(self, resource_type: str, resource_id: str) -> dict[str, Any]:
-        return self._call("GET", f"{resource_type}/{resource_id}/_history")
+        return self._call("GET", _path(resource_type, resource_id, "_history"))
 
     def search(self, resource_type: str, params: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
-        """Every matching resource, following the store's `next` links page by page."""
-        url: str | None = self._url(resource_type, params)
-        while url:
-            bundle = self._send("GET", url)
+        """Every matching resource, following the store's `next` links page by page.
+
+        The first page is a POST to `_search` with the parameters in a form body: search values
+        (a name, a birth date) never travel in a URL, where access logs and CloudTrail keep them.
+        """
+        bundle = self._send("POST", self._url(_path(resource_type, "_search")), form=dict(params or {}))
+        while True:
             for entry in bundle.get("entry", []):
                 if entry.get("search", {}).get("mode", "match") == "match":
                     yield entry["resource"]
             url = next(
                 (link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None
             )
+            if url is None:
+                return
+            bundle = self._send("GET", url)
 
     def transaction(self, entries: list[dict[str, Any]], *, kind: str = "transaction") -> dict[str, Any]:
         return self._call("POST", "", body={"resourceType": "Bundle", "type": kind, "entry": entries})
 
     def ping(self) -> None:
-        """A cheap signed read: proves the endpoint answers and accepts our signature."""
-        self._send("GET", self._url("Patient", {"_count": "1"}))
+        """The CapabilityStatement: proves the endpoint answers our signature, reads no record."""
+        self._send("GET", self._url("metadata"))
 
     # --- plumbing ------------------------------------------------------------------------------
 
-    def _url(self, path: str, params: Mapping[str, str] | None = None) -> str:
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        return urllib.parse.urljoin(self._base, path) + query
+    def _url(self, path: str) -> str:
+        return urllib.parse.urljoin(self._base, path)
 
     def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
         return self._send(method, self._url(path), body)
 
-    def _send(self, method: str, url: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        form: Mapping[str, str] | None = None,
+        if_match: str | None = None,
+    ) -> dict[str, Any]:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
 
-        data = json.dumps(body).encode() if body is not None else None
-        request = AWSRequest(
-            method=method,
-            url=url,
-            data=data,
-            headers={"Accept": FHIR_JSON, **({"Content-Type": FHIR_JSON} if data else {})},
-        )
+        headers = {"Accept": FHIR_JSON}
+        data: bytes | None = None
+        if body is not None:
+            data, headers["Content-Type"] = json.dumps(body).encode(), FHIR_JSON
+        elif form is not None:
+            data, headers["Content-Type"] = (
+                urllib.parse.urlencode(form).encode(),
+                "application/x-www-form-urlencoded",
+            )
+        if if_match is not None:
+            headers["If-Match"] = f'W/"{if_match}"'
+        request = AWSRequest(method=method, url=url, data=data, headers=headers)
         SigV4Auth(self._credentials, SERVICE, self._region).add_auth(request)
         response = self._http.send(request.prepare())
-        payload: dict[str, Any] = json.loads(response.content) if response.content else {}
+        try:
+            payload: dict[str, Any] = json.loads(response.content) if response.content else {}
+        except ValueError:  # an HTML error page from something in between
+            payload = {}
         if response.status_code >= 400:
             issues = payload.get("issue", []) if isinstance(payload, dict) else []
             raise FhirStoreError(

@@ -7,7 +7,6 @@ The client is built from the standard chain, so `AWS_ENDPOINT_URL_CHIME_SDK_MEET
 from __future__ import annotations
 
 import contextlib
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,14 +97,32 @@ class ChimeMeetings:
     def stop_transcription(self, meeting_id: str) -> None:
         self._meetings.stop_meeting_transcription(MeetingId=meeting_id)
 
-    def start_capture(self, *, meeting_arn: str, bucket_arn: str, prefix: str) -> dict[str, Any]:
-        """Per-attendee video and audio of the meeting into the tenant's recordings bucket."""
+    def start_capture(
+        self,
+        *,
+        meeting_arn: str,
+        bucket_arn: str,
+        prefix: str,
+        request_token: str,
+        kms_key_arn: str | None = None,
+        sink_role_arn: str | None = None,
+    ) -> dict[str, Any]:
+        """Per-attendee video and audio of the meeting into the tenant's recordings bucket,
+        encrypted with the tenant's key (through `sink_role_arn`). `request_token` is derived
+        from the visit, so a retried step does not start a second pipeline."""
+        encryption: dict[str, Any] = {}
+        if kms_key_arn and sink_role_arn:
+            encryption = {
+                "SseAwsKeyManagementParams": {"AwsKmsKeyId": kms_key_arn},
+                "SinkIamRoleArn": sink_role_arn,
+            }
         pipeline: dict[str, Any] = self._pipelines.create_media_capture_pipeline(
             SourceType="ChimeSdkMeeting",
             SourceArn=meeting_arn,
             SinkType="S3Bucket",
             SinkArn=f"{bucket_arn}/{prefix}",
-            ClientRequestToken=str(uuid.uuid4()),
+            ClientRequestToken=request_token,
+            **encryption,
             ChimeSdkMeetingConfiguration={
                 "ArtifactsConfiguration": {
                     "Audio": {"MuxType": "AudioOnly"},
@@ -116,7 +133,9 @@ class ChimeMeetings:
         )["MediaCapturePipeline"]
         return pipeline
 
-    def concatenate(self, *, capture_pipeline_arn: str, bucket_arn: str, prefix: str) -> dict[str, Any]:
+    def concatenate(
+        self, *, capture_pipeline_arn: str, bucket_arn: str, prefix: str, request_token: str
+    ) -> dict[str, Any]:
         """Once the meeting ends: one file per stream from the capture's chunks."""
         pipeline: dict[str, Any] = self._pipelines.create_media_concatenation_pipeline(
             Sources=[
@@ -144,7 +163,7 @@ class ChimeMeetings:
                     "S3BucketSinkConfiguration": {"Destination": f"{bucket_arn}/{prefix}"},
                 }
             ],
-            ClientRequestToken=str(uuid.uuid4()),
+            ClientRequestToken=request_token,
         )["MediaConcatenationPipeline"]
         return pipeline
 

@@ -21,15 +21,21 @@ class StripePayments:
         )
 
     def authorize(
-        self, *, amount_minor: int, currency: str, idempotency_key: str, metadata: dict[str, str]
+        self,
+        *,
+        amount_minor: int,
+        currency: str,
+        payment_method: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
     ) -> Any:
-        """A hold on the patient's card (manual capture). Metadata carries ids only."""
+        """A hold on the patient's saved card (manual capture). Metadata carries ids only."""
         return self._client.v1.payment_intents.create(
             params={
                 "amount": amount_minor,
                 "currency": currency.lower(),
                 "capture_method": "manual",
-                "payment_method": "pm_card_visa",
+                "payment_method": payment_method,
                 "confirm": True,
                 "metadata": metadata,
             },
@@ -47,4 +53,5 @@ class StripePayments:
         )
 
     def ping(self) -> None:
-        self._client.v1.customers.list(params={"limit": 1})
+        """The account's balance: proves the key and the route, reads no customer."""
+        self._client.v1.balance.retrieve()

@@ -1,0 +1,116 @@
+"""Errors as `application/problem+json` (RFC 9457): a stable `type` per kind of problem, a title,
+and a detail that says what was wrong without repeating what was submitted."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from telehealth.application.booking import LicensureError, NotFoundError
+from telehealth.application.callers import NotAuthorizedError
+from telehealth.domain.appointments import AppointmentRuleError
+from telehealth.domain.scheduling import SchedulingError
+from telehealth.ports import IdempotencyMismatchError, SlotTakenError, StaleWriteError
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+# Rule kinds and the HTTP status each answers with.
+RULE_STATUS = {
+    "appointment-cancelled": 409,
+    "appointment-started": 409,
+    "outside-cancellation-window": 409,
+    "slot-in-the-past": 409,
+    "state-not-served": 422,
+    "other-provider": 422,
+}
+
+
+def problem(status: int, kind: str, title: str, detail: str | None = None, **extra: Any) -> Response[str]:
+    body = {
+        "type": PROBLEM_BASE + kind,
+        "title": title,
+        "status": status,
+        **({"detail": detail} if detail else {}),
+        **extra,
+    }
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
+
+
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,40}$")
+_WHERE = {"body", "query", "path", "header"}
+
+
+def _field(location: Iterable[Any]) -> str:
+    parts = [str(p) for p in location if p not in _WHERE]
+    if all(isinstance(p, int) or _FIELD.match(p) for p in parts):
+        return ".".join(parts) or "(request)"
+    return "(request body)"
+
+
+def install(app: APIGatewayRestResolver) -> None:
+    """Map every error the application raises to its problem; anything else is a bare 500."""
+
+    @app.exception_handler(RequestValidationError)
+    def invalid(error: RequestValidationError) -> Response[str]:
+        # Field locations and pydantic's message only: never the submitted value ("input").
+        fields = [
+            {
+                "field": ".".join(
+                    str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header")
+                ),
+                "problem": e.get("msg", ""),
+            }
+            for e in error.errors()
+        ]
+        return problem(
+            400, "invalid-request", "The request is not valid.", "See `errors` for each field.", errors=fields
+        )
+
+    @app.exception_handler(SchedulingError)
+    def scheduling(error: SchedulingError) -> Response[str]:
+        return problem(400, "invalid-request", "The request is not valid.", str(error))
+
+    @app.exception_handler(AppointmentRuleError)
+    def rule(error: AppointmentRuleError) -> Response[str]:
+        return problem(
+            RULE_STATUS.get(error.kind, 409), error.kind, "The clinic's rules do not allow this.", str(error)
+        )
+
+    @app.exception_handler(LicensureError)
+    def licensure(error: LicensureError) -> Response[str]:
+        return problem(
+            422, "provider-not-licensed", "The provider may not see a patient in that state.", str(error)
+        )
+
+    @app.exception_handler(NotAuthorizedError)
+    def forbidden(error: NotAuthorizedError) -> Response[str]:
+        return problem(403, "forbidden", "Not allowed.", str(error))
+
+    @app.exception_handler(NotFoundError)
+    def not_found(error: NotFoundError) -> Response[str]:
+        return problem(404, "not-found", "Not found.")
+
+    @app.exception_handler(SlotTakenError)
+    def taken(error: SlotTakenError) -> Response[str]:
+        return problem(
+            409, "slot-taken", "Someone else booked this slot first.", "Search again for open slots."
+        )
+
+    @app.exception_handler(StaleWriteError)
+    def stale(error: StaleWriteError) -> Response[str]:
+        return problem(409, "conflict", "The record changed meanwhile.", "Read it again and retry.")
+
+    @app.exception_handler(IdempotencyMismatchError)
+    def reused(error: IdempotencyMismatchError) -> Response[str]:
+        return problem(
+            422,
+            "idempotency-key-reused",
+            "This Idempotency-Key was used for another request.",
+            "Use a new key for a new request.",
+        )

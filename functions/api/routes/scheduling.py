@@ -1,0 +1,209 @@
+"""Scheduling routes: search open slots, book, list, read, cancel and reschedule appointments;
+and the integration route machine clients read appointments through."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from functions.api import context
+from telehealth.application.booking import OfferedSlot, SlotQuery
+from telehealth.domain.appointments import Appointment
+from telehealth.domain.jurisdictions import US_JURISDICTIONS
+from telehealth.domain.scheduling import SchedulingError
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
+
+StateCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="USPS code of where the patient is")]
+SlotId = Annotated[str, Field(min_length=10, max_length=120, pattern=r"^[A-Za-z0-9-]+\.\d{8}T\d{4}Z$")]
+AppointmentId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderOut(_Model):
+    provider_id: str
+    name: str
+    specialty: str
+    languages: list[str]
+
+
+class SlotOut(_Model):
+    slot_id: str
+    start: datetime = Field(description="In the zone asked for")
+    end: datetime
+    provider: ProviderOut
+
+
+class SlotPage(_Model):
+    slots: list[SlotOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
+class BookRequest(_Model):
+    slot_id: SlotId
+    service_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")] = "general"
+    state: StateCode
+    patient_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="Staff booking on a patient's behalf; patients leave it out"
+    )
+
+    @field_validator("state")
+    @classmethod
+    def _known(cls, state: str) -> str:
+        if state not in US_JURISDICTIONS:
+            raise ValueError("not a US state or territory")
+        return state
+
+
+class RescheduleRequest(_Model):
+    slot_id: SlotId
+
+
+class AppointmentOut(_Model):
+    appointment_id: str
+    provider_id: str
+    patient_id: str
+    service_type: str
+    start: datetime
+    end: datetime
+    patient_state: str
+    status: Literal["booked", "cancelled"]
+    version: int
+
+
+class AppointmentList(_Model):
+    appointments: list[AppointmentOut]
+
+
+def appointment_out(a: Appointment) -> AppointmentOut:
+    return AppointmentOut(
+        appointment_id=a.appointment_id,
+        provider_id=a.provider_id,
+        patient_id=a.patient_id,
+        service_type=a.service_type,
+        start=a.start,
+        end=a.end,
+        patient_state=a.patient_state,
+        status=a.status.value,
+        version=a.version,
+    )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except Exception as error:
+        raise SchedulingError("zone must be an IANA time zone name, such as America/Chicago") from error
+
+
+def slot_out(offered: OfferedSlot, zone: ZoneInfo) -> SlotOut:
+    profile = offered.provider.profile
+    return SlotOut(
+        slot_id=offered.slot.slot_id,
+        start=offered.slot.start.astimezone(zone),
+        end=offered.slot.end.astimezone(zone),
+        provider=ProviderOut(
+            provider_id=profile.provider_id,
+            name=f"{profile.given_name} {profile.family_name}",
+            specialty=profile.specialty,
+            languages=list(profile.languages),
+        ),
+    )
+
+
+@router.get("/v1/slots", summary="Open slots with providers licensed where the patient is")
+def search_slots(
+    state: Annotated[str, Query(pattern=r"^[A-Z]{2}$", description="USPS code of where the patient will be")],
+    start: Annotated[AwareDatetime, Query(alias="from")],
+    end: Annotated[AwareDatetime, Query(alias="to")],
+    zone: Annotated[str, Query(description="IANA zone to answer in, e.g. America/Denver")] = "UTC",
+    specialty: Annotated[str | None, Query(max_length=40)] = None,
+    language: Annotated[str | None, Query(max_length=16)] = None,
+    service_type: Annotated[str, Query(pattern=r"^[a-z][a-z0-9-]{1,30}$")] = "general",
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> SlotPage:
+    tz = _zone(zone)
+    page, next_cursor = context.booking().search(
+        context.caller(router),
+        SlotQuery(state, start, end, service_type, specialty, language, cursor, limit),
+    )
+    return SlotPage(slots=[slot_out(o, tz) for o in page], next_cursor=next_cursor)
+
+
+@router.post(
+    "/v1/appointments",
+    summary="Book a slot (patients for themselves, staff for a patient)",
+    responses={201: {"description": "Booked", "content": {"application/json": {"model": AppointmentOut}}}},
+)
+def book(request: BookRequest) -> Response[AppointmentOut]:
+    done = context.booking().book(
+        context.caller(router),
+        slot=request.slot_id,
+        service_type=request.service_type,
+        state=request.state,
+        patient_id=request.patient_id,
+        idempotency=context.idempotency(router, request.model_dump()),
+    )
+    return Response(status_code=201, body=appointment_out(done), content_type="application/json")
+
+
+@router.get("/v1/appointments", summary="Own appointments; a provider's schedule; staff by provider")
+def list_appointments(
+    provider_id: Annotated[str | None, Query(max_length=64)] = None,
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+) -> AppointmentList:
+    found = context.booking().appointments(
+        context.caller(router), provider_id=provider_id, start=start, end=end
+    )
+    return AppointmentList(appointments=[appointment_out(a) for a in found])
+
+
+@router.get("/v1/appointments/<appointment_id>", summary="One appointment")
+def read_appointment(appointment_id: AppointmentId) -> AppointmentOut:
+    return appointment_out(context.booking().appointment(context.caller(router), appointment_id))
+
+
+@router.post("/v1/appointments/<appointment_id>/cancel", summary="Cancel (patients: outside the window)")
+def cancel(appointment_id: AppointmentId) -> AppointmentOut:
+    done = context.booking().cancel(
+        context.caller(router),
+        appointment_id,
+        context.idempotency(router, {}),
+    )
+    return appointment_out(done)
+
+
+@router.post(
+    "/v1/appointments/<appointment_id>/reschedule", summary="Move to another slot of the same provider"
+)
+def reschedule(appointment_id: AppointmentId, request: RescheduleRequest) -> AppointmentOut:
+    done = context.booking().reschedule(
+        context.caller(router),
+        appointment_id,
+        request.slot_id,
+        context.idempotency(router, request.model_dump()),
+    )
+    return appointment_out(done)
+
+
+@router.get("/integrations/appointments", summary="Appointments of a provider (scope appointments.read)")
+def integration_appointments(
+    provider_id: Annotated[str, Query(max_length=64)],
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+) -> AppointmentList:
+    caller = context.caller(router)
+    caller.require_scope("telehealth/appointments.read")
+    found = context.booking().appointments(caller, provider_id=provider_id, start=start, end=end)
+    return AppointmentList(appointments=[appointment_out(a) for a in found])
