@@ -19,6 +19,9 @@ from infra.tenants import Tenant
 
 # HealthLake actions a worker needs to write an Observation it derived (and read its context).
 FHIR_WRITE_ACTIONS = ("healthlake:CreateResource", "healthlake:UpdateResource", "healthlake:ReadResource")
+# What projecting the record takes: read the current version, write the next, and (health) the
+# capability statement. Searches are POSTs, so no search value ever sits in a URL.
+FHIR_PROJECT_ACTIONS = (*FHIR_WRITE_ACTIONS, "healthlake:SearchWithPost", "healthlake:GetCapabilities")
 
 
 class MediaWorkers(Construct):

@@ -19,7 +19,7 @@ from infra.data import ClinicData, tenant_key
 from infra.events import ClinicEvents
 from infra.functions import ClinicFunctions
 from infra.identity import ClinicIdentity
-from infra.media import FHIR_WRITE_ACTIONS, MediaWorkers
+from infra.media import FHIR_PROJECT_ACTIONS, MediaWorkers
 from infra.monitoring import Alarms, alarm_topic
 from infra.tenants import Tenant
 from infra.visits import VisitWorkflows
@@ -113,7 +113,7 @@ class TenantStack(Stack):
                 "workflow:start": lifecycle.grant_start_execution,
                 "workflow:signal": lifecycle.grant_task_response,
                 "key:use": key.grant_encrypt_decrypt,
-                "fhir:write": allow((*FHIR_WRITE_ACTIONS, "healthlake:SearchWithGet"), [data.fhir_store_arn]),
+                "fhir:write": allow(FHIR_PROJECT_ACTIONS, [data.fhir_store_arn]),
                 "audit:write": lambda fn: data.audit.grant_put(fn),
                 "meetings:manage": allow(
                     MEETING_MANAGE_ACTIONS + MEDIA_PIPELINE_ACTIONS, meetings + pipelines

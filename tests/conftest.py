@@ -116,6 +116,8 @@ def as_list(value: Any) -> list[Any]:
 
 # Short enough to watch a meeting end itself within a test; Chime's own is five minutes.
 EMPTY_MEETING_TIMEOUT_S = 3.0
+# The outbox sweeper's every minute, in seconds, so a test can watch the record catch up.
+SWEEP_EVERY_S = 5.0
 
 
 @pytest.fixture(scope="session")
@@ -125,6 +127,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             port=0,
             state_dir=Path(tmp_path_factory.mktemp("local")),
             chime_empty_timeout_s=EMPTY_MEETING_TIMEOUT_S,
+            schedule_every_s=SWEEP_EVERY_S,
             cors_origins=frozenset({"http://portal.example"}),
         )
     )

@@ -192,7 +192,9 @@ def test_a_machine_client_gets_a_token_for_its_scopes_only(platform: LocalPlatfo
     granted = _client_credentials(gateway, client, "telehealth/appointments.read")
     assert granted.status == 200
     token = granted.json()["access_token"]
-    listed = http("GET", f"{gateway}/integrations/appointments?provider_id=dr-okafor", headers={"Authorization": token})
+    listed = http(
+        "GET", f"{gateway}/integrations/appointments?provider_id=dr-okafor", headers={"Authorization": token}
+    )
     assert listed.status == 200 and "appointments" in listed.json()
     # Its scope does not open the FHIR facade, and a user route wants a user's token.
     assert http("GET", f"{gateway}/fhir/Patient", headers={"Authorization": token}).status == 401
@@ -383,10 +385,7 @@ def test_a_write_to_the_clinic_table_reaches_the_stream_consumer(platform: Local
     def relayed() -> bool:
         return any(
             function == topology.OUTBOX_RELAY.name(RIVERSIDE)
-            and any(
-                r["Keys"]["pk"]["S"] == key and r["eventName"] == "INSERT"
-                for r in event["Records"]
-            )
+            and any(r["Keys"]["pk"]["S"] == key and r["eventName"] == "INSERT" for r in event["Records"])
             for function, event in list(platform.dispatcher.completed)
         )
 

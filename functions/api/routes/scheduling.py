@@ -133,6 +133,8 @@ def search_slots(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SlotPage:
     tz = _zone(zone)
+    if state not in US_JURISDICTIONS:
+        raise SchedulingError("state must be a US state or territory (USPS code)")
     page, next_cursor = context.booking().search(
         context.caller(router),
         SlotQuery(state, start, end, service_type, specialty, language, cursor, limit),

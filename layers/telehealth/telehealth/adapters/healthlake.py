@@ -136,7 +136,12 @@ class HealthLakeFhirStore:
             headers["If-Match"] = f'W/"{if_match}"'
         request = AWSRequest(method=method, url=url, data=data, headers=headers)
         SigV4Auth(self._credentials, SERVICE, self._region).add_auth(request)
-        response = self._http.send(request.prepare())
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            response = self._http.send(request.prepare())
+        except BotoCoreError as error:  # timeouts, refused connections: the store is unreachable
+            raise FhirStoreError(503, ("unreachable",)) from error
         try:
             payload: dict[str, Any] = json.loads(response.content) if response.content else {}
         except ValueError:  # an HTML error page from something in between

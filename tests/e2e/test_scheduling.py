@@ -1,0 +1,341 @@
+"""Scheduling over HTTP, as the portal, a provider, staff and a health system use it."""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from infra import topology
+from local.emulator import ACCOUNT
+from local.platform import LocalPlatform
+from telehealth.adapters.healthlake import HealthLakeFhirStore
+from tests.conftest import Reply, eventually, http, user_tokens
+
+RIVERSIDE = "riverside"
+JSON = {"Content-Type": "application/json"}
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def tokens(platform: LocalPlatform) -> dict[str, str]:
+    people = {
+        "patient": "patient.one@riverside.example",
+        "patient2": "patient.two@riverside.example",
+        "provider": "dr.ramirez@riverside.example",
+        "other_provider": "dr.okafor@riverside.example",
+        "staff": "staff@riverside.example",
+    }
+    found = {role: user_tokens(platform, RIVERSIDE, email)["access"] for role, email in people.items()}
+    found["foreign"] = user_tokens(platform, "desert-clinic", "patient.one@desert-clinic.example")["access"]
+    return found
+
+
+def call(gateway: str, method: str, path: str, token: str | None, body: Any = None, **headers: str) -> Reply:
+    sent = {**JSON, **headers, **({"Authorization": token} if token else {})}
+    return http(
+        method, f"{gateway}{path}", headers=sent, body=json.dumps(body).encode() if body is not None else None
+    )
+
+
+def open_slots(
+    gateway: str, token: str, *, days_ahead: float = 3, span_hours: int = 24, **filters: str
+) -> list[dict[str, Any]]:
+    start = datetime.now(UTC) + timedelta(days=days_ahead)
+    query = "&".join(
+        f"{k}={v}"
+        for k, v in {
+            "state": "NY",
+            "from": stamp(start),
+            "to": stamp(start + timedelta(hours=span_hours)),
+            "limit": "100",
+            **filters,
+        }.items()
+    )
+    reply = call(gateway, "GET", f"/v1/slots?{query}", token)
+    assert reply.status == 200, reply.body
+    slots: list[dict[str, Any]] = reply.json()["slots"]
+    return slots
+
+
+_used: set[str] = set()
+
+
+def fresh_slot(gateway: str, token: str, provider: str = "dr-ramirez", **kwargs: Any) -> str:
+    for offered in open_slots(gateway, token, **kwargs):
+        if offered["provider"]["provider_id"] == provider and offered["slot_id"] not in _used:
+            _used.add(offered["slot_id"])
+            return str(offered["slot_id"])
+    raise AssertionError("no open slot")
+
+
+def book(gateway: str, token: str, slot_id: str, **extra: Any) -> Reply:
+    return call(
+        gateway,
+        "POST",
+        "/v1/appointments",
+        token,
+        {"slot_id": slot_id, "state": "NY", **extra},
+        **{"Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
+# --- search ---------------------------------------------------------------------------------------
+
+
+def test_search_answers_in_the_patients_zone_and_only_shows_providers_licensed_there(
+    gateway: str, tokens: dict[str, str]
+) -> None:
+    slots = open_slots(gateway, tokens["patient"], zone="America/Denver")
+    assert slots and all(s["start"].endswith(("-07:00", "-06:00")) for s in slots)
+    # Licensed in NY: Okafor (license) and Ramirez (license); Lindqvist holds privileges elsewhere.
+    assert {s["provider"]["provider_id"] for s in slots} <= {"dr-okafor", "dr-ramirez"}
+    start, end = datetime.now(UTC) + timedelta(days=3), datetime.now(UTC) + timedelta(days=4)
+    ct = call(gateway, "GET", f"/v1/slots?state=CT&from={stamp(start)}&to={stamp(end)}", tokens["patient"])
+    # Okafor's CT license lapsed: nobody may see a patient there (besides a PSYPACT privilege).
+    assert "dr-okafor" not in {s["provider"]["provider_id"] for s in ct.json()["slots"]}
+
+
+def test_search_filters_by_specialty_and_language_and_pages_with_a_cursor(
+    gateway: str, tokens: dict[str, str]
+) -> None:
+    spanish = open_slots(gateway, tokens["patient"], language="es")
+    assert spanish and {s["provider"]["provider_id"] for s in spanish} == {"dr-ramirez"}
+    start = stamp(datetime.now(UTC) + timedelta(days=3))
+    end = stamp(datetime.now(UTC) + timedelta(days=4))
+    first = call(
+        gateway,
+        "GET",
+        f"/v1/slots?state=NY&from={start}&to={end}&limit=5&specialty=pediatrics",
+        tokens["patient"],
+    ).json()
+    second = call(
+        gateway,
+        "GET",
+        f"/v1/slots?state=NY&from={start}&to={end}&limit=5&specialty=pediatrics&cursor={first['next_cursor']}",
+        tokens["patient"],
+    ).json()
+    assert len(first["slots"]) == 5 and first["next_cursor"]
+    assert first["slots"][-1]["start"] < second["slots"][0]["start"]
+
+
+@pytest.mark.parametrize(
+    ("query", "kind"),
+    [
+        ("state=ZZ&from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z", "invalid-request"),
+        ("state=NY&from=2026-12-01T00:00:00Z&to=2027-02-01T00:00:00Z", "invalid-request"),
+        ("state=NY&from=2026-12-01T00:00:00&to=2026-12-02T00:00:00Z", "invalid-request"),
+        ("state=TX&from=2026-12-01T00:00:00Z&to=2026-12-02T00:00:00Z", "state-not-served"),
+    ],
+)
+def test_bad_searches_are_problems_that_do_not_echo_the_input(
+    gateway: str, tokens: dict[str, str], query: str, kind: str
+) -> None:
+    reply = call(gateway, "GET", f"/v1/slots?{query}", tokens["patient"])
+    assert 400 <= reply.status < 500
+    assert reply.headers["Content-Type"] == "application/problem+json"
+    assert reply.json()["type"] == f"/problems/{kind}"
+    assert "2027-02-01" not in reply.body.decode() and "ZZ" not in reply.body.decode()
+
+
+# --- booking ---------------------------------------------------------------------------------------
+
+
+def test_of_twenty_concurrent_bookings_of_one_slot_exactly_one_wins(
+    gateway: str, tokens: dict[str, str]
+) -> None:
+    slot = fresh_slot(gateway, tokens["staff"])
+
+    def attempt(n: int) -> int:
+        return book(gateway, tokens["staff"], slot, patient_id=f"synthetic-patient-{n}").status
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = Counter(pool.map(attempt, range(20)))
+    assert outcomes == {201: 1, 409: 19}
+
+
+def test_a_retried_booking_returns_the_same_appointment_and_a_reused_key_is_refused(
+    gateway: str, tokens: dict[str, str]
+) -> None:
+    slot, other = fresh_slot(gateway, tokens["patient"]), fresh_slot(gateway, tokens["patient"])
+    key = {"Idempotency-Key": f"retry-{uuid.uuid4()}"}
+    first = call(
+        gateway, "POST", "/v1/appointments", tokens["patient"], {"slot_id": slot, "state": "NY"}, **key
+    )
+    again = call(
+        gateway, "POST", "/v1/appointments", tokens["patient"], {"slot_id": slot, "state": "NY"}, **key
+    )
+    assert first.status == again.status == 201
+    assert first.json()["appointment_id"] == again.json()["appointment_id"]
+    reused = call(
+        gateway, "POST", "/v1/appointments", tokens["patient"], {"slot_id": other, "state": "NY"}, **key
+    )
+    assert reused.status == 422 and reused.json()["type"] == "/problems/idempotency-key-reused"
+    # Another caller's use of the same key is theirs alone: it books, it never sees the first.
+    theirs = call(
+        gateway, "POST", "/v1/appointments", tokens["patient2"], {"slot_id": other, "state": "NY"}, **key
+    )
+    assert theirs.status == 201 and theirs.json()["appointment_id"] != first.json()["appointment_id"]
+
+
+def test_a_patient_cannot_book_where_the_provider_is_not_licensed(
+    gateway: str, tokens: dict[str, str]
+) -> None:
+    slot = fresh_slot(gateway, tokens["patient"], provider="dr-okafor")
+    reply = book(gateway, tokens["patient"], slot, state="CT")
+    assert reply.status == 422 and reply.json()["type"] == "/problems/provider-not-licensed"
+    assert "not valid on the visit date" in reply.json()["detail"]
+
+
+def test_cancel_and_reschedule_follow_the_cancellation_window(gateway: str, tokens: dict[str, str]) -> None:
+    later = book(gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"])).json()
+    moved_to = fresh_slot(gateway, tokens["patient"])
+    moved = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{later['appointment_id']}/reschedule",
+        tokens["patient"],
+        {"slot_id": moved_to},
+    )
+    assert moved.status == 200 and moved.json()["version"] == 2
+    # The old slot is open again, the new one is held.
+    assert (
+        call(
+            gateway, "POST", "/v1/appointments", tokens["patient2"], {"slot_id": moved_to, "state": "NY"}
+        ).status
+        == 409
+    )
+    cancelled = call(gateway, "POST", f"/v1/appointments/{later['appointment_id']}/cancel", tokens["patient"])
+    assert cancelled.status == 200 and cancelled.json()["status"] == "cancelled"
+    again = call(gateway, "POST", f"/v1/appointments/{later['appointment_id']}/cancel", tokens["patient"])
+    assert again.status == 409 and again.json()["type"] == "/problems/appointment-cancelled"
+    soon = book(
+        gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"], days_ahead=0.1, span_hours=12)
+    ).json()
+    refused = call(gateway, "POST", f"/v1/appointments/{soon['appointment_id']}/cancel", tokens["patient"])
+    assert refused.status == 409 and refused.json()["type"] == "/problems/outside-cancellation-window"
+    by_staff = call(gateway, "POST", f"/v1/appointments/{soon['appointment_id']}/cancel", tokens["staff"])
+    assert by_staff.status == 200
+
+
+# --- who may do what --------------------------------------------------------------------------------
+
+
+def test_roles_by_routes(platform: LocalPlatform, gateway: str, tokens: dict[str, str]) -> None:
+    mine = book(gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"])).json()
+    appointment = mine["appointment_id"]
+    client_id, secret, _ = platform.provisioned[RIVERSIDE].machine_clients["ehr-sync"]
+    import base64
+    import urllib.parse
+
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    machine = http(
+        "POST",
+        f"{gateway}/oauth2/token",
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        body=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+    ).json()["access_token"]
+    everyone = {**tokens, "machine": machine}
+    start = stamp(datetime.now(UTC) + timedelta(days=3))
+    end = stamp(datetime.now(UTC) + timedelta(days=4))
+    routes = {
+        "search": ("GET", f"/v1/slots?state=NY&from={start}&to={end}"),
+        "read": ("GET", f"/v1/appointments/{appointment}"),
+        "list-own": ("GET", "/v1/appointments"),
+        "provider-schedule": ("GET", "/v1/appointments?provider_id=dr-ramirez"),
+        "integration": ("GET", "/integrations/appointments?provider_id=dr-ramirez"),
+    }
+    expected = {
+        #                   search read list-own provider-schedule integration
+        "patient":         (200,   200, 200,     200,              401),
+        "patient2":        (200,   404, 200,     200,              401),
+        "provider":        (403,   200, 200,     200,              401),
+        "other_provider":  (403,   404, 200,     403,              401),
+        "staff":           (200,   200, 400,     200,              401),
+        "machine":         (401,   401, 401,     401,              200),
+        "foreign":         (401,   401, 401,     401,              401),
+    }  # fmt: skip
+    found = {
+        role: tuple(call(gateway, method, path, everyone[role]).status for method, path in routes.values())
+        for role in expected
+    }
+    assert found == expected
+    # A patient's list holds only their own; the provider's schedule only theirs.
+    own = call(gateway, "GET", "/v1/appointments", tokens["patient2"]).json()["appointments"]
+    assert appointment not in {a["appointment_id"] for a in own}
+    schedule = call(gateway, "GET", "/v1/appointments", tokens["provider"]).json()["appointments"]
+    assert schedule and {a["provider_id"] for a in schedule} == {"dr-ramirez"}
+
+
+# --- the clinical record ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fhir(platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch) -> HealthLakeFhirStore:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    return HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
+
+
+def test_a_booking_reaches_the_fhir_store_with_its_slot_audit_and_the_seeded_record(
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str], fhir: HealthLakeFhirStore
+) -> None:
+    booked = book(gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"])).json()
+    record = eventually(lambda: fhir.read_if_present("Appointment", booked["appointment_id"]), timeout_s=30)
+    assert record["status"] == "booked"
+    slot_reference = record["slot"][0]["reference"]
+    assert eventually(
+        lambda: (fhir.read_if_present("Slot", slot_reference.split("/")[1]) or {}).get("status") == "busy"
+    )
+    practitioner = fhir.read("Practitioner", "dr-ramirez")
+    states = {q["extension"][0]["valueCoding"]["code"] for q in practitioner["qualification"]}
+    assert "NY" in states
+    assert fhir.read("Schedule", "dr-ramirez-schedule")["actor"] == [{"reference": "Practitioner/dr-ramirez"}]
+    assert fhir.read("Patient", booked["patient_id"])["birthDate"]
+    audits = eventually(
+        lambda: [
+            e
+            for e in fhir.search("AuditEvent", {"entity": f"Appointment/{booked['appointment_id']}"})
+            if e["action"] == "C"
+        ],
+        timeout_s=30,
+    )
+    assert audits[0]["purposeOfEvent"][0]["coding"][0]["code"] == "TREAT"
+    archived = platform.client("s3").list_objects_v2(
+        Bucket=topology.bucket_name(RIVERSIDE, "audit", ACCOUNT), Prefix="audit-events/"
+    )
+    assert any(audits[0]["id"] in o["Key"] for o in archived.get("Contents", []))
+
+
+def test_with_the_fhir_store_down_booking_works_and_the_record_catches_up_without_duplicates(
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str], fhir: HealthLakeFhirStore
+) -> None:
+    failures = topology.OUTBOX_RELAY.dlq.name(RIVERSIDE)  # type: ignore[union-attr]
+    sqs = platform.client("sqs")
+    failure_queue = sqs.get_queue_url(QueueName=failures)["QueueUrl"]
+    platform.pause("healthlake")
+    try:
+        booked = [book(gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"])) for _ in range(2)]
+        assert all(b.status == 201 for b in booked)
+        # The stream gives up on these writes (its failure queue gets their batches' metadata).
+        eventually(
+            lambda: sqs.receive_message(QueueUrl=failure_queue, WaitTimeSeconds=1).get("Messages"),
+            timeout_s=90,
+        )
+    finally:
+        platform.resume("healthlake")
+    for appointment_id in (reply.json()["appointment_id"] for reply in booked):
+        record = eventually(
+            functools.partial(fhir.read_if_present, "Appointment", appointment_id), timeout_s=60
+        )
+        assert record["status"] == "booked"
+        assert len(fhir.history("Appointment", appointment_id)["entry"]) == 1
