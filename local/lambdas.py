@@ -69,6 +69,13 @@ class LambdaDispatcher:
         self.completed: deque[tuple[str, Any]] = deque(maxlen=500)
         # One worker per stream mapping: a shard is processed in order, a batch at a time.
         self._shards: dict[str, ThreadPoolExecutor] = {}
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """Drop queued deliveries: the platform is going away and their targets with it."""
+        self._stopped.set()
+        for executor in (self._pool, *self._shards.values()):
+            executor.shutdown(wait=False, cancel_futures=True)
 
     def register(self, function: HostedFunction) -> None:
         with self._lock:
@@ -116,11 +123,14 @@ class LambdaDispatcher:
 
     def invoke_async(self, name_or_arn: str, event: Any) -> None:
         function = self.resolve(name_or_arn)
-        self._pool.submit(self._run_async, function, event)
+        if not self._stopped.is_set():
+            self._pool.submit(self._run_async, function, event)
 
     def _run_async(self, function: HostedFunction, event: Any) -> None:
         error: dict[str, Any] = {}
         for attempt in range(ASYNC_RETRIES + 1):
+            if self._stopped.is_set():
+                return
             try:
                 self.invoke_or_raise(function.name, event)
                 self.completed.append((function.name, event))
@@ -148,6 +158,8 @@ class LambdaDispatcher:
         self, target: dict[str, Any], rule_arn: str, event: dict[str, Any], *, function_exists: bool = True
     ) -> None:
         """A rule matched: hand the event to Lambda asynchronously, or to the target's DLQ."""
+        if self._stopped.is_set():
+            return
         self._pool.submit(self._deliver, target, rule_arn, event, function_exists)
 
     def _deliver(
@@ -157,6 +169,8 @@ class LambdaDispatcher:
         # stand in for that here.
         attempts = min(int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185)), 3)
         for attempt in range(attempts + 1 if function_exists else 0):
+            if self._stopped.is_set():
+                return
             try:
                 self.invoke_async(target["Arn"], event)
                 return
@@ -178,6 +192,8 @@ class LambdaDispatcher:
     # --- DynamoDB streams ------------------------------------------------------------------------
 
     def deliver_stream_batch(self, mapping: dict[str, Any], event: dict[str, Any]) -> None:
+        if self._stopped.is_set():
+            return
         with self._lock:
             shard = self._shards.setdefault(
                 mapping["UUID"], ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-stream")
@@ -188,6 +204,8 @@ class LambdaDispatcher:
         attempts = int(mapping.get("MaximumRetryAttempts", 2))
         records = event["Records"]
         for attempt in range(attempts + 1):
+            if self._stopped.is_set():
+                return
             try:
                 result = self.invoke_or_raise(mapping["FunctionArn"], {"Records": records})
                 failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}

@@ -313,6 +313,7 @@ class LocalPlatform:
 
     def stop(self) -> None:
         self._stop.set()
+        self.dispatcher.stop()
         if self.gateway:
             self.gateway.stop()
         if self.chime:

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from infra import topology
 from infra.tenants import load_tenants
@@ -195,7 +196,198 @@ def local_figures() -> None:
     print(f"    client round trip                           p50 {t[49]:.2f} ms, p99 {t[98]:.2f} ms")
 
 
-PARTS = {"synth": synth_figures, "imports": import_figures, "local": local_figures}
+def _longest_chain(calls: list[tuple[float, float]]) -> int:
+    """Sequential round trips: the longest run of calls each starting after the last ended."""
+    ordered = sorted(calls)
+    best = [1] * len(ordered)
+    for i, (start, _) in enumerate(ordered):
+        for j in range(i):
+            if ordered[j][1] <= start:
+                best[i] = max(best[i], best[j] + 1)
+    return max(best, default=0)
+
+
+def _proxy_event(
+    method: str, path: str, claims: dict[str, str], body: object, query: dict[str, str] | None
+) -> dict[str, Any]:
+    """An API Gateway proxy event for a `/v1/...` route, with the authorizer's claims."""
+    return {
+        "resource": "/v1/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
+        "pathParameters": {"proxy": path.removeprefix("/v1/")},
+        "stageVariables": None,
+        "requestContext": {
+            "authorizer": {"claims": claims},
+            "path": f"/live{path}",
+            "stage": "live",
+            "httpMethod": method,
+            "resourcePath": "/v1/{proxy+}",
+            "requestId": "bench",
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": json.dumps(body) if body is not None else None,
+        "isBase64Encoded": False,
+    }
+
+
+class _Context:
+    function_name, memory_limit_in_mb, aws_request_id = "bench", 1024, "bench"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+
+
+def _percentile(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100)[q - 1]
+
+
+def scheduling_figures() -> None:
+    """Search and book through the API handler in this process, against the emulator; then 20
+    clients at once on one slot through the gateway."""
+    import threading
+    import urllib.error
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    from local.platform import LocalPlatform, Settings
+    from local.seed import DEMO_PASSWORD
+    from local.tokens import Authorizer, api_gateway_claims
+
+    print("\n== Scheduling (search and book), against the emulator")
+    with tempfile.TemporaryDirectory() as state:
+        platform = LocalPlatform(Settings(port=0, state_dir=Path(state)))
+        platform.start()
+        try:
+            tenant = platform.provisioned["riverside"]
+            os.environ.update(platform.function_environment(tenant.tenant, tenant.environment))
+            from functions.api import context, handler
+
+            idp = platform.client("cognito-idp")
+
+            def token(email: str, pool: str) -> str:
+                result = idp.initiate_auth(
+                    ClientId=tenant.portal_clients[pool],
+                    AuthFlow="USER_PASSWORD_AUTH",
+                    AuthParameters={"USERNAME": email, "PASSWORD": DEMO_PASSWORD},
+                )
+                return str(result["AuthenticationResult"]["AccessToken"])
+
+            authorizer = Authorizer(frozenset(tenant.issuers.values()))
+            patient = api_gateway_claims(
+                authorizer.check(token("patient.one@riverside.example", "patients"), [topology.USER_SCOPE])
+            )
+
+            def invoke(
+                method: str, path: str, body: object = None, query: dict[str, str] | None = None
+            ) -> Any:
+                return handler.lambda_handler(_proxy_event(method, path, patient, body, query), _Context())
+
+            # While counting, each AWS call takes 20 ms more: calls made side by side then overlap
+            # visibly, so the longest chain of non-overlapping calls is the sequential round trips.
+            calls: list[tuple[float, float]] = []
+            began: dict[int, float] = {}
+            lock, delay = threading.Lock(), {"s": 0.0}
+
+            def before(**_: object) -> None:
+                time.sleep(delay["s"])
+                began[threading.get_ident()] = time.perf_counter()
+
+            def after(**_: object) -> None:
+                with lock:
+                    calls.append((began.pop(threading.get_ident(), time.perf_counter()), time.perf_counter()))
+
+            events = context.booking().store._client.meta.events  # type: ignore[attr-defined]
+            events.register("before-call.*", before)
+            events.register("after-call.*", after)
+
+            def window(days: int) -> dict[str, str]:
+                day = datetime.now(UTC) + timedelta(days=days)
+                end = day + timedelta(days=1)
+                return {
+                    "state": "NY",
+                    "from": f"{day:%Y-%m-%d}T00:00:00Z",
+                    "to": f"{end:%Y-%m-%d}T00:00:00Z",
+                    "limit": "100",
+                }
+
+            delay["s"] = 0.02
+            calls.clear()
+            reply = invoke("GET", "/v1/slots", query=window(5))
+            search_calls, search_chain = len(calls), _longest_chain(calls)
+            offered = [s["slot_id"] for s in json.loads(reply["body"])["slots"]]
+            calls.clear()
+            assert (
+                invoke("POST", "/v1/appointments", {"slot_id": offered.pop(), "state": "NY"})["statusCode"]
+                == 201
+            )
+            book_calls, book_chain = len(calls), _longest_chain(calls)
+            delay["s"] = 0.0
+
+            search_ms: list[float] = []
+            book_ms: list[float] = []
+            for _ in range(60):
+                started = time.perf_counter()
+                invoke("GET", "/v1/slots", query=window(5))
+                search_ms.append((time.perf_counter() - started) * 1000)
+            for slot in offered[:60]:
+                started = time.perf_counter()
+                assert (
+                    invoke("POST", "/v1/appointments", {"slot_id": slot, "state": "NY"})["statusCode"] == 201
+                )
+                book_ms.append((time.perf_counter() - started) * 1000)
+            print(
+                f"  AWS calls, search: {search_calls} in all, {search_chain} sequential (2 providers licensed in NY)"
+            )
+            print(f"  AWS calls, book:   {book_calls} in all, {book_chain} sequential")
+            for name, samples in (("search", search_ms), ("book", book_ms)):
+                p50, p99 = _percentile(samples, 50), _percentile(samples, 99)
+                print(
+                    f"  handler latency, {name:<6} ({len(samples)} calls): p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+                )
+
+            # 20 clients at once on one slot, through the gateway, as staff booking for 20 patients.
+            contested = json.loads(invoke("GET", "/v1/slots", query=window(6))["body"])["slots"][0]["slot_id"]
+            staff = token("staff@riverside.example", "workforce")
+
+            def attempt(n: int) -> tuple[int, float]:
+                request = urllib.request.Request(  # noqa: S310 (loopback)
+                    f"{platform.urls['gateway']}/v1/appointments",
+                    data=json.dumps(
+                        {"slot_id": contested, "state": "NY", "patient_id": f"bench-{n}"}
+                    ).encode(),
+                    headers={"Authorization": staff, "Content-Type": "application/json"},
+                    method="POST",
+                )
+                started = time.perf_counter()
+                try:
+                    with urllib.request.urlopen(request) as response:  # noqa: S310
+                        status = response.status
+                except urllib.error.HTTPError as error:
+                    status = error.code
+                return status, (time.perf_counter() - started) * 1000
+
+            with ThreadPoolExecutor(max_workers=20) as pool:
+                results = list(pool.map(attempt, range(20)))
+            statuses = [status for status, _ in results]
+            slowest = max(ms for _, ms in results)
+            print(
+                f"  contention, 20 concurrent bookings of one slot: {statuses.count(201)} won,"
+                f" {statuses.count(409)} got 409; p99 (the slowest of 20) {slowest:.0f} ms"
+            )
+        finally:
+            platform.stop()
+
+
+PARTS = {
+    "synth": synth_figures,
+    "imports": import_figures,
+    "local": local_figures,
+    "scheduling": scheduling_figures,
+}
 
 
 def main() -> None:

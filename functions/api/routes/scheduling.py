@@ -3,7 +3,7 @@ and the integration route machine clients read appointments through."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from functions.api import context
 from telehealth.application.booking import OfferedSlot, SlotQuery
 from telehealth.domain.appointments import Appointment
 from telehealth.domain.jurisdictions import US_JURISDICTIONS
-from telehealth.domain.scheduling import SchedulingError
+from telehealth.domain.scheduling import Availability, ExtraHours, Interval, SchedulingError
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -197,6 +197,70 @@ def reschedule(appointment_id: AppointmentId, request: RescheduleRequest) -> App
         context.idempotency(router, request.model_dump()),
     )
     return appointment_out(done)
+
+
+class IntervalIn(_Model):
+    start: time
+    end: time
+
+
+class ExtraHoursIn(_Model):
+    day: date
+    start: time
+    end: time
+
+
+class AvailabilityIn(_Model):
+    weekly: dict[Annotated[int, Field(ge=1, le=7)], list[IntervalIn]] = Field(
+        description="ISO weekday (1 = Monday) to working intervals, in the provider's zone"
+    )
+    visit_minutes: dict[
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")], Annotated[int, Field(ge=5, le=240)]
+    ]
+    days_off: list[date] = []
+    extra: list[ExtraHoursIn] = []
+    version: int = Field(description="The version read; a concurrent change makes this a 409")
+
+
+class AvailabilityOut(AvailabilityIn):
+    provider_id: str
+    zone: str
+
+
+ProviderId = Annotated[str, Path(pattern=r"^[a-z0-9-]{2,64}$")]
+
+
+@router.get("/v1/providers/<provider_id>/availability", summary="A provider's hours (the provider, or staff)")
+def read_availability(provider_id: ProviderId) -> AvailabilityOut:
+    record = context.booking().availability(context.caller(router), provider_id)
+    a = record.availability
+    return AvailabilityOut(
+        provider_id=provider_id,
+        zone=a.zone,
+        weekly={d: [IntervalIn(start=i.start, end=i.end) for i in v] for d, v in a.weekly.items()},
+        visit_minutes=dict(a.visit_minutes),
+        days_off=sorted(a.days_off),
+        extra=[ExtraHoursIn(day=e.day, start=e.interval.start, end=e.interval.end) for e in a.extra],
+        version=record.profile.version,
+    )
+
+
+@router.put("/v1/providers/<provider_id>/availability", summary="Publish new hours (the provider, or staff)")
+def publish_availability(provider_id: ProviderId, request: AvailabilityIn) -> AvailabilityOut:
+    service = context.booking()
+    current = service.availability(context.caller(router), provider_id)
+    availability = Availability(
+        provider_id=provider_id,
+        zone=current.availability.zone,
+        weekly={d: tuple(Interval(i.start, i.end) for i in v) for d, v in request.weekly.items()},
+        visit_minutes=request.visit_minutes,
+        days_off=frozenset(request.days_off),
+        extra=tuple(ExtraHours(e.day, Interval(e.start, e.end)) for e in request.extra),
+    )
+    version = service.publish_availability(context.caller(router), provider_id, availability, request.version)
+    return AvailabilityOut(
+        provider_id=provider_id, zone=availability.zone, **{**request.model_dump(), "version": version}
+    )
 
 
 @router.get("/integrations/appointments", summary="Appointments of a provider (scope appointments.read)")

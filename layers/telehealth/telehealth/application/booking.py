@@ -28,6 +28,7 @@ from telehealth.domain.appointments import (
 from telehealth.domain.ids import new_id
 from telehealth.domain.licensure import LicensurePolicy, Refusal
 from telehealth.domain.scheduling import (
+    Availability,
     SchedulingError,
     SlotTime,
     check_search_window,
@@ -42,7 +43,6 @@ from telehealth.ports import (
     IdempotencyClaim,
     IdempotentReplay,
     OutboxEntry,
-    ProviderListing,
     ProviderRecord,
 )
 
@@ -132,24 +132,25 @@ class BookingService:
             and (query.language is None or query.language in listing.languages)
         ]
 
-        def open_slots(listing: ProviderListing) -> list[OfferedSlot]:
-            record = self.store.provider(listing.provider_id)
-            if record is None:
-                return []
-            booked = self.store.booked_starts(listing.provider_id, start, query.end)
-            zone = ZoneInfo(record.profile.zone)
-            return [
-                OfferedSlot(s, record)
-                for s in slots(record.availability, query.service_type, start, query.end)
-                if s.start not in booked
-                and self.policy.may_treat(record.licenses, query.state, s.start.astimezone(zone).date())
-            ]
-
         found: list[OfferedSlot] = []
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            # Credentials and booked slots of each provider are read side by side.
-            for offered in pool.map(open_slots, listings):
-                found += offered
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            # Every provider's credentials and booked slots are read side by side: one round.
+            records = [pool.submit(self.store.provider, listing.provider_id) for listing in listings]
+            booked = [
+                pool.submit(self.store.booked_starts, listing.provider_id, start, query.end)
+                for listing in listings
+            ]
+            for record_future, booked_future in zip(records, booked, strict=True):
+                record, taken = record_future.result(), booked_future.result()
+                if record is None:
+                    continue
+                zone = ZoneInfo(record.profile.zone)
+                found += [
+                    OfferedSlot(s, record)
+                    for s in slots(record.availability, query.service_type, start, query.end)
+                    if s.start not in taken
+                    and self.policy.may_treat(record.licenses, query.state, s.start.astimezone(zone).date())
+                ]
         found.sort(key=lambda o: (o.slot.start, o.slot.provider_id))
         if after:
             found = [o for o in found if (o.slot.start, o.slot.provider_id) > after]
@@ -294,6 +295,32 @@ class BookingService:
             found = self.store.appointments_of_provider(provider_id, start, end)
         self.store.record([self._audit(caller, "R", f"Appointment/{a.appointment_id}", now) for a in found])
         return sorted(found, key=lambda a: a.start)
+
+    # --- availability --------------------------------------------------------------------------------
+
+    def availability(self, caller: Caller, provider_id: str) -> ProviderRecord:
+        self._may_manage(caller, provider_id)
+        record = self.store.provider(provider_id)
+        if record is None:
+            raise NotFoundError("no such provider")
+        return record
+
+    def publish_availability(
+        self, caller: Caller, provider_id: str, availability: Availability, expected_version: int
+    ) -> int:
+        """New weekly hours, exceptions and visit lengths; booked visits stay booked."""
+        self._may_manage(caller, provider_id)
+        if availability.provider_id != provider_id:
+            raise SchedulingError("the availability is for another provider")
+        return self.store.replace_availability(provider_id, availability, expected_version)
+
+    def _may_manage(self, caller: Caller, provider_id: str) -> None:
+        """A provider manages their own hours; staff manage anyone's in their tenant."""
+        if caller.actor is Actor.STAFF:
+            return
+        if caller.actor is Actor.PROVIDER and self.store.provider_for_user(caller.subject) == provider_id:
+            return
+        raise NotAuthorizedError("Only the provider and the clinic's staff manage these hours.")
 
     # --- helpers ---------------------------------------------------------------------------------------
 

@@ -94,6 +94,10 @@ class ClinicStore(Protocol):
 
     def patient(self, patient_id: str) -> PatientProfile | None: ...
 
+    def replace_availability(
+        self, provider_id: str, availability: Availability, expected_version: int
+    ) -> int: ...
+
     def book(
         self, appointment: Appointment, outbox: list[OutboxEntry], claim: IdempotencyClaim | None
     ) -> None: ...
