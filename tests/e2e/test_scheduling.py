@@ -339,3 +339,34 @@ def test_with_the_fhir_store_down_booking_works_and_the_record_catches_up_withou
         )
         assert record["status"] == "booked"
         assert len(fhir.history("Appointment", appointment_id)["entry"]) == 1
+
+
+def test_a_provider_publishes_hours_that_search_then_follows(gateway: str, tokens: dict[str, str]) -> None:
+    path = "/v1/providers/dr-ramirez/availability"
+    current = call(gateway, "GET", path, tokens["provider"])
+    assert current.status == 200 and current.json()["zone"] == "America/Los_Angeles"
+    assert call(gateway, "GET", path, tokens["other_provider"]).status == 403
+    assert call(gateway, "GET", path, tokens["patient"]).status == 403
+    day = (datetime.now(UTC) + timedelta(days=9)).date()
+    hours = {k: v for k, v in current.json().items() if k not in ("provider_id", "zone")}
+    updated = call(
+        gateway, "PUT", path, tokens["provider"], {**hours, "days_off": [*hours["days_off"], day.isoformat()]}
+    )
+    assert updated.status == 200 and updated.json()["version"] == hours["version"] + 1
+    stale = call(gateway, "PUT", path, tokens["staff"], hours)
+    assert stale.status == 409 and stale.json()["type"] == "/problems/conflict"
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=14)
+    offered = call(
+        gateway,
+        "GET",
+        f"/v1/slots?state=NY&from={stamp(start)}&to={stamp(start + timedelta(hours=6))}",
+        tokens["patient"],
+    ).json()["slots"]
+    assert "dr-ramirez" not in {s["provider"]["provider_id"] for s in offered}
+    overlapping = {
+        **hours,
+        "version": hours["version"] + 1,
+        "weekly": {"1": [{"start": "09:00:00", "end": "12:00:00"}, {"start": "11:00:00", "end": "13:00:00"}]},
+    }
+    refused = call(gateway, "PUT", path, tokens["staff"], overlapping)
+    assert refused.status == 400 and "overlap" in refused.json()["detail"]
