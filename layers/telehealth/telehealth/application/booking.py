@@ -181,14 +181,7 @@ class BookingService:
         now = self.clock()
         provider_id, start = parse_slot_id(slot)
         check_bookable(start, now)
-        record = self.store.provider(provider_id)
-        offered = offers(record.availability, service_type, start) if record else None
-        if record is None or offered is None:
-            raise NotFoundError("no such slot")
-        zone = ZoneInfo(record.profile.zone)
-        refusal = self.policy.check(record.licenses, state, start.astimezone(zone).date())
-        if refusal is not None:
-            raise LicensureError(refusal)
+        offered = self._licensed_slot(provider_id, service_type, start, state)
         appointment = Appointment(
             appointment_id=new_id(now),
             provider_id=provider_id,
@@ -205,7 +198,7 @@ class BookingService:
         try:
             self.store.book(appointment, outbox, claim)
         except IdempotentReplay as replay:
-            return self._replayed(caller, replay)
+            return self._replayed(replay)
         return appointment
 
     def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
@@ -215,16 +208,7 @@ class BookingService:
         after = before.cancelled()
         outbox = self._projection(after, now, slot_ids=[slot_id(before.provider_id, before.start)])
         outbox.append(self._audit(caller, "U", f"Appointment/{appointment_id}", now))
-        try:
-            self.store.change(
-                before,
-                after,
-                outbox,
-                self._claim(caller, f"cancel:{appointment_id}", idempotency, appointment_id),
-            )
-        except IdempotentReplay as replay:
-            return self._replayed(caller, replay)
-        return after
+        return self._change(caller, "cancel", before, after, outbox, idempotency)
 
     def reschedule(
         self, caller: Caller, appointment_id: str, slot: str, idempotency: Idempotency | None
@@ -239,30 +223,13 @@ class BookingService:
                 "A visit moves to another time with the same provider; book anew to change provider.",
             )
         check_bookable(start, now)
-        record = self.store.provider(provider_id)
-        offered = offers(record.availability, before.service_type, start) if record else None
-        if record is None or offered is None:
-            raise NotFoundError("no such slot")
-        refusal = self.policy.check(
-            record.licenses, before.patient_state, start.astimezone(ZoneInfo(record.profile.zone)).date()
-        )
-        if refusal is not None:
-            raise LicensureError(refusal)
+        offered = self._licensed_slot(provider_id, before.service_type, start, before.patient_state)
         after = before.moved(offered.start, offered.end)
         outbox = self._projection(
             after, now, slot_ids=[slot_id(provider_id, before.start), offered.slot_id], before=before
         )
         outbox.append(self._audit(caller, "U", f"Appointment/{appointment_id}", now))
-        try:
-            self.store.change(
-                before,
-                after,
-                outbox,
-                self._claim(caller, f"reschedule:{appointment_id}", idempotency, appointment_id),
-            )
-        except IdempotentReplay as replay:
-            return self._replayed(caller, replay)
-        return after
+        return self._change(caller, "reschedule", before, after, outbox, idempotency)
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -324,6 +291,36 @@ class BookingService:
 
     # --- helpers ---------------------------------------------------------------------------------------
 
+    def _licensed_slot(self, provider_id: str, service_type: str, start: datetime, state: str) -> SlotTime:
+        """The provider's slot at `start`, if they offer it and may see a patient in `state` that
+        day (their own calendar day)."""
+        record = self.store.provider(provider_id)
+        offered = offers(record.availability, service_type, start) if record else None
+        if record is None or offered is None:
+            raise NotFoundError("no such slot")
+        refusal = self.policy.check(
+            record.licenses, state, start.astimezone(ZoneInfo(record.profile.zone)).date()
+        )
+        if refusal is not None:
+            raise LicensureError(refusal)
+        return offered
+
+    def _change(
+        self,
+        caller: Caller,
+        route: str,
+        before: Appointment,
+        after: Appointment,
+        outbox: list[OutboxEntry],
+        idempotency: Idempotency | None,
+    ) -> Appointment:
+        claim = self._claim(caller, f"{route}:{before.appointment_id}", idempotency, before.appointment_id)
+        try:
+            self.store.change(before, after, outbox, claim)
+        except IdempotentReplay as replay:
+            return self._replayed(replay)
+        return after
+
     def _check_state(self, state: str) -> None:
         if state not in self.rules.states:
             raise AppointmentRuleError(
@@ -358,10 +355,10 @@ class BookingService:
             json.dumps({"appointment_id": appointment_id}),
         )
 
-    def _replayed(self, caller: Caller, replay: IdempotentReplay) -> Appointment:
+    def _replayed(self, replay: IdempotentReplay) -> Appointment:
         appointment_id = json.loads(replay.response)["appointment_id"]
         found = self.store.appointment(appointment_id)
-        if found is None:  # pragma: no cover - the record is written with the claim
+        if found is None:  # written with the claim, so only an expired TTL gets here
             raise NotFoundError("no such appointment")
         return found
 
