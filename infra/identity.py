@@ -35,6 +35,11 @@ def _portal_client(pool: cognito.UserPool, id: str) -> cognito.UserPoolClient:
         refresh_token_validity=REFRESH_LIFETIME,
         prevent_user_existence_errors=True,
         enable_token_revocation=True,
+        # What users may change about themselves: names and contact preferences, not the e-mail
+        # they sign in with (admins change that), so no decision can rest on a self-written claim.
+        write_attributes=cognito.ClientAttributes().with_standard_attributes(
+            given_name=True, family_name=True, phone_number=True, locale=True, timezone=True
+        ),
     )
 
 
