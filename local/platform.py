@@ -339,6 +339,8 @@ class LocalPlatform:
     def wait(self) -> None:
         """Until Ctrl-C or SIGTERM. A process that dies is reported once; /health shows it too."""
         signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        # Ctrl-C stops everything even when a parent started us with SIGINT ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         reported: set[str] = set()
         try:
             while not self._stop.wait(0.5):
