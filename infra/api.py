@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import ArnFormat, Fn, Stack
+from aws_cdk import ArnFormat, Duration, Fn, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -16,6 +16,7 @@ from infra.compliance import acknowledge
 from infra.identity import ClinicIdentity
 from infra.monitoring import encrypted_log_group
 from infra.tenants import Tenant
+from telehealth import api_conventions
 
 STAGE = topology.API_STAGE
 
@@ -73,6 +74,14 @@ class ClinicApi(Construct):
             description=f"{tenant.display_name}: telehealth API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=False,  # the account baseline owns API Gateway's logging role
+            default_cors_preflight_options=apigw.CorsOptions(
+                allow_origins=list(tenant.portal_origins),
+                allow_methods=list(api_conventions.CORS_ALLOW_METHODS),
+                allow_headers=list(api_conventions.CORS_ALLOW_HEADERS),
+                max_age=Duration.seconds(api_conventions.CORS_MAX_AGE_S),
+            )
+            if tenant.portal_origins
+            else None,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
                 logging_level=apigw.MethodLoggingLevel.INFO,

@@ -23,6 +23,8 @@ RegionName = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
 TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")]
 
 MACHINE_SCOPES = ("appointments.read", "fhir.read", "fhir.write")
+# Where a portal served from another origin may call the API from (CORS).
+PortalOrigin = Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:\d{2,5})?$")]
 
 
 class _Strict(BaseModel):
@@ -72,6 +74,7 @@ class Tenant(_Strict):
     features: Features
     reserved_concurrency: dict[str, Annotated[int, Field(ge=1, le=1000)]]
     machine_clients: tuple[MachineClient, ...] = ()
+    portal_origins: tuple[PortalOrigin, ...] = ()
 
     @field_validator("states")
     @classmethod

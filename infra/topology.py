@@ -321,6 +321,7 @@ def function_environment(
         "PATIENT_POOL_ID": patient_pool_id,
         "SERVED_STATES": ",".join(tenant.states),
         "CANCELLATION_WINDOW_HOURS": str(tenant.cancellation_window_hours),
+        "CORS_ORIGINS": ",".join(tenant.portal_origins),
     }
 
 

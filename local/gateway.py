@@ -30,6 +30,7 @@ from typing import Any
 from infra import topology
 from local.lambdas import FunctionUnreachableError, Invocation
 from local.tokens import Authorizer, Unauthorized, api_gateway_claims, mint_client_credentials_token
+from telehealth import api_conventions
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 
@@ -41,6 +42,7 @@ class TenantApi:
     authorizer: Authorizer
     token_issuer: str  # the workforce pool, which holds the machine clients
     machine_clients: dict[str, tuple[str, tuple[str, ...]]]  # client id -> (secret, scopes)
+    cors_origins: frozenset[str] = frozenset()  # the stack's preflight origins
 
 
 @dataclass
@@ -74,12 +76,10 @@ class Gateway:
         tenants: dict[str, TenantApi],
         default_tenant: str,
         invoke: Callable[[str, bytes], Invocation],
-        cors_origins: frozenset[str],
     ) -> None:
         self.tenants = tenants
         self.default_tenant = default_tenant
         self.invoke = invoke
-        self.cors_origins = cors_origins
         self.stats = GatewayStats([])
         gateway = self
 
@@ -123,11 +123,26 @@ class _Request(BaseHTTPRequestHandler):
         self._handle()
 
     def do_OPTIONS(self) -> None:
+        """The preflight, answered as the stack's CORS options make API Gateway answer it."""
+        path = urllib.parse.urlsplit(self.path).path
+        tenant = self.owner.tenants.get(self.owner.default_tenant)
+        if path.startswith("/tenants/"):
+            tenant = self.owner.tenants.get(path.split("/")[2])
         origin = self.headers.get("Origin")
-        if origin and origin in self.owner.cors_origins:
-            self._send(204, b"", {"Access-Control-Max-Age": "600"}, preflight=True)
-        else:
-            self._send(403, b"", {})
+        if tenant is None or not origin or origin not in tenant.cors_origins:
+            self._json(403, {"message": "Missing Authentication Token"})
+            return
+        self._send(
+            204,
+            b"",
+            {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": ",".join(api_conventions.CORS_ALLOW_METHODS),
+                "Access-Control-Allow-Headers": ",".join(api_conventions.CORS_ALLOW_HEADERS),
+                "Access-Control-Max-Age": str(api_conventions.CORS_MAX_AGE_S),
+                "Vary": "Origin",
+            },
+        )
 
     def _handle(self) -> None:
         started = time.perf_counter()
@@ -273,18 +288,9 @@ class _Request(BaseHTTPRequestHandler):
     def _json(self, status: int, body: dict[str, Any]) -> None:
         self._send(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str], *, preflight: bool = False) -> None:
+    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        """As API Gateway passes it on: CORS headers on responses are the function's to add."""
         self.send_response(status)
-        origin = self.headers.get("Origin")
-        if origin and origin in self.owner.cors_origins:
-            headers = {
-                **headers,
-                "Access-Control-Allow-Origin": origin,
-                "Vary": "Origin",
-            }
-            if preflight:
-                headers["Access-Control-Allow-Methods"] = "GET,POST,PUT,PATCH,DELETE,OPTIONS"
-                headers["Access-Control-Allow-Headers"] = "Authorization,Content-Type,Idempotency-Key"
         for name, value in headers.items():
             if name.lower() != "content-length":
                 self.send_header(name, value)

@@ -161,6 +161,7 @@ class LocalPlatform:
                     api_function=topology.API.name(t.id),
                     authorizer=Authorizer(frozenset(self.provisioned[t.id].issuers.values())),
                     token_issuer=self.provisioned[t.id].issuers["workforce"],
+                    cors_origins=frozenset(t.portal_origins) | self.settings.cors_origins,
                     machine_clients={
                         cid: (secret, scopes)
                         for cid, secret, scopes in self.provisioned[t.id].machine_clients.values()
@@ -170,7 +171,6 @@ class LocalPlatform:
             },
             default_tenant=self.default_tenant,
             invoke=self.dispatcher.invoke,
-            cors_origins=self.settings.cors_origins,
         )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         self.urls["gateway"] = f"http://127.0.0.1:{self.gateway.port}"
@@ -232,6 +232,10 @@ class LocalPlatform:
             "AWS_ENDPOINT_URL_HEALTHLAKE": self.urls["healthlake"],
             "AWS_ENDPOINT_URL_CHIME_SDK_MEETINGS": self.urls["chime"],
             "AWS_ENDPOINT_URL_CHIME_SDK_MEDIA_PIPELINES": self.urls["chime"],
+            # The portal's local origins join the tenant's own, as CORS_ORIGINS=... make run asks.
+            "CORS_ORIGINS": ",".join(
+                sorted({*environment["CORS_ORIGINS"].split(","), *self.settings.cors_origins} - {""})
+            ),
             "STRIPE_API_BASE": self.urls["stripe"],
             "STRIPE_API_KEY": STRIPE_KEY,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on this machine

@@ -5,18 +5,35 @@ OpenAPI 3.1 is generated from the routes and served at /openapi.json, Swagger UI
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import problems
 from functions.api.routes import health, scheduling
+from telehealth import api_conventions
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("api")
 tracer = tracer_for("api")
-app = APIGatewayRestResolver(enable_validation=True)
+
+
+def _cors() -> CORSConfig | None:
+    """Response headers for a portal on another origin; API Gateway answers the preflight."""
+    origins = [o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o]
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origin=origins[0],
+        extra_origins=origins[1:],
+        allow_headers=list(api_conventions.CORS_ALLOW_HEADERS),
+        max_age=api_conventions.CORS_MAX_AGE_S,
+    )
+
+
+app = APIGatewayRestResolver(enable_validation=True, cors=_cors())
 app.include_router(health.router)
 app.include_router(scheduling.router)
 problems.install(app)

@@ -213,6 +213,11 @@ def test_cors_preflight_answers_only_configured_origins(gateway: str) -> None:
     assert "Authorization" in allowed.headers["Access-Control-Allow-Headers"]
     refused = http("OPTIONS", f"{gateway}/v1/appointments", headers={"Origin": "http://elsewhere.example"})
     assert refused.status == 403 and "Access-Control-Allow-Origin" not in refused.headers
+    # The tenant file's own portal origin works too; the function adds the header to responses.
+    tenant_origin = http("OPTIONS", f"{gateway}/health", headers={"Origin": "https://care.riverside.example"})
+    assert tenant_origin.status == 204
+    answered = http("GET", f"{gateway}/openapi.json", headers={"Origin": "http://portal.example"})
+    assert answered.headers["Access-Control-Allow-Origin"] == "http://portal.example"
 
 
 def test_openapi_and_swagger_ui_are_served(gateway: str) -> None:

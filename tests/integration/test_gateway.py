@@ -37,7 +37,6 @@ def gateway(seen: list[dict[str, Any]]) -> Iterator[str]:
         },
         default_tenant="acme",
         invoke=invoke,
-        cors_origins=frozenset(),
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.port}"

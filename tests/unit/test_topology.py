@@ -47,3 +47,17 @@ def test_state_machine_placeholders_match_the_definition_files() -> None:
         json.loads(definition)
         for placeholder in machine.functions:
             assert "${" + placeholder + "}" in definition
+
+
+def test_functions_import_only_what_their_asset_and_the_layer_ship() -> None:
+    """A function's code asset is `functions/`; the layer is `telehealth` and its dependencies.
+    `infra` and `local` stay on the developer's machine."""
+    import ast
+
+    for path in (ROOT / "functions").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] not in ("infra", "local", "tests", "tools"), f"{path}: {name}"
