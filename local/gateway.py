@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from infra import topology
-from local.lambdas import FunctionUnreachableError, Invocation
+from local.lambdas import FunctionTimeoutError, FunctionUnreachableError, Invocation
 from local.tokens import Authorizer, Unauthorized, api_gateway_claims, mint_client_credentials_token
 from telehealth import api_conventions
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's limit for a Lambda integration
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Gateway:
         port: int,
         tenants: dict[str, TenantApi],
         default_tenant: str,
-        invoke: Callable[[str, bytes], Invocation],
+        invoke: Callable[[str, bytes, float], Invocation],
     ) -> None:
         self.tenants = tenants
         self.default_tenant = default_tenant
@@ -176,7 +177,10 @@ class _Request(BaseHTTPRequestHandler):
                 return
         event = self._proxy_event(route, path, url.query, path_parameters, claims, body)
         try:
-            result = self.owner.invoke(tenant.api_function, json.dumps(event).encode())
+            result = self.owner.invoke(tenant.api_function, json.dumps(event).encode(), INTEGRATION_TIMEOUT_S)
+        except FunctionTimeoutError:
+            self._json(504, {"message": "Endpoint request timed out"})
+            return
         except FunctionUnreachableError:
             self._json(502, {"message": "Internal server error"})
             return

@@ -41,6 +41,10 @@ class FunctionError(Exception):
         self.payload = payload
 
 
+class FunctionTimeoutError(Exception):
+    """The caller stopped waiting for the function."""
+
+
 class FunctionUnreachableError(Exception):
     """The function does not exist or its host does not answer: a delivery failure."""
 
@@ -94,7 +98,8 @@ class LambdaDispatcher:
 
     # --- synchronous ---------------------------------------------------------------------------
 
-    def invoke(self, name_or_arn: str, payload: bytes) -> Invocation:
+    def invoke(self, name_or_arn: str, payload: bytes, timeout_s: float = 900) -> Invocation:
+        """Synchronously; `timeout_s` is the caller's patience (API Gateway waits 29 s)."""
         function = self.resolve(name_or_arn)
         request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
             f"{function.host_url}/invoke/{function.key}",
@@ -103,13 +108,19 @@ class LambdaDispatcher:
             headers={"Content-Type": "application/json", "X-Request-Id": str(uuid.uuid4())},
         )
         try:
-            with urllib.request.urlopen(request, timeout=900) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
                 return Invocation(
                     payload=response.read(),
                     function_error=response.headers.get("X-Function-Error") is not None,
                     handler_ms=float(response.headers.get("X-Handler-Ms", "0")),
                 )
+        except TimeoutError as error:
+            raise FunctionTimeoutError(function.name) from error
         except (urllib.error.URLError, ConnectionError) as error:
+            if isinstance(
+                error.__cause__ if isinstance(error, urllib.error.URLError) else None, TimeoutError
+            ):
+                raise FunctionTimeoutError(function.name) from error
             raise FunctionUnreachableError(f"{function.name}: {error}") from error
 
     def invoke_or_raise(self, name_or_arn: str, event: Any) -> Any:

@@ -25,7 +25,7 @@ def seen() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def gateway(seen: list[dict[str, Any]]) -> Iterator[str]:
-    def invoke(function: str, payload: bytes) -> Invocation:
+    def invoke(function: str, payload: bytes, timeout_s: float) -> Invocation:
         seen.append({"function": function, "event": json.loads(payload)})
         body = {"statusCode": 201, "headers": {"Content-Type": "application/json"}, "body": '{"ok": true}'}
         return Invocation(payload=json.dumps(body).encode(), function_error=False, handler_ms=1.5)

@@ -91,6 +91,15 @@ def test_a_transaction_is_all_or_nothing_and_a_batch_applies_entries(fhir: Healt
     assert fhir.read("Patient", good["id"])["id"] == good["id"]
 
 
+def test_a_transaction_that_fails_on_a_later_entry_leaves_nothing_behind(fhir: HealthLakeFhirStore) -> None:
+    existing = fhir.put(_patient())
+    newcomer = _patient()
+    stale = {**_put(existing), "request": {**_put(existing)["request"], "ifMatch": 'W/"not-the-version"'}}
+    with pytest.raises(FhirStoreError):
+        fhir.transaction([_put(newcomer), stale])
+    assert fhir.read_if_present("Patient", newcomer["id"]) is None
+
+
 def _put(resource: dict[str, Any]) -> dict[str, Any]:
     return {"request": {"method": "PUT", "url": f"Patient/{resource['id']}"}, "resource": resource}
 

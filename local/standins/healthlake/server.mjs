@@ -42,6 +42,18 @@ for (const file of SEARCH_PARAMETER_BUNDLE_FILES) {
 }
 
 const router = new FhirRouter();
+
+/** A promise-chain mutex: `await lock()` resolves to its release function. */
+function mutex() {
+  let tail = Promise.resolve();
+  return () => {
+    let release;
+    const next = new Promise((resolve) => (release = resolve));
+    const ready = tail.then(() => release);
+    tail = tail.then(() => next);
+    return ready;
+  };
+}
 const datastores = new Map(); // id -> { properties, repo }
 
 // --- SigV4 ----------------------------------------------------------------------------------------
@@ -201,7 +213,7 @@ function controlPlane(target, body, host) {
         DatastoreEndpoint: `http://${host}/datastore/${id}/r4/`,
         SseConfiguration: body.SseConfiguration,
       };
-      datastores.set(id, { properties, repo: new MemoryRepository() });
+      datastores.set(id, { properties, repo: new MemoryRepository(), lock: mutex() });
       const { DatastoreId, DatastoreArn, DatastoreStatus, DatastoreEndpoint } = properties;
       return [200, { DatastoreId, DatastoreArn, DatastoreStatus, DatastoreEndpoint }];
     }
@@ -279,15 +291,29 @@ async function handle(req, res) {
     headers: req.headers,
     config: { transactions: true },
   };
+  // HealthLake applies a transaction bundle all or nothing; Medplum's in-memory repository does
+  // not, so a failed transaction puts back the store it found. Requests to one data store are
+  // serialised for the same reason (a snapshot must not swallow a concurrent write).
+  const transaction = method === 'POST' && fhirPath === '/' && body?.type === 'transaction';
+  const release = await datastore.lock();
+  const snapshot = transaction ? [structuredClone(datastore.repo.resources), structuredClone(datastore.repo.history)] : null;
   try {
     const [result, resource] = await router.handleRequest(request, datastore.repo);
     const status = statusOf(result);
+    const failedEntry = transaction && (resource?.entry ?? []).some((e) => Number.parseInt(e?.response?.status ?? '200', 10) >= 400);
+    if (snapshot && (status >= 400 || failedEntry)) {
+      [datastore.repo.resources, datastore.repo.history] = snapshot;
+      return send(res, status >= 400 ? status : 400, status >= 400 ? result : outcome('processing', 'A transaction entry failed'));
+    }
     if (status >= 400) return send(res, status, result);
     const baseUrl = `http://${req.headers.host}/datastore/${found[1]}/r4`;
     return send(res, status, addPaging(resource ?? result, baseUrl, fhirPath, query));
   } catch (error) {
+    if (snapshot) [datastore.repo.resources, datastore.repo.history] = snapshot;
     if (error instanceof OperationOutcomeError) return send(res, statusOf(error.outcome), error.outcome);
     return send(res, 500, outcome('exception', 'Internal error'));
+  } finally {
+    release();
   }
 }
 
