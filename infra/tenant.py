@@ -110,7 +110,10 @@ class TenantStack(Stack):
             {
                 "table:write": data.table.grant_read_write_data,
                 "bus:put": clinic_events.bus.grant_put_events_to,
-                "workflow:start": lifecycle.grant_start_execution,
+                "workflow:start": lambda fn: (
+                    lifecycle.grant_start_execution(fn),
+                    lifecycle.grant_execution(fn, "states:StopExecution", "states:DescribeExecution"),
+                ),
                 "workflow:signal": lifecycle.grant_task_response,
                 "key:use": key.grant_encrypt_decrypt,
                 "fhir:write": allow(FHIR_PROJECT_ACTIONS, [data.fhir_store_arn]),

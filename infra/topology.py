@@ -126,7 +126,15 @@ API = Function(
     description="The clinic's HTTPS API: patients, providers, staff and health-system clients",
     memory_mb=1024,
     timeout_s=15,
-    grants=("table:write", "bus:put", "workflow:start", "key:use", "fhir:write", "meetings:read"),
+    grants=(
+        "table:write",
+        "bus:put",
+        "workflow:start",
+        "workflow:signal",
+        "key:use",
+        "fhir:write",
+        "meetings:read",
+    ),
 )
 VISIT_TASKS = Function(
     key="visit-tasks",

@@ -106,6 +106,21 @@ def route_lambda_to(dispatcher: LambdaDispatcher) -> None:
 
     LambdaBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign]
 
+    # moto's interpreter only reflects a StopExecution when the running state finishes, which a
+    # `.waitForTaskToken` state never does: record the abort at once, as Step Functions does.
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original_stop = Execution.stop
+
+    def stop(self: Execution, stop_date: datetime, error: str | None, cause: str | None) -> None:
+        original_stop(self, stop_date, error, cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+
+    Execution.stop = stop  # type: ignore[method-assign]
+
 
 class Emulator:
     """moto's threaded server on a loopback port."""

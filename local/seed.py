@@ -36,6 +36,8 @@ SEED_USERS = (
     SeedUser("workforce", "dr.okafor", "Ngozi", "Okafor", "providers"),
     SeedUser("workforce", "dr.lindqvist", "Erik", "Lindqvist", "providers"),
     SeedUser("workforce", "dr.ramirez", "Lucia", "Ramirez", "providers"),
+    SeedUser("workforce", "dr.nightingale", "Florence", "Nightingale", "providers"),
+    SeedUser("workforce", "dr.seacole", "Mary", "Seacole", "providers"),
     SeedUser("patients", "patient.one", "Jordan", "Testpatient"),
     SeedUser("patients", "patient.two", "Riley", "Samplecase"),
 )
@@ -82,6 +84,19 @@ SEED_PROVIDERS = (
         {d: (Interval(time(7), time(19)),) for d in range(1, 8)},
         {"general": 20, "follow-up": 10},
     ),
+    # Urgent care around the clock in short visits, so the demo and the tests can always book a
+    # visit that is about to start.
+    *(
+        SeedProvider(
+            local_part,
+            "urgent-care",
+            ("en",),
+            zone,
+            {d: (Interval(time(0), time(23, 55)),) for d in range(1, 8)},
+            {"general": 5},
+        )
+        for local_part, zone in (("dr.nightingale", "America/New_York"), ("dr.seacole", "America/Chicago"))
+    ),
 )
 
 
@@ -107,9 +122,13 @@ def _credentials(index: int, states: tuple[str, ...]) -> tuple[License, ...]:
             License(pick(1), f"PSY-{pick(1)}-{index}", THIS_YEAR, NEXT_YEAR, compact="PSYPACT"),
             License(pick(3), f"PSY-{pick(3)}-{index}", THIS_YEAR, NEXT_YEAR, compact="PSYPACT"),
         )
-    return (
-        License(pick(0), f"{pick(0)}-{5000 + index}", THIS_YEAR, NEXT_YEAR),
-        License(pick(-1), f"{pick(-1)}-{6000 + index}", THIS_YEAR, NEXT_YEAR),
+    if index == 2:
+        return (
+            License(pick(0), f"{pick(0)}-{5000 + index}", THIS_YEAR, NEXT_YEAR),
+            License(pick(-1), f"{pick(-1)}-{6000 + index}", THIS_YEAR, NEXT_YEAR),
+        )
+    return tuple(
+        License(state, f"{state}-{7000 + n}", THIS_YEAR, NEXT_YEAR) for n, state in enumerate(states)
     )
 
 

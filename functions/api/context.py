@@ -11,6 +11,7 @@ from typing import Any
 
 from telehealth.application.booking import BookingService, ClinicRules, Idempotency
 from telehealth.application.callers import Caller, NotAuthorizedError, caller_from_claims
+from telehealth.application.visits import VisitService
 
 
 def now() -> datetime:
@@ -20,13 +21,22 @@ def now() -> datetime:
 @cache
 def booking() -> BookingService:
     from telehealth.adapters.clinic_store import DynamoClinicStore
+    from telehealth.adapters.workflows import StepFunctionsVisits
 
     rules = ClinicRules(
         tenant_id=os.environ["TENANT_ID"],
         cancellation_window=timedelta(hours=int(os.environ["CANCELLATION_WINDOW_HOURS"])),
         states=frozenset(os.environ["SERVED_STATES"].split(",")),
     )
-    return BookingService(DynamoClinicStore(), rules, now)
+    return BookingService(DynamoClinicStore(), rules, now, StepFunctionsVisits())
+
+
+@cache
+def visits() -> VisitService:
+    from telehealth.adapters.workflows import StepFunctionsVisits
+
+    service = booking()
+    return VisitService(service, service.store, StepFunctionsVisits(), now)  # type: ignore[arg-type]
 
 
 def caller(app: Any) -> Caller:

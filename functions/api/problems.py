@@ -28,6 +28,10 @@ RULE_STATUS = {
     "slot-in-the-past": 409,
     "state-not-served": 422,
     "other-provider": 422,
+    "check-in-not-open": 409,
+    "check-in-closed": 409,
+    "already-checked-in": 409,
+    "consent-required": 422,
 }
 
 

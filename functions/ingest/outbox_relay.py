@@ -45,7 +45,7 @@ def _pending_entry(record: dict[str, Any]) -> Any:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from telehealth.application.record import RecordUnavailableError
+    from telehealth.application.record import RecordRejectedError, RecordUnavailableError
 
     failures: list[dict[str, str]] = []
     for record in event.get("Records", []):
@@ -57,6 +57,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             logger.info("projected", extra={"reference": entry.reference, "outcome": outcome})
         except RecordUnavailableError:
             failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})
+        except RecordRejectedError as rejected:
+            # Set aside, not retried: a poison entry must not hold up the rest of the shard.
+            logger.error("projection rejected", extra={"reason": str(rejected)})
         except Exception:
             logger.exception("projection failed", extra={"reference": entry.reference})
             failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})

@@ -31,7 +31,7 @@ def projector() -> Any:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from telehealth.application.record import RecordUnavailableError
+    from telehealth.application.record import RecordRejectedError, RecordUnavailableError
 
     delivered = 0
     store = projector().outbox
@@ -44,5 +44,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         except RecordUnavailableError:
             logger.warning("FHIR store unavailable; leaving the rest pending")
             break
+        except RecordRejectedError as rejected:
+            logger.error("projection rejected", extra={"reason": str(rejected)})
     logger.info("swept", extra={"delivered": delivered})
     return {"swept": delivered}

@@ -70,8 +70,11 @@ def open_slots(
 _used: set[str] = set()
 
 
+SPECIALTY = {"dr-ramirez": "pediatrics", "dr-okafor": "family-medicine"}
+
+
 def fresh_slot(gateway: str, token: str, provider: str = "dr-ramirez", **kwargs: Any) -> str:
-    for offered in open_slots(gateway, token, **kwargs):
+    for offered in open_slots(gateway, token, specialty=SPECIALTY[provider], **kwargs):
         if offered["provider"]["provider_id"] == provider and offered["slot_id"] not in _used:
             _used.add(offered["slot_id"])
             return str(offered["slot_id"])
@@ -97,8 +100,9 @@ def test_search_answers_in_the_patients_zone_and_only_shows_providers_licensed_t
 ) -> None:
     slots = open_slots(gateway, tokens["patient"], zone="America/Denver")
     assert slots and all(s["start"].endswith(("-07:00", "-06:00")) for s in slots)
-    # Licensed in NY: Okafor (license) and Ramirez (license); Lindqvist holds privileges elsewhere.
-    assert {s["provider"]["provider_id"] for s in slots} <= {"dr-okafor", "dr-ramirez"}
+    # Licensed in NY: Okafor, Ramirez, Nightingale; Lindqvist holds privileges elsewhere only.
+    licensed_in_ny = {"dr-okafor", "dr-ramirez", "dr-nightingale", "dr-seacole"}
+    assert {s["provider"]["provider_id"] for s in slots} <= licensed_in_ny
     start, end = datetime.now(UTC) + timedelta(days=3), datetime.now(UTC) + timedelta(days=4)
     ct = call(gateway, "GET", f"/v1/slots?state=CT&from={stamp(start)}&to={stamp(end)}", tokens["patient"])
     # Okafor's CT license lapsed: nobody may see a patient there (besides a PSYPACT privilege).

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from functions.api import context
 from telehealth.application.booking import OfferedSlot, SlotQuery
@@ -20,7 +20,18 @@ from telehealth.domain.scheduling import Availability, ExtraHours, Interval, Sch
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
-StateCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="USPS code of where the patient is")]
+
+def _us_state(code: str) -> str:
+    if code not in US_JURISDICTIONS:
+        raise ValueError("not a US state or territory")
+    return code
+
+
+StateCode = Annotated[
+    str,
+    Field(pattern=r"^[A-Z]{2}$", description="USPS code of where the patient is"),
+    AfterValidator(_us_state),
+]
 SlotId = Annotated[str, Field(min_length=10, max_length=120, pattern=r"^[A-Za-z0-9-]+\.\d{8}T\d{4}Z$")]
 AppointmentId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
 
@@ -55,13 +66,6 @@ class BookRequest(_Model):
     patient_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         default=None, description="Staff booking on a patient's behalf; patients leave it out"
     )
-
-    @field_validator("state")
-    @classmethod
-    def _known(cls, state: str) -> str:
-        if state not in US_JURISDICTIONS:
-            raise ValueError("not a US state or territory")
-        return state
 
 
 class RescheduleRequest(_Model):

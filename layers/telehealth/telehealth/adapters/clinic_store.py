@@ -29,8 +29,10 @@ from typing import Any
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.licensure import License, LicenseStatus
 from telehealth.domain.scheduling import Availability, ExtraHours, Interval
+from telehealth.domain.visits import CheckIn
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 from telehealth.ports import (
+    AlreadyCheckedInError,
     IdempotencyClaim,
     IdempotencyMismatchError,
     IdempotentReplay,
@@ -568,6 +570,35 @@ class DynamoClinicStore:
             items.append(self._claim_item(claim, now))
         self._transact(items, claim, taken=taken)
 
+    def record_check_in(self, check_in: CheckIn, outbox: list[OutboxEntry]) -> None:
+        """The check-in (once per appointment) with its consents and audit event."""
+        now = datetime.now(UTC)
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": self._item(
+                                {
+                                    "pk": f"APPT#{check_in.appointment_id}",
+                                    "sk": "CHECKIN",
+                                    "at": _stamp(check_in.at),
+                                    "state": check_in.state,
+                                    "emergency_contact": check_in.emergency_contact,
+                                    "consents_to_telehealth": check_in.consents_to_telehealth,
+                                    "consents_to_recording": check_in.consents_to_recording,
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    *self._outbox_items(outbox, now),
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException as error:
+            raise AlreadyCheckedInError("checked in already") from error
+
     def write(self, items: list[dict[str, Any]]) -> None:
         """Seed and admin writes (a provider, a patient) with their outbox entries."""
         for chunk in range(0, len(items), 100):
@@ -594,6 +625,20 @@ class DynamoClinicStore:
             if count >= limit:
                 return
             yield entry_from_item(item)
+
+    def mark_rejected(self, entry: OutboxEntry, codes: tuple[str, ...]) -> None:
+        """Out of the pending index, kept (no TTL) with the store's issue codes, for a person."""
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self.table,
+                Key=self._item(outbox_key(entry)),
+                UpdateExpression="SET #s = :rejected, issue_codes = :codes REMOVE gsi1pk, gsi1sk",
+                ConditionExpression="#s = :pending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self._item(
+                    {":rejected": "rejected", ":pending": "pending", ":codes": list(codes) or ["unknown"]}
+                ),
+            )
 
     def mark_delivered(self, entry: OutboxEntry) -> None:
         # A failed condition means the other path (stream or sweeper) delivered it first.

@@ -22,6 +22,7 @@ from telehealth.domain.appointments import (
     Actor,
     Appointment,
     AppointmentRuleError,
+    AppointmentStatus,
     check_bookable,
     check_change,
 )
@@ -44,6 +45,7 @@ from telehealth.ports import (
     IdempotentReplay,
     OutboxEntry,
     ProviderRecord,
+    VisitWorkflows,
 )
 
 MAX_PAGE = 100
@@ -108,9 +110,11 @@ class BookingService:
         store: ClinicStore,
         rules: ClinicRules,
         clock: Callable[[], datetime],
+        workflows: VisitWorkflows,
         policy: LicensurePolicy | None = None,
     ) -> None:
         self.store = store
+        self.workflows = workflows
         self.rules = rules
         self.clock = clock
         self.policy = policy or LicensurePolicy()
@@ -193,27 +197,30 @@ class BookingService:
             booked_by=caller.actor,
         )
         outbox = self._projection(appointment, now, slot_ids=[offered.slot_id])
-        outbox.append(self._audit(caller, "C", f"Appointment/{appointment.appointment_id}", now))
+        outbox.append(self.audit(caller, "C", f"Appointment/{appointment.appointment_id}", now))
         claim = self._claim(caller, "book", idempotency, appointment.appointment_id)
         try:
             self.store.book(appointment, outbox, claim)
         except IdempotentReplay as replay:
-            return self._replayed(replay)
+            appointment = self._replayed(replay)
+        # After the commit, and again on a replay: starting an execution that exists is a no-op,
+        # so a client's retry also repairs a start that failed the first time.
+        self.workflows.start(appointment)
         return appointment
 
     def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
-        before = self._owned(caller, appointment_id)
+        before = self.owned(caller, appointment_id)
         now = self.clock()
         check_change(before, caller.actor, now, self.rules.cancellation_window, "cancelled")
         after = before.cancelled()
         outbox = self._projection(after, now, slot_ids=[slot_id(before.provider_id, before.start)])
-        outbox.append(self._audit(caller, "U", f"Appointment/{appointment_id}", now))
+        outbox.append(self.audit(caller, "U", f"Appointment/{appointment_id}", now))
         return self._change(caller, "cancel", before, after, outbox, idempotency)
 
     def reschedule(
         self, caller: Caller, appointment_id: str, slot: str, idempotency: Idempotency | None
     ) -> Appointment:
-        before = self._owned(caller, appointment_id)
+        before = self.owned(caller, appointment_id)
         now = self.clock()
         check_change(before, caller.actor, now, self.rules.cancellation_window, "rescheduled")
         provider_id, start = parse_slot_id(slot)
@@ -228,14 +235,14 @@ class BookingService:
         outbox = self._projection(
             after, now, slot_ids=[slot_id(provider_id, before.start), offered.slot_id], before=before
         )
-        outbox.append(self._audit(caller, "U", f"Appointment/{appointment_id}", now))
+        outbox.append(self.audit(caller, "U", f"Appointment/{appointment_id}", now))
         return self._change(caller, "reschedule", before, after, outbox, idempotency)
 
     # --- reading ------------------------------------------------------------------------------------
 
     def appointment(self, caller: Caller, appointment_id: str) -> Appointment:
-        found = self._owned(caller, appointment_id)
-        self.store.record([self._audit(caller, "R", f"Appointment/{appointment_id}", self.clock())])
+        found = self.owned(caller, appointment_id)
+        self.store.record([self.audit(caller, "R", f"Appointment/{appointment_id}", self.clock())])
         return found
 
     def appointments(
@@ -260,7 +267,7 @@ class BookingService:
             if provider_id is None:
                 raise SchedulingError("say which provider's appointments to list (provider_id)")
             found = self.store.appointments_of_provider(provider_id, start, end)
-        self.store.record([self._audit(caller, "R", f"Appointment/{a.appointment_id}", now) for a in found])
+        self.store.record([self.audit(caller, "R", f"Appointment/{a.appointment_id}", now) for a in found])
         return sorted(found, key=lambda a: a.start)
 
     # --- availability --------------------------------------------------------------------------------
@@ -319,6 +326,10 @@ class BookingService:
             self.store.change(before, after, outbox, claim)
         except IdempotentReplay as replay:
             return self._replayed(replay)
+        # The old version's lifecycle ends; a moved visit gets a lifecycle of its own.
+        self.workflows.stop(before, {"cancel": "cancelled", "reschedule": "rescheduled"}[route])
+        if after.status is AppointmentStatus.BOOKED:
+            self.workflows.start(after)
         return after
 
     def _check_state(self, state: str) -> None:
@@ -327,7 +338,8 @@ class BookingService:
                 "state-not-served", "This clinic does not serve patients located in that state."
             )
 
-    def _owned(self, caller: Caller, appointment_id: str) -> Appointment:
+    def owned(self, caller: Caller, appointment_id: str) -> Appointment:
+        """The appointment, if this caller may see it (otherwise: not found)."""
         found = self.store.appointment(appointment_id)
         if found is None:
             raise NotFoundError("no such appointment")
@@ -362,7 +374,8 @@ class BookingService:
             raise NotFoundError("no such appointment")
         return found
 
-    def _audit(self, caller: Caller, action: str, entity: str, now: datetime) -> OutboxEntry:
+    def audit(self, caller: Caller, action: str, entity: str, now: datetime) -> OutboxEntry:
+        """The AuditEvent for one access to one record, as an outbox entry."""
         fact = projection.AuditFact(new_id(now), now, caller.audit_reference, action, entity, "TREAT")
         return OutboxEntry(projection.audit_event(fact), 1)
 

@@ -37,9 +37,16 @@ class AuditArchive(Protocol):
 class Delivered(Protocol):
     def mark_delivered(self, entry: OutboxEntry) -> None: ...
 
+    def mark_rejected(self, entry: OutboxEntry, codes: tuple[str, ...]) -> None: ...
+
 
 class RecordUnavailableError(Exception):
     """The FHIR store is down (or was a moment ago): the entry stays pending."""
+
+
+class RecordRejectedError(Exception):
+    """The FHIR store refused the resource itself (it is invalid): retrying cannot help, so the
+    entry is set aside as rejected, where the alarm on rejected entries finds it."""
 
 
 class RecordProjector:
@@ -63,6 +70,9 @@ class RecordProjector:
             if error.status >= 500 or error.status == 429:
                 self._open_until = self.clock() + OPEN_FOR_SECONDS
                 raise RecordUnavailableError("the FHIR store is failing") from error
+            if error.status in (400, 422):
+                self.outbox.mark_rejected(entry, error.codes)
+                raise RecordRejectedError(f"{entry.reference}: {', '.join(error.codes)}") from error
             raise
         self.outbox.mark_delivered(entry)
         return outcome

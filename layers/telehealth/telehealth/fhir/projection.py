@@ -190,3 +190,32 @@ def audit_event(fact: AuditFact) -> dict[str, Any]:
         "source": {"observer": {"display": "telehealth platform"}},
         "entity": [{"what": {"reference": fact.entity_reference}}],
     }
+
+
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+LOINC = "http://loinc.org"
+
+
+def consent(
+    appointment_id: str, patient_id: str, purpose: str, permitted: bool, at: datetime
+) -> dict[str, Any]:
+    """One decision of the patient's, recorded at check-in: `telehealth` or `recording`."""
+    return {
+        "resourceType": "Consent",
+        "id": f"{appointment_id.lower()}-{purpose}",
+        "meta": _meta(1),
+        "status": "active",
+        "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "treatment"}]},
+        "category": [{"coding": [{"system": LOINC, "code": "59284-0", "display": "Patient Consent"}]}],
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "dateTime": instant(at),
+        # R4 requires a policy or a rule (ppc-1): the patient opted in, or out, on this visit.
+        "policyRule": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]
+        },
+        "provision": {
+            "type": "permit" if permitted else "deny",
+            "code": [{"coding": [{"system": "urn:telehealth:consent-purpose", "code": purpose}]}],
+            "data": [{"meaning": "related", "reference": {"reference": f"Appointment/{appointment_id}"}}],
+        },
+    }

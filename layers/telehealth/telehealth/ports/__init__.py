@@ -61,6 +61,10 @@ class SlotTakenError(Exception):
     """Another booking holds this slot."""
 
 
+class AlreadyCheckedInError(Exception):
+    """The visit has its check-in already."""
+
+
 class StaleWriteError(Exception):
     """The record changed since it was read (or was cancelled meanwhile)."""
 
@@ -73,6 +77,14 @@ class IdempotentReplay(Exception):  # noqa: N818 (an outcome, not a failure)
 
 class IdempotencyMismatchError(Exception):
     """The key was used before for a different request."""
+
+
+class VisitWorkflows(Protocol):
+    """One lifecycle execution per appointment version (ids and instants only)."""
+
+    def start(self, appointment: Appointment) -> None: ...
+
+    def stop(self, appointment: Appointment, cause: str) -> None: ...
 
 
 class ClinicStore(Protocol):

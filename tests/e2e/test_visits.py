@@ -1,0 +1,181 @@
+"""The visit: its lifecycle follows the appointment, and check-in resumes it."""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from infra import topology
+from local.platform import LocalPlatform
+from telehealth.adapters.healthlake import HealthLakeFhirStore
+from tests.conftest import eventually
+from tests.e2e.test_scheduling import RIVERSIDE, book, call, stamp
+
+CHECK_IN = {"state": "NY", "emergency_contact": "+1 555 0100", "consent_to_telehealth": True}
+
+
+@pytest.fixture(scope="module")
+def tokens(platform: LocalPlatform) -> dict[str, str]:
+    from tests.conftest import user_tokens
+
+    return {
+        "patient": user_tokens(platform, RIVERSIDE, "patient.one@riverside.example")["access"],
+        "patient2": user_tokens(platform, RIVERSIDE, "patient.two@riverside.example")["access"],
+    }
+
+
+def soon_slot(gateway: str, token: str, taken: set[str] = set()) -> str:  # noqa: B006 (shared on purpose)
+    """A slot with the around-the-clock provider that starts within the check-in window."""
+    now = datetime.now(UTC)
+    reply = call(
+        gateway,
+        "GET",
+        f"/v1/slots?state=NY&from={stamp(now)}&to={stamp(now + timedelta(minutes=15))}&specialty=urgent-care",
+        token,
+    )
+    for offered in reply.json()["slots"]:
+        if offered["slot_id"] not in taken:
+            taken.add(offered["slot_id"])
+            return str(offered["slot_id"])
+    raise AssertionError("no slot starting within 15 minutes")
+
+
+def execution(platform: LocalPlatform, appointment: dict[str, Any]) -> dict[str, Any]:
+    arn = (
+        platform.provisioned[RIVERSIDE]
+        .state_machine_arns[topology.VISIT_LIFECYCLE.key]
+        .replace(":stateMachine:", ":execution:")
+    )
+    described: dict[str, Any] = platform.client("stepfunctions").describe_execution(
+        executionArn=f"{arn}:{appointment['appointment_id']}-v{appointment['version']}"
+    )
+    return described
+
+
+def test_booking_starts_the_lifecycle_and_check_in_moves_it_on(
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str]
+) -> None:
+    appointment = book(gateway, tokens["patient"], soon_slot(gateway, tokens["patient"])).json()
+    assert execution(platform, appointment)["status"] == "RUNNING"
+    # The lifecycle waits on check-in (a task token): check in once the token is waiting.
+    checked = eventually(
+        lambda: (
+            (
+                r := call(
+                    gateway,
+                    "POST",
+                    f"/v1/appointments/{appointment['appointment_id']}/check-in",
+                    tokens["patient"],
+                    {**CHECK_IN, "consent_to_recording": False},
+                )
+            ).status
+            == 200
+            and r
+        ),
+        timeout_s=30,
+    )
+    assert checked.json()["recording_consented"] is False
+    assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=30)
+    again = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{appointment['appointment_id']}/check-in",
+        tokens["patient"],
+        {**CHECK_IN, "consent_to_recording": True},
+    )
+    assert again.status == 409 and again.json()["type"] == "/problems/already-checked-in"
+
+
+def test_check_in_records_both_consents_in_the_fhir_store(
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    appointment = book(gateway, tokens["patient2"], soon_slot(gateway, tokens["patient2"])).json()
+    path = f"/v1/appointments/{appointment['appointment_id']}/check-in"
+    eventually(
+        lambda: (
+            call(gateway, "POST", path, tokens["patient2"], {**CHECK_IN, "consent_to_recording": True}).status
+            == 200
+        ),
+        timeout_s=30,
+    )
+    fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
+    for purpose, decision in (("telehealth", "permit"), ("recording", "permit")):
+        consent = eventually(
+            functools.partial(
+                fhir.read_if_present, "Consent", f"{appointment['appointment_id'].lower()}-{purpose}"
+            ),
+            timeout_s=30,
+        )
+        assert consent["provision"]["type"] == decision
+        assert consent["patient"]["reference"] == f"Patient/{appointment['patient_id']}"
+
+
+@pytest.mark.parametrize(
+    ("change", "kind", "status"),
+    [({"consent_to_telehealth": False}, "consent-required", 422), ({"state": "XX"}, "invalid-request", 400)],
+)
+def test_a_check_in_without_consent_or_with_bad_input_changes_nothing(
+    gateway: str, tokens: dict[str, str], change: dict[str, Any], kind: str, status: int
+) -> None:
+    appointment = book(gateway, tokens["patient"], soon_slot(gateway, tokens["patient"])).json()
+    path = f"/v1/appointments/{appointment['appointment_id']}/check-in"
+    refused = call(
+        gateway, "POST", path, tokens["patient"], {**CHECK_IN, "consent_to_recording": False, **change}
+    )
+    assert refused.status == status and refused.json()["type"] == f"/problems/{kind}"
+    # Nothing was recorded: the real check-in still goes through.
+    assert eventually(
+        lambda: (
+            call(gateway, "POST", path, tokens["patient"], {**CHECK_IN, "consent_to_recording": False}).status
+            == 200
+        ),
+        timeout_s=30,
+    )
+
+
+def test_check_in_opens_fifteen_minutes_before_and_only_for_the_patient(
+    gateway: str, tokens: dict[str, str]
+) -> None:
+    from tests.e2e.test_scheduling import fresh_slot
+
+    later = book(gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"])).json()
+    early = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{later['appointment_id']}/check-in",
+        tokens["patient"],
+        {**CHECK_IN, "consent_to_recording": False},
+    )
+    assert early.status == 409 and early.json()["type"] == "/problems/check-in-not-open"
+    theirs = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{later['appointment_id']}/check-in",
+        tokens["patient2"],
+        {**CHECK_IN, "consent_to_recording": False},
+    )
+    assert theirs.status == 404
+
+
+def test_a_cancelled_or_moved_visit_stops_its_lifecycle(
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str]
+) -> None:
+    from tests.e2e.test_scheduling import fresh_slot
+
+    appointment = book(gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"])).json()
+    moved = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{appointment['appointment_id']}/reschedule",
+        tokens["patient"],
+        {"slot_id": fresh_slot(gateway, tokens["patient"])},
+    ).json()
+    assert eventually(lambda: execution(platform, appointment)["status"] == "ABORTED")
+    assert execution(platform, moved)["status"] == "RUNNING"
+    call(gateway, "POST", f"/v1/appointments/{appointment['appointment_id']}/cancel", tokens["patient"])
+    assert eventually(lambda: execution(platform, moved)["status"] == "ABORTED")
