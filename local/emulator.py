@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -105,6 +106,20 @@ def route_lambda_to(dispatcher: LambdaDispatcher) -> None:
         return True  # moto then drops the items from its buffer, as a consumed batch
 
     LambdaBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign]
+
+    # moto's DynamoDB copies whole tables to roll a transaction back, and a concurrent write
+    # changing them meanwhile breaks the copy: writes take turns, as DynamoDB serialises them.
+    from moto.dynamodb.models import DynamoDBBackend
+
+    writes = threading.RLock()
+    for name in ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def serialised(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with writes:
+                return __original(*args, **kwargs)
+
+        setattr(DynamoDBBackend, name, serialised)
 
     # moto's interpreter only reflects a StopExecution when the running state finishes, which a
     # `.waitForTaskToken` state never does: record the abort at once, as Step Functions does.

@@ -16,10 +16,11 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 from infra import topology
+from local.loopback import LoopbackServer
 
 Handler = Callable[[Any, Any], Any]
 _handlers: dict[str, Handler] = {}
@@ -105,8 +106,7 @@ def main() -> None:
     if args.preload:
         for function in topology.FUNCTIONS:
             _handler(function)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), _Invoke)
-    server.daemon_threads = True
+    server = LoopbackServer(("127.0.0.1", args.port), _Invoke)
     server.serve_forever()
 
 

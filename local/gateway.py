@@ -23,12 +23,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from infra import topology
 from local.lambdas import FunctionTimeoutError, FunctionUnreachableError, Invocation
+from local.loopback import LoopbackServer
 from local.tokens import Authorizer, Unauthorized, api_gateway_claims, mint_client_credentials_token
 from telehealth import api_conventions
 
@@ -87,8 +88,7 @@ class Gateway:
         class Handler(_Request):
             owner = gateway
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", port), Handler)
         self.port = self._server.server_address[1]
 
     def serve_forever(self) -> None:

@@ -87,6 +87,7 @@ class LocalPlatform:
         self._stop = threading.Event()
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._clients_lock = threading.Lock()
+        self._session = boto3.session.Session()
         self.emulator = Emulator(free_port())
         self.dispatcher = LambdaDispatcher(self._send_to_queue)
         self.chime: ChimeStandIn | None = None
@@ -102,7 +103,9 @@ class LocalPlatform:
         key = (service, region, endpoint or self.emulator.url)
         with self._clients_lock:
             if key not in self._clients:
-                self._clients[key] = boto3.client(
+                # The platform's own session: a function run in this process (the bench) keeps
+                # the default session, and its hooks count its calls alone.
+                self._clients[key] = self._session.client(
                     service, endpoint_url=key[2], region_name=region, **_lower(CREDENTIALS)
                 )
             return self._clients[key]

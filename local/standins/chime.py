@@ -21,8 +21,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from local.loopback import LoopbackServer
 
 # (source, detail-type, detail) -> published on the default bus
 Publish = Callable[[str, str, dict[str, Any]], None]
@@ -335,8 +337,7 @@ class ChimeStandIn:
         class Handler(_Handler):
             chime = state
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
+        self._server = LoopbackServer(("127.0.0.1", port), Handler)
         self.port = self._server.server_address[1]
         self._stop = threading.Event()
 
