@@ -147,9 +147,9 @@ OUTBOX_RELAY = Function(
     key="outbox-relay",
     handler="functions.ingest.outbox_relay.lambda_handler",
     invocation=Invocation.STREAM,
-    description="Projects outbox items from the table's stream into HealthLake and the audit archive",
+    description="Delivers outbox entries from the table's stream: HealthLake, audit archive, events",
     timeout_s=60,
-    grants=("table:write", "fhir:write", "audit:write", "key:use"),
+    grants=("table:write", "fhir:write", "audit:write", "bus:put", "key:use"),
 )
 OUTBOX_SWEEPER = Function(
     key="outbox-sweeper",
@@ -157,7 +157,7 @@ OUTBOX_SWEEPER = Function(
     invocation=Invocation.EVENT,
     description="Re-drives outbox items the stream could not deliver (the stream keeps 24 hours)",
     timeout_s=300,
-    grants=("table:write", "fhir:write", "audit:write", "key:use"),
+    grants=("table:write", "fhir:write", "audit:write", "bus:put", "key:use"),
 )
 CHIME_EVENTS = Function(
     key="chime-events",

@@ -179,3 +179,61 @@ def test_a_cancelled_or_moved_visit_stops_its_lifecycle(
     assert execution(platform, moved)["status"] == "RUNNING"
     call(gateway, "POST", f"/v1/appointments/{appointment['appointment_id']}/cancel", tokens["patient"])
     assert eventually(lambda: execution(platform, moved)["status"] == "ABORTED")
+
+
+def test_each_change_is_announced_on_the_tenant_bus_with_ids_only(
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str]
+) -> None:
+    import json
+
+    from tests.e2e.test_scheduling import fresh_slot
+
+    events, sqs = platform.client("events"), platform.client("sqs")
+    bus = topology.TENANT_BUS.name(RIVERSIDE)
+    url = sqs.create_queue(QueueName="probe-domain-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="probe-domain-events",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": [{"prefix": "telehealth."}]}),
+    )
+    events.put_targets(Rule="probe-domain-events", EventBusName=bus, Targets=[{"Id": "probe", "Arn": arn}])
+
+    booked = book(gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"])).json()
+    moved = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{booked['appointment_id']}/reschedule",
+        tokens["patient"],
+        {"slot_id": fresh_slot(gateway, tokens["patient"])},
+    )
+    assert moved.status == 200
+    assert (
+        call(gateway, "POST", f"/v1/appointments/{booked['appointment_id']}/cancel", tokens["patient"]).status
+        == 200
+    )
+
+    seen: dict[str, dict[str, Any]] = {}
+
+    def announced() -> bool:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            event = json.loads(message["Body"])
+            if event["detail"].get("appointment_id") == booked["appointment_id"]:
+                seen[event["detail-type"]] = event
+        return {"Appointment.Booked", "Appointment.Rescheduled", "Appointment.Cancelled"} <= set(seen)
+
+    assert eventually(announced, timeout_s=30)
+    assert seen["Appointment.Booked"]["source"] == "telehealth.scheduling"
+    assert seen["Appointment.Rescheduled"]["detail"]["version"] == 2
+    for event in seen.values():
+        assert set(event["detail"]) <= {
+            "schema_version",
+            "appointment_id",
+            "version",
+            "provider_id",
+            "patient_id",
+            "start",
+            "end",
+        }

@@ -61,3 +61,22 @@ def test_functions_import_only_what_their_asset_and_the_layer_ship() -> None:
                 names = [node.module]
             for name in names:
                 assert name.split(".")[0] not in ("infra", "local", "tests", "tools"), f"{path}: {name}"
+
+
+def test_domain_events_carry_ids_instants_and_flags_only() -> None:
+    """Events live on in the archive and in DLQs: no field may hold PHI."""
+    from telehealth.events import CATALOGUE
+
+    allowed = {
+        "schema_version",
+        "appointment_id",
+        "version",
+        "provider_id",
+        "patient_id",
+        "start",
+        "end",
+        "recording_consented",
+    }
+    for event in CATALOGUE:
+        assert set(event.model_fields) <= allowed, event.__name__
+        assert event.source.startswith("telehealth.") and "." in event.detail_type

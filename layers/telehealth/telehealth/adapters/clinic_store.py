@@ -431,6 +431,7 @@ class DynamoClinicStore:
                             **outbox_key(entry),
                             "resource": json.dumps(entry.resource),
                             "source_version": entry.source_version,
+                            "destination": entry.destination,
                             "status": "pending",
                             "gsi1pk": PENDING,
                             "gsi1sk": f"{_stamp(now)}#{entry.reference}#{entry.source_version}",
@@ -661,4 +662,8 @@ class DynamoClinicStore:
 
 def entry_from_item(item: Mapping[str, Any]) -> OutboxEntry:
     """An outbox entry from a plain (deserialised) item, as the sweeper and the stream see it."""
-    return OutboxEntry(resource=json.loads(item["resource"]), source_version=int(item["source_version"]))
+    return OutboxEntry(
+        resource=json.loads(item["resource"]),
+        source_version=int(item["source_version"]),
+        destination=str(item.get("destination", "fhir")),
+    )

@@ -38,6 +38,7 @@ from telehealth.domain.scheduling import (
     slot_id,
     slots,
 )
+from telehealth.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, DomainEvent
 from telehealth.fhir import projection
 from telehealth.ports import (
     ClinicStore,
@@ -90,6 +91,17 @@ class OfferedSlot:
 class Idempotency:
     key: str
     payload_hash: str
+
+
+def _booked(kind: type[AppointmentBooked], appointment: Appointment) -> AppointmentBooked:
+    return kind(
+        appointment_id=appointment.appointment_id,
+        version=appointment.version,
+        provider_id=appointment.provider_id,
+        patient_id=appointment.patient_id,
+        start=appointment.start,
+        end=appointment.end,
+    )
 
 
 def _encode_cursor(slot: SlotTime) -> str:
@@ -198,6 +210,7 @@ class BookingService:
         )
         outbox = self._projection(appointment, now, slot_ids=[offered.slot_id])
         outbox.append(self.audit(caller, "C", f"Appointment/{appointment.appointment_id}", now))
+        outbox.append(self.announce(_booked(AppointmentBooked, appointment), now))
         claim = self._claim(caller, "book", idempotency, appointment.appointment_id)
         try:
             self.store.book(appointment, outbox, claim)
@@ -215,6 +228,13 @@ class BookingService:
         after = before.cancelled()
         outbox = self._projection(after, now, slot_ids=[slot_id(before.provider_id, before.start)])
         outbox.append(self.audit(caller, "U", f"Appointment/{appointment_id}", now))
+        cancelled = AppointmentCancelled(
+            appointment_id=appointment_id,
+            version=after.version,
+            provider_id=after.provider_id,
+            patient_id=after.patient_id,
+        )
+        outbox.append(self.announce(cancelled, now))
         return self._change(caller, "cancel", before, after, outbox, idempotency)
 
     def reschedule(
@@ -236,6 +256,7 @@ class BookingService:
             after, now, slot_ids=[slot_id(provider_id, before.start), offered.slot_id], before=before
         )
         outbox.append(self.audit(caller, "U", f"Appointment/{appointment_id}", now))
+        outbox.append(self.announce(_booked(AppointmentRescheduled, after), now))
         return self._change(caller, "reschedule", before, after, outbox, idempotency)
 
     # --- reading ------------------------------------------------------------------------------------
@@ -373,6 +394,18 @@ class BookingService:
         if found is None:  # written with the claim, so only an expired TTL gets here
             raise NotFoundError("no such appointment")
         return found
+
+    @staticmethod
+    def announce(event: DomainEvent, now: datetime) -> OutboxEntry:
+        """A domain fact, leaving through the outbox with the change that made it true."""
+        detail = event.model_dump(mode="json")
+        resource = {
+            "id": new_id(now),
+            "source": event.source,
+            "detail-type": event.detail_type,
+            "detail": detail,
+        }
+        return OutboxEntry(resource, 1, destination="events")
 
     def audit(self, caller: Caller, action: str, entity: str, now: datetime) -> OutboxEntry:
         """The AuditEvent for one access to one record, as an outbox entry."""

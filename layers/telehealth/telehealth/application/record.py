@@ -34,6 +34,10 @@ class AuditArchive(Protocol):
     def keep(self, audit_event: dict[str, Any]) -> None: ...
 
 
+class Bus(Protocol):
+    def publish(self, source: str, detail_type: str, detail: dict[str, Any]) -> None: ...
+
+
 class Delivered(Protocol):
     def mark_delivered(self, entry: OutboxEntry) -> None: ...
 
@@ -55,13 +59,19 @@ class RecordProjector:
         fhir: FhirStore,
         archive: AuditArchive,
         outbox: Delivered,
+        bus: Bus,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.fhir, self.archive, self.outbox, self.clock = fhir, archive, outbox, clock
+        self.fhir, self.archive, self.outbox, self.bus, self.clock = fhir, archive, outbox, bus, clock
         self._open_until = 0.0
 
     def deliver(self, entry: OutboxEntry) -> str:
-        """Project one entry; returns what happened (`written`, `current`), or raises."""
+        """Deliver one entry; returns what happened (`published`, `written`, `current`), or raises."""
+        if entry.destination == "events":
+            event = entry.resource
+            self.bus.publish(str(event["source"]), str(event["detail-type"]), dict(event["detail"]))
+            self.outbox.mark_delivered(entry)
+            return "published"
         if self.clock() < self._open_until:
             raise RecordUnavailableError("the FHIR store failed moments ago")
         try:
@@ -102,6 +112,7 @@ def from_environment() -> RecordProjector:
     breaker is that function's own)."""
     import os
 
+    from telehealth.adapters.bus import EventBridgeBus
     from telehealth.adapters.clinic_store import DynamoClinicStore
     from telehealth.adapters.healthlake import HealthLakeFhirStore
 
@@ -109,6 +120,7 @@ def from_environment() -> RecordProjector:
         HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]),
         S3AuditArchive(os.environ["AUDIT_BUCKET"]),
         DynamoClinicStore(),
+        EventBridgeBus(),
     )
 
 

@@ -36,14 +36,17 @@ class ProviderListing:
 
 @dataclass(frozen=True)
 class OutboxEntry:
-    """A FHIR resource to project, at a source version. Audit events are archived as well."""
+    """Something a change must deliver: a FHIR resource at a source version (audit events are
+    archived as well), or, with `destination="events"`, a domain event for the tenant's bus."""
 
     resource: Mapping[str, Any]
     source_version: int
+    destination: str = "fhir"  # fhir | events
 
     @property
     def reference(self) -> str:
-        return f"{self.resource['resourceType']}/{self.resource['id']}"
+        kind = "Event" if self.destination == "events" else self.resource["resourceType"]
+        return f"{kind}/{self.resource['id']}"
 
 
 @dataclass(frozen=True)
