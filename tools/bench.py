@@ -373,7 +373,7 @@ def scheduling_figures() -> None:
                 request = urllib.request.Request(  # noqa: S310 (loopback)
                     f"{platform.urls['gateway']}/v1/appointments",
                     data=json.dumps(
-                        {"slot_id": contested, "state": "NY", "patient_id": f"bench-{n}"}
+                        {"slot_id": contested, "state": "NY", "patient_id": patient["sub"]}
                     ).encode(),
                     headers={"Authorization": staff, "Content-Type": "application/json"},
                     method="POST",

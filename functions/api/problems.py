@@ -32,6 +32,7 @@ RULE_STATUS = {
     "check-in-closed": 409,
     "already-checked-in": 409,
     "consent-required": 422,
+    "same-slot": 422,
 }
 
 

@@ -46,5 +46,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             break
         except RecordRejectedError as rejected:
             logger.error("projection rejected", extra={"reason": str(rejected)})
+        except Exception:
+            # One entry's trouble (a bus or archive error) must not hold back every entry after it.
+            logger.exception("delivery failed", extra={"reference": entry.reference})
     logger.info("swept", extra={"delivered": delivered})
     return {"swept": delivered}

@@ -13,9 +13,8 @@ from telehealth.observability import logger_for, tracer_for
 logger = logger_for("visit-tasks")
 tracer = tracer_for("visit-tasks")
 
-# How long a step waiting on a person keeps its task token; the state machine's own timeout ends
-# the wait first.
-TOKEN_TTL_SECONDS = 2 * 24 * 3600
+# How long a waiting step's task token is kept: a visit can be booked months ahead.
+TOKEN_TTL_SECONDS = 366 * 24 * 3600
 
 
 class UnknownTaskError(ValueError):
@@ -23,15 +22,17 @@ class UnknownTaskError(ValueError):
 
 
 def _record_start(payload: dict[str, Any]) -> dict[str, Any]:
-    return {"appointment_id": payload["appointment_id"], "recorded": True}
+    return {"appointment_id": payload["appointment_id"], "version": payload["version"], "recorded": True}
 
 
 def _await_check_in(payload: dict[str, Any]) -> dict[str, Any]:
     """Keep the task token so that the patient's check-in can resume this execution."""
     from telehealth.adapters.clinic_store import DynamoClinicStore
 
+    # Per version: a moved visit's new lifecycle waits on a token of its own.
+    step = f"check-in#v{payload['version']}"
     DynamoClinicStore().put_task_token(
-        payload["appointment_id"], "check-in", payload["task_token"], int(time.time()) + TOKEN_TTL_SECONDS
+        payload["appointment_id"], step, payload["task_token"], int(time.time()) + TOKEN_TTL_SECONDS
     )
     return {"appointment_id": payload["appointment_id"], "waiting_for": "check-in"}
 

@@ -338,7 +338,9 @@ def _execution(platform: LocalPlatform, tenant_id: str, appointment_id: str) -> 
     sfn = platform.client("stepfunctions")
     arn = platform.provisioned[tenant_id].state_machine_arns[topology.VISIT_LIFECYCLE.key]
     execution = sfn.start_execution(
-        stateMachineArn=arn, name=f"{appointment_id}-v1", input=json.dumps({"appointment_id": appointment_id})
+        stateMachineArn=arn,
+        name=f"{appointment_id}-v1",
+        input=json.dumps({"appointment_id": appointment_id, "version": 1}),
     )["executionArn"]
     return sfn, execution
 
@@ -348,7 +350,7 @@ def _token(platform: LocalPlatform, tenant_id: str, appointment_id: str) -> str 
         platform.client("dynamodb")
         .get_item(
             TableName=topology.CLINIC_TABLE.name(tenant_id),
-            Key={"pk": {"S": f"VISIT#{appointment_id}"}, "sk": {"S": "TASK#check-in"}},
+            Key={"pk": {"S": f"VISIT#{appointment_id}"}, "sk": {"S": "TASK#check-in#v1"}},
         )
         .get("Item")
     )

@@ -154,13 +154,22 @@ def test_bad_searches_are_problems_that_do_not_echo_the_input(
 # --- booking ---------------------------------------------------------------------------------------
 
 
+def patient_id(platform: LocalPlatform, email: str) -> str:
+    tenant = platform.provisioned[RIVERSIDE]
+    user = platform.client("cognito-idp").admin_get_user(
+        UserPoolId=tenant.user_pools["patients"], Username=email
+    )
+    return str(next(a["Value"] for a in user["UserAttributes"] if a["Name"] == "sub"))
+
+
 def test_of_twenty_concurrent_bookings_of_one_slot_exactly_one_wins(
-    gateway: str, tokens: dict[str, str]
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str]
 ) -> None:
     slot = fresh_slot(gateway, tokens["staff"])
+    patients = [patient_id(platform, f"patient.{n}@riverside.example") for n in ("one", "two")]
 
     def attempt(n: int) -> int:
-        return book(gateway, tokens["staff"], slot, patient_id=f"synthetic-patient-{n}").status
+        return book(gateway, tokens["staff"], slot, patient_id=patients[n % 2]).status
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = Counter(pool.map(attempt, range(20)))

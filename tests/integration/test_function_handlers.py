@@ -68,8 +68,10 @@ def test_an_unknown_route_is_a_404_not_a_crash() -> None:
 def test_a_visit_task_the_function_does_not_know_fails_loudly_for_the_state_machine() -> None:
     with pytest.raises(visit_tasks.UnknownTaskError):
         visit_tasks.lambda_handler({"task": "teleport", "appointment_id": "a1"}, Context())
-    result = visit_tasks.lambda_handler({"task": "record-start", "appointment_id": "a1"}, Context())
-    assert result == {"appointment_id": "a1", "recorded": True}
+    result = visit_tasks.lambda_handler(
+        {"task": "record-start", "appointment_id": "a1", "version": 1}, Context()
+    )
+    assert result == {"appointment_id": "a1", "version": 1, "recorded": True}
 
 
 def test_a_chime_event_forwarded_from_the_default_bus_is_read_by_its_type() -> None:

@@ -63,7 +63,7 @@ class BookRequest(_Model):
     slot_id: SlotId
     service_type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")] = "general"
     state: StateCode
-    patient_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+    patient_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")] | None = Field(
         default=None, description="Staff booking on a patient's behalf; patients leave it out"
     )
 

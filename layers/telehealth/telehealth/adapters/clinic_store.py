@@ -28,7 +28,7 @@ from typing import Any
 
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.licensure import License, LicenseStatus
-from telehealth.domain.scheduling import Availability, ExtraHours, Interval
+from telehealth.domain.scheduling import LONGEST_VISIT, Availability, ExtraHours, Interval, cells
 from telehealth.domain.visits import CheckIn
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 from telehealth.ports import (
@@ -275,7 +275,8 @@ class DynamoClinicStore:
             return str(item["pk"]).removeprefix("PROVIDER#")
         return None
 
-    def booked_starts(self, provider_id: str, start: datetime, end: datetime) -> set[datetime]:
+    def booked_cells(self, provider_id: str, start: datetime, end: datetime) -> set[datetime]:
+        """The five-minute cells held by bookings, for slots starting from `start` to `end`."""
         return {
             _moment(item["sk"].removeprefix("SLOT#"))
             for item in self._query(
@@ -283,11 +284,36 @@ class DynamoClinicStore:
                 ExpressionAttributeValues={
                     ":pk": {"S": f"PROVIDER#{provider_id}"},
                     ":a": {"S": f"SLOT#{_stamp(start)}"},
-                    ":b": {"S": f"SLOT#{_stamp(end)}"},
+                    ":b": {"S": f"SLOT#{_stamp(end + LONGEST_VISIT)}"},
                 },
                 ProjectionExpression="sk",
             )
         }
+
+    def _hold(self, a: Appointment, moments: list[datetime]) -> list[dict[str, Any]]:
+        return [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._item({**slot_key(a.provider_id, m), "appointment_id": a.appointment_id}),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for m in moments
+        ]
+
+    def _release(self, a: Appointment, moments: list[datetime]) -> list[dict[str, Any]]:
+        return [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": self._item(slot_key(a.provider_id, m)),
+                    "ConditionExpression": "appointment_id = :a",
+                    "ExpressionAttributeValues": self._item({":a": a.appointment_id}),
+                }
+            }
+            for m in moments
+        ]
 
     def replace_availability(
         self, provider_id: str, availability: Availability, expected_version: int
@@ -492,20 +518,9 @@ class DynamoClinicStore:
         self, appointment: Appointment, outbox: list[OutboxEntry], claim: IdempotencyClaim | None
     ) -> None:
         now = datetime.now(UTC)
+        held = self._hold(appointment, cells(appointment.start, appointment.end))
         items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._item(
-                        {
-                            **slot_key(appointment.provider_id, appointment.start),
-                            "appointment_id": appointment.appointment_id,
-                            "end": _stamp(appointment.end),
-                        }
-                    ),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
+            *held,
             {
                 "Put": {
                     "TableName": self.table,
@@ -517,7 +532,7 @@ class DynamoClinicStore:
         ]
         if claim is not None:
             items.append(self._claim_item(claim, now))
-        self._transact(items, claim, taken={0})
+        self._transact(items, claim, taken=set(range(len(held))))
 
     def change(
         self,
@@ -529,6 +544,8 @@ class DynamoClinicStore:
         """Cancel or move: the appointment at its next version, the slot released and (when moved)
         the new one taken, all conditional on nobody having changed the appointment meanwhile."""
         now = datetime.now(UTC)
+        before_cells = cells(before.start, before.end)
+        after_cells = cells(after.start, after.end) if after.status is AppointmentStatus.BOOKED else []
         items: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -539,40 +556,20 @@ class DynamoClinicStore:
                     "ExpressionAttributeValues": self._item({":v": before.version, ":booked": "booked"}),
                 }
             },
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": self._item(slot_key(before.provider_id, before.start)),
-                    "ConditionExpression": "appointment_id = :a",
-                    "ExpressionAttributeValues": self._item({":a": before.appointment_id}),
-                }
-            },
+            # Cells it keeps (a move by less than its length) are neither released nor taken again.
+            *self._release(before, [c for c in before_cells if c not in after_cells]),
         ]
-        taken: set[int] = set()
-        if after.status is AppointmentStatus.BOOKED:
-            taken.add(len(items))
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": self._item(
-                            {
-                                **slot_key(after.provider_id, after.start),
-                                "appointment_id": after.appointment_id,
-                                "end": _stamp(after.end),
-                            }
-                        ),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-            )
+        held = self._hold(after, [c for c in after_cells if c not in before_cells])
+        taken = set(range(len(items), len(items) + len(held)))
+        items += held
         items += self._outbox_items(outbox, now)
         if claim is not None:
             items.append(self._claim_item(claim, now))
         self._transact(items, claim, taken=taken)
 
-    def record_check_in(self, check_in: CheckIn, outbox: list[OutboxEntry]) -> None:
-        """The check-in (once per appointment) with its consents and audit event."""
+    def record_check_in(self, check_in: CheckIn, version: int, outbox: list[OutboxEntry]) -> None:
+        """The check-in (once per appointment version: a moved visit is checked in anew) with its
+        consents, audit event and announcement."""
         now = datetime.now(UTC)
         try:
             self._client.transact_write_items(
@@ -583,7 +580,7 @@ class DynamoClinicStore:
                             "Item": self._item(
                                 {
                                     "pk": f"APPT#{check_in.appointment_id}",
-                                    "sk": "CHECKIN",
+                                    "sk": f"CHECKIN#v{version}",
                                     "at": _stamp(check_in.at),
                                     "state": check_in.state,
                                     "emergency_contact": check_in.emergency_contact,
@@ -598,7 +595,10 @@ class DynamoClinicStore:
                 ]
             )
         except self._client.exceptions.TransactionCanceledException as error:
-            raise AlreadyCheckedInError("checked in already") from error
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise AlreadyCheckedInError("checked in already") from error
+            raise StaleWriteError("the check-in could not be written; retry") from error
 
     def write(self, items: list[dict[str, Any]]) -> None:
         """Seed and admin writes (a provider, a patient) with their outbox entries."""
@@ -609,9 +609,11 @@ class DynamoClinicStore:
         return self._outbox_items(outbox, datetime.now(UTC))
 
     def record(self, outbox: list[OutboxEntry]) -> None:
-        """Read audits and other facts that change no record: outbox entries on their own."""
-        if outbox:
-            self._client.transact_write_items(TransactItems=self._outbox_items(outbox, datetime.now(UTC)))
+        """Read audits and other facts that change no record: outbox entries on their own, in
+        transactions of at most 100 items (DynamoDB's limit)."""
+        items = self._outbox_items(outbox, datetime.now(UTC))
+        for chunk in range(0, len(items), 100):
+            self._client.transact_write_items(TransactItems=items[chunk : chunk + 100])
 
     # --- the outbox ------------------------------------------------------------------------------------
 

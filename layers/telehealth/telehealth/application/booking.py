@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from telehealth.application.callers import Caller, NotAuthorizedError
 from telehealth.domain.appointments import (
@@ -32,6 +31,7 @@ from telehealth.domain.scheduling import (
     Availability,
     SchedulingError,
     SlotTime,
+    cells,
     check_search_window,
     offers,
     parse_slot_id,
@@ -153,19 +153,18 @@ class BookingService:
             # Every provider's credentials and booked slots are read side by side: one round.
             records = [pool.submit(self.store.provider, listing.provider_id) for listing in listings]
             booked = [
-                pool.submit(self.store.booked_starts, listing.provider_id, start, query.end)
+                pool.submit(self.store.booked_cells, listing.provider_id, start, query.end)
                 for listing in listings
             ]
             for record_future, booked_future in zip(records, booked, strict=True):
                 record, taken = record_future.result(), booked_future.result()
                 if record is None:
                     continue
-                zone = ZoneInfo(record.profile.zone)
                 found += [
                     OfferedSlot(s, record)
                     for s in slots(record.availability, query.service_type, start, query.end)
-                    if s.start not in taken
-                    and self.policy.may_treat(record.licenses, query.state, s.start.astimezone(zone).date())
+                    if taken.isdisjoint(cells(s.start, s.end))
+                    and self.policy.check_visit(record.licenses, query.state, s.start, s.end) is None
                 ]
         found.sort(key=lambda o: (o.slot.start, o.slot.provider_id))
         if after:
@@ -193,6 +192,8 @@ class BookingService:
             patient_id = caller.subject
         if patient_id is None:
             raise SchedulingError("staff must say which patient the visit is for")
+        if caller.actor is Actor.STAFF and self.store.patient(patient_id) is None:
+            raise NotFoundError("no such patient")
         self._check_state(state)
         now = self.clock()
         provider_id, start = parse_slot_id(slot)
@@ -217,8 +218,10 @@ class BookingService:
         except IdempotentReplay as replay:
             appointment = self._replayed(replay)
         # After the commit, and again on a replay: starting an execution that exists is a no-op,
-        # so a client's retry also repairs a start that failed the first time.
-        self.workflows.start(appointment)
+        # so a client's retry also repairs a start that failed the first time (unless the visit
+        # has been cancelled since: a replay must not revive its lifecycle).
+        if appointment.status is AppointmentStatus.BOOKED:
+            self.workflows.start(appointment)
         return appointment
 
     def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
@@ -249,6 +252,8 @@ class BookingService:
                 "other-provider",
                 "A visit moves to another time with the same provider; book anew to change provider.",
             )
+        if start == before.start:
+            raise AppointmentRuleError("same-slot", "The visit is already at that time.")
         check_bookable(start, now)
         offered = self._licensed_slot(provider_id, before.service_type, start, before.patient_state)
         after = before.moved(offered.start, offered.end)
@@ -320,15 +325,13 @@ class BookingService:
     # --- helpers ---------------------------------------------------------------------------------------
 
     def _licensed_slot(self, provider_id: str, service_type: str, start: datetime, state: str) -> SlotTime:
-        """The provider's slot at `start`, if they offer it and may see a patient in `state` that
-        day (their own calendar day)."""
+        """The provider's slot at `start`, if they offer it and may see a patient in `state` on
+        every calendar day the visit touches there."""
         record = self.store.provider(provider_id)
         offered = offers(record.availability, service_type, start) if record else None
         if record is None or offered is None:
             raise NotFoundError("no such slot")
-        refusal = self.policy.check(
-            record.licenses, state, start.astimezone(ZoneInfo(record.profile.zone)).date()
-        )
+        refusal = self.policy.check_visit(record.licenses, state, offered.start, offered.end)
         if refusal is not None:
             raise LicensureError(refusal)
         return offered

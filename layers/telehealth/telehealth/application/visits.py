@@ -16,7 +16,7 @@ from telehealth.ports import AlreadyCheckedInError, OutboxEntry
 
 
 class CheckInStore(Protocol):
-    def record_check_in(self, check_in: CheckIn, outbox: list[OutboxEntry]) -> None: ...
+    def record_check_in(self, check_in: CheckIn, version: int, outbox: list[OutboxEntry]) -> None: ...
 
     def task_token(self, appointment_id: str, step: str) -> str | None: ...
 
@@ -48,7 +48,7 @@ class VisitService:
             appointment_id, now, state, emergency_contact, consents_to_telehealth, consents_to_recording
         )
         check_check_in(appointment, check_in)
-        token = self.store.task_token(appointment_id, "check-in")
+        token = self.store.task_token(appointment_id, f"check-in#v{appointment.version}")
         if token is None:
             raise AppointmentRuleError(
                 "check-in-not-open", "The visit is not ready for check-in yet; try shortly."
@@ -64,7 +64,7 @@ class VisitService:
             self.booking.audit(caller, "C", f"Appointment/{appointment_id}", now),
         ]
         try:
-            self.store.record_check_in(check_in, outbox)
+            self.store.record_check_in(check_in, appointment.version, outbox)
         except AlreadyCheckedInError as error:
             raise AppointmentRuleError("already-checked-in", "This visit is checked in already.") from error
         # Only ids and the outcome go back to the workflow: its history is kept.

@@ -11,10 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
+from zoneinfo import ZoneInfo
 
 from telehealth.domain.jurisdictions import US_JURISDICTIONS
+
+# The wall-clock zones of US jurisdictions, east to west, for the calendar days a visit touches.
+US_ZONES = tuple(
+    ZoneInfo(z)
+    for z in (
+        "Pacific/Guam",
+        "America/Puerto_Rico",
+        "America/New_York",
+        "America/Anchorage",
+        "Pacific/Honolulu",
+        "Pacific/Pago_Pago",
+    )
+)
 
 
 class LicenseStatus(Enum):
@@ -68,3 +82,15 @@ class LicensurePolicy:
 
     def may_treat(self, credentials: Iterable[License], state: str, day: date) -> bool:
         return self.check(credentials, state, day) is None
+
+    def check_visit(
+        self, credentials: Iterable[License], state: str, start: datetime, end: datetime
+    ) -> Refusal | None:
+        """A visit is licensed only if it is on every calendar day it touches where the patient
+        may be: a state can span zones, so the day is taken in every US zone, Guam to Hawaii."""
+        found = list(credentials)
+        for day in sorted({moment.astimezone(zone).date() for moment in (start, end) for zone in US_ZONES}):
+            refusal = self.check(found, state, day)
+            if refusal is not None:
+                return refusal
+        return None

@@ -17,6 +17,19 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 MAX_SEARCH_DAYS = 14
+# Bookings hold the five-minute cells they cover, so two visits of different lengths can never
+# overlap; every working hour and visit length therefore falls on five-minute marks.
+CELL = timedelta(minutes=5)
+LONGEST_VISIT = timedelta(minutes=240)
+
+
+def cells(start: datetime, end: datetime) -> list[datetime]:
+    """The five-minute cells a visit from `start` to `end` occupies."""
+    found, cursor = [], start
+    while cursor < end:
+        found.append(cursor)
+        cursor += CELL
+    return found
 
 
 class SchedulingError(ValueError):
@@ -31,6 +44,8 @@ class Interval:
     def __post_init__(self) -> None:
         if not self.start < self.end:
             raise SchedulingError("an interval must end after it starts (overnight hours: split at midnight)")
+        if any(t.minute % 5 or t.second or t.microsecond for t in (self.start, self.end)):
+            raise SchedulingError("working hours start and end on five-minute marks")
 
 
 @dataclass(frozen=True)
@@ -62,8 +77,8 @@ class Availability:
             raise SchedulingError("zone must be an IANA time zone name") from error
         if any(day not in range(1, 8) for day in self.weekly):
             raise SchedulingError("weekly hours are keyed by ISO weekday, 1 (Monday) to 7")
-        if not self.visit_minutes or any(not 5 <= m <= 240 for m in self.visit_minutes.values()):
-            raise SchedulingError("visit lengths must be between 5 and 240 minutes")
+        if not self.visit_minutes or any(not 5 <= m <= 240 or m % 5 for m in self.visit_minutes.values()):
+            raise SchedulingError("visit lengths are 5 to 240 minutes, in steps of 5")
         for day, intervals in self.weekly.items():
             _no_overlap(intervals, f"weekday {day}")
 
