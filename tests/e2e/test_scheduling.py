@@ -383,3 +383,15 @@ def test_a_provider_publishes_hours_that_search_then_follows(gateway: str, token
     }
     refused = call(gateway, "PUT", path, tokens["staff"], overlapping)
     assert refused.status == 400 and "overlap" in refused.json()["detail"]
+
+
+def test_visits_of_different_lengths_cannot_overlap(gateway: str, tokens: dict[str, str]) -> None:
+    from telehealth.domain.scheduling import parse_slot_id, slot_id
+
+    general = fresh_slot(gateway, tokens["patient"], provider="dr-okafor")
+    assert book(gateway, tokens["patient"], general).status == 201
+    provider, start = parse_slot_id(general)
+    overlapping = slot_id(provider, start + timedelta(minutes=15))  # a 15-minute follow-up inside it
+    _used.add(overlapping)
+    reply = book(gateway, tokens["patient2"], overlapping, service_type="follow-up")
+    assert reply.status == 409 and reply.json()["type"] == "/problems/slot-taken"

@@ -61,3 +61,27 @@ def test_a_license_must_name_a_real_jurisdiction_and_a_forward_period() -> None:
         ny(state="XX")
     with pytest.raises(ValueError, match="end after"):
         ny(valid_until=date(2024, 1, 1))
+
+
+def test_a_visit_is_checked_on_every_calendar_day_it_touches_across_us_zones() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    ends_june_30 = ny(valid_until=date(2026, 6, 30))
+    # 01:00 on 1 July in New York is still 30 June in California: the license has lapsed there
+    # for a patient in New York, whatever the provider's own calendar says.
+    start = datetime(2026, 7, 1, 5, tzinfo=UTC)
+    assert (
+        POLICY.check_visit([ends_june_30], "NY", start, start + timedelta(minutes=30))
+        is Refusal.NOT_VALID_THAT_DAY
+    )
+    earlier = datetime(2026, 6, 30, 15, tzinfo=UTC)
+    assert POLICY.check_visit([ends_june_30], "NY", earlier, earlier + timedelta(minutes=30)) is None
+
+
+def test_every_jurisdiction_has_its_zones() -> None:
+    from zoneinfo import ZoneInfo
+
+    from telehealth.domain.jurisdictions import JURISDICTION_ZONES, US_JURISDICTIONS
+
+    assert set(JURISDICTION_ZONES) == US_JURISDICTIONS
+    assert all(ZoneInfo(z) for zones in JURISDICTION_ZONES.values() for z in zones)

@@ -127,3 +127,20 @@ def test_slot_ids_are_stable_and_round_trip() -> None:
     assert offers(availability, "general", first.start + timedelta(minutes=10)) is None
     with pytest.raises(SchedulingError):
         parse_slot_id("garbage")
+
+
+def test_bookings_hold_five_minute_cells_and_hours_fall_on_five_minute_marks() -> None:
+    from telehealth.domain.scheduling import cells
+
+    start = datetime(2026, 6, 3, 13, tzinfo=UTC)
+    assert cells(start, start + timedelta(minutes=15)) == [start + timedelta(minutes=m) for m in (0, 5, 10)]
+    # A 30-minute visit at 09:00 and a 15-minute one at 09:15 share cells: they cannot both hold.
+    thirty, fifteen = (
+        cells(start, start + timedelta(minutes=30)),
+        cells(start + timedelta(minutes=15), start + timedelta(minutes=30)),
+    )
+    assert set(thirty) & set(fifteen)
+    with pytest.raises(SchedulingError, match="five-minute"):
+        Interval(time(9, 7), time(10))
+    with pytest.raises(SchedulingError, match="steps of 5"):
+        every_day(Interval(time(9), time(10)), minutes=12)

@@ -15,20 +15,7 @@ from datetime import date, datetime
 from enum import Enum
 from zoneinfo import ZoneInfo
 
-from telehealth.domain.jurisdictions import US_JURISDICTIONS
-
-# The wall-clock zones of US jurisdictions, east to west, for the calendar days a visit touches.
-US_ZONES = tuple(
-    ZoneInfo(z)
-    for z in (
-        "Pacific/Guam",
-        "America/Puerto_Rico",
-        "America/New_York",
-        "America/Anchorage",
-        "Pacific/Honolulu",
-        "Pacific/Pago_Pago",
-    )
-)
+from telehealth.domain.jurisdictions import JURISDICTION_ZONES, US_JURISDICTIONS
 
 
 class LicenseStatus(Enum):
@@ -87,9 +74,10 @@ class LicensurePolicy:
         self, credentials: Iterable[License], state: str, start: datetime, end: datetime
     ) -> Refusal | None:
         """A visit is licensed only if it is on every calendar day it touches where the patient
-        may be: a state can span zones, so the day is taken in every US zone, Guam to Hawaii."""
+        is, in each zone the patient's state spans."""
         found = list(credentials)
-        for day in sorted({moment.astimezone(zone).date() for moment in (start, end) for zone in US_ZONES}):
+        zones = [ZoneInfo(z) for z in JURISDICTION_ZONES[state]]
+        for day in sorted({moment.astimezone(zone).date() for moment in (start, end) for zone in zones}):
             refusal = self.check(found, state, day)
             if refusal is not None:
                 return refusal
