@@ -63,16 +63,9 @@ def install(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(RequestValidationError)
     def invalid(error: RequestValidationError) -> Response[str]:
-        # Field locations and pydantic's message only: never the submitted value ("input").
-        fields = [
-            {
-                "field": ".".join(
-                    str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path", "header")
-                ),
-                "problem": e.get("msg", ""),
-            }
-            for e in error.errors()
-        ]
+        # Field locations and pydantic's message only: never the submitted value ("input"), and a
+        # location only when it looks like a field name (a malformed body can surface as a "key").
+        fields = [{"field": _field(e.get("loc", ())), "problem": e.get("msg", "")} for e in error.errors()]
         return problem(
             400, "invalid-request", "The request is not valid.", "See `errors` for each field.", errors=fields
         )

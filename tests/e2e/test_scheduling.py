@@ -395,3 +395,17 @@ def test_visits_of_different_lengths_cannot_overlap(gateway: str, tokens: dict[s
     _used.add(overlapping)
     reply = book(gateway, tokens["patient2"], overlapping, service_type="follow-up")
     assert reply.status == 409 and reply.json()["type"] == "/problems/slot-taken"
+
+
+def test_a_form_encoded_body_is_refused_without_echoing_what_it_held(
+    gateway: str, tokens: dict[str, str]
+) -> None:
+    reply = http(
+        "POST",
+        f"{gateway}/v1/appointments",
+        headers={"Authorization": tokens["patient"], "Content-Type": "application/x-www-form-urlencoded"},
+        # JSON sent as a form: the whole document becomes one form "key", which must not be echoed.
+        body=b'{"slot_id": "x", "birth_date": "1990-01-01", "name": "Jordan Testpatient"}',
+    )
+    assert reply.status == 400 and reply.json()["type"] == "/problems/invalid-request"
+    assert b"1990-01-01" not in reply.body and b"Jordan" not in reply.body

@@ -225,6 +225,34 @@ def test_each_change_is_announced_on_the_tenant_bus_with_ids_only(
         return {"Appointment.Booked", "Appointment.Rescheduled", "Appointment.Cancelled"} <= set(seen)
 
     assert eventually(announced, timeout_s=30)
+    # Checking in is announced too, with the recording decision and nothing else about the patient.
+    soon = book(gateway, tokens["patient2"], soon_slot(gateway, tokens["patient2"])).json()
+    path = f"/v1/appointments/{soon['appointment_id']}/check-in"
+    eventually(
+        lambda: (
+            call(gateway, "POST", path, tokens["patient2"], {**CHECK_IN, "consent_to_recording": True}).status
+            == 200
+        ),
+        timeout_s=30,
+    )
+
+    def checked_in() -> dict[str, Any] | None:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            event = json.loads(message["Body"])
+            if (
+                event["detail-type"] == "Visit.CheckedIn"
+                and event["detail"]["appointment_id"] == soon["appointment_id"]
+            ):
+                return dict(event["detail"])
+        return None
+
+    assert eventually(checked_in, timeout_s=30) == {
+        "schema_version": 1,
+        "appointment_id": soon["appointment_id"],
+        "recording_consented": True,
+    }
     assert seen["Appointment.Booked"]["source"] == "telehealth.scheduling"
     assert seen["Appointment.Rescheduled"]["detail"]["version"] == 2
     for event in seen.values():

@@ -11,6 +11,7 @@ from telehealth.application.booking import BookingService
 from telehealth.application.callers import Caller
 from telehealth.domain.appointments import Actor, AppointmentRuleError
 from telehealth.domain.visits import CheckIn, check_check_in
+from telehealth.events import VisitCheckedIn
 from telehealth.fhir import projection
 from telehealth.ports import AlreadyCheckedInError, OutboxEntry
 
@@ -62,6 +63,9 @@ class VisitService:
                 projection.consent(appointment_id, patient, "recording", consents_to_recording, now), 1
             ),
             self.booking.audit(caller, "C", f"Appointment/{appointment_id}", now),
+            self.booking.announce(
+                VisitCheckedIn(appointment_id=appointment_id, recording_consented=consents_to_recording), now
+            ),
         ]
         try:
             self.store.record_check_in(check_in, appointment.version, outbox)
