@@ -11,7 +11,7 @@ import pytest
 from infra import topology
 from local.platform import LocalPlatform
 from telehealth.adapters.healthlake import HealthLakeFhirStore
-from tests.conftest import eventually
+from tests.conftest import Reply, eventually
 from tests.e2e.test_scheduling import RIVERSIDE, book, call, stamp
 
 CHECK_IN = {"state": "NY", "emergency_contact": "+1 555 0100", "consent_to_telehealth": True}
@@ -25,6 +25,11 @@ def tokens(platform: LocalPlatform) -> dict[str, str]:
         "patient": user_tokens(platform, RIVERSIDE, "patient.one@riverside.example")["access"],
         "patient2": user_tokens(platform, RIVERSIDE, "patient.two@riverside.example")["access"],
     }
+
+
+def check_in(gateway: str, token: str, appointment_id: str, recording: bool = False, **change: Any) -> Reply:
+    body = {**CHECK_IN, "consent_to_recording": recording, **change}
+    return call(gateway, "POST", f"/v1/appointments/{appointment_id}/check-in", token, body)
 
 
 def soon_slot(gateway: str, token: str, taken: set[str] = set()) -> str:  # noqa: B006 (shared on purpose)
@@ -63,29 +68,14 @@ def test_booking_starts_the_lifecycle_and_check_in_moves_it_on(
     # The lifecycle waits on check-in (a task token): check in once the token is waiting.
     checked = eventually(
         lambda: (
-            (
-                r := call(
-                    gateway,
-                    "POST",
-                    f"/v1/appointments/{appointment['appointment_id']}/check-in",
-                    tokens["patient"],
-                    {**CHECK_IN, "consent_to_recording": False},
-                )
-            ).status
-            == 200
+            (r := check_in(gateway, tokens["patient"], appointment["appointment_id"], False)).status == 200
             and r
         ),
         timeout_s=30,
     )
     assert checked.json()["recording_consented"] is False
     assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=30)
-    again = call(
-        gateway,
-        "POST",
-        f"/v1/appointments/{appointment['appointment_id']}/check-in",
-        tokens["patient"],
-        {**CHECK_IN, "consent_to_recording": True},
-    )
+    again = check_in(gateway, tokens["patient"], appointment["appointment_id"], True)
     assert again.status == 409 and again.json()["type"] == "/problems/already-checked-in"
 
 
@@ -144,21 +134,9 @@ def test_check_in_opens_fifteen_minutes_before_and_only_for_the_patient(
     from tests.e2e.test_scheduling import fresh_slot
 
     later = book(gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"])).json()
-    early = call(
-        gateway,
-        "POST",
-        f"/v1/appointments/{later['appointment_id']}/check-in",
-        tokens["patient"],
-        {**CHECK_IN, "consent_to_recording": False},
-    )
+    early = check_in(gateway, tokens["patient"], later["appointment_id"], False)
     assert early.status == 409 and early.json()["type"] == "/problems/check-in-not-open"
-    theirs = call(
-        gateway,
-        "POST",
-        f"/v1/appointments/{later['appointment_id']}/check-in",
-        tokens["patient2"],
-        {**CHECK_IN, "consent_to_recording": False},
-    )
+    theirs = check_in(gateway, tokens["patient2"], later["appointment_id"], False)
     assert theirs.status == 404
 
 
