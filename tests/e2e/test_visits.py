@@ -32,6 +32,14 @@ def check_in(gateway: str, token: str, appointment_id: str, recording: bool = Fa
     return call(gateway, "POST", f"/v1/appointments/{appointment_id}/check-in", token, body)
 
 
+def check_in_when_open(gateway: str, token: str, appointment_id: str, recording: bool) -> Reply:
+    """Check in as soon as the lifecycle waits for it (it gets there moments after booking)."""
+    reply: Reply = eventually(
+        lambda: (r := check_in(gateway, token, appointment_id, recording)).status == 200 and r, timeout_s=30
+    )
+    return reply
+
+
 def soon_slot(gateway: str, token: str, taken: set[str] = set()) -> str:  # noqa: B006 (shared on purpose)
     """A slot with the around-the-clock provider that starts within the check-in window."""
     now = datetime.now(UTC)
@@ -66,13 +74,7 @@ def test_booking_starts_the_lifecycle_and_check_in_moves_it_on(
     appointment = book(gateway, tokens["patient"], soon_slot(gateway, tokens["patient"])).json()
     assert execution(platform, appointment)["status"] == "RUNNING"
     # The lifecycle waits on check-in (a task token): check in once the token is waiting.
-    checked = eventually(
-        lambda: (
-            (r := check_in(gateway, tokens["patient"], appointment["appointment_id"], False)).status == 200
-            and r
-        ),
-        timeout_s=30,
-    )
+    checked = check_in_when_open(gateway, tokens["patient"], appointment["appointment_id"], False)
     assert checked.json()["recording_consented"] is False
     assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=30)
     again = check_in(gateway, tokens["patient"], appointment["appointment_id"], True)
@@ -85,14 +87,7 @@ def test_check_in_records_both_consents_in_the_fhir_store(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     appointment = book(gateway, tokens["patient2"], soon_slot(gateway, tokens["patient2"])).json()
-    path = f"/v1/appointments/{appointment['appointment_id']}/check-in"
-    eventually(
-        lambda: (
-            call(gateway, "POST", path, tokens["patient2"], {**CHECK_IN, "consent_to_recording": True}).status
-            == 200
-        ),
-        timeout_s=30,
-    )
+    check_in_when_open(gateway, tokens["patient2"], appointment["appointment_id"], True)
     fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
     for purpose, decision in (("telehealth", "permit"), ("recording", "permit")):
         consent = eventually(
@@ -113,19 +108,10 @@ def test_a_check_in_without_consent_or_with_bad_input_changes_nothing(
     gateway: str, tokens: dict[str, str], change: dict[str, Any], kind: str, status: int
 ) -> None:
     appointment = book(gateway, tokens["patient"], soon_slot(gateway, tokens["patient"])).json()
-    path = f"/v1/appointments/{appointment['appointment_id']}/check-in"
-    refused = call(
-        gateway, "POST", path, tokens["patient"], {**CHECK_IN, "consent_to_recording": False, **change}
-    )
+    refused = check_in(gateway, tokens["patient"], appointment["appointment_id"], False, **change)
     assert refused.status == status and refused.json()["type"] == f"/problems/{kind}"
     # Nothing was recorded: the real check-in still goes through.
-    assert eventually(
-        lambda: (
-            call(gateway, "POST", path, tokens["patient"], {**CHECK_IN, "consent_to_recording": False}).status
-            == 200
-        ),
-        timeout_s=30,
-    )
+    check_in_when_open(gateway, tokens["patient"], appointment["appointment_id"], False)
 
 
 def test_check_in_opens_fifteen_minutes_before_and_only_for_the_patient(
@@ -205,14 +191,7 @@ def test_each_change_is_announced_on_the_tenant_bus_with_ids_only(
     assert eventually(announced, timeout_s=30)
     # Checking in is announced too, with the recording decision and nothing else about the patient.
     soon = book(gateway, tokens["patient2"], soon_slot(gateway, tokens["patient2"])).json()
-    path = f"/v1/appointments/{soon['appointment_id']}/check-in"
-    eventually(
-        lambda: (
-            call(gateway, "POST", path, tokens["patient2"], {**CHECK_IN, "consent_to_recording": True}).status
-            == 200
-        ),
-        timeout_s=30,
-    )
+    check_in_when_open(gateway, tokens["patient2"], soon["appointment_id"], True)
 
     def checked_in() -> dict[str, Any] | None:
         for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
