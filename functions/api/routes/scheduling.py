@@ -251,17 +251,19 @@ def read_availability(provider_id: ProviderId) -> AvailabilityOut:
 
 @router.put("/v1/providers/<provider_id>/availability", summary="Publish new hours (the provider, or staff)")
 def publish_availability(provider_id: ProviderId, request: AvailabilityIn) -> AvailabilityOut:
-    service = context.booking()
-    current = service.availability(context.caller(router), provider_id)
-    availability = Availability(
-        provider_id=provider_id,
-        zone=current.availability.zone,
-        weekly={d: tuple(Interval(i.start, i.end) for i in v) for d, v in request.weekly.items()},
-        visit_minutes=request.visit_minutes,
-        days_off=frozenset(request.days_off),
-        extra=tuple(ExtraHours(e.day, Interval(e.start, e.end)) for e in request.extra),
+    def hours(zone: str) -> Availability:
+        return Availability(
+            provider_id=provider_id,
+            zone=zone,
+            weekly={d: tuple(Interval(i.start, i.end) for i in v) for d, v in request.weekly.items()},
+            visit_minutes=request.visit_minutes,
+            days_off=frozenset(request.days_off),
+            extra=tuple(ExtraHours(e.day, Interval(e.start, e.end)) for e in request.extra),
+        )
+
+    availability, version = context.booking().publish_availability(
+        context.caller(router), provider_id, hours, request.version
     )
-    version = service.publish_availability(context.caller(router), provider_id, availability, request.version)
     return AvailabilityOut(
         provider_id=provider_id, zone=availability.zone, **{**request.model_dump(), "version": version}
     )

@@ -306,13 +306,19 @@ class BookingService:
         return record
 
     def publish_availability(
-        self, caller: Caller, provider_id: str, availability: Availability, expected_version: int
-    ) -> int:
-        """New weekly hours, exceptions and visit lengths; booked visits stay booked."""
-        self._may_manage(caller, provider_id)
+        self,
+        caller: Caller,
+        provider_id: str,
+        hours: Callable[[str], Availability],
+        expected_version: int,
+    ) -> tuple[Availability, int]:
+        """New weekly hours, exceptions and visit lengths, in the provider's own zone (`hours`
+        builds them for it); booked visits stay booked."""
+        current = self.availability(caller, provider_id)
+        availability = hours(current.availability.zone)
         if availability.provider_id != provider_id:
             raise SchedulingError("the availability is for another provider")
-        return self.store.replace_availability(provider_id, availability, expected_version)
+        return availability, self.store.replace_availability(provider_id, availability, expected_version)
 
     def _may_manage(self, caller: Caller, provider_id: str) -> None:
         """A provider manages their own hours; staff manage anyone's in their tenant."""
