@@ -122,6 +122,15 @@ class TenantStack(Stack):
                     MEETING_MANAGE_ACTIONS + MEDIA_PIPELINE_ACTIONS, meetings + pipelines
                 ),
                 "meetings:read": allow(MEETING_READ_ACTIONS, meetings),
+                # Reminders: e-mail from the tenant's verified sender; SMS goes to phone numbers,
+                # which are not resources (SNS requires "*" for direct publishing to a number).
+                "notify:send": lambda fn: (
+                    allow(
+                        ("ses:SendEmail",),
+                        [self.format_arn(service="ses", resource="identity", resource_name="*")],
+                    )(fn),
+                    allow(("sns:Publish",), ["*"])(fn),
+                ),
             }
         )
 

@@ -75,6 +75,11 @@ class Tenant(_Strict):
     reserved_concurrency: dict[str, Annotated[int, Field(ge=1, le=1000)]]
     machine_clients: tuple[MachineClient, ...] = ()
     portal_origins: tuple[PortalOrigin, ...] = ()
+    # The verified SES identity reminders are sent from.
+    notify_from: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
+    # The clinic's own visit clocks, in seconds (check_in_opens, no_show_grace, join_window,
+    # admit_by_after_end, overrun, link_lifetime, reminders); the defaults otherwise.
+    visit_timings: dict[str, float | list[float]] = {}
 
     @field_validator("states")
     @classmethod

@@ -7,6 +7,7 @@ Plain data, no CDK imports: names are per tenant and derived here, nowhere else.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -133,7 +134,7 @@ API = Function(
         "workflow:signal",
         "key:use",
         "fhir:write",
-        "meetings:read",
+        "meetings:manage",
     ),
 )
 VISIT_TASKS = Function(
@@ -141,7 +142,7 @@ VISIT_TASKS = Function(
     handler="functions.workflow.visit_tasks.lambda_handler",
     invocation=Invocation.WORKFLOW,
     description="Task steps of the visit lifecycle state machine",
-    grants=("table:write", "bus:put", "key:use", "meetings:manage"),
+    grants=("table:write", "bus:put", "key:use", "meetings:manage", "notify:send"),
 )
 OUTBOX_RELAY = Function(
     key="outbox-relay",
@@ -149,7 +150,7 @@ OUTBOX_RELAY = Function(
     invocation=Invocation.STREAM,
     description="Delivers outbox entries from the table's stream: HealthLake, audit archive, events",
     timeout_s=60,
-    grants=("table:write", "fhir:write", "audit:write", "bus:put", "key:use"),
+    grants=("table:write", "fhir:write", "audit:write", "bus:put", "key:use", "workflow:signal"),
 )
 OUTBOX_SWEEPER = Function(
     key="outbox-sweeper",
@@ -157,14 +158,14 @@ OUTBOX_SWEEPER = Function(
     invocation=Invocation.EVENT,
     description="Re-drives outbox items the stream could not deliver (the stream keeps 24 hours)",
     timeout_s=300,
-    grants=("table:write", "fhir:write", "audit:write", "bus:put", "key:use"),
+    grants=("table:write", "fhir:write", "audit:write", "bus:put", "key:use", "workflow:signal"),
 )
 CHIME_EVENTS = Function(
     key="chime-events",
     handler="functions.events.chime_events.lambda_handler",
     invocation=Invocation.EVENT,
     description="Turns Chime meeting events forwarded from the default bus into visit facts",
-    grants=("table:write", "bus:put", "workflow:signal", "key:use", "meetings:read"),
+    grants=("table:write", "bus:put", "key:use", "meetings:read"),
 )
 
 FUNCTIONS: tuple[Function, ...] = (API, VISIT_TASKS, OUTBOX_RELAY, OUTBOX_SWEEPER, CHIME_EVENTS)
@@ -330,6 +331,10 @@ def function_environment(
         "SERVED_STATES": ",".join(tenant.states),
         "CANCELLATION_WINDOW_HOURS": str(tenant.cancellation_window_hours),
         "CORS_ORIGINS": ",".join(tenant.portal_origins),
+        "PORTAL_URL": tenant.portal_origins[0] if tenant.portal_origins else "",
+        "NOTIFY_FROM": tenant.notify_from,
+        "RECORDING_ENABLED": "true" if tenant.features.recording else "false",
+        "VISIT_TIMINGS": json.dumps(tenant.visit_timings, sort_keys=True) if tenant.visit_timings else "",
     }
 
 

@@ -75,6 +75,8 @@ class Settings:
     # Fire scheduled rules this often instead of their own rate (tests); None keeps the rate.
     schedule_every_s: float | None = None
     cors_origins: frozenset[str] = frozenset()
+    # The visit's clocks in seconds, replacing the tenants' (tests shorten the join window).
+    visit_timings: dict[str, float] | None = None
 
 
 class LocalPlatform:
@@ -238,6 +240,11 @@ class LocalPlatform:
             # The portal's local origins join the tenant's own, as CORS_ORIGINS=... make run asks.
             "CORS_ORIGINS": ",".join(
                 sorted({*environment["CORS_ORIGINS"].split(","), *self.settings.cors_origins} - {""})
+            ),
+            **(
+                {"VISIT_TIMINGS": json.dumps(self.settings.visit_timings)}
+                if self.settings.visit_timings is not None
+                else {}
             ),
             "STRIPE_API_BASE": self.urls["stripe"],
             "STRIPE_API_KEY": STRIPE_KEY,

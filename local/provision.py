@@ -115,6 +115,9 @@ def provision_tenant(
         )
     stream_arn = ddb.describe_table(TableName=spec.name(tenant.id))["Table"]["LatestStreamArn"]
 
+    # The sender reminders come from, verified as SES requires before it sends.
+    aws("ses").verify_email_identity(EmailAddress=tenant.notify_from)
+
     for purpose in topology.BUCKET_PURPOSES:
         name = topology.bucket_name(tenant.id, purpose, ACCOUNT)
         s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=purpose == "audit")

@@ -196,6 +196,8 @@ def seed_tenant(idp: Any, dynamodb: Any, tenant: ProvisionedTenant) -> None:
             date(1970 + 11 * number, 3 + number, 14),
             tenant.tenant.states[number % len(tenant.tenant.states)],
             SEED_PROVIDERS[number % len(SEED_PROVIDERS)].zone,
+            email=f"{user.local_part}@{tenant.tenant.id}.example",
+            phone=f"+1555010{number:04d}"[:12],
         )
         items.append(store.put_patient(patient))
         items += store.outbox_items([OutboxEntry(projection.patient(patient), patient.version)])

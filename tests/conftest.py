@@ -118,6 +118,9 @@ def as_list(value: Any) -> list[Any]:
 EMPTY_MEETING_TIMEOUT_S = 3.0
 # The outbox sweeper's every minute, in seconds, so a test can watch the record catch up.
 SWEEP_EVERY_S = 5.0
+# Each party's time to join after admission (four minutes in a clinic), in seconds: longer than
+# the empty-meeting timeout above, so a meeting nobody joins ends before the window closes.
+VISIT_TIMINGS = {"join_window": 6.0}
 
 
 @pytest.fixture(scope="session")
@@ -129,6 +132,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             chime_empty_timeout_s=EMPTY_MEETING_TIMEOUT_S,
             schedule_every_s=SWEEP_EVERY_S,
             cors_origins=frozenset({"http://portal.example"}),
+            visit_timings=VISIT_TIMINGS,
         )
     )
     running.start()

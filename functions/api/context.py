@@ -1,42 +1,17 @@
-"""Per container: the store and the booking service; per request: who is calling."""
+"""Per container: the services (functions/services.py); per request: who is calling."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 
-from telehealth.application.booking import BookingService, ClinicRules, Idempotency
+from functions.services import booking, now, visits
+from telehealth.application.booking import Idempotency
 from telehealth.application.callers import Caller, NotAuthorizedError, caller_from_claims
-from telehealth.application.visits import VisitService
 
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-@cache
-def booking() -> BookingService:
-    from telehealth.adapters.clinic_store import DynamoClinicStore
-    from telehealth.adapters.workflows import StepFunctionsVisits
-
-    rules = ClinicRules(
-        tenant_id=os.environ["TENANT_ID"],
-        cancellation_window=timedelta(hours=int(os.environ["CANCELLATION_WINDOW_HOURS"])),
-        states=frozenset(os.environ["SERVED_STATES"].split(",")),
-    )
-    return BookingService(DynamoClinicStore(), rules, now, StepFunctionsVisits())
-
-
-@cache
-def visits() -> VisitService:
-    from telehealth.adapters.workflows import StepFunctionsVisits
-
-    service = booking()
-    return VisitService(service, service.store, StepFunctionsVisits(), now)  # type: ignore[arg-type]
+__all__ = ["booking", "caller", "idempotency", "now", "visits"]
 
 
 def caller(app: Any) -> Caller:

@@ -14,8 +14,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from telehealth.application.booking import LicensureError, NotFoundError
 from telehealth.application.callers import NotAuthorizedError
 from telehealth.domain.appointments import AppointmentRuleError
+from telehealth.domain.join_links import LinkNotYoursError
 from telehealth.domain.scheduling import SchedulingError
-from telehealth.ports import IdempotencyMismatchError, SlotTakenError, StaleWriteError
+from telehealth.ports import IdempotencyMismatchError, SlotTakenError, StaleWriteError, VisitChangedError
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
@@ -33,6 +34,12 @@ RULE_STATUS = {
     "already-checked-in": 409,
     "consent-required": 422,
     "same-slot": 422,
+    "appointment-closed": 409,
+    "not-checked-in": 409,
+    "not-waiting": 409,
+    "not-in-meeting": 409,
+    "visit-over": 409,
+    "link-gone": 410,
 }
 
 
@@ -82,13 +89,22 @@ def install(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(LicensureError)
     def licensure(error: LicensureError) -> Response[str]:
+        # At admission the visit has been stopped by now; the patient is offered to book again.
         return problem(
-            422, "provider-not-licensed", "The provider may not see a patient in that state.", str(error)
+            422,
+            "provider-not-licensed",
+            "The provider may not see a patient in that state.",
+            str(error),
+            rebook="/v1/slots",
         )
 
     @app.exception_handler(NotAuthorizedError)
     def forbidden(error: NotAuthorizedError) -> Response[str]:
         return problem(403, "forbidden", "Not allowed.", str(error))
+
+    @app.exception_handler(LinkNotYoursError)
+    def not_yours(error: LinkNotYoursError) -> Response[str]:
+        return problem(403, "link-not-yours", "This join link is not yours.", str(error))
 
     @app.exception_handler(NotFoundError)
     def not_found(error: NotFoundError) -> Response[str]:
@@ -101,7 +117,8 @@ def install(app: APIGatewayRestResolver) -> None:
         )
 
     @app.exception_handler(StaleWriteError)
-    def stale(error: StaleWriteError) -> Response[str]:
+    @app.exception_handler(VisitChangedError)
+    def stale(error: Exception) -> Response[str]:
         return problem(409, "conflict", "The record changed meanwhile.", "Read it again and retry.")
 
     @app.exception_handler(IdempotencyMismatchError)

@@ -1,4 +1,5 @@
-"""Chime meeting and media-pipeline events, forwarded from the account's default bus."""
+"""Chime meeting and media-pipeline events, forwarded from the account's default bus: attendees
+joining, leaving and dropping, and meetings ending, move the visit on."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.services import visits
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("chime-events")
@@ -25,8 +27,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not external.startswith(f"{os.environ['TENANT_ID']}:"):
         raise ForeignEventError("externalMeetingId does not carry this tenant's prefix")
     # ExternalMeetingId is "<tenant>:<visit id>": ids only, safe to log.
+    if event.get("detail-type") == "Chime Meeting State Change":
+        outcome = visits().on_meeting_event(detail)
+    else:
+        outcome = "pipeline-noted"
     logger.info(
         "chime event",
-        extra={"event_type": detail.get("eventType"), "external_meeting_id": detail.get("externalMeetingId")},
+        extra={"event_type": detail.get("eventType"), "external_meeting_id": external, "outcome": outcome},
     )
-    return {"handled": detail.get("eventType")}
+    return {"handled": detail.get("eventType"), "outcome": outcome}

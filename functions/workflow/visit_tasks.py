@@ -2,44 +2,43 @@
 
 from __future__ import annotations
 
-import time
+import os
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from functions.services import lifecycle
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("visit-tasks")
 tracer = tracer_for("visit-tasks")
-
-# How long a waiting step's task token is kept: a visit can be booked months ahead.
-TOKEN_TTL_SECONDS = 366 * 24 * 3600
 
 
 class UnknownTaskError(ValueError):
     """The state machine asked for a step this function does not have: a deployment mismatch."""
 
 
-def _record_start(payload: dict[str, Any]) -> dict[str, Any]:
-    return {"appointment_id": payload["appointment_id"], "version": payload["version"], "recorded": True}
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _await_check_in(payload: dict[str, Any]) -> dict[str, Any]:
-    """Keep the task token so that the patient's check-in can resume this execution."""
-    from telehealth.adapters.clinic_store import DynamoClinicStore
-
-    # Per version: a moved visit's new lifecycle waits on a token of its own.
-    step = f"check-in#v{payload['version']}"
-    DynamoClinicStore().put_task_token(
-        payload["appointment_id"], step, payload["task_token"], int(time.time()) + TOKEN_TTL_SECONDS
-    )
-    return {"appointment_id": payload["appointment_id"], "waiting_for": "check-in"}
+def _ids(p: dict[str, Any]) -> tuple[str, int]:
+    return str(p["appointment_id"]), int(p["version"])
 
 
 TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "record-start": _record_start,
-    "await-check-in": _await_check_in,
+    "timers": lambda p: lifecycle().timers(_at(p["start"])),
+    "deadlines": lambda p: lifecycle().deadlines(_at(p["start"]), _at(p["end"])),
+    "await": lambda p: lifecycle().wait_for(*_ids(p), str(p["step"]), str(p["task_token"])),
+    "remind": lambda p: lifecycle().remind(*_ids(p), str(p["reminder"])),
+    "check-in-deadline": lambda p: lifecycle().check_in_deadline(*_ids(p)),
+    "admission-deadline": lambda p: lifecycle().admission_deadline(*_ids(p)),
+    "check-attendance": lambda p: lifecycle().check_attendance(*_ids(p)),
+    "start-recording": lambda p: lifecycle().start_recording(*_ids(p), os.environ.get("RECORDINGS_BUCKET")),
+    "overrun": lambda p: lifecycle().overrun(*_ids(p)),
+    "finish": lambda p: lifecycle().finish(*_ids(p), os.environ.get("RECORDINGS_BUCKET")),
 }
 
 

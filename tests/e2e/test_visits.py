@@ -14,7 +14,12 @@ from telehealth.adapters.healthlake import HealthLakeFhirStore
 from tests.conftest import Reply, eventually
 from tests.e2e.test_scheduling import RIVERSIDE, book, call, stamp
 
-CHECK_IN = {"state": "NY", "emergency_contact": "+1 555 0100", "consent_to_telehealth": True}
+CHECK_IN = {
+    "state": "NY",
+    "emergency_contact": "+1 555 0100",
+    "consent_to_telehealth": True,
+    "reason": "sore throat",
+}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +81,15 @@ def test_booking_starts_the_lifecycle_and_check_in_moves_it_on(
     # The lifecycle waits on check-in (a task token): check in once the token is waiting.
     checked = check_in_when_open(gateway, tokens["patient"], appointment["appointment_id"], False)
     assert checked.json()["recording_consented"] is False
-    assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=30)
+    # Checked in, the lifecycle waits on admission now: still running, past check-in.
+    history = platform.client("stepfunctions").get_execution_history(
+        executionArn=execution(platform, appointment)["executionArn"]
+    )
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e
+    ]
+    assert eventually(lambda: "AwaitAdmission" in entered or None, timeout_s=1) and "Timers" in entered
+    assert execution(platform, appointment)["status"] == "RUNNING"
     again = check_in(gateway, tokens["patient"], appointment["appointment_id"], True)
     assert again.status == 409 and again.json()["type"] == "/problems/already-checked-in"
 
@@ -208,6 +221,7 @@ def test_each_change_is_announced_on_the_tenant_bus_with_ids_only(
     assert eventually(checked_in, timeout_s=30) == {
         "schema_version": 1,
         "appointment_id": soon["appointment_id"],
+        "version": 1,
         "recording_consented": True,
     }
     assert seen["Appointment.Booked"]["source"] == "telehealth.scheduling"

@@ -80,7 +80,7 @@ class AppointmentOut(_Model):
     start: datetime
     end: datetime
     patient_state: str
-    status: Literal["booked", "cancelled"]
+    status: Literal["booked", "cancelled", "noshow", "fulfilled"]
     version: int
 
 

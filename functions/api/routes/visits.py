@@ -1,34 +1,117 @@
-"""Visit routes: the patient checks in (where they are, an emergency contact, their consents)."""
+"""Visit routes. The patient checks in, watches the waiting room, asks for a join link and redeems
+it; the provider sees the queue, admits, and ends the visit.
+
+Join links carry a secret, so they travel only in bodies: a link is redeemed by POSTing it, and
+the portal receives it in a URL fragment, which browsers never send to a server.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api import context
 from functions.api.routes.scheduling import AppointmentId, StateCode
+from telehealth.domain.visits import Visit
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
 
-class CheckInRequest(BaseModel):
+class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+
+class CheckInRequest(_Model):
     state: StateCode
     emergency_contact: Annotated[str, Field(min_length=5, max_length=200)] = Field(
         description="A callback number or an address where help can be sent during the visit"
     )
     consent_to_telehealth: bool
     consent_to_recording: bool
+    reason: Annotated[str, Field(max_length=500)] = Field(
+        "", description="Why the patient is seeking care today, in their words (shown to the provider)"
+    )
 
 
-class CheckInOut(BaseModel):
+class CheckInOut(_Model):
     appointment_id: str
     checked_in_at: datetime
     recording_consented: bool
+
+
+VisitStateName = Literal["booked", "checked-in", "admitted", "in-call", "completed", "no-show", "cancelled"]
+
+
+class WaitingRoomOut(_Model):
+    appointment_id: str
+    state: VisitStateName
+    check_in_opens_at: datetime
+    position: int | None = Field(None, description="1: next to be admitted")
+    estimated_wait_s: int | None = None
+    outcome: str | None = Field(None, description="How the visit ended, when it has")
+    next_step: str
+
+
+class LinkOut(_Model):
+    link: str = Field(description="Single use; put it in the portal's URL fragment, never a path or query")
+    expires_at: datetime
+
+
+class RedeemRequest(_Model):
+    link: Annotated[str, Field(min_length=10, max_length=200)]
+
+
+class JoinInfoOut(BaseModel):
+    """What the Chime SDK client needs: `Meeting` and `Attendee` as CreateMeeting returns them."""
+
+    Meeting: dict[str, Any]
+    Attendee: dict[str, Any]
+
+
+class QueueEntryOut(_Model):
+    appointment_id: str
+    patient_id: str
+    start: datetime
+    checked_in_at: datetime
+    waited_s: int
+    reason: str
+
+
+class QueueOut(_Model):
+    waiting: list[QueueEntryOut]
+    current_appointment_id: str | None
+
+
+class AdmitOut(_Model):
+    appointment_id: str
+    state: VisitStateName
+    meeting_id: str
+    link: LinkOut
+
+
+class VisitOut(_Model):
+    appointment_id: str
+    state: VisitStateName
+    outcome: str | None
+
+
+def _visit_out(visit: Visit) -> VisitOut:
+    return VisitOut(appointment_id=visit.appointment_id, state=visit.state.value, outcome=visit.outcome)
+
+
+NEXT_STEP = {
+    "booked": "Check in when check-in opens.",
+    "checked-in": "Wait to be admitted; this page updates.",
+    "admitted": "Ask for your join link and join the video visit.",
+    "in-call": "You are in the visit; ask for a new join link if you dropped.",
+    "completed": "The visit is over.",
+    "no-show": "The visit did not take place; book again if you still need care.",
+    "cancelled": "The visit was cancelled; book again if you still need care.",
+}
 
 
 @router.post(
@@ -42,7 +125,96 @@ def check_in(appointment_id: AppointmentId, request: CheckInRequest) -> CheckInO
         emergency_contact=request.emergency_contact,
         consents_to_telehealth=request.consent_to_telehealth,
         consents_to_recording=request.consent_to_recording,
+        reason=request.reason,
     )
     return CheckInOut(
         appointment_id=appointment_id, checked_in_at=done.at, recording_consented=done.consents_to_recording
     )
+
+
+@router.get(
+    "/v1/appointments/<appointment_id>/waiting-room",
+    summary="Where the visit stands: position and estimated wait while waiting",
+)
+def waiting_room(appointment_id: AppointmentId) -> WaitingRoomOut:
+    status = context.visits().waiting_room(context.caller(router), appointment_id)
+    appointment, visit = status.appointment, status.visit
+    state = visit.state.value if visit else ("booked" if appointment.status.value == "booked" else None)
+    if state is None:  # closed before any check-in: a no-show or a cancellation
+        state = "no-show" if appointment.status.value == "noshow" else "cancelled"
+    return WaitingRoomOut(
+        appointment_id=appointment_id,
+        state=state,  # type: ignore[arg-type]  # a VisitState value or one of the two above
+        check_in_opens_at=status.check_in_opens,
+        position=status.place.position if status.place else None,
+        estimated_wait_s=int(status.place.estimated_wait.total_seconds()) if status.place else None,
+        outcome=visit.outcome if visit else None,
+        next_step=NEXT_STEP[state],
+    )
+
+
+@router.post(
+    "/v1/appointments/<appointment_id>/join-link",
+    summary="A fresh single-use join link for yourself (the last one stops working)",
+    responses={201: {"description": "Issued", "content": {"application/json": {"model": LinkOut}}}},
+)
+def join_link(appointment_id: AppointmentId) -> Response[LinkOut]:
+    link, expires = context.visits().issue_link(context.caller(router), appointment_id)
+    return Response(
+        status_code=201,
+        body=LinkOut(link=link.text, expires_at=expires),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/v1/join", summary="Redeem a join link, once, for your Chime join information")
+def redeem(request: RedeemRequest) -> Response[JoinInfoOut]:
+    info = context.visits().redeem(context.caller(router), request.link)
+    return Response(
+        status_code=200,
+        body=JoinInfoOut(Meeting=info["Meeting"], Attendee=info["Attendee"]),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/v1/waiting-room", summary="The provider's queue: who waits, why, and for how long")
+def queue() -> QueueOut:
+    line, current = context.visits().queue(context.caller(router))
+    now = context.now()
+    return QueueOut(
+        waiting=[
+            QueueEntryOut(
+                appointment_id=v.appointment_id,
+                patient_id=v.patient_id,
+                start=v.start,
+                checked_in_at=v.checked_in_at,
+                waited_s=max(0, int((now - v.checked_in_at).total_seconds())),
+                reason=v.reason,
+            )
+            for v in line
+        ],
+        current_appointment_id=current.appointment_id if current else None,
+    )
+
+
+@router.post("/v1/appointments/<appointment_id>/admit", summary="Admit the patient into the video visit")
+def admit(appointment_id: AppointmentId) -> Response[AdmitOut]:
+    done = context.visits().admit(context.caller(router), appointment_id)
+    return Response(
+        status_code=200,
+        body=AdmitOut(
+            appointment_id=appointment_id,
+            state=done.visit.state.value,
+            meeting_id=done.visit.meeting_id or "",
+            link=LinkOut(link=done.link.text, expires_at=done.expires_at),
+        ),
+        content_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post("/v1/appointments/<appointment_id>/end", summary="End the visit (the meeting ends for all)")
+def end(appointment_id: AppointmentId) -> VisitOut:
+    return _visit_out(context.visits().end(context.caller(router), appointment_id))

@@ -45,16 +45,93 @@ class AppointmentCancelled(DomainEvent):
     patient_id: str
 
 
-class VisitCheckedIn(DomainEvent):
+class VisitEvent(DomainEvent):
+    """A step of one visit: the appointment and its version (a moved visit is a new one)."""
+
     source: ClassVar[str] = "telehealth.visits"
-    detail_type: ClassVar[str] = "Visit.CheckedIn"
     appointment_id: str
+    version: int
+
+
+class VisitReminderSent(VisitEvent):
+    detail_type: ClassVar[str] = "Visit.ReminderSent"
+    reminder: str  # 24h, 1h
+    channels: list[str]  # email, sms
+
+
+class VisitCheckedIn(VisitEvent):
+    detail_type: ClassVar[str] = "Visit.CheckedIn"
     recording_consented: bool
+
+
+class VisitAdmitted(VisitEvent):
+    detail_type: ClassVar[str] = "Visit.Admitted"
+    provider_id: str
+    meeting_id: str
+
+
+class VisitParticipantJoined(VisitEvent):
+    detail_type: ClassVar[str] = "Visit.ParticipantJoined"
+    role: Literal["patient", "provider"]
+
+
+class VisitParticipantLeft(VisitEvent):
+    detail_type: ClassVar[str] = "Visit.ParticipantLeft"
+    role: Literal["patient", "provider"]
+    dropped: bool  # the connection failed, rather than the participant leaving
+
+
+class VisitInCall(VisitEvent):
+    detail_type: ClassVar[str] = "Visit.InCall"
+    meeting_id: str
+
+
+class VisitCompleted(VisitEvent):
+    detail_type: ClassVar[str] = "Visit.Completed"
+    provider_id: str
+    patient_id: str
+    ended_by: Literal["provider", "meeting-ended", "overrun"]
+
+
+class VisitNoShow(VisitEvent):
+    detail_type: ClassVar[str] = "Visit.NoShow"
+    absent: Literal["patient", "provider"]
+    provider_id: str
+    patient_id: str
+
+
+class VisitCancelled(VisitEvent):
+    """Hooked by payments (a held copay is voided) and by anything else that holds a resource."""
+
+    detail_type: ClassVar[str] = "Visit.Cancelled"
+    reason: Literal["cancelled", "provider-not-licensed", "not-admitted", "meeting-lost"]
+    provider_id: str
+    patient_id: str
+
+
+class RecordingAvailable(VisitEvent):
+    """The visit's recording, one file per participant's stream: the media workers start here."""
+
+    source: ClassVar[str] = "telehealth.media"
+    detail_type: ClassVar[str] = "Recording.Available"
+    bucket: str
+    patient_stream_key: str  # the patient's video, e.g. for vital signs
+    encounter_id: str
+    patient_id: str
 
 
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
     AppointmentCancelled,
+    VisitReminderSent,
     VisitCheckedIn,
+    VisitAdmitted,
+    VisitParticipantJoined,
+    VisitParticipantLeft,
+    VisitInCall,
+    VisitCompleted,
+    VisitNoShow,
+    VisitCancelled,
+    RecordingAvailable,
 )

@@ -22,14 +22,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
+from telehealth.domain.join_links import IssuedLink, LinkState
 from telehealth.domain.licensure import License, LicenseStatus
 from telehealth.domain.scheduling import LONGEST_VISIT, Availability, ExtraHours, Interval, cells
-from telehealth.domain.visits import CheckIn
+from telehealth.domain.visits import CheckIn, Role, Visit, VisitState
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 from telehealth.ports import (
     AlreadyCheckedInError,
@@ -41,6 +42,8 @@ from telehealth.ports import (
     ProviderRecord,
     SlotTakenError,
     StaleWriteError,
+    VisitChangedError,
+    VisitFile,
 )
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -136,12 +139,13 @@ class DynamoClinicStore:
     # --- where a waiting workflow is resumed from --------------------------------------------------
 
     def put_task_token(self, appointment_id: str, step: str, token: str, expires_at: int) -> None:
-        """The token a `.waitForTaskToken` step waits on, kept until the step's deadline."""
+        """The token a `.waitForTaskToken` step waits on, kept until the step's deadline. It lives
+        in the appointment's partition, so the one query that reads a visit also finds it."""
         self._client.put_item(
             TableName=self.table,
             Item=self._item(
                 {
-                    "pk": f"VISIT#{appointment_id}",
+                    "pk": f"APPT#{appointment_id}",
                     "sk": f"TASK#{step}",
                     "task_token": token,
                     "expires_at": expires_at,
@@ -150,12 +154,7 @@ class DynamoClinicStore:
         )
 
     def task_token(self, appointment_id: str, step: str) -> str | None:
-        item = self._client.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": f"VISIT#{appointment_id}"}, "sk": {"S": f"TASK#{step}"}},
-            ConsistentRead=True,
-        ).get("Item")
-        return str(item["task_token"]["S"]) if item else None
+        return self.visit_file(appointment_id).tokens.get(step)
 
     # --- providers -----------------------------------------------------------------------------------
 
@@ -354,6 +353,8 @@ class DynamoClinicStore:
                         "home_state": profile.home_state,
                         "zone": profile.zone,
                         "version": profile.version,
+                        "email": profile.email,
+                        "phone": profile.phone,
                     }
                 ),
             }
@@ -374,6 +375,8 @@ class DynamoClinicStore:
             home_state=p["home_state"],
             zone=p["zone"],
             version=int(p["version"]),
+            email=p.get("email"),
+            phone=p.get("phone"),
         )
 
     # --- appointments --------------------------------------------------------------------------------
@@ -567,9 +570,143 @@ class DynamoClinicStore:
             items.append(self._claim_item(claim, now))
         self._transact(items, claim, taken=taken)
 
-    def record_check_in(self, check_in: CheckIn, version: int, outbox: list[OutboxEntry]) -> None:
-        """The check-in (once per appointment version: a moved visit is checked in anew) with its
-        consents, audit event and announcement."""
+    # --- visits -----------------------------------------------------------------------------------
+
+    def visit_file(self, appointment_id: str) -> VisitFile:
+        """Everything about one appointment in one query: the appointment, its check-ins, visits,
+        waiting steps' task tokens and join links."""
+        items = list(
+            self._query(
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"APPT#{appointment_id}"}},
+                ConsistentRead=True,
+            )
+        )
+        found = VisitFile(appointment_id)
+        for item in items:
+            sk = str(item["sk"])
+            if sk == "APPT":
+                found.appointment = self._appointment_from(item)
+            elif sk.startswith("VISIT#"):
+                found.visits[int(item["version"])] = (self._visit_from(item), int(item["revision"]))
+            elif sk.startswith("CHECKIN#"):
+                found.check_ins[int(sk.removeprefix("CHECKIN#v"))] = CheckIn(
+                    appointment_id,
+                    _moment(item["at"]),
+                    item["state"],
+                    item["emergency_contact"],
+                    bool(item["consents_to_telehealth"]),
+                    bool(item["consents_to_recording"]),
+                    item.get("reason", ""),
+                )
+            elif sk.startswith("TASK#"):
+                found.tokens[sk.removeprefix("TASK#")] = str(item["task_token"])
+            elif sk.startswith("LINK#"):
+                found.links.append(self._link_from(item))
+                found.join_info[str(item["link_id"])] = str(item["attendee"])
+        return found
+
+    def _visit_item(self, visit: Visit, revision: int) -> dict[str, Any]:
+        return self._item(
+            {
+                "pk": f"APPT#{visit.appointment_id}",
+                "sk": f"VISIT#v{visit.version}",
+                "version": visit.version,
+                "revision": revision,
+                "provider_id": visit.provider_id,
+                "patient_id": visit.patient_id,
+                "start": _stamp(visit.start),
+                "end": _stamp(visit.end),
+                "state": visit.state.value,
+                "checked_in_at": _stamp(visit.checked_in_at),
+                "recording_consented": visit.recording_consented,
+                "reason": visit.reason or None,
+                "admitted_at": _stamp(visit.admitted_at) if visit.admitted_at else None,
+                "meeting_id": visit.meeting_id,
+                "attendees": {a: r.value for a, r in visit.attendees.items()} or None,
+                "joined": {r.value: _stamp(t) for r, t in visit.joined.items()} or None,
+                "ended_at": _stamp(visit.ended_at) if visit.ended_at else None,
+                "outcome": visit.outcome,
+                "capture_pipeline_arn": visit.capture_pipeline_arn,
+                # The provider's day, in one index query: the waiting room and its estimates.
+                "gsi2pk": f"PROVIDER#{visit.provider_id}#VISITS",
+                "gsi2sk": f"{_stamp(visit.start)}#{visit.appointment_id}",
+            }
+        )
+
+    def _visit_from(self, p: Mapping[str, Any]) -> Visit:
+        return Visit(
+            appointment_id=str(p["pk"]).removeprefix("APPT#"),
+            version=int(p["version"]),
+            provider_id=p["provider_id"],
+            patient_id=p["patient_id"],
+            start=_moment(p["start"]),
+            end=_moment(p["end"]),
+            state=VisitState(p["state"]),
+            checked_in_at=_moment(p["checked_in_at"]),
+            recording_consented=bool(p["recording_consented"]),
+            reason=p.get("reason", ""),
+            admitted_at=_moment(p["admitted_at"]) if p.get("admitted_at") else None,
+            meeting_id=p.get("meeting_id"),
+            attendees={a: Role(r) for a, r in p.get("attendees", {}).items()},
+            joined={Role(r): _moment(t) for r, t in p.get("joined", {}).items()},
+            ended_at=_moment(p["ended_at"]) if p.get("ended_at") else None,
+            outcome=p.get("outcome"),
+            capture_pipeline_arn=p.get("capture_pipeline_arn"),
+        )
+
+    def visits_of_provider(self, provider_id: str, start: datetime, end: datetime) -> list[Visit]:
+        return [
+            self._visit_from(i)
+            for i in self._query(
+                IndexName="gsi2",
+                KeyConditionExpression="gsi2pk = :pk AND gsi2sk BETWEEN :a AND :b",
+                ExpressionAttributeValues={
+                    ":pk": {"S": f"PROVIDER#{provider_id}#VISITS"},
+                    ":a": {"S": _stamp(start)},
+                    ":b": {"S": f"{_stamp(end)}#~"},
+                },
+            )
+        ]
+
+    def _link_item(self, link: IssuedLink, attendee: Mapping[str, Any]) -> dict[str, Any]:
+        return self._item(
+            {
+                "pk": f"APPT#{link.appointment_id}",
+                "sk": f"LINK#{link.link_id}",
+                "link_id": link.link_id,
+                "role": link.role.value,
+                "holder": link.holder,
+                "attendee_id": link.attendee_id,
+                # The attendee's join information (its join token is a secret): encrypted at rest
+                # with the tenant's key, handed out once, never logged.
+                "attendee": json.dumps(attendee),
+                "link_expires_at": _stamp(link.expires_at),
+                "state": link.state.value,
+                "secret_hash": link.secret_hash or None,
+                # Gone from the table a day after it stops working.
+                "expires_at": int((link.expires_at + timedelta(days=1)).timestamp()),
+            }
+        )
+
+    def _link_from(self, p: Mapping[str, Any]) -> IssuedLink:
+        return IssuedLink(
+            appointment_id=str(p["pk"]).removeprefix("APPT#"),
+            link_id=p["link_id"],
+            role=Role(p["role"]),
+            holder=p["holder"],
+            attendee_id=p["attendee_id"],
+            expires_at=_moment(p["link_expires_at"]),
+            state=LinkState(p["state"]),
+            secret_hash=p.get("secret_hash", ""),
+        )
+
+    def record_check_in(
+        self, check_in: CheckIn, appointment: Appointment, visit: Visit, outbox: list[OutboxEntry]
+    ) -> None:
+        """The check-in (once per appointment version: a moved visit is checked in anew), the visit
+        it opens, its consents, audit event and announcement; only while the appointment is booked
+        at that version."""
         now = datetime.now(UTC)
         try:
             self._client.transact_write_items(
@@ -580,17 +717,30 @@ class DynamoClinicStore:
                             "Item": self._item(
                                 {
                                     "pk": f"APPT#{check_in.appointment_id}",
-                                    "sk": f"CHECKIN#v{version}",
+                                    "sk": f"CHECKIN#v{appointment.version}",
                                     "at": _stamp(check_in.at),
                                     "state": check_in.state,
                                     "emergency_contact": check_in.emergency_contact,
                                     "consents_to_telehealth": check_in.consents_to_telehealth,
                                     "consents_to_recording": check_in.consents_to_recording,
+                                    "reason": check_in.reason or None,
                                 }
                             ),
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
+                    {
+                        "ConditionCheck": {
+                            "TableName": self.table,
+                            "Key": {"pk": {"S": f"APPT#{appointment.appointment_id}"}, "sk": {"S": "APPT"}},
+                            "ConditionExpression": "version = :v AND #s = :booked",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": self._item(
+                                {":v": appointment.version, ":booked": "booked"}
+                            ),
+                        }
+                    },
+                    {"Put": {"TableName": self.table, "Item": self._visit_item(visit, 1)}},
                     *self._outbox_items(outbox, now),
                 ]
             )
@@ -599,6 +749,116 @@ class DynamoClinicStore:
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise AlreadyCheckedInError("checked in already") from error
             raise StaleWriteError("the check-in could not be written; retry") from error
+
+    def save_visit(
+        self,
+        visit: Visit,
+        revision: int,
+        outbox: list[OutboxEntry],
+        *,
+        links: Sequence[tuple[IssuedLink, Mapping[str, Any]]] = (),
+        revoked: Sequence[IssuedLink] = (),
+        appointment: tuple[Appointment, Appointment] | None = None,
+    ) -> int:
+        """The visit's next state, if nobody moved it since `revision`; with new links, revoked
+        ones, and (when the visit closes the appointment) the appointment's last version."""
+        now = datetime.now(UTC)
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._visit_item(visit, revision + 1),
+                    "ConditionExpression": "revision = :r",
+                    "ExpressionAttributeValues": self._item({":r": revision}),
+                }
+            },
+            *(
+                {"Put": {"TableName": self.table, "Item": self._link_item(link, attendee)}}
+                for link, attendee in links
+            ),
+            *(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": {
+                            "pk": {"S": f"APPT#{link.appointment_id}"},
+                            "sk": {"S": f"LINK#{link.link_id}"},
+                        },
+                        "UpdateExpression": "SET #s = :revoked",
+                        "ExpressionAttributeNames": {"#s": "state"},
+                        "ExpressionAttributeValues": self._item({":revoked": LinkState.REVOKED.value}),
+                    }
+                }
+                for link in revoked
+            ),
+            *self._outbox_items(outbox, now),
+        ]
+        if appointment is not None:
+            before, after = appointment
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": self._appointment_item(after),
+                        "ConditionExpression": "version = :v AND #s = :booked",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": self._item({":v": before.version, ":booked": "booked"}),
+                    }
+                }
+            )
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except self._client.exceptions.TransactionCanceledException as error:
+            raise VisitChangedError("the visit changed meanwhile") from error
+        return revision + 1
+
+    def redeem_link(self, link: IssuedLink, outbox: list[OutboxEntry]) -> None:
+        """Spend the link, once: of two redemptions racing, exactly one passes the condition."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": {
+                                "pk": {"S": f"APPT#{link.appointment_id}"},
+                                "sk": {"S": f"LINK#{link.link_id}"},
+                            },
+                            "UpdateExpression": "SET #s = :redeemed",
+                            "ConditionExpression": "#s = :issued",
+                            "ExpressionAttributeNames": {"#s": "state"},
+                            "ExpressionAttributeValues": self._item(
+                                {":redeemed": LinkState.REDEEMED.value, ":issued": LinkState.ISSUED.value}
+                            ),
+                        }
+                    },
+                    *self._outbox_items(outbox, datetime.now(UTC)),
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException as error:
+            raise VisitChangedError("the link was spent meanwhile") from error
+
+    def close_appointment(self, before: Appointment, after: Appointment, outbox: list[OutboxEntry]) -> None:
+        """A no-show before any check-in: the appointment's last version, with its record."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": self._appointment_item(after),
+                            "ConditionExpression": "version = :v AND #s = :booked",
+                            "ExpressionAttributeNames": {"#s": "status"},
+                            "ExpressionAttributeValues": self._item(
+                                {":v": before.version, ":booked": "booked"}
+                            ),
+                        }
+                    },
+                    *self._outbox_items(outbox, datetime.now(UTC)),
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException as error:
+            raise StaleWriteError("the appointment changed meanwhile") from error
 
     def write(self, items: list[dict[str, Any]]) -> None:
         """Seed and admin writes (a provider, a patient) with their outbox entries."""

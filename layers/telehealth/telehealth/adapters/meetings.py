@@ -10,6 +10,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from telehealth.ports import MeetingGoneError
+
 NIL_MEETING = "00000000-0000-0000-0000-000000000000"
 
 
@@ -21,8 +23,7 @@ class JoinInfo:
     attendee: dict[str, Any]
 
 
-class MeetingNotFoundError(Exception):
-    pass
+MeetingNotFoundError = MeetingGoneError
 
 
 class ChimeMeetings:

@@ -53,5 +53,11 @@ class StepFunctionsVisits:
                 executionArn=self._execution_arn(appointment), error="Visit.Replaced", cause=cause
             )
 
-    def resume(self, task_token: str, output: dict[str, Any]) -> None:
-        self._sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        """False when the step no longer waits (it timed out, or its execution ended)."""
+        errors = self._sfn.exceptions
+        try:
+            self._sfn.send_task_success(taskToken=task_token, output=json.dumps(output))
+        except (errors.TaskTimedOut, errors.TaskDoesNotExist, errors.InvalidToken):
+            return False
+        return True

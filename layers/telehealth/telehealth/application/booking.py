@@ -135,7 +135,7 @@ class BookingService:
 
     def search(self, caller: Caller, query: SlotQuery) -> tuple[list[OfferedSlot], str | None]:
         caller.require(Actor.PATIENT, Actor.STAFF)
-        self._check_state(query.state)
+        self.check_state(query.state)
         check_search_window(query.start, query.end, self.clock())
         if not 1 <= query.limit <= MAX_PAGE:
             raise SchedulingError(f"limit is 1 to {MAX_PAGE}")
@@ -194,7 +194,7 @@ class BookingService:
             raise SchedulingError("staff must say which patient the visit is for")
         if caller.actor is Actor.STAFF and self.store.patient(patient_id) is None:
             raise NotFoundError("no such patient")
-        self._check_state(state)
+        self.check_state(state)
         now = self.clock()
         provider_id, start = parse_slot_id(slot)
         check_bookable(start, now)
@@ -362,7 +362,7 @@ class BookingService:
             self.workflows.start(after)
         return after
 
-    def _check_state(self, state: str) -> None:
+    def check_state(self, state: str) -> None:
         if state not in self.rules.states:
             raise AppointmentRuleError(
                 "state-not-served", "This clinic does not serve patients located in that state."

@@ -38,6 +38,12 @@ class Bus(Protocol):
     def publish(self, source: str, detail_type: str, detail: dict[str, Any]) -> None: ...
 
 
+class Resumer(Protocol):
+    def resume(self, task_token: str, output: dict[str, Any]) -> bool:
+        """Move a waiting step on; False when nothing waits on the token any more."""
+        ...
+
+
 class Delivered(Protocol):
     def mark_delivered(self, entry: OutboxEntry) -> None: ...
 
@@ -60,9 +66,11 @@ class RecordProjector:
         archive: AuditArchive,
         outbox: Delivered,
         bus: Bus,
+        workflows: Resumer,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.fhir, self.archive, self.outbox, self.bus, self.clock = fhir, archive, outbox, bus, clock
+        self.workflows = workflows
         self._open_until = 0.0
 
     def deliver(self, entry: OutboxEntry) -> str:
@@ -72,6 +80,10 @@ class RecordProjector:
             self.bus.publish(str(event["source"]), str(event["detail-type"]), dict(event["detail"]))
             self.outbox.mark_delivered(entry)
             return "published"
+        if entry.destination == "workflow":
+            waiting = self.workflows.resume(str(entry.resource["task_token"]), dict(entry.resource["output"]))
+            self.outbox.mark_delivered(entry)  # a step that stopped waiting has nothing to resume
+            return "resumed" if waiting else "no-longer-waiting"
         if self.clock() < self._open_until:
             raise RecordUnavailableError("the FHIR store failed moments ago")
         try:
@@ -115,12 +127,14 @@ def from_environment() -> RecordProjector:
     from telehealth.adapters.bus import EventBridgeBus
     from telehealth.adapters.clinic_store import DynamoClinicStore
     from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.adapters.workflows import StepFunctionsVisits
 
     return RecordProjector(
         HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]),
         S3AuditArchive(os.environ["AUDIT_BUCKET"]),
         DynamoClinicStore(),
         EventBridgeBus(),
+        StepFunctionsVisits(),
     )
 
 

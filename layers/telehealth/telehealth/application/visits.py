@@ -1,36 +1,137 @@
-"""Check-in: where the patient is, how to reach them in an emergency, and their consents,
-recorded once, then the visit's lifecycle (waiting on a task token) moves on."""
+"""The visit: check-in, the waiting room, admission into a Chime meeting, single-use join links,
+the call as Chime reports it, and its end.
+
+Every change is one conditional transaction with its FHIR resources, audit events, domain events
+and, where a lifecycle step waits, the resumption of that step (an outbox entry carrying the task
+token): a fact is recorded, announced and acted on together, or not at all.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import Protocol
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
-from telehealth.application.booking import BookingService
+from telehealth.application.booking import BookingService, LicensureError, NotFoundError
 from telehealth.application.callers import Caller
-from telehealth.domain.appointments import Actor, AppointmentRuleError
-from telehealth.domain.visits import CheckIn, check_check_in
-from telehealth.events import VisitCheckedIn
+from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
+from telehealth.domain.ids import new_id
+from telehealth.domain.join_links import (
+    IssuedLink,
+    JoinLink,
+    LinkGoneError,
+    LinkNotYoursError,
+    LinkState,
+    check_redeemable,
+    new_link,
+    parse_link,
+)
+from telehealth.domain.visits import (
+    CheckIn,
+    PlaceInLine,
+    Role,
+    Visit,
+    VisitRuleError,
+    VisitState,
+    VisitTimings,
+    check_check_in,
+    place_in_line,
+)
+from telehealth.events import (
+    DomainEvent,
+    VisitAdmitted,
+    VisitCancelled,
+    VisitCheckedIn,
+    VisitCompleted,
+    VisitInCall,
+    VisitNoShow,
+    VisitParticipantJoined,
+    VisitParticipantLeft,
+)
 from telehealth.fhir import projection
-from telehealth.ports import AlreadyCheckedInError, OutboxEntry
+from telehealth.ports import AlreadyCheckedInError, Meetings, OutboxEntry, VisitChangedError, VisitFile
+
+# The provider's day as the waiting room sees it: visits that started or start this near now.
+WAITING_ROOM_SPAN = timedelta(hours=12)
 
 
-class CheckInStore(Protocol):
-    def record_check_in(self, check_in: CheckIn, version: int, outbox: list[OutboxEntry]) -> None: ...
+class VisitStore(Protocol):
+    def visit_file(self, appointment_id: str) -> VisitFile: ...
 
-    def task_token(self, appointment_id: str, step: str) -> str | None: ...
+    def record_check_in(
+        self, check_in: CheckIn, appointment: Appointment, visit: Visit, outbox: list[OutboxEntry]
+    ) -> None: ...
+
+    def save_visit(
+        self,
+        visit: Visit,
+        revision: int,
+        outbox: list[OutboxEntry],
+        *,
+        links: Sequence[tuple[IssuedLink, dict[str, Any]]] = (),
+        revoked: Sequence[IssuedLink] = (),
+        appointment: tuple[Appointment, Appointment] | None = None,
+    ) -> int: ...
+
+    def redeem_link(self, link: IssuedLink, outbox: list[OutboxEntry]) -> None: ...
+
+    def visits_of_provider(self, provider_id: str, start: datetime, end: datetime) -> list[Visit]: ...
+
+    def provider_for_user(self, user_sub: str) -> str | None: ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
 
 
-class Resumer(Protocol):
-    def resume(self, task_token: str, output: dict[str, object]) -> None: ...
+@dataclass(frozen=True)
+class VideoSettings:
+    tenant_id: str
+    media_region: str
+    recording: bool  # the tenant records visits (each only with the patient's consent)
+    recordings_bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class WaitingRoomStatus:
+    visit: Visit | None
+    appointment: Appointment
+    place: PlaceInLine | None
+    check_in_opens: datetime
+
+
+@dataclass(frozen=True)
+class Admission:
+    visit: Visit
+    link: JoinLink
+    expires_at: datetime
+
+
+def resume(token: str, output: dict[str, Any], now: datetime) -> OutboxEntry:
+    """Move a waiting lifecycle step on, after the change that ends its wait has committed."""
+    return OutboxEntry({"id": new_id(now), "task_token": token, "output": output}, 1, destination="workflow")
+
+
+def external_user_id(role: Role, party_id: str) -> str:
+    return f"{role.value}-{party_id}"[:64]
 
 
 class VisitService:
     def __init__(
-        self, booking: BookingService, store: CheckInStore, workflows: Resumer, clock: Callable[[], datetime]
+        self,
+        booking: BookingService,
+        store: VisitStore,
+        meetings: Meetings,
+        clock: Callable[[], datetime],
+        video: VideoSettings,
+        timings: VisitTimings | None = None,
     ) -> None:
-        self.booking, self.store, self.workflows, self.clock = booking, store, workflows, clock
+        self.booking, self.store, self.meetings, self.clock = booking, store, meetings, clock
+        self.video = video
+        self.timings = timings or VisitTimings()
+        self._provider_of_user: dict[str, str] = {}
+
+    # --- the patient ---------------------------------------------------------------------------------
 
     def check_in(
         self,
@@ -41,19 +142,30 @@ class VisitService:
         emergency_contact: str,
         consents_to_telehealth: bool,
         consents_to_recording: bool,
+        reason: str = "",
     ) -> CheckIn:
         caller.require(Actor.PATIENT)
-        appointment = self.booking.owned(caller, appointment_id)
+        file = self.store.visit_file(appointment_id)
+        appointment = self._patients(caller, file)
+        self.booking.check_state(state)
         now = self.clock()
         check_in = CheckIn(
-            appointment_id, now, state, emergency_contact, consents_to_telehealth, consents_to_recording
+            appointment_id,
+            now,
+            state,
+            emergency_contact,
+            consents_to_telehealth,
+            consents_to_recording,
+            reason,
         )
-        check_check_in(appointment, check_in)
-        token = self.store.task_token(appointment_id, f"check-in#v{appointment.version}")
+        check_check_in(appointment, check_in, self.timings)
+        if appointment.version in file.visits:
+            raise VisitRuleError("already-checked-in", "This visit is checked in already.")
+        token = file.tokens.get(f"check-in#v{appointment.version}")
         if token is None:
-            raise AppointmentRuleError(
-                "check-in-not-open", "The visit is not ready for check-in yet; try shortly."
-            )
+            raise VisitRuleError("check-in-not-open", "The visit is not ready for check-in yet; try shortly.")
+        visit = Visit.checked_in(appointment, check_in)
+        records = self.video.recording and consents_to_recording
         patient = appointment.patient_id
         outbox = [
             OutboxEntry(
@@ -62,15 +174,411 @@ class VisitService:
             OutboxEntry(
                 projection.consent(appointment_id, patient, "recording", consents_to_recording, now), 1
             ),
+            OutboxEntry(projection.encounter(visit, 1), 1),
             self.booking.audit(caller, "C", f"Appointment/{appointment_id}", now),
-            self.booking.announce(
-                VisitCheckedIn(appointment_id=appointment_id, recording_consented=consents_to_recording), now
-            ),
+            self._announce(VisitCheckedIn, visit, now, recording_consented=consents_to_recording),
+            # Only ids and the outcome go back to the workflow: its history is kept.
+            resume(token, {"checked_in": True, "recording": records}, now),
         ]
         try:
-            self.store.record_check_in(check_in, appointment.version, outbox)
+            self.store.record_check_in(check_in, appointment, visit, outbox)
         except AlreadyCheckedInError as error:
-            raise AppointmentRuleError("already-checked-in", "This visit is checked in already.") from error
-        # Only ids and the outcome go back to the workflow: its history is kept.
-        self.workflows.resume(token, {"checked_in": True, "recording_consented": consents_to_recording})
+            raise VisitRuleError("already-checked-in", "This visit is checked in already.") from error
         return check_in
+
+    def waiting_room(self, caller: Caller, appointment_id: str) -> WaitingRoomStatus:
+        """Where the patient stands: before check-in, in line (position and estimated wait),
+        admitted (ask for a join link), or how the visit ended."""
+        file = self.store.visit_file(appointment_id)
+        appointment = (
+            self._patients(caller, file) if caller.actor is Actor.PATIENT else self._providers(caller, file)
+        )
+        now = self.clock()
+        found = file.visits.get(_visit_version(file, appointment))
+        visit = found[0] if found else None
+        place = None
+        if visit is not None and visit.state is VisitState.CHECKED_IN:
+            day = self.store.visits_of_provider(
+                visit.provider_id, now - WAITING_ROOM_SPAN, now + WAITING_ROOM_SPAN
+            )
+            place = place_in_line(visit, day, now)
+        self.store.record([self.booking.audit(caller, "R", f"Appointment/{appointment_id}", now)])
+        return WaitingRoomStatus(visit, appointment, place, appointment.start - self.timings.check_in_opens)
+
+    # --- the provider --------------------------------------------------------------------------------
+
+    def queue(self, caller: Caller) -> tuple[list[Visit], Visit | None]:
+        """The provider's waiting room in the order they will be seen, and their current visit."""
+        caller.require(Actor.PROVIDER)
+        provider_id = self._provider_id(caller)
+        now = self.clock()
+        day = self.store.visits_of_provider(provider_id, now - WAITING_ROOM_SPAN, now + WAITING_ROOM_SPAN)
+        from telehealth.domain.visits import waiting_line
+
+        line = waiting_line(day)
+        current = next((v for v in day if v.state in (VisitState.ADMITTED, VisitState.IN_CALL)), None)
+        self.store.record(
+            [self.booking.audit(caller, "R", f"Appointment/{v.appointment_id}", now) for v in line]
+        )
+        return line, current
+
+    def admit(self, caller: Caller, appointment_id: str) -> Admission:
+        """Licensure again, on where the patient said they are at check-in; then one meeting with
+        one attendee per participant, and the provider's own join link."""
+        caller.require(Actor.PROVIDER)
+        file = self.store.visit_file(appointment_id)
+        appointment = self._providers(caller, file)
+        visit, revision = self._open_visit(file, appointment)
+        if visit.state is not VisitState.CHECKED_IN:
+            raise VisitRuleError(
+                "not-waiting", f"This visit is {visit.state.value}, not waiting to be admitted."
+            )
+        check_in = file.check_ins[appointment.version]
+        now = self.clock()
+        record = self.booking.store.provider(appointment.provider_id)
+        refusal = (
+            self.booking.policy.check_visit(record.licenses, check_in.state, now, max(now, appointment.end))
+            if record
+            else None
+        )
+        token = file.tokens.get(f"admit#v{visit.version}")
+        if refusal is not None:
+            self.close(
+                visit,
+                revision,
+                appointment,
+                VisitState.CANCELLED,
+                "provider-not-licensed",
+                now,
+                caller,
+                [resume(token, {"admitted": False}, now)] if token else [],
+            )
+            raise LicensureError(refusal)
+        meeting, attendees = self.meetings.create_meeting_with_attendees(
+            external_meeting_id=f"{self.video.tenant_id}:{appointment_id}",
+            media_region=self.video.media_region,
+            external_user_ids=[
+                external_user_id(Role.PATIENT, appointment.patient_id),
+                external_user_id(Role.PROVIDER, appointment.provider_id),
+            ],
+            # One meeting per admission: a retried call gets the same one back.
+            idempotency_key=f"{appointment_id}-v{visit.version}-r{revision}",
+        )
+        patient_attendee, provider_attendee = attendees
+        admitted = visit.admitted(
+            meeting["MeetingId"],
+            {patient_attendee["AttendeeId"]: Role.PATIENT, provider_attendee["AttendeeId"]: Role.PROVIDER},
+            now,
+        )
+        link = new_link(appointment_id, new_id(now))
+        expires = now + self.timings.link_lifetime
+        links = [
+            (
+                self._issued(link, Role.PROVIDER, caller.subject, provider_attendee, expires),
+                {"Meeting": meeting, "Attendee": provider_attendee},
+            ),
+            (
+                IssuedLink(
+                    appointment_id,
+                    new_id(now),
+                    Role.PATIENT,
+                    appointment.patient_id,
+                    patient_attendee["AttendeeId"],
+                    expires,
+                    LinkState.PREPARED,
+                    "",
+                ),
+                {"Meeting": meeting, "Attendee": patient_attendee},
+            ),
+        ]
+        outbox = [
+            OutboxEntry(projection.encounter(admitted, revision + 1), revision + 1),
+            self.booking.audit(caller, "U", f"Appointment/{appointment_id}", now),
+            self._announce(
+                VisitAdmitted,
+                admitted,
+                now,
+                provider_id=admitted.provider_id,
+                meeting_id=meeting["MeetingId"],
+            ),
+        ]
+        if token:
+            outbox.append(resume(token, {"admitted": True}, now))
+        try:
+            self.store.save_visit(admitted, revision, outbox, links=links)
+        except VisitChangedError as error:
+            self.meetings.delete_meeting(meeting["MeetingId"])  # admitted twice at once: one wins
+            raise VisitRuleError("not-waiting", "This visit was just admitted or closed.") from error
+        return Admission(admitted, link, expires)
+
+    def end(self, caller: Caller, appointment_id: str) -> Visit:
+        """The provider ends the visit: the meeting ends for everyone, and the visit is complete
+        (or, if the patient never came, a no-show)."""
+        caller.require(Actor.PROVIDER)
+        file = self.store.visit_file(appointment_id)
+        appointment = self._providers(caller, file)
+        visit, revision = self._open_visit(file, appointment)
+        meeting_id = visit.require_meeting()
+        now = self.clock()
+        self.meetings.delete_meeting(meeting_id)
+        state, outcome = (
+            (VisitState.COMPLETED, "provider") if visit.both_joined else (VisitState.NO_SHOW, "patient")
+        )
+        token = file.tokens.get(f"end#v{visit.version}") or file.tokens.get(f"join#v{visit.version}")
+        wake = [resume(token, {"ended": True}, now)] if token else []
+        return self.close(visit, revision, appointment, state, outcome, now, caller, wake)
+
+    # --- join links ----------------------------------------------------------------------------------
+
+    def issue_link(self, caller: Caller, appointment_id: str) -> tuple[JoinLink, datetime]:
+        """A link for the caller's own place in the meeting. The first opens the attendee made at
+        admission; any later one revokes the last link, deletes its attendee (so its join token
+        dies with it) and opens a new attendee for the same participant."""
+        caller.require(Actor.PATIENT, Actor.PROVIDER)
+        # Chime's events move the visit on meanwhile (someone joins): read again and retry.
+        for _ in range(4):
+            try:
+                return self._issue_link(caller, appointment_id)
+            except VisitChangedError:
+                continue
+        raise VisitChangedError("the visit kept changing; try again")
+
+    def _issue_link(self, caller: Caller, appointment_id: str) -> tuple[JoinLink, datetime]:
+        file = self.store.visit_file(appointment_id)
+        if caller.actor is Actor.PATIENT:
+            appointment, role, party = self._patients(caller, file), Role.PATIENT, caller.subject
+        else:
+            appointment, role = self._providers(caller, file), Role.PROVIDER
+            party = appointment.provider_id
+        visit, revision = self._open_visit(file, appointment)
+        meeting_id = visit.require_meeting()
+        now = self.clock()
+        mine = [k for k in file.links if k.role is role and k.attendee_id in visit.attendees]
+        expires = now + self.timings.link_lifetime
+        prepared = next((k for k in mine if k.state is LinkState.PREPARED), None)
+        link = new_link(appointment_id, prepared.link_id if prepared else new_id(now))
+        if prepared is not None:
+            info = json.loads(file.join_info[prepared.link_id])
+            attendee_id, replaced, revoked = prepared.attendee_id, None, []
+        else:
+            revoked = [k for k in mine if k.state is not LinkState.REVOKED]
+            for old in revoked:
+                self.meetings.delete_attendee(meeting_id, old.attendee_id)
+            attendee = self.meetings.create_attendee(meeting_id, external_user_id(role, party))
+            info = {**json.loads(file.join_info[mine[-1].link_id]), "Attendee": attendee} if mine else None
+            if info is None:
+                raise VisitRuleError("not-in-meeting", "This visit has no place for you in its meeting.")
+            attendee_id, replaced = attendee["AttendeeId"], (revoked[-1].attendee_id if revoked else None)
+        issued = self._issued(link, role, caller.subject, info["Attendee"], expires)
+        self.store.save_visit(
+            visit.with_attendee(attendee_id, role, replaced),
+            revision,
+            [self.booking.audit(caller, "C", f"Appointment/{appointment_id}", now)],
+            links=[(issued, info)],
+            revoked=revoked,
+        )
+        return link, expires
+
+    def redeem(self, caller: Caller, text: str) -> dict[str, Any]:
+        """The participant's Chime join information, exactly once per link."""
+        presented = parse_link(text)
+        file = self.store.visit_file(presented.appointment_id)
+        stored = next((k for k in file.links if k.link_id == presented.link_id), None)
+        if stored is None:
+            raise LinkNotYoursError("That is not a join link this clinic issued.")
+        now = self.clock()
+        check_redeemable(stored, presented, caller.subject, now)
+        appointment = file.appointment
+        found = file.visits.get(appointment.version) if appointment else None
+        if found is None or found[0].state not in (VisitState.ADMITTED, VisitState.IN_CALL):
+            raise LinkGoneError("This visit's meeting is over.")
+        try:
+            self.store.redeem_link(
+                stored, [self.booking.audit(caller, "R", f"Appointment/{presented.appointment_id}", now)]
+            )
+        except VisitChangedError as error:
+            raise LinkGoneError("This join link has been used; ask for a new one.") from error
+        info: dict[str, Any] = json.loads(file.join_info[stored.link_id])
+        return info
+
+    # --- Chime's events ------------------------------------------------------------------------------
+
+    def on_meeting_event(self, detail: dict[str, Any]) -> str:
+        """An attendee joined, left or dropped, or the meeting ended: the visit follows. Events
+        come at least once and in any order; each is applied to the visit as it is now."""
+        kind = str(detail.get("eventType", "")).removeprefix("chime:")
+        appointment_id = str(detail["externalMeetingId"]).split(":", 1)[1]
+        at = _event_time(detail)
+        for _ in range(3):
+            file = self.store.visit_file(appointment_id)
+            match = [(v, r) for v, r in file.visits.values() if v.meeting_id == detail.get("meetingId")]
+            if not match or file.appointment is None:
+                return "not-a-current-meeting"
+            visit, revision = match[0]
+            try:
+                return self._apply_meeting_event(file, visit, revision, kind, detail, at)
+            except VisitChangedError:
+                continue
+        raise VisitChangedError("the visit kept changing under its events")
+
+    def _apply_meeting_event(
+        self, file: VisitFile, visit: Visit, revision: int, kind: str, detail: dict[str, Any], at: datetime
+    ) -> str:
+        assert file.appointment is not None
+        attendee = str(detail.get("attendeeId", ""))
+        role = visit.attendees.get(attendee)
+        if kind == "AttendeeJoined" and role is not None:
+            after = visit.attendee_joined(attendee, at)
+            if after == visit:
+                return "already-known"
+            outbox = [self._announce(VisitParticipantJoined, visit, at, role=role.value)]
+            if after.state is VisitState.IN_CALL and visit.state is not VisitState.IN_CALL:
+                outbox += [
+                    OutboxEntry(projection.encounter(after, revision + 1), revision + 1),
+                    self._announce(VisitInCall, after, at, meeting_id=after.meeting_id),
+                ]
+                token = file.tokens.get(f"join#v{visit.version}")
+                if token:
+                    outbox.append(resume(token, {"in_call": True}, at))
+            self.store.save_visit(after, revision, outbox)
+            return "joined"
+        if kind in ("AttendeeLeft", "AttendeeDropped") and role is not None:
+            self.store.record(
+                [
+                    self._announce(
+                        VisitParticipantLeft, visit, at, role=role.value, dropped=kind == "AttendeeDropped"
+                    )
+                ]
+            )
+            return "left"
+        if kind == "MeetingEnded" and not visit.state.over:
+            if visit.both_joined:
+                token = file.tokens.get(f"end#v{visit.version}")
+                self.close(
+                    visit,
+                    revision,
+                    file.appointment,
+                    VisitState.COMPLETED,
+                    "meeting-ended",
+                    at,
+                    None,
+                    [resume(token, {"ended": True}, at)] if token else [],
+                )
+                return "completed"
+            # Not everyone came: the lifecycle's attendance check decides, now rather than later.
+            token = file.tokens.get(f"join#v{visit.version}")
+            if token:
+                self.store.record([resume(token, {"in_call": False}, at)])
+            return "attendance-check"
+        return "ignored"
+
+    # --- closing a visit (also the lifecycle's steps) -----------------------------------------------
+
+    def close(
+        self,
+        visit: Visit,
+        revision: int,
+        appointment: Appointment,
+        state: VisitState,
+        outcome: str,
+        now: datetime,
+        caller: Caller | None,
+        extra: list[OutboxEntry],
+    ) -> Visit:
+        closed = visit.ended(state, outcome, now)
+        status = {
+            VisitState.COMPLETED: AppointmentStatus.FULFILLED,
+            VisitState.NO_SHOW: AppointmentStatus.NO_SHOW
+            if outcome == "patient"
+            else AppointmentStatus.CANCELLED,
+            VisitState.CANCELLED: AppointmentStatus.CANCELLED,
+        }[state]
+        after = appointment.closed(status)
+        slot_id = f"{appointment.provider_id}.{appointment.start.strftime('%Y%m%dT%H%MZ')}"
+        parties: dict[str, Any] = {"provider_id": visit.provider_id, "patient_id": visit.patient_id}
+        fact: DomainEvent
+        ids = {"appointment_id": visit.appointment_id, "version": visit.version, **parties}
+        if state is VisitState.COMPLETED:
+            fact = VisitCompleted.model_validate({**ids, "ended_by": outcome})
+        elif state is VisitState.NO_SHOW:
+            fact = VisitNoShow.model_validate({**ids, "absent": outcome})
+        else:
+            fact = VisitCancelled.model_validate({**ids, "reason": outcome})
+        outbox = [
+            OutboxEntry(projection.encounter(closed, revision + 1), revision + 1),
+            OutboxEntry(projection.appointment(after, slot_id), after.version),
+            self.booking.announce(fact, now),
+            *extra,
+        ]
+        if caller is not None:
+            outbox.append(self.booking.audit(caller, "U", f"Appointment/{visit.appointment_id}", now))
+        self.store.save_visit(closed, revision, outbox, appointment=(appointment, after))
+        return closed
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _announce(self, kind: type[Any], visit: Visit, now: datetime, **fields: Any) -> OutboxEntry:
+        return self.booking.announce(
+            kind(appointment_id=visit.appointment_id, version=visit.version, **fields), now
+        )
+
+    @staticmethod
+    def _issued(
+        link: JoinLink, role: Role, holder: str, attendee: dict[str, Any], expires: datetime
+    ) -> IssuedLink:
+        return IssuedLink(
+            link.appointment_id,
+            link.link_id,
+            role,
+            holder,
+            attendee["AttendeeId"],
+            expires,
+            LinkState.ISSUED,
+            link.secret_hash,
+        )
+
+    def _patients(self, caller: Caller, file: VisitFile) -> Appointment:
+        if file.appointment is None or file.appointment.patient_id != caller.subject:
+            raise NotFoundError("no such appointment")
+        return file.appointment
+
+    def _provider_id(self, caller: Caller) -> str:
+        # Which provider a user is never changes: remembered for the container's life.
+        if caller.subject not in self._provider_of_user:
+            found = self.store.provider_for_user(caller.subject)
+            if found is None:
+                raise NotFoundError("no provider profile for this user")
+            self._provider_of_user[caller.subject] = found
+        return self._provider_of_user[caller.subject]
+
+    def _providers(self, caller: Caller, file: VisitFile) -> Appointment:
+        if file.appointment is None or (
+            caller.actor is Actor.PROVIDER and file.appointment.provider_id != self._provider_id(caller)
+        ):
+            raise NotFoundError("no such appointment")
+        return file.appointment
+
+    def _open_visit(self, file: VisitFile, appointment: Appointment) -> tuple[Visit, int]:
+        found = file.visits.get(_visit_version(file, appointment))
+        if found is None:
+            raise VisitRuleError("not-checked-in", "The patient has not checked in.")
+        if found[0].state.over:
+            raise VisitRuleError("visit-over", f"This visit is over ({found[0].state.value}).")
+        return found
+
+
+def _visit_version(file: VisitFile, appointment: Appointment) -> int:
+    """The visit of the appointment as it stands; a closed appointment's visit is the one that
+    closed it (one version before)."""
+    if appointment.version in file.visits or appointment.status is AppointmentStatus.BOOKED:
+        return appointment.version
+    return appointment.version - 1
+
+
+def _event_time(detail: dict[str, Any]) -> datetime:
+    from datetime import UTC
+
+    stamp = detail.get("timestamp")
+    if isinstance(stamp, int | float):
+        return datetime.fromtimestamp(stamp / 1000, UTC)
+    return datetime.now(UTC)

@@ -10,6 +10,8 @@ from enum import Enum
 class AppointmentStatus(Enum):
     BOOKED = "booked"
     CANCELLED = "cancelled"
+    NO_SHOW = "noshow"  # the patient never checked in, or never joined
+    FULFILLED = "fulfilled"  # the visit took place
 
 
 class Actor(Enum):
@@ -41,7 +43,11 @@ class Appointment:
     booked_by: Actor = Actor.PATIENT
 
     def cancelled(self) -> Appointment:
-        return replace(self, status=AppointmentStatus.CANCELLED, version=self.version + 1)
+        return self.closed(AppointmentStatus.CANCELLED)
+
+    def closed(self, status: AppointmentStatus) -> Appointment:
+        """Cancelled, a no-show or fulfilled: the next version, and the last."""
+        return replace(self, status=status, version=self.version + 1)
 
     def moved(self, start: datetime, end: datetime) -> Appointment:
         return replace(self, start=start, end=end, version=self.version + 1)
@@ -54,6 +60,8 @@ def check_change(
     provider may change one until it starts. Nobody changes a cancelled or past visit."""
     if appointment.status is AppointmentStatus.CANCELLED:
         raise AppointmentRuleError("appointment-cancelled", f"A cancelled appointment cannot be {what}.")
+    if appointment.status is not AppointmentStatus.BOOKED:
+        raise AppointmentRuleError("appointment-closed", f"A visit that has ended cannot be {what}.")
     if now >= appointment.start:
         raise AppointmentRuleError(
             "appointment-started", f"An appointment that has started cannot be {what}."

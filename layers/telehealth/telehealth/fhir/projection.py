@@ -14,6 +14,7 @@ from typing import Any
 
 from telehealth.domain.appointments import Appointment, AppointmentStatus
 from telehealth.domain.licensure import License
+from telehealth.domain.visits import Role, Visit, VisitState
 
 SOURCE_VERSION_SYSTEM = "urn:telehealth:source-version"
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
@@ -58,6 +59,9 @@ class PatientProfile:
     home_state: str
     zone: str
     version: int = 1
+    # Where reminders go. Contact details are PHI: only the notifier reads them, nothing logs them.
+    email: str | None = None
+    phone: str | None = None
 
 
 def practitioner(profile: PractitionerProfile, licenses: Iterable[License]) -> dict[str, Any]:
@@ -113,7 +117,13 @@ def patient(profile: PatientProfile) -> dict[str, Any]:
         "name": [{"use": "official", "family": profile.family_name, "given": [profile.given_name]}],
         "birthDate": profile.birth_date.isoformat(),
         "address": [{"use": "home", "state": profile.home_state}],
+        **({"telecom": telecom} if (telecom := _telecom(profile)) else {}),
     }
+
+
+def _telecom(profile: PatientProfile) -> list[dict[str, str]]:
+    found = [("email", profile.email), ("phone", profile.phone)]
+    return [{"system": system, "value": value, "use": "home"} for system, value in found if value]
 
 
 def schedule(provider_id: str, specialty: str, version: int) -> dict[str, Any]:
@@ -139,19 +149,18 @@ def slot(slot_id: str, appointment: Appointment, version: int) -> dict[str, Any]
         "id": slot_resource_id(slot_id),
         "meta": _meta(version),
         "schedule": {"reference": f"Schedule/{appointment.provider_id}-schedule"},
-        "status": "busy" if appointment.status is AppointmentStatus.BOOKED else "free",
+        "status": "free" if appointment.status is AppointmentStatus.CANCELLED else "busy",
         "start": instant(appointment.start),
         "end": instant(appointment.end),
     }
 
 
 def appointment(record: Appointment, slot_id: str) -> dict[str, Any]:
-    booked = record.status is AppointmentStatus.BOOKED
     return {
         "resourceType": "Appointment",
         "id": record.appointment_id,
         "meta": _meta(record.version),
-        "status": "booked" if booked else "cancelled",
+        "status": record.status.value,  # the FHIR codes: booked, cancelled, noshow, fulfilled
         "serviceType": [{"text": record.service_type}],
         "start": instant(record.start),
         "end": instant(record.end),
@@ -219,3 +228,89 @@ def consent(
             "data": [{"meaning": "related", "reference": {"reference": f"Appointment/{appointment_id}"}}],
         },
     }
+
+
+# --- the encounter ---------------------------------------------------------------------------------
+
+ENCOUNTER_STATUS = {
+    VisitState.CHECKED_IN: "arrived",
+    VisitState.ADMITTED: "arrived",
+    VisitState.IN_CALL: "in-progress",
+    VisitState.COMPLETED: "finished",
+    VisitState.NO_SHOW: "cancelled",  # R4 has no no-show Encounter; the Appointment says noshow
+    VisitState.CANCELLED: "cancelled",
+}
+# R4 has no Encounter.virtualService (R5 has): the cross-version extension carries it.
+VIRTUAL_SERVICE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.virtualService"
+CHIME_MEETING_SYSTEM = "urn:telehealth:chime-meeting"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+
+
+def encounter_id(appointment_id: str, version: int) -> str:
+    return f"{appointment_id.lower()}-v{version}"
+
+
+def encounter(visit: Visit, revision: int) -> dict[str, Any]:
+    """The video visit as the record keeps it: who took part and when, each status it went
+    through, and the Chime meeting as its virtual service."""
+    history: list[tuple[str, datetime]] = [("arrived", visit.checked_in_at)]
+    if visit.both_joined:
+        history.append(("in-progress", max(visit.joined.values())))
+    if visit.ended_at:
+        history.append((ENCOUNTER_STATUS[visit.state], visit.ended_at))
+    status = ENCOUNTER_STATUS[visit.state]
+    periods = [
+        {
+            "status": s,
+            "period": {
+                "start": instant(since),
+                **({"end": instant(history[i + 1][1])} if i + 1 < len(history) else {}),
+            },
+        }
+        for i, (s, since) in enumerate(history)
+    ]
+    participants: list[dict[str, Any]] = [
+        {
+            "type": [{"coding": [{"system": PARTICIPATION, "code": "PPRF", "display": "primary performer"}]}],
+            "individual": {"reference": f"Practitioner/{visit.provider_id}"},
+            **(
+                {"period": {"start": instant(visit.joined[Role.PROVIDER])}}
+                if Role.PROVIDER in visit.joined
+                else {}
+            ),
+        }
+    ]
+    resource: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": encounter_id(visit.appointment_id, visit.version),
+        "meta": _meta(revision),
+        "status": status,
+        "statusHistory": periods[:-1] if periods and periods[-1]["status"] == status else periods,
+        "class": {"system": ACT_CODE, "code": "VR", "display": "virtual"},
+        "subject": {"reference": f"Patient/{visit.patient_id}"},
+        "participant": participants,
+        "appointment": [{"reference": f"Appointment/{visit.appointment_id}"}],
+        "period": {
+            "start": instant(visit.admitted_at or visit.checked_in_at),
+            **({"end": instant(visit.ended_at)} if visit.ended_at else {}),
+        },
+    }
+    if visit.meeting_id:
+        resource["identifier"] = [{"system": CHIME_MEETING_SYSTEM, "value": visit.meeting_id}]
+        resource["extension"] = [
+            {
+                "url": VIRTUAL_SERVICE,
+                "extension": [
+                    {
+                        "url": "channelType",
+                        "valueCoding": {
+                            "system": "urn:telehealth:virtual-service",
+                            "code": "amazon-chime-sdk",
+                        },
+                    },
+                    {"url": "sessionKey", "valueString": visit.meeting_id},
+                ],
+            }
+        ]
+    return resource

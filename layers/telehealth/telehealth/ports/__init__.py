@@ -7,13 +7,15 @@ store receives the clinical record through the outbox.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from telehealth.domain.appointments import Appointment
+from telehealth.domain.join_links import IssuedLink
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import Availability
+from telehealth.domain.visits import CheckIn, Visit
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 
 
@@ -41,12 +43,31 @@ class OutboxEntry:
 
     resource: Mapping[str, Any]
     source_version: int
-    destination: str = "fhir"  # fhir | events
+    destination: str = "fhir"  # fhir | events | workflow (resume a waiting step: a task token)
 
     @property
     def reference(self) -> str:
-        kind = "Event" if self.destination == "events" else self.resource["resourceType"]
+        kind = {"events": "Event", "workflow": "Resume"}.get(self.destination) or self.resource[
+            "resourceType"
+        ]
         return f"{kind}/{self.resource['id']}"
+
+
+@dataclass
+class VisitFile:
+    """One appointment's whole file, as one query reads it: check-ins, visits (with their
+    revision) and task tokens by appointment version, join links with their attendees."""
+
+    appointment_id: str
+    appointment: Appointment | None = None
+    check_ins: dict[int, CheckIn] = field(default_factory=dict)
+    visits: dict[int, tuple[Visit, int]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
+    links: list[IssuedLink] = field(default_factory=list)
+    join_info: dict[str, str] = field(default_factory=dict)  # link id -> attendee JSON (secret)
+
+    def visit(self, version: int) -> tuple[Visit, int] | None:
+        return self.visits.get(version)
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,14 @@ class SlotTakenError(Exception):
 
 class AlreadyCheckedInError(Exception):
     """The visit has its check-in already."""
+
+
+class MeetingGoneError(Exception):
+    """The video meeting no longer exists (ended, or never did)."""
+
+
+class VisitChangedError(Exception):
+    """The visit moved on since it was read (another step or event changed it)."""
 
 
 class StaleWriteError(Exception):
@@ -130,3 +159,58 @@ class ClinicStore(Protocol):
     def pending_outbox(self, older_than: datetime, limit: int) -> Iterator[OutboxEntry]: ...
 
     def mark_delivered(self, entry: OutboxEntry) -> None: ...
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message to a patient. It says when and where to go, never why: no diagnosis, specialty
+    or reason for the visit (e-mail and SMS leave the platform's encryption)."""
+
+    email: str | None
+    phone: str | None
+    subject: str
+    text: str
+
+
+class Notifier(Protocol):
+    def send(self, notice: Notice) -> list[str]:
+        """Returns the channels used (email, sms)."""
+        ...
+
+
+class Meetings(Protocol):
+    """The video service (Amazon Chime SDK): one meeting per visit, one attendee per participant."""
+
+    def create_meeting_with_attendees(
+        self,
+        *,
+        external_meeting_id: str,
+        media_region: str,
+        external_user_ids: list[str],
+        idempotency_key: str,
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]: ...
+
+    def create_attendee(self, meeting_id: str, external_user_id: str) -> dict[str, Any]: ...
+
+    def delete_attendee(self, meeting_id: str, attendee_id: str) -> None: ...
+
+    def delete_meeting(self, meeting_id: str) -> None: ...
+
+    def get_meeting(self, meeting_id: str) -> dict[str, Any]: ...
+
+    def list_attendees(self, meeting_id: str) -> list[dict[str, Any]]: ...
+
+    def start_capture(
+        self,
+        *,
+        meeting_arn: str,
+        bucket_arn: str,
+        prefix: str,
+        request_token: str,
+        kms_key_arn: str | None = None,
+        sink_role_arn: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def concatenate(
+        self, *, capture_pipeline_arn: str, bucket_arn: str, prefix: str, request_token: str
+    ) -> dict[str, Any]: ...

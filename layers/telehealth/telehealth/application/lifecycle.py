@@ -1,0 +1,282 @@
+"""The lifecycle's own steps, as the visit state machine calls them: timers from the clock,
+reminders, the no-show decisions, the attendance check against Chime, recording, the end.
+
+Every step takes and returns ids, instants and outcomes only (execution history is kept), and
+every step can run twice: each one reads the visit as it is now and does only what is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from telehealth.application.visits import VisitService, resume
+from telehealth.domain.appointments import AppointmentStatus
+from telehealth.domain.visits import (
+    Role,
+    VisitState,
+    admit_by,
+    attendance_outcome,
+    no_show_at,
+    reminders_due,
+    seconds_until,
+)
+from telehealth.events import RecordingAvailable, VisitNoShow, VisitReminderSent
+from telehealth.fhir import projection
+from telehealth.ports import MeetingGoneError, Notice, Notifier, OutboxEntry, VisitChangedError
+
+TOKEN_TTL_SECONDS = 366 * 24 * 3600
+
+
+class VisitLifecycle:
+    def __init__(
+        self,
+        visits: VisitService,
+        notifier: Notifier,
+        tokens: Any,
+        portal_url: str,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.visits, self.notifier, self.tokens, self.portal_url = visits, notifier, tokens, portal_url
+        self.clock = clock or visits.clock
+
+    @property
+    def _store(self) -> Any:
+        return self.visits.store
+
+    # --- timers ------------------------------------------------------------------------------------
+
+    def timers(self, start: datetime) -> dict[str, Any]:
+        """The reminders still ahead (Wait states wait until each `at`)."""
+        due = reminders_due(start, self.clock(), self.visits.timings)
+        return {"reminders": [{"key": r.key, "at": projection.instant(r.at)} for r in due]}
+
+    def deadlines(self, start: datetime, end: datetime) -> dict[str, int]:
+        """Seconds until each deadline, computed now (a wait's timeout is fixed when it starts)."""
+        now, timings = self.clock(), self.visits.timings
+        return {
+            "no_show_in_s": seconds_until(no_show_at(start, timings), now),
+            "admit_in_s": seconds_until(admit_by(end, timings), now),
+            "join_window_s": seconds_until(now + timings.join_window, now),
+            "end_in_s": seconds_until(end + timings.overrun, now),
+        }
+
+    def wait_for(self, appointment_id: str, version: int, step: str, token: str) -> dict[str, Any]:
+        """Keep a waiting step's token where the change that ends the wait will find it. A change
+        that came first (the provider ended the call before this step began) did not find it, so
+        the step checks once more and, if its wait is already over, resumes itself."""
+        expires = int(self.clock().timestamp()) + TOKEN_TTL_SECONDS
+        self.tokens.put_task_token(appointment_id, f"{step}#v{version}", token, expires)
+        _, visit, _ = self._visit(appointment_id, version)
+        done: dict[str, Any] | None = None
+        if visit is not None:
+            done = {
+                "check-in": {"checked_in": True},
+                "admit": {"admitted": visit.state in (VisitState.ADMITTED, VisitState.IN_CALL)}
+                if visit.state is not VisitState.CHECKED_IN
+                else None,
+                "join": {"in_call": visit.state is VisitState.IN_CALL}
+                if visit.state is VisitState.IN_CALL or visit.state.over
+                else None,
+                "end": {"ended": True} if visit.state.over else None,
+            }.get(step)
+        if done is not None:
+            self._store.record([resume(token, done, self.clock())])
+        return {"appointment_id": appointment_id, "waiting_for": step}
+
+    # --- reminders -------------------------------------------------------------------------------------
+
+    def remind(self, appointment_id: str, version: int, key: str) -> dict[str, Any]:
+        file = self._store.visit_file(appointment_id)
+        appointment = file.appointment
+        if (
+            appointment is None
+            or appointment.version != version
+            or appointment.status is not AppointmentStatus.BOOKED
+        ):
+            return {"sent": False}
+        patient = self._store.patient(appointment.patient_id)
+        if patient is None or not (patient.email or patient.phone):
+            return {"sent": False}
+        local = appointment.start.astimezone(ZoneInfo(patient.zone))
+        when = local.strftime("%A %d %B at %H:%M %Z")
+        # When and where, nothing about why: no specialty, no reason, no provider's field.
+        text = (
+            f"Reminder: you have a video visit on {when}. Check in from 15 minutes before the start "
+            f"at {self.portal_url}"
+        )
+        channels = self.notifier.send(Notice(patient.email, patient.phone, "Your video visit", text))
+        now = self.clock()
+        event = VisitReminderSent(
+            appointment_id=appointment_id, version=version, reminder=key, channels=channels
+        )
+        self._store.record([self.visits.booking.announce(event, now)])
+        return {"sent": True, "channels": channels}
+
+    # --- no-shows and attendance ----------------------------------------------------------------------
+
+    def check_in_deadline(self, appointment_id: str, version: int) -> dict[str, Any]:
+        """Check-in's wait timed out. Checked in at the last moment: carry on; otherwise a no-show."""
+        file = self._store.visit_file(appointment_id)
+        if version in file.visits:
+            return {"outcome": "checked-in"}
+        appointment = file.appointment
+        if (
+            appointment is None
+            or appointment.version != version
+            or appointment.status is not AppointmentStatus.BOOKED
+        ):
+            return {"outcome": "over"}
+        now = self.clock()
+        after = appointment.closed(AppointmentStatus.NO_SHOW)
+        slot_id = f"{appointment.provider_id}.{appointment.start.strftime('%Y%m%dT%H%MZ')}"
+        event = VisitNoShow(
+            appointment_id=appointment_id,
+            version=version,
+            absent="patient",
+            provider_id=appointment.provider_id,
+            patient_id=appointment.patient_id,
+        )
+        self._store.close_appointment(
+            appointment,
+            after,
+            [
+                OutboxEntry(projection.appointment(after, slot_id), after.version),
+                self.visits.booking.announce(event, now),
+            ],
+        )
+        return {"outcome": "no-show"}
+
+    def admission_deadline(self, appointment_id: str, version: int) -> dict[str, Any]:
+        """Nobody admitted the patient in time: the visit is cancelled, the patient told so."""
+        file, visit, revision = self._visit(appointment_id, version)
+        if visit is None or visit.state is not VisitState.CHECKED_IN or file.appointment is None:
+            return {"outcome": "over" if visit is None or visit.state.over else "admitted"}
+        self.visits.close(
+            visit, revision, file.appointment, VisitState.CANCELLED, "not-admitted", self.clock(), None, []
+        )
+        return {"outcome": "cancelled"}
+
+    def check_attendance(self, appointment_id: str, version: int) -> dict[str, Any]:
+        """The join window closed (or the meeting ended early): decide from Chime itself, since
+        its events may be late or lost. Returns `in-call`, `waiting` (admit again) or `over`."""
+        file, visit, revision = self._visit(appointment_id, version)
+        if visit is None or visit.state.over or file.appointment is None:
+            return {"outcome": "over"}
+        if visit.state is VisitState.IN_CALL:
+            return {"outcome": "in-call"}
+        if visit.meeting_id is None:
+            return {"outcome": "waiting"}
+        # Chime does not say who is connected, only whether the meeting stands and who still has
+        # an attendee in it; who joined comes from its events, recorded on the visit.
+        seated: set[Role] | None = None
+        try:
+            self.visits.meetings.get_meeting(visit.meeting_id)
+            attendees = self.visits.meetings.list_attendees(visit.meeting_id)
+            seated = {
+                r for a in attendees if (r := visit.attendees.get(str(a.get("AttendeeId")))) is not None
+            }
+        except MeetingGoneError:
+            pass
+        exists = seated is not None
+        outcome = attendance_outcome(visit, seated if seated is not None else set(visit.joined), exists)
+        now = self.clock()
+        if outcome == "in-call":
+            return {"outcome": "in-call"}
+        if exists:
+            self.visits.meetings.delete_meeting(visit.meeting_id)
+        if outcome == "recreate":
+            self._store.save_visit(visit.back_to_waiting(), revision, [])
+            return {"outcome": "waiting"}
+        absent = "patient" if outcome == "patient-no-show" else "provider"
+        self.visits.close(visit, revision, file.appointment, VisitState.NO_SHOW, absent, now, None, [])
+        return {"outcome": "over"}
+
+    # --- the call and its end --------------------------------------------------------------------------
+
+    def start_recording(self, appointment_id: str, version: int, bucket: str | None) -> dict[str, Any]:
+        """Per-attendee capture into the recordings bucket: only with the patient's consent."""
+        _, visit, revision = self._visit(appointment_id, version)
+        if (
+            visit is None
+            or visit.state.over
+            or not visit.recording_consented
+            or not bucket
+            or visit.capture_pipeline_arn
+        ):
+            return {"recording": bool(visit and visit.capture_pipeline_arn)}
+        if not self.visits.video.recording or visit.meeting_id is None:
+            return {"recording": False}
+        meeting = self.visits.meetings.get_meeting(visit.meeting_id)
+        pipeline = self.visits.meetings.start_capture(
+            meeting_arn=meeting["MeetingArn"],
+            bucket_arn=f"arn:aws:s3:::{bucket}",
+            prefix=f"captures/{appointment_id}/v{version}",
+            request_token=f"{appointment_id}-v{version}-capture",
+        )
+        # The call's events may move the visit meanwhile: apply the pipeline to the latest revision.
+        for _ in range(5):
+            try:
+                self._store.save_visit(
+                    replace(visit, capture_pipeline_arn=pipeline["MediaPipelineArn"]), revision, []
+                )
+                break
+            except VisitChangedError:
+                _, latest, revision = self._visit(appointment_id, version)
+                if latest is None:
+                    break
+                visit = latest
+        return {"recording": True}
+
+    def overrun(self, appointment_id: str, version: int) -> dict[str, Any]:
+        """Long past the scheduled end: if Chime still has the meeting, end it; the visit completes."""
+        file, visit, revision = self._visit(appointment_id, version)
+        if visit is None or visit.state.over or file.appointment is None:
+            return {"outcome": "over"}
+        if visit.meeting_id:
+            self.visits.meetings.delete_meeting(visit.meeting_id)
+        self.visits.close(
+            visit, revision, file.appointment, VisitState.COMPLETED, "overrun", self.clock(), None, []
+        )
+        return {"outcome": "completed"}
+
+    def finish(self, appointment_id: str, version: int, bucket: str | None) -> dict[str, Any]:
+        """After the call: the recording's chunks become one file per stream, then announced."""
+        _, visit, _ = self._visit(appointment_id, version)
+        if (
+            visit is None
+            or not visit.capture_pipeline_arn
+            or not bucket
+            or visit.state is not VisitState.COMPLETED
+        ):
+            return {"recording": False}
+        prefix = f"recordings/{appointment_id}/v{version}"
+        pipeline = self.visits.meetings.concatenate(
+            capture_pipeline_arn=visit.capture_pipeline_arn,
+            bucket_arn=f"arn:aws:s3:::{bucket}",
+            prefix=prefix,
+            request_token=f"{appointment_id}-v{version}-concat",
+        )
+        return {"recording": True, "pipeline_id": pipeline["MediaPipelineId"]}
+
+    def recording_ready(self, appointment_id: str, version: int, bucket: str, patient_key: str) -> None:
+        _, visit, _ = self._visit(appointment_id, version)
+        if visit is None:
+            return
+        event = RecordingAvailable(
+            appointment_id=appointment_id,
+            version=version,
+            bucket=bucket,
+            patient_stream_key=patient_key,
+            encounter_id=projection.encounter_id(appointment_id, version),
+            patient_id=visit.patient_id,
+        )
+        self._store.record([self.visits.booking.announce(event, self.clock())])
+
+    def _visit(self, appointment_id: str, version: int) -> tuple[Any, Any, int]:
+        file = self._store.visit_file(appointment_id)
+        found = file.visits.get(version)
+        return (file, found[0], found[1]) if found else (file, None, 0)

@@ -1,0 +1,206 @@
+"""The video visit over HTTP, as the portal and a provider drive it: the waiting room, admission
+into a Chime meeting, single-use join links, Chime's events deciding who came, and the end."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+
+from local.platform import LocalPlatform
+from telehealth.adapters.healthlake import HealthLakeFhirStore
+from tests.conftest import Reply, eventually, user_tokens
+from tests.e2e.test_scheduling import RIVERSIDE, book, call
+from tests.e2e.test_visits import check_in_when_open, execution, soon_slot
+
+
+def provider_email(slot_id: str) -> str:
+    return f"{slot_id.split('.')[0].replace('-', '.', 1)}@{RIVERSIDE}.example"
+
+
+def simulate(platform: LocalPlatform, action: str, join_token: str) -> dict[str, Any]:
+    """What a participant's Chime client does: connect with its join token, or leave or drop."""
+    request = urllib.request.Request(
+        f"{platform.urls['chime']}/_sim/{action}",
+        data=json.dumps({"JoinToken": join_token}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310 (loopback stand-in)
+        answer: dict[str, Any] = json.loads(reply.read())
+        return answer
+
+
+@pytest.fixture(scope="module")
+def patient(platform: LocalPlatform) -> str:
+    return user_tokens(platform, RIVERSIDE, "patient.one@riverside.example")["access"]
+
+
+@pytest.fixture(scope="module")
+def other_patient(platform: LocalPlatform) -> str:
+    return user_tokens(platform, RIVERSIDE, "patient.two@riverside.example")["access"]
+
+
+def waiting(gateway: str, token: str, appointment_id: str) -> dict[str, Any]:
+    reply = call(gateway, "GET", f"/v1/appointments/{appointment_id}/waiting-room", token)
+    assert reply.status == 200, reply.body
+    body: dict[str, Any] = reply.json()
+    return body
+
+
+def checked_in_visit(platform: LocalPlatform, gateway: str, patient: str) -> tuple[dict[str, Any], str]:
+    """A booked, checked-in visit with a soon-starting urgent-care slot, and its provider's token."""
+    slot = soon_slot(gateway, patient)
+    appointment = book(gateway, patient, slot).json()
+    check_in_when_open(gateway, patient, appointment["appointment_id"], True)
+    provider = user_tokens(platform, RIVERSIDE, provider_email(slot))["access"]
+    return appointment, provider
+
+
+def admit_when_waiting(gateway: str, provider: str, appointment_id: str) -> Reply:
+    """Admit as soon as the lifecycle waits for admission (moments after check-in)."""
+    reply: Reply = eventually(
+        lambda: (
+            (r := call(gateway, "POST", f"/v1/appointments/{appointment_id}/admit", provider)).status == 200
+            and r
+        ),
+        timeout_s=30,
+    )
+    return reply
+
+
+def test_a_whole_visit_from_waiting_room_to_encounter(
+    platform: LocalPlatform, gateway: str, patient: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    appointment, provider = checked_in_visit(platform, gateway, patient)
+    visit_id = appointment["appointment_id"]
+
+    status = waiting(gateway, patient, visit_id)
+    assert status["state"] == "checked-in" and status["position"] >= 1
+    assert status["estimated_wait_s"] >= 0
+    queue = call(gateway, "GET", "/v1/waiting-room", provider).json()
+    mine = [w for w in queue["waiting"] if w["appointment_id"] == visit_id]
+    assert mine and mine[0]["reason"] == "sore throat" and mine[0]["waited_s"] >= 0
+    positions = [w["appointment_id"] for w in queue["waiting"]]
+    assert positions.index(visit_id) + 1 == status["position"]
+
+    admitted = admit_when_waiting(gateway, provider, visit_id).json()
+    assert admitted["state"] == "admitted" and admitted["meeting_id"]
+    assert waiting(gateway, patient, visit_id)["state"] == "admitted"
+
+    # Each party redeems their own link, once; the provider's came with the admission.
+    provider_join = call(gateway, "POST", "/v1/join", provider, {"link": admitted["link"]["link"]})
+    assert provider_join.status == 200
+    assert provider_join.json()["Meeting"]["ExternalMeetingId"] == f"{RIVERSIDE}:{visit_id}"
+    issued = call(gateway, "POST", f"/v1/appointments/{visit_id}/join-link", patient)
+    assert issued.status == 201 and issued.headers.get("Cache-Control") == "no-store"
+    patient_join = call(gateway, "POST", "/v1/join", patient, {"link": issued.json()["link"]})
+    assert patient_join.status == 200
+    assert patient_join.json()["Attendee"]["AttendeeId"] != provider_join.json()["Attendee"]["AttendeeId"]
+    again = call(gateway, "POST", "/v1/join", patient, {"link": issued.json()["link"]})
+    assert again.status == 410 and again.json()["type"] == "/problems/link-gone"
+
+    simulate(platform, "join", provider_join.json()["Attendee"]["JoinToken"])
+    simulate(platform, "join", patient_join.json()["Attendee"]["JoinToken"])
+    assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "in-call", timeout_s=20)
+
+    ended = call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider)
+    assert ended.status == 200 and ended.json()["state"] == "completed"
+    assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=30)
+    read = call(gateway, "GET", f"/v1/appointments/{visit_id}", patient).json()
+    assert read["status"] == "fulfilled"
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
+
+    def finished() -> dict[str, Any] | None:
+        found = fhir.read_if_present("Encounter", f"{visit_id.lower()}-v1")
+        return found if found and found["status"] == "finished" else None
+
+    encounter = eventually(finished, timeout_s=30)
+    assert [h["status"] for h in encounter["statusHistory"]] == ["arrived", "in-progress"]
+    assert encounter["class"]["code"] == "VR"
+    assert encounter["identifier"][0]["value"] == admitted["meeting_id"]
+    assert encounter["subject"]["reference"] == f"Patient/{appointment['patient_id']}"
+
+
+def test_links_are_bound_to_their_holder_and_a_fresh_one_replaces_the_attendee(
+    platform: LocalPlatform, gateway: str, patient: str, other_patient: str
+) -> None:
+    appointment, provider = checked_in_visit(platform, gateway, patient)
+    visit_id = appointment["appointment_id"]
+    admitted = admit_when_waiting(gateway, provider, visit_id).json()
+    # Keep the meeting alive: the provider is in it.
+    joined = call(gateway, "POST", "/v1/join", provider, {"link": admitted["link"]["link"]}).json()
+    simulate(platform, "join", joined["Attendee"]["JoinToken"])
+
+    first = call(gateway, "POST", f"/v1/appointments/{visit_id}/join-link", patient).json()["link"]
+    stranger = call(gateway, "POST", "/v1/join", other_patient, {"link": first})
+    assert stranger.status == 403 and stranger.json()["type"] == "/problems/link-not-yours"
+    forged = call(gateway, "POST", "/v1/join", patient, {"link": first[:-4] + "AAAA"})
+    assert forged.status == 403
+    spent = call(gateway, "POST", "/v1/join", patient, {"link": first}).json()
+    old_token = spent["Attendee"]["JoinToken"]
+
+    # The patient's connection drops; they ask again and get a new attendee, and the old join
+    # token dies with the old attendee.
+    second = call(gateway, "POST", f"/v1/appointments/{visit_id}/join-link", patient).json()["link"]
+    fresh = call(gateway, "POST", "/v1/join", patient, {"link": second}).json()
+    assert fresh["Attendee"]["AttendeeId"] != spent["Attendee"]["AttendeeId"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        simulate(platform, "join", old_token)
+    assert refused.value.code == 403
+    simulate(platform, "join", fresh["Attendee"]["JoinToken"])
+    assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "in-call", timeout_s=20)
+    # A third link revokes the second, unredeemed or not.
+    third = call(gateway, "POST", f"/v1/appointments/{visit_id}/join-link", patient).json()["link"]
+    fourth = call(gateway, "POST", f"/v1/appointments/{visit_id}/join-link", patient).json()["link"]
+    revoked = call(gateway, "POST", "/v1/join", patient, {"link": third})
+    assert revoked.status == 410
+    assert call(gateway, "POST", "/v1/join", patient, {"link": fourth}).status == 200
+    call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider)
+
+
+def test_a_patient_who_never_joins_is_a_no_show_decided_from_chime(
+    platform: LocalPlatform, gateway: str, patient: str
+) -> None:
+    appointment, provider = checked_in_visit(platform, gateway, patient)
+    visit_id = appointment["appointment_id"]
+    admitted = admit_when_waiting(gateway, provider, visit_id).json()
+    joined = call(gateway, "POST", "/v1/join", provider, {"link": admitted["link"]["link"]}).json()
+    simulate(platform, "join", joined["Attendee"]["JoinToken"])
+    # The join window (6 s in the test platform, 4 minutes in a clinic) runs out.
+    assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "no-show", timeout_s=40)
+    assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=30)
+    assert call(gateway, "GET", f"/v1/appointments/{visit_id}", patient).json()["status"] == "noshow"
+
+
+def test_a_meeting_nobody_joins_sends_the_patient_back_to_the_waiting_room(
+    platform: LocalPlatform, gateway: str, patient: str
+) -> None:
+    appointment, provider = checked_in_visit(platform, gateway, patient)
+    visit_id = appointment["appointment_id"]
+    admit_when_waiting(gateway, provider, visit_id)
+    # Chime ends the empty meeting (3 s here); the visit is not left half-open: the patient waits
+    # again and the provider can admit them into a new meeting.
+    assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "checked-in", timeout_s=40)
+    again = admit_when_waiting(gateway, provider, visit_id).json()
+    assert again["state"] == "admitted"
+    call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider)
+
+
+def test_only_the_visits_provider_admits_and_only_a_waiting_patient(
+    platform: LocalPlatform, gateway: str, patient: str
+) -> None:
+    appointment, provider = checked_in_visit(platform, gateway, patient)
+    visit_id = appointment["appointment_id"]
+    someone_else = user_tokens(platform, RIVERSIDE, "dr.okafor@riverside.example")["access"]
+    assert call(gateway, "POST", f"/v1/appointments/{visit_id}/admit", someone_else).status == 404
+    assert call(gateway, "POST", f"/v1/appointments/{visit_id}/admit", patient).status == 403
+    admit_when_waiting(gateway, provider, visit_id)
+    twice = call(gateway, "POST", f"/v1/appointments/{visit_id}/admit", provider)
+    assert twice.status == 409 and twice.json()["type"] == "/problems/not-waiting"
+    call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider)
