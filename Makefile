@@ -13,7 +13,7 @@ NODE_READY := node_modules/.ready
 export JSII_NODE := $(CURDIR)/tools/jsii-node
 export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: help setup run test test-unit test-infra lint format synth bench docs lock clean token
+.PHONY: help setup run test test-unit test-infra lint format synth bench docs lock clean token demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ synth: setup ## write cdk.out/: the baseline and one template per tenant, HIPAA-
 
 bench: setup ## print the figures: synth time, acknowledgments, resources, handler imports
 	$(BIN)/python -m tools.bench
+
+demo: setup ## drive one whole video visit over HTTP (starts the platform if it is not running)
+	$(BIN)/python -m tools.demo
 
 docs: setup ## regenerate the generated docs (compliance)
 	$(BIN)/python -m infra.compliance > docs/compliance.md
