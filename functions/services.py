@@ -67,7 +67,10 @@ def visits() -> VisitService:
 @cache
 def lifecycle() -> VisitLifecycle:
     from telehealth.adapters.notifier import SesSnsNotifier
+    from telehealth.adapters.recordings import S3RecordingFiles
     from telehealth.application.lifecycle import VisitLifecycle
 
     service = visits()
-    return VisitLifecycle(service, SesSnsNotifier(), service.store, os.environ["PORTAL_URL"])
+    return VisitLifecycle(
+        service, SesSnsNotifier(), service.store, os.environ["PORTAL_URL"], S3RecordingFiles()
+    )

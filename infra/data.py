@@ -213,14 +213,32 @@ class ClinicData(Construct):
                 ),
             ],
         )
-        # Chime media pipelines write the visit's media here as the Chime service itself.
+        # Chime media pipelines write the visit's media here as the Chime service itself: the
+        # capture's chunks under captures/, which concatenation reads back and joins into one
+        # file per stream under recordings/.
+        chime = iam.ServicePrincipal("mediapipelines.chime.amazonaws.com")
+        this_account = {"StringEquals": {"aws:SourceAccount": account}}
+        for sid, actions, resources in (
+            ("ChimeMediaCaptureWrites", ["s3:PutObject", "s3:PutObjectAcl"], ["captures/*"]),
+            ("ChimeConcatenationReads", ["s3:GetObject"], ["captures/*"]),
+            ("ChimeConcatenationWrites", ["s3:PutObject", "s3:PutObjectAcl"], ["recordings/*"]),
+        ):
+            self.recordings.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    principals=[chime],
+                    actions=actions,
+                    resources=[self.recordings.arn_for_objects(r) for r in resources],
+                    conditions=this_account,
+                )
+            )
         self.recordings.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="ChimeMediaCaptureWrites",
-                principals=[iam.ServicePrincipal("mediapipelines.chime.amazonaws.com")],
-                actions=["s3:PutObject", "s3:PutObjectAcl"],
-                resources=[self.recordings.arn_for_objects("captures/*")],
-                conditions={"StringEquals": {"aws:SourceAccount": account}},
+                sid="ChimeConcatenationLists",
+                principals=[chime],
+                actions=["s3:ListBucket"],
+                resources=[self.recordings.bucket_arn],
+                conditions=this_account,
             )
         )
         self.audit = private_bucket(

@@ -86,7 +86,7 @@ class MediaWorkers(Construct):
         )
 
         role = self.rppg.task_role
-        recordings.grant_read(role, "captures/*")
+        recordings.grant_read(role, "recordings/*")  # the concatenated streams
         bus.grant_put_events_to(role)
         key.grant_encrypt_decrypt(role)
         role.add_to_principal_policy(

@@ -122,6 +122,8 @@ class TenantStack(Stack):
                     MEETING_MANAGE_ACTIONS + MEDIA_PIPELINE_ACTIONS, meetings + pipelines
                 ),
                 "meetings:read": allow(MEETING_READ_ACTIONS, meetings),
+                # Which files a recording left (names only: no object is read).
+                "recordings:list": lambda fn: allow(("s3:ListBucket",), [data.recordings.bucket_arn])(fn),
                 # Reminders: e-mail from the tenant's verified sender; SMS goes to phone numbers,
                 # which are not resources (SNS requires "*" for direct publishing to a number).
                 "notify:send": lambda fn: (

@@ -165,7 +165,7 @@ CHIME_EVENTS = Function(
     handler="functions.events.chime_events.lambda_handler",
     invocation=Invocation.EVENT,
     description="Turns Chime meeting events forwarded from the default bus into visit facts",
-    grants=("table:write", "bus:put", "key:use", "meetings:read"),
+    grants=("table:write", "bus:put", "key:use", "meetings:read", "recordings:list"),
 )
 
 FUNCTIONS: tuple[Function, ...] = (API, VISIT_TASKS, OUTBOX_RELAY, OUTBOX_SWEEPER, CHIME_EVENTS)

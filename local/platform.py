@@ -143,7 +143,9 @@ class LocalPlatform:
             "stripe",
             [str(Path(sys.executable).parent / "localstripe"), "--port", str(stripe_port), "--from-scratch"],
         )
-        self.chime = ChimeStandIn(0, self._publish_default_bus, self.settings.chime_empty_timeout_s)
+        self.chime = ChimeStandIn(
+            0, self._publish_default_bus, self.settings.chime_empty_timeout_s, self._store_media
+        )
         self.chime.start()
         self.urls |= {
             "aws": self.emulator.url,
@@ -262,6 +264,10 @@ class LocalPlatform:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def _store_media(self, bucket: str, key: str, body: bytes) -> None:
+        """Chime's media pipelines writing into a tenant's recordings bucket."""
+        self.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms")
 
     def _publish_default_bus(self, source: str, detail_type: str, detail: dict[str, Any]) -> None:
         self.client("events").put_events(

@@ -181,19 +181,17 @@ class Demo:
             "the link works once (second try: 410)",
             lambda: self.call("POST", "/v1/join", patient, {"link": link["link"]}, expect=410),
         )
-        self.step(
-            "both Chime clients join; Chime's events put the visit in call",
-            lambda: (
-                self.chime_client("join", provider_join["Attendee"]["JoinToken"]),
-                self.chime_client("join", patient_join["Attendee"]["JoinToken"]),
-                self.until(
-                    lambda: (
-                        self.call("GET", f"/v1/appointments/{visit}/waiting-room", patient)["state"]
-                        == "in-call"
-                    )
-                ),
-            ),
-        )
+
+        def both_join() -> None:
+            self.chime_client("join", provider_join["Attendee"]["JoinToken"])
+            self.chime_client("join", patient_join["Attendee"]["JoinToken"])
+            self.until(
+                lambda: (
+                    self.call("GET", f"/v1/appointments/{visit}/waiting-room", patient)["state"] == "in-call"
+                )
+            )
+
+        self.step("both Chime clients join; Chime's events put the visit in call", both_join)
         self.step(
             "provider ends the visit", lambda: self.call("POST", f"/v1/appointments/{visit}/end", provider)
         )

@@ -8,7 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.services import visits
+from functions.services import lifecycle, visits
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("chime-events")
@@ -30,7 +30,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if event.get("detail-type") == "Chime Meeting State Change":
         outcome = visits().on_meeting_event(detail)
     else:
-        outcome = "pipeline-noted"
+        outcome = lifecycle().on_pipeline_event(detail, os.environ.get("RECORDINGS_BUCKET"))
     logger.info(
         "chime event",
         extra={"event_type": detail.get("eventType"), "external_meeting_id": external, "outcome": outcome},

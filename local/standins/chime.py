@@ -12,6 +12,7 @@ joins.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -28,6 +29,8 @@ from local.loopback import LoopbackServer
 
 # (source, detail-type, detail) -> published on the default bus
 Publish = Callable[[str, str, dict[str, Any]], None]
+# (bucket, key, body) -> an object written where a pipeline's sink points (S3 in the emulator)
+StoreObject = Callable[[str, str, bytes], None]
 
 ACCOUNT = "123456789012"
 MEETING_EVENT = "Chime Meeting State Change"
@@ -55,6 +58,7 @@ class Attendee:
     external_user_id: str
     join_token: str
     connected: bool = False
+    video: bytes | None = None  # what the simulated client's camera sent, for the recording
 
     def shape(self) -> dict[str, Any]:
         return {
@@ -105,9 +109,14 @@ def _check_length(name: str, value: Any, low: int, high: int) -> str:
 class ChimeState:
     """The meetings, attendees and pipelines, and the events their changes publish."""
 
-    def __init__(self, publish: Publish, empty_timeout_s: float = 300.0) -> None:
+    def __init__(
+        self, publish: Publish, empty_timeout_s: float = 300.0, store: StoreObject | None = None
+    ) -> None:
         self.publish = publish
+        self.store = store
         self.empty_timeout_s = empty_timeout_s
+        # Attendees' camera video by meeting, kept after the meeting ends for concatenation.
+        self.videos: dict[str, dict[str, bytes]] = {}
         self.meetings: dict[str, Meeting] = {}
         self.pipelines: dict[str, dict[str, Any]] = {}
         self._idempotency: dict[str, str] = {}
@@ -216,12 +225,14 @@ class ChimeState:
                         return meeting, attendee
         raise ChimeError(403, "ForbiddenException", "Join token is not valid")
 
-    def simulate(self, action: str, join_token: str) -> dict[str, Any]:
+    def simulate(self, action: str, join_token: str, video: bytes | None = None) -> dict[str, Any]:
         if action not in ("join", "leave", "drop"):
             raise _bad_request("action must be join, leave or drop")
         with self._lock:  # a token revoked meanwhile must not join; a joining meeting must not end
             meeting, attendee = self._by_token(join_token)
             attendee.connected = action == "join"
+            if video is not None:
+                self.videos.setdefault(meeting.meeting_id, {})[attendee.attendee_id] = video
             if action != "join":
                 self._maybe_empty(meeting)
         kind = {"join": "AttendeeJoined", "leave": "AttendeeLeft", "drop": "AttendeeDropped"}[action]
@@ -290,7 +301,22 @@ class ChimeState:
         with self._lock:
             self.pipelines[pipeline_id] = pipeline
         self._pipeline_event(pipeline, "MediaPipelineInProgress")
+        if kind == "concatenation":
+            threading.Thread(target=self._concatenate, args=(pipeline,), daemon=True).start()
         return pipeline
+
+    def _concatenate(self, pipeline: dict[str, Any]) -> None:
+        """What concatenation leaves in the sink: one video file per attendee whose client sent
+        video (`video/<attendee id>.mp4`); then, as Chime does when a pipeline has finished, the
+        pipeline-deleted event."""
+        time.sleep(1.0)  # Chime starts only once the capture has stopped (the meeting ended)
+        sink = pipeline["Sinks"][0]["S3BucketSinkConfiguration"]["Destination"]
+        bucket, _, prefix = sink.removeprefix("arn:aws:s3:::").partition("/")
+        for attendee_id, video in self.videos.get(pipeline["_meeting_id"], {}).items():
+            if self.store is not None:
+                self.store(bucket, f"{prefix}/video/{attendee_id}.mp4", video)
+        pipeline["Status"] = "Stopped"
+        self._pipeline_event(pipeline, "MediaPipelineDeleted")
 
     def pipeline(self, pipeline_id: str) -> dict[str, Any]:
         found = self.pipelines.get(pipeline_id)
@@ -330,8 +356,10 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 
 
 class ChimeStandIn:
-    def __init__(self, port: int, publish: Publish, empty_timeout_s: float = 300.0) -> None:
-        self.state = ChimeState(publish, empty_timeout_s)
+    def __init__(
+        self, port: int, publish: Publish, empty_timeout_s: float = 300.0, store: StoreObject | None = None
+    ) -> None:
+        self.state = ChimeState(publish, empty_timeout_s, store)
         state = self.state
 
         class Handler(_Handler):
@@ -478,7 +506,10 @@ class _Handler(BaseHTTPRequestHandler):
         return 204, None
 
     def simulate(self, body: dict[str, Any], params: Any, action: str) -> tuple[int, dict[str, Any]]:
-        return 200, self.chime.simulate(action, _check_length("JoinToken", body.get("JoinToken"), 1, 2048))
+        """`{"JoinToken": ..., "VideoBase64": ...}`: the client's camera video is optional."""
+        video = base64.b64decode(body["VideoBase64"]) if body.get("VideoBase64") else None
+        token = _check_length("JoinToken", body.get("JoinToken"), 1, 2048)
+        return 200, self.chime.simulate(action, token, video)
 
     def health(self, body: Any, params: Any) -> tuple[int, dict[str, Any]]:
         return 200, {"status": "ok", "meetings": len(self.chime.meetings)}

@@ -7,6 +7,7 @@ import json
 import time
 import urllib.parse
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -340,17 +341,28 @@ def _execution(platform: LocalPlatform, tenant_id: str, appointment_id: str) -> 
     execution = sfn.start_execution(
         stateMachineArn=arn,
         name=f"{appointment_id}-v1",
-        input=json.dumps({"appointment_id": appointment_id, "version": 1}),
+        input=json.dumps(
+            {
+                "appointment_id": appointment_id,
+                "version": 1,
+                # Within the hour: both reminders are already past, so the lifecycle goes straight
+                # to waiting for check-in.
+                "start": (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end": (datetime.now(UTC) + timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        ),
     )["executionArn"]
     return sfn, execution
 
 
-def _token(platform: LocalPlatform, tenant_id: str, appointment_id: str) -> str | None:
+def _token(
+    platform: LocalPlatform, tenant_id: str, appointment_id: str, step: str = "check-in"
+) -> str | None:
     item = (
         platform.client("dynamodb")
         .get_item(
             TableName=topology.CLINIC_TABLE.name(tenant_id),
-            Key={"pk": {"S": f"VISIT#{appointment_id}"}, "sk": {"S": "TASK#check-in#v1"}},
+            Key={"pk": {"S": f"APPT#{appointment_id}"}, "sk": {"S": f"TASK#{step}#v1"}},
         )
         .get("Item")
     )
@@ -365,6 +377,9 @@ def test_the_lifecycle_waits_on_a_task_token_and_resumes_on_success(platform: Lo
     assert _token(platform, RIVERSIDE, appointment) is None
     assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
     sfn.send_task_success(taskToken=token, output=json.dumps({"checked_in": True}))
+    # Checked in, it waits for the provider; an admission that did not happen ends it.
+    admission = eventually(lambda: _token(platform, DESERT, appointment, "admit"), timeout_s=30)
+    sfn.send_task_success(taskToken=admission, output=json.dumps({"admitted": False}))
     assert eventually(
         lambda: sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED", timeout_s=30
     )

@@ -3,12 +3,14 @@ into a Chime meeting, single-use join links, Chime's events deciding who came, a
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.request
 from typing import Any
 
 import pytest
 
+from infra import topology
 from local.platform import LocalPlatform
 from telehealth.adapters.healthlake import HealthLakeFhirStore
 from tests.conftest import Reply, eventually, user_tokens
@@ -20,11 +22,15 @@ def provider_email(slot_id: str) -> str:
     return f"{slot_id.split('.')[0].replace('-', '.', 1)}@{RIVERSIDE}.example"
 
 
-def simulate(platform: LocalPlatform, action: str, join_token: str) -> dict[str, Any]:
-    """What a participant's Chime client does: connect with its join token, or leave or drop."""
+def simulate(
+    platform: LocalPlatform, action: str, join_token: str, video: bytes | None = None
+) -> dict[str, Any]:
+    """What a participant's Chime client does: connect with its join token (sending its camera's
+    video, for the recording), or leave or drop."""
+    body = {"JoinToken": join_token, **({"VideoBase64": base64.b64encode(video).decode()} if video else {})}
     request = urllib.request.Request(  # noqa: S310 (the loopback stand-in)
         f"{platform.urls['chime']}/_sim/{action}",
-        data=json.dumps({"JoinToken": join_token}).encode(),
+        data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
@@ -71,8 +77,38 @@ def admit_when_waiting(gateway: str, provider: str, appointment_id: str) -> Repl
     return reply
 
 
-def test_a_whole_visit_from_waiting_room_to_encounter(
-    platform: LocalPlatform, gateway: str, patient: str, monkeypatch: pytest.MonkeyPatch
+PATIENT_VIDEO = b"\x00\x00\x00\x18ftypmp42 the patient's camera"
+
+
+@pytest.fixture(scope="module")
+def probe(platform: LocalPlatform) -> str:
+    """A queue that receives every telehealth event on the riverside bus."""
+    events, sqs = platform.client("events"), platform.client("sqs")
+    bus = topology.TENANT_BUS.name(RIVERSIDE)
+    url: str = sqs.create_queue(QueueName="probe-visit-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="probe-visit-events",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": [{"prefix": "telehealth."}]}),
+    )
+    events.put_targets(Rule="probe-visit-events", EventBusName=bus, Targets=[{"Id": "probe", "Arn": arn}])
+    return url
+
+
+def recording_announced(platform: LocalPlatform, probe: str, visit_id: str) -> dict[str, Any] | None:
+    sqs = platform.client("sqs")
+    for message in sqs.receive_message(QueueUrl=probe, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    ):
+        event = json.loads(message["Body"])
+        if event["detail-type"] == "Recording.Available" and event["detail"]["appointment_id"] == visit_id:
+            return dict(event["detail"])
+    return None
+
+
+def test_a_whole_visit_from_waiting_room_to_encounter_and_recording(
+    platform: LocalPlatform, gateway: str, patient: str, probe: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     appointment, provider = checked_in_visit(platform, gateway, patient)
     visit_id = appointment["appointment_id"]
@@ -102,9 +138,11 @@ def test_a_whole_visit_from_waiting_room_to_encounter(
     again = call(gateway, "POST", "/v1/join", patient, {"link": issued.json()["link"]})
     assert again.status == 410 and again.json()["type"] == "/problems/link-gone"
 
-    simulate(platform, "join", provider_join.json()["Attendee"]["JoinToken"])
-    simulate(platform, "join", patient_join.json()["Attendee"]["JoinToken"])
+    simulate(platform, "join", provider_join.json()["Attendee"]["JoinToken"], b"provider camera")
+    simulate(platform, "join", patient_join.json()["Attendee"]["JoinToken"], PATIENT_VIDEO)
     assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "in-call", timeout_s=20)
+    # In call, the lifecycle starts the recording (the patient consented) before anyone hangs up.
+    assert eventually(lambda: waiting(gateway, patient, visit_id)["recording"] == "recording", timeout_s=20)
 
     ended = call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider)
     assert ended.status == 200 and ended.json()["state"] == "completed"
@@ -121,6 +159,22 @@ def test_a_whole_visit_from_waiting_room_to_encounter(
         return found if found and found["status"] == "finished" else None
 
     encounter = eventually(finished, timeout_s=30)
+    # The patient consented to recording: the capture was concatenated into one file per stream,
+    # and the patient's own stream is announced for the media workers, by key and ids only.
+    available = eventually(lambda: recording_announced(platform, probe, visit_id), timeout_s=30)
+    assert set(available) == {
+        "schema_version",
+        "appointment_id",
+        "version",
+        "bucket",
+        "patient_stream_key",
+        "encounter_id",
+        "patient_id",
+    }
+    patient_attendee = patient_join.json()["Attendee"]["AttendeeId"]
+    assert available["patient_stream_key"] == f"recordings/{visit_id}/v1/video/{patient_attendee}.mp4"
+    stored = platform.client("s3").get_object(Bucket=available["bucket"], Key=available["patient_stream_key"])
+    assert stored["Body"].read() == PATIENT_VIDEO
     assert [h["status"] for h in encounter["statusHistory"]] == ["arrived", "in-progress"]
     assert encounter["class"]["code"] == "VR"
     assert encounter["identifier"][0]["value"] == admitted["meeting_id"]

@@ -81,14 +81,19 @@ def test_booking_starts_the_lifecycle_and_check_in_moves_it_on(
     # The lifecycle waits on check-in (a task token): check in once the token is waiting.
     checked = check_in_when_open(gateway, tokens["patient"], appointment["appointment_id"], False)
     assert checked.json()["recording_consented"] is False
+
     # Checked in, the lifecycle waits on admission now: still running, past check-in.
-    history = platform.client("stepfunctions").get_execution_history(
-        executionArn=execution(platform, appointment)["executionArn"]
-    )
-    entered = [
-        e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e
-    ]
-    assert eventually(lambda: "AwaitAdmission" in entered or None, timeout_s=1) and "Timers" in entered
+    def entered() -> list[str]:
+        history = platform.client("stepfunctions").get_execution_history(
+            executionArn=execution(platform, appointment)["executionArn"]
+        )
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in history["events"]
+            if "stateEnteredEventDetails" in e
+        ]
+
+    assert "Timers" in eventually(lambda: "AwaitAdmission" in (names := entered()) and names, timeout_s=30)
     assert execution(platform, appointment)["status"] == "RUNNING"
     again = check_in(gateway, tokens["patient"], appointment["appointment_id"], True)
     assert again.status == 409 and again.json()["type"] == "/problems/already-checked-in"

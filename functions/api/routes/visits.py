@@ -53,6 +53,7 @@ class WaitingRoomOut(_Model):
     position: int | None = Field(None, description="1: next to be admitted")
     estimated_wait_s: int | None = None
     outcome: str | None = Field(None, description="How the visit ended, when it has")
+    recording: Literal["none", "recording", "processing", "available"] = "none"
     next_step: str
 
 
@@ -149,6 +150,7 @@ def waiting_room(appointment_id: AppointmentId) -> WaitingRoomOut:
         position=status.place.position if status.place else None,
         estimated_wait_s=int(status.place.estimated_wait.total_seconds()) if status.place else None,
         outcome=visit.outcome if visit else None,
+        recording=visit.recording if visit else "none",  # type: ignore[arg-type]
         next_step=NEXT_STEP[state],
     )
 

@@ -628,6 +628,8 @@ class DynamoClinicStore:
                 "ended_at": _stamp(visit.ended_at) if visit.ended_at else None,
                 "outcome": visit.outcome,
                 "capture_pipeline_arn": visit.capture_pipeline_arn,
+                "concatenation_pipeline_id": visit.concatenation_pipeline_id,
+                "recording_ready": visit.recording_ready or None,
                 # The provider's day, in one index query: the waiting room and its estimates.
                 "gsi2pk": f"PROVIDER#{visit.provider_id}#VISITS",
                 "gsi2sk": f"{_stamp(visit.start)}#{visit.appointment_id}",
@@ -653,6 +655,8 @@ class DynamoClinicStore:
             ended_at=_moment(p["ended_at"]) if p.get("ended_at") else None,
             outcome=p.get("outcome"),
             capture_pipeline_arn=p.get("capture_pipeline_arn"),
+            concatenation_pipeline_id=p.get("concatenation_pipeline_id"),
+            recording_ready=bool(p.get("recording_ready", False)),
         )
 
     def visits_of_provider(self, provider_id: str, start: datetime, end: datetime) -> list[Visit]:

@@ -26,9 +26,20 @@ from telehealth.domain.visits import (
 )
 from telehealth.events import RecordingAvailable, VisitNoShow, VisitReminderSent
 from telehealth.fhir import projection
-from telehealth.ports import MeetingGoneError, Notice, Notifier, OutboxEntry, VisitChangedError
+from telehealth.ports import (
+    MeetingGoneError,
+    Notice,
+    Notifier,
+    OutboxEntry,
+    RecordingFiles,
+    VisitChangedError,
+)
 
 TOKEN_TTL_SECONDS = 366 * 24 * 3600
+
+
+def recording_prefix(appointment_id: str, version: int) -> str:
+    return f"recordings/{appointment_id}/v{version}"
 
 
 class VisitLifecycle:
@@ -38,9 +49,11 @@ class VisitLifecycle:
         notifier: Notifier,
         tokens: Any,
         portal_url: str,
+        files: RecordingFiles,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.visits, self.notifier, self.tokens, self.portal_url = visits, notifier, tokens, portal_url
+        self.files = files
         self.clock = clock or visits.clock
 
     @property
@@ -244,37 +257,67 @@ class VisitLifecycle:
         return {"outcome": "completed"}
 
     def finish(self, appointment_id: str, version: int, bucket: str | None) -> dict[str, Any]:
-        """After the call: the recording's chunks become one file per stream, then announced."""
-        _, visit, _ = self._visit(appointment_id, version)
-        if (
-            visit is None
-            or not visit.capture_pipeline_arn
-            or not bucket
-            or visit.state is not VisitState.COMPLETED
-        ):
-            return {"recording": False}
-        prefix = f"recordings/{appointment_id}/v{version}"
-        pipeline = self.visits.meetings.concatenate(
-            capture_pipeline_arn=visit.capture_pipeline_arn,
-            bucket_arn=f"arn:aws:s3:::{bucket}",
-            prefix=prefix,
-            request_token=f"{appointment_id}-v{version}-concat",
-        )
-        return {"recording": True, "pipeline_id": pipeline["MediaPipelineId"]}
+        """After the call: the recording's chunks become one file per stream. Chime reports the
+        concatenation's end as an event, which announces the recording (`recording_ready`)."""
+        for _ in range(5):
+            _, visit, revision = self._visit(appointment_id, version)
+            if visit is None or not visit.capture_pipeline_arn or not bucket:
+                return {"recording": False}
+            if visit.concatenation_pipeline_id:
+                return {"recording": True}
+            pipeline = self.visits.meetings.concatenate(
+                capture_pipeline_arn=visit.capture_pipeline_arn,
+                bucket_arn=f"arn:aws:s3:::{bucket}",
+                prefix=recording_prefix(appointment_id, version),
+                request_token=f"{appointment_id}-v{version}-concat",
+            )
+            try:
+                concatenating = replace(visit, concatenation_pipeline_id=pipeline["MediaPipelineId"])
+                self._store.save_visit(concatenating, revision, [])
+                return {"recording": True}
+            except VisitChangedError:
+                continue  # the same request token gets the same pipeline back next time
+        raise VisitChangedError("the visit kept changing while its recording was concatenated")
 
-    def recording_ready(self, appointment_id: str, version: int, bucket: str, patient_key: str) -> None:
-        _, visit, _ = self._visit(appointment_id, version)
-        if visit is None:
-            return
+    def on_pipeline_event(self, detail: dict[str, Any], bucket: str | None) -> str:
+        """A concatenation that finished: the patient's stream is ready for the media workers.
+        Only the patient's own video is named, and only ids travel in the event."""
+        if str(detail.get("eventType")) != "chime:MediaPipelineDeleted" or not bucket:
+            return "ignored"
+        appointment_id = str(detail["externalMeetingId"]).split(":", 1)[1]
+        file = self._store.visit_file(appointment_id)
+        match = [
+            v for v, _ in file.visits.values() if v.concatenation_pipeline_id == detail.get("mediaPipelineId")
+        ]
+        if not match:
+            pipeline = str(detail.get("mediaPipelineId"))
+            if any(
+                v.meeting_id == detail.get("meetingId")
+                and v.capture_pipeline_arn
+                and not v.capture_pipeline_arn.endswith(pipeline)
+                and v.concatenation_pipeline_id is None
+                for v, _ in file.visits.values()
+            ):
+                # Concatenation finished before its start was recorded: fail, so the event is
+                # delivered again (asynchronous retries) once the finish step has written it down.
+                raise VisitChangedError("concatenation not recorded yet")
+            return "not-a-concatenation"
+        visit = match[0]
+        patient = {a for a, role in visit.attendees.items() if role is Role.PATIENT}
+        prefix = recording_prefix(appointment_id, visit.version)
+        streams = [k for k in self.files.keys(bucket, f"{prefix}/video/") if any(a in k for a in patient)]
+        if not streams:
+            return "no-patient-video"
         event = RecordingAvailable(
             appointment_id=appointment_id,
-            version=version,
+            version=visit.version,
             bucket=bucket,
-            patient_stream_key=patient_key,
-            encounter_id=projection.encounter_id(appointment_id, version),
+            patient_stream_key=sorted(streams)[-1],
+            encounter_id=projection.encounter_id(appointment_id, visit.version),
             patient_id=visit.patient_id,
         )
         self._store.record([self.visits.booking.announce(event, self.clock())])
+        return "recording-available"
 
     def _visit(self, appointment_id: str, version: int) -> tuple[Any, Any, int]:
         file = self._store.visit_file(appointment_id)

@@ -315,18 +315,29 @@ class VisitService:
         """The provider ends the visit: the meeting ends for everyone, and the visit is complete
         (or, if the patient never came, a no-show)."""
         caller.require(Actor.PROVIDER)
+        # The call's own steps (recording starting, someone joining) may move the visit meanwhile.
+        for _ in range(4):
+            try:
+                return self._end(caller, appointment_id)
+            except VisitChangedError:
+                continue
+        raise VisitChangedError("the visit kept changing; try again")
+
+    def _end(self, caller: Caller, appointment_id: str) -> Visit:
         file = self.store.visit_file(appointment_id)
         appointment = self._providers(caller, file)
         visit, revision = self._open_visit(file, appointment)
         meeting_id = visit.require_meeting()
         now = self.clock()
-        self.meetings.delete_meeting(meeting_id)
         state, outcome = (
             (VisitState.COMPLETED, "provider") if visit.both_joined else (VisitState.NO_SHOW, "patient")
         )
         token = file.tokens.get(f"end#v{visit.version}") or file.tokens.get(f"join#v{visit.version}")
         wake = [resume(token, {"ended": True}, now)] if token else []
-        return self.close(visit, revision, appointment, state, outcome, now, caller, wake)
+        # Closed first, so the meeting's end (which Chime announces) finds the visit over already.
+        closed = self.close(visit, revision, appointment, state, outcome, now, caller, wake)
+        self.meetings.delete_meeting(meeting_id)
+        return closed
 
     # --- join links ----------------------------------------------------------------------------------
 

@@ -119,6 +119,17 @@ class Visit:
     ended_at: datetime | None = None
     outcome: str | None = None  # why it ended: completed, patient-no-show, provider-ended...
     capture_pipeline_arn: str | None = None  # recording, with the patient's consent
+    concatenation_pipeline_id: str | None = None  # one file per stream, once the call is over
+    recording_ready: bool = False
+
+    @property
+    def recording(self) -> str:
+        """Where the recording stands: none, recording, processing or available."""
+        if self.recording_ready:
+            return "available"
+        if self.concatenation_pipeline_id:
+            return "processing"
+        return "recording" if self.capture_pipeline_arn else "none"
 
     @classmethod
     def checked_in(cls, appointment: Appointment, check_in: CheckIn) -> Visit:

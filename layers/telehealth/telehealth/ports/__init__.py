@@ -214,3 +214,9 @@ class Meetings(Protocol):
     def concatenate(
         self, *, capture_pipeline_arn: str, bucket_arn: str, prefix: str, request_token: str
     ) -> dict[str, Any]: ...
+
+
+class RecordingFiles(Protocol):
+    """Where the media pipelines leave a visit's recording (the tenant's recordings bucket)."""
+
+    def keys(self, bucket: str, prefix: str) -> list[str]: ...
