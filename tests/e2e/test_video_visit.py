@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from infra import topology
 from local.platform import LocalPlatform
 from telehealth.adapters.healthlake import HealthLakeFhirStore
+from telehealth.adapters.meetings import ChimeMeetings
+from telehealth.ports import MeetingGoneError
 from tests.conftest import Reply, eventually, user_tokens
 from tests.e2e.test_scheduling import RIVERSIDE, book, call
 from tests.e2e.test_visits import check_in_when_open, execution, soon_slot
@@ -258,3 +261,57 @@ def test_only_the_visits_provider_admits_and_only_a_waiting_patient(
     twice = call(gateway, "POST", f"/v1/appointments/{visit_id}/admit", provider)
     assert twice.status == 409 and twice.json()["type"] == "/problems/not-waiting"
     call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider)
+
+
+def test_cancelling_an_admitted_visit_compensates_meeting_encounter_and_slot(
+    platform: LocalPlatform, gateway: str, patient: str, probe: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.test_scheduling import stamp
+
+    now = datetime.now(UTC)
+    # A slot at least two minutes out, so the cancellation lands before the visit starts.
+    query = (
+        f"/v1/slots?state=NY&from={stamp(now + timedelta(minutes=2))}&to={stamp(now + timedelta(minutes=15))}"
+    )
+    slot = call(gateway, "GET", f"{query}&specialty=urgent-care", patient).json()["slots"][-1]["slot_id"]
+    appointment = book(gateway, patient, slot).json()
+    visit_id = appointment["appointment_id"]
+    check_in_when_open(gateway, patient, visit_id, False)
+    provider = user_tokens(platform, RIVERSIDE, provider_email(slot))["access"]
+    admitted = admit_when_waiting(gateway, provider, visit_id).json()
+
+    assert call(gateway, "POST", f"/v1/appointments/{visit_id}/cancel", provider).status == 200
+    assert waiting(gateway, patient, visit_id)["state"] == "cancelled"
+    chime = platform.urls["chime"]
+    meetings = ChimeMeetings(
+        meetings_client=platform.client("chime-sdk-meetings", endpoint=chime),
+        pipelines_client=platform.client("chime-sdk-media-pipelines", endpoint=chime),
+    )
+    with pytest.raises(MeetingGoneError):
+        meetings.get_meeting(admitted["meeting_id"])
+    assert eventually(lambda: execution(platform, appointment)["status"] == "ABORTED", timeout_s=30)
+    # The slot is free again: it is offered to the next patient.
+    offered = call(gateway, "GET", f"{query}&specialty=urgent-care&limit=100", patient).json()["slots"]
+    assert slot in [s["slot_id"] for s in offered]
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
+    assert eventually(
+        lambda: (
+            (e := fhir.read_if_present("Encounter", f"{visit_id.lower()}-v1")) and e["status"] == "cancelled"
+        ),
+        timeout_s=30,
+    )
+
+    def cancelled_event() -> dict[str, Any] | None:
+        sqs = platform.client("sqs")
+        for message in sqs.receive_message(QueueUrl=probe, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            event = json.loads(message["Body"])
+            if event["detail-type"] == "Visit.Cancelled" and event["detail"]["appointment_id"] == visit_id:
+                return dict(event["detail"])
+        return None
+
+    assert eventually(cancelled_event, timeout_s=30)["reason"] == "cancelled"

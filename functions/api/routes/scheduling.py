@@ -182,7 +182,7 @@ def read_appointment(appointment_id: AppointmentId) -> AppointmentOut:
 
 @router.post("/v1/appointments/<appointment_id>/cancel", summary="Cancel (patients: outside the window)")
 def cancel(appointment_id: AppointmentId) -> AppointmentOut:
-    done = context.booking().cancel(
+    done = context.visits().cancel(
         context.caller(router),
         appointment_id,
         context.idempotency(router, {}),

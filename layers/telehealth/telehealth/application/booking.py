@@ -38,7 +38,13 @@ from telehealth.domain.scheduling import (
     slot_id,
     slots,
 )
-from telehealth.events import AppointmentBooked, AppointmentCancelled, AppointmentRescheduled, DomainEvent
+from telehealth.events import (
+    AppointmentBooked,
+    AppointmentCancelled,
+    AppointmentRescheduled,
+    DomainEvent,
+    VisitCancelled,
+)
 from telehealth.fhir import projection
 from telehealth.ports import (
     ClinicStore,
@@ -238,6 +244,19 @@ class BookingService:
             patient_id=after.patient_id,
         )
         outbox.append(self.announce(cancelled, now))
+        # The visit's own cancellation, for what hooks the visit (payments void a held copay).
+        outbox.append(
+            self.announce(
+                VisitCancelled(
+                    appointment_id=appointment_id,
+                    version=before.version,
+                    reason="cancelled",
+                    provider_id=before.provider_id,
+                    patient_id=before.patient_id,
+                ),
+                now,
+            )
+        )
         return self._change(caller, "cancel", before, after, outbox, idempotency)
 
     def reschedule(

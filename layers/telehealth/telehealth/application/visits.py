@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from telehealth.application.booking import BookingService, LicensureError, NotFoundError
+from telehealth.application.booking import BookingService, Idempotency, LicensureError, NotFoundError
 from telehealth.application.callers import Caller
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.ids import new_id
@@ -338,6 +338,31 @@ class VisitService:
         closed = self.close(visit, revision, appointment, state, outcome, now, caller, wake)
         self.meetings.delete_meeting(meeting_id)
         return closed
+
+    def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
+        """Cancel at any point before the visit is over: the slot is released and the fact announced
+        with the cancellation (one transaction); then the visit, if it had begun, is closed (its
+        Encounter cancelled) and its meeting deleted, so nobody is left in a room that no longer
+        has a visit."""
+        cancelled = self.booking.cancel(caller, appointment_id, idempotency)
+        version = cancelled.version - 1
+        for _ in range(4):
+            file = self.store.visit_file(appointment_id)
+            found = file.visits.get(version)
+            if found is None or found[0].state.over:
+                return cancelled
+            visit, revision = found
+            closed = visit.ended(VisitState.CANCELLED, "cancelled", self.clock())
+            try:
+                self.store.save_visit(
+                    closed, revision, [OutboxEntry(projection.encounter(closed, revision + 1), revision + 1)]
+                )
+            except VisitChangedError:
+                continue
+            if closed.meeting_id:
+                self.meetings.delete_meeting(closed.meeting_id)
+            return cancelled
+        raise VisitChangedError("the visit kept changing while it was cancelled")
 
     # --- join links ----------------------------------------------------------------------------------
 
