@@ -10,9 +10,11 @@ DynamoDB stream batches reach their consumer asynchronously, as they do in AWS.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 import threading
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -137,6 +139,56 @@ def route_lambda_to(dispatcher: LambdaDispatcher) -> None:
     Execution.stop = stop  # type: ignore[method-assign]
 
 
+class RequestMeter:
+    """Every AWS request the emulator answers, by service and operation, with the items each
+    DynamoDB write touched: what a deployment would be billed for (the bench's cost figures)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self.written_items: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> tuple[Counter[tuple[str, str]], Counter[str]]:
+        with self._lock:
+            return Counter(self.counts), Counter(self.written_items)
+
+    # Requests signed with this access key id are an observer's (the bench watching), not the
+    # platform's: left out of the counts.
+    OBSERVER = "observer"
+
+    def record(self, environ: dict[str, Any]) -> None:
+        scope = str(environ.get("HTTP_AUTHORIZATION", "")).split("Credential=", 1)[-1].split("/")
+        if scope[0] == self.OBSERVER:
+            return
+        service = scope[3] if len(scope) > 3 else "unknown"
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        operation = target.rsplit(".", 1)[-1] if target else f"{environ.get('REQUEST_METHOD')}"
+        items = 0
+        if service == "dynamodb" and operation in ("TransactWriteItems", "BatchWriteItem"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)  # moto reads it after us
+            request = json.loads(body or b"{}")
+            items = len(request.get("TransactItems", [])) or sum(
+                len(v) for v in request.get("RequestItems", {}).values()
+            )
+        with self._lock:
+            self.counts[(service, operation)] += 1
+            self.written_items[operation] += items
+
+
+def meter_requests(meter: RequestMeter) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.__call__
+
+    def metered(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
+        meter.record(environ)
+        return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = metered  # type: ignore[method-assign]
+
+
 class Emulator:
     """moto's threaded server on a loopback port."""
 
@@ -147,6 +199,8 @@ class Emulator:
         # moto's server logs every request line; the platform's output is its own.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.port = port
+        self.meter = RequestMeter()
+        meter_requests(self.meter)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
     @property

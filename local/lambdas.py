@@ -71,6 +71,8 @@ class LambdaDispatcher:
         # What asynchronous invocations completed, newest last: (function name, event). Events
         # carry ids only; stream batches are kept as their keys (never the item images).
         self.completed: deque[tuple[str, Any]] = deque(maxlen=500)
+        # Every invocation's function and handler time, newest last (the bench's GB-seconds).
+        self.invocations: deque[tuple[str, float]] = deque(maxlen=100_000)
         # One worker per stream mapping: a shard is processed in order, a batch at a time.
         self._shards: dict[str, ThreadPoolExecutor] = {}
         self._stopped = threading.Event()
@@ -109,11 +111,13 @@ class LambdaDispatcher:
         )
         try:
             with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
-                return Invocation(
+                done = Invocation(
                     payload=response.read(),
                     function_error=response.headers.get("X-Function-Error") is not None,
                     handler_ms=float(response.headers.get("X-Handler-Ms", "0")),
                 )
+                self.invocations.append((function.name, done.handler_ms))
+                return done
         except TimeoutError as error:
             raise FunctionTimeoutError(function.name) from error
         except (urllib.error.URLError, ConnectionError) as error:

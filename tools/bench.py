@@ -10,7 +10,7 @@
   bytecode caches cleared, then a restart), its resident memory (all its processes), and the
   gateway's own overhead per request (p50/p99 of `GET /health`, the handler's time subtracted).
 
-`python -m tools.bench --only synth|imports|local` runs one part.
+`python -m tools.bench --only synth|imports|local|scheduling|visit` runs one part.
 """
 
 from __future__ import annotations
@@ -235,6 +235,96 @@ def _proxy_event(
     }
 
 
+class CountedApi:
+    """The API handler in this process, against the running platform, with every AWS call it
+    makes timed: while counting, each call takes 20 ms more (`delay`), so calls made side by side
+    overlap visibly and the longest chain of non-overlapping calls is the sequential round trips."""
+
+    def __init__(self, platform: Any) -> None:
+        import threading
+
+        from local.tokens import Authorizer
+
+        self.platform = platform
+        tenant = platform.provisioned["riverside"]
+        self.tenant = tenant
+        os.environ.update(platform.function_environment(tenant.tenant, tenant.environment))
+        from functions.api import handler
+
+        self.handler = handler
+        self.authorizer = Authorizer(frozenset(tenant.issuers.values()))
+        self.calls: list[tuple[float, float]] = []
+        self.operations: list[str] = []
+        self.delay = {"s": 0.0}
+        self.handler_ms: list[float] = []
+        began: dict[int, float] = {}
+        lock = threading.Lock()
+
+        def before(**_: object) -> None:
+            began[threading.get_ident()] = time.perf_counter()
+            time.sleep(self.delay["s"])  # inside the measured interval, so parallel calls overlap
+
+        def after(**kwargs: object) -> None:
+            with lock:
+                self.calls.append(
+                    (began.pop(threading.get_ident(), time.perf_counter()), time.perf_counter())
+                )
+                self.operations.append(str(kwargs.get("event_name", "")).removeprefix("after-call."))
+
+        # On the default session, before any client exists: every client the handler makes
+        # (DynamoDB, Step Functions, Chime ...) inherits the hooks, so every AWS call is counted.
+        import boto3
+
+        session_events = boto3._get_default_session()._session.get_component("event_emitter")
+        session_events.register("before-call.*", before)
+        session_events.register("after-call.*", after)
+
+    def token(self, email: str, pool: str) -> str:
+        from local.seed import DEMO_PASSWORD
+
+        result = self.platform.client("cognito-idp").initiate_auth(
+            ClientId=self.tenant.portal_clients[pool],
+            AuthFlow="USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": email, "PASSWORD": DEMO_PASSWORD},
+        )
+        return str(result["AuthenticationResult"]["AccessToken"])
+
+    def claims(self, email: str) -> dict[str, str]:
+        from local.tokens import api_gateway_claims
+
+        pool = "patients" if email.startswith("patient") else "workforce"
+        return api_gateway_claims(self.authorizer.check(self.token(email, pool), [topology.USER_SCOPE]))
+
+    def invoke(
+        self,
+        claims: dict[str, str],
+        method: str,
+        path: str,
+        body: object = None,
+        query: dict[str, str] | None = None,
+    ) -> Any:
+        started = time.perf_counter()
+        try:
+            return self.handler.lambda_handler(_proxy_event(method, path, claims, body, query), _Context())
+        finally:
+            self.handler_ms.append((time.perf_counter() - started) * 1000)
+
+    def counted(self, call: Any) -> tuple[Any, int, int, list[str]]:
+        """`call()`'s result, with its AWS calls: in all, sequential, and which."""
+        self.calls.clear()
+        self.operations.clear()
+        self.delay["s"] = 0.02
+        try:
+            result = call()
+        finally:
+            self.delay["s"] = 0.0
+        # The platform runs in this process too (moto's interpreter invokes functions): only the
+        # handler's own calls count.
+        mine = [i for i, op in enumerate(self.operations) if not op.startswith(("lambda.", "states."))]
+        calls = [self.calls[i] for i in mine]
+        return result, len(calls), _longest_chain(calls), [self.operations[i] for i in mine]
+
+
 class _Context:
     function_name, memory_limit_in_mb, aws_request_id = "bench", 1024, "bench"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
@@ -247,69 +337,26 @@ def _percentile(samples: list[float], q: int) -> float:
 def scheduling_figures() -> None:
     """Search and book through the API handler in this process, against the emulator; then 20
     clients at once on one slot through the gateway."""
-    import threading
     import urllib.error
     import urllib.request
     from concurrent.futures import ThreadPoolExecutor
     from datetime import UTC, datetime, timedelta
 
     from local.platform import LocalPlatform, Settings
-    from local.seed import DEMO_PASSWORD
-    from local.tokens import Authorizer, api_gateway_claims
 
     print("\n== Scheduling (search and book), against the emulator")
     with tempfile.TemporaryDirectory() as state:
         platform = LocalPlatform(Settings(port=0, state_dir=Path(state)))
         platform.start()
         try:
-            tenant = platform.provisioned["riverside"]
-            os.environ.update(platform.function_environment(tenant.tenant, tenant.environment))
-            from functions.api import handler
-
-            idp = platform.client("cognito-idp")
-
-            def token(email: str, pool: str) -> str:
-                result = idp.initiate_auth(
-                    ClientId=tenant.portal_clients[pool],
-                    AuthFlow="USER_PASSWORD_AUTH",
-                    AuthParameters={"USERNAME": email, "PASSWORD": DEMO_PASSWORD},
-                )
-                return str(result["AuthenticationResult"]["AccessToken"])
-
-            authorizer = Authorizer(frozenset(tenant.issuers.values()))
-            patient = api_gateway_claims(
-                authorizer.check(token("patient.one@riverside.example", "patients"), [topology.USER_SCOPE])
-            )
+            api = CountedApi(platform)
+            token, calls, operations, delay = api.token, api.calls, api.operations, api.delay
+            patient = api.claims("patient.one@riverside.example")
 
             def invoke(
                 method: str, path: str, body: object = None, query: dict[str, str] | None = None
             ) -> Any:
-                return handler.lambda_handler(_proxy_event(method, path, patient, body, query), _Context())
-
-            # While counting, each AWS call takes 20 ms more: calls made side by side then overlap
-            # visibly, so the longest chain of non-overlapping calls is the sequential round trips.
-            calls: list[tuple[float, float]] = []
-            began: dict[int, float] = {}
-            lock, delay = threading.Lock(), {"s": 0.0}
-
-            def before(**_: object) -> None:
-                began[threading.get_ident()] = time.perf_counter()
-                time.sleep(delay["s"])  # inside the measured interval, so parallel calls overlap
-
-            operations: list[str] = []
-
-            def after(**kwargs: object) -> None:
-                with lock:
-                    calls.append((began.pop(threading.get_ident(), time.perf_counter()), time.perf_counter()))
-                    operations.append(str(kwargs.get("event_name", "")).removeprefix("after-call."))
-
-            # On the default session, before any client exists: every client the handler makes
-            # (DynamoDB, Step Functions, ...) inherits the hooks, so every AWS call is counted.
-            import boto3
-
-            session_events = boto3._get_default_session()._session.get_component("event_emitter")
-            session_events.register("before-call.*", before)
-            session_events.register("after-call.*", after)
+                return api.invoke(patient, method, path, body, query)
 
             def window(days: int) -> dict[str, str]:
                 day = datetime.now(UTC) + timedelta(days=days)
@@ -398,11 +445,233 @@ def scheduling_figures() -> None:
             platform.stop()
 
 
+# Public us-east-1 list prices (USD) the cost figure uses; the pricing pages are the authority.
+PRICES = {
+    "lambda_gb_s_arm": 0.0000133334,
+    "lambda_request": 0.20 / 1e6,
+    "sfn_transition": 0.025 / 1000,
+    "ddb_write_unit": 0.625 / 1e6,
+    "ddb_read_unit": 0.125 / 1e6,
+    "events_event": 1.00 / 1e6,
+    "s3_put": 0.005 / 1000,
+    "s3_get_list": 0.0004 / 1000,
+    "chime_attendee_minute": 0.0017,
+}
+DDB_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+DDB_READS = {"GetItem", "Query", "Scan"}
+
+
+def visit_figures() -> None:
+    """One whole visit, twice: once through the API handler in this process, to count each
+    step's AWS calls (check-in, admit, a join link, redeeming it); once over HTTP through the
+    gateway, metering every request, invocation and state transition it caused, priced."""
+    import base64
+    import urllib.request
+    from datetime import UTC, datetime, timedelta
+
+    import boto3
+
+    from local.emulator import RequestMeter
+    from local.platform import LocalPlatform, Settings
+
+    print("\n== The visit, against the emulator")
+    with tempfile.TemporaryDirectory() as state:
+        platform = LocalPlatform(Settings(port=0, state_dir=Path(state)))
+        platform.start()
+        try:
+            api = CountedApi(platform)
+            patient = api.claims("patient.one@riverside.example")
+            # The bench watches with its own key: the emulator's meter leaves those requests out.
+            ddb = boto3.client(
+                "dynamodb",
+                endpoint_url=platform.emulator.url,
+                region_name="us-east-1",
+                aws_access_key_id=RequestMeter.OBSERVER,
+                aws_secret_access_key="observer",  # noqa: S106
+            )
+            sfn = boto3.client(
+                "stepfunctions",
+                endpoint_url=platform.emulator.url,
+                region_name="us-east-1",
+                aws_access_key_id=RequestMeter.OBSERVER,
+                aws_secret_access_key="observer",  # noqa: S106
+            )
+            now = datetime.now(UTC)
+            window = {
+                "state": "NY",
+                "specialty": "urgent-care",
+                "from": f"{now:%Y-%m-%dT%H:%M:%SZ}",
+                "to": f"{now + timedelta(minutes=15):%Y-%m-%dT%H:%M:%SZ}",
+            }
+            slots = json.loads(api.invoke(patient, "GET", "/v1/slots", query=window)["body"])["slots"]
+
+            def until_ok(call: Any, status: int = 200) -> Any:
+                for _ in range(300):
+                    reply = call()
+                    if reply["statusCode"] == status:
+                        return reply
+                    time.sleep(0.1)
+                raise RuntimeError(f"never answered {status}: {reply['body']}")
+
+            def one_visit(slot: str) -> tuple[str, dict[str, tuple[int, int, list[str]]]]:
+                """Book, check in, admit, links, join, end: the steps' AWS calls when counting."""
+                found: dict[str, tuple[int, int, list[str]]] = {}
+                booked = json.loads(
+                    api.invoke(patient, "POST", "/v1/appointments", {"slot_id": slot, "state": "NY"})["body"]
+                )
+                visit = booked["appointment_id"]
+                body = {
+                    "state": "NY",
+                    "emergency_contact": "+1 555 0100",
+                    "consent_to_telehealth": True,
+                    "consent_to_recording": True,
+                }
+                # Wait until the lifecycle waits for check-in, then count the one that goes through.
+                token_key = {"pk": {"S": f"APPT#{visit}"}, "sk": {"S": "TASK#check-in#v1"}}
+                table = topology.CLINIC_TABLE.name("riverside")
+                for _ in range(300):
+                    if ddb.get_item(TableName=table, Key=token_key).get("Item"):
+                        break
+                    time.sleep(0.05)
+                path = f"/v1/appointments/{visit}"
+                reply, n, chain, ops = api.counted(
+                    lambda: api.invoke(patient, "POST", f"{path}/check-in", body)
+                )
+                found["check-in"] = (n, chain, ops)
+                provider = api.claims(f"{slot.split('.')[0].replace('-', '.', 1)}@riverside.example")
+                token_key["sk"] = {"S": "TASK#admit#v1"}
+                for _ in range(300):
+                    if ddb.get_item(TableName=table, Key=token_key).get("Item"):
+                        break
+                    time.sleep(0.05)
+                api.invoke(provider, "GET", "/v1/waiting-room")  # the provider's container is warm
+                reply, n, chain, ops = api.counted(lambda: api.invoke(provider, "POST", f"{path}/admit"))
+                found["admit"] = (n, chain, ops)
+                admitted = json.loads(reply["body"])
+                reply, n, chain, ops = api.counted(lambda: api.invoke(patient, "POST", f"{path}/join-link"))
+                found["join link (first)"] = (n, chain, ops)
+                link = json.loads(reply["body"])["link"]
+                reply, n, chain, ops = api.counted(
+                    lambda: api.invoke(patient, "POST", "/v1/join", {"link": link})
+                )
+                found["redeem link"] = (n, chain, ops)
+                patient_join = json.loads(reply["body"])
+                provider_join = json.loads(
+                    api.invoke(provider, "POST", "/v1/join", {"link": admitted["link"]["link"]})["body"]
+                )
+                for who, joined in (("provider", provider_join), ("patient", patient_join)):
+                    video = base64.b64encode(f"{who} camera".encode()).decode()
+                    request = urllib.request.Request(  # noqa: S310 (the loopback stand-in)
+                        f"{platform.urls['chime']}/_sim/join",
+                        data=json.dumps(
+                            {"JoinToken": joined["Attendee"]["JoinToken"], "VideoBase64": video}
+                        ).encode(),
+                        method="POST",
+                    )
+                    urllib.request.urlopen(request).read()  # noqa: S310
+
+                def status() -> dict[str, Any]:
+                    """The visit as the table holds it, read by the observer (not metered)."""
+                    key = {"pk": {"S": f"APPT#{visit}"}, "sk": {"S": "VISIT#v1"}}
+                    item = ddb.get_item(TableName=table, Key=key).get("Item", {})
+                    if item.get("recording_ready"):
+                        return {"recording": "available"}
+                    return {"recording": "recording" if "capture_pipeline_arn" in item else "none"}
+
+                for _ in range(300):
+                    if status()["recording"] == "recording":
+                        break
+                    time.sleep(0.1)
+                reply, n, chain, ops = api.counted(lambda: api.invoke(provider, "POST", f"{path}/end"))
+                found["end"] = (n, chain, ops)
+                for _ in range(300):
+                    if status()["recording"] == "available":
+                        break
+                    time.sleep(0.1)
+                return visit, found
+
+            visit, steps = one_visit(slots[0]["slot_id"])
+            for name, (n, chain, ops) in steps.items():
+                print(f"  AWS calls, {name:<18} {n} in all, {chain} sequential: {', '.join(ops)}")
+
+            # The second visit, metered end to end (the API in this process is metered too: its
+            # calls reach the emulator).
+            requests_before, items_before = platform.emulator.meter.snapshot()
+            invocations_before = len(platform.dispatcher.invocations)
+            api.handler_ms.clear()
+            visit, _ = one_visit(slots[1]["slot_id"])
+            arn = platform.provisioned["riverside"].state_machine_arns[topology.VISIT_LIFECYCLE.key]
+            execution = f"{arn.replace(':stateMachine:', ':execution:')}:{visit}-v1"
+            for _ in range(300):
+                if sfn.describe_execution(executionArn=execution)["status"] != "RUNNING":
+                    break
+                time.sleep(0.1)
+            time.sleep(3)  # the outbox's last deliveries
+            requests_after, items_after = platform.emulator.meter.snapshot()
+            requests = requests_after - requests_before
+            items = items_after - items_before
+            # The sweeper runs every minute whatever happens (a fixed cost, printed apart).
+            invocations = [
+                (name, ms)
+                for name, ms in list(platform.dispatcher.invocations)[invocations_before:]
+                if name.startswith("telehealth-riverside-") and not name.endswith("-outbox-sweeper")
+            ]
+            history = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+            transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))
+            outcome = sfn.describe_execution(executionArn=execution)["status"]
+            memory = {f.name("riverside"): f.memory_mb for f in topology.FUNCTIONS}
+            # The API ran in this process (not dispatched): its own invocations, timed here.
+            invocations += [(topology.API.name("riverside"), ms) for ms in api.handler_ms]
+            gb_s = sum(ms / 1000 * memory.get(name, 512) / 1024 for name, ms in invocations)
+            by_function: dict[str, int] = {}
+            for name, _ in invocations:
+                by_function[name.removeprefix("telehealth-riverside-")] = (
+                    by_function.get(name.removeprefix("telehealth-riverside-"), 0) + 1
+                )
+            ddb_writes = sum(c for (svc, op), c in requests.items() if svc == "dynamodb" and op in DDB_WRITES)
+            transact_items = items["TransactWriteItems"] + items["BatchWriteItem"]
+            write_units = ddb_writes + 2 * items["TransactWriteItems"] + items["BatchWriteItem"]
+            read_units = sum(c for (svc, op), c in requests.items() if svc == "dynamodb" and op in DDB_READS)
+            events = requests[("events", "PutEvents")]
+            s3_puts = sum(c for (svc, op), c in requests.items() if svc == "s3" and op == "PUT")
+            s3_reads = sum(c for (svc, op), c in requests.items() if svc == "s3" and op == "GET")
+            costs = {
+                "Lambda (GB-s + requests)": gb_s * PRICES["lambda_gb_s_arm"]
+                + len(invocations) * PRICES["lambda_request"],
+                "Step Functions transitions": transitions * PRICES["sfn_transition"],
+                "DynamoDB (on demand)": write_units * PRICES["ddb_write_unit"]
+                + read_units * PRICES["ddb_read_unit"],
+                "EventBridge events": events * PRICES["events_event"],
+                "S3 requests": s3_puts * PRICES["s3_put"] + s3_reads * PRICES["s3_get_list"],
+            }
+            print(f"  state transitions per completed visit: {transitions} (execution {outcome})")
+            print(
+                f"  function invocations: {len(invocations)} ({', '.join(f'{k} {v}' for k, v in sorted(by_function.items()))}), {gb_s:.3f} GB-s at the handler times measured here"
+            )
+            print(
+                f"  DynamoDB: {write_units} write units ({ddb_writes} single writes, {transact_items} items in transactions), {read_units} reads; EventBridge: {events} events; S3: {s3_puts} puts, {s3_reads} gets/lists"
+            )
+            print("  platform cost per visit (us-east-1 list prices):")
+            for what, usd in costs.items():
+                print(f"    {what:<28} ${usd:.6f}")
+            print(f"    {'total':<28} ${sum(costs.values()):.6f}")
+            print(
+                f"  apart: Chime, 30 minutes with 2 attendees = 60 attendee-minutes, ${60 * PRICES['chime_attendee_minute']:.3f};"
+                " media capture and concatenation: 30 capture-minutes and one concatenation, priced per minute on the Chime SDK pricing page (not included)"
+            )
+            print(
+                "  apart: HealthLake requests are within the data store's hourly charge (it includes 3,500 FHIR queries an hour); stream batches are delivered one record at a time here, so the relay's invocations are an upper bound"
+            )
+        finally:
+            platform.stop()
+
+
 PARTS = {
     "synth": synth_figures,
     "imports": import_figures,
     "local": local_figures,
     "scheduling": scheduling_figures,
+    "visit": visit_figures,
 }
 
 

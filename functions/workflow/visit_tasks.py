@@ -32,7 +32,7 @@ TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "timers": lambda p: lifecycle().timers(_at(p["start"])),
     "deadlines": lambda p: lifecycle().deadlines(_at(p["start"]), _at(p["end"])),
     "await": lambda p: lifecycle().wait_for(*_ids(p), str(p["step"]), str(p["task_token"])),
-    "remind": lambda p: lifecycle().remind(*_ids(p), str(p["reminder"])),
+    "remind": lambda p: lifecycle().remind(*_ids(p), str(p["reminder"]), _at(p["start"])),
     "check-in-deadline": lambda p: lifecycle().check_in_deadline(*_ids(p)),
     "admission-deadline": lambda p: lifecycle().admission_deadline(*_ids(p)),
     "check-attendance": lambda p: lifecycle().check_attendance(*_ids(p)),

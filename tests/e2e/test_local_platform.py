@@ -335,9 +335,14 @@ def test_a_rule_target_that_cannot_be_delivered_lands_in_the_targets_dlq(platfor
 # --- workflows: a state machine waiting on a task token ------------------------------------------
 
 
-def _execution(platform: LocalPlatform, tenant_id: str, appointment_id: str) -> tuple[Any, str]:
+def _execution(
+    platform: LocalPlatform, tenant_id: str, appointment_id: str, starts_in: timedelta = timedelta(minutes=10)
+) -> tuple[Any, str]:
+    """An execution for a made-up appointment. Starting within the hour (the default), both
+    reminders are past and the lifecycle goes straight to waiting for check-in."""
     sfn = platform.client("stepfunctions")
     arn = platform.provisioned[tenant_id].state_machine_arns[topology.VISIT_LIFECYCLE.key]
+    start = datetime.now(UTC) + starts_in
     execution = sfn.start_execution(
         stateMachineArn=arn,
         name=f"{appointment_id}-v1",
@@ -345,14 +350,36 @@ def _execution(platform: LocalPlatform, tenant_id: str, appointment_id: str) -> 
             {
                 "appointment_id": appointment_id,
                 "version": 1,
-                # Within the hour: both reminders are already past, so the lifecycle goes straight
-                # to waiting for check-in.
-                "start": (datetime.now(UTC) + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "end": (datetime.now(UTC) + timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "end": (start + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
         ),
     )["executionArn"]
     return sfn, execution
+
+
+def test_the_lifecycle_waits_for_each_reminder_then_for_check_in(platform: LocalPlatform) -> None:
+    appointment = f"appt-{uuid.uuid4().hex[:10]}"
+    # The one-hour reminder is due in a few seconds: the lifecycle waits for it, sends it (an
+    # appointment that does not exist gets none) and goes on to wait for check-in.
+    sfn, execution = _execution(platform, RIVERSIDE, appointment, timedelta(hours=1, seconds=4))
+
+    def entered() -> list[str]:
+        events = sfn.get_execution_history(executionArn=execution)["events"]
+        return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+    assert "UntilReminder" in eventually(
+        lambda: "UntilCheckIn" in (names := entered()) and names, timeout_s=30
+    )
+    assert entered().count("Remind") == 1
+    failures = [
+        e["type"]
+        for e in sfn.get_execution_history(executionArn=execution)["events"]
+        if e["type"].endswith(("Failed", "TimedOut"))
+    ]
+    assert failures == []  # the reminder step succeeded, not caught
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    sfn.stop_execution(executionArn=execution)
 
 
 def _token(

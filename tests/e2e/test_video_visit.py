@@ -315,3 +315,37 @@ def test_cancelling_an_admitted_visit_compensates_meeting_encounter_and_slot(
         return None
 
     assert eventually(cancelled_event, timeout_s=30)["reason"] == "cancelled"
+
+
+def test_a_reminder_says_when_and_where_never_why(
+    platform: LocalPlatform, gateway: str, patient: str
+) -> None:
+    from moto.ses.models import ses_backends
+    from moto.sns.models import sns_backends
+
+    from local.emulator import ACCOUNT
+    from tests.e2e.test_scheduling import fresh_slot
+
+    appointment = book(gateway, patient, fresh_slot(gateway, patient)).json()
+    # The visit-tasks function's reminder step, as the lifecycle calls it when a Wait ends.
+    next_timer = platform.dispatcher.invoke_or_raise(
+        topology.VISIT_TASKS.name(RIVERSIDE),
+        {
+            "task": "remind",
+            "appointment_id": appointment["appointment_id"],
+            "version": 1,
+            "reminder": "24h",
+            "start": appointment["start"],
+        },
+    )
+    assert next_timer["sent"] is True, next_timer
+    assert next_timer["next_key"] in ("1h", ""), next_timer
+    email = ses_backends[ACCOUNT]["us-east-1"].sent_messages[-1]
+    assert email.destinations["ToAddresses"] == ["patient.one@riverside.example"]
+    assert email.source == "visits@care.riverside.example"
+    sms = list(sns_backends[ACCOUNT]["us-east-1"].sms_messages.values())[-1]
+    for text in (email.body, sms[1]):
+        assert "video visit" in text and "https://care.riverside.example" in text
+        # Nothing that reveals why: not the specialty, the service or the provider.
+        for secret in ("pediatric", "behavioral", "family", "urgent", "general", "Dr", "dr-"):
+            assert secret not in text

@@ -66,6 +66,12 @@ def test_reminders_booked_later_than_their_time_are_skipped(booked_before: timed
     assert all(r.at < NOON for r in found)
 
 
+def test_a_reminder_never_comes_twice_even_when_its_timer_fires_early() -> None:
+    a_moment_early = NOON - timedelta(hours=24, milliseconds=300)
+    assert [r.key for r in reminders_due(NOON, a_moment_early, VisitTimings(), after="24h")] == ["1h"]
+    assert reminders_due(NOON, NOON - timedelta(hours=1, milliseconds=1), VisitTimings(), after="1h") == []
+
+
 def test_a_timeout_is_never_zero_seconds() -> None:
     assert seconds_until(NOON - timedelta(hours=1), NOON) == 1
     assert seconds_until(NOON + timedelta(seconds=90.2), NOON) == 91

@@ -62,10 +62,12 @@ class VisitLifecycle:
 
     # --- timers ------------------------------------------------------------------------------------
 
-    def timers(self, start: datetime) -> dict[str, Any]:
-        """The reminders still ahead (Wait states wait until each `at`)."""
-        due = reminders_due(start, self.clock(), self.visits.timings)
-        return {"reminders": [{"key": r.key, "at": projection.instant(r.at)} for r in due]}
+    def timers(self, start: datetime, after: str | None = None) -> dict[str, Any]:
+        """The next reminder still ahead (a Wait state waits until `next_at`); none: empty."""
+        due = reminders_due(start, self.clock(), self.visits.timings, after)
+        if not due:
+            return {"next_key": "", "next_at": ""}
+        return {"next_key": due[0].key, "next_at": projection.instant(due[0].at)}
 
     def deadlines(self, start: datetime, end: datetime) -> dict[str, int]:
         """Seconds until each deadline, computed now (a wait's timeout is fixed when it starts)."""
@@ -102,7 +104,12 @@ class VisitLifecycle:
 
     # --- reminders -------------------------------------------------------------------------------------
 
-    def remind(self, appointment_id: str, version: int, key: str) -> dict[str, Any]:
+    def remind(self, appointment_id: str, version: int, key: str, start: datetime) -> dict[str, Any]:
+        """Send one reminder; returns the next one's timer (as `timers` does)."""
+        sent = self._send_reminder(appointment_id, version, key)
+        return {**self.timers(start, after=key), "sent": sent}
+
+    def _send_reminder(self, appointment_id: str, version: int, key: str) -> bool:
         file = self._store.visit_file(appointment_id)
         appointment = file.appointment
         if (
@@ -110,10 +117,10 @@ class VisitLifecycle:
             or appointment.version != version
             or appointment.status is not AppointmentStatus.BOOKED
         ):
-            return {"sent": False}
+            return False
         patient = self._store.patient(appointment.patient_id)
         if patient is None or not (patient.email or patient.phone):
-            return {"sent": False}
+            return False
         local = appointment.start.astimezone(ZoneInfo(patient.zone))
         when = local.strftime("%A %d %B at %H:%M %Z")
         # When and where, nothing about why: no specialty, no reason, no provider's field.
@@ -127,7 +134,7 @@ class VisitLifecycle:
             appointment_id=appointment_id, version=version, reminder=key, channels=channels
         )
         self._store.record([self.visits.booking.announce(event, now)])
-        return {"sent": True, "channels": channels}
+        return True
 
     # --- no-shows and attendance ----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -226,7 +227,12 @@ class VisitService:
         """Licensure again, on where the patient said they are at check-in; then one meeting with
         one attendee per participant, and the provider's own join link."""
         caller.require(Actor.PROVIDER)
-        file = self.store.visit_file(appointment_id)
+        # Only the visit's own provider admits, so their credentials are read beside the visit.
+        own = self._provider_id(caller)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            reading = pool.submit(self.store.visit_file, appointment_id)
+            record = pool.submit(self.booking.store.provider, own).result()
+            file = reading.result()
         appointment = self._providers(caller, file)
         visit, revision = self._open_visit(file, appointment)
         if visit.state is not VisitState.CHECKED_IN:
@@ -235,7 +241,6 @@ class VisitService:
             )
         check_in = file.check_ins[appointment.version]
         now = self.clock()
-        record = self.booking.store.provider(appointment.provider_id)
         refusal = (
             self.booking.policy.check_visit(record.licenses, check_in.state, now, max(now, appointment.end))
             if record

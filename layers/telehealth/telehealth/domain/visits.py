@@ -218,10 +218,16 @@ class Reminder:
     at: datetime
 
 
-def reminders_due(start: datetime, now: datetime, timings: VisitTimings) -> list[Reminder]:
-    """The reminders still ahead: one booked later than a reminder's time skips it."""
-    due = [Reminder(_label(before), start - before) for before in timings.reminders]
-    return sorted((r for r in due if r.at > now), key=lambda r: r.at)
+def reminders_due(
+    start: datetime, now: datetime, timings: VisitTimings, after: str | None = None
+) -> list[Reminder]:
+    """The reminders still ahead: one booked later than a reminder's time skips it, and none
+    comes again once a later one (`after`) has gone out (a timer may fire a moment early)."""
+    due = sorted((Reminder(_label(b), start - b) for b in timings.reminders), key=lambda r: r.at)
+    keys = [r.key for r in due]
+    if after in keys:
+        due = due[keys.index(after) + 1 :]
+    return [r for r in due if r.at > now]
 
 
 def _label(before: timedelta) -> str:
