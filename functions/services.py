@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from telehealth.application.booking import BookingService
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.visits import VisitService
+    from telehealth.application.vitals import VitalsService
     from telehealth.domain.visits import VisitTimings
 
 
@@ -74,3 +75,10 @@ def lifecycle() -> VisitLifecycle:
     return VisitLifecycle(
         service, SesSnsNotifier(), service.store, os.environ["PORTAL_URL"], S3RecordingFiles()
     )
+
+
+@cache
+def vitals() -> VitalsService:
+    from telehealth.application.vitals import VitalsService
+
+    return VitalsService(booking().store, now)  # type: ignore[arg-type]

@@ -71,16 +71,25 @@ class ClinicEvents(Construct):
             q.key: encrypted_queue(self, q.key, q, tenant_id=tenant.id, key=key) for q in topology.queues()
         }
 
-    def wire_rules(self, functions: Mapping[str, lambda_.IFunction]) -> dict[str, events.Rule]:
-        """Every rule of the topology, with its real pattern, retries and target DLQ."""
+    def wire_rules(
+        self,
+        functions: Mapping[str, lambda_.IFunction],
+        containers: Mapping[str, targets.EcsTask] | None = None,
+    ) -> dict[str, events.Rule]:
+        """Every rule of the topology, with its real pattern, retries and target DLQ. A container
+        target comes ready from the media workers (`MediaWorkers.target`)."""
         rules: dict[str, events.Rule] = {}
         for spec in topology.RULES:
-            target = targets.LambdaFunction(
-                functions[spec.target.key],
-                dead_letter_queue=self.queues[spec.dlq.key],
-                retry_attempts=8,
-                max_event_age=Duration.hours(6),
-            )
+            target: events.IRuleTarget
+            if isinstance(spec.target, topology.ContainerTask):
+                target = (containers or {})[spec.target.key]
+            else:
+                target = targets.LambdaFunction(
+                    functions[spec.target.key],
+                    dead_letter_queue=self.queues[spec.dlq.key],
+                    retry_attempts=8,
+                    max_event_age=Duration.hours(6),
+                )
             rules[spec.key] = events.Rule(
                 self,
                 spec.key,

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
-from aws_cdk import Aws
+from collections.abc import Mapping
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import assets, topology
@@ -34,22 +38,21 @@ class MediaWorkers(Construct):
         key: kms.IKey,
         vpc: ec2.IVpc,
         recordings: s3.IBucket,
-        bus: events.IEventBus,
-        fhir_store_arn: str,
+        table: dynamodb.ITable,
+        environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, id)
-        prefix = topology.tenant_prefix(tenant.id)
         self.cluster = ecs.Cluster(
             self,
             "Cluster",
-            cluster_name=f"{prefix}-media",
+            cluster_name=topology.RPPG_WORKER.cluster_name(tenant.id),
             vpc=vpc,
             container_insights_v2=ecs.ContainerInsights.ENHANCED,
         )
         self.rppg = ecs.FargateTaskDefinition(
             self,
             "RppgTask",
-            family=f"{prefix}-rppg",
+            family=topology.RPPG_WORKER.name(tenant.id),
             cpu=2048,
             memory_limit_mib=4096,
             runtime_platform=ecs.RuntimePlatform(
@@ -63,7 +66,7 @@ class MediaWorkers(Construct):
         self.rppg.add_container(
             "rppg",
             image=image,
-            command=["media_workers.rppg"],
+            command=[topology.RPPG_WORKER.module],
             readonly_root_filesystem=True,
             user="10001",
             logging=ecs.LogDrivers.aws_logs(
@@ -72,23 +75,55 @@ class MediaWorkers(Construct):
                     self, "RppgLogs", name=f"/telehealth/{tenant.id}/media/rppg", key=key
                 ),
             ),
-            environment={
-                "TENANT_ID": tenant.id,
-                "EVENT_BUS_NAME": bus.event_bus_name,
-                "RECORDINGS_BUCKET": recordings.bucket_name,
-                "FHIR_STORE_ARN": fhir_store_arn,
-                "AWS_REGION": Aws.REGION,
-            },
+            # The tenant's one environment, as its functions have it; the event's fields come
+            # per run from the rule's input transformer (container overrides).
+            environment={**environment, "AWS_REGION": Aws.REGION},
         )
         self.rppg.add_volume(name="scratch")
         self.rppg.default_container.add_mount_points(  # type: ignore[union-attr]
             ecs.MountPoint(container_path="/tmp", source_volume="scratch", read_only=False)  # noqa: S108 (the task's own volume)
         )
 
+        # What the worker touches: the patient's concatenated stream, and the clinic table, where
+        # its estimates go with their outbox entries (the record and the events follow from there).
         role = self.rppg.task_role
-        recordings.grant_read(role, "recordings/*")  # the concatenated streams
-        bus.grant_put_events_to(role)
+        recordings.grant_read(role, "recordings/*")
+        table.grant_read_write_data(role)
         key.grant_encrypt_decrypt(role)
-        role.add_to_principal_policy(
-            iam.PolicyStatement(actions=list(FHIR_WRITE_ACTIONS), resources=[fhir_store_arn])
+
+        self.security_group = ec2.SecurityGroup(
+            self,
+            "TaskSecurityGroup",
+            vpc=vpc,
+            description="Media workers: HTTPS out to the VPC endpoints only",
+            allow_all_outbound=False,
+        )
+        self.security_group.add_egress_rule(
+            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "VPC endpoints"
+        )
+        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "gateway endpoints")
+
+    def target(self, spec: topology.ContainerTask, dead_letter_queue: sqs.IQueue) -> targets.EcsTask:
+        """The rule target that runs `spec` on one event, with the event's fields as variables."""
+        container = self.rppg.default_container
+        assert container is not None
+        return targets.EcsTask(
+            cluster=self.cluster,
+            task_definition=self.rppg,
+            subnet_selection=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            security_groups=[self.security_group],
+            platform_version=ecs.FargatePlatformVersion.LATEST,
+            container_overrides=[
+                targets.ContainerOverride(
+                    container_name=container.container_name,
+                    command=[spec.module],
+                    environment=[
+                        targets.TaskEnvironmentVariable(name=name, value=events.EventField.from_path(path))
+                        for name, path in spec.environment_from_event.items()
+                    ],
+                )
+            ],
+            dead_letter_queue=dead_letter_queue,
+            retry_attempts=8,
+            max_event_age=Duration.hours(6),
         )

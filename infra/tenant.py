@@ -62,6 +62,13 @@ class TenantStack(Stack):
         data = ClinicData(self, "Data", tenant=tenant, key=key)
         clinic_events = ClinicEvents(self, "Events", tenant=tenant, key=key)
         identity = ClinicIdentity(self, "Identity", tenant=tenant)
+        environment = topology.function_environment(
+            tenant,
+            account=self.account,
+            fhir_endpoint=data.fhir_store.attr_datastore_endpoint,
+            workforce_pool_id=identity.workforce.user_pool_id,
+            patient_pool_id=identity.patients.user_pool_id,
+        )
         compute = ClinicFunctions(
             self,
             "Functions",
@@ -69,13 +76,7 @@ class TenantStack(Stack):
             key=key,
             vpc=vpc,
             queues=clinic_events.queues,
-            environment=topology.function_environment(
-                tenant,
-                account=self.account,
-                fhir_endpoint=data.fhir_store.attr_datastore_endpoint,
-                workforce_pool_id=identity.workforce.user_pool_id,
-                patient_pool_id=identity.patients.user_pool_id,
-            ),
+            environment=environment,
         )
         fns = compute.functions
         relay_failures = clinic_events.queues[topology.OUTBOX_RELAY.dlq.key]  # type: ignore[union-attr]
@@ -92,7 +93,24 @@ class TenantStack(Stack):
                 on_failure=sources.SqsDlq(relay_failures),
             ),
         )
-        clinic_events.wire_rules(fns)
+        media = MediaWorkers(
+            self,
+            "Media",
+            tenant=tenant,
+            key=key,
+            vpc=vpc,
+            recordings=data.recordings,
+            table=data.table,
+            environment=environment,
+        )
+        clinic_events.wire_rules(
+            fns,
+            {
+                rule.target.key: media.target(rule.target, clinic_events.queues[rule.dlq.key])
+                for rule in topology.RULES
+                if isinstance(rule.target, topology.ContainerTask)
+            },
+        )
         workflows = VisitWorkflows(self, "Visits", tenant=tenant, key=key, functions=fns)
         lifecycle = workflows.machines[topology.VISIT_LIFECYCLE.key]
         api = ClinicApi(self, "Api", tenant=tenant, key=key, identity=identity, handler=fns[topology.API.key])
@@ -134,17 +152,6 @@ class TenantStack(Stack):
                     allow(("sns:Publish",), ["*"])(fn),
                 ),
             }
-        )
-
-        MediaWorkers(
-            self,
-            "Media",
-            tenant=tenant,
-            key=key,
-            vpc=vpc,
-            recordings=data.recordings,
-            bus=clinic_events.bus,
-            fhir_store_arn=data.fhir_store_arn,
         )
 
         alarms = Alarms(

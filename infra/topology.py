@@ -202,11 +202,54 @@ TENANT_BUS = Bus(key="clinic")
 
 
 @dataclass(frozen=True)
+class ContainerTask:
+    """A media worker: one container run per event (a Fargate task in AWS, a process locally),
+    given the event's fields as environment variables, as the rule's input transformer does."""
+
+    key: str
+    module: str  # what `python -m` runs
+    description: str
+    environment_from_event: dict[str, str]  # variable -> JSON path in the event
+
+    def name(self, tenant_id: str) -> str:
+        return f"{tenant_prefix(tenant_id)}-{self.key}"
+
+    def cluster_name(self, tenant_id: str) -> str:
+        return f"{tenant_prefix(tenant_id)}-media"
+
+    def environment(self, event: dict[str, Any]) -> dict[str, str]:
+        """What the rule's input transformer gives the task: each path's value, as a string."""
+        found: dict[str, str] = {}
+        for variable, path in self.environment_from_event.items():
+            value: Any = event
+            for part in path.removeprefix("$.").split("."):
+                value = value[part]
+            found[variable] = str(value)
+        return found
+
+
+RPPG_WORKER = ContainerTask(
+    key="rppg",
+    module="media_workers.rppg.worker",
+    description="Vital signs from the patient's video of a recorded visit (preliminary Observations)",
+    environment_from_event={
+        "VIDEO_BUCKET": "$.detail.bucket",
+        "VIDEO_KEY": "$.detail.patient_stream_key",
+        "APPOINTMENT_ID": "$.detail.appointment_id",
+        "VISIT_VERSION": "$.detail.version",
+        "ENCOUNTER_ID": "$.detail.encounter_id",
+        "PATIENT_ID": "$.detail.patient_id",
+    },
+)
+CONTAINER_TASKS: tuple[ContainerTask, ...] = (RPPG_WORKER,)
+
+
+@dataclass(frozen=True)
 class Rule:
     key: str
     bus: BusKind
     description: str
-    target: Function
+    target: Function | ContainerTask
     event_pattern: dict[str, Any] | None = None
     schedule: str | None = None  # an EventBridge schedule expression; default bus only
 
@@ -228,6 +271,13 @@ RULES: tuple[Rule, ...] = (
         description="Chime meeting and pipeline events, forwarded here by the account baseline",
         target=CHIME_EVENTS,
         event_pattern={"source": [CHIME_SOURCE], "detail-type": list(CHIME_DETAIL_TYPES)},
+    ),
+    Rule(
+        key="recording-available",
+        bus=BusKind.TENANT,
+        description="A visit's recording is ready: the rPPG worker reads the patient's stream",
+        target=RPPG_WORKER,
+        event_pattern={"source": ["telehealth.media"], "detail-type": ["Recording.Available"]},
     ),
     Rule(
         key="outbox-sweep",

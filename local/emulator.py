@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -35,8 +36,13 @@ def configure_moto(port: int) -> None:
     default_user_config["iam"] = {"load_aws_managed_policies": False}
 
 
-def route_lambda_to(dispatcher: LambdaDispatcher) -> None:
-    """Patch moto's Lambda (invoke, rule targets, stream mappings) onto the dispatcher."""
+# (the rule's target, the matched event) -> the container task run for it
+RunContainer = Callable[[dict[str, Any], dict[str, Any]], None]
+
+
+def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | None = None) -> None:
+    """Patch moto's Lambda (invoke, rule targets, stream mappings) onto the dispatcher, and ECS
+    task targets onto `run_container` (the platform runs a media worker as a process)."""
     from moto.awslambda.models import LambdaBackend
     from moto.awslambda.utils import get_backend
     from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -75,7 +81,11 @@ def route_lambda_to(dispatcher: LambdaDispatcher) -> None:
                 except Exception:  # moto's ResourceNotFound: the target cannot be delivered
                     exists = False
                 dispatcher.deliver_event(target, self.arn, dict(original_event), function_exists=exists)
-        others = [t for t in self.targets if t not in lambda_targets]
+        ecs_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "ecs"]
+        if ecs_targets and run_container and self.event_pattern.matches_event(original_event):
+            for target in ecs_targets:
+                run_container(target, dict(original_event))
+        others = [t for t in self.targets if t not in lambda_targets and t not in ecs_targets]
         if others:
             # A copy carrying the other targets: the rule itself is shared by concurrent requests.
             rest = copy.copy(self)

@@ -93,6 +93,7 @@ class LocalPlatform:
         self.emulator = Emulator(free_port())
         self.dispatcher = LambdaDispatcher(self._send_to_queue)
         self.chime: ChimeStandIn | None = None
+        self.containers: list[str] = []  # the media worker runs, by process name (newest last)
         self.gateway: Gateway | None = None
         self.fhir_endpoints: dict[str, str] = {}
         self.started_in_s = 0.0
@@ -126,7 +127,7 @@ class LocalPlatform:
     def start(self) -> None:
         started = time.perf_counter()
         (self.settings.state_dir / "logs").mkdir(parents=True, exist_ok=True)
-        route_lambda_to(self.dispatcher)
+        route_lambda_to(self.dispatcher, self._run_container)
         self.emulator.start()
         healthlake_port, stripe_port = free_port(), free_port()
         self._spawn(
@@ -264,6 +265,22 @@ class LocalPlatform:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def _run_container(self, target: dict[str, Any], event: dict[str, Any]) -> None:
+        """An EventBridge ECS-task target, run as the same entry point in a local process: the
+        tenant's environment (as the task definition has it) plus the event's fields (as the
+        rule's input transformer gives them)."""
+        cluster = target["Arn"].rsplit("/", 1)[-1]
+        tenant = next(t for t in self.settings.tenants if topology.RPPG_WORKER.cluster_name(t.id) == cluster)
+        task = next(t for t in topology.CONTAINER_TASKS if t.key == target["Id"])
+        provisioned = self.provisioned[tenant.id]
+        run = f"{task.key}-{tenant.id}-{event.get('id', uuid.uuid4())}"
+        self._spawn(
+            run,
+            [sys.executable, "-m", task.module],
+            env={**self.function_environment(tenant, provisioned.environment), **task.environment(event)},
+        )
+        self.containers.append(run)
 
     def _store_media(self, bucket: str, key: str, body: bytes) -> None:
         """Chime's media pipelines writing into a tenant's recordings bucket."""

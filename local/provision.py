@@ -234,17 +234,28 @@ def provision_tenant(
             **({"EventPattern": json.dumps(rule.event_pattern)} if rule.event_pattern else {}),
             **({"ScheduleExpression": rule.schedule} if rule.schedule else {}),
         )
+        target: dict[str, Any] = {
+            "Id": rule.target.key,
+            "RetryPolicy": {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 6 * 3600},
+            "DeadLetterConfig": {"Arn": out.queue_arns[rule.dlq.key]},
+        }
+        if isinstance(rule.target, topology.ContainerTask):
+            # An ECS task target, as the stack has it; the platform runs it as a local process.
+            ecs_arn = f"arn:aws:ecs:{region}:{ACCOUNT}"
+            target |= {
+                "Arn": f"{ecs_arn}:cluster/{rule.target.cluster_name(tenant.id)}",
+                "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/{rule.name(tenant.id)}-events",
+                "EcsParameters": {
+                    "TaskDefinitionArn": f"{ecs_arn}:task-definition/{rule.target.name(tenant.id)}",
+                    "LaunchType": "FARGATE",
+                },
+            }
+        else:
+            target["Arn"] = out.function_arns[rule.target.key]
         events.put_targets(
             Rule=rule.name(tenant.id),
             **({"EventBusName": bus_name} if on_tenant_bus else {}),
-            Targets=[
-                {
-                    "Id": rule.target.key,
-                    "Arn": out.function_arns[rule.target.key],
-                    "RetryPolicy": {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 6 * 3600},
-                    "DeadLetterConfig": {"Arn": out.queue_arns[rule.dlq.key]},
-                }
-            ],
+            Targets=[target],
         )
 
     # What the account baseline does for this tenant: Chime's events on the default bus, by the

@@ -38,6 +38,8 @@ SEED_USERS = (
     SeedUser("workforce", "dr.ramirez", "Lucia", "Ramirez", "providers"),
     SeedUser("workforce", "dr.nightingale", "Florence", "Nightingale", "providers"),
     SeedUser("workforce", "dr.seacole", "Mary", "Seacole", "providers"),
+    SeedUser("workforce", "dr.barton", "Clara", "Barton", "providers"),
+    SeedUser("workforce", "dr.blackwell", "Elizabeth", "Blackwell", "providers"),
     SeedUser("patients", "patient.one", "Jordan", "Testpatient"),
     SeedUser("patients", "patient.two", "Riley", "Samplecase"),
 )
@@ -95,7 +97,12 @@ SEED_PROVIDERS = (
             {d: (Interval(time(0), time(23, 55)),) for d in range(1, 8)},
             {"general": 5},
         )
-        for local_part, zone in (("dr.nightingale", "America/New_York"), ("dr.seacole", "America/Chicago"))
+        for local_part, zone in (
+            ("dr.nightingale", "America/New_York"),
+            ("dr.seacole", "America/Chicago"),
+            ("dr.barton", "America/Denver"),
+            ("dr.blackwell", "America/Los_Angeles"),
+        )
     ),
 )
 

@@ -7,11 +7,11 @@ import json
 import os
 from typing import Any
 
-from functions.services import booking, now, visits
+from functions.services import booking, now, visits, vitals
 from telehealth.application.booking import Idempotency
 from telehealth.application.callers import Caller, NotAuthorizedError, caller_from_claims
 
-__all__ = ["booking", "caller", "idempotency", "now", "visits"]
+__all__ = ["booking", "caller", "idempotency", "now", "visits", "vitals"]
 
 
 def caller(app: Any) -> Caller:

@@ -40,6 +40,8 @@ RULE_STATUS = {
     "not-in-meeting": 409,
     "visit-over": 409,
     "link-gone": 410,
+    "already-reviewed": 409,
+    "no-estimate": 404,
 }
 
 

@@ -94,7 +94,11 @@ def test_local_rules_carry_the_same_patterns_targets_and_dlqs_as_the_stacks(plat
         else:
             assert rule["ScheduleExpression"] == spec.schedule
         (target,) = events.list_targets_by_rule(Rule=spec.name(RIVERSIDE), **kwargs)["Targets"]
-        assert target["Arn"].endswith(f":function:{spec.target.name(RIVERSIDE)}")
+        if isinstance(spec.target, topology.ContainerTask):
+            assert target["Arn"].endswith(f":cluster/{spec.target.cluster_name(RIVERSIDE)}")
+            assert target["EcsParameters"]["TaskDefinitionArn"].endswith(f"/{spec.target.name(RIVERSIDE)}")
+        else:
+            assert target["Arn"].endswith(f":function:{spec.target.name(RIVERSIDE)}")
         assert target["DeadLetterConfig"]["Arn"].endswith(f":{spec.dlq.name(RIVERSIDE)}")
     forward = events.describe_rule(Name=topology.chime_forwarding_rule_name(RIVERSIDE))
     assert json.loads(forward["EventPattern"]) == topology.chime_forwarding_pattern(RIVERSIDE)

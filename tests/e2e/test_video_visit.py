@@ -349,3 +349,85 @@ def test_a_reminder_says_when_and_where_never_why(
         # Nothing that reveals why: not the specialty, the service or the provider.
         for secret in ("pediatric", "behavioral", "family", "urgent", "general", "Dr", "dr-"):
             assert secret not in text
+
+
+@pytest.fixture(scope="module")
+def patient_clip(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The patient's camera: a synthetic clip of a face with a known pulse (78 bpm)."""
+    from media_workers.rppg.synthetic import ClipSpec, write_clip
+
+    spec = ClipSpec(
+        duration_s=15.0, width=320, height=240, heart_rate_bpm=78.0, respiratory_rate_bpm=14.0, seed=0
+    )
+    return write_clip(spec, tmp_path_factory.mktemp("clips") / "patient.mp4")
+
+
+def recorded_visit(platform: LocalPlatform, gateway: str, patient: str, video: bytes) -> tuple[str, str]:
+    """A visit taken through to its recording, the patient's camera sending `video`; returns the
+    visit and its provider's token."""
+    appointment, provider = checked_in_visit(platform, gateway, patient)
+    visit_id = appointment["appointment_id"]
+    admitted = admit_when_waiting(gateway, provider, visit_id).json()
+    provider_join = call(gateway, "POST", "/v1/join", provider, {"link": admitted["link"]["link"]}).json()
+    link = call(gateway, "POST", f"/v1/appointments/{visit_id}/join-link", patient).json()["link"]
+    patient_join = call(gateway, "POST", "/v1/join", patient, {"link": link}).json()
+    simulate(platform, "join", provider_join["Attendee"]["JoinToken"], b"provider camera")
+    simulate(platform, "join", patient_join["Attendee"]["JoinToken"], video)
+    assert eventually(lambda: waiting(gateway, patient, visit_id)["recording"] == "recording", timeout_s=20)
+    assert call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider).status == 200
+    assert eventually(lambda: waiting(gateway, patient, visit_id)["recording"] == "available", timeout_s=30)
+    return visit_id, provider
+
+
+def test_the_recording_starts_the_rppg_worker_and_the_provider_reviews_its_estimates(
+    platform: LocalPlatform, gateway: str, patient: str, patient_clip: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    visit_id, provider = recorded_visit(platform, gateway, patient, patient_clip.path.read_bytes())
+    # Recording.Available ran the worker (locally a process, on the same event) and it recorded
+    # preliminary estimates for the provider.
+    estimates = eventually(
+        lambda: (
+            (r := call(gateway, "GET", f"/v1/appointments/{visit_id}/vitals", provider)).status == 200
+            and r.json()
+        ),
+        timeout_s=90,
+    )
+    heart = next(r for r in estimates["readings"] if r["sign"] == "heart-rate")
+    assert heart["status"] == "preliminary"
+    assert abs(heart["per_minute"] - patient_clip.heart_rate_bpm) <= 5.0
+    assert "not diagnostic" in estimates["note"].lower() or "not a diagnostic" in estimates["note"].lower()
+    assert call(gateway, "GET", f"/v1/appointments/{visit_id}/vitals", patient).status == 403
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
+    observation = eventually(
+        lambda: fhir.read_if_present("Observation", heart["observation_id"]), timeout_s=30
+    )
+    assert observation["status"] == "preliminary"
+    assert observation["code"]["coding"][0]["code"] == "8867-4"
+    assert observation["encounter"]["reference"] == f"Encounter/{visit_id.lower()}-v1"
+    assert observation["valueQuantity"]["code"] == "/min"
+
+    confirmed = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{visit_id}/vitals/review",
+        provider,
+        {"sign": "heart-rate", "decision": "confirm"},
+    )
+    assert confirmed.status == 200 and confirmed.json()["status"] == "final"
+    again = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{visit_id}/vitals/review",
+        provider,
+        {"sign": "heart-rate", "decision": "reject"},
+    )
+    assert again.status == 409 and again.json()["type"] == "/problems/already-reviewed"
+    assert eventually(
+        lambda: (
+            (o := fhir.read_if_present("Observation", heart["observation_id"])) and o["status"] == "final"
+        ),
+        timeout_s=30,
+    )

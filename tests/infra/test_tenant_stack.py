@@ -57,7 +57,30 @@ def test_rules_carry_the_topology_pattern_and_a_target_dlq(assembly: Assembly) -
                 assert p["ScheduleExpression"] == spec.schedule
                 assert "EventBusName" not in p  # schedules live on the default bus
             (target,) = p["Targets"]
-            assert target["Arn"] == {"Fn::GetAtt": [functions[spec.target.name(tenant.id)], "Arn"]}
+            if isinstance(spec.target, topology.ContainerTask):
+                clusters = _by_name(t, "AWS::ECS::Cluster", "ClusterName")
+                tasks = {
+                    render(r["Properties"]["Family"]): lid
+                    for lid, r in t.of_type("AWS::ECS::TaskDefinition").items()
+                }
+                cluster_id = next(
+                    lid
+                    for lid, r in t.of_type("AWS::ECS::Cluster").items()
+                    if r is clusters[spec.target.cluster_name(tenant.id)]
+                )
+                assert target["Arn"] == {"Fn::GetAtt": [cluster_id, "Arn"]}
+                ecs = target["EcsParameters"]
+                assert ecs["TaskDefinitionArn"] == {"Ref": tasks[spec.target.name(tenant.id)]}
+                assert (
+                    ecs["LaunchType"] == "FARGATE"
+                    and ecs["NetworkConfiguration"]["AwsVpcConfiguration"]["AssignPublicIp"] == "DISABLED"
+                )
+                # The event's fields reach the task as variables, through the input transformer.
+                assert set(target["InputTransformer"]["InputPathsMap"].values()) == set(
+                    spec.target.environment_from_event.values()
+                )
+            else:
+                assert target["Arn"] == {"Fn::GetAtt": [functions[spec.target.name(tenant.id)], "Arn"]}
             assert target["DeadLetterConfig"]["Arn"] == {
                 "Fn::GetAtt": [queues[spec.dlq.name(tenant.id)], "Arn"]
             }
@@ -277,11 +300,16 @@ def test_the_media_worker_task_is_fargate_arm64_from_the_dockerfile_with_a_narro
             for r in t.of_type("AWS::IAM::Policy").values()
             if {"Ref": role_id} in r["Properties"]["Roles"]
         )
+        table_id = t.one("AWS::DynamoDB::Table")[0]
         for statement in policy["Statement"]:
             resources = as_list(statement["Resource"])
             assert "*" not in resources, statement
             for action in as_list(statement["Action"]):
-                assert not action.startswith(("s3:Put", "s3:Delete", "dynamodb:")), action
+                # It reads recordings and never writes or deletes media; its results go to the
+                # clinic table with their outbox entries, never straight to HealthLake.
+                assert not action.startswith(("s3:Put", "s3:Delete", "healthlake:")), action
+                if action.startswith("dynamodb:"):
+                    assert all(table_id in json.dumps(r) for r in resources), statement
         assert task_id
 
 

@@ -23,7 +23,8 @@ def test_every_asynchronous_function_and_every_rule_target_has_a_dead_letter_que
             assert fn.dlq is not None and fn.dlq.key in queue_keys
     for rule in topology.RULES:
         assert rule.dlq.key in queue_keys
-        assert rule.target.invocation is topology.Invocation.EVENT
+        target = rule.target
+        assert isinstance(target, topology.ContainerTask) or target.invocation is topology.Invocation.EVENT
 
 
 def test_schedules_only_on_the_default_bus_and_patterns_are_valid_json() -> None:

@@ -220,3 +220,74 @@ def admit(appointment_id: AppointmentId) -> Response[AdmitOut]:
 @router.post("/v1/appointments/<appointment_id>/end", summary="End the visit (the meeting ends for all)")
 def end(appointment_id: AppointmentId) -> VisitOut:
     return _visit_out(context.visits().end(context.caller(router), appointment_id))
+
+
+class ReadingOut(_Model):
+    sign: Literal["heart-rate", "respiratory-rate"]
+    per_minute: float
+    quality: float
+    status: Literal["preliminary", "final", "entered-in-error"]
+    observation_id: str
+
+
+class VitalsOut(_Model):
+    appointment_id: str
+    method: str
+    readings: list[ReadingOut]
+    refused: dict[str, str] = Field(description="Signs that could not be read honestly, and why")
+    note: str
+
+
+class ReviewRequest(_Model):
+    sign: Literal["heart-rate", "respiratory-rate"]
+    decision: Literal["confirm", "reject"]
+
+
+@router.get(
+    "/v1/appointments/<appointment_id>/vitals",
+    summary="Vital signs estimated from the visit video (preliminary until reviewed), for the provider",
+)
+def vitals(appointment_id: AppointmentId) -> VitalsOut:
+    from telehealth.fhir.projection import ESTIMATE_NOTE
+
+    found = context.vitals().estimates(context.caller(router), appointment_id)
+    if found is None:
+        from telehealth.application.booking import NotFoundError
+
+        raise NotFoundError("no estimates for this visit yet")
+    return VitalsOut(
+        appointment_id=appointment_id,
+        method=found.method,
+        readings=[
+            ReadingOut(
+                sign=r.sign.value,
+                per_minute=round(r.per_minute, 1),
+                quality=round(r.quality, 2),
+                status=r.status.value,
+                observation_id=found.observation_id(r.sign),
+            )
+            for r in found.readings
+        ],
+        refused={sign.value: reason for sign, reason in found.refusals},
+        note=ESTIMATE_NOTE,
+    )
+
+
+@router.post(
+    "/v1/appointments/<appointment_id>/vitals/review",
+    summary="Confirm (final) or reject (entered-in-error) one estimate",
+)
+def review_vitals(appointment_id: AppointmentId, request: ReviewRequest) -> ReadingOut:
+    from telehealth.domain.vitals import VitalSign
+
+    sign = VitalSign(request.sign)
+    reading, observation_id = context.vitals().review(
+        context.caller(router), appointment_id, sign, request.decision == "confirm"
+    )
+    return ReadingOut(
+        sign=request.sign,
+        per_minute=round(reading.per_minute, 1),
+        quality=round(reading.quality, 2),
+        status=reading.status.value,
+        observation_id=observation_id,
+    )

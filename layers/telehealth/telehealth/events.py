@@ -120,6 +120,23 @@ class RecordingAvailable(VisitEvent):
     patient_id: str
 
 
+class VitalsEstimated(VisitEvent):
+    """A media worker read vital signs from the visit's video: preliminary Observations."""
+
+    source: ClassVar[str] = "telehealth.media"
+    detail_type: ClassVar[str] = "Vitals.Estimated"
+    encounter_id: str
+    observation_ids: list[str]
+    refused: list[str]  # signs it could not read honestly (heart-rate, respiratory-rate)
+
+
+class VitalsReviewed(VisitEvent):
+    source: ClassVar[str] = "telehealth.visits"
+    detail_type: ClassVar[str] = "Vitals.Reviewed"
+    observation_id: str
+    status: Literal["final", "entered-in-error"]
+
+
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
@@ -134,4 +151,6 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     VisitNoShow,
     VisitCancelled,
     RecordingAvailable,
+    VitalsEstimated,
+    VitalsReviewed,
 )

@@ -31,6 +31,7 @@ from telehealth.domain.join_links import IssuedLink, LinkState
 from telehealth.domain.licensure import License, LicenseStatus
 from telehealth.domain.scheduling import LONGEST_VISIT, Availability, ExtraHours, Interval, cells
 from telehealth.domain.visits import CheckIn, Role, Visit, VisitState
+from telehealth.domain.vitals import Reading, ReadingStatus, VisitVitals, VitalSign
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 from telehealth.ports import (
     AlreadyCheckedInError,
@@ -841,6 +842,74 @@ class DynamoClinicStore:
             )
         except self._client.exceptions.TransactionCanceledException as error:
             raise VisitChangedError("the link was spent meanwhile") from error
+
+    def vitals(self, appointment_id: str, version: int) -> tuple[VisitVitals, int] | None:
+        item = self._client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"APPT#{appointment_id}"}, "sk": {"S": f"VITALS#v{version}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return None
+        p = self._plain(item)
+        vitals = VisitVitals(
+            appointment_id=appointment_id,
+            version=version,
+            patient_id=p["patient_id"],
+            encounter_id=p["encounter_id"],
+            effective=_moment(p["effective"]),
+            readings=tuple(
+                Reading(
+                    VitalSign(r["sign"]),
+                    float(r["per_minute"]),
+                    float(r["quality"]),
+                    ReadingStatus(r["status"]),
+                )
+                for r in json.loads(p["readings"])
+            ),
+            refusals=tuple((VitalSign(sign), reason) for sign, reason in json.loads(p["refusals"])),
+            method=p["method"],
+        )
+        return vitals, int(p["revision"])
+
+    def save_vitals(self, vitals: VisitVitals, revision: int, outbox: list[OutboxEntry]) -> int:
+        """The estimates at their next revision (0: the first, once), with their record."""
+        item = self._item(
+            {
+                "pk": f"APPT#{vitals.appointment_id}",
+                "sk": f"VITALS#v{vitals.version}",
+                "patient_id": vitals.patient_id,
+                "encounter_id": vitals.encounter_id,
+                "effective": _stamp(vitals.effective),
+                "readings": json.dumps(
+                    [
+                        {
+                            "sign": r.sign.value,
+                            "per_minute": r.per_minute,
+                            "quality": r.quality,
+                            "status": r.status.value,
+                        }
+                        for r in vitals.readings
+                    ]
+                ),
+                "refusals": json.dumps([[sign.value, reason] for sign, reason in vitals.refusals]),
+                "method": vitals.method,
+                "revision": revision + 1,
+            }
+        )
+        put: dict[str, Any] = {"TableName": self.table, "Item": item}
+        if revision == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "revision = :r"
+            put["ExpressionAttributeValues"] = self._item({":r": revision})
+        try:
+            self._client.transact_write_items(
+                TransactItems=[{"Put": put}, *self._outbox_items(outbox, datetime.now(UTC))]
+            )
+        except self._client.exceptions.TransactionCanceledException as error:
+            raise VisitChangedError("the estimates changed meanwhile") from error
+        return revision + 1
 
     def close_appointment(self, before: Appointment, after: Appointment, outbox: list[OutboxEntry]) -> None:
         """A no-show before any check-in: the appointment's last version, with its record."""

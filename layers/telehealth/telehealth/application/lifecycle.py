@@ -294,7 +294,9 @@ class VisitLifecycle:
         appointment_id = str(detail["externalMeetingId"]).split(":", 1)[1]
         file = self._store.visit_file(appointment_id)
         match = [
-            v for v, _ in file.visits.values() if v.concatenation_pipeline_id == detail.get("mediaPipelineId")
+            (v, r)
+            for v, r in file.visits.values()
+            if v.concatenation_pipeline_id == detail.get("mediaPipelineId")
         ]
         if not match:
             pipeline = str(detail.get("mediaPipelineId"))
@@ -309,7 +311,9 @@ class VisitLifecycle:
                 # delivered again (asynchronous retries) once the finish step has written it down.
                 raise VisitChangedError("concatenation not recorded yet")
             return "not-a-concatenation"
-        visit = match[0]
+        visit, revision = match[0]
+        if visit.recording_ready:
+            return "already-announced"
         patient = {a for a, role in visit.attendees.items() if role is Role.PATIENT}
         prefix = recording_prefix(appointment_id, visit.version)
         streams = [k for k in self.files.keys(bucket, f"{prefix}/video/") if any(a in k for a in patient)]
@@ -323,7 +327,9 @@ class VisitLifecycle:
             encounter_id=projection.encounter_id(appointment_id, visit.version),
             patient_id=visit.patient_id,
         )
-        self._store.record([self.visits.booking.announce(event, self.clock())])
+        # Announced with the change that records it, once: a repeated event finds it ready.
+        announce = [self.visits.booking.announce(event, self.clock())]
+        self._store.save_visit(replace(visit, recording_ready=True), revision, announce)
         return "recording-available"
 
     def _visit(self, appointment_id: str, version: int) -> tuple[Any, Any, int]:

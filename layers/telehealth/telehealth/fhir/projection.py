@@ -15,6 +15,7 @@ from typing import Any
 from telehealth.domain.appointments import Appointment, AppointmentStatus
 from telehealth.domain.licensure import License
 from telehealth.domain.visits import Role, Visit, VisitState
+from telehealth.domain.vitals import Reading, VisitVitals
 
 SOURCE_VERSION_SYSTEM = "urn:telehealth:source-version"
 NPI_SYSTEM = "http://hl7.org/fhir/sid/us-npi"
@@ -314,3 +315,42 @@ def encounter(visit: Visit, revision: int) -> dict[str, Any]:
             }
         ]
     return resource
+
+
+# --- vital signs estimated from the visit's video ---------------------------------------------------
+
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+ESTIMATE_NOTE = (
+    "Estimated from the visit video by remote photoplethysmography (rPPG): an estimate, not a "
+    "diagnostic measurement. Confirm with a measured value before clinical use."
+)
+
+
+def observation(vitals: VisitVitals, reading: Reading, revision: int) -> dict[str, Any]:
+    """A vital-signs Observation (R4): preliminary until the provider confirms (final) or
+    rejects (entered-in-error) it; the method and the note say how it was obtained."""
+    code, display = reading.sign.loinc
+    return {
+        "resourceType": "Observation",
+        "id": vitals.observation_id(reading.sign),
+        "meta": _meta(revision),
+        "status": reading.status.value,
+        "category": [
+            {"coding": [{"system": OBSERVATION_CATEGORY, "code": "vital-signs", "display": "Vital Signs"}]}
+        ],
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+        "subject": {"reference": f"Patient/{vitals.patient_id}"},
+        "encounter": {"reference": f"Encounter/{vitals.encounter_id}"},
+        "effectiveDateTime": instant(vitals.effective),
+        "valueQuantity": {
+            "value": round(reading.per_minute, 1),
+            "unit": "/min",
+            "system": "http://unitsofmeasure.org",
+            "code": "/min",
+        },
+        "method": {
+            "coding": [{"system": "urn:telehealth:measurement-method", "code": vitals.method}],
+            "text": "Remote photoplethysmography from video (camera-based, contactless)",
+        },
+        "note": [{"text": f"{ESTIMATE_NOTE} Signal quality {reading.quality:.2f}."}],
+    }

@@ -1,0 +1,152 @@
+"""Vital signs from the visit's video: a media worker records its estimates as preliminary
+Observations; the visit's provider confirms or rejects each one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from telehealth.application.booking import NotFoundError
+from telehealth.application.callers import Caller
+from telehealth.domain.appointments import Actor
+from telehealth.domain.ids import new_id
+from telehealth.domain.vitals import Reading, VisitVitals, VitalSign
+from telehealth.events import VitalsEstimated, VitalsReviewed
+from telehealth.fhir import projection
+from telehealth.ports import OutboxEntry, VisitChangedError, VisitFile
+
+
+class VitalsStore(Protocol):
+    def visit_file(self, appointment_id: str) -> VisitFile: ...
+
+    def vitals(self, appointment_id: str, version: int) -> tuple[VisitVitals, int] | None: ...
+
+    def save_vitals(self, vitals: VisitVitals, revision: int, outbox: list[OutboxEntry]) -> int: ...
+
+    def provider_for_user(self, user_sub: str) -> str | None: ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
+
+
+def announce(event: Any, now: datetime) -> OutboxEntry:
+    from telehealth.application.booking import BookingService
+
+    return BookingService.announce(event, now)
+
+
+def _audit(actor: str, action: str, entity: str, now: datetime) -> OutboxEntry:
+    fact = projection.AuditFact(new_id(now), now, actor, action, entity, "TREAT")
+    return OutboxEntry(projection.audit_event(fact), 1)
+
+
+# Who the worker is in the audit trail: a device, not a person.
+WORKER_ACTOR = "Device/media-worker-rppg"
+
+
+class VitalsService:
+    def __init__(self, store: VitalsStore, clock: Callable[[], datetime]) -> None:
+        self.store, self.clock = store, clock
+
+    def record_estimate(
+        self,
+        *,
+        appointment_id: str,
+        version: int,
+        encounter_id: str,
+        patient_id: str,
+        estimate: Mapping[str, Any],
+    ) -> VisitVitals:
+        """What the worker read (`VitalSigns.to_dict()`), as preliminary Observations. Running
+        twice on the same recording records once."""
+        found = self.store.vitals(appointment_id, version)
+        if found is not None:
+            return found[0]
+        file = self.store.visit_file(appointment_id)
+        visit = file.visits.get(version)
+        # When the call was on: both parties in, which is what the recording shows.
+        effective = max(visit[0].joined.values()) if visit and visit[0].joined else self.clock()
+        readings, refusals = [], []
+        for sign, rate, quality, reason in (
+            (VitalSign.HEART_RATE, "heart_rate_bpm", "quality", "reason"),
+            (VitalSign.RESPIRATORY_RATE, "respiratory_rate_bpm", "respiratory_quality", "respiratory_reason"),
+        ):
+            if estimate.get(rate) is None:
+                refusals.append((sign, str(estimate.get(reason) or "not measured")))
+            else:
+                readings.append(Reading(sign, float(estimate[rate]), float(estimate.get(quality) or 0.0)))
+        vitals = VisitVitals(
+            appointment_id, version, patient_id, encounter_id, effective, tuple(readings), tuple(refusals)
+        )
+        now = self.clock()
+        outbox = [OutboxEntry(projection.observation(vitals, r, 1), 1) for r in vitals.readings]
+        event = VitalsEstimated(
+            appointment_id=appointment_id,
+            version=version,
+            encounter_id=encounter_id,
+            observation_ids=[vitals.observation_id(r.sign) for r in vitals.readings],
+            refused=[sign.value for sign, _ in vitals.refusals],
+        )
+        outbox.append(announce(event, now))
+        outbox += [
+            _audit(WORKER_ACTOR, "C", f"Observation/{vitals.observation_id(r.sign)}", now)
+            for r in vitals.readings
+        ]
+        try:
+            self.store.save_vitals(vitals, 0, outbox)
+        except VisitChangedError:  # another run of the worker recorded them first
+            again = self.store.vitals(appointment_id, version)
+            if again is None:
+                raise
+            return again[0]
+        return vitals
+
+    def estimates(self, caller: Caller, appointment_id: str) -> VisitVitals | None:
+        """The visit's estimates, for its provider (they are preliminary: a clinician reads them)."""
+        version = self._providers_visit(caller, appointment_id)
+        found = self.store.vitals(appointment_id, version)
+        self.store.record(
+            [_audit(caller.audit_reference, "R", f"Appointment/{appointment_id}", self.clock())]
+        )
+        return found[0] if found else None
+
+    def review(
+        self, caller: Caller, appointment_id: str, sign: VitalSign, confirmed: bool
+    ) -> tuple[Reading, str]:
+        version = self._providers_visit(caller, appointment_id)
+        found = self.store.vitals(appointment_id, version)
+        if found is None:
+            raise NotFoundError("no estimates for this visit")
+        vitals, revision = found
+        reading = vitals.reading(sign).reviewed(confirmed)
+        reviewed = vitals.with_reading(reading)
+        now = self.clock()
+        observation_id = reviewed.observation_id(sign)
+        self.store.save_vitals(
+            reviewed,
+            revision,
+            [
+                OutboxEntry(projection.observation(reviewed, reading, revision + 1), revision + 1),
+                _audit(caller.audit_reference, "U", f"Observation/{observation_id}", now),
+                announce(
+                    VitalsReviewed.model_validate(
+                        {
+                            "appointment_id": appointment_id,
+                            "version": version,
+                            "observation_id": observation_id,
+                            "status": reading.status.value,
+                        }
+                    ),
+                    now,
+                ),
+            ],
+        )
+        return reading, observation_id
+
+    def _providers_visit(self, caller: Caller, appointment_id: str) -> int:
+        caller.require(Actor.PROVIDER)
+        file = self.store.visit_file(appointment_id)
+        own = self.store.provider_for_user(caller.subject)
+        if file.appointment is None or file.appointment.provider_id != own or not file.visits:
+            raise NotFoundError("no such visit")
+        return max(file.visits)
