@@ -2,12 +2,14 @@
 
 Starts the local platform if none is running (and stops it again afterwards), then: book a slot
 that starts within minutes, check in with consent, wait in the waiting room, admit, redeem both
-join links, join (the Chime stand-in plays both clients), end, and read the Encounter back from
-the FHIR store. Each step prints its latency; any failure exits non-zero.
+join links, join (the Chime stand-in plays both clients; the patient's camera sends a synthetic
+clip), end, wait for the recording, read the rPPG worker's estimates and confirm one, and read
+the Encounter back from the FHIR store. Each step prints its latency; any failure exits non-zero.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -111,10 +113,12 @@ class Demo:
                 raise DemoFailedError(f"not done within {timeout_s:.0f} s")
             time.sleep(0.2)
 
-    def chime_client(self, action: str, join_token: str) -> None:
-        status, answer = _http(
-            "POST", f"{self.state['urls']['chime']}/_sim/{action}", body={"JoinToken": join_token}
-        )
+    def chime_client(self, action: str, join_token: str, video: bytes | None = None) -> None:
+        body = {
+            "JoinToken": join_token,
+            **({"VideoBase64": base64.b64encode(video).decode()} if video else {}),
+        }
+        status, answer = _http("POST", f"{self.state['urls']['chime']}/_sim/{action}", body=body)
         if status != 200:
             raise DemoFailedError(f"the Chime client could not {action}: {answer}")
 
@@ -182,9 +186,13 @@ class Demo:
             lambda: self.call("POST", "/v1/join", patient, {"link": link["link"]}, expect=410),
         )
 
+        camera = self.step(
+            "the patient's camera: a synthetic 20 s clip of a face, pulse 72 bpm", self._camera
+        )
+
         def both_join() -> None:
             self.chime_client("join", provider_join["Attendee"]["JoinToken"])
-            self.chime_client("join", patient_join["Attendee"]["JoinToken"])
+            self.chime_client("join", patient_join["Attendee"]["JoinToken"], camera)
             self.until(
                 lambda: (
                     self.call("GET", f"/v1/appointments/{visit}/waiting-room", patient)["state"] == "in-call"
@@ -192,15 +200,54 @@ class Demo:
             )
 
         self.step("both Chime clients join; Chime's events put the visit in call", both_join)
+        status = f"/v1/appointments/{visit}/waiting-room"
+        self.step(
+            "the call goes on while the recording runs (consented)",
+            lambda: self.until(lambda: self.call("GET", status, patient)["recording"] == "recording"),
+        )
         self.step(
             "provider ends the visit", lambda: self.call("POST", f"/v1/appointments/{visit}/end", provider)
         )
+        self.step(
+            "the recording is made available (concatenated, announced)",
+            lambda: self.until(lambda: self.call("GET", status, patient)["recording"] == "available"),
+        )
+        vitals = self.step(
+            "the rPPG worker's estimates reach the provider (preliminary)",
+            lambda: self.until(lambda: self.call("GET", f"/v1/appointments/{visit}/vitals", provider), 120),
+        )
+        for reading in vitals["readings"]:
+            print(f"      {reading['sign']}: {reading['per_minute']} per minute ({reading['status']})")
+        for sign, reason in vitals["refused"].items():
+            print(f"      {sign}: not measured ({reason})")
+        if vitals["readings"]:
+            first = vitals["readings"][0]["sign"]
+            self.step(
+                f"provider confirms the {first} estimate",
+                lambda: self.call(
+                    "POST",
+                    f"/v1/appointments/{visit}/vitals/review",
+                    provider,
+                    {"sign": first, "decision": "confirm"},
+                ),
+            )
         encounter = self.step(
             "the Encounter reaches the FHIR store, finished",
             lambda: self.until(lambda: self._encounter(visit)),
         )
         history = [h["status"] for h in encounter.get("statusHistory", [])]
         print(f"      Encounter/{encounter['id']}: {' -> '.join([*history, encounter['status']])}")
+
+    @staticmethod
+    def _camera() -> bytes:
+        import tempfile
+        from pathlib import Path
+
+        from media_workers.rppg.synthetic import ClipSpec, write_clip
+
+        with tempfile.TemporaryDirectory() as scratch:
+            clip = write_clip(ClipSpec(duration_s=20.0, heart_rate_bpm=72.0), Path(scratch) / "camera.mp4")
+            return clip.path.read_bytes()
 
     def _encounter(self, visit: str) -> dict[str, Any] | None:
         from telehealth.adapters.healthlake import HealthLakeFhirStore
