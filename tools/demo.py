@@ -125,6 +125,10 @@ class Demo:
     def run(self) -> None:
         from local.token import user_tokens
 
+        # The simulated camera is made first: it is setup, not part of the visit.
+        camera = self.step(
+            "the patient's camera: a synthetic 20 s clip of a face, pulse 72 bpm", self._camera
+        )
         patient = self.step("patient signs in", lambda: user_tokens(PATIENT)["access"])
         now = datetime.now(UTC)
         window = f"from={now:%Y-%m-%dT%H:%M:%SZ}&to={now + timedelta(minutes=15):%Y-%m-%dT%H:%M:%SZ}"
@@ -184,10 +188,6 @@ class Demo:
         self.step(
             "the link works once (second try: 410)",
             lambda: self.call("POST", "/v1/join", patient, {"link": link["link"]}, expect=410),
-        )
-
-        camera = self.step(
-            "the patient's camera: a synthetic 20 s clip of a face, pulse 72 bpm", self._camera
         )
 
         def both_join() -> None:
