@@ -264,6 +264,10 @@ class ChimeState:
     # --- media pipelines -------------------------------------------------------------------
 
     def create_pipeline(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        token = body.get("ClientRequestToken")
+        with self._lock:  # a retried request with its token gets the same pipeline, as in Chime
+            if token and f"pipeline:{token}" in self._idempotency:
+                return self.pipelines[self._idempotency[f"pipeline:{token}"]]
         if kind == "capture":
             source_arn = _check_length("SourceArn", body.get("SourceArn"), 1, 1024)
             if body.get("SourceType") != "ChimeSdkMeeting" or body.get("SinkType") != "S3Bucket":
@@ -300,6 +304,8 @@ class ChimeState:
         }
         with self._lock:
             self.pipelines[pipeline_id] = pipeline
+            if token:
+                self._idempotency[f"pipeline:{token}"] = pipeline_id
         self._pipeline_event(pipeline, "MediaPipelineInProgress")
         if kind == "concatenation":
             threading.Thread(target=self._concatenate, args=(pipeline,), daemon=True).start()

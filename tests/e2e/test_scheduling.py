@@ -409,3 +409,23 @@ def test_a_form_encoded_body_is_refused_without_echoing_what_it_held(
     )
     assert reply.status == 400 and reply.json()["type"] == "/problems/invalid-request"
     assert b"1990-01-01" not in reply.body and b"Jordan" not in reply.body
+
+
+def test_a_retried_cancel_or_reschedule_replays_its_answer(gateway: str, tokens: dict[str, str]) -> None:
+    moved_to = fresh_slot(gateway, tokens["patient"])
+    booked = book(gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"])).json()
+    path = f"/v1/appointments/{booked['appointment_id']}"
+    move = {"Idempotency-Key": f"move-{uuid.uuid4()}"}
+    first = call(gateway, "POST", f"{path}/reschedule", tokens["patient"], {"slot_id": moved_to}, **move)
+    again = call(gateway, "POST", f"{path}/reschedule", tokens["patient"], {"slot_id": moved_to}, **move)
+    assert first.status == again.status == 200 and first.json() == again.json()
+    key = {"Idempotency-Key": f"cancel-{uuid.uuid4()}"}
+    cancelled = call(gateway, "POST", f"{path}/cancel", tokens["patient"], **key)
+    retried = call(gateway, "POST", f"{path}/cancel", tokens["patient"], **key)
+    assert cancelled.status == retried.status == 200
+    assert retried.json() == cancelled.json() and retried.json()["status"] == "cancelled"
+    # Without the key, cancelling twice is refused: the visit is cancelled already.
+    twice = call(gateway, "POST", f"{path}/cancel", tokens["patient"])
+    assert twice.status == 409 and twice.json()["type"] == "/problems/appointment-cancelled"
+    # Someone else's retry with the same key gets nothing of it.
+    assert call(gateway, "POST", f"{path}/cancel", tokens["patient2"], **key).status == 404

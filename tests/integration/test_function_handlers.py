@@ -65,36 +65,42 @@ def test_an_unknown_route_is_a_404_not_a_crash() -> None:
     assert response["statusCode"] == 404
 
 
-def test_a_visit_task_the_function_does_not_know_fails_loudly_for_the_state_machine() -> None:
+def test_a_visit_task_the_function_does_not_know_fails_loudly_for_the_state_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from infra import topology
+    from infra.tenants import load_tenants
+
+    tenant = load_tenants()[0]
+    environment = topology.function_environment(
+        tenant,
+        account="123456789012",
+        fhir_endpoint="https://fhir.example/",
+        workforce_pool_id="w",
+        patient_pool_id="p",
+    )
+    for name, value in {**environment, "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
     with pytest.raises(visit_tasks.UnknownTaskError):
         visit_tasks.lambda_handler({"task": "teleport", "appointment_id": "a1"}, Context())
+    # A timer step: seconds from the clock, ids in, numbers out (its history is kept).
+    start = datetime.now(UTC) + timedelta(hours=2)
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
     result = visit_tasks.lambda_handler(
-        {"task": "record-start", "appointment_id": "a1", "version": 1}, Context()
-    )
-    assert result == {"appointment_id": "a1", "version": 1, "recorded": True}
-
-
-def test_a_chime_event_forwarded_from_the_default_bus_is_read_by_its_type() -> None:
-    event = {
-        "version": "0",
-        "id": "e1",
-        "detail-type": "Chime Meeting State Change",
-        "source": "aws.chime",
-        "account": "123456789012",
-        "time": "2026-11-27T10:00:00Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "version": "0",
-            "eventType": "chime:AttendeeJoined",
-            "meetingId": "m-1",
-            "attendeeId": "at-1",
-            "externalUserId": "patient:p-1",
-            "externalMeetingId": "riverside:visit-1",
-            "mediaRegion": "us-east-1",
+        {
+            "task": "deadlines",
+            "appointment_id": "a1",
+            "version": 1,
+            "start": start.strftime(stamp),
+            "end": (start + timedelta(minutes=30)).strftime(stamp),
         },
-    }
-    assert chime_events.lambda_handler(event, Context()) == {"handled": "chime:AttendeeJoined"}
+        Context(),
+    )
+    assert set(result) == {"no_show_in_s", "admit_in_s", "join_window_s", "end_in_s"}
+    assert 2 * 3600 + 9 * 60 < result["no_show_in_s"] <= 2 * 3600 + 10 * 60
+    assert result["join_window_s"] == 4 * 60
 
 
 def test_a_chime_event_of_another_tenant_is_refused_not_handled() -> None:

@@ -77,6 +77,22 @@ def test_domain_events_carry_ids_instants_and_flags_only() -> None:
         "start",
         "end",
         "recording_consented",
+        # The visit's steps: which, who (a role), how it ended, where the media is; ids only.
+        "reminder",
+        "channels",
+        "meeting_id",
+        "role",
+        "dropped",
+        "ended_by",
+        "absent",
+        "reason",
+        "bucket",
+        "patient_stream_key",
+        "encounter_id",
+        "observation_ids",
+        "observation_id",
+        "refused",
+        "status",
     }
     for event in CATALOGUE:
         assert set(event.model_fields) <= allowed, event.__name__

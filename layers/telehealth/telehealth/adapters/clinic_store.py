@@ -502,6 +502,15 @@ class DynamoClinicStore:
                 raise SlotTakenError("slot is taken") from error
             raise StaleWriteError("the record changed meanwhile") from error
 
+    def replay_if_claimed(self, claim: IdempotencyClaim) -> None:
+        """Raise the replay (or the mismatch) when this key was used before; return otherwise.
+        Asked before a change's rules, so a retry of a change that went through replays its
+        answer instead of meeting the rule the change itself made true (cancelled twice)."""
+        try:
+            self._replay(claim)
+        except StaleWriteError:  # no such claim: a first attempt
+            return
+
     def _replay(self, claim: IdempotencyClaim) -> None:
         item = self._client.get_item(
             TableName=self.table,
@@ -764,9 +773,14 @@ class DynamoClinicStore:
         links: Sequence[tuple[IssuedLink, Mapping[str, Any]]] = (),
         revoked: Sequence[IssuedLink] = (),
         appointment: tuple[Appointment, Appointment] | None = None,
+        not_waiting: Sequence[str] = (),
     ) -> int:
         """The visit's next state, if nobody moved it since `revision`; with new links, revoked
-        ones, and (when the visit closes the appointment) the appointment's last version."""
+        ones, and (when the visit closes the appointment) the appointment's last version.
+
+        `not_waiting` names lifecycle steps whose task tokens were absent when the visit was read:
+        if one has appeared since, the change fails (and is retried, finding it), so a step that
+        began waiting meanwhile is either resumed by this change or sees it when it checks."""
         now = datetime.now(UTC)
         items: list[dict[str, Any]] = [
             {
@@ -797,6 +811,16 @@ class DynamoClinicStore:
                 for link in revoked
             ),
             *self._outbox_items(outbox, now),
+        ]
+        items += [
+            {
+                "ConditionCheck": {
+                    "TableName": self.table,
+                    "Key": {"pk": {"S": f"APPT#{visit.appointment_id}"}, "sk": {"S": f"TASK#{step}"}},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for step in not_waiting
         ]
         if appointment is not None:
             before, after = appointment

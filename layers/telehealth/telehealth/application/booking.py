@@ -13,7 +13,7 @@ import binascii
 import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from telehealth.application.callers import Caller, NotAuthorizedError
@@ -231,6 +231,8 @@ class BookingService:
         return appointment
 
     def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
+        if replayed := self._replayed_change(caller, "cancel", appointment_id, idempotency):
+            return replayed
         before = self.owned(caller, appointment_id)
         now = self.clock()
         check_change(before, caller.actor, now, self.rules.cancellation_window, "cancelled")
@@ -262,6 +264,8 @@ class BookingService:
     def reschedule(
         self, caller: Caller, appointment_id: str, slot: str, idempotency: Idempotency | None
     ) -> Appointment:
+        if replayed := self._replayed_change(caller, "reschedule", appointment_id, idempotency):
+            return replayed
         before = self.owned(caller, appointment_id)
         now = self.clock()
         check_change(before, caller.actor, now, self.rules.cancellation_window, "rescheduled")
@@ -380,6 +384,28 @@ class BookingService:
         if after.status is AppointmentStatus.BOOKED:
             self.workflows.start(after)
         return after
+
+    def _replayed_change(
+        self, caller: Caller, route: str, appointment_id: str, idempotency: Idempotency | None
+    ) -> Appointment | None:
+        """A retried change that went through answers as it did (after the caller's access is
+        checked again), rather than meeting the rule its own success made true."""
+        claim = self._claim(caller, f"{route}:{appointment_id}", idempotency, appointment_id)
+        if claim is None:
+            return None
+        try:
+            self.store.replay_if_claimed(claim)
+        except IdempotentReplay as replay:
+            self.owned(caller, appointment_id)
+            after = self._replayed(replay)
+            # The retry also repairs what followed the first commit, if that failed: the old
+            # version's lifecycle stopped, a moved visit's started (both idempotent).
+            if after.version > 1:
+                self.workflows.stop(replace(after, version=after.version - 1), route)
+            if after.status is AppointmentStatus.BOOKED:
+                self.workflows.start(after)
+            return after
+        return None
 
     def check_state(self, state: str) -> None:
         if state not in self.rules.states:

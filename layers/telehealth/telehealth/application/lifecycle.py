@@ -265,13 +265,13 @@ class VisitLifecycle:
 
     def finish(self, appointment_id: str, version: int, bucket: str | None) -> dict[str, Any]:
         """After the call: the recording's chunks become one file per stream. Chime reports the
-        concatenation's end as an event, which announces the recording (`recording_ready`)."""
+        concatenation's end as an event, which announces the recording (`on_pipeline_event`)."""
         for _ in range(5):
             _, visit, revision = self._visit(appointment_id, version)
             if visit is None or not visit.capture_pipeline_arn or not bucket:
                 return {"recording": False}
             if visit.concatenation_pipeline_id:
-                return {"recording": True}
+                break
             pipeline = self.visits.meetings.concatenate(
                 capture_pipeline_arn=visit.capture_pipeline_arn,
                 bucket_arn=f"arn:aws:s3:::{bucket}",
@@ -281,56 +281,57 @@ class VisitLifecycle:
             try:
                 concatenating = replace(visit, concatenation_pipeline_id=pipeline["MediaPipelineId"])
                 self._store.save_visit(concatenating, revision, [])
-                return {"recording": True}
+                break
             except VisitChangedError:
                 continue  # the same request token gets the same pipeline back next time
-        raise VisitChangedError("the visit kept changing while its recording was concatenated")
+        else:
+            raise VisitChangedError("the visit kept changing while its recording was concatenated")
+        # Chime writes the files before it reports the pipeline done: files here already mean its
+        # event may have come before the pipeline was written down, and was not recognised.
+        self.recording_ready(appointment_id, version, bucket)
+        return {"recording": True}
 
     def on_pipeline_event(self, detail: dict[str, Any], bucket: str | None) -> str:
-        """A concatenation that finished: the patient's stream is ready for the media workers.
-        Only the patient's own video is named, and only ids travel in the event."""
+        """A concatenation that finished: the patient's stream is ready for the media workers."""
         if str(detail.get("eventType")) != "chime:MediaPipelineDeleted" or not bucket:
             return "ignored"
         appointment_id = str(detail["externalMeetingId"]).split(":", 1)[1]
         file = self._store.visit_file(appointment_id)
-        match = [
-            (v, r)
-            for v, r in file.visits.values()
-            if v.concatenation_pipeline_id == detail.get("mediaPipelineId")
-        ]
-        if not match:
-            pipeline = str(detail.get("mediaPipelineId"))
-            if any(
-                v.meeting_id == detail.get("meetingId")
-                and v.capture_pipeline_arn
-                and not v.capture_pipeline_arn.endswith(pipeline)
-                and v.concatenation_pipeline_id is None
-                for v, _ in file.visits.values()
-            ):
-                # Concatenation finished before its start was recorded: fail, so the event is
-                # delivered again (asynchronous retries) once the finish step has written it down.
-                raise VisitChangedError("concatenation not recorded yet")
-            return "not-a-concatenation"
-        visit, revision = match[0]
-        if visit.recording_ready:
-            return "already-announced"
-        patient = {a for a, role in visit.attendees.items() if role is Role.PATIENT}
-        prefix = recording_prefix(appointment_id, visit.version)
-        streams = [k for k in self.files.keys(bucket, f"{prefix}/video/") if any(a in k for a in patient)]
-        if not streams:
-            return "no-patient-video"
-        event = RecordingAvailable(
-            appointment_id=appointment_id,
-            version=visit.version,
-            bucket=bucket,
-            patient_stream_key=sorted(streams)[-1],
-            encounter_id=projection.encounter_id(appointment_id, visit.version),
-            patient_id=visit.patient_id,
-        )
-        # Announced with the change that records it, once: a repeated event finds it ready.
-        announce = [self.visits.booking.announce(event, self.clock())]
-        self._store.save_visit(replace(visit, recording_ready=True), revision, announce)
-        return "recording-available"
+        for visit, _ in file.visits.values():
+            if visit.concatenation_pipeline_id == detail.get("mediaPipelineId"):
+                return self.recording_ready(appointment_id, visit.version, bucket)
+        return "not-a-concatenation"  # the capture's own end, or one finish will recognise itself
+
+    def recording_ready(self, appointment_id: str, version: int, bucket: str) -> str:
+        """Announce the patient's stream, once, if the concatenation has left it. Only the
+        patient's own video is named, and only ids travel in the event."""
+        for _ in range(5):
+            _, visit, revision = self._visit(appointment_id, version)
+            if visit is None or not visit.concatenation_pipeline_id:
+                return "not-concatenating"
+            if visit.recording_ready:
+                return "already-announced"
+            patient = {a for a, role in visit.attendees.items() if role is Role.PATIENT}
+            prefix = recording_prefix(appointment_id, version)
+            streams = [k for k in self.files.keys(bucket, f"{prefix}/video/") if any(a in k for a in patient)]
+            if not streams:
+                return "no-patient-video"
+            event = RecordingAvailable(
+                appointment_id=appointment_id,
+                version=version,
+                bucket=bucket,
+                patient_stream_key=sorted(streams)[-1],
+                encounter_id=projection.encounter_id(appointment_id, version),
+                patient_id=visit.patient_id,
+            )
+            # Announced with the change that records it, once: whoever comes second finds it.
+            announce = [self.visits.booking.announce(event, self.clock())]
+            try:
+                self._store.save_visit(replace(visit, recording_ready=True), revision, announce)
+            except VisitChangedError:
+                continue
+            return "recording-available"
+        raise VisitChangedError("the visit kept changing while its recording was announced")
 
     def _visit(self, appointment_id: str, version: int) -> tuple[Any, Any, int]:
         file = self._store.visit_file(appointment_id)

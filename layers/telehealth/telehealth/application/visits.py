@@ -74,6 +74,7 @@ class VisitStore(Protocol):
         links: Sequence[tuple[IssuedLink, dict[str, Any]]] = (),
         revoked: Sequence[IssuedLink] = (),
         appointment: tuple[Appointment, Appointment] | None = None,
+        not_waiting: Sequence[str] = (),
     ) -> int: ...
 
     def redeem_link(self, link: IssuedLink, outbox: list[OutboxEntry]) -> None: ...
@@ -111,6 +112,20 @@ class Admission:
 def resume(token: str, output: dict[str, Any], now: datetime) -> OutboxEntry:
     """Move a waiting lifecycle step on, after the change that ends its wait has committed."""
     return OutboxEntry({"id": new_id(now), "task_token": token, "output": output}, 1, destination="workflow")
+
+
+def wake(
+    file: VisitFile, version: int, steps: Sequence[str], output: dict[str, Any], now: datetime
+) -> tuple[list[OutboxEntry], list[str]]:
+    """The resumption of the first of `steps` (by preference) that waits, and the steps to hold
+    as not waiting (the preferred one, when its token is absent: if it appears before the change
+    commits, the change fails and, retried, resumes it)."""
+    for step in steps:
+        token = file.tokens.get(f"{step}#v{version}")
+        if token is not None:
+            missing = [f"{s}#v{version}" for s in steps[: steps.index(step)]]
+            return [resume(token, output, now)], missing
+    return [], [f"{steps[0]}#v{version}"]
 
 
 def external_user_id(role: Role, party_id: str) -> str:
@@ -227,6 +242,14 @@ class VisitService:
         """Licensure again, on where the patient said they are at check-in; then one meeting with
         one attendee per participant, and the provider's own join link."""
         caller.require(Actor.PROVIDER)
+        for _ in range(3):
+            try:
+                return self._admit(caller, appointment_id)
+            except VisitChangedError:
+                continue  # the lifecycle began waiting, or another admission won: read again
+        raise VisitRuleError("not-waiting", "This visit was just admitted or closed.")
+
+    def _admit(self, caller: Caller, appointment_id: str) -> Admission:
         # Only the visit's own provider admits, so their credentials are read beside the visit.
         own = self._provider_id(caller)
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -246,8 +269,8 @@ class VisitService:
             if record
             else None
         )
-        token = file.tokens.get(f"admit#v{visit.version}")
         if refusal is not None:
+            woken, not_waiting = wake(file, visit.version, ["admit"], {"admitted": False}, now)
             self.close(
                 visit,
                 revision,
@@ -256,7 +279,8 @@ class VisitService:
                 "provider-not-licensed",
                 now,
                 caller,
-                [resume(token, {"admitted": False}, now)] if token else [],
+                woken,
+                not_waiting,
             )
             raise LicensureError(refusal)
         meeting, attendees = self.meetings.create_meeting_with_attendees(
@@ -307,13 +331,11 @@ class VisitService:
                 meeting_id=meeting["MeetingId"],
             ),
         ]
-        if token:
-            outbox.append(resume(token, {"admitted": True}, now))
-        try:
-            self.store.save_visit(admitted, revision, outbox, links=links)
-        except VisitChangedError as error:
-            self.meetings.delete_meeting(meeting["MeetingId"])  # admitted twice at once: one wins
-            raise VisitRuleError("not-waiting", "This visit was just admitted or closed.") from error
+        woken, not_waiting = wake(file, visit.version, ["admit"], {"admitted": True}, now)
+        # Raises VisitChangedError when the visit moved meanwhile: `admit` reads it again. A
+        # meeting made for this revision is the one a retry gets back (the request token), and
+        # one the visit never used ends by itself, empty, after five minutes.
+        self.store.save_visit(admitted, revision, outbox + woken, links=links, not_waiting=not_waiting)
         return Admission(admitted, link, expires)
 
     def end(self, caller: Caller, appointment_id: str) -> Visit:
@@ -337,10 +359,9 @@ class VisitService:
         state, outcome = (
             (VisitState.COMPLETED, "provider") if visit.both_joined else (VisitState.NO_SHOW, "patient")
         )
-        token = file.tokens.get(f"end#v{visit.version}") or file.tokens.get(f"join#v{visit.version}")
-        wake = [resume(token, {"ended": True}, now)] if token else []
+        woken, not_waiting = wake(file, visit.version, ["end", "join"], {"ended": True}, now)
         # Closed first, so the meeting's end (which Chime announces) finds the visit over already.
-        closed = self.close(visit, revision, appointment, state, outcome, now, caller, wake)
+        closed = self.close(visit, revision, appointment, state, outcome, now, caller, woken, not_waiting)
         self.meetings.delete_meeting(meeting_id)
         return closed
 
@@ -473,15 +494,15 @@ class VisitService:
             if after == visit:
                 return "already-known"
             outbox = [self._announce(VisitParticipantJoined, visit, at, role=role.value)]
+            not_waiting: list[str] = []
             if after.state is VisitState.IN_CALL and visit.state is not VisitState.IN_CALL:
+                woken, not_waiting = wake(file, visit.version, ["join"], {"in_call": True}, at)
                 outbox += [
                     OutboxEntry(projection.encounter(after, revision + 1), revision + 1),
                     self._announce(VisitInCall, after, at, meeting_id=after.meeting_id),
+                    *woken,
                 ]
-                token = file.tokens.get(f"join#v{visit.version}")
-                if token:
-                    outbox.append(resume(token, {"in_call": True}, at))
-            self.store.save_visit(after, revision, outbox)
+            self.store.save_visit(after, revision, outbox, not_waiting=not_waiting)
             return "joined"
         if kind in ("AttendeeLeft", "AttendeeDropped") and role is not None:
             self.store.record(
@@ -494,7 +515,7 @@ class VisitService:
             return "left"
         if kind == "MeetingEnded" and not visit.state.over:
             if visit.both_joined:
-                token = file.tokens.get(f"end#v{visit.version}")
+                woken, not_waiting = wake(file, visit.version, ["end", "join"], {"ended": True}, at)
                 self.close(
                     visit,
                     revision,
@@ -503,7 +524,8 @@ class VisitService:
                     "meeting-ended",
                     at,
                     None,
-                    [resume(token, {"ended": True}, at)] if token else [],
+                    woken,
+                    not_waiting,
                 )
                 return "completed"
             # Not everyone came: the lifecycle's attendance check decides, now rather than later.
@@ -525,6 +547,7 @@ class VisitService:
         now: datetime,
         caller: Caller | None,
         extra: list[OutboxEntry],
+        not_waiting: Sequence[str] = (),
     ) -> Visit:
         closed = visit.ended(state, outcome, now)
         status = {
@@ -553,7 +576,9 @@ class VisitService:
         ]
         if caller is not None:
             outbox.append(self.booking.audit(caller, "U", f"Appointment/{visit.appointment_id}", now))
-        self.store.save_visit(closed, revision, outbox, appointment=(appointment, after))
+        self.store.save_visit(
+            closed, revision, outbox, appointment=(appointment, after), not_waiting=not_waiting
+        )
         return closed
 
     # --- helpers ---------------------------------------------------------------------------------------
