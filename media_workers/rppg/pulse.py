@@ -1,0 +1,196 @@
+"""The heart rate from the skin's colour trace: per sliding window, then fused, with its quality.
+
+Three projections of the trace each give a pulse signal: POS and CHROM, which cancel changes of
+brightness by their colour, and the skin's brightness against the whole frame's, which cancels a
+change of light that falls on the whole scene. The third is there for compressed video: a codec
+spends few bits on colour, so a pulse of under one percent survives in a recording mostly as a
+change of brightness, the very thing POS and CHROM are built to discard; on darker skin, whose
+pulse is weaker, little else is left.
+
+A window (10 s, every second) is read when two of the three agree on its spectral peak, and
+counts in proportion to how far that peak stands out (SNR). The clip's rate comes from the
+windows' averaged spectra (Welch's method: noise averages out, the pulse does not), and its
+quality is that clarity times the share of all windows whose own reading agrees with it. Below
+the gate the rate is refused, not guessed: a weak or wandering peak is more often noise, a
+harmonic or a flicker than the pulse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from media_workers.rppg.result import Refusal, WindowEstimate
+from media_workers.rppg.signal import (
+    FloatArray,
+    bandpass,
+    chrom_pulse,
+    pos_pulse,
+    power_spectrum,
+    relative_change,
+    spectral_peak,
+)
+
+HEART_BAND_HZ = (0.7, 3.5)  # 42-210 bpm
+WINDOW_S = 10.0
+STEP_S = 1.0
+# A window needs the face in nearly all of it, and the face not racing about.
+MIN_FACE_COVERAGE = 0.9
+MAX_SPEED = 0.6  # face widths per second, the window's 90th percentile
+# Two projections agree when their peaks are this close; windows agree with the fused rate when
+# within the second figure (a heart rate does wander within a minute).
+METHODS_AGREE_BPM = 3.0
+WINDOWS_AGREE_BPM = 5.0
+# A window's SNR maps to a weight: nothing at or below the floor, full at the top.
+SNR_FLOOR_DB = 0.0
+SNR_FULL_DB = 4.0
+# A window whose projections all disagree keeps this fraction of its weight.
+DISAGREEMENT_PENALTY = 0.25
+# The least quality reported; below it the rate is refused.
+QUALITY_GATE = 0.4
+_PEAK_HALFWIDTH_HZ = 0.15
+
+
+@dataclass(frozen=True, slots=True)
+class PulseReading:
+    heart_rate_bpm: float | None
+    quality: float
+    refusal: Refusal | None
+    windows: tuple[WindowEstimate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    start_s: float
+    end_s: float
+    problem: Refusal | None
+    # Per projection, the normalised power spectrum (unit power in the band); empty with a problem.
+    spectra: tuple[FloatArray, ...]
+
+
+def read_pulse(
+    grid: FloatArray,
+    rgb: FloatArray,
+    skin_luma: FloatArray,
+    frame_luma: FloatArray,
+    face_found: FloatArray,
+    speed: FloatArray,
+    rate_hz: float,
+) -> PulseReading:
+    """Heart rate from the skin's mean RGB and brightness on a uniform grid (`face_found` 0-1)."""
+    low, high = HEART_BAND_HZ
+    length = round(WINDOW_S * rate_hz)
+    if len(grid) < length:
+        return PulseReading(None, 0.0, Refusal.TOO_SHORT, ())
+    contrast_length = round(1.6 * rate_hz)
+    pulses = (
+        bandpass(pos_pulse(rgb, rate_hz), rate_hz, low, high),
+        chrom_pulse(rgb, rate_hz, low, high),
+        bandpass(
+            relative_change(skin_luma, contrast_length) - relative_change(frame_luma, contrast_length),
+            rate_hz,
+            low,
+            high,
+        ),
+    )
+    step = max(round(STEP_S * rate_hz), 1)
+    frequencies = power_spectrum(np.zeros(length), rate_hz)[0]
+    windows = [
+        _read_window(grid, slice(start, start + length), pulses, face_found, speed, rate_hz)
+        for start in range(0, len(grid) - length + 1, step)
+    ]
+    return _fuse(windows, frequencies)
+
+
+def _read_window(
+    grid: FloatArray,
+    stretch: slice,
+    pulses: tuple[FloatArray, ...],
+    face_found: FloatArray,
+    speed: FloatArray,
+    rate_hz: float,
+) -> _Window:
+    start_s, end_s = float(grid[stretch.start] - grid[0]), float(grid[stretch.stop - 1] - grid[0])
+    if face_found[stretch].mean() < MIN_FACE_COVERAGE:
+        return _Window(start_s, end_s, Refusal.NO_FACE, ())
+    if np.percentile(speed[stretch], 90) > MAX_SPEED:
+        return _Window(start_s, end_s, Refusal.TOO_MUCH_MOTION, ())
+    spectra = tuple(_normalised(*power_spectrum(pulse[stretch], rate_hz)) for pulse in pulses)
+    return _Window(start_s, end_s, None, spectra)
+
+
+def _normalised(frequencies: FloatArray, power: FloatArray) -> FloatArray:
+    low, high = HEART_BAND_HZ
+    in_band = float(power[(frequencies >= low) & (frequencies <= high)].sum())
+    normalised: FloatArray = power / max(in_band, 1e-30)
+    return normalised
+
+
+def _snr_weight(snr_db: float) -> float:
+    return float(np.clip((snr_db - SNR_FLOOR_DB) / (SNR_FULL_DB - SNR_FLOOR_DB), 0.0, 1.0))
+
+
+def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[float, float]:
+    """Rate (bpm) and weight (0-1) from one spectrum per projection.
+
+    The pair of projections that agree on their peak with the clearest weaker peak decides; with
+    no pair in agreement the clearest single peak stands, at a fraction of its weight.
+    """
+    low, high = HEART_BAND_HZ
+    peaks = [spectral_peak(frequencies, power, low, high, _PEAK_HALFWIDTH_HZ) for power in spectra]
+    best_pair: tuple[int, int] | None = None
+    best_snr = -np.inf
+    for first, second in combinations(range(len(peaks)), 2):
+        close = abs(peaks[first].frequency_hz - peaks[second].frequency_hz) * 60 <= METHODS_AGREE_BPM
+        weaker = min(peaks[first].snr_db, peaks[second].snr_db)
+        if close and weaker > best_snr:
+            best_pair, best_snr = (first, second), weaker
+    if best_pair is None:
+        clearest = max(peaks, key=lambda peak: peak.snr_db)
+        return 60 * clearest.frequency_hz, DISAGREEMENT_PENALTY * _snr_weight(clearest.snr_db)
+    both = spectral_peak(
+        frequencies, spectra[best_pair[0]] + spectra[best_pair[1]], low, high, _PEAK_HALFWIDTH_HZ
+    )
+    return 60 * both.frequency_hz, _snr_weight(best_snr)
+
+
+def _fuse(windows: list[_Window], frequencies: FloatArray) -> PulseReading:
+    usable = [window for window in windows if window.problem is None]
+    readings = [_reading(frequencies, window.spectra) for window in usable]
+    rate, quality = float("nan"), 0.0
+    if usable:
+        averaged = tuple(
+            np.mean([window.spectra[index] for window in usable], axis=0)
+            for index in range(len(usable[0].spectra))
+        )
+        rate, clarity = _reading(frequencies, averaged)
+        agreeing = sum(abs(window_rate - rate) <= WINDOWS_AGREE_BPM for window_rate, _ in readings)
+        quality = clarity * agreeing / len(windows)
+    estimates = _estimates(windows, readings, reported=quality >= QUALITY_GATE)
+    if quality < QUALITY_GATE:
+        return PulseReading(None, quality, _refusal(windows), estimates)
+    return PulseReading(rate, quality, None, estimates)
+
+
+def _refusal(windows: list[_Window]) -> Refusal:
+    """The reason to give: a problem that spoilt most windows, else a weak pulse."""
+    problems = [window.problem for window in windows if window.problem is not None]
+    for problem in (Refusal.NO_FACE, Refusal.TOO_MUCH_MOTION):
+        if problems.count(problem) > len(windows) / 2:
+            return problem
+    return Refusal.WEAK_PULSE
+
+
+def _estimates(
+    windows: list[_Window], readings: list[tuple[float, float]], *, reported: bool
+) -> tuple[WindowEstimate, ...]:
+    """Windows for the result: a window's own rate only where it is clear and the clip's rate stands."""
+    by_window = iter(readings)
+    estimates = []
+    for window in windows:
+        rate, weight = (float("nan"), 0.0) if window.problem is not None else next(by_window)
+        shown = rate if reported and weight >= QUALITY_GATE else None
+        estimates.append(WindowEstimate(window.start_s, window.end_s, shown, weight))
+    return tuple(estimates)
