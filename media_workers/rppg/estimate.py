@@ -46,19 +46,12 @@ def estimate_vitals(path: Path | str, *, threads: int = 1) -> VitalSigns:
 
 
 def vitals_from_trace(trace: Trace) -> VitalSigns:
+    """The measurement from the per-frame numbers (the part after decoding and tracking)."""
     duration = trace.duration_s
-    if duration < MIN_DURATION_S:
-        return _refused(Refusal.TOO_SHORT, duration)
+    unreadable = _unreadable(trace)
+    if unreadable is not None:
+        return _refused(unreadable, duration)
     found = trace.face_found
-    face_share = float(found.mean())
-    if face_share >= MIN_FACE_SHARE:
-        if float(np.median(trace.skin_luma[found])) < MIN_SKIN_LUMA:
-            return _refused(Refusal.TOO_DARK, duration)
-    elif float(np.median(trace.frame_luma)) < MIN_FRAME_LUMA:
-        return _refused(Refusal.TOO_DARK, duration)
-    else:
-        return _refused(Refusal.NO_FACE, duration)
-
     times = trace.time_s
     grid = uniform_grid(float(times[0]), float(times[0]) + duration, ANALYSIS_RATE_HZ)
     # Frames without a face are bridged from their neighbours (colour and position interpolated
@@ -82,6 +75,17 @@ def vitals_from_trace(trace: Trace) -> VitalSigns:
         respiratory_reason=breathing.refusal,
         duration_s=duration,
     )
+
+
+def _unreadable(trace: Trace) -> Refusal | None:
+    """Why the video cannot be read at all, or None."""
+    if trace.duration_s < MIN_DURATION_S:
+        return Refusal.TOO_SHORT
+    found = trace.face_found
+    if float(found.mean()) >= MIN_FACE_SHARE:
+        return Refusal.TOO_DARK if float(np.median(trace.skin_luma[found])) < MIN_SKIN_LUMA else None
+    # Without a face, a picture too dark to find one in is the reason to give.
+    return Refusal.TOO_DARK if float(np.median(trace.frame_luma)) < MIN_FRAME_LUMA else Refusal.NO_FACE
 
 
 def _refused(reason: Refusal, duration_s: float) -> VitalSigns:
