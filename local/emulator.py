@@ -222,3 +222,7 @@ class Emulator:
 
     def stop(self) -> None:
         self._server.stop()
+        # moto keeps its state in this process: a platform started here later begins empty.
+        from moto.moto_api._internal.models import moto_api_backend
+
+        moto_api_backend.reset()

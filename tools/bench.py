@@ -8,9 +8,15 @@
   `import boto3` measured the same way in the same run;
 - the local platform: time from `python -m local` to ready (first start with the repository's
   bytecode caches cleared, then a restart), its resident memory (all its processes), and the
-  gateway's own overhead per request (p50/p99 of `GET /health`, the handler's time subtracted).
+  gateway's own overhead per request (p50/p99 of `GET /health`, the handler's time subtracted);
+- scheduling: AWS calls per search and booking (in all, sequential), handler latency, and 20
+  concurrent bookings of one slot;
+- the visit: AWS calls per step (check-in, admit, join link, redeem, end), state transitions per
+  completed visit, and the platform's cost per visit from metered requests and invocations;
+- rPPG: per synthetic condition, how often it measured or refused, its errors, its speed on one
+  thread and its memory.
 
-`python -m tools.bench --only synth|imports|local|scheduling|visit` runs one part.
+`python -m tools.bench --only synth|imports|local|scheduling|visit|rppg` runs one part.
 """
 
 from __future__ import annotations
@@ -249,7 +255,12 @@ class CountedApi:
         tenant = platform.provisioned["riverside"]
         self.tenant = tenant
         os.environ.update(platform.function_environment(tenant.tenant, tenant.environment))
+        from functions import services
         from functions.api import handler
+
+        # A platform started earlier in this process had other endpoints: build anew.
+        for built in (services.booking, services.visits, services.lifecycle, services.vitals):
+            built.cache_clear()
 
         self.handler = handler
         self.authorizer = Authorizer(frozenset(tenant.issuers.values()))
@@ -666,12 +677,20 @@ def visit_figures() -> None:
             platform.stop()
 
 
+def rppg_figures() -> None:
+    """The rPPG benchmark on the project's own synthetic clips (tools/bench_rppg.py)."""
+    from tools.bench_rppg import rppg_figures as figures
+
+    figures()
+
+
 PARTS = {
     "synth": synth_figures,
     "imports": import_figures,
     "local": local_figures,
     "scheduling": scheduling_figures,
     "visit": visit_figures,
+    "rppg": rppg_figures,
 }
 
 
