@@ -41,6 +41,8 @@ RULE_STATUS = {
     "visit-over": 409,
     "link-gone": 410,
     "already-reviewed": 409,
+    "not-a-guest": 422,
+    "not-a-guest-role": 422,
     "no-estimate": 404,
 }
 

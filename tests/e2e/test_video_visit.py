@@ -431,3 +431,75 @@ def test_the_recording_starts_the_rppg_worker_and_the_provider_reviews_its_estim
         ),
         timeout_s=30,
     )
+
+
+def test_an_interpreter_and_a_caregiver_join_through_links_of_their_own(
+    platform: LocalPlatform, gateway: str, patient: str, other_patient: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.test_scheduling import patient_id
+
+    staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+    idp, pools = platform.client("cognito-idp"), platform.provisioned[RIVERSIDE].user_pools
+    interpreter = next(
+        a["Value"]
+        for a in idp.admin_get_user(UserPoolId=pools["workforce"], Username="staff@riverside.example")[
+            "UserAttributes"
+        ]
+        if a["Name"] == "sub"
+    )
+    caregiver = patient_id(platform, "patient.two@riverside.example")
+    appointment, provider = checked_in_visit(platform, gateway, patient)
+    visit_id = appointment["appointment_id"]
+    path = f"/v1/appointments/{visit_id}"
+    as_patient = call(
+        gateway,
+        "POST",
+        f"{path}/admit",
+        provider,
+        {"guests": [{"role": "caregiver", "user_id": appointment["patient_id"]}]},
+    )
+    assert as_patient.status in (409, 422)  # 409 while the lifecycle is not yet waiting
+    guests = {
+        "guests": [
+            {"role": "interpreter", "user_id": interpreter},
+            {"role": "caregiver", "user_id": caregiver},
+        ]
+    }
+    admitted: Reply = eventually(
+        lambda: (r := call(gateway, "POST", f"{path}/admit", provider, guests)).status == 200 and r,
+        timeout_s=30,
+    )
+    provider_join = call(
+        gateway, "POST", "/v1/join", provider, {"link": admitted.json()["link"]["link"]}
+    ).json()
+    simulate(platform, "join", provider_join["Attendee"]["JoinToken"])
+
+    joined: dict[str, Any] = {}
+    for who, token in (("interpreter", staff), ("caregiver", other_patient), ("patient", patient)):
+        link = call(gateway, "POST", f"{path}/join-link", token)
+        assert link.status == 201, (who, link.body)
+        redeemed = call(gateway, "POST", "/v1/join", token, {"link": link.json()["link"]})
+        assert redeemed.status == 200, who
+        joined[who] = redeemed.json()["Attendee"]
+        simulate(platform, "join", joined[who]["JoinToken"])
+    assert len({a["AttendeeId"] for a in joined.values()}) == 3
+    assert joined["interpreter"]["ExternalUserId"] == f"interpreter-{interpreter}"
+    # Someone the provider did not invite has no place in the meeting.
+    okafor = user_tokens(platform, RIVERSIDE, "dr.okafor@riverside.example")["access"]
+    assert call(gateway, "POST", f"{path}/join-link", okafor).status == 404
+    assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "in-call", timeout_s=20)
+    assert call(gateway, "POST", f"{path}/end", provider).status == 200
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
+    encounter = eventually(
+        lambda: (
+            (e := fhir.read_if_present("Encounter", f"{visit_id.lower()}-v1"))
+            and e["status"] == "finished"
+            and e
+        ),
+        timeout_s=30,
+    )
+    kinds = {p["type"][0]["coding"][0]["code"] for p in encounter["participant"]}
+    assert kinds == {"PPRF", "TRANSL", "ESC"}

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api import context
@@ -85,6 +86,17 @@ class QueueEntryOut(_Model):
 class QueueOut(_Model):
     waiting: list[QueueEntryOut]
     current_appointment_id: str | None
+
+
+class GuestIn(_Model):
+    role: Literal["interpreter", "caregiver"]
+    user_id: Annotated[str, Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9-]+$")] = Field(
+        description="The invited user (their account id): their join link is bound to them"
+    )
+
+
+class AdmitRequest(_Model):
+    guests: Annotated[list[GuestIn], Field(max_length=4)] = []
 
 
 class AdmitOut(_Model):
@@ -201,9 +213,17 @@ def queue() -> QueueOut:
     )
 
 
-@router.post("/v1/appointments/<appointment_id>/admit", summary="Admit the patient into the video visit")
-def admit(appointment_id: AppointmentId) -> Response[AdmitOut]:
-    done = context.visits().admit(context.caller(router), appointment_id)
+@router.post(
+    "/v1/appointments/<appointment_id>/admit",
+    summary="Admit the patient into the video visit (optionally with an interpreter or a caregiver)",
+)
+def admit(
+    appointment_id: AppointmentId, request: Annotated[AdmitRequest | None, Body()] = None
+) -> Response[AdmitOut]:
+    from telehealth.domain.visits import Role
+
+    guests = {g.user_id: Role(g.role) for g in (request.guests if request else [])}
+    done = context.visits().admit(context.caller(router), appointment_id, guests)
     return Response(
         status_code=200,
         body=AdmitOut(

@@ -72,12 +72,12 @@ class VisitAdmitted(VisitEvent):
 
 class VisitParticipantJoined(VisitEvent):
     detail_type: ClassVar[str] = "Visit.ParticipantJoined"
-    role: Literal["patient", "provider"]
+    role: Literal["patient", "provider", "interpreter", "caregiver"]
 
 
 class VisitParticipantLeft(VisitEvent):
     detail_type: ClassVar[str] = "Visit.ParticipantLeft"
-    role: Literal["patient", "provider"]
+    role: Literal["patient", "provider", "interpreter", "caregiver"]
     dropped: bool  # the connection failed, rather than the participant leaving
 
 

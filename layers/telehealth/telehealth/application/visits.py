@@ -9,7 +9,7 @@ token): a fact is recorded, announced and acted on together, or not at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -238,18 +238,20 @@ class VisitService:
         )
         return line, current
 
-    def admit(self, caller: Caller, appointment_id: str) -> Admission:
+    def admit(
+        self, caller: Caller, appointment_id: str, guests: Mapping[str, Role] | None = None
+    ) -> Admission:
         """Licensure again, on where the patient said they are at check-in; then one meeting with
         one attendee per participant, and the provider's own join link."""
         caller.require(Actor.PROVIDER)
         for _ in range(3):
             try:
-                return self._admit(caller, appointment_id)
+                return self._admit(caller, appointment_id, dict(guests or {}))
             except VisitChangedError:
                 continue  # the lifecycle began waiting, or another admission won: read again
         raise VisitRuleError("not-waiting", "This visit was just admitted or closed.")
 
-    def _admit(self, caller: Caller, appointment_id: str) -> Admission:
+    def _admit(self, caller: Caller, appointment_id: str, guests: dict[str, Role]) -> Admission:
         # Only the visit's own provider admits, so their credentials are read beside the visit.
         own = self._provider_id(caller)
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -283,43 +285,49 @@ class VisitService:
                 not_waiting,
             )
             raise LicensureError(refusal)
+        if appointment.patient_id in guests or caller.subject in guests:
+            raise VisitRuleError("not-a-guest", "The patient and the provider are in the visit already.")
+        # (role, who Chime knows them as, the user their link is bound to): the two parties,
+        # then each guest the provider invited.
+        participants = [
+            (Role.PATIENT, appointment.patient_id, appointment.patient_id),
+            (Role.PROVIDER, appointment.provider_id, caller.subject),
+            *((role, user, user) for user, role in guests.items()),
+        ]
         meeting, attendees = self.meetings.create_meeting_with_attendees(
             external_meeting_id=f"{self.video.tenant_id}:{appointment_id}",
             media_region=self.video.media_region,
-            external_user_ids=[
-                external_user_id(Role.PATIENT, appointment.patient_id),
-                external_user_id(Role.PROVIDER, appointment.provider_id),
-            ],
+            external_user_ids=[external_user_id(role, party) for role, party, _ in participants],
             # One meeting per admission: a retried call gets the same one back.
             idempotency_key=f"{appointment_id}-v{visit.version}-r{revision}",
         )
-        patient_attendee, provider_attendee = attendees
         admitted = visit.admitted(
             meeting["MeetingId"],
-            {patient_attendee["AttendeeId"]: Role.PATIENT, provider_attendee["AttendeeId"]: Role.PROVIDER},
+            {a["AttendeeId"]: role for (role, _, _), a in zip(participants, attendees, strict=True)},
             now,
+            guests,
         )
         link = new_link(appointment_id, new_id(now))
         expires = now + self.timings.link_lifetime
-        links = [
-            (
-                self._issued(link, Role.PROVIDER, caller.subject, provider_attendee, expires),
-                {"Meeting": meeting, "Attendee": provider_attendee},
-            ),
-            (
-                IssuedLink(
+        links = []
+        for (role, _, holder), attendee in zip(participants, attendees, strict=True):
+            # The provider's own link is handed out now; everyone else's is prepared, and becomes
+            # theirs when they ask for it.
+            issued = (
+                self._issued(link, role, holder, attendee, expires)
+                if role is Role.PROVIDER
+                else IssuedLink(
                     appointment_id,
                     new_id(now),
-                    Role.PATIENT,
-                    appointment.patient_id,
-                    patient_attendee["AttendeeId"],
+                    role,
+                    holder,
+                    attendee["AttendeeId"],
                     expires,
                     LinkState.PREPARED,
                     "",
-                ),
-                {"Meeting": meeting, "Attendee": patient_attendee},
-            ),
-        ]
+                )
+            )
+            links.append((issued, {"Meeting": meeting, "Attendee": attendee}))
         outbox = [
             OutboxEntry(projection.encounter(admitted, revision + 1), revision + 1),
             self.booking.audit(caller, "U", f"Appointment/{appointment_id}", now),
@@ -396,7 +404,7 @@ class VisitService:
         """A link for the caller's own place in the meeting. The first opens the attendee made at
         admission; any later one revokes the last link, deletes its attendee (so its join token
         dies with it) and opens a new attendee for the same participant."""
-        caller.require(Actor.PATIENT, Actor.PROVIDER)
+        caller.require(Actor.PATIENT, Actor.PROVIDER, Actor.STAFF)
         # Chime's events move the visit on meanwhile (someone joins): read again and retry.
         for _ in range(4):
             try:
@@ -407,15 +415,17 @@ class VisitService:
 
     def _issue_link(self, caller: Caller, appointment_id: str) -> tuple[JoinLink, datetime]:
         file = self.store.visit_file(appointment_id)
-        if caller.actor is Actor.PATIENT:
-            appointment, role, party = self._patients(caller, file), Role.PATIENT, caller.subject
-        else:
-            appointment, role = self._providers(caller, file), Role.PROVIDER
-            party = appointment.provider_id
+        appointment, role, party = self._participant(caller, file)
         visit, revision = self._open_visit(file, appointment)
         meeting_id = visit.require_meeting()
         now = self.clock()
-        mine = [k for k in file.links if k.role is role and k.attendee_id in visit.attendees]
+        mine = [
+            k
+            for k in file.links
+            if k.role is role
+            and (role is Role.PROVIDER or k.holder == caller.subject)
+            and k.attendee_id in visit.attendees
+        ]
         expires = now + self.timings.link_lifetime
         prepared = next((k for k in mine if k.state is LinkState.PREPARED), None)
         link = new_link(appointment_id, prepared.link_id if prepared else new_id(now))
@@ -623,6 +633,22 @@ class VisitService:
         ):
             raise NotFoundError("no such appointment")
         return file.appointment
+
+    def _participant(self, caller: Caller, file: VisitFile) -> tuple[Appointment, Role, str]:
+        """Who the caller is in this visit's meeting: its patient, its provider, or a guest the
+        provider invited (an interpreter, a caregiver); otherwise there is no such visit."""
+        appointment = file.appointment
+        if appointment is None:
+            raise NotFoundError("no such appointment")
+        found = file.visits.get(_visit_version(file, appointment))
+        guests = found[0].guests if found else {}
+        if caller.subject in guests:
+            return appointment, guests[caller.subject], caller.subject
+        if caller.actor is Actor.PATIENT:
+            return self._patients(caller, file), Role.PATIENT, caller.subject
+        if caller.actor is Actor.PROVIDER:
+            return self._providers(caller, file), Role.PROVIDER, appointment.provider_id
+        raise NotFoundError("no such appointment")
 
     def _open_visit(self, file: VisitFile, appointment: Appointment) -> tuple[Visit, int]:
         found = file.visits.get(_visit_version(file, appointment))

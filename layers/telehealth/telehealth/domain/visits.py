@@ -61,6 +61,13 @@ class Role(Enum):
 
     PATIENT = "patient"
     PROVIDER = "provider"
+    INTERPRETER = "interpreter"  # invited by the provider at admission
+    CAREGIVER = "caregiver"  # invited by the provider at admission
+
+
+# The two parties a visit needs: guests join or not, the visit does not wait on them.
+PARTIES = frozenset({Role.PATIENT, Role.PROVIDER})
+GUEST_ROLES = frozenset({Role.INTERPRETER, Role.CAREGIVER})
 
 
 class VisitRuleError(AppointmentRuleError):
@@ -116,6 +123,7 @@ class Visit:
     meeting_id: str | None = None
     attendees: Mapping[str, Role] = field(default_factory=dict)
     joined: Mapping[Role, datetime] = field(default_factory=dict)
+    guests: Mapping[str, Role] = field(default_factory=dict)  # invited user (sub) -> role
     ended_at: datetime | None = None
     outcome: str | None = None  # why it ended: completed, patient-no-show, provider-ended...
     capture_pipeline_arn: str | None = None  # recording, with the patient's consent
@@ -146,18 +154,31 @@ class Visit:
             check_in.reason,
         )
 
-    def admitted(self, meeting_id: str, attendees: Mapping[str, Role], now: datetime) -> Visit:
+    def admitted(
+        self,
+        meeting_id: str,
+        attendees: Mapping[str, Role],
+        now: datetime,
+        guests: Mapping[str, Role] | None = None,
+    ) -> Visit:
         if self.state is not VisitState.CHECKED_IN:
             raise VisitRuleError(
                 "not-waiting", f"This visit is {self.state.value}, not waiting to be admitted."
             )
+        if any(role not in GUEST_ROLES for role in (guests or {}).values()):
+            raise VisitRuleError("not-a-guest-role", "Guests join as an interpreter or a caregiver.")
         return replace(
-            self, state=VisitState.ADMITTED, admitted_at=now, meeting_id=meeting_id, attendees=attendees
+            self,
+            state=VisitState.ADMITTED,
+            admitted_at=now,
+            meeting_id=meeting_id,
+            attendees=attendees,
+            guests=dict(guests or {}),
         )
 
     def back_to_waiting(self) -> Visit:
         """The meeting ended before anyone joined: the patient waits to be admitted again."""
-        return replace(self, state=VisitState.CHECKED_IN, meeting_id=None, attendees={}, joined={})
+        return replace(self, state=VisitState.CHECKED_IN, meeting_id=None, attendees={}, joined={}, guests={})
 
     def with_attendee(self, attendee_id: str, role: Role, replaced: str | None) -> Visit:
         self.require_meeting()
@@ -176,12 +197,12 @@ class Visit:
             return self
         joined = dict(self.joined)
         joined.setdefault(role, at)
-        state = VisitState.IN_CALL if set(joined) >= set(Role) else self.state
+        state = VisitState.IN_CALL if set(joined) >= PARTIES else self.state
         return replace(self, joined=joined, state=state)
 
     @property
     def both_joined(self) -> bool:
-        return set(self.joined) >= set(Role)
+        return set(self.joined) >= PARTIES
 
     def ended(self, state: VisitState, outcome: str, at: datetime) -> Visit:
         if self.state.over:
@@ -189,7 +210,7 @@ class Visit:
         return replace(self, state=state, outcome=outcome, ended_at=at)
 
     def missing(self) -> list[Role]:
-        return [role for role in Role if role not in self.joined]
+        return [role for role in (Role.PATIENT, Role.PROVIDER) if role not in self.joined]
 
 
 def attendance_outcome(visit: Visit, seated: Iterable[Role], meeting_exists: bool) -> str:
@@ -199,8 +220,8 @@ def attendance_outcome(visit: Visit, seated: Iterable[Role], meeting_exists: boo
     Returns `in-call`, `patient-no-show`, `provider-no-show` or `recreate` (nobody came and the
     meeting is gone or empty: back to the waiting room, to be admitted into a new meeting).
     """
-    present = set(visit.joined) & set(seated)
-    if present >= set(Role):
+    present = set(visit.joined) & set(seated) & PARTIES
+    if present >= PARTIES:
         return "in-call"
     if not present:
         return "recreate"

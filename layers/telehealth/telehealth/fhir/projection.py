@@ -282,6 +282,18 @@ def encounter(visit: Visit, revision: int) -> dict[str, Any]:
             ),
         }
     ]
+    # Guests the provider invited, once they joined: by their user, with what they were there as.
+    guest_type = {Role.INTERPRETER: ("TRANSL", "translator"), Role.CAREGIVER: ("ESC", "escort")}
+    for user, role in visit.guests.items():
+        if role in visit.joined:
+            code, display = guest_type[role]
+            participants.append(
+                {
+                    "type": [{"coding": [{"system": PARTICIPATION, "code": code, "display": display}]}],
+                    "individual": {"identifier": {"system": "urn:telehealth:user", "value": user}},
+                    "period": {"start": instant(visit.joined[role])},
+                }
+            )
     resource: dict[str, Any] = {
         "resourceType": "Encounter",
         "id": encounter_id(visit.appointment_id, visit.version),
