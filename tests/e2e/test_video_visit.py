@@ -99,13 +99,14 @@ def probe(platform: LocalPlatform) -> str:
     return url
 
 
-def recording_announced(platform: LocalPlatform, probe: str, visit_id: str) -> dict[str, Any] | None:
+def announced(platform: LocalPlatform, probe: str, detail_type: str, visit_id: str) -> dict[str, Any] | None:
+    """The detail of a `detail_type` event about this visit, if the probe queue has received it."""
     sqs = platform.client("sqs")
     for message in sqs.receive_message(QueueUrl=probe, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
         "Messages", []
     ):
         event = json.loads(message["Body"])
-        if event["detail-type"] == "Recording.Available" and event["detail"]["appointment_id"] == visit_id:
+        if event["detail-type"] == detail_type and event["detail"]["appointment_id"] == visit_id:
             return dict(event["detail"])
     return None
 
@@ -164,7 +165,7 @@ def test_a_whole_visit_from_waiting_room_to_encounter_and_recording(
     encounter = eventually(finished, timeout_s=30)
     # The patient consented to recording: the capture was concatenated into one file per stream,
     # and the patient's own stream is announced for the media workers, by key and ids only.
-    available = eventually(lambda: recording_announced(platform, probe, visit_id), timeout_s=30)
+    available = eventually(lambda: announced(platform, probe, "Recording.Available", visit_id), timeout_s=30)
     assert set(available) == {
         "schema_version",
         "appointment_id",
@@ -304,17 +305,8 @@ def test_cancelling_an_admitted_visit_compensates_meeting_encounter_and_slot(
         timeout_s=30,
     )
 
-    def cancelled_event() -> dict[str, Any] | None:
-        sqs = platform.client("sqs")
-        for message in sqs.receive_message(QueueUrl=probe, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
-            "Messages", []
-        ):
-            event = json.loads(message["Body"])
-            if event["detail-type"] == "Visit.Cancelled" and event["detail"]["appointment_id"] == visit_id:
-                return dict(event["detail"])
-        return None
-
-    assert eventually(cancelled_event, timeout_s=30)["reason"] == "cancelled"
+    cancelled = eventually(lambda: announced(platform, probe, "Visit.Cancelled", visit_id), timeout_s=30)
+    assert cancelled["reason"] == "cancelled"
 
 
 def test_a_reminder_says_when_and_where_never_why(

@@ -302,6 +302,18 @@ class DynamoClinicStore:
             for m in moments
         ]
 
+    def _replace_booked(self, before: Appointment, after: Appointment) -> dict[str, Any]:
+        """The appointment's next version, on the condition that it is still booked at `before`."""
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._appointment_item(after),
+                "ConditionExpression": "version = :v AND #s = :booked",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": self._item({":v": before.version, ":booked": "booked"}),
+            }
+        }
+
     def _release(self, a: Appointment, moments: list[datetime]) -> list[dict[str, Any]]:
         return [
             {
@@ -560,15 +572,7 @@ class DynamoClinicStore:
         before_cells = cells(before.start, before.end)
         after_cells = cells(after.start, after.end) if after.status is AppointmentStatus.BOOKED else []
         items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._appointment_item(after),
-                    "ConditionExpression": "version = :v AND #s = :booked",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": self._item({":v": before.version, ":booked": "booked"}),
-                }
-            },
+            self._replace_booked(before, after),
             # Cells it keeps (a move by less than its length) are neither released nor taken again.
             *self._release(before, [c for c in before_cells if c not in after_cells]),
         ]
@@ -826,17 +830,7 @@ class DynamoClinicStore:
         ]
         if appointment is not None:
             before, after = appointment
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": self._appointment_item(after),
-                        "ConditionExpression": "version = :v AND #s = :booked",
-                        "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": self._item({":v": before.version, ":booked": "booked"}),
-                    }
-                }
-            )
+            items.append(self._replace_booked(before, after))
         try:
             self._client.transact_write_items(TransactItems=items)
         except self._client.exceptions.TransactionCanceledException as error:
@@ -942,17 +936,7 @@ class DynamoClinicStore:
         try:
             self._client.transact_write_items(
                 TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": self._appointment_item(after),
-                            "ConditionExpression": "version = :v AND #s = :booked",
-                            "ExpressionAttributeNames": {"#s": "status"},
-                            "ExpressionAttributeValues": self._item(
-                                {":v": before.version, ":booked": "booked"}
-                            ),
-                        }
-                    },
+                    self._replace_booked(before, after),
                     *self._outbox_items(outbox, datetime.now(UTC)),
                 ]
             )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from telehealth.application.booking import BookingService, Idempotency, LicensureError, NotFoundError
 from telehealth.application.callers import Caller
@@ -53,6 +53,8 @@ from telehealth.events import (
 )
 from telehealth.fhir import projection
 from telehealth.ports import AlreadyCheckedInError, Meetings, OutboxEntry, VisitChangedError, VisitFile
+
+T = TypeVar("T")
 
 # The provider's day as the waiting room sees it: visits that started or start this near now.
 WAITING_ROOM_SPAN = timedelta(hours=12)
@@ -126,6 +128,16 @@ def wake(
             missing = [f"{s}#v{version}" for s in steps[: steps.index(step)]]
             return [resume(token, output, now)], missing
     return [], [f"{steps[0]}#v{version}"]
+
+
+def retrying(attempt: Callable[[], T], times: int = 4) -> T:
+    """A read-then-write again, from a fresh read, when the visit moved in between."""
+    for _ in range(times - 1):
+        try:
+            return attempt()
+        except VisitChangedError:
+            continue
+    return attempt()
 
 
 def external_user_id(role: Role, party_id: str) -> str:
@@ -244,12 +256,10 @@ class VisitService:
         """Licensure again, on where the patient said they are at check-in; then one meeting with
         one attendee per participant, and the provider's own join link."""
         caller.require(Actor.PROVIDER)
-        for _ in range(3):
-            try:
-                return self._admit(caller, appointment_id, dict(guests or {}))
-            except VisitChangedError:
-                continue  # the lifecycle began waiting, or another admission won: read again
-        raise VisitRuleError("not-waiting", "This visit was just admitted or closed.")
+        try:  # the lifecycle began waiting, or another admission won: read again
+            return retrying(lambda: self._admit(caller, appointment_id, dict(guests or {})))
+        except VisitChangedError as error:
+            raise VisitRuleError("not-waiting", "This visit was just admitted or closed.") from error
 
     def _admit(self, caller: Caller, appointment_id: str, guests: dict[str, Role]) -> Admission:
         # Only the visit's own provider admits, so their credentials are read beside the visit.
@@ -351,12 +361,7 @@ class VisitService:
         (or, if the patient never came, a no-show)."""
         caller.require(Actor.PROVIDER)
         # The call's own steps (recording starting, someone joining) may move the visit meanwhile.
-        for _ in range(4):
-            try:
-                return self._end(caller, appointment_id)
-            except VisitChangedError:
-                continue
-        raise VisitChangedError("the visit kept changing; try again")
+        return retrying(lambda: self._end(caller, appointment_id))
 
     def _end(self, caller: Caller, appointment_id: str) -> Visit:
         file = self.store.visit_file(appointment_id)
@@ -406,12 +411,7 @@ class VisitService:
         dies with it) and opens a new attendee for the same participant."""
         caller.require(Actor.PATIENT, Actor.PROVIDER, Actor.STAFF)
         # Chime's events move the visit on meanwhile (someone joins): read again and retry.
-        for _ in range(4):
-            try:
-                return self._issue_link(caller, appointment_id)
-            except VisitChangedError:
-                continue
-        raise VisitChangedError("the visit kept changing; try again")
+        return retrying(lambda: self._issue_link(caller, appointment_id))
 
     def _issue_link(self, caller: Caller, appointment_id: str) -> tuple[JoinLink, datetime]:
         file = self.store.visit_file(appointment_id)
