@@ -13,7 +13,7 @@ import numpy as np
 
 from media_workers.rppg.breathing import read_breathing
 from media_workers.rppg.face import FaceTracker
-from media_workers.rppg.pulse import WINDOW_S, read_pulse
+from media_workers.rppg.pulse import MAX_SPEED, WINDOW_S, read_pulse
 from media_workers.rppg.result import Refusal, VitalSigns
 from media_workers.rppg.signal import resample, uniform_grid
 from media_workers.rppg.trace import Trace, TraceRecorder
@@ -84,8 +84,13 @@ def _unreadable(trace: Trace) -> Refusal | None:
     found = trace.face_found
     if float(found.mean()) >= MIN_FACE_SHARE:
         return Refusal.TOO_DARK if float(np.median(trace.skin_luma[found])) < MIN_SKIN_LUMA else None
-    # Without a face, a picture too dark to find one in is the reason to give.
-    return Refusal.TOO_DARK if float(np.median(trace.frame_luma)) < MIN_FRAME_LUMA else Refusal.NO_FACE
+    # Without a face, a picture too dark to find one in is the reason to give; and a face seen now
+    # and then, racing while it was, is a face moving too fast to follow.
+    if float(np.median(trace.frame_luma)) < MIN_FRAME_LUMA:
+        return Refusal.TOO_DARK
+    if found.any() and float(np.percentile(trace.speed[found], 90)) > MAX_SPEED:
+        return Refusal.TOO_MUCH_MOTION
+    return Refusal.NO_FACE
 
 
 def _refused(reason: Refusal, duration_s: float) -> VitalSigns:

@@ -1,12 +1,12 @@
 """Finding the face, following it between detections, and averaging the colour of its skin.
 
-The Haar cascade bundled with OpenCV 4 finds the face: twice a second until it is found, then every
-two seconds near where it is followed (detection is the costliest step). Between detections,
+The Haar cascade bundled with OpenCV 4 finds the face: once a second, over the whole frame until
+it is found, then near where it is followed (detection is the costliest step). Between detections,
 Lucas-Kanade optical flow of a few corners inside the face moves the box. A detection does not
 move the box at once: it sets a target the box eases towards, because a box that jumped at every
-detection would put a step into the colour trace at a steady rhythm, a tone (0.5 Hz and its
-harmonics, 30, 60, 90 bpm) in the very band the pulse is read from. A skin mask, a YCbCr range learnt from
-the middle of the face, keeps hair, eyes, brows and background out of the average.
+detection would put a step into the colour trace at a steady rhythm, a tone (1 Hz and its
+harmonics: 60, 120, 180 bpm) in the very band the pulse is read from. A skin mask, a YCbCr range
+learnt from the middle of the face, keeps hair, eyes, brows and background out of the average.
 
 Per frame, the tracker reduces the image to a handful of numbers (`SkinSample`).
 """
@@ -25,10 +25,10 @@ import numpy.typing as npt
 from media_workers.rppg.video import Frame, ycbcr_to_rgb
 
 # How often to look for the face: while following one, and while none is found.
-DETECT_INTERVAL_S = 2.0
-SEARCH_INTERVAL_S = 0.5
+DETECT_INTERVAL_S = 1.0
+SEARCH_INTERVAL_S = 1.0
 # A followed face is given up after this many detections in a row that miss it.
-MISSES_BEFORE_LOST = 2
+MISSES_BEFORE_LOST = 3
 # Time constant with which the box eases towards a new detection.
 EASING_S = 1.0
 # Detections this close to the box (centre offset and size change, relative to the size) are
@@ -322,9 +322,6 @@ def _detect_faces(luma: npt.NDArray[np.uint8], near: Box | None) -> list[tuple[B
         )
         smallest = max(24, int(0.75 * near.width))
         largest = int(1.35 * near.width)
-    # Scales 10 % apart find a face anywhere; around a known one, 20 % apart is enough and
-    # costs a third as much.
-    scale_step = 1.1 if near is None else 1.2
     if x1 - x0 < smallest or y1 - y0 < smallest:
         return []
     # Local contrast equalisation lets the detector see a face in dim light, and a dark face
@@ -333,13 +330,16 @@ def _detect_faces(luma: npt.NDArray[np.uint8], near: Box | None) -> list[tuple[B
     search = np.ascontiguousarray(_contrast_equaliser().apply(luma)[y0:y1, x0:x1])
     found, neighbours = _face_cascade().detectMultiScale2(
         search,
-        scaleFactor=scale_step,
+        scaleFactor=1.1,
         minNeighbors=_MIN_NEIGHBOURS,
         minSize=(smallest, smallest),
         maxSize=(largest, largest),
     )
     detections = [
-        (Box(float(x + x0), float(y + y0), float(w), float(h)), int(count))
+        (
+            Box(float(x + x0), float(y + y0), float(w), float(h)),
+            int(count),
+        )
         for (x, y, w, h), count in zip(found, neighbours, strict=True)
     ]
     # Most certain first: the detection the most overlapping candidates agreed on.

@@ -113,10 +113,13 @@ def _read_window(
     rate_hz: float,
 ) -> _Window:
     start_s, end_s = float(grid[stretch.start] - grid[0]), float(grid[stretch.stop - 1] - grid[0])
+    # Speed is judged while the face is seen: a face moving fast enough is often lost, and that
+    # window's trouble is the movement, not a missing face.
+    seen = face_found[stretch] > 0.5
+    if seen.any() and np.percentile(speed[stretch][seen], 90) > MAX_SPEED:
+        return _Window(start_s, end_s, Refusal.TOO_MUCH_MOTION, ())
     if face_found[stretch].mean() < MIN_FACE_COVERAGE:
         return _Window(start_s, end_s, Refusal.NO_FACE, ())
-    if np.percentile(speed[stretch], 90) > MAX_SPEED:
-        return _Window(start_s, end_s, Refusal.TOO_MUCH_MOTION, ())
     spectra = tuple(_normalised(*power_spectrum(pulse[stretch], rate_hz)) for pulse in pulses)
     return _Window(start_s, end_s, None, spectra)
 
