@@ -40,6 +40,8 @@ SEED_USERS = (
     SeedUser("workforce", "dr.seacole", "Mary", "Seacole", "providers"),
     SeedUser("workforce", "dr.barton", "Clara", "Barton", "providers"),
     SeedUser("workforce", "dr.blackwell", "Elizabeth", "Blackwell", "providers"),
+    SeedUser("workforce", "dr.apgar", "Virginia", "Apgar", "providers"),
+    SeedUser("workforce", "dr.drew", "Charles", "Drew", "providers"),
     SeedUser("patients", "patient.one", "Jordan", "Testpatient"),
     SeedUser("patients", "patient.two", "Riley", "Samplecase"),
 )
@@ -87,7 +89,7 @@ SEED_PROVIDERS = (
         {"general": 20, "follow-up": 10},
     ),
     # Urgent care around the clock in short visits, so the demo and the tests can always book a
-    # visit that is about to start.
+    # visit that is about to start (six of them: the e2e suite books a dozen such visits in minutes).
     *(
         SeedProvider(
             local_part,
@@ -102,6 +104,8 @@ SEED_PROVIDERS = (
             ("dr.seacole", "America/Chicago"),
             ("dr.barton", "America/Denver"),
             ("dr.blackwell", "America/Los_Angeles"),
+            ("dr.apgar", "America/New_York"),
+            ("dr.drew", "America/Chicago"),
         )
     ),
 )

@@ -101,7 +101,16 @@ def test_search_answers_in_the_patients_zone_and_only_shows_providers_licensed_t
     slots = open_slots(gateway, tokens["patient"], zone="America/Denver")
     assert slots and all(s["start"].endswith(("-07:00", "-06:00")) for s in slots)
     # Licensed in NY: Okafor, Ramirez, Nightingale; Lindqvist holds privileges elsewhere only.
-    licensed_in_ny = {"dr-okafor", "dr-ramirez", "dr-nightingale", "dr-seacole", "dr-barton", "dr-blackwell"}
+    licensed_in_ny = {
+        "dr-okafor",
+        "dr-ramirez",
+        "dr-nightingale",
+        "dr-seacole",
+        "dr-barton",
+        "dr-blackwell",
+        "dr-apgar",
+        "dr-drew",
+    }
     assert {s["provider"]["provider_id"] for s in slots} <= licensed_in_ny
     start, end = datetime.now(UTC) + timedelta(days=3), datetime.now(UTC) + timedelta(days=4)
     ct = call(gateway, "GET", f"/v1/slots?state=CT&from={stamp(start)}&to={stamp(end)}", tokens["patient"])
