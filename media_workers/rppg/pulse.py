@@ -66,8 +66,8 @@ class _Window:
     start_s: float
     end_s: float
     problem: Refusal | None
-    # Per projection, the normalised power spectrum (unit power in the band); empty with a problem.
-    spectra: tuple[FloatArray, ...]
+    heart_rate_bpm: float  # the window's own reading (NaN with a problem)
+    weight: float
 
 
 def read_pulse(
@@ -97,31 +97,34 @@ def read_pulse(
     )
     step = max(round(STEP_S * rate_hz), 1)
     frequencies = power_spectrum(np.zeros(length), rate_hz)[0]
-    windows = [
-        _read_window(grid, slice(start, start + length), pulses, face_found, speed, rate_hz)
-        for start in range(0, len(grid) - length + 1, step)
-    ]
-    return _fuse(windows, frequencies)
+    # The windows' spectra are summed as they are read, not kept: a long video must not need
+    # memory in proportion to its windows.
+    summed = [np.zeros_like(frequencies) for _ in pulses]
+    windows: list[_Window] = []
+    for start in range(0, len(grid) - length + 1, step):
+        stretch = slice(start, start + length)
+        start_s, end_s = float(grid[start] - grid[0]), float(grid[stretch.stop - 1] - grid[0])
+        problem = _problem(stretch, face_found, speed)
+        if problem is not None:
+            windows.append(_Window(start_s, end_s, problem, float("nan"), 0.0))
+            continue
+        spectra = tuple(_normalised(*power_spectrum(pulse[stretch], rate_hz)) for pulse in pulses)
+        for total, spectrum in zip(summed, spectra, strict=True):
+            total += spectrum
+        windows.append(_Window(start_s, end_s, None, *_reading(frequencies, spectra)))
+    return _fuse(windows, frequencies, tuple(summed))
 
 
-def _read_window(
-    grid: FloatArray,
-    stretch: slice,
-    pulses: tuple[FloatArray, ...],
-    face_found: FloatArray,
-    speed: FloatArray,
-    rate_hz: float,
-) -> _Window:
-    start_s, end_s = float(grid[stretch.start] - grid[0]), float(grid[stretch.stop - 1] - grid[0])
+def _problem(stretch: slice, face_found: FloatArray, speed: FloatArray) -> Refusal | None:
+    """What keeps a window from being read, if anything."""
     # Speed is judged while the face is seen: a face moving fast enough is often lost, and that
     # window's trouble is the movement, not a missing face.
     seen = face_found[stretch] > 0.5
     if seen.any() and np.percentile(speed[stretch][seen], 90) > MAX_SPEED:
-        return _Window(start_s, end_s, Refusal.TOO_MUCH_MOTION, ())
+        return Refusal.TOO_MUCH_MOTION
     if face_found[stretch].mean() < MIN_FACE_COVERAGE:
-        return _Window(start_s, end_s, Refusal.NO_FACE, ())
-    spectra = tuple(_normalised(*power_spectrum(pulse[stretch], rate_hz)) for pulse in pulses)
-    return _Window(start_s, end_s, None, spectra)
+        return Refusal.NO_FACE
+    return None
 
 
 def _normalised(frequencies: FloatArray, power: FloatArray) -> FloatArray:
@@ -159,19 +162,15 @@ def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[
     return 60 * both.frequency_hz, _snr_weight(best_snr)
 
 
-def _fuse(windows: list[_Window], frequencies: FloatArray) -> PulseReading:
+def _fuse(windows: list[_Window], frequencies: FloatArray, summed: tuple[FloatArray, ...]) -> PulseReading:
     usable = [window for window in windows if window.problem is None]
-    readings = [_reading(frequencies, window.spectra) for window in usable]
     rate, quality = float("nan"), 0.0
     if usable:
-        averaged = tuple(
-            np.mean([window.spectra[index] for window in usable], axis=0)
-            for index in range(len(usable[0].spectra))
-        )
-        rate, clarity = _reading(frequencies, averaged)
-        agreeing = sum(abs(window_rate - rate) <= WINDOWS_AGREE_BPM for window_rate, _ in readings)
+        # Summed spectra peak where averaged ones do; the SNR is a ratio, so the scale is moot.
+        rate, clarity = _reading(frequencies, summed)
+        agreeing = sum(abs(window.heart_rate_bpm - rate) <= WINDOWS_AGREE_BPM for window in usable)
         quality = clarity * agreeing / len(windows)
-    estimates = _estimates(windows, readings, reported=quality >= QUALITY_GATE)
+    estimates = _estimates(windows, reported=quality >= QUALITY_GATE)
     if quality < QUALITY_GATE:
         return PulseReading(None, quality, _refusal(windows), estimates)
     return PulseReading(rate, quality, None, estimates)
@@ -186,14 +185,13 @@ def _refusal(windows: list[_Window]) -> Refusal:
     return Refusal.WEAK_PULSE
 
 
-def _estimates(
-    windows: list[_Window], readings: list[tuple[float, float]], *, reported: bool
-) -> tuple[WindowEstimate, ...]:
+def _estimates(windows: list[_Window], *, reported: bool) -> tuple[WindowEstimate, ...]:
     """Windows for the result: a window's own rate only where it is clear and the clip's rate stands."""
-    by_window = iter(readings)
-    estimates = []
-    for window in windows:
-        rate, weight = (float("nan"), 0.0) if window.problem is not None else next(by_window)
-        shown = rate if reported and weight >= QUALITY_GATE else None
-        estimates.append(WindowEstimate(window.start_s, window.end_s, shown, weight))
-    return tuple(estimates)
+
+    def shown(window: _Window) -> float | None:
+        clear = window.problem is None and window.weight >= QUALITY_GATE
+        return window.heart_rate_bpm if reported and clear else None
+
+    return tuple(
+        WindowEstimate(window.start_s, window.end_s, shown(window), window.weight) for window in windows
+    )

@@ -23,7 +23,7 @@ FloatArray = npt.NDArray[np.float64]
 # POS's plane, orthogonal to the skin tone in normalised RGB (Wang et al., eq. 9).
 _POS_PROJECTION = np.array([[0.0, 1.0, -1.0], [-2.0, 1.0, 1.0]])
 # Windows processed at once in POS's overlap-add: bounds the memory a long video needs.
-_POS_CHUNK = 2048
+_POS_CHUNK = 512
 
 
 @dataclass(frozen=True, slots=True)
