@@ -495,3 +495,54 @@ def test_an_interpreter_and_a_caregiver_join_through_links_of_their_own(
     )
     kinds = {p["type"][0]["coding"][0]["code"] for p in encounter["participant"]}
     assert kinds == {"PPRF", "TRANSL", "ESC"}
+
+
+def test_a_patient_not_checked_in_by_the_grace_period_is_a_no_show(
+    platform: LocalPlatform, gateway: str, patient: str, probe: str
+) -> None:
+    from tests.e2e.test_scheduling import fresh_slot
+
+    appointment = book(gateway, patient, fresh_slot(gateway, patient)).json()
+    visit_id = appointment["appointment_id"]
+    # The lifecycle's clock, moved on: an execution for this appointment whose input says the
+    # visit started 9 min 57 s ago, so its check-in wait times out in about three seconds (the
+    # no-show deadline is start + 10 minutes), as the booked one would after its real wait.
+    sfn = platform.client("stepfunctions")
+    arn = platform.provisioned[RIVERSIDE].state_machine_arns[topology.VISIT_LIFECYCLE.key]
+    started = datetime.now(UTC) - timedelta(minutes=9, seconds=57)
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    execution = sfn.start_execution(
+        stateMachineArn=arn,
+        name=f"{visit_id}-v1-clock",
+        input=json.dumps(
+            {
+                "appointment_id": visit_id,
+                "version": 1,
+                "start": started.strftime(stamp),
+                "end": (started + timedelta(minutes=30)).strftime(stamp),
+            }
+        ),
+    )["executionArn"]
+    assert eventually(
+        lambda: sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED", timeout_s=40
+    )
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+    assert "CheckInDeadline" in entered and "UntilAdmission" not in entered
+    assert call(gateway, "GET", f"/v1/appointments/{visit_id}", patient).json()["status"] == "noshow"
+    assert waiting(gateway, patient, visit_id)["state"] == "no-show"
+    no_show = eventually(lambda: announced(platform, probe, "Visit.NoShow", visit_id), timeout_s=30)
+    assert no_show["absent"] == "patient"
+    late = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{visit_id}/check-in",
+        patient,
+        {
+            "state": "NY",
+            "emergency_contact": "+1 555 0100",
+            "consent_to_telehealth": True,
+            "consent_to_recording": False,
+        },
+    )
+    assert late.status == 409 and late.json()["type"] == "/problems/appointment-closed"

@@ -90,8 +90,10 @@ class CheckIn:
 def check_check_in(
     appointment: Appointment, check_in: CheckIn, timings: VisitTimings = VisitTimings()
 ) -> None:
-    if appointment.status is not AppointmentStatus.BOOKED:
+    if appointment.status is AppointmentStatus.CANCELLED:
         raise VisitRuleError("appointment-cancelled", "A cancelled appointment has no check-in.")
+    if appointment.status is not AppointmentStatus.BOOKED:
+        raise VisitRuleError("appointment-closed", "This visit has ended; book again if you still need care.")
     if check_in.at < appointment.start - timings.check_in_opens:
         minutes = int(timings.check_in_opens.total_seconds() // 60)
         raise VisitRuleError("check-in-not-open", f"Check-in opens {minutes} minutes before the visit.")
