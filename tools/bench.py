@@ -358,8 +358,8 @@ def scheduling_figures() -> None:
     print("\n== Scheduling (search and book), against the emulator")
     with tempfile.TemporaryDirectory() as state:
         platform = LocalPlatform(Settings(port=0, state_dir=Path(state)))
-        platform.start()
         try:
+            platform.start()  # inside: a start that fails half-way still stops what it started
             api = CountedApi(platform)
             token, calls, operations, delay = api.token, api.calls, api.operations, api.delay
             patient = api.claims("patient.one@riverside.example")
@@ -488,8 +488,8 @@ def visit_figures() -> None:
     print("\n== The visit, against the emulator")
     with tempfile.TemporaryDirectory() as state:
         platform = LocalPlatform(Settings(port=0, state_dir=Path(state)))
-        platform.start()
         try:
+            platform.start()  # inside: a start that fails half-way still stops what it started
             api = CountedApi(platform)
             patient = api.claims("patient.one@riverside.example")
             # The bench watches with its own key: the emulator's meter leaves those requests out.
