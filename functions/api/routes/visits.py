@@ -271,10 +271,6 @@ def vitals(appointment_id: AppointmentId) -> VitalsOut:
     from telehealth.fhir.projection import ESTIMATE_NOTE
 
     found = context.vitals().estimates(context.caller(router), appointment_id)
-    if found is None:
-        from telehealth.application.booking import NotFoundError
-
-        raise NotFoundError("no estimates for this visit yet")
     return VitalsOut(
         appointment_id=appointment_id,
         method=found.method,

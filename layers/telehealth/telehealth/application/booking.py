@@ -110,6 +110,24 @@ def _booked(kind: type[AppointmentBooked], appointment: Appointment) -> Appointm
     )
 
 
+def announce(event: DomainEvent, now: datetime) -> OutboxEntry:
+    """A domain fact, leaving through the outbox with the change that made it true."""
+    detail = event.model_dump(mode="json")
+    resource = {
+        "id": new_id(now),
+        "source": event.source,
+        "detail-type": event.detail_type,
+        "detail": detail,
+    }
+    return OutboxEntry(resource, 1, destination="events")
+
+
+def audit_entry(actor_reference: str, action: str, entity: str, now: datetime) -> OutboxEntry:
+    """The AuditEvent for one access to one record by `actor_reference`, as an outbox entry."""
+    fact = projection.AuditFact(new_id(now), now, actor_reference, action, entity, "TREAT")
+    return OutboxEntry(projection.audit_event(fact), 1)
+
+
 def _encode_cursor(slot: SlotTime) -> str:
     return base64.urlsafe_b64encode(slot.slot_id.encode()).decode()
 
@@ -451,20 +469,10 @@ class BookingService:
 
     @staticmethod
     def announce(event: DomainEvent, now: datetime) -> OutboxEntry:
-        """A domain fact, leaving through the outbox with the change that made it true."""
-        detail = event.model_dump(mode="json")
-        resource = {
-            "id": new_id(now),
-            "source": event.source,
-            "detail-type": event.detail_type,
-            "detail": detail,
-        }
-        return OutboxEntry(resource, 1, destination="events")
+        return announce(event, now)
 
     def audit(self, caller: Caller, action: str, entity: str, now: datetime) -> OutboxEntry:
-        """The AuditEvent for one access to one record, as an outbox entry."""
-        fact = projection.AuditFact(new_id(now), now, caller.audit_reference, action, entity, "TREAT")
-        return OutboxEntry(projection.audit_event(fact), 1)
+        return audit_entry(caller.audit_reference, action, entity, now)
 
     def _projection(
         self,

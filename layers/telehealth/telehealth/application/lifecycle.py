@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from telehealth.application.visits import VisitService, resume
+from telehealth.application.visits import VisitService, resume, retrying
 from telehealth.domain.appointments import AppointmentStatus
+from telehealth.domain.scheduling import slot_id
 from telehealth.domain.visits import (
     Role,
     VisitState,
@@ -152,7 +153,6 @@ class VisitLifecycle:
             return {"outcome": "over"}
         now = self.clock()
         after = appointment.closed(AppointmentStatus.NO_SHOW)
-        slot_id = f"{appointment.provider_id}.{appointment.start.strftime('%Y%m%dT%H%MZ')}"
         event = VisitNoShow(
             appointment_id=appointment_id,
             version=version,
@@ -164,7 +164,10 @@ class VisitLifecycle:
             appointment,
             after,
             [
-                OutboxEntry(projection.appointment(after, slot_id), after.version),
+                OutboxEntry(
+                    projection.appointment(after, slot_id(appointment.provider_id, appointment.start)),
+                    after.version,
+                ),
                 self.visits.booking.announce(event, now),
             ],
         )
@@ -305,33 +308,31 @@ class VisitLifecycle:
     def recording_ready(self, appointment_id: str, version: int, bucket: str) -> str:
         """Announce the patient's stream, once, if the concatenation has left it. Only the
         patient's own video is named, and only ids travel in the event."""
-        for _ in range(5):
-            _, visit, revision = self._visit(appointment_id, version)
-            if visit is None or not visit.concatenation_pipeline_id:
-                return "not-concatenating"
-            if visit.recording_ready:
-                return "already-announced"
-            patient = {a for a, role in visit.attendees.items() if role is Role.PATIENT}
-            prefix = recording_prefix(appointment_id, version)
-            streams = [k for k in self.files.keys(bucket, f"{prefix}/video/") if any(a in k for a in patient)]
-            if not streams:
-                return "no-patient-video"
-            event = RecordingAvailable(
-                appointment_id=appointment_id,
-                version=version,
-                bucket=bucket,
-                patient_stream_key=sorted(streams)[-1],
-                encounter_id=projection.encounter_id(appointment_id, version),
-                patient_id=visit.patient_id,
-            )
-            # Announced with the change that records it, once: whoever comes second finds it.
-            announce = [self.visits.booking.announce(event, self.clock())]
-            try:
-                self._store.save_visit(replace(visit, recording_ready=True), revision, announce)
-            except VisitChangedError:
-                continue
-            return "recording-available"
-        raise VisitChangedError("the visit kept changing while its recording was announced")
+        return retrying(lambda: self._announce_recording(appointment_id, version, bucket), times=5)
+
+    def _announce_recording(self, appointment_id: str, version: int, bucket: str) -> str:
+        _, visit, revision = self._visit(appointment_id, version)
+        if visit is None or not visit.concatenation_pipeline_id:
+            return "not-concatenating"
+        if visit.recording_ready:
+            return "already-announced"
+        patient = {a for a, role in visit.attendees.items() if role is Role.PATIENT}
+        prefix = recording_prefix(appointment_id, version)
+        streams = [k for k in self.files.keys(bucket, f"{prefix}/video/") if any(a in k for a in patient)]
+        if not streams:
+            return "no-patient-video"
+        event = RecordingAvailable(
+            appointment_id=appointment_id,
+            version=version,
+            bucket=bucket,
+            patient_stream_key=sorted(streams)[-1],
+            encounter_id=projection.encounter_id(appointment_id, version),
+            patient_id=visit.patient_id,
+        )
+        # Announced with the change that records it, once: whoever comes second finds it.
+        announce = [self.visits.booking.announce(event, self.clock())]
+        self._store.save_visit(replace(visit, recording_ready=True), revision, announce)
+        return "recording-available"
 
     def _visit(self, appointment_id: str, version: int) -> tuple[Any, Any, int]:
         file = self._store.visit_file(appointment_id)

@@ -29,6 +29,7 @@ from telehealth.domain.join_links import (
     new_link,
     parse_link,
 )
+from telehealth.domain.scheduling import slot_id
 from telehealth.domain.visits import (
     CheckIn,
     PlaceInLine,
@@ -39,6 +40,7 @@ from telehealth.domain.visits import (
     VisitTimings,
     check_check_in,
     place_in_line,
+    waiting_line,
 )
 from telehealth.events import (
     DomainEvent,
@@ -241,8 +243,6 @@ class VisitService:
         provider_id = self._provider_id(caller)
         now = self.clock()
         day = self.store.visits_of_provider(provider_id, now - WAITING_ROOM_SPAN, now + WAITING_ROOM_SPAN)
-        from telehealth.domain.visits import waiting_line
-
         line = waiting_line(day)
         current = next((v for v in day if v.state in (VisitState.ADMITTED, VisitState.IN_CALL)), None)
         self.store.record(
@@ -384,24 +384,20 @@ class VisitService:
         Encounter cancelled) and its meeting deleted, so nobody is left in a room that no longer
         has a visit."""
         cancelled = self.booking.cancel(caller, appointment_id, idempotency)
-        version = cancelled.version - 1
-        for _ in range(4):
-            file = self.store.visit_file(appointment_id)
-            found = file.visits.get(version)
-            if found is None or found[0].state.over:
-                return cancelled
-            visit, revision = found
-            closed = visit.ended(VisitState.CANCELLED, "cancelled", self.clock())
-            try:
-                self.store.save_visit(
-                    closed, revision, [OutboxEntry(projection.encounter(closed, revision + 1), revision + 1)]
-                )
-            except VisitChangedError:
-                continue
-            if closed.meeting_id:
-                self.meetings.delete_meeting(closed.meeting_id)
-            return cancelled
-        raise VisitChangedError("the visit kept changing while it was cancelled")
+        retrying(lambda: self._close_cancelled(appointment_id, cancelled.version - 1))
+        return cancelled
+
+    def _close_cancelled(self, appointment_id: str, version: int) -> None:
+        found = self.store.visit_file(appointment_id).visits.get(version)
+        if found is None or found[0].state.over:
+            return
+        visit, revision = found
+        closed = visit.ended(VisitState.CANCELLED, "cancelled", self.clock())
+        self.store.save_visit(
+            closed, revision, [OutboxEntry(projection.encounter(closed, revision + 1), revision + 1)]
+        )
+        if closed.meeting_id:
+            self.meetings.delete_meeting(closed.meeting_id)
 
     # --- join links ----------------------------------------------------------------------------------
 
@@ -481,17 +477,16 @@ class VisitService:
         kind = str(detail.get("eventType", "")).removeprefix("chime:")
         appointment_id = str(detail["externalMeetingId"]).split(":", 1)[1]
         at = _event_time(detail)
-        for _ in range(3):
+
+        def apply() -> str:
             file = self.store.visit_file(appointment_id)
             match = [(v, r) for v, r in file.visits.values() if v.meeting_id == detail.get("meetingId")]
             if not match or file.appointment is None:
                 return "not-a-current-meeting"
             visit, revision = match[0]
-            try:
-                return self._apply_meeting_event(file, visit, revision, kind, detail, at)
-            except VisitChangedError:
-                continue
-        raise VisitChangedError("the visit kept changing under its events")
+            return self._apply_meeting_event(file, visit, revision, kind, detail, at)
+
+        return retrying(apply, times=3)
 
     def _apply_meeting_event(
         self, file: VisitFile, visit: Visit, revision: int, kind: str, detail: dict[str, Any], at: datetime
@@ -568,7 +563,6 @@ class VisitService:
             VisitState.CANCELLED: AppointmentStatus.CANCELLED,
         }[state]
         after = appointment.closed(status)
-        slot_id = f"{appointment.provider_id}.{appointment.start.strftime('%Y%m%dT%H%MZ')}"
         parties: dict[str, Any] = {"provider_id": visit.provider_id, "patient_id": visit.patient_id}
         fact: DomainEvent
         ids = {"appointment_id": visit.appointment_id, "version": visit.version, **parties}
@@ -580,7 +574,10 @@ class VisitService:
             fact = VisitCancelled.model_validate({**ids, "reason": outcome})
         outbox = [
             OutboxEntry(projection.encounter(closed, revision + 1), revision + 1),
-            OutboxEntry(projection.appointment(after, slot_id), after.version),
+            OutboxEntry(
+                projection.appointment(after, slot_id(appointment.provider_id, appointment.start)),
+                after.version,
+            ),
             self.booking.announce(fact, now),
             *extra,
         ]

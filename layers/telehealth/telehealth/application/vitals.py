@@ -7,10 +7,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from telehealth.application.booking import NotFoundError
+from telehealth.application.booking import NotFoundError, announce, audit_entry
 from telehealth.application.callers import Caller
 from telehealth.domain.appointments import Actor
-from telehealth.domain.ids import new_id
 from telehealth.domain.vitals import Reading, VisitVitals, VitalSign
 from telehealth.events import VitalsEstimated, VitalsReviewed
 from telehealth.fhir import projection
@@ -27,17 +26,6 @@ class VitalsStore(Protocol):
     def provider_for_user(self, user_sub: str) -> str | None: ...
 
     def record(self, outbox: list[OutboxEntry]) -> None: ...
-
-
-def announce(event: Any, now: datetime) -> OutboxEntry:
-    from telehealth.application.booking import BookingService
-
-    return BookingService.announce(event, now)
-
-
-def _audit(actor: str, action: str, entity: str, now: datetime) -> OutboxEntry:
-    fact = projection.AuditFact(new_id(now), now, actor, action, entity, "TREAT")
-    return OutboxEntry(projection.audit_event(fact), 1)
 
 
 # Who the worker is in the audit trail: a device, not a person.
@@ -89,7 +77,7 @@ class VitalsService:
         )
         outbox.append(announce(event, now))
         outbox += [
-            _audit(WORKER_ACTOR, "C", f"Observation/{vitals.observation_id(r.sign)}", now)
+            audit_entry(WORKER_ACTOR, "C", f"Observation/{vitals.observation_id(r.sign)}", now)
             for r in vitals.readings
         ]
         try:
@@ -101,14 +89,16 @@ class VitalsService:
             return again[0]
         return vitals
 
-    def estimates(self, caller: Caller, appointment_id: str) -> VisitVitals | None:
+    def estimates(self, caller: Caller, appointment_id: str) -> VisitVitals:
         """The visit's estimates, for its provider (they are preliminary: a clinician reads them)."""
         version = self._providers_visit(caller, appointment_id)
         found = self.store.vitals(appointment_id, version)
         self.store.record(
-            [_audit(caller.audit_reference, "R", f"Appointment/{appointment_id}", self.clock())]
+            [audit_entry(caller.audit_reference, "R", f"Appointment/{appointment_id}", self.clock())]
         )
-        return found[0] if found else None
+        if found is None:
+            raise NotFoundError("no estimates for this visit yet")
+        return found[0]
 
     def review(
         self, caller: Caller, appointment_id: str, sign: VitalSign, confirmed: bool
@@ -127,7 +117,7 @@ class VitalsService:
             revision,
             [
                 OutboxEntry(projection.observation(reviewed, reading, revision + 1), revision + 1),
-                _audit(caller.audit_reference, "U", f"Observation/{observation_id}", now),
+                audit_entry(caller.audit_reference, "U", f"Observation/{observation_id}", now),
                 announce(
                     VitalsReviewed.model_validate(
                         {
