@@ -27,6 +27,21 @@ RUNTIME = lambda_.Runtime.PYTHON_3_12
 Grant = Callable[[lambda_.Function], object]
 
 
+def endpoints_only(scope: Construct, id: str, vpc: ec2.IVpc, who: str) -> ec2.SecurityGroup:
+    """HTTPS out to the VPC's endpoints, and nothing else (no inbound at all)."""
+    group = ec2.SecurityGroup(
+        scope,
+        id,
+        vpc=vpc,
+        description=f"{who}: HTTPS out to the VPC endpoints only",
+        allow_all_outbound=False,
+    )
+    group.add_egress_rule(ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "VPC endpoints")
+    # Gateway endpoints (S3, DynamoDB) are reached on public prefixes routed inside AWS.
+    group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "gateway endpoints")
+    return group
+
+
 class ClinicFunctions(Construct):
     def __init__(
         self,
@@ -50,18 +65,7 @@ class ClinicFunctions(Construct):
             description="telehealth shared package and its locked dependencies",
         )
         code = lambda_.Code.from_asset(str(assets.functions_asset()))
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "SecurityGroup",
-            vpc=vpc,
-            description="Tenant functions: HTTPS out to the VPC endpoints only",
-            allow_all_outbound=False,
-        )
-        self.security_group.add_egress_rule(
-            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "VPC endpoints"
-        )
-        # Gateway endpoints (S3, DynamoDB) are reached on public prefixes routed inside AWS.
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "gateway endpoints")
+        self.security_group = endpoints_only(self, "SecurityGroup", vpc, "Tenant functions")
 
         self.functions: dict[str, lambda_.Function] = {}
         for spec in topology.FUNCTIONS:

@@ -18,6 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra import assets, topology
+from infra.functions import endpoints_only
 from infra.monitoring import encrypted_log_group
 from infra.tenants import Tenant
 
@@ -91,17 +92,7 @@ class MediaWorkers(Construct):
         table.grant_read_write_data(role)
         key.grant_encrypt_decrypt(role)
 
-        self.security_group = ec2.SecurityGroup(
-            self,
-            "TaskSecurityGroup",
-            vpc=vpc,
-            description="Media workers: HTTPS out to the VPC endpoints only",
-            allow_all_outbound=False,
-        )
-        self.security_group.add_egress_rule(
-            ec2.Peer.ipv4(vpc.vpc_cidr_block), ec2.Port.tcp(443), "VPC endpoints"
-        )
-        self.security_group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "gateway endpoints")
+        self.security_group = endpoints_only(self, "TaskSecurityGroup", vpc, "Media workers")
 
     def target(self, spec: topology.ContainerTask, dead_letter_queue: sqs.IQueue) -> targets.EcsTask:
         """The rule target that runs `spec` on one event, with the event's fields as variables."""
