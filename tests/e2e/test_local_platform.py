@@ -339,17 +339,22 @@ def test_a_rule_target_that_cannot_be_delivered_lands_in_the_targets_dlq(platfor
 # --- workflows: a state machine waiting on a task token ------------------------------------------
 
 
-def _execution(
-    platform: LocalPlatform, tenant_id: str, appointment_id: str, starts_in: timedelta = timedelta(minutes=10)
+def start_lifecycle(
+    platform: LocalPlatform,
+    tenant_id: str,
+    appointment_id: str,
+    starts_in: timedelta = timedelta(minutes=10),
+    name_suffix: str = "",
 ) -> tuple[Any, str]:
-    """An execution for a made-up appointment. Starting within the hour (the default), both
-    reminders are past and the lifecycle goes straight to waiting for check-in."""
+    """An execution of the visit lifecycle, its clock set by `starts_in` (the visit's start from
+    now). Starting within the hour (the default), both reminders are past and the lifecycle goes
+    straight to waiting for check-in."""
     sfn = platform.client("stepfunctions")
     arn = platform.provisioned[tenant_id].state_machine_arns[topology.VISIT_LIFECYCLE.key]
     start = datetime.now(UTC) + starts_in
     execution = sfn.start_execution(
         stateMachineArn=arn,
-        name=f"{appointment_id}-v1",
+        name=f"{appointment_id}-v1{name_suffix}",
         input=json.dumps(
             {
                 "appointment_id": appointment_id,
@@ -366,7 +371,7 @@ def test_the_lifecycle_waits_for_each_reminder_then_for_check_in(platform: Local
     appointment = f"appt-{uuid.uuid4().hex[:10]}"
     # The one-hour reminder is due in a few seconds: the lifecycle waits for it, sends it (an
     # appointment that does not exist gets none) and goes on to wait for check-in.
-    sfn, execution = _execution(platform, RIVERSIDE, appointment, timedelta(hours=1, seconds=4))
+    sfn, execution = start_lifecycle(platform, RIVERSIDE, appointment, timedelta(hours=1, seconds=4))
 
     def entered() -> list[str]:
         events = sfn.get_execution_history(executionArn=execution)["events"]
@@ -402,7 +407,7 @@ def _token(
 
 def test_the_lifecycle_waits_on_a_task_token_and_resumes_on_success(platform: LocalPlatform) -> None:
     appointment = f"appt-{uuid.uuid4().hex[:10]}"
-    sfn, execution = _execution(platform, DESERT, appointment)
+    sfn, execution = start_lifecycle(platform, DESERT, appointment)
     token = eventually(lambda: _token(platform, DESERT, appointment), timeout_s=30)
     # The token was written by the desert-clinic host to its own table, not riverside's.
     assert _token(platform, RIVERSIDE, appointment) is None
@@ -418,7 +423,7 @@ def test_the_lifecycle_waits_on_a_task_token_and_resumes_on_success(platform: Lo
 
 def test_a_task_failure_fails_the_execution_through_its_catch(platform: LocalPlatform) -> None:
     appointment = f"appt-{uuid.uuid4().hex[:10]}"
-    sfn, execution = _execution(platform, RIVERSIDE, appointment)
+    sfn, execution = start_lifecycle(platform, RIVERSIDE, appointment)
     token = eventually(lambda: _token(platform, RIVERSIDE, appointment), timeout_s=30)
     sfn.send_task_failure(taskToken=token, error="CheckInWindowClosed", cause="no check-in")
     described = eventually(

@@ -301,13 +301,6 @@ def test_roles_by_routes(platform: LocalPlatform, gateway: str, tokens: dict[str
 # --- the clinical record ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fhir(platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch) -> HealthLakeFhirStore:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    return HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
-
-
 def test_a_booking_reaches_the_fhir_store_with_its_slot_audit_and_the_seeded_record(
     platform: LocalPlatform, gateway: str, tokens: dict[str, str], fhir: HealthLakeFhirStore
 ) -> None:

@@ -112,7 +112,7 @@ def announced(platform: LocalPlatform, probe: str, detail_type: str, visit_id: s
 
 
 def test_a_whole_visit_from_waiting_room_to_encounter_and_recording(
-    platform: LocalPlatform, gateway: str, patient: str, probe: str, monkeypatch: pytest.MonkeyPatch
+    platform: LocalPlatform, gateway: str, patient: str, probe: str, fhir: HealthLakeFhirStore
 ) -> None:
     appointment, provider = checked_in_visit(platform, gateway, patient)
     visit_id = appointment["appointment_id"]
@@ -153,10 +153,6 @@ def test_a_whole_visit_from_waiting_room_to_encounter_and_recording(
     assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=30)
     read = call(gateway, "GET", f"/v1/appointments/{visit_id}", patient).json()
     assert read["status"] == "fulfilled"
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
 
     def finished() -> dict[str, Any] | None:
         found = fhir.read_if_present("Encounter", f"{visit_id.lower()}-v1")
@@ -265,7 +261,7 @@ def test_only_the_visits_provider_admits_and_only_a_waiting_patient(
 
 
 def test_cancelling_an_admitted_visit_compensates_meeting_encounter_and_slot(
-    platform: LocalPlatform, gateway: str, patient: str, probe: str, monkeypatch: pytest.MonkeyPatch
+    platform: LocalPlatform, gateway: str, patient: str, probe: str, fhir: HealthLakeFhirStore
 ) -> None:
     from tests.e2e.test_scheduling import stamp
 
@@ -295,9 +291,6 @@ def test_cancelling_an_admitted_visit_compensates_meeting_encounter_and_slot(
     offered = call(gateway, "GET", f"{query}&specialty=urgent-care&limit=100", patient).json()["slots"]
     assert slot in [s["slot_id"] for s in offered]
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
     assert eventually(
         lambda: (
             (e := fhir.read_if_present("Encounter", f"{visit_id.lower()}-v1")) and e["status"] == "cancelled"
@@ -372,7 +365,7 @@ def recorded_visit(platform: LocalPlatform, gateway: str, patient: str, video: b
 
 
 def test_the_recording_starts_the_rppg_worker_and_the_provider_reviews_its_estimates(
-    platform: LocalPlatform, gateway: str, patient: str, patient_clip: Any, monkeypatch: pytest.MonkeyPatch
+    platform: LocalPlatform, gateway: str, patient: str, patient_clip: Any, fhir: HealthLakeFhirStore
 ) -> None:
     visit_id, provider = recorded_visit(platform, gateway, patient, patient_clip.path.read_bytes())
     # Recording.Available ran the worker (locally a process, on the same event) and it recorded
@@ -390,9 +383,6 @@ def test_the_recording_starts_the_rppg_worker_and_the_provider_reviews_its_estim
     assert "not diagnostic" in estimates["note"].lower() or "not a diagnostic" in estimates["note"].lower()
     assert call(gateway, "GET", f"/v1/appointments/{visit_id}/vitals", patient).status == 403
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
     observation = eventually(
         lambda: fhir.read_if_present("Observation", heart["observation_id"]), timeout_s=30
     )
@@ -426,7 +416,7 @@ def test_the_recording_starts_the_rppg_worker_and_the_provider_reviews_its_estim
 
 
 def test_an_interpreter_and_a_caregiver_join_through_links_of_their_own(
-    platform: LocalPlatform, gateway: str, patient: str, other_patient: str, monkeypatch: pytest.MonkeyPatch
+    platform: LocalPlatform, gateway: str, patient: str, other_patient: str, fhir: HealthLakeFhirStore
 ) -> None:
     from tests.e2e.test_scheduling import patient_id
 
@@ -482,9 +472,6 @@ def test_an_interpreter_and_a_caregiver_join_through_links_of_their_own(
     assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "in-call", timeout_s=20)
     assert call(gateway, "POST", f"{path}/end", provider).status == 200
 
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
     encounter = eventually(
         lambda: (
             (e := fhir.read_if_present("Encounter", f"{visit_id.lower()}-v1"))
@@ -500,6 +487,7 @@ def test_an_interpreter_and_a_caregiver_join_through_links_of_their_own(
 def test_a_patient_not_checked_in_by_the_grace_period_is_a_no_show(
     platform: LocalPlatform, gateway: str, patient: str, probe: str
 ) -> None:
+    from tests.e2e.test_local_platform import start_lifecycle
     from tests.e2e.test_scheduling import fresh_slot
 
     appointment = book(gateway, patient, fresh_slot(gateway, patient)).json()
@@ -507,22 +495,9 @@ def test_a_patient_not_checked_in_by_the_grace_period_is_a_no_show(
     # The lifecycle's clock, moved on: an execution for this appointment whose input says the
     # visit started 9 min 57 s ago, so its check-in wait times out in about three seconds (the
     # no-show deadline is start + 10 minutes), as the booked one would after its real wait.
-    sfn = platform.client("stepfunctions")
-    arn = platform.provisioned[RIVERSIDE].state_machine_arns[topology.VISIT_LIFECYCLE.key]
-    started = datetime.now(UTC) - timedelta(minutes=9, seconds=57)
-    stamp = "%Y-%m-%dT%H:%M:%SZ"
-    execution = sfn.start_execution(
-        stateMachineArn=arn,
-        name=f"{visit_id}-v1-clock",
-        input=json.dumps(
-            {
-                "appointment_id": visit_id,
-                "version": 1,
-                "start": started.strftime(stamp),
-                "end": (started + timedelta(minutes=30)).strftime(stamp),
-            }
-        ),
-    )["executionArn"]
+    sfn, execution = start_lifecycle(
+        platform, RIVERSIDE, visit_id, -timedelta(minutes=9, seconds=57), name_suffix="-clock"
+    )
     assert eventually(
         lambda: sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED", timeout_s=40
     )

@@ -100,13 +100,10 @@ def test_booking_starts_the_lifecycle_and_check_in_moves_it_on(
 
 
 def test_check_in_records_both_consents_in_the_fhir_store(
-    platform: LocalPlatform, gateway: str, tokens: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str], fhir: HealthLakeFhirStore
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     appointment = book(gateway, tokens["patient2"], soon_slot(gateway, tokens["patient2"])).json()
     check_in_when_open(gateway, tokens["patient2"], appointment["appointment_id"], True)
-    fhir = HealthLakeFhirStore(platform.fhir_endpoints[RIVERSIDE], region="us-east-1")
     for purpose, decision in (("telehealth", "permit"), ("recording", "permit")):
         consent = eventually(
             functools.partial(
