@@ -9,12 +9,14 @@ fall in the same band, and the gate refuses rather than count them as breaths.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
 
 from media_workers.rppg.result import Refusal
-from media_workers.rppg.signal import FloatArray, bandpass, power_spectrum, spectral_peak
+from media_workers.rppg.signal import bandpass, power_spectrum, spectral_peak
+from media_workers.rppg.trace import Column, GridTrace, SlidingWindows, Stretch
 
 BREATHING_BAND_HZ = (0.1, 0.5)
 WINDOW_S = 30.0
@@ -26,6 +28,8 @@ SNR_FULL_DB = 8.0
 WINDOWS_AGREE_PER_MIN = 2.0
 QUALITY_GATE = 0.5
 MAX_SIDEWAYS_RATIO = 0.5
+# Samples either side of a window that its filter runs over: a breath or two, so it settles.
+_CONTEXT_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,52 +39,70 @@ class BreathingReading:
     refusal: Refusal | None
 
 
-def read_breathing(
-    grid: FloatArray,
-    vertical_position: FloatArray,
-    horizontal_position: FloatArray,
-    face_found: FloatArray,
-    rate_hz: float,
-) -> BreathingReading:
-    duration = float(grid[-1] - grid[0]) if len(grid) > 1 else 0.0
-    if duration < MIN_DURATION_S:
-        return BreathingReading(None, 0.0, Refusal.TOO_SHORT)
-    low, high = BREATHING_BAND_HZ
-    # A wider pass band than is read, so the filter's slopes do not shape the peak.
-    movement = bandpass(vertical_position, rate_hz, low / 2, high * 1.5, order=2)
-    # Breathing lifts the head; it does not sway it. Sideways movement in the breathing band as
-    # large as a fraction of the vertical is a head moving on its own, and its nods would be
-    # counted as breaths.
-    sideways = bandpass(horizontal_position, rate_hz, low / 2, high * 1.5, order=2)
-    if float(np.std(sideways)) > MAX_SIDEWAYS_RATIO * float(np.std(movement)):
-        return BreathingReading(None, 0.0, Refusal.TOO_MUCH_MOTION)
-    length = min(round(WINDOW_S * rate_hz), len(grid))
-    step = round(STEP_S * rate_hz)
-    rates: list[float] = []
-    weights: list[float] = []
-    windows = 0
-    for start in range(0, len(grid) - length + 1, step):
-        windows += 1
-        stretch = slice(start, start + length)
-        if face_found[stretch].mean() < MIN_FACE_COVERAGE:
-            continue
+class BreathingReader:
+    """Reads each 30 s window as soon as its samples (and a margin either side) are in."""
+
+    def __init__(self, rate_hz: float) -> None:
+        self._rate_hz = rate_hz
+        self.windows = SlidingWindows(
+            round(WINDOW_S * rate_hz), round(STEP_S * rate_hz), round(_CONTEXT_S * rate_hz)
+        )
+        self._rates = array("d")  # of the windows read, and their weights
+        self._weights = array("d")
+        self._count = 0  # windows, read or not
+        self._swaying = 0  # windows left out for sideways movement
+
+    def read_due(self, trace: GridTrace, *, final: bool = False) -> None:
+        """Read the windows whose samples `trace` now holds; at the end, a video shorter than one
+        window (but long enough) is read whole."""
+        while (due := self.windows.due(trace.count, final=final)) is not None:
+            context, windows = due
+            stretch = trace.stretch(context.start, context.stop)
+            for window in windows:
+                self._read(stretch, window)
+        if final and self._count == 0 and trace.count >= MIN_DURATION_S * self._rate_hz:
+            self._read(trace.stretch(0, trace.count), slice(0, trace.count))
+
+    def reading(self) -> BreathingReading:
+        if self._count == 0:
+            return BreathingReading(None, 0.0, Refusal.TOO_SHORT)
+        if self._swaying > self._count / 2:
+            return BreathingReading(None, 0.0, Refusal.TOO_MUCH_MOTION)
+        if not self._rates or sum(self._weights) == 0:
+            return BreathingReading(None, 0.0, Refusal.WEAK_BREATHING)
+        rate_array, weight_array = np.array(self._rates), np.array(self._weights)
+        centre = float(np.median(rate_array))
+        agreeing = np.abs(rate_array - centre) <= WINDOWS_AGREE_PER_MIN
+        quality = float(weight_array[agreeing].sum() / self._count)
+        if quality < QUALITY_GATE or weight_array[agreeing].sum() == 0:
+            return BreathingReading(None, quality, Refusal.WEAK_BREATHING)
+        rate = float(np.average(rate_array[agreeing], weights=weight_array[agreeing]))
+        return BreathingReading(rate, quality, None)
+
+    def _read(self, stretch: Stretch, window: slice) -> None:
+        self._count += 1
+        if stretch[Column.FACE_FOUND][window].mean() < MIN_FACE_COVERAGE:
+            return
+        rate_hz = self._rate_hz
+        low, high = BREATHING_BAND_HZ
+        # A wider pass band than is read, so the filter's slopes do not shape the peak.
+        movement = bandpass(stretch[Column.VERTICAL], rate_hz, low / 2, high * 1.5, order=2)[window]
+        # Breathing lifts the head; it does not sway it. Sideways movement in the breathing band
+        # as large as a fraction of the vertical is a head moving on its own, and its nods would
+        # be counted as breaths.
+        sideways = bandpass(stretch[Column.HORIZONTAL], rate_hz, low / 2, high * 1.5, order=2)[window]
+        if float(np.std(sideways)) > MAX_SIDEWAYS_RATIO * float(np.std(movement)):
+            self._swaying += 1
+            return
+        length = window.stop - window.start
         halfwidth = 1.5 / (length / rate_hz)  # the core of a Hann window's main lobe
         peak = spectral_peak(
-            *power_spectrum(movement[stretch], rate_hz, resolution_hz=0.002),
+            *power_spectrum(movement, rate_hz, resolution_hz=0.002),
             low,
             high,
             halfwidth,
             with_harmonic=False,
         )
-        rates.append(60.0 * peak.frequency_hz)
-        weights.append(float(np.clip((peak.snr_db - SNR_FLOOR_DB) / (SNR_FULL_DB - SNR_FLOOR_DB), 0, 1)))
-    if not rates or sum(weights) == 0:
-        return BreathingReading(None, 0.0, Refusal.WEAK_BREATHING)
-    rate_array, weight_array = np.array(rates), np.array(weights)
-    centre = float(np.median(rate_array))
-    agreeing = np.abs(rate_array - centre) <= WINDOWS_AGREE_PER_MIN
-    quality = float(weight_array[agreeing].sum() / windows)
-    if quality < QUALITY_GATE or weight_array[agreeing].sum() == 0:
-        return BreathingReading(None, quality, Refusal.WEAK_BREATHING)
-    rate = float(np.average(rate_array[agreeing], weights=weight_array[agreeing]))
-    return BreathingReading(rate, quality, None)
+        self._rates.append(60.0 * peak.frequency_hz)
+        weight = (peak.snr_db - SNR_FLOOR_DB) / (SNR_FULL_DB - SNR_FLOOR_DB)
+        self._weights.append(float(np.clip(weight, 0.0, 1.0)))

@@ -17,6 +17,7 @@ harmonic or a flicker than the pulse.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -32,6 +33,7 @@ from media_workers.rppg.signal import (
     relative_change,
     spectral_peak,
 )
+from media_workers.rppg.trace import Column, GridTrace, SlidingWindows, Stretch
 
 HEART_BAND_HZ = (0.7, 3.5)  # 42-210 bpm
 WINDOW_S = 10.0
@@ -51,6 +53,10 @@ DISAGREEMENT_PENALTY = 0.25
 # The least quality reported; below it the rate is refused.
 QUALITY_GATE = 0.4
 _PEAK_HALFWIDTH_HZ = 0.15
+# Samples either side of a window that its filters run over, so that they settle before it.
+_CONTEXT_S = 4.0
+# Windows filtered together (see SlidingWindows): half a minute's worth.
+_BATCH = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,59 +76,94 @@ class _Window:
     weight: float
 
 
-def read_pulse(
-    grid: FloatArray,
-    rgb: FloatArray,
-    skin_luma: FloatArray,
-    frame_luma: FloatArray,
-    face_found: FloatArray,
-    speed: FloatArray,
-    rate_hz: float,
-) -> PulseReading:
-    """Heart rate from the skin's mean RGB and brightness on a uniform grid (`face_found` 0-1)."""
-    low, high = HEART_BAND_HZ
-    length = round(WINDOW_S * rate_hz)
-    if len(grid) < length:
-        return PulseReading(None, 0.0, Refusal.TOO_SHORT, ())
-    contrast_length = round(1.6 * rate_hz)
-    pulses = (
-        bandpass(pos_pulse(rgb, rate_hz), rate_hz, low, high),
-        chrom_pulse(rgb, rate_hz, low, high),
-        bandpass(
-            relative_change(skin_luma, contrast_length) - relative_change(frame_luma, contrast_length),
-            rate_hz,
-            low,
-            high,
-        ),
-    )
-    step = max(round(STEP_S * rate_hz), 1)
-    frequencies = power_spectrum(np.zeros(length), rate_hz)[0]
-    # The windows' spectra are summed as they are read, not kept: a long video must not need
-    # memory in proportion to its windows.
-    summed = [np.zeros_like(frequencies) for _ in pulses]
-    windows: list[_Window] = []
-    for start in range(0, len(grid) - length + 1, step):
-        stretch = slice(start, start + length)
-        start_s, end_s = float(grid[start] - grid[0]), float(grid[stretch.stop - 1] - grid[0])
-        problem = _problem(stretch, face_found, speed)
-        if problem is not None:
-            windows.append(_Window(start_s, end_s, problem, float("nan"), 0.0))
-            continue
-        spectra = tuple(_normalised(*power_spectrum(pulse[stretch], rate_hz)) for pulse in pulses)
-        for total, spectrum in zip(summed, spectra, strict=True):
-            total += spectrum
-        windows.append(_Window(start_s, end_s, None, *_reading(frequencies, spectra)))
-    return _fuse(windows, frequencies, tuple(summed))
+class PulseReader:
+    """Reads each 10 s window as soon as its samples are in; keeps a few numbers per window."""
+
+    def __init__(self, rate_hz: float) -> None:
+        self._rate_hz = rate_hz
+        length = round(WINDOW_S * rate_hz)
+        step = max(round(STEP_S * rate_hz), 1)
+        self.windows = SlidingWindows(length, step, round(_CONTEXT_S * rate_hz), batch=_BATCH)
+        self._frequencies = power_spectrum(np.zeros(length), rate_hz)[0]
+        # The windows' spectra are summed as they are read, not kept.
+        self._summed = [np.zeros_like(self._frequencies) for _ in range(3)]
+        self._log = _WindowLog()
+
+    def read_due(self, trace: GridTrace, *, final: bool = False) -> None:
+        """Read the windows whose samples `trace` now holds (at the end, all that remain)."""
+        while (due := self.windows.due(trace.count, final=final)) is not None:
+            context, windows = due
+            self._read(trace.stretch(context.start, context.stop), windows, context.start)
+
+    def reading(self) -> PulseReading:
+        windows = self._log.windows()
+        if not windows:
+            return PulseReading(None, 0.0, Refusal.TOO_SHORT, ())
+        return _fuse(windows, self._frequencies, tuple(self._summed))
+
+    def _read(self, stretch: Stretch, windows: list[slice], first_sample: int) -> None:
+        """Read windows (slices of `stretch`, whose first sample is `first_sample`)."""
+        rate_hz = self._rate_hz
+        problems = [_problem(stretch[Column.FACE_FOUND][w], stretch[Column.SPEED][w]) for w in windows]
+        pulses = None if all(problems) else self._pulses(stretch)
+        for window, problem in zip(windows, problems, strict=True):
+            start_s = (first_sample + window.start) / rate_hz
+            end_s = (first_sample + window.stop - 1) / rate_hz
+            if pulses is None or problem is not None:
+                self._log.add(_Window(start_s, end_s, problem, float("nan"), 0.0))
+                continue
+            spectra = tuple(_normalised(*power_spectrum(pulse[window], rate_hz)) for pulse in pulses)
+            for total, spectrum in zip(self._summed, spectra, strict=True):
+                total += spectrum
+            self._log.add(_Window(start_s, end_s, None, *_reading(self._frequencies, spectra)))
+
+    def _pulses(self, stretch: Stretch) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """The three pulse signals (POS, CHROM, skin against frame brightness), band-passed."""
+        rate_hz = self._rate_hz
+        low, high = HEART_BAND_HZ
+        contrast_length = round(1.6 * rate_hz)
+        return (
+            bandpass(pos_pulse(stretch.rgb, rate_hz), rate_hz, low, high),
+            chrom_pulse(stretch.rgb, rate_hz, low, high),
+            bandpass(
+                relative_change(stretch[Column.SKIN_LUMA], contrast_length)
+                - relative_change(stretch[Column.FRAME_LUMA], contrast_length),
+                rate_hz,
+                low,
+                high,
+            ),
+        )
 
 
-def _problem(stretch: slice, face_found: FloatArray, speed: FloatArray) -> Refusal | None:
+class _WindowLog:
+    """The windows read so far, in typed arrays (about 40 bytes a window) rather than objects."""
+
+    _PROBLEMS = (None, *Refusal)
+
+    def __init__(self) -> None:
+        self._numbers = array("d")  # start_s, end_s, rate, weight per window
+        self._problems = array("b")
+
+    def add(self, window: _Window) -> None:
+        self._numbers.extend((window.start_s, window.end_s, window.heart_rate_bpm, window.weight))
+        self._problems.append(self._PROBLEMS.index(window.problem))
+
+    def windows(self) -> list[_Window]:
+        rows = np.frombuffer(self._numbers, dtype=np.float64).reshape(-1, 4).tolist()
+        return [
+            _Window(start_s, end_s, self._PROBLEMS[code], rate, weight)
+            for (start_s, end_s, rate, weight), code in zip(rows, self._problems, strict=True)
+        ]
+
+
+def _problem(face_found: FloatArray, speed: FloatArray) -> Refusal | None:
     """What keeps a window from being read, if anything."""
     # Speed is judged while the face is seen: a face moving fast enough is often lost, and that
     # window's trouble is the movement, not a missing face.
-    seen = face_found[stretch] > 0.5
-    if seen.any() and np.percentile(speed[stretch][seen], 90) > MAX_SPEED:
+    seen = face_found > 0.5
+    if seen.any() and np.percentile(speed[seen], 90) > MAX_SPEED:
         return Refusal.TOO_MUCH_MOTION
-    if face_found[stretch].mean() < MIN_FACE_COVERAGE:
+    if face_found.mean() < MIN_FACE_COVERAGE:
         return Refusal.NO_FACE
     return None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -32,27 +33,23 @@ class Peak:
     snr_db: float  # power at the peak and its harmonic against the rest of the band
 
 
-def uniform_grid(start_s: float, end_s: float, rate_hz: float) -> FloatArray:
-    return np.arange(start_s, end_s, 1.0 / rate_hz)
-
-
-def resample(grid: FloatArray, times: FloatArray, values: FloatArray) -> FloatArray:
-    """Values sampled at uneven times (rows), interpolated linearly onto the grid.
-
-    This is how a variable frame rate is handled: from the frames' own timestamps.
-    """
-    if values.ndim == 1:
-        return np.interp(grid, times, values)
-    return np.stack([np.interp(grid, times, values[:, column]) for column in range(values.shape[1])], axis=1)
-
-
 def bandpass(values: FloatArray, rate_hz: float, low_hz: float, high_hz: float, order: int = 3) -> FloatArray:
     """Zero-phase Butterworth band-pass along the first axis."""
-    sections = scipy_signal.butter(order, [low_hz, high_hz], btype="bandpass", fs=rate_hz, output="sos")
+    sections = _butterworth(order, low_hz, high_hz, rate_hz)
     # Padding reaches a few periods of the lowest frequency, so the edges settle.
     padding = min(len(values) - 1, int(3 * rate_hz / low_hz))
     filtered: FloatArray = scipy_signal.sosfiltfilt(sections, values, axis=0, padlen=padding)
     return filtered
+
+
+@cache
+def _butterworth(order: int, low_hz: float, high_hz: float, rate_hz: float) -> FloatArray:
+    """A band-pass filter's second-order sections (designed once: the design costs more than a
+    short stretch's filtering)."""
+    sections: FloatArray = scipy_signal.butter(
+        order, [low_hz, high_hz], btype="bandpass", fs=rate_hz, output="sos"
+    )
+    return sections
 
 
 def detrend(values: FloatArray) -> FloatArray:

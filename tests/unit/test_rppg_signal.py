@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import tracemalloc
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
+from media_workers.rppg.estimate import VitalsReader
+from media_workers.rppg.face import SkinSample
 from media_workers.rppg.result import Refusal, VitalSigns, WindowEstimate
-from media_workers.rppg.signal import (
-    bandpass,
-    chrom_pulse,
-    pos_pulse,
-    power_spectrum,
-    resample,
-    spectral_peak,
-    uniform_grid,
-)
+from media_workers.rppg.signal import bandpass, chrom_pulse, pos_pulse, power_spectrum, spectral_peak
 from media_workers.rppg.synthetic import PULSE_SIGNATURE_RGB
+from media_workers.rppg.trace import GridTrace
 
 RATE_HZ = 30.0
 SKIN_RGB = np.array([200.0, 160.0, 130.0])
@@ -68,15 +67,75 @@ def test_projections_read_the_pulse_through_a_flicker_four_times_stronger(method
     assert _peak_bpm(pulse) == pytest.approx(72, abs=1)
 
 
-def test_resampling_follows_uneven_timestamps():
+def _skin_sample(time_s: float, heart_phase: float, *, face: bool = True) -> SkinSample:
+    """One frame's numbers: a 0.4 % pulse in the skin's colour signature, and breathing at 15/min."""
+    if not face:
+        return SkinSample(False, *(math.nan,) * 4, 0.5, math.nan, math.nan, 0.0)
+    pulse = 0.004 * math.sin(heart_phase)
+    red, green, blue = SKIN_RGB * (1 + pulse * PULSE_SIGNATURE_RGB)
+    breath = 0.01 * math.sin(2 * math.pi * 0.25 * time_s)
+    return SkinSample(True, red, green, blue, 0.6 * (1 + pulse), 0.5, breath, 0.0, 0.01)
+
+
+def _read(seconds: float, pulse_bpm: Callable[[float], float], *, missing: range = range(0)) -> VitalSigns:
+    reader = VitalsReader()
+    heart_phase = 0.0
+    for frame in range(round(seconds * RATE_HZ)):
+        time_s = frame / RATE_HZ
+        heart_phase += 2 * math.pi * pulse_bpm(time_s) / 60 / RATE_HZ
+        reader.add(time_s, _skin_sample(time_s, heart_phase, face=frame not in missing))
+    return reader.vital_signs()
+
+
+def test_the_grid_follows_uneven_timestamps():
     rng = np.random.default_rng(2)
     times = np.cumsum(rng.uniform(0.02, 0.06, size=500))
-    values = np.sin(2 * np.pi * 1.5 * times)
-    grid = uniform_grid(float(times[0]), float(times[-1]), RATE_HZ)
+    trace = GridTrace(RATE_HZ, history_s=60.0)
+    for time_s in times:
+        trace.add(float(time_s), SkinSample(True, math.sin(2 * math.pi * 1.5 * time_s), *(0.0,) * 7))
 
-    resampled = resample(grid, times, values)
+    grid = times[0] + np.arange(trace.count) / RATE_HZ
+    red = trace.stretch(0, trace.count).rgb[:, 0]
 
-    assert np.max(np.abs(resampled - np.sin(2 * np.pi * 1.5 * grid))) < 0.05
+    assert grid[-1] <= times[-1] < grid[-1] + 1 / RATE_HZ
+    assert np.max(np.abs(red - np.sin(2 * np.pi * 1.5 * grid))) < 0.05
+
+
+def test_a_face_lost_for_a_few_frames_is_bridged():
+    vitals = _read(20.0, lambda _: 84.0, missing=range(300, 306))
+
+    assert vitals.heart_rate_bpm == pytest.approx(84.0, abs=1.0)
+
+
+def test_windows_follow_a_rate_that_drifts_during_a_long_video():
+    # Three minutes, from 68 to 80 bpm: longer than the trace keeps, so later windows are read
+    # from samples that earlier ones never saw.
+    def rate(time_s: float) -> float:
+        return 68.0 + 12.0 * time_s / 180.0
+
+    vitals = _read(180.0, rate)
+
+    assert vitals.heart_rate_bpm == pytest.approx(74.0, abs=1.5)
+    assert len(vitals.windows) == 171
+    for window in vitals.windows:
+        assert window.heart_rate_bpm == pytest.approx(rate((window.start_s + window.end_s) / 2), abs=1.0)
+
+
+def test_memory_does_not_grow_with_the_length_of_the_video():
+    def peak_bytes(seconds: float) -> int:
+        tracemalloc.start()
+        try:
+            vitals = _read(seconds, lambda _: 72.0)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            assert vitals.heart_rate_bpm == pytest.approx(72.0, abs=1.0)
+
+    short, long = peak_bytes(120.0), peak_bytes(600.0)
+
+    # Five times the video. What grows is the result's list of windows, one a second (the whole
+    # trace, kept, took 10 kB a second).
+    assert long - short < 200 * (600 - 120)
 
 
 def test_result_json_has_the_schema_and_refusals_carry_no_rate():
