@@ -15,6 +15,10 @@ common=(--quiet --generate-hashes --no-header)
   --no-emit-package botocore --no-emit-package boto3 --no-emit-package s3transfer \
   --no-emit-package jmespath --no-emit-package urllib3 --no-emit-package python-dateutil \
   --no-emit-package six -o locks/layer.txt
-# The media workers' container image: Python 3.12 on arm64 Fargate.
+# The media workers' container image: Python 3.12 on arm64 Fargate. What it shares with the
+# developer environment (numpy, scipy, OpenCV, PyAV) is held to the versions the tests ran.
+tested=.build/tested-versions.txt
+mkdir -p .build
+grep -oE '^[A-Za-z0-9_.-]+==[^ ;]+' locks/dev.txt >"$tested"
 "$uv" pip compile pyproject.toml "${common[@]}" --extra media --python-version 3.12 \
-  --python-platform aarch64-manylinux_2_17 -o locks/media.txt
+  --python-platform aarch64-manylinux_2_17 --constraint "$tested" -o locks/media.txt

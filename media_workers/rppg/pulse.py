@@ -52,6 +52,11 @@ SNR_FULL_DB = 4.0
 DISAGREEMENT_PENALTY = 0.25
 # The least quality reported; below it the rate is refused.
 QUALITY_GATE = 0.4
+# The least pulse read: the skin's brightness (against the frame's) changing by this fraction, rms,
+# in the heart-rate band. Below it a peak is more often the codec than blood: a rate-controlled
+# encoder's quality swings with its buffer, about once a second, and moves the skin's mean by a
+# few hundredths of a percent, which is what a pulse this weak amounts to.
+MIN_PULSE_AMPLITUDE = 6e-4
 _PEAK_HALFWIDTH_HZ = 0.15
 # Samples either side of a window that its filters run over, so that they settle before it.
 _CONTEXT_S = 4.0
@@ -109,6 +114,8 @@ class PulseReader:
         for window, problem in zip(windows, problems, strict=True):
             start_s = (first_sample + window.start) / rate_hz
             end_s = (first_sample + window.stop - 1) / rate_hz
+            if pulses is not None and problem is None and pulses[2][window].std() < MIN_PULSE_AMPLITUDE:
+                problem = Refusal.WEAK_PULSE
             if pulses is None or problem is not None:
                 self._log.add(_Window(start_s, end_s, problem, float("nan"), 0.0))
                 continue

@@ -311,7 +311,9 @@ def _video_stream(container: av.container.OutputContainer, spec: ClipSpec) -> av
     if spec.codec == "h264-lossless":
         options = {"qp": "0", "preset": "ultrafast"}
     elif spec.codec == "h264":
-        options = {"preset": "veryfast"}
+        # Constrained Baseline, the H.264 profile WebRTC clients send (profile-level-id 42e01f) and
+        # so the one Chime's media capture records: no B-frames, CAVLC rather than CABAC.
+        options = {"preset": "veryfast", "profile": "baseline"}
         if spec.bitrate_kbps:
             stream.bit_rate = spec.bitrate_kbps * 1000
         else:

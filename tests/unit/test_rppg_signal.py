@@ -67,24 +67,33 @@ def test_projections_read_the_pulse_through_a_flicker_four_times_stronger(method
     assert _peak_bpm(pulse) == pytest.approx(72, abs=1)
 
 
-def _skin_sample(time_s: float, heart_phase: float, *, face: bool = True) -> SkinSample:
-    """One frame's numbers: a 0.4 % pulse in the skin's colour signature, and breathing at 15/min."""
+def _skin_sample(time_s: float, heart_phase: float, *, face: bool = True, pulse: float = 0.004) -> SkinSample:
+    """One frame's numbers: a pulse (0.4 %) in the skin's colour signature, and breathing at 15/min."""
     if not face:
         return SkinSample(False, *(math.nan,) * 4, 0.5, math.nan, math.nan, 0.0)
-    pulse = 0.004 * math.sin(heart_phase)
+    pulse *= math.sin(heart_phase)
     red, green, blue = SKIN_RGB * (1 + pulse * PULSE_SIGNATURE_RGB)
     breath = 0.01 * math.sin(2 * math.pi * 0.25 * time_s)
     return SkinSample(True, red, green, blue, 0.6 * (1 + pulse), 0.5, breath, 0.0, 0.01)
 
 
-def _read(seconds: float, pulse_bpm: Callable[[float], float], *, missing: range = range(0)) -> VitalSigns:
+def _read(
+    seconds: float, pulse_bpm: Callable[[float], float], *, missing: range = range(0), pulse: float = 0.004
+) -> VitalSigns:
     reader = VitalsReader()
     heart_phase = 0.0
     for frame in range(round(seconds * RATE_HZ)):
         time_s = frame / RATE_HZ
         heart_phase += 2 * math.pi * pulse_bpm(time_s) / 60 / RATE_HZ
-        reader.add(time_s, _skin_sample(time_s, heart_phase, face=frame not in missing))
+        reader.add(time_s, _skin_sample(time_s, heart_phase, face=frame not in missing, pulse=pulse))
     return reader.vital_signs()
+
+
+def test_a_clear_but_tiny_pulse_is_refused_as_too_weak():
+    # A pure tone at 0.05 % stands out in every window, but so does an encoder's rate control at
+    # that size: too weak to tell from the codec, so refused. Ten times stronger, it is read.
+    assert _read(20.0, lambda _: 84.0, pulse=0.0005).reason is Refusal.WEAK_PULSE
+    assert _read(20.0, lambda _: 84.0, pulse=0.005).heart_rate_bpm == pytest.approx(84.0, abs=1.0)
 
 
 def test_the_grid_follows_uneven_timestamps():
