@@ -28,6 +28,11 @@ from media_workers.rppg.video import Frame, ycbcr_to_rgb
 # How often to look for the face: while following one, and while none is found.
 DETECT_INTERVAL_S = 1.0
 SEARCH_INTERVAL_S = 1.0
+# After this many searches in a row that find nothing, the search slows to the second interval:
+# a search over the whole frame costs a tenth of a second's budget, and a camera with no one in
+# front of it would spend it every second.
+EMPTY_SEARCHES_BEFORE_IDLE = 3
+IDLE_SEARCH_INTERVAL_S = 2.0
 # A followed face is given up after this many detections in a row that miss it.
 MISSES_BEFORE_LOST = 3
 # Time constant with which the box eases towards a new detection.
@@ -158,6 +163,7 @@ class FaceTracker:
         self._next_detection_s = 0.0
         self._misses = 0
         self._candidate: Box | None = None
+        self._empty_searches = 0
         self._vertical_position = 0.0
         self._horizontal_position = 0.0
 
@@ -237,9 +243,11 @@ class FaceTracker:
         where the first found one (a tenth of the cost of the whole frame); if it is not there,
         the next search is over the whole frame again.
         """
-        self._next_detection_s = frame.time_s + SEARCH_INTERVAL_S
         near = self._candidate
         faces = [face for face in _detect_faces(frame.luma, near) if _skin_colour(frame, face[0]) is not None]
+        self._empty_searches = 0 if faces else self._empty_searches + 1
+        idle = self._empty_searches >= EMPTY_SEARCHES_BEFORE_IDLE
+        self._next_detection_s = frame.time_s + (IDLE_SEARCH_INTERVAL_S if idle else SEARCH_INTERVAL_S)
         # The most certain face (the first) or, on a second search, the one nearest the first's.
         found = _nearest(faces, near or faces[0][0]) if faces else None
         candidate, self._candidate = self._candidate, found
