@@ -27,7 +27,6 @@ from media_workers.rppg.video import Frame, ycbcr_to_rgb
 
 # How often to look for the face: while following one, and while none is found.
 DETECT_INTERVAL_S = 1.0
-STEADY_DETECT_INTERVAL_S = 2.0  # after a detection that found the face where it was followed
 SEARCH_INTERVAL_S = 1.0
 # After this many searches in a row that find nothing, the search slows to the second interval:
 # a search over the whole frame costs a tenth of a second's budget, and a camera with no one in
@@ -269,12 +268,8 @@ class FaceTracker:
                 self._lose_face()
             return
         self._misses = 0
-        steady = self._target is not None and self._target.close_to(detection, SAME_BOX_TOLERANCE)
-        if not steady:
+        if self._target is None or not self._target.close_to(detection, SAME_BOX_TOLERANCE):
             self._target = detection
-        else:
-            # Found where it was followed: the tracker is keeping up, and the next look can wait.
-            self._next_detection_s = frame.time_s + STEADY_DETECT_INTERVAL_S
         self._seed_points(frame.luma)
 
     def _seed_points(self, luma: npt.NDArray[np.uint8]) -> None:
