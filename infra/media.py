@@ -54,8 +54,10 @@ class MediaWorkers(Construct):
             self,
             "RppgTask",
             family=topology.RPPG_WORKER.name(tenant.id),
-            cpu=2048,
-            memory_limit_mib=4096,
+            # The estimator runs on one thread (about 25 times real time at 640x480, `make bench`)
+            # and holds about 350 MB whatever the video's length: one vCPU, at its least memory.
+            cpu=1024,
+            memory_limit_mib=2048,
             runtime_platform=ecs.RuntimePlatform(
                 cpu_architecture=ecs.CpuArchitecture.ARM64,
                 operating_system_family=ecs.OperatingSystemFamily.LINUX,
