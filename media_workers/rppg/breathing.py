@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from media_workers.rppg.result import Refusal
-from media_workers.rppg.signal import bandpass, power_spectrum, spectral_peak
+from media_workers.rppg.signal import bandpass, power_spectrum, snr_weight, spectral_peak
 from media_workers.rppg.trace import Column, GridTrace, SlidingWindows, Stretch
 
 BREATHING_BAND_HZ = (0.1, 0.5)
@@ -57,11 +57,9 @@ class BreathingReader:
         window (but long enough) is read whole."""
         while (due := self.windows.due(trace.count, final=final)) is not None:
             context, windows = due
-            stretch = trace.stretch(context.start, context.stop)
-            for window in windows:
-                self._read(stretch, window)
+            self._read(trace.stretch(context.start, context.stop), windows)
         if final and self._count == 0 and trace.count >= MIN_DURATION_S * self._rate_hz:
-            self._read(trace.stretch(0, trace.count), slice(0, trace.count))
+            self._read(trace.stretch(0, trace.count), [slice(0, trace.count)])
 
     def reading(self) -> BreathingReading:
         if self._count == 0:
@@ -79,30 +77,34 @@ class BreathingReader:
         rate = float(np.average(rate_array[agreeing], weights=weight_array[agreeing]))
         return BreathingReading(rate, quality, None)
 
-    def _read(self, stretch: Stretch, window: slice) -> None:
-        self._count += 1
-        if stretch[Column.FACE_FOUND][window].mean() < MIN_FACE_COVERAGE:
-            return
+    def _read(self, stretch: Stretch, windows: list[slice]) -> None:
+        """Read windows (slices of `stretch`, which is filtered once for all of them)."""
         rate_hz = self._rate_hz
         low, high = BREATHING_BAND_HZ
         # A wider pass band than is read, so the filter's slopes do not shape the peak.
-        movement = bandpass(stretch[Column.VERTICAL], rate_hz, low / 2, high * 1.5, order=2)[window]
-        # Breathing lifts the head; it does not sway it. Sideways movement in the breathing band
-        # as large as a fraction of the vertical is a head moving on its own, and its nods would
-        # be counted as breaths.
-        sideways = bandpass(stretch[Column.HORIZONTAL], rate_hz, low / 2, high * 1.5, order=2)[window]
-        if float(np.std(sideways)) > MAX_SIDEWAYS_RATIO * float(np.std(movement)):
-            self._swaying += 1
-            return
-        length = window.stop - window.start
-        halfwidth = 1.5 / (length / rate_hz)  # the core of a Hann window's main lobe
-        peak = spectral_peak(
-            *power_spectrum(movement, rate_hz, resolution_hz=0.002),
-            low,
-            high,
-            halfwidth,
-            with_harmonic=False,
+        vertical, horizontal = (
+            bandpass(stretch[column], rate_hz, low / 2, high * 1.5, order=2)
+            for column in (Column.VERTICAL, Column.HORIZONTAL)
         )
-        self._rates.append(60.0 * peak.frequency_hz)
-        weight = (peak.snr_db - SNR_FLOOR_DB) / (SNR_FULL_DB - SNR_FLOOR_DB)
-        self._weights.append(float(np.clip(weight, 0.0, 1.0)))
+        for window in windows:
+            self._count += 1
+            if stretch[Column.FACE_FOUND][window].mean() < MIN_FACE_COVERAGE:
+                continue
+            movement, sideways = vertical[window], horizontal[window]
+            # Breathing lifts the head; it does not sway it. Sideways movement in the breathing
+            # band as large as a fraction of the vertical is a head moving on its own, and its
+            # nods would be counted as breaths.
+            if float(np.std(sideways)) > MAX_SIDEWAYS_RATIO * float(np.std(movement)):
+                self._swaying += 1
+                continue
+            length = window.stop - window.start
+            halfwidth = 1.5 / (length / rate_hz)  # the core of a Hann window's main lobe
+            peak = spectral_peak(
+                *power_spectrum(movement, rate_hz, resolution_hz=0.002),
+                low,
+                high,
+                halfwidth,
+                with_harmonic=False,
+            )
+            self._rates.append(60.0 * peak.frequency_hz)
+            self._weights.append(snr_weight(peak.snr_db, SNR_FLOOR_DB, SNR_FULL_DB))

@@ -31,6 +31,7 @@ from media_workers.rppg.signal import (
     pos_pulse,
     power_spectrum,
     relative_change,
+    snr_weight,
     spectral_peak,
 )
 from media_workers.rppg.trace import Column, GridTrace, SlidingWindows, Stretch
@@ -182,10 +183,6 @@ def _normalised(frequencies: FloatArray, power: FloatArray) -> FloatArray:
     return normalised
 
 
-def _snr_weight(snr_db: float) -> float:
-    return float(np.clip((snr_db - SNR_FLOOR_DB) / (SNR_FULL_DB - SNR_FLOOR_DB), 0.0, 1.0))
-
-
 def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[float, float]:
     """Rate (bpm) and weight (0-1) from one spectrum per projection.
 
@@ -203,11 +200,12 @@ def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[
             best_pair, best_snr = (first, second), weaker
     if best_pair is None:
         clearest = max(peaks, key=lambda peak: peak.snr_db)
-        return 60 * clearest.frequency_hz, DISAGREEMENT_PENALTY * _snr_weight(clearest.snr_db)
+        weight = snr_weight(clearest.snr_db, SNR_FLOOR_DB, SNR_FULL_DB)
+        return 60 * clearest.frequency_hz, DISAGREEMENT_PENALTY * weight
     both = spectral_peak(
         frequencies, spectra[best_pair[0]] + spectra[best_pair[1]], low, high, _PEAK_HALFWIDTH_HZ
     )
-    return 60 * both.frequency_hz, _snr_weight(best_snr)
+    return 60 * both.frequency_hz, snr_weight(best_snr, SNR_FLOOR_DB, SNR_FULL_DB)
 
 
 def _fuse(windows: list[_Window], frequencies: FloatArray, summed: tuple[FloatArray, ...]) -> PulseReading:

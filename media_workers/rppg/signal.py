@@ -160,6 +160,11 @@ def spectral_peak(
     return Peak(peak_hz, snr_db)
 
 
+def snr_weight(snr_db: float, floor_db: float, full_db: float) -> float:
+    """How much a peak counts (0-1): nothing at or below `floor_db`, in full from `full_db`."""
+    return float(np.clip((snr_db - floor_db) / (full_db - floor_db), 0.0, 1.0))
+
+
 def _refined_peak(frequencies: FloatArray, power: FloatArray, index: int) -> float:
     """Peak frequency between bins, from a parabola through the peak bin and its neighbours."""
     if index <= 0 or index >= len(power) - 1:

@@ -60,9 +60,6 @@ class Stretch:
         values: FloatArray = self.rows[:, column]
         return values
 
-    def __len__(self) -> int:
-        return len(self.rows)
-
 
 class GridTrace:
     """Frames' numbers resampled to `rate_hz`, the most recent `history_s` of them kept."""
