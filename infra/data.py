@@ -335,11 +335,13 @@ class ClinicData(Construct):
             self,
             "BackupRole",
             assumed_by=iam.ServicePrincipal("backup.amazonaws.com"),
+            # Where AWS keeps each managed policy: the S3 ones are not under service-role/ (an
+            # ARN that names no policy fails the role's creation).
             managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name(f"service-role/{name}")
+                iam.ManagedPolicy.from_aws_managed_policy_name(name)
                 for name in (
-                    "AWSBackupServiceRolePolicyForBackup",
-                    "AWSBackupServiceRolePolicyForRestores",
+                    "service-role/AWSBackupServiceRolePolicyForBackup",
+                    "service-role/AWSBackupServiceRolePolicyForRestores",
                     "AWSBackupServiceRolePolicyForS3Backup",
                     "AWSBackupServiceRolePolicyForS3Restore",
                 )

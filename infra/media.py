@@ -25,8 +25,14 @@ from infra.tenants import Tenant
 # HealthLake actions a worker needs to write an Observation it derived (and read its context).
 FHIR_WRITE_ACTIONS = ("healthlake:CreateResource", "healthlake:UpdateResource", "healthlake:ReadResource")
 # What projecting the record takes: read the current version, write the next, and (health) the
-# capability statement. Searches are POSTs, so no search value ever sits in a URL.
-FHIR_PROJECT_ACTIONS = (*FHIR_WRITE_ACTIONS, "healthlake:SearchWithPost", "healthlake:GetCapabilities")
+# capability statement. Searches are POSTs, so no search value ever sits in a URL; the pages after
+# the first are GETs of the store's opaque `next` links.
+FHIR_PROJECT_ACTIONS = (
+    *FHIR_WRITE_ACTIONS,
+    "healthlake:SearchWithPost",
+    "healthlake:SearchWithGet",
+    "healthlake:GetCapabilities",
+)
 
 
 class MediaWorkers(Construct):

@@ -24,11 +24,19 @@ from infra.monitoring import Alarms, alarm_topic
 from infra.tenants import Tenant
 from infra.visits import VisitWorkflows
 
-# Chime SDK actions, by what a function does with meetings. Chime scopes these to meeting and
-# media-pipeline ARNs in this account (the meeting's control region is not known in advance).
-MEETING_MANAGE_ACTIONS = (
+# Chime SDK actions, by what a function does with meetings. Those on an existing meeting or
+# pipeline are scoped to its ARN in this account (any region: the meeting's control region is not
+# known in advance). Creating one, and transcription, have no resource in IAM: only `*` allows them
+# (a policy naming an ARN for them allows nothing; tests/infra holds every grant to that).
+MEETING_CREATE_ACTIONS = (
     "chime:CreateMeeting",
     "chime:CreateMeetingWithAttendees",
+    "chime:StartMeetingTranscription",
+    "chime:StopMeetingTranscription",
+    "chime:CreateMediaCapturePipeline",
+    "chime:CreateMediaConcatenationPipeline",
+)
+MEETING_MANAGE_ACTIONS = (
     "chime:GetMeeting",
     "chime:DeleteMeeting",
     "chime:CreateAttendee",
@@ -36,16 +44,11 @@ MEETING_MANAGE_ACTIONS = (
     "chime:GetAttendee",
     "chime:ListAttendees",
     "chime:DeleteAttendee",
-    "chime:StartMeetingTranscription",
-    "chime:StopMeetingTranscription",
 )
-MEDIA_PIPELINE_ACTIONS = (
-    "chime:CreateMediaCapturePipeline",
-    "chime:CreateMediaConcatenationPipeline",
-    "chime:GetMediaCapturePipeline",
-    "chime:DeleteMediaCapturePipeline",
-)
+MEDIA_PIPELINE_ACTIONS = ("chime:GetMediaCapturePipeline", "chime:DeleteMediaCapturePipeline")
 MEETING_READ_ACTIONS = ("chime:GetMeeting", "chime:GetAttendee", "chime:ListAttendees")
+# Resuming a waiting workflow step: the task token names it, IAM names no resource.
+TASK_RESPONSE_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
 
 
 class TenantStack(Stack):
@@ -132,12 +135,17 @@ class TenantStack(Stack):
                     lifecycle.grant_start_execution(fn),
                     lifecycle.grant_execution(fn, "states:StopExecution", "states:DescribeExecution"),
                 ),
-                "workflow:signal": lifecycle.grant_task_response,
+                "workflow:signal": allow(TASK_RESPONSE_ACTIONS, ["*"]),
                 "key:use": key.grant_encrypt_decrypt,
                 "fhir:write": allow(FHIR_PROJECT_ACTIONS, [data.fhir_store_arn]),
                 "audit:write": lambda fn: data.audit.grant_put(fn),
-                "meetings:manage": allow(
-                    MEETING_MANAGE_ACTIONS + MEDIA_PIPELINE_ACTIONS, meetings + pipelines
+                "meetings:manage": lambda fn: (
+                    allow(MEETING_CREATE_ACTIONS, ["*"])(fn),
+                    allow(MEETING_MANAGE_ACTIONS, meetings)(fn),
+                    allow(MEDIA_PIPELINE_ACTIONS, pipelines)(fn),
+                    # Creating a pipeline into the recordings bucket: Chime has the caller read
+                    # the bucket's policy, to see that it lets Chime's service write there.
+                    allow(("s3:GetBucketPolicy",), [data.recordings.bucket_arn])(fn),
                 ),
                 "meetings:read": allow(MEETING_READ_ACTIONS, meetings),
                 # Which files a recording left (names only: no object is read).
