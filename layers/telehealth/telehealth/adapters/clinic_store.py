@@ -6,15 +6,18 @@ Key design (access patterns are listed in docs/architecture.md):
 |---|---|---|---|---|
 | provider profile and availability | PROVIDER#<id> | PROFILE | USER#<sub> / PROVIDER | |
 | license or privilege | PROVIDER#<id> | LICENSE#<state>#<no.> | | LICENSED#<state> / PROVIDER#<id>#<no.> |
-| booked slot | PROVIDER#<id> | SLOT#<start UTC> | | |
+| booked hour (its five-minute cells) | PROVIDER#<id> | SLOT#<hour UTC> | | |
 | appointment | APPT#<id> | APPT | PATIENT#<id>#APPTS / <start> | PROVIDER#<id>#APPTS / <start> |
 | patient profile | PATIENT#<id> | PROFILE | | |
 | idempotency record | IDEMPOTENCY#<caller>#<route>#<key> | IDEMPOTENCY | | |
 | outbox entry | OUTBOX#<type>/<id> | V#<source version> | OUTBOX#PENDING / <created>... (pending) | |
 
-A slot is held by the existence of its item: booking puts it on the condition that it does not
-exist, inside the same transaction as the appointment, its outbox entries, its audit event and the
-idempotency record, so of any number of concurrent attempts exactly one wins.
+A booking holds the five-minute cells its visit covers. Cells live as attributes of one item per
+provider and UTC hour (`c05` is the cell at minute 5, its value the appointment id), so a visit of
+any length touches at most five items and a move of the longest visit stays one transaction far
+below DynamoDB's 100 actions. Holding sets the cells on the condition that none exists, inside the
+same transaction as the appointment, its outbox entries, its audit event and the idempotency
+record, so of any number of concurrent attempts exactly one wins.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
+import time as clock
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -48,6 +53,9 @@ from telehealth.ports import (
 )
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+# A transaction that lost a race for an item to another one in flight (TransactionConflict) is
+# tried again this many times, with jittered back-off, before the caller hears "conflict".
+CONFLICT_RETRIES = 4
 DELIVERED_TTL = timedelta(days=30)
 PENDING = "OUTBOX#PENDING"
 
@@ -60,8 +68,26 @@ def _moment(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-def slot_key(provider_id: str, start: datetime) -> dict[str, Any]:
-    return {"pk": f"PROVIDER#{provider_id}", "sk": f"SLOT#{_stamp(start)}"}
+def hour_key(provider_id: str, moment: datetime) -> dict[str, Any]:
+    """The item holding the booked cells of one provider's UTC hour."""
+    return {"pk": f"PROVIDER#{provider_id}", "sk": f"SLOT#{moment.astimezone(UTC):%Y-%m-%dT%H}"}
+
+
+def _cell(moment: datetime) -> str:
+    """The attribute of a five-minute cell in its hour's item."""
+    return f"c{moment.minute:02d}"
+
+
+def _is_cell(name: str) -> bool:
+    return len(name) == 3 and name[0] == "c" and name[1:].isdigit()
+
+
+def _by_hour(moments: Sequence[datetime]) -> dict[datetime, list[datetime]]:
+    hours: dict[datetime, list[datetime]] = {}
+    for moment in moments:
+        hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        hours.setdefault(hour, []).append(moment)
+    return hours
 
 
 def outbox_key(entry: OutboxEntry) -> dict[str, Any]:
@@ -277,30 +303,50 @@ class DynamoClinicStore:
 
     def booked_cells(self, provider_id: str, start: datetime, end: datetime) -> set[datetime]:
         """The five-minute cells held by bookings, for slots starting from `start` to `end`."""
-        return {
-            _moment(item["sk"].removeprefix("SLOT#"))
-            for item in self._query(
-                KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
-                ExpressionAttributeValues={
-                    ":pk": {"S": f"PROVIDER#{provider_id}"},
-                    ":a": {"S": f"SLOT#{_stamp(start)}"},
-                    ":b": {"S": f"SLOT#{_stamp(end + LONGEST_VISIT)}"},
-                },
-                ProjectionExpression="sk",
-            )
-        }
+        found: set[datetime] = set()
+        for item in self._query(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"PROVIDER#{provider_id}"},
+                ":a": {"S": hour_key(provider_id, start)["sk"]},
+                ":b": {"S": hour_key(provider_id, end + LONGEST_VISIT)["sk"]},
+            },
+        ):
+            hour = datetime.strptime(str(item["sk"]), "SLOT#%Y-%m-%dT%H").replace(tzinfo=UTC)
+            found |= {hour.replace(minute=int(name[1:])) for name in item if _is_cell(name)}
+        return found
 
-    def _hold(self, a: Appointment, moments: list[datetime]) -> list[dict[str, Any]]:
-        return [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._item({**slot_key(a.provider_id, m), "appointment_id": a.appointment_id}),
-                    "ConditionExpression": "attribute_not_exists(pk)",
+    def _cells(
+        self, provider_id: str, appointment_id: str, *, hold: Sequence[datetime], release: Sequence[datetime]
+    ) -> tuple[list[dict[str, Any]], set[int]]:
+        """One conditional update per UTC hour touched: a cell is held only if free and released
+        only if this appointment's. Returns the items and the positions of those that hold (a
+        failed condition there means someone else has the slot)."""
+        held, released = _by_hour(hold), _by_hour(release)
+        items: list[dict[str, Any]] = []
+        holding: set[int] = set()
+        for hour in sorted(held.keys() | released.keys()):
+            taking = [_cell(m) for m in held.get(hour, [])]
+            freeing = [_cell(m) for m in released.get(hour, [])]
+            clauses = [f"SET {', '.join(f'#{c} = :a' for c in taking)}" if taking else ""]
+            clauses.append(f"REMOVE {', '.join(f'#{c}' for c in freeing)}" if freeing else "")
+            if taking:
+                holding.add(len(items))
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": self._item(hour_key(provider_id, hour)),
+                        "UpdateExpression": " ".join(c for c in clauses if c),
+                        "ConditionExpression": " AND ".join(
+                            [f"attribute_not_exists(#{c})" for c in taking] + [f"#{c} = :a" for c in freeing]
+                        ),
+                        "ExpressionAttributeNames": {f"#{c}": c for c in taking + freeing},
+                        "ExpressionAttributeValues": self._item({":a": appointment_id}),
+                    }
                 }
-            }
-            for m in moments
-        ]
+            )
+        return items, holding
 
     def _replace_booked(self, before: Appointment, after: Appointment) -> dict[str, Any]:
         """The appointment's next version, on the condition that it is still booked at `before`."""
@@ -313,19 +359,6 @@ class DynamoClinicStore:
                 "ExpressionAttributeValues": self._item({":v": before.version, ":booked": "booked"}),
             }
         }
-
-    def _release(self, a: Appointment, moments: list[datetime]) -> list[dict[str, Any]]:
-        return [
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": self._item(slot_key(a.provider_id, m)),
-                    "ConditionExpression": "appointment_id = :a",
-                    "ExpressionAttributeValues": self._item({":a": a.appointment_id}),
-                }
-            }
-            for m in moments
-        ]
 
     def replace_availability(
         self, provider_id: str, availability: Availability, expected_version: int
@@ -503,16 +536,22 @@ class DynamoClinicStore:
 
     def _transact(self, items: list[dict[str, Any]], claim: IdempotencyClaim | None, taken: set[int]) -> None:
         """Run the transaction; map a failed condition to what it means for the caller."""
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except self._client.exceptions.TransactionCanceledException as error:
-            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
-            failed = {i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
-            if claim is not None and len(items) - 1 in failed:
-                self._replay(claim)
-            if failed & taken:
-                raise SlotTakenError("slot is taken") from error
-            raise StaleWriteError("the record changed meanwhile") from error
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return
+            except self._client.exceptions.TransactionCanceledException as error:
+                reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+                failed = {i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+                if claim is not None and len(items) - 1 in failed:
+                    self._replay(claim)
+                if failed & taken:
+                    raise SlotTakenError("slot is taken") from error
+                if not failed and "TransactionConflict" in reasons and attempt < CONFLICT_RETRIES:
+                    # Another transaction in flight held one of these items; nothing was decided.
+                    clock.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 (jitter, not secrets)
+                    continue
+                raise StaleWriteError("the record changed meanwhile") from error
 
     def replay_if_claimed(self, claim: IdempotencyClaim) -> None:
         """Raise the replay (or the mismatch) when this key was used before; return otherwise.
@@ -543,7 +582,12 @@ class DynamoClinicStore:
         self, appointment: Appointment, outbox: list[OutboxEntry], claim: IdempotencyClaim | None
     ) -> None:
         now = datetime.now(UTC)
-        held = self._hold(appointment, cells(appointment.start, appointment.end))
+        held, taken = self._cells(
+            appointment.provider_id,
+            appointment.appointment_id,
+            hold=cells(appointment.start, appointment.end),
+            release=(),
+        )
         items: list[dict[str, Any]] = [
             *held,
             {
@@ -557,7 +601,7 @@ class DynamoClinicStore:
         ]
         if claim is not None:
             items.append(self._claim_item(claim, now))
-        self._transact(items, claim, taken=set(range(len(held))))
+        self._transact(items, claim, taken=taken)
 
     def change(
         self,
@@ -571,14 +615,15 @@ class DynamoClinicStore:
         now = datetime.now(UTC)
         before_cells = cells(before.start, before.end)
         after_cells = cells(after.start, after.end) if after.status is AppointmentStatus.BOOKED else []
-        items: list[dict[str, Any]] = [
-            self._replace_booked(before, after),
-            # Cells it keeps (a move by less than its length) are neither released nor taken again.
-            *self._release(before, [c for c in before_cells if c not in after_cells]),
-        ]
-        held = self._hold(after, [c for c in after_cells if c not in before_cells])
-        taken = set(range(len(items), len(items) + len(held)))
-        items += held
+        # Cells it keeps (a move by less than its length) are neither released nor taken again;
+        # one update per hour does both halves, as DynamoDB allows one action per item.
+        moved, taken = self._cells(
+            before.provider_id,
+            before.appointment_id,
+            hold=[c for c in after_cells if c not in before_cells],
+            release=[c for c in before_cells if c not in after_cells],
+        )
+        items: list[dict[str, Any]] = [*moved, self._replace_booked(before, after)]
         items += self._outbox_items(outbox, now)
         if claim is not None:
             items.append(self._claim_item(claim, now))

@@ -1,0 +1,97 @@
+"""The clinic store's answers to what DynamoDB says, with DynamoDB's own error shapes (stubbed:
+the emulator serialises writes, so it never reports a conflict between transactions in flight)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from telehealth.adapters.clinic_store import CONFLICT_RETRIES, DynamoClinicStore
+from telehealth.domain.appointments import Actor, Appointment
+from telehealth.ports import SlotTakenError, StaleWriteError
+
+
+def _store() -> tuple[DynamoClinicStore, Stubber]:
+    client = boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        aws_access_key_id="stub",
+        aws_secret_access_key="stub",  # noqa: S106
+    )
+    return DynamoClinicStore("telehealth-test", client=client), Stubber(client)
+
+
+def _visit() -> Appointment:
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    return Appointment(
+        "01JTESTAPPOINTMENT000000001",
+        "dr-x",
+        "p-1",
+        "general",
+        start,
+        start + timedelta(minutes=30),
+        "NY",
+        booked_by=Actor.PATIENT,
+    )
+
+
+def _cancelled(stubber: Stubber, *codes: str) -> None:
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        http_status_code=400,
+        expected_params={"TransactItems": ANY},
+        modeled_fields={"CancellationReasons": [{"Code": c} for c in codes]},
+    )
+
+
+def _written(stubber: Stubber) -> None:
+    stubber.add_response("transact_write_items", {}, {"TransactItems": ANY})
+
+
+def test_a_transaction_conflict_is_tried_again_and_the_booking_goes_through() -> None:
+    store, stubber = _store()
+    _cancelled(stubber, "TransactionConflict", "None")
+    _cancelled(stubber, "None", "TransactionConflict")
+    _written(stubber)
+    with stubber:
+        store.book(_visit(), [], None)
+    stubber.assert_no_pending_responses()
+
+
+def test_a_conflict_that_persists_is_a_conflict_not_a_taken_slot() -> None:
+    store, stubber = _store()
+    for _ in range(CONFLICT_RETRIES + 1):
+        _cancelled(stubber, "TransactionConflict", "None")
+    with stubber, pytest.raises(StaleWriteError):
+        store.book(_visit(), [], None)
+    stubber.assert_no_pending_responses()
+
+
+def test_a_held_cell_is_a_taken_slot_at_once() -> None:
+    store, stubber = _store()
+    _cancelled(stubber, "ConditionalCheckFailed", "None")
+    with stubber, pytest.raises(SlotTakenError):
+        store.book(_visit(), [], None)
+
+
+def test_a_visit_of_any_length_touches_at_most_five_hours() -> None:
+    store, _ = _store()
+    start = datetime(2026, 12, 1, 13, 5, tzinfo=UTC)
+    items: list[dict[str, Any]]
+    items, holding = store._cells(
+        "dr-x", "a-1", hold=_cells(start, 240), release=_cells(start + timedelta(hours=6), 240)
+    )
+    assert len(items) == 10 and len(holding) == 5
+    keys = [tuple(sorted((k, v["S"]) for k, v in i["Update"]["Key"].items())) for i in items]
+    assert len(set(keys)) == len(keys)  # one action per item, as DynamoDB requires
+
+
+def _cells(start: datetime, minutes: int) -> list[datetime]:
+    from telehealth.domain.scheduling import cells
+
+    return cells(start, start + timedelta(minutes=minutes))
