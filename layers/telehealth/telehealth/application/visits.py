@@ -276,10 +276,9 @@ class VisitService:
             )
         check_in = file.check_ins[appointment.version]
         now = self.clock()
-        refusal = (
-            self.booking.policy.check_visit(record.licenses, check_in.state, now, max(now, appointment.end))
-            if record
-            else None
+        # No provider record means no credentials on file: that refuses, it never waives the check.
+        refusal = self.booking.policy.check_visit(
+            record.licenses if record else (), check_in.state, now, max(now, appointment.end)
         )
         if refusal is not None:
             woken, not_waiting = wake(file, visit.version, ["admit"], {"admitted": False}, now)
