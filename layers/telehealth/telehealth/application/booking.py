@@ -320,11 +320,17 @@ class BookingService:
         start: datetime | None = None,
         end: datetime | None = None,
     ) -> list[Appointment]:
-        """A patient's own; a provider's own schedule; staff and machine clients by provider."""
+        """What the caller may see decides the rows; the query only narrows them: a patient's own
+        (with one provider, if asked), a provider's own schedule, staff and machine clients any
+        provider's in this clinic."""
         now = self.clock()
         start, end = start or now - timedelta(days=1), end or now + timedelta(days=90)
         if caller.actor is Actor.PATIENT:
-            found = [a for a in self.store.appointments_of_patient(caller.subject) if start <= a.start <= end]
+            found = [
+                a
+                for a in self.store.appointments_of_patient(caller.subject)
+                if start <= a.start <= end and provider_id in (None, a.provider_id)
+            ]
         else:
             if caller.actor is Actor.PROVIDER:
                 own = self.store.provider_for_user(caller.subject)
