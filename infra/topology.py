@@ -142,7 +142,8 @@ VISIT_TASKS = Function(
     handler="functions.workflow.visit_tasks.lambda_handler",
     invocation=Invocation.WORKFLOW,
     description="Task steps of the visit lifecycle state machine",
-    grants=("table:write", "bus:put", "key:use", "meetings:manage", "notify:send"),
+    # The finish step lists which files a recording left (recordings:list).
+    grants=("table:write", "bus:put", "key:use", "meetings:manage", "notify:send", "recordings:list"),
 )
 OUTBOX_RELAY = Function(
     key="outbox-relay",
