@@ -5,20 +5,30 @@ HTTP (`localhost:$MOTO_PORT`); moto's Lambda then asks the `LambdaDispatcher`. m
 EventBridge events to Lambda targets nor run schedules: matched events go to the dispatcher with
 the rule's real target (retry policy, DLQ), and the platform's scheduler fires scheduled rules.
 DynamoDB stream batches reach their consumer asynchronously, as they do in AWS.
+
+Where moto differs from AWS in ways the platform reaches, `apply_aws_parity` puts it right: DynamoDB
+requests take turns, stream records leave only for writes that happened, scheduled rules fire on
+their schedule alone, and the AWS limits in `infra.limits` are refused with AWS's errors (the
+upstream write-ups are in docs/upstream/).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import functools
 import io
 import json
 import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+from infra import limits
 from local.lambdas import LambdaDispatcher
 
 ACCOUNT = "123456789012"  # moto's account
@@ -48,6 +58,8 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
     from moto.awslambda_simple.models import LambdaSimpleBackend
     from moto.events.models import Rule
     from moto.utilities.arns import parse_arn
+
+    apply_aws_parity()
 
     def invoke(
         self: LambdaSimpleBackend,
@@ -119,20 +131,6 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
 
     LambdaBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign]
 
-    # moto's DynamoDB copies whole tables to roll a transaction back, and a concurrent write
-    # changing them meanwhile breaks the copy: writes take turns, as DynamoDB serialises them.
-    from moto.dynamodb.models import DynamoDBBackend
-
-    writes = threading.RLock()
-    for name in ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def serialised(*args: Any, __original: Any = original, **kwargs: Any) -> Any:
-            with writes:
-                return __original(*args, **kwargs)
-
-        setattr(DynamoDBBackend, name, serialised)
-
     # moto's interpreter only reflects a StopExecution when the running state finishes, which a
     # `.waitForTaskToken` state never does: record the abort at once, as Step Functions does.
     from moto.stepfunctions.parser.api import ExecutionStatus
@@ -149,13 +147,494 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
     Execution.stop = stop  # type: ignore[method-assign]
 
 
+# --- Where moto 5.2.5 differs from AWS in ways the platform reaches ------------------------------
+#
+# Each function below patches one difference, at the narrowest point that puts it right, and says
+# what AWS does. `apply_aws_parity` applies them once per process (they replace methods on moto's
+# classes, which every moto server and `mock_aws` in the process share). The upstream write-ups
+# are in docs/upstream/.
+
+# Every DynamoDB request takes its turn, reads included: moto's reads are not read-only (a GetItem
+# for an absent partition key adds an empty partition to the table, an UpdateItem changes the
+# stored item while another request serialises it), and a transaction deep-copies whole tables to
+# roll back, so any request touching a table while that copy is taken breaks it ("dictionary
+# changed size during iteration", answered as a 500). Reentrant: a transaction's writes run inside
+# its turn.
+DYNAMODB_TURNS = threading.RLock()
+
+_applied = False
+_applying = threading.Lock()
+
+
+def apply_aws_parity() -> None:
+    """Patch moto where it differs from AWS in ways the platform reaches; idempotent."""
+    global _applied
+    with _applying:
+        if _applied:
+            return
+        _dynamodb_takes_turns()
+        _dynamodb_writes_are_atomic()
+        _dynamodb_limits()
+        _scheduled_rules_fire_on_schedule_only()
+        _payload_limits()
+        _applied = True
+
+
+def _in_turn(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def in_turn(*args: Any, **kwargs: Any) -> Any:
+        with DYNAMODB_TURNS:
+            return method(*args, **kwargs)
+
+    return in_turn
+
+
+def _dynamodb_takes_turns() -> None:
+    from moto.awslambda.models import LambdaBackend
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    # The whole request, through the serialisation of its answer: items are live objects.
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        handler.call_action = _in_turn(handler.call_action)  # type: ignore[method-assign]
+    # Callers inside moto that reach the tables without a request of their own.
+    for name in (
+        "create_table",
+        "delete_table",
+        "update_table",
+        "get_item",
+        "query",
+        "scan",
+        "put_item",
+        "update_item",
+        "delete_item",
+        "transact_write_items",
+        "execute_statement",
+        "execute_transaction",
+        "batch_execute_statement",
+    ):
+        setattr(DynamoDBBackend, name, _in_turn(getattr(DynamoDBBackend, name)))
+    # A mapping is registered on the table's own dictionary, which a transaction copies.
+    for name in ("create_event_source_mapping", "update_event_source_mapping", "delete_event_source_mapping"):
+        setattr(LambdaBackend, name, _in_turn(getattr(LambdaBackend, name)))
+
+
+# The stream changes of the write in progress on this thread; None outside a write.
+_write = threading.local()
+
+
+def _dynamodb_writes_are_atomic() -> None:
+    """A write's stream records leave only when the write has happened, one per item it changed.
+
+    moto emits a record per item as a transaction applies its actions one at a time, and hands it
+    to the table's event source mappings at once; a later action's failed condition rolls the
+    tables back, but the records have gone, so a consumer sees writes that never happened. It also
+    emits two INSERTs for an UpdateItem that creates its item (the key, then the item), and leaves
+    that key-only item behind when the update then fails. DynamoDB emits nothing for a write that
+    fails and one record per changed item for one that succeeds.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
+
+    original_add = StreamShard.add
+
+    def add(self: StreamShard, old: Any, new: Any) -> None:
+        changes: list[tuple[StreamShard, Any, Any]] | None = getattr(_write, "changes", None)
+        if changes is None:  # a change no request made (a table import): as moto does
+            original_add(self, old, new)
+        else:
+            changes.append((self, old, new))
+
+    StreamShard.add = add  # type: ignore[method-assign]
+
+    def atomic(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def write(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+            if getattr(_write, "changes", None) is not None:
+                return method(self, *args, **kwargs)  # part of the write in progress
+            with DYNAMODB_TURNS:
+                _write.changes = []
+                try:
+                    result = method(self, *args, **kwargs)
+                    changes = _write.changes
+                finally:
+                    _write.changes = None
+                _emit(changes)
+                return result
+
+        return write
+
+    original_update = DynamoDBBackend.update_item
+
+    def update_item(
+        self: DynamoDBBackend, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        table = self.get_table(table_name)
+        slot = _slot(table, key)
+        before = copy.deepcopy(table.get_item(*slot)) if slot else None
+        try:
+            return original_update(self, table_name, key, *args, **kwargs)
+        except Exception:
+            if slot:  # moto may have stored the key alone, or half the update
+                _restore(table, slot, before)
+            raise
+
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    for name in (
+        "put_item",
+        "update_item",
+        "delete_item",
+        "transact_write_items",
+        "execute_statement",
+        "execute_transaction",
+        "batch_execute_statement",
+    ):
+        setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
+
+
+def _slot(table: Any, key: dict[str, Any]) -> tuple[Any, Any] | None:
+    """The item's place in moto's table, or None when the key is malformed (moto says how)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if not isinstance(key, dict) or table.hash_key_attr not in key:
+        return None
+    if table.range_key_attr is not None and table.range_key_attr not in key:
+        return None
+    range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    return DynamoType(key[table.hash_key_attr]), range_key
+
+
+def _restore(table: Any, slot: tuple[Any, Any], item: Any) -> None:
+    hash_key, range_key = slot
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+    elif item is None:
+        table.items[hash_key].pop(range_key, None)
+    else:
+        table.items[hash_key][range_key] = item
+
+
+def _emit(changes: list[tuple[Any, Any, Any]]) -> None:
+    """One record per item the write changed (its first old image, its last new one), then the
+    shard's buffer to its event source mappings, as moto's StreamShard.add does per record."""
+    from moto.awslambda.utils import get_backend
+    from moto.dynamodb.models.table import StreamRecord
+
+    merged: dict[tuple[int, Any, Any], list[Any]] = {}
+    for shard, old, new in changes:
+        item = old if old is not None else new
+        slot = (id(shard), item.hash_key, item.range_key)
+        if slot in merged:
+            merged[slot][2] = new
+        else:
+            merged[slot] = [shard, old, new]
+    by_shard: dict[int, tuple[Any, list[tuple[Any, Any]]]] = {}
+    for shard, old, new in merged.values():
+        if old is not None or new is not None:
+            by_shard.setdefault(id(shard), (shard, []))[1].append((old, new))
+    for shard, pairs in by_shard.values():
+        view = shard.table.stream_specification["StreamViewType"]
+        for old, new in pairs:
+            event = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+            sequence = len(shard.items) + shard.starting_sequence_number
+            shard.items.append(StreamRecord(shard.table, view, event, old, new, sequence))
+        consumed = None
+        for function_arn, mapping in shard.table.lambda_event_source_mappings.items():
+            backend = get_backend(shard.account_id, function_arn.split(":")[3])
+            consumed = backend.send_dynamodb_items(function_arn, shard.items, mapping.event_source_arn)
+        if consumed:
+            shard.items = []
+
+
+def item_size(attributes: dict[str, Any]) -> int:
+    """An item's size as DynamoDB counts it ('DynamoDB item sizes and formats'), from moto's
+    DynamoType values or from request JSON ({"S": ...})."""
+    return sum(len(name.encode()) + _value_size(value) for name, value in attributes.items())
+
+
+def _value_size(value: Any) -> int:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if isinstance(value, DynamoType):
+        typed = value
+    elif isinstance(value, dict) and len(value) == 1:
+        typed = DynamoType(value)
+    else:  # not an attribute value; moto sizes these as text
+        return len(str(value).encode())
+    kind, raw = typed.type, typed.value
+    if kind == "S":
+        return len(str(raw).encode())
+    if kind == "N":
+        return _number_size(str(raw))
+    if kind == "B":
+        return _binary_size(raw)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(str(v).encode()) for v in raw)
+    if kind == "NS":
+        return sum(_number_size(str(v)) for v in raw)
+    if kind == "BS":
+        return sum(_binary_size(v) for v in raw)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(v) for v in raw)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_size(v) for k, v in raw.items())
+    return len(str(raw).encode())
+
+
+def _number_size(number: str) -> int:
+    mantissa = number.lstrip("+-").lower().split("e")[0]
+    digits = mantissa.replace(".", "").strip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
+def _binary_size(value: Any) -> int:
+    if isinstance(value, bytes):
+        return len(value)
+    try:  # binary travels base64-encoded; its raw bytes count
+        return len(base64.b64decode(value))
+    except ValueError:  # not base64: moto refuses it elsewhere, or stores it as text
+        return len(str(value).encode())
+
+
+def _dynamodb_limits() -> None:
+    from moto.dynamodb.exceptions import (
+        ItemSizeTooLarge,
+        MockValidationException,
+        TransactionCanceledException,
+    )
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+    from moto.dynamodb.responses import DynamoHandler
+
+    # moto refuses items over 405,000 bytes of its own count (names and values, no list or map
+    # overheads): items DynamoDB stores were refused. Count and compare as DynamoDB does.
+    def set_attribute(self: LimitedSizeDict, key: str, value: Any) -> None:
+        others = item_size({k: v for k, v in self.items() if k != key})
+        if others + len(key.encode()) + _value_size(value) > limits.DYNAMODB_ITEM_BYTES.value:
+            raise ItemSizeTooLarge
+        dict.__setitem__(self, key, value)
+
+    LimitedSizeDict.__setitem__ = set_attribute  # type: ignore[method-assign]
+
+    original_transact = DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        sizes = _action_sizes(transact_items)
+        # Over 100 actions, or actions moto cannot read: moto's own answer.
+        if sizes is not None and len(sizes) <= limits.DYNAMODB_TRANSACTION_ACTIONS.value:
+            oversized = [
+                kind == "Put" and size > limits.DYNAMODB_TRANSACTION_ITEM_BYTES.value for kind, size in sizes
+            ]
+            if any(oversized):
+                raise TransactionCanceledException(
+                    [
+                        ("ValidationError", ItemSizeTooLarge.item_size_too_large_msg, None)
+                        if big
+                        else (None, None, None)
+                        for big in oversized
+                    ]
+                )
+            if sum(size for _, size in sizes) > limits.DYNAMODB_TRANSACTION_BYTES.value:
+                raise MockValidationException(limits.DYNAMODB_TRANSACTION_BYTES.error.message)
+        original_transact(self, transact_items)
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+    original_batch_write = DynamoHandler.batch_write_item
+
+    def batch_write_item(self: DynamoHandler) -> Any:
+        requests = self.body.get("RequestItems", {})
+        if sum(len(r) for r in requests.values()) > limits.DYNAMODB_BATCH_WRITE_REQUESTS.value:
+            raise MockValidationException(limits.DYNAMODB_BATCH_WRITE_REQUESTS.error.message)
+        return original_batch_write(self)
+
+    DynamoHandler.batch_write_item = batch_write_item  # type: ignore[method-assign]
+
+
+def _action_sizes(transact_items: Any) -> list[tuple[str, int]] | None:
+    """Each action's kind and the size it adds to the transaction: a Put its item, the others their
+    key. None when the request is malformed."""
+    try:
+        sizes = []
+        for action in transact_items:
+            kind, operation = next(iter(action.items()))
+            sizes.append((kind, item_size(operation["Item"] if kind == "Put" else operation["Key"])))
+        return sizes
+    except (AttributeError, KeyError, StopIteration, TypeError, ValueError):
+        return None
+
+
+def _scheduled_rules_fire_on_schedule_only() -> None:
+    """A rule with a schedule and no event pattern matches no event, and a disabled rule none.
+
+    moto's empty event pattern matches every event, so every event put on the default bus also
+    "fired" each scheduled rule there (the outbox sweep, once per Chime event), and it matches
+    events to rules whatever their state. EventBridge runs a scheduled rule on its schedule only
+    (the platform's scheduler does that locally) and sends nothing to a disabled rule.
+    """
+    from moto.events.models import EventPattern, Rule
+
+    class RulePattern(EventPattern):
+        def __init__(self, rule: Rule, pattern: EventPattern) -> None:
+            super().__init__(pattern.dump(), pattern.get_pattern())
+            self._rule = rule
+
+        def matches_event(self, event: Any) -> bool:
+            if not str(self._rule.state).startswith("ENABLED"):
+                return False
+            if self._rule.scheduled_expression and not self.get_pattern():
+                return False
+            return super().matches_event(event)
+
+    original_init = Rule.__init__
+
+    def init(self: Rule, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.event_pattern = RulePattern(self, self.event_pattern)
+
+    Rule.__init__ = init  # type: ignore[method-assign]
+
+
+def _payload_limits() -> None:
+    """The size limits moto does not check, or checks against other numbers than AWS."""
+    from moto.awslambda.responses import LambdaResponse
+    from moto.core.exceptions import JsonRESTError
+    from moto.events.exceptions import ValidationException as EventsValidationException
+    from moto.events.models import EventsBackend
+    from moto.sqs.exceptions import InvalidParameterValue
+    from moto.sqs.models import SQSBackend
+    from moto.stepfunctions.exceptions import ValidationException as StatesValidationException
+    from moto.stepfunctions.responses import StepFunctionResponse
+    from moto.utilities.aws_headers import amz_crc32
+
+    # Step Functions: the execution input and a task's output, refused at the API.
+    def bounded(method: Callable[..., Any], parameter: str, limit: limits.Limit) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def checked(self: StepFunctionResponse) -> Any:
+            value = self._get_param(parameter)
+            if isinstance(value, str) and len(value.encode()) > limit.value:
+                raise StatesValidationException(limit.error.message)
+            return method(self)
+
+        return checked
+
+    StepFunctionResponse.start_execution = bounded(  # type: ignore[method-assign]
+        StepFunctionResponse.start_execution, "input", limits.SFN_EXECUTION_INPUT_BYTES
+    )
+    StepFunctionResponse.send_task_success = bounded(  # type: ignore[method-assign]
+        StepFunctionResponse.send_task_success, "output", limits.SFN_TASK_OUTPUT_BYTES
+    )
+
+    # Step Functions: states within an execution. moto fails an execution whose state carries
+    # exactly 262,144 bytes (it compares with `<`); the documented maximum length lets it through.
+    from moto.stepfunctions.parser import quotas
+
+    quotas.MAX_STATE_SIZE_UTF8_BYTES = limits.SFN_STATE_PAYLOAD_BYTES.value + 1  # type: ignore[misc]
+
+    # EventBridge: the request's entries, sized as EventBridge sizes them.
+    original_put_events = EventsBackend.put_events
+
+    def put_events(self: EventsBackend, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if sum(_entry_size(e) for e in events) > limits.EVENTS_PUT_EVENTS_BYTES.value:
+            raise EventsValidationException(limits.EVENTS_PUT_EVENTS_BYTES.error.message)
+        return original_put_events(self, events)
+
+    EventsBackend.put_events = put_events  # type: ignore[method-assign]
+
+    # SQS: moto counts the body's characters; SQS counts bytes, message attributes included.
+    original_send = SQSBackend.send_message
+
+    def send_message(self: SQSBackend, queue_name: str, message_body: str, *args: Any, **kwargs: Any) -> Any:
+        queue: Any = self.get_queue(queue_name)  # its attributes are set dynamically
+        maximum = int(queue.maximum_message_size)
+        attributes = kwargs.get("message_attributes") or (args[0] if args else None) or {}
+        size = len(message_body.encode()) + sum(_attribute_size(n, v) for n, v in attributes.items())
+        if size > maximum:
+            raise InvalidParameterValue(
+                f"One or more parameters are invalid. Reason: Message must be shorter than {maximum} bytes."
+            )
+        return original_send(self, queue_name, message_body, *args, **kwargs)
+
+    SQSBackend.send_message = send_message  # type: ignore[method-assign]
+
+    # Lambda's Invoke API: the request by invocation type, and the response by its length (moto
+    # compares sys.getsizeof with 6,000,000, refusing responses AWS returns). moto's answer
+    # otherwise, as LambdaResponse.invoke gives it.
+    class RequestTooLargeError(JsonRESTError):
+        code = 413
+
+    @amz_crc32
+    def invoke(self: LambdaResponse) -> Any:
+        invocation_type = self.headers.get("X-Amz-Invocation-Type")
+        body = self.body if isinstance(self.body, bytes) else str(self.body or "").encode()
+        limit = (
+            limits.LAMBDA_ASYNC_REQUEST_BYTES
+            if invocation_type == "Event"
+            else limits.LAMBDA_SYNC_REQUEST_BYTES
+        )
+        if len(body) > limit.value:
+            raise RequestTooLargeError(limit.error.code, limit.error.message)
+        response_headers: dict[str, str] = {}
+        function_name = unquote(self.path.rsplit("/", 2)[-2])
+        qualifier = self._get_param("qualifier")
+        payload = self.backend.invoke(function_name, qualifier, self.body, self.headers, response_headers)
+        if payload is None:
+            return 404, response_headers, "{}"
+        too_large = limits.LAMBDA_SYNC_RESPONSE_BYTES
+        size = len(payload if isinstance(payload, bytes) else payload.encode())
+        if invocation_type != "Event" and size > too_large.value:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            payload = json.dumps({"errorMessage": too_large.error.message, "errorType": too_large.error.code})
+        response_headers["content-type"] = "application/json"
+        if invocation_type == "Event":
+            response_headers["status"] = "202"
+            return 202, response_headers, payload
+        if invocation_type == "DryRun":
+            response_headers["status"] = "204"
+            return 204, response_headers, payload
+        if self.headers.get("X-Amz-Log-Type") != "Tail":
+            response_headers.pop("x-amz-log-result", None)
+        return 200, response_headers, payload
+
+    LambdaResponse.invoke = invoke  # type: ignore[method-assign]
+
+
+def _entry_size(entry: dict[str, Any]) -> int:
+    """'Calculating Amazon EventBridge PutEvents event entry size'."""
+    size = 14 if entry.get("Time") is not None else 0
+    for field_name in ("Source", "DetailType", "Detail"):
+        size += len(str(entry.get(field_name) or "").encode())
+    return size + sum(len(str(r).encode()) for r in entry.get("Resources") or [] if r is not None)
+
+
+def _attribute_size(name: str, value: dict[str, Any]) -> int:
+    """An SQS message attribute counts its name, its data type and its value."""
+    if value.get("BinaryValue") is not None:
+        data = value["BinaryValue"]
+        size = len(data) if isinstance(data, bytes) else len(base64.b64decode(data))
+    else:
+        size = len(str(value.get("StringValue") or "").encode())
+    return len(name.encode()) + len(str(value.get("DataType", "")).encode()) + size
+
+
 class RequestMeter:
     """Every AWS request the emulator answers, by service and operation, with the items each
-    DynamoDB write touched: what a deployment would be billed for (the bench's cost figures)."""
+    DynamoDB write touched: what a deployment would be billed for (the bench's cost figures), the
+    largest transaction, and every answer the emulator failed to give (a 5xx of its own, which
+    AWS would not have answered), written to `error_log` as the service and operation only."""
 
-    def __init__(self) -> None:
+    def __init__(self, error_log: Path | None = None) -> None:
         self.counts: Counter[tuple[str, str]] = Counter()
         self.written_items: Counter[str] = Counter()
+        self.largest_transaction: Counter[str] = Counter()  # operation -> most items in one call
+        self.server_errors: list[tuple[str, str, int]] = []
+        self.error_log = error_log
         self._lock = threading.Lock()
 
     def snapshot(self) -> tuple[Counter[tuple[str, str]], Counter[str]]:
@@ -185,6 +664,18 @@ class RequestMeter:
         with self._lock:
             self.counts[(service, operation)] += 1
             self.written_items[operation] += items
+            self.largest_transaction[operation] = max(self.largest_transaction[operation], items)
+
+    def failed(self, environ: dict[str, Any], status: int) -> None:
+        scope = str(environ.get("HTTP_AUTHORIZATION", "")).split("Credential=", 1)[-1].split("/")
+        service = scope[3] if len(scope) > 3 else "unknown"
+        target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+        operation = target.rsplit(".", 1)[-1] if target else f"{environ.get('REQUEST_METHOD')}"
+        with self._lock:
+            self.server_errors.append((service, operation, status))
+            if self.error_log is not None:
+                with self.error_log.open("a") as log:
+                    log.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {status} {service} {operation}\n")
 
 
 def meter_requests(meter: RequestMeter) -> None:
@@ -194,7 +685,13 @@ def meter_requests(meter: RequestMeter) -> None:
 
     def metered(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
         meter.record(environ)
-        return original(self, environ, start_response)
+
+        def answered(status: str, headers: Any, *rest: Any) -> Any:
+            if int(status.split()[0]) >= 500:
+                meter.failed(environ, int(status.split()[0]))
+            return start_response(status, headers, *rest)
+
+        return original(self, environ, answered)
 
     DomainDispatcherApplication.__call__ = metered  # type: ignore[method-assign]
 
@@ -202,14 +699,15 @@ def meter_requests(meter: RequestMeter) -> None:
 class Emulator:
     """moto's threaded server on a loopback port."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, error_log: Path | None = None) -> None:
         from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
         configure_moto(port)
+        apply_aws_parity()
         # moto's server logs every request line; the platform's output is its own.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self.port = port
-        self.meter = RequestMeter()
+        self.meter = RequestMeter(error_log)
         meter_requests(self.meter)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
