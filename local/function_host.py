@@ -1,9 +1,17 @@
-"""A tenant's functions, hosted in one process the way Lambda hosts each: `python -m local.function_host`.
+"""A tenant's functions, hosted the way Lambda hosts them: `python -m local.function_host`.
 
-The platform starts one host per tenant with that tenant's environment (the one environment all
-its functions share in the stack too), so no function's settings leak into another tenant's. The
-host answers `POST /invoke/<function key>` with the handler's result, or Lambda's error shape and
-an `X-Function-Error` header, and reports the handler's own duration in `X-Handler-Ms`.
+The host imports every handler once, with the tenant's environment (the one environment all its
+functions share in the stack too, so no setting leaks between tenants), and then starts nothing
+by itself: on `spawn <function key> <ticket>` from the platform's control socket it forks an
+*execution environment* for that function, a process that serves one invocation at a time on a
+loopback port of its own and says `ready <ticket> <port> <pid>` back. The platform starts environments
+as invocations run side by side, up to the function's reserved concurrency, and reuses idle ones,
+as Lambda does. Handlers (and Powertools' resolver, which keeps the current event on the class)
+are written for one invocation at a time per environment; forking from the preloaded host makes a
+new environment cost milliseconds, the imports being paid once.
+
+An environment answers `POST /invoke` with the handler's result, or Lambda's error shape and an
+`X-Function-Error` header, and reports the handler's own duration in `X-Handler-Ms`.
 """
 
 from __future__ import annotations
@@ -12,21 +20,19 @@ import argparse
 import importlib
 import json
 import os
-import threading
+import signal
+import socket
+import sys
 import time
 import traceback
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
 from infra import topology
-from local.loopback import LoopbackServer
 
 Handler = Callable[[Any, Any], Any]
 _handlers: dict[str, Handler] = {}
-# One invocation at a time per function, as in one Lambda execution environment: handlers (and
-# Powertools' resolver, which keeps the current event on the class) are written for that.
-_environments = {f.key: threading.Lock() for f in topology.FUNCTIONS}
 
 
 class LambdaContext:
@@ -55,22 +61,18 @@ def _handler(function: topology.Function) -> Handler:
 
 
 class _Invoke(BaseHTTPRequestHandler):
-    server_version = "telehealth-function-host"
-    functions: ClassVar[dict[str, topology.Function]] = {f.key: f for f in topology.FUNCTIONS}
+    """One execution environment's invoke endpoint: the function it was started for, only."""
+
+    server_version = "telehealth-function-environment"
+    function: ClassVar[topology.Function]
 
     def do_POST(self) -> None:
-        key = self.path.removeprefix("/invoke/")
-        function = self.functions.get(key)
-        if function is None:
-            self.send_error(404, "no such function")
-            return
         event = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"null")
-        context = LambdaContext(function, os.environ["TENANT_ID"], self.headers.get("X-Request-Id", ""))
+        context = LambdaContext(self.function, os.environ["TENANT_ID"], self.headers.get("X-Request-Id", ""))
         started = time.perf_counter()
         error = False
         try:
-            with _environments[function.key]:
-                result = _handler(function)(event, context)
+            result = _handler(self.function)(event, context)
         except Exception as exc:
             error = True
             result = {
@@ -89,25 +91,55 @@ class _Invoke(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # the platform's readiness probe
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
     def log_message(self, format: str, *args: Any) -> None:
         pass  # request lines would say nothing the platform's own output does not
 
 
+class _Environment(HTTPServer):
+    """Not threaded: an environment runs one invocation at a time, as in Lambda."""
+
+    request_queue_size = 16
+
+
+def _serve_environment(function: topology.Function, ticket: str, control: socket.socket) -> None:
+    """In the forked child: listen, say where, serve until the platform stops the host."""
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    handler = type("Invoke", (_Invoke,), {"function": function})
+    server = _Environment(("127.0.0.1", 0), handler)
+    control.send(f"ready {ticket} {server.server_address[1]} {os.getpid()}".encode())
+    control.close()
+    from local.parity import recorder
+
+    recorder.start(f"function:{function.key}")
+    server.serve_forever()
+
+
+def serve(control: socket.socket) -> None:
+    """The zygote: fork an environment per request until the platform closes the socket."""
+    functions = {f.key: f for f in topology.FUNCTIONS}
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
+    while message := control.recv(256):
+        _, key, ticket = message.decode().split()
+        if key not in functions:
+            control.send(f"unknown {ticket} 0 0".encode())
+            continue
+        sys.stdout.flush()
+        if os.fork() == 0:
+            try:
+                _serve_environment(functions[key], ticket, control)
+            finally:
+                os._exit(0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--control-fd", type=int, required=True, help="the platform's control socket")
     parser.add_argument("--preload", action="store_true", help="import every handler before serving")
     args = parser.parse_args()
     if args.preload:
         for function in topology.FUNCTIONS:
             _handler(function)
-    server = LoopbackServer(("127.0.0.1", args.port), _Invoke)
-    server.serve_forever()
+    serve(socket.socket(fileno=args.control_fd))
 
 
 if __name__ == "__main__":

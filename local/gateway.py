@@ -27,8 +27,14 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from infra import topology
-from local.lambdas import FunctionTimeoutError, FunctionUnreachableError, Invocation
+from infra import limits, topology
+from local.lambdas import (
+    FunctionThrottledError,
+    FunctionTimeoutError,
+    FunctionUnreachableError,
+    Invocation,
+    RequestTooLargeError,
+)
 from local.loopback import LoopbackServer
 from local.tokens import Authorizer, Unauthorized, api_gateway_claims, mint_client_credentials_token
 from telehealth import api_conventions
@@ -154,7 +160,13 @@ class _Request(BaseHTTPRequestHandler):
             _, _, tenant_id, *rest = path.split("/", 3)
             path = "/" + (rest[0] if rest else "")
         tenant = self.owner.tenants.get(tenant_id)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > limits.APIGW_PAYLOAD_BYTES.value:
+            while length > 0:  # drained, not kept: the client hears the answer, not a reset
+                length -= len(self.rfile.read(min(length, 1 << 20)) or b"\0" * length)
+            self._json(413, {"message": limits.APIGW_PAYLOAD_BYTES.error.message})
+            return
+        body = self.rfile.read(length)
         if tenant is None:
             self._json(404, {"message": "No such tenant"})
             return
@@ -183,6 +195,11 @@ class _Request(BaseHTTPRequestHandler):
             return
         except FunctionUnreachableError:
             self._json(502, {"message": "Internal server error"})
+            return
+        except (FunctionThrottledError, RequestTooLargeError):
+            # Lambda's 429 (or 413, an event over its payload limit) never reaches the client:
+            # the invoke failed, and a proxy integration answers 500 for that.
+            self._json(500, {"message": "Internal server error"})
             return
         response = json.loads(result.payload or b"null")
         if result.function_error or not isinstance(response, dict) or "statusCode" not in response:

@@ -1,4 +1,11 @@
-"""Lambda, locally: invocations reach the tenant's function host with Lambda's own semantics.
+"""Lambda, locally: invocations reach the functions' execution environments with Lambda's own
+semantics.
+
+Each function has environments of its own (processes forked from the tenant's function host, see
+`local.function_host`): an idle one takes the next invocation, a new one starts while all are
+busy, up to the function's reserved concurrency. Past it, a synchronous invoke is throttled
+(`TooManyRequestsException`) and an asynchronous one waits, as Lambda queues it. A handler that
+outlives the function's timeout is stopped with its environment, as Lambda does.
 
 A synchronous invoke returns the handler's result, or Lambda's error shape with the
 `X-Amz-Function-Error` header. An asynchronous invoke (EventBridge targets, `InvocationType=Event`)
@@ -10,7 +17,11 @@ stream batch is retried, then described to the mapping's on-failure queue.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import socket
 import threading
 import time
 import urllib.error
@@ -22,16 +33,110 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from infra import limits
+
 # Lambda retries a failed asynchronous invocation twice (the event invoke config we set too).
 ASYNC_RETRIES = 2
 RETRY_DELAY_S = 0.2  # seconds, not minutes as in AWS: tests and the demo should not wait
 
 
 @dataclass(frozen=True)
+class Environment:
+    url: str  # where it takes invocations
+    pid: int  # the process, stopped when a handler outlives the timeout
+
+
+class FunctionHostControl:
+    """The platform's end of a tenant function host's control socket: asks it to fork an
+    execution environment for a function and waits for where that environment listens."""
+
+    def __init__(self, control: socket.socket) -> None:
+        self._control = control
+        self._lock = threading.Lock()
+        self._waiting: dict[str, tuple[threading.Event, list[Environment]]] = {}
+        self._tickets = 0
+        threading.Thread(target=self._read, name="function-host-control", daemon=True).start()
+
+    def start(self, key: str, timeout_s: float = 30.0) -> Environment:
+        with self._lock:
+            self._tickets += 1
+            ticket = str(self._tickets)
+            done: tuple[threading.Event, list[Environment]] = (threading.Event(), [])
+            self._waiting[ticket] = done
+            self._control.send(f"spawn {key} {ticket}".encode())
+        if not done[0].wait(timeout_s) or not done[1]:
+            raise FunctionUnreachableError(f"no execution environment for {key}")
+        return done[1][0]
+
+    def _read(self) -> None:
+        while True:
+            try:
+                message = self._control.recv(256)
+            except OSError:
+                message = b""
+            if not message:  # the host is gone: nobody waiting will be answered
+                for event, _ in self._waiting.values():
+                    event.set()
+                return
+            status, ticket, port, pid = message.decode().split()
+            with self._lock:
+                event, found = self._waiting.pop(ticket, (threading.Event(), []))
+            if status == "ready":
+                found.append(Environment(f"http://127.0.0.1:{port}/invoke", int(pid)))
+            event.set()
+
+    def close(self) -> None:
+        self._control.close()
+
+
+class Environments:
+    """One function's execution environments, kept warm between invocations as Lambda keeps them."""
+
+    def __init__(self, key: str, limit: int, host: FunctionHostControl) -> None:
+        self.key, self.limit, self._host = key, limit, host
+        self._idle: list[Environment] = []
+        self._count = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, *, wait: bool) -> Environment:
+        with self._changed:
+            while not self._idle:
+                if self._count < self.limit:
+                    self._count += 1
+                    break
+                if not wait:
+                    raise FunctionThrottledError(self.key)
+                self._changed.wait()
+            else:
+                return self._idle.pop()
+        try:
+            return self._host.start(self.key)
+        except Exception:
+            self.discard()
+            raise
+
+    def release(self, environment: Environment) -> None:
+        with self._changed:
+            self._idle.append(environment)
+            self._changed.notify()
+
+    def discard(self) -> None:
+        """An environment that is gone (stopped at its timeout): room for a new one."""
+        with self._changed:
+            self._count -= 1
+            self._changed.notify()
+
+    @property
+    def started(self) -> int:
+        return self._count
+
+
+@dataclass(frozen=True)
 class HostedFunction:
     name: str  # the deployed function name, telehealth-<tenant>-<key>
     key: str  # the topology key, what the host knows it by
-    host_url: str  # the tenant's function host
+    environments: Environments
+    timeout_s: float  # the function's own timeout
     dlq_arn: str | None  # the function's own DLQ (asynchronous invocations)
 
 
@@ -47,6 +152,14 @@ class FunctionTimeoutError(Exception):
 
 class FunctionUnreachableError(Exception):
     """The function does not exist or its host does not answer: a delivery failure."""
+
+
+class FunctionThrottledError(Exception):
+    """Every environment the reserved concurrency allows is busy (Lambda's 429)."""
+
+
+class RequestTooLargeError(Exception):
+    """The event is over Lambda's invocation payload limit (Lambda's 413): never delivered."""
 
 
 @dataclass
@@ -73,6 +186,8 @@ class LambdaDispatcher:
         self.completed: deque[tuple[str, Any]] = deque(maxlen=500)
         # Every invocation's function and handler time, newest last (the bench's GB-seconds).
         self.invocations: deque[tuple[str, float]] = deque(maxlen=100_000)
+        # Every event a rule handed to a function: (function name, detail-type, when, monotonic).
+        self.deliveries: deque[tuple[str, str, float]] = deque(maxlen=100_000)
         # One worker per stream mapping: a shard is processed in order, a batch at a time.
         self._shards: dict[str, ThreadPoolExecutor] = {}
         self._stopped = threading.Event()
@@ -100,32 +215,63 @@ class LambdaDispatcher:
 
     # --- synchronous ---------------------------------------------------------------------------
 
-    def invoke(self, name_or_arn: str, payload: bytes, timeout_s: float = 900) -> Invocation:
-        """Synchronously; `timeout_s` is the caller's patience (API Gateway waits 29 s)."""
+    def invoke(
+        self, name_or_arn: str, payload: bytes, timeout_s: float = 900, *, throttle: bool = False
+    ) -> Invocation:
+        """Synchronously; `timeout_s` is the caller's patience (API Gateway waits 29 s). With
+        `throttle`, a call finding every environment busy is refused, as Lambda refuses a
+        synchronous invoke past the reserved concurrency; otherwise it waits for one (Lambda's
+        callers that retry a throttle, Step Functions and the event queue, amount to that)."""
         function = self.resolve(name_or_arn)
+        if len(payload) > limits.LAMBDA_SYNC_REQUEST_BYTES.value:
+            raise RequestTooLargeError(limits.LAMBDA_SYNC_REQUEST_BYTES.error.message)
+        environment = function.environments.acquire(wait=not throttle)
         request = urllib.request.Request(  # noqa: S310 (loopback URL we built)
-            f"{function.host_url}/invoke/{function.key}",
+            environment.url,
             data=payload or b"{}",
             method="POST",
             headers={"Content-Type": "application/json", "X-Request-Id": str(uuid.uuid4())},
         )
+        patience = min(timeout_s, function.timeout_s)
         try:
-            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=patience + 1) as response:  # noqa: S310
                 done = Invocation(
                     payload=response.read(),
                     function_error=response.headers.get("X-Function-Error") is not None,
                     handler_ms=float(response.headers.get("X-Handler-Ms", "0")),
                 )
-                self.invocations.append((function.name, done.handler_ms))
-                return done
-        except TimeoutError as error:
-            raise FunctionTimeoutError(function.name) from error
-        except (urllib.error.URLError, ConnectionError) as error:
-            if isinstance(
-                error.__cause__ if isinstance(error, urllib.error.URLError) else None, TimeoutError
-            ):
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as error:
+            # The environment is stopped either way: a handler past its timeout, or one that died.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(environment.pid, signal.SIGKILL)
+            function.environments.discard()
+            cause = error.__cause__ if isinstance(error, urllib.error.URLError) else error
+            if not isinstance(cause, TimeoutError):
+                raise FunctionUnreachableError(f"{function.name}: {error}") from error
+            if timeout_s < function.timeout_s:
                 raise FunctionTimeoutError(function.name) from error
-            raise FunctionUnreachableError(f"{function.name}: {error}") from error
+            self.invocations.append((function.name, function.timeout_s * 1000))
+            return Invocation(
+                payload=json.dumps(
+                    {
+                        "errorType": "Sandbox.Timedout",
+                        "errorMessage": f"Task timed out after {function.timeout_s:.2f} seconds",
+                    }
+                ).encode(),
+                function_error=True,
+                handler_ms=function.timeout_s * 1000,
+            )
+        function.environments.release(environment)
+        self.invocations.append((function.name, done.handler_ms))
+        if len(done.payload) > limits.LAMBDA_SYNC_RESPONSE_BYTES.value:
+            # What the handler returned never reaches the caller: Lambda answers with its error.
+            refused = limits.LAMBDA_SYNC_RESPONSE_BYTES.error
+            return Invocation(
+                json.dumps({"errorType": refused.code, "errorMessage": refused.message}).encode(),
+                function_error=True,
+                handler_ms=done.handler_ms,
+            )
+        return done
 
     def invoke_or_raise(self, name_or_arn: str, event: Any) -> Any:
         result = self.invoke(name_or_arn, json.dumps(event).encode())
@@ -138,6 +284,8 @@ class LambdaDispatcher:
 
     def invoke_async(self, name_or_arn: str, event: Any) -> None:
         function = self.resolve(name_or_arn)
+        if len(json.dumps(event).encode()) > limits.LAMBDA_ASYNC_REQUEST_BYTES.value:
+            raise RequestTooLargeError(limits.LAMBDA_ASYNC_REQUEST_BYTES.error.message)
         if not self._stopped.is_set():
             self._pool.submit(self._run_async, function, event)
 
@@ -175,6 +323,8 @@ class LambdaDispatcher:
         """A rule matched: hand the event to Lambda asynchronously, or to the target's DLQ."""
         if self._stopped.is_set():
             return
+        function = target["Arn"].split(":function:", 1)[-1].split(":", 1)[0]
+        self.deliveries.append((function, str(event.get("detail-type", "")), time.monotonic()))
         self._pool.submit(self._deliver, target, rule_arn, event, function_exists)
 
     def _deliver(

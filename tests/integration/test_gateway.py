@@ -104,3 +104,72 @@ def test_routes_match_as_api_gateway_resources_do(path: str, resource: str | Non
         assert matched is not None
         assert matched[0].path == resource
         assert matched[1].get("proxy") == proxy
+
+
+# --- what API Gateway and Lambda refuse, refused here too (infra/limits.py) ---------------------------
+
+
+def _token() -> str:
+    return sign_for_tests(
+        {
+            "iss": ISSUER,
+            "exp": time.time() + 60,
+            "token_use": "access",
+            "scope": "aws.cognito.signin.user.admin",
+            "sub": "user-1",
+        }
+    )
+
+
+def test_a_body_over_api_gateways_payload_limit_is_refused_before_the_function(
+    gateway: str, seen: list[dict[str, Any]]
+) -> None:
+    from infra import limits
+
+    over = b"x" * (limits.APIGW_PAYLOAD_BYTES.value + 1)
+    reply = http("POST", f"{gateway}/v1/appointments", headers={"Authorization": _token()}, body=over)
+    assert reply.status == 413 and not seen
+
+
+@pytest.mark.parametrize("refusal", ["throttled", "too-large"])
+def test_an_invoke_lambda_refuses_is_a_500_as_a_proxy_integration_answers_it(refusal: str) -> None:
+    from local.lambdas import FunctionThrottledError, RequestTooLargeError
+
+    def invoke(function: str, payload: bytes, timeout_s: float) -> Invocation:
+        raise FunctionThrottledError(function) if refusal == "throttled" else RequestTooLargeError("413")
+
+    server = Gateway(
+        port=0,
+        tenants={
+            "acme": TenantApi("acme", "telehealth-acme-api", Authorizer(frozenset({ISSUER})), ISSUER, {})
+        },
+        default_tenant="acme",
+        invoke=invoke,
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        reply = http(
+            "GET", f"http://127.0.0.1:{server.port}/v1/appointments", headers={"Authorization": _token()}
+        )
+        assert reply.status == 500 and reply.json() == {"message": "Internal server error"}
+    finally:
+        server.stop()
+
+
+def test_lambda_refuses_an_event_over_its_payload_limits_before_any_environment_runs() -> None:
+    from infra import limits
+    from local.lambdas import Environments, HostedFunction, LambdaDispatcher, RequestTooLargeError
+
+    class NoHost:
+        def start(self, key: str) -> Any:
+            raise AssertionError("no environment may start for a refused invoke")
+
+    dispatcher = LambdaDispatcher(lambda *_: None)
+    dispatcher.register(
+        HostedFunction("telehealth-acme-api", "api", Environments("api", 1, NoHost()), 15, None)  # type: ignore[arg-type]
+    )
+    with pytest.raises(RequestTooLargeError):
+        dispatcher.invoke("telehealth-acme-api", b"x" * (limits.LAMBDA_SYNC_REQUEST_BYTES.value + 1))
+    with pytest.raises(RequestTooLargeError):
+        dispatcher.invoke_async("telehealth-acme-api", "x" * limits.LAMBDA_ASYNC_REQUEST_BYTES.value)
+    dispatcher.stop()
