@@ -78,7 +78,8 @@ SEED_PROVIDERS = (
         ("en", "sv"),
         "America/Chicago",
         {d: (Interval(time(8), time(16)),) for d in (1, 2, 3, 4)},
-        {"general": 50},
+        # A psychological evaluation takes four hours: the longest visit the platform allows.
+        {"general": 50, "evaluation": 240},
     ),
     SeedProvider(
         "dr.ramirez",

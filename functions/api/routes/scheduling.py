@@ -214,15 +214,23 @@ class ExtraHoursIn(_Model):
     end: time
 
 
+# The largest hours a provider may publish: half-hour blocks all day, a year of exceptions, twenty
+# services. They bound the profile item far below DynamoDB's 400 KB (a test stores the largest).
+MAX_INTERVALS_A_DAY = 48
+MAX_EXCEPTIONS = 366
+MAX_SERVICES = 20
+
+
 class AvailabilityIn(_Model):
-    weekly: dict[Annotated[int, Field(ge=1, le=7)], list[IntervalIn]] = Field(
-        description="ISO weekday (1 = Monday) to working intervals, in the provider's zone"
-    )
-    visit_minutes: dict[
-        Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")], Annotated[int, Field(ge=5, le=240)]
+    weekly: dict[
+        Annotated[int, Field(ge=1, le=7)], Annotated[list[IntervalIn], Field(max_length=MAX_INTERVALS_A_DAY)]
+    ] = Field(description="ISO weekday (1 = Monday) to working intervals, in the provider's zone")
+    visit_minutes: Annotated[
+        dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")], Annotated[int, Field(ge=5, le=240)]],
+        Field(min_length=1, max_length=MAX_SERVICES),
     ]
-    days_off: list[date] = []
-    extra: list[ExtraHoursIn] = []
+    days_off: Annotated[list[date], Field(max_length=MAX_EXCEPTIONS)] = []
+    extra: Annotated[list[ExtraHoursIn], Field(max_length=MAX_EXCEPTIONS)] = []
     version: int = Field(description="The version read; a concurrent change makes this a 409")
 
 
