@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,9 @@ from infra.assets import ROOT
 from infra.tenants import Tenant, load_tenants
 from local.emulator import ACCOUNT, Emulator, route_lambda_to
 from local.gateway import Gateway, TenantApi
-from local.lambdas import HostedFunction, LambdaDispatcher
+from local.lambdas import Environments, FunctionHostControl, HostedFunction, LambdaDispatcher
+from local.parity import recorder
+from local.parity.actions import Need
 from local.provision import ProvisionedTenant, provision_tenant
 from local.seed import seed_tenant
 from local.standins.chime import ChimeStandIn
@@ -43,6 +46,7 @@ STATE_DIR = ROOT / ".local"
 STATE_FILE = STATE_DIR / "platform.json"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 STRIPE_KEY = "sk_test_local_platform"  # localstripe accepts any sk_test_ key
+CHIME_MEDIA_PIPELINES = "mediapipelines.chime.amazonaws.com"
 
 
 def free_port() -> int:
@@ -84,13 +88,14 @@ class LocalPlatform:
         self.settings = settings
         self.default_tenant = settings.tenants[0].id
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.hosts: dict[str, FunctionHostControl] = {}  # per tenant: where environments come from
         self.provisioned: dict[str, ProvisionedTenant] = {}
         self.urls: dict[str, str] = {}
         self._stop = threading.Event()
         self._clients: dict[tuple[str, str, str], Any] = {}
         self._clients_lock = threading.Lock()
         self._session = boto3.session.Session()
-        self.emulator = Emulator(free_port())
+        self.emulator = Emulator(free_port(), error_log=settings.state_dir / "logs" / "emulator.log")
         self.dispatcher = LambdaDispatcher(self._send_to_queue)
         self.chime: ChimeStandIn | None = None
         self.containers: list[str] = []  # the media worker runs, by process name (newest last)
@@ -127,6 +132,9 @@ class LocalPlatform:
     def start(self) -> None:
         started = time.perf_counter()
         (self.settings.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        # What every function, worker and acting service asked of AWS (the parity tests read it).
+        self.parity_dir.mkdir(parents=True, exist_ok=True)
+        os.environ[recorder.RECORD_DIR] = str(self.parity_dir)
         route_lambda_to(self.dispatcher, self._run_container)
         self.emulator.start()
         healthlake_port, stripe_port = free_port(), free_port()
@@ -158,8 +166,15 @@ class LocalPlatform:
         for tenant in self.settings.tenants:
             self._start_tenant(tenant)
         wait_for(f"{self.urls['stripe']}/v1/customers")
-        for tenant in self.settings.tenants:
-            wait_for(self.urls[f"functions:{tenant.id}"])
+        # One warm environment per function, which also waits for each host's imports.
+        functions = [
+            self.dispatcher.resolve(f.name(t.id)) for t in self.settings.tenants for f in topology.FUNCTIONS
+        ]
+        with ThreadPoolExecutor(max_workers=len(functions)) as pool:
+            for environment, function in zip(
+                pool.map(lambda f: f.environments.acquire(wait=True), functions), functions, strict=True
+            ):
+                function.environments.release(environment)
         threading.Thread(target=self._scheduler, name="scheduler", daemon=True).start()
         self.gateway = Gateway(
             port=self.settings.port,
@@ -178,7 +193,8 @@ class LocalPlatform:
                 for t in self.settings.tenants
             },
             default_tenant=self.default_tenant,
-            invoke=self.dispatcher.invoke,
+            # API Gateway's synchronous invoke: past the reserved concurrency, Lambda throttles it.
+            invoke=lambda name, payload, wait_s: self.dispatcher.invoke(name, payload, wait_s, throttle=True),
         )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         self.urls["gateway"] = f"http://127.0.0.1:{self.gateway.port}"
@@ -204,20 +220,23 @@ class LocalPlatform:
         )
         environment = provisioned.environment
         self.provisioned[tenant.id] = provisioned
-        port = free_port()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._spawn(
             f"functions-{tenant.id}",
-            [sys.executable, "-m", "local.function_host", "--port", str(port), "--preload"],
+            [sys.executable, "-m", "local.function_host", "--control-fd", str(theirs.fileno()), "--preload"],
             env=self.function_environment(tenant, environment),
+            pass_fds=(theirs.fileno(),),
         )
-        self.urls[f"functions:{tenant.id}"] = f"http://127.0.0.1:{port}"
+        theirs.close()
+        host = self.hosts[tenant.id] = FunctionHostControl(ours)
         for function in topology.FUNCTIONS:
             dlq = function.dlq if function.invocation is topology.Invocation.EVENT else None
             self.dispatcher.register(
                 HostedFunction(
                     name=function.name(tenant.id),
                     key=function.key,
-                    host_url=f"http://127.0.0.1:{port}",
+                    environments=Environments(function.key, tenant.concurrency_of(function.key), host),
+                    timeout_s=function.timeout_s,
                     dlq_arn=provisioned.queue_arns[dlq.key] if dlq else None,
                 )
             )
@@ -255,7 +274,13 @@ class LocalPlatform:
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "telehealth")]),
         }
 
-    def _spawn(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+    @property
+    def parity_dir(self) -> Path:
+        return self.settings.state_dir / "parity"
+
+    def _spawn(
+        self, name: str, command: list[str], env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
+    ) -> None:
         log = (self.settings.state_dir / "logs" / f"{name}.log").open("wb")
         self.processes[name] = subprocess.Popen(
             command,
@@ -264,6 +289,7 @@ class LocalPlatform:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
 
     def _run_container(self, target: dict[str, Any], event: dict[str, Any]) -> None:
@@ -277,13 +303,25 @@ class LocalPlatform:
         run = f"{task.key}-{tenant.id}-{event.get('id', uuid.uuid4())}"
         self._spawn(
             run,
-            [sys.executable, "-m", task.module],
+            # The worker's own entry point, with its AWS calls recorded as the task role's.
+            [sys.executable, "-m", "local.parity", f"task:{task.key}", task.module],
             env={**self.function_environment(tenant, provisioned.environment), **task.environment(event)},
         )
         self.containers.append(run)
 
     def _store_media(self, bucket: str, key: str, body: bytes) -> None:
-        """Chime's media pipelines writing into a tenant's recordings bucket."""
+        """Chime's media pipelines writing into a tenant's recordings bucket, as the Chime
+        service itself (its access rests on the bucket and key policies: recorded for parity)."""
+        tenant = next(
+            t for t in self.settings.tenants if bucket.startswith(f"{topology.tenant_prefix(t.id)}-")
+        )
+        recorder.record(
+            f"service:{CHIME_MEDIA_PIPELINES}",
+            "s3",
+            "PutObject",
+            [Need("s3:PutObject", f"arn:aws:s3:::{bucket}/{key}", {"aws:SourceAccount": ACCOUNT})],
+            tenant=tenant.id,
+        )
         self.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="aws:kms")
 
     def _publish_default_bus(self, source: str, detail_type: str, detail: dict[str, Any]) -> None:
@@ -351,6 +389,8 @@ class LocalPlatform:
     def stop(self) -> None:
         self._stop.set()
         self.dispatcher.stop()
+        for host in self.hosts.values():
+            host.close()
         if self.gateway:
             self.gateway.stop()
         if self.chime:

@@ -20,6 +20,13 @@ from local.seed import DEMO_PASSWORD
 
 FAKE_ACCOUNT = "123456789012"
 
+# Modules that judge what the whole session made the platform do: they run after every other test.
+LAST = ("tests/e2e/test_parity.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] in LAST)  # stable: the rest keep their order
+
 
 @dataclass
 class Template:

@@ -1,0 +1,109 @@
+"""Every AWS call a local process makes, recorded as the IAM actions it needs (botocore hooks).
+
+moto checks no IAM policy, so a call the deployed role would be refused passes locally. Each
+function's execution environment, and each media worker run, records what it asked of AWS: the
+principal (`function:<key>`, `task:<key>`), the call, and each action with its resource, one JSON
+line per distinct need, in `$PARITY_RECORD_DIR`. The parity tests hold that record against the
+synthesized template's policies. Nothing else of a call is kept: its parameters can carry PHI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from local.parity.actions import Need, UnmappedCallError, Where, healthlake_needs, needs
+
+RECORD_DIR = "PARITY_RECORD_DIR"
+
+_lock = threading.Lock()
+_seen: set[str] = set()
+_state: dict[str, Any] = {}
+
+
+def _where() -> Where:
+    return Where(
+        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), _account()
+    )
+
+
+def _account() -> str:
+    from local.emulator import ACCOUNT
+
+    return ACCOUNT
+
+
+def record(
+    principal: str, service: str, operation: str, found: list[Need], tenant: str | None = None
+) -> None:
+    """Append each need not yet recorded by this process (the platform records service
+    principals through this too, naming the tenant they act for)."""
+    directory = os.environ.get(RECORD_DIR)
+    tenant = tenant or os.environ.get("TENANT_ID")
+    if not directory or not tenant:
+        return
+    lines = []
+    with _lock:
+        for need in found:
+            line = json.dumps(
+                {
+                    "tenant": tenant,
+                    "principal": principal,
+                    "service": service,
+                    "operation": operation,
+                    "action": need.action,
+                    "resource": need.resource,
+                    "context": dict(need.context),
+                },
+                sort_keys=True,
+            )
+            if line not in _seen:
+                _seen.add(line)
+                lines.append(line)
+        if lines:
+            path = Path(directory) / f"{tenant}.{principal.replace(':', '-')}.{os.getpid()}.jsonl"
+            with path.open("a") as out:
+                out.write("".join(f"{line}\n" for line in lines))
+
+
+def start(principal: str) -> None:
+    """Record this process's calls as `principal`'s, from now on (once per process)."""
+    if not os.environ.get(RECORD_DIR) or _state.get("principal"):
+        return
+    _state["principal"] = principal
+    from botocore.auth import SigV4Auth
+    from botocore.client import BaseClient
+
+    make_api_call = BaseClient._make_api_call
+
+    def recorded(self: BaseClient, operation_name: str, api_params: Mapping[str, Any]) -> Any:
+        service = self.meta.service_model.service_name
+        try:
+            found = needs(service, operation_name, api_params, _where())
+        except UnmappedCallError:
+            # Still recorded, so the parity test names the call that has no entry yet.
+            found = [Need(f"unmapped:{service}:{operation_name}", "*")]
+        record(principal, service, operation_name, found)
+        return make_api_call(self, operation_name, api_params)
+
+    BaseClient._make_api_call = recorded
+
+    add_auth = SigV4Auth.add_auth
+
+    def signed(self: SigV4Auth, request: Any) -> None:
+        # The FHIR store is called with signed requests, not an SDK client: its interactions are
+        # named from the method and path.
+        if self._service_name == "healthlake" and "/datastore/" in request.url:
+            record(
+                principal,
+                "healthlake",
+                request.method,
+                healthlake_needs(request.method, request.url, _where()),
+            )
+        add_auth(self, request)
+
+    SigV4Auth.add_auth = signed
