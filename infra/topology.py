@@ -127,9 +127,10 @@ API = Function(
     description="The clinic's HTTPS API: patients, providers, staff and health-system clients",
     memory_mb=1024,
     timeout_s=15,
+    # Facts leave through the outbox (the relay and the sweeper put them on the bus), so only
+    # those two may put events: the parity record showed no other function ever does.
     grants=(
         "table:write",
-        "bus:put",
         "workflow:start",
         "workflow:signal",
         "key:use",
@@ -143,7 +144,7 @@ VISIT_TASKS = Function(
     invocation=Invocation.WORKFLOW,
     description="Task steps of the visit lifecycle state machine",
     # The finish step lists which files a recording left (recordings:list).
-    grants=("table:write", "bus:put", "key:use", "meetings:manage", "notify:send", "recordings:list"),
+    grants=("table:write", "key:use", "meetings:manage", "notify:send", "recordings:list"),
 )
 OUTBOX_RELAY = Function(
     key="outbox-relay",
@@ -166,7 +167,7 @@ CHIME_EVENTS = Function(
     handler="functions.events.chime_events.lambda_handler",
     invocation=Invocation.EVENT,
     description="Turns Chime meeting events forwarded from the default bus into visit facts",
-    grants=("table:write", "bus:put", "key:use", "meetings:read", "recordings:list"),
+    grants=("table:write", "key:use", "meetings:read", "recordings:list"),
 )
 
 FUNCTIONS: tuple[Function, ...] = (API, VISIT_TASKS, OUTBOX_RELAY, OUTBOX_SWEEPER, CHIME_EVENTS)

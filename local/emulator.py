@@ -566,7 +566,7 @@ def _payload_limits() -> None:
     # Lambda's Invoke API: the request by invocation type, and the response by its length (moto
     # compares sys.getsizeof with 6,000,000, refusing responses AWS returns). moto's answer
     # otherwise, as LambdaResponse.invoke gives it.
-    class RequestTooLargeError(JsonRESTError):
+    class InvokeTooLargeError(JsonRESTError):  # moto's error shape for the Invoke API
         code = 413
 
     @amz_crc32
@@ -579,7 +579,7 @@ def _payload_limits() -> None:
             else limits.LAMBDA_SYNC_REQUEST_BYTES
         )
         if len(body) > limit.value:
-            raise RequestTooLargeError(limit.error.code, limit.error.message)
+            raise InvokeTooLargeError(limit.error.code, limit.error.message)
         response_headers: dict[str, str] = {}
         function_name = unquote(self.path.rsplit("/", 2)[-2])
         qualifier = self._get_param("qualifier")

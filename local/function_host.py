@@ -125,10 +125,16 @@ def serve(control: socket.socket) -> None:
             continue
         sys.stdout.flush()
         if os.fork() == 0:
+            status = 0
             try:
                 _serve_environment(functions[key], ticket, control)
+            except BaseException:
+                traceback.print_exc()  # into the host's log: a child's failure must not be silent
+                status = 1
             finally:
-                os._exit(0)
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(status)
 
 
 def main() -> None:

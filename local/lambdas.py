@@ -63,8 +63,14 @@ class FunctionHostControl:
             ticket = str(self._tickets)
             done: tuple[threading.Event, list[Environment]] = (threading.Event(), [])
             self._waiting[ticket] = done
-            self._control.send(f"spawn {key} {ticket}".encode())
+            try:
+                self._control.send(f"spawn {key} {ticket}".encode())
+            except OSError as error:  # the host is gone
+                self._waiting.pop(ticket, None)
+                raise FunctionUnreachableError(f"no function host for {key}") from error
         if not done[0].wait(timeout_s) or not done[1]:
+            with self._lock:  # a late `ready` finds no ticket, and its environment is stopped
+                self._waiting.pop(ticket, None)
             raise FunctionUnreachableError(f"no execution environment for {key}")
         return done[1][0]
 
@@ -80,7 +86,13 @@ class FunctionHostControl:
                 return
             status, ticket, port, pid = message.decode().split()
             with self._lock:
-                event, found = self._waiting.pop(ticket, (threading.Event(), []))
+                waiting = self._waiting.pop(ticket, None)
+            if waiting is None:
+                if status == "ready":  # asked for, then given up on: nobody will use it
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+                continue
+            event, found = waiting
             if status == "ready":
                 found.append(Environment(f"http://127.0.0.1:{port}/invoke", int(pid)))
             event.set()
@@ -96,6 +108,8 @@ class Environments:
         self.key, self.limit, self._host = key, limit, host
         self._idle: list[Environment] = []
         self._count = 0
+        self._busy = 0
+        self.peak = 0  # the most invocations that ran at once (tests reset it to watch a burst)
         self._changed = threading.Condition()
 
     def acquire(self, *, wait: bool) -> Environment:
@@ -108,7 +122,11 @@ class Environments:
                     raise FunctionThrottledError(self.key)
                 self._changed.wait()
             else:
+                self._busy += 1
+                self.peak = max(self.peak, self._busy)
                 return self._idle.pop()
+            self._busy += 1
+            self.peak = max(self.peak, self._busy)
         try:
             return self._host.start(self.key)
         except Exception:
@@ -117,12 +135,14 @@ class Environments:
 
     def release(self, environment: Environment) -> None:
         with self._changed:
+            self._busy -= 1
             self._idle.append(environment)
             self._changed.notify()
 
     def discard(self) -> None:
-        """An environment that is gone (stopped at its timeout): room for a new one."""
+        """An environment that is gone (stopped at its timeout, or dead): room for a new one."""
         with self._changed:
+            self._busy -= 1
             self._count -= 1
             self._changed.notify()
 
@@ -240,14 +260,15 @@ class LambdaDispatcher:
                     function_error=response.headers.get("X-Function-Error") is not None,
                     handler_ms=float(response.headers.get("X-Handler-Ms", "0")),
                 )
-        except (TimeoutError, urllib.error.URLError, ConnectionError) as error:
-            # The environment is stopped either way: a handler past its timeout, or one that died.
+        except Exception as error:
+            # The environment is stopped either way: a handler past its timeout, or one that died
+            # or answered nothing a Lambda would (it is not reused).
             with contextlib.suppress(ProcessLookupError):
                 os.kill(environment.pid, signal.SIGKILL)
             function.environments.discard()
             cause = error.__cause__ if isinstance(error, urllib.error.URLError) else error
             if not isinstance(cause, TimeoutError):
-                raise FunctionUnreachableError(f"{function.name}: {error}") from error
+                raise FunctionUnreachableError(f"{function.name}: {type(error).__name__}") from error
             if timeout_s < function.timeout_s:
                 raise FunctionTimeoutError(function.name) from error
             self.invocations.append((function.name, function.timeout_s * 1000))

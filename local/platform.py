@@ -9,6 +9,7 @@ everything is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -395,13 +396,15 @@ class LocalPlatform:
             self.gateway.stop()
         if self.chime:
             self.chime.stop()
+        # Each process leads a group of its own, which outlives it: a function host's execution
+        # environments are its forks, so the group is signalled even when the host has exited.
         for process in self.processes.values():
-            if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
         for process in self.processes.values():
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
         self.emulator.stop()
         (self.settings.state_dir / STATE_FILE.name).unlink(missing_ok=True)

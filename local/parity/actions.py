@@ -91,9 +91,21 @@ def _bucket(action: str) -> Mapper:
     return lambda p, w: [Need(f"s3:{action}", f"arn:aws:s3:::{p['Bucket']}")]
 
 
-def _queue_from_url(params: Mapping[str, Any], where: Where) -> str:
-    name = urllib.parse.urlsplit(params["QueueUrl"]).path.rstrip("/").rsplit("/", 1)[-1]
-    return f"arn:aws:sqs:{where.region}:{where.account}:{name}"
+def queue_arn(url: str, where: Where | None = None) -> str:
+    """A queue's ARN from its URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`, or an
+    emulator's, whose host names no region: then `where`'s)."""
+    parts = urllib.parse.urlsplit(url)
+    account, _, name = parts.path.strip("/").partition("/")
+    host = parts.hostname or ""
+    region = host.split(".")[1] if host.startswith("sqs.") else (where.region if where else "")
+    return f"arn:aws:sqs:{region}:{account}:{name}"
+
+
+def bucket_of(arn: str) -> str | None:
+    """The bucket an S3 bucket or object ARN names."""
+    if not arn.startswith("arn:aws:s3:::"):
+        return None
+    return arn.removeprefix("arn:aws:s3:::").split("/", 1)[0]
 
 
 def _bus(name: str, where: Where) -> str:
@@ -126,7 +138,7 @@ def _pipeline(action: str) -> Mapper:
         sinks = [params.get("SinkArn", "")] + [
             s.get("S3BucketSinkConfiguration", {}).get("Destination", "") for s in params.get("Sinks", [])
         ]
-        buckets = {s.removeprefix("arn:aws:s3:::").split("/", 1)[0] for s in sinks if s}
+        buckets = {b for s in sinks if (b := bucket_of(s))}
         return [Need(f"chime:{action}", "*")] + [
             Need("s3:GetBucketPolicy", f"arn:aws:s3:::{b}") for b in sorted(buckets)
         ]
@@ -168,7 +180,7 @@ OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("s3", "HeadObject"): _object("GetObject"),  # HEAD is authorized as the GET it describes
     ("s3", "ListObjectsV2"): _bucket("ListBucket"),
     ("s3", "ListObjects"): _bucket("ListBucket"),
-    ("sqs", "SendMessage"): lambda p, w: [Need("sqs:SendMessage", _queue_from_url(p, w))],
+    ("sqs", "SendMessage"): lambda p, w: [Need("sqs:SendMessage", queue_arn(p["QueueUrl"], w))],
     ("sqs", "GetQueueUrl"): lambda p, w: [
         Need("sqs:GetQueueUrl", f"arn:aws:sqs:{w.region}:{w.account}:{p['QueueName']}")
     ],

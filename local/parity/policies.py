@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.parity.actions import bucket_of, queue_arn
+
 # --- The types callers use ------------------------------------------------------------------------
 
 
@@ -650,20 +652,6 @@ def _strip_qualifier(function_arn: str) -> str:
     return ":".join(parts[:7]) if len(parts) > 7 else function_arn
 
 
-def _queue_arn_from_url(url: str) -> str:
-    # https://sqs.<region>.amazonaws.com/<account>/<name>
-    host, _, path = url.removeprefix("https://").partition("/")
-    region = host.split(".")[1] if host.startswith("sqs.") else ""
-    account, _, name = path.partition("/")
-    return f"arn:aws:sqs:{region}:{account}:{name}"
-
-
-def _bucket_of(arn: str) -> str | None:
-    if not arn.startswith("arn:aws:s3:::"):
-        return None
-    return arn.removeprefix("arn:aws:s3:::").split("/", 1)[0]
-
-
 def _table_arn_of(arn: str) -> str | None:
     """The table an index or stream ARN belongs to."""
     if not arn.startswith("arn:aws:dynamodb:") or ":table/" not in arn:
@@ -943,7 +931,7 @@ class TemplatePolicies:
             label = stack.label(f"queue-policy:{logical_id}")
             statements = _statements(r.render(props["PolicyDocument"]), label, resource_policy=True)
             for url in r.render(props.get("Queues", [])):
-                self._add_resource_policy(_queue_arn_from_url(str(url)), statements)
+                self._add_resource_policy(queue_arn(str(url)), statements)
         for logical_id, props in stack.of_type("AWS::SNS::TopicPolicy"):
             label = stack.label(f"topic-policy:{logical_id}")
             statements = _statements(r.render(props["PolicyDocument"]), label, resource_policy=True)
@@ -1090,7 +1078,7 @@ class TemplatePolicies:
         kms: tuple[str, ...] = ()
         encrypted: tuple[str, str] | None = None
         extra: dict[str, str] = {}
-        bucket = _bucket_of(resource)
+        bucket = bucket_of(resource)
         if bucket is not None and "/" in resource.removeprefix("arn:aws:s3:::"):
             kms = _S3_KMS.get(action, ())
             encrypted = self._encryption.get(f"s3:{bucket}")
@@ -1264,7 +1252,7 @@ class TemplatePolicies:
         return context
 
     def _resource_policy(self, resource: str) -> list[_Statement]:
-        bucket = _bucket_of(resource)
+        bucket = bucket_of(resource)
         if bucket is not None:
             return self._resource_policies.get(f"s3:{bucket}", [])
         if resource.startswith("arn:aws:lambda:"):

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import topology
+from infra.tenants import Tenant
 from local.parity.policies import Access, StatementRef, TemplatePolicies
 
 # botocore's service (or the FHIR REST API) -> the VPC endpoint service that serves it privately.
@@ -238,3 +239,47 @@ def vpc_endpoint_services(baseline: Mapping[str, Any], region: str) -> list[str]
             name = separator.join(region if isinstance(p, dict) else str(p) for p in parts)
         found.append(str(name).removeprefix(f"com.amazonaws.{region}."))
     return found
+
+
+def stack_templates(tenant: Tenant, templates: Mapping[str, Mapping[str, Any]]) -> tuple[Any, Any]:
+    """The tenant's silo template and its region's baseline, by the stack names app.py gives."""
+    return (
+        templates[topology.tenant_prefix(tenant.id)],
+        templates[f"{topology.PREFIX}-baseline-{tenant.region}"],
+    )
+
+
+def tenant_policies(
+    tenant: Tenant,
+    templates: Mapping[str, Mapping[str, Any]],
+    *,
+    fhir_endpoint: str,
+    account: str,
+    template: Mapping[str, Any] | None = None,
+) -> TemplatePolicies:
+    """The tenant's policies (`template` in place of its silo's, to try a changed one)."""
+    silo, baseline = stack_templates(tenant, templates)
+    return TemplatePolicies.load(
+        template or silo,
+        baseline,
+        tenant_id=tenant.id,
+        account=account,
+        region=tenant.region,
+        fhir_datastore_id=fhir_endpoint.split("/datastore/", 1)[1].split("/", 1)[0],
+    )
+
+
+def check_tenant(
+    tenant: Tenant,
+    templates: Mapping[str, Mapping[str, Any]],
+    recorded: Iterable[Recorded],
+    *,
+    fhir_endpoint: str,
+    account: str,
+) -> tuple[ParityReport, list[str]]:
+    """IAM and network parity of what the tenant's functions, workers and services did."""
+    silo, baseline = stack_templates(tenant, templates)
+    policies = tenant_policies(tenant, templates, fhir_endpoint=fhir_endpoint, account=account)
+    mine = [r for r in recorded if r.tenant == tenant.id]
+    acting = acting_services(policies, silo, tenant.id, account, tenant.region)
+    return check_iam(policies, mine, acting), check_network(mine, baseline, tenant.region)

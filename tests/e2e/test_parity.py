@@ -15,8 +15,7 @@ import pytest
 
 from infra import topology
 from infra.topology import CHIME_SOURCE
-from local.parity.policies import TemplatePolicies
-from local.parity.report import acting_services, check_iam, check_network, read_record
+from local.parity.report import check_iam, check_tenant, read_record, tenant_policies
 from local.platform import LocalPlatform
 from tests.conftest import FAKE_ACCOUNT, SWEEP_EVERY_S, Assembly
 
@@ -30,19 +29,8 @@ KNOWN_NETWORK_GAPS = {
 }
 
 
-def _policies(
-    platform: LocalPlatform, assembly: Assembly, tenant_id: str, template: dict[str, Any]
-) -> TemplatePolicies:
-    tenant = next(t for t in assembly.tenants if t.id == tenant_id)
-    datastore = platform.fhir_endpoints[tenant_id].split("/datastore/", 1)[1].split("/", 1)[0]
-    return TemplatePolicies.load(
-        template,
-        assembly.baseline(tenant.region).body,
-        tenant_id=tenant_id,
-        account=FAKE_ACCOUNT,
-        region=tenant.region,
-        fhir_datastore_id=datastore,
-    )
+def _templates(assembly: Assembly) -> dict[str, Any]:
+    return {name: template.body for name, template in assembly.templates.items()}
 
 
 def test_every_aws_call_the_platform_made_is_allowed_by_the_synthesized_policies(
@@ -68,12 +56,12 @@ def test_every_aws_call_the_platform_made_is_allowed_by_the_synthesized_policies
     assert ran <= principals, ran - principals
     refused: list[str] = []
     for tenant in assembly.tenants:
-        template = assembly.tenant(tenant.id).body
-        policies = _policies(platform, assembly, tenant.id, template)
-        report = check_iam(
-            policies,
-            [r for r in recorded if r.tenant == tenant.id],
-            acting_services(policies, template, tenant.id, FAKE_ACCOUNT, tenant.region),
+        report, _ = check_tenant(
+            tenant,
+            _templates(assembly),
+            recorded,
+            fhir_endpoint=platform.fhir_endpoints[tenant.id],
+            account=FAKE_ACCOUNT,
         )
         refused += [f"{tenant.id}: {line}" for line in report.refused]
         (platform.settings.state_dir / f"parity-{tenant.id}.txt").write_text(
@@ -92,7 +80,14 @@ def test_a_missing_grant_is_found_and_named(platform: LocalPlatform, assembly: A
         for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             statement["Action"] = [a for a in actions if not a.startswith("dynamodb:")] or ["none:None"]
-    policies = _policies(platform, assembly, "riverside", template)
+    riverside = next(t for t in assembly.tenants if t.id == "riverside")
+    policies = tenant_policies(
+        riverside,
+        _templates(assembly),
+        fhir_endpoint=platform.fhir_endpoints["riverside"],
+        account=FAKE_ACCOUNT,
+        template=template,
+    )
     recorded = [r for r in read_record(platform.parity_dir) if r.tenant == "riverside"]
     report = check_iam(policies, recorded, [])
     table = f"table/{topology.CLINIC_TABLE.name('riverside')}"
@@ -104,10 +99,12 @@ def test_every_service_a_function_reaches_has_a_vpc_endpoint(
 ) -> None:
     recorded = read_record(platform.parity_dir)
     for tenant in assembly.tenants:
-        missing = check_network(
-            [r for r in recorded if r.tenant == tenant.id],
-            assembly.baseline(tenant.region).body,
-            tenant.region,
+        _, missing = check_tenant(
+            tenant,
+            _templates(assembly),
+            recorded,
+            fhir_endpoint=platform.fhir_endpoints[tenant.id],
+            account=FAKE_ACCOUNT,
         )
         unexpected = [line for line in missing if line not in KNOWN_NETWORK_GAPS]
         assert not unexpected, "no route from the isolated subnets:\n" + "\n".join(unexpected)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
+import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +18,7 @@ from infra import topology
 from local.emulator import ACCOUNT
 from local.platform import LocalPlatform
 from telehealth.adapters.healthlake import HealthLakeFhirStore
-from tests.conftest import Reply, eventually, http, user_tokens
+from tests.conftest import SWEEP_EVERY_S, Reply, eventually, http, user_tokens
 
 RIVERSIDE = "riverside"
 JSON = {"Content-Type": "application/json"}
@@ -172,7 +174,7 @@ def patient_id(platform: LocalPlatform, email: str) -> str:
 
 
 def test_of_twenty_concurrent_bookings_of_one_slot_exactly_one_wins(
-    platform: LocalPlatform, gateway: str, tokens: dict[str, str]
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str], fhir: HealthLakeFhirStore
 ) -> None:
     slot = fresh_slot(gateway, tokens["staff"])
     patients = [patient_id(platform, f"patient.{n}@riverside.example") for n in ("one", "two")]
@@ -183,6 +185,30 @@ def test_of_twenty_concurrent_bookings_of_one_slot_exactly_one_wins(
     with ThreadPoolExecutor(max_workers=20) as pool:
         outcomes = Counter(pool.map(attempt, range(20)))
     assert outcomes == {201: 1, 409: 19}
+    # The record holds the winner alone: a refused booking's transaction wrote nothing, so its
+    # stream carried nothing for the relay to project.
+    winners = eventually(lambda: list(fhir.search("Appointment", {"slot": f"Slot/{slot}"})), timeout_s=30)
+    time.sleep(SWEEP_EVERY_S + 1)  # a sweep and the stream's stragglers have had their chance
+    assert len(list(fhir.search("Appointment", {"slot": f"Slot/{slot}"}))) == len(winners) == 1
+
+
+def test_twenty_concurrent_bookings_of_distinct_slots_all_succeed_side_by_side(
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str]
+) -> None:
+    # Eleven days ahead: the nearer days stay open for the tests that book them.
+    slots = [fresh_slot(gateway, tokens["staff"], days_ahead=11) for _ in range(20)]
+    patients = [patient_id(platform, f"patient.{n}@riverside.example") for n in ("one", "two")]
+    platform.dispatcher.resolve(topology.API.name(RIVERSIDE)).environments.peak = 0
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = Counter(
+            pool.map(
+                lambda n: book(gateway, tokens["staff"], slots[n], patient_id=patients[n % 2]).status,
+                range(20),
+            )
+        )
+    assert outcomes == {201: 20}
+    environments = platform.dispatcher.resolve(topology.API.name(RIVERSIDE)).environments
+    assert 1 < environments.peak <= environments.limit, "Lambda ran them side by side"
 
 
 def test_a_retried_booking_returns_the_same_appointment_and_a_reused_key_is_refused(
@@ -431,3 +457,169 @@ def test_a_retried_cancel_or_reschedule_replays_its_answer(gateway: str, tokens:
     assert twice.status == 409 and twice.json()["type"] == "/problems/appointment-cancelled"
     # Someone else's retry with the same key gets nothing of it.
     assert call(gateway, "POST", f"{path}/cancel", tokens["patient2"], **key).status == 404
+
+
+# --- the longest visit and the largest hours: AWS's limits stay out of reach ---------------------------
+
+
+def _evaluation_slots(gateway: str, token: str) -> list[str]:
+    """Four-hour behavioural-health evaluations (the longest visit the clinic offers), in NJ."""
+    found = []
+    for days in (3, 4, 5, 6, 7):
+        found += [
+            s["slot_id"]
+            for s in open_slots(
+                gateway,
+                token,
+                days_ahead=days,
+                state="NJ",
+                service_type="evaluation",
+                specialty="behavioral-health",
+            )
+            if s["slot_id"] not in _used
+        ]
+    _used.update(found)
+    return found
+
+
+def test_the_longest_visit_moves_in_one_transaction_never_holding_neither_slot_nor_both(
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str]
+) -> None:
+    from telehealth.adapters.clinic_store import DynamoClinicStore, cells_held, hour_key
+    from telehealth.domain.scheduling import cells, parse_slot_id
+
+    first, second = _evaluation_slots(gateway, tokens["patient"])[:2]
+    booked = call(
+        gateway,
+        "POST",
+        "/v1/appointments",
+        tokens["patient"],
+        {"slot_id": first, "state": "NJ", "service_type": "evaluation"},
+    )
+    assert booked.status == 201, booked.body
+    appointment = booked.json()
+    assert datetime.fromisoformat(appointment["end"]) - datetime.fromisoformat(
+        appointment["start"]
+    ) == timedelta(hours=4)
+    provider = appointment["provider_id"]
+    held = {
+        slot: cells(start, start + timedelta(hours=4))
+        for slot, (_, start) in ((s, parse_slot_id(s)) for s in (first, second))
+    }
+    store = DynamoClinicStore(topology.CLINIC_TABLE.name(RIVERSIDE), client=platform.client("dynamodb"))
+    keys = {tuple(hour_key(provider, c).items()) for moments in held.values() for c in moments}
+    requests = [{"Get": {"TableName": store.table, "Key": store._item(dict(k))}} for k in sorted(keys)]
+    seen: list[frozenset[datetime]] = []
+    moving = threading.Event()
+
+    def observe() -> None:
+        # Serializable reads of every hour both times touch, while the visit moves back and forth.
+        while not moving.is_set():
+            items = platform.client("dynamodb").transact_get_items(TransactItems=requests)["Responses"]
+            mine: set[datetime] = set()
+            for item in (store._plain(i["Item"]) for i in items if "Item" in i):
+                mine |= {
+                    c for c, holder in cells_held(item).items() if holder == appointment["appointment_id"]
+                }
+            seen.append(frozenset(mine))
+
+    meter = platform.emulator.meter.largest_transaction
+    meter.clear()
+    watcher = threading.Thread(target=observe)
+    watcher.start()
+    try:
+        for target in (second, first, second):
+            moved = call(
+                gateway,
+                "POST",
+                f"/v1/appointments/{appointment['appointment_id']}/reschedule",
+                tokens["patient"],
+                {"slot_id": target},
+            )
+            assert moved.status == 200, moved.body
+    finally:
+        moving.set()
+        watcher.join()
+    # At every read the visit held exactly one of its two times, whole.
+    whole = {frozenset(held[first]), frozenset(held[second])}
+    assert seen and set(seen) <= whole, [sorted(s)[:1] for s in set(seen) - whole]
+    # Each move was one transaction of the size the key design says (at most 17 actions).
+    assert 10 <= meter["TransactWriteItems"] <= 17, meter
+
+
+def test_the_largest_hours_the_api_accepts_are_stored_and_one_more_is_refused(
+    gateway: str, tokens: dict[str, str]
+) -> None:
+    path = "/v1/providers/dr-lindqvist/availability"
+    current = call(gateway, "GET", path, tokens["staff"]).json()
+    # Half-hour blocks all day, every day; a year of days off and of extra hours; twenty services.
+    day = [
+        {"start": f"{h:02d}:{m:02d}:00", "end": f"{h:02d}:{m + 25:02d}:00"}
+        for h in range(24)
+        for m in (0, 30)
+    ]
+    today = datetime.now(UTC).date()
+    largest = {
+        "weekly": {str(d): day for d in range(1, 8)},
+        "visit_minutes": {**{f"service-{n:02d}": 30 for n in range(18)}, "general": 50, "evaluation": 240},
+        "days_off": [(today + timedelta(days=400 + n)).isoformat() for n in range(366)],
+        "extra": [
+            {"day": (today + timedelta(days=800 + n)).isoformat(), "start": "06:00:00", "end": "07:00:00"}
+            for n in range(366)
+        ],
+        "version": current["version"],
+    }
+    for field, more in (
+        ("weekly", {**largest["weekly"], "1": [*day, {"start": "00:25:00", "end": "00:30:00"}]}),
+        ("days_off", [*largest["days_off"], (today + timedelta(days=399)).isoformat()]),
+        ("visit_minutes", {**largest["visit_minutes"], "one-more": 30}),
+    ):
+        refused = call(gateway, "PUT", path, tokens["staff"], {**largest, field: more})
+        assert refused.status == 400, (field, refused.body)
+    stored = call(gateway, "PUT", path, tokens["staff"], largest)
+    assert stored.status == 200, stored.body
+    assert call(gateway, "GET", path, tokens["staff"]).json()["days_off"] == largest["days_off"]
+    # Put back what the other tests book against.
+    back = {k: v for k, v in current.items() if k not in ("provider_id", "zone")}
+    assert (
+        call(gateway, "PUT", path, tokens["staff"], {**back, "version": current["version"] + 1}).status == 200
+    )
+
+
+# --- every list: what the caller may see decides, never the query --------------------------------------
+
+
+def test_no_list_shows_a_caller_anothers_rows_whatever_the_query_says(
+    platform: LocalPlatform, gateway: str, tokens: dict[str, str]
+) -> None:
+    theirs = book(gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"])).json()
+    now = datetime.now(UTC)
+    wide = f"from={stamp(now - timedelta(days=30))}&to={stamp(now + timedelta(days=80))}"
+    # Another patient, asking for the same provider over a wide window: only their own rows.
+    for query in (
+        "",
+        f"?provider_id={theirs['provider_id']}&{wide}",
+        f"?patient_id={theirs['patient_id']}&{wide}",
+    ):
+        rows = call(gateway, "GET", f"/v1/appointments{query}", tokens["patient2"]).json()["appointments"]
+        assert theirs["appointment_id"] not in {r["appointment_id"] for r in rows}
+        assert {r["patient_id"] for r in rows} <= {patient_id(platform, "patient.two@riverside.example")}
+    # Another provider: their own schedule, or a refusal, never dr-ramirez's.
+    other = call(gateway, "GET", f"/v1/appointments?provider_id=dr-ramirez&{wide}", tokens["other_provider"])
+    assert other.status == 403
+    own = call(gateway, "GET", f"/v1/appointments?{wide}", tokens["other_provider"]).json()["appointments"]
+    assert {r["provider_id"] for r in own} <= {"dr-okafor"}
+    # A patient's own rows, narrowed by the query, never widened by it.
+    okafor = book(
+        gateway, tokens["patient"], fresh_slot(gateway, tokens["patient"], provider="dr-okafor")
+    ).json()
+    narrowed = call(gateway, "GET", f"/v1/appointments?provider_id=dr-okafor&{wide}", tokens["patient"])
+    rows = narrowed.json()["appointments"]
+    assert okafor["appointment_id"] in {r["appointment_id"] for r in rows}
+    assert {r["provider_id"] for r in rows} == {"dr-okafor"}
+    # Another clinic's users and machine clients see nothing of this one, whatever they ask.
+    for path in (
+        "/v1/appointments?provider_id=dr-ramirez",
+        "/integrations/appointments?provider_id=dr-ramirez",
+    ):
+        assert call(gateway, "GET", path, tokens["foreign"]).status == 401

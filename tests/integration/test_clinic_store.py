@@ -95,3 +95,44 @@ def _cells(start: datetime, minutes: int) -> list[datetime]:
     from telehealth.domain.scheduling import cells
 
     return cells(start, start + timedelta(minutes=minutes))
+
+
+def test_a_move_within_one_hour_is_one_update_that_frees_and_takes() -> None:
+    store, _ = _store()
+    start = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+    items, holding = store._cells(
+        "dr-x", "a-1", hold=_cells(start + timedelta(minutes=30), 15), release=_cells(start, 15)
+    )
+    (update,) = [i["Update"] for i in items]
+    assert holding == {0}
+    assert update["Key"]["sk"] == {"S": "SLOT#2026-12-01T14"}
+    assert update["UpdateExpression"].startswith("SET #c30 = :a, #c35 = :a, #c40 = :a")
+    assert update["UpdateExpression"].endswith("REMOVE #c00, #c05, #c10")
+    assert "attribute_not_exists(#c30)" in update["ConditionExpression"]
+    assert "#c00 = :a" in update["ConditionExpression"]
+
+
+def test_a_visit_across_midnight_holds_cells_on_both_days_in_utc() -> None:
+    from zoneinfo import ZoneInfo
+
+    store, _ = _store()
+    # 18:30 in Chicago is 00:30 UTC the next day: the cells are named in UTC, whatever the zone.
+    start = datetime(2026, 12, 1, 17, 30, tzinfo=ZoneInfo("America/Chicago"))
+    items, _ = store._cells("dr-x", "a-1", hold=_cells(start, 60), release=())
+    assert [i["Update"]["Key"]["sk"]["S"] for i in items] == ["SLOT#2026-12-01T23", "SLOT#2026-12-02T00"]
+    assert sorted(items[1]["Update"]["ExpressionAttributeNames"].values()) == [
+        f"c{m:02d}" for m in range(0, 30, 5)
+    ]
+
+
+def test_an_hours_item_reads_back_as_the_cells_it_holds() -> None:
+    from telehealth.adapters.clinic_store import cells_held
+
+    held = cells_held(
+        {"pk": "PROVIDER#dr-x", "sk": "SLOT#2026-12-01T14", "c05": "a-1", "c10": "a-2", "expires_at": 1}
+    )
+    assert held == {
+        datetime(2026, 12, 1, 14, 5, tzinfo=UTC): "a-1",
+        datetime(2026, 12, 1, 14, 10, tzinfo=UTC): "a-2",
+    }
+    assert cells_held({"pk": "PROVIDER#dr-x", "sk": "PROFILE"}) == {}

@@ -53,6 +53,7 @@ from telehealth.ports import (
 )
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+HOUR_ITEM_KEPT = timedelta(days=7)
 # A transaction that lost a race for an item to another one in flight (TransactionConflict) is
 # tried again this many times, with jittered back-off, before the caller hears "conflict".
 CONFLICT_RETRIES = 4
@@ -74,12 +75,21 @@ def hour_key(provider_id: str, moment: datetime) -> dict[str, Any]:
 
 
 def _cell(moment: datetime) -> str:
-    """The attribute of a five-minute cell in its hour's item."""
-    return f"c{moment.minute:02d}"
+    """The attribute of a five-minute cell in its (UTC) hour's item."""
+    return f"c{moment.astimezone(UTC).minute:02d}"
 
 
-def _is_cell(name: str) -> bool:
-    return len(name) == 3 and name[0] == "c" and name[1:].isdigit()
+def cells_held(item: Mapping[str, Any]) -> dict[datetime, str]:
+    """A booked-hour item's cells: when each starts, and the appointment holding it."""
+    try:
+        hour = datetime.strptime(str(item["sk"]), "SLOT#%Y-%m-%dT%H").replace(tzinfo=UTC)
+    except ValueError:  # not an hour's item
+        return {}
+    return {
+        hour.replace(minute=int(name[1:])): str(value)
+        for name, value in item.items()
+        if len(name) == 3 and name[0] == "c" and name[1:].isdigit()
+    }
 
 
 def _by_hour(moments: Sequence[datetime]) -> dict[datetime, list[datetime]]:
@@ -312,8 +322,7 @@ class DynamoClinicStore:
                 ":b": {"S": hour_key(provider_id, end + LONGEST_VISIT)["sk"]},
             },
         ):
-            hour = datetime.strptime(str(item["sk"]), "SLOT#%Y-%m-%dT%H").replace(tzinfo=UTC)
-            found |= {hour.replace(minute=int(name[1:])) for name in item if _is_cell(name)}
+            found |= set(cells_held(item))
         return found
 
     def _cells(
@@ -328,7 +337,8 @@ class DynamoClinicStore:
         for hour in sorted(held.keys() | released.keys()):
             taking = [_cell(m) for m in held.get(hour, [])]
             freeing = [_cell(m) for m in released.get(hour, [])]
-            clauses = [f"SET {', '.join(f'#{c} = :a' for c in taking)}" if taking else ""]
+            # The hour's item leaves the table a week after the hour: nobody books the past.
+            clauses = [f"SET {', '.join([*(f'#{c} = :a' for c in taking), 'expires_at = :gone'])}"]
             clauses.append(f"REMOVE {', '.join(f'#{c}' for c in freeing)}" if freeing else "")
             if taking:
                 holding.add(len(items))
@@ -342,7 +352,9 @@ class DynamoClinicStore:
                             [f"attribute_not_exists(#{c})" for c in taking] + [f"#{c} = :a" for c in freeing]
                         ),
                         "ExpressionAttributeNames": {f"#{c}": c for c in taking + freeing},
-                        "ExpressionAttributeValues": self._item({":a": appointment_id}),
+                        "ExpressionAttributeValues": self._item(
+                            {":a": appointment_id, ":gone": int((hour + HOUR_ITEM_KEPT).timestamp())}
+                        ),
                     }
                 }
             )
@@ -545,7 +557,7 @@ class DynamoClinicStore:
                 failed = {i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
                 if claim is not None and len(items) - 1 in failed:
                     self._replay(claim)
-                if failed & taken:
+                if failed & taken and not failed - taken:
                     raise SlotTakenError("slot is taken") from error
                 if not failed and "TransactionConflict" in reasons and attempt < CONFLICT_RETRIES:
                     # Another transaction in flight held one of these items; nothing was decided.
