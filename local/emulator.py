@@ -161,6 +161,16 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
 # changed size during iteration", answered as a 500). Reentrant: a transaction's writes run inside
 # its turn.
 DYNAMODB_TURNS = threading.RLock()
+# moto's DynamoDB backend methods that change items.
+WRITES = (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "transact_write_items",
+    "execute_statement",
+    "execute_transaction",
+    "batch_execute_statement",
+)
 
 _applied = False
 _applying = threading.Lock()
@@ -177,6 +187,9 @@ def apply_aws_parity() -> None:
         _dynamodb_limits()
         _scheduled_rules_fire_on_schedule_only()
         _payload_limits()
+        _transactions_roll_back_what_they_touched()  # last: it must see each write first
+        _routes_are_remembered()
+        _state_machines_parsed_once()
         _applied = True
 
 
@@ -199,21 +212,7 @@ def _dynamodb_takes_turns() -> None:
     for handler in (DynamoHandler, DynamoDBStreamsHandler):
         handler.call_action = _in_turn(handler.call_action)  # type: ignore[method-assign]
     # Callers inside moto that reach the tables without a request of their own.
-    for name in (
-        "create_table",
-        "delete_table",
-        "update_table",
-        "get_item",
-        "query",
-        "scan",
-        "put_item",
-        "update_item",
-        "delete_item",
-        "transact_write_items",
-        "execute_statement",
-        "execute_transaction",
-        "batch_execute_statement",
-    ):
+    for name in ("create_table", "delete_table", "update_table", "get_item", "query", "scan", *WRITES):
         setattr(DynamoDBBackend, name, _in_turn(getattr(DynamoDBBackend, name)))
     # A mapping is registered on the table's own dictionary, which a transaction copies.
     for name in ("create_event_source_mapping", "update_event_source_mapping", "delete_event_source_mapping"):
@@ -281,16 +280,110 @@ def _dynamodb_writes_are_atomic() -> None:
             raise
 
     DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
-    for name in (
-        "put_item",
-        "update_item",
-        "delete_item",
-        "transact_write_items",
-        "execute_statement",
-        "execute_transaction",
-        "batch_execute_statement",
-    ):
+    for name in WRITES:
         setattr(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name)))
+
+
+# The items a transaction in progress on this thread changed, each with its state before.
+_journal = threading.local()
+
+
+def _transactions_roll_back_what_they_touched() -> None:
+    """A transaction keeps the items it changes, not a copy of every table it names.
+
+    moto deep-copies each table a transaction names (every item, every index) to roll it back,
+    inside the turn every DynamoDB request takes: a transaction cost time in proportion to the
+    table, and twenty concurrent bookings on a table of a few thousand items took seconds each,
+    one after another. Here the table is not copied; each write inside the transaction records the
+    item's state before it, and a cancelled transaction puts those back, newest first.
+    """
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    class TablesStayPut:
+        """What moto's module calls `copy`: tables are not copied (the journal stands in)."""
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    setattr(models, "copy", TablesStayPut)  # noqa: B010 (moto's module-level name)
+
+    def journaled(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def write(self: DynamoDBBackend, table_name: str, *args: Any, **kwargs: Any) -> Any:
+            entries: list[tuple[Any, Any, Any]] | None = getattr(_journal, "entries", None)
+            if entries is not None:
+                table = self.get_table(table_name)
+                given: dict[str, Any] = args[0] if args else kwargs.get("key", kwargs.get("item_attrs", {}))
+                if method.__name__ == "put_item":  # the key is in the item
+                    given = {
+                        k: v for k, v in given.items() if k in (table.hash_key_attr, table.range_key_attr)
+                    }
+                slot = _slot(table, given)
+                if slot is not None:
+                    entries.append((table, slot, copy.deepcopy(table.get_item(*slot))))
+            return method(self, table_name, *args, **kwargs)
+
+        return write
+
+    for name in ("put_item", "update_item", "delete_item"):
+        setattr(DynamoDBBackend, name, journaled(getattr(DynamoDBBackend, name)))
+
+    original = DynamoDBBackend.transact_write_items
+
+    @functools.wraps(original)
+    def transact_write_items(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with DYNAMODB_TURNS:
+            _journal.entries = []
+            try:
+                return original(self, *args, **kwargs)
+            except BaseException:
+                for table, slot, before in reversed(_journal.entries):
+                    _restore(table, slot, before)
+                raise
+            finally:
+                _journal.entries = None
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _state_machines_parsed_once() -> None:
+    """A definition is parsed once, not at every execution's start: moto's ASL parser (ANTLR in
+    Python) took about 350 ms of the emulator's one interpreter for the visit lifecycle, which was
+    most of what a burst of bookings waited for. The parsed program holds no execution's state;
+    each execution evaluates it with an environment of its own."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original = AmazonStateLanguageParser.parse
+    parsed: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def parse(definition: str) -> Any:
+        with lock:
+            if definition not in parsed:
+                parsed[definition] = original(definition)
+            return parsed[definition]
+
+    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def _routes_are_remembered() -> None:
+    """Which moto backend serves a host, found once: moto's server matches every request's host
+    against a few hundred URL patterns, under one lock, which made the emulator's routing a
+    bottleneck of its own when twenty requests arrived at once."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    found: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+        if host not in found:
+            found[host] = original(self, host)
+        return found[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
 def _slot(table: Any, key: dict[str, Any]) -> tuple[Any, Any] | None:
