@@ -86,7 +86,13 @@ class ParityReport:
 
 
 def acting_services(
-    policies: TemplatePolicies, template: Mapping[str, Any], tenant_id: str, account: str, region: str
+    policies: TemplatePolicies,
+    template: Mapping[str, Any],
+    tenant_id: str,
+    account: str,
+    region: str,
+    *,
+    recording: bool = False,
 ) -> list[Access]:
     """What AWS services do for the platform, from the topology both the stack and the local
     platform are wired from."""
@@ -124,6 +130,19 @@ def acting_services(
             for action in ("DescribeStream", "GetRecords", "GetShardIterator"):
                 found.append(Access(principal, f"dynamodb:{action}", stream, {}))
             found.append(Access(principal, "dynamodb:ListStreams", "*", {}))
+    if recording:
+        # Chime's media pipelines, as the Chime service: capture writes the meeting's chunks under
+        # captures/, concatenation lists and reads them back and writes one file per stream under
+        # recordings/ (locally the stand-in writes only the concatenated files).
+        chime = "service:mediapipelines.chime.amazonaws.com"
+        bucket = f"arn:aws:s3:::{topology.bucket_name(tenant_id, 'recordings', account)}"
+        own = {"aws:SourceAccount": account}
+        found += [
+            Access(chime, "s3:PutObject", f"{bucket}/captures/a/v1/audio/chunk.mp4", own),
+            Access(chime, "s3:ListBucket", bucket, own),
+            Access(chime, "s3:GetObject", f"{bucket}/captures/a/v1/audio/chunk.mp4", own),
+            Access(chime, "s3:PutObject", f"{bucket}/recordings/a/v1/video/attendee.mp4", own),
+        ]
     for machine in topology.STATE_MACHINES:
         role = _state_machine_role(template, machine.name(tenant_id))
         for function in machine.functions.values():
@@ -281,5 +300,7 @@ def check_tenant(
     silo, baseline = stack_templates(tenant, templates)
     policies = tenant_policies(tenant, templates, fhir_endpoint=fhir_endpoint, account=account)
     mine = [r for r in recorded if r.tenant == tenant.id]
-    acting = acting_services(policies, silo, tenant.id, account, tenant.region)
+    acting = acting_services(
+        policies, silo, tenant.id, account, tenant.region, recording=tenant.features.recording
+    )
     return check_iam(policies, mine, acting), check_network(mine, baseline, tenant.region)

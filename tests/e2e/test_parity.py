@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from infra import topology
+from infra.tenants import Tenant
 from infra.topology import CHIME_SOURCE
-from local.parity.report import check_iam, check_tenant, read_record, tenant_policies
+from local.parity.report import ParityReport, Recorded, check_iam, check_tenant, read_record, tenant_policies
 from local.platform import LocalPlatform
 from tests.conftest import FAKE_ACCOUNT, SWEEP_EVERY_S, Assembly
 
@@ -31,6 +33,22 @@ KNOWN_NETWORK_GAPS = {
 
 def _templates(assembly: Assembly) -> dict[str, Any]:
     return {name: template.body for name, template in assembly.templates.items()}
+
+
+def _checked(
+    platform: LocalPlatform, assembly: Assembly, recorded: list[Recorded]
+) -> Iterator[tuple[Tenant, tuple[ParityReport, list[str]]]]:
+    for tenant in assembly.tenants:
+        yield (
+            tenant,
+            check_tenant(
+                tenant,
+                _templates(assembly),
+                recorded,
+                fhir_endpoint=platform.fhir_endpoints[tenant.id],
+                account=FAKE_ACCOUNT,
+            ),
+        )
 
 
 def test_every_aws_call_the_platform_made_is_allowed_by_the_synthesized_policies(
@@ -55,14 +73,7 @@ def test_every_aws_call_the_platform_made_is_allowed_by_the_synthesized_policies
     assert ("riverside", "function:api") in ran
     assert ran <= principals, ran - principals
     refused: list[str] = []
-    for tenant in assembly.tenants:
-        report, _ = check_tenant(
-            tenant,
-            _templates(assembly),
-            recorded,
-            fhir_endpoint=platform.fhir_endpoints[tenant.id],
-            account=FAKE_ACCOUNT,
-        )
+    for tenant, (report, _) in _checked(platform, assembly, recorded):
         refused += [f"{tenant.id}: {line}" for line in report.refused]
         (platform.settings.state_dir / f"parity-{tenant.id}.txt").write_text(
             "\n".join(report.summary()) + "\n"
@@ -97,15 +108,7 @@ def test_a_missing_grant_is_found_and_named(platform: LocalPlatform, assembly: A
 def test_every_service_a_function_reaches_has_a_vpc_endpoint(
     platform: LocalPlatform, assembly: Assembly
 ) -> None:
-    recorded = read_record(platform.parity_dir)
-    for tenant in assembly.tenants:
-        _, missing = check_tenant(
-            tenant,
-            _templates(assembly),
-            recorded,
-            fhir_endpoint=platform.fhir_endpoints[tenant.id],
-            account=FAKE_ACCOUNT,
-        )
+    for _, (_, missing) in _checked(platform, assembly, read_record(platform.parity_dir)):
         unexpected = [line for line in missing if line not in KNOWN_NETWORK_GAPS]
         assert not unexpected, "no route from the isolated subnets:\n" + "\n".join(unexpected)
 

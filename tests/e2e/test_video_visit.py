@@ -521,3 +521,26 @@ def test_a_patient_not_checked_in_by_the_grace_period_is_a_no_show(
         },
     )
     assert late.status == 409 and late.json()["type"] == "/problems/appointment-closed"
+
+
+def test_the_most_guests_the_api_accepts_fit_one_admission(
+    platform: LocalPlatform, gateway: str, patient: str
+) -> None:
+    """Four guests (an interpreter and caregivers), the most an admission takes: one meeting with
+    six attendees and one transaction far inside DynamoDB's 100 actions; a fifth is refused."""
+    appointment, provider = checked_in_visit(platform, gateway, patient)
+    path = f"/v1/appointments/{appointment['appointment_id']}/admit"
+    roles = ("interpreter", "caregiver", "caregiver", "caregiver", "caregiver")
+    five = {"guests": [{"role": r, "user_id": f"guest-{n}"} for n, r in enumerate(roles)]}
+    refused = call(gateway, "POST", path, provider, five)
+    assert refused.status == 400, refused.body
+    meter = platform.emulator.meter.largest_transaction
+    meter.clear()
+    four = {"guests": five["guests"][:4]}
+    admitted: Reply = eventually(
+        lambda: (r := call(gateway, "POST", path, provider, four)).status == 200 and r, timeout_s=30
+    )
+    meeting = admitted.json()["meeting_id"]
+    attendees = platform.chime.state.meetings[meeting].attendees if platform.chime else {}
+    assert len(attendees) == 6
+    assert meter["TransactWriteItems"] <= 20, meter

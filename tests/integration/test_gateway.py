@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -30,6 +31,13 @@ def gateway(seen: list[dict[str, Any]]) -> Iterator[str]:
         body = {"statusCode": 201, "headers": {"Content-Type": "application/json"}, "body": '{"ok": true}'}
         return Invocation(payload=json.dumps(body).encode(), function_error=False, handler_ms=1.5)
 
+    with serving(invoke) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(invoke: Callable[[str, bytes, float], Invocation]) -> Iterator[str]:
+    """A gateway for the tenant `acme` in front of `invoke`, on a free loopback port."""
     server = Gateway(
         port=0,
         tenants={
@@ -39,8 +47,10 @@ def gateway(seen: list[dict[str, Any]]) -> Iterator[str]:
         invoke=invoke,
     )
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.port}"
-    server.stop()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        server.stop()
 
 
 def test_the_proxy_event_has_api_gateways_shape_with_string_claims(
@@ -138,22 +148,9 @@ def test_an_invoke_lambda_refuses_is_a_500_as_a_proxy_integration_answers_it(ref
     def invoke(function: str, payload: bytes, timeout_s: float) -> Invocation:
         raise FunctionThrottledError(function) if refusal == "throttled" else RequestTooLargeError("413")
 
-    server = Gateway(
-        port=0,
-        tenants={
-            "acme": TenantApi("acme", "telehealth-acme-api", Authorizer(frozenset({ISSUER})), ISSUER, {})
-        },
-        default_tenant="acme",
-        invoke=invoke,
-    )
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        reply = http(
-            "GET", f"http://127.0.0.1:{server.port}/v1/appointments", headers={"Authorization": _token()}
-        )
-        assert reply.status == 500 and reply.json() == {"message": "Internal server error"}
-    finally:
-        server.stop()
+    with serving(invoke) as url:
+        reply = http("GET", f"{url}/v1/appointments", headers={"Authorization": _token()})
+    assert reply.status == 500 and reply.json() == {"message": "Internal server error"}
 
 
 def test_lambda_refuses_an_event_over_its_payload_limits_before_any_environment_runs() -> None:
