@@ -27,8 +27,11 @@ def state() -> dict[str, Any]:
     return data
 
 
-def user_tokens(who: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
-    platform = state()
+def user_tokens(
+    who: str, password: str = DEMO_PASSWORD, platform: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """`platform`: a platform's state (its `platform.json`), the running `make run`'s by default."""
+    platform = platform or state()
     tenant_id = who.rsplit("@", 1)[-1].removesuffix(".example")
     tenant = platform["tenants"].get(tenant_id)
     if tenant is None:

@@ -129,7 +129,7 @@ class Demo:
         camera = self.step(
             "the patient's camera: a synthetic 20 s clip of a face, pulse 72 bpm", self._camera
         )
-        patient = self.step("patient signs in", lambda: user_tokens(PATIENT)["access"])
+        patient = self.step("patient signs in", lambda: user_tokens(PATIENT, platform=self.state)["access"])
         now = datetime.now(UTC)
         window = f"from={now:%Y-%m-%dT%H:%M:%SZ}&to={now + timedelta(minutes=15):%Y-%m-%dT%H:%M:%SZ}"
         slots = self.step(
@@ -166,7 +166,8 @@ class Demo:
         print(f"      position {place['position']}, about {place['estimated_wait_s'] // 60} min")
         provider_email = f"{slot.split('.')[0].replace('-', '.', 1)}@{TENANT}.example"
         provider = self.step(
-            f"provider {provider_email} signs in", lambda: user_tokens(provider_email)["access"]
+            f"provider {provider_email} signs in",
+            lambda: user_tokens(provider_email, platform=self.state)["access"],
         )
         queue = self.step("provider sees the queue", lambda: self.call("GET", "/v1/waiting-room", provider))
         print(f"      {len(queue['waiting'])} waiting")
