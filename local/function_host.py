@@ -137,6 +137,25 @@ def serve(control: socket.socket) -> None:
                 os._exit(status)
 
 
+def _warm_botocore() -> None:
+    """Load the AWS service models the functions use, once, before any fork: every environment
+    inherits them instead of parsing them at its first call. Clients made here are dropped
+    unused (no connection is opened, so no socket is shared with a fork)."""
+    import boto3
+
+    for service in (
+        "dynamodb",
+        "stepfunctions",
+        "s3",
+        "events",
+        "sns",
+        "ses",
+        "chime-sdk-meetings",
+        "chime-sdk-media-pipelines",
+    ):
+        boto3.client(service)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--control-fd", type=int, required=True, help="the platform's control socket")
@@ -145,6 +164,7 @@ def main() -> None:
     if args.preload:
         for function in topology.FUNCTIONS:
             _handler(function)
+        _warm_botocore()
     serve(socket.socket(fileno=args.control_fd))
 
 

@@ -143,6 +143,14 @@ def acting_services(
             Access(chime, "s3:GetObject", f"{bucket}/captures/a/v1/audio/chunk.mp4", own),
             Access(chime, "s3:PutObject", f"{bucket}/recordings/a/v1/video/attendee.mp4", own),
         ]
+    # CloudWatch Logs encrypts every log group with the tenant key, as the Logs service itself.
+    for _, properties in _resources(template, "AWS::Logs::LogGroup"):
+        if "KmsKeyId" in properties:
+            key = str(policies.physical(properties["KmsKeyId"]["Fn::GetAtt"][0], "Arn"))
+            group = f"arn:aws:logs:{region}:{account}:log-group:{properties['LogGroupName']}"
+            context = {"kms:EncryptionContext:aws:logs:arn": group}
+            for action in ("kms:GenerateDataKey", "kms:Decrypt"):
+                found.append(Access(f"service:logs.{region}.amazonaws.com", action, key, context))
     for machine in topology.STATE_MACHINES:
         role = _state_machine_role(template, machine.name(tenant_id))
         for function in machine.functions.values():
@@ -201,10 +209,10 @@ def check_iam(
             continue
         needs.append(call.access)
     needs += list(acting)
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str, tuple[tuple[str, str], ...]]] = set()
     for access in needs:
         for need in [access, *policies.implied(access)]:
-            key = (need.principal, need.action, need.resource)
+            key = (need.principal, need.action, need.resource, tuple(sorted(need.context.items())))
             if key in seen:
                 continue
             seen.add(key)
