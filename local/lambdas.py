@@ -206,6 +206,9 @@ class LambdaDispatcher:
         self.completed: deque[tuple[str, Any]] = deque(maxlen=500)
         # Every invocation's function and handler time, newest last (the bench's GB-seconds).
         self.invocations: deque[tuple[str, float]] = deque(maxlen=100_000)
+        # What the table's stream carried, newest last: each record's keys and images, as JSON (in
+        # memory only, for tests that look for what must never be written, such as join tokens).
+        self.streamed: deque[str] = deque(maxlen=20_000)
         # Every event a rule handed to a function: (function name, detail-type, when, monotonic).
         self.deliveries: deque[tuple[str, str, float]] = deque(maxlen=100_000)
         # One worker per stream mapping: a shard is processed in order, a batch at a time.
@@ -380,6 +383,7 @@ class LambdaDispatcher:
     def deliver_stream_batch(self, mapping: dict[str, Any], event: dict[str, Any]) -> None:
         if self._stopped.is_set():
             return
+        self.streamed.extend(json.dumps(r["dynamodb"]) for r in event["Records"])
         with self._lock:
             shard = self._shards.setdefault(
                 mapping["UUID"], ThreadPoolExecutor(max_workers=1, thread_name_prefix="lambda-stream")

@@ -145,6 +145,15 @@ def test_a_whole_visit_from_waiting_room_to_encounter_and_recording(
     simulate(platform, "join", provider_join.json()["Attendee"]["JoinToken"], b"provider camera")
     simulate(platform, "join", patient_join.json()["Attendee"]["JoinToken"], PATIENT_VIDEO)
     assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "in-call", timeout_s=20)
+    # Join tokens are handed out at redemption and kept nowhere: not in the table, not in its stream.
+    tokens = [j.json()["Attendee"]["JoinToken"] for j in (provider_join, patient_join)]
+    table = platform.client("dynamodb").get_paginator("scan")
+    rows = [
+        json.dumps(page["Items"]) for page in table.paginate(TableName=topology.CLINIC_TABLE.name(RIVERSIDE))
+    ]
+    written = list(platform.dispatcher.streamed)
+    assert any(visit_id in record for record in written)
+    assert not [t for t in tokens if any(t in row for row in rows) or any(t in record for record in written)]
     # In call, the lifecycle starts the recording (the patient consented) before anyone hangs up.
     assert eventually(lambda: waiting(gateway, patient, visit_id)["recording"] == "recording", timeout_s=20)
 

@@ -755,8 +755,8 @@ class DynamoClinicStore:
                 "role": link.role.value,
                 "holder": link.holder,
                 "attendee_id": link.attendee_id,
-                # The attendee's join information (its join token is a secret): encrypted at rest
-                # with the tenant's key, handed out once, never logged.
+                # The attendee's join information without its join token (a secret, fetched from
+                # Chime when the link is redeemed): the meeting and which attendee the link opens.
                 "attendee": json.dumps(attendee),
                 "link_expires_at": _stamp(link.expires_at),
                 "state": link.state.value,

@@ -72,6 +72,15 @@ class ChimeMeetings:
         except self._meetings.exceptions.NotFoundException as error:
             raise MeetingNotFoundError(meeting_id) from error
 
+    def get_attendee(self, meeting_id: str, attendee_id: str) -> dict[str, Any]:
+        try:
+            attendee: dict[str, Any] = self._meetings.get_attendee(
+                MeetingId=meeting_id, AttendeeId=attendee_id
+            )["Attendee"]
+            return attendee
+        except self._meetings.exceptions.NotFoundException as error:
+            raise MeetingNotFoundError(meeting_id) from error
+
     def delete_attendee(self, meeting_id: str, attendee_id: str) -> None:
         with contextlib.suppress(self._meetings.exceptions.NotFoundException):
             self._meetings.delete_attendee(MeetingId=meeting_id, AttendeeId=attendee_id)

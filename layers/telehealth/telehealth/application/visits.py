@@ -54,7 +54,14 @@ from telehealth.events import (
     VisitParticipantLeft,
 )
 from telehealth.fhir import projection
-from telehealth.ports import AlreadyCheckedInError, Meetings, OutboxEntry, VisitChangedError, VisitFile
+from telehealth.ports import (
+    AlreadyCheckedInError,
+    MeetingGoneError,
+    Meetings,
+    OutboxEntry,
+    VisitChangedError,
+    VisitFile,
+)
 
 T = TypeVar("T")
 
@@ -111,6 +118,12 @@ class Admission:
     visit: Visit
     link: JoinLink
     expires_at: datetime
+
+
+def at_rest(join_info: Mapping[str, Any]) -> dict[str, Any]:
+    """What a link keeps of its attendee's join information: everything but the join token."""
+    attendee = {k: v for k, v in join_info["Attendee"].items() if k != "JoinToken"}
+    return {**join_info, "Attendee": attendee}
 
 
 def resume(token: str, output: dict[str, Any], now: datetime) -> OutboxEntry:
@@ -336,7 +349,7 @@ class VisitService:
                     "",
                 )
             )
-            links.append((issued, {"Meeting": meeting, "Attendee": attendee}))
+            links.append((issued, at_rest({"Meeting": meeting, "Attendee": attendee})))
         outbox = [
             OutboxEntry(projection.encounter(admitted, revision + 1), revision + 1),
             self.booking.audit(caller, "U", f"Appointment/{appointment_id}", now),
@@ -441,7 +454,7 @@ class VisitService:
             visit.with_attendee(attendee_id, role, replaced),
             revision,
             [self.booking.audit(caller, "C", f"Appointment/{appointment_id}", now)],
-            links=[(issued, info)],
+            links=[(issued, at_rest(info))],
             revoked=revoked,
         )
         return link, expires
@@ -465,7 +478,13 @@ class VisitService:
             )
         except VisitChangedError as error:
             raise LinkGoneError("This join link has been used; ask for a new one.") from error
+        # The join token is fetched now, never kept: the table, its stream and its backups hold
+        # only which attendee the link opens.
         info: dict[str, Any] = json.loads(file.join_info[stored.link_id])
+        try:
+            info["Attendee"] = self.meetings.get_attendee(info["Meeting"]["MeetingId"], stored.attendee_id)
+        except MeetingGoneError as error:
+            raise LinkGoneError("This visit's meeting is over.") from error
         return info
 
     # --- Chime's events ------------------------------------------------------------------------------
