@@ -94,6 +94,7 @@ class TenantStack(Stack):
                 max_record_age=Duration.hours(24),
                 report_batch_item_failures=True,
                 on_failure=sources.SqsDlq(relay_failures),
+                filters=[lambda_.FilterCriteria.filter(topology.OUTBOX_STREAM_FILTER)],
             ),
         )
         media = MediaWorkers(

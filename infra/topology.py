@@ -60,6 +60,15 @@ CLINIC_TABLE = Table(
 )
 
 
+# What the outbox relay's stream mapping hands it: outbox entries still to deliver. Lambda drops
+# every other record before invoking, so ordinary writes (appointments, visits, slots, marking an
+# entry delivered) cost no invocation.
+OUTBOX_STREAM_FILTER: dict[str, Any] = {
+    "eventName": ["INSERT", "MODIFY"],
+    "dynamodb": {"NewImage": {"pk": {"S": [{"prefix": "OUTBOX#"}]}, "status": {"S": ["pending"]}}},
+}
+
+
 # --- Queues ---------------------------------------------------------------------------------------
 
 

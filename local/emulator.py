@@ -56,7 +56,7 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
     from moto.awslambda.models import LambdaBackend
     from moto.awslambda.utils import get_backend
     from moto.awslambda_simple.models import LambdaSimpleBackend
-    from moto.events.models import Rule
+    from moto.events.models import EventPattern, Rule
     from moto.utilities.arns import parse_arn
 
     apply_aws_parity()
@@ -126,7 +126,16 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
             )
         for mapping in self._event_source_mappings.values():
             if mapping.function_arn == function_arn and mapping.event_source_arn == source:
-                dispatcher.deliver_stream_batch(mapping.get_configuration(), {"Records": records})
+                configuration = mapping.get_configuration()
+                # Lambda's event filtering: records no filter matches are dropped, not delivered.
+                filters = [
+                    EventPattern.load(f["Pattern"])
+                    for f in (configuration.get("FilterCriteria") or {}).get("Filters", [])
+                ]
+                matched: Any = [f.matches_event for f in filters]  # moto types events narrowly
+                wanted = [r for r in records if not matched or any(m(r) for m in matched)]
+                if wanted:
+                    dispatcher.deliver_stream_batch(configuration, {"Records": wanted})
         return True  # moto then drops the items from its buffer, as a consumed batch
 
     LambdaBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign]

@@ -216,6 +216,7 @@ def provision_tenant(
                 MaximumRecordAgeInSeconds=86400,
                 FunctionResponseTypes=["ReportBatchItemFailures"],
                 DestinationConfig={"OnFailure": {"Destination": out.queue_arns[function.dlq.key]}},
+                FilterCriteria={"Filters": [{"Pattern": json.dumps(topology.OUTBOX_STREAM_FILTER)}]},
             )
 
     bus_name = topology.TENANT_BUS.name(tenant.id)

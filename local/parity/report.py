@@ -130,6 +130,15 @@ def acting_services(
             for action in ("DescribeStream", "GetRecords", "GetShardIterator"):
                 found.append(Access(principal, f"dynamodb:{action}", stream, {}))
             found.append(Access(principal, "dynamodb:ListStreams", "*", {}))
+    # The baseline's rule forwarding the tenant's Chime events from the default bus to its own.
+    found.append(
+        Access(
+            f"rule-role:{topology.chime_forwarding_rule_name(tenant_id)}",
+            "events:PutEvents",
+            arn.format("events", f"event-bus/{topology.TENANT_BUS.name(tenant_id)}"),
+            {},
+        )
+    )
     if recording:
         # Chime's media pipelines, as the Chime service: capture writes the meeting's chunks under
         # captures/, concatenation lists and reads them back and writes one file per stream under

@@ -434,17 +434,27 @@ def test_a_task_failure_fails_the_execution_through_its_catch(platform: LocalPla
     assert described.get("error") == "VisitTaskFailed"
 
 
-def test_a_write_to_the_clinic_table_reaches_the_stream_consumer(platform: LocalPlatform) -> None:
-    key = f"PROBE#{uuid.uuid4().hex[:8]}"
-    platform.client("dynamodb").put_item(
-        TableName=topology.CLINIC_TABLE.name(RIVERSIDE), Item={"pk": {"S": key}, "sk": {"S": "v1"}}
-    )
+def test_an_outbox_entry_reaches_the_stream_consumer_and_an_ordinary_write_does_not(
+    platform: LocalPlatform,
+) -> None:
+    """The stream mapping's filter: a pending outbox entry wakes the relay (which delivers it), an
+    ordinary write to the table does not."""
+    from telehealth.adapters.clinic_store import DynamoClinicStore
+    from telehealth.ports import OutboxEntry
 
-    def relayed() -> bool:
+    table = topology.CLINIC_TABLE.name(RIVERSIDE)
+    ordinary = f"PROBE#{uuid.uuid4().hex[:8]}"
+    platform.client("dynamodb").put_item(TableName=table, Item={"pk": {"S": ordinary}, "sk": {"S": "v1"}})
+    probe = {"id": uuid.uuid4().hex, "source": "telehealth.probe", "detail-type": "Probe.Sent", "detail": {}}
+    entry = OutboxEntry(probe, 1, destination="events")
+    DynamoClinicStore(table, client=platform.client("dynamodb")).record([entry])
+
+    def handed(key: str) -> bool:
         return any(
             function == topology.OUTBOX_RELAY.name(RIVERSIDE)
             and any(r["Keys"]["pk"]["S"] == key and r["eventName"] == "INSERT" for r in event["Records"])
             for function, event in list(platform.dispatcher.completed)
         )
 
-    assert eventually(relayed)
+    assert eventually(lambda: handed(f"OUTBOX#{entry.reference}"))
+    assert not handed(ordinary)

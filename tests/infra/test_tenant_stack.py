@@ -135,6 +135,9 @@ def test_the_stream_consumer_sends_failed_batches_to_its_failure_queue(assembly:
         failure_queue = p["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
         name = render(t.resources[failure_queue]["Properties"]["QueueName"])
         assert name == topology.OUTBOX_RELAY.dlq.name(tenant.id)  # type: ignore[union-attr]
+        # Only pending outbox entries reach the relay; Lambda drops every other record.
+        (only,) = p["FilterCriteria"]["Filters"]
+        assert json.loads(only["Pattern"]) == topology.OUTBOX_STREAM_FILTER
 
 
 def test_reserved_concurrency_fits_the_account_quota_in_every_region(assembly: Assembly) -> None:
