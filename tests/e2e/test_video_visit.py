@@ -62,7 +62,9 @@ def waiting(gateway: str, token: str, appointment_id: str) -> dict[str, Any]:
 def checked_in_visit(platform: LocalPlatform, gateway: str, patient: str) -> tuple[dict[str, Any], str]:
     """A booked, checked-in visit with a soon-starting urgent-care slot, and its provider's token."""
     slot = soon_slot(gateway, patient)
-    appointment = book(gateway, patient, slot).json()
+    booked = book(gateway, patient, slot)
+    assert booked.status == 201, booked.body
+    appointment = booked.json()
     check_in_when_open(gateway, patient, appointment["appointment_id"], True)
     provider = user_tokens(platform, RIVERSIDE, provider_email(slot))["access"]
     return appointment, provider

@@ -46,12 +46,13 @@ def check_in_when_open(gateway: str, token: str, appointment_id: str, recording:
 
 
 def soon_slot(gateway: str, token: str, taken: set[str] = set()) -> str:  # noqa: B006 (shared on purpose)
-    """A slot with the around-the-clock provider that starts within the check-in window."""
-    now = datetime.now(UTC)
+    """A slot with the around-the-clock provider that starts within the check-in window, but not
+    so soon that it has started by the time it is booked (which is refused as in the past)."""
+    now = datetime.now(UTC) + timedelta(seconds=30)
     reply = call(
         gateway,
         "GET",
-        f"/v1/slots?state=NY&from={stamp(now)}&to={stamp(now + timedelta(minutes=15))}&specialty=urgent-care",
+        f"/v1/slots?state=NY&from={stamp(now)}&to={stamp(now + timedelta(minutes=14))}&specialty=urgent-care",
         token,
     )
     for offered in reply.json()["slots"]:
