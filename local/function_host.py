@@ -143,16 +143,9 @@ def _warm_botocore() -> None:
     unused (no connection is opened, so no socket is shared with a fork)."""
     import boto3
 
-    for service in (
-        "dynamodb",
-        "stepfunctions",
-        "s3",
-        "events",
-        "sns",
-        "ses",
-        "chime-sdk-meetings",
-        "chime-sdk-media-pipelines",
-    ):
+    from local.parity.actions import OPERATIONS  # every AWS call the platform makes, by service
+
+    for service in sorted({service for service, _ in OPERATIONS}):
         boto3.client(service)
 
 

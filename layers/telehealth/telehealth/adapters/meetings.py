@@ -7,6 +7,7 @@ The client is built from the standard chain, so `AWS_ENDPOINT_URL_CHIME_SDK_MEET
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,12 +52,18 @@ class ChimeMeetings:
         )
         return result["Meeting"], result["Attendees"]
 
-    def get_meeting(self, meeting_id: str) -> dict[str, Any]:
+    @contextlib.contextmanager
+    def _found(self, meeting_id: str) -> Iterator[None]:
+        """Chime's NotFound, for a meeting or one of its attendees, as the port's MeetingGoneError."""
         try:
-            meeting: dict[str, Any] = self._meetings.get_meeting(MeetingId=meeting_id)["Meeting"]
-            return meeting
+            yield
         except self._meetings.exceptions.NotFoundException as error:
             raise MeetingNotFoundError(meeting_id) from error
+
+    def get_meeting(self, meeting_id: str) -> dict[str, Any]:
+        with self._found(meeting_id):
+            meeting: dict[str, Any] = self._meetings.get_meeting(MeetingId=meeting_id)["Meeting"]
+        return meeting
 
     def delete_meeting(self, meeting_id: str) -> None:
         # Already ended is fine: deleting is idempotent for the caller.
@@ -64,33 +71,25 @@ class ChimeMeetings:
             self._meetings.delete_meeting(MeetingId=meeting_id)
 
     def create_attendee(self, meeting_id: str, external_user_id: str) -> dict[str, Any]:
-        try:
-            attendee: dict[str, Any] = self._meetings.create_attendee(
-                MeetingId=meeting_id, ExternalUserId=external_user_id
-            )["Attendee"]
-            return attendee
-        except self._meetings.exceptions.NotFoundException as error:
-            raise MeetingNotFoundError(meeting_id) from error
+        with self._found(meeting_id):
+            response = self._meetings.create_attendee(MeetingId=meeting_id, ExternalUserId=external_user_id)
+        attendee: dict[str, Any] = response["Attendee"]
+        return attendee
 
     def get_attendee(self, meeting_id: str, attendee_id: str) -> dict[str, Any]:
-        try:
-            attendee: dict[str, Any] = self._meetings.get_attendee(
-                MeetingId=meeting_id, AttendeeId=attendee_id
-            )["Attendee"]
-            return attendee
-        except self._meetings.exceptions.NotFoundException as error:
-            raise MeetingNotFoundError(meeting_id) from error
+        with self._found(meeting_id):
+            response = self._meetings.get_attendee(MeetingId=meeting_id, AttendeeId=attendee_id)
+        attendee: dict[str, Any] = response["Attendee"]
+        return attendee
 
     def delete_attendee(self, meeting_id: str, attendee_id: str) -> None:
         with contextlib.suppress(self._meetings.exceptions.NotFoundException):
             self._meetings.delete_attendee(MeetingId=meeting_id, AttendeeId=attendee_id)
 
     def list_attendees(self, meeting_id: str) -> list[dict[str, Any]]:
-        try:
+        with self._found(meeting_id):
             attendees: list[dict[str, Any]] = self._meetings.list_attendees(MeetingId=meeting_id)["Attendees"]
-            return attendees
-        except self._meetings.exceptions.NotFoundException as error:
-            raise MeetingNotFoundError(meeting_id) from error
+        return attendees
 
     def start_transcription(self, meeting_id: str, language: str = "en-US") -> None:
         self._meetings.start_meeting_transcription(
