@@ -20,6 +20,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.compliance import phi_data_protection_policy
+from infra.topology import POWERTOOLS_ENVIRONMENT
+
+POWERTOOLS_METRICS_NAMESPACE = POWERTOOLS_ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"]
 
 # A year online; the audit archive (S3 Object Lock) is where six-year records live.
 LOG_RETENTION = logs.RetentionDays.ONE_YEAR
@@ -96,6 +99,19 @@ class Alarms(Construct):
             ):
                 sums = metric.with_(period=Duration.minutes(5), statistic="Sum")
                 self._alarm(f"{machine.node.id}-{what}", sums, "Visit executions ending badly (#workflows)")
+
+    def outbox_parked(self, tenant_id: str, services: Iterable[str]) -> None:
+        """An outbox entry set aside (refused by its destination, or failing every try): the
+        record or a fact is incomplete until someone fixes the cause and redrives it."""
+        for service in services:
+            metric = cw.Metric(
+                namespace=POWERTOOLS_METRICS_NAMESPACE,
+                metric_name="OutboxParked",
+                dimensions_map={"service": service, "tenant": tenant_id},
+                period=Duration.minutes(5),
+                statistic="Sum",
+            )
+            self._alarm(f"{service}-parked", metric, "Outbox entries parked (#outbox-parked)")
 
     def api_health(self, api_name: str, stage: str) -> None:
         for what, metric_name, statistic, threshold in (

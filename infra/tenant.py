@@ -82,21 +82,27 @@ class TenantStack(Stack):
             environment=environment,
         )
         fns = compute.functions
-        relay_failures = clinic_events.queues[topology.OUTBOX_RELAY.dlq.key]  # type: ignore[union-attr]
-        compute.consume_stream(
-            topology.OUTBOX_RELAY.key,
-            sources.DynamoEventSource(
-                data.table,
-                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
-                batch_size=100,
-                bisect_batch_on_error=True,
-                retry_attempts=10,
-                max_record_age=Duration.hours(24),
-                report_batch_item_failures=True,
-                on_failure=sources.SqsDlq(relay_failures),
-                filters=[lambda_.FilterCriteria.filter(topology.OUTBOX_STREAM_FILTER)],
-            ),
-        )
+        # One mapping per relay on the table's one stream (two readers a shard: DynamoDB's limit),
+        # each filtered to its lanes, with its own retries and failure queue.
+        for relay in topology.STREAM_RELAYS:
+            compute.consume_stream(
+                relay.key,
+                sources.DynamoEventSource(
+                    data.table,
+                    starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                    batch_size=100,
+                    bisect_batch_on_error=True,
+                    retry_attempts=10,
+                    max_record_age=Duration.hours(24),
+                    report_batch_item_failures=True,
+                    on_failure=sources.SqsDlq(clinic_events.queues[relay.dlq.key]),  # type: ignore[union-attr]
+                    filters=[
+                        lambda_.FilterCriteria.filter(
+                            topology.outbox_stream_filter(relay.stream_destinations)
+                        )
+                    ],
+                ),
+            )
         media = MediaWorkers(
             self,
             "Media",
@@ -168,6 +174,8 @@ class TenantStack(Stack):
         )
         alarms.queue_not_empty(clinic_events.queues.values())
         alarms.function_errors(fns.values())
+        # The services the relays and the sweeper count parked entries under (their loggers' names).
+        alarms.outbox_parked(tenant.id, ("outbox-relay", "outbox-sweeper"))
         alarms.workflow_failures(workflows.machines.values())
         alarms.api_health(api.rest_api.rest_api_name, STAGE)
         cw.Dashboard(

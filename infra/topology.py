@@ -60,13 +60,22 @@ CLINIC_TABLE = Table(
 )
 
 
-# What the outbox relay's stream mapping hands it: outbox entries still to deliver. Lambda drops
-# every other record before invoking, so ordinary writes (appointments, visits, slots, marking an
-# entry delivered) cost no invocation.
-OUTBOX_STREAM_FILTER: dict[str, Any] = {
-    "eventName": ["INSERT", "MODIFY"],
-    "dynamodb": {"NewImage": {"pk": {"S": [{"prefix": "OUTBOX#"}]}, "status": {"S": ["pending"]}}},
-}
+def outbox_stream_filter(destinations: tuple[str, ...]) -> dict[str, Any]:
+    """What a relay's stream mapping hands it: fresh outbox entries for its lanes. Lambda drops
+    every other record before invoking, so ordinary writes (appointments, visits, slots, marking an
+    entry delivered, an entry's retry being scheduled) cost no invocation."""
+    return {
+        "eventName": ["INSERT", "MODIFY"],
+        "dynamodb": {
+            "NewImage": {
+                "pk": {"S": [{"prefix": "OUTBOX#"}]},
+                "status": {"S": ["pending"]},
+                "destination": {"S": list(destinations)},
+                # An entry that failed waits for its back-off in the sweeper's lane.
+                "attempts": {"N": [{"exists": False}]},
+            }
+        },
+    }
 
 
 # --- Queues ---------------------------------------------------------------------------------------
@@ -111,6 +120,8 @@ class Function:
     timeout_s: int = 10
     # What the function may touch, by name; the constructs turn each into a scoped grant.
     grants: tuple[str, ...] = ()
+    # A stream relay: the outbox destinations (lanes) its mapping hands it.
+    stream_destinations: tuple[str, ...] = ()
 
     def name(self, tenant_id: str) -> str:
         return f"{tenant_prefix(tenant_id)}-{self.key}"
@@ -159,9 +170,19 @@ OUTBOX_RELAY = Function(
     key="outbox-relay",
     handler="functions.ingest.outbox_relay.lambda_handler",
     invocation=Invocation.STREAM,
-    description="Delivers outbox entries from the table's stream: HealthLake, audit archive, events",
+    description="The clinical record's lane from the table's stream: HealthLake and the audit archive",
     timeout_s=60,
-    grants=("table:write", "fhir:write", "audit:write", "bus:put", "key:use", "workflow:signal"),
+    grants=("table:write", "fhir:write", "audit:write", "key:use"),
+    stream_destinations=("fhir",),
+)
+OUTBOX_SIGNALS = Function(
+    key="outbox-signals",
+    handler="functions.ingest.outbox_relay.lambda_handler",
+    invocation=Invocation.STREAM,
+    description="The signals' lanes from the table's stream: events onto the bus, waiting steps resumed",
+    timeout_s=60,
+    grants=("table:write", "bus:put", "key:use", "workflow:signal"),
+    stream_destinations=("events", "workflow"),
 )
 OUTBOX_SWEEPER = Function(
     key="outbox-sweeper",
@@ -179,7 +200,15 @@ CHIME_EVENTS = Function(
     grants=("table:write", "key:use", "meetings:read", "recordings:list"),
 )
 
-FUNCTIONS: tuple[Function, ...] = (API, VISIT_TASKS, OUTBOX_RELAY, OUTBOX_SWEEPER, CHIME_EVENTS)
+FUNCTIONS: tuple[Function, ...] = (
+    API,
+    VISIT_TASKS,
+    OUTBOX_RELAY,
+    OUTBOX_SIGNALS,
+    OUTBOX_SWEEPER,
+    CHIME_EVENTS,
+)
+STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
 
 def check_reserved_concurrency(tenant_id: str, reserved: dict[str, int]) -> None:

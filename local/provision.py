@@ -216,7 +216,11 @@ def provision_tenant(
                 MaximumRecordAgeInSeconds=86400,
                 FunctionResponseTypes=["ReportBatchItemFailures"],
                 DestinationConfig={"OnFailure": {"Destination": out.queue_arns[function.dlq.key]}},
-                FilterCriteria={"Filters": [{"Pattern": json.dumps(topology.OUTBOX_STREAM_FILTER)}]},
+                FilterCriteria={
+                    "Filters": [
+                        {"Pattern": json.dumps(topology.outbox_stream_filter(function.stream_destinations))}
+                    ]
+                },
             )
 
     bus_name = topology.TENANT_BUS.name(tenant.id)

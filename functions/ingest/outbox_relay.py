@@ -1,7 +1,11 @@
-"""Drains outbox entries from the table's stream into HealthLake and the audit archive.
+"""Delivers outbox entries from the table's stream, as soon as they are written.
 
-A failed record is reported back (partial batch response) and retried by the stream; when the
-stream gives up, the entry is still pending in the table and the sweeper delivers it.
+Two mappings on the table's stream run this handler, each filtered to its lanes: the clinical
+record (the FHIR store) in `outbox-relay`, the signals (bus events, workflow resumptions) in
+`outbox-signals`, so a slow or failing FHIR store never holds a resumption back. A destination's
+trouble is never reported back to the stream (that would replay the shard behind it): the entry
+stays pending in its lane, where the sweeper takes it. Only a failure to settle an entry in the
+table is reported, and the stream retries that record.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from telehealth.observability import logger_for, tracer_for
+from telehealth.observability import logger_for, metrics_for, tracer_for
 
 logger = logger_for("outbox-relay")
 tracer = tracer_for("outbox-relay")
+metrics = metrics_for("outbox-relay")
 
 
 @cache
@@ -28,7 +33,7 @@ def _pending_entry(record: dict[str, Any]) -> Any:
     """The outbox entry a stream record carries, if it is one still to deliver."""
     from boto3.dynamodb.types import TypeDeserializer
 
-    from telehealth.adapters.clinic_store import entry_from_item
+    from telehealth.adapters.outbox_store import entry_from_item
 
     image = record.get("dynamodb", {}).get("NewImage")
     if record.get("eventName") not in ("INSERT", "MODIFY") or not image:
@@ -42,25 +47,33 @@ def _pending_entry(record: dict[str, Any]) -> Any:
     return entry_from_item({k: deserialize(v) for k, v in image.items()})
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from telehealth.application.record import RecordRejectedError, RecordUnavailableError
+    from collections import Counter
+
+    from telehealth.application.record import DestinationUnavailableError
 
     failures: list[dict[str, str]] = []
+    outcomes: Counter[str] = Counter()
     for record in event.get("Records", []):
         entry = _pending_entry(record)
         if entry is None:
             continue
         try:
-            outcome = projector().deliver(entry)
-            logger.info("projected", extra={"reference": entry.reference, "outcome": outcome})
-        except RecordUnavailableError:
-            failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})
-        except RecordRejectedError as rejected:
-            # Set aside, not retried: a poison entry must not hold up the rest of the shard.
-            logger.error("projection rejected", extra={"reason": str(rejected)})
+            outcome = projector().handle(entry)
+        except DestinationUnavailableError:
+            outcome = "left-pending"
         except Exception:
-            logger.exception("projection failed", extra={"reference": entry.reference})
+            # Settling the entry failed (the table): the stream tries this record again.
+            logger.exception("could not settle an outbox entry", extra={"outbox_id": entry.outbox_id})
             failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})
+            continue
+        outcomes[outcome] += 1
+        if outcome == "parked":
+            logger.error("outbox entry parked", extra={"outbox_id": entry.outbox_id})
+    if outcomes:
+        logger.info("relayed", extra={"outcomes": dict(outcomes)})
+    metrics.add_metric(name="OutboxParked", unit="Count", value=outcomes["parked"])
     return {"batchItemFailures": failures}

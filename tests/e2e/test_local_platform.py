@@ -451,7 +451,7 @@ def test_an_outbox_entry_reaches_the_stream_consumer_and_an_ordinary_write_does_
 
     def handed(key: str) -> bool:
         return any(
-            function == topology.OUTBOX_RELAY.name(RIVERSIDE)
+            function == topology.OUTBOX_SIGNALS.name(RIVERSIDE)
             and any(r["Keys"]["pk"]["S"] == key and r["eventName"] == "INSERT" for r in event["Records"])
             for function, event in list(platform.dispatcher.completed)
         )

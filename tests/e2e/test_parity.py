@@ -156,7 +156,7 @@ def test_the_emulator_answered_every_request_the_suite_made(platform: LocalPlatf
 def test_the_relay_is_handed_pending_outbox_entries_only(platform: LocalPlatform) -> None:
     """The stream mapping's filter, as Lambda applies it: the relay never wakes for an ordinary
     write (an appointment, a visit, an hour's cells, an entry marked delivered)."""
-    relays = {topology.OUTBOX_RELAY.name(t.id) for t in platform.settings.tenants}
+    relays = {r.name(t.id) for t in platform.settings.tenants for r in topology.STREAM_RELAYS}
     batches = [event["Records"] for name, event in list(platform.dispatcher.completed) if name in relays]
     keys = [r["Keys"]["pk"]["S"] for batch in batches for r in batch]
     assert keys and all(k.startswith("OUTBOX#") for k in keys)

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from infra import topology
+from telehealth.ports import DESTINATIONS
 from tests.conftest import Assembly, Template, as_list, render
 
 # Lambda keeps 100 of the account's default 1,000 concurrent executions unreserved.
@@ -124,20 +125,32 @@ def test_functions_are_arm64_python312_in_isolated_subnets_traced_and_logged(ass
             assert has_dlq == (spec.invocation is topology.Invocation.EVENT), spec.key
 
 
-def test_the_stream_consumer_sends_failed_batches_to_its_failure_queue(assembly: Assembly) -> None:
+def test_each_relay_reads_the_stream_for_its_lanes_and_sends_failed_batches_to_its_queue(
+    assembly: Assembly,
+) -> None:
     for tenant in assembly.tenants:
         t = assembly.tenant(tenant.id)
-        _, mapping = t.one("AWS::Lambda::EventSourceMapping")
-        p = mapping["Properties"]
-        assert "StreamArn" in p["EventSourceArn"]["Fn::GetAtt"]
-        assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        assert p["BisectBatchOnFunctionError"] is True
-        failure_queue = p["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
-        name = render(t.resources[failure_queue]["Properties"]["QueueName"])
-        assert name == topology.OUTBOX_RELAY.dlq.name(tenant.id)  # type: ignore[union-attr]
-        # Only pending outbox entries reach the relay; Lambda drops every other record.
-        (only,) = p["FilterCriteria"]["Filters"]
-        assert json.loads(only["Pattern"]) == topology.OUTBOX_STREAM_FILTER
+        mappings = t.props("AWS::Lambda::EventSourceMapping")
+        # DynamoDB lets two readers take a stream's shard at once: the relays may not outgrow it.
+        assert len(mappings) == len(topology.STREAM_RELAYS) <= 2
+        lanes: list[str] = []
+        for p in mappings:
+            assert "StreamArn" in p["EventSourceArn"]["Fn::GetAtt"]
+            assert p["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+            assert p["BisectBatchOnFunctionError"] is True
+            function = t.resources[p["FunctionName"]["Ref"]]["Properties"]["FunctionName"]
+            relay = next(r for r in topology.STREAM_RELAYS if r.name(tenant.id) == function)
+            failure_queue = p["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
+            name = render(t.resources[failure_queue]["Properties"]["QueueName"])
+            assert name == relay.dlq.name(tenant.id)  # type: ignore[union-attr]
+            # Only fresh outbox entries of the relay's lanes reach it; Lambda drops every other record.
+            (only,) = p["FilterCriteria"]["Filters"]
+            pattern = json.loads(only["Pattern"])
+            assert pattern == topology.outbox_stream_filter(relay.stream_destinations)
+            lanes += pattern["dynamodb"]["NewImage"]["destination"]["S"]
+        # Every destination has exactly one relay: the FHIR store's lane is apart from the rest.
+        assert sorted(lanes) == sorted(DESTINATIONS)
+        assert ["fhir"] in [list(r.stream_destinations) for r in topology.STREAM_RELAYS]
 
 
 def test_reserved_concurrency_fits_the_account_quota_in_every_region(assembly: Assembly) -> None:

@@ -7,7 +7,7 @@ POWERTOOLS_LOGGER_LOG_EVENT=false as well; the arguments below hold even where i
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
 
 
 def logger_for(service: str) -> Logger:
@@ -17,3 +17,13 @@ def logger_for(service: str) -> Logger:
 
 def tracer_for(service: str) -> Tracer:
     return Tracer(service=service)
+
+
+def metrics_for(service: str) -> Metrics:
+    """Counts with the service and the tenant as dimensions (the alarms name both)."""
+    import os
+
+    metrics = Metrics(service=service, namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Telehealth"))
+    # Tenants share an account and a namespace: each count says whose it is.
+    metrics.set_default_dimensions(tenant=os.environ.get("TENANT_ID", "unknown"))
+    return metrics

@@ -8,7 +8,9 @@ from typing import Any
 
 
 class BusRejectedError(Exception):
-    pass
+    def __init__(self, code: str) -> None:
+        super().__init__(f"the bus refused the event: {code}")
+        self.code = code
 
 
 class EventBridgeBus:

@@ -10,7 +10,6 @@ Key design (access patterns are listed in docs/architecture.md):
 | appointment | APPT#<id> | APPT | PATIENT#<id>#APPTS / <start> | PROVIDER#<id>#APPTS / <start> |
 | patient profile | PATIENT#<id> | PROFILE | | |
 | idempotency record | IDEMPOTENCY#<caller>#<route>#<key> | IDEMPOTENCY | | |
-| outbox entry | OUTBOX#<type>/<id> | V#<source version> | OUTBOX#PENDING / <created>... (pending) | |
 
 A booking holds the five-minute cells its visit covers. Cells live as attributes of one item per
 provider and UTC hour (`c05` is the cell at minute 5, its value the appointment id), so a visit of
@@ -22,15 +21,15 @@ record, so of any number of concurrent attempts exactly one wins.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
 import time as clock
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from telehealth.adapters.dynamo import DynamoTable, stamp
+from telehealth.adapters.outbox_store import DynamoOutbox
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.join_links import IssuedLink, LinkState
 from telehealth.domain.licensure import License, LicenseStatus
@@ -57,12 +56,6 @@ HOUR_ITEM_KEPT = timedelta(days=7)
 # A transaction that lost a race for an item to another one in flight (TransactionConflict) is
 # tried again this many times, with jittered back-off, before the caller hears "conflict".
 CONFLICT_RETRIES = 4
-DELIVERED_TTL = timedelta(days=30)
-PENDING = "OUTBOX#PENDING"
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _moment(value: str) -> datetime:
@@ -98,10 +91,6 @@ def _by_hour(moments: Sequence[datetime]) -> dict[datetime, list[datetime]]:
         hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         hours.setdefault(hour, []).append(moment)
     return hours
-
-
-def outbox_key(entry: OutboxEntry) -> dict[str, Any]:
-    return {"pk": f"OUTBOX#{entry.reference}", "sk": f"V#{entry.source_version:015d}"}
 
 
 # --- (de)serialising availability ------------------------------------------------------------------
@@ -143,32 +132,10 @@ def availability_from(
     )
 
 
-class DynamoClinicStore:
+class DynamoClinicStore(DynamoTable):
     def __init__(self, table_name: str | None = None, client: Any = None) -> None:
-        import boto3
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-        self.table = table_name or os.environ["TABLE_NAME"]
-        self._client = client or boto3.client("dynamodb")
-        self._ser = TypeSerializer()
-        self._de = TypeDeserializer()
-
-    # --- plumbing ----------------------------------------------------------------------------------
-
-    def _item(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._ser.serialize(v) for k, v in values.items() if v is not None}
-
-    def _plain(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._de.deserialize(v) for k, v in item.items()}
-
-    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        while True:
-            page = self._client.query(TableName=self.table, **kwargs)
-            for item in page.get("Items", []):
-                yield self._plain(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        super().__init__(table_name, client)
+        self._outbox = DynamoOutbox(self.table, self._client)
 
     def ping(self) -> None:
         self._client.describe_table(TableName=self.table)
@@ -447,16 +414,16 @@ class DynamoClinicStore:
                 "provider_id": a.provider_id,
                 "patient_id": a.patient_id,
                 "service_type": a.service_type,
-                "start": _stamp(a.start),
-                "end": _stamp(a.end),
+                "start": stamp(a.start),
+                "end": stamp(a.end),
                 "patient_state": a.patient_state,
                 "status": a.status.value,
                 "version": a.version,
                 "booked_by": a.booked_by.value,
                 "gsi1pk": f"PATIENT#{a.patient_id}#APPTS",
-                "gsi1sk": _stamp(a.start),
+                "gsi1sk": stamp(a.start),
                 "gsi2pk": f"PROVIDER#{a.provider_id}#APPTS",
-                "gsi2sk": _stamp(a.start),
+                "gsi2sk": stamp(a.start),
             }
         )
 
@@ -500,8 +467,8 @@ class DynamoClinicStore:
                 KeyConditionExpression="gsi2pk = :pk AND gsi2sk BETWEEN :a AND :b",
                 ExpressionAttributeValues={
                     ":pk": {"S": f"PROVIDER#{provider_id}#APPTS"},
-                    ":a": {"S": _stamp(start)},
-                    ":b": {"S": _stamp(end)},
+                    ":a": {"S": stamp(start)},
+                    ":b": {"S": stamp(end)},
                 },
             )
         ]
@@ -509,25 +476,7 @@ class DynamoClinicStore:
     # --- writes ---------------------------------------------------------------------------------------
 
     def _outbox_items(self, outbox: list[OutboxEntry], now: datetime) -> list[dict[str, Any]]:
-        return [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._item(
-                        {
-                            **outbox_key(entry),
-                            "resource": json.dumps(entry.resource),
-                            "source_version": entry.source_version,
-                            "destination": entry.destination,
-                            "status": "pending",
-                            "gsi1pk": PENDING,
-                            "gsi1sk": f"{_stamp(now)}#{entry.reference}#{entry.source_version}",
-                        }
-                    ),
-                }
-            }
-            for entry in outbox
-        ]
+        return self._outbox.put_actions(outbox, now)
 
     def _claim_item(self, claim: IdempotencyClaim, now: datetime) -> dict[str, Any]:
         return {
@@ -686,25 +635,25 @@ class DynamoClinicStore:
                 "revision": revision,
                 "provider_id": visit.provider_id,
                 "patient_id": visit.patient_id,
-                "start": _stamp(visit.start),
-                "end": _stamp(visit.end),
+                "start": stamp(visit.start),
+                "end": stamp(visit.end),
                 "state": visit.state.value,
-                "checked_in_at": _stamp(visit.checked_in_at),
+                "checked_in_at": stamp(visit.checked_in_at),
                 "recording_consented": visit.recording_consented,
                 "reason": visit.reason or None,
-                "admitted_at": _stamp(visit.admitted_at) if visit.admitted_at else None,
+                "admitted_at": stamp(visit.admitted_at) if visit.admitted_at else None,
                 "meeting_id": visit.meeting_id,
                 "attendees": {a: r.value for a, r in visit.attendees.items()} or None,
-                "joined": {r.value: _stamp(t) for r, t in visit.joined.items()} or None,
+                "joined": {r.value: stamp(t) for r, t in visit.joined.items()} or None,
                 "guests": {sub: r.value for sub, r in visit.guests.items()} or None,
-                "ended_at": _stamp(visit.ended_at) if visit.ended_at else None,
+                "ended_at": stamp(visit.ended_at) if visit.ended_at else None,
                 "outcome": visit.outcome,
                 "capture_pipeline_arn": visit.capture_pipeline_arn,
                 "concatenation_pipeline_id": visit.concatenation_pipeline_id,
                 "recording_ready": visit.recording_ready or None,
                 # The provider's day, in one index query: the waiting room and its estimates.
                 "gsi2pk": f"PROVIDER#{visit.provider_id}#VISITS",
-                "gsi2sk": f"{_stamp(visit.start)}#{visit.appointment_id}",
+                "gsi2sk": f"{stamp(visit.start)}#{visit.appointment_id}",
             }
         )
 
@@ -740,8 +689,8 @@ class DynamoClinicStore:
                 KeyConditionExpression="gsi2pk = :pk AND gsi2sk BETWEEN :a AND :b",
                 ExpressionAttributeValues={
                     ":pk": {"S": f"PROVIDER#{provider_id}#VISITS"},
-                    ":a": {"S": _stamp(start)},
-                    ":b": {"S": f"{_stamp(end)}#~"},
+                    ":a": {"S": stamp(start)},
+                    ":b": {"S": f"{stamp(end)}#~"},
                 },
             )
         ]
@@ -758,7 +707,7 @@ class DynamoClinicStore:
                 # The attendee's join information without its join token (a secret, fetched from
                 # Chime when the link is redeemed): the meeting and which attendee the link opens.
                 "attendee": json.dumps(attendee),
-                "link_expires_at": _stamp(link.expires_at),
+                "link_expires_at": stamp(link.expires_at),
                 "state": link.state.value,
                 "secret_hash": link.secret_hash or None,
                 # Gone from the table a day after it stops working.
@@ -795,7 +744,7 @@ class DynamoClinicStore:
                                 {
                                     "pk": f"APPT#{check_in.appointment_id}",
                                     "sk": f"CHECKIN#v{appointment.version}",
-                                    "at": _stamp(check_in.at),
+                                    "at": stamp(check_in.at),
                                     "state": check_in.state,
                                     "emergency_contact": check_in.emergency_contact,
                                     "consents_to_telehealth": check_in.consents_to_telehealth,
@@ -957,7 +906,7 @@ class DynamoClinicStore:
                 "sk": f"VITALS#v{vitals.version}",
                 "patient_id": vitals.patient_id,
                 "encounter_id": vitals.encounter_id,
-                "effective": _stamp(vitals.effective),
+                "effective": stamp(vitals.effective),
                 "readings": json.dumps(
                     [
                         {
@@ -1014,58 +963,3 @@ class DynamoClinicStore:
         items = self._outbox_items(outbox, datetime.now(UTC))
         for chunk in range(0, len(items), 100):
             self._client.transact_write_items(TransactItems=items[chunk : chunk + 100])
-
-    # --- the outbox ------------------------------------------------------------------------------------
-
-    def pending_outbox(self, older_than: datetime, limit: int) -> Iterator[OutboxEntry]:
-        query = self._query(
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :pk AND gsi1sk < :before",
-            ExpressionAttributeValues={":pk": {"S": PENDING}, ":before": {"S": _stamp(older_than)}},
-            Limit=limit,
-        )
-        for count, item in enumerate(query):
-            if count >= limit:
-                return
-            yield entry_from_item(item)
-
-    def mark_rejected(self, entry: OutboxEntry, codes: tuple[str, ...]) -> None:
-        """Out of the pending index, kept (no TTL) with the store's issue codes, for a person."""
-        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
-            self._client.update_item(
-                TableName=self.table,
-                Key=self._item(outbox_key(entry)),
-                UpdateExpression="SET #s = :rejected, issue_codes = :codes REMOVE gsi1pk, gsi1sk",
-                ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._item(
-                    {":rejected": "rejected", ":pending": "pending", ":codes": list(codes) or ["unknown"]}
-                ),
-            )
-
-    def mark_delivered(self, entry: OutboxEntry) -> None:
-        # A failed condition means the other path (stream or sweeper) delivered it first.
-        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
-            self._client.update_item(
-                TableName=self.table,
-                Key=self._item(outbox_key(entry)),
-                UpdateExpression="SET #s = :delivered, expires_at = :ttl REMOVE gsi1pk, gsi1sk",
-                ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self._item(
-                    {
-                        ":delivered": "delivered",
-                        ":pending": "pending",
-                        ":ttl": int((datetime.now(UTC) + DELIVERED_TTL).timestamp()),
-                    }
-                ),
-            )
-
-
-def entry_from_item(item: Mapping[str, Any]) -> OutboxEntry:
-    """An outbox entry from a plain (deserialised) item, as the sweeper and the stream see it."""
-    return OutboxEntry(
-        resource=json.loads(item["resource"]),
-        source_version=int(item["source_version"]),
-        destination=str(item.get("destination", "fhir")),
-    )

@@ -1,27 +1,40 @@
-"""The clinical record catches up with the clinic: outbox entries become FHIR resources.
+"""The outbox delivered: FHIR resources into the record, events onto the bus, waiting steps resumed.
 
-Each entry carries its source version. A stored resource with the same or a newer source version
-means the entry is already there (or overtaken), so a late retry never rolls the record back; a
-write is conditional on the version it read (If-Match), so two deliverers cannot interleave.
-Audit events are also archived, immutably, in the tenant's Object Lock bucket.
+Each destination is a lane of its own, with its own circuit breaker and its own retries, so a
+HealthLake outage or backlog never delays a workflow resumption or an event (the stream relays
+run one function per group of lanes; the sweeper runs each lane on its own thread).
 
-When the FHIR store stops answering, the projector stops asking for a while (a circuit breaker),
-so a stream batch fails fast and the sweeper, which keeps every entry until it is delivered,
-catches up once the store is back. An outage of any length delays the record; it loses nothing.
+Each FHIR entry carries its source version. A stored resource with the same or a newer source
+version means the entry is already there (or overtaken), so a late retry never rolls the record
+back. The read-compare-write runs under a short lease per resource (a create carries no
+`If-Match`, so without it two deliverers could both find the resource absent and the older could
+land last); an update is also conditional on the version it read. Audit events are also archived,
+immutably, in the tenant's Object Lock bucket.
+
+A destination that stops answering is left alone for a while (its circuit opens) and its entries
+stay pending: an outage of any length delays that lane and loses nothing. An entry that fails on
+its own account is tried again after a back-off, behind the others, and parked after a few tries,
+so a poison entry never stalls its lane.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from telehealth.adapters.healthlake import FhirStoreError
+from telehealth.adapters.outages import is_outage
 from telehealth.fhir.projection import source_version
-from telehealth.ports import OutboxEntry
+from telehealth.ports import DESTINATIONS, OutboxEntry, ResourceBusyError
 
 OPEN_FOR_SECONDS = 30.0
+SHARD_WORKERS = 4
 
 
 class FhirStore(Protocol):
@@ -44,19 +57,27 @@ class Resumer(Protocol):
         ...
 
 
-class Delivered(Protocol):
+class Outbox(Protocol):
+    shards: int
+
+    def pending(self, destination: str, shard: int, limit: int) -> Iterator[OutboxEntry]: ...
+
     def mark_delivered(self, entry: OutboxEntry) -> None: ...
 
     def mark_rejected(self, entry: OutboxEntry, codes: tuple[str, ...]) -> None: ...
 
+    def retry_later(self, entry: OutboxEntry, reason: str) -> bool: ...
 
-class RecordUnavailableError(Exception):
-    """The FHIR store is down (or was a moment ago): the entry stays pending."""
+    def lease(self, reference: str) -> AbstractContextManager[None]: ...
+
+
+class DestinationUnavailableError(Exception):
+    """The destination is down (or was a moment ago): its lane stops, the entry stays pending."""
 
 
 class RecordRejectedError(Exception):
     """The FHIR store refused the resource itself (it is invalid): retrying cannot help, so the
-    entry is set aside as rejected, where the alarm on rejected entries finds it."""
+    entry is parked as rejected, where the alarm on parked entries finds it."""
 
 
 class RecordProjector:
@@ -64,59 +85,123 @@ class RecordProjector:
         self,
         fhir: FhirStore,
         archive: AuditArchive,
-        outbox: Delivered,
+        outbox: Outbox,
         bus: Bus,
         workflows: Resumer,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.fhir, self.archive, self.outbox, self.bus, self.clock = fhir, archive, outbox, bus, clock
         self.workflows = workflows
-        self._open_until = 0.0
+        self._open_until: dict[str, float] = {}
+
+    def available(self, destination: str) -> bool:
+        return self.clock() >= self._open_until.get(destination, 0.0)
 
     def deliver(self, entry: OutboxEntry) -> str:
-        """Deliver one entry; returns what happened (`published`, `written`, `current`), or raises."""
-        if entry.destination == "events":
-            event = entry.resource
-            self.bus.publish(str(event["source"]), str(event["detail-type"]), dict(event["detail"]))
-            self.outbox.mark_delivered(entry)
-            return "published"
-        if entry.destination == "workflow":
-            waiting = self.workflows.resume(str(entry.resource["task_token"]), dict(entry.resource["output"]))
-            self.outbox.mark_delivered(entry)  # a step that stopped waiting has nothing to resume
-            return "resumed" if waiting else "no-longer-waiting"
-        if self.clock() < self._open_until:
-            raise RecordUnavailableError("the FHIR store failed moments ago")
+        """Deliver one entry; returns what happened (`published`, `resumed`, `written`,
+        `current`...), or raises: DestinationUnavailableError (the lane waits), ResourceBusyError
+        (another deliverer is writing it), RecordRejectedError (parked), or the entry's own error."""
+        if not self.available(entry.destination):
+            raise DestinationUnavailableError(f"{entry.destination} failed moments ago")
         try:
             outcome = self._deliver(entry)
         except FhirStoreError as error:
             if error.status >= 500 or error.status == 429:
-                self._open_until = self.clock() + OPEN_FOR_SECONDS
-                raise RecordUnavailableError("the FHIR store is failing") from error
+                raise self._opened(entry.destination) from error
             if error.status in (400, 422):
                 self.outbox.mark_rejected(entry, error.codes)
                 raise RecordRejectedError(f"{entry.reference}: {', '.join(error.codes)}") from error
+            if error.status in (409, 412):  # written meanwhile by someone without the lease
+                raise ResourceBusyError(entry.reference) from error
+            raise
+        except (DestinationUnavailableError, ResourceBusyError):
+            raise
+        except Exception as error:
+            if is_outage(error):
+                raise self._opened(entry.destination) from error
             raise
         self.outbox.mark_delivered(entry)
         return outcome
 
+    def handle(self, entry: OutboxEntry) -> str:
+        """Deliver, and settle an entry that failed on its own account: tried again later, or
+        parked. Raises DestinationUnavailableError only: the caller stops the lane."""
+        try:
+            return self.deliver(entry)
+        except DestinationUnavailableError:
+            raise
+        except ResourceBusyError:
+            return "busy"
+        except RecordRejectedError:
+            return "parked"
+        except Exception as error:
+            # The error's class names what went wrong; its message could carry what was sent.
+            return "parked" if self.outbox.retry_later(entry, type(error).__name__) else "retrying"
+
+    def relay(self, entries: Iterable[OutboxEntry]) -> Counter[str]:
+        """The stream's batch, in order within each destination; a destination that is down is
+        skipped for the rest of the batch (its entries stay pending for the sweeper's lane)."""
+        outcomes: Counter[str] = Counter()
+        for entry in entries:
+            try:
+                outcomes[self.handle(entry)] += 1
+            except DestinationUnavailableError:
+                outcomes["left-pending"] += 1
+        return outcomes
+
+    def sweep(self, keep_going: Callable[[], bool], limit: int = 10_000) -> dict[str, Counter[str]]:
+        """Every lane at once, each on its own threads over its shards, until the lane is empty,
+        its destination is down, or `keep_going` says stop. Entries that fail are due later, so a
+        run never meets the same failure twice."""
+        outcomes = {destination: Counter[str]() for destination in DESTINATIONS}
+        lock = threading.Lock()
+
+        def shard(destination: str, number: int) -> None:
+            for entry in self.outbox.pending(destination, number, limit):
+                if not keep_going() or not self.available(destination):
+                    return
+                try:
+                    outcome = self.handle(entry)
+                except DestinationUnavailableError:
+                    return
+                with lock:
+                    outcomes[destination][outcome] += 1
+
+        with ThreadPoolExecutor(len(DESTINATIONS) * SHARD_WORKERS, thread_name_prefix="lane") as pool:
+            futures = [
+                pool.submit(shard, destination, number)
+                for number in range(self.outbox.shards)
+                for destination in DESTINATIONS
+            ]
+            for future in futures:
+                future.result()
+        return outcomes
+
+    def _opened(self, destination: str) -> DestinationUnavailableError:
+        self._open_until[destination] = self.clock() + OPEN_FOR_SECONDS
+        return DestinationUnavailableError(f"{destination} is failing")
+
     def _deliver(self, entry: OutboxEntry) -> str:
+        if entry.destination == "events":
+            event = entry.resource
+            detail = {**dict(event["detail"]), "outbox_id": entry.outbox_id}
+            self.bus.publish(str(event["source"]), str(event["detail-type"]), detail)
+            return "published"
+        if entry.destination == "workflow":
+            waiting = self.workflows.resume(str(entry.resource["task_token"]), dict(entry.resource["output"]))
+            return "resumed" if waiting else "no-longer-waiting"  # nothing waits: nothing to resume
         resource = dict(entry.resource)
         kind, resource_id = str(resource["resourceType"]), str(resource["id"])
-        if kind == "AuditEvent":
+        if kind == "AuditEvent":  # written once, never changed: no version to compare
             self.archive.keep(resource)
             self.fhir.put(resource)
             return "written"
-        for _ in range(3):
+        with self.outbox.lease(entry.reference):
             current = self.fhir.read_if_present(kind, resource_id)
             if current is not None and source_version(current) >= entry.source_version:
                 return "current"
-            try:
-                self.fhir.put(resource, if_match=current["meta"]["versionId"] if current else None)
-                return "written"
-            except FhirStoreError as error:
-                if error.status not in (409, 412):  # someone else wrote in between: read again
-                    raise
-        raise RecordUnavailableError("the resource kept changing under us")
+            self.fhir.put(resource, if_match=current["meta"]["versionId"] if current else None)
+            return "written"
 
 
 def from_environment() -> RecordProjector:
@@ -125,14 +210,14 @@ def from_environment() -> RecordProjector:
     import os
 
     from telehealth.adapters.bus import EventBridgeBus
-    from telehealth.adapters.clinic_store import DynamoClinicStore
     from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.adapters.outbox_store import DynamoOutbox
     from telehealth.adapters.workflows import StepFunctionsVisits
 
     return RecordProjector(
         HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]),
         S3AuditArchive(os.environ["AUDIT_BUCKET"]),
-        DynamoClinicStore(),
+        DynamoOutbox(),
         EventBridgeBus(),
         StepFunctionsVisits(),
     )

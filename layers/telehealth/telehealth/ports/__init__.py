@@ -6,7 +6,7 @@ store receives the clinical record through the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,7 +43,9 @@ class OutboxEntry:
 
     resource: Mapping[str, Any]
     source_version: int
-    destination: str = "fhir"  # fhir | events | workflow (resume a waiting step: a task token)
+    destination: str = "fhir"  # one of DESTINATIONS
+    # Deliveries tried and failed for this entry itself (not for an outage of its destination).
+    attempts: int = 0
 
     @property
     def reference(self) -> str:
@@ -51,6 +53,20 @@ class OutboxEntry:
             "resourceType"
         ]
         return f"{kind}/{self.resource['id']}"
+
+    @property
+    def outbox_id(self) -> str:
+        """Unique per entry: what a consumer drops a repeat by (relay and sweeper may both send)."""
+        return f"{self.reference}@{self.source_version}"
+
+
+class ResourceBusyError(Exception):
+    """Another deliverer holds the write of this resource: the entry stays pending for later."""
+
+
+# Where outbox entries go, each a lane of its own: the FHIR store (the clinical record, with audit
+# events archived too), the tenant's bus (domain events), and waiting workflow steps (resumed).
+DESTINATIONS = ("fhir", "events", "workflow")
 
 
 @dataclass
@@ -157,10 +173,6 @@ class ClinicStore(Protocol):
     def record(self, outbox: list[OutboxEntry]) -> None: ...
 
     def replay_if_claimed(self, claim: IdempotencyClaim) -> None: ...
-
-    def pending_outbox(self, older_than: datetime, limit: int) -> Iterator[OutboxEntry]: ...
-
-    def mark_delivered(self, entry: OutboxEntry) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,43 @@
+"""What every store over the tenant's table shares: the client, (de)serialising, paged queries.
+
+Each context keeps its own store module over this base (the clinic store, the outbox), so no one
+class knows every item in the table.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+
+def stamp(moment: datetime) -> str:
+    """An instant as the table's sort keys spell it: UTC, to the second, sorting as text."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class DynamoTable:
+    def __init__(self, table_name: str | None = None, client: Any = None) -> None:
+        import boto3
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self.table = table_name or os.environ["TABLE_NAME"]
+        self._client = client or boto3.client("dynamodb")
+        self._ser = TypeSerializer()
+        self._de = TypeDeserializer()
+
+    def _item(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._ser.serialize(v) for k, v in values.items() if v is not None}
+
+    def _plain(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._de.deserialize(v) for k, v in item.items()}
+
+    def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        while True:
+            page = self._client.query(TableName=self.table, **kwargs)
+            for item in page.get("Items", []):
+                yield self._plain(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
