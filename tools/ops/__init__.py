@@ -1,0 +1,1 @@
+"""Operations' commands against one tenant's stack: `python -m tools.ops --help`."""

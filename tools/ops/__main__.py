@@ -1,0 +1,49 @@
+"""`python -m tools.ops <command> --tenant <id> [--local]`: operations on one tenant's stack.
+
+  redrive-parked [--destination fhir|events|workflow]   parked outbox entries back into their lanes
+  redrive-dlq QUEUE [--acknowledge]                    a dead-letter queue back to its target
+
+Against AWS with your credentials; `--local` acts on the running local platform (`make run`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.ops", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=("redrive-parked", "redrive-dlq"))
+    parser.add_argument("queue", nargs="?", help="redrive-dlq: the queue's key, e.g. chime-events-dlq")
+    parser.add_argument("--tenant", required=True)
+    parser.add_argument("--local", action="store_true", help="the running local platform")
+    parser.add_argument("--state-file", type=Path, help="with --local: another platform's platform.json")
+    parser.add_argument("--destination", choices=("fhir", "events", "workflow"))
+    parser.add_argument("--acknowledge", action="store_true", help="delete stream-failure metadata")
+    args = parser.parse_args(argv)
+
+    from tools.ops import target as targets
+
+    target = targets.resolve(args.tenant, local=args.local, state_file=args.state_file)
+    target.apply()
+    if args.command == "redrive-parked":
+        from tools.ops.redrive import rejected
+
+        done = rejected(target, args.destination)
+    else:
+        from tools.ops.redrive import dead_letters
+
+        if not args.queue:
+            parser.error("redrive-dlq needs the queue's key")
+        done = dead_letters(target, args.queue, acknowledge=args.acknowledge)
+    for what, count in sorted(done.items()):
+        print(f"{what}: {count}")
+    if not done:
+        print("nothing to do")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
