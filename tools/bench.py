@@ -20,7 +20,11 @@
   a 20-way race, the largest transaction any call made, and the IAM parity report of a whole visit
   (needs recorded, distinct actions per principal, grants no call used, anything refused);
 
-`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|rppg` runs one part.
+- outbox: the sweeper's throughput (entries delivered a minute) with 10,000 entries pending in
+  its lanes (FHIR resources, audit events, bus events and resumptions the stream did not deliver),
+  through the function as the platform runs it;
+
+`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|outbox|rppg` runs one part.
 """
 
 from __future__ import annotations
@@ -791,6 +795,88 @@ def parity_figures() -> None:
             platform.stop()
 
 
+OUTBOX_PENDING = 10_000
+
+
+def outbox_figures() -> None:
+    """10,000 entries left pending as if the stream had failed them all (an `attempts` count keeps
+    the relays' stream filter from taking them), then the sweeper function invoked until its
+    lanes are empty: entries a minute, and each lane's outcomes."""
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from local.platform import LocalPlatform, Settings
+    from telehealth.adapters.outbox_store import STREAM_GRACE, DynamoOutbox, lanes
+    from telehealth.fhir import projection
+    from telehealth.ports import OutboxEntry
+
+    print(f"\n== Outbox: the sweeper with {OUTBOX_PENDING:,} entries pending")
+    with tempfile.TemporaryDirectory() as state:
+        # The scheduled sweeps stay off: only the invocations measured here drain the lanes.
+        platform = LocalPlatform(Settings(port=0, state_dir=Path(state), schedule_every_s=10**6))
+        try:
+            platform.start()
+            table = topology.CLINIC_TABLE.name("riverside")
+            dynamodb = platform.client("dynamodb")
+            outbox = DynamoOutbox(table, dynamodb, clock=lambda: datetime.now(UTC) + timedelta(days=1))
+            now = datetime.now(UTC) - STREAM_GRACE
+            entries: list[OutboxEntry] = []
+            for n in range(OUTBOX_PENDING):
+                kind = n % 10
+                if kind < 4:  # a synthetic patient's record, at its first version
+                    resource = {
+                        "resourceType": "Patient",
+                        "id": f"bench-{n:05d}",
+                        "meta": {"tag": [{"system": projection.SOURCE_VERSION_SYSTEM, "code": "1"}]},
+                        "active": True,
+                    }
+                    entries.append(OutboxEntry(resource, 1))
+                elif kind < 7:  # an audit event (archived, then written)
+                    fact = projection.AuditFact(
+                        f"bench-audit-{n:05d}",
+                        now,
+                        "Practitioner/bench",
+                        "R",
+                        f"Patient/bench-{n:05d}",
+                        "TREAT",
+                    )
+                    entries.append(OutboxEntry(projection.audit_event(fact), 1))
+                elif kind < 9:
+                    event = {
+                        "id": f"bench-event-{n:05d}",
+                        "source": "telehealth.bench",
+                        "detail-type": "Bench.Fact",
+                    }
+                    entries.append(OutboxEntry({**event, "detail": {"n": n}}, 1, destination="events"))
+                else:  # a resumption whose step no longer waits
+                    resume = {"id": f"bench-resume-{n:05d}", "task_token": f"gone-{n}", "output": {}}
+                    entries.append(OutboxEntry(resume, 1, destination="workflow"))
+            for chunk in range(0, len(entries), 100):
+                actions = outbox.put_actions(entries[chunk : chunk + 100], now)
+                for action in actions:
+                    action["Put"]["Item"]["attempts"] = {"N": "0"}
+                dynamodb.transact_write_items(TransactItems=actions)
+            pending = sum(1 for d, s in lanes() for _ in outbox.pending(d, s, 10**6))
+            print(f"  pending: {pending:,} ({Counter(e.destination for e in entries)})")
+            sweeper = topology.OUTBOX_SWEEPER.name("riverside")
+            began, invocations, outcomes = time.perf_counter(), 0, Counter[str]()
+            while pending and invocations < 20:
+                result = platform.dispatcher.invoke_or_raise(sweeper, {"source": "aws.events"})
+                invocations += 1
+                for lane in result["swept"].values():
+                    outcomes.update(lane)
+                pending = sum(1 for d, s in lanes() for _ in outbox.pending(d, s, 10**6))
+            took = time.perf_counter() - began
+            delivered = OUTBOX_PENDING - pending
+            print(
+                f"  swept {delivered:,} in {took:.1f} s over {invocations} invocation(s):"
+                f" {delivered / took * 60:,.0f} entries a minute; left pending: {pending}"
+            )
+            print(f"  outcomes: {dict(outcomes)}")
+        finally:
+            platform.stop()
+
+
 def rppg_figures() -> None:
     """The rPPG benchmark on the project's own synthetic clips (tools/bench_rppg.py)."""
     from tools.bench_rppg import rppg_figures as figures
@@ -805,6 +891,7 @@ PARTS = {
     "scheduling": scheduling_figures,
     "visit": visit_figures,
     "parity": parity_figures,
+    "outbox": outbox_figures,
     "rppg": rppg_figures,
 }
 
