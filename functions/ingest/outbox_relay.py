@@ -53,27 +53,18 @@ def _pending_entry(record: dict[str, Any]) -> Any:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from collections import Counter
 
-    from telehealth.application.record import DestinationUnavailableError
-
+    records = [(r, entry) for r in event.get("Records", []) if (entry := _pending_entry(r)) is not None]
+    outcomes = projector().relay([entry for _, entry in records]) if records else []
     failures: list[dict[str, str]] = []
-    outcomes: Counter[str] = Counter()
-    for record in event.get("Records", []):
-        entry = _pending_entry(record)
-        if entry is None:
-            continue
-        try:
-            outcome = projector().handle(entry)
-        except DestinationUnavailableError:
-            outcome = "left-pending"
-        except Exception:
+    for (record, entry), outcome in zip(records, outcomes, strict=True):
+        if outcome == "unsettled":
             # Settling the entry failed (the table): the stream tries this record again.
-            logger.exception("could not settle an outbox entry", extra={"outbox_id": entry.outbox_id})
+            logger.error("could not settle an outbox entry", extra={"outbox_id": entry.outbox_id})
             failures.append({"itemIdentifier": record["dynamodb"]["SequenceNumber"]})
-            continue
-        outcomes[outcome] += 1
-        if outcome == "parked":
+        elif outcome == "parked":
             logger.error("outbox entry parked", extra={"outbox_id": entry.outbox_id})
-    if outcomes:
-        logger.info("relayed", extra={"outcomes": dict(outcomes)})
-    metrics.add_metric(name="OutboxParked", unit="Count", value=outcomes["parked"])
+    counted = Counter(outcomes)
+    if counted:
+        logger.info("relayed", extra={"outcomes": dict(counted)})
+    metrics.add_metric(name="OutboxParked", unit="Count", value=counted["parked"])
     return {"batchItemFailures": failures}

@@ -19,11 +19,12 @@ so a poison entry never stalls its lane.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -35,6 +36,7 @@ from telehealth.ports import DESTINATIONS, OutboxEntry, ResourceBusyError
 
 OPEN_FOR_SECONDS = 30.0
 SHARD_WORKERS = 4
+RELAY_WORKERS = 8
 
 
 class FhirStore(Protocol):
@@ -138,15 +140,27 @@ class RecordProjector:
             # The error's class names what went wrong; its message could carry what was sent.
             return "parked" if self.outbox.retry_later(entry, type(error).__name__) else "retrying"
 
-    def relay(self, entries: Iterable[OutboxEntry]) -> Counter[str]:
-        """The stream's batch, in order within each destination; a destination that is down is
-        skipped for the rest of the batch (its entries stay pending for the sweeper's lane)."""
-        outcomes: Counter[str] = Counter()
-        for entry in entries:
-            try:
-                outcomes[self.handle(entry)] += 1
-            except DestinationUnavailableError:
-                outcomes["left-pending"] += 1
+    def relay(self, entries: Sequence[OutboxEntry]) -> list[str]:
+        """The stream's batch: each resource's entries in order, different resources side by side
+        (a batch is mostly distinct resources, each a few round trips). Returns each entry's
+        outcome; `left-pending` where its destination is down (the sweeper's lane takes it),
+        `unsettled` where settling it in the table failed (the stream should try it again)."""
+        outcomes = ["unsettled"] * len(entries)
+        by_resource: dict[tuple[str, str], list[int]] = {}
+        for index, entry in enumerate(entries):
+            by_resource.setdefault((entry.destination, entry.reference), []).append(index)
+
+        def deliver(indexes: list[int]) -> None:
+            for index in indexes:
+                try:
+                    outcomes[index] = self.handle(entries[index])
+                except DestinationUnavailableError:
+                    outcomes[index] = "left-pending"
+
+        with ThreadPoolExecutor(RELAY_WORKERS, thread_name_prefix="relay") as pool:
+            for done in [pool.submit(deliver, indexes) for indexes in by_resource.values()]:
+                with contextlib.suppress(Exception):  # its entries stay `unsettled`
+                    done.result()
         return outcomes
 
     def sweep(self, keep_going: Callable[[], bool], limit: int = 10_000) -> dict[str, Counter[str]]:
