@@ -22,6 +22,7 @@ from typing import Any
 
 from infra import topology
 from infra.tenants import Tenant
+from local.parity.actions import ContextValue
 from local.parity.policies import Access, StatementRef, TemplatePolicies
 
 # botocore's service (or the FHIR REST API) -> the VPC endpoint service that serves it privately.
@@ -49,18 +50,27 @@ class Recorded:
     operation: str
     action: str
     resource: str
-    context: Mapping[str, str]
+    context: Mapping[str, ContextValue]
 
     @property
     def access(self) -> Access:
         return Access(self.principal, self.action, self.resource, dict(self.context))
 
 
+def _recorded(line: str) -> Recorded:
+    fields = json.loads(line)
+    # A multivalued condition key (aws:TagKeys) was written as a JSON list.
+    fields["context"] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in fields.get("context", {}).items()
+    }
+    return Recorded(**fields)
+
+
 def read_record(directory: Path) -> list[Recorded]:
     found: set[str] = set()
     for path in sorted(directory.glob("*.jsonl")):
         found |= {line for line in path.read_text().splitlines() if line.strip()}
-    return [Recorded(**json.loads(line)) for line in sorted(found)]
+    return [_recorded(line) for line in sorted(found)]
 
 
 @dataclass
@@ -218,7 +228,7 @@ def check_iam(
             continue
         needs.append(call.access)
     needs += list(acting)
-    seen: set[tuple[str, str, str, tuple[tuple[str, str], ...]]] = set()
+    seen: set[tuple[str, str, str, tuple[tuple[str, ContextValue], ...]]] = set()
     for access in needs:
         for need in [access, *policies.implied(access)]:
             key = (need.principal, need.action, need.resource, tuple(sorted(need.context.items())))
