@@ -794,6 +794,7 @@ class TemplatePolicies:
         account: str,
         region: str,
         fhir_datastore_id: str = "local",
+        baseline_stack: str | None = None,
     ) -> TemplatePolicies:
         found = cls(account, region, tenant_id)
         exports: dict[str, Any] = {}
@@ -802,7 +803,7 @@ class TemplatePolicies:
         if baseline is not None:
             base = _Renderer(
                 baseline,
-                stack_name=f"telehealth-baseline-{region}",
+                stack_name=baseline_stack or f"telehealth-baseline-{region}",
                 account=account,
                 region=region,
                 key_id_prefix="baseline-",

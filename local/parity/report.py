@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import topology
-from infra.tenants import Tenant
+from infra.tenants import Tenant, baseline_stack_name
 from local.parity.actions import ContextValue
 from local.parity.policies import Access, StatementRef, TemplatePolicies
 
@@ -288,10 +288,11 @@ def vpc_endpoint_services(baseline: Mapping[str, Any], region: str) -> list[str]
 
 
 def stack_templates(tenant: Tenant, templates: Mapping[str, Mapping[str, Any]]) -> tuple[Any, Any]:
-    """The tenant's silo template and its region's baseline, by the stack names app.py gives."""
+    """The tenant's silo template and its account's and region's baseline, by the stack names
+    app.py gives."""
     return (
         templates[topology.tenant_prefix(tenant.id)],
-        templates[f"{topology.PREFIX}-baseline-{tenant.region}"],
+        templates[baseline_stack_name(tenant.account, tenant.region)],
     )
 
 
@@ -312,6 +313,7 @@ def tenant_policies(
         account=account,
         region=tenant.region,
         fhir_datastore_id=fhir_endpoint.split("/datastore/", 1)[1].split("/", 1)[0],
+        baseline_stack=baseline_stack_name(tenant.account, tenant.region),
     )
 
 
