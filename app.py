@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""CDK entry point: the account baseline per region, and per tenant its silo and backup vault.
+"""CDK entry point: the account baseline per account and region, and per tenant its silo and
+backup vault, in the tenant's own account where `tenants.toml` names one.
 
-`-c tenants=a,b` limits the app to those tenants (and their regions' baselines).
+`-c tenants=a,b` limits the app to those tenants (and their accounts' and regions' baselines).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from infra.baseline import BaselineStack
 from infra.compliance import enable_hipaa_checks
 from infra.data import BackupCopyStack
 from infra.tenant import TenantStack
-from infra.tenants import load_tenants
+from infra.tenants import baseline_stack_name, baselines, load_tenants
 from infra.topology import PREFIX
 
 
@@ -33,20 +34,23 @@ def build(app: App) -> App:
     only = app.node.try_get_context("tenants")
     everyone = load_tenants()
     tenants = [t for t in everyone if not only or t.id in only.split(",")]
-    account = os.environ.get("CDK_DEFAULT_ACCOUNT")
+    default_account = os.environ.get("CDK_DEFAULT_ACCOUNT")
 
-    baselines: dict[str, BaselineStack] = {}
-    for region in sorted({t.region for t in tenants}):
-        baselines[region] = BaselineStack(
+    stacks: dict[tuple[str | None, str], BaselineStack] = {}
+    # Every tenant of the account and region, even when synthesizing a few: deploying a baseline
+    # built from a subset would drop the others' Chime forwarding and trail data events.
+    served = baselines(everyone)
+    for place in sorted(baselines(tenants), key=str):
+        account, region = place
+        stacks[place] = BaselineStack(
             app,
-            f"{PREFIX}-baseline-{region}",
-            # Every tenant of the region, even when synthesizing a few: deploying a baseline built
-            # from a subset would drop the others' Chime forwarding and trail data events.
-            tenants=[t for t in everyone if t.region == region],
-            env=Environment(account=account, region=region),
+            baseline_stack_name(account, region),
+            tenants=list(served[place]),
+            env=Environment(account=account or default_account, region=region),
             description="Telehealth account baseline: CloudTrail, network, Chime event forwarding",
         )
     for tenant in tenants:
+        account = tenant.account or default_account
         BackupCopyStack(
             app,
             f"{PREFIX}-{tenant.id}-backup-copy",
@@ -58,7 +62,7 @@ def build(app: App) -> App:
             app,
             f"{PREFIX}-{tenant.id}",
             tenant=tenant,
-            vpc=baselines[tenant.region].vpc,
+            vpc=stacks[(tenant.account, tenant.region)].vpc,
             env=Environment(account=account, region=tenant.region),
             description=f"Telehealth tenant {tenant.id}: the clinic's silo",
         )

@@ -62,7 +62,8 @@ def visits() -> VisitService:
         recording=os.environ.get("RECORDING_ENABLED") == "true",
         recordings_bucket=os.environ.get("RECORDINGS_BUCKET"),
     )
-    return VisitService(service, service.store, ChimeMeetings(), now, video, timings())  # type: ignore[arg-type]
+    meetings = ChimeMeetings(tenant_id=video.tenant_id)
+    return VisitService(service, service.store, meetings, now, video, timings())  # type: ignore[arg-type]
 
 
 @cache

@@ -23,16 +23,19 @@ from infra.media import FHIR_PROJECT_ACTIONS, MediaWorkers
 from infra.monitoring import Alarms, alarm_topic
 from infra.tenants import Tenant
 from infra.visits import VisitWorkflows
+from telehealth.adapters.meetings import TENANT_TAG
 
-# Chime SDK actions, by what a function does with meetings. Those on an existing meeting or
-# pipeline are scoped to its ARN in this account (any region: the meeting's control region is not
-# known in advance). Creating one, and transcription, have no resource in IAM: only `*` allows them
-# (a policy naming an ARN for them allows nothing; tests/infra holds every grant to that).
+# Chime SDK actions, by what a function does with meetings, each bounded to the tenant as far as
+# IAM can (docs/operations.md, Video isolation, has the table; tests/infra holds every grant and
+# condition key to AWS's reference). Creating a meeting or a media pipeline has no resource in IAM
+# (only `*` allows it), but the request's tags are conditions: the tenant's role creates only what
+# is tagged with its id, and that tag alone. Those on an existing meeting or pipeline are scoped to
+# its ARN in this account (any region: the meeting's control region is not known in advance) and
+# conditioned on its tag. Transcription names no resource and takes no tag condition, so IAM could
+# not keep one tenant's role off another's meetings: it is not granted (nothing calls it yet).
 MEETING_CREATE_ACTIONS = (
     "chime:CreateMeeting",
     "chime:CreateMeetingWithAttendees",
-    "chime:StartMeetingTranscription",
-    "chime:StopMeetingTranscription",
     "chime:CreateMediaCapturePipeline",
     "chime:CreateMediaConcatenationPipeline",
 )
@@ -55,7 +58,7 @@ class TenantStack(Stack):
     def __init__(self, scope: Construct, id: str, *, tenant: Tenant, vpc: ec2.IVpc, **kwargs: object) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
         topology.check_reserved_concurrency(tenant.id, tenant.reserved_concurrency)
-        Tags.of(self).add("telehealth:tenant", tenant.id)
+        Tags.of(self).add(TENANT_TAG, tenant.id)
         acknowledge(self, "grant-policies")
         prefix = topology.tenant_prefix(tenant.id)
 
@@ -125,15 +128,25 @@ class TenantStack(Stack):
         lifecycle = workflows.machines[topology.VISIT_LIFECYCLE.key]
         api = ClinicApi(self, "Api", tenant=tenant, key=key, identity=identity, handler=fns[topology.API.key])
 
-        def allow(actions: tuple[str, ...], resources: list[str]) -> Callable[[lambda_.Function], object]:
+        def allow(
+            actions: tuple[str, ...], resources: list[str], conditions: dict[str, object] | None = None
+        ) -> Callable[[lambda_.Function], object]:
             return lambda fn: fn.add_to_role_policy(
-                iam.PolicyStatement(actions=list(actions), resources=resources)
+                iam.PolicyStatement(actions=list(actions), resources=resources, conditions=conditions)
             )
 
         meetings = [self.format_arn(service="chime", region="*", resource="meeting", resource_name="*")]
         pipelines = [
             self.format_arn(service="chime", region="*", resource="media-pipeline", resource_name="*")
         ]
+        # What the tenant creates carries its tag, and only it. What it acts on must not carry
+        # another tenant's: IfExists, because a meeting that has ended has no tags left to read,
+        # and Chime must still answer its NotFound (the lifecycle relies on it), not a refusal.
+        created: dict[str, object] = {
+            "StringEquals": {f"aws:RequestTag/{TENANT_TAG}": tenant.id},
+            "ForAllValues:StringEquals": {"aws:TagKeys": [TENANT_TAG]},
+        }
+        owned: dict[str, object] = {"StringEqualsIfExists": {f"aws:ResourceTag/{TENANT_TAG}": tenant.id}}
         compute.grant(
             {
                 "table:write": data.table.grant_read_write_data,
@@ -147,14 +160,14 @@ class TenantStack(Stack):
                 "fhir:write": allow(FHIR_PROJECT_ACTIONS, [data.fhir_store_arn]),
                 "audit:write": lambda fn: data.audit.grant_put(fn),
                 "meetings:manage": lambda fn: (
-                    allow(MEETING_CREATE_ACTIONS, ["*"])(fn),
-                    allow(MEETING_MANAGE_ACTIONS, meetings)(fn),
-                    allow(MEDIA_PIPELINE_ACTIONS, pipelines)(fn),
+                    allow(MEETING_CREATE_ACTIONS, ["*"], created)(fn),
+                    allow(MEETING_MANAGE_ACTIONS, meetings, owned)(fn),
+                    allow(MEDIA_PIPELINE_ACTIONS, pipelines, owned)(fn),
                     # Creating a pipeline into the recordings bucket: Chime has the caller read
                     # the bucket's policy, to see that it lets Chime's service write there.
                     allow(("s3:GetBucketPolicy",), [data.recordings.bucket_arn])(fn),
                 ),
-                "meetings:read": allow(MEETING_READ_ACTIONS, meetings),
+                "meetings:read": allow(MEETING_READ_ACTIONS, meetings, owned),
                 # Which files a recording left (names only: no object is read).
                 "recordings:list": lambda fn: allow(("s3:ListBucket",), [data.recordings.bucket_arn])(fn),
                 # Reminders: e-mail from the tenant's verified sender; SMS goes to phone numbers,

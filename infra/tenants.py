@@ -7,11 +7,13 @@ error messages a cloud team sees when the file is wrong.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from infra.topology import PREFIX
 from telehealth.domain.jurisdictions import US_JURISDICTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +23,8 @@ TENANTS_FILE = ROOT / "tenants.toml"
 RegionName = Annotated[str, Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")]
 # Tenant ids become parts of bucket, table and function names, so they stay short and DNS-safe.
 TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")]
+# Twelve digits, quoted in the file (a TOML integer would lose leading zeros).
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
 
 MACHINE_SCOPES = ("appointments.read", "fhir.read", "fhir.write")
 # Where a portal served from another origin may call the API from (CORS).
@@ -64,6 +68,10 @@ class MachineClient(_Strict):
 class Tenant(_Strict):
     id: TenantId
     display_name: str
+    # The AWS account the tenant's stacks go to, with a baseline of that account's own; none: the
+    # deploying account, shared with every tenant that names none. IAM cannot keep one tenant's
+    # role off another's media pipelines in a shared account (docs/operations.md, Video isolation).
+    account: AccountId | None = None
     region: RegionName
     chime_media_region: RegionName
     backup_copy_region: RegionName
@@ -108,6 +116,21 @@ class TenantFile(_Strict):
         if len(ids) != len(set(ids)):
             raise ValueError("tenant ids must be unique")
         return self
+
+
+def baseline_stack_name(account: str | None, region: str) -> str:
+    """The account baseline of an account and region: `telehealth-baseline-<region>` in the
+    deploying account, `telehealth-baseline-<region>-<account>` in an account a tenant names."""
+    return f"{PREFIX}-baseline-{region}" + (f"-{account}" if account else "")
+
+
+def baselines(tenants: Sequence[Tenant]) -> dict[tuple[str | None, str], tuple[Tenant, ...]]:
+    """One baseline per account and region the tenants live in, with the tenants it serves."""
+    found: dict[tuple[str | None, str], tuple[Tenant, ...]] = {}
+    for tenant in tenants:
+        place = (tenant.account, tenant.region)
+        found[place] = (*found.get(place, ()), tenant)
+    return found
 
 
 def load_tenants(path: Path = TENANTS_FILE) -> tuple[Tenant, ...]:

@@ -14,9 +14,13 @@ parameters of a call are read here and dropped.
 from __future__ import annotations
 
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+# A condition key's value in a request: one string, or several for a multivalued key
+# (`aws:TagKeys`), which the set operators (`ForAllValues:`, `ForAnyValue:`) range over.
+ContextValue = str | tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class Need:
 
     action: str
     resource: str
-    context: Mapping[str, str] = field(default_factory=dict)
+    context: Mapping[str, ContextValue] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,26 @@ def _put_events(params: Mapping[str, Any], where: Where) -> list[Need]:
     return [Need("events:PutEvents", _bus(b, where)) for b in sorted(buses)]
 
 
+def request_tags(tags: Sequence[Mapping[str, str]] | None) -> dict[str, ContextValue]:
+    """The condition keys of a request that tags what it creates: each tag as
+    `aws:RequestTag/<key>`, and all their keys as `aws:TagKeys`."""
+    if not tags:
+        return {}
+    context: dict[str, ContextValue] = {f"aws:RequestTag/{t['Key']}": t["Value"] for t in tags}
+    context["aws:TagKeys"] = tuple(t["Key"] for t in tags)
+    return context
+
+
+# Resources whose tags IAM reads as `aws:ResourceTag/<key>` when an action names them (the
+# recorder asks the service for them: only it knows what a meeting was tagged with).
+TAGGED_RESOURCES = (":meeting/", ":media-pipeline/")
+
+
+def _created_tagged(action: str) -> Mapper:
+    """Creating a meeting: no resource type (only `*`), but the request's tags are conditions."""
+    return lambda p, w: [Need(action, "*", request_tags(p.get("Tags")))]
+
+
 def _meeting(action: str) -> Mapper:
     return lambda p, w: [
         Need(f"chime:{action}", f"arn:aws:chime:{w.region}:{w.account}:meeting/{p['MeetingId']}")
@@ -131,15 +155,16 @@ def _anywhere(action: str) -> Mapper:
 
 
 def _pipeline(action: str) -> Mapper:
-    """Creating a media pipeline: chime's action on `*`, and (a dependent action IAM lists) reading
-    the policy of each bucket it writes to, which Chime checks lets it in."""
+    """Creating a media pipeline: chime's action on `*` with the pipeline's tags as conditions (the
+    meeting or capture it reads from is no resource IAM evaluates), and (a dependent action IAM
+    lists) reading the policy of each bucket it writes to, which Chime checks lets it in."""
 
     def need(params: Mapping[str, Any], where: Where) -> list[Need]:
         sinks = [params.get("SinkArn", "")] + [
             s.get("S3BucketSinkConfiguration", {}).get("Destination", "") for s in params.get("Sinks", [])
         ]
         buckets = {b for s in sinks if (b := bucket_of(s))}
-        return [Need(f"chime:{action}", "*")] + [
+        return [Need(f"chime:{action}", "*", request_tags(params.get("Tags")))] + [
             Need("s3:GetBucketPolicy", f"arn:aws:s3:::{b}") for b in sorted(buckets)
         ]
 
@@ -195,8 +220,8 @@ OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("stepfunctions", "SendTaskSuccess"): _anywhere("states:SendTaskSuccess"),
     ("stepfunctions", "SendTaskFailure"): _anywhere("states:SendTaskFailure"),
     ("stepfunctions", "SendTaskHeartbeat"): _anywhere("states:SendTaskHeartbeat"),
-    ("chime-sdk-meetings", "CreateMeeting"): _anywhere("chime:CreateMeeting"),
-    ("chime-sdk-meetings", "CreateMeetingWithAttendees"): _anywhere("chime:CreateMeetingWithAttendees"),
+    ("chime-sdk-meetings", "CreateMeeting"): _created_tagged("chime:CreateMeeting"),
+    ("chime-sdk-meetings", "CreateMeetingWithAttendees"): _created_tagged("chime:CreateMeetingWithAttendees"),
     ("chime-sdk-meetings", "GetMeeting"): _meeting("GetMeeting"),
     ("chime-sdk-meetings", "DeleteMeeting"): _meeting("DeleteMeeting"),
     ("chime-sdk-meetings", "CreateAttendee"): _meeting("CreateAttendee"),

@@ -22,7 +22,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.parity.actions import bucket_of, queue_arn
+from local.parity.actions import ContextValue, bucket_of, queue_arn
+
+Context = Mapping[str, ContextValue]
 
 # --- The types callers use ------------------------------------------------------------------------
 
@@ -32,7 +34,7 @@ class Access:
     principal: str  # function:<key>, task:<key>, rule-role:<rule name>, role:<logical id>, service:<sp>
     action: str  # "dynamodb:PutItem", as AWS documents the IAM action
     resource: str  # a full ARN, or "*" for actions with no resource type
-    context: Mapping[str, str] = field(default_factory=dict)  # condition keys the call carries
+    context: Context = field(default_factory=dict)  # condition keys the call carries
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,7 @@ def _check_operator(name: str) -> None:
         raise PolicyError(f"unknown condition operator {name!r}")
 
 
-def _condition_holds(operator: str, key: str, wanted: Sequence[str], context: Mapping[str, str]) -> bool:
+def _condition_holds(operator: str, key: str, wanted: Sequence[str], context: Context) -> bool:
     given = context.get(key.lower())
     if operator == "Null":
         # {"Null": {"key": "true"}}: holds when the key is absent.
@@ -168,7 +170,8 @@ def _condition_holds(operator: str, key: str, wanted: Sequence[str], context: Ma
         if set_operator == "ForAnyValue:":
             return False
         return if_exists or negated
-    values = [given]  # the context carries single values; a set operator sees a set of one
+    # A multivalued key (aws:TagKeys) is a tuple; a single value is, to a set operator, a set of one.
+    values = list(given) if isinstance(given, tuple) else [given]
 
     def one(value: str) -> bool:
         hit = any(match(value, w) for w in wanted)
@@ -180,7 +183,7 @@ def _condition_holds(operator: str, key: str, wanted: Sequence[str], context: Ma
 
 
 def _conditions_hold(
-    conditions: Mapping[str, Mapping[str, tuple[str, ...]]], context: Mapping[str, str]
+    conditions: Mapping[str, Mapping[str, tuple[str, ...]]], context: Context
 ) -> tuple[bool, str]:
     """All operators and all keys must hold (AND); a key's values are alternatives (OR)."""
     for operator, keys in conditions.items():
@@ -215,7 +218,7 @@ class _Statement:
         hit = any(_glob(a, action, ignore_case=True) for a in self.actions)
         return not hit if self.not_action else hit
 
-    def covers_resource(self, resource: str, context: Mapping[str, str]) -> bool:
+    def covers_resource(self, resource: str, context: Context) -> bool:
         hit = any(_glob(_substitute(r, context), resource) for r in self.resources)
         return not hit if self.not_resource else hit
 
@@ -223,7 +226,7 @@ class _Statement:
 _POLICY_VARIABLE = re.compile(r"\$\{([^}]+)\}")
 
 
-def _substitute(resource: str, context: Mapping[str, str]) -> str:
+def _substitute(resource: str, context: Context) -> str:
     """Policy variables (`${aws:username}`) in a resource; an unknown one matches nothing."""
     if "${" not in resource:
         return resource
@@ -233,7 +236,8 @@ def _substitute(resource: str, context: Mapping[str, str]) -> str:
         specials = {"*": "*", "?": "?", "$": "$"}
         if name in specials:
             return specials[name]
-        return context.get(name.lower(), "<no-policy-variable>")
+        given = context.get(name.lower())
+        return given if isinstance(given, str) else "<no-policy-variable>"
 
     return _POLICY_VARIABLE.sub(value, resource)
 
@@ -790,6 +794,7 @@ class TemplatePolicies:
         account: str,
         region: str,
         fhir_datastore_id: str = "local",
+        baseline_stack: str | None = None,
     ) -> TemplatePolicies:
         found = cls(account, region, tenant_id)
         exports: dict[str, Any] = {}
@@ -798,7 +803,7 @@ class TemplatePolicies:
         if baseline is not None:
             base = _Renderer(
                 baseline,
-                stack_name=f"telehealth-baseline-{region}",
+                stack_name=baseline_stack or f"telehealth-baseline-{region}",
                 account=account,
                 region=region,
                 key_id_prefix="baseline-",
@@ -1083,7 +1088,8 @@ class TemplatePolicies:
             kms = _S3_KMS.get(action, ())
             encrypted = self._encryption.get(f"s3:{bucket}")
             # A request may name its own key, whatever the bucket's default.
-            override = self._key_arn(access.context.get("s3:x-amz-server-side-encryption-aws-kms-key-id", ""))
+            named = access.context.get("s3:x-amz-server-side-encryption-aws-kms-key-id", "")
+            override = self._key_arn(named) if isinstance(named, str) else None
             if override:
                 encrypted = ("s3", override)
             # With S3 Bucket Keys the data key belongs to the bucket, and so does the context.
@@ -1115,7 +1121,7 @@ class TemplatePolicies:
         # HealthLake's own example key policy conditions on "kms:ViaService": "healthlake.amazonaws.com"
         # (no region), where every other service uses <service>.<region>.amazonaws.com; the
         # templates here put no ViaService condition on the key, so either value decides the same.
-        context = {
+        context: dict[str, ContextValue] = {
             **access.context,
             **extra,
             "kms:ViaService": f"{service}.{self.region}.amazonaws.com",
@@ -1239,8 +1245,8 @@ class TemplatePolicies:
 
     # -- evaluation helpers
 
-    def _context(self, access: Access, role: _Role | None) -> dict[str, str]:
-        context = {"aws:securetransport": "true"}
+    def _context(self, access: Access, role: _Role | None) -> dict[str, ContextValue]:
+        context: dict[str, ContextValue] = {"aws:securetransport": "true"}
         if role is not None:
             # What AWS sets for a role's own request; aws:SourceAccount/SourceArn exist only when a
             # service calls on a resource's behalf, so callers say so in `access.context`.
@@ -1260,7 +1266,7 @@ class TemplatePolicies:
         return self._resource_policies.get(resource, [])
 
     @staticmethod
-    def _applies(s: _Statement, access: Access, context: Mapping[str, str]) -> bool:
+    def _applies(s: _Statement, access: Access, context: Context) -> bool:
         return (
             s.covers_action(access.action)
             and s.covers_resource(access.resource, context)
@@ -1307,7 +1313,7 @@ class TemplatePolicies:
     def _show(s: _Statement) -> str:
         return f"{s.ref.policy}#{s.ref.index}"
 
-    def _near(self, role: _Role, access: Access, context: Mapping[str, str]) -> str:
+    def _near(self, role: _Role, access: Access, context: Context) -> str:
         """The role's statements that grant the action elsewhere or under a condition: where the
         missing grant most likely belongs."""
         notes = []

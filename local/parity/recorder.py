@@ -2,9 +2,11 @@
 
 moto checks no IAM policy, so a call the deployed role would be refused passes locally. Each
 function's execution environment, and each media worker run, records what it asked of AWS: the
-principal (`function:<key>`, `task:<key>`), the call, and each action with its resource, one JSON
-line per distinct need, in `$PARITY_RECORD_DIR`. The parity tests hold that record against the
-synthesized template's policies. Nothing else of a call is kept: its parameters can carry PHI.
+principal (`function:<key>`, `task:<key>`), the call, and each action with its resource and the
+condition keys IAM would see (a request's tags; the tags of the meeting or media pipeline it acts
+on, which the recorder asks the service for, as IAM looks them up), one JSON line per distinct
+need, in `$PARITY_RECORD_DIR`. The parity tests hold that record against the synthesized
+template's policies. Nothing else of a call is kept: its parameters can carry PHI.
 """
 
 from __future__ import annotations
@@ -16,12 +18,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from local.parity.actions import Need, UnmappedCallError, Where, healthlake_needs, needs
+from local.parity.actions import (
+    TAGGED_RESOURCES,
+    ContextValue,
+    Need,
+    UnmappedCallError,
+    Where,
+    healthlake_needs,
+    needs,
+)
 
 RECORD_DIR = "PARITY_RECORD_DIR"
 
 _lock = threading.Lock()
-_seen: set[tuple[str, str, str]] = set()
+_seen: set[tuple[str, str, str, str]] = set()
 _state: dict[str, Any] = {}
 
 
@@ -62,8 +72,8 @@ def record(
                 sort_keys=True,
             )
             # One of each shape is enough to decide: the first object of a folder, the first
-            # meeting, rather than one line per audit event or per visit.
-            shape = (principal, need.action, _shape(need.resource))
+            # meeting (with the tags it carries), rather than one line per audit event or visit.
+            shape = (principal, need.action, _shape(need.resource), json.dumps(need.context, sort_keys=True))
             if shape not in _seen:
                 _seen.add(shape)
                 lines.append(line)
@@ -81,6 +91,27 @@ def _shape(resource: str) -> str:
         if kind in resource:
             return resource.split(kind, 1)[0] + kind
     return resource
+
+
+def _with_resource_tags(client: Any, call: Any, need: Need) -> Need:
+    """A need on a meeting or media pipeline, with the tags IAM reads from it
+    (`aws:ResourceTag/<key>`), asked of the service with the same client, unrecorded (`call` is
+    botocore's own method). A meeting that is gone has none, as in AWS."""
+    if not need.resource.startswith("arn:aws:chime:") or not any(
+        kind in need.resource for kind in TAGGED_RESOURCES
+    ):
+        return need
+    from botocore.exceptions import ClientError
+
+    try:
+        tags = call(client, "ListTagsForResource", {"ResourceARN": need.resource}).get("Tags", [])
+    except ClientError:
+        tags = []
+    context: dict[str, ContextValue] = {
+        **need.context,
+        **{f"aws:ResourceTag/{t['Key']}": t["Value"] for t in tags},
+    }
+    return Need(need.action, need.resource, context)
 
 
 def start(principal: str) -> None:
@@ -101,6 +132,7 @@ def start(principal: str) -> None:
             # Still recorded, so the parity test names the call whose entry is missing or wrong;
             # the call itself goes ahead.
             found = [Need(f"unmapped:{service}:{operation_name}", "*")]
+        found = [_with_resource_tags(self, make_api_call, need) for need in found]
         record(principal, service, operation_name, found)
         return make_api_call(self, operation_name, api_params)
 

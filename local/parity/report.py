@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from infra import topology
-from infra.tenants import Tenant
+from infra.tenants import Tenant, baseline_stack_name
+from local.parity.actions import ContextValue
 from local.parity.policies import Access, StatementRef, TemplatePolicies
 
 # botocore's service (or the FHIR REST API) -> the VPC endpoint service that serves it privately.
@@ -49,18 +50,27 @@ class Recorded:
     operation: str
     action: str
     resource: str
-    context: Mapping[str, str]
+    context: Mapping[str, ContextValue]
 
     @property
     def access(self) -> Access:
         return Access(self.principal, self.action, self.resource, dict(self.context))
 
 
+def _recorded(line: str) -> Recorded:
+    fields = json.loads(line)
+    # A multivalued condition key (aws:TagKeys) was written as a JSON list.
+    fields["context"] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in fields.get("context", {}).items()
+    }
+    return Recorded(**fields)
+
+
 def read_record(directory: Path) -> list[Recorded]:
     found: set[str] = set()
     for path in sorted(directory.glob("*.jsonl")):
         found |= {line for line in path.read_text().splitlines() if line.strip()}
-    return [Recorded(**json.loads(line)) for line in sorted(found)]
+    return [_recorded(line) for line in sorted(found)]
 
 
 @dataclass
@@ -218,7 +228,7 @@ def check_iam(
             continue
         needs.append(call.access)
     needs += list(acting)
-    seen: set[tuple[str, str, str, tuple[tuple[str, str], ...]]] = set()
+    seen: set[tuple[str, str, str, tuple[tuple[str, ContextValue], ...]]] = set()
     for access in needs:
         for need in [access, *policies.implied(access)]:
             key = (need.principal, need.action, need.resource, tuple(sorted(need.context.items())))
@@ -278,10 +288,11 @@ def vpc_endpoint_services(baseline: Mapping[str, Any], region: str) -> list[str]
 
 
 def stack_templates(tenant: Tenant, templates: Mapping[str, Mapping[str, Any]]) -> tuple[Any, Any]:
-    """The tenant's silo template and its region's baseline, by the stack names app.py gives."""
+    """The tenant's silo template and its account's and region's baseline, by the stack names
+    app.py gives."""
     return (
         templates[topology.tenant_prefix(tenant.id)],
-        templates[f"{topology.PREFIX}-baseline-{tenant.region}"],
+        templates[baseline_stack_name(tenant.account, tenant.region)],
     )
 
 
@@ -302,6 +313,7 @@ def tenant_policies(
         account=account,
         region=tenant.region,
         fhir_datastore_id=fhir_endpoint.split("/datastore/", 1)[1].split("/", 1)[0],
+        baseline_stack=baseline_stack_name(tenant.account, tenant.region),
     )
 
 

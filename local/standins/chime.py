@@ -7,7 +7,8 @@ production adapter talk to it unchanged through `AWS_ENDPOINT_URL_CHIME_SDK_MEET
 account's **default** event bus. Like Chime, a meeting nobody is connected to ends by itself
 after five minutes (`empty_timeout_s`). Tests and the demo play the participants' clients through
 `POST /_sim/join|leave|drop` with an attendee's join token: a deleted attendee's token no longer
-joins.
+joins. Meetings and pipelines keep the tags they were created with (`ListTagsForResource` answers
+them: IAM decides on them), and tags Chime would refuse are refused.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 import secrets
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +38,12 @@ ACCOUNT = "123456789012"
 MEETING_EVENT = "Chime Meeting State Change"
 PIPELINE_EVENT = "Chime Media Pipeline State Change"
 MAX_ATTENDEES = 250
+# Tags, as each API's model bounds them: a meeting's keys and values also have a pattern; a
+# pipeline takes more of them, but at least one if `Tags` is given.
+MEETING_TAGS = (0, 50)
+PIPELINE_TAGS = (1, 200)
+MEETING_TAG_KEY = re.compile(r"[a-zA-Z+-=._:/]+")  # `+-=` is a range, as in Chime's own pattern
+MEETING_TAG_VALUE = re.compile(r"[\s\w+-=\.:/@]*")
 
 
 class ChimeError(Exception):
@@ -78,6 +86,7 @@ class Meeting:
     attendees: dict[str, Attendee] = field(default_factory=dict)
     empty_since: float = field(default_factory=time.monotonic)
     transcribing: bool = False
+    tags: list[dict[str, str]] = field(default_factory=list)
 
     def shape(self) -> dict[str, Any]:
         host = f"{self.meeting_id[:8]}.k.m1.ue1.app.chime.aws"
@@ -104,6 +113,30 @@ def _check_length(name: str, value: Any, low: int, high: int) -> str:
     if not isinstance(value, str) or not low <= len(value) <= high:
         raise _bad_request(f"{name} must be a string of {low} to {high} characters")
     return value
+
+
+def _check_tags(value: Any, count: tuple[int, int], *, patterns: bool) -> list[dict[str, str]]:
+    """Tags as Chime takes them: `[{"Key", "Value"}]`, within the API's bounds, each key once, and
+    none under the `aws:` prefix AWS keeps for itself."""
+    if value is None:
+        return []
+    low, high = count
+    if not isinstance(value, list) or not low <= len(value) <= high:
+        raise _bad_request(f"Tags must list {low} to {high} tags")
+    keys = set()
+    for tag in value:
+        if not isinstance(tag, dict) or set(tag) != {"Key", "Value"}:
+            raise _bad_request("Each tag must have a Key and a Value")
+        key = _check_length("Tag Key", tag["Key"], 1, 128)
+        text = _check_length("Tag Value", tag["Value"], 0, 256)
+        if patterns and not (MEETING_TAG_KEY.fullmatch(key) and MEETING_TAG_VALUE.fullmatch(text)):
+            raise _bad_request("Tag Key or Value does not match the allowed pattern")
+        if key.lower().startswith("aws:"):
+            raise _bad_request("Tag keys beginning with aws: are reserved")
+        if key in keys:
+            raise _bad_request("Tag keys must be unique")
+        keys.add(key)
+    return [{"Key": t["Key"], "Value": t["Value"]} for t in value]
 
 
 class ChimeState:
@@ -161,10 +194,11 @@ class ChimeState:
         token = _check_length("ClientRequestToken", body.get("ClientRequestToken"), 2, 64)
         region = _check_length("MediaRegion", body.get("MediaRegion"), 2, 64)
         external = _check_length("ExternalMeetingId", body.get("ExternalMeetingId"), 2, 64)
+        tags = _check_tags(body.get("Tags"), MEETING_TAGS, patterns=True)
         with self._lock:
             if token in self._idempotency and self._idempotency[token] in self.meetings:
                 return self.meetings[self._idempotency[token]]
-            meeting = Meeting(str(uuid.uuid4()), external, region, body.get("MeetingHostId"))
+            meeting = Meeting(str(uuid.uuid4()), external, region, body.get("MeetingHostId"), tags=tags)
             self.meetings[meeting.meeting_id] = meeting
             self._idempotency[token] = meeting.meeting_id
         self._meeting_event(meeting, "MeetingStarted")
@@ -268,6 +302,7 @@ class ChimeState:
         with self._lock:  # a retried request with its token gets the same pipeline, as in Chime
             if token and f"pipeline:{token}" in self._idempotency:
                 return self.pipelines[self._idempotency[f"pipeline:{token}"]]
+        tags = _check_tags(body.get("Tags"), PIPELINE_TAGS, patterns=False)
         if kind == "capture":
             source_arn = _check_length("SourceArn", body.get("SourceArn"), 1, 1024)
             if body.get("SourceType") != "ChimeSdkMeeting" or body.get("SinkType") != "S3Bucket":
@@ -296,6 +331,7 @@ class ChimeState:
             "_kind": kind,
             "_meeting_id": meeting_id,
             "_external_meeting_id": external,
+            "_tags": tags,
             **{
                 k: v
                 for k, v in body.items()
@@ -330,6 +366,19 @@ class ChimeState:
             raise _not_found(f"media pipeline {pipeline_id}")
         return found
 
+    def tags(self, arn: str) -> list[dict[str, str]]:
+        """A meeting's or a media pipeline's tags, by its ARN (gone or unknown: not found, the
+        error each API names: the meetings API's ResourceNotFound, the pipelines' NotFound)."""
+        kind, _, resource_id = arn.rpartition(":")[2].partition("/")
+        with self._lock:
+            if kind == "meeting" and resource_id in self.meetings:
+                return list(self.meetings[resource_id].tags)
+            if kind == "media-pipeline" and resource_id in self.pipelines:
+                return list(self.pipelines[resource_id]["_tags"])
+        if kind == "meeting":
+            raise ChimeError(404, "ResourceNotFoundException", f"The resource was not found: {arn}")
+        raise _not_found(arn)
+
     def delete_pipeline(self, pipeline_id: str) -> None:
         pipeline = self.pipeline(pipeline_id)
         pipeline["Status"] = "Stopped"
@@ -355,6 +404,7 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
         ("POST", r"^/sdk-media-concatenation-pipelines$", "create_concatenation"),
         ("GET", r"^/sdk-media-capture-pipelines/(?P<pipeline>[^/]+)$", "get_capture"),
         ("DELETE", r"^/sdk-media-capture-pipelines/(?P<pipeline>[^/]+)$", "delete_capture"),
+        ("GET", r"^/tags$", "list_tags"),  # both APIs' ListTagsForResource: the ARN says which
         ("POST", r"^/_sim/(?P<action>join|leave|drop)$", "simulate"),
         ("GET", r"^/_health$", "health"),
     )
@@ -411,7 +461,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path, _, query = self.path.partition("?")
-        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
             body = json.loads(raw) if raw else {}
@@ -510,6 +560,10 @@ class _Handler(BaseHTTPRequestHandler):
     def delete_capture(self, body: Any, params: Any, pipeline: str) -> tuple[int, None]:
         self.chime.delete_pipeline(pipeline)
         return 204, None
+
+    def list_tags(self, body: Any, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        arn = _check_length("ResourceARN", params.get("arn"), 1, 1011)
+        return 200, {"Tags": self.chime.tags(arn)}
 
     def simulate(self, body: dict[str, Any], params: Any, action: str) -> tuple[int, dict[str, Any]]:
         """`{"JoinToken": ..., "VideoBase64": ...}`: the client's camera video is optional."""

@@ -254,17 +254,18 @@ def _chime_events_handled(platform: LocalPlatform, tenant_id: str, meeting_id: s
     ]
 
 
-def _meetings(platform: LocalPlatform) -> ChimeMeetings:
+def _meetings(platform: LocalPlatform, tenant: str) -> ChimeMeetings:
     return ChimeMeetings(
         meetings_client=platform.client("chime-sdk-meetings", endpoint=platform.urls["chime"]),
         pipelines_client=platform.client("chime-sdk-media-pipelines", endpoint=platform.urls["chime"]),
+        tenant_id=tenant,
     )
 
 
 def test_a_chime_event_reaches_only_the_tenant_named_in_its_external_meeting_id(
     platform: LocalPlatform,
 ) -> None:
-    meeting, _ = _meetings(platform).create_meeting_with_attendees(
+    meeting, _ = _meetings(platform, DESERT).create_meeting_with_attendees(
         external_meeting_id=f"{DESERT}:visit-{uuid.uuid4().hex[:8]}",
         media_region="us-west-2",
         external_user_ids=["patient:p-1", "practitioner:pr-1"],

@@ -17,8 +17,10 @@ import pytest
 from infra import topology
 from infra.tenants import Tenant
 from infra.topology import CHIME_SOURCE
+from local.parity.policies import Access
 from local.parity.report import ParityReport, Recorded, check_iam, check_tenant, read_record, tenant_policies
 from local.platform import LocalPlatform
+from telehealth.adapters.meetings import TENANT_TAG
 from tests.conftest import FAKE_ACCOUNT, SWEEP_EVERY_S, Assembly
 
 # The one call the network cannot carry yet, and the issue that builds its route (the egress
@@ -103,6 +105,39 @@ def test_a_missing_grant_is_found_and_named(platform: LocalPlatform, assembly: A
     report = check_iam(policies, recorded, [])
     table = f"table/{topology.CLINIC_TABLE.name('riverside')}"
     assert any("function:api" in line and "dynamodb:" in line and table in line for line in report.refused)
+
+
+def test_one_tenants_recorded_video_calls_are_refused_on_another_tenants_meeting(
+    platform: LocalPlatform, assembly: Assembly
+) -> None:
+    """Video isolated per tenant: each Chime call riverside's functions made carried riverside's
+    tag (the request's, or the meeting's or pipeline's as Chime reports it) and is allowed; the
+    same call on a meeting tagged desert-clinic is refused by riverside's policies, and
+    desert-clinic's functions are refused riverside's meetings."""
+    request, resource = f"aws:RequestTag/{TENANT_TAG}", f"aws:ResourceTag/{TENANT_TAG}"
+    recorded = [
+        r
+        for r in read_record(platform.parity_dir)
+        if r.tenant == "riverside" and r.action.startswith("chime:") and {request, resource} & set(r.context)
+    ]
+    assert "chime:CreateMeetingWithAttendees" in {r.action for r in recorded}
+    assert any(resource in r.context for r in recorded)  # calls on an existing meeting, with its tag
+    policy = {
+        tenant.id: tenant_policies(
+            tenant,
+            _templates(assembly),
+            fhir_endpoint=platform.fhir_endpoints[tenant.id],
+            account=FAKE_ACCOUNT,
+        )
+        for tenant in assembly.tenants
+    }
+    for call in recorded:
+        assert {call.context.get(k) for k in (request, resource)} - {None} == {"riverside"}, call
+        assert policy["riverside"].decide(call.access).allowed
+        theirs = {k: "desert-clinic" if k in (request, resource) else v for k, v in call.context.items()}
+        refused = policy["riverside"].decide(Access(call.principal, call.action, call.resource, theirs))
+        assert not refused.allowed, refused.why
+        assert not policy["desert-clinic"].decide(call.access).allowed, call
 
 
 def test_every_service_a_function_reaches_has_a_vpc_endpoint(

@@ -55,6 +55,49 @@ def _arn_patterns(action: str) -> list[re.Pattern[str]]:
     return patterns
 
 
+# Condition keys a service decides on, per action: a key the action does not support is absent
+# from its requests, so a condition on it never holds (or, with IfExists, always does).
+SERVICE_DECIDED = re.compile(r"^(aws:RequestTag/|aws:ResourceTag/|aws:TagKeys$)")
+
+
+def _supports(action: str, key: str) -> bool:
+    """Whether IAM evaluates `key` for `action`: listed for the action, or for one of the resource
+    types it names (a tag key written generically, `aws:RequestTag/${TagKey}`)."""
+    if not SERVICE_DECIDED.match(key):
+        return True
+    privilege = _privilege(action)
+    assert privilege is not None, action
+    resources = _reference()[action.split(":", 1)[0].lower()]["resources"]
+    supported = set()
+    for kind, found in privilege["resource_types"].items():
+        supported |= set(found["condition_keys"])
+        if kind:
+            supported |= set(resources[kind.rstrip("*")]["condition_keys"])
+    generic = re.sub(r"^(aws:RequestTag|aws:ResourceTag)/.+$", r"\1/${TagKey}", key)
+    return generic.lower() in {k.lower() for k in supported}
+
+
+def test_every_tag_condition_of_a_grant_is_one_its_actions_support(assembly: Assembly) -> None:
+    problems = []
+    for stack, template in assembly.templates.items():
+        for logical_id, statement in iam_statements(template):
+            for operator, keys in (statement.get("Condition") or {}).items():
+                for key in keys:
+                    for action in as_list(statement.get("Action", [])):
+                        if "*" not in action and not _supports(action, key):
+                            problems.append(
+                                f"{stack} {logical_id}: {action} does not support {operator} {key}"
+                            )
+    assert not problems, "\n".join(problems)
+
+
+def test_a_tag_condition_is_checked_against_the_action_and_its_resource_types() -> None:
+    assert _supports("chime:CreateMeeting", "aws:RequestTag/telehealth:tenant")
+    assert _supports("chime:GetMeeting", "aws:ResourceTag/telehealth:tenant")  # the meeting's key
+    assert not _supports("chime:StartMeetingTranscription", "aws:ResourceTag/telehealth:tenant")
+    assert not _supports("chime:CreateMediaCapturePipeline", "aws:ResourceTag/telehealth:tenant")
+
+
 def test_every_granted_action_exists_and_a_resource_free_one_is_granted_on_star(assembly: Assembly) -> None:
     problems = []
     for stack, template in assembly.templates.items():
@@ -110,8 +153,10 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("stepfunctions", "SendTaskSuccess"): {},
     ("stepfunctions", "SendTaskFailure"): {},
     ("stepfunctions", "SendTaskHeartbeat"): {},
-    ("chime-sdk-meetings", "CreateMeeting"): {},
-    ("chime-sdk-meetings", "CreateMeetingWithAttendees"): {},
+    ("chime-sdk-meetings", "CreateMeeting"): {"Tags": [{"Key": "telehealth:tenant", "Value": "t"}]},
+    ("chime-sdk-meetings", "CreateMeetingWithAttendees"): {
+        "Tags": [{"Key": "telehealth:tenant", "Value": "t"}]
+    },
     ("chime-sdk-meetings", "GetMeeting"): {"MeetingId": "m"},
     ("chime-sdk-meetings", "DeleteMeeting"): {"MeetingId": "m"},
     ("chime-sdk-meetings", "CreateAttendee"): {"MeetingId": "m"},
@@ -121,9 +166,13 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("chime-sdk-meetings", "ListAttendees"): {"MeetingId": "m"},
     ("chime-sdk-meetings", "StartMeetingTranscription"): {"MeetingId": "m"},
     ("chime-sdk-meetings", "StopMeetingTranscription"): {"MeetingId": "m"},
-    ("chime-sdk-media-pipelines", "CreateMediaCapturePipeline"): {"SinkArn": "arn:aws:s3:::b/captures"},
+    ("chime-sdk-media-pipelines", "CreateMediaCapturePipeline"): {
+        "SinkArn": "arn:aws:s3:::b/captures",
+        "Tags": [{"Key": "telehealth:tenant", "Value": "t"}],
+    },
     ("chime-sdk-media-pipelines", "CreateMediaConcatenationPipeline"): {
-        "Sinks": [{"S3BucketSinkConfiguration": {"Destination": "arn:aws:s3:::b/recordings"}}]
+        "Sinks": [{"S3BucketSinkConfiguration": {"Destination": "arn:aws:s3:::b/recordings"}}],
+        "Tags": [{"Key": "telehealth:tenant", "Value": "t"}],
     },
     ("chime-sdk-media-pipelines", "GetMediaCapturePipeline"): {"MediaPipelineId": "p"},
     ("chime-sdk-media-pipelines", "DeleteMediaCapturePipeline"): {"MediaPipelineId": "p"},
@@ -148,6 +197,8 @@ def test_each_call_needs_real_actions_on_resources_of_their_shape(service: str, 
             assert need.action in NO_RESOURCE_IN_THE_REQUEST, need
         else:
             assert any(p.match(need.resource) for p in _arn_patterns(need.action)), need
+        for key in need.context:
+            assert _supports(need.action, key), (need.action, key)
 
 
 @pytest.mark.parametrize(

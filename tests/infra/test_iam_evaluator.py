@@ -473,6 +473,25 @@ def test_condition_operators(condition: dict[str, Any], context: dict[str, str],
     assert _decide(policies, "s3:GetObject", "arn:aws:s3:::bucket/key", **context).allowed is allowed
 
 
+@pytest.mark.parametrize(
+    ("operator", "wanted", "keys", "allowed"),
+    [
+        ("ForAllValues:StringEquals", ["a"], ("a", "b"), False),  # every request value must match
+        ("ForAllValues:StringEquals", ["a", "b"], ("b", "a"), True),
+        ("ForAllValues:StringEquals", ["a"], (), True),  # vacuously
+        ("ForAnyValue:StringEquals", ["b"], ("a", "b"), True),
+        ("ForAnyValue:StringEquals", ["c"], ("a", "b"), False),
+        ("ForAnyValue:StringEquals", ["a"], (), False),
+    ],
+)
+def test_a_multivalued_key_is_a_set_to_the_set_operators(
+    operator: str, wanted: list[str], keys: tuple[str, ...], allowed: bool
+) -> None:
+    policies = _with(_allow("chime:CreateMeeting", "*", Condition={operator: {"aws:TagKeys": wanted}}))
+    access = Access("function:fn", "chime:CreateMeeting", "*", {"aws:TagKeys": keys})
+    assert policies.decide(access).allowed is allowed
+
+
 def test_an_unknown_condition_operator_is_an_error_on_load() -> None:
     with pytest.raises(PolicyError, match="StringSortOf"):
         _with(_allow("s3:GetObject", "*", Condition={"StringSortOf": {"s3:prefix": "a"}}))

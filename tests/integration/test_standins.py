@@ -149,6 +149,7 @@ def meetings(platform: LocalPlatform) -> ChimeMeetings:
     return ChimeMeetings(
         meetings_client=platform.client("chime-sdk-meetings", endpoint=platform.urls["chime"]),
         pipelines_client=platform.client("chime-sdk-media-pipelines", endpoint=platform.urls["chime"]),
+        tenant_id="riverside",
     )
 
 
@@ -259,6 +260,89 @@ def test_a_capture_pipeline_reports_its_state_on_the_default_bus(
     )
     assert pipeline["Status"] == "InProgress"
     eventually(lambda: "chime:MediaPipelineInProgress" in _event_types(platform, meeting["MeetingId"]))
+
+
+def test_meetings_and_pipelines_keep_the_tenant_tag_they_were_created_with(
+    platform: LocalPlatform, meetings: ChimeMeetings, visit: Any
+) -> None:
+    """IAM decides on these tags: the stand-in keeps them and answers ListTagsForResource, in
+    each API's own shape (a gone meeting is the meetings API's ResourceNotFound)."""
+    meeting, _ = visit
+    chime = platform.urls["chime"]
+    api = platform.client("chime-sdk-meetings", endpoint=chime)
+    tenant = [{"Key": "telehealth:tenant", "Value": "riverside"}]
+    assert api.list_tags_for_resource(ResourceARN=meeting["MeetingArn"])["Tags"] == tenant
+    capture = meetings.start_capture(
+        meeting_arn=meeting["MeetingArn"],
+        bucket_arn=RECORDINGS,
+        prefix="captures/v3",
+        request_token="visit-3-capture",  # noqa: S106 (a request token, not a secret)
+    )
+    pipelines = platform.client("chime-sdk-media-pipelines", endpoint=chime)
+    assert pipelines.list_tags_for_resource(ResourceARN=capture["MediaPipelineArn"])["Tags"] == tenant
+    meetings.delete_meeting(meeting["MeetingId"])
+    with pytest.raises(api.exceptions.ResourceNotFoundException):
+        api.list_tags_for_resource(ResourceARN=meeting["MeetingArn"])
+    with pytest.raises(pipelines.exceptions.NotFoundException):
+        pipelines.list_tags_for_resource(
+            ResourceARN=f"arn:aws:chime:us-east-1:123456789012:media-pipeline/{uuid.uuid4()}"
+        )
+
+
+@pytest.mark.parametrize(
+    ("tags", "why"),
+    [
+        ([{"Key": f"k{n}", "Value": "v"} for n in range(51)], "at most 50"),
+        ([{"Key": "k" * 129, "Value": "v"}], "a key of 129 characters"),
+        ([{"Key": "k", "Value": "v" * 257}], "a value of 257 characters"),
+        ([{"Key": "aws:tenant", "Value": "v"}], "the aws: prefix is AWS's"),
+        ([{"Key": "k", "Value": "a"}, {"Key": "k", "Value": "b"}], "a key twice"),
+        ([{"Key": "tenant?", "Value": "v"}], "outside the key pattern"),
+    ],
+)
+def test_tags_chime_would_refuse_are_refused(platform: LocalPlatform, tags: Any, why: str) -> None:
+    api = platform.client("chime-sdk-meetings", endpoint=platform.urls["chime"])
+    with pytest.raises(api.exceptions.BadRequestException):
+        api.create_meeting(
+            ClientRequestToken=uuid.uuid4().hex,
+            MediaRegion="us-east-1",
+            ExternalMeetingId="riverside:tags",
+            Tags=tags,
+        )
+
+
+def test_a_pipeline_given_tags_needs_at_least_one(platform: LocalPlatform, visit: Any) -> None:
+    meeting, _ = visit
+    url = f"{platform.urls['chime']}/sdk-media-capture-pipelines"
+    body = json.dumps(
+        {
+            "SourceType": "ChimeSdkMeeting",
+            "SourceArn": meeting["MeetingArn"],
+            "SinkType": "S3Bucket",
+            "SinkArn": f"{RECORDINGS}/captures/v4",
+            "Tags": [],
+        }
+    ).encode()
+    signed = _signed(url, "chime", method="POST", body=body)
+    reply = http("POST", url, headers=dict(signed.headers), body=body)
+    assert reply.status == 400 and reply.headers["x-amzn-ErrorType"] == "BadRequestException"
+
+
+def test_the_adapter_creates_nothing_without_its_tenant(
+    platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TENANT_ID", raising=False)
+    untenanted = ChimeMeetings(
+        meetings_client=platform.client("chime-sdk-meetings", endpoint=platform.urls["chime"]),
+        pipelines_client=platform.client("chime-sdk-media-pipelines", endpoint=platform.urls["chime"]),
+    )
+    with pytest.raises(ValueError, match="TENANT_ID"):
+        untenanted.create_meeting_with_attendees(
+            external_meeting_id="riverside:none",
+            media_region="us-east-1",
+            external_user_ids=["patient:p-1"],
+            idempotency_key=str(uuid.uuid4()),
+        )
 
 
 # --- Stripe -----------------------------------------------------------------------------------------

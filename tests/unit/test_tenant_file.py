@@ -57,3 +57,17 @@ def test_reserved_concurrency_must_name_exactly_the_topologys_functions(tmp_path
         topology.check_reserved_concurrency("t", {f.key: 1 for f in topology.FUNCTIONS if f.key != "api"})
     with pytest.raises(ValueError, match=r"unknown \['ghost'\]"):
         topology.check_reserved_concurrency("t", {**{f.key: 1 for f in topology.FUNCTIONS}, "ghost": 1})
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("12345", "String should match pattern"), (123456789012, "valid string"), ("", "String should match")],
+)
+def test_an_account_is_twelve_digits_quoted(value: Any, message: str) -> None:
+    data = _example()
+    data["tenant"][1]["account"] = value
+    with pytest.raises(ValidationError, match=message):
+        TenantFile.model_validate(data)
+    data["tenant"][1]["account"] = "012345678901"
+    assert TenantFile.model_validate(data).tenant[1].account == "012345678901"
+    assert TenantFile.model_validate(_example()).tenant[0].account is None  # the deploying account

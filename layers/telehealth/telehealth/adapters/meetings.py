@@ -2,11 +2,16 @@
 
 The client is built from the standard chain, so `AWS_ENDPOINT_URL_CHIME_SDK_MEETINGS` (and
 `..._MEDIA_PIPELINES`) point it at the local stand-in without a branch here.
+
+Every meeting and pipeline is created tagged with its tenant (`telehealth:tenant`): the tenant's
+role may create only what carries its own tag, and act only on meetings and pipelines that do not
+carry another tenant's (docs/operations.md, Video isolation).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +19,7 @@ from typing import Any
 from telehealth.ports import MeetingGoneError
 
 NIL_MEETING = "00000000-0000-0000-0000-000000000000"
+TENANT_TAG = "telehealth:tenant"  # the tag the stacks put on everything of a tenant's, too
 
 
 @dataclass(frozen=True)
@@ -28,13 +34,24 @@ MeetingNotFoundError = MeetingGoneError
 
 
 class ChimeMeetings:
-    """Clients come from the standard chain unless given (the tests hand in their own)."""
+    """Clients come from the standard chain unless given (the tests hand in their own); the
+    tenant, from the function's `TENANT_ID` unless given."""
 
-    def __init__(self, *, meetings_client: Any = None, pipelines_client: Any = None) -> None:
+    def __init__(
+        self, *, meetings_client: Any = None, pipelines_client: Any = None, tenant_id: str | None = None
+    ) -> None:
         import boto3
 
         self._meetings = meetings_client or boto3.client("chime-sdk-meetings")
         self._pipelines = pipelines_client or boto3.client("chime-sdk-media-pipelines")
+        self._tenant_id = tenant_id or os.environ.get("TENANT_ID")
+
+    def _tags(self) -> list[dict[str, str]]:
+        """What everything created here carries. Without a tenant nothing is created: the
+        tenant's role may create only meetings and pipelines tagged with it."""
+        if not self._tenant_id:
+            raise ValueError("ChimeMeetings needs the tenant (TENANT_ID) to create meetings and pipelines")
+        return [{"Key": TENANT_TAG, "Value": self._tenant_id}]
 
     def create_meeting_with_attendees(
         self,
@@ -49,6 +66,7 @@ class ChimeMeetings:
             MediaRegion=media_region,
             ExternalMeetingId=external_meeting_id,
             Attendees=[{"ExternalUserId": user} for user in external_user_ids],
+            Tags=self._tags(),
         )
         return result["Meeting"], result["Attendees"]
 
@@ -131,6 +149,7 @@ class ChimeMeetings:
             SinkType="S3Bucket",
             SinkArn=f"{bucket_arn}/{prefix}",
             ClientRequestToken=request_token,
+            Tags=self._tags(),
             **encryption,
             ChimeSdkMeetingConfiguration={
                 "ArtifactsConfiguration": {
@@ -173,6 +192,7 @@ class ChimeMeetings:
                 }
             ],
             ClientRequestToken=request_token,
+            Tags=self._tags(),
         )["MediaConcatenationPipeline"]
         return pipeline
 
