@@ -182,7 +182,24 @@ CHIME_EVENTS = Function(
     grants=("table:write", "key:use", "meetings:read", "recordings:list"),
 )
 
-FUNCTIONS: tuple[Function, ...] = (API, VISIT_TASKS, OUTBOX_RELAY, OUTBOX_SWEEPER, CHIME_EVENTS)
+VISIT_RECONCILER = Function(
+    key="visit-reconciler",
+    handler="functions.workflow.visit_reconciler.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Starts or restarts the lifecycle of every open visit whose execution is not running",
+    timeout_s=300,
+    # Reads the open-visits index and the appointment; lists, describes and starts executions.
+    grants=("table:read", "key:decrypt", "workflow:reconcile"),
+)
+
+FUNCTIONS: tuple[Function, ...] = (
+    API,
+    VISIT_TASKS,
+    OUTBOX_RELAY,
+    OUTBOX_SWEEPER,
+    CHIME_EVENTS,
+    VISIT_RECONCILER,
+)
 
 
 def check_reserved_concurrency(tenant_id: str, reserved: dict[str, int]) -> None:
@@ -299,6 +316,13 @@ RULES: tuple[Rule, ...] = (
         description="Every minute: deliver outbox items the stream did not",
         target=OUTBOX_SWEEPER,
         schedule="rate(1 minute)",
+    ),
+    Rule(
+        key="visit-reconcile",
+        bus=BusKind.DEFAULT,
+        description="Every five minutes: start the lifecycle of open visits whose execution is not running",
+        target=VISIT_RECONCILER,
+        schedule="rate(5 minutes)",
     ),
 )
 
