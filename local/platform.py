@@ -362,6 +362,14 @@ class LocalPlatform:
                             },
                         )
 
+    def reconcile_visits(self, tenant_id: str) -> dict[str, Any]:
+        """Run a tenant's visit reconciler now and wait for it: what its schedule does every five
+        minutes, on demand (after a restart on a table that survived, every open visit's
+        lifecycle is missing). Its counts, or Lambda's error shape."""
+        done = self.dispatcher.invoke(topology.VISIT_RECONCILER.name(tenant_id), b"{}")
+        answer: dict[str, Any] = json.loads(done.payload)
+        return answer
+
     def _write_state(self) -> None:
         state = {
             "pid": os.getpid(),
