@@ -144,7 +144,6 @@ class TenantStack(Stack):
                     lifecycle.grant_execution(fn, "states:DescribeExecution"),
                 ),
                 "table:read": data.table.grant_read_data,
-                "key:decrypt": key.grant_decrypt,
                 "key:use": key.grant_encrypt_decrypt,
                 "fhir:write": allow(FHIR_PROJECT_ACTIONS, [data.fhir_store_arn]),
                 "audit:write": lambda fn: data.audit.grant_put(fn),

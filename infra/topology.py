@@ -189,7 +189,9 @@ VISIT_RECONCILER = Function(
     description="Starts or restarts the lifecycle of every open visit whose execution is not running",
     timeout_s=300,
     # Reads the open-visits index and the appointment; lists, describes and starts executions.
-    grants=("table:read", "key:decrypt", "workflow:reconcile"),
+    # The key both ways: reading the table decrypts, and Lambda puts a failed event on the
+    # function's (encrypted) DLQ with the function's own role, which generates a data key.
+    grants=("table:read", "key:use", "workflow:reconcile"),
 )
 
 FUNCTIONS: tuple[Function, ...] = (
