@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from telehealth.application.booking import BookingService
     from telehealth.application.lifecycle import VisitLifecycle
+    from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.visits import VisitService
     from telehealth.application.vitals import VitalsService
     from telehealth.domain.visits import VisitTimings
@@ -83,3 +84,12 @@ def vitals() -> VitalsService:
     from telehealth.application.vitals import VitalsService
 
     return VitalsService(booking().store, now)  # type: ignore[arg-type]
+
+
+@cache
+def reconciler() -> VisitReconciler:
+    from telehealth.adapters.clinic_store import DynamoClinicStore
+    from telehealth.adapters.workflows import StepFunctionsVisits
+    from telehealth.application.reconciler import VisitReconciler
+
+    return VisitReconciler(DynamoClinicStore(), StepFunctionsVisits(), now)

@@ -156,6 +156,13 @@ class TenantStack(Stack):
                     lifecycle.grant_execution(fn, "states:StopExecution", "states:DescribeExecution"),
                 ),
                 "workflow:signal": allow(TASK_RESPONSE_ACTIONS, ["*"]),
+                # The visit reconciler: which executions run, what became of one, start another.
+                "workflow:reconcile": lambda fn: (
+                    lifecycle.grant_start_execution(fn),
+                    lifecycle.grant(fn, "states:ListExecutions"),
+                    lifecycle.grant_execution(fn, "states:DescribeExecution"),
+                ),
+                "table:read": data.table.grant_read_data,
                 "key:use": key.grant_encrypt_decrypt,
                 "fhir:write": allow(FHIR_PROJECT_ACTIONS, [data.fhir_store_arn]),
                 "audit:write": lambda fn: data.audit.grant_put(fn),

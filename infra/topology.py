@@ -54,6 +54,9 @@ CLINIC_TABLE = Table(
     indexes=(
         Index("gsi1", "gsi1pk", "gsi1sk"),
         Index("gsi2", "gsi2pk", "gsi2sk"),
+        # Sparse: only open appointments carry its keys (the visit reconciler walks it). Adding a
+        # global secondary index to a deployed table is an in-place update in CloudFormation.
+        Index("gsi3", "gsi3pk", "gsi3sk"),
     ),
     stream=True,
     ttl_attribute="expires_at",
@@ -200,6 +203,18 @@ CHIME_EVENTS = Function(
     grants=("table:write", "key:use", "meetings:read", "recordings:list"),
 )
 
+VISIT_RECONCILER = Function(
+    key="visit-reconciler",
+    handler="functions.workflow.visit_reconciler.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Starts or restarts the lifecycle of every open visit whose execution is not running",
+    timeout_s=300,
+    # Reads the open-visits index and the appointment; lists, describes and starts executions.
+    # The key both ways: reading the table decrypts, and Lambda puts a failed event on the
+    # function's (encrypted) DLQ with the function's own role, which generates a data key.
+    grants=("table:read", "key:use", "workflow:reconcile"),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
     VISIT_TASKS,
@@ -207,6 +222,7 @@ FUNCTIONS: tuple[Function, ...] = (
     OUTBOX_SIGNALS,
     OUTBOX_SWEEPER,
     CHIME_EVENTS,
+    VISIT_RECONCILER,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
@@ -325,6 +341,13 @@ RULES: tuple[Rule, ...] = (
         description="Every minute: deliver outbox items the stream did not",
         target=OUTBOX_SWEEPER,
         schedule="rate(1 minute)",
+    ),
+    Rule(
+        key="visit-reconcile",
+        bus=BusKind.DEFAULT,
+        description="Every five minutes: start the lifecycle of open visits whose execution is not running",
+        target=VISIT_RECONCILER,
+        schedule="rate(5 minutes)",
     ),
 )
 

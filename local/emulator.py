@@ -23,6 +23,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,8 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
     LambdaBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign]
 
     # moto's interpreter only reflects a StopExecution when the running state finishes, which a
-    # `.waitForTaskToken` state never does: record the abort at once, as Step Functions does.
+    # `.waitForTaskToken` state never does: record the abort at once, as Step Functions does
+    # (DescribeExecution then names the stop's error and cause, as it does in AWS).
     from moto.stepfunctions.parser.api import ExecutionStatus
     from moto.stepfunctions.parser.backend.execution import Execution
 
@@ -152,6 +154,7 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
         if self.exec_status == ExecutionStatus.RUNNING:
             self.exec_status = ExecutionStatus.ABORTED
             self.stop_date = stop_date
+            self.error, self.cause = error, cause
 
     Execution.stop = stop  # type: ignore[method-assign]
 
@@ -798,6 +801,96 @@ def meter_requests(meter: RequestMeter) -> None:
     DomainDispatcherApplication.__call__ = metered  # type: ignore[method-assign]
 
 
+@dataclass
+class Fault:
+    """One armed refusal: requests for `operation` of `service` (its signing name, `states`,
+    `dynamodb`...) whose JSON body `when` accepts are answered with AWS's error shape, `times`
+    times."""
+
+    service: str
+    operation: str
+    code: str
+    message: str
+    status: int = 400
+    when: Callable[[dict[str, Any]], bool] | None = None
+    times: int = 1
+
+
+class Faults:
+    """A test facility, never armed by the platform itself: the emulator refuses the next
+    matching requests as AWS would when it refuses them (throttled past the SDK's retries, a
+    service error), so a test can show what the platform does about a call that failed. Only
+    JSON-protocol services (`X-Amz-Target`: Step Functions, DynamoDB, EventBridge...)."""
+
+    def __init__(self) -> None:
+        self._armed: list[Fault] = []
+        self.fired: list[tuple[str, str, str]] = []  # (service, operation, code), in order
+        self._lock = threading.Lock()
+
+    def fail_next(
+        self,
+        service: str,
+        operation: str,
+        code: str,
+        message: str,
+        *,
+        status: int = 400,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+        times: int = 1,
+    ) -> Fault:
+        fault = Fault(service, operation, code, message, status, when, times)
+        with self._lock:
+            self._armed.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._armed.clear()
+
+    def take(self, environ: dict[str, Any]) -> Fault | None:
+        """The armed fault this request meets, if any (spent by one), leaving the body readable."""
+        if not self._armed:
+            return None
+        scope = str(environ.get("HTTP_AUTHORIZATION", "")).split("Credential=", 1)[-1].split("/")
+        service = scope[3] if len(scope) > 3 else ""
+        operation = str(environ.get("HTTP_X_AMZ_TARGET", "")).rsplit(".", 1)[-1]
+        with self._lock:
+            candidates = [f for f in self._armed if (f.service, f.operation) == (service, operation)]
+            if not candidates:
+                return None
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)  # moto reads it after us
+            request = json.loads(body or b"{}")
+            for fault in candidates:
+                if fault.when is None or fault.when(request):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._armed.remove(fault)
+                    self.fired.append((service, operation, fault.code))
+                    return fault
+        return None
+
+
+def inject_faults(faults: Faults) -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.__call__
+
+    def faulty(self: DomainDispatcherApplication, environ: dict[str, Any], start_response: Any) -> Any:
+        fault = faults.take(environ)
+        if fault is None:
+            return original(self, environ, start_response)
+        body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
+        start_response(
+            f"{fault.status} Refused",
+            [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    DomainDispatcherApplication.__call__ = faulty  # type: ignore[method-assign]
+
+
 class Emulator:
     """moto's threaded server on a loopback port."""
 
@@ -811,6 +904,8 @@ class Emulator:
         self.port = port
         self.meter = RequestMeter(error_log)
         meter_requests(self.meter)
+        self.faults = Faults()  # tests arm it; nothing else does
+        inject_faults(self.faults)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
     @property

@@ -125,6 +125,10 @@ def as_list(value: Any) -> list[Any]:
 EMPTY_MEETING_TIMEOUT_S = 3.0
 # The outbox sweeper's every minute, in seconds, so a test can watch the record catch up.
 SWEEP_EVERY_S = 5.0
+# The visit reconciler's five minutes: a pass reads every open visit (four index queries, each of
+# which moto answers by reading the whole table), so the session runs it now and then, and the
+# tests that need a pass ask for one (`LocalPlatform.reconcile_visits`).
+RECONCILE_EVERY_S = 60.0
 # Each party's time to join after admission (four minutes in a clinic), in seconds: longer than
 # the empty-meeting timeout above, so a meeting nobody joins ends before the window closes.
 VISIT_TIMINGS = {"join_window": 6.0}
@@ -138,6 +142,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             state_dir=Path(tmp_path_factory.mktemp("local")),
             chime_empty_timeout_s=EMPTY_MEETING_TIMEOUT_S,
             schedule_every_s=SWEEP_EVERY_S,
+            schedule_every_s_for={"visit-reconcile": RECONCILE_EVERY_S},
             cors_origins=frozenset({"http://portal.example"}),
             visit_timings=VISIT_TIMINGS,
         )

@@ -629,11 +629,13 @@ def visit_figures() -> None:
             requests_after, items_after = platform.emulator.meter.snapshot()
             requests = requests_after - requests_before
             items = items_after - items_before
-            # The sweeper runs every minute whatever happens (a fixed cost, printed apart).
+            # The sweeper and the visit reconciler run on their schedules whatever happens (fixed
+            # costs, printed apart).
             invocations = [
                 (name, ms)
                 for name, ms in list(platform.dispatcher.invocations)[invocations_before:]
-                if name.startswith("telehealth-riverside-") and not name.endswith("-outbox-sweeper")
+                if name.startswith("telehealth-riverside-")
+                and not name.endswith(("-outbox-sweeper", "-visit-reconciler"))
             ]
             history = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
             transitions = sum(1 for e in history if e["type"].endswith("StateEntered"))

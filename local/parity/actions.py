@@ -217,6 +217,7 @@ OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("stepfunctions", "DescribeExecution"): lambda p, w: [
         Need("states:DescribeExecution", p["executionArn"])
     ],
+    ("stepfunctions", "ListExecutions"): lambda p, w: [Need("states:ListExecutions", p["stateMachineArn"])],
     ("stepfunctions", "SendTaskSuccess"): _anywhere("states:SendTaskSuccess"),
     ("stepfunctions", "SendTaskFailure"): _anywhere("states:SendTaskFailure"),
     ("stepfunctions", "SendTaskHeartbeat"): _anywhere("states:SendTaskHeartbeat"),

@@ -150,6 +150,9 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("stepfunctions", "DescribeExecution"): {
         "executionArn": "arn:aws:states:us-east-1:123456789012:execution:m:e"
     },
+    ("stepfunctions", "ListExecutions"): {
+        "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:m"
+    },
     ("stepfunctions", "SendTaskSuccess"): {},
     ("stepfunctions", "SendTaskFailure"): {},
     ("stepfunctions", "SendTaskHeartbeat"): {},

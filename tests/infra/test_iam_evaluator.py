@@ -705,11 +705,17 @@ def test_no_grant_of_a_function_or_task_role_names_anything_unresolved(riverside
 
 
 @pytest.mark.parametrize("function", [f.key for f in topology.FUNCTIONS])
-def test_every_function_reads_and_writes_the_clinic_table_with_its_key(
+def test_every_function_reads_the_clinic_table_with_its_key_and_writes_it_if_granted(
     riverside: TemplatePolicies, function: str
 ) -> None:
-    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"):
+    for action in ("dynamodb:GetItem", "dynamodb:Query"):
         _allowed_with_its_kms(riverside, Access(f"function:{function}", action, CLINIC_TABLE))
+    put = Access(f"function:{function}", "dynamodb:PutItem", CLINIC_TABLE)
+    spec = next(f for f in topology.FUNCTIONS if f.key == function)
+    if "table:write" in spec.grants:
+        _allowed_with_its_kms(riverside, put)
+    else:  # the visit reconciler only reads
+        assert not riverside.decide(put).allowed
 
 
 def test_the_api_writes_the_table_and_reads_no_recording(riverside: TemplatePolicies) -> None:

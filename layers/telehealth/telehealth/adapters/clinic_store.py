@@ -8,6 +8,7 @@ Key design (access patterns are listed in docs/architecture.md):
 | license or privilege | PROVIDER#<id> | LICENSE#<state>#<no.> | | LICENSED#<state> / PROVIDER#<id>#<no.> |
 | booked hour (its five-minute cells) | PROVIDER#<id> | SLOT#<hour UTC> | | |
 | appointment | APPT#<id> | APPT | PATIENT#<id>#APPTS / <start> | PROVIDER#<id>#APPTS / <start> |
+| (while it is open, also) | | | gsi3: OPEN#<shard> / <start>#<id> | |
 | patient profile | PATIENT#<id> | PROFILE | | |
 | idempotency record | IDEMPOTENCY#<caller>#<route>#<key> | IDEMPOTENCY | | |
 
@@ -17,6 +18,11 @@ any length touches at most five items and a move of the longest visit stays one 
 below DynamoDB's 100 actions. Holding sets the cells on the condition that none exists, inside the
 same transaction as the appointment, its outbox entries, its audit event and the idempotency
 record, so of any number of concurrent attempts exactly one wins.
+
+The open-visits index (gsi3) is sparse: an appointment carries its keys while it is booked, and
+the write that closes it (cancelled, fulfilled, a no-show) drops them. Its partition is one of
+`OPEN_SHARDS`, by a stable hash of the appointment id, so bookings spread their index writes;
+the visit reconciler reads every shard.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from __future__ import annotations
 import json
 import random
 import time as clock
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -56,10 +63,18 @@ HOUR_ITEM_KEPT = timedelta(days=7)
 # A transaction that lost a race for an item to another one in flight (TransactionConflict) is
 # tried again this many times, with jittered back-off, before the caller hears "conflict".
 CONFLICT_RETRIES = 4
+# The open-visits index's partitions: each takes a thousand index writes a second, far above a
+# clinic's bookings, so a few are headroom. Fixed: changing it moves every open appointment's keys.
+OPEN_SHARDS = 4
 
 
 def _moment(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def open_shard(appointment_id: str) -> str:
+    """The open-visits index partition of an appointment (crc32: the same in every process)."""
+    return f"OPEN#{zlib.crc32(appointment_id.encode()) % OPEN_SHARDS}"
 
 
 def hour_key(provider_id: str, moment: datetime) -> dict[str, Any]:
@@ -407,6 +422,7 @@ class DynamoClinicStore(DynamoTable):
     # --- appointments --------------------------------------------------------------------------------
 
     def _appointment_item(self, a: Appointment) -> dict[str, Any]:
+        is_open = a.status is AppointmentStatus.BOOKED
         return self._item(
             {
                 "pk": f"APPT#{a.appointment_id}",
@@ -424,6 +440,10 @@ class DynamoClinicStore(DynamoTable):
                 "gsi1sk": stamp(a.start),
                 "gsi2pk": f"PROVIDER#{a.provider_id}#APPTS",
                 "gsi2sk": stamp(a.start),
+                # In the open-visits index while booked; a version that closes it has no keys
+                # (`_item` leaves None out), so it leaves the index.
+                "gsi3pk": open_shard(a.appointment_id) if is_open else None,
+                "gsi3sk": f"{stamp(a.start)}#{a.appointment_id}" if is_open else None,
             }
         )
 
@@ -472,6 +492,17 @@ class DynamoClinicStore(DynamoTable):
                 },
             )
         ]
+
+    def open_appointments(self) -> Iterator[Appointment]:
+        """Every open appointment, from the sparse open-visits index, shard by shard (the index
+        is eventually consistent: one just closed may still be listed, one just booked missing)."""
+        for shard in range(OPEN_SHARDS):
+            for item in self._query(
+                IndexName="gsi3",
+                KeyConditionExpression="gsi3pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"OPEN#{shard}"}},
+            ):
+                yield self._appointment_from(item)
 
     # --- writes ---------------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -56,6 +57,8 @@ from telehealth.ports import (
 )
 
 MAX_PAGE = 100
+
+logger = logging.getLogger(__name__)
 
 
 class NotFoundError(Exception):
@@ -245,7 +248,7 @@ class BookingService:
         # so a client's retry also repairs a start that failed the first time (unless the visit
         # has been cancelled since: a replay must not revive its lifecycle).
         if appointment.status is AppointmentStatus.BOOKED:
-            self.workflows.start(appointment)
+            self._after_commit(self.workflows.start, appointment, "start")
         return appointment
 
     def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
@@ -404,10 +407,28 @@ class BookingService:
         except IdempotentReplay as replay:
             return self._replayed(replay)
         # The old version's lifecycle ends; a moved visit gets a lifecycle of its own.
-        self.workflows.stop(before, {"cancel": "cancelled", "reschedule": "rescheduled"}[route])
+        cause = {"cancel": "cancelled", "reschedule": "rescheduled"}[route]
+        self._after_commit(lambda a: self.workflows.stop(a, cause), before, "stop")
         if after.status is AppointmentStatus.BOOKED:
-            self.workflows.start(after)
+            self._after_commit(self.workflows.start, after, "start")
         return after
+
+    @staticmethod
+    def _after_commit(step: Callable[[Appointment], None], appointment: Appointment, what: str) -> None:
+        """Starting or stopping a lifecycle once the change has committed: the change happened, so
+        the caller hears that it did. A failure is logged (ids only) and left to repair itself:
+        the visit reconciler starts any open visit's missing lifecycle within minutes, and an old
+        version's execution that was not stopped finds its appointment moved on and ends."""
+        try:
+            step(appointment)
+        except Exception as error:
+            logger.warning(
+                "lifecycle %s of %s v%d failed after the commit (%s); the visit reconciler repairs it",
+                what,
+                appointment.appointment_id,
+                appointment.version,
+                type(error).__name__,
+            )
 
     def _replayed_change(
         self, caller: Caller, route: str, appointment_id: str, idempotency: Idempotency | None
@@ -425,9 +446,11 @@ class BookingService:
             # The retry also repairs what followed the first commit, if that failed: the old
             # version's lifecycle stopped, a moved visit's started (both idempotent).
             if after.version > 1:
-                self.workflows.stop(replace(after, version=after.version - 1), route)
+                self._after_commit(
+                    lambda a: self.workflows.stop(a, route), replace(after, version=after.version - 1), "stop"
+                )
             if after.status is AppointmentStatus.BOOKED:
-                self.workflows.start(after)
+                self._after_commit(self.workflows.start, after, "start")
             return after
         return None
 

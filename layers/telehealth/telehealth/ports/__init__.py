@@ -6,7 +6,7 @@ store receives the clinical record through the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from telehealth.domain.appointments import Appointment
 from telehealth.domain.join_links import IssuedLink
 from telehealth.domain.licensure import License
+from telehealth.domain.reconciliation import LifecycleRun
 from telehealth.domain.scheduling import Availability
 from telehealth.domain.visits import CheckIn, Visit
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
@@ -133,6 +134,29 @@ class VisitWorkflows(Protocol):
     def start(self, appointment: Appointment) -> None: ...
 
     def stop(self, appointment: Appointment, cause: str) -> None: ...
+
+
+class LifecycleRuns(Protocol):
+    """What the visit reconciler asks of the workflow engine about lifecycles."""
+
+    def running(self) -> set[tuple[str, int]]:
+        """(appointment id, version) of every lifecycle execution running now, any attempt."""
+        ...
+
+    def latest_run(self, appointment: Appointment) -> LifecycleRun | None:
+        """The last attempt started for the appointment's version, None if none ever was."""
+        ...
+
+    def start(self, appointment: Appointment, attempt: int = 0) -> None: ...
+
+
+class OpenVisits(Protocol):
+    """Appointments still open (booked: not cancelled, fulfilled or a no-show), as an index has
+    them (eventually consistent), and one appointment as it stands (consistent)."""
+
+    def open_appointments(self) -> Iterator[Appointment]: ...
+
+    def appointment(self, appointment_id: str) -> Appointment | None: ...
 
 
 class ClinicStore(Protocol):
