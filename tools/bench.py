@@ -19,8 +19,10 @@
 - parity: twenty concurrent bookings of distinct slots (p50/p99), the FHIR Appointments left after
   a 20-way race, the largest transaction any call made, and the IAM parity report of a whole visit
   (needs recorded, distinct actions per principal, grants no call used, anything refused);
+- egress: per tenant, the functions the synthesized templates put in the egress subnets (goal:
+  only those that call a third party), and the names the region's DNS firewall lets resolve.
 
-`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|rppg` runs one part.
+`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|egress|rppg` runs one part.
 """
 
 from __future__ import annotations
@@ -791,6 +793,40 @@ def parity_figures() -> None:
             platform.stop()
 
 
+def egress_figures() -> None:
+    """What the templates put on the egress path, read from the synthesized app: each tenant's
+    functions in subnets with a route to a NAT gateway, beside those its topology says call a
+    third party; and the region's DNS firewall allow-list."""
+    import app
+    from local.parity.report import egress_functions, firewall_domains, function_subnet_kinds
+
+    print("\n== The egress path (from the synthesized templates)")
+    with tempfile.TemporaryDirectory() as out:
+        app.build(app.new_app(outdir=out)).synth()
+        templates = {
+            p.name.removesuffix(".template.json"): json.loads(p.read_text())
+            for p in Path(out).glob("*.template.json")
+        }
+    for tenant in load_tenants():
+        silo = templates[topology.tenant_prefix(tenant.id)]
+        baseline = templates[f"{topology.PREFIX}-baseline-{tenant.region}"]
+        placed = function_subnet_kinds(silo, baseline, tenant.id)
+        on_path = sorted(egress_functions(silo, baseline, tenant.id))
+        callers = sorted(f.key for f in topology.functions_for(tenant) if f.third_parties)
+        print(
+            f"  {tenant.id:<16} functions on the egress path: {len(on_path)} of {len(placed)}"
+            f" ({', '.join(on_path) or 'none'}); calling a third party: {len(callers)}"
+            f" ({', '.join(callers) or 'none'}); goal met: {'yes' if on_path == callers else 'NO'}"
+        )
+    for region in sorted({t.region for t in load_tenants()}):
+        allowed = firewall_domains(templates[f"{topology.PREFIX}-baseline-{region}"]) or []
+        third = sorted(d for d in allowed if not d.endswith(".amazonaws.com"))
+        print(
+            f"  {region} DNS firewall: {len(allowed)} names allowed, then every other refused;"
+            f" third-party: {', '.join(third) or 'none'}"
+        )
+
+
 def rppg_figures() -> None:
     """The rPPG benchmark on the project's own synthetic clips (tools/bench_rppg.py)."""
     from tools.bench_rppg import rppg_figures as figures
@@ -805,6 +841,7 @@ PARTS = {
     "scheduling": scheduling_figures,
     "visit": visit_figures,
     "parity": parity_figures,
+    "egress": egress_figures,
     "rppg": rppg_figures,
 }
 
