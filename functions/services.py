@@ -13,6 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from telehealth.adapters.payments import StripePayments
     from telehealth.application.booking import BookingService
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.reconciler import VisitReconciler
@@ -93,3 +94,11 @@ def reconciler() -> VisitReconciler:
     from telehealth.application.reconciler import VisitReconciler
 
     return VisitReconciler(DynamoClinicStore(), StepFunctionsVisits(), now)
+
+
+def stripe() -> StripePayments:
+    """Stripe with the tenant's key, read once per execution environment from the secret the
+    payments function (and no other) is told about. A rotated key reaches new environments."""
+    from telehealth.adapters.payments import StripePayments, stripe_key
+
+    return StripePayments(stripe_key(os.environ["STRIPE_SECRET_ARN"]))

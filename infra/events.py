@@ -68,7 +68,8 @@ class ClinicEvents(Construct):
         )
         self.archive.node.default_child.kms_key_identifier = key.key_arn  # type: ignore[union-attr]
         self.queues: dict[str, sqs.Queue] = {
-            q.key: encrypted_queue(self, q.key, q, tenant_id=tenant.id, key=key) for q in topology.queues()
+            q.key: encrypted_queue(self, q.key, q, tenant_id=tenant.id, key=key)
+            for q in topology.queues(topology.functions_for(tenant))
         }
 
     def wire_rules(

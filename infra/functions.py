@@ -1,8 +1,11 @@
 """The tenant's Lambda functions, built from the topology: one shape for all of them.
 
-arm64, Python 3.12, in the baseline's isolated subnets, the shared layer, X-Ray, an explicit
-encrypted log group, reserved concurrency from the tenant file, and a DLQ where the invocation
-is asynchronous. What each function may touch is granted by name in `grant`.
+arm64, Python 3.12, the shared layer, X-Ray, an explicit encrypted log group, reserved concurrency
+from the tenant file, and a DLQ where the invocation is asynchronous. A function lives in the
+baseline's isolated subnets (VPC endpoints only) unless the topology declares what it reaches
+outside them: then in the egress subnets (NAT, DNS firewall), with its third party's secret.
+Only the functions of the tenant's enabled features are built. What each function may touch is
+granted by name in `grant`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -42,6 +46,25 @@ def endpoints_only(scope: Construct, id: str, vpc: ec2.IVpc, who: str) -> ec2.Se
     return group
 
 
+def egress_path(scope: Construct, id: str, vpc: ec2.IVpc, who: str) -> ec2.SecurityGroup:
+    """HTTPS out to anywhere, and nothing else (no inbound at all). A security group cannot name a
+    host: which names resolve is the DNS firewall's to decide (a literal IP gets past both)."""
+    group = ec2.SecurityGroup(
+        scope,
+        id,
+        vpc=vpc,
+        description=f"{who}: HTTPS out, to the endpoints and through the NAT (DNS firewall)",
+        allow_all_outbound=False,
+    )
+    group.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "endpoints and the egress path")
+    return group
+
+
+def subnets_for(spec: topology.Function) -> ec2.SubnetSelection:
+    kind = ec2.SubnetType.PRIVATE_WITH_EGRESS if spec.on_egress_path else ec2.SubnetType.PRIVATE_ISOLATED
+    return ec2.SubnetSelection(subnet_type=kind)
+
+
 class ClinicFunctions(Construct):
     def __init__(
         self,
@@ -65,10 +88,28 @@ class ClinicFunctions(Construct):
             description="telehealth shared package and its locked dependencies",
         )
         code = lambda_.Code.from_asset(str(assets.functions_asset()))
+        self.specs = topology.functions_for(tenant)
         self.security_group = endpoints_only(self, "SecurityGroup", vpc, "Tenant functions")
+        self.egress_security_group = (
+            egress_path(self, "EgressSecurityGroup", vpc, "Tenant functions on the egress path")
+            if any(spec.on_egress_path for spec in self.specs)
+            else None
+        )
+        # Each third party's credential, in a secret of the tenant's (its key), put there by an
+        # operator (docs/operations.md); only the functions that call the party may read it.
+        self.secrets: dict[str, secretsmanager.Secret] = {}
+        for party in {p.key: p for spec in self.specs for p in spec.third_parties}.values():
+            self.secrets[party.key] = secretsmanager.Secret(
+                self,
+                f"{party.key}-secret",
+                secret_name=party.secret_name(tenant.id),
+                description=f"{party.description}: the API key, put by an operator",
+                encryption_key=key,
+            )
+            acknowledge(self.secrets[party.key], "third-party-key-rotation")
 
         self.functions: dict[str, lambda_.Function] = {}
-        for spec in topology.FUNCTIONS:
+        for spec in self.specs:
             name = spec.name(tenant.id)
             dlq = queues[spec.dlq.key] if spec.invocation is topology.Invocation.EVENT and spec.dlq else None
             fn = lambda_.Function(
@@ -83,11 +124,18 @@ class ClinicFunctions(Construct):
                 layers=[self.layer],
                 memory_size=spec.memory_mb,
                 timeout=Duration.seconds(spec.timeout_s),
-                environment=dict(environment),
+                environment={
+                    **environment,
+                    **topology.own_environment(spec, {k: v.secret_arn for k, v in self.secrets.items()}),
+                },
                 environment_encryption=key,
                 vpc=vpc,
-                vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
-                security_groups=[self.security_group],
+                vpc_subnets=subnets_for(spec),
+                security_groups=[
+                    self.egress_security_group
+                    if spec.on_egress_path and self.egress_security_group
+                    else self.security_group
+                ],
                 tracing=lambda_.Tracing.ACTIVE,
                 log_group=encrypted_log_group(
                     self, f"{spec.key}-logs", name=f"/telehealth/{tenant.id}/lambda/{spec.key}", key=key
@@ -98,7 +146,11 @@ class ClinicFunctions(Construct):
                 retry_attempts=2 if dlq else None,
                 max_event_age=Duration.hours(6) if dlq else None,
             )
-            if spec.invocation in (topology.Invocation.API, topology.Invocation.WORKFLOW):
+            if spec.invocation in (
+                topology.Invocation.API,
+                topology.Invocation.WORKFLOW,
+                topology.Invocation.DIRECT,
+            ):
                 acknowledge(fn, "sync-function-dlq")
             elif spec.invocation is topology.Invocation.STREAM:
                 acknowledge(fn, "stream-consumer-dlq")
@@ -108,7 +160,17 @@ class ClinicFunctions(Construct):
         self.functions[function_key].add_event_source(table_stream)
 
     def grant(self, grants: Mapping[str, Grant]) -> None:
-        """Apply each function's named grants; an unknown name is a topology error, raised here."""
-        for spec in topology.FUNCTIONS:
+        """Apply each function's named grants; an unknown name is a topology error, raised here.
+        `invoke:<key>` allows Lambda Invoke on that function alone, where the tenant has it; each
+        function reads its own third parties' secrets."""
+        for spec in self.specs:
+            fn = self.functions[spec.key]
             for name in spec.grants:
-                grants[name](self.functions[spec.key])
+                if name.startswith("invoke:"):
+                    target = self.functions.get(name.removeprefix("invoke:"))
+                    if target is not None:  # a feature the tenant has switched off: nothing to call
+                        target.grant_invoke(fn)
+                    continue
+                grants[name](fn)
+            for party in spec.third_parties:
+                self.secrets[party.key].grant_read(fn)

@@ -57,7 +57,9 @@ TASK_RESPONSE_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure", "st
 class TenantStack(Stack):
     def __init__(self, scope: Construct, id: str, *, tenant: Tenant, vpc: ec2.IVpc, **kwargs: object) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
-        topology.check_reserved_concurrency(tenant.id, tenant.reserved_concurrency)
+        topology.check_reserved_concurrency(
+            tenant.id, tenant.reserved_concurrency, topology.functions_for(tenant)
+        )
         Tags.of(self).add(TENANT_TAG, tenant.id)
         acknowledge(self, "grant-policies")
         prefix = topology.tenant_prefix(tenant.id)

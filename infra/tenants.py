@@ -29,6 +29,11 @@ AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
 MACHINE_SCOPES = ("appointments.read", "fhir.read", "fhir.write")
 # Where a portal served from another origin may call the API from (CORS).
 PortalOrigin = Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:\d{2,5})?$")]
+# A third party's API host, exactly (no wildcard: the DNS firewall would allow every name under it).
+Hostname = Annotated[
+    str,
+    Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", max_length=253),
+]
 
 
 class _Strict(BaseModel):
@@ -36,7 +41,8 @@ class _Strict(BaseModel):
 
 
 class Features(_Strict):
-    """Capabilities a tenant has switched on. Off means the routes answer 404 and no rule fires."""
+    """Capabilities a tenant has switched on. Off means the routes answer 404, no rule fires, and
+    nothing of it is deployed: no function, no secret, no domain in the DNS firewall."""
 
     recording: bool = False
     payments: bool = False
@@ -88,6 +94,9 @@ class Tenant(_Strict):
     # The clinic's own visit clocks, in seconds (check_in_opens, no_show_grace, join_window,
     # admit_by_after_end, overrun, link_lifetime, reminders); the defaults otherwise.
     visit_timings: dict[str, float | list[float]] = {}
+    # The third-party hosts the tenant's enabled features call (payments: api.stripe.com), exactly
+    # those: the region's DNS firewall allows the union of its tenants' lists and nothing else.
+    egress_domains: tuple[Hostname, ...] = ()
 
     @field_validator("states")
     @classmethod
@@ -101,6 +110,16 @@ class Tenant(_Strict):
     def _copy_elsewhere(self) -> Tenant:
         if self.backup_copy_region == self.region:
             raise ValueError("backup_copy_region must differ from region (a disaster takes both)")
+        return self
+
+    @model_validator(mode="after")
+    def _fits_its_features(self) -> Tenant:
+        """Concurrency and third-party domains for exactly the functions its features deploy."""
+        from infra import topology
+
+        functions = topology.functions_for(self)
+        topology.check_reserved_concurrency(self.id, self.reserved_concurrency, functions)
+        topology.check_egress_domains(self.id, self.egress_domains, functions)
         return self
 
     def concurrency_of(self, function_key: str) -> int:

@@ -111,6 +111,57 @@ class Invocation(Enum):
     WORKFLOW = "workflow"  # synchronous, a Step Functions task; Retry/Catch in the ASL
     EVENT = "event"  # asynchronous, an EventBridge rule target
     STREAM = "stream"  # DynamoDB stream event source mapping
+    DIRECT = "direct"  # synchronous, Lambda Invoke by another function; the caller sees the error
+
+
+# --- The egress path: what a function reaches outside the VPC's endpoints ------------------------
+
+
+@dataclass(frozen=True)
+class ThirdParty:
+    """A party outside AWS that a function calls over the internet, from the egress subnets.
+
+    Its domains are what the tenant file must name for a tenant whose enabled features need it,
+    and so what the baseline's DNS firewall lets resolve. Its credential lives in a Secrets
+    Manager secret of the tenant's, named in the calling function's environment only; locally
+    its SDK is pointed at a stand-in through `base_url_variable`, as `AWS_ENDPOINT_URL` points
+    the AWS SDK at the emulator.
+    """
+
+    key: str
+    description: str
+    domains: tuple[str, ...]
+    secret_variable: str
+    base_url_variable: str
+
+    def secret_name(self, tenant_id: str) -> str:
+        return f"{PREFIX}/{tenant_id}/{self.key}"
+
+
+@dataclass(frozen=True)
+class AwsApi:
+    """An AWS API the VPC has no endpoint for, reached from the egress subnets through the NAT."""
+
+    service: str  # botocore's name for it
+    endpoint_prefix: str  # the first label of its regional hostname
+
+    def domains(self, region: str) -> tuple[str, ...]:
+        return (f"{self.endpoint_prefix}.{region}.amazonaws.com",)
+
+
+# Copays (#17). Only ids and amounts ever go to Stripe: it signs no BAA.
+STRIPE = ThirdParty(
+    key="stripe",
+    description="Stripe: copays (ids and amounts only; Stripe signs no BAA)",
+    domains=("api.stripe.com",),
+    secret_variable="STRIPE_SECRET_ARN",  # noqa: S106 (the variable's name, not a secret)
+    base_url_variable="STRIPE_API_BASE",
+)
+# Where a third party's credential is read from. One caller (the payments function) does not
+# justify an endpoint of its own in every AZ; its calls go through the NAT like Stripe's.
+SECRETS_MANAGER = AwsApi("secretsmanager", "secretsmanager")
+
+Egress = ThirdParty | AwsApi
 
 
 @dataclass(frozen=True)
@@ -122,12 +173,30 @@ class Function:
     memory_mb: int = 512
     timeout_s: int = 10
     # What the function may touch, by name; the constructs turn each into a scoped grant.
+    # `invoke:<key>` allows Lambda Invoke on that one function (where the tenant has it).
     grants: tuple[str, ...] = ()
     # A stream relay: the outbox destinations (lanes) its mapping hands it.
     stream_destinations: tuple[str, ...] = ()
+    # The tenant feature (a field of `tenants.Features`) it belongs to: off, it is not deployed.
+    feature: str | None = None
+    # What it reaches outside the VPC's endpoints. Non-empty puts it in the egress subnets (NAT,
+    # DNS firewall); empty keeps it in the isolated subnets, behind the endpoints only.
+    egress: tuple[Egress, ...] = ()
 
     def name(self, tenant_id: str) -> str:
         return f"{tenant_prefix(tenant_id)}-{self.key}"
+
+    @property
+    def on_egress_path(self) -> bool:
+        return bool(self.egress)
+
+    @property
+    def third_parties(self) -> tuple[ThirdParty, ...]:
+        return tuple(e for e in self.egress if isinstance(e, ThirdParty))
+
+    @property
+    def aws_apis(self) -> tuple[AwsApi, ...]:
+        return tuple(e for e in self.egress if isinstance(e, AwsApi))
 
     @property
     def module(self) -> str:
@@ -159,6 +228,7 @@ API = Function(
         "key:use",
         "fhir:write",
         "meetings:manage",
+        "invoke:payments",
     ),
 )
 VISIT_TASKS = Function(
@@ -215,6 +285,18 @@ VISIT_RECONCILER = Function(
     grants=("table:read", "key:use", "workflow:reconcile"),
 )
 
+# The one function that calls Stripe: the api asks it (Lambda Invoke) and never calls Stripe itself,
+# so the functions that hold PHI stay in the isolated subnets. Its requests and replies carry ids
+# and amounts only (`telehealth.adapters.payments`).
+PAYMENTS = Function(
+    key="payments",
+    handler="functions.egress.payments.lambda_handler",
+    invocation=Invocation.DIRECT,
+    description="Calls Stripe for the api (ids and amounts only): the one function on the egress path",
+    feature="payments",
+    egress=(STRIPE, SECRETS_MANAGER),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
     VISIT_TASKS,
@@ -223,18 +305,80 @@ FUNCTIONS: tuple[Function, ...] = (
     OUTBOX_SWEEPER,
     CHIME_EVENTS,
     VISIT_RECONCILER,
+    PAYMENTS,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
 
-def check_reserved_concurrency(tenant_id: str, reserved: dict[str, int]) -> None:
-    """Every function gets a reservation from the tenant file, and the file names no other."""
-    expected = {f.key for f in FUNCTIONS}
+def functions_for(tenant: Tenant) -> tuple[Function, ...]:
+    """The tenant's functions: those of a feature it has switched off are not deployed at all."""
+    return tuple(f for f in FUNCTIONS if f.feature is None or getattr(tenant.features, f.feature))
+
+
+def check_reserved_concurrency(
+    tenant_id: str, reserved: dict[str, int], functions: tuple[Function, ...] = FUNCTIONS
+) -> None:
+    """Every function the tenant has gets a reservation from the tenant file, and the file names
+    no other (not one of a feature switched off)."""
+    expected = {f.key for f in functions}
     if set(reserved) != expected:
         raise ValueError(
             f"tenant {tenant_id}: reserved_concurrency must name exactly {sorted(expected)}; "
             f"missing {sorted(expected - set(reserved))}, unknown {sorted(set(reserved) - expected)}"
         )
+
+
+def third_party_domains(functions: tuple[Function, ...]) -> frozenset[str]:
+    """The third parties' domains these functions call."""
+    return frozenset(d for f in functions for party in f.third_parties for d in party.domains)
+
+
+def check_egress_domains(tenant_id: str, named: tuple[str, ...], functions: tuple[Function, ...]) -> None:
+    """The tenant file names exactly the third-party domains its enabled features call: a missing
+    one would be refused by the DNS firewall, an extra one would open it for nothing."""
+    needed = third_party_domains(functions)
+    if set(named) != needed:
+        raise ValueError(
+            f"tenant {tenant_id}: egress_domains must name exactly {sorted(needed)} (what its enabled "
+            f"features call); missing {sorted(needed - set(named))}, "
+            f"not needed {sorted(set(named) - needed)}"
+        )
+
+
+# The hostnames an AWS service answers on in a region, by its VPC endpoint service name
+# (`com.amazonaws.<region>.<name>`), where that is not simply `<name>.<region>.amazonaws.com`.
+# The DNS firewall is the VPC's, so it must let every service the VPC's workloads reach resolve,
+# through an endpoint (private DNS) or not. S3 in us-east-1 answers on its global names too
+# (botocore's default there), and Fargate pulls image layers from an S3 bucket of ECR's.
+_AWS_SERVICE_DOMAINS: dict[str, tuple[str, ...]] = {
+    "s3": (
+        "s3.amazonaws.com",
+        "*.s3.amazonaws.com",
+        "s3.{region}.amazonaws.com",
+        "*.s3.{region}.amazonaws.com",
+    ),
+    "ecr.api": ("api.ecr.{region}.amazonaws.com",),
+    "ecr.dkr": ("*.dkr.ecr.{region}.amazonaws.com",),
+}
+
+
+def aws_service_domains(endpoint_service: str, region: str) -> tuple[str, ...]:
+    templates = _AWS_SERVICE_DOMAINS.get(endpoint_service, (f"{endpoint_service}.{{region}}.amazonaws.com",))
+    return tuple(t.format(region=region) for t in templates)
+
+
+def firewall_domains(
+    tenants: tuple[Tenant, ...] | list[Tenant], region: str, endpoint_services: tuple[str, ...] | list[str]
+) -> tuple[str, ...]:
+    """What the region's VPC may resolve: the AWS services it has endpoints for, the AWS APIs the
+    tenants' egress functions reach through the NAT, and the union of the tenants' third-party
+    domains (the firewall is per VPC, so one tenant's domain resolves for every tenant there)."""
+    found = {d for service in endpoint_services for d in aws_service_domains(service, region)}
+    for tenant in tenants:
+        found |= set(tenant.egress_domains)
+        for function in functions_for(tenant):
+            found |= {d for api in function.aws_apis for d in api.domains(region)}
+    return tuple(sorted(found))
 
 
 # --- Events ---------------------------------------------------------------------------------------
@@ -447,16 +591,25 @@ def function_environment(
         "PORTAL_URL": tenant.portal_origins[0] if tenant.portal_origins else "",
         "NOTIFY_FROM": tenant.notify_from,
         "RECORDING_ENABLED": "true" if tenant.features.recording else "false",
+        # Where the api asks for payments (empty: the tenant has none): a name, no credential.
+        "PAYMENTS_FUNCTION": PAYMENTS.name(tenant_id) if PAYMENTS in functions_for(tenant) else "",
         "VISIT_TIMINGS": json.dumps(tenant.visit_timings, sort_keys=True) if tenant.visit_timings else "",
     }
+
+
+def own_environment(function: Function, secret_arns: dict[str, str]) -> dict[str, str]:
+    """What one function is told beyond the tenant's environment: where its third parties'
+    credentials are (by secret ARN, never the credential). Only a function that calls a third
+    party gets anything here, so no other function can find, let alone read, Stripe's key."""
+    return {party.secret_variable: secret_arns[party.key] for party in function.third_parties}
 
 
 # --- Queues, all of them --------------------------------------------------------------------------
 
 
-def queues() -> tuple[Queue, ...]:
+def queues(functions: tuple[Function, ...] = FUNCTIONS) -> tuple[Queue, ...]:
     """Every queue a tenant stack has: one DLQ per rule target and per asynchronous function."""
-    found = [r.dlq for r in RULES] + [q for f in FUNCTIONS if (q := f.dlq) is not None]
+    found = [r.dlq for r in RULES] + [q for f in functions if (q := f.dlq) is not None]
     return tuple(found)
 
 

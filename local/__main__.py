@@ -59,7 +59,8 @@ def _announce(platform: LocalPlatform) -> None:
     ]
     if machine:
         lines.append(f"  TOKEN=$(make -s token WHO={machine[0]})      (machine client, client credentials)")
-    functions = ", ".join(f.key for f in topology.FUNCTIONS)
+    mine = next(t for t in platform.settings.tenants if t.id == tenant)
+    functions = ", ".join(f.key for f in topology.functions_for(mine))
     lines += ["", f"Logs: .local/logs/.  Functions: {functions}.  Ctrl-C stops everything."]
     print("\n".join(lines), flush=True)
 

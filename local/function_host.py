@@ -12,6 +12,13 @@ new environment cost milliseconds, the imports being paid once.
 
 An environment answers `POST /invoke` with the handler's result, or Lambda's error shape and an
 `X-Function-Error` header, and reports the handler's own duration in `X-Handler-Ms`.
+
+The host serves the tenant's functions only (those of its enabled features), as the platform
+lists them in `FUNCTION_HOST_SETTINGS`, with what each is told beyond the tenant's environment
+(its third parties' stand-ins and secrets: the payments function alone learns where Stripe is) and
+where each may connect. A forked environment takes its function's settings and installs the egress
+guard (`local.egress`) before it serves: any other socket is refused. `probe <key> <ticket> <host>
+<port>` forks an environment's process the same way and says whether it could connect there.
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from infra import topology
 
 Handler = Callable[[Any, Any], Any]
 _handlers: dict[str, Handler] = {}
+SETTINGS_VARIABLE = "FUNCTION_HOST_SETTINGS"
+# Per function key: {"environment": {...}, "endpoints": [[address, port], ...]}.
+_settings: dict[str, dict[str, Any]] = {}
 
 
 class LambdaContext:
@@ -101,9 +111,20 @@ class _Environment(HTTPServer):
     request_queue_size = 16
 
 
+def _enter(function: topology.Function) -> None:
+    """In a forked child: become `function`'s environment. Its own settings join the tenant's
+    environment, and from here on it may connect only to its endpoints."""
+    from local import egress
+
+    settings = _settings[function.key]
+    os.environ.update(settings["environment"])
+    egress.install(function.key, frozenset((str(h), int(p)) for h, p in settings["endpoints"]))
+
+
 def _serve_environment(function: topology.Function, ticket: str, control: socket.socket) -> None:
     """In the forked child: listen, say where, serve until the platform stops the host."""
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    _enter(function)
     handler = type("Invoke", (_Invoke,), {"function": function})
     server = _Environment(("127.0.0.1", 0), handler)
     control.send(f"ready {ticket} {server.server_address[1]} {os.getpid()}".encode())
@@ -114,12 +135,21 @@ def _serve_environment(function: topology.Function, ticket: str, control: socket
     server.serve_forever()
 
 
+def _probe(function: topology.Function, ticket: str, host: str, port: int, control: socket.socket) -> None:
+    """In a forked child: as `function`'s environment would, try to connect to host:port."""
+    from local import egress
+
+    _enter(function)
+    control.send(f"{egress.probe(host, port)} {ticket} 0 {os.getpid()}".encode())
+    control.close()
+
+
 def serve(control: socket.socket) -> None:
     """The zygote: fork an environment per request until the platform closes the socket."""
-    functions = {f.key: f for f in topology.FUNCTIONS}
+    functions = {f.key: f for f in topology.FUNCTIONS if f.key in _settings}
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel
     while message := control.recv(256):
-        _, key, ticket = message.decode().split()
+        verb, key, ticket, *where = message.decode().split()
         if key not in functions:
             control.send(f"unknown {ticket} 0 0".encode())
             continue
@@ -127,7 +157,10 @@ def serve(control: socket.socket) -> None:
         if os.fork() == 0:
             status = 0
             try:
-                _serve_environment(functions[key], ticket, control)
+                if verb == "probe":
+                    _probe(functions[key], ticket, where[0], int(where[1]), control)
+                else:
+                    _serve_environment(functions[key], ticket, control)
             except BaseException:
                 traceback.print_exc()  # into the host's log: a child's failure must not be silent
                 status = 1
@@ -154,9 +187,12 @@ def main() -> None:
     parser.add_argument("--control-fd", type=int, required=True, help="the platform's control socket")
     parser.add_argument("--preload", action="store_true", help="import every handler before serving")
     args = parser.parse_args()
+    # The functions' own settings are the host's to hand out, not part of anyone's environment.
+    _settings.update(json.loads(os.environ.pop(SETTINGS_VARIABLE)))
     if args.preload:
         for function in topology.FUNCTIONS:
-            _handler(function)
+            if function.key in _settings:
+                _handler(function)
         _warm_botocore()
     serve(socket.socket(fileno=args.control_fd))
 

@@ -53,26 +53,43 @@ class FunctionHostControl:
     def __init__(self, control: socket.socket) -> None:
         self._control = control
         self._lock = threading.Lock()
-        self._waiting: dict[str, tuple[threading.Event, list[Environment]]] = {}
+        # ticket -> (answered, [(status, port, pid)])
+        self._waiting: dict[str, tuple[threading.Event, list[tuple[str, int, int]]]] = {}
         self._tickets = 0
         threading.Thread(target=self._read, name="function-host-control", daemon=True).start()
 
-    def start(self, key: str, timeout_s: float = 30.0) -> Environment:
+    def _ask(self, verb: str, key: str, extra: str, timeout_s: float) -> tuple[str, int, int] | None:
         with self._lock:
             self._tickets += 1
             ticket = str(self._tickets)
-            done: tuple[threading.Event, list[Environment]] = (threading.Event(), [])
+            done: tuple[threading.Event, list[tuple[str, int, int]]] = (threading.Event(), [])
             self._waiting[ticket] = done
             try:
-                self._control.send(f"spawn {key} {ticket}".encode())
+                self._control.send(f"{verb} {key} {ticket}{extra}".encode())
             except OSError as error:  # the host is gone
                 self._waiting.pop(ticket, None)
                 raise FunctionUnreachableError(f"no function host for {key}") from error
         if not done[0].wait(timeout_s) or not done[1]:
             with self._lock:  # a late `ready` finds no ticket, and its environment is stopped
                 self._waiting.pop(ticket, None)
-            raise FunctionUnreachableError(f"no execution environment for {key}")
+            return None
         return done[1][0]
+
+    def start(self, key: str, timeout_s: float = 30.0) -> Environment:
+        answer = self._ask("spawn", key, "", timeout_s)
+        if answer is None or answer[0] != "ready":
+            raise FunctionUnreachableError(f"no execution environment for {key}")
+        _, port, pid = answer
+        return Environment(f"http://127.0.0.1:{port}/invoke", pid)
+
+    def probe(self, key: str, host: str, port: int, timeout_s: float = 30.0) -> str:
+        """Whether an execution environment of `key` may connect to host:port, asked of a process
+        the host forks as it forks environments (the same settings, the same egress guard):
+        `connected`, `refused` (the guard), `closed`, `unreachable`, or `unknown` (no such function)."""
+        answer = self._ask("probe", key, f" {host} {port}", timeout_s)
+        if answer is None:
+            raise FunctionUnreachableError(f"no answer from the function host about {key}")
+        return answer[0]
 
     def _read(self) -> None:
         while True:
@@ -93,8 +110,7 @@ class FunctionHostControl:
                         os.kill(int(pid), signal.SIGKILL)
                 continue
             event, found = waiting
-            if status == "ready":
-                found.append(Environment(f"http://127.0.0.1:{port}/invoke", int(pid)))
+            found.append((status, int(port), int(pid)))
             event.set()
 
     def close(self) -> None:

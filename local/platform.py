@@ -33,6 +33,7 @@ import boto3
 from infra import topology
 from infra.assets import ROOT
 from infra.tenants import Tenant, load_tenants
+from local import egress, function_host
 from local.emulator import ACCOUNT, Emulator, route_lambda_to
 from local.gateway import Gateway, TenantApi
 from local.lambdas import Environments, FunctionHostControl, HostedFunction, LambdaDispatcher
@@ -47,6 +48,8 @@ STATE_DIR = ROOT / ".local"
 STATE_FILE = STATE_DIR / "platform.json"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 STRIPE_KEY = "sk_test_local_platform"  # localstripe accepts any sk_test_ key
+# Each third party's credential, as an operator puts it into the tenant's secret in AWS.
+THIRD_PARTY_CREDENTIALS = {topology.STRIPE.key: STRIPE_KEY}
 CHIME_MEDIA_PIPELINES = "mediapipelines.chime.amazonaws.com"
 
 
@@ -171,7 +174,9 @@ class LocalPlatform:
         wait_for(f"{self.urls['stripe']}/v1/customers")
         # One warm environment per function, which also waits for each host's imports.
         functions = [
-            self.dispatcher.resolve(f.name(t.id)) for t in self.settings.tenants for f in topology.FUNCTIONS
+            self.dispatcher.resolve(f.name(t.id))
+            for t in self.settings.tenants
+            for f in topology.functions_for(t)
         ]
         with ThreadPoolExecutor(max_workers=len(functions)) as pool:
             for environment, function in zip(
@@ -220,19 +225,26 @@ class LocalPlatform:
                 workforce_pool_id=p.user_pools["workforce"],
                 patient_pool_id=p.user_pools["patients"],
             ),
+            credentials=THIRD_PARTY_CREDENTIALS,
         )
         environment = provisioned.environment
         self.provisioned[tenant.id] = provisioned
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        host_environment = self.function_environment(tenant, environment)
         self._spawn(
             f"functions-{tenant.id}",
             [sys.executable, "-m", "local.function_host", "--control-fd", str(theirs.fileno()), "--preload"],
-            env=self.function_environment(tenant, environment),
+            env={
+                **host_environment,
+                function_host.SETTINGS_VARIABLE: json.dumps(
+                    self.function_settings(tenant, provisioned, host_environment)
+                ),
+            },
             pass_fds=(theirs.fileno(),),
         )
         theirs.close()
         host = self.hosts[tenant.id] = FunctionHostControl(ours)
-        for function in topology.FUNCTIONS:
+        for function in topology.functions_for(tenant):
             dlq = function.dlq if function.invocation is topology.Invocation.EVENT else None
             self.dispatcher.register(
                 HostedFunction(
@@ -247,8 +259,30 @@ class LocalPlatform:
             self.client("cognito-idp", tenant.region), self.client("dynamodb", tenant.region), provisioned
         )
 
+    @property
+    def third_parties(self) -> dict[str, str]:
+        """Each third party's stand-in, by the topology's key for the party."""
+        return {topology.STRIPE.key: self.urls["stripe"]}
+
+    def function_settings(
+        self, tenant: Tenant, provisioned: ProvisionedTenant, host_environment: dict[str, str]
+    ) -> dict[str, dict[str, Any]]:
+        """What the function host hands each of the tenant's functions: its own environment (its
+        third parties' secrets and stand-ins, from the topology) and where it may connect: the
+        emulated AWS (every `AWS_ENDPOINT_URL*`), and the stand-ins of its third parties."""
+        aws = [v for k, v in host_environment.items() if k.startswith("AWS_ENDPOINT_URL")]
+        settings: dict[str, dict[str, Any]] = {}
+        for function in topology.functions_for(tenant):
+            own = topology.own_environment(function, provisioned.secret_arns)
+            for party in function.third_parties:
+                own[party.base_url_variable] = self.third_parties[party.key]
+            endpoints = egress.resolve(egress.urls_for(function, aws, self.third_parties))
+            settings[function.key] = {"environment": own, "endpoints": sorted(endpoints)}
+        return settings
+
     def function_environment(self, tenant: Tenant, environment: dict[str, str]) -> dict[str, str]:
-        """The process environment of a tenant's function host: the stack's, plus where AWS is."""
+        """The process environment of a tenant's function host: the stack's, plus where AWS is.
+        Nothing of a third party's: each environment gets its own from `function_settings`."""
         inherited = {
             k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "STRIPE_"))
         }
@@ -271,8 +305,6 @@ class LocalPlatform:
                 if self.settings.visit_timings is not None
                 else {}
             ),
-            "STRIPE_API_BASE": self.urls["stripe"],
-            "STRIPE_API_KEY": STRIPE_KEY,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on this machine
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "telehealth")]),
         }

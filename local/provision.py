@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ class ProvisionedTenant:
     function_arns: dict[str, str] = field(default_factory=dict)
     state_machine_arns: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)  # what every function is told
+    secret_arns: dict[str, str] = field(default_factory=dict)  # third party -> its secret's ARN
 
     @property
     def issuers(self) -> dict[str, str]:
@@ -62,11 +63,18 @@ def _placeholder_code() -> bytes:
 
 
 def provision_tenant(
-    tenant: Tenant, *, endpoint: str, environment_for: Callable[[ProvisionedTenant], dict[str, str]]
+    tenant: Tenant,
+    *,
+    endpoint: str,
+    environment_for: Callable[[ProvisionedTenant], dict[str, str]],
+    credentials: Mapping[str, str] = {},
 ) -> ProvisionedTenant:
-    """Everything of one tenant. The user pools come first: the functions' environment names them."""
+    """Everything of one tenant. The user pools come first: the functions' environment names them.
+    Only the functions of the tenant's enabled features, and the secrets of their third parties
+    (holding `credentials`, by party, as an operator puts them there in AWS)."""
     region = tenant.region
     out = ProvisionedTenant(tenant=tenant, region=region)
+    functions = topology.functions_for(tenant)
 
     def aws(service: str) -> Any:
         return _client(service, endpoint, region)
@@ -154,7 +162,15 @@ def provision_tenant(
                 },
             )
 
-    for queue in topology.queues():
+    for party in {p.key: p for f in functions for p in f.third_parties}.values():
+        out.secret_arns[party.key] = aws("secretsmanager").create_secret(
+            Name=party.secret_name(tenant.id),
+            Description=f"{party.description}: the API key",
+            SecretString=credentials[party.key],
+            KmsKeyId=key["Arn"],
+        )["ARN"]
+
+    for queue in topology.queues(functions):
         url = sqs.create_queue(
             QueueName=queue.name(tenant.id),
             Attributes={
@@ -183,7 +199,7 @@ def provision_tenant(
     )["Role"]["Arn"]
 
     code = _placeholder_code()
-    for function in topology.FUNCTIONS:
+    for function in functions:
         extra: dict[str, Any] = {}
         if function.invocation is topology.Invocation.EVENT and function.dlq:
             extra["DeadLetterConfig"] = {"TargetArn": out.queue_arns[function.dlq.key]}
@@ -196,7 +212,7 @@ def provision_tenant(
             Code={"ZipFile": code},
             MemorySize=function.memory_mb,
             Timeout=function.timeout_s,
-            Environment={"Variables": environment},
+            Environment={"Variables": {**environment, **topology.own_environment(function, out.secret_arns)}},
             TracingConfig={"Mode": "Active"},
             **extra,
         )

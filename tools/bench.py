@@ -19,12 +19,14 @@
 - parity: twenty concurrent bookings of distinct slots (p50/p99), the FHIR Appointments left after
   a 20-way race, the largest transaction any call made, and the IAM parity report of a whole visit
   (needs recorded, distinct actions per principal, grants no call used, anything refused);
+- egress: per tenant, the functions the synthesized templates put in the egress subnets (goal:
+  only those that call a third party), and the names the region's DNS firewall lets resolve.
 
 - outbox: the sweeper's throughput (entries delivered a minute) with 10,000 entries pending in
   its lanes (FHIR resources, audit events, bus events and resumptions the stream did not deliver),
   through the function as the platform runs it;
 
-`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|outbox|rppg` runs one part.
+`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|egress|outbox|rppg` runs one part.
 """
 
 from __future__ import annotations

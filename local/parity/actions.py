@@ -188,6 +188,25 @@ def _publish(params: Mapping[str, Any], where: Where) -> list[Need]:
     return [Need("sns:Publish", "*")]  # a text to a phone number: SNS knows no resource for it
 
 
+def _invoke(params: Mapping[str, Any], where: Where) -> list[Need]:
+    """Lambda Invoke by name or ARN (a qualifier names a version or alias of the function)."""
+    name = str(params["FunctionName"])
+    arn = (
+        name if name.startswith("arn:") else f"arn:aws:lambda:{where.region}:{where.account}:function:{name}"
+    )
+    if params.get("Qualifier"):
+        arn = f"{arn}:{params['Qualifier']}"
+    return [Need("lambda:InvokeFunction", arn)]
+
+
+def _secret(params: Mapping[str, Any], where: Where) -> list[Need]:
+    """A secret by ARN, as the platform names it (a bare name would be ARN-less: refused here)."""
+    secret = str(params["SecretId"])
+    if not secret.startswith("arn:"):
+        secret = f"arn:aws:secretsmanager:{where.region}:{where.account}:secret:{secret}"
+    return [Need("secretsmanager:GetSecretValue", secret)]
+
+
 # (botocore's service name, the API operation) -> what IAM asks for.
 OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("dynamodb", "GetItem"): _dynamodb("GetItem"),
@@ -240,6 +259,8 @@ OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("chime-sdk-media-pipelines", "DeleteMediaCapturePipeline"): _media_pipeline(
         "DeleteMediaCapturePipeline"
     ),
+    ("lambda", "Invoke"): _invoke,
+    ("secretsmanager", "GetSecretValue"): _secret,
 }
 
 

@@ -344,6 +344,7 @@ _NAME_PROPERTY = {
     "AWS::Backup::BackupVault": "BackupVaultName",
     "AWS::Cognito::UserPool": "UserPoolName",
     "AWS::ApiGateway::Stage": "StageName",
+    "AWS::SecretsManager::Secret": "Name",
 }
 
 
@@ -450,6 +451,9 @@ class _Renderer:
             "AWS::ApiGateway::RestApi": lambda: logical_id.lower(),
             "AWS::ApiGateway::Stage": name,
             "AWS::Backup::BackupVault": name,
+            # Secrets Manager appends six random characters to a secret's name in its ARN; the
+            # policy's ARN is that one secret's, which IAM's `?` spells out here.
+            "AWS::SecretsManager::Secret": lambda: self._arn("secretsmanager", f"secret:{name()}-??????"),
         }
         make = refs.get(kind)
         return make() if make else _unresolved(logical_id, "Ref")
@@ -1012,6 +1016,8 @@ class TemplatePolicies:
                 note(str(r.getatt(logical_id, "Arn")), "dynamodb", sse.get("KMSMasterKeyId"))
         for logical_id, props in stack.of_type("AWS::Events::EventBus"):
             note(str(r.getatt(logical_id, "Arn")), "events", props.get("KmsKeyIdentifier"))
+        for logical_id, props in stack.of_type("AWS::SecretsManager::Secret"):
+            note(str(r.ref(logical_id)), "secretsmanager", props.get("KmsKeyId"))
         for logical_id, props in stack.of_type("AWS::HealthLake::FHIRDatastore"):
             config = props.get("SseConfiguration", {}).get("KmsEncryptionConfig", {})
             if config.get("CmkType") == "CUSTOMER_MANAGED_KMS_KEY":
@@ -1108,6 +1114,19 @@ class TemplatePolicies:
             encrypted = self._encryption.get(table)
             extra["kms:EncryptionContext:aws:dynamodb:tableName"] = table.rsplit("/", 1)[-1]
             extra["kms:EncryptionContext:aws:dynamodb:subscriberId"] = self.account
+        elif resource.startswith("arn:aws:secretsmanager:"):
+            # Secrets Manager decrypts a secret's value with the caller's authority, through
+            # itself ("How Secrets Manager uses AWS KMS", encryption context SecretARN).
+            kms = ("kms:Decrypt",) if action == "secretsmanager:getsecretvalue" else ()
+            encrypted = next(
+                (
+                    found
+                    for secret, found in self._encryption.items()
+                    if secret.startswith("arn:aws:secretsmanager:") and _glob(secret, resource)
+                ),
+                None,
+            )
+            extra["kms:EncryptionContext:SecretARN"] = resource
         elif resource.startswith("arn:aws:healthlake:"):
             if action in _HEALTHLAKE_WRITES:
                 kms = ("kms:DescribeKey", "kms:GenerateDataKey")

@@ -7,12 +7,14 @@ rule's function or running its task and filling its dead-letter queue, Lambda re
 stream and writing failures, Step Functions invoking its task function. They are derived from the
 topology, which wires both the stack and the local platform. Every need is decided by the
 synthesized template's policies (`local.parity.policies`), with the KMS calls services make on
-the caller's behalf; and every service a function reaches must have a VPC endpoint in the
-baseline, unless the function is on the egress path.
+the caller's behalf; and every service a function reaches must be reachable from where the
+templates put it: a VPC endpoint in the baseline, or (for a function in the egress subnets) the
+NAT, and either way a name the baseline's DNS firewall lets resolve.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -32,6 +34,8 @@ ENDPOINT_SERVICES = {
     "sqs": "sqs",
     "sns": "sns",
     "ses": "email",  # the SES API; `email-smtp` is SMTP only, which the platform does not speak
+    "lambda": "lambda",
+    "secretsmanager": "secretsmanager",
     "events": "events",
     "stepfunctions": "states",
     "chime-sdk-meetings": "meetings-chime",
@@ -103,9 +107,10 @@ def acting_services(
     region: str,
     *,
     recording: bool = False,
+    functions: tuple[topology.Function, ...] = topology.FUNCTIONS,
 ) -> list[Access]:
     """What AWS services do for the platform, from the topology both the stack and the local
-    platform are wired from."""
+    platform are wired from (`functions`: the tenant's)."""
     found: list[Access] = []
     arn = f"arn:aws:{{}}:{region}:{account}:{{}}"
     events = "service:events.amazonaws.com"
@@ -127,7 +132,7 @@ def acting_services(
                 found.append(
                     Access(run, "iam:PassRole", role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
                 )
-    for function in topology.FUNCTIONS:
+    for function in functions:
         queue = function.dlq
         if queue is None:
             continue
@@ -254,23 +259,143 @@ def check_iam(
 
 
 def check_network(
-    recorded: Iterable[Recorded], baseline: Mapping[str, Any], region: str, egress: Iterable[str] = ()
+    recorded: Iterable[Recorded],
+    baseline: Mapping[str, Any],
+    region: str,
+    silo: Mapping[str, Any] | None = None,
+    tenant_id: str | None = None,
 ) -> list[str]:
-    """Each service a function or worker reaches, without an endpoint for it in the baseline's VPC
-    (and not on the egress path): one line each."""
+    """Each service a function or worker reaches where the templates give it no route: no VPC
+    endpoint for it and the caller in the isolated subnets, or a name the DNS firewall refuses (for
+    an endpoint's private name or the NAT alike: the firewall holds for the whole VPC). One line each.
+    Which functions are in the egress subnets is read from the templates (`silo`), not assumed."""
     endpoints = set(vpc_endpoint_services(baseline, region))
-    on_egress = set(egress)
+    allowed = firewall_domains(baseline)
+    on_egress = egress_functions(silo, baseline, tenant_id) if silo is not None and tenant_id else set()
     missing: Counter[tuple[str, str]] = Counter()
     for call in recorded:
-        if call.principal.startswith("service:") or call.principal in on_egress:
+        if call.principal.startswith("service:"):
             continue
         service = ENDPOINT_SERVICES.get(call.service, call.service)
-        if service not in endpoints:
-            missing[(call.principal, service)] += 1
-    return [
-        f"{principal} reaches {service} ({f'com.amazonaws.{region}.{service}'}), which has no VPC endpoint"
-        for principal, service in sorted(missing)
+        host = service_host(call.service, region)
+        if allowed is not None and not domain_allowed(host, allowed):
+            missing[(call.principal, f"{service} as {host}, a name the DNS firewall refuses")] += 1
+        elif service not in endpoints and call.principal.removeprefix("function:") not in on_egress:
+            missing[
+                (call.principal, f"{service} (com.amazonaws.{region}.{service}), which has no VPC endpoint")
+            ] += 1
+    return [f"{principal} reaches {what}" for principal, what in sorted(missing)]
+
+
+@functools.lru_cache(maxsize=256)
+def service_host(service: str, region: str) -> str:
+    """The hostname botocore calls `service` at in `region` (the emulator's address set in the
+    environment is ignored: this is where the call goes in AWS)."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(aws_access_key_id="none", aws_secret_access_key="none")  # noqa: S106
+    client = session.client(service, region_name=region, config=Config(ignore_configured_endpoint_urls=True))
+    url: str = client.meta.endpoint_url
+    return url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+
+
+def domain_allowed(host: str, domains: Iterable[str]) -> bool:
+    """DNS Firewall's matching: a domain matches itself, `*.d` any name below d (not d itself),
+    and `*` everything."""
+    host = host.lower().rstrip(".")
+    for domain in domains:
+        domain = domain.lower().rstrip(".")
+        if domain == "*" or host == domain:
+            return True
+        if domain.startswith("*.") and host.endswith(domain[1:]):
+            return True
+    return False
+
+
+def firewall_domains(baseline: Mapping[str, Any]) -> list[str] | None:
+    """The names the VPC's DNS firewall lets resolve: the domain lists of the ALLOW rules that come
+    before a BLOCK of everything (`*`) in the rule group associated with the VPC. None when the VPC
+    has no such firewall (then any name resolves)."""
+    resources = baseline["Resources"]
+
+    def ref(value: Any) -> str | None:
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            return str(value["Fn::GetAtt"][0])
+        if isinstance(value, dict) and "Ref" in value:
+            return str(value["Ref"])
+        return None
+
+    groups = [
+        ref(r["Properties"]["FirewallRuleGroupId"])
+        for r in resources.values()
+        if r["Type"] == "AWS::Route53Resolver::FirewallRuleGroupAssociation"
     ]
+    for group in groups:
+        if group is None or group not in resources:
+            continue
+        rules = sorted(resources[group]["Properties"].get("FirewallRules", []), key=lambda r: r["Priority"])
+        allowed: list[str] = []
+        for rule in rules:
+            listed = resources.get(ref(rule.get("FirewallDomainListId")) or "", {})
+            domains = listed.get("Properties", {}).get("Domains", [])
+            if rule["Action"] == "ALLOW":
+                allowed += domains
+            elif rule["Action"] == "BLOCK" and "*" in domains:
+                return allowed
+    return None
+
+
+def subnet_kinds(baseline: Mapping[str, Any]) -> dict[str, str]:
+    """Each subnet of the baseline by how it reaches the internet: `egress` (a default route to a
+    NAT gateway), `public` (to an internet gateway) or `isolated` (no default route)."""
+    resources = baseline["Resources"]
+    tables: dict[str, str] = {}
+    for r in resources.values():
+        p = r.get("Properties", {})
+        if r["Type"] == "AWS::EC2::Route" and p.get("DestinationCidrBlock") == "0.0.0.0/0":
+            table = p["RouteTableId"]["Ref"]
+            tables[table] = "egress" if "NatGatewayId" in p else "public" if "GatewayId" in p else "other"
+    kinds = {lid: "isolated" for lid, r in resources.items() if r["Type"] == "AWS::EC2::Subnet"}
+    for r in resources.values():
+        if r["Type"] == "AWS::EC2::SubnetRouteTableAssociation":
+            p = r["Properties"]
+            kinds[p["SubnetId"]["Ref"]] = tables.get(p["RouteTableId"]["Ref"], "isolated")
+    return kinds
+
+
+def function_subnet_kinds(
+    silo: Mapping[str, Any], baseline: Mapping[str, Any], tenant_id: str
+) -> dict[str, set[str]]:
+    """Each of the tenant's functions (by topology key) and the kinds of the subnets it is placed
+    in, following its imported subnet ids to the baseline's exports."""
+    exports = {
+        str(o["Export"]["Name"]): o["Value"]
+        for o in baseline.get("Outputs", {}).values()
+        if "Export" in o and isinstance(o["Export"].get("Name"), str)
+    }
+    kinds = subnet_kinds(baseline)
+    prefix = f"{topology.tenant_prefix(tenant_id)}-"
+    found: dict[str, set[str]] = {}
+    for r in silo["Resources"].values():
+        if r["Type"] != "AWS::Lambda::Function":
+            continue
+        p = r["Properties"]
+        name = p.get("FunctionName")
+        if not isinstance(name, str) or not name.startswith(prefix) or "VpcConfig" not in p:
+            continue
+        placed: set[str] = set()
+        for subnet in p["VpcConfig"]["SubnetIds"]:
+            value = exports.get(str(subnet.get("Fn::ImportValue"))) if isinstance(subnet, dict) else None
+            logical = value.get("Ref") if isinstance(value, dict) else None
+            placed.add(kinds.get(str(logical), "unknown"))
+        found[name.removeprefix(prefix)] = placed
+    return found
+
+
+def egress_functions(silo: Mapping[str, Any], baseline: Mapping[str, Any], tenant_id: str) -> set[str]:
+    """The tenant's functions the templates put in the egress subnets (by topology key)."""
+    return {k for k, kinds in function_subnet_kinds(silo, baseline, tenant_id).items() if "egress" in kinds}
 
 
 def vpc_endpoint_services(baseline: Mapping[str, Any], region: str) -> list[str]:
@@ -330,6 +455,12 @@ def check_tenant(
     policies = tenant_policies(tenant, templates, fhir_endpoint=fhir_endpoint, account=account)
     mine = [r for r in recorded if r.tenant == tenant.id]
     acting = acting_services(
-        policies, silo, tenant.id, account, tenant.region, recording=tenant.features.recording
+        policies,
+        silo,
+        tenant.id,
+        account,
+        tenant.region,
+        recording=tenant.features.recording,
+        functions=topology.functions_for(tenant),
     )
-    return check_iam(policies, mine, acting), check_network(mine, baseline, tenant.region)
+    return check_iam(policies, mine, acting), check_network(mine, baseline, tenant.region, silo, tenant.id)

@@ -121,12 +121,8 @@ def test_health_reports_every_component_and_names_the_one_that_is_down(
     try:
         down = http("GET", f"{gateway}/tenants/{DESERT}/health")
         assert down.status == 503
-        assert down.json()["components"] == {
-            "aws": "ok",
-            "fhir": "unavailable",
-            "meetings": "ok",
-            "payments": "ok",
-        }
+        # desert-clinic has payments switched off: nothing to ask about them.
+        assert down.json()["components"] == {"aws": "ok", "fhir": "unavailable", "meetings": "ok"}
     finally:
         platform.resume("healthlake")
 

@@ -18,19 +18,18 @@ from infra import topology
 from infra.tenants import Tenant
 from infra.topology import CHIME_SOURCE
 from local.parity.policies import Access
-from local.parity.report import ParityReport, Recorded, check_iam, check_tenant, read_record, tenant_policies
+from local.parity.report import (
+    ParityReport,
+    Recorded,
+    check_iam,
+    check_network,
+    check_tenant,
+    read_record,
+    tenant_policies,
+)
 from local.platform import LocalPlatform
 from telehealth.adapters.meetings import TENANT_TAG
 from tests.conftest import FAKE_ACCOUNT, SWEEP_EVERY_S, Assembly
-
-# The one call the network cannot carry yet, and the issue that builds its route (the egress
-# path): reminders e-mailed through the SES API, which has no endpoint in the isolated subnets.
-KNOWN_NETWORK_GAPS = {
-    "function:visit-tasks reaches email (com.amazonaws.us-east-1.email), which has no VPC endpoint": (
-        "Tenant boundaries and durability: one egress path, video isolated per tenant, no join tokens "
-        "at rest, the lifecycle started with the booking, an outbox that holds at scale"
-    ),
-}
 
 
 def _templates(assembly: Assembly) -> dict[str, Any]:
@@ -140,12 +139,44 @@ def test_one_tenants_recorded_video_calls_are_refused_on_another_tenants_meeting
         assert not policy["desert-clinic"].decide(call.access).allowed, call
 
 
-def test_every_service_a_function_reaches_has_a_vpc_endpoint(
+def test_every_service_a_function_reaches_has_a_route_and_a_name_the_firewall_allows(
     platform: LocalPlatform, assembly: Assembly
 ) -> None:
-    for _, (_, missing) in _checked(platform, assembly, read_record(platform.parity_dir)):
-        unexpected = [line for line in missing if line not in KNOWN_NETWORK_GAPS]
-        assert not unexpected, "no route from the isolated subnets:\n" + "\n".join(unexpected)
+    """A VPC endpoint, or (for a function the templates put in the egress subnets) the NAT; and
+    either way a name the VPC's DNS firewall lets resolve. Reminder e-mail (the SES API) goes
+    through its endpoint; the payments function reads its Stripe secret through the NAT."""
+    recorded = read_record(platform.parity_dir)
+    assert any(r.principal == "function:payments" and r.service == "secretsmanager" for r in recorded)
+    for _, (_, missing) in _checked(platform, assembly, recorded):
+        assert not missing, "no route in the VPC:\n" + "\n".join(missing)
+
+
+def test_the_network_check_finds_a_call_without_a_route(assembly: Assembly) -> None:
+    """The check can fail: a call from an isolated function to a service with no endpoint, and a
+    call from the egress path to a name the firewall refuses, are both named."""
+    baseline, silo = assembly.baseline("us-east-1").body, assembly.tenant("riverside").body
+
+    def call(principal: str, service: str) -> Recorded:
+        return Recorded("riverside", principal, service, "Op", f"{service}:Op", "*", {})
+
+    missing = check_network(
+        [
+            call("function:api", "secretsmanager"),  # no endpoint, and the api is isolated
+            call("function:payments", "secretsmanager"),  # the NAT, and an allowed name
+            call("function:payments", "cognito-idp"),  # the NAT, but a name the firewall refuses
+            call("function:api", "ses"),  # the SES API's endpoint
+        ],
+        baseline,
+        "us-east-1",
+        silo,
+        "riverside",
+    )
+    assert missing == [
+        "function:api reaches secretsmanager (com.amazonaws.us-east-1.secretsmanager), "
+        "which has no VPC endpoint",
+        "function:payments reaches cognito-idp as cognito-idp.us-east-1.amazonaws.com, "
+        "a name the DNS firewall refuses",
+    ]
 
 
 @pytest.mark.parametrize("service", ["dynamodb", "healthlake", "events", "states", "meetings-chime"])

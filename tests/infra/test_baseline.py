@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import pytest
 
 from infra import topology
-from infra.baseline import INTERFACE_ENDPOINTS
+from infra.baseline import BLOCK_PRIORITY, INTERFACE_ENDPOINTS, endpoint_services
+from local.parity.actions import OPERATIONS
+from local.parity.report import domain_allowed, firewall_domains, service_host, subnet_kinds
 from tests.conftest import Assembly, render
 
 
@@ -71,12 +76,17 @@ def test_one_tenants_prefix_never_matches_anothers_meetings() -> None:
     assert "clinic:visit-1".startswith(pattern)
 
 
-def test_the_network_is_isolated_logged_and_reaches_aws_through_endpoints(assembly: Assembly) -> None:
+def test_the_network_has_isolated_egress_and_nat_only_subnets_and_endpoints(assembly: Assembly) -> None:
     t = assembly.baseline("us-east-1")
-    assert not t.of_type("AWS::EC2::InternetGateway")
-    assert not t.of_type("AWS::EC2::NatGateway")
+    kinds = subnet_kinds(t.body)
+    # Two AZs: two isolated subnets (endpoints only), two egress subnets (a route to their AZ's
+    # NAT gateway), two public subnets holding the NAT gateways and nothing else.
+    assert sorted(kinds.values()) == ["egress"] * 2 + ["isolated"] * 2 + ["public"] * 2
+    assert len(t.of_type("AWS::EC2::NatGateway")) == 2 and len(t.of_type("AWS::EC2::InternetGateway")) == 1
+    for nat in t.props("AWS::EC2::NatGateway"):
+        assert kinds[nat["SubnetId"]["Ref"]] == "public"
     subnets = t.props("AWS::EC2::Subnet")
-    assert len(subnets) >= 2 and not any(s.get("MapPublicIpOnLaunch") for s in subnets)
+    assert not any(s.get("MapPublicIpOnLaunch") for s in subnets)
     _, flow = t.one("AWS::EC2::FlowLog")
     assert flow["Properties"]["TrafficType"] == "ALL"
     assert flow["Properties"]["LogDestinationType"] == "cloud-watch-logs"
@@ -94,7 +104,89 @@ def test_the_network_is_isolated_logged_and_reaches_aws_through_endpoints(assemb
         "sts",
         "ecr.api",
         "ecr.dkr",
+        "email",  # the SES API (reminders), not email-smtp
+        "lambda",  # the api asking the payments function
     ):
         assert f".{service}" in flat, service
     assert "healthlake" in flat and "meetings-chime" in flat and "media-pipelines-chime" in flat
     assert len(endpoints) == len(INTERFACE_ENDPOINTS) + 2
+    # Interface endpoints sit in the isolated subnets; gateway endpoints route for both private kinds.
+    tables = {
+        r["Properties"]["SubnetId"]["Ref"]: r["Properties"]["RouteTableId"]["Ref"]
+        for r in t.of_type("AWS::EC2::SubnetRouteTableAssociation").values()
+    }
+    for endpoint in t.props("AWS::EC2::VPCEndpoint"):
+        if "SubnetIds" in endpoint:
+            assert {kinds[s["Ref"]] for s in endpoint["SubnetIds"]} == {"isolated"}
+        else:
+            private = {tables[s] for s, kind in kinds.items() if kind != "public"}
+            assert {r["Ref"] for r in endpoint["RouteTableIds"]} == private
+
+
+def _firewall(assembly: Assembly) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    t = assembly.baseline("us-east-1")
+    _, association = t.one("AWS::Route53Resolver::FirewallRuleGroupAssociation")
+    group = t.resources[association["Properties"]["FirewallRuleGroupId"]["Fn::GetAtt"][0]]["Properties"]
+    return association["Properties"], sorted(group["FirewallRules"], key=lambda r: r["Priority"])
+
+
+def test_the_dns_firewall_is_on_the_vpc_and_refuses_every_name_it_does_not_allow(assembly: Assembly) -> None:
+    t = assembly.baseline("us-east-1")
+    association, rules = _firewall(assembly)
+    assert association["VpcId"] == {"Ref": t.one("AWS::EC2::VPC")[0]}
+    assert 100 <= association["Priority"] <= 9900
+    allow, block = rules
+    assert allow["Action"] == "ALLOW"
+    assert allow["FirewallDomainRedirectionAction"] == "TRUST_REDIRECTION_DOMAIN"
+    # The last rule refuses everything (NXDOMAIN): what is not allowed does not resolve.
+    assert block == rules[-1] and block["Priority"] == BLOCK_PRIORITY
+    assert (block["Action"], block["BlockResponse"]) == ("BLOCK", "NXDOMAIN")
+    everything = t.resources[block["FirewallDomainListId"]["Fn::GetAtt"][0]]["Properties"]
+    assert everything["Domains"] == ["*"]
+
+
+def test_the_dns_firewall_fails_closed(assembly: Assembly) -> None:
+    """`AWS::Route53Resolver::FirewallConfig` is not provisionable by CloudFormation: the VPC's
+    firewall config is pinned fail-closed by an SDK call at deployment."""
+    t = assembly.baseline("us-east-1")
+    (pin,) = [r["Properties"] for r in t.of_type("Custom::DnsFirewallFailClosed").values()]
+    vpc = t.one("AWS::EC2::VPC")[0]
+    for phase in ("Create", "Update"):
+        call = render(pin[phase]).replace(f"<ref:{vpc}>", "VPC")
+        assert json.loads(call)["action"] == "UpdateFirewallConfig"
+        assert json.loads(call)["parameters"] == {"ResourceId": "VPC", "FirewallFailOpen": "DISABLED"}
+    assert not t.of_type("AWS::Route53Resolver::FirewallConfig")
+
+
+def test_the_allowed_names_are_the_aws_services_and_the_tenants_domains(assembly: Assembly) -> None:
+    allowed = firewall_domains(assembly.baseline("us-east-1").body)
+    assert allowed is not None
+    tenants = [t for t in assembly.tenants if t.region == "us-east-1"]
+    assert sorted(allowed) == list(topology.firewall_domains(tenants, "us-east-1", endpoint_services()))
+    third_party = {d for t in tenants for d in t.egress_domains}
+    assert third_party == {"api.stripe.com"}  # riverside's; desert-clinic has payments off
+    assert third_party <= set(allowed)
+    assert not [d for d in allowed if d.startswith("*") and not d.endswith(".amazonaws.com")]
+
+
+SERVICES = sorted({service for service, _ in OPERATIONS} | {"healthlake", "logs", "xray", "ecr"})
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_aws_service_the_platform_calls_resolves_through_the_firewall(
+    assembly: Assembly, service: str
+) -> None:
+    """What botocore calls (and Fargate and Lambda's own plumbing: logs, traces, images) must
+    resolve in the VPC, whether through an endpoint's private name or through the NAT: a call
+    added to the code without its name here would fail in AWS at DNS."""
+    allowed = firewall_domains(assembly.baseline("us-east-1").body)
+    assert allowed is not None
+    assert domain_allowed(service_host(service, "us-east-1"), allowed), service_host(service, "us-east-1")
+
+
+def test_a_literal_name_match_is_what_the_firewall_checks() -> None:
+    assert domain_allowed("api.stripe.com", ["api.stripe.com"])
+    assert not domain_allowed("evil.stripe.com", ["api.stripe.com"])
+    assert domain_allowed("b.s3.amazonaws.com", ["*.s3.amazonaws.com"])
+    assert not domain_allowed("s3.amazonaws.com", ["*.s3.amazonaws.com"])
+    assert not domain_allowed("api.stripe.com.evil.example", ["api.stripe.com"])

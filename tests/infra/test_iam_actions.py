@@ -179,6 +179,10 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("chime-sdk-media-pipelines", "GetMediaCapturePipeline"): {"MediaPipelineId": "p"},
     ("chime-sdk-media-pipelines", "DeleteMediaCapturePipeline"): {"MediaPipelineId": "p"},
+    ("lambda", "Invoke"): {"FunctionName": "telehealth-t-payments"},
+    ("secretsmanager", "GetSecretValue"): {
+        "SecretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:telehealth/t/stripe-AbCdEf"
+    },
 }
 
 

@@ -704,7 +704,7 @@ def test_no_grant_of_a_function_or_task_role_names_anything_unresolved(riverside
                 assert "<unresolved:" not in text, (principal, grant)
 
 
-@pytest.mark.parametrize("function", [f.key for f in topology.FUNCTIONS])
+@pytest.mark.parametrize("function", [f.key for f in topology.FUNCTIONS if not f.on_egress_path])
 def test_every_function_reads_the_clinic_table_with_its_key_and_writes_it_if_granted(
     riverside: TemplatePolicies, function: str
 ) -> None:
@@ -728,6 +728,43 @@ def test_the_api_writes_the_table_and_reads_no_recording(riverside: TemplatePoli
     recording = riverside.decide(Access("function:api", "s3:GetObject", f"{RECORDINGS}/recordings/x.mp4"))
     assert not recording.allowed
     assert "function:api" in recording.why and "no identity policy" in recording.why
+
+
+def test_the_payments_function_reads_its_stripe_secret_and_nothing_of_the_clinic(
+    riverside: TemplatePolicies,
+) -> None:
+    # Secrets Manager's ARN for the secret: its name and six characters of its own.
+    secret = f"arn:aws:secretsmanager:{REGION}:{FAKE_ACCOUNT}:secret:telehealth/riverside/stripe-Ab12Cd"
+    read = Access("function:payments", "secretsmanager:GetSecretValue", secret)
+    _allowed_with_its_kms(riverside, read)
+    (decrypt,) = riverside.implied(read)
+    assert decrypt.action == "kms:Decrypt"
+    assert decrypt.context["kms:ViaService"] == f"secretsmanager.{REGION}.amazonaws.com"
+    # Another tenant's secret, or a longer name sharing the prefix, is not this one.
+    for other in (secret.replace("riverside", "desert-clinic"), secret.replace("stripe-", "stripe-old-")):
+        refused = riverside.decide(Access("function:payments", "secretsmanager:GetSecretValue", other))
+        assert not refused.allowed, other
+    for action, resource in (
+        ("dynamodb:GetItem", CLINIC_TABLE),
+        ("s3:GetObject", f"{RECORDINGS}/recordings/x.mp4"),
+        ("healthlake:ReadResource", f"arn:aws:healthlake:{REGION}:{FAKE_ACCOUNT}:datastore/fhir/local"),
+    ):
+        assert not riverside.decide(Access("function:payments", action, resource)).allowed, action
+    # Only the payments function may read the secret.
+    assert not riverside.decide(Access("function:api", "secretsmanager:GetSecretValue", secret)).allowed
+
+
+def test_the_api_may_invoke_the_payments_function_and_no_other(riverside: TemplatePolicies) -> None:
+    function = f"arn:aws:lambda:{REGION}:{FAKE_ACCOUNT}:function:telehealth-riverside-{{}}"
+    payments = Access("function:api", "lambda:InvokeFunction", function.format("payments"))
+    assert riverside.decide(payments).allowed
+    for other in ("visit-tasks", "outbox-relay"):
+        assert not riverside.decide(
+            Access("function:api", "lambda:InvokeFunction", function.format(other))
+        ).allowed, other
+    assert not riverside.decide(
+        Access("function:visit-tasks", "lambda:InvokeFunction", function.format("payments"))
+    ).allowed
 
 
 def test_the_rppg_task_reads_a_recording_and_decrypts_it(riverside: TemplatePolicies) -> None:

@@ -7,6 +7,7 @@ from collections import defaultdict
 from typing import Any
 
 from infra import topology
+from local.parity.report import egress_functions, function_subnet_kinds
 from telehealth.ports import DESTINATIONS
 from tests.conftest import Assembly, Template, as_list, render
 
@@ -26,11 +27,12 @@ def test_every_topology_resource_exists_in_each_tenant_stack_by_name(assembly: A
             topology.CLINIC_TABLE.name(tenant.id)
         }
         assert set(_by_name(t, "AWS::Events::EventBus", "Name")) == {topology.TENANT_BUS.name(tenant.id)}
+        functions = topology.functions_for(tenant)
         assert set(_by_name(t, "AWS::Lambda::Function", "FunctionName")) == {
-            f.name(tenant.id) for f in topology.FUNCTIONS
+            f.name(tenant.id) for f in functions
         }
         assert set(_by_name(t, "AWS::SQS::Queue", "QueueName")) == {
-            q.name(tenant.id) for q in topology.queues()
+            q.name(tenant.id) for q in topology.queues(functions)
         }
         assert set(_by_name(t, "AWS::StepFunctions::StateMachine", "StateMachineName")) == {
             m.name(tenant.id) for m in topology.STATE_MACHINES
@@ -88,13 +90,17 @@ def test_rules_carry_the_topology_pattern_and_a_target_dlq(assembly: Assembly) -
             assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
 
 
-def test_functions_are_arm64_python312_in_isolated_subnets_traced_and_logged(assembly: Assembly) -> None:
+def test_functions_are_arm64_python312_in_their_subnets_traced_and_logged(assembly: Assembly) -> None:
     baseline = assembly.baseline("us-east-1")
-    isolated_subnets = set(baseline.of_type("AWS::EC2::Subnet"))
     for tenant in assembly.tenants:
         t = assembly.tenant(tenant.id)
         log_groups = set(t.of_type("AWS::Logs::LogGroup"))
-        for spec in topology.FUNCTIONS:
+        placed = function_subnet_kinds(t.body, baseline.body, tenant.id)
+        secrets = {
+            render(r["Properties"]["Name"]): lid
+            for lid, r in t.of_type("AWS::SecretsManager::Secret").items()
+        }
+        for spec in topology.functions_for(tenant):
             fn = _by_name(t, "AWS::Lambda::Function", "FunctionName")[spec.name(tenant.id)]["Properties"]
             assert fn["Architectures"] == ["arm64"]
             assert fn["Runtime"] in ("python3.12", "python3.13")
@@ -105,12 +111,14 @@ def test_functions_are_arm64_python312_in_isolated_subnets_traced_and_logged(ass
             assert fn["LoggingConfig"]["LogFormat"] == "JSON"
             assert "KmsKeyArn" in fn
             env = fn["Environment"]["Variables"]
-            # One environment per tenant, the same for every function (locally they share a process).
+            # The tenant's one environment, and a third party's caller is told where its secret is.
+            own = {p.secret_variable: {"Ref": secrets[p.secret_name(tenant.id)]} for p in spec.third_parties}
             assert set(env) == set(
                 topology.function_environment(
                     tenant, account="a", fhir_endpoint="f", workforce_pool_id="w", patient_pool_id="p"
                 )
-            )
+            ) | set(own)
+            assert {k: env[k] for k in own} == own
             assert render(env["VISIT_LIFECYCLE_ARN"]).endswith(
                 f":stateMachine:{topology.VISIT_LIFECYCLE.name(tenant.id)}"
             )
@@ -118,9 +126,11 @@ def test_functions_are_arm64_python312_in_isolated_subnets_traced_and_logged(ass
             assert env["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
             assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
             assert len(fn["Layers"]) == 1
-            # The subnets are the baseline's isolated ones, imported across stacks.
-            subnets = json.dumps(fn["VpcConfig"]["SubnetIds"])
-            assert sum(s in subnets for s in isolated_subnets) == len(isolated_subnets)
+            # The baseline's subnets, imported across stacks: the egress subnets (a route to the
+            # NAT) for the functions that call a third party and for them alone; the isolated
+            # subnets (endpoints only) for every other, one per AZ either way.
+            assert placed[spec.key] == ({"egress"} if spec.on_egress_path else {"isolated"}), spec.key
+            assert len(fn["VpcConfig"]["SubnetIds"]) == 2
             has_dlq = "DeadLetterConfig" in fn
             assert has_dlq == (spec.invocation is topology.Invocation.EVENT), spec.key
 
@@ -364,3 +374,52 @@ def test_two_tenants_share_no_resource_names(assembly: Assembly) -> None:
     first, second = (names[t.id] for t in assembly.tenants[:2])
     assert first and second
     assert first & second == set()
+
+
+def test_only_the_functions_that_call_a_third_party_are_on_the_egress_path(assembly: Assembly) -> None:
+    baseline = assembly.baseline("us-east-1").body
+    for tenant in assembly.tenants:
+        expected = {f.key for f in topology.functions_for(tenant) if f.on_egress_path}
+        assert egress_functions(assembly.tenant(tenant.id).body, baseline, tenant.id) == expected
+    assert egress_functions(assembly.tenant("riverside").body, baseline, "riverside") == {"payments"}
+
+
+def test_a_tenant_with_payments_off_has_no_payments_function_secret_or_grant(assembly: Assembly) -> None:
+    desert = assembly.tenant("desert-clinic")
+    assert not [
+        r for r in desert.props("AWS::Lambda::Function") if render(r["FunctionName"]).endswith("-payments")
+    ]
+    assert not desert.of_type("AWS::SecretsManager::Secret")
+    # Its api may invoke no function (the state machine's role invokes visit-tasks, as ever).
+    api = _by_name(desert, "AWS::Lambda::Function", "FunctionName")[topology.API.name("desert-clinic")]
+    role = api["Properties"]["Role"]["Fn::GetAtt"][0]
+    api_actions = {
+        a
+        for r in desert.of_type("AWS::IAM::Policy").values()
+        if {"Ref": role} in r["Properties"]["Roles"]
+        for st in r["Properties"]["PolicyDocument"]["Statement"]
+        for a in as_list(st["Action"])
+    }
+    assert api_actions and "lambda:InvokeFunction" not in api_actions
+    riverside = assembly.tenant("riverside")
+    (secret,) = riverside.props("AWS::SecretsManager::Secret")
+    assert secret["Name"] == topology.STRIPE.secret_name("riverside")
+    assert secret["KmsKeyId"] == {"Fn::GetAtt": [riverside.one("AWS::KMS::Key")[0], "Arn"]}
+
+
+def test_egress_functions_send_https_only_and_take_no_connection(assembly: Assembly) -> None:
+    t = assembly.tenant("riverside")
+    name = topology.PAYMENTS.name("riverside")
+    (payments,) = [r for r in t.props("AWS::Lambda::Function") if render(r["FunctionName"]) == name]
+    (group,) = payments["VpcConfig"]["SecurityGroupIds"]
+    sg = t.resources[group["Fn::GetAtt"][0]]["Properties"]
+    assert sg["SecurityGroupEgress"] == [
+        {
+            "CidrIp": "0.0.0.0/0",
+            "Description": "endpoints and the egress path",
+            "FromPort": 443,
+            "IpProtocol": "tcp",
+            "ToPort": 443,
+        }
+    ]
+    assert "SecurityGroupIngress" not in sg

@@ -22,7 +22,12 @@ def test_the_shipped_file_has_two_valid_tenants_covering_every_function() -> Non
     tenants = load_tenants()
     assert len(tenants) == 2
     for tenant in tenants:
-        topology.check_reserved_concurrency(tenant.id, tenant.reserved_concurrency)
+        functions = topology.functions_for(tenant)
+        topology.check_reserved_concurrency(tenant.id, tenant.reserved_concurrency, functions)
+        topology.check_egress_domains(tenant.id, tenant.egress_domains, functions)
+    assert {f for t in tenants for f in topology.functions_for(t)} == set(topology.FUNCTIONS)
+    # One of them has a feature switched off, so every tier sees a tenant without its function.
+    assert any(set(topology.functions_for(t)) != set(topology.FUNCTIONS) for t in tenants)
 
 
 @pytest.mark.parametrize(
@@ -36,6 +41,11 @@ def test_the_shipped_file_has_two_valid_tenants_covering_every_function() -> Non
         ("recording_retention_days", 0, "greater than or equal to 1"),
         ("machine_clients", [{"name": "ehr", "scopes": ["admin"]}], "scopes must be"),
         ("surprise", True, "Extra inputs are not permitted"),
+        ("egress_domains", ["API.stripe.com"], "String should match pattern"),
+        ("egress_domains", ["*.stripe.com"], "String should match pattern"),
+        ("egress_domains", ["https://api.stripe.com"], "String should match pattern"),
+        ("egress_domains", [], "missing ['api.stripe.com']"),
+        ("egress_domains", ["api.stripe.com", "files.stripe.com"], "not needed ['files.stripe.com']"),
     ],
 )
 def test_a_wrong_setting_is_refused_with_a_message_naming_it(field: str, value: Any, message: str) -> None:
@@ -71,3 +81,31 @@ def test_an_account_is_twelve_digits_quoted(value: Any, message: str) -> None:
     data["tenant"][1]["account"] = "012345678901"
     assert TenantFile.model_validate(data).tenant[1].account == "012345678901"
     assert TenantFile.model_validate(_example()).tenant[0].account is None  # the deploying account
+
+
+def test_a_feature_switched_off_needs_no_function_concurrency_and_no_domain() -> None:
+    data = _example()
+    riverside = data["tenant"][0]
+    riverside["features"]["payments"] = False
+    with pytest.raises(ValidationError, match=r"unknown \['payments'\]"):
+        TenantFile.model_validate(data)
+    del riverside["reserved_concurrency"]["payments"]
+    with pytest.raises(ValidationError, match=r"not needed \['api.stripe.com'\]"):
+        TenantFile.model_validate(data)
+    riverside["egress_domains"] = []
+    (tenant, _) = TenantFile.model_validate(data).tenant
+    assert topology.PAYMENTS not in topology.functions_for(tenant)
+
+
+def test_a_feature_switched_on_needs_its_function_concurrency_and_its_domains() -> None:
+    data = _example()
+    desert = data["tenant"][1]
+    desert["features"]["payments"] = True
+    with pytest.raises(ValidationError, match=r"missing \['payments'\]"):
+        TenantFile.model_validate(data)
+    desert["reserved_concurrency"]["payments"] = 2
+    with pytest.raises(ValidationError, match=r"missing \['api.stripe.com'\]"):
+        TenantFile.model_validate(data)
+    desert["egress_domains"] = ["api.stripe.com"]
+    (_, tenant) = TenantFile.model_validate(data).tenant
+    assert topology.PAYMENTS in topology.functions_for(tenant)

@@ -7,6 +7,7 @@ import json
 
 from infra import topology
 from infra.assets import ROOT
+from infra.tenants import Features, load_tenants
 
 
 def test_names_are_unique_per_kind_and_carry_the_tenant() -> None:
@@ -97,3 +98,67 @@ def test_domain_events_carry_ids_instants_and_flags_only() -> None:
     for event in CATALOGUE:
         assert set(event.model_fields) <= allowed, event.__name__
         assert event.source.startswith("telehealth.") and "." in event.detail_type
+
+
+# --- the egress path ----------------------------------------------------------------------------------
+
+# Grants that reach the tenant's PHI: a function holding any of them stays in the isolated subnets.
+PHI_GRANTS = ("table:", "fhir:", "audit:", "key:", "meetings:", "recordings:", "notify:")
+
+
+def test_every_feature_a_function_belongs_to_is_a_switch_of_the_tenant_file() -> None:
+    for fn in topology.FUNCTIONS:
+        assert fn.feature is None or fn.feature in Features.model_fields, fn.key
+
+
+def test_only_third_party_callers_are_on_the_egress_path_and_none_of_them_touches_phi() -> None:
+    on_path = [fn for fn in topology.FUNCTIONS if fn.on_egress_path]
+    assert on_path == [topology.PAYMENTS]
+    for fn in on_path:
+        assert fn.third_parties, f"{fn.key} is on the egress path without a third party to call"
+        assert not [g for g in fn.grants if g.startswith(PHI_GRANTS)], fn.key
+    for fn in topology.FUNCTIONS:
+        if not fn.on_egress_path:
+            assert fn.egress == ()
+
+
+def test_a_tenant_without_a_feature_has_none_of_its_functions() -> None:
+    riverside, desert = load_tenants()
+    assert riverside.features.payments and not desert.features.payments
+    assert topology.PAYMENTS in topology.functions_for(riverside)
+    assert topology.PAYMENTS not in topology.functions_for(desert)
+    assert set(topology.functions_for(desert)) == {f for f in topology.FUNCTIONS if f.feature is None}
+    environment = topology.function_environment(
+        desert, account="a", fhir_endpoint="f", workforce_pool_id="w", patient_pool_id="p"
+    )
+    assert environment["PAYMENTS_FUNCTION"] == ""
+
+
+def test_only_a_third_party_caller_is_told_where_its_secret_is() -> None:
+    arns = {"stripe": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/stripe-abcdef"}
+    assert topology.own_environment(topology.PAYMENTS, arns) == {"STRIPE_SECRET_ARN": arns["stripe"]}
+    for fn in topology.FUNCTIONS:
+        if fn is not topology.PAYMENTS:
+            assert topology.own_environment(fn, arns) == {}
+    shared = topology.function_environment(
+        load_tenants()[0], account="a", fhir_endpoint="f", workforce_pool_id="w", patient_pool_id="p"
+    )
+    assert not [k for k in shared if k.startswith("STRIPE")]
+
+
+def test_the_firewall_allows_the_union_of_the_tenants_domains_and_the_aws_apis_they_use() -> None:
+    riverside, desert = load_tenants()
+    endpoints = ["s3", "dynamodb", "kms", "ecr.dkr"]
+    both = topology.firewall_domains([riverside, desert], "us-east-1", endpoints)
+    assert "api.stripe.com" in both  # riverside's, in the VPC desert-clinic shares
+    assert "secretsmanager.us-east-1.amazonaws.com" in both  # the payments function's, through the NAT
+    aws = {"kms.us-east-1.amazonaws.com", "*.dkr.ecr.us-east-1.amazonaws.com", "s3.amazonaws.com"}
+    assert aws <= set(both)
+    # Without a tenant that has payments, neither Stripe nor the secret's API resolves.
+    alone = topology.firewall_domains([desert], "us-east-1", endpoints)
+    assert "api.stripe.com" not in alone
+    assert "secretsmanager.us-east-1.amazonaws.com" not in alone
+    other = desert.model_copy(update={"egress_domains": ("api.example-eligibility.com",)})
+    assert {"api.stripe.com", "api.example-eligibility.com"} <= set(
+        topology.firewall_domains([riverside, other], "us-east-1", endpoints)
+    )

@@ -1,5 +1,6 @@
 """GET /health: the API is up and so is everything it depends on (table, FHIR store, meetings,
-payments), or 503 naming what is down. Results are kept for a few seconds: the route is public."""
+payments where the tenant has them, through the payments function), or 503 naming what is down.
+Results are kept for a few seconds: the route is public."""
 
 from __future__ import annotations
 
@@ -36,10 +37,11 @@ def _probes() -> dict[str, Probe]:
         "fhir": HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]).ping,
         "meetings": ChimeMeetings().ping,
     }
-    if os.environ.get("STRIPE_API_KEY"):  # payments are probed where the tenant has them wired
-        from telehealth.adapters.payments import StripePayments
+    if os.environ.get("PAYMENTS_FUNCTION"):  # where the tenant has payments: ask the function
+        from telehealth.adapters.payments import PaymentsFunction
 
-        probes["payments"] = StripePayments().ping
+        # The api never calls Stripe: the payments function, on the egress path, does.
+        probes["payments"] = PaymentsFunction().ping
     return probes
 
 

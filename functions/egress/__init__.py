@@ -1,0 +1,1 @@
+"""Functions on the egress path: the only ones that may reach outside the VPC's endpoints."""
