@@ -155,8 +155,25 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
             self.exec_status = ExecutionStatus.ABORTED
             self.stop_date = stop_date
             self.error, self.cause = error, cause
+            self._aborted_by_request = (stop_date, error, cause)  # type: ignore[attr-defined]
 
     Execution.stop = stop  # type: ignore[method-assign]
+
+    # A stop that lands while a task is being set up makes moto's interpreter trip over its own
+    # stack and end the execution FAILED ("'>' not supported between 'dict' and 'int'"). In Step
+    # Functions a stopped execution is ABORTED whatever its running state was doing.
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def reflect(self: BaseExecutionWorkerCommunication) -> None:
+        original_reflect(self)  # type: ignore[no-untyped-call]
+        stopped = getattr(self.execution, "_aborted_by_request", None)
+        if stopped is not None:
+            self.execution.exec_status = ExecutionStatus.ABORTED
+            self.execution.stop_date, self.execution.error, self.execution.cause = stopped
+
+    BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
 
 
 # --- Where moto 5.2.5 differs from AWS in ways the platform reaches ------------------------------

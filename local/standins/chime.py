@@ -226,6 +226,10 @@ class ChimeState:
         meeting = self.meeting(meeting_id)
         external = _check_length("ExternalUserId", body.get("ExternalUserId"), 2, 64)
         with self._lock:
+            # ExternalUserId is Chime's idempotency token: the same one gets the existing attendee.
+            for existing in meeting.attendees.values():
+                if existing.external_user_id == external:
+                    return existing
             if len(meeting.attendees) >= MAX_ATTENDEES:
                 raise ChimeError(400, "LimitExceededException", "Attendee limit reached")
             attendee = Attendee(str(uuid.uuid4()), external, secrets.token_urlsafe(48))
