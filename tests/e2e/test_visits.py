@@ -242,4 +242,5 @@ def test_each_change_is_announced_on_the_tenant_bus_with_ids_only(
             "patient_id",
             "start",
             "end",
+            "reason",  # Visit.Cancelled, published with the cancellation: an enum, not the patient's
         }
