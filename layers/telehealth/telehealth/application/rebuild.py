@@ -29,10 +29,13 @@ What the table's state keeps, type by type, and what it does not:
   which of two reviewed estimates was reviewed first is not kept.
 
 Where the state does not say, the resource's newest outbox entry does while the table keeps it (a
-pending entry until it is delivered, a delivered one 30 days): it is what was projected, and is
-rebuilt as it is (a slot a reschedule left, too). Otherwise the version is estimated (`estimated` in the report): for a slot, the booking's time (never later
-than the change it stands for, so no later change loses to it); for a visit or estimates, the
-revision the table holds (never earlier than the last projection).
+pending entry until it is delivered, a delivered one 30 days): it is what was projected. It is
+used when its content is what the state implies (then only the version was in doubt; an entry
+with other content is stale), and as it is where the state cannot say the content either (an open
+visit's Encounter, a slot a reschedule left). Otherwise the version is estimated (`estimated` in
+the report): for a slot, the booking's time (never later than the change it stands for, so no
+later change loses to it); for a visit or estimates, the revision the table holds (never earlier
+than the last projection).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -75,6 +78,7 @@ from telehealth.ports import (
 SEGMENTS = 4  # parallel scan segments
 WORKERS = 8  # FHIR writes in flight: HealthLake's request quotas are per data store
 BATCH = 2000  # entries delivered per round (audit events stream from the archive in batches)
+SEARCH_IDS = 100  # ids per search of what the store has already
 ROUNDS = 5  # tries for an entry whose store was unavailable or whose resource was busy
 
 _AGAIN = ("unavailable", "busy")  # outcomes an entry is tried again after
@@ -93,6 +97,12 @@ class ArchivedAudits(Protocol):
 
 class Leases(Protocol):
     def lease(self, reference: str) -> AbstractContextManager[None]: ...
+
+
+class SearchableStore(FhirStore, Protocol):
+    def search(
+        self, resource_type: str, params: Mapping[str, str] | None = None
+    ) -> Iterator[dict[str, Any]]: ...
 
 
 # --- what the table holds ---------------------------------------------------------------------------
@@ -386,7 +396,7 @@ class RecordRebuild:
         self,
         source: RecordSource,
         archive: ArchivedAudits,
-        fhir: FhirStore,
+        fhir: SearchableStore,
         leases: Leases,
         *,
         workers: int = WORKERS,
@@ -420,11 +430,19 @@ class RecordRebuild:
 
     def deliver(self, entries: Iterable[OutboxEntry]) -> Counter[str]:
         """Each entry through the projector, `workers` at a time, in batches; an entry whose
-        store was unavailable or whose resource was busy is tried again after a pause."""
+        store was unavailable or whose resource was busy is tried again after a pause. What the
+        store holds at the same or a newer source version (a search by id, a hundred at a time)
+        is `current` without a write, a lease or a read of its own."""
         outcomes: Counter[str] = Counter()
         stream = iter(entries)
         while batch := list(islice(stream, BATCH)):
+            stored = self._stored_versions(batch)
+            fresh = [e for e in batch if stored.get(e.reference, -1) < e.source_version]
+            outcomes["current"] += len(batch) - len(fresh)
+            batch = fresh
             for attempt in range(1, ROUNDS + 1):
+                if not batch:
+                    break
                 with ThreadPoolExecutor(self.workers, thread_name_prefix="rebuild") as pool:
                     done = list(zip(batch, pool.map(self._one, batch), strict=True))
                 last = attempt == ROUNDS
@@ -433,6 +451,34 @@ class RecordRebuild:
                     break
                 self._pause()
         return outcomes
+
+    def _stored_versions(self, batch: list[OutboxEntry]) -> dict[str, int]:
+        """The source version the store holds of each entry's resource, where it holds one. A
+        search that fails leaves those to `deliver`, which reads each one itself."""
+        ids: dict[str, list[str]] = {}
+        for entry in batch:
+            ids.setdefault(str(entry.resource["resourceType"]), []).append(str(entry.resource["id"]))
+        chunks = [
+            (kind, ",".join(found[i : i + SEARCH_IDS]))
+            for kind, found in ids.items()
+            for i in range(0, len(found), SEARCH_IDS)
+        ]
+
+        def search(chunk: tuple[str, str]) -> dict[str, int]:
+            kind, wanted = chunk
+            try:
+                return {
+                    f"{kind}/{r['id']}": projection.source_version(r)
+                    for r in self.fhir.search(kind, {"_id": wanted, "_count": str(SEARCH_IDS)})
+                }
+            except FhirStoreError:
+                return {}
+
+        versions: dict[str, int] = {}
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="present") as pool:
+            for found in pool.map(search, chunks):
+                versions |= found
+        return versions
 
     def _one(self, entry: OutboxEntry) -> str:
         try:
