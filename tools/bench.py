@@ -20,13 +20,15 @@
   a 20-way race, the largest transaction any call made, and the IAM parity report of a whole visit
   (needs recorded, distinct actions per principal, grants no call used, anything refused);
 - egress: per tenant, the functions the synthesized templates put in the egress subnets (goal:
-  only those that call a third party), and the names the region's DNS firewall lets resolve.
-
+  only those that call a third party), and the names the region's DNS firewall lets resolve;
 - outbox: the sweeper's throughput (entries delivered a minute) with 10,000 entries pending in
   its lanes (FHIR resources, audit events, bus events and resumptions the stream did not deliver),
   through the function as the platform runs it;
+- rebuild: the time to rebuild a FHIR store of 10,000 resources from the table (synthetic
+  patients and their visits written into the table, then `python -m tools.ops rebuild-record`
+  into a new data store, as an operator runs it), and a second run that finds everything current.
 
-`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|egress|outbox|rppg` runs one part.
+`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|egress|outbox|rebuild|rppg` runs one part.
 """
 
 from __future__ import annotations
@@ -799,6 +801,40 @@ def parity_figures() -> None:
             platform.stop()
 
 
+def egress_figures() -> None:
+    """What the templates put on the egress path, read from the synthesized app: each tenant's
+    functions in subnets with a route to a NAT gateway, beside those its topology says call a
+    third party; and the region's DNS firewall allow-list."""
+    import app
+    from local.parity.report import egress_functions, firewall_domains, function_subnet_kinds
+
+    print("\n== The egress path (from the synthesized templates)")
+    with tempfile.TemporaryDirectory() as out:
+        app.build(app.new_app(outdir=out)).synth()
+        templates = {
+            p.name.removesuffix(".template.json"): json.loads(p.read_text())
+            for p in Path(out).glob("*.template.json")
+        }
+    for tenant in load_tenants():
+        silo = templates[topology.tenant_prefix(tenant.id)]
+        baseline = templates[f"{topology.PREFIX}-baseline-{tenant.region}"]
+        placed = function_subnet_kinds(silo, baseline, tenant.id)
+        on_path = sorted(egress_functions(silo, baseline, tenant.id))
+        callers = sorted(f.key for f in topology.functions_for(tenant) if f.third_parties)
+        print(
+            f"  {tenant.id:<16} functions on the egress path: {len(on_path)} of {len(placed)}"
+            f" ({', '.join(on_path) or 'none'}); calling a third party: {len(callers)}"
+            f" ({', '.join(callers) or 'none'}); goal met: {'yes' if on_path == callers else 'NO'}"
+        )
+    for region in sorted({t.region for t in load_tenants()}):
+        allowed = firewall_domains(templates[f"{topology.PREFIX}-baseline-{region}"]) or []
+        third = sorted(d for d in allowed if not d.endswith(".amazonaws.com"))
+        print(
+            f"  {region} DNS firewall: {len(allowed)} names allowed, then every other refused;"
+            f" third-party: {', '.join(third) or 'none'}"
+        )
+
+
 OUTBOX_PENDING = 10_000
 
 
@@ -881,6 +917,108 @@ def outbox_figures() -> None:
             platform.stop()
 
 
+REBUILD_PATIENTS = 2_000
+REBUILD_VISITS = 4_000  # each an Appointment and its Slot: 10,000 resources with the patients
+
+
+def rebuild_figures() -> None:
+    """A tenant's record rebuilt from its table: synthetic patients and booked visits (invented
+    names, no contact details) written into the local platform's table as the stores write them,
+    without outbox entries (so the live relay does not project them meanwhile, and every version
+    is re-derived from the state, as a rebuild long after the changes finds it); then the command,
+    in a process of its own, into a new data store, and again (everything current)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, date, datetime, timedelta
+
+    from local.platform import LocalPlatform, Settings
+    from local.seed import SEED_PROVIDERS
+    from telehealth.adapters.clinic_store import DynamoClinicStore
+    from telehealth.domain.appointments import Actor, Appointment
+    from telehealth.domain.ids import new_id
+    from telehealth.fhir.projection import PatientProfile
+
+    print("\n== Rebuilding the FHIR store from the table (python -m tools.ops rebuild-record)")
+    tenant = next(t for t in load_tenants() if t.id == "riverside")
+    with tempfile.TemporaryDirectory() as state:
+        platform = LocalPlatform(Settings(port=0, state_dir=Path(state), tenants=(tenant,)))
+        try:
+            platform.start()
+            store = DynamoClinicStore(
+                topology.CLINIC_TABLE.name(tenant.id), client=platform.client("dynamodb")
+            )
+            patients = [
+                PatientProfile(
+                    f"synthetic-{n:05d}",
+                    "Synthetic",
+                    f"Bench{n:05d}",
+                    date(1950, 1, 1) + timedelta(days=7 * n),
+                    tenant.states[n % len(tenant.states)],
+                    "America/New_York",
+                )
+                for n in range(REBUILD_PATIENTS)
+            ]
+            started = time.perf_counter()
+            store.write([store.put_patient(p) for p in patients])
+            # Five-minute visits with the around-the-clock providers, one after another from
+            # tomorrow: each provider's visits written by one thread (no two in one hour's item).
+            urgent = [
+                s.local_part.replace(".", "-") for s in SEED_PROVIDERS if s.visit_minutes == {"general": 5}
+            ]
+            first = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+
+            def book(provider: int) -> None:
+                for n in range(provider, REBUILD_VISITS, len(urgent)):
+                    start = first + timedelta(minutes=5 * (n // len(urgent)))
+                    visit = Appointment(
+                        new_id(datetime.now(UTC)),
+                        urgent[provider],
+                        patients[n % REBUILD_PATIENTS].patient_id,
+                        "general",
+                        start,
+                        start + timedelta(minutes=5),
+                        "NY",
+                        booked_by=Actor.STAFF,
+                    )
+                    store.book(visit, [], None)
+
+            with ThreadPoolExecutor(len(urgent)) as pool:
+                list(pool.map(book, range(len(urgent))))
+            print(
+                f"  table: {REBUILD_PATIENTS} patients and {REBUILD_VISITS} booked visits written in"
+                f" {time.perf_counter() - started:.1f} s (besides the seed's providers and patients)"
+            )
+            control = platform.client("healthlake", endpoint=platform.urls["healthlake"])
+            endpoint = control.create_fhir_datastore(
+                DatastoreName=f"{topology.tenant_prefix(tenant.id)}-rebuilt", DatastoreTypeVersion="R4"
+            )["DatastoreEndpoint"]
+            environment = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PARITY_"))}
+            command = [
+                sys.executable, "-m", "tools.ops", "rebuild-record", "--tenant", tenant.id, "--local",
+                "--state-file", str(Path(state) / "platform.json"), "--fhir-endpoint", endpoint,
+            ]  # fmt: skip
+            for run in ("into the new store", "again (all current)"):
+                began = time.perf_counter()
+                done = subprocess.run(
+                    command, cwd=ROOT, env=environment, capture_output=True, text=True, check=False
+                )
+                wall = time.perf_counter() - began
+                if done.returncode != 0:
+                    print(f"  {run}: FAILED ({done.returncode})\n{done.stdout}{done.stderr}")
+                    return
+                figures = dict(
+                    re.findall(r"^\s+(written|current|resources|peak memory): (.*)$", done.stdout, re.M)
+                )
+                print(
+                    f"  {run}: {figures['resources']} (process wall time {wall:.1f} s);"
+                    f" written {figures['written']}, current {figures['current']}; peak memory {figures['peak memory']}"
+                )
+            print("  the command's own report, last run:")
+            for line in done.stdout.splitlines()[1:]:
+                print(f"    {line.strip()}")
+        finally:
+            platform.stop()
+
+
 def rppg_figures() -> None:
     """The rPPG benchmark on the project's own synthetic clips (tools/bench_rppg.py)."""
     from tools.bench_rppg import rppg_figures as figures
@@ -895,7 +1033,9 @@ PARTS = {
     "scheduling": scheduling_figures,
     "visit": visit_figures,
     "parity": parity_figures,
+    "egress": egress_figures,
     "outbox": outbox_figures,
+    "rebuild": rebuild_figures,
     "rppg": rppg_figures,
 }
 

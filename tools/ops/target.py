@@ -38,7 +38,11 @@ def _local_platform(state_file: Path | None) -> dict[str, object]:
     return state
 
 
-def resolve(tenant_id: str, *, local: bool, state_file: Path | None = None) -> Target:
+def resolve(
+    tenant_id: str, *, local: bool, state_file: Path | None = None, fhir_endpoint: str | None = None
+) -> Target:
+    """The tenant's stack as its functions see it; `fhir_endpoint` names another FHIR data store
+    (a new one being filled), and no data store is looked up."""
     tenants = {t.id: t for t in load_tenants()}
     if tenant_id not in tenants:
         raise SystemExit(f"No tenant {tenant_id!r} in tenants.toml (known: {', '.join(sorted(tenants))})")
@@ -60,16 +64,20 @@ def resolve(tenant_id: str, *, local: bool, state_file: Path | None = None) -> T
     import boto3
 
     account = ACCOUNT if local else boto3.client("sts").get_caller_identity()["Account"]
-    stores = boto3.client("healthlake").list_fhir_datastores()["DatastorePropertiesList"]
-    name = topology.tenant_prefix(tenant.id)
-    named = [s for s in stores if s["DatastoreName"] == name]
-    if len(named) != 1:
-        raise SystemExit(f"Expected one FHIR data store named {name}, found {len(named)}")
+    if fhir_endpoint is None:
+        stores = boto3.client("healthlake").list_fhir_datastores()["DatastorePropertiesList"]
+        name = topology.tenant_prefix(tenant.id)
+        named = [s for s in stores if s["DatastoreName"] == name]
+        if len(named) != 1:
+            raise SystemExit(
+                f"Expected one FHIR data store named {name}, found {len(named)} (name one: --fhir-endpoint)"
+            )
+        fhir_endpoint = str(named[0]["DatastoreEndpoint"])
     environment |= {
         "TABLE_NAME": topology.CLINIC_TABLE.name(tenant.id),
         "EVENT_BUS_NAME": topology.TENANT_BUS.name(tenant.id),
         "AUDIT_BUCKET": topology.bucket_name(tenant.id, "audit", account),
-        "FHIR_STORE_ENDPOINT": str(named[0]["DatastoreEndpoint"]),
+        "FHIR_STORE_ENDPOINT": fhir_endpoint,
         "VISIT_LIFECYCLE_ARN": (
             f"arn:aws:states:{tenant.region}:{account}:stateMachine:"
             f"{topology.VISIT_LIFECYCLE.name(tenant.id)}"

@@ -36,7 +36,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from telehealth.adapters.dynamo import DynamoTable, stamp
-from telehealth.adapters.outbox_store import DynamoOutbox
+from telehealth.adapters.outbox_store import DynamoOutbox, entry_from_item
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.join_links import IssuedLink, LinkState
 from telehealth.domain.licensure import License, LicenseStatus
@@ -54,6 +54,11 @@ from telehealth.ports import (
     ProviderRecord,
     SlotTakenError,
     StaleWriteError,
+    StoredCheckIn,
+    StoredOutboxEntry,
+    StoredVisit,
+    StoredVitals,
+    TableRecord,
     VisitChangedError,
     VisitFile,
 )
@@ -254,6 +259,12 @@ class DynamoClinicStore(DynamoTable):
         profile = next((i for i in items if i["sk"] == "PROFILE"), None)
         if profile is None:
             return None
+        return self._provider_from(profile, [i for i in items if i["sk"].startswith("LICENSE#")])
+
+    def _provider_from(
+        self, profile: Mapping[str, Any], licensed: Sequence[Mapping[str, Any]]
+    ) -> ProviderRecord:
+        provider_id = str(profile["pk"]).removeprefix("PROVIDER#")
         licenses = tuple(
             License(
                 state=i["state"],
@@ -263,8 +274,7 @@ class DynamoClinicStore(DynamoTable):
                 status=LicenseStatus(i["status"]),
                 compact=i.get("compact"),
             )
-            for i in items
-            if i["sk"].startswith("LICENSE#")
+            for i in licensed
         )
         visit_minutes = {k: int(v) for k, v in profile["visit_minutes"].items()}
         return ProviderRecord(
@@ -404,11 +414,11 @@ class DynamoClinicStore(DynamoTable):
         item = self._client.get_item(
             TableName=self.table, Key={"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": "PROFILE"}}
         ).get("Item")
-        if not item:
-            return None
-        p = self._plain(item)
+        return self._patient_from(self._plain(item)) if item else None
+
+    def _patient_from(self, p: Mapping[str, Any]) -> PatientProfile:
         return PatientProfile(
-            patient_id=patient_id,
+            patient_id=str(p["pk"]).removeprefix("PATIENT#"),
             given_name=p["given_name"],
             family_name=p["family_name"],
             birth_date=date.fromisoformat(p["birth_date"]),
@@ -641,21 +651,24 @@ class DynamoClinicStore(DynamoTable):
             elif sk.startswith("VISIT#"):
                 found.visits[int(item["version"])] = (self._visit_from(item), int(item["revision"]))
             elif sk.startswith("CHECKIN#"):
-                found.check_ins[int(sk.removeprefix("CHECKIN#v"))] = CheckIn(
-                    appointment_id,
-                    _moment(item["at"]),
-                    item["state"],
-                    item["emergency_contact"],
-                    bool(item["consents_to_telehealth"]),
-                    bool(item["consents_to_recording"]),
-                    item.get("reason", ""),
-                )
+                found.check_ins[int(sk.removeprefix("CHECKIN#v"))] = self._check_in_from(item)
             elif sk.startswith("TASK#"):
                 found.tokens[sk.removeprefix("TASK#")] = str(item["task_token"])
             elif sk.startswith("LINK#"):
                 found.links.append(self._link_from(item))
                 found.join_info[str(item["link_id"])] = str(item["attendee"])
         return found
+
+    def _check_in_from(self, p: Mapping[str, Any]) -> CheckIn:
+        return CheckIn(
+            str(p["pk"]).removeprefix("APPT#"),
+            _moment(p["at"]),
+            p["state"],
+            p["emergency_contact"],
+            bool(p["consents_to_telehealth"]),
+            bool(p["consents_to_recording"]),
+            p.get("reason", ""),
+        )
 
     def _visit_item(self, visit: Visit, revision: int) -> dict[str, Any]:
         return self._item(
@@ -909,9 +922,12 @@ class DynamoClinicStore(DynamoTable):
         if not item:
             return None
         p = self._plain(item)
-        vitals = VisitVitals(
-            appointment_id=appointment_id,
-            version=version,
+        return self._vitals_from(p), int(p["revision"])
+
+    def _vitals_from(self, p: Mapping[str, Any]) -> VisitVitals:
+        return VisitVitals(
+            appointment_id=str(p["pk"]).removeprefix("APPT#"),
+            version=int(str(p["sk"]).removeprefix("VITALS#v")),
             patient_id=p["patient_id"],
             encounter_id=p["encounter_id"],
             effective=_moment(p["effective"]),
@@ -927,7 +943,6 @@ class DynamoClinicStore(DynamoTable):
             refusals=tuple((VitalSign(sign), reason) for sign, reason in json.loads(p["refusals"])),
             method=p["method"],
         )
-        return vitals, int(p["revision"])
 
     def save_vitals(self, vitals: VisitVitals, revision: int, outbox: list[OutboxEntry]) -> int:
         """The estimates at their next revision (0: the first, once), with their record."""
@@ -994,3 +1009,36 @@ class DynamoClinicStore(DynamoTable):
         items = self._outbox_items(outbox, datetime.now(UTC))
         for chunk in range(0, len(items), 100):
             self._client.transact_write_items(TransactItems=items[chunk : chunk + 100])
+
+    # --- the whole table, for rebuilding the clinical record from it (read-only) ---------------------
+
+    def records(self, segment: int = 0, segments: int = 1) -> Iterator[TableRecord]:
+        """One segment of a parallel scan, as what the clinical record is projected from: each
+        provider (profile and credentials), patient, appointment, check-in, visit and set of vital
+        signs, and the outbox's entries. What projects nothing (booked hours, join links, task
+        tokens, idempotency records, leases) is passed over. A provider's items share a partition,
+        hence a segment: each provider is yielded whole once its segment has been read."""
+        profiles: dict[str, dict[str, Any]] = {}
+        credentials: dict[str, list[dict[str, Any]]] = {}
+        for item in self._scan(segment, segments):
+            pk, sk = str(item["pk"]), str(item["sk"])
+            if pk.startswith("PROVIDER#"):
+                if sk == "PROFILE":
+                    profiles[pk] = item
+                elif sk.startswith("LICENSE#"):
+                    credentials.setdefault(pk, []).append(item)
+            elif pk.startswith("PATIENT#") and sk == "PROFILE":
+                yield self._patient_from(item)
+            elif pk.startswith("APPT#"):
+                if sk == "APPT":
+                    yield self._appointment_from(item)
+                elif sk.startswith("CHECKIN#v"):
+                    yield StoredCheckIn(int(sk.removeprefix("CHECKIN#v")), self._check_in_from(item))
+                elif sk.startswith("VISIT#v"):
+                    yield StoredVisit(self._visit_from(item), int(item["revision"]))
+                elif sk.startswith("VITALS#v"):
+                    yield StoredVitals(self._vitals_from(item), int(item["revision"]))
+            elif pk.startswith("OUTBOX#"):
+                yield StoredOutboxEntry(entry_from_item(item), str(item.get("status", "pending")))
+        for pk, profile in profiles.items():
+            yield self._provider_from(profile, sorted(credentials.get(pk, []), key=lambda i: str(i["sk"])))

@@ -41,3 +41,15 @@ class DynamoTable:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _scan(self, segment: int, segments: int) -> Iterator[dict[str, Any]]:
+        """One segment of a parallel scan of the whole table, page by page (every item of a
+        partition falls in the same segment)."""
+        kwargs: dict[str, Any] = {"Segment": segment, "TotalSegments": segments, "ConsistentRead": True}
+        while True:
+            page = self._client.scan(TableName=self.table, **kwargs)
+            for item in page.get("Items", []):
+                yield self._plain(item)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

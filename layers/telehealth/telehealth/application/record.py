@@ -237,6 +237,9 @@ def from_environment() -> RecordProjector:
     )
 
 
+AUDIT_PREFIX = "audit-events/"
+
+
 class S3AuditArchive:
     """Audit events as JSON objects in the Object Lock bucket (compliance mode, six years)."""
 
@@ -248,10 +251,22 @@ class S3AuditArchive:
 
     def keep(self, audit_event: dict[str, Any]) -> None:
         recorded = str(audit_event["recorded"])  # 2026-12-01T12:00:00Z
-        key = f"audit-events/{recorded[:4]}/{recorded[5:7]}/{recorded[8:10]}/{audit_event['id']}.json"
+        key = f"{AUDIT_PREFIX}{recorded[:4]}/{recorded[5:7]}/{recorded[8:10]}/{audit_event['id']}.json"
         self._s3.put_object(
             Bucket=self.bucket,
             Key=key,
             Body=json.dumps(audit_event).encode(),
             ContentType="application/fhir+json",
         )
+
+    def kept(self, workers: int = 16) -> Iterator[dict[str, Any]]:
+        """Every audit event archived, page by page of the listing, each page's objects read side
+        by side (an object written twice, by a retried delivery, is read once: its newest)."""
+        pages = self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=AUDIT_PREFIX)
+        with ThreadPoolExecutor(workers, thread_name_prefix="archive") as pool:
+            for page in pages:
+                yield from pool.map(self._read, [o["Key"] for o in page.get("Contents", [])])
+
+    def _read(self, key: str) -> dict[str, Any]:
+        event: dict[str, Any] = json.loads(self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        return event

@@ -7,7 +7,7 @@ and skipped instead of rolling the record back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,6 +40,11 @@ def source_version(resource: dict[str, Any]) -> int:
     return 0
 
 
+def with_source_version(resource: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """The same resource tagged with another source version (a rebuild settles which one)."""
+    return {**resource, "meta": _meta(version)}
+
+
 @dataclass(frozen=True)
 class PractitionerProfile:
     provider_id: str
@@ -66,7 +71,9 @@ class PatientProfile:
 
 
 def practitioner(profile: PractitionerProfile, licenses: Iterable[License]) -> dict[str, Any]:
-    """Licenses and compact privileges as `qualification`, each with the state where it is valid."""
+    """Licenses and compact privileges as `qualification`, each with the state where it is valid,
+    by state and number: the same credentials project the same resource, in whatever order they
+    were listed (the table returns them in that order, so a rebuild projects them alike)."""
     return {
         "resourceType": "Practitioner",
         "id": profile.provider_id,
@@ -104,7 +111,7 @@ def practitioner(profile: PractitionerProfile, licenses: Iterable[License]) -> d
                     {"url": "urn:telehealth:license-status", "valueCode": lic.status.value},
                 ],
             }
-            for lic in licenses
+            for lic in sorted(licenses, key=lambda lic: (lic.state, lic.number))
         ],
     }
 

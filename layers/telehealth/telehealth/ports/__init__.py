@@ -17,6 +17,7 @@ from telehealth.domain.licensure import License
 from telehealth.domain.reconciliation import LifecycleRun
 from telehealth.domain.scheduling import Availability
 from telehealth.domain.visits import CheckIn, Visit
+from telehealth.domain.vitals import VisitVitals
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 
 
@@ -85,6 +86,45 @@ class VisitFile:
 
     def visit(self, version: int) -> tuple[Visit, int] | None:
         return self.visits.get(version)
+
+
+# --- what a scan of the whole table reads, for rebuilding the record from it ----------------------
+
+
+@dataclass(frozen=True)
+class StoredCheckIn:
+    version: int  # the appointment version it checked in
+    check_in: CheckIn
+
+
+@dataclass(frozen=True)
+class StoredVisit:
+    visit: Visit
+    revision: int  # counts every change of the visit's item, projected or not
+
+
+@dataclass(frozen=True)
+class StoredVitals:
+    vitals: VisitVitals
+    revision: int
+
+
+@dataclass(frozen=True)
+class StoredOutboxEntry:
+    entry: OutboxEntry
+    status: str  # pending, delivered (kept 30 days) or rejected (parked)
+
+
+# What a scan yields, item by item (a provider whole: its profile with its credentials).
+TableRecord = (
+    ProviderRecord
+    | PatientProfile
+    | Appointment
+    | StoredCheckIn
+    | StoredVisit
+    | StoredVitals
+    | StoredOutboxEntry
+)
 
 
 @dataclass(frozen=True)
