@@ -44,6 +44,33 @@ class Table:
     def name(self, tenant_id: str) -> str:
         return tenant_prefix(tenant_id)
 
+    def create_request(self, table_name: str) -> dict[str, Any]:
+        """DynamoDB's CreateTable arguments for its keys and indexes (on-demand), as the local
+        platform and the tests create it; the stack adds encryption, the stream and protection."""
+        attributes = {self.partition_key, self.sort_key} | {
+            k for index in self.indexes for k in (index.partition_key, index.sort_key)
+        }
+        return {
+            "TableName": table_name,
+            "KeySchema": [
+                {"AttributeName": self.partition_key, "KeyType": "HASH"},
+                {"AttributeName": self.sort_key, "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
+            "GlobalSecondaryIndexes": [
+                {
+                    "IndexName": index.name,
+                    "KeySchema": [
+                        {"AttributeName": index.partition_key, "KeyType": "HASH"},
+                        {"AttributeName": index.sort_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+                for index in self.indexes
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+
 
 # One table per tenant (single-table design). Its access patterns are written down in
 # docs/architecture.md; the generic keys let every entity choose its own composite keys.

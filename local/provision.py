@@ -90,28 +90,8 @@ def provision_tenant(
     kms.create_alias(AliasName=f"alias/{topology.PREFIX}/{tenant.id}", TargetKeyId=key["KeyId"])
 
     spec = topology.CLINIC_TABLE
-    attributes = {spec.partition_key, spec.sort_key} | {
-        k for index in spec.indexes for k in (index.partition_key, index.sort_key)
-    }
     ddb.create_table(
-        TableName=spec.name(tenant.id),
-        KeySchema=[
-            {"AttributeName": spec.partition_key, "KeyType": "HASH"},
-            {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(attributes)],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": index.name,
-                "KeySchema": [
-                    {"AttributeName": index.partition_key, "KeyType": "HASH"},
-                    {"AttributeName": index.sort_key, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for index in spec.indexes
-        ],
-        BillingMode="PAY_PER_REQUEST",
+        **spec.create_request(spec.name(tenant.id)),
         StreamSpecification={"StreamEnabled": spec.stream, "StreamViewType": "NEW_AND_OLD_IMAGES"},
         SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key["Arn"]},
         DeletionProtectionEnabled=True,

@@ -940,7 +940,15 @@ def rebuild_figures() -> None:
     print("\n== Rebuilding the FHIR store from the table (python -m tools.ops rebuild-record)")
     tenant = next(t for t in load_tenants() if t.id == "riverside")
     with tempfile.TemporaryDirectory() as state:
-        platform = LocalPlatform(Settings(port=0, state_dir=Path(state), tenants=(tenant,)))
+        # The synthetic visits have no lifecycles and need none: the reconciler's schedule is off.
+        platform = LocalPlatform(
+            Settings(
+                port=0,
+                state_dir=Path(state),
+                tenants=(tenant,),
+                schedule_every_s_for={"visit-reconcile": 10**6},
+            )
+        )
         try:
             platform.start()
             store = DynamoClinicStore(

@@ -38,30 +38,7 @@ from tests.integration.conftest import MotoServer
 def table(emulator: MotoServer) -> str:
     """A fresh table with the clinic table's keys and indexes (each test its own lanes)."""
     name = f"outbox-{uuid.uuid4().hex[:8]}"
-    spec = topology.CLINIC_TABLE
-    keys = {spec.partition_key, spec.sort_key} | {
-        a for i in spec.indexes for a in (i.partition_key, i.sort_key)
-    }
-    emulator.client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": spec.partition_key, "KeyType": "HASH"},
-            {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(keys)],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": i.name,
-                "KeySchema": [
-                    {"AttributeName": i.partition_key, "KeyType": "HASH"},
-                    {"AttributeName": i.sort_key, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-            for i in spec.indexes
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    emulator.client("dynamodb").create_table(**topology.CLINIC_TABLE.create_request(name))
     return name
 
 

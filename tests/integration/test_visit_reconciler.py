@@ -1,16 +1,13 @@
 """The visit reconciler against the emulator, through the production adapters: the open-visits
 index as DynamoDB keeps it, and lifecycles as Step Functions runs them.
 
-One moto server for the module, in a region no tenant lives in (moto's state is the process's,
-shared with a platform the session may run). The state machine stands in for the lifecycle: it
-waits (running) or, for an appointment whose id says FAIL, fails at once.
+On the integration tests' moto server (tests/integration/conftest.py). The state machine stands
+in for the lifecycle: it waits (running) or, for an appointment whose id says FAIL, fails at once.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,18 +15,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import boto3
 import pytest
 
 from infra import topology
-from local.emulator import ACCOUNT, apply_aws_parity
+from local.emulator import ACCOUNT
 from telehealth.adapters.clinic_store import DynamoClinicStore, open_shard
 from telehealth.adapters.workflows import StepFunctionsVisits, execution_name
 from telehealth.application.reconciler import VisitReconciler
 from telehealth.domain.appointments import Appointment
 from telehealth.domain.reconciliation import RunStatus
+from tests.integration.conftest import MotoServer
 
-REGION = "ap-southeast-2"
 LIFECYCLE = {
     "StartAt": "Decide",
     "States": {
@@ -62,70 +58,20 @@ class Emulated:
 
 
 @pytest.fixture(scope="module")
-def emulated() -> Iterator[Emulated]:
-    from moto.core.config import default_user_config
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-
-    saved = default_user_config.get("stepfunctions")
-    default_user_config["stepfunctions"] = {"execute_state_machine": True}
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    apply_aws_parity()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-
-    def client(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=f"http://127.0.0.1:{port}",
-            region_name=REGION,
-            aws_access_key_id="reconciler",
-            aws_secret_access_key="reconciler",  # noqa: S106 (moto accepts any)
-        )
-
-    try:
-        table = f"reconciler-{uuid.uuid4().hex[:8]}"
-        spec = topology.CLINIC_TABLE
-        keys = {spec.partition_key, spec.sort_key} | {
-            k for index in spec.indexes for k in (index.partition_key, index.sort_key)
-        }
-        client("dynamodb").create_table(
-            TableName=table,
-            KeySchema=[
-                {"AttributeName": spec.partition_key, "KeyType": "HASH"},
-                {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in sorted(keys)],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": index.name,
-                    "KeySchema": [
-                        {"AttributeName": index.partition_key, "KeyType": "HASH"},
-                        {"AttributeName": index.sort_key, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-                for index in spec.indexes
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        sfn = client("stepfunctions")
-        machine = sfn.create_state_machine(
-            name=f"lifecycle-{uuid.uuid4().hex[:8]}",
-            definition=json.dumps(LIFECYCLE),
-            roleArn=f"arn:aws:iam::{ACCOUNT}:role/lifecycle",
-        )["stateMachineArn"]
-        yield Emulated(
-            DynamoClinicStore(table, client=client("dynamodb")),
-            StepFunctionsVisits(machine, client=sfn),
-            sfn,
-        )
-    finally:
-        server.stop()
-        if saved is not None:
-            default_user_config["stepfunctions"] = saved
+def emulated(emulator: MotoServer) -> Emulated:
+    table = f"reconciler-{uuid.uuid4().hex[:8]}"
+    emulator.client("dynamodb").create_table(**topology.CLINIC_TABLE.create_request(table))
+    sfn = emulator.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name=f"lifecycle-{uuid.uuid4().hex[:8]}",
+        definition=json.dumps(LIFECYCLE),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/lifecycle",
+    )["stateMachineArn"]
+    return Emulated(
+        DynamoClinicStore(table, client=emulator.client("dynamodb")),
+        StepFunctionsVisits(machine, client=sfn),
+        sfn,
+    )
 
 
 def _appointment(prefix: str = "") -> Appointment:
