@@ -163,6 +163,31 @@ def test_each_relay_reads_the_stream_for_its_lanes_and_sends_failed_batches_to_i
         assert ["fhir"] in [list(r.stream_destinations) for r in topology.STREAM_RELAYS]
 
 
+def test_a_parked_outbox_entry_raises_an_alarm_on_the_count_the_relays_and_sweeper_emit(
+    assembly: Assembly,
+) -> None:
+    """The relays and the sweeper count parked entries (`metrics_for(<service>)`: namespace,
+    service and tenant); an alarm per service fires on the first one."""
+    from functions.ingest import outbox_relay, outbox_sweeper
+
+    services = {outbox_relay.metrics.service, outbox_sweeper.metrics.service}
+    for tenant in assembly.tenants:
+        parked = [
+            a
+            for a in assembly.tenant(tenant.id).props("AWS::CloudWatch::Alarm")
+            if a.get("MetricName") == "OutboxParked"
+        ]
+        assert {a["Namespace"] for a in parked} == {
+            topology.POWERTOOLS_ENVIRONMENT["POWERTOOLS_METRICS_NAMESPACE"]
+        }
+        dimensions = [{d["Name"]: d["Value"] for d in a["Dimensions"]} for a in parked]
+        assert sorted(d["service"] for d in dimensions) == sorted(services)
+        assert {d["tenant"] for d in dimensions} == {tenant.id}
+        for alarm in parked:
+            assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+            assert alarm["AlarmActions"]
+
+
 def test_reserved_concurrency_fits_the_account_quota_in_every_region(assembly: Assembly) -> None:
     reserved: dict[str, int] = defaultdict(int)
     for tenant in assembly.tenants:
