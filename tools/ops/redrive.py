@@ -27,7 +27,7 @@ def rejected(target: Target, destination: str | None = None) -> Counter[str]:
     return redriven
 
 
-def queues(target: Target) -> dict[str, topology.Queue]:
+def queues() -> dict[str, topology.Queue]:
     """The tenant's dead-letter queues by key, with the baseline's forwarding DLQ."""
     return {q.key: q for q in (*topology.queues(), CHIME_FORWARD_DLQ)}
 
@@ -51,7 +51,7 @@ def dead_letters(target: Target, queue_key: str, *, acknowledge: bool = False) -
     batch metadata, not records (the sweeper delivers those entries): it is only acknowledged."""
     import boto3
 
-    known = queues(target)
+    known = queues()
     if queue_key not in known:
         raise SystemExit(f"No dead-letter queue {queue_key!r}; the tenant's: {', '.join(sorted(known))}")
     queue = known[queue_key]

@@ -77,9 +77,13 @@ def _moment(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
+def open_key(shard: int) -> str:
+    return f"OPEN#{shard}"
+
+
 def open_shard(appointment_id: str) -> str:
     """The open-visits index partition of an appointment (crc32: the same in every process)."""
-    return f"OPEN#{zlib.crc32(appointment_id.encode()) % OPEN_SHARDS}"
+    return open_key(zlib.crc32(appointment_id.encode()) % OPEN_SHARDS)
 
 
 def hour_key(provider_id: str, moment: datetime) -> dict[str, Any]:
@@ -510,7 +514,7 @@ class DynamoClinicStore(DynamoTable):
             for item in self._query(
                 IndexName="gsi3",
                 KeyConditionExpression="gsi3pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": f"OPEN#{shard}"}},
+                ExpressionAttributeValues={":pk": {"S": open_key(shard)}},
             ):
                 yield self._appointment_from(item)
 

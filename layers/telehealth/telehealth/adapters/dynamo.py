@@ -7,7 +7,7 @@ class knows every item in the table.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,20 +34,17 @@ class DynamoTable:
         return {k: self._de.deserialize(v) for k, v in item.items()}
 
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
-        while True:
-            page = self._client.query(TableName=self.table, **kwargs)
-            for item in page.get("Items", []):
-                yield self._plain(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self._pages(self._client.query, **kwargs)
 
     def _scan(self, segment: int, segments: int) -> Iterator[dict[str, Any]]:
         """One segment of a parallel scan of the whole table, page by page (every item of a
         partition falls in the same segment)."""
-        kwargs: dict[str, Any] = {"Segment": segment, "TotalSegments": segments, "ConsistentRead": True}
+        return self._pages(self._client.scan, Segment=segment, TotalSegments=segments, ConsistentRead=True)
+
+    def _pages(self, operation: Callable[..., Any], **kwargs: Any) -> Iterator[dict[str, Any]]:
+        """Every item a paginated read returns, page after page, as plain values."""
         while True:
-            page = self._client.scan(TableName=self.table, **kwargs)
+            page = operation(TableName=self.table, **kwargs)
             for item in page.get("Items", []):
                 yield self._plain(item)
             if "LastEvaluatedKey" not in page:
