@@ -8,14 +8,16 @@ import json
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from infra import topology
 from infra.tenants import ROOT
 from local.platform import LocalPlatform
+from telehealth.adapters.clinic_store import DynamoClinicStore
 from telehealth.adapters.healthlake import HealthLakeFhirStore
-from telehealth.adapters.outbox_store import DynamoOutbox
-from telehealth.fhir.projection import SOURCE_VERSION_SYSTEM
+from telehealth.adapters.outbox_store import REJECTED, DynamoOutbox
+from telehealth.fhir import projection
+from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import OutboxEntry
 from tests.conftest import eventually
 from tests.e2e.test_scheduling import RIVERSIDE
@@ -48,21 +50,27 @@ def ops(platform: LocalPlatform, *args: str) -> str:
 def test_parked_entries_are_delivered_once_redriven(
     platform: LocalPlatform, fhir: HealthLakeFhirStore
 ) -> None:
-    outbox = DynamoOutbox(topology.CLINIC_TABLE.name(RIVERSIDE), platform.client("dynamodb"))
-    patient_id = f"redrive-{uuid.uuid4().hex[:12]}"
-    resource = {
-        "resourceType": "Patient",
-        "id": patient_id,
-        "meta": {"tag": [{"system": SOURCE_VERSION_SYSTEM, "code": "1"}]},
-        "active": True,
-        "name": [{"family": "Synthetic", "given": ["Redrive"]}],
-    }
-    entry = OutboxEntry(resource, 1)
-    # As the relay leaves an entry it gave up on: written, then parked with its reason.
-    platform.client("dynamodb").transact_write_items(
-        TransactItems=outbox.put_actions([entry], datetime.now(UTC))
+    dynamodb = platform.client("dynamodb")
+    table = topology.CLINIC_TABLE.name(RIVERSIDE)
+    outbox = DynamoOutbox(table, dynamodb)
+    # A synthetic patient the table holds (so a rebuild of the record implies it too), whose
+    # Patient resource's delivery was parked.
+    patient = PatientProfile(
+        f"redrive-{uuid.uuid4().hex[:12]}", "Redrive", "Synthetic", date(1980, 1, 1), "NY", "America/New_York"
     )
-    outbox.mark_rejected(entry, ("processing",))
+    patient_id = patient.patient_id
+    store = DynamoClinicStore(table, client=dynamodb)
+    store.write([store.put_patient(patient)])
+    entry = OutboxEntry(projection.patient(patient), patient.version)
+    # As the relay leaves an entry it gave up on: parked, with its reason (written so at once:
+    # written pending, the relay could deliver it before it was parked).
+    (put,) = outbox.put_actions([entry], datetime.now(UTC))
+    put["Put"]["Item"] |= {
+        "status": {"S": "rejected"},
+        "gsi1pk": {"S": REJECTED},
+        "issue_codes": {"L": [{"S": "processing"}]},
+    }
+    dynamodb.transact_write_items(TransactItems=[put])
     assert [e.outbox_id for e, _ in outbox.rejected()].count(entry.outbox_id) == 1
 
     printed = ops(platform, "redrive-parked")
