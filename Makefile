@@ -13,7 +13,7 @@ NODE_READY := node_modules/.ready
 export JSII_NODE := $(CURDIR)/tools/jsii-node
 export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: help setup run test test-unit test-infra lint format synth bench docs lock clean token demo
+.PHONY: help setup run reset test test-unit test-infra lint format synth bench docs lock clean token demo
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -33,8 +33,11 @@ $(NODE_READY): package-lock.json
 
 setup: $(PY_READY) $(NODE_READY) ## create .venv and node_modules from the lock files
 
-run: setup ## start the whole platform locally (the embedded default)
-	$(BIN)/python -m local
+run: setup ## start the whole platform locally, keeping its data in .local/state/ (FRESH=1: forget it first)
+	$(BIN)/python -m local $(if $(FRESH),--fresh)
+
+reset: setup ## forget the local platform's data (.local/state/)
+	$(BIN)/python -m local --reset
 
 test: setup lint ## lint, then every test suite
 	$(BIN)/python -m pytest

@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
 from infra import topology
-from local.platform import STATE_DIR, LocalPlatform, Settings, node_available
+from local.platform import STATE_DIR, STATE_FILE, LocalPlatform, Settings, StateChanged, node_available
 from local.seed import DEMO_PASSWORD, SEED_USERS, email_of
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="logs and the state file")
+    parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="logs, the state file, the data")
+    parser.add_argument("--fresh", action="store_true", help="forget the kept data first (make run FRESH=1)")
+    parser.add_argument("--reset", action="store_true", help="forget the kept data and exit (make reset)")
     args = parser.parse_args()
+    if args.reset:
+        sys.exit(_reset(args.state_dir))
     if not node_available():
         sys.exit("Node.js is needed for the HealthLake stand-in (Medplum); install Node 20+.")
     settings = Settings(
         port=args.port,
         state_dir=args.state_dir,
         cors_origins=frozenset(o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o),
+        fresh=args.fresh,
     )
     platform = LocalPlatform(settings)
     print("Starting the telehealth platform (moto, HealthLake, Chime and Stripe stand-ins)...", flush=True)
     try:
-        platform.start()
+        try:
+            platform.start()
+        except StateChanged as error:
+            sys.exit(str(error))
         _announce(platform)
         platform.wait()
     finally:
@@ -39,7 +50,7 @@ def _announce(platform: LocalPlatform) -> None:
     gateway = platform.urls["gateway"]
     tenant = platform.default_tenant
     lines = [
-        f"\nReady in {platform.started_in_s:.1f} s.",
+        f"\nReady in {platform.started_in_s:.1f} s.  {platform.state_report}",
         f"  Portal and API    {gateway}/   (tenant {tenant}; others at {gateway}/tenants/<id>/)",
         f"  Health            {gateway}/health",
         f"  OpenAPI           {gateway}/openapi.json      Swagger UI {gateway}/docs",
@@ -63,6 +74,20 @@ def _announce(platform: LocalPlatform) -> None:
     functions = ", ".join(f.key for f in topology.functions_for(mine))
     lines += ["", f"Logs: .local/logs/.  Functions: {functions}.  Ctrl-C stops everything."]
     print("\n".join(lines), flush=True)
+
+
+def _reset(state_dir: Path) -> str | None:
+    """Forget the kept data, unless a platform is running on it."""
+    running = state_dir / STATE_FILE.name
+    if running.exists():
+        pid = json.loads(running.read_text()).get("pid")
+        with contextlib.suppress(ProcessLookupError, TypeError):
+            os.kill(pid, 0)
+            return f"The platform is running (pid {pid}) on {state_dir}: stop it first."
+    data = Settings(state_dir=state_dir).data_dir
+    shutil.rmtree(data, ignore_errors=True)
+    print(f"Forgot the local data ({data}); the next `make run` starts new.")
+    return None
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from infra import limits
+from local import persistence
 from local.lambdas import LambdaDispatcher
 
 ACCOUNT = "123456789012"  # moto's account
@@ -84,6 +85,8 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
     original_send = Rule.send_to_targets
 
     def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+        if persistence.REPLAYING.is_set():
+            return  # delivered when the write that sent it was first made
         lambda_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
         if lambda_targets and self.event_pattern.matches_event(original_event):
             for target in lambda_targets:
@@ -108,6 +111,8 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
 
     def send_dynamodb_items(self: LambdaBackend, function_arn: str, items: Any, source: str) -> Any:
+        if persistence.REPLAYING.is_set():
+            return True  # its consumer had these records when the write was first made
         records = []
         for item in items:
             record = item.to_json()
@@ -614,6 +619,11 @@ def _scheduled_rules_fire_on_schedule_only() -> None:
                 return False
             return super().matches_event(event)
 
+        def __reduce__(self) -> tuple[Any, ...]:
+            return _rule_pattern, (self._rule, self.dump())
+
+    global _RulePattern
+    _RulePattern = RulePattern
     original_init = Rule.__init__
 
     def init(self: Rule, *args: Any, **kwargs: Any) -> None:
@@ -621,6 +631,16 @@ def _scheduled_rules_fire_on_schedule_only() -> None:
         self.event_pattern = RulePattern(self, self.event_pattern)
 
     Rule.__init__ = init  # type: ignore[method-assign]
+
+
+_RulePattern: Any = None
+
+
+def _rule_pattern(rule: Any, dump: str) -> Any:
+    """A rule's pattern from a saved state (`local.persistence`)."""
+    from moto.events.models import EventPattern
+
+    return _RulePattern(rule, EventPattern.load(dump))
 
 
 def _payload_limits() -> None:

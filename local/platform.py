@@ -5,11 +5,17 @@ every tenant's resources from the topology, a function host per tenant with that
 environment, the scheduler for scheduled rules, the seed data, and the HTTP gateway last. The
 state file (`.local/platform.json`) tells the token command, the demo and the tests where
 everything is.
+
+What the platform holds is kept in `.local/state/` across restarts (and a kill -9): moto's backends
+(`local.persistence`), each stand-in's own files, and what provisioning made (`provisioned.json`).
+A start on a kept state provisions and seeds nothing; it resumes: every open visit's lifecycle is
+started again by the visit reconciler, which AWS runs on a schedule for the same reason.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -33,7 +39,7 @@ import boto3
 from infra import topology
 from infra.assets import ROOT
 from infra.tenants import Tenant, load_tenants
-from local import egress, function_host
+from local import egress, function_host, persistence
 from local.emulator import ACCOUNT, Emulator, route_lambda_to
 from local.gateway import Gateway, TenantApi
 from local.lambdas import Environments, FunctionHostControl, HostedFunction, LambdaDispatcher
@@ -46,6 +52,7 @@ from local.tokens import Authorizer
 
 STATE_DIR = ROOT / ".local"
 STATE_FILE = STATE_DIR / "platform.json"
+PROVISIONED = "provisioned.json"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 STRIPE_KEY = "sk_test_local_platform"  # localstripe accepts any sk_test_ key
 # Each third party's credential, as an operator puts it into the tenant's secret in AWS.
@@ -87,6 +94,17 @@ class Settings:
     cors_origins: frozenset[str] = frozenset()
     # The visit's clocks in seconds, replacing the tenants' (tests shorten the join window).
     visit_timings: dict[str, float] | None = None
+    # Keep what the platform holds in `state_dir/state/` across restarts; `fresh` forgets it first.
+    keep_state: bool = True
+    fresh: bool = False
+
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir / "state"
+
+
+class StateChanged(Exception):  # noqa: N818 (said to the person starting the platform)
+    """The kept state was provisioned from another shape of the stack than this checkout's."""
 
 
 class LocalPlatform:
@@ -108,6 +126,14 @@ class LocalPlatform:
         self.gateway: Gateway | None = None
         self.fhir_endpoints: dict[str, str] = {}
         self.started_in_s = 0.0
+        self.aws_state = (
+            persistence.AwsState(settings.data_dir / "aws", log=self._log_state)
+            if settings.keep_state
+            else None
+        )
+        self.restored: persistence.Restored | None = None
+        self.resumed: dict[str, dict[str, Any]] = {}  # tenant -> the reconciler's counts at start
+        self._saved: dict[str, Any] = {}  # what provisioning made, when the state was kept
 
     # --- AWS clients against the emulator --------------------------------------------------------
 
@@ -142,7 +168,10 @@ class LocalPlatform:
         self.parity_dir.mkdir(parents=True, exist_ok=True)
         os.environ[recorder.RECORD_DIR] = str(self.parity_dir)
         route_lambda_to(self.dispatcher, self._run_container)
+        self._restore()
         self.emulator.start()
+        if self.aws_state:
+            self.aws_state.record(self.emulator.port)
         healthlake_port, stripe_port = free_port(), free_port()
         self._spawn(
             "healthlake",
@@ -152,6 +181,7 @@ class LocalPlatform:
                 str(ROOT / "local/standins/healthlake/server.mjs"),
                 "--port",
                 str(healthlake_port),
+                *(["--state-dir", str(self.settings.data_dir / "healthlake")] if self.aws_state else []),
             ],
         )
         self._spawn(
@@ -206,27 +236,134 @@ class LocalPlatform:
         )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         self.urls["gateway"] = f"http://127.0.0.1:{self.gateway.port}"
+        if self.aws_state:
+            self._save_provisioning()
+            # From here a restart replays only what is written after this point.
+            self.aws_state.compact()
+        if self.restored:
+            # No execution outlived the last run: every open visit's lifecycle starts again, at
+            # the step its appointment is at.
+            for tenant in self.settings.tenants:
+                self.resumed[tenant.id] = self.reconcile_visits(tenant.id)
         self.started_in_s = time.perf_counter() - started
         self._write_state()
 
+    # --- the kept state ---------------------------------------------------------------------------
+
+    def _log_state(self, line: str) -> None:
+        with (self.settings.state_dir / "logs" / "state.log").open("a") as log:
+            log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {line}\n")
+
+    def _shape(self) -> str:
+        """What provisioning made depends on: the tenants, the topology, provisioning and seeds."""
+        digest = hashlib.sha256(repr(tuple(self.settings.tenants)).encode())
+        for source in ("infra/topology.py", "local/provision.py", "local/seed.py"):
+            digest.update((ROOT / source).read_bytes())
+        return digest.hexdigest()
+
+    def _restore(self) -> None:
+        data = self.settings.data_dir
+        if self.settings.fresh and data.exists():
+            shutil.rmtree(data)
+        if not self.aws_state or not self.aws_state.exists():
+            return
+        saved_file = data / PROVISIONED
+        saved = json.loads(saved_file.read_text()) if saved_file.exists() else {}
+        if saved.get("shape") != self._shape():
+            raise StateChanged(
+                f"The data kept in {data} was made by another shape of the stack (tenants.toml, "
+                "infra/topology.py, local/provision.py or local/seed.py changed since). Start "
+                "clean with `make run FRESH=1` (it forgets that data), or run the checkout that made it."
+            )
+        self._saved = saved["tenants"]
+        self.restored = self.aws_state.restore()
+
+    def _save_provisioning(self) -> None:
+        kept = {
+            tid: {
+                "user_pools": p.user_pools,
+                "portal_clients": p.portal_clients,
+                "machine_clients": {k: list(v) for k, v in p.machine_clients.items()},
+                "key_arn": p.key_arn,
+                "queue_arns": p.queue_arns,
+                "function_arns": p.function_arns,
+                "state_machine_arns": p.state_machine_arns,
+                "secret_arns": p.secret_arns,
+            }
+            for tid, p in self.provisioned.items()
+        }
+        path = self.settings.data_dir / PROVISIONED
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".tmp").write_text(json.dumps({"shape": self._shape(), "tenants": kept}, indent=2))
+        path.with_suffix(".tmp").replace(path)
+
+    def _kept_provisioning(self, tenant: Tenant) -> ProvisionedTenant | None:
+        kept = self._saved.get(tenant.id)
+        if kept is None:
+            return None
+        return ProvisionedTenant(
+            tenant=tenant,
+            region=tenant.region,
+            key_arn=kept["key_arn"],
+            user_pools=kept["user_pools"],
+            portal_clients=kept["portal_clients"],
+            machine_clients={k: (v[0], v[1], tuple(v[2])) for k, v in kept["machine_clients"].items()},
+            queue_arns=kept["queue_arns"],
+            function_arns=kept["function_arns"],
+            state_machine_arns=kept["state_machine_arns"],
+            secret_arns=kept["secret_arns"],
+        )
+
+    @property
+    def state_report(self) -> str:
+        """How this start found its data, in a line for the person who started it."""
+        where = self.settings.data_dir
+        if not self.aws_state:
+            return "Data: in memory only (nothing is kept)."
+        if not self.restored:
+            started = "fresh (FRESH=1 forgot what was kept)" if self.settings.fresh else "new"
+            return f"Data: {started}; kept in {where} from now on."
+        resumed = sum(int(r.get("started", 0)) + int(r.get("restarted", 0)) for r in self.resumed.values())
+        return (
+            f"Data: resumed from {where} (snapshot and {self.restored.replayed} later writes restored "
+            f"in {self.restored.seconds:.1f} s; {resumed} open visits' lifecycles resumed)."
+        )
+
     def _start_tenant(self, tenant: Tenant) -> None:
         healthlake = self.client("healthlake", tenant.region, endpoint=self.urls["healthlake"])
-        store = healthlake.create_fhir_datastore(
-            DatastoreName=topology.tenant_prefix(tenant.id), DatastoreTypeVersion="R4"
+        name = topology.tenant_prefix(tenant.id)
+        kept = [
+            s
+            for s in healthlake.list_fhir_datastores()["DatastorePropertiesList"]
+            if s["DatastoreName"] == name
+        ]
+        store = (
+            kept[0]
+            if kept
+            else healthlake.create_fhir_datastore(DatastoreName=name, DatastoreTypeVersion="R4")
         )
         self.fhir_endpoints[tenant.id] = store["DatastoreEndpoint"]
-        provisioned = provision_tenant(
-            tenant,
-            endpoint=self.emulator.url,
-            environment_for=lambda p: topology.function_environment(
+
+        def environment_for(p: ProvisionedTenant) -> dict[str, str]:
+            return topology.function_environment(
                 tenant,
                 account=ACCOUNT,
                 fhir_endpoint=store["DatastoreEndpoint"],
                 workforce_pool_id=p.user_pools["workforce"],
                 patient_pool_id=p.user_pools["patients"],
-            ),
-            credentials=THIRD_PARTY_CREDENTIALS,
-        )
+            )
+
+        provisioned = self._kept_provisioning(tenant)
+        seeded = provisioned is not None
+        if provisioned is not None:
+            provisioned.environment = environment_for(provisioned)
+        else:
+            provisioned = provision_tenant(
+                tenant,
+                endpoint=self.emulator.url,
+                environment_for=environment_for,
+                credentials=THIRD_PARTY_CREDENTIALS,
+            )
         environment = provisioned.environment
         self.provisioned[tenant.id] = provisioned
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -255,9 +392,10 @@ class LocalPlatform:
                     dlq_arn=provisioned.queue_arns[dlq.key] if dlq else None,
                 )
             )
-        seed_tenant(
-            self.client("cognito-idp", tenant.region), self.client("dynamodb", tenant.region), provisioned
-        )
+        if not seeded:
+            seed_tenant(
+                self.client("cognito-idp", tenant.region), self.client("dynamodb", tenant.region), provisioned
+            )
 
     @property
     def third_parties(self) -> dict[str, str]:
@@ -452,6 +590,17 @@ class LocalPlatform:
                 process.wait(timeout=5)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
+        if self.aws_state:
+            # Nothing writes now: the journal goes into a snapshot, so the next start replays nothing.
+            try:
+                self.aws_state.compact()
+            except Exception as error:  # the journal still holds every write: the next start replays it
+                self._log_state(f"snapshot at stop failed ({type(error).__name__}); the journal is kept")
+                print(
+                    f"Could not snapshot the data at stop ({error}); the next start replays it.",
+                    file=sys.stderr,
+                )
+            self.aws_state.close()
         self.emulator.stop()
         (self.settings.state_dir / STATE_FILE.name).unlink(missing_ok=True)
 
