@@ -1,0 +1,92 @@
+"""moto's state kept on disk (`local.persistence`): a write the emulator acknowledged survives a
+kill -9, with the same ids (a user's `sub`, a pool's id, so a token issued before still verifies);
+a clean stop folds the journal into the snapshot; a write cut short by the kill is dropped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from local.persistence import JOURNAL, SNAPSHOT, changes_state, read_journal
+from local.tokens import Authorizer
+
+CHILD = [sys.executable, "-m", "tests.integration.aws_state_child"]
+
+
+def _run(mode: str, directory: Path) -> dict[str, Any]:
+    done = subprocess.run([*CHILD, mode, str(directory)], capture_output=True, text=True, timeout=120, check=True)
+    answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def _write_then_kill(directory: Path) -> dict[str, Any]:
+    child = subprocess.Popen(
+        [*CHILD, "write", str(directory)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()  # every write it printed was acknowledged
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    written: dict[str, Any] = json.loads(line)
+    return written
+
+
+def test_acknowledged_writes_survive_a_kill_with_the_same_ids(tmp_path: Path) -> None:
+    written = _write_then_kill(tmp_path)
+    assert written["items"] == [["item-0", "10"], ["item-1", "1"]]
+    entries, _ = read_journal(tmp_path / JOURNAL)
+    assert len(entries) >= 8  # the writes after the snapshot, journaled only
+
+    after = _run("read", tmp_path)
+
+    assert after["refused"] == 0 and after["replayed"] == len(entries)
+    assert after["pool"] == written["pool"]
+    assert after["items"] == written["items"]
+    assert after["sub"] == written["sub"]  # drawn again from the seed it was first made with
+    assert after["messages"] == 1 and after["object"] == "kept object"
+    # The token issued before the kill verifies against the pool as it is after it.
+    issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{after['pool']}"
+    claims = Authorizer(frozenset({issuer})).check(f"Bearer {written['tokens']['IdToken']}", scopes=())
+    assert claims["sub"] == written["sub"]
+
+
+def test_a_clean_stop_folds_the_journal_into_the_snapshot(tmp_path: Path) -> None:
+    written = _write_then_kill(tmp_path)
+    first = _run("read-and-stop", tmp_path)
+    assert first["replayed"] > 0
+    assert (tmp_path / JOURNAL).stat().st_size == 0 and (tmp_path / SNAPSHOT).exists()
+
+    second = _run("read", tmp_path)
+
+    assert second["replayed"] == 0
+    assert second["items"] == written["items"] and second["sub"] == written["sub"]
+
+
+def test_a_write_cut_short_by_the_kill_is_dropped(tmp_path: Path) -> None:
+    written = _write_then_kill(tmp_path)
+    journal = tmp_path / JOURNAL
+    whole = journal.stat().st_size
+    with journal.open("ab") as file:
+        file.write(b"\x00\x00\x01\x00half an entry")  # its answer never left
+
+    after = _run("read", tmp_path)
+
+    assert after["refused"] == 0 and after["items"] == written["items"]
+    assert journal.stat().st_size == whole  # cut back to the last whole entry
+
+
+def test_reads_and_effects_that_end_with_the_process_are_not_journaled() -> None:
+    assert changes_state("PutItem") and changes_state("TransactWriteItems") and changes_state("AdminCreateUser")
+    assert changes_state("PUT /kept/a/b.txt") and changes_state("POST /2015-03-31/functions")
+    assert changes_state("InitiateAuth")  # it keeps the refresh token it issues
+    reads = ("GetItem", "Query", "DescribeTable", "ListUserPools", "AdminGetUser", "Decrypt", "GET /kept/a")
+    for operation in reads:
+        assert not changes_state(operation), operation
+    for operation in ("StartExecution", "SendTaskSuccess", "PutEvents", "ReceiveMessage", "DeleteMessage"):
+        assert not changes_state(operation), operation
+    assert not changes_state("POST /2015-03-31/functions/f/invocations")
