@@ -3,7 +3,13 @@ started again on another port with the same state."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +18,8 @@ from typing import Any
 import boto3
 import pytest
 
+from local.platform import free_port, wait_for
+from local.standins import stripe
 from local.standins.chime import ChimeStandIn
 from tests.conftest import eventually, http
 
@@ -173,3 +181,114 @@ def test_a_kept_meeting_nobody_rejoins_ends_itself_counted_from_the_restart(
     with pytest.raises(api.exceptions.NotFoundException):
         api.get_meeting(MeetingId=meeting["MeetingId"])
     assert meeting["MeetingId"] not in (tmp_path / "chime.json").read_text()
+
+
+# --- Stripe (localstripe) ----------------------------------------------------------------------------
+
+LOCALSTRIPE = Path(sys.executable).parent / "localstripe"
+HOST_PICKLE = Path("/tmp/localstripe.pickle")  # noqa: S108 (localstripe's own path, only read here)
+BEARER = {"Authorization": "Bearer sk_test_x"}
+needs_namespaces = pytest.mark.skipif(
+    not stripe.namespaces_available(), reason="this machine does not allow a private mount namespace"
+)
+
+
+@pytest.fixture
+def localstripe(tmp_path: Path) -> Iterator[Callable[[Path], tuple[str, subprocess.Popen[bytes]]]]:
+    """Start localstripe, as the platform does, with a state directory: its URL and process."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(state_dir: Path) -> tuple[str, subprocess.Popen[bytes]]:
+        port = free_port()
+        command, reason = stripe.stripe_command(LOCALSTRIPE, port, state_dir)
+        assert reason is None
+        log = (tmp_path / f"localstripe-{port}.log").open("wb")
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        started.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(f"{url}/v1/customers")
+        return url, process
+
+    yield start
+    for process in started:
+        kill(process)
+
+
+def kill(process: subprocess.Popen[bytes]) -> None:
+    """kill -9 of its whole group, as a crash or a killed terminal would."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _customer(url: str, email: str) -> str:
+    body = urllib.parse.urlencode({"email": email}).encode()
+    headers = BEARER | {"Content-Type": "application/x-www-form-urlencoded"}
+    reply = http("POST", f"{url}/v1/customers", headers=headers, body=body)
+    assert reply.status == 200, reply.body
+    customer_id: str = reply.json()["id"]
+    return customer_id
+
+
+def _host_pickle() -> bytes:
+    return HOST_PICKLE.read_bytes() if HOST_PICKLE.exists() else b""
+
+
+@needs_namespaces
+def test_a_customer_survives_a_kill_9_right_after_it_was_answered(
+    localstripe: Callable[[Path], tuple[str, subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "stripe"
+    url, process = localstripe(state_dir)
+    customer = _customer(url, "patient@example.com")
+    kill(process)
+    assert (state_dir / stripe.PICKLE).exists()
+
+    again, _ = localstripe(state_dir)
+    assert again != url
+    reply = http("GET", f"{again}/v1/customers/{customer}", headers=BEARER)
+    assert reply.status == 200 and reply.json()["email"] == "patient@example.com"
+    assert customer.encode() not in _host_pickle()  # the host's /tmp was not written
+
+
+@needs_namespaces
+def test_two_state_directories_never_share_payments(
+    localstripe: Callable[[Path], tuple[str, subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    one, _ = localstripe(tmp_path / "one")
+    other, _ = localstripe(tmp_path / "other")
+    mine, theirs = _customer(one, "one@example.com"), _customer(other, "other@example.com")
+    assert http("GET", f"{one}/v1/customers/{theirs}", headers=BEARER).status == 404
+    assert http("GET", f"{other}/v1/customers/{mine}", headers=BEARER).status == 404
+    assert http("GET", f"{one}/v1/customers/{mine}", headers=BEARER).status == 200
+    host = _host_pickle()
+    assert mine.encode() not in host and theirs.encode() not in host
+
+
+@needs_namespaces
+def test_a_pickle_torn_mid_write_is_set_aside_so_localstripe_still_starts(
+    localstripe: Callable[[Path], tuple[str, subprocess.Popen[bytes]]], tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "stripe"
+    url, process = localstripe(state_dir)
+    _customer(url, "torn@example.com")
+    kill(process)
+    pickle = state_dir / stripe.PICKLE
+    whole = pickle.read_bytes()
+    pickle.write_bytes(whole[: len(whole) // 2])  # what a kill between its truncate and write leaves
+
+    _, reason = stripe.stripe_command(LOCALSTRIPE, free_port(), state_dir)
+    assert reason is not None and "torn" in reason
+    assert not pickle.exists() and (state_dir / f"{stripe.PICKLE}.torn").exists()
+    url, _ = localstripe(state_dir)  # starts, empty
+    assert http("GET", f"{url}/v1/customers", headers=BEARER).json()["data"] == []
+
+
+def test_without_namespaces_localstripe_starts_from_scratch_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(stripe, "_unshare", lambda: None)
+    command, reason = stripe.stripe_command(LOCALSTRIPE, 4242, tmp_path)
+    assert command == [str(LOCALSTRIPE), "--port", "4242", "--from-scratch"]
+    assert reason == stripe.NOT_KEPT
+    assert stripe.stripe_command(LOCALSTRIPE, 4242, None) == (command, None)
