@@ -9,6 +9,11 @@ after five minutes (`empty_timeout_s`). Tests and the demo play the participants
 `POST /_sim/join|leave|drop` with an attendee's join token: a deleted attendee's token no longer
 joins. Meetings and pipelines keep the tags they were created with (`ListTagsForResource` answers
 them: IAM decides on them), and tags Chime would refuse are refused.
+
+Given a state file, the meetings still open (attendees, join tokens, tags) and the pipelines still
+running are written through to it on every change the API acknowledges, and loaded at start: a
+restart keeps them, and nobody is connected across it (an empty meeting ends itself after the
+timeout, counted from the start). Nothing kept names the stand-in's port.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import re
 import secrets
 import threading
@@ -25,6 +31,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 
 from local.loopback import LoopbackServer
@@ -88,6 +95,38 @@ class Meeting:
     transcribing: bool = False
     tags: list[dict[str, str]] = field(default_factory=list)
 
+    def saved(self) -> dict[str, Any]:
+        """What a restart keeps: not who is connected, nor their video."""
+        return {
+            "MeetingId": self.meeting_id,
+            "ExternalMeetingId": self.external_meeting_id,
+            "MediaRegion": self.media_region,
+            "MeetingHostId": self.host_id,
+            "Transcribing": self.transcribing,
+            "Tags": self.tags,
+            "Attendees": [
+                {"AttendeeId": a.attendee_id, "ExternalUserId": a.external_user_id, "JoinToken": a.join_token}
+                for a in self.attendees.values()
+            ],
+        }
+
+    @classmethod
+    def restored(cls, saved: dict[str, Any]) -> Meeting:
+        """A kept meeting, its attendees disconnected and its empty time counted from now."""
+        meeting = cls(
+            saved["MeetingId"],
+            saved["ExternalMeetingId"],
+            saved["MediaRegion"],
+            saved["MeetingHostId"],
+            transcribing=saved["Transcribing"],
+            tags=saved["Tags"],
+        )
+        for a in saved["Attendees"]:
+            meeting.attendees[a["AttendeeId"]] = Attendee(
+                a["AttendeeId"], a["ExternalUserId"], a["JoinToken"]
+            )
+        return meeting
+
     def shape(self) -> dict[str, Any]:
         host = f"{self.meeting_id[:8]}.k.m1.ue1.app.chime.aws"
         return {
@@ -143,7 +182,11 @@ class ChimeState:
     """The meetings, attendees and pipelines, and the events their changes publish."""
 
     def __init__(
-        self, publish: Publish, empty_timeout_s: float = 300.0, store: StoreObject | None = None
+        self,
+        publish: Publish,
+        empty_timeout_s: float = 300.0,
+        store: StoreObject | None = None,
+        state_file: Path | None = None,
     ) -> None:
         self.publish = publish
         self.store = store
@@ -154,6 +197,50 @@ class ChimeState:
         self.pipelines: dict[str, dict[str, Any]] = {}
         self._idempotency: dict[str, str] = {}
         self._lock = threading.RLock()
+        self.state_file = state_file
+        if state_file is not None and state_file.exists():
+            self._load(state_file)
+
+    # --- what a restart keeps ------------------------------------------------------------------
+
+    def _load(self, state_file: Path) -> None:
+        saved = json.loads(state_file.read_text())
+        self.meetings = {m["MeetingId"]: Meeting.restored(m) for m in saved["meetings"]}
+        self.pipelines = {p["MediaPipelineId"]: p for p in saved["pipelines"]}
+        self._idempotency = saved["idempotency"]
+
+    def _save(self) -> None:
+        """Write the open meetings and running pipelines through to the state file: called with
+        the lock held, after a change and before the API answers it."""
+        if self.state_file is None:
+            return
+        running = {k: p for k, p in self.pipelines.items() if p["Status"] == "InProgress"}
+        saved = {
+            "meetings": [m.saved() for m in self.meetings.values()],
+            "pipelines": list(running.values()),
+            "idempotency": {
+                token: kept
+                for token, kept in self._idempotency.items()
+                if kept in self.meetings or kept in running
+            },
+        }
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        temp = self.state_file.with_name(f"{self.state_file.name}.tmp")
+        # Join tokens are secrets: the file is its owner's alone.
+        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(json.dumps(saved))
+        temp.replace(self.state_file)
+
+    def resume(self) -> None:
+        """Finish the concatenations a restart interrupted (their videos did not survive it)."""
+        with self._lock:
+            running = [
+                p
+                for p in self.pipelines.values()
+                if p["_kind"] == "concatenation" and p["Status"] == "InProgress"
+            ]
+        for pipeline in running:
+            threading.Thread(target=self._concatenate, args=(pipeline,), daemon=True).start()
 
     # --- events ----------------------------------------------------------------------------
 
@@ -201,6 +288,7 @@ class ChimeState:
             meeting = Meeting(str(uuid.uuid4()), external, region, body.get("MeetingHostId"), tags=tags)
             self.meetings[meeting.meeting_id] = meeting
             self._idempotency[token] = meeting.meeting_id
+            self._save()
         self._meeting_event(meeting, "MeetingStarted")
         return meeting
 
@@ -214,13 +302,19 @@ class ChimeState:
     def end_meeting(self, meeting_id: str) -> None:
         with self._lock:
             meeting = self.meetings.pop(meeting_id, None)
-        if meeting is None:
-            raise _not_found(f"meeting {meeting_id}")
-        self._meeting_event(meeting, "MeetingEnded")
-        for pipeline in list(self.pipelines.values()):
-            if pipeline["_meeting_id"] == meeting_id and pipeline["Status"] == "InProgress":
+            if meeting is None:
+                raise _not_found(f"meeting {meeting_id}")
+            stopped = [
+                p
+                for p in self.pipelines.values()
+                if p["_meeting_id"] == meeting_id and p["Status"] == "InProgress"
+            ]
+            for pipeline in stopped:
                 pipeline["Status"] = "Stopped"
-                self._pipeline_event(pipeline, "MediaPipelineDeleted")
+            self._save()
+        self._meeting_event(meeting, "MeetingEnded")
+        for pipeline in stopped:
+            self._pipeline_event(pipeline, "MediaPipelineDeleted")
 
     def create_attendee(self, meeting_id: str, body: dict[str, Any]) -> Attendee:
         meeting = self.meeting(meeting_id)
@@ -234,6 +328,7 @@ class ChimeState:
                 raise ChimeError(400, "LimitExceededException", "Attendee limit reached")
             attendee = Attendee(str(uuid.uuid4()), external, secrets.token_urlsafe(48))
             meeting.attendees[attendee.attendee_id] = attendee
+            self._save()
         return attendee
 
     def attendee(self, meeting_id: str, attendee_id: str) -> Attendee:
@@ -246,12 +341,18 @@ class ChimeState:
         meeting = self.meeting(meeting_id)
         with self._lock:
             attendee = meeting.attendees.pop(attendee_id, None)
+            self._save()
         if attendee is None:
             raise _not_found(f"attendee {attendee_id}")
         if attendee.connected:
             self._meeting_event(meeting, "AttendeeLeft", attendee)
             self._maybe_empty(meeting)
         self._meeting_event(meeting, "AttendeeDeleted", attendee)
+
+    def transcribe(self, meeting_id: str, on: bool) -> None:
+        with self._lock:
+            self.meeting(meeting_id).transcribing = on
+            self._save()
 
     # --- the participants' clients, simulated --------------------------------------------------
 
@@ -346,6 +447,7 @@ class ChimeState:
             self.pipelines[pipeline_id] = pipeline
             if token:
                 self._idempotency[f"pipeline:{token}"] = pipeline_id
+            self._save()
         self._pipeline_event(pipeline, "MediaPipelineInProgress")
         if kind == "concatenation":
             threading.Thread(target=self._concatenate, args=(pipeline,), daemon=True).start()
@@ -361,7 +463,7 @@ class ChimeState:
         for attendee_id, video in self.videos.get(pipeline["_meeting_id"], {}).items():
             if self.store is not None:
                 self.store(bucket, f"{prefix}/video/{attendee_id}.mp4", video)
-        pipeline["Status"] = "Stopped"
+        self._stop_pipeline(pipeline)
         self._pipeline_event(pipeline, "MediaPipelineDeleted")
 
     def pipeline(self, pipeline_id: str) -> dict[str, Any]:
@@ -385,8 +487,13 @@ class ChimeState:
 
     def delete_pipeline(self, pipeline_id: str) -> None:
         pipeline = self.pipeline(pipeline_id)
-        pipeline["Status"] = "Stopped"
+        self._stop_pipeline(pipeline)
         self._pipeline_event(pipeline, "MediaPipelineDeleted")
+
+    def _stop_pipeline(self, pipeline: dict[str, Any]) -> None:
+        with self._lock:
+            pipeline["Status"] = "Stopped"
+            self._save()
 
 
 def _public(pipeline: dict[str, Any]) -> dict[str, Any]:
@@ -417,9 +524,14 @@ _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
 
 class ChimeStandIn:
     def __init__(
-        self, port: int, publish: Publish, empty_timeout_s: float = 300.0, store: StoreObject | None = None
+        self,
+        port: int,
+        publish: Publish,
+        empty_timeout_s: float = 300.0,
+        store: StoreObject | None = None,
+        state_file: Path | None = None,
     ) -> None:
-        self.state = ChimeState(publish, empty_timeout_s, store)
+        self.state = ChimeState(publish, empty_timeout_s, store, state_file)
         state = self.state
 
         class Handler(_Handler):
@@ -436,6 +548,7 @@ class ChimeStandIn:
     def start(self) -> None:
         threading.Thread(target=self._server.serve_forever, name="chime", daemon=True).start()
         threading.Thread(target=self._sweep, name="chime-sweeper", daemon=True).start()
+        self.state.resume()
 
     def _sweep(self) -> None:
         while not self._stop.wait(1.0):
@@ -546,10 +659,10 @@ class _Handler(BaseHTTPRequestHandler):
         return 204, None
 
     def transcription(self, body: Any, params: dict[str, str], meeting: str) -> tuple[int, dict[str, Any]]:
-        found = self.chime.meeting(meeting)
+        self.chime.meeting(meeting)
         if params.get("operation") not in ("start", "stop"):
             raise _bad_request("operation must be start or stop")
-        found.transcribing = params["operation"] == "start"
+        self.chime.transcribe(meeting, params["operation"] == "start")
         return 200, {}
 
     def create_capture(self, body: dict[str, Any], params: Any) -> tuple[int, dict[str, Any]]:
