@@ -50,7 +50,9 @@ def _announce(platform: LocalPlatform) -> None:
     gateway = platform.urls["gateway"]
     tenant = platform.default_tenant
     lines = [
-        f"\nReady in {platform.started_in_s:.1f} s.  {platform.state_report}",
+        f"\nReady in {platform.started_in_s:.1f} s.",
+        f"  {platform.state_report}",
+        *(f"  {note}" for note in platform.notes),
         f"  Portal and API    {gateway}/   (tenant {tenant}; others at {gateway}/tenants/<id>/)",
         f"  Health            {gateway}/health",
         f"  OpenAPI           {gateway}/openapi.json      Swagger UI {gateway}/docs",

@@ -141,7 +141,8 @@ def changes_state(operation: str) -> bool:
     if " " in operation:  # REST: S3, Lambda
         method, path = operation.split(" ", 1)
         return method not in ("GET", "HEAD", "OPTIONS") and not path.endswith("/invocations")
-    return operation not in _NOT_STATE and not operation.startswith(_READ_PREFIXES)
+    # Cognito's administrators read too: AdminGetUser, AdminListGroupsForUser.
+    return operation not in _NOT_STATE and not operation.removeprefix("Admin").startswith(_READ_PREFIXES)
 
 
 # --- The journal -----------------------------------------------------------------------------------

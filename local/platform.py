@@ -48,6 +48,7 @@ from local.parity.actions import Need
 from local.provision import ProvisionedTenant, provision_tenant
 from local.seed import seed_tenant
 from local.standins.chime import ChimeStandIn
+from local.standins.stripe import stripe_command
 from local.tokens import Authorizer
 
 STATE_DIR = ROOT / ".local"
@@ -134,6 +135,7 @@ class LocalPlatform:
         self.restored: persistence.Restored | None = None
         self.resumed: dict[str, dict[str, Any]] = {}  # tenant -> the reconciler's counts at start
         self._saved: dict[str, Any] = {}  # what provisioning made, when the state was kept
+        self.notes: list[str] = []  # what the person starting the platform should know of its data
 
     # --- AWS clients against the emulator --------------------------------------------------------
 
@@ -173,6 +175,7 @@ class LocalPlatform:
         if self.aws_state:
             self.aws_state.record(self.emulator.port)
         healthlake_port, stripe_port = free_port(), free_port()
+        data = self.settings.data_dir if self.aws_state else None
         self._spawn(
             "healthlake",
             [
@@ -181,15 +184,21 @@ class LocalPlatform:
                 str(ROOT / "local/standins/healthlake/server.mjs"),
                 "--port",
                 str(healthlake_port),
-                *(["--state-dir", str(self.settings.data_dir / "healthlake")] if self.aws_state else []),
+                *(["--state-dir", str(data / "healthlake")] if data else []),
             ],
         )
-        self._spawn(
-            "stripe",
-            [str(Path(sys.executable).parent / "localstripe"), "--port", str(stripe_port), "--from-scratch"],
+        stripe, note = stripe_command(
+            Path(sys.executable).parent / "localstripe", stripe_port, data / "stripe" if data else None
         )
+        if note:
+            self.notes.append(note)
+        self._spawn("stripe", stripe)
         self.chime = ChimeStandIn(
-            0, self._publish_default_bus, self.settings.chime_empty_timeout_s, self._store_media
+            0,
+            self._publish_default_bus,
+            self.settings.chime_empty_timeout_s,
+            self._store_media,
+            state_file=data / "chime.json" if data else None,
         )
         self.chime.start()
         self.urls |= {

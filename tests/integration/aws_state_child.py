@@ -43,8 +43,9 @@ def write(state: AwsState, aws: dict[str, Any]) -> dict[str, Any]:
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    pool = aws["cognito-idp"].create_user_pool(PoolName="kept", UsernameAttributes=["email"])["UserPool"]["Id"]
-    client = aws["cognito-idp"].create_user_pool_client(
+    idp = aws["cognito-idp"]
+    pool = idp.create_user_pool(PoolName="kept", UsernameAttributes=["email"])["UserPool"]["Id"]
+    client = idp.create_user_pool_client(
         UserPoolId=pool, ClientName="portal", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"]
     )["UserPoolClient"]["ClientId"]
     queue = aws["sqs"].create_queue(QueueName="kept")["QueueUrl"]
@@ -60,9 +61,10 @@ def write(state: AwsState, aws: dict[str, Any]) -> dict[str, Any]:
         ExpressionAttributeValues={":one": {"N": "10"}},
     )
     aws["dynamodb"].delete_item(TableName="kept", Key={"pk": {"S": "item-2"}})
-    idp = aws["cognito-idp"]
     idp.admin_create_user(UserPoolId=pool, Username="pat@kept.example", MessageAction="SUPPRESS")
-    idp.admin_set_user_password(UserPoolId=pool, Username="pat@kept.example", Password=PASSWORD, Permanent=True)
+    idp.admin_set_user_password(
+        UserPoolId=pool, Username="pat@kept.example", Password=PASSWORD, Permanent=True
+    )
     tokens = idp.initiate_auth(
         ClientId=client,
         AuthFlow="USER_PASSWORD_AUTH",

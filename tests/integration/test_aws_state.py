@@ -9,8 +9,11 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from local.persistence import JOURNAL, SNAPSHOT, changes_state, read_journal
 from local.tokens import Authorizer
@@ -19,30 +22,45 @@ CHILD = [sys.executable, "-m", "tests.integration.aws_state_child"]
 
 
 def _run(mode: str, directory: Path) -> dict[str, Any]:
-    done = subprocess.run([*CHILD, mode, str(directory)], capture_output=True, text=True, timeout=120, check=True)
+    command = [*CHILD, mode, str(directory)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
     answer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return answer
 
 
-def _write_then_kill(directory: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Killed:
+    directory: Path
+    written: dict[str, Any]  # what the writer printed: every write in it was acknowledged
+    whole: int  # the journal's length before the torn entry
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory: pytest.TempPathFactory) -> Killed:
+    """A writer killed with SIGKILL after its writes were answered, and killed again in the middle
+    of its next one (half an entry at the journal's end: that answer never left)."""
+    directory = tmp_path_factory.mktemp("aws-state")
     child = subprocess.Popen(
         [*CHILD, "write", str(directory)], stdout=subprocess.PIPE, text=True, start_new_session=True
     )
     assert child.stdout is not None
-    line = child.stdout.readline()  # every write it printed was acknowledged
+    line = child.stdout.readline()
     os.killpg(child.pid, signal.SIGKILL)
     child.wait()
-    written: dict[str, Any] = json.loads(line)
-    return written
+    journal = directory / JOURNAL
+    whole = journal.stat().st_size
+    with journal.open("ab") as file:
+        file.write(b"\x00\x00\x01\x00half an entry")
+    return Killed(directory, json.loads(line), whole)
 
 
-def test_acknowledged_writes_survive_a_kill_with_the_same_ids(tmp_path: Path) -> None:
-    written = _write_then_kill(tmp_path)
+def test_acknowledged_writes_survive_a_kill_with_the_same_ids(killed: Killed) -> None:
+    written = killed.written
     assert written["items"] == [["item-0", "10"], ["item-1", "1"]]
-    entries, _ = read_journal(tmp_path / JOURNAL)
+    entries, _ = read_journal(killed.directory / JOURNAL)
     assert len(entries) >= 8  # the writes after the snapshot, journaled only
 
-    after = _run("read", tmp_path)
+    after = _run("read", killed.directory)
 
     assert after["refused"] == 0 and after["replayed"] == len(entries)
     assert after["pool"] == written["pool"]
@@ -53,35 +71,24 @@ def test_acknowledged_writes_survive_a_kill_with_the_same_ids(tmp_path: Path) ->
     issuer = f"https://cognito-idp.us-east-1.amazonaws.com/{after['pool']}"
     claims = Authorizer(frozenset({issuer})).check(f"Bearer {written['tokens']['IdToken']}", scopes=())
     assert claims["sub"] == written["sub"]
+    # The entry cut short by the kill is dropped, and cut off the journal.
+    assert (killed.directory / JOURNAL).stat().st_size == killed.whole
 
 
-def test_a_clean_stop_folds_the_journal_into_the_snapshot(tmp_path: Path) -> None:
-    written = _write_then_kill(tmp_path)
-    first = _run("read-and-stop", tmp_path)
+def test_a_clean_stop_folds_the_journal_into_the_snapshot(killed: Killed) -> None:
+    first = _run("read-and-stop", killed.directory)
     assert first["replayed"] > 0
-    assert (tmp_path / JOURNAL).stat().st_size == 0 and (tmp_path / SNAPSHOT).exists()
+    assert (killed.directory / JOURNAL).stat().st_size == 0 and (killed.directory / SNAPSHOT).exists()
 
-    second = _run("read", tmp_path)
+    second = _run("read", killed.directory)
 
     assert second["replayed"] == 0
-    assert second["items"] == written["items"] and second["sub"] == written["sub"]
-
-
-def test_a_write_cut_short_by_the_kill_is_dropped(tmp_path: Path) -> None:
-    written = _write_then_kill(tmp_path)
-    journal = tmp_path / JOURNAL
-    whole = journal.stat().st_size
-    with journal.open("ab") as file:
-        file.write(b"\x00\x00\x01\x00half an entry")  # its answer never left
-
-    after = _run("read", tmp_path)
-
-    assert after["refused"] == 0 and after["items"] == written["items"]
-    assert journal.stat().st_size == whole  # cut back to the last whole entry
+    assert second["items"] == killed.written["items"] and second["sub"] == killed.written["sub"]
 
 
 def test_reads_and_effects_that_end_with_the_process_are_not_journaled() -> None:
-    assert changes_state("PutItem") and changes_state("TransactWriteItems") and changes_state("AdminCreateUser")
+    for operation in ("PutItem", "TransactWriteItems", "AdminCreateUser", "CreateUserPool"):
+        assert changes_state(operation), operation
     assert changes_state("PUT /kept/a/b.txt") and changes_state("POST /2015-03-31/functions")
     assert changes_state("InitiateAuth")  # it keeps the refresh token it issues
     reads = ("GetItem", "Query", "DescribeTable", "ListUserPools", "AdminGetUser", "Decrypt", "GET /kept/a")
