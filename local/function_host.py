@@ -37,6 +37,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
 
 from infra import topology
+from local import lifeline
 
 Handler = Callable[[Any, Any], Any]
 _handlers: dict[str, Handler] = {}
@@ -154,9 +155,11 @@ def serve(control: socket.socket) -> None:
             control.send(f"unknown {ticket} 0 0".encode())
             continue
         sys.stdout.flush()
+        host = os.getpid()
         if os.fork() == 0:
             status = 0
             try:
+                lifeline.die_with(host)  # an environment ends with its host, killed or not
                 if verb == "probe":
                     _probe(functions[key], ticket, where[0], int(where[1]), control)
                 else:

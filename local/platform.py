@@ -39,7 +39,7 @@ import boto3
 from infra import topology
 from infra.assets import ROOT
 from infra.tenants import Tenant, load_tenants
-from local import egress, function_host, persistence
+from local import egress, function_host, lifeline, persistence
 from local.emulator import ACCOUNT, Emulator, route_lambda_to
 from local.gateway import Gateway, TenantApi
 from local.lambdas import Environments, FunctionHostControl, HostedFunction, LambdaDispatcher
@@ -464,6 +464,9 @@ class LocalPlatform:
         self, name: str, command: list[str], env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
     ) -> None:
         log = (self.settings.state_dir / "logs" / f"{name}.log").open("wb")
+        # The stand-ins and function hosts, started from the main thread, end with the platform
+        # even when it is killed; a media worker's run (from a delivery thread) ends by itself.
+        tied = threading.current_thread() is threading.main_thread()
         self.processes[name] = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -472,6 +475,7 @@ class LocalPlatform:
             stderr=subprocess.STDOUT,
             start_new_session=True,
             pass_fds=pass_fds,
+            preexec_fn=lifeline.tied_to_this_process() if tied else None,
         )
 
     def _run_container(self, target: dict[str, Any], event: dict[str, Any]) -> None:
