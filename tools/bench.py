@@ -28,7 +28,12 @@
   patients and their visits written into the table, then `python -m tools.ops rebuild-record`
   into a new data store, as an operator runs it), and a second run that finds everything current.
 
-`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|egress|outbox|rebuild|rppg` runs one part.
+- restart: `make run`'s start on kept data against a fresh start: 100 open visits and 5,000 FHIR
+  resources (synthetic), then a kill -9 (the journal replayed), then a clean stop (the snapshot
+  alone), each with the state's size on disk.
+
+`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg`
+runs one part.
 """
 
 from __future__ import annotations
@@ -1027,6 +1032,126 @@ def rebuild_figures() -> None:
             platform.stop()
 
 
+RESTART_VISITS = 100
+RESTART_RESOURCES = 5_000
+
+
+def _state_size(state_dir: Path) -> str:
+    data = state_dir / "state"
+    parts = {
+        part.name: sum(
+            f.stat().st_size for f in ([part] if part.is_file() else part.rglob("*")) if f.is_file()
+        )
+        for part in sorted(data.iterdir())
+    }
+    detail = ", ".join(f"{name} {size / 1024:,.0f} KiB" for name, size in parts.items())
+    return f"{sum(parts.values()) / 2**20:.1f} MiB ({detail})"
+
+
+def restart_figures() -> None:
+    """Fresh start; then a populated state: RESTART_VISITS booked visits (written into the table as
+    the store writes them, synthetic patients, no lifecycles yet) and RESTART_RESOURCES FHIR
+    resources (synthetic Patients and Observations, posted in transaction bundles); a kill -9 and
+    a start (snapshot of the first start plus the journal replayed); a clean stop and a start
+    (the snapshot alone). Each populated start resumes every open visit's lifecycle."""
+    from datetime import UTC, date, datetime, timedelta
+
+    import boto3
+
+    from local.platform import free_port
+    from local.seed import SEED_PROVIDERS
+    from telehealth.adapters.clinic_store import DynamoClinicStore
+    from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.domain.appointments import Actor, Appointment
+    from telehealth.domain.ids import new_id
+    from telehealth.fhir.projection import PatientProfile
+
+    print("\n== make run on kept data (.local/state/)")
+    with tempfile.TemporaryDirectory() as state:
+        state_dir, port = Path(state), free_port()
+        process, wall, internal = _start_local(port, state_dir)
+        print(f"  fresh start                      {wall:6.2f} s to ready ({internal:.2f} s after imports)")
+        try:
+            running = json.loads((state_dir / "platform.json").read_text())
+            tenant = running["tenants"]["riverside"]
+            dynamodb = boto3.client(
+                "dynamodb",
+                endpoint_url=running["urls"]["aws"],
+                region_name=tenant["region"],
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106
+            )
+            store = DynamoClinicStore(topology.CLINIC_TABLE.name("riverside"), client=dynamodb)
+            patients = [
+                PatientProfile(
+                    f"synthetic-{n:03d}",
+                    "Synthetic",
+                    f"Restart{n:03d}",
+                    date(1960, 1, 1) + timedelta(days=n),
+                    "NY",
+                    "America/New_York",
+                )
+                for n in range(RESTART_VISITS)
+            ]
+            store.write([store.put_patient(p) for p in patients])
+            urgent = [
+                s.local_part.replace(".", "-") for s in SEED_PROVIDERS if s.visit_minutes == {"general": 5}
+            ]
+            first = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+            for n, patient in enumerate(patients):
+                start = first + timedelta(minutes=5 * (n // len(urgent)))
+                visit = Appointment(
+                    new_id(datetime.now(UTC)), urgent[n % len(urgent)], patient.patient_id, "general",
+                    start, start + timedelta(minutes=5), "NY", booked_by=Actor.STAFF,
+                )  # fmt: skip
+                store.book(visit, [], None)
+            os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+            fhir = HealthLakeFhirStore(tenant["fhir_endpoint"], region=tenant["region"])
+            for batch in range(RESTART_RESOURCES // 100):
+                entries = []
+                for n in range(batch * 100, batch * 100 + 100):
+                    resource: dict[str, Any] = (
+                        {"resourceType": "Patient", "id": f"restart-{n}", "name": [{"family": f"Restart{n}"}]}
+                        if n % 2 == 0
+                        else {
+                            "resourceType": "Observation",
+                            "id": f"restart-{n}",
+                            "status": "final",
+                            "code": {"text": "synthetic pulse"},
+                            "subject": {"reference": f"Patient/restart-{n - 1}"},
+                            "valueQuantity": {"value": 60 + n % 40, "unit": "/min"},
+                        }
+                    )
+                    entries.append(
+                        {
+                            "resource": resource,
+                            "request": {
+                                "method": "PUT",
+                                "url": f"{resource['resourceType']}/{resource['id']}",
+                            },
+                        }
+                    )
+                fhir.transaction(entries)
+            print(
+                f"  populated: {RESTART_VISITS} open visits, {RESTART_RESOURCES:,} FHIR resources; state {_state_size(state_dir)}"
+            )
+        except BaseException:
+            _stop_local(process)
+            raise
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        print(f"  killed (-9): state {_state_size(state_dir)}")
+        for run in ("start after the kill (journal replayed)", "start after a clean stop (snapshot)"):
+            process, wall, internal = _start_local(port, state_dir)
+            assert process.stdout is not None
+            report = process.stdout.readline().strip()  # how it found its data
+            print(f"  {run:<40} {wall:6.2f} s to ready ({internal:.2f} s after imports)")
+            print(f"    {report}")
+            _stop_local(process)
+            print(f"    then stopped: state {_state_size(state_dir)}")
+
+
 def rppg_figures() -> None:
     """The rPPG benchmark on the project's own synthetic clips (tools/bench_rppg.py)."""
     from tools.bench_rppg import rppg_figures as figures
@@ -1044,6 +1169,7 @@ PARTS = {
     "egress": egress_figures,
     "outbox": outbox_figures,
     "rebuild": rebuild_figures,
+    "restart": restart_figures,
     "rppg": rppg_figures,
 }
 
