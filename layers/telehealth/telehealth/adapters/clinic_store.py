@@ -450,6 +450,7 @@ class DynamoClinicStore(DynamoTable):
                 "status": a.status.value,
                 "version": a.version,
                 "booked_by": a.booked_by.value,
+                "booked_at": stamp(a.booked_at) if a.booked_at else None,
                 "gsi1pk": f"PATIENT#{a.patient_id}#APPTS",
                 "gsi1sk": stamp(a.start),
                 "gsi2pk": f"PROVIDER#{a.provider_id}#APPTS",
@@ -473,6 +474,7 @@ class DynamoClinicStore(DynamoTable):
             status=AppointmentStatus(p["status"]),
             version=int(p["version"]),
             booked_by=Actor(p["booked_by"]),
+            booked_at=_moment(p["booked_at"]) if "booked_at" in p else None,
         )
 
     def appointment(self, appointment_id: str) -> Appointment | None:
