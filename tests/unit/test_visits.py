@@ -28,6 +28,7 @@ from telehealth.domain.visits import (
     VisitTimings,
     attendance_outcome,
     check_check_in,
+    join_closes,
     next_reminder,
     place_in_line,
     seconds_until,
@@ -127,6 +128,26 @@ def test_a_reminder_booked_later_than_its_time_is_not_owed_late_either() -> None
     assert next_reminder(NOON, back, VisitTimings()) is None
     ahead = next_reminder(NOON, NOON - timedelta(hours=3), VisitTimings())
     assert ahead is not None and ahead.key == "1h"
+
+
+def test_the_join_window_counts_from_the_admission() -> None:
+    timings = VisitTimings()
+    admitted_at = NOON + timedelta(minutes=1)
+    admitted = replace(visit(), state=VisitState.ADMITTED, admitted_at=admitted_at, meeting_id="m-1")
+    # Learnt of late (the lifecycle started again a minute after the admission): what is left.
+    later = admitted_at + timedelta(minutes=1)
+    assert join_closes(admitted, later, timings) == admitted_at + timings.join_window
+    assert seconds_until(join_closes(admitted, later, timings), later) == 180
+    # Long past: the attendance check runs at once.
+    assert (
+        seconds_until(join_closes(admitted, later + timedelta(hours=1), timings), later + timedelta(hours=1))
+        == 1
+    )
+    # Not admitted (or in the call already): a whole window from now.
+    assert join_closes(visit(), later, timings) == later + timings.join_window
+    in_call = replace(admitted, state=VisitState.IN_CALL)
+    assert join_closes(in_call, later, timings) == later + timings.join_window
+    assert join_closes(None, later, timings) == later + timings.join_window
 
 
 def test_a_timeout_is_never_zero_seconds() -> None:

@@ -21,6 +21,7 @@ from telehealth.domain.visits import (
     VisitState,
     admit_by,
     attendance_outcome,
+    join_closes,
     next_reminder,
     no_show_at,
     seconds_until,
@@ -90,13 +91,15 @@ class VisitLifecycle:
             return {"next_key": "", "next_at": ""}
         return {"next_key": due.key, "next_at": projection.instant(due.at)}
 
-    def deadlines(self, start: datetime, end: datetime) -> dict[str, int]:
-        """Seconds until each deadline, computed now (a wait's timeout is fixed when it starts)."""
+    def deadlines(self, appointment_id: str, version: int, start: datetime, end: datetime) -> dict[str, int]:
+        """Seconds until each deadline, computed now (a wait's timeout is fixed when it starts):
+        each from the clock and the visit as the table has it, never a full length again."""
         now, timings = self.clock(), self.visits.timings
+        _, visit, _ = self._visit(appointment_id, version)
         return {
             "no_show_in_s": seconds_until(no_show_at(start, timings), now),
             "admit_in_s": seconds_until(admit_by(end, timings), now),
-            "join_window_s": seconds_until(now + timings.join_window, now),
+            "join_window_s": seconds_until(join_closes(visit, now, timings), now),
             "end_in_s": seconds_until(end + timings.overrun, now),
         }
 

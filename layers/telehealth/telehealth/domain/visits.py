@@ -293,6 +293,16 @@ def admit_by(end: datetime, timings: VisitTimings) -> datetime:
     return end + timings.admit_by_after_end
 
 
+def join_closes(visit: Visit | None, now: datetime, timings: VisitTimings) -> datetime:
+    """When the parties' time to join runs out: the window counts from the admission, so a
+    lifecycle that learns of it late (started again after the platform was down, or resumed
+    behind a backlog) waits only for what is left of it, as Chime's own clock on the meeting
+    does; `now` when the visit is not (or no longer) admitted."""
+    if visit is not None and visit.state is VisitState.ADMITTED and visit.admitted_at is not None:
+        return visit.admitted_at + timings.join_window
+    return now + timings.join_window
+
+
 def seconds_until(moment: datetime, now: datetime, at_least: int = 1) -> int:
     """A Step Functions timeout in whole seconds: never zero (a task must be able to start)."""
     return max(at_least, int((moment - now).total_seconds() + 0.999))
