@@ -29,8 +29,8 @@ def _ids(p: dict[str, Any]) -> tuple[str, int]:
 
 
 TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "timers": lambda p: lifecycle().timers(_at(p["start"])),
-    "deadlines": lambda p: lifecycle().deadlines(_at(p["start"]), _at(p["end"])),
+    "timers": lambda p: lifecycle().timers(*_ids(p), _at(p["start"])),
+    "deadlines": lambda p: lifecycle().deadlines(*_ids(p), _at(p["start"]), _at(p["end"])),
     "await": lambda p: lifecycle().wait_for(*_ids(p), str(p["step"]), str(p["task_token"])),
     "remind": lambda p: lifecycle().remind(*_ids(p), str(p["reminder"]), _at(p["start"])),
     "check-in-deadline": lambda p: lifecycle().check_in_deadline(*_ids(p)),

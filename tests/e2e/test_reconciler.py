@@ -1,5 +1,6 @@
 """A booked visit always gets its lifecycle: the visit reconciler starts one whose start failed
-after the booking committed, and starts again one that ended while its visit is open.
+after the booking committed, and starts again one that ended while its visit is open; after a
+restart that lost every execution (#13), it resumes each open visit where the table says it is.
 
 The session's platform fires the reconciler's schedule every minute (tests/conftest.py); the tests
 ask for a pass when they need one, as the platform does after a restart.
@@ -8,23 +9,33 @@ ask for a pass when they need one, as the platform does after a restart.
 from __future__ import annotations
 
 import json
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from infra import topology
+from local.emulator import ACCOUNT
 from local.platform import LocalPlatform
+from telehealth.adapters.clinic_store import DynamoClinicStore
+from telehealth.application.lifecycle import reminder_when
+from telehealth.domain.appointments import Appointment
+from telehealth.domain.ids import new_id
 from telehealth.domain.scheduling import parse_slot_id
 from telehealth.fhir.projection import instant
-from tests.conftest import eventually, user_tokens
+from tests.conftest import VISIT_TIMINGS, eventually, user_tokens
 from tests.e2e.test_local_platform import _token
-from tests.e2e.test_scheduling import RIVERSIDE, book
+from tests.e2e.test_scheduling import RIVERSIDE, book, call, patient_id, stamp
+from tests.e2e.test_video_visit import admit_when_waiting, provider_email, simulate, waiting
 from tests.e2e.test_visits import check_in, check_in_when_open, execution, soon_slot
+
+PATIENT = "patient.two@riverside.example"
 
 
 @pytest.fixture(scope="module")
 def patient(platform: LocalPlatform) -> str:
-    return user_tokens(platform, RIVERSIDE, "patient.two@riverside.example")["access"]
+    return user_tokens(platform, RIVERSIDE, PATIENT)["access"]
 
 
 def _status(platform: LocalPlatform, execution_arn: str) -> str | None:
@@ -40,6 +51,62 @@ def _entered(platform: LocalPlatform, execution_arn: str) -> list[str]:
     return [
         e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e
     ]
+
+
+def _left(platform: LocalPlatform, execution_arn: str, state: str) -> list[dict[str, Any]]:
+    """The execution's state (its input with the step's result) each time it left `state`."""
+    history = platform.client("stepfunctions").get_execution_history(executionArn=execution_arn)
+    return [
+        json.loads(e["stateExitedEventDetails"]["output"])
+        for e in history["events"]
+        if e.get("stateExitedEventDetails", {}).get("name") == state
+    ]
+
+
+def forget_every_execution(platform: LocalPlatform, tenant_id: str) -> None:
+    """What a restart of the local platform does to Step Functions: moto's process goes, and every
+    execution with it, while the table survives (#13). moto runs in this process: each of the
+    tenant's lifecycle executions is stopped (a waiting one's worker would wait on its token) and
+    dropped from the backend that executes them, so Step Functions knows none of them any more."""
+    from moto.stepfunctions.responses import get_backend  # the interpreter's backend, as served
+
+    provisioned = platform.provisioned[tenant_id]
+    backend = get_backend(ACCOUNT, provisioned.region)
+    machine = backend.describe_state_machine(provisioned.state_machine_arns[topology.VISIT_LIFECYCLE.key])
+    for gone in list(machine.executions):
+        if gone.status == "RUNNING":
+            gone.stop(stop_date=datetime.now(UTC), error=None, cause=None)
+    machine.executions.clear()
+
+
+def restart(platform: LocalPlatform, appointment: dict[str, Any]) -> str:
+    """Every execution forgotten, then the pass the platform runs after a restart: the visit's
+    lifecycle runs again, under its first name (Step Functions knows no earlier one). Its ARN."""
+    down = datetime.now(UTC).replace(microsecond=0)
+    forget_every_execution(platform, RIVERSIDE)
+    counts = platform.reconcile_visits(RIVERSIDE)
+    assert "errorType" not in counts and counts["failed"] == 0, counts
+    fresh = eventually(
+        lambda: (e := execution(platform, appointment))["status"] == "RUNNING" and e, timeout_s=30
+    )
+    assert fresh["startDate"] >= down  # a new execution, not the one forgotten
+    return str(fresh["executionArn"])
+
+
+def _store(platform: LocalPlatform) -> DynamoClinicStore:
+    return DynamoClinicStore(topology.CLINIC_TABLE.name(RIVERSIDE), platform.client("dynamodb"))
+
+
+def _reminders(platform: LocalPlatform, start: datetime, zone: str) -> int:
+    """Reminder e-mails the patient has had about a visit at `start`."""
+    from moto.ses.models import ses_backends
+
+    when = reminder_when(start, zone)
+    return sum(
+        1
+        for m in ses_backends[ACCOUNT][platform.provisioned[RIVERSIDE].region].sent_messages
+        if PATIENT in m.destinations.get("ToAddresses", []) and when in m.body
+    )
 
 
 def test_a_lifecycle_that_failed_to_start_after_the_booking_is_started_and_check_in_opens(
@@ -126,3 +193,186 @@ def test_the_reconciler_runs_on_demand_and_says_what_it_found(
     )
     assert "FunctionError" not in invoked
     assert json.loads(invoked["Payload"].read())["open"] >= 1
+
+
+# --- after a restart: every open visit resumed where the table says it is (#13) -------------------
+
+
+def test_after_a_restart_a_checked_in_visit_waits_for_admission_with_the_time_left(
+    platform: LocalPlatform, gateway: str, patient: str
+) -> None:
+    slot = soon_slot(gateway, patient)
+    appointment = book(gateway, patient, slot).json()
+    visit_id = appointment["appointment_id"]
+    check_in_when_open(gateway, patient, visit_id, False)
+    first = execution(platform, appointment)["executionArn"]
+    assert eventually(lambda: "AwaitAdmission" in _entered(platform, first), timeout_s=30)
+    gone = _token(platform, RIVERSIDE, visit_id, "admit")
+
+    arn = restart(platform, appointment)
+    # The check-in is in the table: the new lifecycle passes it at once and waits for admission,
+    # with the admission deadline (the end plus an hour) from the clock, not a wait restarted.
+    assert eventually(lambda: "AwaitAdmission" in _entered(platform, arn), timeout_s=30)
+    (deadlines,) = [s["deadlines"] for s in _left(platform, arn, "UntilAdmission")]
+    end = datetime.fromisoformat(appointment["end"].replace("Z", "+00:00"))
+    assert abs(deadlines["admit_in_s"] - (end + timedelta(hours=1) - datetime.now(UTC)).total_seconds()) < 30
+    assert "Remind" not in _entered(platform, arn)
+    # It waits on a token of its own, and the provider's admission moves it on.
+    eventually(lambda: _token(platform, RIVERSIDE, visit_id, "admit") not in (None, gone), timeout_s=30)
+    provider = user_tokens(platform, RIVERSIDE, provider_email(slot))["access"]
+    assert admit_when_waiting(gateway, provider, visit_id).status == 200
+    assert eventually(lambda: "AwaitJoined" in _entered(platform, arn), timeout_s=30)
+    call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider)
+    assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=30)
+
+
+def test_after_a_restart_an_admitted_visit_gets_only_what_is_left_of_its_join_window(
+    platform: LocalPlatform, gateway: str, patient: str
+) -> None:
+    slot = soon_slot(gateway, patient)
+    appointment = book(gateway, patient, slot).json()
+    visit_id = appointment["appointment_id"]
+    check_in_when_open(gateway, patient, visit_id, False)
+    provider = user_tokens(platform, RIVERSIDE, provider_email(slot))["access"]
+    assert admit_when_waiting(gateway, provider, visit_id).status == 200
+    admitted = time.monotonic()
+    # Down through the whole join window: nobody joined, and Chime ended the empty meeting.
+    forget_every_execution(platform, RIVERSIDE)
+    time.sleep(max(0.0, VISIT_TIMINGS["join_window"] + 1 - (time.monotonic() - admitted)))
+
+    arn = restart(platform, appointment)
+    # The window counts from the admission, so it is over: the attendance check runs at once
+    # (a restarted window would wait it out again) and, nobody having come, the patient is back
+    # in the waiting room for a new meeting, as the lifecycle would have done.
+    assert eventually(lambda: "CheckAttendance" in _entered(platform, arn), timeout_s=30)
+    (deadlines,) = [s["deadlines"] for s in _left(platform, arn, "UntilJoined")]
+    assert deadlines["join_window_s"] == 1
+    assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "checked-in", timeout_s=30)
+    assert eventually(lambda: _entered(platform, arn).count("AwaitAdmission") == 2, timeout_s=30)
+    call(gateway, "POST", f"/v1/appointments/{visit_id}/cancel", provider)
+
+
+def test_after_a_restart_a_visit_in_call_waits_for_its_end_with_the_time_left(
+    platform: LocalPlatform, gateway: str, patient: str
+) -> None:
+    slot = soon_slot(gateway, patient)
+    appointment = book(gateway, patient, slot).json()
+    visit_id = appointment["appointment_id"]
+    check_in_when_open(gateway, patient, visit_id, False)
+    provider = user_tokens(platform, RIVERSIDE, provider_email(slot))["access"]
+    admitted = admit_when_waiting(gateway, provider, visit_id).json()
+    provider_join = call(gateway, "POST", "/v1/join", provider, {"link": admitted["link"]["link"]}).json()
+    issued = call(gateway, "POST", f"/v1/appointments/{visit_id}/join-link", patient).json()
+    patient_join = call(gateway, "POST", "/v1/join", patient, {"link": issued["link"]}).json()
+    for joined in (provider_join, patient_join):
+        simulate(platform, "join", joined["Attendee"]["JoinToken"])
+    assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "in-call", timeout_s=20)
+    first = execution(platform, appointment)["executionArn"]
+    assert eventually(lambda: "AwaitEnd" in _entered(platform, first), timeout_s=30)
+    gone = _token(platform, RIVERSIDE, visit_id, "end")
+
+    arn = restart(platform, appointment)
+    # Every wait the call has passed resumes itself, Chime confirms the call, and the lifecycle
+    # waits for its end with the overrun deadline (the end plus an hour) from the clock.
+    assert eventually(lambda: "AwaitEnd" in _entered(platform, arn), timeout_s=30)
+    (deadlines,) = [s["deadlines"] for s in _left(platform, arn, "UntilEnd")]
+    end = datetime.fromisoformat(appointment["end"].replace("Z", "+00:00"))
+    assert abs(deadlines["end_in_s"] - (end + timedelta(hours=1) - datetime.now(UTC)).total_seconds()) < 30
+    (attendance,) = [s["attendance"] for s in _left(platform, arn, "CheckAttendance")]
+    assert attendance["result"]["outcome"] == "in-call"
+    assert waiting(gateway, patient, visit_id)["state"] == "in-call"
+    # The provider's end resumes the new lifecycle, which finishes the visit.
+    eventually(lambda: _token(platform, RIVERSIDE, visit_id, "end") not in (None, gone), timeout_s=30)
+    assert call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider).status == 200
+    assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=30)
+    assert call(gateway, "GET", f"/v1/appointments/{visit_id}", patient).json()["status"] == "fulfilled"
+
+
+def test_after_a_restart_a_visit_whose_start_passed_without_a_check_in_is_a_no_show(
+    platform: LocalPlatform, gateway: str, patient: str
+) -> None:
+    # In the table that survived: a visit booked two days ago that started two hours ago, while
+    # the platform was down, and nobody checked in.
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(hours=2, minutes=now.minute % 5)
+    provider_id = parse_slot_id(soon_slot(gateway, patient))[0]
+    missed = Appointment(
+        new_id(start - timedelta(days=2)),
+        provider_id,
+        patient_id(platform, PATIENT),
+        "general",
+        start,
+        start + timedelta(minutes=5),
+        "NY",
+        booked_at=start - timedelta(days=2),
+    )
+    store = _store(platform)
+    store.book(missed, [], None)
+    appointment = {"appointment_id": missed.appointment_id, "version": 1}
+
+    arn = restart(platform, appointment)
+    # What the lifecycle would have done at the check-in deadline: a no-show, at once; no
+    # reminder (the visit has started), no waiting room.
+    assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=40)
+    entered = _entered(platform, arn)
+    assert "CheckInDeadline" in entered
+    assert not {"Remind", "UntilAdmission"} & set(entered)
+    (deadline,) = [s["deadline"] for s in _left(platform, arn, "CheckInDeadline")]
+    assert deadline["result"]["outcome"] == "no-show"
+    read = call(gateway, "GET", f"/v1/appointments/{missed.appointment_id}", patient).json()
+    assert read["status"] == "noshow"
+    patient_zone = store.patient(missed.patient_id)
+    assert patient_zone is not None and _reminders(platform, start, patient_zone.zone) == 0
+
+
+def test_after_a_restart_a_reminder_missed_while_down_is_sent_late_once_and_never_again(
+    platform: LocalPlatform, gateway: str, patient: str
+) -> None:
+    # A visit in 20 to 55 minutes: booked now, it owes no reminder (both times have passed).
+    now = datetime.now(UTC)
+    offered = call(
+        gateway,
+        "GET",
+        f"/v1/slots?state=NY&specialty=urgent-care"
+        f"&from={stamp(now + timedelta(minutes=20))}&to={stamp(now + timedelta(minutes=55))}",
+        patient,
+    ).json()["slots"]
+    booked = book(gateway, patient, offered[0]["slot_id"])
+    assert booked.status == 201, booked.body
+    appointment = booked.json()
+    visit_id = appointment["appointment_id"]
+    start = datetime.fromisoformat(appointment["start"].replace("Z", "+00:00"))
+    store = _store(platform)
+    profile = store.patient(appointment["patient_id"])
+    assert profile is not None
+    first = execution(platform, appointment)["executionArn"]
+    assert eventually(lambda: "AwaitCheckIn" in _entered(platform, first), timeout_s=30)
+    assert "Remind" not in _entered(platform, first)
+
+    # The table as it would be had the visit been booked two days ago, its 24-hour reminder sent
+    # a day ago, and the platform down when the 1-hour one was due.
+    platform.client("dynamodb").update_item(
+        TableName=topology.CLINIC_TABLE.name(RIVERSIDE),
+        Key={"pk": {"S": f"APPT#{visit_id}"}, "sk": {"S": "APPT"}},
+        UpdateExpression="SET booked_at = :at",
+        ExpressionAttributeValues={":at": {"S": stamp(start - timedelta(days=2))}},
+    )
+    assert store.record_reminder(visit_id, 1, "24h", start - timedelta(hours=24), [])
+    assert _reminders(platform, start, profile.zone) == 0
+
+    # Back before the start: the 1-hour reminder goes out late, once, and the lifecycle goes on
+    # to wait for check-in.
+    arn = restart(platform, appointment)
+    assert eventually(lambda: "UntilCheckIn" in _entered(platform, arn), timeout_s=30)
+    assert _entered(platform, arn).count("Remind") == 1
+    (reminded,) = [s["timers"] for s in _left(platform, arn, "Timers")]
+    assert reminded["next_key"] == "1h"
+    assert eventually(lambda: _reminders(platform, start, profile.zone) == 1, timeout_s=15)
+
+    # Down and back again: the table says it went out, so it is not sent a second time.
+    arn = restart(platform, appointment)
+    assert eventually(lambda: "AwaitCheckIn" in _entered(platform, arn), timeout_s=30)
+    assert "Remind" not in _entered(platform, arn)
+    assert [s["timers"]["next_key"] for s in _left(platform, arn, "Timers")] == [""]
+    assert _reminders(platform, start, profile.zone) == 1
+    call(gateway, "POST", f"/v1/appointments/{visit_id}/cancel", patient)

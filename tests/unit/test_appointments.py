@@ -47,8 +47,10 @@ def test_a_cancelled_visit_cannot_change_again_and_each_change_bumps_the_version
     with pytest.raises(AppointmentRuleError) as refused:
         check_change(cancelled, Actor.STAFF, NOW, WINDOW, "cancelled")
     assert refused.value.kind == "appointment-cancelled"
-    moved = visit(48).moved(NOW + timedelta(days=3), NOW + timedelta(days=3, minutes=30))
+    moved = visit(48).moved(NOW + timedelta(days=3), NOW + timedelta(days=3, minutes=30), NOW)
     assert moved.version == 2 and moved.start == NOW + timedelta(days=3)
+    # The new version was booked when it was moved: its reminders are owed from then.
+    assert moved.booked_at == NOW
 
 
 def test_a_slot_that_has_started_cannot_be_booked() -> None:

@@ -28,8 +28,9 @@ from telehealth.domain.visits import (
     VisitTimings,
     attendance_outcome,
     check_check_in,
+    join_closes,
+    next_reminder,
     place_in_line,
-    reminders_due,
     seconds_until,
     waiting_line,
 )
@@ -57,20 +58,96 @@ def test_timings_keep_links_short_and_the_join_window_inside_chimes_five_minutes
         VisitTimings(join_window=timedelta(minutes=5))
 
 
+def reminders(booked: datetime) -> list[str]:
+    """Every reminder a lifecycle started at the booking sends, each at its time."""
+    sent: list[str] = []
+    now = booked
+    while (due := next_reminder(NOON, now, VisitTimings(), booked_at=booked, sent=sent)) is not None:
+        sent.append(due.key)
+        now = max(now, due.at)
+    return sent
+
+
 @pytest.mark.parametrize(
     ("booked_before", "due"),
     [(timedelta(days=2), ["24h", "1h"]), (timedelta(hours=3), ["1h"]), (timedelta(minutes=30), [])],
 )
 def test_reminders_booked_later_than_their_time_are_skipped(booked_before: timedelta, due: list[str]) -> None:
-    found = reminders_due(NOON, NOON - booked_before, VisitTimings())
-    assert [r.key for r in found] == due
-    assert all(r.at < NOON for r in found)
+    assert reminders(NOON - booked_before) == due
+    first = next_reminder(NOON, NOON - booked_before, VisitTimings(), booked_at=NOON - booked_before)
+    assert first is None or NOON - booked_before < first.at < NOON
 
 
 def test_a_reminder_never_comes_twice_even_when_its_timer_fires_early() -> None:
+    booked = NOON - timedelta(days=2)
     a_moment_early = NOON - timedelta(hours=24, milliseconds=300)
-    assert [r.key for r in reminders_due(NOON, a_moment_early, VisitTimings(), after="24h")] == ["1h"]
-    assert reminders_due(NOON, NOON - timedelta(hours=1, milliseconds=1), VisitTimings(), after="1h") == []
+    after_24h = next_reminder(NOON, a_moment_early, VisitTimings(), booked_at=booked, after="24h")
+    assert after_24h is not None and after_24h.key == "1h"
+    early = NOON - timedelta(hours=1, milliseconds=1)
+    assert next_reminder(NOON, early, VisitTimings(), booked_at=booked, after="1h") is None
+
+
+def test_a_reminder_the_table_records_as_sent_is_not_sent_again_by_a_lifecycle_started_afresh() -> None:
+    booked = NOON - timedelta(days=2)
+    # The platform came back 40 minutes before the visit: the 1h reminder went out before it
+    # went down, so nothing is left (the 24h one, earlier, is not sent late either).
+    back = NOON - timedelta(minutes=40)
+    assert next_reminder(NOON, back, VisitTimings(), booked_at=booked, sent={"1h"}) is None
+    # Back a day before: the 24h one went out, the 1h one is still ahead and waited for.
+    a_day_before = NOON - timedelta(hours=20)
+    ahead = next_reminder(NOON, a_day_before, VisitTimings(), booked_at=booked, sent={"24h"})
+    assert ahead is not None and (ahead.key, ahead.at) == ("1h", NOON - timedelta(hours=1))
+
+
+def test_a_reminder_missed_while_nothing_ran_is_sent_late_once_while_the_visit_is_ahead() -> None:
+    booked = NOON - timedelta(days=2)
+    back = NOON - timedelta(minutes=40)
+    late = next_reminder(NOON, back, VisitTimings(), booked_at=booked, sent={"24h"})
+    assert late is not None and (late.key, late.at) == ("1h", back)
+    # Both missed: one message, the latest, not the same text twice in a row.
+    both = next_reminder(NOON, back, VisitTimings(), booked_at=booked)
+    assert both is not None and (both.key, both.at) == ("1h", back)
+    # Missed the 24h one, the 1h one ahead: the missed one now, then the 1h one at its time.
+    early = NOON - timedelta(hours=20)
+    missed = next_reminder(NOON, early, VisitTimings(), booked_at=booked)
+    assert missed is not None and (missed.key, missed.at) == ("24h", early)
+    then = next_reminder(NOON, early, VisitTimings(), booked_at=booked, sent={"24h"})
+    assert then is not None and then.key == "1h"
+    # Once the visit has started, no reminder: the lifecycle decides the no-show instead.
+    assert next_reminder(NOON, NOON, VisitTimings(), booked_at=booked) is None
+    assert next_reminder(NOON, NOON + timedelta(minutes=5), VisitTimings(), booked_at=booked) is None
+
+
+def test_a_reminder_booked_later_than_its_time_is_not_owed_late_either() -> None:
+    booked = NOON - timedelta(minutes=90)
+    back = NOON - timedelta(minutes=40)
+    late = next_reminder(NOON, back, VisitTimings(), booked_at=booked)
+    assert late is not None and late.key == "1h"
+    assert next_reminder(NOON, back, VisitTimings(), booked_at=NOON - timedelta(minutes=50)) is None
+    # Where the table does not say when it was booked, only what is still ahead is owed.
+    assert next_reminder(NOON, back, VisitTimings()) is None
+    ahead = next_reminder(NOON, NOON - timedelta(hours=3), VisitTimings())
+    assert ahead is not None and ahead.key == "1h"
+
+
+def test_the_join_window_counts_from_the_admission() -> None:
+    timings = VisitTimings()
+    admitted_at = NOON + timedelta(minutes=1)
+    admitted = replace(visit(), state=VisitState.ADMITTED, admitted_at=admitted_at, meeting_id="m-1")
+    # Learnt of late (the lifecycle started again a minute after the admission): what is left.
+    later = admitted_at + timedelta(minutes=1)
+    assert join_closes(admitted, later, timings) == admitted_at + timings.join_window
+    assert seconds_until(join_closes(admitted, later, timings), later) == 180
+    # Long past: the attendance check runs at once.
+    assert (
+        seconds_until(join_closes(admitted, later + timedelta(hours=1), timings), later + timedelta(hours=1))
+        == 1
+    )
+    # Not admitted (or in the call already): a whole window from now.
+    assert join_closes(visit(), later, timings) == later + timings.join_window
+    in_call = replace(admitted, state=VisitState.IN_CALL)
+    assert join_closes(in_call, later, timings) == later + timings.join_window
+    assert join_closes(None, later, timings) == later + timings.join_window
 
 
 def test_a_timeout_is_never_zero_seconds() -> None:

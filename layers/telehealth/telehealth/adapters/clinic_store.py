@@ -184,6 +184,41 @@ class DynamoClinicStore(DynamoTable):
     def task_token(self, appointment_id: str, step: str) -> str | None:
         return self.visit_file(appointment_id).tokens.get(step)
 
+    # --- reminders that went out ---------------------------------------------------------------------
+
+    def record_reminder(
+        self, appointment_id: str, version: int, reminder: str, at: datetime, outbox: list[OutboxEntry]
+    ) -> bool:
+        """A reminder sent, kept in the visit's partition (a lifecycle started again finds it and
+        does not send it twice), with its announcement, once: False when it was recorded already."""
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": self._item(
+                                {
+                                    "pk": f"APPT#{appointment_id}",
+                                    "sk": f"REMINDER#v{version}#{reminder}",
+                                    "version": version,
+                                    "reminder": reminder,
+                                    "sent_at": stamp(at),
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    *self._outbox_items(outbox, at),
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException as error:
+            reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False
+            raise
+        return True
+
     # --- providers -----------------------------------------------------------------------------------
 
     def put_provider(self, record: ProviderRecord) -> list[dict[str, Any]]:
@@ -450,6 +485,7 @@ class DynamoClinicStore(DynamoTable):
                 "status": a.status.value,
                 "version": a.version,
                 "booked_by": a.booked_by.value,
+                "booked_at": stamp(a.booked_at) if a.booked_at else None,
                 "gsi1pk": f"PATIENT#{a.patient_id}#APPTS",
                 "gsi1sk": stamp(a.start),
                 "gsi2pk": f"PROVIDER#{a.provider_id}#APPTS",
@@ -473,6 +509,7 @@ class DynamoClinicStore(DynamoTable):
             status=AppointmentStatus(p["status"]),
             version=int(p["version"]),
             booked_by=Actor(p["booked_by"]),
+            booked_at=_moment(p["booked_at"]) if "booked_at" in p else None,
         )
 
     def appointment(self, appointment_id: str) -> Appointment | None:
@@ -658,6 +695,8 @@ class DynamoClinicStore(DynamoTable):
                 found.check_ins[int(sk.removeprefix("CHECKIN#v"))] = self._check_in_from(item)
             elif sk.startswith("TASK#"):
                 found.tokens[sk.removeprefix("TASK#")] = str(item["task_token"])
+            elif sk.startswith("REMINDER#v"):
+                found.reminders_sent.setdefault(int(item["version"]), set()).add(str(item["reminder"]))
             elif sk.startswith("LINK#"):
                 found.links.append(self._link_from(item))
                 found.join_info[str(item["link_id"])] = str(item["attendee"])

@@ -235,6 +235,7 @@ class BookingService:
             end=offered.end,
             patient_state=state,
             booked_by=caller.actor,
+            booked_at=now,
         )
         outbox = self._projection(appointment, now, slot_ids=[offered.slot_id])
         outbox.append(self.audit(caller, "C", f"Appointment/{appointment.appointment_id}", now))
@@ -300,7 +301,7 @@ class BookingService:
             raise AppointmentRuleError("same-slot", "The visit is already at that time.")
         check_bookable(start, now)
         offered = self._licensed_slot(provider_id, before.service_type, start, before.patient_state)
-        after = before.moved(offered.start, offered.end)
+        after = before.moved(offered.start, offered.end, now)
         outbox = self._projection(
             after, now, slot_ids=[slot_id(provider_id, before.start), offered.slot_id], before=before
         )

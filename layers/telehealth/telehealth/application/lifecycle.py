@@ -21,8 +21,9 @@ from telehealth.domain.visits import (
     VisitState,
     admit_by,
     attendance_outcome,
+    join_closes,
+    next_reminder,
     no_show_at,
-    reminders_due,
     seconds_until,
 )
 from telehealth.events import RecordingAvailable, VisitNoShow, VisitReminderSent
@@ -37,6 +38,11 @@ from telehealth.ports import (
 )
 
 TOKEN_TTL_SECONDS = 366 * 24 * 3600
+
+
+def reminder_when(start: datetime, zone: str) -> str:
+    """The visit's start as a reminder says it, on the patient's clock."""
+    return start.astimezone(ZoneInfo(zone)).strftime("%A %d %B at %H:%M %Z")
 
 
 def recording_prefix(appointment_id: str, version: int) -> str:
@@ -63,20 +69,37 @@ class VisitLifecycle:
 
     # --- timers ------------------------------------------------------------------------------------
 
-    def timers(self, start: datetime, after: str | None = None) -> dict[str, Any]:
-        """The next reminder still ahead (a Wait state waits until `next_at`); none: empty."""
-        due = reminders_due(start, self.clock(), self.visits.timings, after)
-        if not due:
+    def timers(
+        self, appointment_id: str, version: int, start: datetime, after: str | None = None
+    ) -> dict[str, Any]:
+        """The next reminder (a Wait state waits until `next_at`, at once for one sent late);
+        none: empty. `start` is the execution's (a version's start never changes); the table adds
+        when the version was booked and which reminders went out, so a lifecycle started again
+        owes what the first one would have and repeats nothing."""
+        file = self._store.visit_file(appointment_id)
+        appointment = file.appointment
+        booked_at = appointment.booked_at if appointment and appointment.version == version else None
+        due = next_reminder(
+            start,
+            self.clock(),
+            self.visits.timings,
+            booked_at=booked_at,
+            sent=file.reminders_sent.get(version, set()),
+            after=after,
+        )
+        if due is None:
             return {"next_key": "", "next_at": ""}
-        return {"next_key": due[0].key, "next_at": projection.instant(due[0].at)}
+        return {"next_key": due.key, "next_at": projection.instant(due.at)}
 
-    def deadlines(self, start: datetime, end: datetime) -> dict[str, int]:
-        """Seconds until each deadline, computed now (a wait's timeout is fixed when it starts)."""
+    def deadlines(self, appointment_id: str, version: int, start: datetime, end: datetime) -> dict[str, int]:
+        """Seconds until each deadline, computed now (a wait's timeout is fixed when it starts):
+        each from the clock and the visit as the table has it, never a full length again."""
         now, timings = self.clock(), self.visits.timings
+        _, visit, _ = self._visit(appointment_id, version)
         return {
             "no_show_in_s": seconds_until(no_show_at(start, timings), now),
             "admit_in_s": seconds_until(admit_by(end, timings), now),
-            "join_window_s": seconds_until(now + timings.join_window, now),
+            "join_window_s": seconds_until(join_closes(visit, now, timings), now),
             "end_in_s": seconds_until(end + timings.overrun, now),
         }
 
@@ -108,33 +131,38 @@ class VisitLifecycle:
     def remind(self, appointment_id: str, version: int, key: str, start: datetime) -> dict[str, Any]:
         """Send one reminder; returns the next one's timer (as `timers` does)."""
         sent = self._send_reminder(appointment_id, version, key)
-        return {**self.timers(start, after=key), "sent": sent}
+        return {**self.timers(appointment_id, version, start, after=key), "sent": sent}
 
     def _send_reminder(self, appointment_id: str, version: int, key: str) -> bool:
         file = self._store.visit_file(appointment_id)
         appointment = file.appointment
+        now = self.clock()
         if (
             appointment is None
             or appointment.version != version
             or appointment.status is not AppointmentStatus.BOOKED
+            or now >= appointment.start
+            or key in file.reminders_sent.get(version, set())
         ):
             return False
         patient = self._store.patient(appointment.patient_id)
         if patient is None or not (patient.email or patient.phone):
             return False
-        local = appointment.start.astimezone(ZoneInfo(patient.zone))
-        when = local.strftime("%A %d %B at %H:%M %Z")
         # When and where, nothing about why: no specialty, no reason, no provider's field.
         text = (
-            f"Reminder: you have a video visit on {when}. Check in from 15 minutes before the start "
-            f"at {self.portal_url}"
+            f"Reminder: you have a video visit on {reminder_when(appointment.start, patient.zone)}. "
+            f"Check in from 15 minutes before the start at {self.portal_url}"
         )
         channels = self.notifier.send(Notice(patient.email, patient.phone, "Your video visit", text))
-        now = self.clock()
         event = VisitReminderSent(
             appointment_id=appointment_id, version=version, reminder=key, channels=channels
         )
-        self._store.record([self.visits.booking.announce(event, now)])
+        # Recorded once it went out: a step that fails before the record is written sends it
+        # again when retried (a repeat rather than a loss); a lifecycle started afresh finds the
+        # record and sends nothing.
+        self._store.record_reminder(
+            appointment_id, version, key, now, [self.visits.booking.announce(event, now)]
+        )
         return True
 
     # --- no-shows and attendance ----------------------------------------------------------------------

@@ -96,6 +96,10 @@ class VisitStore(Protocol):
 
     def record(self, outbox: list[OutboxEntry]) -> None: ...
 
+    def record_reminder(
+        self, appointment_id: str, version: int, reminder: str, at: datetime, outbox: list[OutboxEntry]
+    ) -> bool: ...
+
 
 @dataclass(frozen=True)
 class VideoSettings:

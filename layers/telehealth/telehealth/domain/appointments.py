@@ -41,6 +41,9 @@ class Appointment:
     status: AppointmentStatus = AppointmentStatus.BOOKED
     version: int = 1
     booked_by: Actor = Actor.PATIENT
+    # When this version was booked (the booking, or the reschedule that made it): a reminder is
+    # owed only if its time came after. None where the table does not say.
+    booked_at: datetime | None = None
 
     def cancelled(self) -> Appointment:
         return self.closed(AppointmentStatus.CANCELLED)
@@ -49,8 +52,9 @@ class Appointment:
         """Cancelled, a no-show or fulfilled: the next version, and the last."""
         return replace(self, status=status, version=self.version + 1)
 
-    def moved(self, start: datetime, end: datetime) -> Appointment:
-        return replace(self, start=start, end=end, version=self.version + 1)
+    def moved(self, start: datetime, end: datetime, at: datetime | None = None) -> Appointment:
+        """The next version at another time, booked `at` (when the move is made)."""
+        return replace(self, start=start, end=end, version=self.version + 1, booked_at=at)
 
 
 def check_change(

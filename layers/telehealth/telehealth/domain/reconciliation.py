@@ -5,7 +5,9 @@ running at its current version. Executions are named after the appointment and v
 first is `<id>-v<version>`; names are unique for 90 days per state machine, so a lifecycle that
 ended while its visit is still open is started again under a new name, `<id>-v<version>-r<n>`
 (attempt n). Every lifecycle step reads the visit as it is now and does only what is left, so a
-fresh execution of an open visit carries on from wherever it had got to.
+fresh execution of an open visit carries on from wherever it had got to: each wait it has passed
+resumes at once, every timeout is counted from the clock and the table (never restarted), and a
+reminder goes out only if the table does not record it as sent (`telehealth.domain.visits`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ appointment is all there is. States move one way:
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
@@ -241,16 +241,43 @@ class Reminder:
     at: datetime
 
 
-def reminders_due(
-    start: datetime, now: datetime, timings: VisitTimings, after: str | None = None
-) -> list[Reminder]:
-    """The reminders still ahead: one booked later than a reminder's time skips it, and none
-    comes again once a later one (`after`) has gone out (a timer may fire a moment early)."""
-    due = sorted((Reminder(_label(b), start - b) for b in timings.reminders), key=lambda r: r.at)
-    keys = [r.key for r in due]
-    if after in keys:
-        due = due[keys.index(after) + 1 :]
-    return [r for r in due if r.at > now]
+def reminder_schedule(start: datetime, timings: VisitTimings) -> list[Reminder]:
+    """A visit's reminders at their times, earliest first."""
+    return sorted((Reminder(_label(b), start - b) for b in timings.reminders), key=lambda r: r.at)
+
+
+def next_reminder(
+    start: datetime,
+    now: datetime,
+    timings: VisitTimings,
+    *,
+    booked_at: datetime | None = None,
+    sent: Collection[str] = (),
+    after: str | None = None,
+) -> Reminder | None:
+    """The reminder the lifecycle sends next and when (None: no more), however it got here: from
+    the booking, or started afresh on a visit that was open while nothing ran (the platform down).
+
+    A reminder is owed when this version of the visit was booked before its time: one booked
+    later skips it. None comes again, nor any earlier one, once the table records it as sent
+    (`sent`) or the running lifecycle has passed it (`after`; a timer may fire a moment early, a
+    patient without an address gets nothing). An owed reminder whose time passed unsent goes out
+    late, at once, while the visit has not started: the patient was owed it and still gains from
+    it (when and where to be), and it is what the lifecycle would have done; of several, only the
+    latest, since they say the same thing. Where the table does not say when this version was
+    booked (`booked_at` None), only the reminders still ahead are owed.
+    """
+    if now >= start:
+        return None
+    schedule = reminder_schedule(start, timings)
+    keys = [r.key for r in schedule]
+    done = [keys.index(k) for k in (*sent, after) if k in keys]
+    left = schedule[max(done) + 1 :] if done else schedule
+    owed = [r for r in left if (r.at > booked_at if booked_at is not None else r.at > now)]
+    missed = [r for r in owed if r.at <= now]
+    if missed:
+        return Reminder(missed[-1].key, now)
+    return owed[0] if owed else None
 
 
 def _label(before: timedelta) -> str:
@@ -264,6 +291,16 @@ def no_show_at(start: datetime, timings: VisitTimings) -> datetime:
 
 def admit_by(end: datetime, timings: VisitTimings) -> datetime:
     return end + timings.admit_by_after_end
+
+
+def join_closes(visit: Visit | None, now: datetime, timings: VisitTimings) -> datetime:
+    """When the parties' time to join runs out: the window counts from the admission, so a
+    lifecycle that learns of it late (started again after the platform was down, or resumed
+    behind a backlog) waits only for what is left of it, as Chime's own clock on the meeting
+    does; `now` when the visit is not (or no longer) admitted."""
+    if visit is not None and visit.state is VisitState.ADMITTED and visit.admitted_at is not None:
+        return visit.admitted_at + timings.join_window
+    return now + timings.join_window
 
 
 def seconds_until(moment: datetime, now: datetime, at_least: int = 1) -> int:

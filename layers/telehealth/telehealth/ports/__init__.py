@@ -74,13 +74,15 @@ DESTINATIONS = ("fhir", "events", "workflow")
 @dataclass
 class VisitFile:
     """One appointment's whole file, as one query reads it: check-ins, visits (with their
-    revision) and task tokens by appointment version, join links with their attendees."""
+    revision), task tokens and reminders sent by appointment version, join links with their
+    attendees."""
 
     appointment_id: str
     appointment: Appointment | None = None
     check_ins: dict[int, CheckIn] = field(default_factory=dict)
     visits: dict[int, tuple[Visit, int]] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    reminders_sent: dict[int, set[str]] = field(default_factory=dict)  # version -> "24h", "1h"
     links: list[IssuedLink] = field(default_factory=list)
     join_info: dict[str, str] = field(default_factory=dict)  # link id -> attendee JSON (secret)
 
