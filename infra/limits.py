@@ -473,7 +473,9 @@ HEALTHLAKE_BUNDLE_RESOURCES = Limit(
     sources=(_HEALTHLAKE_QUOTAS,),
     enforced_by=(Enforcer.NOT_REACHABLE,),
     note="HealthLakeFhirStore.transaction exists but nothing calls it; every projection writes one "
-    "resource per request. The error shape is not in the stored documentation.",
+    "resource per request. The error shape is not in the stored documentation. The stand-in is "
+    "stricter than HealthLake here: Medplum refuses a transaction of more than 50 updates (its "
+    "`maxUpdates`), which HealthLake takes; a caller of transactions must lift that first.",
 )
 
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 from infra import topology
@@ -40,6 +41,8 @@ def main() -> None:
         except StateChanged as error:
             sys.exit(str(error))
         _announce(platform)
+        if platform.resuming is not None:
+            threading.Thread(target=_report_resumed, args=(platform,), daemon=True).start()
         platform.wait()
     finally:
         print("\nStopping...", flush=True)
@@ -76,6 +79,12 @@ def _announce(platform: LocalPlatform) -> None:
     functions = ", ".join(f.key for f in topology.functions_for(mine))
     lines += ["", f"Logs: .local/logs/.  Functions: {functions}.  Ctrl-C stops everything."]
     print("\n".join(lines), flush=True)
+
+
+def _report_resumed(platform: LocalPlatform) -> None:
+    assert platform.resuming is not None
+    platform.resuming.join()
+    print(platform.resume_report, flush=True)
 
 
 def _reset(state_dir: Path) -> str | None:

@@ -134,6 +134,8 @@ class LocalPlatform:
         )
         self.restored: persistence.Restored | None = None
         self.resumed: dict[str, dict[str, Any]] = {}  # tenant -> the reconciler's counts at start
+        self.resuming: threading.Thread | None = None
+        self.resumed_in_s = 0.0
         self._saved: dict[str, Any] = {}  # what provisioning made, when the state was kept
         self.notes: list[str] = []  # what the person starting the platform should know of its data
 
@@ -251,9 +253,10 @@ class LocalPlatform:
             self.aws_state.compact()
         if self.restored:
             # No execution outlived the last run: every open visit's lifecycle starts again, at
-            # the step its appointment is at.
-            for tenant in self.settings.tenants:
-                self.resumed[tenant.id] = self.reconcile_visits(tenant.id)
+            # the step its appointment is at, while the platform already serves (a step that is
+            # not waiting yet answers as it would in AWS a moment after a booking).
+            self.resuming = threading.Thread(target=self._resume_visits, name="resume-visits", daemon=True)
+            self.resuming.start()
         self.started_in_s = time.perf_counter() - started
         self._write_state()
 
@@ -332,11 +335,26 @@ class LocalPlatform:
         if not self.restored:
             started = "fresh (FRESH=1 forgot what was kept)" if self.settings.fresh else "new"
             return f"Data: {started}; kept in {where} from now on."
-        resumed = sum(int(r.get("started", 0)) + int(r.get("restarted", 0)) for r in self.resumed.values())
         return (
             f"Data: resumed from {where} (snapshot and {self.restored.replayed} later writes restored "
-            f"in {self.restored.seconds:.1f} s; {resumed} open visits' lifecycles resumed)."
+            f"in {self.restored.seconds:.1f} s); resuming the open visits' lifecycles."
         )
+
+    def _resume_visits(self) -> None:
+        began = time.perf_counter()
+        for tenant in self.settings.tenants:
+            self.resumed[tenant.id] = self.reconcile_visits(tenant.id)
+        self.resumed_in_s = time.perf_counter() - began
+
+    @property
+    def resume_report(self) -> str:
+        """Once `resuming` has ended: what it did, in a line."""
+        failed = [tid for tid, counts in self.resumed.items() if "errorMessage" in counts]
+        resumed = sum(int(r.get("started", 0)) + int(r.get("restarted", 0)) for r in self.resumed.values())
+        line = f"Resumed the lifecycles of {resumed} open visits in {self.resumed_in_s:.1f} s."
+        if failed:
+            line += f" It failed for {', '.join(failed)} (.local/logs/) and runs again on its schedule."
+        return line
 
     def _start_tenant(self, tenant: Tenant) -> None:
         healthlake = self.client("healthlake", tenant.region, endpoint=self.urls["healthlake"])
