@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import shutil
 import sys
@@ -12,7 +10,7 @@ import threading
 from pathlib import Path
 
 from infra import topology
-from local.platform import STATE_DIR, STATE_FILE, LocalPlatform, Settings, StateChanged, node_available
+from local.platform import STATE_DIR, KeptDataRefused, LocalPlatform, Settings, hold_state_dir, node_available
 from local.seed import DEMO_PASSWORD, SEED_USERS, email_of
 
 
@@ -38,7 +36,7 @@ def main() -> None:
     try:
         try:
             platform.start()
-        except StateChanged as error:
+        except KeptDataRefused as error:
             sys.exit(str(error))
         _announce(platform)
         if platform.resuming is not None:
@@ -89,14 +87,12 @@ def _report_resumed(platform: LocalPlatform) -> None:
 
 def _reset(state_dir: Path) -> str | None:
     """Forget the kept data, unless a platform is running on it."""
-    running = state_dir / STATE_FILE.name
-    if running.exists():
-        pid = json.loads(running.read_text()).get("pid")
-        with contextlib.suppress(ProcessLookupError, TypeError):
-            os.kill(pid, 0)
-            return f"The platform is running (pid {pid}) on {state_dir}: stop it first."
-    data = Settings(state_dir=state_dir).data_dir
-    shutil.rmtree(data, ignore_errors=True)
+    lock = hold_state_dir(state_dir)
+    if lock is None:
+        return f"A platform is running on {state_dir}: stop it first."
+    with lock:
+        data = Settings(state_dir=state_dir).data_dir
+        shutil.rmtree(data, ignore_errors=True)
     print(f"Forgot the local data ({data}); the next `make run` starts new.")
     return None
 

@@ -15,6 +15,7 @@ started again by the visit reconciler, which AWS runs on a schedule for the same
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -32,7 +33,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 
@@ -54,6 +55,8 @@ from local.tokens import Authorizer
 STATE_DIR = ROOT / ".local"
 STATE_FILE = STATE_DIR / "platform.json"
 PROVISIONED = "provisioned.json"
+# A journal longer than this is folded into a snapshot while the platform runs.
+COMPACT_AT_BYTES = 64 * 2**20
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 STRIPE_KEY = "sk_test_local_platform"  # localstripe accepts any sk_test_ key
 # Each third party's credential, as an operator puts it into the tenant's secret in AWS.
@@ -104,8 +107,22 @@ class Settings:
         return self.state_dir / "state"
 
 
-class StateChanged(Exception):  # noqa: N818 (said to the person starting the platform)
-    """The kept state was provisioned from another shape of the stack than this checkout's."""
+class KeptDataRefused(Exception):  # noqa: N818 (said to the person starting the platform)
+    """The kept data cannot be used: another platform runs on it, or it was provisioned from
+    another shape of the stack than this checkout's."""
+
+
+def hold_state_dir(state_dir: Path) -> TextIO | None:
+    """The lock a platform holds on its state directory while it runs (released by the kernel
+    when it ends, killed or not), or None when another platform holds it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock = (state_dir / "state.lock").open("a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        return None
+    return lock
 
 
 class LocalPlatform:
@@ -137,6 +154,7 @@ class LocalPlatform:
         self.resuming: threading.Thread | None = None
         self.resumed_in_s = 0.0
         self._saved: dict[str, Any] = {}  # what provisioning made, when the state was kept
+        self._lock: TextIO | None = None
         self.notes: list[str] = []  # what the person starting the platform should know of its data
 
     # --- AWS clients against the emulator --------------------------------------------------------
@@ -275,6 +293,9 @@ class LocalPlatform:
 
     def _restore(self) -> None:
         data = self.settings.data_dir
+        self._lock = hold_state_dir(self.settings.state_dir)
+        if self._lock is None:
+            raise KeptDataRefused(f"Another platform is running on {self.settings.state_dir}: stop it first.")
         if self.settings.fresh and data.exists():
             shutil.rmtree(data)
         if not self.aws_state or not self.aws_state.exists():
@@ -282,7 +303,7 @@ class LocalPlatform:
         saved_file = data / PROVISIONED
         saved = json.loads(saved_file.read_text()) if saved_file.exists() else {}
         if saved.get("shape") != self._shape():
-            raise StateChanged(
+            raise KeptDataRefused(
                 f"The data kept in {data} was made by another shape of the stack (tenants.toml, "
                 "infra/topology.py, local/provision.py or local/seed.py changed since). Start "
                 "clean with `make run FRESH=1` (it forgets that data), or run the checkout that made it."
@@ -339,6 +360,17 @@ class LocalPlatform:
             f"Data: resumed from {where} (snapshot and {self.restored.replayed} later writes restored "
             f"in {self.restored.seconds:.1f} s); resuming the open visits' lifecycles."
         )
+
+    def _compact_if_long(self) -> None:
+        """Fold a long journal into a snapshot, so a start after a kill replays little."""
+        journal = self.aws_state.journal if self.aws_state else None
+        if journal is None or journal.size < COMPACT_AT_BYTES:
+            return
+        try:
+            assert self.aws_state is not None
+            self.aws_state.compact()
+        except Exception as error:  # the journal keeps every write; the next tick tries again
+            self._log_state(f"snapshot failed ({type(error).__name__}); the journal is kept")
 
     def _resume_visits(self) -> None:
         began = time.perf_counter()
@@ -537,6 +569,7 @@ class LocalPlatform:
         """EventBridge's schedules, which moto does not run: `rate(...)` rules on the default bus."""
         last: dict[str, float] = {}
         while not self._stop.wait(1.0):
+            self._compact_if_long()
             for tenant in self.settings.tenants:
                 events = self.client("events", tenant.region)
                 for rule in topology.RULES:
@@ -621,7 +654,7 @@ class LocalPlatform:
                 process.wait(timeout=5)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-        if self.aws_state:
+        if self.aws_state and self.aws_state.journal is not None:  # not for a start refused early
             # Nothing writes now: the journal goes into a snapshot, so the next start replays nothing.
             try:
                 self.aws_state.compact()
@@ -633,7 +666,10 @@ class LocalPlatform:
                 )
             self.aws_state.close()
         self.emulator.stop()
-        (self.settings.state_dir / STATE_FILE.name).unlink(missing_ok=True)
+        if self._lock is not None:  # else the state file is another platform's
+            (self.settings.state_dir / STATE_FILE.name).unlink(missing_ok=True)
+            self._lock.close()
+            self._lock = None
 
     def pause(self, name: str) -> None:
         """Freeze a stand-in process (an outage: connections hang, then time out)."""

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from local.persistence import JOURNAL, SNAPSHOT, changes_state, read_journal
+from local.platform import PROVISIONED, hold_state_dir
 from local.tokens import Authorizer
 
 CHILD = [sys.executable, "-m", "tests.integration.aws_state_child"]
@@ -97,3 +98,39 @@ def test_reads_and_effects_that_end_with_the_process_are_not_journaled() -> None
     for operation in ("StartExecution", "SendTaskSuccess", "PutEvents", "ReceiveMessage", "DeleteMessage"):
         assert not changes_state(operation), operation
     assert not changes_state("POST /2015-03-31/functions/f/invocations")
+
+
+def _local(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "local", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_kept_data_of_another_shape_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    data = tmp_path / "state"
+    (data / "aws").mkdir(parents=True)
+    (data / "aws" / JOURNAL).write_bytes(b"a journal of another stack")
+    (data / PROVISIONED).write_text(json.dumps({"shape": "another", "tenants": {}}))
+
+    refused = _local("--state-dir", str(tmp_path), "--port", "0")
+
+    assert refused.returncode != 0 and "FRESH=1" in refused.stderr
+    assert (data / "aws" / JOURNAL).read_bytes() == b"a journal of another stack"
+    assert not (data / "aws" / SNAPSHOT).exists()
+
+
+def test_one_platform_per_state_directory_and_reset_waits_for_it(tmp_path: Path) -> None:
+    (tmp_path / "state" / "aws").mkdir(parents=True)
+    lock = hold_state_dir(tmp_path)  # as a running platform holds it
+    assert lock is not None
+    try:
+        second = _local("--state-dir", str(tmp_path), "--port", "0")
+        assert second.returncode != 0 and "Another platform is running" in second.stderr
+        reset = _local("--reset", "--state-dir", str(tmp_path))
+        assert reset.returncode != 0 and (tmp_path / "state").exists()
+    finally:
+        lock.close()
+
+    reset = _local("--reset", "--state-dir", str(tmp_path))
+
+    assert reset.returncode == 0 and not (tmp_path / "state").exists()
