@@ -259,7 +259,7 @@ def test_a_restart_on_another_port_keeps_every_store_resource_version_and_deleti
     durable = [{"family": "Durable"}]
     kept = store.create({"resourceType": "Patient", "name": durable})
     store.put({**kept, "active": True})
-    store.history("Patient", kept["id"])  # Medplum's reverses the stored versions in place
+    store.history("Patient", kept["id"])  # Medplum's readHistory reversed the stored versions in place
     store.put({**kept, "active": False})
     patch = [{"op": "add", "path": "/gender", "value": "other"}]
     assert running.send(datastore_id, "PATCH", f"Patient/{kept['id']}", patch).status == 200
