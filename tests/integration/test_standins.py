@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from local.platform import STRIPE_KEY, LocalPlatform
+from infra.assets import ROOT
+from local.platform import STRIPE_KEY, LocalPlatform, free_port
 from telehealth.adapters.healthlake import FhirStoreError, HealthLakeFhirStore
 from telehealth.adapters.meetings import ChimeMeetings, MeetingNotFoundError
 from telehealth.adapters.payments import StripePayments
-from tests.conftest import eventually, http
+from tests.conftest import Reply, eventually, http
 
 # --- HealthLake ------------------------------------------------------------------------------------
 
@@ -119,8 +125,10 @@ def _signed(
     *,
     method: str = "GET",
     body: bytes | None = None,
+    content_type: str | None = None,
 ) -> AWSRequest:
-    request = AWSRequest(method=method, url=url, data=body, headers={"Accept": "application/json"})
+    headers = {"Accept": "application/json"} | ({"Content-Type": content_type} if content_type else {})
+    request = AWSRequest(method=method, url=url, data=body, headers=headers)
     SigV4Auth(Credentials("testing", secret), service, "us-east-1").add_auth(request)
     return request
 
@@ -139,6 +147,240 @@ def test_requests_without_a_valid_healthlake_signature_are_refused(
     url = platform.fhir_endpoints["riverside"] + "Patient"
     reply = http("GET", url, headers=headers(url))
     assert reply.status == 403, how
+
+
+# --- HealthLake with --state-dir: what it acknowledged outlives the process ----------------------
+
+
+class HealthLakeProcess:
+    """The stand-in, started as the platform starts it, plus `--state-dir`."""
+
+    def __init__(self, state_dir: Path, log: Path, avoid_port: int | None = None) -> None:
+        port = free_port()
+        while port == avoid_port:  # a restart must show the endpoint following the port
+            port = free_port()
+        command = ["node", "--experimental-websocket", str(ROOT / "local/standins/healthlake/server.mjs")]
+        with log.open("ab") as errors:
+            self.process = subprocess.Popen(
+                [*command, "--port", str(port), "--state-dir", str(state_dir)],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                start_new_session=True,
+            )
+        assert self.process.stdout is not None
+        ready = self.process.stdout.readline()  # written once the journals are replayed
+        assert ready, f"the stand-in exited before it was ready: {log.read_text()}"
+        self.port: int = json.loads(ready)["port"]
+        self.control = boto3.client(
+            "healthlake",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 (the stand-in's test secret)
+        )
+
+    def endpoint(self, datastore_id: str) -> str:
+        properties = self.control.describe_fhir_datastore(DatastoreId=datastore_id)["DatastoreProperties"]
+        endpoint: str = properties["DatastoreEndpoint"]
+        return endpoint
+
+    def store(self, datastore_id: str) -> HealthLakeFhirStore:
+        return HealthLakeFhirStore(self.endpoint(datastore_id), region="us-east-1")
+
+    def send(self, datastore_id: str, method: str, path: str, patch: Any = None) -> Reply:
+        """A request the adapter has no method for (the platform never deletes or patches)."""
+        url = self.endpoint(datastore_id) + path
+        body = json.dumps(patch).encode() if patch is not None else None
+        content_type = "application/json-patch+json" if patch is not None else None
+        signed = _signed(url, "healthlake", method=method, body=body, content_type=content_type)
+        return http(method, url, headers=dict(signed.headers), body=body)
+
+    def stop(self, how: signal.Signals = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, how)
+        self.process.wait(timeout=10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+@pytest.fixture
+def healthlake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., HealthLakeProcess]]:
+    """Starts the stand-in on `tmp_path/state`; given the running one, stops it first (SIGTERM,
+    a no-op if it is dead already) and starts the next on another port."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    started: list[HealthLakeProcess] = []
+
+    def start(previous: HealthLakeProcess | None = None) -> HealthLakeProcess:
+        if previous is not None:
+            previous.stop()
+        log = tmp_path / "healthlake.log"
+        started.append(HealthLakeProcess(tmp_path / "state", log, previous.port if previous else None))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.stop(signal.SIGKILL)
+
+
+def _new_datastore(running: HealthLakeProcess) -> str:
+    created = running.control.create_fhir_datastore(DatastoreName="durable", DatastoreTypeVersion="R4")
+    datastore_id: str = created["DatastoreId"]
+    return datastore_id
+
+
+def _answers(running: HealthLakeProcess, datastore_id: str, refs: list[str]) -> dict[str, Any]:
+    """What a data store answers about each resource (a read, its history, each version it
+    lists) and to a search, keyed by the request."""
+    store = running.store(datastore_id)
+    answers: dict[str, Any] = {}
+    for ref in refs:
+        read = running.send(datastore_id, "GET", ref)
+        answers[ref] = read.status, read.json()
+        if read.status == 200:
+            resource_type, resource_id = ref.split("/")
+            answers[f"{ref}/_history"] = history = store.history(resource_type, resource_id)
+            for entry in history["entry"]:
+                version = entry["resource"]["meta"]["versionId"]
+                answers[f"{ref}/_history/{version}"] = store.vread(resource_type, resource_id, version)
+    answers["Patient?family=Durable"] = sorted(
+        json.dumps(p, sort_keys=True) for p in store.search("Patient", {"family": "Durable"})
+    )
+    return answers
+
+
+def test_a_restart_on_another_port_keeps_every_store_resource_version_and_deletion(
+    healthlake: Callable[..., HealthLakeProcess],
+) -> None:
+    running = healthlake()
+    datastore_id = _new_datastore(running)
+    store = running.store(datastore_id)
+    durable = [{"family": "Durable"}]
+    kept = store.create({"resourceType": "Patient", "name": durable})
+    store.put({**kept, "active": True})
+    store.history("Patient", kept["id"])  # Medplum's readHistory reversed the stored versions in place
+    store.put({**kept, "active": False})
+    patch = [{"op": "add", "path": "/gender", "value": "other"}]
+    assert running.send(datastore_id, "PATCH", f"Patient/{kept['id']}", patch).status == 200
+    gone = store.put(_patient(name=durable))
+    assert running.send(datastore_id, "DELETE", f"Patient/{gone['id']}").status == 200
+    identifier = {"system": "urn:test", "value": uuid.uuid4().hex}
+    bundle = store.transaction(
+        [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "request": {"method": "POST", "url": "Patient"},
+                "resource": {"resourceType": "Patient", "name": durable},
+            },
+            {
+                "request": {
+                    "method": "POST",
+                    "url": "Patient",
+                    "ifNoneExist": f"identifier={identifier['system']}|{identifier['value']}",
+                },
+                "resource": {"resourceType": "Patient", "name": durable, "identifier": [identifier]},
+            },
+            _put(_patient(name=durable)),
+        ]
+    )
+    refs = [f"Patient/{kept['id']}", f"Patient/{gone['id']}"] + [
+        entry["response"]["location"].split("/_history")[0] for entry in bundle["entry"]
+    ]
+    history = store.history("Patient", kept["id"])["entry"]
+    assert [e["resource"].get("active") for e in history] == [False, False, True, None]
+    before = _answers(running, datastore_id, refs)
+    assert before[f"Patient/{gone['id']}"][0] in (404, 410)
+    assert len(before["Patient?family=Durable"]) == 4
+
+    again = healthlake(running)
+
+    listed = again.control.list_fhir_datastores()["DatastorePropertiesList"]
+    assert again.port != running.port
+    assert [(d["DatastoreId"], d["DatastoreEndpoint"]) for d in listed] == [
+        (datastore_id, f"http://127.0.0.1:{again.port}/datastore/{datastore_id}/r4/")
+    ]
+    assert _answers(again, datastore_id, refs) == before
+
+
+def test_a_write_answered_just_before_a_kill_9_is_there_after_a_restart(
+    healthlake: Callable[..., HealthLakeProcess],
+) -> None:
+    running = healthlake()
+    datastore_id = _new_datastore(running)
+    written = running.store(datastore_id).put(_patient())
+    running.stop(signal.SIGKILL)
+
+    again = healthlake(running)
+    assert again.store(datastore_id).read("Patient", written["id"]) == written
+
+
+def _stale(existing: dict[str, Any]) -> dict[str, Any]:
+    return {**_put(existing), "request": {**_put(existing)["request"], "ifMatch": 'W/"not-the-version"'}}
+
+
+def test_failed_transactions_journal_nothing(
+    healthlake: Callable[..., HealthLakeProcess], tmp_path: Path
+) -> None:
+    running = healthlake()
+    datastore_id = _new_datastore(running)
+    store = running.store(datastore_id)
+    existing = store.put(_patient())
+    journal = tmp_path / "state" / f"{datastore_id}.ndjson"
+    journaled = journal.read_bytes()
+    refused, rolled_back = _patient(), _patient()
+    with pytest.raises(FhirStoreError):  # refused before it reaches the repository
+        store.transaction([_put(refused), _put(_patient(birthDate="1990-13-45"))])
+    with pytest.raises(FhirStoreError):  # its first entry written, then put back
+        store.transaction([_put(rolled_back), _stale(existing)])
+    assert journal.read_bytes() == journaled
+    later = store.put(_patient())  # journals its own version only
+
+    again = healthlake(running)
+    store = again.store(datastore_id)
+    assert store.read_if_present("Patient", refused["id"]) is None
+    assert store.read_if_present("Patient", rolled_back["id"]) is None
+    assert store.read("Patient", existing["id"]) == existing
+    assert store.read("Patient", later["id"]) == later
+
+
+@pytest.mark.parametrize(
+    "cut",
+    [
+        pytest.param(lambda journal, before: len(journal) - 10, id="within its last line"),
+        pytest.param(
+            lambda journal, before: journal.rindex(b"\n", before, len(journal) - 1) + 1, id="between lines"
+        ),
+    ],
+)
+def test_a_request_killed_mid_append_is_dropped_whole_and_the_versions_before_it_are_kept(
+    healthlake: Callable[..., HealthLakeProcess], tmp_path: Path, cut: Callable[[bytes, int], int]
+) -> None:
+    running = healthlake()
+    datastore_id = _new_datastore(running)
+    store = running.store(datastore_id)
+    first = store.put(_patient())
+    second = store.put({**first, "active": True})
+    journal = tmp_path / "state" / f"{datastore_id}.ndjson"
+    before = len(journal.read_bytes())
+    newcomer = _patient()
+    store.transaction([_put({**second, "active": False}), _put(newcomer)])
+    running.stop(signal.SIGKILL)
+    # What a kill in the middle of the transaction's append leaves: the answer never left.
+    written = journal.read_bytes()
+    journal.write_bytes(written[: cut(written, before)])
+
+    again = healthlake(running)
+    store = again.store(datastore_id)
+    assert store.read("Patient", first["id"]) == second
+    assert store.vread("Patient", first["id"], first["meta"]["versionId"]) == first
+    assert store.read_if_present("Patient", newcomer["id"]) is None
+    assert len(journal.read_bytes()) == before
+    third = store.put({**second, "gender": "other"})  # appended where the unfinished bytes were
+
+    last = healthlake(again)
+    history = last.store(datastore_id).history("Patient", first["id"])["entry"]
+    assert [entry["resource"] for entry in history] == [third, second, first]
 
 
 # --- Chime ------------------------------------------------------------------------------------------

@@ -96,8 +96,8 @@ class JournaledRepository extends MemoryRepository {
     for (const id of ids) this.pending.push(JSON.stringify({ expunged: `${resourceType}/${id}` }));
   }
 
-  // Medplum's reverses the stored history in place: each read would flip it, and a version
-  // written after an odd number of reads would land among the oldest.
+  // Medplum's readHistory reverses the stored versions in place: each read would flip them, and
+  // a version written after an odd number of reads would land among the oldest.
   async readHistory(resourceType, id) {
     await this.readResource(resourceType, id);
     const versions = this.history.get(resourceType)?.get(id) ?? [];
