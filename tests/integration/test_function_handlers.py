@@ -12,6 +12,7 @@ from functions.api import handler as api
 from functions.events import chime_events
 from functions.ingest import outbox_relay
 from functions.workflow import visit_tasks
+from tests.integration.conftest import REGION, MotoServer
 
 
 @dataclass
@@ -66,7 +67,7 @@ def test_an_unknown_route_is_a_404_not_a_crash() -> None:
 
 
 def test_a_visit_task_the_function_does_not_know_fails_loudly_for_the_state_machine(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, emulator: MotoServer
 ) -> None:
     from datetime import UTC, datetime, timedelta
 
@@ -81,11 +82,23 @@ def test_a_visit_task_the_function_does_not_know_fails_loudly_for_the_state_mach
         workforce_pool_id="w",
         patient_pool_id="p",
     )
-    for name, value in {**environment, "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    # A timer step reads the visit as the table has it: the tenant's table, in the tests' emulator.
+    table = topology.CLINIC_TABLE.name(tenant.id)
+    dynamodb = emulator.client("dynamodb")
+    if table not in dynamodb.list_tables()["TableNames"]:
+        dynamodb.create_table(**topology.CLINIC_TABLE.create_request(table))
+    aws = {
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ENDPOINT_URL": emulator.url,
+        "AWS_ACCESS_KEY_ID": "parity",
+        "AWS_SECRET_ACCESS_KEY": "parity",
+    }
+    for name, value in {**environment, **aws}.items():
         monkeypatch.setenv(name, value)
     with pytest.raises(visit_tasks.UnknownTaskError):
         visit_tasks.lambda_handler({"task": "teleport", "appointment_id": "a1"}, Context())
-    # A timer step: seconds from the clock, ids in, numbers out (its history is kept).
+    # A timer step: seconds from the clock and the table (a visit it does not hold has had no
+    # admission: its whole join window is ahead), ids in, numbers out (its history is kept).
     start = datetime.now(UTC) + timedelta(hours=2)
     stamp = "%Y-%m-%dT%H:%M:%SZ"
     result = visit_tasks.lambda_handler(
