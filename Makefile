@@ -34,7 +34,7 @@ $(NODE_READY): package-lock.json
 setup: $(PY_READY) $(NODE_READY) ## create .venv and node_modules from the lock files
 
 run: setup ## start the whole platform locally, keeping its data in .local/state/ (FRESH=1: forget it first)
-	$(BIN)/python -m local $(if $(FRESH),--fresh)
+	$(BIN)/python -m local $(if $(filter 1 yes true,$(FRESH)),--fresh)
 
 reset: setup ## forget the local platform's data (.local/state/)
 	$(BIN)/python -m local --reset

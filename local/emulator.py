@@ -953,7 +953,8 @@ class Emulator:
         self._server.start()
 
     def stop(self) -> None:
-        self._server.stop()
+        if self._server._thread is not None:  # not for a start refused before it served
+            self._server.stop()
         # moto keeps its state in this process: a platform started here later begins empty.
         from moto.moto_api._internal.models import moto_api_backend
 

@@ -121,6 +121,8 @@ _NOT_STATE = frozenset(
         "GetCallerIdentity",
     }
 )
+# Writes whose names read like reads.
+_WRITES_NAMED_LIKE_READS = frozenset({"VerifySoftwareToken", "VerifyUserAttribute", "VerifyEmailIdentity"})
 
 
 def operation_of(environ: dict[str, Any], body: bytes) -> str:
@@ -142,12 +144,18 @@ def changes_state(operation: str) -> bool:
         method, path = operation.split(" ", 1)
         return method not in ("GET", "HEAD", "OPTIONS") and not path.endswith("/invocations")
     # Cognito's administrators read too: AdminGetUser, AdminListGroupsForUser.
+    if operation in _WRITES_NAMED_LIKE_READS:
+        return True
     return operation not in _NOT_STATE and not operation.removeprefix("Admin").startswith(_READ_PREFIXES)
 
 
 # --- The journal -----------------------------------------------------------------------------------
 
 _HEADER = struct.Struct(">III")  # meta length, body length, crc32 of both
+# A journal opens with the generation of the snapshot it follows: a journal the snapshot already
+# holds (a kill between writing the snapshot and emptying the journal) is not replayed on top.
+_GENERATION = struct.Struct(">8sQ")
+_MAGIC = b"THJRNL01"
 _CGI = ("REQUEST_METHOD", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE", "CONTENT_LENGTH", "SERVER_NAME")
 
 
@@ -163,11 +171,16 @@ def _encode(entry: Entry) -> bytes:
     return _HEADER.pack(len(meta), len(entry.body), zlib.crc32(meta + entry.body)) + meta + entry.body
 
 
-def read_journal(path: Path) -> tuple[list[Entry], int]:
-    """The journal's whole entries, and the length they end at: a write cut short by a kill (its
-    answer never left) is not an entry."""
+def read_journal(path: Path) -> tuple[int | None, list[Entry], int]:
+    """The generation the journal follows (None: empty), its whole entries, and the length they end
+    at: a write cut short by a kill (its answer never left) is not an entry."""
     data = path.read_bytes() if path.exists() else b""
-    entries, at = [], 0
+    if len(data) < _GENERATION.size:
+        return None, [], 0
+    magic, generation = _GENERATION.unpack_from(data)
+    if magic != _MAGIC:
+        raise ValueError(f"{path} is not a journal of this platform")
+    entries, at = [], _GENERATION.size
     while at + _HEADER.size <= len(data):
         meta_length, body_length, crc = _HEADER.unpack_from(data, at)
         start, end = at + _HEADER.size, at + _HEADER.size + meta_length + body_length
@@ -176,23 +189,41 @@ def read_journal(path: Path) -> tuple[list[Entry], int]:
         meta = json.loads(data[start : start + meta_length])
         entries.append(Entry(meta["environ"], data[start + meta_length : end], meta["seed"]))
         at = end
-    return entries, at
+    return generation, entries, at
 
 
 class Journal:
-    """Appends each acknowledged write; a write's answer waits for its entry."""
+    """Appends each acknowledged write; a write's answer waits for its entry. Once an append has
+    failed (a full disk) nothing more is acknowledged: a later entry replayed without the lost one
+    would make another state than the one answered."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, generation: int) -> None:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         self.entries = 0
+        self.broken: OSError | None = None
+        if os.fstat(self._fd).st_size == 0:
+            self._write(_GENERATION.pack(_MAGIC, generation))
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:  # in the kernel's hands once written: a kill of this process keeps it
+            view = view[os.write(self._fd, view) :]
 
     def append(self, entry: Entry) -> None:
-        os.write(self._fd, _encode(entry))  # in the kernel's hands: a kill of this process keeps it
+        if self.broken is not None:
+            raise self.broken
+        try:
+            self._write(_encode(entry))
+        except OSError as error:
+            self.broken = error
+            raise
         self.entries += 1
 
-    def truncate(self) -> None:
+    def restart(self, generation: int) -> None:
+        """Empty, following the snapshot of `generation`."""
         os.ftruncate(self._fd, 0)
+        self._write(_GENERATION.pack(_MAGIC, generation))
         self.entries = 0
 
     @property
@@ -226,6 +257,10 @@ def _journal_requests() -> None:
         environ["wsgi.input"] = io.BytesIO(body)
         if not changes_state(operation_of(environ, body)):
             return original(self, environ, start_response)
+        if journal.broken is not None:
+            refusal = json.dumps({"__type": "ServiceUnavailable", "message": "the state journal failed"})
+            start_response("503 Service Unavailable", [("Content-Type", "application/x-amz-json-1.0")])
+            return [refusal.encode()]
         seed = secrets.randbits(63)
         answered: list[int] = []
 
@@ -291,7 +326,7 @@ class _Pickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec, rsa
-        from moto.stepfunctions.models import StateMachine
+        from moto.stepfunctions.models import StateMachineInstance
 
         kind = type(obj)
         if kind is _RLOCK:
@@ -308,7 +343,7 @@ class _Pickler(pickle.Pickler):
             return _defaults, (type(obj.default_factory()), dict(obj))
         if kind is weakref.WeakValueDictionary:
             return _weak_values, (dict(obj),)
-        if isinstance(obj, StateMachine):
+        if isinstance(obj, StateMachineInstance):
             # Not its executions: they run on threads of this process, and end with it.
             return object.__new__, (kind,), {**vars(obj), "executions": []}
         return NotImplemented
@@ -333,6 +368,7 @@ class AwsState:
         self.directory = directory
         self.log = log
         self.journal: Journal | None = None
+        self.generation = 0  # of the snapshot the state stands on
         self._port: str | None = None
 
     @property
@@ -353,10 +389,16 @@ class AwsState:
         loaded = self.snapshot_path.exists()
         if loaded:
             with self.snapshot_path.open("rb") as file:
-                _put_back(pickle.load(file))  # noqa: S301 (the platform's own file, in its own directory)
-        entries, end = read_journal(self.journal_path)
+                saved = pickle.load(file)  # noqa: S301 (the platform's own file, in its own directory)
+            self.generation = saved["generation"]
+            _put_back(saved["backends"])
+        followed, entries, end = read_journal(self.journal_path)
+        if followed is not None and followed < self.generation:
+            entries, end = [], 0  # already in the snapshot
+            self.log(f"journal of generation {followed} is in snapshot {self.generation}: not replayed")
         if self.journal_path.exists() and end < self.journal_path.stat().st_size:
-            os.truncate(self.journal_path, end)  # the cut-short entry of a kill
+            self.log(f"journal cut back from {self.journal_path.stat().st_size} to {end} bytes")
+            os.truncate(self.journal_path, end)  # the cut-short entry of a kill, or one already held
         refused = _replay(entries, self.log)
         return Restored(loaded, len(entries), refused, time.perf_counter() - started)
 
@@ -365,7 +407,7 @@ class AwsState:
         _draws_per_request()
         _journal_requests()
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.journal = Journal(self.journal_path)
+        self.journal = Journal(self.journal_path, self.generation)
         self._port = str(port)
         _journals[self._port] = self.journal
 
@@ -375,33 +417,44 @@ class AwsState:
         from local.emulator import DYNAMODB_TURNS
 
         with _WRITES, DYNAMODB_TURNS:
+            # Pickled in memory while writes wait; written to disk after, while they go on.
             backends = [
                 (module, name, account, region, backend)
                 for (module, name), backend_dict in _backend_dicts().items()
                 for account, regions in list(backend_dict.items())
                 for region, backend in list(regions.items())
             ]
+            generation = self.generation + 1
+            # On disk before the journal is emptied, so at every moment a snapshot and the journal
+            # that follows it hold every acknowledged write (the writes wait for the few ms).
+            buffer = io.BytesIO()
+            _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(
+                {"generation": generation, "backends": backends}
+            )
             temporary = self.snapshot_path.with_suffix(".tmp")
             try:
-                with temporary.open("wb") as file:
-                    _Pickler(file, protocol=pickle.HIGHEST_PROTOCOL).dump(backends)
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(descriptor, "wb") as file:
+                    file.write(buffer.getbuffer())
                     file.flush()
                     os.fsync(file.fileno())
             except BaseException:
                 temporary.unlink(missing_ok=True)
                 raise
             temporary.replace(self.snapshot_path)
+            self.generation = generation
             if self.journal is not None:
-                self.journal.truncate()
+                self.journal.restart(generation)
             else:
                 self.journal_path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        if self._port is not None:
-            _journals.pop(self._port, None)
-        if self.journal is not None:
-            self.journal.close()
-            self.journal = None
+        with _WRITES:  # not while a write is being journaled
+            if self._port is not None:
+                _journals.pop(self._port, None)
+            if self.journal is not None:
+                self.journal.close()
+                self.journal = None
 
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in (self.snapshot_path, self.journal_path) if p.exists())

@@ -155,6 +155,7 @@ class LocalPlatform:
         self.resumed_in_s = 0.0
         self._saved: dict[str, Any] = {}  # what provisioning made, when the state was kept
         self._lock: TextIO | None = None
+        self._compact_after = 0.0  # monotonic: no compaction before (after a failed one)
         self.notes: list[str] = []  # what the person starting the platform should know of its data
 
     # --- AWS clients against the emulator --------------------------------------------------------
@@ -266,9 +267,11 @@ class LocalPlatform:
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         self.urls["gateway"] = f"http://127.0.0.1:{self.gateway.port}"
         if self.aws_state:
-            self._save_provisioning()
-            # From here a restart replays only what is written after this point.
+            # From here a restart replays only what is written after this point; the data counts
+            # as kept once what provisioning made is saved beside it (a first start cut short
+            # leaves none, and the next start begins new).
             self.aws_state.compact()
+            self._save_provisioning()
         if self.restored:
             # No execution outlived the last run: every open visit's lifecycle starts again, at
             # the step its appointment is at, while the platform already serves (a step that is
@@ -301,7 +304,11 @@ class LocalPlatform:
         if not self.aws_state or not self.aws_state.exists():
             return
         saved_file = data / PROVISIONED
-        saved = json.loads(saved_file.read_text()) if saved_file.exists() else {}
+        if not saved_file.exists():
+            self.notes.append(f"A first start on {data} did not finish: it began new.")
+            shutil.rmtree(data)
+            return
+        saved = json.loads(saved_file.read_text())
         if saved.get("shape") != self._shape():
             raise KeptDataRefused(
                 f"The data kept in {data} was made by another shape of the stack (tenants.toml, "
@@ -364,12 +371,13 @@ class LocalPlatform:
     def _compact_if_long(self) -> None:
         """Fold a long journal into a snapshot, so a start after a kill replays little."""
         journal = self.aws_state.journal if self.aws_state else None
-        if journal is None or journal.size < COMPACT_AT_BYTES:
+        if journal is None or journal.size < COMPACT_AT_BYTES or time.monotonic() < self._compact_after:
             return
         try:
             assert self.aws_state is not None
             self.aws_state.compact()
-        except Exception as error:  # the journal keeps every write; the next tick tries again
+        except Exception as error:  # the journal keeps every write; a minute later it tries again
+            self._compact_after = time.monotonic() + 60
             self._log_state(f"snapshot failed ({type(error).__name__}); the journal is kept")
 
     def _resume_visits(self) -> None:
@@ -567,7 +575,10 @@ class LocalPlatform:
 
     def _scheduler(self) -> None:
         """EventBridge's schedules, which moto does not run: `rate(...)` rules on the default bus."""
-        last: dict[str, float] = {}
+        # As EventBridge does, a rate rule first fires one period after it starts.
+        last: dict[str, float] = {
+            rule.name(t.id): time.monotonic() for t in self.settings.tenants for rule in topology.RULES
+        }
         while not self._stop.wait(1.0):
             self._compact_if_long()
             for tenant in self.settings.tenants:
@@ -654,7 +665,11 @@ class LocalPlatform:
                 process.wait(timeout=5)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-        if self.aws_state and self.aws_state.journal is not None:  # not for a start refused early
+        if (
+            self.aws_state
+            and self.aws_state.journal is not None
+            and (self.settings.data_dir / PROVISIONED).exists()
+        ):
             # Nothing writes now: the journal goes into a snapshot, so the next start replays nothing.
             try:
                 self.aws_state.compact()
