@@ -42,6 +42,9 @@ SEED_USERS = (
     SeedUser("workforce", "dr.blackwell", "Elizabeth", "Blackwell", "providers"),
     SeedUser("workforce", "dr.apgar", "Virginia", "Apgar", "providers"),
     SeedUser("workforce", "dr.drew", "Charles", "Drew", "providers"),
+    SeedUser("workforce", "dr.jacobi", "Mary", "Jacobi", "providers"),
+    SeedUser("workforce", "dr.taussig", "Helen", "Taussig", "providers"),
+    SeedUser("workforce", "dr.williams", "Daniel", "Williams", "providers"),
     SeedUser("patients", "patient.one", "Jordan", "Testpatient"),
     SeedUser("patients", "patient.two", "Riley", "Samplecase"),
 )
@@ -90,7 +93,7 @@ SEED_PROVIDERS = (
         {"general": 20, "follow-up": 10},
     ),
     # Urgent care around the clock in short visits, so the demo and the tests can always book a
-    # visit that is about to start (six of them: the e2e suite books a dozen such visits in minutes).
+    # visit that is about to start (nine of them: the e2e suite books a score of such visits in minutes).
     *(
         SeedProvider(
             local_part,
@@ -107,6 +110,9 @@ SEED_PROVIDERS = (
             ("dr.blackwell", "America/Los_Angeles"),
             ("dr.apgar", "America/New_York"),
             ("dr.drew", "America/Chicago"),
+            ("dr.jacobi", "America/New_York"),
+            ("dr.taussig", "America/Chicago"),
+            ("dr.williams", "America/Denver"),
         )
     ),
 )

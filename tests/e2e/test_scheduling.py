@@ -112,6 +112,9 @@ def test_search_answers_in_the_patients_zone_and_only_shows_providers_licensed_t
         "dr-blackwell",
         "dr-apgar",
         "dr-drew",
+        "dr-jacobi",
+        "dr-taussig",
+        "dr-williams",
     }
     assert {s["provider"]["provider_id"] for s in slots} <= licensed_in_ny
     start, end = datetime.now(UTC) + timedelta(days=3), datetime.now(UTC) + timedelta(days=4)
