@@ -25,8 +25,13 @@ NOT_KEPT = (
     "(util-linux `unshare`)"
 )
 # Inside the namespace: our directory over /tmp, then localstripe itself in place of the shell
-# (`exec`), so the process the caller started, and its group, are localstripe's.
-_BIND_AND_RUN = 'mount --bind "$1" /tmp && exec "$2" --port "$3"'
+# (`exec`), so the process the caller started, and its group, are localstripe's. A checkout under
+# /tmp would vanish with it, so its virtual environment (`$4`, relative to /tmp) is bound into our
+# directory first, at the same place, and comes along (`--rbind`).
+_BIND_AND_RUN = (
+    'if [ -n "$4" ]; then mkdir -p "$1/$4" && mount --bind "/tmp/$4" "$1/$4" || exit 1; fi; '
+    'mount --rbind "$1" /tmp && exec "$2" --port "$3"'
+)
 # The namespaces to try, in order: an unprivileged user's, then root's.
 _UNSHARES = (
     ("unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"),
@@ -82,7 +87,12 @@ def stripe_command(localstripe: Path, port: int, state_dir: Path | None) -> tupl
     if saved.exists() and not _whole(saved):
         saved.replace(saved.with_name(f"{PICKLE}.torn"))
         reason = f"payments stand-in state was torn by a kill mid-write: set aside as {PICKLE}.torn"
-    command = [*unshare, "sh", "-c", _BIND_AND_RUN, "sh", str(state_dir), str(localstripe), str(port)]
+    environment = localstripe.parent.parent.resolve()  # <venv>/bin/localstripe
+    tmp = Path("/tmp")  # noqa: S108 (the path localstripe writes, which the namespace replaces)
+    under_tmp = str(environment.relative_to(tmp)) if environment.is_relative_to(tmp) else ""
+    command = [
+        *unshare, "sh", "-c", _BIND_AND_RUN, "sh", str(state_dir), str(localstripe), str(port), under_tmp,
+    ]  # fmt: skip
     return command, reason
 
 
