@@ -319,19 +319,7 @@ class LocalPlatform:
         self.restored = self.aws_state.restore()
 
     def _save_provisioning(self) -> None:
-        kept = {
-            tid: {
-                "user_pools": p.user_pools,
-                "portal_clients": p.portal_clients,
-                "machine_clients": {k: list(v) for k, v in p.machine_clients.items()},
-                "key_arn": p.key_arn,
-                "queue_arns": p.queue_arns,
-                "function_arns": p.function_arns,
-                "state_machine_arns": p.state_machine_arns,
-                "secret_arns": p.secret_arns,
-            }
-            for tid, p in self.provisioned.items()
-        }
+        kept = {tid: p.saved() for tid, p in self.provisioned.items()}
         path = self.settings.data_dir / PROVISIONED
         path.parent.mkdir(parents=True, exist_ok=True)
         path.with_suffix(".tmp").write_text(json.dumps({"shape": self._shape(), "tenants": kept}, indent=2))
@@ -339,20 +327,7 @@ class LocalPlatform:
 
     def _kept_provisioning(self, tenant: Tenant) -> ProvisionedTenant | None:
         kept = self._saved.get(tenant.id)
-        if kept is None:
-            return None
-        return ProvisionedTenant(
-            tenant=tenant,
-            region=tenant.region,
-            key_arn=kept["key_arn"],
-            user_pools=kept["user_pools"],
-            portal_clients=kept["portal_clients"],
-            machine_clients={k: (v[0], v[1], tuple(v[2])) for k, v in kept["machine_clients"].items()},
-            queue_arns=kept["queue_arns"],
-            function_arns=kept["function_arns"],
-            state_machine_arns=kept["state_machine_arns"],
-            secret_arns=kept["secret_arns"],
-        )
+        return ProvisionedTenant.from_saved(tenant, kept) if kept is not None else None
 
     @property
     def state_report(self) -> str:

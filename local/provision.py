@@ -36,6 +36,29 @@ class ProvisionedTenant:
     environment: dict[str, str] = field(default_factory=dict)  # what every function is told
     secret_arns: dict[str, str] = field(default_factory=dict)  # third party -> its secret's ARN
 
+    def saved(self) -> dict[str, Any]:
+        """What a start on kept data needs of it (`local.platform`'s provisioned.json); the
+        environment is not kept: it names the stand-ins' ports of one run."""
+        return {
+            "user_pools": self.user_pools,
+            "portal_clients": self.portal_clients,
+            "machine_clients": {k: list(v) for k, v in self.machine_clients.items()},
+            "key_arn": self.key_arn,
+            "queue_arns": self.queue_arns,
+            "function_arns": self.function_arns,
+            "state_machine_arns": self.state_machine_arns,
+            "secret_arns": self.secret_arns,
+        }
+
+    @classmethod
+    def from_saved(cls, tenant: Tenant, kept: dict[str, Any]) -> ProvisionedTenant:
+        return cls(
+            tenant=tenant,
+            region=tenant.region,
+            **{k: v for k, v in kept.items() if k != "machine_clients"},
+            machine_clients={k: (v[0], v[1], tuple(v[2])) for k, v in kept["machine_clients"].items()},
+        )
+
     @property
     def issuers(self) -> dict[str, str]:
         return {
