@@ -10,13 +10,17 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from telehealth.adapters.payments import StripePayments
+    from telehealth.adapters.scheduling_store import DynamoSchedulingStore
+    from telehealth.adapters.visits_store import DynamoVisitStore
+    from telehealth.adapters.vitals_store import DynamoVitalsStore
     from telehealth.application.booking import BookingService
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.reconciler import VisitReconciler
+    from telehealth.application.record import RecordProjector
     from telehealth.application.visits import VisitService
     from telehealth.application.vitals import VitalsService
     from telehealth.domain.visits import VisitTimings
@@ -26,9 +30,44 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+# --- the clinic table, one store per context over one client ------------------------------------------
+
+
+@cache
+def _table_client() -> Any:
+    """One DynamoDB client for every store of the container (a client is thread-safe, and each
+    costs time at a cold start)."""
+    import boto3
+
+    return boto3.client("dynamodb")
+
+
+@cache
+def scheduling_store() -> DynamoSchedulingStore:
+    from telehealth.adapters.scheduling_store import DynamoSchedulingStore
+
+    return DynamoSchedulingStore(client=_table_client())
+
+
+@cache
+def visit_store() -> DynamoVisitStore:
+    from telehealth.adapters.visits_store import DynamoVisitStore
+
+    return DynamoVisitStore(client=_table_client())
+
+
+@cache
+def vitals_store() -> DynamoVitalsStore:
+    from telehealth.adapters.vitals_store import DynamoVitalsStore
+
+    return DynamoVitalsStore(client=_table_client())
+
+
+# --- the application services --------------------------------------------------------------------------
+
+
 @cache
 def booking() -> BookingService:
-    from telehealth.adapters.clinic_store import DynamoClinicStore
     from telehealth.adapters.workflows import StepFunctionsVisits
     from telehealth.application.booking import BookingService, ClinicRules
 
@@ -37,7 +76,7 @@ def booking() -> BookingService:
         cancellation_window=timedelta(hours=int(os.environ["CANCELLATION_WINDOW_HOURS"])),
         states=frozenset(os.environ["SERVED_STATES"].split(",")),
     )
-    return BookingService(DynamoClinicStore(), rules, now, StepFunctionsVisits())
+    return BookingService(scheduling_store(), rules, now, StepFunctionsVisits())
 
 
 def timings() -> VisitTimings:
@@ -57,7 +96,6 @@ def visits() -> VisitService:
     from telehealth.adapters.meetings import ChimeMeetings
     from telehealth.application.visits import VideoSettings, VisitService
 
-    service = booking()
     video = VideoSettings(
         tenant_id=os.environ["TENANT_ID"],
         media_region=os.environ["CHIME_MEDIA_REGION"],
@@ -65,7 +103,7 @@ def visits() -> VisitService:
         recordings_bucket=os.environ.get("RECORDINGS_BUCKET"),
     )
     meetings = ChimeMeetings(tenant_id=video.tenant_id)
-    return VisitService(service, service.store, meetings, now, video, timings())  # type: ignore[arg-type]
+    return VisitService(booking(), visit_store(), meetings, now, video, timings())
 
 
 @cache
@@ -74,9 +112,8 @@ def lifecycle() -> VisitLifecycle:
     from telehealth.adapters.recordings import S3RecordingFiles
     from telehealth.application.lifecycle import VisitLifecycle
 
-    service = visits()
     return VisitLifecycle(
-        service, SesSnsNotifier(), service.store, os.environ["PORTAL_URL"], S3RecordingFiles()
+        visits(), SesSnsNotifier(), visit_store(), os.environ["PORTAL_URL"], S3RecordingFiles()
     )
 
 
@@ -84,16 +121,34 @@ def lifecycle() -> VisitLifecycle:
 def vitals() -> VitalsService:
     from telehealth.application.vitals import VitalsService
 
-    return VitalsService(booking().store, now)  # type: ignore[arg-type]
+    return VitalsService(vitals_store(), visit_store(), scheduling_store(), now)
 
 
 @cache
 def reconciler() -> VisitReconciler:
-    from telehealth.adapters.clinic_store import DynamoClinicStore
     from telehealth.adapters.workflows import StepFunctionsVisits
     from telehealth.application.reconciler import VisitReconciler
 
-    return VisitReconciler(DynamoClinicStore(), StepFunctionsVisits(), now)
+    return VisitReconciler(scheduling_store(), StepFunctionsVisits(), now)
+
+
+def record_projector() -> RecordProjector:
+    """The outbox's deliverer. Not cached here: each function that delivers keeps its own (its
+    circuit breakers are that function's, and locally every function shares this process)."""
+    from telehealth.adapters.audit_archive import S3AuditArchive
+    from telehealth.adapters.bus import EventBridgeBus
+    from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.adapters.outbox_store import DynamoOutbox
+    from telehealth.adapters.workflows import StepFunctionsVisits
+    from telehealth.application.record import RecordProjector
+
+    return RecordProjector(
+        HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]),
+        S3AuditArchive(os.environ["AUDIT_BUCKET"]),
+        DynamoOutbox(client=_table_client()),
+        EventBridgeBus(),
+        StepFunctionsVisits(),
+    )
 
 
 def stripe() -> StripePayments:

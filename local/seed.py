@@ -12,7 +12,7 @@ from typing import Any
 
 from infra import topology
 from local.provision import ProvisionedTenant
-from telehealth.adapters.clinic_store import DynamoClinicStore
+from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import Availability, DayOff, Interval
 from telehealth.fhir import projection
@@ -176,7 +176,7 @@ def seed_tenant(idp: Any, dynamodb: Any, tenant: ProvisionedTenant) -> None:
             idp.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=user.group)
         subs[user.local_part] = _sub(idp, pool, email)
 
-    store = DynamoClinicStore(topology.CLINIC_TABLE.name(tenant.tenant.id), client=dynamodb)
+    store = DynamoSchedulingStore(topology.CLINIC_TABLE.name(tenant.tenant.id), client=dynamodb)
     users = {u.local_part: u for u in SEED_USERS}
     items: list[dict[str, Any]] = []
     for index, seed in enumerate(SEED_PROVIDERS):

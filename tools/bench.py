@@ -937,7 +937,7 @@ def rebuild_figures() -> None:
 
     from local.platform import LocalPlatform, Settings
     from local.seed import SEED_PROVIDERS
-    from telehealth.adapters.clinic_store import DynamoClinicStore
+    from telehealth.adapters.scheduling_store import DynamoSchedulingStore
     from telehealth.domain.appointments import Actor, Appointment
     from telehealth.domain.ids import new_id
     from telehealth.fhir.projection import PatientProfile
@@ -956,7 +956,7 @@ def rebuild_figures() -> None:
         )
         try:
             platform.start()
-            store = DynamoClinicStore(
+            store = DynamoSchedulingStore(
                 topology.CLINIC_TABLE.name(tenant.id), client=platform.client("dynamodb")
             )
             patients = [
@@ -1060,8 +1060,8 @@ def restart_figures() -> None:
 
     from local.platform import free_port
     from local.seed import SEED_PROVIDERS
-    from telehealth.adapters.clinic_store import DynamoClinicStore
     from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.adapters.scheduling_store import DynamoSchedulingStore
     from telehealth.domain.appointments import Actor, Appointment
     from telehealth.domain.ids import new_id
     from telehealth.fhir.projection import PatientProfile
@@ -1081,7 +1081,7 @@ def restart_figures() -> None:
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",  # noqa: S106
             )
-            store = DynamoClinicStore(topology.CLINIC_TABLE.name("riverside"), client=dynamodb)
+            store = DynamoSchedulingStore(topology.CLINIC_TABLE.name("riverside"), client=dynamodb)
             patients = [
                 PatientProfile(
                     f"synthetic-{n:03d}",

@@ -24,9 +24,9 @@ metrics = metrics_for("outbox-relay")
 
 @cache
 def projector() -> Any:
-    from telehealth.application.record import from_environment
+    from functions.services import record_projector
 
-    return from_environment()
+    return record_projector()
 
 
 def _pending_entry(record: dict[str, Any]) -> Any:

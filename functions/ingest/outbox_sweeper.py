@@ -24,9 +24,9 @@ STOP_WITH_MS_LEFT = 15_000
 
 @cache
 def projector() -> Any:
-    from telehealth.application.record import from_environment
+    from functions.services import record_projector
 
-    return from_environment()
+    return record_projector()
 
 
 @metrics.log_metrics

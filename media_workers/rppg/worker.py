@@ -45,13 +45,26 @@ def estimate_from(bucket: str, key: str) -> dict[str, Any]:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    from telehealth.adapters.clinic_store import DynamoClinicStore
+    import boto3
+
+    from telehealth.adapters.scheduling_store import DynamoSchedulingStore
+    from telehealth.adapters.visits_store import DynamoVisitStore
+    from telehealth.adapters.vitals_store import DynamoVitalsStore
     from telehealth.application.vitals import VitalsService
 
     env = os.environ
     appointment_id, version = env["APPOINTMENT_ID"], int(env["VISIT_VERSION"])
     estimate = estimate_from(env["VIDEO_BUCKET"], env["VIDEO_KEY"])
-    recorded = VitalsService(DynamoClinicStore(), lambda: datetime.now(UTC)).record_estimate(
+    # The worker's image holds the shared package, not the functions: it wires its one service here,
+    # its stores over one client, as the composition root (functions/services.py) does.
+    table = boto3.client("dynamodb")
+    service = VitalsService(
+        DynamoVitalsStore(client=table),
+        DynamoVisitStore(client=table),
+        DynamoSchedulingStore(client=table),
+        lambda: datetime.now(UTC),
+    )
+    recorded = service.record_estimate(
         appointment_id=appointment_id,
         version=version,
         encounter_id=env["ENCOUNTER_ID"],

@@ -436,7 +436,7 @@ def test_an_outbox_entry_reaches_the_stream_consumer_and_an_ordinary_write_does_
 ) -> None:
     """The stream mapping's filter: a pending outbox entry wakes the relay (which delivers it), an
     ordinary write to the table does not."""
-    from telehealth.adapters.clinic_store import DynamoClinicStore
+    from telehealth.adapters.table_store import TableStore
     from telehealth.ports import OutboxEntry
 
     table = topology.CLINIC_TABLE.name(RIVERSIDE)
@@ -444,7 +444,7 @@ def test_an_outbox_entry_reaches_the_stream_consumer_and_an_ordinary_write_does_
     platform.client("dynamodb").put_item(TableName=table, Item={"pk": {"S": ordinary}, "sk": {"S": "v1"}})
     probe = {"id": uuid.uuid4().hex, "source": "telehealth.probe", "detail-type": "Probe.Sent", "detail": {}}
     entry = OutboxEntry(probe, 1, destination="events")
-    DynamoClinicStore(table, client=platform.client("dynamodb")).record([entry])
+    TableStore(table, client=platform.client("dynamodb")).record([entry])
 
     def handed(key: str) -> bool:
         return any(

@@ -18,7 +18,8 @@ import pytest
 from infra import topology
 from local.emulator import ACCOUNT
 from local.platform import LocalPlatform
-from telehealth.adapters.clinic_store import DynamoClinicStore
+from telehealth.adapters.scheduling_store import DynamoSchedulingStore
+from telehealth.adapters.visits_store import DynamoVisitStore
 from telehealth.application.lifecycle import reminder_when
 from telehealth.domain.appointments import Appointment
 from telehealth.domain.ids import new_id
@@ -106,8 +107,12 @@ def _checked_in(gateway: str, patient: str) -> tuple[str, dict[str, Any]]:
     return slot, appointment
 
 
-def _store(platform: LocalPlatform) -> DynamoClinicStore:
-    return DynamoClinicStore(topology.CLINIC_TABLE.name(RIVERSIDE), platform.client("dynamodb"))
+def _store(platform: LocalPlatform) -> DynamoSchedulingStore:
+    return DynamoSchedulingStore(topology.CLINIC_TABLE.name(RIVERSIDE), platform.client("dynamodb"))
+
+
+def _visit_store(platform: LocalPlatform) -> DynamoVisitStore:
+    return DynamoVisitStore(topology.CLINIC_TABLE.name(RIVERSIDE), platform.client("dynamodb"))
 
 
 def _reminders(platform: LocalPlatform, start: datetime, zone: str) -> int:
@@ -364,7 +369,7 @@ def test_after_a_restart_a_reminder_missed_while_down_is_sent_late_once_and_neve
         UpdateExpression="SET booked_at = :at",
         ExpressionAttributeValues={":at": {"S": stamp(start - timedelta(days=2))}},
     )
-    assert store.record_reminder(visit_id, 1, "24h", start - timedelta(hours=24), [])
+    assert _visit_store(platform).record_reminder(visit_id, 1, "24h", start - timedelta(hours=24), [])
     assert _reminders(platform, start, profile.zone) == 0
 
     # Back before the start: the 1-hour reminder goes out late, once, and the lifecycle goes on

@@ -13,9 +13,9 @@ from datetime import UTC, date, datetime
 from infra import topology
 from infra.tenants import ROOT
 from local.platform import LocalPlatform
-from telehealth.adapters.clinic_store import DynamoClinicStore
 from telehealth.adapters.healthlake import HealthLakeFhirStore
 from telehealth.adapters.outbox_store import REJECTED, DynamoOutbox
+from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.fhir import projection
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import OutboxEntry
@@ -59,7 +59,7 @@ def test_parked_entries_are_delivered_once_redriven(
         f"redrive-{uuid.uuid4().hex[:12]}", "Redrive", "Synthetic", date(1980, 1, 1), "NY", "America/New_York"
     )
     patient_id = patient.patient_id
-    store = DynamoClinicStore(table, client=dynamodb)
+    store = DynamoSchedulingStore(table, client=dynamodb)
     store.write([store.put_patient(patient)])
     entry = OutboxEntry(projection.patient(patient), patient.version)
     # As the relay leaves an entry it gave up on: parked, with its reason (written so at once:

@@ -492,7 +492,7 @@ def _evaluation_slots(gateway: str, token: str) -> list[str]:
 def test_the_longest_visit_moves_in_one_transaction_never_holding_neither_slot_nor_both(
     platform: LocalPlatform, gateway: str, tokens: dict[str, str]
 ) -> None:
-    from telehealth.adapters.clinic_store import DynamoClinicStore, cells_held, hour_key
+    from telehealth.adapters.scheduling_store import DynamoSchedulingStore, cells_held, hour_key
     from telehealth.domain.scheduling import cells, parse_slot_id
 
     first, second = _evaluation_slots(gateway, tokens["patient"])[:2]
@@ -513,7 +513,7 @@ def test_the_longest_visit_moves_in_one_transaction_never_holding_neither_slot_n
         slot: cells(start, start + timedelta(hours=4))
         for slot, (_, start) in ((s, parse_slot_id(s)) for s in (first, second))
     }
-    store = DynamoClinicStore(topology.CLINIC_TABLE.name(RIVERSIDE), client=platform.client("dynamodb"))
+    store = DynamoSchedulingStore(topology.CLINIC_TABLE.name(RIVERSIDE), client=platform.client("dynamodb"))
     keys = {tuple(hour_key(provider, c).items()) for moments in held.values() for c in moments}
     requests = [{"Get": {"TableName": store.table, "Key": store._item(dict(k))}} for k in sorted(keys)]
     seen: list[frozenset[datetime]] = []

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from infra import topology
-from telehealth.adapters.clinic_store import DynamoClinicStore
 from telehealth.adapters.healthlake import FhirStoreError
 from telehealth.adapters.outbox_store import (
     MAX_ATTEMPTS,
@@ -28,6 +27,7 @@ from telehealth.adapters.outbox_store import (
     lanes,
     shard_of,
 )
+from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.application.record import RecordProjector
 from telehealth.fhir.projection import SOURCE_VERSION_SYSTEM, source_version
 from telehealth.ports import OutboxEntry
@@ -135,7 +135,7 @@ def patient(version: int, patient_id: str = "p-1") -> OutboxEntry:
 
 def write(emulator: MotoServer, table: str, entries: list[OutboxEntry], now: datetime) -> DynamoOutbox:
     client = emulator.client("dynamodb")
-    store = DynamoClinicStore(table, client=client)
+    store = DynamoSchedulingStore(table, client=client)
     items = DynamoOutbox(table, client).put_actions(entries, now)
     store.write(items)
     return DynamoOutbox(table, client)

@@ -19,7 +19,7 @@ import pytest
 
 from infra import topology
 from local.emulator import ACCOUNT
-from telehealth.adapters.clinic_store import DynamoClinicStore, open_shard
+from telehealth.adapters.scheduling_store import DynamoSchedulingStore, open_shard
 from telehealth.adapters.workflows import StepFunctionsVisits, execution_name
 from telehealth.application.reconciler import VisitReconciler
 from telehealth.domain.appointments import Appointment
@@ -42,7 +42,7 @@ LIFECYCLE = {
 
 @dataclass
 class Emulated:
-    store: DynamoClinicStore
+    store: DynamoSchedulingStore
     workflows: StepFunctionsVisits
     sfn: Any
 
@@ -68,7 +68,7 @@ def emulated(emulator: MotoServer) -> Emulated:
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/lifecycle",
     )["stateMachineArn"]
     return Emulated(
-        DynamoClinicStore(table, client=emulator.client("dynamodb")),
+        DynamoSchedulingStore(table, client=emulator.client("dynamodb")),
         StepFunctionsVisits(machine, client=sfn),
         sfn,
     )

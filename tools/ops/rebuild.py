@@ -18,14 +18,14 @@ from tools.ops.target import Target
 
 
 def rebuild_record(target: Target, *, workers: int, segments: int) -> RebuildReport:
-    from telehealth.adapters.clinic_store import DynamoClinicStore
+    from telehealth.adapters.audit_archive import S3AuditArchive
     from telehealth.adapters.healthlake import HealthLakeFhirStore
     from telehealth.adapters.outbox_store import DynamoOutbox
+    from telehealth.adapters.record_source import DynamoRecordSource
     from telehealth.application.rebuild import RecordRebuild
-    from telehealth.application.record import S3AuditArchive
 
     rebuild = RecordRebuild(
-        DynamoClinicStore(),
+        DynamoRecordSource(),
         S3AuditArchive(os.environ["AUDIT_BUCKET"]),
         HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"], region=target.tenant.region),
         DynamoOutbox(),

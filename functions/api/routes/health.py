@@ -28,12 +28,12 @@ class Health(BaseModel):
 def _probes() -> dict[str, Probe]:
     """Adapters are made here, on this thread, then pinged in parallel: boto3 sessions are not
     safe to build from several threads at once. Imported here: other routes never pay for them."""
-    from telehealth.adapters.clinic_store import DynamoClinicStore
+    from telehealth.adapters.dynamo import DynamoTable
     from telehealth.adapters.healthlake import HealthLakeFhirStore
     from telehealth.adapters.meetings import ChimeMeetings
 
     probes: dict[str, Probe] = {
-        "aws": DynamoClinicStore().ping,
+        "aws": DynamoTable().ping,
         "fhir": HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]).ping,
         "meetings": ChimeMeetings().ping,
     }

@@ -1,7 +1,8 @@
 """What every store over the tenant's table shares: the client, (de)serialising, paged queries.
 
-Each context keeps its own store module over this base (the clinic store, the outbox), so no one
-class knows every item in the table.
+Each context keeps its own store module over this base (scheduling, visits, vitals, the outbox;
+`table_store.py` adds what the contexts' writes share), so no one class knows every item in the
+table.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def from_stamp(value: str) -> datetime:
+    """An instant read back from how `stamp` spells it."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
 class DynamoTable:
     def __init__(self, table_name: str | None = None, client: Any = None) -> None:
         import boto3
@@ -26,6 +32,9 @@ class DynamoTable:
         self._client = client or boto3.client("dynamodb")
         self._ser = TypeSerializer()
         self._de = TypeDeserializer()
+
+    def ping(self) -> None:
+        self._client.describe_table(TableName=self.table)
 
     def _item(self, values: Mapping[str, Any]) -> dict[str, Any]:
         return {k: self._ser.serialize(v) for k, v in values.items() if v is not None}

@@ -48,11 +48,11 @@ from telehealth.events import (
 )
 from telehealth.fhir import projection
 from telehealth.ports import (
-    ClinicStore,
     IdempotencyClaim,
     IdempotentReplay,
     OutboxEntry,
     ProviderRecord,
+    SchedulingStore,
     VisitWorkflows,
 )
 
@@ -146,7 +146,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 class BookingService:
     def __init__(
         self,
-        store: ClinicStore,
+        store: SchedulingStore,
         rules: ClinicRules,
         clock: Callable[[], datetime],
         workflows: VisitWorkflows,

@@ -35,6 +35,7 @@ from telehealth.ports import (
     OutboxEntry,
     RecordingFiles,
     VisitChangedError,
+    VisitStore,
 )
 
 TOKEN_TTL_SECONDS = 366 * 24 * 3600
@@ -54,7 +55,7 @@ class VisitLifecycle:
         self,
         visits: VisitService,
         notifier: Notifier,
-        tokens: Any,
+        tokens: VisitStore,
         portal_url: str,
         files: RecordingFiles,
         clock: Callable[[], datetime] | None = None,
@@ -64,7 +65,7 @@ class VisitLifecycle:
         self.clock = clock or visits.clock
 
     @property
-    def _store(self) -> Any:
+    def _store(self) -> VisitStore:
         return self.visits.store
 
     # --- timers ------------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ class VisitLifecycle:
             or key in file.reminders_sent.get(version, set())
         ):
             return False
-        patient = self._store.patient(appointment.patient_id)
+        patient = self.visits.booking.store.patient(appointment.patient_id)
         if patient is None or not (patient.email or patient.phone):
             return False
         # When and where, nothing about why: no specialty, no reason, no provider's field.

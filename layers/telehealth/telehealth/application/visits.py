@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from telehealth.application.booking import BookingService, Idempotency, LicensureError, NotFoundError
 from telehealth.application.callers import Caller
@@ -61,44 +61,13 @@ from telehealth.ports import (
     OutboxEntry,
     VisitChangedError,
     VisitFile,
+    VisitStore,
 )
 
 T = TypeVar("T")
 
 # The provider's day as the waiting room sees it: visits that started or start this near now.
 WAITING_ROOM_SPAN = timedelta(hours=12)
-
-
-class VisitStore(Protocol):
-    def visit_file(self, appointment_id: str) -> VisitFile: ...
-
-    def record_check_in(
-        self, check_in: CheckIn, appointment: Appointment, visit: Visit, outbox: list[OutboxEntry]
-    ) -> None: ...
-
-    def save_visit(
-        self,
-        visit: Visit,
-        revision: int,
-        outbox: list[OutboxEntry],
-        *,
-        links: Sequence[tuple[IssuedLink, dict[str, Any]]] = (),
-        revoked: Sequence[IssuedLink] = (),
-        appointment: tuple[Appointment, Appointment] | None = None,
-        not_waiting: Sequence[str] = (),
-    ) -> int: ...
-
-    def redeem_link(self, link: IssuedLink, outbox: list[OutboxEntry]) -> None: ...
-
-    def visits_of_provider(self, provider_id: str, start: datetime, end: datetime) -> list[Visit]: ...
-
-    def provider_for_user(self, user_sub: str) -> str | None: ...
-
-    def record(self, outbox: list[OutboxEntry]) -> None: ...
-
-    def record_reminder(
-        self, appointment_id: str, version: int, reminder: str, at: datetime, outbox: list[OutboxEntry]
-    ) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -640,7 +609,7 @@ class VisitService:
     def _provider_id(self, caller: Caller) -> str:
         # Which provider a user is never changes: remembered for the container's life.
         if caller.subject not in self._provider_of_user:
-            found = self.store.provider_for_user(caller.subject)
+            found = self.booking.store.provider_for_user(caller.subject)
             if found is None:
                 raise NotFoundError("no provider profile for this user")
             self._provider_of_user[caller.subject] = found

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from telehealth.application.booking import NotFoundError, announce, audit_entry
 from telehealth.application.callers import Caller
@@ -13,28 +13,21 @@ from telehealth.domain.appointments import Actor
 from telehealth.domain.vitals import Reading, VisitVitals, VitalSign
 from telehealth.events import VitalsEstimated, VitalsReviewed
 from telehealth.fhir import projection
-from telehealth.ports import OutboxEntry, VisitChangedError, VisitFile
-
-
-class VitalsStore(Protocol):
-    def visit_file(self, appointment_id: str) -> VisitFile: ...
-
-    def vitals(self, appointment_id: str, version: int) -> tuple[VisitVitals, int] | None: ...
-
-    def save_vitals(self, vitals: VisitVitals, revision: int, outbox: list[OutboxEntry]) -> int: ...
-
-    def provider_for_user(self, user_sub: str) -> str | None: ...
-
-    def record(self, outbox: list[OutboxEntry]) -> None: ...
-
+from telehealth.ports import OutboxEntry, ProviderDirectory, VisitChangedError, VisitFiles, VitalsStore
 
 # Who the worker is in the audit trail: a device, not a person.
 WORKER_ACTOR = "Device/media-worker-rppg"
 
 
 class VitalsService:
-    def __init__(self, store: VitalsStore, clock: Callable[[], datetime]) -> None:
-        self.store, self.clock = store, clock
+    def __init__(
+        self,
+        store: VitalsStore,
+        files: VisitFiles,
+        providers: ProviderDirectory,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.files, self.providers, self.clock = store, files, providers, clock
 
     def record_estimate(
         self,
@@ -50,7 +43,7 @@ class VitalsService:
         found = self.store.vitals(appointment_id, version)
         if found is not None:
             return found[0]
-        file = self.store.visit_file(appointment_id)
+        file = self.files.visit_file(appointment_id)
         visit = file.visits.get(version)
         # When the call was on: both parties in, which is what the recording shows.
         effective = max(visit[0].joined.values()) if visit and visit[0].joined else self.clock()
@@ -135,8 +128,8 @@ class VitalsService:
 
     def _providers_visit(self, caller: Caller, appointment_id: str) -> int:
         caller.require(Actor.PROVIDER)
-        file = self.store.visit_file(appointment_id)
-        own = self.store.provider_for_user(caller.subject)
+        file = self.files.visit_file(appointment_id)
+        own = self.providers.provider_for_user(caller.subject)
         if file.appointment is None or file.appointment.provider_id != own or not file.visits:
             raise NotFoundError("no such visit")
         return max(file.visits)

@@ -1,12 +1,13 @@
 """What the application needs from the outside world, as Protocols; adapters implement them.
 
-The DynamoDB clinic store is the source of truth for scheduling, licensure and visits; the FHIR
-store receives the clinical record through the outbox.
+The clinic table is the source of truth for scheduling, licensure and visits, one store per
+context (SchedulingStore, VisitStore, VitalsStore); the FHIR store receives the clinical record
+through the outbox.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -201,12 +202,18 @@ class OpenVisits(Protocol):
     def appointment(self, appointment_id: str) -> Appointment | None: ...
 
 
-class ClinicStore(Protocol):
+class ProviderDirectory(Protocol):
+    def provider_for_user(self, user_sub: str) -> str | None:
+        """The provider profile of a signed-in clinician (None: the user is no provider)."""
+        ...
+
+
+class SchedulingStore(ProviderDirectory, Protocol):
+    """Providers, their licences and hours, patients, appointments: booking, moving, cancelling."""
+
     def providers_licensed_in(self, state: str) -> list[ProviderListing]: ...
 
     def provider(self, provider_id: str) -> ProviderRecord | None: ...
-
-    def provider_for_user(self, user_sub: str) -> str | None: ...
 
     def booked_cells(self, provider_id: str, start: datetime, end: datetime) -> set[datetime]: ...
 
@@ -239,6 +246,57 @@ class ClinicStore(Protocol):
     def record(self, outbox: list[OutboxEntry]) -> None: ...
 
     def replay_if_claimed(self, claim: IdempotencyClaim) -> None: ...
+
+
+class VisitFiles(Protocol):
+    def visit_file(self, appointment_id: str) -> VisitFile: ...
+
+
+class VisitStore(VisitFiles, Protocol):
+    """Check-ins, visits, join links, waiting steps' task tokens and reminders: an appointment's
+    file, and the appointment's last version when a visit closes it."""
+
+    def record_check_in(
+        self, check_in: CheckIn, appointment: Appointment, visit: Visit, outbox: list[OutboxEntry]
+    ) -> None: ...
+
+    def save_visit(
+        self,
+        visit: Visit,
+        revision: int,
+        outbox: list[OutboxEntry],
+        *,
+        links: Sequence[tuple[IssuedLink, dict[str, Any]]] = (),
+        revoked: Sequence[IssuedLink] = (),
+        appointment: tuple[Appointment, Appointment] | None = None,
+        not_waiting: Sequence[str] = (),
+    ) -> int: ...
+
+    def redeem_link(self, link: IssuedLink, outbox: list[OutboxEntry]) -> None: ...
+
+    def close_appointment(
+        self, before: Appointment, after: Appointment, outbox: list[OutboxEntry]
+    ) -> None: ...
+
+    def visits_of_provider(self, provider_id: str, start: datetime, end: datetime) -> list[Visit]: ...
+
+    def put_task_token(self, appointment_id: str, step: str, token: str, expires_at: int) -> None: ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
+
+    def record_reminder(
+        self, appointment_id: str, version: int, reminder: str, at: datetime, outbox: list[OutboxEntry]
+    ) -> bool: ...
+
+
+class VitalsStore(Protocol):
+    """A visit's vital signs estimated from its recording, and their review."""
+
+    def vitals(self, appointment_id: str, version: int) -> tuple[VisitVitals, int] | None: ...
+
+    def save_vitals(self, vitals: VisitVitals, revision: int, outbox: list[OutboxEntry]) -> int: ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
 
 
 @dataclass(frozen=True)

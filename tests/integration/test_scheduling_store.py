@@ -1,4 +1,4 @@
-"""The clinic store's answers to what DynamoDB says, with DynamoDB's own error shapes (stubbed:
+"""The scheduling store's answers to what DynamoDB says, with DynamoDB's own error shapes (stubbed:
 the emulator serialises writes, so it never reports a conflict between transactions in flight)."""
 
 from __future__ import annotations
@@ -10,19 +10,20 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from telehealth.adapters.clinic_store import CONFLICT_RETRIES, DynamoClinicStore
+from telehealth.adapters.scheduling_store import DynamoSchedulingStore
+from telehealth.adapters.table_store import CONFLICT_RETRIES
 from telehealth.domain.appointments import Actor, Appointment
 from telehealth.ports import SlotTakenError, StaleWriteError
 
 
-def _store() -> tuple[DynamoClinicStore, Stubber]:
+def _store() -> tuple[DynamoSchedulingStore, Stubber]:
     client = boto3.client(
         "dynamodb",
         region_name="us-east-1",
         aws_access_key_id="stub",
         aws_secret_access_key="stub",  # noqa: S106
     )
-    return DynamoClinicStore("telehealth-test", client=client), Stubber(client)
+    return DynamoSchedulingStore("telehealth-test", client=client), Stubber(client)
 
 
 def _visit() -> Appointment:
@@ -126,7 +127,7 @@ def test_a_visit_across_midnight_holds_cells_on_both_days_in_utc() -> None:
 
 
 def test_an_hours_item_reads_back_as_the_cells_it_holds() -> None:
-    from telehealth.adapters.clinic_store import cells_held
+    from telehealth.adapters.scheduling_store import cells_held
 
     held = cells_held(
         {"pk": "PROVIDER#dr-x", "sk": "SLOT#2026-12-01T14", "c05": "a-1", "c10": "a-2", "expires_at": 1}

@@ -1,0 +1,520 @@
+"""The scheduling context's items in the clinic table: providers, their licences and hours, booked
+cells, patients, appointments; booking, moving and cancelling.
+
+Key design (access patterns, and which module owns each, in docs/architecture.md):
+
+| item | pk | sk | gsi1 (pk / sk) | gsi2 (pk / sk) |
+|---|---|---|---|---|
+| provider profile and availability | PROVIDER#<id> | PROFILE | USER#<sub> / PROVIDER | |
+| license or privilege | PROVIDER#<id> | LICENSE#<state>#<no.> | | LICENSED#<state> / PROVIDER#<id>#<no.> |
+| booked hour (its five-minute cells) | PROVIDER#<id> | SLOT#<hour UTC> | | |
+| appointment | APPT#<id> | APPT | PATIENT#<id>#APPTS / <start> | PROVIDER#<id>#APPTS / <start> |
+| (while it is open, also) | | | gsi3: OPEN#<shard> / <start>#<id> | |
+| patient profile | PATIENT#<id> | PROFILE | | |
+
+A booking holds the five-minute cells its visit covers. Cells live as attributes of one item per
+provider and UTC hour (`c05` is the cell at minute 5, its value the appointment id), so a visit of
+any length touches at most five items and a move of the longest visit stays one transaction far
+below DynamoDB's 100 actions. Holding sets the cells on the condition that none exists, inside the
+same transaction as the appointment, its outbox entries, its audit event and the idempotency
+record, so of any number of concurrent attempts exactly one wins.
+
+The open-visits index (gsi3) is sparse: an appointment carries its keys while it is booked, and
+the write that closes it (cancelled, fulfilled, a no-show) drops them. Its partition is one of
+`OPEN_SHARDS`, by a stable hash of the appointment id, so bookings spread their index writes;
+the visit reconciler reads every shard.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from telehealth.adapters.dynamo import from_stamp, stamp
+from telehealth.adapters.table_store import TableStore
+from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
+from telehealth.domain.licensure import License, LicenseStatus
+from telehealth.domain.scheduling import LONGEST_VISIT, Availability, ExtraHours, Interval, cells
+from telehealth.fhir.projection import PatientProfile, PractitionerProfile
+from telehealth.ports import IdempotencyClaim, OutboxEntry, ProviderListing, ProviderRecord, StaleWriteError
+
+HOUR_ITEM_KEPT = timedelta(days=7)
+# The open-visits index's partitions: each takes a thousand index writes a second, far above a
+# clinic's bookings, so a few are headroom. Fixed: changing it moves every open appointment's keys.
+OPEN_SHARDS = 4
+
+
+def open_key(shard: int) -> str:
+    return f"OPEN#{shard}"
+
+
+def open_shard(appointment_id: str) -> str:
+    """The open-visits index partition of an appointment (crc32: the same in every process)."""
+    return open_key(zlib.crc32(appointment_id.encode()) % OPEN_SHARDS)
+
+
+def hour_key(provider_id: str, moment: datetime) -> dict[str, Any]:
+    """The item holding the booked cells of one provider's UTC hour."""
+    return {"pk": f"PROVIDER#{provider_id}", "sk": f"SLOT#{moment.astimezone(UTC):%Y-%m-%dT%H}"}
+
+
+def _cell(moment: datetime) -> str:
+    """The attribute of a five-minute cell in its (UTC) hour's item."""
+    return f"c{moment.astimezone(UTC).minute:02d}"
+
+
+def cells_held(item: Mapping[str, Any]) -> dict[datetime, str]:
+    """A booked-hour item's cells: when each starts, and the appointment holding it."""
+    try:
+        hour = datetime.strptime(str(item["sk"]), "SLOT#%Y-%m-%dT%H").replace(tzinfo=UTC)
+    except ValueError:  # not an hour's item
+        return {}
+    return {
+        hour.replace(minute=int(name[1:])): str(value)
+        for name, value in item.items()
+        if len(name) == 3 and name[0] == "c" and name[1:].isdigit()
+    }
+
+
+def _by_hour(moments: Sequence[datetime]) -> dict[datetime, list[datetime]]:
+    hours: dict[datetime, list[datetime]] = {}
+    for moment in moments:
+        hour = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        hours.setdefault(hour, []).append(moment)
+    return hours
+
+
+# --- (de)serialising availability ------------------------------------------------------------------
+
+
+def availability_json(availability: Availability) -> str:
+    return json.dumps(
+        {
+            "weekly": {
+                str(d): [[i.start.isoformat(), i.end.isoformat()] for i in v]
+                for d, v in availability.weekly.items()
+            },
+            "days_off": sorted(d.isoformat() for d in availability.days_off),
+            "extra": [
+                [e.day.isoformat(), e.interval.start.isoformat(), e.interval.end.isoformat()]
+                for e in availability.extra
+            ],
+        }
+    )
+
+
+def availability_from(
+    provider_id: str, zone: str, visit_minutes: Mapping[str, int], raw: str
+) -> Availability:
+    data = json.loads(raw)
+    return Availability(
+        provider_id=provider_id,
+        zone=zone,
+        weekly={
+            int(d): tuple(Interval(time.fromisoformat(a), time.fromisoformat(b)) for a, b in v)
+            for d, v in data["weekly"].items()
+        },
+        visit_minutes=dict(visit_minutes),
+        days_off=frozenset(date.fromisoformat(d) for d in data["days_off"]),
+        extra=tuple(
+            ExtraHours(date.fromisoformat(d), Interval(time.fromisoformat(a), time.fromisoformat(b)))
+            for d, a, b in data["extra"]
+        ),
+    )
+
+
+# --- items read back (the visits store and the record source read them too) -----------------------
+
+
+def provider_from(profile: Mapping[str, Any], licensed: Sequence[Mapping[str, Any]]) -> ProviderRecord:
+    provider_id = str(profile["pk"]).removeprefix("PROVIDER#")
+    licenses = tuple(
+        License(
+            state=i["state"],
+            number=i["number"],
+            valid_from=date.fromisoformat(i["valid_from"]),
+            valid_until=date.fromisoformat(i["valid_until"]),
+            status=LicenseStatus(i["status"]),
+            compact=i.get("compact"),
+        )
+        for i in licensed
+    )
+    visit_minutes = {k: int(v) for k, v in profile["visit_minutes"].items()}
+    return ProviderRecord(
+        profile=PractitionerProfile(
+            provider_id=provider_id,
+            given_name=profile["given_name"],
+            family_name=profile["family_name"],
+            specialty=profile["specialty"],
+            languages=tuple(profile.get("languages", [])),
+            zone=profile["zone"],
+            version=int(profile["version"]),
+        ),
+        availability=availability_from(provider_id, profile["zone"], visit_minutes, profile["availability"]),
+        licenses=licenses,
+        user_sub=profile["user_sub"],
+    )
+
+
+def patient_from(p: Mapping[str, Any]) -> PatientProfile:
+    return PatientProfile(
+        patient_id=str(p["pk"]).removeprefix("PATIENT#"),
+        given_name=p["given_name"],
+        family_name=p["family_name"],
+        birth_date=date.fromisoformat(p["birth_date"]),
+        home_state=p["home_state"],
+        zone=p["zone"],
+        version=int(p["version"]),
+        email=p.get("email"),
+        phone=p.get("phone"),
+    )
+
+
+def appointment_from(p: Mapping[str, Any]) -> Appointment:
+    return Appointment(
+        appointment_id=str(p["pk"]).removeprefix("APPT#"),
+        provider_id=p["provider_id"],
+        patient_id=p["patient_id"],
+        service_type=p["service_type"],
+        start=from_stamp(p["start"]),
+        end=from_stamp(p["end"]),
+        patient_state=p["patient_state"],
+        status=AppointmentStatus(p["status"]),
+        version=int(p["version"]),
+        booked_by=Actor(p["booked_by"]),
+        booked_at=from_stamp(p["booked_at"]) if "booked_at" in p else None,
+    )
+
+
+class DynamoSchedulingStore(TableStore):
+    # --- providers -----------------------------------------------------------------------------------
+
+    def put_provider(self, record: ProviderRecord) -> list[dict[str, Any]]:
+        """The provider's profile, availability and credentials, as transaction items."""
+        p, a = record.profile, record.availability
+        items = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._item(
+                        {
+                            "pk": f"PROVIDER#{p.provider_id}",
+                            "sk": "PROFILE",
+                            "given_name": p.given_name,
+                            "family_name": p.family_name,
+                            "specialty": p.specialty,
+                            "languages": list(p.languages),
+                            "zone": p.zone,
+                            "version": p.version,
+                            "visit_minutes": dict(a.visit_minutes),
+                            "availability": availability_json(a),
+                            "user_sub": record.user_sub,
+                            "gsi1pk": f"USER#{record.user_sub}",
+                            "gsi1sk": "PROVIDER",
+                        }
+                    ),
+                }
+            }
+        ]
+        for lic in record.licenses:
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": self._item(
+                            {
+                                "pk": f"PROVIDER#{p.provider_id}",
+                                "sk": f"LICENSE#{lic.state}#{lic.number}",
+                                "state": lic.state,
+                                "number": lic.number,
+                                "valid_from": lic.valid_from.isoformat(),
+                                "valid_until": lic.valid_until.isoformat(),
+                                "status": lic.status.value,
+                                "compact": lic.compact,
+                                # Denormalised for search: one index query finds who may be shown.
+                                "specialty": p.specialty,
+                                "languages": list(p.languages),
+                                "gsi2pk": f"LICENSED#{lic.state}",
+                                "gsi2sk": f"PROVIDER#{p.provider_id}#{lic.number}",
+                            }
+                        ),
+                    }
+                }
+            )
+        return items
+
+    def providers_licensed_in(self, state: str) -> list[ProviderListing]:
+        seen: dict[str, ProviderListing] = {}
+        for item in self._query(
+            IndexName="gsi2",
+            KeyConditionExpression="gsi2pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"LICENSED#{state}"}},
+        ):
+            provider_id = item["pk"].removeprefix("PROVIDER#")
+            seen[provider_id] = ProviderListing(
+                provider_id, item["specialty"], tuple(item.get("languages", []))
+            )
+        return list(seen.values())
+
+    def provider(self, provider_id: str) -> ProviderRecord | None:
+        items = list(
+            self._query(
+                KeyConditionExpression="pk = :pk AND sk < :slots",
+                ExpressionAttributeValues={":pk": {"S": f"PROVIDER#{provider_id}"}, ":slots": {"S": "SLOT#"}},
+            )
+        )
+        profile = next((i for i in items if i["sk"] == "PROFILE"), None)
+        if profile is None:
+            return None
+        return provider_from(profile, [i for i in items if i["sk"].startswith("LICENSE#")])
+
+    def provider_for_user(self, user_sub: str) -> str | None:
+        for item in self._query(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk AND gsi1sk = :sk",
+            ExpressionAttributeValues={":pk": {"S": f"USER#{user_sub}"}, ":sk": {"S": "PROVIDER"}},
+        ):
+            return str(item["pk"]).removeprefix("PROVIDER#")
+        return None
+
+    def booked_cells(self, provider_id: str, start: datetime, end: datetime) -> set[datetime]:
+        """The five-minute cells held by bookings, for slots starting from `start` to `end`."""
+        found: set[datetime] = set()
+        for item in self._query(
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"PROVIDER#{provider_id}"},
+                ":a": {"S": hour_key(provider_id, start)["sk"]},
+                ":b": {"S": hour_key(provider_id, end + LONGEST_VISIT)["sk"]},
+            },
+        ):
+            found |= set(cells_held(item))
+        return found
+
+    def _cells(
+        self, provider_id: str, appointment_id: str, *, hold: Sequence[datetime], release: Sequence[datetime]
+    ) -> tuple[list[dict[str, Any]], set[int]]:
+        """One conditional update per UTC hour touched: a cell is held only if free and released
+        only if this appointment's. Returns the items and the positions of those that hold (a
+        failed condition there means someone else has the slot)."""
+        held, released = _by_hour(hold), _by_hour(release)
+        items: list[dict[str, Any]] = []
+        holding: set[int] = set()
+        for hour in sorted(held.keys() | released.keys()):
+            taking = [_cell(m) for m in held.get(hour, [])]
+            freeing = [_cell(m) for m in released.get(hour, [])]
+            # The hour's item leaves the table a week after the hour: nobody books the past.
+            clauses = [f"SET {', '.join([*(f'#{c} = :a' for c in taking), 'expires_at = :gone'])}"]
+            clauses.append(f"REMOVE {', '.join(f'#{c}' for c in freeing)}" if freeing else "")
+            if taking:
+                holding.add(len(items))
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": self._item(hour_key(provider_id, hour)),
+                        "UpdateExpression": " ".join(c for c in clauses if c),
+                        "ConditionExpression": " AND ".join(
+                            [f"attribute_not_exists(#{c})" for c in taking] + [f"#{c} = :a" for c in freeing]
+                        ),
+                        "ExpressionAttributeNames": {f"#{c}": c for c in taking + freeing},
+                        "ExpressionAttributeValues": self._item(
+                            {":a": appointment_id, ":gone": int((hour + HOUR_ITEM_KEPT).timestamp())}
+                        ),
+                    }
+                }
+            )
+        return items, holding
+
+    def replace_booked(self, before: Appointment, after: Appointment) -> dict[str, Any]:
+        """The appointment's next version, on the condition that it is still booked at `before`: a
+        transaction action (the visits store closes an appointment with it too)."""
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._appointment_item(after),
+                "ConditionExpression": "version = :v AND #s = :booked",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": self._item({":v": before.version, ":booked": "booked"}),
+            }
+        }
+
+    def replace_availability(
+        self, provider_id: str, availability: Availability, expected_version: int
+    ) -> int:
+        """New weekly hours and exceptions, if nobody changed them since `expected_version`."""
+        try:
+            self._client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"PROVIDER#{provider_id}"}, "sk": {"S": "PROFILE"}},
+                UpdateExpression="SET availability = :a, visit_minutes = :m, version = version + :one",
+                ConditionExpression="version = :v",
+                ExpressionAttributeValues=self._item(
+                    {
+                        ":a": availability_json(availability),
+                        ":m": dict(availability.visit_minutes),
+                        ":v": expected_version,
+                        ":one": 1,
+                    }
+                ),
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as error:
+            raise StaleWriteError("availability changed meanwhile") from error
+        return expected_version + 1
+
+    # --- patients ------------------------------------------------------------------------------------
+
+    def put_patient(self, profile: PatientProfile) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._item(
+                    {
+                        "pk": f"PATIENT#{profile.patient_id}",
+                        "sk": "PROFILE",
+                        "given_name": profile.given_name,
+                        "family_name": profile.family_name,
+                        "birth_date": profile.birth_date.isoformat(),
+                        "home_state": profile.home_state,
+                        "zone": profile.zone,
+                        "version": profile.version,
+                        "email": profile.email,
+                        "phone": profile.phone,
+                    }
+                ),
+            }
+        }
+
+    def patient(self, patient_id: str) -> PatientProfile | None:
+        item = self._client.get_item(
+            TableName=self.table, Key={"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": "PROFILE"}}
+        ).get("Item")
+        return patient_from(self._plain(item)) if item else None
+
+    # --- appointments --------------------------------------------------------------------------------
+
+    def _appointment_item(self, a: Appointment) -> dict[str, Any]:
+        is_open = a.status is AppointmentStatus.BOOKED
+        return self._item(
+            {
+                "pk": f"APPT#{a.appointment_id}",
+                "sk": "APPT",
+                "provider_id": a.provider_id,
+                "patient_id": a.patient_id,
+                "service_type": a.service_type,
+                "start": stamp(a.start),
+                "end": stamp(a.end),
+                "patient_state": a.patient_state,
+                "status": a.status.value,
+                "version": a.version,
+                "booked_by": a.booked_by.value,
+                "booked_at": stamp(a.booked_at) if a.booked_at else None,
+                "gsi1pk": f"PATIENT#{a.patient_id}#APPTS",
+                "gsi1sk": stamp(a.start),
+                "gsi2pk": f"PROVIDER#{a.provider_id}#APPTS",
+                "gsi2sk": stamp(a.start),
+                # In the open-visits index while booked; a version that closes it has no keys
+                # (`_item` leaves None out), so it leaves the index.
+                "gsi3pk": open_shard(a.appointment_id) if is_open else None,
+                "gsi3sk": f"{stamp(a.start)}#{a.appointment_id}" if is_open else None,
+            }
+        )
+
+    def appointment(self, appointment_id: str) -> Appointment | None:
+        item = self._client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"APPT#{appointment_id}"}, "sk": {"S": "APPT"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return appointment_from(self._plain(item)) if item else None
+
+    def appointments_of_patient(self, patient_id: str) -> list[Appointment]:
+        return [
+            appointment_from(i)
+            for i in self._query(
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"PATIENT#{patient_id}#APPTS"}},
+            )
+        ]
+
+    def appointments_of_provider(self, provider_id: str, start: datetime, end: datetime) -> list[Appointment]:
+        return [
+            appointment_from(i)
+            for i in self._query(
+                IndexName="gsi2",
+                KeyConditionExpression="gsi2pk = :pk AND gsi2sk BETWEEN :a AND :b",
+                ExpressionAttributeValues={
+                    ":pk": {"S": f"PROVIDER#{provider_id}#APPTS"},
+                    ":a": {"S": stamp(start)},
+                    ":b": {"S": stamp(end)},
+                },
+            )
+        ]
+
+    def open_appointments(self) -> Iterator[Appointment]:
+        """Every open appointment, from the sparse open-visits index, shard by shard (the index
+        is eventually consistent: one just closed may still be listed, one just booked missing)."""
+        for shard in range(OPEN_SHARDS):
+            for item in self._query(
+                IndexName="gsi3",
+                KeyConditionExpression="gsi3pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": open_key(shard)}},
+            ):
+                yield appointment_from(item)
+
+    # --- booking, moving, cancelling ------------------------------------------------------------------
+
+    def book(
+        self, appointment: Appointment, outbox: list[OutboxEntry], claim: IdempotencyClaim | None
+    ) -> None:
+        now = datetime.now(UTC)
+        held, taken = self._cells(
+            appointment.provider_id,
+            appointment.appointment_id,
+            hold=cells(appointment.start, appointment.end),
+            release=(),
+        )
+        items: list[dict[str, Any]] = [
+            *held,
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._appointment_item(appointment),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            *self._outbox_items(outbox, now),
+        ]
+        if claim is not None:
+            items.append(self._claim_item(claim, now))
+        self._transact(items, claim, taken=taken)
+
+    def change(
+        self,
+        before: Appointment,
+        after: Appointment,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None,
+    ) -> None:
+        """Cancel or move: the appointment at its next version, the slot released and (when moved)
+        the new one taken, all conditional on nobody having changed the appointment meanwhile."""
+        now = datetime.now(UTC)
+        before_cells = cells(before.start, before.end)
+        after_cells = cells(after.start, after.end) if after.status is AppointmentStatus.BOOKED else []
+        # Cells it keeps (a move by less than its length) are neither released nor taken again;
+        # one update per hour does both halves, as DynamoDB allows one action per item.
+        moved, taken = self._cells(
+            before.provider_id,
+            before.appointment_id,
+            hold=[c for c in after_cells if c not in before_cells],
+            release=[c for c in before_cells if c not in after_cells],
+        )
+        items: list[dict[str, Any]] = [*moved, self.replace_booked(before, after)]
+        items += self._outbox_items(outbox, now)
+        if claim is not None:
+            items.append(self._claim_item(claim, now))
+        self._transact(items, claim, taken=taken)
