@@ -51,6 +51,21 @@ def test_state_machine_placeholders_match_the_definition_files() -> None:
             assert "${" + placeholder + "}" in definition
 
 
+def test_no_catch_carries_an_errors_cause_into_a_later_state() -> None:
+    """A task's error cause is its exception's message and stack, which can quote what a service
+    refused (an e-mail address, a phone number). Its own TaskFailed event keeps it (the error is
+    made clean at its source, the notifier); a Catch with a ResultPath would copy it into every
+    later state's input, so each Catch discards it."""
+    for machine in topology.STATE_MACHINES:
+        definition = json.loads((ROOT / "statemachines" / machine.definition_file).read_text())
+        catches = [
+            (name, catch) for name, state in definition["States"].items() for catch in state.get("Catch", [])
+        ]
+        assert catches
+        kept = [name for name, catch in catches if catch.get("ResultPath", "$") is not None]
+        assert not kept, f"{machine.definition_file}: {kept} keep the error in the state"
+
+
 def test_functions_import_only_what_their_asset_and_the_layer_ship() -> None:
     """A function's code asset is `functions/`; the layer is `telehealth` and its dependencies.
     `infra` and `local` stay on the developer's machine."""

@@ -310,9 +310,19 @@ class Notice:
     text: str
 
 
+class NotificationFailedError(Exception):
+    """A reminder did not go out. It names the channel and the service's error code only: SES and
+    SNS quote the address or number they refused in their messages, and this error travels into
+    the lifecycle's execution history (kept 90 days) and the function's error report."""
+
+    def __init__(self, channel: str, code: str) -> None:
+        super().__init__(f"{channel} not sent: {code}")
+        self.channel, self.code = channel, code
+
+
 class Notifier(Protocol):
     def send(self, notice: Notice) -> list[str]:
-        """Returns the channels used (email, sms)."""
+        """Returns the channels used (email, sms); raises NotificationFailedError."""
         ...
 
 
