@@ -354,12 +354,22 @@ def test_cancelling_an_admitted_visit_compensates_meeting_encounter_and_slot(
     offered = call(gateway, "GET", f"{query}&specialty=urgent-care&limit=100", patient).json()["slots"]
     assert slot in [s["slot_id"] for s in offered]
 
-    assert eventually(
+    # The patient had arrived, so the encounter began and is over (`finished`: FHIR's `cancelled`
+    # is one that ended before it began), with no call in its history; the appointment says why.
+    encounter = eventually(
         lambda: (
-            (e := fhir.read_if_present("Encounter", f"{visit_id.lower()}-v1")) and e["status"] == "cancelled"
+            (e := fhir.read_if_present("Encounter", f"{visit_id.lower()}-v1"))
+            and e["status"] == "finished"
+            and e
         ),
         timeout_s=30,
     )
+    assert [h["status"] for h in encounter["statusHistory"]] == ["arrived"]
+    record = eventually(
+        lambda: (e := fhir.read_if_present("Appointment", visit_id)) and e["status"] == "cancelled" and e,
+        timeout_s=30,
+    )
+    assert [p["status"] for p in record["participant"]] == ["declined", "declined"]
 
     cancelled = eventually(lambda: announced(platform, probe, "Visit.Cancelled", visit_id), timeout_s=30)
     assert cancelled["reason"] == "cancelled"
@@ -544,7 +554,7 @@ def test_an_interpreter_and_a_caregiver_join_through_links_of_their_own(
         timeout_s=30,
     )
     kinds = {p["type"][0]["coding"][0]["code"] for p in encounter["participant"]}
-    assert kinds == {"PPRF", "TRANSL", "ESC"}
+    assert kinds == {"PPRF", "TRANSL", "ESC", "emergency"}
 
 
 def test_a_patient_not_checked_in_by_the_grace_period_is_a_no_show(

@@ -100,20 +100,28 @@ def test_booking_starts_the_lifecycle_and_check_in_moves_it_on(
     assert again.status == 409 and again.json()["type"] == "/problems/already-checked-in"
 
 
-def test_check_in_records_both_consents_in_the_fhir_store(
+def test_check_in_records_consents_reason_and_emergency_contact_in_the_fhir_store(
     platform: LocalPlatform, gateway: str, tokens: dict[str, str], fhir: HealthLakeFhirStore
 ) -> None:
     appointment = book(gateway, tokens["patient2"], soon_slot(gateway, tokens["patient2"])).json()
     check_in_when_open(gateway, tokens["patient2"], appointment["appointment_id"], True)
+    visit = appointment["appointment_id"].lower()
     for purpose, decision in (("telehealth", "permit"), ("recording", "permit")):
         consent = eventually(
-            functools.partial(
-                fhir.read_if_present, "Consent", f"{appointment['appointment_id'].lower()}-{purpose}"
-            ),
-            timeout_s=30,
+            functools.partial(fhir.read_if_present, "Consent", f"{visit}-{purpose}"), timeout_s=30
         )
         assert consent["provision"]["type"] == decision
         assert consent["patient"]["reference"] == f"Patient/{appointment['patient_id']}"
+    # What a clinician needs from the check-in, read back as the store keeps it: why the patient
+    # came, on the encounter, and the emergency contact, which the encounter names.
+    encounter = eventually(functools.partial(fhir.read_if_present, "Encounter", f"{visit}-v1"), timeout_s=30)
+    assert encounter["reasonCode"] == [{"text": CHECK_IN["reason"]}]
+    (emergency,) = [p for p in encounter["participant"] if p["type"][0]["coding"][0]["code"] == "emergency"]
+    kind, contact_id = emergency["individual"]["reference"].split("/")
+    contact = eventually(functools.partial(fhir.read_if_present, kind, contact_id), timeout_s=30)
+    assert contact["telecom"] == [{"system": "phone", "value": CHECK_IN["emergency_contact"]}]
+    assert contact["relationship"][0]["coding"][0]["code"] == "C"
+    assert contact["patient"]["reference"] == f"Patient/{appointment['patient_id']}"
 
 
 @pytest.mark.parametrize(

@@ -192,6 +192,18 @@ def test_consents_come_from_the_first_check_in_and_a_parked_entry_settles_nothin
     )
 
 
+def test_each_check_in_rebuilds_its_own_emergency_contact() -> None:
+    moved = appointment(version=2)
+    first = CheckIn(moved.appointment_id, START - timedelta(minutes=10), "NY", "+1 555 0100", True, False)
+    again = replace(first, at=START + timedelta(days=1), emergency_contact="+1 555 0199")
+    found = rebuilt(image(moved, StoredCheckIn(1, first), StoredCheckIn(2, again)))
+    for version, number in ((1, "+1 555 0100"), (2, "+1 555 0199")):
+        contact = found[f"RelatedPerson/{moved.appointment_id.lower()}-v{version}-emergency-contact"].entry
+        assert contact.resource["telecom"] == [{"system": "phone", "value": number}]
+        assert contact.resource["patient"] == {"reference": "Patient/patient-1"}
+        assert contact.source_version == 1
+
+
 # --- encounters and estimates ------------------------------------------------------------------------
 
 

@@ -16,6 +16,8 @@ What the table's state keeps, type by type, and what it does not:
 - Appointment: the appointment at its version; its slot is the provider's slot at its start.
 - Consent: the two decisions of the appointment's first check-in, at version 1 (their ids carry no
   appointment version: a moved visit checked in again finds them recorded and changes nothing).
+- RelatedPerson: the emergency contact each check-in gave, at version 1 (one per check-in: its id
+  carries the appointment version). A store filled before check-ins projected it gets it here.
 - Slot: one per provider and start an appointment ever held, which the appointments give: busy
   while one holds it (booked, fulfilled, a no-show, or cancelled by the lifecycle, which keeps its
   cells), free once its appointment was cancelled. Its version is the time of the change, which
@@ -211,6 +213,7 @@ class Projection:
             yield self._settled(resource, record.version, exact=True)
         yield from self._slots()
         yield from self._consents()
+        yield from self._emergency_contacts()
         yield from self._encounters()
         yield from self._observations()
 
@@ -289,6 +292,16 @@ class Projection:
             ):
                 resource = projection.consent(
                     appointment_id, appointment.patient_id, purpose, permitted, check_in.at
+                )
+                yield self._settled(resource, 1, exact=True)
+
+    def _emergency_contacts(self) -> Iterator[Rebuilt]:
+        # One per check-in (per appointment version), written once with it.
+        for (appointment_id, version), check_in in sorted(self.image.check_ins.items()):
+            appointment = self.image.appointments.get(appointment_id)
+            if appointment is not None:
+                resource = projection.emergency_contact(
+                    appointment_id, version, appointment.patient_id, check_in.emergency_contact
                 )
                 yield self._settled(resource, 1, exact=True)
 

@@ -190,6 +190,9 @@ class VisitService:
             OutboxEntry(
                 projection.consent(appointment_id, patient, "recording", consents_to_recording, now), 1
             ),
+            OutboxEntry(
+                projection.emergency_contact(appointment_id, visit.version, patient, emergency_contact), 1
+            ),
             OutboxEntry(projection.encounter(visit, 1), 1),
             self.booking.audit(caller, "C", f"Appointment/{appointment_id}", now),
             self._announce(VisitCheckedIn, visit, now, recording_consented=consents_to_recording),

@@ -7,13 +7,15 @@ and skipped instead of rolling the record back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 from telehealth.domain.appointments import Appointment, AppointmentStatus
-from telehealth.domain.licensure import License
+from telehealth.domain.licensure import License, LicenseStatus
+from telehealth.domain.service_types import ServiceType, service_type_of
 from telehealth.domain.visits import Role, Visit, VisitState
 from telehealth.domain.vitals import Reading, VisitVitals
 
@@ -73,7 +75,12 @@ class PatientProfile:
 def practitioner(profile: PractitionerProfile, licenses: Iterable[License]) -> dict[str, Any]:
     """Licenses and compact privileges as `qualification`, each with the state where it is valid,
     by state and number: the same credentials project the same resource, in whatever order they
-    were listed (the table returns them in that order, so a rebuild projects them alike)."""
+    were listed (the table returns them in that order, so a rebuild projects them alike).
+
+    Whether a licence is in force on a day is its `period` (R4 has no qualification status): a
+    status written here would go stale the day it lapsed, since nothing writes the resource
+    then. So the status extension says only what dates cannot: a licence recorded as inactive,
+    suspended or revoked."""
     return {
         "resourceType": "Practitioner",
         "id": profile.provider_id,
@@ -108,7 +115,11 @@ def practitioner(profile: PractitionerProfile, licenses: Iterable[License]) -> d
                         "url": "urn:telehealth:valid-in-state",
                         "valueCoding": {"system": USPS_SYSTEM, "code": lic.state},
                     },
-                    {"url": "urn:telehealth:license-status", "valueCode": lic.status.value},
+                    *(
+                        [{"url": "urn:telehealth:license-status", "valueCode": lic.status.value}]
+                        if lic.status is not LicenseStatus.ACTIVE
+                        else []
+                    ),
                 ],
             }
             for lic in sorted(licenses, key=lambda lic: (lic.state, lic.number))
@@ -163,19 +174,30 @@ def slot(slot_id: str, appointment: Appointment, version: int) -> dict[str, Any]
     }
 
 
-def appointment(record: Appointment, slot_id: str) -> dict[str, Any]:
+def service_type(name: str, coded: ServiceType | None) -> dict[str, Any]:
+    """The clinic's name for the service, with its code where one is known."""
+    coding = [{"system": coded.system, "code": coded.code, "display": coded.display}] if coded else []
+    return {**({"coding": coding} if coding else {}), "text": name}
+
+
+def appointment(record: Appointment, slot_id: str, service: ServiceType | None = None) -> dict[str, Any]:
+    """`service`: the code of the appointment's service (the default table's where not given).
+    A cancelled appointment's participants have declined it, as FHIR asks: none of them is
+    still coming; a no-show's had accepted, and one of them did not come."""
+    coded = service or service_type_of(record.service_type)
+    attending = "declined" if record.status is AppointmentStatus.CANCELLED else "accepted"
     return {
         "resourceType": "Appointment",
         "id": record.appointment_id,
         "meta": _meta(record.version),
         "status": record.status.value,  # the FHIR codes: booked, cancelled, noshow, fulfilled
-        "serviceType": [{"text": record.service_type}],
+        "serviceType": [service_type(record.service_type, coded)],
         "start": instant(record.start),
         "end": instant(record.end),
         "slot": [{"reference": f"Slot/{slot_resource_id(slot_id)}"}],
         "participant": [
-            {"actor": {"reference": f"Patient/{record.patient_id}"}, "status": "accepted"},
-            {"actor": {"reference": f"Practitioner/{record.provider_id}"}, "status": "accepted"},
+            {"actor": {"reference": f"Patient/{record.patient_id}"}, "status": attending},
+            {"actor": {"reference": f"Practitioner/{record.provider_id}"}, "status": attending},
         ],
     }
 
@@ -240,28 +262,64 @@ def consent(
 
 # --- the encounter ---------------------------------------------------------------------------------
 
+# An Encounter is written first at check-in, when the patient has arrived, and FHIR's
+# `cancelled` is an encounter that "ended before it has begun": so every visit that ends, with or
+# without the call, is `finished` (R4 has no `discontinued`, which R5 added). Whether the call
+# happened is in its history (an `in-progress` period, or none) and in the Appointment's status
+# (fulfilled, noshow, cancelled).
 ENCOUNTER_STATUS = {
     VisitState.CHECKED_IN: "arrived",
     VisitState.ADMITTED: "arrived",
     VisitState.IN_CALL: "in-progress",
     VisitState.COMPLETED: "finished",
-    VisitState.NO_SHOW: "cancelled",  # R4 has no no-show Encounter; the Appointment says noshow
-    VisitState.CANCELLED: "cancelled",
+    VisitState.NO_SHOW: "finished",
+    VisitState.CANCELLED: "finished",
 }
 # R4 has no Encounter.virtualService (R5 has): the cross-version extension carries it.
 VIRTUAL_SERVICE = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Encounter.virtualService"
 CHIME_MEETING_SYSTEM = "urn:telehealth:chime-meeting"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/participant-type"
+CONTACT_ROLE = "http://terminology.hl7.org/CodeSystem/v2-0131"
 
 
 def encounter_id(appointment_id: str, version: int) -> str:
     return f"{appointment_id.lower()}-v{version}"
 
 
+def emergency_contact_id(appointment_id: str, version: int) -> str:
+    return f"{encounter_id(appointment_id, version)}-emergency-contact"
+
+
+def emergency_contact(appointment_id: str, version: int, patient_id: str, given: str) -> dict[str, Any]:
+    """The contact the patient gave at check-in for an emergency during this visit (v2-0131 `C`),
+    as given and nothing more: a free-text field that holds a callback number, an e-mail address
+    or a place, so it is recorded as the one of those it reads as (a number: digits with the
+    usual punctuation; an address: one `@`), else as an address's text. No name, no use, no
+    period: none was given. One per visit, so a later visit's contact never rewrites this one's."""
+    value = given.strip()
+    digits = sum(c.isdigit() for c in value)
+    if re.fullmatch(r"\+?[\d\s().-]+", value) and 7 <= digits <= 15:
+        found: dict[str, Any] = {"telecom": [{"system": "phone", "value": value}]}
+    elif re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        found = {"telecom": [{"system": "email", "value": value}]}
+    else:
+        found = {"address": [{"text": value}]}
+    return {
+        "resourceType": "RelatedPerson",
+        "id": emergency_contact_id(appointment_id, version),
+        "meta": _meta(1),
+        "patient": {"reference": f"Patient/{patient_id}"},
+        "relationship": [{"coding": [{"system": CONTACT_ROLE, "code": "C", "display": "Emergency Contact"}]}],
+        **found,
+    }
+
+
 def encounter(visit: Visit, revision: int) -> dict[str, Any]:
     """The video visit as the record keeps it: who took part and when, each status it went
-    through, and the Chime meeting as its virtual service."""
+    through, why the patient came (their words, as `reasonCode` text: there is no code for
+    them), who to call in an emergency, and the Chime meeting as its virtual service."""
     history: list[tuple[str, datetime]] = [("arrived", visit.checked_in_at)]
     if visit.both_joined:
         history.append(("in-progress", max(visit.joined.values())))
@@ -289,6 +347,16 @@ def encounter(visit: Visit, revision: int) -> dict[str, Any]:
             ),
         }
     ]
+    # Every check-in gives one (the check-in's RelatedPerson): the participant FHIR defines as
+    # "a person to be contacted in case of an emergency during the encounter".
+    participants.append(
+        {
+            "type": [{"coding": [{"system": PARTICIPANT_TYPE, "code": "emergency", "display": "Emergency"}]}],
+            "individual": {
+                "reference": f"RelatedPerson/{emergency_contact_id(visit.appointment_id, visit.version)}"
+            },
+        }
+    )
     # Guests the provider invited, once they joined: by their user, with what they were there as.
     guest_type = {Role.INTERPRETER: ("TRANSL", "translator"), Role.CAREGIVER: ("ESC", "escort")}
     for user, role in visit.guests.items():
@@ -310,6 +378,7 @@ def encounter(visit: Visit, revision: int) -> dict[str, Any]:
         "class": {"system": ACT_CODE, "code": "VR", "display": "virtual"},
         "subject": {"reference": f"Patient/{visit.patient_id}"},
         "participant": participants,
+        **({"reasonCode": [{"text": visit.reason}]} if visit.reason else {}),
         "appointment": [{"reference": f"Appointment/{visit.appointment_id}"}],
         "period": {
             "start": instant(visit.admitted_at or visit.checked_in_at),
