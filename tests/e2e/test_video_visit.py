@@ -554,7 +554,7 @@ def test_an_interpreter_and_a_caregiver_join_through_links_of_their_own(
         timeout_s=30,
     )
     kinds = {p["type"][0]["coding"][0]["code"] for p in encounter["participant"]}
-    assert kinds == {"PPRF", "TRANSL", "ESC", "emergency"}
+    assert kinds == {"PPRF", "translator", "ESC", "emergency"}
 
 
 def test_a_patient_not_checked_in_by_the_grace_period_is_a_no_show(

@@ -102,6 +102,24 @@ def test_the_encounter_names_the_emergency_contact_as_its_emergency_participant(
     ]
 
 
+def test_guests_are_typed_with_codes_of_the_encounter_participant_value_set() -> None:
+    guests = {"user-i": Role.INTERPRETER, "user-c": Role.CAREGIVER}
+    attendees = {"a-1": Role.PATIENT, "a-2": Role.PROVIDER, "a-3": Role.INTERPRETER, "a-4": Role.CAREGIVER}
+    visit = checked_in().admitted("meeting-1", attendees, START, guests)
+    for attendee in attendees:
+        visit = visit.attendee_joined(attendee, START)
+    encounter = valid(projection.encounter(visit, 4))
+    types = {(c["system"], c["code"]) for p in encounter["participant"] for c in p["type"][0]["coding"]}
+    v3 = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+    participant_type = "http://terminology.hl7.org/CodeSystem/participant-type"
+    assert types == {
+        (v3, "PPRF"),
+        (participant_type, "translator"),  # not a v3 ParticipationType code
+        (v3, "ESC"),
+        (participant_type, "emergency"),
+    }
+
+
 # --- statuses -------------------------------------------------------------------------------------
 
 

@@ -358,13 +358,18 @@ def encounter(visit: Visit, revision: int) -> dict[str, Any]:
         }
     )
     # Guests the provider invited, once they joined: by their user, with what they were there as.
-    guest_type = {Role.INTERPRETER: ("TRANSL", "translator"), Role.CAREGIVER: ("ESC", "escort")}
+    # Both codes from the R4 encounter-participant-type value set: v3 ParticipationType has no
+    # translator (FHIR's participant-type system does), and has the escort.
+    guest_type = {
+        Role.INTERPRETER: (PARTICIPANT_TYPE, "translator", "Translator"),
+        Role.CAREGIVER: (PARTICIPATION, "ESC", "escort"),
+    }
     for user, role in visit.guests.items():
         if role in visit.joined:
-            code, display = guest_type[role]
+            system, code, display = guest_type[role]
             participants.append(
                 {
-                    "type": [{"coding": [{"system": PARTICIPATION, "code": code, "display": display}]}],
+                    "type": [{"coding": [{"system": system, "code": code, "display": display}]}],
                     "individual": {"identifier": {"system": "urn:telehealth:user", "value": user}},
                     "period": {"start": instant(visit.joined[role])},
                 }
