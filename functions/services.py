@@ -121,7 +121,8 @@ def lifecycle() -> VisitLifecycle:
 def vitals() -> VitalsService:
     from telehealth.application.vitals import VitalsService
 
-    return VitalsService(vitals_store(), visit_store(), scheduling_store(), now)
+    # The booking's audit trail: one per container, so each agent's resource is written once.
+    return VitalsService(vitals_store(), visit_store(), scheduling_store(), now, booking().trail)
 
 
 @cache

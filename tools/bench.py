@@ -852,7 +852,7 @@ def outbox_figures() -> None:
 
     from local.platform import LocalPlatform, Settings
     from telehealth.adapters.outbox_store import STREAM_GRACE, DynamoOutbox, lanes
-    from telehealth.fhir import projection
+    from telehealth.fhir import audit, projection
     from telehealth.ports import OutboxEntry
 
     print(f"\n== Outbox: the sweeper with {OUTBOX_PENDING:,} entries pending")
@@ -877,15 +877,15 @@ def outbox_figures() -> None:
                     }
                     entries.append(OutboxEntry(resource, 1))
                 elif kind < 7:  # an audit event (archived, then written)
-                    fact = projection.AuditFact(
+                    fact = audit.AuditFact(
                         f"bench-audit-{n:05d}",
                         now,
                         "Practitioner/bench",
-                        "R",
-                        f"Patient/bench-{n:05d}",
+                        audit.Interaction.READ,
+                        [f"Patient/bench-{n:05d}"],
                         "TREAT",
                     )
-                    entries.append(OutboxEntry(projection.audit_event(fact), 1))
+                    entries.append(OutboxEntry(audit.audit_event(fact), 1))
                 elif kind < 9:
                     event = {
                         "id": f"bench-event-{n:05d}",

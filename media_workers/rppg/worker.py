@@ -50,6 +50,7 @@ def main() -> int:
     from telehealth.adapters.scheduling_store import DynamoSchedulingStore
     from telehealth.adapters.visits_store import DynamoVisitStore
     from telehealth.adapters.vitals_store import DynamoVitalsStore
+    from telehealth.application.audit import AuditTrail
     from telehealth.application.vitals import VitalsService
 
     env = os.environ
@@ -58,11 +59,17 @@ def main() -> int:
     # The worker's image holds the shared package, not the functions: it wires its one service here,
     # its stores over one client, as the composition root (functions/services.py) does.
     table = boto3.client("dynamodb")
+    scheduling = DynamoSchedulingStore(client=table)
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
     service = VitalsService(
         DynamoVitalsStore(client=table),
         DynamoVisitStore(client=table),
-        DynamoSchedulingStore(client=table),
-        lambda: datetime.now(UTC),
+        scheduling,
+        clock,
+        AuditTrail(scheduling, clock),
     )
     recorded = service.record_estimate(
         appointment_id=appointment_id,

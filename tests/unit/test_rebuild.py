@@ -27,6 +27,7 @@ from telehealth.domain.scheduling import Availability, slot_id
 from telehealth.domain.visits import CheckIn, Role, Visit, VisitState
 from telehealth.domain.vitals import Reading, ReadingStatus, VisitVitals, VitalSign
 from telehealth.fhir import projection
+from telehealth.fhir.audit import AuditFact, Interaction, audit_event, user_agent
 from telehealth.fhir.projection import source_version
 from telehealth.ports import (
     OutboxEntry,
@@ -324,8 +325,10 @@ class Leases:
 
 def test_a_rebuild_writes_what_is_missing_waits_out_an_outage_and_a_second_run_writes_nothing() -> None:
     booked = appointment()
-    audit = projection.audit_event(
-        projection.AuditFact(new_id(BOOKED_AT), BOOKED_AT, "Patient/patient-1", "C", "Appointment/x", "TREAT")
+    audit = audit_event(
+        AuditFact(
+            new_id(BOOKED_AT), BOOKED_AT, "Patient/patient-1", Interaction.CREATE, ["Appointment/x"], "TREAT"
+        )
     )
     store = MemoryStore()
     now = [0.0]
@@ -360,3 +363,20 @@ def test_a_rebuild_writes_what_is_missing_waits_out_an_outage_and_a_second_run_w
     ).run()
     assert third.outcomes == {"written": 2}  # the appointment at v2 and its new slot
     assert source_version(store.resources[("Appointment", booked.appointment_id)]) == 2
+
+
+def test_the_agents_the_audit_trail_keeps_come_back_with_the_archived_events_that_name_them() -> None:
+    """Staff have no table item to be projected from: their Practitioner is derived from the
+    archived AuditEvents' agent (once, however many events name it), so no rebuilt event dangles."""
+    staff = user_agent("0f5d1c2e-1111-4222-8333-944455556666")
+    events = [
+        audit_event(AuditFact(new_id(BOOKED_AT), BOOKED_AT, staff, Interaction.READ, [], "TREAT"))
+        for _ in range(2)
+    ]
+    store = MemoryStore()
+    report = RecordRebuild(Table(), Archive(*events), store, Leases()).run()
+    assert report.outcomes == {"written": 3}  # the Practitioner once, then both events
+    practitioner = store.resources[("Practitioner", staff.removeprefix("Practitioner/"))]
+    assert practitioner["identifier"] == [
+        {"system": "urn:telehealth:user", "value": "0f5d1c2e-1111-4222-8333-944455556666"}
+    ]

@@ -12,12 +12,14 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotAuthorizedError
+from telehealth.application.callers import NotFoundError as NotFoundError  # where the routes import it
 from telehealth.domain.appointments import (
     Actor,
     Appointment,
@@ -47,6 +49,7 @@ from telehealth.events import (
     VisitCancelled,
 )
 from telehealth.fhir import projection
+from telehealth.fhir.audit import Interaction
 from telehealth.ports import (
     IdempotencyClaim,
     IdempotentReplay,
@@ -59,10 +62,6 @@ from telehealth.ports import (
 MAX_PAGE = 100
 
 logger = logging.getLogger(__name__)
-
-
-class NotFoundError(Exception):
-    """No such record, or none this caller may see (the two look the same from outside)."""
 
 
 class LicensureError(Exception):
@@ -125,12 +124,6 @@ def announce(event: DomainEvent, now: datetime) -> OutboxEntry:
     return OutboxEntry(resource, 1, destination="events")
 
 
-def audit_entry(actor_reference: str, action: str, entity: str, now: datetime) -> OutboxEntry:
-    """The AuditEvent for one access to one record by `actor_reference`, as an outbox entry."""
-    fact = projection.AuditFact(new_id(now), now, actor_reference, action, entity, "TREAT")
-    return OutboxEntry(projection.audit_event(fact), 1)
-
-
 def _encode_cursor(slot: SlotTime) -> str:
     return base64.urlsafe_b64encode(slot.slot_id.encode()).decode()
 
@@ -151,8 +144,10 @@ class BookingService:
         clock: Callable[[], datetime],
         workflows: VisitWorkflows,
         policy: LicensurePolicy | None = None,
+        trail: AuditTrail | None = None,
     ) -> None:
         self.store = store
+        self.trail = trail or AuditTrail(store, clock)
         self.workflows = workflows
         self.rules = rules
         self.clock = clock
@@ -212,6 +207,18 @@ class BookingService:
         patient_id: str | None,
         idempotency: Idempotency | None,
     ) -> Appointment:
+        with self.trail.request(caller, Interaction.CREATE):
+            return self._book(caller, slot, service_type, state, patient_id, idempotency)
+
+    def _book(
+        self,
+        caller: Caller,
+        slot: str,
+        service_type: str,
+        state: str,
+        patient_id: str | None,
+        idempotency: Idempotency | None,
+    ) -> Appointment:
         caller.require(Actor.PATIENT, Actor.STAFF)
         if caller.actor is Actor.PATIENT:
             if patient_id not in (None, caller.subject):
@@ -238,7 +245,9 @@ class BookingService:
             booked_at=now,
         )
         outbox = self._projection(appointment, now, slot_ids=[offered.slot_id])
-        outbox.append(self.audit(caller, "C", f"Appointment/{appointment.appointment_id}", now))
+        outbox.append(
+            self.audit(caller, Interaction.CREATE, [f"Appointment/{appointment.appointment_id}"], now)
+        )
         outbox.append(self.announce(_booked(AppointmentBooked, appointment), now))
         claim = self._claim(caller, "book", idempotency, appointment.appointment_id)
         try:
@@ -253,6 +262,10 @@ class BookingService:
         return appointment
 
     def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
+        with self.trail.request(caller, Interaction.UPDATE, appointment_id):
+            return self._cancel(caller, appointment_id, idempotency)
+
+    def _cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
         if replayed := self._replayed_change(caller, "cancel", appointment_id, idempotency):
             return replayed
         before = self.owned(caller, appointment_id)
@@ -260,7 +273,7 @@ class BookingService:
         check_change(before, caller.actor, now, self.rules.cancellation_window, "cancelled")
         after = before.cancelled()
         outbox = self._projection(after, now, slot_ids=[slot_id(before.provider_id, before.start)])
-        outbox.append(self.audit(caller, "U", f"Appointment/{appointment_id}", now))
+        outbox.append(self.audit(caller, Interaction.UPDATE, [f"Appointment/{appointment_id}"], now))
         cancelled = AppointmentCancelled(
             appointment_id=appointment_id,
             version=after.version,
@@ -286,6 +299,12 @@ class BookingService:
     def reschedule(
         self, caller: Caller, appointment_id: str, slot: str, idempotency: Idempotency | None
     ) -> Appointment:
+        with self.trail.request(caller, Interaction.UPDATE, appointment_id):
+            return self._reschedule(caller, appointment_id, slot, idempotency)
+
+    def _reschedule(
+        self, caller: Caller, appointment_id: str, slot: str, idempotency: Idempotency | None
+    ) -> Appointment:
         if replayed := self._replayed_change(caller, "reschedule", appointment_id, idempotency):
             return replayed
         before = self.owned(caller, appointment_id)
@@ -305,16 +324,19 @@ class BookingService:
         outbox = self._projection(
             after, now, slot_ids=[slot_id(provider_id, before.start), offered.slot_id], before=before
         )
-        outbox.append(self.audit(caller, "U", f"Appointment/{appointment_id}", now))
+        outbox.append(self.audit(caller, Interaction.UPDATE, [f"Appointment/{appointment_id}"], now))
         outbox.append(self.announce(_booked(AppointmentRescheduled, after), now))
         return self._change(caller, "reschedule", before, after, outbox, idempotency)
 
     # --- reading ------------------------------------------------------------------------------------
 
     def appointment(self, caller: Caller, appointment_id: str) -> Appointment:
-        found = self.owned(caller, appointment_id)
-        self.store.record([self.audit(caller, "R", f"Appointment/{appointment_id}", self.clock())])
-        return found
+        with self.trail.request(caller, Interaction.READ, appointment_id):
+            found = self.owned(caller, appointment_id)
+            self.store.record(
+                [self.audit(caller, Interaction.READ, [f"Appointment/{appointment_id}"], self.clock())]
+            )
+            return found
 
     def appointments(
         self,
@@ -326,7 +348,13 @@ class BookingService:
     ) -> list[Appointment]:
         """What the caller may see decides the rows; the query only narrows them: a patient's own
         (with one provider, if asked), a provider's own schedule, staff and machine clients any
-        provider's in this clinic."""
+        provider's in this clinic. One AuditEvent names every row."""
+        with self.trail.request(caller, Interaction.SEARCH):
+            return self._appointments(caller, provider_id, start, end)
+
+    def _appointments(
+        self, caller: Caller, provider_id: str | None, start: datetime | None, end: datetime | None
+    ) -> list[Appointment]:
         now = self.clock()
         start, end = start or now - timedelta(days=1), end or now + timedelta(days=90)
         if caller.actor is Actor.PATIENT:
@@ -344,7 +372,9 @@ class BookingService:
             if provider_id is None:
                 raise SchedulingError("say which provider's appointments to list (provider_id)")
             found = self.store.appointments_of_provider(provider_id, start, end)
-        self.store.record([self.audit(caller, "R", f"Appointment/{a.appointment_id}", now) for a in found])
+        agent = self.trail.agent(caller)
+        read = [f"Appointment/{a.appointment_id}" for a in found]
+        self.store.record(self.trail.entries(agent, Interaction.SEARCH, read, now))
         return sorted(found, key=lambda a: a.start)
 
     # --- availability --------------------------------------------------------------------------------
@@ -501,8 +531,11 @@ class BookingService:
     def announce(event: DomainEvent, now: datetime) -> OutboxEntry:
         return announce(event, now)
 
-    def audit(self, caller: Caller, action: str, entity: str, now: datetime) -> OutboxEntry:
-        return audit_entry(caller.audit_reference, action, entity, now)
+    def audit(
+        self, caller: Caller, interaction: Interaction, entities: Sequence[str], now: datetime
+    ) -> OutboxEntry:
+        """The request's AuditEvent, for the transaction of its change (or written after a read)."""
+        return self.trail.entry(self.trail.agent(caller), interaction, entities, now)
 
     def _projection(
         self,

@@ -16,21 +16,16 @@ class NotAuthorizedError(Exception):
     """The caller may not do this (403); the message says what, not who they are."""
 
 
+class NotFoundError(Exception):
+    """No such record, or none this caller may see (the two look the same from outside)."""
+
+
 @dataclass(frozen=True)
 class Caller:
     actor: Actor
     subject: str  # Cognito sub (users) or client id (machine clients)
     scopes: frozenset[str]
     groups: frozenset[str]
-
-    @property
-    def audit_reference(self) -> str:
-        return {
-            Actor.PATIENT: f"Patient/{self.subject}",
-            Actor.PROVIDER: f"Practitioner/{self.subject}",
-            Actor.STAFF: f"RelatedPerson/{self.subject}",
-            Actor.MACHINE: f"Device/{self.subject}",
-        }[self.actor]
 
     def require(self, *actors: Actor) -> None:
         if self.actor not in actors:

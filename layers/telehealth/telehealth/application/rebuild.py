@@ -13,6 +13,8 @@ What the table's state keeps, type by type, and what it does not:
 
 - Practitioner, Schedule: the provider's profile and credentials, at the profile's version.
 - Patient: the patient's profile, at its version.
+- Practitioner (staff, admins: `user-<sub>`), Device (machine clients, media workers): in no
+  table item; derived from the archived AuditEvents that name them as agents, at version 1.
 - Appointment: the appointment at its version; its slot is the provider's slot at its start.
 - Consent: the two decisions of the appointment's first check-in, at version 1 (their ids carry no
   appointment version: a moved visit checked in again finds them recorded and changes nothing).
@@ -64,7 +66,7 @@ from telehealth.domain.ids import id_millis
 from telehealth.domain.scheduling import slot_id
 from telehealth.domain.visits import PARTIES, CheckIn, Visit, VisitState
 from telehealth.domain.vitals import ReadingStatus
-from telehealth.fhir import projection
+from telehealth.fhir import audit, projection
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import (
     OutboxEntry,
@@ -433,7 +435,16 @@ class RecordRebuild:
         report.outcomes += self.deliver(item.entry for item in rebuilt)
 
         def archived() -> Iterator[OutboxEntry]:
+            agents: set[str] = set()
             for event in self.archive.kept():
+                # The agents the trail keeps (staff, machine clients, workers) come back with the
+                # events that name them, derived from the reference as the trail derived them.
+                for agent in (a["who"]["reference"] for a in event.get("agent", []) if "who" in a):
+                    resource = audit.agent_resource(agent)
+                    if resource is not None and agent not in agents:
+                        agents.add(agent)
+                        report.resources[(str(resource["resourceType"]), ARCHIVE)] += 1
+                        yield OutboxEntry(resource, 1)
                 report.resources[("AuditEvent", ARCHIVE)] += 1
                 yield OutboxEntry(event, 1)
 

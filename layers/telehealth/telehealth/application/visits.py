@@ -54,6 +54,7 @@ from telehealth.events import (
     VisitParticipantLeft,
 )
 from telehealth.fhir import projection
+from telehealth.fhir.audit import Interaction
 from telehealth.ports import (
     AlreadyCheckedInError,
     MeetingGoneError,
@@ -160,6 +161,28 @@ class VisitService:
         consents_to_recording: bool,
         reason: str = "",
     ) -> CheckIn:
+        with self.booking.trail.request(caller, Interaction.CREATE, appointment_id):
+            return self._check_in(
+                caller,
+                appointment_id,
+                state=state,
+                emergency_contact=emergency_contact,
+                consents_to_telehealth=consents_to_telehealth,
+                consents_to_recording=consents_to_recording,
+                reason=reason,
+            )
+
+    def _check_in(
+        self,
+        caller: Caller,
+        appointment_id: str,
+        *,
+        state: str,
+        emergency_contact: str,
+        consents_to_telehealth: bool,
+        consents_to_recording: bool,
+        reason: str,
+    ) -> CheckIn:
         caller.require(Actor.PATIENT)
         file = self.store.visit_file(appointment_id)
         appointment = self._patients(caller, file)
@@ -194,7 +217,7 @@ class VisitService:
                 projection.emergency_contact(appointment_id, visit.version, patient, emergency_contact), 1
             ),
             OutboxEntry(projection.encounter(visit, 1), 1),
-            self.booking.audit(caller, "C", f"Appointment/{appointment_id}", now),
+            self.booking.audit(caller, Interaction.CREATE, [f"Appointment/{appointment_id}"], now),
             self._announce(VisitCheckedIn, visit, now, recording_consented=consents_to_recording),
             # Only ids and the outcome go back to the workflow: its history is kept.
             resume(token, {"checked_in": True, "recording": records}, now),
@@ -208,6 +231,10 @@ class VisitService:
     def waiting_room(self, caller: Caller, appointment_id: str) -> WaitingRoomStatus:
         """Where the patient stands: before check-in, in line (position and estimated wait),
         admitted (ask for a join link), or how the visit ended."""
+        with self.booking.trail.request(caller, Interaction.READ, appointment_id):
+            return self._waiting_room(caller, appointment_id)
+
+    def _waiting_room(self, caller: Caller, appointment_id: str) -> WaitingRoomStatus:
         file = self.store.visit_file(appointment_id)
         appointment = (
             self._patients(caller, file) if caller.actor is Actor.PATIENT else self._providers(caller, file)
@@ -221,21 +248,29 @@ class VisitService:
                 visit.provider_id, now - WAITING_ROOM_SPAN, now + WAITING_ROOM_SPAN
             )
             place = place_in_line(visit, day, now)
-        self.store.record([self.booking.audit(caller, "R", f"Appointment/{appointment_id}", now)])
+        self.store.record(
+            [self.booking.audit(caller, Interaction.READ, [f"Appointment/{appointment_id}"], now)]
+        )
         return WaitingRoomStatus(visit, appointment, place, appointment.start - self.timings.check_in_opens)
 
     # --- the provider --------------------------------------------------------------------------------
 
     def queue(self, caller: Caller) -> tuple[list[Visit], Visit | None]:
-        """The provider's waiting room in the order they will be seen, and their current visit."""
+        """The provider's waiting room in the order they will be seen, and their current visit: one
+        AuditEvent names each of their appointments."""
+        with self.booking.trail.request(caller, Interaction.SEARCH):
+            return self._queue(caller)
+
+    def _queue(self, caller: Caller) -> tuple[list[Visit], Visit | None]:
         caller.require(Actor.PROVIDER)
         provider_id = self._provider_id(caller)
         now = self.clock()
         day = self.store.visits_of_provider(provider_id, now - WAITING_ROOM_SPAN, now + WAITING_ROOM_SPAN)
         line = waiting_line(day)
         current = next((v for v in day if v.state in (VisitState.ADMITTED, VisitState.IN_CALL)), None)
+        read = [f"Appointment/{v.appointment_id}" for v in [*line, *([current] if current else [])]]
         self.store.record(
-            [self.booking.audit(caller, "R", f"Appointment/{v.appointment_id}", now) for v in line]
+            self.booking.trail.entries(self.booking.trail.agent(caller), Interaction.SEARCH, read, now)
         )
         return line, current
 
@@ -244,11 +279,12 @@ class VisitService:
     ) -> Admission:
         """Licensure again, on where the patient said they are at check-in; then one meeting with
         one attendee per participant, and the provider's own join link."""
-        caller.require(Actor.PROVIDER)
-        try:  # the lifecycle began waiting, or another admission won: read again
-            return retrying(lambda: self._admit(caller, appointment_id, dict(guests or {})))
-        except VisitChangedError as error:
-            raise VisitRuleError("not-waiting", "This visit was just admitted or closed.") from error
+        with self.booking.trail.request(caller, Interaction.UPDATE, appointment_id):
+            caller.require(Actor.PROVIDER)
+            try:  # the lifecycle began waiting, or another admission won: read again
+                return retrying(lambda: self._admit(caller, appointment_id, dict(guests or {})))
+            except VisitChangedError as error:
+                raise VisitRuleError("not-waiting", "This visit was just admitted or closed.") from error
 
     def _admit(self, caller: Caller, appointment_id: str, guests: dict[str, Role]) -> Admission:
         # Only the visit's own provider admits, so their credentials are read beside the visit.
@@ -271,6 +307,7 @@ class VisitService:
         )
         if refusal is not None:
             woken, not_waiting = wake(file, visit.version, ["admit"], {"admitted": False}, now)
+            # No audit of its own: the refused admission is the request's AuditEvent (outcome 4).
             self.close(
                 visit,
                 revision,
@@ -278,7 +315,7 @@ class VisitService:
                 VisitState.CANCELLED,
                 "provider-not-licensed",
                 now,
-                caller,
+                None,
                 woken,
                 not_waiting,
             )
@@ -328,7 +365,7 @@ class VisitService:
             links.append((issued, at_rest({"Meeting": meeting, "Attendee": attendee})))
         outbox = [
             OutboxEntry(projection.encounter(admitted, revision + 1), revision + 1),
-            self.booking.audit(caller, "U", f"Appointment/{appointment_id}", now),
+            self.booking.audit(caller, Interaction.UPDATE, [f"Appointment/{appointment_id}"], now),
             self._announce(
                 VisitAdmitted,
                 admitted,
@@ -347,9 +384,10 @@ class VisitService:
     def end(self, caller: Caller, appointment_id: str) -> Visit:
         """The provider ends the visit: the meeting ends for everyone, and the visit is complete
         (or, if the patient never came, a no-show)."""
-        caller.require(Actor.PROVIDER)
-        # The call's own steps (recording starting, someone joining) may move the visit meanwhile.
-        return retrying(lambda: self._end(caller, appointment_id))
+        with self.booking.trail.request(caller, Interaction.UPDATE, appointment_id):
+            caller.require(Actor.PROVIDER)
+            # The call's own steps (recording starting, someone joining) may move the visit meanwhile.
+            return retrying(lambda: self._end(caller, appointment_id))
 
     def _end(self, caller: Caller, appointment_id: str) -> Visit:
         file = self.store.visit_file(appointment_id)
@@ -371,9 +409,10 @@ class VisitService:
         with the cancellation (one transaction); then the visit, if it had begun, is closed (its
         Encounter cancelled) and its meeting deleted, so nobody is left in a room that no longer
         has a visit."""
-        cancelled = self.booking.cancel(caller, appointment_id, idempotency)
-        retrying(lambda: self._close_cancelled(appointment_id, cancelled.version - 1))
-        return cancelled
+        with self.booking.trail.request(caller, Interaction.UPDATE, appointment_id):
+            cancelled = self.booking.cancel(caller, appointment_id, idempotency)
+            retrying(lambda: self._close_cancelled(appointment_id, cancelled.version - 1))
+            return cancelled
 
     def _close_cancelled(self, appointment_id: str, version: int) -> None:
         found = self.store.visit_file(appointment_id).visits.get(version)
@@ -393,9 +432,10 @@ class VisitService:
         """A link for the caller's own place in the meeting. The first opens the attendee made at
         admission; any later one revokes the last link, deletes its attendee (so its join token
         dies with it) and opens a new attendee for the same participant."""
-        caller.require(Actor.PATIENT, Actor.PROVIDER, Actor.STAFF)
-        # Chime's events move the visit on meanwhile (someone joins): read again and retry.
-        return retrying(lambda: self._issue_link(caller, appointment_id))
+        with self.booking.trail.request(caller, Interaction.CREATE, appointment_id):
+            caller.require(Actor.PATIENT, Actor.PROVIDER, Actor.STAFF)
+            # Chime's events move the visit on meanwhile (someone joins): read again and retry.
+            return retrying(lambda: self._issue_link(caller, appointment_id))
 
     def _issue_link(self, caller: Caller, appointment_id: str) -> tuple[JoinLink, datetime]:
         file = self.store.visit_file(appointment_id)
@@ -429,7 +469,7 @@ class VisitService:
         self.store.save_visit(
             visit.with_attendee(attendee_id, role, replaced),
             revision,
-            [self.booking.audit(caller, "C", f"Appointment/{appointment_id}", now)],
+            [self.booking.audit(caller, Interaction.CREATE, [f"Appointment/{appointment_id}"], now)],
             links=[(issued, at_rest(info))],
             revoked=revoked,
         )
@@ -437,6 +477,10 @@ class VisitService:
 
     def redeem(self, caller: Caller, text: str) -> dict[str, Any]:
         """The participant's Chime join information, exactly once per link."""
+        with self.booking.trail.request(caller, Interaction.READ, _linked_appointment(text)):
+            return self._redeem(caller, text)
+
+    def _redeem(self, caller: Caller, text: str) -> dict[str, Any]:
         presented = parse_link(text)
         file = self.store.visit_file(presented.appointment_id)
         stored = next((k for k in file.links if k.link_id == presented.link_id), None)
@@ -450,7 +494,12 @@ class VisitService:
             raise LinkGoneError("This visit's meeting is over.")
         try:
             self.store.redeem_link(
-                stored, [self.booking.audit(caller, "R", f"Appointment/{presented.appointment_id}", now)]
+                stored,
+                [
+                    self.booking.audit(
+                        caller, Interaction.READ, [f"Appointment/{presented.appointment_id}"], now
+                    )
+                ],
             )
         except VisitChangedError as error:
             raise LinkGoneError("This join link has been used; ask for a new one.") from error
@@ -576,7 +625,9 @@ class VisitService:
             *extra,
         ]
         if caller is not None:
-            outbox.append(self.booking.audit(caller, "U", f"Appointment/{visit.appointment_id}", now))
+            outbox.append(
+                self.booking.audit(caller, Interaction.UPDATE, [f"Appointment/{visit.appointment_id}"], now)
+            )
         self.store.save_visit(
             closed, revision, outbox, appointment=(appointment, after), not_waiting=not_waiting
         )
@@ -648,6 +699,14 @@ class VisitService:
         if found[0].state.over:
             raise VisitRuleError("visit-over", f"This visit is over ({found[0].state.value}).")
         return found
+
+
+def _linked_appointment(text: str) -> str | None:
+    """The appointment a presented join link names, if it is one this platform's links could be."""
+    try:
+        return parse_link(text).appointment_id
+    except LinkNotYoursError:
+        return None
 
 
 def _visit_version(file: VisitFile, appointment: Appointment) -> int:

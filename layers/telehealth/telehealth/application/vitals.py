@@ -7,16 +7,18 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from telehealth.application.booking import NotFoundError, announce, audit_entry
+from telehealth.application.audit import AuditTrail
+from telehealth.application.booking import NotFoundError, announce
 from telehealth.application.callers import Caller
 from telehealth.domain.appointments import Actor
 from telehealth.domain.vitals import Reading, VisitVitals, VitalSign
 from telehealth.events import VitalsEstimated, VitalsReviewed
-from telehealth.fhir import projection
+from telehealth.fhir import audit, projection
+from telehealth.fhir.audit import Interaction
 from telehealth.ports import OutboxEntry, ProviderDirectory, VisitChangedError, VisitFiles, VitalsStore
 
 # Who the worker is in the audit trail: a device, not a person.
-WORKER_ACTOR = "Device/media-worker-rppg"
+WORKER_ACTOR = audit.worker_agent("rppg")
 
 
 class VitalsService:
@@ -26,8 +28,10 @@ class VitalsService:
         files: VisitFiles,
         providers: ProviderDirectory,
         clock: Callable[[], datetime],
+        trail: AuditTrail,
     ) -> None:
         self.store, self.files, self.providers, self.clock = store, files, providers, clock
+        self.trail = trail
 
     def record_estimate(
         self,
@@ -69,10 +73,9 @@ class VitalsService:
             refused=[sign.value for sign, _ in vitals.refusals],
         )
         outbox.append(announce(event, now))
-        outbox += [
-            audit_entry(WORKER_ACTOR, "C", f"Observation/{vitals.observation_id(r.sign)}", now)
-            for r in vitals.readings
-        ]
+        if vitals.readings:  # one AuditEvent naming every Observation the worker created
+            created = [f"Observation/{vitals.observation_id(r.sign)}" for r in vitals.readings]
+            outbox.append(self.trail.entry(self.trail.kept(WORKER_ACTOR), Interaction.CREATE, created, now))
         try:
             self.store.save_vitals(vitals, 0, outbox)
         except VisitChangedError:  # another run of the worker recorded them first
@@ -84,16 +87,32 @@ class VitalsService:
 
     def estimates(self, caller: Caller, appointment_id: str) -> VisitVitals:
         """The visit's estimates, for its provider (they are preliminary: a clinician reads them)."""
-        version = self._providers_visit(caller, appointment_id)
-        found = self.store.vitals(appointment_id, version)
-        self.store.record(
-            [audit_entry(caller.audit_reference, "R", f"Appointment/{appointment_id}", self.clock())]
-        )
-        if found is None:
-            raise NotFoundError("no estimates for this visit yet")
-        return found[0]
+        with self.trail.request(caller, Interaction.READ, appointment_id):
+            version = self._providers_visit(caller, appointment_id)
+            found = self.store.vitals(appointment_id, version)
+            if found is None:  # the request's AuditEvent says it found nothing (outcome 4)
+                raise NotFoundError("no estimates for this visit yet")
+            vitals = found[0]
+            read = [f"Observation/{vitals.observation_id(r.sign)}" for r in vitals.readings]
+            self.store.record(
+                [
+                    self.trail.entry(
+                        self.trail.agent(caller),
+                        Interaction.READ,
+                        [f"Appointment/{appointment_id}", *read],
+                        self.clock(),
+                    )
+                ]
+            )
+            return vitals
 
     def review(
+        self, caller: Caller, appointment_id: str, sign: VitalSign, confirmed: bool
+    ) -> tuple[Reading, str]:
+        with self.trail.request(caller, Interaction.UPDATE, appointment_id):
+            return self._review(caller, appointment_id, sign, confirmed)
+
+    def _review(
         self, caller: Caller, appointment_id: str, sign: VitalSign, confirmed: bool
     ) -> tuple[Reading, str]:
         version = self._providers_visit(caller, appointment_id)
@@ -110,7 +129,9 @@ class VitalsService:
             revision,
             [
                 OutboxEntry(projection.observation(reviewed, reading, revision + 1), revision + 1),
-                audit_entry(caller.audit_reference, "U", f"Observation/{observation_id}", now),
+                self.trail.entry(
+                    self.trail.agent(caller), Interaction.UPDATE, [f"Observation/{observation_id}"], now
+                ),
                 announce(
                     VitalsReviewed.model_validate(
                         {

@@ -202,35 +202,6 @@ def appointment(record: Appointment, slot_id: str, service: ServiceType | None =
     }
 
 
-@dataclass(frozen=True)
-class AuditFact:
-    """Who did what to which record, when and why: ids only."""
-
-    audit_id: str
-    at: datetime
-    actor_reference: str  # e.g. Patient/<id>, Practitioner/<id>, Device/<client id>
-    action: str  # C R U D E (FHIR AuditEvent.action)
-    entity_reference: str  # e.g. Appointment/<id>
-    purpose: str  # v3 ActReason: TREAT, HPAYMT, HOPERAT, PATRQT ...
-    outcome: str = "0"
-
-
-def audit_event(fact: AuditFact) -> dict[str, Any]:
-    return {
-        "resourceType": "AuditEvent",
-        "id": fact.audit_id.lower(),
-        "meta": _meta(1),
-        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
-        "action": fact.action,
-        "recorded": instant(fact.at),
-        "outcome": fact.outcome,
-        "purposeOfEvent": [{"coding": [{"system": PURPOSE_SYSTEM, "code": fact.purpose}]}],
-        "agent": [{"who": {"reference": fact.actor_reference}, "requestor": True}],
-        "source": {"observer": {"display": "telehealth platform"}},
-        "entity": [{"what": {"reference": fact.entity_reference}}],
-    }
-
-
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 LOINC = "http://loinc.org"
 
