@@ -21,7 +21,7 @@ from local.seed import DEMO_PASSWORD
 FAKE_ACCOUNT = "123456789012"
 
 # Modules that judge what the whole session made the platform do: they run after every other test.
-LAST = ("tests/e2e/test_parity.py",)
+LAST = ("tests/e2e/test_parity.py", "tests/e2e/test_record_references.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -5,6 +5,8 @@
   rebuild-record [--fhir-endpoint URL] [--workers N]   the FHIR store re-projected from the table
                                                        (and the audit archive), into the tenant's
                                                        data store or the one at URL
+  check-references [--fhir-endpoint URL]               every reference in the record resolves (the
+                                                       dangling ones listed; exit 1 if any)
 
 Against AWS with your credentials; `--local` acts on the running local platform (`make run`).
 """
@@ -18,7 +20,9 @@ from pathlib import Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.ops", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=("redrive-parked", "redrive-dlq", "rebuild-record"))
+    parser.add_argument(
+        "command", choices=("redrive-parked", "redrive-dlq", "rebuild-record", "check-references")
+    )
     parser.add_argument("queue", nargs="?", help="redrive-dlq: the queue's key, e.g. chime-events-dlq")
     parser.add_argument("--tenant", required=True)
     parser.add_argument("--local", action="store_true", help="the running local platform")
@@ -42,6 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         report = rebuild_record(target, workers=args.workers, segments=args.segments)
         print_report(target, report)
         return 0 if report.complete else 1
+    if args.command == "check-references":
+        import os
+
+        from telehealth.adapters.healthlake import HealthLakeFhirStore
+        from tools.ops.references import walk
+
+        store = HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"], region=target.tenant.region)
+        walked = walk(store)
+        print(f"check-references {target.tenant.id} in {os.environ['FHIR_STORE_ENDPOINT']}")
+        print("\n".join(f"  {line}" for line in walked.summary()))
+        return 1 if walked.dangling else 0
     if args.command == "redrive-parked":
         from tools.ops.redrive import rejected
 
