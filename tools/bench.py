@@ -15,6 +15,9 @@
   completed visit, and the platform's cost per visit from metered requests and invocations;
 - rPPG: per synthetic condition, how often it measured or refused, its errors, its speed on one
   thread and its memory.
+- audit: after a workload by patients, a provider, staff and a machine client (refusals too),
+  AuditEvents per request by outcome, interaction and agent, and the references resolved (audit
+  events', and every resource's) in a walk of the whole FHIR store.
 
 - parity: twenty concurrent bookings of distinct slots (p50/p99), the FHIR Appointments left after
   a 20-way race, the largest transaction any call made, and the IAM parity report of a whole visit
@@ -32,7 +35,7 @@
   resources (synthetic), then a kill -9 (the journal replayed), then a clean stop (the snapshot
   alone), each with the state's size on disk.
 
-`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg`
+`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit`
 runs one part.
 """
 
@@ -1156,6 +1159,143 @@ def restart_figures() -> None:
             print(f"    then stopped: state {_state_size(state_dir)}")
 
 
+def audit_figures() -> None:
+    """The audit trail after a workload over HTTP by every kind of agent (patients, a provider,
+    staff, a machine client), refusals included: AuditEvents per request, their outcomes and
+    interactions, and how many of their references resolve in the FHIR store (the whole store
+    walked, `tools.ops.references`)."""
+    import base64
+    import urllib.parse
+    import urllib.request
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from local.platform import LocalPlatform, Settings
+    from local.seed import DEMO_PASSWORD
+    from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.adapters.outbox_store import SHARDS, lane_key
+    from tools.ops.references import walk
+
+    print("\n== The audit trail, after a workload by every kind of agent")
+    with tempfile.TemporaryDirectory() as state:
+        platform = LocalPlatform(Settings(port=0, state_dir=Path(state)))
+        try:
+            platform.start()  # inside: a start that fails half-way still stops what it started
+            gateway = platform.urls["gateway"]
+            tenant = platform.provisioned["riverside"]
+            idp = platform.client("cognito-idp", tenant.region)
+
+            def token(email: str) -> str:
+                pool = "patients" if email.startswith("patient") else "workforce"
+                result = idp.initiate_auth(
+                    ClientId=tenant.portal_clients[pool],
+                    AuthFlow="USER_PASSWORD_AUTH",
+                    AuthParameters={"USERNAME": email, "PASSWORD": DEMO_PASSWORD},
+                )
+                return str(result["AuthenticationResult"]["AccessToken"])
+
+            def call(method: str, path: str, bearer: str, body: object = None) -> tuple[int, Any]:
+                data = json.dumps(body).encode() if body is not None else None
+                headers = {"Authorization": bearer, "Content-Type": "application/json"}
+                url = f"{gateway}{path}"
+                request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
+                        return reply.status, json.loads(reply.read() or b"null")
+                except urllib.error.HTTPError as error:
+                    return error.code, None
+
+            client_id, secret, _ = tenant.machine_clients["ehr-sync"]
+            basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+            minted = urllib.request.Request(  # noqa: S310
+                f"{gateway}/oauth2/token",
+                data=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+                headers={
+                    "Authorization": f"Basic {basic}",
+                    "Content-Type": "application/x-www-form-urlencoded",
+                },
+                method="POST",
+            )
+            with urllib.request.urlopen(minted, timeout=30) as reply:  # noqa: S310
+                machine = str(json.loads(reply.read())["access_token"])
+            patient, other = token("patient.one@riverside.example"), token("patient.two@riverside.example")
+            staff, provider = token("staff@riverside.example"), token("dr.ramirez@riverside.example")
+
+            day = datetime.now(UTC) + timedelta(days=5)
+            window = f"state=NY&specialty=pediatrics&limit=100&from={day:%Y-%m-%d}T00:00:00Z&to={day + timedelta(days=1):%Y-%m-%d}T00:00:00Z"
+            _, found = call("GET", f"/v1/slots?{window}", patient)
+            booked = []
+            requests: Counter[str] = Counter()
+            for offered in found["slots"][:10]:
+                status, made = call(
+                    "POST", "/v1/appointments", patient, {"slot_id": offered["slot_id"], "state": "NY"}
+                )
+                requests["book"] += 1
+                if status == 201:
+                    booked.append(made["appointment_id"])
+            for appointment_id in booked:
+                call("GET", f"/v1/appointments/{appointment_id}", patient)
+                call("GET", f"/v1/appointments/{appointment_id}", other)  # refused: not theirs
+                requests["read"] += 1
+                requests["refused read"] += 1
+            for appointment_id in booked[:3]:
+                call("POST", f"/v1/appointments/{appointment_id}/cancel", patient)
+                requests["cancel"] += 1
+            lists = {
+                "patient's list": ("/v1/appointments", patient),
+                "provider's schedule": ("/v1/appointments", provider),
+                "staff list": ("/v1/appointments?provider_id=dr-ramirez", staff),
+                "machine client list": ("/integrations/appointments?provider_id=dr-ramirez", machine),
+                "waiting-room poll": ("/v1/waiting-room", provider),
+            }
+            for what, (path, bearer) in lists.items():
+                for _ in range(3):
+                    call("GET", path, bearer)
+                    requests[what] += 1
+
+            dynamodb, table = platform.client("dynamodb"), topology.CLINIC_TABLE.name("riverside")
+
+            def waiting() -> int:
+                return sum(
+                    dynamodb.query(
+                        TableName=table,
+                        IndexName="gsi1",
+                        KeyConditionExpression="gsi1pk = :lane",
+                        ExpressionAttributeValues={":lane": {"S": lane_key("fhir", shard)}},
+                        Select="COUNT",
+                    )["Count"]
+                    for shard in range(SHARDS)
+                )
+
+            deadline = time.monotonic() + 120
+            while waiting() and time.monotonic() < deadline:
+                time.sleep(1.0)
+            os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+            store = HealthLakeFhirStore(platform.fhir_endpoints["riverside"], region="us-east-1")
+            started = time.perf_counter()
+            report = walk(store)
+            walked_s = time.perf_counter() - started
+            events = list(store.search("AuditEvent", {"_count": "100"}))
+            outcomes = Counter(e["outcome"] for e in events)
+            subtypes = Counter(e["subtype"][0]["code"] for e in events)
+            agents = Counter(e["agent"][0]["who"]["reference"].split("/")[0] for e in events)
+            print(f"  requests: {sum(requests.values())} ({dict(requests)})")
+            print(
+                f"  AuditEvents: {len(events)} (outcome {dict(sorted(outcomes.items()))}; subtype {dict(subtypes)}; agents {dict(agents)})"
+            )
+            print(
+                f"  AuditEvent references resolved: {report.resolved['AuditEvent']} / {report.references['AuditEvent']}"
+            )
+            print(
+                f"  every reference in the store resolved: {sum(report.resolved.values())} / {sum(report.references.values())} ({sum(report.resources.values())} resources walked in {walked_s:.2f} s)"
+            )
+            for holder, reference in report.dangling[:10]:
+                print(f"    DANGLING {holder} -> {reference}")
+        finally:
+            platform.stop()
+
+
 def rppg_figures() -> None:
     """The rPPG benchmark on the project's own synthetic clips (tools/bench_rppg.py)."""
     from tools.bench_rppg import rppg_figures as figures
@@ -1175,6 +1315,7 @@ PARTS = {
     "rebuild": rebuild_figures,
     "restart": restart_figures,
     "rppg": rppg_figures,
+    "audit": audit_figures,
 }
 
 
