@@ -76,9 +76,13 @@ def test_each_kind_of_caller_is_an_agent_the_record_holds() -> None:
 
 def test_a_provider_user_without_a_profile_is_still_an_agent_that_resolves() -> None:
     store = Store()
-    reference = AuditTrail(store, lambda: NOW).agent(caller(Actor.PROVIDER, STAFF_SUB))
+    trail = AuditTrail(store, lambda: NOW)
+    reference = trail.agent(caller(Actor.PROVIDER, STAFF_SUB))
     assert reference == f"Practitioner/user-{STAFF_SUB}"
     assert store.resources() == [agent_resource(reference)]
+    # Once an admin gives them a profile, their next request is theirs as that provider.
+    store.providers[STAFF_SUB] = "dr-new"
+    assert trail.agent(caller(Actor.PROVIDER, STAFF_SUB)) == "Practitioner/dr-new"
 
 
 def test_a_refused_request_is_one_audit_event_with_a_minor_failure_naming_what_was_asked() -> None:

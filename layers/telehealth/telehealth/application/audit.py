@@ -82,7 +82,7 @@ class AuditTrail:
     def __init__(self, store: AuditStore, clock: Callable[[], datetime]) -> None:
         self.store, self.clock = store, clock
         self._kept: set[str] = set()  # agents whose resource this container has written
-        self._providers: dict[str, str | None] = {}  # Cognito sub -> provider id, never changes
+        self._providers: dict[str, str] = {}  # Cognito sub -> provider id, which never changes
         self._depth = threading.local()
 
     # --- who ---------------------------------------------------------------------------------------
@@ -94,10 +94,9 @@ class AuditTrail:
         if caller.actor is Actor.MACHINE:
             return self.kept(audit.client_agent(caller.subject))
         if caller.actor is Actor.PROVIDER:
-            if caller.subject not in self._providers:
-                self._providers[caller.subject] = self.store.provider_for_user(caller.subject)
-            provider_id = self._providers[caller.subject]
-            if provider_id is not None:
+            provider_id = self._providers.get(caller.subject) or self.store.provider_for_user(caller.subject)
+            if provider_id is not None:  # remembered once found: a profile may still be on its way
+                self._providers[caller.subject] = provider_id
                 return f"Practitioner/{provider_id}"
         # Staff, admins, and a provider user whose profile is not (yet) on file.
         return self.kept(audit.user_agent(caller.subject))
