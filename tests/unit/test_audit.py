@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotFoundError
@@ -140,3 +141,23 @@ def test_a_long_list_is_one_event_per_five_hundred_rows_and_an_empty_one_is_stil
     assert {e["subtype"][0]["code"] for e in events} == {"search-type"}
     (empty,) = trail.entries("Patient/patient-1", Interaction.SEARCH, [], NOW)
     assert "entity" not in empty.resource and empty.resource["outcome"] == "0"
+
+
+def test_audit_events_and_the_agents_kept_for_them_are_valid_fhir() -> None:
+    """Held to FHIR's own models (R4B, wire-compatible with R4 for these): a success naming rows,
+    a refusal naming an unknown appointment by identifier, and each derived agent."""
+    store = Store()
+    trail = AuditTrail(store, lambda: NOW)
+    staff = trail.agent(caller(Actor.STAFF, STAFF_SUB))
+    machine = trail.agent(caller(Actor.MACHINE, "3n4b5c6d7e8f9g0h1i2j3k4l5m"))
+    worker = trail.kept("Device/media-worker-rppg")
+    success = trail.entry(staff, Interaction.SEARCH, [f"Appointment/{new_id(NOW)}"], NOW).resource
+    with (
+        pytest.raises(NotFoundError),
+        trail.request(caller(Actor.MACHINE, "3n4b"), Interaction.READ, new_id(NOW)),
+    ):
+        raise NotFoundError("no such appointment")
+    resources = [success, *store.resources()]
+    assert {f"{r['resourceType']}/{r['id']}" for r in resources} >= {staff, machine, worker}
+    for resource in resources:
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
