@@ -1,0 +1,183 @@
+"""The booking service over in-memory stores: the races and retries the emulator never stages (it
+serialises writes), and what a caller hears from each."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from telehealth.application.booking import Idempotency, SlotQuery
+from telehealth.domain.appointments import Appointment, AppointmentStatus
+from telehealth.domain.scheduling import cells, slot_id
+from telehealth.ports import IdempotencyMismatchError, SlotTakenError, StaleWriteError
+from tests.unit.fakes import NOW, PATIENT, PATIENT_ID, PROVIDER_ID, Clinic, clinic
+
+AT = NOW.replace(hour=10) + timedelta(days=2)  # Wednesday 10:00 UTC: well outside the window
+
+
+def _book(c: Clinic, start: datetime = AT, key: str | None = None, payload: str = "h1") -> Appointment:
+    return c.booking.book(
+        PATIENT,
+        slot=slot_id(PROVIDER_ID, start),
+        service_type="general",
+        state="NY",
+        patient_id=None,
+        idempotency=Idempotency(key, payload) if key else None,
+    )
+
+
+def _someone_else_books(c: Clinic, start: datetime) -> None:
+    other = Appointment(
+        "01OTHER", PROVIDER_ID, "patient-2", "general", start, start + timedelta(minutes=30), "NY"
+    )
+    c.scheduling.book(other, [], None)
+
+
+def test_a_slot_taken_between_the_search_and_the_write_is_refused_and_nothing_of_the_loser_is_kept() -> None:
+    c = clinic()
+    offered, _ = c.booking.search(PATIENT, SlotQuery("NY", AT, AT + timedelta(hours=1)))
+    assert slot_id(PROVIDER_ID, AT) in [o.slot.slot_id for o in offered]
+    c.table.meanwhile(lambda: _someone_else_books(c, AT))
+    with pytest.raises(SlotTakenError):
+        _book(c)
+    assert [a.patient_id for a in c.table.appointments.values()] == ["patient-2"]
+    assert c.table.outbox == []  # the loser's Appointment, Slot, audit and event went nowhere
+    assert c.workflows.started == []
+    # The slot is gone from the next search.
+    offered, _ = c.booking.search(PATIENT, SlotQuery("NY", AT, AT + timedelta(hours=1)))
+    assert slot_id(PROVIDER_ID, AT) not in [o.slot.slot_id for o in offered]
+
+
+def test_a_retried_booking_gets_the_first_answer_and_starts_the_lifecycle_the_first_attempt_failed_to() -> (
+    None
+):
+    c = clinic()
+    c.workflows.failing.append(TimeoutError("states timed out"))
+    first = _book(c, key="k1")
+    assert first.status is AppointmentStatus.BOOKED  # the booking stands; the start is repaired later
+    assert c.workflows.started == []
+    again = _book(c, key="k1")
+    assert again == first
+    assert len(c.table.appointments) == 1
+    assert len(c.table.events("Appointment.Booked")) == 1
+    assert c.workflows.started == [(first.appointment_id, 1, 0)]
+
+
+def test_a_key_reused_for_another_slot_is_refused_and_books_nothing() -> None:
+    c = clinic()
+    _book(c, key="k1", payload="h1")
+    written = len(c.table.outbox)
+    with pytest.raises(IdempotencyMismatchError):
+        _book(c, AT + timedelta(hours=1), key="k1", payload="h2")
+    assert len(c.table.appointments) == 1
+    assert len(c.table.outbox) == written
+    assert (PROVIDER_ID, AT + timedelta(hours=1)) not in c.table.cells
+
+
+def test_a_replayed_booking_of_a_visit_cancelled_since_does_not_start_its_lifecycle_again() -> None:
+    c = clinic()
+    booked = _book(c, key="k1")
+    c.booking.cancel(PATIENT, booked.appointment_id, None)
+    started = list(c.workflows.started)
+    replayed = _book(c, key="k1")
+    assert replayed.status is AppointmentStatus.CANCELLED
+    assert c.workflows.started == started
+
+
+def test_a_retried_cancellation_answers_as_the_first_did_rather_than_already_cancelled() -> None:
+    c = clinic()
+    booked = _book(c)
+    first = c.booking.cancel(PATIENT, booked.appointment_id, Idempotency("c1", "h"))
+    again = c.booking.cancel(PATIENT, booked.appointment_id, Idempotency("c1", "h"))
+    assert again == first
+    assert first.status is AppointmentStatus.CANCELLED
+    assert len(c.table.events("Appointment.Cancelled")) == 1
+    # The retry repairs the stop as well (idempotent): the first version's lifecycle ends.
+    assert (booked.appointment_id, 1, "cancelled") in c.workflows.stopped
+    assert not any(k[0] == PROVIDER_ID for k in c.table.cells)
+
+
+def test_a_reschedule_that_read_a_version_changed_meanwhile_fails_and_leaves_the_visit_where_it_was() -> None:
+    c = clinic()
+    booked = _book(c)
+    later = AT + timedelta(hours=2)
+
+    def staff_moves_it() -> None:
+        current = c.table.appointments[booked.appointment_id]
+        c.scheduling.change(
+            current, current.moved(AT + timedelta(hours=4), AT + timedelta(hours=4, minutes=30)), [], None
+        )
+
+    c.table.meanwhile(staff_moves_it)
+    with pytest.raises(StaleWriteError):
+        c.booking.reschedule(PATIENT, booked.appointment_id, slot_id(PROVIDER_ID, later), None)
+    now = c.table.appointments[booked.appointment_id]
+    assert (now.start, now.version) == (AT + timedelta(hours=4), 2)
+    assert (PROVIDER_ID, later) not in c.table.cells
+    assert c.workflows.stopped == []  # nothing committed: no lifecycle stopped
+
+
+def test_a_move_onto_a_slot_taken_meanwhile_keeps_the_old_slot_never_neither() -> None:
+    c = clinic()
+    booked = _book(c)
+    later = AT + timedelta(hours=2)
+    c.table.meanwhile(lambda: _someone_else_books(c, later))
+    with pytest.raises(SlotTakenError):
+        c.booking.reschedule(PATIENT, booked.appointment_id, slot_id(PROVIDER_ID, later), None)
+    held = {c.table.cells[(PROVIDER_ID, cell)] for cell in cells(AT, AT + timedelta(minutes=30))}
+    assert held == {booked.appointment_id}
+    assert c.table.appointments[booked.appointment_id] == booked
+
+
+def test_a_move_releases_the_old_cells_and_starts_the_new_versions_lifecycle_even_if_the_stop_fails() -> None:
+    c = clinic()
+    booked = _book(c)
+    later = AT + timedelta(hours=2)
+
+    def broken_stop(appointment: Appointment, cause: str) -> None:
+        raise ConnectionError("states unreachable")
+
+    c.workflows.stop = broken_stop  # type: ignore[method-assign]
+    moved = c.booking.reschedule(PATIENT, booked.appointment_id, slot_id(PROVIDER_ID, later), None)
+    assert moved.version == 2
+    assert (booked.appointment_id, 2, 0) in c.workflows.started
+    assert (PROVIDER_ID, AT) not in c.table.cells
+    assert c.table.cells[(PROVIDER_ID, later)] == booked.appointment_id
+
+
+def test_staff_booking_for_a_patient_the_clinic_does_not_have_is_refused_before_anything_is_written() -> None:
+    from telehealth.application.booking import NotFoundError
+    from tests.unit.fakes import STAFF
+
+    c = clinic()
+    with pytest.raises(NotFoundError):
+        c.booking.book(
+            STAFF,
+            slot=slot_id(PROVIDER_ID, AT),
+            service_type="general",
+            state="NY",
+            patient_id="nobody",
+            idempotency=None,
+        )
+    assert c.table.writes == 0
+
+
+def test_availability_published_over_a_change_made_meanwhile_is_refused() -> None:
+    from tests.unit.fakes import PROVIDER, provider_record
+
+    c = clinic()
+    hours = provider_record().availability
+    c.table.meanwhile(lambda: c.scheduling.replace_availability(PROVIDER_ID, hours, 1))
+    with pytest.raises(StaleWriteError):
+        c.booking.publish_availability(PROVIDER, PROVIDER_ID, lambda zone: hours, expected_version=1)
+    assert c.table.providers[PROVIDER_ID].profile.version == 2  # the other change, once
+
+
+def test_every_booking_read_is_audited_as_the_caller() -> None:
+    c = clinic()
+    booked = _book(c)
+    c.booking.appointment(PATIENT, booked.appointment_id)
+    audits = c.table.entries(kind="AuditEvent")
+    assert len(audits) == 2  # the booking's, then the read's
+    assert all(f"Patient/{PATIENT_ID}" in str(a.resource["agent"]) for a in audits)
