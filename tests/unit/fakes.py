@@ -84,6 +84,7 @@ class Table:
     lagging_index: list[Appointment] = field(default_factory=list)
     _meanwhile: list[Callable[[], object]] = field(default_factory=list)
     writes: int = 0  # transactions attempted, committed or not
+    _staging: bool = False
 
     def meanwhile(self, *changes: Callable[[], object]) -> None:
         """Changes that land before the next writes: one before each, in order."""
@@ -91,8 +92,12 @@ class Table:
 
     def _before_write(self) -> None:
         self.writes += 1
-        if self._meanwhile:
-            self._meanwhile.pop(0)()
+        if self._meanwhile and not self._staging:
+            self._staging = True  # the change's own writes are not the service's
+            try:
+                self._meanwhile.pop(0)()
+            finally:
+                self._staging = False
 
     def entries(self, destination: str | None = None, kind: str | None = None) -> list[OutboxEntry]:
         return [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -277,56 +276,3 @@ def test_a_link_opens_only_for_its_holder_once_and_before_it_expires() -> None:
 def test_anything_else_is_not_a_link(text: str) -> None:
     with pytest.raises(LinkNotYoursError):
         parse_link(text)
-
-
-# --- admission: licensure is never waived ------------------------------------------------------------
-
-
-class _NoProviderRecord:
-    """A store whose provider record is gone (removed meanwhile, or never written): the visit's
-    file is there, the provider's credentials are not."""
-
-    def __init__(self, checked_in: Visit) -> None:
-        from telehealth.ports import VisitFile
-
-        self.file = VisitFile(checked_in.appointment_id, appointment=appointment())
-        self.file.visits[1] = (checked_in, 1)
-        self.file.check_ins[1] = CheckIn(APPT, NOON - timedelta(minutes=5), "NY", "+1 555 0100", True, False)
-        self.saved: list[Visit] = []
-
-    def visit_file(self, appointment_id: str) -> object:
-        return self.file
-
-    def provider(self, provider_id: str) -> None:
-        return None
-
-    def provider_for_user(self, user_sub: str) -> str:
-        return "dr-a"
-
-    def save_visit(self, visit: Visit, revision: int, outbox: object, **changes: object) -> int:
-        self.saved.append(visit)
-        return revision + 1
-
-
-class _NoMeetings:
-    def create_meeting_with_attendees(self, **request: object) -> object:
-        raise AssertionError("no meeting may be made for an unlicensed visit")
-
-
-def test_admission_without_a_provider_record_is_refused_as_unlicensed() -> None:
-    from telehealth.application.booking import BookingService, ClinicRules, LicensureError
-    from telehealth.application.callers import Caller
-    from telehealth.application.visits import VideoSettings, VisitService
-    from telehealth.domain.appointments import Actor
-    from telehealth.domain.licensure import Refusal
-
-    store = _NoProviderRecord(visit())
-    rules = ClinicRules("t", timedelta(hours=24), frozenset({"NY"}))
-    booking = BookingService(store, rules, lambda: NOON, workflows=None)  # type: ignore[arg-type]
-    meetings: Any = _NoMeetings()  # only what admission would call, which it must not
-    service = VisitService(booking, store, meetings, lambda: NOON, VideoSettings("t", "us-east-1", False))  # type: ignore[arg-type]
-    provider = Caller(Actor.PROVIDER, "sub-a", frozenset(), frozenset({"providers"}))
-    with pytest.raises(LicensureError) as refused:
-        service.admit(provider, APPT)
-    assert refused.value.refusal is Refusal.NO_LICENSE
-    assert [v.state for v in store.saved] == [VisitState.CANCELLED]
