@@ -24,7 +24,7 @@ from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.join_links import IssuedLink, LinkState
 from telehealth.domain.licensure import License
 from telehealth.domain.reconciliation import LifecycleRun
-from telehealth.domain.scheduling import Availability, Interval, cells
+from telehealth.domain.scheduling import Availability, Interval, cells, slot_id
 from telehealth.domain.visits import CheckIn, Visit, VisitTimings
 from telehealth.domain.vitals import VisitVitals
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
@@ -561,17 +561,17 @@ class FakeOutbox:
 
 
 class FakeFhirStore:
-    """Resources by (type, id) with a version id; `failing` errors are raised by the next calls."""
+    """Resources by (type, id) with a version id; `failing` says how the next calls go."""
 
     def __init__(self) -> None:
         self.resources: dict[tuple[str, str], dict[str, Any]] = {}
-        self.failing: list[Exception] = []
+        self.failing: list[Exception | None] = []  # None: that call goes through
         self.calls = 0
 
     def _call(self) -> None:
         self.calls += 1
-        if self.failing:
-            raise self.failing.pop(0)
+        if self.failing and (error := self.failing.pop(0)) is not None:
+            raise error
 
     def read_if_present(self, resource_type: str, resource_id: str) -> dict[str, Any] | None:
         self._call()
@@ -668,3 +668,39 @@ def clinic(now: datetime = NOW, *, recording: bool = True) -> Clinic:
     return Clinic(
         table, clock, scheduling, visit_store, FakeVitalsStore(table), workflows, meetings, booking, visits
     )
+
+
+START = NOW + timedelta(minutes=30)  # 14:30, booked at 14:00; check-in opens 14:15
+
+
+def booked_soon(c: Clinic) -> str:
+    """Booked for half an hour from now, its lifecycle waiting for the check-in, which is open."""
+    booked = c.booking.book(
+        PATIENT,
+        slot=slot_id(PROVIDER_ID, START),
+        service_type="general",
+        state="NY",
+        patient_id=None,
+        idempotency=None,
+    )
+    # The lifecycle waits for the check-in, as its step leaves its token.
+    c.visit_store.put_task_token(booked.appointment_id, "check-in#v1", "token-check-in", 0)
+    c.clock.now = START - timedelta(minutes=10)
+    return booked.appointment_id
+
+
+def check_in(c: Clinic, appointment_id: str) -> CheckIn:
+    return c.visits.check_in(
+        PATIENT,
+        appointment_id,
+        state="NY",
+        emergency_contact="+1 555 0100",
+        consents_to_telehealth=True,
+        consents_to_recording=True,
+    )
+
+
+def checked_in(c: Clinic) -> str:
+    appointment_id = booked_soon(c)
+    check_in(c, appointment_id)
+    return appointment_id

@@ -13,58 +13,26 @@ from telehealth.application.lifecycle import VisitLifecycle
 from telehealth.domain.appointments import AppointmentStatus
 from telehealth.domain.join_links import LinkGoneError
 from telehealth.domain.licensure import Refusal
-from telehealth.domain.scheduling import slot_id
 from telehealth.domain.visits import CheckIn, Visit, VisitRuleError, VisitState
 from telehealth.ports import StaleWriteError
 from tests.unit.fakes import (
-    NOW,
     PATIENT,
     PROVIDER,
     PROVIDER_ID,
     STAFF,
+    START,
     Clinic,
     FakeNotifier,
     FakeRecordingFiles,
+    booked_soon,
+    check_in,
+    checked_in,
     clinic,
 )
 
-START = NOW + timedelta(minutes=30)  # 14:30, booked at 14:00; check-in opens 14:15
-
-
-def _booked(c: Clinic) -> str:
-    booked = c.booking.book(
-        PATIENT,
-        slot=slot_id(PROVIDER_ID, START),
-        service_type="general",
-        state="NY",
-        patient_id=None,
-        idempotency=None,
-    )
-    # The lifecycle waits for the check-in, as its step leaves its token.
-    c.visit_store.put_task_token(booked.appointment_id, "check-in#v1", "token-check-in", 0)
-    c.clock.now = START - timedelta(minutes=10)
-    return booked.appointment_id
-
-
-def _check_in(c: Clinic, appointment_id: str) -> CheckIn:
-    return c.visits.check_in(
-        PATIENT,
-        appointment_id,
-        state="NY",
-        emergency_contact="+1 555 0100",
-        consents_to_telehealth=True,
-        consents_to_recording=True,
-    )
-
-
-def _checked_in(c: Clinic) -> str:
-    appointment_id = _booked(c)
-    _check_in(c, appointment_id)
-    return appointment_id
-
 
 def _admitted(c: Clinic) -> str:
-    appointment_id = _checked_in(c)
+    appointment_id = checked_in(c)
     c.visits.admit(PROVIDER, appointment_id)
     return appointment_id
 
@@ -90,14 +58,14 @@ def _lifecycle(c: Clinic) -> VisitLifecycle:
 
 def test_a_check_in_racing_another_from_a_second_tab_is_told_it_is_checked_in_and_resumes_nothing() -> None:
     c = clinic()
-    appointment_id = _booked(c)
+    appointment_id = booked_soon(c)
     appointment = c.table.appointments[appointment_id]
     other = CheckIn(appointment_id, c.clock.now, "NY", "+1 555 0199", True, False)
     c.table.meanwhile(
         lambda: c.visit_store.record_check_in(other, appointment, Visit.checked_in(appointment, other), [])
     )
     with pytest.raises(VisitRuleError) as refused:
-        _check_in(c, appointment_id)
+        check_in(c, appointment_id)
     assert refused.value.kind == "already-checked-in"
     assert c.table.check_ins[(appointment_id, 1)] == other
     assert c.table.resumptions() == []  # the loser's resumption never left
@@ -106,12 +74,12 @@ def test_a_check_in_racing_another_from_a_second_tab_is_told_it_is_checked_in_an
 
 def test_a_check_in_of_a_visit_cancelled_meanwhile_writes_nothing() -> None:
     c = clinic()
-    appointment_id = _booked(c)
+    appointment_id = booked_soon(c)
     before = c.table.appointments[appointment_id]
     c.table.meanwhile(lambda: c.scheduling.change(before, before.cancelled(), [], None))
     written = len(c.table.outbox)
     with pytest.raises(StaleWriteError):
-        _check_in(c, appointment_id)
+        check_in(c, appointment_id)
     assert (appointment_id, 1) not in c.table.visits
     assert len(c.table.outbox) == written
 
@@ -121,7 +89,7 @@ def test_a_check_in_of_a_visit_cancelled_meanwhile_writes_nothing() -> None:
 
 def test_an_admission_whose_lifecycle_began_waiting_meanwhile_is_retried_and_resumes_that_step() -> None:
     c = clinic()
-    appointment_id = _checked_in(c)
+    appointment_id = checked_in(c)
     c.table.meanwhile(lambda: c.visit_store.put_task_token(appointment_id, "admit#v1", "token-admit", 0))
     admission = c.visits.admit(PROVIDER, appointment_id)
     assert admission.visit.state is VisitState.ADMITTED
@@ -132,7 +100,7 @@ def test_an_admission_whose_lifecycle_began_waiting_meanwhile_is_retried_and_res
 
 def test_two_admissions_at_once_make_one_meeting_and_the_second_hears_the_visit_was_just_admitted() -> None:
     c = clinic()
-    appointment_id = _checked_in(c)
+    appointment_id = checked_in(c)
     c.table.meanwhile(lambda: c.visits.admit(PROVIDER, appointment_id))
     with pytest.raises(VisitRuleError) as refused:
         c.visits.admit(PROVIDER, appointment_id)
@@ -143,7 +111,7 @@ def test_two_admissions_at_once_make_one_meeting_and_the_second_hears_the_visit_
 
 def test_an_admission_over_a_visit_that_never_stops_changing_gives_up_after_four_reads() -> None:
     c = clinic()
-    appointment_id = _checked_in(c)
+    appointment_id = checked_in(c)
     c.table.meanwhile(*[lambda: _bump(c, appointment_id)] * 4)
     with pytest.raises(VisitRuleError) as refused:
         c.visits.admit(PROVIDER, appointment_id)
@@ -154,7 +122,7 @@ def test_an_admission_over_a_visit_that_never_stops_changing_gives_up_after_four
 
 def test_an_admission_by_a_provider_whose_record_was_removed_meanwhile_is_refused_as_unlicensed() -> None:
     c = clinic()
-    appointment_id = _checked_in(c)
+    appointment_id = checked_in(c)
     c.visits.queue(PROVIDER)  # the service has learnt which provider the user is
     del c.table.providers[PROVIDER_ID]  # no record, no credentials: that refuses, never waives
     with pytest.raises(LicensureError) as refused:
@@ -251,7 +219,7 @@ def test_a_step_that_begins_waiting_after_its_change_came_resumes_itself() -> No
 
 def test_a_no_show_over_an_appointment_moved_meanwhile_is_not_written() -> None:
     c = clinic()
-    appointment_id = _booked(c)
+    appointment_id = booked_soon(c)
     before = c.table.appointments[appointment_id]
     moved = before.moved(START + timedelta(hours=2), START + timedelta(hours=2, minutes=30))
     c.table.meanwhile(lambda: c.scheduling.change(before, moved, [], None))
@@ -264,7 +232,7 @@ def test_a_no_show_over_an_appointment_moved_meanwhile_is_not_written() -> None:
 
 def test_a_check_in_at_the_last_moment_is_not_taken_for_a_no_show() -> None:
     c = clinic()
-    appointment_id = _checked_in(c)
+    appointment_id = checked_in(c)
     assert _lifecycle(c).check_in_deadline(appointment_id, 1) == {"outcome": "checked-in"}
     assert c.table.appointments[appointment_id].status is AppointmentStatus.BOOKED
 

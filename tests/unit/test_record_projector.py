@@ -1,0 +1,105 @@
+"""The outbox's deliverer over in-memory destinations: its circuit breaker per lane, entries that
+fail on their own account (retried, then parked), records the FHIR store refuses, a late retry
+that must not roll a resource back, and a resource another deliverer is writing."""
+
+from __future__ import annotations
+
+from telehealth.adapters.healthlake import FhirStoreError
+from telehealth.adapters.outbox_store import MAX_ATTEMPTS
+from telehealth.application.record import OPEN_FOR_SECONDS, RecordProjector
+from telehealth.fhir.projection import SOURCE_VERSION_SYSTEM
+from telehealth.ports import OutboxEntry
+from tests.unit.fakes import FakeArchive, FakeBus, FakeFhirStore, FakeOutbox, FakeResumer
+
+
+class Seconds:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _patient(n: int, version: int = 1) -> OutboxEntry:
+    resource = {
+        "resourceType": "Patient",
+        "id": f"p-{n}",
+        "meta": {"tag": [{"system": SOURCE_VERSION_SYSTEM, "code": str(version)}]},
+        "active": True,
+    }
+    return OutboxEntry(resource, version)
+
+
+def _event(n: int) -> OutboxEntry:
+    return OutboxEntry(
+        {"id": f"e-{n}", "source": "telehealth.visits", "detail-type": "Visit.CheckedIn", "detail": {"n": n}},
+        1,
+        destination="events",
+    )
+
+
+def _projector(*entries: OutboxEntry) -> tuple[RecordProjector, FakeOutbox, FakeFhirStore, FakeBus, Seconds]:
+    outbox, fhir, bus, clock = FakeOutbox(entries), FakeFhirStore(), FakeBus(), Seconds()
+    return RecordProjector(fhir, FakeArchive(), outbox, bus, FakeResumer(), clock), outbox, fhir, bus, clock
+
+
+def test_a_fhir_store_outage_stops_its_lane_for_a_while_and_the_events_lane_goes_on() -> None:
+    entries = [_patient(1), _patient(2), _event(1)]
+    projector, outbox, fhir, bus, clock = _projector(*entries)
+    fhir.failing.append(FhirStoreError(503, ("exception",)))
+    swept = projector.sweep(lambda: True)
+    assert swept["events"]["published"] == 1
+    assert fhir.calls == 1  # the second Patient was not tried against a store that just failed
+    assert [outbox.status[e.outbox_id] for e in entries[:2]] == ["pending", "pending"]
+    clock.now += OPEN_FOR_SECONDS / 2
+    assert projector.sweep(lambda: True)["fhir"] == {}  # still open
+    clock.now += OPEN_FOR_SECONDS
+    assert projector.sweep(lambda: True)["fhir"]["written"] == 2
+    assert {outbox.status[e.outbox_id] for e in entries} == {"delivered"}
+    assert len(bus.published) == 1
+
+
+def test_a_resource_the_store_refuses_is_parked_with_its_codes_and_the_lane_goes_on() -> None:
+    bad, good = _patient(1), _patient(2)
+    projector, outbox, fhir, _, _ = _projector(bad, good)
+    fhir.failing.append(FhirStoreError(400, ("invalid", "required")))
+    swept = projector.sweep(lambda: True)
+    assert swept["fhir"] == {"parked": 1, "written": 1}
+    assert outbox.status[bad.outbox_id] == "rejected"
+    assert outbox.codes[bad.outbox_id] == ("invalid", "required")
+
+
+def test_an_entry_failing_on_its_own_account_is_retried_then_parked_after_the_last_attempt() -> None:
+    entry = _event(1)
+    projector, outbox, _, bus, _ = _projector(entry)
+    outcomes = []
+    for _ in range(MAX_ATTEMPTS):
+        bus.failing.append(ValueError("detail too large"))
+        outcomes.append(projector.handle(outbox.entries[entry.outbox_id]))
+    assert outcomes == ["retrying"] * (MAX_ATTEMPTS - 1) + ["parked"]
+    assert outbox.status[entry.outbox_id] == "rejected"
+    assert outbox.codes[entry.outbox_id] == ("attempts-exhausted:ValueError",)  # the class, never the message
+    assert bus.published == []
+
+
+def test_a_late_retry_of_an_older_version_never_rolls_the_resource_back() -> None:
+    newer, older = _patient(1, version=3), _patient(1, version=2)
+    projector, outbox, fhir, _, _ = _projector(newer, older)
+    assert projector.deliver(newer) == "written"
+    assert projector.deliver(older) == "current"
+    stored = fhir.resources[("Patient", "p-1")]
+    assert stored["meta"]["tag"][0]["code"] == "3"
+    assert stored["meta"]["versionId"] == "1"  # written once
+    assert outbox.status[older.outbox_id] == "delivered"
+
+
+def test_a_resource_written_meanwhile_by_another_deliverer_stays_pending_for_later() -> None:
+    entry = _patient(1)
+    projector, outbox, fhir, _, _ = _projector(entry)
+    fhir.failing += [None, FhirStoreError(412, ("conflict",))]  # read, then a conditional write refused
+    assert projector.handle(entry) == "busy"
+    assert outbox.status[entry.outbox_id] == "pending"
+    assert projector.available("fhir")  # one resource's contention is no outage
+    with outbox.lease(entry.reference):
+        assert projector.handle(entry) == "busy"  # another deliverer holds its lease
+    assert projector.handle(entry) == "written"
