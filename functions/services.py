@@ -139,6 +139,7 @@ def record_projector() -> RecordProjector:
     from telehealth.adapters.audit_archive import S3AuditArchive
     from telehealth.adapters.bus import EventBridgeBus
     from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.adapters.outages import is_outage
     from telehealth.adapters.outbox_store import DynamoOutbox
     from telehealth.adapters.workflows import StepFunctionsVisits
     from telehealth.application.record import RecordProjector
@@ -149,6 +150,7 @@ def record_projector() -> RecordProjector:
         DynamoOutbox(client=_table_client()),
         EventBridgeBus(),
         StepFunctionsVisits(),
+        is_outage=is_outage,
     )
 
 

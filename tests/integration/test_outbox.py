@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from infra import topology
-from telehealth.adapters.healthlake import FhirStoreError
+from telehealth.adapters.outages import is_outage
 from telehealth.adapters.outbox_store import (
     MAX_ATTEMPTS,
     STREAM_GRACE,
@@ -30,7 +30,7 @@ from telehealth.adapters.outbox_store import (
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.application.record import RecordProjector
 from telehealth.fhir.projection import SOURCE_VERSION_SYSTEM, source_version
-from telehealth.ports import OutboxEntry
+from telehealth.ports import FhirStoreError, OutboxEntry
 from tests.integration.conftest import MotoServer
 
 
@@ -109,7 +109,9 @@ class Archive:
 def projector(
     outbox: DynamoOutbox, fhir: Any = None, bus: Any = None, workflows: Any = None
 ) -> RecordProjector:
-    return RecordProjector(fhir or FhirStore(), Archive(), outbox, bus or Bus(), workflows or Workflows())
+    return RecordProjector(
+        fhir or FhirStore(), Archive(), outbox, bus or Bus(), workflows or Workflows(), is_outage=is_outage
+    )
 
 
 def event(n: int, poison: bool = False, event_id: str | None = None) -> OutboxEntry:

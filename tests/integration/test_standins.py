@@ -19,9 +19,10 @@ from botocore.credentials import Credentials
 
 from infra.assets import ROOT
 from local.platform import STRIPE_KEY, LocalPlatform, free_port
-from telehealth.adapters.healthlake import FhirStoreError, HealthLakeFhirStore
+from telehealth.adapters.healthlake import HealthLakeFhirStore
 from telehealth.adapters.meetings import ChimeMeetings, MeetingNotFoundError
 from telehealth.adapters.payments import StripePayments
+from telehealth.ports import FhirStoreError
 from tests.conftest import Reply, eventually, http
 
 # --- HealthLake ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from telehealth.adapters.healthlake import FhirStoreError
+from telehealth.adapters.outages import is_outage
 from telehealth.application.rebuild import (
     ESTIMATED,
     OUTBOX,
@@ -30,6 +30,7 @@ from telehealth.fhir import projection
 from telehealth.fhir.audit import AuditFact, Interaction, audit_event, user_agent
 from telehealth.fhir.projection import source_version
 from telehealth.ports import (
+    FhirStoreError,
     OutboxEntry,
     ProviderRecord,
     StoredCheckIn,
@@ -339,6 +340,7 @@ def test_a_rebuild_writes_what_is_missing_waits_out_an_outage_and_a_second_run_w
             Archive(audit),
             store,
             Leases(),
+            is_outage=is_outage,
             sleep=lambda s: now.__setitem__(0, now[0] + s),
             clock=lambda: now[0],
         ).run()
@@ -360,6 +362,7 @@ def test_a_rebuild_writes_what_is_missing_waits_out_an_outage_and_a_second_run_w
         Archive(),
         store,
         Leases(),
+        is_outage=is_outage,
     ).run()
     assert third.outcomes == {"written": 2}  # the appointment at v2 and its new slot
     assert source_version(store.resources[("Appointment", booked.appointment_id)]) == 2

@@ -4,11 +4,11 @@ that must not roll a resource back, and a resource another deliverer is writing.
 
 from __future__ import annotations
 
-from telehealth.adapters.healthlake import FhirStoreError
+from telehealth.adapters.outages import is_outage
 from telehealth.adapters.outbox_store import MAX_ATTEMPTS
 from telehealth.application.record import OPEN_FOR_SECONDS, RecordProjector
 from telehealth.fhir.projection import SOURCE_VERSION_SYSTEM
-from telehealth.ports import OutboxEntry
+from telehealth.ports import FhirStoreError, OutboxEntry
 from tests.unit.fakes import FakeArchive, FakeBus, FakeFhirStore, FakeOutbox, FakeResumer
 
 
@@ -40,7 +40,8 @@ def _event(n: int) -> OutboxEntry:
 
 def _projector(*entries: OutboxEntry) -> tuple[RecordProjector, FakeOutbox, FakeFhirStore, FakeBus, Seconds]:
     outbox, fhir, bus, clock = FakeOutbox(entries), FakeFhirStore(), FakeBus(), Seconds()
-    return RecordProjector(fhir, FakeArchive(), outbox, bus, FakeResumer(), clock), outbox, fhir, bus, clock
+    projector = RecordProjector(fhir, FakeArchive(), outbox, bus, FakeResumer(), clock, is_outage=is_outage)
+    return projector, outbox, fhir, bus, clock
 
 
 def test_a_fhir_store_outage_stops_its_lane_for_a_while_and_the_events_lane_goes_on() -> None:

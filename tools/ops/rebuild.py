@@ -20,6 +20,7 @@ from tools.ops.target import Target
 def rebuild_record(target: Target, *, workers: int, segments: int) -> RebuildReport:
     from telehealth.adapters.audit_archive import S3AuditArchive
     from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.adapters.outages import is_outage
     from telehealth.adapters.outbox_store import DynamoOutbox
     from telehealth.adapters.record_source import DynamoRecordSource
     from telehealth.application.rebuild import RecordRebuild
@@ -29,6 +30,7 @@ def rebuild_record(target: Target, *, workers: int, segments: int) -> RebuildRep
         S3AuditArchive(os.environ["AUDIT_BUCKET"]),
         HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"], region=target.tenant.region),
         DynamoOutbox(),
+        is_outage=is_outage,
         workers=workers,
         segments=segments,
     )

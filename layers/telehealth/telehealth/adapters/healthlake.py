@@ -13,19 +13,10 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from telehealth.ports import FhirStoreError
+
 SERVICE = "healthlake"
 FHIR_JSON = "application/fhir+json"
-
-
-class FhirStoreError(Exception):
-    """The store refused a request. Carries the status and the OperationOutcome's issue codes,
-    never the resource, so it can be logged and raised through a state machine safely."""
-
-    def __init__(self, status: int, codes: tuple[str, ...], diagnostics: tuple[str, ...] = ()) -> None:
-        super().__init__(f"FHIR store answered {status}: {', '.join(codes) or 'no issue code'}")
-        self.status = status
-        self.codes = codes
-        self.diagnostics = diagnostics
 
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")

@@ -54,7 +54,6 @@ from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, Protocol
 
-from telehealth.adapters.healthlake import FhirStoreError
 from telehealth.application.record import (
     DestinationUnavailableError,
     FhirStore,
@@ -69,6 +68,7 @@ from telehealth.domain.vitals import ReadingStatus
 from telehealth.fhir import audit, projection
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import (
+    FhirStoreError,
     OutboxEntry,
     ProviderRecord,
     ResourceBusyError,
@@ -414,6 +414,7 @@ class RecordRebuild:
         fhir: SearchableStore,
         leases: Leases,
         *,
+        is_outage: Callable[[Exception], bool],
         workers: int = WORKERS,
         segments: int = SEGMENTS,
         sleep: Callable[[float], None] = time.sleep,
@@ -422,7 +423,9 @@ class RecordRebuild:
         self.source, self.archive, self.fhir = source, archive, fhir
         self.workers, self.segments, self.sleep = workers, segments, sleep
         nowhere = _Nowhere()
-        self.projector = RecordProjector(fhir, nowhere, _LeasesOnly(leases), nowhere, nowhere, clock)
+        self.projector = RecordProjector(
+            fhir, nowhere, _LeasesOnly(leases), nowhere, nowhere, clock, is_outage=is_outage
+        )
 
     def run(self) -> RebuildReport:
         report = RebuildReport()

@@ -28,10 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from telehealth.adapters.healthlake import FhirStoreError
-from telehealth.adapters.outages import is_outage
 from telehealth.fhir.projection import source_version
-from telehealth.ports import DESTINATIONS, OutboxEntry, ResourceBusyError
+from telehealth.ports import DESTINATIONS, FhirStoreError, OutboxEntry, ResourceBusyError
 
 OPEN_FOR_SECONDS = 30.0
 SHARD_WORKERS = 4
@@ -90,9 +88,14 @@ class RecordProjector:
         bus: Bus,
         workflows: Resumer,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        is_outage: Callable[[Exception], bool],
     ) -> None:
         self.fhir, self.archive, self.outbox, self.bus, self.clock = fhir, archive, outbox, bus, clock
         self.workflows = workflows
+        # Which errors say the destination is down (its lane waits) rather than that the entry
+        # failed: the adapters know their SDK's errors (adapters/outages.py), this layer does not.
+        self.is_outage = is_outage
         self._open_until: dict[str, float] = {}
 
     def available(self, destination: str) -> bool:
@@ -118,7 +121,7 @@ class RecordProjector:
         except (DestinationUnavailableError, ResourceBusyError):
             raise
         except Exception as error:
-            if is_outage(error):
+            if self.is_outage(error):
                 raise self._opened(entry.destination) from error
             raise
         self.outbox.mark_delivered(entry)

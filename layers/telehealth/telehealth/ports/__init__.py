@@ -141,6 +141,17 @@ class IdempotencyClaim:
     response: str  # what to answer if the same request comes again (JSON)
 
 
+class FhirStoreError(Exception):
+    """The store refused a request. Carries the status and the OperationOutcome's issue codes,
+    never the resource, so it can be logged and raised through a state machine safely."""
+
+    def __init__(self, status: int, codes: tuple[str, ...], diagnostics: tuple[str, ...] = ()) -> None:
+        super().__init__(f"FHIR store answered {status}: {', '.join(codes) or 'no issue code'}")
+        self.status = status
+        self.codes = codes
+        self.diagnostics = diagnostics
+
+
 class SlotTakenError(Exception):
     """Another booking holds this slot."""
 
