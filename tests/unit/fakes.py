@@ -84,6 +84,8 @@ class Table:
     lagging_index: list[Appointment] = field(default_factory=list)
     _meanwhile: list[Callable[[], object]] = field(default_factory=list)
     writes: int = 0  # transactions attempted, committed or not
+    # Entries written on their own, outside any change (read audits, a failure's audit, its agent).
+    recorded: list[OutboxEntry] = field(default_factory=list)
     _staging: bool = False
 
     def meanwhile(self, *changes: Callable[[], object]) -> None:
@@ -107,6 +109,21 @@ class Table:
             and (kind is None or e.reference.startswith(f"{kind}/"))
         ]
 
+    def refusals(self) -> list[dict[str, Any]]:
+        """The audit events of failed requests (outcome not 0): a failure writes its own."""
+        return [dict(e.resource) for e in self.entries(kind="AuditEvent") if e.resource.get("outcome") != "0"]
+
+    def changes(self) -> list[OutboxEntry]:
+        """What changes wrote: every entry but those a failed request writes on its own (its
+        audit event, and the agent that event names the first time)."""
+        failed = {
+            id(e)
+            for e in self.outbox
+            if e.reference.startswith("AuditEvent/") and e.resource.get("outcome") != "0"
+        }
+        agents = {id(e) for e in self.recorded if e.reference.split("/")[0] in ("Practitioner", "Device")}
+        return [e for e in self.outbox if id(e) not in failed | agents]
+
     def events(self, detail_type: str | None = None) -> list[dict[str, Any]]:
         return [
             dict(e.resource)
@@ -125,6 +142,7 @@ class _Writes:
     def record(self, outbox: list[OutboxEntry]) -> None:
         self.table._before_write()
         self.table.outbox += outbox
+        self.table.recorded += outbox
 
     def _claim_fails(self, claim: IdempotencyClaim | None) -> bool:
         return claim is not None and (claim.caller, claim.route, claim.key) in self.table.claims

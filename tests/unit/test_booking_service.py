@@ -42,7 +42,8 @@ def test_a_slot_taken_between_the_search_and_the_write_is_refused_and_nothing_of
     with pytest.raises(SlotTakenError):
         _book(c)
     assert [a.patient_id for a in c.table.appointments.values()] == ["patient-2"]
-    assert c.table.outbox == []  # the loser's Appointment, Slot, audit and event went nowhere
+    assert c.table.changes() == []  # the loser's Appointment, Slot and event went nowhere
+    assert [r["outcome"] for r in c.table.refusals()] == ["4"]  # its refusal is in the trail
     assert c.workflows.started == []
     # The slot is gone from the next search.
     offered, _ = c.booking.search(PATIENT, SlotQuery("NY", AT, AT + timedelta(hours=1)))
@@ -67,11 +68,12 @@ def test_a_retried_booking_gets_the_first_answer_and_starts_the_lifecycle_the_fi
 def test_a_key_reused_for_another_slot_is_refused_and_books_nothing() -> None:
     c = clinic()
     _book(c, key="k1", payload="h1")
-    written = len(c.table.outbox)
+    written = len(c.table.changes())
     with pytest.raises(IdempotencyMismatchError):
         _book(c, AT + timedelta(hours=1), key="k1", payload="h2")
     assert len(c.table.appointments) == 1
-    assert len(c.table.outbox) == written
+    assert len(c.table.changes()) == written
+    assert [r["outcome"] for r in c.table.refusals()] == ["4"]  # the refusal is in the trail
     assert (PROVIDER_ID, AT + timedelta(hours=1)) not in c.table.cells
 
 
@@ -160,7 +162,8 @@ def test_staff_booking_for_a_patient_the_clinic_does_not_have_is_refused_before_
             patient_id="nobody",
             idempotency=None,
         )
-    assert c.table.writes == 0
+    assert c.table.changes() == []
+    assert [r["outcome"] for r in c.table.refusals()] == ["4"]  # the refusal is in the trail
 
 
 def test_availability_published_over_a_change_made_meanwhile_is_refused() -> None:

@@ -377,7 +377,7 @@ def test_the_agents_the_audit_trail_keeps_come_back_with_the_archived_events_tha
         for _ in range(2)
     ]
     store = MemoryStore()
-    report = RecordRebuild(Table(), Archive(*events), store, Leases()).run()
+    report = RecordRebuild(Table(), Archive(*events), store, Leases(), is_outage=is_outage).run()
     assert report.outcomes == {"written": 3}  # the Practitioner once, then both events
     practitioner = store.resources[("Practitioner", staff.removeprefix("Practitioner/"))]
     assert practitioner["identifier"] == [

@@ -77,11 +77,12 @@ def test_a_check_in_of_a_visit_cancelled_meanwhile_writes_nothing() -> None:
     appointment_id = booked_soon(c)
     before = c.table.appointments[appointment_id]
     c.table.meanwhile(lambda: c.scheduling.change(before, before.cancelled(), [], None))
-    written = len(c.table.outbox)
+    written = len(c.table.changes())
     with pytest.raises(StaleWriteError):
         check_in(c, appointment_id)
     assert (appointment_id, 1) not in c.table.visits
-    assert len(c.table.outbox) == written
+    assert len(c.table.changes()) == written
+    assert [r["outcome"] for r in c.table.refusals()] == ["4"]  # the refusal is in the trail
 
 
 # --- admission ---------------------------------------------------------------------------------------
@@ -145,7 +146,9 @@ def test_of_two_redemptions_of_one_link_at_once_the_one_that_writes_second_gets_
     audits = len(c.table.entries(kind="AuditEvent"))
     with pytest.raises(LinkGoneError):
         c.visits.redeem(PATIENT, link.text)
-    assert len(c.table.entries(kind="AuditEvent")) == audits  # its read was never recorded: none took place
+    # No read is recorded (none took place); the refused redemption is.
+    assert len(c.table.entries(kind="AuditEvent")) == audits + 1
+    assert [r["outcome"] for r in c.table.refusals()] == ["4"]
 
 
 def test_a_second_link_revokes_the_first_and_its_attendee_so_the_old_join_token_dies() -> None:

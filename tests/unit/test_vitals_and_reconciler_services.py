@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 
+from telehealth.application.audit import AuditTrail
 from telehealth.application.booking import NotFoundError
 from telehealth.application.reconciler import VisitReconciler
 from telehealth.application.vitals import VitalsService
@@ -27,7 +28,8 @@ ESTIMATE = {
 def _visit_with_a_recording(c: Clinic) -> tuple[VitalsService, str]:
     """A checked-in visit (the worker runs on its recording) and the service over the fakes."""
     appointment_id = checked_in(c)
-    return VitalsService(c.vitals_store, c.visit_store, c.scheduling, c.clock), appointment_id
+    trail = AuditTrail(c.scheduling, c.clock)
+    return VitalsService(c.vitals_store, c.visit_store, c.scheduling, c.clock, trail), appointment_id
 
 
 def _record(service: VitalsService, appointment_id: str) -> object:
@@ -73,10 +75,11 @@ def test_another_providers_visit_has_no_estimates_for_them_and_nothing_is_record
     _record(service, appointment_id)
     c.table.providers["dr-b"] = provider_record("dr-b", "sub-dr-b")
     other = Caller(Actor.PROVIDER, "sub-dr-b", frozenset(), frozenset({"providers"}))
-    written = len(c.table.outbox)
+    written = len(c.table.changes())
     with pytest.raises(NotFoundError):
         service.estimates(other, appointment_id)
-    assert len(c.table.outbox) == written
+    assert len(c.table.changes()) == written
+    assert [r["outcome"] for r in c.table.refusals()] == ["4"]  # the refusal is in the trail
 
 
 # --- the visit reconciler --------------------------------------------------------------------------
