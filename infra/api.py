@@ -41,8 +41,28 @@ MANAGED_RULE_GROUPS = (
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
 )
+# The per-client rule counts each Authorization header's requests over this window (WAF's
+# default; it also takes 60, 120 and 600).
+CLIENT_RATE_WINDOW_S = 300
 # Headers WAF must never write to its logs: bearer tokens and session cookies.
 WAF_REDACTED_HEADERS = ("authorization", "cookie")
+
+
+def _group_throttles(tenant: Tenant) -> dict[str, apigw.MethodDeploymentOptions]:
+    """Each route group's limits on each of its methods (API Gateway keeps a bucket per method).
+    An override is a method's whole settings, so it repeats the stage's logging and metrics."""
+    return {
+        key: apigw.MethodDeploymentOptions(
+            logging_level=apigw.MethodLoggingLevel.INFO,
+            data_trace_enabled=False,  # full request/response logging would write PHI
+            metrics_enabled=True,
+            throttling_rate_limit=tenant.throttle_of(route.group).rate,
+            throttling_burst_limit=tenant.throttle_of(route.group).burst,
+        )
+        for route in topology.ROUTES
+        if route.group is not topology.RouteGroup.PUBLIC
+        for key in route.throttle_keys
+    }
 
 
 def _visibility(name: str) -> waf.CfnWebACL.VisibilityConfigProperty:
@@ -88,8 +108,10 @@ class ClinicApi(Construct):
                 data_trace_enabled=False,  # full request/response logging would write PHI
                 metrics_enabled=True,
                 tracing_enabled=True,
+                # The stage's default, per method; each route group's methods get their own below.
                 throttling_rate_limit=tenant.api_throttle.rate,
                 throttling_burst_limit=tenant.api_throttle.burst,
+                method_options=_group_throttles(tenant),
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
             ),
@@ -112,22 +134,43 @@ class ClinicApi(Construct):
         integration = apigw.LambdaIntegration(handler, proxy=True)
         for route in topology.ROUTES:
             resource = self.rest_api.root.resource_for_path(route.path)
-            if route.scopes:
-                resource.add_method(
-                    "ANY",
-                    integration,
-                    authorizer=authorizer,
-                    authorization_type=apigw.AuthorizationType.COGNITO,
-                    authorization_scopes=list(route.scopes),
-                )
-            else:
-                resource.add_method("GET", integration, authorization_type=apigw.AuthorizationType.NONE)
+            for method in route.methods:
+                if route.scopes:
+                    resource.add_method(
+                        method,
+                        integration,
+                        authorizer=authorizer,
+                        authorization_type=apigw.AuthorizationType.COGNITO,
+                        authorization_scopes=list(route.scopes),
+                    )
+                else:
+                    resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.NONE)
+        self._gateway_responses(tenant)
 
         self._firewall(tenant, key, stage.stage_arn)
 
     @property
     def url(self) -> str:
         return self.rest_api.url
+
+    def _gateway_responses(self, tenant: Tenant) -> None:
+        """API Gateway's own answers as problem+json, with the CORS header a browser needs to read
+        them (without it a portal sees a CORS error, not the 401 or 429)."""
+        headers = {"Content-Type": f"'{api_conventions.PROBLEM_JSON}'"}
+        origin = api_conventions.gateway_cors_origin(tenant.portal_origins)
+        if origin is not None:
+            headers["Access-Control-Allow-Origin"] = origin
+            headers["Vary"] = "'Origin'"
+        for problem in api_conventions.GATEWAY_PROBLEMS:
+            self.rest_api.add_gateway_response(
+                problem.response_type.replace("_", "-").lower(),
+                type=apigw.ResponseType.of(problem.response_type),
+                status_code=str(problem.status) if problem.status is not None else None,
+                response_headers=headers,
+                templates={
+                    "application/json": json.dumps(problem.body(api_conventions.REQUEST_ID_PLACEHOLDER))
+                },
+            )
 
     def _firewall(self, tenant: Tenant, key: kms.IKey, stage_arn: str) -> None:
         prefix = topology.tenant_prefix(tenant.id)
@@ -145,6 +188,50 @@ class ClinicApi(Construct):
             )
             for i, group in enumerate(MANAGED_RULE_GROUPS)
         ]
+        # One client (one token) past its limit is blocked with a 429 while its rate stays over
+        # it, so a runaway script cannot hold a group's throttle for everyone else.
+        # WAF sends fixed headers only: the portal's origin where there is exactly one.
+        portal = tenant.portal_origins[0] if len(tenant.portal_origins) == 1 else None
+        rules.append(
+            waf.CfnWebACL.RuleProperty(
+                name="per-client-rate",
+                priority=len(rules),
+                action=waf.CfnWebACL.RuleActionProperty(
+                    block=waf.CfnWebACL.BlockActionProperty(
+                        custom_response=waf.CfnWebACL.CustomResponseProperty(
+                            response_code=api_conventions.CLIENT_RATE_LIMITED.status or 429,
+                            custom_response_body_key=api_conventions.CLIENT_RATE_BODY_KEY,
+                            response_headers=[
+                                waf.CfnWebACL.CustomHTTPHeaderProperty(
+                                    name="Access-Control-Allow-Origin", value=portal
+                                )
+                            ]
+                            if portal
+                            else None,
+                        )
+                    )
+                ),
+                statement=waf.CfnWebACL.StatementProperty(
+                    rate_based_statement=waf.CfnWebACL.RateBasedStatementProperty(
+                        aggregate_key_type="CUSTOM_KEYS",
+                        limit=tenant.client_rate_limit,
+                        evaluation_window_sec=CLIENT_RATE_WINDOW_S,
+                        # A request without the header is not counted here; the per-IP rule covers it.
+                        custom_keys=[
+                            waf.CfnWebACL.RateBasedStatementCustomKeyProperty(
+                                header=waf.CfnWebACL.RateLimitHeaderProperty(
+                                    name="authorization",
+                                    text_transformations=[
+                                        waf.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                                    ],
+                                )
+                            )
+                        ],
+                    )
+                ),
+                visibility_config=_visibility(f"{prefix}-per-client-rate"),
+            )
+        )
         rules.append(
             waf.CfnWebACL.RuleProperty(
                 name="per-ip-rate",
@@ -166,6 +253,18 @@ class ClinicApi(Construct):
             default_action=waf.CfnWebACL.DefaultActionProperty(allow={}),
             visibility_config=_visibility(prefix),
             rules=rules,
+            custom_response_bodies={
+                api_conventions.CLIENT_RATE_BODY_KEY: waf.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON",
+                    content=json.dumps(
+                        {
+                            k: v
+                            for k, v in api_conventions.CLIENT_RATE_LIMITED.body("").items()
+                            if k != "instance"
+                        }
+                    ),
+                )
+            },
         )
         waf.CfnWebACLAssociation(
             self, "WebAclAssociation", resource_arn=stage_arn, web_acl_arn=self.web_acl.attr_arn

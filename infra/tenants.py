@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from infra.topology import PREFIX
+from infra.topology import PREFIX, RouteGroup
 from telehealth.domain.jurisdictions import US_JURISDICTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +52,8 @@ class Features(_Strict):
 
 
 class ApiThrottle(_Strict):
+    """API Gateway's token bucket for one method: `rate` requests a second, `burst` at once."""
+
     rate: Annotated[int, Field(gt=0, le=10_000)]
     burst: Annotated[int, Field(gt=0, le=5_000)]
 
@@ -84,7 +86,13 @@ class Tenant(_Strict):
     states: tuple[str, ...]
     recording_retention_days: Annotated[int, Field(ge=1, le=3650)]
     cancellation_window_hours: Annotated[int, Field(ge=0, le=168)]
+    # The stage's default, for the methods of no group (health, the API's docs, CORS preflights).
     api_throttle: ApiThrottle
+    # Each route group's limits, for every method of the group (topology.RouteGroup).
+    route_throttles: dict[str, ApiThrottle]
+    # Requests one client (one Authorization header) may send in five minutes before WAF blocks
+    # it for a while; WAF's floor is 10.
+    client_rate_limit: Annotated[int, Field(ge=10, le=2_000_000_000)]
     features: Features
     reserved_concurrency: dict[str, Annotated[int, Field(ge=1, le=1000)]]
     machine_clients: tuple[MachineClient, ...] = ()
@@ -111,6 +119,22 @@ class Tenant(_Strict):
         if self.backup_copy_region == self.region:
             raise ValueError("backup_copy_region must differ from region (a disaster takes both)")
         return self
+
+    @model_validator(mode="after")
+    def _throttles_every_group(self) -> Tenant:
+        from infra import topology
+
+        expected = {g.value for g in topology.THROTTLED_GROUPS}
+        if set(self.route_throttles) != expected:
+            raise ValueError(
+                f"tenant {self.id}: route_throttles must name exactly {sorted(expected)}; "
+                f"missing {sorted(expected - set(self.route_throttles))}, "
+                f"unknown {sorted(set(self.route_throttles) - expected)}"
+            )
+        return self
+
+    def throttle_of(self, group: RouteGroup) -> ApiThrottle:
+        return self.api_throttle if group is RouteGroup.PUBLIC else self.route_throttles[group.value]
 
     @model_validator(mode="after")
     def _fits_its_features(self) -> Tenant:

@@ -654,19 +654,120 @@ def machine_scope(scope: str) -> str:
     return f"{RESOURCE_SERVER}/{scope}"
 
 
+class RouteGroup(Enum):
+    """Who a route is for, and so whose throttle it is under (each group's limits are in the
+    tenant file). API Gateway throttles per method, so every method of a group gets the group's
+    limits and a flood of one route cannot take another group's (or another route's) capacity."""
+
+    PUBLIC = "public"  # health and the API's own docs: the stage's default limits
+    PATIENT = "patient"  # booking, check-in, joining, their own appointments
+    CLINICIAN = "clinician"  # the waiting room, admitting, ending, vitals, availability
+    ADMIN = "admin"  # the clinic's administration (providers, licences, services, settings)
+    INTEGRATION = "integration"  # health systems' machine clients
+
+
+THROTTLED_GROUPS: tuple[RouteGroup, ...] = tuple(g for g in RouteGroup if g is not RouteGroup.PUBLIC)
+
+ANY = "ANY"
+
+
 @dataclass(frozen=True)
 class Route:
-    """An API Gateway resource: its path and which tokens the authorizer lets through."""
+    """An API Gateway resource: its path, its methods, which tokens the authorizer lets through
+    and the group whose throttle it is under."""
 
     path: str
-    scopes: tuple[str, ...]  # empty: no authorizer, GET only (health and the API's own docs)
+    methods: tuple[str, ...]  # ("ANY",) for a greedy `{proxy+}` resource
+    group: RouteGroup
+    scopes: tuple[str, ...] = (USER_SCOPE,)  # empty: no authorizer (health and the API's own docs)
+
+    @property
+    def throttle_keys(self) -> tuple[str, ...]:
+        """The stage's method-settings keys, `/<resource path>/<METHOD>` (API Gateway's and
+        CDK's `methodOptions` form): one token bucket each."""
+        return tuple(f"{self.path}/{method}" for method in self.methods)
 
 
+_APPOINTMENT = "/v1/appointments/{appointment_id}"
+_PATIENT, _CLINICIAN = RouteGroup.PATIENT, RouteGroup.CLINICIAN
+
+# Every resource of the REST API. A path shared by patients and providers is the patient group's
+# (docs/decisions.md, Route groups): the many callers size its limits. The admin and integration
+# groups are greedy resources, so a route added below them lands in their group by its path.
 ROUTES: tuple[Route, ...] = (
-    Route("/health", ()),
-    Route("/openapi.json", ()),
-    Route("/docs", ()),
-    Route("/v1/{proxy+}", (USER_SCOPE,)),
-    Route("/integrations/{proxy+}", (machine_scope("appointments.read"),)),
-    Route("/fhir/{proxy+}", (machine_scope("fhir.read"), machine_scope("fhir.write"))),
+    Route("/health", ("GET",), RouteGroup.PUBLIC, ()),
+    Route("/openapi.json", ("GET",), RouteGroup.PUBLIC, ()),
+    Route("/docs", ("GET",), RouteGroup.PUBLIC, ()),
+    # Patients (and what they share with providers and staff).
+    Route("/v1/slots", ("GET",), _PATIENT),
+    Route("/v1/appointments", ("GET", "POST"), _PATIENT),
+    Route(_APPOINTMENT, ("GET",), _PATIENT),
+    Route(f"{_APPOINTMENT}/cancel", ("POST",), _PATIENT),
+    Route(f"{_APPOINTMENT}/reschedule", ("POST",), _PATIENT),
+    Route(f"{_APPOINTMENT}/check-in", ("POST",), _PATIENT),
+    Route(f"{_APPOINTMENT}/waiting-room", ("GET",), _PATIENT),
+    Route(f"{_APPOINTMENT}/join-link", ("POST",), _PATIENT),
+    Route("/v1/join", ("POST",), _PATIENT),
+    # Clinicians.
+    Route("/v1/waiting-room", ("GET",), _CLINICIAN),
+    Route(f"{_APPOINTMENT}/admit", ("POST",), _CLINICIAN),
+    Route(f"{_APPOINTMENT}/end", ("POST",), _CLINICIAN),
+    Route(f"{_APPOINTMENT}/vitals", ("GET",), _CLINICIAN),
+    Route(f"{_APPOINTMENT}/vitals/review", ("POST",), _CLINICIAN),
+    Route("/v1/providers/{provider_id}/availability", ("GET", "PUT"), _CLINICIAN),
+    # The clinic's administration.
+    Route("/v1/admin/{proxy+}", (ANY,), RouteGroup.ADMIN),
+    # Health systems.
+    Route("/integrations/{proxy+}", (ANY,), RouteGroup.INTEGRATION, (machine_scope("appointments.read"),)),
+    Route(
+        "/fhir/{proxy+}",
+        (ANY,),
+        RouteGroup.INTEGRATION,
+        (machine_scope("fhir.read"), machine_scope("fhir.write")),
+    ),
 )
+
+
+def _segment_rank(pattern: str) -> int:
+    return 0 if pattern == "{proxy+}" else 1 if pattern.startswith("{") else 2
+
+
+def match_route(path: str) -> tuple[Route, dict[str, str]] | None:
+    """The resource API Gateway picks for a path, and its path parameters: at each segment a
+    literal before a `{variable}`, a variable before a greedy `{proxy+}` (which needs at least one
+    segment). None: no resource has the path (API Gateway's `Missing Authentication Token`)."""
+    segments = path.split("/")[1:]
+    best: tuple[tuple[int, ...], Route, dict[str, str]] | None = None
+    for route in ROUTES:
+        patterns = route.path.split("/")[1:]
+        parameters: dict[str, str] = {}
+        rank: list[int] = []
+        for i, pattern in enumerate(patterns):
+            if pattern == "{proxy+}":
+                rest = segments[i:]
+                if not rest or not all(rest):
+                    break
+                parameters["proxy"] = "/".join(rest)
+            elif i >= len(segments) or not segments[i]:
+                break
+            elif pattern.startswith("{"):
+                parameters[pattern.strip("{}")] = segments[i]
+            elif pattern != segments[i]:
+                break
+            rank.append(_segment_rank(pattern))
+        else:
+            if patterns[-1] != "{proxy+}" and len(segments) != len(patterns):
+                continue
+            if best is None or tuple(rank) > best[0]:
+                best = (tuple(rank), route, parameters)
+    return (best[1], best[2]) if best else None
+
+
+def route_method(route: Route, method: str) -> str | None:
+    """The method of the resource that takes a request: its own, else its ANY (which takes every
+    method but the CORS preflight's OPTIONS where one is declared); None: API Gateway has none."""
+    if method in route.methods:
+        return method
+    if ANY in route.methods and method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):
+        return ANY
+    return None

@@ -3,8 +3,11 @@
 Each request is matched to a route of the topology (the resources the stack's REST API has),
 checked by the Cognito authorizer's rules (signature, issuer, expiry, the method's scopes: no
 stricter, no looser), turned into an API Gateway proxy event with the authorizer's claims, and
-sent to the tenant's `api` function. Answers API Gateway gives itself are the same here: 403
-`Missing Authentication Token` for a path no resource has, 401 `Unauthorized` from the authorizer.
+sent to the tenant's `api` function. Answers API Gateway gives itself are the stack's Gateway
+Responses here too (`telehealth.api_conventions.GATEWAY_PROBLEMS`): problem+json with the request
+id and the CORS origin, 404 for a path or method no resource has, 401 from the authorizer, 429
+past a method's throttle (a token bucket per method with its route group's limits, as the stage's
+method settings give API Gateway), 413, 502/500/504 for what the integration did.
 
 Tenants: `/...` is the default tenant's API, `/tenants/<id>/...` any tenant's. Machine clients get
 tokens from `POST /oauth2/token` (Cognito's client-credentials endpoint, which moto lacks).
@@ -17,11 +20,12 @@ import base64
 import binascii
 import json
 import mimetypes
+import threading
 import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -38,9 +42,27 @@ from local.lambdas import (
 from local.loopback import LoopbackServer
 from local.tokens import Authorizer, Unauthorized, api_gateway_claims, mint_client_credentials_token
 from telehealth import api_conventions
+from telehealth.api_conventions import GATEWAY_PROBLEM, GatewayProblem
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's limit for a Lambda integration
+# How long a request's declared body may take to arrive before the gateway answers 408 and closes
+# the connection (API Gateway documents no such figure; docs/local.md).
+BODY_TIMEOUT_S = 10.0
+# A request that arrives slower than this is answered 408, not waited for.
+REQUEST_TIMEOUT = GatewayProblem(
+    "REQUEST_TIMEOUT",
+    408,
+    "request-timeout",
+    "The request took too long to arrive.",
+    "The body was shorter than its Content-Length said, or too slow; send it again.",
+)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    rate: float  # tokens a second
+    burst: int  # the bucket's size
 
 
 @dataclass(frozen=True)
@@ -50,7 +72,32 @@ class TenantApi:
     authorizer: Authorizer
     token_issuer: str  # the workforce pool, which holds the machine clients
     machine_clients: dict[str, tuple[str, tuple[str, ...]]]  # client id -> (secret, scopes)
-    cors_origins: frozenset[str] = frozenset()  # the stack's preflight origins
+    # The stack's preflight origins, the tenant file's first (the preflight's default answer).
+    cors_origins: tuple[str, ...] = ()
+    # Each route group's limits per method (the tenant file's); a group without one is not limited.
+    throttles: dict[topology.RouteGroup, Throttle] = field(default_factory=dict)
+
+
+class TokenBucket:
+    """API Gateway's throttle for one method of one stage: `burst` tokens, refilled at `rate` a
+    second; a request takes one or is answered 429."""
+
+    def __init__(self, throttle: Throttle, clock: Callable[[], float] = time.monotonic) -> None:
+        self.throttle = throttle
+        self.clock = clock
+        self.tokens = float(throttle.burst)
+        self.at = clock()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = self.clock()
+            self.tokens = min(self.throttle.burst, self.tokens + (now - self.at) * self.throttle.rate)
+            self.at = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
 
 
 @dataclass
@@ -64,16 +111,7 @@ class GatewayStats:
         del self.samples[:-10_000]
 
 
-def match_route(path: str) -> tuple[topology.Route, dict[str, str]] | None:
-    """The resource API Gateway would pick: an exact path, else the greedy `{proxy+}` below it."""
-    for route in topology.ROUTES:
-        if "{proxy+}" not in route.path and path == route.path:
-            return route, {}
-    for route in topology.ROUTES:
-        base = route.path.removesuffix("/{proxy+}")
-        if route.path.endswith("{proxy+}") and path.startswith(base + "/") and len(path) > len(base) + 1:
-            return route, {"proxy": path[len(base) + 1 :]}
-    return None
+match_route = topology.match_route  # the resource API Gateway would pick
 
 
 class Gateway:
@@ -84,11 +122,15 @@ class Gateway:
         tenants: dict[str, TenantApi],
         default_tenant: str,
         invoke: Callable[[str, bytes, float], Invocation],
+        body_timeout_s: float = BODY_TIMEOUT_S,
     ) -> None:
         self.tenants = tenants
         self.default_tenant = default_tenant
         self.invoke = invoke
+        self.body_timeout_s = body_timeout_s
         self.stats = GatewayStats([])
+        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
+        self._buckets_lock = threading.Lock()
         gateway = self
 
         class Handler(_Request):
@@ -100,6 +142,19 @@ class Gateway:
     def serve_forever(self) -> None:
         self._server.serve_forever()
 
+    def admit(self, tenant: TenantApi, route: topology.Route, method: str) -> bool:
+        """Whether the method's bucket (per tenant, as each tenant is a stage of its own) has a
+        token; a method of a group without limits always has one."""
+        throttle = tenant.throttles.get(route.group)
+        if throttle is None:
+            return True
+        key = (tenant.tenant_id, route.path, method)
+        with self._buckets_lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = TokenBucket(throttle)
+        return bucket.take()
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -109,41 +164,41 @@ class _Request(BaseHTTPRequestHandler):
     owner: Gateway
     server_version = "telehealth-local-gateway"
     protocol_version = "HTTP/1.1"
+    # Per request: its id (API Gateway's `requestId`), its tenant and its Origin, for the answers.
+    request_id = ""
+    tenant: TenantApi | None = None
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # access logs would carry paths; the platform prints none
 
-    # Every method goes through one place, as API Gateway's ANY does.
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
+    def __getattr__(self, name: str) -> Any:
+        # Every method goes through one place, as API Gateway's routing does: GET, HEAD, TRACE or
+        # one no HTTP standard has is matched to a resource's methods like any other (http.server
+        # would answer a method it has no `do_` for with its own 501 page).
+        if name.startswith("do_") and name != "do_OPTIONS":
+            return self._handle
+        raise AttributeError(name)
 
     def do_OPTIONS(self) -> None:
-        """The preflight, answered as the stack's CORS options make API Gateway answer it."""
+        """The preflight, answered as the stack's CORS options make API Gateway answer it: a mock
+        on every resource, 204 with the request's Origin when it is one of the tenant's, else the
+        first of them (the browser then refuses the call)."""
+        self._begin()
         path = urllib.parse.urlsplit(self.path).path
-        tenant = self.owner.tenants.get(self.owner.default_tenant)
-        if path.startswith("/tenants/"):
-            tenant = self.owner.tenants.get(path.split("/")[2])
-        origin = self.headers.get("Origin")
-        if tenant is None or not origin or origin not in tenant.cors_origins:
-            self._json(403, {"message": "Missing Authentication Token"})
+        tenant, path = self._tenant_and_path(path)
+        self.tenant = tenant
+        self._discard_body()
+        if tenant is None or not tenant.cors_origins or topology.match_route(path) is None:
+            self._problem(GATEWAY_PROBLEM["MISSING_AUTHENTICATION_TOKEN"])
             return
+        origin = self.headers.get("Origin")
         self._send(
             204,
             b"",
             {
-                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Origin": origin
+                if origin in tenant.cors_origins
+                else tenant.cors_origins[0],
                 "Access-Control-Allow-Methods": ",".join(api_conventions.CORS_ALLOW_METHODS),
                 "Access-Control-Allow-Headers": ",".join(api_conventions.CORS_ALLOW_HEADERS),
                 "Access-Control-Max-Age": str(api_conventions.CORS_MAX_AGE_S),
@@ -151,59 +206,99 @@ class _Request(BaseHTTPRequestHandler):
             },
         )
 
-    def _handle(self) -> None:
-        started = time.perf_counter()
-        url = urllib.parse.urlsplit(self.path)
-        path = url.path
+    def _begin(self) -> None:
+        self.request_id = str(uuid.uuid4())
+        self.tenant = None
+
+    def _tenant_and_path(self, path: str) -> tuple[TenantApi | None, str]:
         tenant_id = self.owner.default_tenant
         if path.startswith("/tenants/"):
             _, _, tenant_id, *rest = path.split("/", 3)
             path = "/" + (rest[0] if rest else "")
-        tenant = self.owner.tenants.get(tenant_id)
+        return self.owner.tenants.get(tenant_id), path
+
+    def _discard_body(self) -> None:
+        self._read_body(int(self.headers.get("Content-Length") or 0), keep=False)
+
+    def _read_body(self, length: int, *, keep: bool = True) -> bytes | None:
+        """The declared body (empty when not kept), or None when it does not arrive in time: the
+        caller answers 408 and closes, rather than hold the connection for bytes never coming."""
+        self.connection.settimeout(self.owner.body_timeout_s)
+        try:
+            chunks: list[bytes] = []
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    return None
+                if keep:
+                    chunks.append(chunk)
+                length -= len(chunk)
+            return b"".join(chunks)
+        except TimeoutError:
+            return None
+        finally:
+            self.connection.settimeout(None)
+
+    def _handle(self) -> None:
+        started = time.perf_counter()
+        self._begin()
+        url = urllib.parse.urlsplit(self.path)
+        tenant, path = self._tenant_and_path(url.path)
+        self.tenant = tenant
         length = int(self.headers.get("Content-Length") or 0)
         if length > limits.APIGW_PAYLOAD_BYTES.value:
-            while length > 0:  # drained, not kept: the client hears the answer, not a reset
-                length -= len(self.rfile.read(min(length, 1 << 20)) or b"\0" * length)
-            self._json(413, {"message": limits.APIGW_PAYLOAD_BYTES.error.message})
+            # Drained, not kept: the client hears the answer, not a reset.
+            if self._read_body(length, keep=False) is not None:
+                self._problem(GATEWAY_PROBLEM["REQUEST_TOO_LARGE"])
+            else:
+                self._problem(REQUEST_TIMEOUT, close=True)
             return
-        body = self.rfile.read(length)
+        body = self._read_body(length)
+        if body is None:
+            self._problem(REQUEST_TIMEOUT, close=True)
+            return
         if tenant is None:
-            self._json(404, {"message": "No such tenant"})
+            self._problem(GATEWAY_PROBLEM["MISSING_AUTHENTICATION_TOKEN"])  # no such API
             return
         if path == "/oauth2/token" and self.command == "POST":
             self._token(tenant, body)
             return
-        matched = match_route(path)
-        if matched is None or (not matched[0].scopes and self.command != "GET"):
-            if self.command == "GET" and self._static(path):
+        matched = topology.match_route(path)
+        method = topology.route_method(matched[0], self.command) if matched else None
+        if matched is None or method is None:
+            if self.command in ("GET", "HEAD") and self._static(path):
                 return
-            self._json(403, {"message": "Missing Authentication Token"})
+            self._problem(GATEWAY_PROBLEM["MISSING_AUTHENTICATION_TOKEN"])
             return
         route, path_parameters = matched
+        # Throttled before the authorizer runs: a flood without a valid token still spends tokens.
+        if not self.owner.admit(tenant, route, method):
+            self._problem(GATEWAY_PROBLEM["THROTTLED"])
+            return
         claims: dict[str, Any] | None = None
         if route.scopes:
             try:
                 claims = tenant.authorizer.check(self.headers.get("Authorization"), route.scopes)
             except Unauthorized:
-                self._json(401, {"message": "Unauthorized"})
+                self._problem(GATEWAY_PROBLEM["UNAUTHORIZED"])
                 return
         event = self._proxy_event(route, path, url.query, path_parameters, claims, body)
         try:
             result = self.owner.invoke(tenant.api_function, json.dumps(event).encode(), INTEGRATION_TIMEOUT_S)
         except FunctionTimeoutError:
-            self._json(504, {"message": "Endpoint request timed out"})
+            self._problem(GATEWAY_PROBLEM["INTEGRATION_TIMEOUT"])
             return
         except FunctionUnreachableError:
-            self._json(502, {"message": "Internal server error"})
+            self._problem(GATEWAY_PROBLEM["DEFAULT_5XX"], status=502)
             return
         except (FunctionThrottledError, RequestTooLargeError):
             # Lambda's 429 (or 413, an event over its payload limit) never reaches the client:
             # the invoke failed, and a proxy integration answers 500 for that.
-            self._json(500, {"message": "Internal server error"})
+            self._problem(GATEWAY_PROBLEM["DEFAULT_5XX"], status=500)
             return
         response = json.loads(result.payload or b"null")
         if result.function_error or not isinstance(response, dict) or "statusCode" not in response:
-            self._json(502, {"message": "Internal server error"})  # what API Gateway says, too
+            self._problem(GATEWAY_PROBLEM["DEFAULT_5XX"], status=502)  # what API Gateway says, too
             return
         headers = dict(response.get("headers") or {})
         for name, values in (response.get("multiValueHeaders") or {}).items():
@@ -235,7 +330,7 @@ class _Request(BaseHTTPRequestHandler):
         except UnicodeDecodeError:
             text_body, is_base64 = base64.b64encode(body).decode(), True
         now = datetime.now(UTC)
-        request_id = str(uuid.uuid4())
+        request_id = self.request_id
         return {
             "resource": route.path,
             "path": path,
@@ -309,12 +404,38 @@ class _Request(BaseHTTPRequestHandler):
     def _json(self, status: int, body: dict[str, Any]) -> None:
         self._send(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
+    def _problem(self, problem: GatewayProblem, *, status: int | None = None, close: bool = False) -> None:
+        """A Gateway Response of the stack: problem+json, the request id as `instance`, and the
+        CORS origin as the stack's response header mapping gives it."""
+        headers = {"Content-Type": api_conventions.PROBLEM_JSON}
+        origins = self.tenant.cors_origins if self.tenant else ()
+        mapping = api_conventions.gateway_cors_origin(origins)
+        origin = (
+            self.headers.get("Origin")
+            if mapping == "method.request.header.Origin"
+            else origins[0]
+            if mapping
+            else None
+        )
+        if origin:
+            headers["Access-Control-Allow-Origin"] = origin
+            headers["Vary"] = "Origin"
+        if close:
+            headers["Connection"] = "close"
+            self.close_connection = True
+        status = problem.status or status
+        assert status is not None, problem.response_type
+        self._send(status, json.dumps(problem.body(self.request_id)).encode(), headers)
+
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         """As API Gateway passes it on: CORS headers on responses are the function's to add."""
         self.send_response(status)
         for name, value in headers.items():
             if name.lower() != "content-length":
                 self.send_header(name, value)
+        if self.request_id:
+            self.send_header("x-amzn-RequestId", self.request_id)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # HEAD: the headers GET would have, no body
+            self.wfile.write(body)

@@ -42,7 +42,7 @@ from infra.assets import ROOT
 from infra.tenants import Tenant, load_tenants
 from local import egress, function_host, lifeline, persistence
 from local.emulator import ACCOUNT, Emulator, route_lambda_to
-from local.gateway import Gateway, TenantApi
+from local.gateway import Gateway, TenantApi, Throttle
 from local.lambdas import Environments, FunctionHostControl, HostedFunction, LambdaDispatcher
 from local.parity import recorder
 from local.parity.actions import Need
@@ -252,7 +252,15 @@ class LocalPlatform:
                     api_function=topology.API.name(t.id),
                     authorizer=Authorizer(frozenset(self.provisioned[t.id].issuers.values())),
                     token_issuer=self.provisioned[t.id].issuers["workforce"],
-                    cors_origins=frozenset(t.portal_origins) | self.settings.cors_origins,
+                    cors_origins=(
+                        *t.portal_origins,
+                        *sorted(self.settings.cors_origins - set(t.portal_origins)),
+                    ),
+                    # The stage's method settings: each group's limits, the stage's default for the rest.
+                    throttles={
+                        group: Throttle(t.throttle_of(group).rate, t.throttle_of(group).burst)
+                        for group in topology.RouteGroup
+                    },
                     machine_clients={
                         cid: (secret, scopes)
                         for cid, secret, scopes in self.provisioned[t.id].machine_clients.values()

@@ -237,22 +237,25 @@ def _proxy_event(
     method: str, path: str, claims: dict[str, str], body: object, query: dict[str, str] | None
 ) -> dict[str, Any]:
     """An API Gateway proxy event for a `/v1/...` route, with the authorizer's claims."""
+    matched = topology.match_route(path)
+    assert matched is not None, path
+    resource, parameters = matched[0].path, matched[1]
     return {
-        "resource": "/v1/{proxy+}",
+        "resource": resource,
         "path": path,
         "httpMethod": method,
         "headers": {"Content-Type": "application/json"},
         "multiValueHeaders": {},
         "queryStringParameters": query,
         "multiValueQueryStringParameters": {k: [v] for k, v in (query or {}).items()} or None,
-        "pathParameters": {"proxy": path.removeprefix("/v1/")},
+        "pathParameters": parameters or None,
         "stageVariables": None,
         "requestContext": {
             "authorizer": {"claims": claims},
             "path": f"/live{path}",
             "stage": "live",
             "httpMethod": method,
-            "resourcePath": "/v1/{proxy+}",
+            "resourcePath": resource,
             "requestId": "bench",
             "identity": {"sourceIp": "127.0.0.1"},
         },

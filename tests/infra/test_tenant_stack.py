@@ -8,6 +8,7 @@ from typing import Any
 
 from infra import topology
 from local.parity.report import egress_functions, function_subnet_kinds
+from telehealth import api_conventions
 from telehealth.ports import DESTINATIONS
 from tests.conftest import Assembly, Template, as_list, render
 
@@ -238,11 +239,14 @@ def test_the_api_authorizes_with_both_pools_logs_without_bodies_and_sits_behind_
         _, stage = t.one("AWS::ApiGateway::Stage")
         sp = stage["Properties"]
         assert sp["TracingEnabled"] is True
-        (settings,) = sp["MethodSettings"]
-        assert settings["LoggingLevel"] == "INFO"
-        assert settings["DataTraceEnabled"] is False
-        assert settings["ThrottlingRateLimit"] == tenant.api_throttle.rate
-        assert settings["ThrottlingBurstLimit"] == tenant.api_throttle.burst
+        # Every method's settings (the stage's default and each group's overrides) log without bodies.
+        for settings in sp["MethodSettings"]:
+            assert settings["LoggingLevel"] == "INFO", settings
+            assert settings["DataTraceEnabled"] is False, settings
+            assert settings["MetricsEnabled"] is True, settings
+        (default,) = [s for s in sp["MethodSettings"] if s["ResourcePath"] == "/*"]
+        assert default["ThrottlingRateLimit"] == tenant.api_throttle.rate
+        assert default["ThrottlingBurstLimit"] == tenant.api_throttle.burst
         access_format = json.loads(sp["AccessLogSetting"]["Format"])
         assert not any("body" in v.lower() or "querystring" in v.lower() for v in access_format.values())
 
@@ -282,15 +286,90 @@ def test_routes_require_the_scopes_of_the_topology(assembly: Assembly) -> None:
             for m in t.props("AWS::ApiGateway::Method")
             if "Ref" in m["ResourceId"] and m["HttpMethod"] != "OPTIONS"
         ]
+        assert len(methods) == sum(len(r.methods) for r in topology.ROUTES)
         for route in topology.ROUTES:
             matching = [m for m in methods if paths[m["ResourceId"]["Ref"]] == route.path]
-            assert len(matching) == 1, route.path
-            (method,) = matching
-            if route.scopes:
-                assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
-                assert set(method["AuthorizationScopes"]) == set(route.scopes)
+            assert sorted(m["HttpMethod"] for m in matching) == sorted(route.methods), route.path
+            for method in matching:
+                if route.scopes:
+                    assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
+                    assert set(method["AuthorizationScopes"]) == set(route.scopes)
+                else:
+                    assert method["AuthorizationType"] == "NONE" and method["HttpMethod"] == "GET"
+
+
+def test_each_route_groups_methods_carry_the_groups_throttle_from_the_tenant_file(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        (stage,) = assembly.tenant(tenant.id).props("AWS::ApiGateway::Stage")
+        settings = {
+            (s["ResourcePath"], s["HttpMethod"]): (s["ThrottlingRateLimit"], s["ThrottlingBurstLimit"])
+            for s in stage["MethodSettings"]
+        }
+        groups = {route.group for route in topology.ROUTES} - {topology.RouteGroup.PUBLIC}
+        assert groups == set(topology.THROTTLED_GROUPS)
+        for route in topology.ROUTES:
+            for method in route.methods:
+                key = ("/~1" + route.path.lstrip("/").replace("/", "~1"), method)
+                if route.group is topology.RouteGroup.PUBLIC:
+                    assert key not in settings  # the stage's default
+                else:
+                    limits = tenant.route_throttles[route.group.value]
+                    assert settings[key] == (limits.rate, limits.burst), key
+        # Distinct limits per group in the example file, so a mix-up of two groups shows here.
+        clinician, patient = tenant.route_throttles["clinician"], tenant.route_throttles["patient"]
+        assert (clinician.rate, clinician.burst) != (patient.rate, patient.burst)
+
+
+def test_api_gateways_own_errors_are_problems_with_the_request_id_and_the_portals_cors_origin(
+    assembly: Assembly,
+) -> None:
+    for tenant in assembly.tenants:
+        responses = {
+            r["ResponseType"]: r for r in assembly.tenant(tenant.id).props("AWS::ApiGateway::GatewayResponse")
+        }
+        assert set(responses) == {p.response_type for p in api_conventions.GATEWAY_PROBLEMS}
+        for problem in api_conventions.GATEWAY_PROBLEMS:
+            response = responses[problem.response_type]
+            assert response.get("StatusCode") == (str(problem.status) if problem.status else None)
+            headers = response["ResponseParameters"]
+            assert headers["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+            body = json.loads(response["ResponseTemplates"]["application/json"])
+            assert body["type"].startswith("/problems/") and body["instance"] == "$context.requestId"
+            assert body.get("status") == problem.status
+            origin = headers.get("gatewayresponse.header.Access-Control-Allow-Origin")
+            if tenant.portal_origins:
+                assert origin == f"'{tenant.portal_origins[0]}'"
             else:
-                assert method["AuthorizationType"] == "NONE" and method["HttpMethod"] == "GET"
+                assert origin is None  # no portal on another origin: no CORS at all
+        # An unknown route is a 404, not API Gateway's 403 `Missing Authentication Token`.
+        assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+
+
+def test_waf_limits_each_client_by_its_authorization_header_without_logging_it(assembly: Assembly) -> None:
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        (acl,) = t.props("AWS::WAFv2::WebACL")
+        (rule,) = [r for r in acl["Rules"] if r["Name"] == "per-client-rate"]
+        statement = rule["Statement"]["RateBasedStatement"]
+        assert statement["AggregateKeyType"] == "CUSTOM_KEYS"
+        assert statement["Limit"] == tenant.client_rate_limit
+        assert statement["EvaluationWindowSec"] == 300
+        (key,) = statement["CustomKeys"]
+        assert key["Header"]["Name"].lower() == "authorization"
+        response = rule["Action"]["Block"]["CustomResponse"]
+        assert response["ResponseCode"] == 429
+        body = json.loads(acl["CustomResponseBodies"][response["CustomResponseBodyKey"]]["Content"])
+        assert body["type"] == "/problems/too-many-requests" and body["status"] == 429
+        cors = {h["Name"]: h["Value"] for h in response.get("ResponseHeaders", [])}
+        assert cors == (
+            {"Access-Control-Allow-Origin": tenant.portal_origins[0]} if tenant.portal_origins else {}
+        )
+        # Requests without the header (sign-in pages, health) are still limited per address.
+        assert any(
+            r["Statement"].get("RateBasedStatement", {}).get("AggregateKeyType") == "IP" for r in acl["Rules"]
+        )
+        (logging,) = t.props("AWS::WAFv2::LoggingConfiguration")
+        assert "authorization" in {f["SingleHeader"]["Name"].lower() for f in logging["RedactedFields"]}
 
 
 def _minutes(client: dict[str, Any], token: str) -> float:

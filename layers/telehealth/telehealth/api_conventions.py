@@ -2,8 +2,148 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from dataclasses import dataclass
+
 # CORS for a portal served from another origin: API Gateway answers the preflight, the function
 # adds the headers to its responses; both allow the same.
 CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
 CORS_ALLOW_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
 CORS_MAX_AGE_S = 600
+
+# --- Problems API Gateway answers itself ----------------------------------------------------------
+#
+# The api function answers its errors as `application/problem+json` (functions/api/problems.py).
+# What API Gateway refuses before the function runs (no route, no token, throttled, timed out) is
+# answered through the stack's Gateway Responses in the same shape and the same `type` base, so a
+# client (and a browser, the CORS headers included) reads one kind of error. The local gateway
+# answers from the same table. `instance` is API Gateway's request id, the one the function is
+# handed in `requestContext.requestId`, so a problem can be found in the access log.
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+REQUEST_ID_PLACEHOLDER = "$context.requestId"  # what API Gateway substitutes in a response template
+
+
+@dataclass(frozen=True)
+class GatewayProblem:
+    response_type: str  # API Gateway's gateway response type
+    # The status API Gateway answers with; None for the DEFAULT_* responses, which stand for
+    # answers of several statuses (a 502 for a function's error, a 500 for a throttled invoke).
+    status: int | None
+    kind: str
+    title: str
+    detail: str
+
+    def body(self, request_id: str) -> dict[str, object]:
+        return {
+            "type": PROBLEM_BASE + self.kind,
+            "title": self.title,
+            **({"status": self.status} if self.status is not None else {}),
+            "detail": self.detail,
+            "instance": request_id,
+        }
+
+
+_NO_ROUTE = "No route of this API has this path and method."
+_SIGN_IN = "Sign in again, or ask for a token with this route's scope."
+_RETRY_LATER = "Retry in a moment; if it keeps happening, the clinic's support can look it up by `instance`."
+
+GATEWAY_PROBLEMS: tuple[GatewayProblem, ...] = (
+    # No resource and method for the request. API Gateway says 403 `Missing Authentication Token`;
+    # for a client it is a route that does not exist.
+    GatewayProblem("MISSING_AUTHENTICATION_TOKEN", 404, "not-found", "Not found.", _NO_ROUTE),
+    GatewayProblem("RESOURCE_NOT_FOUND", 404, "not-found", "Not found.", _NO_ROUTE),
+    GatewayProblem("UNAUTHORIZED", 401, "unauthorized", "Not signed in.", _SIGN_IN),
+    GatewayProblem("EXPIRED_TOKEN", 403, "unauthorized", "Not signed in.", _SIGN_IN),
+    GatewayProblem("INVALID_SIGNATURE", 403, "unauthorized", "Not signed in.", _SIGN_IN),
+    GatewayProblem(
+        "ACCESS_DENIED", 403, "forbidden", "Not allowed.", "The authorizer refused this token here."
+    ),
+    GatewayProblem("INVALID_API_KEY", 403, "forbidden", "Not allowed.", "This API takes no API keys."),
+    GatewayProblem(
+        "WAF_FILTERED",
+        403,
+        "request-blocked",
+        "The request was blocked.",
+        "The firewall refused this request.",
+    ),
+    GatewayProblem(
+        "UNSUPPORTED_MEDIA_TYPE",
+        415,
+        "unsupported-media-type",
+        "Unsupported media type.",
+        "Send the body as application/json.",
+    ),
+    GatewayProblem(
+        "BAD_REQUEST_BODY", 400, "invalid-request", "The request is not valid.", "The body could not be read."
+    ),
+    GatewayProblem(
+        "BAD_REQUEST_PARAMETERS",
+        400,
+        "invalid-request",
+        "The request is not valid.",
+        "A required parameter is missing.",
+    ),
+    GatewayProblem(
+        "REQUEST_TOO_LARGE",
+        413,
+        "request-too-large",
+        "The request is too large.",
+        "The body is over the API's payload limit.",
+    ),
+    GatewayProblem(
+        "THROTTLED",
+        429,
+        "too-many-requests",
+        "Too many requests.",
+        "This route is taking more requests than the clinic allows; retry in a few seconds.",
+    ),
+    GatewayProblem(
+        "QUOTA_EXCEEDED",
+        429,
+        "too-many-requests",
+        "Too many requests.",
+        "This route is taking more requests than the clinic allows; retry in a few seconds.",
+    ),
+    GatewayProblem("INTEGRATION_TIMEOUT", 504, "timeout", "The API took too long to answer.", _RETRY_LATER),
+    GatewayProblem("INTEGRATION_FAILURE", 504, "unavailable", "The API could not answer.", _RETRY_LATER),
+    GatewayProblem("AUTHORIZER_FAILURE", 500, "unavailable", "The API could not answer.", _RETRY_LATER),
+    GatewayProblem(
+        "AUTHORIZER_CONFIGURATION_ERROR", 500, "unavailable", "The API could not answer.", _RETRY_LATER
+    ),
+    GatewayProblem("API_CONFIGURATION_ERROR", 500, "unavailable", "The API could not answer.", _RETRY_LATER),
+    GatewayProblem(
+        "DEFAULT_4XX",
+        None,
+        "invalid-request",
+        "The request could not be served.",
+        "The API refused this request.",
+    ),
+    GatewayProblem("DEFAULT_5XX", None, "unavailable", "The API could not answer.", _RETRY_LATER),
+)
+GATEWAY_PROBLEM = {p.response_type: p for p in GATEWAY_PROBLEMS}
+
+
+def gateway_cors_origin(origins: Collection[str]) -> str | None:
+    """What a gateway response says in `Access-Control-Allow-Origin`, as a Gateway Response
+    header mapping: the portal's origin when there is one; with several, the request's own Origin
+    (a gateway response cannot choose from a list, and its body holds nothing but the problem);
+    none without a portal on another origin."""
+    if not origins:
+        return None
+    if len(origins) == 1:
+        return f"'{next(iter(origins))}'"
+    return "method.request.header.Origin"
+
+
+# WAF's answer to one client (one Authorization header) over its five-minute limit: WAF answers it
+# before API Gateway, so it has no request id, and WAF's JSON body type is `application/json`.
+CLIENT_RATE_LIMITED = GatewayProblem(
+    "WAF_RATE_LIMIT",
+    429,
+    "too-many-requests",
+    "Too many requests.",
+    "This client sent more requests in five minutes than the clinic allows; wait a few minutes.",
+)
+CLIENT_RATE_BODY_KEY = "too-many-requests"
