@@ -159,7 +159,10 @@ class ClinicApi(Construct):
         headers = {"Content-Type": f"'{api_conventions.PROBLEM_JSON}'"}
         origin = api_conventions.gateway_cors_origin(tenant.portal_origins)
         if origin is not None:
-            headers["Access-Control-Allow-Origin"] = origin
+            # A header mapping: a literal in quotes, or where in the request to take it from.
+            headers["Access-Control-Allow-Origin"] = (
+                origin if origin == api_conventions.REQUEST_ORIGIN else f"'{origin}'"
+            )
             headers["Vary"] = "'Origin'"
         for problem in api_conventions.GATEWAY_PROBLEMS:
             self.rest_api.add_gateway_response(

@@ -130,6 +130,7 @@ BAA_ALLOW_LIST: dict[str, str] = {
     "AWS::ApiGateway::Account": "Amazon API Gateway",
     "AWS::ApiGateway::Authorizer": "Amazon API Gateway",
     "AWS::ApiGateway::Deployment": "Amazon API Gateway",
+    "AWS::ApiGateway::GatewayResponse": "Amazon API Gateway",
     "AWS::ApiGateway::Method": "Amazon API Gateway",
     "AWS::ApiGateway::Resource": "Amazon API Gateway",
     "AWS::ApiGateway::RestApi": "Amazon API Gateway",

@@ -49,7 +49,8 @@ INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's limit for a Lambda integration
 # How long a request's declared body may take to arrive before the gateway answers 408 and closes
 # the connection (API Gateway documents no such figure; docs/local.md).
 BODY_TIMEOUT_S = 10.0
-# A request that arrives slower than this is answered 408, not waited for.
+# The local gateway's own answer to a late body, in the Gateway Responses' shape (no type of API
+# Gateway's stands for it).
 REQUEST_TIMEOUT = GatewayProblem(
     "REQUEST_TIMEOUT",
     408,
@@ -164,7 +165,7 @@ class _Request(BaseHTTPRequestHandler):
     owner: Gateway
     server_version = "telehealth-local-gateway"
     protocol_version = "HTTP/1.1"
-    # Per request: its id (API Gateway's `requestId`), its tenant and its Origin, for the answers.
+    # Per request: its id (API Gateway's `requestId`) and its tenant, for the answers.
     request_id = ""
     tenant: TenantApi | None = None
 
@@ -271,7 +272,7 @@ class _Request(BaseHTTPRequestHandler):
             self._problem(GATEWAY_PROBLEM["MISSING_AUTHENTICATION_TOKEN"])
             return
         route, path_parameters = matched
-        # Throttled before the authorizer runs: a flood without a valid token still spends tokens.
+        # Throttled before the authorizer (API Gateway does not document the order; docs/local.md).
         if not self.owner.admit(tenant, route, method):
             self._problem(GATEWAY_PROBLEM["THROTTLED"])
             return
@@ -410,13 +411,7 @@ class _Request(BaseHTTPRequestHandler):
         headers = {"Content-Type": api_conventions.PROBLEM_JSON}
         origins = self.tenant.cors_origins if self.tenant else ()
         mapping = api_conventions.gateway_cors_origin(origins)
-        origin = (
-            self.headers.get("Origin")
-            if mapping == "method.request.header.Origin"
-            else origins[0]
-            if mapping
-            else None
-        )
+        origin = self.headers.get("Origin") if mapping == api_conventions.REQUEST_ORIGIN else mapping
         if origin:
             headers["Access-Control-Allow-Origin"] = origin
             headers["Vary"] = "Origin"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # CORS for a portal served from another origin: API Gateway answers the preflight, the function
@@ -125,16 +125,17 @@ GATEWAY_PROBLEMS: tuple[GatewayProblem, ...] = (
 GATEWAY_PROBLEM = {p.response_type: p for p in GATEWAY_PROBLEMS}
 
 
-def gateway_cors_origin(origins: Collection[str]) -> str | None:
-    """What a gateway response says in `Access-Control-Allow-Origin`, as a Gateway Response
-    header mapping: the portal's origin when there is one; with several, the request's own Origin
-    (a gateway response cannot choose from a list, and its body holds nothing but the problem);
-    none without a portal on another origin."""
+REQUEST_ORIGIN = "method.request.header.Origin"  # a Gateway Response header mapping
+
+
+def gateway_cors_origin(origins: Sequence[str]) -> str | None:
+    """What a gateway response says in `Access-Control-Allow-Origin`: the portal's origin when
+    there is one; with several, the request's own Origin (`REQUEST_ORIGIN`: a gateway response
+    cannot choose from a list, and its body holds nothing but the problem); none without a portal
+    on another origin."""
     if not origins:
         return None
-    if len(origins) == 1:
-        return f"'{next(iter(origins))}'"
-    return "method.request.header.Origin"
+    return origins[0] if len(origins) == 1 else REQUEST_ORIGIN
 
 
 # WAF's answer to one client (one Authorization header) over its five-minute limit: WAF answers it
