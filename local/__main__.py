@@ -20,6 +20,11 @@ def main() -> None:
     parser.add_argument("--state-dir", type=Path, default=STATE_DIR, help="logs, the state file, the data")
     parser.add_argument("--fresh", action="store_true", help="forget the kept data first (make run FRESH=1)")
     parser.add_argument("--reset", action="store_true", help="forget the kept data and exit (make reset)")
+    parser.add_argument(
+        "--no-throttles",
+        action="store_true",
+        help="no per-method throttles in the gateway (a benchmark of the gateway itself)",
+    )
     args = parser.parse_args()
     if args.reset:
         sys.exit(_reset(args.state_dir))
@@ -30,6 +35,7 @@ def main() -> None:
         state_dir=args.state_dir,
         cors_origins=frozenset(o for o in os.environ.get("CORS_ORIGINS", "").split(",") if o),
         fresh=args.fresh,
+        throttles=not args.no_throttles,
     )
     platform = LocalPlatform(settings)
     print("Starting the telehealth platform (moto, HealthLake, Chime and Stripe stand-ins)...", flush=True)

@@ -96,6 +96,8 @@ class Settings:
     # ...and these rules (by key) this often instead, where a test wants another pace for one.
     schedule_every_s_for: dict[str, float] = field(default_factory=dict)
     cors_origins: frozenset[str] = frozenset()
+    # The gateway's per-method throttles (tenants.toml); off only for a benchmark of the gateway.
+    throttles: bool = True
     # The visit's clocks in seconds, replacing the tenants' (tests shorten the join window).
     visit_timings: dict[str, float] | None = None
     # Keep what the platform holds in `state_dir/state/` across restarts; `fresh` forgets it first.
@@ -260,7 +262,9 @@ class LocalPlatform:
                     throttles={
                         group: Throttle(t.throttle_of(group).rate, t.throttle_of(group).burst)
                         for group in topology.RouteGroup
-                    },
+                    }
+                    if self.settings.throttles
+                    else {},
                     machine_clients={
                         cid: (secret, scopes)
                         for cid, secret, scopes in self.provisioned[t.id].machine_clients.values()

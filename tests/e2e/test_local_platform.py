@@ -142,13 +142,10 @@ def test_a_users_access_token_passes_the_authorizer_on_user_routes(
 ) -> None:
     tokens = user_tokens(platform, RIVERSIDE, "patient.one@riverside.example")
     # The API function answered (a problem of its own): the authorizer let it through.
-    reply = http("GET", f"{gateway}/v1/appointments/no-such-one", headers={"Authorization": tokens["access"]})
+    path = "/v1/appointments/01ARZ3NDEKTSV4RRFFQ69G5FAV"  # a well-formed id no appointment has
+    reply = http("GET", f"{gateway}{path}", headers={"Authorization": tokens["access"]})
     assert reply.status == 404 and reply.json()["type"] == "/problems/not-found"
-    bearer = http(
-        "GET",
-        f"{gateway}/v1/appointments/no-such-one",
-        headers={"Authorization": f"Bearer {tokens['access']}"},
-    )
+    bearer = http("GET", f"{gateway}{path}", headers={"Authorization": f"Bearer {tokens['access']}"})
     assert bearer.status == 404
 
 
