@@ -764,8 +764,8 @@ def match_route(path: str) -> tuple[Route, dict[str, str]] | None:
 
 
 def route_method(route: Route, method: str) -> str | None:
-    """The method of the resource that takes a request: its own, else its ANY (which takes every
-    method but the CORS preflight's OPTIONS where one is declared); None: API Gateway has none."""
+    """The method of the resource that takes a request: its own, else its ANY (a CORS preflight's
+    OPTIONS, where the stack declares one, is answered before this); None: API Gateway has none."""
     if method in route.methods:
         return method
     if ANY in route.methods and method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"):

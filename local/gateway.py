@@ -176,22 +176,22 @@ class _Request(BaseHTTPRequestHandler):
         # Every method goes through one place, as API Gateway's routing does: GET, HEAD, TRACE or
         # one no HTTP standard has is matched to a resource's methods like any other (http.server
         # would answer a method it has no `do_` for with its own 501 page).
-        if name.startswith("do_") and name != "do_OPTIONS":
+        if name.startswith("do_"):
             return self._handle
         raise AttributeError(name)
 
     def do_OPTIONS(self) -> None:
         """The preflight, answered as the stack's CORS options make API Gateway answer it: a mock
         on every resource, 204 with the request's Origin when it is one of the tenant's, else the
-        first of them (the browser then refuses the call)."""
+        first of them (the browser then refuses the call). Without CORS a resource has no OPTIONS
+        method: an `ANY` takes it, anything else is a 404."""
+        tenant, path = self._tenant_and_path(urllib.parse.urlsplit(self.path).path)
+        if tenant is None or not tenant.cors_origins or topology.match_route(path) is None:
+            self._handle()
+            return
         self._begin()
-        path = urllib.parse.urlsplit(self.path).path
-        tenant, path = self._tenant_and_path(path)
         self.tenant = tenant
         self._discard_body()
-        if tenant is None or not tenant.cors_origins or topology.match_route(path) is None:
-            self._problem(GATEWAY_PROBLEM["MISSING_AUTHENTICATION_TOKEN"])
-            return
         origin = self.headers.get("Origin")
         self._send(
             204,

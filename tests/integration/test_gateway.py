@@ -42,7 +42,10 @@ def gateway(seen: list[dict[str, Any]]) -> Iterator[str]:
 
 @contextlib.contextmanager
 def serving(
-    invoke: Callable[[str, bytes, float], Invocation], *, body_timeout_s: float = 10.0
+    invoke: Callable[[str, bytes, float], Invocation],
+    *,
+    body_timeout_s: float = 10.0,
+    cors_origins: tuple[str, ...] = (PORTAL,),
 ) -> Iterator[str]:
     """A gateway for the tenant `acme` (portal on another origin) in front of `invoke`."""
     server = Gateway(
@@ -54,7 +57,7 @@ def serving(
                 Authorizer(frozenset({ISSUER})),
                 ISSUER,
                 {},
-                cors_origins=(PORTAL,),
+                cors_origins=cors_origins,
                 throttles=THROTTLES,
             )
         },
@@ -329,6 +332,25 @@ def test_a_preflight_is_a_mock_on_every_resource_and_none_elsewhere(gateway: str
     nowhere = http("OPTIONS", f"{gateway}/v2/anything", headers={"Origin": PORTAL})
     assert nowhere.status == 404
     _assert_problem(nowhere, "/problems/not-found")
+
+
+def test_without_a_portal_origin_there_is_no_preflight_and_no_cors_header(seen: list[dict[str, Any]]) -> None:
+    def invoke(function: str, payload: bytes, timeout_s: float) -> Invocation:
+        seen.append(json.loads(payload))
+        return Invocation(
+            payload=json.dumps({"statusCode": 204}).encode(), function_error=False, handler_ms=1.0
+        )
+
+    with serving(invoke, cors_origins=()) as url:
+        no_mock = http("OPTIONS", f"{url}/v1/slots", headers={"Origin": PORTAL})
+        assert no_mock.status == 404 and "Access-Control-Allow-Origin" not in no_mock.headers
+        assert no_mock.json()["type"] == "/problems/not-found" and not seen
+        # A greedy resource's ANY takes OPTIONS like any other method, as in AWS.
+        machine = sign_for_tests(
+            {"iss": ISSUER, "exp": time.time() + 60, "token_use": "access", "scope": "telehealth/fhir.read"}
+        )
+        passed = http("OPTIONS", f"{url}/fhir/metadata", headers={"Authorization": machine})
+        assert passed.status == 204 and seen[-1]["httpMethod"] == "OPTIONS"
 
 
 def test_every_route_of_the_api_function_has_a_resource_and_method_of_its_group() -> None:
