@@ -233,23 +233,21 @@ def _assert_problem(reply: Reply, type_: str) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.parametrize(
-    ("method", "path"),
-    [
+def test_a_path_or_method_no_resource_has_is_a_404_problem_before_the_authorizer(
+    gateway: str, seen: list[dict[str, Any]]
+) -> None:
+    for method, path in [
         ("GET", "/v2/anything"),  # no resource
         ("GET", "/v1/appointments/a1/unknown"),
         ("DELETE", "/v1/slots"),  # a resource without that method
         ("POST", "/health"),
         ("TRACE", "/v1/slots"),  # API Gateway has no TRACE method to declare
         ("PROPFIND", "/v1/slots"),  # nor one no HTTP standard has
-    ],
-)
-def test_a_path_or_method_no_resource_has_is_a_404_problem_before_the_authorizer(
-    gateway: str, seen: list[dict[str, Any]], method: str, path: str
-) -> None:
-    reply = http(method, f"{gateway}{path}", headers={"Origin": PORTAL})
-    assert reply.status == 404 and not seen
-    _assert_problem(reply, "/problems/not-found")
+    ]:
+        reply = http(method, f"{gateway}{path}", headers={"Origin": PORTAL})
+        assert reply.status == 404, (method, path)
+        _assert_problem(reply, "/problems/not-found")
+    assert not seen
 
 
 def test_head_is_a_method_of_its_own_as_in_api_gateway(gateway: str, seen: list[dict[str, Any]]) -> None:
