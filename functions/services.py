@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from telehealth.application.visits import VisitService
     from telehealth.application.vitals import VitalsService
     from telehealth.domain.visits import VisitTimings
+    from telehealth.ports import IdempotencyRecords
 
 
 def now() -> datetime:
@@ -34,7 +35,7 @@ def now() -> datetime:
 
 
 @cache
-def _table_client() -> Any:
+def table_client() -> Any:
     """One DynamoDB client for every store of the container (a client is thread-safe, and each
     costs time at a cold start)."""
     import boto3
@@ -46,21 +47,26 @@ def _table_client() -> Any:
 def scheduling_store() -> DynamoSchedulingStore:
     from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 
-    return DynamoSchedulingStore(client=_table_client())
+    return DynamoSchedulingStore(client=table_client())
 
 
 @cache
 def visit_store() -> DynamoVisitStore:
     from telehealth.adapters.visits_store import DynamoVisitStore
 
-    return DynamoVisitStore(client=_table_client())
+    return DynamoVisitStore(client=table_client())
 
 
 @cache
 def vitals_store() -> DynamoVitalsStore:
     from telehealth.adapters.vitals_store import DynamoVitalsStore
 
-    return DynamoVitalsStore(client=_table_client())
+    return DynamoVitalsStore(client=table_client())
+
+
+def idempotency_records() -> IdempotencyRecords:
+    """The answers kept for Idempotency-Keys: any store over the table reads them."""
+    return scheduling_store()
 
 
 # --- the application services --------------------------------------------------------------------------
@@ -147,7 +153,7 @@ def record_projector() -> RecordProjector:
     return RecordProjector(
         HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]),
         S3AuditArchive(os.environ["AUDIT_BUCKET"]),
-        DynamoOutbox(client=_table_client()),
+        DynamoOutbox(client=table_client()),
         EventBridgeBus(),
         StepFunctionsVisits(),
         is_outage=is_outage,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+from collections.abc import Callable
 from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
 
 from functions.services import booking, now, visits, vitals
 from telehealth.application.booking import Idempotency
@@ -27,14 +28,9 @@ def caller(app: Any) -> Caller:
     )
 
 
-def idempotency(app: Any, request: Any) -> Idempotency | None:
-    """The request's Idempotency-Key, with a hash of what it asks for (body and path)."""
-    key = app.current_event.headers.get("Idempotency-Key") or app.current_event.headers.get("idempotency-key")
-    if not key:
-        return None
-    if not 8 <= len(key) <= 128 or not key.isascii():
-        from telehealth.domain.scheduling import SchedulingError
+def idempotency(answer: Callable[[Any], Response[Any]]) -> Idempotency | None:
+    """For a route under `idempotent.in_transaction()`: the request's key, and `answer` (how the
+    route answers the change) for the service to keep with the change."""
+    from functions.api import idempotent
 
-        raise SchedulingError("Idempotency-Key must be 8 to 128 ASCII characters")
-    payload = json.dumps({"path": app.current_event.path, "body": request}, sort_keys=True, default=str)
-    return Idempotency(key=key, payload_hash=hashlib.sha256(payload.encode()).hexdigest())
+    return idempotent.current(answer)

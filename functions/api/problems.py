@@ -10,6 +10,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 
 from telehealth.application.booking import LicensureError, NotFoundError
 from telehealth.application.callers import NotAuthorizedError
@@ -126,10 +130,20 @@ def install(app: APIGatewayRestResolver) -> None:
         return problem(409, "conflict", "The record changed meanwhile.", "Read it again and retry.")
 
     @app.exception_handler(IdempotencyMismatchError)
-    def reused(error: IdempotencyMismatchError) -> Response[str]:
+    @app.exception_handler(IdempotencyValidationError)  # Powertools' word for the same
+    def reused(error: Exception) -> Response[str]:
         return problem(
             422,
             "idempotency-key-reused",
             "This Idempotency-Key was used for another request.",
             "Use a new key for a new request.",
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def in_progress(error: IdempotencyAlreadyInProgressError) -> Response[str]:
+        return problem(
+            409,
+            "idempotency-key-in-progress",
+            "A request with this Idempotency-Key is still being answered.",
+            "Retry shortly with the same key.",
         )

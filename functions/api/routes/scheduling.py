@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
-from functions.api import context
+from functions.api import context, idempotent
 from telehealth.application.booking import OfferedSlot, SlotQuery
 from telehealth.domain.appointments import Appointment
 from telehealth.domain.jurisdictions import US_JURISDICTIONS
@@ -150,17 +150,21 @@ def search_slots(
     "/v1/appointments",
     summary="Book a slot (patients for themselves, staff for a patient)",
     responses={201: {"description": "Booked", "content": {"application/json": {"model": AppointmentOut}}}},
+    middlewares=[idempotent.in_transaction()],
 )
 def book(request: BookRequest) -> Response[AppointmentOut]:
+    def answer(booked: Appointment) -> Response[AppointmentOut]:
+        return Response(status_code=201, body=appointment_out(booked), content_type="application/json")
+
     done = context.booking().book(
         context.caller(router),
         slot=request.slot_id,
         service_type=request.service_type,
         state=request.state,
         patient_id=request.patient_id,
-        idempotency=context.idempotency(router, request.model_dump()),
+        idempotency=context.idempotency(answer),
     )
-    return Response(status_code=201, body=appointment_out(done), content_type="application/json")
+    return answer(done)
 
 
 @router.get("/v1/appointments", summary="Own appointments; a provider's schedule; staff by provider")
@@ -180,27 +184,30 @@ def read_appointment(appointment_id: AppointmentId) -> AppointmentOut:
     return appointment_out(context.booking().appointment(context.caller(router), appointment_id))
 
 
-@router.post("/v1/appointments/<appointment_id>/cancel", summary="Cancel (patients: outside the window)")
-def cancel(appointment_id: AppointmentId) -> AppointmentOut:
-    done = context.visits().cancel(
-        context.caller(router),
-        appointment_id,
-        context.idempotency(router, {}),
-    )
-    return appointment_out(done)
+def changed(appointment: Appointment) -> Response[AppointmentOut]:
+    return Response(status_code=200, body=appointment_out(appointment), content_type="application/json")
 
 
 @router.post(
-    "/v1/appointments/<appointment_id>/reschedule", summary="Move to another slot of the same provider"
+    "/v1/appointments/<appointment_id>/cancel",
+    summary="Cancel (patients: outside the window)",
+    middlewares=[idempotent.in_transaction()],
 )
-def reschedule(appointment_id: AppointmentId, request: RescheduleRequest) -> AppointmentOut:
+def cancel(appointment_id: AppointmentId) -> Response[AppointmentOut]:
+    done = context.visits().cancel(context.caller(router), appointment_id, context.idempotency(changed))
+    return changed(done)
+
+
+@router.post(
+    "/v1/appointments/<appointment_id>/reschedule",
+    summary="Move to another slot of the same provider",
+    middlewares=[idempotent.in_transaction()],
+)
+def reschedule(appointment_id: AppointmentId, request: RescheduleRequest) -> Response[AppointmentOut]:
     done = context.booking().reschedule(
-        context.caller(router),
-        appointment_id,
-        request.slot_id,
-        context.idempotency(router, request.model_dump()),
+        context.caller(router), appointment_id, request.slot_id, context.idempotency(changed)
     )
-    return appointment_out(done)
+    return changed(done)
 
 
 class IntervalIn(_Model):

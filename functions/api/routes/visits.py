@@ -15,9 +15,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.api import context
+from functions.api import context, idempotent
 from functions.api.routes.scheduling import AppointmentId, StateCode
-from telehealth.domain.visits import Visit
+from telehealth.domain.visits import CheckIn, Visit
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -128,9 +128,19 @@ NEXT_STEP = {
 
 
 @router.post(
-    "/v1/appointments/<appointment_id>/check-in", summary="Check in (opens 15 minutes before the start)"
+    "/v1/appointments/<appointment_id>/check-in",
+    summary="Check in (opens 15 minutes before the start)",
+    middlewares=[idempotent.in_transaction()],
 )
-def check_in(appointment_id: AppointmentId, request: CheckInRequest) -> CheckInOut:
+def check_in(appointment_id: AppointmentId, request: CheckInRequest) -> Response[CheckInOut]:
+    def answer(done: CheckIn) -> Response[CheckInOut]:
+        body = CheckInOut(
+            appointment_id=appointment_id,
+            checked_in_at=done.at,
+            recording_consented=done.consents_to_recording,
+        )
+        return Response(status_code=200, body=body, content_type="application/json")
+
     done = context.visits().check_in(
         context.caller(router),
         appointment_id,
@@ -139,10 +149,9 @@ def check_in(appointment_id: AppointmentId, request: CheckInRequest) -> CheckInO
         consents_to_telehealth=request.consent_to_telehealth,
         consents_to_recording=request.consent_to_recording,
         reason=request.reason,
+        idempotency=context.idempotency(answer),
     )
-    return CheckInOut(
-        appointment_id=appointment_id, checked_in_at=done.at, recording_consented=done.consents_to_recording
-    )
+    return answer(done)
 
 
 @router.get(
@@ -171,6 +180,8 @@ def waiting_room(appointment_id: AppointmentId) -> WaitingRoomOut:
     "/v1/appointments/<appointment_id>/join-link",
     summary="A fresh single-use join link for yourself (the last one stops working)",
     responses={201: {"description": "Issued", "content": {"application/json": {"model": LinkOut}}}},
+    # A Chime attendee, then the table: Powertools keeps the answer, the link sealed by the key.
+    middlewares=[idempotent.by_record(sealed=["link"])],
 )
 def join_link(appointment_id: AppointmentId) -> Response[LinkOut]:
     link, expires = context.visits().issue_link(context.caller(router), appointment_id)
@@ -182,15 +193,21 @@ def join_link(appointment_id: AppointmentId) -> Response[LinkOut]:
     )
 
 
-@router.post("/v1/join", summary="Redeem a join link, once, for your Chime join information")
+@router.post(
+    "/v1/join",
+    summary="Redeem a join link, once, for your Chime join information",
+    middlewares=[idempotent.in_transaction(sealed=["Attendee.JoinToken"])],
+)
 def redeem(request: RedeemRequest) -> Response[JoinInfoOut]:
-    info = context.visits().redeem(context.caller(router), request.link)
-    return Response(
-        status_code=200,
-        body=JoinInfoOut(Meeting=info["Meeting"], Attendee=info["Attendee"]),
-        content_type="application/json",
-        headers={"Cache-Control": "no-store"},
-    )
+    def answer(info: dict[str, Any]) -> Response[JoinInfoOut]:
+        return Response(
+            status_code=200,
+            body=JoinInfoOut(Meeting=info["Meeting"], Attendee=info["Attendee"]),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    return answer(context.visits().redeem(context.caller(router), request.link, context.idempotency(answer)))
 
 
 @router.get("/v1/waiting-room", summary="The provider's queue: who waits, why, and for how long")
@@ -216,6 +233,8 @@ def queue() -> QueueOut:
 @router.post(
     "/v1/appointments/<appointment_id>/admit",
     summary="Admit the patient into the video visit (optionally with an interpreter or a caregiver)",
+    # A Chime meeting, then the table: Powertools keeps the answer, the link sealed by the key.
+    middlewares=[idempotent.by_record(sealed=["link.link"])],
 )
 def admit(
     appointment_id: AppointmentId, request: Annotated[AdmitRequest | None, Body()] = None
@@ -237,7 +256,11 @@ def admit(
     )
 
 
-@router.post("/v1/appointments/<appointment_id>/end", summary="End the visit (the meeting ends for all)")
+@router.post(
+    "/v1/appointments/<appointment_id>/end",
+    summary="End the visit (the meeting ends for all)",
+    middlewares=[idempotent.by_record()],
+)
 def end(appointment_id: AppointmentId) -> VisitOut:
     return _visit_out(context.visits().end(context.caller(router), appointment_id))
 
@@ -292,18 +315,27 @@ def vitals(appointment_id: AppointmentId) -> VitalsOut:
 @router.post(
     "/v1/appointments/<appointment_id>/vitals/review",
     summary="Confirm (final) or reject (entered-in-error) one estimate",
+    middlewares=[idempotent.in_transaction()],
 )
-def review_vitals(appointment_id: AppointmentId, request: ReviewRequest) -> ReadingOut:
-    from telehealth.domain.vitals import VitalSign
+def review_vitals(appointment_id: AppointmentId, request: ReviewRequest) -> Response[ReadingOut]:
+    from telehealth.domain.vitals import Reading, VitalSign
 
-    sign = VitalSign(request.sign)
-    reading, observation_id = context.vitals().review(
-        context.caller(router), appointment_id, sign, request.decision == "confirm"
+    def answer(reviewed: tuple[Reading, str]) -> Response[ReadingOut]:
+        reading, observation_id = reviewed
+        body = ReadingOut(
+            sign=request.sign,
+            per_minute=round(reading.per_minute, 1),
+            quality=round(reading.quality, 2),
+            status=reading.status.value,
+            observation_id=observation_id,
+        )
+        return Response(status_code=200, body=body, content_type="application/json")
+
+    reviewed = context.vitals().review(
+        context.caller(router),
+        appointment_id,
+        VitalSign(request.sign),
+        request.decision == "confirm",
+        context.idempotency(answer),
     )
-    return ReadingOut(
-        sign=request.sign,
-        per_minute=round(reading.per_minute, 1),
-        quality=round(reading.quality, 2),
-        status=reading.status.value,
-        observation_id=observation_id,
-    )
+    return answer(reviewed)

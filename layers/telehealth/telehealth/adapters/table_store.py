@@ -6,7 +6,11 @@ record, so the change and what it owes commit together or not at all.
 
 | item | pk | sk |
 |---|---|---|
-| idempotency record | IDEMPOTENCY#<caller>#<route>#<key> | IDEMPOTENCY |
+| idempotency record, in a change's transaction | IDEMPOTENCY#<caller>#<route>#<key> | IDEMPOTENCY |
+| idempotency record, Powertools' (several writes) | IDEMPOTENCY#<caller> | api#<hash of route, key> |
+
+Both expire by the table's TTL attribute (`expires_at`) after 24 hours; DynamoDB deletes expired
+items only within a day or two, so an expired record is treated as absent, and overwritten.
 
 The outbox's own items are `outbox_store.py`'s; the contexts' items are their store modules'
 (`scheduling_store.py`, `visits_store.py`, `vitals_store.py`).
@@ -57,7 +61,9 @@ class TableStore(DynamoTable):
                         "expires_at": int((now + IDEMPOTENCY_TTL).timestamp()),
                     }
                 ),
-                "ConditionExpression": "attribute_not_exists(pk)",
+                # A record past its 24 hours counts as none, whether or not TTL has deleted it.
+                "ConditionExpression": "attribute_not_exists(pk) OR expires_at < :now",
+                "ExpressionAttributeValues": {":now": {"N": str(int(now.timestamp()))}},
             }
         }
 
@@ -70,8 +76,7 @@ class TableStore(DynamoTable):
             except self._client.exceptions.TransactionCanceledException as error:
                 reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
                 failed = {i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
-                if claim is not None and len(items) - 1 in failed:
-                    self._replay(claim)
+                self._claimed(claim, items, failed)
                 if failed & taken and not failed - taken:
                     raise SlotTakenError("slot is taken") from error
                 if not failed and "TransactionConflict" in reasons and attempt < CONFLICT_RETRIES:
@@ -80,16 +85,27 @@ class TableStore(DynamoTable):
                     continue
                 raise StaleWriteError("the record changed meanwhile") from error
 
-    def replay_if_claimed(self, claim: IdempotencyClaim) -> None:
+    def _claimed(self, claim: IdempotencyClaim | None, items: list[dict[str, Any]], failed: set[int]) -> None:
+        """When a transaction failed on its idempotency record (always its last item), a twin
+        request committed first: raise its answer (or the mismatch)."""
+        if claim is not None and len(items) - 1 in failed:
+            self._replay(claim)
+
+    @staticmethod
+    def _failed(error: Any) -> set[int]:
+        reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
+        return {i for i, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+
+    def replay_if_claimed(self, claim: IdempotencyClaim, now: datetime) -> None:
         """Raise the replay (or the mismatch) when this key was used before; return otherwise.
         Asked before a change's rules, so a retry of a change that went through replays its
         answer instead of meeting the rule the change itself made true (cancelled twice)."""
         try:
-            self._replay(claim)
-        except StaleWriteError:  # no such claim: a first attempt
+            self._replay(claim, now)
+        except StaleWriteError:  # no such claim, or one past its 24 hours: a first attempt
             return
 
-    def _replay(self, claim: IdempotencyClaim) -> None:
+    def _replay(self, claim: IdempotencyClaim, now: datetime | None = None) -> None:
         item = self._client.get_item(
             TableName=self.table,
             Key={
@@ -101,6 +117,8 @@ class TableStore(DynamoTable):
         if item is None:  # expired between the attempt and this read: let the caller retry
             raise StaleWriteError("idempotency record vanished")
         stored = self._plain(item)
+        if now is not None and int(stored["expires_at"]) < now.timestamp():
+            raise StaleWriteError("idempotency record expired")
         if stored["payload_hash"] != claim.payload_hash:
             raise IdempotencyMismatchError("key reused with another request")
         raise IdempotentReplay(stored["response"])

@@ -31,6 +31,7 @@ from telehealth.domain.join_links import IssuedLink, LinkState
 from telehealth.domain.visits import CheckIn, Role, Visit, VisitState
 from telehealth.ports import (
     AlreadyCheckedInError,
+    IdempotencyClaim,
     OutboxEntry,
     StaleWriteError,
     VisitChangedError,
@@ -244,49 +245,54 @@ class DynamoVisitStore(TableStore):
         )
 
     def record_check_in(
-        self, check_in: CheckIn, appointment: Appointment, visit: Visit, outbox: list[OutboxEntry]
+        self,
+        check_in: CheckIn,
+        appointment: Appointment,
+        visit: Visit,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None = None,
     ) -> None:
         """The check-in (once per appointment version: a moved visit is checked in anew), the visit
         it opens, its consents, audit event and announcement; only while the appointment is booked
         at that version."""
         now = datetime.now(UTC)
+        items = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._item(
+                        {
+                            "pk": f"APPT#{check_in.appointment_id}",
+                            "sk": f"CHECKIN#v{appointment.version}",
+                            "at": stamp(check_in.at),
+                            "state": check_in.state,
+                            "emergency_contact": check_in.emergency_contact,
+                            "consents_to_telehealth": check_in.consents_to_telehealth,
+                            "consents_to_recording": check_in.consents_to_recording,
+                            "reason": check_in.reason or None,
+                        }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "ConditionCheck": {
+                    "TableName": self.table,
+                    "Key": {"pk": {"S": f"APPT#{appointment.appointment_id}"}, "sk": {"S": "APPT"}},
+                    "ConditionExpression": "version = :v AND #s = :booked",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": self._item({":v": appointment.version, ":booked": "booked"}),
+                }
+            },
+            {"Put": {"TableName": self.table, "Item": self._visit_item(visit, 1)}},
+            *self._outbox_items(outbox, now),
+        ]
+        if claim is not None:
+            items.append(self._claim_item(claim, now))
         try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": self._item(
-                                {
-                                    "pk": f"APPT#{check_in.appointment_id}",
-                                    "sk": f"CHECKIN#v{appointment.version}",
-                                    "at": stamp(check_in.at),
-                                    "state": check_in.state,
-                                    "emergency_contact": check_in.emergency_contact,
-                                    "consents_to_telehealth": check_in.consents_to_telehealth,
-                                    "consents_to_recording": check_in.consents_to_recording,
-                                    "reason": check_in.reason or None,
-                                }
-                            ),
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {
-                        "ConditionCheck": {
-                            "TableName": self.table,
-                            "Key": {"pk": {"S": f"APPT#{appointment.appointment_id}"}, "sk": {"S": "APPT"}},
-                            "ConditionExpression": "version = :v AND #s = :booked",
-                            "ExpressionAttributeNames": {"#s": "status"},
-                            "ExpressionAttributeValues": self._item(
-                                {":v": appointment.version, ":booked": "booked"}
-                            ),
-                        }
-                    },
-                    {"Put": {"TableName": self.table, "Item": self._visit_item(visit, 1)}},
-                    *self._outbox_items(outbox, now),
-                ]
-            )
+            self._client.transact_write_items(TransactItems=items)
         except self._client.exceptions.TransactionCanceledException as error:
+            self._claimed(claim, items, self._failed(error))
             reasons = [r.get("Code") for r in error.response.get("CancellationReasons", [])]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 raise AlreadyCheckedInError("checked in already") from error
@@ -359,30 +365,35 @@ class DynamoVisitStore(TableStore):
             raise VisitChangedError("the visit changed meanwhile") from error
         return revision + 1
 
-    def redeem_link(self, link: IssuedLink, outbox: list[OutboxEntry]) -> None:
+    def redeem_link(
+        self, link: IssuedLink, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None:
         """Spend the link, once: of two redemptions racing, exactly one passes the condition."""
-        try:
-            self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": {
-                                "pk": {"S": f"APPT#{link.appointment_id}"},
-                                "sk": {"S": f"LINK#{link.link_id}"},
-                            },
-                            "UpdateExpression": "SET #s = :redeemed",
-                            "ConditionExpression": "#s = :issued",
-                            "ExpressionAttributeNames": {"#s": "state"},
-                            "ExpressionAttributeValues": self._item(
-                                {":redeemed": LinkState.REDEEMED.value, ":issued": LinkState.ISSUED.value}
-                            ),
-                        }
+        now = datetime.now(UTC)
+        items = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {
+                        "pk": {"S": f"APPT#{link.appointment_id}"},
+                        "sk": {"S": f"LINK#{link.link_id}"},
                     },
-                    *self._outbox_items(outbox, datetime.now(UTC)),
-                ]
-            )
+                    "UpdateExpression": "SET #s = :redeemed",
+                    "ConditionExpression": "#s = :issued",
+                    "ExpressionAttributeNames": {"#s": "state"},
+                    "ExpressionAttributeValues": self._item(
+                        {":redeemed": LinkState.REDEEMED.value, ":issued": LinkState.ISSUED.value}
+                    ),
+                }
+            },
+            *self._outbox_items(outbox, now),
+        ]
+        if claim is not None:
+            items.append(self._claim_item(claim, now))
+        try:
+            self._client.transact_write_items(TransactItems=items)
         except self._client.exceptions.TransactionCanceledException as error:
+            self._claimed(claim, items, self._failed(error))
             raise VisitChangedError("the link was spent meanwhile") from error
 
     def close_appointment(self, before: Appointment, after: Appointment, outbox: list[OutboxEntry]) -> None:

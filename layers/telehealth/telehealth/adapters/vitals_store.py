@@ -18,7 +18,7 @@ from typing import Any
 from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.table_store import TableStore
 from telehealth.domain.vitals import Reading, ReadingStatus, VisitVitals, VitalSign
-from telehealth.ports import OutboxEntry, VisitChangedError
+from telehealth.ports import IdempotencyClaim, OutboxEntry, VisitChangedError
 
 
 def vitals_from(p: Mapping[str, Any]) -> VisitVitals:
@@ -54,7 +54,13 @@ class DynamoVitalsStore(TableStore):
         p = self._plain(item)
         return vitals_from(p), int(p["revision"])
 
-    def save_vitals(self, vitals: VisitVitals, revision: int, outbox: list[OutboxEntry]) -> int:
+    def save_vitals(
+        self,
+        vitals: VisitVitals,
+        revision: int,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None = None,
+    ) -> int:
         """The estimates at their next revision (0: the first, once), with their record."""
         item = self._item(
             {
@@ -85,10 +91,13 @@ class DynamoVitalsStore(TableStore):
         else:
             put["ConditionExpression"] = "revision = :r"
             put["ExpressionAttributeValues"] = self._item({":r": revision})
+        now = datetime.now(UTC)
+        items = [{"Put": put}, *self._outbox_items(outbox, now)]
+        if claim is not None:
+            items.append(self._claim_item(claim, now))
         try:
-            self._client.transact_write_items(
-                TransactItems=[{"Put": put}, *self._outbox_items(outbox, datetime.now(UTC))]
-            )
+            self._client.transact_write_items(TransactItems=items)
         except self._client.exceptions.TransactionCanceledException as error:
+            self._claimed(claim, items, self._failed(error))
             raise VisitChangedError("the estimates changed meanwhile") from error
         return revision + 1

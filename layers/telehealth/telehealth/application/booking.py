@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotAuthorizedError
@@ -52,7 +52,6 @@ from telehealth.fhir import projection
 from telehealth.fhir.audit import Interaction
 from telehealth.ports import (
     IdempotencyClaim,
-    IdempotentReplay,
     OutboxEntry,
     ProviderRecord,
     SchedulingStore,
@@ -97,8 +96,22 @@ class OfferedSlot:
 
 @dataclass(frozen=True)
 class Idempotency:
+    """A POST's Idempotency-Key, scoped to its caller and route, with the hash of what it asked;
+    `answer` makes the response a retry replays (status and body) from the change, so the record
+    is written in the change's own transaction."""
+
+    caller: str
+    route: str
     key: str
     payload_hash: str
+    answer: Callable[[Any], str]
+
+    def claim(self, result: object) -> IdempotencyClaim:
+        return IdempotencyClaim(self.caller, self.route, self.key, self.payload_hash, self.answer(result))
+
+
+def claim(idempotency: Idempotency | None, result: object) -> IdempotencyClaim | None:
+    return idempotency.claim(result) if idempotency else None
 
 
 def _booked(kind: type[AppointmentBooked], appointment: Appointment) -> AppointmentBooked:
@@ -249,16 +262,10 @@ class BookingService:
             self.audit(caller, Interaction.CREATE, [f"Appointment/{appointment.appointment_id}"], now)
         )
         outbox.append(self.announce(_booked(AppointmentBooked, appointment), now))
-        claim = self._claim(caller, "book", idempotency, appointment.appointment_id)
-        try:
-            self.store.book(appointment, outbox, claim)
-        except IdempotentReplay as replay:
-            appointment = self._replayed(replay)
-        # After the commit, and again on a replay: starting an execution that exists is a no-op,
-        # so a client's retry also repairs a start that failed the first time (unless the visit
-        # has been cancelled since: a replay must not revive its lifecycle).
-        if appointment.status is AppointmentStatus.BOOKED:
-            self._after_commit(self.workflows.start, appointment, "start")
+        # A retry with the key is answered before any of this (functions/api/idempotency.py);
+        # a twin that committed first makes this raise its answer (IdempotentReplay).
+        self.store.book(appointment, outbox, claim(idempotency, appointment))
+        self._after_commit(self.workflows.start, appointment, "start")
         return appointment
 
     def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
@@ -266,8 +273,6 @@ class BookingService:
             return self._cancel(caller, appointment_id, idempotency)
 
     def _cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
-        if replayed := self._replayed_change(caller, "cancel", appointment_id, idempotency):
-            return replayed
         before = self.owned(caller, appointment_id)
         now = self.clock()
         check_change(before, caller.actor, now, self.rules.cancellation_window, "cancelled")
@@ -305,8 +310,6 @@ class BookingService:
     def _reschedule(
         self, caller: Caller, appointment_id: str, slot: str, idempotency: Idempotency | None
     ) -> Appointment:
-        if replayed := self._replayed_change(caller, "reschedule", appointment_id, idempotency):
-            return replayed
         before = self.owned(caller, appointment_id)
         now = self.clock()
         check_change(before, caller.actor, now, self.rules.cancellation_window, "rescheduled")
@@ -432,11 +435,7 @@ class BookingService:
         outbox: list[OutboxEntry],
         idempotency: Idempotency | None,
     ) -> Appointment:
-        claim = self._claim(caller, f"{route}:{before.appointment_id}", idempotency, before.appointment_id)
-        try:
-            self.store.change(before, after, outbox, claim)
-        except IdempotentReplay as replay:
-            return self._replayed(replay)
+        self.store.change(before, after, outbox, claim(idempotency, after))
         # The old version's lifecycle ends; a moved visit gets a lifecycle of its own.
         cause = {"cancel": "cancelled", "reschedule": "rescheduled"}[route]
         self._after_commit(lambda a: self.workflows.stop(a, cause), before, "stop")
@@ -461,30 +460,6 @@ class BookingService:
                 type(error).__name__,
             )
 
-    def _replayed_change(
-        self, caller: Caller, route: str, appointment_id: str, idempotency: Idempotency | None
-    ) -> Appointment | None:
-        """A retried change that went through answers as it did (after the caller's access is
-        checked again), rather than meeting the rule its own success made true."""
-        claim = self._claim(caller, f"{route}:{appointment_id}", idempotency, appointment_id)
-        if claim is None:
-            return None
-        try:
-            self.store.replay_if_claimed(claim)
-        except IdempotentReplay as replay:
-            self.owned(caller, appointment_id)
-            after = self._replayed(replay)
-            # The retry also repairs what followed the first commit, if that failed: the old
-            # version's lifecycle stopped, a moved visit's started (both idempotent).
-            if after.version > 1:
-                self._after_commit(
-                    lambda a: self.workflows.stop(a, route), replace(after, version=after.version - 1), "stop"
-                )
-            if after.status is AppointmentStatus.BOOKED:
-                self._after_commit(self.workflows.start, after, "start")
-            return after
-        return None
-
     def check_state(self, state: str) -> None:
         if state not in self.rules.states:
             raise AppointmentRuleError(
@@ -505,26 +480,6 @@ class BookingService:
             raise NotFoundError("no such appointment")
         if caller.actor is Actor.MACHINE:
             raise NotAuthorizedError("Machine clients read appointments through the integration routes.")
-        return found
-
-    def _claim(
-        self, caller: Caller, route: str, idempotency: Idempotency | None, appointment_id: str
-    ) -> IdempotencyClaim | None:
-        if idempotency is None:
-            return None
-        return IdempotencyClaim(
-            caller.subject,
-            route,
-            idempotency.key,
-            idempotency.payload_hash,
-            json.dumps({"appointment_id": appointment_id}),
-        )
-
-    def _replayed(self, replay: IdempotentReplay) -> Appointment:
-        appointment_id = json.loads(replay.response)["appointment_id"]
-        found = self.store.appointment(appointment_id)
-        if found is None:  # written with the claim, so only an expired TTL gets here
-            raise NotFoundError("no such appointment")
         return found
 
     @staticmethod

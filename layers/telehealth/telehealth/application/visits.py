@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from telehealth.application.booking import BookingService, Idempotency, LicensureError, NotFoundError
+from telehealth.application.booking import (
+    BookingService,
+    Idempotency,
+    LicensureError,
+    NotFoundError,
+    claim,
+)
 from telehealth.application.callers import Caller
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.ids import new_id
@@ -160,6 +166,7 @@ class VisitService:
         consents_to_telehealth: bool,
         consents_to_recording: bool,
         reason: str = "",
+        idempotency: Idempotency | None = None,
     ) -> CheckIn:
         with self.booking.trail.request(caller, Interaction.CREATE, appointment_id):
             return self._check_in(
@@ -170,6 +177,7 @@ class VisitService:
                 consents_to_telehealth=consents_to_telehealth,
                 consents_to_recording=consents_to_recording,
                 reason=reason,
+                idempotency=idempotency,
             )
 
     def _check_in(
@@ -182,6 +190,7 @@ class VisitService:
         consents_to_telehealth: bool,
         consents_to_recording: bool,
         reason: str,
+        idempotency: Idempotency | None,
     ) -> CheckIn:
         caller.require(Actor.PATIENT)
         file = self.store.visit_file(appointment_id)
@@ -223,7 +232,7 @@ class VisitService:
             resume(token, {"checked_in": True, "recording": records}, now),
         ]
         try:
-            self.store.record_check_in(check_in, appointment, visit, outbox)
+            self.store.record_check_in(check_in, appointment, visit, outbox, claim(idempotency, check_in))
         except AlreadyCheckedInError as error:
             raise VisitRuleError("already-checked-in", "This visit is checked in already.") from error
         return check_in
@@ -392,6 +401,13 @@ class VisitService:
     def _end(self, caller: Caller, appointment_id: str) -> Visit:
         file = self.store.visit_file(appointment_id)
         appointment = self._providers(caller, file)
+        found = file.visits.get(_visit_version(file, appointment))
+        if found and found[0].state.over and found[0].meeting_id:
+            # Ended already (by this route, or by Chime's own end): finish what may be left, the
+            # meeting's deletion, so a retry after a failed delete completes rather than meeting
+            # 409. Deleting a meeting that is gone is a no-op.
+            self._delete_meeting(found[0].meeting_id)
+            return found[0]
         visit, revision = self._open_visit(file, appointment)
         meeting_id = visit.require_meeting()
         now = self.clock()
@@ -401,8 +417,14 @@ class VisitService:
         woken, not_waiting = wake(file, visit.version, ["end", "join"], {"ended": True}, now)
         # Closed first, so the meeting's end (which Chime announces) finds the visit over already.
         closed = self.close(visit, revision, appointment, state, outcome, now, caller, woken, not_waiting)
-        self.meetings.delete_meeting(meeting_id)
+        self._delete_meeting(meeting_id)
         return closed
+
+    def _delete_meeting(self, meeting_id: str) -> None:
+        try:
+            self.meetings.delete_meeting(meeting_id)
+        except MeetingGoneError:
+            return
 
     def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
         """Cancel at any point before the visit is over: the slot is released and the fact announced
@@ -475,12 +497,13 @@ class VisitService:
         )
         return link, expires
 
-    def redeem(self, caller: Caller, text: str) -> dict[str, Any]:
-        """The participant's Chime join information, exactly once per link."""
+    def redeem(self, caller: Caller, text: str, idempotency: Idempotency | None = None) -> dict[str, Any]:
+        """The participant's Chime join information, exactly once per link (a retry with the
+        same Idempotency-Key gets the same answer again: docs/decisions.md)."""
         with self.booking.trail.request(caller, Interaction.READ, _linked_appointment(text)):
-            return self._redeem(caller, text)
+            return self._redeem(caller, text, idempotency)
 
-    def _redeem(self, caller: Caller, text: str) -> dict[str, Any]:
+    def _redeem(self, caller: Caller, text: str, idempotency: Idempotency | None) -> dict[str, Any]:
         presented = parse_link(text)
         file = self.store.visit_file(presented.appointment_id)
         stored = next((k for k in file.links if k.link_id == presented.link_id), None)
@@ -492,6 +515,14 @@ class VisitService:
         found = file.visits.get(appointment.version) if appointment else None
         if found is None or found[0].state not in (VisitState.ADMITTED, VisitState.IN_CALL):
             raise LinkGoneError("This visit's meeting is over.")
+        # The join token is fetched now, never kept: the table, its stream and its backups hold
+        # only which attendee the link opens (and a replayable answer only sealed by its key).
+        # Fetched before the link is spent, so the answer is kept in the spending transaction.
+        info: dict[str, Any] = json.loads(file.join_info[stored.link_id])
+        try:
+            info["Attendee"] = self.meetings.get_attendee(info["Meeting"]["MeetingId"], stored.attendee_id)
+        except MeetingGoneError as error:
+            raise LinkGoneError("This visit's meeting is over.") from error
         try:
             self.store.redeem_link(
                 stored,
@@ -500,16 +531,10 @@ class VisitService:
                         caller, Interaction.READ, [f"Appointment/{presented.appointment_id}"], now
                     )
                 ],
+                claim(idempotency, info),
             )
         except VisitChangedError as error:
             raise LinkGoneError("This join link has been used; ask for a new one.") from error
-        # The join token is fetched now, never kept: the table, its stream and its backups hold
-        # only which attendee the link opens.
-        info: dict[str, Any] = json.loads(file.join_info[stored.link_id])
-        try:
-            info["Attendee"] = self.meetings.get_attendee(info["Meeting"]["MeetingId"], stored.attendee_id)
-        except MeetingGoneError as error:
-            raise LinkGoneError("This visit's meeting is over.") from error
         return info
 
     # --- Chime's events ------------------------------------------------------------------------------

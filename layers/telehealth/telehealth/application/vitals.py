@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from telehealth.application.audit import AuditTrail
-from telehealth.application.booking import NotFoundError, announce
+from telehealth.application.booking import Idempotency, NotFoundError, announce, claim
 from telehealth.application.callers import Caller
 from telehealth.domain.appointments import Actor
 from telehealth.domain.vitals import Reading, VisitVitals, VitalSign
@@ -107,13 +107,23 @@ class VitalsService:
             return vitals
 
     def review(
-        self, caller: Caller, appointment_id: str, sign: VitalSign, confirmed: bool
+        self,
+        caller: Caller,
+        appointment_id: str,
+        sign: VitalSign,
+        confirmed: bool,
+        idempotency: Idempotency | None = None,
     ) -> tuple[Reading, str]:
         with self.trail.request(caller, Interaction.UPDATE, appointment_id):
-            return self._review(caller, appointment_id, sign, confirmed)
+            return self._review(caller, appointment_id, sign, confirmed, idempotency)
 
     def _review(
-        self, caller: Caller, appointment_id: str, sign: VitalSign, confirmed: bool
+        self,
+        caller: Caller,
+        appointment_id: str,
+        sign: VitalSign,
+        confirmed: bool,
+        idempotency: Idempotency | None,
     ) -> tuple[Reading, str]:
         version = self._providers_visit(caller, appointment_id)
         found = self.store.vitals(appointment_id, version)
@@ -144,6 +154,7 @@ class VitalsService:
                     now,
                 ),
             ],
+            claim(idempotency, (reading, observation_id)),
         )
         return reading, observation_id
 

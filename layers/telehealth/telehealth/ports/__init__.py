@@ -256,7 +256,14 @@ class SchedulingStore(ProviderDirectory, Protocol):
 
     def record(self, outbox: list[OutboxEntry]) -> None: ...
 
-    def replay_if_claimed(self, claim: IdempotencyClaim) -> None: ...
+
+class IdempotencyRecords(Protocol):
+    """The answers kept for `Idempotency-Key`s, asked before a route's rules run."""
+
+    def replay_if_claimed(self, claim: IdempotencyClaim, now: datetime) -> None:
+        """Raise `IdempotentReplay` with the kept answer, or `IdempotencyMismatchError`; return
+        when the key is new (or its record is past its 24 hours)."""
+        ...
 
 
 class VisitFiles(Protocol):
@@ -268,7 +275,12 @@ class VisitStore(VisitFiles, Protocol):
     file, and the appointment's last version when a visit closes it."""
 
     def record_check_in(
-        self, check_in: CheckIn, appointment: Appointment, visit: Visit, outbox: list[OutboxEntry]
+        self,
+        check_in: CheckIn,
+        appointment: Appointment,
+        visit: Visit,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None = None,
     ) -> None: ...
 
     def save_visit(
@@ -283,7 +295,9 @@ class VisitStore(VisitFiles, Protocol):
         not_waiting: Sequence[str] = (),
     ) -> int: ...
 
-    def redeem_link(self, link: IssuedLink, outbox: list[OutboxEntry]) -> None: ...
+    def redeem_link(
+        self, link: IssuedLink, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None: ...
 
     def close_appointment(
         self, before: Appointment, after: Appointment, outbox: list[OutboxEntry]
@@ -305,7 +319,13 @@ class VitalsStore(Protocol):
 
     def vitals(self, appointment_id: str, version: int) -> tuple[VisitVitals, int] | None: ...
 
-    def save_vitals(self, vitals: VisitVitals, revision: int, outbox: list[OutboxEntry]) -> int: ...
+    def save_vitals(
+        self,
+        vitals: VisitVitals,
+        revision: int,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None = None,
+    ) -> int: ...
 
     def record(self, outbox: list[OutboxEntry]) -> None: ...
 
