@@ -156,6 +156,11 @@ class _Writes:
             raise IdempotencyMismatchError("key reused with another request")
         raise IdempotentReplay(response)
 
+    def _replay_first(self, claim: IdempotencyClaim | None) -> None:
+        """A claim's condition fails before any other: a twin that committed first is answered."""
+        if claim is not None and self._claim_fails(claim):
+            self._replay(claim)
+
     def _commit_claim(self, claim: IdempotencyClaim | None) -> None:
         if claim is not None:
             self.table.claims[(claim.caller, claim.route, claim.key)] = (claim.payload_hash, claim.response)
@@ -220,9 +225,7 @@ class FakeSchedulingStore(_Writes):
         held = [(appointment.provider_id, c) for c in cells(appointment.start, appointment.end)]
         taken = any(k in self.table.cells for k in held)
         exists = appointment.appointment_id in self.table.appointments
-        if self._claim_fails(claim):
-            assert claim is not None
-            self._replay(claim)
+        self._replay_first(claim)
         if taken and not exists:
             raise SlotTakenError("slot is taken")
         if exists:
@@ -246,9 +249,7 @@ class FakeSchedulingStore(_Writes):
         p, a = before.provider_id, before.appointment_id
         taken = any((p, c) in self.table.cells for c in will - was)
         released_ours = all(self.table.cells.get((p, c)) == a for c in was - will)
-        if self._claim_fails(claim):
-            assert claim is not None
-            self._replay(claim)
+        self._replay_first(claim)
         if taken and self._still_booked(before) and released_ours:
             raise SlotTakenError("slot is taken")
         if taken or not self._still_booked(before) or not released_ours:
@@ -261,9 +262,8 @@ class FakeSchedulingStore(_Writes):
         self.table.outbox += outbox
         self._commit_claim(claim)
 
-    def replay_if_claimed(self, claim: IdempotencyClaim) -> None:
-        if self._claim_fails(claim):
-            self._replay(claim)
+    def replay_if_claimed(self, claim: IdempotencyClaim, now: datetime) -> None:
+        self._replay_first(claim)
 
     # OpenVisits
     def open_appointments(self) -> Iterator[Appointment]:
@@ -302,9 +302,15 @@ class FakeVisitStore(_Writes):
         return True
 
     def record_check_in(
-        self, check_in: CheckIn, appointment: Appointment, visit: Visit, outbox: list[OutboxEntry]
+        self,
+        check_in: CheckIn,
+        appointment: Appointment,
+        visit: Visit,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None = None,
     ) -> None:
         self.table._before_write()
+        self._replay_first(claim)
         key = (check_in.appointment_id, appointment.version)
         if key in self.table.check_ins:
             raise AlreadyCheckedInError("checked in already")
@@ -313,6 +319,7 @@ class FakeVisitStore(_Writes):
         self.table.check_ins[key] = check_in
         self.table.visits[(visit.appointment_id, visit.version)] = (visit, 1)
         self.table.outbox += outbox
+        self._commit_claim(claim)
 
     def save_visit(
         self,
@@ -349,14 +356,18 @@ class FakeVisitStore(_Writes):
         self.table.outbox += outbox
         return revision + 1
 
-    def redeem_link(self, link: IssuedLink, outbox: list[OutboxEntry]) -> None:
+    def redeem_link(
+        self, link: IssuedLink, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None:
         self.table._before_write()
+        self._replay_first(claim)
         key = (link.appointment_id, link.link_id)
         stored, info = self.table.links[key]
         if stored.state is not LinkState.ISSUED:
             raise VisitChangedError("the link was spent meanwhile")
         self.table.links[key] = (replace(stored, state=LinkState.REDEEMED), info)
         self.table.outbox += outbox
+        self._commit_claim(claim)
 
     def close_appointment(self, before: Appointment, after: Appointment, outbox: list[OutboxEntry]) -> None:
         self.table._before_write()
@@ -379,8 +390,15 @@ class FakeVitalsStore(_Writes):
     def vitals(self, appointment_id: str, version: int) -> tuple[VisitVitals, int] | None:
         return self.table.vitals.get((appointment_id, version))
 
-    def save_vitals(self, vitals: VisitVitals, revision: int, outbox: list[OutboxEntry]) -> int:
+    def save_vitals(
+        self,
+        vitals: VisitVitals,
+        revision: int,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None = None,
+    ) -> int:
         self.table._before_write()
+        self._replay_first(claim)
         key = (vitals.appointment_id, vitals.version)
         current = self.table.vitals.get(key)
         if (revision == 0 and current is not None) or (
@@ -389,6 +407,7 @@ class FakeVitalsStore(_Writes):
             raise VisitChangedError("the estimates changed meanwhile")
         self.table.vitals[key] = (vitals, revision + 1)
         self.table.outbox += outbox
+        self._commit_claim(claim)
         return revision + 1
 
 

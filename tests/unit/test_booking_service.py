@@ -3,6 +3,7 @@ serialises writes), and what a caller hears from each."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from telehealth.application.booking import Idempotency, SlotQuery
 from telehealth.domain.appointments import Appointment, AppointmentStatus
 from telehealth.domain.scheduling import cells, slot_id
-from telehealth.ports import IdempotencyMismatchError, SlotTakenError, StaleWriteError
+from telehealth.ports import IdempotencyMismatchError, IdempotentReplay, SlotTakenError, StaleWriteError
 from tests.unit.fakes import NOW, PATIENT, PATIENT_ID, PROVIDER_ID, Clinic, clinic
 
 AT = NOW.replace(hour=10) + timedelta(days=2)  # Wednesday 10:00 UTC: well outside the window
@@ -23,7 +24,18 @@ def _book(c: Clinic, start: datetime = AT, key: str | None = None, payload: str 
         service_type="general",
         state="NY",
         patient_id=None,
-        idempotency=Idempotency(key, payload) if key else None,
+        idempotency=_keyed("POST /v1/appointments", key, payload) if key else None,
+    )
+
+
+def _keyed(route: str, key: str, payload: str = "h1") -> Idempotency:
+    """A key as the API hands it over: the answer kept is the appointment's id and status."""
+    return Idempotency(
+        PATIENT.subject,
+        route,
+        key,
+        payload,
+        answer=lambda a: json.dumps({"appointment_id": a.appointment_id, "status": a.status.value}),
     )
 
 
@@ -50,19 +62,22 @@ def test_a_slot_taken_between_the_search_and_the_write_is_refused_and_nothing_of
     assert slot_id(PROVIDER_ID, AT) not in [o.slot.slot_id for o in offered]
 
 
-def test_a_retried_booking_gets_the_first_answer_and_starts_the_lifecycle_the_first_attempt_failed_to() -> (
+def test_a_twin_booking_under_the_same_key_that_commits_second_gets_the_first_answer_and_books_nothing() -> (
     None
 ):
     c = clinic()
-    c.workflows.failing.append(TimeoutError("states timed out"))
-    first = _book(c, key="k1")
-    assert first.status is AppointmentStatus.BOOKED  # the booking stands; the start is repaired later
-    assert c.workflows.started == []
-    again = _book(c, key="k1")
-    assert again == first
-    assert len(c.table.appointments) == 1
+    first: list[Appointment] = []
+    c.table.meanwhile(lambda: first.append(_book(c, key="k1")))
+    with pytest.raises(IdempotentReplay) as replay:
+        _book(c, key="k1")
+    assert json.loads(replay.value.response) == {
+        "appointment_id": first[0].appointment_id,
+        "status": "booked",
+    }
+    assert list(c.table.appointments) == [first[0].appointment_id]
     assert len(c.table.events("Appointment.Booked")) == 1
-    assert c.workflows.started == [(first.appointment_id, 1, 0)]
+    assert c.table.refusals() == []  # the twin is answered, not refused
+    assert c.workflows.started == [(first[0].appointment_id, 1, 0)]  # one lifecycle, the first's
 
 
 def test_a_key_reused_for_another_slot_is_refused_and_books_nothing() -> None:
@@ -77,25 +92,31 @@ def test_a_key_reused_for_another_slot_is_refused_and_books_nothing() -> None:
     assert (PROVIDER_ID, AT + timedelta(hours=1)) not in c.table.cells
 
 
-def test_a_replayed_booking_of_a_visit_cancelled_since_does_not_start_its_lifecycle_again() -> None:
+def test_a_booking_replayed_after_a_cancel_answers_as_it_first_did_and_revives_nothing() -> None:
     c = clinic()
     booked = _book(c, key="k1")
     c.booking.cancel(PATIENT, booked.appointment_id, None)
     started = list(c.workflows.started)
-    replayed = _book(c, key="k1")
-    assert replayed.status is AppointmentStatus.CANCELLED
+    with pytest.raises(IdempotentReplay) as replay:
+        _book(c, key="k1")
+    assert json.loads(replay.value.response)["status"] == "booked"  # the first answer, not today's state
+    assert c.table.appointments[booked.appointment_id].status is AppointmentStatus.CANCELLED
     assert c.workflows.started == started
 
 
-def test_a_retried_cancellation_answers_as_the_first_did_rather_than_already_cancelled() -> None:
+def test_a_twin_cancellation_under_the_same_key_that_commits_second_gets_the_first_answer() -> None:
     c = clinic()
     booked = _book(c)
-    first = c.booking.cancel(PATIENT, booked.appointment_id, Idempotency("c1", "h"))
-    again = c.booking.cancel(PATIENT, booked.appointment_id, Idempotency("c1", "h"))
-    assert again == first
-    assert first.status is AppointmentStatus.CANCELLED
+    route = "POST /v1/appointments/{appointment_id}/cancel"
+    first: list[Appointment] = []
+    c.table.meanwhile(
+        lambda: first.append(c.booking.cancel(PATIENT, booked.appointment_id, _keyed(route, "c1")))
+    )
+    with pytest.raises(IdempotentReplay) as replay:
+        c.booking.cancel(PATIENT, booked.appointment_id, _keyed(route, "c1"))
+    assert json.loads(replay.value.response)["status"] == "cancelled"
+    assert first[0].status is AppointmentStatus.CANCELLED
     assert len(c.table.events("Appointment.Cancelled")) == 1
-    # The retry repairs the stop as well (idempotent): the first version's lifecycle ends.
     assert (booked.appointment_id, 1, "cancelled") in c.workflows.stopped
     assert not any(k[0] == PROVIDER_ID for k in c.table.cells)
 

@@ -34,6 +34,7 @@ from telehealth.fhir import audit
 from telehealth.fhir.audit import AuditFact, Interaction, Outcome
 from telehealth.ports import (
     IdempotencyMismatchError,
+    IdempotentReplay,
     OutboxEntry,
     SlotTakenError,
     StaleWriteError,
@@ -158,6 +159,8 @@ class AuditTrail:
         self._depth.value = depth + 1
         try:
             yield
+        except IdempotentReplay:  # a twin request's answer: the first one was audited
+            raise
         except Exception as error:
             if depth == 0:
                 self._failed(caller, interaction, appointment_id, error)
