@@ -164,6 +164,18 @@ def test_a_second_link_revokes_the_first_and_its_attendee_so_the_old_join_token_
     assert len([a for a in meeting.values() if a["ExternalUserId"].startswith("patient-")]) == 1
 
 
+def test_a_link_asked_for_after_chime_ended_the_meeting_is_refused_as_gone_and_changes_nothing() -> None:
+    c = clinic()
+    appointment_id = _admitted(c)
+    c.visits.issue_link(PATIENT, appointment_id)
+    visit, revision = _visit(c, appointment_id)
+    c.meetings.delete_meeting(str(visit.meeting_id))  # Chime's end, before its event is handled
+    with pytest.raises(LinkGoneError):
+        c.visits.issue_link(PATIENT, appointment_id)
+    assert _visit(c, appointment_id) == (visit, revision)
+    assert [r["outcome"] for r in c.table.refusals()] == ["4"]
+
+
 # --- Chime's events ----------------------------------------------------------------------------------
 
 

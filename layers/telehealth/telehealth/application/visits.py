@@ -482,7 +482,10 @@ class VisitService:
             revoked = [k for k in mine if k.state is not LinkState.REVOKED]
             for old in revoked:
                 self.meetings.delete_attendee(meeting_id, old.attendee_id)
-            attendee = self.meetings.create_attendee(meeting_id, external_user_id(role, party))
+            try:
+                attendee = self.meetings.create_attendee(meeting_id, external_user_id(role, party))
+            except MeetingGoneError as error:  # ended by Chime (empty too long) before its event landed
+                raise LinkGoneError("This visit's meeting is over.") from error
             info = {**json.loads(file.join_info[mine[-1].link_id]), "Attendee": attendee} if mine else None
             if info is None:
                 raise VisitRuleError("not-in-meeting", "This visit has no place for you in its meeting.")
