@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +18,13 @@ if TYPE_CHECKING:
     from telehealth.adapters.visits_store import DynamoVisitStore
     from telehealth.adapters.vitals_store import DynamoVitalsStore
     from telehealth.application.booking import BookingService
+    from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.record import RecordProjector
     from telehealth.application.visits import VisitService
     from telehealth.application.vitals import VitalsService
-    from telehealth.domain.visits import VisitTimings
+    from telehealth.domain.clinic_settings import ClinicSettings
     from telehealth.ports import IdempotencyRecords
 
 
@@ -72,29 +73,45 @@ def idempotency_records() -> IdempotencyRecords:
 # --- the application services --------------------------------------------------------------------------
 
 
+def seed_settings() -> ClinicSettings:
+    """The settings until an admin first writes them: the tenant file's seed values
+    (`CLINIC_SEED_SETTINGS`, as ClinicSettings.as_seconds spells them), the platform's otherwise."""
+    from telehealth.domain.clinic_settings import ClinicSettings
+
+    return ClinicSettings.from_seconds(json.loads(os.environ.get("CLINIC_SEED_SETTINGS") or "{}"))
+
+
+@cache
+def clinic_settings() -> CurrentSettings:
+    """The clinic's settings and services from the table, re-read at most once a minute per
+    container (`CLINIC_SETTINGS_TTL_S`), so an admin's change needs no deploy."""
+    from telehealth.adapters.admin_store import DynamoClinicAdmin
+    from telehealth.application.clinic_admin import CurrentSettings
+
+    ttl = float(os.environ.get("CLINIC_SETTINGS_TTL_S") or 60)
+    return CurrentSettings(DynamoClinicAdmin(client=table_client()), seed_settings(), ttl_s=ttl)
+
+
+@cache
+def clinic_admin() -> ClinicAdmin:
+    from telehealth.adapters.admin_store import DynamoClinicAdmin
+    from telehealth.application.clinic_admin import ClinicAdmin
+
+    return ClinicAdmin(DynamoClinicAdmin(client=table_client()), now, seed_settings())
+
+
 @cache
 def booking() -> BookingService:
     from telehealth.adapters.workflows import StepFunctionsVisits
     from telehealth.application.booking import BookingService, ClinicRules
 
+    source = clinic_settings()
     rules = ClinicRules(
         tenant_id=os.environ["TENANT_ID"],
-        cancellation_window=timedelta(hours=int(os.environ["CANCELLATION_WINDOW_HOURS"])),
+        cancellation_window=source.defaults.cancellation_window,
         states=frozenset(os.environ["SERVED_STATES"].split(",")),
     )
-    return BookingService(scheduling_store(), rules, now, StepFunctionsVisits())
-
-
-def timings() -> VisitTimings:
-    """The clinic's defaults, with the tenant's own where `VISIT_TIMINGS` (seconds) sets them."""
-    from telehealth.domain.visits import VisitTimings
-
-    raw = json.loads(os.environ.get("VISIT_TIMINGS") or "{}")
-    given: dict[str, object] = {
-        k: tuple(timedelta(seconds=x) for x in v) if isinstance(v, list) else timedelta(seconds=v)
-        for k, v in raw.items()
-    }
-    return VisitTimings(**given)  # type: ignore[arg-type]  # names and kinds are checked at runtime
+    return BookingService(scheduling_store(), rules, now, StepFunctionsVisits(), settings=source)
 
 
 @cache
@@ -109,7 +126,8 @@ def visits() -> VisitService:
         recordings_bucket=os.environ.get("RECORDINGS_BUCKET"),
     )
     meetings = ChimeMeetings(tenant_id=video.tenant_id)
-    return VisitService(booking(), visit_store(), meetings, now, video, timings())
+    # No timings given: the visit's clocks are the clinic's settings, read at run time.
+    return VisitService(booking(), visit_store(), meetings, now, video)
 
 
 @cache

@@ -613,15 +613,25 @@ def function_environment(
         "WORKFORCE_POOL_ID": workforce_pool_id,
         "PATIENT_POOL_ID": patient_pool_id,
         "SERVED_STATES": ",".join(tenant.states),
-        "CANCELLATION_WINDOW_HOURS": str(tenant.cancellation_window_hours),
+        # What the clinic's settings are until an admin first changes them (they live in the
+        # table, read at run time); the tenant file holds seed values only.
+        "CLINIC_SEED_SETTINGS": json.dumps(seed_settings(tenant), sort_keys=True),
         "CORS_ORIGINS": ",".join(tenant.portal_origins),
         "PORTAL_URL": tenant.portal_origins[0] if tenant.portal_origins else "",
         "NOTIFY_FROM": tenant.notify_from,
         "RECORDING_ENABLED": "true" if tenant.features.recording else "false",
         # Where the api asks for payments (empty: the tenant has none): a name, no credential.
         "PAYMENTS_FUNCTION": PAYMENTS.name(tenant_id) if PAYMENTS in functions_for(tenant) else "",
-        "VISIT_TIMINGS": json.dumps(tenant.visit_timings, sort_keys=True) if tenant.visit_timings else "",
     }
+
+
+def seed_settings(tenant: Tenant) -> dict[str, Any]:
+    """The tenant file's seed values for the clinic's settings, as the table spells them (the
+    platform's own defaults fill the rest)."""
+    seed: dict[str, Any] = {"cancellation_window_hours": tenant.cancellation_window_hours}
+    if tenant.visit_timings:
+        seed["visit_timings"] = dict(tenant.visit_timings)
+    return seed
 
 
 def own_environment(function: Function, secret_arns: dict[str, str]) -> dict[str, str]:

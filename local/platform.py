@@ -100,6 +100,10 @@ class Settings:
     throttles: bool = True
     # The visit's clocks in seconds, replacing the tenants' (tests shorten the join window).
     visit_timings: dict[str, float] | None = None
+    # Other clinic settings the seed writes in place of the tenant file's (ClinicSettings.as_seconds).
+    clinic_settings: dict[str, Any] = field(default_factory=dict)
+    # How long a function keeps the clinic's settings before reading them again (None: a minute).
+    clinic_settings_ttl_s: float | None = None
     # Keep what the platform holds in `state_dir/state/` across restarts; `fresh` forgets it first.
     keep_state: bool = True
     fresh: bool = False
@@ -453,7 +457,10 @@ class LocalPlatform:
             )
         if not seeded:
             seed_tenant(
-                self.client("cognito-idp", tenant.region), self.client("dynamodb", tenant.region), provisioned
+                self.client("cognito-idp", tenant.region),
+                self.client("dynamodb", tenant.region),
+                provisioned,
+                self.seed_settings(tenant),
             )
 
     @property
@@ -497,14 +504,23 @@ class LocalPlatform:
             "CORS_ORIGINS": ",".join(
                 sorted({*environment["CORS_ORIGINS"].split(","), *self.settings.cors_origins} - {""})
             ),
+            "CLINIC_SEED_SETTINGS": json.dumps(self.seed_settings(tenant), sort_keys=True),
             **(
-                {"VISIT_TIMINGS": json.dumps(self.settings.visit_timings)}
-                if self.settings.visit_timings is not None
+                {"CLINIC_SETTINGS_TTL_S": str(self.settings.clinic_settings_ttl_s)}
+                if self.settings.clinic_settings_ttl_s is not None
                 else {}
             ),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on this machine
             "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers" / "telehealth")]),
         }
+
+    def seed_settings(self, tenant: Tenant) -> dict[str, Any]:
+        """The clinic settings the seed writes (through the admin service, into the table): the
+        tenant file's, with this platform's own where it sets them."""
+        seed = {**topology.seed_settings(tenant), **self.settings.clinic_settings}
+        if self.settings.visit_timings is not None:
+            seed["visit_timings"] = {**seed.get("visit_timings", {}), **self.settings.visit_timings}
+        return seed
 
     @property
     def parity_dir(self) -> Path:

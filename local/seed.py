@@ -6,13 +6,19 @@ Every name, date and address here is invented (`.example` domains); none is a re
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from infra import topology
 from local.provision import ProvisionedTenant
+from telehealth.adapters.admin_store import DynamoClinicAdmin
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
+from telehealth.application.callers import Caller
+from telehealth.application.clinic_admin import ClinicAdmin
+from telehealth.domain.appointments import Actor
+from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import Availability, DayOff, Interval
 from telehealth.fhir import projection
@@ -118,6 +124,14 @@ SEED_PROVIDERS = (
 )
 
 
+# What the clinic offers: every visit type the providers above publish hours for. Prices in cents.
+SEED_SERVICES = (
+    Service("general", "General visit", 30, 4000),
+    Service("follow-up", "Follow-up visit", 15, 2500),
+    Service("evaluation", "Psychological evaluation", 240, 30000),
+)
+
+
 def email_of(user: SeedUser, tenant_id: str) -> str:
     return f"{user.local_part}@{tenant_id}.example"
 
@@ -155,7 +169,18 @@ def _sub(idp: Any, pool: str, email: str) -> str:
     return str(next(a["Value"] for a in attributes if a["Name"] == "sub"))
 
 
-def seed_tenant(idp: Any, dynamodb: Any, tenant: ProvisionedTenant) -> None:
+def seed_clinic(admin: ClinicAdmin, caller: Caller, settings: Mapping[str, Any]) -> None:
+    """The clinic's settings and services, through the service the admin API uses, as its admin."""
+    admin.change_settings(caller, settings, 0)  # a fresh table: the settings' first version
+    for service in SEED_SERVICES:
+        admin.put_service(caller, service, 0)
+
+
+def seed_tenant(
+    idp: Any, dynamodb: Any, tenant: ProvisionedTenant, settings: Mapping[str, Any] | None = None
+) -> None:
+    """`settings`: the clinic settings to seed (ClinicSettings.as_seconds' spelling), the tenant
+    file's seed values by default."""
     subs: dict[str, str] = {}
     for user in SEED_USERS:
         pool = tenant.user_pools[user.pool]
@@ -176,7 +201,12 @@ def seed_tenant(idp: Any, dynamodb: Any, tenant: ProvisionedTenant) -> None:
             idp.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=user.group)
         subs[user.local_part] = _sub(idp, pool, email)
 
-    store = DynamoSchedulingStore(topology.CLINIC_TABLE.name(tenant.tenant.id), client=dynamodb)
+    table = topology.CLINIC_TABLE.name(tenant.tenant.id)
+    clinic = topology.seed_settings(tenant.tenant) if settings is None else settings
+    defaults = ClinicSettings.from_seconds(clinic)
+    admin = ClinicAdmin(DynamoClinicAdmin(table, client=dynamodb), lambda: datetime.now(UTC), defaults)
+    seed_clinic(admin, Caller(Actor.STAFF, subs["admin"], frozenset(), frozenset({"admins"})), clinic)
+    store = DynamoSchedulingStore(table, client=dynamodb)
     users = {u.local_part: u for u in SEED_USERS}
     items: list[dict[str, Any]] = []
     for index, seed in enumerate(SEED_PROVIDERS):

@@ -132,6 +132,11 @@ RECONCILE_EVERY_S = 60.0
 # Each party's time to join after admission (four minutes in a clinic), in seconds: longer than
 # the empty-meeting timeout above, so a meeting nobody joins ends before the window closes.
 VISIT_TIMINGS = {"join_window": 6.0}
+# The clinic's settings the session seeds beyond the tenant file's: the suite's two patients hold
+# scores of open visits at once (a clinic's default is ten). And functions re-read the settings
+# every second instead of every minute, so a test watches an admin's change take effect.
+CLINIC_SETTINGS = {"max_open_bookings": 100}
+CLINIC_SETTINGS_TTL_S = 1.0
 
 
 @pytest.fixture(scope="session")
@@ -145,6 +150,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             schedule_every_s_for={"visit-reconcile": RECONCILE_EVERY_S},
             cors_origins=frozenset({"http://portal.example"}),
             visit_timings=VISIT_TIMINGS,
+            clinic_settings=CLINIC_SETTINGS,
+            clinic_settings_ttl_s=CLINIC_SETTINGS_TTL_S,
         )
     )
     running.start()

@@ -8,11 +8,11 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from functions.services import booking, now, visits, vitals
+from functions.services import booking, clinic_admin, now, visits, vitals
 from telehealth.application.booking import Idempotency
 from telehealth.application.callers import Caller, NotAuthorizedError, caller_from_claims
 
-__all__ = ["booking", "caller", "idempotency", "now", "visits", "vitals"]
+__all__ = ["booking", "caller", "clinic_admin", "idempotency", "now", "visits", "vitals"]
 
 
 def caller(app: Any) -> Caller:

@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConf
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import problems
-from functions.api.routes import health, scheduling, visits
+from functions.api.routes import admin, health, scheduling, visits
 from telehealth import api_conventions
 from telehealth.observability import logger_for, tracer_for
 
@@ -37,6 +37,7 @@ app = APIGatewayRestResolver(enable_validation=True, cors=_cors())
 app.include_router(health.router)
 app.include_router(scheduling.router)
 app.include_router(visits.router)
+app.include_router(admin.router)
 problems.install(app)
 app.enable_swagger(path="/docs", title="Telehealth API", version="1")
 

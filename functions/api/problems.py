@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from telehealth.application.booking import LicensureError, NotFoundError
 from telehealth.application.callers import NotAuthorizedError
 from telehealth.domain.appointments import AppointmentRuleError
+from telehealth.domain.clinic_settings import SettingsError
 from telehealth.domain.join_links import LinkNotYoursError
 from telehealth.domain.scheduling import SchedulingError
 from telehealth.ports import IdempotencyMismatchError, SlotTakenError, StaleWriteError, VisitChangedError
@@ -48,6 +49,9 @@ RULE_STATUS = {
     "not-a-guest": 422,
     "not-a-guest-role": 422,
     "no-estimate": 404,
+    "beyond-booking-horizon": 422,
+    "service-not-offered": 422,
+    "too-many-open-bookings": 409,
 }
 
 
@@ -87,6 +91,10 @@ def install(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(SchedulingError)
     def scheduling(error: SchedulingError) -> Response[str]:
+        return problem(400, "invalid-request", "The request is not valid.", str(error))
+
+    @app.exception_handler(SettingsError)
+    def setting(error: SettingsError) -> Response[str]:
         return problem(400, "invalid-request", "The request is not valid.", str(error))
 
     @app.exception_handler(AppointmentRuleError)

@@ -28,6 +28,12 @@ from telehealth.domain.appointments import (
     check_bookable,
     check_change,
 )
+from telehealth.domain.clinic_settings import (
+    ClinicSettings,
+    check_open_bookings,
+    check_service_offered,
+    check_within_horizon,
+)
 from telehealth.domain.ids import new_id
 from telehealth.domain.licensure import LicensurePolicy, Refusal
 from telehealth.domain.scheduling import (
@@ -57,6 +63,7 @@ from telehealth.ports import (
     SchedulingStore,
     VisitWorkflows,
 )
+from telehealth.ports.admin import ClinicRulesSource
 
 MAX_PAGE = 100
 
@@ -71,6 +78,9 @@ class LicensureError(Exception):
 
 @dataclass(frozen=True)
 class ClinicRules:
+    """What the deploy fixes (the tenant file). The cancellation window here is only the seed
+    default: what the clinic changes at run time is in its settings (`ClinicRulesSource`)."""
+
     tenant_id: str
     cancellation_window: timedelta
     states: frozenset[str]
@@ -158,11 +168,17 @@ class BookingService:
         workflows: VisitWorkflows,
         policy: LicensurePolicy | None = None,
         trail: AuditTrail | None = None,
+        settings: ClinicRulesSource | None = None,
     ) -> None:
         self.store = store
         self.trail = trail or AuditTrail(store, clock)
         self.workflows = workflows
         self.rules = rules
+        if settings is None:
+            from telehealth.application.clinic_admin import FixedSettings
+
+            settings = FixedSettings(ClinicSettings(cancellation_window=rules.cancellation_window))
+        self.settings = settings
         self.clock = clock
         self.policy = policy or LicensurePolicy()
 
@@ -175,7 +191,12 @@ class BookingService:
         if not 1 <= query.limit <= MAX_PAGE:
             raise SchedulingError(f"limit is 1 to {MAX_PAGE}")
         after = _decode_cursor(query.cursor) if query.cursor else None
-        start = max(query.start, self.clock())
+        now = self.clock()
+        start = max(query.start, now)
+        # No slot is offered that booking would refuse as beyond the clinic's horizon.
+        end = min(query.end, now + self.clinic_settings().booking_horizon)
+        if end <= start:
+            return [], None
         listings = [
             listing
             for listing in self.store.providers_licensed_in(query.state)
@@ -188,8 +209,7 @@ class BookingService:
             # Every provider's credentials and booked slots are read side by side: one round.
             records = [pool.submit(self.store.provider, listing.provider_id) for listing in listings]
             booked = [
-                pool.submit(self.store.booked_cells, listing.provider_id, start, query.end)
-                for listing in listings
+                pool.submit(self.store.booked_cells, listing.provider_id, start, end) for listing in listings
             ]
             for record_future, booked_future in zip(records, booked, strict=True):
                 record, taken = record_future.result(), booked_future.result()
@@ -197,7 +217,7 @@ class BookingService:
                     continue
                 found += [
                     OfferedSlot(s, record)
-                    for s in slots(record.availability, query.service_type, start, query.end)
+                    for s in slots(record.availability, query.service_type, start, end)
                     if taken.isdisjoint(cells(s.start, s.end))
                     and self.policy.check_visit(record.licenses, query.state, s.start, s.end) is None
                 ]
@@ -245,7 +265,17 @@ class BookingService:
         now = self.clock()
         provider_id, start = parse_slot_id(slot)
         check_bookable(start, now)
+        settings = self.clinic_settings()
+        check_within_horizon(start, now, settings)
+        check_service_offered(service_type, self.settings.services())
         offered = self._licensed_slot(provider_id, service_type, start, state)
+        # A guard rail, not an invariant: two of one patient's own bookings racing may both pass.
+        open_now = sum(
+            1
+            for a in self.store.appointments_of_patient(patient_id)
+            if a.status is AppointmentStatus.BOOKED and a.end > now
+        )
+        check_open_bookings(open_now, settings)
         appointment = Appointment(
             appointment_id=new_id(now),
             provider_id=provider_id,
@@ -275,7 +305,7 @@ class BookingService:
     def _cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
         before = self.owned(caller, appointment_id)
         now = self.clock()
-        check_change(before, caller.actor, now, self.rules.cancellation_window, "cancelled")
+        check_change(before, caller.actor, now, self.clinic_settings().cancellation_window, "cancelled")
         after = before.cancelled()
         outbox = self._projection(after, now, slot_ids=[slot_id(before.provider_id, before.start)])
         outbox.append(self.audit(caller, Interaction.UPDATE, [f"Appointment/{appointment_id}"], now))
@@ -312,7 +342,8 @@ class BookingService:
     ) -> Appointment:
         before = self.owned(caller, appointment_id)
         now = self.clock()
-        check_change(before, caller.actor, now, self.rules.cancellation_window, "rescheduled")
+        settings = self.clinic_settings()
+        check_change(before, caller.actor, now, settings.cancellation_window, "rescheduled")
         provider_id, start = parse_slot_id(slot)
         if provider_id != before.provider_id:
             raise AppointmentRuleError(
@@ -322,6 +353,7 @@ class BookingService:
         if start == before.start:
             raise AppointmentRuleError("same-slot", "The visit is already at that time.")
         check_bookable(start, now)
+        check_within_horizon(start, now, settings)
         offered = self._licensed_slot(provider_id, before.service_type, start, before.patient_state)
         after = before.moved(offered.start, offered.end, now)
         outbox = self._projection(
@@ -459,6 +491,10 @@ class BookingService:
                 appointment.version,
                 type(error).__name__,
             )
+
+    def clinic_settings(self) -> ClinicSettings:
+        """The clinic's settings as they stand (read at run time, not fixed at deploy)."""
+        return self.settings.settings()
 
     def check_state(self, state: str) -> None:
         if state not in self.rules.states:

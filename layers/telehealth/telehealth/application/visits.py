@@ -151,8 +151,13 @@ class VisitService:
     ) -> None:
         self.booking, self.store, self.meetings, self.clock = booking, store, meetings, clock
         self.video = video
-        self.timings = timings or VisitTimings()
+        self._timings = timings
         self._provider_of_user: dict[str, str] = {}
+
+    @property
+    def timings(self) -> VisitTimings:
+        """The visit's clocks: as given, else as the clinic's settings say now (read at run time)."""
+        return self._timings or self.booking.clinic_settings().timings
 
     # --- the patient ---------------------------------------------------------------------------------
 

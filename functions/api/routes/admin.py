@@ -1,0 +1,192 @@
+"""Clinic administration routes (admins only, checked on the server): the clinic's settings and
+services, each change versioned (the version read goes with every write; a stale one is a 409)
+and kept with who made it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.api import context
+from telehealth.domain.clinic_settings import MAX_OPEN_BOOKINGS, Change, ClinicSettings, Service
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
+
+Seconds = Annotated[float, Field(gt=0, le=7 * 24 * 3600)]
+ServiceCode = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VisitTimingsIn(_Model):
+    """The visit's clocks in seconds; a clock left out stays as it is."""
+
+    check_in_opens: Seconds | None = None
+    no_show_grace: Seconds | None = None
+    join_window: Seconds | None = Field(
+        default=None, description="Under 300: Chime ends an empty meeting then"
+    )
+    admit_by_after_end: Seconds | None = None
+    overrun: Seconds | None = None
+    link_lifetime: Seconds | None = Field(default=None, description="600 at most")
+    reminders: Annotated[list[Seconds], Field(max_length=5)] | None = Field(
+        default=None, description="How long before the start each reminder goes out"
+    )
+
+
+class VisitTimingsOut(_Model):
+    check_in_opens: float
+    no_show_grace: float
+    join_window: float
+    admit_by_after_end: float
+    overrun: float
+    link_lifetime: float
+    reminders: list[float]
+
+
+class SettingsIn(_Model):
+    """The settings to change; those left out stay as they are."""
+
+    cancellation_window_hours: Annotated[int, Field(ge=0, le=168)] | None = None
+    booking_horizon_days: Annotated[int, Field(ge=1, le=366)] | None = Field(
+        default=None, description="How far ahead a visit may be booked or moved to"
+    )
+    max_open_bookings: Annotated[int, Field(ge=1, le=MAX_OPEN_BOOKINGS)] | None = Field(
+        default=None, description="Booked visits one patient may hold at once"
+    )
+    visit_timings: VisitTimingsIn | None = None
+    version: int = Field(ge=0, description="The version read (0: never changed); a stale one is a 409")
+
+
+class SettingsOut(_Model):
+    cancellation_window_hours: int
+    booking_horizon_days: int
+    max_open_bookings: int
+    visit_timings: VisitTimingsOut
+    version: int = Field(description="Send it back with a change")
+
+
+class ServiceIn(_Model):
+    display: Annotated[str, Field(min_length=1, max_length=80)]
+    minutes: Annotated[int, Field(ge=5, le=240, multiple_of=5)]
+    price_minor: Annotated[int, Field(ge=0, le=10_000_000)] = Field(description="In minor units (cents)")
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
+    active: bool = True
+    version: int = Field(ge=0, description="The version read; 0 adds a service")
+
+
+class ServiceOut(_Model):
+    code: str
+    display: str
+    minutes: int
+    price_minor: int
+    currency: str
+    active: bool
+    version: int
+
+
+class ServiceList(_Model):
+    services: list[ServiceOut]
+
+
+class FieldChange(_Model):
+    before: Any
+    after: Any
+
+
+class ChangeOut(_Model):
+    version: int
+    at: datetime
+    by: str = Field(description="Who made the change (a FHIR reference)")
+    changes: dict[str, FieldChange]
+
+
+class History(_Model):
+    versions: list[ChangeOut] = Field(description="Newest first")
+
+
+def settings_out(settings: ClinicSettings, version: int) -> SettingsOut:
+    return SettingsOut(**settings.as_seconds(), version=version)
+
+
+def service_out(service: Service, version: int) -> ServiceOut:
+    return ServiceOut(
+        code=service.code,
+        display=service.display,
+        minutes=service.minutes,
+        price_minor=service.price_minor,
+        currency=service.currency,
+        active=service.active,
+        version=version,
+    )
+
+
+def history(changes: list[Change]) -> History:
+    return History(
+        versions=[
+            ChangeOut(
+                version=c.version,
+                at=c.at,
+                by=c.by,
+                changes={k: FieldChange(before=b, after=a) for k, (b, a) in c.changes.items()},
+            )
+            for c in changes
+        ]
+    )
+
+
+@router.get("/v1/admin/settings", summary="The clinic's settings (admins)")
+def read_settings() -> SettingsOut:
+    return settings_out(*context.clinic_admin().settings(context.caller(router)))
+
+
+@router.put("/v1/admin/settings", summary="Change the clinic's settings (admins); fields left out stay")
+def change_settings(request: SettingsIn) -> SettingsOut:
+    raw = request.model_dump(exclude_none=True, exclude={"version"})
+    if "visit_timings" in raw and not raw["visit_timings"]:
+        del raw["visit_timings"]
+    return settings_out(*context.clinic_admin().change_settings(context.caller(router), raw, request.version))
+
+
+@router.get("/v1/admin/settings/history", summary="Every version of the settings: who changed what, when")
+def settings_history() -> History:
+    return history(context.clinic_admin().settings_history(context.caller(router)))
+
+
+@router.get("/v1/admin/services", summary="The clinic's services: code, length, price (admins)")
+def list_services() -> ServiceList:
+    found = context.clinic_admin().services(context.caller(router))
+    return ServiceList(services=[service_out(s, v) for s, v in found])
+
+
+@router.put(
+    "/v1/admin/services/<code>",
+    summary="Add a service (version 0) or change one (admins); never deleted, made inactive",
+)
+def put_service(code: ServiceCode, request: ServiceIn) -> Response[ServiceOut]:
+    service = Service(
+        code=code,
+        display=request.display,
+        minutes=request.minutes,
+        price_minor=request.price_minor,
+        currency=request.currency,
+        active=request.active,
+    )
+    version = context.clinic_admin().put_service(context.caller(router), service, request.version)
+    return Response(
+        status_code=201 if version == 1 else 200,
+        body=service_out(service, version),
+        content_type="application/json",
+    )
+
+
+@router.get("/v1/admin/services/<code>/history", summary="Every version of a service")
+def service_history(code: ServiceCode) -> History:
+    return history(context.clinic_admin().service_history(context.caller(router), code))

@@ -1,0 +1,162 @@
+"""Clinic administration: an admin changes the clinic's settings and services without a deploy,
+every change versioned and kept with who made it; booking and the visit lifecycle read them at
+run time (`CurrentSettings`, a short per-container cache).
+
+The seed data goes through this same service, as the clinic's first admin.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from telehealth.application.callers import Caller, NotAuthorizedError
+from telehealth.domain.clinic_settings import (
+    Change,
+    ClinicSettings,
+    Service,
+    SettingsError,
+    changed_fields,
+    with_changes,
+)
+from telehealth.ports import StaleWriteError
+from telehealth.ports.admin import ClinicAdminStore
+
+ADMINS = "admins"  # the workforce pool's group; set by admins only, never by a user themselves
+HISTORY_LIMIT = 50
+
+
+class ClinicAdmin:
+    def __init__(
+        self, store: ClinicAdminStore, clock: Callable[[], datetime], defaults: ClinicSettings
+    ) -> None:
+        self.store, self.clock = store, clock
+        # What the settings are until an admin first writes them (the tenant file's seed values).
+        self.defaults = defaults
+
+    @staticmethod
+    def require_admin(caller: Caller) -> None:
+        """Checked here, on the server, from the token's groups (never from the request)."""
+        if ADMINS not in caller.groups:
+            raise NotAuthorizedError("Only the clinic's admins change its settings and services.")
+
+    # --- settings ------------------------------------------------------------------------------------
+
+    def settings(self, caller: Caller) -> tuple[ClinicSettings, int]:
+        self.require_admin(caller)
+        return self.store.settings() or (self.defaults, 0)
+
+    def change_settings(
+        self, caller: Caller, raw: Mapping[str, Any], expected_version: int
+    ) -> tuple[ClinicSettings, int]:
+        """The fields `raw` names, changed; the rest as they stand. A stale `expected_version`
+        is a StaleWriteError (409) and nothing changes."""
+        self.require_admin(caller)
+        current, version = self.store.settings() or (self.defaults, 0)
+        if expected_version != version:
+            raise StaleWriteError("the settings changed since they were read")
+        after = with_changes(current, raw)
+        change = Change(
+            version=version + 1,
+            at=self.clock(),
+            by=caller.audit_reference,
+            changes=changed_fields(current.as_seconds() if version else None, after.as_seconds()),
+        )
+        return after, self.store.save_settings(after, expected_version, change)
+
+    def settings_history(self, caller: Caller) -> list[Change]:
+        self.require_admin(caller)
+        return self.store.settings_history(HISTORY_LIMIT)
+
+    # --- services ------------------------------------------------------------------------------------
+
+    def services(self, caller: Caller) -> list[tuple[Service, int]]:
+        self.require_admin(caller)
+        return sorted(self.store.services().values(), key=lambda s: s[0].code)
+
+    def put_service(self, caller: Caller, service: Service, expected_version: int) -> int:
+        """Add a service (version 0) or change one (the version read); a service is never
+        deleted, only made inactive, so past bookings keep what they were booked as."""
+        self.require_admin(caller)
+        current = self.store.services().get(service.code)
+        version = current[1] if current else 0
+        if expected_version != version:
+            raise StaleWriteError("the service changed since it was read")
+        before = _service_fields(current[0]) if current else None
+        change = Change(
+            version + 1,
+            self.clock(),
+            caller.audit_reference,
+            changed_fields(before, _service_fields(service)),
+        )
+        return self.store.save_service(service, expected_version, change)
+
+    def service_history(self, caller: Caller, code: str) -> list[Change]:
+        self.require_admin(caller)
+        return self.store.service_history(code, HISTORY_LIMIT)
+
+
+def _service_fields(service: Service) -> dict[str, Any]:
+    return {
+        "display": service.display,
+        "minutes": service.minutes,
+        "price_minor": service.price_minor,
+        "currency": service.currency,
+        "active": service.active,
+    }
+
+
+class CurrentSettings:
+    """The clinic's settings and services as booking and the lifecycle read them: from the table,
+    at most once per `ttl_s` per container (an admin's change reaches every function within that),
+    the seed defaults until an admin first writes settings. Thread-safe (search reads in threads)."""
+
+    def __init__(
+        self,
+        store: ClinicAdminStore,
+        defaults: ClinicSettings,
+        ttl_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store, self.defaults, self.ttl_s, self.clock = store, defaults, ttl_s, clock
+        self._lock = threading.Lock()
+        self._read_at = float("-inf")
+        self._settings = defaults
+        self._services: Mapping[str, Service] = MappingProxyType({})
+
+    def _fresh(self) -> None:
+        with self._lock:
+            if self.clock() - self._read_at < self.ttl_s:
+                return
+            stored = self.store.settings()
+            self._settings = stored[0] if stored else self.defaults
+            self._services = MappingProxyType({code: s for code, (s, _) in self.store.services().items()})
+            self._read_at = self.clock()
+
+    def settings(self) -> ClinicSettings:
+        self._fresh()
+        return self._settings
+
+    def services(self) -> Mapping[str, Service]:
+        self._fresh()
+        return self._services
+
+
+class FixedSettings:
+    """Settings that do not change (tests, and a service built without the table)."""
+
+    def __init__(self, settings: ClinicSettings, services: Mapping[str, Service] | None = None) -> None:
+        self._settings, self._services = settings, MappingProxyType(dict(services or {}))
+
+    def settings(self) -> ClinicSettings:
+        return self._settings
+
+    def services(self) -> Mapping[str, Service]:
+        return self._services
+
+
+__all__ = ["ClinicAdmin", "CurrentSettings", "FixedSettings", "SettingsError"]

@@ -1,0 +1,204 @@
+"""What a clinic changes in the course of business, without a deploy: its settings (windows, the
+visit's clocks, the booking horizon, how many open bookings a patient may hold) and its services
+(code, length, price). Kept in the clinic table, versioned, changed by admins only.
+
+Pure rules, no I/O: what a valid setting is, and the guard rails booking applies with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+from telehealth.domain.appointments import AppointmentRuleError
+from telehealth.domain.scheduling import LONGEST_VISIT
+from telehealth.domain.visits import VisitTimings
+
+# A Standard Step Functions execution lives one year at most, and each booked visit's lifecycle is
+# one execution started at booking (a reschedule starts another). It runs to the visit's end, then
+# waits for admission (`admit_by_after_end`) and a call's overrun, and then documents and closes
+# the visit: a day is kept in hand for that and for a loaded service. A horizon longer than this
+# would book visits whose workflow AWS stops before they happen.
+WORKFLOW_LIMIT = timedelta(days=365)
+AFTER_VISIT_ALLOWANCE = timedelta(days=1)
+MAX_REMINDER_AHEAD = timedelta(days=14)
+MAX_OPEN_BOOKINGS = 100  # a ceiling on the clinic's own cap: every booking reads that many rows
+
+SERVICE_CODE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class SettingsError(ValueError):
+    """A setting the clinic asked for is not one the platform can keep (400, says which)."""
+
+
+@dataclass(frozen=True)
+class ClinicSettings:
+    """The clinic's rules as booking and the visit lifecycle read them at run time."""
+
+    # Patients change their own visits up to this long before the start (staff until it starts).
+    cancellation_window: timedelta = timedelta(hours=24)
+    # How far ahead a visit may be booked or moved to.
+    booking_horizon: timedelta = timedelta(days=180)
+    # How many open (booked, not yet over) visits one patient may hold at once.
+    max_open_bookings: int = 10
+    timings: VisitTimings = field(default_factory=VisitTimings)
+
+    def __post_init__(self) -> None:
+        check_settings(self)
+
+    def as_seconds(self) -> dict[str, Any]:
+        """Plain values (seconds, counts): how the table keeps them and how the API shows them."""
+        return {
+            "cancellation_window_hours": int(self.cancellation_window.total_seconds() // 3600),
+            "booking_horizon_days": self.booking_horizon.days,
+            "max_open_bookings": self.max_open_bookings,
+            "visit_timings": timings_as_seconds(self.timings),
+        }
+
+    @classmethod
+    def from_seconds(cls, raw: Mapping[str, Any]) -> ClinicSettings:
+        """The reverse of `as_seconds`; a field left out keeps the platform's default. Raises
+        SettingsError, naming the field, for a value that is not valid."""
+        given = {**cls().as_seconds(), **raw}
+        try:
+            return cls(
+                cancellation_window=timedelta(hours=int(given["cancellation_window_hours"])),
+                booking_horizon=timedelta(days=int(given["booking_horizon_days"])),
+                max_open_bookings=int(given["max_open_bookings"]),
+                timings=timings_from_seconds(raw.get("visit_timings") or {}),
+            )
+        except SettingsError:
+            raise
+        except (TypeError, ValueError) as error:
+            raise SettingsError(str(error)) from error
+
+
+def timings_as_seconds(timings: VisitTimings) -> dict[str, float | list[float]]:
+    out: dict[str, float | list[float]] = {}
+    for name, value in asdict(timings).items():
+        out[name] = [v.total_seconds() for v in value] if isinstance(value, tuple) else value.total_seconds()
+    return out
+
+
+def timings_from_seconds(raw: Mapping[str, Any]) -> VisitTimings:
+    """The visit's clocks from seconds (the tenant file's and the table's spelling); a clock left
+    out keeps the clinic default."""
+    known = {f.name for f in fields(VisitTimings)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SettingsError(f"visit_timings has no clock named {', '.join(unknown)}")
+    given: dict[str, Any] = {}
+    for name, value in raw.items():
+        if isinstance(value, list | tuple):
+            given[name] = tuple(timedelta(seconds=float(v)) for v in value)
+        else:
+            given[name] = timedelta(seconds=float(value))
+    try:
+        return VisitTimings(**given)
+    except ValueError as error:
+        raise SettingsError(f"visit_timings: {error}") from error
+
+
+def longest_horizon(timings: VisitTimings) -> timedelta:
+    """The furthest ahead a visit can be booked whose lifecycle still ends within the year a
+    Standard execution may run (it starts at booking)."""
+    after_start = LONGEST_VISIT + timings.admit_by_after_end + timings.overrun + AFTER_VISIT_ALLOWANCE
+    return WORKFLOW_LIMIT - after_start
+
+
+def check_settings(settings: ClinicSettings) -> None:
+    hours = settings.cancellation_window.total_seconds() / 3600
+    if not 0 <= hours <= 168:
+        raise SettingsError("cancellation_window_hours is 0 to 168 (a week)")
+    if settings.booking_horizon < timedelta(days=1):
+        raise SettingsError("booking_horizon_days is at least 1")
+    if settings.booking_horizon > longest_horizon(settings.timings):
+        raise SettingsError(
+            f"booking_horizon_days is at most {longest_horizon(settings.timings).days}: a visit's "
+            "workflow runs from booking to after the visit, and a workflow lives one year"
+        )
+    if not 1 <= settings.max_open_bookings <= MAX_OPEN_BOOKINGS:
+        raise SettingsError(f"max_open_bookings is 1 to {MAX_OPEN_BOOKINGS}")
+    if any(not timedelta(0) < r <= MAX_REMINDER_AHEAD for r in settings.timings.reminders):
+        raise SettingsError("each reminder goes out more than 0 seconds and at most 14 days before the visit")
+
+
+def check_within_horizon(start: datetime, now: datetime, settings: ClinicSettings) -> None:
+    """A visit starts within the clinic's booking horizon (booking and moving alike)."""
+    if start - now > settings.booking_horizon:
+        raise AppointmentRuleError(
+            "beyond-booking-horizon",
+            f"This clinic books visits up to {settings.booking_horizon.days} days ahead.",
+        )
+
+
+def check_open_bookings(open_now: int, settings: ClinicSettings) -> None:
+    """A patient holding the clinic's limit of open visits books another after one is over or
+    cancelled: slots are not for hoarding."""
+    if open_now >= settings.max_open_bookings:
+        raise AppointmentRuleError(
+            "too-many-open-bookings",
+            f"A patient may hold {settings.max_open_bookings} booked visits at once; "
+            "cancel one or wait until one is over.",
+        )
+
+
+@dataclass(frozen=True)
+class Service:
+    """What the clinic offers and charges: a visit type (the `service_type` of a booking), its
+    usual length, and its price in minor units of `currency` (0: no charge)."""
+
+    code: str
+    display: str
+    minutes: int
+    price_minor: int
+    currency: str = "USD"
+    active: bool = True
+
+    def __post_init__(self) -> None:
+        if not SERVICE_CODE.match(self.code):
+            raise SettingsError("a service code is 2 to 31 lowercase letters, digits and dashes")
+        if not 1 <= len(self.display) <= 80:
+            raise SettingsError("a service's display name is 1 to 80 characters")
+        if not 5 <= self.minutes <= LONGEST_VISIT.total_seconds() // 60 or self.minutes % 5:
+            raise SettingsError("a service lasts 5 to 240 minutes, in steps of five")
+        if not 0 <= self.price_minor <= 10_000_000:
+            raise SettingsError("a price is 0 to 10,000,000 minor units")
+        if not CURRENCY.match(self.currency):
+            raise SettingsError("currency is an ISO 4217 code, such as USD")
+
+
+def check_service_offered(service_type: str, services: Mapping[str, Service]) -> None:
+    """A booking names a service the clinic offers now. A clinic that has listed no services yet
+    (a fresh deploy) takes any visit type its providers publish hours for."""
+    if services and not (service_type in services and services[service_type].active):
+        raise AppointmentRuleError("service-not-offered", "The clinic does not offer that service.")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One version of something an admin changed: who, when, and each field's value before and
+    after (settings and services hold no PHI, so the change itself is kept)."""
+
+    version: int
+    at: datetime
+    by: str  # the caller's reference (RelatedPerson/<sub> for the workforce)
+    changes: dict[str, tuple[Any, Any]]
+
+
+def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Each top-level field whose value differs, as (before, after); everything, on a first write."""
+    before = before or {}
+    return {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+
+
+def with_changes(settings: ClinicSettings, raw: Mapping[str, Any]) -> ClinicSettings:
+    """The settings with the fields `raw` names replaced (the rest as they stand)."""
+    merged = {**settings.as_seconds(), **raw}
+    if "visit_timings" in raw:
+        merged["visit_timings"] = {**settings.as_seconds()["visit_timings"], **raw["visit_timings"]}
+    return ClinicSettings.from_seconds(merged)

@@ -1,0 +1,133 @@
+"""Clinic administration against the emulated table: versions and the kept history, a stale write
+refused whole, and booking following settings an admin changed, without a deploy."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pytest
+
+from infra import topology
+from telehealth.adapters.admin_store import DynamoClinicAdmin
+from telehealth.adapters.scheduling_store import DynamoSchedulingStore
+from telehealth.application.booking import BookingService, ClinicRules
+from telehealth.application.callers import Caller
+from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
+from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleError
+from telehealth.domain.clinic_settings import ClinicSettings, Service
+from telehealth.domain.licensure import License
+from telehealth.domain.scheduling import Availability, Interval, slot_id
+from telehealth.fhir.projection import PractitionerProfile
+from telehealth.ports import ProviderRecord, StaleWriteError
+from tests.integration.conftest import MotoServer
+
+ADMIN = Caller(Actor.STAFF, "sub-admin", frozenset(), frozenset({"admins"}))
+PATIENT = Caller(Actor.PATIENT, "patient-1", frozenset(), frozenset())
+
+
+@pytest.fixture
+def table(emulator: MotoServer) -> str:
+    name = f"admin-{uuid.uuid4().hex[:8]}"
+    emulator.client("dynamodb").create_table(**topology.CLINIC_TABLE.create_request(name))
+    return name
+
+
+def _admin(emulator: MotoServer, table: str) -> ClinicAdmin:
+    store = DynamoClinicAdmin(table, client=emulator.client("dynamodb"))
+    return ClinicAdmin(store, lambda: datetime.now(UTC), ClinicSettings())
+
+
+def test_settings_versions_are_kept_and_a_stale_write_changes_nothing(
+    emulator: MotoServer, table: str
+) -> None:
+    admin = _admin(emulator, table)
+    admin.change_settings(ADMIN, {"max_open_bookings": 4}, 0)
+    admin.change_settings(ADMIN, {"booking_horizon_days": 30}, 1)
+    with pytest.raises(StaleWriteError):  # a second admin who read version 1
+        admin.change_settings(ADMIN, {"max_open_bookings": 50}, 1)
+    with pytest.raises(StaleWriteError):  # nor can a first write happen twice
+        admin.store.save_settings(ClinicSettings(), 0, admin.settings_history(ADMIN)[-1])
+    settings, version = admin.settings(ADMIN)
+    assert (settings.max_open_bookings, settings.booking_horizon.days, version) == (4, 30, 2)
+    history = admin.settings_history(ADMIN)
+    assert [c.version for c in history] == [2, 1]
+    assert history[0].changes == {"booking_horizon_days": (180, 30)}
+    assert history[0].by == "RelatedPerson/sub-admin"
+
+
+def test_services_are_listed_in_one_query_with_their_history(emulator: MotoServer, table: str) -> None:
+    admin = _admin(emulator, table)
+    admin.put_service(ADMIN, Service("general", "General visit", 30, 4000), 0)
+    admin.put_service(ADMIN, Service("follow-up", "Follow-up", 15, 2500), 0)
+    admin.put_service(ADMIN, Service("general", "General visit", 30, 4500), 1)
+    assert [(s.code, s.price_minor, v) for s, v in admin.services(ADMIN)] == [
+        ("follow-up", 2500, 1),
+        ("general", 4500, 2),
+    ]
+    assert [c.changes.get("price_minor") for c in admin.service_history(ADMIN, "general")] == [
+        (4000, 4500),
+        (None, 4000),
+    ]
+
+
+class NoWorkflows:
+    def start(self, appointment: Appointment) -> None: ...
+
+    def stop(self, appointment: Appointment, cause: str) -> None: ...
+
+
+def _booking(emulator: MotoServer, table: str) -> BookingService:
+    client = emulator.client("dynamodb")
+    store = DynamoSchedulingStore(table, client=client)
+    every_day = {d: (Interval(time(0), time(23, 55)),) for d in range(1, 8)}
+    record = ProviderRecord(
+        PractitionerProfile("dr-cap", "Ada", "Example", "urgent-care", ("en",), "UTC"),
+        Availability("dr-cap", "UTC", every_day, {"general": 5}),
+        (License("NY", "NY-1", date(2026, 1, 1), date(2030, 12, 31)),),
+        "sub-dr-cap",
+    )
+    store.write(store.put_provider(record))
+    # Read at every request (no cache), so the test sees a change at once.
+    settings = CurrentSettings(DynamoClinicAdmin(table, client=client), ClinicSettings(), ttl_s=0)
+    rules = ClinicRules("test", timedelta(hours=24), frozenset({"NY"}))
+    return BookingService(store, rules, lambda: datetime.now(UTC), NoWorkflows(), settings=settings)
+
+
+def _book(booking: BookingService, start: datetime, service_type: str = "general") -> Any:
+    return booking.book(
+        PATIENT,
+        slot=slot_id("dr-cap", start),
+        service_type=service_type,
+        state="NY",
+        patient_id=None,
+        idempotency=None,
+    )
+
+
+def test_booking_follows_the_horizon_cap_and_services_an_admin_sets(emulator: MotoServer, table: str) -> None:
+    admin, booking = _admin(emulator, table), _booking(emulator, table)
+    soon = (datetime.now(UTC) + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+    admin.change_settings(ADMIN, {"max_open_bookings": 2, "booking_horizon_days": 5}, 0)
+
+    with pytest.raises(AppointmentRuleError) as far:
+        _book(booking, soon + timedelta(days=5))
+    assert far.value.kind == "beyond-booking-horizon"
+    _book(booking, soon)
+    second = _book(booking, soon + timedelta(minutes=5))
+    with pytest.raises(AppointmentRuleError) as hoarding:
+        _book(booking, soon + timedelta(minutes=10))
+    assert hoarding.value.kind == "too-many-open-bookings"
+    assert len(booking.store.appointments_of_patient("patient-1")) == 2  # the refusals wrote nothing
+
+    # A cancelled visit is no longer open: the patient may book again.
+    booking.cancel(PATIENT, second.appointment_id, None)
+    _book(booking, soon + timedelta(minutes=10))
+
+    # Once the clinic lists its services, a visit type it does not offer is refused.
+    admin.change_settings(ADMIN, {"max_open_bookings": 10}, 1)
+    admin.put_service(ADMIN, Service("follow-up", "Follow-up", 15, 2500), 0)
+    with pytest.raises(AppointmentRuleError) as unlisted:
+        _book(booking, soon + timedelta(minutes=20))
+    assert unlisted.value.kind == "service-not-offered"

@@ -1,0 +1,226 @@
+"""The clinic's settings and services: what an admin may set, the guard rails booking applies with
+them (horizon, open bookings per patient), who may change them, versions and the change kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from telehealth.application.callers import Caller, NotAuthorizedError
+from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
+from telehealth.domain.appointments import Actor, AppointmentRuleError
+from telehealth.domain.clinic_settings import (
+    WORKFLOW_LIMIT,
+    Change,
+    ClinicSettings,
+    Service,
+    SettingsError,
+    check_open_bookings,
+    check_service_offered,
+    check_within_horizon,
+    longest_horizon,
+)
+from telehealth.domain.scheduling import LONGEST_VISIT
+from telehealth.domain.visits import VisitTimings
+from telehealth.ports import StaleWriteError
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
+ADMIN = Caller(Actor.STAFF, "sub-admin", frozenset(), frozenset({"admins"}))
+STAFF = Caller(Actor.STAFF, "sub-staff", frozenset(), frozenset({"staff"}))
+
+
+class MemoryAdminStore:
+    """The admin store's contract in memory: versions checked, every change kept."""
+
+    def __init__(self) -> None:
+        self.current: tuple[ClinicSettings, int] | None = None
+        self.history: list[Change] = []
+        self.catalogue: dict[str, tuple[Service, int]] = {}
+        self.service_changes: dict[str, list[Change]] = {}
+        self.reads = 0
+
+    def settings(self) -> tuple[ClinicSettings, int] | None:
+        self.reads += 1
+        return self.current
+
+    def save_settings(self, settings: ClinicSettings, expected_version: int, change: Change) -> int:
+        if (self.current[1] if self.current else 0) != expected_version:
+            raise StaleWriteError("stale")
+        self.current = (settings, change.version)
+        self.history.insert(0, change)
+        return change.version
+
+    def settings_history(self, limit: int) -> list[Change]:
+        return self.history[:limit]
+
+    def services(self) -> dict[str, tuple[Service, int]]:
+        return dict(self.catalogue)
+
+    def save_service(self, service: Service, expected_version: int, change: Change) -> int:
+        if (self.catalogue[service.code][1] if service.code in self.catalogue else 0) != expected_version:
+            raise StaleWriteError("stale")
+        self.catalogue[service.code] = (service, change.version)
+        self.service_changes.setdefault(service.code, []).insert(0, change)
+        return change.version
+
+    def service_history(self, code: str, limit: int) -> list[Change]:
+        return self.service_changes.get(code, [])[:limit]
+
+
+def _admin(store: MemoryAdminStore | None = None) -> tuple[ClinicAdmin, MemoryAdminStore]:
+    store = store or MemoryAdminStore()
+    return ClinicAdmin(store, lambda: NOW, ClinicSettings(cancellation_window=timedelta(hours=24))), store
+
+
+# --- the booking horizon -----------------------------------------------------------------------------
+
+
+def test_a_visit_beyond_the_horizon_is_refused_and_one_inside_it_is_not() -> None:
+    settings = ClinicSettings(booking_horizon=timedelta(days=30))
+    check_within_horizon(NOW + timedelta(days=30), NOW, settings)
+    with pytest.raises(AppointmentRuleError) as refused:
+        check_within_horizon(NOW + timedelta(days=30, minutes=5), NOW, settings)
+    assert refused.value.kind == "beyond-booking-horizon"
+    assert "30 days" in str(refused.value)
+
+
+def test_the_horizon_keeps_every_visit_inside_the_year_its_workflow_may_run() -> None:
+    timings = VisitTimings()
+    furthest = longest_horizon(timings)
+    # Booked at the horizon, the longest visit's lifecycle (admission wait, overrun) ends in a year.
+    assert furthest + LONGEST_VISIT + timings.admit_by_after_end + timings.overrun < WORKFLOW_LIMIT
+    ClinicSettings(booking_horizon=timedelta(days=furthest.days))
+    with pytest.raises(SettingsError, match="at most"):
+        ClinicSettings(booking_horizon=timedelta(days=furthest.days + 1))
+    # A longer wait for admission leaves less of the year for the horizon.
+    slower = VisitTimings(admit_by_after_end=timedelta(days=3))
+    assert longest_horizon(slower) < furthest
+
+
+# --- open bookings per patient -----------------------------------------------------------------------
+
+
+def test_a_patient_at_the_cap_of_open_bookings_cannot_book_another() -> None:
+    settings = ClinicSettings(max_open_bookings=3)
+    check_open_bookings(2, settings)
+    with pytest.raises(AppointmentRuleError) as refused:
+        check_open_bookings(3, settings)
+    assert refused.value.kind == "too-many-open-bookings"
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ({"max_open_bookings": 0}, "max_open_bookings"),
+        ({"max_open_bookings": 101}, "max_open_bookings"),
+        ({"cancellation_window_hours": 169}, "cancellation_window_hours"),
+        ({"booking_horizon_days": 0}, "booking_horizon_days"),
+        ({"visit_timings": {"join_window": 300}}, "Chime"),
+        ({"visit_timings": {"nap": 60}}, "nap"),
+        ({"visit_timings": {"reminders": [86400 * 15]}}, "reminder"),
+    ],
+)
+def test_settings_the_platform_cannot_keep_are_refused_naming_the_field(
+    raw: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(SettingsError, match=says):
+        ClinicSettings.from_seconds(raw)
+
+
+def test_settings_round_trip_through_their_stored_spelling() -> None:
+    settings = ClinicSettings(
+        cancellation_window=timedelta(hours=12),
+        booking_horizon=timedelta(days=90),
+        max_open_bookings=4,
+        timings=VisitTimings(join_window=timedelta(seconds=6), reminders=(timedelta(hours=2),)),
+    )
+    assert ClinicSettings.from_seconds(settings.as_seconds()) == settings
+
+
+# --- services ----------------------------------------------------------------------------------------
+
+
+def test_a_booking_names_a_service_the_clinic_offers_now() -> None:
+    offered = {"general": Service("general", "General visit", 30, 4000)}
+    check_service_offered("general", offered)
+    check_service_offered("anything", {})  # a clinic with no list yet takes its providers' types
+    for code, catalogue in [
+        ("dermatology", offered),
+        ("general", {"general": Service("general", "General visit", 30, 4000, active=False)}),
+    ]:
+        with pytest.raises(AppointmentRuleError) as refused:
+            check_service_offered(code, catalogue)
+        assert refused.value.kind == "service-not-offered"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"code": "General"},
+        {"minutes": 7},
+        {"minutes": 245},
+        {"price_minor": -1},
+        {"currency": "usd"},
+        {"display": ""},
+    ],
+)
+def test_a_service_the_clinic_could_not_book_is_refused(fields: dict[str, Any]) -> None:
+    with pytest.raises(SettingsError):
+        Service(**{"code": "general", "display": "General", "minutes": 30, "price_minor": 0, **fields})
+
+
+# --- the admin service -------------------------------------------------------------------------------
+
+
+def test_only_admins_change_settings_and_a_refusal_changes_nothing() -> None:
+    admin, store = _admin()
+    for caller in (STAFF, Caller(Actor.PROVIDER, "sub-dr", frozenset(), frozenset({"providers"}))):
+        with pytest.raises(NotAuthorizedError):
+            admin.change_settings(caller, {"max_open_bookings": 2}, 0)
+        with pytest.raises(NotAuthorizedError):
+            admin.settings(caller)
+        with pytest.raises(NotAuthorizedError):
+            admin.put_service(caller, Service("general", "General", 30, 0), 0)
+    assert store.current is None and store.catalogue == {}
+
+
+def test_each_change_is_a_version_with_who_and_what_and_a_stale_one_is_refused() -> None:
+    admin, store = _admin()
+    assert admin.settings(ADMIN) == (admin.defaults, 0)
+    first, version = admin.change_settings(ADMIN, {"max_open_bookings": 4}, 0)
+    assert (first.max_open_bookings, version) == (4, 1)
+    second, version = admin.change_settings(ADMIN, {"booking_horizon_days": 60}, 1)
+    assert (second.max_open_bookings, second.booking_horizon, version) == (4, timedelta(days=60), 2)
+    with pytest.raises(StaleWriteError):
+        admin.change_settings(ADMIN, {"max_open_bookings": 9}, 1)
+    assert store.current == (second, 2)
+    latest, original = admin.settings_history(ADMIN)
+    assert latest.changes == {"booking_horizon_days": (180, 60)}
+    assert (latest.by, latest.at, latest.version) == ("RelatedPerson/sub-admin", NOW, 2)
+    assert original.changes["max_open_bookings"] == (None, 4)  # the first version: every field
+
+
+def test_a_service_is_added_at_version_zero_then_changed_at_the_version_read() -> None:
+    admin, _ = _admin()
+    assert admin.put_service(ADMIN, Service("general", "General", 30, 4000), 0) == 1
+    with pytest.raises(StaleWriteError):
+        admin.put_service(ADMIN, Service("general", "General", 30, 9999), 0)  # added again: stale
+    assert admin.put_service(ADMIN, Service("general", "General", 30, 4500), 1) == 2
+    assert [(s.price_minor, v) for s, v in admin.services(ADMIN)] == [(4500, 2)]
+    assert admin.service_history(ADMIN, "general")[0].changes == {"price_minor": (4000, 4500)}
+
+
+def test_run_time_readers_see_a_change_within_the_cache_time_and_read_at_most_once_in_it() -> None:
+    store = MemoryAdminStore()
+    admin, _ = _admin(store)
+    ticks = [0.0]
+    current = CurrentSettings(store, admin.defaults, ttl_s=60, clock=lambda: ticks[0])
+    assert current.settings().max_open_bookings == 10  # the defaults until an admin writes
+    admin.change_settings(ADMIN, {"max_open_bookings": 2}, 0)
+    reads = store.reads
+    ticks[0] = 59.0
+    assert current.settings().max_open_bookings == 10 and store.reads == reads  # cached
+    ticks[0] = 60.0
+    assert current.settings().max_open_bookings == 2
