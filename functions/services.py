@@ -94,10 +94,12 @@ def clinic_settings() -> CurrentSettings:
 
 @cache
 def clinic_admin() -> ClinicAdmin:
-    from telehealth.adapters.admin_store import DynamoClinicAdmin
+    from telehealth.adapters.admin_store import DynamoClinicAdmin, DynamoProviderAdmin
     from telehealth.application.clinic_admin import ClinicAdmin
 
-    return ClinicAdmin(DynamoClinicAdmin(client=table_client()), now, seed_settings())
+    client = table_client()
+    providers = DynamoProviderAdmin(client=client)
+    return ClinicAdmin(DynamoClinicAdmin(client=client), now, seed_settings(), providers)
 
 
 @cache

@@ -13,7 +13,7 @@ from typing import Any
 
 from infra import topology
 from local.provision import ProvisionedTenant
-from telehealth.adapters.admin_store import DynamoClinicAdmin
+from telehealth.adapters.admin_store import DynamoClinicAdmin, DynamoProviderAdmin
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.application.callers import Caller
 from telehealth.application.clinic_admin import ClinicAdmin
@@ -22,7 +22,7 @@ from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import Availability, DayOff, Interval
 from telehealth.fhir import projection
-from telehealth.ports import OutboxEntry, ProviderRecord
+from telehealth.ports import OutboxEntry
 
 DEMO_PASSWORD = "Demo-Passw0rd!"  # noqa: S105 (a published, local-only demo credential)
 
@@ -203,39 +203,34 @@ def seed_tenant(
 
     table = topology.CLINIC_TABLE.name(tenant.tenant.id)
     clinic = topology.seed_settings(tenant.tenant) if settings is None else settings
-    defaults = ClinicSettings.from_seconds(clinic)
-    admin = ClinicAdmin(DynamoClinicAdmin(table, client=dynamodb), lambda: datetime.now(UTC), defaults)
-    seed_clinic(admin, Caller(Actor.STAFF, subs["admin"], frozenset(), frozenset({"admins"})), clinic)
-    store = DynamoSchedulingStore(table, client=dynamodb)
+    admin = ClinicAdmin(
+        DynamoClinicAdmin(table, client=dynamodb),
+        lambda: datetime.now(UTC),
+        ClinicSettings.from_seconds(clinic),
+        DynamoProviderAdmin(table, client=dynamodb),
+    )
+    # The seeded admin keeps the clinic: settings, services and providers through the admin
+    # service, as the API does (each change versioned; the providers reach the record).
+    as_admin = Caller(Actor.STAFF, subs["admin"], frozenset(), frozenset({"admins"}))
+    seed_clinic(admin, as_admin, clinic)
     users = {u.local_part: u for u in SEED_USERS}
-    items: list[dict[str, Any]] = []
     for index, seed in enumerate(SEED_PROVIDERS):
         user = users[seed.local_part]
         provider_id = seed.local_part.replace(".", "-")
         profile = projection.PractitionerProfile(
             provider_id, user.given_name, user.family_name, seed.specialty, seed.languages, seed.zone
         )
-        record = ProviderRecord(
-            profile=profile,
-            availability=Availability(
-                provider_id,
-                seed.zone,
-                seed.weekly,
-                seed.visit_minutes,
-                days_off=frozenset({DayOff(date(2026, 12, 25)).day}),
-            ),
-            licenses=_credentials(index, tenant.tenant.states),
-            user_sub=subs[seed.local_part],
+        hours = Availability(
+            provider_id,
+            seed.zone,
+            seed.weekly,
+            seed.visit_minutes,
+            days_off=frozenset({DayOff(date(2026, 12, 25)).day}),
         )
-        items += store.put_provider(record)
-        items += store.outbox_items(
-            [
-                OutboxEntry(projection.practitioner(profile, record.licenses), profile.version),
-                OutboxEntry(
-                    projection.schedule(provider_id, seed.specialty, profile.version), profile.version
-                ),
-            ]
-        )
+        credentials = _credentials(index, tenant.tenant.states)
+        admin.put_provider(as_admin, profile, credentials, subs[seed.local_part], 0, availability=hours)
+    store = DynamoSchedulingStore(table, client=dynamodb)
+    items: list[dict[str, Any]] = []
     for number, user in enumerate(u for u in SEED_USERS if u.pool == "patients"):
         patient = projection.PatientProfile(
             subs[user.local_part],

@@ -65,6 +65,10 @@ def test_only_admins_reach_the_settings_and_a_refused_change_changes_nothing(
             )
         )
     assert _settings(gateway, tokens["admin"]) == before
+    # Providers too: seeded through the admin service, so they have a version an admin reads.
+    _forbidden(call(gateway, "GET", "/v1/admin/providers/dr-ramirez", tokens["staff"]))
+    provider = call(gateway, "GET", "/v1/admin/providers/dr-ramirez", tokens["admin"]).json()
+    assert provider["version"] >= 1 and {c["state"] for c in provider["licenses"]} >= {"NY"}
     services = call(gateway, "GET", "/v1/admin/services", tokens["admin"]).json()["services"]
     assert {s["code"]: s["price_minor"] for s in services}["general"] == 4000
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from infra import topology
-from telehealth.adapters.admin_store import DynamoClinicAdmin
+from telehealth.adapters.admin_store import DynamoClinicAdmin, DynamoProviderAdmin
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.application.booking import BookingService, ClinicRules
 from telehealth.application.callers import Caller
@@ -131,3 +131,40 @@ def test_booking_follows_the_horizon_cap_and_services_an_admin_sets(emulator: Mo
     with pytest.raises(AppointmentRuleError) as unlisted:
         _book(booking, soon + timedelta(minutes=20))
     assert unlisted.value.kind == "service-not-offered"
+
+
+def test_an_admin_adds_a_provider_then_withdraws_a_licence_and_search_follows(
+    emulator: MotoServer, table: str
+) -> None:
+    client = emulator.client("dynamodb")
+    admin = ClinicAdmin(
+        DynamoClinicAdmin(table, client=client),
+        lambda: datetime.now(UTC),
+        ClinicSettings(),
+        DynamoProviderAdmin(table, client=client),
+    )
+    admin.put_service(ADMIN, Service("general", "General visit", 20, 4000), 0)
+    profile = PractitionerProfile("dr-new", "Grace", "Example", "family-medicine", ("en",), "America/Denver")
+    ny = License("NY", "NY-77", date(2026, 1, 1), date(2030, 12, 31))
+    nj = License("NJ", "NJ-78", date(2026, 1, 1), date(2030, 12, 31), compact="IMLC")
+    added = admin.put_provider(ADMIN, profile, [ny, nj], "sub-new", 0)
+    # A new provider offers the clinic's services at their usual length, and no hours yet.
+    assert (added.profile.version, dict(added.availability.visit_minutes)) == (1, {"general": 20})
+    store = DynamoSchedulingStore(table, client=client)
+    assert [p.provider_id for p in store.providers_licensed_in("NJ")] == ["dr-new"]
+
+    with pytest.raises(StaleWriteError):
+        admin.put_provider(ADMIN, profile, [ny], "sub-new", 0)  # added again: stale, nothing changes
+    assert [p.provider_id for p in store.providers_licensed_in("NJ")] == ["dr-new"]
+
+    admin.put_provider(ADMIN, profile, [ny], "sub-new", 1)  # the NJ privilege withdrawn
+    assert store.providers_licensed_in("NJ") == []
+    stored = admin.provider(ADMIN, "dr-new")
+    assert (stored.licenses, stored.profile.version) == ((ny,), 2)
+    # The record learns each version, with who did it.
+    pending = client.scan(
+        TableName=table,
+        FilterExpression="begins_with(pk, :o)",
+        ExpressionAttributeValues={":o": {"S": "OUTBOX#Practitioner/dr-new"}},
+    )
+    assert sorted(int(i["sk"]["S"].removeprefix("V#")) for i in pending["Items"]) == [1, 2]

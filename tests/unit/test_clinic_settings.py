@@ -3,7 +3,7 @@ them (horizon, open bookings per patient), who may change them, versions and the
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,9 +22,11 @@ from telehealth.domain.clinic_settings import (
     check_within_horizon,
     longest_horizon,
 )
+from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import LONGEST_VISIT
 from telehealth.domain.visits import VisitTimings
-from telehealth.ports import StaleWriteError
+from telehealth.fhir.projection import PractitionerProfile
+from telehealth.ports import OutboxEntry, ProviderRecord, StaleWriteError
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 ADMIN = Caller(Actor.STAFF, "sub-admin", frozenset(), frozenset({"admins"}))
@@ -224,3 +226,38 @@ def test_run_time_readers_see_a_change_within_the_cache_time_and_read_at_most_on
     assert current.settings().max_open_bookings == 10 and store.reads == reads  # cached
     ticks[0] = 60.0
     assert current.settings().max_open_bookings == 2
+
+
+class MemoryDirectory:
+    def __init__(self) -> None:
+        self.saved: list[tuple[ProviderRecord, list[OutboxEntry]]] = []
+
+    def provider(self, provider_id: str) -> ProviderRecord | None:
+        return self.saved[-1][0] if self.saved else None
+
+    def save_provider(
+        self,
+        record: ProviderRecord,
+        expected_version: int,
+        before: ProviderRecord | None,
+        outbox: list[OutboxEntry],
+    ) -> None:
+        self.saved.append((record, outbox))
+
+
+def test_only_admins_keep_providers_and_each_change_reaches_the_record_with_its_audit() -> None:
+    directory = MemoryDirectory()
+    admin = ClinicAdmin(MemoryAdminStore(), lambda: NOW, ClinicSettings(), directory)
+    profile = PractitionerProfile("dr-x", "Ada", "Example", "family-medicine", ("en",), "America/Chicago")
+    ny = License("NY", "NY-1", date(2026, 1, 1), date(2027, 1, 1))
+    with pytest.raises(NotAuthorizedError):
+        admin.put_provider(STAFF, profile, [ny], "sub-x", 0)
+    with pytest.raises(SettingsError, match="each once"):
+        admin.put_provider(ADMIN, profile, [ny, ny], "sub-x", 0)
+    assert directory.saved == []
+    record = admin.put_provider(ADMIN, profile, [ny], "sub-x", 0)
+    assert record.profile.version == 1
+    kinds = [(e.resource["resourceType"], e.resource.get("action")) for e in directory.saved[0][1]]
+    assert kinds == [("Practitioner", None), ("Schedule", None), ("AuditEvent", "C")]
+    with pytest.raises(StaleWriteError):
+        admin.put_provider(ADMIN, profile, [], "sub-x", 0)

@@ -4,8 +4,8 @@ and kept with who made it."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -13,7 +13,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api import context
+from telehealth.application.clinic_admin import MAX_CREDENTIALS
 from telehealth.domain.clinic_settings import MAX_OPEN_BOOKINGS, Change, ClinicSettings, Service
+from telehealth.domain.licensure import License, LicenseStatus
+from telehealth.fhir.projection import PractitionerProfile
+from telehealth.ports import ProviderRecord
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -190,3 +194,99 @@ def put_service(code: ServiceCode, request: ServiceIn) -> Response[ServiceOut]:
 @router.get("/v1/admin/services/<code>/history", summary="Every version of a service")
 def service_history(code: ServiceCode) -> History:
     return history(context.clinic_admin().service_history(context.caller(router), code))
+
+
+# --- providers ------------------------------------------------------------------------------------
+
+ProviderId = Annotated[str, Path(pattern=r"^[a-z0-9-]{2,64}$")]
+Language = Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", description="BCP 47")]
+
+
+class LicenseIn(_Model):
+    """A state licence, or with `compact` a compact privilege to practise in `state`."""
+
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    number: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,40}$")]
+    valid_from: date
+    valid_until: date
+    status: Literal["active", "inactive", "suspended", "revoked"] = "active"
+    compact: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9-]{1,20}$")] | None = None
+
+
+class ProviderIn(_Model):
+    given_name: Annotated[str, Field(min_length=1, max_length=60)]
+    family_name: Annotated[str, Field(min_length=1, max_length=60)]
+    specialty: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
+    languages: Annotated[
+        list[Annotated[str, Field(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]], Field(max_length=10)
+    ]
+    zone: Annotated[str, Field(max_length=64, description="IANA zone the provider's hours are in")]
+    user_sub: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$", description="Their workforce user's sub")]
+    licenses: Annotated[list[LicenseIn], Field(max_length=MAX_CREDENTIALS)]
+    version: int = Field(ge=0, description="The version read; 0 adds a provider")
+
+
+class ProviderOut(ProviderIn):
+    provider_id: str
+
+
+def provider_out(record: ProviderRecord) -> ProviderOut:
+    p = record.profile
+    return ProviderOut(
+        provider_id=p.provider_id,
+        given_name=p.given_name,
+        family_name=p.family_name,
+        specialty=p.specialty,
+        languages=list(p.languages),
+        zone=p.zone,
+        user_sub=record.user_sub,
+        licenses=[
+            LicenseIn(
+                state=c.state,
+                number=c.number,
+                valid_from=c.valid_from,
+                valid_until=c.valid_until,
+                status=c.status.value,
+                compact=c.compact,
+            )
+            for c in record.licenses
+        ],
+        version=p.version,
+    )
+
+
+@router.get("/v1/admin/providers/<provider_id>", summary="A provider's profile and credentials (admins)")
+def read_provider(provider_id: ProviderId) -> ProviderOut:
+    return provider_out(context.clinic_admin().provider(context.caller(router), provider_id))
+
+
+@router.put(
+    "/v1/admin/providers/<provider_id>",
+    summary="Add a provider (version 0) or change one's profile, licences and privileges (admins)",
+)
+def put_provider(provider_id: ProviderId, request: ProviderIn) -> Response[ProviderOut]:
+    from telehealth.domain.scheduling import SchedulingError
+
+    try:
+        licenses = [
+            License(c.state, c.number, c.valid_from, c.valid_until, LicenseStatus(c.status), c.compact)
+            for c in request.licenses
+        ]
+    except ValueError as error:  # our own message (a state, dates in order), not the input
+        raise SchedulingError(str(error)) from error
+    profile = PractitionerProfile(
+        provider_id,
+        request.given_name,
+        request.family_name,
+        request.specialty,
+        tuple(request.languages),
+        request.zone,
+    )
+    record = context.clinic_admin().put_provider(
+        context.caller(router), profile, licenses, request.user_sub, request.version
+    )
+    return Response(
+        status_code=201 if request.version == 0 else 200,
+        body=provider_out(record),
+        content_type="application/json",
+    )

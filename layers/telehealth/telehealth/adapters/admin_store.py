@@ -7,6 +7,9 @@
 | a service, as it stands | CLINIC#SERVICES | SERVICE#<code> |
 | one version of a service, with its change | CLINIC#SERVICES | HISTORY#<code>#V#<version, 8 digits> |
 
+Providers keep the scheduling store's layout (profile and credentials in `PROVIDER#<id>`);
+`DynamoProviderAdmin` writes them whole, conditional on the profile's version.
+
 A write is one transaction: the current item, on the condition that its version is the one the
 admin read (absent, for version 0), and the version's change record, on the condition that it
 is new. So of two admins editing at once one wins and the other hears 409, and the history holds
@@ -22,8 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from telehealth.adapters.dynamo import DynamoTable, stamp
+from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.domain.clinic_settings import Change, ClinicSettings, Service
-from telehealth.ports import StaleWriteError
+from telehealth.ports import OutboxEntry, ProviderRecord, StaleWriteError
 
 SETTINGS_PK = "CLINIC#SETTINGS"
 SERVICES_PK = "CLINIC#SERVICES"
@@ -155,3 +159,43 @@ def service_fields(service: Service) -> dict[str, Any]:
         "currency": service.currency,
         "active": service.active,
     }
+
+
+class DynamoProviderAdmin(DynamoSchedulingStore):
+    """Providers written whole by admins: the profile (conditional on the version read), every
+    credential, removed credentials deleted, the Practitioner, Schedule and audit event, in one
+    transaction (a provider holds at most `MAX_CREDENTIALS`, far under DynamoDB's 100 actions)."""
+
+    def save_provider(
+        self,
+        record: ProviderRecord,
+        expected_version: int,
+        before: ProviderRecord | None,
+        outbox: list[OutboxEntry],
+    ) -> None:
+        items = self.put_provider(record)
+        profile = items[0]["Put"]
+        if expected_version == 0:
+            profile["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            profile["ConditionExpression"] = "version = :v"
+            profile["ExpressionAttributeValues"] = self._item({":v": expected_version})
+        kept = {(c.state, c.number) for c in record.licenses}
+        items += [
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": {
+                        "pk": {"S": f"PROVIDER#{record.profile.provider_id}"},
+                        "sk": {"S": f"LICENSE#{c.state}#{c.number}"},
+                    },
+                }
+            }
+            for c in (before.licenses if before else ())
+            if (c.state, c.number) not in kept
+        ]
+        items += self.outbox_items(outbox)
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except self._client.exceptions.TransactionCanceledException as error:
+            raise StaleWriteError("the provider changed since it was read") from error

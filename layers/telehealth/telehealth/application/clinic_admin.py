@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -23,18 +24,29 @@ from telehealth.domain.clinic_settings import (
     changed_fields,
     with_changes,
 )
-from telehealth.ports import StaleWriteError
-from telehealth.ports.admin import ClinicAdminStore
+from telehealth.domain.licensure import License
+from telehealth.domain.scheduling import Availability
+from telehealth.fhir import projection
+from telehealth.fhir.projection import PractitionerProfile
+from telehealth.ports import OutboxEntry, ProviderRecord, StaleWriteError
+from telehealth.ports.admin import ClinicAdminStore, ProviderDirectory
 
 ADMINS = "admins"  # the workforce pool's group; set by admins only, never by a user themselves
 HISTORY_LIMIT = 50
+# Licences and compact privileges one provider may hold: every US jurisdiction and then some,
+# and one transaction with the profile and the record's entries (DynamoDB allows 100 actions).
+MAX_CREDENTIALS = 60
 
 
 class ClinicAdmin:
     def __init__(
-        self, store: ClinicAdminStore, clock: Callable[[], datetime], defaults: ClinicSettings
+        self,
+        store: ClinicAdminStore,
+        clock: Callable[[], datetime],
+        defaults: ClinicSettings,
+        providers: ProviderDirectory | None = None,
     ) -> None:
-        self.store, self.clock = store, clock
+        self.store, self.clock, self.providers = store, clock, providers
         # What the settings are until an admin first writes them (the tenant file's seed values).
         self.defaults = defaults
 
@@ -98,6 +110,65 @@ class ClinicAdmin:
     def service_history(self, caller: Caller, code: str) -> list[Change]:
         self.require_admin(caller)
         return self.store.service_history(code, HISTORY_LIMIT)
+
+    # --- providers -----------------------------------------------------------------------------------
+
+    def provider(self, caller: Caller, provider_id: str) -> ProviderRecord:
+        self.require_admin(caller)
+        found = self._directory().provider(provider_id)
+        if found is None:
+            from telehealth.application.booking import NotFoundError
+
+            raise NotFoundError("no such provider")
+        return found
+
+    def put_provider(
+        self,
+        caller: Caller,
+        profile: PractitionerProfile,
+        licenses: Sequence[License],
+        user_sub: str,
+        expected_version: int,
+        availability: Availability | None = None,
+    ) -> ProviderRecord:
+        """Add a provider (version 0) or change one's profile and credentials (the version read);
+        credentials left out are removed. Hours stay the provider's own (the availability route):
+        a new provider starts with none, offering the clinic's active services at their usual
+        length. The Practitioner and its Schedule reach the record, with an audit event."""
+        from telehealth.application.booking import audit_entry
+
+        self.require_admin(caller)
+        keys = [(c.state, c.number) for c in licenses]
+        if len(keys) > MAX_CREDENTIALS or len(set(keys)) != len(keys):
+            raise SettingsError(f"a provider holds at most {MAX_CREDENTIALS} credentials, each once")
+        directory = self._directory()
+        before = directory.provider(profile.provider_id)
+        version = before.profile.version if before else 0
+        if expected_version != version:
+            raise StaleWriteError("the provider changed since it was read")
+        if availability is None and before is not None:
+            availability = replace(before.availability, zone=profile.zone)
+        if availability is None:
+            offered = {s.code: s.minutes for s, _ in self.store.services().values() if s.active}
+            availability = Availability(profile.provider_id, profile.zone, {}, offered or {"general": 30})
+        now = self.clock()
+        profile = replace(profile, version=version + 1)
+        record = ProviderRecord(profile, availability, tuple(licenses), user_sub)
+        reference = f"Practitioner/{profile.provider_id}"
+        outbox = [
+            OutboxEntry(projection.practitioner(profile, record.licenses), profile.version),
+            OutboxEntry(
+                projection.schedule(profile.provider_id, profile.specialty, profile.version), profile.version
+            ),
+            audit_entry(caller.audit_reference, "U" if before else "C", reference, now),
+        ]
+        directory.save_provider(record, expected_version, before, outbox)
+        return record
+
+    def _directory(self) -> ProviderDirectory:
+        if self.providers is None:
+            raise RuntimeError("this clinic admin was built without a provider directory")
+        return self.providers
 
 
 def _service_fields(service: Service) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from telehealth.domain.clinic_settings import Change, ClinicSettings, Service
+from telehealth.ports import OutboxEntry, ProviderRecord
 
 
 class ClinicAdminStore(Protocol):
@@ -34,3 +35,22 @@ class ClinicRulesSource(Protocol):
     def settings(self) -> ClinicSettings: ...
 
     def services(self) -> Mapping[str, Service]: ...
+
+
+class ProviderDirectory(Protocol):
+    """Providers as admins keep them: profile and credentials, versioned by the profile's version
+    (which the provider's own availability changes share)."""
+
+    def provider(self, provider_id: str) -> ProviderRecord | None: ...
+
+    def save_provider(
+        self,
+        record: ProviderRecord,
+        expected_version: int,
+        before: ProviderRecord | None,
+        outbox: list[OutboxEntry],
+    ) -> None:
+        """The record at `record.profile.version`, if the stored one is at `expected_version`
+        (absent for 0), credentials `before` held and `record` does not removed, with `outbox`, in
+        one transaction; otherwise StaleWriteError and nothing changes."""
+        ...
