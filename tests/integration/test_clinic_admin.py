@@ -19,7 +19,7 @@ from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleEr
 from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import Availability, Interval, slot_id
-from telehealth.fhir.projection import PractitionerProfile
+from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 from telehealth.ports import ProviderRecord, StaleWriteError
 from tests.integration.conftest import MotoServer
 
@@ -120,6 +120,20 @@ def test_booking_follows_the_horizon_cap_and_services_an_admin_sets(emulator: Mo
         _book(booking, soon + timedelta(minutes=10))
     assert hoarding.value.kind == "too-many-open-bookings"
     assert len(booking.store.appointments_of_patient("patient-1")) == 2  # the refusals wrote nothing
+    # The clinic's staff may book past the cap on the patient's behalf.
+    store = DynamoSchedulingStore(table, client=emulator.client("dynamodb"))
+    patient = PatientProfile("patient-1", "Pat", "Example", date(1980, 1, 1), "NY", "UTC")
+    store.write([store.put_patient(patient)])
+    staff = Caller(Actor.STAFF, "sub-staff", frozenset(), frozenset({"staff"}))
+    extra = booking.book(
+        staff,
+        slot=slot_id("dr-cap", soon + timedelta(minutes=15)),
+        service_type="general",
+        state="NY",
+        patient_id="patient-1",
+        idempotency=None,
+    )
+    booking.cancel(staff, extra.appointment_id, None)
 
     # A cancelled visit is no longer open: the patient may book again.
     booking.cancel(PATIENT, second.appointment_id, None)
