@@ -103,7 +103,7 @@ def test_an_admin_shortens_the_booking_horizon_and_booking_follows_without_a_dep
         history = call(gateway, "GET", "/v1/admin/settings/history", admin).json()["versions"]
         assert history[0]["version"] == version
         assert history[0]["changes"] == {"booking_horizon_days": {"before": 180, "after": 2}}
-        assert history[0]["by"].startswith("RelatedPerson/")
+        assert history[0]["by"].startswith("Practitioner/user-")
         assert datetime.fromisoformat(history[0]["at"]) > datetime.now(UTC) - timedelta(minutes=5)
     finally:
         restored = call(

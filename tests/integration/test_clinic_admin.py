@@ -54,7 +54,7 @@ def test_settings_versions_are_kept_and_a_stale_write_changes_nothing(
     history = admin.settings_history(ADMIN)
     assert [c.version for c in history] == [2, 1]
     assert history[0].changes == {"booking_horizon_days": (180, 30)}
-    assert history[0].by == "RelatedPerson/sub-admin"
+    assert history[0].by == "Practitioner/user-sub-admin"
 
 
 def test_services_are_listed_in_one_query_with_their_history(emulator: MotoServer, table: str) -> None:

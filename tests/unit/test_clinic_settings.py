@@ -200,7 +200,7 @@ def test_each_change_is_a_version_with_who_and_what_and_a_stale_one_is_refused()
     assert store.current == (second, 2)
     latest, original = admin.settings_history(ADMIN)
     assert latest.changes == {"booking_horizon_days": (180, 60)}
-    assert (latest.by, latest.at, latest.version) == ("RelatedPerson/sub-admin", NOW, 2)
+    assert (latest.by, latest.at, latest.version) == ("Practitioner/user-sub-admin", NOW, 2)
     assert original.changes["max_open_bookings"] == (None, 4)  # the first version: every field
 
 
@@ -232,8 +232,19 @@ class MemoryDirectory:
     def __init__(self) -> None:
         self.saved: list[tuple[ProviderRecord, list[OutboxEntry]]] = []
 
+        self.recorded: list[OutboxEntry] = []
+
     def provider(self, provider_id: str) -> ProviderRecord | None:
         return self.saved[-1][0] if self.saved else None
+
+    def provider_for_user(self, user_sub: str) -> str | None:
+        return None
+
+    def appointment(self, appointment_id: str) -> None:
+        return None
+
+    def record(self, outbox: list[OutboxEntry]) -> None:
+        self.recorded += outbox
 
     def save_provider(
         self,
@@ -257,7 +268,11 @@ def test_only_admins_keep_providers_and_each_change_reaches_the_record_with_its_
     assert directory.saved == []
     record = admin.put_provider(ADMIN, profile, [ny], "sub-x", 0)
     assert record.profile.version == 1
-    kinds = [(e.resource["resourceType"], e.resource.get("action")) for e in directory.saved[0][1]]
-    assert kinds == [("Practitioner", None), ("Schedule", None), ("AuditEvent", "C")]
+    practitioner, schedule, event = (e.resource for e in directory.saved[0][1])
+    assert (practitioner["resourceType"], schedule["resourceType"]) == ("Practitioner", "Schedule")
+    assert (event["resourceType"], event["action"]) == ("AuditEvent", "C")
+    assert [e["what"]["reference"] for e in event["entity"]] == ["Practitioner/dr-x"]
+    # The admin as agent: their resource written once, before the first event that names it.
+    assert [e.resource["id"] for e in directory.recorded] == ["user-sub-admin"]
     with pytest.raises(StaleWriteError):
         admin.put_provider(ADMIN, profile, [], "sub-x", 0)

@@ -15,7 +15,8 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from telehealth.application.callers import Caller, NotAuthorizedError
+from telehealth.application.audit import AuditTrail
+from telehealth.application.callers import Caller, NotAuthorizedError, NotFoundError
 from telehealth.domain.clinic_settings import (
     Change,
     ClinicSettings,
@@ -26,7 +27,8 @@ from telehealth.domain.clinic_settings import (
 )
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import Availability
-from telehealth.fhir import projection
+from telehealth.fhir import audit, projection
+from telehealth.fhir.audit import Interaction
 from telehealth.fhir.projection import PractitionerProfile
 from telehealth.ports import OutboxEntry, ProviderRecord, StaleWriteError
 from telehealth.ports.admin import ClinicAdminStore, ProviderDirectory
@@ -47,6 +49,7 @@ class ClinicAdmin:
         providers: ProviderDirectory | None = None,
     ) -> None:
         self.store, self.clock, self.providers = store, clock, providers
+        self._trail: AuditTrail | None = None
         # What the settings are until an admin first writes them (the tenant file's seed values).
         self.defaults = defaults
 
@@ -75,7 +78,7 @@ class ClinicAdmin:
         change = Change(
             version=version + 1,
             at=self.clock(),
-            by=caller.audit_reference,
+            by=audit.user_agent(caller.subject),
             changes=changed_fields(current.as_seconds() if version else None, after.as_seconds()),
         )
         return after, self.store.save_settings(after, expected_version, change)
@@ -102,7 +105,7 @@ class ClinicAdmin:
         change = Change(
             version + 1,
             self.clock(),
-            caller.audit_reference,
+            audit.user_agent(caller.subject),
             changed_fields(before, _service_fields(service)),
         )
         return self.store.save_service(service, expected_version, change)
@@ -117,8 +120,6 @@ class ClinicAdmin:
         self.require_admin(caller)
         found = self._directory().provider(provider_id)
         if found is None:
-            from telehealth.application.booking import NotFoundError
-
             raise NotFoundError("no such provider")
         return found
 
@@ -135,8 +136,6 @@ class ClinicAdmin:
         credentials left out are removed. Hours stay the provider's own (the availability route):
         a new provider starts with none, offering the clinic's active services at their usual
         length. The Practitioner and its Schedule reach the record, with an audit event."""
-        from telehealth.application.booking import audit_entry
-
         self.require_admin(caller)
         keys = [(c.state, c.number) for c in licenses]
         if len(keys) > MAX_CREDENTIALS or len(set(keys)) != len(keys):
@@ -152,6 +151,8 @@ class ClinicAdmin:
             offered = {s.code: s.minutes for s, _ in self.store.services().values() if s.active}
             availability = Availability(profile.provider_id, profile.zone, {}, offered or {"general": 30})
         now = self.clock()
+        trail = self._trail or AuditTrail(directory, self.clock)
+        self._trail = trail
         profile = replace(profile, version=version + 1)
         record = ProviderRecord(profile, availability, tuple(licenses), user_sub)
         reference = f"Practitioner/{profile.provider_id}"
@@ -160,7 +161,9 @@ class ClinicAdmin:
             OutboxEntry(
                 projection.schedule(profile.provider_id, profile.specialty, profile.version), profile.version
             ),
-            audit_entry(caller.audit_reference, "U" if before else "C", reference, now),
+            trail.entry(
+                trail.agent(caller), Interaction.UPDATE if before else Interaction.CREATE, [reference], now
+            ),
         ]
         directory.save_provider(record, expected_version, before, outbox)
         return record

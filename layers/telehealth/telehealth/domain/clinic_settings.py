@@ -186,7 +186,7 @@ class Change:
 
     version: int
     at: datetime
-    by: str  # the caller's reference (RelatedPerson/<sub> for the workforce)
+    by: str  # who, as the audit trail names them (Practitioner/user-<sub> for an admin)
     changes: dict[str, tuple[Any, Any]]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
+from telehealth.domain.appointments import Appointment
 from telehealth.domain.clinic_settings import Change, ClinicSettings, Service
 from telehealth.ports import OutboxEntry, ProviderRecord
 
@@ -39,7 +40,13 @@ class ClinicRulesSource(Protocol):
 
 class ProviderDirectory(Protocol):
     """Providers as admins keep them: profile and credentials, versioned by the profile's version
-    (which the provider's own availability changes share)."""
+    (which the provider's own availability changes share); and what the audit trail reads."""
+
+    def provider_for_user(self, user_sub: str) -> str | None: ...
+
+    def appointment(self, appointment_id: str) -> Appointment | None: ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
 
     def provider(self, provider_id: str) -> ProviderRecord | None: ...
 
