@@ -37,20 +37,23 @@ class MemoryAdminStore:
     """The admin store's contract in memory: versions checked, every change kept."""
 
     def __init__(self) -> None:
-        self.current: tuple[ClinicSettings, int] | None = None
+        self.stored: tuple[ClinicSettings, int] | None = None
         self.history: list[Change] = []
         self.catalogue: dict[str, tuple[Service, int]] = {}
         self.service_changes: dict[str, list[Change]] = {}
         self.reads = 0
 
-    def settings(self) -> tuple[ClinicSettings, int] | None:
+    def current(self) -> tuple[tuple[ClinicSettings, int] | None, dict[str, tuple[Service, int]]]:
         self.reads += 1
-        return self.current
+        return self.stored, dict(self.catalogue)
+
+    def settings(self) -> tuple[ClinicSettings, int] | None:
+        return self.stored
 
     def save_settings(self, settings: ClinicSettings, expected_version: int, change: Change) -> int:
-        if (self.current[1] if self.current else 0) != expected_version:
+        if (self.stored[1] if self.stored else 0) != expected_version:
             raise StaleWriteError("stale")
-        self.current = (settings, change.version)
+        self.stored = (settings, change.version)
         self.history.insert(0, change)
         return change.version
 
@@ -185,7 +188,7 @@ def test_only_admins_change_settings_and_a_refusal_changes_nothing() -> None:
             admin.settings(caller)
         with pytest.raises(NotAuthorizedError):
             admin.put_service(caller, Service("general", "General", 30, 0), 0)
-    assert store.current is None and store.catalogue == {}
+    assert store.stored is None and store.catalogue == {}
 
 
 def test_each_change_is_a_version_with_who_and_what_and_a_stale_one_is_refused() -> None:
@@ -197,7 +200,7 @@ def test_each_change_is_a_version_with_who_and_what_and_a_stale_one_is_refused()
     assert (second.max_open_bookings, second.booking_horizon, version) == (4, timedelta(days=60), 2)
     with pytest.raises(StaleWriteError):
         admin.change_settings(ADMIN, {"max_open_bookings": 9}, 1)
-    assert store.current == (second, 2)
+    assert store.stored == (second, 2)
     latest, original = admin.settings_history(ADMIN)
     assert latest.changes == {"booking_horizon_days": (180, 60)}
     assert (latest.by, latest.at, latest.version) == ("Practitioner/user-sub-admin", NOW, 2)

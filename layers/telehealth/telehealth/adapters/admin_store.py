@@ -2,10 +2,10 @@
 
 | item | pk | sk |
 |---|---|---|
-| clinic settings, as they stand | CLINIC#SETTINGS | CURRENT |
-| one version of the settings, with its change | CLINIC#SETTINGS | V#<version, 8 digits> |
-| a service, as it stands | CLINIC#SERVICES | SERVICE#<code> |
-| one version of a service, with its change | CLINIC#SERVICES | HISTORY#<code>#V#<version, 8 digits> |
+| clinic settings, as they stand | CLINIC | CURRENT#SETTINGS |
+| a service, as it stands | CLINIC | CURRENT#SERVICE#<code> |
+| one version of the settings, with its change | CLINIC | HISTORY#SETTINGS#V#<version, 8 digits> |
+| one version of a service, with its change | CLINIC | HISTORY#SERVICE#<code>#V#<version, 8 digits> |
 
 Providers keep the scheduling store's layout (profile and credentials in `PROVIDER#<id>`);
 `DynamoProviderAdmin` writes them whole, conditional on the profile's version.
@@ -29,8 +29,10 @@ from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.domain.clinic_settings import Change, ClinicSettings, Service
 from telehealth.ports import OutboxEntry, ProviderRecord, StaleWriteError
 
-SETTINGS_PK = "CLINIC#SETTINGS"
-SERVICES_PK = "CLINIC#SERVICES"
+CLINIC_PK = "CLINIC"
+CURRENT = "CURRENT#"
+SETTINGS_SK = "CURRENT#SETTINGS"
+SERVICE_SK = "CURRENT#SERVICE#"
 
 
 def _version_key(version: int) -> str:
@@ -40,10 +42,28 @@ def _version_key(version: int) -> str:
 class DynamoClinicAdmin(DynamoTable):
     # --- settings ------------------------------------------------------------------------------------
 
+    def current(self) -> tuple[tuple[ClinicSettings, int] | None, dict[str, tuple[Service, int]]]:
+        """The settings (None: never written) and every service, as they stand: one query."""
+        settings: tuple[ClinicSettings, int] | None = None
+        services: dict[str, tuple[Service, int]] = {}
+        for item in self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
+            ExpressionAttributeValues={":pk": {"S": CLINIC_PK}, ":c": {"S": CURRENT}},
+            ConsistentRead=True,
+        ):
+            if item["sk"] == SETTINGS_SK:
+                settings = ClinicSettings.from_seconds(json.loads(item["settings"])), int(item["version"])
+            else:
+                service = Service(**json.loads(item["service"]))
+                services[service.code] = (service, int(item["version"]))
+        return settings, services
+
+    # --- settings ------------------------------------------------------------------------------------
+
     def settings(self) -> tuple[ClinicSettings, int] | None:
         item = self._client.get_item(
             TableName=self.table,
-            Key={"pk": {"S": SETTINGS_PK}, "sk": {"S": "CURRENT"}},
+            Key={"pk": {"S": CLINIC_PK}, "sk": {"S": SETTINGS_SK}},
             ConsistentRead=True,
         ).get("Item")
         if not item:
@@ -53,33 +73,23 @@ class DynamoClinicAdmin(DynamoTable):
 
     def save_settings(self, settings: ClinicSettings, expected_version: int, change: Change) -> int:
         body = json.dumps(settings.as_seconds(), sort_keys=True)
-        self._versioned_write(
-            SETTINGS_PK, "CURRENT", _version_key(change.version), {"settings": body}, expected_version, change
-        )
+        history = f"HISTORY#SETTINGS#{_version_key(change.version)}"
+        self._versioned_write(SETTINGS_SK, history, {"settings": body}, expected_version, change)
         return change.version
 
     def settings_history(self, limit: int) -> list[Change]:
-        return self._history(SETTINGS_PK, "V#", limit)
+        return self._history("HISTORY#SETTINGS#V#", limit)
 
     # --- services ------------------------------------------------------------------------------------
 
     def services(self) -> dict[str, tuple[Service, int]]:
-        found: dict[str, tuple[Service, int]] = {}
-        for item in self._query(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
-            ExpressionAttributeValues={":pk": {"S": SERVICES_PK}, ":s": {"S": "SERVICE#"}},
-            ConsistentRead=True,
-        ):
-            service = Service(**json.loads(item["service"]))
-            found[service.code] = (service, int(item["version"]))
-        return found
+        return self.current()[1]
 
     def save_service(self, service: Service, expected_version: int, change: Change) -> int:
         body = json.dumps(service_fields(service), sort_keys=True)
         self._versioned_write(
-            SERVICES_PK,
-            f"SERVICE#{service.code}",
-            f"HISTORY#{service.code}#{_version_key(change.version)}",
+            f"{SERVICE_SK}{service.code}",
+            f"HISTORY#SERVICE#{service.code}#{_version_key(change.version)}",
             {"service": body},
             expected_version,
             change,
@@ -87,13 +97,12 @@ class DynamoClinicAdmin(DynamoTable):
         return change.version
 
     def service_history(self, code: str, limit: int) -> list[Change]:
-        return self._history(SERVICES_PK, f"HISTORY#{code}#V#", limit)
+        return self._history(f"HISTORY#SERVICE#{code}#V#", limit)
 
     # --- shared ----------------------------------------------------------------------------------------
 
     def _versioned_write(
         self,
-        pk: str,
         current_sk: str,
         history_sk: str,
         values: Mapping[str, Any],
@@ -102,7 +111,7 @@ class DynamoClinicAdmin(DynamoTable):
     ) -> None:
         current: dict[str, Any] = {
             "TableName": self.table,
-            "Item": self._item({"pk": pk, "sk": current_sk, **values, "version": change.version}),
+            "Item": self._item({"pk": CLINIC_PK, "sk": current_sk, **values, "version": change.version}),
         }
         if expected_version == 0:
             current["ConditionExpression"] = "attribute_not_exists(pk)"
@@ -113,7 +122,7 @@ class DynamoClinicAdmin(DynamoTable):
             "TableName": self.table,
             "Item": self._item(
                 {
-                    "pk": pk,
+                    "pk": CLINIC_PK,
                     "sk": history_sk,
                     **values,
                     "version": change.version,
@@ -129,12 +138,12 @@ class DynamoClinicAdmin(DynamoTable):
         except self._client.exceptions.TransactionCanceledException as error:
             raise StaleWriteError("changed since it was read") from error
 
-    def _history(self, pk: str, prefix: str, limit: int) -> list[Change]:
+    def _history(self, prefix: str, limit: int) -> list[Change]:
         """The newest `limit` versions first."""
         page = self._client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
-            ExpressionAttributeValues={":pk": {"S": pk}, ":v": {"S": prefix}},
+            ExpressionAttributeValues={":pk": {"S": CLINIC_PK}, ":v": {"S": prefix}},
             ScanIndexForward=False,
             Limit=limit,
             ConsistentRead=True,

@@ -206,9 +206,9 @@ class CurrentSettings:
         with self._lock:
             if self.clock() - self._read_at < self.ttl_s:
                 return
-            stored = self.store.settings()
+            stored, services = self.store.current()  # one round trip
             self._settings = stored[0] if stored else self.defaults
-            self._services = MappingProxyType({code: s for code, (s, _) in self.store.services().items()})
+            self._services = MappingProxyType({code: s for code, (s, _) in services.items()})
             self._read_at = self.clock()
 
     def settings(self) -> ClinicSettings:

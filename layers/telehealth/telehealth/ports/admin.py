@@ -17,6 +17,10 @@ class ClinicAdminStore(Protocol):
     A write names the version it read; a write over another version raises StaleWriteError and
     changes nothing. The version's change record is written in the same transaction."""
 
+    def current(self) -> tuple[tuple[ClinicSettings, int] | None, dict[str, tuple[Service, int]]]:
+        """The settings and every service as they stand, in one read."""
+        ...
+
     def settings(self) -> tuple[ClinicSettings, int] | None: ...
 
     def save_settings(self, settings: ClinicSettings, expected_version: int, change: Change) -> int: ...
