@@ -85,6 +85,8 @@ class Tenant(_Strict):
     backup_copy_region: RegionName
     states: tuple[str, ...]
     recording_retention_days: Annotated[int, Field(ge=1, le=3650)]
+    # A seed value: the clinic's settings live in the table (admins change them, /v1/admin/settings);
+    # this applies until an admin first writes them.
     cancellation_window_hours: Annotated[int, Field(ge=0, le=168)]
     # The stage's default, for the methods of no group (health, the API's docs, CORS preflights).
     api_throttle: ApiThrottle
@@ -100,7 +102,8 @@ class Tenant(_Strict):
     # The verified SES identity reminders are sent from.
     notify_from: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
     # The clinic's own visit clocks, in seconds (check_in_opens, no_show_grace, join_window,
-    # admit_by_after_end, overrun, link_lifetime, reminders); the defaults otherwise.
+    # admit_by_after_end, overrun, link_lifetime, reminders); the defaults otherwise. Seed values,
+    # as `cancellation_window_hours`.
     visit_timings: dict[str, float | list[float]] = {}
     # The third-party hosts the tenant's enabled features call (payments: api.stripe.com), exactly
     # those: the region's DNS firewall allows the union of its tenants' lists and nothing else.

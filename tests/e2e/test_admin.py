@@ -44,6 +44,7 @@ def test_only_admins_reach_the_settings_and_a_refused_change_changes_nothing(
     before = _settings(gateway, tokens["admin"])
     # The tenant file's seed value and the session's own, written through the admin service.
     assert (before["cancellation_window_hours"], before["max_open_bookings"]) == (24, 100)
+    assert before["visit_timings"]["join_window"] == 6.0  # the session's clocks reached the table
     for role in ("staff", "provider", "patient"):
         _forbidden(call(gateway, "GET", "/v1/admin/settings", tokens[role]))
         _forbidden(
