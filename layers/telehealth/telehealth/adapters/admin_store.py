@@ -2,25 +2,26 @@
 
 | item | pk | sk |
 |---|---|---|
-| clinic settings, as they stand | CLINIC | CURRENT#SETTINGS |
-| a service, as it stands | CLINIC | CURRENT#SERVICE#<code> |
+| what stands now (below) | CLINIC | CURRENT |
 | one version of the settings, with its change | CLINIC | HISTORY#SETTINGS#V#<version, 8 digits> |
 | one version of a service, with its change | CLINIC | HISTORY#SERVICE#<code>#V#<version, 8 digits> |
 
+What stands now is one item: the settings (`settings`, `settings_version`) and each service
+(`svc_<code>`, `svcv_<code>`), so booking and the lifecycle read it with one `GetItem` (once a
+minute per container); a clinic has tens of services, far inside an item's 400 KB. Each of its
+parts carries its own version: a write updates only its part, on the condition that the part's
+version is the one the admin read (absent, for version 0), in one transaction with the version's
+change record (on the condition that it is new). So two admins editing the same part: one wins
+and the other hears 409; editing different parts, both go through; and the history holds every
+version that was ever current.
+
 Providers keep the scheduling store's layout (profile and credentials in `PROVIDER#<id>`);
 `DynamoProviderAdmin` writes them whole, conditional on the profile's version.
-
-A write is one transaction: the current item, on the condition that its version is the one the
-admin read (absent, for version 0), and the version's change record, on the condition that it
-is new. So of two admins editing at once one wins and the other hears 409, and the history holds
-every version that was ever current. All of a clinic's services share one partition: listing them
-is one query (a clinic has tens, not thousands).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,9 +31,8 @@ from telehealth.domain.clinic_settings import Change, ClinicSettings, Service
 from telehealth.ports import OutboxEntry, ProviderRecord, StaleWriteError
 
 CLINIC_PK = "CLINIC"
-CURRENT = "CURRENT#"
-SETTINGS_SK = "CURRENT#SETTINGS"
-SERVICE_SK = "CURRENT#SERVICE#"
+CURRENT_SK = "CURRENT"
+SERVICE_ATTR, SERVICE_VERSION_ATTR = "svc_", "svcv_"
 
 
 def _version_key(version: int) -> str:
@@ -40,41 +40,35 @@ def _version_key(version: int) -> str:
 
 
 class DynamoClinicAdmin(DynamoTable):
-    # --- settings ------------------------------------------------------------------------------------
-
     def current(self) -> tuple[tuple[ClinicSettings, int] | None, dict[str, tuple[Service, int]]]:
-        """The settings (None: never written) and every service, as they stand: one query."""
-        settings: tuple[ClinicSettings, int] | None = None
-        services: dict[str, tuple[Service, int]] = {}
-        for item in self._query(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
-            ExpressionAttributeValues={":pk": {"S": CLINIC_PK}, ":c": {"S": CURRENT}},
+        """The settings (None: never written) and every service, as they stand: one GetItem."""
+        item = self._client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": CLINIC_PK}, "sk": {"S": CURRENT_SK}},
             ConsistentRead=True,
-        ):
-            if item["sk"] == SETTINGS_SK:
-                settings = ClinicSettings.from_seconds(json.loads(item["settings"])), int(item["version"])
-            else:
-                service = Service(**json.loads(item["service"]))
-                services[service.code] = (service, int(item["version"]))
+        ).get("Item")
+        plain = self._plain(item) if item else {}
+        settings = (
+            (ClinicSettings.from_seconds(json.loads(plain["settings"])), int(plain["settings_version"]))
+            if "settings_version" in plain
+            else None
+        )
+        services: dict[str, tuple[Service, int]] = {}
+        for name, value in plain.items():
+            if name.startswith(SERVICE_ATTR):
+                code = name.removeprefix(SERVICE_ATTR)
+                services[code] = (Service(**json.loads(value)), int(plain[SERVICE_VERSION_ATTR + code]))
         return settings, services
 
     # --- settings ------------------------------------------------------------------------------------
 
     def settings(self) -> tuple[ClinicSettings, int] | None:
-        item = self._client.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": CLINIC_PK}, "sk": {"S": SETTINGS_SK}},
-            ConsistentRead=True,
-        ).get("Item")
-        if not item:
-            return None
-        plain = self._plain(item)
-        return ClinicSettings.from_seconds(json.loads(plain["settings"])), int(plain["version"])
+        return self.current()[0]
 
     def save_settings(self, settings: ClinicSettings, expected_version: int, change: Change) -> int:
         body = json.dumps(settings.as_seconds(), sort_keys=True)
         history = f"HISTORY#SETTINGS#{_version_key(change.version)}"
-        self._versioned_write(SETTINGS_SK, history, {"settings": body}, expected_version, change)
+        self._versioned_write("settings", "settings_version", history, body, expected_version, change)
         return change.version
 
     def settings_history(self, limit: int) -> list[Change]:
@@ -88,9 +82,10 @@ class DynamoClinicAdmin(DynamoTable):
     def save_service(self, service: Service, expected_version: int, change: Change) -> int:
         body = json.dumps(service_fields(service), sort_keys=True)
         self._versioned_write(
-            f"{SERVICE_SK}{service.code}",
+            SERVICE_ATTR + service.code,
+            SERVICE_VERSION_ATTR + service.code,
             f"HISTORY#SERVICE#{service.code}#{_version_key(change.version)}",
-            {"service": body},
+            body,
             expected_version,
             change,
         )
@@ -103,21 +98,28 @@ class DynamoClinicAdmin(DynamoTable):
 
     def _versioned_write(
         self,
-        current_sk: str,
+        attribute: str,
+        version_attribute: str,
         history_sk: str,
-        values: Mapping[str, Any],
+        body: str,
         expected_version: int,
         change: Change,
     ) -> None:
+        """One part of the current item (its value and its version), if the part is at
+        `expected_version`, with the version's history item."""
         current: dict[str, Any] = {
             "TableName": self.table,
-            "Item": self._item({"pk": CLINIC_PK, "sk": current_sk, **values, "version": change.version}),
+            "Key": {"pk": {"S": CLINIC_PK}, "sk": {"S": CURRENT_SK}},
+            "UpdateExpression": "SET #a = :body, #v = :new",
+            "ExpressionAttributeNames": {"#a": attribute, "#v": version_attribute},
+            "ExpressionAttributeValues": self._item({":body": body, ":new": change.version}),
         }
         if expected_version == 0:
-            current["ConditionExpression"] = "attribute_not_exists(pk)"
+            current["ConditionExpression"] = "attribute_not_exists(#v)"
         else:
-            current["ConditionExpression"] = "version = :v"
-            current["ExpressionAttributeValues"] = self._item({":v": expected_version})
+            current["ConditionExpression"] = "#v = :read"
+            current["ExpressionAttributeValues"].update(self._item({":read": expected_version}))
+        values = {"settings" if attribute == "settings" else "service": body}  # what the version was
         history = {
             "TableName": self.table,
             "Item": self._item(
@@ -134,7 +136,7 @@ class DynamoClinicAdmin(DynamoTable):
             "ConditionExpression": "attribute_not_exists(pk)",
         }
         try:
-            self._client.transact_write_items(TransactItems=[{"Put": current}, {"Put": history}])
+            self._client.transact_write_items(TransactItems=[{"Update": current}, {"Put": history}])
         except self._client.exceptions.TransactionCanceledException as error:
             raise StaleWriteError("changed since it was read") from error
 
