@@ -35,7 +35,7 @@ from telehealth.domain.clinic_settings import (
     check_within_horizon,
 )
 from telehealth.domain.ids import new_id
-from telehealth.domain.licensure import LicensurePolicy, Refusal
+from telehealth.domain.licensure import LicensurePolicy
 from telehealth.domain.scheduling import (
     Availability,
     SchedulingError,
@@ -47,6 +47,7 @@ from telehealth.domain.scheduling import (
     slot_id,
     slots,
 )
+from telehealth.errors import LicensureError as LicensureError
 from telehealth.events import (
     AppointmentBooked,
     AppointmentCancelled,
@@ -67,13 +68,17 @@ from telehealth.ports.admin import ClinicRulesSource
 
 MAX_PAGE = 100
 
+
+def _slot(slot: str) -> tuple[str, datetime]:
+    """A slot id of the documented shape that names no instant (30 February) is no slot: a 404,
+    as for any other slot that does not exist, not a refusal of the request's shape."""
+    try:
+        return parse_slot_id(slot)
+    except SchedulingError as error:
+        raise NotFoundError("no such slot") from error
+
+
 logger = logging.getLogger(__name__)
-
-
-class LicensureError(Exception):
-    def __init__(self, refusal: Refusal) -> None:
-        super().__init__(refusal.value)
-        self.refusal = refusal
 
 
 @dataclass(frozen=True)
@@ -263,7 +268,7 @@ class BookingService:
             raise NotFoundError("no such patient")
         self.check_state(state)
         now = self.clock()
-        provider_id, start = parse_slot_id(slot)
+        provider_id, start = _slot(slot)
         check_bookable(start, now)
         settings = self.clinic_settings()
         check_within_horizon(start, now, settings)
@@ -347,7 +352,7 @@ class BookingService:
         now = self.clock()
         settings = self.clinic_settings()
         check_change(before, caller.actor, now, settings.cancellation_window, "rescheduled")
-        provider_id, start = parse_slot_id(slot)
+        provider_id, start = _slot(slot)
         if provider_id != before.provider_id:
             raise AppointmentRuleError(
                 "other-provider",

@@ -10,14 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from telehealth.domain.appointments import Actor
+from telehealth.errors import NotFoundError as NotFoundError  # in telehealth.errors, the API maps it
 
 
 class NotAuthorizedError(Exception):
     """The caller may not do this (403); the message says what, not who they are."""
-
-
-class NotFoundError(Exception):
-    """No such record, or none this caller may see (the two look the same from outside)."""
 
 
 @dataclass(frozen=True)

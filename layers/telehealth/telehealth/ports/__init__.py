@@ -19,6 +19,10 @@ from telehealth.domain.reconciliation import LifecycleRun
 from telehealth.domain.scheduling import Availability
 from telehealth.domain.visits import CheckIn, Visit
 from telehealth.domain.vitals import VisitVitals
+from telehealth.errors import IdempotencyMismatchError as IdempotencyMismatchError
+from telehealth.errors import SlotTakenError as SlotTakenError
+from telehealth.errors import StaleWriteError as StaleWriteError
+from telehealth.errors import VisitChangedError as VisitChangedError
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 
 
@@ -152,10 +156,6 @@ class FhirStoreError(Exception):
         self.diagnostics = diagnostics
 
 
-class SlotTakenError(Exception):
-    """Another booking holds this slot."""
-
-
 class AlreadyCheckedInError(Exception):
     """The visit has its check-in already."""
 
@@ -164,22 +164,10 @@ class MeetingGoneError(Exception):
     """The video meeting no longer exists (ended, or never did)."""
 
 
-class VisitChangedError(Exception):
-    """The visit moved on since it was read (another step or event changed it)."""
-
-
-class StaleWriteError(Exception):
-    """The record changed since it was read (or was cancelled meanwhile)."""
-
-
 class IdempotentReplay(Exception):  # noqa: N818 (an outcome, not a failure)
     def __init__(self, response: str) -> None:
         super().__init__("replayed")
         self.response = response
-
-
-class IdempotencyMismatchError(Exception):
-    """The key was used before for a different request."""
 
 
 class VisitWorkflows(Protocol):

@@ -1,0 +1,33 @@
+"""The refusals the application raises that the API answers with a problem, in a module that
+imports nothing heavy: the API function maps them at import time, and must not load the services
+(every event model, the FHIR projection) to do so. Their old homes re-export them."""
+
+from __future__ import annotations
+
+from telehealth.domain.licensure import Refusal
+
+
+class NotFoundError(Exception):
+    """No such record, or none this caller may see (the two look the same from outside)."""
+
+
+class LicensureError(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.value)
+        self.refusal = refusal
+
+
+class SlotTakenError(Exception):
+    """Another booking holds this slot."""
+
+
+class VisitChangedError(Exception):
+    """The visit moved on since it was read (another step or event changed it)."""
+
+
+class StaleWriteError(Exception):
+    """The record changed since it was read (or was cancelled meanwhile)."""
+
+
+class IdempotencyMismatchError(Exception):
+    """The key was used before for a different request."""
