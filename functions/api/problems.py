@@ -1,13 +1,22 @@
 """Errors as `application/problem+json` (RFC 9457): a stable `type` per kind of problem, a title,
-and a detail that says what was wrong without repeating what was submitted."""
+a detail that says what was wrong without repeating what was submitted, and the request's id as
+`instance`, which support finds in the logs.
+
+Only light modules are imported here (the error types, not the services that raise them): the API
+function installs this at import time, and a cold start must not load the event models and the
+FHIR projection to map errors it may never see.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import traceback
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -15,13 +24,19 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from telehealth.application.booking import LicensureError, NotFoundError
 from telehealth.application.callers import NotAuthorizedError
 from telehealth.domain.appointments import AppointmentRuleError
 from telehealth.domain.clinic_settings import SettingsError
 from telehealth.domain.join_links import LinkNotYoursError
 from telehealth.domain.scheduling import SchedulingError
-from telehealth.ports import IdempotencyMismatchError, SlotTakenError, StaleWriteError, VisitChangedError
+from telehealth.errors import (
+    IdempotencyMismatchError,
+    LicensureError,
+    NotFoundError,
+    SlotTakenError,
+    StaleWriteError,
+    VisitChangedError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
@@ -54,6 +69,23 @@ RULE_STATUS = {
     "too-many-open-bookings": 409,
 }
 
+# A JSON body deeper than this is refused before anything walks it. The deepest request the API
+# takes (published hours: weekly -> day -> interval) is four levels; 32 leaves room and no more.
+MAX_BODY_DEPTH = 32
+
+# Kinds a well-behaved client meets in the course of business (a slot taken, a visit not yet
+# open): they are answers, not incidents, so they are not logged. Everything else is.
+ROUTINE = frozenset(
+    {
+        "not-found",
+        "slot-taken",
+        "conflict",
+        "provider-not-licensed",
+        "idempotency-key-in-progress",
+        *RULE_STATUS,
+    }
+)
+
 
 def problem(status: int, kind: str, title: str, detail: str | None = None, **extra: Any) -> Response[str]:
     body = {
@@ -77,21 +109,134 @@ def _field(location: Iterable[Any]) -> str:
     return "(request body)"
 
 
-def install(app: APIGatewayRestResolver) -> None:
-    """Map every error the application raises to its problem; anything else is a bare 500."""
+class MalformedBodyError(Exception):
+    """The body is not UTF-8 JSON of a sane shape; the message says which, never what was sent."""
+
+
+def json_body(text: str) -> Any:
+    """The resolver's JSON parser: it refuses what the parser or a later encoder would choke on.
+    Nesting deep enough to exhaust the stack, and an escaped lone surrogate (valid JSON, but no
+    UTF-8 string can hold it, so it would fail at the first write). Not JSON at all is left to the
+    route's validation, which answers it where the route takes a body."""
+    try:
+        value = json.loads(text)
+    except RecursionError as error:
+        raise MalformedBodyError(f"The body may nest at most {MAX_BODY_DEPTH} levels.") from error
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:  # a loop, not recursion: the point is not to trust the depth
+        node, depth = stack.pop()
+        if depth > MAX_BODY_DEPTH:
+            raise MalformedBodyError(f"The body may nest at most {MAX_BODY_DEPTH} levels.")
+        if isinstance(node, dict):
+            stack.extend((k, depth) for k in node)
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+        elif isinstance(node, str):
+            try:
+                node.encode()
+            except UnicodeEncodeError as error:
+                raise MalformedBodyError("The body holds a string that is not valid Unicode.") from error
+    return value
+
+
+def _body_is_utf8(app: APIGatewayRestResolver) -> bool:
+    try:
+        _ = app.current_event.decoded_body
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def request_id(app: APIGatewayRestResolver) -> str | None:
+    """API Gateway's id of the request (the access log's `requestId`)."""
+    return app.current_event.request_context.request_id
+
+
+def _instance(app: APIGatewayRestResolver) -> dict[str, str]:
+    try:
+        return {"instance": uuid.UUID(request_id(app) or "").urn}
+    except ValueError:  # API Gateway's ids are UUIDs; anything else is not one to hand out
+        return {}
+
+
+def install(app: APIGatewayRestResolver, logger: Logger) -> None:
+    """Map every error to its problem, in one shape, with the request id; log what is not routine.
+    Anything unforeseen is a 500 problem (and a log line with its type and where it was raised),
+    never a crash the gateway turns into a 502."""
+
+    def answer(
+        status: int,
+        kind: str,
+        title: str,
+        detail: str | None = None,
+        error: BaseException | None = None,
+        **extra: Any,
+    ) -> Response[str]:
+        if status >= 500 or kind not in ROUTINE:
+            # Who asked what, and what went wrong, in names only: no message (it may repeat
+            # submitted values), no body, no query string; where it was raised, by file and line.
+            where = (
+                [
+                    f"{f.filename.rsplit('/', 2)[-1]}:{f.lineno}"
+                    for f in traceback.extract_tb(error.__traceback__)
+                ]
+                if error
+                else []
+            )
+            log = logger.error if status >= 500 else logger.warning
+            event = app.current_event
+            log(
+                "request refused" if status < 500 else "request failed",
+                extra={
+                    "status": status,
+                    "problem": kind,
+                    "error_type": type(error).__name__ if error else None,
+                    "route": f"{event.http_method} {event.request_context.resource_path}",
+                    "api_request_id": request_id(app),
+                    "raised_at": where[-3:],
+                },
+            )
+        return problem(status, kind, title, detail, **_instance(app), **extra)
+
+    def unforeseen(error: Exception) -> Response[str]:
+        return answer(
+            500,
+            "internal-error",
+            "Something went wrong on our side.",
+            "Quote the instance to support.",
+            error,
+        )
+
+    app.exception_handler(Exception)(unforeseen)
+
+    @app.exception_handler(MalformedBodyError)
+    def malformed(error: MalformedBodyError) -> Response[str]:
+        return answer(400, "invalid-request", "The request is not valid.", str(error), error)
+
+    @app.exception_handler(UnicodeDecodeError)
+    def not_utf8(error: UnicodeDecodeError) -> Response[str]:
+        if _body_is_utf8(app):  # then it is ours, not the request's
+            return unforeseen(error)
+        return answer(400, "invalid-request", "The request is not valid.", "The body must be UTF-8.", error)
 
     @app.exception_handler(RequestValidationError)
     def invalid(error: RequestValidationError) -> Response[str]:
         # Field locations and pydantic's message only: never the submitted value ("input"), and a
         # location only when it looks like a field name (a malformed body can surface as a "key").
         fields = [{"field": _field(e.get("loc", ())), "problem": e.get("msg", "")} for e in error.errors()]
-        return problem(
-            400, "invalid-request", "The request is not valid.", "See `errors` for each field.", errors=fields
+        return answer(
+            400,
+            "invalid-request",
+            "The request is not valid.",
+            "See `errors` for each field.",
+            error,
+            errors=fields,
         )
 
     @app.exception_handler(SchedulingError)
     def scheduling(error: SchedulingError) -> Response[str]:
-        return problem(400, "invalid-request", "The request is not valid.", str(error))
+        return answer(400, "invalid-request", "The request is not valid.", str(error), error)
 
     @app.exception_handler(SettingsError)
     def setting(error: SettingsError) -> Response[str]:
@@ -99,59 +244,71 @@ def install(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(AppointmentRuleError)
     def rule(error: AppointmentRuleError) -> Response[str]:
-        return problem(
-            RULE_STATUS.get(error.kind, 409), error.kind, "The clinic's rules do not allow this.", str(error)
+        return answer(
+            RULE_STATUS.get(error.kind, 409),
+            error.kind,
+            "The clinic's rules do not allow this.",
+            str(error),
+            error,
         )
 
     @app.exception_handler(LicensureError)
     def licensure(error: LicensureError) -> Response[str]:
         # At admission the visit has been stopped by now; the patient is offered to book again.
-        return problem(
+        return answer(
             422,
             "provider-not-licensed",
             "The provider may not see a patient in that state.",
             str(error),
+            error,
             rebook="/v1/slots",
         )
 
     @app.exception_handler(NotAuthorizedError)
     def forbidden(error: NotAuthorizedError) -> Response[str]:
-        return problem(403, "forbidden", "Not allowed.", str(error))
+        return answer(403, "forbidden", "Not allowed.", str(error), error)
 
     @app.exception_handler(LinkNotYoursError)
     def not_yours(error: LinkNotYoursError) -> Response[str]:
-        return problem(403, "link-not-yours", "This join link is not yours.", str(error))
+        return answer(403, "link-not-yours", "This join link is not yours.", str(error), error)
 
     @app.exception_handler(NotFoundError)
     def not_found(error: NotFoundError) -> Response[str]:
-        return problem(404, "not-found", "Not found.")
+        return answer(404, "not-found", "Not found.", error=error)
+
+    @app.not_found
+    def no_route(error: Exception) -> Response[str]:
+        # A path under a resource API Gateway has ({proxy+}) that no route of the function takes.
+        return answer(404, "no-such-route", "No such route.", "See /openapi.json for the routes.", error)
 
     @app.exception_handler(SlotTakenError)
     def taken(error: SlotTakenError) -> Response[str]:
-        return problem(
-            409, "slot-taken", "Someone else booked this slot first.", "Search again for open slots."
+        return answer(
+            409, "slot-taken", "Someone else booked this slot first.", "Search again for open slots.", error
         )
 
     @app.exception_handler(StaleWriteError)
     @app.exception_handler(VisitChangedError)
     def stale(error: Exception) -> Response[str]:
-        return problem(409, "conflict", "The record changed meanwhile.", "Read it again and retry.")
+        return answer(409, "conflict", "The record changed meanwhile.", "Read it again and retry.", error)
 
     @app.exception_handler(IdempotencyMismatchError)
     @app.exception_handler(IdempotencyValidationError)  # Powertools' word for the same
     def reused(error: Exception) -> Response[str]:
-        return problem(
+        return answer(
             422,
             "idempotency-key-reused",
             "This Idempotency-Key was used for another request.",
             "Use a new key for a new request.",
+            error,
         )
 
     @app.exception_handler(IdempotencyAlreadyInProgressError)
     def in_progress(error: IdempotencyAlreadyInProgressError) -> Response[str]:
-        return problem(
+        return answer(
             409,
             "idempotency-key-in-progress",
             "A request with this Idempotency-Key is still being answered.",
             "Retry shortly with the same key.",
+            error,
         )
