@@ -66,8 +66,9 @@ bench: setup ## print the figures: synth time, acknowledgments, resources, handl
 demo: setup ## drive one whole video visit over HTTP (starts the platform if it is not running)
 	$(BIN)/python -m tools.demo
 
-docs: setup ## regenerate the generated docs (compliance)
+docs: setup ## regenerate the generated docs (compliance, the OpenAPI document)
 	$(BIN)/python -m infra.compliance > docs/compliance.md
+	$(BIN)/python -m tools.openapi > docs/openapi.json
 
 lock: setup ## re-resolve locks/ after editing pyproject.toml
 	UV=$(BIN)/uv tools/lock.sh

@@ -12,6 +12,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import BaseModel
 
+from functions.api.contract import HEALTH
 from telehealth.readiness import Probe, Readiness, check
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
@@ -48,6 +49,7 @@ def _probes() -> dict[str, Probe]:
 @router.get(
     "/health",
     summary="Is the API and everything it depends on answering?",
+    tags=[HEALTH],
     responses={
         200: {"description": "Every component answers", "content": {"application/json": {"model": Health}}},
         503: {"description": "A component is down", "content": {"application/json": {"model": Health}}},

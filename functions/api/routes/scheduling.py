@@ -3,20 +3,32 @@ and the integration route machine clients read appointments through."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+)
 
 from functions.api import context, idempotent
-from telehealth.application.booking import OfferedSlot, SlotQuery
-from telehealth.domain.appointments import Appointment
+from functions.api.contract import AVAILABILITY, INTEGRATIONS, SCHEDULING, answers
 from telehealth.domain.jurisdictions import US_JURISDICTIONS
 from telehealth.domain.scheduling import Availability, ExtraHours, Interval, SchedulingError
+
+if TYPE_CHECKING:  # the services' types; the services themselves load on first use
+    from telehealth.application.booking import OfferedSlot
+    from telehealth.domain.appointments import Appointment
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -27,12 +39,19 @@ def _us_state(code: str) -> str:
     return code
 
 
+# The schema names every code the server takes (a pattern alone let `AA` through to a 400).
+US_STATES: dict[str, Any] = {"enum": sorted(US_JURISDICTIONS)}
 StateCode = Annotated[
     str,
-    Field(pattern=r"^[A-Z]{2}$", description="USPS code of where the patient is"),
+    Field(
+        pattern=r"^[A-Z]{2}$", description="USPS code of where the patient is", json_schema_extra=US_STATES
+    ),
     AfterValidator(_us_state),
 ]
-SlotId = Annotated[str, Field(min_length=10, max_length=120, pattern=r"^[A-Za-z0-9-]+\.\d{8}T\d{4}Z$")]
+# A provider id, then the start in UTC to the minute, with the calendar's ranges: an id of this
+# shape that still names no instant (30 February) is no slot, a 404, never "not a slot id".
+SLOT_ID_PATTERN = r"^[a-z0-9-]{2,64}\.\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3])[0-5]\dZ$"
+SlotId = Annotated[str, Field(pattern=SLOT_ID_PATTERN)]
 AppointmentId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
 
 
@@ -124,9 +143,21 @@ def slot_out(offered: OfferedSlot, zone: ZoneInfo) -> SlotOut:
     )
 
 
-@router.get("/v1/slots", summary="Open slots with providers licensed where the patient is")
+@router.get(
+    "/v1/slots",
+    summary="Open slots with providers licensed where the patient is",
+    tags=[SCHEDULING],
+    **answers(422),
+)
 def search_slots(
-    state: Annotated[str, Query(pattern=r"^[A-Z]{2}$", description="USPS code of where the patient will be")],
+    state: Annotated[
+        str,
+        Query(
+            pattern=r"^[A-Z]{2}$",
+            description="USPS code of where the patient will be",
+            json_schema_extra=US_STATES,
+        ),
+    ],
     start: Annotated[AwareDatetime, Query(alias="from")],
     end: Annotated[AwareDatetime, Query(alias="to")],
     zone: Annotated[str, Query(description="IANA zone to answer in, e.g. America/Denver")] = "UTC",
@@ -136,6 +167,8 @@ def search_slots(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SlotPage:
+    from telehealth.application.booking import SlotQuery
+
     tz = _zone(zone)
     if state not in US_JURISDICTIONS:
         raise SchedulingError("state must be a US state or territory (USPS code)")
@@ -149,8 +182,9 @@ def search_slots(
 @router.post(
     "/v1/appointments",
     summary="Book a slot (patients for themselves, staff for a patient)",
-    responses={201: {"description": "Booked", "content": {"application/json": {"model": AppointmentOut}}}},
+    tags=[SCHEDULING],
     middlewares=[idempotent.in_transaction()],
+    **answers(404, 409, 422, ok=201, model=AppointmentOut, idempotent=True),
 )
 def book(request: BookRequest) -> Response[AppointmentOut]:
     def answer(booked: Appointment) -> Response[AppointmentOut]:
@@ -167,7 +201,12 @@ def book(request: BookRequest) -> Response[AppointmentOut]:
     return answer(done)
 
 
-@router.get("/v1/appointments", summary="Own appointments; a provider's schedule; staff by provider")
+@router.get(
+    "/v1/appointments",
+    summary="Own appointments; a provider's schedule; staff by provider",
+    tags=[SCHEDULING],
+    **answers(404),
+)
 def list_appointments(
     provider_id: Annotated[str | None, Query(max_length=64)] = None,
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
@@ -179,7 +218,7 @@ def list_appointments(
     return AppointmentList(appointments=[appointment_out(a) for a in found])
 
 
-@router.get("/v1/appointments/<appointment_id>", summary="One appointment")
+@router.get("/v1/appointments/<appointment_id>", summary="One appointment", tags=[SCHEDULING], **answers(404))
 def read_appointment(appointment_id: AppointmentId) -> AppointmentOut:
     return appointment_out(context.booking().appointment(context.caller(router), appointment_id))
 
@@ -191,7 +230,9 @@ def changed(appointment: Appointment) -> Response[AppointmentOut]:
 @router.post(
     "/v1/appointments/<appointment_id>/cancel",
     summary="Cancel (patients: outside the window)",
+    tags=[SCHEDULING],
     middlewares=[idempotent.in_transaction()],
+    **answers(404, 409, 422, idempotent=True),
 )
 def cancel(appointment_id: AppointmentId) -> Response[AppointmentOut]:
     done = context.visits().cancel(context.caller(router), appointment_id, context.idempotency(changed))
@@ -201,7 +242,9 @@ def cancel(appointment_id: AppointmentId) -> Response[AppointmentOut]:
 @router.post(
     "/v1/appointments/<appointment_id>/reschedule",
     summary="Move to another slot of the same provider",
+    tags=[SCHEDULING],
     middlewares=[idempotent.in_transaction()],
+    **answers(404, 409, 422, idempotent=True),
 )
 def reschedule(appointment_id: AppointmentId, request: RescheduleRequest) -> Response[AppointmentOut]:
     done = context.booking().reschedule(
@@ -210,15 +253,35 @@ def reschedule(appointment_id: AppointmentId, request: RescheduleRequest) -> Res
     return changed(done)
 
 
+WALL_CLOCK = r"^([01]\d|2[0-3]):[0-5]\d(:[0-5]\d)?$"
+
+
+def _wall_clock(value: object) -> object:
+    """A time on the provider's wall clock, as the schema says: no offset (JSON Schema's `time`
+    format wants one, which is why the schema says a pattern instead), no fractions."""
+    if isinstance(value, str) and not re.fullmatch(WALL_CLOCK, value):
+        raise ValueError("a wall-clock time, HH:MM or HH:MM:SS")
+    return value
+
+
+WallClock = Annotated[
+    time,
+    BeforeValidator(_wall_clock),
+    WithJsonSchema(
+        {"type": "string", "pattern": WALL_CLOCK, "description": "On the provider's wall clock, no offset"}
+    ),
+]
+
+
 class IntervalIn(_Model):
-    start: time
-    end: time
+    start: WallClock
+    end: WallClock
 
 
 class ExtraHoursIn(_Model):
     day: date
-    start: time
-    end: time
+    start: WallClock
+    end: WallClock
 
 
 # The largest hours a provider may publish: half-hour blocks all day, a year of exceptions, twenty
@@ -230,11 +293,16 @@ MAX_SERVICES = 20
 
 class AvailabilityIn(_Model):
     weekly: dict[
-        Annotated[int, Field(ge=1, le=7)], Annotated[list[IntervalIn], Field(max_length=MAX_INTERVALS_A_DAY)]
-    ] = Field(description="ISO weekday (1 = Monday) to working intervals, in the provider's zone")
+        # JSON's keys are strings: the schema says the digit (pydantic's own would say an integer)
+        Annotated[int, Field(ge=1, le=7), WithJsonSchema({"type": "string", "pattern": "^[1-7]$"})],
+        Annotated[list[IntervalIn], Field(max_length=MAX_INTERVALS_A_DAY)],
+    ] = Field(
+        description="ISO weekday (1 = Monday) to working intervals, in the provider's zone",
+        json_schema_extra={"additionalProperties": False},  # the server takes no other key
+    )
     visit_minutes: Annotated[
         dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")], Annotated[int, Field(ge=5, le=240)]],
-        Field(min_length=1, max_length=MAX_SERVICES),
+        Field(min_length=1, max_length=MAX_SERVICES, json_schema_extra={"additionalProperties": False}),
     ]
     days_off: Annotated[list[date], Field(max_length=MAX_EXCEPTIONS)] = []
     extra: Annotated[list[ExtraHoursIn], Field(max_length=MAX_EXCEPTIONS)] = []
@@ -249,7 +317,12 @@ class AvailabilityOut(AvailabilityIn):
 ProviderId = Annotated[str, Path(pattern=r"^[a-z0-9-]{2,64}$")]
 
 
-@router.get("/v1/providers/<provider_id>/availability", summary="A provider's hours (the provider, or staff)")
+@router.get(
+    "/v1/providers/<provider_id>/availability",
+    summary="A provider's hours (the provider, or staff)",
+    tags=[AVAILABILITY],
+    **answers(404),
+)
 def read_availability(provider_id: ProviderId) -> AvailabilityOut:
     record = context.booking().availability(context.caller(router), provider_id)
     a = record.availability
@@ -264,7 +337,12 @@ def read_availability(provider_id: ProviderId) -> AvailabilityOut:
     )
 
 
-@router.put("/v1/providers/<provider_id>/availability", summary="Publish new hours (the provider, or staff)")
+@router.put(
+    "/v1/providers/<provider_id>/availability",
+    summary="Publish new hours (the provider, or staff)",
+    tags=[AVAILABILITY],
+    **answers(404, 409),
+)
 def publish_availability(provider_id: ProviderId, request: AvailabilityIn) -> AvailabilityOut:
     def hours(zone: str) -> Availability:
         return Availability(
@@ -284,7 +362,12 @@ def publish_availability(provider_id: ProviderId, request: AvailabilityIn) -> Av
     )
 
 
-@router.get("/integrations/appointments", summary="Appointments of a provider (scope appointments.read)")
+@router.get(
+    "/integrations/appointments",
+    summary="Appointments of a provider (scope appointments.read)",
+    tags=[INTEGRATIONS],
+    **answers(404),
+)
 def integration_appointments(
     provider_id: Annotated[str, Query(max_length=64)],
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,

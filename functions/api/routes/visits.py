@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api import context, idempotent
+from functions.api.contract import VISITS, VITALS, answers
 from functions.api.routes.scheduling import AppointmentId, StateCode
 from telehealth.domain.visits import CheckIn, Visit
 
@@ -130,7 +131,9 @@ NEXT_STEP = {
 @router.post(
     "/v1/appointments/<appointment_id>/check-in",
     summary="Check in (opens 15 minutes before the start)",
+    tags=[VISITS],
     middlewares=[idempotent.in_transaction()],
+    **answers(404, 409, 422, idempotent=True),
 )
 def check_in(appointment_id: AppointmentId, request: CheckInRequest) -> Response[CheckInOut]:
     def answer(done: CheckIn) -> Response[CheckInOut]:
@@ -157,6 +160,8 @@ def check_in(appointment_id: AppointmentId, request: CheckInRequest) -> Response
 @router.get(
     "/v1/appointments/<appointment_id>/waiting-room",
     summary="Where the visit stands: position and estimated wait while waiting",
+    tags=[VISITS],
+    **answers(404),
 )
 def waiting_room(appointment_id: AppointmentId) -> WaitingRoomOut:
     status = context.visits().waiting_room(context.caller(router), appointment_id)
@@ -179,9 +184,10 @@ def waiting_room(appointment_id: AppointmentId) -> WaitingRoomOut:
 @router.post(
     "/v1/appointments/<appointment_id>/join-link",
     summary="A fresh single-use join link for yourself (the last one stops working)",
-    responses={201: {"description": "Issued", "content": {"application/json": {"model": LinkOut}}}},
+    tags=[VISITS],
     # A Chime attendee, then the table: Powertools keeps the answer, the link sealed by the key.
     middlewares=[idempotent.by_record(sealed=["link"])],
+    **answers(404, 409, 410, 422, ok=201, model=LinkOut, idempotent=True),
 )
 def join_link(appointment_id: AppointmentId) -> Response[LinkOut]:
     link, expires = context.visits().issue_link(context.caller(router), appointment_id)
@@ -196,7 +202,9 @@ def join_link(appointment_id: AppointmentId) -> Response[LinkOut]:
 @router.post(
     "/v1/join",
     summary="Redeem a join link, once, for your Chime join information",
+    tags=[VISITS],
     middlewares=[idempotent.in_transaction(sealed=["Attendee.JoinToken"])],
+    **answers(404, 409, 410, 422, model=JoinInfoOut, idempotent=True),
 )
 def redeem(request: RedeemRequest) -> Response[JoinInfoOut]:
     def answer(info: dict[str, Any]) -> Response[JoinInfoOut]:
@@ -210,7 +218,12 @@ def redeem(request: RedeemRequest) -> Response[JoinInfoOut]:
     return answer(context.visits().redeem(context.caller(router), request.link, context.idempotency(answer)))
 
 
-@router.get("/v1/waiting-room", summary="The provider's queue: who waits, why, and for how long")
+@router.get(
+    "/v1/waiting-room",
+    summary="The provider's queue: who waits, why, and for how long",
+    tags=[VISITS],
+    **answers(),
+)
 def queue() -> QueueOut:
     line, current = context.visits().queue(context.caller(router))
     now = context.now()
@@ -233,8 +246,10 @@ def queue() -> QueueOut:
 @router.post(
     "/v1/appointments/<appointment_id>/admit",
     summary="Admit the patient into the video visit (optionally with an interpreter or a caregiver)",
+    tags=[VISITS],
     # A Chime meeting, then the table: Powertools keeps the answer, the link sealed by the key.
     middlewares=[idempotent.by_record(sealed=["link.link"])],
+    **answers(404, 409, 422, model=AdmitOut, idempotent=True),
 )
 def admit(
     appointment_id: AppointmentId, request: Annotated[AdmitRequest | None, Body()] = None
@@ -259,7 +274,9 @@ def admit(
 @router.post(
     "/v1/appointments/<appointment_id>/end",
     summary="End the visit (the meeting ends for all)",
+    tags=[VISITS],
     middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, idempotent=True),
 )
 def end(appointment_id: AppointmentId) -> VisitOut:
     return _visit_out(context.visits().end(context.caller(router), appointment_id))
@@ -289,6 +306,8 @@ class ReviewRequest(_Model):
 @router.get(
     "/v1/appointments/<appointment_id>/vitals",
     summary="Vital signs estimated from the visit video (preliminary until reviewed), for the provider",
+    tags=[VITALS],
+    **answers(404),
 )
 def vitals(appointment_id: AppointmentId) -> VitalsOut:
     from telehealth.fhir.projection import ESTIMATE_NOTE
@@ -315,7 +334,9 @@ def vitals(appointment_id: AppointmentId) -> VitalsOut:
 @router.post(
     "/v1/appointments/<appointment_id>/vitals/review",
     summary="Confirm (final) or reject (entered-in-error) one estimate",
+    tags=[VITALS],
     middlewares=[idempotent.in_transaction()],
+    **answers(404, 409, 422, idempotent=True),
 )
 def review_vitals(appointment_id: AppointmentId, request: ReviewRequest) -> Response[ReadingOut]:
     from telehealth.domain.vitals import Reading, VitalSign

@@ -1,0 +1,194 @@
+"""The API's contract, declared in one place: what each operation can answer, which take an
+`Idempotency-Key`, who may call them, and the finishing of the OpenAPI document Powertools
+generates from the routes.
+
+A route declares itself with `answers(...)`:
+
+    @router.post("/v1/appointments", summary="...", tags=[SCHEDULING],
+                 **answers(404, 409, 422, ok=201, model=AppointmentOut, idempotent=True))
+
+and `document()` does the rest for every route alike: the problem schema, 400 wherever the
+operation reads a parameter or a body, 401 and 403 where a token is needed, the header where the route
+is idempotent, the security requirement by path, the servers entry. `python -m tools.openapi`
+prints the document that is committed as docs/openapi.json.
+"""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+from typing import Any
+
+PROBLEM_JSON = "application/problem+json"
+IDEMPOTENT = "x-idempotent"  # the marker `answers(idempotent=True)` leaves for `document()`
+
+# The header's shape, which the server checks too (functions/api/context.py): visible ASCII.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{8,128}$"
+
+# Tags, in the order the document lists them.
+HEALTH, SCHEDULING, AVAILABILITY, VISITS, VITALS, INTEGRATIONS = (
+    "Health",
+    "Scheduling",
+    "Availability",
+    "Visits",
+    "Vitals",
+    "Integrations",
+)
+TAGS = {
+    HEALTH: "Whether the API and what it depends on answer (public).",
+    SCHEDULING: "Open slots, booking, cancelling and moving appointments.",
+    AVAILABILITY: "Providers' hours in their own zone.",
+    VISITS: "Check-in, the waiting room, admission, join links and the end of a visit.",
+    VITALS: "Vital signs estimated from the visit video, and the provider's review of them.",
+    INTEGRATIONS: "Routes for a health system's software (machine clients, client credentials).",
+}
+
+# Who may call what, as API Gateway's authorizer decides (infra/topology.py ROUTES; a unit test
+# holds the two together): a prefix, and the schemes with the scopes any one of which will do.
+USER_SCOPE = "aws.cognito.signin.user.admin"
+SECURITY: tuple[tuple[str, list[dict[str, list[str]]]], ...] = (
+    ("/v1/", [{"patients": [USER_SCOPE]}, {"workforce": [USER_SCOPE]}]),
+    ("/integrations/", [{"machines": ["telehealth/appointments.read"]}]),
+)
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    # Relative URLs resolve against the server: the tenant's sign-in domain serves /oauth2/ (the
+    # local platform serves it on the gateway). Each pool signs in users of its own.
+    "patients": {
+        "type": "oauth2",
+        "description": "Patients: the patient pool's sign-in (authorization code with PKCE).",
+        "flows": {
+            "authorizationCode": {
+                "authorizationUrl": "/oauth2/authorize",
+                "tokenUrl": "/oauth2/token",
+                "scopes": {"openid": "Sign in", USER_SCOPE: "Use the API as yourself"},
+            }
+        },
+    },
+    "workforce": {
+        "type": "oauth2",
+        "description": "Providers and staff: the workforce pool's sign-in (authorization code, PKCE, MFA).",
+        "flows": {
+            "authorizationCode": {
+                "authorizationUrl": "/oauth2/authorize",
+                "tokenUrl": "/oauth2/token",
+                "scopes": {"openid": "Sign in", USER_SCOPE: "Use the API as yourself"},
+            }
+        },
+    },
+    "machines": {
+        "type": "oauth2",
+        "description": "A health system's software: client credentials of a machine client of the tenant.",
+        "flows": {
+            "clientCredentials": {
+                "tokenUrl": "/oauth2/token",
+                "scopes": {
+                    "telehealth/appointments.read": "Read a provider's appointments",
+                    "telehealth/fhir.read": "Read through the FHIR facade",
+                    "telehealth/fhir.write": "Write through the FHIR facade",
+                },
+            }
+        },
+    },
+}
+
+# RFC 9457, as the API writes it (functions/api/problems.py).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string", "description": "Stable: /problems/<kind> (see docs/api.md)"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string", "description": "What was wrong; never repeats what was sent"},
+        "instance": {"type": "string", "description": "urn:uuid:<request id>: quote it to support"},
+        "errors": {
+            "type": "array",
+            "description": "Each field that is not valid (400 invalid-request)",
+            "items": {
+                "type": "object",
+                "required": ["field", "problem"],
+                "properties": {"field": {"type": "string"}, "problem": {"type": "string"}},
+            },
+        },
+        "rebook": {"type": "string", "description": "Where to book again (provider-not-licensed)"},
+    },
+}
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem_response(status: int) -> dict[str, Any]:
+    return {"description": HTTPStatus(status).phrase, "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}}}
+
+
+def answers(
+    *problems: int, ok: int = 200, model: type | None = None, idempotent: bool = False
+) -> dict[str, Any]:
+    """Keyword arguments for a route decorator: its success (`ok`, with `model` when the route
+    returns a `Response` rather than the model itself) and the problem statuses it can answer
+    beyond those `document()` gives every operation (400 where it reads input; 401 and 403 behind
+    a token)."""
+    success: dict[str, Any] = {"description": HTTPStatus(ok).phrase}
+    if model is not None:
+        success["content"] = {"application/json": {"model": model}}
+    declared: dict[str, Any] = {"responses": {ok: success, **{s: _problem_response(s) for s in problems}}}
+    if idempotent:
+        declared["openapi_extensions"] = {IDEMPOTENT: True}
+    return declared
+
+
+def security_for(path: str) -> list[dict[str, list[str]]] | None:
+    return next((schemes for prefix, schemes in SECURITY if path.startswith(prefix)), None)
+
+
+def _idempotency_header() -> dict[str, Any]:
+    return {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "A retry with the same key returns the first answer instead of acting again",
+        "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    }
+
+
+def finish(generated: dict[str, Any]) -> dict[str, Any]:
+    """The document Powertools generated, made to say what the server does."""
+    document: dict[str, Any] = json.loads(json.dumps(generated))  # a copy to change
+    # Relative to where the document is served: /live/ on the stage's own URL, / behind the local
+    # gateway or a custom domain. Swagger UI and clients resolve it against the document's URL.
+    document["servers"] = [{"url": ".", "description": "Where this document is served from"}]
+    document["tags"] = [{"name": name, "description": text} for name, text in TAGS.items()]
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    # Powertools documents its own 422 (HTTPValidationError); this API answers validation with a
+    # 400 problem, and a 422 only where a route says so.
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas["Problem"] = PROBLEM_SCHEMA
+    components["securitySchemes"] = SECURITY_SCHEMES
+    for path, item in document["paths"].items():
+        for operation in item.values():
+            responses = operation["responses"]
+            if responses.get("422", {}).get("content", {}).get("application/json"):
+                del responses["422"]  # Powertools' default, not declared by the route
+            security = security_for(path)
+            if security:
+                operation["security"] = security
+                responses.setdefault("401", _problem_response(401))
+                responses.setdefault("403", _problem_response(403))
+            if operation.pop(IDEMPOTENT, False):
+                operation.setdefault("parameters", []).append(_idempotency_header())
+            if operation.get("parameters") or operation.get("requestBody"):  # else nothing is read
+                responses.setdefault("400", _problem_response(400))
+            operation["responses"] = dict(sorted(responses.items()))
+    return document
+
+
+def document(app: Any) -> dict[str, Any]:
+    """The finished OpenAPI document of the resolver `app`."""
+    generated = app.get_openapi_schema(title="Telehealth API", version="1").model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    return finish(generated)

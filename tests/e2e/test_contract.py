@@ -1,0 +1,37 @@
+"""The API keeps its own contract: Schemathesis generates requests from the document the gateway
+serves, as a patient, a provider, a member of staff and a machine client, and every answer is
+one the document gives, no 5xx, every 4xx a problem (tools/fuzz.py)."""
+
+from __future__ import annotations
+
+import json
+
+from local.platform import LocalPlatform
+from tests.conftest import http
+from tools.fuzz import callers_of, fuzz
+
+# Per operation, caller and mode (positive, negative): 19 operations, about 300 requests in all.
+EXAMPLES = 3
+
+
+def test_fuzzing_the_served_document_finds_no_5xx_no_answer_outside_it_and_only_problem_4xx(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    served = http("GET", f"{gateway}/openapi.json")
+    assert served.status == 200
+    document = served.json()
+    report = fuzz(gateway, document, callers_of(platform, "riverside"), examples=EXAMPLES)
+    print(
+        f"fuzz: {report.operations} operations, {report.cases} cases in {report.seconds:.1f} s, "
+        f"statuses {json.dumps(dict(sorted(report.statuses.items())))}, "
+        f"valid requests refused as malformed: {len(report.valid_refused)}"
+    )
+    for refused in report.valid_refused:  # the clinic's rules a schema cannot say (and any it could)
+        print("  refused:", refused)
+    assert report.operations == len([op for item in document["paths"].values() for op in item])
+    assert report.cases >= report.operations * 2
+    findings = "\n".join(str(f) for f in report.findings[:40])
+    assert report.server_errors == 0, findings
+    assert report.outside_document == 0, findings
+    assert report.not_problem_json == 0, findings
+    assert report.accepted_invalid == 0, findings

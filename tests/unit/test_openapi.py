@@ -1,0 +1,100 @@
+"""The OpenAPI document says what the server does: the committed copy is the one the code makes,
+every answer but success is a problem, who may call each operation is what API Gateway enforces,
+and the API function's import leaves the services (and Stripe) for first use."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions.api import contract
+from infra import topology
+from infra.tenants import MACHINE_SCOPES
+from telehealth.domain.jurisdictions import US_JURISDICTIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "docs" / "openapi.json"
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    from functions.api.handler import app
+
+    return contract.document(app)
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(method, path, op) for path, item in document["paths"].items() for method, op in item.items()]
+
+
+def test_the_committed_document_is_the_one_the_code_makes(document: dict[str, Any]) -> None:
+    committed = json.loads(COMMITTED.read_text())
+    assert committed == document, "docs/openapi.json is stale: run `make docs` and commit it"
+
+
+def test_every_operation_is_tagged_and_every_answer_but_success_is_a_problem(
+    document: dict[str, Any],
+) -> None:
+    tags = {t["name"] for t in document["tags"]}
+    for method, path, op in _operations(document):
+        assert set(op["tags"]) <= tags and op["tags"], (method, path)
+        for status, response in op["responses"].items():
+            if int(status) >= 400 and path != "/health":
+                assert set(response["content"]) == {"application/problem+json"}, (method, path, status)
+    assert "HTTPValidationError" not in json.dumps(document)
+
+
+def test_who_may_call_each_operation_is_what_the_authorizer_enforces(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    granted = set(schemes["machines"]["flows"]["clientCredentials"]["scopes"])
+    assert granted == {f"{topology.RESOURCE_SERVER}/{s}" for s in MACHINE_SCOPES}
+    for method, path, op in _operations(document):
+        (route,) = [r for r in topology.ROUTES if path == r.path or path.startswith(r.path.split("{")[0])]
+        documented = {
+            scope for requirement in op.get("security", []) for s in requirement.values() for scope in s
+        }
+        assert documented == set(route.scopes), (method, path)
+        assert ("401" in op["responses"]) == bool(route.scopes), (method, path)
+
+
+def test_state_bookings_take_an_idempotency_key_and_times_have_no_offset(document: dict[str, Any]) -> None:
+    keyed = {
+        (method, path)
+        for method, path, op in _operations(document)
+        if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", []))
+    }
+    assert keyed >= {
+        ("post", "/v1/appointments"),
+        ("post", "/v1/appointments/{appointment_id}/cancel"),
+        ("post", "/v1/appointments/{appointment_id}/reschedule"),
+    }
+    text = json.dumps(document)
+    assert '"format": "time"' not in text  # JSON Schema's time wants an offset the API never sends
+    (state,) = [p for p in document["paths"]["/v1/slots"]["get"]["parameters"] if p["name"] == "state"]
+    assert set(state["schema"]["enum"]) == US_JURISDICTIONS
+    assert document["servers"] == [{"url": ".", "description": "Where this document is served from"}]
+
+
+def test_no_function_but_payments_imports_stripe() -> None:
+    """One interpreter imports every other function's handler in turn, as Lambda would one each."""
+    modules = [f.module for f in topology.FUNCTIONS if f is not topology.PAYMENTS]
+    code = (
+        "import importlib, json, sys\n"
+        "seen = {}\n"
+        f"for m in {modules!r}:\n"
+        "    importlib.import_module(m)\n"
+        "    seen[m] = 'stripe' in sys.modules\n"
+        "print(json.dumps(seen))\n"
+    )
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen and not any(seen.values()), seen
