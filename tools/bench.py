@@ -5,7 +5,11 @@
 - HIPAA acknowledgments, by registered kind and by construct they are applied to;
 - resources per template;
 - each Lambda handler module's import time in a fresh process (median of 7), beside
-  `import boto3` measured the same way in the same run;
+  `import boto3` measured the same way in the same run, and where the API handler's goes (the
+  time spent in each top-level package's own modules, from `python -X importtime`);
+- fuzz: Schemathesis against the document the local gateway serves, as a patient, a provider,
+  staff and a machine client: operations, cases, 5xx (goal 0), answers outside the document
+  (goal 0), 4xx that are not problem+json (goal 0), and schema-valid requests refused as malformed;
 - the local platform: time from `python -m local` to ready (first start with the repository's
   bytecode caches cleared, then a restart), its resident memory (all its processes), and the
   gateway's own overhead per request (p50/p99 of `GET /health`, the handler's time subtracted);
@@ -35,7 +39,7 @@
   resources (synthetic), then a kill -9 (the journal replayed), then a clean stop (the snapshot
   alone), each with the state's size on disk.
 
-`python -m tools.bench --only synth|imports|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit`
+`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit`
 runs one part.
 """
 
@@ -78,6 +82,30 @@ def _import_time(module: str) -> float:
     env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
     return float(out.stdout.strip().splitlines()[-1])
+
+
+def _import_breakdown(module: str) -> dict[str, float]:
+    """Seconds each top-level package's own modules take in importing `module` (a new interpreter,
+    `-X importtime`): their self times, so the parts add up to the whole."""
+    code = f"import {module}"
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code], env=env, check=True, capture_output=True, text=True
+    )
+    parts: dict[str, float] = {}
+    for line in out.stderr.splitlines():
+        fields = line.removeprefix("import time:").split("|")
+        if len(fields) != 3 or not fields[0].strip().isdigit():
+            continue  # the header line
+        name = fields[2].strip()
+        # The project's own modules by subpackage; anything else by its distribution's top level.
+        root = (
+            ".".join(name.split(".")[:3])
+            if name.split(".")[0] in ("functions", "telehealth")
+            else name.split(".")[0]
+        )
+        parts[root] = parts.get(root, 0.0) + int(fields[0]) / 1e6
+    return parts
 
 
 def _median_ms(samples: list[float]) -> str:
@@ -131,6 +159,45 @@ def import_figures() -> None:
     for fn in topology.FUNCTIONS:
         samples = [_import_time(fn.module) for _ in range(IMPORT_RUNS)]
         print(f"  {fn.module:<44} {_median_ms(samples)}")
+    api = topology.API.module
+    print(f"\n  where {api} goes (own modules' time by package, median of {IMPORT_RUNS}; the largest):")
+    runs = [_import_breakdown(api) for _ in range(IMPORT_RUNS)]
+    medians = {p: statistics.median(r.get(p, 0.0) for r in runs) for p in {p for r in runs for p in r}}
+    for package, seconds in sorted(medians.items(), key=lambda kv: -kv[1])[:10]:
+        print(f"    {package:<42} {seconds * 1000:8.1f} ms")
+    print(f"    {'(all of it)':<42} {sum(medians.values()) * 1000:8.1f} ms")
+
+
+def fuzz_figures() -> None:
+    """Schemathesis against the document the local gateway serves (tools/fuzz.py)."""
+    import urllib.request
+
+    from local.platform import LocalPlatform, Settings
+    from tools.fuzz import callers_of, fuzz
+
+    print("\n== Fuzz: the API against its own OpenAPI document, four kinds of caller")
+    with tempfile.TemporaryDirectory() as state:
+        platform = LocalPlatform(Settings(port=0, state_dir=Path(state)))
+        try:
+            platform.start()
+            gateway = platform.urls["gateway"]
+            with urllib.request.urlopen(f"{gateway}/openapi.json", timeout=30) as served:  # noqa: S310
+                document = json.loads(served.read())
+            report = fuzz(gateway, document, callers_of(platform, "riverside"), examples=10)
+        finally:
+            platform.stop()
+    print(f"  operations                                {report.operations:6d}")
+    print(f"  cases (10 per operation, caller, mode)    {report.cases:6d}   in {report.seconds:.1f} s")
+    print(f"  5xx (goal 0)                              {report.server_errors:6d}")
+    print(f"  answers outside the document (goal 0)     {report.outside_document:6d}")
+    print(f"  4xx not problem+json (goal 0)             {report.not_problem_json:6d}")
+    print(f"  invalid requests accepted (goal 0)        {report.accepted_invalid:6d}")
+    print(
+        f"  valid requests refused as malformed       {len(report.valid_refused):6d}   (the clinic's rules no schema says)"
+    )
+    print(f"  statuses: {dict(sorted(report.statuses.items()))}")
+    for finding in report.findings[:10]:
+        print(f"    {finding}")
 
 
 def _tree_rss_kib(root_pid: int) -> int:
@@ -1310,6 +1377,7 @@ def rppg_figures() -> None:
 PARTS = {
     "synth": synth_figures,
     "imports": import_figures,
+    "fuzz": fuzz_figures,
     "local": local_figures,
     "scheduling": scheduling_figures,
     "visit": visit_figures,
