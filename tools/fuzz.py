@@ -6,8 +6,9 @@ over HTTP to the gateway with that caller's token. A response fails when it is a
 status or content type or body is not one the document gives the operation, when a 4xx is not
 `application/problem+json`, or when a request the schema forbids is not refused with a 4xx.
 
-Bounded: `examples` per operation, caller and mode, derandomized (the same cases every run), no
-shrinking. Used by tests/e2e/test_contract.py and `make bench` (`--only fuzz`).
+Bounded: `examples` per operation, caller and mode, no shrinking, no example database (Hypothesis
+is derandomized; Schemathesis still varies some values from run to run). Used by
+tests/e2e/test_contract.py and `make bench` (`--only fuzz`).
 """
 
 from __future__ import annotations

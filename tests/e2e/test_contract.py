@@ -10,8 +10,8 @@ from local.platform import LocalPlatform
 from tests.conftest import http
 from tools.fuzz import callers_of, fuzz
 
-# Per operation, caller and mode (positive, negative): 19 operations, about 300 requests in all.
-EXAMPLES = 3
+# Per operation, caller and mode (positive, negative): 19 operations, about 200 requests in all.
+EXAMPLES = 2
 
 
 def test_fuzzing_the_served_document_finds_no_5xx_no_answer_outside_it_and_only_problem_4xx(
