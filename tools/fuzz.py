@@ -189,7 +189,7 @@ def _attempts(
             except BaseExceptionGroup as failed:  # Schemathesis' FailureGroup
                 title = "; ".join(getattr(f, "title", str(f)) for f in failed.exceptions)[:200]
                 if check is negative_data_rejection:
-                    found("accepted_invalid", title)
+                    found("accepted_invalid", f"{title}: {case.as_curl_command(headers={})[:300]}")
                 elif check is not not_a_server_error:  # a 5xx is counted above
                     found("outside_document", title)
         if mode.is_positive and response.status_code == 400:

@@ -4,6 +4,7 @@ and the integration route machine clients read appointments through."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -52,6 +53,26 @@ StateCode = Annotated[
 # shape that still names no instant (30 February) is no slot, a 404, never "not a slot id".
 SLOT_ID_PATTERN = r"^[a-z0-9-]{2,64}\.\d{4}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3])[0-5]\dZ$"
 SlotId = Annotated[str, Field(pattern=SLOT_ID_PATTERN)]
+
+# Instants and days as the schema's formats say (RFC 3339 `date-time`, `date`): pydantic alone also
+# takes a Unix time, `0`, or a minute without seconds, which a client reading the schema never sends.
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _as_formatted(pattern: re.Pattern[str], what: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ValueError(f"{what}, as RFC 3339 writes it")
+        return value
+
+    return check
+
+
+Instant = Annotated[
+    AwareDatetime, BeforeValidator(_as_formatted(_DATE_TIME, "a date and time with an offset"))
+]
+Day = Annotated[date, BeforeValidator(_as_formatted(_DATE, "a date"))]
 AppointmentId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
 
 
@@ -158,8 +179,8 @@ def search_slots(
             json_schema_extra=US_STATES,
         ),
     ],
-    start: Annotated[AwareDatetime, Query(alias="from")],
-    end: Annotated[AwareDatetime, Query(alias="to")],
+    start: Annotated[Instant, Query(alias="from")],
+    end: Annotated[Instant, Query(alias="to")],
     zone: Annotated[str, Query(description="IANA zone to answer in, e.g. America/Denver")] = "UTC",
     specialty: Annotated[str | None, Query(max_length=40)] = None,
     language: Annotated[str | None, Query(max_length=16)] = None,
@@ -209,8 +230,8 @@ def book(request: BookRequest) -> Response[AppointmentOut]:
 )
 def list_appointments(
     provider_id: Annotated[str | None, Query(max_length=64)] = None,
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> AppointmentList:
     found = context.booking().appointments(
         context.caller(router), provider_id=provider_id, start=start, end=end
@@ -279,7 +300,7 @@ class IntervalIn(_Model):
 
 
 class ExtraHoursIn(_Model):
-    day: date
+    day: Day
     start: WallClock
     end: WallClock
 
@@ -304,7 +325,7 @@ class AvailabilityIn(_Model):
         dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")], Annotated[int, Field(ge=5, le=240)]],
         Field(min_length=1, max_length=MAX_SERVICES, json_schema_extra={"additionalProperties": False}),
     ]
-    days_off: Annotated[list[date], Field(max_length=MAX_EXCEPTIONS)] = []
+    days_off: Annotated[list[Day], Field(max_length=MAX_EXCEPTIONS)] = []
     extra: Annotated[list[ExtraHoursIn], Field(max_length=MAX_EXCEPTIONS)] = []
     version: int = Field(description="The version read; a concurrent change makes this a 409")
 
@@ -370,8 +391,8 @@ def publish_availability(provider_id: ProviderId, request: AvailabilityIn) -> Av
 )
 def integration_appointments(
     provider_id: Annotated[str, Query(max_length=64)],
-    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    start: Annotated[Instant | None, Query(alias="from")] = None,
+    end: Annotated[Instant | None, Query(alias="to")] = None,
 ) -> AppointmentList:
     caller = context.caller(router)
     caller.require_scope("telehealth/appointments.read")
