@@ -112,3 +112,30 @@ def test_a_path_no_route_takes_is_a_404_problem() -> None:
     response = api.lambda_handler(proxy_event("GET", "/v1/nothing", "/v1/{proxy+}"), Context())
     assert response["statusCode"] == 404
     assert json.loads(response["body"])["type"] == "/problems/no-such-route"
+
+
+def test_published_hours_are_read_back_in_the_forms_the_document_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stricter input forms (RFC 3339 days, wall-clock hours) hold for what the API answers too."""
+    from datetime import date, time
+
+    from functions.api.routes.scheduling import AvailabilityIn, AvailabilityOut, ExtraHoursIn, IntervalIn
+
+    hours = AvailabilityOut(
+        provider_id="dr-x",
+        zone="America/Chicago",
+        weekly={1: [IntervalIn(start=time(9), end=time(12))]},
+        visit_minutes={"general": 30},
+        days_off=[date(2026, 12, 24)],
+        extra=[ExtraHoursIn(day=date(2026, 12, 27), start=time(8), end=time(9))],
+        version=3,
+    )
+    answered = json.loads(hours.model_dump_json())
+    assert answered["days_off"] == ["2026-12-24"] and answered["weekly"]["1"][0]["start"] == "09:00:00"
+    assert AvailabilityIn.model_validate(
+        {k: v for k, v in answered.items() if k not in ("provider_id", "zone")}
+    )
+    for day_off in (0, "0", "20261224"):
+        with pytest.raises(ValueError):
+            AvailabilityIn.model_validate({**answered, "days_off": [day_off]})

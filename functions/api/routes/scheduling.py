@@ -62,7 +62,9 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def _as_formatted(pattern: re.Pattern[str], what: str) -> Callable[[object], object]:
     def check(value: object) -> object:
-        if not isinstance(value, str) or not pattern.fullmatch(value):
+        # A string from the request must have the form; a number never does (pydantic would read
+        # it as a Unix time); a date or datetime is the API's own answer on its way out.
+        if isinstance(value, int | float) or (isinstance(value, str) and not pattern.fullmatch(value)):
             raise ValueError(f"{what}, as RFC 3339 writes it")
         return value
 
