@@ -185,6 +185,22 @@ def _warm_botocore() -> None:
         boto3.client(service)
 
 
+def _warm_services() -> None:
+    """Import what the functions' services load on first use (functions/services.py), once, before
+    any fork, as the handlers' own imports no longer include them (a cold start in Lambda pays
+    only for what it uses): each environment then builds its services without re-importing their
+    modules. Payments stay out (Stripe is the payments environment's alone)."""
+    import pkgutil
+
+    import telehealth.adapters
+    import telehealth.application
+
+    for package in (telehealth.application, telehealth.adapters):
+        for found in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+            if "payments" not in found.name:
+                importlib.import_module(found.name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--control-fd", type=int, required=True, help="the platform's control socket")
@@ -197,6 +213,7 @@ def main() -> None:
             if function.key in _settings:
                 _handler(function)
         _warm_botocore()
+        _warm_services()
     serve(socket.socket(fileno=args.control_fd))
 
 
