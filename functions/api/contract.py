@@ -8,7 +8,8 @@ A route declares itself with `answers(...)`:
                  **answers(404, 409, 422, ok=201, model=AppointmentOut, idempotent=True))
 
 and `document()` does the rest for every route alike: the problem schema, 400 wherever the
-operation reads a parameter or a body, 401 and 403 where a token is needed, the header where the route
+operation reads a parameter or a body, 401 and 403 where a token is needed, 429 (the stage's
+throttles), the header where the route
 is idempotent, the security requirement by path, the servers entry. `python -m tools.openapi`
 prints the document that is committed as docs/openapi.json.
 """
@@ -182,6 +183,8 @@ def finish(generated: dict[str, Any]) -> dict[str, Any]:
                 operation.setdefault("parameters", []).append(_idempotency_header())
             if operation.get("parameters") or operation.get("requestBody"):  # else nothing is read
                 responses.setdefault("400", _problem_response(400))
+            # API Gateway's own: every method is under its route group's throttle.
+            responses.setdefault("429", _problem_response(429))
             operation["responses"] = dict(sorted(responses.items()))
     return document
 
