@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
 from functions.services import booking, clinic_admin, now, visits, vitals
-from telehealth.application.booking import Idempotency
 from telehealth.application.callers import Caller, NotAuthorizedError, caller_from_claims
+
+if TYPE_CHECKING:  # the service loads on first use, not with the API function's import
+    from telehealth.application.booking import Idempotency
 
 __all__ = ["booking", "caller", "clinic_admin", "idempotency", "now", "visits", "vitals"]
 

@@ -23,8 +23,9 @@ from typing import Any
 PROBLEM_JSON = "application/problem+json"
 IDEMPOTENT = "x-idempotent"  # the marker `answers(idempotent=True)` leaves for `document()`
 
-# The header's shape, which the server checks too (functions/api/context.py): visible ASCII.
-IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{8,128}$"
+# The header's shape, which the server checks too (functions/api/idempotent.py): 8 to 128
+# printable ASCII characters.
+IDEMPOTENCY_KEY_PATTERN = r"^[ -~]{8,128}$"
 
 # Tags, in the order the document lists them.
 HEALTH, SCHEDULING, AVAILABILITY, VISITS, VITALS, INTEGRATIONS = (

@@ -34,16 +34,18 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 
-from telehealth.application.booking import Idempotency
 from telehealth.domain.scheduling import SchedulingError
-from telehealth.ports import IdempotencyClaim, IdempotentReplay
+
+if TYPE_CHECKING:  # the services' types: the services load on first use, not at import
+    from telehealth.application.booking import Idempotency
+    from telehealth.ports import IdempotencyClaim
 
 KEY_HEADER = "Idempotency-Key"
 KEPT_FOR = timedelta(hours=24)
@@ -63,6 +65,8 @@ class KeyedRequest:
     sealed: tuple[str, ...]
 
     def claim(self, response: str = "") -> IdempotencyClaim:
+        from telehealth.ports import IdempotencyClaim
+
         return IdempotencyClaim(self.caller, self.route, self.key, self.payload_hash, response)
 
     def kept(self, response: Response[Any]) -> str:
@@ -167,6 +171,8 @@ def _current_request(request: KeyedRequest) -> Iterator[None]:
 def current(answer: Callable[[Any], Response[Any]]) -> Idempotency | None:
     """For a route under `in_transaction()`: the key, and how to keep the route's answer to the
     change, for the service to write inside the change's transaction."""
+    from telehealth.application.booking import Idempotency
+
     request = _current.get()
     if request is None:
         return None
@@ -182,6 +188,7 @@ def current(answer: Callable[[Any], Response[Any]]) -> Idempotency | None:
 def in_transaction(sealed: Sequence[str] = ()) -> Middleware:
     def idempotent_in_transaction(app: Any, next_middleware: NextMiddleware) -> Response[Any]:
         from functions import services
+        from telehealth.ports import IdempotentReplay
 
         request = keyed(app, sealed)
         if request is None:

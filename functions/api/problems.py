@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import traceback
 import uuid
 from collections.abc import Iterable
@@ -19,10 +20,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from telehealth.application.callers import NotAuthorizedError
 from telehealth.domain.appointments import AppointmentRuleError
@@ -200,6 +197,13 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
         return problem(status, kind, title, detail, **_instance(app), **extra)
 
     def unforeseen(error: Exception) -> Response[str]:
+        # Powertools' idempotency utility (routes under `idempotent.by_record()`) loads with its
+        # first use: its errors are mapped here rather than importing it (and boto3) at start-up.
+        powertools = sys.modules.get("aws_lambda_powertools.utilities.idempotency.exceptions")
+        if powertools is not None and isinstance(error, powertools.IdempotencyValidationError):
+            return reused(error)  # Powertools' word for a reused key
+        if powertools is not None and isinstance(error, powertools.IdempotencyAlreadyInProgressError):
+            return in_progress(error)
         return answer(
             500,
             "internal-error",
@@ -292,8 +296,6 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     def stale(error: Exception) -> Response[str]:
         return answer(409, "conflict", "The record changed meanwhile.", "Read it again and retry.", error)
 
-    @app.exception_handler(IdempotencyMismatchError)
-    @app.exception_handler(IdempotencyValidationError)  # Powertools' word for the same
     def reused(error: Exception) -> Response[str]:
         return answer(
             422,
@@ -303,8 +305,9 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
             error,
         )
 
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def in_progress(error: IdempotencyAlreadyInProgressError) -> Response[str]:
+    app.exception_handler(IdempotencyMismatchError)(reused)
+
+    def in_progress(error: Exception) -> Response[str]:
         return answer(
             409,
             "idempotency-key-in-progress",
