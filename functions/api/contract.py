@@ -28,12 +28,13 @@ IDEMPOTENT = "x-idempotent"  # the marker `answers(idempotent=True)` leaves for 
 IDEMPOTENCY_KEY_PATTERN = r"^[ -~]{8,128}$"
 
 # Tags, in the order the document lists them.
-HEALTH, SCHEDULING, AVAILABILITY, VISITS, VITALS, INTEGRATIONS = (
+HEALTH, SCHEDULING, AVAILABILITY, VISITS, VITALS, ADMIN, INTEGRATIONS = (
     "Health",
     "Scheduling",
     "Availability",
     "Visits",
     "Vitals",
+    "Administration",
     "Integrations",
 )
 TAGS = {
@@ -42,6 +43,7 @@ TAGS = {
     AVAILABILITY: "Providers' hours in their own zone.",
     VISITS: "Check-in, the waiting room, admission, join links and the end of a visit.",
     VITALS: "Vital signs estimated from the visit video, and the provider's review of them.",
+    ADMIN: "The clinic's settings, services and providers, versioned, for its administrators.",
     INTEGRATIONS: "Routes for a health system's software (machine clients, client credentials).",
 }
 

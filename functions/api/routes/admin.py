@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api import context
+from functions.api.contract import ADMIN, answers
 from telehealth.application.clinic_admin import MAX_CREDENTIALS
 from telehealth.domain.clinic_settings import MAX_OPEN_BOOKINGS, Change, ClinicSettings, Service
 from telehealth.domain.licensure import License, LicenseStatus
@@ -146,12 +147,17 @@ def history(changes: list[Change]) -> History:
     )
 
 
-@router.get("/v1/admin/settings", summary="The clinic's settings (admins)")
+@router.get("/v1/admin/settings", summary="The clinic's settings (admins)", tags=[ADMIN], **answers(404))
 def read_settings() -> SettingsOut:
     return settings_out(*context.clinic_admin().settings(context.caller(router)))
 
 
-@router.put("/v1/admin/settings", summary="Change the clinic's settings (admins); fields left out stay")
+@router.put(
+    "/v1/admin/settings",
+    summary="Change the clinic's settings (admins); fields left out stay",
+    tags=[ADMIN],
+    **answers(404, 409),
+)
 def change_settings(request: SettingsIn) -> SettingsOut:
     raw = request.model_dump(exclude_none=True, exclude={"version"})
     if "visit_timings" in raw and not raw["visit_timings"]:
@@ -159,12 +165,22 @@ def change_settings(request: SettingsIn) -> SettingsOut:
     return settings_out(*context.clinic_admin().change_settings(context.caller(router), raw, request.version))
 
 
-@router.get("/v1/admin/settings/history", summary="Every version of the settings: who changed what, when")
+@router.get(
+    "/v1/admin/settings/history",
+    summary="Every version of the settings: who changed what, when",
+    tags=[ADMIN],
+    **answers(404),
+)
 def settings_history() -> History:
     return history(context.clinic_admin().settings_history(context.caller(router)))
 
 
-@router.get("/v1/admin/services", summary="The clinic's services: code, length, price (admins)")
+@router.get(
+    "/v1/admin/services",
+    summary="The clinic's services: code, length, price (admins)",
+    tags=[ADMIN],
+    **answers(404),
+)
 def list_services() -> ServiceList:
     found = context.clinic_admin().services(context.caller(router))
     return ServiceList(services=[service_out(s, v) for s, v in found])
@@ -173,6 +189,8 @@ def list_services() -> ServiceList:
 @router.put(
     "/v1/admin/services/<code>",
     summary="Add a service (version 0) or change one (admins); never deleted, made inactive",
+    tags=[ADMIN],
+    **answers(404, 409),
 )
 def put_service(code: ServiceCode, request: ServiceIn) -> Response[ServiceOut]:
     service = Service(
@@ -191,7 +209,9 @@ def put_service(code: ServiceCode, request: ServiceIn) -> Response[ServiceOut]:
     )
 
 
-@router.get("/v1/admin/services/<code>/history", summary="Every version of a service")
+@router.get(
+    "/v1/admin/services/<code>/history", summary="Every version of a service", tags=[ADMIN], **answers(404)
+)
 def service_history(code: ServiceCode) -> History:
     return history(context.clinic_admin().service_history(context.caller(router), code))
 
@@ -255,7 +275,12 @@ def provider_out(record: ProviderRecord) -> ProviderOut:
     )
 
 
-@router.get("/v1/admin/providers/<provider_id>", summary="A provider's profile and credentials (admins)")
+@router.get(
+    "/v1/admin/providers/<provider_id>",
+    summary="A provider's profile and credentials (admins)",
+    tags=[ADMIN],
+    **answers(404),
+)
 def read_provider(provider_id: ProviderId) -> ProviderOut:
     return provider_out(context.clinic_admin().provider(context.caller(router), provider_id))
 
@@ -263,6 +288,8 @@ def read_provider(provider_id: ProviderId) -> ProviderOut:
 @router.put(
     "/v1/admin/providers/<provider_id>",
     summary="Add a provider (version 0) or change one's profile, licences and privileges (admins)",
+    tags=[ADMIN],
+    **answers(404, 409),
 )
 def put_provider(provider_id: ProviderId, request: ProviderIn) -> Response[ProviderOut]:
     from telehealth.domain.scheduling import SchedulingError
