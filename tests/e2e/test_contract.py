@@ -10,7 +10,7 @@ from local.platform import LocalPlatform
 from tests.conftest import http
 from tools.fuzz import callers_of, fuzz
 
-# Per operation, caller and mode (positive, negative): 19 operations, about 200 requests in all.
+# Per operation, caller and mode (positive, negative): 27 operations, about 270 requests in all.
 EXAMPLES = 2
 
 
