@@ -21,6 +21,7 @@ from telehealth.domain.appointments import Actor
 from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import Availability, DayOff, Interval
+from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.fhir import projection
 from telehealth.ports import OutboxEntry
 
@@ -125,9 +126,17 @@ SEED_PROVIDERS = (
 
 
 # What the clinic offers: every visit type the providers above publish hours for. Prices in cents.
+# General and follow-up visits carry the SNOMED CT procedures the record codes them with; the
+# evaluation has none (an admin may give it one), so the record names it by its text.
 SEED_SERVICES = (
-    Service("general", "General visit", 30, 4000),
-    Service("follow-up", "Follow-up visit", 15, 2500),
+    Service("general", "General visit", 30, 4000, coding=ServiceType("11429006", SNOMED_CT, "Consultation")),
+    Service(
+        "follow-up",
+        "Follow-up visit",
+        15,
+        2500,
+        coding=ServiceType("390906007", SNOMED_CT, "Follow-up encounter"),
+    ),
     Service("evaluation", "Psychological evaluation", 240, 30000),
 )
 

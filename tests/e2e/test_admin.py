@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from local.platform import LocalPlatform
-from tests.conftest import CLINIC_SETTINGS_TTL_S, Reply, user_tokens
-from tests.e2e.test_scheduling import RIVERSIDE, book, call, fresh_slot, open_slots
+from telehealth.adapters.healthlake import HealthLakeFhirStore
+from tests.conftest import CLINIC_SETTINGS_TTL_S, Reply, eventually, user_tokens
+from tests.e2e.test_scheduling import RIVERSIDE, _used, book, call, fresh_slot, open_slots
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +145,62 @@ def test_an_admin_changes_a_price_at_the_version_read_and_the_change_is_kept(
     assert history[0]["changes"] == {
         "price_minor": {"before": general["price_minor"], "after": general["price_minor"] + 500}
     }
+
+
+def test_an_admins_coding_of_a_service_reaches_the_record_and_taking_it_off_leaves_the_name(
+    gateway: str, tokens: dict[str, str], fhir: HealthLakeFhirStore
+) -> None:
+    admin, patient = tokens["admin"], tokens["patient"]
+    listed = call(gateway, "GET", "/v1/admin/services", admin).json()["services"]
+    assert next(s for s in listed if s["code"] == "general")["coding"] == {
+        "system": "http://snomed.info/sct",
+        "code": "11429006",
+        "display": "Consultation",
+    }  # the seed's, through the admin service
+    evaluation = next(s for s in listed if s["code"] == "evaluation")
+    assert evaluation["coding"] is None
+    body = {k: evaluation[k] for k in ("display", "minutes", "price_minor", "currency", "active")}
+    # A coding FHIR would refuse is a 400 naming the field, and changes nothing.
+    odd = {**body, "coding": {"system": "clinic services", "code": "eval"}, "version": evaluation["version"]}
+    bad = call(gateway, "PUT", "/v1/admin/services/evaluation", admin, odd)
+    assert bad.status == 400 and bad.headers["Content-Type"] == "application/problem+json", bad.body
+    assert "system" in bad.json()["errors"][0]["field"]
+    coding = {"system": "https://riverside.example/fhir/CodeSystem/services", "code": "psych-eval-4h"}
+    coded = call(
+        gateway,
+        "PUT",
+        "/v1/admin/services/evaluation",
+        admin,
+        {**body, "coding": coding, "version": evaluation["version"]},
+    )
+    assert coded.status == 200, coded.body
+    version = coded.json()["version"]
+    assert version == evaluation["version"] + 1  # the refused change took no version
+    booked: dict[str, Any] = {}
+    try:
+        time.sleep(CLINIC_SETTINGS_TTL_S + 0.5)  # every function's copy of the services is re-read
+        slots = open_slots(
+            gateway, patient, state="NJ", service_type="evaluation", specialty="behavioral-health"
+        )
+        slot = next(s["slot_id"] for s in slots if s["slot_id"] not in _used)
+        _used.add(slot)
+        reply = book(gateway, patient, slot, state="NJ", service_type="evaluation")
+        assert reply.status == 201, reply.body
+        booked = reply.json()
+        appointment_id = booked["appointment_id"]
+        record = eventually(lambda: fhir.read_if_present("Appointment", appointment_id), timeout_s=30)
+        assert record["serviceType"] == [{"coding": [coding], "text": "evaluation"}]
+    finally:
+        # The seed's state again (the record rebuilt later codes every visit as the services stand).
+        restored = call(gateway, "PUT", "/v1/admin/services/evaluation", admin, {**body, "version": version})
+        assert restored.status == 200, restored.body
+    # Without a coding the record names the service by its text: the cancellation says so.
+    time.sleep(CLINIC_SETTINGS_TTL_S + 0.5)
+    cancel = f"/v1/appointments/{booked['appointment_id']}/cancel"
+    assert call(gateway, "POST", cancel, patient).status == 200
+
+    def cancelled() -> dict[str, Any] | None:
+        found = fhir.read_if_present("Appointment", booked["appointment_id"])
+        return found if found and found["status"] == "cancelled" else None
+
+    assert eventually(cancelled, timeout_s=30)["serviceType"] == [{"text": "evaluation"}]

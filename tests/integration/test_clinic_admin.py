@@ -19,6 +19,7 @@ from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleEr
 from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import Availability, Interval, slot_id
+from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 from telehealth.ports import ProviderRecord, StaleWriteError
 from tests.integration.conftest import MotoServer
@@ -70,6 +71,13 @@ def test_services_are_listed_in_one_query_with_their_history(emulator: MotoServe
         (4000, 4500),
         (None, 4000),
     ]
+    # The code the record gives a service is kept with it, and its change in the history.
+    coded = Service("follow-up", "Follow-up", 15, 2500, coding=ServiceType("390906007", SNOMED_CT))
+    admin.put_service(ADMIN, coded, 1)
+    assert dict(admin.services(ADMIN))[coded] == 2
+    assert admin.service_history(ADMIN, "follow-up")[0].changes == {
+        "coding": (None, {"system": SNOMED_CT, "code": "390906007"})
+    }
 
 
 class NoWorkflows:

@@ -4,13 +4,17 @@ serialises writes), and what a caller hears from each."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
 
 from telehealth.application.booking import Idempotency, SlotQuery
+from telehealth.application.clinic_admin import FixedSettings
 from telehealth.domain.appointments import Appointment, AppointmentStatus
+from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.scheduling import cells, slot_id
+from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.ports import IdempotencyMismatchError, IdempotentReplay, SlotTakenError, StaleWriteError
 from tests.unit.fakes import NOW, PATIENT, PATIENT_ID, PROVIDER_ID, Clinic, clinic
 
@@ -205,3 +209,20 @@ def test_every_booking_read_is_audited_as_the_caller() -> None:
     audits = c.table.entries(kind="AuditEvent")
     assert len(audits) == 2  # the booking's, then the read's
     assert all(f"Patient/{PATIENT_ID}" in str(a.resource["agent"]) for a in audits)
+
+
+def test_the_record_codes_a_visit_as_the_clinics_services_code_it_when_the_visit_changes() -> None:
+    c = clinic()
+    consultation = ServiceType("11429006", SNOMED_CT, "Consultation")
+    general = Service("general", "General visit", 30, 4000, coding=consultation)
+    c.booking.settings = FixedSettings(ClinicSettings(), {"general": general})
+    booked = _book(c)
+    (appointment,) = c.table.entries(kind="Appointment")
+    assert appointment.resource["serviceType"] == [
+        {"coding": [{"system": SNOMED_CT, "code": "11429006", "display": "Consultation"}], "text": "general"}
+    ]
+    # The clinic takes the code off: the cancellation's Appointment names the service by its text.
+    c.booking.settings = FixedSettings(ClinicSettings(), {"general": replace(general, coding=None)})
+    c.booking.cancel(PATIENT, booked.appointment_id, None)
+    cancelled = c.table.entries(kind="Appointment")[-1].resource
+    assert (cancelled["status"], cancelled["serviceType"]) == ("cancelled", [{"text": "general"}])

@@ -24,6 +24,7 @@ from telehealth.domain.clinic_settings import (
 )
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import LONGEST_VISIT
+from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.domain.visits import VisitTimings
 from telehealth.fhir.projection import PractitionerProfile
 from telehealth.ports import OutboxEntry, ProviderRecord, StaleWriteError
@@ -169,11 +170,26 @@ def test_a_booking_names_a_service_the_clinic_offers_now() -> None:
         {"price_minor": -1},
         {"currency": "usd"},
         {"display": ""},
+        # A coding FHIR would refuse: a system that is no absolute URI, a blank or spaced code.
+        {"coding": ServiceType("11429006", "snomed.info/sct")},
+        {"coding": ServiceType("11429006", "http://snomed.info/ sct")},
+        {"coding": ServiceType("", SNOMED_CT)},
+        {"coding": ServiceType(" 11429006", SNOMED_CT)},
+        {"coding": ServiceType("11429006", SNOMED_CT, "")},
+        {"coding": ServiceType("1" * 65, SNOMED_CT)},
     ],
 )
 def test_a_service_the_clinic_could_not_book_is_refused(fields: dict[str, Any]) -> None:
     with pytest.raises(SettingsError):
         Service(**{"code": "general", "display": "General", "minutes": 30, "price_minor": 0, **fields})
+
+
+def test_a_service_may_carry_the_code_the_record_gives_it() -> None:
+    for coding in (
+        ServiceType("11429006", SNOMED_CT, "Consultation"),
+        ServiceType("eval 4h", "urn:oid:2.16.840.1.113883.3.1"),  # a clinic's own, no display
+    ):
+        assert Service("general", "General", 30, 0, coding=coding).coding == coding
 
 
 # --- the admin service -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from telehealth.adapters.outages import is_outage
+from telehealth.application.clinic_admin import FixedSettings
 from telehealth.application.rebuild import (
     ESTIMATED,
     OUTBOX,
@@ -21,9 +22,11 @@ from telehealth.application.rebuild import (
     TableImage,
 )
 from telehealth.domain.appointments import Appointment, AppointmentStatus
+from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.ids import id_millis, new_id
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import Availability, slot_id
+from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.domain.visits import CheckIn, Role, Visit, VisitState
 from telehealth.domain.vitals import Reading, ReadingStatus, VisitVitals, VitalSign
 from telehealth.fhir import projection
@@ -41,6 +44,9 @@ from telehealth.ports import (
 )
 
 BOOKED_AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+CONSULTATION = ServiceType("11429006", SNOMED_CT, "Consultation")
+UNCODED: Mapping[str, Service] = {}  # a clinic that lists no services: every service by its text
+NO_SERVICES = FixedSettings(ClinicSettings())
 START = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
 
@@ -83,8 +89,8 @@ def delivered(entry: OutboxEntry) -> StoredOutboxEntry:
     return StoredOutboxEntry(entry, "delivered")
 
 
-def rebuilt(found: TableImage) -> dict[str, Rebuilt]:
-    return {item.entry.reference: item for item in Projection(found)}
+def rebuilt(found: TableImage, services: Mapping[str, Service] = UNCODED) -> dict[str, Rebuilt]:
+    return {item.entry.reference: item for item in Projection(found, services)}
 
 
 def ms(moment: datetime) -> int:
@@ -161,6 +167,22 @@ def test_a_slot_freed_then_booked_again_is_the_new_bookings() -> None:
 
 
 # --- the people and the appointment ----------------------------------------------------------------
+
+
+def test_an_appointment_is_coded_from_the_clinics_services_as_the_live_path_coded_it() -> None:
+    booked = appointment()
+    general = Service("general", "General visit", 30, 4000, coding=CONSULTATION)
+    live = OutboxEntry(projection.appointment(booked, slot_id("dr-a", START), CONSULTATION), 1)
+    found = rebuilt(image(booked, delivered(live)), {"general": general})
+    again = found[f"Appointment/{booked.appointment_id}"]
+    assert again.entry.resource["serviceType"] == [
+        {"coding": [{"system": SNOMED_CT, "code": "11429006", "display": "Consultation"}], "text": "general"}
+    ]
+    assert again.basis == TABLE  # the content the live path projected, at its version
+    # A service the clinic gave no code is rebuilt by its text, as booking projects it.
+    plain = rebuilt(image(booked), {"general": replace(general, coding=None)})
+    resource = plain[f"Appointment/{booked.appointment_id}"].entry.resource
+    assert resource["serviceType"] == [{"text": "general"}]
 
 
 def test_a_practitioner_keeps_the_version_it_was_projected_at_when_hours_moved_the_profile_on() -> None:
@@ -340,6 +362,7 @@ def test_a_rebuild_writes_what_is_missing_waits_out_an_outage_and_a_second_run_w
             Archive(audit),
             store,
             Leases(),
+            clinic=NO_SERVICES,
             is_outage=is_outage,
             sleep=lambda s: now.__setitem__(0, now[0] + s),
             clock=lambda: now[0],
@@ -362,6 +385,7 @@ def test_a_rebuild_writes_what_is_missing_waits_out_an_outage_and_a_second_run_w
         Archive(),
         store,
         Leases(),
+        clinic=NO_SERVICES,
         is_outage=is_outage,
     ).run()
     assert third.outcomes == {"written": 2}  # the appointment at v2 and its new slot
@@ -377,7 +401,9 @@ def test_the_agents_the_audit_trail_keeps_come_back_with_the_archived_events_tha
         for _ in range(2)
     ]
     store = MemoryStore()
-    report = RecordRebuild(Table(), Archive(*events), store, Leases(), is_outage=is_outage).run()
+    report = RecordRebuild(
+        Table(), Archive(*events), store, Leases(), clinic=NO_SERVICES, is_outage=is_outage
+    ).run()
     assert report.outcomes == {"written": 3}  # the Practitioner once, then both events
     practitioner = store.resources[("Practitioner", staff.removeprefix("Practitioner/"))]
     assert practitioner["identifier"] == [

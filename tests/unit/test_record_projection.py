@@ -171,22 +171,21 @@ def test_a_cancelled_appointments_participants_have_declined_it(
 # --- services -------------------------------------------------------------------------------------
 
 
-def test_a_service_is_coded_where_a_code_is_known_and_named_as_the_clinic_names_it() -> None:
-    general = valid(projection.appointment(booked(), "slot-1"))
+def test_a_service_is_coded_as_the_clinic_codes_it_and_named_as_the_clinic_names_it() -> None:
+    consultation = ServiceType("11429006", SNOMED_CT, "Consultation")
+    general = valid(projection.appointment(booked(), "slot-1", consultation))
     assert general["serviceType"] == [
         {"coding": [{"system": SNOMED_CT, "code": "11429006", "display": "Consultation"}], "text": "general"}
     ]
-    follow_up = projection.appointment(booked(service_type="follow-up"), "slot-1")
-    assert follow_up["serviceType"][0]["coding"][0]["code"] == "390906007"
-    # No code known: the name alone, rather than a guess.
-    unknown = valid(projection.appointment(booked(service_type="evaluation"), "slot-1"))
-    assert unknown["serviceType"] == [{"text": "evaluation"}]
-    # The clinic's own code, where its service list gives one, over the default table's.
-    own = ServiceType("eval-4h", "urn:example:clinic-services", "Psychological evaluation")
+    # A clinic's own code system, and no display: FHIR's Coding needs neither a display nor SNOMED.
+    own = ServiceType("eval-4h", "urn:example:clinic-services")
     supplied = valid(projection.appointment(booked(service_type="evaluation"), "slot-1", own))
-    assert supplied["serviceType"][0]["coding"] == [
-        {"system": "urn:example:clinic-services", "code": "eval-4h", "display": "Psychological evaluation"}
+    assert supplied["serviceType"] == [
+        {"coding": [{"system": "urn:example:clinic-services", "code": "eval-4h"}], "text": "evaluation"}
     ]
+    # A service the clinic gave no code: the name alone, rather than a guess (none is built in).
+    uncoded = valid(projection.appointment(booked(service_type="general"), "slot-1"))
+    assert uncoded["serviceType"] == [{"text": "general"}]
 
 
 # --- licences -------------------------------------------------------------------------------------

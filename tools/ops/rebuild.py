@@ -18,6 +18,7 @@ from tools.ops.target import Target
 
 
 def rebuild_record(target: Target, *, workers: int, segments: int) -> RebuildReport:
+    from functions.services import clinic_settings
     from telehealth.adapters.audit_archive import S3AuditArchive
     from telehealth.adapters.healthlake import HealthLakeFhirStore
     from telehealth.adapters.outages import is_outage
@@ -30,6 +31,8 @@ def rebuild_record(target: Target, *, workers: int, segments: int) -> RebuildRep
         S3AuditArchive(os.environ["AUDIT_BUCKET"]),
         HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"], region=target.tenant.region),
         DynamoOutbox(),
+        # The clinic's services as booking reads them, so each Appointment is coded as live.
+        clinic=clinic_settings(),
         is_outage=is_outage,
         workers=workers,
         segments=segments,

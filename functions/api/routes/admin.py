@@ -17,6 +17,14 @@ from functions.api.contract import ADMIN, answers
 from telehealth.application.clinic_admin import MAX_CREDENTIALS
 from telehealth.domain.clinic_settings import MAX_OPEN_BOOKINGS, Change, ClinicSettings, Service
 from telehealth.domain.licensure import License, LicenseStatus
+from telehealth.domain.service_types import (
+    ABSOLUTE_URI,
+    FHIR_CODE,
+    MAX_CODE,
+    MAX_DISPLAY,
+    MAX_SYSTEM,
+    ServiceType,
+)
 from telehealth.fhir.projection import PractitionerProfile
 from telehealth.ports import ProviderRecord
 
@@ -78,12 +86,29 @@ class SettingsOut(_Model):
     version: int = Field(description="Send it back with a change")
 
 
+class Coding(_Model):
+    """The code the clinical record gives the service (a FHIR Coding: the Appointment's
+    `serviceType`), such as SNOMED CT's 11429006 'Consultation'."""
+
+    system: Annotated[str, Field(max_length=MAX_SYSTEM, pattern=ABSOLUTE_URI.pattern)] = Field(
+        description="The code system, an absolute URI (http://snomed.info/sct for SNOMED CT)"
+    )
+    code: Annotated[str, Field(max_length=MAX_CODE, pattern=FHIR_CODE.pattern)]
+    display: Annotated[str, Field(min_length=1, max_length=MAX_DISPLAY)] | None = None
+
+    def as_domain(self) -> ServiceType:
+        return ServiceType(self.code, self.system, self.display)
+
+
 class ServiceIn(_Model):
     display: Annotated[str, Field(min_length=1, max_length=80)]
     minutes: Annotated[int, Field(ge=5, le=240, multiple_of=5)]
     price_minor: Annotated[int, Field(ge=0, le=10_000_000)] = Field(description="In minor units (cents)")
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "USD"
     active: bool = True
+    coding: Coding | None = Field(
+        default=None, description="Left out: the record names the service by its code alone"
+    )
     version: int = Field(ge=0, description="The version read; 0 adds a service")
 
 
@@ -94,6 +119,7 @@ class ServiceOut(_Model):
     price_minor: int
     currency: str
     active: bool
+    coding: Coding | None
     version: int
 
 
@@ -129,6 +155,7 @@ def service_out(service: Service, version: int) -> ServiceOut:
         price_minor=service.price_minor,
         currency=service.currency,
         active=service.active,
+        coding=Coding(**service.coding.as_fields()) if service.coding else None,
         version=version,
     )
 
@@ -200,6 +227,7 @@ def put_service(code: ServiceCode, request: ServiceIn) -> Response[ServiceOut]:
         price_minor=request.price_minor,
         currency=request.currency,
         active=request.active,
+        coding=request.coding.as_domain() if request.coding else None,
     )
     version = context.clinic_admin().put_service(context.caller(router), service, request.version)
     return Response(

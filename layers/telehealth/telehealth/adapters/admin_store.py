@@ -28,6 +28,7 @@ from typing import Any
 from telehealth.adapters.dynamo import DynamoTable, stamp
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.domain.clinic_settings import Change, ClinicSettings, Service
+from telehealth.domain.service_types import ServiceType
 from telehealth.ports import OutboxEntry, ProviderRecord, StaleWriteError
 
 CLINIC_PK = "CLINIC"
@@ -57,7 +58,8 @@ class DynamoClinicAdmin(DynamoTable):
         for name, value in plain.items():
             if name.startswith(SERVICE_ATTR):
                 code = name.removeprefix(SERVICE_ATTR)
-                services[code] = (Service(**json.loads(value)), int(plain[SERVICE_VERSION_ATTR + code]))
+                version = int(plain[SERVICE_VERSION_ATTR + code])
+                services[code] = (service_from_fields(json.loads(value)), version)
         return settings, services
 
     # --- settings ------------------------------------------------------------------------------------
@@ -169,7 +171,13 @@ def service_fields(service: Service) -> dict[str, Any]:
         "price_minor": service.price_minor,
         "currency": service.currency,
         "active": service.active,
+        "coding": service.coding.as_fields() if service.coding else None,
     }
+
+
+def service_from_fields(raw: dict[str, Any]) -> Service:
+    """A service as `service_fields` kept it (one kept before services had a coding has none)."""
+    return Service(**{**raw, "coding": ServiceType.from_fields(raw.get("coding"))})
 
 
 class DynamoProviderAdmin(DynamoSchedulingStore):

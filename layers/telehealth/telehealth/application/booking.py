@@ -33,6 +33,7 @@ from telehealth.domain.clinic_settings import (
     check_open_bookings,
     check_service_offered,
     check_within_horizon,
+    coding_of,
 )
 from telehealth.domain.ids import new_id
 from telehealth.domain.licensure import LicensurePolicy
@@ -504,6 +505,12 @@ class BookingService:
         """The clinic's settings as they stand (read at run time, not fixed at deploy)."""
         return self.settings.settings()
 
+    def appointment_resource(self, appointment: Appointment, slot: str) -> dict[str, Any]:
+        """The Appointment as the record keeps it, its service coded as the clinic's services
+        code it now (the same cached read as the settings; an inactive service keeps its code)."""
+        coding = coding_of(appointment.service_type, self.settings.services())
+        return projection.appointment(appointment, slot, coding)
+
     def check_state(self, state: str) -> None:
         if state not in self.rules.states:
             raise AppointmentRuleError(
@@ -547,7 +554,7 @@ class BookingService:
         """The Appointment at its version, and each Slot it touched, busy or freed."""
         version = int(now.timestamp() * 1000)  # slots outlive appointments: version them by time
         ids = list(slot_ids)
-        entries = [OutboxEntry(projection.appointment(appointment, ids[-1]), appointment.version)]
+        entries = [OutboxEntry(self.appointment_resource(appointment, ids[-1]), appointment.version)]
         if before is not None:
             entries.append(OutboxEntry(projection.slot(ids[0], before.cancelled(), version), version))
             entries.append(OutboxEntry(projection.slot(ids[-1], appointment, version), version))

@@ -181,6 +181,7 @@ def _service_fields(service: Service) -> dict[str, Any]:
         "price_minor": service.price_minor,
         "currency": service.currency,
         "active": service.active,
+        "coding": service.coding.as_fields() if service.coding else None,
     }
 
 

@@ -194,7 +194,9 @@ class VisitLifecycle:
             after,
             [
                 OutboxEntry(
-                    projection.appointment(after, slot_id(appointment.provider_id, appointment.start)),
+                    self.visits.booking.appointment_resource(
+                        after, slot_id(appointment.provider_id, appointment.start)
+                    ),
                     after.version,
                 ),
                 self.visits.booking.announce(event, now),

@@ -61,6 +61,7 @@ from telehealth.application.record import (
     RecordRejectedError,
 )
 from telehealth.domain.appointments import Appointment, AppointmentStatus
+from telehealth.domain.clinic_settings import Service, coding_of
 from telehealth.domain.ids import id_millis
 from telehealth.domain.scheduling import slot_id
 from telehealth.domain.visits import PARTIES, CheckIn, Visit, VisitState
@@ -78,6 +79,7 @@ from telehealth.ports import (
     StoredVitals,
     TableRecord,
 )
+from telehealth.ports.admin import ClinicRulesSource
 
 SEGMENTS = 4  # parallel scan segments
 WORKERS = 8  # FHIR writes in flight: HealthLake's request quotas are per data store
@@ -203,15 +205,18 @@ def _booked_at(appointment: Appointment) -> int:
 
 
 class Projection:
-    """Every FHIR resource the table implies, each with its source version settled."""
+    """Every FHIR resource the table implies, each with its source version settled. `services`:
+    the clinic's services as they stand, which code each Appointment's service as the live path
+    codes it (read once per rebuild, so every Appointment is coded alike)."""
 
-    def __init__(self, image: TableImage) -> None:
-        self.image = image
+    def __init__(self, image: TableImage, services: Mapping[str, Service]) -> None:
+        self.image, self.services = image, services
 
     def __iter__(self) -> Iterator[Rebuilt]:
         yield from self._people()
         for record in self.image.appointments.values():
-            resource = projection.appointment(record, slot_id(record.provider_id, record.start))
+            coding = coding_of(record.service_type, self.services)
+            resource = projection.appointment(record, slot_id(record.provider_id, record.start), coding)
             yield self._settled(resource, record.version, exact=True)
         yield from self._slots()
         yield from self._consents()
@@ -414,13 +419,14 @@ class RecordRebuild:
         fhir: SearchableStore,
         leases: Leases,
         *,
+        clinic: ClinicRulesSource,
         is_outage: Callable[[Exception], bool],
         workers: int = WORKERS,
         segments: int = SEGMENTS,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.source, self.archive, self.fhir = source, archive, fhir
+        self.source, self.archive, self.fhir, self.clinic = source, archive, fhir, clinic
         self.workers, self.segments, self.sleep = workers, segments, sleep
         nowhere = _Nowhere()
         self.projector = RecordProjector(
@@ -432,7 +438,7 @@ class RecordRebuild:
         started = time.perf_counter()
         image = read_table(self.source, self.segments)
         report.table_records, report.read_s = image.records, time.perf_counter() - started
-        rebuilt = list(Projection(image))
+        rebuilt = list(Projection(image, self.clinic.services()))
         for item in rebuilt:
             report.resources[(str(item.entry.resource["resourceType"]), item.basis)] += 1
         report.outcomes += self.deliver(item.entry for item in rebuilt)

@@ -651,7 +651,7 @@ class VisitService:
         outbox = [
             OutboxEntry(projection.encounter(closed, revision + 1), revision + 1),
             OutboxEntry(
-                projection.appointment(after, slot_id(appointment.provider_id, appointment.start)),
+                self.booking.appointment_resource(after, slot_id(appointment.provider_id, appointment.start)),
                 after.version,
             ),
             self.booking.announce(fact, now),

@@ -15,6 +15,7 @@ from typing import Any
 
 from telehealth.domain.appointments import AppointmentRuleError
 from telehealth.domain.scheduling import LONGEST_VISIT
+from telehealth.domain.service_types import ServiceType, coding_problem
 from telehealth.domain.visits import VisitTimings
 
 # A Standard Step Functions execution lives one year at most, and each booked visit's lifecycle is
@@ -150,7 +151,8 @@ def check_open_bookings(open_now: int, settings: ClinicSettings) -> None:
 @dataclass(frozen=True)
 class Service:
     """What the clinic offers and charges: a visit type (the `service_type` of a booking), its
-    usual length, and its price in minor units of `currency` (0: no charge)."""
+    usual length, its price in minor units of `currency` (0: no charge), and the code the clinical
+    record gives it (`coding`; None: the record names it by `code` alone)."""
 
     code: str
     display: str
@@ -158,6 +160,7 @@ class Service:
     price_minor: int
     currency: str = "USD"
     active: bool = True
+    coding: ServiceType | None = None
 
     def __post_init__(self) -> None:
         if not SERVICE_CODE.match(self.code):
@@ -170,6 +173,8 @@ class Service:
             raise SettingsError("a price is 0 to 10,000,000 minor units")
         if not CURRENCY.match(self.currency):
             raise SettingsError("currency is an ISO 4217 code, such as USD")
+        if self.coding is not None and (problem := coding_problem(self.coding)):
+            raise SettingsError(problem)
 
 
 def check_service_offered(service_type: str, services: Mapping[str, Service]) -> None:
@@ -177,6 +182,14 @@ def check_service_offered(service_type: str, services: Mapping[str, Service]) ->
     (a fresh deploy) takes any visit type its providers publish hours for."""
     if services and not (service_type in services and services[service_type].active):
         raise AppointmentRuleError("service-not-offered", "The clinic does not offer that service.")
+
+
+def coding_of(service_type: str, services: Mapping[str, Service]) -> ServiceType | None:
+    """The coding the clinic gives a service (kept when it is made inactive: past visits keep
+    their code); None where it lists the service without one, or not at all: the record then
+    names it by its text."""
+    service = services.get(service_type)
+    return service.coding if service else None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from telehealth.domain.appointments import Appointment, AppointmentStatus
 from telehealth.domain.licensure import License, LicenseStatus
-from telehealth.domain.service_types import ServiceType, service_type_of
+from telehealth.domain.service_types import ServiceType
 from telehealth.domain.visits import Role, Visit, VisitState
 from telehealth.domain.vitals import Reading, VisitVitals
 
@@ -175,23 +175,21 @@ def slot(slot_id: str, appointment: Appointment, version: int) -> dict[str, Any]
 
 
 def service_type(name: str, coded: ServiceType | None) -> dict[str, Any]:
-    """The clinic's name for the service, with its code where one is known."""
-    coding = [{"system": coded.system, "code": coded.code, "display": coded.display}] if coded else []
-    return {**({"coding": coding} if coding else {}), "text": name}
+    """The clinic's name for the service, with its code where the clinic gave one."""
+    return {**({"coding": [coded.as_fields()]} if coded else {}), "text": name}
 
 
 def appointment(record: Appointment, slot_id: str, service: ServiceType | None = None) -> dict[str, Any]:
-    """`service`: the code of the appointment's service (the default table's where not given).
-    A cancelled appointment's participants have declined it, as FHIR asks: none of them is
-    still coming; a no-show's had accepted, and one of them did not come."""
-    coded = service or service_type_of(record.service_type)
+    """`service`: the coding the clinic's services give the appointment's service (None: it is
+    named by its text alone). A cancelled appointment's participants have declined it, as FHIR
+    asks: none of them is still coming; a no-show's had accepted, and one of them did not come."""
     attending = "declined" if record.status is AppointmentStatus.CANCELLED else "accepted"
     return {
         "resourceType": "Appointment",
         "id": record.appointment_id,
         "meta": _meta(record.version),
         "status": record.status.value,  # the FHIR codes: booked, cancelled, noshow, fulfilled
-        "serviceType": [service_type(record.service_type, coded)],
+        "serviceType": [service_type(record.service_type, service)],
         "start": instant(record.start),
         "end": instant(record.end),
         "slot": [{"reference": f"Slot/{slot_resource_id(slot_id)}"}],
