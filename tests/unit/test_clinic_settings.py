@@ -176,6 +176,7 @@ def test_a_booking_names_a_service_the_clinic_offers_now() -> None:
         {"coding": ServiceType("", SNOMED_CT)},
         {"coding": ServiceType(" 11429006", SNOMED_CT)},
         {"coding": ServiceType("11429006", SNOMED_CT, "")},
+        {"coding": ServiceType("11429006", SNOMED_CT, "Consultation\n")},
         {"coding": ServiceType("1" * 65, SNOMED_CT)},
     ],
 )

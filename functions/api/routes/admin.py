@@ -19,6 +19,7 @@ from telehealth.domain.clinic_settings import MAX_OPEN_BOOKINGS, Change, ClinicS
 from telehealth.domain.licensure import License, LicenseStatus
 from telehealth.domain.service_types import (
     ABSOLUTE_URI,
+    DISPLAY,
     FHIR_CODE,
     MAX_CODE,
     MAX_DISPLAY,
@@ -94,7 +95,7 @@ class Coding(_Model):
         description="The code system, an absolute URI (http://snomed.info/sct for SNOMED CT)"
     )
     code: Annotated[str, Field(max_length=MAX_CODE, pattern=FHIR_CODE.pattern)]
-    display: Annotated[str, Field(min_length=1, max_length=MAX_DISPLAY)] | None = None
+    display: Annotated[str, Field(max_length=MAX_DISPLAY, pattern=DISPLAY.pattern)] | None = None
 
     def as_domain(self) -> ServiceType:
         return ServiceType(self.code, self.system, self.display)

@@ -17,11 +17,14 @@ from typing import Any
 SNOMED_CT = "http://snomed.info/sct"
 
 # FHIR's own rules for a Coding: `system` an absolute URI (a scheme, then no whitespace), `code` a
-# FHIR `code` (no leading, trailing or doubled whitespace), `display` a non-empty string. The
-# lengths are the platform's: a code system's URI, a code and its display fit comfortably (SNOMED
-# CT ids are at most 18 digits), and a service's item in the table stays small.
+# FHIR `code` (no leading, trailing or doubled whitespace), `display` a non-empty string (here one
+# line, nothing blank at either end). Matched whole (`fullmatch`: `$` alone lets a newline end
+# it); the API's schema carries the same patterns. The lengths are the platform's: a code system's
+# URI, a code and its display fit comfortably (SNOMED CT ids are at most 18 digits), and a
+# service's item in the table stays small.
 ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 FHIR_CODE = re.compile(r"^\S+( \S+)*$")
+DISPLAY = re.compile(r"^\S([^\r\n]*\S)?$")
 MAX_SYSTEM, MAX_CODE, MAX_DISPLAY = 255, 64, 200
 
 
@@ -45,10 +48,11 @@ class ServiceType:
 
 def coding_problem(coded: ServiceType) -> str | None:
     """What makes this coding one FHIR would refuse (or the table would not keep); None if fine."""
-    if not (len(coded.system) <= MAX_SYSTEM and ABSOLUTE_URI.match(coded.system)):
+    if not (len(coded.system) <= MAX_SYSTEM and ABSOLUTE_URI.fullmatch(coded.system)):
         return f"a coding's system is an absolute URI (such as {SNOMED_CT}), at most {MAX_SYSTEM} characters"
-    if not (len(coded.code) <= MAX_CODE and FHIR_CODE.match(coded.code)):
+    if not (len(coded.code) <= MAX_CODE and FHIR_CODE.fullmatch(coded.code)):
         return f"a coding's code is 1 to {MAX_CODE} characters, without leading, trailing or doubled spaces"
-    if coded.display is not None and not (1 <= len(coded.display) <= MAX_DISPLAY and coded.display.strip()):
-        return f"a coding's display, if given, is 1 to {MAX_DISPLAY} characters"
+    shown = coded.display
+    if shown is not None and not (len(shown) <= MAX_DISPLAY and DISPLAY.fullmatch(shown)):
+        return f"a coding's display, if given, is one line of 1 to {MAX_DISPLAY} characters"
     return None
