@@ -128,7 +128,8 @@ def test_an_admin_changes_a_price_at_the_version_read_and_the_change_is_kept(
     admin = tokens["admin"]
     listed = call(gateway, "GET", "/v1/admin/services", admin).json()["services"]
     general = next(s for s in listed if s["code"] == "general")
-    body = {k: general[k] for k in ("display", "minutes", "currency", "active")}
+    # A PUT is the whole service: what was read goes back (a coding left out would be taken off).
+    body = {k: general[k] for k in ("display", "minutes", "currency", "active", "coding")}
     raised = {**body, "price_minor": general["price_minor"] + 500, "version": general["version"]}
     changed = call(gateway, "PUT", "/v1/admin/services/general", admin, raised)
     assert changed.status == 200, changed.body
