@@ -15,7 +15,8 @@ What the table's state keeps, type by type, and what it does not:
 - Patient: the patient's profile, at its version.
 - Practitioner (staff, admins: `user-<sub>`), Device (machine clients, media workers): in no
   table item; derived from the archived AuditEvents that name them as agents, at version 1.
-- Appointment: the appointment at its version; its slot is the provider's slot at its start.
+- Appointment: the appointment at its version; its slot is the provider's slot at its start; its
+  service coded as the clinic's services code it when the rebuild runs (as the live path codes it).
 - Consent: the two decisions of the appointment's first check-in, at version 1 (their ids carry no
   appointment version: a moved visit checked in again finds them recorded and changes nothing).
 - RelatedPerson: the emergency contact each check-in gave, at version 1 (one per check-in: its id
