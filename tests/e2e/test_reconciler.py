@@ -23,8 +23,10 @@ from telehealth.adapters.visits_store import DynamoVisitStore
 from telehealth.application.lifecycle import reminder_when
 from telehealth.domain.appointments import Appointment
 from telehealth.domain.ids import new_id
-from telehealth.domain.scheduling import parse_slot_id
+from telehealth.domain.scheduling import parse_slot_id, slot_id
+from telehealth.fhir import projection
 from telehealth.fhir.projection import instant
+from telehealth.ports import OutboxEntry
 from tests.conftest import VISIT_TIMINGS, eventually, user_tokens
 from tests.e2e.test_local_platform import _token
 from tests.e2e.test_scheduling import RIVERSIDE, book, call, patient_id, stamp
@@ -319,7 +321,18 @@ def test_after_a_restart_a_visit_whose_start_passed_without_a_check_in_is_a_no_s
         booked_at=start - timedelta(days=2),
     )
     store = _store(platform)
-    store.book(missed, [], None)
+    # Written as a booking writes it: with its Appointment and Slot for the record, which the
+    # no-show's Appointment then refers to (the walk at the session's end holds every reference).
+    slot = slot_id(provider_id, start)
+    booked_version = int(missed.booked_at.timestamp() * 1000) if missed.booked_at else 1
+    store.book(
+        missed,
+        [
+            OutboxEntry(projection.appointment(missed, slot), missed.version),
+            OutboxEntry(projection.slot(slot, missed, booked_version), booked_version),
+        ],
+        None,
+    )
     appointment = {"appointment_id": missed.appointment_id, "version": 1}
 
     arn = restart(platform, appointment)
