@@ -464,14 +464,17 @@ def test_the_recording_starts_the_rppg_worker_and_the_provider_reviews_its_estim
     assert observation["encounter"]["reference"] == f"Encounter/{visit_id.lower()}-v1"
     assert observation["valueQuantity"]["code"] == "/min"
 
-    confirmed = call(
-        gateway,
-        "POST",
-        f"/v1/appointments/{visit_id}/vitals/review",
-        provider,
-        {"sign": "heart-rate", "decision": "confirm"},
-    )
+    review = f"/v1/appointments/{visit_id}/vitals/review"
+    key = {"Idempotency-Key": f"review-{visit_id}"}
+    confirm = {"sign": "heart-rate", "decision": "confirm"}
+    confirmed = call(gateway, "POST", review, provider, confirm, **key)
     assert confirmed.status == 200 and confirmed.json()["status"] == "final"
+    # A retry under its key gets the first answer, though the estimate is reviewed by now; the
+    # key with another decision is refused and changes nothing.
+    retried = call(gateway, "POST", review, provider, confirm, **key)
+    assert (retried.status, retried.json()) == (200, confirmed.json())
+    reused = call(gateway, "POST", review, provider, {"sign": "heart-rate", "decision": "reject"}, **key)
+    assert reused.status == 422 and reused.headers["Content-Type"] == "application/problem+json"
     again = call(
         gateway,
         "POST",

@@ -3,6 +3,8 @@ the emulator serialises writes, so it never reports a conflict between transacti
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,10 +12,18 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from infra import topology
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.adapters.table_store import CONFLICT_RETRIES
 from telehealth.domain.appointments import Actor, Appointment
-from telehealth.ports import SlotTakenError, StaleWriteError
+from telehealth.ports import (
+    IdempotencyClaim,
+    IdempotencyMismatchError,
+    IdempotentReplay,
+    SlotTakenError,
+    StaleWriteError,
+)
+from tests.integration.conftest import MotoServer
 
 
 def _store() -> tuple[DynamoSchedulingStore, Stubber]:
@@ -137,3 +147,23 @@ def test_an_hours_item_reads_back_as_the_cells_it_holds() -> None:
         datetime(2026, 12, 1, 14, 10, tzinfo=UTC): "a-2",
     }
     assert cells_held({"pk": "PROVIDER#dr-x", "sk": "PROFILE"}) == {}
+
+
+def test_an_idempotency_key_answers_for_24_hours_and_then_counts_as_new(emulator: MotoServer) -> None:
+    """The emulator deletes nothing by TTL (and DynamoDB may take days to): the 24 hours are the
+    store's own rule, read at the time it is asked."""
+    name = f"keys-{uuid.uuid4().hex[:8]}"
+    client = emulator.client("dynamodb")
+    client.create_table(**topology.CLINIC_TABLE.create_request(name))
+    store = DynamoSchedulingStore(name, client=client)
+    claim = IdempotencyClaim("p-1", "POST /v1/appointments", "key-0001", "hash-1", '{"status": 201}')
+    store.book(_visit(), [], claim)
+    now = datetime.now(UTC)
+    with pytest.raises(IdempotentReplay) as replay:
+        store.replay_if_claimed(claim, now + timedelta(hours=23, minutes=59))
+    assert replay.value.response == '{"status": 201}'
+    with pytest.raises(IdempotencyMismatchError):
+        store.replay_if_claimed(replace(claim, payload_hash="hash-2"), now + timedelta(hours=23))
+    # Past its 24 hours the key is new again, and another caller's same key always was: no replay.
+    store.replay_if_claimed(claim, now + timedelta(hours=24, minutes=1))
+    store.replay_if_claimed(replace(claim, caller="p-2"), now)
