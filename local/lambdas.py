@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -220,6 +220,8 @@ class LambdaDispatcher:
         # What asynchronous invocations completed, newest last: (function name, event). Events
         # carry ids only; stream batches are kept as their keys (never the item images).
         self.completed: deque[tuple[str, Any]] = deque(maxlen=500)
+        # How many completed, per function, since the start (the window above forgets).
+        self.completions: Counter[str] = Counter()
         # Every invocation's function and handler time, newest last (the bench's GB-seconds).
         self.invocations: deque[tuple[str, float]] = deque(maxlen=100_000)
         # What the table's stream carried, newest last: each record's keys and images, as JSON (in
@@ -230,6 +232,11 @@ class LambdaDispatcher:
         # One worker per stream mapping: a shard is processed in order, a batch at a time.
         self._shards: dict[str, ThreadPoolExecutor] = {}
         self._stopped = threading.Event()
+
+    def _completed(self, function: str, event: Any) -> None:
+        with self._lock:
+            self.completed.append((function, event))
+            self.completions[function] += 1
 
     def stop(self) -> None:
         """Drop queued deliveries: the platform is going away and their targets with it."""
@@ -336,7 +343,7 @@ class LambdaDispatcher:
                 return
             try:
                 self.invoke_or_raise(function.name, event)
-                self.completed.append((function.name, event))
+                self._completed(function.name, event)
                 return
             except FunctionError as failure:
                 error = failure.payload
@@ -417,7 +424,7 @@ class LambdaDispatcher:
                 failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
                 if not failed:
                     keys = [{"eventName": r["eventName"], "Keys": r["dynamodb"]["Keys"]} for r in records]
-                    self.completed.append((self.resolve(mapping["FunctionArn"]).name, {"Records": keys}))
+                    self._completed(self.resolve(mapping["FunctionArn"]).name, {"Records": keys})
                     return
                 # Partial batch response: retry from the first failed record onwards; an id that
                 # is not in the batch makes the whole batch a failure, as Lambda treats it.
