@@ -8,6 +8,9 @@ BIN := $(CURDIR)/$(VENV)/bin
 UV_VERSION := 0.13.8
 PY_READY := $(VENV)/.ready
 NODE_READY := node_modules/.ready
+# The portal and the dashboard, built when their sources change.
+WEB_READY := web/dist/.ready
+WEB_SOURCES := $(shell find web/src web/index.html web/dashboard web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
 
 # jsii (CDK from Python) runs on Node; this wrapper drops the Node end-of-life banner only.
 export JSII_NODE := $(CURDIR)/tools/jsii-node
@@ -31,7 +34,11 @@ $(NODE_READY): package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(PY_READY) $(NODE_READY) ## create .venv and node_modules from the lock files
+$(WEB_READY): $(NODE_READY) $(WEB_SOURCES)
+	cd web && vite build --logLevel warn
+	@touch $@
+
+setup: $(PY_READY) $(NODE_READY) $(WEB_READY) ## create .venv and node_modules from the lock files, build the web apps
 
 run: setup ## start the whole platform locally, keeping its data in .local/state/ (FRESH=1: forget it first)
 	$(BIN)/python -m local $(if $(filter 1 yes true,$(FRESH)),--fresh)
@@ -40,6 +47,7 @@ reset: setup ## forget the local platform's data (.local/state/)
 	$(BIN)/python -m local --reset
 
 test: setup lint ## lint, then every test suite
+	cd web && vitest run --silent
 	$(BIN)/python -m pytest
 
 test-unit: setup ## the domain's unit tests only
@@ -48,10 +56,11 @@ test-unit: setup ## the domain's unit tests only
 test-infra: setup ## synthesized templates: cdk-nag HIPAA, cfn-lint, allow-list, settings
 	$(BIN)/python -m pytest tests/infra
 
-lint: setup ## ruff, ruff format --check, mypy
+lint: setup ## ruff, ruff format --check, mypy, tsc
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd web && tsc --noEmit -p .
 
 format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -44,7 +44,7 @@ from local.tokens import Authorizer, Unauthorized, api_gateway_claims, mint_clie
 from telehealth import api_conventions
 from telehealth.api_conventions import GATEWAY_PROBLEM, GatewayProblem
 
-WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "dist"  # the built portal and dashboard
 INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's limit for a Lambda integration
 # How long a request's declared body may take to arrive before the gateway answers 408 and closes
 # the connection (API Gateway documents no such figure; docs/local.md).

@@ -1,0 +1,33 @@
+// The runtime configuration each environment serves beside the apps (`config.json`): where the
+// API and the sign-in live, which video implementation runs. Nothing here is a secret.
+
+export type Pool = "patients" | "workforce";
+
+export interface PoolAuth {
+  issuer: string;
+  clientId: string;
+  authorizationEndpoint: string;
+  tokenEndpoint: string;
+  endSessionEndpoint: string;
+  signUpUrl: string | null;
+  scope: string;
+}
+
+export type VideoImplementation = "loopback" | "chime";
+
+export interface RuntimeConfig {
+  tenant: string;
+  apiBase: string;
+  auth: Record<Pool, PoolAuth>;
+  video: { implementation: VideoImplementation };
+  csp: Record<string, string[]>;
+}
+
+/** `config.json` relative to the app's own directory (`url` differs for the dashboard). */
+export async function loadConfig(url = "config.json"): Promise<RuntimeConfig> {
+  const response = await fetch(url, { cache: "no-store", credentials: "omit" });
+  if (!response.ok) {
+    throw new Error(`The app's configuration did not load (${response.status}).`);
+  }
+  return (await response.json()) as RuntimeConfig;
+}
