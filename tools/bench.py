@@ -35,11 +35,14 @@
   patients and their visits written into the table, then `python -m tools.ops rebuild-record`
   into a new data store, as an operator runs it), and a second run that finds everything current.
 
+- web: the JavaScript and CSS each page (the portal, the dashboard) loads before it runs, gzip,
+  and the chunks loaded only when needed (the call view, the video implementations).
+
 - restart: `make run`'s start on kept data against a fresh start: 100 open visits and 5,000 FHIR
   resources (synthetic), then a kill -9 (the journal replayed), then a clean stop (the snapshot
   alone), each with the state's size on disk.
 
-`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit`
+`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web`
 runs one part.
 """
 
@@ -1367,6 +1370,40 @@ def audit_figures() -> None:
             platform.stop()
 
 
+def _page_chunks(manifest: dict[str, Any], key: str, seen: set[str]) -> None:
+    """A page's entry and the chunks it imports statically (what loads before it can run)."""
+    if key in seen:
+        return
+    seen.add(key)
+    for imported in manifest[key].get("imports", []):
+        _page_chunks(manifest, imported, seen)
+
+
+def web_figures() -> None:
+    """JavaScript and CSS each page ships before it runs (gzip), and each chunk loaded later."""
+    import gzip
+
+    dist = ROOT / "web" / "dist"
+    subprocess.run(["make", "-s", "web/dist/.ready"], cwd=ROOT, check=True)
+    manifest: dict[str, Any] = json.loads((dist / ".vite" / "manifest.json").read_text())
+
+    def gz(name: str) -> int:
+        return len(gzip.compress((dist / name).read_bytes(), compresslevel=9))
+
+    print("\n== web: what each page ships (gzip) ==")
+    for key in sorted(k for k, v in manifest.items() if v.get("isEntry")):
+        chunks: set[str] = set()
+        _page_chunks(manifest, key, chunks)
+        js = sum(gz(manifest[c]["file"]) for c in chunks)
+        css = sum(gz(f) for c in chunks for f in manifest[c].get("css", []))
+        print(
+            f"  {key:<24} JavaScript {js / 1024:6.1f} KiB in {len(chunks)} files, CSS {css / 1024:5.1f} KiB"
+        )
+    later = sorted(k for k, v in manifest.items() if v.get("isDynamicEntry"))
+    for key in later:
+        print(f"  loaded later: {key:<40} {gz(manifest[key]['file']) / 1024:6.1f} KiB")
+
+
 def rppg_figures() -> None:
     """The rPPG benchmark on the project's own synthetic clips (tools/bench_rppg.py)."""
     from tools.bench_rppg import rppg_figures as figures
@@ -1388,6 +1425,7 @@ PARTS = {
     "restart": restart_figures,
     "rppg": rppg_figures,
     "audit": audit_figures,
+    "web": web_figures,
 }
 
 
