@@ -1,20 +1,31 @@
-// Placeholder until the chime implementation lands: it refuses to join rather than pretend.
-import type { ConnectionState, JoinInfo, VideoSession, VideoStats } from "./index.ts";
+// The SDK plugged into the Chime session. This is the only module that imports amazon-chime-sdk-js:
+// index.ts loads it with import() when config.json says "chime", so the SDK is a chunk of its own
+// that only the call view fetches.
+//
+// UNTESTED AGAINST CHIME ITSELF (no media servers here): see docs/operations.md, "Verifying the
+// Chime video in an AWS account".
+import {
+  ConsoleLogger,
+  DefaultDeviceController,
+  DefaultMeetingSession,
+  LogLevel,
+  MeetingSessionConfiguration,
+  MeetingSessionStatusCode,
+} from "amazon-chime-sdk-js";
+import type { VideoSession } from "./index.ts";
+import { ChimeVideoSession, type ChimeMeetingSession, type ChimePorts } from "./chime-session.ts";
 
-export class ChimeVideoSession implements VideoSession {
-  readonly state: ConnectionState = "failed";
-  onStateChange(): () => void {
-    return () => undefined;
-  }
-  async join(_info: JoinInfo): Promise<void> {
-    throw new Error("Video is not available yet.");
-  }
-  bindLocalVideo(): void {}
-  bindRemoteVideo(): void {}
-  setMuted(): void {}
-  setCameraEnabled(): void {}
-  async leave(): Promise<void> {}
-  async stats(): Promise<VideoStats> {
-    return { framesDecoded: 0, framesSent: 0, bytesReceived: 0, roundTripMs: null };
-  }
+const sdk: ChimePorts = {
+  createMeetingSession(info): ChimeMeetingSession {
+    // Warnings and errors only: the SDK's info level logs the meeting's URLs and ids.
+    const logger = new ConsoleLogger("video", LogLevel.WARN);
+    const configuration = new MeetingSessionConfiguration({ Meeting: info.Meeting }, { Attendee: info.Attendee });
+    return new DefaultMeetingSession(configuration, logger, new DefaultDeviceController(logger));
+  },
+  statusCodes: MeetingSessionStatusCode,
+  createAudioElement: () => document.createElement("audio"),
+};
+
+export function createChimeVideoSession(): VideoSession {
+  return new ChimeVideoSession(sdk);
 }

@@ -4,6 +4,9 @@
 
 export type ConnectionState = "idle" | "connecting" | "connected" | "reconnecting" | "ended" | "failed";
 
+/** Why a call ended: the caller left, the clinic ended the visit, or this attendee was removed. */
+export type EndReason = "left" | "meeting-ended" | "removed";
+
 /** POST /v1/join's answer: the Meeting and this caller's own Attendee, as CreateMeeting returns them. */
 export interface JoinInfo {
   Meeting: Record<string, any>;
@@ -19,6 +22,8 @@ export interface VideoStats {
 
 export interface VideoSession {
   readonly state: ConnectionState;
+  /** Set when `state` becomes "ended"; the call view tells the person why. */
+  readonly endReason: EndReason | null;
   onStateChange(listener: (state: ConnectionState) => void): () => void;
   join(info: JoinInfo): Promise<void>;
   bindLocalVideo(element: HTMLVideoElement): void;
@@ -34,8 +39,8 @@ export type VideoImplementation = "loopback" | "chime";
 
 export async function createVideoSession(implementation: VideoImplementation): Promise<VideoSession> {
   if (implementation === "chime") {
-    const { ChimeVideoSession } = await import("./chime.ts");
-    return new ChimeVideoSession();
+    const { createChimeVideoSession } = await import("./chime.ts");
+    return createChimeVideoSession();
   }
   const { LoopbackVideoSession } = await import("./loopback.ts");
   return new LoopbackVideoSession();
