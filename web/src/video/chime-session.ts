@@ -229,6 +229,8 @@ export class ChimeVideoSession implements VideoSession {
     if (code === codes.AudioAttendeeRemoved) return this.finish("removed");
     // The same attendee joined from another window or device, which now has the call.
     if (code === codes.AudioJoinedFromAnotherDevice) return this.finish("left");
+    // The SDK's MeetingSessionStatusCode (a number, nothing about the person): what the runbook asks for.
+    console.warn("video: Chime stopped the session with status code", code);
     this.session.set("failed");
     const words =
       code === codes.AudioAuthenticationRejected

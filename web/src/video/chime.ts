@@ -15,10 +15,21 @@ import {
 import type { VideoSession } from "./index.ts";
 import { ChimeVideoSession, type ChimeMeetingSession, type ChimePorts } from "./chime-session.ts";
 
+// Warnings and errors only, unless someone verifying a deployment asks this browser for more
+// (docs/operations.md): the SDK's info and debug levels log the meeting's URLs, ids and signalling.
+function logLevel(): LogLevel {
+  let asked: string | null = null;
+  try {
+    asked = window.localStorage.getItem("telehealth.video.log");
+  } catch {
+    // storage refused (a private window's settings): the default it is
+  }
+  return asked === "INFO" ? LogLevel.INFO : asked === "DEBUG" ? LogLevel.DEBUG : LogLevel.WARN;
+}
+
 const sdk: ChimePorts = {
   createMeetingSession(info): ChimeMeetingSession {
-    // Warnings and errors only: the SDK's info level logs the meeting's URLs and ids.
-    const logger = new ConsoleLogger("video", LogLevel.WARN);
+    const logger = new ConsoleLogger("video", logLevel());
     const configuration = new MeetingSessionConfiguration({ Meeting: info.Meeting }, { Attendee: info.Attendee });
     return new DefaultMeetingSession(configuration, logger, new DefaultDeviceController(logger));
   },

@@ -1,6 +1,6 @@
 // The microphone meter's reading, apart from the element so a unit test needs no DOM.
 
-/** A 0-100 level from an analyser's time-domain samples (128 is silence): the signal's RMS, scaled. */
+/** A 0-100 level from an analyser's time-domain samples (128 is silence). */
 export function levelOf(samples: Uint8Array): number {
   if (samples.length === 0) return 0;
   let sum = 0;
@@ -9,6 +9,9 @@ export function levelOf(samples: Uint8Array): number {
     sum += centred * centred;
   }
   const rms = Math.sqrt(sum / samples.length);
-  // Speech at a normal distance has an RMS around 0.05-0.2; scale so that fills most of the meter.
-  return Math.min(100, Math.round(rms * 400));
+  if (rms === 0) return 0;
+  // In decibels over the bottom 60 dB, as sound meters show it: quiet speech still moves the bar,
+  // a shout fills it.
+  const decibels = 20 * Math.log10(rms);
+  return Math.max(0, Math.min(100, Math.round(((decibels + 60) / 60) * 100)));
 }

@@ -25,7 +25,11 @@ export class TelehealthDeviceCheck extends LitElement {
     .meter span { flex: 1; background: #d5dbe2; border-radius: 2px; }
     .meter span.on { background: var(--ok, #17653a); }
     [role="alert"] { color: var(--danger, #a4262c); }
-    button { font: inherit; min-height: 2.75rem; padding: 0.5rem 1rem; border-radius: 0.4rem; cursor: pointer; }
+    button {
+      font: inherit; min-height: 2.75rem; padding: 0.5rem 1rem; border-radius: 0.4rem; cursor: pointer;
+      border: 1px solid var(--accent, #0b5cad); background: var(--accent, #0b5cad); color: #fff;
+    }
+    button:disabled { opacity: 0.6; cursor: default; }
     .actions { display: flex; flex-wrap: wrap; gap: 0.5rem; }
   `;
 
