@@ -15,6 +15,10 @@ import {
 import type { VideoSession } from "./index.ts";
 import { ChimeVideoSession, type ChimeMeetingSession, type ChimePorts } from "./chime-session.ts";
 
+// The SDK reads Node's `global` (its CSP monitor and event reporter, when a session is made),
+// which webpack used to provide and Vite does not: without it the meeting session cannot be built.
+(globalThis as { global?: unknown }).global ??= globalThis;
+
 // Warnings and errors only, unless someone verifying a deployment asks this browser for more
 // (docs/operations.md): the SDK's info and debug levels log the meeting's URLs, ids and signalling.
 function logLevel(): LogLevel {
