@@ -28,6 +28,7 @@ class FakeAudioVideo implements ChimeAudioVideo {
   cameras = [{ deviceId: "cam-1" }] as MediaDeviceInfo[];
   refuseDevices: string | null = null;
   framesDecoded = 0;
+  presence = new Set<(attendeeId: string, present: boolean) => void>();
 
   addObserver(observer: ChimeObserver): void {
     this.observers.add(observer);
@@ -96,7 +97,17 @@ class FakeAudioVideo implements ChimeAudioVideo {
     return { forEach: (callback: (entry: any) => void) => entries.forEach(callback) };
   }
 
+  realtimeSubscribeToAttendeeIdPresence(callback: (attendeeId: string, present: boolean) => void): void {
+    this.presence.add(callback);
+  }
+  realtimeUnsubscribeToAttendeeIdPresence(callback: (attendeeId: string, present: boolean) => void): void {
+    this.presence.delete(callback);
+  }
+
   // the SDK's side
+  present(attendeeId: string, present = true): void {
+    for (const callback of this.presence) callback(attendeeId, present);
+  }
   emit<K extends keyof ChimeObserver>(event: K, ...args: Parameters<NonNullable<ChimeObserver[K]>>): void {
     for (const observer of this.observers) (observer[event] as ((...a: unknown[]) => void) | undefined)?.(...args);
   }
@@ -140,6 +151,8 @@ async function connected(h: ReturnType<typeof harness>) {
   await settle();
   h.audioVideo.emit("audioVideoDidStartConnecting", false);
   h.audioVideo.emit("audioVideoDidStart");
+  h.audioVideo.present("a-patient"); // Chime reports this attendee too
+  h.audioVideo.present("a-provider");
   await joining;
 }
 
@@ -190,6 +203,22 @@ describe("joining a Chime meeting", () => {
     const h = harness();
     h.audioVideo.cameras = [];
     await expect(h.session.join(INFO)).rejects.toThrow(/No camera or microphone was found/);
+  });
+
+  it("is connected once the other person is in the meeting, not when Chime's servers answer", async () => {
+    const h = harness();
+    const joining = h.session.join(INFO);
+    await settle();
+    h.audioVideo.emit("audioVideoDidStartConnecting", false);
+    h.audioVideo.emit("audioVideoDidStart");
+    await joining;
+    h.audioVideo.present("a-patient");
+    h.audioVideo.present("a-provider#content"); // a shared screen is not a person
+    expect(h.session.state).toBe("connecting");
+    h.audioVideo.present("a-provider");
+    expect(h.session.state).toBe("connected");
+    h.audioVideo.present("a-provider", false);
+    expect(h.session.state).toBe("connecting");
   });
 
   it("a reconnect is shown as reconnecting, then connected", async () => {

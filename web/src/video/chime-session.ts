@@ -50,6 +50,8 @@ export interface ChimeAudioVideo {
   startLocalVideoTile(): number;
   stopLocalVideoTile(): void;
   getRTCPeerConnectionStats(): Promise<StatsReportLike | null | undefined>;
+  realtimeSubscribeToAttendeeIdPresence(callback: (attendeeId: string, present: boolean) => void): void;
+  realtimeUnsubscribeToAttendeeIdPresence(callback: (attendeeId: string, present: boolean) => void): void;
 }
 
 export interface ChimeMeetingSession {
@@ -86,14 +88,28 @@ export class ChimeVideoSession implements VideoSession {
   // Camera switches take a moment each (the camera starts or stops); one at a time, in order.
   private camera: Promise<void> = Promise.resolve();
   private joining: { resolve: () => void; reject: (error: Error) => void } | null = null;
+  // "Connected" means what it means in the loopback session: the other person is in the call, not
+  // only this browser connected to Chime's media servers.
+  private mediaUp = false;
+  private ownAttendeeId = "";
+  private readonly others = new Set<string>();
+  private readonly presence = (attendeeId: string, present: boolean): void => {
+    // A shared screen is an attendee of its own ("<id>#content"); it is not the other person.
+    if (attendeeId === this.ownAttendeeId || attendeeId.includes("#content")) return;
+    if (present) this.others.add(attendeeId);
+    else this.others.delete(attendeeId);
+    this.showConnection();
+  };
 
   private readonly observer: ChimeObserver = {
     audioVideoDidStartConnecting: (reconnecting) => {
+      this.mediaUp = false;
       if (!this.session.finished) this.session.set(reconnecting ? "reconnecting" : "connecting");
     },
     audioVideoDidStart: () => {
       if (this.session.finished) return;
-      this.session.set("connected");
+      this.mediaUp = true;
+      this.showConnection();
       this.joining?.resolve();
       this.joining = null;
     },
@@ -140,7 +156,9 @@ export class ChimeVideoSession implements VideoSession {
       throw new Error("This visit cannot be joined from here. Please ask the clinic for a new link.");
     }
     this.audioVideo = audioVideo;
+    this.ownAttendeeId = String(info.Attendee?.AttendeeId ?? "");
     audioVideo.addObserver(this.observer);
+    audioVideo.realtimeSubscribeToAttendeeIdPresence(this.presence);
     try {
       const microphones = await audioVideo.listAudioInputDevices();
       const cameras = await audioVideo.listVideoInputDevices();
@@ -240,6 +258,11 @@ export class ChimeVideoSession implements VideoSession {
     this.joining = null;
   }
 
+  private showConnection(): void {
+    if (this.session.finished || !this.mediaUp) return;
+    this.session.set(this.others.size > 0 ? "connected" : "connecting");
+  }
+
   private finish(reason: EndReason): void {
     this.session.end(reason);
     this.joining?.resolve(); // the state says how it ended
@@ -250,6 +273,7 @@ export class ChimeVideoSession implements VideoSession {
   private async releaseDevices(): Promise<void> {
     const audioVideo = this.audioVideo;
     if (!audioVideo) return;
+    audioVideo.realtimeUnsubscribeToAttendeeIdPresence(this.presence);
     await Promise.allSettled([audioVideo.stopVideoInput(), audioVideo.stopAudioInput()]);
     audioVideo.unbindAudioElement();
   }
