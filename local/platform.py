@@ -233,6 +233,8 @@ class LocalPlatform:
             "healthlake": f"http://127.0.0.1:{healthlake_port}",
             "stripe": f"http://127.0.0.1:{stripe_port}",
             "chime": self.chime.url,
+            # The browsers' WebRTC signalling (the meetings' SignalingUrl): the web's CSP connects to it.
+            "signalling": self.chime.relay.origin,
         }
         wait_for(f"{self.urls['healthlake']}/_health")
         for tenant in self.settings.tenants:

@@ -7,8 +7,10 @@ production adapter talk to it unchanged through `AWS_ENDPOINT_URL_CHIME_SDK_MEET
 account's **default** event bus. Like Chime, a meeting nobody is connected to ends by itself
 after five minutes (`empty_timeout_s`). Tests and the demo play the participants' clients through
 `POST /_sim/join|leave|drop` with an attendee's join token: a deleted attendee's token no longer
-joins. Meetings and pipelines keep the tags they were created with (`ListTagsForResource` answers
-them: IAM decides on them), and tags Chime would refuse are refused.
+joins. Browsers connect through the signalling relay (`local.standins.signalling`), which the
+meetings' `MediaPlacement.SignalingUrl` names and which joins, leaves and drops by the same path.
+Meetings and pipelines keep the tags they were created with (`ListTagsForResource` answers them:
+IAM decides on them), and tags Chime would refuse are refused.
 
 Given a state file, the meetings still open (attendees, join tokens, tags) and the pipelines still
 running are written through to it on every change the API acknowledges, and loaded at start: a
@@ -40,6 +42,9 @@ from local.loopback import LoopbackServer
 Publish = Callable[[str, str, dict[str, Any]], None]
 # (bucket, key, body) -> an object written where a pipeline's sink points (S3 in the emulator)
 StoreObject = Callable[[str, str, bytes], None]
+# (meeting id, attendee id, or None for the whole meeting) -> the clients connected to what is gone
+# are told and disconnected; called after the change, outside the state's lock.
+Disconnect = Callable[[str, str | None], None]
 
 ACCOUNT = "123456789012"
 MEETING_EVENT = "Chime Meeting State Change"
@@ -51,6 +56,8 @@ MEETING_TAGS = (0, 50)
 PIPELINE_TAGS = (1, 200)
 MEETING_TAG_KEY = re.compile(r"[a-zA-Z+-=._:/]+")  # `+-=` is a range, as in Chime's own pattern
 MEETING_TAG_VALUE = re.compile(r"[\s\w+-=\.:/@]*")
+# Where Chime's own signalling answers; the local relay's origin replaces it while the relay runs.
+CHIME_SIGNALLING = "wss://signal.m1.ue1.app.chime.aws"
 
 
 class ChimeError(Exception):
@@ -127,7 +134,8 @@ class Meeting:
             )
         return meeting
 
-    def shape(self) -> dict[str, Any]:
+    def shape(self, signalling: str = CHIME_SIGNALLING) -> dict[str, Any]:
+        """Chime's answer; `signalling` is the origin the clients' signalling connects to."""
         host = f"{self.meeting_id[:8]}.k.m1.ue1.app.chime.aws"
         return {
             "MeetingId": self.meeting_id,
@@ -137,7 +145,7 @@ class Meeting:
             "MediaPlacement": {
                 "AudioHostUrl": f"{host}:3478",
                 "AudioFallbackUrl": f"wss://haxrp.m1.ue1.app.chime.aws:443/calls/{self.meeting_id}",
-                "SignalingUrl": f"wss://signal.m1.ue1.app.chime.aws/control/{self.meeting_id}",
+                "SignalingUrl": f"{signalling}/control/{self.meeting_id}",
                 "TurnControlUrl": "https://2713.cell.us-east-1.meetings.chime.aws/v2/turn_sessions",
                 "ScreenDataUrl": f"wss://bitpw.m1.ue1.app.chime.aws:443/v2/screen/{self.meeting_id}",
                 "ScreenViewingUrl": f"wss://bitpw.m1.ue1.app.chime.aws:443/ws/connect?passcode=null&viewer_uuid=null&X-BitHub-Call-Id={self.meeting_id}",
@@ -198,6 +206,10 @@ class ChimeState:
         self._idempotency: dict[str, str] = {}
         self._lock = threading.RLock()
         self.state_file = state_file
+        # Set by the signalling relay while it runs: its origin goes into every meeting's answer
+        # (computed when answering, never kept: the relay's port changes with each start).
+        self.signalling = CHIME_SIGNALLING
+        self.disconnect: Disconnect | None = None
         if state_file is not None and state_file.exists():
             self._load(state_file)
 
@@ -312,6 +324,8 @@ class ChimeState:
             for pipeline in stopped:
                 pipeline["Status"] = "Stopped"
             self._save()
+        if self.disconnect is not None:
+            self.disconnect(meeting_id, None)
         self._meeting_event(meeting, "MeetingEnded")
         for pipeline in stopped:
             self._pipeline_event(pipeline, "MediaPipelineDeleted")
@@ -344,6 +358,8 @@ class ChimeState:
             self._save()
         if attendee is None:
             raise _not_found(f"attendee {attendee_id}")
+        if self.disconnect is not None:
+            self.disconnect(meeting_id, attendee_id)
         if attendee.connected:
             self._meeting_event(meeting, "AttendeeLeft", attendee)
             self._maybe_empty(meeting)
@@ -364,11 +380,17 @@ class ChimeState:
                         return meeting, attendee
         raise ChimeError(403, "ForbiddenException", "Join token is not valid")
 
-    def simulate(self, action: str, join_token: str, video: bytes | None = None) -> dict[str, Any]:
+    def simulate(
+        self, action: str, join_token: str, video: bytes | None = None, meeting_id: str | None = None
+    ) -> dict[str, Any]:
+        """An attendee's client joins, leaves or drops; with `meeting_id` (the relay's socket is
+        for one meeting) a token of another meeting is refused as a bad one."""
         if action not in ("join", "leave", "drop"):
             raise _bad_request("action must be join, leave or drop")
         with self._lock:  # a token revoked meanwhile must not join; a joining meeting must not end
             meeting, attendee = self._by_token(join_token)
+            if meeting_id is not None and meeting.meeting_id != meeting_id:
+                raise ChimeError(403, "ForbiddenException", "Join token is not valid")
             attendee.connected = action == "join"
             if video is not None:
                 self.videos.setdefault(meeting.meeting_id, {})[attendee.attendee_id] = video
@@ -530,8 +552,13 @@ class ChimeStandIn:
         empty_timeout_s: float = 300.0,
         store: StoreObject | None = None,
         state_file: Path | None = None,
+        signalling_port: int = 0,
     ) -> None:
+        # The relay is built on the state and imports this module for it.
+        from local.standins.signalling import SignallingRelay
+
         self.state = ChimeState(publish, empty_timeout_s, store, state_file)
+        self.relay = SignallingRelay(self.state, signalling_port)
         state = self.state
 
         class Handler(_Handler):
@@ -546,6 +573,7 @@ class ChimeStandIn:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        self.relay.start()
         threading.Thread(target=self._server.serve_forever, name="chime", daemon=True).start()
         threading.Thread(target=self._sweep, name="chime-sweeper", daemon=True).start()
         self.state.resume()
@@ -558,6 +586,7 @@ class ChimeStandIn:
         self._stop.set()
         self._server.shutdown()
         self._server.server_close()
+        self.relay.stop()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -627,11 +656,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _bad_request("Attendees must list 1 to 10 attendees")
             meeting = self.chime.create_meeting(body)
             attendees = [self.chime.create_attendee(meeting.meeting_id, a).shape() for a in requested]
-            return 200, {"Meeting": meeting.shape(), "Attendees": attendees, "Errors": []}
-        return 200, {"Meeting": self.chime.create_meeting(body).shape()}
+            answer = {"Meeting": meeting.shape(self.chime.signalling), "Attendees": attendees, "Errors": []}
+            return 200, answer
+        return 200, {"Meeting": self.chime.create_meeting(body).shape(self.chime.signalling)}
 
     def get_meeting(self, body: Any, params: Any, meeting: str) -> tuple[int, dict[str, Any]]:
-        return 200, {"Meeting": self.chime.meeting(meeting).shape()}
+        return 200, {"Meeting": self.chime.meeting(meeting).shape(self.chime.signalling)}
 
     def delete_meeting(self, body: Any, params: Any, meeting: str) -> tuple[int, None]:
         self.chime.end_meeting(meeting)
