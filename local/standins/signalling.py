@@ -239,14 +239,19 @@ class SignallingRelay:
     def _disconnect(self, meeting_id: str, attendee_id: str | None) -> None:
         """DeleteMeeting (attendee None) or DeleteAttendee: the state has changed and publishes the
         events itself; the relay tells the sockets why and closes them."""
+        gone: list[_Client]
+        others: list[_Client] = []
         with self._lock:
             room = self._rooms.get(meeting_id, {})
             if attendee_id is None:
-                gone, others = list(room.values()), []
+                gone = list(room.values())
                 self._rooms.pop(meeting_id, None)
             else:
                 removed = room.pop(attendee_id, None)
-                gone, others = ([removed] if removed else []), list(room.values())
+                # The others heard of it only if it had joined here (not through `/_sim/`).
+                gone = [removed] if removed else []
+                if removed:
+                    others = list(room.values())
             for client in gone:
                 client.gone = "ended" if attendee_id is None else "removed"
         for client in gone:

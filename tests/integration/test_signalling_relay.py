@@ -264,14 +264,15 @@ def test_a_reconnect_with_the_same_token_replaces_the_old_socket(chime: Chime) -
 
 
 def test_ending_the_meeting_or_removing_an_attendee_closes_their_sockets(chime: Chime) -> None:
-    meeting_id, url, (patient, provider, guest) = chime.meeting(
-        "patient:p-1", "practitioner:pr-1", "caregiver:c-1"
+    meeting_id, url, (patient, provider, guest, absent) = chime.meeting(
+        "patient:p-1", "practitioner:pr-1", "caregiver:c-1", "interpreter:i-1"
     )
     sockets = {a["AttendeeId"]: join(url, a["JoinToken"])[0] for a in (provider, patient, guest)}
     assert receive(sockets[provider["AttendeeId"]])["type"] == "peer-joined"
     for attendee in (provider, patient):  # the guest joined last
         assert receive(sockets[attendee["AttendeeId"]])["type"] == "peer-joined"
 
+    chime.state.delete_attendee(meeting_id, absent["AttendeeId"])  # never connected: nobody hears
     chime.state.delete_attendee(meeting_id, guest["AttendeeId"])
     assert closed(sockets[guest["AttendeeId"]]) == ([{"type": "removed"}], 4403)
     for attendee in (provider, patient):
@@ -285,6 +286,7 @@ def test_ending_the_meeting_or_removing_an_attendee_closes_their_sockets(chime: 
         assert closed(sockets[attendee["AttendeeId"]]) == ([{"type": "meeting-ended"}], 4410)
     assert chime.attendee_events(meeting_id) == [
         *[("AttendeeJoined", a["AttendeeId"]) for a in (provider, patient, guest)],
+        ("AttendeeDeleted", absent["AttendeeId"]),
         ("AttendeeLeft", guest["AttendeeId"]),
         ("AttendeeDeleted", guest["AttendeeId"]),
     ]  # and no drop for the sockets Chime itself closed
