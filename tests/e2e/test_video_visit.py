@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from infra import topology
 from local.platform import LocalPlatform
@@ -250,9 +252,18 @@ def test_links_are_bound_to_their_holder_and_a_fresh_one_replaces_the_attendee(
     appointment, provider = checked_in_visit(platform, gateway, patient)
     visit_id = appointment["appointment_id"]
     admitted = admit_when_waiting(gateway, provider, visit_id).json()
-    # Keep the meeting alive: the provider is in it.
+    # Keep the meeting alive: the provider is in it, joined as a browser joins: the SignalingUrl
+    # of the redeemed link is the local signalling relay, and it takes the attendee's join token.
     joined = call(gateway, "POST", "/v1/join", provider, {"link": admitted["link"]["link"]}).json()
-    simulate(platform, "join", joined["Attendee"]["JoinToken"])
+    signalling = joined["Meeting"]["MediaPlacement"]["SignalingUrl"]
+    assert signalling == f"{platform.urls['signalling']}/control/{admitted['meeting_id']}"
+    provider_socket = connect(signalling, open_timeout=10, legacy=True)
+    provider_socket.send(json.dumps({"type": "join", "joinToken": joined["Attendee"]["JoinToken"]}))
+    assert json.loads(provider_socket.recv(timeout=10)) == {
+        "type": "joined",
+        "attendeeId": joined["Attendee"]["AttendeeId"],
+        "peers": [],
+    }
 
     first = call(gateway, "POST", f"/v1/appointments/{visit_id}/join-link", patient).json()["link"]
     stranger = call(gateway, "POST", "/v1/join", other_patient, {"link": first})
@@ -279,6 +290,11 @@ def test_links_are_bound_to_their_holder_and_a_fresh_one_replaces_the_attendee(
     assert revoked.status == 410
     assert call(gateway, "POST", "/v1/join", patient, {"link": fourth}).status == 200
     call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider)
+    # Ending the visit deletes the meeting: the provider's browser hears it.
+    assert json.loads(provider_socket.recv(timeout=30)) == {"type": "meeting-ended"}
+    with pytest.raises(ConnectionClosed):
+        provider_socket.recv(timeout=10)
+    assert provider_socket.close_code == 4410
 
 
 def test_a_patient_who_never_joins_is_a_no_show_decided_from_chime(
