@@ -41,8 +41,10 @@
 - restart: `make run`'s start on kept data against a fresh start: 100 open visits and 5,000 FHIR
   resources (synthetic), then a kill -9 (the journal replayed), then a clean stop (the snapshot
   alone), each with the state's size on disk.
+- relay: the local signalling relay (the browsers' WebRTC signalling): time for a join to be
+  answered, and for an offer and its answer to go there and back between two attendees (p50/p99).
 
-`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web`
+`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|relay`
 runs one part.
 """
 
@@ -1404,6 +1406,62 @@ def web_figures() -> None:
         print(f"  loaded later: {key:<40} {gz(manifest[key]['file']) / 1024:6.1f} KiB")
 
 
+def relay_figures() -> None:
+    """The signalling relay on the Chime stand-in's state in this process, two clients on loopback."""
+    import uuid
+
+    from websockets.sync.client import connect
+
+    from local.standins.chime import ChimeState
+    from local.standins.signalling import SignallingRelay
+
+    print("\n== signalling relay (local video) ==")
+    state = ChimeState(lambda *event: None)
+    relay = SignallingRelay(state)
+    relay.start()
+    try:
+        meeting = state.create_meeting(
+            {
+                "ClientRequestToken": uuid.uuid4().hex,
+                "MediaRegion": "us-east-1",
+                "ExternalMeetingId": "bench:relay",
+            }
+        )
+        url = meeting.shape(state.signalling)["MediaPlacement"]["SignalingUrl"]
+        attendees = [
+            state.create_attendee(meeting.meeting_id, {"ExternalUserId": f"bench:{n}"}) for n in (1, 2)
+        ]
+        joins, sockets = [], []
+        for attendee in attendees:
+            started = time.perf_counter()
+            socket = connect(url, legacy=True)
+            socket.send(json.dumps({"type": "join", "joinToken": attendee.join_token}))
+            json.loads(socket.recv(timeout=5))
+            joins.append((time.perf_counter() - started) * 1000)
+            sockets.append(socket)
+        sockets[0].recv(timeout=5)  # peer-joined
+        offer = {"sdp": {"type": "offer", "sdp": "v=0\r\n" + "a=x\r\n" * 600}}  # a few KiB, as a real one
+        answer = {"sdp": {"type": "answer", "sdp": "v=0\r\n" + "a=y\r\n" * 600}}
+        (caller, callee), (caller_id, callee_id) = sockets[::-1], [a.attendee_id for a in attendees][::-1]
+        round_trips = []
+        for _ in range(200):
+            started = time.perf_counter()
+            caller.send(json.dumps({"type": "signal", "to": callee_id, "data": offer}))
+            callee.recv(timeout=5)
+            callee.send(json.dumps({"type": "signal", "to": caller_id, "data": answer}))
+            caller.recv(timeout=5)
+            round_trips.append((time.perf_counter() - started) * 1000)
+        for socket in sockets:
+            socket.close()
+        print(f"  join answered (connect + join frame): {', '.join(f'{j:.1f} ms' for j in joins)}")
+        print(
+            f"  offer/answer round trip ({len(json.dumps(offer))} B each way, 200 runs): "
+            f"p50 {_percentile(round_trips, 50):.2f} ms, p99 {_percentile(round_trips, 99):.2f} ms"
+        )
+    finally:
+        relay.stop()
+
+
 def rppg_figures() -> None:
     """The rPPG benchmark on the project's own synthetic clips (tools/bench_rppg.py)."""
     from tools.bench_rppg import rppg_figures as figures
@@ -1426,6 +1484,7 @@ PARTS = {
     "rppg": rppg_figures,
     "audit": audit_figures,
     "web": web_figures,
+    "relay": relay_figures,
 }
 
 
