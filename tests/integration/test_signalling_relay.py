@@ -290,3 +290,13 @@ def test_ending_the_meeting_or_removing_an_attendee_closes_their_sockets(chime: 
         ("AttendeeLeft", guest["AttendeeId"]),
         ("AttendeeDeleted", guest["AttendeeId"]),
     ]  # and no drop for the sockets Chime itself closed
+
+
+def test_the_relay_stops_with_the_platform_and_counts_nobody_as_dropped(chime: Chime) -> None:
+    meeting_id, url, (patient,) = chime.meeting("patient:p-1")
+    socket, _ = join(url, patient["JoinToken"])
+    chime.relay.stop()  # the fixture's stop after it is harmless: stopping is idempotent
+    assert closed(socket) == ([], 1001)  # going away
+    with pytest.raises(OSError):
+        connect(url, open_timeout=2)
+    assert chime.attendee_events(meeting_id) == [("AttendeeJoined", patient["AttendeeId"])]
