@@ -450,7 +450,13 @@ def test_join_leave_and_drop_reach_the_tenant_as_chime_events(platform: LocalPla
         "chime:AttendeeDropped",
         "chime:AttendeeLeft",
     ]
-    assert eventually(lambda: sorted(_event_types(platform, meeting["MeetingId"])) == sorted(expected))
+
+    # Nobody is connected now, so the meeting may end itself (the session's empty timeout is 3 s)
+    # before a loaded machine has delivered the rest: its MeetingEnded is no concern here.
+    def delivered() -> list[str]:
+        return sorted(e for e in _event_types(platform, meeting["MeetingId"]) if e != "chime:MeetingEnded")
+
+    assert eventually(lambda: delivered() == sorted(expected))
 
 
 def test_a_deleted_attendees_join_token_dies_with_it(
