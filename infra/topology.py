@@ -8,6 +8,7 @@ Plain data, no CDK imports: names are per tenant and derived here, nowhere else.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -658,6 +659,34 @@ API_STAGE = "live"
 # one of them; Cognito puts this scope in every user's access token, so user routes list it.
 USER_SCOPE = "aws.cognito.signin.user.admin"
 RESOURCE_SERVER = "telehealth"
+
+# --- Sign-in: the portals' pools and OAuth clients (infra/identity.py; local/provision.py) --------
+
+POOL_KINDS = ("workforce", "patients")
+# What the portals ask for in the authorization request (the managed login grants these).
+PORTAL_SCOPES = ("openid", "email", "profile", USER_SCOPE)
+# Where each pool's portal lives below a web origin (and BASE locally): its sign-in callback and
+# its sign-out URL. Swagger UI's redirect page is a callback of both pools' clients.
+PORTAL_PATHS = {"patients": "/", "workforce": "/dashboard/"}
+DOCS_OAUTH_REDIRECT = "/docs/oauth2-redirect.html"
+
+
+@dataclass(frozen=True)
+class PasswordRules:
+    min_length: int
+    symbols: bool  # upper and lower case letters and digits always
+
+
+PASSWORD_RULES = {"workforce": PasswordRules(14, symbols=True), "patients": PasswordRules(12, symbols=False)}
+
+
+def portal_callback_urls(kind: str, web_bases: Sequence[str]) -> list[str]:
+    """A pool's client's callback URLs for web bases (origin, or origin + BASE locally)."""
+    return [f"{b}{path}" for b in web_bases for path in (PORTAL_PATHS[kind], DOCS_OAUTH_REDIRECT)]
+
+
+def portal_logout_urls(kind: str, web_bases: Sequence[str]) -> list[str]:
+    return [f"{b}{PORTAL_PATHS[kind]}" for b in web_bases]
 
 
 def machine_scope(scope: str) -> str:

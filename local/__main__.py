@@ -68,9 +68,12 @@ def _announce(platform: LocalPlatform) -> None:
         "",
         f"Seeded users of tenant {tenant} (password {DEMO_PASSWORD}):",
     ]
+    secrets = platform.provisioned[tenant].totp
     for user in SEED_USERS:
         role = user.group or "patient"
-        lines.append(f"  {email_of(user, tenant):<36} {role}")
+        email = email_of(user, tenant)
+        totp = f"TOTP secret {secrets[email]}" if email in secrets else ""
+        lines.append(f"  {email:<36} {role:<10} {totp}".rstrip())
     machine = [c.name for t in platform.settings.tenants if t.id == tenant for c in t.machine_clients]
     lines += [
         "",
@@ -79,6 +82,12 @@ def _announce(platform: LocalPlatform) -> None:
     ]
     if machine:
         lines.append(f"  TOKEN=$(make -s token WHO={machine[0]})      (machine client, client credentials)")
+    lines += [
+        "",
+        f"Sign-in (stand-in for Cognito's managed login): {gateway}/auth/<patients|workforce>/...;",
+        "  the workforce's second step asks the authenticator code: `python -m local.totp <e-mail>`.",
+        f"  E-mail it would send (sign-up and reset codes): {gateway}/_sim/mail?to=<e-mail>",
+    ]
     mine = next(t for t in platform.settings.tenants if t.id == tenant)
     functions = ", ".join(f.key for f in topology.functions_for(mine))
     lines += ["", f"Logs: .local/logs/.  Functions: {functions}.  Ctrl-C stops everything."]

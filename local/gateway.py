@@ -40,6 +40,8 @@ from local.lambdas import (
     RequestTooLargeError,
 )
 from local.loopback import LoopbackServer
+from local.signin import Request as SignInRequest
+from local.signin import SignIn
 from local.tokens import Authorizer, Unauthorized, api_gateway_claims, mint_client_credentials_token
 from telehealth import api_conventions
 from telehealth.api_conventions import GATEWAY_PROBLEM, GatewayProblem
@@ -77,6 +79,8 @@ class TenantApi:
     cors_origins: tuple[str, ...] = ()
     # Each route group's limits per method (the tenant file's); a group without one is not limited.
     throttles: dict[topology.RouteGroup, Throttle] = field(default_factory=dict)
+    # The stand-in for the tenant's managed-login domains, at BASE/auth/<pool>/ (and its outbox).
+    signin: SignIn | None = None
 
 
 class TokenBucket:
@@ -155,6 +159,15 @@ class Gateway:
             if bucket is None:
                 bucket = self._buckets[key] = TokenBucket(throttle)
         return bucket.take()
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        return (f"http://127.0.0.1:{self.port}", f"http://localhost:{self.port}")
+
+    def web_bases(self, tenant_id: str) -> list[str]:
+        """Where a tenant's web apps are served: each origin with each BASE of the tenant."""
+        bases = [f"/tenants/{tenant_id}"] + ([""] if tenant_id == self.default_tenant else [])
+        return [origin + base for origin in self.origins for base in bases]
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -263,6 +276,9 @@ class _Request(BaseHTTPRequestHandler):
             return
         if path == "/oauth2/token" and self.command == "POST":
             self._token(tenant, body)
+            return
+        if tenant.signin is not None and (path.startswith("/auth/") or path == "/_sim/mail"):
+            self._signin(tenant.signin, url, path, body, (*self.owner.origins, *tenant.cors_origins))
             return
         matched = topology.match_route(path)
         method = topology.route_method(matched[0], self.command) if matched else None
@@ -390,6 +406,27 @@ class _Request(BaseHTTPRequestHandler):
             issuer=tenant.token_issuer, client_id=client_id, scopes=requested
         )
         self._json(200, {"access_token": token, "expires_in": 900, "token_type": "Bearer"})
+
+    def _signin(
+        self,
+        signin: SignIn,
+        url: urllib.parse.SplitResult,
+        path: str,
+        body: bytes,
+        web_origins: tuple[str, ...],
+    ) -> None:
+        answer = signin.handle(
+            SignInRequest(
+                method=self.command,
+                path=path,
+                query=url.query,
+                body=body,
+                headers={name: value for name, value in self.headers.items()},
+                base=url.path.removesuffix(path),
+                web_origins=web_origins,
+            )
+        )
+        self._send(answer.status, answer.body, answer.headers)
 
     def _static(self, path: str) -> bool:
         relative = path.lstrip("/") or "index.html"

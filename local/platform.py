@@ -46,8 +46,9 @@ from local.gateway import Gateway, TenantApi, Throttle
 from local.lambdas import Environments, FunctionHostControl, HostedFunction, LambdaDispatcher
 from local.parity import recorder
 from local.parity.actions import Need
-from local.provision import ProvisionedTenant, provision_tenant
+from local.provision import ProvisionedTenant, provision_tenant, register_web_bases
 from local.seed import seed_tenant
+from local.signin import SignIn
 from local.standins.chime import ChimeStandIn
 from local.standins.stripe import stripe_command
 from local.tokens import Authorizer
@@ -275,6 +276,12 @@ class LocalPlatform:
                         cid: (secret, scopes)
                         for cid, secret, scopes in self.provisioned[t.id].machine_clients.values()
                     },
+                    signin=SignIn(
+                        tenant_id=t.id,
+                        idp=self.client("cognito-idp", t.region),
+                        user_pools=self.provisioned[t.id].user_pools,
+                        totp_secrets=self.provisioned[t.id].totp,
+                    ),
                 )
                 for t in self.settings.tenants
             },
@@ -284,6 +291,10 @@ class LocalPlatform:
         )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         self.urls["gateway"] = f"http://127.0.0.1:{self.gateway.port}"
+        for t in self.settings.tenants:
+            register_web_bases(
+                self.client("cognito-idp", t.region), self.provisioned[t.id], self.gateway.web_bases(t.id)
+            )
         if self.aws_state:
             # From here a restart replays only what is written after this point; the data counts
             # as kept once what provisioning made is saved beside it (a first start cut short
@@ -639,6 +650,7 @@ class LocalPlatform:
                     "region": p.region,
                     "user_pools": p.user_pools,
                     "portal_clients": p.portal_clients,
+                    "totp": p.totp,
                     "machine_clients": {
                         name: {"client_id": c[0], "client_secret": c[1], "scopes": list(c[2])}
                         for name, c in p.machine_clients.items()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,9 @@ class ProvisionedTenant:
     state_machine_arns: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)  # what every function is told
     secret_arns: dict[str, str] = field(default_factory=dict)  # third party -> its secret's ARN
+    # The seeded workforce users' TOTP secrets (base32) by e-mail: the authenticator apps' side,
+    # which Cognito keeps to itself and moto cannot (local.signin checks the codes).
+    totp: dict[str, str] = field(default_factory=dict)
 
     def saved(self) -> dict[str, Any]:
         """What a start on kept data needs of it (`local.platform`'s provisioned.json); the
@@ -48,6 +51,7 @@ class ProvisionedTenant:
             "function_arns": self.function_arns,
             "state_machine_arns": self.state_machine_arns,
             "secret_arns": self.secret_arns,
+            "totp": self.totp,
         }
 
     @classmethod
@@ -317,23 +321,63 @@ def provision_tenant(
     return out
 
 
+def portal_client_settings(kind: str, web_bases: Sequence[str]) -> dict[str, Any]:
+    """A portal's public client: authorization code (with PKCE, which the managed login checks)
+    for the portal's web bases, as the stack's clients have it; all of it, since Cognito's
+    UpdateUserPoolClient resets what it is not given."""
+    return {
+        "ClientName": f"{kind}portal",
+        # Locally a password sign-in stands in for SRP (the same tokens result); see README.
+        "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        "AccessTokenValidity": 15,
+        "IdTokenValidity": 15,
+        "TokenValidityUnits": {"AccessToken": "minutes", "IdToken": "minutes"},
+        "SupportedIdentityProviders": ["COGNITO"],
+        "AllowedOAuthFlows": ["code"],
+        "AllowedOAuthFlowsUserPoolClient": True,
+        "AllowedOAuthScopes": list(topology.PORTAL_SCOPES),
+        "CallbackURLs": topology.portal_callback_urls(kind, web_bases),
+        "LogoutURLs": topology.portal_logout_urls(kind, web_bases),
+        "PreventUserExistenceErrors": "ENABLED",
+    }
+
+
+def register_web_bases(idp: Any, provisioned: ProvisionedTenant, web_bases: Sequence[str]) -> None:
+    """The portals' callback and sign-out URLs for where the gateway serves them: known only once
+    it listens (its port may be any), and again at each start on kept data."""
+    for kind, client_id in provisioned.portal_clients.items():
+        idp.update_user_pool_client(
+            UserPoolId=provisioned.user_pools[kind],
+            ClientId=client_id,
+            **portal_client_settings(kind, web_bases),
+        )
+
+
 def _identity(tenant: Tenant, idp: Any, out: ProvisionedTenant) -> None:
     prefix = topology.tenant_prefix(tenant.id)
     for kind, admin_only in (("workforce", True), ("patients", False)):
+        rules = topology.PASSWORD_RULES[kind]
         pool = idp.create_user_pool(
             PoolName=f"{prefix}-{kind}",
             UsernameAttributes=["email"],
             AdminCreateUserConfig={"AllowAdminCreateUserOnly": admin_only},
+            # Patients sign themselves up and verify their e-mail with a code.
+            AutoVerifiedAttributes=["email"],
+            AccountRecoverySetting={"RecoveryMechanisms": [{"Priority": 1, "Name": "verified_email"}]},
+            Policies={
+                "PasswordPolicy": {
+                    "MinimumLength": rules.min_length,
+                    "RequireUppercase": True,
+                    "RequireLowercase": True,
+                    "RequireNumbers": True,
+                    "RequireSymbols": rules.symbols,
+                }
+            },
         )["UserPool"]
         out.user_pools[kind] = pool["Id"]
-        # Locally a password sign-in stands in for SRP (the same tokens result); see README.
+        # The web bases are registered once the gateway listens (register_web_bases).
         out.portal_clients[kind] = idp.create_user_pool_client(
-            UserPoolId=pool["Id"],
-            ClientName=f"{kind}portal",
-            ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
-            AccessTokenValidity=15,
-            IdTokenValidity=15,
-            TokenValidityUnits={"AccessToken": "minutes", "IdToken": "minutes"},
+            UserPoolId=pool["Id"], **portal_client_settings(kind, ())
         )["UserPoolClient"]["ClientId"]
     workforce = out.user_pools["workforce"]
     for group in ("providers", "staff", "admins"):

@@ -13,6 +13,7 @@ from typing import Any
 
 from infra import topology
 from local.provision import ProvisionedTenant
+from local.signin import new_totp_secret
 from telehealth.adapters.admin_store import DynamoClinicAdmin, DynamoProviderAdmin
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.application.callers import Caller
@@ -208,6 +209,8 @@ def seed_tenant(
         idp.admin_set_user_password(UserPoolId=pool, Username=email, Password=DEMO_PASSWORD, Permanent=True)
         if user.group:
             idp.admin_add_user_to_group(UserPoolId=pool, Username=email, GroupName=user.group)
+        if user.pool == "workforce":  # the pool requires TOTP: each has an authenticator, so to speak
+            tenant.totp[email] = new_totp_secret()
         subs[user.local_part] = _sub(idp, pool, email)
 
     table = topology.CLINIC_TABLE.name(tenant.tenant.id)

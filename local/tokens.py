@@ -97,6 +97,13 @@ def mint_client_credentials_token(*, issuer: str, client_id: str, scopes: Iterab
     return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, _PRIVATE)
 
 
+def with_claims(token: str, claims: dict[str, Any]) -> str:
+    """A pool's token with claims added, signed again with the pool's key: the ID token Cognito
+    issues for an authorization request with a `nonce` carries it, and moto's cannot."""
+    decoded = jwt.decode(token, _PUBLIC, algorithms=["RS256"])
+    return jwt.encode(dict(decoded.header), {**decoded.claims, **claims}, _PRIVATE)
+
+
 def sign_for_tests(claims: dict[str, Any], *, forged: bool = False) -> str:
     """A token with arbitrary claims; `forged` signs it with a key the verifier does not trust."""
     key = RSAKey.generate_key(2048) if forged else _PRIVATE
