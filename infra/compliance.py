@@ -141,6 +141,7 @@ BAA_ALLOW_LIST: dict[str, str] = {
     "AWS::CloudTrail::Trail": "AWS CloudTrail",
     "AWS::CloudWatch::Alarm": "Amazon CloudWatch",
     "AWS::CloudWatch::Dashboard": "Amazon CloudWatch",
+    "AWS::Cognito::ManagedLoginBranding": "Amazon Cognito",
     "AWS::Cognito::UserPool": "Amazon Cognito",
     "AWS::Cognito::UserPoolClient": "Amazon Cognito",
     "AWS::Cognito::UserPoolDomain": "Amazon Cognito",

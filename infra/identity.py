@@ -6,6 +6,8 @@ admins only, and no authorization decision reads an attribute a user can write.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
 from constructs import Construct
@@ -22,13 +24,38 @@ WORKFORCE_GROUPS = {
 }
 
 
-def _portal_client(pool: cognito.UserPool, id: str) -> cognito.UserPoolClient:
+PORTAL_SCOPES = {
+    "openid": cognito.OAuthScope.OPENID,
+    "email": cognito.OAuthScope.EMAIL,
+    "profile": cognito.OAuthScope.PROFILE,
+    topology.USER_SCOPE: cognito.OAuthScope.COGNITO_ADMIN,
+}
+
+
+def _portal_client(
+    pool: cognito.UserPool, id: str, kind: str, web_origins: Sequence[str]
+) -> cognito.UserPoolClient:
+    """A portal's public client (no secret: it runs in a browser). With web origins, the managed
+    login's authorization code grant, which a public client uses with PKCE, for the portal's
+    callback and sign-out URLs on those origins; no implicit grant. Without, no OAuth at all."""
+    o_auth = (
+        cognito.OAuthSettings(
+            flows=cognito.OAuthFlows(authorization_code_grant=True, implicit_code_grant=False),
+            scopes=[PORTAL_SCOPES[s] for s in topology.PORTAL_SCOPES],
+            callback_urls=topology.portal_callback_urls(kind, web_origins),
+            logout_urls=topology.portal_logout_urls(kind, web_origins),
+        )
+        if web_origins
+        else None
+    )
     return pool.add_client(
         id,
         user_pool_client_name=id.lower(),
         auth_flows=cognito.AuthFlow(user_srp=True),
-        # SRP sign-in only: no hosted-UI OAuth flows (CDK would otherwise enable implicit grant).
-        disable_o_auth=True,
+        # Without web origins CDK would otherwise enable the implicit grant for localhost.
+        disable_o_auth=not web_origins,
+        o_auth=o_auth,
+        supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
         generate_secret=False,
         access_token_validity=TOKEN_LIFETIME,
         id_token_validity=TOKEN_LIFETIME,
@@ -43,8 +70,23 @@ def _portal_client(pool: cognito.UserPool, id: str) -> cognito.UserPoolClient:
     )
 
 
+def _password_policy(kind: str) -> cognito.PasswordPolicy:
+    rules = topology.PASSWORD_RULES[kind]
+    return cognito.PasswordPolicy(
+        min_length=rules.min_length,
+        require_digits=True,
+        require_lowercase=True,
+        require_uppercase=True,
+        require_symbols=rules.symbols,
+        # Admins create the workforce's accounts with a temporary password; patients sign up.
+        temp_password_validity=Duration.days(3) if kind == "workforce" else None,
+    )
+
+
 class ClinicIdentity(Construct):
-    def __init__(self, scope: Construct, id: str, *, tenant: Tenant) -> None:
+    def __init__(self, scope: Construct, id: str, *, tenant: Tenant, web_origins: Sequence[str] = ()) -> None:
+        """`web_origins`: where the portals are served (the distribution's URL), for the portal
+        clients' callback and sign-out URLs; none, and the clients have no OAuth flows."""
         super().__init__(scope, id)
         prefix = topology.tenant_prefix(tenant.id)
 
@@ -56,14 +98,7 @@ class ClinicIdentity(Construct):
             sign_in_aliases=cognito.SignInAliases(email=True),
             mfa=cognito.Mfa.REQUIRED,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-            password_policy=cognito.PasswordPolicy(
-                min_length=14,
-                require_digits=True,
-                require_lowercase=True,
-                require_uppercase=True,
-                require_symbols=True,
-                temp_password_validity=Duration.days(3),
-            ),
+            password_policy=_password_policy("workforce"),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
@@ -76,7 +111,7 @@ class ClinicIdentity(Construct):
                 group_name=group,
                 description=description,
             )
-        self.workforce_portal = _portal_client(self.workforce, "WorkforcePortal")
+        self.workforce_portal = _portal_client(self.workforce, "WorkforcePortal", "workforce", web_origins)
 
         self.patients = cognito.UserPool(
             self,
@@ -87,18 +122,12 @@ class ClinicIdentity(Construct):
             auto_verify=cognito.AutoVerifiedAttrs(email=True),
             mfa=cognito.Mfa.OPTIONAL,
             mfa_second_factor=cognito.MfaSecondFactor(otp=True, sms=False),
-            password_policy=cognito.PasswordPolicy(
-                min_length=12,
-                require_digits=True,
-                require_lowercase=True,
-                require_uppercase=True,
-                require_symbols=False,
-            ),
+            password_policy=_password_policy("patients"),
             account_recovery=cognito.AccountRecovery.EMAIL_ONLY,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.patient_portal = _portal_client(self.patients, "PatientPortal")
+        self.patient_portal = _portal_client(self.patients, "PatientPortal", "patients", web_origins)
 
         # Machine clients (health-system integrations) use client credentials against the
         # workforce pool's resource server; the domain serves the /oauth2/token endpoint.
@@ -112,10 +141,35 @@ class ClinicIdentity(Construct):
             user_pool_resource_server_name=f"{prefix}-integrations",
             scopes=list(self.scopes.values()),
         )
+        # Each pool's managed login (version 2) on a Cognito prefix domain. The workforce pool's is
+        # also where machine clients get tokens; its construct id predates the sign-in pages and
+        # stays, as a new id would replace the domain (and a prefix is held until it is deleted).
         self.domain = self.workforce.add_domain(
             "MachineDomain",
             cognito_domain=cognito.CognitoDomainOptions(domain_prefix=Fn.join("-", [prefix, Aws.ACCOUNT_ID])),
+            managed_login_version=cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
         )
+        self.patients_domain = self.patients.add_domain(
+            "PatientsDomain",
+            cognito_domain=cognito.CognitoDomainOptions(
+                domain_prefix=Fn.join("-", [prefix, "patients", Aws.ACCOUNT_ID])
+            ),
+            managed_login_version=cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
+        )
+        if web_origins:
+            # Managed login shows its pages for a client only once the client has a style;
+            # Cognito's own default look is enough.
+            for pool, client, name in (
+                (self.workforce, self.workforce_portal, "WorkforcePortalLogin"),
+                (self.patients, self.patient_portal, "PatientPortalLogin"),
+            ):
+                cognito.CfnManagedLoginBranding(
+                    self,
+                    name,
+                    user_pool_id=pool.user_pool_id,
+                    client_id=client.user_pool_client_id,
+                    use_cognito_provided_values=True,
+                )
         self.machine_clients = {
             client.name: self.workforce.add_client(
                 f"Machine-{client.name}",
@@ -134,6 +188,12 @@ class ClinicIdentity(Construct):
             )
             for client in tenant.machine_clients
         }
+
+    @property
+    def login_domains(self) -> dict[str, str]:
+        """Each pool's managed-login base URL (https://<prefix>.auth.<region>.amazoncognito.com):
+        `/oauth2/authorize`, `/oauth2/token`, `/logout` and `/signup` are below it."""
+        return {"workforce": self.domain.base_url(), "patients": self.patients_domain.base_url()}
 
     @property
     def pools(self) -> list[cognito.IUserPool]:
