@@ -39,6 +39,13 @@ const PLAIN_WORDS: Record<string, string> = {
   "link-not-yours": "This visit link belongs to someone else.",
   "visit-over": "This visit has ended.",
   "same-slot": "That is the time you already have.",
+  "not-waiting": "This visit is not waiting to be admitted.",
+  "not-in-meeting": "There is no place for you in this visit's call yet. Please wait until you are admitted.",
+  conflict: "This visit changed while you were looking at it. Please check it and try again.",
+  "idempotency-key-reused": "That was already sent with other details. Please try again.",
+  "request-blocked": "The clinic's system turned that request away. Please try again later or call the clinic.",
+  "request-too-large": "That is more than the clinic can take at once. Please shorten it.",
+  network: "We could not reach the clinic. Check your connection and try again.",
   "not-found": "We could not find that.",
   "invalid-request": "Something in the form is not right. Please check it and try again.",
   "idempotency-key-in-progress": "We are still working on your last request. Please wait a moment.",
@@ -114,11 +121,20 @@ export class Api {
         cache: "no-store",
       });
     } catch {
-      const problem = { type: "network", title: "No connection", status: 0 };
-      throw new ApiError(problem, "We could not reach the clinic. Check your connection and try again.");
+      const problem = { type: "/problems/network", title: "No connection", status: 0 };
+      throw new ApiError(problem, plainWords(problem));
     }
     const text = await response.text();
-    const parsed: unknown = text ? JSON.parse(text) : null;
+    let parsed: unknown = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // A proxy's HTML error page, say: the status alone speaks for it below.
+      if (response.ok) {
+        const problem = { type: "/problems/unavailable", title: "Unreadable answer", status: 502 };
+        throw new ApiError(problem, plainWords(problem));
+      }
+    }
     if (!response.ok) {
       const problem = (parsed && typeof parsed === "object" ? parsed : {}) as Problem;
       problem.status ??= response.status;
@@ -132,4 +148,37 @@ export class Api {
 
 export function newActionKey(): string {
   return crypto.randomUUID();
+}
+
+/** What to tell a person about anything an action threw: the API's problem in plain words, or a
+ *  general sentence (never a stack or the API's own detail). */
+export function errorWords(error: unknown): string {
+  if (error instanceof ApiError) return error.plain;
+  return "Something went wrong on this page. Please try again.";
+}
+
+/**
+ * One Idempotency-Key per user action. The same action with the same body, tried again after no
+ * answer came (the connection dropped, or the first is still being answered), is sent under the
+ * same key, so it cannot happen twice; once the API has answered, the next try is a new action.
+ */
+export class ActionKeys {
+  private readonly keys = new Map<string, string>();
+
+  for(action: string, body: unknown = null): string {
+    const name = `${action} ${JSON.stringify(body)}`;
+    let key = this.keys.get(name);
+    if (!key) {
+      key = newActionKey();
+      this.keys.set(name, key);
+    }
+    return key;
+  }
+
+  /** After an attempt: keep the key only if the API gave no final answer. */
+  settle(action: string, body: unknown, error?: unknown): void {
+    const unanswered =
+      error instanceof ApiError && (error.status === 0 || error.kind === "idempotency-key-in-progress");
+    if (!unanswered) this.keys.delete(`${action} ${JSON.stringify(body)}`);
+  }
 }

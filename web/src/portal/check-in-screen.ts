@@ -1,0 +1,124 @@
+// Check-in: where the patient is (licensure is checked against it), an emergency contact, the
+// reason for the visit, consent to a video visit and, separately and optionally, to recording.
+// It opens 15 minutes before the start; earlier, the screen says when and opens by itself then.
+import { html, nothing } from "lit";
+import { customElement, property, state } from "lit/decorators.js";
+import { ActionKeys } from "../shared/api.ts";
+import { US_STATES } from "../shared/states.ts";
+import { type Appointment, PortalScreen, WAITING_STATES } from "./screen.ts";
+import { formatWhen } from "./time.ts";
+import { type WaitingRoom, checkInOpening } from "./words.ts";
+
+@customElement("portal-check-in")
+export class CheckInScreen extends PortalScreen {
+  @property() appointmentId = "";
+  @state() private appointment: Appointment | null = null;
+  @state() private room: WaitingRoom | null = null;
+  @state() private sending = false;
+  @state() private tick = 0;
+  private timer: number | undefined;
+  private readonly keys = new ActionKeys();
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.load();
+  }
+
+  override disconnectedCallback(): void {
+    super.disconnectedCallback();
+    window.clearTimeout(this.timer);
+  }
+
+  private async load(): Promise<void> {
+    try {
+      const base = `/v1/appointments/${this.appointmentId}`;
+      [this.appointment, this.room] = await Promise.all([
+        this.ctx.api.get<Appointment>(base),
+        this.ctx.api.get<WaitingRoom>(`${base}/waiting-room`),
+      ]);
+      const wait = Date.parse(this.room.check_in_opens_at) - Date.now();
+      // The form appears when check-in opens (a timer longer than a day is not worth keeping).
+      if (wait > 0 && wait < 86_400_000) this.timer = window.setTimeout(() => this.tick++, wait + 500);
+    } catch (error) {
+      void this.fail(error);
+    }
+  }
+
+  override render() {
+    return html`
+      <h1 tabindex="-1">Check in</h1>
+      ${this.error ? html`<p role="alert">${this.error}</p>` : nothing}
+      ${this.appointment && this.room ? this.body(this.appointment, this.room) : this.error ? nothing : html`<p>Loading…</p>`}
+    `;
+  }
+
+  private body(a: Appointment, room: WaitingRoom) {
+    void this.tick;
+    const zone = this.ctx.zone;
+    if (WAITING_STATES.has(room.state)) {
+      return html`<p>You are already checked in.</p>
+        <div class="actions"><a class="button" href="#/visits/${a.appointment_id}/waiting">Go to the waiting room</a></div>`;
+    }
+    if (room.state !== "booked") {
+      return html`<p>${room.next_step}</p><p><a class="target" href="#/visits/${a.appointment_id}">Back to your visit</a></p>`;
+    }
+    const opening = checkInOpening(room.check_in_opens_at, new Date(), zone);
+    return html`
+      <p>Your visit: <strong>${formatWhen(a.start, zone)}</strong>.</p>
+      ${opening.open
+        ? this.form(a)
+        : html`<p role="status">${opening.words}</p>
+            <p>You can keep this page open; the check-in form appears when it opens.</p>
+            <p><a class="target" href="#/visits/${a.appointment_id}">Back to your visit</a></p>`}
+    `;
+  }
+
+  private form(a: Appointment) {
+    return html`<form @submit=${this.submit}>
+      <label for="state">Where are you now?
+        <span class="hint">The state you are in during the visit.</span></label>
+      <select id="state" name="state" required>
+        ${US_STATES.map(([code, name]) => html`<option value=${code} ?selected=${code === a.patient_state}>${name}</option>`)}
+      </select>
+      <label for="contact">Emergency contact
+        <span class="hint">A phone number or an address where help can be sent during the visit.</span></label>
+      <input id="contact" name="contact" type="text" required minlength="5" maxlength="200" autocomplete="off" />
+      <label for="reason">Reason for your visit (optional)
+        <span class="hint">In your own words; your clinician reads it before the visit.</span></label>
+      <textarea id="reason" name="reason" maxlength="500"></textarea>
+      <fieldset>
+        <legend>Consent</legend>
+        <label class="check"><input type="checkbox" name="telehealth" required />
+          <span>I agree to have this visit by video (telehealth).</span></label>
+        <label class="check"><input type="checkbox" name="recording" />
+          <span>I agree to this visit being recorded (optional).</span></label>
+      </fieldset>
+      <div class="actions"><button type="submit" ?disabled=${this.sending}>Check in</button></div>
+    </form>`;
+  }
+
+  private async submit(event: SubmitEvent): Promise<void> {
+    event.preventDefault();
+    const form = new FormData(event.target as HTMLFormElement);
+    const body = {
+      state: String(form.get("state")),
+      emergency_contact: String(form.get("contact") ?? "").trim(),
+      consent_to_telehealth: form.get("telehealth") === "on",
+      consent_to_recording: form.get("recording") === "on",
+      reason: String(form.get("reason") ?? "").trim(),
+    };
+    const action = `check-in ${this.appointmentId}`;
+    this.sending = true;
+    this.error = "";
+    try {
+      await this.ctx.api.post(`/v1/appointments/${this.appointmentId}/check-in`, body, this.keys.for(action, body));
+      this.keys.settle(action, body);
+      this.ctx.navigate(`#/visits/${this.appointmentId}/waiting`, { notice: "You are checked in." });
+    } catch (error) {
+      this.keys.settle(action, body, error);
+      void this.fail(error);
+    } finally {
+      this.sending = false;
+    }
+  }
+}

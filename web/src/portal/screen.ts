@@ -1,0 +1,78 @@
+// What every portal screen shares: the shell's context, the shared styles, and the heading that
+// takes focus when the screen opens (so a screen reader starts reading the new screen, and a
+// keyboard user's next Tab starts from its top).
+import { LitElement } from "lit";
+import { property, state } from "lit/decorators.js";
+import { type Api, errorWords } from "../shared/api.ts";
+import type { VideoImplementation } from "../shared/config.ts";
+import { sharedStyles } from "../shared/styles.ts";
+import type { JoinInfo } from "../video/index.ts";
+import type { VisitState } from "./words.ts";
+
+export interface PortalContext {
+  api: Api;
+  /** The patient's own time zone (IANA), in which every time is shown and searched. */
+  zone: string;
+  video: VideoImplementation;
+  /** To another screen; `notice` is said (a polite live region) on arrival. */
+  navigate(hash: string, options?: { replace?: boolean; notice?: string }): void;
+  /** Hand a redeemed join to the call screen; it lives in memory only. */
+  startCall(appointmentId: string, info: JoinInfo): void;
+  joinInfo(appointmentId: string): JoinInfo | null;
+  /** The join link that came in the address, once (then it is gone). */
+  takeJoinLink(): string | null;
+}
+
+/** GET /v1/slots */
+export interface Slot {
+  slot_id: string;
+  start: string;
+  end: string;
+  provider: { provider_id: string; name: string; specialty: string; languages: string[] };
+}
+
+export interface SlotPage {
+  slots: Slot[];
+  next_cursor: string | null;
+}
+
+/** GET /v1/appointments/{id} */
+export interface Appointment {
+  appointment_id: string;
+  provider_id: string;
+  patient_id: string;
+  service_type: string;
+  start: string;
+  end: string;
+  patient_state: string;
+  status: "booked" | "cancelled" | "noshow" | "fulfilled";
+  version: number;
+}
+
+export interface LinkOut {
+  link: string;
+  expires_at: string;
+}
+
+export const WAITING_STATES: ReadonlySet<VisitState> = new Set(["checked-in", "admitted", "in-call"]);
+
+export class PortalScreen extends LitElement {
+  static override styles = [sharedStyles];
+
+  @property({ attribute: false }) ctx!: PortalContext;
+  /** What went wrong, in plain words, shown in the screen's `role="alert"`. */
+  @state() protected error = "";
+
+  /** Called by the shell after a route change. */
+  async focusHeading(): Promise<void> {
+    await this.updateComplete;
+    this.renderRoot.querySelector<HTMLElement>("h1")?.focus();
+  }
+
+  /** Says what went wrong and brings it into view (on a phone the alert may be off screen). */
+  protected async fail(error: unknown): Promise<void> {
+    this.error = errorWords(error);
+    await this.updateComplete;
+    this.renderRoot.querySelector('[role="alert"]')?.scrollIntoView({ block: "nearest" });
+  }
+}
