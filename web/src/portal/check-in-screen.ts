@@ -3,11 +3,14 @@
 // It opens 15 minutes before the start; earlier, the screen says when and opens by itself then.
 import { html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
-import { ActionKeys } from "../shared/api.ts";
+import { ActionKeys, ApiError } from "../shared/api.ts";
 import { US_STATES } from "../shared/states.ts";
 import { type Appointment, PortalScreen, WAITING_STATES } from "./screen.ts";
 import { formatWhen } from "./time.ts";
 import { type WaitingRoom, checkInOpening } from "./words.ts";
+
+const READY_TRIES = 15;
+const READY_EVERY_MS = 2000;
 
 @customElement("portal-check-in")
 export class CheckInScreen extends PortalScreen {
@@ -16,6 +19,7 @@ export class CheckInScreen extends PortalScreen {
   @state() private room: WaitingRoom | null = null;
   @state() private sending = false;
   @state() private tick = 0;
+  @state() private preparing = false;
   private timer: number | undefined;
   private readonly keys = new ActionKeys();
 
@@ -75,17 +79,18 @@ export class CheckInScreen extends PortalScreen {
 
   private form(a: Appointment) {
     return html`<form @submit=${this.submit}>
-      <label for="state">Where are you now?
-        <span class="hint">The state you are in during the visit.</span></label>
-      <select id="state" name="state" required>
+      <label for="state">Where are you now?</label>
+      <span class="hint" id="state-hint">The state you are in during the visit.</span>
+      <select id="state" name="state" required aria-describedby="state-hint">
         ${US_STATES.map(([code, name]) => html`<option value=${code} ?selected=${code === a.patient_state}>${name}</option>`)}
       </select>
-      <label for="contact">Emergency contact
-        <span class="hint">A phone number or an address where help can be sent during the visit.</span></label>
-      <input id="contact" name="contact" type="text" required minlength="5" maxlength="200" autocomplete="off" />
-      <label for="reason">Reason for your visit (optional)
-        <span class="hint">In your own words; your clinician reads it before the visit.</span></label>
-      <textarea id="reason" name="reason" maxlength="500"></textarea>
+      <label for="contact">Emergency contact</label>
+      <span class="hint" id="contact-hint">A phone number or an address where help can be sent during the visit.</span>
+      <input id="contact" name="contact" type="text" required minlength="5" maxlength="200" autocomplete="off"
+        aria-describedby="contact-hint" />
+      <label for="reason">Reason for your visit (optional)</label>
+      <span class="hint" id="reason-hint">In your own words; your clinician reads it before the visit.</span>
+      <textarea id="reason" name="reason" maxlength="500" aria-describedby="reason-hint"></textarea>
       <fieldset>
         <legend>Consent</legend>
         <label class="check"><input type="checkbox" name="telehealth" required />
@@ -93,6 +98,7 @@ export class CheckInScreen extends PortalScreen {
         <label class="check"><input type="checkbox" name="recording" />
           <span>I agree to this visit being recorded (optional).</span></label>
       </fieldset>
+      ${this.preparing ? html`<p role="status">Getting your visit ready for check-in…</p>` : nothing}
       <div class="actions"><button type="submit" ?disabled=${this.sending}>Check in</button></div>
     </form>`;
   }
@@ -111,14 +117,35 @@ export class CheckInScreen extends PortalScreen {
     this.sending = true;
     this.error = "";
     try {
-      await this.ctx.api.post(`/v1/appointments/${this.appointmentId}/check-in`, body, this.keys.for(action, body));
-      this.keys.settle(action, body);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.ctx.api.post(`/v1/appointments/${this.appointmentId}/check-in`, body, this.keys.for(action, body));
+          this.keys.settle(action, body);
+          break;
+        } catch (error) {
+          this.keys.settle(action, body, error);
+          if (!this.stillOpening(error) || attempt >= READY_TRIES) throw error;
+          this.preparing = true;
+          await new Promise((resolve) => window.setTimeout(resolve, READY_EVERY_MS));
+        }
+      }
       this.ctx.navigate(`#/visits/${this.appointmentId}/waiting`, { notice: "You are checked in." });
     } catch (error) {
-      this.keys.settle(action, body, error);
       void this.fail(error);
     } finally {
       this.sending = false;
+      this.preparing = false;
     }
+  }
+
+  // The window is open by the clock, but the visit's workflow opens check-in a moment after (it
+  // runs on its own timer): the API says "not open yet, try shortly", so the screen does.
+  private stillOpening(error: unknown): boolean {
+    return (
+      error instanceof ApiError &&
+      error.kind === "check-in-not-open" &&
+      this.room !== null &&
+      Date.parse(this.room.check_in_opens_at) <= Date.now()
+    );
   }
 }

@@ -70,9 +70,9 @@ export class FindTime extends PortalScreen {
         ${rescheduling
           ? nothing
           : html`
-              <label for="state">Where will you be during the visit?
-                <span class="hint">Clinicians can only see you in a state where they are licensed.</span></label>
-              <select id="state" name="state" required>
+              <label for="state">Where will you be during the visit?</label>
+              <span class="hint" id="state-hint">Clinicians can only see you in a state where they are licensed.</span>
+              <select id="state" name="state" required aria-describedby="state-hint">
                 <option value="">Choose a state</option>
                 ${US_STATES.map(([code, name]) => html`<option value=${code}>${name}</option>`)}
               </select>
@@ -88,8 +88,9 @@ export class FindTime extends PortalScreen {
               </select>
             `}
         <label for="day">Date</label>
-        <input id="day" name="day" type="date" required min=${today} .value=${this.query?.day ?? today} />
-        <p class="muted">Times are shown in your time zone (${this.ctx.zone}).</p>
+        <input id="day" name="day" type="date" required min=${today} .value=${this.query?.day ?? today}
+          aria-describedby="zone-hint" />
+        <span class="hint" id="zone-hint">Times are shown in your time zone (${this.ctx.zone}).</span>
         <div class="actions">
           <button type="submit" ?disabled=${this.searching}>Find a time</button>
         </div>

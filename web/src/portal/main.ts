@@ -63,8 +63,8 @@ export class PatientPortal extends LitElement {
       nav ul { display: flex; flex-wrap: wrap; gap: 0 1rem; list-style: none; margin: 0; padding: 0; }
       nav a { display: inline-flex; align-items: center; min-height: 44px; }
       nav a[aria-current="page"] { font-weight: 700; }
-      .who { display: flex; flex-wrap: wrap; align-items: center; gap: 0.5rem; width: 100%; justify-content: space-between; }
-      .who p { margin: 0; overflow-wrap: anywhere; }
+      .who { display: flex; align-items: center; gap: 0.5rem; width: 100%; justify-content: space-between; }
+      .who p { margin: 0; min-width: 0; overflow-wrap: anywhere; font-size: 0.9rem; }
       .said:empty { display: none; }
       .said { margin-top: 1rem; }
     `,

@@ -23,7 +23,7 @@ export class VisitScreen extends PortalScreen {
   @state() private room: WaitingRoom | null = null;
   @state() private cancelling = false;
   @state() private said = "";
-  @query("dialog") private dialog!: HTMLDialogElement;
+  @query("dialog") private dialog!: HTMLDialogElement | null;
   private readonly keys = new ActionKeys();
 
   override connectedCallback(): void {
@@ -96,34 +96,35 @@ export class VisitScreen extends PortalScreen {
       <p>${formatWhen(a.start, this.ctx.zone)}. The time will be free for someone else.</p>
       <div class="actions">
         <button class="danger" ?disabled=${this.cancelling} @click=${this.cancel}>Yes, cancel it</button>
-        <button class="secondary" @click=${() => this.dialog.close()}>Keep my visit</button>
+        <button class="secondary" @click=${() => this.dialog?.close()}>Keep my visit</button>
       </div>
     </dialog>`;
   }
 
   private askCancel(): void {
     this.error = "";
-    this.dialog.showModal();
+    this.dialog?.showModal();
   }
 
   private async cancel(): Promise<void> {
     const action = `cancel ${this.appointmentId}`;
     this.cancelling = true;
     try {
-      this.appointment = await this.ctx.api.post<Appointment>(
+      const cancelled = await this.ctx.api.post<Appointment>(
         `/v1/appointments/${this.appointmentId}/cancel`,
         undefined,
         this.keys.for(action),
       );
       this.keys.settle(action, null);
-      this.room = await this.ctx.api.get<WaitingRoom>(`/v1/appointments/${this.appointmentId}/waiting-room`);
-      this.dialog.close();
+      this.dialog?.close();
       this.said = "Your visit is cancelled.";
+      this.appointment = cancelled;
+      this.room = await this.ctx.api.get<WaitingRoom>(`/v1/appointments/${this.appointmentId}/waiting-room`);
       // The button that opened the dialog is gone: the heading holds focus instead.
       await this.focusHeading();
     } catch (error) {
       this.keys.settle(action, null, error);
-      this.dialog.close();
+      this.dialog?.close();
       void this.fail(error);
     } finally {
       this.cancelling = false;

@@ -47,15 +47,20 @@ describe("the waiting room in words", () => {
     });
   });
 
-  it("says how the visit ended and what happens next", () => {
-    expect(outcomeWords("provider-no-show", "completed")).toContain("could not join");
+  it("says how the visit ended, reading the outcome with the state", () => {
+    // The same outcome names who ended a completed visit, and who did not come to a no-show.
+    expect(outcomeWords("provider", "completed")).toBe("Your clinician ended the visit.");
+    expect(outcomeWords("provider", "no-show")).toContain("clinician could not join");
+    expect(outcomeWords("patient", "no-show")).toContain("did not see you join");
+    expect(outcomeWords("not-admitted", "cancelled")).toContain("could not see you in time");
     expect(outcomeWords(null, "cancelled")).toBe("This visit was cancelled.");
+    expect(outcomeWords("something-new", "completed")).toBe("Your visit is over.");
+  });
+
+  it("says what happens next, and of the recording when there is one", () => {
     const after = afterVisitWords(room({ state: "completed", next_step: "The visit is over.", recording: "processing" }));
-    expect(after).toEqual([
-      "The visit is over.",
-      "If you still need care, you can book another visit.",
-      "The recording of your visit is being prepared.",
-    ]);
+    expect(after).toEqual(["The visit is over.", "The recording of your visit is being prepared."]);
+    expect(afterVisitWords(room({ state: "cancelled", next_step: "Book again." }))).toEqual(["Book again."]);
   });
 });
 

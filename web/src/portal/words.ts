@@ -61,32 +61,39 @@ export function waitingStatus(room: WaitingRoom): { status: string; wait: string
   }
 }
 
-/** How the visit ended (the API's `outcome`), said to the patient. */
+/**
+ * How the visit ended, said to the patient. The API's `outcome` reads with its state: on a no-show
+ * it names who did not come (`patient`, `provider`); on a completed visit what closed it.
+ */
 export function outcomeWords(outcome: string | null, state: VisitState): string {
-  switch (outcome) {
-    case "completed":
-    case "provider-ended":
-      return "Your clinician ended the visit.";
-    case "patient-no-show":
-      return "We did not see you join the call, so the visit was closed.";
-    case "provider-no-show":
-      return "Your clinician could not join the call. We are sorry; the clinic will be in touch.";
-    default:
-      if (state === "cancelled") return "This visit was cancelled.";
-      if (state === "no-show") return "The visit did not take place.";
-      return state === "completed" ? "Your visit is over." : "";
+  if (state === "completed") {
+    if (outcome === "provider") return "Your clinician ended the visit.";
+    if (outcome === "meeting-ended") return "The video call has ended.";
+    if (outcome === "overrun") return "The visit ran past its time and was closed.";
+    return "Your visit is over.";
   }
+  if (state === "no-show") {
+    if (outcome === "patient" || outcome === "patient-no-show") {
+      return "We did not see you join the call, so the visit was closed.";
+    }
+    if (outcome === "provider" || outcome === "provider-no-show") {
+      return "Your clinician could not join the call. We are sorry; the clinic will be in touch.";
+    }
+    return "The visit did not take place.";
+  }
+  if (state === "cancelled") {
+    if (outcome === "not-admitted") return "The clinic could not see you in time, so the visit was cancelled. We are sorry.";
+    return "This visit was cancelled.";
+  }
+  return "";
 }
 
 /** What comes after the visit: the API's next step, and the recording when there is one. */
 export function afterVisitWords(room: WaitingRoom): string[] {
   const words = [room.next_step];
-  if (room.state === "completed" || room.state === "cancelled" || room.state === "no-show") {
-    words.push("If you still need care, you can book another visit.");
-  }
   if (room.recording === "processing") words.push("The recording of your visit is being prepared.");
   if (room.recording === "available") words.push("The recording of your visit is ready; the clinic can share it with you.");
-  return words.filter((w, i, all) => w && all.indexOf(w) === i);
+  return words.filter(Boolean);
 }
 
 /** Whether check-in is open yet and, if not, when it opens, in the patient's zone. */

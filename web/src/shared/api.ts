@@ -26,7 +26,7 @@ const PLAIN_WORDS: Record<string, string> = {
   "provider-not-licensed": "That clinician cannot see patients in the state you are in. Please choose another.",
   "state-not-served": "The clinic does not yet see patients in that state.",
   "service-not-offered": "The clinic does not offer that kind of visit.",
-  "outside-cancellation-window": "It is too close to the visit to cancel online. Please call the clinic.",
+  "outside-cancellation-window": "It is too close to the visit to cancel or move it online. Please call the clinic.",
   "appointment-cancelled": "This visit was cancelled.",
   "appointment-closed": "This visit has already ended.",
   "appointment-started": "This visit has already started.",

@@ -17,7 +17,7 @@ export const sharedStyles = css`
     font: inherit; min-height: 44px; min-width: 44px; padding: 0.55rem 1.1rem;
     border-radius: 6px; border: 2px solid var(--accent, #0b5cad); cursor: pointer;
     background: var(--accent, #0b5cad); color: #fff; text-decoration: none;
-    display: inline-flex; align-items: center; justify-content: center; gap: 0.4rem;
+    display: inline-flex; align-items: center; justify-content: center; gap: 0.4rem; white-space: nowrap;
   }
   button.secondary, .button.secondary { background: var(--surface, #fff); color: var(--accent, #0b5cad); }
   button.danger { background: var(--danger, #a4262c); border-color: var(--danger, #a4262c); }
@@ -40,6 +40,9 @@ export const sharedStyles = css`
     border-left: 4px solid var(--danger, #a4262c); background: #fdf1f1; color: #6b1419;
     padding: 0.75rem 1rem; border-radius: 4px; margin: 0.75rem 0;
   }
+  dialog { border: 0; border-radius: 8px; padding: 1.25rem; max-width: min(24rem, calc(100vw - 2rem)); color: inherit; }
+  dialog::backdrop { background: rgb(0 0 0 / 0.45); }
+  dialog h2 { margin-top: 0; }
   .notice { border-left: 4px solid var(--ok, #17653a); background: #eef8f1; padding: 0.75rem 1rem; border-radius: 4px; }
   .muted { color: var(--muted, #4a5868); }
   ul.plain { list-style: none; padding: 0; margin: 0; }
