@@ -27,7 +27,7 @@ export class CallScreen extends PortalScreen {
   override render() {
     return html`
       <h1 tabindex="-1">Your video visit</h1>
-      ${this.available === false ? html`<p role="alert">Video calls are not available in this version of the portal.</p>` : nothing}
+      ${this.available === false ? html`<p role="alert">The video did not load. Check your connection and reload the page.</p>` : nothing}
       ${this.info && this.available
         ? html`<telehealth-call
             .joinInfo=${this.info}

@@ -75,7 +75,7 @@ export class WaitingScreen extends PortalScreen {
       <section aria-labelledby="devices-title">
         <h2 id="devices-title">Test your camera and microphone</h2>
         ${this.deviceCheck === false
-          ? html`<p>The camera check is not available here.</p>`
+          ? html`<p role="alert">The camera check did not load. Check your connection and reload the page.</p>`
           : html`<telehealth-device-check></telehealth-device-check>`}
       </section>
     `;
