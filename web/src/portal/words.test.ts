@@ -59,7 +59,12 @@ describe("the waiting room in words", () => {
 
   it("says what happens next, and of the recording when there is one", () => {
     const after = afterVisitWords(room({ state: "completed", next_step: "The visit is over.", recording: "processing" }));
-    expect(after).toEqual(["The visit is over.", "The recording of your visit is being prepared."]);
+    expect(after).toEqual([
+      "The visit is over.",
+      "If you need another visit, you can book one below.",
+      "The recording of your visit is being prepared.",
+    ]);
+    // The API's own step already says to book again: not said twice.
     expect(afterVisitWords(room({ state: "cancelled", next_step: "Book again." }))).toEqual(["Book again."]);
   });
 });

@@ -91,6 +91,7 @@ export function outcomeWords(outcome: string | null, state: VisitState): string 
 /** What comes after the visit: the API's next step, and the recording when there is one. */
 export function afterVisitWords(room: WaitingRoom): string[] {
   const words = [room.next_step];
+  if (OVER.has(room.state) && !/book/i.test(room.next_step)) words.push("If you need another visit, you can book one below.");
   if (room.recording === "processing") words.push("The recording of your visit is being prepared.");
   if (room.recording === "available") words.push("The recording of your visit is ready; the clinic can share it with you.");
   return words.filter(Boolean);
