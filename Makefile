@@ -11,6 +11,9 @@ NODE_READY := node_modules/.ready
 # The portal and the dashboard, built when their sources change.
 WEB_READY := web/dist/.ready
 WEB_SOURCES := $(shell find web/src web/index.html web/dashboard web/vite.config.ts web/tsconfig.json -type f 2>/dev/null)
+# The browser tests drive Debian's Chromium; Playwright never downloads a browser of its own.
+CHROMIUM := /usr/bin/chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
 # jsii (CDK from Python) runs on Node; this wrapper drops the Node end-of-life banner only.
 export JSII_NODE := $(CURDIR)/tools/jsii-node
@@ -34,11 +37,25 @@ $(NODE_READY): package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# Debian's package, so the browser comes from the same archive as the rest of the machine and
+# updates with it. Fonts: screenshots need real glyphs (chromium only recommends them).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's chromium for the browser tests (apt-get)..."; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium fonts-liberation >/dev/null; \
+	else \
+		echo "The browser tests need Debian's chromium package at $(CHROMIUM), and this setup can only"; \
+		echo "install it as root on Debian. Please run: sudo apt-get install --no-install-recommends chromium fonts-liberation"; \
+		exit 1; \
+	fi
+	@test -x $@ || { echo "apt-get finished but $@ is still missing."; exit 1; }
+
 $(WEB_READY): $(NODE_READY) $(WEB_SOURCES)
 	cd web && vite build --logLevel warn
 	@touch $@
 
-setup: $(PY_READY) $(NODE_READY) $(WEB_READY) ## create .venv and node_modules from the lock files, build the web apps
+setup: $(PY_READY) $(NODE_READY) $(WEB_READY) $(CHROMIUM) ## create .venv and node_modules from the lock files, build the web apps, install chromium
 
 run: setup ## start the whole platform locally, keeping its data in .local/state/ (FRESH=1: forget it first)
 	$(BIN)/python -m local $(if $(filter 1 yes true,$(FRESH)),--fresh)
