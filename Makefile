@@ -89,8 +89,8 @@ synth: setup ## write cdk.out/: the baseline and one template per tenant, HIPAA-
 bench: setup ## print the figures: synth time, acknowledgments, resources, handler imports
 	$(BIN)/python -m tools.bench
 
-demo: setup ## drive one whole video visit over HTTP (starts the platform if it is not running)
-	$(BIN)/python -m tools.demo
+demo: setup ## drive one whole video visit over HTTP (starts the platform if needed; UI=1: in two browsers)
+	$(BIN)/python -m tools.demo $(if $(filter 1 yes true,$(UI)),--ui)
 
 docs: setup ## regenerate the generated docs (compliance, the OpenAPI document)
 	$(BIN)/python -m infra.compliance > docs/compliance.md

@@ -5,23 +5,36 @@ that starts within minutes, check in with consent, wait in the waiting room, adm
 join links, join (the Chime stand-in plays both clients; the patient's camera sends a synthetic
 clip), end, wait for the recording, read the rPPG worker's estimates and confirm one, and read
 the Encounter back from the FHIR store. Each step prints its latency; any failure exits non-zero.
+
+`--ui` (`make demo UI=1`): the same visit with two people in two headless Chromium processes, the
+patient on a phone (camera: the red clip) in the portal and the provider on a laptop (camera: the
+blue clip) in the dashboard; after each step both pages are photographed into
+`.local/screenshots/demo/<step>-<who>-<step title>.png`, and a CSP violation on either page fails
+the demo. A step with a `ui` action runs it in the browsers; the others still go over HTTP.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from local.platform import STATE_FILE
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 TENANT = "riverside"
 PATIENT = f"patient.one@{TENANT}.example"
@@ -76,21 +89,71 @@ def _start() -> subprocess.Popen[bytes]:
     return process
 
 
+class Browsers:
+    """The visit's two people, each in their own Chromium process (the fake camera is per process)."""
+
+    def __init__(self, patient: Page, provider: Page, folder: Path, csp_violations: list[dict[str, Any]]):
+        self.patient = patient
+        self.provider = provider
+        self.folder = folder
+        self.csp_violations = csp_violations
+
+    def shoot(self, step_no: int, title: str) -> None:
+        from tools.browser import slug
+
+        for who, page in (("patient", self.patient), ("provider", self.provider)):
+            page.screenshot(path=str(self.folder / f"{step_no:02d}-{who}-{slug(title)}.png"), full_page=True)
+        if self.csp_violations:
+            raise DemoFailedError(f"CSP violations in the browsers: {self.csp_violations}")
+
+
+@contextmanager
+def browsers(state: dict[str, Any]) -> Iterator[Browsers]:
+    """Both browsers open on the tenant's portal and dashboard, closed (with Playwright) afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    from tools.browser import SCREENSHOTS, launch, new_context, write_clip
+
+    camera = SCREENSHOTS.parent / "demo-camera"
+    web = f"{state['urls']['gateway']}/tenants/{TENANT}/"
+    folder = SCREENSHOTS / "demo"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    seen: list[dict[str, Any]] = []
+    with sync_playwright() as playwright:
+        patient_browser = launch(playwright, write_clip("red", camera / "red.y4m"))
+        provider_browser = launch(playwright, write_clip("blue", camera / "blue.y4m"))
+        try:
+            patient = new_context(patient_browser, "patient", seen).new_page()
+            provider = new_context(provider_browser, "workforce", seen).new_page()
+            patient.goto(web)
+            provider.goto(f"{web}dashboard/")
+            yield Browsers(patient, provider, folder, seen)
+        finally:
+            patient_browser.close()
+            provider_browser.close()
+
+
 class Demo:
-    def __init__(self, state: dict[str, Any]) -> None:
+    def __init__(self, state: dict[str, Any], ui: Browsers | None = None) -> None:
         self.state = state
         self.api = f"{state['urls']['gateway']}/tenants/{TENANT}"
         self.step_no = 0
+        self.ui = ui
 
-    def step(self, title: str, action: Callable[[], Any]) -> Any:
+    def step(self, title: str, action: Callable[[], Any], ui: Callable[[Browsers], Any] | None = None) -> Any:
+        """One step of the visit: `action` over HTTP, or with --ui `ui` in the browsers where the
+        step has one; either way, with --ui, both pages photographed after it."""
         self.step_no += 1
         started = time.perf_counter()
         try:
-            result = action()
+            result = ui(self.ui) if self.ui is not None and ui is not None else action()
         except Exception as error:
             print(f"{self.step_no:2}. {title:<58} FAILED: {error}")
             raise DemoFailedError(title) from error
         print(f"{self.step_no:2}. {title:<58} {(time.perf_counter() - started) * 1000:8.0f} ms")
+        if self.ui is not None:
+            self.ui.shoot(self.step_no, title)
         return result
 
     def call(self, method: str, path: str, token: str, body: Any = None, expect: int = 200) -> Any:
@@ -260,7 +323,12 @@ class Demo:
         return found if found and found["status"] == "finished" else None
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--ui", action="store_true", help="through two headless browsers, a screenshot per step"
+    )
+    args = parser.parse_args(argv)
     started_here = None
     try:
         state = _running()
@@ -270,7 +338,12 @@ def main() -> int:
             state = _running()
         assert state is not None
         began = time.perf_counter()
-        Demo(state).run()
+        if args.ui:
+            with browsers(state) as ui:
+                Demo(state, ui).run()
+            print(f"screenshots of each step: {ui.folder}")
+        else:
+            Demo(state).run()
         print(f"the whole visit took {time.perf_counter() - began:.1f} s")
         return 0
     except DemoFailedError as failed:
