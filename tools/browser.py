@@ -220,6 +220,9 @@ def sign_in(page: Page, email: str, password: str, totp: str | None = None, time
     if totp is not None:
         code = page.get_by_label("Code")
         code.wait_for(timeout=timeout_s * 1000)
+        left_s = 30 - time.time() % 30
+        if left_s < 2:  # a code about to roll over may be stale by the time it is checked
+            page.wait_for_timeout((left_s + 0.1) * 1000)
         code.fill(totp_code(totp))
         page.get_by_role("button", name="Verify").click()
     try:
