@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -31,6 +31,18 @@ from tools.browser import (
 
 # How long the browser's own CSP reports (sent in the background) get to reach the gateway.
 CSP_REPORT_GRACE_S = 1.0
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Notes a failed test, for its pages' screenshots at teardown."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED] = True
+    return report
 
 
 @pytest.fixture(scope="package")
@@ -99,10 +111,13 @@ def no_csp_violation(csp_violations: list[dict[str, Any]]) -> Iterator[None]:
 
 @pytest.fixture
 def open_page(
-    chromium_for: Callable[[str], Browser], csp_violations: list[dict[str, Any]]
+    request: pytest.FixtureRequest,
+    chromium_for: Callable[[str], Browser],
+    csp_violations: list[dict[str, Any]],
 ) -> Iterator[Callable[..., Page]]:
     """`open_page(who="patient", clip="red")`: a page in a fresh profile (a phone for a patient, a
-    laptop for the workforce) of the browser with that camera; closed when the test ends."""
+    laptop for the workforce) of the browser with that camera; closed when the test ends, after a
+    screenshot of each page if the test failed (`.local/screenshots/<test>/failed-<n>.png`)."""
     contexts: list[BrowserContext] = []
 
     def page(who: Who = "patient", clip: str = "red") -> Page:
@@ -111,6 +126,11 @@ def open_page(
         return context.new_page()
 
     yield page
+    if request.node.stash.get(FAILED, False):
+        folder = SCREENSHOTS / request.node.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for n, opened in enumerate(p for context in contexts for p in context.pages):
+            opened.screenshot(path=str(folder / f"failed-{n + 1}.png"), full_page=True)
     for context in contexts:
         context.close()
 
