@@ -8,12 +8,8 @@ side can tell the other's picture from its own by colour.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 import shutil
-import struct
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from local import signin
 
 if TYPE_CHECKING:  # the caller brings Playwright (started once per session)
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright
@@ -201,15 +199,6 @@ class Screenshots:
         return path
 
 
-def totp_code(secret: str, at: float | None = None) -> str:
-    """The current 6-digit code of an authenticator app holding `secret` (RFC 6238: SHA-1, 30 s)."""
-    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    digest = hmac.new(key, struct.pack(">Q", int((time.time() if at is None else at) // 30)), hashlib.sha1)
-    raw = digest.digest()
-    offset = raw[-1] & 0x0F
-    return f"{(struct.unpack('>I', raw[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000:06d}"
-
-
 def sign_in(page: Page, email: str, password: str, totp: str | None = None, timeout_s: float = 15.0) -> None:
     """Fills the managed login's form as a person does, by its labels, from wherever the app sent
     the page (`.../auth/<pool>/login`); `totp` is the user's authenticator secret (workforce).
@@ -220,10 +209,8 @@ def sign_in(page: Page, email: str, password: str, totp: str | None = None, time
     if totp is not None:
         code = page.get_by_label("Code")
         code.wait_for(timeout=timeout_s * 1000)
-        left_s = 30 - time.time() % 30
-        if left_s < 2:  # a code about to roll over may be stale by the time it is checked
-            page.wait_for_timeout((left_s + 0.1) * 1000)
-        code.fill(totp_code(totp))
+        # What the user's authenticator app shows now (Cognito and the stand-in take a step's drift).
+        code.fill(signin.totp(totp, time.time()))
         page.get_by_role("button", name="Verify").click()
     try:
         page.wait_for_url(lambda url: "/auth/" not in url, timeout=timeout_s * 1000)
