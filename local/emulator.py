@@ -224,6 +224,8 @@ def apply_aws_parity() -> None:
         _transactions_roll_back_what_they_touched()  # last: it must see each write first
         _routes_are_remembered()
         _state_machines_parsed_once()
+        _user_pools_parse_their_key_once()
+        _queries_read_their_partition()
         _applied = True
 
 
@@ -401,6 +403,78 @@ def _state_machines_parsed_once() -> None:
             return parsed[definition]
 
     AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def _queries_read_their_partition() -> None:
+    """A query of a table reads its partition, and a query of an index its candidates unsorted.
+
+    moto's Query starts from every item of the table, sorted by the table's keys, and keeps the
+    partition's; the sort alone made each query cost time in proportion to n log n of the whole
+    table, and the outbox sweeper's 24 lane queries per sweep (every five seconds per tenant in
+    the test session) grew slower as the session's tables grew. What a query answers is sorted
+    again after the candidates are chosen (by the index's keys and then the table's, which no two
+    items share), so the order they arrive in cannot change the answer. Scans keep moto's order:
+    their pages follow it.
+    """
+    from moto.dynamodb.models.table import Table
+
+    original_query, original_all_items = Table.query, Table.all_items
+    querying = threading.local()  # (table, partition key or None for an index) while a query runs
+
+    def all_items(self: Table) -> list[Any]:
+        scope = getattr(querying, "scope", None)
+        if scope is None or scope[0] is not self:
+            return original_all_items(self)
+        partitions = self.items.values() if scope[1] is None else [self.items.get(scope[1], {})]
+        if not self.range_key_attr:
+            return [p for p in partitions if p]
+        return [item for partition in partitions for item in partition.values()]
+
+    @functools.wraps(original_query)
+    def query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name") if len(args) < 7 else args[6]
+        partition = None if index_name else hash_key
+        if partition is None and not index_name:  # no partition named: as moto does
+            return original_query(self, hash_key, *args, **kwargs)
+        querying.scope = (self, partition)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            querying.scope = None
+
+    Table.all_items = all_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
+
+
+def _user_pools_parse_their_key_once() -> None:
+    """moto signs every user pool's tokens with the one private key it bundles, and parsed that
+    key again for each new pool: importing an RSA key from its JWK recovers its primes, about a
+    third of a second of the emulator's one interpreter per pool. Parsed once here; the key object
+    is only read (to sign), so the pools share it."""
+    import moto.cognitoidp.models as models
+    from joserfc import jwk
+
+    parsed: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    class RSAKey:
+        @staticmethod
+        def import_key(value: Any, *args: Any, **kwargs: Any) -> Any:
+            if args or kwargs or not isinstance(value, dict):
+                return jwk.RSAKey.import_key(value, *args, **kwargs)
+            text = json.dumps(value, sort_keys=True)
+            with lock:
+                if text not in parsed:
+                    parsed[text] = jwk.RSAKey.import_key(value)
+                return parsed[text]
+
+    class Jwk:
+        """What moto's module calls `jwk`: joserfc's, with RSA keys parsed once."""
+
+        def __getattr__(self, name: str) -> Any:
+            return RSAKey if name == "RSAKey" else getattr(jwk, name)
+
+    setattr(models, "jwk", Jwk())  # noqa: B010 (moto's module-level name)
 
 
 def _routes_are_remembered() -> None:
