@@ -168,7 +168,7 @@ def record_projector() -> RecordProjector:
     from telehealth.adapters.outages import is_outage
     from telehealth.adapters.outbox_store import DynamoOutbox
     from telehealth.adapters.workflows import StepFunctionsVisits
-    from telehealth.application.record import RecordProjector
+    from telehealth.application.record import OPEN_FOR_SECONDS, RecordProjector
 
     return RecordProjector(
         HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]),
@@ -177,6 +177,9 @@ def record_projector() -> RecordProjector:
         EventBridgeBus(),
         StepFunctionsVisits(),
         is_outage=is_outage,
+        # Thirty seconds unless the environment says otherwise (the local test session's record
+        # catches up sooner after an outage).
+        open_for_s=float(os.environ.get("OUTBOX_CIRCUIT_OPEN_S") or OPEN_FOR_SECONDS),
     )
 
 

@@ -105,6 +105,13 @@ class Settings:
     clinic_settings: dict[str, Any] = field(default_factory=dict)
     # How long a function keeps the clinic's settings before reading them again (None: a minute).
     clinic_settings_ttl_s: float | None = None
+    # How long the api keeps its /health answer (None: five seconds, as deployed).
+    health_cache_s: float | None = None
+    # How long a new outbox entry is the stream relay's alone before the sweeper may take it
+    # (None: the outbox's thirty seconds, as deployed).
+    outbox_stream_grace_s: float | None = None
+    # How long a deliverer leaves a destination that stopped answering (None: thirty seconds).
+    outbox_circuit_open_s: float | None = None
     # Keep what the platform holds in `state_dir/state/` across restarts; `fresh` forgets it first.
     keep_state: bool = True
     fresh: bool = False
@@ -521,6 +528,21 @@ class LocalPlatform:
             **(
                 {"CLINIC_SETTINGS_TTL_S": str(self.settings.clinic_settings_ttl_s)}
                 if self.settings.clinic_settings_ttl_s is not None
+                else {}
+            ),
+            **(
+                {"HEALTH_CACHE_S": str(self.settings.health_cache_s)}
+                if self.settings.health_cache_s is not None
+                else {}
+            ),
+            **(
+                {"OUTBOX_STREAM_GRACE_S": str(self.settings.outbox_stream_grace_s)}
+                if self.settings.outbox_stream_grace_s is not None
+                else {}
+            ),
+            **(
+                {"OUTBOX_CIRCUIT_OPEN_S": str(self.settings.outbox_circuit_open_s)}
+                if self.settings.outbox_circuit_open_s is not None
                 else {}
             ),
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon on this machine

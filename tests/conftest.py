@@ -137,6 +137,13 @@ VISIT_TIMINGS = {"join_window": 6.0}
 # every second instead of every minute, so a test watches an admin's change take effect.
 CLINIC_SETTINGS = {"max_open_bookings": 100}
 CLINIC_SETTINGS_TTL_S = 1.0
+# The api keeps its /health answer a second rather than five, so a test past the cache waits a second.
+HEALTH_CACHE_S = 1.0
+# A new outbox entry is the stream relay's alone for ten seconds rather than thirty before the
+# sweeper may take it: what a relay left pending in an outage reaches the record 20 s sooner.
+OUTBOX_STREAM_GRACE_S = 10.0
+# ...and a deliverer that found the FHIR store down tries it again after ten seconds, not thirty.
+OUTBOX_CIRCUIT_OPEN_S = 10.0
 
 
 @pytest.fixture(scope="session")
@@ -152,6 +159,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             visit_timings=VISIT_TIMINGS,
             clinic_settings=CLINIC_SETTINGS,
             clinic_settings_ttl_s=CLINIC_SETTINGS_TTL_S,
+            health_cache_s=HEALTH_CACHE_S,
+            outbox_stream_grace_s=OUTBOX_STREAM_GRACE_S,
+            outbox_circuit_open_s=OUTBOX_CIRCUIT_OPEN_S,
         )
     )
     running.start()

@@ -9,7 +9,7 @@ import time
 from infra import topology
 from local.egress import endpoint_of
 from local.platform import LocalPlatform
-from tests.conftest import http
+from tests.conftest import HEALTH_CACHE_S, http
 
 RIVERSIDE, DESERT = "riverside", "desert-clinic"
 # An address on the internet (example.com's): refused before any packet leaves, never "unreachable".
@@ -50,7 +50,7 @@ def test_health_asks_the_payments_function_which_alone_calls_stripe(
     platform: LocalPlatform, gateway: str
 ) -> None:
     payments = topology.PAYMENTS.name(RIVERSIDE)
-    time.sleep(5.1)  # past every api environment's health cache
+    time.sleep(HEALTH_CACHE_S + 0.1)  # past every api environment's health cache
     before = sum(name == payments for name, _ in list(platform.dispatcher.invocations))
     reply = http("GET", f"{gateway}/health")
     assert reply.status == 200 and reply.json()["components"]["payments"] == "ok", reply.json()

@@ -17,7 +17,7 @@ from local.emulator import ACCOUNT
 from local.platform import LocalPlatform
 from local.tokens import sign_for_tests
 from telehealth.adapters.meetings import ChimeMeetings
-from tests.conftest import Assembly, eventually, http, render, user_tokens
+from tests.conftest import HEALTH_CACHE_S, Assembly, eventually, http, render, user_tokens
 
 RIVERSIDE, DESERT = "riverside", "desert-clinic"
 
@@ -116,7 +116,7 @@ def test_health_reports_every_component_and_names_the_one_that_is_down(
         "status": "ok",
         "components": dict.fromkeys(("aws", "fhir", "meetings", "payments"), "ok"),
     }
-    time.sleep(5.1)  # past the health cache
+    time.sleep(HEALTH_CACHE_S + 0.1)  # past the health cache
     platform.pause("healthlake")
     try:
         down = http("GET", f"{gateway}/tenants/{DESERT}/health")

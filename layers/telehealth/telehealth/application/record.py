@@ -90,8 +90,11 @@ class RecordProjector:
         clock: Callable[[], float] = time.monotonic,
         *,
         is_outage: Callable[[Exception], bool],
+        open_for_s: float = OPEN_FOR_SECONDS,
     ) -> None:
         self.fhir, self.archive, self.outbox, self.bus, self.clock = fhir, archive, outbox, bus, clock
+        # How long a destination that stopped answering is left alone before it is tried again.
+        self.open_for_s = open_for_s
         self.workflows = workflows
         # Which errors say the destination is down (its lane waits) rather than that the entry
         # failed: the adapters know their SDK's errors (adapters/outages.py), this layer does not.
@@ -194,7 +197,7 @@ class RecordProjector:
         return outcomes
 
     def _opened(self, destination: str) -> DestinationUnavailableError:
-        self._open_until[destination] = self.clock() + OPEN_FOR_SECONDS
+        self._open_until[destination] = self.clock() + self.open_for_s
         return DestinationUnavailableError(f"{destination} is failing")
 
     def _deliver(self, entry: OutboxEntry) -> str:
