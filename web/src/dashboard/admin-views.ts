@@ -1,0 +1,403 @@
+// Clinic administration: providers (profile, licences, privileges), services and the clinic's
+// settings, each guarded by the version read (a 409: someone else changed it; reload).
+import { LitElement, css, html, nothing } from "lit";
+import { customElement, property, state } from "lit/decorators.js";
+import { ApiError, type Api } from "../shared/api.ts";
+import { viewStyles } from "./ui.ts";
+import { isConflict, saidOf } from "./words.ts";
+
+const CONFLICT = "Someone else changed this since you opened it. Reload to see their change, then make yours again.";
+
+function fieldValue(form: HTMLFormElement, name: string): string {
+  return String(new FormData(form).get(name) ?? "").trim();
+}
+
+/** The error block every admin form shows: the words, and Reload on a conflict. */
+function errorBlock(error: string, conflict: boolean, reload: () => void) {
+  if (!error) return nothing;
+  return html`<div role="alert" class="alert">
+    <p>${conflict ? CONFLICT : error}</p>
+    ${conflict ? html`<button type="button" class="secondary" @click=${reload}>Reload</button>` : nothing}
+  </div>`;
+}
+
+// --- providers ----------------------------------------------------------------------------------
+
+interface Licence {
+  state: string;
+  number: string;
+  valid_from: string;
+  valid_until: string;
+  status: "active" | "inactive" | "suspended" | "revoked";
+  compact: string | null;
+}
+
+interface Provider {
+  provider_id: string;
+  given_name: string;
+  family_name: string;
+  specialty: string;
+  languages: string[];
+  zone: string;
+  user_sub: string;
+  licenses: Licence[];
+  version: number;
+}
+
+const blankLicence = (): Licence => ({ state: "", number: "", valid_from: "", valid_until: "", status: "active", compact: null });
+
+@customElement("admin-providers")
+export class AdminProviders extends LitElement {
+  static override styles = [
+    viewStyles,
+    css`
+      td input, td select { width: 100%; box-sizing: border-box; min-width: 5rem; }
+      .wide { overflow-x: auto; }
+    `,
+  ];
+
+  @property({ attribute: false }) api!: Api;
+  @state() private wanted = "";
+  @state() private provider: Provider | null = null;
+  @state() private isNew = false;
+  @state() private error = "";
+  @state() private conflict = false;
+  @state() private said = "";
+
+  private async open(event?: SubmitEvent): Promise<void> {
+    event?.preventDefault();
+    this.error = "";
+    this.said = "";
+    this.conflict = false;
+    const id = this.wanted.trim();
+    if (!/^[a-z0-9-]{2,64}$/.test(id)) {
+      this.error = "A provider id is 2 to 64 lower-case letters, digits and dashes.";
+      return;
+    }
+    try {
+      this.provider = await this.api.get<Provider>(`/v1/admin/providers/${id}`);
+      this.isNew = false;
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        this.provider = { provider_id: id, given_name: "", family_name: "", specialty: "", languages: ["en"], zone: "", user_sub: "", licenses: [], version: 0 };
+        this.isNew = true;
+        this.said = `There is no provider ${id} yet: fill in the form to add them.`;
+      } else {
+        this.provider = null;
+        this.error = saidOf(error);
+      }
+    }
+  }
+
+  private editLicence(index: number, edit: Partial<Licence>): void {
+    if (!this.provider) return;
+    this.provider = { ...this.provider, licenses: this.provider.licenses.map((l, i) => (i === index ? { ...l, ...edit } : l)) };
+  }
+
+  private async save(event: SubmitEvent): Promise<void> {
+    event.preventDefault();
+    if (!this.provider) return;
+    const form = event.target as HTMLFormElement;
+    const p = this.provider;
+    const body = {
+      given_name: fieldValue(form, "given_name"),
+      family_name: fieldValue(form, "family_name"),
+      specialty: fieldValue(form, "specialty"),
+      languages: fieldValue(form, "languages").split(/[\s,]+/).filter(Boolean),
+      zone: fieldValue(form, "zone"),
+      user_sub: fieldValue(form, "user_sub"),
+      licenses: p.licenses.map((l) => ({ ...l, compact: l.compact || null })),
+      version: p.version,
+    };
+    this.error = "";
+    this.said = "";
+    this.conflict = false;
+    try {
+      this.provider = await this.api.put<Provider>(`/v1/admin/providers/${p.provider_id}`, body);
+      this.said = this.isNew ? "Provider added." : "Provider saved.";
+      this.isNew = false;
+    } catch (error) {
+      this.conflict = isConflict(error);
+      this.error = saidOf(error);
+    }
+  }
+
+  override render() {
+    const p = this.provider;
+    return html`
+      <h1>Providers</h1>
+      <p class="muted">The clinic's API has no list of providers yet: open one by their id, or enter a new id to add a provider.</p>
+      <form class="card" @submit=${this.open}>
+        <label>Provider id <input required autocomplete="off" .value=${this.wanted}
+          @input=${(e: Event) => (this.wanted = (e.target as HTMLInputElement).value)}></label>
+        <button type="submit">Open provider</button>
+      </form>
+      ${errorBlock(this.error, this.conflict, () => {
+        this.wanted = p?.provider_id ?? this.wanted;
+        void this.open();
+      })}
+      <p role="status">${this.said}</p>
+      ${p ? this.renderProvider(p) : nothing}
+    `;
+  }
+
+  private renderProvider(p: Provider) {
+    return html`<form class="card" @submit=${this.save}>
+      <h2>${this.isNew ? `New provider ${p.provider_id}` : `${p.given_name} ${p.family_name}`}</h2>
+      <p class="muted">${this.isNew ? "Not yet saved." : `Version ${p.version}.`}</p>
+      <label>Given name <input name="given_name" required maxlength="60" .value=${p.given_name}></label>
+      <label>Family name <input name="family_name" required maxlength="60" .value=${p.family_name}></label>
+      <label>Specialty <input name="specialty" required .value=${p.specialty}></label>
+      <label>Languages (codes, comma separated) <input name="languages" .value=${p.languages.join(", ")}></label>
+      <label>Time zone <input name="zone" required placeholder="America/Denver" .value=${p.zone}></label>
+      <label>Workforce user id (sub) <input name="user_sub" required .value=${p.user_sub}></label>
+      <fieldset>
+        <legend>Licences and compact privileges</legend>
+        ${p.licenses.length === 0 ? html`<p>No licences: the provider cannot see patients anywhere.</p>` : nothing}
+        <div class="wide">
+          ${p.licenses.length
+            ? html`<table>
+                <thead><tr><th scope="col">State</th><th scope="col">Number</th><th scope="col">Valid from</th><th scope="col">Valid until</th><th scope="col">Status</th><th scope="col">Compact</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+                <tbody>
+                  ${p.licenses.map(
+                    (l, i) => html`<tr>
+                      <td><input aria-label=${`Licence ${i + 1} state`} maxlength="2" .value=${l.state} @change=${(e: Event) => this.editLicence(i, { state: (e.target as HTMLInputElement).value.toUpperCase() })}></td>
+                      <td><input aria-label=${`Licence ${i + 1} number`} .value=${l.number} @change=${(e: Event) => this.editLicence(i, { number: (e.target as HTMLInputElement).value })}></td>
+                      <td><input type="date" aria-label=${`Licence ${i + 1} valid from`} .value=${l.valid_from} @change=${(e: Event) => this.editLicence(i, { valid_from: (e.target as HTMLInputElement).value })}></td>
+                      <td><input type="date" aria-label=${`Licence ${i + 1} valid until`} .value=${l.valid_until} @change=${(e: Event) => this.editLicence(i, { valid_until: (e.target as HTMLInputElement).value })}></td>
+                      <td><select aria-label=${`Licence ${i + 1} status`} @change=${(e: Event) => this.editLicence(i, { status: (e.target as HTMLSelectElement).value as Licence["status"] })}>
+                        ${(["active", "inactive", "suspended", "revoked"] as const).map((s) => html`<option value=${s} ?selected=${l.status === s}>${s}</option>`)}
+                      </select></td>
+                      <td><input aria-label=${`Licence ${i + 1} compact (blank for a state licence)`} .value=${l.compact ?? ""} @change=${(e: Event) => this.editLicence(i, { compact: (e.target as HTMLInputElement).value || null })}></td>
+                      <td><button type="button" class="secondary" aria-label=${`Remove licence ${i + 1}`} @click=${() => this.provider && (this.provider = { ...this.provider, licenses: this.provider.licenses.filter((_, j) => j !== i) })}>Remove</button></td>
+                    </tr>`,
+                  )}
+                </tbody>
+              </table>`
+            : nothing}
+        </div>
+        <button type="button" class="secondary" @click=${() => this.provider && (this.provider = { ...this.provider, licenses: [...this.provider.licenses, blankLicence()] })}>Add a licence</button>
+      </fieldset>
+      <button type="submit">Save provider</button>
+    </form>`;
+  }
+}
+
+// --- services -----------------------------------------------------------------------------------
+
+interface Service {
+  code: string;
+  display: string;
+  minutes: number;
+  price_minor: number;
+  currency: string;
+  active: boolean;
+  coding: { system: string; code: string; display?: string | null } | null;
+  version: number;
+}
+
+@customElement("admin-services")
+export class AdminServices extends LitElement {
+  static override styles = viewStyles;
+
+  @property({ attribute: false }) api!: Api;
+  @state() private services: Service[] | null = null;
+  @state() private editing: Service | null = null;
+  @state() private error = "";
+  @state() private conflict = false;
+  @state() private said = "";
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.load();
+  }
+
+  private async load(): Promise<void> {
+    this.error = "";
+    this.conflict = false;
+    try {
+      this.services = (await this.api.get<{ services: Service[] }>("/v1/admin/services")).services;
+      if (this.editing) this.editing = this.services.find((s) => s.code === this.editing?.code) ?? null;
+    } catch (error) {
+      this.error = saidOf(error);
+    }
+  }
+
+  private async save(event: SubmitEvent): Promise<void> {
+    event.preventDefault();
+    if (!this.editing) return;
+    const form = event.target as HTMLFormElement;
+    const code = this.editing.version === 0 ? fieldValue(form, "code") : this.editing.code;
+    if (!/^[a-z][a-z0-9-]{1,30}$/.test(code)) {
+      this.error = "A service code is 2 to 31 lower-case letters, digits and dashes, starting with a letter.";
+      return;
+    }
+    const price = Number(fieldValue(form, "price"));
+    // The whole service goes back, its coding too (a PUT without it would take the code off).
+    const body = {
+      display: fieldValue(form, "display"),
+      minutes: Number(fieldValue(form, "minutes")),
+      price_minor: Math.round(price * 100),
+      currency: fieldValue(form, "currency") || "USD",
+      active: new FormData(form).get("active") === "on",
+      coding: this.editing.coding,
+      version: this.editing.version,
+    };
+    this.error = "";
+    this.said = "";
+    this.conflict = false;
+    try {
+      const saved = await this.api.put<Service>(`/v1/admin/services/${code}`, body);
+      this.said = `${saved.display} saved.`;
+      this.editing = null;
+      await this.load();
+    } catch (error) {
+      this.conflict = isConflict(error);
+      this.error = saidOf(error);
+    }
+  }
+
+  override render() {
+    return html`
+      <h1>Services</h1>
+      ${errorBlock(this.error, this.conflict, () => void this.load())}
+      <p role="status">${this.said}</p>
+      ${this.services === null
+        ? this.error ? nothing : html`<p>Loading the services…</p>`
+        : html`<section aria-labelledby="services-h">
+            <h2 id="services-h">The clinic's services</h2>
+            <table>
+              <thead><tr><th scope="col">Service</th><th scope="col">Code</th><th scope="col">Length</th><th scope="col">Price</th><th scope="col">Offered</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+              <tbody>
+                ${this.services.map(
+                  (s) => html`<tr>
+                    <th scope="row">${s.display}</th>
+                    <td>${s.code}</td>
+                    <td>${s.minutes} minutes</td>
+                    <td>${(s.price_minor / 100).toFixed(2)} ${s.currency}</td>
+                    <td>${s.active ? "Yes" : "No"}</td>
+                    <td><button class="secondary" aria-label=${`Change ${s.display}`} @click=${() => (this.editing = s)}>Change</button></td>
+                  </tr>`,
+                )}
+              </tbody>
+            </table>
+            <p><button class="secondary" @click=${() => (this.editing = { code: "", display: "", minutes: 30, price_minor: 0, currency: "USD", active: true, coding: null, version: 0 })}>Add a service</button></p>
+          </section>`}
+      ${this.editing ? this.renderForm(this.editing) : nothing}
+    `;
+  }
+
+  private renderForm(s: Service) {
+    return html`<form class="card" @submit=${this.save}>
+      <h2>${s.version === 0 ? "New service" : `Change ${s.display}`}</h2>
+      ${s.version === 0 ? html`<label>Code <input name="code" required autocomplete="off"></label>` : nothing}
+      <label>Name <input name="display" required maxlength="80" .value=${s.display}></label>
+      <label>Length in minutes <input name="minutes" type="number" min="5" max="240" step="5" required .value=${String(s.minutes)}></label>
+      <label>Price <input name="price" type="number" min="0" step="0.01" required .value=${(s.price_minor / 100).toFixed(2)}></label>
+      <label>Currency <input name="currency" maxlength="3" .value=${s.currency}></label>
+      <label class="inline"><input name="active" type="checkbox" ?checked=${s.active}> Offered to patients</label>
+      <div class="actions">
+        <button type="submit">Save service</button>
+        <button type="button" class="secondary" @click=${() => (this.editing = null)}>Cancel</button>
+      </div>
+    </form>`;
+  }
+}
+
+// --- settings -----------------------------------------------------------------------------------
+
+interface Settings {
+  cancellation_window_hours: number;
+  booking_horizon_days: number;
+  max_open_bookings: number;
+  visit_timings: Record<string, number | number[]>;
+  version: number;
+}
+
+// Visit timings as an administrator thinks of them (minutes); the API keeps seconds.
+const TIMINGS: [string, string][] = [
+  ["check_in_opens", "Check-in opens, minutes before the start"],
+  ["no_show_grace", "A no-show after, minutes past the start"],
+  ["join_window", "Join window, minutes"],
+  ["admit_by_after_end", "Admit by, minutes after the booked end"],
+  ["overrun", "A visit may overrun by, minutes"],
+  ["link_lifetime", "A join link lasts, minutes (10 at most)"],
+];
+
+@customElement("admin-settings")
+export class AdminSettings extends LitElement {
+  static override styles = viewStyles;
+
+  @property({ attribute: false }) api!: Api;
+  @state() private settings: Settings | null = null;
+  @state() private error = "";
+  @state() private conflict = false;
+  @state() private said = "";
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.load();
+  }
+
+  private async load(): Promise<void> {
+    this.error = "";
+    this.conflict = false;
+    try {
+      this.settings = await this.api.get<Settings>("/v1/admin/settings");
+    } catch (error) {
+      this.error = saidOf(error);
+    }
+  }
+
+  private async save(event: SubmitEvent): Promise<void> {
+    event.preventDefault();
+    if (!this.settings) return;
+    const form = event.target as HTMLFormElement;
+    const timings: Record<string, number> = {};
+    for (const [name] of TIMINGS) timings[name] = Number(fieldValue(form, name)) * 60;
+    const body = {
+      cancellation_window_hours: Number(fieldValue(form, "cancellation_window_hours")),
+      booking_horizon_days: Number(fieldValue(form, "booking_horizon_days")),
+      max_open_bookings: Number(fieldValue(form, "max_open_bookings")),
+      visit_timings: timings,
+      version: this.settings.version,
+    };
+    this.error = "";
+    this.said = "";
+    this.conflict = false;
+    try {
+      this.settings = await this.api.put<Settings>("/v1/admin/settings", body);
+      this.said = "Settings saved.";
+    } catch (error) {
+      this.conflict = isConflict(error);
+      this.error = saidOf(error);
+    }
+  }
+
+  override render() {
+    const s = this.settings;
+    return html`
+      <h1>Clinic settings</h1>
+      ${errorBlock(this.error, this.conflict, () => void this.load())}
+      <p role="status">${this.said}</p>
+      ${s === null
+        ? this.error ? nothing : html`<p>Loading the settings…</p>`
+        : html`<form class="card" @submit=${this.save}>
+            <fieldset>
+              <legend>Booking</legend>
+              <label>Patients may cancel online until, hours before <input name="cancellation_window_hours" type="number" min="0" max="168" required .value=${String(s.cancellation_window_hours)}></label>
+              <label>Booking opens, days ahead <input name="booking_horizon_days" type="number" min="1" max="366" required .value=${String(s.booking_horizon_days)}></label>
+              <label>Upcoming visits one patient may hold <input name="max_open_bookings" type="number" min="1" required .value=${String(s.max_open_bookings)}></label>
+            </fieldset>
+            <fieldset>
+              <legend>Visit timings</legend>
+              ${TIMINGS.map(
+                ([name, words]) => html`<label>${words} <input name=${name} type="number" min="0.1" step="any" required .value=${String(Number(s.visit_timings[name]) / 60)}></label>`,
+              )}
+            </fieldset>
+            <p class="muted">Version ${s.version}.</p>
+            <button type="submit">Save settings</button>
+          </form>`}
+    `;
+  }
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { groupsOf, rolesOf, viewForRoute, viewsFor } from "./roles.ts";
+
+const views = (groups: string[]) => viewsFor(rolesOf(new Set(groups))).map((v) => v.id);
+
+describe("who sees which view", () => {
+  it("offers a provider their day and their hours only", () => {
+    expect(views(["providers"])).toEqual(["today", "hours"]);
+  });
+
+  it("offers staff a provider's day and booking, not a provider's queue or the admin pages", () => {
+    expect(views(["staff"])).toEqual(["day", "book"]);
+  });
+
+  it("offers admins the administration beside what staff do (the API treats them as staff)", () => {
+    expect(views(["admins"])).toEqual(["day", "book", "providers", "services", "settings"]);
+  });
+
+  it("does not offer the provider's views to someone the API treats as staff", () => {
+    expect(views(["providers", "staff"])).toEqual(["day", "book"]);
+  });
+
+  it("offers nothing to a workforce user with no group", () => {
+    expect(views([])).toEqual([]);
+  });
+
+  it("reads the groups claim as a list or as API Gateway's flattened string", () => {
+    expect([...groupsOf({ "cognito:groups": ["providers"] })]).toEqual(["providers"]);
+    expect([...groupsOf({ "cognito:groups": "[staff admins]" })].sort()).toEqual(["admins", "staff"]);
+    expect(groupsOf({}).size).toBe(0);
+  });
+
+  it("sends a route the person may not see to their home view", () => {
+    const provider = viewsFor(["provider"]);
+    expect(viewForRoute("#/hours", provider)?.id).toBe("hours");
+    expect(viewForRoute("#/settings", provider)?.id).toBe("today");
+    expect(viewForRoute("", provider)?.id).toBe("today");
+    expect(viewForRoute("#/today", [])).toBeNull();
+  });
+});

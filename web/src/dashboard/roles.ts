@@ -1,0 +1,58 @@
+// Who sees which view, from the token's `cognito:groups`. The API decides what a person may do
+// (a 403 is shown in words); this only keeps out of sight what they could not do anyway.
+//
+// The API reads the groups the same way (telehealth/application/callers.py): admins and staff act
+// as staff, whatever else they are; a person only in `providers` acts as a provider. So someone in
+// both `providers` and `staff` acts as staff, and the provider's views would answer 403: they are
+// not offered.
+
+export type Role = "provider" | "staff" | "admin";
+
+export type ViewId = "today" | "hours" | "book" | "day" | "providers" | "services" | "settings";
+
+export interface View {
+  id: ViewId;
+  /** The navigation's words and the view's h1. */
+  title: string;
+}
+
+const VIEWS: Record<ViewId, View> = {
+  today: { id: "today", title: "Today" },
+  hours: { id: "hours", title: "Weekly hours" },
+  book: { id: "book", title: "Book for a patient" },
+  day: { id: "day", title: "A provider's day" },
+  providers: { id: "providers", title: "Providers" },
+  services: { id: "services", title: "Services" },
+  settings: { id: "settings", title: "Clinic settings" },
+};
+
+/** The groups claim as Cognito puts it in the id token (a list), or flattened into a string. */
+export function groupsOf(claims: Record<string, unknown>): Set<string> {
+  const raw = claims["cognito:groups"];
+  if (Array.isArray(raw)) return new Set(raw.filter((g): g is string => typeof g === "string"));
+  if (typeof raw === "string") return new Set(raw.replace(/[[\]]/g, "").split(/[\s,]+/).filter(Boolean));
+  return new Set();
+}
+
+export function rolesOf(groups: Set<string>): Role[] {
+  const roles: Role[] = [];
+  if (groups.has("admins")) roles.push("admin");
+  if (groups.has("admins") || groups.has("staff")) roles.push("staff");
+  else if (groups.has("providers")) roles.push("provider");
+  return roles;
+}
+
+/** The views a person is offered, in the order the navigation lists them; the first is home. */
+export function viewsFor(roles: Role[]): View[] {
+  const ids: ViewId[] = [];
+  if (roles.includes("provider")) ids.push("today", "hours");
+  if (roles.includes("staff")) ids.push("day", "book");
+  if (roles.includes("admin")) ids.push("providers", "services", "settings");
+  return ids.map((id) => VIEWS[id]);
+}
+
+/** A route's view if the person may see it; otherwise their home view (or none at all). */
+export function viewForRoute(route: string, views: View[]): View | null {
+  const id = route.replace(/^#?\/?/, "").split("/")[0];
+  return views.find((v) => v.id === id) ?? views[0] ?? null;
+}

@@ -1,0 +1,217 @@
+// Staff: a provider's day (and cancelling a visit on it), and booking on a patient's behalf.
+import { LitElement, html, nothing } from "lit";
+import { customElement, property, state } from "lit/decorators.js";
+import { newActionKey, type Api } from "../shared/api.ts";
+import type { AvailabilityDoc } from "./availability.ts";
+import { rowsOn, type Appointment, type ScheduleRow } from "./schedule.ts";
+import { viewStyles } from "./ui.ts";
+import { saidOf } from "./words.ts";
+import { clockTime, dayBounds, dayIn, longDay } from "./zone.ts";
+
+const browserZone = (): string => Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+@customElement("staff-day")
+export class StaffDay extends LitElement {
+  static override styles = viewStyles;
+
+  @property({ attribute: false }) api!: Api;
+  @state() private providerId = "";
+  @state() private day = dayIn(new Date(), browserZone());
+  @state() private zone = "";
+  @state() private rows: ScheduleRow[] | null = null;
+  @state() private error = "";
+  @state() private said = "";
+  @state() private confirming = "";
+  private cancelKeys = new Map<string, string>();
+
+  private async show(event?: SubmitEvent): Promise<void> {
+    event?.preventDefault();
+    this.error = "";
+    this.said = "";
+    const id = this.providerId.trim();
+    if (!id) {
+      this.error = "Enter the provider's id.";
+      return;
+    }
+    try {
+      // The provider's day is on their clock: their hours name their zone.
+      const hours = await this.api.get<AvailabilityDoc>(`/v1/providers/${encodeURIComponent(id)}/availability`);
+      this.zone = hours.zone;
+      const { appointments } = await this.api.get<{ appointments: Appointment[] }>("/v1/appointments", {
+        provider_id: id,
+        ...dayBounds(this.day, this.zone),
+      });
+      this.rows = rowsOn(appointments, this.zone, this.day);
+    } catch (error) {
+      this.rows = null;
+      this.error = saidOf(error);
+    }
+  }
+
+  private async cancel(appointmentId: string): Promise<void> {
+    const key = this.cancelKeys.get(appointmentId) ?? newActionKey();
+    this.cancelKeys.set(appointmentId, key);
+    try {
+      await this.api.post(`/v1/appointments/${appointmentId}/cancel`, undefined, key);
+      this.confirming = "";
+      this.said = "The visit is cancelled and its time is free again.";
+      await this.show();
+      this.said = "The visit is cancelled and its time is free again.";
+    } catch (error) {
+      this.error = saidOf(error);
+    }
+  }
+
+  override render() {
+    return html`
+      <h1>A provider's day</h1>
+      <form class="card" @submit=${this.show}>
+        <label>Provider id <input name="provider" required autocomplete="off" .value=${this.providerId}
+          @input=${(e: Event) => (this.providerId = (e.target as HTMLInputElement).value)}></label>
+        <label>Day <input type="date" name="day" required .value=${this.day}
+          @input=${(e: Event) => (this.day = (e.target as HTMLInputElement).value)}></label>
+        <button type="submit">Show the day</button>
+      </form>
+      ${this.error ? html`<p role="alert" class="alert">${this.error}</p>` : nothing}
+      <p role="status">${this.said}</p>
+      ${this.rows === null
+        ? nothing
+        : html`<section aria-labelledby="day-h">
+            <h2 id="day-h">${longDay(this.day)}</h2>
+            <p class="muted">Times on the provider's clock, ${this.zone.replace(/_/g, " ")}.</p>
+            ${this.rows.length === 0
+              ? html`<p>No visits on this day.</p>`
+              : html`<table>
+                  <thead><tr><th scope="col">Time</th><th scope="col">Patient</th><th scope="col">Visit</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+                  <tbody>
+                    ${this.rows.map(
+                      (r) => html`<tr>
+                        <th scope="row">${r.time}–${r.until}</th>
+                        <td>${r.patientId}</td>
+                        <td>${r.service}</td>
+                        <td>${r.status}</td>
+                        <td>${!r.open
+                          ? nothing
+                          : this.confirming === r.appointmentId
+                            ? html`<div class="actions" role="group" aria-label="Confirm the cancellation">
+                                <button class="danger" @click=${() => this.cancel(r.appointmentId)}>Yes, cancel it</button>
+                                <button class="secondary" @click=${() => (this.confirming = "")}>Keep it</button>
+                              </div>`
+                            : html`<button class="secondary" aria-label=${`Cancel visit at ${r.time}`} @click=${() => (this.confirming = r.appointmentId)}>Cancel visit</button>`}</td>
+                      </tr>`,
+                    )}
+                  </tbody>
+                </table>`}
+          </section>`}
+    `;
+  }
+}
+
+interface Slot {
+  slot_id: string;
+  start: string;
+  end: string;
+  provider: { provider_id: string; name: string; specialty: string; languages: string[] };
+}
+
+@customElement("staff-book")
+export class StaffBook extends LitElement {
+  static override styles = viewStyles;
+
+  @property({ attribute: false }) api!: Api;
+  @state() private slots: Slot[] | null = null;
+  @state() private error = "";
+  @state() private said = "";
+  @state() private query = { state: "", day: dayIn(new Date(), browserZone()), specialty: "", patient: "" };
+  private bookKey = newActionKey();
+
+  private async find(event: SubmitEvent): Promise<void> {
+    event.preventDefault();
+    this.error = "";
+    this.said = "";
+    const zone = browserZone();
+    if (!/^[A-Z]{2}$/.test(this.query.state)) {
+      this.error = "Enter the state the patient will be in, as its two-letter code (for example CO).";
+      return;
+    }
+    try {
+      const page = await this.api.get<{ slots: Slot[] }>("/v1/slots", {
+        state: this.query.state,
+        zone,
+        specialty: this.query.specialty || undefined,
+        ...dayBounds(this.query.day, zone),
+        limit: 50,
+      });
+      this.slots = page.slots;
+    } catch (error) {
+      this.slots = null;
+      this.error = saidOf(error);
+    }
+  }
+
+  private async book(slot: Slot): Promise<void> {
+    this.error = "";
+    const patient = this.query.patient.trim();
+    if (!/^[A-Za-z0-9-]{1,64}$/.test(patient)) {
+      this.error = "Enter the patient's id (letters, digits and dashes).";
+      return;
+    }
+    try {
+      const booked = await this.api.post<Appointment>(
+        "/v1/appointments",
+        { slot_id: slot.slot_id, state: this.query.state, patient_id: patient },
+        this.bookKey,
+      );
+      this.bookKey = newActionKey();
+      this.slots = null;
+      this.said = `Booked: ${longDay(this.query.day)} at ${clockTime(booked.start, browserZone())} with ${slot.provider.name}, for patient ${patient}.`;
+    } catch (error) {
+      this.error = saidOf(error);
+    }
+  }
+
+  private set(field: keyof StaffBook["query"], value: string): void {
+    this.query = { ...this.query, [field]: field === "state" ? value.toUpperCase() : value };
+  }
+
+  override render() {
+    return html`
+      <h1>Book for a patient</h1>
+      <form class="card" @submit=${this.find}>
+        <label>Patient id <input required autocomplete="off" .value=${this.query.patient}
+          @input=${(e: Event) => this.set("patient", (e.target as HTMLInputElement).value)}></label>
+        <label>Patient's state (two letters) <input required maxlength="2" autocomplete="off" .value=${this.query.state}
+          @input=${(e: Event) => this.set("state", (e.target as HTMLInputElement).value)}></label>
+        <label>Day <input type="date" required .value=${this.query.day}
+          @input=${(e: Event) => this.set("day", (e.target as HTMLInputElement).value)}></label>
+        <label>Specialty (optional) <input autocomplete="off" .value=${this.query.specialty}
+          @input=${(e: Event) => this.set("specialty", (e.target as HTMLInputElement).value)}></label>
+        <button type="submit">Find slots</button>
+      </form>
+      ${this.error ? html`<p role="alert" class="alert">${this.error}</p>` : nothing}
+      <p role="status">${this.said}</p>
+      ${this.slots === null
+        ? nothing
+        : html`<section aria-labelledby="slots-h">
+            <h2 id="slots-h">Open times on ${longDay(this.query.day)}</h2>
+            <p class="muted">Times in your zone, ${browserZone().replace(/_/g, " ")}.</p>
+            ${this.slots.length === 0
+              ? html`<p>No open times that day with a provider licensed in ${this.query.state}.</p>`
+              : html`<table>
+                  <thead><tr><th scope="col">Time</th><th scope="col">Provider</th><th scope="col">Specialty</th><th scope="col">Languages</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+                  <tbody>
+                    ${this.slots.map(
+                      (s) => html`<tr>
+                        <th scope="row">${clockTime(s.start, browserZone())}</th>
+                        <td>${s.provider.name}</td>
+                        <td>${s.provider.specialty}</td>
+                        <td>${s.provider.languages.join(", ")}</td>
+                        <td><button aria-label=${`Book ${clockTime(s.start, browserZone())} with ${s.provider.name}`} @click=${() => this.book(s)}>Book</button></td>
+                      </tr>`,
+                    )}
+                  </tbody>
+                </table>`}
+          </section>`}
+    `;
+  }
+}

@@ -1,0 +1,28 @@
+// What the dashboard says for a failed request: the shared plain words, with the kinds a clinician
+// or an administrator meets that a patient never does.
+import { ApiError } from "../shared/api.ts";
+
+const CLINIC_WORDS: Record<string, string> = {
+  conflict: "Someone else changed this since you opened it. Reload to see their change, then make yours again.",
+  "already-reviewed": "This estimate has already been reviewed.",
+  "not-waiting": "This patient is no longer waiting to be admitted.",
+  "not-in-meeting": "This visit has no video call going on.",
+  "no-estimate": "There are no vital sign estimates for this visit yet.",
+  "other-provider": "That time belongs to another provider.",
+  "not-a-guest": "That person is not invited to this visit.",
+  "not-a-guest-role": "A guest is an interpreter or a caregiver.",
+  forbidden: "Your account is not allowed to do that. Ask the clinic's administrator if you need to.",
+};
+
+export function saidOf(error: unknown): string {
+  if (error instanceof ApiError) {
+    if (error.kind in CLINIC_WORDS) return CLINIC_WORDS[error.kind];
+    if (error.status === 403) return CLINIC_WORDS.forbidden;
+    return error.plain;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function isConflict(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 409 && error.kind === "conflict";
+}
