@@ -747,6 +747,7 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/waiting-room", ("GET",), _PATIENT),
     Route(f"{_APPOINTMENT}/join-link", ("POST",), _PATIENT),
     Route("/v1/join", ("POST",), _PATIENT),
+    Route("/v1/me", ("GET",), _PATIENT),
     # Clinicians.
     Route("/v1/waiting-room", ("GET",), _CLINICIAN),
     Route(f"{_APPOINTMENT}/admit", ("POST",), _CLINICIAN),

@@ -327,6 +327,19 @@ def test_roles_by_routes(platform: LocalPlatform, gateway: str, tokens: dict[str
     assert schedule and {a["provider_id"] for a in schedule} == {"dr-ramirez"}
 
 
+def test_a_signed_in_clinician_learns_who_they_are_without_any_appointment_to_read_it_from(
+    gateway: str, tokens: dict[str, str]
+) -> None:
+    # The dashboard asks this before it has anything else: whose queue and hours, and on whose clock.
+    me = {role: call(gateway, "GET", "/v1/me", tokens[role]) for role in ("provider", "staff", "patient")}
+    assert {role: reply.status for role, reply in me.items()} == dict.fromkeys(me, 200)
+    hours = call(gateway, "GET", "/v1/providers/dr-ramirez/availability", tokens["provider"]).json()
+    assert me["provider"].json() == {"role": "provider", "provider_id": "dr-ramirez", "zone": hours["zone"]}
+    assert me["staff"].json() == {"role": "staff", "provider_id": None, "zone": None}
+    assert me["patient"].json() == {"role": "patient", "provider_id": None, "zone": None}
+    assert call(gateway, "GET", "/v1/me", None).status == 401
+
+
 # --- the clinical record ------------------------------------------------------------------------------
 
 

@@ -226,3 +226,16 @@ def test_the_record_codes_a_visit_as_the_clinics_services_code_it_when_the_visit
     c.booking.cancel(PATIENT, booked.appointment_id, None)
     cancelled = c.table.entries(kind="Appointment")[-1].resource
     assert (cancelled["status"], cancelled["serviceType"]) == ("cancelled", [{"text": "general"}])
+
+
+def test_a_provider_finds_their_own_profile_and_no_one_else_is_given_one() -> None:
+    from tests.unit.fakes import PROVIDER, PROVIDER_SUB, STAFF
+
+    c = clinic()
+    own = c.booking.own_provider(PROVIDER)
+    assert own is not None and own.profile.provider_id == PROVIDER_ID
+    # A clinician the API treats as staff (in both groups) acts as staff: no provider's views.
+    both = replace(STAFF, subject=PROVIDER_SUB, groups=frozenset({"providers", "staff"}))
+    assert [c.booking.own_provider(x) for x in (both, STAFF, PATIENT)] == [None, None, None]
+    # A provider whose profile names another user has none yet.
+    assert c.booking.own_provider(replace(PROVIDER, subject="sub-new-hire")) is None

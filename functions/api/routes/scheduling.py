@@ -385,6 +385,30 @@ def publish_availability(provider_id: ProviderId, request: AvailabilityIn) -> Av
     )
 
 
+class CallerOut(_Model):
+    role: Literal["patient", "provider", "staff"] = Field(
+        description="As the API treats the caller: admins and staff are staff, whatever else they are"
+    )
+    provider_id: str | None = Field(description="A provider's own profile; null for anyone else")
+    zone: str | None = Field(description="That provider's IANA zone: their hours and their day are on it")
+
+
+@router.get(
+    "/v1/me",
+    summary="Who is calling: their role and, for a provider, their provider id and zone",
+    tags=[SCHEDULING],
+    **answers(),
+)
+def who_am_i() -> CallerOut:
+    caller = context.caller(router)
+    own = context.booking().own_provider(caller)
+    return CallerOut(
+        role=caller.actor.value,  # type: ignore[arg-type]  # machine clients never reach /v1 (scope)
+        provider_id=own.profile.provider_id if own else None,
+        zone=own.profile.zone if own else None,
+    )
+
+
 @router.get(
     "/integrations/appointments",
     summary="Appointments of a provider (scope appointments.read)",

@@ -445,6 +445,15 @@ class BookingService:
             raise SchedulingError("the availability is for another provider")
         return availability, self.store.replace_availability(provider_id, availability, expected_version)
 
+    def own_provider(self, caller: Caller) -> ProviderRecord | None:
+        """A signed-in provider's own profile: the web dashboard learns from it whose schedule,
+        queue and hours it shows, and in which zone. None for anyone the API does not treat as a
+        provider, and for a provider no profile names yet."""
+        if caller.actor is not Actor.PROVIDER:
+            return None
+        own = self.store.provider_for_user(caller.subject)
+        return self.store.provider(own) if own else None
+
     def _may_manage(self, caller: Caller, provider_id: str) -> None:
         """A provider manages their own hours; staff manage anyone's in their tenant."""
         if caller.actor is Actor.STAFF:
