@@ -4,14 +4,11 @@ import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { newActionKey, type Api } from "../shared/api.ts";
 import type { VideoImplementation } from "../shared/config.ts";
+import type { CallEnded } from "../video/call-view.ts";
 import type { JoinInfo } from "../video/index.ts";
 import { viewStyles } from "./ui.ts";
 import { joinInfoFor } from "./visit-links.ts";
 import { saidOf } from "./words.ts";
-
-// Loaded on demand so the dashboard's first screen ships no video code. A glob rather than a bare
-// import(): it resolves to nothing (and says so below) in a build without the call view.
-const callView = import.meta.glob("../video/call-view.ts");
 
 @customElement("provider-call")
 export class ProviderCall extends LitElement {
@@ -40,9 +37,8 @@ export class ProviderCall extends LitElement {
   private async join(): Promise<void> {
     this.error = "";
     try {
-      const load = callView["../video/call-view.ts"];
-      if (!load) throw new Error("The video call is not part of this build of the dashboard.");
-      const [info] = await Promise.all([joinInfoFor(this.api, this.appointmentId), load()]);
+      // Loaded on demand, so the dashboard's first screen ships no video code.
+      const [info] = await Promise.all([joinInfoFor(this.api, this.appointmentId), import("../video/call-view.ts")]);
       this.joinInfo = info;
     } catch (error) {
       this.error = saidOf(error);
@@ -63,7 +59,7 @@ export class ProviderCall extends LitElement {
     }
   }
 
-  private onCallEnded(event: CustomEvent<{ reason: string }>): void {
+  private onCallEnded(event: CallEnded): void {
     this.joinInfo = null;
     this.ended =
       event.detail?.reason === "meeting-ended"
