@@ -15,7 +15,7 @@ export class ProviderCall extends LitElement {
   static override styles = [
     viewStyles,
     css`
-      .call { margin: 0 0 1rem; }
+      .call { margin: 0 0 1rem; max-width: 48rem; }
     `,
   ];
 
@@ -25,7 +25,9 @@ export class ProviderCall extends LitElement {
   @state() private joinInfo: JoinInfo | null = null;
   @state() private error = "";
   @state() private confirmingEnd = false;
-  @state() private ended = "";
+  @state() private said = "";
+  /** The visit is over (ended here, or the meeting ended): no joining again. */
+  @state() private over = false;
   @state() private busy = false;
   private endKey = newActionKey();
 
@@ -46,12 +48,16 @@ export class ProviderCall extends LitElement {
   }
 
   private async end(): Promise<void> {
+    if (this.busy) return;
     this.busy = true;
     try {
       await this.api.post(`/v1/appointments/${this.appointmentId}/end`, undefined, this.endKey);
-      this.ended = "The visit has ended for everyone.";
-      this.joinInfo = null;
+      this.over = true;
+      this.said = "The visit has ended for everyone.";
+      this.joinInfo = null; // the call view hangs up as it goes; its "left" changes nothing now
       this.confirmingEnd = false;
+      await this.updateComplete; // the buttons went with the visit: the focus goes to what it said
+      (this.shadowRoot?.getElementById("said") as HTMLElement | null)?.focus();
     } catch (error) {
       this.error = saidOf(error);
     } finally {
@@ -61,10 +67,13 @@ export class ProviderCall extends LitElement {
 
   private onCallEnded(event: CallEnded): void {
     this.joinInfo = null;
-    this.ended =
-      event.detail?.reason === "meeting-ended"
+    if (this.over) return;
+    const reason = event.detail?.reason;
+    this.over = reason === "meeting-ended";
+    this.said =
+      reason === "meeting-ended"
         ? "The visit has ended for everyone."
-        : event.detail?.reason === "removed"
+        : reason === "removed"
           ? "You were removed from the call."
           : "You left the call. The visit is still open: join again or end it.";
   }
@@ -74,7 +83,7 @@ export class ProviderCall extends LitElement {
       <h1>Video visit</h1>
       <p><a href="#/today">Back to today</a></p>
       ${this.error ? html`<p role="alert" class="alert">${this.error}</p>` : nothing}
-      ${this.ended ? html`<p role="status">${this.ended}</p>` : nothing}
+      <p role="status" id="said" tabindex="-1">${this.said}</p>
       ${this.joinInfo
         ? html`<div class="call">
             <telehealth-call
@@ -83,16 +92,15 @@ export class ProviderCall extends LitElement {
               @call-ended=${this.onCallEnded}
             ></telehealth-call>
           </div>`
-        : this.ended && !this.ended.startsWith("The visit has ended")
-          ? html`<button @click=${() => void this.join()}>Join the call</button>`
-          : nothing}
-      ${this.ended.startsWith("The visit has ended")
+        : nothing}
+      ${this.over
         ? html`<p><a href="#/today/vitals/${this.appointmentId}">Read the vital sign estimates</a> once the video is processed.</p>`
         : html`<div class="actions">
+            ${this.said && !this.joinInfo ? html`<button @click=${() => void this.join()}>Join the call</button>` : nothing}
             ${this.confirmingEnd
-              ? html`<span role="group" aria-label="Confirm ending the visit">
+              ? html`<span role="group" aria-label="Confirm ending the visit" class="actions">
                   <span>End the visit for everyone?</span>
-                  <button class="danger" ?disabled=${this.busy} @click=${() => this.end()}>Yes, end the visit</button>
+                  <button class="danger" aria-disabled=${this.busy ? "true" : "false"} @click=${() => this.end()}>Yes, end the visit</button>
                   <button class="secondary" @click=${() => (this.confirmingEnd = false)}>Keep the visit going</button>
                 </span>`
               : html`<button class="danger" @click=${() => (this.confirmingEnd = true)}>End visit</button>`}

@@ -71,7 +71,8 @@ export class ProviderHours extends LitElement {
 
   private async save(event: SubmitEvent): Promise<void> {
     event.preventDefault();
-    if (!this.read || !this.week) return;
+    // Not `disabled` while saving: a disabled button drops the keyboard's focus to the page.
+    if (!this.read || !this.week || this.saving) return;
     this.said = "";
     this.error = "";
     if (problemsOf(this.week).length) {
@@ -127,7 +128,7 @@ export class ProviderHours extends LitElement {
             <p>${weeklyHours(week)} hours a week.</p>
             <div class="week">${WEEKDAYS.map((name, day) => this.renderDay(week, name, day))}</div>
             <div class="actions">
-              <button type="submit" ?disabled=${this.saving}>Save hours</button>
+              <button type="submit" aria-disabled=${this.saving ? "true" : "false"}>Save hours</button>
               <button type="button" class="secondary" @click=${() => this.load()}>Discard changes</button>
             </div>
           </form>`

@@ -95,6 +95,9 @@ export class ProviderToday extends LitElement {
       this.admittedId = appointmentId;
       this.announcement = "Patient admitted. Join the call when you are ready.";
       await this.poll();
+      // The row (and its button) left the queue: the focus goes to the next step, not the page.
+      await this.updateComplete;
+      (this.shadowRoot?.getElementById("join") as HTMLElement | null)?.focus();
     } catch (error) {
       this.error = saidOf(error);
     } finally {
@@ -115,6 +118,7 @@ export class ProviderToday extends LitElement {
   }
 
   private async end(appointmentId: string): Promise<void> {
+    if (this.busy) return;
     this.busy = appointmentId;
     this.error = "";
     try {
@@ -124,6 +128,8 @@ export class ProviderToday extends LitElement {
       this.confirmingEnd = false;
       this.announcement = "The visit has ended.";
       await this.load();
+      await this.updateComplete;
+      (this.shadowRoot?.getElementById("queue-h") as HTMLElement | null)?.focus();
     } catch (error) {
       this.error = saidOf(error);
     } finally {
@@ -150,11 +156,11 @@ export class ProviderToday extends LitElement {
       <h2 id="current-h">Visit in progress</h2>
       <p>${this.admittedId === current ? "You admitted this patient." : "A visit of yours is open."}</p>
       <div class="actions">
-        <button @click=${() => (window.location.hash = `#/today/call/${current}`)}>Join the call</button>
+        <button id="join" @click=${() => (window.location.hash = `#/today/call/${current}`)}>Join the call</button>
         ${this.confirmingEnd
-          ? html`<span role="group" aria-label="Confirm ending the visit">
+          ? html`<span role="group" aria-label="Confirm ending the visit" class="actions">
               <span>End the visit for everyone?</span>
-              <button class="danger" ?disabled=${this.busy === current} @click=${() => this.end(current)}>Yes, end the visit</button>
+              <button class="danger" aria-disabled=${this.busy === current ? "true" : "false"} @click=${() => this.end(current)}>Yes, end the visit</button>
               <button class="secondary" @click=${() => (this.confirmingEnd = false)}>Keep the visit going</button>
             </span>`
           : html`<button class="danger" @click=${() => (this.confirmingEnd = true)}>End visit</button>`}
@@ -166,7 +172,7 @@ export class ProviderToday extends LitElement {
   private renderQueue() {
     const waiting = this.queue?.waiting ?? [];
     return html`<section aria-labelledby="queue-h">
-      <h2 id="queue-h">Waiting room</h2>
+      <h2 id="queue-h" tabindex="-1">Waiting room</h2>
       ${this.queue === null
         ? html`<p>Loading the queue…</p>`
         : waiting.length === 0

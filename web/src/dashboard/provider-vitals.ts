@@ -1,7 +1,7 @@
 // The rPPG estimates of one visit: preliminary until the provider confirms or rejects each.
 import { LitElement, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
-import { newActionKey, type Api } from "../shared/api.ts";
+import { ApiError, newActionKey, type Api } from "../shared/api.ts";
 import { viewStyles } from "./ui.ts";
 import { saidOf } from "./words.ts";
 
@@ -53,7 +53,11 @@ export class ProviderVitals extends LitElement {
     try {
       this.vitals = await this.api.get<Vitals>(`/v1/appointments/${this.appointmentId}/vitals`);
     } catch (error) {
-      this.error = saidOf(error);
+      // The API answers a visit without estimates as not found, whichever the reason.
+      this.error =
+        error instanceof ApiError && error.status === 404
+          ? "There are no vital sign estimates for this visit: its video was not recorded, or it is still being processed. Try again in a few minutes."
+          : saidOf(error);
     }
   }
 
@@ -69,6 +73,9 @@ export class ProviderVitals extends LitElement {
         this.vitals = { ...this.vitals, readings: this.vitals.readings.map((r) => (r.sign === sign ? reviewed : r)) };
       }
       this.said = `${SIGN_WORDS[sign].name} ${decision === "confirm" ? "confirmed" : "rejected"}.`;
+      // The buttons go with the review: the focus goes to what it said, not to the page.
+      await this.updateComplete;
+      (this.shadowRoot?.getElementById("said") as HTMLElement | null)?.focus();
     } catch (error) {
       this.error = saidOf(error);
     } finally {
@@ -82,7 +89,7 @@ export class ProviderVitals extends LitElement {
       <h1>Vital signs from the video</h1>
       <p><a href="#/today">Back to today</a></p>
       ${this.error ? html`<p role="alert" class="alert">${this.error}</p>` : nothing}
-      <p role="status">${this.said}</p>
+      <p role="status" tabindex="-1" id="said">${this.said}</p>
       ${v === null
         ? this.error ? nothing : html`<p>Loading the estimates…</p>`
         : html`<section aria-labelledby="estimates-h">

@@ -4,10 +4,13 @@ import { css } from "lit";
 export const viewStyles = css`
   :host { display: block; }
   h1 { font-size: 1.6rem; margin: 0 0 0.5rem; }
-  h1:focus { outline: none; }
-  h1:focus-visible { outline: 3px solid var(--accent, #0b5cad); }
+  /* The h1 takes focus so a screen reader hears where a view change arrived; it is no control. */
+  h1:focus, h2[tabindex]:focus { outline: none; }
   h2 { font-size: 1.2rem; margin: 1.5rem 0 0.5rem; }
   p { margin: 0.25rem 0 0.75rem; }
+  a { color: var(--accent, #0b5cad); }
+  p[tabindex]:focus { outline: none; }
+  section > h2:first-child, form > h2:first-child { margin-top: 0; }
   section, form.card, .card {
     background: var(--surface, #fff); border-radius: 8px; padding: 1rem; margin: 0 0 1rem;
     box-shadow: 0 1px 2px rgb(0 0 0 / 12%);
@@ -30,6 +33,7 @@ export const viewStyles = css`
   fieldset { border: 1px solid #c9d2dc; border-radius: 6px; margin: 0 0 1rem; padding: 0.5rem 1rem; }
   legend { font-weight: 600; padding: 0 0.25rem; }
   .actions { display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; }
+  form > .actions { margin-top: 1rem; }
   .muted { color: var(--muted, #4a5868); }
   .alert { color: var(--danger, #a4262c); font-weight: 600; }
   .ok { color: var(--ok, #17653a); }
