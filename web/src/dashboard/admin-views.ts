@@ -2,6 +2,7 @@
 // settings, each guarded by the version read (a 409: someone else changed it; reload).
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
+import { keyed } from "lit/directives/keyed.js";
 import { ApiError, type Api } from "../shared/api.ts";
 import { viewStyles } from "./ui.ts";
 import { isConflict, saidOf } from "./words.ts";
@@ -59,6 +60,7 @@ export class AdminProviders extends LitElement {
   @property({ attribute: false }) api!: Api;
   @state() private wanted = "";
   @state() private provider: Provider | null = null;
+  @state() private generation = 0;
   @state() private isNew = false;
   @state() private error = "";
   @state() private conflict = false;
@@ -77,6 +79,7 @@ export class AdminProviders extends LitElement {
     try {
       this.provider = await this.api.get<Provider>(`/v1/admin/providers/${id}`);
       this.isNew = false;
+      this.generation += 1;
     } catch (error) {
       if (error instanceof ApiError && error.status === 404) {
         this.provider = { provider_id: id, given_name: "", family_name: "", specialty: "", languages: ["en"], zone: "", user_sub: "", licenses: [], version: 0 };
@@ -137,7 +140,7 @@ export class AdminProviders extends LitElement {
         void this.open();
       })}
       <p role="status">${this.said}</p>
-      ${p ? this.renderProvider(p) : nothing}
+      ${p ? keyed(this.generation, this.renderProvider(p)) : nothing}
     `;
   }
 
@@ -203,6 +206,7 @@ export class AdminServices extends LitElement {
   @property({ attribute: false }) api!: Api;
   @state() private services: Service[] | null = null;
   @state() private editing: Service | null = null;
+  @state() private generation = 0;
   @state() private error = "";
   @state() private conflict = false;
   @state() private said = "";
@@ -218,6 +222,7 @@ export class AdminServices extends LitElement {
     try {
       this.services = (await this.api.get<{ services: Service[] }>("/v1/admin/services")).services;
       if (this.editing) this.editing = this.services.find((s) => s.code === this.editing?.code) ?? null;
+      this.generation += 1;
     } catch (error) {
       this.error = saidOf(error);
     }
@@ -283,7 +288,7 @@ export class AdminServices extends LitElement {
             </table>
             <p><button class="secondary" @click=${() => (this.editing = { code: "", display: "", minutes: 30, price_minor: 0, currency: "USD", active: true, coding: null, version: 0 })}>Add a service</button></p>
           </section>`}
-      ${this.editing ? this.renderForm(this.editing) : nothing}
+      ${this.editing ? keyed(`${this.generation}:${this.editing.code}`, this.renderForm(this.editing)) : nothing}
     `;
   }
 
@@ -330,6 +335,8 @@ export class AdminSettings extends LitElement {
 
   @property({ attribute: false }) api!: Api;
   @state() private settings: Settings | null = null;
+  /** Each read draws a fresh form: inputs show what was read, not what was typed before it. */
+  @state() private generation = 0;
   @state() private error = "";
   @state() private conflict = false;
   @state() private said = "";
@@ -344,6 +351,7 @@ export class AdminSettings extends LitElement {
     this.conflict = false;
     try {
       this.settings = await this.api.get<Settings>("/v1/admin/settings");
+      this.generation += 1;
     } catch (error) {
       this.error = saidOf(error);
     }
@@ -382,7 +390,7 @@ export class AdminSettings extends LitElement {
       <p role="status">${this.said}</p>
       ${s === null
         ? this.error ? nothing : html`<p>Loading the settings…</p>`
-        : html`<form class="card" @submit=${this.save}>
+        : keyed(this.generation, html`<form class="card" @submit=${this.save}>
             <fieldset>
               <legend>Booking</legend>
               <label>Patients may cancel online until, hours before <input name="cancellation_window_hours" type="number" min="0" max="168" required .value=${String(s.cancellation_window_hours)}></label>
@@ -397,7 +405,7 @@ export class AdminSettings extends LitElement {
             </fieldset>
             <p class="muted">Version ${s.version}.</p>
             <button type="submit">Save settings</button>
-          </form>`}
+          </form>`)}
     `;
   }
 }
