@@ -3,10 +3,15 @@
 // (roles.ts); the API is the authority, and its refusals are shown in words.
 //
 // Accessible names the browser tests rely on (keep them stable):
-//   buttons "Sign in", "Sign out", "Admit", "Join the call", "End visit", "Yes, end the visit",
-//   "Vitals", "Confirm", "Reject", "Save hours", "Add hours on <Weekday>", "Find slots", "Book",
-//   "Show the day", "Cancel visit", "Open provider", "Save provider", "Save service", "Save settings",
-//   "Reload"; navigation links named by the views' titles (roles.ts); each view's h1 gets focus.
+//   buttons "Sign in", "Sign out"; provider: "Admit" (one per waiting patient), "Admit with guest",
+//   "Join the call", "End visit" then "Yes, end the visit" / "Keep the visit going", "Vitals",
+//   "Confirm" and "Reject" (one pair per estimate, in a group "Review the heart rate" / "Review the
+//   breathing rate"), "Save hours", "Add hours on <Weekday>", "Remove <Weekday> <from> to <to>",
+//   inputs "<Weekday> hours <n>: from" / ": to"; staff: "Show the day", "Cancel visit at <time>" then
+//   "Yes, cancel it", "Find slots", "Book <time> with <provider's name>"; admin: "Open provider",
+//   "Save provider", "Change <service>", "Add a service", "Save service", "Save settings", and
+//   "Reload" after a conflict. Navigation links are named by the views' titles (roles.ts); each
+//   view's h1 takes the focus when the view opens.
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import { Api } from "../shared/api.ts";
