@@ -47,6 +47,13 @@ export class ProviderCall extends LitElement {
     }
   }
 
+  /** The question replaces the button; the focus goes to its safe answer. */
+  private async askToEnd(): Promise<void> {
+    this.confirmingEnd = true;
+    await this.updateComplete;
+    (this.shadowRoot?.getElementById("keep") as HTMLElement | null)?.focus();
+  }
+
   private async end(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
@@ -101,9 +108,9 @@ export class ProviderCall extends LitElement {
               ? html`<span role="group" aria-label="Confirm ending the visit" class="actions">
                   <span>End the visit for everyone?</span>
                   <button class="danger" aria-disabled=${this.busy ? "true" : "false"} @click=${() => this.end()}>Yes, end the visit</button>
-                  <button class="secondary" @click=${() => (this.confirmingEnd = false)}>Keep the visit going</button>
+                  <button class="secondary" id="keep" @click=${() => (this.confirmingEnd = false)}>Keep the visit going</button>
                 </span>`
-              : html`<button class="danger" @click=${() => (this.confirmingEnd = true)}>End visit</button>`}
+              : html`<button class="danger" @click=${() => this.askToEnd()}>End visit</button>`}
           </div>`}
     `;
   }

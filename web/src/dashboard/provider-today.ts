@@ -84,6 +84,8 @@ export class ProviderToday extends LitElement {
   }
 
   private async admit(appointmentId: string, guests: { role: string; user_id: string }[] = []): Promise<void> {
+    // One visit at a time, as the API holds it; `aria-disabled`, not `disabled`, keeps the focus.
+    if (this.busy || this.queue?.current_appointment_id) return;
     this.busy = appointmentId;
     this.error = "";
     try {
@@ -115,6 +117,13 @@ export class ProviderToday extends LitElement {
       return;
     }
     await this.admit(appointmentId, [{ role: String(form.get("role")), user_id: userId }]);
+  }
+
+  /** The question replaces the button; the focus goes to its safe answer. */
+  private async askToEnd(): Promise<void> {
+    this.confirmingEnd = true;
+    await this.updateComplete;
+    (this.shadowRoot?.getElementById("keep") as HTMLElement | null)?.focus();
   }
 
   private async end(appointmentId: string): Promise<void> {
@@ -161,9 +170,9 @@ export class ProviderToday extends LitElement {
           ? html`<span role="group" aria-label="Confirm ending the visit" class="actions">
               <span>End the visit for everyone?</span>
               <button class="danger" aria-disabled=${this.busy === current ? "true" : "false"} @click=${() => this.end(current)}>Yes, end the visit</button>
-              <button class="secondary" @click=${() => (this.confirmingEnd = false)}>Keep the visit going</button>
+              <button class="secondary" id="keep" @click=${() => (this.confirmingEnd = false)}>Keep the visit going</button>
             </span>`
-          : html`<button class="danger" @click=${() => (this.confirmingEnd = true)}>End visit</button>`}
+          : html`<button class="danger" @click=${() => this.askToEnd()}>End visit</button>`}
         <button class="secondary" @click=${() => (window.location.hash = `#/today/vitals/${current}`)}>Vitals</button>
       </div>
     </section>`;
@@ -189,7 +198,7 @@ export class ProviderToday extends LitElement {
                       <td>${clockTime(e.start, this.zone)}</td>
                       <td>${minutesWords(minutesWaited(e.waited_s, this.fetchedAt, this.now))}</td>
                       <td>${e.reason || html`<span class="muted">Not given</span>`}</td>
-                      <td><button ?disabled=${this.busy === e.appointment_id || !!this.queue?.current_appointment_id} @click=${() => this.admit(e.appointment_id)}>Admit</button></td>
+                      <td><button aria-disabled=${this.busy || this.queue?.current_appointment_id ? "true" : "false"} @click=${() => this.admit(e.appointment_id)}>Admit</button></td>
                     </tr>`,
                   )}
                 </tbody>

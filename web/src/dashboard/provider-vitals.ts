@@ -62,6 +62,7 @@ export class ProviderVitals extends LitElement {
   }
 
   private async review(sign: Reading["sign"], decision: "confirm" | "reject"): Promise<void> {
+    if (this.busy) return;
     const action = `${sign}:${decision}`;
     const key = this.keys.get(action) ?? newActionKey();
     this.keys.set(action, key);
@@ -110,8 +111,8 @@ export class ProviderVitals extends LitElement {
                         <td>${r.status === "preliminary" ? html`<span class="badge">${STATUS_WORDS[r.status]}</span>` : STATUS_WORDS[r.status]}</td>
                         <td>${r.status === "preliminary"
                           ? html`<div class="actions" role="group" aria-label=${`Review the ${words.name.toLowerCase()}`}>
-                              <button ?disabled=${this.busy === r.sign} @click=${() => this.review(r.sign, "confirm")}>Confirm</button>
-                              <button class="secondary" ?disabled=${this.busy === r.sign} @click=${() => this.review(r.sign, "reject")}>Reject</button>
+                              <button aria-disabled=${this.busy === r.sign ? "true" : "false"} @click=${() => this.review(r.sign, "confirm")}>Confirm</button>
+                              <button class="secondary" aria-disabled=${this.busy === r.sign ? "true" : "false"} @click=${() => this.review(r.sign, "reject")}>Reject</button>
                             </div>`
                           : nothing}</td>
                       </tr>`;

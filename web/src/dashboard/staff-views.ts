@@ -48,6 +48,13 @@ export class StaffDay extends LitElement {
     }
   }
 
+  /** The question replaces the button; the focus goes to its safe answer. */
+  private async askToCancel(appointmentId: string): Promise<void> {
+    this.confirming = appointmentId;
+    await this.updateComplete;
+    (this.shadowRoot?.getElementById("keep") as HTMLElement | null)?.focus();
+  }
+
   private async cancel(appointmentId: string): Promise<void> {
     const key = this.cancelKeys.get(appointmentId) ?? newActionKey();
     this.cancelKeys.set(appointmentId, key);
@@ -57,6 +64,8 @@ export class StaffDay extends LitElement {
       this.said = "The visit is cancelled and its time is free again.";
       await this.show();
       this.said = "The visit is cancelled and its time is free again.";
+      await this.updateComplete; // its row's buttons are gone: the focus goes to what was said
+      (this.shadowRoot?.getElementById("said") as HTMLElement | null)?.focus();
     } catch (error) {
       this.error = saidOf(error);
     }
@@ -73,7 +82,7 @@ export class StaffDay extends LitElement {
         <button type="submit">Show the day</button>
       </form>
       ${this.error ? html`<p role="alert" class="alert">${this.error}</p>` : nothing}
-      <p role="status">${this.said}</p>
+      <p role="status" id="said" tabindex="-1">${this.said}</p>
       ${this.rows === null
         ? nothing
         : html`<section aria-labelledby="day-h">
@@ -95,9 +104,9 @@ export class StaffDay extends LitElement {
                           : this.confirming === r.appointmentId
                             ? html`<div class="actions" role="group" aria-label="Confirm the cancellation">
                                 <button class="danger" @click=${() => this.cancel(r.appointmentId)}>Yes, cancel it</button>
-                                <button class="secondary" @click=${() => (this.confirming = "")}>Keep it</button>
+                                <button class="secondary" id="keep" @click=${() => (this.confirming = "")}>Keep it</button>
                               </div>`
-                            : html`<button class="secondary" aria-label=${`Cancel visit at ${r.time}`} @click=${() => (this.confirming = r.appointmentId)}>Cancel visit</button>`}</td>
+                            : html`<button class="secondary" aria-label=${`Cancel visit at ${r.time}`} @click=${() => this.askToCancel(r.appointmentId)}>Cancel visit</button>`}</td>
                       </tr>`,
                     )}
                   </tbody>
@@ -165,6 +174,8 @@ export class StaffBook extends LitElement {
       this.bookKey = newActionKey();
       this.slots = null;
       this.said = `Booked: ${longDay(this.query.day)} at ${clockTime(booked.start, browserZone())} with ${slot.provider.name}, for patient ${patient}.`;
+      await this.updateComplete; // the list of times is gone: the focus goes to what was booked
+      (this.shadowRoot?.getElementById("said") as HTMLElement | null)?.focus();
     } catch (error) {
       this.error = saidOf(error);
     }
@@ -189,7 +200,7 @@ export class StaffBook extends LitElement {
         <button type="submit">Find slots</button>
       </form>
       ${this.error ? html`<p role="alert" class="alert">${this.error}</p>` : nothing}
-      <p role="status">${this.said}</p>
+      <p role="status" id="said" tabindex="-1">${this.said}</p>
       ${this.slots === null
         ? nothing
         : html`<section aria-labelledby="slots-h">
