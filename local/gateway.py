@@ -11,7 +11,9 @@ method settings give API Gateway), 413, 502/500/504 for what the integration did
 
 Tenants: `/...` is the default tenant's API, `/tenants/<id>/...` any tenant's. Machine clients get
 tokens from `POST /oauth2/token` (Cognito's client-credentials endpoint, which moto lacks).
-The web portal's files are served for GET paths no route claims.
+The web apps' files (`web/dist`) are served for GET paths no route claims, as the tenant's
+CloudFront distribution serves them: the same security headers and CSP (`infra/web_config.py`, with
+local origins and a `report-uri`), the same caching, and `config.json` rendered per tenant.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from infra import limits, topology
+from infra import limits, topology, web_config
 from local.lambdas import (
     FunctionThrottledError,
     FunctionTimeoutError,
@@ -47,6 +49,15 @@ from telehealth import api_conventions
 from telehealth.api_conventions import GATEWAY_PROBLEM, GatewayProblem
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "dist"  # the built portal and dashboard
+# CSP violation reports kept per gateway (tests read them back), and the largest one taken.
+CSP_REPORTS_KEPT = 1000
+CSP_REPORT_MAX_BYTES = 64 * 1024
+NOT_BUILT = (
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>Web apps not built</title>"
+    b"<h1>The portal and the dashboard are not built</h1>"
+    b"<p>Run <code>make run</code>, which builds them into <code>web/dist/</code> and starts the "
+    b"platform.</p>"
+)
 INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's limit for a Lambda integration
 # How long a request's declared body may take to arrive before the gateway answers 408 and closes
 # the connection (API Gateway documents no such figure; docs/local.md).
@@ -128,11 +139,18 @@ class Gateway:
         default_tenant: str,
         invoke: Callable[[str, bytes, float], Invocation],
         body_timeout_s: float = BODY_TIMEOUT_S,
+        web_root: Path = WEB_ROOT,
+        runtime_config: Callable[[str, str], dict[str, Any]] | None = None,
     ) -> None:
         self.tenants = tenants
         self.default_tenant = default_tenant
         self.invoke = invoke
         self.body_timeout_s = body_timeout_s
+        self.web_root = web_root.resolve()
+        # (tenant id, the web apps' base URL: this gateway's origin + BASE) -> config.json
+        self.runtime_config = runtime_config
+        self.csp_reports: list[dict[str, Any]] = []
+        self._csp_lock = threading.Lock()
         self.stats = GatewayStats([])
         self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
         self._buckets_lock = threading.Lock()
@@ -168,6 +186,15 @@ class Gateway:
         """Where a tenant's web apps are served: each origin with each BASE of the tenant."""
         bases = [f"/tenants/{tenant_id}"] + ([""] if tenant_id == self.default_tenant else [])
         return [origin + base for origin in self.origins for base in bases]
+
+    def keep_csp_report(self, tenant_id: str, report: Any) -> None:
+        with self._csp_lock:
+            self.csp_reports.append({"tenant": tenant_id, "report": report})
+            del self.csp_reports[:-CSP_REPORTS_KEPT]
+
+    def csp_reports_of(self, tenant_id: str) -> list[Any]:
+        with self._csp_lock:
+            return [r["report"] for r in self.csp_reports if r["tenant"] == tenant_id]
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -223,6 +250,13 @@ class _Request(BaseHTTPRequestHandler):
     def _begin(self) -> None:
         self.request_id = str(uuid.uuid4())
         self.tenant = None
+
+    def _base(self) -> str:
+        """BASE: the prefix the tenant's API and web apps live under ("" or "/tenants/<id>")."""
+        path = urllib.parse.urlsplit(self.path).path
+        if path.startswith("/tenants/"):
+            return "/".join(path.split("/", 3)[:3])
+        return ""
 
     def _tenant_and_path(self, path: str) -> tuple[TenantApi | None, str]:
         tenant_id = self.owner.default_tenant
@@ -280,10 +314,16 @@ class _Request(BaseHTTPRequestHandler):
         if tenant.signin is not None and (path.startswith("/auth/") or path == "/_sim/mail"):
             self._signin(tenant.signin, url, path, body, (*self.owner.origins, *tenant.cors_origins))
             return
+        if path == "/csp-report" and self.command == "POST":
+            self._csp_report(tenant, body)
+            return
+        if path == "/_sim/csp-reports" and self.command == "GET":
+            self._json_list(self.owner.csp_reports_of(tenant.tenant_id))
+            return
         matched = topology.match_route(path)
         method = topology.route_method(matched[0], self.command) if matched else None
         if matched is None or method is None:
-            if self.command in ("GET", "HEAD") and self._static(path):
+            if self.command in ("GET", "HEAD") and self._static(tenant, path):
                 return
             self._problem(GATEWAY_PROBLEM["MISSING_AUTHENTICATION_TOKEN"])
             return
@@ -428,16 +468,84 @@ class _Request(BaseHTTPRequestHandler):
         )
         self._send(answer.status, answer.body, answer.headers)
 
-    def _static(self, path: str) -> bool:
-        relative = path.lstrip("/") or "index.html"
-        target = (WEB_ROOT / relative).resolve()
-        if target.is_dir():
-            target = target / "index.html"
-        if not target.is_relative_to(WEB_ROOT) or not target.is_file():
+    def _static(self, tenant: TenantApi, path: str) -> bool:
+        """A file of the web apps, as the tenant's distribution serves it: `/` and `/dashboard/`
+        are their index.html (CloudFront's default root object and its viewer-request function),
+        `/dashboard` redirects there, `config.json` is the tenant's. False: no such file."""
+        base = self._base()
+        if path == "/dashboard":
+            self._send(
+                301, b"", {"Location": f"{base}/dashboard/", **self._web_headers(tenant, "dashboard/")}
+            )
+            return True
+        key = path.lstrip("/")
+        if key == "" or key.endswith("/"):
+            key += "index.html"
+        if key == "config.json" and self.owner.runtime_config is not None:
+            config = self.owner.runtime_config(tenant.tenant_id, self._web_base())
+            body = json.dumps(config).encode()
+            self._send(
+                200, body, {"Content-Type": "application/json", **self._web_headers(tenant, key, config)}
+            )
+            return True
+        root = self.owner.web_root
+        if not (root / "index.html").is_file():
+            if key.endswith("index.html"):
+                headers = {"Content-Type": "text/html; charset=utf-8", **self._web_headers(tenant, key)}
+                self._send(503, NOT_BUILT, headers)
+                return True
+            return False
+        target = (root / key).resolve()
+        # Build metadata (.vite/, .ready) is not deployed, so it is not served either.
+        if any(part.startswith(".") for part in Path(key).parts):
+            return False
+        if not target.is_relative_to(root) or not target.is_file():
             return False
         content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        self._send(200, target.read_bytes(), {"Content-Type": content_type})
+        if content_type.startswith("text/") or content_type == "application/javascript":
+            content_type += "; charset=utf-8"
+        self._send(200, target.read_bytes(), {"Content-Type": content_type, **self._web_headers(tenant, key)})
         return True
+
+    def _web_base(self) -> str:
+        """This gateway's origin as the browser addressed it (127.0.0.1 or localhost) + BASE, so
+        the page, its API and its sign-in are one origin whichever name the browser used."""
+        host = f"http://{self.headers.get('Host', '')}"
+        origin = host if host in self.owner.origins else self.owner.origins[0]
+        return origin + self._base()
+
+    def _web_headers(
+        self, tenant: TenantApi, key: str, config: dict[str, Any] | None = None
+    ) -> dict[str, str]:
+        """CloudFront's response headers policy for the file: the security headers with the
+        tenant's CSP (reports to BASE/csp-report here), and the behaviour's Cache-Control."""
+        headers = {"Cache-Control": web_config.cache_control(key)}
+        if self.owner.runtime_config is not None:
+            config = config or self.owner.runtime_config(tenant.tenant_id, self._web_base())
+            csp = web_config.render_csp(config, report_uri=f"{self._base()}/csp-report")
+            headers |= web_config.security_headers(csp)
+        return headers
+
+    def _csp_report(self, tenant: TenantApi, body: bytes) -> None:
+        """A browser's CSP violation report (`application/csp-report`, or the Reporting API's
+        list), kept in memory for the tests; never logged (a report names the page)."""
+        if len(body) > CSP_REPORT_MAX_BYTES:
+            self._json(413, {"message": "The report is too large."})
+            return
+        try:
+            report = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            report = None
+        if not isinstance(report, dict | list) or not report:
+            self._json(400, {"message": "A CSP report is a JSON object (or a list of reports)."})
+            return
+        self.owner.keep_csp_report(tenant.tenant_id, report)
+        self._send(204, b"", {})
+
+    def _json_list(self, items: list[Any]) -> None:
+        self._send(
+            200, json.dumps(items).encode(), {"Content-Type": "application/json", "Cache-Control": "no-store"}
+        )
 
     def _json(self, status: int, body: dict[str, Any]) -> None:
         self._send(status, json.dumps(body).encode(), {"Content-Type": "application/json"})

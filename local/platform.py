@@ -37,7 +37,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from infra import topology
+from infra import topology, web_config
 from infra.assets import ROOT
 from infra.tenants import Tenant, load_tenants
 from local import egress, function_host, lifeline, persistence
@@ -295,6 +295,7 @@ class LocalPlatform:
             default_tenant=self.default_tenant,
             # API Gateway's synchronous invoke: past the reserved concurrency, Lambda throttles it.
             invoke=lambda name, payload, wait_s: self.dispatcher.invoke(name, payload, wait_s, throttle=True),
+            runtime_config=self.web_config,
         )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         self.urls["gateway"] = f"http://127.0.0.1:{self.gateway.port}"
@@ -316,6 +317,27 @@ class LocalPlatform:
             self.resuming.start()
         self.started_in_s = time.perf_counter() - started
         self._write_state()
+
+    def web_config(self, tenant_id: str, web_base: str) -> dict[str, Any]:
+        """The tenant's config.json as the gateway serves it at `web_base` (its origin + BASE):
+        the API and the sign-in stand-in there too, the video over the loopback relay."""
+        provisioned = self.provisioned[tenant_id]
+        issuers = provisioned.issuers
+        return web_config.runtime_config(
+            tenant=tenant_id,
+            api_base=web_base,
+            auth={
+                pool: web_config.pool_auth(
+                    issuer=issuers[pool],
+                    client_id=provisioned.portal_clients[pool],
+                    base=f"{web_base}/auth/{pool}",
+                    sign_up=pool == "patients",
+                )
+                for pool in web_config.POOLS
+            },
+            video="loopback",
+            csp=web_config.local_csp_origins(signalling=self.urls.get("signalling")),
+        )
 
     # --- the kept state ---------------------------------------------------------------------------
 
