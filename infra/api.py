@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
-from aws_cdk import ArnFormat, Duration, Fn, Stack
+from aws_cdk import ArnFormat, Aws, Duration, Fn, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -81,9 +82,13 @@ class ClinicApi(Construct):
         key: kms.IKey,
         identity: ClinicIdentity,
         handler: lambda_.IFunction,
+        cors_origins: Sequence[str] | None = None,
     ) -> None:
+        """`cors_origins`: where the portals run (the web distribution first); the tenant file's
+        portal origins when not given."""
         super().__init__(scope, id)
         prefix = topology.tenant_prefix(tenant.id)
+        self.cors_origins = tuple(tenant.portal_origins if cors_origins is None else cors_origins)
         access_logs = encrypted_log_group(
             self, "AccessLogs", name=f"/telehealth/{tenant.id}/api/access", key=key
         )
@@ -95,12 +100,12 @@ class ClinicApi(Construct):
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=False,  # the account baseline owns API Gateway's logging role
             default_cors_preflight_options=apigw.CorsOptions(
-                allow_origins=list(tenant.portal_origins),
+                allow_origins=list(self.cors_origins),
                 allow_methods=list(api_conventions.CORS_ALLOW_METHODS),
                 allow_headers=list(api_conventions.CORS_ALLOW_HEADERS),
                 max_age=Duration.seconds(api_conventions.CORS_MAX_AGE_S),
             )
-            if tenant.portal_origins
+            if self.cors_origins
             else None,
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE,
@@ -153,11 +158,17 @@ class ClinicApi(Construct):
     def url(self) -> str:
         return self.rest_api.url
 
+    @property
+    def base_url(self) -> str:
+        """The stage's URL without a trailing slash (config.json's apiBase), built from the API's
+        id alone: the stage's own reference would tie the web's headers policy to every method."""
+        return f"https://{self.rest_api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{STAGE}"
+
     def _gateway_responses(self, tenant: Tenant) -> None:
         """API Gateway's own answers as problem+json, with the CORS header a browser needs to read
         them (without it a portal sees a CORS error, not the 401 or 429)."""
         headers = {"Content-Type": f"'{api_conventions.PROBLEM_JSON}'"}
-        origin = api_conventions.gateway_cors_origin(tenant.portal_origins)
+        origin = api_conventions.gateway_cors_origin(self.cors_origins)
         if origin is not None:
             # A header mapping: a literal in quotes, or where in the request to take it from.
             headers["Access-Control-Allow-Origin"] = (
@@ -194,7 +205,7 @@ class ClinicApi(Construct):
         # One client (one token) past its limit is blocked with a 429 while its rate stays over
         # it, so a runaway script cannot hold a group's throttle for everyone else.
         # WAF sends fixed headers only: the portal's origin where there is exactly one.
-        portal = tenant.portal_origins[0] if len(tenant.portal_origins) == 1 else None
+        portal = self.cors_origins[0] if len(self.cors_origins) == 1 else None
         rules.append(
             waf.CfnWebACL.RuleProperty(
                 name="per-client-rate",

@@ -99,6 +99,38 @@ ACKNOWLEDGMENTS: dict[str, Acknowledgment] = {
         "CDK's provider for deploy-time SDK calls runs once per deployment of the baseline; a "
         "reservation would take concurrency from the tenants' functions for nothing.",
     ),
+    "web-bucket-replication": Acknowledgment(
+        "HIPAA.Security-S3BucketReplicationEnabled",
+        "The web bucket holds the portal's build output and its config.json, public by design and "
+        "no PHI; any deploy writes it again from the repository, so a copy elsewhere would restore "
+        "nothing a deploy does not. It is versioned, encrypted with the tenant's key and readable "
+        "only by the tenant's CloudFront distribution (origin access control).",
+    ),
+    "cdn-log-bucket-sse-s3": Acknowledgment(
+        "HIPAA.Security-S3DefaultEncryptionKMS",
+        "CloudFront's access logs for the web apps: the tenant key's policy names the distribution "
+        "(so CloudFront decrypts the web bucket for it alone), and a log bucket under that key, "
+        "which the distribution names, would be a dependency cycle. The logs hold requests for "
+        "public static files and config.json, no PHI (join links travel in URL fragments, which "
+        "browsers never send); AES-256 at rest, private, TLS-only, versioned, expired after a year.",
+    ),
+    "web-deployment-vpc": Acknowledgment(
+        "HIPAA.Security-LambdaInsideVPC",
+        "CDK's BucketDeployment function copies the web build and config.json from the CDK asset "
+        "bucket into the web bucket while CloudFormation deploys, and at no other time; it reads no "
+        "PHI. In the VPC its answer to CloudFormation (a presigned S3 URL) would depend on the DNS "
+        "firewall's list; outside, it reaches S3 over TLS with its role's grants on the two buckets.",
+    ),
+    "web-deployment-dlq": Acknowledgment(
+        "HIPAA.Security-LambdaDLQ",
+        "CDK's BucketDeployment function is invoked synchronously by CloudFormation, which fails "
+        "and rolls back the deployment when the copy fails: there is no event to keep.",
+    ),
+    "web-deployment-concurrency": Acknowledgment(
+        "HIPAA.Security-LambdaConcurrency",
+        "CDK's BucketDeployment function runs once per deployment of the tenant's stack; a "
+        "reservation would take concurrency from the tenant's functions for nothing.",
+    ),
     "grant-policies": Acknowledgment(
         "HIPAA.Security-IAMNoInlinePolicy",
         "Each role's permissions come from CDK grants, which CDK writes as the role's own policy "
@@ -138,6 +170,10 @@ BAA_ALLOW_LIST: dict[str, str] = {
     "AWS::Backup::BackupPlan": "AWS Backup",
     "AWS::Backup::BackupSelection": "AWS Backup",
     "AWS::Backup::BackupVault": "AWS Backup",
+    "AWS::CloudFront::Distribution": "Amazon CloudFront",
+    "AWS::CloudFront::Function": "Amazon CloudFront (CloudFront Functions)",
+    "AWS::CloudFront::OriginAccessControl": "Amazon CloudFront",
+    "AWS::CloudFront::ResponseHeadersPolicy": "Amazon CloudFront",
     "AWS::CloudTrail::Trail": "AWS CloudTrail",
     "AWS::CloudWatch::Alarm": "Amazon CloudWatch",
     "AWS::CloudWatch::Dashboard": "Amazon CloudWatch",
@@ -196,6 +232,7 @@ BAA_ALLOW_LIST: dict[str, str] = {
     "AWS::CDK::Metadata": "CDK plumbing: version metadata, no resource",
     "Custom::VpcRestrictDefaultSG": "CDK plumbing: closes the VPC's default security group",
     "Custom::DnsFirewallFailClosed": "CDK plumbing: an SDK call pinning the DNS firewall fail-closed",
+    "Custom::CDKBucketDeployment": "CDK plumbing: copies the web build into the web bucket at deploy",
 }
 
 

@@ -89,6 +89,8 @@ def private_bucket(
     lifecycle_rules: list[s3.LifecycleRule],
     replication_ack: str = "bucket-replication",
     object_lock_retention: s3.ObjectLockRetention | None = None,
+    object_ownership: s3.ObjectOwnership = s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+    sse_s3_ack: str = "access-log-bucket-sse-s3",
 ) -> s3.Bucket:
     """A bucket nobody outside can read: blocked public access, TLS only, versioned, logged.
 
@@ -102,7 +104,7 @@ def private_bucket(
         encryption_key=key,
         bucket_key_enabled=key is not None,
         block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        object_ownership=object_ownership,
         enforce_ssl=True,
         minimum_tls_version=1.2,
         versioned=True,
@@ -115,7 +117,7 @@ def private_bucket(
     )
     acknowledge(bucket, replication_ack)
     if key is None:
-        acknowledge(bucket, "access-log-bucket-sse-s3")
+        acknowledge(bucket, sse_s3_ack)
     return bucket
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_cloudwatch as cw
@@ -23,6 +24,8 @@ from infra.media import FHIR_PROJECT_ACTIONS, MediaWorkers
 from infra.monitoring import Alarms, alarm_topic
 from infra.tenants import Tenant
 from infra.visits import VisitWorkflows
+from infra.web import WEB_DIST, ClinicWeb
+from infra.web_config import POOLS, aws_csp_origins, pool_auth, runtime_config
 from telehealth.adapters.meetings import TENANT_TAG
 
 # Chime SDK actions, by what a function does with meetings, each bounded to the tenant as far as
@@ -69,13 +72,24 @@ class TenantStack(Stack):
         )
         data = ClinicData(self, "Data", tenant=tenant, key=key)
         clinic_events = ClinicEvents(self, "Events", tenant=tenant, key=key)
-        identity = ClinicIdentity(self, "Identity", tenant=tenant)
+        # `-c web_dist=<dir>` synthesizes with another build (the infra tests use a stand-in).
+        web = ClinicWeb(
+            self,
+            "Web",
+            tenant=tenant,
+            key=key,
+            access_logs=data.access_logs,
+            dist=Path(self.node.try_get_context("web_dist") or WEB_DIST),
+        )
+        web_origins = topology.web_origins(tenant, web.origin)
+        identity = ClinicIdentity(self, "Identity", tenant=tenant, web_origins=web_origins)
         environment = topology.function_environment(
             tenant,
             account=self.account,
             fhir_endpoint=data.fhir_store.attr_datastore_endpoint,
             workforce_pool_id=identity.workforce.user_pool_id,
             patient_pool_id=identity.patients.user_pool_id,
+            web_origin=web.origin,
         )
         compute = ClinicFunctions(
             self,
@@ -128,7 +142,34 @@ class TenantStack(Stack):
         )
         workflows = VisitWorkflows(self, "Visits", tenant=tenant, key=key, functions=fns)
         lifecycle = workflows.machines[topology.VISIT_LIFECYCLE.key]
-        api = ClinicApi(self, "Api", tenant=tenant, key=key, identity=identity, handler=fns[topology.API.key])
+        api = ClinicApi(
+            self,
+            "Api",
+            tenant=tenant,
+            key=key,
+            identity=identity,
+            handler=fns[topology.API.key],
+            cors_origins=web_origins,
+        )
+        clients = {"patients": identity.patient_portal, "workforce": identity.workforce_portal}
+        pools = {"patients": identity.patients, "workforce": identity.workforce}
+        web.publish(
+            runtime_config(
+                tenant=tenant.id,
+                api_base=api.base_url,
+                auth={
+                    pool: pool_auth(
+                        issuer=pools[pool].user_pool_provider_url,
+                        client_id=clients[pool].user_pool_client_id,
+                        base=identity.login_domains[pool],
+                        sign_up=pool == "patients",
+                    )
+                    for pool in POOLS
+                },
+                video="chime",
+                csp=aws_csp_origins(payments=tenant.features.payments),
+            )
+        )
 
         def allow(
             actions: tuple[str, ...], resources: list[str], conditions: dict[str, object] | None = None

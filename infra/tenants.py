@@ -6,6 +6,7 @@ error messages a cloud team sees when the file is wrong.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +74,23 @@ class MachineClient(_Strict):
         return scopes
 
 
+class WebDomain(_Strict):
+    """The portal's own name on CloudFront, instead of its *.cloudfront.net one. CloudFront reads
+    certificates from ACM in us-east-1 only, whatever the tenant's region."""
+
+    domain: Hostname
+    certificate_arn: str
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _in_us_east_1(cls, arn: str) -> str:
+        if not re.fullmatch(r"arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[0-9a-f-]{36}", arn):
+            raise ValueError(
+                "certificate_arn must be an ACM certificate in us-east-1 (CloudFront reads none elsewhere)"
+            )
+        return arn
+
+
 class Tenant(_Strict):
     id: TenantId
     display_name: str
@@ -108,6 +126,8 @@ class Tenant(_Strict):
     # The third-party hosts the tenant's enabled features call (payments: api.stripe.com), exactly
     # those: the region's DNS firewall allows the union of its tenants' lists and nothing else.
     egress_domains: tuple[Hostname, ...] = ()
+    # The web apps' custom domain and its certificate; none: the distribution's own domain.
+    web: WebDomain | None = None
 
     @field_validator("states")
     @classmethod

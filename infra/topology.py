@@ -587,8 +587,20 @@ POWERTOOLS_ENVIRONMENT = {
 }
 
 
+def web_origins(tenant: Tenant, served_at: str | None) -> tuple[str, ...]:
+    """Where the tenant's portals run, first where its own distribution serves them (`served_at`,
+    none locally), then the tenant file's other portal origins: CORS origins and sign-in URLs."""
+    return tuple(dict.fromkeys([*([served_at] if served_at else []), *tenant.portal_origins]))
+
+
 def function_environment(
-    tenant: Tenant, *, account: str, fhir_endpoint: str, workforce_pool_id: str, patient_pool_id: str
+    tenant: Tenant,
+    *,
+    account: str,
+    fhir_endpoint: str,
+    workforce_pool_id: str,
+    patient_pool_id: str,
+    web_origin: str | None = None,
 ) -> dict[str, str]:
     """The one environment all of a tenant's functions share.
 
@@ -617,8 +629,8 @@ def function_environment(
         # What the clinic's settings are until an admin first changes them (they live in the
         # table, read at run time); the tenant file holds seed values only.
         "CLINIC_SEED_SETTINGS": json.dumps(seed_settings(tenant), sort_keys=True),
-        "CORS_ORIGINS": ",".join(tenant.portal_origins),
-        "PORTAL_URL": tenant.portal_origins[0] if tenant.portal_origins else "",
+        "CORS_ORIGINS": ",".join(web_origins(tenant, web_origin)),
+        "PORTAL_URL": next(iter(web_origins(tenant, web_origin)), ""),
         "NOTIFY_FROM": tenant.notify_from,
         "RECORDING_ENABLED": "true" if tenant.features.recording else "false",
         # Where the api asks for payments (empty: the tenant has none): a name, no credential.

@@ -74,7 +74,12 @@ def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
     import app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app.build(app.new_app(outdir=str(outdir))).synth()
+    # A stand-in for the web build (its layout, not its code): the templates do not depend on it.
+    dist = tmp_path_factory.mktemp("web") / "dist"
+    for page in ("index.html", "dashboard/index.html", "assets/portal-0000.js"):
+        (dist / page).parent.mkdir(parents=True, exist_ok=True)
+        (dist / page).write_text("<!doctype html>" if page.endswith(".html") else "export {};")
+    app.build(app.new_app(outdir=str(outdir), context={"web_dist": str(dist)})).synth()
     templates = {
         path.name.removesuffix(".template.json"): Template(
             path.name.removesuffix(".template.json"), json.loads(path.read_text())

@@ -58,7 +58,7 @@ def _serve(web_root: Path) -> Iterator[str]:
         raise AssertionError("no API call expected")
 
     def tenant(tenant_id: str) -> TenantApi:
-        clients = {"ehr": (MACHINE_SECRET, ("appointments.read",))}
+        clients: dict[str, tuple[str, tuple[str, ...]]] = {"ehr": (MACHINE_SECRET, ("appointments.read",))}
         return TenantApi(
             tenant_id, f"telehealth-{tenant_id}-api", Authorizer(frozenset({ISSUER})), ISSUER, clients
         )

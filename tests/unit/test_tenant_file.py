@@ -46,6 +46,17 @@ def test_the_shipped_file_has_two_valid_tenants_covering_every_function() -> Non
         ("egress_domains", ["https://api.stripe.com"], "String should match pattern"),
         ("egress_domains", [], "missing ['api.stripe.com']"),
         ("egress_domains", ["api.stripe.com", "files.stripe.com"], "not needed ['files.stripe.com']"),
+        # CloudFront reads certificates from us-east-1 only, whatever the tenant's region.
+        (
+            "web",
+            {
+                "domain": "care.riverside.example",
+                "certificate_arn": "arn:aws:acm:us-west-2:111122223333:certificate/"
+                "0d6f3c3e-2b1a-4c1e-9a53-5f0e7c1d2b4a",
+            },
+            "certificate_arn must be an ACM certificate in us-east-1",
+        ),
+        ("web", {"domain": "https://care.riverside.example", "certificate_arn": "x"}, "String should match"),
     ],
 )
 def test_a_wrong_setting_is_refused_with_a_message_naming_it(field: str, value: Any, message: str) -> None:
