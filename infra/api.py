@@ -160,9 +160,22 @@ class ClinicApi(Construct):
 
     @property
     def base_url(self) -> str:
-        """The stage's URL without a trailing slash (config.json's apiBase), built from the API's
-        id alone: the stage's own reference would tie the web's headers policy to every method."""
-        return f"https://{self.rest_api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{STAGE}"
+        """The stage's URL, built from the RestApi's id and the stage's name rather than taken
+        from the stage: the stage's deployment waits for the methods, the methods for the function,
+        and the function's environment names the portal clients, whose callbacks include this URL
+        (a reference to the stage would close that circle)."""
+        return Fn.join(
+            "",
+            [
+                "https://",
+                self.rest_api.rest_api_id,
+                ".execute-api.",
+                Aws.REGION,
+                ".",
+                Aws.URL_SUFFIX,
+                f"/{STAGE}",
+            ],
+        )
 
     def _gateway_responses(self, tenant: Tenant) -> None:
         """API Gateway's own answers as problem+json, with the CORS header a browser needs to read

@@ -33,27 +33,29 @@ PORTAL_SCOPES = {
 
 
 def _portal_client(
-    pool: cognito.UserPool, id: str, kind: str, web_origins: Sequence[str]
+    pool: cognito.UserPool, id: str, kind: str, web_origins: Sequence[str], api_bases: Sequence[str]
 ) -> cognito.UserPoolClient:
-    """A portal's public client (no secret: it runs in a browser). With web origins, the managed
-    login's authorization code grant, which a public client uses with PKCE, for the portal's
-    callback and sign-out URLs on those origins; no implicit grant. Without, no OAuth at all."""
+    """A portal's public client (no secret: it runs in a browser). With web origins or the API's
+    base URLs, the managed login's authorization code grant, which a public client uses with
+    PKCE, for the portal's callback and sign-out URLs on those origins and Swagger UI's redirect
+    page below the API's; no implicit grant. Without either, no OAuth at all."""
+    signs_in = bool(web_origins or api_bases)
     o_auth = (
         cognito.OAuthSettings(
             flows=cognito.OAuthFlows(authorization_code_grant=True, implicit_code_grant=False),
             scopes=[PORTAL_SCOPES[s] for s in topology.PORTAL_SCOPES],
-            callback_urls=topology.portal_callback_urls(kind, web_origins),
+            callback_urls=topology.portal_callback_urls(kind, web_origins, api_bases),
             logout_urls=topology.portal_logout_urls(kind, web_origins),
         )
-        if web_origins
+        if signs_in
         else None
     )
     return pool.add_client(
         id,
         user_pool_client_name=id.lower(),
         auth_flows=cognito.AuthFlow(user_srp=True),
-        # Without web origins CDK would otherwise enable the implicit grant for localhost.
-        disable_o_auth=not web_origins,
+        # Without any URL CDK would otherwise enable the implicit grant for localhost.
+        disable_o_auth=not signs_in,
         o_auth=o_auth,
         supported_identity_providers=[cognito.UserPoolClientIdentityProvider.COGNITO],
         generate_secret=False,
@@ -84,9 +86,18 @@ def _password_policy(kind: str) -> cognito.PasswordPolicy:
 
 
 class ClinicIdentity(Construct):
-    def __init__(self, scope: Construct, id: str, *, tenant: Tenant, web_origins: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        tenant: Tenant,
+        web_origins: Sequence[str] = (),
+        api_bases: Sequence[str] = (),
+    ) -> None:
         """`web_origins`: where the portals are served (the distribution's URL), for the portal
-        clients' callback and sign-out URLs; none, and the clients have no OAuth flows."""
+        clients' callback and sign-out URLs; `api_bases`: where the API is (its stage's URL), for
+        Swagger UI's redirect page at `/docs`. Neither, and the clients have no OAuth flows."""
         super().__init__(scope, id)
         prefix = topology.tenant_prefix(tenant.id)
 
@@ -111,7 +122,9 @@ class ClinicIdentity(Construct):
                 group_name=group,
                 description=description,
             )
-        self.workforce_portal = _portal_client(self.workforce, "WorkforcePortal", "workforce", web_origins)
+        self.workforce_portal = _portal_client(
+            self.workforce, "WorkforcePortal", "workforce", web_origins, api_bases
+        )
 
         self.patients = cognito.UserPool(
             self,
@@ -127,7 +140,9 @@ class ClinicIdentity(Construct):
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.patient_portal = _portal_client(self.patients, "PatientPortal", "patients", web_origins)
+        self.patient_portal = _portal_client(
+            self.patients, "PatientPortal", "patients", web_origins, api_bases
+        )
 
         # Machine clients (health-system integrations) use client credentials against the
         # workforce pool's resource server; the domain serves the /oauth2/token endpoint.
@@ -156,7 +171,7 @@ class ClinicIdentity(Construct):
             ),
             managed_login_version=cognito.ManagedLoginVersion.NEWER_MANAGED_LOGIN,
         )
-        if web_origins:
+        if web_origins or api_bases:
             # Managed login shows its pages for a client only once the client has a style;
             # Cognito's own default look is enough.
             for pool, client, name in (
@@ -194,6 +209,14 @@ class ClinicIdentity(Construct):
         """Each pool's managed-login base URL (https://<prefix>.auth.<region>.amazoncognito.com):
         `/oauth2/authorize`, `/oauth2/token`, `/logout` and `/signup` are below it."""
         return {"workforce": self.domain.base_url(), "patients": self.patients_domain.base_url()}
+
+    @property
+    def portal_clients(self) -> dict[str, str]:
+        """Each pool's portal client's id, by pool kind."""
+        return {
+            "workforce": self.workforce_portal.user_pool_client_id,
+            "patients": self.patient_portal.user_pool_client_id,
+        }
 
     @property
     def pools(self) -> list[cognito.IUserPool]:

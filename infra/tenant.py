@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from aws_cdk import Duration, Stack, Tags
+import jsii
+from aws_cdk import Duration, IStableStringProducer, Lazy, Stack, Tags
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -57,6 +58,17 @@ MEETING_READ_ACTIONS = ("chime:GetMeeting", "chime:GetAttendee", "chime:ListAtte
 TASK_RESPONSE_ACTIONS = ("states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
 
 
+@jsii.implements(IStableStringProducer)
+class _Later:
+    """A value known only once a later construct exists, for a token resolved at synthesis."""
+
+    def __init__(self, produce: Callable[[], str]) -> None:
+        self._produce = produce
+
+    def produce(self) -> str:
+        return self._produce()
+
+
 class TenantStack(Stack):
     def __init__(self, scope: Construct, id: str, *, tenant: Tenant, vpc: ec2.IVpc, **kwargs: object) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
@@ -82,7 +94,13 @@ class TenantStack(Stack):
             dist=Path(self.node.try_get_context("web_dist") or WEB_DIST),
         )
         web_origins = topology.web_origins(tenant, web.origin)
-        identity = ClinicIdentity(self, "Identity", tenant=tenant, web_origins=web_origins)
+        # Swagger UI's redirect page, on the API's URL, is a callback of the portal clients; the
+        # API is made after them (its authorizer names the pools, its function's environment the
+        # clients), so its URL is produced at synthesis, once `api` below exists.
+        api_base = Lazy.string(_Later(lambda: api.base_url))
+        identity = ClinicIdentity(
+            self, "Identity", tenant=tenant, web_origins=web_origins, api_bases=[api_base]
+        )
         environment = topology.function_environment(
             tenant,
             account=self.account,
@@ -90,6 +108,8 @@ class TenantStack(Stack):
             workforce_pool_id=identity.workforce.user_pool_id,
             patient_pool_id=identity.patients.user_pool_id,
             web_origin=web.origin,
+            login_urls=identity.login_domains,
+            portal_clients=identity.portal_clients,
         )
         compute = ClinicFunctions(
             self,

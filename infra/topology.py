@@ -8,10 +8,12 @@ Plain data, no CDK imports: names are per tenant and derived here, nowhere else.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
+
+from telehealth import api_conventions
 
 if TYPE_CHECKING:
     from infra.tenants import Tenant
@@ -601,6 +603,8 @@ def function_environment(
     workforce_pool_id: str,
     patient_pool_id: str,
     web_origin: str | None = None,
+    login_urls: Mapping[str, str],
+    portal_clients: Mapping[str, str],
 ) -> dict[str, str]:
     """The one environment all of a tenant's functions share.
 
@@ -625,6 +629,10 @@ def function_environment(
         "CHIME_MEDIA_REGION": tenant.chime_media_region,
         "WORKFORCE_POOL_ID": workforce_pool_id,
         "PATIENT_POOL_ID": patient_pool_id,
+        # Each pool's managed login (its base URL: /oauth2/authorize and /oauth2/token below it)
+        # and its portal's public client, by pool kind: Swagger UI at /docs signs in with them.
+        **{api_conventions.login_url_variable(kind): login_urls[kind] for kind in POOL_KINDS},
+        **{api_conventions.portal_client_variable(kind): portal_clients[kind] for kind in POOL_KINDS},
         "SERVED_STATES": ",".join(tenant.states),
         # What the clinic's settings are until an admin first changes them (they live in the
         # table, read at run time); the tenant file holds seed values only.
@@ -678,9 +686,10 @@ POOL_KINDS = ("workforce", "patients")
 # What the portals ask for in the authorization request (the managed login grants these).
 PORTAL_SCOPES = ("openid", "email", "profile", USER_SCOPE)
 # Where each pool's portal lives below a web origin (and BASE locally): its sign-in callback and
-# its sign-out URL. Swagger UI's redirect page is a callback of both pools' clients.
+# its sign-out URL. Swagger UI (served by the API at /docs) signs in through either pool: its
+# redirect page, below the API's base URL, is a callback of both pools' clients.
 PORTAL_PATHS = {"patients": "/", "workforce": "/dashboard/"}
-DOCS_OAUTH_REDIRECT = "/docs/oauth2-redirect.html"
+DOCS_OAUTH_REDIRECT = api_conventions.DOCS_OAUTH_REDIRECT
 
 
 @dataclass(frozen=True)
@@ -692,9 +701,11 @@ class PasswordRules:
 PASSWORD_RULES = {"workforce": PasswordRules(14, symbols=True), "patients": PasswordRules(12, symbols=False)}
 
 
-def portal_callback_urls(kind: str, web_bases: Sequence[str]) -> list[str]:
-    """A pool's client's callback URLs for web bases (origin, or origin + BASE locally)."""
-    return [f"{b}{path}" for b in web_bases for path in (PORTAL_PATHS[kind], DOCS_OAUTH_REDIRECT)]
+def portal_callback_urls(kind: str, web_bases: Sequence[str], api_bases: Sequence[str]) -> list[str]:
+    """A pool's client's callback URLs: its portal on the web bases (origin, or origin + BASE
+    locally) and Swagger UI's redirect page on the API's bases (the stage's URL in AWS; locally
+    the gateway serves the API at the same bases as the web)."""
+    return [f"{b}{PORTAL_PATHS[kind]}" for b in web_bases] + [f"{b}{DOCS_OAUTH_REDIRECT}" for b in api_bases]
 
 
 def portal_logout_urls(kind: str, web_bases: Sequence[str]) -> list[str]:
@@ -749,6 +760,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/health", ("GET",), RouteGroup.PUBLIC, ()),
     Route("/openapi.json", ("GET",), RouteGroup.PUBLIC, ()),
     Route("/docs", ("GET",), RouteGroup.PUBLIC, ()),
+    Route("/docs/{asset}", ("GET",), RouteGroup.PUBLIC, ()),  # its scripts, styles, redirect page
     # Patients (and what they share with providers and staff).
     Route("/v1/slots", ("GET",), _PATIENT),
     Route("/v1/appointments", ("GET", "POST"), _PATIENT),

@@ -245,6 +245,10 @@ class LocalPlatform:
             "signalling": self.chime.relay.origin,
         }
         wait_for(f"{self.urls['healthlake']}/_health")
+        # The gateway's origin is in the functions' environment (the managed login's URLs), so its
+        # port is chosen before they start; the gateway itself listens once they are warm.
+        self.gateway_port = self.settings.port or free_port()
+        self.urls["gateway"] = f"http://127.0.0.1:{self.gateway_port}"
         for tenant in self.settings.tenants:
             self._start_tenant(tenant)
         wait_for(f"{self.urls['stripe']}/v1/customers")
@@ -261,7 +265,7 @@ class LocalPlatform:
                 function.environments.release(environment)
         threading.Thread(target=self._scheduler, name="scheduler", daemon=True).start()
         self.gateway = Gateway(
-            port=self.settings.port,
+            port=self.gateway_port,
             tenants={
                 t.id: TenantApi(
                     tenant_id=t.id,
@@ -298,7 +302,6 @@ class LocalPlatform:
             runtime_config=self.web_config,
         )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
-        self.urls["gateway"] = f"http://127.0.0.1:{self.gateway.port}"
         for t in self.settings.tenants:
             register_web_bases(
                 self.client("cognito-idp", t.region), self.provisioned[t.id], self.gateway.web_bases(t.id)
@@ -456,6 +459,12 @@ class LocalPlatform:
                 fhir_endpoint=store["DatastoreEndpoint"],
                 workforce_pool_id=p.user_pools["workforce"],
                 patient_pool_id=p.user_pools["patients"],
+                # The stand-in of each pool's managed login, on the gateway at the tenant's BASE.
+                login_urls={
+                    kind: f"{self.urls['gateway']}/tenants/{tenant.id}/auth/{kind}"
+                    for kind in topology.POOL_KINDS
+                },
+                portal_clients=p.portal_clients,
             )
 
         provisioned = self._kept_provisioning(tenant)

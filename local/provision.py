@@ -336,7 +336,8 @@ def portal_client_settings(kind: str, web_bases: Sequence[str]) -> dict[str, Any
         "AllowedOAuthFlows": ["code"],
         "AllowedOAuthFlowsUserPoolClient": True,
         "AllowedOAuthScopes": list(topology.PORTAL_SCOPES),
-        "CallbackURLs": topology.portal_callback_urls(kind, web_bases),
+        # The gateway serves the API (and so Swagger UI's redirect page) at the web's bases.
+        "CallbackURLs": topology.portal_callback_urls(kind, web_bases, web_bases),
         "LogoutURLs": topology.portal_logout_urls(kind, web_bases),
         "PreventUserExistenceErrors": "ENABLED",
     }

@@ -55,37 +55,42 @@ SECURITY: tuple[tuple[str, list[dict[str, list[str]]]], ...] = (
     ("/integrations/", [{"machines": ["telehealth/appointments.read"]}]),
 )
 
+# Placeholders for each pool's managed login, the same in every environment so the committed
+# document holds still; the document a deployed API serves (`signed_in_at`) has the tenant's own
+# absolute URLs instead. Each pool signs in users of its own; machines use the workforce pool's.
+OAUTH_AUTHORIZE, OAUTH_TOKEN = "/oauth2/authorize", "/oauth2/token"
+_PLACEHOLDER = " The URLs here are placeholders: the API's own /openapi.json has the tenant's."
 SECURITY_SCHEMES: dict[str, Any] = {
-    # Relative URLs resolve against the server: the tenant's sign-in domain serves /oauth2/ (the
-    # local platform serves it on the gateway). Each pool signs in users of its own.
     "patients": {
         "type": "oauth2",
-        "description": "Patients: the patient pool's sign-in (authorization code with PKCE).",
+        "description": "Patients: the patient pool's sign-in (authorization code with PKCE)." + _PLACEHOLDER,
         "flows": {
             "authorizationCode": {
-                "authorizationUrl": "/oauth2/authorize",
-                "tokenUrl": "/oauth2/token",
+                "authorizationUrl": OAUTH_AUTHORIZE,
+                "tokenUrl": OAUTH_TOKEN,
                 "scopes": {"openid": "Sign in", USER_SCOPE: "Use the API as yourself"},
             }
         },
     },
     "workforce": {
         "type": "oauth2",
-        "description": "Providers and staff: the workforce pool's sign-in (authorization code, PKCE, MFA).",
+        "description": "Providers and staff: the workforce pool's sign-in (authorization code, PKCE, MFA)."
+        + _PLACEHOLDER,
         "flows": {
             "authorizationCode": {
-                "authorizationUrl": "/oauth2/authorize",
-                "tokenUrl": "/oauth2/token",
+                "authorizationUrl": OAUTH_AUTHORIZE,
+                "tokenUrl": OAUTH_TOKEN,
                 "scopes": {"openid": "Sign in", USER_SCOPE: "Use the API as yourself"},
             }
         },
     },
     "machines": {
         "type": "oauth2",
-        "description": "A health system's software: client credentials of a machine client of the tenant.",
+        "description": "A health system's software: client credentials of a machine client of the tenant."
+        + _PLACEHOLDER,
         "flows": {
             "clientCredentials": {
-                "tokenUrl": "/oauth2/token",
+                "tokenUrl": OAUTH_TOKEN,
                 "scopes": {
                     "telehealth/appointments.read": "Read a provider's appointments",
                     "telehealth/fhir.read": "Read through the FHIR facade",
@@ -198,3 +203,22 @@ def document(app: Any) -> dict[str, Any]:
         mode="json", by_alias=True, exclude_none=True
     )
     return finish(generated)
+
+
+# Whose managed login each scheme signs in with (machines: the workforce pool's, which holds the
+# integrations' resource server).
+SCHEME_POOLS = {"patients": "patients", "workforce": "workforce", "machines": "workforce"}
+
+
+def signed_in_at(document: dict[str, Any], login_urls: dict[str, str]) -> dict[str, Any]:
+    """`document` as the tenant's API serves it: each scheme's placeholders replaced by the
+    absolute URLs of its pool's managed login (`login_urls`, by pool kind, each a base URL)."""
+    served: dict[str, Any] = json.loads(json.dumps(document))  # a copy to change
+    for name, scheme in served["components"]["securitySchemes"].items():
+        base = login_urls[SCHEME_POOLS[name]].rstrip("/")
+        for flow in scheme["flows"].values():
+            if "authorizationUrl" in flow:
+                flow["authorizationUrl"] = base + OAUTH_AUTHORIZE
+            flow["tokenUrl"] = base + OAUTH_TOKEN
+        scheme["description"] = scheme["description"].removesuffix(_PLACEHOLDER)
+    return served

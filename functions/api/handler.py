@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import os
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.api import contract, problems
+from functions.api import contract, problems, swagger
 from functions.api.routes import admin, health, scheduling, visits
 from telehealth import api_conventions
 from telehealth.observability import logger_for, traced_from_first_call
@@ -50,31 +49,33 @@ problems.install(app, logger)
 
 
 @cache
-def _document() -> str:
-    return json.dumps(contract.document(app))
+def _document() -> dict[str, Any]:
+    return contract.document(app)
 
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi() -> Response[str]:
-    return Response(status_code=200, content_type="application/json", body=_document())
+    """The document with the tenant's managed login in its security schemes (the committed one
+    has placeholders there: it is the same for every tenant)."""
+    login_urls = {pool: p.login_url for pool, p in swagger.sign_in().items()}
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=json.dumps(contract.signed_in_at(_document(), login_urls)),
+    )
 
 
 @app.get("/docs", include_in_schema=False)
 def swagger_ui() -> Response[str]:
-    """Swagger UI with the finished document (Powertools' own page would show the unfinished one)."""
-    from aws_lambda_powertools.event_handler.openapi import swagger_ui as ui
+    return swagger.page()
 
-    if (app.current_event.query_string_parameters or {}).get("format") == "oauth2-redirect":
-        return Response(status_code=200, content_type="text/html", body=ui.generate_oauth2_redirect_html())
-    assets = Path(ui.__file__).parent
-    page = ui.generate_swagger_html(
-        _document().replace("</", "<\\/"),  # the document sits in a <script>
-        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
-        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
-        "",
-        None,
-    )
-    return Response(status_code=200, content_type="text/html", body=page)
+
+@app.get("/docs/<asset>", include_in_schema=False)
+def swagger_ui_asset(asset: str) -> Response[str]:
+    found = swagger.asset(asset)
+    if found is None:
+        return problems.problem(404, "not-found", "Not found.", "The documentation has no such file.")
+    return found
 
 
 @logger.inject_lambda_context(log_event=False, correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -12,6 +12,15 @@ from telehealth import api_conventions
 from telehealth.ports import DESTINATIONS
 from tests.conftest import Assembly, Template, as_list, render
 
+# What the tenant's shared environment is made of, for calls that need only its keys.
+ENVIRONMENT: dict[str, Any] = {
+    "account": "a",
+    "fhir_endpoint": "f",
+    "workforce_pool_id": "w",
+    "patient_pool_id": "p",
+    "login_urls": {"workforce": "https://w.example", "patients": "https://p.example"},
+    "portal_clients": {"workforce": "wc", "patients": "pc"},
+}
 # Lambda keeps 100 of the account's default 1,000 concurrent executions unreserved.
 ACCOUNT_CONCURRENCY = 1000
 UNRESERVED_MINIMUM = 100
@@ -128,11 +137,7 @@ def test_functions_are_arm64_python312_in_their_subnets_traced_and_logged(assemb
             env = fn["Environment"]["Variables"]
             # The tenant's one environment, and a third party's caller is told where its secret is.
             own = {p.secret_variable: {"Ref": secrets[p.secret_name(tenant.id)]} for p in spec.third_parties}
-            assert set(env) == set(
-                topology.function_environment(
-                    tenant, account="a", fhir_endpoint="f", workforce_pool_id="w", patient_pool_id="p"
-                )
-            ) | set(own)
+            assert set(env) == set(topology.function_environment(tenant, **ENVIRONMENT)) | set(own)
             assert {k: env[k] for k in own} == own
             assert render(env["VISIT_LIFECYCLE_ARN"]).endswith(
                 f":stateMachine:{topology.VISIT_LIFECYCLE.name(tenant.id)}"

@@ -81,6 +81,8 @@ def test_a_visit_task_the_function_does_not_know_fails_loudly_for_the_state_mach
         fhir_endpoint="https://fhir.example/",
         workforce_pool_id="w",
         patient_pool_id="p",
+        login_urls={"workforce": "https://w.example", "patients": "https://p.example"},
+        portal_clients={"workforce": "wc", "patients": "pc"},
     )
     # A timer step reads the visit as the table has it: the tenant's table, in the tests' emulator.
     table = topology.CLINIC_TABLE.name(tenant.id)

@@ -11,6 +11,27 @@ CORS_ALLOW_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key")
 CORS_ALLOW_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
 CORS_MAX_AGE_S = 600
 
+# --- Swagger UI's sign-in -------------------------------------------------------------------------
+#
+# /docs signs in through each pool's managed login with that pool's portal client (authorization
+# code with PKCE). The stack (and the local platform) put where in the API function's environment;
+# the pools' clients register the redirect page below the API's base URL as a callback.
+
+DOCS_OAUTH_REDIRECT = "/docs/oauth2-redirect.html"
+SIGN_IN_POOLS = ("patients", "workforce")  # the document's security schemes of users, by pool kind
+_POOL_VARIABLE = {"patients": "PATIENT", "workforce": "WORKFORCE"}
+
+
+def login_url_variable(pool: str) -> str:
+    """Names the pool's managed-login base URL (`/oauth2/authorize` and `/oauth2/token` below it)."""
+    return f"{_POOL_VARIABLE[pool]}_LOGIN_URL"
+
+
+def portal_client_variable(pool: str) -> str:
+    """Names the id of the pool's portal client (public: no secret)."""
+    return f"{_POOL_VARIABLE[pool]}_PORTAL_CLIENT_ID"
+
+
 # --- Problems API Gateway answers itself ----------------------------------------------------------
 #
 # The api function answers its errors as `application/problem+json` (functions/api/problems.py).
