@@ -201,6 +201,10 @@ class Gateway:
         self._server.server_close()
 
 
+def _grant_type(form: bytes) -> str:
+    return urllib.parse.parse_qs(form.decode(errors="replace")).get("grant_type", [""])[0]
+
+
 class _Request(BaseHTTPRequestHandler):
     owner: Gateway
     server_version = "telehealth-local-gateway"
@@ -308,7 +312,12 @@ class _Request(BaseHTTPRequestHandler):
         if tenant is None:
             self._problem(GATEWAY_PROBLEM["MISSING_AUTHENTICATION_TOKEN"])  # no such API
             return
-        if path == "/oauth2/token" and self.command == "POST":
+        if self.command == "POST" and (
+            path == "/oauth2/token"
+            # The workforce pool's managed login is where machine clients get tokens in AWS (the
+            # served document says so): its token endpoint takes their grant too.
+            or (path == "/auth/workforce/oauth2/token" and _grant_type(body) == "client_credentials")
+        ):
             self._token(tenant, body)
             return
         if tenant.signin is not None and (path.startswith("/auth/") or path == "/_sim/mail"):
