@@ -5,6 +5,8 @@ the portals' public clients: authorization code (with PKCE) for the web origins,
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +16,11 @@ from aws_cdk import App, Stack
 from infra import compliance, topology
 from infra.identity import ClinicIdentity
 from infra.tenants import load_tenants
-from tests.conftest import Assembly, Template, render
+from tests.conftest import Assembly, Template, as_list, render
 
 WEB = "https://d111example.cloudfront.net"
+API = "https://abc123.execute-api.us-east-1.amazonaws.com/live"
+DOCS_REDIRECT = "/docs/oauth2-redirect.html"
 
 
 def _pools(template: Template) -> dict[str, dict[str, Any]]:
@@ -65,7 +69,7 @@ def with_origins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Template
     app = App(outdir=str(outdir))
     compliance.enable_hipaa_checks(app)
     tenant = load_tenants()[0]
-    ClinicIdentity(Stack(app, "web"), "Identity", tenant=tenant, web_origins=[WEB])
+    ClinicIdentity(Stack(app, "web"), "Identity", tenant=tenant, web_origins=[WEB], api_bases=[API])
     ClinicIdentity(Stack(app, "bare"), "Identity", tenant=tenant)
     app.synth()
     report = json.loads((outdir / "validation-report.json").read_text())
@@ -84,7 +88,7 @@ def _portals(template: Template) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_portal_clients_use_the_code_grant_for_the_web_origins_only(
+def test_portal_clients_use_the_code_grant_for_the_web_origins_and_the_apis_docs_only(
     with_origins: dict[str, Template],
 ) -> None:
     portals = _portals(with_origins["web"])
@@ -95,7 +99,8 @@ def test_portal_clients_use_the_code_grant_for_the_web_origins_only(
         assert sorted(client["AllowedOAuthScopes"]) == sorted(topology.PORTAL_SCOPES)
         assert client["SupportedIdentityProviders"] == ["COGNITO"]
         home = WEB + topology.PORTAL_PATHS[kind]
-        assert sorted(client["CallbackURLs"]) == sorted([home, WEB + "/docs/oauth2-redirect.html"])
+        # Swagger UI's redirect page is on the API's URL, not the portals' (/docs is the API's).
+        assert sorted(client["CallbackURLs"]) == sorted([home, API + DOCS_REDIRECT])
         assert client["LogoutURLs"] == [home]
     # Managed login shows its pages to a client with a style: each portal has Cognito's default.
     styled = with_origins["web"].props("AWS::Cognito::ManagedLoginBranding")
@@ -107,3 +112,83 @@ def test_without_web_origins_the_portal_clients_have_no_oauth_flow(with_origins:
         assert client["AllowedOAuthFlowsUserPoolClient"] is False
         assert "AllowedOAuthFlows" not in client and "CallbackURLs" not in client
     assert with_origins["bare"].props("AWS::Cognito::ManagedLoginBranding") == []
+
+
+def _references(value: Any) -> Iterator[str]:
+    """The logical ids a property value refers to (Ref, GetAtt, ${...} in Sub)."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"}:
+            yield value["Ref"]
+        elif set(value) == {"Fn::GetAtt"}:
+            target = value["Fn::GetAtt"]
+            yield target[0] if isinstance(target, list) else target.split(".")[0]
+        elif set(value) == {"Fn::Sub"}:
+            text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+            yield from (name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text))
+            if isinstance(value["Fn::Sub"], list):
+                yield from _references(value["Fn::Sub"][1])
+        else:
+            for item in value.values():
+                yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
+def _cycle(template: Template) -> list[str] | None:
+    """A chain of resources that depend on each other in a circle, as CloudFormation would refuse."""
+    resources = template.resources
+    needs = {
+        lid: {r for r in _references(res.get("Properties", {})) if r in resources}
+        | set(as_list(res.get("DependsOn", [])))
+        for lid, res in resources.items()
+    }
+    done: set[str] = set()
+
+    def visit(lid: str, path: list[str]) -> list[str] | None:
+        if lid in path:
+            return [*path[path.index(lid) :], lid]
+        if lid in done:
+            return None
+        for need in sorted(needs[lid]):
+            if found := visit(need, [*path, lid]):
+                return found
+        done.add(lid)
+        return None
+
+    return next((found for lid in resources if (found := visit(lid, []))), None)
+
+
+def test_swagger_ui_on_the_apis_url_signs_in_through_both_pools_without_a_cycle(assembly: Assembly) -> None:
+    """The docs' redirect page is a callback of both portal clients, on the stage's URL built from
+    the RestApi's id; the api function is told each pool's managed login and portal client. The
+    function's environment names the clients, the clients the API, the API's methods the function:
+    the callback names the RestApi alone (not its stage, whose deployment waits for the methods),
+    so CloudFormation finds no circle."""
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        (rest_api, _) = t.one("AWS::ApiGateway::RestApi")
+        docs = f"https://<ref:{rest_api}>.execute-api.us-east-1.<ref:AWS::URLSuffix>/live{DOCS_REDIRECT}"
+        clients = {
+            lid: r["Properties"]
+            for lid, r in t.of_type("AWS::Cognito::UserPoolClient").items()
+            if r["Properties"]["ClientName"] in ("workforceportal", "patientportal")
+        }
+        assert len(clients) == 2
+        for client in clients.values():
+            assert docs in [render(url) for url in client["CallbackURLs"]]
+            assert client["AllowedOAuthFlows"] == ["code"] and client["GenerateSecret"] is False
+        (api_fn,) = [
+            f
+            for f in t.props("AWS::Lambda::Function")
+            if render(f["FunctionName"]) == topology.API.name(tenant.id)
+        ]
+        env = api_fn["Environment"]["Variables"]
+        by_name = {p["ClientName"]: lid for lid, p in clients.items()}
+        assert env["PATIENT_PORTAL_CLIENT_ID"] == {"Ref": by_name["patientportal"]}
+        assert env["WORKFORCE_PORTAL_CLIENT_ID"] == {"Ref": by_name["workforceportal"]}
+        for kind in ("PATIENT", "WORKFORCE"):
+            assert re.fullmatch(
+                r"https://<ref:\w+>\.auth\.us-east-1\.amazoncognito\.com", render(env[f"{kind}_LOGIN_URL"])
+            )
+        assert _cycle(t) is None, _cycle(t)

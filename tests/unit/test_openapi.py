@@ -107,3 +107,25 @@ def test_no_function_but_payments_imports_stripe() -> None:
     )
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen and not any(seen.values()), seen
+
+
+def test_the_served_document_signs_in_at_the_tenants_managed_login_and_the_committed_one_holds_still(
+    document: dict[str, Any],
+) -> None:
+    login = {
+        "patients": "https://riverside-patients-1.auth.us-east-1.amazoncognito.com",
+        "workforce": "https://riverside-1.auth.us-east-1.amazoncognito.com/",
+    }
+    served = contract.signed_in_at(document, login)["components"]["securitySchemes"]
+    for pool in ("patients", "workforce"):
+        flow = served[pool]["flows"]["authorizationCode"]
+        base = login[pool].rstrip("/")
+        assert flow["authorizationUrl"] == f"{base}/oauth2/authorize"
+        assert flow["tokenUrl"] == f"{base}/oauth2/token"
+        assert "placeholder" not in served[pool]["description"]
+    # Machine clients get their tokens at the workforce pool's domain (its resource server's).
+    assert served["machines"]["flows"]["clientCredentials"]["tokenUrl"] == f"{login['workforce']}oauth2/token"
+    # The committed document is every tenant's: placeholders, and it says so.
+    committed = json.loads(COMMITTED.read_text())["components"]["securitySchemes"]
+    assert committed["patients"]["flows"]["authorizationCode"]["authorizationUrl"] == "/oauth2/authorize"
+    assert all("placeholders" in scheme["description"] for scheme in committed.values())
