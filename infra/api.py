@@ -164,18 +164,7 @@ class ClinicApi(Construct):
         from the stage: the stage's deployment waits for the methods, the methods for the function,
         and the function's environment names the portal clients, whose callbacks include this URL
         (a reference to the stage would close that circle)."""
-        return Fn.join(
-            "",
-            [
-                "https://",
-                self.rest_api.rest_api_id,
-                ".execute-api.",
-                Aws.REGION,
-                ".",
-                Aws.URL_SUFFIX,
-                f"/{STAGE}",
-            ],
-        )
+        return f"https://{self.rest_api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{STAGE}"
 
     def _gateway_responses(self, tenant: Tenant) -> None:
         """API Gateway's own answers as problem+json, with the CORS header a browser needs to read

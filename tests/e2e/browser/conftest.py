@@ -18,7 +18,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_
 
 import tools.browser
 from local.platform import LocalPlatform
-from tests.conftest import http
+from tests.conftest import CLINIC_SETTINGS_TTL_S, http, user_tokens
+from tests.e2e.test_scheduling import call
 from tools.browser import (
     SCREENSHOTS,
     Clip,
@@ -72,6 +73,43 @@ def chromium_for(playwright: Playwright, clips: dict[str, Clip]) -> Iterator[Cal
     yield browser
     for running in browsers.values():
         running.close()
+
+
+# A person's pace, not a script's: the session's platform ends an empty meeting after 3 s and
+# gives an admitted patient 6 s to join (so the lifecycle tests run fast); people reading a screen
+# and pressing a button get Chime's own five minutes' grace for an empty meeting in spirit.
+PEOPLE_EMPTY_MEETING_S = 60.0
+PEOPLE_JOIN_WINDOW_S = 90.0
+
+
+@pytest.fixture(scope="package")
+def at_a_persons_pace(platform: LocalPlatform) -> Iterator[None]:
+    """For the browser tests: a longer join window, as the clinic's admin sets it (the admin
+    API), and a longer empty-meeting timeout on the Chime stand-in; both restored after."""
+    chime = platform.chime
+    assert chime is not None
+    gateway = platform.urls["gateway"]
+    tenant = platform.default_tenant
+    admin = user_tokens(platform, tenant, f"admin@{tenant}.example")["access"]
+
+    def settings(body: dict[str, Any] | None = None) -> dict[str, Any]:
+        reply = call(gateway, "PUT" if body else "GET", "/v1/admin/settings", admin, body)
+        assert reply.status == 200, reply
+        answer: dict[str, Any] = reply.json()
+        return answer
+
+    before = settings()
+    changed = settings({"visit_timings": {"join_window": PEOPLE_JOIN_WINDOW_S}, "version": before["version"]})
+    empty_timeout, chime.state.empty_timeout_s = chime.state.empty_timeout_s, PEOPLE_EMPTY_MEETING_S
+    time.sleep(CLINIC_SETTINGS_TTL_S + 0.2)  # every function's cached settings are stale by then
+    yield
+    chime.state.empty_timeout_s = empty_timeout
+    settings(
+        {
+            "visit_timings": {"join_window": before["visit_timings"]["join_window"]},
+            "version": changed["version"],
+        }
+    )
 
 
 @pytest.fixture(scope="session")
