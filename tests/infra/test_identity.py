@@ -181,7 +181,7 @@ def test_swagger_ui_on_the_apis_url_signs_in_through_both_pools_without_a_cycle(
         (api_fn,) = [
             f
             for f in t.props("AWS::Lambda::Function")
-            if render(f["FunctionName"]) == topology.API.name(tenant.id)
+            if "FunctionName" in f and render(f["FunctionName"]) == topology.API.name(tenant.id)
         ]
         env = api_fn["Environment"]["Variables"]
         by_name = {p["ClientName"]: lid for lid, p in clients.items()}
