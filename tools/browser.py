@@ -122,11 +122,17 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
-def new_context(browser: Browser, who: Who, csp_violations: list[dict[str, Any]]) -> BrowserContext:
-    """A fresh profile (no cookies, no storage): a phone for a patient, a laptop for the workforce.
+def new_context(
+    browser: Browser, who: Who, csp_violations: list[dict[str, Any]], timezone_id: str | None = None
+) -> BrowserContext:
+    """A fresh profile (no cookies, no storage): a phone for a patient, a laptop for the workforce,
+    on the machine's clock unless `timezone_id` (an IANA zone) puts the person elsewhere.
     Every CSP violation its pages see is appended to `csp_violations` as it happens (the page URL's
     path only: a fragment may hold a join link)."""
-    context = browser.new_context(**(PHONE if who == "patient" else DESKTOP))
+    device: dict[str, Any] = {**(PHONE if who == "patient" else DESKTOP)}
+    if timezone_id:
+        device["timezone_id"] = timezone_id
+    context = browser.new_context(**device)
     context.expose_binding("__cspViolation", lambda _source, violation: csp_violations.append(violation))
     context.add_init_script(CSP_LISTENER)
     return context
@@ -225,6 +231,15 @@ def frames_decoded(page: Page, selector: str = "#remote-video") -> int:
     """The call view's count of remote frames decoded (`data-frames-decoded`, updated each second)."""
     value = page.locator(selector).get_attribute("data-frames-decoded")
     return int(value) if value else 0
+
+
+def remote_video_shows(page: Page, colour: str) -> bool:
+    """The remote video decodes frames, and they are the other side's clip (`colour`)."""
+    before = frames_decoded(page)
+    if before <= 0:
+        return False
+    time.sleep(1.2)  # the call view updates its count each second
+    return frames_decoded(page) > before and dominant_colour(page, "#remote-video") == colour
 
 
 SAMPLE_VIDEO = """(video) => {

@@ -6,11 +6,15 @@ join links, join (the Chime stand-in plays both clients; the patient's camera se
 clip), end, wait for the recording, read the rPPG worker's estimates and confirm one, and read
 the Encounter back from the FHIR store. Each step prints its latency; any failure exits non-zero.
 
-`--ui` (`make demo UI=1`): the same visit with two people in two headless Chromium processes, the
-patient on a phone (camera: the red clip) in the portal and the provider on a laptop (camera: the
-blue clip) in the dashboard; after each step both pages are photographed into
-`.local/screenshots/demo/<step>-<who>-<step title>.png`, and a CSP violation on either page fails
-the demo. A step with a `ui` action runs it in the browsers; the others still go over HTTP.
+`--ui` (`make demo UI=1`): the visit as its two people live it, in two headless Chromium
+processes: the patient on a phone in the portal (camera: a red clip) signs in, books the soonest
+urgent-care time, checks in and waits; the provider on a laptop in the dashboard (camera: a blue
+clip) signs in with their password and TOTP, admits the patient from the queue and joins; the
+patient joins from the waiting room; each side's remote video decodes frames of the other's clip;
+the provider ends the visit and the patient sees its end. Every step is photographed into
+`.local/screenshots/demo/<step>-<who>-<step title>.png`, and a CSP violation fails the demo.
+It needs no pacing: `make run` keeps Chime's five minutes for an empty meeting and the tenant's
+own join window (four minutes), as people need.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo
 
 from local.platform import STATE_FILE
 
@@ -38,6 +43,14 @@ if TYPE_CHECKING:
 
 TENANT = "riverside"
 PATIENT = f"patient.one@{TENANT}.example"
+# The demo's patient and provider are in New York (urgent care there runs around the clock).
+PATIENT_ZONE = "America/New_York"
+# How long a page may take to show what a step waits for before the demo calls it failed.
+UI_WAIT_S = 30
+# How long each side gets for the other's video to arrive and show.
+CALL_S = 30.0
+Person = Literal["patient", "provider"]
+BOTH: tuple[Person, ...] = ("patient", "provider")
 
 
 class DemoFailedError(Exception):
@@ -92,25 +105,29 @@ def _start() -> subprocess.Popen[bytes]:
 class Browsers:
     """The visit's two people, each in their own Chromium process (the fake camera is per process)."""
 
-    def __init__(self, patient: Page, provider: Page, folder: Path, csp_violations: list[dict[str, Any]]):
+    def __init__(
+        self, patient: Page, provider: Page, web: str, folder: Path, csp_violations: list[dict[str, Any]]
+    ) -> None:
         self.patient = patient
         self.provider = provider
+        self.web = web
         self.folder = folder
         self.csp_violations = csp_violations
 
-    def shoot(self, step_no: int, title: str) -> None:
+    def shoot(self, step_no: int, title: str, who: Sequence[Person]) -> None:
         from tools.browser import slug
 
-        for who, page in (("patient", self.patient), ("provider", self.provider)):
-            page.screenshot(path=str(self.folder / f"{step_no:02d}-{who}-{slug(title)}.png"), full_page=True)
+        for name in who:
+            page = self.patient if name == "patient" else self.provider
+            page.screenshot(path=str(self.folder / f"{step_no:02d}-{name}-{slug(title)}.png"), full_page=True)
         if self.csp_violations:
             raise DemoFailedError(f"CSP violations in the browsers: {self.csp_violations}")
 
 
 @contextmanager
 def browsers(state: dict[str, Any]) -> Iterator[Browsers]:
-    """Both browsers open on the tenant's portal and dashboard, closed (with Playwright) afterwards."""
-    from playwright.sync_api import sync_playwright
+    """Both browsers, each with one blank page, closed (with Playwright) afterwards."""
+    from playwright.sync_api import expect, sync_playwright
 
     from tools.browser import SCREENSHOTS, launch, new_context, write_clip
 
@@ -120,15 +137,17 @@ def browsers(state: dict[str, Any]) -> Iterator[Browsers]:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     seen: list[dict[str, Any]] = []
+    # A page on a busy laptop: the default 5 s is a script's patience, not a person's.
+    expect.set_options(timeout=UI_WAIT_S * 1000)
     with sync_playwright() as playwright:
         patient_browser = launch(playwright, write_clip("red", camera / "red.y4m"))
         provider_browser = launch(playwright, write_clip("blue", camera / "blue.y4m"))
         try:
-            patient = new_context(patient_browser, "patient", seen).new_page()
-            provider = new_context(provider_browser, "workforce", seen).new_page()
-            patient.goto(web)
-            provider.goto(f"{web}dashboard/")
-            yield Browsers(patient, provider, folder, seen)
+            patient = new_context(patient_browser, "patient", seen, timezone_id=PATIENT_ZONE).new_page()
+            provider = new_context(provider_browser, "workforce", seen, timezone_id=PATIENT_ZONE).new_page()
+            for page in (patient, provider):
+                page.set_default_timeout(UI_WAIT_S * 1000)
+            yield Browsers(patient, provider, web, folder, seen)
         finally:
             patient_browser.close()
             provider_browser.close()
@@ -141,19 +160,18 @@ class Demo:
         self.step_no = 0
         self.ui = ui
 
-    def step(self, title: str, action: Callable[[], Any], ui: Callable[[Browsers], Any] | None = None) -> Any:
-        """One step of the visit: `action` over HTTP, or with --ui `ui` in the browsers where the
-        step has one; either way, with --ui, both pages photographed after it."""
+    def step(self, title: str, action: Callable[[], Any], who: Sequence[Person] = BOTH) -> Any:
+        """One step of the visit; with --ui, the pages of `who` photographed after it."""
         self.step_no += 1
         started = time.perf_counter()
         try:
-            result = ui(self.ui) if self.ui is not None and ui is not None else action()
+            result = action()
         except Exception as error:
-            print(f"{self.step_no:2}. {title:<58} FAILED: {error}")
+            print(f"{self.step_no:2}. {title:<66} FAILED: {error}")
             raise DemoFailedError(title) from error
-        print(f"{self.step_no:2}. {title:<58} {(time.perf_counter() - started) * 1000:8.0f} ms")
+        print(f"{self.step_no:2}. {title:<66} {(time.perf_counter() - started) * 1000:8.0f} ms")
         if self.ui is not None:
-            self.ui.shoot(self.step_no, title)
+            self.ui.shoot(self.step_no, title, who)
         return result
 
     def call(self, method: str, path: str, token: str, body: Any = None, expect: int = 200) -> Any:
@@ -302,6 +320,155 @@ class Demo:
         history = [h["status"] for h in encounter.get("statusHistory", [])]
         print(f"      Encounter/{encounter['id']}: {' -> '.join([*history, encounter['status']])}")
 
+    def run_ui(self) -> None:
+        """The visit in the two browsers, by what each person sees and presses (accessible names)."""
+        from playwright.sync_api import expect
+
+        from local.seed import DEMO_PASSWORD
+        from tools.browser import dominant_colour, frames_decoded, remote_video_shows, sign_in
+
+        assert self.ui is not None
+        ui = self.ui
+        patient, provider = ui.patient, ui.provider
+        first_screen = patient.get_by_role("heading", level=1, name="Video visits with your clinic")
+
+        def heading(page: Page, name: str) -> Any:
+            return page.get_by_role("heading", level=1, name=name)
+
+        def open_portal() -> None:
+            patient.goto(ui.web)
+            expect(first_screen).to_be_visible()
+
+        self.step("the patient opens the portal on their phone", open_portal, ["patient"])
+
+        def patient_signs_in() -> None:
+            patient.get_by_role("button", name="Sign in").first.click()
+            sign_in(patient, PATIENT, DEMO_PASSWORD)
+            expect(heading(patient, "Your visits")).to_be_visible()
+
+        self.step("patient signs in (managed login)", patient_signs_in, ["patient"])
+
+        def find_times() -> None:
+            patient.get_by_role("link", name="Book a visit").first.click()
+            expect(heading(patient, "Book a visit")).to_be_visible()
+            patient.get_by_label("Where will you be during the visit?").select_option("NY")
+            patient.get_by_label("Kind of care").select_option("urgent-care")
+            patient.get_by_role("button", name="Find a time").click()
+            found = patient.get_by_text("open times found").or_(patient.get_by_text("No open times"))
+            expect(found.first).to_be_visible()
+            if patient.get_by_text("No open times").count():
+                # Just before midnight: the soonest times are tomorrow's.
+                tomorrow = datetime.now(ZoneInfo(PATIENT_ZONE)).date() + timedelta(days=1)
+                patient.get_by_label("Date").fill(tomorrow.isoformat())
+                patient.get_by_role("button", name="Find a time").click()
+            expect(patient.get_by_role("button", name="Book this time").first).to_be_visible()
+
+        self.step("patient looks for urgent-care times in New York", find_times, ["patient"])
+
+        def book() -> str:
+            patient.get_by_role("button", name="Book this time").first.click()
+            expect(heading(patient, "Your visit")).to_be_visible()
+            return patient.url.split("#", 1)[1].split("/")[2]  # #/visits/<id>
+
+        visit = self.step("patient books the soonest time", book, ["patient"])
+        reason = f"Sore throat since Tuesday (demo {visit[-6:]})"
+
+        def check_in() -> None:
+            patient.get_by_role("link", name="Check in").click()
+            expect(heading(patient, "Check in")).to_be_visible()
+            patient.get_by_label("Where are you now?").select_option("NY")
+            patient.get_by_label("Emergency contact").fill("+1 555 0100")
+            patient.get_by_label("Reason for your visit (optional)").fill(reason)
+            patient.get_by_label("I agree to have this visit by video (telehealth).").check()
+            patient.get_by_role("button", name="Check in").click()
+            # The visit's lifecycle may still be starting: the screen says when check-in opens.
+            expect(heading(patient, "Waiting room")).to_be_visible(timeout=60_000)
+            expect(patient.get_by_text("in line").first).to_be_visible()
+
+        self.step("patient checks in (where, a contact, the reason, consent)", check_in, ["patient"])
+
+        def camera_check() -> None:
+            expect(patient.get_by_role("button", name="Looks good")).to_be_enabled()
+            self.until(lambda: dominant_colour(patient, "telehealth-device-check video") == "red", UI_WAIT_S)
+
+        self.step("patient waits, and sees their own camera (the red clip)", camera_check, ["patient"])
+
+        # Which provider the patient booked: setup for the demo, read as the patient's own visit.
+        email = self._provider_of(visit)
+        totp = self.state["tenants"][TENANT]["totp"][email]
+        print(f"      {PATIENT} booked {email}")
+
+        def provider_signs_in() -> None:
+            provider.goto(f"{ui.web}dashboard/")
+            provider.get_by_role("button", name="Sign in").first.click()
+            sign_in(provider, email, DEMO_PASSWORD, totp=totp)
+            expect(heading(provider, "Today")).to_be_visible()
+
+        self.step("provider signs in on a laptop (password, then TOTP)", provider_signs_in, ["provider"])
+        row = provider.get_by_role("row").filter(has_text=reason)
+        self.step(
+            "provider sees the patient in the queue (reason, minutes waited)",
+            lambda: expect(row).to_be_visible(),
+            ["provider"],
+        )
+
+        def admit() -> None:
+            row.get_by_role("button", name="Admit").click()
+            expect(provider.get_by_role("button", name="Join the call")).to_be_visible()
+
+        self.step("provider admits the patient (licensure re-checked, meeting made)", admit, ["provider"])
+
+        def provider_joins() -> None:
+            provider.get_by_role("button", name="Join the call").click()
+            expect(heading(provider, "Video visit")).to_be_visible()
+            expect(provider.locator("#local-video")).to_be_visible()
+
+        self.step("provider joins the call", provider_joins, ["provider"])
+
+        def patient_joins() -> None:
+            patient.get_by_role("button", name="Join your visit").click()
+            expect(heading(patient, "Your video visit")).to_be_visible()
+
+        self.step("patient joins from the waiting room (single-use link)", patient_joins, ["patient"])
+
+        def both_see_each_other() -> str:
+            self.until(lambda: remote_video_shows(patient, "blue"), CALL_S)
+            self.until(lambda: remote_video_shows(provider, "red"), CALL_S)
+            return f"frames decoded: patient {frames_decoded(patient)}, provider {frames_decoded(provider)}"
+
+        seen = self.step(
+            "each sees the other's video (patient: the blue clip, provider: red)", both_see_each_other
+        )
+        print(f"      {seen}")
+
+        def end() -> None:
+            provider.get_by_role("button", name="End visit").first.click()
+            provider.get_by_role("button", name="Yes, end the visit").click()
+            expect(provider.get_by_text("The visit has ended for everyone.")).to_be_visible()
+
+        self.step("provider ends the visit", end, ["provider"])
+
+        def patient_sees_the_end() -> None:
+            expect(heading(patient, "Your visit has ended")).to_be_visible()
+            expect(patient.get_by_role("heading", name="What happens next")).to_be_visible()
+
+        self.step("patient sees the visit's end and what happens next", patient_sees_the_end, ["patient"])
+        encounter = self.step(
+            "the Encounter reaches the FHIR store, finished",
+            lambda: self.until(lambda: self._encounter(visit)),
+            [],
+        )
+        history = [h["status"] for h in encounter.get("statusHistory", [])]
+        print(f"      Encounter/{encounter['id']}: {' -> '.join([*history, encounter['status']])}")
+
+    def _provider_of(self, visit: str) -> str:
+        """The booked provider's e-mail (seeded users are named after their provider id)."""
+        from local.token import user_tokens
+
+        token = user_tokens(PATIENT, platform=self.state)["access"]
+        provider_id: str = self.call("GET", f"/v1/appointments/{visit}", token)["provider_id"]
+        return f"{provider_id.replace('-', '.', 1)}@{TENANT}.example"
+
     @staticmethod
     def _camera() -> bytes:
         import tempfile
@@ -340,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         if args.ui:
             with browsers(state) as ui:
-                Demo(state, ui).run()
+                Demo(state, ui).run_ui()
             print(f"screenshots of each step: {ui.folder}")
         else:
             Demo(state).run()

@@ -5,7 +5,6 @@ blue for the provider), talking peer to peer through the local signalling relay.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +14,7 @@ from local.platform import LocalPlatform
 from local.seed import DEMO_PASSWORD
 from tests.conftest import eventually, user_tokens
 from tests.e2e.test_scheduling import RIVERSIDE, call
-from tools.browser import Screenshots, dominant_colour, frames_decoded, sign_in
+from tools.browser import Screenshots, dominant_colour, remote_video_shows, sign_in
 
 PATIENT = "patient.two@riverside.example"
 CALL_S = 30.0  # how long each side gets to show the other's video
@@ -34,15 +33,6 @@ def appointment_in_address(page: Page) -> str:
     """The visit the portal shows (`#/visits/<id>...`)."""
     fragment = page.url.split("#", 1)[1]
     return fragment.split("/")[2]
-
-
-def remote_video_shows(page: Page, colour: str) -> bool:
-    """The remote video decodes frames, and they are the other side's clip."""
-    before = frames_decoded(page)
-    if before <= 0:
-        return False
-    time.sleep(1.2)  # the call view updates its count each second
-    return frames_decoded(page) > before and dominant_colour(page, "#remote-video") == colour
 
 
 def test_a_whole_visit_in_two_browsers(
