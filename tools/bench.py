@@ -37,6 +37,10 @@
 
 - web: the JavaScript and CSS each page (the portal, the dashboard) loads before it runs, gzip,
   and the chunks loaded only when needed (the call view, the video implementations).
+- browser: in headless Chromium against a local platform of its own, the time from navigation to
+  the portal's first screen being usable, from the patient's Join click to the first remote video
+  frame, and the memory of a two-party call (both browsers' process trees, both pages' JS heaps);
+  medians of a few runs, definitions in tools/bench_browser.py.
 
 - restart: `make run`'s start on kept data against a fresh start: 100 open visits and 5,000 FHIR
   resources (synthetic), then a kill -9 (the journal replayed), then a clean stop (the snapshot
@@ -44,7 +48,7 @@
 - relay: the local signalling relay (the browsers' WebRTC signalling): time for a join to be
   answered, and for an offer and its answer to go there and back between two attendees (p50/p99).
 
-`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|relay`
+`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|browser|relay`
 runs one part.
 """
 
@@ -1462,6 +1466,13 @@ def relay_figures() -> None:
         relay.stop()
 
 
+def browser_figures() -> None:
+    """The portal and a call in headless Chromium (tools/bench_browser.py)."""
+    from tools.bench_browser import browser_figures as figures
+
+    figures()
+
+
 def rppg_figures() -> None:
     """The rPPG benchmark on the project's own synthetic clips (tools/bench_rppg.py)."""
     from tools.bench_rppg import rppg_figures as figures
@@ -1484,6 +1495,7 @@ PARTS = {
     "rppg": rppg_figures,
     "audit": audit_figures,
     "web": web_figures,
+    "browser": browser_figures,
     "relay": relay_figures,
 }
 
