@@ -585,6 +585,11 @@ class _Request(BaseHTTPRequestHandler):
         if self.request_id:
             self.send_header("x-amzn-RequestId", self.request_id)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":  # HEAD: the headers GET would have, no body
-            self.wfile.write(body)
+        try:
+            self.end_headers()
+            if self.command != "HEAD":  # HEAD: the headers GET would have, no body
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The browser went first (a page closed or moved on while its fetch was out): nobody
+            # is left to answer, which is no fault of the platform's and no traceback's worth.
+            self.close_connection = True
