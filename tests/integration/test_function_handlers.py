@@ -49,8 +49,14 @@ def proxy_event(method: str, path: str, resource: str) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _tenant_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from telehealth import api_conventions
+
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("TENANT_ID", "riverside")
+    # Each pool's managed login and portal client, as the stack gives every function.
+    for pool in api_conventions.SIGN_IN_POOLS:
+        monkeypatch.setenv(api_conventions.login_url_variable(pool), f"https://{pool}.login.example")
+        monkeypatch.setenv(api_conventions.portal_client_variable(pool), f"{pool}-client")
 
 
 def test_the_openapi_document_is_generated_from_the_routes() -> None:
@@ -59,6 +65,9 @@ def test_the_openapi_document_is_generated_from_the_routes() -> None:
     document = json.loads(response["body"])
     assert document["openapi"].startswith("3.1")
     assert set(document["paths"]["/health"]["get"]["responses"]) >= {"200", "503"}
+    # The served document names this tenant's sign-in, not the committed placeholders.
+    flows = json.dumps(document["components"]["securitySchemes"])
+    assert "https://patients.login.example/oauth2/authorize" in flows
 
 
 def test_an_unknown_route_is_a_404_not_a_crash() -> None:

@@ -1,0 +1,111 @@
+"""Every screen a person reaches passes axe-core (WCAG 2.0/2.1 A and AA) within its CSP: each
+dashboard view for the role that sees it, and the portal's screens not on the whole visit's way
+(its visits, a visit, moving a visit). A screenshot of each for a person to look at."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from local.platform import LocalPlatform
+from local.seed import DEMO_PASSWORD
+from tests.conftest import eventually, user_tokens
+from tests.e2e.test_scheduling import RIVERSIDE, call, stamp
+from tools.browser import Screenshots, sign_in
+
+PATIENT = "patient.one@riverside.example"
+
+# Who sees which views (the dashboard's navigation, by title), and what a view's page is called.
+WORKFORCE = {
+    "dr.okafor": ("Today", "Weekly hours"),
+    "staff": ("Book for a patient", "A provider's day"),
+    "admin": ("Providers", "Services", "Clinic settings"),
+}
+
+
+@pytest.mark.parametrize("who", sorted(WORKFORCE))
+def test_each_dashboard_view_is_accessible(
+    who: str,
+    platform: LocalPlatform,
+    web: str,
+    open_page: Callable[..., Page],
+    axe_check: Callable[[Page], None],
+    screenshot: Screenshots,
+) -> None:
+    tenant = platform.default_tenant
+    email = f"{who}@{tenant}.example"
+    page = open_page("workforce", "blue")
+    page.goto(f"{web}dashboard/")
+    axe_check(page)  # signed out
+    page.get_by_role("button", name="Sign in").first.click()
+    sign_in(page, email, DEMO_PASSWORD, totp=platform.provisioned[tenant].totp[email])
+    for title in WORKFORCE[who]:
+        page.get_by_role("navigation").get_by_role("link", name=title).click()
+        expect(page.get_by_role("heading", level=1, name=title)).to_be_focused(timeout=15_000)
+        page.wait_for_load_state("networkidle")
+        screenshot(page, title)
+        axe_check(page)
+    if who == "admin":
+        page.get_by_role("navigation").get_by_role("link", name="Providers").click()
+        page.get_by_label("Provider id").fill("dr-okafor")
+        page.get_by_role("button", name="Open provider").click()
+        expect(page.get_by_label("Family name")).to_have_value("Okafor", timeout=15_000)
+        screenshot(page, "a provider")
+        axe_check(page)
+
+
+def test_the_portals_other_screens_are_accessible(
+    platform: LocalPlatform,
+    web: str,
+    open_page: Callable[..., Page],
+    axe_check: Callable[[Page], None],
+    screenshot: Screenshots,
+) -> None:
+    # A visit two days out, booked over the API: the screens to move or cancel it.
+    gateway = platform.urls["gateway"]
+    token = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    start = datetime.now(UTC) + timedelta(days=2)
+    window = f"from={stamp(start)}&to={stamp(start + timedelta(hours=6))}"
+    slots = call(gateway, "GET", f"/v1/slots?state=NY&specialty=urgent-care&{window}", token)
+    assert slots.status == 200 and slots.json()["slots"], slots
+    booked = call(
+        gateway,
+        "POST",
+        "/v1/appointments",
+        token,
+        {"slot_id": slots.json()["slots"][0]["slot_id"], "state": "NY"},
+    )
+    assert booked.status == 201, booked
+    visit = booked.json()["appointment_id"]
+
+    page = open_page("patient", "red")
+    page.goto(web)
+    page.get_by_role("button", name="Sign in").first.click()
+    sign_in(page, PATIENT, DEMO_PASSWORD)
+    expect(page.get_by_role("heading", level=1, name="Your visits")).to_be_visible(timeout=15_000)
+    page.wait_for_load_state("networkidle")
+    screenshot(page, "your visits")
+    axe_check(page)
+    page.locator(f'a[href="#/visits/{visit}"]').click()
+    expect(page.get_by_role("heading", level=1, name="Your visit")).to_be_visible(timeout=15_000)
+    screenshot(page, "a visit")
+    axe_check(page)
+    page.get_by_role("link", name="Reschedule").click()
+    expect(page.get_by_role("heading", level=1, name="Reschedule your visit")).to_be_visible()
+    screenshot(page, "reschedule")
+    axe_check(page)
+
+    # Cancelling asks first; the visit is then cancelled for the API too.
+    page.go_back()
+    page.get_by_role("button", name="Cancel visit").click()
+    dialog = page.get_by_role("dialog", name="Cancel this visit?")
+    expect(dialog).to_be_visible()
+    screenshot(page, "cancel")
+    axe_check(page)
+    dialog.get_by_role("button", name="Yes, cancel it").click()
+    eventually(
+        lambda: call(gateway, "GET", f"/v1/appointments/{visit}", token).json()["status"] == "cancelled"
+    )
