@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 UV_VERSION := 0.13.8
 PY_READY := $(VENV)/.ready
+PY_BYTECODE := $(VENV)/.bytecode
+# The checkout's own Python, compiled by `setup` (stale files are recompiled, fresh ones skipped).
+SOURCES := app.py functions infra layers local media_workers tests tools
 NODE_READY := node_modules/.ready
 # The portal and the dashboard, built when their sources change.
 WEB_READY := web/dist/.ready
@@ -33,6 +36,15 @@ $(PY_READY): locks/dev.txt
 		"$(CURDIR)" "$(CURDIR)/layers/telehealth"
 	@touch $@
 
+# Every process of a run (the test session with the CDK app, the platform, its function hosts, the
+# stand-ins) imports compiled bytecode. Where PYTHONDONTWRITEBYTECODE is set, as in containers,
+# Python never keeps what it compiles: each process compiled each module from source, every time
+# (the CDK's modules alone 12 s of the test session; a platform start 27 s instead of 14).
+# uv compiles the whole environment, as its docs advise for start-up time (once, about 90 s).
+$(PY_BYTECODE): $(PY_READY)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes --compile-bytecode locks/dev.txt
+	@touch $@
+
 $(NODE_READY): package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
@@ -55,7 +67,8 @@ $(WEB_READY): $(NODE_READY) $(WEB_SOURCES)
 	cd web && vite build --logLevel warn
 	@touch $@
 
-setup: $(PY_READY) $(NODE_READY) $(WEB_READY) $(CHROMIUM) ## create .venv and node_modules from the lock files, build the web apps, install chromium
+setup: $(PY_READY) $(PY_BYTECODE) $(NODE_READY) $(WEB_READY) $(CHROMIUM) ## create .venv and node_modules from the lock files, build the web apps, install chromium
+	@$(BIN)/python -m compileall -q -j 0 $(SOURCES)
 
 run: setup ## start the whole platform locally, keeping its data in .local/state/ (FRESH=1: forget it first)
 	$(BIN)/python -m local $(if $(filter 1 yes true,$(FRESH)),--fresh)
