@@ -228,7 +228,7 @@ def test_a_provider_signs_in_with_a_password_and_the_authenticator_code(
     # Not yet the API: a patient who signed up has no Patient record until registration creates
     # one (left for later), and every request they made would be audited against a Patient that
     # does not resolve (test_record_references holds the record to that).
-    assert claims(tokens["access_token"])["token_use"] == "access"
+    assert claims(tokens["access_token"])["token_use"] == "access"  # noqa: S105 (a claim, not a password)
 
 
 def test_cognitos_refusals(portals: dict[str, Portal], gateway: str) -> None:
