@@ -1,18 +1,9 @@
 // A provider's appointments as a schedule: grouped by the day on the provider's wall clock, in
 // order, with the words the table shows. The API answers instants; the zone is the provider's.
 import { clockTime, dayIn } from "./zone.ts";
+import type { Appointment } from "../shared/appointment.ts";
 
-export interface Appointment {
-  appointment_id: string;
-  provider_id: string;
-  patient_id: string;
-  service_type: string;
-  start: string;
-  end: string;
-  patient_state: string;
-  status: "booked" | "cancelled" | "noshow" | "fulfilled";
-  version: number;
-}
+export type { Appointment };
 
 export interface ScheduleRow {
   appointmentId: string;

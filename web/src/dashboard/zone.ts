@@ -1,34 +1,17 @@
 // Days and times in a named zone (the provider's), with the platform's Intl only: a provider's
 // "today" is their wall clock's, whatever zone the browser is in.
-
-function parts(instant: Date, zone: string): Record<string, number> {
-  const format = new Intl.DateTimeFormat("en-US", {
-    timeZone: zone,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  });
-  const out: Record<string, number> = {};
-  for (const p of format.formatToParts(instant)) {
-    if (p.type !== "literal") out[p.type] = Number(p.value);
-  }
-  return out;
-}
+import { wallClock } from "../shared/zone.ts";
 
 /** Milliseconds the zone's wall clock is ahead of UTC at `instant`. */
 export function offsetMs(instant: Date, zone: string): number {
-  const p = parts(instant, zone);
+  const p = wallClock(instant, zone);
   const wall = Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
   return wall - (instant.getTime() - instant.getMilliseconds());
 }
 
 /** The calendar day (`YYYY-MM-DD`) of `instant` on the zone's wall clock. */
 export function dayIn(instant: Date, zone: string): string {
-  const p = parts(instant, zone);
+  const p = wallClock(instant, zone);
   return `${p.year}-${String(p.month).padStart(2, "0")}-${String(p.day).padStart(2, "0")}`;
 }
 

@@ -5,6 +5,7 @@ import { LitElement } from "lit";
 import { property, state } from "lit/decorators.js";
 import { type Api, errorWords } from "../shared/api.ts";
 import type { VideoImplementation } from "../shared/config.ts";
+import type { Appointment } from "../shared/appointment.ts";
 import { sharedStyles } from "../shared/styles.ts";
 import type { JoinInfo } from "../video/index.ts";
 import type { VisitState } from "./words.ts";
@@ -36,18 +37,7 @@ export interface SlotPage {
   next_cursor: string | null;
 }
 
-/** GET /v1/appointments/{id} */
-export interface Appointment {
-  appointment_id: string;
-  provider_id: string;
-  patient_id: string;
-  service_type: string;
-  start: string;
-  end: string;
-  patient_state: string;
-  status: "booked" | "cancelled" | "noshow" | "fulfilled";
-  version: number;
-}
+export type { Appointment };
 
 export interface LinkOut {
   link: string;

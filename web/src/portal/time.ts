@@ -3,23 +3,16 @@
 // that day's first and last instant in the patient's zone, which the platform has no library for:
 // Intl gives a zone's offset at an instant, and two passes settle a day that starts on a DST change.
 
+import { wallClock } from "../shared/zone.ts";
+
 export function browserZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 }
 
 /** The zone's offset from UTC at an instant, in minutes (New York in winter: -300). */
 export function zoneOffsetMinutes(instant: Date, zone: string): number {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone: zone,
-    hourCycle: "h23",
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-  }).formatToParts(instant);
-  const part = (type: string): number => Number(parts.find((p) => p.type === type)?.value ?? 0);
+  const clock = wallClock(instant, zone);
+  const part = (type: string): number => clock[type] ?? 0;
   const wall = Date.UTC(part("year"), part("month") - 1, part("day"), part("hour"), part("minute"), part("second"));
   const whole = Math.floor(instant.getTime() / 1000) * 1000;
   return Math.round((wall - whole) / 60000);
