@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from telehealth.application.booking import BookingService
     from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
     from telehealth.application.lifecycle import VisitLifecycle
+    from telehealth.application.patients import PatientRecords
     from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.record import RecordProjector
     from telehealth.application.visits import VisitService
@@ -114,6 +115,17 @@ def booking() -> BookingService:
         states=frozenset(os.environ["SERVED_STATES"].split(",")),
     )
     return BookingService(scheduling_store(), rules, now, StepFunctionsVisits(), settings=source)
+
+
+@cache
+def patients() -> PatientRecords:
+    from telehealth.application.audit import AuditTrail
+    from telehealth.application.patients import PatientRecords
+
+    # A trail of its own, not the booking's: the sign-up trigger builds no booking, and a patient
+    # agent (all this serves) has no resource for a trail to keep.
+    store = scheduling_store()
+    return PatientRecords(store, AuditTrail(store, now), now)
 
 
 @cache

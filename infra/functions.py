@@ -150,6 +150,7 @@ class ClinicFunctions(Construct):
                 topology.Invocation.API,
                 topology.Invocation.WORKFLOW,
                 topology.Invocation.DIRECT,
+                topology.Invocation.SIGN_UP,
             ):
                 acknowledge(fn, "sync-function-dlq")
             elif spec.invocation is topology.Invocation.STREAM:

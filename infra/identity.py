@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from aws_cdk import Aws, Duration, Fn, RemovalPolicy
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra import topology
@@ -143,6 +144,17 @@ class ClinicIdentity(Construct):
         self.patient_portal = _portal_client(
             self.patients, "PatientPortal", "patients", web_origins, api_bases
         )
+        # A patient's record is made when they confirm their sign-up (functions/identity/). The
+        # function is named by its ARN, not referenced: its environment names this pool.
+        enrolment = lambda_.Function.from_function_attributes(
+            self,
+            "PatientEnrolment",
+            function_arn=topology.function_arn(
+                topology.PATIENT_ENROLMENT, tenant.id, region=Aws.REGION, account=Aws.ACCOUNT_ID
+            ),
+            same_environment=True,
+        )
+        self.patients.add_trigger(cognito.UserPoolOperation.POST_CONFIRMATION, enrolment)
 
         # Machine clients (health-system integrations) use client credentials against the
         # workforce pool's resource server; the domain serves the /oauth2/token endpoint.

@@ -142,6 +142,7 @@ class Invocation(Enum):
     EVENT = "event"  # asynchronous, an EventBridge rule target
     STREAM = "stream"  # DynamoDB stream event source mapping
     DIRECT = "direct"  # synchronous, Lambda Invoke by another function; the caller sees the error
+    SIGN_UP = "sign-up"  # synchronous, a user pool trigger; Cognito tells the user it failed
 
 
 # --- The egress path: what a function reaches outside the VPC's endpoints ------------------------
@@ -327,8 +328,21 @@ PAYMENTS = Function(
     egress=(STRIPE, SECRETS_MANAGER),
 )
 
+# The patient pool's post-confirmation trigger. The pool names it by an ARN built from its name
+# (`function_arn`), not by reference: the function's environment names the pool.
+PATIENT_ENROLMENT = Function(
+    key="patient-enrolment",
+    handler="functions.identity.enrolment.lambda_handler",
+    invocation=Invocation.SIGN_UP,
+    description="Enrols a patient who confirmed their sign-up: their Patient record, e-mail only",
+    # Cognito waits five seconds for a trigger; a cold start in the VPC and two table calls fit.
+    timeout_s=5,
+    grants=("table:write", "key:use"),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
+    PATIENT_ENROLMENT,
     VISIT_TASKS,
     OUTBOX_RELAY,
     OUTBOX_SIGNALS,
@@ -546,6 +560,12 @@ def chime_forwarding_rule_name(tenant_id: str) -> str:
 # --- Buckets ------------------------------------------------------------------------------------
 
 BUCKET_PURPOSES = ("uploads", "recordings", "audit", "access-logs")
+
+
+def function_arn(function: Function, tenant_id: str, *, region: str, account: str) -> str:
+    """A function's ARN from its name, for what must name it before it exists (a user pool's
+    trigger, whose function's environment names the pool)."""
+    return f"arn:aws:lambda:{region}:{account}:function:{function.name(tenant_id)}"
 
 
 def bucket_name(tenant_id: str, purpose: str, account: str) -> str:
@@ -772,6 +792,7 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/join-link", ("POST",), _PATIENT),
     Route("/v1/join", ("POST",), _PATIENT),
     Route("/v1/me", ("GET",), _PATIENT),
+    Route("/v1/me/details", ("GET", "PUT"), _PATIENT),
     # Clinicians.
     Route("/v1/waiting-room", ("GET",), _CLINICIAN),
     Route(f"{_APPOINTMENT}/admit", ("POST",), _CLINICIAN),

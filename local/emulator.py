@@ -110,6 +110,8 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
 
     Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
 
+    _user_pools_call_their_triggers(dispatcher)
+
     def send_dynamodb_items(self: LambdaBackend, function_arn: str, items: Any, source: str) -> Any:
         if persistence.REPLAYING.is_set():
             return True  # its consumer had these records when the write was first made
@@ -179,6 +181,83 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
             self.execution.stop_date, self.execution.error, self.execution.cause = stopped
 
     BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
+
+
+def _user_pools_call_their_triggers(dispatcher: LambdaDispatcher) -> None:
+    """moto keeps a user pool's `LambdaConfig` and never calls it. Cognito calls the
+    post-confirmation trigger, synchronously, once ConfirmSignUp, AdminConfirmSignUp or
+    ConfirmForgotPassword has confirmed the user, with the user's attributes; if the function
+    fails, the user stays confirmed and the call answers UserLambdaValidationException."""
+    from moto.cognitoidp.models import CognitoIdpBackend, CognitoIdpUser, CognitoIdpUserPool
+    from moto.core.exceptions import JsonRESTError
+
+    class UserLambdaValidationError(JsonRESTError):
+        def __init__(self, message: str) -> None:
+            super().__init__("UserLambdaValidationException", message)
+
+    def post_confirmation(pool: CognitoIdpUserPool, user: CognitoIdpUser, source: str, client: str) -> None:
+        arn = (pool.extended_config.get("LambdaConfig") or {}).get("PostConfirmation")
+        if not arn or persistence.REPLAYING.is_set():
+            return
+        event = {
+            "version": "1",
+            "region": pool.region,
+            "userPoolId": pool.id,
+            "userName": user.username,
+            "callerContext": {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": client},
+            "triggerSource": source,
+            "request": {
+                "userAttributes": {
+                    **{a["Name"]: a["Value"] for a in user.attributes},
+                    "cognito:user_status": getattr(user.status, "value", user.status),
+                }
+            },
+            "response": {},
+        }
+        result = dispatcher.invoke(arn, json.dumps(event).encode(), timeout_s=5)  # Cognito waits 5 s
+        if result.function_error:
+            message = json.loads(result.payload or b"{}").get("errorMessage", "")
+            raise UserLambdaValidationError(f"PostConfirmation failed with error {message}.")
+
+    def pool_of_client(backend: CognitoIdpBackend, client_id: str) -> CognitoIdpUserPool | None:
+        return next((p for p in backend.user_pools.values() if client_id in p.clients), None)
+
+    original_confirm = CognitoIdpBackend.confirm_sign_up
+
+    def confirm_sign_up(self: CognitoIdpBackend, client_id: str, username: str) -> str:
+        answer = original_confirm(self, client_id, username)
+        pool = pool_of_client(self, client_id)
+        if pool is not None:
+            user = pool._get_user(username)
+            post_confirmation(pool, user, "PostConfirmation_ConfirmSignUp", client_id)
+        return answer
+
+    CognitoIdpBackend.confirm_sign_up = confirm_sign_up  # type: ignore[method-assign]
+
+    original_admin_confirm = CognitoIdpBackend.admin_confirm_sign_up
+
+    def admin_confirm_sign_up(self: CognitoIdpBackend, user_pool_id: str, username: str) -> str:
+        answer = original_admin_confirm(self, user_pool_id, username)
+        pool = self.describe_user_pool(user_pool_id)
+        post_confirmation(
+            pool, pool._get_user(username), "PostConfirmation_ConfirmSignUp", "CLIENT_ID_NOT_APPLICABLE"
+        )
+        return answer
+
+    CognitoIdpBackend.admin_confirm_sign_up = admin_confirm_sign_up  # type: ignore[method-assign]
+
+    original_confirm_forgot = CognitoIdpBackend.confirm_forgot_password
+
+    def confirm_forgot_password(
+        self: CognitoIdpBackend, client_id: str, username: str, password: str, confirmation_code: str
+    ) -> None:
+        original_confirm_forgot(self, client_id, username, password, confirmation_code)
+        pool = pool_of_client(self, client_id)
+        if pool is not None:
+            user = pool._get_user(username)
+            post_confirmation(pool, user, "PostConfirmation_ConfirmForgotPassword", client_id)
+
+    CognitoIdpBackend.confirm_forgot_password = confirm_forgot_password  # type: ignore[method-assign]
 
 
 # --- Where moto 5.2.5 differs from AWS in ways the platform reaches ------------------------------

@@ -374,6 +374,18 @@ def _identity(tenant: Tenant, idp: Any, out: ProvisionedTenant) -> None:
                     "RequireSymbols": rules.symbols,
                 }
             },
+            # As the stack names it: by the ARN the function will have (it is made later).
+            **(
+                {}
+                if admin_only
+                else {
+                    "LambdaConfig": {
+                        "PostConfirmation": topology.function_arn(
+                            topology.PATIENT_ENROLMENT, tenant.id, region=tenant.region, account=ACCOUNT
+                        )
+                    }
+                }
+            ),
         )["UserPool"]
         out.user_pools[kind] = pool["Id"]
         # The web bases are registered once the gateway listens (register_web_bases).

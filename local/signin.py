@@ -593,21 +593,18 @@ class SignIn:
             return checked
         form = request.form
         username, password = form.get("email", "").strip().lower(), form.get("password", "")
-        given, family = form.get("given_name", "").strip(), form.get("family_name", "").strip()
         problem = self._password_problem(pool, password)
-        if not (username and given and family):
+        if not username:
             problem = "Fill in every field."
         if problem is None:
             try:
+                # The pool requires no attribute but the e-mail, so the managed login asks for no
+                # other: a patient's name and the rest are the clinic's record, not Cognito's.
                 self.idp.sign_up(
                     ClientId=checked.client_id,
                     Username=username,
                     Password=password,
-                    UserAttributes=[
-                        {"Name": "email", "Value": username},
-                        {"Name": "given_name", "Value": given},
-                        {"Name": "family_name", "Value": family},
-                    ],
+                    UserAttributes=[{"Name": "email", "Value": username}],
                 )
             except ClientError as error:
                 kind = error.response["Error"]["Code"]
@@ -649,10 +646,20 @@ class SignIn:
             return self._confirm_form(request, pending_id, error=EXPIRED_VERIFICATION)
         if not hmac.compare_digest(form.get("code", "").strip(), code):
             return self._confirm_form(request, pending_id, error=WRONG_VERIFICATION)
-        self.idp.confirm_sign_up(ClientId=checked.client_id, Username=pending.username, ConfirmationCode=code)
+        try:
+            self.idp.confirm_sign_up(
+                ClientId=checked.client_id, Username=pending.username, ConfirmationCode=code
+            )
+            failed = None
+        except ClientError as error:  # a trigger that failed: confirmed all the same, not signed in
+            if error.response["Error"]["Code"] != "UserLambdaValidationException":
+                raise
+            failed = error.response["Error"]["Message"]
         with self._lock:
             self._sign_ups.pop(pending_id, None)
             self._verification.pop((pool, pending.username), None)
+        if failed is not None:
+            return self._login_form(pool, request, error=failed)
         result = self.idp.initiate_auth(
             ClientId=checked.client_id,
             AuthFlow="USER_PASSWORD_AUTH",
@@ -864,10 +871,6 @@ class SignIn:
 <form method="post" action="{self._action(request, "signup")}">
 <label for="email">Email address</label>
 <input id="email" name="email" type="email" autocomplete="username" required value="{value("email")}">
-<label for="given_name">Given name</label>
-<input id="given_name" name="given_name" autocomplete="given-name" required value="{value("given_name")}">
-<label for="family_name">Family name</label>
-<input id="family_name" name="family_name" autocomplete="family-name" required value="{value("family_name")}">
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="new-password" required
  aria-describedby="password-rules">

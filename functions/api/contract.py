@@ -28,8 +28,9 @@ IDEMPOTENT = "x-idempotent"  # the marker `answers(idempotent=True)` leaves for 
 IDEMPOTENCY_KEY_PATTERN = r"^[ -~]{8,128}$"
 
 # Tags, in the order the document lists them.
-HEALTH, SCHEDULING, AVAILABILITY, VISITS, VITALS, ADMIN, INTEGRATIONS = (
+HEALTH, PATIENTS, SCHEDULING, AVAILABILITY, VISITS, VITALS, ADMIN, INTEGRATIONS = (
     "Health",
+    "Patients",
     "Scheduling",
     "Availability",
     "Visits",
@@ -39,6 +40,7 @@ HEALTH, SCHEDULING, AVAILABILITY, VISITS, VITALS, ADMIN, INTEGRATIONS = (
 )
 TAGS = {
     HEALTH: "Whether the API and what it depends on answer (public).",
+    PATIENTS: "A patient's own details, which they give before booking.",
     SCHEDULING: "Open slots, booking, cancelling and moving appointments.",
     AVAILABILITY: "Providers' hours in their own zone.",
     VISITS: "Check-in, the waiting room, admission, join links and the end of a visit.",

@@ -64,6 +64,7 @@ RULE_STATUS = {
     "beyond-booking-horizon": 422,
     "service-not-offered": 422,
     "too-many-open-bookings": 409,
+    "details-incomplete": 409,
 }
 
 # A JSON body deeper than this is refused before anything walks it. The deepest request the API

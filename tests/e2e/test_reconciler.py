@@ -346,8 +346,9 @@ def test_after_a_restart_a_visit_whose_start_passed_without_a_check_in_is_a_no_s
     assert deadline["result"]["outcome"] == "no-show"
     read = call(gateway, "GET", f"/v1/appointments/{missed.appointment_id}", patient).json()
     assert read["status"] == "noshow"
-    patient_zone = store.patient(missed.patient_id)
-    assert patient_zone is not None and _reminders(platform, start, patient_zone.zone) == 0
+    missed_patient = store.patient(missed.patient_id)
+    assert missed_patient is not None and missed_patient.zone is not None
+    assert _reminders(platform, start, missed_patient.zone) == 0
 
 
 def test_after_a_restart_a_reminder_missed_while_down_is_sent_late_once_and_never_again(
@@ -369,7 +370,8 @@ def test_after_a_restart_a_reminder_missed_while_down_is_sent_late_once_and_neve
     start = datetime.fromisoformat(appointment["start"].replace("Z", "+00:00"))
     store = _store(platform)
     profile = store.patient(appointment["patient_id"])
-    assert profile is not None
+    assert profile is not None and profile.zone is not None
+    zone = profile.zone
     first = execution(platform, appointment)["executionArn"]
     assert eventually(lambda: "AwaitCheckIn" in _entered(platform, first), timeout_s=30)
     assert "Remind" not in _entered(platform, first)
@@ -383,7 +385,7 @@ def test_after_a_restart_a_reminder_missed_while_down_is_sent_late_once_and_neve
         ExpressionAttributeValues={":at": {"S": stamp(start - timedelta(days=2))}},
     )
     assert _visit_store(platform).record_reminder(visit_id, 1, "24h", start - timedelta(hours=24), [])
-    assert _reminders(platform, start, profile.zone) == 0
+    assert _reminders(platform, start, zone) == 0
 
     # Back before the start: the 1-hour reminder goes out late, once, and the lifecycle goes on
     # to wait for check-in.
@@ -392,12 +394,12 @@ def test_after_a_restart_a_reminder_missed_while_down_is_sent_late_once_and_neve
     assert _entered(platform, arn).count("Remind") == 1
     (reminded,) = [s["timers"] for s in _left(platform, arn, "Timers")]
     assert reminded["next_key"] == "1h"
-    assert eventually(lambda: _reminders(platform, start, profile.zone) == 1, timeout_s=15)
+    assert eventually(lambda: _reminders(platform, start, zone) == 1, timeout_s=15)
 
     # Down and back again: the table says it went out, so it is not sent a second time.
     arn = restart(platform, appointment)
     assert eventually(lambda: "AwaitCheckIn" in _entered(platform, arn), timeout_s=RESUMED_WITHIN_S)
     assert "Remind" not in _entered(platform, arn)
     assert [s["timers"]["next_key"] for s in _left(platform, arn, "Timers")] == [""]
-    assert _reminders(platform, start, profile.zone) == 1
+    assert _reminders(platform, start, zone) == 1
     call(gateway, "POST", f"/v1/appointments/{visit_id}/cancel", patient)

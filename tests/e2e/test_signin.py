@@ -22,7 +22,7 @@ from local.platform import LocalPlatform
 from local.seed import DEMO_PASSWORD
 from local.signin import CODE_LIFETIME_S, Request, SignIn, totp
 from local.tokens import Authorizer
-from tests.conftest import Reply
+from tests.conftest import Reply, http
 
 TENANT = "riverside"
 PROVIDER = f"dr.okafor@{TENANT}.example"
@@ -298,15 +298,9 @@ def test_a_new_patient_signs_up_confirms_by_mail_and_resets_a_forgotten_password
     signup = browser.request("GET", link.group(1).replace("&amp;", "&"))
     assert b"Create an account" in signup.body
     action = form_action(signup.body, "signup")
-    weak = browser.request(
-        "POST", action, {"email": email, "password": "short", "given_name": "Sky", "family_name": "Newcomer"}
-    )
+    weak = browser.request("POST", action, {"email": email, "password": "short"})
     assert alert(weak.body) == "Password does not conform to policy: Password not long enough"
-    confirm = browser.request(
-        "POST",
-        action,
-        {"email": email, "password": DEMO_PASSWORD, "given_name": "Sky", "family_name": "Newcomer"},
-    )
+    confirm = browser.request("POST", action, {"email": email, "password": DEMO_PASSWORD})
     assert confirm.status == 200 and b"Confirm your account" in confirm.body
     mail = mailed(gateway, email)
     assert len(mail) == 1 and re.fullmatch(r"Your verification code is \d{6}\.", mail[0]["body"])
@@ -322,10 +316,11 @@ def test_a_new_patient_signs_up_confirms_by_mail_and_resets_a_forgotten_password
     )
     tokens = patient.redeem(browser, code_of(done, patient), verifier).json()
     assert claims(tokens["id_token"])["email"] == email
-    # Not yet the API: a patient who signed up has no Patient record until registration creates
-    # one (left for later), and every request they made would be audited against a Patient that
-    # does not resolve (test_record_references holds the record to that).
-    assert claims(tokens["access_token"])["token_use"] == "access"  # noqa: S105 (a claim, not a password)
+    # Confirmed, they were enrolled (the pool's trigger): the API knows them, by their e-mail alone.
+    mine = http(
+        "GET", f"{gateway}/v1/me/details", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+    )
+    assert mine.status == 200 and (mine.json()["email"], mine.json()["complete"]) == (email, False)
     # The workforce's accounts are an admin's to make.
     assert browser.request("GET", "/auth/workforce/signup").status == 404
 

@@ -192,3 +192,31 @@ def test_swagger_ui_on_the_apis_url_signs_in_through_both_pools_without_a_cycle(
                 r"https://<ref:\w+>\.auth\.us-east-1\.amazoncognito\.com", render(env[f"{kind}_LOGIN_URL"])
             )
         assert _cycle(t) is None, _cycle(t)
+
+
+def test_a_patient_who_confirms_their_sign_up_is_enrolled_by_the_tenants_own_function(
+    assembly: Assembly,
+) -> None:
+    """The patient pool's post-confirmation trigger is the enrolment function of the same stack,
+    named by its ARN (a reference would make a cycle: the function's environment names the pool),
+    and Cognito, for that pool alone, may invoke it."""
+    for tenant in assembly.tenants:
+        t = assembly.tenant(tenant.id)
+        pools = _pools(t)
+        assert "LambdaConfig" not in pools["workforce"]
+        trigger = render(pools["patients"]["LambdaConfig"]["PostConfirmation"])
+        name = topology.PATIENT_ENROLMENT.name(tenant.id)
+        assert re.fullmatch(rf"arn:aws:lambda:[^:]+:[^:]+:function:{re.escape(name)}", trigger), trigger
+        (function,) = [f for f in t.props("AWS::Lambda::Function") if f.get("FunctionName") == name]
+        assert function["Handler"] == topology.PATIENT_ENROLMENT.handler
+        assert function["Timeout"] <= 5  # Cognito waits five seconds for a trigger
+        (pool_id,) = [
+            lid
+            for lid, r in t.of_type("AWS::Cognito::UserPool").items()
+            if render(r["Properties"]["UserPoolName"]).endswith("-patients")
+        ]
+        (permission,) = [
+            p for p in t.props("AWS::Lambda::Permission") if p.get("Principal") == "cognito-idp.amazonaws.com"
+        ]
+        assert render(permission["FunctionName"]) == trigger
+        assert permission["SourceArn"] == {"Fn::GetAtt": [pool_id, "Arn"]}

@@ -207,6 +207,14 @@ class FakeSchedulingStore(_Writes):
     def patient(self, patient_id: str) -> PatientProfile | None:
         return self.table.patients.get(patient_id)
 
+    def save_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
+        self.table._before_write()
+        on_file = self.table.patients.get(profile.patient_id)
+        if (on_file.version if on_file else 0) != profile.version - 1:
+            raise StaleWriteError("the patient's record changed meanwhile")
+        self.table.patients[profile.patient_id] = profile
+        self.table.outbox += outbox
+
     def replace_availability(
         self, provider_id: str, availability: Availability, expected_version: int
     ) -> int:

@@ -5,6 +5,10 @@
 //   header: link "Your visits", link "Book a visit", text "Signed in as <e-mail>", button "Sign out";
 //           signed out: button "Sign in" (the managed login offers "Create an account" and
 //           "Forgot your password?")
+//   header nav also: link "Your details"
+//   #/details     h1 "Your details": text "First name", text "Last name", date "Date of birth", select
+//                 "State you live in", select "Your time zone", tel "Mobile phone (optional)", button
+//                 "Save your details"; a patient without them is sent here from "Book a visit"
 //   #/            h1 "Your visits": h2 "Coming up", h2 "Past and cancelled"; each visit a link named
 //                 by its time ("Monday, December 7 at 9:30 AM EST")
 //   #/book        h1 "Book a visit": select "Where will you be during the visit?", select "Kind of
@@ -31,18 +35,19 @@
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import { keyed } from "lit/directives/keyed.js";
-import { Api, errorWords } from "../shared/api.ts";
+import { Api, ApiError, errorWords } from "../shared/api.ts";
 import { SignInSession } from "../shared/auth.ts";
 import { type RuntimeConfig, loadConfig } from "../shared/config.ts";
 import { sharedStyles } from "../shared/styles.ts";
 import type { JoinInfo } from "../video/index.ts";
 import "./call-screen.ts";
 import "./check-in-screen.ts";
+import "./details-screen.ts";
 import "./ended-screen.ts";
 import "./find-time.ts";
 import "./join-screen.ts";
 import { type Route, parseRoute, routeTitle } from "./router.ts";
-import { type PortalContext, PortalScreen } from "./screen.ts";
+import { type PatientDetails, type PortalContext, PortalScreen } from "./screen.ts";
 import { browserZone } from "./time.ts";
 import "./visit-screen.ts";
 import "./visits-screen.ts";
@@ -83,6 +88,9 @@ export class PatientPortal extends LitElement {
   private readonly calls = new Map<string, JoinInfo>();
   private routed = false;
   private context: PortalContext | null = null;
+  private details: Promise<PatientDetails | null> | null = null;
+  // Where "Save your details" leads: the screen the patient was on their way to.
+  private afterDetails = "";
   api: Api | null = null;
 
   constructor() {
@@ -110,6 +118,7 @@ export class PatientPortal extends LitElement {
         this.context = this.makeContext(this.api, this.config);
       }
       this.route = parseRoute(window.location.hash);
+      await this.askForDetails();
     } catch (error) {
       this.error = error instanceof Error ? error.message : errorWords(error);
     }
@@ -142,7 +151,28 @@ export class PatientPortal extends LitElement {
     this.notice = this.pendingNotice;
     this.pendingNotice = "";
     this.route = parseRoute(window.location.hash);
+    void this.askForDetails();
   };
+
+  /**
+   * A patient the clinic knows no details of yet (just signed up) is asked for them on their way
+   * to book, since the API books no one without them; every other screen is theirs to use.
+   */
+  private async askForDetails(): Promise<void> {
+    if (!this.context || (this.route.name !== "book" && this.route.name !== "home")) return;
+    let details: PatientDetails | null;
+    try {
+      details = await this.context.patientDetails();
+    } catch {
+      return; // the screen itself says what is wrong with the connection
+    }
+    if (details?.complete) return;
+    this.afterDetails = "#/book";
+    this.context.navigate("#/details", {
+      replace: true,
+      notice: "Welcome. Before you book a visit, please add your details.",
+    });
+  }
 
   private makeContext(api: Api, config: RuntimeConfig): PortalContext {
     return {
@@ -162,6 +192,19 @@ export class PatientPortal extends LitElement {
       },
       startCall: (id, info) => void this.calls.set(id, info),
       joinInfo: (id) => this.calls.get(id) ?? null,
+      patientDetails: (fresh = false) => {
+        if (fresh || this.details === null) {
+          this.details = api.get<PatientDetails>("/v1/me/details").catch((error: unknown) => {
+            if (error instanceof ApiError && error.status === 404) return null; // no record yet
+            this.details = null; // asked again next time
+            throw error;
+          });
+        }
+        return this.details;
+      },
+      detailsSaved: (details) => {
+        this.details = Promise.resolve(details);
+      },
       takeJoinLink: () => {
         const link = this.joinLink ?? window.sessionStorage.getItem(JOIN_LINK);
         this.joinLink = null;
@@ -198,6 +241,7 @@ export class PatientPortal extends LitElement {
                 <ul>
                   <li><a href="#/" aria-current=${this.route.name === "home" ? "page" : nothing}>Your visits</a></li>
                   <li><a href="#/book" aria-current=${this.route.name === "book" ? "page" : nothing}>Book a visit</a></li>
+                  <li><a href="#/details" aria-current=${this.route.name === "details" ? "page" : nothing}>Your details</a></li>
                 </ul>
               </nav>
               <div class="who">
@@ -239,6 +283,8 @@ export class PatientPortal extends LitElement {
           return html`<portal-visits data-screen .ctx=${ctx}></portal-visits>`;
         case "book":
           return html`<portal-find-time data-screen .ctx=${ctx}></portal-find-time>`;
+        case "details":
+          return html`<portal-details data-screen .ctx=${ctx} .next=${this.afterDetails}></portal-details>`;
         case "reschedule":
           return html`<portal-find-time data-screen .ctx=${ctx} .appointmentId=${id}></portal-find-time>`;
         case "visit":

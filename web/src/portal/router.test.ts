@@ -9,6 +9,7 @@ describe("the portal's routes", () => {
     const routes: Route[] = [
       { name: "home" },
       { name: "book" },
+      { name: "details" },
       { name: "visit", id: ID },
       { name: "check-in", id: ID },
       { name: "reschedule", id: ID },

@@ -6,6 +6,7 @@
 export type Route =
   | { name: "home" }
   | { name: "book" }
+  | { name: "details" }
   | { name: "visit"; id: string }
   | { name: "check-in"; id: string }
   | { name: "reschedule"; id: string }
@@ -25,6 +26,7 @@ export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, "").replace(/\/+$/, "") || "/";
   if (path === "/") return { name: "home" };
   if (path === "/book") return { name: "book" };
+  if (path === "/details") return { name: "details" };
   if (path === "/join") return { name: "join", link: null };
   if (path.startsWith("/join/")) {
     let link: string;
@@ -52,6 +54,8 @@ export function routeHref(route: Route): string {
       return "#/";
     case "book":
       return "#/book";
+    case "details":
+      return "#/details";
     case "visit":
       return `#/visits/${route.id}`;
     case "join":
@@ -66,6 +70,7 @@ export function routeTitle(route: Route): string {
   const titles: Record<Route["name"], string> = {
     home: "Your visits",
     book: "Book a visit",
+    details: "Your details",
     visit: "Your visit",
     "check-in": "Check in",
     reschedule: "Reschedule your visit",

@@ -22,6 +22,24 @@ export interface PortalContext {
   joinInfo(appointmentId: string): JoinInfo | null;
   /** The join link that came in the address, once (then it is gone). */
   takeJoinLink(): string | null;
+  /** The patient's details (null: none on file yet), read once and kept; `fresh` reads them again. */
+  patientDetails(fresh?: boolean): Promise<PatientDetails | null>;
+  /** What the details screen saved, kept for the other screens. */
+  detailsSaved(details: PatientDetails): void;
+}
+
+/** GET and PUT /v1/me/details */
+export interface PatientDetails {
+  patient_id: string;
+  email: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  birth_date: string | null;
+  home_state: string | null;
+  zone: string | null;
+  phone: string | null;
+  complete: boolean;
+  version: number;
 }
 
 /** GET /v1/slots */

@@ -124,3 +124,24 @@ export function groupByDay<T extends { start: string }>(
   }
   return [...groups].map(([day, grouped]) => ({ day, slots: grouped }));
 }
+
+// The zones a patient of a US clinic lives in, by the names people call them; the browser's own
+// zone is offered too when it is not one of these.
+const US_ZONES: ReadonlyArray<readonly [zone: string, words: string]> = [
+  ["America/New_York", "Eastern time (New York)"],
+  ["America/Chicago", "Central time (Chicago)"],
+  ["America/Denver", "Mountain time (Denver)"],
+  ["America/Phoenix", "Mountain time without daylight saving (Phoenix)"],
+  ["America/Los_Angeles", "Pacific time (Los Angeles)"],
+  ["America/Anchorage", "Alaska time (Anchorage)"],
+  ["Pacific/Honolulu", "Hawaii time (Honolulu)"],
+  ["America/Puerto_Rico", "Atlantic time (Puerto Rico, U.S. Virgin Islands)"],
+  ["Pacific/Guam", "Chamorro time (Guam, Northern Mariana Islands)"],
+  ["Pacific/Pago_Pago", "Samoa time (American Samoa)"],
+];
+
+/** The time zones to choose from, `current` among them. */
+export function zoneChoices(current: string): ReadonlyArray<readonly [zone: string, words: string]> {
+  if (US_ZONES.some(([zone]) => zone === current)) return US_ZONES;
+  return [[current, current.replace(/_/g, " ")], ...US_ZONES];
+}

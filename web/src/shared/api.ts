@@ -26,6 +26,8 @@ const PLAIN_WORDS: Record<string, string> = {
   "provider-not-licensed": "That clinician cannot see patients in the state you are in. Please choose another.",
   "state-not-served": "The clinic does not yet see patients in that state.",
   "service-not-offered": "The clinic does not offer that kind of visit.",
+  "details-incomplete":
+    "The clinic needs the patient's name, date of birth and home state before booking. Patients add them under Your details.",
   "outside-cancellation-window": "It is too close to the visit to cancel or move it online. Please call the clinic.",
   "appointment-cancelled": "This visit was cancelled.",
   "appointment-closed": "This visit has already ended.",

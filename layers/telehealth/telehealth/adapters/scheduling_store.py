@@ -162,11 +162,11 @@ def provider_from(profile: Mapping[str, Any], licensed: Sequence[Mapping[str, An
 def patient_from(p: Mapping[str, Any]) -> PatientProfile:
     return PatientProfile(
         patient_id=str(p["pk"]).removeprefix("PATIENT#"),
-        given_name=p["given_name"],
-        family_name=p["family_name"],
-        birth_date=date.fromisoformat(p["birth_date"]),
-        home_state=p["home_state"],
-        zone=p["zone"],
+        given_name=p.get("given_name"),
+        family_name=p.get("family_name"),
+        birth_date=date.fromisoformat(p["birth_date"]) if "birth_date" in p else None,
+        home_state=p.get("home_state"),
+        zone=p.get("zone"),
         version=int(p["version"]),
         email=p.get("email"),
         phone=p.get("phone"),
@@ -377,7 +377,7 @@ class DynamoSchedulingStore(TableStore):
                         "sk": "PROFILE",
                         "given_name": profile.given_name,
                         "family_name": profile.family_name,
-                        "birth_date": profile.birth_date.isoformat(),
+                        "birth_date": profile.birth_date.isoformat() if profile.birth_date else None,
                         "home_state": profile.home_state,
                         "zone": profile.zone,
                         "version": profile.version,
@@ -387,6 +387,18 @@ class DynamoSchedulingStore(TableStore):
                 ),
             }
         }
+
+    def save_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
+        """The profile at its version with its outbox entries, if the one on file is the version
+        before (none, for version 1): a second enrolment, or an edit that raced another, fails
+        with `StaleWriteError` and writes nothing."""
+        put = self.put_patient(profile)
+        if profile.version == 1:
+            put["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["Put"]["ConditionExpression"] = "version = :before"
+            put["Put"]["ExpressionAttributeValues"] = {":before": {"N": str(profile.version - 1)}}
+        self._transact([put, *self._outbox_items(outbox, datetime.now(UTC))], None, taken=set())
 
     def patient(self, patient_id: str) -> PatientProfile | None:
         item = self._client.get_item(

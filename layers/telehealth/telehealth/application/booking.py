@@ -37,6 +37,7 @@ from telehealth.domain.clinic_settings import (
 )
 from telehealth.domain.ids import new_id
 from telehealth.domain.licensure import LicensurePolicy
+from telehealth.domain.patients import check_details_complete
 from telehealth.domain.scheduling import (
     Availability,
     SchedulingError,
@@ -265,8 +266,10 @@ class BookingService:
             patient_id = caller.subject
         if patient_id is None:
             raise SchedulingError("staff must say which patient the visit is for")
-        if caller.actor is Actor.STAFF and self.store.patient(patient_id) is None:
+        patient = self.store.patient(patient_id)
+        if caller.actor is Actor.STAFF and patient is None:
             raise NotFoundError("no such patient")
+        check_details_complete(patient is not None and patient.complete, own=caller.actor is Actor.PATIENT)
         self.check_state(state)
         now = self.clock()
         provider_id, start = _slot(slot)

@@ -151,7 +151,7 @@ class VisitLifecycle:
             return False
         # When and where, nothing about why: no specialty, no reason, no provider's field.
         text = (
-            f"Reminder: you have a video visit on {reminder_when(appointment.start, patient.zone)}. "
+            f"Reminder: you have a video visit on {reminder_when(appointment.start, patient.zone or 'UTC')}. "
             f"Check in from 15 minutes before the start at {self.portal_url}"
         )
         channels = self.notifier.send(Notice(patient.email, patient.phone, "Your video visit", text))

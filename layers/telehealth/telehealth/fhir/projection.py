@@ -60,16 +60,25 @@ class PractitionerProfile:
 
 @dataclass(frozen=True)
 class PatientProfile:
+    """A patient as the clinic knows them. A patient who has just signed up is enrolled with their
+    e-mail alone (their Patient record exists from then on, so the audit trail can name them); the
+    rest they give in the portal before they book (`complete`)."""
+
     patient_id: str
-    given_name: str
-    family_name: str
-    birth_date: date
-    home_state: str
-    zone: str
+    given_name: str | None = None
+    family_name: str | None = None
+    birth_date: date | None = None
+    home_state: str | None = None
+    zone: str | None = None
     version: int = 1
     # Where reminders go. Contact details are PHI: only the notifier reads them, nothing logs them.
     email: str | None = None
     phone: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether the clinic has what a visit needs: who they are, and where and when they live."""
+        return None not in (self.given_name, self.family_name, self.birth_date, self.home_state, self.zone)
 
 
 def practitioner(profile: PractitionerProfile, licenses: Iterable[License]) -> dict[str, Any]:
@@ -128,14 +137,20 @@ def practitioner(profile: PractitionerProfile, licenses: Iterable[License]) -> d
 
 
 def patient(profile: PatientProfile) -> dict[str, Any]:
+    """What the clinic knows of the patient so far (a patient just enrolled has a telecom alone)."""
+    name = {"family": profile.family_name, "given": [profile.given_name] if profile.given_name else None}
     return {
         "resourceType": "Patient",
         "id": profile.patient_id,
         "meta": _meta(profile.version),
         "active": True,
-        "name": [{"use": "official", "family": profile.family_name, "given": [profile.given_name]}],
-        "birthDate": profile.birth_date.isoformat(),
-        "address": [{"use": "home", "state": profile.home_state}],
+        **(
+            {"name": [{"use": "official", **{k: v for k, v in name.items() if v}}]}
+            if profile.given_name or profile.family_name
+            else {}
+        ),
+        **({"birthDate": profile.birth_date.isoformat()} if profile.birth_date else {}),
+        **({"address": [{"use": "home", "state": profile.home_state}]} if profile.home_state else {}),
         **({"telecom": telecom} if (telecom := _telecom(profile)) else {}),
     }
 

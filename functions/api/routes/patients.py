@@ -1,0 +1,112 @@
+"""A patient's own details: read them, give or change them (the portal's "Your details")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import AfterValidator, Field
+
+from functions.api import context
+from functions.api.contract import PATIENTS, answers
+from functions.api.routes.scheduling import US_STATES, Day, _Model
+from telehealth.domain import patients
+
+if TYPE_CHECKING:
+    from telehealth.fhir.projection import PatientProfile
+
+T = TypeVar("T")
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
+
+
+def _checked(problem: Callable[[T], str | None]) -> AfterValidator:
+    def check(value: T) -> T:
+        found = problem(value)
+        if found is not None:
+            raise ValueError(found)
+        return value
+
+    return AfterValidator(check)
+
+
+def _born(value: date) -> str | None:
+    return patients.birth_date_problem(value, context.now().date())
+
+
+Name = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")]
+
+
+class PatientDetailsIn(_Model):
+    given_name: Name
+    family_name: Name
+    birth_date: Annotated[Day, _checked(_born)]
+    home_state: Annotated[
+        str,
+        Field(description="USPS code of the state they live in", json_schema_extra=US_STATES),
+        _checked(patients.home_state_problem),
+    ]
+    zone: Annotated[
+        str,
+        Field(max_length=64, description="The IANA zone their visits are shown in"),
+        _checked(patients.zone_problem),
+    ]
+    phone: (
+        Annotated[str, Field(max_length=16, description="E.164"), _checked(patients.phone_problem)] | None
+    ) = None
+    version: int = Field(ge=0, description="The version read; 0 when there is none yet")
+
+
+class PatientDetailsOut(_Model):
+    patient_id: str
+    email: str | None = Field(description="Their sign-in's verified e-mail, where reminders go")
+    given_name: str | None
+    family_name: str | None
+    birth_date: date | None
+    home_state: str | None
+    zone: str | None
+    phone: str | None
+    complete: bool = Field(description="Whether they have given what booking needs")
+    version: int
+
+
+def details_out(profile: PatientProfile) -> PatientDetailsOut:
+    return PatientDetailsOut(
+        patient_id=profile.patient_id,
+        email=profile.email,
+        given_name=profile.given_name,
+        family_name=profile.family_name,
+        birth_date=profile.birth_date,
+        home_state=profile.home_state,
+        zone=profile.zone,
+        phone=profile.phone,
+        complete=profile.complete,
+        version=profile.version,
+    )
+
+
+@router.get("/v1/me/details", summary="The patient's own details", tags=[PATIENTS], **answers(404))
+def read_details() -> PatientDetailsOut:
+    return details_out(context.patients().details(context.caller(router)))
+
+
+@router.put(
+    "/v1/me/details",
+    summary="Give or change the patient's own details (version 0: the first time)",
+    tags=[PATIENTS],
+    **answers(409, model=PatientDetailsOut),
+)
+def put_details(request: PatientDetailsIn) -> Response[PatientDetailsOut]:
+    details = patients.PatientDetails(
+        given_name=request.given_name.strip(),
+        family_name=request.family_name.strip(),
+        birth_date=request.birth_date,
+        home_state=request.home_state,
+        zone=request.zone,
+        phone=request.phone,
+    )
+    saved = context.patients().update_details(context.caller(router), details, request.version)
+    return Response(status_code=200, body=details_out(saved), content_type="application/json")

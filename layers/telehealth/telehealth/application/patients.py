@@ -1,0 +1,97 @@
+"""Patients' own records: enrolment when they sign up, and the details they keep themselves.
+
+A patient who confirms their sign-up is enrolled at once (the patient pool's post-confirmation
+trigger): a Patient record with their e-mail alone, so every request they make from then on names
+an agent the clinical record has. Their name, date of birth, home state and time zone they give in
+the portal before they book (`check_details_complete` in the booking). Should the trigger have
+failed, their first save of those details enrols them instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
+
+from telehealth.application.audit import AuditTrail
+from telehealth.application.callers import Caller, NotFoundError
+from telehealth.domain.appointments import Actor
+from telehealth.domain.patients import PatientDetails
+from telehealth.fhir import projection
+from telehealth.fhir.audit import Interaction
+from telehealth.fhir.projection import PatientProfile
+from telehealth.ports import OutboxEntry, StaleWriteError
+
+
+class PatientStore(Protocol):
+    def patient(self, patient_id: str) -> PatientProfile | None: ...
+
+    def save_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
+        """Raises StaleWriteError unless the version on file is the one before `profile`'s."""
+        ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
+
+
+class PatientRecords:
+    def __init__(self, store: PatientStore, trail: AuditTrail, clock: Callable[[], datetime]) -> None:
+        self.store, self.trail, self.clock = store, trail, clock
+
+    def enrol(self, patient_id: str, email: str | None) -> PatientProfile:
+        """The patient's record, from their confirmed sign-up. Cognito may call twice for one
+        confirmation (a retry after a timeout), and also after a password reset: a patient on
+        file is left as they are."""
+        found = self.store.patient(patient_id)
+        if found is not None:
+            return found
+        profile = PatientProfile(patient_id, email=email)
+        try:
+            self._save(profile, Interaction.CREATE)
+        except StaleWriteError:  # a twin invocation enrolled them first
+            return self.store.patient(patient_id) or profile
+        return profile
+
+    def details(self, caller: Caller) -> PatientProfile:
+        with self.trail.request(caller, Interaction.READ):
+            caller.require(Actor.PATIENT)
+            profile = self.store.patient(caller.subject)
+            if profile is None:
+                raise NotFoundError("You have no record at this clinic yet: save your details to start one.")
+            self.store.record([self._audit(profile, Interaction.READ)])
+            return profile
+
+    def update_details(
+        self, caller: Caller, details: PatientDetails, expected_version: int
+    ) -> PatientProfile:
+        """The patient's details at their next version, if `expected_version` is the one on file
+        (0: none yet); otherwise StaleWriteError, and nothing changes."""
+        with self.trail.request(caller, Interaction.UPDATE):
+            caller.require(Actor.PATIENT)
+            before = self.store.patient(caller.subject)
+            if expected_version != (before.version if before else 0):
+                raise StaleWriteError("your details changed meanwhile")
+            after = replace(
+                before or PatientProfile(caller.subject),
+                given_name=details.given_name,
+                family_name=details.family_name,
+                birth_date=details.birth_date,
+                home_state=details.home_state,
+                zone=details.zone,
+                phone=details.phone,
+                version=expected_version + 1,
+            )
+            self._save(after, Interaction.UPDATE if before else Interaction.CREATE)
+            return after
+
+    def _save(self, profile: PatientProfile, interaction: Interaction) -> None:
+        outbox = [
+            OutboxEntry(projection.patient(profile), profile.version),
+            self._audit(profile, interaction),
+        ]
+        self.store.save_patient(profile, outbox)
+
+    def _audit(self, profile: PatientProfile, interaction: Interaction) -> OutboxEntry:
+        # The patient is the agent of their own record's every change: their sign-up, their edits.
+        reference = f"Patient/{profile.patient_id}"
+        return self.trail.entry(reference, interaction, [reference], self.clock())

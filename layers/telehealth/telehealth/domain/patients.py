@@ -1,0 +1,67 @@
+"""A patient's own details: what they must give before the clinic books them a visit, and the
+rules those details meet. Pure: no I/O; the clock's day is passed in."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from telehealth.domain.appointments import AppointmentRuleError
+from telehealth.domain.jurisdictions import is_us_jurisdiction
+
+OLDEST_AGE_YEARS = 130
+# E.164: a plus, a country code that does not start with 0, at most fifteen digits in all.
+_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+
+
+@dataclass(frozen=True)
+class PatientDetails:
+    """What a patient tells the clinic about themselves (their e-mail is their sign-in's)."""
+
+    given_name: str
+    family_name: str
+    birth_date: date
+    home_state: str
+    zone: str
+    phone: str | None = None
+
+
+def birth_date_problem(birth_date: date, today: date) -> str | None:
+    """Why a date of birth cannot be someone's, or None. The message names the rule only."""
+    if birth_date > today:
+        return "A date of birth cannot be in the future."
+    if birth_date < today.replace(year=today.year - OLDEST_AGE_YEARS, day=min(today.day, 28)):
+        return f"A date of birth is at most {OLDEST_AGE_YEARS} years ago."
+    return None
+
+
+def home_state_problem(state: str) -> str | None:
+    return (
+        None if is_us_jurisdiction(state) else "The home state is a US state, DC or territory, by its code."
+    )
+
+
+def zone_problem(zone: str) -> str | None:
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "The time zone is an IANA zone name, such as America/Chicago."
+    return None
+
+
+def phone_problem(phone: str) -> str | None:
+    return None if _PHONE.match(phone) else "A phone number is written +, the country code, then the number."
+
+
+def check_details_complete(complete: bool, *, own: bool) -> None:
+    """A visit is booked only for a patient whose details the clinic has (their name and date of
+    birth identify them to the provider; their state and zone are the visit's defaults)."""
+    if not complete:
+        raise AppointmentRuleError(
+            "details-incomplete",
+            "Add your name, date of birth and home state under Your details before booking."
+            if own
+            else "The patient has not yet given their name, date of birth and home state.",
+        )
