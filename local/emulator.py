@@ -214,6 +214,10 @@ def _user_pools_call_their_triggers(dispatcher: LambdaDispatcher) -> None:
             },
             "response": {},
         }
+        # Called once the confirmation has left its turn: the trigger's own writes take theirs.
+        persistence.after_turn(lambda: call(arn, event))
+
+    def call(arn: str, event: dict[str, Any]) -> None:
         result = dispatcher.invoke(arn, json.dumps(event).encode(), timeout_s=5)  # Cognito waits 5 s
         if result.function_error:
             message = json.loads(result.payload or b"{}").get("errorMessage", "")

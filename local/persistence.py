@@ -53,6 +53,24 @@ REPLAYING = threading.Event()
 _WRITES = threading.Lock()
 
 
+class _Turn(threading.local):
+    deferred: list[Callable[[], None]] | None = None  # set while this thread's write has the turn
+
+
+_turn = _Turn()
+
+
+def after_turn(work: Callable[[], None]) -> None:
+    """Run `work` once the write being answered has left its turn, or now outside one. For what a
+    write sets off that makes writes of its own (a user pool's trigger writing to a table), which
+    would otherwise wait on the turn it is in. An error `work` raises (moto's, a werkzeug
+    HTTPException) is the request's answer, as it would have been had it run in the write."""
+    if _turn.deferred is None:
+        work()
+    else:
+        _turn.deferred.append(work)
+
+
 # --- moto's one random source, per request -------------------------------------------------------
 
 
@@ -244,6 +262,7 @@ _journals: dict[str, Journal] = {}
 
 def _journal_requests() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from werkzeug.exceptions import HTTPException
 
     if getattr(DomainDispatcherApplication, "_journaled", False):
         return
@@ -262,17 +281,27 @@ def _journal_requests() -> None:
             start_response("503 Service Unavailable", [("Content-Type", "application/x-amz-json-1.0")])
             return [refusal.encode()]
         seed = secrets.randbits(63)
-        answered: list[int] = []
+        answered: list[tuple[str, Any]] = []
 
         def status_of(status: str, headers: Any, *rest: Any) -> Any:
-            answered.append(int(status.split()[0]))
-            return start_response(status, headers, *rest)
+            answered.append((status, headers))
+            return lambda data: None  # moto answers with the iterable alone
 
-        with _WRITES, _seeded(seed):
-            # The whole answer is made here, under the turn: it leaves after its entry is written.
-            chunks = list(original(self, environ, status_of))
-            if answered and 200 <= answered[0] < 300:
-                journal.append(Entry(_recorded(environ), body, seed))
+        _turn.deferred = []
+        try:
+            with _WRITES, _seeded(seed):
+                # The whole answer is made here, under the turn: it leaves after its entry is written.
+                chunks = list(original(self, environ, status_of))
+                if answered and 200 <= int(answered[0][0].split()[0]) < 300:
+                    journal.append(Entry(_recorded(environ), body, seed))
+        finally:
+            deferred, _turn.deferred = _turn.deferred, None
+        for work in deferred:
+            try:
+                work()
+            except HTTPException as error:
+                return error(environ, start_response)
+        start_response(*answered[0])
         return chunks
 
     DomainDispatcherApplication.__call__ = journaled  # type: ignore[method-assign]

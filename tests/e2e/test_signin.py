@@ -22,7 +22,8 @@ from local.platform import LocalPlatform
 from local.seed import DEMO_PASSWORD
 from local.signin import CODE_LIFETIME_S, Request, SignIn, totp
 from local.tokens import Authorizer
-from tests.conftest import Reply, http
+from tests.conftest import Reply
+from tests.conftest import http as request_http
 
 TENANT = "riverside"
 PROVIDER = f"dr.okafor@{TENANT}.example"
@@ -317,7 +318,7 @@ def test_a_new_patient_signs_up_confirms_by_mail_and_resets_a_forgotten_password
     tokens = patient.redeem(browser, code_of(done, patient), verifier).json()
     assert claims(tokens["id_token"])["email"] == email
     # Confirmed, they were enrolled (the pool's trigger): the API knows them, by their e-mail alone.
-    mine = http(
+    mine = request_http(
         "GET", f"{gateway}/v1/me/details", headers={"Authorization": f"Bearer {tokens['access_token']}"}
     )
     assert mine.status == 200 and (mine.json()["email"], mine.json()["complete"]) == (email, False)

@@ -8,6 +8,7 @@ import {
   nextDay,
   searchWindow,
   startOfDay,
+  zoneChoices,
   zoneOffsetMinutes,
 } from "./time.ts";
 
@@ -73,5 +74,17 @@ describe("slot times as the patient reads them", () => {
     expect(formatUntil("2026-12-07T14:05:00Z", now, "en-US")).toBe("in 5 minutes");
     expect(formatUntil("2026-12-07T16:00:00Z", now, "en-US")).toBe("in 2 hours");
     expect(formatUntil("2026-12-10T14:00:00Z", now, "en-US")).toBe("in 3 days");
+  });
+});
+
+describe("the time zones a patient chooses from", () => {
+  it("offers the US zones by the names people call them, the browser's own first when it is not one", () => {
+    const us = zoneChoices("America/Chicago");
+    expect(us.map(([zone]) => zone)).toContain("America/Chicago");
+    expect(us.find(([zone]) => zone === "Pacific/Honolulu")?.[1]).toMatch(/^Hawaii time/);
+    const abroad = zoneChoices("Europe/Lisbon");
+    expect(abroad[0]).toEqual(["Europe/Lisbon", "Europe/Lisbon"]);
+    expect(abroad.length).toBe(us.length + 1);
+    expect(zoneChoices("America/Argentina/Buenos_Aires")[0][1]).toBe("America/Argentina/Buenos Aires");
   });
 });
