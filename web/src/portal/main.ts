@@ -118,11 +118,11 @@ export class PatientPortal extends LitElement {
         this.context = this.makeContext(this.api, this.config);
       }
       this.route = parseRoute(window.location.hash);
-      await this.askForDetails();
     } catch (error) {
       this.error = error instanceof Error ? error.message : errorWords(error);
     }
     this.ready = true;
+    void this.askForDetails();
   }
 
   override disconnectedCallback(): void {
