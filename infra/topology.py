@@ -800,6 +800,7 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/vitals", ("GET",), _CLINICIAN),
     Route(f"{_APPOINTMENT}/vitals/review", ("POST",), _CLINICIAN),
     Route("/v1/providers/{provider_id}/availability", ("GET", "PUT"), _CLINICIAN),
+    Route("/v1/patients/search", ("POST",), _CLINICIAN),  # the front desk, booking for a patient
     # The clinic's administration.
     Route("/v1/admin/{proxy+}", (ANY,), RouteGroup.ADMIN),
     # Health systems.

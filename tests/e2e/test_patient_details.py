@@ -105,6 +105,14 @@ def test_a_new_patient_is_enrolled_on_confirming_gives_their_details_then_books(
     assert patient["birthDate"] == "1991-04-02" and patient["address"] == [{"use": "home", "state": "NJ"}]
     assert {t["value"] for t in patient["telecom"]} == {email, "+15550100042"}
 
+    # The front desk finds them by last name and date of birth, in a request body (never a URL).
+    staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+    search = {"family_name": "SYNTHETIC", "birth_date": "1991-04-02", "given_name": "rob"}
+    found = call(gateway, "POST", "/v1/patients/search", staff, search)
+    assert found.status == 200, found.body
+    assert {"patient_id": sub, "home_state": "NJ"}.items() <= found.json()["patients"][0].items()
+    assert call(gateway, "POST", "/v1/patients/search", token, search).status == 403
+
     # A password reset fires the same trigger (another source): the record stays as it is.
     idp.forgot_password(ClientId=client_id, Username=email)
     idp.confirm_forgot_password(

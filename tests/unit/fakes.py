@@ -23,6 +23,7 @@ from telehealth.application.visits import VideoSettings, VisitService
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.join_links import IssuedLink, LinkState
 from telehealth.domain.licensure import License
+from telehealth.domain.patients import lookup_key
 from telehealth.domain.reconciliation import LifecycleRun
 from telehealth.domain.scheduling import Availability, Interval, cells, slot_id
 from telehealth.domain.visits import CheckIn, Visit, VisitTimings
@@ -206,6 +207,14 @@ class FakeSchedulingStore(_Writes):
 
     def patient(self, patient_id: str) -> PatientProfile | None:
         return self.table.patients.get(patient_id)
+
+    def patients_named(self, family_name: str, birth_date: date) -> list[PatientProfile]:
+        key = lookup_key(family_name, birth_date)
+        return [
+            p
+            for p in self.table.patients.values()
+            if p.family_name and p.birth_date and lookup_key(p.family_name, p.birth_date) == key
+        ]
 
     def save_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
         self.table._before_write()

@@ -164,3 +164,21 @@ def test_an_enrolled_patient_projects_a_valid_patient_with_nothing_but_their_tel
         NEW_ID, d.given_name, d.family_name, d.birth_date, d.home_state, d.zone, phone=d.phone
     )
     Patient.model_validate(projection.patient(complete))
+
+
+def test_staff_find_a_patient_by_last_name_and_birth_date_whatever_the_case_and_it_is_audited() -> None:
+    c = clinic()
+    records = _records(c)
+    records.update_details(NEW, DETAILS, 0)
+    twin = Caller(Actor.PATIENT, "patient-twin", frozenset(), frozenset())
+    records.update_details(twin, replace(DETAILS, given_name="Alex"), 0)
+    found = records.find(STAFF, "  synthetic ", DETAILS.birth_date)
+    assert [p.patient_id for p in found] == ["patient-twin", NEW_ID]  # by first name
+    assert [p.patient_id for p in records.find(STAFF, "SYNTHETIC", DETAILS.birth_date, "rob")] == [NEW_ID]
+    assert records.find(STAFF, "Synthetic", DETAILS.birth_date - timedelta(days=1)) == []
+    searches = [a for a in _audits(c) if a["subtype"][0]["code"] == "search-type"]  # type: ignore[index]
+    assert [len(a.get("entity", [])) for a in searches] == [2, 1, 0]  # type: ignore[arg-type]
+    with pytest.raises(NotAuthorizedError):
+        records.find(NEW, "Synthetic", DETAILS.birth_date)
+    with pytest.raises(NotAuthorizedError):
+        records.find(PROVIDER, "Synthetic", DETAILS.birth_date)

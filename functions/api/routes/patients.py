@@ -88,6 +88,50 @@ def details_out(profile: PatientProfile) -> PatientDetailsOut:
     )
 
 
+class PatientSearch(_Model):
+    family_name: Name
+    birth_date: Day
+    given_name: Annotated[str, Field(max_length=60)] | None = Field(
+        default=None, description="The first name, or its start, to narrow the matches"
+    )
+
+
+class PatientFound(_Model):
+    patient_id: str
+    given_name: str | None
+    family_name: str | None
+    birth_date: date | None
+    home_state: str | None
+
+
+class PatientMatches(_Model):
+    patients: list[PatientFound] = Field(description="At most 20, by first name")
+
+
+@router.post(
+    "/v1/patients/search",
+    summary="Find a patient by last name and date of birth (staff), in the body: never in a URL",
+    tags=[PATIENTS],
+    **answers(),
+)
+def search_patients(request: PatientSearch) -> PatientMatches:
+    found = context.patients().find(
+        context.caller(router), request.family_name, request.birth_date, request.given_name
+    )
+    return PatientMatches(
+        patients=[
+            PatientFound(
+                patient_id=p.patient_id,
+                given_name=p.given_name,
+                family_name=p.family_name,
+                birth_date=p.birth_date,
+                home_state=p.home_state,
+            )
+            for p in found
+        ]
+    )
+
+
 @router.get("/v1/me/details", summary="The patient's own details", tags=[PATIENTS], **answers(404))
 def read_details() -> PatientDetailsOut:
     return details_out(context.patients().details(context.caller(router)))

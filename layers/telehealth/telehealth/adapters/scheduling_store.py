@@ -37,6 +37,7 @@ from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.table_store import TableStore
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.licensure import License, LicenseStatus
+from telehealth.domain.patients import lookup_key
 from telehealth.domain.scheduling import LONGEST_VISIT, Availability, ExtraHours, Interval, cells
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 from telehealth.ports import IdempotencyClaim, OutboxEntry, ProviderListing, ProviderRecord, StaleWriteError
@@ -383,6 +384,15 @@ class DynamoSchedulingStore(TableStore):
                         "version": profile.version,
                         "email": profile.email,
                         "phone": profile.phone,
+                        # Staff find a patient by last name and date of birth (once given).
+                        **(
+                            {
+                                "gsi1pk": f"PATIENTS#{lookup_key(profile.family_name, profile.birth_date)}",
+                                "gsi1sk": f"PATIENT#{profile.patient_id}",
+                            }
+                            if profile.family_name and profile.birth_date
+                            else {}
+                        ),
                     }
                 ),
             }
@@ -399,6 +409,16 @@ class DynamoSchedulingStore(TableStore):
             put["Put"]["ConditionExpression"] = "version = :before"
             put["Put"]["ExpressionAttributeValues"] = {":before": {"N": str(profile.version - 1)}}
         self._transact([put, *self._outbox_items(outbox, datetime.now(UTC))], None, taken=set())
+
+    def patients_named(self, family_name: str, birth_date: date) -> list[PatientProfile]:
+        return [
+            patient_from(i)
+            for i in self._query(
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"PATIENTS#{lookup_key(family_name, birth_date)}"}},
+            )
+        ]
 
     def patient(self, patient_id: str) -> PatientProfile | None:
         item = self._client.get_item(

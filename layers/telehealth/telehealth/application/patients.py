@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from telehealth.application.audit import AuditTrail
@@ -23,9 +23,13 @@ from telehealth.fhir.audit import Interaction
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import OutboxEntry, StaleWriteError
 
+MAX_FOUND = 20  # more than this many of one last name and birth date: narrow by first name
+
 
 class PatientStore(Protocol):
     def patient(self, patient_id: str) -> PatientProfile | None: ...
+
+    def patients_named(self, family_name: str, birth_date: date) -> list[PatientProfile]: ...
 
     def save_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
         """Raises StaleWriteError unless the version on file is the one before `profile`'s."""
@@ -83,6 +87,24 @@ class PatientRecords:
             )
             self._save(after, Interaction.UPDATE if before else Interaction.CREATE)
             return after
+
+    def find(
+        self, caller: Caller, family_name: str, birth_date: date, given_name: str | None = None
+    ) -> list[PatientProfile]:
+        """Staff finding the patient they book for: by last name and date of birth, narrowed by
+        the first name's start when given. One AuditEvent names every patient found (none, too)."""
+        with self.trail.request(caller, Interaction.SEARCH):
+            caller.require(Actor.STAFF)
+            found = self.store.patients_named(family_name, birth_date)
+            if given_name:
+                start = given_name.strip().casefold()
+                found = [p for p in found if (p.given_name or "").casefold().startswith(start)]
+            found = sorted(found, key=lambda p: ((p.given_name or "").casefold(), p.patient_id))[:MAX_FOUND]
+            read = [f"Patient/{p.patient_id}" for p in found]
+            self.store.record(
+                self.trail.entries(self.trail.agent(caller), Interaction.SEARCH, read, self.clock())
+            )
+            return found
 
     def _save(self, profile: PatientProfile, interaction: Interaction) -> None:
         outbox = [

@@ -28,6 +28,13 @@ class PatientDetails:
     phone: str | None = None
 
 
+def lookup_key(family_name: str, birth_date: date) -> str:
+    """How the front desk finds a patient: their last name as written in any case or spacing,
+    and their date of birth (two patients rarely share both; the few who do are told apart by
+    their first name and home state)."""
+    return f"{' '.join(family_name.split()).casefold()}#{birth_date.isoformat()}"
+
+
 def birth_date_problem(birth_date: date, today: date) -> str | None:
     """Why a date of birth cannot be someone's, or None. The message names the rule only."""
     if birth_date > today:
