@@ -154,6 +154,18 @@ class Answer:
     body: bytes = b""
 
 
+_UNIT_S = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+def token_validity_s(client: Mapping[str, Any], kind: str) -> int:
+    """How long a client's access or ID tokens (`kind`) live, in seconds, as Cognito reads the
+    client: an hour when it names none, its amount in hours when it names no unit."""
+    amount = client.get(f"{kind}Validity")
+    if not amount:
+        return 3600
+    return int(amount) * _UNIT_S[(client.get("TokenValidityUnits") or {}).get(kind, "hours")]
+
+
 def _redirect(location: str, **headers: str) -> Answer:
     return Answer(302, {"Location": location, "Cache-Control": "no-store", **headers})
 
@@ -538,7 +550,7 @@ class SignIn:
             except ClientError:
                 return _json(400, {"error": "invalid_grant"}, cors)
             # Cognito gives no new refresh token on a refresh (rotation is off for these clients).
-            return _json(200, self._tokens(result, nonce=""), cors)
+            return _json(200, self._tokens(client, result, nonce=""), cors)
         return _json(400, {"error": "unsupported_grant_type"}, cors)
 
     def _redeem(
@@ -565,17 +577,22 @@ class SignIn:
         except ClientError:  # signed out everywhere since the code was issued
             return _json(400, {"error": "invalid_grant"}, cors)
         return _json(
-            200, {**self._tokens(result, nonce=grant.nonce), "refresh_token": grant.refresh_token}, cors
+            200,
+            {**self._tokens(client, result, nonce=grant.nonce), "refresh_token": grant.refresh_token},
+            cors,
         )
 
     @staticmethod
-    def _tokens(result: Mapping[str, Any], *, nonce: str) -> dict[str, Any]:
-        id_token = result["IdToken"]
+    def _tokens(client: Mapping[str, Any], result: Mapping[str, Any], *, nonce: str) -> dict[str, Any]:
+        """moto's tokens, living as long as the client says (moto's last an hour whatever it
+        says; the portals' clients say 15 minutes, so the apps refresh as they will in AWS)."""
+        access_s, id_s = (token_validity_s(client, kind) for kind in ("AccessToken", "IdToken"))
+        access = with_claims(result["AccessToken"], {}, lifetime_s=access_s)
+        claims = {"nonce": nonce} if nonce else {}
         return {
-            "access_token": result["AccessToken"],
-            "id_token": with_claims(id_token, {"nonce": nonce}) if nonce else id_token,
-            # What the pool's token says (moto's last an hour whatever the client's validity).
-            "expires_in": int(result["ExpiresIn"]),
+            "access_token": access,
+            "id_token": with_claims(result["IdToken"], claims, lifetime_s=id_s),
+            "expires_in": access_s,
             "token_type": "Bearer",
         }
 

@@ -97,11 +97,14 @@ def mint_client_credentials_token(*, issuer: str, client_id: str, scopes: Iterab
     return jwt.encode({"alg": "RS256", "kid": "dummy"}, claims, _PRIVATE)
 
 
-def with_claims(token: str, claims: dict[str, Any]) -> str:
+def with_claims(token: str, claims: dict[str, Any], *, lifetime_s: int | None = None) -> str:
     """A pool's token with claims added, signed again with the pool's key: the ID token Cognito
-    issues for an authorization request with a `nonce` carries it, and moto's cannot."""
+    issues for an authorization request with a `nonce` carries it, and moto's cannot; with
+    `lifetime_s`, expiring that long after it was issued (moto's live an hour, whatever the
+    client's validity)."""
     decoded = jwt.decode(token, _PUBLIC, algorithms=["RS256"])
-    return jwt.encode(dict(decoded.header), {**decoded.claims, **claims}, _PRIVATE)
+    lifetime = {"exp": int(decoded.claims["iat"]) + lifetime_s} if lifetime_s is not None else {}
+    return jwt.encode(dict(decoded.header), {**decoded.claims, **claims, **lifetime}, _PRIVATE)
 
 
 def sign_for_tests(claims: dict[str, Any], *, forged: bool = False) -> str:

@@ -173,6 +173,11 @@ def test_a_patient_signs_in_reloads_without_a_password_refreshes_and_signs_out(
     assert "aws.cognito.signin.user.admin" in claims(body["access_token"])["scope"].split()
     assert claims(body["id_token"])["email"] == PATIENT
     assert api(gateway, body["access_token"]) == 200
+    # As long as the portal's client says (15 minutes), not moto's hour: the apps refresh as in AWS.
+    assert body["expires_in"] == 15 * 60
+    for token in (body["access_token"], body["id_token"]):
+        issued = claims(token)
+        assert issued["exp"] - issued["iat"] == 15 * 60
 
     # A reload: the authorization runs again and the session answers without a password.
     verifier2, challenge2 = pkce()
@@ -191,6 +196,7 @@ def test_a_patient_signs_in_reloads_without_a_password_refreshes_and_signs_out(
     )
     assert refreshed.status == 200
     assert "refresh_token" not in refreshed.json()  # as Cognito: no new refresh token
+    assert refreshed.json()["expires_in"] == 15 * 60
     assert api(gateway, refreshed.json()["access_token"]) == 200
 
     out = browser.request(
