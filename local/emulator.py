@@ -308,6 +308,7 @@ def apply_aws_parity() -> None:
         _routes_are_remembered()
         _state_machines_parsed_once()
         _user_pools_parse_their_key_once()
+        _user_pools_lock_out_repeated_failures()
         _queries_read_their_partition()
         _applied = True
 
@@ -558,6 +559,55 @@ def _user_pools_parse_their_key_once() -> None:
             return RSAKey if name == "RSAKey" else getattr(jwk, name)
 
     setattr(models, "jwk", Jwk())  # noqa: B010 (moto's module-level name)
+
+
+# Cognito's lockout of a user whose password sign-ins keep failing (its developer guide, "Lockout
+# behavior for failed sign-in attempts"); moto has none.
+LOCKOUT_AFTER = 5
+LOCKOUT_LONGEST_S = 15 * 60
+LOCKOUT_FORGOTTEN_AFTER_S = 15 * 60
+
+
+def _user_pools_lock_out_repeated_failures() -> None:
+    """After five failed password sign-ins Cognito locks the user out for 2^(n-5) seconds (n the
+    failures so far, about 15 minutes at most); an attempt meanwhile, even with the right
+    password, answers NotAuthorizedException "Password attempts exceeded" and does not count. A
+    success, or 15 minutes without an attempt after a lockout, starts over."""
+    import time
+
+    from moto.cognitoidp.exceptions import NotAuthorizedError
+    from moto.cognitoidp.models import CognitoIdpBackend
+
+    failures: dict[tuple[str, str], tuple[int, float]] = {}  # (pool, user's sub) -> (n, last at)
+    guard = threading.Lock()
+    original = CognitoIdpBackend.initiate_auth
+
+    def initiate_auth(
+        self: CognitoIdpBackend, client_id: str, auth_flow: str, auth_parameters: dict[str, str]
+    ) -> dict[str, Any]:
+        pool = next((p for p in self.user_pools.values() if client_id in p.clients), None)
+        user = pool._get_user(auth_parameters.get("USERNAME", "")) if pool else None
+        if auth_flow != "USER_PASSWORD_AUTH" or pool is None or user is None:
+            return original(self, client_id, auth_flow, auth_parameters)
+        key, now = (pool.id, user.id), time.monotonic()
+        with guard:
+            n, last = failures.get(key, (0, 0.0))
+            if n >= LOCKOUT_AFTER and now - last >= LOCKOUT_FORGOTTEN_AFTER_S:
+                n = 0
+            if n >= LOCKOUT_AFTER and now < last + min(2 ** (n - LOCKOUT_AFTER), LOCKOUT_LONGEST_S):
+                raise NotAuthorizedError("Password attempts exceeded")
+        try:
+            answer = original(self, client_id, auth_flow, auth_parameters)
+        except NotAuthorizedError as error:
+            if "Incorrect username or password" in error.message:
+                with guard:
+                    failures[key] = (n + 1, time.monotonic())
+            raise
+        with guard:
+            failures.pop(key, None)
+        return answer
+
+    CognitoIdpBackend.initiate_auth = initiate_auth  # type: ignore[method-assign]
 
 
 def _routes_are_remembered() -> None:

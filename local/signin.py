@@ -51,6 +51,7 @@ PKCE_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # base64url of a SHA-256, u
 
 # What Cognito says, word for word where it says something.
 WRONG_PASSWORD = "Incorrect username or password."  # noqa: S105 (a message)
+PASSWORD_ATTEMPTS_EXCEEDED = "Password attempts exceeded"  # noqa: S105 (Cognito's lockout)
 WRONG_CODE = "Invalid code received for user"
 WRONG_VERIFICATION = "Invalid verification code provided, please try again."
 EXPIRED_VERIFICATION = "Invalid code provided, please request a code again."
@@ -443,8 +444,11 @@ class SignIn:
             kind = error.response["Error"]["Code"]
             if kind == "UserNotConfirmedException" and pool == "patients":
                 return self._confirm_form(request, self._start_verification(pool, username, password))
-            # No word on whether the account exists (the clients prevent user-existence errors).
-            return self._login_form(pool, request, error=WRONG_PASSWORD, email=username)
+            # No word on whether the account exists (the clients prevent user-existence errors);
+            # a lockout (too many wrong passwords) says so, as the managed login does.
+            said = error.response["Error"]["Message"]
+            shown = said if said == PASSWORD_ATTEMPTS_EXCEEDED else WRONG_PASSWORD
+            return self._login_form(pool, request, error=shown, email=username)
         refresh_token = result["AuthenticationResult"]["RefreshToken"]
         if pool != "workforce":
             return self._signed_in(pool, request, checked, username, refresh_token)

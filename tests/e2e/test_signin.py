@@ -358,6 +358,34 @@ def test_a_new_patient_signs_up_confirms_by_mail_and_resets_a_forgotten_password
     assert b"Reset your password" in silent.body and mailed(gateway, ghost) == []
 
 
+def test_five_wrong_passwords_lock_the_account_out_for_a_second_then_the_right_one_works(
+    platform: LocalPlatform, portals: dict[str, Portal], gateway: str
+) -> None:
+    """Cognito's lockout (moto has none; the emulator adds it): a fresh account, so no other
+    test's sign-ins are locked out."""
+    patient, browser = portals["patients"], Browser(gateway)
+    email = f"locked.{secrets.token_hex(4)}@{TENANT}.example"
+    tenant = platform.provisioned[TENANT]
+    idp = platform.client("cognito-idp", tenant.region)
+    idp.sign_up(
+        ClientId=patient.client_id,
+        Username=email,
+        Password=DEMO_PASSWORD,
+        UserAttributes=[{"Name": "email", "Value": email}],
+    )
+    idp.admin_confirm_sign_up(UserPoolId=tenant.user_pools["patients"], Username=email)
+    for _ in range(5):
+        wrong = password_step(browser, patient, pkce()[1], email, "Not-the-passw0rd")
+        assert alert(wrong.body) == "Incorrect username or password."
+    locked = password_step(browser, patient, pkce()[1], email, DEMO_PASSWORD)
+    assert alert(locked.body) == "Password attempts exceeded"  # even the right password, for now
+    time.sleep(1.1)  # 2^(5-5) seconds
+    code_of(password_step(browser, patient, pkce()[1], email, DEMO_PASSWORD), patient)
+    # The success started the count over: one more wrong password is just that.
+    again = password_step(Browser(gateway), patient, pkce()[1], email, "Not-the-passw0rd")
+    assert alert(again.body) == "Incorrect username or password."
+
+
 def test_a_code_expires_after_five_minutes(platform: LocalPlatform, portals: dict[str, Portal]) -> None:
     """With the stand-in's clock moved on, against the session's pools (no waiting)."""
     now = [time.time()]
