@@ -221,6 +221,16 @@ class Grant:
 
 
 @dataclass
+class NewPassword:
+    """Between a temporary password (an account an admin made) and the user's own."""
+
+    username: str
+    session: str  # Cognito's, for RespondToAuthChallenge
+    client_id: str
+    expires_at: float
+
+
+@dataclass
 class Challenge:
     """Between a workforce user's password and their TOTP code."""
 
@@ -261,6 +271,7 @@ class SignIn:
     _sessions: dict[tuple[str, str], Session] = field(default_factory=dict)
     _grants: dict[str, tuple[str, Grant]] = field(default_factory=dict)
     _challenges: dict[str, Challenge] = field(default_factory=dict)
+    _new_passwords: dict[str, NewPassword] = field(default_factory=dict)
     _sign_ups: dict[str, PendingSignUp] = field(default_factory=dict)
     _verification: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
     _resets: dict[tuple[str, str], float] = field(default_factory=dict)
@@ -287,6 +298,7 @@ class SignIn:
             ("login", "GET"): self._login_page,
             ("login", "POST"): self._login,
             ("mfa", "POST"): self._mfa,
+            ("new-password", "POST"): self._new_password,
             ("logout", "GET"): self._logout,
             ("forgot-password", "GET"): self._forgot_page,
             ("forgot-password", "POST"): self._forgot,
@@ -449,6 +461,49 @@ class SignIn:
             said = error.response["Error"]["Message"]
             shown = said if said == PASSWORD_ATTEMPTS_EXCEEDED else WRONG_PASSWORD
             return self._login_form(pool, request, error=shown, email=username)
+        if result.get("ChallengeName") == "NEW_PASSWORD_REQUIRED":  # an admin made the account
+            pending = secrets.token_urlsafe(24)
+            with self._lock:
+                self._new_passwords[pending] = NewPassword(
+                    username, result["Session"], checked.client_id, self.clock() + CHALLENGE_LIFETIME_S
+                )
+            return self._new_password_form(pool, request, pending)
+        return self._after_password(pool, request, checked, username, result)
+
+    def _new_password(self, pool: str, request: Request) -> Answer:
+        """The managed login's "Change password" step: the new password twice, held to the pool's
+        policy, then on as after any password (the workforce to their TOTP)."""
+        checked = self._authorization(pool, request)
+        if isinstance(checked, Answer):
+            return checked
+        form = request.form
+        pending_id = form.get("session", "")
+        with self._lock:
+            pending = self._new_passwords.get(pending_id)
+            if pending is not None and pending.expires_at <= self.clock():
+                del self._new_passwords[pending_id]
+                pending = None
+        if pending is None or pending.client_id != checked.client_id:
+            return self._login_form(pool, request, error=SESSION_EXPIRED)
+        password = form.get("password", "")
+        problem = self._password_problem(pool, password)
+        if password != form.get("confirm", ""):
+            problem = "Passwords do not match."
+        if problem is not None:
+            return self._new_password_form(pool, request, pending_id, error=problem)
+        result = self.idp.respond_to_auth_challenge(
+            ClientId=checked.client_id,
+            ChallengeName="NEW_PASSWORD_REQUIRED",
+            Session=pending.session,
+            ChallengeResponses={"USERNAME": pending.username, "NEW_PASSWORD": password},
+        )
+        with self._lock:
+            self._new_passwords.pop(pending_id, None)
+        return self._after_password(pool, request, checked, pending.username, result)
+
+    def _after_password(
+        self, pool: str, request: Request, checked: Authorization, username: str, result: Mapping[str, Any]
+    ) -> Answer:
         refresh_token = result["AuthenticationResult"]["RefreshToken"]
         if pool != "workforce":
             return self._signed_in(pool, request, checked, username, refresh_token)
@@ -881,6 +936,23 @@ class SignIn:
 <button type="submit">Verify</button>
 </form>"""
         return self._page(request, "Multi-factor authentication", content)
+
+    def _new_password_form(
+        self, pool: str, request: Request, pending_id: str, *, error: str | None = None
+    ) -> Answer:
+        content = f"""{self._alert(error)}
+<p>Your account was made with a temporary password. Choose your own to continue.</p>
+<form method="post" action="{self._action(request, "new-password")}">
+<input type="hidden" name="session" value="{html.escape(pending_id)}">
+<label for="password">New password</label>
+<input id="password" name="password" type="password" autocomplete="new-password" required
+ aria-describedby="password-rules">
+<p id="password-rules">{html.escape(self._password_rules(pool))}</p>
+<label for="confirm">Confirm new password</label>
+<input id="confirm" name="confirm" type="password" autocomplete="new-password" required>
+<button type="submit">Change password</button>
+</form>"""
+        return self._page(request, "Change your password", content)
 
     def _sign_up_form(
         self, pool: str, request: Request, *, error: str | None = None, values: Mapping[str, str] = {}

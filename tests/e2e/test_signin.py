@@ -235,6 +235,53 @@ def test_a_provider_signs_in_with_a_password_and_the_authenticator_code(
     assert api(gateway, tokens["access_token"]) == 200
 
 
+def test_a_clinician_an_admin_added_changes_the_temporary_password_then_enrols_their_authenticator(
+    platform: LocalPlatform, portals: dict[str, Portal], gateway: str
+) -> None:
+    tenant = platform.provisioned[TENANT]
+    idp = platform.client("cognito-idp", tenant.region)
+    email, temporary = f"dr.new.{secrets.token_hex(4)}@{TENANT}.example", "Temp-Passw0rd-123!"
+    idp.admin_create_user(
+        UserPoolId=tenant.user_pools["workforce"],
+        Username=email,
+        TemporaryPassword=temporary,
+        MessageAction="SUPPRESS",
+        UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+    )
+    idp.admin_add_user_to_group(UserPoolId=tenant.user_pools["workforce"], Username=email, GroupName="staff")
+    provider, browser = portals["workforce"], Browser(gateway)
+    verifier, challenge = pkce()
+    change = password_step(browser, provider, challenge, email, temporary)
+    assert change.status == 200 and b"Change your password" in change.body
+    action = form_action(change.body, "new-password")
+    mismatched = browser.request(
+        "POST", action, {**form_fields(change.body), "password": NEW_PASSWORD, "confirm": NEW_PASSWORD + "x"}
+    )
+    assert alert(mismatched.body) == "Passwords do not match."
+    weak = browser.request(
+        "POST", action, {**form_fields(change.body), "password": "short", "confirm": "short"}
+    )
+    assert alert(weak.body) == "Password does not conform to policy: Password not long enough"
+    mfa = browser.request(
+        "POST", action, {**form_fields(change.body), "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
+    # The workforce's MFA: a user with no authenticator yet is given a secret to add first.
+    secret = re.search(r'<p class="secret">([A-Z2-7]+)</p>', mfa.body.decode())
+    assert secret, mfa.body
+    done = browser.request(
+        "POST",
+        form_action(mfa.body, "mfa"),
+        {**form_fields(mfa.body), "code": totp(secret.group(1), time.time())},
+    )
+    tokens = provider.redeem(browser, code_of(done, provider), verifier).json()
+    assert claims(tokens["id_token"])["cognito:groups"] == ["staff"]
+    # The temporary password is spent; the new one is theirs.
+    old = password_step(Browser(gateway), provider, pkce()[1], email, temporary)
+    assert alert(old.body) == "Incorrect username or password."
+    again = password_step(Browser(gateway), provider, pkce()[1], email, NEW_PASSWORD)
+    assert b"Change your password" not in again.body and b'<label for="code">Code</label>' in again.body
+
+
 def test_cognitos_refusals(portals: dict[str, Portal], gateway: str) -> None:
     patient, browser = portals["patients"], Browser(gateway)
     wrong = password_step(browser, patient, pkce()[1], PATIENT, "Not-the-passw0rd")
