@@ -3,6 +3,7 @@ refused whole, and booking following settings an admin changed, without a deploy
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -13,11 +14,11 @@ from infra import topology
 from telehealth.adapters.admin_store import DynamoClinicAdmin, DynamoProviderAdmin
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.application.booking import BookingService, ClinicRules
-from telehealth.application.callers import Caller
+from telehealth.application.callers import Caller, NotAuthorizedError
 from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
 from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleError
-from telehealth.domain.clinic_settings import ClinicSettings, Service
-from telehealth.domain.licensure import License
+from telehealth.domain.clinic_settings import ClinicSettings, Service, SettingsError
+from telehealth.domain.licensure import License, LicenseStatus
 from telehealth.domain.scheduling import Availability, Interval, slot_id
 from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
@@ -190,3 +191,61 @@ def test_an_admin_adds_a_provider_then_withdraws_a_licence_and_search_follows(
         ExpressionAttributeValues={":o": {"S": "OUTBOX#Practitioner/dr-new"}},
     )
     assert sorted(int(i["sk"]["S"].removeprefix("V#")) for i in pending["Items"]) == [1, 2]
+
+
+def test_the_directory_lists_every_provider_by_name_a_page_at_a_time_with_where_they_practise_today(
+    emulator: MotoServer, table: str
+) -> None:
+    client = emulator.client("dynamodb")
+    now = datetime.now(UTC)
+    admin = ClinicAdmin(
+        DynamoClinicAdmin(table, client=client),
+        lambda: now,
+        ClinicSettings(),
+        DynamoProviderAdmin(table, client=client),
+    )
+    today = now.date()
+    current = License("NY", "NY-1", today - timedelta(days=400), today + timedelta(days=400))
+    lapsed = License("NJ", "NJ-1", today - timedelta(days=400), today - timedelta(days=30))
+    suspended = License(
+        "CO", "CO-1", today - timedelta(days=10), today + timedelta(days=10), LicenseStatus.SUSPENDED
+    )
+    names = [
+        ("dr-c", "Zoe", "Abbott"),
+        ("dr-a", "Ada", "baker"),
+        ("dr-b", "Ben", "Baker"),
+        ("dr-d", "Cy", "Young"),
+    ]
+    for provider_id, given, family in names:
+        profile = PractitionerProfile(
+            provider_id, given, family, "family-medicine", ("en",), "America/Denver"
+        )
+        admin.put_provider(ADMIN, profile, [current, lapsed, suspended], f"sub-{provider_id}", 0)
+    # Their licences are in the same index (under LICENSED#<state>): none is listed as a provider.
+    staff = Caller(Actor.STAFF, "sub-staff", frozenset(), frozenset({"staff"}))
+
+    listed, cursor, pages = [], None, 0
+    while True:
+        page, cursor = admin.directory(staff, cursor, 3)
+        listed += page
+        pages += 1
+        if cursor is None:
+            break
+    assert pages == 2  # 3 and 1: the last page says it is the last, with no empty page after it
+    # By family name then given name, whatever the case they were typed in.
+    assert [p.profile.provider_id for p in listed] == ["dr-c", "dr-a", "dr-b", "dr-d"]
+    assert {p.states_today for p in listed} == {("NY",)}  # not lapsed, not suspended
+    assert listed[0].profile.version == 1
+
+    # A licence withdrawn and a rename: the directory follows the profile's own write.
+    renamed = PractitionerProfile("dr-d", "Cy", "Aaron", "family-medicine", ("en",), "America/Denver")
+    admin.put_provider(ADMIN, renamed, [], "sub-dr-d", 1)
+    first, _ = admin.directory(ADMIN, None, 10)
+    assert [(p.profile.provider_id, p.states_today) for p in first][:2] == [("dr-d", ()), ("dr-c", ("NY",))]
+
+    # A cursor this API never gave out is a 400, never a read somewhere else.
+    for forged in ("not base64!", "eA==", base64.urlsafe_b64encode(b"x#y#DR A").decode()):
+        with pytest.raises(SettingsError, match="cursor"):
+            admin.directory(ADMIN, forged, 10)
+    with pytest.raises(NotAuthorizedError):
+        admin.directory(PATIENT, None, 10)

@@ -16,7 +16,7 @@ from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.scheduling import cells, slot_id
 from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.ports import IdempotencyMismatchError, IdempotentReplay, SlotTakenError, StaleWriteError
-from tests.unit.fakes import NOW, PATIENT, PATIENT_ID, PROVIDER_ID, Clinic, clinic
+from tests.unit.fakes import NOW, PATIENT, PATIENT_ID, PROVIDER_ID, STAFF, Clinic, clinic, provider_record
 
 AT = NOW.replace(hour=10) + timedelta(days=2)  # Wednesday 10:00 UTC: well outside the window
 
@@ -64,6 +64,18 @@ def test_a_slot_taken_between_the_search_and_the_write_is_refused_and_nothing_of
     # The slot is gone from the next search.
     offered, _ = c.booking.search(PATIENT, SlotQuery("NY", AT, AT + timedelta(hours=1)))
     assert slot_id(PROVIDER_ID, AT) not in [o.slot.slot_id for o in offered]
+
+
+def test_staff_who_name_a_provider_see_that_providers_times_only() -> None:
+    c = clinic()
+    c.table.providers["dr-other"] = provider_record("dr-other", "sub-other")
+    window = SlotQuery("NY", AT, AT + timedelta(hours=1))
+    both, _ = c.booking.search(STAFF, window)
+    assert {o.provider.profile.provider_id for o in both} == {PROVIDER_ID, "dr-other"}
+    named, _ = c.booking.search(STAFF, replace(window, provider_id="dr-other"))
+    assert named and {o.provider.profile.provider_id for o in named} == {"dr-other"}
+    nobody, _ = c.booking.search(STAFF, replace(window, provider_id="dr-nobody"))
+    assert nobody == []
 
 
 def test_a_twin_booking_under_the_same_key_that_commits_second_gets_the_first_answer_and_books_nothing() -> (

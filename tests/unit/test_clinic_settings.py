@@ -28,10 +28,14 @@ from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.domain.visits import VisitTimings
 from telehealth.fhir.projection import PractitionerProfile
 from telehealth.ports import OutboxEntry, ProviderRecord, StaleWriteError
+from telehealth.ports.admin import DirectoryEntry, DirectoryPage
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 ADMIN = Caller(Actor.STAFF, "sub-admin", frozenset(), frozenset({"admins"}))
 STAFF = Caller(Actor.STAFF, "sub-staff", frozenset(), frozenset({"staff"}))
+PATIENT = Caller(Actor.PATIENT, "patient-1", frozenset(), frozenset())
+PROVIDER = Caller(Actor.PROVIDER, "sub-dr", frozenset(), frozenset({"providers"}))
+MACHINE = Caller(Actor.MACHINE, "client-1", frozenset({"telehealth/appointments.read"}), frozenset())
 
 
 class MemoryAdminStore:
@@ -257,6 +261,12 @@ class MemoryDirectory:
     def provider(self, provider_id: str) -> ProviderRecord | None:
         return self.saved[-1][0] if self.saved else None
 
+    def directory(self, after: str | None, limit: int) -> DirectoryPage:
+        if after not in (None, "p#1"):
+            raise ValueError("not a place in the directory")
+        records = [r for r, _ in self.saved][-1:]
+        return DirectoryPage([DirectoryEntry(r.profile, r.licenses) for r in records], None)
+
     def provider_for_user(self, user_sub: str) -> str | None:
         return None
 
@@ -296,3 +306,65 @@ def test_only_admins_keep_providers_and_each_change_reaches_the_record_with_its_
     assert [e.resource["id"] for e in directory.recorded] == ["user-sub-admin"]
     with pytest.raises(StaleWriteError):
         admin.put_provider(ADMIN, profile, [], "sub-x", 0)
+
+
+# Every operation of the admin service, as a caller would reach it through its route.
+PROFILE = PractitionerProfile("dr-x", "Ada", "Example", "family-medicine", ("en",), "America/Chicago")
+NY = License("NY", "NY-1", date(2026, 1, 1), date(2027, 1, 1))
+ADMIN_OPERATIONS: dict[str, Any] = {
+    "read the settings": lambda a, c: a.settings(c),
+    "change the settings": lambda a, c: a.change_settings(c, {"max_open_bookings": 2}, 1),
+    "read the settings' history": lambda a, c: a.settings_history(c),
+    "list the services": lambda a, c: a.services(c),
+    "change a service": lambda a, c: a.put_service(c, Service("general", "Free", 30, 0), 1),
+    "read a service's history": lambda a, c: a.service_history(c, "general"),
+    "read a provider": lambda a, c: a.provider(c, "dr-x"),
+    "change a provider": lambda a, c: a.put_provider(c, PROFILE, [], "sub-x", 1),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(ADMIN_OPERATIONS))
+@pytest.mark.parametrize("caller", [PATIENT, PROVIDER, STAFF, MACHINE], ids=lambda c: c.actor.value)
+def test_no_one_but_an_admin_reaches_the_administration_and_a_refusal_changes_nothing(
+    operation: str, caller: Caller
+) -> None:
+    directory = MemoryDirectory()
+    admin = ClinicAdmin(MemoryAdminStore(), lambda: NOW, ClinicSettings(), directory)
+    admin.change_settings(ADMIN, {"max_open_bookings": 4}, 0)
+    admin.put_service(ADMIN, Service("general", "General", 30, 4000), 0)
+    admin.put_provider(ADMIN, PROFILE, [NY], "sub-x", 0)
+    before = (
+        admin.settings(ADMIN),
+        admin.services(ADMIN),
+        admin.provider(ADMIN, "dr-x"),
+        len(directory.saved),
+    )
+    with pytest.raises(NotAuthorizedError):
+        ADMIN_OPERATIONS[operation](admin, caller)
+    assert (
+        admin.settings(ADMIN),
+        admin.services(ADMIN),
+        admin.provider(ADMIN, "dr-x"),
+        len(directory.saved),
+    ) == before
+
+
+def test_admins_and_staff_read_the_provider_directory_and_no_one_else_does() -> None:
+    directory = MemoryDirectory()
+    admin = ClinicAdmin(MemoryAdminStore(), lambda: NOW, ClinicSettings(), directory)
+    admin.put_provider(ADMIN, PROFILE, [NY], "sub-x", 0)
+    for reader in (ADMIN, STAFF):
+        listed, cursor = admin.directory(reader, None, 50)
+        assert [(p.profile.provider_id, p.states_today, p.profile.version) for p in listed] == [
+            ("dr-x", ("NY",), 1)
+        ]
+        assert cursor is None
+    for caller in (PATIENT, PROVIDER, MACHINE):
+        with pytest.raises(NotAuthorizedError):
+            admin.directory(caller, None, 50)
+    for limit in (0, 101):
+        with pytest.raises(SettingsError, match="limit"):
+            admin.directory(STAFF, None, limit)
+    admin.directory(STAFF, "cCMx", 1)  # a cursor it gave out ("p#1")
+    with pytest.raises(SettingsError, match="cursor"):
+        admin.directory(STAFF, "cCMy", 1)  # base64 of a place the store never gave out

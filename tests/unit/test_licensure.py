@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -85,3 +85,20 @@ def test_every_jurisdiction_has_its_zones() -> None:
 
     assert set(JURISDICTION_ZONES) == US_JURISDICTIONS
     assert all(ZoneInfo(z) for zones in JURISDICTION_ZONES.values() for z in zones)
+
+
+def test_the_states_open_now_are_those_with_a_credential_valid_today_in_every_zone_of_the_state() -> None:
+    credentials = [
+        ny(),
+        ny(state="NJ", number="NJ-1", status=LicenseStatus.SUSPENDED),
+        # The day is the state's own: at 03:00 UTC on 1 December it is still 30 November in
+        # Colorado and Oregon, so a licence ending on the 30th still holds there and one
+        # starting on the 1st does not hold yet; six hours later it is the other way round.
+        ny(state="CO", number="CO-1", valid_until=date(2026, 11, 30)),
+        ny(state="OR", number="OR-1", valid_from=date(2026, 12, 1)),
+        ny(state="OR", number="OR-2", valid_until=date(2026, 11, 29)),
+    ]
+    early = datetime(2026, 12, 1, 3, tzinfo=UTC)
+    assert POLICY.states_open(credentials, early) == ("CO", "NY")
+    assert POLICY.states_open(credentials, early + timedelta(hours=6)) == ("NY", "OR")
+    assert POLICY.states_open([], early) == ()

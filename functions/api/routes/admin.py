@@ -1,6 +1,7 @@
-"""Clinic administration routes (admins only, checked on the server): the clinic's settings and
-services, each change versioned (the version read goes with every write; a stale one is a 409)
-and kept with who made it."""
+"""Clinic administration routes (admins only, checked on the server; staff also read the provider
+directory, to book and to see a provider's day): the clinic's settings, services and providers,
+each change versioned (the version read goes with every write; a stale one is a 409) and kept
+with who made it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api import context
 from functions.api.contract import ADMIN, answers
-from telehealth.application.clinic_admin import MAX_CREDENTIALS
+from telehealth.application.clinic_admin import MAX_CREDENTIALS, MAX_DIRECTORY_PAGE, ListedProvider
 from telehealth.domain.clinic_settings import MAX_OPEN_BOOKINGS, Change, ClinicSettings, Service
 from telehealth.domain.licensure import License, LicenseStatus
 from telehealth.domain.service_types import (
@@ -302,6 +303,53 @@ def provider_out(record: ProviderRecord) -> ProviderOut:
         ],
         version=p.version,
     )
+
+
+class ListedProviderOut(_Model):
+    provider_id: str
+    given_name: str
+    family_name: str
+    specialty: str
+    languages: list[str]
+    zone: str = Field(description="IANA zone the provider's hours are in")
+    states_today: list[str] = Field(
+        description="Where the provider may see a patient now: an active licence or compact "
+        "privilege valid today there (USPS codes)"
+    )
+    version: int = Field(description="The profile's version (send it with a change)")
+
+
+class ProviderPage(_Model):
+    providers: list[ListedProviderOut] = Field(description="By family name, then given name")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
+def listed_out(listed: ListedProvider) -> ListedProviderOut:
+    p = listed.profile
+    return ListedProviderOut(
+        provider_id=p.provider_id,
+        given_name=p.given_name,
+        family_name=p.family_name,
+        specialty=p.specialty,
+        languages=list(p.languages),
+        zone=p.zone,
+        states_today=list(listed.states_today),
+        version=p.version,
+    )
+
+
+@router.get(
+    "/v1/admin/providers",
+    summary="The clinic's providers, by name, with where each may practise today (admins and staff)",
+    tags=[ADMIN],
+    **answers(),
+)
+def list_providers(
+    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_DIRECTORY_PAGE)] = 50,
+) -> ProviderPage:
+    found, next_cursor = context.clinic_admin().directory(context.caller(router), cursor, limit)
+    return ProviderPage(providers=[listed_out(p) for p in found], next_cursor=next_cursor)
 
 
 @router.get(

@@ -189,6 +189,9 @@ def search_slots(
     service_type: Annotated[str, Query(pattern=r"^[a-z][a-z0-9-]{1,30}$")] = "general",
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    provider_id: Annotated[
+        str | None, Query(pattern=r"^[a-z0-9-]{2,64}$", description="One provider's times only")
+    ] = None,
 ) -> SlotPage:
     from telehealth.application.booking import SlotQuery
 
@@ -197,7 +200,7 @@ def search_slots(
         raise SchedulingError("state must be a US state or territory (USPS code)")
     page, next_cursor = context.booking().search(
         context.caller(router),
-        SlotQuery(state, start, end, service_type, specialty, language, cursor, limit),
+        SlotQuery(state, start, end, service_type, specialty, language, cursor, limit, provider_id),
     )
     return SlotPage(slots=[slot_out(o, tz) for o in page], next_cursor=next_cursor)
 

@@ -5,7 +5,7 @@ Key design (access patterns, and which module owns each, in docs/architecture.md
 
 | item | pk | sk | gsi1 (pk / sk) | gsi2 (pk / sk) |
 |---|---|---|---|---|
-| provider profile and availability | PROVIDER#<id> | PROFILE | USER#<sub> / PROVIDER | |
+| provider profile, availability | PROVIDER#<id> | PROFILE | USER#<sub> / PROVIDER | PROVIDERS / <name>#<id> |
 | license or privilege | PROVIDER#<id> | LICENSE#<state>#<no.> | | LICENSED#<state> / PROVIDER#<id>#<no.> |
 | booked hour (its five-minute cells) | PROVIDER#<id> | SLOT#<hour UTC> | | |
 | appointment | APPT#<id> | APPT | PATIENT#<id>#APPTS / <start> | PROVIDER#<id>#APPTS / <start> |
@@ -19,6 +19,12 @@ below DynamoDB's 100 actions. Holding sets the cells on the condition that none 
 same transaction as the appointment, its outbox entries, its audit event and the idempotency
 record, so of any number of concurrent attempts exactly one wins.
 
+The directory is the profiles' gsi2 partition `PROVIDERS`, sorted by name (case-folded) and id,
+so listing the clinic's providers is a paged query of one partition, not a scan; a profile carries
+a copy of its credentials (`credentials`), written in the same transaction as the licence items,
+so a page needs no read per provider. One partition holds every provider: a clinic has hundreds at
+most, and a profile changes when an admin edits it or the provider their hours.
+
 The open-visits index (gsi3) is sparse: an appointment carries its keys while it is booked, and
 the write that closes it (cancelled, fulfilled, a no-show) drops them. Its partition is one of
 `OPEN_SHARDS`, by a stable hash of the appointment id, so bookings spread their index writes;
@@ -28,6 +34,7 @@ the visit reconciler reads every shard.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -41,8 +48,12 @@ from telehealth.domain.patients import lookup_key
 from telehealth.domain.scheduling import LONGEST_VISIT, Availability, ExtraHours, Interval, cells
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 from telehealth.ports import IdempotencyClaim, OutboxEntry, ProviderListing, ProviderRecord, StaleWriteError
+from telehealth.ports.admin import DirectoryEntry, DirectoryPage
 
 HOUR_ITEM_KEPT = timedelta(days=7)
+# The gsi2 partition of every provider's profile: the clinic's directory.
+DIRECTORY = "PROVIDERS"
+_PROVIDER_ID = re.compile(r"^[a-z0-9-]{2,64}$")
 # The open-visits index's partitions: each takes a thousand index writes a second, far above a
 # clinic's bookings, so a few are headroom. Fixed: changing it moves every open appointment's keys.
 OPEN_SHARDS = 4
@@ -78,6 +89,12 @@ def cells_held(item: Mapping[str, Any]) -> dict[datetime, str]:
         for name, value in item.items()
         if len(name) == 3 and name[0] == "c" and name[1:].isdigit()
     }
+
+
+def directory_key(profile: PractitionerProfile) -> str:
+    """A profile's place in the directory: family name, given name (case-folded, so "de Vries"
+    files with "De Vries"), then the id, which makes it unique and ends it (ids have no `#`)."""
+    return f"{profile.family_name.casefold()}#{profile.given_name.casefold()}#{profile.provider_id}"
 
 
 def _by_hour(moments: Sequence[datetime]) -> dict[datetime, list[datetime]]:
@@ -130,32 +147,50 @@ def availability_from(
 # --- items read back (the visits store and the record source read them too) -----------------------
 
 
-def provider_from(profile: Mapping[str, Any], licensed: Sequence[Mapping[str, Any]]) -> ProviderRecord:
-    provider_id = str(profile["pk"]).removeprefix("PROVIDER#")
-    licenses = tuple(
-        License(
-            state=i["state"],
-            number=i["number"],
-            valid_from=date.fromisoformat(i["valid_from"]),
-            valid_until=date.fromisoformat(i["valid_until"]),
-            status=LicenseStatus(i["status"]),
-            compact=i.get("compact"),
-        )
-        for i in licensed
+def credential_fields(lic: License) -> dict[str, Any]:
+    """A licence or privilege as its item, and the profile's copy, keep it."""
+    return {
+        "state": lic.state,
+        "number": lic.number,
+        "valid_from": lic.valid_from.isoformat(),
+        "valid_until": lic.valid_until.isoformat(),
+        "status": lic.status.value,
+        "compact": lic.compact,
+    }
+
+
+def credential_from(i: Mapping[str, Any]) -> License:
+    return License(
+        state=i["state"],
+        number=i["number"],
+        valid_from=date.fromisoformat(i["valid_from"]),
+        valid_until=date.fromisoformat(i["valid_until"]),
+        status=LicenseStatus(i["status"]),
+        compact=i.get("compact"),
     )
+
+
+def profile_from(profile: Mapping[str, Any]) -> PractitionerProfile:
+    return PractitionerProfile(
+        provider_id=str(profile["pk"]).removeprefix("PROVIDER#"),
+        given_name=profile["given_name"],
+        family_name=profile["family_name"],
+        specialty=profile["specialty"],
+        languages=tuple(profile.get("languages", [])),
+        zone=profile["zone"],
+        version=int(profile["version"]),
+    )
+
+
+def provider_from(profile: Mapping[str, Any], licensed: Sequence[Mapping[str, Any]]) -> ProviderRecord:
+    practitioner = profile_from(profile)
     visit_minutes = {k: int(v) for k, v in profile["visit_minutes"].items()}
     return ProviderRecord(
-        profile=PractitionerProfile(
-            provider_id=provider_id,
-            given_name=profile["given_name"],
-            family_name=profile["family_name"],
-            specialty=profile["specialty"],
-            languages=tuple(profile.get("languages", [])),
-            zone=profile["zone"],
-            version=int(profile["version"]),
+        profile=practitioner,
+        availability=availability_from(
+            practitioner.provider_id, profile["zone"], visit_minutes, profile["availability"]
         ),
-        availability=availability_from(provider_id, profile["zone"], visit_minutes, profile["availability"]),
-        licenses=licenses,
+        licenses=tuple(credential_from(i) for i in licensed),
         user_sub=profile["user_sub"],
     )
 
@@ -213,8 +248,12 @@ class DynamoSchedulingStore(TableStore):
                             "visit_minutes": dict(a.visit_minutes),
                             "availability": availability_json(a),
                             "user_sub": record.user_sub,
+                            # The directory's copy: a page of providers is one query.
+                            "credentials": [credential_fields(c) for c in record.licenses],
                             "gsi1pk": f"USER#{record.user_sub}",
                             "gsi1sk": "PROVIDER",
+                            "gsi2pk": DIRECTORY,
+                            "gsi2sk": directory_key(p),
                         }
                     ),
                 }
@@ -229,12 +268,7 @@ class DynamoSchedulingStore(TableStore):
                             {
                                 "pk": f"PROVIDER#{p.provider_id}",
                                 "sk": f"LICENSE#{lic.state}#{lic.number}",
-                                "state": lic.state,
-                                "number": lic.number,
-                                "valid_from": lic.valid_from.isoformat(),
-                                "valid_until": lic.valid_until.isoformat(),
-                                "status": lic.status.value,
-                                "compact": lic.compact,
+                                **credential_fields(lic),
                                 # Denormalised for search: one index query finds who may be shown.
                                 "specialty": p.specialty,
                                 "languages": list(p.languages),
@@ -271,6 +305,34 @@ class DynamoSchedulingStore(TableStore):
         if profile is None:
             return None
         return provider_from(profile, [i for i in items if i["sk"].startswith("LICENSE#")])
+
+    def directory(self, after: str | None, limit: int) -> DirectoryPage:
+        """One page of the directory: a query of its partition from where `after` left off,
+        one item more than asked for, so the last page says it is the last."""
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "gsi2",
+            "KeyConditionExpression": "gsi2pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": DIRECTORY}},
+            "Limit": limit + 1,
+        }
+        if after is not None:
+            provider_id = after.rpartition("#")[2]
+            if after.count("#") < 2 or not _PROVIDER_ID.match(provider_id):
+                raise ValueError("not a place in the directory")
+            query["ExclusiveStartKey"] = self._item(
+                {"pk": f"PROVIDER#{provider_id}", "sk": "PROFILE", "gsi2pk": DIRECTORY, "gsi2sk": after}
+            )
+        page = self._client.query(**query)
+        items = [self._plain(i) for i in page.get("Items", [])]
+        # A page DynamoDB cut at 1 MB holds fewer: the next starts after its last.
+        more = len(items) > limit or "LastEvaluatedKey" in page
+        items = items[:limit]
+        entries = [
+            DirectoryEntry(profile_from(i), tuple(credential_from(c) for c in i.get("credentials", [])))
+            for i in items
+        ]
+        return DirectoryPage(entries, str(items[-1]["gsi2sk"]) if more and items else None)
 
     def provider_for_user(self, user_sub: str) -> str | None:
         for item in self._query(

@@ -103,6 +103,7 @@ class SlotQuery:
     language: str | None = None
     cursor: str | None = None
     limit: int = 20
+    provider_id: str | None = None  # one provider's times only (staff booking with someone named)
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,7 @@ class BookingService:
             for listing in self.store.providers_licensed_in(query.state)
             if (query.specialty is None or listing.specialty == query.specialty)
             and (query.language is None or query.language in listing.languages)
+            and (query.provider_id is None or listing.provider_id == query.provider_id)
         ]
 
         found: list[OfferedSlot] = []

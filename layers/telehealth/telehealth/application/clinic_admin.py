@@ -7,16 +7,19 @@ The seed data goes through this same service, as the clinic's first admin.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotAuthorizedError, NotFoundError
+from telehealth.domain.appointments import Actor
 from telehealth.domain.clinic_settings import (
     Change,
     ClinicSettings,
@@ -25,7 +28,7 @@ from telehealth.domain.clinic_settings import (
     changed_fields,
     with_changes,
 )
-from telehealth.domain.licensure import License
+from telehealth.domain.licensure import License, LicensurePolicy
 from telehealth.domain.scheduling import Availability
 from telehealth.fhir import audit, projection
 from telehealth.fhir.audit import Interaction
@@ -38,6 +41,27 @@ HISTORY_LIMIT = 50
 # Licences and compact privileges one provider may hold: every US jurisdiction and then some,
 # and one transaction with the profile and the record's entries (DynamoDB allows 100 actions).
 MAX_CREDENTIALS = 60
+# A page of the provider directory: a clinic's whole roster in a few pages.
+MAX_DIRECTORY_PAGE = 100
+
+
+@dataclass(frozen=True)
+class ListedProvider:
+    """A provider as the directory shows them: who, and where they may see a patient now."""
+
+    profile: PractitionerProfile
+    states_today: tuple[str, ...]
+
+
+def _encode_cursor(after: str) -> str:
+    return base64.urlsafe_b64encode(after.encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError) as error:
+        raise SettingsError("the cursor is not one this API gave out") from error
 
 
 class ClinicAdmin:
@@ -115,6 +139,23 @@ class ClinicAdmin:
         return self.store.service_history(code, HISTORY_LIMIT)
 
     # --- providers -----------------------------------------------------------------------------------
+
+    def directory(
+        self, caller: Caller, cursor: str | None, limit: int
+    ) -> tuple[list[ListedProvider], str | None]:
+        """The clinic's providers by name, a page at a time, each with the states they may see a
+        patient in now. Admins keep the roster; staff (the front desk) pick from it to book and
+        to see a provider's day; providers and patients are refused (docs/decisions.md)."""
+        caller.require(Actor.STAFF)
+        if not 1 <= limit <= MAX_DIRECTORY_PAGE:
+            raise SettingsError(f"limit is 1 to {MAX_DIRECTORY_PAGE}")
+        try:
+            page = self._directory().directory(_decode_cursor(cursor) if cursor else None, limit)
+        except ValueError as error:
+            raise SettingsError("the cursor is not one this API gave out") from error
+        now, policy = self.clock(), LicensurePolicy()
+        listed = [ListedProvider(e.profile, policy.states_open(e.licenses, now)) for e in page.entries]
+        return listed, (_encode_cursor(page.after) if page.after else None)
 
     def provider(self, caller: Caller, provider_id: str) -> ProviderRecord:
         self.require_admin(caller)
@@ -234,4 +275,4 @@ class FixedSettings:
         return self._services
 
 
-__all__ = ["ClinicAdmin", "CurrentSettings", "FixedSettings", "SettingsError"]
+__all__ = ["ClinicAdmin", "CurrentSettings", "FixedSettings", "ListedProvider", "SettingsError"]

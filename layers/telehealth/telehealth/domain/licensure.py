@@ -82,3 +82,13 @@ class LicensurePolicy:
             if refusal is not None:
                 return refusal
         return None
+
+    def states_open(self, credentials: Iterable[License], at: datetime) -> tuple[str, ...]:
+        """The states where the provider may see a patient at the instant `at` (on that day in
+        every zone the state spans, as a visit is checked), in code order: what a directory shows."""
+        found = list(credentials)
+        return tuple(
+            state
+            for state in sorted({c.state for c in found})
+            if self.check_visit(found, state, at, at) is None
+        )

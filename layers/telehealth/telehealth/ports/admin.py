@@ -4,11 +4,31 @@ it at run time."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from telehealth.domain.appointments import Appointment
 from telehealth.domain.clinic_settings import Change, ClinicSettings, Service
+from telehealth.domain.licensure import License
+from telehealth.fhir.projection import PractitionerProfile
 from telehealth.ports import OutboxEntry, ProviderRecord
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """A provider as the clinic's directory lists them: the profile and every credential."""
+
+    profile: PractitionerProfile
+    licenses: tuple[License, ...]
+
+
+@dataclass(frozen=True)
+class DirectoryPage:
+    """Providers in the directory's order (family name, given name, id) and where the next page
+    starts (opaque to the application; None on the last page)."""
+
+    entries: list[DirectoryEntry]
+    after: str | None
 
 
 class ClinicAdminStore(Protocol):
@@ -53,6 +73,11 @@ class ProviderDirectory(Protocol):
     def record(self, outbox: list[OutboxEntry]) -> None: ...
 
     def provider(self, provider_id: str) -> ProviderRecord | None: ...
+
+    def directory(self, after: str | None, limit: int) -> DirectoryPage:
+        """Up to `limit` providers from where `after` (a page's `after`) left off; a position
+        this store never gave out raises ValueError."""
+        ...
 
     def save_provider(
         self,
