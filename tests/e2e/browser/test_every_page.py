@@ -50,10 +50,24 @@ def test_each_dashboard_view_is_accessible(
         axe_check(page)
     if who == "admin":
         page.get_by_role("navigation").get_by_role("link", name="Providers").click()
-        page.get_by_label("Provider id").fill("dr-okafor")
-        page.get_by_role("button", name="Open provider").click()
+        page.get_by_role("button", name="Open Ngozi Okafor").click()  # from the directory's list
         expect(page.get_by_label("Family name")).to_have_value("Okafor", timeout=15_000)
         screenshot(page, "a provider")
+        axe_check(page)
+    if who == "staff":  # a provider chosen from the directory, not typed
+        okafor = "Okafor, Ngozi (family medicine)"
+        page.get_by_label("Provider", exact=True).select_option(label=okafor)  # "A provider's day"
+        page.get_by_role("button", name="Show the day").click()
+        expect(page.get_by_role("heading", level=2, name="Ngozi Okafor")).to_be_visible(timeout=15_000)
+        screenshot(page, "a provider's day")
+        axe_check(page)
+        page.get_by_role("navigation").get_by_role("link", name="Book for a patient").click()
+        page.get_by_label("Patient id").fill("synthetic-1")  # the search reads no patient
+        page.get_by_label("Patient's state (two letters)").fill("NY")
+        page.get_by_label("Provider (optional)").select_option(label=okafor)
+        page.get_by_role("button", name="Find slots").click()
+        expect(page.get_by_role("heading", level=2, name="Open times on")).to_be_visible(timeout=15_000)
+        screenshot(page, "times with a provider")
         axe_check(page)
 
 

@@ -4,6 +4,7 @@ import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { keyed } from "lit/directives/keyed.js";
 import { ApiError, type Api } from "../shared/api.ts";
+import { directoryOf, everyProvider, fullName, specialtyWords, statesWords, type ListedProvider } from "./directory.ts";
 import { viewStyles } from "./ui.ts";
 import { isConflict, saidOf } from "./words.ts";
 
@@ -59,12 +60,36 @@ export class AdminProviders extends LitElement {
 
   @property({ attribute: false }) api!: Api;
   @state() private wanted = "";
+  @state() private listed: ListedProvider[] | null = null;
+  @state() private listError = "";
   @state() private provider: Provider | null = null;
   @state() private generation = 0;
   @state() private isNew = false;
   @state() private error = "";
   @state() private conflict = false;
   @state() private said = "";
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.list();
+  }
+
+  private async list(): Promise<void> {
+    this.listError = "";
+    try {
+      this.listed = await everyProvider(directoryOf(this.api));
+    } catch (error) {
+      this.listError = saidOf(error);
+    }
+  }
+
+  /** A provider from the list: the form below it, with the focus on its heading. */
+  private async openListed(id: string): Promise<void> {
+    this.wanted = id;
+    await this.open();
+    await this.updateComplete;
+    (this.shadowRoot?.getElementById("provider-h") as HTMLElement | null)?.focus();
+  }
 
   private async open(event?: SubmitEvent): Promise<void> {
     event?.preventDefault();
@@ -119,6 +144,7 @@ export class AdminProviders extends LitElement {
       this.provider = await this.api.put<Provider>(`/v1/admin/providers/${p.provider_id}`, body);
       this.said = this.isNew ? "Provider added." : "Provider saved.";
       this.isNew = false;
+      await this.list(); // a new name, specialty or licence shows in the list
     } catch (error) {
       this.conflict = isConflict(error);
       this.error = saidOf(error);
@@ -129,8 +155,30 @@ export class AdminProviders extends LitElement {
     const p = this.provider;
     return html`
       <h1>Providers</h1>
-      <p class="muted">The clinic's API has no list of providers yet: open one by their id, or enter a new id to add a provider.</p>
+      ${this.listError ? html`<p role="alert" class="alert">${this.listError}</p>` : nothing}
+      ${this.listed === null
+        ? this.listError ? nothing : html`<p>Loading the clinic's providers…</p>`
+        : html`<section aria-labelledby="directory-h">
+            <h2 id="directory-h">The clinic's providers</h2>
+            ${this.listed.length === 0
+              ? html`<p>No providers yet: add one below.</p>`
+              : html`<div class="wide"><table>
+                  <thead><tr><th scope="col">Name</th><th scope="col">Specialty</th><th scope="col">May see patients today in</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+                  <tbody>
+                    ${this.listed.map(
+                      (l) => html`<tr>
+                        <th scope="row">${fullName(l)}</th>
+                        <td>${specialtyWords(l.specialty)}</td>
+                        <td>${statesWords(l)}</td>
+                        <td><button class="secondary" aria-label=${`Open ${fullName(l)}`} @click=${() => this.openListed(l.provider_id)}>Open</button></td>
+                      </tr>`,
+                    )}
+                  </tbody>
+                </table></div>`}
+          </section>`}
       <form class="card" @submit=${this.open}>
+        <h2>Add a provider, or open one by id</h2>
+        <p class="muted">A new id adds a provider; one saved before the list existed opens here too.</p>
         <label>Provider id <input required autocomplete="off" .value=${this.wanted}
           @input=${(e: Event) => (this.wanted = (e.target as HTMLInputElement).value)}></label>
         <button type="submit">Open provider</button>
@@ -146,7 +194,7 @@ export class AdminProviders extends LitElement {
 
   private renderProvider(p: Provider) {
     return html`<form class="card" @submit=${this.save}>
-      <h2>${this.isNew ? `New provider ${p.provider_id}` : `${p.given_name} ${p.family_name}`}</h2>
+      <h2 id="provider-h" tabindex="-1">${this.isNew ? `New provider ${p.provider_id}` : `${p.given_name} ${p.family_name}`}</h2>
       <p class="muted">${this.isNew ? "Not yet saved." : `Version ${p.version}.`}</p>
       <label>Given name <input name="given_name" required maxlength="60" .value=${p.given_name}></label>
       <label>Family name <input name="family_name" required maxlength="60" .value=${p.family_name}></label>

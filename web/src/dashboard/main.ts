@@ -7,9 +7,10 @@
 //   "Join the call", "End visit" then "Yes, end the visit" / "Keep the visit going", "Vitals",
 //   "Confirm" and "Reject" (one pair per estimate, in a group "Review the heart rate" / "Review the
 //   breathing rate"), "Save hours", "Add hours on <Weekday>", "Remove <Weekday> <from> to <to>",
-//   inputs "<Weekday> hours <n>: from" / ": to"; staff: "Show the day", "Cancel visit at <time>" then
-//   "Yes, cancel it", "Find slots", "Book <time> with <provider's name>"; admin: "Open provider",
-//   "Save provider", "Change <service>", "Add a service", "Save service", "Save settings", and
+//   inputs "<Weekday> hours <n>: from" / ": to"; staff: the select "Provider" (a provider's day) or
+//   "Provider (optional)" (booking), "Show the day", "Cancel visit at <time>" then "Yes, cancel it",
+//   "Find slots", "Book <time> with <provider's name>"; admin: "Open <provider's name>" (one per
+//   provider listed), "Open provider" (by id), "Save provider", "Change <service>", "Add a service", "Save service", "Save settings", and
 //   "Reload" after a conflict. Navigation links are named by the views' titles (roles.ts); each
 //   view's h1 takes the focus when the view opens.
 import { LitElement, css, html, nothing } from "lit";

@@ -1,8 +1,10 @@
-// Staff: a provider's day (and cancelling a visit on it), and booking on a patient's behalf.
+// Staff: a provider's day (and cancelling a visit on it), and booking on a patient's behalf; the
+// provider chosen from the clinic's directory in a native select (keyboard and screen reader as
+// the browser makes them).
 import { LitElement, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { newActionKey, type Api } from "../shared/api.ts";
-import type { AvailabilityDoc } from "./availability.ts";
+import { directoryOf, everyProvider, fullName, optionLabel, type ListedProvider } from "./directory.ts";
 import { rowsOn, type Appointment, type ScheduleRow } from "./schedule.ts";
 import { viewStyles } from "./ui.ts";
 import { saidOf } from "./words.ts";
@@ -10,16 +12,50 @@ import { clockTime, dayBounds, dayIn, longDay } from "./zone.ts";
 
 const browserZone = (): string => Intl.DateTimeFormat().resolvedOptions().timeZone;
 
+/** The clinic's providers for a view to choose from; null while they load (or if they did not). */
+abstract class ChoosesProvider extends LitElement {
+  @property({ attribute: false }) api!: Api;
+  @state() protected providers: ListedProvider[] | null = null;
+  @state() protected error = "";
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.loadProviders();
+  }
+
+  private async loadProviders(): Promise<void> {
+    try {
+      this.providers = await everyProvider(directoryOf(this.api));
+    } catch (error) {
+      this.error = saidOf(error);
+    }
+  }
+
+  protected chosen(id: string): ListedProvider | undefined {
+    return this.providers?.find((p) => p.provider_id === id);
+  }
+
+  /** A labelled select of every provider; `any` names a first choice of no one in particular. */
+  protected providerSelect(label: string, value: string, pick: (id: string) => void, options: { any?: string; state?: string } = {}) {
+    if (this.providers === null) return this.error ? nothing : html`<p>Loading the clinic's providers…</p>`;
+    if (this.providers.length === 0) return html`<p>The clinic has no providers in its directory yet.</p>`;
+    // Named by its label alone (a wrapping label's name would take in the chosen option's words).
+    return html`<label>${label}
+      <select name="provider" aria-label=${label} ?required=${!options.any} @change=${(e: Event) => pick((e.target as HTMLSelectElement).value)}>
+        <option value="" ?selected=${value === ""} ?disabled=${!options.any}>${options.any ?? "Choose a provider"}</option>
+        ${this.providers.map((p) => html`<option value=${p.provider_id} ?selected=${p.provider_id === value}>${optionLabel(p, options.state)}</option>`)}
+      </select></label>`;
+  }
+}
+
 @customElement("staff-day")
-export class StaffDay extends LitElement {
+export class StaffDay extends ChoosesProvider {
   static override styles = viewStyles;
 
-  @property({ attribute: false }) api!: Api;
   @state() private providerId = "";
   @state() private day = dayIn(new Date(), browserZone());
   @state() private zone = "";
   @state() private rows: ScheduleRow[] | null = null;
-  @state() private error = "";
   @state() private said = "";
   @state() private confirming = "";
   private cancelKeys = new Map<string, string>();
@@ -28,17 +64,16 @@ export class StaffDay extends LitElement {
     event?.preventDefault();
     this.error = "";
     this.said = "";
-    const id = this.providerId.trim();
-    if (!id) {
-      this.error = "Enter the provider's id.";
+    const provider = this.chosen(this.providerId);
+    if (!provider) {
+      this.error = "Choose a provider.";
       return;
     }
     try {
-      // The provider's day is on their clock: their hours name their zone.
-      const hours = await this.api.get<AvailabilityDoc>(`/v1/providers/${encodeURIComponent(id)}/availability`);
-      this.zone = hours.zone;
+      // The provider's day is on their clock: the directory names their zone.
+      this.zone = provider.zone;
       const { appointments } = await this.api.get<{ appointments: Appointment[] }>("/v1/appointments", {
-        provider_id: id,
+        provider_id: provider.provider_id,
         ...dayBounds(this.day, this.zone),
       });
       this.rows = rowsOn(appointments, this.zone, this.day);
@@ -75,8 +110,7 @@ export class StaffDay extends LitElement {
     return html`
       <h1>A provider's day</h1>
       <form class="card" @submit=${this.show}>
-        <label>Provider id <input name="provider" required autocomplete="off" .value=${this.providerId}
-          @input=${(e: Event) => (this.providerId = (e.target as HTMLInputElement).value)}></label>
+        ${this.providerSelect("Provider", this.providerId, (id) => (this.providerId = id))}
         <label>Day <input type="date" name="day" required .value=${this.day}
           @input=${(e: Event) => (this.day = (e.target as HTMLInputElement).value)}></label>
         <button type="submit">Show the day</button>
@@ -86,7 +120,7 @@ export class StaffDay extends LitElement {
       ${this.rows === null
         ? nothing
         : html`<section aria-labelledby="day-h">
-            <h2 id="day-h">${longDay(this.day)}</h2>
+            <h2 id="day-h">${longDay(this.day)}${this.chosen(this.providerId) ? `, ${fullName(this.chosen(this.providerId)!)}` : ""}</h2>
             <p class="muted">Times on the provider's clock, ${this.zone.replace(/_/g, " ")}.</p>
             ${this.rows.length === 0
               ? html`<p>No visits on this day.</p>`
@@ -124,14 +158,14 @@ interface Slot {
 }
 
 @customElement("staff-book")
-export class StaffBook extends LitElement {
+export class StaffBook extends ChoosesProvider {
   static override styles = viewStyles;
 
-  @property({ attribute: false }) api!: Api;
   @state() private slots: Slot[] | null = null;
-  @state() private error = "";
   @state() private said = "";
-  @state() private query = { state: "", day: dayIn(new Date(), browserZone()), specialty: "", patient: "" };
+  @state() private query = { state: "", day: dayIn(new Date(), browserZone()), specialty: "", patient: "", provider: "" };
+  /** The provider the times shown were asked for ("": any). */
+  private askedFor = "";
   private bookKey = newActionKey();
 
   private async find(event: SubmitEvent): Promise<void> {
@@ -148,10 +182,12 @@ export class StaffBook extends LitElement {
         state: this.query.state,
         zone,
         specialty: this.query.specialty || undefined,
+        provider_id: this.query.provider || undefined,
         ...dayBounds(this.query.day, zone),
         limit: 50,
       });
       this.slots = page.slots;
+      this.askedFor = this.query.provider;
     } catch (error) {
       this.slots = null;
       this.error = saidOf(error);
@@ -197,6 +233,7 @@ export class StaffBook extends LitElement {
           @input=${(e: Event) => this.set("day", (e.target as HTMLInputElement).value)}></label>
         <label>Specialty (optional) <input autocomplete="off" .value=${this.query.specialty}
           @input=${(e: Event) => this.set("specialty", (e.target as HTMLInputElement).value)}></label>
+        ${this.providerSelect("Provider (optional)", this.query.provider, (id) => this.set("provider", id), { any: "Any provider", state: this.query.state })}
         <button type="submit">Find slots</button>
       </form>
       ${this.error ? html`<p role="alert" class="alert">${this.error}</p>` : nothing}
@@ -207,7 +244,7 @@ export class StaffBook extends LitElement {
             <h2 id="slots-h">Open times on ${longDay(this.query.day)}</h2>
             <p class="muted">Times in your zone, ${browserZone().replace(/_/g, " ")}.</p>
             ${this.slots.length === 0
-              ? html`<p>No open times that day with a provider licensed in ${this.query.state}.</p>`
+              ? html`<p>No open times that day with ${this.chosen(this.askedFor) ? fullName(this.chosen(this.askedFor)!) : "a provider"} licensed in ${this.query.state}.</p>`
               : html`<table>
                   <thead><tr><th scope="col">Time</th><th scope="col">Provider</th><th scope="col">Specialty</th><th scope="col">Languages</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
                   <tbody>
