@@ -129,6 +129,7 @@ def test_the_public_health_route_has_no_authorizer_claims(gateway: str, seen: li
         ),
         ("/v1/waiting-room", "/v1/waiting-room", {}),
         ("/v1/admin/providers/p1/licences", "/v1/admin/{proxy+}", {"proxy": "providers/p1/licences"}),
+        ("/v1/admin/providers", "/v1/admin/{proxy+}", {"proxy": "providers"}),  # the directory
         ("/integrations/appointments/1", "/integrations/{proxy+}", {"proxy": "appointments/1"}),
         ("/fhir/Patient/1", "/fhir/{proxy+}", {"proxy": "Patient/1"}),
         ("/v1", None, None),
