@@ -56,6 +56,8 @@ export class StaffDay extends ChoosesProvider {
   @state() private day = dayIn(new Date(), browserZone());
   @state() private zone = "";
   @state() private rows: ScheduleRow[] | null = null;
+  /** Whose day the rows are (the select may have moved on since). */
+  @state() private shown: ListedProvider | null = null;
   @state() private said = "";
   @state() private confirming = "";
   private cancelKeys = new Map<string, string>();
@@ -77,6 +79,7 @@ export class StaffDay extends ChoosesProvider {
         ...dayBounds(this.day, this.zone),
       });
       this.rows = rowsOn(appointments, this.zone, this.day);
+      this.shown = provider;
     } catch (error) {
       this.rows = null;
       this.error = saidOf(error);
@@ -120,7 +123,7 @@ export class StaffDay extends ChoosesProvider {
       ${this.rows === null
         ? nothing
         : html`<section aria-labelledby="day-h">
-            <h2 id="day-h">${longDay(this.day)}${this.chosen(this.providerId) ? `, ${fullName(this.chosen(this.providerId)!)}` : ""}</h2>
+            <h2 id="day-h">${longDay(this.day)}${this.shown ? `, ${fullName(this.shown)}` : ""}</h2>
             <p class="muted">Times on the provider's clock, ${this.zone.replace(/_/g, " ")}.</p>
             ${this.rows.length === 0
               ? html`<p>No visits on this day.</p>`
