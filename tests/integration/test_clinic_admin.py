@@ -119,6 +119,10 @@ def test_booking_follows_the_horizon_cap_and_services_an_admin_sets(emulator: Mo
     admin, booking = _admin(emulator, table), _booking(emulator, table)
     soon = (datetime.now(UTC) + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
     admin.change_settings(ADMIN, {"max_open_bookings": 2, "booking_horizon_days": 5}, 0)
+    # A patient whose details the clinic has (booking refuses anyone else before its other rules).
+    store = DynamoSchedulingStore(table, client=emulator.client("dynamodb"))
+    patient = PatientProfile("patient-1", "Pat", "Example", date(1980, 1, 1), "NY", "UTC")
+    store.write([store.put_patient(patient)])
 
     with pytest.raises(AppointmentRuleError) as far:
         _book(booking, soon + timedelta(days=5))
@@ -130,9 +134,6 @@ def test_booking_follows_the_horizon_cap_and_services_an_admin_sets(emulator: Mo
     assert hoarding.value.kind == "too-many-open-bookings"
     assert len(booking.store.appointments_of_patient("patient-1")) == 2  # the refusals wrote nothing
     # The clinic's staff may book past the cap on the patient's behalf.
-    store = DynamoSchedulingStore(table, client=emulator.client("dynamodb"))
-    patient = PatientProfile("patient-1", "Pat", "Example", date(1980, 1, 1), "NY", "UTC")
-    store.write([store.put_patient(patient)])
     staff = Caller(Actor.STAFF, "sub-staff", frozenset(), frozenset({"staff"}))
     extra = booking.book(
         staff,
