@@ -4,8 +4,9 @@ dashboard view for the role that sees it, and the portal's screens not on the wh
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -62,13 +63,27 @@ def test_each_dashboard_view_is_accessible(
         screenshot(page, "a provider's day")
         axe_check(page)
         page.get_by_role("navigation").get_by_role("link", name="Book for a patient").click()
-        page.get_by_label("Patient id").fill("synthetic-1")  # the search reads no patient
+        # The patient found as a front desk finds them: last name (any case) and date of birth.
+        page.get_by_label("Patient's last name").fill("SAMPLECASE")
+        page.get_by_label("Date of birth").fill("1981-04-14")
+        page.get_by_role("button", name="Find patient").click()
+        riley = page.get_by_role("radio", name="Riley Samplecase, born April 14, 1981")
+        expect(riley).to_be_checked(timeout=15_000)  # the one match, chosen
         page.get_by_label("Patient's state (two letters)").fill("NY")
         page.get_by_label("Provider (optional)").select_option(label=okafor)
         page.get_by_role("button", name="Find slots").click()
         expect(page.get_by_role("heading", level=2, name="Open times on")).to_be_visible(timeout=15_000)
         screenshot(page, "times with a provider")
         axe_check(page)
+        # Booked for them tomorrow with whoever is free in urgent care (open around the clock).
+        page.get_by_label("Day", exact=True).fill((date.today() + timedelta(days=1)).isoformat())
+        page.get_by_label("Specialty (optional)").fill("urgent-care")
+        page.get_by_label("Provider (optional)").select_option(label="Any provider")
+        page.get_by_role("button", name="Find slots").click()
+        page.get_by_role("button", name=re.compile(r"^Book ")).first.click()
+        booked = page.get_by_role("status").filter(has_text="Booked:")
+        expect(booked).to_contain_text("for Riley Samplecase, born April 14, 1981", timeout=15_000)
+        screenshot(page, "booked for a patient")
 
 
 def test_the_portals_other_screens_are_accessible(

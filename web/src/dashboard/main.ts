@@ -9,7 +9,9 @@
 //   breathing rate"), "Save hours", "Add hours on <Weekday>", "Remove <Weekday> <from> to <to>",
 //   inputs "<Weekday> hours <n>: from" / ": to"; staff: the select "Provider" (a provider's day) or
 //   "Provider (optional)" (booking), "Show the day", "Cancel visit at <time>" then "Yes, cancel it",
-//   "Find slots", "Book <time> with <provider's name>"; admin: "Open <provider's name>" (one per
+//   "Patient's last name", "Date of birth", "First name (optional)", "Find patient", radios named
+//   "<name>, born <date>, lives in <state>" in a group "Which patient?", "Find slots",
+//   "Book <time> with <provider's name>"; admin: "Open <provider's name>" (one per
 //   provider listed), "Open provider" (by id), "Save provider", "Change <service>", "Add a service", "Save service", "Save settings", and
 //   "Reload" after a conflict. Navigation links are named by the views' titles (roles.ts); each
 //   view's h1 takes the focus when the view opens.

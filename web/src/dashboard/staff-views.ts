@@ -4,6 +4,7 @@
 import { LitElement, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { newActionKey, type Api } from "../shared/api.ts";
+import { type FoundPatient, patientWords } from "./patients.ts";
 import { directoryOf, everyProvider, fullName, optionLabel, type ListedProvider } from "./directory.ts";
 import { rowsOn, type Appointment, type ScheduleRow } from "./schedule.ts";
 import { viewStyles } from "./ui.ts";
@@ -166,7 +167,11 @@ export class StaffBook extends ChoosesProvider {
 
   @state() private slots: Slot[] | null = null;
   @state() private said = "";
-  @state() private query = { state: "", day: dayIn(new Date(), browserZone()), specialty: "", patient: "", provider: "" };
+  @state() private query = { state: "", day: dayIn(new Date(), browserZone()), specialty: "", provider: "" };
+  @state() private lookup = { family: "", born: "", given: "" };
+  /** The patients the last search found (null: none asked yet), and the one chosen. */
+  @state() private found: FoundPatient[] | null = null;
+  @state() private patient: FoundPatient | null = null;
   /** The provider the times shown were asked for ("": any). */
   private askedFor = "";
   private bookKey = newActionKey();
@@ -197,27 +202,66 @@ export class StaffBook extends ChoosesProvider {
     }
   }
 
+  /** The front desk finds the patient by last name and date of birth (in the body: PHI is never in a URL). */
+  private async findPatient(event: SubmitEvent): Promise<void> {
+    event.preventDefault();
+    this.error = "";
+    this.said = "";
+    try {
+      const answer = await this.api.post<{ patients: FoundPatient[] }>("/v1/patients/search", {
+        family_name: this.lookup.family.trim(),
+        birth_date: this.lookup.born,
+        given_name: this.lookup.given.trim() || null,
+      });
+      this.found = answer.patients;
+      this.patient = answer.patients.length === 1 ? answer.patients[0] : null;
+      if (this.patient) this.choose(this.patient);
+    } catch (error) {
+      this.found = null;
+      this.error = saidOf(error);
+    }
+  }
+
+  private choose(patient: FoundPatient): void {
+    this.patient = patient;
+    // Where they live is where they most often are: a starting point staff can change.
+    if (patient.home_state && !this.query.state) this.set("state", patient.home_state);
+  }
+
   private async book(slot: Slot): Promise<void> {
     this.error = "";
-    const patient = this.query.patient.trim();
-    if (!/^[A-Za-z0-9-]{1,64}$/.test(patient)) {
-      this.error = "Enter the patient's id (letters, digits and dashes).";
+    const patient = this.patient;
+    if (!patient) {
+      this.error = "Find the patient first, by their last name and date of birth.";
       return;
     }
     try {
       const booked = await this.api.post<Appointment>(
         "/v1/appointments",
-        { slot_id: slot.slot_id, state: this.query.state, patient_id: patient },
+        { slot_id: slot.slot_id, state: this.query.state, patient_id: patient.patient_id },
         this.bookKey,
       );
       this.bookKey = newActionKey();
       this.slots = null;
-      this.said = `Booked: ${longDay(this.query.day)} at ${clockTime(booked.start, browserZone())} with ${slot.provider.name}, for patient ${patient}.`;
+      this.said = `Booked: ${longDay(this.query.day)} at ${clockTime(booked.start, browserZone())} with ${slot.provider.name}, for ${patientWords(patient)}.`;
       await this.updateComplete; // the list of times is gone: the focus goes to what was booked
       (this.shadowRoot?.getElementById("said") as HTMLElement | null)?.focus();
     } catch (error) {
       this.error = saidOf(error);
     }
+  }
+
+  private patients(found: FoundPatient[]) {
+    if (found.length === 0) {
+      return html`<p role="status">No patient with that last name and date of birth. Check the spelling and the date, or ask the patient to create an account.</p>`;
+    }
+    return html`<fieldset class="card">
+      <legend>Which patient?</legend>
+      ${found.map(
+        (p) => html`<div><label class="inline"><input type="radio" name="patient" .checked=${this.patient?.patient_id === p.patient_id}
+            @change=${() => this.choose(p)} /> <span>${patientWords(p)}</span></label></div>`,
+      )}
+    </fieldset>`;
   }
 
   private set(field: keyof StaffBook["query"], value: string): void {
@@ -227,9 +271,19 @@ export class StaffBook extends ChoosesProvider {
   override render() {
     return html`
       <h1>Book for a patient</h1>
-      <form class="card" @submit=${this.find}>
-        <label>Patient id <input required autocomplete="off" .value=${this.query.patient}
-          @input=${(e: Event) => this.set("patient", (e.target as HTMLInputElement).value)}></label>
+      <form class="card" @submit=${this.findPatient} aria-labelledby="who-h">
+        <h2 id="who-h">Find the patient</h2>
+        <label>Patient's last name <input required maxlength="60" autocomplete="off" .value=${this.lookup.family}
+          @input=${(e: Event) => (this.lookup = { ...this.lookup, family: (e.target as HTMLInputElement).value })}></label>
+        <label>Date of birth <input type="date" required .value=${this.lookup.born}
+          @input=${(e: Event) => (this.lookup = { ...this.lookup, born: (e.target as HTMLInputElement).value })}></label>
+        <label>First name (optional) <input maxlength="60" autocomplete="off" .value=${this.lookup.given}
+          @input=${(e: Event) => (this.lookup = { ...this.lookup, given: (e.target as HTMLInputElement).value })}></label>
+        <button type="submit">Find patient</button>
+      </form>
+      ${this.found === null ? nothing : this.patients(this.found)}
+      <form class="card" @submit=${this.find} aria-labelledby="when-h">
+        <h2 id="when-h">Find a time</h2>
         <label>Patient's state (two letters) <input required maxlength="2" autocomplete="off" .value=${this.query.state}
           @input=${(e: Event) => this.set("state", (e.target as HTMLInputElement).value)}></label>
         <label>Day <input type="date" required .value=${this.query.day}
@@ -266,3 +320,4 @@ export class StaffBook extends ChoosesProvider {
     `;
   }
 }
+
