@@ -30,7 +30,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -218,6 +218,14 @@ class Grant:
     nonce: str
     refresh_token: str
     expires_at: float
+
+
+class Expiring(Protocol):
+    @property
+    def expires_at(self) -> float: ...
+
+
+Step = TypeVar("Step", bound=Expiring)
 
 
 @dataclass
@@ -470,6 +478,18 @@ class SignIn:
             return self._new_password_form(pool, request, pending)
         return self._after_password(pool, request, checked, username, result)
 
+    def _live(
+        self, steps: dict[str, Step], step_id: str, usable: Callable[[Step], bool] = lambda _: True
+    ) -> Step | None:
+        """A step in progress (a sign-up to confirm, a password to change, a code to give) by the
+        id its form carried, unless it has expired or is used up: then it is forgotten."""
+        with self._lock:
+            step = steps.get(step_id)
+            if step is not None and (step.expires_at <= self.clock() or not usable(step)):
+                del steps[step_id]
+                step = None
+        return step
+
     def _new_password(self, pool: str, request: Request) -> Answer:
         """The managed login's "Change password" step: the new password twice, held to the pool's
         policy, then on as after any password (the workforce to their TOTP)."""
@@ -478,11 +498,7 @@ class SignIn:
             return checked
         form = request.form
         pending_id = form.get("session", "")
-        with self._lock:
-            pending = self._new_passwords.get(pending_id)
-            if pending is not None and pending.expires_at <= self.clock():
-                del self._new_passwords[pending_id]
-                pending = None
+        pending = self._live(self._new_passwords, pending_id)
         if pending is None or pending.client_id != checked.client_id:
             return self._login_form(pool, request, error=SESSION_EXPIRED)
         password = form.get("password", "")
@@ -526,13 +542,7 @@ class SignIn:
             return checked
         form = request.form
         challenge_id = form.get("session", "")
-        with self._lock:
-            challenge = self._challenges.get(challenge_id)
-            if challenge is not None and (
-                challenge.expires_at <= self.clock() or challenge.attempts >= CHALLENGE_ATTEMPTS
-            ):
-                del self._challenges[challenge_id]
-                challenge = None
+        challenge = self._live(self._challenges, challenge_id, lambda c: c.attempts < CHALLENGE_ATTEMPTS)
         if challenge is None:
             return self._login_form(pool, request, error=SESSION_EXPIRED)
         secret = challenge.secret or self.totp_secrets.get(challenge.username, "")
@@ -709,11 +719,8 @@ class SignIn:
         form = request.form
         pending_id = form.get("session", "")
         now = self.clock()
+        pending = self._live(self._sign_ups, pending_id)
         with self._lock:
-            pending = self._sign_ups.get(pending_id)
-            if pending is not None and pending.expires_at <= now:
-                del self._sign_ups[pending_id]
-                pending = None
             expected = self._verification.get((pool, pending.username)) if pending else None
         if pending is None or expected is None:
             return self._login_form(pool, request, error=SESSION_EXPIRED)
