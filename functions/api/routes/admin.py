@@ -280,15 +280,22 @@ class ProviderOut(ProviderIn):
     provider_id: str
 
 
+def _profile_fields(p: PractitionerProfile) -> dict[str, Any]:
+    """What the full record and the directory's row both say of a provider's profile."""
+    return {
+        "provider_id": p.provider_id,
+        "given_name": p.given_name,
+        "family_name": p.family_name,
+        "specialty": p.specialty,
+        "languages": list(p.languages),
+        "zone": p.zone,
+        "version": p.version,
+    }
+
+
 def provider_out(record: ProviderRecord) -> ProviderOut:
-    p = record.profile
     return ProviderOut(
-        provider_id=p.provider_id,
-        given_name=p.given_name,
-        family_name=p.family_name,
-        specialty=p.specialty,
-        languages=list(p.languages),
-        zone=p.zone,
+        **_profile_fields(record.profile),
         user_sub=record.user_sub,
         licenses=[
             LicenseIn(
@@ -301,7 +308,6 @@ def provider_out(record: ProviderRecord) -> ProviderOut:
             )
             for c in record.licenses
         ],
-        version=p.version,
     )
 
 
@@ -325,17 +331,7 @@ class ProviderPage(_Model):
 
 
 def listed_out(listed: ListedProvider) -> ListedProviderOut:
-    p = listed.profile
-    return ListedProviderOut(
-        provider_id=p.provider_id,
-        given_name=p.given_name,
-        family_name=p.family_name,
-        specialty=p.specialty,
-        languages=list(p.languages),
-        zone=p.zone,
-        states_today=list(listed.states_today),
-        version=p.version,
-    )
+    return ListedProviderOut(**_profile_fields(listed.profile), states_today=list(listed.states_today))
 
 
 @router.get(
