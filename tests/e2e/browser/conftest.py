@@ -14,10 +14,11 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 import tools.browser
 from local.platform import LocalPlatform
+from local.seed import DEMO_PASSWORD
 from tests.conftest import CLINIC_SETTINGS_TTL_S, http, user_tokens
 from tests.e2e.test_scheduling import call
 from tools.browser import (
@@ -27,6 +28,7 @@ from tools.browser import (
     Who,
     launch,
     new_context,
+    sign_in,
     write_clip,
 )
 
@@ -178,6 +180,45 @@ def open_page(
             opened.screenshot(path=str(folder / f"failed-{n + 1}.png"), full_page=True)
     for context in contexts:
         context.close()
+
+
+# How long the managed login and the app's first API calls get to show the signed-in view.
+SIGNED_IN_WAIT_MS = 20_000
+
+
+@pytest.fixture
+def signed_in_page(platform: LocalPlatform, web: str, open_page: Callable[..., Page]) -> Callable[..., Page]:
+    """`signed_in_page(email, lands_on, clip=None, route="", signed_out=None)`: a page (see
+    `open_page`) of the default tenant's app for that person, signed in as a person does: the
+    portal for a patient, the dashboard for the workforce (whose authenticator code is filled in
+    too), opened at `route` (a fragment such as `#/today/vitals/<id>`, which the sign-in returns
+    to), "Sign in" pressed and the managed login's form filled. Returns once the view the person
+    lands on shows its h1, `lands_on`. `signed_out(page)` runs on the signed-out page first (an
+    axe check, say). The camera's clip is red for a patient and blue for the workforce unless
+    `clip` says otherwise (the two sides of a call tell each other apart by it)."""
+    tenant = platform.provisioned[platform.default_tenant]
+
+    def page(
+        email: str,
+        lands_on: str,
+        *,
+        clip: str | None = None,
+        route: str = "",
+        signed_out: Callable[[Page], None] | None = None,
+    ) -> Page:
+        # The workforce pool asks every one of its users for an authenticator code; patients have none.
+        totp = tenant.totp.get(email)
+        who: Who = "patient" if totp is None else "workforce"
+        opened = open_page(who, clip or ("red" if who == "patient" else "blue"))
+        opened.goto(f"{web}{'' if who == 'patient' else 'dashboard/'}{route}")
+        if signed_out is not None:
+            signed_out(opened)
+        opened.get_by_role("button", name="Sign in").first.click()
+        sign_in(opened, email, DEMO_PASSWORD, totp=totp)
+        expect(opened.get_by_role("heading", level=1, name=lands_on)).to_be_visible(timeout=SIGNED_IN_WAIT_MS)
+        return opened
+
+    return page
 
 
 @pytest.fixture

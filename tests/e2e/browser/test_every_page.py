@@ -12,10 +12,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
-from local.seed import DEMO_PASSWORD
 from tests.conftest import eventually, user_tokens
 from tests.e2e.test_scheduling import RIVERSIDE, call, stamp
-from tools.browser import Screenshots, sign_in
+from tools.browser import Screenshots
 
 PATIENT = "patient.one@riverside.example"
 
@@ -25,24 +24,19 @@ WORKFORCE = {
     "staff": ("Book for a patient", "A provider's day"),
     "admin": ("Providers", "Services", "Clinic settings"),
 }
+LANDS_ON = {"dr.okafor": "Today", "staff": "A provider's day", "admin": "A provider's day"}
 
 
 @pytest.mark.parametrize("who", sorted(WORKFORCE))
 def test_each_dashboard_view_is_accessible(
     who: str,
     platform: LocalPlatform,
-    web: str,
-    open_page: Callable[..., Page],
+    signed_in_page: Callable[..., Page],
     axe_check: Callable[[Page], None],
     screenshot: Screenshots,
 ) -> None:
-    tenant = platform.default_tenant
-    email = f"{who}@{tenant}.example"
-    page = open_page("workforce", "blue")
-    page.goto(f"{web}dashboard/")
-    axe_check(page)  # signed out
-    page.get_by_role("button", name="Sign in").first.click()
-    sign_in(page, email, DEMO_PASSWORD, totp=platform.provisioned[tenant].totp[email])
+    # Each lands on their first view (a provider's day for staff and admins alike), checked signed out too.
+    page = signed_in_page(f"{who}@{platform.default_tenant}.example", LANDS_ON[who], signed_out=axe_check)
     for title in WORKFORCE[who]:
         page.get_by_role("navigation").get_by_role("link", name=title).click()
         expect(page.get_by_role("heading", level=1, name=title)).to_be_focused(timeout=15_000)
@@ -88,8 +82,7 @@ def test_each_dashboard_view_is_accessible(
 
 def test_the_portals_other_screens_are_accessible(
     platform: LocalPlatform,
-    web: str,
-    open_page: Callable[..., Page],
+    signed_in_page: Callable[..., Page],
     axe_check: Callable[[Page], None],
     screenshot: Screenshots,
 ) -> None:
@@ -110,11 +103,7 @@ def test_the_portals_other_screens_are_accessible(
     assert booked.status == 201, booked
     visit = booked.json()["appointment_id"]
 
-    page = open_page("patient", "red")
-    page.goto(web)
-    page.get_by_role("button", name="Sign in").first.click()
-    sign_in(page, PATIENT, DEMO_PASSWORD)
-    expect(page.get_by_role("heading", level=1, name="Your visits")).to_be_visible(timeout=15_000)
+    page = signed_in_page(PATIENT, "Your visits")
     page.wait_for_load_state("networkidle")
     screenshot(page, "your visits")
     axe_check(page)

@@ -11,10 +11,9 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
-from local.seed import DEMO_PASSWORD
 from tests.conftest import eventually, user_tokens
 from tests.e2e.test_scheduling import RIVERSIDE, call
-from tools.browser import Screenshots, dominant_colour, remote_video_shows, sign_in
+from tools.browser import Screenshots, dominant_colour, remote_video_shows
 
 PATIENT = "patient.two@riverside.example"
 CALL_S = 30.0  # how long each side gets to show the other's video
@@ -39,15 +38,11 @@ def test_a_whole_visit_in_two_browsers(
     at_a_persons_pace: None,
     platform: LocalPlatform,
     web: str,
-    open_page: Callable[..., Page],
+    signed_in_page: Callable[..., Page],
     axe_check: Callable[[Page], None],
     screenshot: Screenshots,
 ) -> None:
-    patient = open_page("patient", "red")
-    patient.goto(web)
-    patient.get_by_role("button", name="Sign in").first.click()
-    sign_in(patient, PATIENT, DEMO_PASSWORD)
-    expect(patient.get_by_role("heading", level=1, name="Your visits")).to_be_visible()
+    patient = signed_in_page(PATIENT, "Your visits")
     screenshot(patient, "signed in")
 
     # Book the soonest urgent-care time in New York.
@@ -87,11 +82,7 @@ def test_a_whole_visit_in_two_browsers(
     expect(patient.get_by_text("in line").first).to_be_visible(timeout=15_000)
 
     # The provider signs in with MFA, sees the patient in the queue, admits and joins.
-    email = provider_of(platform, visit)
-    provider = open_page("workforce", "blue")
-    provider.goto(f"{web}dashboard/")
-    provider.get_by_role("button", name="Sign in").first.click()
-    sign_in(provider, email, DEMO_PASSWORD, totp=platform.provisioned[RIVERSIDE].totp[email])
+    provider = signed_in_page(provider_of(platform, visit), "Today")
     row = provider.get_by_role("row").filter(has_text=reason)
     expect(row).to_be_visible(timeout=20_000)
     screenshot(provider, "queue")
