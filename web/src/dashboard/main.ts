@@ -6,7 +6,7 @@
 //   buttons "Sign in", "Sign out"; provider: "Admit" (one per waiting patient), "Admit with guest",
 //   "Join the call", "End visit" then "Yes, end the visit" / "Keep the visit going", "Vitals",
 //   "Confirm" and "Reject" (one pair per estimate, in a group "Review the heart rate" / "Review the
-//   breathing rate"), "Save hours", "Add hours on <Weekday>", "Remove <Weekday> <from> to <to>",
+//   breathing rate"), "Check again" (estimates not there yet), "Save hours", "Add hours on <Weekday>", "Remove <Weekday> <from> to <to>",
 //   inputs "<Weekday> hours <n>: from" / ": to"; staff: the select "Provider" (a provider's day) or
 //   "Provider (optional)" (booking), "Show the day", "Cancel visit at <time>" then "Yes, cancel it",
 //   "Patient's last name", "Date of birth", "First name (optional)", "Find patient", radios named

@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { ApiError } from "../shared/api.ts";
+import { notYet, readingRow, reviewSummary, type Reading } from "./vitals.ts";
+
+const reading = (sign: Reading["sign"], status: Reading["status"] = "preliminary", quality = 0.87): Reading => ({
+  sign,
+  per_minute: 77.1,
+  quality,
+  status,
+  observation_id: `a-v1-${sign}`,
+});
+
+describe("a reading in the clinic's words", () => {
+  it("names the sign, the estimate with its unit and the signal quality as a percentage", () => {
+    expect(readingRow(reading("heart-rate"))).toEqual({
+      name: "Heart rate",
+      estimate: "77.1 beats a minute",
+      quality: "87%",
+      review: "Preliminary: not reviewed",
+      open: true,
+    });
+    expect(readingRow(reading("respiratory-rate", "preliminary", 0.5)).estimate).toBe("77.1 breaths a minute");
+  });
+
+  it("says how the provider reviewed it, and leaves nothing open once reviewed", () => {
+    expect(readingRow(reading("heart-rate", "final"))).toMatchObject({ review: "Confirmed", open: false });
+    expect(readingRow(reading("heart-rate", "entered-in-error"))).toMatchObject({ review: "Rejected", open: false });
+  });
+
+  it("keeps a quality outside 0 to 1 within 0% and 100%", () => {
+    expect(readingRow(reading("heart-rate", "final", 1.4)).quality).toBe("100%");
+    expect(readingRow(reading("heart-rate", "final", -0.2)).quality).toBe("0%");
+  });
+});
+
+describe("what is left to review", () => {
+  it("counts the preliminary estimates", () => {
+    expect(reviewSummary([reading("heart-rate"), reading("respiratory-rate")])).toBe("2 estimates wait for your review.");
+    expect(reviewSummary([reading("heart-rate", "final"), reading("respiratory-rate")])).toBe("1 estimate waits for your review.");
+  });
+
+  it("says when every estimate is reviewed, and nothing when there are none", () => {
+    expect(reviewSummary([reading("heart-rate", "final"), reading("respiratory-rate", "entered-in-error")])).toBe(
+      "You have reviewed every estimate of this visit.",
+    );
+    expect(reviewSummary([])).toBe("");
+  });
+});
+
+describe("estimates not there yet", () => {
+  const problem = (status: number) => new ApiError({ type: "/problems/x", title: "x", status }, "x");
+
+  it("is the API's not found, which the provider may check again", () => {
+    expect(notYet(problem(404))).toBe(true);
+  });
+
+  it("is not any other refusal or failure", () => {
+    expect(notYet(problem(403))).toBe(false);
+    expect(notYet(problem(500))).toBe(false);
+    expect(notYet(new Error("network"))).toBe(false);
+  });
+});

@@ -1,0 +1,71 @@
+// What the vitals view says about one visit's estimates: each reading in the clinic's words, with
+// the estimator's signal quality (its confidence) and where the provider's review stands.
+import { ApiError } from "../shared/api.ts";
+
+export interface Reading {
+  sign: "heart-rate" | "respiratory-rate";
+  per_minute: number;
+  quality: number;
+  status: "preliminary" | "final" | "entered-in-error";
+  observation_id: string;
+}
+
+export interface Vitals {
+  appointment_id: string;
+  method: string;
+  readings: Reading[];
+  refused: Record<string, string>;
+  note: string;
+}
+
+const SIGN_WORDS: Record<string, { name: string; unit: string }> = {
+  "heart-rate": { name: "Heart rate", unit: "beats a minute" },
+  "respiratory-rate": { name: "Breathing rate", unit: "breaths a minute" },
+};
+
+const STATUS_WORDS: Record<Reading["status"], string> = {
+  preliminary: "Preliminary: not reviewed",
+  final: "Confirmed",
+  "entered-in-error": "Rejected",
+};
+
+export function signName(sign: string): string {
+  return SIGN_WORDS[sign]?.name ?? sign;
+}
+
+export interface ReadingRow {
+  name: string;
+  estimate: string;
+  quality: string;
+  review: string;
+  /** Whether the provider still has to confirm or reject it. */
+  open: boolean;
+}
+
+export function readingRow(reading: Reading): ReadingRow {
+  const words = SIGN_WORDS[reading.sign] ?? { name: reading.sign, unit: "a minute" };
+  return {
+    name: words.name,
+    estimate: `${reading.per_minute} ${words.unit}`,
+    quality: `${Math.round(Math.min(Math.max(reading.quality, 0), 1) * 100)}%`,
+    review: STATUS_WORDS[reading.status] ?? reading.status,
+    open: reading.status === "preliminary",
+  };
+}
+
+/** What is left to review, said once the estimates are read and after each review. */
+export function reviewSummary(readings: Reading[]): string {
+  if (readings.length === 0) return "";
+  const open = readings.filter((r) => r.status === "preliminary").length;
+  if (open === 0) return "You have reviewed every estimate of this visit.";
+  return open === 1 ? "1 estimate waits for your review." : `${open} estimates wait for your review.`;
+}
+
+/** The API answers a visit without estimates as not found, whichever the reason: the worker may
+ * still be reading the recording, so the provider is offered to look again. */
+export function notYet(error: unknown): boolean {
+  return error instanceof ApiError && error.problem.status === 404;
+}
+
+export const NOT_YET_WORDS =
+  "There are no vital sign estimates for this visit yet: its video may still be being processed (a few minutes after the visit ends), or it was not recorded.";
