@@ -425,17 +425,6 @@ def test_a_reminder_says_when_and_where_never_why(
             assert secret not in text
 
 
-@pytest.fixture(scope="module")
-def patient_clip(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The patient's camera: a synthetic clip of a face with a known pulse (78 bpm)."""
-    from media_workers.rppg.synthetic import ClipSpec, write_clip
-
-    spec = ClipSpec(
-        duration_s=15.0, width=320, height=240, heart_rate_bpm=78.0, respiratory_rate_bpm=14.0, seed=0
-    )
-    return write_clip(spec, tmp_path_factory.mktemp("clips") / "patient.mp4")
-
-
 def recorded_visit(platform: LocalPlatform, gateway: str, patient: str, video: bytes) -> tuple[str, str]:
     """A visit taken through to its recording, the patient's camera sending `video`; returns the
     visit and its provider's token."""

@@ -1,0 +1,108 @@
+"""The provider reviews the vital signs the rPPG worker estimated from a visit's recording, in the
+dashboard: reads each estimate with its signal quality, confirms one, rejects the other, and finds
+them so after a reload, as the API does.
+
+The estimates are real: the visit runs over HTTP as the Chime stand-in's simulated clients, the
+patient's camera sending a synthetic face with a known pulse, because locally the browsers' video
+goes peer to peer and nothing records it (Chime's media servers cannot be stood in for). The
+recording's end starts the worker, as in AWS; the provider's browser sees what it wrote."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from playwright.sync_api import Locator, Page, expect
+
+from local.platform import LocalPlatform
+from tests.conftest import eventually, user_tokens
+from tests.e2e.browser.test_visit import provider_of
+from tests.e2e.test_scheduling import RIVERSIDE, call
+from tests.e2e.test_video_visit import recorded_visit
+from tools.browser import Screenshots
+
+PATIENT = "patient.one@riverside.example"
+VIEW = "Vital signs from the video"
+WORKER_S = 90.0  # as the HTTP test of the worker allows: a process of its own, started by the event
+
+
+def estimate_row(page: Page, sign: str) -> Locator:
+    return page.get_by_role("row").filter(has=page.get_by_role("rowheader", name=sign, exact=True))
+
+
+def per_minute(row: Locator) -> float:
+    """The estimate as the row shows it ("77.1 beats a minute")."""
+    shown = row.get_by_role("cell").nth(0).inner_text()
+    found = re.match(r"(\d+(?:\.\d+)?) (beats|breaths) a minute$", shown.strip())
+    assert found, shown
+    return float(found[1])
+
+
+def test_the_provider_confirms_and_rejects_the_estimates_from_a_visits_recording(
+    platform: LocalPlatform,
+    signed_in_page: Callable[..., Page],
+    axe_check: Callable[[Page], None],
+    screenshot: Screenshots,
+    patient_clip: Any,
+) -> None:
+    gateway = platform.urls["gateway"]
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    visit, provider_token = recorded_visit(platform, gateway, patient, patient_clip.path.read_bytes())
+
+    # The provider opens the visit's vitals (the schedule's link, or the call's after it ends) while
+    # the worker may still be reading the recording: the view says so and offers to look again.
+    page = signed_in_page(provider_of(platform, visit, PATIENT), VIEW, route=f"#/today/vitals/{visit}")
+    heart, breathing = estimate_row(page, "Heart rate"), estimate_row(page, "Breathing rate")
+    check_again = page.get_by_role("button", name="Check again")
+    expect(check_again.or_(heart)).to_be_visible(timeout=15_000)
+    screenshot(page, "opened")
+
+    def shown() -> bool:
+        if heart.is_visible():
+            return True
+        check_again.click()
+        page.wait_for_timeout(1000)
+        return heart.is_visible()
+
+    eventually(shown, timeout_s=WORKER_S, interval_s=0)
+    expect(page.get_by_text("2 estimates wait for your review.")).to_be_visible()
+    expect(page.get_by_text("not a diagnostic measurement").first).to_be_visible()
+
+    # Each estimate with its unit, the signal quality it was read with, and not yet reviewed.
+    assert abs(per_minute(heart) - patient_clip.heart_rate_bpm) <= 5.0
+    assert abs(per_minute(breathing) - patient_clip.respiratory_rate_bpm) <= 3.0
+    for row in (heart, breathing):
+        quality = row.get_by_role("cell").nth(1).inner_text().strip()
+        assert re.fullmatch(r"\d{1,3}%", quality) and int(quality[:-1]) >= 50, quality
+        expect(row.get_by_role("cell").nth(2)).to_have_text("Preliminary: not reviewed")
+    screenshot(page, "estimates")
+    axe_check(page)
+
+    # The provider confirms the heart rate and rejects the breathing rate.
+    page.get_by_role("group", name="Review the heart rate").get_by_role("button", name="Confirm").click()
+    said = page.get_by_role("status").filter(has_text="Heart rate confirmed.")
+    expect(said).to_contain_text("1 estimate waits for your review.")
+    expect(said).to_be_focused()
+    page.get_by_role("group", name="Review the breathing rate").get_by_role("button", name="Reject").click()
+    expect(page.get_by_role("status").filter(has_text="Breathing rate rejected.")).to_contain_text(
+        "You have reviewed every estimate of this visit."
+    )
+    expect(heart.get_by_role("cell").nth(2)).to_have_text("Confirmed")
+    expect(breathing.get_by_role("cell").nth(2)).to_have_text("Rejected")
+    expect(page.get_by_role("button", name="Confirm")).to_have_count(0)
+    screenshot(page, "reviewed")
+    axe_check(page)
+
+    # A reload (signed in again without a password) shows the reviews, and the API agrees.
+    page.reload()
+    expect(page.get_by_role("heading", level=1, name=VIEW)).to_be_visible(timeout=20_000)
+    expect(heart.get_by_role("cell").nth(2)).to_have_text("Confirmed", timeout=15_000)
+    expect(breathing.get_by_role("cell").nth(2)).to_have_text("Rejected")
+    expect(page.get_by_role("button", name="Reject")).to_have_count(0)
+    expect(page.get_by_text("You have reviewed every estimate of this visit.")).to_be_visible()
+    screenshot(page, "after a reload")
+    reply = call(gateway, "GET", f"/v1/appointments/{visit}/vitals", provider_token)
+    assert reply.status == 200, reply
+    statuses = {r["sign"]: r["status"] for r in reply.json()["readings"]}
+    assert statuses == {"heart-rate": "final", "respiratory-rate": "entered-in-error"}, statuses
