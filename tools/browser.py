@@ -21,7 +21,7 @@ import numpy as np
 from local import signin
 
 if TYPE_CHECKING:  # the caller brings Playwright (started once per session)
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, WebSocketRoute
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -240,6 +240,40 @@ def remote_video_shows(page: Page, colour: str) -> bool:
         return False
     time.sleep(1.2)  # the call view updates its count each second
     return frames_decoded(page) > before and dominant_colour(page, "#remote-video") == colour
+
+
+# How a connection ends when the network under it goes: no closing handshake.
+LOST = 1006
+
+
+class SignallingLine:
+    """A page's connections to the signalling relay (`origin`), carried through Playwright so that
+    a test can lose them as a person's network does: `cut()` ends those open, and new ones are
+    refused until `restore()`. Playwright's offline emulation would not do: it touches neither open
+    WebSockets nor WebRTC. Routes the WebSockets the page opens from now on."""
+
+    def __init__(self, page: Page, origin: str) -> None:
+        self.down = False
+        self.refused = 0  # connections tried while the network was down
+        self._open: list[WebSocketRoute] = []
+        page.route_web_socket(lambda url: url.startswith(origin + "/"), self._connect)
+
+    def _connect(self, socket: WebSocketRoute) -> None:
+        if self.down:
+            self.refused += 1
+            socket.close(code=LOST)
+            return
+        socket.connect_to_server()
+        self._open.append(socket)
+
+    def cut(self) -> None:
+        self.down = True
+        for socket in self._open:
+            socket.close(code=LOST)
+        self._open.clear()
+
+    def restore(self) -> None:
+        self.down = False
 
 
 SAMPLE_VIDEO = """(video) => {

@@ -13,10 +13,11 @@ from playwright.sync_api import Page, expect
 from local.platform import LocalPlatform
 from tests.conftest import eventually, user_tokens
 from tests.e2e.test_scheduling import RIVERSIDE, call
-from tools.browser import Screenshots, dominant_colour, remote_video_shows
+from tools.browser import Screenshots, SignallingLine, dominant_colour, remote_video_shows
 
 PATIENT = "patient.two@riverside.example"
 CALL_S = 30.0  # how long each side gets to show the other's video
+RECONNECTING = "The connection was lost. Reconnecting…"
 
 
 def provider_of(platform: LocalPlatform, appointment_id: str, patient: str = PATIENT) -> str:
@@ -98,6 +99,8 @@ def test_a_whole_visit_in_two_browsers(
             links.append(json.loads(request.post_data or "{}")["link"])
 
     patient.on("request", keep_link)
+    # The patient's phone reaches the relay over a line the test can cut (see the lost connection below).
+    network = SignallingLine(patient, platform.urls["signalling"])
     join = patient.get_by_role("button", name="Join your visit")
     expect(join).to_be_visible(timeout=20_000)
     join.click()
@@ -111,6 +114,26 @@ def test_a_whole_visit_in_two_browsers(
     screenshot(provider, "in call")
     axe_check(patient)
     axe_check(provider)
+
+    # A lost connection reconnects: the phone's network goes for a moment. The patient is told the
+    # call is reconnecting while the phone keeps trying, and once the network is back, each side
+    # sees the other again, over a connection negotiated afresh.
+    network.cut()
+    expect(patient.get_by_text(RECONNECTING)).to_be_visible(timeout=5_000)
+    screenshot(patient, "connection lost")
+
+    def tried_again() -> bool:
+        patient.wait_for_timeout(100)  # Playwright routes the page's new connections meanwhile
+        return network.refused > 0
+
+    eventually(tried_again, timeout_s=10, interval_s=0)
+    expect(patient.get_by_text(RECONNECTING)).to_be_visible()
+    network.restore()
+    expect(patient.get_by_text("Connected.", exact=True)).to_be_visible(timeout=20_000)
+    eventually(lambda: remote_video_shows(patient, "blue"), timeout_s=CALL_S, interval_s=0.5)
+    eventually(lambda: remote_video_shows(provider, "red"), timeout_s=CALL_S, interval_s=0.5)
+    screenshot(patient, "reconnected")
+    screenshot(provider, "reconnected")
 
     # The provider ends the visit; the patient sees the end and what comes next.
     provider.get_by_role("button", name="End visit").first.click()
