@@ -52,6 +52,7 @@ export class TelehealthCall extends LitElement {
   @state() private cameraOn = true;
   @state() private problem = "";
   @state() private needsTap = false;
+  @state() private wasConnected = false;
 
   @query("#remote-video") private remoteVideo!: HTMLVideoElement;
   @query("#local-video") private localVideo!: HTMLVideoElement;
@@ -77,7 +78,7 @@ export class TelehealthCall extends LitElement {
         ></video>
         ${this.needsTap ? html`<button class="tap" @click=${this.play}>Start the video and sound</button>` : nothing}
       </div>
-      <p role="status">${connectionInWords(this.connection, this.endReason)}</p>
+      <p role="status">${connectionInWords(this.connection, this.endReason, this.wasConnected)}</p>
       ${this.problem ? html`<p role="alert">${this.problem}</p>` : nothing}
       <div class="controls">
         <button ?disabled=${over} @click=${this.toggleMute}>${this.muted ? "Unmute" : "Mute"}</button>
@@ -130,7 +131,10 @@ export class TelehealthCall extends LitElement {
     const session = this.session;
     this.connection = state;
     this.endReason = session?.endReason ?? null;
-    if (state === "connected") void this.play();
+    if (state === "connected") {
+      this.wasConnected = true;
+      void this.play();
+    }
     if (state === "ended" || state === "failed") this.stopSampling();
     if (state === "ended") this.announceEnd(session?.endReason ?? "left");
   }

@@ -14,6 +14,14 @@ describe("the connection in words", () => {
   it("says a lost connection is being brought back", () => {
     expect(connectionInWords("reconnecting", null)).toMatch(/lost.*Reconnecting/);
   });
+
+  it("says the other person is gone for now once the call had been connected, not that it has yet to start", () => {
+    expect(connectionInWords("connecting", null)).toMatch(/starts when the other person joins/);
+    expect(connectionInWords("connecting", null, true)).toBe(
+      "The other person is no longer connected. Waiting for them to come back…",
+    );
+    expect(connectionInWords("connected", null, true)).toBe("Connected.");
+  });
 });
 
 describe("a camera or microphone that will not start, in words", () => {
