@@ -242,20 +242,20 @@ def remote_video_shows(page: Page, colour: str) -> bool:
     return frames_decoded(page) > before and dominant_colour(page, "#remote-video") == colour
 
 
-# How a connection ends when the network under it goes: no closing handshake.
+# How a connection ends, for the page, when the network under it goes: no closing handshake.
 LOST = 1006
 
 
 class SignallingLine:
     """A page's connections to the signalling relay (`origin`), carried through Playwright so that
-    a test can lose them as a person's network does: `cut()` ends those open, and new ones are
-    refused until `restore()`. Playwright's offline emulation would not do: it touches neither open
-    WebSockets nor WebRTC. Routes the WebSockets the page opens from now on."""
+    a test can lose them as a person's network does: `cut()` ends those open, at both ends, and new
+    ones are refused until `restore()`. Playwright's offline emulation would not do: it touches
+    neither open WebSockets nor WebRTC. Routes the WebSockets the page opens from now on."""
 
     def __init__(self, page: Page, origin: str) -> None:
         self.down = False
         self.refused = 0  # connections tried while the network was down
-        self._open: list[WebSocketRoute] = []
+        self._open: list[tuple[WebSocketRoute, WebSocketRoute]] = []
         page.route_web_socket(lambda url: url.startswith(origin + "/"), self._connect)
 
     def _connect(self, socket: WebSocketRoute) -> None:
@@ -263,13 +263,22 @@ class SignallingLine:
             self.refused += 1
             socket.close(code=LOST)
             return
-        socket.connect_to_server()
-        self._open.append(socket)
+        relay = socket.connect_to_server()
+        # Playwright would pass a close on to the other end by itself, but not the 1006 of a cut
+        # (a code no endpoint may send), and the relay's end of a cut would reach the page as a
+        # clean close: so the relay's own closes (a meeting ended, a replaced socket) are passed
+        # on here, and a cut's are not.
+        relay.on_close(lambda code, reason: None if self.down else socket.close(code=code, reason=reason))
+        self._open.append((socket, relay))
 
     def cut(self) -> None:
+        """The connections end for both: the page sees them lost, and the relay sees the attendee
+        go without a word (a drop) at once, where a real relay would notice when its pings go
+        unanswered."""
         self.down = True
-        for socket in self._open:
-            socket.close(code=LOST)
+        for page_side, relay_side in self._open:
+            page_side.close(code=LOST)
+            relay_side.close(code=1000)
         self._open.clear()
 
     def restore(self) -> None:

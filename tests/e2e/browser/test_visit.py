@@ -18,6 +18,7 @@ from tools.browser import Screenshots, SignallingLine, dominant_colour, remote_v
 PATIENT = "patient.two@riverside.example"
 CALL_S = 30.0  # how long each side gets to show the other's video
 RECONNECTING = "The connection was lost. Reconnecting…"
+PATIENT_GONE = "The other person is no longer connected. Waiting for them to come back…"
 
 
 def provider_of(platform: LocalPlatform, appointment_id: str, patient: str = PATIENT) -> str:
@@ -116,11 +117,14 @@ def test_a_whole_visit_in_two_browsers(
     axe_check(provider)
 
     # A lost connection reconnects: the phone's network goes for a moment. The patient is told the
-    # call is reconnecting while the phone keeps trying, and once the network is back, each side
-    # sees the other again, over a connection negotiated afresh.
+    # call is reconnecting while the phone keeps trying, the provider that the patient is gone for
+    # now; once the network is back, each side sees the other again, over a connection negotiated
+    # afresh.
     network.cut()
     expect(patient.get_by_text(RECONNECTING)).to_be_visible(timeout=5_000)
+    expect(provider.get_by_text(PATIENT_GONE)).to_be_visible(timeout=5_000)
     screenshot(patient, "connection lost")
+    screenshot(provider, "patient gone")
 
     def tried_again() -> bool:
         patient.wait_for_timeout(100)  # Playwright routes the page's new connections meanwhile
@@ -130,6 +134,7 @@ def test_a_whole_visit_in_two_browsers(
     expect(patient.get_by_text(RECONNECTING)).to_be_visible()
     network.restore()
     expect(patient.get_by_text("Connected.", exact=True)).to_be_visible(timeout=20_000)
+    expect(provider.get_by_text("Connected.", exact=True)).to_be_visible()
     eventually(lambda: remote_video_shows(patient, "blue"), timeout_s=CALL_S, interval_s=0.5)
     eventually(lambda: remote_video_shows(provider, "red"), timeout_s=CALL_S, interval_s=0.5)
     screenshot(patient, "reconnected")

@@ -57,6 +57,7 @@ def test_the_provider_confirms_and_rejects_the_estimates_from_a_visits_recording
     check_again = page.get_by_role("button", name="Check again")
     expect(check_again.or_(heart)).to_be_visible(timeout=15_000)
     screenshot(page, "opened")
+    axe_check(page)  # most often the words that the estimates are not there yet, and the button
 
     def shown() -> bool:
         if heart.is_visible():
