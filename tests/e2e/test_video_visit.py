@@ -472,8 +472,11 @@ def test_the_recording_starts_the_rppg_worker_and_the_provider_reviews_its_estim
     review = f"/v1/appointments/{visit_id}/vitals/review"
     key = {"Idempotency-Key": f"review-{visit_id}"}
     confirm = {"sign": "heart-rate", "decision": "confirm"}
+    assert heart["reviewed_at"] is None
     confirmed = call(gateway, "POST", review, provider, confirm, **key)
     assert confirmed.status == 200 and confirmed.json()["status"] == "final"
+    reviewed_at = datetime.fromisoformat(confirmed.json()["reviewed_at"])
+    assert abs(datetime.now(UTC) - reviewed_at) < timedelta(minutes=1)
     # A retry under its key gets the first answer, though the estimate is reviewed by now; the
     # key with another decision is refused and changes nothing.
     retried = call(gateway, "POST", review, provider, confirm, **key)

@@ -281,12 +281,12 @@ def test_estimates_are_at_revision_1_the_first_reviewed_at_2_and_two_reviewed_ar
     observation = f"Observation/{vitals.observation_id(VitalSign.HEART_RATE)}"
     other = f"Observation/{vitals.observation_id(VitalSign.RESPIRATORY_RATE)}"
     assert rebuilt(image(StoredVitals(vitals, 1)))[observation].entry.source_version == 1
-    one = vitals.with_reading(readings[0].reviewed(True))
+    one = vitals.with_reading(readings[0].reviewed(True, START))
     found = rebuilt(image(StoredVitals(one, 2)))
     assert (found[observation].entry.source_version, found[observation].basis) == (2, TABLE)
     assert found[observation].entry.resource["status"] == "final"
     assert found[other].entry.source_version == 1
-    both = one.with_reading(readings[1].reviewed(False))
+    both = one.with_reading(readings[1].reviewed(False, START))
     found = rebuilt(image(StoredVitals(both, 3)))
     assert {found[observation].basis, found[other].basis} == {ESTIMATED}
     assert found[other].entry.resource["status"] == ReadingStatus.ENTERED_IN_ERROR.value

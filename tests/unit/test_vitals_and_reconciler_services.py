@@ -66,6 +66,20 @@ def test_of_two_reviews_at_once_the_second_is_refused_rather_than_overwriting_th
     assert len(c.table.events("Vitals.Reviewed")) == 1
 
 
+def test_a_review_keeps_when_the_provider_made_it_and_an_open_estimate_has_no_such_time() -> None:
+    c = clinic()
+    service, appointment_id = _visit_with_a_recording(c)
+    _record(service, appointment_id)
+    assert service.estimates(PROVIDER, appointment_id).reading(VitalSign.HEART_RATE).reviewed_at is None
+    c.clock.advance(timedelta(minutes=7))
+    at = c.clock()
+    reviewed, _ = service.review(PROVIDER, appointment_id, VitalSign.HEART_RATE, confirmed=True)
+    assert (reviewed.status, reviewed.reviewed_at) == (ReadingStatus.FINAL, at)
+    c.clock.advance(timedelta(minutes=1))
+    read = service.estimates(PROVIDER, appointment_id).reading(VitalSign.HEART_RATE)
+    assert read.reviewed_at == at  # the review's time, not the reading's
+
+
 def test_another_providers_visit_has_no_estimates_for_them_and_nothing_is_recorded() -> None:
     from telehealth.application.callers import Caller
     from telehealth.domain.appointments import Actor

@@ -288,6 +288,9 @@ class ReadingOut(_Model):
     quality: float
     status: Literal["preliminary", "final", "entered-in-error"]
     observation_id: str
+    reviewed_at: datetime | None = Field(
+        default=None, description="When the visit's provider confirmed or rejected it; null while preliminary"
+    )
 
 
 class VitalsOut(_Model):
@@ -323,6 +326,7 @@ def vitals(appointment_id: AppointmentId) -> VitalsOut:
                 quality=round(r.quality, 2),
                 status=r.status.value,
                 observation_id=found.observation_id(r.sign),
+                reviewed_at=r.reviewed_at,
             )
             for r in found.readings
         ],
@@ -349,6 +353,7 @@ def review_vitals(appointment_id: AppointmentId, request: ReviewRequest) -> Resp
             quality=round(reading.quality, 2),
             status=reading.status.value,
             observation_id=observation_id,
+            reviewed_at=reading.reviewed_at,
         )
         return Response(status_code=200, body=body, content_type="application/json")
 

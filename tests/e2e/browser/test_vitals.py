@@ -1,6 +1,6 @@
 """The provider reviews the vital signs the rPPG worker estimated from a visit's recording, in the
 dashboard: reads each estimate with its signal quality, confirms one, rejects the other, and finds
-them so after a reload, as the API does.
+them so, with when they did it, after a reload, as the API has them.
 
 The estimates are real: the visit runs over HTTP as the Chime stand-in's simulated clients, the
 patient's camera sending a synthetic face with a known pulse, because locally the browsers' video
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -89,21 +91,33 @@ def test_the_provider_confirms_and_rejects_the_estimates_from_a_visits_recording
     expect(page.get_by_role("status").filter(has_text="Breathing rate rejected.")).to_contain_text(
         "You have reviewed every estimate of this visit."
     )
-    expect(heart.get_by_role("cell").nth(2)).to_have_text("Confirmed")
-    expect(breathing.get_by_role("cell").nth(2)).to_have_text("Rejected")
+    expect(heart.get_by_role("cell").nth(2)).to_have_text(re.compile(r"^Confirmed by you"))
+    expect(breathing.get_by_role("cell").nth(2)).to_have_text(re.compile(r"^Rejected by you"))
     expect(page.get_by_role("button", name="Confirm")).to_have_count(0)
     screenshot(page, "reviewed")
     axe_check(page)
 
-    # A reload (signed in again without a password) shows the reviews, and the API agrees.
+    # The API has them reviewed, and when; a reload (signed in again without a password) shows
+    # each review with its time on the provider's clock.
+    reply = call(gateway, "GET", f"/v1/appointments/{visit}/vitals", provider_token)
+    assert reply.status == 200, reply
+    readings = {r["sign"]: r for r in reply.json()["readings"]}
+    statuses = {sign: r["status"] for sign, r in readings.items()}
+    assert statuses == {"heart-rate": "final", "respiratory-rate": "entered-in-error"}, statuses
+    zone = ZoneInfo(call(gateway, "GET", "/v1/me", provider_token).json()["zone"])
+
+    def on_the_providers_clock(sign: str) -> str:
+        at = datetime.fromisoformat(readings[sign]["reviewed_at"]).astimezone(zone)
+        return at.strftime("%I:%M %p").lstrip("0")
+
     page.reload()
     expect(page.get_by_role("heading", level=1, name=VIEW)).to_be_visible(timeout=20_000)
-    expect(heart.get_by_role("cell").nth(2)).to_have_text("Confirmed", timeout=15_000)
-    expect(breathing.get_by_role("cell").nth(2)).to_have_text("Rejected")
+    expect(heart.get_by_role("cell").nth(2)).to_have_text(
+        f"Confirmed by you at {on_the_providers_clock('heart-rate')}", timeout=15_000
+    )
+    expect(breathing.get_by_role("cell").nth(2)).to_have_text(
+        f"Rejected by you at {on_the_providers_clock('respiratory-rate')}"
+    )
     expect(page.get_by_role("button", name="Reject")).to_have_count(0)
     expect(page.get_by_text("You have reviewed every estimate of this visit.")).to_be_visible()
     screenshot(page, "after a reload")
-    reply = call(gateway, "GET", f"/v1/appointments/{visit}/vitals", provider_token)
-    assert reply.status == 200, reply
-    statuses = {r["sign"]: r["status"] for r in reply.json()["readings"]}
-    assert statuses == {"heart-rate": "final", "respiratory-rate": "entered-in-error"}, statuses

@@ -2,6 +2,7 @@
 import { LitElement, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { newActionKey, type Api } from "../shared/api.ts";
+import { providerSelf } from "./provider-self.ts";
 import { viewStyles } from "./ui.ts";
 import { NOT_YET_WORDS, notYet, readingRow, reviewSummary, signName, type Reading, type Vitals } from "./vitals.ts";
 import { saidOf } from "./words.ts";
@@ -18,11 +19,19 @@ export class ProviderVitals extends LitElement {
   @state() private busy = "";
   @state() private notYet = false;
   @state() private checking = false;
+  // The provider's own zone, for when they reviewed (the browser's until `GET /v1/me` answers).
+  @state() private zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   private keys = new Map<string, string>();
 
   override connectedCallback(): void {
     super.connectedCallback();
     void this.load();
+    providerSelf(this.api).then(
+      (self) => {
+        if (self) this.zone = self.zone;
+      },
+      () => undefined, // the browser's zone stands in; the estimates do not depend on it
+    );
   }
 
   private async load(): Promise<void> {
@@ -98,7 +107,7 @@ export class ProviderVitals extends LitElement {
                   <thead><tr><th scope="col">Sign</th><th scope="col">Estimate</th><th scope="col">Signal quality</th><th scope="col">Review</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
                   <tbody>
                     ${v.readings.map((r) => {
-                      const row = readingRow(r);
+                      const row = readingRow(r, this.zone);
                       return html`<tr>
                         <th scope="row">${row.name}</th>
                         <td>${row.estimate}</td>

@@ -10,26 +10,44 @@ const reading = (sign: Reading["sign"], status: Reading["status"] = "preliminary
   observation_id: `a-v1-${sign}`,
 });
 
+const ZONE = "America/New_York";
+const NOW = new Date("2026-12-07T19:00:00Z"); // 2 PM in New York
+
 describe("a reading in the clinic's words", () => {
   it("names the sign, the estimate with its unit and the signal quality as a percentage", () => {
-    expect(readingRow(reading("heart-rate"))).toEqual({
+    expect(readingRow(reading("heart-rate"), ZONE, NOW)).toEqual({
       name: "Heart rate",
       estimate: "77.1 beats a minute",
       quality: "87%",
       review: "Preliminary: not reviewed",
       open: true,
     });
-    expect(readingRow(reading("respiratory-rate", "preliminary", 0.5)).estimate).toBe("77.1 breaths a minute");
+    expect(readingRow(reading("respiratory-rate", "preliminary", 0.5), ZONE).estimate).toBe("77.1 breaths a minute");
   });
 
-  it("says how the provider reviewed it, and leaves nothing open once reviewed", () => {
-    expect(readingRow(reading("heart-rate", "final"))).toMatchObject({ review: "Confirmed", open: false });
-    expect(readingRow(reading("heart-rate", "entered-in-error"))).toMatchObject({ review: "Rejected", open: false });
+  it("says how and when the provider reviewed it, on their clock, and leaves nothing open once reviewed", () => {
+    const reviewed = (status: Reading["status"], at: string) => ({ ...reading("heart-rate", status), reviewed_at: at });
+    expect(readingRow(reviewed("final", "2026-12-07T18:42:00Z"), ZONE, NOW)).toMatchObject({
+      review: "Confirmed by you at 1:42 PM",
+      open: false,
+    });
+    expect(readingRow(reviewed("entered-in-error", "2026-12-07T18:42:00Z"), "America/Los_Angeles", NOW).review).toBe(
+      "Rejected by you at 10:42 AM",
+    );
+    // Reviewed on another day of the provider's (late on Sunday in New York, though Monday in UTC).
+    expect(readingRow(reviewed("final", "2026-12-07T03:30:00Z"), ZONE, NOW).review).toBe(
+      "Confirmed by you on Sunday, December 6 at 10:30 PM",
+    );
+  });
+
+  it("says only how it was reviewed when the time was not kept, and nothing of a time while open", () => {
+    expect(readingRow(reading("heart-rate", "final"), ZONE, NOW)).toMatchObject({ review: "Confirmed", open: false });
+    expect(readingRow({ ...reading("heart-rate"), reviewed_at: null }, ZONE, NOW).review).toBe("Preliminary: not reviewed");
   });
 
   it("keeps a quality outside 0 to 1 within 0% and 100%", () => {
-    expect(readingRow(reading("heart-rate", "final", 1.4)).quality).toBe("100%");
-    expect(readingRow(reading("heart-rate", "final", -0.2)).quality).toBe("0%");
+    expect(readingRow(reading("heart-rate", "final", 1.4), ZONE).quality).toBe("100%");
+    expect(readingRow(reading("heart-rate", "final", -0.2), ZONE).quality).toBe("0%");
   });
 });
 

@@ -1,6 +1,7 @@
 // What the vitals view says about one visit's estimates: each reading in the clinic's words, with
 // the estimator's signal quality (its confidence) and where the provider's review stands.
 import { ApiError } from "../shared/api.ts";
+import { clockTime, dayIn, longDay } from "./zone.ts";
 
 export interface Reading {
   sign: "heart-rate" | "respiratory-rate";
@@ -8,6 +9,8 @@ export interface Reading {
   quality: number;
   status: "preliminary" | "final" | "entered-in-error";
   observation_id: string;
+  /** When the visit's provider reviewed it (RFC 3339); null while preliminary. */
+  reviewed_at?: string | null;
 }
 
 export interface Vitals {
@@ -42,15 +45,27 @@ export interface ReadingRow {
   open: boolean;
 }
 
-export function readingRow(reading: Reading): ReadingRow {
+/** The reading as its row says it; a review's time on the provider's wall clock (`zone`), with its
+ * day unless it is `now`'s. Only the visit's own provider may read or review its estimates, so a
+ * review shown is theirs. */
+export function readingRow(reading: Reading, zone: string, now: Date = new Date()): ReadingRow {
   const words = SIGN_WORDS[reading.sign] ?? { name: reading.sign, unit: "a minute" };
   return {
     name: words.name,
     estimate: `${reading.per_minute} ${words.unit}`,
     quality: `${Math.round(Math.min(Math.max(reading.quality, 0), 1) * 100)}%`,
-    review: STATUS_WORDS[reading.status] ?? reading.status,
+    review: reviewWords(reading, zone, now),
     open: reading.status === "preliminary",
   };
+}
+
+function reviewWords(reading: Reading, zone: string, now: Date): string {
+  const status = STATUS_WORDS[reading.status] ?? reading.status;
+  if (reading.status === "preliminary" || !reading.reviewed_at) return status;
+  const at = new Date(reading.reviewed_at);
+  const day = dayIn(at, zone);
+  const when = day === dayIn(now, zone) ? "" : ` on ${longDay(day)}`;
+  return `${status} by you${when} at ${clockTime(at, zone)}`;
 }
 
 /** What is left to review, said once the estimates are read and after each review. */

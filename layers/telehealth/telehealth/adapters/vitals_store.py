@@ -34,6 +34,7 @@ def vitals_from(p: Mapping[str, Any]) -> VisitVitals:
                 float(r["per_minute"]),
                 float(r["quality"]),
                 ReadingStatus(r["status"]),
+                from_stamp(r["reviewed_at"]) if r.get("reviewed_at") else None,
             )
             for r in json.loads(p["readings"])
         ),
@@ -76,6 +77,7 @@ class DynamoVitalsStore(TableStore):
                             "per_minute": r.per_minute,
                             "quality": r.quality,
                             "status": r.status.value,
+                            **({"reviewed_at": stamp(r.reviewed_at)} if r.reviewed_at else {}),
                         }
                         for r in vitals.readings
                     ]

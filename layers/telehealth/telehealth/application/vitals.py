@@ -130,9 +130,9 @@ class VitalsService:
         if found is None:
             raise NotFoundError("no estimates for this visit")
         vitals, revision = found
-        reading = vitals.reading(sign).reviewed(confirmed)
-        reviewed = vitals.with_reading(reading)
         now = self.clock()
+        reading = vitals.reading(sign).reviewed(confirmed, now)
+        reviewed = vitals.with_reading(reading)
         observation_id = reviewed.observation_id(sign)
         self.store.save_vitals(
             reviewed,

@@ -34,13 +34,17 @@ class Reading:
     per_minute: float
     quality: float  # the estimator's signal quality, 0 to 1
     status: ReadingStatus = ReadingStatus.PRELIMINARY
+    # When the visit's provider (the only one who may) confirmed or rejected it; None while
+    # preliminary, and for a review recorded before the time was kept.
+    reviewed_at: datetime | None = None
 
-    def reviewed(self, confirmed: bool) -> Reading:
+    def reviewed(self, confirmed: bool, at: datetime) -> Reading:
         if self.status is not ReadingStatus.PRELIMINARY:
             raise AppointmentRuleError(
                 "already-reviewed", f"This estimate was reviewed already ({self.status.value})."
             )
-        return replace(self, status=ReadingStatus.FINAL if confirmed else ReadingStatus.ENTERED_IN_ERROR)
+        status = ReadingStatus.FINAL if confirmed else ReadingStatus.ENTERED_IN_ERROR
+        return replace(self, status=status, reviewed_at=at)
 
 
 @dataclass(frozen=True)
