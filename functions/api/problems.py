@@ -229,7 +229,9 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     def invalid(error: RequestValidationError) -> Response[str]:
         # Field locations and pydantic's message only: never the submitted value ("input"), and a
         # location only when it looks like a field name (a malformed body can surface as a "key").
-        fields = [{"field": _field(e.get("loc", ())), "problem": e.get("msg", "")} for e in error.errors()]
+        # A validator's own ValueError reads "Value error, <our words>": the words are what a person reads.
+        said = (str(e.get("msg", "")).removeprefix("Value error, ") for e in error.errors())
+        fields = [{"field": _field(e.get("loc", ())), "problem": p} for e, p in zip(error.errors(), said, strict=True)]
         return answer(
             400,
             "invalid-request",

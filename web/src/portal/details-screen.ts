@@ -1,7 +1,7 @@
 // Your details: the name, date of birth, home state and time zone the clinic needs before it books
 // a visit (the API refuses a booking without them), and a phone for reminders. A patient who has
 // just signed up lands here first; afterwards it is a page like any other.
-import { html, nothing } from "lit";
+import { css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ApiError } from "../shared/api.ts";
 import { US_STATES } from "../shared/states.ts";
@@ -25,6 +25,8 @@ interface FieldProblem {
 
 @customElement("portal-details")
 export class DetailsScreen extends PortalScreen {
+  static override styles = [...PortalScreen.styles, css`.email { overflow-wrap: anywhere; }`];
+
   /** Where to go once the details are saved (the booking screen, when it sent the patient here). */
   @property() next = "";
   @state() private details: PatientDetails | null = null;
@@ -66,7 +68,7 @@ export class DetailsScreen extends PortalScreen {
   private form(d: PatientDetails | null) {
     const zone = d?.zone ?? this.ctx.zone;
     return html`<form @submit=${this.submit}>
-      ${d?.email ? html`<p>Reminders go to <strong>${d.email}</strong>, the e-mail you sign in with.</p>` : nothing}
+      ${d?.email ? html`<p class="email">Reminders go to <strong>${d.email}</strong>, the e-mail you sign in with.</p>` : nothing}
       <label for="given">First name</label>
       <input id="given" name="given_name" required maxlength="60" autocomplete="given-name" .value=${d?.given_name ?? ""}
         aria-invalid=${this.invalid("given_name")} />
