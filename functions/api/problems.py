@@ -85,6 +85,12 @@ ROUTINE = frozenset(
 )
 
 
+def _rule(message: object) -> str:
+    """pydantic's message for a field: a validator's own ValueError comes as "Value error, <our
+    words>", and the words are what a person reads."""
+    return str(message).removeprefix("Value error, ")
+
+
 def problem(status: int, kind: str, title: str, detail: str | None = None, **extra: Any) -> Response[str]:
     body = {
         "type": PROBLEM_BASE + kind,
@@ -229,9 +235,9 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     def invalid(error: RequestValidationError) -> Response[str]:
         # Field locations and pydantic's message only: never the submitted value ("input"), and a
         # location only when it looks like a field name (a malformed body can surface as a "key").
-        # A validator's own ValueError reads "Value error, <our words>": the words are what a person reads.
-        said = (str(e.get("msg", "")).removeprefix("Value error, ") for e in error.errors())
-        fields = [{"field": _field(e.get("loc", ())), "problem": p} for e, p in zip(error.errors(), said, strict=True)]
+        fields = [
+            {"field": _field(e.get("loc", ())), "problem": _rule(e.get("msg", ""))} for e in error.errors()
+        ]
         return answer(
             400,
             "invalid-request",
