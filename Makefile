@@ -108,6 +108,7 @@ demo: setup ## drive one whole video visit over HTTP (starts the platform if nee
 docs: setup ## regenerate the generated docs (compliance, the OpenAPI document)
 	$(BIN)/python -m infra.compliance > docs/compliance.md
 	$(BIN)/python -m tools.openapi > docs/openapi.json
+	$(BIN)/python -m tools.healthlake_support > local/standins/healthlake/support.json
 
 lock: setup ## re-resolve locks/ after editing pyproject.toml
 	UV=$(BIN)/uv tools/lock.sh

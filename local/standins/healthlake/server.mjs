@@ -6,7 +6,13 @@
 // - resources are validated against the R4 definitions before they are stored (400 with an
 //   OperationOutcome otherwise, and nothing changes);
 // - one repository per data store id; an unknown data store is a 404;
-// - searches page with `next` links.
+// - searches page with `next` links;
+// - searches are held to what HealthLake documents (support.json, generated from
+//   layers/telehealth/telehealth/fhir/healthlake_support.py, sources in docs/upstream/healthlake.md):
+//   R4 search parameters of the type but those it lists as unsupported, its modifiers and
+//   comparison prefixes, `_count` from 1 to 100 (above is invalid, not capped), the values of
+//   `_total` and `_summary`; a search by POST carries its parameters in the URL or in a form body,
+//   never both. Anything else is a 400 with an OperationOutcome naming the parameter, not its value.
 //
 // With --state-dir DIR, what it holds outlives the process: DIR/datastores.json lists the data
 // stores, and DIR/<data store id>.ndjson journals every resource version and deletion, appended
@@ -40,8 +46,9 @@ const ACCOUNT = '123456789012';
 const CREDENTIALS = Object.fromEntries(
   (process.env.HEALTHLAKE_CREDENTIALS ?? 'testing:testing').split(',').map((pair) => pair.split(':'))
 );
+const SUPPORT = JSON.parse(fs.readFileSync(new URL('./support.json', import.meta.url), 'utf8')).healthlake;
 const DEFAULT_COUNT = 100;
-const MAX_COUNT = 100;
+const MAX_COUNT = SUPPORT.maxCount;
 
 for (const file of ['fhir/r4/profiles-types.json', 'fhir/r4/profiles-resources.json']) {
   indexStructureDefinitionBundle(readJson(file));
@@ -51,6 +58,70 @@ for (const file of SEARCH_PARAMETER_BUNDLE_FILES) {
 }
 
 const router = new FhirRouter();
+
+// --- Search as HealthLake takes it ------------------------------------------------------------------
+
+// R4's search parameters by resource type (code -> type), from the R4 registry alone: Medplum's
+// own additions (`_compartment`, `_project` ...) are not HealthLake's.
+const R4_PARAMETERS = new Map();
+const COMMON_PARAMETERS = new Map();
+for (const { resource: parameter } of readJson('fhir/r4/search-parameters.json').entry) {
+  for (const base of parameter.base) {
+    if (base === 'Resource' || base === 'DomainResource') COMMON_PARAMETERS.set(parameter.code, parameter.type);
+    else (R4_PARAMETERS.get(base) ?? R4_PARAMETERS.set(base, new Map()).get(base)).set(parameter.code, parameter.type);
+  }
+}
+const UNSUPPORTED = new Set(SUPPORT.unsupported);
+const RESULT_PARAMETERS = new Set(SUPPORT.resultParameters);
+const PASSED_THROUGH = new Set(['_format', '_has']);
+const PREFIXED = /^([a-z]{2})(?=[-+0-9])/;
+
+/** Why HealthLake refuses this type-level search, or null (the same rules as healthlake_support.refusal). */
+function searchRefusal(resourceType, pairs) {
+  const names = new Set(pairs.map(([key]) => key.split(':')[0]));
+  for (const [key, value] of pairs) {
+    const link = key.split('.')[0];
+    const colon = link.indexOf(':');
+    const [name, modifier] = colon === -1 ? [link, ''] : [link.slice(0, colon), link.slice(colon + 1)];
+    if (PASSED_THROUGH.has(name)) continue;
+    if (RESULT_PARAMETERS.has(name)) {
+      if (modifier) return `${name} takes no modifier`;
+      const problem = resultProblem(name, value, names);
+      if (problem) return problem;
+      continue;
+    }
+    if (UNSUPPORTED.has(`${resourceType}-${name}`) || UNSUPPORTED.has(`Resource-${name.replace(/^_/, '')}`)) {
+      return `search parameter ${name} is not supported on ${resourceType}`;
+    }
+    const type = R4_PARAMETERS.get(resourceType)?.get(name) ?? COMMON_PARAMETERS.get(name);
+    if (!type) return `unknown search parameter ${name} for ${resourceType}`;
+    if (modifier && !((SUPPORT.modifiers[type] ?? []).includes(modifier) || (type === 'reference' && /^[A-Z]/.test(modifier)))) {
+      return `modifier :${modifier} is not supported on ${name}`;
+    }
+    if (SUPPORT.prefixedTypes.includes(type) && modifier !== 'missing') {
+      for (const one of value.split(',')) {
+        const found = PREFIXED.exec(one);
+        if (found && !SUPPORT.prefixes.includes(found[1])) return `prefix ${found[1]} is not supported on ${name}`;
+      }
+    }
+  }
+  return null;
+}
+
+function resultProblem(name, value, names) {
+  if (name === '_count') {
+    if (!/^\d+$/.test(value) || Number(value) < 1 || Number(value) > MAX_COUNT) return `_count must be a whole number from 1 to ${MAX_COUNT}`;
+  } else if (name in SUPPORT.resultValues && !SUPPORT.resultValues[name].includes(value)) {
+    return `${name} must be one of ${SUPPORT.resultValues[name].join(', ')}`;
+  } else if (name === '_sort' && value.split(',').length > SUPPORT.maxSortRules) {
+    return `_sort takes at most ${SUPPORT.maxSortRules} rules`;
+  }
+  if (name === '_summary' && value === 'text' && (names.has('_include') || names.has('_revinclude'))) {
+    return '_summary=text cannot be combined with _include or _revinclude';
+  }
+  if (name === '_elements' && names.has('_summary')) return '_elements cannot be combined with _summary';
+  return null;
+}
 
 /** A promise-chain mutex: `await lock()` resolves to its release function. */
 function mutex() {
@@ -418,8 +489,12 @@ async function handle(req, res) {
   let body;
   const form = (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
   if (method === 'POST' && fhirPath.endsWith('/_search')) {
-    // A search by POST: the parameters are the form body, as the FHIR spec defines it.
-    for (const [k, v] of new URLSearchParams(form ? raw.toString() : '')) query.append(k, v);
+    // A search by POST: the parameters in the URL or in a form body, "but you cannot use both in
+    // a single request" (HealthLake's guide); a body is form-encoded or it is not a search.
+    if (raw.length && !form) return send(res, 400, outcome('invalid', 'A search body must be application/x-www-form-urlencoded'));
+    const body = new URLSearchParams(raw.toString());
+    if (body.size && query.size) return send(res, 400, outcome('invalid', 'Search parameters go in the URL or in the body, not both'));
+    for (const [k, v] of body) query.append(k, v);
     fhirPath = fhirPath.slice(0, -'/_search'.length);
     method = 'GET';
   } else if (raw.length) {
@@ -432,13 +507,16 @@ async function handle(req, res) {
   if (method === 'GET' && query.has('_page')) {
     const page = pages.get(query.get('_page'));
     if (!page) return send(res, 410, outcome('not-found', 'That page of results has expired'));
+    if (query.size > 1) return send(res, 400, outcome('invalid', 'A page link takes no other parameters'));
     fhirPath = page.fhirPath;
     query = new URLSearchParams(page.query);
+  } else if (method === 'GET' && /^\/[A-Z][A-Za-z]+$/.test(fhirPath)) {
+    const refused = searchRefusal(fhirPath.slice(1), [...query]);
+    if (refused) return send(res, 400, outcome('invalid', refused));
   }
   const rejected = validateWrite(method, fhirPath, body);
   if (rejected) return send(res, 400, rejected);
 
-  if (query.has('_count') && Number(query.get('_count')) > MAX_COUNT) query.set('_count', String(MAX_COUNT));
   const url = fhirPath + (query.size ? `?${query}` : '');
   const request = {
     method,
