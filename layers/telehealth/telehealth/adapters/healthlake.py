@@ -3,6 +3,11 @@
 The endpoint comes from configuration (`FHIR_STORE_ENDPOINT`: the data store's endpoint in AWS,
 the stand-in's locally); the credentials and region from the standard chain. botocore signs and
 sends, so the layer needs nothing the Lambda runtime does not have.
+
+Searches never put what is searched for in a URL to HealthLake: the first page is a `POST
+[type]/_search` with a form body (signed over the body), and a `next` link is fetched as HealthLake
+wrote it only while it carries none of the values searched for; one that does is sent as a POST
+with its parameters in the body instead (`next_page`; docs/upstream/healthlake.md says why).
 """
 
 from __future__ import annotations
@@ -10,14 +15,18 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from telehealth.fhir.healthlake_support import HEALTHLAKE
 from telehealth.ports import FhirStoreError
 
 SERVICE = "healthlake"
 FHIR_JSON = "application/fhir+json"
 
+
+# A form body: a mapping, or pairs where a parameter repeats (`_include` twice).
+Form = Mapping[str, str] | Sequence[tuple[str, str]]
 
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _TYPE = re.compile(r"^[A-Z][A-Za-z]{1,63}$")
@@ -28,6 +37,25 @@ def _path(resource_type: str, *parts: str) -> str:
     if not _TYPE.match(resource_type) or not all(_ID.match(p) or p in ("_history", "_search") for p in parts):
         raise ValueError("not a FHIR resource type or id")
     return "/".join((resource_type, *parts))
+
+
+def next_page(base: str, link: str, searched: Mapping[str, str]) -> tuple[str, str, Form | None]:
+    """How to fetch a `next` link: (method, url, form body or None).
+
+    HealthLake's documentation does not say what its `next` links carry. One that carries only
+    paging state is fetched as written (GET); one that repeats a value searched for (other than
+    the result parameters: page size, sort) is sent as `POST <path>/_search` with its parameters
+    as the form body, which FHIR defines as the same search. A link off the data store is
+    refused: the request would be signed for somewhere else.
+    """
+    if not link.startswith(base):
+        raise FhirStoreError(502, ("next-link-off-store",))
+    path, _, query = link[len(base) :].partition("?")
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    values = {v for k, v in searched.items() if k.split(":")[0] not in HEALTHLAKE.result_parameters and v}
+    if not any(v in values for _, v in pairs):
+        return "GET", link, None
+    return "POST", urllib.parse.urljoin(base, f"{path.rstrip('/')}/_search".lstrip("/")), pairs
 
 
 class HealthLakeFhirStore:
@@ -73,9 +101,11 @@ class HealthLakeFhirStore:
         """Every matching resource, following the store's `next` links page by page.
 
         The first page is a POST to `_search` with the parameters in a form body: search values
-        (a name, a birth date) never travel in a URL, where access logs and CloudTrail keep them.
+        (a name, a birth date) never travel in a URL, where access logs and CloudTrail keep them;
+        later pages follow `next` links the same way (`next_page`).
         """
-        bundle = self._send("POST", self._url(_path(resource_type, "_search")), form=dict(params or {}))
+        searched = dict(params or {})
+        bundle = self._send("POST", self._url(_path(resource_type, "_search")), form=searched)
         while True:
             for entry in bundle.get("entry", []):
                 if entry.get("search", {}).get("mode", "match") == "match":
@@ -85,7 +115,8 @@ class HealthLakeFhirStore:
             )
             if url is None:
                 return
-            bundle = self._send("GET", url)
+            method, url, form = next_page(self._base, url, searched)
+            bundle = self._send(method, url, form=form)
 
     def transaction(self, entries: list[dict[str, Any]], *, kind: str = "transaction") -> dict[str, Any]:
         return self._call("POST", "", body={"resourceType": "Bundle", "type": kind, "entry": entries})
@@ -108,7 +139,7 @@ class HealthLakeFhirStore:
         url: str,
         body: Mapping[str, Any] | None = None,
         *,
-        form: Mapping[str, str] | None = None,
+        form: Form | None = None,
         if_match: str | None = None,
     ) -> dict[str, Any]:
         from botocore.auth import SigV4Auth
