@@ -15,6 +15,7 @@ from constructs import Construct
 
 from infra import topology
 from infra.tenants import MACHINE_SCOPES, Tenant
+from telehealth.domain import fhir_access
 
 TOKEN_LIFETIME = Duration.minutes(15)
 REFRESH_LIFETIME = Duration.hours(12)
@@ -168,6 +169,18 @@ class ClinicIdentity(Construct):
             user_pool_resource_server_name=f"{prefix}-integrations",
             scopes=list(self.scopes.values()),
         )
+        # The FHIR facade's SMART scopes, on a server named `system`: Cognito writes its scope
+        # `Patient.rs` into the token as `system/Patient.rs`, which is SMART's own spelling.
+        self.smart_scopes = {
+            name: cognito.ResourceServerScope(scope_name=name, scope_description=description)
+            for name, description in fhir_access.SCOPE_NAMES.items()
+        }
+        self.smart_server = self.workforce.add_resource_server(
+            "SmartScopes",
+            identifier=topology.SMART_RESOURCE_SERVER,
+            user_pool_resource_server_name=f"{prefix}-fhir",
+            scopes=list(self.smart_scopes.values()),
+        )
         # Each pool's managed login (version 2) on a Cognito prefix domain. The workforce pool's is
         # also where machine clients get tokens; its construct id predates the sign-in pages and
         # stays, as a new id would replace the domain (and a prefix is held until it is deleted).
@@ -204,10 +217,7 @@ class ClinicIdentity(Construct):
                 generate_secret=True,
                 o_auth=cognito.OAuthSettings(
                     flows=cognito.OAuthFlows(client_credentials=True),
-                    scopes=[
-                        cognito.OAuthScope.resource_server(self.resource_server, self.scopes[s])
-                        for s in client.scopes
-                    ],
+                    scopes=[self._machine_scope(s) for s in client.scopes],
                 ),
                 access_token_validity=TOKEN_LIFETIME,
                 enable_token_revocation=True,
@@ -215,6 +225,14 @@ class ClinicIdentity(Construct):
             )
             for client in tenant.machine_clients
         }
+
+    def _machine_scope(self, scope: str) -> cognito.OAuthScope:
+        """A tenant file's scope as the app client allows it: on the `system` server when it is
+        a SMART scope (`system/Patient.rs`), else on the integrations' server."""
+        smart = scope.removeprefix(f"{topology.SMART_RESOURCE_SERVER}/")
+        if smart != scope:
+            return cognito.OAuthScope.resource_server(self.smart_server, self.smart_scopes[smart])
+        return cognito.OAuthScope.resource_server(self.resource_server, self.scopes[scope])
 
     @property
     def login_domains(self) -> dict[str, str]:

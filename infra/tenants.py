@@ -15,6 +15,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from infra.topology import PREFIX, RouteGroup
+from telehealth.domain import fhir_access
 from telehealth.domain.jurisdictions import US_JURISDICTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +28,12 @@ TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")]
 # Twelve digits, quoted in the file (a TOML integer would lose leading zeros).
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
 
-MACHINE_SCOPES = ("appointments.read", "fhir.read", "fhir.write")
+# The platform's own integration routes' scopes (the `telehealth` resource server), named bare.
+MACHINE_SCOPES = ("appointments.read",)
+# The FHIR facade's, named as SMART writes them (the `system` resource server: system/Patient.rs).
+SMART_SCOPES = fhir_access.SUPPORTED_SCOPES
+# Cognito allows an app client 50 scopes (AllowedOAuthScopes).
+COGNITO_SCOPES_PER_CLIENT = 50
 # Where a portal served from another origin may call the API from (CORS).
 PortalOrigin = Annotated[str, Field(pattern=r"^https://[a-z0-9.-]+(:\d{2,5})?$")]
 # A third party's API host, exactly (no wildcard: the DNS firewall would allow every name under it).
@@ -60,7 +66,9 @@ class ApiThrottle(_Strict):
 
 
 class MachineClient(_Strict):
-    """A health system's integration: a client-credentials app client with these scopes."""
+    """A health system's integration: a client-credentials app client with these scopes: the
+    integration routes' (`appointments.read`) and the FHIR facade's SMART scopes, written as the
+    token carries them (`system/Patient.rs`, `system/*.read`; docs/operations.md)."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,30}$")]
     scopes: tuple[str, ...]
@@ -68,9 +76,24 @@ class MachineClient(_Strict):
     @field_validator("scopes")
     @classmethod
     def _known_scopes(cls, scopes: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = sorted(set(scopes) - set(MACHINE_SCOPES))
-        if unknown or not scopes:
-            raise ValueError(f"scopes must be a non-empty subset of {list(MACHINE_SCOPES)}")
+        if not scopes or len(set(scopes)) != len(scopes):
+            raise ValueError("scopes must be a non-empty list without repeats")
+        for scope in scopes:
+            if scope in MACHINE_SCOPES:
+                continue
+            if "/" not in scope:
+                raise ValueError(f"{scope}: not one of {list(MACHINE_SCOPES)} nor a SMART scope")
+            try:
+                fhir_access.parse_scope(scope)
+            except fhir_access.InvalidScope as error:
+                raise ValueError(f"{scope}: {error}") from None
+            if scope not in SMART_SCOPES:
+                raise ValueError(
+                    f"{scope}: the resource server defines no such scope; SMART scopes here are "
+                    "<type or *>.rs or .cruds (v2), .read, .write or .* (v1)"
+                )
+        if len(scopes) > COGNITO_SCOPES_PER_CLIENT:
+            raise ValueError(f"Cognito allows an app client {COGNITO_SCOPES_PER_CLIENT} scopes")
         return scopes
 
 

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from telehealth import api_conventions
+from telehealth.domain import fhir_access
 
 if TYPE_CHECKING:
     from infra.tenants import Tenant
@@ -699,6 +700,12 @@ API_STAGE = "live"
 # one of them; Cognito puts this scope in every user's access token, so user routes list it.
 USER_SCOPE = "aws.cognito.signin.user.admin"
 RESOURCE_SERVER = "telehealth"
+# The FHIR facade's SMART scopes live on a resource server of their own, named `system`, so the
+# token carries them as SMART spells them (`system/Patient.rs`; telehealth/domain/fhir_access.py).
+SMART_RESOURCE_SERVER = fhir_access.RESOURCE_SERVER
+SMART_SCOPES = fhir_access.SUPPORTED_SCOPES
+# Where the facade's SMART discovery document is: below its FHIR base, as SMART App Launch wants.
+SMART_CONFIGURATION = api_conventions.SMART_CONFIGURATION
 
 # --- Sign-in: the portals' pools and OAuth clients (infra/identity.py; local/provision.py) --------
 
@@ -733,6 +740,11 @@ def portal_logout_urls(kind: str, web_bases: Sequence[str]) -> list[str]:
 
 
 def machine_scope(scope: str) -> str:
+    """A machine client's scope as its token carries it: the tenant file names the platform's own
+    integration scopes bare (`appointments.read`, on the `telehealth` server) and SMART scopes as
+    SMART writes them (`system/Patient.rs`, already the token's spelling)."""
+    if scope.startswith(f"{SMART_RESOURCE_SERVER}/"):
+        return scope
     return f"{RESOURCE_SERVER}/{scope}"
 
 
@@ -781,6 +793,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/openapi.json", ("GET",), RouteGroup.PUBLIC, ()),
     Route("/docs", ("GET",), RouteGroup.PUBLIC, ()),
     Route("/docs/{asset}", ("GET",), RouteGroup.PUBLIC, ()),  # its scripts, styles, redirect page
+    # What a health system's software reads before asking for a token (no token needed to read it).
+    Route(SMART_CONFIGURATION, ("GET",), RouteGroup.PUBLIC, ()),
     # Patients (and what they share with providers and staff).
     Route("/v1/slots", ("GET",), _PATIENT),
     Route("/v1/appointments", ("GET", "POST"), _PATIENT),
@@ -805,12 +819,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/admin/{proxy+}", (ANY,), RouteGroup.ADMIN),
     # Health systems.
     Route("/integrations/{proxy+}", (ANY,), RouteGroup.INTEGRATION, (machine_scope("appointments.read"),)),
-    Route(
-        "/fhir/{proxy+}",
-        (ANY,),
-        RouteGroup.INTEGRATION,
-        (machine_scope("fhir.read"), machine_scope("fhir.write")),
-    ),
+    # The FHIR facade: machine clients with any SMART scope, and users with their own token (the
+    # route checks the scope's resource type and interaction, or the user's role and compartment).
+    Route("/fhir/{proxy+}", (ANY,), RouteGroup.INTEGRATION, (*SMART_SCOPES, USER_SCOPE)),
 )
 
 

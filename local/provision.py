@@ -20,6 +20,7 @@ from infra import topology
 from infra.assets import ROOT
 from infra.tenants import MACHINE_SCOPES, Tenant
 from local.emulator import ACCOUNT
+from telehealth.domain import fhir_access
 
 
 @dataclass
@@ -400,6 +401,12 @@ def _identity(tenant: Tenant, idp: Any, out: ProvisionedTenant) -> None:
         Identifier=topology.RESOURCE_SERVER,
         Name=f"{prefix}-integrations",
         Scopes=[{"ScopeName": s, "ScopeDescription": f"Integration scope {s}"} for s in MACHINE_SCOPES],
+    )
+    idp.create_resource_server(
+        UserPoolId=workforce,
+        Identifier=topology.SMART_RESOURCE_SERVER,
+        Name=f"{prefix}-fhir",
+        Scopes=[{"ScopeName": n, "ScopeDescription": d} for n, d in fhir_access.SCOPE_NAMES.items()],
     )
     for client in tenant.machine_clients:
         created = idp.create_user_pool_client(

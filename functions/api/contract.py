@@ -20,6 +20,8 @@ import json
 from http import HTTPStatus
 from typing import Any
 
+from telehealth.domain import fhir_access
+
 PROBLEM_JSON = "application/problem+json"
 IDEMPOTENT = "x-idempotent"  # the marker `answers(idempotent=True)` leaves for `document()`
 
@@ -52,9 +54,13 @@ TAGS = {
 # Who may call what, as API Gateway's authorizer decides (infra/topology.py ROUTES; a unit test
 # holds the two together): a prefix, and the schemes with the scopes any one of which will do.
 USER_SCOPE = "aws.cognito.signin.user.admin"
+_USERS: list[dict[str, list[str]]] = [{"patients": [USER_SCOPE]}, {"workforce": [USER_SCOPE]}]
 SECURITY: tuple[tuple[str, list[dict[str, list[str]]]], ...] = (
-    ("/v1/", [{"patients": [USER_SCOPE]}, {"workforce": [USER_SCOPE]}]),
+    ("/v1/", _USERS),
     ("/integrations/", [{"machines": ["telehealth/appointments.read"]}]),
+    # The facade's discovery document is public (SMART: read before a token is asked for).
+    ("/fhir/r4/.well-known/", []),
+    ("/fhir/", [{"machines": list(fhir_access.SUPPORTED_SCOPES)}, *_USERS]),
 )
 
 # Placeholders for each pool's managed login, the same in every environment so the committed
@@ -95,8 +101,10 @@ SECURITY_SCHEMES: dict[str, Any] = {
                 "tokenUrl": OAUTH_TOKEN,
                 "scopes": {
                     "telehealth/appointments.read": "Read a provider's appointments",
-                    "telehealth/fhir.read": "Read through the FHIR facade",
-                    "telehealth/fhir.write": "Write through the FHIR facade",
+                    **{
+                        fhir_access.token_scope(name): f"FHIR facade: {description}"
+                        for name, description in fhir_access.SCOPE_NAMES.items()
+                    },
                 },
             }
         },
@@ -151,6 +159,7 @@ def answers(
 
 
 def security_for(path: str) -> list[dict[str, list[str]]] | None:
+    """The schemes a path's operations need (the first prefix that fits); empty or None: public."""
     return next((schemes for prefix, schemes in SECURITY if path.startswith(prefix)), None)
 
 

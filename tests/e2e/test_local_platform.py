@@ -201,7 +201,9 @@ def test_a_machine_client_gets_a_token_for_its_scopes_only(platform: LocalPlatfo
     # Its scope does not open the FHIR facade, and a user route wants a user's token.
     assert http("GET", f"{gateway}/fhir/Patient", headers={"Authorization": token}).status == 401
     assert http("GET", f"{gateway}/v1/appointments", headers={"Authorization": token}).status == 401
-    assert _client_credentials(gateway, client, "telehealth/fhir.write").json() == {"error": "invalid_scope"}
+    # A scope the client was not given, or one no resource server defines, is not granted.
+    for scope in ("system/Observation.cruds", "telehealth/fhir.write"):
+        assert _client_credentials(gateway, client, scope).json() == {"error": "invalid_scope"}
     wrong = (client[0], "not-the-secret", client[2])
     assert _client_credentials(gateway, wrong, "telehealth/appointments.read").json() == {
         "error": "invalid_client"

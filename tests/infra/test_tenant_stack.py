@@ -9,6 +9,7 @@ from typing import Any
 from infra import topology
 from local.parity.report import egress_functions, function_subnet_kinds
 from telehealth import api_conventions
+from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES
 from telehealth.ports import DESTINATIONS
 from tests.conftest import Assembly, Template, as_list, render
 
@@ -412,8 +413,21 @@ def test_identity_mfa_for_the_workforce_admin_created_users_and_short_tokens(ass
             assert "implicit" not in client.get("AllowedOAuthFlows", [])
             if "IdTokenValidity" in client:
                 assert _minutes(client, "Id") <= 15
-        server_id, server = t.one("AWS::Cognito::UserPoolResourceServer")
-        assert server["Properties"]["Identifier"] == topology.RESOURCE_SERVER
+        servers = {
+            r["Properties"]["Identifier"]: (rid, r["Properties"])
+            for rid, r in t.of_type("AWS::Cognito::UserPoolResourceServer").items()
+        }
+        assert set(servers) == {topology.RESOURCE_SERVER, topology.SMART_RESOURCE_SERVER}
+        # The FHIR facade's: every resource type it serves and the wildcard, in SMART v2's `rs` and
+        # `cruds` and v1's `read`, `write`, `*`, within Cognito's 100 a server.
+        smart_id, smart = servers[topology.SMART_RESOURCE_SERVER]
+        smart_names = {s["ScopeName"] for s in smart["Scopes"]}
+        assert len(smart["Scopes"]) == len(smart_names) <= 100
+        forms = ("rs", "cruds", "read", "write", "*")
+        assert smart_names == {f"{kind}.{form}" for kind in (*FACADE_RESOURCE_TYPES, "*") for form in forms}
+        assert {"Patient.rs", "Appointment.cruds", "*.rs", "Patient.read"} <= smart_names
+        integrations_id, integrations = servers[topology.RESOURCE_SERVER]
+        assert {s["ScopeName"] for s in integrations["Scopes"]} == {"appointments.read"}
         machine = {
             c["ClientName"]: c for c in clients if c.get("AllowedOAuthFlows") == ["client_credentials"]
         }
@@ -422,7 +436,14 @@ def test_identity_mfa_for_the_workforce_admin_created_users_and_short_tokens(ass
             client = machine[f"machine-{spec.name}"]
             assert client["GenerateSecret"] is True
             scopes = {render(s) for s in client["AllowedOAuthScopes"]}
-            assert scopes == {f"<ref:{server_id}>/{scope}" for scope in spec.scopes}
+            # Each on its own server: Cognito composes `<server identifier>/<name>`.
+            assert scopes == {
+                f"<ref:{smart_id}>/{scope.removeprefix('system/')}"
+                if scope.startswith("system/")
+                else f"<ref:{integrations_id}>/{scope}"
+                for scope in spec.scopes
+            }
+            assert len(scopes) <= 50
         assert len(t.of_type("AWS::Cognito::UserPoolDomain")) == 2  # each pool's managed login
 
 

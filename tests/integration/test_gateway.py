@@ -257,7 +257,7 @@ def test_head_is_a_method_of_its_own_as_in_api_gateway(gateway: str, seen: list[
     assert head.status == 404 and head.body == b"" and int(head.headers["Content-Length"]) > 0
     assert not seen
     machine = sign_for_tests(
-        {"iss": ISSUER, "exp": time.time() + 60, "token_use": "access", "scope": "telehealth/fhir.read"}
+        {"iss": ISSUER, "exp": time.time() + 60, "token_use": "access", "scope": "system/Patient.rs"}
     )
     assert http("HEAD", f"{gateway}/fhir/Patient", headers={"Authorization": machine}).status == 201
     assert seen[-1]["event"]["httpMethod"] == "HEAD"
@@ -346,7 +346,7 @@ def test_without_a_portal_origin_there_is_no_preflight_and_no_cors_header(seen: 
         assert no_mock.json()["type"] == "/problems/not-found" and not seen
         # A greedy resource's ANY takes OPTIONS like any other method, as in AWS.
         machine = sign_for_tests(
-            {"iss": ISSUER, "exp": time.time() + 60, "token_use": "access", "scope": "telehealth/fhir.read"}
+            {"iss": ISSUER, "exp": time.time() + 60, "token_use": "access", "scope": "system/Patient.rs"}
         )
         passed = http("OPTIONS", f"{url}/fhir/metadata", headers={"Authorization": machine})
         assert passed.status == 204 and seen[-1]["httpMethod"] == "OPTIONS"

@@ -15,7 +15,7 @@ import pytest
 
 from functions.api import contract
 from infra import topology
-from infra.tenants import MACHINE_SCOPES
+from infra.tenants import MACHINE_SCOPES, SMART_SCOPES
 from telehealth.domain.jurisdictions import US_JURISDICTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,7 @@ def test_every_operation_is_tagged_and_every_answer_but_success_is_a_problem(
 def test_who_may_call_each_operation_is_what_the_authorizer_enforces(document: dict[str, Any]) -> None:
     schemes = document["components"]["securitySchemes"]
     granted = set(schemes["machines"]["flows"]["clientCredentials"]["scopes"])
-    assert granted == {f"{topology.RESOURCE_SERVER}/{s}" for s in MACHINE_SCOPES}
+    assert granted == {f"{topology.RESOURCE_SERVER}/{s}" for s in MACHINE_SCOPES} | set(SMART_SCOPES)
     for method, path, op in _operations(document):
         # The resource API Gateway has for the path: its own, else the greedy one above it.
         exact = [r for r in topology.ROUTES if r.path == path]

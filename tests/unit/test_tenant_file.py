@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from infra import topology
-from infra.tenants import TENANTS_FILE, TenantFile, load_tenants
+from infra.tenants import SMART_SCOPES, TENANTS_FILE, TenantFile, load_tenants
 
 
 def _example() -> dict[str, Any]:
@@ -39,7 +39,16 @@ def test_the_shipped_file_has_two_valid_tenants_covering_every_function() -> Non
         ("region", "mars-1", "String should match pattern"),
         ("backup_copy_region", "us-east-1", "backup_copy_region must differ"),
         ("recording_retention_days", 0, "greater than or equal to 1"),
-        ("machine_clients", [{"name": "ehr", "scopes": ["admin"]}], "scopes must be"),
+        ("machine_clients", [{"name": "ehr", "scopes": ["admin"]}], "admin: not one of"),
+        ("machine_clients", [{"name": "ehr", "scopes": []}], "non-empty"),
+        # The placeholders the FHIR facade's SMART scopes replaced.
+        ("machine_clients", [{"name": "ehr", "scopes": ["fhir.read"]}], "fhir.read: not one of"),
+        ("machine_clients", [{"name": "ehr", "scopes": ["system/Patient.sr"]}], "in that order"),
+        ("machine_clients", [{"name": "ehr", "scopes": ["patient/Patient.rs"]}], "not issued by this"),
+        # Well-formed SMART, but not a scope the resource server defines (Cognito would refuse it).
+        ("machine_clients", [{"name": "ehr", "scopes": ["system/Patient.r"]}], "defines no such scope"),
+        # 51 of the resource server's 70: more than Cognito lets one app client hold.
+        ("machine_clients", [{"name": "ehr", "scopes": list(SMART_SCOPES[:51])}], "allows an app client 50"),
         ("surprise", True, "Extra inputs are not permitted"),
         ("egress_domains", ["API.stripe.com"], "String should match pattern"),
         ("egress_domains", ["*.stripe.com"], "String should match pattern"),

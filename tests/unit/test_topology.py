@@ -184,3 +184,19 @@ def test_the_firewall_allows_the_union_of_the_tenants_domains_and_the_aws_apis_t
     assert {"api.stripe.com", "api.example-eligibility.com"} <= set(
         topology.firewall_domains([riverside, other], "us-east-1", endpoints)
     )
+
+
+def test_the_fhir_facade_takes_smart_scopes_and_users_and_its_discovery_document_is_public() -> None:
+    facade, _ = topology.match_route("/fhir/r4/Patient") or (None, None)
+    assert facade is not None and facade.path == "/fhir/{proxy+}"
+    assert {"system/Patient.rs", "system/Appointment.cruds", "system/*.rs", "system/Patient.read"} <= set(
+        facade.scopes
+    )
+    assert topology.USER_SCOPE in facade.scopes  # users, checked by role and compartment
+    # The appointments feed's scope does not open the facade, nor do the placeholders it replaced.
+    assert not {"telehealth/appointments.read", "telehealth/fhir.read", "telehealth/fhir.write"} & set(
+        facade.scopes
+    )
+    discovery, _ = topology.match_route("/fhir/r4/.well-known/smart-configuration") or (None, None)
+    assert discovery is not None and discovery.scopes == () and discovery.methods == ("GET",)
+    assert discovery.group is topology.RouteGroup.PUBLIC

@@ -32,6 +32,15 @@ def portal_client_variable(pool: str) -> str:
     return f"{_POOL_VARIABLE[pool]}_PORTAL_CLIENT_ID"
 
 
+# --- The FHIR facade -------------------------------------------------------------------------------
+#
+# Its FHIR base URL below the API's, and its SMART discovery document, which SMART App Launch puts
+# below the FHIR base (`<base>/.well-known/smart-configuration`), not at the API's root.
+
+FHIR_BASE = "/fhir/r4"
+SMART_CONFIGURATION = f"{FHIR_BASE}/.well-known/smart-configuration"
+
+
 # --- Problems API Gateway answers itself ----------------------------------------------------------
 #
 # The api function answers its errors as `application/problem+json` (functions/api/problems.py).
