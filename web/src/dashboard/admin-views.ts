@@ -4,7 +4,7 @@ import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { keyed } from "lit/directives/keyed.js";
 import { ApiError, type Api } from "../shared/api.ts";
-import { directoryOf, everyProvider, fullName, specialtyWords, statesWords, type ListedProvider } from "./directory.ts";
+import { directoryOf, everyProvider, fullName, specialtyWords, statesWords, type ListedProvider, type ProviderProfile } from "./directory.ts";
 import { viewStyles } from "./ui.ts";
 import { isConflict, saidOf } from "./words.ts";
 
@@ -34,16 +34,9 @@ interface Licence {
   compact: string | null;
 }
 
-interface Provider {
-  provider_id: string;
-  given_name: string;
-  family_name: string;
-  specialty: string;
-  languages: string[];
-  zone: string;
+interface Provider extends ProviderProfile {
   user_sub: string;
   licenses: Licence[];
-  version: number;
 }
 
 const blankLicence = (): Licence => ({ state: "", number: "", valid_from: "", valid_until: "", status: "active", compact: null });

@@ -1,16 +1,20 @@
 // The clinic's provider directory as the dashboard reads it (GET /v1/admin/providers: admins and
 // staff), every page of it, and the words a person picks a provider by.
 
-export interface ListedProvider {
+/** What the directory's row and a provider's full record both say of them. */
+export interface ProviderProfile {
   provider_id: string;
   given_name: string;
   family_name: string;
   specialty: string;
   languages: string[];
   zone: string;
+  version: number;
+}
+
+export interface ListedProvider extends ProviderProfile {
   /** Where they may see a patient now (USPS codes). */
   states_today: string[];
-  version: number;
 }
 
 export interface DirectoryPage {
