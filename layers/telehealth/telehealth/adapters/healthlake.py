@@ -158,12 +158,21 @@ class HealthLakeFhirStore:
             headers["If-Match"] = f'W/"{if_match}"'
         request = AWSRequest(method=method, url=url, data=data, headers=headers)
         SigV4Auth(self._credentials, SERVICE, self._region).add_auth(request)
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError, ConnectionClosedError
 
-        try:
-            response = self._http.send(request.prepare())
-        except BotoCoreError as error:  # timeouts, refused connections: the store is unreachable
-            raise FhirStoreError(503, ("unreachable",)) from error
+        # A read (a GET, or a search POSTed to `_search`) is sent again once if the connection
+        # closed under it: a kept-alive connection the store had just closed as idle fails the
+        # next request sent on it, and nothing was read. A write is not: it may have landed.
+        reads = method == "GET" or urllib.parse.urlsplit(url).path.endswith("/_search")
+        for attempt in (1, 2):
+            try:
+                response = self._http.send(request.prepare())
+                break
+            except ConnectionClosedError as error:
+                if not reads or attempt == 2:
+                    raise FhirStoreError(503, ("unreachable",)) from error
+            except BotoCoreError as error:  # timeouts, refused connections: the store is unreachable
+                raise FhirStoreError(503, ("unreachable",)) from error
         try:
             payload: dict[str, Any] = json.loads(response.content) if response.content else {}
         except ValueError:  # an HTML error page from something in between
