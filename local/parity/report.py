@@ -132,6 +132,22 @@ def acting_services(
                 found.append(
                     Access(run, "iam:PassRole", role, {"iam:PassedToService": "ecs-tasks.amazonaws.com"})
                 )
+    # Cognito calls the patient pool's trigger as itself, for that pool alone.
+    patients = next(
+        logical_id
+        for logical_id, properties in _resources(template, "AWS::Cognito::UserPool")
+        if properties.get("UserPoolName") == f"{topology.tenant_prefix(tenant_id)}-patients"
+    )
+    for function in functions:
+        if function.invocation is topology.Invocation.SIGN_UP:
+            found.append(
+                Access(
+                    "service:cognito-idp.amazonaws.com",
+                    "lambda:InvokeFunction",
+                    topology.function_arn(function, tenant_id, region=region, account=account),
+                    {"aws:SourceArn": str(policies.physical(patients, "Arn")), "aws:SourceAccount": account},
+                )
+            )
     for function in functions:
         queue = function.dlq
         if queue is None:
