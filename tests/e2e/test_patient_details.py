@@ -116,7 +116,10 @@ def test_a_new_patient_is_enrolled_on_confirming_gives_their_details_then_books(
     assert {"patient_id": sub, "given_name": "Robin", "home_state": "NJ"} in [
         {k: p[k] for k in ("patient_id", "given_name", "home_state")} for p in matches
     ]
-    assert call(gateway, "POST", "/v1/patients/search", token, search).status == 403
+    provider = user_tokens(platform, RIVERSIDE, "dr.okafor@riverside.example")["access"]
+    for outsider in (token, provider):  # the patient themselves, a provider: staff's alone
+        refused = call(gateway, "POST", "/v1/patients/search", outsider, search)
+        assert refused.status == 403 and "Synthetic" not in refused.body.decode()
 
     # A password reset fires the same trigger (another source): the record stays as it is.
     idp.forgot_password(ClientId=client_id, Username=email)
