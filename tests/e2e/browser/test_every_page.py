@@ -49,6 +49,8 @@ def test_each_dashboard_view_is_accessible(
         expect(page.get_by_label("Family name")).to_have_value("Okafor", timeout=15_000)
         screenshot(page, "a provider")
         axe_check(page)
+        page.get_by_role("button", name="Save provider").click()  # as it was: a new version, same facts
+        expect(page.get_by_role("status").filter(has_text="Provider saved.")).to_be_visible(timeout=15_000)
     if who == "staff":  # a provider chosen from the directory, not typed
         okafor = "Okafor, Ngozi (family medicine)"
         page.get_by_label("Provider", exact=True).select_option(label=okafor)  # "A provider's day"

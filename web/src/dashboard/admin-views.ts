@@ -5,7 +5,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import { keyed } from "lit/directives/keyed.js";
 import { ApiError, type Api } from "../shared/api.ts";
 import { directoryOf, everyProvider, fullName, specialtyWords, statesWords, type ListedProvider, type ProviderProfile } from "./directory.ts";
-import { viewStyles } from "./ui.ts";
+import { errorBlock, viewStyles } from "./ui.ts";
 import { isConflict, saidOf } from "./words.ts";
 
 const CONFLICT = "Someone else changed this since you opened it. Reload to see their change, then make yours again.";
@@ -14,13 +14,35 @@ function fieldValue(form: HTMLFormElement, name: string): string {
   return String(new FormData(form).get(name) ?? "").trim();
 }
 
-/** The error block every admin form shows: the words, and Reload on a conflict. */
-function errorBlock(error: string, conflict: boolean, reload: () => void) {
-  if (!error) return nothing;
-  return html`<div role="alert" class="alert">
-    <p>${conflict ? CONFLICT : error}</p>
-    ${conflict ? html`<button type="button" class="secondary" @click=${reload}>Reload</button>` : nothing}
-  </div>`;
+/**
+ * What the three admin views share: the API, what went wrong (a conflict: another change landed
+ * first, so the view offers Reload), what was done, and a read counter that redraws the form.
+ */
+abstract class AdminView extends LitElement {
+  @property({ attribute: false }) api!: Api;
+  /** Each read draws a fresh form: inputs show what was read, not what was typed before it. */
+  @state() protected generation = 0;
+  @state() protected error = "";
+  @state() protected conflict = false;
+  @state() protected said = "";
+
+  /** A change sent with the version it read: what was said before is cleared, what goes wrong said. */
+  protected async change(send: () => Promise<void>): Promise<void> {
+    this.error = "";
+    this.said = "";
+    this.conflict = false;
+    try {
+      await send();
+    } catch (error) {
+      this.conflict = isConflict(error);
+      this.error = saidOf(error);
+    }
+  }
+
+  /** The error block every admin form shows: the words, and Reload on a conflict. */
+  protected errors(reload: () => void) {
+    return errorBlock(this.error, this.conflict ? CONFLICT : null, reload);
+  }
 }
 
 // --- providers ----------------------------------------------------------------------------------
@@ -42,7 +64,7 @@ interface Provider extends ProviderProfile {
 const blankLicence = (): Licence => ({ state: "", number: "", valid_from: "", valid_until: "", status: "active", compact: null });
 
 @customElement("admin-providers")
-export class AdminProviders extends LitElement {
+export class AdminProviders extends AdminView {
   static override styles = [
     viewStyles,
     css`
@@ -51,16 +73,11 @@ export class AdminProviders extends LitElement {
     `,
   ];
 
-  @property({ attribute: false }) api!: Api;
   @state() private wanted = "";
   @state() private listed: ListedProvider[] | null = null;
   @state() private listError = "";
   @state() private provider: Provider | null = null;
-  @state() private generation = 0;
   @state() private isNew = false;
-  @state() private error = "";
-  @state() private conflict = false;
-  @state() private said = "";
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -130,18 +147,12 @@ export class AdminProviders extends LitElement {
       licenses: p.licenses.map((l) => ({ ...l, compact: l.compact || null })),
       version: p.version,
     };
-    this.error = "";
-    this.said = "";
-    this.conflict = false;
-    try {
+    await this.change(async () => {
       this.provider = await this.api.put<Provider>(`/v1/admin/providers/${p.provider_id}`, body);
       this.said = this.isNew ? "Provider added." : "Provider saved.";
       this.isNew = false;
       await this.list(); // a new name, specialty or licence shows in the list
-    } catch (error) {
-      this.conflict = isConflict(error);
-      this.error = saidOf(error);
-    }
+    });
   }
 
   override render() {
@@ -176,7 +187,7 @@ export class AdminProviders extends LitElement {
           @input=${(e: Event) => (this.wanted = (e.target as HTMLInputElement).value)}></label>
         <button type="submit">Open provider</button>
       </form>
-      ${errorBlock(this.error, this.conflict, () => {
+      ${this.errors(() => {
         this.wanted = p?.provider_id ?? this.wanted;
         void this.open();
       })}
@@ -241,16 +252,11 @@ interface Service {
 }
 
 @customElement("admin-services")
-export class AdminServices extends LitElement {
+export class AdminServices extends AdminView {
   static override styles = viewStyles;
 
-  @property({ attribute: false }) api!: Api;
   @state() private services: Service[] | null = null;
   @state() private editing: Service | null = null;
-  @state() private generation = 0;
-  @state() private error = "";
-  @state() private conflict = false;
-  @state() private said = "";
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -289,24 +295,18 @@ export class AdminServices extends LitElement {
       coding: this.editing.coding,
       version: this.editing.version,
     };
-    this.error = "";
-    this.said = "";
-    this.conflict = false;
-    try {
+    await this.change(async () => {
       const saved = await this.api.put<Service>(`/v1/admin/services/${code}`, body);
       this.said = `${saved.display} saved.`;
       this.editing = null;
       await this.load();
-    } catch (error) {
-      this.conflict = isConflict(error);
-      this.error = saidOf(error);
-    }
+    });
   }
 
   override render() {
     return html`
       <h1>Services</h1>
-      ${errorBlock(this.error, this.conflict, () => void this.load())}
+      ${this.errors(() => void this.load())}
       <p role="status">${this.said}</p>
       ${this.services === null
         ? this.error ? nothing : html`<p>Loading the services…</p>`
@@ -371,16 +371,10 @@ const TIMINGS: [string, string][] = [
 ];
 
 @customElement("admin-settings")
-export class AdminSettings extends LitElement {
+export class AdminSettings extends AdminView {
   static override styles = viewStyles;
 
-  @property({ attribute: false }) api!: Api;
   @state() private settings: Settings | null = null;
-  /** Each read draws a fresh form: inputs show what was read, not what was typed before it. */
-  @state() private generation = 0;
-  @state() private error = "";
-  @state() private conflict = false;
-  @state() private said = "";
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -411,23 +405,17 @@ export class AdminSettings extends LitElement {
       visit_timings: timings,
       version: this.settings.version,
     };
-    this.error = "";
-    this.said = "";
-    this.conflict = false;
-    try {
+    await this.change(async () => {
       this.settings = await this.api.put<Settings>("/v1/admin/settings", body);
       this.said = "Settings saved.";
-    } catch (error) {
-      this.conflict = isConflict(error);
-      this.error = saidOf(error);
-    }
+    });
   }
 
   override render() {
     const s = this.settings;
     return html`
       <h1>Clinic settings</h1>
-      ${errorBlock(this.error, this.conflict, () => void this.load())}
+      ${this.errors(() => void this.load())}
       <p role="status">${this.said}</p>
       ${s === null
         ? this.error ? nothing : html`<p>Loading the settings…</p>`

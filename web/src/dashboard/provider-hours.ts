@@ -16,7 +16,7 @@ import {
   type WeekModel,
 } from "./availability.ts";
 import { NOT_FOUND_SELF, providerSelf } from "./provider-self.ts";
-import { viewStyles } from "./ui.ts";
+import { errorBlock, viewStyles } from "./ui.ts";
 import { isConflict, saidOf } from "./words.ts";
 
 @customElement("provider-hours")
@@ -110,12 +110,7 @@ export class ProviderHours extends LitElement {
       <h1>Weekly hours</h1>
       ${this.missing ? html`<p class="muted">${NOT_FOUND_SELF}</p>` : nothing}
       ${this.read ? html`<p class="muted">Times are on your clock in ${this.read.zone.replace(/_/g, " ")}.</p>` : nothing}
-      ${this.error
-        ? html`<div role="alert" class="alert">
-            <p>${this.error}</p>
-            ${this.conflict ? html`<button class="secondary" @click=${() => this.load()}>Reload</button>` : nothing}
-          </div>`
-        : nothing}
+      ${errorBlock(this.error, this.conflict ? this.error : null, () => void this.load())}
       ${problems.length
         ? html`<div role="alert" class="alert">
             <p>Please fix these before saving:</p>

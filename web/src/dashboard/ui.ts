@@ -1,5 +1,5 @@
 // The dashboard's look, shared by its views (adopted style sheets: no inline style, CSP-safe).
-import { css } from "lit";
+import { css, html, nothing } from "lit";
 
 export const viewStyles = css`
   :host { display: block; }
@@ -54,4 +54,16 @@ export function focusHeading(root: ShadowRoot | null): void {
     h1.setAttribute("tabindex", "-1");
     h1.focus();
   }
+}
+
+/**
+ * A view's error block: the words (on a conflict, `conflict`'s words: another change landed first)
+ * and then a Reload button.
+ */
+export function errorBlock(error: string, conflict: string | null, reload: () => void) {
+  if (!error) return nothing;
+  return html`<div role="alert" class="alert">
+    <p>${conflict ?? error}</p>
+    ${conflict ? html`<button type="button" class="secondary" @click=${reload}>Reload</button>` : nothing}
+  </div>`;
 }
