@@ -23,6 +23,16 @@ FAKE_ACCOUNT = "123456789012"
 # Modules that judge what the whole session made the platform do: they run after every other test.
 LAST = ("tests/e2e/test_parity.py", "tests/e2e/test_record_references.py")
 
+# What the tenant's shared environment is made of, for calls that need only its keys.
+FUNCTION_ENVIRONMENT: dict[str, Any] = {
+    "account": "a",
+    "fhir_endpoint": "f",
+    "workforce_pool_id": "w",
+    "patient_pool_id": "p",
+    "login_urls": {"workforce": "https://w.example", "patients": "https://p.example"},
+    "portal_clients": {"workforce": "wc", "patients": "pc"},
+}
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.nodeid.split("::", 1)[0] in LAST)  # stable: the rest keep their order

@@ -11,17 +11,8 @@ from local.parity.report import egress_functions, function_subnet_kinds
 from telehealth import api_conventions
 from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES
 from telehealth.ports import DESTINATIONS
-from tests.conftest import Assembly, Template, as_list, render
+from tests.conftest import FUNCTION_ENVIRONMENT, Assembly, Template, as_list, render
 
-# What the tenant's shared environment is made of, for calls that need only its keys.
-ENVIRONMENT: dict[str, Any] = {
-    "account": "a",
-    "fhir_endpoint": "f",
-    "workforce_pool_id": "w",
-    "patient_pool_id": "p",
-    "login_urls": {"workforce": "https://w.example", "patients": "https://p.example"},
-    "portal_clients": {"workforce": "wc", "patients": "pc"},
-}
 # Lambda keeps 100 of the account's default 1,000 concurrent executions unreserved.
 ACCOUNT_CONCURRENCY = 1000
 UNRESERVED_MINIMUM = 100
@@ -138,7 +129,7 @@ def test_functions_are_arm64_python312_in_their_subnets_traced_and_logged(assemb
             env = fn["Environment"]["Variables"]
             # The tenant's one environment, and a third party's caller is told where its secret is.
             own = {p.secret_variable: {"Ref": secrets[p.secret_name(tenant.id)]} for p in spec.third_parties}
-            assert set(env) == set(topology.function_environment(tenant, **ENVIRONMENT)) | set(own)
+            assert set(env) == set(topology.function_environment(tenant, **FUNCTION_ENVIRONMENT)) | set(own)
             assert {k: env[k] for k in own} == own
             assert render(env["VISIT_LIFECYCLE_ARN"]).endswith(
                 f":stateMachine:{topology.VISIT_LIFECYCLE.name(tenant.id)}"

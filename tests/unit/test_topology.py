@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import importlib
 import json
-from typing import Any
 
 from infra import topology
 from infra.assets import ROOT
 from infra.tenants import Features, load_tenants
-
-# What the tenant's shared environment is made of, for calls that need only its keys.
-ENVIRONMENT: dict[str, Any] = {
-    "account": "a",
-    "fhir_endpoint": "f",
-    "workforce_pool_id": "w",
-    "patient_pool_id": "p",
-    "login_urls": {"workforce": "https://w.example", "patients": "https://p.example"},
-    "portal_clients": {"workforce": "wc", "patients": "pc"},
-}
+from tests.conftest import FUNCTION_ENVIRONMENT
 
 
 def test_names_are_unique_per_kind_and_carry_the_tenant() -> None:
@@ -154,7 +144,7 @@ def test_a_tenant_without_a_feature_has_none_of_its_functions() -> None:
     assert topology.PAYMENTS in topology.functions_for(riverside)
     assert topology.PAYMENTS not in topology.functions_for(desert)
     assert set(topology.functions_for(desert)) == {f for f in topology.FUNCTIONS if f.feature is None}
-    environment = topology.function_environment(desert, **ENVIRONMENT)
+    environment = topology.function_environment(desert, **FUNCTION_ENVIRONMENT)
     assert environment["PAYMENTS_FUNCTION"] == ""
 
 
@@ -164,7 +154,7 @@ def test_only_a_third_party_caller_is_told_where_its_secret_is() -> None:
     for fn in topology.FUNCTIONS:
         if fn is not topology.PAYMENTS:
             assert topology.own_environment(fn, arns) == {}
-    shared = topology.function_environment(load_tenants()[0], **ENVIRONMENT)
+    shared = topology.function_environment(load_tenants()[0], **FUNCTION_ENVIRONMENT)
     assert not [k for k in shared if k.startswith("STRIPE")]
 
 
