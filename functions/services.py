@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from telehealth.adapters.scheduling_store import DynamoSchedulingStore
     from telehealth.adapters.visits_store import DynamoVisitStore
     from telehealth.adapters.vitals_store import DynamoVitalsStore
+    from telehealth.application.audit import AuditTrail
     from telehealth.application.booking import BookingService
     from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
     from telehealth.application.lifecycle import VisitLifecycle
@@ -114,18 +115,24 @@ def booking() -> BookingService:
         cancellation_window=source.defaults.cancellation_window,
         states=frozenset(os.environ["SERVED_STATES"].split(",")),
     )
-    return BookingService(scheduling_store(), rules, now, StepFunctionsVisits(), settings=source)
+    return BookingService(
+        scheduling_store(), rules, now, StepFunctionsVisits(), settings=source, trail=audit_trail()
+    )
+
+
+@cache
+def audit_trail() -> AuditTrail:
+    """One trail per container, whichever services use it: each agent's resource is written once."""
+    from telehealth.application.audit import AuditTrail
+
+    return AuditTrail(scheduling_store(), now)
 
 
 @cache
 def patients() -> PatientRecords:
-    from telehealth.application.audit import AuditTrail
     from telehealth.application.patients import PatientRecords
 
-    # A trail of its own, not the booking's: the sign-up trigger builds no booking, and a patient
-    # agent (all this serves) has no resource for a trail to keep.
-    store = scheduling_store()
-    return PatientRecords(store, AuditTrail(store, now), now)
+    return PatientRecords(scheduling_store(), audit_trail(), now)
 
 
 @cache
@@ -159,8 +166,7 @@ def lifecycle() -> VisitLifecycle:
 def vitals() -> VitalsService:
     from telehealth.application.vitals import VitalsService
 
-    # The booking's audit trail: one per container, so each agent's resource is written once.
-    return VitalsService(vitals_store(), visit_store(), scheduling_store(), now, booking().trail)
+    return VitalsService(vitals_store(), visit_store(), scheduling_store(), now, audit_trail())
 
 
 @cache
