@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from telehealth.application.audit import AuditTrail
     from telehealth.application.booking import BookingService
     from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
+    from telehealth.application.fhir_facade import FhirFacade
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.patients import PatientRecords
     from telehealth.application.reconciler import VisitReconciler
@@ -126,6 +127,20 @@ def audit_trail() -> AuditTrail:
     from telehealth.application.audit import AuditTrail
 
     return AuditTrail(scheduling_store(), now)
+
+
+@cache
+def fhir_facade() -> FhirFacade:
+    """The FHIR facade: HealthLake read with the function's role (SigV4), the clinic table for
+    providers' patients and search cursors."""
+    from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.adapters.search_cursors import DynamoSearchCursors
+    from telehealth.application.fhir_facade import FhirFacade
+
+    store = HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"])
+    return FhirFacade(
+        store, scheduling_store(), DynamoSearchCursors(client=table_client()), audit_trail(), now
+    )
 
 
 @cache

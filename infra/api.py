@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 
@@ -10,6 +11,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_wafv2 as waf
+from aws_cdk import aws_xray as xray
 from constructs import Construct
 
 from infra import topology
@@ -47,6 +49,11 @@ MANAGED_RULE_GROUPS = (
 CLIENT_RATE_WINDOW_S = 300
 # Headers WAF must never write to its logs: bearer tokens and session cookies.
 WAF_REDACTED_HEADERS = ("authorization", "cookie")
+# WAF's redaction is per field, not per path: the query string is redacted on every request, so
+# a FHIR search by GET (`/fhir/r4/Patient?family=...&birthdate=...`) leaves no PHI in the log.
+# API Gateway's X-Ray segment records the request's URL with its query string, so the FHIR
+# facade's requests are never sampled: a sampling rule for them at rate 0, above the default.
+UNTRACED_PATHS = (f"{api_conventions.FHIR_BASE}/*",)
 
 
 def _group_throttles(tenant: Tenant) -> dict[str, apigw.MethodDeploymentOptions]:
@@ -153,6 +160,7 @@ class ClinicApi(Construct):
         self._gateway_responses(tenant)
 
         self._firewall(tenant, key, stage.stage_arn)
+        self._untraced(tenant, stage.stage_arn)
 
     @property
     def url(self) -> str:
@@ -186,6 +194,30 @@ class ClinicApi(Construct):
                 templates={
                     "application/json": json.dumps(problem.body(api_conventions.REQUEST_ID_PLACEHOLDER))
                 },
+            )
+
+    def _untraced(self, tenant: Tenant, stage_arn: str) -> None:
+        """X-Ray sampling rules (account-wide, so each names the tenant's stage) that sample none of
+        the requests whose URLs may carry PHI; the Lambda behind them is then untraced too."""
+        for i, path in enumerate(UNTRACED_PATHS):
+            digest = hashlib.sha256(f"{tenant.id}{path}".encode()).hexdigest()[:16]
+            xray.CfnSamplingRule(
+                self,
+                f"Untraced{i}",
+                sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
+                    rule_name=f"untraced-{digest}",  # at most 32 characters
+                    priority=1,  # before the default rule (10000) and any the account adds
+                    fixed_rate=0,
+                    reservoir_size=0,
+                    host="*",
+                    http_method="*",
+                    service_name="*",
+                    service_type="*",
+                    url_path=path,
+                    resource_arn=stage_arn,
+                    version=1,
+                    attributes={},
+                ),
             )
 
     def _firewall(self, tenant: Tenant, key: kms.IKey, stage_arn: str) -> None:
@@ -301,8 +333,11 @@ class ClinicApi(Construct):
                 )
             ],
             redacted_fields=[
-                waf.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
-                for header in WAF_REDACTED_HEADERS
+                *(
+                    waf.CfnLoggingConfiguration.FieldToMatchProperty(single_header={"Name": header})
+                    for header in WAF_REDACTED_HEADERS
+                ),
+                waf.CfnLoggingConfiguration.FieldToMatchProperty(query_string={}),
             ],
         )
         logging.node.add_dependency(log_group)

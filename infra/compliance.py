@@ -229,6 +229,7 @@ BAA_ALLOW_LIST: dict[str, str] = {
     "AWS::WAFv2::LoggingConfiguration": "AWS WAF",
     "AWS::WAFv2::WebACL": "AWS WAF",
     "AWS::WAFv2::WebACLAssociation": "AWS WAF",
+    "AWS::XRay::SamplingRule": "AWS X-Ray",
     "AWS::CDK::Metadata": "CDK plumbing: version metadata, no resource",
     "Custom::VpcRestrictDefaultSG": "CDK plumbing: closes the VPC's default security group",
     "Custom::DnsFirewallFailClosed": "CDK plumbing: an SDK call pinning the DNS firewall fail-closed",

@@ -34,6 +34,15 @@ FHIR_PROJECT_ACTIONS = (
     "healthlake:GetCapabilities",
 )
 
+# What the FHIR facade passes on for a health system or a user: read, vread, history and search.
+FHIR_READ_ACTIONS = (
+    "healthlake:ReadResource",
+    "healthlake:VersionReadResource",
+    "healthlake:GetHistoryByResourceId",
+    "healthlake:SearchWithPost",
+    "healthlake:SearchWithGet",
+)
+
 
 class MediaWorkers(Construct):
     def __init__(

@@ -21,7 +21,7 @@ from infra.data import ClinicData, tenant_key
 from infra.events import ClinicEvents
 from infra.functions import ClinicFunctions
 from infra.identity import ClinicIdentity
-from infra.media import FHIR_PROJECT_ACTIONS, MediaWorkers
+from infra.media import FHIR_PROJECT_ACTIONS, FHIR_READ_ACTIONS, MediaWorkers
 from infra.monitoring import Alarms, alarm_topic
 from infra.tenants import Tenant
 from infra.visits import VisitWorkflows
@@ -228,6 +228,7 @@ class TenantStack(Stack):
                 "table:read": data.table.grant_read_data,
                 "key:use": key.grant_encrypt_decrypt,
                 "fhir:write": allow(FHIR_PROJECT_ACTIONS, [data.fhir_store_arn]),
+                "fhir:read": allow(FHIR_READ_ACTIONS, [data.fhir_store_arn]),
                 "audit:write": lambda fn: data.audit.grant_put(fn),
                 "meetings:manage": lambda fn: (
                     allow(MEETING_CREATE_ACTIONS, ["*"], created)(fn),

@@ -259,6 +259,7 @@ API = Function(
         "workflow:signal",
         "key:use",
         "fhir:write",
+        "fhir:read",  # the FHIR facade: read, vread, history and search
         "meetings:manage",
         "invoke:payments",
     ),
@@ -706,6 +707,7 @@ SMART_RESOURCE_SERVER = fhir_access.RESOURCE_SERVER
 SMART_SCOPES = fhir_access.SUPPORTED_SCOPES
 # Where the facade's SMART discovery document is: below its FHIR base, as SMART App Launch wants.
 SMART_CONFIGURATION = api_conventions.SMART_CONFIGURATION
+FHIR_METADATA = f"{api_conventions.FHIR_BASE}/metadata"
 
 # --- Sign-in: the portals' pools and OAuth clients (infra/identity.py; local/provision.py) --------
 
@@ -795,6 +797,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/docs/{asset}", ("GET",), RouteGroup.PUBLIC, ()),  # its scripts, styles, redirect page
     # What a health system's software reads before asking for a token (no token needed to read it).
     Route(SMART_CONFIGURATION, ("GET",), RouteGroup.PUBLIC, ()),
+    Route(FHIR_METADATA, ("GET",), RouteGroup.PUBLIC, ()),  # the facade's CapabilityStatement
     # Patients (and what they share with providers and staff).
     Route("/v1/slots", ("GET",), _PATIENT),
     Route("/v1/appointments", ("GET", "POST"), _PATIENT),

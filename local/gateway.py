@@ -389,6 +389,8 @@ class _Request(BaseHTTPRequestHandler):
         multi_headers: dict[str, list[str]] = {}
         for name, value in self.headers.items():
             multi_headers.setdefault(name, []).append(value)
+        # API Gateway adds the scheme the client used (https there; http here).
+        multi_headers["X-Forwarded-Proto"] = ["http"]
         text_body: str | None
         is_base64 = False
         try:
@@ -415,7 +417,9 @@ class _Request(BaseHTTPRequestHandler):
                 "extendedRequestId": request_id,
                 "httpMethod": self.command,
                 "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent")},
-                "path": f"/{topology.API_STAGE}{path}",
+                # The path as the client addressed it: in AWS the stage's URL (`/live/...`), here
+                # the gateway's BASE (`/tenants/<id>/...` or none).
+                "path": f"{self._base()}{path}",
                 "protocol": self.request_version,
                 "requestId": request_id,
                 "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),

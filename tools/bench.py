@@ -935,6 +935,7 @@ def outbox_figures() -> None:
 
     from local.platform import LocalPlatform, Settings
     from telehealth.adapters.outbox_store import STREAM_GRACE, DynamoOutbox, lanes
+    from telehealth.domain import fhir_access
     from telehealth.fhir import audit, projection
     from telehealth.ports import OutboxEntry
 
@@ -964,7 +965,7 @@ def outbox_figures() -> None:
                         f"bench-audit-{n:05d}",
                         now,
                         "Practitioner/bench",
-                        audit.Interaction.READ,
+                        fhir_access.Interaction.READ,
                         [f"Patient/bench-{n:05d}"],
                         "TREAT",
                     )

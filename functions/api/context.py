@@ -8,13 +8,23 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from functions.services import booking, clinic_admin, now, patients, visits, vitals
+from functions.services import booking, clinic_admin, fhir_facade, now, patients, visits, vitals
 from telehealth.application.callers import Caller, NotAuthorizedError, caller_from_claims
 
 if TYPE_CHECKING:  # the service loads on first use, not with the API function's import
     from telehealth.application.booking import Idempotency
 
-__all__ = ["booking", "caller", "clinic_admin", "idempotency", "now", "patients", "visits", "vitals"]
+__all__ = [
+    "booking",
+    "caller",
+    "clinic_admin",
+    "fhir_facade",
+    "idempotency",
+    "now",
+    "patients",
+    "visits",
+    "vitals",
+]
 
 
 def caller(app: Any) -> Caller:

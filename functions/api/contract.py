@@ -60,6 +60,7 @@ SECURITY: tuple[tuple[str, list[dict[str, list[str]]]], ...] = (
     ("/integrations/", [{"machines": ["telehealth/appointments.read"]}]),
     # The facade's discovery document is public (SMART: read before a token is asked for).
     ("/fhir/r4/.well-known/", []),
+    ("/fhir/r4/metadata", []),  # and its CapabilityStatement (FHIR clients read it first)
     ("/fhir/", [{"machines": list(fhir_access.SUPPORTED_SCOPES)}, *_USERS]),
 )
 

@@ -20,7 +20,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import contract, problems, swagger
-from functions.api.routes import admin, health, patients, scheduling, smart, visits
+from functions.api.routes import admin, fhir, health, patients, scheduling, smart, visits
 from telehealth import api_conventions
 from telehealth.observability import logger_for, traced_from_first_call
 
@@ -47,6 +47,7 @@ app.include_router(scheduling.router)
 app.include_router(visits.router)
 app.include_router(admin.router)
 app.include_router(smart.router)
+app.include_router(fhir.router)  # after smart: its discovery path would match a read
 problems.install(app, logger)
 
 

@@ -37,6 +37,23 @@ from telehealth.errors import (
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
+FHIR_JSON = "application/fhir+json"
+# The FHIR facade's paths: everything there, errors included, answers in FHIR's words.
+FHIR_PATHS = "/fhir/"
+# An HTTP status's OperationOutcome issue code (R4's IssueType), where the error names none.
+ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    409: "conflict",
+    410: "deleted",
+    412: "conflict",
+    422: "processing",
+    429: "throttled",
+    503: "transient",
+}
 
 # Rule kinds and the HTTP status each answers with.
 RULE_STATUS = {
@@ -100,6 +117,20 @@ def problem(status: int, kind: str, title: str, detail: str | None = None, **ext
         **extra,
     }
     return Response(status_code=status, content_type=PROBLEM_JSON, body=json.dumps(body))
+
+
+def operation_outcome(
+    status: int, diagnostics: str, code: str | None = None, *, request: str | None = None
+) -> Response[str]:
+    """A FHIR error: one issue, `error` (`fatal` for the platform's own failure), with its code and a
+    sentence that repeats nothing the client sent; the request's id where support will look."""
+    issue = {
+        "severity": "fatal" if status >= 500 else "error",
+        "code": code or ISSUE_CODES.get(status, "exception"),
+        "diagnostics": diagnostics + (f" (request {request})" if request else ""),
+    }
+    body = {"resourceType": "OperationOutcome", "issue": [issue]}
+    return Response(status_code=status, content_type=FHIR_JSON, body=json.dumps(body))
 
 
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,40}$")
@@ -201,6 +232,10 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
                     "raised_at": where[-3:],
                 },
             )
+        if app.current_event.path.startswith(FHIR_PATHS):
+            return operation_outcome(
+                status, detail if detail and status < 500 else title, request=request_id(app)
+            )
         return problem(status, kind, title, detail, **_instance(app), **extra)
 
     def unforeseen(error: Exception) -> Response[str]:
@@ -292,7 +327,8 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     @app.not_found
     def no_route(error: Exception) -> Response[str]:
         # A path under a resource API Gateway has ({proxy+}) that no route of the function takes.
-        return answer(404, "no-such-route", "No such route.", "See /openapi.json for the routes.", error)
+        described = "/fhir/r4/metadata" if app.current_event.path.startswith(FHIR_PATHS) else "/openapi.json"
+        return answer(404, "no-such-route", "No such route.", f"See {described} for the routes.", error)
 
     @app.exception_handler(SlotTakenError)
     def taken(error: SlotTakenError) -> Response[str]:

@@ -104,7 +104,9 @@ def test_the_proxy_event_has_api_gateways_shape_with_string_claims(
     assert event["queryStringParameters"] == {"reason": "travel"}
     assert event["body"] == '{"note": "x"}' and event["isBase64Encoded"] is False
     context = event["requestContext"]
-    assert context["stage"] == "live" and context["path"] == "/live/v1/appointments/a1/cancel"
+    # The path as addressed (here no stage in the URL), so the API can build its own links.
+    assert context["stage"] == "live" and context["path"] == "/v1/appointments/a1/cancel"
+    assert event["headers"]["X-Forwarded-Proto"] == "http"
     claims = context["authorizer"]["claims"]
     assert claims["sub"] == "user-1" and claims["cognito:groups"] == "[providers staff]"
     assert all(isinstance(v, str) for v in claims.values())

@@ -12,8 +12,9 @@ from fhir.resources.R4B import get_fhir_model_class
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotFoundError
 from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleError
+from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
-from telehealth.fhir.audit import MAX_ENTITIES, Interaction, agent_resource
+from telehealth.fhir.audit import MAX_ENTITIES, agent_resource
 from telehealth.ports import OutboxEntry
 
 NOW = datetime(2026, 12, 1, 15, tzinfo=UTC)

@@ -23,6 +23,7 @@ from telehealth.application.rebuild import (
 )
 from telehealth.domain.appointments import Appointment, AppointmentStatus
 from telehealth.domain.clinic_settings import ClinicSettings, Service
+from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import id_millis, new_id
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import Availability, slot_id
@@ -30,7 +31,7 @@ from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.domain.visits import CheckIn, Role, Visit, VisitState
 from telehealth.domain.vitals import Reading, ReadingStatus, VisitVitals, VitalSign
 from telehealth.fhir import projection
-from telehealth.fhir.audit import AuditFact, Interaction, audit_event, user_agent
+from telehealth.fhir.audit import AuditFact, audit_event, user_agent
 from telehealth.fhir.projection import source_version
 from telehealth.ports import (
     FhirStoreError,

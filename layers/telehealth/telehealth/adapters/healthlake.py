@@ -58,6 +58,10 @@ def next_page(base: str, link: str, searched: Mapping[str, str]) -> tuple[str, s
     return "POST", urllib.parse.urljoin(base, f"{path.rstrip('/')}/_search".lstrip("/")), pairs
 
 
+def next_link(bundle: Mapping[str, Any]) -> str | None:
+    return next((link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None)
+
+
 class HealthLakeFhirStore:
     def __init__(self, endpoint: str, *, region: str | None = None, timeout_s: float = 10.0) -> None:
         import botocore.session
@@ -98,25 +102,29 @@ class HealthLakeFhirStore:
         return self._call("GET", _path(resource_type, resource_id, "_history"))
 
     def search(self, resource_type: str, params: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
-        """Every matching resource, following the store's `next` links page by page.
-
-        The first page is a POST to `_search` with the parameters in a form body: search values
-        (a name, a birth date) never travel in a URL, where access logs and CloudTrail keep them;
-        later pages follow `next` links the same way (`next_page`).
-        """
+        """Every matching resource, following the store's `next` links page by page."""
         searched = dict(params or {})
-        bundle = self._send("POST", self._url(_path(resource_type, "_search")), form=searched)
+        bundle = self.search_page(resource_type, searched)
         while True:
             for entry in bundle.get("entry", []):
                 if entry.get("search", {}).get("mode", "match") == "match":
                     yield entry["resource"]
-            url = next(
-                (link["url"] for link in bundle.get("link", []) if link.get("relation") == "next"), None
-            )
-            if url is None:
+            link = next_link(bundle)
+            if link is None:
                 return
-            method, url, form = next_page(self._base, url, searched)
-            bundle = self._send(method, url, form=form)
+            bundle = self.follow(link, searched)
+
+    def search_page(self, resource_type: str, params: Form) -> dict[str, Any]:
+        """The first page of a search, as the store's Bundle. A POST to `_search` with the
+        parameters in a form body: search values (a name, a birth date) never travel in a URL,
+        where access logs and CloudTrail keep them."""
+        return self._send("POST", self._url(_path(resource_type, "_search")), form=params)
+
+    def follow(self, link: str, searched: Form) -> dict[str, Any]:
+        """The page a `next` link names, fetched so that no searched value travels in a URL
+        (`next_page`)."""
+        method, url, form = next_page(self._base, link, dict(searched))
+        return self._send(method, url, form=form)
 
     def transaction(self, entries: list[dict[str, Any]], *, kind: str = "transaction") -> dict[str, Any]:
         return self._call("POST", "", body={"resourceType": "Bundle", "type": kind, "entry": entries})

@@ -549,6 +549,20 @@ class DynamoSchedulingStore(TableStore):
             )
         ]
 
+    def patients_of_provider(self, provider_id: str) -> frozenset[str]:
+        """Every patient who has or had an appointment with the provider: who is in their care,
+        for the FHIR facade's compartment check. One query of the provider's appointments, their
+        patient ids only."""
+        return frozenset(
+            str(i["patient_id"])
+            for i in self._query(
+                IndexName="gsi2",
+                KeyConditionExpression="gsi2pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"PROVIDER#{provider_id}#APPTS"}},
+                ProjectionExpression="patient_id",
+            )
+        )
+
     def open_appointments(self) -> Iterator[Appointment]:
         """Every open appointment, from the sparse open-visits index, shard by shard (the index
         is eventually consistent: one just closed may still be listed, one just booked missing)."""

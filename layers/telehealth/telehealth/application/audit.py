@@ -27,11 +27,12 @@ from typing import Protocol
 
 from telehealth.application.callers import Caller, NotAuthorizedError, NotFoundError
 from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleError
+from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.join_links import LinkNotYoursError
 from telehealth.domain.scheduling import SchedulingError
 from telehealth.fhir import audit
-from telehealth.fhir.audit import AuditFact, Interaction, Outcome
+from telehealth.fhir.audit import AuditFact, Outcome
 from telehealth.ports import (
     IdempotencyMismatchError,
     IdempotentReplay,
@@ -196,6 +197,6 @@ class AuditTrail:
         except Exception as trouble:  # the request's own error is what the caller must hear
             logger.warning(
                 "the audit of a failed %s could not be written (%s)",
-                interaction.value,
+                interaction.code,
                 type(trouble).__name__,
             )

@@ -35,6 +35,7 @@ from telehealth.domain.clinic_settings import (
     check_within_horizon,
     coding_of,
 )
+from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.licensure import LicensurePolicy
 from telehealth.domain.patients import check_details_complete
@@ -58,7 +59,6 @@ from telehealth.events import (
     VisitCancelled,
 )
 from telehealth.fhir import projection
-from telehealth.fhir.audit import Interaction
 from telehealth.ports import (
     IdempotencyClaim,
     OutboxEntry,

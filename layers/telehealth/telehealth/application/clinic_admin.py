@@ -28,10 +28,10 @@ from telehealth.domain.clinic_settings import (
     changed_fields,
     with_changes,
 )
+from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.licensure import License, LicensurePolicy
 from telehealth.domain.scheduling import Availability
 from telehealth.fhir import audit, projection
-from telehealth.fhir.audit import Interaction
 from telehealth.fhir.projection import PractitionerProfile
 from telehealth.ports import OutboxEntry, ProviderRecord, StaleWriteError
 from telehealth.ports.admin import ClinicAdminStore, ProviderDirectory

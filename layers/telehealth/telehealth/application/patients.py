@@ -17,9 +17,9 @@ from typing import Protocol
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotFoundError
 from telehealth.domain.appointments import Actor
+from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.patients import PatientDetails
 from telehealth.fhir import projection
-from telehealth.fhir.audit import Interaction
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import OutboxEntry, StaleWriteError
 

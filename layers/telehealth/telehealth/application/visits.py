@@ -24,6 +24,7 @@ from telehealth.application.booking import (
 )
 from telehealth.application.callers import Caller
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
+from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.join_links import (
     IssuedLink,
@@ -60,7 +61,6 @@ from telehealth.events import (
     VisitParticipantLeft,
 )
 from telehealth.fhir import projection
-from telehealth.fhir.audit import Interaction
 from telehealth.ports import (
     AlreadyCheckedInError,
     MeetingGoneError,

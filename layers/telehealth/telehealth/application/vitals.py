@@ -11,10 +11,10 @@ from telehealth.application.audit import AuditTrail
 from telehealth.application.booking import Idempotency, NotFoundError, announce, claim
 from telehealth.application.callers import Caller
 from telehealth.domain.appointments import Actor
+from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.vitals import Reading, VisitVitals, VitalSign
 from telehealth.events import VitalsEstimated, VitalsReviewed
 from telehealth.fhir import audit, projection
-from telehealth.fhir.audit import Interaction
 from telehealth.ports import OutboxEntry, ProviderDirectory, VisitChangedError, VisitFiles, VitalsStore
 
 # Who the worker is in the audit trail: a device, not a person.

@@ -18,6 +18,7 @@ The interface:
                                    composes the token's scope as `system/<name>`)
     ClinicRole, UserAccess         who a user is and the patients they are in care with
     patients_of(resource)          the patients a FHIR resource belongs to (its compartment)
+    role_may(roles, interaction, resource_type)   what the roles alone decide, before a read
     user_may(user, interaction, resource_type, patients)
 
 Machine clients carry system-level scopes only. `user/` and `patient/` scopes belong to SMART's
@@ -72,8 +73,10 @@ _ORDER = "cruds"
 
 
 class Interaction(Enum):
-    """A FHIR RESTful interaction, with the SMART v2 letter that allows it: `r` is the instance's
-    read, vread and history; `s` is search and the type's history (SMART App Launch v2, scopes)."""
+    """A FHIR RESTful interaction (R4's TypeRestfulInteraction code: the CapabilityStatement's and
+    the AuditEvent's subtype), with the SMART v2 letter that allows it: `r` is the instance's read,
+    vread and history; `s` is search and the type's history (SMART App Launch v2, scopes). The one
+    enum for the facade, its access rules, HealthLake's support table and the audit trail."""
 
     READ = ("read", Permission.READ)
     VREAD = ("vread", Permission.READ)
@@ -91,6 +94,11 @@ class Interaction(Enum):
     @property
     def writes(self) -> bool:
         return self.permission in (Permission.CREATE, Permission.UPDATE, Permission.DELETE)
+
+    @property
+    def action(self) -> str:
+        """AuditEvent.action: C, R, U or D (a search and a history are reads)."""
+        return {Permission.SEARCH: "R"}.get(self.permission, self.permission.value.upper())
 
 
 # SMART v1's permissions, as v2 reads them: `read` is read and search, `write` is create, update
@@ -285,13 +293,10 @@ def _patients_allowed(user: UserAccess) -> frozenset[str] | None:
     return frozenset(allowed)
 
 
-def user_may(
-    user: UserAccess, interaction: Interaction, resource_type: str, patients: frozenset[str]
-) -> Decision:
-    """Whether a user may do `interaction` on a resource (or search) of `resource_type` whose
-    patients are `patients`: for a read, `patients_of(resource)`; for a search, the patients the
-    search is confined to (its `patient`/`subject` parameter, or `_id` for Patient; an empty set
-    for a search confined to no patient, which a compartment type refuses).
+def role_may(roles: frozenset[ClinicRole], interaction: Interaction, resource_type: str) -> Decision:
+    """What a user's roles alone decide, before any record is read: a refusal, or ALLOWED where
+    the type is open to the role or the role has a compartment in it (patients and providers;
+    `user_may` then decides on the record's patients).
 
     Users read through the facade; they change things through the app API, where the clinic's
     rules (booking, licensure, consent) run. So every write is refused here, for every role.
@@ -300,16 +305,37 @@ def user_may(
         return Decision(False, "The facade serves no such resource type.")
     if interaction.writes:
         return Decision(False, "Users change records through the clinic's app, not the FHIR facade.")
-    if not user.roles:
+    if not roles:
         return Decision(False, "Your account has no role in this clinic.")
     if resource_type in DIRECTORY_TYPES:
         return ALLOWED  # every role: the directory and calendar name no patient
-    if ClinicRole.ADMIN in user.roles and resource_type in ADMIN_TYPES:
+    if ClinicRole.ADMIN in roles and resource_type in ADMIN_TYPES:
         return ALLOWED
-    if ClinicRole.STAFF in user.roles and resource_type in STAFF_TYPES:
+    if ClinicRole.STAFF in roles and resource_type in STAFF_TYPES:
         return ALLOWED
-    if resource_type not in COMPARTMENT_TYPES:
-        return Decision(False, "Your role may not read this resource type.")
+    if resource_type in COMPARTMENT_TYPES and roles & {ClinicRole.PATIENT, ClinicRole.PROVIDER}:
+        return ALLOWED
+    return Decision(False, "Your role may not read this resource type.")
+
+
+def _open_by_role(roles: frozenset[ClinicRole], resource_type: str) -> bool:
+    return (
+        resource_type in DIRECTORY_TYPES
+        or (ClinicRole.ADMIN in roles and resource_type in ADMIN_TYPES)
+        or (ClinicRole.STAFF in roles and resource_type in STAFF_TYPES)
+    )
+
+
+def user_may(
+    user: UserAccess, interaction: Interaction, resource_type: str, patients: frozenset[str]
+) -> Decision:
+    """Whether a user may do `interaction` on a resource (or search) of `resource_type` whose
+    patients are `patients`: for a read, `patients_of(resource)`; for a search, the patients the
+    search is confined to (its `patient`/`subject` parameter, or `_id` for Patient; an empty set
+    for a search confined to no patient, which a compartment type refuses)."""
+    by_role = role_may(user.roles, interaction, resource_type)
+    if not by_role.allowed or _open_by_role(user.roles, resource_type):
+        return by_role
     allowed = _patients_allowed(user)
     if not allowed:
         return Decision(False, "Your role may not read this resource type.")

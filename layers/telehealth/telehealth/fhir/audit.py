@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from telehealth.domain.fhir_access import Interaction
 from telehealth.fhir.projection import PURPOSE_SYSTEM, _meta, instant
 
 AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
@@ -29,20 +30,6 @@ APPOINTMENT_SYSTEM = "urn:telehealth:appointment"
 # Derived ids: `user-<sub>` (36 characters) and `client-<client id>` stay within FHIR's 64.
 USER_PREFIX, CLIENT_PREFIX, WORKER_PREFIX = "user-", "client-", "media-worker-"
 MAX_ENTITIES = 500  # per AuditEvent: ~40 KB, far below an outbox item's 400 KB
-
-
-class Interaction(StrEnum):
-    """The FHIR RESTful interaction an access was (AuditEvent.subtype), and its CRUDE action."""
-
-    CREATE = "create"
-    READ = "read"
-    SEARCH = "search-type"
-    UPDATE = "update"
-    DELETE = "delete"
-
-    @property
-    def action(self) -> str:
-        return {"create": "C", "read": "R", "search-type": "R", "update": "U", "delete": "D"}[self.value]
 
 
 class Outcome(StrEnum):
@@ -84,7 +71,7 @@ def audit_event(fact: AuditFact) -> dict[str, Any]:
         "id": fact.audit_id.lower(),
         "meta": _meta(1),
         "type": {"system": AUDIT_EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
-        "subtype": [{"system": RESTFUL_INTERACTION, "code": fact.interaction.value}],
+        "subtype": [{"system": RESTFUL_INTERACTION, "code": fact.interaction.code}],
         "action": fact.interaction.action,
         "recorded": instant(fact.at),
         "outcome": fact.outcome.value,

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from telehealth.domain.fhir_access import Interaction
+
 
 class ParamType(StrEnum):
     """R4 search parameter types (https://hl7.org/fhir/R4/search.html#ptypes)."""
@@ -37,17 +39,6 @@ class ParamType(StrEnum):
     QUANTITY = "quantity"
     URI = "uri"
     SPECIAL = "special"
-
-
-class Interaction(StrEnum):
-    """R4 RESTful interactions (CapabilityStatement.rest.resource.interaction.code)."""
-
-    READ = "read"
-    VREAD = "vread"
-    HISTORY_INSTANCE = "history-instance"
-    SEARCH_TYPE = "search-type"
-    CREATE = "create"
-    UPDATE = "update"
 
 
 @dataclass(frozen=True)
@@ -158,7 +149,7 @@ FACADE_INTERACTIONS = (
     Interaction.READ,
     Interaction.VREAD,
     Interaction.HISTORY_INSTANCE,
-    Interaction.SEARCH_TYPE,
+    Interaction.SEARCH,
 )
 
 
@@ -245,7 +236,7 @@ def document() -> dict[str, Any]:
             "unsupported": sorted(HEALTHLAKE.unsupported),
         },
         "facade": {
-            "interactions": [i.value for i in FACADE_INTERACTIONS],
+            "interactions": [i.code for i in FACADE_INTERACTIONS],
             "resultParameters": list(FACADE_RESULT_PARAMETERS),
             "search": {
                 kind: [{"name": p.name, "type": p.type.value} for p in search_parameters(kind)]

@@ -145,6 +145,19 @@ class IdempotencyClaim:
     response: str  # what to answer if the same request comes again (JSON)
 
 
+@dataclass(frozen=True)
+class SearchCursor:
+    """Where a search stands between pages: the store's `next` link and what was searched, kept
+    in the table (encrypted with the tenant's key), for the caller who searched only."""
+
+    token: str
+    owner: str
+    resource_type: str
+    link: str
+    searched: tuple[tuple[str, str], ...]  # as sent: a name may repeat
+    expires_at: datetime
+
+
 class FhirStoreError(Exception):
     """The store refused a request. Carries the status and the OperationOutcome's issue codes,
     never the resource, so it can be logged and raised through a state machine safely."""

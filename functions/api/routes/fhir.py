@@ -1,0 +1,147 @@
+"""The FHIR facade (`/fhir/r4/...`): a health system's software and signed-in users read the
+clinical record in FHIR R4, checked, audited and passed on to HealthLake
+(telehealth/application/fhir_facade.py).
+
+Its contract is its CapabilityStatement (`GET /fhir/r4/metadata`), not the OpenAPI document: FHIR
+clients read the former, and the routes below take whatever search parameters FHIR defines, which
+an OpenAPI schema would only restate loosely. Errors here are OperationOutcomes
+(functions/api/problems.py answers every error under /fhir/ so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
+from functions.api import context, problems
+from functions.api.contract import INTEGRATIONS, OAUTH_TOKEN
+from telehealth import api_conventions
+from telehealth.domain.fhir_access import Interaction
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+    from telehealth.application.fhir_facade import FhirRequest
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
+
+BASE = api_conventions.FHIR_BASE
+TYPE, INSTANCE = f"{BASE}/<resource_type>", f"{BASE}/<resource_type>/<resource_id>"
+WRITES = ["POST", "PUT", "DELETE", "PATCH"]
+
+
+def facade_url() -> str:
+    """The facade's base URL as the client addressed it: API Gateway's domain and the path before
+    the route (the stage, or a custom domain's base path), never HealthLake's."""
+    event: APIGatewayProxyEvent = router.current_event  # type: ignore[assignment]  # a REST API's
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    scheme = headers.get("x-forwarded-proto", "https")
+    prefix = event.request_context.path.removesuffix(event.path) if event.request_context.path else ""
+    return f"{scheme}://{event.request_context.domain_name}{prefix}{BASE}"
+
+
+def _fhir(status: int, body: Any) -> Response[str]:
+    return Response(status_code=status, content_type=problems.FHIR_JSON, body=json.dumps(body))
+
+
+def _answer(request: FhirRequest) -> Response[str]:
+    from telehealth.application.fhir_facade import FacadeError
+
+    try:
+        found = context.fhir_facade().answer(context.caller(router), request, facade_url())
+    except FacadeError as error:
+        return problems.operation_outcome(
+            error.status,
+            error.diagnostics,
+            error.code,
+            request=problems.request_id(router),  # type: ignore[arg-type]
+        )
+    return _fhir(200, found)
+
+
+def _query() -> tuple[tuple[str, str], ...]:
+    values = router.current_event.multi_value_query_string_parameters or {}
+    return tuple((name, value) for name, listed in values.items() for value in listed)
+
+
+def _search(resource_type: str, params: tuple[tuple[str, str], ...]) -> Response[str]:
+    from telehealth.application.fhir_facade import CURSOR_PARAMETER, FhirRequest
+
+    cursor = [v for k, v in params if k == CURSOR_PARAMETER]
+    if cursor and len(params) == 1:
+        return _answer(FhirRequest(Interaction.SEARCH, resource_type, cursor=cursor[0]))
+    return _answer(FhirRequest(Interaction.SEARCH, resource_type, params=params))
+
+
+@router.get(
+    f"{BASE}/metadata",
+    summary="The FHIR facade's CapabilityStatement: what it serves, and how to get a token (public)",
+    tags=[INTEGRATIONS],
+    responses={200: {"description": "OK", "content": {problems.FHIR_JSON: {"schema": {"type": "object"}}}}},
+)
+def metadata() -> Response[str]:
+    """Public, as FHIR clients expect: they read it before they have a token, and it names no
+    record."""
+    from telehealth.fhir.capability import capability_statement
+
+    login = os.environ[api_conventions.login_url_variable("workforce")].rstrip("/")
+    return _fhir(200, capability_statement(facade_url(), login + OAUTH_TOKEN))
+
+
+@router.get(TYPE, include_in_schema=False)
+def search(resource_type: str) -> Response[str]:
+    return _search(resource_type, _query())
+
+
+@router.post(f"{TYPE}/_search", include_in_schema=False)
+def search_by_post(resource_type: str) -> Response[str]:
+    """FHIR's POST search: parameters in a form body (and the query string), so they stay out of
+    every URL; the facade passes it on the same way."""
+    event = router.current_event
+    content_type = {k.lower(): v for k, v in (event.headers or {}).items()}.get("content-type", "")
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return problems.operation_outcome(
+            415,
+            "A search by POST sends its parameters as application/x-www-form-urlencoded.",
+            "not-supported",
+        )
+    body = urllib.parse.parse_qsl(event.decoded_body or "", keep_blank_values=True)
+    return _search(resource_type, (*_query(), *body))
+
+
+@router.get(INSTANCE, include_in_schema=False)
+def read(resource_type: str, resource_id: str) -> Response[str]:
+    from telehealth.application.fhir_facade import FhirRequest
+
+    return _answer(FhirRequest(Interaction.READ, resource_type, resource_id))
+
+
+@router.get(f"{INSTANCE}/_history", include_in_schema=False)
+def history(resource_type: str, resource_id: str) -> Response[str]:
+    from telehealth.application.fhir_facade import FhirRequest
+
+    return _answer(FhirRequest(Interaction.HISTORY_INSTANCE, resource_type, resource_id))
+
+
+@router.get(f"{INSTANCE}/_history/<version_id>", include_in_schema=False)
+def vread(resource_type: str, resource_id: str, version_id: str) -> Response[str]:
+    from telehealth.application.fhir_facade import FhirRequest
+
+    return _answer(FhirRequest(Interaction.VREAD, resource_type, resource_id, version_id))
+
+
+@router.route(TYPE, method=WRITES, include_in_schema=False)
+@router.route(INSTANCE, method=WRITES, include_in_schema=False)
+def write(resource_type: str, resource_id: str | None = None) -> Response[str]:
+    """Writes the facade does not take answer 405 (after the caller's access is checked, and
+    audited as every request is)."""
+    from telehealth.application.fhir_facade import FhirRequest
+
+    method = router.current_event.http_method
+    interaction = {"POST": Interaction.CREATE, "DELETE": Interaction.DELETE}.get(method, Interaction.UPDATE)
+    return _answer(FhirRequest(interaction, resource_type, resource_id))

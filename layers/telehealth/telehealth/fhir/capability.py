@@ -1,0 +1,77 @@
+"""The FHIR facade's CapabilityStatement: what `GET /fhir/r4/metadata` says the facade serves.
+
+Built from the same tables the facade's routes check requests against (FACADE in
+healthlake_support.py: resource types, interactions, search parameters), so it cannot promise
+what is not served; tests/e2e/test_fhir_facade.py holds it against the running facade. The
+security block says how a client gets a token (SMART's `oauth-uris` extension with the token
+endpoint only: client credentials is the one grant a health system's software uses).
+
+Pure: no AWS, no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES, Interaction
+from telehealth.fhir import healthlake_support as support
+
+SMART_SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+# The writes a health system makes, per resource type (its own store first, HealthLake through
+# the outbox); every other write answers 405.
+WRITES: dict[str, tuple[Interaction, ...]] = {}
+# When the statement last changed in substance: it is the same for every tenant and request.
+RELEASED = "2026-11-30"
+
+
+def capability_statement(base_url: str, token_endpoint: str) -> dict[str, Any]:
+    """`base_url`: the facade's own base (`https://<api>/fhir/r4`), never HealthLake's."""
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": RELEASED,
+        "publisher": "telehealth platform",
+        "kind": "instance",
+        "software": {"name": "telehealth FHIR facade"},
+        "implementation": {"description": "The clinic's FHIR R4 API", "url": base_url},
+        "fhirVersion": "4.0.1",
+        "format": ["json"],
+        "rest": [
+            {
+                "mode": "server",
+                "security": {
+                    "cors": False,
+                    "service": [{"coding": [{"system": SMART_SECURITY_SERVICE, "code": "SMART-on-FHIR"}]}],
+                    "description": (
+                        "Machine clients: OAuth 2.0 client credentials with a client secret "
+                        "(client_secret_basic) and SMART system scopes; users: the clinic's own "
+                        "sign-in, checked by role and patient compartment."
+                    ),
+                    "extension": [
+                        {"url": OAUTH_URIS, "extension": [{"url": "token", "valueUri": token_endpoint}]}
+                    ],
+                },
+                "resource": [_resource(kind) for kind in FACADE_RESOURCE_TYPES],
+            }
+        ],
+    }
+
+
+def interactions_of(resource_type: str) -> tuple[Interaction, ...]:
+    return (*support.FACADE_INTERACTIONS, *WRITES.get(resource_type, ()))
+
+
+def _resource(resource_type: str) -> dict[str, Any]:
+    interactions = interactions_of(resource_type)
+    return {
+        "type": resource_type,
+        "interaction": [{"code": i.code} for i in interactions],
+        "versioning": "versioned",
+        "readHistory": Interaction.VREAD in interactions,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "searchParam": [
+            {"name": p.name, "type": p.type.value} for p in support.search_parameters(resource_type)
+        ],
+    }

@@ -1,0 +1,348 @@
+"""The FHIR facade over the local platform, as a health system and the clinic's users meet it:
+the CapabilityStatement held against what is served, scopes and compartments at the door, paging
+by opaque links, OperationOutcomes that echo nothing, and one AuditEvent per request.
+
+Behind it the HealthLake stand-in, which refuses what HealthLake refuses."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import urllib.parse
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+
+from local.platform import LocalPlatform
+from local.seed import DEMO_PASSWORD
+from local.tokens import mint_client_credentials_token
+from telehealth.adapters.healthlake import HealthLakeFhirStore
+from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES
+from tests.conftest import Reply, eventually, http, user_tokens
+from tests.e2e.test_scheduling import book, fresh_slot, patient_id
+
+RIVERSIDE, DESERT = "riverside", "desert-clinic"
+FHIR = "/fhir/r4"
+PATIENT, OTHER_PATIENT = "patient.one@riverside.example", "patient.two@riverside.example"
+PROVIDER = "dr.ramirez@riverside.example"
+# A value searched for that must never come back in a link, an error or a log.
+SEARCHED_NAME = "Zyxwvu-Searchedname"
+
+
+class Facade:
+    """The facade as a client calls it: a token, and GETs and POSTs under the FHIR base."""
+
+    def __init__(self, gateway: str, token: str | None) -> None:
+        self.base, self.token = f"{gateway}{FHIR}", token
+
+    def get(self, path: str) -> Reply:
+        return self.call("GET", path)
+
+    def call(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+    ) -> Reply:
+        url = path if path.startswith("http") else f"{self.base}/{path.lstrip('/')}"
+        headers = {"Accept": "application/fhir+json"}
+        if self.token:
+            headers["Authorization"] = self.token
+        if content_type:
+            headers["Content-Type"] = content_type
+        return http(method, url, headers=headers, body=body)
+
+
+def machine_token(platform: LocalPlatform, *scopes: str, client_id: str = "ehr-test") -> str:
+    """An access token as Cognito issues it for client credentials, with exactly these scopes."""
+    issuer = platform.provisioned[RIVERSIDE].issuers["workforce"]
+    return mint_client_credentials_token(issuer=issuer, client_id=client_id, scopes=scopes)
+
+
+def outcome(reply: Reply, status: int) -> dict[str, Any]:
+    """The OperationOutcome of a refusal, checked for its shape; its one issue."""
+    assert reply.status == status, (reply.status, reply.body[:300])
+    assert reply.headers["Content-Type"].startswith("application/fhir+json")
+    body = reply.json()
+    assert body["resourceType"] == "OperationOutcome", body
+    get_fhir_model_class("OperationOutcome").model_validate(body)
+    (issue,) = body["issue"]
+    assert "Traceback" not in issue["diagnostics"]
+    return dict(issue)
+
+
+def valid(resource: dict[str, Any]) -> dict[str, Any]:
+    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    return resource
+
+
+@pytest.fixture(scope="module")
+def people(platform: LocalPlatform, gateway: str) -> dict[str, Any]:
+    """A booked appointment (patient one with Dr Ramirez), in the record; and a patient nobody
+    has seen (signed up now, so no other test's bookings put them in anyone's care)."""
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    booked = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez"))
+    assert booked.status == 201, booked.body
+    tenant = platform.provisioned[RIVERSIDE]
+    idp = platform.client("cognito-idp", tenant.region)
+    stranger = f"patient.new{secrets.token_hex(3)}@riverside.example"
+    idp.sign_up(
+        ClientId=tenant.portal_clients["patients"],
+        Username=stranger,
+        Password=DEMO_PASSWORD,
+        UserAttributes=[{"Name": "email", "Value": stranger}],
+    )
+    idp.admin_confirm_sign_up(UserPoolId=tenant.user_pools["patients"], Username=stranger)
+    found = {
+        "patient": patient_id(platform, PATIENT),
+        "other": patient_id(platform, OTHER_PATIENT),
+        "stranger": patient_id(platform, stranger),
+        "appointment": booked.json()["appointment_id"],
+        "tokens": {
+            "patient": patient,
+            "provider": user_tokens(platform, RIVERSIDE, PROVIDER)["access"],
+            "staff": user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"],
+            "admin": user_tokens(platform, RIVERSIDE, "admin@riverside.example")["access"],
+            "machine": machine_token(platform, "system/*.rs"),
+        },
+    }
+    machine = Facade(gateway, found["tokens"]["machine"])
+
+    def in_the_record() -> bool:
+        appointments = machine.get(f"Appointment?patient={found['patient']}&_count=100")
+        assert appointments.status == 200, appointments.body[:300]
+        ids = {e["resource"]["id"] for e in appointments.json()["entry"]}
+        assert found["appointment"] in ids, (found["appointment"], ids)
+        stranger_there = machine.get(f"Patient/{found['stranger']}")
+        assert stranger_there.status == 200, stranger_there.body[:300]
+        return True
+
+    eventually(in_the_record, timeout_s=30)
+    return found
+
+
+# --- the CapabilityStatement --------------------------------------------------------------------
+
+
+def test_the_capability_statement_is_public_valid_and_true_to_what_is_served(
+    platform: LocalPlatform, gateway: str, people: dict[str, Any]
+) -> None:
+    reply = Facade(gateway, None).get("metadata")  # no token: clients read it first
+    assert reply.status == 200 and reply.headers["Content-Type"].startswith("application/fhir+json")
+    statement = valid(reply.json())
+    assert statement["implementation"]["url"] == f"{gateway}{FHIR}"  # the facade's, not HealthLake's
+    assert "healthlake" not in reply.body.decode().lower()
+    (rest,) = statement["rest"]
+    (token_uri,) = rest["security"]["extension"][0]["extension"]
+    assert token_uri["valueUri"].endswith("/oauth2/token")
+    described = {r["type"]: r for r in rest["resource"]}
+    assert list(described) == list(FACADE_RESOURCE_TYPES)
+
+    machine = Facade(gateway, people["tokens"]["machine"])
+    writer = Facade(gateway, machine_token(platform, "system/*.cruds"))
+    for kind, resource in described.items():
+        codes = {i["code"] for i in resource["interaction"]}
+        assert codes == {"read", "vread", "history-instance", "search-type"}, kind
+        # Every search parameter it lists is taken (a value of its type); one it does not is refused.
+        for parameter in resource["searchParam"]:
+            value = _sample(parameter["type"])
+            answered = machine.get(f"{kind}?{parameter['name']}={urllib.parse.quote(value)}&_count=1")
+            assert answered.status == 200, (kind, parameter, answered.body[:300])
+            assert answered.json()["type"] == "searchset"
+        listed = {p["name"] for p in resource["searchParam"]}
+        assert "_content" not in listed
+        refused = outcome(machine.get(f"{kind}?_content=x"), 400)
+        assert "_content" in refused["diagnostics"]
+        # A write it does not list answers 405, saying so, even to a client allowed every write.
+        written = writer.call("POST", kind, b"{}", "application/fhir+json")
+        assert outcome(written, 405)["code"] == "not-supported"
+    # Read, vread and history on a resource that exists.
+    patient = machine.get(f"Patient/{people['patient']}")
+    assert patient.status == 200 and valid(patient.json())["id"] == people["patient"]
+    version = patient.json()["meta"]["versionId"]
+    assert machine.get(f"Patient/{people['patient']}/_history/{version}").json()["id"] == people["patient"]
+    history = machine.get(f"Patient/{people['patient']}/_history").json()
+    assert valid(history)["type"] == "history" and history["entry"]
+    assert all(e["fullUrl"].startswith(f"{gateway}{FHIR}/Patient/") for e in history["entry"])
+
+
+def _sample(kind: str) -> str:
+    return {"date": "ge2020-01-01", "reference": "Patient/none", "string": "x", "token": "none"}.get(
+        kind, "x"
+    )
+
+
+# --- paging ----------------------------------------------------------------------------------------
+
+
+def test_a_search_pages_by_opaque_links_that_carry_nothing_searched_and_only_for_the_searcher(
+    platform: LocalPlatform, gateway: str, people: dict[str, Any]
+) -> None:
+    machine = Facade(gateway, people["tokens"]["machine"])
+    seen: list[str] = []
+    page = machine.get("Practitioner?active=true&_count=2")
+    assert page.status == 200, page.body
+    first = page.json()
+    links = {link["relation"]: link["url"] for link in first["link"]}
+    assert "next" in links and links["next"].startswith(f"{gateway}{FHIR}/Practitioner?_cursor=")
+    assert "active" not in links["next"] and "healthlake" not in json.dumps(first).lower()
+    while True:
+        bundle = valid(page.json())
+        seen += [e["resource"]["id"] for e in bundle["entry"]]
+        assert all(
+            e["fullUrl"] == f"{gateway}{FHIR}/Practitioner/{e['resource']['id']}" for e in bundle["entry"]
+        )
+        following = next((link["url"] for link in bundle["link"] if link["relation"] == "next"), None)
+        if following is None:
+            break
+        page = machine.get(following)
+        assert page.status == 200, page.body
+    assert len(seen) == len(set(seen)) >= 13  # every seeded provider, none twice
+
+    # Values searched for stay out of the next link (a patient's name is PHI).
+    named = machine.get(f"Patient?family={SEARCHED_NAME}&_count=1")
+    assert (
+        named.status == 200
+        and SEARCHED_NAME not in named.body.decode().split('"link"', 1)[-1].split("entry")[0]
+    )
+    # Another client's cursor is no cursor of this one; a made-up one neither.
+    other = Facade(gateway, machine_token(platform, "system/*.rs", client_id="ehr-other"))
+    assert outcome(other.get(links["next"]), 404)["code"] == "not-found"
+    assert outcome(machine.get("Practitioner?_cursor=made-up"), 404)["code"] == "not-found"
+
+
+# --- scopes ---------------------------------------------------------------------------------------
+
+
+def test_each_resource_type_opens_to_its_own_scope_and_no_other(
+    platform: LocalPlatform, gateway: str, people: dict[str, Any]
+) -> None:
+    """Every type by search and read, with the type's own scope (v2 and v1), another type's, and
+    a write-only one; the domain's unit test covers every interaction by every scope form."""
+    for kind in FACADE_RESOURCE_TYPES:
+        other = "Patient" if kind != "Patient" else "Slot"
+        for scope, allowed in (
+            (f"system/{kind}.rs", True),
+            (f"system/{kind}.read", True),
+            (f"system/{other}.cruds", False),
+            (f"system/{kind}.write", False),
+        ):
+            facade = Facade(gateway, machine_token(platform, scope))
+            reply = facade.get(f"{kind}?_count=1")
+            if allowed:
+                assert reply.status == 200, (kind, scope, reply.body[:200])
+            else:
+                assert outcome(reply, 403)["code"] == "forbidden", (kind, scope)
+    # A token of the other tenant's pool, with every scope, never reaches the function.
+    desert = platform.provisioned[DESERT].issuers["workforce"]
+    foreign = mint_client_credentials_token(issuer=desert, client_id="ehr-elsewhere", scopes=["system/*.rs"])
+    assert Facade(gateway, foreign).get("Patient").status == 401
+
+
+# --- users: role and compartment -----------------------------------------------------------------------
+
+
+def test_a_patient_and_a_provider_reach_for_what_is_not_theirs_and_are_refused(
+    gateway: str, people: dict[str, Any]
+) -> None:
+    tokens = people["tokens"]
+    patient, provider = Facade(gateway, tokens["patient"]), Facade(gateway, tokens["provider"])
+    staff, admin = Facade(gateway, tokens["staff"]), Facade(gateway, tokens["admin"])
+    own, other, stranger = people["patient"], people["other"], people["stranger"]
+
+    # The patient: their own record, their own appointments; nobody else's.
+    assert patient.get(f"Patient/{own}").status == 200
+    mine = patient.get(f"Appointment?patient={own}")
+    assert mine.status == 200 and mine.json()["entry"]
+    assert all(f"Patient/{own}" in json.dumps(e["resource"]) for e in mine.json()["entry"])
+    assert outcome(patient.get(f"Patient/{other}"), 403)["code"] == "forbidden"
+    assert outcome(patient.get(f"Appointment?patient={other}"), 403)["code"] == "forbidden"
+    assert outcome(patient.get(f"Appointment?patient={own},{other}"), 403)["code"] == "forbidden"
+    assert outcome(patient.get("Appointment"), 403)["code"] == "forbidden"  # confined to no one
+    assert outcome(patient.get("AuditEvent"), 403)["code"] == "forbidden"
+    # The directory is everyone's.
+    assert patient.get("Practitioner?_count=1").status == 200
+
+    # The provider: the patient they see, not one they never saw.
+    assert provider.get(f"Patient/{own}").status == 200
+    appointment = provider.get(f"Appointment?patient={own}")
+    assert appointment.status == 200 and appointment.json()["entry"]
+    assert outcome(provider.get(f"Patient/{stranger}"), 403)["code"] == "forbidden"
+    assert outcome(provider.get(f"Appointment?patient={stranger}"), 403)["code"] == "forbidden"
+    assert outcome(provider.get(f"Observation?patient={stranger}"), 403)["code"] == "forbidden"
+
+    # Staff: the front desk's types for any patient, no clinical record; admins: the audit trail.
+    assert staff.get(f"Patient/{stranger}").status == 200
+    assert outcome(staff.get(f"Observation?patient={own}"), 403)["code"] == "forbidden"
+    assert admin.get("AuditEvent?_count=1").status == 200
+    assert outcome(admin.get(f"Patient/{own}"), 403)["code"] == "forbidden"
+    # No user writes through the facade.
+    for facade in (patient, provider, staff, admin):
+        written = facade.call("POST", "Patient", b"{}", "application/fhir+json")
+        assert outcome(written, 403)["code"] == "forbidden"
+
+
+# --- errors -----------------------------------------------------------------------------------------
+
+
+def test_errors_are_operation_outcomes_with_the_right_status_that_echo_nothing(
+    gateway: str, people: dict[str, Any]
+) -> None:
+    machine = Facade(gateway, people["tokens"]["machine"])
+    cases: list[tuple[Callable[[], Reply], int, str]] = [
+        (lambda: machine.get("Composition/x"), 404, "not-supported"),
+        (lambda: machine.get("Patient/no-such-patient"), 404, "not-found"),
+        (lambda: machine.get("Patient/bad_id!"), 400, "invalid"),
+        (lambda: machine.get(f"Patient?family:fuzzy={SEARCHED_NAME}"), 400, "invalid"),
+        (lambda: machine.get(f"Patient?address-city={SEARCHED_NAME}"), 400, "not-supported"),
+        (lambda: machine.get(f"Patient?birthdate=zz{SEARCHED_NAME}"), 400, "invalid"),
+        (lambda: machine.get("Patient?_count=1000"), 400, "invalid"),
+        (lambda: machine.get("Patient/x/y/z/w"), 404, "not-found"),
+    ]
+    for ask, status, code in cases:
+        reply = ask()
+        issue = outcome(reply, status)
+        assert issue["code"] == code, (status, issue)
+        assert SEARCHED_NAME not in reply.body.decode()
+    # A search by POST keeps its values in the body, and answers the same as by GET.
+    posted = machine.call(
+        "POST",
+        "Patient/_search",
+        urllib.parse.urlencode({"_id": people["patient"]}).encode(),
+        "application/x-www-form-urlencoded",
+    )
+    assert posted.status == 200 and [e["resource"]["id"] for e in posted.json()["entry"]] == [
+        people["patient"]
+    ]
+    assert (
+        outcome(machine.call("POST", "Patient/_search", b"{}", "application/json"), 415)["code"]
+        == "not-supported"
+    )
+
+
+# --- the audit trail -----------------------------------------------------------------------------
+
+
+def test_every_request_is_audited_once_naming_the_client_and_what_it_returned_refusals_too(
+    platform: LocalPlatform, fhir: HealthLakeFhirStore, gateway: str, people: dict[str, Any]
+) -> None:
+    client_id = f"ehr-audit-{secrets.token_hex(3)}"
+    facade = Facade(gateway, machine_token(platform, "system/Patient.rs", client_id=client_id))
+    assert facade.get(f"Patient/{people['patient']}").status == 200
+    assert facade.get(f"Appointment?patient={people['patient']}").status == 403  # a refusal
+    agent = f"Device/client-{client_id}"
+
+    def audited() -> list[dict[str, Any]]:
+        found = list(fhir.search("AuditEvent", {"agent": agent}))
+        assert len(found) == 2, len(found)
+        return found
+
+    events = sorted(eventually(audited, timeout_s=30), key=lambda e: e["outcome"])
+    read, refused = events
+    assert read["outcome"] == "0" and read["subtype"][0]["code"] == "read"
+    assert [e["what"]["reference"] for e in read["entity"]] == [f"Patient/{people['patient']}"]
+    assert read["purposeOfEvent"][0]["coding"][0]["code"] == "TREAT"
+    assert refused["outcome"] == "4" and refused["subtype"][0]["code"] == "search-type"
+    assert refused["outcomeDesc"] == "forbidden" and "entity" not in refused
+    assert fhir.read("Device", f"client-{client_id}")["identifier"][0]["value"] == client_id
+    for event in events:
+        valid(event)
