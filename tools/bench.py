@@ -334,6 +334,7 @@ def _proxy_event(
             "httpMethod": method,
             "resourcePath": resource,
             "requestId": "bench",
+            "domainName": "bench.example",
             "identity": {"sourceIp": "127.0.0.1"},
         },
         "body": json.dumps(body) if body is not None else None,
@@ -1240,6 +1241,75 @@ def restart_figures() -> None:
             print(f"    then stopped: state {_state_size(state_dir)}")
 
 
+def fhir_figures() -> None:
+    """The FHIR facade's read and search through the API handler in this process, over the
+    HealthLake stand-in: each request's time in all, the part spent waiting on the FHIR store
+    (every signed request it sent), and the difference, the facade's own (authorization, the
+    provider lookups, the cursor, the audit entry, building the answer)."""
+    from local.platform import LocalPlatform, Settings
+    from local.tokens import api_gateway_claims, mint_client_credentials_token
+    from telehealth.adapters.healthlake import HealthLakeFhirStore
+
+    print("\n== The FHIR facade (read and search), over the HealthLake stand-in")
+    with tempfile.TemporaryDirectory() as state:
+        platform = LocalPlatform(Settings(port=0, state_dir=Path(state)))
+        try:
+            platform.start()
+            api = CountedApi(platform)
+            issuer = api.tenant.issuers["workforce"]
+            token = mint_client_credentials_token(
+                issuer=issuer, client_id="bench-ehr", scopes=["system/*.rs"]
+            )
+            machine = api_gateway_claims(api.authorizer.check(token, list(topology.SMART_SCOPES)))
+            store_ms: list[float] = []
+            original = HealthLakeFhirStore._send
+
+            def timed(self: HealthLakeFhirStore, *args: Any, **kwargs: Any) -> dict[str, Any]:
+                started = time.perf_counter()
+                try:
+                    return original(self, *args, **kwargs)
+                finally:
+                    store_ms.append((time.perf_counter() - started) * 1000)
+
+            HealthLakeFhirStore._send = timed  # type: ignore[method-assign]
+            try:
+                first = api.invoke(machine, "GET", "/fhir/r4/Practitioner", query={"_count": "1"})
+                practitioner = json.loads(first["body"])["entry"][0]["resource"]["id"]
+                cases = {
+                    "read Practitioner/<id>": ("GET", f"/fhir/r4/Practitioner/{practitioner}", None),
+                    "search Practitioner?active=true&_count=5": (
+                        "GET",
+                        "/fhir/r4/Practitioner",
+                        {"active": "true", "_count": "5"},
+                    ),
+                }
+                for name, (method, path, query) in cases.items():
+                    total: list[float] = []
+                    waited: list[float] = []
+                    for _ in range(200):
+                        store_ms.clear()
+                        started = time.perf_counter()
+                        answer = api.invoke(machine, method, path, query=query)
+                        total.append((time.perf_counter() - started) * 1000)
+                        waited.append(sum(store_ms))
+                        assert answer["statusCode"] == 200, answer["body"][:200]
+                    own = [t - w for t, w in zip(total, waited, strict=True)]
+                    _, calls, chain, operations = api.counted(
+                        lambda m=method, p=path, q=query: api.invoke(machine, m, p, query=q)
+                    )
+                    print(
+                        f"  {name}: {_percentile(total, 50):.1f} ms p50, {_percentile(total, 99):.1f} ms p99 in all;"
+                        f" the FHIR store {_percentile(waited, 50):.1f} / {_percentile(waited, 99):.1f} ms;"
+                        f" the facade's own {_percentile(own, 50):.1f} / {_percentile(own, 99):.1f} ms"
+                        f" (200 requests; {calls} AWS calls besides the store's, {chain} in sequence:"
+                        f" {', '.join(sorted(set(operations)))})"
+                    )
+            finally:
+                HealthLakeFhirStore._send = original  # type: ignore[method-assign]
+        finally:
+            platform.stop()
+
+
 def audit_figures() -> None:
     """The audit trail after a workload over HTTP by every kind of agent (patients, a provider,
     staff, a machine client), refusals included: AuditEvents per request, their outcomes and
@@ -1495,6 +1565,7 @@ PARTS = {
     "restart": restart_figures,
     "rppg": rppg_figures,
     "audit": audit_figures,
+    "fhir": fhir_figures,
     "web": web_figures,
     "browser": browser_figures,
     "relay": relay_figures,
