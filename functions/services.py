@@ -131,15 +131,24 @@ def audit_trail() -> AuditTrail:
 
 @cache
 def fhir_facade() -> FhirFacade:
-    """The FHIR facade: HealthLake read with the function's role (SigV4), the clinic table for
-    providers' patients and search cursors."""
+    """The FHIR facade: HealthLake read with the function's role (SigV4); the clinic table for
+    providers' patients, search cursors, what is still on its way to HealthLake (the outbox) and
+    the patients a health system registers."""
     from telehealth.adapters.healthlake import HealthLakeFhirStore
+    from telehealth.adapters.outbox_store import DynamoOutbox
     from telehealth.adapters.search_cursors import DynamoSearchCursors
     from telehealth.application.fhir_facade import FhirFacade
 
     store = HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"])
     return FhirFacade(
-        store, scheduling_store(), DynamoSearchCursors(client=table_client()), audit_trail(), now
+        store,
+        scheduling_store(),
+        DynamoSearchCursors(client=table_client()),
+        audit_trail(),
+        now,
+        pending=DynamoOutbox(client=table_client()),
+        patients=patients(),
+        mrn_system=os.environ["MRN_SYSTEM"],
     )
 
 

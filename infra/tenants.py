@@ -151,6 +151,14 @@ class Tenant(_Strict):
     egress_domains: tuple[Hostname, ...] = ()
     # The web apps' custom domain and its certificate; none: the distribution's own domain.
     web: WebDomain | None = None
+    # The identifier system of the health system's medical record numbers: a Patient its software
+    # writes through the FHIR facade is matched by its MRN in this system. None: one of the
+    # platform's own naming, for a clinic with no EHR of its own behind it.
+    mrn_system: Annotated[str, Field(pattern=r"^(urn:[a-z0-9][a-z0-9-]*:|https?://)\S{1,200}$")] | None = None
+
+    @property
+    def medical_record_system(self) -> str:
+        return self.mrn_system or f"urn:telehealth:{self.id}:mrn"
 
     @field_validator("states")
     @classmethod

@@ -6,6 +6,7 @@ patient, and pages through a search by the links the facade hands out."""
 from __future__ import annotations
 
 import base64
+import secrets
 import urllib.parse
 from typing import Any
 
@@ -16,7 +17,7 @@ from local.platform import LocalPlatform
 from tests.conftest import http
 
 RIVERSIDE = "riverside"
-SCOPE = "system/*.rs"
+SCOPE = "system/*.rs system/Patient.cruds"
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +100,39 @@ def test_fhirpy_reads_a_patient_searches_with_parameters_and_fetches_every_page(
     with pytest.raises(OperationOutcome) as refused:
         fhir.resources("Patient").search(**{"address-city": "x"}).fetch()
     assert "address-city" in str(refused.value)
+
+
+def _registration(platform: LocalPlatform, mrn: str) -> dict[str, Any]:
+    system = platform.provisioned[RIVERSIDE].environment["MRN_SYSTEM"]
+    return {
+        "resourceType": "Patient",
+        "identifier": [{"system": system, "value": mrn}],
+        "name": [{"use": "official", "family": "Clientmade", "given": ["Robin"]}],
+        "birthDate": "1990-03-04",
+        "address": [{"use": "home", "state": "PA"}],
+    }
+
+
+def test_fhirpy_registers_a_patient_conditionally_and_fhirclient_creates_and_reads_one(
+    platform: LocalPlatform, gateway: str, access_token: str
+) -> None:
+    from fhirclient import client
+    from fhirclient.models.patient import Patient
+    from fhirpy import SyncFHIRClient
+
+    system = platform.provisioned[RIVERSIDE].environment["MRN_SYSTEM"]
+    fhir = SyncFHIRClient(f"{gateway}/fhir/r4", authorization=f"Bearer {access_token}")
+    mrn = f"PY{secrets.token_hex(4)}"
+    wanted = fhir.resource("Patient", **_registration(platform, mrn))
+    conditional = fhir.resources("Patient").search(identifier=f"{system}|{mrn}")
+    first, created = conditional.get_or_create(wanted)
+    again, created_again = conditional.get_or_create(wanted)
+    assert created and not created_again and first["id"] == again["id"]
+    assert fhir.reference("Patient", first["id"]).to_resource()["name"][0]["family"] == "Clientmade"
+
+    smart = client.FHIRClient(settings={"app_id": "ehr-sync", "api_base": f"{gateway}/fhir/r4/"})
+    smart.prepare()
+    smart.server.auth.access_token = access_token
+    made = Patient(_registration(platform, f"FC{secrets.token_hex(4)}")).create(smart.server)
+    patient_id = made["id"]
+    assert Patient.read(patient_id, smart.server).name[0].given == ["Robin"]  # at once

@@ -20,6 +20,7 @@ from local.seed import DEMO_PASSWORD
 from local.tokens import mint_client_credentials_token
 from telehealth.adapters.healthlake import HealthLakeFhirStore
 from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES
+from telehealth.fhir.projection import source_version
 from tests.conftest import Reply, eventually, http, user_tokens
 from tests.e2e.test_scheduling import book, fresh_slot, patient_id
 
@@ -41,10 +42,15 @@ class Facade:
         return self.call("GET", path)
 
     def call(
-        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        content_type: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> Reply:
         url = path if path.startswith("http") else f"{self.base}/{path.lstrip('/')}"
-        headers = {"Accept": "application/fhir+json"}
+        headers = {"Accept": "application/fhir+json", **(extra or {})}
         if self.token:
             headers["Authorization"] = self.token
         if content_type:
@@ -141,7 +147,9 @@ def test_the_capability_statement_is_public_valid_and_true_to_what_is_served(
     writer = Facade(gateway, machine_token(platform, "system/*.cruds"))
     for kind, resource in described.items():
         codes = {i["code"] for i in resource["interaction"]}
-        assert codes == {"read", "vread", "history-instance", "search-type"}, kind
+        writes = {"create", "update"} if kind == "Patient" else set()
+        assert codes == {"read", "vread", "history-instance", "search-type"} | writes, kind
+        assert resource["conditionalCreate"] is bool(writes)
         # Every search parameter it lists is taken (a value of its type); one it does not is refused.
         for parameter in resource["searchParam"]:
             value = _sample(parameter["type"])
@@ -153,8 +161,11 @@ def test_the_capability_statement_is_public_valid_and_true_to_what_is_served(
         refused = outcome(machine.get(f"{kind}?_content=x"), 400)
         assert "_content" in refused["diagnostics"]
         # A write it does not list answers 405, saying so, even to a client allowed every write.
-        written = writer.call("POST", kind, b"{}", "application/fhir+json")
-        assert outcome(written, 405)["code"] == "not-supported"
+        for method, path in (("POST", kind), ("PUT", f"{kind}/x"), ("DELETE", f"{kind}/x")):
+            if f"{method} {kind}" in ("POST Patient", "PUT Patient"):
+                continue
+            written = writer.call(method, path, b"{}", "application/fhir+json")
+            assert outcome(written, 405)["code"] == "not-supported", (method, path)
     # Read, vread and history on a resource that exists.
     patient = machine.get(f"Patient/{people['patient']}")
     assert patient.status == 200 and valid(patient.json())["id"] == people["patient"]
@@ -346,3 +357,113 @@ def test_every_request_is_audited_once_naming_the_client_and_what_it_returned_re
     assert fhir.read("Device", f"client-{client_id}")["identifier"][0]["value"] == client_id
     for event in events:
         valid(event)
+
+
+# --- writes: a patient registered by the health system ------------------------------------------------
+
+
+def _patient(mrn: str, system: str, **changes: Any) -> dict[str, Any]:
+    resource = {
+        "resourceType": "Patient",
+        "identifier": [{"system": system, "value": mrn}],
+        "name": [{"use": "official", "family": "Registered", "given": ["Quinn"]}],
+        "gender": "female",
+        "birthDate": "1984-07-02",
+        "address": [{"use": "home", "state": "NJ"}],
+        "telecom": [{"system": "phone", "value": "+12015550123"}],
+    }
+    resource.update(changes)
+    return resource
+
+
+def test_a_patient_registered_by_mrn_is_read_and_found_at_once_and_a_second_create_returns_them(
+    platform: LocalPlatform, fhir: HealthLakeFhirStore, gateway: str, people: dict[str, Any]
+) -> None:
+    system = platform.provisioned[RIVERSIDE].environment["MRN_SYSTEM"]
+    mrn = f"MRN{secrets.token_hex(4)}"
+    client_id = f"ehr-writer-{secrets.token_hex(3)}"
+    writer = Facade(gateway, machine_token(platform, "system/Patient.cruds", client_id=client_id))
+    body = json.dumps(_patient(mrn, system)).encode()
+    condition = {"If-None-Exist": f"identifier={system}|{mrn}"}
+
+    created = writer.call("POST", "Patient", body, "application/fhir+json", condition)
+    assert created.status == 201, created.body
+    patient = valid(created.json())
+    patient_id = patient["id"]
+    assert created.headers["Location"] == f"{gateway}{FHIR}/Patient/{patient_id}/_history/1"
+    assert created.headers["ETag"] == 'W/"1"'
+    assert patient["identifier"] == [{"use": "usual", "system": system, "value": mrn}]
+    # Read, and found by the MRN, at once: from the platform's own record until HealthLake has it.
+    read = writer.get(f"Patient/{patient_id}")
+    assert read.status == 200 and read.json()["name"] == patient["name"]
+    found = writer.get(f"Patient?identifier={urllib.parse.quote(f'{system}|{mrn}')}")
+    assert [e["resource"]["id"] for e in found.json()["entry"]] == [patient_id]
+    # The same MRN again, conditionally or not: the patient on file, nothing new.
+    for headers in (condition, {}):
+        again = writer.call("POST", "Patient", body, "application/fhir+json", headers)
+        assert again.status == 200 and again.json()["id"] == patient_id and "Location" not in again.headers
+
+    # An update at the version read; the same version again is stale (412), and nothing changes.
+    moved = dict(patient, address=[{"use": "home", "state": "CT"}])
+    updated = writer.call(
+        "PUT",
+        f"Patient/{patient_id}",
+        json.dumps(moved).encode(),
+        "application/fhir+json",
+        {"If-Match": 'W/"1"'},
+    )
+    assert updated.status == 200 and updated.headers["ETag"] == 'W/"2"', updated.body
+    stale = writer.call(
+        "PUT",
+        f"Patient/{patient_id}",
+        json.dumps(moved).encode(),
+        "application/fhir+json",
+        {"If-Match": 'W/"1"'},
+    )
+    assert outcome(stale, 412)["code"] == "conflict"
+    assert writer.get(f"Patient/{patient_id}").json()["address"] == [{"use": "home", "state": "CT"}]
+    # HealthLake has it by the outbox, with its MRN; the staff's search by name and birth date too.
+    eventually(lambda: source_version(fhir.read("Patient", patient_id)) == 2, timeout_s=30)
+    staff = Facade(gateway, people["tokens"]["staff"])
+    assert staff.get(f"Patient/{patient_id}").json()["identifier"][0]["value"] == mrn
+
+    # Refused, saying where and never what: another system's MRN, no name, a future birth date.
+    for wrong, where in (
+        (_patient(mrn, "urn:oid:9.9.9"), "Patient.identifier"),
+        (_patient(mrn, system, name=[]), "Patient.name"),
+        (_patient(mrn, system, birthDate="2999-01-01"), "Patient.birthDate"),
+    ):
+        refused = outcome(
+            writer.call("POST", "Patient", json.dumps(wrong).encode(), "application/fhir+json"), 422
+        )
+        assert where in refused["diagnostics"] and mrn not in refused["diagnostics"]
+    # A condition that is not this MRN; a body that is not JSON; a changed MRN.
+    other = {"If-None-Exist": f"identifier={system}|someone-else"}
+    assert (
+        outcome(writer.call("POST", "Patient", body, "application/fhir+json", other), 400)["code"]
+        == "invalid"
+    )
+    assert (
+        outcome(writer.call("POST", "Patient", b"{nope", "application/fhir+json"), 400)["code"] == "invalid"
+    )
+    renumbered = dict(moved, identifier=[{"system": system, "value": mrn + "X"}])
+    changed = writer.call(
+        "PUT", f"Patient/{patient_id}", json.dumps(renumbered).encode(), "application/fhir+json"
+    )
+    assert outcome(changed, 422)["code"] == "business-rule"
+    # A client allowed to read patients only may not write one.
+    reader = Facade(gateway, machine_token(platform, "system/Patient.rs"))
+    assert outcome(reader.call("POST", "Patient", body, "application/fhir+json"), 403)["code"] == "forbidden"
+
+    # Every write audited, by the client, refusals included.
+    def audited() -> list[dict[str, Any]]:
+        events = list(fhir.search("AuditEvent", {"agent": f"Device/client-{client_id}"}))
+        # Stale, three unprocessable, a wrong condition, a body not JSON, a changed MRN.
+        assert sum(e["outcome"] == "4" for e in events) == 7, len(events)
+        # The create, the update; the read, the search, two creates that found them, a read.
+        assert len(events) == 14, len(events)
+        return events
+
+    events = eventually(audited, timeout_s=30)
+    actions = sorted(e["action"] for e in events if e["outcome"] == "0")
+    assert actions == ["C", "R", "R", "R", "R", "R", "U"]

@@ -61,7 +61,12 @@ def _answer(request: FhirRequest) -> Response[str]:
             error.code,
             request=problems.request_id(router),  # type: ignore[arg-type]
         )
-    return _fhir(200, found)
+    return Response(
+        status_code=found.status,
+        content_type=problems.FHIR_JSON,
+        body=json.dumps(found.body),
+        headers=dict(found.headers),
+    )
 
 
 def _query() -> tuple[tuple[str, str], ...]:
@@ -138,10 +143,39 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response[str
 @router.route(TYPE, method=WRITES, include_in_schema=False)
 @router.route(INSTANCE, method=WRITES, include_in_schema=False)
 def write(resource_type: str, resource_id: str | None = None) -> Response[str]:
-    """Writes the facade does not take answer 405 (after the caller's access is checked, and
-    audited as every request is)."""
+    """A Patient created (by its MRN, conditionally with If-None-Exist) or updated (If-Match
+    optional); any other write answers 405. Each after the caller's access is checked, audited as
+    every request is."""
     from telehealth.application.fhir_facade import FhirRequest
 
-    method = router.current_event.http_method
+    event = router.current_event
+    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
+    method = event.http_method
     interaction = {"POST": Interaction.CREATE, "DELETE": Interaction.DELETE}.get(method, Interaction.UPDATE)
-    return _answer(FhirRequest(interaction, resource_type, resource_id))
+    body: Any = None
+    if method in ("POST", "PUT"):
+        if not headers.get("content-type", "").startswith(("application/fhir+json", "application/json")):
+            return problems.operation_outcome(
+                415, "A resource is sent as application/fhir+json.", "not-supported"
+            )
+        try:
+            body = json.loads(event.decoded_body or "null", parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            body = None  # the facade refuses it (and audits the attempt)
+    return _answer(
+        FhirRequest(
+            interaction,
+            resource_type,
+            resource_id,
+            body=body if isinstance(body, dict) else None,
+            # FHIR's If-None-Exist; or a POST with the search in its query string, as fhirpy and
+            # Aidbox send a conditional create.
+            if_none_exist=headers.get("if-none-exist")
+            or (urllib.parse.urlencode(_query()) if method == "POST" and _query() else None),
+            if_match=headers.get("if-match"),
+        )
+    )
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")

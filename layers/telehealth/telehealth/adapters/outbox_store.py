@@ -119,6 +119,25 @@ class DynamoOutbox(DynamoTable):
             for entry in entries
         ]
 
+    def latest_pending(self, reference: str) -> dict[str, Any] | None:
+        """The newest version of `Type/id` still on its way to the FHIR store, or None: what a
+        reader is answered with until the store has it (read-your-writes). One query of the
+        resource's own partition, newest first."""
+        page = self._client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"OUTBOX#{reference}"}},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        for item in page.get("Items", []):
+            found = self._plain(item)
+            if found.get("status") == "pending":
+                resource: dict[str, Any] = json.loads(found["resource"])
+                return resource
+        return None
+
     # --- the lanes ---------------------------------------------------------------------------------
 
     def pending(self, destination: str, shard: int, limit: int) -> Iterator[OutboxEntry]:

@@ -47,7 +47,15 @@ from telehealth.domain.licensure import License, LicenseStatus
 from telehealth.domain.patients import lookup_key
 from telehealth.domain.scheduling import LONGEST_VISIT, Availability, ExtraHours, Interval, cells
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
-from telehealth.ports import IdempotencyClaim, OutboxEntry, ProviderListing, ProviderRecord, StaleWriteError
+from telehealth.ports import (
+    IdempotencyClaim,
+    MrnTakenError,
+    OutboxEntry,
+    ProviderListing,
+    ProviderRecord,
+    SlotTakenError,
+    StaleWriteError,
+)
 from telehealth.ports.admin import DirectoryEntry, DirectoryPage
 
 HOUR_ITEM_KEPT = timedelta(days=7)
@@ -206,7 +214,16 @@ def patient_from(p: Mapping[str, Any]) -> PatientProfile:
         version=int(p["version"]),
         email=p.get("email"),
         phone=p.get("phone"),
+        mrn_system=p.get("mrn_system"),
+        mrn=p.get("mrn"),
+        gender=p.get("gender"),
     )
+
+
+def mrn_key(system: str, mrn: str) -> dict[str, dict[str, str]]:
+    """The item that holds an MRN for one patient: its key is the MRN, so a second patient with
+    the same MRN is a failed condition, not a duplicate."""
+    return {"pk": {"S": f"MRN#{system}|{mrn}"}, "sk": {"S": "MRN"}}
 
 
 def appointment_from(p: Mapping[str, Any]) -> Appointment:
@@ -446,6 +463,9 @@ class DynamoSchedulingStore(TableStore):
                         "version": profile.version,
                         "email": profile.email,
                         "phone": profile.phone,
+                        "mrn_system": profile.mrn_system,
+                        "mrn": profile.mrn,
+                        "gender": profile.gender,
                         # Staff find a patient by last name and date of birth (once given).
                         **(
                             {
@@ -472,6 +492,37 @@ class DynamoSchedulingStore(TableStore):
             put["Put"]["ExpressionAttributeValues"] = {":before": {"N": str(profile.version - 1)}}
         self._transact([put, *self._outbox_items(outbox, datetime.now(UTC))], None, taken=set())
 
+    def save_registered_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
+        """A patient the health system registered, with their MRN's item: a first registration
+        holds the MRN on the condition that no patient holds it yet (MrnTakenError otherwise), a
+        later one keeps it. Versioned as `save_patient`."""
+        assert profile.mrn and profile.mrn_system
+        put = self.put_patient(profile)
+        if profile.version == 1:
+            put["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["Put"]["ConditionExpression"] = "version = :before"
+            put["Put"]["ExpressionAttributeValues"] = {":before": {"N": str(profile.version - 1)}}
+        hold = {
+            "Put": {
+                "TableName": self.table,
+                "Item": {**mrn_key(profile.mrn_system, profile.mrn), "patient_id": {"S": profile.patient_id}},
+                "ConditionExpression": "attribute_not_exists(pk) OR patient_id = :mine",
+                "ExpressionAttributeValues": {":mine": {"S": profile.patient_id}},
+            }
+        }
+        items = [put, hold, *self._outbox_items(outbox, datetime.now(UTC))]
+        try:
+            self._transact(items, None, taken={1})
+        except SlotTakenError as error:  # the hold alone failed: another patient has the MRN
+            raise MrnTakenError("another patient holds this MRN") from error
+
+    def patient_by_mrn(self, system: str, mrn: str) -> PatientProfile | None:
+        item = self._client.get_item(TableName=self.table, Key=mrn_key(system, mrn), ConsistentRead=True).get(
+            "Item"
+        )
+        return self.patient(item["patient_id"]["S"]) if item else None
+
     def patients_named(self, family_name: str, birth_date: date) -> list[PatientProfile]:
         return [
             patient_from(i)
@@ -484,7 +535,9 @@ class DynamoSchedulingStore(TableStore):
 
     def patient(self, patient_id: str) -> PatientProfile | None:
         item = self._client.get_item(
-            TableName=self.table, Key={"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": "PROFILE"}}
+            TableName=self.table,
+            Key={"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": "PROFILE"}},
+            ConsistentRead=True,  # read-your-writes: a health system reads what it just wrote
         ).get("Item")
         return patient_from(self._plain(item)) if item else None
 

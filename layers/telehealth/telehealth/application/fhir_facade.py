@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import re
 import secrets
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from telehealth.application.audit import AuditTrail
-from telehealth.application.callers import Caller
+from telehealth.application.callers import Caller, NotFoundError
+from telehealth.application.patients import MrnChangedError, PatientRecords
 from telehealth.domain.appointments import Actor
 from telehealth.domain.fhir_access import (
     COMPARTMENT_TYPES,
@@ -40,7 +42,10 @@ from telehealth.domain.fhir_access import (
 )
 from telehealth.fhir import healthlake_support as support
 from telehealth.fhir.audit import Outcome
-from telehealth.ports import FhirStoreError, SearchCursor
+from telehealth.fhir.intake import UnprocessableResource, registered_patient
+from telehealth.fhir.projection import patient as projection_patient
+from telehealth.fhir.projection import source_version
+from telehealth.ports import FhirStoreError, SearchCursor, StaleWriteError
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -85,6 +90,12 @@ class CareTeams(Protocol):
     def patients_of_provider(self, provider_id: str) -> frozenset[str]: ...
 
 
+class PendingRecord(Protocol):
+    """What the platform has written that the FHIR store may not have yet (the outbox)."""
+
+    def latest_pending(self, reference: str) -> dict[str, Any] | None: ...
+
+
 class SearchCursors(Protocol):
     """Searches in progress between pages (adapters/search_cursors.py)."""
 
@@ -101,12 +112,27 @@ class FhirRequest:
     version_id: str | None = None
     params: Pairs = ()  # a search's parameters, as sent (a name may repeat)
     cursor: str | None = None  # a later page of a search
+    body: Mapping[str, Any] | None = None  # a write's resource
+    if_none_exist: str | None = None  # a conditional create's search (`identifier=system|value`)
+    if_match: str | None = None  # an update's expected version (`W/"3"`)
+
+
+@dataclass(frozen=True)
+class FacadeAnswer:
+    """A resource or Bundle, with the status and headers a write answers with."""
+
+    body: dict[str, Any]
+    status: int = 200
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class _Answer:
     body: dict[str, Any]
     entities: list[str] = field(default_factory=list)
+    status: int = 200
+    location: str | None = None
+    audited: bool = False  # a write's AuditEvent is in its own transaction
 
 
 class FhirFacade:
@@ -117,10 +143,15 @@ class FhirFacade:
         cursors: SearchCursors,
         trail: AuditTrail,
         clock: Callable[[], datetime],
+        *,
+        pending: PendingRecord,
+        patients: PatientRecords,
+        mrn_system: str,
     ) -> None:
         self.store, self.care, self.cursors, self.trail, self.clock = store, care, cursors, trail, clock
+        self.pending, self.patients, self.mrn_system = pending, patients, mrn_system
 
-    def answer(self, caller: Caller, request: FhirRequest, base_url: str) -> dict[str, Any]:
+    def answer(self, caller: Caller, request: FhirRequest, base_url: str) -> FacadeAnswer:
         """The resource or Bundle for `request`; `base_url` is the facade's (`.../fhir/r4`).
         Audited once, success or not."""
         target = [f"{request.resource_type}/{request.resource_id}"] if request.resource_id else []
@@ -132,8 +163,13 @@ class FhirFacade:
         except Exception as error:
             self._audit(caller, request.interaction, [], error)
             raise
-        self._audit(caller, request.interaction, answer.entities, None)
-        return answer.body
+        if not answer.audited:
+            self._audit(caller, request.interaction, answer.entities, None)
+        headers = {"Location": answer.location} if answer.location else {}
+        version = _version(answer.body) if answer.body.get("resourceType") != "Bundle" else 0
+        if version:
+            headers["ETag"] = f'W/"{version}"'
+        return FacadeAnswer(answer.body, answer.status, headers)
 
     # --- the interactions ----------------------------------------------------------------------
 
@@ -146,16 +182,11 @@ class FhirFacade:
         access = _Access(caller, self.care)
         access.check_type(request.interaction, kind)
         if request.interaction.writes:
-            raise FacadeError(
-                405,
-                "not-supported",
-                f"The facade does not take a {request.interaction.code} of {kind}: "
-                "see the CapabilityStatement (metadata) for what it serves.",
-            )
+            return self._write(caller, request, base)
         if request.interaction is Interaction.SEARCH:
             return self._search(access, request, base)
         assert request.resource_id is not None
-        current = self._store(lambda: self.store.read(kind, str(request.resource_id)))
+        current = self._current(kind, str(request.resource_id))
         access.check_record(request.interaction, current)
         if request.interaction is Interaction.READ:
             return _Answer(current, [_reference(current)])
@@ -174,6 +205,88 @@ class FhirFacade:
             entries.append(_history_entry(base, _reference(current), found))
         body = _bundle("history", f"{base}/{kind}/{request.resource_id}/_history", entries, None)
         return _Answer(body, [_reference(current)])
+
+    def _current(self, kind: str, resource_id: str) -> dict[str, Any]:
+        """The resource's newest version: the FHIR store's, or the platform's own where a newer
+        one is still on its way there (read-your-writes: a client reads what it just wrote)."""
+        reference = f"{kind}/{resource_id}"
+        stored: dict[str, Any] | None = None
+        gone: FhirStoreError | None = None
+        try:
+            stored = self.store.read(kind, resource_id)
+        except FhirStoreError as error:
+            if error.status not in (404, 410):
+                raise _from_store(error) from error
+            gone = error
+        pending = self.pending.latest_pending(reference)
+        if pending is not None and (stored is None or _version(pending) > _version(stored)):
+            return _own(pending)
+        if stored is None:
+            assert gone is not None
+            raise _from_store(gone) from gone
+        return stored
+
+    # --- writes ------------------------------------------------------------------------------------
+
+    def _write(self, caller: Caller, request: FhirRequest, base: str) -> _Answer:
+        """The writes that belong to the health system: a Patient, by MRN. The platform's own store
+        first (the table); HealthLake has it through the outbox."""
+        kind, interaction = request.resource_type, request.interaction
+        if kind != "Patient" or interaction not in (Interaction.CREATE, Interaction.UPDATE):
+            raise FacadeError(
+                405,
+                "not-supported",
+                f"The facade does not take a {interaction.code} of {kind}: "
+                "see the CapabilityStatement (metadata) for what it serves.",
+            )
+        body = request.body
+        if not isinstance(body, Mapping):
+            raise FacadeError(400, "invalid", "The body must be a FHIR resource in JSON.")
+        try:
+            registered = registered_patient(body, self.mrn_system, self.clock().date())
+        except UnprocessableResource as error:
+            raise FacadeError(422, "processing", str(error)) from error
+        if interaction is Interaction.CREATE:
+            self._check_if_none_exist(request.if_none_exist, registered.mrn)
+            try:
+                profile, created = self.patients.register(caller, registered, self.mrn_system)
+            except StaleWriteError as error:
+                raise FacadeError(
+                    409, "conflict", "A registration of this MRN is in progress: retry."
+                ) from error
+            resource = _own(projection_patient(profile))
+            location = f"{base}/Patient/{profile.patient_id}/_history/{profile.version}"
+            return _Answer(
+                resource, status=201 if created else 200, location=location if created else None, audited=True
+            )
+        if body.get("id") != request.resource_id:
+            raise FacadeError(400, "invalid", "An update's resource carries the id of the URL.")
+        expected = _expected_version(request.if_match)
+        try:
+            profile = self.patients.update_registered(
+                caller, str(request.resource_id), registered, self.mrn_system, expected
+            )
+        except NotFoundError as error:
+            raise FacadeError(404, "not-found", "No such patient: register them with a create.") from error
+        except StaleWriteError as error:
+            raise FacadeError(
+                412, "conflict", "The patient changed since the version in If-Match."
+            ) from error
+        except MrnChangedError as error:
+            raise FacadeError(422, "business-rule", str(error)) from error
+        return _Answer(_own(projection_patient(profile)), audited=True)
+
+    def _check_if_none_exist(self, criteria: str | None, mrn: str) -> None:
+        """A conditional create's search: by the MRN, the one it registers (`identifier=system|value`)."""
+        if criteria is None:
+            return
+        pairs = urllib.parse.parse_qsl(criteria.lstrip("?"), keep_blank_values=True)
+        if pairs != [("identifier", f"{self.mrn_system}|{mrn}")]:
+            raise FacadeError(
+                400,
+                "invalid",
+                "If-None-Exist takes the MRN: identifier=<the clinic's MRN system>|<the body's MRN>.",
+            )
 
     def _search(self, access: _Access, request: FhirRequest, base: str) -> _Answer:
         kind = request.resource_type
@@ -198,6 +311,7 @@ class FhirFacade:
             for e in page.get("entry", [])
             if "resource" in e and e.get("search", {}).get("mode", "match") == "match"
         ]
+        matches = self._with_own_writes(kind, params, matches) if request.cursor is None else matches
         shown = [r for r in matches if access.may_see(r)]
         next_url = self._next(access.caller, kind, page, params, base)
         entries = [
@@ -205,6 +319,20 @@ class FhirFacade:
         ]
         body = _bundle("searchset", self_link, entries, next_url, total=page.get("total"))
         return _Answer(body, [_reference(r) for r in shown])
+
+    def _with_own_writes(
+        self, kind: str, params: Pairs, matches: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """A search by the MRN finds the patient just registered, before HealthLake has them; and
+        each match is answered at its newest version where a newer one is on its way."""
+        found = [self.pending.latest_pending(_reference(r)) or r for r in matches]
+        found = [_own(p) if _version(p) > _version(r) else r for p, r in zip(found, matches, strict=True)]
+        mrns = [v for k, v in params if k == "identifier" and v.startswith(f"{self.mrn_system}|")]
+        if kind == "Patient" and len(mrns) == 1 and len(params) == 1 + sum(k == "_count" for k, _ in params):
+            profile = self.patients.by_mrn(self.mrn_system, mrns[0].split("|", 1)[1])
+            if profile is not None and all(r["id"] != profile.patient_id for r in found):
+                found.append(_own(projection_patient(profile)))
+        return found
 
     def _next(
         self, caller: Caller, kind: str, page: Mapping[str, Any], params: Pairs, base: str
@@ -368,6 +496,36 @@ def _from_store(error: FhirStoreError) -> FacadeError:
     if 400 <= error.status < 500:
         return FacadeError(400, "invalid", "The clinical record refused this request.")
     return FacadeError(503, "transient", "The clinical record is unavailable; try again shortly.")
+
+
+def _version(resource: Mapping[str, Any]) -> int:
+    """The record's version as the platform counts it (the source-version tag every projection
+    carries; HealthLake's own versionId for a resource the platform did not project). ETags and
+    If-Match speak this version, so a client's If-Match means the same whichever store answered."""
+    return source_version(dict(resource)) or _int(resource.get("meta", {}).get("versionId"))
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _own(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """A resource answered from the platform's own record, with the versionId FHIR clients read."""
+    meta = {**resource.get("meta", {}), "versionId": str(_version(resource))}
+    return {**resource, "meta": meta}
+
+
+def _expected_version(if_match: str | None) -> int | None:
+    """`W/"3"` (or `"3"`, or `3`) -> 3; None when there is no If-Match."""
+    if if_match is None:
+        return None
+    text = if_match.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise FacadeError(400, "invalid", 'If-Match names a version: W/"<versionId>".')
+    return int(text)
 
 
 def _reference(resource: Mapping[str, Any]) -> str:

@@ -9,6 +9,7 @@ failed, their first save of those details enrols them instead.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime
@@ -20,8 +21,9 @@ from telehealth.domain.appointments import Actor
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.patients import PatientDetails
 from telehealth.fhir import projection
+from telehealth.fhir.intake import RegisteredPatient
 from telehealth.fhir.projection import PatientProfile
-from telehealth.ports import OutboxEntry, StaleWriteError
+from telehealth.ports import MrnTakenError, OutboxEntry, StaleWriteError
 
 MAX_FOUND = 20  # more than this many of one last name and birth date: narrow by first name
 
@@ -36,6 +38,12 @@ class PatientStore(Protocol):
         ...
 
     def record(self, outbox: list[OutboxEntry]) -> None: ...
+
+    def patient_by_mrn(self, system: str, mrn: str) -> PatientProfile | None: ...
+
+    def save_registered_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
+        """As `save_patient`, holding the profile's MRN for it (MrnTakenError: another has it)."""
+        ...
 
 
 class PatientRecords:
@@ -106,6 +114,69 @@ class PatientRecords:
             )
             return found
 
+    # --- a health system's registrations (the FHIR facade's Patient writes) -----------------------
+
+    def register(
+        self, caller: Caller, registered: RegisteredPatient, mrn_system: str
+    ) -> tuple[PatientProfile, bool]:
+        """The patient the health system's MRN names: the one on file (and False), or a new
+        record (and True). Two registrations of one MRN at once make one patient: the loser of
+        the race reads the winner's."""
+        caller.require(Actor.MACHINE)
+        found = self.store.patient_by_mrn(mrn_system, registered.mrn)
+        if found is not None:
+            self.store.record([self._audit_by(caller, found, Interaction.READ)])
+            return found, False
+        profile = _registered(PatientProfile(str(uuid.uuid4())), registered, mrn_system, version=1)
+        try:
+            self.store.save_registered_patient(profile, self._outbox(caller, profile, Interaction.CREATE))
+        except MrnTakenError:
+            winner = self.store.patient_by_mrn(mrn_system, registered.mrn)
+            if winner is None:  # the winner's write is not readable yet: the client may retry
+                raise StaleWriteError("another registration of this MRN is in progress") from None
+            return winner, False
+        return profile, True
+
+    def update_registered(
+        self,
+        caller: Caller,
+        patient_id: str,
+        registered: RegisteredPatient,
+        mrn_system: str,
+        if_match: int | None,
+    ) -> PatientProfile:
+        """The health system's update of a patient on file: NotFoundError when there is none,
+        StaleWriteError when `if_match` is not the version on file, MrnChangedError when the
+        MRN is not theirs (a patient enrolled in the portal takes the MRN given, if free)."""
+        caller.require(Actor.MACHINE)
+        before = self.store.patient(patient_id)
+        if before is None:
+            raise NotFoundError("No such patient.")
+        if if_match is not None and if_match != before.version:
+            raise StaleWriteError("the patient changed since that version")
+        if before.mrn is not None and (before.mrn, before.mrn_system) != (registered.mrn, mrn_system):
+            raise MrnChangedError("A patient's MRN does not change.")
+        after = _registered(before, registered, mrn_system, version=before.version + 1)
+        try:
+            self.store.save_registered_patient(after, self._outbox(caller, after, Interaction.UPDATE))
+        except MrnTakenError as error:
+            raise MrnChangedError("Another patient holds this MRN.") from error
+        return after
+
+    def by_mrn(self, mrn_system: str, mrn: str) -> PatientProfile | None:
+        """The patient the MRN names (unaudited: the caller audits what it answers with)."""
+        return self.store.patient_by_mrn(mrn_system, mrn)
+
+    def _outbox(self, caller: Caller, profile: PatientProfile, interaction: Interaction) -> list[OutboxEntry]:
+        return [
+            OutboxEntry(projection.patient(profile), profile.version),
+            self._audit_by(caller, profile, interaction),
+        ]
+
+    def _audit_by(self, caller: Caller, profile: PatientProfile, interaction: Interaction) -> OutboxEntry:
+        reference = f"Patient/{profile.patient_id}"
+        return self.trail.entry(self.trail.agent(caller), interaction, [reference], self.clock())
+
     def _save(self, profile: PatientProfile, interaction: Interaction) -> None:
         outbox = [
             OutboxEntry(projection.patient(profile), profile.version),
@@ -117,3 +188,28 @@ class PatientRecords:
         # The patient is the agent of their own record's every change: their sign-up, their edits.
         reference = f"Patient/{profile.patient_id}"
         return self.trail.entry(reference, interaction, [reference], self.clock())
+
+
+class MrnChangedError(Exception):
+    """An update would give a patient an MRN that is not theirs (422)."""
+
+
+def _registered(
+    before: PatientProfile, registered: RegisteredPatient, mrn_system: str, *, version: int
+) -> PatientProfile:
+    """The profile with what the health system registered; the patient's own e-mail and time zone
+    (from the portal) stay unless the health system gives an e-mail."""
+    return replace(
+        before,
+        given_name=registered.given_name,
+        family_name=registered.family_name,
+        birth_date=registered.birth_date,
+        home_state=registered.home_state,
+        zone=before.zone or registered.zone,
+        phone=registered.phone or before.phone,
+        email=registered.email or before.email,
+        gender=registered.gender,
+        mrn_system=mrn_system,
+        mrn=registered.mrn,
+        version=version,
+    )

@@ -19,8 +19,9 @@ from telehealth.fhir import healthlake_support as support
 SMART_SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 # The writes a health system makes, per resource type (its own store first, HealthLake through
-# the outbox); every other write answers 405.
-WRITES: dict[str, tuple[Interaction, ...]] = {}
+# the outbox); every other write answers 405. A Patient is created by its MRN, conditionally
+# (If-None-Exist: identifier=<MRN system>|<MRN>), and updated at its id (If-Match optional).
+WRITES: dict[str, tuple[Interaction, ...]] = {"Patient": (Interaction.CREATE, Interaction.UPDATE)}
 # When the statement last changed in substance: it is the same for every tenant and request.
 RELEASED = "2026-11-30"
 
@@ -70,7 +71,7 @@ def _resource(resource_type: str) -> dict[str, Any]:
         "versioning": "versioned",
         "readHistory": Interaction.VREAD in interactions,
         "updateCreate": False,
-        "conditionalCreate": False,
+        "conditionalCreate": Interaction.CREATE in interactions,
         "searchParam": [
             {"name": p.name, "type": p.type.value} for p in support.search_parameters(resource_type)
         ],

@@ -74,6 +74,11 @@ class PatientProfile:
     # Where reminders go. Contact details are PHI: only the notifier reads them, nothing logs them.
     email: str | None = None
     phone: str | None = None
+    # The health system's medical record number, in its identifier system, when its software
+    # registered the patient (the FHIR facade); one MRN names one patient of the clinic.
+    mrn_system: str | None = None
+    mrn: str | None = None
+    gender: str | None = None
 
     @property
     def complete(self) -> bool:
@@ -145,10 +150,16 @@ def patient(profile: PatientProfile) -> dict[str, Any]:
         "meta": _meta(profile.version),
         "active": True,
         **(
+            {"identifier": [{"use": "usual", "system": profile.mrn_system, "value": profile.mrn}]}
+            if profile.mrn and profile.mrn_system
+            else {}
+        ),
+        **(
             {"name": [{"use": "official", **{k: v for k, v in name.items() if v}}]}
             if profile.given_name or profile.family_name
             else {}
         ),
+        **({"gender": profile.gender} if profile.gender else {}),
         **({"birthDate": profile.birth_date.isoformat()} if profile.birth_date else {}),
         **({"address": [{"use": "home", "state": profile.home_state}]} if profile.home_state else {}),
         **({"telecom": telecom} if (telecom := _telecom(profile)) else {}),

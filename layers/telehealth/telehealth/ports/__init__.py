@@ -158,6 +158,10 @@ class SearchCursor:
     expires_at: datetime
 
 
+class MrnTakenError(Exception):
+    """Another patient of the clinic holds this medical record number."""
+
+
 class FhirStoreError(Exception):
     """The store refused a request. Carries the status and the OperationOutcome's issue codes,
     never the resource, so it can be logged and raised through a state machine safely."""
