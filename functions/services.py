@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from telehealth.application.patients import PatientRecords
     from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.record import RecordProjector
+    from telehealth.application.referrals import Referrals
     from telehealth.application.visits import VisitService
     from telehealth.application.vitals import VitalsService
     from telehealth.domain.clinic_settings import ClinicSettings
@@ -148,8 +149,16 @@ def fhir_facade() -> FhirFacade:
         now,
         pending=DynamoOutbox(client=table_client()),
         patients=patients(),
+        referrals=referrals(),
         mrn_system=os.environ["MRN_SYSTEM"],
     )
+
+
+@cache
+def referrals() -> Referrals:
+    from telehealth.application.referrals import Referrals
+
+    return Referrals(scheduling_store(), audit_trail(), now)
 
 
 @cache

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from functions.services import booking, clinic_admin, fhir_facade, now, patients, visits, vitals
+from functions.services import booking, clinic_admin, fhir_facade, now, patients, referrals, visits, vitals
 from telehealth.application.callers import Caller, NotAuthorizedError, caller_from_claims
 
 if TYPE_CHECKING:  # the service loads on first use, not with the API function's import
@@ -22,6 +22,7 @@ __all__ = [
     "idempotency",
     "now",
     "patients",
+    "referrals",
     "visits",
     "vitals",
 ]

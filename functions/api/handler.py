@@ -20,7 +20,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import contract, problems, swagger
-from functions.api.routes import admin, fhir, health, patients, scheduling, smart, visits
+from functions.api.routes import admin, fhir, health, patients, referrals, scheduling, smart, visits
 from telehealth import api_conventions
 from telehealth.observability import logger_for, traced_from_first_call
 
@@ -43,6 +43,7 @@ def _cors() -> CORSConfig | None:
 app = APIGatewayRestResolver(enable_validation=True, cors=_cors(), json_body_deserializer=problems.json_body)
 app.include_router(health.router)
 app.include_router(patients.router)
+app.include_router(referrals.router)
 app.include_router(scheduling.router)
 app.include_router(visits.router)
 app.include_router(admin.router)

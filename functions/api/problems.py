@@ -75,6 +75,8 @@ RULE_STATUS = {
     "visit-over": 409,
     "link-gone": 410,
     "already-reviewed": 409,
+    "referral-not-open": 409,
+    "referral-other-patient": 422,
     "not-a-guest": 422,
     "not-a-guest-role": 422,
     "no-estimate": 404,

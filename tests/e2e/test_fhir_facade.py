@@ -147,9 +147,9 @@ def test_the_capability_statement_is_public_valid_and_true_to_what_is_served(
     writer = Facade(gateway, machine_token(platform, "system/*.cruds"))
     for kind, resource in described.items():
         codes = {i["code"] for i in resource["interaction"]}
-        writes = {"create", "update"} if kind == "Patient" else set()
+        writes = {"Patient": {"create", "update"}, "ServiceRequest": {"create"}}.get(kind, set())
         assert codes == {"read", "vread", "history-instance", "search-type"} | writes, kind
-        assert resource["conditionalCreate"] is bool(writes)
+        assert resource["conditionalCreate"] is (kind == "Patient")
         # Every search parameter it lists is taken (a value of its type); one it does not is refused.
         for parameter in resource["searchParam"]:
             value = _sample(parameter["type"])
@@ -162,7 +162,7 @@ def test_the_capability_statement_is_public_valid_and_true_to_what_is_served(
         assert "_content" in refused["diagnostics"]
         # A write it does not list answers 405, saying so, even to a client allowed every write.
         for method, path in (("POST", kind), ("PUT", f"{kind}/x"), ("DELETE", f"{kind}/x")):
-            if f"{method} {kind}" in ("POST Patient", "PUT Patient"):
+            if f"{method} {kind}" in ("POST Patient", "PUT Patient", "POST ServiceRequest"):
                 continue
             written = writer.call(method, path, b"{}", "application/fhir+json")
             assert outcome(written, 405)["code"] == "not-supported", (method, path)
@@ -467,3 +467,80 @@ def test_a_patient_registered_by_mrn_is_read_and_found_at_once_and_a_second_crea
     events = eventually(audited, timeout_s=30)
     actions = sorted(e["action"] for e in events if e["outcome"] == "0")
     assert actions == ["C", "R", "R", "R", "R", "R", "U"]
+
+
+# --- writes: a referral, onto the front desk's worklist ------------------------------------------------
+
+
+def _referral(patient_id: str, **changes: Any) -> dict[str, Any]:
+    resource = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "priority": "urgent",
+        "subject": {"reference": f"Patient/{patient_id}"},
+        "requester": {"display": "Dr. Example, Riverside Cardiology"},
+        "reasonCode": [{"text": "Follow-up of palpitations"}],
+        "code": {"text": "Telehealth follow-up"},
+    }
+    resource.update(changes)
+    return resource
+
+
+def test_a_referral_is_on_the_worklist_at_once_and_booking_it_takes_it_off_and_names_it(
+    platform: LocalPlatform, fhir: HealthLakeFhirStore, gateway: str, people: dict[str, Any]
+) -> None:
+    patient_id, staff = people["other"], people["tokens"]["staff"]
+    writer = Facade(gateway, machine_token(platform, "system/*.rs", "system/ServiceRequest.cruds"))
+    sent = writer.call(
+        "POST", "ServiceRequest", json.dumps(_referral(patient_id)).encode(), "application/fhir+json"
+    )
+    assert sent.status == 201, sent.body
+    referral = valid(sent.json())
+    referral_id = referral["id"]
+    assert sent.headers["Location"] == f"{gateway}{FHIR}/ServiceRequest/{referral_id}/_history/1"
+    # Read and found at once, from the platform's own record.
+    assert writer.get(f"ServiceRequest/{referral_id}").json()["reasonCode"] == [
+        {"text": "Follow-up of palpitations"}
+    ]
+    found = writer.get(f"ServiceRequest?patient={patient_id}").json()
+    assert referral_id in {e["resource"]["id"] for e in found["entry"]}
+
+    # On the worklist, with who the patient is; booked from it, and off it.
+    listed = http("GET", f"{gateway}/v1/referrals", headers={"Authorization": staff}).json()["referrals"]
+    waiting = next(r for r in listed if r["referral_id"] == referral_id)
+    assert waiting["patient"]["patient_id"] == patient_id and waiting["priority"] == "urgent"
+    slot = fresh_slot(gateway, staff, None)
+    booked = book(gateway, staff, slot, patient_id=patient_id, referral_id=referral_id)
+    assert booked.status == 201, booked.body
+    appointment_id = booked.json()["appointment_id"]
+    listed = http("GET", f"{gateway}/v1/referrals", headers={"Authorization": staff}).json()["referrals"]
+    assert referral_id not in {r["referral_id"] for r in listed}
+    again = book(
+        gateway,
+        staff,
+        fresh_slot(gateway, staff, None),
+        patient_id=patient_id,
+        referral_id=referral_id,
+    )
+    assert again.status == 409 and again.json()["type"] == "/problems/referral-not-open"
+    # The health system sees the visit booked for its request.
+    appointment = eventually(lambda: fhir.read_if_present("Appointment", appointment_id), timeout_s=30)
+    assert appointment["basedOn"] == [{"reference": f"ServiceRequest/{referral_id}"}]
+    assert (
+        eventually(lambda: fhir.read_if_present("ServiceRequest", referral_id), timeout_s=30)["id"]
+        == referral_id
+    )
+
+    # Refused: a patient the clinic does not have; no reason; a patient may not write one.
+    for wrong, where in (
+        (_referral("no-such-patient"), "ServiceRequest.subject"),
+        (_referral(patient_id, reasonCode=[]), "ServiceRequest.reasonCode"),
+    ):
+        refused = writer.call("POST", "ServiceRequest", json.dumps(wrong).encode(), "application/fhir+json")
+        assert where in outcome(refused, 422)["diagnostics"]
+    patient = Facade(gateway, people["tokens"]["patient"])
+    posted = patient.call(
+        "POST", "ServiceRequest", json.dumps(_referral(people["patient"])).encode(), "application/fhir+json"
+    )
+    assert outcome(posted, 403)["code"] == "forbidden"

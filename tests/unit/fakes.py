@@ -25,6 +25,7 @@ from telehealth.domain.join_links import IssuedLink, LinkState
 from telehealth.domain.licensure import License
 from telehealth.domain.patients import lookup_key
 from telehealth.domain.reconciliation import LifecycleRun
+from telehealth.domain.referrals import Referral
 from telehealth.domain.scheduling import Availability, Interval, cells, slot_id
 from telehealth.domain.visits import CheckIn, Visit, VisitTimings
 from telehealth.domain.vitals import VisitVitals
@@ -73,6 +74,7 @@ class Table:
     patients: dict[str, PatientProfile] = field(default_factory=dict)
     appointments: dict[str, Appointment] = field(default_factory=dict)
     cells: dict[tuple[str, datetime], str] = field(default_factory=dict)  # (provider, cell) -> appt
+    referrals: dict[str, Referral] = field(default_factory=dict)
     claims: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)  # -> hash, response
     check_ins: dict[tuple[str, int], CheckIn] = field(default_factory=dict)
     visits: dict[tuple[str, int], tuple[Visit, int]] = field(default_factory=dict)
@@ -236,9 +238,17 @@ class FakeSchedulingStore(_Writes):
         return expected_version + 1
 
     def book(
-        self, appointment: Appointment, outbox: list[OutboxEntry], claim: IdempotencyClaim | None
+        self,
+        appointment: Appointment,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None,
+        referral: Referral | None = None,
     ) -> None:
         self.table._before_write()
+        if referral is not None:
+            on_file = self.table.referrals.get(referral.referral_id)
+            if on_file is None or on_file.version != referral.version - 1:
+                raise StaleWriteError("the referral changed meanwhile")
         held = [(appointment.provider_id, c) for c in cells(appointment.start, appointment.end)]
         taken = any(k in self.table.cells for k in held)
         exists = appointment.appointment_id in self.table.appointments
@@ -250,8 +260,13 @@ class FakeSchedulingStore(_Writes):
         for k in held:
             self.table.cells[k] = appointment.appointment_id
         self.table.appointments[appointment.appointment_id] = appointment
+        if referral is not None:
+            self.table.referrals[referral.referral_id] = referral
         self.table.outbox += outbox
         self._commit_claim(claim)
+
+    def referral(self, referral_id: str) -> Referral | None:
+        return self.table.referrals.get(referral_id)
 
     def change(
         self,

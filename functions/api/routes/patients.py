@@ -118,17 +118,17 @@ def search_patients(request: PatientSearch) -> PatientMatches:
     found = context.patients().find(
         context.caller(router), request.family_name, request.birth_date, request.given_name
     )
-    return PatientMatches(
-        patients=[
-            PatientFound(
-                patient_id=p.patient_id,
-                given_name=p.given_name,
-                family_name=p.family_name,
-                birth_date=p.birth_date,
-                home_state=p.home_state,
-            )
-            for p in found
-        ]
+    return PatientMatches(patients=[patient_found(p) for p in found])
+
+
+def patient_found(p: PatientProfile) -> PatientFound:
+    """Who a patient is, to the front desk: enough to tell two apart and book for the right one."""
+    return PatientFound(
+        patient_id=p.patient_id,
+        given_name=p.given_name,
+        family_name=p.family_name,
+        birth_date=p.birth_date,
+        home_state=p.home_state,
     )
 
 

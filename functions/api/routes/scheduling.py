@@ -108,6 +108,9 @@ class BookRequest(_Model):
     patient_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")] | None = Field(
         default=None, description="Staff booking on a patient's behalf; patients leave it out"
     )
+    referral_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9-.]{1,64}$")] | None = Field(
+        default=None, description="Staff booking the visit a referral asked for: it leaves the worklist"
+    )
 
 
 class RescheduleRequest(_Model):
@@ -223,6 +226,7 @@ def book(request: BookRequest) -> Response[AppointmentOut]:
         state=request.state,
         patient_id=request.patient_id,
         idempotency=context.idempotency(answer),
+        referral_id=request.referral_id,
     )
     return answer(done)
 

@@ -1,4 +1,4 @@
-"""The scheduling context's items in the clinic table: providers, their licences and hours, booked
+r"""The scheduling context's items in the clinic table: providers, their licences and hours, booked
 cells, patients, appointments; booking, moving and cancelling.
 
 Key design (access patterns, and which module owns each, in docs/architecture.md):
@@ -10,7 +10,9 @@ Key design (access patterns, and which module owns each, in docs/architecture.md
 | booked hour (its five-minute cells) | PROVIDER#<id> | SLOT#<hour UTC> | | |
 | appointment | APPT#<id> | APPT | PATIENT#<id>#APPTS / <start> | PROVIDER#<id>#APPTS / <start> |
 | (while it is open, also) | | | gsi3: OPEN#<shard> / <start>#<id> | |
-| patient profile | PATIENT#<id> | PROFILE | | |
+| patient profile | PATIENT#<id> | PROFILE | PATIENTS#<family>#<born> / PATIENT#<id> | |
+| patient's MRN (one patient each) | MRN#<system>\|<mrn> | MRN | | |
+| referral | REFERRAL#<id> | REFERRAL | REFERRALS#OPEN / <authored>#<id> (open) | PATIENT#<id>#REFERRALS / … |
 
 A booking holds the five-minute cells its visit covers. Cells live as attributes of one item per
 provider and UTC hour (`c05` is the cell at minute 5, its value the appointment id), so a visit of
@@ -45,6 +47,7 @@ from telehealth.adapters.table_store import TableStore
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.licensure import License, LicenseStatus
 from telehealth.domain.patients import lookup_key
+from telehealth.domain.referrals import Priority, Referral, ReferralStatus
 from telehealth.domain.scheduling import LONGEST_VISIT, Availability, ExtraHours, Interval, cells
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
 from telehealth.ports import (
@@ -61,6 +64,8 @@ from telehealth.ports.admin import DirectoryEntry, DirectoryPage
 HOUR_ITEM_KEPT = timedelta(days=7)
 # The gsi2 partition of every provider's profile: the clinic's directory.
 DIRECTORY = "PROVIDERS"
+# The gsi1 partition of the referrals waiting for a visit: the front desk's worklist.
+WORKLIST = "REFERRALS#OPEN"
 _PROVIDER_ID = re.compile(r"^[a-z0-9-]{2,64}$")
 # The open-visits index's partitions: each takes a thousand index writes a second, far above a
 # clinic's bookings, so a few are headroom. Fixed: changing it moves every open appointment's keys.
@@ -226,6 +231,21 @@ def mrn_key(system: str, mrn: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": f"MRN#{system}|{mrn}"}, "sk": {"S": "MRN"}}
 
 
+def referral_from(p: Mapping[str, Any]) -> Referral:
+    return Referral(
+        referral_id=str(p["pk"]).removeprefix("REFERRAL#"),
+        patient_id=str(p["patient_id"]),
+        reason=str(p["reason"]),
+        requester=str(p["requester"]),
+        authored_at=from_stamp(p["authored_at"]),
+        priority=Priority(p["priority"]),
+        service=p.get("service"),
+        status=ReferralStatus(p["status"]),
+        appointment_id=p.get("appointment_id"),
+        version=int(p["version"]),
+    )
+
+
 def appointment_from(p: Mapping[str, Any]) -> Appointment:
     return Appointment(
         appointment_id=str(p["pk"]).removeprefix("APPT#"),
@@ -239,6 +259,7 @@ def appointment_from(p: Mapping[str, Any]) -> Appointment:
         version=int(p["version"]),
         booked_by=Actor(p["booked_by"]),
         booked_at=from_stamp(p["booked_at"]) if "booked_at" in p else None,
+        referral_id=p.get("referral_id"),
     )
 
 
@@ -551,6 +572,7 @@ class DynamoSchedulingStore(TableStore):
                 "sk": "APPT",
                 "provider_id": a.provider_id,
                 "patient_id": a.patient_id,
+                "referral_id": a.referral_id,
                 "service_type": a.service_type,
                 "start": stamp(a.start),
                 "end": stamp(a.end),
@@ -630,7 +652,11 @@ class DynamoSchedulingStore(TableStore):
     # --- booking, moving, cancelling ------------------------------------------------------------------
 
     def book(
-        self, appointment: Appointment, outbox: list[OutboxEntry], claim: IdempotencyClaim | None
+        self,
+        appointment: Appointment,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None,
+        referral: Referral | None = None,
     ) -> None:
         now = datetime.now(UTC)
         held, taken = self._cells(
@@ -650,9 +676,89 @@ class DynamoSchedulingStore(TableStore):
             },
             *self._outbox_items(outbox, now),
         ]
+        if referral is not None:  # booked for a referral: it leaves the worklist, if still open
+            items.append(self._referral_put(referral))
         if claim is not None:
             items.append(self._claim_item(claim, now))
         self._transact(items, claim, taken=taken)
+
+    # --- referrals -------------------------------------------------------------------------------------
+
+    def _referral_put(self, r: Referral) -> dict[str, Any]:
+        """The referral at its version, on the condition that the one on file is the version before
+        (none, for the first)."""
+        waiting = r.status is ReferralStatus.OPEN
+        put: dict[str, Any] = {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._item(
+                    {
+                        "pk": f"REFERRAL#{r.referral_id}",
+                        "sk": "REFERRAL",
+                        "patient_id": r.patient_id,
+                        "reason": r.reason,
+                        "requester": r.requester,
+                        "authored_at": stamp(r.authored_at),
+                        "priority": r.priority.value,
+                        "service": r.service,
+                        "status": r.status.value,
+                        "appointment_id": r.appointment_id,
+                        "version": r.version,
+                        # The front desk's worklist (sparse: a booked referral leaves it) ...
+                        **(
+                            {"gsi1pk": WORKLIST, "gsi1sk": f"{stamp(r.authored_at)}#{r.referral_id}"}
+                            if waiting
+                            else {}
+                        ),
+                        # ... and the patient's referrals, for a health system's search.
+                        "gsi2pk": f"PATIENT#{r.patient_id}#REFERRALS",
+                        "gsi2sk": f"{stamp(r.authored_at)}#{r.referral_id}",
+                    }
+                ),
+            }
+        }
+        if r.version == 1:
+            put["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["Put"]["ConditionExpression"] = "version = :before"
+            put["Put"]["ExpressionAttributeValues"] = {":before": {"N": str(r.version - 1)}}
+        return put
+
+    def save_referral(self, referral: Referral, outbox: list[OutboxEntry]) -> None:
+        self._transact(
+            [self._referral_put(referral), *self._outbox_items(outbox, datetime.now(UTC))], None, set()
+        )
+
+    def referral(self, referral_id: str) -> Referral | None:
+        item = self._client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"REFERRAL#{referral_id}"}, "sk": {"S": "REFERRAL"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return referral_from(self._plain(item)) if item else None
+
+    def open_referrals(self, limit: int) -> list[Referral]:
+        """The worklist, oldest first: one partition of a sparse index."""
+        found: list[Referral] = []
+        for item in self._query(
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": WORKLIST}},
+        ):
+            found.append(referral_from(item))
+            if len(found) >= limit:
+                break
+        return found
+
+    def referrals_of_patient(self, patient_id: str) -> list[Referral]:
+        return [
+            referral_from(i)
+            for i in self._query(
+                IndexName="gsi2",
+                KeyConditionExpression="gsi2pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": f"PATIENT#{patient_id}#REFERRALS"}},
+            )
+        ]
 
     def change(
         self,

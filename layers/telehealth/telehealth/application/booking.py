@@ -248,9 +248,13 @@ class BookingService:
         state: str,
         patient_id: str | None,
         idempotency: Idempotency | None,
+        referral_id: str | None = None,
     ) -> Appointment:
+        """`referral_id`: staff booking the visit a health system's referral asked for; the
+        referral leaves the worklist in the same transaction (only if still open, and only for
+        its own patient)."""
         with self.trail.request(caller, Interaction.CREATE):
-            return self._book(caller, slot, service_type, state, patient_id, idempotency)
+            return self._book(caller, slot, service_type, state, patient_id, idempotency, referral_id)
 
     def _book(
         self,
@@ -260,6 +264,7 @@ class BookingService:
         state: str,
         patient_id: str | None,
         idempotency: Idempotency | None,
+        referral_id: str | None = None,
     ) -> Appointment:
         caller.require(Actor.PATIENT, Actor.STAFF)
         if caller.actor is Actor.PATIENT:
@@ -300,7 +305,15 @@ class BookingService:
             patient_state=state,
             booked_by=caller.actor,
             booked_at=now,
+            referral_id=referral_id,
         )
+        referral = None
+        if referral_id is not None:
+            caller.require(Actor.STAFF)
+            waiting = self.store.referral(referral_id)
+            if waiting is None:
+                raise NotFoundError("no such referral")
+            referral = waiting.booked(appointment.appointment_id, patient_id)
         outbox = self._projection(appointment, now, slot_ids=[offered.slot_id])
         outbox.append(
             self.audit(caller, Interaction.CREATE, [f"Appointment/{appointment.appointment_id}"], now)
@@ -308,7 +321,7 @@ class BookingService:
         outbox.append(self.announce(_booked(AppointmentBooked, appointment), now))
         # A retry with the key is answered before any of this (functions/api/idempotency.py);
         # a twin that committed first makes this raise its answer (IdempotentReplay).
-        self.store.book(appointment, outbox, claim(idempotency, appointment))
+        self.store.book(appointment, outbox, claim(idempotency, appointment), referral)
         self._after_commit(self.workflows.start, appointment, "start")
         return appointment
 

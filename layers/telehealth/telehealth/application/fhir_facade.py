@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotFoundError
 from telehealth.application.patients import MrnChangedError, PatientRecords
+from telehealth.application.referrals import Referrals, UnknownPatientError
 from telehealth.domain.appointments import Actor
 from telehealth.domain.fhir_access import (
     COMPARTMENT_TYPES,
@@ -42,9 +43,9 @@ from telehealth.domain.fhir_access import (
 )
 from telehealth.fhir import healthlake_support as support
 from telehealth.fhir.audit import Outcome
-from telehealth.fhir.intake import UnprocessableResource, registered_patient
+from telehealth.fhir.intake import UnprocessableResource, referral_request, registered_patient
 from telehealth.fhir.projection import patient as projection_patient
-from telehealth.fhir.projection import source_version
+from telehealth.fhir.projection import service_request, source_version
 from telehealth.ports import FhirStoreError, SearchCursor, StaleWriteError
 
 Pairs = tuple[tuple[str, str], ...]
@@ -146,10 +147,16 @@ class FhirFacade:
         *,
         pending: PendingRecord,
         patients: PatientRecords,
+        referrals: Referrals,
         mrn_system: str,
     ) -> None:
         self.store, self.care, self.cursors, self.trail, self.clock = store, care, cursors, trail, clock
-        self.pending, self.patients, self.mrn_system = pending, patients, mrn_system
+        self.pending, self.patients, self.referrals, self.mrn_system = (
+            pending,
+            patients,
+            referrals,
+            mrn_system,
+        )
 
     def answer(self, caller: Caller, request: FhirRequest, base_url: str) -> FacadeAnswer:
         """The resource or Bundle for `request`; `base_url` is the facade's (`.../fhir/r4`).
@@ -229,9 +236,11 @@ class FhirFacade:
     # --- writes ------------------------------------------------------------------------------------
 
     def _write(self, caller: Caller, request: FhirRequest, base: str) -> _Answer:
-        """The writes that belong to the health system: a Patient, by MRN. The platform's own store
-        first (the table); HealthLake has it through the outbox."""
+        """The writes that belong to the health system: a Patient, by MRN, and a referral. The
+        platform's own store first (the table); HealthLake has them through the outbox."""
         kind, interaction = request.resource_type, request.interaction
+        if kind == "ServiceRequest" and interaction is Interaction.CREATE:
+            return self._refer(caller, request, base)
         if kind != "Patient" or interaction not in (Interaction.CREATE, Interaction.UPDATE):
             raise FacadeError(
                 405,
@@ -275,6 +284,23 @@ class FhirFacade:
         except MrnChangedError as error:
             raise FacadeError(422, "business-rule", str(error)) from error
         return _Answer(_own(projection_patient(profile)), audited=True)
+
+    def _refer(self, caller: Caller, request: FhirRequest, base: str) -> _Answer:
+        """A referral: on the front desk's worklist at once, in HealthLake through the outbox."""
+        if not isinstance(request.body, Mapping):
+            raise FacadeError(400, "invalid", "The body must be a FHIR resource in JSON.")
+        if request.if_none_exist is not None:
+            raise FacadeError(400, "not-supported", "A referral is not created conditionally.")
+        try:
+            wanted = referral_request(request.body)
+            referral = self.referrals.receive(caller, wanted)
+        except UnprocessableResource as error:
+            raise FacadeError(422, "processing", str(error)) from error
+        except UnknownPatientError as error:
+            raise FacadeError(422, "processing", f"ServiceRequest.subject: {error}") from error
+        resource = _own(service_request(referral))
+        location = f"{base}/ServiceRequest/{referral.referral_id}/_history/{referral.version}"
+        return _Answer(resource, status=201, location=location, audited=True)
 
     def _check_if_none_exist(self, criteria: str | None, mrn: str) -> None:
         """A conditional create's search: by the MRN, the one it registers (`identifier=system|value`)."""
@@ -327,6 +353,11 @@ class FhirFacade:
         each match is answered at its newest version where a newer one is on its way."""
         found = [self.pending.latest_pending(_reference(r)) or r for r in matches]
         found = [_own(p) if _version(p) > _version(r) else r for p, r in zip(found, matches, strict=True)]
+        patients = [v.removeprefix("Patient/") for k, v in params if k in ("patient", "subject")]
+        if kind == "ServiceRequest" and len(patients) == 1 and "," not in patients[0]:
+            known = {r["id"] for r in found}
+            newer = [service_request(r) for r in self.referrals.of_patient(patients[0])]
+            found += [_own(r) for r in newer if r["id"] not in known and _matches_only_patient(params)]
         mrns = [v for k, v in params if k == "identifier" and v.startswith(f"{self.mrn_system}|")]
         if kind == "Patient" and len(mrns) == 1 and len(params) == 1 + sum(k == "_count" for k, _ in params):
             profile = self.patients.by_mrn(self.mrn_system, mrns[0].split("|", 1)[1])
@@ -496,6 +527,11 @@ def _from_store(error: FhirStoreError) -> FacadeError:
     if 400 <= error.status < 500:
         return FacadeError(400, "invalid", "The clinical record refused this request.")
     return FacadeError(503, "transient", "The clinical record is unavailable; try again shortly.")
+
+
+def _matches_only_patient(params: Pairs) -> bool:
+    """A search by the patient alone (and a page size): its matches are all their resources."""
+    return all(k in ("patient", "subject", "_count") for k, _ in params)
 
 
 def _version(resource: Mapping[str, Any]) -> int:

@@ -44,6 +44,8 @@ class Appointment:
     # When this version was booked (the booking, or the reschedule that made it): a reminder is
     # owed only if its time came after. None where the table does not say.
     booked_at: datetime | None = None
+    # The referral it was booked for (a health system's ServiceRequest), if any.
+    referral_id: str | None = None
 
     def cancelled(self) -> Appointment:
         return self.closed(AppointmentStatus.CANCELLED)

@@ -21,7 +21,11 @@ OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-u
 # The writes a health system makes, per resource type (its own store first, HealthLake through
 # the outbox); every other write answers 405. A Patient is created by its MRN, conditionally
 # (If-None-Exist: identifier=<MRN system>|<MRN>), and updated at its id (If-Match optional).
-WRITES: dict[str, tuple[Interaction, ...]] = {"Patient": (Interaction.CREATE, Interaction.UPDATE)}
+WRITES: dict[str, tuple[Interaction, ...]] = {
+    "Patient": (Interaction.CREATE, Interaction.UPDATE),
+    "ServiceRequest": (Interaction.CREATE,),  # a referral, onto the front desk's worklist
+}
+CONDITIONAL_CREATE = frozenset({"Patient"})  # by its MRN (If-None-Exist)
 # When the statement last changed in substance: it is the same for every tenant and request.
 RELEASED = "2026-11-30"
 
@@ -71,7 +75,7 @@ def _resource(resource_type: str) -> dict[str, Any]:
         "versioning": "versioned",
         "readHistory": Interaction.VREAD in interactions,
         "updateCreate": False,
-        "conditionalCreate": Interaction.CREATE in interactions,
+        "conditionalCreate": resource_type in CONDITIONAL_CREATE,
         "searchParam": [
             {"name": p.name, "type": p.type.value} for p in support.search_parameters(resource_type)
         ],

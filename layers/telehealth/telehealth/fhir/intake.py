@@ -15,6 +15,7 @@ from typing import Any
 
 from telehealth.domain.jurisdictions import JURISDICTION_ZONES
 from telehealth.domain.patients import birth_date_problem, home_state_problem, phone_problem
+from telehealth.domain.referrals import REASON_MAX, Priority
 
 GENDERS = frozenset({"male", "female", "other", "unknown"})
 
@@ -101,6 +102,65 @@ def registered_patient(resource: Mapping[str, Any], mrn_system: str, today: date
         gender=str(gender) if gender else None,
         phone=phone,
         email=email,
+    )
+
+
+@dataclass(frozen=True)
+class ReferralRequest:
+    """A referral as the health system sends it: for a patient of the clinic, why, and by whom."""
+
+    patient_id: str
+    reason: str
+    requester: str
+    priority: Priority
+    service: str | None
+
+
+def referral_request(resource: Mapping[str, Any]) -> ReferralRequest:
+    """A ServiceRequest the clinic takes as a referral: active, an order (or plan, proposal), for
+    `Patient/<id>`, with a reason in words. The requester is kept as the name the health system
+    gives (a reference to its own Practitioner would not resolve here)."""
+    problems: list[tuple[str, str]] = []
+    if resource.get("resourceType") != "ServiceRequest":
+        raise UnprocessableResource([("resourceType", "The body is not a ServiceRequest.")])
+    if resource.get("status") != "active":
+        problems.append(("ServiceRequest.status", "A referral is sent active."))
+    if resource.get("intent") not in ("order", "plan", "proposal", "original-order"):
+        problems.append(
+            ("ServiceRequest.intent", "A referral's intent is order, original-order, plan or proposal.")
+        )
+    subject = resource.get("subject")
+    reference = str(subject.get("reference", "")) if isinstance(subject, Mapping) else ""
+    kind, _, patient_id = reference.partition("/")
+    if kind != "Patient" or not patient_id:
+        problems.append(("ServiceRequest.subject", "A referral is for a Patient/<id> of the clinic."))
+    reasons = [
+        str(r.get("text") or next((c.get("display") for c in _list(r.get("coding")) if c.get("display")), ""))
+        for r in _list(resource.get("reasonCode"))
+        if isinstance(r, Mapping)
+    ]
+    reason = "; ".join(r for r in reasons if r).strip()
+    if not reason:
+        problems.append(("ServiceRequest.reasonCode", "A referral says why, in words (reasonCode.text)."))
+    elif len(reason) > REASON_MAX:
+        problems.append(
+            ("ServiceRequest.reasonCode", f"A referral's reason is at most {REASON_MAX} characters.")
+        )
+    requester = resource.get("requester")
+    by = str(requester.get("display") or "").strip() if isinstance(requester, Mapping) else ""
+    priority = resource.get("priority", "routine")
+    if priority not in {p.value for p in Priority}:
+        problems.append(("ServiceRequest.priority", "The priority is routine, urgent, asap or stat."))
+    code = resource.get("code")
+    service = str(code.get("text") or "").strip() if isinstance(code, Mapping) else ""
+    if problems:
+        raise UnprocessableResource(problems)
+    return ReferralRequest(
+        patient_id=patient_id,
+        reason=reason,
+        requester=by[:200] or "the referring health system",
+        priority=Priority(priority),
+        service=service[:200] or None,
     )
 
 

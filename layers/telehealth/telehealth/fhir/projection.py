@@ -15,6 +15,7 @@ from typing import Any
 
 from telehealth.domain.appointments import Appointment, AppointmentStatus
 from telehealth.domain.licensure import License, LicenseStatus
+from telehealth.domain.referrals import Referral
 from telehealth.domain.service_types import ServiceType
 from telehealth.domain.visits import Role, Visit, VisitState
 from telehealth.domain.vitals import Reading, VisitVitals
@@ -219,10 +220,32 @@ def appointment(record: Appointment, slot_id: str, service: ServiceType | None =
         "start": instant(record.start),
         "end": instant(record.end),
         "slot": [{"reference": f"Slot/{slot_resource_id(slot_id)}"}],
+        **(
+            {"basedOn": [{"reference": f"ServiceRequest/{record.referral_id}"}]} if record.referral_id else {}
+        ),
         "participant": [
             {"actor": {"reference": f"Patient/{record.patient_id}"}, "status": attending},
             {"actor": {"reference": f"Practitioner/{record.provider_id}"}, "status": attending},
         ],
+    }
+
+
+def service_request(referral: Referral) -> dict[str, Any]:
+    """A referral as the health system sent it, as the clinic keeps it: active while it waits,
+    and still active once booked (the Appointment booked for it names it in `basedOn`; the
+    request is completed by the visit, not by its booking)."""
+    return {
+        "resourceType": "ServiceRequest",
+        "id": referral.referral_id,
+        "meta": _meta(referral.version),
+        "status": "active",
+        "intent": "order",
+        "priority": referral.priority.value,
+        "subject": {"reference": f"Patient/{referral.patient_id}"},
+        "authoredOn": instant(referral.authored_at),
+        "requester": {"display": referral.requester},
+        "reasonCode": [{"text": referral.reason}],
+        **({"code": {"text": referral.service}} if referral.service else {}),
     }
 
 

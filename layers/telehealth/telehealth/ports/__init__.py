@@ -16,6 +16,7 @@ from telehealth.domain.appointments import Appointment
 from telehealth.domain.join_links import IssuedLink
 from telehealth.domain.licensure import License
 from telehealth.domain.reconciliation import LifecycleRun
+from telehealth.domain.referrals import Referral
 from telehealth.domain.scheduling import Availability
 from telehealth.domain.visits import CheckIn, Visit
 from telehealth.domain.vitals import VisitVitals
@@ -248,8 +249,16 @@ class SchedulingStore(ProviderDirectory, Protocol):
     ) -> int: ...
 
     def book(
-        self, appointment: Appointment, outbox: list[OutboxEntry], claim: IdempotencyClaim | None
-    ) -> None: ...
+        self,
+        appointment: Appointment,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None,
+        referral: Referral | None = None,
+    ) -> None:
+        """The booking, and (booked for a referral) the referral's next version, or nothing."""
+        ...
+
+    def referral(self, referral_id: str) -> Referral | None: ...
 
     def change(
         self,
