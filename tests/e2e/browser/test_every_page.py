@@ -21,7 +21,7 @@ PATIENT = "patient.one@riverside.example"
 # Who sees which views (the dashboard's navigation, by title), and what a view's page is called.
 WORKFORCE = {
     "dr.okafor": ("Today", "Weekly hours"),
-    "staff": ("Book for a patient", "A provider's day"),
+    "staff": ("Book for a patient", "Referrals", "A provider's day"),
     "admin": ("Providers", "Services", "Clinic settings"),
 }
 LANDS_ON = {"dr.okafor": "Today", "staff": "A provider's day", "admin": "A provider's day"}
@@ -35,6 +35,8 @@ def test_each_dashboard_view_is_accessible(
     axe_check: Callable[[Page], None],
     screenshot: Screenshots,
 ) -> None:
+    if who == "staff":  # a health system's referral waits on the front desk's worklist
+        referral = _refer(platform, "patient.two@riverside.example", "Follow-up of palpitations")
     # Each lands on their first view (a provider's day for staff and admins alike), checked signed out too.
     page = signed_in_page(f"{who}@{platform.default_tenant}.example", LANDS_ON[who], signed_out=axe_check)
     for title in WORKFORCE[who]:
@@ -71,7 +73,16 @@ def test_each_dashboard_view_is_accessible(
         expect(page.get_by_role("heading", level=2, name="Open times on")).to_be_visible(timeout=15_000)
         screenshot(page, "times with a provider")
         axe_check(page)
-        # Booked for them tomorrow with whoever is free in urgent care (open around the clock).
+        # Booked from the referral on the worklist: its patient chosen, tomorrow, with whoever is
+        # free in urgent care (open around the clock); the referral then leaves the list.
+        page.get_by_role("navigation").get_by_role("link", name="Referrals").click()
+        row = page.get_by_role("row").filter(has_text="Follow-up of palpitations")
+        expect(row).to_contain_text("Urgent")
+        screenshot(page, "the worklist")
+        axe_check(page)  # the table, not its loading line
+        row.get_by_role("link", name="Book a visit for Riley Samplecase, born April 14, 1981").click()
+        expect(page.get_by_role("heading", level=2, name="For a referral")).to_be_visible(timeout=15_000)
+        expect(page.get_by_role("radio", name="Riley Samplecase, born April 14, 1981")).to_be_checked()
         page.get_by_label("Day", exact=True).fill((date.today() + timedelta(days=1)).isoformat())
         page.get_by_label("Specialty (optional)").fill("urgent-care")
         page.get_by_label("Provider (optional)").select_option(label="Any provider")
@@ -79,7 +90,45 @@ def test_each_dashboard_view_is_accessible(
         page.get_by_role("button", name=re.compile(r"^Book ")).first.click()
         booked = page.get_by_role("status").filter(has_text="Booked:")
         expect(booked).to_contain_text("for Riley Samplecase, born April 14, 1981", timeout=15_000)
-        screenshot(page, "booked for a patient")
+        expect(booked).to_contain_text("The referral is off the worklist.")
+        screenshot(page, "booked for a referral")
+        page.get_by_role("navigation").get_by_role("link", name="Referrals").click()
+        expect(page.get_by_role("heading", level=1, name="Referrals")).to_be_focused(timeout=15_000)
+        expect(page.get_by_text("Follow-up of palpitations")).to_have_count(0, timeout=15_000)
+        staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+        after = call(platform.urls["gateway"], "GET", f"/v1/referrals/{referral}", staff).json()
+        assert after["status"] == "booked" and after["appointment_id"]
+
+
+def _refer(platform: LocalPlatform, email: str, reason: str) -> str:
+    """A referral as the health system's software sends it, through the FHIR facade."""
+    from local.tokens import mint_client_credentials_token
+    from tests.e2e.test_scheduling import patient_id
+
+    gateway = platform.urls["gateway"]
+    issuer = platform.provisioned[RIVERSIDE].issuers["workforce"]
+    token = mint_client_credentials_token(
+        issuer=issuer, client_id="ehr-sync", scopes=["system/ServiceRequest.cruds"]
+    )
+    referral = {
+        "resourceType": "ServiceRequest",
+        "status": "active",
+        "intent": "order",
+        "priority": "urgent",
+        "subject": {"reference": f"Patient/{patient_id(platform, email)}"},
+        "requester": {"display": "Dr. Example, Riverside Cardiology"},
+        "reasonCode": [{"text": reason}],
+    }
+    sent = call(
+        gateway,
+        "POST",
+        "/fhir/r4/ServiceRequest",
+        token,
+        referral,
+        **{"Content-Type": "application/fhir+json"},
+    )
+    assert sent.status == 201, sent.body
+    return str(sent.json()["id"])
 
 
 def test_the_portals_other_screens_are_accessible(

@@ -165,7 +165,9 @@ export class ClinicDashboard extends LitElement {
       case "day":
         return html`<staff-day .api=${this.api}></staff-day>`;
       case "book":
-        return html`<staff-book .api=${this.api}></staff-book>`;
+        return html`<staff-book .api=${this.api} .referralId=${rest[0] ? decodeURIComponent(rest[0]) : ""}></staff-book>`;
+      case "referrals":
+        return html`<staff-referrals .api=${this.api}></staff-referrals>`;
       case "providers":
         return html`<admin-providers .api=${this.api}></admin-providers>`;
       case "services":

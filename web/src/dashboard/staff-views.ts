@@ -1,10 +1,12 @@
-// Staff: a provider's day (and cancelling a visit on it), and booking on a patient's behalf; the
+// Staff: a provider's day (and cancelling a visit on it), the referrals waiting for a visit, and
+// booking on a patient's behalf (from a referral, or not); the
 // provider chosen from the clinic's directory in a native select (keyboard and screen reader as
 // the browser makes them).
 import { LitElement, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { newActionKey, type Api } from "../shared/api.ts";
 import { type FoundPatient, patientWords } from "./patients.ts";
+import { askedFor, priorityWords, receivedWords, type Referral } from "./referrals.ts";
 import { directoryOf, everyProvider, fullName, optionLabel, type ListedProvider } from "./directory.ts";
 import { rowsOn, type Appointment, type ScheduleRow } from "./schedule.ts";
 import { viewStyles } from "./ui.ts";
@@ -161,9 +163,64 @@ interface Slot {
   provider: { provider_id: string; name: string; specialty: string; languages: string[] };
 }
 
+@customElement("staff-referrals")
+export class StaffReferrals extends LitElement {
+  static override styles = viewStyles;
+
+  @property({ attribute: false }) api!: Api;
+  @state() private referrals: Referral[] | null = null;
+  @state() private error = "";
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    void this.load();
+  }
+
+  private async load(): Promise<void> {
+    try {
+      this.referrals = (await this.api.get<{ referrals: Referral[] }>("/v1/referrals")).referrals;
+    } catch (error) {
+      this.error = saidOf(error);
+    }
+  }
+
+  override render() {
+    const zone = browserZone();
+    return html`
+      <h1>Referrals</h1>
+      <p class="muted">Sent by health systems; each leaves this list once a visit is booked for it. Most pressing first.</p>
+      ${this.error ? html`<p role="alert" class="alert">${this.error}</p>` : nothing}
+      ${this.referrals === null
+        ? html`<p role="status">Loading referrals…</p>`
+        : this.referrals.length === 0
+          ? html`<p role="status">No referrals are waiting for a visit.</p>`
+          : html`<table>
+              <thead><tr><th scope="col">Patient</th><th scope="col">Asked for</th><th scope="col">Priority</th><th scope="col">From</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+              <tbody>
+                ${this.referrals.map(
+                  (r) => html`<tr>
+                    <th scope="row">${r.patient ? patientWords(r.patient) : "A patient no longer on file"}</th>
+                    <td>${askedFor(r)}</td>
+                    <td>${priorityWords(r.priority)}</td>
+                    <td>${r.requester}<br /><span class="muted">${receivedWords(r.authored_at, zone)}</span></td>
+                    <td>${r.patient
+                      ? html`<a href=${`#/book/${encodeURIComponent(r.referral_id)}`} aria-label=${`Book a visit for ${patientWords(r.patient)}`}>Book a visit</a>`
+                      : nothing}</td>
+                  </tr>`,
+                )}
+              </tbody>
+            </table>`}
+    `;
+  }
+}
+
 @customElement("staff-book")
 export class StaffBook extends ChoosesProvider {
   static override styles = viewStyles;
+
+  /** Booking for a referral from the worklist (`#/book/<referral id>`): its patient is chosen. */
+  @property({ attribute: false }) referralId = "";
+  @state() private referral: Referral | null = null;
 
   @state() private slots: Slot[] | null = null;
   @state() private said = "";
@@ -175,6 +232,24 @@ export class StaffBook extends ChoosesProvider {
   /** The provider the times shown were asked for ("": any). */
   private askedFor = "";
   private bookKey = newActionKey();
+
+  override connectedCallback(): void {
+    super.connectedCallback();
+    if (this.referralId) void this.loadReferral();
+  }
+
+  private async loadReferral(): Promise<void> {
+    try {
+      const referral = await this.api.get<Referral>(`/v1/referrals/${encodeURIComponent(this.referralId)}`);
+      this.referral = referral;
+      if (referral.patient) {
+        this.found = [referral.patient];
+        this.choose(referral.patient);
+      }
+    } catch (error) {
+      this.error = saidOf(error);
+    }
+  }
 
   private async find(event: SubmitEvent): Promise<void> {
     event.preventDefault();
@@ -238,12 +313,19 @@ export class StaffBook extends ChoosesProvider {
     try {
       const booked = await this.api.post<Appointment>(
         "/v1/appointments",
-        { slot_id: slot.slot_id, state: this.query.state, patient_id: patient.patient_id },
+        {
+          slot_id: slot.slot_id,
+          state: this.query.state,
+          patient_id: patient.patient_id,
+          ...(this.referral ? { referral_id: this.referral.referral_id } : {}),
+        },
         this.bookKey,
       );
       this.bookKey = newActionKey();
       this.slots = null;
-      this.said = `Booked: ${longDay(this.query.day)} at ${clockTime(booked.start, browserZone())} with ${slot.provider.name}, for ${patientWords(patient)}.`;
+      const forReferral = this.referral ? " The referral is off the worklist." : "";
+      this.referral = null;
+      this.said = `Booked: ${longDay(this.query.day)} at ${clockTime(booked.start, browserZone())} with ${slot.provider.name}, for ${patientWords(patient)}.${forReferral}`;
       await this.updateComplete; // the list of times is gone: the focus goes to what was booked
       (this.shadowRoot?.getElementById("said") as HTMLElement | null)?.focus();
     } catch (error) {
@@ -271,6 +353,12 @@ export class StaffBook extends ChoosesProvider {
   override render() {
     return html`
       <h1>Book for a patient</h1>
+      ${this.referral
+        ? html`<section class="card" aria-labelledby="referral-h">
+            <h2 id="referral-h">For a referral</h2>
+            <p>${askedFor(this.referral)} (${priorityWords(this.referral.priority).toLowerCase()}), from ${this.referral.requester}.</p>
+          </section>`
+        : nothing}
       <form class="card" @submit=${this.findPatient} aria-labelledby="who-h">
         <h2 id="who-h">Find the patient</h2>
         <label>Patient's last name <input required maxlength="60" autocomplete="off" .value=${this.lookup.family}

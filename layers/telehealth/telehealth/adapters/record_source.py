@@ -9,7 +9,7 @@ from typing import Any
 
 from telehealth.adapters.dynamo import DynamoTable
 from telehealth.adapters.outbox_store import entry_from_item
-from telehealth.adapters.scheduling_store import appointment_from, patient_from, provider_from
+from telehealth.adapters.scheduling_store import appointment_from, patient_from, provider_from, referral_from
 from telehealth.adapters.visits_store import check_in_from, visit_from
 from telehealth.adapters.vitals_store import vitals_from
 from telehealth.ports import StoredCheckIn, StoredOutboxEntry, StoredVisit, StoredVitals, TableRecord
@@ -19,7 +19,7 @@ class DynamoRecordSource(DynamoTable):
     def records(self, segment: int = 0, segments: int = 1) -> Iterator[TableRecord]:
         """One segment of a parallel scan, as what the clinical record is projected from: each
         provider (profile and credentials), patient, appointment, check-in, visit and set of vital
-        signs, and the outbox's entries. What projects nothing (booked hours, join links, task
+        signs, referral, and the outbox's entries. What projects nothing (booked hours, join links, task
         tokens, idempotency records, leases) is passed over. A provider's items share a partition,
         hence a segment: each provider is yielded whole once its segment has been read."""
         profiles: dict[str, dict[str, Any]] = {}
@@ -33,6 +33,8 @@ class DynamoRecordSource(DynamoTable):
                     credentials.setdefault(pk, []).append(item)
             elif pk.startswith("PATIENT#") and sk == "PROFILE":
                 yield patient_from(item)
+            elif pk.startswith("REFERRAL#"):
+                yield referral_from(item)
             elif pk.startswith("APPT#"):
                 if sk == "APPT":
                     yield appointment_from(item)

@@ -315,6 +315,8 @@ class BookingService:
                 raise NotFoundError("no such referral")
             referral = waiting.booked(appointment.appointment_id, patient_id)
         outbox = self._projection(appointment, now, slot_ids=[offered.slot_id])
+        if referral is not None:  # each version of the table's record is projected (a rebuild's too)
+            outbox.append(OutboxEntry(projection.service_request(referral), referral.version))
         outbox.append(
             self.audit(caller, Interaction.CREATE, [f"Appointment/{appointment.appointment_id}"], now)
         )

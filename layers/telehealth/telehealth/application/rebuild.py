@@ -13,6 +13,7 @@ What the table's state keeps, type by type, and what it does not:
 
 - Practitioner, Schedule: the provider's profile and credentials, at the profile's version.
 - Patient: the patient's profile, at its version.
+- ServiceRequest: a health system's referral, at its version (booked, its next).
 - Practitioner (staff, admins: `user-<sub>`), Device (machine clients, media workers): in no
   table item; derived from the archived AuditEvents that name them as agents, at version 1.
 - Appointment: the appointment at its version; its slot is the provider's slot at its start; its
@@ -64,6 +65,7 @@ from telehealth.application.record import (
 from telehealth.domain.appointments import Appointment, AppointmentStatus
 from telehealth.domain.clinic_settings import Service, coding_of
 from telehealth.domain.ids import id_millis
+from telehealth.domain.referrals import Referral
 from telehealth.domain.scheduling import slot_id
 from telehealth.domain.visits import PARTIES, CheckIn, Visit, VisitState
 from telehealth.domain.vitals import ReadingStatus
@@ -122,6 +124,7 @@ class TableImage:
 
     providers: list[ProviderRecord] = field(default_factory=list)
     patients: list[PatientProfile] = field(default_factory=list)
+    referrals: list[Referral] = field(default_factory=list)
     appointments: dict[str, Appointment] = field(default_factory=dict)
     check_ins: dict[tuple[str, int], CheckIn] = field(default_factory=dict)
     visits: dict[tuple[str, int], StoredVisit] = field(default_factory=dict)
@@ -135,6 +138,8 @@ class TableImage:
             self.providers.append(record)
         elif isinstance(record, PatientProfile):
             self.patients.append(record)
+        elif isinstance(record, Referral):
+            self.referrals.append(record)
         elif isinstance(record, Appointment):
             self.appointments[record.appointment_id] = record
         elif isinstance(record, StoredCheckIn):
@@ -160,6 +165,7 @@ class TableImage:
         self.records += other.records
         self.providers += other.providers
         self.patients += other.patients
+        self.referrals += other.referrals
         self.appointments |= other.appointments
         self.check_ins |= other.check_ins
         self.visits |= other.visits
@@ -255,6 +261,8 @@ class Projection:
             )
         for patient in self.image.patients:
             yield self._settled(projection.patient(patient), patient.version, exact=True)
+        for referral in self.image.referrals:
+            yield self._settled(projection.service_request(referral), referral.version, exact=True)
 
     # --- slots ------------------------------------------------------------------------------------
 

@@ -127,6 +127,7 @@ class StoredOutboxEntry:
 TableRecord = (
     ProviderRecord
     | PatientProfile
+    | Referral
     | Appointment
     | StoredCheckIn
     | StoredVisit
