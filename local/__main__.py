@@ -65,6 +65,7 @@ def _announce(platform: LocalPlatform) -> None:
         f"  API               {gateway}/v1/...",
         f"  Health            {gateway}/health",
         f"  OpenAPI           {gateway}/openapi.json      Swagger UI {gateway}/docs",
+        f"  FHIR facade       {gateway}/fhir/r4   (metadata public; a machine client's or a user's token)",
         f"  HealthLake (FHIR) {platform.fhir_endpoints[tenant]}   (SigV4, service healthlake)",
         f"  Emulated AWS      {platform.urls['aws']}   (AWS_ENDPOINT_URL; credentials testing/testing)",
         "",

@@ -14,10 +14,10 @@ import pytest
 from fhir.resources.R4B import get_fhir_model_class
 
 from local.platform import LocalPlatform
-from tests.conftest import http
+from tests.conftest import http, user_tokens
 
 RIVERSIDE = "riverside"
-SCOPE = "system/*.rs system/Patient.cruds"
+SCOPE = "system/*.rs system/Patient.cruds system/ServiceRequest.cruds"
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +136,34 @@ def test_fhirpy_registers_a_patient_conditionally_and_fhirclient_creates_and_rea
     made = Patient(_registration(platform, f"FC{secrets.token_hex(4)}")).create(smart.server)
     patient_id = made["id"]
     assert Patient.read(patient_id, smart.server).name[0].given == ["Robin"]  # at once
+
+
+def test_fhirpy_sends_a_referral_that_the_front_desk_then_sees(
+    platform: LocalPlatform, gateway: str, access_token: str
+) -> None:
+    from fhirpy import SyncFHIRClient
+
+    fhir = SyncFHIRClient(f"{gateway}/fhir/r4", authorization=f"Bearer {access_token}")
+    mrn = f"RF{secrets.token_hex(4)}"
+    system = platform.provisioned[RIVERSIDE].environment["MRN_SYSTEM"]
+    patient, _ = (
+        fhir.resources("Patient")
+        .search(identifier=f"{system}|{mrn}")
+        .get_or_create(fhir.resource("Patient", **_registration(platform, mrn)))
+    )
+    referral = fhir.resource(
+        "ServiceRequest",
+        status="active",
+        intent="order",
+        subject={"reference": f"Patient/{patient['id']}"},
+        requester={"display": "Riverside Cardiology"},
+        reasonCode=[{"text": "Shortness of breath on exertion"}],
+    )
+    referral.save()
+    assert referral["id"] and referral["status"] == "active"
+    mine = fhir.resources("ServiceRequest").search(patient=patient["id"]).fetch()
+    assert [r["id"] for r in mine] == [referral["id"]]
+    staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+    worklist = http("GET", f"{gateway}/v1/referrals", headers={"Authorization": staff}).json()["referrals"]
+    waiting = next(r for r in worklist if r["referral_id"] == referral["id"])
+    assert waiting["patient"]["family_name"] == "Clientmade"

@@ -446,6 +446,7 @@ def test_a_patient_registered_by_mrn_is_read_and_found_at_once_and_a_second_crea
     assert (
         outcome(writer.call("POST", "Patient", b"{nope", "application/fhir+json"), 400)["code"] == "invalid"
     )
+    assert outcome(writer.call("POST", "Patient", body, "text/plain"), 415)["code"] == "not-supported"
     renumbered = dict(moved, identifier=[{"system": system, "value": mrn + "X"}])
     changed = writer.call(
         "PUT", f"Patient/{patient_id}", json.dumps(renumbered).encode(), "application/fhir+json"
@@ -458,10 +459,11 @@ def test_a_patient_registered_by_mrn_is_read_and_found_at_once_and_a_second_crea
     # Every write audited, by the client, refusals included.
     def audited() -> list[dict[str, Any]]:
         events = list(fhir.search("AuditEvent", {"agent": f"Device/client-{client_id}"}))
-        # Stale, three unprocessable, a wrong condition, a body not JSON, a changed MRN.
-        assert sum(e["outcome"] == "4" for e in events) == 7, len(events)
+        # Stale, three unprocessable, a wrong condition, a body not JSON, one not even sent as
+        # JSON, a changed MRN.
+        assert sum(e["outcome"] == "4" for e in events) == 8, len(events)
         # The create, the update; the read, the search, two creates that found them, a read.
-        assert len(events) == 14, len(events)
+        assert len(events) == 15, len(events)
         return events
 
     events = eventually(audited, timeout_s=30)
@@ -544,3 +546,39 @@ def test_a_referral_is_on_the_worklist_at_once_and_booking_it_takes_it_off_and_n
         "POST", "ServiceRequest", json.dumps(_referral(people["patient"])).encode(), "application/fhir+json"
     )
     assert outcome(posted, 403)["code"] == "forbidden"
+
+
+def test_every_resource_the_facade_returns_is_valid_r4_and_every_reference_in_it_resolves(
+    platform: LocalPlatform, gateway: str, people: dict[str, Any]
+) -> None:
+    """A page of every type (after the tests above wrote patients, referrals and audit events):
+    each resource validates against FHIR's own models, and each reference it makes is read back
+    through the facade (by `_id` searches, a type at a time)."""
+    machine = Facade(gateway, machine_token(platform, "system/*.rs"))
+    wanted: dict[str, set[str]] = {}
+    seen = 0
+    for kind in FACADE_RESOURCE_TYPES:
+        page = machine.get(f"{kind}?_count=50")
+        assert page.status == 200, (kind, page.body[:200])
+        for entry in valid(page.json())["entry"]:
+            valid(entry["resource"])
+            seen += 1
+            for reference in _references(entry["resource"]):
+                target, _, target_id = reference.partition("/")
+                wanted.setdefault(target, set()).add(target_id)
+    assert seen >= 50
+    for target, ids in wanted.items():
+        listed = sorted(ids)
+        for i in range(0, len(listed), 50):
+            chunk = listed[i : i + 50]
+            found = machine.get(f"{target}?_id={','.join(chunk)}&_count=50").json()
+            assert {e["resource"]["id"] for e in found["entry"]} == set(chunk), target
+
+
+def _references(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        own = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return own + [r for v in value.values() for r in _references(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _references(v)]
+    return []

@@ -153,11 +153,8 @@ def write(resource_type: str, resource_id: str | None = None) -> Response[str]:
     method = event.http_method
     interaction = {"POST": Interaction.CREATE, "DELETE": Interaction.DELETE}.get(method, Interaction.UPDATE)
     body: Any = None
-    if method in ("POST", "PUT"):
-        if not headers.get("content-type", "").startswith(("application/fhir+json", "application/json")):
-            return problems.operation_outcome(
-                415, "A resource is sent as application/fhir+json.", "not-supported"
-            )
+    json_sent = headers.get("content-type", "").startswith(("application/fhir+json", "application/json"))
+    if method in ("POST", "PUT") and json_sent:
         try:
             body = json.loads(event.decoded_body or "null", parse_constant=_no_constant)
         except (ValueError, RecursionError):
@@ -173,6 +170,7 @@ def write(resource_type: str, resource_id: str | None = None) -> Response[str]:
             if_none_exist=headers.get("if-none-exist")
             or (urllib.parse.urlencode(_query()) if method == "POST" and _query() else None),
             if_match=headers.get("if-match"),
+            body_type_known=json_sent or method not in ("POST", "PUT"),
         )
     )
 

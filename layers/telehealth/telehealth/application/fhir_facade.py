@@ -43,6 +43,7 @@ from telehealth.domain.fhir_access import (
 )
 from telehealth.fhir import healthlake_support as support
 from telehealth.fhir.audit import Outcome
+from telehealth.fhir.capability import WRITES
 from telehealth.fhir.intake import UnprocessableResource, referral_request, registered_patient
 from telehealth.fhir.projection import patient as projection_patient
 from telehealth.fhir.projection import service_request, source_version
@@ -63,9 +64,12 @@ class FacadeError(Exception):
     """What the facade answers instead of a resource: status, OperationOutcome issue code, and a
     sentence for the client (never a patient's details, never a searched value)."""
 
-    def __init__(self, status: int, code: str, diagnostics: str) -> None:
+    def __init__(self, status: int, code: str, diagnostics: str, *, about: str | None = None) -> None:
         super().__init__(diagnostics)
         self.status, self.code, self.diagnostics = status, code, diagnostics
+        # The record the refusal concerns, where it is known to exist (the audit names it; a
+        # reference to what does not exist would lead nowhere).
+        self.about = about
 
 
 class FhirReader(Protocol):
@@ -116,6 +120,7 @@ class FhirRequest:
     body: Mapping[str, Any] | None = None  # a write's resource
     if_none_exist: str | None = None  # a conditional create's search (`identifier=system|value`)
     if_match: str | None = None  # an update's expected version (`W/"3"`)
+    body_type_known: bool = True  # False: a body sent as something other than FHIR JSON
 
 
 @dataclass(frozen=True)
@@ -161,11 +166,10 @@ class FhirFacade:
     def answer(self, caller: Caller, request: FhirRequest, base_url: str) -> FacadeAnswer:
         """The resource or Bundle for `request`; `base_url` is the facade's (`.../fhir/r4`).
         Audited once, success or not."""
-        target = [f"{request.resource_type}/{request.resource_id}"] if request.resource_id else []
         try:
             answer = self._answer(caller, request, base_url.rstrip("/"))
         except FacadeError as error:
-            self._audit(caller, request.interaction, target if error.status != 404 else [], error)
+            self._audit(caller, request.interaction, [error.about] if error.about else [], error)
             raise
         except Exception as error:
             self._audit(caller, request.interaction, [], error)
@@ -194,22 +198,26 @@ class FhirFacade:
             return self._search(access, request, base)
         assert request.resource_id is not None
         current = self._current(kind, str(request.resource_id))
-        access.check_record(request.interaction, current)
+        about = _reference(current)
+        _about(about, lambda: access.check_record(request.interaction, current))
         if request.interaction is Interaction.READ:
             return _Answer(current, [_reference(current)])
         if request.interaction is Interaction.VREAD:
             version = self._store(
                 lambda: self.store.vread(kind, str(request.resource_id), str(request.version_id))
             )
-            access.check_record(request.interaction, version)  # an older version may name others
+            # An older version may name others.
+            _about(about, lambda: access.check_record(request.interaction, version))
             return _Answer(version, [_reference(current)])
         history = self._store(lambda: self.store.history(kind, str(request.resource_id)))
-        entries = []
-        for found in history.get("entry", []):
-            resource = found.get("resource")
-            if resource is not None:
-                access.check_record(request.interaction, resource)  # as a vread of each version
-            entries.append(_history_entry(base, _reference(current), found))
+        versions = [found["resource"] for found in history.get("entry", []) if "resource" in found]
+
+        def each_version() -> None:  # as a vread of each
+            for version in versions:
+                access.check_record(request.interaction, version)
+
+        _about(about, each_version)
+        entries = [_history_entry(base, _reference(current), found) for found in history.get("entry", [])]
         body = _bundle("history", f"{base}/{kind}/{request.resource_id}/_history", entries, None)
         return _Answer(body, [_reference(current)])
 
@@ -239,9 +247,12 @@ class FhirFacade:
         """The writes that belong to the health system: a Patient, by MRN, and a referral. The
         platform's own store first (the table); HealthLake has them through the outbox."""
         kind, interaction = request.resource_type, request.interaction
-        if kind == "ServiceRequest" and interaction is Interaction.CREATE:
+        taken = interaction in WRITES.get(kind, ())
+        if taken and not request.body_type_known:
+            raise FacadeError(415, "not-supported", "A resource is sent as application/fhir+json.")
+        if kind == "ServiceRequest" and taken:
             return self._refer(caller, request, base)
-        if kind != "Patient" or interaction not in (Interaction.CREATE, Interaction.UPDATE):
+        if kind != "Patient" or not taken:
             raise FacadeError(
                 405,
                 "not-supported",
@@ -271,6 +282,7 @@ class FhirFacade:
         if body.get("id") != request.resource_id:
             raise FacadeError(400, "invalid", "An update's resource carries the id of the URL.")
         expected = _expected_version(request.if_match)
+        updating = f"Patient/{request.resource_id}"  # on file, when a rule refuses the update
         try:
             profile = self.patients.update_registered(
                 caller, str(request.resource_id), registered, self.mrn_system, expected
@@ -279,10 +291,10 @@ class FhirFacade:
             raise FacadeError(404, "not-found", "No such patient: register them with a create.") from error
         except StaleWriteError as error:
             raise FacadeError(
-                412, "conflict", "The patient changed since the version in If-Match."
+                412, "conflict", "The patient changed since the version in If-Match.", about=updating
             ) from error
         except MrnChangedError as error:
-            raise FacadeError(422, "business-rule", str(error)) from error
+            raise FacadeError(422, "business-rule", str(error), about=updating) from error
         return _Answer(_own(projection_patient(profile)), audited=True)
 
     def _refer(self, caller: Caller, request: FhirRequest, base: str) -> _Answer:
@@ -482,6 +494,15 @@ class _Access:
         if self.caller.actor is Actor.PATIENT:
             return frozenset({ClinicRole.PATIENT})
         return frozenset(GROUP_ROLES[g] for g in self.caller.groups if g in GROUP_ROLES)
+
+
+def _about(reference: str, check: Callable[[], None]) -> None:
+    """Run `check`; a refusal it raises concerns `reference`, which exists (it was just read)."""
+    try:
+        check()
+    except FacadeError as error:
+        error.about = reference
+        raise
 
 
 def _refuse(decision: Decision) -> None:
