@@ -474,7 +474,8 @@ def test_a_patient_registered_by_mrn_is_read_and_found_at_once_and_a_second_crea
 # --- writes: a referral, onto the front desk's worklist ------------------------------------------------
 
 
-def _referral(patient_id: str, **changes: Any) -> dict[str, Any]:
+def referral_resource(patient_id: str, **changes: Any) -> dict[str, Any]:
+    """A referral as a health system's software sends it (urgent, for follow-up of palpitations)."""
     resource = {
         "resourceType": "ServiceRequest",
         "status": "active",
@@ -495,7 +496,7 @@ def test_a_referral_is_on_the_worklist_at_once_and_booking_it_takes_it_off_and_n
     patient_id, staff = people["other"], people["tokens"]["staff"]
     writer = Facade(gateway, machine_token(platform, "system/*.rs", "system/ServiceRequest.cruds"))
     sent = writer.call(
-        "POST", "ServiceRequest", json.dumps(_referral(patient_id)).encode(), "application/fhir+json"
+        "POST", "ServiceRequest", json.dumps(referral_resource(patient_id)).encode(), "application/fhir+json"
     )
     assert sent.status == 201, sent.body
     referral = valid(sent.json())
@@ -536,14 +537,17 @@ def test_a_referral_is_on_the_worklist_at_once_and_booking_it_takes_it_off_and_n
 
     # Refused: a patient the clinic does not have; no reason; a patient may not write one.
     for wrong, where in (
-        (_referral("no-such-patient"), "ServiceRequest.subject"),
-        (_referral(patient_id, reasonCode=[]), "ServiceRequest.reasonCode"),
+        (referral_resource("no-such-patient"), "ServiceRequest.subject"),
+        (referral_resource(patient_id, reasonCode=[]), "ServiceRequest.reasonCode"),
     ):
         refused = writer.call("POST", "ServiceRequest", json.dumps(wrong).encode(), "application/fhir+json")
         assert where in outcome(refused, 422)["diagnostics"]
     patient = Facade(gateway, people["tokens"]["patient"])
     posted = patient.call(
-        "POST", "ServiceRequest", json.dumps(_referral(people["patient"])).encode(), "application/fhir+json"
+        "POST",
+        "ServiceRequest",
+        json.dumps(referral_resource(people["patient"])).encode(),
+        "application/fhir+json",
     )
     assert outcome(posted, 403)["code"] == "forbidden"
 

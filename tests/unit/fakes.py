@@ -36,6 +36,7 @@ from telehealth.ports import (
     IdempotencyMismatchError,
     IdempotentReplay,
     MeetingGoneError,
+    MrnTakenError,
     Notice,
     OutboxEntry,
     ProviderListing,
@@ -225,6 +226,15 @@ class FakeSchedulingStore(_Writes):
             raise StaleWriteError("the patient's record changed meanwhile")
         self.table.patients[profile.patient_id] = profile
         self.table.outbox += outbox
+
+    def patient_by_mrn(self, system: str, mrn: str) -> PatientProfile | None:
+        return next((p for p in self.table.patients.values() if (p.mrn_system, p.mrn) == (system, mrn)), None)
+
+    def save_registered_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
+        holder = self.patient_by_mrn(str(profile.mrn_system), str(profile.mrn))
+        if holder is not None and holder.patient_id != profile.patient_id:
+            raise MrnTakenError("another patient holds this MRN")
+        self.save_patient(profile, outbox)
 
     def replace_availability(
         self, provider_id: str, availability: Availability, expected_version: int

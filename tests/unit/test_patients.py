@@ -10,7 +10,7 @@ import pytest
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotAuthorizedError, NotFoundError
-from telehealth.application.patients import PatientRecords
+from telehealth.application.patients import MrnChangedError, PatientRecords
 from telehealth.domain.appointments import Actor, AppointmentRuleError
 from telehealth.domain.patients import (
     PatientDetails,
@@ -21,6 +21,7 @@ from telehealth.domain.patients import (
 )
 from telehealth.domain.scheduling import slot_id
 from telehealth.fhir import projection
+from telehealth.fhir.intake import RegisteredPatient
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import StaleWriteError
 from tests.unit.fakes import NOW, PROVIDER, PROVIDER_ID, STAFF, Clinic, clinic
@@ -182,3 +183,50 @@ def test_staff_find_a_patient_by_last_name_and_birth_date_whatever_the_case_and_
         records.find(NEW, "Synthetic", DETAILS.birth_date)
     with pytest.raises(NotAuthorizedError):
         records.find(PROVIDER, "Synthetic", DETAILS.birth_date)
+
+
+# --- a health system's registrations (the FHIR facade's Patient writes) --------------------------
+
+MRN_SYSTEM = "urn:oid:2.16.840.1.113883.3.9999.7.1"
+EHR = Caller(Actor.MACHINE, "ehr-sync", frozenset({"system/Patient.cruds"}), frozenset())
+
+
+def _registered(mrn: str = "MRN-1", state: str = "NJ") -> RegisteredPatient:
+    return RegisteredPatient(mrn, "Quinn", "Registered", date(1984, 7, 2), state, "America/New_York")
+
+
+def test_one_mrn_names_one_patient_even_when_two_registrations_race() -> None:
+    c = clinic()
+    records = _records(c)
+    first, created = records.register(EHR, _registered(), MRN_SYSTEM)
+    again, created_again = records.register(EHR, _registered(), MRN_SYSTEM)
+    assert created and not created_again and again.patient_id == first.patient_id
+    # A race: the second registration looked before the first's write, then lost the MRN to it.
+    store, lookups = c.scheduling, []
+    on_file = store.patient_by_mrn
+
+    def too_early(system: str, mrn: str) -> PatientProfile | None:
+        lookups.append(mrn)
+        return None if len(lookups) == 1 else on_file(system, mrn)
+
+    store.patient_by_mrn = too_early  # type: ignore[method-assign]
+    winner, created = _records(c).register(EHR, _registered(), MRN_SYSTEM)
+    assert not created and winner.patient_id == first.patient_id
+    assert len([p for p in c.table.patients.values() if p.mrn == "MRN-1"]) == 1
+
+
+def test_an_update_keeps_the_mrn_and_the_patients_own_zone_and_refuses_a_stale_version() -> None:
+    c = clinic()
+    records = _records(c)
+    profile, _ = records.register(EHR, _registered(), MRN_SYSTEM)
+    c.table.patients[profile.patient_id] = replace(profile, zone="America/Chicago")  # changed in the portal
+    moved = records.update_registered(
+        EHR, profile.patient_id, _registered(state="CT"), MRN_SYSTEM, if_match=1
+    )
+    assert (moved.version, moved.home_state, moved.zone) == (2, "CT", "America/Chicago")
+    with pytest.raises(StaleWriteError):
+        records.update_registered(EHR, profile.patient_id, _registered(state="PA"), MRN_SYSTEM, if_match=1)
+    with pytest.raises(MrnChangedError):
+        records.update_registered(EHR, profile.patient_id, _registered("MRN-2"), MRN_SYSTEM, if_match=None)
+    with pytest.raises(NotAuthorizedError):  # only the health system's software registers
+        records.register(NEW, _registered("MRN-3"), MRN_SYSTEM)

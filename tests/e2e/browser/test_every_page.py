@@ -103,6 +103,7 @@ def test_each_dashboard_view_is_accessible(
 def _refer(platform: LocalPlatform, email: str, reason: str) -> str:
     """A referral as the health system's software sends it, through the FHIR facade."""
     from local.tokens import mint_client_credentials_token
+    from tests.e2e.test_fhir_facade import referral_resource
     from tests.e2e.test_scheduling import patient_id
 
     gateway = platform.urls["gateway"]
@@ -110,15 +111,7 @@ def _refer(platform: LocalPlatform, email: str, reason: str) -> str:
     token = mint_client_credentials_token(
         issuer=issuer, client_id="ehr-sync", scopes=["system/ServiceRequest.cruds"]
     )
-    referral = {
-        "resourceType": "ServiceRequest",
-        "status": "active",
-        "intent": "order",
-        "priority": "urgent",
-        "subject": {"reference": f"Patient/{patient_id(platform, email)}"},
-        "requester": {"display": "Dr. Example, Riverside Cardiology"},
-        "reasonCode": [{"text": reason}],
-    }
+    referral = referral_resource(patient_id(platform, email), reasonCode=[{"text": reason}])
     sent = call(
         gateway,
         "POST",

@@ -42,6 +42,24 @@ class DynamoTable:
     def _plain(self, item: Mapping[str, Any]) -> dict[str, Any]:
         return {k: self._de.deserialize(v) for k, v in item.items()}
 
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """One item by its key, read consistently (what was just written is there), as plain values."""
+        item = self._client.get_item(
+            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
+        return self._plain(item) if item else None
+
+    @staticmethod
+    def _versioned(put: dict[str, Any], version: int) -> dict[str, Any]:
+        """A Put of a record at `version`, on the condition that the one on file is the version
+        before (none at all, for the first): a write that raced another fails and writes nothing."""
+        if version == 1:
+            put["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["Put"]["ConditionExpression"] = "version = :before"
+            put["Put"]["ExpressionAttributeValues"] = {":before": {"N": str(version - 1)}}
+        return put
+
     def _query(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         return self._pages(self._client.query, **kwargs)
 

@@ -505,12 +505,7 @@ class DynamoSchedulingStore(TableStore):
         """The profile at its version with its outbox entries, if the one on file is the version
         before (none, for version 1): a second enrolment, or an edit that raced another, fails
         with `StaleWriteError` and writes nothing."""
-        put = self.put_patient(profile)
-        if profile.version == 1:
-            put["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["Put"]["ConditionExpression"] = "version = :before"
-            put["Put"]["ExpressionAttributeValues"] = {":before": {"N": str(profile.version - 1)}}
+        put = self._versioned(self.put_patient(profile), profile.version)
         self._transact([put, *self._outbox_items(outbox, datetime.now(UTC))], None, taken=set())
 
     def save_registered_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
@@ -518,12 +513,7 @@ class DynamoSchedulingStore(TableStore):
         holds the MRN on the condition that no patient holds it yet (MrnTakenError otherwise), a
         later one keeps it. Versioned as `save_patient`."""
         assert profile.mrn and profile.mrn_system
-        put = self.put_patient(profile)
-        if profile.version == 1:
-            put["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["Put"]["ConditionExpression"] = "version = :before"
-            put["Put"]["ExpressionAttributeValues"] = {":before": {"N": str(profile.version - 1)}}
+        put = self._versioned(self.put_patient(profile), profile.version)
         hold = {
             "Put": {
                 "TableName": self.table,
@@ -555,12 +545,8 @@ class DynamoSchedulingStore(TableStore):
         ]
 
     def patient(self, patient_id: str) -> PatientProfile | None:
-        item = self._client.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": "PROFILE"}},
-            ConsistentRead=True,  # read-your-writes: a health system reads what it just wrote
-        ).get("Item")
-        return patient_from(self._plain(item)) if item else None
+        item = self._get(f"PATIENT#{patient_id}", "PROFILE")  # consistent: a write is read at once
+        return patient_from(item) if item else None
 
     # --- appointments --------------------------------------------------------------------------------
 
@@ -593,12 +579,8 @@ class DynamoSchedulingStore(TableStore):
         )
 
     def appointment(self, appointment_id: str) -> Appointment | None:
-        item = self._client.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": f"APPT#{appointment_id}"}, "sk": {"S": "APPT"}},
-            ConsistentRead=True,
-        ).get("Item")
-        return appointment_from(self._plain(item)) if item else None
+        item = self._get(f"APPT#{appointment_id}", "APPT")
+        return appointment_from(item) if item else None
 
     def appointments_of_patient(self, patient_id: str) -> list[Appointment]:
         return [
@@ -717,12 +699,7 @@ class DynamoSchedulingStore(TableStore):
                 ),
             }
         }
-        if r.version == 1:
-            put["Put"]["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["Put"]["ConditionExpression"] = "version = :before"
-            put["Put"]["ExpressionAttributeValues"] = {":before": {"N": str(r.version - 1)}}
-        return put
+        return self._versioned(put, r.version)
 
     def save_referral(self, referral: Referral, outbox: list[OutboxEntry]) -> None:
         self._transact(
@@ -730,12 +707,8 @@ class DynamoSchedulingStore(TableStore):
         )
 
     def referral(self, referral_id: str) -> Referral | None:
-        item = self._client.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": f"REFERRAL#{referral_id}"}, "sk": {"S": "REFERRAL"}},
-            ConsistentRead=True,
-        ).get("Item")
-        return referral_from(self._plain(item)) if item else None
+        item = self._get(f"REFERRAL#{referral_id}", "REFERRAL")
+        return referral_from(item) if item else None
 
     def open_referrals(self, limit: int) -> list[Referral]:
         """The worklist, oldest first: one partition of a sparse index."""

@@ -37,14 +37,9 @@ class DynamoSearchCursors(DynamoTable):
         )
 
     def cursor(self, token: str) -> SearchCursor | None:
-        item = self._client.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": f"FHIRCURSOR#{token}"}, "sk": {"S": "CURSOR"}},
-            ConsistentRead=True,  # the next page is asked for at once
-        ).get("Item")
-        if item is None:
+        found = self._get(f"FHIRCURSOR#{token}", "CURSOR")  # consistent: the next page is asked at once
+        if found is None:
             return None
-        found = self._plain(item)
         return SearchCursor(
             token=token,
             owner=str(found["owner"]),
