@@ -327,5 +327,8 @@ def _video_stream(container: av.container.OutputContainer, spec: ClipSpec) -> av
             stream.bit_rate = spec.bitrate_kbps * 1000
         else:
             options |= {"crf": "8", "b": "0"}
+    # One encoder thread: x264's rate control with several threads (and libvpx's realtime mode)
+    # gives other bytes from one run to the next, so a clip of a given seed was another clip.
+    stream.codec_context.thread_count = 1
     stream.options = options
     return stream
