@@ -361,21 +361,26 @@ class FhirFacade:
     def _with_own_writes(
         self, kind: str, params: Pairs, matches: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
-        """A search by the MRN finds the patient just registered, before HealthLake has them; and
-        each match is answered at its newest version where a newer one is on its way."""
-        found = [self.pending.latest_pending(_reference(r)) or r for r in matches]
-        found = [_own(p) if _version(p) > _version(r) else r for p, r in zip(found, matches, strict=True)]
+        """The searches a health system makes right after its own writes, answered from the
+        table, which has them first: a patient by their MRN, a patient's referrals. Each record
+        the table has replaces HealthLake's match where the table's is newer, and joins the
+        results where HealthLake has none yet. One read of the table; other searches are
+        HealthLake's alone (a read per match would be a round trip per row)."""
+        own: list[dict[str, Any]] = []
         patients = [v.removeprefix("Patient/") for k, v in params if k in ("patient", "subject")]
-        if kind == "ServiceRequest" and len(patients) == 1 and "," not in patients[0]:
-            known = {r["id"] for r in found}
-            newer = [service_request(r) for r in self.referrals.of_patient(patients[0])]
-            found += [_own(r) for r in newer if r["id"] not in known and _matches_only_patient(params)]
+        one_patient = len(patients) == 1 and "," not in patients[0] and _matches_only_patient(params)
+        if kind == "ServiceRequest" and one_patient:
+            own = [service_request(r) for r in self.referrals.of_patient(patients[0])]
         mrns = [v for k, v in params if k == "identifier" and v.startswith(f"{self.mrn_system}|")]
         if kind == "Patient" and len(mrns) == 1 and len(params) == 1 + sum(k == "_count" for k, _ in params):
             profile = self.patients.by_mrn(self.mrn_system, mrns[0].split("|", 1)[1])
-            if profile is not None and all(r["id"] != profile.patient_id for r in found):
-                found.append(_own(projection_patient(profile)))
-        return found
+            own = [projection_patient(profile)] if profile is not None else []
+        newest = {r["id"]: r for r in own}
+        found = []
+        for match in matches:
+            mine = newest.pop(match["id"], None)
+            found.append(_own(mine) if mine is not None and _version(mine) > _version(match) else match)
+        return found + [_own(r) for r in newest.values()]
 
     def _next(
         self, caller: Caller, kind: str, page: Mapping[str, Any], params: Pairs, base: str
