@@ -535,6 +535,28 @@ def test_a_referral_is_on_the_worklist_at_once_and_booking_it_takes_it_off_and_n
         == referral_id
     )
 
+    # A retry with the same Idempotency-Key gets the first answer back, and no second referral;
+    # the key with another body is refused and changes nothing.
+    key = {"Idempotency-Key": f"referral-{secrets.token_hex(6)}"}
+    body = json.dumps(referral_resource(patient_id, reasonCode=[{"text": "Retried once"}])).encode()
+    first = writer.call("POST", "ServiceRequest", body, "application/fhir+json", key)
+    retried = writer.call("POST", "ServiceRequest", body, "application/fhir+json", key)
+    assert first.status == retried.status == 201 and retried.json()["id"] == first.json()["id"]
+    assert retried.headers["Location"] == first.headers["Location"]
+    other = json.dumps(referral_resource(patient_id, reasonCode=[{"text": "Another"}])).encode()
+    assert outcome(writer.call("POST", "ServiceRequest", other, "application/fhir+json", key), 422)
+    listed = http("GET", f"{gateway}/v1/referrals", headers={"Authorization": staff}).json()["referrals"]
+    assert [r["reason"] for r in listed].count("Retried once") == 1
+    assert "Another" not in [r["reason"] for r in listed]
+
+    # The worklist is the front desk's: admins act as staff; patients, providers and machines
+    # are refused, by the API (403) or by the gateway (401: a machine token has no user scope).
+    tokens = people["tokens"]
+    for who, status in (("admin", 200), ("patient", 403), ("provider", 403), ("machine", 401)):
+        for path in ("/v1/referrals", f"/v1/referrals/{referral_id}"):
+            answered = http("GET", f"{gateway}{path}", headers={"Authorization": tokens[who]})
+            assert answered.status == status, (who, path, answered.status)
+
     # Refused: a patient the clinic does not have; no reason; a patient may not write one.
     for wrong, where in (
         (referral_resource("no-such-patient"), "ServiceRequest.subject"),

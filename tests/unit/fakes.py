@@ -230,11 +230,15 @@ class FakeSchedulingStore(_Writes):
     def patient_by_mrn(self, system: str, mrn: str) -> PatientProfile | None:
         return next((p for p in self.table.patients.values() if (p.mrn_system, p.mrn) == (system, mrn)), None)
 
-    def save_registered_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
+    def save_registered_patient(
+        self, profile: PatientProfile, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None:
         holder = self.patient_by_mrn(str(profile.mrn_system), str(profile.mrn))
         if holder is not None and holder.patient_id != profile.patient_id:
             raise MrnTakenError("another patient holds this MRN")
+        self._replay_first(claim)
         self.save_patient(profile, outbox)
+        self._commit_claim(claim)
 
     def replace_availability(
         self, provider_id: str, availability: Availability, expected_version: int

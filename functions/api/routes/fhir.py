@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from functions.api import context, problems
+from functions.api import context, idempotent, problems
 from functions.api.contract import INTEGRATIONS, OAUTH_TOKEN
 from telehealth import api_conventions
 from telehealth.domain.fhir_access import Interaction
@@ -26,7 +26,7 @@ from telehealth.domain.fhir_access import Interaction
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-    from telehealth.application.fhir_facade import FhirRequest
+    from telehealth.application.fhir_facade import FacadeAnswer, FhirRequest
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -39,10 +39,14 @@ def facade_url() -> str:
     """The facade's base URL as the client addressed it: API Gateway's domain and the path before
     the route (the stage, or a custom domain's base path), never HealthLake's."""
     event: APIGatewayProxyEvent = router.current_event  # type: ignore[assignment]  # a REST API's
-    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
-    scheme = headers.get("x-forwarded-proto", "https")
+    scheme = _headers().get("x-forwarded-proto", "https")
     prefix = event.request_context.path.removesuffix(event.path) if event.request_context.path else ""
     return f"{scheme}://{event.request_context.domain_name}{prefix}{BASE}"
+
+
+def _headers() -> dict[str, str]:
+    """The request's headers by lower-case name."""
+    return {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
 
 
 def _fhir(status: int, body: Any) -> Response[str]:
@@ -61,6 +65,10 @@ def _answer(request: FhirRequest) -> Response[str]:
             error.code,
             request=problems.request_id(router),  # type: ignore[arg-type]
         )
+    return _response(found)
+
+
+def _response(found: FacadeAnswer) -> Response[str]:
     return Response(
         status_code=found.status,
         content_type=problems.FHIR_JSON,
@@ -107,15 +115,12 @@ def search(resource_type: str) -> Response[str]:
 def search_by_post(resource_type: str) -> Response[str]:
     """FHIR's POST search: parameters in a form body (and the query string), so they stay out of
     every URL; the facade passes it on the same way."""
-    event = router.current_event
-    content_type = {k.lower(): v for k, v in (event.headers or {}).items()}.get("content-type", "")
-    if not content_type.startswith("application/x-www-form-urlencoded"):
-        return problems.operation_outcome(
-            415,
-            "A search by POST sends its parameters as application/x-www-form-urlencoded.",
-            "not-supported",
-        )
-    body = urllib.parse.parse_qsl(event.decoded_body or "", keep_blank_values=True)
+    from telehealth.application.fhir_facade import FhirRequest
+
+    if not _headers().get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        # Refused by the facade, which audits the attempt as every request.
+        return _answer(FhirRequest(Interaction.SEARCH, resource_type, body_type_known=False))
+    body = urllib.parse.parse_qsl(router.current_event.decoded_body or "", keep_blank_values=True)
     return _search(resource_type, (*_query(), *body))
 
 
@@ -140,17 +145,17 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response[str
     return _answer(FhirRequest(Interaction.VREAD, resource_type, resource_id, version_id))
 
 
-@router.route(TYPE, method=WRITES, include_in_schema=False)
-@router.route(INSTANCE, method=WRITES, include_in_schema=False)
+@router.route(TYPE, method=WRITES, include_in_schema=False, middlewares=[idempotent.in_transaction()])
+@router.route(INSTANCE, method=WRITES, include_in_schema=False, middlewares=[idempotent.in_transaction()])
 def write(resource_type: str, resource_id: str | None = None) -> Response[str]:
     """A Patient created (by its MRN, conditionally with If-None-Exist) or updated (If-Match
-    optional); any other write answers 405. Each after the caller's access is checked, audited as
-    every request is."""
+    optional), a referral created; any other write answers 405. Each after the caller's access is
+    checked, audited as every request is; a create with an Idempotency-Key keeps its answer in its
+    own transaction, for a retry to get back."""
     from telehealth.application.fhir_facade import FhirRequest
 
     event = router.current_event
-    headers = {k.lower(): v for k, v in (event.headers or {}).items()}
-    method = event.http_method
+    headers, query, method = _headers(), _query(), event.http_method
     interaction = {"POST": Interaction.CREATE, "DELETE": Interaction.DELETE}.get(method, Interaction.UPDATE)
     body: Any = None
     json_sent = headers.get("content-type", "").startswith(("application/fhir+json", "application/json"))
@@ -168,9 +173,10 @@ def write(resource_type: str, resource_id: str | None = None) -> Response[str]:
             # FHIR's If-None-Exist; or a POST with the search in its query string, as fhirpy and
             # Aidbox send a conditional create.
             if_none_exist=headers.get("if-none-exist")
-            or (urllib.parse.urlencode(_query()) if method == "POST" and _query() else None),
+            or (urllib.parse.urlencode(query) if method == "POST" and query else None),
             if_match=headers.get("if-match"),
             body_type_known=json_sent or method not in ("POST", "PUT"),
+            idempotency=context.idempotency(_response),
         )
     )
 

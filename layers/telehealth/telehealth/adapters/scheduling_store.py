@@ -508,7 +508,9 @@ class DynamoSchedulingStore(TableStore):
         put = self._versioned(self.put_patient(profile), profile.version)
         self._transact([put, *self._outbox_items(outbox, datetime.now(UTC))], None, taken=set())
 
-    def save_registered_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
+    def save_registered_patient(
+        self, profile: PatientProfile, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None:
         """A patient the health system registered, with their MRN's item: a first registration
         holds the MRN on the condition that no patient holds it yet (MrnTakenError otherwise), a
         later one keeps it. Versioned as `save_patient`."""
@@ -522,9 +524,15 @@ class DynamoSchedulingStore(TableStore):
                 "ExpressionAttributeValues": {":mine": {"S": profile.patient_id}},
             }
         }
-        items = [put, hold, *self._outbox_items(outbox, datetime.now(UTC))]
+        now = datetime.now(UTC)
+        items = [
+            put,
+            hold,
+            *self._outbox_items(outbox, now),
+            *([self._claim_item(claim, now)] if claim else []),
+        ]
         try:
-            self._transact(items, None, taken={1})
+            self._transact(items, claim, taken={1})
         except SlotTakenError as error:  # the hold alone failed: another patient has the MRN
             raise MrnTakenError("another patient holds this MRN") from error
 
@@ -701,10 +709,12 @@ class DynamoSchedulingStore(TableStore):
         }
         return self._versioned(put, r.version)
 
-    def save_referral(self, referral: Referral, outbox: list[OutboxEntry]) -> None:
-        self._transact(
-            [self._referral_put(referral), *self._outbox_items(outbox, datetime.now(UTC))], None, set()
-        )
+    def save_referral(
+        self, referral: Referral, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None:
+        now = datetime.now(UTC)
+        items = [self._referral_put(referral), *self._outbox_items(outbox, now)]
+        self._transact([*items, *([self._claim_item(claim, now)] if claim else [])], claim, set())
 
     def referral(self, referral_id: str) -> Referral | None:
         item = self._get(f"REFERRAL#{referral_id}", "REFERRAL")

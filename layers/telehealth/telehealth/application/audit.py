@@ -77,6 +77,10 @@ def failure_of(error: BaseException) -> tuple[Outcome, str]:
     refusal = getattr(error, "refusal", None)  # a licensure refusal (its own problem type)
     if refusal is not None:
         return Outcome.MINOR_FAILURE, "provider-not-licensed"
+    # An answer in its interface's own words (the FHIR facade's: an HTTP status and an issue code).
+    status, said = getattr(error, "status", None), getattr(error, "code", None)
+    if isinstance(status, int) and isinstance(said, str):
+        return (Outcome.MINOR_FAILURE if status < 500 else Outcome.SERIOUS_FAILURE), said
     return Outcome.SERIOUS_FAILURE, type(error).__name__
 
 
@@ -172,7 +176,6 @@ class AuditTrail:
     def _failed(
         self, caller: Caller, interaction: Interaction, appointment_id: str | None, error: Exception
     ) -> None:
-        outcome, code = failure_of(error)
         try:
             entities: list[str] = []
             unknown = None
@@ -181,6 +184,25 @@ class AuditTrail:
                     entities.append(f"Appointment/{appointment_id}")
                 else:
                     unknown = appointment_id
+        except Exception as trouble:  # the request's own error is what the caller must hear
+            self._unwritten(interaction, trouble)
+            return
+        self.failed(caller, interaction, error, entities, unknown_appointment=unknown)
+
+    def failed(
+        self,
+        caller: Caller,
+        interaction: Interaction,
+        error: Exception,
+        entities: Sequence[str] = (),
+        *,
+        unknown_appointment: str | None = None,
+    ) -> None:
+        """One AuditEvent of a failed attempt, naming `entities` (records that exist), written on
+        its own. Its own failure is logged, never raised: the request's error is what the caller
+        must hear."""
+        outcome, code = failure_of(error)
+        try:
             self.store.record(
                 [
                     self.entry(
@@ -190,13 +212,15 @@ class AuditTrail:
                         self.clock(),
                         outcome=outcome,
                         failure=code,
-                        unknown_appointment=unknown,
+                        unknown_appointment=unknown_appointment,
                     )
                 ]
             )
-        except Exception as trouble:  # the request's own error is what the caller must hear
-            logger.warning(
-                "the audit of a failed %s could not be written (%s)",
-                interaction.code,
-                type(trouble).__name__,
-            )
+        except Exception as trouble:
+            self._unwritten(interaction, trouble)
+
+    @staticmethod
+    def _unwritten(interaction: Interaction, trouble: Exception) -> None:
+        logger.warning(
+            "the audit of a failed %s could not be written (%s)", interaction.code, type(trouble).__name__
+        )

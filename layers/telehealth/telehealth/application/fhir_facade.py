@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 import secrets
 import urllib.parse
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotFoundError
@@ -42,12 +42,20 @@ from telehealth.domain.fhir_access import (
     user_may,
 )
 from telehealth.fhir import healthlake_support as support
-from telehealth.fhir.audit import Outcome
 from telehealth.fhir.capability import WRITES
 from telehealth.fhir.intake import UnprocessableResource, referral_request, registered_patient
 from telehealth.fhir.projection import patient as projection_patient
 from telehealth.fhir.projection import service_request, source_version
-from telehealth.ports import FhirStoreError, SearchCursor, StaleWriteError
+from telehealth.ports import (
+    FhirStoreError,
+    IdempotencyClaim,
+    IdempotentReplay,
+    SearchCursor,
+    StaleWriteError,
+)
+
+if TYPE_CHECKING:
+    from telehealth.application.booking import Idempotency
 
 Pairs = tuple[tuple[str, str], ...]
 
@@ -121,6 +129,7 @@ class FhirRequest:
     if_none_exist: str | None = None  # a conditional create's search (`identifier=system|value`)
     if_match: str | None = None  # an update's expected version (`W/"3"`)
     body_type_known: bool = True  # False: a body sent as something other than FHIR JSON
+    idempotency: Idempotency | None = None  # a create's Idempotency-Key
 
 
 @dataclass(frozen=True)
@@ -168,19 +177,18 @@ class FhirFacade:
         Audited once, success or not."""
         try:
             answer = self._answer(caller, request, base_url.rstrip("/"))
-        except FacadeError as error:
-            self._audit(caller, request.interaction, [error.about] if error.about else [], error)
+        except IdempotentReplay:  # a twin request's answer: the first one was audited
             raise
         except Exception as error:
-            self._audit(caller, request.interaction, [], error)
+            about = error.about if isinstance(error, FacadeError) and error.about else None
+            self.trail.failed(caller, request.interaction, error, [about] if about else [])
             raise
         if not answer.audited:
-            self._audit(caller, request.interaction, answer.entities, None)
-        headers = {"Location": answer.location} if answer.location else {}
-        version = _version(answer.body) if answer.body.get("resourceType") != "Bundle" else 0
-        if version:
-            headers["ETag"] = f'W/"{version}"'
-        return FacadeAnswer(answer.body, answer.status, headers)
+            entries = self.trail.entries(
+                self.trail.agent(caller), request.interaction, answer.entities, self.clock()
+            )
+            self.trail.store.record(entries)
+        return _finished(answer)
 
     # --- the interactions ----------------------------------------------------------------------
 
@@ -269,16 +277,19 @@ class FhirFacade:
         if interaction is Interaction.CREATE:
             self._check_if_none_exist(request.if_none_exist, registered.mrn)
             try:
-                profile, created = self.patients.register(caller, registered, self.mrn_system)
+                profile, created = self.patients.register(
+                    caller,
+                    registered,
+                    self.mrn_system,
+                    lambda new: self._claim(request, _created(base, projection_patient(new))),
+                )
             except StaleWriteError as error:
                 raise FacadeError(
                     409, "conflict", "A registration of this MRN is in progress: retry."
                 ) from error
-            resource = _own(projection_patient(profile))
-            location = f"{base}/Patient/{profile.patient_id}/_history/{profile.version}"
-            return _Answer(
-                resource, status=201 if created else 200, location=location if created else None, audited=True
-            )
+            if created:
+                return _created(base, projection_patient(profile))
+            return _Answer(_own(projection_patient(profile)), audited=True)
         if body.get("id") != request.resource_id:
             raise FacadeError(400, "invalid", "An update's resource carries the id of the URL.")
         expected = _expected_version(request.if_match)
@@ -305,14 +316,19 @@ class FhirFacade:
             raise FacadeError(400, "not-supported", "A referral is not created conditionally.")
         try:
             wanted = referral_request(request.body)
-            referral = self.referrals.receive(caller, wanted)
+            referral = self.referrals.receive(
+                caller, wanted, lambda new: self._claim(request, _created(base, service_request(new)))
+            )
         except UnprocessableResource as error:
             raise FacadeError(422, "processing", str(error)) from error
         except UnknownPatientError as error:
             raise FacadeError(422, "processing", f"ServiceRequest.subject: {error}") from error
-        resource = _own(service_request(referral))
-        location = f"{base}/ServiceRequest/{referral.referral_id}/_history/{referral.version}"
-        return _Answer(resource, status=201, location=location, audited=True)
+        return _created(base, service_request(referral))
+
+    @staticmethod
+    def _claim(request: FhirRequest, answer: _Answer) -> IdempotencyClaim | None:
+        """The Idempotency-Key record of a create, holding the answer a retry gets back."""
+        return request.idempotency.claim(_finished(answer)) if request.idempotency else None
 
     def _check_if_none_exist(self, criteria: str | None, mrn: str) -> None:
         """A conditional create's search: by the MRN, the one it registers (`identifier=system|value`)."""
@@ -328,6 +344,10 @@ class FhirFacade:
 
     def _search(self, access: _Access, request: FhirRequest, base: str) -> _Answer:
         kind = request.resource_type
+        if not request.body_type_known:
+            raise FacadeError(
+                415, "not-supported", "A search by POST sends application/x-www-form-urlencoded."
+            )
         if request.cursor is not None:
             cursor = self.cursors.cursor(request.cursor)
             if cursor is None or cursor.owner != access.caller.subject or cursor.resource_type != kind:
@@ -367,10 +387,9 @@ class FhirFacade:
         results where HealthLake has none yet. One read of the table; other searches are
         HealthLake's alone (a read per match would be a round trip per row)."""
         own: list[dict[str, Any]] = []
-        patients = [v.removeprefix("Patient/") for k, v in params if k in ("patient", "subject")]
-        one_patient = len(patients) == 1 and "," not in patients[0] and _matches_only_patient(params)
-        if kind == "ServiceRequest" and one_patient:
-            own = [service_request(r) for r in self.referrals.of_patient(patients[0])]
+        patients = _confined_to(kind, params)
+        if kind == "ServiceRequest" and len(patients) == 1 and _matches_only_patient(params):
+            own = [service_request(r) for r in self.referrals.of_patient(next(iter(patients)))]
         mrns = [v for k, v in params if k == "identifier" and v.startswith(f"{self.mrn_system}|")]
         if kind == "Patient" and len(mrns) == 1 and len(params) == 1 + sum(k == "_count" for k, _ in params):
             profile = self.patients.by_mrn(self.mrn_system, mrns[0].split("|", 1)[1])
@@ -405,28 +424,6 @@ class FhirFacade:
             return call()
         except FhirStoreError as error:
             raise _from_store(error) from error
-
-    # --- the audit trail -------------------------------------------------------------------------
-
-    def _audit(
-        self, caller: Caller, interaction: Interaction, entities: Sequence[str], error: Exception | None
-    ) -> None:
-        now = self.clock()
-        if error is None:
-            entries = self.trail.entries(self.trail.agent(caller), interaction, entities, now)
-        else:
-            minor = isinstance(error, FacadeError) and error.status < 500
-            entries = [
-                self.trail.entry(
-                    self.trail.agent(caller),
-                    interaction,
-                    entities,
-                    now,
-                    outcome=Outcome.MINOR_FAILURE if minor else Outcome.SERIOUS_FAILURE,
-                    failure=error.code if isinstance(error, FacadeError) else type(error).__name__,
-                )
-            ]
-        self.trail.store.record(entries)
 
 
 class _Access:
@@ -557,7 +554,22 @@ def _from_store(error: FhirStoreError) -> FacadeError:
 
 def _matches_only_patient(params: Pairs) -> bool:
     """A search by the patient alone (and a page size): its matches are all their resources."""
-    return all(k in ("patient", "subject", "_count") for k, _ in params)
+    return all(k in (*_PATIENT_PARAMETERS, "_count") for k, _ in params)
+
+
+def _created(base: str, resource: dict[str, Any]) -> _Answer:
+    """A create's answer: 201, the resource at its first version, where it lives."""
+    location = f"{base}/{_reference(resource)}/_history/{_version(resource)}"
+    return _Answer(_own(resource), status=201, location=location, audited=True)
+
+
+def _finished(answer: _Answer) -> FacadeAnswer:
+    """The answer as the client gets it: `Location` for a create, `ETag` for a resource."""
+    headers = {"Location": answer.location} if answer.location else {}
+    version = _version(answer.body) if answer.body.get("resourceType") != "Bundle" else 0
+    if version:
+        headers["ETag"] = f'W/"{version}"'
+    return FacadeAnswer(answer.body, answer.status, headers)
 
 
 def _version(resource: Mapping[str, Any]) -> int:

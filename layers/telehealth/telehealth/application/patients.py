@@ -23,7 +23,7 @@ from telehealth.domain.patients import PatientDetails
 from telehealth.fhir import projection
 from telehealth.fhir.intake import RegisteredPatient
 from telehealth.fhir.projection import PatientProfile
-from telehealth.ports import MrnTakenError, OutboxEntry, StaleWriteError
+from telehealth.ports import IdempotencyClaim, MrnTakenError, OutboxEntry, StaleWriteError
 
 MAX_FOUND = 20  # more than this many of one last name and birth date: narrow by first name
 
@@ -41,8 +41,11 @@ class PatientStore(Protocol):
 
     def patient_by_mrn(self, system: str, mrn: str) -> PatientProfile | None: ...
 
-    def save_registered_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
-        """As `save_patient`, holding the profile's MRN for it (MrnTakenError: another has it)."""
+    def save_registered_patient(
+        self, profile: PatientProfile, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None:
+        """As `save_patient`, holding the profile's MRN for it (MrnTakenError: another has it),
+        with the request's Idempotency-Key record in the same transaction."""
         ...
 
 
@@ -117,11 +120,16 @@ class PatientRecords:
     # --- a health system's registrations (the FHIR facade's Patient writes) -----------------------
 
     def register(
-        self, caller: Caller, registered: RegisteredPatient, mrn_system: str
+        self,
+        caller: Caller,
+        registered: RegisteredPatient,
+        mrn_system: str,
+        claim_of: Callable[[PatientProfile], IdempotencyClaim | None] = lambda _: None,
     ) -> tuple[PatientProfile, bool]:
         """The patient the health system's MRN names: the one on file (and False), or a new
         record (and True). Two registrations of one MRN at once make one patient: the loser of
-        the race reads the winner's."""
+        the race reads the winner's. `claim_of`: the Idempotency-Key record a new registration
+        commits with."""
         caller.require(Actor.MACHINE)
         found = self.store.patient_by_mrn(mrn_system, registered.mrn)
         if found is not None:
@@ -129,7 +137,8 @@ class PatientRecords:
             return found, False
         profile = _registered(PatientProfile(str(uuid.uuid4())), registered, mrn_system, version=1)
         try:
-            self.store.save_registered_patient(profile, self._outbox(caller, profile, Interaction.CREATE))
+            outbox = self._outbox(caller, profile, Interaction.CREATE)
+            self.store.save_registered_patient(profile, outbox, claim_of(profile))
         except MrnTakenError:
             winner = self.store.patient_by_mrn(mrn_system, registered.mrn)
             if winner is None:  # the winner's write is not readable yet: the client may retry

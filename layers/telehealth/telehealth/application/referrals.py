@@ -22,7 +22,7 @@ from telehealth.domain.referrals import Priority, Referral
 from telehealth.fhir import projection
 from telehealth.fhir.intake import ReferralRequest
 from telehealth.fhir.projection import PatientProfile
-from telehealth.ports import OutboxEntry
+from telehealth.ports import IdempotencyClaim, OutboxEntry
 
 WORKLIST_LIMIT = 200  # the oldest this many; a front desk with more has a backlog to work down
 _URGENCY = {Priority.STAT: 0, Priority.ASAP: 1, Priority.URGENT: 2, Priority.ROUTINE: 3}
@@ -35,7 +35,9 @@ class UnknownPatientError(Exception):
 class ReferralStore(Protocol):
     def patient(self, patient_id: str) -> PatientProfile | None: ...
 
-    def save_referral(self, referral: Referral, outbox: list[OutboxEntry]) -> None: ...
+    def save_referral(
+        self, referral: Referral, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None: ...
 
     def referral(self, referral_id: str) -> Referral | None: ...
 
@@ -56,9 +58,14 @@ class Referrals:
     def __init__(self, store: ReferralStore, trail: AuditTrail, clock: Callable[[], datetime]) -> None:
         self.store, self.trail, self.clock = store, trail, clock
 
-    def receive(self, caller: Caller, request: ReferralRequest) -> Referral:
-        """A health system's referral, on the worklist from now: its ServiceRequest and the
-        audit of its arrival commit with it."""
+    def receive(
+        self,
+        caller: Caller,
+        request: ReferralRequest,
+        claim_of: Callable[[Referral], IdempotencyClaim | None] = lambda _: None,
+    ) -> Referral:
+        """A health system's referral, on the worklist from now: its ServiceRequest, the audit of
+        its arrival and the request's Idempotency-Key record (`claim_of`) commit with it."""
         caller.require(Actor.MACHINE)
         if self.store.patient(request.patient_id) is None:
             raise UnknownPatientError(
@@ -79,7 +86,7 @@ class Referrals:
             OutboxEntry(projection.service_request(referral), referral.version),
             self.trail.entry(self.trail.agent(caller), Interaction.CREATE, [reference], now),
         ]
-        self.store.save_referral(referral, outbox)
+        self.store.save_referral(referral, outbox, claim_of(referral))
         return referral
 
     def of_patient(self, patient_id: str) -> list[Referral]:
