@@ -376,6 +376,62 @@ def _patient(mrn: str, system: str, **changes: Any) -> dict[str, Any]:
     return resource
 
 
+def test_a_history_pages_newest_first_by_links_only_its_reader_can_follow(
+    platform: LocalPlatform, fhir: HealthLakeFhirStore, gateway: str
+) -> None:
+    """A resource's history a page at a time (a long-lived record's versions would not fit one
+    answer), through the same opaque cursors as a search."""
+    system = platform.provisioned[RIVERSIDE].environment["MRN_SYSTEM"]
+    writer = Facade(gateway, machine_token(platform, "system/Patient.cruds", client_id="ehr-history"))
+    created = writer.call(
+        "POST",
+        "Patient",
+        json.dumps(_patient(f"MRN{secrets.token_hex(4)}", system)).encode(),
+        "application/fhir+json",
+    )
+    assert created.status == 201, created.body
+    patient = created.json()
+
+    def delivered(version: int) -> None:  # each version its own in HealthLake, none overtaken
+        eventually(
+            lambda: source_version(fhir.read_if_present("Patient", patient["id"]) or {}) == version,
+            timeout_s=30,
+        )
+
+    delivered(1)
+    for version, state in ((2, "CT"), (3, "NY")):
+        patient = dict(patient, address=[{"use": "home", "state": state}])
+        updated = writer.call(
+            "PUT", f"Patient/{patient['id']}", json.dumps(patient).encode(), "application/fhir+json"
+        )
+        assert updated.status == 200, updated.body
+        patient = updated.json()
+        delivered(version)
+
+    here = f"{gateway}{FHIR}/Patient/{patient['id']}/_history"
+    first = writer.get(f"Patient/{patient['id']}/_history?_count=2")
+    assert first.status == 200, first.body
+    bundle = valid(first.json())
+    links = {link["relation"]: link["url"] for link in bundle["link"]}
+    assert links["next"].startswith(f"{here}?_cursor=") and "healthlake" not in first.body.decode().lower()
+    states = [e["resource"]["address"][0]["state"] for e in bundle["entry"]]
+    following = writer.get(links["next"])
+    assert following.status == 200, following.body
+    rest = valid(following.json())
+    assert [link["relation"] for link in rest["link"]] == ["self"]
+    states += [e["resource"]["address"][0]["state"] for e in rest["entry"]]
+    assert states == ["NY", "CT", "NJ"]  # newest first, each version once
+
+    # The cursor is its reader's, and this history's; a history takes a page size and no more.
+    other = Facade(gateway, machine_token(platform, "system/*.rs", client_id="ehr-other"))
+    assert outcome(other.get(links["next"]), 404)["code"] == "not-found"
+    assert outcome(writer.get(links["next"].replace("/_history?", "?").replace(f"/{patient['id']}", "")), 404)
+    assert (
+        outcome(writer.get(f"Patient/{patient['id']}/_history?_since=2020-01-01"), 400)["code"] == "invalid"
+    )
+    assert outcome(writer.get(f"Patient/{patient['id']}/_history?_count=101"), 400)["code"] == "invalid"
+
+
 def test_a_patient_registered_by_mrn_is_read_and_found_at_once_and_a_second_create_returns_them(
     platform: LocalPlatform, fhir: HealthLakeFhirStore, gateway: str, people: dict[str, Any]
 ) -> None:
@@ -423,7 +479,7 @@ def test_a_patient_registered_by_mrn_is_read_and_found_at_once_and_a_second_crea
     assert outcome(stale, 412)["code"] == "conflict"
     assert writer.get(f"Patient/{patient_id}").json()["address"] == [{"use": "home", "state": "CT"}]
     # HealthLake has it by the outbox, with its MRN; the staff's search by name and birth date too.
-    eventually(lambda: source_version(fhir.read("Patient", patient_id)) == 2, timeout_s=30)
+    eventually(lambda: source_version(fhir.read_if_present("Patient", patient_id) or {}) == 2, timeout_s=30)
     staff = Facade(gateway, people["tokens"]["staff"])
     assert staff.get(f"Patient/{patient_id}").json()["identifier"][0]["value"] == mrn
 

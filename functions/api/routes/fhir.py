@@ -82,13 +82,19 @@ def _query() -> tuple[tuple[str, str], ...]:
     return tuple((name, value) for name, listed in values.items() for value in listed)
 
 
-def _search(resource_type: str, params: tuple[tuple[str, str], ...]) -> Response[str]:
+def _paged(
+    interaction: Interaction,
+    resource_type: str,
+    params: tuple[tuple[str, str], ...],
+    resource_id: str | None = None,
+) -> Response[str]:
+    """A search or a history: its first page, or the later page its `next` link's cursor names."""
     from telehealth.application.fhir_facade import CURSOR_PARAMETER, FhirRequest
 
     cursor = [v for k, v in params if k == CURSOR_PARAMETER]
     if cursor and len(params) == 1:
-        return _answer(FhirRequest(Interaction.SEARCH, resource_type, cursor=cursor[0]))
-    return _answer(FhirRequest(Interaction.SEARCH, resource_type, params=params))
+        return _answer(FhirRequest(interaction, resource_type, resource_id, cursor=cursor[0]))
+    return _answer(FhirRequest(interaction, resource_type, resource_id, params=params))
 
 
 @router.get(
@@ -108,7 +114,7 @@ def metadata() -> Response[str]:
 
 @router.get(TYPE, include_in_schema=False)
 def search(resource_type: str) -> Response[str]:
-    return _search(resource_type, _query())
+    return _paged(Interaction.SEARCH, resource_type, _query())
 
 
 @router.post(f"{TYPE}/_search", include_in_schema=False)
@@ -121,7 +127,7 @@ def search_by_post(resource_type: str) -> Response[str]:
         # Refused by the facade, which audits the attempt as every request.
         return _answer(FhirRequest(Interaction.SEARCH, resource_type, body_type_known=False))
     body = urllib.parse.parse_qsl(router.current_event.decoded_body or "", keep_blank_values=True)
-    return _search(resource_type, (*_query(), *body))
+    return _paged(Interaction.SEARCH, resource_type, (*_query(), *body))
 
 
 @router.get(INSTANCE, include_in_schema=False)
@@ -133,9 +139,8 @@ def read(resource_type: str, resource_id: str) -> Response[str]:
 
 @router.get(f"{INSTANCE}/_history", include_in_schema=False)
 def history(resource_type: str, resource_id: str) -> Response[str]:
-    from telehealth.application.fhir_facade import FhirRequest
-
-    return _answer(FhirRequest(Interaction.HISTORY_INSTANCE, resource_type, resource_id))
+    """A page of the resource's versions, newest first (`_count` of them)."""
+    return _paged(Interaction.HISTORY_INSTANCE, resource_type, _query(), resource_id)
 
 
 @router.get(f"{INSTANCE}/_history/<version_id>", include_in_schema=False)

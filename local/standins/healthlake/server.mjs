@@ -6,7 +6,7 @@
 // - resources are validated against the R4 definitions before they are stored (400 with an
 //   OperationOutcome otherwise, and nothing changes);
 // - one repository per data store id; an unknown data store is a 404;
-// - searches page with `next` links;
+// - searches and a resource's history page with `next` links;
 // - searches are held to what HealthLake documents (support.json, generated from
 //   layers/telehealth/telehealth/fhir/healthlake_support.py, sources in docs/upstream/healthlake.md):
 //   R4 search parameters of the type but those it lists as unsupported, its modifiers and
@@ -390,20 +390,36 @@ function validateWrite(method, fhirPath, body) {
 // searched for (a name, a birth date) stay out of URLs.
 const pages = new Map(); // token -> { fhirPath, query }
 
+// A resource's history pages as a search does, newest version first: the engine answers it whole,
+// so the page is cut here.
 function addPaging(bundle, baseUrl, fhirPath, query) {
-  if (bundle?.resourceType !== 'Bundle' || bundle.type !== 'searchset') return bundle;
+  const history = bundle?.type === 'history';
+  if (bundle?.resourceType !== 'Bundle' || !(bundle.type === 'searchset' || history)) return bundle;
   const count = Math.min(Number(query.get('_count') ?? DEFAULT_COUNT), MAX_COUNT);
   const offset = Number(query.get('_offset') ?? 0);
+  const total = history ? (bundle.entry ?? []).length : bundle.total;
+  const page = history ? { ...bundle, entry: (bundle.entry ?? []).slice(offset, offset + count) } : bundle;
   const link = [];
-  if (bundle.total !== undefined && offset + count < bundle.total) {
+  if (total !== undefined && offset + count < total) {
     const next = new URLSearchParams(query);
     next.set('_count', String(count));
     next.set('_offset', String(offset + count));
     const token = crypto.randomBytes(18).toString('base64url');
     pages.set(token, { fhirPath, query: next.toString() });
-    link.push({ relation: 'next', url: `${baseUrl}/${fhirPath.split('/')[1]}?_page=${token}` });
+    const at = history ? fhirPath : `/${fhirPath.split('/')[1]}`;
+    link.push({ relation: 'next', url: `${baseUrl}${at}?_page=${token}` });
   }
-  return { ...bundle, link };
+  return { ...page, link };
+}
+
+// What a resource's history takes: a page size, as a search's `_count`.
+function historyRefusal(params) {
+  for (const [name, value] of params) {
+    if (name !== '_count') return `${name} is not supported on a resource's history`;
+    const problem = resultProblem(name, value, new Set());
+    if (problem) return problem;
+  }
+  return null;
 }
 
 const CAPABILITIES = {
@@ -512,6 +528,9 @@ async function handle(req, res) {
     query = new URLSearchParams(page.query);
   } else if (method === 'GET' && /^\/[A-Z][A-Za-z]+$/.test(fhirPath)) {
     const refused = searchRefusal(fhirPath.slice(1), [...query]);
+    if (refused) return send(res, 400, outcome('invalid', refused));
+  } else if (method === 'GET' && /^\/[A-Z][A-Za-z]+\/[^/]+\/_history$/.test(fhirPath)) {
+    const refused = historyRefusal([...query]);
     if (refused) return send(res, 400, outcome('invalid', refused));
   }
   const rejected = validateWrite(method, fhirPath, body);

@@ -98,8 +98,10 @@ class HealthLakeFhirStore:
     def vread(self, resource_type: str, resource_id: str, version_id: str) -> dict[str, Any]:
         return self._call("GET", _path(resource_type, resource_id, "_history", version_id))
 
-    def history(self, resource_type: str, resource_id: str) -> dict[str, Any]:
-        return self._call("GET", _path(resource_type, resource_id, "_history"))
+    def history(self, resource_type: str, resource_id: str, *, count: int | None = None) -> dict[str, Any]:
+        """The first page of a resource's versions, newest first; `follow` fetches the next."""
+        path = _path(resource_type, resource_id, "_history")
+        return self._call("GET", path if count is None else f"{path}?_count={count}")
 
     def search(self, resource_type: str, params: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
         """Every matching resource, following the store's `next` links page by page."""

@@ -1,4 +1,5 @@
-"""The FHIR facade's searches in progress, between one page and the next, in the clinic table.
+"""The FHIR facade's searches (and histories) in progress, between one page and the next, in the
+clinic table.
 
 | item | pk | sk |
 |---|---|---|
@@ -32,6 +33,7 @@ class DynamoSearchCursors(DynamoTable):
                     "link": cursor.link,
                     "searched": json.dumps(cursor.searched),
                     "expires_at": int(cursor.expires_at.timestamp()),
+                    **({"resource_id": cursor.resource_id} if cursor.resource_id is not None else {}),
                 }
             ),
         )
@@ -47,4 +49,5 @@ class DynamoSearchCursors(DynamoTable):
             link=str(found["link"]),
             searched=tuple((str(k), str(v)) for k, v in json.loads(found["searched"])),
             expires_at=datetime.fromtimestamp(int(found["expires_at"]), UTC),
+            resource_id=str(found["resource_id"]) if "resource_id" in found else None,
         )

@@ -87,7 +87,9 @@ class FhirReader(Protocol):
 
     def vread(self, resource_type: str, resource_id: str, version_id: str) -> dict[str, Any]: ...
 
-    def history(self, resource_type: str, resource_id: str) -> dict[str, Any]: ...
+    def history(
+        self, resource_type: str, resource_id: str, *, count: int | None = None
+    ) -> dict[str, Any]: ...
 
     def search_page(self, resource_type: str, params: Pairs) -> dict[str, Any]: ...
 
@@ -124,7 +126,7 @@ class FhirRequest:
     resource_id: str | None = None
     version_id: str | None = None
     params: Pairs = ()  # a search's parameters, as sent (a name may repeat)
-    cursor: str | None = None  # a later page of a search
+    cursor: str | None = None  # a later page of a search or of a history
     body: Mapping[str, Any] | None = None  # a write's resource
     if_none_exist: str | None = None  # a conditional create's search (`identifier=system|value`)
     if_match: str | None = None  # an update's expected version (`W/"3"`)
@@ -217,17 +219,50 @@ class FhirFacade:
             # An older version may name others.
             _about(about, lambda: access.check_record(request.interaction, version))
             return _Answer(version, [_reference(current)])
-        history = self._store(lambda: self.store.history(kind, str(request.resource_id)))
-        versions = [found["resource"] for found in history.get("entry", []) if "resource" in found]
+        return self._history(access, request, base, current)
+
+    def _history(self, access: _Access, request: FhirRequest, base: str, current: dict[str, Any]) -> _Answer:
+        """A resource's versions, a page at a time (`_count`, then the `next` link's cursor), each
+        version checked as a vread of it would be."""
+        kind, resource_id, about = request.resource_type, str(request.resource_id), _reference(current)
+        here = f"{base}/{about}/_history"
+        if request.cursor is not None:
+            cursor = self._resume(access.caller, request)
+            page = self._store(lambda: self.store.follow(cursor.link, cursor.searched))
+            params, self_link = cursor.searched, f"{here}?{CURSOR_PARAMETER}={cursor.token}"
+        else:
+            params, self_link = request.params, here
+            refused = _history_problem(params)
+            if refused is not None:
+                raise FacadeError(400, "invalid", refused, about=about)
+            count = next((int(v) for k, v in params if k == "_count"), None)
+            page = self._store(lambda: self.store.history(kind, resource_id, count=count))
+        versions = [found["resource"] for found in page.get("entry", []) if "resource" in found]
 
         def each_version() -> None:  # as a vread of each
             for version in versions:
                 access.check_record(request.interaction, version)
 
         _about(about, each_version)
-        entries = [_history_entry(base, _reference(current), found) for found in history.get("entry", [])]
-        body = _bundle("history", f"{base}/{kind}/{request.resource_id}/_history", entries, None)
-        return _Answer(body, [_reference(current)])
+        entries = [_history_entry(base, about, found) for found in page.get("entry", [])]
+        next_url = self._next(access.caller, kind, page, params, base, resource_id=resource_id)
+        return _Answer(_bundle("history", self_link, entries, next_url), [about])
+
+    def _resume(self, caller: Caller, request: FhirRequest) -> SearchCursor:
+        """The cursor a later page names, if it is this caller's, for this search or history, and
+        not expired."""
+        assert request.cursor is not None
+        cursor = self.cursors.cursor(request.cursor)
+        if (
+            cursor is None
+            or cursor.owner != caller.subject
+            or cursor.resource_type != request.resource_type
+            or cursor.resource_id != request.resource_id
+        ):
+            raise FacadeError(404, "not-found", "No such page: follow the links of a search's Bundle.")
+        if cursor.expires_at <= self.clock():
+            raise FacadeError(410, "expired", "This search's pages have expired: search again.")
+        return cursor
 
     def _current(self, kind: str, resource_id: str) -> dict[str, Any]:
         """The resource's newest version: the FHIR store's, or the platform's own where a newer
@@ -349,11 +384,7 @@ class FhirFacade:
                 415, "not-supported", "A search by POST sends application/x-www-form-urlencoded."
             )
         if request.cursor is not None:
-            cursor = self.cursors.cursor(request.cursor)
-            if cursor is None or cursor.owner != access.caller.subject or cursor.resource_type != kind:
-                raise FacadeError(404, "not-found", "No such page: follow the links of a search's Bundle.")
-            if cursor.expires_at <= self.clock():
-                raise FacadeError(410, "expired", "This search's pages have expired: search again.")
+            cursor = self._resume(access.caller, request)
             params = cursor.searched
             access.check_search(kind, params)
             page = self._store(lambda: self.store.follow(cursor.link, cursor.searched))
@@ -402,8 +433,16 @@ class FhirFacade:
         return found + [_own(r) for r in newest.values()]
 
     def _next(
-        self, caller: Caller, kind: str, page: Mapping[str, Any], params: Pairs, base: str
+        self,
+        caller: Caller,
+        kind: str,
+        page: Mapping[str, Any],
+        params: Pairs,
+        base: str,
+        *,
+        resource_id: str | None = None,
     ) -> str | None:
+        """The facade's `next` link for the store's: a cursor the caller alone can follow."""
         link = next((li["url"] for li in page.get("link", []) if li.get("relation") == "next"), None)
         if link is None:
             return None
@@ -414,9 +453,11 @@ class FhirFacade:
             link=link,
             searched=params,
             expires_at=self.clock() + CURSOR_LIFETIME,
+            resource_id=resource_id,
         )
         self.cursors.save_cursor(cursor)
-        return f"{base}/{kind}?{CURSOR_PARAMETER}={cursor.token}"
+        here = kind if resource_id is None else f"{kind}/{resource_id}/_history"
+        return f"{base}/{here}?{CURSOR_PARAMETER}={cursor.token}"
 
     @staticmethod
     def _store(call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -540,6 +581,16 @@ def _check_search(resource_type: str, params: Pairs) -> None:
     problem = support.refusal(resource_type, params, offered)
     if problem is not None:
         raise FacadeError(400, "invalid", f"This search cannot be run: {problem}.")
+
+
+def _history_problem(params: Pairs) -> str | None:
+    """What a resource's history takes: its page size."""
+    for name, value in params:
+        if name != "_count":
+            return f"A resource's history takes _count only, not {name}."
+        if not value.isdigit() or not 1 <= int(value) <= support.HEALTHLAKE.max_count:
+            return f"_count must be a whole number from 1 to {support.HEALTHLAKE.max_count}."
+    return None
 
 
 def _from_store(error: FhirStoreError) -> FacadeError:

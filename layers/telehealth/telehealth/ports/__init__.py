@@ -158,6 +158,7 @@ class SearchCursor:
     link: str
     searched: tuple[tuple[str, str], ...]  # as sent: a name may repeat
     expires_at: datetime
+    resource_id: str | None = None  # a resource's history, paged; None for a search
 
 
 class MrnTakenError(Exception):
