@@ -1,4 +1,5 @@
-"""The tenant's REST API: Cognito authorizer over both pools, logs, X-Ray, throttling and WAF."""
+"""The tenant's REST APIs (the clinic's and the FHIR facade's): Cognito authorizer over both pools,
+logs, X-Ray, throttling and WAF."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_cdk import ArnFormat, Aws, Duration, Fn, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_wafv2 as waf
 from aws_cdk import aws_xray as xray
 from constructs import Construct
@@ -20,6 +22,7 @@ from infra.identity import ClinicIdentity
 from infra.monitoring import encrypted_log_group
 from infra.tenants import Tenant
 from telehealth import api_conventions
+from telehealth.api_conventions import RestApiKind
 
 STAGE = topology.API_STAGE
 
@@ -56,7 +59,9 @@ WAF_REDACTED_HEADERS = ("authorization", "cookie")
 UNTRACED_PATHS = (f"{api_conventions.FHIR_BASE}/*",)
 
 
-def _group_throttles(tenant: Tenant) -> dict[str, apigw.MethodDeploymentOptions]:
+def _group_throttles(
+    tenant: Tenant, routes: Sequence[topology.Route]
+) -> dict[str, apigw.MethodDeploymentOptions]:
     """Each route group's limits on each of its methods (API Gateway keeps a bucket per method).
     An override is a method's whole settings, so it repeats the stage's logging and metrics."""
     return {
@@ -67,10 +72,27 @@ def _group_throttles(tenant: Tenant) -> dict[str, apigw.MethodDeploymentOptions]
             throttling_rate_limit=tenant.throttle_of(route.group).rate,
             throttling_burst_limit=tenant.throttle_of(route.group).burst,
         )
-        for route in topology.ROUTES
+        for route in routes
         if route.group is not topology.RouteGroup.PUBLIC
         for key in route.throttle_keys
     }
+
+
+def _stage_url(rest_api: apigw.RestApi) -> str:
+    return f"https://{rest_api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{STAGE}"
+
+
+def _rate_body_key(kind: RestApiKind) -> str:
+    key = api_conventions.CLIENT_RATE_BODY_KEY
+    return key if kind is RestApiKind.CLINIC else f"{key}-{kind.value}"
+
+
+def _rate_body(kind: RestApiKind) -> dict[str, object]:
+    """WAF's 429 body, without a request id: WAF answers before API Gateway gives one."""
+    limited = api_conventions.CLIENT_RATE_LIMITED
+    if kind is RestApiKind.FHIR:
+        return limited.outcome(None)
+    return {k: v for k, v in limited.body("").items() if k != "instance"}
 
 
 def _visibility(name: str) -> waf.CfnWebACL.VisibilityConfigProperty:
@@ -80,6 +102,13 @@ def _visibility(name: str) -> waf.CfnWebACL.VisibilityConfigProperty:
 
 
 class ClinicApi(Construct):
+    """The tenant's two REST APIs, in front of the one `api` function: the clinic's (`/v1`, the
+    integrations, the docs) and the FHIR facade's (`/fhir/r4`). Gateway Responses belong to a
+    REST API, so only an API of its own lets what API Gateway answers itself on the facade (a 401,
+    a 404, a 429) be an OperationOutcome while the clinic's API answers problem+json. Both have
+    the Cognito authorizer over both pools, access and execution logs, X-Ray, the route groups'
+    throttles, and the one firewall."""
+
     def __init__(
         self,
         scope: Construct,
@@ -99,11 +128,72 @@ class ClinicApi(Construct):
         access_logs = encrypted_log_group(
             self, "AccessLogs", name=f"/telehealth/{tenant.id}/api/access", key=key
         )
-        self.rest_api = apigw.RestApi(
-            self,
+        integration = apigw.LambdaIntegration(handler, proxy=True)
+        self.rest_api = self._rest_api(
             "RestApi",
-            rest_api_name=prefix,
+            RestApiKind.CLINIC,
+            name=prefix,
             description=f"{tenant.display_name}: telehealth API",
+            tenant=tenant,
+            key=key,
+            identity=identity,
+            integration=integration,
+            access_logs=access_logs,
+        )
+        self.fhir_api = self._rest_api(
+            "FhirApi",
+            RestApiKind.FHIR,
+            name=f"{prefix}-fhir",
+            description=f"{tenant.display_name}: FHIR R4 facade",
+            tenant=tenant,
+            key=key,
+            identity=identity,
+            integration=integration,
+            access_logs=access_logs,
+        )
+        self._firewall(tenant, key)
+        self._untraced(tenant, self.fhir_api.deployment_stage.stage_arn)
+
+    @property
+    def apis(self) -> dict[RestApiKind, apigw.RestApi]:
+        return {RestApiKind.CLINIC: self.rest_api, RestApiKind.FHIR: self.fhir_api}
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url
+
+    @property
+    def base_url(self) -> str:
+        """The stage's URL, built from the RestApi's id and the stage's name rather than taken
+        from the stage: the stage's deployment waits for the methods, the methods for the function,
+        and the function's environment names the portal clients, whose callbacks include this URL
+        (a reference to the stage would close that circle)."""
+        return _stage_url(self.rest_api)
+
+    @property
+    def fhir_base_url(self) -> str:
+        """Where health systems find the FHIR facade: its API's stage and the FHIR base below it."""
+        return _stage_url(self.fhir_api) + api_conventions.FHIR_BASE
+
+    def _rest_api(
+        self,
+        id: str,
+        kind: RestApiKind,
+        *,
+        name: str,
+        description: str,
+        tenant: Tenant,
+        key: kms.IKey,
+        identity: ClinicIdentity,
+        integration: apigw.Integration,
+        access_logs: logs.ILogGroup,
+    ) -> apigw.RestApi:
+        routes = [route for route in topology.ROUTES if route.api is kind]
+        rest_api = apigw.RestApi(
+            self,
+            id,
+            rest_api_name=name,
+            description=description,
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=False,  # the account baseline owns API Gateway's logging role
             default_cors_preflight_options=apigw.CorsOptions(
@@ -123,29 +213,31 @@ class ClinicApi(Construct):
                 # The stage's default, per method; each route group's methods get their own below.
                 throttling_rate_limit=tenant.api_throttle.rate,
                 throttling_burst_limit=tenant.api_throttle.burst,
-                method_options=_group_throttles(tenant),
+                method_options=_group_throttles(tenant, routes),
                 access_log_destination=apigw.LogGroupLogDestination(access_logs),
                 access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS)),
             ),
         )
-        stage = self.rest_api.deployment_stage
+        stage = rest_api.deployment_stage
         acknowledge(stage, "api-cache")
         acknowledge(stage, "api-client-cert")
         # API Gateway writes execution logs to this group name; declaring it first gives it the
         # tenant's key, a retention and the data-protection policy instead of AWS's defaults.
         encrypted_log_group(
             self,
-            "ExecutionLogs",
-            name=Fn.join("", ["API-Gateway-Execution-Logs_", self.rest_api.rest_api_id, f"/{STAGE}"]),
+            f"{id}ExecutionLogs" if kind is not RestApiKind.CLINIC else "ExecutionLogs",
+            name=Fn.join("", ["API-Gateway-Execution-Logs_", rest_api.rest_api_id, f"/{STAGE}"]),
             key=key,
         )
-
+        # An authorizer belongs to one REST API: each has its own, over the same pools.
         authorizer = apigw.CognitoUserPoolsAuthorizer(
-            self, "Authorizer", cognito_user_pools=identity.pools, authorizer_name=f"{prefix}-cognito"
+            self,
+            "Authorizer" if kind is RestApiKind.CLINIC else f"{id}Authorizer",
+            cognito_user_pools=identity.pools,
+            authorizer_name=f"{name}-cognito",
         )
-        integration = apigw.LambdaIntegration(handler, proxy=True)
-        for route in topology.ROUTES:
-            resource = self.rest_api.root.resource_for_path(route.path)
+        for route in routes:
+            resource = rest_api.root.resource_for_path(route.path)
             for method in route.methods:
                 if route.scopes:
                     resource.add_method(
@@ -157,27 +249,15 @@ class ClinicApi(Construct):
                     )
                 else:
                     resource.add_method(method, integration, authorization_type=apigw.AuthorizationType.NONE)
-        self._gateway_responses(tenant)
+        self._gateway_responses(rest_api, kind)
+        return rest_api
 
-        self._firewall(tenant, key, stage.stage_arn)
-        self._untraced(tenant, stage.stage_arn)
-
-    @property
-    def url(self) -> str:
-        return self.rest_api.url
-
-    @property
-    def base_url(self) -> str:
-        """The stage's URL, built from the RestApi's id and the stage's name rather than taken
-        from the stage: the stage's deployment waits for the methods, the methods for the function,
-        and the function's environment names the portal clients, whose callbacks include this URL
-        (a reference to the stage would close that circle)."""
-        return f"https://{self.rest_api.rest_api_id}.execute-api.{Aws.REGION}.{Aws.URL_SUFFIX}/{STAGE}"
-
-    def _gateway_responses(self, tenant: Tenant) -> None:
-        """API Gateway's own answers as problem+json, with the CORS header a browser needs to read
-        them (without it a portal sees a CORS error, not the 401 or 429)."""
-        headers = {"Content-Type": f"'{api_conventions.PROBLEM_JSON}'"}
+    def _gateway_responses(self, rest_api: apigw.RestApi, kind: RestApiKind) -> None:
+        """API Gateway's own answers in the API's words (problem+json; an OperationOutcome on the
+        FHIR facade's), with the CORS header a browser needs to read them (without it a portal
+        sees a CORS error, not the 401 or 429)."""
+        content_type, _ = api_conventions.GATEWAY_PROBLEMS[0].answer(kind, "")
+        headers = {"Content-Type": f"'{content_type}'"}
         origin = api_conventions.gateway_cors_origin(self.cors_origins)
         if origin is not None:
             # A header mapping: a literal in quotes, or where in the request to take it from.
@@ -186,14 +266,15 @@ class ClinicApi(Construct):
             )
             headers["Vary"] = "'Origin'"
         for problem in api_conventions.GATEWAY_PROBLEMS:
-            self.rest_api.add_gateway_response(
+            _, body = problem.answer(kind, api_conventions.REQUEST_ID_PLACEHOLDER)
+            rest_api.add_gateway_response(
                 problem.response_type.replace("_", "-").lower(),
                 type=apigw.ResponseType.of(problem.response_type),
                 status_code=str(problem.status) if problem.status is not None else None,
                 response_headers=headers,
-                templates={
-                    "application/json": json.dumps(problem.body(api_conventions.REQUEST_ID_PLACEHOLDER))
-                },
+                # API Gateway picks the `application/json` template when the request names no
+                # other; the body's Content-Type is the header above.
+                templates={"application/json": json.dumps(body)},
             )
 
     def _untraced(self, tenant: Tenant, stage_arn: str) -> None:
@@ -220,7 +301,8 @@ class ClinicApi(Construct):
                 ),
             )
 
-    def _firewall(self, tenant: Tenant, key: kms.IKey, stage_arn: str) -> None:
+    def _firewall(self, tenant: Tenant, key: kms.IKey) -> None:
+        """One web ACL before both APIs' stages."""
         prefix = topology.tenant_prefix(tenant.id)
         rules = [
             waf.CfnWebACL.RuleProperty(
@@ -237,49 +319,12 @@ class ClinicApi(Construct):
             for i, group in enumerate(MANAGED_RULE_GROUPS)
         ]
         # One client (one token) past its limit is blocked with a 429 while its rate stays over
-        # it, so a runaway script cannot hold a group's throttle for everyone else.
-        # WAF sends fixed headers only: the portal's origin where there is exactly one.
-        portal = self.cors_origins[0] if len(self.cors_origins) == 1 else None
-        rules.append(
-            waf.CfnWebACL.RuleProperty(
-                name="per-client-rate",
-                priority=len(rules),
-                action=waf.CfnWebACL.RuleActionProperty(
-                    block=waf.CfnWebACL.BlockActionProperty(
-                        custom_response=waf.CfnWebACL.CustomResponseProperty(
-                            response_code=api_conventions.CLIENT_RATE_LIMITED.status or 429,
-                            custom_response_body_key=api_conventions.CLIENT_RATE_BODY_KEY,
-                            response_headers=[
-                                waf.CfnWebACL.CustomHTTPHeaderProperty(
-                                    name="Access-Control-Allow-Origin", value=portal
-                                )
-                            ]
-                            if portal
-                            else None,
-                        )
-                    )
-                ),
-                statement=waf.CfnWebACL.StatementProperty(
-                    rate_based_statement=waf.CfnWebACL.RateBasedStatementProperty(
-                        aggregate_key_type="CUSTOM_KEYS",
-                        limit=tenant.client_rate_limit,
-                        evaluation_window_sec=CLIENT_RATE_WINDOW_S,
-                        # A request without the header is not counted here; the per-IP rule covers it.
-                        custom_keys=[
-                            waf.CfnWebACL.RateBasedStatementCustomKeyProperty(
-                                header=waf.CfnWebACL.RateLimitHeaderProperty(
-                                    name="authorization",
-                                    text_transformations=[
-                                        waf.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
-                                    ],
-                                )
-                            )
-                        ],
-                    )
-                ),
-                visibility_config=_visibility(f"{prefix}-per-client-rate"),
-            )
-        )
+        # it, so a runaway script cannot hold a group's throttle for everyone else. WAF answers
+        # before API Gateway, so no Gateway Response shapes the body: a rule per API, each with
+        # its API's body, told apart by the path (the FHIR facade's is under /fhir/, behind any
+        # stage or base path).
+        for kind in RestApiKind:
+            rules.append(self._client_rate_rule(tenant, kind, priority=len(rules)))
         rules.append(
             waf.CfnWebACL.RuleProperty(
                 name="per-ip-rate",
@@ -302,21 +347,21 @@ class ClinicApi(Construct):
             visibility_config=_visibility(prefix),
             rules=rules,
             custom_response_bodies={
-                api_conventions.CLIENT_RATE_BODY_KEY: waf.CfnWebACL.CustomResponseBodyProperty(
-                    content_type="APPLICATION_JSON",
-                    content=json.dumps(
-                        {
-                            k: v
-                            for k, v in api_conventions.CLIENT_RATE_LIMITED.body("").items()
-                            if k != "instance"
-                        }
-                    ),
+                _rate_body_key(kind): waf.CfnWebACL.CustomResponseBodyProperty(
+                    content_type="APPLICATION_JSON", content=json.dumps(_rate_body(kind))
                 )
+                for kind in RestApiKind
             },
         )
-        waf.CfnWebACLAssociation(
-            self, "WebAclAssociation", resource_arn=stage_arn, web_acl_arn=self.web_acl.attr_arn
-        )
+        for kind, api in self.apis.items():
+            waf.CfnWebACLAssociation(
+                self,
+                "WebAclAssociation"
+                if kind is RestApiKind.CLINIC
+                else f"{kind.value.title()}WebAclAssociation",
+                resource_arn=api.deployment_stage.stage_arn,
+                web_acl_arn=self.web_acl.attr_arn,
+            )
         # WAF requires the log group's name to start with aws-waf-logs-, and its ARN without ":*".
         log_name = f"aws-waf-logs-{prefix}"
         log_group = encrypted_log_group(self, "WafLogs", name=log_name, key=key)
@@ -341,3 +386,66 @@ class ClinicApi(Construct):
             ],
         )
         logging.node.add_dependency(log_group)
+
+    def _client_rate_rule(
+        self, tenant: Tenant, kind: RestApiKind, *, priority: int
+    ) -> waf.CfnWebACL.RuleProperty:
+        """The per-client limit on one API's requests: a 429 in that API's words."""
+        prefix = topology.tenant_prefix(tenant.id)
+        # WAF sends fixed headers only: the portal's origin where there is exactly one.
+        portal = self.cors_origins[0] if len(self.cors_origins) == 1 else None
+        on_fhir = waf.CfnWebACL.StatementProperty(
+            byte_match_statement=waf.CfnWebACL.ByteMatchStatementProperty(
+                field_to_match=waf.CfnWebACL.FieldToMatchProperty(uri_path={}),
+                positional_constraint="CONTAINS",
+                search_string=f"{api_conventions.FHIR_BASE}/",
+                text_transformations=[waf.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+            )
+        )
+        on_api = (
+            on_fhir
+            if kind is RestApiKind.FHIR
+            else waf.CfnWebACL.StatementProperty(
+                not_statement=waf.CfnWebACL.NotStatementProperty(statement=on_fhir)
+            )
+        )
+        name = "per-client-rate" if kind is RestApiKind.CLINIC else f"per-client-rate-{kind.value}"
+        return waf.CfnWebACL.RuleProperty(
+            name=name,
+            priority=priority,
+            action=waf.CfnWebACL.RuleActionProperty(
+                block=waf.CfnWebACL.BlockActionProperty(
+                    custom_response=waf.CfnWebACL.CustomResponseProperty(
+                        response_code=api_conventions.CLIENT_RATE_LIMITED.status or 429,
+                        custom_response_body_key=_rate_body_key(kind),
+                        response_headers=[
+                            waf.CfnWebACL.CustomHTTPHeaderProperty(
+                                name="Access-Control-Allow-Origin", value=portal
+                            )
+                        ]
+                        if portal
+                        else None,
+                    )
+                )
+            ),
+            statement=waf.CfnWebACL.StatementProperty(
+                rate_based_statement=waf.CfnWebACL.RateBasedStatementProperty(
+                    aggregate_key_type="CUSTOM_KEYS",
+                    limit=tenant.client_rate_limit,
+                    evaluation_window_sec=CLIENT_RATE_WINDOW_S,
+                    # A request without the header is not counted here; the per-IP rule covers it.
+                    custom_keys=[
+                        waf.CfnWebACL.RateBasedStatementCustomKeyProperty(
+                            header=waf.CfnWebACL.RateLimitHeaderProperty(
+                                name="authorization",
+                                text_transformations=[
+                                    waf.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")
+                                ],
+                            )
+                        )
+                    ],
+                    scope_down_statement=on_api,
+                )
+            ),
+            visibility_config=_visibility(f"{prefix}-{name}"),
+        )

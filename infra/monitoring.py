@@ -113,7 +113,8 @@ class Alarms(Construct):
             )
             self._alarm(f"{service}-parked", metric, "Outbox entries parked (#outbox-parked)")
 
-    def api_health(self, api_name: str, stage: str) -> None:
+    def api_health(self, api_name: str, stage: str, *, label: str = "api") -> None:
+        """`<label>-5xx` and `<label>-latency-p99` on one REST API's stage."""
         for what, metric_name, statistic, threshold in (
             ("5xx", "5XXError", "Sum", 5),
             ("latency-p99", "Latency", "p99", 3000),
@@ -125,4 +126,4 @@ class Alarms(Construct):
                 period=Duration.minutes(5),
                 statistic=statistic,
             )
-            self._alarm(f"api-{what}", metric, f"API {what} (#api)", threshold=threshold, periods=2)
+            self._alarm(f"{label}-{what}", metric, f"API {what} (#api)", threshold=threshold, periods=2)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jsii
-from aws_cdk import Duration, IStableStringProducer, Lazy, Stack, Tags
+from aws_cdk import CfnOutput, Duration, IStableStringProducer, Lazy, Stack, Tags
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -28,6 +28,7 @@ from infra.visits import VisitWorkflows
 from infra.web import WEB_DIST, ClinicWeb
 from infra.web_config import POOLS, aws_csp_origins, pool_auth, runtime_config
 from telehealth.adapters.meetings import TENANT_TAG
+from telehealth.api_conventions import RestApiKind
 
 # Chime SDK actions, by what a function does with meetings, each bounded to the tenant as far as
 # IAM can (docs/operations.md, Video isolation, has the table; tests/infra holds every grant and
@@ -261,7 +262,11 @@ class TenantStack(Stack):
         # The services the relays and the sweeper count parked entries under (their loggers' names).
         alarms.outbox_parked(tenant.id, ("outbox-relay", "outbox-sweeper"))
         alarms.workflow_failures(workflows.machines.values())
-        alarms.api_health(api.rest_api.rest_api_name, STAGE)
+        for kind, rest_api in api.apis.items():
+            label = "api" if kind is RestApiKind.CLINIC else f"{kind.value}-api"
+            alarms.api_health(rest_api.rest_api_name, STAGE, label=label)
+        # Where health systems point their FHIR clients (the clinic's API URL is RestApi's own output).
+        CfnOutput(self, "FhirBaseUrl", value=api.fhir_base_url, description="The FHIR R4 facade's base URL")
         cw.Dashboard(
             self,
             "Dashboard",

@@ -779,6 +779,11 @@ class Route:
     scopes: tuple[str, ...] = (USER_SCOPE,)  # empty: no authorizer (health and the API's own docs)
 
     @property
+    def api(self) -> api_conventions.RestApiKind:
+        """The REST API the resource is on: the FHIR facade's, or the clinic's."""
+        return api_conventions.api_of(self.path)
+
+    @property
     def throttle_keys(self) -> tuple[str, ...]:
         """The stage's method-settings keys, `/<resource path>/<METHOD>` (API Gateway's and
         CDK's `methodOptions` form): one token bucket each."""

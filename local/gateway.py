@@ -5,7 +5,9 @@ checked by the Cognito authorizer's rules (signature, issuer, expiry, the method
 stricter, no looser), turned into an API Gateway proxy event with the authorizer's claims, and
 sent to the tenant's `api` function. Answers API Gateway gives itself are the stack's Gateway
 Responses here too (`telehealth.api_conventions.GATEWAY_PROBLEMS`): problem+json with the request
-id and the CORS origin, 404 for a path or method no resource has, 401 from the authorizer, 429
+id and the CORS origin (an OperationOutcome under /fhir, whose resources are the FHIR facade's own
+REST API in the stack; here one port serves both APIs' paths), 404 for a path or method no
+resource has, 401 from the authorizer, 429
 past a method's throttle (a token bucket per method with its route group's limits, as the stage's
 method settings give API Gateway), 413, 502/500/504 for what the integration did.
 
@@ -254,6 +256,7 @@ class _Request(BaseHTTPRequestHandler):
     def _begin(self) -> None:
         self.request_id = str(uuid.uuid4())
         self.tenant = None
+        self.api = api_conventions.RestApiKind.CLINIC  # whose Gateway Responses answer
 
     def _base(self) -> str:
         """BASE: the prefix the tenant's API and web apps live under ("" or "/tenants/<id>")."""
@@ -296,7 +299,7 @@ class _Request(BaseHTTPRequestHandler):
         self._begin()
         url = urllib.parse.urlsplit(self.path)
         tenant, path = self._tenant_and_path(url.path)
-        self.tenant = tenant
+        self.tenant, self.api = tenant, api_conventions.api_of(path)
         length = int(self.headers.get("Content-Length") or 0)
         if length > limits.APIGW_PAYLOAD_BYTES.value:
             # Drained, not kept: the client hears the answer, not a reset.
@@ -564,9 +567,11 @@ class _Request(BaseHTTPRequestHandler):
         self._send(status, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
     def _problem(self, problem: GatewayProblem, *, status: int | None = None, close: bool = False) -> None:
-        """A Gateway Response of the stack: problem+json, the request id as `instance`, and the
-        CORS origin as the stack's response header mapping gives it."""
-        headers = {"Content-Type": api_conventions.PROBLEM_JSON}
+        """A Gateway Response of the stack, in the words of the API the path is on (problem+json
+        with the request id as `instance`; an OperationOutcome on the FHIR facade's), and the CORS
+        origin as the stack's response header mapping gives it."""
+        content_type, body = problem.answer(self.api, self.request_id)
+        headers = {"Content-Type": content_type}
         origins = self.tenant.cors_origins if self.tenant else ()
         mapping = api_conventions.gateway_cors_origin(origins)
         origin = self.headers.get("Origin") if mapping == api_conventions.REQUEST_ORIGIN else mapping
@@ -578,7 +583,7 @@ class _Request(BaseHTTPRequestHandler):
             self.close_connection = True
         status = problem.status or status
         assert status is not None, problem.response_type
-        self._send(status, json.dumps(problem.body(self.request_id)).encode(), headers)
+        self._send(status, json.dumps(body).encode(), headers)
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         """As API Gateway passes it on: CORS headers on responses are the function's to add."""

@@ -21,6 +21,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from telehealth import api_conventions
 from telehealth.application.callers import NotAuthorizedError
 from telehealth.domain.appointments import AppointmentRuleError
 from telehealth.domain.clinic_settings import SettingsError
@@ -37,23 +38,7 @@ from telehealth.errors import (
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
-FHIR_JSON = "application/fhir+json"
-# The FHIR facade's paths: everything there, errors included, answers in FHIR's words.
-FHIR_PATHS = "/fhir/"
-# An HTTP status's OperationOutcome issue code (R4's IssueType), where the error names none.
-ISSUE_CODES = {
-    400: "invalid",
-    401: "login",
-    403: "forbidden",
-    404: "not-found",
-    405: "not-supported",
-    409: "conflict",
-    410: "deleted",
-    412: "conflict",
-    422: "processing",
-    429: "throttled",
-    503: "transient",
-}
+FHIR_JSON = api_conventions.FHIR_JSON
 
 # Rule kinds and the HTTP status each answers with.
 RULE_STATUS = {
@@ -126,12 +111,9 @@ def operation_outcome(
 ) -> Response[str]:
     """A FHIR error: one issue, `error` (`fatal` for the platform's own failure), with its code and a
     sentence that repeats nothing the client sent; the request's id where support will look."""
-    issue = {
-        "severity": "fatal" if status >= 500 else "error",
-        "code": code or ISSUE_CODES.get(status, "exception"),
-        "diagnostics": diagnostics + (f" (request {request})" if request else ""),
-    }
-    body = {"resourceType": "OperationOutcome", "issue": [issue]}
+    body = api_conventions.operation_outcome(
+        status, diagnostics + (f" (request {request})" if request else ""), code
+    )
     return Response(status_code=status, content_type=FHIR_JSON, body=json.dumps(body))
 
 
@@ -234,7 +216,7 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
                     "raised_at": where[-3:],
                 },
             )
-        if app.current_event.path.startswith(FHIR_PATHS):
+        if api_conventions.api_of(app.current_event.path) is api_conventions.RestApiKind.FHIR:
             return operation_outcome(
                 status, detail if detail and status < 500 else title, request=request_id(app)
             )
@@ -329,7 +311,8 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     @app.not_found
     def no_route(error: Exception) -> Response[str]:
         # A path under a resource API Gateway has ({proxy+}) that no route of the function takes.
-        described = "/fhir/r4/metadata" if app.current_event.path.startswith(FHIR_PATHS) else "/openapi.json"
+        fhir = api_conventions.api_of(app.current_event.path) is api_conventions.RestApiKind.FHIR
+        described = f"{api_conventions.FHIR_BASE}/metadata" if fhir else "/openapi.json"
         return answer(404, "no-such-route", "No such route.", f"See {described} for the routes.", error)
 
     @app.exception_handler(SlotTakenError)

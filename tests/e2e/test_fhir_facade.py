@@ -246,7 +246,7 @@ def test_each_resource_type_opens_to_its_own_scope_and_no_other(
     # A token of the other tenant's pool, with every scope, never reaches the function.
     desert = platform.provisioned[DESERT].issuers["workforce"]
     foreign = mint_client_credentials_token(issuer=desert, client_id="ehr-elsewhere", scopes=["system/*.rs"])
-    assert Facade(gateway, foreign).get("Patient").status == 401
+    assert outcome(Facade(gateway, foreign).get("Patient"), 401)["code"] == "login"
 
 
 # --- users: role and compartment -----------------------------------------------------------------------
@@ -308,6 +308,9 @@ def test_errors_are_operation_outcomes_with_the_right_status_that_echo_nothing(
         (lambda: machine.get(f"Patient?birthdate=zz{SEARCHED_NAME}"), 400, "invalid"),
         (lambda: machine.get("Patient?_count=1000"), 400, "invalid"),
         (lambda: machine.get("Patient/x/y/z/w"), 404, "not-found"),
+        # What API Gateway answers itself, before the function: no token, or a forged one.
+        (lambda: Facade(gateway, None).get("Patient"), 401, "login"),
+        (lambda: Facade(gateway, "Bearer not.a.token").get(f"Patient?name={SEARCHED_NAME}"), 401, "login"),
     ]
     for ask, status, code in cases:
         reply = ask()

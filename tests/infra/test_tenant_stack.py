@@ -6,9 +6,12 @@ import json
 from collections import defaultdict
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
+
 from infra import topology
 from local.parity.report import egress_functions, function_subnet_kinds
 from telehealth import api_conventions
+from telehealth.api_conventions import RestApiKind
 from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES
 from telehealth.ports import DESTINATIONS
 from tests.conftest import FUNCTION_ENVIRONMENT, Assembly, Template, as_list, render
@@ -236,34 +239,62 @@ def test_the_visit_lifecycle_is_standard_encrypted_and_logs_no_execution_data(as
                 assert state.get("Retry") and state.get("Catch"), "every task retries and catches"
 
 
+def _apis(t: Template, tenant_id: str) -> dict[RestApiKind, str]:
+    """Each REST API's logical id, by its name (`telehealth-<tenant>`, `...-fhir`)."""
+    prefix = topology.tenant_prefix(tenant_id)
+    names = {prefix: RestApiKind.CLINIC, f"{prefix}-fhir": RestApiKind.FHIR}
+    return {names[r["Properties"]["Name"]]: lid for lid, r in t.of_type("AWS::ApiGateway::RestApi").items()}
+
+
+def _stages(t: Template, tenant_id: str) -> dict[RestApiKind, tuple[str, dict[str, Any]]]:
+    """Each REST API's stage: its logical id and its properties."""
+    kinds = {lid: kind for kind, lid in _apis(t, tenant_id).items()}
+    return {
+        kinds[stage["Properties"]["RestApiId"]["Ref"]]: (lid, stage["Properties"])
+        for lid, stage in t.of_type("AWS::ApiGateway::Stage").items()
+    }
+
+
 def test_the_api_authorizes_with_both_pools_logs_without_bodies_and_sits_behind_waf(
     assembly: Assembly,
 ) -> None:
+    """Both REST APIs (the clinic's, the FHIR facade's): each its Cognito authorizer over both
+    pools, traced, logging without bodies, behind the one web ACL."""
     for tenant in assembly.tenants:
         t = assembly.tenant(tenant.id)
-        _, authorizer = t.one("AWS::ApiGateway::Authorizer")
-        assert authorizer["Properties"]["Type"] == "COGNITO_USER_POOLS"
+        apis = _apis(t, tenant.id)
+        assert set(apis) == set(RestApiKind)
         pools = set(t.of_type("AWS::Cognito::UserPool"))
-        arns = json.dumps(authorizer["Properties"]["ProviderARNs"])
-        assert len(pools) == 2 and all(p in arns for p in pools)
+        authorizers = t.props("AWS::ApiGateway::Authorizer")
+        assert sorted(a["RestApiId"]["Ref"] for a in authorizers) == sorted(apis.values())
+        for authorizer in authorizers:
+            assert authorizer["Type"] == "COGNITO_USER_POOLS"
+            arns = json.dumps(authorizer["ProviderARNs"])
+            assert len(pools) == 2 and all(p in arns for p in pools)
 
-        _, stage = t.one("AWS::ApiGateway::Stage")
-        sp = stage["Properties"]
-        assert sp["TracingEnabled"] is True
-        # Every method's settings (the stage's default and each group's overrides) log without bodies.
-        for settings in sp["MethodSettings"]:
-            assert settings["LoggingLevel"] == "INFO", settings
-            assert settings["DataTraceEnabled"] is False, settings
-            assert settings["MetricsEnabled"] is True, settings
-        (default,) = [s for s in sp["MethodSettings"] if s["ResourcePath"] == "/*"]
-        assert default["ThrottlingRateLimit"] == tenant.api_throttle.rate
-        assert default["ThrottlingBurstLimit"] == tenant.api_throttle.burst
-        access_format = json.loads(sp["AccessLogSetting"]["Format"])
-        assert not any("body" in v.lower() or "querystring" in v.lower() for v in access_format.values())
+        stages = _stages(t, tenant.id)
+        for _, sp in stages.values():
+            assert sp["TracingEnabled"] is True
+            # Every method's settings (the stage's default and each group's overrides) log without bodies.
+            for settings in sp["MethodSettings"]:
+                assert settings["LoggingLevel"] == "INFO", settings
+                assert settings["DataTraceEnabled"] is False, settings
+                assert settings["MetricsEnabled"] is True, settings
+            (default,) = [s for s in sp["MethodSettings"] if s["ResourcePath"] == "/*"]
+            assert default["ThrottlingRateLimit"] == tenant.api_throttle.rate
+            assert default["ThrottlingBurstLimit"] == tenant.api_throttle.burst
+            access_format = json.loads(sp["AccessLogSetting"]["Format"])
+            assert not any("body" in v.lower() or "querystring" in v.lower() for v in access_format.values())
 
-        _, association = t.one("AWS::WAFv2::WebACLAssociation")
-        assert "Stage" in json.dumps(association["Properties"]["ResourceArn"]) or association
-        _, acl = t.one("AWS::WAFv2::WebACL")
+        stage_ids = {kind: lid for kind, (lid, _) in stages.items()}
+        acl_id, acl = t.one("AWS::WAFv2::WebACL")
+        # The one web ACL before each stage.
+        associations = t.props("AWS::WAFv2::WebACLAssociation")
+        assert all(acl_id in json.dumps(a["WebACLArn"]) for a in associations)
+        guarded = sorted(
+            lid for a in associations for lid in stage_ids.values() if lid in json.dumps(a["ResourceArn"])
+        )
+        assert guarded == sorted(stage_ids.values())
         managed = {
             r["Statement"]["ManagedRuleGroupStatement"]["Name"]
             for r in acl["Properties"]["Rules"]
@@ -281,7 +312,7 @@ def test_the_api_authorizes_with_both_pools_logs_without_bodies_and_sits_behind_
         sampling = rule["Properties"]["SamplingRule"]
         assert sampling["URLPath"] == "/fhir/r4/*" and sampling["FixedRate"] == 0
         assert sampling["ReservoirSize"] == 0 and sampling["Priority"] < 10000
-        assert "stages" in json.dumps(sampling["ResourceARN"])  # this tenant's stage only
+        assert stage_ids[RestApiKind.FHIR] in json.dumps(sampling["ResourceARN"])  # the facade's stage only
 
 
 def _resource_paths(t: Template) -> dict[str, str]:
@@ -300,7 +331,7 @@ def _resource_paths(t: Template) -> dict[str, str]:
 def test_routes_require_the_scopes_of_the_topology(assembly: Assembly) -> None:
     for tenant in assembly.tenants:
         t = assembly.tenant(tenant.id)
-        paths = _resource_paths(t)
+        paths, apis = _resource_paths(t), _apis(t, tenant.id)
         methods = [
             m
             for m in t.props("AWS::ApiGateway::Method")
@@ -311,6 +342,7 @@ def test_routes_require_the_scopes_of_the_topology(assembly: Assembly) -> None:
             matching = [m for m in methods if paths[m["ResourceId"]["Ref"]] == route.path]
             assert sorted(m["HttpMethod"] for m in matching) == sorted(route.methods), route.path
             for method in matching:
+                assert method["RestApiId"]["Ref"] == apis[route.api], route.path
                 if route.scopes:
                     assert method["AuthorizationType"] == "COGNITO_USER_POOLS"
                     assert set(method["AuthorizationScopes"]) == set(route.scopes)
@@ -320,16 +352,18 @@ def test_routes_require_the_scopes_of_the_topology(assembly: Assembly) -> None:
 
 def test_each_route_groups_methods_carry_the_groups_throttle_from_the_tenant_file(assembly: Assembly) -> None:
     for tenant in assembly.tenants:
-        (stage,) = assembly.tenant(tenant.id).props("AWS::ApiGateway::Stage")
+        stages = _stages(assembly.tenant(tenant.id), tenant.id)
+        # Each method's settings on its own API's stage.
         settings = {
-            (s["ResourcePath"], s["HttpMethod"]): (s["ThrottlingRateLimit"], s["ThrottlingBurstLimit"])
+            (kind, s["ResourcePath"], s["HttpMethod"]): (s["ThrottlingRateLimit"], s["ThrottlingBurstLimit"])
+            for kind, (_, stage) in stages.items()
             for s in stage["MethodSettings"]
         }
         groups = {route.group for route in topology.ROUTES} - {topology.RouteGroup.PUBLIC}
         assert groups == set(topology.THROTTLED_GROUPS)
         for route in topology.ROUTES:
             for method in route.methods:
-                key = ("/~1" + route.path.lstrip("/").replace("/", "~1"), method)
+                key = (route.api, "/~1" + route.path.lstrip("/").replace("/", "~1"), method)
                 if route.group is topology.RouteGroup.PUBLIC:
                     assert key not in settings  # the stage's default
                 else:
@@ -343,44 +377,74 @@ def test_each_route_groups_methods_carry_the_groups_throttle_from_the_tenant_fil
 def test_api_gateways_own_errors_are_problems_with_the_request_id_and_the_portals_cors_origin(
     assembly: Assembly,
 ) -> None:
+    """On the clinic's API problem+json; on the FHIR facade's an OperationOutcome (a 401 there is
+    FHIR's, as every error the facade answers itself)."""
     for tenant in assembly.tenants:
-        responses = {
-            r["ResponseType"]: r for r in assembly.tenant(tenant.id).props("AWS::ApiGateway::GatewayResponse")
-        }
-        assert set(responses) == {p.response_type for p in api_conventions.GATEWAY_PROBLEMS}
-        for problem in api_conventions.GATEWAY_PROBLEMS:
-            response = responses[problem.response_type]
-            assert response.get("StatusCode") == (str(problem.status) if problem.status else None)
-            headers = response["ResponseParameters"]
-            assert headers["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
-            body = json.loads(response["ResponseTemplates"]["application/json"])
-            assert body["type"].startswith("/problems/") and body["instance"] == "$context.requestId"
-            assert body.get("status") == problem.status
-            # The portal's origin: the web distribution's (its only one where the tenant file names
-            # no other, or names the custom domain itself).
-            origin = render(headers.get("gatewayresponse.header.Access-Control-Allow-Origin"))
-            assert origin == f"'{_web_origin(assembly.tenant(tenant.id), tenant)}'"
-        # An unknown route is a 404, not API Gateway's 403 `Missing Authentication Token`.
-        assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
+        t = assembly.tenant(tenant.id)
+        for kind, api_id in _apis(t, tenant.id).items():
+            responses = {
+                r["ResponseType"]: r
+                for r in t.props("AWS::ApiGateway::GatewayResponse")
+                if r["RestApiId"]["Ref"] == api_id
+            }
+            assert set(responses) == {p.response_type for p in api_conventions.GATEWAY_PROBLEMS}
+            for problem in api_conventions.GATEWAY_PROBLEMS:
+                response = responses[problem.response_type]
+                assert response.get("StatusCode") == (str(problem.status) if problem.status else None)
+                headers = response["ResponseParameters"]
+                body = json.loads(response["ResponseTemplates"]["application/json"])
+                if kind is RestApiKind.CLINIC:
+                    assert headers["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+                    assert body["type"].startswith("/problems/") and body["instance"] == "$context.requestId"
+                    assert body.get("status") == problem.status
+                else:
+                    assert headers["gatewayresponse.header.Content-Type"] == "'application/fhir+json'"
+                    get_fhir_model_class("OperationOutcome").model_validate(body)
+                    (issue,) = body["issue"]
+                    assert issue["diagnostics"].endswith("(request $context.requestId)")
+                    expected = {401: "login", 403: "forbidden", 404: "not-found", 429: "throttled"}
+                    if problem.status in expected:
+                        assert issue["code"] == expected[problem.status], problem.response_type
+                # The portal's origin: the web distribution's (its only one where the tenant file
+                # names no other, or names the custom domain itself).
+                origin = render(headers.get("gatewayresponse.header.Access-Control-Allow-Origin"))
+                assert origin == f"'{_web_origin(t, tenant)}'"
+            # An unknown route is a 404, not API Gateway's 403 `Missing Authentication Token`.
+            assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"
 
 
 def test_waf_limits_each_client_by_its_authorization_header_without_logging_it(assembly: Assembly) -> None:
+    """A rule per API, split by the FHIR base in the path, each answering 429 in its API's words."""
     for tenant in assembly.tenants:
         t = assembly.tenant(tenant.id)
         (acl,) = t.props("AWS::WAFv2::WebACL")
-        (rule,) = [r for r in acl["Rules"] if r["Name"] == "per-client-rate"]
-        statement = rule["Statement"]["RateBasedStatement"]
-        assert statement["AggregateKeyType"] == "CUSTOM_KEYS"
-        assert statement["Limit"] == tenant.client_rate_limit
-        assert statement["EvaluationWindowSec"] == 300
-        (key,) = statement["CustomKeys"]
-        assert key["Header"]["Name"].lower() == "authorization"
-        response = rule["Action"]["Block"]["CustomResponse"]
-        assert response["ResponseCode"] == 429
-        body = json.loads(acl["CustomResponseBodies"][response["CustomResponseBodyKey"]]["Content"])
-        assert body["type"] == "/problems/too-many-requests" and body["status"] == 429
-        cors = {h["Name"]: render(h["Value"]) for h in response.get("ResponseHeaders", [])}
-        assert cors == {"Access-Control-Allow-Origin": _web_origin(t, tenant)}
+        rules = {r["Name"]: r for r in acl["Rules"]}
+        for name, kind in (
+            ("per-client-rate", RestApiKind.CLINIC),
+            ("per-client-rate-fhir", RestApiKind.FHIR),
+        ):
+            rule = rules[name]
+            statement = rule["Statement"]["RateBasedStatement"]
+            assert statement["AggregateKeyType"] == "CUSTOM_KEYS"
+            assert statement["Limit"] == tenant.client_rate_limit
+            assert statement["EvaluationWindowSec"] == 300
+            (key,) = statement["CustomKeys"]
+            assert key["Header"]["Name"].lower() == "authorization"
+            scope = statement["ScopeDownStatement"]
+            on_fhir = scope if kind is RestApiKind.FHIR else scope["NotStatement"]["Statement"]
+            match = on_fhir["ByteMatchStatement"]
+            assert match["FieldToMatch"] == {"UriPath": {}} and match["SearchString"] == "/fhir/r4/"
+            assert match["PositionalConstraint"] == "CONTAINS"
+            response = rule["Action"]["Block"]["CustomResponse"]
+            assert response["ResponseCode"] == 429
+            body = json.loads(acl["CustomResponseBodies"][response["CustomResponseBodyKey"]]["Content"])
+            if kind is RestApiKind.CLINIC:
+                assert body["type"] == "/problems/too-many-requests" and body["status"] == 429
+            else:
+                get_fhir_model_class("OperationOutcome").model_validate(body)
+                assert body["issue"][0]["code"] == "throttled"
+            cors = {h["Name"]: render(h["Value"]) for h in response.get("ResponseHeaders", [])}
+            assert cors == {"Access-Control-Allow-Origin": _web_origin(t, tenant)}
         # Requests without the header (sign-in pages, health) are still limited per address.
         assert any(
             r["Statement"].get("RateBasedStatement", {}).get("AggregateKeyType") == "IP" for r in acl["Rules"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 # CORS for a portal served from another origin: API Gateway answers the preflight, the function
 # adds the headers to its responses; both allow the same.
@@ -39,6 +40,37 @@ def portal_client_variable(pool: str) -> str:
 
 FHIR_BASE = "/fhir/r4"
 SMART_CONFIGURATION = f"{FHIR_BASE}/.well-known/smart-configuration"
+FHIR_JSON = "application/fhir+json"
+# An HTTP status's OperationOutcome issue code (R4's IssueType), where the error names none.
+FHIR_ISSUE_CODES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    408: "timeout",
+    409: "conflict",
+    410: "deleted",
+    412: "conflict",
+    413: "too-long",
+    415: "not-supported",
+    422: "processing",
+    429: "throttled",
+    503: "transient",
+    504: "timeout",
+}
+
+
+def operation_outcome(status: int | None, diagnostics: str, code: str | None = None) -> dict[str, object]:
+    """A FHIR error's body: one issue, `error` (`fatal` for the platform's own failure: a 5xx, or
+    a status not known until API Gateway answers), its code, and a sentence for the client."""
+    fatal = status is None or status >= 500
+    issue = {
+        "severity": "fatal" if fatal else "error",
+        "code": code or FHIR_ISSUE_CODES.get(status or 0, "exception" if fatal else "invalid"),
+        "diagnostics": diagnostics,
+    }
+    return {"resourceType": "OperationOutcome", "issue": [issue]}
 
 
 # --- Problems API Gateway answers itself ----------------------------------------------------------
@@ -53,6 +85,20 @@ SMART_CONFIGURATION = f"{FHIR_BASE}/.well-known/smart-configuration"
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
 REQUEST_ID_PLACEHOLDER = "$context.requestId"  # what API Gateway substitutes in a response template
+
+
+class RestApiKind(StrEnum):
+    """The tenant's two REST APIs. Gateway Responses belong to a REST API, not to a path: the FHIR
+    facade has an API of its own so that what API Gateway answers itself there (a 401, a 429) is
+    an OperationOutcome, while the clinic's API answers problem+json."""
+
+    CLINIC = "clinic"
+    FHIR = "fhir"
+
+
+def api_of(path: str) -> RestApiKind:
+    """Which API a path is on (the FHIR facade's API serves everything under /fhir)."""
+    return RestApiKind.FHIR if path == "/fhir" or path.startswith("/fhir/") else RestApiKind.CLINIC
 
 
 @dataclass(frozen=True)
@@ -73,6 +119,19 @@ class GatewayProblem:
             "detail": self.detail,
             "instance": request_id,
         }
+
+    def outcome(self, request_id: str | None) -> dict[str, object]:
+        """The same answer on the FHIR facade's API, as FHIR clients read errors: an
+        OperationOutcome, the request id in its sentence as the facade's own errors carry it
+        (None: answered before there is one)."""
+        request = f" (request {request_id})" if request_id is not None else ""
+        return operation_outcome(self.status, f"{self.title} {self.detail}{request}")
+
+    def answer(self, api: RestApiKind, request_id: str) -> tuple[str, dict[str, object]]:
+        """The content type and body this problem is answered with on `api`."""
+        if api is RestApiKind.FHIR:
+            return FHIR_JSON, self.outcome(request_id)
+        return PROBLEM_JSON, self.body(request_id)
 
 
 _NO_ROUTE = "No route of this API has this path and method."
