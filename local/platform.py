@@ -51,6 +51,7 @@ from local.seed import seed_tenant
 from local.signin import SignIn
 from local.standins.chime import ChimeStandIn
 from local.standins.stripe import stripe_command
+from local.standins.stripe_front import StripeFront
 from local.tokens import Authorizer
 
 STATE_DIR = ROOT / ".local"
@@ -154,6 +155,7 @@ class LocalPlatform:
         self.emulator = Emulator(free_port(), error_log=settings.state_dir / "logs" / "emulator.log")
         self.dispatcher = LambdaDispatcher(self._send_to_queue)
         self.chime: ChimeStandIn | None = None
+        self.stripe: StripeFront | None = None
         self.containers: list[str] = []  # the media worker runs, by process name (newest last)
         self.gateway: Gateway | None = None
         self.fhir_endpoints: dict[str, str] = {}
@@ -228,6 +230,11 @@ class LocalPlatform:
         if note:
             self.notes.append(note)
         self._spawn("stripe", stripe)
+        # What Stripe does that localstripe does not (idempotent replay, expiring holds, ...).
+        self.stripe = StripeFront(
+            f"http://127.0.0.1:{stripe_port}", state_file=data / "stripe-front.json" if data else None
+        )
+        self.stripe.start()
         self.chime = ChimeStandIn(
             0,
             self._publish_default_bus,
@@ -239,7 +246,8 @@ class LocalPlatform:
         self.urls |= {
             "aws": self.emulator.url,
             "healthlake": f"http://127.0.0.1:{healthlake_port}",
-            "stripe": f"http://127.0.0.1:{stripe_port}",
+            "stripe": self.stripe.url,
+            "localstripe": f"http://127.0.0.1:{stripe_port}",
             "chime": self.chime.url,
             # The browsers' WebRTC signalling (the meetings' SignalingUrl): the web's CSP connects to it.
             "signalling": self.chime.relay.origin,
@@ -727,6 +735,8 @@ class LocalPlatform:
             self.gateway.stop()
         if self.chime:
             self.chime.stop()
+        if self.stripe:
+            self.stripe.stop()
         # Each process leads a group of its own, which outlives it: a function host's execution
         # environments are its forks, so the group is signalled even when the host has exited.
         for process in self.processes.values():

@@ -13,29 +13,82 @@ import stripe as sdk  # the one function that ships Stripe's SDK into its cold s
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.services import stripe
-from telehealth.adapters.payments import PaymentsError, PaymentsReply, Ping, parse_request
+from telehealth.adapters.payments import (
+    Capture,
+    FindHold,
+    Hold,
+    PaymentsError,
+    PaymentsReply,
+    Ping,
+    Refund,
+    Release,
+    Retrieve,
+    parse_request,
+)
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("payments")
 tracer = tracer_for("payments")
 
 
-def _unavailable() -> dict[str, Any]:
-    reply = PaymentsReply(ok=False, error=PaymentsError(type="unavailable", retryable=True))
+# Stripe's error codes that are a refusal of the step itself, not of the request: the caller settles
+# the step as refused (and tells the patient), rather than retry it.
+REFUSALS = frozenset(
+    {"charge_expired_for_capture", "payment_intent_unexpected_state", "authentication_required"}
+)
+
+
+def _failed(kind: str, *, retryable: bool, code: str | None = None) -> dict[str, Any]:
+    reply = PaymentsReply(ok=False, error=PaymentsError(type=kind, retryable=retryable, code=code))  # type: ignore[arg-type]
     return reply.model_dump(mode="json")
+
+
+def _perform(request: Any) -> dict[str, str | int]:
+    payments = stripe()
+    if isinstance(request, Ping):
+        payments.ping()
+        return {}
+    if isinstance(request, Hold):
+        return payments.hold(request)
+    if isinstance(request, Capture):
+        return payments.capture(request)
+    if isinstance(request, Release):
+        return payments.release(request)
+    if isinstance(request, Refund):
+        return payments.refund(request)
+    if isinstance(request, FindHold):
+        return payments.find_hold(request)
+    assert isinstance(request, Retrieve)
+    return payments.retrieve(request.intent_id)
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_request(event)
-    logger.info("payments operation", extra={"operation": type(request).__name__.lower()})
+    operation = request.model_dump()["operation"]
+    logger.info("payments operation", extra={"operation": operation})
     try:
-        if isinstance(request, Ping):
-            stripe().ping()
+        result = _perform(request)
+    except sdk.CardError as error:
+        # The card said no (declined, or it needs the patient to authenticate): final for this
+        # step; the code is Stripe's, never the card's details.
+        logger.info("payments refused", extra={"operation": operation, "code": error.code})
+        return _failed("declined", retryable=False, code=error.code or "card_declined")
+    except sdk.InvalidRequestError as error:
+        if error.code in REFUSALS:
+            logger.info("payments refused", extra={"operation": operation, "code": error.code})
+            return _failed("declined", retryable=False, code=error.code)
+        # A request Stripe does not take (a key reused with other parameters, a step the hold's
+        # state does not allow): the caller's mistake, said as such; never retried blindly.
+        logger.warning("payments request refused", extra={"operation": operation, "code": error.code})
+        return _failed("invalid", retryable=False, code=error.code)
+    except sdk.IdempotencyError:
+        logger.warning("payments idempotency conflict", extra={"operation": operation})
+        return _failed("invalid", retryable=False, code="idempotency_error")
     except (sdk.APIConnectionError, sdk.RateLimitError, sdk.APIError):
-        # Stripe did not answer, or answered 5xx: the caller may try again. Other Stripe errors
-        # (a bad key) raise, and the function's error alarm says so.
-        logger.warning("stripe unavailable")
-        return _unavailable()
-    return PaymentsReply(ok=True).model_dump(mode="json")
+        # Stripe did not answer, or answered 5xx: the caller may try again, under the same key.
+        # Other Stripe errors (a bad key) raise, and the function's error alarm says so.
+        logger.warning("stripe unavailable", extra={"operation": operation})
+        return _failed("unavailable", retryable=True)
+    return PaymentsReply(ok=True, result=result).model_dump(mode="json")

@@ -19,10 +19,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from infra.assets import ROOT
-from local.platform import STRIPE_KEY, LocalPlatform, free_port
+from local.platform import LocalPlatform, free_port
 from telehealth.adapters.healthlake import HealthLakeFhirStore
 from telehealth.adapters.meetings import ChimeMeetings, MeetingNotFoundError
-from telehealth.adapters.payments import StripePayments
 from telehealth.fhir.healthlake_support import ParamType, refusal
 from telehealth.ports import FhirStoreError
 from tests.conftest import Reply, eventually, http
@@ -682,30 +681,6 @@ def test_the_adapter_creates_nothing_without_its_tenant(
             external_user_ids=["patient:p-1"],
             idempotency_key=str(uuid.uuid4()),
         )
-
-
-# --- Stripe -----------------------------------------------------------------------------------------
-
-
-def test_a_copay_is_authorised_then_captured_or_voided(platform: LocalPlatform) -> None:
-    payments = StripePayments(api_key=STRIPE_KEY, api_base=platform.urls["stripe"])
-    held = payments.authorize(
-        amount_minor=2500,
-        currency="USD",
-        payment_method="pm_card_visa",
-        idempotency_key=str(uuid.uuid4()),
-        metadata={"visit": "v-1"},
-    )
-    assert (held.status, held.amount, held.currency) == ("requires_capture", 2500, "usd")
-    assert payments.capture(held.id, idempotency_key=str(uuid.uuid4())).status == "succeeded"
-    other = payments.authorize(
-        amount_minor=1500,
-        currency="USD",
-        payment_method="pm_card_visa",
-        idempotency_key=str(uuid.uuid4()),
-        metadata={"visit": "v-2"},
-    )
-    assert payments.void(other.id, idempotency_key=str(uuid.uuid4())).status == "canceled"
 
 
 def test_transcription_starts_and_stops_on_a_live_meeting_only(meetings: ChimeMeetings, visit: Any) -> None:

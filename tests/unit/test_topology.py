@@ -107,6 +107,11 @@ def test_domain_events_carry_ids_instants_and_flags_only() -> None:
         "patient_stream_key",
         "encounter_id",
         "observation_ids",
+        # A payment's step: its count on the visit, Stripe's id for the hold, Stripe's reason.
+        "sequence",
+        "intent_id",
+        "step",
+        "code",
         "observation_id",
         "refused",
         "status",

@@ -137,6 +137,44 @@ class VitalsReviewed(VisitEvent):
     status: Literal["final", "entered-in-error"]
 
 
+class PaymentEvent(DomainEvent):
+    """A movement of a visit's money, settled: ids only (no amount, no card, nothing of the visit),
+    `sequence` the step's count on the visit (a second hold, a second refund)."""
+
+    source: ClassVar[str] = "telehealth.payments"
+    appointment_id: str
+    sequence: int
+    intent_id: str
+
+
+class PaymentHeld(PaymentEvent):
+    detail_type: ClassVar[str] = "Payment.Held"
+
+
+class PaymentCaptured(PaymentEvent):
+    detail_type: ClassVar[str] = "Payment.Captured"
+
+
+class PaymentReleased(PaymentEvent):
+    detail_type: ClassVar[str] = "Payment.Released"
+
+
+class PaymentRefunded(PaymentEvent):
+    detail_type: ClassVar[str] = "Payment.Refunded"
+
+
+class PaymentFailed(DomainEvent):
+    """The processor refused a step: the patient is told to fix their card (a hold), or the
+    clinic looks (a capture past the hold's deadline)."""
+
+    source: ClassVar[str] = "telehealth.payments"
+    detail_type: ClassVar[str] = "Payment.Failed"
+    appointment_id: str
+    step: Literal["hold", "capture", "release", "refund"]
+    sequence: int
+    code: str  # the processor's reason: card_declined, authentication_required, ...
+
+
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
@@ -153,4 +191,9 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     RecordingAvailable,
     VitalsEstimated,
     VitalsReviewed,
+    PaymentHeld,
+    PaymentCaptured,
+    PaymentReleased,
+    PaymentRefunded,
+    PaymentFailed,
 )

@@ -4,8 +4,8 @@ Stripe signs no BAA, so it is called from the `payments` function alone, on the 
 what crosses to it is opaque ids and amounts (integer minor units with an ISO currency), never a
 name, a reason or anything else of the visit. The api asks that function by Lambda Invoke
 (`PaymentsFunction`); the request and the reply are the models below, strict (`extra="forbid"`)
-so that nothing else can ride along. #17 adds its operations (authorize, capture, void a copay) as
-more request models and a case each in the function, with the same reply.
+so that nothing else can ride along: a step on a visit's payment (hold, capture, release, refund)
+and a re-read of a hold, each a request model here and a case in the function, with one reply.
 
 `STRIPE_API_BASE` points the SDK at a stand-in (localstripe locally), as `AWS_ENDPOINT_URL` points
 the AWS SDK at the emulator; the key is read by the caller from Secrets Manager.
@@ -15,9 +15,16 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from telehealth.domain.payments import CHARGE_DESCRIPTION, HoldState, Step, VisitPayment, charge_metadata
+from telehealth.ports import PaymentRefusedError, PaymentsUnavailableError
+
+# Ids that cross to Stripe and back: Stripe's (`pi_...`, `cus_...`) and the booking's (a ULID).
+_OPAQUE = r"^[A-Za-z0-9_-]{1,255}$"
 
 
 class _Wire(BaseModel):
@@ -30,13 +37,74 @@ class Ping(_Wire):
     operation: Literal["ping"] = "ping"
 
 
+class _Step(_Wire):
+    """A step on a visit's payment: sent under its key (telehealth/domain/payments.py), with the
+    booking's id and the step's sequence as the charge's only metadata."""
+
+    appointment_id: str = Field(pattern=_OPAQUE)
+    sequence: int = Field(ge=1)
+    idempotency_key: str = Field(max_length=255)
+
+
+class Hold(_Step):
+    """Authorize the visit's amount on the saved card (manual capture)."""
+
+    operation: Literal["hold"] = "hold"
+    amount_minor: int = Field(gt=0)
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    customer_id: str = Field(pattern=_OPAQUE)
+    payment_method_id: str = Field(pattern=_OPAQUE)
+    # True when the clinic holds it later (the patient is not there to authenticate).
+    off_session: bool = False
+
+
+class Capture(_Step):
+    operation: Literal["capture"] = "capture"
+    intent_id: str = Field(pattern=_OPAQUE)
+    amount_minor: int = Field(gt=0)
+
+
+class Release(_Step):
+    operation: Literal["release"] = "release"
+    intent_id: str = Field(pattern=_OPAQUE)
+
+
+class Refund(_Step):
+    operation: Literal["refund"] = "refund"
+    intent_id: str = Field(pattern=_OPAQUE)
+    amount_minor: int = Field(gt=0)
+
+
+class Retrieve(_Wire):
+    """Re-read a hold: what a retry checks before sending a step again."""
+
+    operation: Literal["retrieve"] = "retrieve"
+    intent_id: str = Field(pattern=_OPAQUE)
+
+
+class FindHold(_Wire):
+    """The hold a visit's hold step made, by its metadata among the customer's: what a retry of
+    that step looks for once its key may be past Stripe's day."""
+
+    operation: Literal["find-hold"] = "find-hold"
+    customer_id: str = Field(pattern=_OPAQUE)
+    appointment_id: str = Field(pattern=_OPAQUE)
+    sequence: int = Field(ge=1)
+
+
 # Every request the payments function takes, by its `operation`.
-REQUESTS: dict[str, type[_Wire]] = {"ping": Ping}
+REQUESTS: dict[str, type[_Wire]] = {
+    model.model_fields["operation"].default: model
+    for model in (Ping, Hold, Capture, Release, Refund, Retrieve, FindHold)
+}
 
 
 class PaymentsError(_Wire):
     type: Literal["unavailable", "declined", "invalid"]
     retryable: bool
+    code: str | None = Field(
+        default=None, pattern=_OPAQUE
+    )  # Stripe's: card_declined, charge_expired_for_capture
 
 
 class PaymentsReply(_Wire):
@@ -58,8 +126,32 @@ def parse_request(event: Any) -> _Wire:
     return model.model_validate(event)
 
 
-class PaymentsUnavailableError(Exception):
-    """The payments function, or Stripe behind it, did not answer as it should."""
+def hold_result(intent: Any) -> dict[str, str | int]:
+    """A PaymentIntent as the reply carries it: ids, amounts, status and the hold's deadline."""
+    found: dict[str, Any] = intent.to_dict() if hasattr(intent, "to_dict") else dict(intent)
+    charge = found.get("latest_charge")
+    charge = charge if isinstance(charge, dict) else {}
+    card = (charge.get("payment_method_details") or {}).get("card") or {}
+    return {
+        "intent_id": str(found["id"]),
+        "status": str(found["status"]),
+        "amount_capturable": int(found.get("amount_capturable") or 0),
+        "amount_received": int(found.get("amount_received") or 0),
+        "capture_before": int(card.get("capture_before") or 0),
+        "refunded_minor": int(charge.get("amount_refunded") or 0),
+    }
+
+
+def hold_state(result: dict[str, str | int]) -> HoldState:
+    before = int(result.get("capture_before", 0))
+    return HoldState(
+        intent_id=str(result["intent_id"]),
+        status=str(result["status"]),
+        amount_capturable=int(result["amount_capturable"]),
+        amount_received=int(result["amount_received"]),
+        capture_before=datetime.fromtimestamp(before, UTC) if before else None,
+        refunded_minor=int(result.get("refunded_minor", 0)),
+    )
 
 
 class PaymentsFunction:
@@ -84,18 +176,84 @@ class PaymentsFunction:
         )
         body = response["Payload"].read()
         if response.get("FunctionError"):
-            raise PaymentsUnavailableError(f"{self.function_name} failed")
+            # Lambda's error document: its type says what failed (the function holds no PHI).
+            kind = json.loads(body).get("errorType", "unknown") if body.startswith(b"{") else "unknown"
+            raise PaymentsUnavailableError(f"{self.function_name} failed: {kind}")
         reply = PaymentsReply.model_validate_json(body)
         if not reply.ok:
+            if reply.error is not None and reply.error.type == "declined":
+                raise PaymentRefusedError(reply.error.code or "declined")
             raise PaymentsUnavailableError(reply.error.type if reply.error else "not ok")
         return reply
 
     def ping(self) -> None:
         self._ask(Ping())
 
+    def send(self, step: Hold | Capture | Release | Refund) -> HoldState:
+        """A step on a visit's payment; the hold's state after it."""
+        return hold_state(self._ask(step).result)
+
+    def carry_out(self, payment: VisitPayment) -> HoldState:
+        """The payment's pending step, as its request (ids, amounts and the step's key)."""
+        return self.send(step_request(payment))
+
+    def retrieve(self, intent_id: str) -> HoldState:
+        return hold_state(self._ask(Retrieve(intent_id=intent_id)).result)
+
+    def find_hold(self, payment: VisitPayment) -> HoldState | None:
+        pending = payment.pending
+        if pending is None or payment.customer_id is None:
+            return None
+        found = self._ask(
+            FindHold(
+                customer_id=payment.customer_id,
+                appointment_id=payment.appointment_id,
+                sequence=pending.sequence,
+            )
+        ).result
+        return hold_state(found) if found else None
+
+
+def step_request(payment: VisitPayment) -> Hold | Capture | Release | Refund:
+    """The wire request for the payment's pending step."""
+    pending = payment.pending
+    if pending is None:
+        raise ValueError("no step is pending")
+    visit, sequence, key = payment.appointment_id, pending.sequence, pending.idempotency_key
+    if pending.step is Step.HOLD:
+        if payment.customer_id is None or payment.payment_method_id is None:
+            raise ValueError("a hold needs the saved card")
+        return Hold(
+            appointment_id=visit,
+            sequence=sequence,
+            idempotency_key=key,
+            amount_minor=pending.amount_minor,
+            currency=payment.currency,
+            customer_id=payment.customer_id,
+            payment_method_id=payment.payment_method_id,
+            off_session=pending.off_session,
+        )
+    if payment.intent_id is None:
+        raise ValueError("no hold to act on")
+    intent, amount = payment.intent_id, pending.amount_minor
+    if pending.step is Step.CAPTURE:
+        return Capture(
+            appointment_id=visit,
+            sequence=sequence,
+            idempotency_key=key,
+            intent_id=intent,
+            amount_minor=amount,
+        )
+    if pending.step is Step.RELEASE:
+        return Release(appointment_id=visit, sequence=sequence, idempotency_key=key, intent_id=intent)
+    return Refund(
+        appointment_id=visit, sequence=sequence, idempotency_key=key, intent_id=intent, amount_minor=amount
+    )
+
 
 class StripePayments:
-    """The payments function's side: Stripe's SDK, with the tenant's key."""
+    """The payments function's side: Stripe's SDK, with the tenant's key. Every charge says only
+    `CHARGE_DESCRIPTION` and carries allow-listed, opaque metadata."""
 
     def __init__(self, api_key: str, api_base: str | None = None) -> None:
         import stripe
@@ -106,37 +264,69 @@ class StripePayments:
             max_network_retries=2,
         )
 
-    def authorize(
-        self,
-        *,
-        amount_minor: int,
-        currency: str,
-        payment_method: str,
-        idempotency_key: str,
-        metadata: dict[str, str],
-    ) -> Any:
-        """A hold on the patient's saved card (manual capture). Metadata carries ids only."""
-        return self._client.v1.payment_intents.create(
+    def new_customer(self, idempotency_key: str) -> str:
+        """A customer to save a patient's card under: Stripe is told nothing of them (no name, no
+        e-mail, no metadata); the clinic's table links the two."""
+        return str(self._client.v1.customers.create(options={"idempotency_key": idempotency_key}).id)
+
+    def hold(self, request: Hold) -> dict[str, str | int]:
+        intent = self._client.v1.payment_intents.create(
             params={
-                "amount": amount_minor,
-                "currency": currency.lower(),
+                "amount": request.amount_minor,
+                "currency": request.currency.lower(),
                 "capture_method": "manual",
-                "payment_method": payment_method,
+                "customer": request.customer_id,
+                "payment_method": request.payment_method_id,
                 "confirm": True,
-                "metadata": metadata,
+                "description": CHARGE_DESCRIPTION,
+                "metadata": charge_metadata(request.appointment_id, Step.HOLD, request.sequence),
+                "off_session": request.off_session,
+                "expand": ["latest_charge"],
             },
-            options={"idempotency_key": idempotency_key},
+            options={"idempotency_key": request.idempotency_key},
         )
+        return hold_result(intent)
 
-    def capture(self, payment_intent_id: str, *, idempotency_key: str) -> Any:
-        return self._client.v1.payment_intents.capture(
-            payment_intent_id, options={"idempotency_key": idempotency_key}
+    def capture(self, request: Capture) -> dict[str, str | int]:
+        intent = self._client.v1.payment_intents.capture(
+            request.intent_id,
+            params={"amount_to_capture": request.amount_minor, "expand": ["latest_charge"]},
+            options={"idempotency_key": request.idempotency_key},
         )
+        return hold_result(intent)
 
-    def void(self, payment_intent_id: str, *, idempotency_key: str) -> Any:
-        return self._client.v1.payment_intents.cancel(
-            payment_intent_id, options={"idempotency_key": idempotency_key}
+    def release(self, request: Release) -> dict[str, str | int]:
+        intent = self._client.v1.payment_intents.cancel(
+            request.intent_id,
+            params={"expand": ["latest_charge"]},
+            options={"idempotency_key": request.idempotency_key},
         )
+        return hold_result(intent)
+
+    def refund(self, request: Refund) -> dict[str, str | int]:
+        self._client.v1.refunds.create(
+            params={
+                "payment_intent": request.intent_id,
+                "amount": request.amount_minor,
+                "metadata": charge_metadata(request.appointment_id, Step.REFUND, request.sequence),
+            },
+            options={"idempotency_key": request.idempotency_key},
+        )
+        return self.retrieve(request.intent_id)
+
+    def retrieve(self, intent_id: str) -> dict[str, str | int]:
+        intent = self._client.v1.payment_intents.retrieve(intent_id, params={"expand": ["latest_charge"]})
+        return hold_result(intent)
+
+    def find_hold(self, request: FindHold) -> dict[str, str | int]:
+        """The customer's PaymentIntent whose metadata names this visit's hold step; {} if none.
+        A customer is one patient's, so the list is short (a page of 100 is their history)."""
+        wanted = charge_metadata(request.appointment_id, Step.HOLD, request.sequence)
+        intents = self._client.v1.payment_intents.list(params={"customer": request.customer_id, "limit": 100})
+        for intent in intents.data:
+            if intent.to_dict().get("metadata") == wanted:
+                return self.retrieve(str(intent.id))
+        return {}
 
     def ping(self) -> None:
         """The account's balance: proves the key and the route, reads no customer."""

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from telehealth.domain.appointments import Appointment
 from telehealth.domain.join_links import IssuedLink
 from telehealth.domain.licensure import License
+from telehealth.domain.payments import HoldState, VisitPayment
 from telehealth.domain.reconciliation import LifecycleRun
 from telehealth.domain.referrals import Referral
 from telehealth.domain.scheduling import Availability
@@ -419,3 +420,47 @@ class RecordingFiles(Protocol):
     """Where the media pipelines leave a visit's recording (the tenant's recordings bucket)."""
 
     def keys(self, bucket: str, prefix: str) -> list[str]: ...
+
+
+# --- payments -------------------------------------------------------------------------------------
+
+
+class PaymentRefusedError(Exception):
+    """The card processor refused a step for good (a declined card, an expired hold, a card that
+    needs the patient): `code` is its reason, never the card's details."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class PaymentsUnavailableError(Exception):
+    """The payments function, or the processor behind it, did not answer: the step stays pending,
+    to be sent again under the same key."""
+
+
+class CardProcessor(Protocol):
+    """The card processor as the clinic's functions reach it: through the payments function, the
+    one that may call it (adapters/payments.py)."""
+
+    def carry_out(self, payment: VisitPayment) -> HoldState:
+        """Send the payment's pending step under its key; the hold's state after it."""
+        ...
+
+    def retrieve(self, intent_id: str) -> HoldState: ...
+
+    def find_hold(self, payment: VisitPayment) -> HoldState | None:
+        """The hold the pending hold step made, if the processor has one (the step's key may be
+        past the processor's day)."""
+        ...
+
+
+class PaymentRecords(Protocol):
+    """A visit's payment, kept with its booking (adapters/payments_store.py)."""
+
+    def visit_payment(self, appointment_id: str) -> VisitPayment | None: ...
+
+    def save_payment(self, payment: VisitPayment, outbox: list[OutboxEntry], now: datetime) -> None:
+        """At `payment.version`, on the condition that the one on file is the version before
+        (`StaleWriteError` otherwise), with the outbox entries the change owes."""
+        ...

@@ -1,0 +1,99 @@
+"""A visit's payment, kept with its booking in the clinic table.
+
+| item | pk | sk |
+|---|---|---|
+| the visit's payment | APPT#<appointment id> | PAYMENT |
+
+One item per visit: its state, the hold's PaymentIntent id and deadline, the amounts in minor
+units, the step pending (with the key it is sent under) and the version each write is conditional
+on, so two deliverers of the same visit's step cannot both settle it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from telehealth.adapters.dynamo import from_stamp, stamp
+from telehealth.adapters.table_store import TableStore
+from telehealth.domain.payments import PaymentStatus, PendingStep, Step, VisitPayment
+from telehealth.ports import OutboxEntry
+
+
+def _key(appointment_id: str) -> tuple[str, str]:
+    return f"APPT#{appointment_id}", "PAYMENT"
+
+
+class DynamoPaymentRecords(TableStore):
+    def visit_payment(self, appointment_id: str) -> VisitPayment | None:
+        found = self._get(*_key(appointment_id))
+        return payment_from(found) if found is not None else None
+
+    def save_payment(self, payment: VisitPayment, outbox: list[OutboxEntry], now: datetime) -> None:
+        pk, sk = _key(payment.appointment_id)
+        pending = payment.pending
+        put: dict[str, Any] = {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._item(
+                    {
+                        "pk": pk,
+                        "sk": sk,
+                        "currency": payment.currency,
+                        "status": payment.status.value,
+                        "customer_id": payment.customer_id,
+                        "payment_method_id": payment.payment_method_id,
+                        "intent_id": payment.intent_id,
+                        "capture_before": stamp(payment.capture_before) if payment.capture_before else None,
+                        "held_minor": payment.held_minor,
+                        "captured_minor": payment.captured_minor,
+                        "refunded_minor": payment.refunded_minor,
+                        "holds": payment.holds,
+                        "refunds": payment.refunds,
+                        "pending": {
+                            "step": pending.step.value,
+                            "sequence": pending.sequence,
+                            "amount_minor": pending.amount_minor,
+                            "idempotency_key": pending.idempotency_key,
+                            "off_session": pending.off_session,
+                        }
+                        if pending is not None
+                        else None,
+                        "failure": payment.failure,
+                        "version": payment.version,
+                        "updated_at": stamp(now),
+                    }
+                ),
+            }
+        }
+        self._transact([self._versioned(put, payment.version), *self._outbox_items(outbox, now)], None, set())
+
+
+def payment_from(p: Mapping[str, Any]) -> VisitPayment:
+    pending = p.get("pending")
+    return VisitPayment(
+        appointment_id=str(p["pk"]).removeprefix("APPT#"),
+        currency=str(p["currency"]),
+        status=PaymentStatus(p["status"]),
+        customer_id=p.get("customer_id"),
+        payment_method_id=p.get("payment_method_id"),
+        intent_id=p.get("intent_id"),
+        capture_before=from_stamp(p["capture_before"]) if p.get("capture_before") else None,
+        held_minor=int(p["held_minor"]),
+        captured_minor=int(p["captured_minor"]),
+        refunded_minor=int(p["refunded_minor"]),
+        holds=int(p["holds"]),
+        refunds=int(p["refunds"]),
+        pending=PendingStep(
+            step=Step(pending["step"]),
+            sequence=int(pending["sequence"]),
+            amount_minor=int(pending["amount_minor"]),
+            idempotency_key=str(pending["idempotency_key"]),
+            off_session=bool(pending["off_session"]),
+        )
+        if pending
+        else None,
+        failure=p.get("failure"),
+        version=int(p["version"]),
+    )

@@ -1,0 +1,128 @@
+"""A visit's money, moved exactly once: hold, capture, release, refund.
+
+Each step is written as pending (with the key it is sent under) before anything is sent, then sent
+through the payments function, then settled with what the card processor reported, with its
+`Payment.*` event, in one write. Whatever fails in between leaves the step pending; the next call
+for the visit (or a retry of this one) finishes it first: a step on an existing hold re-reads the
+hold and settles from it where it was done already, and otherwise sends it again under the same
+key; a pending hold looks for the hold its metadata names before it makes one. So a capture whose
+answer timed out, retried a day later when the processor has forgotten its key, charges once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from telehealth.application.booking import announce
+from telehealth.domain.payments import HoldState, Money, PaymentRuleError, Step, VisitPayment
+from telehealth.events import (
+    PaymentCaptured,
+    PaymentEvent,
+    PaymentFailed,
+    PaymentHeld,
+    PaymentRefunded,
+    PaymentReleased,
+)
+from telehealth.ports import CardProcessor, PaymentRecords, PaymentRefusedError
+
+_SETTLED: dict[Step, type[PaymentEvent]] = {
+    Step.HOLD: PaymentHeld,
+    Step.CAPTURE: PaymentCaptured,
+    Step.RELEASE: PaymentReleased,
+    Step.REFUND: PaymentRefunded,
+}
+
+
+class VisitPayments:
+    def __init__(
+        self, processor: CardProcessor, records: PaymentRecords, clock: Callable[[], datetime]
+    ) -> None:
+        self.processor, self.records, self.clock = processor, records, clock
+
+    def payment(self, appointment_id: str, currency: str) -> VisitPayment:
+        """The visit's payment as it stands (a new one when nothing was asked of a card yet)."""
+        return self.records.visit_payment(appointment_id) or VisitPayment(appointment_id, currency)
+
+    def card_saved(
+        self, appointment_id: str, currency: str, customer_id: str, payment_method_id: str
+    ) -> VisitPayment:
+        payment = self.payment(appointment_id, currency).card_saved(customer_id, payment_method_id)
+        self.records.save_payment(payment, [], self.clock())
+        return payment
+
+    def hold(self, appointment_id: str, amount: Money, *, off_session: bool = False) -> VisitPayment:
+        payment = self.resume(appointment_id, amount.currency)
+        return self._run(payment.begin_hold(amount, off_session=off_session))
+
+    def capture(self, appointment_id: str, amount: Money) -> VisitPayment:
+        payment = self.resume(appointment_id, amount.currency)
+        return self._run(payment.begin_capture(amount))
+
+    def release(self, appointment_id: str, currency: str) -> VisitPayment:
+        return self._run(self.resume(appointment_id, currency).begin_release())
+
+    def refund(self, appointment_id: str, amount: Money) -> VisitPayment:
+        payment = self.resume(appointment_id, amount.currency)
+        return self._run(payment.begin_refund(amount))
+
+    def resume(self, appointment_id: str, currency: str) -> VisitPayment:
+        """The visit's payment with any pending step finished first (settled from the hold's
+        state where it was done, else sent again under its key)."""
+        payment = self.payment(appointment_id, currency)
+        pending = payment.pending
+        if pending is None:
+            return payment
+        if pending.step is Step.HOLD:
+            found = self.processor.find_hold(payment)
+            if found is not None:
+                return self._settle(payment, found)
+        elif payment.intent_id is not None:
+            state = self.processor.retrieve(payment.intent_id)
+            if payment.already_done(state):
+                return self._settle(payment, state)
+        return self._send(payment)
+
+    # --- a step ----------------------------------------------------------------------------------
+
+    def _run(self, payment: VisitPayment) -> VisitPayment:
+        self.records.save_payment(payment, [], self.clock())  # pending, before anything is sent
+        return self._send(payment)
+
+    def _send(self, payment: VisitPayment) -> VisitPayment:
+        """Send the pending step. `PaymentsUnavailableError` leaves it pending, for a retry."""
+        try:
+            state = self.processor.carry_out(payment)
+        except PaymentRefusedError as refusal:
+            return self._refuse(payment, refusal.code)
+        return self._settle(payment, state)
+
+    def _settle(self, payment: VisitPayment, state: HoldState) -> VisitPayment:
+        pending = payment.pending
+        assert pending is not None
+        try:
+            settled = payment.settled_by(state)
+        except PaymentRuleError:
+            # The processor did not do what was asked, without refusing it outright (a hold
+            # waiting for the patient to authenticate): refused all the same.
+            return self._refuse(
+                payment, "authentication_required" if state.status == "requires_action" else state.status
+            )
+        event = _SETTLED[pending.step](
+            appointment_id=payment.appointment_id, sequence=pending.sequence, intent_id=state.intent_id
+        )
+        self.records.save_payment(settled, [announce(event, self.clock())], self.clock())
+        return settled
+
+    def _refuse(self, payment: VisitPayment, code: str) -> VisitPayment:
+        pending = payment.pending
+        assert pending is not None
+        refused = payment.refused(code)
+        event = PaymentFailed(
+            appointment_id=payment.appointment_id,
+            step=pending.step.value,
+            sequence=pending.sequence,
+            code=code,
+        )
+        self.records.save_payment(refused, [announce(event, self.clock())], self.clock())
+        return refused
