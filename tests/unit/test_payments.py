@@ -4,6 +4,7 @@ where the money is not there to move; and no metadata but opaque ids."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -247,11 +248,12 @@ def _payments() -> tuple[VisitPayments, _Stripe, _Records]:
 
 def test_each_step_whose_answer_was_lost_is_finished_from_the_processor_not_done_twice() -> None:
     payments, stripe, records = _payments()
-    for step in (
+    steps: list[Callable[[], VisitPayment]] = [
         lambda: payments.hold("01VISIT", _usd(5000)),
         lambda: payments.capture("01VISIT", _usd(4000)),
         lambda: payments.refund("01VISIT", _usd(1000)),
-    ):
+    ]
+    for step in steps:
         stripe.lose_next = True
         with pytest.raises(PaymentsUnavailableError):
             step()
