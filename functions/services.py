@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from telehealth.adapters.visits_store import DynamoVisitStore
     from telehealth.adapters.vitals_store import DynamoVitalsStore
     from telehealth.application.audit import AuditTrail
+    from telehealth.application.billing import Billing
     from telehealth.application.booking import BookingService
     from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
     from telehealth.application.fhir_facade import FhirFacade
@@ -232,6 +233,19 @@ def record_projector() -> RecordProjector:
         # catches up sooner after an outage).
         open_for_s=float(os.environ.get("OUTBOX_CIRCUIT_OPEN_S") or OPEN_FOR_SECONDS),
     )
+
+
+@cache
+def billing() -> Billing:
+    """The billing desk: its card processor is the tenant's payments function (by Lambda Invoke),
+    its records the clinic table."""
+    from telehealth.adapters.payments import PaymentsFunction
+    from telehealth.adapters.payments_store import DynamoPaymentRecords
+    from telehealth.application.billing import Billing
+    from telehealth.application.payments import VisitPayments
+
+    processor, records = PaymentsFunction(), DynamoPaymentRecords(client=table_client())
+    return Billing(booking(), VisitPayments(processor, records, now), processor, records, audit_trail(), now)
 
 
 def stripe() -> StripePayments:

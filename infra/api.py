@@ -188,7 +188,7 @@ class ClinicApi(Construct):
         integration: apigw.Integration,
         access_logs: logs.ILogGroup,
     ) -> apigw.RestApi:
-        routes = [route for route in topology.ROUTES if route.api is kind]
+        routes = [route for route in topology.routes_for(tenant) if route.api is kind]
         rest_api = apigw.RestApi(
             self,
             id,

@@ -80,7 +80,7 @@ class ClinicEvents(Construct):
         """Every rule of the topology, with its real pattern, retries and target DLQ. A container
         target comes ready from the media workers (`MediaWorkers.target`)."""
         rules: dict[str, events.Rule] = {}
-        for spec in topology.RULES:
+        for spec in topology.rules_for(self._tenant):
             target: events.IRuleTarget
             if isinstance(spec.target, topology.ContainerTask):
                 target = (containers or {})[spec.target.key]

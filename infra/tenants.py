@@ -155,6 +155,11 @@ class Tenant(_Strict):
     # writes through the FHIR facade is matched by its MRN in this system. None: one of the
     # platform's own naming, for a clinic with no EHR of its own behind it.
     mrn_system: Annotated[str, Field(pattern=r"^(urn:[a-z0-9][a-z0-9-]*:|https?://)\S{1,200}$")] | None = None
+    # The clinic's Stripe publishable key (public: Stripe.js in the portal uses it to save a card);
+    # with payments on. The secret key is never in this file (docs/operations.md).
+    stripe_publishable_key: Annotated[str, Field(pattern=r"^pk_(test|live)_[A-Za-z0-9]{1,255}$")] | None = (
+        None
+    )
 
     @property
     def medical_record_system(self) -> str:
@@ -198,6 +203,10 @@ class Tenant(_Strict):
         functions = topology.functions_for(self)
         topology.check_reserved_concurrency(self.id, self.reserved_concurrency, functions)
         topology.check_egress_domains(self.id, self.egress_domains, functions)
+        if self.features.payments and self.stripe_publishable_key is None:
+            raise ValueError(
+                f"tenant {self.id}: payments on needs stripe_publishable_key (pk_live_... or pk_test_...)"
+            )
         return self
 
     def concurrency_of(self, function_key: str) -> int:

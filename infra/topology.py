@@ -342,6 +342,16 @@ PATIENT_ENROLMENT = Function(
     grants=("table:write", "key:use"),
 )
 
+# Settles a visit's money as the visit ends: captured, released or the clinic's no-show fee.
+VISIT_PAYMENTS = Function(
+    key="visit-payments",
+    handler="functions.events.visit_payments.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Holds visits' payments two days ahead; settles them as visits end or move (ids only)",
+    feature="payments",
+    grants=("table:write", "key:use", "invoke:payments"),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
     PATIENT_ENROLMENT,
@@ -352,6 +362,7 @@ FUNCTIONS: tuple[Function, ...] = (
     CHIME_EVENTS,
     VISIT_RECONCILER,
     PAYMENTS,
+    VISIT_PAYMENTS,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
@@ -526,6 +537,23 @@ RULES: tuple[Rule, ...] = (
         event_pattern={"source": ["telehealth.media"], "detail-type": ["Recording.Available"]},
     ),
     Rule(
+        key="visit-payments",
+        bus=BusKind.TENANT,
+        description="A visit completed, missed or cancelled: its payment is captured or let go",
+        target=VISIT_PAYMENTS,
+        event_pattern={
+            "source": ["telehealth.visits", "telehealth.scheduling"],
+            "detail-type": ["Visit.Completed", "Visit.NoShow", "Visit.Cancelled", "Appointment.Rescheduled"],
+        },
+    ),
+    Rule(
+        key="payment-holds",
+        bus=BusKind.DEFAULT,
+        description="Every 15 minutes: hold what visits starting within two days cost, on the saved card",
+        target=VISIT_PAYMENTS,
+        schedule="rate(15 minutes)",
+    ),
+    Rule(
         key="outbox-sweep",
         bus=BusKind.DEFAULT,
         description="Every minute: deliver outbox items the stream did not",
@@ -540,6 +568,12 @@ RULES: tuple[Rule, ...] = (
         schedule="rate(5 minutes)",
     ),
 )
+
+
+def rules_for(tenant: Tenant) -> tuple[Rule, ...]:
+    """The tenant's rules: none whose target function a feature it switched off leaves out."""
+    deployed = functions_for(tenant)
+    return tuple(r for r in RULES if not isinstance(r.target, Function) or r.target in deployed)
 
 
 def chime_forwarding_pattern(tenant_id: str) -> dict[str, Any]:
@@ -666,6 +700,9 @@ def function_environment(
         "RECORDING_ENABLED": "true" if tenant.features.recording else "false",
         # Where the api asks for payments (empty: the tenant has none): a name, no credential.
         "PAYMENTS_FUNCTION": PAYMENTS.name(tenant_id) if PAYMENTS in functions_for(tenant) else "",
+        # Stripe.js's key for the portal's card form (public; the secret key is the payments
+        # function's alone).
+        "PAYMENTS_PUBLISHABLE_KEY": tenant.stripe_publishable_key or "",
     }
 
 
@@ -690,7 +727,8 @@ def own_environment(function: Function, secret_arns: dict[str, str]) -> dict[str
 
 def queues(functions: tuple[Function, ...] = FUNCTIONS) -> tuple[Queue, ...]:
     """Every queue a tenant stack has: one DLQ per rule target and per asynchronous function."""
-    found = [r.dlq for r in RULES] + [q for f in functions if (q := f.dlq) is not None]
+    rules = [r for r in RULES if not isinstance(r.target, Function) or r.target in functions]
+    found = [r.dlq for r in rules] + [q for f in functions if (q := f.dlq) is not None]
     return tuple(found)
 
 
@@ -777,6 +815,7 @@ class Route:
     methods: tuple[str, ...]  # ("ANY",) for a greedy `{proxy+}` resource
     group: RouteGroup
     scopes: tuple[str, ...] = (USER_SCOPE,)  # empty: no authorizer (health and the API's own docs)
+    feature: str | None = None  # only tenants with this feature have the route (payments)
 
     @property
     def api(self) -> api_conventions.RestApiKind:
@@ -813,6 +852,11 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/check-in", ("POST",), _PATIENT),
     Route(f"{_APPOINTMENT}/waiting-room", ("GET",), _PATIENT),
     Route(f"{_APPOINTMENT}/join-link", ("POST",), _PATIENT),
+    # A visit's payment (tenants with payments on): patients save a card and see it; staff refund.
+    Route("/v1/payments/card-setups", ("POST",), _PATIENT, feature="payments"),
+    Route(f"{_APPOINTMENT}/payment", ("GET",), _PATIENT, feature="payments"),
+    Route(f"{_APPOINTMENT}/payment/card", ("PUT",), _PATIENT, feature="payments"),
+    Route(f"{_APPOINTMENT}/payment/refunds", ("POST",), _CLINICIAN, feature="payments"),
     Route("/v1/join", ("POST",), _PATIENT),
     Route("/v1/me", ("GET",), _PATIENT),
     Route("/v1/me/details", ("GET", "PUT"), _PATIENT),
@@ -836,17 +880,22 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+def routes_for(tenant: Tenant) -> tuple[Route, ...]:
+    """The tenant's API resources: none of a feature it has switched off."""
+    return tuple(r for r in ROUTES if r.feature is None or getattr(tenant.features, r.feature))
+
+
 def _segment_rank(pattern: str) -> int:
     return 0 if pattern == "{proxy+}" else 1 if pattern.startswith("{") else 2
 
 
-def match_route(path: str) -> tuple[Route, dict[str, str]] | None:
+def match_route(path: str, routes: tuple[Route, ...] = ROUTES) -> tuple[Route, dict[str, str]] | None:
     """The resource API Gateway picks for a path, and its path parameters: at each segment a
     literal before a `{variable}`, a variable before a greedy `{proxy+}` (which needs at least one
     segment). None: no resource has the path (API Gateway's `Missing Authentication Token`)."""
     segments = path.split("/")[1:]
     best: tuple[tuple[int, ...], Route, dict[str, str]] | None = None
-    for route in ROUTES:
+    for route in routes:
         patterns = route.path.split("/")[1:]
         parameters: dict[str, str] = {}
         rank: list[int] = []

@@ -94,6 +94,8 @@ class TenantApi:
     throttles: dict[topology.RouteGroup, Throttle] = field(default_factory=dict)
     # The stand-in for the tenant's managed-login domains, at BASE/auth/<pool>/ (and its outbox).
     signin: SignIn | None = None
+    # The stack's resources for this tenant (a feature switched off has none).
+    routes: tuple[topology.Route, ...] = topology.ROUTES
 
 
 class TokenBucket:
@@ -232,7 +234,7 @@ class _Request(BaseHTTPRequestHandler):
         first of them (the browser then refuses the call). Without CORS a resource has no OPTIONS
         method: an `ANY` takes it, anything else is a 404."""
         tenant, path = self._tenant_and_path(urllib.parse.urlsplit(self.path).path)
-        if tenant is None or not tenant.cors_origins or topology.match_route(path) is None:
+        if tenant is None or not tenant.cors_origins or topology.match_route(path, tenant.routes) is None:
             self._handle()
             return
         self._begin()
@@ -332,7 +334,7 @@ class _Request(BaseHTTPRequestHandler):
         if path == "/_sim/csp-reports" and self.command == "GET":
             self._json_list(self.owner.csp_reports_of(tenant.tenant_id))
             return
-        matched = topology.match_route(path)
+        matched = topology.match_route(path, tenant.routes)
         method = topology.route_method(matched[0], self.command) if matched else None
         if matched is None or method is None:
             if self.command in ("GET", "HEAD") and self._static(tenant, path):

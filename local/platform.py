@@ -278,6 +278,7 @@ class LocalPlatform:
                 t.id: TenantApi(
                     tenant_id=t.id,
                     api_function=topology.API.name(t.id),
+                    routes=topology.routes_for(t),
                     authorizer=Authorizer(frozenset(self.provisioned[t.id].issuers.values())),
                     token_issuer=self.provisioned[t.id].issuers["workforce"],
                     cors_origins=(
@@ -662,7 +663,7 @@ class LocalPlatform:
             self._compact_if_long()
             for tenant in self.settings.tenants:
                 events = self.client("events", tenant.region)
-                for rule in topology.RULES:
+                for rule in topology.rules_for(tenant):
                     if not rule.schedule:
                         continue
                     name = rule.name(tenant.id)

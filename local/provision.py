@@ -254,7 +254,7 @@ def provision_tenant(
         EventSourceArn=bus_arn,
         RetentionDays=topology.TENANT_BUS.archive_retention_days,
     )
-    for rule in topology.RULES:
+    for rule in topology.rules_for(tenant):
         on_tenant_bus = rule.bus is topology.BusKind.TENANT
         events.put_rule(
             Name=rule.name(tenant.id),

@@ -8,13 +8,24 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
-from functions.services import booking, clinic_admin, fhir_facade, now, patients, referrals, visits, vitals
+from functions.services import (
+    billing,
+    booking,
+    clinic_admin,
+    fhir_facade,
+    now,
+    patients,
+    referrals,
+    visits,
+    vitals,
+)
 from telehealth.application.callers import Caller, NotAuthorizedError, caller_from_claims
 
 if TYPE_CHECKING:  # the service loads on first use, not with the API function's import
     from telehealth.application.booking import Idempotency
 
 __all__ = [
+    "billing",
     "booking",
     "caller",
     "clinic_admin",

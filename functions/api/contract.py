@@ -30,10 +30,11 @@ IDEMPOTENT = "x-idempotent"  # the marker `answers(idempotent=True)` leaves for 
 IDEMPOTENCY_KEY_PATTERN = r"^[ -~]{8,128}$"
 
 # Tags, in the order the document lists them.
-HEALTH, PATIENTS, SCHEDULING, AVAILABILITY, VISITS, VITALS, ADMIN, INTEGRATIONS = (
+HEALTH, PATIENTS, SCHEDULING, PAYMENTS, AVAILABILITY, VISITS, VITALS, ADMIN, INTEGRATIONS = (
     "Health",
     "Patients",
     "Scheduling",
+    "Payments",
     "Availability",
     "Visits",
     "Vitals",
@@ -44,6 +45,7 @@ TAGS = {
     HEALTH: "Whether the API and what it depends on answer (public).",
     PATIENTS: "A patient's own details, which they give before booking.",
     SCHEDULING: "Open slots, booking, cancelling and moving appointments.",
+    PAYMENTS: "What a visit costs, the card it is held on, and refunds (tenants with payments on).",
     AVAILABILITY: "Providers' hours in their own zone.",
     VISITS: "Check-in, the waiting room, admission, join links and the end of a visit.",
     VITALS: "Vital signs estimated from the visit video, and the provider's review of them.",

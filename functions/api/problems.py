@@ -26,6 +26,7 @@ from telehealth.application.callers import NotAuthorizedError
 from telehealth.domain.appointments import AppointmentRuleError
 from telehealth.domain.clinic_settings import SettingsError
 from telehealth.domain.join_links import LinkNotYoursError
+from telehealth.domain.payments import PaymentRuleError
 from telehealth.domain.scheduling import SchedulingError
 from telehealth.errors import (
     IdempotencyMismatchError,
@@ -35,6 +36,7 @@ from telehealth.errors import (
     StaleWriteError,
     VisitChangedError,
 )
+from telehealth.ports import PaymentRefusedError, PaymentsUnavailableError
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
@@ -282,6 +284,25 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
             "The clinic's rules do not allow this.",
             str(error),
             error,
+        )
+
+    @app.exception_handler(PaymentRuleError)
+    def payment_rule(error: PaymentRuleError) -> Response[str]:
+        # Money that is not there to move (more refunded than was taken, nothing held): a 409, as
+        # the visit's payment stands; `kind` names the rule.
+        return answer(409, error.kind, "The visit's payment does not allow this.", str(error), error)
+
+    @app.exception_handler(PaymentRefusedError)
+    def payment_refused(error: PaymentRefusedError) -> Response[str]:
+        return answer(
+            409, "payment-refused", "The card processor refused this.", f"Its reason: {error.code}.", error
+        )
+
+    @app.exception_handler(PaymentsUnavailableError)
+    def payments_unavailable(error: PaymentsUnavailableError) -> Response[str]:
+        # What was asked is kept as pending and finished by the next call: safe to retry.
+        return answer(
+            503, "payments-unavailable", "Payments are not answering.", "Try again in a moment.", error
         )
 
     @app.exception_handler(LicensureError)

@@ -15,14 +15,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from functions.services import stripe
 from telehealth.adapters.payments import (
     Capture,
+    CardOfSetup,
     FindHold,
     Hold,
+    NewCustomer,
     PaymentsError,
     PaymentsReply,
     Ping,
     Refund,
     Release,
     Retrieve,
+    SetUpCard,
     parse_request,
 )
 from telehealth.observability import logger_for, tracer_for
@@ -34,7 +37,12 @@ tracer = tracer_for("payments")
 # Stripe's error codes that are a refusal of the step itself, not of the request: the caller settles
 # the step as refused (and tells the patient), rather than retry it.
 REFUSALS = frozenset(
-    {"charge_expired_for_capture", "payment_intent_unexpected_state", "authentication_required"}
+    {
+        "charge_expired_for_capture",
+        "payment_intent_unexpected_state",
+        "authentication_required",
+        "resource_missing",  # no such setup or hold: nothing to do, for good
+    }
 )
 
 
@@ -58,6 +66,12 @@ def _perform(request: Any) -> dict[str, str | int]:
         return payments.refund(request)
     if isinstance(request, FindHold):
         return payments.find_hold(request)
+    if isinstance(request, NewCustomer):
+        return {"customer_id": payments.new_customer(request.idempotency_key)}
+    if isinstance(request, SetUpCard):
+        return payments.set_up_card(request)
+    if isinstance(request, CardOfSetup):
+        return payments.card_of_setup(request.setup_id)
     assert isinstance(request, Retrieve)
     return payments.retrieve(request.intent_id)
 

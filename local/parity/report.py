@@ -115,6 +115,8 @@ def acting_services(
     arn = f"arn:aws:{{}}:{region}:{account}:{{}}"
     events = "service:events.amazonaws.com"
     for rule in topology.RULES:
+        if isinstance(rule.target, topology.Function) and rule.target not in functions:
+            continue  # a feature the tenant switched off: no rule
         bus = "" if rule.bus is topology.BusKind.DEFAULT else f"{topology.TENANT_BUS.name(tenant_id)}/"
         rule_arn = arn.format("events", f"rule/{bus}{rule.name(tenant_id)}")
         source = {"aws:SourceArn": rule_arn, "aws:SourceAccount": account}

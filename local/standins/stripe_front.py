@@ -17,6 +17,8 @@ HTTP layer sits between the payments function and it, speaking Stripe's API, and
 - **An off-session authentication failure.** A hold made `off_session` on a card that needs the
   patient to authenticate is refused with 402 `authentication_required` (localstripe would wait
   for the authentication instead), and the PaymentIntent needs a payment method again.
+- **`resource_missing`**, Stripe's code for an object that does not exist (localstripe's 404 has
+  none).
 - **A customer's PaymentIntents** (`GET /v1/payment_intents?customer=`), which localstripe does
   not list.
 - **What was sent.** `GET /_sim/requests` lists every request's method, path and parameters, for
@@ -217,6 +219,9 @@ class StripeFront:
         if method == "GET" and parts == ["v1", "payment_intents"]:
             return self._list_intents(dict(params), headers)
         answer = self._upstream(method, path, query if method == "GET" else "", sent, headers)
+        if answer.status == 404:
+            # Stripe names a missing object's error `resource_missing`; localstripe names none.
+            return _error(404, "invalid_request_error", "No such object.", "resource_missing")
         if answer.status >= 400:
             return answer
         found = json.loads(answer.body)

@@ -56,7 +56,9 @@ def test_every_topology_resource_exists_in_each_tenant_stack_by_name(assembly: A
         assert set(_by_name(t, "AWS::StepFunctions::StateMachine", "StateMachineName")) == {
             m.name(tenant.id) for m in topology.STATE_MACHINES
         }
-        assert set(_by_name(t, "AWS::Events::Rule", "Name")) == {r.name(tenant.id) for r in topology.RULES}
+        assert set(_by_name(t, "AWS::Events::Rule", "Name")) == {
+            r.name(tenant.id) for r in topology.rules_for(tenant)
+        }
 
 
 def test_rules_carry_the_topology_pattern_and_a_target_dlq(assembly: Assembly) -> None:
@@ -70,7 +72,7 @@ def test_rules_carry_the_topology_pattern_and_a_target_dlq(assembly: Assembly) -
             render(r["Properties"].get("FunctionName")): lid
             for lid, r in t.of_type("AWS::Lambda::Function").items()
         }
-        for spec in topology.RULES:
+        for spec in topology.rules_for(tenant):
             p = rules[spec.name(tenant.id)]["Properties"]
             if spec.event_pattern:
                 assert p["EventPattern"] == spec.event_pattern
@@ -337,8 +339,9 @@ def test_routes_require_the_scopes_of_the_topology(assembly: Assembly) -> None:
             for m in t.props("AWS::ApiGateway::Method")
             if "Ref" in m["ResourceId"] and m["HttpMethod"] != "OPTIONS"
         ]
-        assert len(methods) == sum(len(r.methods) for r in topology.ROUTES)
-        for route in topology.ROUTES:
+        routes = topology.routes_for(tenant)
+        assert len(methods) == sum(len(r.methods) for r in routes)
+        for route in routes:
             matching = [m for m in methods if paths[m["ResourceId"]["Ref"]] == route.path]
             assert sorted(m["HttpMethod"] for m in matching) == sorted(route.methods), route.path
             for method in matching:
@@ -359,9 +362,9 @@ def test_each_route_groups_methods_carry_the_groups_throttle_from_the_tenant_fil
             for kind, (_, stage) in stages.items()
             for s in stage["MethodSettings"]
         }
-        groups = {route.group for route in topology.ROUTES} - {topology.RouteGroup.PUBLIC}
+        groups = {route.group for route in topology.routes_for(tenant)} - {topology.RouteGroup.PUBLIC}
         assert groups == set(topology.THROTTLED_GROUPS)
-        for route in topology.ROUTES:
+        for route in topology.routes_for(tenant):
             for method in route.methods:
                 key = (route.api, "/~1" + route.path.lstrip("/").replace("/", "~1"), method)
                 if route.group is topology.RouteGroup.PUBLIC:

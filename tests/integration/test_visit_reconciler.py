@@ -166,7 +166,7 @@ def test_a_visit_closed_after_the_index_was_read_is_left_alone(emulated: Emulate
     store.book(appointment, [], None)
 
     class StaleIndex:
-        def open_appointments(self) -> Iterator[Appointment]:
+        def open_appointments(self, starting_before: datetime | None = None) -> Iterator[Appointment]:
             yield appointment  # as the index had it
 
         def appointment(self, appointment_id: str) -> Appointment | None:

@@ -312,7 +312,7 @@ class FakeSchedulingStore(_Writes):
         self._replay_first(claim)
 
     # OpenVisits
-    def open_appointments(self) -> Iterator[Appointment]:
+    def open_appointments(self, starting_before: datetime | None = None) -> Iterator[Appointment]:
         yield from self.table.lagging_index
         yield from [a for a in self.table.appointments.values() if a.status is AppointmentStatus.BOOKED]
 

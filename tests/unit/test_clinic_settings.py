@@ -21,6 +21,7 @@ from telehealth.domain.clinic_settings import (
     check_service_offered,
     check_within_horizon,
     longest_horizon,
+    with_changes,
 )
 from telehealth.domain.licensure import License
 from telehealth.domain.scheduling import LONGEST_VISIT
@@ -368,3 +369,25 @@ def test_admins_and_staff_read_the_provider_directory_and_no_one_else_does() -> 
     admin.directory(STAFF, "cCMx", 1)  # a cursor it gave out ("p#1")
     with pytest.raises(SettingsError, match="cursor"):
         admin.directory(STAFF, "cCMy", 1)  # base64 of a place the store never gave out
+
+
+def test_the_fees_and_whether_an_unpaid_visit_goes_ahead_are_settings_of_the_clinic() -> None:
+    settings = with_changes(
+        ClinicSettings(),
+        {"no_show_fee_minor": 2500, "late_cancellation_fee_minor": 1500, "proceed_unpaid": False},
+    )
+    assert (settings.no_show_fee_minor, settings.late_cancellation_fee_minor, settings.proceed_unpaid) == (
+        2500,
+        1500,
+        False,
+    )
+    assert ClinicSettings.from_seconds(settings.as_seconds()) == settings
+    for wrong in (
+        {"no_show_fee_minor": -1},
+        {"no_show_fee_minor": 25.5},
+        {"late_cancellation_fee_minor": 10_000_001},
+        {"currency": "usd"},
+        {"proceed_unpaid": "yes"},
+    ):
+        with pytest.raises(SettingsError):
+            with_changes(ClinicSettings(), wrong)

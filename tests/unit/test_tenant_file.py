@@ -107,9 +107,10 @@ def test_a_feature_switched_off_needs_no_function_concurrency_and_no_domain() ->
     data = _example()
     riverside = data["tenant"][0]
     riverside["features"]["payments"] = False
-    with pytest.raises(ValidationError, match=r"unknown \['payments'\]"):
+    with pytest.raises(ValidationError, match=r"unknown \['payments', 'visit-payments'\]"):
         TenantFile.model_validate(data)
     del riverside["reserved_concurrency"]["payments"]
+    del riverside["reserved_concurrency"]["visit-payments"]
     with pytest.raises(ValidationError, match=r"not needed \['api.stripe.com'\]"):
         TenantFile.model_validate(data)
     riverside["egress_domains"] = []
@@ -121,11 +122,14 @@ def test_a_feature_switched_on_needs_its_function_concurrency_and_its_domains() 
     data = _example()
     desert = data["tenant"][1]
     desert["features"]["payments"] = True
-    with pytest.raises(ValidationError, match=r"missing \['payments'\]"):
+    with pytest.raises(ValidationError, match=r"missing \['payments', 'visit-payments'\]"):
         TenantFile.model_validate(data)
-    desert["reserved_concurrency"]["payments"] = 2
+    desert["reserved_concurrency"] |= {"payments": 2, "visit-payments": 1}
     with pytest.raises(ValidationError, match=r"missing \['api.stripe.com'\]"):
         TenantFile.model_validate(data)
     desert["egress_domains"] = ["api.stripe.com"]
+    with pytest.raises(ValidationError, match=r"needs stripe_publishable_key"):
+        TenantFile.model_validate(data)
+    desert["stripe_publishable_key"] = "pk_test_desertexample"
     (_, tenant) = TenantFile.model_validate(data).tenant
     assert topology.PAYMENTS in topology.functions_for(tenant)

@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.api import context
 from functions.api.contract import ADMIN, answers
 from telehealth.application.clinic_admin import MAX_CREDENTIALS, MAX_DIRECTORY_PAGE, ListedProvider
-from telehealth.domain.clinic_settings import MAX_OPEN_BOOKINGS, Change, ClinicSettings, Service
+from telehealth.domain.clinic_settings import (
+    MAX_OPEN_BOOKINGS,
+    MAX_PRICE_MINOR,
+    Change,
+    ClinicSettings,
+    Service,
+)
 from telehealth.domain.licensure import License, LicenseStatus
 from telehealth.domain.service_types import (
     ABSOLUTE_URI,
@@ -77,6 +83,18 @@ class SettingsIn(_Model):
         default=None, description="Booked visits one patient may hold at once"
     )
     visit_timings: VisitTimingsIn | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = Field(
+        default=None, description="The clinic's currency (ISO 4217), the fees' below"
+    )
+    no_show_fee_minor: Annotated[int, Field(ge=0, le=MAX_PRICE_MINOR)] | None = Field(
+        default=None, description="Taken from the hold when the patient does not come (0: nothing)"
+    )
+    late_cancellation_fee_minor: Annotated[int, Field(ge=0, le=MAX_PRICE_MINOR)] | None = Field(
+        default=None, description="Taken when staff cancel, late, a visit the patient asked to drop"
+    )
+    proceed_unpaid: bool | None = Field(
+        default=None, description="Whether a visit goes ahead when the card refused its hold"
+    )
     version: int = Field(ge=0, description="The version read (0: never changed); a stale one is a 409")
 
 
@@ -85,6 +103,10 @@ class SettingsOut(_Model):
     booking_horizon_days: int
     max_open_bookings: int
     visit_timings: VisitTimingsOut
+    currency: str
+    no_show_fee_minor: int
+    late_cancellation_fee_minor: int
+    proceed_unpaid: bool
     version: int = Field(description="Send it back with a change")
 
 

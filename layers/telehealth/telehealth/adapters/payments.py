@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.domain.payments import CHARGE_DESCRIPTION, HoldState, Step, VisitPayment, charge_metadata
-from telehealth.ports import PaymentRefusedError, PaymentsUnavailableError
+from telehealth.ports import CardSetup, PaymentRefusedError, PaymentsUnavailableError
 
 # Ids that cross to Stripe and back: Stripe's (`pi_...`, `cus_...`) and the booking's (a ULID).
 _OPAQUE = r"^[A-Za-z0-9_-]{1,255}$"
@@ -92,10 +93,44 @@ class FindHold(_Wire):
     sequence: int = Field(ge=1)
 
 
+class NewCustomer(_Wire):
+    """A Stripe customer for a patient's saved cards: Stripe is told nothing of them."""
+
+    operation: Literal["new-customer"] = "new-customer"
+    idempotency_key: str = Field(max_length=255)
+
+
+class SetUpCard(_Wire):
+    """A SetupIntent for the portal's card form (Stripe.js confirms it, so card numbers never
+    touch the platform): the patient's consent to be charged later (`usage=off_session`)."""
+
+    operation: Literal["set-up-card"] = "set-up-card"
+    customer_id: str = Field(pattern=_OPAQUE)
+    idempotency_key: str = Field(max_length=255)
+
+
+class CardOfSetup(_Wire):
+    """What a SetupIntent came to: its status, customer and the card it saved."""
+
+    operation: Literal["card-of-setup"] = "card-of-setup"
+    setup_id: str = Field(pattern=_OPAQUE)
+
+
 # Every request the payments function takes, by its `operation`.
 REQUESTS: dict[str, type[_Wire]] = {
     model.model_fields["operation"].default: model
-    for model in (Ping, Hold, Capture, Release, Refund, Retrieve, FindHold)
+    for model in (
+        Ping,
+        Hold,
+        Capture,
+        Release,
+        Refund,
+        Retrieve,
+        FindHold,
+        NewCustomer,
+        SetUpCard,
+        CardOfSetup,
+    )
 }
 
 
@@ -200,6 +235,17 @@ class PaymentsFunction:
     def retrieve(self, intent_id: str) -> HoldState:
         return hold_state(self._ask(Retrieve(intent_id=intent_id)).result)
 
+    def new_customer(self, idempotency_key: str) -> str:
+        return str(self._ask(NewCustomer(idempotency_key=idempotency_key)).result["customer_id"])
+
+    def set_up_card(self, customer_id: str, idempotency_key: str) -> CardSetup:
+        return _card_setup(
+            self._ask(SetUpCard(customer_id=customer_id, idempotency_key=idempotency_key)).result
+        )
+
+    def card_of_setup(self, setup_id: str) -> CardSetup:
+        return _card_setup(self._ask(CardOfSetup(setup_id=setup_id)).result)
+
     def find_hold(self, payment: VisitPayment) -> HoldState | None:
         pending = payment.pending
         if pending is None or payment.customer_id is None:
@@ -212,6 +258,16 @@ class PaymentsFunction:
             )
         ).result
         return hold_state(found) if found else None
+
+
+def _card_setup(result: Mapping[str, str | int]) -> CardSetup:
+    return CardSetup(
+        setup_id=str(result["setup_id"]),
+        status=str(result["status"]),
+        customer_id=str(result["customer_id"]),
+        payment_method_id=str(result.get("payment_method_id") or "") or None,
+        client_secret=str(result.get("client_secret") or "") or None,
+    )
 
 
 def step_request(payment: VisitPayment) -> Hold | Capture | Release | Refund:
@@ -268,6 +324,16 @@ class StripePayments:
         """A customer to save a patient's card under: Stripe is told nothing of them (no name, no
         e-mail, no metadata); the clinic's table links the two."""
         return str(self._client.v1.customers.create(options={"idempotency_key": idempotency_key}).id)
+
+    def set_up_card(self, request: SetUpCard) -> dict[str, str | int]:
+        setup = self._client.v1.setup_intents.create(
+            params={"customer": request.customer_id, "usage": "off_session"},
+            options={"idempotency_key": request.idempotency_key},
+        )
+        return _setup_result(setup)
+
+    def card_of_setup(self, setup_id: str) -> dict[str, str | int]:
+        return _setup_result(self._client.v1.setup_intents.retrieve(setup_id))
 
     def hold(self, request: Hold) -> dict[str, str | int]:
         intent = self._client.v1.payment_intents.create(
@@ -331,6 +397,19 @@ class StripePayments:
     def ping(self) -> None:
         """The account's balance: proves the key and the route, reads no customer."""
         self._client.v1.balance.retrieve()
+
+
+def _setup_result(setup: Any) -> dict[str, str | int]:
+    found: dict[str, Any] = setup.to_dict()
+    method = found.get("payment_method")
+    method_id = method.get("id") if isinstance(method, dict) else method
+    return {
+        "setup_id": str(found["id"]),
+        "status": str(found["status"]),
+        "customer_id": str(found.get("customer") or ""),
+        "payment_method_id": str(method_id or ""),
+        "client_secret": str(found.get("client_secret") or ""),
+    }
 
 
 def stripe_key(secret_arn: str, *, client: Any = None) -> str:

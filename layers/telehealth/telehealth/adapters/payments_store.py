@@ -3,6 +3,7 @@
 | item | pk | sk |
 |---|---|---|
 | the visit's payment | APPT#<appointment id> | PAYMENT |
+| the patient's customer at the card processor | PATIENT#<patient id> | PAYMENT_PROFILE |
 
 One item per visit: its state, the hold's PaymentIntent id and deadline, the amounts in minor
 units, the step pending (with the key it is sent under) and the version each write is conditional
@@ -29,6 +30,25 @@ class DynamoPaymentRecords(TableStore):
     def visit_payment(self, appointment_id: str) -> VisitPayment | None:
         found = self._get(*_key(appointment_id))
         return payment_from(found) if found is not None else None
+
+    def customer_of(self, patient_id: str) -> str | None:
+        found = self._get(f"PATIENT#{patient_id}", "PAYMENT_PROFILE")
+        return str(found["customer_id"]) if found else None
+
+    def keep_customer(self, patient_id: str, customer_id: str) -> str:
+        try:
+            self._client.put_item(
+                TableName=self.table,
+                Item=self._item(
+                    {"pk": f"PATIENT#{patient_id}", "sk": "PAYMENT_PROFILE", "customer_id": customer_id}
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            kept = self.customer_of(patient_id)
+            assert kept is not None
+            return kept
+        return customer_id
 
     def save_payment(self, payment: VisitPayment, outbox: list[OutboxEntry], now: datetime) -> None:
         pk, sk = _key(payment.appointment_id)

@@ -628,14 +628,19 @@ class DynamoSchedulingStore(TableStore):
             )
         )
 
-    def open_appointments(self) -> Iterator[Appointment]:
-        """Every open appointment, from the sparse open-visits index, shard by shard (the index
-        is eventually consistent: one just closed may still be listed, one just booked missing)."""
+    def open_appointments(self, starting_before: datetime | None = None) -> Iterator[Appointment]:
+        """Every open appointment (those starting before `starting_before`, if given: the index
+        sorts by start), from the sparse open-visits index, shard by shard (the index is
+        eventually consistent: one just closed may still be listed, one just booked missing)."""
+        condition, values = "gsi3pk = :pk", {}
+        if starting_before is not None:
+            condition += " AND gsi3sk < :until"
+            values[":until"] = {"S": stamp(starting_before)}
         for shard in range(OPEN_SHARDS):
             for item in self._query(
                 IndexName="gsi3",
-                KeyConditionExpression="gsi3pk = :pk",
-                ExpressionAttributeValues={":pk": {"S": open_key(shard)}},
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues={":pk": {"S": open_key(shard)}, **values},
             ):
                 yield appointment_from(item)
 

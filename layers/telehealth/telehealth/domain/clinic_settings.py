@@ -30,6 +30,7 @@ MAX_OPEN_BOOKINGS = 100  # a ceiling on the clinic's own cap: every booking read
 
 SERVICE_CODE = re.compile(r"^[a-z][a-z0-9-]{1,30}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_PRICE_MINOR = 10_000_000  # a price or a fee, in minor units
 
 
 class SettingsError(ValueError):
@@ -47,6 +48,13 @@ class ClinicSettings:
     # How many open (booked, not yet over) visits one patient may hold at once.
     max_open_bookings: int = 10
     timings: VisitTimings = field(default_factory=VisitTimings)
+    # Payments (tenants with the feature on): the clinic's currency, what a no-show and a late
+    # cancellation the patient asked for cost (taken from the visit's hold instead of its price; 0:
+    # nothing), and whether a visit whose hold the card refused goes ahead.
+    currency: str = "USD"
+    no_show_fee_minor: int = 0
+    late_cancellation_fee_minor: int = 0
+    proceed_unpaid: bool = True
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -58,6 +66,10 @@ class ClinicSettings:
             "booking_horizon_days": self.booking_horizon.days,
             "max_open_bookings": self.max_open_bookings,
             "visit_timings": timings_as_seconds(self.timings),
+            "currency": self.currency,
+            "no_show_fee_minor": self.no_show_fee_minor,
+            "late_cancellation_fee_minor": self.late_cancellation_fee_minor,
+            "proceed_unpaid": self.proceed_unpaid,
         }
 
     @classmethod
@@ -71,11 +83,29 @@ class ClinicSettings:
                 booking_horizon=timedelta(days=int(given["booking_horizon_days"])),
                 max_open_bookings=int(given["max_open_bookings"]),
                 timings=timings_from_seconds(raw.get("visit_timings") or {}),
+                currency=str(given["currency"]),
+                no_show_fee_minor=_whole(given, "no_show_fee_minor"),
+                late_cancellation_fee_minor=_whole(given, "late_cancellation_fee_minor"),
+                proceed_unpaid=_flag(given, "proceed_unpaid"),
             )
         except SettingsError:
             raise
         except (TypeError, ValueError) as error:
             raise SettingsError(str(error)) from error
+
+
+def _whole(given: Mapping[str, Any], name: str) -> int:
+    value = given[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"{name} is a whole number of minor units")
+    return value
+
+
+def _flag(given: Mapping[str, Any], name: str) -> bool:
+    value = given[name]
+    if not isinstance(value, bool):
+        raise SettingsError(f"{name} is true or false")
+    return value
 
 
 def timings_as_seconds(timings: VisitTimings) -> dict[str, float | list[float]]:
@@ -124,6 +154,11 @@ def check_settings(settings: ClinicSettings) -> None:
         )
     if not 1 <= settings.max_open_bookings <= MAX_OPEN_BOOKINGS:
         raise SettingsError(f"max_open_bookings is 1 to {MAX_OPEN_BOOKINGS}")
+    if not CURRENCY.match(settings.currency):
+        raise SettingsError("currency is an ISO 4217 code, such as USD")
+    for name in ("no_show_fee_minor", "late_cancellation_fee_minor"):
+        if not 0 <= getattr(settings, name) <= MAX_PRICE_MINOR:
+            raise SettingsError(f"{name} is 0 to {MAX_PRICE_MINOR:,} minor units")
     if any(not timedelta(0) < r <= MAX_REMINDER_AHEAD for r in settings.timings.reminders):
         raise SettingsError("each reminder goes out more than 0 seconds and at most 14 days before the visit")
 
@@ -169,8 +204,8 @@ class Service:
             raise SettingsError("a service's display name is 1 to 80 characters")
         if not 5 <= self.minutes <= LONGEST_VISIT.total_seconds() // 60 or self.minutes % 5:
             raise SettingsError("a service lasts 5 to 240 minutes, in steps of five")
-        if not 0 <= self.price_minor <= 10_000_000:
-            raise SettingsError("a price is 0 to 10,000,000 minor units")
+        if not 0 <= self.price_minor <= MAX_PRICE_MINOR:
+            raise SettingsError(f"a price is 0 to {MAX_PRICE_MINOR:,} minor units")
         if not CURRENCY.match(self.currency):
             raise SettingsError("currency is an ISO 4217 code, such as USD")
         if self.coding is not None and (problem := coding_problem(self.coding)):

@@ -217,7 +217,7 @@ class OpenVisits(Protocol):
     """Appointments still open (booked: not cancelled, fulfilled or a no-show), as an index has
     them (eventually consistent), and one appointment as it stands (consistent)."""
 
-    def open_appointments(self) -> Iterator[Appointment]: ...
+    def open_appointments(self, starting_before: datetime | None = None) -> Iterator[Appointment]: ...
 
     def appointment(self, appointment_id: str) -> Appointment | None: ...
 
@@ -228,7 +228,7 @@ class ProviderDirectory(Protocol):
         ...
 
 
-class SchedulingStore(ProviderDirectory, Protocol):
+class SchedulingStore(ProviderDirectory, OpenVisits, Protocol):
     """Providers, their licences and hours, patients, appointments: booking, moving, cancelling."""
 
     def providers_licensed_in(self, state: str) -> list[ProviderListing]: ...
@@ -439,6 +439,18 @@ class PaymentsUnavailableError(Exception):
     to be sent again under the same key."""
 
 
+@dataclass(frozen=True)
+class CardSetup:
+    """A card being saved through the portal's form (a SetupIntent): the client secret the form
+    confirms it with, and, once confirmed, the card."""
+
+    setup_id: str
+    status: str  # Stripe's: requires_payment_method, requires_action, succeeded, canceled
+    customer_id: str
+    payment_method_id: str | None = None
+    client_secret: str | None = None
+
+
 class CardProcessor(Protocol):
     """The card processor as the clinic's functions reach it: through the payments function, the
     one that may call it (adapters/payments.py)."""
@@ -455,6 +467,17 @@ class CardProcessor(Protocol):
         ...
 
 
+class CardSetups(Protocol):
+    """Cards saved through the portal's form (Stripe.js confirms a SetupIntent): a customer per
+    patient, a setup for the form, and what the setup came to."""
+
+    def new_customer(self, idempotency_key: str) -> str: ...
+
+    def set_up_card(self, customer_id: str, idempotency_key: str) -> CardSetup: ...
+
+    def card_of_setup(self, setup_id: str) -> CardSetup: ...
+
+
 class PaymentRecords(Protocol):
     """A visit's payment, kept with its booking (adapters/payments_store.py)."""
 
@@ -463,4 +486,14 @@ class PaymentRecords(Protocol):
     def save_payment(self, payment: VisitPayment, outbox: list[OutboxEntry], now: datetime) -> None:
         """At `payment.version`, on the condition that the one on file is the version before
         (`StaleWriteError` otherwise), with the outbox entries the change owes."""
+        ...
+
+
+class PaymentProfiles(Protocol):
+    """The processor's customer each patient's saved cards live under (adapters/payments_store.py)."""
+
+    def customer_of(self, patient_id: str) -> str | None: ...
+
+    def keep_customer(self, patient_id: str, customer_id: str) -> str:
+        """Keep it unless the patient has one already (two first setups at once): the one kept."""
         ...

@@ -1,0 +1,119 @@
+"""A visit's payment: what it costs, the card the patient saves for it (through Stripe.js in the
+portal: the card's number never reaches the platform), its state for the patient and the front
+desk, and refunds. Only tenants with payments on have these routes (infra/topology.py)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from pydantic import Field
+
+from functions.api import context
+from functions.api.contract import PAYMENTS, answers
+from functions.api.routes.scheduling import AppointmentId, _Model
+from telehealth.domain.clinic_settings import MAX_PRICE_MINOR
+
+if TYPE_CHECKING:
+    from telehealth.application.billing import PaymentView
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
+
+# Ids Stripe gives (`seti_...`), as the portal's form hands them back.
+StripeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,255}$")]
+
+
+class CardSetupOut(_Model):
+    setup_id: str = Field(description="The SetupIntent the portal's card form confirms")
+    client_secret: str = Field(description="For Stripe.js alone: it confirms the setup with the card")
+    publishable_key: str = Field(description="The clinic's Stripe publishable key, for Stripe.js")
+
+
+class CardIn(_Model):
+    setup_id: StripeId = Field(description="The SetupIntent the card form confirmed")
+
+
+class RefundIn(_Model):
+    amount_minor: Annotated[int, Field(gt=0, le=MAX_PRICE_MINOR)] = Field(
+        description="How much to give back, in minor units of the visit's currency"
+    )
+
+
+class PaymentOut(_Model):
+    appointment_id: str
+    amount_due_minor: int = Field(description="What the visit costs the patient (0: nothing to pay)")
+    currency: str
+    status: Literal["none", "card-saved", "held", "captured", "released", "failed"]
+    held_minor: int
+    captured_minor: int
+    refunded_minor: int
+    hold_at: datetime | None = Field(description="When the amount is (or was) held on the card")
+    capture_before: datetime | None = Field(description="The hold lapses after this")
+    failure: str | None = Field(description="Stripe's reason the card refused (card_declined, ...)")
+    settling: bool = Field(description="A step is on its way to Stripe")
+
+
+def payment_out(view: PaymentView) -> PaymentOut:
+    p = view.payment
+    return PaymentOut(
+        appointment_id=view.appointment_id,
+        amount_due_minor=view.amount_due.amount_minor,
+        currency=view.amount_due.currency,
+        status=p.status.value,
+        held_minor=p.held_minor,
+        captured_minor=p.captured_minor,
+        refunded_minor=p.refunded_minor,
+        hold_at=view.hold_at,
+        capture_before=p.capture_before,
+        failure=p.failure,
+        settling=p.pending is not None,
+    )
+
+
+@router.post(
+    "/v1/payments/card-setups",
+    summary="Start saving a card (patients): what Stripe.js needs to confirm it",
+    tags=[PAYMENTS],
+    **answers(),
+)
+def set_up_card() -> CardSetupOut:
+    setup = context.billing().set_up_card(context.caller(router))
+    assert setup.client_secret is not None
+    return CardSetupOut(
+        setup_id=setup.setup_id,
+        client_secret=setup.client_secret,
+        publishable_key=os.environ.get("PAYMENTS_PUBLISHABLE_KEY", ""),
+    )
+
+
+@router.get(
+    "/v1/appointments/<appointment_id>/payment",
+    summary="A visit's payment: what it costs and where its money stands",
+    tags=[PAYMENTS],
+    **answers(404),
+)
+def visit_payment(appointment_id: AppointmentId) -> PaymentOut:
+    return payment_out(context.billing().view(context.caller(router), appointment_id))
+
+
+@router.put(
+    "/v1/appointments/<appointment_id>/payment/card",
+    summary="Pay for a visit with the card the form saved (patients): held now if the visit is soon",
+    tags=[PAYMENTS],
+    **answers(404, 409, 422),
+)
+def pay_with_card(appointment_id: AppointmentId, request: CardIn) -> PaymentOut:
+    view = context.billing().pay_with_card(context.caller(router), appointment_id, request.setup_id)
+    return payment_out(view)
+
+
+@router.post(
+    "/v1/appointments/<appointment_id>/payment/refunds",
+    summary="Refund part or all of what a visit took (staff)",
+    tags=[PAYMENTS],
+    **answers(404, 409, 422),
+)
+def refund(appointment_id: AppointmentId, request: RefundIn) -> PaymentOut:
+    return payment_out(context.billing().refund(context.caller(router), appointment_id, request.amount_minor))

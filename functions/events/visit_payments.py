@@ -1,0 +1,50 @@
+"""A visit's payment settled as the visit ends, from the tenant bus: completed (what it costs is
+taken from the hold), missed by the patient (the clinic's no-show fee), missed by the provider or
+cancelled (the hold let go), moved past its hold's deadline (held again). And every 15 minutes,
+from the default bus's schedule, the visits starting within two days are held on their saved
+cards. Events carry ids only; the money is the billing desk's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from functions.services import billing
+from telehealth.observability import logger_for, tracer_for
+
+logger = logger_for("visit-payments")
+tracer = tracer_for("visit-payments")
+
+
+def outcome_of(detail_type: str, detail: dict[str, Any]) -> str:
+    """What the visit's end (or move) means for its money."""
+    if detail_type == "Appointment.Rescheduled":
+        return "rescheduled"
+    if detail_type == "Visit.Completed":
+        return "completed"
+    if detail_type == "Visit.NoShow" and detail.get("absent") == "patient":
+        return "no-show"
+    return "released"  # the provider did not come, or the visit was cancelled: nothing is owed
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("detail-type") == "Scheduled Event":  # the sweep: holds due within two days
+        asked = billing().hold_upcoming()
+        logger.info("payment holds swept", extra={"asked": asked})
+        return {"asked": asked}
+    detail = event.get("detail", {})
+    appointment_id = str(detail["appointment_id"])
+    outcome = outcome_of(str(event.get("detail-type")), detail)
+    if outcome == "rescheduled":
+        payment = billing().rescheduled(appointment_id)
+    else:
+        payment = billing().settle(appointment_id, outcome)
+    status = payment.status.value if payment is not None else "none"
+    logger.info(
+        "visit payment settled",
+        extra={"appointment_id": appointment_id, "outcome": outcome, "status": status},
+    )
+    return {"appointment_id": appointment_id, "outcome": outcome, "status": status}

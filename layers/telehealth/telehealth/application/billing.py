@@ -1,0 +1,219 @@
+"""The clinic's billing desk: what a visit costs, a card saved for it, its payment seen and
+refunded, and the money settled when the visit ends (captured), is cancelled (released, or the
+clinic's late fee) or is missed (the no-show fee).
+
+The patient saves a card in the portal's form (Stripe.js confirms a SetupIntent, so the card's
+number never reaches the platform); the desk checks that setup is theirs and keeps the card on the
+visit. A visit the hold's life covers is held at once; a later one is held by its lifecycle two
+days before (`hold_due`). Every movement is `VisitPayments`' (exactly once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from telehealth.application.audit import AuditTrail
+from telehealth.application.booking import BookingService
+from telehealth.application.callers import Caller, NotAuthorizedError, NotFoundError
+from telehealth.application.payments import VisitPayments
+from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleError, AppointmentStatus
+from telehealth.domain.fhir_access import Interaction
+from telehealth.domain.payments import (
+    LATER_HOLD_LEAD,
+    Money,
+    PaymentStatus,
+    VisitPayment,
+    hold_at,
+    outlives_hold,
+)
+from telehealth.ports import CardSetup, CardSetups, PaymentProfiles, PaymentRefusedError
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    """A visit's payment as the patient and the front desk see it."""
+
+    appointment_id: str
+    amount_due: Money  # what the visit costs the patient (0: nothing to pay)
+    payment: VisitPayment
+    hold_at: datetime | None  # when the amount is (or was) to be held; None: nothing to hold
+
+
+class Billing:
+    def __init__(
+        self,
+        booking: BookingService,
+        payments: VisitPayments,
+        cards: CardSetups,
+        profiles: PaymentProfiles,
+        trail: AuditTrail,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.booking, self.payments, self.cards, self.profiles = booking, payments, cards, profiles
+        self.trail, self.clock = trail, clock
+
+    # --- what a visit costs -------------------------------------------------------------------------
+
+    def amount_due(self, appointment: Appointment) -> Money:
+        """The service's price (self-pay); nothing where the clinic lists no price for it."""
+        service = self.booking.settings.services().get(appointment.service_type)
+        if service is None:
+            return Money(0, self.booking.clinic_settings().currency)
+        return Money(service.price_minor, service.currency)
+
+    def view(self, caller: Caller, appointment_id: str) -> PaymentView:
+        with self.trail.request(caller, Interaction.READ, appointment_id):
+            appointment = self._visible(caller, appointment_id)
+            self._audit(caller, Interaction.READ, appointment_id)
+            return self._view(appointment)
+
+    # --- a card for the visit -----------------------------------------------------------------------
+
+    def set_up_card(self, caller: Caller) -> CardSetup:
+        """A SetupIntent for the portal's card form, under the patient's customer (made once)."""
+        caller.require(Actor.PATIENT)
+        customer = self.profiles.customer_of(caller.subject)
+        if customer is None:
+            customer = self.cards.new_customer(f"customer-{caller.subject}")
+            customer = self.profiles.keep_customer(caller.subject, customer)
+        return self.cards.set_up_card(customer, f"setup-{caller.subject}-{self.clock().timestamp():.0f}")
+
+    def pay_with_card(self, caller: Caller, appointment_id: str, setup_id: str) -> PaymentView:
+        """The card the patient's form saved (`setup_id`) becomes the visit's; held at once when
+        the hold's life covers the visit."""
+        caller.require(Actor.PATIENT)
+        with self.trail.request(caller, Interaction.UPDATE, appointment_id):
+            appointment = self._visible(caller, appointment_id)
+            if appointment.status is not AppointmentStatus.BOOKED or appointment.end <= self.clock():
+                raise AppointmentRuleError(
+                    "appointment-closed", "Only a booked, upcoming visit takes a card."
+                )
+            try:
+                setup = self.cards.card_of_setup(setup_id)
+            except PaymentRefusedError as refused:
+                raise NotFoundError("no such card setup") from refused
+            if setup.customer_id != self.profiles.customer_of(caller.subject):
+                raise NotFoundError("no such card setup")
+            if setup.status != "succeeded" or setup.payment_method_id is None:
+                raise AppointmentRuleError("card-not-saved", "The card was not saved; enter it again.")
+            due = self.amount_due(appointment)
+            payment = self.payments.card_saved(
+                appointment_id, due.currency, setup.customer_id, setup.payment_method_id
+            )
+            self._audit(caller, Interaction.UPDATE, appointment_id)
+            now = self.clock()
+            if due.amount_minor and hold_at(appointment.start, appointment.end, now) <= now:
+                payment = self.payments.hold(appointment_id, due)
+            return PaymentView(appointment_id, due, payment, self._hold_at(appointment, due))
+
+    # --- the front desk -----------------------------------------------------------------------------
+
+    def refund(self, caller: Caller, appointment_id: str, amount_minor: int) -> PaymentView:
+        caller.require(Actor.STAFF)
+        with self.trail.request(caller, Interaction.UPDATE, appointment_id):
+            appointment = self._visible(caller, appointment_id)
+            currency = self.payments.payment(appointment_id, self.amount_due(appointment).currency).currency
+            self.payments.refund(appointment_id, Money(amount_minor, currency))
+            self._audit(caller, Interaction.UPDATE, appointment_id)
+            return self._view(appointment)
+
+    # --- settling, as the visit ends ----------------------------------------------------------------
+
+    def hold_due(self, appointment_id: str) -> VisitPayment | None:
+        """The lifecycle's step two days before a later visit: hold its amount on the saved card
+        (the patient is not there: off session). Nothing without a card or an amount."""
+        appointment = self.booking.store.appointment(appointment_id)
+        if appointment is None or appointment.status is not AppointmentStatus.BOOKED:
+            return None
+        due = self.amount_due(appointment)
+        payment = self.payments.resume(appointment_id, due.currency)
+        if not due.amount_minor or not _awaits_hold(payment):
+            return payment
+        return self.payments.hold(appointment_id, due, off_session=True)
+
+    def hold_upcoming(self) -> int:
+        """The sweep: every open visit starting within the later hold's lead whose card is saved
+        and nothing held yet is held now (off session). Returns how many were asked for."""
+        now = self.clock()
+        asked = 0
+        for appointment in self.booking.store.open_appointments(starting_before=now + LATER_HOLD_LEAD):
+            if appointment.start > now:
+                found = self.payments.records.visit_payment(appointment.appointment_id)
+                if found is not None and (_awaits_hold(found) or found.pending is not None):
+                    self.hold_due(appointment.appointment_id)
+                    asked += 1
+        return asked
+
+    def rescheduled(self, appointment_id: str) -> VisitPayment | None:
+        """A visit moved past its hold's deadline: the hold is let go, and the visit held again
+        when it is due (now, if that is already)."""
+        appointment = self.booking.store.appointment(appointment_id)
+        if appointment is None or appointment.status is not AppointmentStatus.BOOKED:
+            return None
+        due = self.amount_due(appointment)
+        payment = self.payments.resume(appointment_id, due.currency)
+        if not outlives_hold(payment, appointment.end):
+            return payment
+        released = self.payments.release(appointment_id, payment.currency)
+        now = self.clock()
+        if due.amount_minor and hold_at(appointment.start, appointment.end, now) <= now:
+            return self.payments.hold(appointment_id, due, off_session=True)
+        return released
+
+    def settle(self, appointment_id: str, outcome: str) -> VisitPayment | None:
+        """The visit's money once it is over: `completed` takes what it costs, `no-show` the
+        clinic's no-show fee, `late-cancellation` its late fee; anything else (cancelled in time,
+        the clinic's own failure) lets the hold go."""
+        appointment = self.booking.store.appointment(appointment_id)
+        if appointment is None:
+            return None
+        due = self.amount_due(appointment)
+        payment = self.payments.resume(appointment_id, due.currency)
+        if payment.status is not PaymentStatus.HELD:
+            return payment  # nothing held: nothing to take or let go
+        settings = self.booking.clinic_settings()
+        take = {
+            "completed": due.amount_minor,
+            "no-show": settings.no_show_fee_minor if settings.currency == payment.currency else 0,
+            "late-cancellation": settings.late_cancellation_fee_minor
+            if settings.currency == payment.currency
+            else 0,
+        }.get(outcome, 0)
+        take = min(take, payment.held_minor)
+        if take:
+            return self.payments.capture(appointment_id, Money(take, payment.currency))
+        return self.payments.release(appointment_id, payment.currency)
+
+    # --- helpers -------------------------------------------------------------------------------------
+
+    def _visible(self, caller: Caller, appointment_id: str) -> Appointment:
+        if caller.actor is Actor.PROVIDER:
+            raise NotAuthorizedError("A visit's payment is the patient's and the front desk's.")
+        return self.booking.owned(caller, appointment_id)
+
+    def _view(self, appointment: Appointment) -> PaymentView:
+        due = self.amount_due(appointment)
+        payment = self.payments.payment(appointment.appointment_id, due.currency)
+        return PaymentView(appointment.appointment_id, due, payment, self._hold_at(appointment, due))
+
+    def _hold_at(self, appointment: Appointment, due: Money) -> datetime | None:
+        if not due.amount_minor:
+            return None
+        booked = appointment.booked_at or self.clock()
+        return hold_at(appointment.start, appointment.end, booked)
+
+    def _audit(self, caller: Caller, interaction: Interaction, appointment_id: str) -> None:
+        self.booking.store.record(
+            [self.booking.audit(caller, interaction, [f"Appointment/{appointment_id}"], self.clock())]
+        )
+
+
+def _awaits_hold(payment: VisitPayment) -> bool:
+    """A card is on the visit and nothing is held: saved for later, or let go when the visit
+    moved past its hold (a card the processor refused waits for the patient instead)."""
+    return payment.payment_method_id is not None and payment.status in (
+        PaymentStatus.CARD_SAVED,
+        PaymentStatus.RELEASED,
+    )

@@ -1,0 +1,224 @@
+"""A visit's payment through the API, as the patient and the front desk meet it: the price before
+anything is asked of a card, a card saved through Stripe's form (the SetupIntent confirmed as
+Stripe.js confirms it, never by the platform) and held at once for a visit this week, the money
+taken when the visit completes (from the tenant bus, by the visit-payments function), a refund by
+staff, and nobody else's payment within reach. A tenant without payments has none of it."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from infra import topology
+from local.platform import STRIPE_KEY, LocalPlatform
+from telehealth.adapters.payments import StripePayments
+from telehealth.adapters.payments_store import DynamoPaymentRecords
+from telehealth.domain.payments import VisitPayment
+from tests.conftest import eventually, http, user_tokens
+from tests.e2e.test_scheduling import book, call, fresh_slot
+
+RIVERSIDE, DESERT = "riverside", "desert-clinic"
+PATIENT, OTHER = "patient.one@riverside.example", "patient.two@riverside.example"
+
+
+def _confirm_as_stripe_js(platform: LocalPlatform, setup: dict[str, Any], card: str = "pm_card_visa") -> None:
+    """What the portal's card form does: Stripe.js confirms the SetupIntent with the card, with
+    the publishable key and the client secret; the card's number goes to Stripe alone."""
+    reply = http(
+        "POST",
+        f"{platform.urls['stripe']}/v1/setup_intents/{setup['setup_id']}/confirm",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        body=f"payment_method={card}&client_secret={setup['client_secret']}&key={setup['publishable_key']}".encode(),
+    )
+    assert reply.status == 200, reply.body
+
+
+def _visit_event(platform: LocalPlatform, detail_type: str, appointment_id: str, **detail: Any) -> None:
+    platform.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": topology.TENANT_BUS.name(RIVERSIDE),
+                "Source": "telehealth.visits",
+                "DetailType": detail_type,
+                "Detail": json.dumps({"appointment_id": appointment_id, "version": 1, **detail}),
+            }
+        ]
+    )
+
+
+def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_completes_and_refunded(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    booked = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez"))
+    assert booked.status == 201, booked.body
+    visit = booked.json()["appointment_id"]
+    path = f"/v1/appointments/{visit}/payment"
+
+    # The price first, nothing asked of a card yet.
+    before = call(gateway, "GET", path, patient)
+    assert before.status == 200, before.body
+    priced = before.json()
+    assert (priced["amount_due_minor"], priced["currency"], priced["status"]) == (4000, "USD", "none")
+    assert datetime.fromisoformat(priced["hold_at"]) <= datetime.now(UTC) + timedelta(
+        minutes=1
+    )  # this week's: now
+
+    setup = call(gateway, "POST", "/v1/payments/card-setups", patient)
+    assert setup.status == 200, setup.body
+    assert setup.json()["publishable_key"].startswith("pk_test_")
+    _confirm_as_stripe_js(platform, setup.json())
+    paid = call(gateway, "PUT", f"{path}/card", patient, {"setup_id": setup.json()["setup_id"]})
+    assert paid.status == 200, paid.body
+    held = paid.json()
+    assert (held["status"], held["held_minor"], held["settling"]) == ("held", 4000, False)
+    assert datetime.fromisoformat(held["capture_before"]) > datetime.now(UTC) + timedelta(days=6)
+
+    # Nobody else's: another patient, a provider, a made-up card setup.
+    other = user_tokens(platform, RIVERSIDE, OTHER)["access"]
+    assert call(gateway, "GET", path, other).status == 404
+    provider = user_tokens(platform, RIVERSIDE, "dr.ramirez@riverside.example")["access"]
+    assert call(gateway, "GET", path, provider).status == 403
+    foreign = call(gateway, "PUT", f"{path}/card", patient, {"setup_id": "seti_madeup"})
+    assert foreign.status == 404, foreign.body
+
+    # The visit completes: the visit-payments function takes what it costs from the hold.
+    _visit_event(
+        platform, "Visit.Completed", visit, provider_id="dr-ramirez", patient_id="p", ended_by="provider"
+    )
+
+    def captured() -> dict[str, Any]:
+        now = call(gateway, "GET", path, patient).json()
+        assert now["status"] == "captured", now
+        return dict(now)
+
+    assert eventually(captured, timeout_s=30)["captured_minor"] == 4000
+
+    # The front desk refunds part; a patient may not; more than was taken is refused.
+    staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+    assert call(gateway, "POST", f"{path}/refunds", patient, {"amount_minor": 100}).status == 403
+    refunded = call(gateway, "POST", f"{path}/refunds", staff, {"amount_minor": 1500})
+    assert refunded.status == 200 and refunded.json()["refunded_minor"] == 1500, refunded.body
+    too_much = call(gateway, "POST", f"{path}/refunds", staff, {"amount_minor": 2501})
+    assert too_much.status == 409 and too_much.json()["type"] == "/problems/over-refund", too_much.body
+
+
+def test_a_missed_visit_costs_the_no_show_fee_and_a_cancelled_one_nothing(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    admin = user_tokens(platform, RIVERSIDE, "admin@riverside.example")["access"]
+    current = call(gateway, "GET", "/v1/admin/settings", admin).json()
+    changed = call(
+        gateway,
+        "PUT",
+        "/v1/admin/settings",
+        admin,
+        {"no_show_fee_minor": 2500, "version": current["version"]},
+    )
+    assert changed.status == 200 and changed.json()["no_show_fee_minor"] == 2500, changed.body
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    visits = []
+    for _ in range(2):
+        visit = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez")).json()["appointment_id"]
+        setup = call(gateway, "POST", "/v1/payments/card-setups", patient).json()
+        _confirm_as_stripe_js(platform, setup)
+        assert (
+            call(
+                gateway,
+                "PUT",
+                f"/v1/appointments/{visit}/payment/card",
+                patient,
+                {"setup_id": setup["setup_id"]},
+            ).json()["status"]
+            == "held"
+        )
+        visits.append(visit)
+    missed, cancelled = visits
+    _visit_event(platform, "Visit.NoShow", missed, absent="patient", provider_id="dr-ramirez", patient_id="p")
+    _visit_event(
+        platform, "Visit.Cancelled", cancelled, reason="cancelled", provider_id="dr-ramirez", patient_id="p"
+    )
+
+    def settled() -> tuple[dict[str, Any], dict[str, Any]]:
+        fee, let_go = (call(gateway, "GET", f"/v1/appointments/{v}/payment", patient).json() for v in visits)
+        assert (fee["status"], let_go["status"]) == ("captured", "released"), (fee, let_go)
+        return fee, let_go
+
+    fee, let_go = eventually(settled, timeout_s=30)
+    assert fee["captured_minor"] == 2500 and let_go["captured_minor"] == 0
+
+
+def test_a_tenant_without_payments_has_no_payment_routes(platform: LocalPlatform, gateway: str) -> None:
+    patient = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
+    for method, path in (
+        ("POST", "/v1/payments/card-setups"),
+        ("GET", "/v1/appointments/01ARZ3NDEKTSV4RRFFQ69G5FAV/payment"),
+    ):
+        reply = call(gateway, method, f"/tenants/{DESERT}{path}", patient)
+        assert reply.status == 404 and reply.headers["Content-Type"] == "application/problem+json", reply.body
+
+
+def _paid(platform: LocalPlatform, gateway: str, patient: str, visit: str) -> dict[str, Any]:
+    setup = call(gateway, "POST", "/v1/payments/card-setups", patient).json()
+    _confirm_as_stripe_js(platform, setup)
+    paid = call(
+        gateway, "PUT", f"/v1/appointments/{visit}/payment/card", patient, {"setup_id": setup["setup_id"]}
+    )
+    assert paid.status == 200, paid.body
+    return dict(paid.json())
+
+
+def test_a_later_visit_keeps_the_card_until_two_days_before_and_a_move_past_its_hold_lets_it_go(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    later = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=10)).json()
+    saved = _paid(platform, gateway, patient, later["appointment_id"])
+    start = datetime.fromisoformat(later["start"])
+    assert saved["status"] == "card-saved" and saved["held_minor"] == 0
+    assert datetime.fromisoformat(saved["hold_at"]) == start - timedelta(hours=48)
+
+    # Held this week, then moved ten days out: past its hold's deadline, so the hold is let go
+    # (and the sweep holds it again two days before).
+    soon = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez")).json()["appointment_id"]
+    assert _paid(platform, gateway, patient, soon)["status"] == "held"
+    moved = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{soon}/reschedule",
+        patient,
+        {"slot_id": fresh_slot(gateway, patient, "dr-ramirez", days_ahead=11)},
+        **{"Idempotency-Key": f"move-{soon}"},
+    )
+    assert moved.status == 200, moved.body
+
+    def let_go() -> dict[str, Any]:
+        now = call(gateway, "GET", f"/v1/appointments/{soon}/payment", patient).json()
+        assert now["status"] == "released", now
+        return dict(now)
+
+    assert eventually(let_go, timeout_s=30)["held_minor"] == 0
+
+
+def test_the_sweep_holds_a_visit_starting_within_two_days_whose_card_waits(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    """A visit within two days with a card saved and nothing held (its hold's answer was lost, or
+    it was saved for later and the time has come) is held by the every-15-minutes sweep."""
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    visit = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=1)).json()[
+        "appointment_id"
+    ]
+    customer = StripePayments(api_key=STRIPE_KEY, api_base=platform.urls["stripe"]).new_customer(f"c-{visit}")
+    records = DynamoPaymentRecords(topology.CLINIC_TABLE.name(RIVERSIDE), platform.client("dynamodb"))
+    records.save_payment(
+        VisitPayment(visit, "USD").card_saved(customer, "pm_card_visa"), [], datetime.now(UTC)
+    )
+    swept = platform.client("lambda").invoke(
+        FunctionName=topology.VISIT_PAYMENTS.name(RIVERSIDE),
+        Payload=json.dumps({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}).encode(),
+    )
+    assert json.loads(swept["Payload"].read())["asked"] >= 1
+    now = call(gateway, "GET", f"/v1/appointments/{visit}/payment", patient).json()
+    assert (now["status"], now["held_minor"]) == ("held", 4000), now
