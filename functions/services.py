@@ -181,8 +181,12 @@ def visits() -> VisitService:
         recordings_bucket=os.environ.get("RECORDINGS_BUCKET"),
     )
     meetings = ChimeMeetings(tenant_id=video.tenant_id)
-    # No timings given: the visit's clocks are the clinic's settings, read at run time.
-    return VisitService(booking(), visit_store(), meetings, now, video)
+    # No timings given: the visit's clocks are the clinic's settings, read at run time. With
+    # payments on, check-in asks the billing desk whether the visit is paid for (built on first use).
+    paid_for = (
+        (lambda appointment: billing().paid_for(appointment)) if os.environ.get("PAYMENTS_FUNCTION") else None
+    )
+    return VisitService(booking(), visit_store(), meetings, now, video, paid_for=paid_for)
 
 
 @cache

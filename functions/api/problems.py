@@ -44,6 +44,8 @@ FHIR_JSON = api_conventions.FHIR_JSON
 
 # Rule kinds and the HTTP status each answers with.
 RULE_STATUS = {
+    "late-fee-staff-only": 403,
+    "late-fee-not-late": 422,
     "appointment-cancelled": 409,
     "appointment-started": 409,
     "outside-cancellation-window": 409,

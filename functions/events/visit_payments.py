@@ -25,6 +25,8 @@ def outcome_of(detail_type: str, detail: dict[str, Any]) -> str:
         return "completed"
     if detail_type == "Visit.NoShow" and detail.get("absent") == "patient":
         return "no-show"
+    if detail_type == "Visit.Cancelled" and detail.get("late_fee") is True:
+        return "late-cancellation"
     return "released"  # the provider did not come, or the visit was cancelled: nothing is owed
 
 

@@ -7,6 +7,7 @@ staff, and nobody else's payment within reach. A tenant without payments has non
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +16,9 @@ from local.platform import STRIPE_KEY, LocalPlatform
 from telehealth.adapters.payments import StripePayments
 from telehealth.adapters.payments_store import DynamoPaymentRecords
 from telehealth.domain.payments import VisitPayment
-from tests.conftest import eventually, http, user_tokens
+from tests.conftest import CLINIC_SETTINGS_TTL_S, eventually, http, user_tokens
 from tests.e2e.test_scheduling import book, call, fresh_slot
+from tests.e2e.test_visits import check_in, soon_slot
 
 RIVERSIDE, DESERT = "riverside", "desert-clinic"
 PATIENT, OTHER = "patient.one@riverside.example", "patient.two@riverside.example"
@@ -108,15 +110,7 @@ def test_a_missed_visit_costs_the_no_show_fee_and_a_cancelled_one_nothing(
     platform: LocalPlatform, gateway: str
 ) -> None:
     admin = user_tokens(platform, RIVERSIDE, "admin@riverside.example")["access"]
-    current = call(gateway, "GET", "/v1/admin/settings", admin).json()
-    changed = call(
-        gateway,
-        "PUT",
-        "/v1/admin/settings",
-        admin,
-        {"no_show_fee_minor": 2500, "version": current["version"]},
-    )
-    assert changed.status == 200 and changed.json()["no_show_fee_minor"] == 2500, changed.body
+    assert _settings(gateway, admin, no_show_fee_minor=2500)["no_show_fee_minor"] == 2500
     patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
     visits = []
     for _ in range(2):
@@ -222,3 +216,56 @@ def test_the_sweep_holds_a_visit_starting_within_two_days_whose_card_waits(
     assert json.loads(swept["Payload"].read())["asked"] >= 1
     now = call(gateway, "GET", f"/v1/appointments/{visit}/payment", patient).json()
     assert (now["status"], now["held_minor"]) == ("held", 4000), now
+
+
+def _settings(gateway: str, admin: str, **change: Any) -> dict[str, Any]:
+    current = call(gateway, "GET", "/v1/admin/settings", admin).json()
+    changed = call(gateway, "PUT", "/v1/admin/settings", admin, {**change, "version": current["version"]})
+    assert changed.status == 200, changed.body
+    time.sleep(CLINIC_SETTINGS_TTL_S + 0.5)  # past every function's cached settings
+    return dict(changed.json())
+
+
+def test_a_late_cancellation_the_patient_asked_for_costs_the_clinics_fee_when_staff_charge_it(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    admin = user_tokens(platform, RIVERSIDE, "admin@riverside.example")["access"]
+    assert _settings(gateway, admin, late_cancellation_fee_minor=1500)["late_cancellation_fee_minor"] == 1500
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+    late = book(gateway, patient, soon_slot(gateway, patient)).json()["appointment_id"]
+    assert _paid(platform, gateway, patient, late)["status"] == "held"
+    # In good time there is no fee to charge; and charging one is the front desk's to do.
+    early = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez")).json()["appointment_id"]
+    fee = {"charge_late_fee": True}
+    refused = call(
+        gateway, "POST", f"/v1/appointments/{early}/cancel", staff, fee, **{"Idempotency-Key": f"c-{early}"}
+    )
+    assert refused.status == 422 and refused.json()["type"] == "/problems/late-fee-not-late", refused.body
+    cancelled = call(
+        gateway, "POST", f"/v1/appointments/{late}/cancel", staff, fee, **{"Idempotency-Key": f"c-{late}"}
+    )
+    assert cancelled.status == 200, cancelled.body
+
+    def charged() -> dict[str, Any]:
+        now = call(gateway, "GET", f"/v1/appointments/{late}/payment", patient).json()
+        assert now["status"] == "captured", now
+        return dict(now)
+
+    assert eventually(charged, timeout_s=30)["captured_minor"] == 1500
+
+
+def test_a_clinic_that_lets_no_unpaid_visit_go_ahead_checks_the_patient_in_once_it_is_held(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    admin = user_tokens(platform, RIVERSIDE, "admin@riverside.example")["access"]
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    visit = book(gateway, patient, soon_slot(gateway, patient)).json()["appointment_id"]
+    _settings(gateway, admin, proceed_unpaid=False)
+    try:
+        unpaid = check_in(gateway, patient, visit)
+        assert unpaid.status == 409 and unpaid.json()["type"] == "/problems/payment-required", unpaid.body
+        assert _paid(platform, gateway, patient, visit)["status"] == "held"
+        assert eventually(lambda: check_in(gateway, patient, visit).status == 200, timeout_s=30)
+    finally:
+        _settings(gateway, admin, proceed_unpaid=True)  # the other tests' clinic

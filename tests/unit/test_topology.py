@@ -112,6 +112,7 @@ def test_domain_events_carry_ids_instants_and_flags_only() -> None:
         "intent_id",
         "step",
         "code",
+        "late_fee",
         "observation_id",
         "refused",
         "status",

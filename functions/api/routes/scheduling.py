@@ -117,6 +117,16 @@ class RescheduleRequest(_Model):
     slot_id: SlotId
 
 
+class CancelRequest(_Model):
+    """Optional: a cancellation needs no body."""
+
+    charge_late_fee: bool = Field(
+        default=False,
+        description="Staff only, inside the cancellation window, when the patient asked to drop the "
+        "visit: the clinic's late-cancellation fee is taken from its hold (payments)",
+    )
+
+
 class AppointmentOut(_Model):
     appointment_id: str
     provider_id: str
@@ -264,8 +274,11 @@ def changed(appointment: Appointment) -> Response[AppointmentOut]:
     middlewares=[idempotent.in_transaction()],
     **answers(404, 409, 422, idempotent=True),
 )
-def cancel(appointment_id: AppointmentId) -> Response[AppointmentOut]:
-    done = context.visits().cancel(context.caller(router), appointment_id, context.idempotency(changed))
+def cancel(appointment_id: AppointmentId, request: CancelRequest | None = None) -> Response[AppointmentOut]:
+    fee = request.charge_late_fee if request is not None else False
+    done = context.visits().cancel(
+        context.caller(router), appointment_id, context.idempotency(changed), charge_late_fee=fee
+    )
     return changed(done)
 
 

@@ -107,6 +107,7 @@ class VisitCancelled(VisitEvent):
     reason: Literal["cancelled", "provider-not-licensed", "not-admitted", "meeting-lost"]
     provider_id: str
     patient_id: str
+    late_fee: bool = False  # staff cancelled late at the patient's request: the clinic's fee applies
 
 
 class RecordingAvailable(VisitEvent):

@@ -69,6 +69,15 @@ class Billing:
             self._audit(caller, Interaction.READ, appointment_id)
             return self._view(appointment)
 
+    def paid_for(self, appointment: Appointment) -> bool:
+        """Whether the visit's money is secured: it costs nothing, or it is held (or taken). A read
+        of the table, no call to Stripe (asked at check-in)."""
+        due = self.amount_due(appointment)
+        if not due.amount_minor:
+            return True
+        found = self.payments.records.visit_payment(appointment.appointment_id)
+        return found is not None and found.status in (PaymentStatus.HELD, PaymentStatus.CAPTURED)
+
     # --- a card for the visit -----------------------------------------------------------------------
 
     def set_up_card(self, caller: Caller) -> CardSetup:

@@ -27,6 +27,7 @@ from telehealth.domain.appointments import (
     AppointmentStatus,
     check_bookable,
     check_change,
+    check_late_fee,
 )
 from telehealth.domain.clinic_settings import (
     ClinicSettings,
@@ -327,14 +328,32 @@ class BookingService:
         self._after_commit(self.workflows.start, appointment, "start")
         return appointment
 
-    def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
+    def cancel(
+        self,
+        caller: Caller,
+        appointment_id: str,
+        idempotency: Idempotency | None,
+        *,
+        charge_late_fee: bool = False,
+    ) -> Appointment:
+        """`charge_late_fee`: staff cancelling, inside the window, a visit the patient asked to
+        drop; the clinic's late-cancellation fee is taken from its hold (payments)."""
         with self.trail.request(caller, Interaction.UPDATE, appointment_id):
-            return self._cancel(caller, appointment_id, idempotency)
+            return self._cancel(caller, appointment_id, idempotency, charge_late_fee)
 
-    def _cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
+    def _cancel(
+        self,
+        caller: Caller,
+        appointment_id: str,
+        idempotency: Idempotency | None,
+        charge_late_fee: bool = False,
+    ) -> Appointment:
         before = self.owned(caller, appointment_id)
         now = self.clock()
-        check_change(before, caller.actor, now, self.clinic_settings().cancellation_window, "cancelled")
+        window = self.clinic_settings().cancellation_window
+        check_change(before, caller.actor, now, window, "cancelled")
+        if charge_late_fee:
+            check_late_fee(before, caller.actor, now, window)
         after = before.cancelled()
         outbox = self._projection(after, now, slot_ids=[slot_id(before.provider_id, before.start)])
         outbox.append(self.audit(caller, Interaction.UPDATE, [f"Appointment/{appointment_id}"], now))
@@ -354,6 +373,7 @@ class BookingService:
                     reason="cancelled",
                     provider_id=before.provider_id,
                     patient_id=before.patient_id,
+                    late_fee=charge_late_fee,
                 ),
                 now,
             )

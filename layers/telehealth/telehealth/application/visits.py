@@ -23,7 +23,7 @@ from telehealth.application.booking import (
     claim,
 )
 from telehealth.application.callers import Caller
-from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
+from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleError, AppointmentStatus
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.join_links import (
@@ -148,10 +148,14 @@ class VisitService:
         clock: Callable[[], datetime],
         video: VideoSettings,
         timings: VisitTimings | None = None,
+        paid_for: Callable[[Appointment], bool] | None = None,
     ) -> None:
+        """`paid_for`: whether a visit's payment is secured (tenants with payments on), asked at
+        check-in where the clinic lets no unpaid visit go ahead."""
         self.booking, self.store, self.meetings, self.clock = booking, store, meetings, clock
         self.video = video
         self._timings = timings
+        self.paid_for = paid_for
         self._provider_of_user: dict[str, str] = {}
 
     @property
@@ -201,6 +205,14 @@ class VisitService:
         file = self.store.visit_file(appointment_id)
         appointment = self._patients(caller, file)
         self.booking.check_state(state)
+        if (
+            self.paid_for is not None
+            and not self.booking.clinic_settings().proceed_unpaid
+            and not self.paid_for(appointment)
+        ):
+            raise AppointmentRuleError(
+                "payment-required", "This clinic needs the visit paid for first: add a card for it."
+            )
         now = self.clock()
         check_in = CheckIn(
             appointment_id,
@@ -431,13 +443,22 @@ class VisitService:
         except MeetingGoneError:
             return
 
-    def cancel(self, caller: Caller, appointment_id: str, idempotency: Idempotency | None) -> Appointment:
+    def cancel(
+        self,
+        caller: Caller,
+        appointment_id: str,
+        idempotency: Idempotency | None,
+        *,
+        charge_late_fee: bool = False,
+    ) -> Appointment:
         """Cancel at any point before the visit is over: the slot is released and the fact announced
         with the cancellation (one transaction); then the visit, if it had begun, is closed (its
         Encounter cancelled) and its meeting deleted, so nobody is left in a room that no longer
         has a visit."""
         with self.booking.trail.request(caller, Interaction.UPDATE, appointment_id):
-            cancelled = self.booking.cancel(caller, appointment_id, idempotency)
+            cancelled = self.booking.cancel(
+                caller, appointment_id, idempotency, charge_late_fee=charge_late_fee
+            )
             retrying(lambda: self._close_cancelled(appointment_id, cancelled.version - 1))
             return cancelled
 

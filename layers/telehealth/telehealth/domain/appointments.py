@@ -80,6 +80,21 @@ def check_change(
         )
 
 
+def check_late_fee(
+    appointment: Appointment, actor: Actor, now: datetime, cancellation_window: timedelta
+) -> None:
+    """A late-cancellation fee is the front desk's to charge, and only inside the window (before
+    it, cancelling is free)."""
+    if actor is not Actor.STAFF:
+        raise AppointmentRuleError(
+            "late-fee-staff-only", "Only the front desk charges a late-cancellation fee."
+        )
+    if appointment.start - now >= cancellation_window:
+        raise AppointmentRuleError(
+            "late-fee-not-late", "This cancellation is in good time: there is no late fee to charge."
+        )
+
+
 def check_bookable(start: datetime, now: datetime) -> None:
     if start <= now:
         raise AppointmentRuleError("slot-in-the-past", "That slot has already started.")
