@@ -34,9 +34,9 @@ def outcome_of(detail_type: str, detail: dict[str, Any]) -> str:
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") == "Scheduled Event":  # the sweep: holds due within two days
-        asked = billing().hold_upcoming()
-        logger.info("payment holds swept", extra={"asked": asked})
-        return {"asked": asked}
+        asked, failed = billing().hold_upcoming()
+        logger.info("payment holds swept", extra={"asked": asked, "failed": failed})
+        return {"asked": asked, "failed": failed}
     detail = event.get("detail", {})
     appointment_id = str(detail["appointment_id"])
     outcome = outcome_of(str(event.get("detail-type")), detail)

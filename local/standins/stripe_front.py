@@ -344,13 +344,14 @@ class StripeFront:
     # --- simulations ----------------------------------------------------------------------------
 
     def expire_hold(self, intent_id: str) -> None:
-        """The hold's `capture_before` has passed: Stripe cancels it."""
-        self._upstream(
-            "POST", f"/v1/payment_intents/{intent_id}/cancel", "", [], {"authorization": "Bearer sk_test_sim"}
-        )
+        """The hold's `capture_before` has passed: Stripe cancels it. Marked first, so no request
+        in between sees it cancelled without the reason."""
         with self._lock:
             self.intent(intent_id).expired = True
             self._save()
+        self._upstream(
+            "POST", f"/v1/payment_intents/{intent_id}/cancel", "", [], {"authorization": "Bearer sk_test_sim"}
+        )
 
     def forget_keys(self) -> None:
         """A day later: every idempotency key is gone."""

@@ -22,6 +22,8 @@ from tests.e2e.test_visits import check_in, soon_slot
 
 RIVERSIDE, DESERT = "riverside", "desert-clinic"
 PATIENT, OTHER = "patient.one@riverside.example", "patient.two@riverside.example"
+# Days ahead of the visits held at once (inside a week): clear of the days other modules book.
+THIS_WEEK = 4.5
 
 
 def _confirm_as_stripe_js(platform: LocalPlatform, setup: dict[str, Any], card: str = "pm_card_visa") -> None:
@@ -34,6 +36,12 @@ def _confirm_as_stripe_js(platform: LocalPlatform, setup: dict[str, Any], card: 
         body=f"payment_method={card}&client_secret={setup['client_secret']}&key={setup['publishable_key']}".encode(),
     )
     assert reply.status == 200, reply.body
+
+
+def _price_of(platform: LocalPlatform, gateway: str, service: str) -> int:
+    admin = user_tokens(platform, RIVERSIDE, "admin@riverside.example")["access"]
+    listed = call(gateway, "GET", "/v1/admin/services", admin).json()["services"]
+    return int(next(s["price_minor"] for s in listed if s["code"] == service))
 
 
 def _visit_event(platform: LocalPlatform, detail_type: str, appointment_id: str, **detail: Any) -> None:
@@ -53,16 +61,17 @@ def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_comp
     platform: LocalPlatform, gateway: str
 ) -> None:
     patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
-    booked = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez"))
+    booked = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=THIS_WEEK))
     assert booked.status == 201, booked.body
     visit = booked.json()["appointment_id"]
     path = f"/v1/appointments/{visit}/payment"
 
-    # The price first, nothing asked of a card yet.
+    # The price first (the service's, as the clinic lists it now), nothing asked of a card yet.
     before = call(gateway, "GET", path, patient)
     assert before.status == 200, before.body
     priced = before.json()
-    assert (priced["amount_due_minor"], priced["currency"], priced["status"]) == (4000, "USD", "none")
+    price = _price_of(platform, gateway, booked.json()["service_type"])
+    assert (priced["amount_due_minor"], priced["currency"], priced["status"]) == (price, "USD", "none")
     assert datetime.fromisoformat(priced["hold_at"]) <= datetime.now(UTC) + timedelta(
         minutes=1
     )  # this week's: now
@@ -74,7 +83,7 @@ def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_comp
     paid = call(gateway, "PUT", f"{path}/card", patient, {"setup_id": setup.json()["setup_id"]})
     assert paid.status == 200, paid.body
     held = paid.json()
-    assert (held["status"], held["held_minor"], held["settling"]) == ("held", 4000, False)
+    assert (held["status"], held["held_minor"], held["settling"]) == ("held", price, False)
     assert datetime.fromisoformat(held["capture_before"]) > datetime.now(UTC) + timedelta(days=6)
 
     # Nobody else's: another patient, a provider, a made-up card setup.
@@ -95,14 +104,14 @@ def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_comp
         assert now["status"] == "captured", now
         return dict(now)
 
-    assert eventually(captured, timeout_s=30)["captured_minor"] == 4000
+    assert eventually(captured, timeout_s=30)["captured_minor"] == price
 
     # The front desk refunds part; a patient may not; more than was taken is refused.
     staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
     assert call(gateway, "POST", f"{path}/refunds", patient, {"amount_minor": 100}).status == 403
     refunded = call(gateway, "POST", f"{path}/refunds", staff, {"amount_minor": 1500})
     assert refunded.status == 200 and refunded.json()["refunded_minor"] == 1500, refunded.body
-    too_much = call(gateway, "POST", f"{path}/refunds", staff, {"amount_minor": 2501})
+    too_much = call(gateway, "POST", f"{path}/refunds", staff, {"amount_minor": price - 1500 + 1})
     assert too_much.status == 409 and too_much.json()["type"] == "/problems/over-refund", too_much.body
 
 
@@ -114,7 +123,9 @@ def test_a_missed_visit_costs_the_no_show_fee_and_a_cancelled_one_nothing(
     patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
     visits = []
     for _ in range(2):
-        visit = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez")).json()["appointment_id"]
+        visit = book(
+            gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=THIS_WEEK)
+        ).json()["appointment_id"]
         setup = call(gateway, "POST", "/v1/payments/card-setups", patient).json()
         _confirm_as_stripe_js(platform, setup)
         assert (
@@ -167,7 +178,7 @@ def test_a_later_visit_keeps_the_card_until_two_days_before_and_a_move_past_its_
     platform: LocalPlatform, gateway: str
 ) -> None:
     patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
-    later = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=10)).json()
+    later = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=13)).json()
     saved = _paid(platform, gateway, patient, later["appointment_id"])
     start = datetime.fromisoformat(later["start"])
     assert saved["status"] == "card-saved" and saved["held_minor"] == 0
@@ -175,14 +186,16 @@ def test_a_later_visit_keeps_the_card_until_two_days_before_and_a_move_past_its_
 
     # Held this week, then moved ten days out: past its hold's deadline, so the hold is let go
     # (and the sweep holds it again two days before).
-    soon = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez")).json()["appointment_id"]
+    soon = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=THIS_WEEK)).json()[
+        "appointment_id"
+    ]
     assert _paid(platform, gateway, patient, soon)["status"] == "held"
     moved = call(
         gateway,
         "POST",
         f"/v1/appointments/{soon}/reschedule",
         patient,
-        {"slot_id": fresh_slot(gateway, patient, "dr-ramirez", days_ahead=11)},
+        {"slot_id": fresh_slot(gateway, patient, "dr-ramirez", days_ahead=14)},
         **{"Idempotency-Key": f"move-{soon}"},
     )
     assert moved.status == 200, moved.body
@@ -215,7 +228,7 @@ def test_the_sweep_holds_a_visit_starting_within_two_days_whose_card_waits(
     )
     assert json.loads(swept["Payload"].read())["asked"] >= 1
     now = call(gateway, "GET", f"/v1/appointments/{visit}/payment", patient).json()
-    assert (now["status"], now["held_minor"]) == ("held", 4000), now
+    assert (now["status"], now["held_minor"]) == ("held", now["amount_due_minor"]), now
 
 
 def _settings(gateway: str, admin: str, **change: Any) -> dict[str, Any]:
@@ -236,7 +249,9 @@ def test_a_late_cancellation_the_patient_asked_for_costs_the_clinics_fee_when_st
     late = book(gateway, patient, soon_slot(gateway, patient)).json()["appointment_id"]
     assert _paid(platform, gateway, patient, late)["status"] == "held"
     # In good time there is no fee to charge; and charging one is the front desk's to do.
-    early = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez")).json()["appointment_id"]
+    early = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=THIS_WEEK)).json()[
+        "appointment_id"
+    ]
     fee = {"charge_late_fee": True}
     refused = call(
         gateway, "POST", f"/v1/appointments/{early}/cancel", staff, fee, **{"Idempotency-Key": f"c-{early}"}

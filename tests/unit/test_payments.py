@@ -119,9 +119,16 @@ def test_a_refusal_moves_nothing_and_a_refused_hold_waits_for_another_card() -> 
     fixed = failed.card_saved("cus_1", "pm_2")
     assert fixed.status is PaymentStatus.CARD_SAVED and fixed.failure is None
     assert fixed.begin_hold(_usd(5000)).pending is not None
-    # An expired hold is gone: nothing to capture any more.
-    expired = _held().begin_capture(_usd(5000)).refused("charge_expired_for_capture")
-    assert expired.status is PaymentStatus.RELEASED
+    # An expired hold is gone: a capture finds it cancelled and settles as released, nothing taken.
+    expired = _held().begin_capture(_usd(5000)).settled_by(HoldState("pi_1", "canceled", 0, 0))
+    assert (expired.status, expired.captured_minor) == (PaymentStatus.RELEASED, 0)
+    # A refused refund spends its sequence: the next refund is a new request, under a new key.
+    captured = _held().begin_capture(_usd(5000)).settled_by(HoldState("pi_1", "succeeded", 0, 5000))
+    retried = captured.begin_refund(_usd(100)).refused("amount_too_large").begin_refund(_usd(100))
+    assert retried.pending is not None and retried.pending.idempotency_key == "visit-01VISIT-refund-2"
+    # A card is not changed under a hold that is being sent.
+    with pytest.raises(PaymentRuleError):
+        VisitPayment("01V", USD).card_saved("c", "p").begin_hold(_usd(10)).card_saved("c", "p2")
     # A hold the card did not authorize is not held.
     with pytest.raises(PaymentRuleError):
         VisitPayment("01V", USD).card_saved("c", "p").begin_hold(_usd(10)).settled_by(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from pydantic import Field
 
-from functions.api import context
+from functions.api import context, idempotent
 from functions.api.contract import PAYMENTS, answers
 from functions.api.routes.scheduling import AppointmentId, _Model
 from telehealth.domain.clinic_settings import MAX_PRICE_MINOR
@@ -113,7 +113,9 @@ def pay_with_card(appointment_id: AppointmentId, request: CardIn) -> PaymentOut:
     "/v1/appointments/<appointment_id>/payment/refunds",
     summary="Refund part or all of what a visit took (staff)",
     tags=[PAYMENTS],
-    **answers(404, 409, 422),
+    # A retry after a timeout is the same refund, not a second one.
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, idempotent=True),
 )
 def refund(appointment_id: AppointmentId, request: RefundIn) -> PaymentOut:
     return payment_out(context.billing().refund(context.caller(router), appointment_id, request.amount_minor))

@@ -216,8 +216,11 @@ class PaymentsFunction:
             raise PaymentsUnavailableError(f"{self.function_name} failed: {kind}")
         reply = PaymentsReply.model_validate_json(body)
         if not reply.ok:
-            if reply.error is not None and reply.error.type == "declined":
-                raise PaymentRefusedError(reply.error.code or "declined")
+            # Declined, or a request Stripe will never take (an amount too large, a key reused
+            # with other parameters): final for the step, which is settled as refused rather
+            # than sent again for ever. Only "unavailable" is worth another try.
+            if reply.error is not None and reply.error.type in ("declined", "invalid"):
+                raise PaymentRefusedError(reply.error.code or reply.error.type)
             raise PaymentsUnavailableError(reply.error.type if reply.error else "not ok")
         return reply
 

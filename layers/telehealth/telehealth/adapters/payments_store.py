@@ -70,6 +70,7 @@ class DynamoPaymentRecords(TableStore):
                         "captured_minor": payment.captured_minor,
                         "refunded_minor": payment.refunded_minor,
                         "holds": payment.holds,
+                        "attempts": payment.attempts,
                         "refunds": payment.refunds,
                         "pending": {
                             "step": pending.step.value,
@@ -104,6 +105,7 @@ def payment_from(p: Mapping[str, Any]) -> VisitPayment:
         captured_minor=int(p["captured_minor"]),
         refunded_minor=int(p["refunded_minor"]),
         holds=int(p["holds"]),
+        attempts=int(p.get("attempts", 0)),
         refunds=int(p["refunds"]),
         pending=PendingStep(
             step=Step(pending["step"]),

@@ -23,12 +23,20 @@ from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.payments import (
     LATER_HOLD_LEAD,
     Money,
+    PaymentRuleError,
     PaymentStatus,
     VisitPayment,
     hold_at,
     outlives_hold,
 )
-from telehealth.ports import CardSetup, CardSetups, PaymentProfiles, PaymentRefusedError
+from telehealth.errors import StaleWriteError
+from telehealth.ports import (
+    CardSetup,
+    CardSetups,
+    PaymentProfiles,
+    PaymentRefusedError,
+    PaymentsUnavailableError,
+)
 
 
 @dataclass(frozen=True)
@@ -114,7 +122,7 @@ class Billing:
             self._audit(caller, Interaction.UPDATE, appointment_id)
             now = self.clock()
             if due.amount_minor and hold_at(appointment.start, appointment.end, now) <= now:
-                payment = self.payments.hold(appointment_id, due)
+                payment = self._hold_while_booked(appointment_id, due, off_session=False)
             return PaymentView(appointment_id, due, payment, self._hold_at(appointment, due))
 
     # --- the front desk -----------------------------------------------------------------------------
@@ -140,20 +148,34 @@ class Billing:
         payment = self.payments.resume(appointment_id, due.currency)
         if not due.amount_minor or not _awaits_hold(payment):
             return payment
-        return self.payments.hold(appointment_id, due, off_session=True)
+        return self._hold_while_booked(appointment_id, due, off_session=True)
 
-    def hold_upcoming(self) -> int:
+    def _hold_while_booked(self, appointment_id: str, due: Money, *, off_session: bool) -> VisitPayment:
+        """Hold, then look again: a visit cancelled meanwhile (its settling found nothing held yet)
+        has its hold let go at once, rather than left on the card."""
+        held = self.payments.hold(appointment_id, due, off_session=off_session)
+        now = self.booking.store.appointment(appointment_id)
+        if held.status is PaymentStatus.HELD and (now is None or now.status is not AppointmentStatus.BOOKED):
+            return self.payments.release(appointment_id, held.currency)
+        return held
+
+    def hold_upcoming(self) -> tuple[int, int]:
         """The sweep: every open visit starting within the later hold's lead whose card is saved
-        and nothing held yet is held now (off session). Returns how many were asked for."""
+        and nothing held yet is held now (off session), and a step left pending is finished. One
+        visit's failure (Stripe down, a write raced) leaves it for the next sweep and stops no
+        other. Returns how many were asked for, and how many of those failed."""
         now = self.clock()
-        asked = 0
+        asked = failed = 0
         for appointment in self.booking.store.open_appointments(starting_before=now + LATER_HOLD_LEAD):
             if appointment.start > now:
                 found = self.payments.records.visit_payment(appointment.appointment_id)
                 if found is not None and (_awaits_hold(found) or found.pending is not None):
-                    self.hold_due(appointment.appointment_id)
                     asked += 1
-        return asked
+                    try:
+                        self.hold_due(appointment.appointment_id)
+                    except (PaymentsUnavailableError, PaymentRuleError, StaleWriteError):
+                        failed += 1
+        return asked, failed
 
     def rescheduled(self, appointment_id: str) -> VisitPayment | None:
         """A visit moved past its hold's deadline: the hold is let go, and the visit held again
@@ -166,9 +188,10 @@ class Billing:
         if not outlives_hold(payment, appointment.end):
             return payment
         released = self.payments.release(appointment_id, payment.currency)
-        now = self.clock()
-        if due.amount_minor and hold_at(appointment.start, appointment.end, now) <= now:
-            return self.payments.hold(appointment_id, due, off_session=True)
+        # Held again off session (the patient is not here), so by the later hold's rule: within
+        # its lead of the start; otherwise by the sweep when that comes.
+        if due.amount_minor and appointment.start - LATER_HOLD_LEAD <= self.clock():
+            return self._hold_while_booked(appointment_id, due, off_session=True)
         return released
 
     def settle(self, appointment_id: str, outcome: str) -> VisitPayment | None:
@@ -183,6 +206,9 @@ class Billing:
         if payment.status is not PaymentStatus.HELD:
             return payment  # nothing held: nothing to take or let go
         settings = self.booking.clinic_settings()
+        if outcome == "completed" and due.currency != payment.currency:
+            # The service's price changed currency after the hold: a person decides, not a guess.
+            raise PaymentRuleError("other-currency", f"This visit was held in {payment.currency}.")
         take = {
             "completed": due.amount_minor,
             "no-show": settings.no_show_fee_minor if settings.currency == payment.currency else 0,

@@ -47,7 +47,7 @@ class VisitPayments:
     def card_saved(
         self, appointment_id: str, currency: str, customer_id: str, payment_method_id: str
     ) -> VisitPayment:
-        payment = self.payment(appointment_id, currency).card_saved(customer_id, payment_method_id)
+        payment = self.resume(appointment_id, currency).card_saved(customer_id, payment_method_id)
         self.records.save_payment(payment, [], self.clock())
         return payment
 
@@ -73,14 +73,17 @@ class VisitPayments:
         pending = payment.pending
         if pending is None:
             return payment
-        if pending.step is Step.HOLD:
-            found = self.processor.find_hold(payment)
-            if found is not None:
-                return self._settle(payment, found)
-        elif payment.intent_id is not None:
-            state = self.processor.retrieve(payment.intent_id)
-            if payment.already_done(state):
-                return self._settle(payment, state)
+        try:
+            if pending.step is Step.HOLD:
+                found = self.processor.find_hold(payment)
+                if found is not None:
+                    return self._settle(payment, found)
+            elif payment.intent_id is not None:
+                state = self.processor.retrieve(payment.intent_id)
+                if payment.already_done(state):
+                    return self._settle(payment, state)
+        except PaymentRefusedError as refusal:  # the hold (or the customer) is gone for good
+            return self._refuse(payment, refusal.code)
         return self._send(payment)
 
     # --- a step ----------------------------------------------------------------------------------
@@ -94,8 +97,22 @@ class VisitPayments:
         try:
             state = self.processor.carry_out(payment)
         except PaymentRefusedError as refusal:
-            return self._refuse(payment, refusal.code)
+            return self._after_refusal(payment, refusal.code)
         return self._settle(payment, state)
+
+    def _after_refusal(self, payment: VisitPayment, code: str) -> VisitPayment:
+        """A step refused on a hold that may have changed under it (captured by a twin call,
+        cancelled at its deadline) is settled by the hold's state where that says it is done;
+        otherwise it is refused."""
+        pending = payment.pending
+        if payment.intent_id is not None and pending is not None and pending.step is not Step.HOLD:
+            try:
+                now = self.processor.retrieve(payment.intent_id)
+            except PaymentRefusedError:
+                return self._refuse(payment, code)
+            if payment.already_done(now):
+                return self._settle(payment, now)
+        return self._refuse(payment, code)
 
     def _settle(self, payment: VisitPayment, state: HoldState) -> VisitPayment:
         pending = payment.pending

@@ -128,8 +128,9 @@ class VisitPayment:
     held_minor: int = 0
     captured_minor: int = 0
     refunded_minor: int = 0
-    holds: int = 0  # holds made, for the next one's sequence
-    refunds: int = 0
+    holds: int = 0  # holds tried, for the next one's sequence
+    attempts: int = 0  # captures and releases tried, for the next one's sequence
+    refunds: int = 0  # refunds tried, for the next one's sequence
     pending: PendingStep | None = None
     failure: str | None = None  # the processor's code for the last refusal (`card_declined`)
     version: int = 0
@@ -160,12 +161,12 @@ class VisitPayment:
         self._held()
         if not 0 < amount.amount_minor <= self.held_minor:
             raise PaymentRuleError("over-held", "A capture takes more than nothing and at most what is held.")
-        return self._pending(Step.CAPTURE, self.holds, amount.amount_minor)  # the capture of hold N
+        return self._pending(Step.CAPTURE, self.attempts + 1, amount.amount_minor)
 
     def begin_release(self) -> VisitPayment:
         self._no_pending()
         self._held()
-        return self._pending(Step.RELEASE, self.holds, 0)  # the release of hold N
+        return self._pending(Step.RELEASE, self.attempts + 1, 0)
 
     def begin_refund(self, amount: Money) -> VisitPayment:
         self._no_pending()
@@ -181,6 +182,7 @@ class VisitPayment:
     # --- settle it with what the processor said ---------------------------------------------------
 
     def card_saved(self, customer_id: str, payment_method_id: str) -> VisitPayment:
+        self._no_pending()  # a pending hold is sent again with the card it named
         status = (
             PaymentStatus.CARD_SAVED
             if self.status in (PaymentStatus.NONE, PaymentStatus.FAILED)
@@ -213,16 +215,22 @@ class VisitPayment:
                 refunded_minor=0,
                 failure=None,
             )
+        if pending.step in (Step.CAPTURE, Step.RELEASE) and hold.status == "canceled":
+            # Let go, by this release or by the processor (a hold past its deadline is cancelled):
+            # either way nothing is held any more, and nothing was taken.
+            return replace(done, status=PaymentStatus.RELEASED, held_minor=0, attempts=pending.sequence)
         if pending.step is Step.CAPTURE:
             if hold.status != "succeeded":
                 raise PaymentRuleError("not-captured", "The hold was not captured.")
             return replace(
-                done, status=PaymentStatus.CAPTURED, captured_minor=hold.amount_received, held_minor=0
+                done,
+                status=PaymentStatus.CAPTURED,
+                captured_minor=hold.amount_received,
+                held_minor=0,
+                attempts=pending.sequence,
             )
         if pending.step is Step.RELEASE:
-            if hold.status != "canceled":
-                raise PaymentRuleError("not-released", "The hold was not released.")
-            return replace(done, status=PaymentStatus.RELEASED, held_minor=0)
+            raise PaymentRuleError("not-released", "The hold was not released.")
         return replace(done, refunded_minor=hold.refunded_minor, refunds=pending.sequence)
 
     def refused(self, code: str) -> VisitPayment:
@@ -230,11 +238,12 @@ class VisitPayment:
         nothing moved; a refused hold leaves the visit unpaid until the patient fixes the card."""
         pending = self._pending_step()
         failed = replace(self, pending=None, failure=code, version=self.version + 1)
+        # The step's sequence is spent: the next one is a new request, under a new key.
         if pending.step is Step.HOLD:
             return replace(failed, status=PaymentStatus.FAILED, holds=pending.sequence)
-        if pending.step is Step.CAPTURE and code == "charge_expired_for_capture":
-            return replace(failed, status=PaymentStatus.RELEASED, held_minor=0)
-        return failed
+        if pending.step is Step.REFUND:
+            return replace(failed, refunds=pending.sequence)
+        return replace(failed, attempts=pending.sequence)
 
     @property
     def refundable_minor(self) -> int:
@@ -254,7 +263,7 @@ class VisitPayment:
         its key may be past the processor's day): settled from it, not sent again."""
         pending = self._pending_step()
         if pending.step is Step.CAPTURE:
-            return hold.status == "succeeded"
+            return hold.status in ("succeeded", "canceled")  # taken; or gone, nothing to take
         if pending.step is Step.RELEASE:
             return hold.status == "canceled"
         if pending.step is Step.REFUND:
