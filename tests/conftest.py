@@ -169,7 +169,8 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             state_dir=Path(tmp_path_factory.mktemp("local")),
             chime_empty_timeout_s=EMPTY_MEETING_TIMEOUT_S,
             schedule_every_s=SWEEP_EVERY_S,
-            schedule_every_s_for={"visit-reconcile": RECONCILE_EVERY_S},
+            # The payment sweep reads the same index: as seldom (its test invokes it directly).
+            schedule_every_s_for={"visit-reconcile": RECONCILE_EVERY_S, "payment-holds": RECONCILE_EVERY_S},
             cors_origins=frozenset({"http://portal.example"}),
             visit_timings=VISIT_TIMINGS,
             clinic_settings=CLINIC_SETTINGS,

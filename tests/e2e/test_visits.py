@@ -251,4 +251,5 @@ def test_each_change_is_announced_on_the_tenant_bus_with_ids_only(
             "start",
             "end",
             "reason",  # Visit.Cancelled, published with the cancellation: an enum, not the patient's
+            "late_fee",  # Visit.Cancelled: whether staff charged the late fee (a flag)
         }
