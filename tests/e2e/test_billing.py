@@ -13,6 +13,7 @@ from typing import Any
 
 from infra import topology
 from local.platform import STRIPE_KEY, LocalPlatform
+from local.tokens import mint_client_credentials_token
 from telehealth.adapters.payments import StripePayments
 from telehealth.adapters.payments_store import DynamoPaymentRecords
 from telehealth.domain.payments import VisitPayment
@@ -80,9 +81,13 @@ def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_comp
     assert setup.status == 200, setup.body
     assert setup.json()["publishable_key"].startswith("pk_test_")
     _confirm_as_stripe_js(platform, setup.json())
-    paid = call(gateway, "PUT", f"{path}/card", patient, {"setup_id": setup.json()["setup_id"]})
+    key = {"Idempotency-Key": f"card-{visit}"}
+    paid = call(gateway, "PUT", f"{path}/card", patient, {"setup_id": setup.json()["setup_id"]}, **key)
     assert paid.status == 200, paid.body
     held = paid.json()
+    # A retry (its answer lost) gets the same answer, not the 409 its own hold made true.
+    again = call(gateway, "PUT", f"{path}/card", patient, {"setup_id": setup.json()["setup_id"]}, **key)
+    assert (again.status, again.json()) == (200, held), again.body
     assert (held["status"], held["held_minor"], held["settling"]) == ("held", price, False)
     assert datetime.fromisoformat(held["capture_before"]) > datetime.now(UTC) + timedelta(days=6)
 
@@ -284,3 +289,42 @@ def test_a_clinic_that_lets_no_unpaid_visit_go_ahead_checks_the_patient_in_once_
         assert eventually(lambda: check_in(gateway, patient, visit).status == 200, timeout_s=30)
     finally:
         _settings(gateway, admin, proceed_unpaid=True)  # the other tests' clinic
+
+
+def test_each_payment_route_refuses_whoever_it_is_not_for(platform: LocalPlatform, gateway: str) -> None:
+    """Patients their own visits' payments; staff refunds; providers, machine clients, another
+    patient and another tenant's users nothing (the authorizer's 401 before the API's 403/404)."""
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    visit = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=THIS_WEEK)).json()[
+        "appointment_id"
+    ]
+    who = {
+        "other patient": user_tokens(platform, RIVERSIDE, OTHER)["access"],
+        "provider": user_tokens(platform, RIVERSIDE, "dr.ramirez@riverside.example")["access"],
+        "staff": user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"],
+        "machine": mint_client_credentials_token(
+            issuer=platform.provisioned[RIVERSIDE].issuers["workforce"],
+            client_id="ehr-test",
+            scopes=["telehealth/appointments.read", "system/*.rs"],
+        ),
+        "other tenant": user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"],
+    }
+    payment = f"/v1/appointments/{visit}/payment"
+    routes: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
+        ("POST", "/v1/payments/card-setups", None, {
+            "other patient": 200, "provider": 403, "staff": 403, "machine": 401, "other tenant": 401,
+        }),
+        ("GET", payment, None, {
+            "other patient": 404, "provider": 403, "staff": 200, "machine": 401, "other tenant": 401,
+        }),
+        ("PUT", f"{payment}/card", {"setup_id": "seti_nothing"}, {
+            "other patient": 404, "provider": 403, "staff": 403, "machine": 401, "other tenant": 401,
+        }),
+        ("POST", f"{payment}/refunds", {"amount_minor": 100}, {
+            "other patient": 403, "provider": 403, "staff": 409, "machine": 401, "other tenant": 401,
+        }),
+    ]  # fmt: skip
+    for method, path, body, expected in routes:
+        for role, status in expected.items():
+            reply = call(gateway, method, path, who[role], body)
+            assert reply.status == status, (method, path, role, reply.status, reply.body[:200])

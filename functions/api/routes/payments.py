@@ -76,7 +76,9 @@ def payment_out(view: PaymentView) -> PaymentOut:
     "/v1/payments/card-setups",
     summary="Start saving a card (patients): what Stripe.js needs to confirm it",
     tags=[PAYMENTS],
-    **answers(),
+    # A retry is the same setup; the kept answer is sealed, as it carries the setup's secret.
+    middlewares=[idempotent.by_record(sealed=("client_secret",))],
+    **answers(503, idempotent=True),
 )
 def set_up_card() -> CardSetupOut:
     setup = context.billing().set_up_card(context.caller(router))
@@ -102,7 +104,9 @@ def visit_payment(appointment_id: AppointmentId) -> PaymentOut:
     "/v1/appointments/<appointment_id>/payment/card",
     summary="Pay for a visit with the card the form saved (patients): held now if the visit is soon",
     tags=[PAYMENTS],
-    **answers(404, 409, 422),
+    # A retry gets the first answer, not the 409 its own hold made true.
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, 503, idempotent=True),
 )
 def pay_with_card(appointment_id: AppointmentId, request: CardIn) -> PaymentOut:
     view = context.billing().pay_with_card(context.caller(router), appointment_id, request.setup_id)
@@ -115,7 +119,7 @@ def pay_with_card(appointment_id: AppointmentId, request: CardIn) -> PaymentOut:
     tags=[PAYMENTS],
     # A retry after a timeout is the same refund, not a second one.
     middlewares=[idempotent.by_record()],
-    **answers(404, 409, 422, idempotent=True),
+    **answers(404, 409, 422, 503, idempotent=True),
 )
 def refund(appointment_id: AppointmentId, request: RefundIn) -> PaymentOut:
     return payment_out(context.billing().refund(context.caller(router), appointment_id, request.amount_minor))
