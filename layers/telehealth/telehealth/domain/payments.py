@@ -173,7 +173,7 @@ class VisitPayment:
         self._same_currency(amount)
         if self.status is not PaymentStatus.CAPTURED:
             raise PaymentRuleError("nothing-captured", "Nothing was taken for this visit to refund.")
-        if not 0 < amount.amount_minor <= self.captured_minor - self.refunded_minor:
+        if not 0 < amount.amount_minor <= self.refundable_minor:
             raise PaymentRuleError(
                 "over-refund", "A refund gives back at most what was taken and not refunded."
             )
