@@ -76,17 +76,23 @@ run: setup ## start the whole platform locally, keeping its data in .local/state
 reset: setup ## forget the local platform's data (.local/state/)
 	$(BIN)/python -m local --reset
 
-# mypy takes three minutes on a fresh checkout (it reads aws-cdk-lib's typings, and there is no
-# cache yet): it runs beside the suites rather than before them, and its verdict counts the same.
-test: setup ## lint, then every test suite (mypy alongside them)
+# The platform's tests mostly wait (on the workflow, the outbox, the browsers), so the tests that
+# need no platform run beside them, niced, in a session of their own (the two share one synthesis
+# of the app); so does mypy, which takes three minutes on a fresh checkout (aws-cdk-lib's typings,
+# no cache yet). Each verdict counts the same; their output follows the platform's.
+test: setup ## lint, then every test suite (the platform's, and beside it the rest and mypy)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	cd web && tsc --noEmit -p .
-	@mkdir -p .local; echo "$(BIN)/mypy (beside the suites; its output follows them)"; \
-	  $(BIN)/mypy > .local/mypy.log 2>&1 & typing=$$!; \
-	  (cd web && vitest run --silent) && $(BIN)/python -m pytest; suites=$$?; \
+	(cd web && vitest run --silent)
+	@mkdir -p .local; rm -rf .local/test-assembly; export TEST_ASSEMBLY_DIR=.local/test-assembly; \
+	  echo "beside the platform's tests: mypy, and pytest --part rest (their output follows)"; \
+	  nice -n 10 $(BIN)/mypy > .local/mypy.log 2>&1 & typing=$$!; \
+	  nice -n 10 $(BIN)/python -m pytest --part rest -p no:cacheprovider > .local/rest.log 2>&1 & rest=$$!; \
+	  $(BIN)/python -m pytest --part platform; platform=$$?; \
+	  wait $$rest; rested=$$?; echo "--- pytest --part rest:"; cat .local/rest.log; \
 	  wait $$typing; typed=$$?; echo "--- mypy:"; cat .local/mypy.log; \
-	  test $$suites -eq 0 && test $$typed -eq 0
+	  test $$platform -eq 0 && test $$rested -eq 0 && test $$typed -eq 0
 
 test-unit: setup ## the domain's unit tests only
 	$(BIN)/python -m pytest tests/unit

@@ -3,7 +3,9 @@ with template helpers, and the running local platform with HTTP helpers."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +25,9 @@ FAKE_ACCOUNT = "123456789012"
 # Modules that judge what the whole session made the platform do: they run after every other test.
 LAST = ("tests/e2e/test_parity.py", "tests/e2e/test_record_references.py")
 
+# Where `make test`'s two parts share the synthesized app (unset: each session synthesizes its own).
+SHARED_ASSEMBLY = "TEST_ASSEMBLY_DIR"
+
 # What the tenant's shared environment is made of, for calls that need only its keys.
 FUNCTION_ENVIRONMENT: dict[str, Any] = {
     "account": "a",
@@ -34,7 +39,22 @@ FUNCTION_ENVIRONMENT: dict[str, Any] = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--part",
+        choices=("platform", "rest"),
+        help="only the tests that use the running local platform, or only the others: `make test` "
+        "runs the two parts side by side, as most of the platform's tests wait more than they compute",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    part = config.getoption("--part")
+    if part is not None:
+        # `fixturenames` is the closure: a test using `gateway` uses the platform too.
+        wanted = [item for item in items if ("platform" in item.fixturenames) == (part == "platform")]
+        config.hook.pytest_deselected(items=[item for item in items if item not in wanted])
+        items[:] = wanted
     items.sort(key=lambda item: item.nodeid.split("::", 1)[0] in LAST)  # stable: the rest keep their order
 
 
@@ -81,15 +101,35 @@ class Assembly:
 
 @pytest.fixture(scope="session")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Assembly:
+    shared = os.environ.get(SHARED_ASSEMBLY)
+    if not shared:
+        return _synthesized(tmp_path_factory.mktemp("cdk.out"), tmp_path_factory)
+    # The parts `make test` runs side by side synthesize the app once between them: the first to
+    # get here writes it, the other waits for it and reads it.
+    outdir = Path(shared)
+    outdir.mkdir(parents=True, exist_ok=True)
+    with (outdir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (outdir / ".done").exists():
+            return _read_assembly(outdir)
+        made = _synthesized(outdir, tmp_path_factory)
+        (outdir / ".done").touch()
+        return made
+
+
+def _synthesized(outdir: Path, tmp_path_factory: pytest.TempPathFactory) -> Assembly:
     import app
 
-    outdir = tmp_path_factory.mktemp("cdk.out")
     # A stand-in for the web build (its layout, not its code): the templates do not depend on it.
     dist = tmp_path_factory.mktemp("web") / "dist"
     for page in ("index.html", "dashboard/index.html", "assets/portal-0000.js"):
         (dist / page).parent.mkdir(parents=True, exist_ok=True)
         (dist / page).write_text("<!doctype html>" if page.endswith(".html") else "export {};")
     app.build(app.new_app(outdir=str(outdir), context={"web_dist": str(dist)})).synth()
+    return _read_assembly(outdir)
+
+
+def _read_assembly(outdir: Path) -> Assembly:
     templates = {
         path.name.removesuffix(".template.json"): Template(
             path.name.removesuffix(".template.json"), json.loads(path.read_text())
