@@ -52,7 +52,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     part = config.getoption("--part")
     if part is not None:
         # `fixturenames` is the closure: a test using `gateway` uses the platform too.
-        wanted = [item for item in items if ("platform" in item.fixturenames) == (part == "platform")]
+        wanted = [
+            item
+            for item in items
+            if ("platform" in getattr(item, "fixturenames", ())) == (part == "platform")
+        ]
         config.hook.pytest_deselected(items=[item for item in items if item not in wanted])
         items[:] = wanted
     items.sort(key=lambda item: item.nodeid.split("::", 1)[0] in LAST)  # stable: the rest keep their order
