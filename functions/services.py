@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from telehealth.application.fhir_facade import FhirFacade
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.patients import PatientRecords
+    from telehealth.application.payments import PaymentNoticeInbox
     from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.record import RecordProjector
     from telehealth.application.referrals import Referrals
@@ -252,9 +253,21 @@ def billing() -> Billing:
     return Billing(booking(), VisitPayments(processor, records, now), processor, records, audit_trail(), now)
 
 
-def stripe() -> StripePayments:
-    """Stripe with the tenant's key, read once per execution environment from the secret the
-    payments function (and no other) is told about. A rotated key reaches new environments."""
-    from telehealth.adapters.payments import StripePayments, stripe_key
+@cache
+def payment_notices() -> PaymentNoticeInbox:
+    """Stripe's webhooks: verified and re-read by the payments function, taken once here."""
+    from telehealth.adapters.payments import PaymentsFunction
+    from telehealth.application.payments import PaymentNoticeInbox
 
-    return StripePayments(stripe_key(os.environ["STRIPE_SECRET_ARN"]))
+    return PaymentNoticeInbox(PaymentsFunction(), billing().payments)
+
+
+@cache
+def stripe() -> StripePayments:
+    """Stripe with the tenant's key and webhook signing secret, read once per execution
+    environment from the secret the payments function (and no other) is told about. A rotated key
+    reaches new environments."""
+    from telehealth.adapters.payments import StripePayments, stripe_credentials
+
+    api_key, webhook_secret = stripe_credentials(os.environ["STRIPE_SECRET_ARN"])
+    return StripePayments(api_key, webhook_secret=webhook_secret)

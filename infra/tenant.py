@@ -26,7 +26,7 @@ from infra.monitoring import Alarms, alarm_topic
 from infra.tenants import Tenant
 from infra.visits import VisitWorkflows
 from infra.web import WEB_DIST, ClinicWeb
-from infra.web_config import POOLS, aws_csp_origins, pool_auth, runtime_config
+from infra.web_config import POOLS, STRIPE_JS, aws_csp_origins, pool_auth, runtime_config
 from telehealth.adapters.meetings import TENANT_TAG
 from telehealth.api_conventions import RestApiKind
 
@@ -189,6 +189,7 @@ class TenantStack(Stack):
                 },
                 video="chime",
                 csp=aws_csp_origins(payments=tenant.features.payments),
+                stripe_js=STRIPE_JS if tenant.features.payments else None,
             )
         )
 

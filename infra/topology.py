@@ -746,6 +746,7 @@ SMART_RESOURCE_SERVER = fhir_access.RESOURCE_SERVER
 SMART_SCOPES = fhir_access.SUPPORTED_SCOPES
 # Where the facade's SMART discovery document is: below its FHIR base, as SMART App Launch wants.
 SMART_CONFIGURATION = api_conventions.SMART_CONFIGURATION
+STRIPE_WEBHOOK = api_conventions.STRIPE_WEBHOOK
 FHIR_METADATA = f"{api_conventions.FHIR_BASE}/metadata"
 
 # --- Sign-in: the portals' pools and OAuth clients (infra/identity.py; local/provision.py) --------
@@ -857,6 +858,9 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/payment", ("GET",), _PATIENT, feature="payments"),
     Route(f"{_APPOINTMENT}/payment/card", ("PUT",), _PATIENT, feature="payments"),
     Route(f"{_APPOINTMENT}/payment/refunds", ("POST",), _CLINICIAN, feature="payments"),
+    # Stripe's events: the one route that takes a write without a token (Stripe has none to send);
+    # the function checks its signature. Under the stage's default limits, as the public reads.
+    Route(STRIPE_WEBHOOK, ("POST",), RouteGroup.PUBLIC, (), feature="payments"),
     Route("/v1/join", ("POST",), _PATIENT),
     Route("/v1/me", ("GET",), _PATIENT),
     Route("/v1/me/details", ("GET", "PUT"), _PATIENT),

@@ -40,6 +40,8 @@ STRIPE_CSP: dict[str, tuple[str, ...]] = {
     "connect": ("https://api.stripe.com",),
     "frame": ("https://js.stripe.com", "https://hooks.stripe.com"),
 }
+# Where Stripe.js is loaded from (never bundled: Stripe requires it from its own host).
+STRIPE_JS = "https://js.stripe.com/v3/"
 # The only wildcards a rendering may hold: the ones Chime documents.
 ALLOWED_WILDCARDS = frozenset(CHIME_CONNECT)
 
@@ -98,12 +100,16 @@ def aws_csp_origins(*, payments: bool) -> dict[str, list[str]]:
     return extra
 
 
-def local_csp_origins(*, signalling: str | None) -> dict[str, list[str]]:
-    """The local platform's: the signalling relay's WebSocket origin (where it runs), nothing
-    else (the API and the sign-in stand-in are the gateway's own origin)."""
+def local_csp_origins(*, signalling: str | None, stripe_js: str | None = None) -> dict[str, list[str]]:
+    """The local platform's: the signalling relay's WebSocket origin (where it runs), and for a
+    tenant with payments the local Stripe's (its stand-in of Stripe.js, and the API that script
+    calls); nothing else (the API and the sign-in stand-in are the gateway's own origin)."""
     extra: dict[str, list[str]] = {key: [] for key in CSP_KEYS}
     if signalling:
         extra["connect"].append(origin(signalling))
+    if stripe_js:
+        extra["script"].append(origin(stripe_js))
+        extra["connect"].append(origin(stripe_js))
     return extra
 
 
@@ -114,6 +120,7 @@ def runtime_config(
     auth: Mapping[str, Mapping[str, Any]],
     video: VideoImplementation,
     csp: Mapping[str, Sequence[str]],
+    stripe_js: str | None = None,
 ) -> dict[str, Any]:
     """config.json (the `RuntimeConfig` of web/src/shared/config.ts). Public by design: ids and
     URLs only, which the browser sees anyway; no secret (the portal clients have none)."""
@@ -128,6 +135,9 @@ def runtime_config(
         "auth": {pool: dict(auth[pool]) for pool in POOLS},
         "video": {"implementation": video},
         "csp": {key: list(csp.get(key, ())) for key in CSP_KEYS},
+        # Stripe.js's URL where the tenant takes payments (the portal's card form loads it); null
+        # where it does not.
+        "payments": {"stripeJs": stripe_js} if stripe_js else None,
     }
     render_csp(config)  # refuses a config whose origins the policy could not hold
     return config

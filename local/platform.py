@@ -61,8 +61,11 @@ PROVISIONED = "provisioned.json"
 COMPACT_AT_BYTES = 64 * 2**20
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 STRIPE_KEY = "sk_test_local_platform"  # localstripe accepts any sk_test_ key
+STRIPE_WEBHOOK_SECRET = "whsec_local_platform"  # noqa: S105 (what Stripe shows for an endpoint)
 # Each third party's credential, as an operator puts it into the tenant's secret in AWS.
-THIRD_PARTY_CREDENTIALS = {topology.STRIPE.key: STRIPE_KEY}
+THIRD_PARTY_CREDENTIALS = {
+    topology.STRIPE.key: json.dumps({"api_key": STRIPE_KEY, "webhook_secret": STRIPE_WEBHOOK_SECRET})
+}
 CHIME_MEDIA_PIPELINES = "mediapipelines.chime.amazonaws.com"
 
 
@@ -312,6 +315,11 @@ class LocalPlatform:
         )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         for t in self.settings.tenants:
+            # Its webhook endpoint, as the operator registers it in Stripe's dashboard.
+            if t.features.payments and self.stripe:
+                self.stripe.add_endpoint(
+                    f"{self.urls['gateway']}/tenants/{t.id}{topology.STRIPE_WEBHOOK}", STRIPE_WEBHOOK_SECRET
+                )
             register_web_bases(
                 self.client("cognito-idp", t.region), self.provisioned[t.id], self.gateway.web_bases(t.id)
             )
@@ -335,6 +343,9 @@ class LocalPlatform:
         the API and the sign-in stand-in there too, the video over the loopback relay."""
         provisioned = self.provisioned[tenant_id]
         issuers = provisioned.issuers
+        # localstripe's stand-in of Stripe.js, which calls localstripe's API from its own origin.
+        payments = next(t for t in self.settings.tenants if t.id == tenant_id).features.payments
+        stripe_js = f"{self.urls['localstripe']}/js.stripe.com/v3/" if payments else None
         return web_config.runtime_config(
             tenant=tenant_id,
             api_base=web_base,
@@ -348,7 +359,8 @@ class LocalPlatform:
                 for pool in web_config.POOLS
             },
             video="loopback",
-            csp=web_config.local_csp_origins(signalling=self.urls.get("signalling")),
+            csp=web_config.local_csp_origins(signalling=self.urls.get("signalling"), stripe_js=stripe_js),
+            stripe_js=stripe_js,
         )
 
     # --- the kept state ---------------------------------------------------------------------------

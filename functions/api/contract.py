@@ -20,6 +20,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
+from telehealth.api_conventions import STRIPE_WEBHOOK
 from telehealth.domain import fhir_access
 
 PROBLEM_JSON = "application/problem+json"
@@ -63,6 +64,7 @@ SECURITY: tuple[tuple[str, list[dict[str, list[str]]]], ...] = (
     # The facade's discovery document is public (SMART: read before a token is asked for).
     ("/fhir/r4/.well-known/", []),
     ("/fhir/r4/metadata", []),  # and its CapabilityStatement (FHIR clients read it first)
+    (STRIPE_WEBHOOK, []),  # Stripe sends no token: the route checks its Stripe-Signature
     ("/fhir/", [{"machines": list(fhir_access.SUPPORTED_SCOPES)}, *_USERS]),
 )
 

@@ -36,7 +36,7 @@ from telehealth.errors import (
     StaleWriteError,
     VisitChangedError,
 )
-from telehealth.ports import PaymentRefusedError, PaymentsUnavailableError
+from telehealth.ports import PaymentRefusedError, PaymentsUnavailableError, SignatureRefusedError
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
@@ -299,6 +299,11 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
         return answer(
             409, "payment-refused", "The card processor refused this.", f"Its reason: {error.code}.", error
         )
+
+    @app.exception_handler(SignatureRefusedError)
+    def signature_refused(error: SignatureRefusedError) -> Response[str]:
+        # Said the same for every reason (none, forged, stale, no secret set): nothing to probe.
+        return answer(400, "signature-refused", "This is not a notice signed by Stripe.", error=error)
 
     @app.exception_handler(PaymentsUnavailableError)
     def payments_unavailable(error: PaymentsUnavailableError) -> Response[str]:

@@ -14,11 +14,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.services import stripe
 from telehealth.adapters.payments import (
+    SIGNATURE_REFUSED,
     Capture,
     CardOfSetup,
     FindHold,
     Hold,
     NewCustomer,
+    Notice,
     PaymentsError,
     PaymentsReply,
     Ping,
@@ -29,6 +31,7 @@ from telehealth.adapters.payments import (
     parse_request,
 )
 from telehealth.observability import logger_for, tracer_for
+from telehealth.ports import SignatureRefusedError
 
 logger = logger_for("payments")
 tracer = tracer_for("payments")
@@ -72,6 +75,8 @@ def _perform(request: Any) -> dict[str, str | int]:
         return payments.set_up_card(request)
     if isinstance(request, CardOfSetup):
         return payments.card_of_setup(request.setup_id)
+    if isinstance(request, Notice):
+        return payments.notice(request)
     assert isinstance(request, Retrieve)
     return payments.retrieve(request.intent_id)
 
@@ -84,6 +89,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     logger.info("payments operation", extra={"operation": operation})
     try:
         result = _perform(request)
+    except sdk.SignatureVerificationError:
+        # Not Stripe's (or too old to be taken as a fresh one): refused, and said so in the log,
+        # which gets neither the body nor the header.
+        logger.warning("webhook signature refused")
+        return _failed("invalid", retryable=False, code=SIGNATURE_REFUSED)
+    except SignatureRefusedError:
+        # The tenant's secret holds no signing secret: every webhook is refused until it does.
+        logger.error("webhook refused: no webhook signing secret in the tenant's Stripe secret")
+        return _failed("invalid", retryable=False, code=SIGNATURE_REFUSED)
     except sdk.CardError as error:
         # The card said no (declined, or it needs the patient to authenticate): final for this
         # step; the code is Stripe's, never the card's details.

@@ -23,6 +23,13 @@ HTTP layer sits between the payments function and it, speaking Stripe's API, and
   not list.
 - **What was sent.** `GET /_sim/requests` lists every request's method, path and parameters, for
   the test that nothing but opaque ids and amounts reaches Stripe.
+- **Webhooks** localstripe does not send: each change this layer sees made to a PaymentIntent is an
+  event (`payment_intent.amount_capturable_updated`, `.succeeded`, `.canceled`, `charge.captured`,
+  `charge.refunded`, `refund.created`), delivered to every endpoint added (`add_endpoint`) as
+  Stripe delivers it: a JSON POST signed with the endpoint's secret in `Stripe-Signature`
+  (`t=<time>,v1=<HMAC-SHA256 of "<time>.<body>">`), retried with backoff on anything but a 2xx.
+  `GET /_sim/events` lists them with their bodies and each delivery's status, so a test can send
+  one again, late or out of order, as Stripe may.
 
 Its own state (keys, captured amounts, deadlines) is kept in `state_file` when given, as
 localstripe keeps its own, so a restart of the platform loses neither.
@@ -31,7 +38,10 @@ localstripe keeps its own, so a restart of the platform loses neither.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
+import queue
+import secrets
 import threading
 import time
 import urllib.error
@@ -58,6 +68,21 @@ _TEST_CARDS = {
     "pm_card_visa_chargeDeclined": "4000000000000341",
 }
 _REPLAYED = "Idempotent-Replayed"
+EVENTS_KEPT = 1000
+DELIVERY_ATTEMPTS = 5  # Stripe tries for three days; locally five tries, a second apart and more
+API_VERSION = "2024-06-20"
+
+
+def signature(payload: bytes, secret: str, at: int) -> str:
+    """`Stripe-Signature` as Stripe writes it for a body sent at `at` (Unix time)."""
+    mac = hmac.new(secret.encode(), f"{at}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={at},v1={mac}"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    secret: str  # the endpoint's signing secret (whsec_...)
 
 
 @dataclass
@@ -107,6 +132,9 @@ class StripeFront:
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # the state, the log
         self._in_flight: set[str] = set()
+        self.endpoints: list[Endpoint] = []
+        self.events: list[dict[str, Any]] = []  # each with its body and its deliveries' statuses
+        self._outgoing: queue.Queue[tuple[dict[str, Any], Endpoint]] = queue.Queue()
         front = self
 
         class Handler(_Handler):
@@ -120,6 +148,12 @@ class StripeFront:
 
     def start(self) -> None:
         threading.Thread(target=self._server.serve_forever, name="stripe-front", daemon=True).start()
+        threading.Thread(target=self._deliver_forever, name="stripe-webhooks", daemon=True).start()
+
+    def add_endpoint(self, url: str, secret: str) -> None:
+        """A webhook endpoint, as registered in Stripe's dashboard: every event from now on."""
+        with self._lock:
+            self.endpoints.append(Endpoint(url, secret))
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -230,8 +264,11 @@ class StripeFront:
                 found = self._intent_answer(found, dict(params), kept, creating, parts)
                 if isinstance(found, _Answer):
                     return found
+                if method == "POST":
+                    self._intent_events(found, creating, parts)
             elif found.get("object") == "refund" and found.get("payment_intent"):
                 self.intent(found["payment_intent"]).refunded += int(found.get("amount") or 0)
+                self._refund_events(found)
             self._save()
         return _Answer(answer.status, json.dumps(found).encode())
 
@@ -341,6 +378,85 @@ class StripeFront:
         made = self._upstream("POST", "/v1/payment_methods", "", card, headers)
         return str(json.loads(made.body)["id"])
 
+    # --- webhooks ------------------------------------------------------------------------------
+
+    def _intent_events(self, intent: dict[str, Any], creating: bool, parts: list[str]) -> None:
+        """What Stripe announces of a PaymentIntent a POST changed. Under the lock."""
+        status, action = intent.get("status"), parts[3] if len(parts) > 3 else None
+        if creating and status == "requires_capture":
+            self._emit("payment_intent.amount_capturable_updated", intent)
+        elif action == "capture" and status == "succeeded":
+            self._emit("payment_intent.succeeded", intent)
+            if isinstance(intent.get("latest_charge"), dict):
+                self._emit("charge.captured", intent["latest_charge"])
+        elif action == "cancel" and status == "canceled":
+            self._emit("payment_intent.canceled", intent)
+
+    def _refund_events(self, refund: dict[str, Any]) -> None:
+        """A refund: the refund itself, and its charge as refunded (as much as Stripe's own event
+        carries that the platform could read; it re-reads the PaymentIntent). Under the lock."""
+        self._emit("refund.created", refund)
+        mine = self.intent(refund["payment_intent"])
+        charge = {
+            "id": refund.get("charge"),
+            "object": "charge",
+            "payment_intent": refund["payment_intent"],
+            "amount_captured": mine.captured,
+            "amount_refunded": mine.refunded,
+            "refunded": bool(mine.captured) and mine.refunded >= mine.captured,
+        }
+        self._emit("charge.refunded", charge)
+
+    def _emit(self, kind: str, subject: dict[str, Any]) -> None:
+        """An event of `kind` about `subject` (a snapshot, as Stripe's are), queued for every
+        endpoint. Under the lock."""
+        event = {
+            "id": f"evt_{secrets.token_hex(12)}",
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": int(self.clock()),
+            "livemode": False,
+            "type": kind,
+            "data": {"object": json.loads(json.dumps(subject))},
+            "pending_webhooks": len(self.endpoints),
+            "request": {"id": None, "idempotency_key": None},
+        }
+        self.events.append({"event": event, "deliveries": []})
+        del self.events[:-EVENTS_KEPT]
+        for endpoint in self.endpoints:
+            self._outgoing.put((event, endpoint))
+
+    def _deliver_forever(self) -> None:
+        while True:
+            event, endpoint = self._outgoing.get()
+            threading.Thread(target=self._deliver, args=(event, endpoint), daemon=True).start()
+
+    def _deliver(self, event: dict[str, Any], endpoint: Endpoint) -> None:
+        """One event to one endpoint, tried again after 1, 2, 4, 8 s while it is not taken (a 2xx)."""
+        body = json.dumps(event).encode()
+        for attempt in range(DELIVERY_ATTEMPTS):
+            status = self.post_event(endpoint, body)
+            with self._lock:
+                for kept in self.events:
+                    if kept["event"]["id"] == event["id"]:
+                        kept["deliveries"].append(status)
+            if 200 <= status < 300:
+                return
+            time.sleep(2**attempt)
+
+    def post_event(self, endpoint: Endpoint, body: bytes, at: int | None = None) -> int:
+        """POST a signed event body to an endpoint; its status (0: it did not answer)."""
+        request = urllib.request.Request(endpoint.url, data=body, method="POST")  # noqa: S310 (loopback)
+        request.add_header("Content-Type", "application/json; charset=utf-8")
+        request.add_header("Stripe-Signature", signature(body, endpoint.secret, at or int(self.clock())))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+        except OSError:
+            return 0
+
     # --- simulations ----------------------------------------------------------------------------
 
     def expire_hold(self, intent_id: str) -> None:
@@ -352,6 +468,14 @@ class StripeFront:
         self._upstream(
             "POST", f"/v1/payment_intents/{intent_id}/cancel", "", [], {"authorization": "Bearer sk_test_sim"}
         )
+        found = self._forward(
+            "GET", f"/v1/payment_intents/{intent_id}", "", [], {"authorization": "Bearer sk_test_sim"}
+        )
+        if found.status == 200:
+            with self._lock:
+                self._emit(
+                    "payment_intent.canceled", json.loads(found.body) | {"cancellation_reason": "automatic"}
+                )
 
     def forget_keys(self) -> None:
         """A day later: every idempotency key is gone."""
@@ -398,6 +522,10 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/_sim/expire-hold" and self.command == "POST" and "intent_id" in form:
             self.owner.expire_hold(form["intent_id"])
             self._send(_Answer(204, b""))
+        elif path == "/_sim/events" and self.command == "GET":
+            with self.owner._lock:
+                listed = json.loads(json.dumps(self.owner.events))
+            self._send(_Answer(200, json.dumps(listed).encode()))
         elif path == "/_sim/forget-keys" and self.command == "POST":
             self.owner.forget_keys()
             self._send(_Answer(204, b""))

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from telehealth.application.payments import VisitPayments
+from telehealth.application.payments import PaymentNoticeInbox, VisitPayments
 from telehealth.domain.payments import (
     HoldState,
     Money,
@@ -24,7 +24,12 @@ from telehealth.domain.payments import (
     outlives_hold,
 )
 from telehealth.errors import StaleWriteError
-from telehealth.ports import PaymentRefusedError, PaymentsUnavailableError
+from telehealth.ports import (
+    PaymentRefusedError,
+    PaymentsUnavailableError,
+    ProcessorNotice,
+    SignatureRefusedError,
+)
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 USD = "USD"
@@ -234,6 +239,7 @@ class _Records:
     def __init__(self) -> None:
         self.saved: dict[str, VisitPayment] = {}
         self.events: list[str] = []
+        self.taken: set[str] = set()  # the notices taken
 
     def visit_payment(self, appointment_id: str) -> VisitPayment | None:
         return self.saved.get(appointment_id)
@@ -244,6 +250,15 @@ class _Records:
             raise StaleWriteError("changed meanwhile")
         self.saved[payment.appointment_id] = payment
         self.events += [entry.resource["detail-type"] for entry in outbox]
+
+    def claim_notice(self, event_id: str, now: datetime) -> bool:
+        if event_id in self.taken:
+            return False
+        self.taken.add(event_id)
+        return True
+
+    def forget_notice(self, event_id: str) -> None:
+        self.taken.discard(event_id)
 
 
 def _payments() -> tuple[VisitPayments, _Stripe, _Records]:
@@ -286,3 +301,93 @@ def test_a_refused_hold_is_failed_with_its_reason_and_another_card_can_be_held()
     payments.card_saved("01VISIT", USD, "cus_1", "pm_2")
     held = payments.hold("01VISIT", _usd(5000))
     assert held.status is PaymentStatus.HELD and held.holds == 2
+
+
+def test_what_the_processor_did_unasked_is_recorded_once_and_a_report_of_nothing_new_changes_nothing() -> (
+    None
+):
+    held = _held(5000)
+    lapsed, step = held.observed(HoldState("pi_1", "canceled", 0, 0))
+    assert (step, lapsed.status, lapsed.held_minor) == (Step.RELEASE, PaymentStatus.RELEASED, 0)
+    assert lapsed.observed(HoldState("pi_1", "canceled", 0, 0)) == (lapsed, None)  # a repeat
+    taken, step = held.observed(HoldState("pi_1", "succeeded", 0, 4000))
+    assert (step, taken.status, taken.captured_minor) == (Step.CAPTURE, PaymentStatus.CAPTURED, 4000)
+    # A stale report (the hold as it was before the capture) says nothing new.
+    assert taken.observed(HoldState("pi_1", "requires_capture", 5000, 0)) == (taken, None)
+    refunded, step = taken.observed(HoldState("pi_1", "succeeded", 0, 4000, refunded_minor=1500))
+    assert (step, refunded.refunded_minor, refunded.refundable_minor) == (Step.REFUND, 1500, 2500)
+    assert refunded.observed(HoldState("pi_1", "succeeded", 0, 4000, refunded_minor=1000)) == (refunded, None)
+    # Another hold's report (one let go when the visit moved), or one while a step is pending, is
+    # not this payment's to change.
+    assert held.observed(HoldState("pi_old", "canceled", 0, 0)) == (held, None)
+    capturing = held.begin_capture(_usd(5000))
+    assert capturing.observed(HoldState("pi_1", "canceled", 0, 0)) == (capturing, None)
+
+
+class _Notices:
+    def __init__(self, notice: ProcessorNotice | None) -> None:
+        self.notice = notice
+
+    def verified_notice(self, payload: str, signature: str) -> ProcessorNotice:
+        if self.notice is None:
+            raise SignatureRefusedError("forged")
+        return self.notice
+
+
+class _Ledger(_Records):
+    def __init__(self) -> None:
+        super().__init__()
+        self.race_next = False
+
+    def save_payment(self, payment: VisitPayment, outbox: list[Any], now: datetime) -> None:
+        if self.race_next:
+            self.race_next = False
+            raise StaleWriteError("changed meanwhile")
+        super().save_payment(payment, outbox, now)
+
+
+def test_a_notice_is_taken_once_by_its_id_and_one_whose_handling_failed_is_taken_when_it_comes_again() -> (
+    None
+):
+    stripe, ledger = _Stripe(), _Ledger()
+    payments = VisitPayments(stripe, ledger, lambda: NOW)
+    payments.card_saved("01VISIT", USD, "cus_1", "pm_1")
+    held = payments.hold("01VISIT", _usd(5000))
+    lapsed = HoldState(str(held.intent_id), "canceled", 0, 0)
+    inbox = PaymentNoticeInbox(
+        _Notices(ProcessorNotice("evt_1", "payment_intent.canceled", "01VISIT", lapsed)), payments
+    )
+
+    ledger.race_next = True  # another handler of the same hold wrote first
+    with pytest.raises(StaleWriteError):
+        inbox.receive("{}", "t=1,v1=ab")
+    assert "evt_1" not in ledger.taken  # so Stripe's redelivery is handled
+    assert inbox.receive("{}", "t=1,v1=ab") == "taken"
+    assert inbox.receive("{}", "t=1,v1=ab") == "repeat"
+    assert ledger.saved["01VISIT"].status is PaymentStatus.RELEASED
+    assert ledger.events == ["Payment.Held", "Payment.Released"]
+
+    assert PaymentNoticeInbox(_Notices(ProcessorNotice("evt_2", "customer.created")), payments).receive(
+        "{}", ""
+    ) == ("ignored")
+    with pytest.raises(SignatureRefusedError):
+        PaymentNoticeInbox(_Notices(None), payments).receive("{}", "")
+
+
+def test_the_local_stripes_signature_is_the_one_stripes_library_verifies_within_five_minutes() -> None:
+    import stripe
+
+    from local.standins.stripe_front import signature
+    from telehealth.adapters.payments import NOTICE_TOLERANCE_S
+
+    body = b'{"id": "evt_1", "object": "event", "type": "payment_intent.canceled", "data": {"object": {}}}'
+    client, now = stripe.StripeClient("sk_test_x"), int(datetime.now(UTC).timestamp())
+    event = client.construct_event(body, signature(body, "whsec_x", now), "whsec_x", NOTICE_TOLERANCE_S)
+    assert (event.id, event.type) == ("evt_1", "payment_intent.canceled")
+    for header in (
+        signature(body, "whsec_y", now),
+        signature(body + b" ", "whsec_x", now),
+        signature(body, "whsec_x", now - NOTICE_TOLERANCE_S - 60),
+    ):
+        with pytest.raises(stripe.SignatureVerificationError):
+            client.construct_event(body, header, "whsec_x", NOTICE_TOLERANCE_S)

@@ -196,3 +196,16 @@ def test_the_fhir_facade_takes_smart_scopes_and_users_and_its_discovery_document
     discovery, _ = topology.match_route("/fhir/r4/.well-known/smart-configuration") or (None, None)
     assert discovery is not None and discovery.scopes == () and discovery.methods == ("GET",)
     assert discovery.group is topology.RouteGroup.PUBLIC
+
+
+def test_the_one_route_that_takes_a_write_without_a_token_is_stripes_webhook_and_only_with_payments() -> None:
+    open_writes = [
+        (route.path, method)
+        for route in topology.ROUTES
+        if not route.scopes
+        for method in route.methods
+        if method not in ("GET", "HEAD", "OPTIONS")
+    ]
+    assert open_writes == [(topology.STRIPE_WEBHOOK, "POST")]
+    webhook = next(r for r in topology.ROUTES if r.path == topology.STRIPE_WEBHOOK)
+    assert webhook.feature == "payments"

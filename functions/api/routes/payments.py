@@ -5,6 +5,7 @@ desk, and refunds. Only tenants with payments on have these routes (infra/topolo
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -14,12 +15,19 @@ from pydantic import Field
 from functions.api import context, idempotent
 from functions.api.contract import PAYMENTS, answers
 from functions.api.routes.scheduling import AppointmentId, _Model
+from telehealth.adapters.payments import NOTICE_MAX_BYTES
+from telehealth.api_conventions import STRIPE_WEBHOOK
 from telehealth.domain.clinic_settings import MAX_PRICE_MINOR
+from telehealth.ports import SignatureRefusedError
 
 if TYPE_CHECKING:
     from telehealth.application.billing import PaymentView
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
+
+# `t=<unix time>,v1=<hex>[,v1=...][,v0=...]`: anything else is not Stripe's, and is refused before
+# the payments function is asked.
+_SIGNATURE_SHAPE = re.compile(r"^t=\d{1,12}(,v\d=[0-9a-f]{1,128}){1,8}$")
 
 # Ids Stripe gives (`seti_...`), as the portal's form hands them back.
 StripeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,255}$")]
@@ -38,6 +46,12 @@ class CardIn(_Model):
 class RefundIn(_Model):
     amount_minor: Annotated[int, Field(gt=0, le=MAX_PRICE_MINOR)] = Field(
         description="How much to give back, in minor units of the visit's currency"
+    )
+
+
+class NoticeOut(_Model):
+    received: Literal["taken", "repeat", "ignored"] = Field(
+        description="Acted on; a redelivery of one taken before; or nothing of a visit's payment"
     )
 
 
@@ -123,3 +137,23 @@ def pay_with_card(appointment_id: AppointmentId, request: CardIn) -> PaymentOut:
 )
 def refund(appointment_id: AppointmentId, request: RefundIn) -> PaymentOut:
     return payment_out(context.billing().refund(context.caller(router), appointment_id, request.amount_minor))
+
+
+@router.post(
+    STRIPE_WEBHOOK,
+    summary="Stripe's webhook (no token: its Stripe-Signature is checked, and the hold re-read)",
+    description="The one route without a token. The signature over the raw body, with its timestamp "
+    "no older than five minutes, is checked by the payments function with the tenant's signing "
+    "secret; an event is taken once by its id; and what is acted on is the PaymentIntent re-read "
+    "from Stripe, never the event's copy, so events may come twice, late or out of order. A 5xx "
+    "answer (Stripe or the table busy) has Stripe deliver it again.",
+    tags=[PAYMENTS],
+    **answers(400, 409, 503),
+)
+def stripe_notice() -> NoticeOut:
+    event = router.current_event
+    signature = event.get_header_value("Stripe-Signature", case_sensitive=False) or ""
+    body = event.decoded_body or ""
+    if not _SIGNATURE_SHAPE.match(signature) or len(body.encode()) > NOTICE_MAX_BYTES:
+        raise SignatureRefusedError("no signature of Stripe's shape")  # refused without asking Stripe
+    return NoticeOut(received=context.payment_notices().receive(body, signature))  # type: ignore[arg-type]

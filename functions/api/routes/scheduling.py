@@ -3,6 +3,7 @@ and the integration route machine clients read appointments through."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from datetime import date, datetime, time
@@ -96,9 +97,19 @@ class SlotOut(_Model):
     provider: ProviderOut
 
 
+class PriceOut(_Model):
+    amount_minor: int = Field(description="In minor units of the currency (cents)")
+    currency: str
+
+
 class SlotPage(_Model):
     slots: list[SlotOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+    price: PriceOut | None = Field(
+        default=None,
+        description="What a visit of this kind costs a patient who pays for it, shown before booking "
+        "(null: the clinic takes no payments here, or lists no price for it)",
+    )
 
 
 class BookRequest(_Model):
@@ -215,7 +226,16 @@ def search_slots(
         context.caller(router),
         SlotQuery(state, start, end, service_type, specialty, language, cursor, limit, provider_id),
     )
-    return SlotPage(slots=[slot_out(o, tz) for o in page], next_cursor=next_cursor)
+    return SlotPage(
+        slots=[slot_out(o, tz) for o in page], next_cursor=next_cursor, price=_price(service_type)
+    )
+
+
+def _price(service_type: str) -> PriceOut | None:
+    if not os.environ.get("PAYMENTS_FUNCTION"):  # the tenant takes no payments
+        return None
+    price = context.booking().price_of(service_type)
+    return PriceOut(amount_minor=price.amount_minor, currency=price.currency) if price.amount_minor else None
 
 
 @router.post(

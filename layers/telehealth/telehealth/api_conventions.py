@@ -39,6 +39,9 @@ def portal_client_variable(pool: str) -> str:
 # below the FHIR base (`<base>/.well-known/smart-configuration`), not at the API's root.
 
 FHIR_BASE = "/fhir/r4"
+# Where Stripe delivers the tenant's events (registered in its dashboard): the API's one route
+# without a token, as Stripe sends none; its signature is checked instead.
+STRIPE_WEBHOOK = "/webhooks/stripe"
 SMART_CONFIGURATION = f"{FHIR_BASE}/.well-known/smart-configuration"
 FHIR_JSON = "application/fhir+json"
 # An HTTP status's OperationOutcome issue code (R4's IssueType), where the error names none.

@@ -5,6 +5,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import { keyed } from "lit/directives/keyed.js";
 import { ApiError, type Api } from "../shared/api.ts";
 import { directoryOf, everyProvider, fullName, specialtyWords, statesWords, type ListedProvider, type ProviderProfile } from "./directory.ts";
+import { toMajor, toMinor } from "../shared/money.ts";
 import { errorBlock, viewStyles } from "./ui.ts";
 import { isConflict, saidOf } from "./words.ts";
 
@@ -357,6 +358,10 @@ interface Settings {
   booking_horizon_days: number;
   max_open_bookings: number;
   visit_timings: Record<string, number | number[]>;
+  currency: string;
+  no_show_fee_minor: number;
+  late_cancellation_fee_minor: number;
+  proceed_unpaid: boolean;
   version: number;
 }
 
@@ -375,6 +380,8 @@ export class AdminSettings extends AdminView {
   static override styles = viewStyles;
 
   @state() private settings: Settings | null = null;
+  /** Whether the clinic takes payments: its fees are set here. */
+  @property({ type: Boolean }) payments = false;
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -398,7 +405,24 @@ export class AdminSettings extends AdminView {
     const form = event.target as HTMLFormElement;
     const timings: Record<string, number> = {};
     for (const [name] of TIMINGS) timings[name] = Number(fieldValue(form, name)) * 60;
+    const fees: Record<string, unknown> = {};
+    if (this.payments) {
+      const currency = fieldValue(form, "currency").toUpperCase();
+      const noShow = toMinor(fieldValue(form, "no_show_fee"), currency);
+      const late = toMinor(fieldValue(form, "late_cancellation_fee"), currency);
+      if (noShow === null || late === null) {
+        this.error = `Enter each fee in ${currency}, such as 25.00.`;
+        return;
+      }
+      Object.assign(fees, {
+        currency,
+        no_show_fee_minor: noShow,
+        late_cancellation_fee_minor: late,
+        proceed_unpaid: (form.elements.namedItem("proceed_unpaid") as HTMLInputElement).checked,
+      });
+    }
     const body = {
+      ...fees,
       cancellation_window_hours: Number(fieldValue(form, "cancellation_window_hours")),
       booking_horizon_days: Number(fieldValue(form, "booking_horizon_days")),
       max_open_bookings: Number(fieldValue(form, "max_open_bookings")),
@@ -432,6 +456,15 @@ export class AdminSettings extends AdminView {
                 ([name, words]) => html`<label>${words} <input name=${name} type="number" min="0.1" step="any" required .value=${String(Number(s.visit_timings[name]) / 60)}></label>`,
               )}
             </fieldset>
+            ${this.payments
+              ? html`<fieldset>
+                  <legend>Payments</legend>
+                  <label>Currency (ISO code) <input name="currency" required pattern="[A-Za-z]{3}" maxlength="3" .value=${s.currency}></label>
+                  <label>No-show fee, taken when the patient does not come <input name="no_show_fee" inputmode="decimal" required .value=${toMajor(s.no_show_fee_minor, s.currency)}></label>
+                  <label>Late cancellation fee, when staff charge it <input name="late_cancellation_fee" inputmode="decimal" required .value=${toMajor(s.late_cancellation_fee_minor, s.currency)}></label>
+                  <label class="check"><input type="checkbox" name="proceed_unpaid" ?checked=${s.proceed_unpaid}> A visit goes ahead when the patient's card refused its hold</label>
+                </fieldset>`
+              : nothing}
             <p class="muted">Version ${s.version}.</p>
             <button type="submit">Save settings</button>
           </form>`)}

@@ -163,7 +163,7 @@ export class ClinicDashboard extends LitElement {
       case "hours":
         return html`<provider-hours .api=${this.api}></provider-hours>`;
       case "day":
-        return html`<staff-day .api=${this.api}></staff-day>`;
+        return html`<staff-day .api=${this.api} ?payments=${Boolean(this.config.payments)}></staff-day>`;
       case "book":
         return html`<staff-book .api=${this.api} .referralId=${rest[0] ? decodeURIComponent(rest[0]) : ""}></staff-book>`;
       case "referrals":
@@ -173,7 +173,7 @@ export class ClinicDashboard extends LitElement {
       case "services":
         return html`<admin-services .api=${this.api}></admin-services>`;
       case "settings":
-        return html`<admin-settings .api=${this.api}></admin-settings>`;
+        return html`<admin-settings .api=${this.api} ?payments=${Boolean(this.config.payments)}></admin-settings>`;
     }
   }
 }

@@ -10,6 +10,7 @@ import { askedFor, priorityWords, receivedWords, type Referral } from "./referra
 import { directoryOf, everyProvider, fullName, optionLabel, type ListedProvider } from "./directory.ts";
 import { rowsOn, type Appointment, type ScheduleRow } from "./schedule.ts";
 import { viewStyles } from "./ui.ts";
+import "./visit-payment.ts";
 import { saidOf } from "./words.ts";
 import { clockTime, dayBounds, dayIn, longDay } from "./zone.ts";
 
@@ -63,6 +64,10 @@ export class StaffDay extends ChoosesProvider {
   @state() private shown: ListedProvider | null = null;
   @state() private said = "";
   @state() private confirming = "";
+  /** The row whose payment is open below the day. */
+  @state() private paying: ScheduleRow | null = null;
+  /** Whether the clinic takes payments (its runtime configuration says). */
+  @property({ type: Boolean }) payments = false;
   private cancelKeys = new Map<string, string>();
 
   private async show(event?: SubmitEvent): Promise<void> {
@@ -87,6 +92,15 @@ export class StaffDay extends ChoosesProvider {
       this.rows = null;
       this.error = saidOf(error);
     }
+  }
+
+  /** The visit's payment opens below the day, and the focus goes to its heading. */
+  private async openPayment(row: ScheduleRow): Promise<void> {
+    this.paying = row;
+    await this.updateComplete;
+    const panel = this.shadowRoot?.querySelector("staff-visit-payment");
+    await (panel as LitElement | null)?.updateComplete;
+    (panel?.shadowRoot?.getElementById("payment-h") as HTMLElement | null)?.focus();
   }
 
   /** The question replaces the button; the focus goes to its safe answer. */
@@ -139,7 +153,10 @@ export class StaffDay extends ChoosesProvider {
                         <td>${r.patientId}</td>
                         <td>${r.service}</td>
                         <td>${r.status}</td>
-                        <td>${!r.open
+                        <td>${this.payments
+                          ? html`<button class="secondary" aria-label=${`Payment for the visit at ${r.time}`} @click=${() => this.openPayment(r)}>Payment</button>`
+                          : nothing}
+                          ${!r.open
                           ? nothing
                           : this.confirming === r.appointmentId
                             ? html`<div class="actions" role="group" aria-label="Confirm the cancellation">
@@ -152,6 +169,10 @@ export class StaffDay extends ChoosesProvider {
                   </tbody>
                 </table>`}
           </section>`}
+      ${this.paying
+        ? html`<staff-visit-payment .api=${this.api} .appointmentId=${this.paying.appointmentId}
+            .label=${`${this.paying.time}–${this.paying.until}, patient ${this.paying.patientId}`}></staff-visit-payment>`
+        : nothing}
     `;
   }
 }

@@ -12,6 +12,9 @@ const CLINIC_WORDS: Record<string, string> = {
   "not-a-guest": "That person is not invited to this visit.",
   "not-a-guest-role": "A guest is an interpreter or a caregiver.",
   forbidden: "Your account is not allowed to do that. Ask the clinic's administrator if you need to.",
+  "over-refund": "That is more than was taken for this visit and not yet refunded.",
+  "nothing-captured": "Nothing has been taken for this visit yet, so there is nothing to refund.",
+  "payment-refused": "Stripe refused that. Check the payment in Stripe's dashboard.",
 };
 
 export function saidOf(error: unknown): string {

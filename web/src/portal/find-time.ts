@@ -4,7 +4,8 @@ import { html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ActionKeys, ApiError } from "../shared/api.ts";
 import { US_STATES, stateName } from "../shared/states.ts";
-import { type Appointment, PortalScreen, type Slot, type SlotPage } from "./screen.ts";
+import { priceWords } from "./money.ts";
+import { type Appointment, PortalScreen, type Price, type Slot, type SlotPage } from "./screen.ts";
 import { dayIn, formatSlotTime, formatWhen, groupByDay, searchWindow } from "./time.ts";
 import { codeWords, languageName } from "./words.ts";
 
@@ -41,6 +42,7 @@ export class FindTime extends PortalScreen {
   @state() private searching = false;
   @state() private busySlot = "";
   @state() private found = "";
+  @state() private price: Price | null = null;
   private query: Query | null = null;
   private readonly keys = new ActionKeys();
 
@@ -105,6 +107,9 @@ export class FindTime extends PortalScreen {
     const action = this.appointmentId ? "Move to this time" : "Book this time";
     return html`
       <h2>Open times</h2>
+      ${this.price && !this.appointmentId
+        ? html`<p class="card" id="price">${priceWords(this.price.amount_minor, this.price.currency)}</p>`
+        : nothing}
       ${groupByDay(slots, this.ctx.zone).map(
         (group) => html`
           <h3>${group.day}</h3>
@@ -174,6 +179,7 @@ export class FindTime extends PortalScreen {
           ? answer.slots.filter((s) => s.provider.provider_id === this.moving?.provider_id && s.start !== this.moving.start)
           : answer.slots;
         found.push(...mine);
+        this.price = answer.price ?? null;
         cursor = answer.next_cursor;
         if (!cursor) break;
       }

@@ -179,6 +179,7 @@ export class PatientPortal extends LitElement {
       api,
       zone: browserZone(),
       video: config.video.implementation,
+      stripeJs: config.payments?.stripeJs ?? null,
       navigate: (hash, options = {}) => {
         this.pendingNotice = options.notice ?? "";
         if (options.replace) {

@@ -15,6 +15,8 @@ export interface PortalContext {
   /** The patient's own time zone (IANA), in which every time is shown and searched. */
   zone: string;
   video: VideoImplementation;
+  /** Stripe.js's URL where the clinic takes payments (the card form loads it); null where it does not. */
+  stripeJs: string | null;
   /** To another screen; `notice` is said (a polite live region) on arrival. */
   navigate(hash: string, options?: { replace?: boolean; notice?: string }): void;
   /** Hand a redeemed join to the call screen; it lives in memory only. */
@@ -53,6 +55,13 @@ export interface Slot {
 export interface SlotPage {
   slots: Slot[];
   next_cursor: string | null;
+  /** What a visit of this kind costs a patient who pays for it; null: nothing to pay. */
+  price: Price | null;
+}
+
+export interface Price {
+  amount_minor: number;
+  currency: string;
 }
 
 export type { Appointment };

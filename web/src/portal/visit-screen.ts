@@ -5,6 +5,7 @@ import { customElement, property, query, state } from "lit/decorators.js";
 import { ActionKeys } from "../shared/api.ts";
 import { stateName } from "../shared/states.ts";
 import { type Appointment, PortalScreen, WAITING_STATES } from "./screen.ts";
+import "./payment-panel.ts";
 import { formatWhen } from "./time.ts";
 import {
   OVER,
@@ -64,6 +65,7 @@ export class VisitScreen extends PortalScreen {
         <p>${codeWords(a.service_type)} video visit, while you are in ${stateName(a.patient_state)}.</p>
         <p>Status: ${appointmentStatusWords(a.status)}</p>
       </div>
+      <portal-visit-payment .ctx=${this.ctx} .appointmentId=${a.appointment_id} ?upcoming=${booked}></portal-visit-payment>
       ${booked
         ? html`
             <p>${opening.words}</p>

@@ -54,6 +54,11 @@ const PLAIN_WORDS: Record<string, string> = {
   "too-many-requests": "Too many requests just now. Please wait a moment and try again.",
   unauthorized: "Your session has ended. Please sign in again.",
   forbidden: "You are not allowed to do that.",
+  "payment-refused": "Your card was not accepted. Please try another card.",
+  "payments-unavailable": "We could not reach the payment service. Please try again in a minute.",
+  "card-not-saved": "Your card was not saved. Please enter it again.",
+  "payment-required": "Please add a card for this visit before you check in.",
+  "step-pending": "Your last payment step is still being processed. Please try again in a moment.",
 };
 
 export class ApiError extends Error {
@@ -103,8 +108,9 @@ export class Api {
     return this.send<T>("POST", new URL(this.base + path), body, idempotencyKey);
   }
 
-  put<T>(path: string, body: unknown): Promise<T> {
-    return this.send<T>("PUT", new URL(this.base + path), body);
+  /** `idempotencyKey`: for a PUT whose route keeps its first answer (saving a card). */
+  put<T>(path: string, body: unknown, idempotencyKey?: string): Promise<T> {
+    return this.send<T>("PUT", new URL(this.base + path), body, idempotencyKey);
   }
 
   private async send<T>(method: string, url: URL, body?: unknown, idempotencyKey?: string): Promise<T> {

@@ -21,6 +21,8 @@ export interface RuntimeConfig {
   auth: Record<Pool, PoolAuth>;
   video: { implementation: VideoImplementation };
   csp: Record<string, string[]>;
+  /** Where Stripe.js loads from, for the portal's card form; null where the clinic takes no payments. */
+  payments: { stripeJs: string } | null;
 }
 
 /** `config.json` relative to the app's own directory (`url` differs for the dashboard). */

@@ -35,6 +35,7 @@ export const sharedStyles = css`
   label.check input { width: 1.5rem; height: 1.5rem; min-height: 0; margin: 0; flex: none; }
   a.target { display: inline-flex; align-items: center; min-height: 44px; font-weight: 600; }
   .card { background: var(--surface, #fff); border-radius: 8px; padding: 1rem; margin: 0.75rem 0; }
+  .card-field { display: grid; gap: 0.5rem; margin: 0.5rem 0; }
   .actions { display: flex; flex-wrap: wrap; gap: 0.75rem; margin: 1rem 0; }
   [role="alert"] {
     border-left: 4px solid var(--danger, #a4262c); background: #fdf1f1; color: #6b1419;

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -22,7 +23,20 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from telehealth.domain.payments import CHARGE_DESCRIPTION, HoldState, Step, VisitPayment, charge_metadata
-from telehealth.ports import CardSetup, PaymentRefusedError, PaymentsUnavailableError
+from telehealth.ports import (
+    CardSetup,
+    PaymentRefusedError,
+    PaymentsUnavailableError,
+    ProcessorNotice,
+    SignatureRefusedError,
+)
+
+# Stripe's events are a few kilobytes; a body far past that is not one.
+NOTICE_MAX_BYTES = 256 * 1024
+# What a notice's signature may be older than (Stripe's libraries' default tolerance): a replay of
+# a captured request after that is refused.
+NOTICE_TOLERANCE_S = 300
+SIGNATURE_REFUSED = "signature_refused"
 
 # Ids that cross to Stripe and back: Stripe's (`pi_...`, `cus_...`) and the booking's (a ULID).
 _OPAQUE = r"^[A-Za-z0-9_-]{1,255}$"
@@ -116,6 +130,16 @@ class CardOfSetup(_Wire):
     setup_id: str = Field(pattern=_OPAQUE)
 
 
+class Notice(_Wire):
+    """A webhook as it reached the api: the raw body and its `Stripe-Signature`, to be verified
+    with the tenant's signing secret (which only this function reads) and answered with the hold
+    it concerns, re-read."""
+
+    operation: Literal["notice"] = "notice"
+    payload: str = Field(max_length=NOTICE_MAX_BYTES)
+    signature: str = Field(max_length=2048)
+
+
 # Every request the payments function takes, by its `operation`.
 REQUESTS: dict[str, type[_Wire]] = {
     model.model_fields["operation"].default: model
@@ -130,6 +154,7 @@ REQUESTS: dict[str, type[_Wire]] = {
         NewCustomer,
         SetUpCard,
         CardOfSetup,
+        Notice,
     )
 }
 
@@ -249,6 +274,20 @@ class PaymentsFunction:
     def card_of_setup(self, setup_id: str) -> CardSetup:
         return _card_setup(self._ask(CardOfSetup(setup_id=setup_id)).result)
 
+    def verified_notice(self, payload: str, signature: str) -> ProcessorNotice:
+        try:
+            result = self._ask(Notice(payload=payload, signature=signature)).result
+        except PaymentRefusedError as refused:
+            if refused.code == SIGNATURE_REFUSED:
+                raise SignatureRefusedError(SIGNATURE_REFUSED) from refused
+            raise
+        return ProcessorNotice(
+            event_id=str(result["event_id"]),
+            kind=str(result["kind"]),
+            appointment_id=str(result["appointment_id"]) if result.get("appointment_id") else None,
+            hold=hold_state(result) if "intent_id" in result else None,
+        )
+
     def find_hold(self, payment: VisitPayment) -> HoldState | None:
         pending = payment.pending
         if pending is None or payment.customer_id is None:
@@ -314,9 +353,12 @@ class StripePayments:
     """The payments function's side: Stripe's SDK, with the tenant's key. Every charge says only
     `CHARGE_DESCRIPTION` and carries allow-listed, opaque metadata."""
 
-    def __init__(self, api_key: str, api_base: str | None = None) -> None:
+    def __init__(
+        self, api_key: str, api_base: str | None = None, *, webhook_secret: str | None = None
+    ) -> None:
         import stripe
 
+        self.webhook_secret = webhook_secret
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base or os.environ.get("STRIPE_API_BASE", "https://api.stripe.com")},
@@ -397,9 +439,62 @@ class StripePayments:
                 return self.retrieve(str(intent.id))
         return {}
 
+    def notice(self, request: Notice) -> dict[str, str | int]:
+        """A webhook verified (`SignatureVerificationError` when it is not Stripe's, or older than
+        the tolerance) and the PaymentIntent it concerns re-read, with the visit its metadata
+        names; only the event's id and type otherwise (nothing the clinic acts on)."""
+        import stripe
+
+        if not self.webhook_secret:
+            raise SignatureRefusedError("no webhook signing secret is set")
+        event = self._client.construct_event(
+            request.payload, request.signature, self.webhook_secret, tolerance=NOTICE_TOLERANCE_S
+        )
+        found: dict[str, Any] = {"event_id": str(event.id), "kind": str(event.type)}
+        intent_id = notice_intent(event.type, event.data.object.to_dict())
+        if intent_id is None:
+            return found
+        try:
+            intent = self._client.v1.payment_intents.retrieve(intent_id, params={"expand": ["latest_charge"]})
+        except stripe.InvalidRequestError as error:
+            if error.code == "resource_missing":  # gone since (a test-mode reset): nothing to act on
+                return found
+            raise
+        metadata = intent.to_dict().get("metadata") or {}
+        visit = metadata.get("appointment_id")
+        if isinstance(visit, str) and re.fullmatch(_OPAQUE, visit):
+            found["appointment_id"] = visit
+        return found | hold_result(intent)
+
     def ping(self) -> None:
         """The account's balance: proves the key and the route, reads no customer."""
         self._client.v1.balance.retrieve()
+
+
+def notice_intent(kind: str, subject: Mapping[str, Any]) -> str | None:
+    """The PaymentIntent an event is about: its own object's, or the one its charge or refund
+    belongs to; None for the rest (a saved card's setup, the account's own events)."""
+    if kind.startswith("payment_intent."):
+        found = subject.get("id")
+    elif kind.startswith(("charge.", "refund.")):
+        found = subject.get("payment_intent")
+    else:
+        return None
+    return found if isinstance(found, str) and re.fullmatch(_OPAQUE, found) else None
+
+
+def stripe_credentials(secret_arn: str, *, client: Any = None) -> tuple[str, str | None]:
+    """The tenant's Stripe key and webhook signing secret, from its secret: JSON with `api_key`
+    and `webhook_secret` (a secret holding only the key, as the first releases kept it, still
+    pays; its webhooks are refused until the signing secret is added)."""
+    import boto3
+
+    secrets = client or boto3.client("secretsmanager")
+    value: str = secrets.get_secret_value(SecretId=secret_arn)["SecretString"]
+    if not value.lstrip().startswith("{"):
+        return value.strip(), None
+    found = json.loads(value)
+    return str(found["api_key"]), found.get("webhook_secret") or None
 
 
 def _setup_result(setup: Any) -> dict[str, str | int]:
@@ -413,12 +508,3 @@ def _setup_result(setup: Any) -> dict[str, str | int]:
         "payment_method_id": str(method_id or ""),
         "client_secret": str(found.get("client_secret") or ""),
     }
-
-
-def stripe_key(secret_arn: str, *, client: Any = None) -> str:
-    """The tenant's Stripe key from its secret (the secret's whole string)."""
-    import boto3
-
-    secrets = client or boto3.client("secretsmanager")
-    value: str = secrets.get_secret_value(SecretId=secret_arn)["SecretString"]
-    return value

@@ -4,6 +4,7 @@
 |---|---|---|
 | the visit's payment | APPT#<appointment id> | PAYMENT |
 | the patient's customer at the card processor | PATIENT#<patient id> | PAYMENT_PROFILE |
+| a processor's notice taken (a Stripe event id), kept 30 days | NOTICE#<event id> | NOTICE |
 
 One item per visit: its state, the hold's PaymentIntent id and deadline, the amounts in minor
 units, the step pending (with the key it is sent under) and the version each write is conditional
@@ -13,13 +14,16 @@ on, so two deliverers of the same visit's step cannot both settle it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.table_store import TableStore
 from telehealth.domain.payments import PaymentStatus, PendingStep, Step, VisitPayment
 from telehealth.ports import OutboxEntry
+
+# Stripe retries a webhook for three days; a notice is remembered well past that.
+NOTICE_MEMORY = timedelta(days=30)
 
 
 def _key(appointment_id: str) -> tuple[str, str]:
@@ -49,6 +53,29 @@ class DynamoPaymentRecords(TableStore):
             assert kept is not None
             return kept
         return customer_id
+
+    def claim_notice(self, event_id: str, now: datetime) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self.table,
+                Item=self._item(
+                    {
+                        "pk": f"NOTICE#{event_id}",
+                        "sk": "NOTICE",
+                        "taken_at": stamp(now),
+                        "expires_at": int((now + NOTICE_MEMORY).timestamp()),
+                    }
+                ),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def forget_notice(self, event_id: str) -> None:
+        self._client.delete_item(
+            TableName=self.table, Key=self._item({"pk": f"NOTICE#{event_id}", "sk": "NOTICE"})
+        )
 
     def save_payment(self, payment: VisitPayment, outbox: list[OutboxEntry], now: datetime) -> None:
         pk, sk = _key(payment.appointment_id)

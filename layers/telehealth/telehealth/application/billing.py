@@ -66,10 +66,7 @@ class Billing:
 
     def amount_due(self, appointment: Appointment) -> Money:
         """The service's price (self-pay); nothing where the clinic lists no price for it."""
-        service = self.booking.settings.services().get(appointment.service_type)
-        if service is None:
-            return Money(0, self.booking.clinic_settings().currency)
-        return Money(service.price_minor, service.currency)
+        return self.booking.price_of(appointment.service_type)
 
     def view(self, caller: Caller, appointment_id: str) -> PaymentView:
         with self.trail.request(caller, Interaction.READ, appointment_id):

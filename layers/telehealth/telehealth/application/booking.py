@@ -40,6 +40,7 @@ from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.licensure import LicensurePolicy
 from telehealth.domain.patients import check_details_complete
+from telehealth.domain.payments import Money
 from telehealth.domain.scheduling import (
     Availability,
     SchedulingError,
@@ -553,6 +554,14 @@ class BookingService:
     def clinic_settings(self) -> ClinicSettings:
         """The clinic's settings as they stand (read at run time, not fixed at deploy)."""
         return self.settings.settings()
+
+    def price_of(self, service_type: str) -> Money:
+        """What a visit of this kind costs a patient who pays for it (self-pay; shown before
+        booking): the clinic's price for the service, nothing where it lists none."""
+        service = self.settings.services().get(service_type)
+        if service is None:
+            return Money(0, self.clinic_settings().currency)
+        return Money(service.price_minor, service.currency)
 
     def appointment_resource(self, appointment: Appointment, slot: str) -> dict[str, Any]:
         """The Appointment as the record keeps it, its service coded as the clinic's services

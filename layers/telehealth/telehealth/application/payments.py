@@ -24,7 +24,7 @@ from telehealth.events import (
     PaymentRefunded,
     PaymentReleased,
 )
-from telehealth.ports import CardProcessor, PaymentRecords, PaymentRefusedError
+from telehealth.ports import CardProcessor, PaymentNotices, PaymentRecords, PaymentRefusedError
 
 _SETTLED: dict[Step, type[PaymentEvent]] = {
     Step.HOLD: PaymentHeld,
@@ -86,6 +86,24 @@ class VisitPayments:
             return self._refuse(payment, refusal.code)
         return self._send(payment)
 
+    def observe(self, appointment_id: str, hold: HoldState) -> VisitPayment | None:
+        """The visit's payment brought up to what the processor reports of its hold, unasked (a
+        webhook's, re-read): a pending step is finished first (the report may be its outcome);
+        otherwise what was done at the processor alone (a hold lapsed, a refund from its
+        dashboard) is recorded, with its event. None: the visit has no payment here."""
+        found = self.records.visit_payment(appointment_id)
+        if found is None:
+            return None
+        if found.pending is not None:
+            return self.resume(appointment_id, found.currency)
+        observed, step = found.observed(hold)
+        if step is None:
+            return found
+        sequence = observed.refunds if step is Step.REFUND else observed.attempts
+        event = _SETTLED[step](appointment_id=appointment_id, sequence=sequence, intent_id=hold.intent_id)
+        self.records.save_payment(observed, [announce(event, self.clock())], self.clock())
+        return observed
+
     # --- a step ----------------------------------------------------------------------------------
 
     def _run(self, payment: VisitPayment) -> VisitPayment:
@@ -143,3 +161,30 @@ class VisitPayments:
         )
         self.records.save_payment(refused, [announce(event, self.clock())], self.clock())
         return refused
+
+
+class PaymentNoticeInbox:
+    """What the card processor tells the clinic unasked (Stripe's webhooks): each notice verified
+    as the processor's, taken once by its id, and acted on by re-reading the hold it names, never by
+    what the notice says. So notices may come twice, late or out of order: a repeat is known by its
+    id, and a stale one re-reads the same hold as the newest."""
+
+    def __init__(self, notices: PaymentNotices, payments: VisitPayments) -> None:
+        self.notices, self.payments = notices, payments
+
+    def receive(self, payload: str, signature: str) -> str:
+        """`taken`, `repeat` (taken before) or `ignored` (nothing of a visit's payment).
+        `SignatureRefusedError` when the notice is not the processor's. A failure un-takes the
+        notice, so the processor's redelivery is handled."""
+        notice = self.notices.verified_notice(payload, signature)
+        if notice.hold is None or notice.appointment_id is None:
+            return "ignored"
+        records = self.payments.records
+        if not records.claim_notice(notice.event_id, self.payments.clock()):
+            return "repeat"
+        try:
+            self.payments.observe(notice.appointment_id, notice.hold)
+        except BaseException:
+            records.forget_notice(notice.event_id)
+            raise
+        return "taken"

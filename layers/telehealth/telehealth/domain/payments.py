@@ -245,6 +245,33 @@ class VisitPayment:
             return replace(failed, refunds=pending.sequence)
         return replace(failed, attempts=pending.sequence)
 
+    def observed(self, hold: HoldState) -> tuple[VisitPayment, Step | None]:
+        """The payment brought up to what the processor reports of its current hold, for what was
+        done there and not asked from here (a hold cancelled at its deadline, a capture or a
+        refund made in the processor's dashboard), and which step that amounts to; the payment
+        unchanged, and None, when it says nothing new. A report of another hold (an older one,
+        let go when the visit moved), or one that arrives while a step is pending (that step is
+        settled first), changes nothing. Reports may come late and out of order: each is the
+        hold's state now, re-read, so the last one read wins and a repeat is a no-op."""
+        if self.pending is not None or hold.intent_id != self.intent_id:
+            return self, None
+        if self.status is PaymentStatus.HELD and hold.status == "canceled":
+            let_go = replace(self, status=PaymentStatus.RELEASED, held_minor=0, attempts=self.attempts + 1)
+            return replace(let_go, version=self.version + 1), Step.RELEASE
+        if self.status is PaymentStatus.HELD and hold.status == "succeeded":
+            taken = replace(
+                self,
+                status=PaymentStatus.CAPTURED,
+                captured_minor=hold.amount_received,
+                held_minor=0,
+                attempts=self.attempts + 1,
+            )
+            return replace(taken, version=self.version + 1), Step.CAPTURE
+        if self.status is PaymentStatus.CAPTURED and hold.refunded_minor > self.refunded_minor:
+            given = replace(self, refunded_minor=hold.refunded_minor, refunds=self.refunds + 1)
+            return replace(given, version=self.version + 1), Step.REFUND
+        return self, None
+
     @property
     def refundable_minor(self) -> int:
         return self.captured_minor - self.refunded_minor if self.status is PaymentStatus.CAPTURED else 0

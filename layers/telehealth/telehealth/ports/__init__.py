@@ -467,6 +467,29 @@ class CardProcessor(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ProcessorNotice:
+    """A notice from the card processor (a Stripe webhook event), its signature verified and
+    the hold it concerns re-read: what the notice said is only a prompt, the hold's state now is
+    what is acted on. `hold` is None for a notice about nothing the clinic acts on."""
+
+    event_id: str
+    kind: str  # the processor's event type: payment_intent.canceled, charge.refunded, ...
+    appointment_id: str | None = None  # from the hold's metadata
+    hold: HoldState | None = None
+
+
+class SignatureRefusedError(Exception):
+    """A notice that is not the processor's: no signature, a wrong one, or one too old."""
+
+
+class PaymentNotices(Protocol):
+    def verified_notice(self, payload: str, signature: str) -> ProcessorNotice:
+        """The notice, if the signature over the raw payload is the processor's and fresh
+        (`SignatureRefusedError` otherwise)."""
+        ...
+
+
 class CardSetups(Protocol):
     """Cards saved through the portal's form (Stripe.js confirms a SetupIntent): a customer per
     patient, a setup for the form, and what the setup came to."""
@@ -486,6 +509,14 @@ class PaymentRecords(Protocol):
     def save_payment(self, payment: VisitPayment, outbox: list[OutboxEntry], now: datetime) -> None:
         """At `payment.version`, on the condition that the one on file is the version before
         (`StaleWriteError` otherwise), with the outbox entries the change owes."""
+        ...
+
+    def claim_notice(self, event_id: str, now: datetime) -> bool:
+        """Remember a processor's notice as taken: False when it was already (a redelivery)."""
+        ...
+
+    def forget_notice(self, event_id: str) -> None:
+        """Un-take a notice whose handling failed, so the processor's redelivery is handled."""
         ...
 
 

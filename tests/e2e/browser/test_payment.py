@@ -1,0 +1,132 @@
+"""Paying for a visit in the browser: the patient sees what a visit costs before booking one, enters
+a card in Stripe's Card Element (localstripe's stand-in of Stripe.js, loaded from its own origin
+as Stripe.js is from js.stripe.com), is told when the card is refused and fixes it; the front desk
+sees the visit's payment on the provider's day and refunds part of it; the administrator sets the
+clinic's fees. Each screen passes axe, the patient's on a phone."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from playwright.sync_api import Page, expect
+
+from local.platform import LocalPlatform
+from local.seed import SEED_PROVIDERS
+from tests.conftest import user_tokens
+from tests.e2e.browser.test_visit import appointment_in_address
+from tests.e2e.test_billing import _price_of, _visit_event
+from tests.e2e.test_scheduling import RIVERSIDE, call
+from tools.browser import Screenshots
+
+PATIENT = "patient.one@riverside.example"
+# Stripe's test cards: one whose charges are declined (it saves, its hold is refused), one that pays.
+DECLINED_AT_CHARGE, VISA = "4000000000000341", "4242424242424242"
+
+
+def _enter_card(page: Page, number: str) -> None:
+    """Into the Card Element's fields (localstripe's are plain inputs; Stripe's sit in its iframe)."""
+    page.get_by_role("button", name="Add a card").click()
+    field = page.get_by_placeholder("number")
+    expect(field).to_be_focused(timeout=15_000)  # the form opens on the card's first field
+    field.fill(number)
+    page.get_by_placeholder("exp_month").fill("12")
+    page.get_by_placeholder("exp_year").fill("30")
+    page.get_by_placeholder("cvc").fill("123")
+    page.get_by_placeholder("postal_code").fill("10001")
+
+
+def test_a_patient_sees_the_price_pays_with_a_card_fixes_a_refused_one_and_the_desk_refunds_part(
+    platform: LocalPlatform,
+    web: str,
+    signed_in_page: Callable[..., Page],
+    axe_check: Callable[[Page], None],
+    screenshot: Screenshots,
+) -> None:
+    gateway = platform.urls["gateway"]
+    price = _price_of(platform, gateway, "general")
+    dollars = f"${price / 100:,.2f}"
+
+    page = signed_in_page(PATIENT, "Your visits")
+    page.get_by_role("link", name="Book a visit").first.click()
+    page.get_by_label("Where will you be during the visit?").select_option("NY")
+    page.get_by_role("button", name="Find a time").click()
+    # The price, before anything is booked.
+    expect(page.locator("#price")).to_have_text(
+        re.compile(rf"^A visit costs {re.escape(dollars)}, which you pay")
+    )
+    axe_check(page)
+    screenshot(page, "the price before booking")
+    page.get_by_role("button", name="Book this time").first.click()
+    expect(page.get_by_role("heading", level=1, name="Your visit")).to_be_visible(timeout=15_000)
+    visit = appointment_in_address(page)
+    payment = page.get_by_role("region", name="Payment")
+    expect(payment).to_contain_text(f"This visit costs {dollars}.")
+
+    # A card that saves but whose bank refuses the hold: the patient is told, and asked for another.
+    _enter_card(page, DECLINED_AT_CHARGE)
+    axe_check(page)
+    screenshot(page, "the card form")
+    page.get_by_role("button", name="Save card").click()
+    expect(payment).to_contain_text("Your card was not accepted: your bank declined it.", timeout=20_000)
+    expect(page.get_by_role("status").filter(has_text="not accepted for this visit")).to_be_visible()
+    screenshot(page, "a refused card")
+    _enter_card(page, VISA)
+    page.get_by_role("button", name="Save card").click()
+    expect(payment).to_contain_text(f"{dollars} is held on your card.", timeout=20_000)
+    expect(page.get_by_role("button", name="Add a card")).to_have_count(0)
+    axe_check(page)
+    screenshot(page, "held")
+
+    # The visit is done (as the lifecycle announces it); the front desk opens its payment on the
+    # provider's day, sees it taken, and refunds $10 of it.
+    patient_token = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    booked = call(gateway, "GET", f"/v1/appointments/{visit}", patient_token).json()
+    _visit_event(platform, "Visit.Completed", visit)
+    zone = ZoneInfo(
+        next(p.zone for p in SEED_PROVIDERS if p.local_part == booked["provider_id"].replace("-", ".", 1))
+    )
+    start = datetime.fromisoformat(booked["start"]).astimezone(zone)
+    desk = signed_in_page("staff@riverside.example", "A provider's day")
+    desk.get_by_label("Provider").select_option(booked["provider_id"])
+    desk.get_by_label("Day").fill(start.date().isoformat())
+    desk.get_by_role("button", name="Show the day").click()
+    at = rf"{start.hour % 12 or 12}:{start.minute:02d}\W+{'AM' if start.hour < 12 else 'PM'}"
+    desk.get_by_role("button", name=re.compile(rf"^Payment for the visit at {at}$")).click()
+    panel = desk.locator("staff-visit-payment")
+    expect(panel.locator("dd").nth(3)).to_have_text(dollars, timeout=30_000)  # taken as it completed
+    axe_check(desk)
+    desk.get_by_label(re.compile(r"^Refund, in USD")).fill("10")
+    desk.get_by_role("button", name="Refund", exact=True).click()
+    expect(desk.get_by_role("status").filter(has_text="Refunded $10.00.")).to_be_visible(timeout=20_000)
+    screenshot(desk, "refunded")
+
+    page.reload()
+    expect(payment).to_contain_text(f"You paid {dollars} for this visit.", timeout=20_000)
+    expect(payment).to_contain_text("$10.00 was refunded to your card.")
+
+
+def test_the_administrator_sees_and_saves_the_clinics_fees(
+    platform: LocalPlatform, signed_in_page: Callable[..., Page], axe_check: Callable[[Page], None]
+) -> None:
+    admin = user_tokens(platform, RIVERSIDE, "admin@riverside.example")["access"]
+    settings = call(platform.urls["gateway"], "GET", "/v1/admin/settings", admin).json()
+    page = signed_in_page("admin@riverside.example", "Clinic settings", route="#/settings")
+    fees = page.get_by_role("group", name="Payments")
+    expect(fees.get_by_label(re.compile("^No-show fee"))).to_have_value(
+        f"{settings['no_show_fee_minor'] / 100:.2f}"
+    )
+    expect(fees.get_by_label(re.compile("^Late cancellation fee"))).to_have_value(
+        f"{settings['late_cancellation_fee_minor'] / 100:.2f}"
+    )
+    expect(fees.get_by_label(re.compile("^Currency"))).to_have_value(settings["currency"])
+    expect(fees.get_by_label(re.compile("goes ahead when"))).to_be_checked(checked=settings["proceed_unpaid"])
+    axe_check(page)
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status").filter(has_text="Settings saved.")).to_be_visible(timeout=10_000)
+    after = call(platform.urls["gateway"], "GET", "/v1/admin/settings", admin).json()
+    assert {k: after[k] for k in settings if k != "version"} == {
+        k: settings[k] for k in settings if k != "version"
+    }
