@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from telehealth.adapters.visits_store import DynamoVisitStore
     from telehealth.adapters.vitals_store import DynamoVitalsStore
     from telehealth.application.audit import AuditTrail
-    from telehealth.application.billing import Billing
+    from telehealth.application.billing import Billing, CardRefusalNotices
     from telehealth.application.booking import BookingService
     from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
     from telehealth.application.fhir_facade import FhirFacade
@@ -251,6 +251,17 @@ def billing() -> Billing:
 
     processor, records = PaymentsFunction(), DynamoPaymentRecords(client=table_client())
     return Billing(booking(), VisitPayments(processor, records, now), processor, records, audit_trail(), now)
+
+
+@cache
+def card_refusals() -> CardRefusalNotices:
+    """Telling a patient their card refused a visit's hold (the visit-payments function's)."""
+    from telehealth.adapters.notifier import SesSnsNotifier
+    from telehealth.adapters.payments_store import DynamoPaymentRecords
+    from telehealth.application.billing import CardRefusalNotices
+
+    records = DynamoPaymentRecords(client=table_client())
+    return CardRefusalNotices(booking(), records, SesSnsNotifier(), os.environ["PORTAL_URL"], now)
 
 
 @cache

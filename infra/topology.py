@@ -349,7 +349,8 @@ VISIT_PAYMENTS = Function(
     invocation=Invocation.EVENT,
     description="Holds visits' payments two days ahead; settles them as visits end or move (ids only)",
     feature="payments",
-    grants=("table:write", "key:use", "invoke:payments"),
+    # notify:send: a patient whose card refused the hold is told by e-mail and text.
+    grants=("table:write", "key:use", "invoke:payments", "notify:send"),
 )
 
 FUNCTIONS: tuple[Function, ...] = (
@@ -539,11 +540,17 @@ RULES: tuple[Rule, ...] = (
     Rule(
         key="visit-payments",
         bus=BusKind.TENANT,
-        description="A visit completed, missed or cancelled: its payment is captured or let go",
+        description="A visit ended, moved or its card refused: its payment is settled, or the patient told",
         target=VISIT_PAYMENTS,
         event_pattern={
-            "source": ["telehealth.visits", "telehealth.scheduling"],
-            "detail-type": ["Visit.Completed", "Visit.NoShow", "Visit.Cancelled", "Appointment.Rescheduled"],
+            "source": ["telehealth.visits", "telehealth.scheduling", "telehealth.payments"],
+            "detail-type": [
+                "Visit.Completed",
+                "Visit.NoShow",
+                "Visit.Cancelled",
+                "Appointment.Rescheduled",
+                "Payment.Failed",
+            ],
         },
     ),
     Rule(

@@ -2,7 +2,8 @@
 taken from the hold), missed by the patient (the clinic's no-show fee), missed by the provider or
 cancelled (the hold let go), moved past its hold's deadline (held again). And every 15 minutes,
 from the default bus's schedule, the visits starting within two days are held on their saved
-cards. Events carry ids only; the money is the billing desk's."""
+cards. A hold the card refused tells the patient, in time to add another. Events carry ids only;
+the money is the billing desk's."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.services import billing
+from functions.services import billing, card_refusals
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("visit-payments")
@@ -39,6 +40,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return {"asked": asked, "failed": failed}
     detail = event.get("detail", {})
     appointment_id = str(detail["appointment_id"])
+    if event.get("detail-type") == "Payment.Failed":  # the patient is told, to fix the card
+        told = detail.get("step") == "hold" and card_refusals().tell(appointment_id, int(detail["sequence"]))
+        logger.info("card refusal", extra={"appointment_id": appointment_id, "told": told})
+        return {"appointment_id": appointment_id, "told": told}
     outcome = outcome_of(str(event.get("detail-type")), detail)
     if outcome == "rescheduled":
         payment = billing().rescheduled(appointment_id)

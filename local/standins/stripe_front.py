@@ -375,7 +375,11 @@ class StripeFront:
             ("card[exp_year]", "2030"),
             ("card[cvc]", "123"),
         ]
-        made = self._upstream("POST", "/v1/payment_methods", "", card, headers)
+        # Stripe resolves its test cards itself, whoever asks (Stripe.js, with the publishable key
+        # in the body, too); localstripe makes payment methods for a secret key only.
+        made = self._upstream(
+            "POST", "/v1/payment_methods", "", card, {"authorization": "Bearer sk_test_front"}
+        )
         return str(json.loads(made.body)["id"])
 
     # --- webhooks ------------------------------------------------------------------------------

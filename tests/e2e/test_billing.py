@@ -12,11 +12,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from infra import topology
+from local.emulator import ACCOUNT
 from local.platform import STRIPE_KEY, LocalPlatform
 from local.tokens import mint_client_credentials_token
 from telehealth.adapters.payments import StripePayments
 from telehealth.adapters.payments_store import DynamoPaymentRecords
+from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.domain.payments import VisitPayment
+from telehealth.domain.visits import notice_when
 from tests.conftest import CLINIC_SETTINGS_TTL_S, eventually, http, user_tokens
 from tests.e2e.test_scheduling import book, call, fresh_slot
 from tests.e2e.test_visits import check_in, soon_slot
@@ -169,9 +172,11 @@ def test_a_tenant_without_payments_has_no_payment_routes(platform: LocalPlatform
         assert reply.status == 404 and reply.headers["Content-Type"] == "application/problem+json", reply.body
 
 
-def _paid(platform: LocalPlatform, gateway: str, patient: str, visit: str) -> dict[str, Any]:
+def _paid(
+    platform: LocalPlatform, gateway: str, patient: str, visit: str, card: str = "pm_card_visa"
+) -> dict[str, Any]:
     setup = call(gateway, "POST", "/v1/payments/card-setups", patient).json()
-    _confirm_as_stripe_js(platform, setup)
+    _confirm_as_stripe_js(platform, setup, card)
     paid = call(
         gateway, "PUT", f"/v1/appointments/{visit}/payment/card", patient, {"setup_id": setup["setup_id"]}
     )
@@ -328,3 +333,55 @@ def test_each_payment_route_refuses_whoever_it_is_not_for(platform: LocalPlatfor
         for role, status in expected.items():
             reply = call(gateway, method, path, who[role], body)
             assert reply.status == status, (method, path, role, reply.status, reply.body[:200])
+
+
+def _refusal_notices(platform: LocalPlatform, start: datetime, zone: str) -> int:
+    """E-mails to the patient saying their card for the visit at `start` was not accepted."""
+    from moto.ses.models import ses_backends
+
+    when = notice_when(start, zone)
+    sent = ses_backends[ACCOUNT][platform.provisioned[RIVERSIDE].region].sent_messages
+    return sum(
+        1
+        for m in sent
+        if PATIENT in m.destinations.get("ToAddresses", []) and when in m.body and "not accepted" in m.body
+    )
+
+
+def test_a_card_that_refuses_the_hold_is_told_to_the_patient_once_and_another_card_holds_it(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    booked = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=5.5)).json()
+    visit = booked["appointment_id"]
+    start = datetime.fromisoformat(booked["start"])
+    profile = DynamoSchedulingStore(
+        topology.CLINIC_TABLE.name(RIVERSIDE), platform.client("dynamodb")
+    ).patient(booked["patient_id"])
+    assert profile is not None and profile.zone is not None
+
+    refused = _paid(platform, gateway, patient, visit, card="pm_card_visa_chargeDeclined")
+    assert (refused["status"], refused["failure"]) == ("failed", "card_declined")
+    # Payment.Failed reaches the visit-payments function, which tells the patient by e-mail.
+    assert eventually(lambda: _refusal_notices(platform, start, profile.zone) == 1, timeout_s=30)
+    # EventBridge delivers at least once: a second delivery tells nobody again.
+    failed = {"appointment_id": visit, "step": "hold", "sequence": 1, "code": "card_declined"}
+    _payment_event(platform, "Payment.Failed", failed)
+    # Another card holds it; the old refusal, delivered late, is no longer news.
+    assert _paid(platform, gateway, patient, visit)["status"] == "held"
+    _payment_event(platform, "Payment.Failed", failed | {"sequence": 2})
+    time.sleep(3)  # what the two late deliveries would have taken
+    assert _refusal_notices(platform, start, profile.zone) == 1
+
+
+def _payment_event(platform: LocalPlatform, detail_type: str, detail: dict[str, Any]) -> None:
+    platform.client("events").put_events(
+        Entries=[
+            {
+                "EventBusName": topology.TENANT_BUS.name(RIVERSIDE),
+                "Source": "telehealth.payments",
+                "DetailType": detail_type,
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )

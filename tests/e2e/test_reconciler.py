@@ -20,10 +20,10 @@ from local.emulator import ACCOUNT
 from local.platform import LocalPlatform
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.adapters.visits_store import DynamoVisitStore
-from telehealth.application.lifecycle import reminder_when
 from telehealth.domain.appointments import Appointment
 from telehealth.domain.ids import new_id
 from telehealth.domain.scheduling import parse_slot_id, slot_id
+from telehealth.domain.visits import notice_when
 from telehealth.fhir import projection
 from telehealth.fhir.projection import instant
 from telehealth.ports import OutboxEntry
@@ -121,7 +121,7 @@ def _reminders(platform: LocalPlatform, start: datetime, zone: str) -> int:
     """Reminder e-mails the patient has had about a visit at `start`."""
     from moto.ses.models import ses_backends
 
-    when = reminder_when(start, zone)
+    when = notice_when(start, zone)
     return sum(
         1
         for m in ses_backends[ACCOUNT][platform.provisioned[RIVERSIDE].region].sent_messages

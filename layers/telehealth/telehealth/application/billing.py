@@ -29,11 +29,15 @@ from telehealth.domain.payments import (
     hold_at,
     outlives_hold,
 )
+from telehealth.domain.visits import notice_when
 from telehealth.errors import StaleWriteError
 from telehealth.ports import (
     CardSetup,
     CardSetups,
+    Notice,
+    Notifier,
     PaymentProfiles,
+    PaymentRecords,
     PaymentRefusedError,
     PaymentsUnavailableError,
 )
@@ -240,6 +244,55 @@ class Billing:
         self.booking.store.record(
             [self.booking.audit(caller, interaction, [f"Appointment/{appointment_id}"], self.clock())]
         )
+
+
+class CardRefusalNotices:
+    """Tells the patient, in time to fix it, that their card refused the visit's hold (a hold's
+    `Payment.Failed`): by e-mail and text, when the visit is and where to add another card, once
+    per refused hold, and not at all once the visit is over, cancelled or paid for another way."""
+
+    def __init__(
+        self,
+        booking: BookingService,
+        records: PaymentRecords,
+        notifier: Notifier,
+        portal_url: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.booking, self.records, self.notifier = booking, records, notifier
+        self.portal_url, self.clock = portal_url, clock
+
+    def tell(self, appointment_id: str, sequence: int) -> bool:
+        """Whether the patient was told now (False: nothing to tell, or told before)."""
+        now = self.clock()
+        appointment = self.booking.store.appointment(appointment_id)
+        if (
+            appointment is None
+            or appointment.status is not AppointmentStatus.BOOKED
+            or appointment.start <= now
+        ):
+            return False
+        payment = self.records.visit_payment(appointment_id)
+        if payment is None or payment.status is not PaymentStatus.FAILED or payment.holds != sequence:
+            return False  # another card since, or a later hold: this refusal is no longer news
+        patient = self.booking.store.patient(appointment.patient_id)
+        if patient is None or not (patient.email or patient.phone):
+            return False
+        told = f"card-refused-{appointment_id}-{sequence}"
+        if not self.records.claim_notice(told, now):
+            return False
+        # When, and where to fix it: nothing of why the visit is, nor of the card.
+        text = (
+            f"The card for your video visit on {notice_when(appointment.start, patient.zone or 'UTC')} "
+            f"was not accepted. To keep your visit, please add another card under Your visits at "
+            f"{self.portal_url}"
+        )
+        try:
+            self.notifier.send(Notice(patient.email, patient.phone, "Your video visit: payment", text))
+        except BaseException:
+            self.records.forget_notice(told)  # the event's retry tells them
+            raise
+        return True
 
 
 def _awaits_hold(payment: VisitPayment) -> bool:

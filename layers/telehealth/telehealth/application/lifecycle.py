@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from telehealth.application.visits import VisitService, resume, retrying
 from telehealth.domain.appointments import AppointmentStatus
@@ -24,6 +23,7 @@ from telehealth.domain.visits import (
     join_closes,
     next_reminder,
     no_show_at,
+    notice_when,
     seconds_until,
 )
 from telehealth.events import RecordingAvailable, VisitNoShow, VisitReminderSent
@@ -39,11 +39,6 @@ from telehealth.ports import (
 )
 
 TOKEN_TTL_SECONDS = 366 * 24 * 3600
-
-
-def reminder_when(start: datetime, zone: str) -> str:
-    """The visit's start as a reminder says it, on the patient's clock."""
-    return start.astimezone(ZoneInfo(zone)).strftime("%A %d %B at %H:%M %Z")
 
 
 def recording_prefix(appointment_id: str, version: int) -> str:
@@ -151,7 +146,7 @@ class VisitLifecycle:
             return False
         # When and where, nothing about why: no specialty, no reason, no provider's field.
         text = (
-            f"Reminder: you have a video visit on {reminder_when(appointment.start, patient.zone or 'UTC')}. "
+            f"Reminder: you have a video visit on {notice_when(appointment.start, patient.zone or 'UTC')}. "
             f"Check in from 15 minutes before the start at {self.portal_url}"
         )
         channels = self.notifier.send(Notice(patient.email, patient.phone, "Your video visit", text))

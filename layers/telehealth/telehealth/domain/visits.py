@@ -15,6 +15,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import Enum
+from zoneinfo import ZoneInfo
 
 from telehealth.domain.appointments import Appointment, AppointmentRuleError, AppointmentStatus
 
@@ -359,3 +360,9 @@ def place_in_line(visit: Visit, provider_visits: Sequence[Visit], now: datetime)
         busy = max(timedelta(0), typical - (now - started))
     wait = busy + typical * (position - 1)
     return PlaceInLine(position, max(wait, visit.start - now, timedelta(0)))
+
+
+def notice_when(start: datetime, zone: str) -> str:
+    """A visit's start as a message to the patient says it (a reminder, a refused card), on the
+    patient's clock: when, and nothing of why."""
+    return start.astimezone(ZoneInfo(zone)).strftime("%A %d %B at %H:%M %Z")
