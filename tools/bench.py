@@ -48,7 +48,11 @@
 - relay: the local signalling relay (the browsers' WebRTC signalling): time for a join to be
   answered, and for an offer and its answer to go there and back between two attendees (p50/p99).
 
-`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|browser|relay`
+- payments: the AWS calls (and invokes of the payments function) of saving a card, paying with it
+  and settling a completed visit, the payments function's time and the platform's cost for them,
+  and the eligibility answer time through the local clearinghouse.
+
+`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|browser|relay|payments`
 runs one part.
 """
 
@@ -421,8 +425,9 @@ class CountedApi:
         finally:
             self.handler_ms.append((time.perf_counter() - started) * 1000)
 
-    def counted(self, call: Any) -> tuple[Any, int, int, list[str]]:
-        """`call()`'s result, with its AWS calls: in all, sequential, and which."""
+    def counted(self, call: Any, *, invokes: bool = False) -> tuple[Any, int, int, list[str]]:
+        """`call()`'s result, with its AWS calls: in all, sequential, and which (`invokes`: the
+        handler's Lambda Invokes count too, where no workflow runs meanwhile)."""
         self.calls.clear()
         self.operations.clear()
         self.delay["s"] = 0.02
@@ -432,7 +437,8 @@ class CountedApi:
             self.delay["s"] = 0.0
         # The platform runs in this process too (moto's interpreter invokes functions): only the
         # handler's own calls count.
-        mine = [i for i, op in enumerate(self.operations) if not op.startswith(("lambda.", "states."))]
+        skipped = ("states.",) if invokes else ("lambda.", "states.")
+        mine = [i for i, op in enumerate(self.operations) if not op.startswith(skipped)]
         calls = [self.calls[i] for i in mine]
         return result, len(calls), _longest_chain(calls), [self.operations[i] for i in mine]
 
@@ -778,6 +784,127 @@ def visit_figures() -> None:
             )
         finally:
             platform.stop()
+
+
+def payments_figures() -> None:
+    """What payments add to a visit: the AWS calls (and Lambda Invokes of the payments function)
+    of saving a card and paying with it, and of settling the visit when it completes, sequential;
+    the payments function's time and the platform's cost for them; and the clearinghouse's
+    eligibility answer through the local stand-in."""
+    import urllib.parse
+    import urllib.request
+    from datetime import UTC, datetime, timedelta
+
+    from local.platform import LocalPlatform, Settings
+    from local.standins.clearinghouse import Clearinghouse
+
+    print("\n== Payments and coverage, against the emulator and the local Stripe")
+    with tempfile.TemporaryDirectory() as state:
+        platform = LocalPlatform(Settings(port=0, state_dir=Path(state)))
+        try:
+            platform.start()
+            api = CountedApi(platform)
+            from functions import services
+
+            for built in (services.billing, services.payment_notices):
+                built.cache_clear()
+            patient = api.claims("patient.one@riverside.example")
+            now = datetime.now(UTC)
+            window = {
+                "state": "NY",
+                "specialty": "urgent-care",
+                "from": f"{now + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ}",
+                "to": f"{now + timedelta(hours=3):%Y-%m-%dT%H:%M:%SZ}",
+            }
+            slots = json.loads(api.invoke(patient, "GET", "/v1/slots", query=window)["body"])["slots"]
+            rows: dict[str, tuple[int, int, list[str]]] = {}
+            reply, n, chain, ops = api.counted(
+                lambda: api.invoke(
+                    patient, "POST", "/v1/appointments", {"slot_id": slots[0]["slot_id"], "state": "NY"}
+                )
+            )
+            visit = json.loads(reply["body"])["appointment_id"]
+            rows["book (unchanged by payments)"] = (n, chain, ops)
+            time.sleep(2)  # the lifecycle's first steps run in this process: not counted below
+            invocations_before = len(platform.dispatcher.invocations)
+            reply, n, chain, ops = api.counted(
+                lambda: api.invoke(patient, "POST", "/v1/payments/card-setups"), invokes=True
+            )
+            rows["save a card: the setup"] = (n, chain, ops)
+            setup = json.loads(reply["body"])
+            confirm = urllib.parse.urlencode(
+                {
+                    "payment_method": "pm_card_visa",
+                    "client_secret": setup["client_secret"],
+                    "key": setup["publishable_key"],
+                }
+            ).encode()
+            urllib.request.urlopen(  # noqa: S310 (the local Stripe)
+                f"{platform.urls['stripe']}/v1/setup_intents/{setup['setup_id']}/confirm", data=confirm
+            ).read()
+            reply, n, chain, ops = api.counted(
+                lambda: api.invoke(
+                    patient, "PUT", f"/v1/appointments/{visit}/payment/card", {"setup_id": setup["setup_id"]}
+                ),
+                invokes=True,
+            )
+            rows["pay with it (held at once)"] = (n, chain, ops)
+            _, n, chain, ops = api.counted(
+                lambda: services.billing().settle(visit, "completed"), invokes=True
+            )
+            rows["the visit completes (captured)"] = (n, chain, ops)
+            for name, (n, chain, ops) in rows.items():
+                print(f"  AWS calls, {name:<31} {n} in all, {chain} sequential: {', '.join(ops)}")
+            paid = [
+                ms
+                for name, ms in list(platform.dispatcher.invocations)[invocations_before:]
+                if name == topology.PAYMENTS.name("riverside")
+            ]
+            memory = topology.PAYMENTS.memory_mb / 1024
+            gb_s = sum(paid) / 1000 * memory
+            usd = gb_s * PRICES["lambda_gb_s_arm"] + len(paid) * PRICES["lambda_request"]
+            # Each step's writes: the pending write, then the settled one with its event (a
+            # transaction of two items, two write units each), and the customer's profile once.
+            steps = 2  # the hold and the capture
+            ddb = (steps * (1 + 2 * 2) + 1) * PRICES["ddb_write_unit"] + steps * 2 * PRICES["ddb_read_unit"]
+            events = steps * PRICES["events_event"]
+            print(
+                f"  the payments function: {len(paid)} invocations, p50 {statistics.median(paid):.0f} ms"
+                f" (Stripe's local stand-in behind it); platform cost of a paid visit's payments:"
+                f" ${usd + ddb + events:.6f} (Lambda ${usd:.6f}, DynamoDB ${ddb:.6f}, events ${events:.6f})"
+            )
+            print("  apart: Stripe's own fee, 2.9 % + $0.30 a successful US card charge (its pricing page)")
+        finally:
+            platform.stop()
+    clearinghouse = Clearinghouse("bench-key", slow_s=0.0)
+    clearinghouse.start()
+    try:
+        from datetime import date
+
+        from telehealth.adapters.eligibility import EligibilityQuestion, StediEligibility
+        from telehealth.domain.coverage import Coverage, Person, service_type_codes
+
+        stedi = StediEligibility(
+            "bench-key", provider_npi="1234567893", provider_name="Bench", api_base=clearinghouse.url
+        )
+        question = EligibilityQuestion(
+            Coverage("RHP01", "ACT1001"),
+            Person("Jordan", "Testpatient", date(1990, 4, 12)),
+            service_type_codes("general"),
+            date.today(),
+        )
+        samples = []
+        for _ in range(50):
+            started = time.perf_counter()
+            stedi.check(question)
+            samples.append((time.perf_counter() - started) * 1000)
+        print(
+            f"  eligibility through the local clearinghouse: p50 {statistics.median(samples):.1f} ms,"
+            f" p99 {_percentile(samples, 99):.1f} ms over {len(samples)} checks (the stand-in answers at"
+            " once; a payer's real-time 271 takes seconds to tens of seconds, so no booking waits on it)"
+        )
+    finally:
+        clearinghouse.stop()
 
 
 def parity_figures() -> None:
@@ -1569,6 +1696,7 @@ PARTS = {
     "web": web_figures,
     "browser": browser_figures,
     "relay": relay_figures,
+    "payments": payments_figures,
 }
 
 

@@ -359,11 +359,12 @@ def test_a_card_that_refuses_the_hold_is_told_to_the_patient_once_and_another_ca
         topology.CLINIC_TABLE.name(RIVERSIDE), platform.client("dynamodb")
     ).patient(booked["patient_id"])
     assert profile is not None and profile.zone is not None
+    zone = profile.zone
 
     refused = _paid(platform, gateway, patient, visit, card="pm_card_visa_chargeDeclined")
     assert (refused["status"], refused["failure"]) == ("failed", "card_declined")
     # Payment.Failed reaches the visit-payments function, which tells the patient by e-mail.
-    assert eventually(lambda: _refusal_notices(platform, start, profile.zone) == 1, timeout_s=30)
+    assert eventually(lambda: _refusal_notices(platform, start, zone) == 1, timeout_s=30)
     # EventBridge delivers at least once: a second delivery tells nobody again.
     failed = {"appointment_id": visit, "step": "hold", "sequence": 1, "code": "card_declined"}
     _payment_event(platform, "Payment.Failed", failed)
@@ -371,7 +372,7 @@ def test_a_card_that_refuses_the_hold_is_told_to_the_patient_once_and_another_ca
     assert _paid(platform, gateway, patient, visit)["status"] == "held"
     _payment_event(platform, "Payment.Failed", failed | {"sequence": 2})
     time.sleep(3)  # what the two late deliveries would have taken
-    assert _refusal_notices(platform, start, profile.zone) == 1
+    assert _refusal_notices(platform, start, zone) == 1
 
 
 def _payment_event(platform: LocalPlatform, detail_type: str, detail: dict[str, Any]) -> None:

@@ -391,3 +391,34 @@ def test_the_local_stripes_signature_is_the_one_stripes_library_verifies_within_
     ):
         with pytest.raises(stripe.SignatureVerificationError):
             client.construct_event(body, header, "whsec_x", NOTICE_TOLERANCE_S)
+
+
+def test_a_step_settled_meanwhile_by_stripes_webhook_stands_and_is_announced_once() -> None:
+    payments, stripe, records = _payments()
+    payments.hold("01VISIT", _usd(5000))
+    # The capture's answer arrives after the webhook, re-reading the hold, settled it first.
+    racing = _Racer(records, VisitPayments(stripe, records, lambda: NOW))
+    captured = VisitPayments(stripe, racing, lambda: NOW).capture("01VISIT", _usd(4000))
+    assert (captured.status, captured.captured_minor, captured.pending) == (
+        PaymentStatus.CAPTURED,
+        4000,
+        None,
+    )
+    assert records.events == ["Payment.Held", "Payment.Captured"]  # not twice
+
+
+class _Racer(_Records):
+    """Records whose settling write finds the step already settled by a webhook's `resume`."""
+
+    def __init__(self, records: _Records, webhook: VisitPayments) -> None:
+        super().__init__()
+        self.records, self.webhook, self.raced = records, webhook, False
+
+    def visit_payment(self, appointment_id: str) -> VisitPayment | None:
+        return self.records.visit_payment(appointment_id)
+
+    def save_payment(self, payment: VisitPayment, outbox: list[Any], now: datetime) -> None:
+        if payment.pending is None and not self.raced:
+            self.raced = True
+            self.webhook.resume(payment.appointment_id, USD)  # settles the same step first
+        self.records.save_payment(payment, outbox, now)

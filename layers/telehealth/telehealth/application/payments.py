@@ -16,6 +16,7 @@ from datetime import datetime
 
 from telehealth.application.booking import announce
 from telehealth.domain.payments import HoldState, Money, PaymentRuleError, Step, VisitPayment
+from telehealth.errors import StaleWriteError
 from telehealth.events import (
     PaymentCaptured,
     PaymentEvent,
@@ -146,8 +147,7 @@ class VisitPayments:
         event = _SETTLED[pending.step](
             appointment_id=payment.appointment_id, sequence=pending.sequence, intent_id=state.intent_id
         )
-        self.records.save_payment(settled, [announce(event, self.clock())], self.clock())
-        return settled
+        return self._save_settled(payment, settled, event)
 
     def _refuse(self, payment: VisitPayment, code: str) -> VisitPayment:
         pending = payment.pending
@@ -159,8 +159,22 @@ class VisitPayments:
             sequence=pending.sequence,
             code=code,
         )
-        self.records.save_payment(refused, [announce(event, self.clock())], self.clock())
-        return refused
+        return self._save_settled(payment, refused, event)
+
+    def _save_settled(
+        self, before: VisitPayment, settled: VisitPayment, event: PaymentEvent | PaymentFailed
+    ) -> VisitPayment:
+        """The step's outcome, with its event; unless someone settled it meanwhile (Stripe's
+        webhook finishing the same step from the hold it re-read, or a twin call): then what
+        they wrote stands, and nothing is announced twice."""
+        try:
+            self.records.save_payment(settled, [announce(event, self.clock())], self.clock())
+        except StaleWriteError:
+            now = self.records.visit_payment(before.appointment_id)
+            if now is not None and now.pending is None and now.version > before.version:
+                return now
+            raise
+        return settled
 
 
 class PaymentNoticeInbox:

@@ -1,0 +1,104 @@
+"""Reading a payer's benefit lines for a visit: the visit's own service type before the plan's
+general one, in network, the individual's level, what remains of a limit; co-insurance as the
+fraction it is; and what the patient owes from it."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from telehealth.domain.coverage import (
+    Benefit,
+    Coverage,
+    CoverageRuleError,
+    EligibilityStatus,
+    Person,
+    Relationship,
+    eligibility_from,
+    service_type_codes,
+)
+from telehealth.domain.payments import Money
+
+GENERAL = ("98", "30")
+
+
+def test_a_visit_asks_for_its_own_service_type_then_the_plans_general_benefits() -> None:
+    assert service_type_codes("general") == ("98", "30")
+    assert service_type_codes("behavioral-health") == ("MH", "A4", "30")
+    assert service_type_codes("something-new") == ("30",)  # 5010 has no telemedicine code
+
+
+def test_each_figure_comes_from_the_line_that_matches_not_the_first_of_its_kind() -> None:
+    lines = [
+        Benefit("B", "FAM", ("98",), period="27", amount="60", network="Y"),
+        Benefit("B", "IND", ("98",), period="27", amount="50", network="N"),
+        Benefit("B", "IND", ("30",), amount="35", network="Y"),
+        Benefit("B", "IND", ("98",), period="27", amount="25", network="W"),
+        Benefit("B", "IND", ("98",), period="27", amount="20", network="Y"),
+        Benefit("1", "IND", ("30",), plan="Gold PPO"),
+        Benefit("C", "IND", (), period="23", amount="1500", network="Y"),
+        Benefit("C", "IND", (), period="29", amount="250.75", network="Y"),
+        Benefit("A", "IND", ("98",), percent=".20", network="Y"),
+    ]
+    found = eligibility_from(lines, GENERAL)
+    assert found.status is EligibilityStatus.ACTIVE
+    assert (found.copay_minor, found.service_type, found.plan_name) == (2000, "98", "Gold PPO")
+    assert found.deductible_remaining_minor == 25075  # what remains, not the year's size
+    assert found.coinsurance_percent == Decimal(20)  # `.20` is 20 %, not 0.2 %
+    # Only the general line and an out-of-network one: the general in-network one answers.
+    assert eligibility_from([lines[1], lines[2], lines[5]], GENERAL).copay_minor == 3500
+    # No active line for the plan: not covered.
+    assert eligibility_from([lines[4]], GENERAL).status is EligibilityStatus.INACTIVE
+    assert eligibility_from([Benefit("6", "IND", ("30",))], GENERAL).status is EligibilityStatus.INACTIVE
+
+
+def test_rejections_are_in_words_and_only_the_payers_own_trouble_is_tried_again() -> None:
+    invalid = eligibility_from([], GENERAL, rejections=["72"])
+    assert invalid.status is EligibilityStatus.REJECTED and "member ID" in invalid.rejections[0].words
+    assert eligibility_from([], GENERAL, rejections=["42"]).status is EligibilityStatus.UNAVAILABLE
+    assert eligibility_from([], GENERAL, rejections=["42", "72"]).status is EligibilityStatus.REJECTED
+    assert eligibility_from([], GENERAL, rejections=["99"]).rejections[0].words  # unknown: still words
+
+
+def test_what_the_patient_owes_copay_else_deductible_then_coinsurance_capped_by_what_is_left() -> None:
+    price = Money(10000, "USD")
+    active = [Benefit("1", "IND", ("30",))]
+    copay = eligibility_from([*active, Benefit("B", "IND", ("98",), amount="25", network="Y")], GENERAL)
+    assert copay.patient_share(price) == Money(2500, "USD")
+    split = eligibility_from(
+        [
+            *active,
+            Benefit("C", "IND", (), period="29", amount="40", network="Y"),
+            Benefit("A", "IND", ("98",), percent="0.2", network="Y"),
+        ],
+        GENERAL,
+    )
+    assert split.patient_share(price) == Money(4000 + 1200, "USD")  # $40 left, then 20 % of $60
+    capped = eligibility_from(
+        [
+            *active,
+            Benefit("A", "IND", ("98",), percent="0.5"),
+            Benefit("G", "IND", (), period="29", amount="10"),
+        ],
+        GENERAL,
+    )
+    assert capped.patient_share(price) == Money(1000, "USD")  # out-of-pocket left: $10
+    inactive = eligibility_from([Benefit("6", "IND", ("30",))], GENERAL)
+    assert inactive.patient_share(price) == price  # not covered: the clinic's own price
+
+
+def test_coverage_is_a_payer_from_the_directory_a_member_id_and_for_a_dependent_its_subscriber() -> None:
+    Coverage("RHP01", "ACT-1001")
+    parent = Person("Alex", "Testpatient", date(1985, 2, 3))
+    Coverage("RHP01", "DEP8008", Relationship.CHILD, subscriber=parent)
+    refused: list[tuple[str, str, Relationship, Person | None]] = [
+        ("RHP 01", "A1", Relationship.SELF, None),
+        ("RHP01", "no spaces allowed", Relationship.SELF, None),
+        ("RHP01", "A1", Relationship.CHILD, None),  # a dependent names its subscriber
+        ("RHP01", "A1", Relationship.SELF, parent),  # the subscriber is themselves
+    ]
+    for payer, member, relationship, subscriber in refused:
+        with pytest.raises(CoverageRuleError):
+            Coverage(payer, member, relationship, subscriber=subscriber)
