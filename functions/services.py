@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from telehealth.application.billing import Billing, CardRefusalNotices
     from telehealth.application.booking import BookingService
     from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
+    from telehealth.application.coverage import InsuranceDesk
     from telehealth.application.fhir_facade import FhirFacade
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.patients import PatientRecords
@@ -250,7 +251,28 @@ def billing() -> Billing:
     from telehealth.application.payments import VisitPayments
 
     processor, records = PaymentsFunction(), DynamoPaymentRecords(client=table_client())
-    return Billing(booking(), VisitPayments(processor, records, now), processor, records, audit_trail(), now)
+    payments = VisitPayments(processor, records, now)
+    return Billing(booking(), payments, processor, records, audit_trail(), now, insurance=insurance())
+
+
+@cache
+def insurance() -> InsuranceDesk:
+    """The insurance desk: coverage in the clinic table, checks through the eligibility function."""
+    from telehealth.adapters.coverage_store import DynamoCoverageRecords
+    from telehealth.adapters.eligibility import (
+        ClearinghouseRefusedError,
+        ClearinghouseUnavailableError,
+        EligibilityFunction,
+    )
+    from telehealth.application.coverage import InsuranceDesk
+
+    def unanswered(error: Exception) -> bool:
+        # A refusal of the request itself is the operator's to fix (the eligibility function
+        # logs it as an error); for the patient it is a check that did not happen yet.
+        return isinstance(error, ClearinghouseUnavailableError | ClearinghouseRefusedError)
+
+    records = DynamoCoverageRecords(client=table_client())
+    return InsuranceDesk(booking(), records, EligibilityFunction(), audit_trail(), now, unanswered)
 
 
 @cache

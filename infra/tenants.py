@@ -161,6 +161,10 @@ class Tenant(_Strict):
         None
     )
 
+    # The clinic's billing NPI (ten digits, the check digit valid): eligibility checks name it as
+    # the provider asking; with payments on.
+    billing_npi: Annotated[str, Field(pattern=r"^\d{10}$")] | None = None
+
     @property
     def medical_record_system(self) -> str:
         return self.mrn_system or f"urn:telehealth:{self.id}:mrn"
@@ -207,6 +211,8 @@ class Tenant(_Strict):
             raise ValueError(
                 f"tenant {self.id}: payments on needs stripe_publishable_key (pk_live_... or pk_test_...)"
             )
+        if self.features.payments and (self.billing_npi is None or not npi_is_valid(self.billing_npi)):
+            raise ValueError(f"tenant {self.id}: payments on needs billing_npi, a valid ten-digit NPI")
         return self
 
     def concurrency_of(self, function_key: str) -> int:
@@ -242,3 +248,15 @@ def baselines(tenants: Sequence[Tenant]) -> dict[tuple[str | None, str], tuple[T
 def load_tenants(path: Path = TENANTS_FILE) -> tuple[Tenant, ...]:
     with path.open("rb") as f:
         return TenantFile.model_validate(tomllib.load(f)).tenant
+
+
+def npi_is_valid(npi: str) -> bool:
+    """The NPI's check digit: Luhn over the nine digits prefixed with 80840 (the NPI standard)."""
+    if len(npi) != 10 or not npi.isdigit():
+        return False
+    digits = [int(d) for d in "80840" + npi[:9]]
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        d = d * 2 if i % 2 == 0 else d
+        total += d - 9 if d > 9 else d
+    return (10 - total % 10) % 10 == int(npi[9])

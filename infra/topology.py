@@ -189,6 +189,15 @@ STRIPE = ThirdParty(
     secret_variable="STRIPE_SECRET_ARN",  # noqa: S106 (the variable's name, not a secret)
     base_url_variable="STRIPE_API_BASE",
 )
+# Insurance eligibility (#17): a 270 as JSON out, the 271's benefits back. The check names the
+# member (PHI): Stedi signs a BAA; the function keeps nothing and returns the normalized answer.
+CLEARINGHOUSE = ThirdParty(
+    key="clearinghouse",
+    description="Stedi: insurance eligibility checks (270/271; Stedi signs a BAA)",
+    domains=("healthcare.us.stedi.com",),
+    secret_variable="CLEARINGHOUSE_SECRET_ARN",  # noqa: S106 (the variable's name, not a secret)
+    base_url_variable="CLEARINGHOUSE_API_BASE",
+)
 # Where a third party's credential is read from. One caller (the payments function) does not
 # justify an endpoint of its own in every AZ; its calls go through the NAT like Stripe's.
 SECRETS_MANAGER = AwsApi("secretsmanager", "secretsmanager")
@@ -262,6 +271,7 @@ API = Function(
         "fhir:read",  # the FHIR facade: read, vread, history and search
         "meetings:manage",
         "invoke:payments",
+        "invoke:eligibility",  # the clearinghouse's payer directory, for the insurance form
     ),
 )
 VISIT_TASKS = Function(
@@ -330,6 +340,20 @@ PAYMENTS = Function(
     egress=(STRIPE, SECRETS_MANAGER),
 )
 
+# Checks a patient's insurance with the clearinghouse for whoever holds the coverage (the
+# visit-payments function, by Lambda Invoke), and lists its payer directory for the api: the
+# member's details go out and the normalized answer comes back; nothing is kept here.
+ELIGIBILITY = Function(
+    key="eligibility",
+    handler="functions.egress.eligibility.lambda_handler",
+    invocation=Invocation.DIRECT,
+    description="Checks insurance eligibility with the clearinghouse; lists its payers (keeps nothing)",
+    # A payer's real-time answer can take most of a minute; the clearinghouse gives up at 60 s.
+    timeout_s=75,
+    feature="payments",
+    egress=(CLEARINGHOUSE, SECRETS_MANAGER),
+)
+
 # The patient pool's post-confirmation trigger. The pool names it by an ARN built from its name
 # (`function_arn`), not by reference: the function's environment names the pool.
 PATIENT_ENROLMENT = Function(
@@ -347,10 +371,12 @@ VISIT_PAYMENTS = Function(
     key="visit-payments",
     handler="functions.events.visit_payments.lambda_handler",
     invocation=Invocation.EVENT,
-    description="Holds visits' payments two days ahead; settles them as visits end or move (ids only)",
+    description="Holds and settles visits' payments; checks patients' insurance (ids only in events)",
     feature="payments",
+    # An eligibility check waits for the payer (up to a minute, through the eligibility function).
+    timeout_s=120,
     # notify:send: a patient whose card refused the hold is told by e-mail and text.
-    grants=("table:write", "key:use", "invoke:payments", "notify:send"),
+    grants=("table:write", "key:use", "invoke:payments", "invoke:eligibility", "notify:send"),
 )
 
 FUNCTIONS: tuple[Function, ...] = (
@@ -363,6 +389,7 @@ FUNCTIONS: tuple[Function, ...] = (
     CHIME_EVENTS,
     VISIT_RECONCILER,
     PAYMENTS,
+    ELIGIBILITY,
     VISIT_PAYMENTS,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
@@ -540,16 +567,22 @@ RULES: tuple[Rule, ...] = (
     Rule(
         key="visit-payments",
         bus=BusKind.TENANT,
-        description="A visit ended, moved or its card refused: its payment is settled, or the patient told",
+        description="A visit ended or moved, its card refused, insurance recorded: settled, told, checked",
         target=VISIT_PAYMENTS,
         event_pattern={
-            "source": ["telehealth.visits", "telehealth.scheduling", "telehealth.payments"],
+            "source": [
+                "telehealth.visits",
+                "telehealth.scheduling",
+                "telehealth.payments",
+                "telehealth.coverage",
+            ],
             "detail-type": [
                 "Visit.Completed",
                 "Visit.NoShow",
                 "Visit.Cancelled",
                 "Appointment.Rescheduled",
                 "Payment.Failed",
+                "Coverage.Recorded",
             ],
         },
     ),
@@ -710,6 +743,11 @@ def function_environment(
         # Stripe.js's key for the portal's card form (public; the secret key is the payments
         # function's alone).
         "PAYMENTS_PUBLISHABLE_KEY": tenant.stripe_publishable_key or "",
+        # Where insurance is checked (empty: the tenant takes no payments), and who asks: the
+        # clinic's billing NPI and name go in every eligibility check as its provider.
+        "ELIGIBILITY_FUNCTION": ELIGIBILITY.name(tenant_id) if ELIGIBILITY in functions_for(tenant) else "",
+        "BILLING_NPI": tenant.billing_npi or "",
+        "CLINIC_NAME": tenant.display_name,
     }
 
 
@@ -868,6 +906,9 @@ ROUTES: tuple[Route, ...] = (
     # Stripe's events: the one route that takes a write without a token (Stripe has none to send);
     # the function checks its signature. Under the stage's default limits, as the public reads.
     Route(STRIPE_WEBHOOK, ("POST",), RouteGroup.PUBLIC, (), feature="payments"),
+    # A patient's insurance (tenants with payments on): the payers to choose from, their coverage.
+    Route("/v1/payers", ("GET",), _PATIENT, feature="payments"),
+    Route("/v1/me/coverage", ("GET", "PUT"), _PATIENT, feature="payments"),
     Route("/v1/join", ("POST",), _PATIENT),
     Route("/v1/me", ("GET",), _PATIENT),
     Route("/v1/me/details", ("GET", "PUT"), _PATIENT),

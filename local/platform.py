@@ -50,6 +50,7 @@ from local.provision import ProvisionedTenant, provision_tenant, register_web_ba
 from local.seed import seed_tenant
 from local.signin import SignIn
 from local.standins.chime import ChimeStandIn
+from local.standins.clearinghouse import Clearinghouse
 from local.standins.stripe import stripe_command
 from local.standins.stripe_front import StripeFront
 from local.tokens import Authorizer
@@ -63,8 +64,10 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 STRIPE_KEY = "sk_test_local_platform"  # localstripe accepts any sk_test_ key
 STRIPE_WEBHOOK_SECRET = "whsec_local_platform"  # noqa: S105 (what Stripe shows for an endpoint)
 # Each third party's credential, as an operator puts it into the tenant's secret in AWS.
+CLEARINGHOUSE_KEY = "clearinghouse-local-platform"  # the stand-in's key
 THIRD_PARTY_CREDENTIALS = {
-    topology.STRIPE.key: json.dumps({"api_key": STRIPE_KEY, "webhook_secret": STRIPE_WEBHOOK_SECRET})
+    topology.STRIPE.key: json.dumps({"api_key": STRIPE_KEY, "webhook_secret": STRIPE_WEBHOOK_SECRET}),
+    topology.CLEARINGHOUSE.key: CLEARINGHOUSE_KEY,
 }
 CHIME_MEDIA_PIPELINES = "mediapipelines.chime.amazonaws.com"
 
@@ -159,6 +162,7 @@ class LocalPlatform:
         self.dispatcher = LambdaDispatcher(self._send_to_queue)
         self.chime: ChimeStandIn | None = None
         self.stripe: StripeFront | None = None
+        self.clearinghouse: Clearinghouse | None = None
         self.containers: list[str] = []  # the media worker runs, by process name (newest last)
         self.gateway: Gateway | None = None
         self.fhir_endpoints: dict[str, str] = {}
@@ -238,6 +242,9 @@ class LocalPlatform:
             f"http://127.0.0.1:{stripe_port}", state_file=data / "stripe-front.json" if data else None
         )
         self.stripe.start()
+        # The clearinghouse's eligibility API and payer directory (the scenarios by member id).
+        self.clearinghouse = Clearinghouse(CLEARINGHOUSE_KEY)
+        self.clearinghouse.start()
         self.chime = ChimeStandIn(
             0,
             self._publish_default_bus,
@@ -251,6 +258,7 @@ class LocalPlatform:
             "healthlake": f"http://127.0.0.1:{healthlake_port}",
             "stripe": self.stripe.url,
             "localstripe": f"http://127.0.0.1:{stripe_port}",
+            "clearinghouse": self.clearinghouse.url,
             "chime": self.chime.url,
             # The browsers' WebRTC signalling (the meetings' SignalingUrl): the web's CSP connects to it.
             "signalling": self.chime.relay.origin,
@@ -538,7 +546,10 @@ class LocalPlatform:
     @property
     def third_parties(self) -> dict[str, str]:
         """Each third party's stand-in, by the topology's key for the party."""
-        return {topology.STRIPE.key: self.urls["stripe"]}
+        return {
+            topology.STRIPE.key: self.urls["stripe"],
+            topology.CLEARINGHOUSE.key: self.urls["clearinghouse"],
+        }
 
     def function_settings(
         self, tenant: Tenant, provisioned: ProvisionedTenant, host_environment: dict[str, str]
@@ -750,6 +761,8 @@ class LocalPlatform:
             self.chime.stop()
         if self.stripe:
             self.stripe.stop()
+        if self.clearinghouse:
+            self.clearinghouse.stop()
         # Each process leads a group of its own, which outlives it: a function host's execution
         # environments are its forks, so the group is signalled even when the host has exited.
         for process in self.processes.values():

@@ -881,8 +881,8 @@ def payments_figures() -> None:
     try:
         from datetime import date
 
-        from telehealth.adapters.eligibility import EligibilityQuestion, StediEligibility
-        from telehealth.domain.coverage import Coverage, Person, service_type_codes
+        from telehealth.adapters.eligibility import StediEligibility
+        from telehealth.domain.coverage import Coverage, EligibilityQuestion, Person, service_type_codes
 
         stedi = StediEligibility(
             "bench-key", provider_npi="1234567893", provider_name="Bench", api_base=clearinghouse.url

@@ -20,7 +20,18 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.api import contract, problems, swagger
-from functions.api.routes import admin, fhir, health, patients, payments, referrals, scheduling, smart, visits
+from functions.api.routes import (
+    admin,
+    coverage,
+    fhir,
+    health,
+    patients,
+    payments,
+    referrals,
+    scheduling,
+    smart,
+    visits,
+)
 from telehealth import api_conventions
 from telehealth.observability import logger_for, traced_from_first_call
 
@@ -46,6 +57,7 @@ app.include_router(patients.router)
 app.include_router(referrals.router)
 app.include_router(scheduling.router)
 app.include_router(payments.router)
+app.include_router(coverage.router)
 app.include_router(visits.router)
 app.include_router(admin.router)
 app.include_router(smart.router)

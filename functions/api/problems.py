@@ -23,8 +23,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 
 from telehealth import api_conventions
 from telehealth.application.callers import NotAuthorizedError
+from telehealth.application.coverage import CoverageUnavailableError
 from telehealth.domain.appointments import AppointmentRuleError
 from telehealth.domain.clinic_settings import SettingsError
+from telehealth.domain.coverage import CoverageRuleError
 from telehealth.domain.join_links import LinkNotYoursError
 from telehealth.domain.payments import PaymentRuleError
 from telehealth.domain.scheduling import SchedulingError
@@ -298,6 +300,16 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     def payment_refused(error: PaymentRefusedError) -> Response[str]:
         return answer(
             409, "payment-refused", "The card processor refused this.", f"Its reason: {error.code}.", error
+        )
+
+    @app.exception_handler(CoverageRuleError)
+    def coverage_rule(error: CoverageRuleError) -> Response[str]:
+        return answer(422, "coverage-invalid", "The insurance details cannot be checked.", str(error), error)
+
+    @app.exception_handler(CoverageUnavailableError)
+    def coverage_unavailable(error: CoverageUnavailableError) -> Response[str]:
+        return answer(
+            503, "payers-unavailable", "The list of insurers did not load.", "Try again in a moment.", error
         )
 
     @app.exception_handler(SignatureRefusedError)

@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.services import billing, card_refusals
+from functions.services import billing, card_refusals, insurance
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("visit-payments")
@@ -34,11 +34,20 @@ def outcome_of(detail_type: str, detail: dict[str, Any]) -> str:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if event.get("detail-type") == "Scheduled Event":  # the sweep: holds due within two days
+    if event.get("detail-type") == "Scheduled Event":  # the sweeps: holds, and tomorrow's coverage
         asked, failed = billing().hold_upcoming()
-        logger.info("payment holds swept", extra={"asked": asked, "failed": failed})
-        return {"asked": asked, "failed": failed}
+        checked, unchecked = insurance().recheck_upcoming()
+        logger.info(
+            "payment holds and coverage swept",
+            extra={"asked": asked, "failed": failed, "checked": checked, "unchecked": unchecked},
+        )
+        return {"asked": asked, "failed": failed, "checked": checked, "unchecked": unchecked}
     detail = event.get("detail", {})
+    if event.get("detail-type") == "Coverage.Recorded":  # checked with the payer, off the request
+        found = insurance().check(str(detail["patient_id"]))
+        outcome = found.check.eligibility.status.value if found and found.check else "none"
+        logger.info("coverage checked", extra={"status": outcome})
+        return {"status": outcome}
     appointment_id = str(detail["appointment_id"])
     if event.get("detail-type") == "Payment.Failed":  # the patient is told, to fix the card
         told = detail.get("step") == "hold" and card_refusals().tell(appointment_id, int(detail["sequence"]))

@@ -15,11 +15,11 @@ from local.standins.clearinghouse import Clearinghouse
 from telehealth.adapters.eligibility import (
     ClearinghouseRefusedError,
     ClearinghouseUnavailableError,
-    EligibilityQuestion,
     StediEligibility,
 )
 from telehealth.domain.coverage import (
     Coverage,
+    EligibilityQuestion,
     EligibilityStatus,
     Person,
     Relationship,

@@ -4,16 +4,24 @@ fraction it is; and what the patient owes from it."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
+from telehealth.application.coverage import InsuranceDesk
 from telehealth.domain.coverage import (
     Benefit,
     Coverage,
+    CoverageCheck,
     CoverageRuleError,
+    Eligibility,
+    EligibilityQuestion,
     EligibilityStatus,
+    PatientCoverage,
+    Payer,
     Person,
     Relationship,
     eligibility_from,
@@ -102,3 +110,61 @@ def test_coverage_is_a_payer_from_the_directory_a_member_id_and_for_a_dependent_
     for payer, member, relationship, subscriber in refused:
         with pytest.raises(CoverageRuleError):
             Coverage(payer, member, relationship, subscriber=subscriber)
+
+
+class _Store:
+    def __init__(self, visits: list[Any]) -> None:
+        self.visits = visits
+
+    def open_appointments(self, starting_before: datetime) -> list[Any]:
+        return [v for v in self.visits if v.start < starting_before]
+
+    def patient(self, patient_id: str) -> Any:
+        return SimpleNamespace(given_name="Jordan", family_name="Testpatient", birth_date=date(1990, 4, 12))
+
+
+class _Records:
+    def __init__(self, found: PatientCoverage) -> None:
+        self.found: PatientCoverage | None = found
+
+    def coverage_of(self, patient_id: str) -> PatientCoverage | None:
+        return self.found
+
+    def save_coverage(self, coverage: PatientCoverage, outbox: list[Any], now: datetime) -> None:
+        self.found = coverage
+
+
+class _Payer:
+    def __init__(self) -> None:
+        self.asked: list[EligibilityQuestion] = []
+
+    def check(self, question: EligibilityQuestion) -> Eligibility:
+        self.asked.append(question)
+        return eligibility_from([Benefit("1", "IND", ("30",))], question.service_types)
+
+    def payers(self) -> list[Payer]:
+        return []
+
+
+def test_the_day_before_a_visit_its_coverage_is_checked_again_for_the_visits_own_care() -> None:
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    answer = eligibility_from([Benefit("1", "IND", ("30",))], GENERAL)
+    checked_long_ago = CoverageCheck(answer, now - timedelta(days=3), "general")
+    visit = SimpleNamespace(
+        patient_id="p1", service_type="behavioral-health", start=now + timedelta(hours=20)
+    )
+    later = SimpleNamespace(patient_id="p1", service_type="general", start=now + timedelta(days=3))
+    records = _Records(
+        PatientCoverage("p1", Coverage("RHP01", "ACT1"), "Riverside Health Plan", 4, checked_long_ago)
+    )
+    payer = _Payer()
+    booking = SimpleNamespace(store=_Store([visit, later]), audit=lambda *a: None)
+    desk = InsuranceDesk(cast(Any, booking), records, payer, cast(Any, None), lambda: now)
+    assert desk.recheck_upcoming() == (1, 0)  # tomorrow's visit, not the one in three days
+    assert [(q.service_types, q.date_of_service) for q in payer.asked] == [
+        (("MH", "A4", "30"), visit.start.date())
+    ]
+    assert records.found is not None and records.found.check is not None
+    assert (records.found.check.checked_at, records.found.version) == (now, 5)
+    # Checked within the day before: not again.
+    assert desk.recheck_upcoming() == (0, 0)

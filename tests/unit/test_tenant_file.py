@@ -53,8 +53,13 @@ def test_the_shipped_file_has_two_valid_tenants_covering_every_function() -> Non
         ("egress_domains", ["API.stripe.com"], "String should match pattern"),
         ("egress_domains", ["*.stripe.com"], "String should match pattern"),
         ("egress_domains", ["https://api.stripe.com"], "String should match pattern"),
-        ("egress_domains", [], "missing ['api.stripe.com']"),
-        ("egress_domains", ["api.stripe.com", "files.stripe.com"], "not needed ['files.stripe.com']"),
+        ("egress_domains", [], "missing ['api.stripe.com', 'healthcare.us.stedi.com']"),
+        (
+            "egress_domains",
+            ["api.stripe.com", "healthcare.us.stedi.com", "files.stripe.com"],
+            "not needed ['files.stripe.com']",
+        ),
+        ("billing_npi", "1234567890", "a valid ten-digit NPI"),  # the check digit is wrong
         # CloudFront reads certificates from us-east-1 only, whatever the tenant's region.
         (
             "web",
@@ -107,11 +112,11 @@ def test_a_feature_switched_off_needs_no_function_concurrency_and_no_domain() ->
     data = _example()
     riverside = data["tenant"][0]
     riverside["features"]["payments"] = False
-    with pytest.raises(ValidationError, match=r"unknown \['payments', 'visit-payments'\]"):
+    with pytest.raises(ValidationError, match=r"unknown \['eligibility', 'payments', 'visit-payments'\]"):
         TenantFile.model_validate(data)
-    del riverside["reserved_concurrency"]["payments"]
-    del riverside["reserved_concurrency"]["visit-payments"]
-    with pytest.raises(ValidationError, match=r"not needed \['api.stripe.com'\]"):
+    for key in ("payments", "eligibility", "visit-payments"):
+        del riverside["reserved_concurrency"][key]
+    with pytest.raises(ValidationError, match=r"not needed \['api.stripe.com', 'healthcare.us.stedi.com'\]"):
         TenantFile.model_validate(data)
     riverside["egress_domains"] = []
     (tenant, _) = TenantFile.model_validate(data).tenant
@@ -122,14 +127,17 @@ def test_a_feature_switched_on_needs_its_function_concurrency_and_its_domains() 
     data = _example()
     desert = data["tenant"][1]
     desert["features"]["payments"] = True
-    with pytest.raises(ValidationError, match=r"missing \['payments', 'visit-payments'\]"):
+    with pytest.raises(ValidationError, match=r"missing \['eligibility', 'payments', 'visit-payments'\]"):
         TenantFile.model_validate(data)
-    desert["reserved_concurrency"] |= {"payments": 2, "visit-payments": 1}
-    with pytest.raises(ValidationError, match=r"missing \['api.stripe.com'\]"):
+    desert["reserved_concurrency"] |= {"payments": 2, "eligibility": 2, "visit-payments": 1}
+    with pytest.raises(ValidationError, match=r"missing \['api.stripe.com', 'healthcare.us.stedi.com'\]"):
         TenantFile.model_validate(data)
-    desert["egress_domains"] = ["api.stripe.com"]
+    desert["egress_domains"] = ["api.stripe.com", "healthcare.us.stedi.com"]
     with pytest.raises(ValidationError, match=r"needs stripe_publishable_key"):
         TenantFile.model_validate(data)
     desert["stripe_publishable_key"] = "pk_test_desertexample"
+    with pytest.raises(ValidationError, match=r"needs billing_npi"):
+        TenantFile.model_validate(data)
+    desert["billing_npi"] = "1234567893"
     (_, tenant) = TenantFile.model_validate(data).tenant
     assert topology.PAYMENTS in topology.functions_for(tenant)

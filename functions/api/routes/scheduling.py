@@ -25,6 +25,8 @@ from pydantic import (
 
 from functions.api import context, idempotent
 from functions.api.contract import AVAILABILITY, INTEGRATIONS, SCHEDULING, answers
+from telehealth.application.callers import Caller
+from telehealth.domain.appointments import Actor
 from telehealth.domain.jurisdictions import US_JURISDICTIONS
 from telehealth.domain.scheduling import Availability, ExtraHours, Interval, SchedulingError
 
@@ -222,19 +224,23 @@ def search_slots(
     tz = _zone(zone)
     if state not in US_JURISDICTIONS:
         raise SchedulingError("state must be a US state or territory (USPS code)")
+    caller = context.caller(router)
     page, next_cursor = context.booking().search(
-        context.caller(router),
-        SlotQuery(state, start, end, service_type, specialty, language, cursor, limit, provider_id),
+        caller, SlotQuery(state, start, end, service_type, specialty, language, cursor, limit, provider_id)
     )
     return SlotPage(
-        slots=[slot_out(o, tz) for o in page], next_cursor=next_cursor, price=_price(service_type)
+        slots=[slot_out(o, tz) for o in page], next_cursor=next_cursor, price=_price(caller, service_type)
     )
 
 
-def _price(service_type: str) -> PriceOut | None:
+def _price(caller: Caller, service_type: str) -> PriceOut | None:
+    """What a visit of the kind costs the caller: a patient's share by their insurance's last
+    check (the co-payment), else the clinic's price; a read of the table, never the payer."""
     if not os.environ.get("PAYMENTS_FUNCTION"):  # the tenant takes no payments
         return None
     price = context.booking().price_of(service_type)
+    if price.amount_minor and caller.actor is Actor.PATIENT:
+        price = context.insurance().share(caller.subject, price)[0]
     return PriceOut(amount_minor=price.amount_minor, currency=price.currency) if price.amount_minor else None
 
 

@@ -176,6 +176,25 @@ class PaymentFailed(DomainEvent):
     code: str  # the processor's reason: card_declined, authentication_required, ...
 
 
+class CoverageRecorded(DomainEvent):
+    """A patient recorded (or changed) their insurance: it is checked with the payer. Ids only."""
+
+    source: ClassVar[str] = "telehealth.coverage"
+    detail_type: ClassVar[str] = "Coverage.Recorded"
+    patient_id: str
+    version: int
+
+
+class CoverageChecked(DomainEvent):
+    """The payer answered (or did not) about a patient's insurance: the outcome's kind only."""
+
+    source: ClassVar[str] = "telehealth.coverage"
+    detail_type: ClassVar[str] = "Coverage.Checked"
+    patient_id: str
+    version: int
+    status: Literal["active", "inactive", "rejected", "unavailable"]
+
+
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
@@ -197,4 +216,6 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     PaymentReleased,
     PaymentRefunded,
     PaymentFailed,
+    CoverageRecorded,
+    CoverageChecked,
 )

@@ -17,11 +17,22 @@ import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from telehealth.domain.coverage import Benefit, Coverage, Eligibility, Person, eligibility_from
+from pydantic import BaseModel, ConfigDict, Field
+
+from telehealth.domain.coverage import (
+    Benefit,
+    Coverage,
+    Eligibility,
+    EligibilityQuestion,
+    EligibilityStatus,
+    Payer,
+    Person,
+    Relationship,
+    eligibility_from,
+)
 
 ELIGIBILITY_PATH = "/2024-04-01/change/medicalnetwork/eligibility/v3"
 PAYERS_PATH = "/2024-04-01/payers"
@@ -38,22 +49,6 @@ class ClearinghouseRefusedError(Exception):
     """The clearinghouse refused the request itself (a wrong key, a payer it does not check, a
     malformed check): the operator's to fix, not the patient's; the coverage stays unchecked.
     Its message is the HTTP status alone."""
-
-
-@dataclass(frozen=True)
-class Payer:
-    payer_id: str  # what a check names the payer by (`tradingPartnerServiceId`)
-    name: str
-
-
-@dataclass(frozen=True)
-class EligibilityQuestion:
-    """What a check asks: whose coverage, with which payer, for what kind of visit and when."""
-
-    coverage: Coverage
-    patient: Person
-    service_types: tuple[str, ...]  # most specific first (telehealth.domain.coverage)
-    date_of_service: date
 
 
 def _x12_date(day: date) -> str:
@@ -202,3 +197,168 @@ class StediEligibility:
             and p.get("primaryPayerId")
             and (p.get("transactionSupport") or {}).get("eligibilityCheck") == "SUPPORTED"
         ]
+
+
+# --- between the functions: the eligibility function's requests and replies -------------------------
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WirePerson(_Wire):
+    given_name: str = Field(min_length=1, max_length=60)
+    family_name: str = Field(min_length=1, max_length=60)
+    birth_date: date
+
+
+class CheckRequest(_Wire):
+    """A check, as the holder of the coverage asks the eligibility function for it."""
+
+    operation: str = Field(default="check", pattern="^check$")
+    payer_id: str = Field(pattern=r"^[A-Za-z0-9]{2,20}$")
+    member_id: str = Field(pattern=r"^[A-Za-z0-9-]{2,40}$")
+    group_number: str | None = Field(default=None, max_length=40)
+    relationship: Relationship = Relationship.SELF
+    subscriber: WirePerson | None = None
+    patient: WirePerson
+    service_types: tuple[str, ...] = Field(min_length=1, max_length=5)
+    date_of_service: date
+
+
+class PayersRequest(_Wire):
+    operation: str = Field(default="payers", pattern="^payers$")
+
+
+class EligibilityReply(_Wire):
+    ok: bool
+    result: dict[str, Any] = {}
+    error: str | None = Field(default=None, pattern="^(unavailable|refused)$")
+
+
+def question_of(request: CheckRequest) -> EligibilityQuestion:
+    def person(p: WirePerson) -> Person:
+        return Person(p.given_name, p.family_name, p.birth_date)
+
+    coverage = Coverage(
+        request.payer_id,
+        request.member_id,
+        request.relationship,
+        request.group_number,
+        person(request.subscriber) if request.subscriber else None,
+    )
+    return EligibilityQuestion(
+        coverage, person(request.patient), request.service_types, request.date_of_service
+    )
+
+
+def check_request(question: EligibilityQuestion) -> CheckRequest:
+    def person(p: Person) -> WirePerson:
+        return WirePerson(given_name=p.given_name, family_name=p.family_name, birth_date=p.birth_date)
+
+    coverage = question.coverage
+    return CheckRequest(
+        payer_id=coverage.payer_id,
+        member_id=coverage.member_id,
+        group_number=coverage.group_number,
+        relationship=coverage.relationship,
+        subscriber=person(coverage.subscriber) if coverage.subscriber else None,
+        patient=person(question.patient),
+        service_types=question.service_types,
+        date_of_service=question.date_of_service,
+    )
+
+
+def eligibility_record(found: Eligibility) -> dict[str, Any]:
+    """The normalized answer as the reply and the table carry it (no raw response)."""
+    return {
+        "status": found.status.value,
+        "service_type": found.service_type,
+        "plan_name": found.plan_name,
+        "plan_begin": found.plan_begin.isoformat() if found.plan_begin else None,
+        "plan_end": found.plan_end.isoformat() if found.plan_end else None,
+        "copay_minor": found.copay_minor,
+        "coinsurance_percent": str(found.coinsurance_percent)
+        if found.coinsurance_percent is not None
+        else None,
+        "deductible_remaining_minor": found.deductible_remaining_minor,
+        "out_of_pocket_remaining_minor": found.out_of_pocket_remaining_minor,
+        "other_payer": found.other_payer,
+        "rejections": [r.code for r in found.rejections],
+    }
+
+
+def eligibility_from_record(record: Mapping[str, Any]) -> Eligibility:
+    from decimal import Decimal
+
+    from telehealth.domain.coverage import rejection
+
+    def day(value: Any) -> date | None:
+        return date.fromisoformat(value) if value else None
+
+    def minor(value: Any) -> int | None:
+        return int(value) if value is not None else None
+
+    return Eligibility(
+        EligibilityStatus(record["status"]),
+        service_type=record.get("service_type"),
+        plan_name=record.get("plan_name"),
+        plan_begin=day(record.get("plan_begin")),
+        plan_end=day(record.get("plan_end")),
+        copay_minor=minor(record.get("copay_minor")),
+        coinsurance_percent=Decimal(record["coinsurance_percent"])
+        if record.get("coinsurance_percent")
+        else None,
+        deductible_remaining_minor=minor(record.get("deductible_remaining_minor")),
+        out_of_pocket_remaining_minor=minor(record.get("out_of_pocket_remaining_minor")),
+        other_payer=bool(record.get("other_payer")),
+        rejections=tuple(rejection(str(c)) for c in record.get("rejections") or ()),
+    )
+
+
+class EligibilityFunction:
+    """The side that holds the coverage: asks the tenant's eligibility function (Lambda Invoke),
+    which alone reaches the clearinghouse."""
+
+    def __init__(self, function_name: str | None = None, *, client: Any = None) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.function_name = function_name or os.environ["ELIGIBILITY_FUNCTION"]
+        # The check may take a minute at the payer: the read timeout outlasts the function's own.
+        self._lambda = client or boto3.client(
+            "lambda",
+            config=Config(
+                connect_timeout=2, read_timeout=90, retries={"mode": "standard", "max_attempts": 1}
+            ),
+        )
+
+    def _ask(self, request: _Wire) -> dict[str, Any]:
+        response = self._lambda.invoke(
+            FunctionName=self.function_name, Payload=json.dumps(request.model_dump(mode="json")).encode()
+        )
+        body = response["Payload"].read()
+        if response.get("FunctionError"):
+            raise ClearinghouseUnavailableError(f"{self.function_name} failed")
+        reply = EligibilityReply.model_validate_json(body)
+        if not reply.ok:
+            error = ClearinghouseRefusedError if reply.error == "refused" else ClearinghouseUnavailableError
+            raise error(f"eligibility {reply.error}")
+        return reply.result
+
+    def check(self, question: EligibilityQuestion) -> Eligibility:
+        return eligibility_from_record(self._ask(check_request(question)))
+
+    def payers(self) -> list[Payer]:
+        return [
+            Payer(str(p["payer_id"]), str(p["name"])) for p in self._ask(PayersRequest()).get("payers", [])
+        ]
+
+
+def parse_eligibility_request(event: Any) -> CheckRequest | PayersRequest:
+    operation = event.get("operation") if isinstance(event, dict) else None
+    if operation == "check":
+        return CheckRequest.model_validate(event)
+    if operation == "payers":
+        return PayersRequest.model_validate(event)
+    raise ValueError(f"no such eligibility operation: {operation!r}")

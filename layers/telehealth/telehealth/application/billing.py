@@ -17,6 +17,7 @@ from datetime import datetime
 from telehealth.application.audit import AuditTrail
 from telehealth.application.booking import BookingService
 from telehealth.application.callers import Caller, NotAuthorizedError, NotFoundError
+from telehealth.application.coverage import InsuranceDesk
 from telehealth.application.payments import VisitPayments
 from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleError, AppointmentStatus
 from telehealth.domain.fhir_access import Interaction
@@ -62,15 +63,22 @@ class Billing:
         profiles: PaymentProfiles,
         trail: AuditTrail,
         clock: Callable[[], datetime],
+        *,
+        insurance: InsuranceDesk | None = None,
     ) -> None:
         self.booking, self.payments, self.cards, self.profiles = booking, payments, cards, profiles
-        self.trail, self.clock = trail, clock
+        self.trail, self.clock, self.insurance = trail, clock, insurance
 
     # --- what a visit costs -------------------------------------------------------------------------
 
     def amount_due(self, appointment: Appointment) -> Money:
-        """The service's price (self-pay); nothing where the clinic lists no price for it."""
-        return self.booking.price_of(appointment.service_type)
+        """What the visit costs the patient: their share by the last check of their insurance
+        (the co-payment, or the deductible and co-insurance), else the service's price (self-pay);
+        nothing where the clinic lists no price for it."""
+        price = self.booking.price_of(appointment.service_type)
+        if self.insurance is None or not price.amount_minor:
+            return price
+        return self.insurance.share(appointment.patient_id, price)[0]
 
     def view(self, caller: Caller, appointment_id: str) -> PaymentView:
         with self.trail.request(caller, Interaction.READ, appointment_id):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -99,6 +99,22 @@ class Coverage:
             raise CoverageRuleError("a member id is letters, digits and dashes, as on the card")
         if (self.relationship is Relationship.SELF) != (self.subscriber is None):
             raise CoverageRuleError("a dependent's coverage names its subscriber; the subscriber's does not")
+
+
+@dataclass(frozen=True)
+class Payer:
+    payer_id: str  # what a check names the payer by (the clearinghouse's directory)
+    name: str
+
+
+@dataclass(frozen=True)
+class EligibilityQuestion:
+    """What a check asks: whose coverage, with which payer, for what kind of visit and when."""
+
+    coverage: Coverage
+    patient: Person
+    service_types: tuple[str, ...]  # most specific first (`service_type_codes`)
+    date_of_service: date
 
 
 def service_type_codes(service_type: str) -> tuple[str, ...]:
@@ -288,3 +304,33 @@ def _percent(fraction: str | None) -> Decimal | None:
     except InvalidOperation:
         return None
     return (value * 100).normalize() if 0 <= value <= 1 else None
+
+
+# When a visit's coverage is checked again: the day before it (a plan may have ended, a deductible
+# been met), unless a check already came within that day.
+RECHECK_BEFORE = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class CoverageCheck:
+    """The payer's last answer about a patient's coverage, and what it was asked."""
+
+    eligibility: Eligibility
+    checked_at: datetime
+    service_type: str  # the clinic's kind of visit it was asked for
+
+
+@dataclass(frozen=True)
+class PatientCoverage:
+    """A patient's insurance on file, with the last check of it. `version` moves with every write;
+    recording new details forgets the old check."""
+
+    patient_id: str
+    coverage: Coverage
+    payer_name: str
+    version: int
+    check: CoverageCheck | None = None
+
+    def due_for_check(self, visit_start: datetime) -> bool:
+        """Whether a visit at `visit_start` needs its coverage checked again (the day before)."""
+        return self.check is None or self.check.checked_at < visit_start - RECHECK_BEFORE

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from telehealth.domain.appointments import Appointment, AppointmentStatus
+from telehealth.domain.coverage import EligibilityStatus, PatientCoverage
 from telehealth.domain.licensure import License, LicenseStatus
 from telehealth.domain.referrals import Referral
 from telehealth.domain.service_types import ServiceType
@@ -465,3 +466,151 @@ def observation(vitals: VisitVitals, reading: Reading, revision: int) -> dict[st
         },
         "note": [{"text": f"{ESTIMATE_NOTE} Signal quality {reading.quality:.2f}."}],
     }
+
+
+# --- coverage ----------------------------------------------------------------------------------------
+
+PAYER_ID_SYSTEM = "urn:telehealth:clearinghouse-payer-id"
+_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/subscriber-relationship"
+_SERVICE_TYPES = "https://x12.org/codes/service-type-codes"
+_AAA = "https://x12.org/codes/aaa-reject-reasons"
+
+
+def coverage_id(patient_id: str) -> str:
+    return f"coverage-{patient_id}"
+
+
+def coverage(record: PatientCoverage) -> dict[str, Any]:
+    """The patient's insurance as FHIR `Coverage` (the subscriber's own details stay in the table)."""
+    c = record.coverage
+    return {
+        "resourceType": "Coverage",
+        "id": coverage_id(record.patient_id),
+        "meta": _meta(record.version),
+        "status": "active",
+        "beneficiary": {"reference": f"Patient/{record.patient_id}"},
+        "subscriberId": c.member_id,
+        "relationship": {"coding": [{"system": _RELATIONSHIP, "code": c.relationship.value}]},
+        "payor": [
+            {"identifier": {"system": PAYER_ID_SYSTEM, "value": c.payer_id}, "display": record.payer_name}
+        ],
+        **(
+            {
+                "class": [
+                    {
+                        "type": {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/coverage-class",
+                                    "code": "group",
+                                }
+                            ]
+                        },
+                        "value": c.group_number,
+                    }
+                ]
+            }
+            if c.group_number
+            else {}
+        ),
+    }
+
+
+def eligibility_response(record: PatientCoverage) -> dict[str, Any]:
+    """The last check as FHIR `CoverageEligibilityResponse`: in force or not, the benefit period,
+    and the visit's co-payment, co-insurance and what is left of the deductible and out-of-pocket
+    limit, in network; or the payer's AAA reasons. Never the payer's raw response."""
+    check = record.check
+    assert check is not None
+    found = check.eligibility
+    payer = {"identifier": {"system": PAYER_ID_SYSTEM, "value": record.coverage.payer_id}}
+    response: dict[str, Any] = {
+        "resourceType": "CoverageEligibilityResponse",
+        "id": f"eligibility-{record.patient_id}-{record.version}",
+        "meta": _meta(record.version),
+        "status": "active",
+        "purpose": ["benefits"],
+        "patient": {"reference": f"Patient/{record.patient_id}"},
+        "created": instant(check.checked_at),
+        "request": {
+            "identifier": {
+                "system": "urn:telehealth:eligibility-check",
+                "value": f"{record.patient_id}-{record.version}",
+            }
+        },
+        "outcome": "complete"
+        if found.status in (EligibilityStatus.ACTIVE, EligibilityStatus.INACTIVE)
+        else "error",
+        "insurer": {**payer, "display": record.payer_name},
+    }
+    if found.status in (EligibilityStatus.ACTIVE, EligibilityStatus.INACTIVE):
+        benefits = [
+            benefit
+            for benefit in (
+                _money_benefit("copay", "allowedMoney", found.copay_minor),
+                _percent_benefit(found.coinsurance_percent),
+                _money_benefit("deductible", "allowedMoney", found.deductible_remaining_minor),
+                _money_benefit(
+                    "benefit", "allowedMoney", found.out_of_pocket_remaining_minor, "Out of pocket remaining"
+                ),
+            )
+            if benefit
+        ]
+        period = {
+            **({"start": found.plan_begin.isoformat()} if found.plan_begin else {}),
+            **({"end": found.plan_end.isoformat()} if found.plan_end else {}),
+        }
+        insurance: dict[str, Any] = {
+            "coverage": {"reference": f"Coverage/{coverage_id(record.patient_id)}"},
+            "inforce": found.status is EligibilityStatus.ACTIVE,
+            **({"benefitPeriod": period} if period else {}),
+        }
+        if benefits and found.service_type:
+            insurance["item"] = [
+                {
+                    "category": {"coding": [{"system": _SERVICE_TYPES, "code": found.service_type}]},
+                    "network": {
+                        "coding": [
+                            {"system": "http://terminology.hl7.org/CodeSystem/benefit-network", "code": "in"}
+                        ]
+                    },
+                    "unit": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/benefit-unit",
+                                "code": "individual",
+                            }
+                        ]
+                    },
+                    "benefit": benefits,
+                }
+            ]
+        response["insurance"] = [insurance]
+    else:
+        response["error"] = [
+            {"code": {"coding": [{"system": _AAA, "code": r.code}], "text": r.words}}
+            for r in found.rejections
+        ] or [{"code": {"text": "The insurer could not check this coverage."}}]
+    return response
+
+
+def _money_benefit(
+    code: str, field: str, minor: int | None, text: str | None = None
+) -> dict[str, Any] | None:
+    if minor is None:
+        return None
+    kind: dict[str, Any] = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/benefit-type", "code": code}]
+    }
+    if text:
+        kind["text"] = text
+    return {"type": kind, field: {"value": minor / 100, "currency": "USD"}}
+
+
+def _percent_benefit(percent: Any) -> dict[str, Any] | None:
+    if percent is None:
+        return None
+    kind = {
+        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/benefit-type", "code": "copay-percent"}]
+    }
+    return {"type": kind, "allowedUnsignedInt": int(percent)}

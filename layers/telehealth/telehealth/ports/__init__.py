@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from telehealth.domain.appointments import Appointment
+from telehealth.domain.coverage import Eligibility, EligibilityQuestion, PatientCoverage, Payer
 from telehealth.domain.join_links import IssuedLink
 from telehealth.domain.licensure import License
 from telehealth.domain.payments import HoldState, VisitPayment
@@ -420,6 +421,29 @@ class RecordingFiles(Protocol):
     """Where the media pipelines leave a visit's recording (the tenant's recordings bucket)."""
 
     def keys(self, bucket: str, prefix: str) -> list[str]: ...
+
+
+# --- coverage ----------------------------------------------------------------------------------------
+
+
+class CoverageRecords(Protocol):
+    """A patient's insurance and its last check, kept with the patient (adapters/coverage_store.py)."""
+
+    def coverage_of(self, patient_id: str) -> PatientCoverage | None: ...
+
+    def save_coverage(self, coverage: PatientCoverage, outbox: list[OutboxEntry], now: datetime) -> None:
+        """At `coverage.version`, on the one before (`StaleWriteError` otherwise), with its outbox."""
+        ...
+
+
+class EligibilityChecker(Protocol):
+    """The clearinghouse, through the eligibility function (adapters/eligibility.py)."""
+
+    def check(self, question: EligibilityQuestion) -> Eligibility:
+        """`ClearinghouseUnavailableError` when it did not answer; a refused member is an answer."""
+        ...
+
+    def payers(self) -> list[Payer]: ...
 
 
 # --- payments -------------------------------------------------------------------------------------

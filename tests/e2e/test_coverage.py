@@ -1,0 +1,144 @@
+"""A patient's insurance through the API: the payers the clinic can check, coverage recorded and
+checked with the payer off the request (the clearinghouse's stand-in, through the eligibility
+function on the egress path), the answer in the patient's words, a visit's price and amount due
+following it, and the record in FHIR (`Coverage`, `CoverageEligibilityResponse`). The member's
+details reach no log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from local.platform import LocalPlatform
+from telehealth.adapters.healthlake import HealthLakeFhirStore
+from tests.conftest import eventually, user_tokens
+from tests.e2e.test_scheduling import RIVERSIDE, book, call, fresh_slot, stamp
+
+# Not the patient whose self-pay prices the billing tests assert.
+PATIENT = "patient.two@riverside.example"
+
+
+def _checked(gateway: str, patient: str, status: str) -> dict[str, Any]:
+    def found() -> dict[str, Any]:
+        reply = call(gateway, "GET", "/v1/me/coverage", patient)
+        assert reply.status == 200, reply.body
+        coverage = reply.json()
+        assert coverage["check"] is not None and coverage["check"]["status"] == status, coverage
+        return dict(coverage)
+
+    return dict(eventually(found, timeout_s=30))
+
+
+def _record(gateway: str, patient: str, member_id: str, **more: Any) -> dict[str, Any]:
+    reply = call(
+        gateway, "PUT", "/v1/me/coverage", patient, {"payer_id": "RHP01", "member_id": member_id, **more}
+    )
+    assert reply.status == 200, reply.body
+    recorded = reply.json()
+    assert recorded["check"] is None and recorded["status_words"].startswith("We are checking")
+    return dict(recorded)
+
+
+def test_insurance_is_checked_with_the_payer_and_the_visit_costs_the_copay(
+    platform: LocalPlatform, gateway: str, fhir: HealthLakeFhirStore
+) -> None:
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    payers = call(gateway, "GET", "/v1/payers", patient)
+    assert payers.status == 200, payers.body
+    assert {p["payer_id"]: p["name"] for p in payers.json()["payers"]} == {
+        "LKM02": "Lakeside Mutual",
+        "RHP01": "Riverside Health Plan",
+    }  # not the payer that takes no eligibility checks
+
+    # A member id the payer does not know: said in words, from its AAA reason.
+    _record(gateway, patient, "BAD4004")
+    refused = _checked(gateway, patient, "rejected")
+    assert [r["code"] for r in refused["check"]["rejections"]] == ["72"]
+    assert "member ID" in refused["status_words"]
+    # The payer does not answer: unavailable, not the patient's to fix.
+    _record(gateway, patient, "DWN5005")
+    assert _checked(gateway, patient, "unavailable")["check"]["rejections"][0]["code"] == "42"
+
+    # Active, with the visit's own co-payment read past the payer's decoy lines.
+    _record(gateway, patient, "ACT1001", group_number="GRP-77")
+    active = _checked(gateway, patient, "active")
+    check = active["check"]
+    assert (check["copay_minor"], check["plan_name"], check["service_type"]) == (2500, "Gold PPO", "general")
+    assert (check["deductible_remaining_minor"], check["out_of_pocket_remaining_minor"]) == (25000, 320050)
+    assert active["status_words"] == "Your insurance with Riverside Health Plan is active."
+
+    # The search shows what a visit costs this patient; a booked visit is due its co-payment.
+    start = datetime.now(UTC) + timedelta(days=6.5)
+    window = f"state=NY&from={stamp(start)}&to={stamp(start + timedelta(hours=4))}"
+    shown = call(gateway, "GET", f"/v1/slots?{window}", patient)
+    assert shown.json()["price"] == {"amount_minor": 2500, "currency": "USD"}, shown.body
+    visit = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=6.5)).json()[
+        "appointment_id"
+    ]
+    due = call(gateway, "GET", f"/v1/appointments/{visit}/payment", patient).json()
+    assert (due["amount_due_minor"], due["status"]) == (2500, "none"), due
+
+    # The record: the insurance as Coverage, the last answer as CoverageEligibilityResponse.
+    patient_id = call(gateway, "GET", "/v1/me/details", patient).json()["patient_id"]
+    stored = eventually(lambda: fhir.read("Coverage", f"coverage-{patient_id}"), timeout_s=30)
+    assert (stored["subscriberId"], stored["payor"][0]["display"]) == ("ACT1001", "Riverside Health Plan")
+    assert stored["class"][0]["value"] == "GRP-77"
+    answer = eventually(
+        lambda: fhir.read("CoverageEligibilityResponse", f"eligibility-{patient_id}-{active['version']}"),
+        timeout_s=30,
+    )
+    item = answer["insurance"][0]
+    assert item["inforce"] is True and item["coverage"]["reference"] == f"Coverage/coverage-{patient_id}"
+    copay = next(b for b in item["item"][0]["benefit"] if b["type"]["coding"][0]["code"] == "copay")
+    assert copay["allowedMoney"] == {"value": 25.0, "currency": "USD"}
+
+    # Back to paying for visits themselves (the other tests' patient): an inactive plan.
+    _record(gateway, patient, "INA3003")
+    _checked(gateway, patient, "inactive")
+    after = call(gateway, "GET", f"/v1/appointments/{visit}/payment", patient).json()
+    assert after["amount_due_minor"] > 2500  # the service's own price again
+
+    # The member's details reached no log of the platform's.
+    logs = "".join(
+        p.read_text(errors="replace") for p in (platform.settings.state_dir / "logs").glob("*.log")
+    )
+    for member in ("ACT1001", "BAD4004", "DWN5005", "INA3003"):
+        assert member not in logs
+
+
+def test_insurance_details_the_clinic_cannot_check_are_refused_and_change_nothing(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    before = call(gateway, "GET", "/v1/me/coverage", patient)
+    refused = {
+        "an insurer not in the list": ({"payer_id": "ZZZ99", "member_id": "ACT1"}, 422),
+        "an insurer that takes no checks": ({"payer_id": "PCC03", "member_id": "ACT1"}, 422),
+        "a member id with spaces": ({"payer_id": "RHP01", "member_id": "ACT 1"}, 400),
+        "a dependent without the policyholder": (
+            {"payer_id": "RHP01", "member_id": "DEP8008", "relationship": "child"},
+            422,
+        ),
+        "a policyholder born in the future": (
+            {
+                "payer_id": "RHP01",
+                "member_id": "DEP8008",
+                "relationship": "child",
+                "subscriber": {"given_name": "Alex", "family_name": "Samplecase", "birth_date": "2999-01-01"},
+            },
+            400,
+        ),
+    }
+    for why, (body, status) in refused.items():
+        reply = call(gateway, "PUT", "/v1/me/coverage", patient, body)
+        assert reply.status == status, (why, reply.body)
+        assert reply.headers["Content-Type"] == "application/problem+json", why
+    after = call(gateway, "GET", "/v1/me/coverage", patient)
+    assert (after.status, after.body) == (before.status, before.body)
+    # Staff and providers record no patient's insurance here, and the other tenant has no such route.
+    staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+    assert (
+        call(gateway, "PUT", "/v1/me/coverage", staff, {"payer_id": "RHP01", "member_id": "A1"}).status == 403
+    )
+    desert = user_tokens(platform, "desert-clinic", "patient.one@desert-clinic.example")["access"]
+    assert call(gateway, "GET", "/tenants/desert-clinic/v1/payers", desert).status == 404
