@@ -71,7 +71,7 @@ def test_insurance_is_checked_with_the_payer_and_the_visit_costs_the_copay(
     start = datetime.now(UTC) + timedelta(days=6.5)
     window = f"state=NY&from={stamp(start)}&to={stamp(start + timedelta(hours=4))}"
     shown = call(gateway, "GET", f"/v1/slots?{window}", patient)
-    assert shown.json()["price"] == {"amount_minor": 2500, "currency": "USD"}, shown.body
+    assert shown.json()["price"] == {"amount_minor": 2500, "currency": "USD", "insured": True}, shown.body
     visit = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=6.5)).json()[
         "appointment_id"
     ]

@@ -102,6 +102,9 @@ class SlotOut(_Model):
 class PriceOut(_Model):
     amount_minor: int = Field(description="In minor units of the currency (cents)")
     currency: str
+    insured: bool = Field(
+        default=False, description="The patient's share by their insurance's last check, not the self-pay price"
+    )
 
 
 class SlotPage(_Model):
@@ -238,10 +241,13 @@ def _price(caller: Caller, service_type: str) -> PriceOut | None:
     check (the co-payment), else the clinic's price; a read of the table, never the payer."""
     if not os.environ.get("PAYMENTS_FUNCTION"):  # the tenant takes no payments
         return None
-    price = context.booking().price_of(service_type)
+    price, insured = context.booking().price_of(service_type), False
     if price.amount_minor and caller.actor is Actor.PATIENT:
-        price = context.insurance().share(caller.subject, price)[0]
-    return PriceOut(amount_minor=price.amount_minor, currency=price.currency) if price.amount_minor else None
+        price, answer = context.insurance().share(caller.subject, price)
+        insured = answer is not None and answer.status.value == "active"
+    if not price.amount_minor:
+        return None
+    return PriceOut(amount_minor=price.amount_minor, currency=price.currency, insured=insured)
 
 
 @router.post(

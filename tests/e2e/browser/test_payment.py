@@ -130,3 +130,38 @@ def test_the_administrator_sees_and_saves_the_clinics_fees(
     assert {k: after[k] for k in settings if k != "version"} == {
         k: settings[k] for k in settings if k != "version"
     }
+
+
+def test_a_patient_adds_their_insurance_and_sees_what_a_visit_costs_them(
+    platform: LocalPlatform,
+    signed_in_page: Callable[..., Page],
+    axe_check: Callable[[Page], None],
+    screenshot: Screenshots,
+) -> None:
+    gateway = platform.urls["gateway"]
+    patient = "patient.two@riverside.example"  # not the self-pay patient above
+    page = signed_in_page(patient, "Your details", route="#/details")
+    insurance = page.get_by_role("region", name="Your insurance (optional)")
+    insurance.get_by_label("Insurer").select_option(label="Riverside Health Plan")
+    insurance.get_by_label("Member ID").fill("ACT1001")
+    axe_check(page)
+    insurance.get_by_role("button", name="Save your insurance").click()
+    said = insurance.get_by_role("status")
+    expect(said).to_contain_text("We are asking your insurer", timeout=10_000)
+    # The insurer's answer arrives in the background, and is said.
+    expect(said).to_contain_text("Your co-payment for a visit: $25.00.", timeout=45_000)
+    axe_check(page)
+    screenshot(page, "insured")
+
+    page.get_by_role("link", name="Book a visit").first.click()
+    page.get_by_label("Where will you be during the visit?").select_option("NY")
+    page.get_by_role("button", name="Find a time").click()
+    expect(page.locator("#price")).to_have_text(
+        re.compile(r"^With your insurance, a visit costs you \$25\.00\.")
+    )
+    screenshot(page, "the insured price")
+
+    # Back to paying for visits themselves (the other tests' patient).
+    token = user_tokens(platform, RIVERSIDE, patient)["access"]
+    reply = call(gateway, "PUT", "/v1/me/coverage", token, {"payer_id": "RHP01", "member_id": "INA3003"})
+    assert reply.status == 200, reply.body

@@ -6,6 +6,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import { ApiError } from "../shared/api.ts";
 import { US_STATES } from "../shared/states.ts";
 import { type PatientDetails, PortalScreen } from "./screen.ts";
+import "./insurance-panel.ts";
 import { zoneChoices } from "./time.ts";
 
 // The API's field names, as its `errors` name them, and the label a person sees.
@@ -62,6 +63,7 @@ export class DetailsScreen extends PortalScreen {
           </ul>`
         : nothing}
       ${this.loaded ? this.form(d) : html`<p>Loading…</p>`}
+      ${this.loaded && d?.complete && this.ctx.stripeJs ? html`<portal-insurance .ctx=${this.ctx}></portal-insurance>` : nothing}
     `;
   }
 

@@ -108,7 +108,7 @@ export class FindTime extends PortalScreen {
     return html`
       <h2>Open times</h2>
       ${this.price && !this.appointmentId
-        ? html`<p class="card" id="price">${priceWords(this.price.amount_minor, this.price.currency)}</p>`
+        ? html`<p class="card" id="price">${priceWords(this.price.amount_minor, this.price.currency, this.price.insured)}</p>`
         : nothing}
       ${groupByDay(slots, this.ctx.zone).map(
         (group) => html`

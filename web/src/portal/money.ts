@@ -20,11 +20,48 @@ export interface VisitPayment {
 
 
 /** Shown beside the open times, before the patient books one. */
-export function priceWords(amountMinor: number, currency: string, locale?: string): string {
+export function priceWords(amountMinor: number, currency: string, insured = false, locale?: string): string {
+  const money = formatMoney(amountMinor, currency, locale);
   return (
-    `A visit costs ${formatMoney(amountMinor, currency, locale)}, which you pay yourself. ` +
+    (insured
+      ? `With your insurance, a visit costs you ${money}. `
+      : `A visit costs ${money}, which you pay yourself. `) +
     "After booking you add a card: the amount is held on it before the visit and charged only when the visit is done."
   );
+}
+
+/** GET /v1/me/coverage */
+export interface PatientCoverage {
+  payer_id: string;
+  payer_name: string;
+  member_id: string;
+  group_number: string | null;
+  relationship: "self" | "spouse" | "child" | "other";
+  status_words: string;
+  check: {
+    status: "active" | "inactive" | "rejected" | "unavailable";
+    copay_minor: number | null;
+    coinsurance_percent: number | null;
+    deductible_remaining_minor: number | null;
+  } | null;
+  version: number;
+}
+
+/** What the patient's insurance means for a visit, in their words (the payer's figures in USD). */
+export function coverageWords(c: PatientCoverage, locale?: string): string[] {
+  const lines = [c.status_words];
+  const check = c.check;
+  if (check?.status !== "active") return lines;
+  if (check.copay_minor !== null) {
+    lines.push(`Your co-payment for a visit: ${formatMoney(check.copay_minor, "USD", locale)}.`);
+  } else if (check.coinsurance_percent !== null) {
+    const left = check.deductible_remaining_minor;
+    lines.push(
+      (left ? `${formatMoney(left, "USD", locale)} of your deductible is left; after it, ` : "You pay ") +
+        `${check.coinsurance_percent}% of a visit's cost.`,
+    );
+  }
+  return lines;
 }
 
 // Stripe's reasons a card refused, as the patient can act on them (never the card's details).

@@ -62,6 +62,8 @@ export interface SlotPage {
 export interface Price {
   amount_minor: number;
   currency: string;
+  /** The patient's share by their insurance, not the self-pay price. */
+  insured: boolean;
 }
 
 export type { Appointment };
