@@ -3,21 +3,10 @@
 import { LitElement, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ActionKeys, ApiError, type Api } from "../shared/api.ts";
-import { formatMoney, toMajor, toMinor } from "../shared/money.ts";
+import { type VisitPayment, formatMoney, toMajor, toMinor } from "../shared/money.ts";
 import { viewStyles } from "./ui.ts";
 import { saidOf } from "./words.ts";
 
-/** GET /v1/appointments/{id}/payment (as the portal reads it too). */
-interface VisitPayment {
-  amount_due_minor: number;
-  currency: string;
-  status: "none" | "card-saved" | "held" | "captured" | "released" | "failed";
-  held_minor: number;
-  captured_minor: number;
-  refunded_minor: number;
-  failure: string | null;
-  settling: boolean;
-}
 
 const STATUS_WORDS: Record<VisitPayment["status"], string> = {
   none: "No card yet",

@@ -1,22 +1,10 @@
 // What the portal says about a visit's money, in the patient's words: its price before booking,
 // and where its payment stands after. Kept free of the DOM so it is unit-tested as it is.
-import { formatMoney } from "../shared/money.ts";
+import { type VisitPayment, formatMoney } from "../shared/money.ts";
+
+export type { VisitPayment };
 import { formatWhen } from "./time.ts";
 
-/** GET /v1/appointments/{id}/payment */
-export interface VisitPayment {
-  appointment_id: string;
-  amount_due_minor: number;
-  currency: string;
-  status: "none" | "card-saved" | "held" | "captured" | "released" | "failed";
-  held_minor: number;
-  captured_minor: number;
-  refunded_minor: number;
-  hold_at: string | null;
-  capture_before: string | null;
-  failure: string | null;
-  settling: boolean;
-}
 
 
 /** Shown beside the open times, before the patient books one. */

@@ -1,6 +1,21 @@
 // Money as the API carries it (integer minor units with an ISO 4217 currency) and as people read
 // and type it (major units, in their locale).
 
+/** GET /v1/appointments/{id}/payment: a visit's payment, as the patient and the front desk read it. */
+export interface VisitPayment {
+  appointment_id: string;
+  amount_due_minor: number;
+  currency: string;
+  status: "none" | "card-saved" | "held" | "captured" | "released" | "failed";
+  held_minor: number;
+  captured_minor: number;
+  refunded_minor: number;
+  hold_at: string | null;
+  capture_before: string | null;
+  failure: string | null;
+  settling: boolean;
+}
+
 function minorDigits(currency: string): number {
   return new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits ?? 2;
 }

@@ -284,26 +284,26 @@ def _matched_type(standing: Benefit, copay: Benefit | None, wanted: Sequence[str
     return GENERAL_BENEFITS
 
 
-def _minor(dollars: str | None) -> int | None:
-    """X12 monetary amounts are dollars ("25", "25.5", "1500.00")."""
-    if dollars is None:
+def _decimal(text: str | None) -> Decimal | None:
+    """An X12 number as the payer wrote it ("25", ".20", "1500.00"); None if it is none."""
+    if text is None:
         return None
     try:
-        value = Decimal(dollars)
+        return Decimal(text)
     except InvalidOperation:
         return None
-    return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _minor(dollars: str | None) -> int | None:
+    """X12 monetary amounts are dollars."""
+    value = _decimal(dollars)
+    return None if value is None else int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _percent(fraction: str | None) -> Decimal | None:
     """X12 percentages are fractions: `.20` and `0.2` are 20 %."""
-    if fraction is None:
-        return None
-    try:
-        value = Decimal(fraction)
-    except InvalidOperation:
-        return None
-    return (value * 100).normalize() if 0 <= value <= 1 else None
+    value = _decimal(fraction)
+    return (value * 100).normalize() if value is not None and 0 <= value <= 1 else None
 
 
 # When a visit's coverage is checked again: the day before it (a plan may have ended, a deductible
