@@ -111,7 +111,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         # state does not allow): the caller's mistake, said as such; never retried blindly.
         logger.warning("payments request refused", extra={"operation": operation, "code": error.code})
         return _failed("invalid", retryable=False, code=error.code)
-    except sdk.IdempotencyError:
+    except sdk.IdempotencyError as error:
+        if error.http_status == 409:  # the same key is being answered right now: try again
+            logger.info("payments key in flight", extra={"operation": operation})
+            return _failed("unavailable", retryable=True)
         logger.warning("payments idempotency conflict", extra={"operation": operation})
         return _failed("invalid", retryable=False, code="idempotency_error")
     except (sdk.APIConnectionError, sdk.RateLimitError, sdk.APIError):

@@ -15,6 +15,8 @@ from functions.services import billing, card_refusals, insurance
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("visit-payments")
+# The longest an eligibility check may take (the eligibility function's own timeout), with margin.
+CHECK_TAKES_UP_TO_MS = 80_000
 tracer = tracer_for("visit-payments")
 
 
@@ -36,7 +38,10 @@ def outcome_of(detail_type: str, detail: dict[str, Any]) -> str:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("detail-type") == "Scheduled Event":  # the sweeps: holds, and tomorrow's coverage
         asked, failed = billing().hold_upcoming()
-        checked, unchecked = insurance().recheck_upcoming()
+        # Another check only while one more could finish before the function's timeout.
+        checked, unchecked = insurance().recheck_upcoming(
+            lambda: context.get_remaining_time_in_millis() > CHECK_TAKES_UP_TO_MS
+        )
         logger.info(
             "payment holds and coverage swept",
             extra={"asked": asked, "failed": failed, "checked": checked, "unchecked": unchecked},

@@ -4,6 +4,7 @@ fraction it is; and what the patient owes from it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -26,6 +27,7 @@ from telehealth.domain.coverage import (
     Relationship,
     eligibility_from,
     service_type_codes,
+    unavailable,
 )
 from telehealth.domain.payments import Money
 
@@ -95,6 +97,18 @@ def test_what_the_patient_owes_copay_else_deductible_then_coinsurance_capped_by_
     assert capped.patient_share(price) == Money(1000, "USD")  # out-of-pocket left: $10
     inactive = eligibility_from([Benefit("6", "IND", ("30",))], GENERAL)
     assert inactive.patient_share(price) == price  # not covered: the clinic's own price
+    # Covered, but no cost share named for the visit: not free.
+    assert eligibility_from(active, GENERAL).patient_share(price) == price
+    # A co-payment is capped by what is left of the out-of-pocket limit too.
+    met = eligibility_from(
+        [
+            *active,
+            Benefit("B", "IND", ("98",), amount="25", network="Y"),
+            Benefit("G", "IND", (), period="29", amount="0"),
+        ],
+        GENERAL,
+    )
+    assert met.patient_share(price) == Money(0, "USD")
 
 
 def test_coverage_is_a_payer_from_the_directory_a_member_id_and_for_a_dependent_its_subscriber() -> None:
@@ -166,5 +180,12 @@ def test_the_day_before_a_visit_its_coverage_is_checked_again_for_the_visits_own
     ]
     assert records.found is not None and records.found.check is not None
     assert (records.found.check.checked_at, records.found.version) == (now, 5)
-    # Checked within the day before: not again.
+    # Checked within the day before, for this kind of care: not again.
     assert desk.recheck_upcoming() == (0, 0)
+    # A payer that did not answer keeps the last answer, and is asked again at the next sweep.
+    payer.check = lambda question: unavailable()  # type: ignore[method-assign]
+    records.found = replace(records.found, check=replace(records.found.check, service_type="general"))
+    assert desk.recheck_upcoming() == (1, 0)
+    assert (
+        records.found.check is not None and records.found.check.eligibility.status is EligibilityStatus.ACTIVE
+    )

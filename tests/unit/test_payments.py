@@ -251,6 +251,9 @@ class _Records:
         self.saved[payment.appointment_id] = payment
         self.events += [entry.resource["detail-type"] for entry in outbox]
 
+    def notice_taken(self, event_id: str) -> bool:
+        return event_id in self.taken
+
     def claim_notice(self, event_id: str, now: datetime) -> bool:
         if event_id in self.taken:
             return False
@@ -422,3 +425,17 @@ class _Racer(_Records):
             self.raced = True
             self.webhook.resume(payment.appointment_id, USD)  # settles the same step first
         self.records.save_payment(payment, outbox, now)
+
+
+def test_a_notice_about_a_step_still_on_its_way_sends_nothing_and_settles_nothing() -> None:
+    stripe, ledger = _Stripe(), _Ledger()
+    payments = VisitPayments(stripe, ledger, lambda: NOW)
+    payments.card_saved("01VISIT", USD, "cus_1", "pm_1")
+    held = payments.hold("01VISIT", _usd(5000))
+    # A capture is written as pending; its request has not reached Stripe yet when a notice of
+    # the hold (an older event) arrives: the notice must not send the capture itself.
+    capturing = held.begin_capture(_usd(4000))
+    ledger.save_payment(capturing, [], NOW)
+    sent_before = stripe.sent
+    assert payments.observe("01VISIT", stripe.retrieve(str(held.intent_id))) == capturing
+    assert stripe.sent == sent_before and ledger.saved["01VISIT"].pending is not None

@@ -103,7 +103,7 @@ class PriceOut(_Model):
     amount_minor: int = Field(description="In minor units of the currency (cents)")
     currency: str
     insured: bool = Field(
-        default=False, description="The patient's share by their insurance's last check, not the self-pay price"
+        default=False, description="The patient's share by their insurance's last check, not the self-pay"
     )
 
 

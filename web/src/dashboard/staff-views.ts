@@ -154,7 +154,7 @@ export class StaffDay extends ChoosesProvider {
                         <td>${r.service}</td>
                         <td>${r.status}</td>
                         <td>${this.payments
-                          ? html`<button class="secondary" aria-label=${`Payment for the visit at ${r.time}`} @click=${() => this.openPayment(r)}>Payment</button>`
+                          ? html`<button class="secondary" aria-label=${`Payment for the visit at ${r.time} (${r.status})`} @click=${() => this.openPayment(r)}>Payment</button>`
                           : nothing}
                           ${!r.open
                           ? nothing

@@ -42,10 +42,13 @@ export class StaffVisitPayment extends LitElement {
   }
 
   private async load(): Promise<void> {
+    const asked = this.appointmentId;
     this.error = "";
     this.said = "";
+    this.payment = null; // never another visit's payment (and its refund form) while this one loads
     try {
-      this.payment = await this.api.get<VisitPayment>(`/v1/appointments/${this.appointmentId}/payment`);
+      const found = await this.api.get<VisitPayment>(`/v1/appointments/${asked}/payment`);
+      if (asked === this.appointmentId) this.payment = found; // a late answer for another visit is dropped
     } catch (error) {
       if (error instanceof ApiError && error.status === 404 && error.kind !== "not-found") this.takesNoPayments = true;
       else this.error = saidOf(error);
@@ -102,7 +105,7 @@ export class StaffVisitPayment extends LitElement {
             ${refundable > 0
               ? html`<form @submit=${this.refund}>
                   <label>Refund, in ${p.currency} (at most ${money(refundable)})
-                    <input name="amount" inputmode="decimal" required autocomplete="off" .value=${toMajor(refundable, p.currency)}></label>
+                    <input name="amount" inputmode="decimal" required autocomplete="off" placeholder=${toMajor(refundable, p.currency)}></label>
                   <button type="submit" ?disabled=${this.refunding}>${this.refunding ? "Refunding…" : "Refund"}</button>
                 </form>`
               : nothing}`

@@ -27,6 +27,8 @@ export class VisitPaymentPanel extends PortalScreen {
   @state() private said = "";
   @query("#card-element") private cardHost!: HTMLElement | null;
   private setup: CardSetup | null = null;
+  /** The setup Stripe confirmed, kept so a failed save is tried again without confirming twice. */
+  private confirmed: string | null = null;
   private stripe: StripeJs | null = null;
   private card: CardElement | null = null;
   private readonly keys = new ActionKeys();
@@ -58,7 +60,7 @@ export class VisitPaymentPanel extends PortalScreen {
       <h2 id="payment-title">Payment</h2>
       ${words?.lines.map((line) => html`<p>${line}</p>`)}
       ${this.error ? html`<p role="alert">${this.error}</p>` : nothing}
-      <p role="status">${this.said}</p>
+      <p role="status" id="payment-said" tabindex="-1">${this.said}</p>
       ${offerCard && !this.adding
         ? html`<div class="actions"><button @click=${this.startAdding}>Add a card</button></div>`
         : nothing}
@@ -105,6 +107,7 @@ export class VisitPaymentPanel extends PortalScreen {
   private stopAdding(): void {
     this.card?.unmount();
     this.card = null;
+    this.confirmed = null;
     this.adding = false;
   }
 
@@ -115,13 +118,16 @@ export class VisitPaymentPanel extends PortalScreen {
     this.saving = true;
     this.error = "";
     try {
-      const confirmed = await stripe.confirmCardSetup(setup.client_secret, { payment_method: { card } });
-      if (confirmed.error || !confirmed.setupIntent) {
-        // Stripe's own message is written for the cardholder ("Your card number is incomplete.").
-        this.error = confirmed.error?.message || "Your card was not saved. Please check it and try again.";
-        return;
+      if (!this.confirmed) {
+        const confirmed = await stripe.confirmCardSetup(setup.client_secret, { payment_method: { card } });
+        if (confirmed.error || !confirmed.setupIntent) {
+          // Stripe's own message is written for the cardholder ("Your card number is incomplete.").
+          this.error = confirmed.error?.message || "Your card was not saved. Please check it and try again.";
+          return;
+        }
+        this.confirmed = confirmed.setupIntent.id;
       }
-      const body = { setup_id: confirmed.setupIntent.id };
+      const body = { setup_id: this.confirmed };
       const action = `card ${this.appointmentId}`;
       try {
         this.payment = await this.ctx.api.put<VisitPayment>(
@@ -139,6 +145,8 @@ export class VisitPaymentPanel extends PortalScreen {
         this.payment.status === "failed"
           ? "Your card was saved, but it was not accepted for this visit."
           : "Your card is saved for this visit.";
+      await this.updateComplete; // the form that held the focus is gone: it goes to what was said
+      this.renderRoot.querySelector<HTMLElement>("#payment-said")?.focus();
     } catch (error) {
       void this.fail(error);
     } finally {

@@ -203,12 +203,18 @@ class StediEligibility:
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A check names the member: a validation error must not quote it (it would reach a log).
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+# X12 5010's limits on a name in a 270 (NM103 last name, NM104 first name): longer names are cut,
+# as a clearinghouse would, rather than refused.
+FAMILY_NAME_MAX, GIVEN_NAME_MAX = 60, 35
 
 
 class WirePerson(_Wire):
-    given_name: str = Field(min_length=1, max_length=60)
-    family_name: str = Field(min_length=1, max_length=60)
+    given_name: str = Field(min_length=1, max_length=GIVEN_NAME_MAX)
+    family_name: str = Field(min_length=1, max_length=FAMILY_NAME_MAX)
     birth_date: date
 
 
@@ -254,7 +260,11 @@ def question_of(request: CheckRequest) -> EligibilityQuestion:
 
 def check_request(question: EligibilityQuestion) -> CheckRequest:
     def person(p: Person) -> WirePerson:
-        return WirePerson(given_name=p.given_name, family_name=p.family_name, birth_date=p.birth_date)
+        return WirePerson(
+            given_name=p.given_name.strip()[:GIVEN_NAME_MAX],
+            family_name=p.family_name.strip()[:FAMILY_NAME_MAX],
+            birth_date=p.birth_date,
+        )
 
     coverage = question.coverage
     return CheckRequest(
@@ -325,7 +335,14 @@ class EligibilityFunction:
         from botocore.config import Config
 
         self.function_name = function_name or os.environ["ELIGIBILITY_FUNCTION"]
-        # The check may take a minute at the payer: the read timeout outlasts the function's own.
+        # The directory is read while a patient waits (the api's 15 s): a short wait, no retry.
+        self._directory = client or boto3.client(
+            "lambda",
+            config=Config(
+                connect_timeout=2, read_timeout=10, retries={"mode": "standard", "max_attempts": 1}
+            ),
+        )
+        # A check may take a minute at the payer, off any request: the wait outlasts the function's.
         self._lambda = client or boto3.client(
             "lambda",
             config=Config(
@@ -333,8 +350,8 @@ class EligibilityFunction:
             ),
         )
 
-    def _ask(self, request: _Wire) -> dict[str, Any]:
-        response = self._lambda.invoke(
+    def _ask(self, request: _Wire, *, client: Any = None) -> dict[str, Any]:
+        response = (client or self._lambda).invoke(
             FunctionName=self.function_name, Payload=json.dumps(request.model_dump(mode="json")).encode()
         )
         body = response["Payload"].read()

@@ -54,6 +54,9 @@ class DynamoPaymentRecords(TableStore):
             return kept
         return customer_id
 
+    def notice_taken(self, event_id: str) -> bool:
+        return self._get(f"NOTICE#{event_id}", "NOTICE") is not None
+
     def claim_notice(self, event_id: str, now: datetime) -> bool:
         try:
             self._client.put_item(

@@ -254,6 +254,24 @@ class Billing:
         )
 
 
+# Stripe's reasons a card refused a hold that another card (or the patient) can fix; any other
+# reason is the clinic's to look into (its function's log says which), not the patient's.
+CARD_REFUSALS = frozenset(
+    {
+        "card_declined",
+        "insufficient_funds",
+        "expired_card",
+        "incorrect_cvc",
+        "incorrect_number",
+        "card_not_supported",
+        "authentication_required",
+        "do_not_honor",
+        "lost_card",
+        "stolen_card",
+    }
+)
+
+
 class CardRefusalNotices:
     """Tells the patient, in time to fix it, that their card refused the visit's hold (a hold's
     `Payment.Failed`): by e-mail and text, when the visit is and where to add another card, once
@@ -283,6 +301,8 @@ class CardRefusalNotices:
         payment = self.records.visit_payment(appointment_id)
         if payment is None or payment.status is not PaymentStatus.FAILED or payment.holds != sequence:
             return False  # another card since, or a later hold: this refusal is no longer news
+        if payment.failure not in CARD_REFUSALS:
+            return False  # not the card's doing (the clinic's request): no use asking for another
         patient = self.booking.store.patient(appointment.patient_id)
         if patient is None or not (patient.email or patient.phone):
             return False

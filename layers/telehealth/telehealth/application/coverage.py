@@ -149,6 +149,11 @@ class InsuranceDesk:
             if not self.is_unavailable(error):
                 raise
             answer = unavailable()
+        answered_before = (
+            found.check is not None and found.check.eligibility.status is not EligibilityStatus.UNAVAILABLE
+        )
+        if answer.status is EligibilityStatus.UNAVAILABLE and answered_before:
+            return found  # the last answer stands until the payer gives another
         checked = replace(found, check=CoverageCheck(answer, now, service_type), version=found.version + 1)
         entries = [
             announce(
@@ -163,22 +168,26 @@ class InsuranceDesk:
             return None  # new details were recorded meanwhile: their own check follows
         return checked
 
-    def recheck_upcoming(self) -> tuple[int, int]:
-        """The sweep: each open visit starting within a day whose patient's coverage was last
-        checked before that day is checked again, for the visit's own kind of care. Returns how
-        many were checked, and how many of those failed (tried again by the next sweep)."""
+    def recheck_upcoming(self, keep_going: Callable[[], bool] = lambda: True) -> tuple[int, int]:
+        """The sweep: each open visit starting within a day whose patient's coverage is due (see
+        `PatientCoverage.due_for_check`) is checked again, for the visit's own kind of care, one
+        at a time, while `keep_going()` (a check may wait a minute on its payer; what is left
+        waits for the next sweep). One visit's failure stops no other. Returns how many were asked
+        about, and how many of those failed."""
         now = self.clock()
         asked = failed = 0
         for appointment in self.booking.store.open_appointments(starting_before=now + RECHECK_WITHIN):
             if appointment.start <= now:
                 continue
+            if not keep_going():
+                break
             found = self.records.coverage_of(appointment.patient_id)
-            if found is None or not found.due_for_check(appointment.start):
+            if found is None or not found.due_for_check(appointment.start, appointment.service_type):
                 continue
             asked += 1
             try:
                 self.check(appointment.patient_id, appointment.service_type, appointment.start.date())
-            except StaleWriteError:
+            except Exception:
                 failed += 1
         return asked, failed
 

@@ -96,7 +96,9 @@ class VisitPayments:
         if found is None:
             return None
         if found.pending is not None:
-            return self.resume(appointment_id, found.currency)
+            # Settled from the processor only where it shows the step done; never sent from here,
+            # as the call that began it may be sending it this moment (same key: a 409).
+            return self._settled_if_done(found) or found
         observed, step = found.observed(hold)
         if step is None:
             return found
@@ -104,6 +106,22 @@ class VisitPayments:
         event = _SETTLED[step](appointment_id=appointment_id, sequence=sequence, intent_id=hold.intent_id)
         self.records.save_payment(observed, [announce(event, self.clock())], self.clock())
         return observed
+
+    def _settled_if_done(self, payment: VisitPayment) -> VisitPayment | None:
+        """The pending step settled where the processor shows it done (the hold made, the capture
+        taken); None otherwise, or where the processor cannot say."""
+        try:
+            if payment.pending is not None and payment.pending.step is Step.HOLD:
+                state = self.processor.find_hold(payment)
+            elif payment.intent_id is not None:
+                state = self.processor.retrieve(payment.intent_id)
+            else:
+                return None
+        except PaymentRefusedError:
+            return None
+        if state is None or not payment.already_done(state):
+            return None
+        return self._settle(payment, state)
 
     # --- a step ----------------------------------------------------------------------------------
 
@@ -188,17 +206,16 @@ class PaymentNoticeInbox:
 
     def receive(self, payload: str, signature: str) -> str:
         """`taken`, `repeat` (taken before) or `ignored` (nothing of a visit's payment).
-        `SignatureRefusedError` when the notice is not the processor's. A failure un-takes the
-        notice, so the processor's redelivery is handled."""
+        `SignatureRefusedError` when the notice is not the processor's. A failure leaves the
+        notice untaken, so the processor's redelivery is handled."""
         notice = self.notices.verified_notice(payload, signature)
         if notice.hold is None or notice.appointment_id is None:
             return "ignored"
         records = self.payments.records
-        if not records.claim_notice(notice.event_id, self.payments.clock()):
+        if records.notice_taken(notice.event_id):
             return "repeat"
-        try:
-            self.payments.observe(notice.appointment_id, notice.hold)
-        except BaseException:
-            records.forget_notice(notice.event_id)
-            raise
+        # Acted on, then remembered: acting twice is harmless (the hold is re-read), and a notice
+        # remembered before it was acted on would be lost with a function that timed out between.
+        self.payments.observe(notice.appointment_id, notice.hold)
+        records.claim_notice(notice.event_id, self.payments.clock())
         return "taken"

@@ -187,11 +187,16 @@ class Eligibility:
         if self.status is not EligibilityStatus.ACTIVE or price.currency != "USD":
             return price
         if self.copay_minor is not None:
-            return Money(min(self.copay_minor, price.amount_minor), price.currency)
-        deductible = min(self.deductible_remaining_minor or 0, price.amount_minor)
-        rest = price.amount_minor - deductible
-        share = Decimal(self.coinsurance_percent or 0) * rest / 100
-        owed = deductible + int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+            owed = min(self.copay_minor, price.amount_minor)
+        elif self.coinsurance_percent is not None or self.deductible_remaining_minor is not None:
+            deductible = min(self.deductible_remaining_minor or 0, price.amount_minor)
+            rest = price.amount_minor - deductible
+            share = Decimal(self.coinsurance_percent or 0) * rest / 100
+            owed = deductible + int(share.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        else:
+            # Covered, but the payer named no cost share for the visit: not known to be free, so
+            # the price stands (a person settles it with the payer's explanation of benefits).
+            owed = price.amount_minor
         if self.out_of_pocket_remaining_minor is not None:
             owed = min(owed, self.out_of_pocket_remaining_minor)
         return Money(owed, price.currency)
@@ -331,6 +336,14 @@ class PatientCoverage:
     version: int
     check: CoverageCheck | None = None
 
-    def due_for_check(self, visit_start: datetime) -> bool:
-        """Whether a visit at `visit_start` needs its coverage checked again (the day before)."""
-        return self.check is None or self.check.checked_at < visit_start - RECHECK_BEFORE
+    def due_for_check(self, visit_start: datetime, service_type: str) -> bool:
+        """Whether a visit at `visit_start` of `service_type` needs its coverage checked again:
+        never checked, last checked before the day before, for another kind of care, or the payer
+        did not answer (asked again at every sweep until it does)."""
+        check = self.check
+        return (
+            check is None
+            or check.checked_at < visit_start - RECHECK_BEFORE
+            or check.service_type != service_type
+            or check.eligibility.status is EligibilityStatus.UNAVAILABLE
+        )

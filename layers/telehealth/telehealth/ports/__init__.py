@@ -535,8 +535,12 @@ class PaymentRecords(Protocol):
         (`StaleWriteError` otherwise), with the outbox entries the change owes."""
         ...
 
+    def notice_taken(self, event_id: str) -> bool:
+        """Whether a notice (a processor's event, a message to a patient) was taken before."""
+        ...
+
     def claim_notice(self, event_id: str, now: datetime) -> bool:
-        """Remember a processor's notice as taken: False when it was already (a redelivery)."""
+        """Remember a notice as taken: False when it was already (a redelivery, a twin)."""
         ...
 
     def forget_notice(self, event_id: str) -> None:
