@@ -404,7 +404,8 @@ export class AdminSettings extends AdminView {
     if (!this.settings) return;
     const form = event.target as HTMLFormElement;
     const timings: Record<string, number> = {};
-    for (const [name] of TIMINGS) timings[name] = Number(fieldValue(form, name)) * 60;
+    // Minutes back to seconds, to the millisecond (0.1 × 60 is 6.000000000000001 in floating point).
+    for (const [name] of TIMINGS) timings[name] = Math.round(Number(fieldValue(form, name)) * 60_000) / 1000;
     const fees: Record<string, unknown> = {};
     if (this.payments) {
       const currency = fieldValue(form, "currency").toUpperCase();
