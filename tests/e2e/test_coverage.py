@@ -142,3 +142,38 @@ def test_insurance_details_the_clinic_cannot_check_are_refused_and_change_nothin
     )
     desert = user_tokens(platform, "desert-clinic", "patient.one@desert-clinic.example")["access"]
     assert call(gateway, "GET", "/tenants/desert-clinic/v1/payers", desert).status == 404
+
+
+def test_the_front_desk_records_a_patients_insurance_and_providers_may_not(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    patient_id = call(gateway, "GET", "/v1/me/details", patient).json()["patient_id"]
+    staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+    path = f"/v1/patients/{patient_id}/coverage"
+    recorded = call(gateway, "PUT", path, staff, {"payer_id": "LKM02", "member_id": "ACT2002"})
+    assert recorded.status == 200, recorded.body
+    assert recorded.json()["payer_name"] == "Lakeside Mutual"
+
+    def active() -> dict[str, Any]:
+        found = call(gateway, "GET", path, staff).json()
+        assert found["check"] is not None and found["check"]["status"] == "active", found
+        return dict(found)
+
+    assert eventually(active, timeout_s=30)["check"]["copay_minor"] == 2500
+    # The patient sees what the desk recorded.
+    assert call(gateway, "GET", "/v1/me/coverage", patient).json()["member_id"] == "ACT2002"
+    provider = user_tokens(platform, RIVERSIDE, "dr.ramirez@riverside.example")["access"]
+    assert call(gateway, "GET", path, provider).status == 403
+    assert call(gateway, "PUT", path, provider, {"payer_id": "LKM02", "member_id": "A1"}).status == 403
+    unknown = call(
+        gateway,
+        "PUT",
+        "/v1/patients/no-such-patient/coverage",
+        staff,
+        {"payer_id": "LKM02", "member_id": "A1"},
+    )
+    assert unknown.status == 404, unknown.body
+    # Back to paying for visits themselves.
+    _record(gateway, patient, "INA3003")
+    _checked(gateway, patient, "inactive")

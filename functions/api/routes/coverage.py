@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import Field
 
 from functions.api import context
@@ -14,6 +15,7 @@ from functions.api.contract import PAYMENTS, answers
 from functions.api.routes.patients import Name, _born, _checked
 from functions.api.routes.scheduling import _Model
 from telehealth.application.callers import NotFoundError
+from telehealth.domain.coverage import Coverage, Person, Relationship
 
 if TYPE_CHECKING:
     from telehealth.domain.coverage import PatientCoverage
@@ -132,6 +134,43 @@ def my_coverage() -> CoverageOut:
     return coverage_out(found)
 
 
+PatientId = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
+
+
+@router.get(
+    "/v1/patients/<patient_id>/coverage",
+    summary="A patient's insurance and what their insurer said of it (the front desk)",
+    tags=[PAYMENTS],
+    **answers(404),
+)
+def patient_coverage(patient_id: PatientId) -> CoverageOut:
+    found = context.insurance().view(context.caller(router), patient_id)
+    if found is None:
+        raise NotFoundError("no insurance on file")
+    return coverage_out(found)
+
+
+@router.put(
+    "/v1/patients/<patient_id>/coverage",
+    summary="Record a patient's insurance (the front desk): checked with the insurer next",
+    tags=[PAYMENTS],
+    **answers(404, 409, 422, 503),
+)
+def record_patient_coverage(patient_id: PatientId, request: CoverageIn) -> CoverageOut:
+    return coverage_out(context.insurance().record(context.caller(router), _coverage(request), patient_id))
+
+
+def _coverage(request: CoverageIn) -> Coverage:
+    holder = request.subscriber
+    return Coverage(
+        request.payer_id,
+        request.member_id,
+        Relationship(request.relationship),
+        request.group_number,
+        Person(holder.given_name, holder.family_name, holder.birth_date) if holder else None,
+    )
+
+
 @router.put(
     "/v1/me/coverage",
     summary="Record your insurance (patients): checked with your insurer next, in the background",
@@ -139,14 +178,4 @@ def my_coverage() -> CoverageOut:
     **answers(409, 422, 503),
 )
 def record_coverage(request: CoverageIn) -> CoverageOut:
-    from telehealth.domain.coverage import Coverage, Person, Relationship
-
-    holder = request.subscriber
-    coverage = Coverage(
-        request.payer_id,
-        request.member_id,
-        Relationship(request.relationship),
-        request.group_number,
-        Person(holder.given_name, holder.family_name, holder.birth_date) if holder else None,
-    )
-    return coverage_out(context.insurance().record(context.caller(router), coverage))
+    return coverage_out(context.insurance().record(context.caller(router), _coverage(request)))

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
 from local.seed import SEED_PROVIDERS
-from tests.conftest import CLINIC_SETTINGS_TTL_S, user_tokens
+from tests.conftest import CLINIC_SETTINGS_TTL_S, eventually, user_tokens
 from tests.e2e.browser.test_visit import appointment_in_address
 from tests.e2e.test_billing import _price_of, _visit_event
 from tests.e2e.test_scheduling import RIVERSIDE, call
@@ -173,5 +173,43 @@ def test_a_patient_adds_their_insurance_and_sees_what_a_visit_costs_them(
 
     # Back to paying for visits themselves (the other tests' patient).
     token = user_tokens(platform, RIVERSIDE, patient)["access"]
+    reply = call(gateway, "PUT", "/v1/me/coverage", token, {"payer_id": "RHP01", "member_id": "INA3003"})
+    assert reply.status == 200, reply.body
+
+
+def test_the_front_desk_records_a_patients_insurance_while_booking_for_them(
+    platform: LocalPlatform,
+    signed_in_page: Callable[..., Page],
+    axe_check: Callable[[Page], None],
+    screenshot: Screenshots,
+) -> None:
+    gateway = platform.urls["gateway"]
+    token = user_tokens(platform, RIVERSIDE, "patient.two@riverside.example")["access"]
+    details = call(gateway, "GET", "/v1/me/details", token).json()
+    desk = signed_in_page("staff@riverside.example", "Book for a patient", route="#/book")
+    desk.get_by_label("Patient's last name").fill(details["family_name"])
+    desk.get_by_label("Date of birth").fill(details["birth_date"])
+    desk.get_by_role("button", name="Find patient").click()
+    insurance = desk.get_by_role("region", name="The patient's insurance")
+    expect(insurance).to_be_visible(timeout=15_000)
+    insurance.get_by_label("Insurer").select_option(label="Lakeside Mutual")
+    insurance.get_by_label(re.compile("^Member ID")).fill("ACT3003")
+    axe_check(desk)
+    insurance.get_by_role("button", name="Save the insurance").click()
+    expect(insurance.get_by_role("status")).to_contain_text("The insurer is being asked", timeout=10_000)
+    screenshot(desk, "insurance recorded by the desk")
+    path = f"/v1/patients/{details['patient_id']}/coverage"
+    staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+
+    def answered() -> bool:
+        found = call(gateway, "GET", path, staff).json()
+        return (
+            found["member_id"] == "ACT3003"
+            and found["check"] is not None
+            and found["check"]["status"] == "active"
+        )
+
+    assert eventually(answered, timeout_s=30)
+    # Back to paying for visits themselves (the other tests' patient).
     reply = call(gateway, "PUT", "/v1/me/coverage", token, {"payer_id": "RHP01", "member_id": "INA3003"})
     assert reply.status == 200, reply.body

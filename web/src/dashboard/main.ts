@@ -165,7 +165,8 @@ export class ClinicDashboard extends LitElement {
       case "day":
         return html`<staff-day .api=${this.api} ?payments=${Boolean(this.config.payments)}></staff-day>`;
       case "book":
-        return html`<staff-book .api=${this.api} .referralId=${rest[0] ? decodeURIComponent(rest[0]) : ""}></staff-book>`;
+        return html`<staff-book .api=${this.api} .referralId=${rest[0] ? decodeURIComponent(rest[0]) : ""}
+          ?payments=${Boolean(this.config.payments)}></staff-book>`;
       case "referrals":
         return html`<staff-referrals .api=${this.api}></staff-referrals>`;
       case "providers":

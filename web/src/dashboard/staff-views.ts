@@ -10,6 +10,7 @@ import { askedFor, priorityWords, receivedWords, type Referral } from "./referra
 import { directoryOf, everyProvider, fullName, optionLabel, type ListedProvider } from "./directory.ts";
 import { rowsOn, type Appointment, type ScheduleRow } from "./schedule.ts";
 import { viewStyles } from "./ui.ts";
+import "./patient-coverage.ts";
 import "./visit-payment.ts";
 import { saidOf } from "./words.ts";
 import { clockTime, dayBounds, dayIn, longDay } from "./zone.ts";
@@ -241,6 +242,8 @@ export class StaffBook extends ChoosesProvider {
 
   /** Booking for a referral from the worklist (`#/book/<referral id>`): its patient is chosen. */
   @property({ attribute: false }) referralId = "";
+  /** Whether the clinic takes payments (its runtime configuration says): insurance is shown. */
+  @property({ type: Boolean }) payments = false;
   @state() private referral: Referral | null = null;
 
   @state() private slots: Slot[] | null = null;
@@ -391,6 +394,9 @@ export class StaffBook extends ChoosesProvider {
         <button type="submit">Find patient</button>
       </form>
       ${this.found === null ? nothing : this.patients(this.found)}
+      ${this.patient && this.payments
+        ? html`<staff-patient-coverage .api=${this.api} .patientId=${this.patient.patient_id}></staff-patient-coverage>`
+        : nothing}
       <form class="card" @submit=${this.find} aria-labelledby="when-h">
         <h2 id="when-h">Find a time</h2>
         <label>Patient's state (two letters) <input required maxlength="2" autocomplete="off" .value=${this.query.state}

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.booking import BookingService, announce
-from telehealth.application.callers import Caller
+from telehealth.application.callers import Caller, NotFoundError
 from telehealth.domain.appointments import Actor
 from telehealth.domain.coverage import (
     Coverage,
@@ -83,11 +83,21 @@ class InsuranceDesk:
             self._payers = (now, listed)
         return self._payers[1]
 
-    def record(self, caller: Caller, coverage: Coverage) -> PatientCoverage:
-        """The patient's insurance, replacing what was on file (whose check no longer holds);
-        checked with the payer next, off this request (`Coverage.Recorded`)."""
-        caller.require(Actor.PATIENT)
-        patient_id = caller.subject
+    def _whose(self, caller: Caller, patient_id: str | None) -> str:
+        """A patient's own insurance, or (the front desk) the patient named, who must exist."""
+        if patient_id is None:  # one's own: patients only
+            caller.require(Actor.PATIENT)
+            return caller.subject
+        caller.require(Actor.STAFF)
+        if self.booking.store.patient(patient_id) is None:
+            raise NotFoundError("no such patient")
+        return patient_id
+
+    def record(self, caller: Caller, coverage: Coverage, patient_id: str | None = None) -> PatientCoverage:
+        """The patient's insurance (theirs, or the one the front desk names), replacing what was
+        on file (whose check no longer holds); checked with the payer next, off this request
+        (`Coverage.Recorded`)."""
+        patient_id = self._whose(caller, patient_id)
         payer = next((p for p in self.payers() if p.payer_id == coverage.payer_id), None)
         if payer is None:
             raise CoverageRuleError("choose the insurer from the list of payers")
@@ -105,11 +115,11 @@ class InsuranceDesk:
             self.records.save_coverage(recorded, entries, now)
             return recorded
 
-    def view(self, caller: Caller) -> PatientCoverage | None:
-        caller.require(Actor.PATIENT)
-        with self.trail.request(caller, Interaction.READ, f"Patient/{caller.subject}"):
-            found = self.records.coverage_of(caller.subject)
-            self.booking.store.record([self._audit(caller, Interaction.READ, caller.subject)])
+    def view(self, caller: Caller, patient_id: str | None = None) -> PatientCoverage | None:
+        patient_id = self._whose(caller, patient_id)
+        with self.trail.request(caller, Interaction.READ, f"Patient/{patient_id}"):
+            found = self.records.coverage_of(patient_id)
+            self.booking.store.record([self._audit(caller, Interaction.READ, patient_id)])
             return found
 
     # --- what a visit costs -----------------------------------------------------------------------------
