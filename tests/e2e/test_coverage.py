@@ -6,10 +6,12 @@ details reach no log."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from local.platform import LocalPlatform
+from local.tokens import mint_client_credentials_token
 from telehealth.adapters.healthlake import HealthLakeFhirStore
 from tests.conftest import eventually, user_tokens
 from tests.e2e.test_scheduling import RIVERSIDE, book, call, fresh_slot, stamp
@@ -177,3 +179,66 @@ def test_the_front_desk_records_a_patients_insurance_and_providers_may_not(
     # Back to paying for visits themselves.
     _record(gateway, patient, "INA3003")
     _checked(gateway, patient, "inactive")
+
+
+def test_each_insurance_route_and_the_webhook_refuse_whoever_they_are_not_for(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    """Patients their own insurance; staff any patient's; providers, machine clients and another
+    tenant's users none (the authorizer's 401 before the API's 403). Stripe's webhook takes no
+    token at all: without its signature every caller gets 400. Bodies name an insurer not in the
+    list, so nothing anyone sends here is recorded."""
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    patient_id = call(gateway, "GET", "/v1/me/details", patient).json()["patient_id"]
+    who = {
+        "patient": patient,
+        "provider": user_tokens(platform, RIVERSIDE, "dr.ramirez@riverside.example")["access"],
+        "staff": user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"],
+        "machine": mint_client_credentials_token(
+            issuer=platform.provisioned[RIVERSIDE].issuers["workforce"],
+            client_id="ehr-test",
+            scopes=["telehealth/appointments.read", "system/*.rs"],
+        ),
+        "other tenant": user_tokens(platform, "desert-clinic", "patient.one@desert-clinic.example")["access"],
+    }
+    unlisted = {"payer_id": "ZZZ99", "member_id": "A1"}
+    theirs = f"/v1/patients/{patient_id}/coverage"
+    routes: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
+        ("GET", "/v1/payers", None, {
+            "patient": 200, "provider": 403, "staff": 200, "machine": 401, "other tenant": 401,
+        }),
+        ("PUT", "/v1/me/coverage", unlisted, {
+            "patient": 422, "provider": 403, "staff": 403, "machine": 401, "other tenant": 401,
+        }),
+        ("GET", "/v1/me/coverage", None, {
+            "provider": 403, "staff": 403, "machine": 401, "other tenant": 401,
+        }),
+        ("PUT", theirs, unlisted, {
+            "patient": 403, "provider": 403, "staff": 422, "machine": 401, "other tenant": 401,
+        }),
+        ("GET", theirs, None, {
+            "patient": 403, "provider": 403, "machine": 401, "other tenant": 401,
+        }),
+        ("POST", f"/tenants/{RIVERSIDE}/webhooks/stripe", {"id": "evt_1"}, {
+            "patient": 400, "provider": 400, "staff": 400, "machine": 400, "other tenant": 400,
+        }),
+    ]  # fmt: skip
+    for method, path, body, expected in routes:
+        for role, status in expected.items():
+            reply = call(gateway, method, path, who[role], body)
+            assert reply.status == status, (method, path, role, reply.status, reply.body[:200])
+
+
+def test_a_retried_insurance_save_gets_its_first_answer_and_is_recorded_once(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    body = {"payer_id": "RHP01", "member_id": "INA3003"}
+    key = {"Idempotency-Key": f"coverage-{time.time_ns()}"}
+    first = call(gateway, "PUT", "/v1/me/coverage", patient, body, **key)
+    again = call(gateway, "PUT", "/v1/me/coverage", patient, body, **key)
+    assert first.status == again.status == 200, (first.body, again.body)
+    assert again.json() == first.json()
+    # One recording: the version moved once (and, checked since, once more), not twice.
+    _checked(gateway, patient, "inactive")
+    assert call(gateway, "GET", "/v1/me/coverage", patient).json()["version"] == first.json()["version"] + 1

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import Field
 
-from functions.api import context
+from functions.api import context, idempotent
 from functions.api.contract import PAYMENTS, answers
 from functions.api.routes.patients import Name, _born, _checked
 from functions.api.routes.scheduling import _Model
@@ -117,7 +117,7 @@ def coverage_out(found: PatientCoverage) -> CoverageOut:
     "/v1/payers", summary="The insurers whose coverage the clinic can check", tags=[PAYMENTS], **answers(503)
 )
 def payers() -> PayerList:
-    listed = context.insurance().payers()
+    listed = context.insurance().payers(context.caller(router))
     return PayerList(payers=[PayerOut(payer_id=p.payer_id, name=p.name) for p in listed])
 
 
@@ -154,7 +154,9 @@ def patient_coverage(patient_id: PatientId) -> CoverageOut:
     "/v1/patients/<patient_id>/coverage",
     summary="Record a patient's insurance (the front desk): checked with the insurer next",
     tags=[PAYMENTS],
-    **answers(404, 409, 422, 503),
+    # A retry gets the first answer rather than recording (and checking) the insurance again.
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, 503, idempotent=True),
 )
 def record_patient_coverage(patient_id: PatientId, request: CoverageIn) -> CoverageOut:
     return coverage_out(context.insurance().record(context.caller(router), _coverage(request), patient_id))
@@ -175,7 +177,8 @@ def _coverage(request: CoverageIn) -> Coverage:
     "/v1/me/coverage",
     summary="Record your insurance (patients): checked with your insurer next, in the background",
     tags=[PAYMENTS],
-    **answers(409, 422, 503),
+    middlewares=[idempotent.by_record()],
+    **answers(409, 422, 503, idempotent=True),
 )
 def record_coverage(request: CoverageIn) -> CoverageOut:
     return coverage_out(context.insurance().record(context.caller(router), _coverage(request)))

@@ -70,8 +70,11 @@ class InsuranceDesk:
 
     # --- the patient's side ----------------------------------------------------------------------------
 
-    def payers(self) -> list[Payer]:
-        """The clearinghouse's payers that take eligibility checks, by name."""
+    def payers(self, caller: Caller | None = None) -> list[Payer]:
+        """The clearinghouse's payers that take eligibility checks, by name: for the patient and
+        the front desk entering insurance (None: the desk itself, recording it)."""
+        if caller is not None:
+            caller.require(Actor.PATIENT, Actor.STAFF)
         now = self.clock()
         if self._payers is None or now - self._payers[0] > PAYERS_KEPT:
             try:
