@@ -132,6 +132,7 @@ class StripeFront:
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # the state, the log
         self._in_flight: set[str] = set()
+        self._intent_locks: dict[str, threading.RLock] = {}
         self.endpoints: list[Endpoint] = []
         self.events: list[dict[str, Any]] = []  # each with its body and its deliveries' statuses
         self._outgoing: queue.Queue[tuple[dict[str, Any], Endpoint]] = queue.Queue()
@@ -252,6 +253,31 @@ class StripeFront:
                 )
         if method == "GET" and parts == ["v1", "payment_intents"]:
             return self._list_intents(dict(params), headers)
+        subject = intent_id or dict(params).get("payment_intent")
+        if subject is None:
+            return self._answered(method, path, query, params, headers, sent, kept, creating, parts)
+        # One request at a time per PaymentIntent, as Stripe answers them: a read while a capture
+        # is on its way sees it whole (localstripe's status with this layer's captured amount),
+        # never half (captured there, its amount not yet recorded here).
+        with self._intent_lock(subject):
+            return self._answered(method, path, query, params, headers, sent, kept, creating, parts)
+
+    def _intent_lock(self, intent_id: str) -> threading.RLock:
+        with self._lock:
+            return self._intent_locks.setdefault(intent_id, threading.RLock())
+
+    def _answered(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        params: list[tuple[str, str]],
+        headers: dict[str, str],
+        sent: list[tuple[str, str]],
+        kept: dict[str, str],
+        creating: bool,
+        parts: list[str],
+    ) -> _Answer:
         answer = self._upstream(method, path, query if method == "GET" else "", sent, headers)
         if answer.status == 404:
             # Stripe names a missing object's error `resource_missing`; localstripe names none.
