@@ -13,7 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from telehealth.adapters.payments import StripePayments
+    from telehealth.adapters.payments import PaymentsFunction, StripePayments
     from telehealth.adapters.scheduling_store import DynamoSchedulingStore
     from telehealth.adapters.visits_store import DynamoVisitStore
     from telehealth.adapters.vitals_store import DynamoVitalsStore
@@ -242,15 +242,22 @@ def record_projector() -> RecordProjector:
 
 
 @cache
+def payments_function() -> PaymentsFunction:
+    """The tenant's payments function (Lambda Invoke): one client for every desk that asks it."""
+    from telehealth.adapters.payments import PaymentsFunction
+
+    return PaymentsFunction()
+
+
+@cache
 def billing() -> Billing:
     """The billing desk: its card processor is the tenant's payments function (by Lambda Invoke),
     its records the clinic table."""
-    from telehealth.adapters.payments import PaymentsFunction
     from telehealth.adapters.payments_store import DynamoPaymentRecords
     from telehealth.application.billing import Billing
     from telehealth.application.payments import VisitPayments
 
-    processor, records = PaymentsFunction(), DynamoPaymentRecords(client=table_client())
+    processor, records = payments_function(), DynamoPaymentRecords(client=table_client())
     payments = VisitPayments(processor, records, now)
     return Billing(booking(), payments, processor, records, audit_trail(), now, insurance=insurance())
 
@@ -279,20 +286,18 @@ def insurance() -> InsuranceDesk:
 def card_refusals() -> CardRefusalNotices:
     """Telling a patient their card refused a visit's hold (the visit-payments function's)."""
     from telehealth.adapters.notifier import SesSnsNotifier
-    from telehealth.adapters.payments_store import DynamoPaymentRecords
     from telehealth.application.billing import CardRefusalNotices
 
-    records = DynamoPaymentRecords(client=table_client())
+    records = billing().payments.records
     return CardRefusalNotices(booking(), records, SesSnsNotifier(), os.environ["PORTAL_URL"], now)
 
 
 @cache
 def payment_notices() -> PaymentNoticeInbox:
     """Stripe's webhooks: verified and re-read by the payments function, taken once here."""
-    from telehealth.adapters.payments import PaymentsFunction
     from telehealth.application.payments import PaymentNoticeInbox
 
-    return PaymentNoticeInbox(PaymentsFunction(), billing().payments)
+    return PaymentNoticeInbox(payments_function(), billing().payments)
 
 
 @cache

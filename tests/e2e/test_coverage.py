@@ -41,6 +41,13 @@ def _record(gateway: str, patient: str, member_id: str, **more: Any) -> dict[str
     return dict(recorded)
 
 
+def self_pay_again(gateway: str, patient: str) -> None:
+    """The patient pays for visits themselves again (the other tests' price): an inactive plan,
+    recorded and answered."""
+    _record(gateway, patient, "INA3003")
+    _checked(gateway, patient, "inactive")
+
+
 def test_insurance_is_checked_with_the_payer_and_the_visit_costs_the_copay(
     platform: LocalPlatform, gateway: str, fhir: HealthLakeFhirStore
 ) -> None:
@@ -95,8 +102,7 @@ def test_insurance_is_checked_with_the_payer_and_the_visit_costs_the_copay(
     assert copay["allowedMoney"] == {"value": 25.0, "currency": "USD"}
 
     # Back to paying for visits themselves (the other tests' patient): an inactive plan.
-    _record(gateway, patient, "INA3003")
-    _checked(gateway, patient, "inactive")
+    self_pay_again(gateway, patient)
     after = call(gateway, "GET", f"/v1/appointments/{visit}/payment", patient).json()
     assert after["amount_due_minor"] > 2500  # the service's own price again
 
@@ -176,9 +182,7 @@ def test_the_front_desk_records_a_patients_insurance_and_providers_may_not(
         {"payer_id": "LKM02", "member_id": "A1"},
     )
     assert unknown.status == 404, unknown.body
-    # Back to paying for visits themselves.
-    _record(gateway, patient, "INA3003")
-    _checked(gateway, patient, "inactive")
+    self_pay_again(gateway, patient)
 
 
 def test_each_insurance_route_and_the_webhook_refuse_whoever_they_are_not_for(

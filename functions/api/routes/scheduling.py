@@ -27,6 +27,7 @@ from functions.api import context, idempotent
 from functions.api.contract import AVAILABILITY, INTEGRATIONS, SCHEDULING, answers
 from telehealth.application.callers import Caller
 from telehealth.domain.appointments import Actor
+from telehealth.domain.coverage import EligibilityStatus
 from telehealth.domain.jurisdictions import US_JURISDICTIONS
 from telehealth.domain.scheduling import Availability, ExtraHours, Interval, SchedulingError
 
@@ -244,7 +245,7 @@ def _price(caller: Caller, service_type: str) -> PriceOut | None:
     price, insured = context.booking().price_of(service_type), False
     if price.amount_minor and caller.actor is Actor.PATIENT:
         price, answer = context.insurance().share(caller.subject, price)
-        insured = answer is not None and answer.status.value == "active"
+        insured = answer is not None and answer.status is EligibilityStatus.ACTIVE
     if not price.amount_minor:
         return None
     return PriceOut(amount_minor=price.amount_minor, currency=price.currency, insured=insured)

@@ -19,6 +19,7 @@ from local.seed import SEED_PROVIDERS
 from tests.conftest import CLINIC_SETTINGS_TTL_S, eventually, user_tokens
 from tests.e2e.browser.test_visit import appointment_in_address
 from tests.e2e.test_billing import _price_of, _visit_event
+from tests.e2e.test_coverage import self_pay_again
 from tests.e2e.test_scheduling import RIVERSIDE, call
 from tools.browser import Screenshots
 
@@ -171,10 +172,7 @@ def test_a_patient_adds_their_insurance_and_sees_what_a_visit_costs_them(
     )
     screenshot(page, "the insured price")
 
-    # Back to paying for visits themselves (the other tests' patient).
-    token = user_tokens(platform, RIVERSIDE, patient)["access"]
-    reply = call(gateway, "PUT", "/v1/me/coverage", token, {"payer_id": "RHP01", "member_id": "INA3003"})
-    assert reply.status == 200, reply.body
+    self_pay_again(gateway, user_tokens(platform, RIVERSIDE, patient)["access"])
 
 
 def test_the_front_desk_records_a_patients_insurance_while_booking_for_them(
@@ -210,6 +208,4 @@ def test_the_front_desk_records_a_patients_insurance_while_booking_for_them(
         )
 
     assert eventually(answered, timeout_s=30)
-    # Back to paying for visits themselves (the other tests' patient).
-    reply = call(gateway, "PUT", "/v1/me/coverage", token, {"payer_id": "RHP01", "member_id": "INA3003"})
-    assert reply.status == 200, reply.body
+    self_pay_again(gateway, token)

@@ -4,20 +4,9 @@
 import { LitElement, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ActionKeys, ApiError, type Api } from "../shared/api.ts";
+import type { PatientCoverage as Coverage, Payer } from "../shared/coverage.ts";
 import { viewStyles } from "./ui.ts";
 import { saidOf } from "./words.ts";
-
-interface Payer {
-  payer_id: string;
-  name: string;
-}
-
-interface Coverage {
-  payer_id: string;
-  member_id: string;
-  status_words: string;
-  check: { status: string } | null;
-}
 
 @customElement("staff-patient-coverage")
 export class StaffPatientCoverage extends LitElement {

@@ -4,13 +4,9 @@
 import { html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import { ActionKeys, ApiError } from "../shared/api.ts";
+import type { Payer } from "../shared/coverage.ts";
 import { type PatientCoverage, coverageWords } from "./money.ts";
 import { PortalScreen } from "./screen.ts";
-
-interface Payer {
-  payer_id: string;
-  name: string;
-}
 
 // How long the panel keeps asking for the insurer's answer after a save.
 const WAIT_FOR_CHECK_MS = 45_000;

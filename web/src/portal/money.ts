@@ -1,8 +1,9 @@
 // What the portal says about a visit's money, in the patient's words: its price before booking,
 // and where its payment stands after. Kept free of the DOM so it is unit-tested as it is.
+import type { PatientCoverage } from "../shared/coverage.ts";
 import { type VisitPayment, formatMoney } from "../shared/money.ts";
 
-export type { VisitPayment };
+export type { PatientCoverage, VisitPayment };
 import { formatWhen } from "./time.ts";
 
 
@@ -18,22 +19,6 @@ export function priceWords(amountMinor: number, currency: string, insured = fals
   );
 }
 
-/** GET /v1/me/coverage */
-export interface PatientCoverage {
-  payer_id: string;
-  payer_name: string;
-  member_id: string;
-  group_number: string | null;
-  relationship: "self" | "spouse" | "child" | "other";
-  status_words: string;
-  check: {
-    status: "active" | "inactive" | "rejected" | "unavailable";
-    copay_minor: number | null;
-    coinsurance_percent: number | null;
-    deductible_remaining_minor: number | null;
-  } | null;
-  version: number;
-}
 
 /** What the patient's insurance means for a visit, in their words (the payer's figures in USD). */
 export function coverageWords(c: PatientCoverage, locale?: string): string[] {

@@ -13,7 +13,7 @@ write is conditional on.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
@@ -32,7 +32,7 @@ class DynamoCoverageRecords(TableStore):
         found = self._get(*_key(patient_id))
         return coverage_from(found) if found is not None else None
 
-    def save_coverage(self, coverage: PatientCoverage, outbox: list[OutboxEntry], now: Any) -> None:
+    def save_coverage(self, coverage: PatientCoverage, outbox: list[OutboxEntry], now: datetime) -> None:
         pk, sk = _key(coverage.patient_id)
         c, check, holder = coverage.coverage, coverage.check, coverage.coverage.subscriber
         put: dict[str, Any] = {

@@ -97,20 +97,23 @@ def check_body(question: EligibilityQuestion, *, provider_npi: str, provider_nam
     return body
 
 
+def _codes(errors: Any) -> list[str]:
+    """The AAA reasons (their codes) of one level of the answer's errors."""
+    return [str(e.get("code")) for e in errors or [] if e.get("code")]
+
+
 def eligibility_of(answer: Mapping[str, Any], wanted: Sequence[str], *, dependent: bool) -> Eligibility:
     """The normalized answer from the API's response: its `errors` (the 271's AAA reasons, at
     any level), else the benefit lines (the dependent's, for a dependent) read for the visit."""
-    rejections = [str(e.get("code")) for e in answer.get("errors") or [] if e.get("code")]
+    rejections = _codes(answer.get("errors"))
     who: Mapping[str, Any] = answer
     if dependent:
         dependents = answer.get("dependents") or []
         who = dependents[0] if dependents else {}
-        rejections += [str(e.get("code")) for e in who.get("aaaErrors") or [] if e.get("code")]
+        rejections += _codes(who.get("aaaErrors"))
         if not dependents and not rejections:
             rejections.append("75")  # the payer returned no such dependent
-    rejections += [
-        str(e.get("code")) for e in (answer.get("subscriber") or {}).get("aaaErrors") or [] if e.get("code")
-    ]
+    rejections += _codes((answer.get("subscriber") or {}).get("aaaErrors"))
     rejections = list(dict.fromkeys(rejections))  # a reason may be at two levels of the answer
     lines = who.get("benefitsInformation") or answer.get("benefitsInformation") or []
     dates = who.get("planDateInformation") or answer.get("planDateInformation") or {}

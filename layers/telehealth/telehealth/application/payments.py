@@ -75,23 +75,21 @@ class VisitPayments:
         if pending is None:
             return payment
         try:
-            if pending.step is Step.HOLD:
-                found = self.processor.find_hold(payment)
-                if found is not None:
-                    return self._settle(payment, found)
-            elif payment.intent_id is not None:
-                state = self.processor.retrieve(payment.intent_id)
-                if payment.already_done(state):
-                    return self._settle(payment, state)
+            now = self._hold_now(payment)
         except PaymentRefusedError as refusal:  # the hold (or the customer) is gone for good
             return self._refuse(payment, refusal.code)
+        # A hold found by its metadata is settled whatever its state (refused where the card did
+        # not authorize it); a step on an existing hold only where the hold shows it done.
+        if now is not None and (pending.step is Step.HOLD or payment.already_done(now)):
+            return self._settle(payment, now)
         return self._send(payment)
 
     def observe(self, appointment_id: str, hold: HoldState) -> VisitPayment | None:
         """The visit's payment brought up to what the processor reports of its hold, unasked (a
-        webhook's, re-read): a pending step is finished first (the report may be its outcome);
-        otherwise what was done at the processor alone (a hold lapsed, a refund from its
-        dashboard) is recorded, with its event. None: the visit has no payment here."""
+        webhook's, re-read): a pending step is settled where the hold shows it done (the report
+        may be its outcome), never sent from here; otherwise what was done at the processor alone
+        (a hold lapsed, a refund from its dashboard) is recorded, with its event. None: the visit
+        has no payment here."""
         found = self.records.visit_payment(appointment_id)
         if found is None:
             return None
@@ -111,17 +109,17 @@ class VisitPayments:
         """The pending step settled where the processor shows it done (the hold made, the capture
         taken); None otherwise, or where the processor cannot say."""
         try:
-            if payment.pending is not None and payment.pending.step is Step.HOLD:
-                state = self.processor.find_hold(payment)
-            elif payment.intent_id is not None:
-                state = self.processor.retrieve(payment.intent_id)
-            else:
-                return None
+            now = self._hold_now(payment)
         except PaymentRefusedError:
             return None
-        if state is None or not payment.already_done(state):
-            return None
-        return self._settle(payment, state)
+        return self._settle(payment, now) if now is not None and payment.already_done(now) else None
+
+    def _hold_now(self, payment: VisitPayment) -> HoldState | None:
+        """What the processor holds for the pending step: the hold a pending hold made (found by
+        its metadata), or the visit's current hold; None when there is none to read."""
+        if payment.pending is not None and payment.pending.step is Step.HOLD:
+            return self.processor.find_hold(payment)
+        return self.processor.retrieve(payment.intent_id) if payment.intent_id is not None else None
 
     # --- a step ----------------------------------------------------------------------------------
 
