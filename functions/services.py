@@ -259,7 +259,17 @@ def billing() -> Billing:
 
     processor, records = payments_function(), DynamoPaymentRecords(client=table_client())
     payments = VisitPayments(processor, records, now)
-    return Billing(booking(), payments, processor, records, audit_trail(), now, insurance=insurance())
+    return Billing(
+        booking(),
+        payments,
+        processor,
+        records,
+        audit_trail(),
+        now,
+        charges=records,
+        visits=visit_store(),
+        insurance=insurance(),
+    )
 
 
 @cache

@@ -567,7 +567,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         key="visit-payments",
         bus=BusKind.TENANT,
-        description="A visit ended or moved, its card refused, insurance recorded: settled, told, checked",
+        description="A visit ended or moved, its money moved, insurance recorded: settled, invoiced, checked",
         target=VISIT_PAYMENTS,
         event_pattern={
             "source": [
@@ -582,6 +582,8 @@ RULES: tuple[Rule, ...] = (
                 "Visit.Cancelled",
                 "Appointment.Rescheduled",
                 "Payment.Failed",
+                "Payment.Captured",
+                "Payment.Refunded",
                 "Coverage.Recorded",
             ],
         },

@@ -128,17 +128,26 @@ SEED_PROVIDERS = (
 
 # What the clinic offers: every visit type the providers above publish hours for. Prices in cents.
 # General and follow-up visits carry the SNOMED CT procedures the record codes them with; the
-# evaluation has none (an admin may give it one), so the record names it by its text.
+# evaluation has none (an admin may give it one), so the record names it by its text. Each is
+# billed as an established patient's office visit of its length, or a psychiatric evaluation.
 SEED_SERVICES = (
-    Service("general", "General visit", 30, 4000, coding=ServiceType("11429006", SNOMED_CT, "Consultation")),
+    Service(
+        "general",
+        "General visit",
+        30,
+        4000,
+        coding=ServiceType("11429006", SNOMED_CT, "Consultation"),
+        billing_code="99213",
+    ),
     Service(
         "follow-up",
         "Follow-up visit",
         15,
         2500,
         coding=ServiceType("390906007", SNOMED_CT, "Follow-up encounter"),
+        billing_code="99212",
     ),
-    Service("evaluation", "Psychological evaluation", 240, 30000),
+    Service("evaluation", "Psychological evaluation", 240, 30000, billing_code="90791"),
 )
 
 

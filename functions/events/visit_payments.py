@@ -1,9 +1,10 @@
 """A visit's payment settled as the visit ends, from the tenant bus: completed (what it costs is
-taken from the hold), missed by the patient (the clinic's no-show fee), missed by the provider or
-cancelled (the hold let go), moved past its hold's deadline (held again). And every 15 minutes,
-from the default bus's schedule, the visits starting within two days are held on their saved
-cards. A hold the card refused tells the patient, in time to add another. Events carry ids only;
-the money is the billing desk's."""
+taken from the hold, and its charge and the patient's invoice entered), missed by the patient (the
+clinic's no-show fee), missed by the provider or cancelled (the hold let go), moved past its
+hold's deadline (held again). And every 15 minutes, from the default bus's schedule, the visits
+starting within two days are held on their saved cards. A hold the card refused tells the
+patient, in time to add another; money taken or given back brings the visit's invoice up to date.
+Events carry ids only; the money is the billing desk's."""
 
 from __future__ import annotations
 
@@ -58,9 +59,21 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         told = detail.get("step") == "hold" and card_refusals().tell(appointment_id, int(detail["sequence"]))
         logger.info("card refusal", extra={"appointment_id": appointment_id, "told": told})
         return {"appointment_id": appointment_id, "told": told}
+    if event.get("detail-type") in ("Payment.Captured", "Payment.Refunded"):  # the invoice follows
+        charge = billing().invoice_paid(appointment_id)
+        logger.info("invoice brought up to date", extra={"appointment_id": appointment_id})
+        return {
+            "appointment_id": appointment_id,
+            "invoice": charge.invoice_status.value if charge else "none",
+        }
     outcome = outcome_of(str(event.get("detail-type")), detail)
     if outcome == "rescheduled":
         payment = billing().rescheduled(appointment_id)
+    elif outcome == "completed":
+        try:
+            payment = billing().settle(appointment_id, outcome)
+        finally:  # entered even when the money failed to move (retried with the event)
+            billing().enter_charge(appointment_id)
     else:
         payment = billing().settle(appointment_id, outcome)
     status = payment.status.value if payment is not None else "none"

@@ -267,8 +267,9 @@ def test_an_admin_changes_a_price_at_the_version_read_and_the_change_is_kept(
     admin = tokens["admin"]
     listed = admin_call(gateway, "GET", "/v1/admin/services", admin).json()["services"]
     general = next(s for s in listed if s["code"] == "general")
-    # A PUT is the whole service: what was read goes back (a coding left out would be taken off).
-    body = {k: general[k] for k in ("display", "minutes", "currency", "active", "coding")}
+    # A PUT is the whole service: what was read goes back (a coding or billing code left out would
+    # be taken off).
+    body = {k: general[k] for k in ("display", "minutes", "currency", "active", "coding", "billing_code")}
     raised = {**body, "price_minor": general["price_minor"] + 500, "version": general["version"]}
     changed = admin_call(gateway, "PUT", "/v1/admin/services/general", admin, raised)
     assert changed.status == 200, changed.body
@@ -299,12 +300,19 @@ def test_an_admins_coding_of_a_service_reaches_the_record_and_taking_it_off_leav
     }  # the seed's, through the admin service
     evaluation = next(s for s in listed if s["code"] == "evaluation")
     assert evaluation["coding"] is None
-    body = {k: evaluation[k] for k in ("display", "minutes", "price_minor", "currency", "active")}
+    body = {
+        k: evaluation[k] for k in ("display", "minutes", "price_minor", "currency", "active", "billing_code")
+    }
     # A coding FHIR would refuse is a 400 naming the field, and changes nothing.
     odd = {**body, "coding": {"system": "clinic services", "code": "eval"}, "version": evaluation["version"]}
     bad = admin_call(gateway, "PUT", "/v1/admin/services/evaluation", admin, odd)
     assert bad.status == 400 and bad.headers["Content-Type"] == "application/problem+json", bad.body
     assert "system" in bad.json()["errors"][0]["field"]
+    # So is a billing code that is no CPT or HCPCS code (the seed bills the evaluation as 90791).
+    assert evaluation["billing_code"] == "90791"
+    uncoded = {**body, "billing_code": "9079", "version": evaluation["version"]}
+    bad = admin_call(gateway, "PUT", "/v1/admin/services/evaluation", admin, uncoded)
+    assert bad.status == 400 and bad.json()["errors"][0]["field"].endswith("billing_code"), bad.body
     coding = {"system": "https://riverside.example/fhir/CodeSystem/services", "code": "psych-eval-4h"}
     coded = call(
         gateway,

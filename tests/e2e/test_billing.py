@@ -15,6 +15,7 @@ from infra import topology
 from local.emulator import ACCOUNT
 from local.platform import STRIPE_KEY, LocalPlatform
 from local.tokens import mint_client_credentials_token
+from telehealth.adapters.healthlake import HealthLakeFhirStore
 from telehealth.adapters.payments import StripePayments
 from telehealth.adapters.payments_store import DynamoPaymentRecords
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
@@ -62,7 +63,7 @@ def _visit_event(platform: LocalPlatform, detail_type: str, appointment_id: str,
 
 
 def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_completes_and_refunded(
-    platform: LocalPlatform, gateway: str
+    platform: LocalPlatform, gateway: str, fhir: HealthLakeFhirStore
 ) -> None:
     patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
     booked = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=THIS_WEEK))
@@ -114,6 +115,24 @@ def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_comp
 
     assert eventually(captured, timeout_s=30)["captured_minor"] == price
 
+    # Entered as a charge (the service's CPT code, modifier 95; the place of service 02, as the
+    # patient, never checked in here, did not say they were at home) and invoiced, paid in full.
+    item = eventually(lambda: fhir.read("ChargeItem", f"charge-{visit.lower()}"), timeout_s=30)
+    general = {"general": "99213", "follow-up": "99212"}[booked.json()["service_type"]]
+    assert [c["code"] for c in item["code"]["coding"]] == [general]
+    assert sorted(e["valueCoding"]["code"] for e in item["extension"]) == ["02", "95"]
+
+    def invoice_paid(amount_minor: int) -> Any:
+        def paid() -> dict[str, Any]:
+            found = fhir.read("Invoice", f"invoice-{visit.lower()}")
+            assert round(found["extension"][0]["valueMoney"]["value"] * 100) == amount_minor, found
+            return found
+
+        return eventually(paid, timeout_s=30)
+
+    invoice = invoice_paid(price)
+    assert (invoice["status"], round(invoice["totalNet"]["value"] * 100)) == ("balanced", price)
+
     # The front desk refunds part; a patient may not; more than was taken is refused.
     staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
     assert call(gateway, "POST", f"{path}/refunds", patient, {"amount_minor": 100}).status == 403
@@ -121,6 +140,12 @@ def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_comp
     assert refunded.status == 200 and refunded.json()["refunded_minor"] == 1500, refunded.body
     too_much = call(gateway, "POST", f"{path}/refunds", staff, {"amount_minor": price - 1500 + 1})
     assert too_much.status == 409 and too_much.json()["type"] == "/problems/over-refund", too_much.body
+    # The invoice follows the refund: paid less, and owed less (a refund is not owed again).
+    refunded_invoice = invoice_paid(price - 1500)
+    assert (refunded_invoice["status"], round(refunded_invoice["totalNet"]["value"] * 100)) == (
+        "balanced",
+        price - 1500,
+    )
 
 
 def test_a_missed_visit_costs_the_no_show_fee_and_a_cancelled_one_nothing(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.api import context
 from functions.api.contract import ADMIN, answers
 from telehealth.application.clinic_admin import MAX_CREDENTIALS, MAX_DIRECTORY_PAGE, ListedProvider
+from telehealth.domain.charges import BILLING_CODE
 from telehealth.domain.clinic_settings import (
     MAX_OPEN_BOOKINGS,
     MAX_PRICE_MINOR,
@@ -133,6 +134,10 @@ class ServiceIn(_Model):
     coding: Coding | None = Field(
         default=None, description="Left out: the record names the service by its code alone"
     )
+    billing_code: Annotated[str, Field(pattern=BILLING_CODE.pattern)] | None = Field(
+        default=None,
+        description="The CPT (or HCPCS) code a completed visit is billed as; left out: none",
+    )
     version: int = Field(ge=0, description="The version read; 0 adds a service")
 
 
@@ -144,6 +149,7 @@ class ServiceOut(_Model):
     currency: str
     active: bool
     coding: Coding | None
+    billing_code: str | None
     version: int
 
 
@@ -180,6 +186,7 @@ def service_out(service: Service, version: int) -> ServiceOut:
         currency=service.currency,
         active=service.active,
         coding=Coding(**service.coding.as_fields()) if service.coding else None,
+        billing_code=service.billing_code,
         version=version,
     )
 
@@ -252,6 +259,7 @@ def put_service(code: ServiceCode, request: ServiceIn) -> Response[ServiceOut]:
         currency=request.currency,
         active=request.active,
         coding=request.coding.as_domain() if request.coding else None,
+        billing_code=request.billing_code,
     )
     version = context.clinic_admin().put_service(context.caller(router), service, request.version)
     return Response(

@@ -37,6 +37,11 @@ class CheckInRequest(_Model):
     reason: Annotated[str, Field(max_length=500)] = Field(
         "", description="Why the patient is seeking care today, in their words (shown to the provider)"
     )
+    at_home: bool | None = Field(
+        None,
+        description="Whether the patient is at home for the visit (the claim's place of service: "
+        "10 at home, 02 elsewhere); left out: not said, billed as elsewhere",
+    )
 
 
 class CheckInOut(_Model):
@@ -152,6 +157,7 @@ def check_in(appointment_id: AppointmentId, request: CheckInRequest) -> Response
         consents_to_telehealth=request.consent_to_telehealth,
         consents_to_recording=request.consent_to_recording,
         reason=request.reason,
+        at_home=request.at_home,
         idempotency=context.idempotency(answer),
     )
     return answer(done)

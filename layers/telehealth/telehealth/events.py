@@ -185,6 +185,15 @@ class CoverageRecorded(DomainEvent):
     version: int
 
 
+class ChargeEntered(DomainEvent):
+    """A completed visit's charge and the patient's invoice were entered (ids only: a billing
+    code names the care)."""
+
+    source: ClassVar[str] = "telehealth.payments"
+    detail_type: ClassVar[str] = "Charge.Entered"
+    appointment_id: str
+
+
 class CoverageChecked(DomainEvent):
     """The payer answered (or did not) about a patient's insurance: the outcome's kind only."""
 
@@ -216,6 +225,7 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     PaymentReleased,
     PaymentRefunded,
     PaymentFailed,
+    ChargeEntered,
     CoverageRecorded,
     CoverageChecked,
 )

@@ -53,6 +53,18 @@ def test_each_dashboard_view_is_accessible(
         axe_check(page)
         page.get_by_role("button", name="Save provider").click()  # as it was: a new version, same facts
         expect(page.get_by_role("status").filter(has_text="Provider saved.")).to_be_visible(timeout=15_000)
+        # A service and the code it is billed as (the seed's), saved as it was.
+        page.get_by_role("navigation").get_by_role("link", name="Services").click()
+        page.get_by_role("button", name="Change General visit").click()
+        expect(page.get_by_label("Billing code (CPT or HCPCS, optional)")).to_have_value("99213")
+        axe_check(page)
+        page.get_by_role("button", name="Save service").click()
+        expect(page.get_by_role("status").filter(has_text="General visit saved.")).to_be_visible(
+            timeout=15_000
+        )
+        expect(
+            page.get_by_role("row", name="General visit").get_by_role("cell", name="99213")
+        ).to_be_visible()
     if who == "staff":  # a provider chosen from the directory, not typed
         okafor = "Okafor, Ngozi (family medicine)"
         page.get_by_label("Provider", exact=True).select_option(label=okafor)  # "A provider's day"

@@ -80,6 +80,7 @@ def test_a_keyboard_only_patient_books_checks_in_and_joins(
     press(page, page.get_by_role("link", name="Check in"))
     expect(page.get_by_role("heading", level=1, name="Check in")).to_be_visible()
     choose(page, page.get_by_label("Where are you now?"), "New York")
+    press(page, page.get_by_label("Yes, at home"), "Space")
     type_into(page, page.get_by_label("Emergency contact"), "+1 555 0111")
     press(page, page.get_by_label("I agree to have this visit by video (telehealth)."), "Space")
     press(page, page.get_by_role("button", name="Check in"))

@@ -62,10 +62,11 @@ def test_a_whole_visit_in_two_browsers(
     visit = appointment_in_address(patient)
     screenshot(patient, "booked")
 
-    # Check in: where the patient is, a contact, the reason, consent.
+    # Check in: where the patient is (at home), a contact, the reason, consent.
     patient.get_by_role("link", name="Check in").click()
     expect(patient.get_by_role("heading", level=1, name="Check in")).to_be_visible()
     patient.get_by_label("Where are you now?").select_option("NY")
+    patient.get_by_label("Yes, at home").check()
     patient.get_by_label("Emergency contact").fill("+1 555 0100")
     reason = f"Sore throat, browser visit {visit[-6:]}"
     patient.get_by_label("Reason for your visit (optional)").fill(reason)

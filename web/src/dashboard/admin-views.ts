@@ -249,6 +249,7 @@ interface Service {
   currency: string;
   active: boolean;
   coding: { system: string; code: string; display?: string | null } | null;
+  billing_code: string | null;
   version: number;
 }
 
@@ -286,6 +287,11 @@ export class AdminServices extends AdminView {
       return;
     }
     const price = Number(fieldValue(form, "price"));
+    const billing = fieldValue(form, "billing").toUpperCase();
+    if (billing && !/^(\d{4}[0-9FT]|[A-V]\d{4})$/.test(billing)) {
+      this.error = "A billing code is a CPT code (five digits, or four and F or T) or a HCPCS code (a letter and four digits).";
+      return;
+    }
     // The whole service goes back, its coding too (a PUT without it would take the code off).
     const body = {
       display: fieldValue(form, "display"),
@@ -294,6 +300,7 @@ export class AdminServices extends AdminView {
       currency: fieldValue(form, "currency") || "USD",
       active: new FormData(form).get("active") === "on",
       coding: this.editing.coding,
+      billing_code: billing || null,
       version: this.editing.version,
     };
     await this.change(async () => {
@@ -314,7 +321,7 @@ export class AdminServices extends AdminView {
         : html`<section aria-labelledby="services-h">
             <h2 id="services-h">The clinic's services</h2>
             <table>
-              <thead><tr><th scope="col">Service</th><th scope="col">Code</th><th scope="col">Length</th><th scope="col">Price</th><th scope="col">Offered</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+              <thead><tr><th scope="col">Service</th><th scope="col">Code</th><th scope="col">Length</th><th scope="col">Price</th><th scope="col">Billed as</th><th scope="col">Offered</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
               <tbody>
                 ${this.services.map(
                   (s) => html`<tr>
@@ -322,13 +329,14 @@ export class AdminServices extends AdminView {
                     <td>${s.code}</td>
                     <td>${s.minutes} minutes</td>
                     <td>${(s.price_minor / 100).toFixed(2)} ${s.currency}</td>
+                    <td>${s.billing_code ?? "Not coded"}</td>
                     <td>${s.active ? "Yes" : "No"}</td>
                     <td><button class="secondary" aria-label=${`Change ${s.display}`} @click=${() => (this.editing = s)}>Change</button></td>
                   </tr>`,
                 )}
               </tbody>
             </table>
-            <p><button class="secondary" @click=${() => (this.editing = { code: "", display: "", minutes: 30, price_minor: 0, currency: "USD", active: true, coding: null, version: 0 })}>Add a service</button></p>
+            <p><button class="secondary" @click=${() => (this.editing = { code: "", display: "", minutes: 30, price_minor: 0, currency: "USD", active: true, coding: null, billing_code: null, version: 0 })}>Add a service</button></p>
           </section>`}
       ${this.editing ? keyed(`${this.generation}:${this.editing.code}`, this.renderForm(this.editing)) : nothing}
     `;
@@ -342,6 +350,7 @@ export class AdminServices extends AdminView {
       <label>Length in minutes <input name="minutes" type="number" min="5" max="240" step="5" required .value=${String(s.minutes)}></label>
       <label>Price <input name="price" type="number" min="0" step="0.01" required .value=${(s.price_minor / 100).toFixed(2)}></label>
       <label>Currency <input name="currency" maxlength="3" .value=${s.currency}></label>
+      <label>Billing code (CPT or HCPCS, optional) <input name="billing" maxlength="5" autocomplete="off" .value=${s.billing_code ?? ""}></label>
       <label class="inline"><input name="active" type="checkbox" ?checked=${s.active}> Offered to patients</label>
       <div class="actions">
         <button type="submit">Save service</button>

@@ -1,5 +1,6 @@
-// Check-in: where the patient is (licensure is checked against it), an emergency contact, the
-// reason for the visit, consent to a video visit and, separately and optionally, to recording.
+// Check-in: where the patient is (licensure is checked against it; whether at home is the
+// claim's place of service), an emergency contact, the reason for the visit, consent to a video
+// visit and, separately and optionally, to recording.
 // It opens 15 minutes before the start; earlier, the screen says when and opens by itself then.
 import { html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
@@ -84,6 +85,12 @@ export class CheckInScreen extends PortalScreen {
       <select id="state" name="state" required aria-describedby="state-hint">
         ${US_STATES.map(([code, name]) => html`<option value=${code} ?selected=${code === a.patient_state}>${name}</option>`)}
       </select>
+      <fieldset>
+        <legend>Are you at home for this visit?</legend>
+        <span class="hint">Your insurer asks where a video visit takes place.</span>
+        <label class="check"><input type="radio" name="home" value="yes" required /> <span>Yes, at home</span></label>
+        <label class="check"><input type="radio" name="home" value="no" /> <span>No, somewhere else</span></label>
+      </fieldset>
       <label for="contact">Emergency contact</label>
       <span class="hint" id="contact-hint">A phone number or an address where help can be sent during the visit.</span>
       <input id="contact" name="contact" type="text" required minlength="5" maxlength="200" autocomplete="off"
@@ -112,6 +119,7 @@ export class CheckInScreen extends PortalScreen {
       consent_to_telehealth: form.get("telehealth") === "on",
       consent_to_recording: form.get("recording") === "on",
       reason: String(form.get("reason") ?? "").trim(),
+      at_home: form.get("home") === "yes",
     };
     const action = `check-in ${this.appointmentId}`;
     this.sending = true;

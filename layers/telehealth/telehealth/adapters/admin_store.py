@@ -172,11 +172,13 @@ def service_fields(service: Service) -> dict[str, Any]:
         "currency": service.currency,
         "active": service.active,
         "coding": service.coding.as_fields() if service.coding else None,
+        "billing_code": service.billing_code,
     }
 
 
 def service_from_fields(raw: dict[str, Any]) -> Service:
-    """A service as `service_fields` kept it (one kept before services had a coding has none)."""
+    """A service as `service_fields` kept it (one kept before services had a coding, or a billing
+    code, has none)."""
     return Service(**{**raw, "coding": ServiceType.from_fields(raw.get("coding"))})
 
 

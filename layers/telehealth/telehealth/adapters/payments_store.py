@@ -3,12 +3,15 @@
 | item | pk | sk |
 |---|---|---|
 | the visit's payment | APPT#<appointment id> | PAYMENT |
+| the completed visit's charge and invoice | APPT#<appointment id> | CHARGE |
 | the patient's customer at the card processor | PATIENT#<patient id> | PAYMENT_PROFILE |
 | a processor's notice taken (a Stripe event id), kept 30 days | NOTICE#<event id> | NOTICE |
 
 One item per visit: its state, the hold's PaymentIntent id and deadline, the amounts in minor
 units, the step pending (with the key it is sent under) and the version each write is conditional
-on, so two deliverers of the same visit's step cannot both settle it.
+on, so two deliverers of the same visit's step cannot both settle it. A completed visit's charge
+is one item beside it (the codes it is billed as, the price, the patient's share, what was paid),
+versioned the same way.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.table_store import TableStore
-from telehealth.domain.payments import PaymentStatus, PendingStep, Step, VisitPayment
+from telehealth.domain.charges import PlaceOfService, VisitCharge
+from telehealth.domain.payments import Money, PaymentStatus, PendingStep, Step, VisitPayment
 from telehealth.ports import OutboxEntry
 
 # Stripe retries a webhook for three days; a notice is remembered well past that.
@@ -119,6 +123,65 @@ class DynamoPaymentRecords(TableStore):
             }
         }
         self._transact([self._versioned(put, payment.version), *self._outbox_items(outbox, now)], None, set())
+
+    def visit_charge(self, appointment_id: str) -> VisitCharge | None:
+        found = self._get(f"APPT#{appointment_id}", "CHARGE")
+        return charge_from(found) if found is not None else None
+
+    def save_charge(self, charge: VisitCharge, outbox: list[OutboxEntry], now: datetime) -> None:
+        put: dict[str, Any] = {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._item(
+                    {
+                        "pk": f"APPT#{charge.appointment_id}",
+                        "sk": "CHARGE",
+                        "patient_id": charge.patient_id,
+                        "provider_id": charge.provider_id,
+                        "service_type": charge.service_type,
+                        "service_name": charge.service_name,
+                        "billing_code": charge.billing_code,
+                        "place": charge.place.value,
+                        "start": stamp(charge.start),
+                        "end": stamp(charge.end),
+                        "currency": charge.price.currency,
+                        "price_minor": charge.price.amount_minor,
+                        "share_minor": charge.patient_share.amount_minor,
+                        "insured": charge.insured,
+                        "visit_version": charge.visit_version,
+                        "captured_minor": charge.captured_minor,
+                        "refunded_minor": charge.refunded_minor,
+                        "entered_at": stamp(charge.entered_at) if charge.entered_at else None,
+                        "version": charge.version,
+                        "updated_at": stamp(now),
+                    }
+                ),
+            }
+        }
+        self._transact([self._versioned(put, charge.version), *self._outbox_items(outbox, now)], None, set())
+
+
+def charge_from(p: Mapping[str, Any]) -> VisitCharge:
+    currency = str(p["currency"])
+    return VisitCharge(
+        appointment_id=str(p["pk"]).removeprefix("APPT#"),
+        patient_id=str(p["patient_id"]),
+        provider_id=str(p["provider_id"]),
+        service_type=str(p["service_type"]),
+        service_name=str(p["service_name"]),
+        billing_code=p.get("billing_code"),
+        place=PlaceOfService(p["place"]),
+        start=from_stamp(p["start"]),
+        end=from_stamp(p["end"]),
+        price=Money(int(p["price_minor"]), currency),
+        patient_share=Money(int(p["share_minor"]), currency),
+        insured=bool(p["insured"]),
+        visit_version=int(p["visit_version"]) if p.get("visit_version") is not None else None,
+        captured_minor=int(p["captured_minor"]),
+        refunded_minor=int(p["refunded_minor"]),
+        entered_at=from_stamp(p["entered_at"]) if p.get("entered_at") else None,
+        version=int(p["version"]),
+    )
 
 
 def payment_from(p: Mapping[str, Any]) -> VisitPayment:

@@ -48,6 +48,7 @@ def check_in_from(p: Mapping[str, Any]) -> CheckIn:
         bool(p["consents_to_telehealth"]),
         bool(p["consents_to_recording"]),
         p.get("reason", ""),
+        p.get("at_home"),
     )
 
 
@@ -270,6 +271,7 @@ class DynamoVisitStore(TableStore):
                             "consents_to_telehealth": check_in.consents_to_telehealth,
                             "consents_to_recording": check_in.consents_to_recording,
                             "reason": check_in.reason or None,
+                            "at_home": check_in.at_home,
                         }
                     ),
                     "ConditionExpression": "attribute_not_exists(pk)",

@@ -6,20 +6,27 @@ The patient saves a card in the portal's form (Stripe.js confirms a SetupIntent,
 number never reaches the platform); the desk checks that setup is theirs and keeps the card on the
 visit. A visit the hold's life covers is held at once; a later one is held by its lifecycle two
 days before (`hold_due`). Every movement is `VisitPayments`' (exactly once).
+
+A completed visit is entered as a charge (the CPT code the clinic bills its service as, the place
+of service the patient gave at check-in, modifier 95) with the patient's invoice (the price, their
+share, what their card paid), both projected to the record (`ChargeItem`, `Invoice`); the invoice
+follows the money as it moves (a capture settled late, a refund). Claims are the clinic's biller's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from telehealth.application.audit import AuditTrail
-from telehealth.application.booking import BookingService
+from telehealth.application.booking import BookingService, announce
 from telehealth.application.callers import Caller, NotAuthorizedError, NotFoundError
 from telehealth.application.coverage import InsuranceDesk
 from telehealth.application.payments import VisitPayments
 from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleError, AppointmentStatus
+from telehealth.domain.charges import VisitCharge, place_of_service
+from telehealth.domain.coverage import EligibilityStatus
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.payments import (
     LATER_HOLD_LEAD,
@@ -32,15 +39,20 @@ from telehealth.domain.payments import (
 )
 from telehealth.domain.visits import notice_when
 from telehealth.errors import StaleWriteError
+from telehealth.events import ChargeEntered
+from telehealth.fhir import projection
 from telehealth.ports import (
     CardSetup,
     CardSetups,
+    ChargeRecords,
     Notice,
     Notifier,
+    OutboxEntry,
     PaymentProfiles,
     PaymentRecords,
     PaymentRefusedError,
     PaymentsUnavailableError,
+    VisitFiles,
 )
 
 
@@ -64,10 +76,13 @@ class Billing:
         trail: AuditTrail,
         clock: Callable[[], datetime],
         *,
+        charges: ChargeRecords,
+        visits: VisitFiles,
         insurance: InsuranceDesk | None = None,
     ) -> None:
         self.booking, self.payments, self.cards, self.profiles = booking, payments, cards, profiles
         self.trail, self.clock, self.insurance = trail, clock, insurance
+        self.charges, self.visits = charges, visits
 
     # --- what a visit costs -------------------------------------------------------------------------
 
@@ -229,6 +244,74 @@ class Billing:
         if take:
             return self.payments.capture(appointment_id, Money(take, payment.currency))
         return self.payments.release(appointment_id, payment.currency)
+
+    # --- the charge, once the visit is done ---------------------------------------------------------
+
+    def enter_charge(self, appointment_id: str) -> VisitCharge | None:
+        """A completed visit's charge and the patient's invoice, entered once (a completion
+        delivered again brings the invoice up to date instead). Priced as the clinic prices the
+        service now, the patient's share by their last insurance answer (as the capture was); the
+        time of service is the call's, where it happened. None: no such appointment."""
+        if self.charges.visit_charge(appointment_id) is not None:
+            return self.invoice_paid(appointment_id)
+        appointment = self.booking.store.appointment(appointment_id)
+        if appointment is None:
+            return None
+        price = self.booking.price_of(appointment.service_type)
+        share, answer = price, None
+        if self.insurance is not None and price.amount_minor:
+            share, answer = self.insurance.share(appointment.patient_id, price)
+        service = self.booking.settings.services().get(appointment.service_type)
+        file = self.visits.visit_file(appointment_id)
+        version = max(file.visits, default=None)
+        visit = file.visits[version][0] if version is not None else None
+        check_in = file.check_ins.get(version) if version is not None else None
+        now = self.clock()
+        charge = VisitCharge(
+            appointment_id=appointment_id,
+            patient_id=appointment.patient_id,
+            provider_id=appointment.provider_id,
+            service_type=appointment.service_type,
+            service_name=service.display if service else appointment.service_type,
+            billing_code=service.billing_code if service else None,
+            place=place_of_service(check_in.at_home if check_in else None),
+            start=(visit.admitted_at if visit else None) or appointment.start,
+            end=(visit.ended_at if visit else None) or appointment.end,
+            price=price,
+            patient_share=share,
+            insured=answer is not None and answer.status is EligibilityStatus.ACTIVE,
+            visit_version=version,
+            entered_at=now,
+        ).paid_by(self.payments.records.visit_payment(appointment_id))
+        charge = replace(charge, version=1)
+        entries = [
+            OutboxEntry(projection.charge_item(charge), charge.version),
+            OutboxEntry(projection.invoice(charge), charge.version),
+            announce(ChargeEntered(appointment_id=appointment_id), now),
+        ]
+        try:
+            self.charges.save_charge(charge, entries, now)
+        except StaleWriteError:  # a twin delivery entered it first
+            return self.charges.visit_charge(appointment_id)
+        return charge
+
+    def invoice_paid(self, appointment_id: str) -> VisitCharge | None:
+        """The invoice brought up to what the visit's card payment took (less refunds), after the
+        money moved; nothing written where it says so already. None: no charge entered (a visit
+        not completed, or not yet)."""
+        found = self.charges.visit_charge(appointment_id)
+        if found is None:
+            return None
+        paid = found.paid_by(self.payments.records.visit_payment(appointment_id))
+        if paid is found:
+            return found
+        try:
+            self.charges.save_charge(
+                paid, [OutboxEntry(projection.invoice(paid), paid.version)], self.clock()
+            )
+        except StaleWriteError:  # brought up to date meanwhile, by the money's other event
+            return self.charges.visit_charge(appointment_id)
+        return paid
 
     # --- helpers -------------------------------------------------------------------------------------
 

@@ -175,6 +175,7 @@ class VisitService:
         consents_to_telehealth: bool,
         consents_to_recording: bool,
         reason: str = "",
+        at_home: bool | None = None,
         idempotency: Idempotency | None = None,
     ) -> CheckIn:
         with self.booking.trail.request(caller, Interaction.CREATE, appointment_id):
@@ -186,6 +187,7 @@ class VisitService:
                 consents_to_telehealth=consents_to_telehealth,
                 consents_to_recording=consents_to_recording,
                 reason=reason,
+                at_home=at_home,
                 idempotency=idempotency,
             )
 
@@ -199,6 +201,7 @@ class VisitService:
         consents_to_telehealth: bool,
         consents_to_recording: bool,
         reason: str,
+        at_home: bool | None,
         idempotency: Idempotency | None,
     ) -> CheckIn:
         caller.require(Actor.PATIENT)
@@ -222,6 +225,7 @@ class VisitService:
             consents_to_telehealth,
             consents_to_recording,
             reason,
+            at_home,
         )
         check_check_in(appointment, check_in, self.timings)
         if appointment.version in file.visits:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from telehealth.domain.appointments import AppointmentRuleError
+from telehealth.domain.charges import billing_code_problem
 from telehealth.domain.scheduling import LONGEST_VISIT
 from telehealth.domain.service_types import ServiceType, coding_problem
 from telehealth.domain.visits import VisitTimings
@@ -187,7 +188,8 @@ def check_open_bookings(open_now: int, settings: ClinicSettings) -> None:
 class Service:
     """What the clinic offers and charges: a visit type (the `service_type` of a booking), its
     usual length, its price in minor units of `currency` (0: no charge), and the code the clinical
-    record gives it (`coding`; None: the record names it by `code` alone)."""
+    record gives it (`coding`; None: the record names it by `code` alone), and the CPT code it is
+    billed as (`billing_code`; None: the clinic's biller adds one)."""
 
     code: str
     display: str
@@ -196,6 +198,7 @@ class Service:
     currency: str = "USD"
     active: bool = True
     coding: ServiceType | None = None
+    billing_code: str | None = None
 
     def __post_init__(self) -> None:
         if not SERVICE_CODE.match(self.code):
@@ -209,6 +212,8 @@ class Service:
         if not CURRENCY.match(self.currency):
             raise SettingsError("currency is an ISO 4217 code, such as USD")
         if self.coding is not None and (problem := coding_problem(self.coding)):
+            raise SettingsError(problem)
+        if self.billing_code is not None and (problem := billing_code_problem(self.billing_code)):
             raise SettingsError(problem)
 
 

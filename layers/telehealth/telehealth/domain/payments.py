@@ -15,9 +15,32 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
+# The currencies whose minor unit is the unit itself (ISO 4217 exponent 0, as the card processor
+# lists them); every other a clinic prices in has two decimals.
+ZERO_DECIMAL = frozenset(
+    {
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "JPY",
+        "KMF",
+        "KRW",
+        "MGA",
+        "PYG",
+        "RWF",
+        "UGX",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    }
+)
 # What may go to the card processor as metadata: opaque ids, nothing of the visit (Stripe signs no
 # BAA). Each key's values are ids or counters, never free text.
 METADATA_KEYS = frozenset({"appointment_id", "step", "sequence"})
@@ -55,6 +78,11 @@ class Money:
             raise ValueError("an amount is never negative")
         if not _CURRENCY.fullmatch(self.currency):
             raise ValueError("a currency is its ISO 4217 code, e.g. USD")
+
+    @property
+    def major(self) -> Decimal:
+        """The amount in the currency's main unit (4000 USD cents: 40.00), as FHIR's Money says it."""
+        return Decimal(self.amount_minor).scaleb(0 if self.currency in ZERO_DECIMAL else -2)
 
 
 class PaymentStatus(StrEnum):

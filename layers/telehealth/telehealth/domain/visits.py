@@ -86,6 +86,8 @@ class CheckIn:
     consents_to_telehealth: bool
     consents_to_recording: bool
     reason: str = ""  # the reason for the visit, in the patient's words: shown to the provider only
+    # Whether the patient is at home (the claim's place of service); None: they did not say.
+    at_home: bool | None = None
 
 
 def check_check_in(

@@ -14,8 +14,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from telehealth.domain.appointments import Appointment, AppointmentStatus
+from telehealth.domain.charges import TELEHEALTH_MODIFIER, VisitCharge
 from telehealth.domain.coverage import EligibilityStatus, PatientCoverage
 from telehealth.domain.licensure import License, LicenseStatus
+from telehealth.domain.payments import Money
 from telehealth.domain.referrals import Referral
 from telehealth.domain.service_types import ServiceType
 from telehealth.domain.visits import Role, Visit, VisitState
@@ -614,3 +616,109 @@ def _percent_benefit(percent: Any) -> dict[str, Any] | None:
         "coding": [{"system": "http://terminology.hl7.org/CodeSystem/benefit-type", "code": "copay-percent"}]
     }
     return {"type": kind, "allowedUnsignedInt": int(percent)}
+
+
+# --- charges -----------------------------------------------------------------------------------------
+
+CPT_SYSTEM = "http://www.ama-assn.org/go/cpt"
+HCPCS_SYSTEM = "urn:oid:2.16.840.1.113883.6.285"
+PLACE_OF_SERVICE_SYSTEM = (
+    "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
+)
+# R4's ChargeItem has no element for either (a claim's item does): the platform's extensions.
+PLACE_OF_SERVICE_EXTENSION = "urn:telehealth:place-of-service"
+MODIFIER_EXTENSION = "urn:telehealth:procedure-modifier"
+AMOUNT_PAID_EXTENSION = "urn:telehealth:amount-paid"
+
+
+def charge_item_id(appointment_id: str) -> str:
+    return f"charge-{appointment_id.lower()}"
+
+
+def charge_item(charge: VisitCharge) -> dict[str, Any]:
+    """What the completed visit is billed as: its CPT code (or the service's name alone, where the
+    clinic gave none), the place of service and modifier 95, for whom, by whom, when."""
+    code: dict[str, Any] = {"text": charge.service_name}
+    if charge.billing_code:
+        system = CPT_SYSTEM if charge.billing_code[0].isdigit() else HCPCS_SYSTEM
+        code["coding"] = [{"system": system, "code": charge.billing_code}]
+    resource: dict[str, Any] = {
+        "resourceType": "ChargeItem",
+        "id": charge_item_id(charge.appointment_id),
+        "meta": _meta(charge.version),
+        "extension": [
+            {
+                "url": PLACE_OF_SERVICE_EXTENSION,
+                "valueCoding": {"system": PLACE_OF_SERVICE_SYSTEM, "code": charge.place.value},
+            },
+            {"url": MODIFIER_EXTENSION, "valueCoding": {"system": CPT_SYSTEM, "code": TELEHEALTH_MODIFIER}},
+        ],
+        "status": "billable",
+        "code": code,
+        "subject": {"reference": f"Patient/{charge.patient_id}"},
+        "occurrencePeriod": {"start": instant(charge.start), "end": instant(charge.end)},
+        "performer": [{"actor": {"reference": f"Practitioner/{charge.provider_id}"}}],
+        "quantity": {"value": 1},
+    }
+    if charge.visit_version is not None:
+        encounter = encounter_id(charge.appointment_id, charge.visit_version)
+        resource["context"] = {"reference": f"Encounter/{encounter}"}
+    if charge.entered_at is not None:
+        resource["enteredDate"] = instant(charge.entered_at)
+    return resource
+
+
+def invoice(charge: VisitCharge) -> dict[str, Any]:
+    """The patient's invoice for the visit: the price billed; where insured, what the insurer is
+    expected to pay of it (a deduction); what the clinic refunded (a discount: a refund is not owed
+    again); so the net the patient owes, and what their card paid of it (less the refunds);
+    balanced once that covers the net."""
+    price, share = charge.price, charge.patient_share
+    components: list[dict[str, Any]] = [
+        {"type": "base", "amount": _money(price.amount_minor, price.currency)}
+    ]
+    if price.amount_minor > share.amount_minor:
+        components.append(
+            {
+                "type": "deduction",
+                "code": {"text": "Expected from the insurer" if charge.insured else "Reduction"},
+                "amount": _money(price.amount_minor - share.amount_minor, price.currency),
+            }
+        )
+    if charge.refunded_minor:
+        components.append(
+            {
+                "type": "discount",
+                "code": {"text": "Refunded to the patient"},
+                "amount": _money(charge.refunded_minor, price.currency),
+            }
+        )
+    resource: dict[str, Any] = {
+        "resourceType": "Invoice",
+        "id": f"invoice-{charge.appointment_id.lower()}",
+        "meta": _meta(charge.version),
+        "extension": [
+            {"url": AMOUNT_PAID_EXTENSION, "valueMoney": _money(charge.paid_minor, price.currency)}
+        ],
+        "status": charge.invoice_status.value,
+        "subject": {"reference": f"Patient/{charge.patient_id}"},
+        "recipient": {"reference": f"Patient/{charge.patient_id}"},
+        "participant": [{"actor": {"reference": f"Practitioner/{charge.provider_id}"}}],
+        "lineItem": [
+            {
+                "sequence": 1,
+                "chargeItemReference": {"reference": f"ChargeItem/{charge_item_id(charge.appointment_id)}"},
+                "priceComponent": components,
+            }
+        ],
+        "totalGross": _money(price.amount_minor, price.currency),
+        "totalNet": _money(charge.owed_minor, share.currency),
+    }
+    if charge.entered_at is not None:
+        resource["date"] = instant(charge.entered_at)
+    return resource
+
+
+def _money(minor: int, currency: str) -> dict[str, Any]:
+    """FHIR Money (a JSON number in the currency's main unit) from minor units."""
+    return {"value": float(Money(minor, currency).major), "currency": currency}

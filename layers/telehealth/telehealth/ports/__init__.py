@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from telehealth.domain.appointments import Appointment
+from telehealth.domain.charges import VisitCharge
 from telehealth.domain.coverage import Eligibility, EligibilityQuestion, PatientCoverage, Payer
 from telehealth.domain.join_links import IssuedLink
 from telehealth.domain.licensure import License
@@ -545,6 +546,16 @@ class PaymentRecords(Protocol):
 
     def forget_notice(self, event_id: str) -> None:
         """Un-take a notice whose handling failed, so the processor's redelivery is handled."""
+        ...
+
+
+class ChargeRecords(Protocol):
+    """A completed visit's charge and invoice, kept with its booking (adapters/payments_store.py)."""
+
+    def visit_charge(self, appointment_id: str) -> VisitCharge | None: ...
+
+    def save_charge(self, charge: VisitCharge, outbox: list[OutboxEntry], now: datetime) -> None:
+        """At `charge.version`, on the one before (`StaleWriteError` otherwise), with its outbox."""
         ...
 
 
