@@ -131,6 +131,16 @@ def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_comp
         return eventually(paid, timeout_s=30)
 
     invoice = invoice_paid(price)
+    # The desk (and the patient) read the same with the visit's payment.
+    charge = call(gateway, "GET", path, patient).json()["charge"]
+    assert charge == {
+        "billing_code": general,
+        "modifier": "95",
+        "place_of_service": "02",
+        "invoice_status": "balanced",
+        "owed_minor": price,
+        "paid_minor": price,
+    }
     assert (invoice["status"], round(invoice["totalNet"]["value"] * 100)) == ("balanced", price)
 
     # The front desk refunds part; a patient may not; more than was taken is refused.

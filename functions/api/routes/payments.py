@@ -17,6 +17,7 @@ from functions.api.contract import PAYMENTS, answers
 from functions.api.routes.scheduling import AppointmentId, _Model
 from telehealth.adapters.payments import NOTICE_MAX_BYTES
 from telehealth.api_conventions import STRIPE_WEBHOOK
+from telehealth.domain.charges import TELEHEALTH_MODIFIER
 from telehealth.domain.clinic_settings import MAX_PRICE_MINOR
 from telehealth.ports import SignatureRefusedError
 
@@ -55,6 +56,15 @@ class NoticeOut(_Model):
     )
 
 
+class ChargeOut(_Model):
+    billing_code: str | None = Field(description="The CPT or HCPCS code billed (null: the service has none)")
+    modifier: str = Field(description="95: real-time audio and video")
+    place_of_service: Literal["02", "10"] = Field(description="10: the patient's home; 02: elsewhere")
+    invoice_status: Literal["issued", "balanced"] = Field(description="balanced: paid, or nothing owed")
+    owed_minor: int = Field(description="The patient's share, less refunds")
+    paid_minor: int = Field(description="What the card paid, less refunds")
+
+
 class PaymentOut(_Model):
     appointment_id: str
     amount_due_minor: int = Field(description="What the visit costs the patient (0: nothing to pay)")
@@ -67,10 +77,13 @@ class PaymentOut(_Model):
     capture_before: datetime | None = Field(description="The hold lapses after this")
     failure: str | None = Field(description="Stripe's reason the card refused (card_declined, ...)")
     settling: bool = Field(description="A step is on its way to Stripe")
+    charge: ChargeOut | None = Field(
+        default=None, description="What the completed visit was billed as, and its invoice (null: not yet)"
+    )
 
 
 def payment_out(view: PaymentView) -> PaymentOut:
-    p = view.payment
+    p, c = view.payment, view.charge
     return PaymentOut(
         appointment_id=view.appointment_id,
         amount_due_minor=view.amount_due.amount_minor,
@@ -83,6 +96,16 @@ def payment_out(view: PaymentView) -> PaymentOut:
         capture_before=p.capture_before,
         failure=p.failure,
         settling=p.pending is not None,
+        charge=ChargeOut(
+            billing_code=c.billing_code,
+            modifier=TELEHEALTH_MODIFIER,
+            place_of_service=c.place.value,
+            invoice_status=c.invoice_status.value,
+            owed_minor=c.owed_minor,
+            paid_minor=c.paid_minor,
+        )
+        if c is not None
+        else None,
     )
 
 

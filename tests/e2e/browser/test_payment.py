@@ -104,6 +104,10 @@ def test_a_patient_sees_the_price_pays_with_a_card_fixes_a_refused_one_and_the_d
     desk.get_by_label(re.compile(r"^Refund, in USD")).fill("10")
     desk.get_by_role("button", name="Refund", exact=True).click()
     expect(desk.get_by_role("status").filter(has_text="Refunded $10.00.")).to_be_visible(timeout=20_000)
+    # What the completed visit was billed as: the telehealth modifier, and (the patient never said
+    # they were at home: no check-in here) place of service 02; the refund is not owed again.
+    expect(panel).to_contain_text("modifier 95, place of service 02")
+    expect(panel).to_contain_text("Paid (")
     screenshot(desk, "refunded")
 
     page.reload()

@@ -1,5 +1,6 @@
-// The front desk's view of one visit's payment: what it costs, where its money stands, and a
-// refund of part or all of what was taken (each refund its own step: two partial refunds are two).
+// The front desk's view of one visit's payment: what it costs, where its money stands, what the
+// completed visit was billed as (its invoice too), and a refund of part or all of what was taken
+// (each refund its own step: two partial refunds are two).
 import { LitElement, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ActionKeys, ApiError, type Api } from "../shared/api.ts";
@@ -15,6 +16,12 @@ const STATUS_WORDS: Record<VisitPayment["status"], string> = {
   captured: "Taken",
   released: "Hold released, nothing taken",
   failed: "The card refused the hold",
+};
+
+// The claim's place of service, in the desk's words.
+const PLACES: Record<"02" | "10", string> = {
+  "10": "place of service 10 (the patient's home)",
+  "02": "place of service 02 (not the patient's home, or not said)",
 };
 
 @customElement("staff-visit-payment")
@@ -101,6 +108,13 @@ export class StaffVisitPayment extends LitElement {
               <dt>Held</dt><dd>${money(p.held_minor)}</dd>
               <dt>Taken</dt><dd>${money(p.captured_minor)}</dd>
               <dt>Refunded</dt><dd>${money(p.refunded_minor)}</dd>
+              ${p.charge
+                ? html`<dt>Billed as</dt><dd>${p.charge.billing_code ?? "No billing code"}, modifier ${p.charge.modifier},
+                      ${PLACES[p.charge.place_of_service]}</dd>
+                    <dt>Invoice</dt><dd>${p.charge.invoice_status === "balanced"
+                      ? `Paid (${money(p.charge.paid_minor)} of ${money(p.charge.owed_minor)} owed)`
+                      : `Owed: ${money(p.charge.owed_minor - p.charge.paid_minor)}`}</dd>`
+                : nothing}
             </dl>
             ${refundable > 0
               ? html`<form @submit=${this.refund}>

@@ -14,6 +14,15 @@ export interface VisitPayment {
   capture_before: string | null;
   failure: string | null;
   settling: boolean;
+  /** What the completed visit was billed as, and its invoice; null until it is entered. */
+  charge?: {
+    billing_code: string | null;
+    modifier: string;
+    place_of_service: "02" | "10";
+    invoice_status: "issued" | "balanced";
+    owed_minor: number;
+    paid_minor: number;
+  } | null;
 }
 
 function minorDigits(currency: string): number {

@@ -64,6 +64,7 @@ class PaymentView:
     amount_due: Money  # what the visit costs the patient (0: nothing to pay)
     payment: VisitPayment
     hold_at: datetime | None  # when the amount is (or was) to be held; None: nothing to hold
+    charge: VisitCharge | None = None  # what the completed visit was billed as; None: not yet
 
 
 class Billing:
@@ -323,7 +324,8 @@ class Billing:
     def _view(self, appointment: Appointment) -> PaymentView:
         due = self.amount_due(appointment)
         payment = self.payments.payment(appointment.appointment_id, due.currency)
-        return PaymentView(appointment.appointment_id, due, payment, self._hold_at(appointment, due))
+        charge = self.charges.visit_charge(appointment.appointment_id)
+        return PaymentView(appointment.appointment_id, due, payment, self._hold_at(appointment, due), charge)
 
     def _hold_at(self, appointment: Appointment, due: Money) -> datetime | None:
         if not due.amount_minor:
