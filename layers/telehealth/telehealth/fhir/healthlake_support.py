@@ -137,6 +137,10 @@ FACADE_SEARCH: Mapping[str, tuple[SearchParameter, ...]] = {
     ),
     "RelatedPerson": _p("identifier:token patient:reference active:token"),
     "Device": _p("identifier:token patient:reference status:token type:token"),
+    "Coverage": _p("identifier:token patient:reference beneficiary:reference payor:reference status:token"),
+    "CoverageEligibilityResponse": _p(
+        "identifier:token patient:reference created:date status:token outcome:token insurer:reference"
+    ),
 }
 
 # Result parameters the facade passes on (its paging is HealthLake's, up to `max_count`).
