@@ -137,7 +137,8 @@ def audit_trail() -> AuditTrail:
 def fhir_facade() -> FhirFacade:
     """The FHIR facade: HealthLake read with the function's role (SigV4); the clinic table for
     providers' patients, search cursors, what is still on its way to HealthLake (the outbox) and
-    the patients a health system registers."""
+    the patients a health system registers; the insurance desk for the Coverage it writes, where
+    the clinic checks insurance (an eligibility function is deployed: payments on)."""
     from telehealth.adapters.healthlake import HealthLakeFhirStore
     from telehealth.adapters.outbox_store import DynamoOutbox
     from telehealth.adapters.search_cursors import DynamoSearchCursors
@@ -154,6 +155,7 @@ def fhir_facade() -> FhirFacade:
         patients=patients(),
         referrals=referrals(),
         mrn_system=os.environ["MRN_SYSTEM"],
+        insurance=insurance() if os.environ.get("ELIGIBILITY_FUNCTION") else None,
     )
 
 

@@ -147,9 +147,15 @@ def test_the_capability_statement_is_public_valid_and_true_to_what_is_served(
     writer = Facade(gateway, machine_token(platform, "system/*.cruds"))
     for kind, resource in described.items():
         codes = {i["code"] for i in resource["interaction"]}
-        writes = {"Patient": {"create", "update"}, "ServiceRequest": {"create"}}.get(kind, set())
+        writes = {
+            "Patient": {"create", "update"},
+            "ServiceRequest": {"create"},
+            "Coverage": {"create", "update"},  # one per patient: a create replaces it, as it says
+        }.get(kind, set())
         assert codes == {"read", "vread", "history-instance", "search-type"} | writes, kind
         assert resource["conditionalCreate"] is (kind == "Patient")
+        if kind == "Coverage":  # what a create of a patient who has coverage does, said
+            assert "one coverage per patient" in resource["documentation"]
         # Every search parameter it lists is taken (a value of its type); one it does not is refused.
         for parameter in resource["searchParam"]:
             value = _sample(parameter["type"])
@@ -161,8 +167,9 @@ def test_the_capability_statement_is_public_valid_and_true_to_what_is_served(
         refused = outcome(machine.get(f"{kind}?_content=x"), 400)
         assert "_content" in refused["diagnostics"]
         # A write it does not list answers 405, saying so, even to a client allowed every write.
+        listed = {{"create": "POST", "update": "PUT"}[w] for w in writes}
         for method, path in (("POST", kind), ("PUT", f"{kind}/x"), ("DELETE", f"{kind}/x")):
-            if f"{method} {kind}" in ("POST Patient", "PUT Patient", "POST ServiceRequest"):
+            if method in listed:
                 continue
             written = writer.call(method, path, b"{}", "application/fhir+json")
             assert outcome(written, 405)["code"] == "not-supported", (method, path)

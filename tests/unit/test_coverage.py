@@ -144,7 +144,9 @@ class _Records:
     def coverage_of(self, patient_id: str) -> PatientCoverage | None:
         return self.found
 
-    def save_coverage(self, coverage: PatientCoverage, outbox: list[Any], now: datetime) -> None:
+    def save_coverage(
+        self, coverage: PatientCoverage, outbox: list[Any], now: datetime, claim: Any = None
+    ) -> None:
         self.found = coverage
 
 

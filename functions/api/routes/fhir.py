@@ -109,7 +109,9 @@ def metadata() -> Response[str]:
     from telehealth.fhir.capability import capability_statement
 
     login = os.environ[api_conventions.login_url_variable("workforce")].rstrip("/")
-    return _fhir(200, capability_statement(facade_url(), login + OAUTH_TOKEN))
+    # Coverage is written only where the clinic checks insurance (its eligibility function).
+    insurance = bool(os.environ.get("ELIGIBILITY_FUNCTION"))
+    return _fhir(200, capability_statement(facade_url(), login + OAUTH_TOKEN, insurance=insurance))
 
 
 @router.get(TYPE, include_in_schema=False)
@@ -154,7 +156,8 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response[str
 @router.route(INSTANCE, method=WRITES, include_in_schema=False, middlewares=[idempotent.in_transaction()])
 def write(resource_type: str, resource_id: str | None = None) -> Response[str]:
     """A Patient created (by its MRN, conditionally with If-None-Exist) or updated (If-Match
-    optional), a referral created; any other write answers 405. Each after the caller's access is
+    optional), a referral created, a patient's Coverage created or updated (If-Match optional);
+    any other write answers 405. Each after the caller's access is
     checked, audited as every request is; a create with an Idempotency-Key keeps its answer in its
     own transaction, for a retry to get back."""
     from telehealth.application.fhir_facade import FhirRequest

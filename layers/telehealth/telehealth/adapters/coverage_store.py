@@ -20,7 +20,7 @@ from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.eligibility import eligibility_from_record, eligibility_record
 from telehealth.adapters.table_store import TableStore
 from telehealth.domain.coverage import Coverage, CoverageCheck, PatientCoverage, Person, Relationship
-from telehealth.ports import OutboxEntry
+from telehealth.ports import IdempotencyClaim, OutboxEntry
 
 
 def _key(patient_id: str) -> tuple[str, str]:
@@ -32,7 +32,13 @@ class DynamoCoverageRecords(TableStore):
         found = self._get(*_key(patient_id))
         return coverage_from(found) if found is not None else None
 
-    def save_coverage(self, coverage: PatientCoverage, outbox: list[OutboxEntry], now: datetime) -> None:
+    def save_coverage(
+        self,
+        coverage: PatientCoverage,
+        outbox: list[OutboxEntry],
+        now: datetime,
+        claim: IdempotencyClaim | None = None,
+    ) -> None:
         pk, sk = _key(coverage.patient_id)
         c, check, holder = coverage.coverage, coverage.check, coverage.coverage.subscriber
         put: dict[str, Any] = {
@@ -67,9 +73,9 @@ class DynamoCoverageRecords(TableStore):
                 ),
             }
         }
-        self._transact(
-            [self._versioned(put, coverage.version), *self._outbox_items(outbox, now)], None, set()
-        )
+        items = [self._versioned(put, coverage.version), *self._outbox_items(outbox, now)]
+        # The Idempotency-Key record last: a failure on it is a twin's answer (TableStore._claimed).
+        self._transact([*items, *([self._claim_item(claim, now)] if claim else [])], claim, set())
 
 
 def _without_nulls(record: Mapping[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,13 @@ from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.payments import Money
 from telehealth.events import CoverageChecked, CoverageRecorded
 from telehealth.fhir import projection
-from telehealth.ports import CoverageRecords, EligibilityChecker, OutboxEntry, StaleWriteError
+from telehealth.ports import (
+    CoverageRecords,
+    EligibilityChecker,
+    IdempotencyClaim,
+    OutboxEntry,
+    StaleWriteError,
+)
 
 # The payer directory changes rarely: kept this long in the function's memory.
 PAYERS_KEPT = timedelta(hours=1)
@@ -86,40 +92,72 @@ class InsuranceDesk:
             self._payers = (now, listed)
         return self._payers[1]
 
-    def _whose(self, caller: Caller, patient_id: str | None) -> str:
-        """A patient's own insurance, or (the front desk) the patient named, who must exist."""
+    def _whose(self, caller: Caller, patient_id: str | None, *, reading: bool = False) -> str:
+        """A patient's own insurance, or the patient named, who must exist: by the front desk, or
+        (recording only) by a health system's software through the FHIR facade."""
         if patient_id is None:  # one's own: patients only
             caller.require(Actor.PATIENT)
             return caller.subject
-        caller.require(Actor.STAFF)
+        if reading:
+            caller.require(Actor.STAFF)
+        else:
+            caller.require(Actor.STAFF, Actor.MACHINE)
         if self.booking.store.patient(patient_id) is None:
             raise NotFoundError("no such patient")
         return patient_id
 
-    def record(self, caller: Caller, coverage: Coverage, patient_id: str | None = None) -> PatientCoverage:
-        """The patient's insurance (theirs, or the one the front desk names), replacing what was
-        on file (whose check no longer holds); checked with the payer next, off this request
-        (`Coverage.Recorded`)."""
+    def record(
+        self,
+        caller: Caller,
+        coverage: Coverage,
+        patient_id: str | None = None,
+        *,
+        on_file: Callable[[PatientCoverage | None], None] = lambda _: None,
+        claim_of: Callable[[PatientCoverage], IdempotencyClaim | None] = lambda _: None,
+        interaction: Interaction = Interaction.UPDATE,
+    ) -> PatientCoverage:
+        """The patient's insurance (theirs, the one the front desk names, or the one a health
+        system writes for its patient), replacing what was on file (whose check no longer holds);
+        checked with the payer next, off this request (`Coverage.Recorded`).
+
+        For the FHIR facade: `on_file` sees what is on file before the write and may refuse it
+        (an If-Match); the write is conditional on that version, so nothing recorded in between
+        is overwritten (`StaleWriteError`). `claim_of` is the request's Idempotency-Key record,
+        committed with the change; `interaction` is what the audit says was done."""
         patient_id = self._whose(caller, patient_id)
         payer = next((p for p in self.payers() if p.payer_id == coverage.payer_id), None)
         if payer is None:
             raise CoverageRuleError("choose the insurer from the list of payers")
-        with self.trail.request(caller, Interaction.UPDATE, f"Patient/{patient_id}"):
-            before = self.records.coverage_of(patient_id)
-            recorded = PatientCoverage(
-                patient_id, coverage, payer.name, (before.version if before else 0) + 1
-            )
-            now = self.clock()
-            entries = [
-                announce(CoverageRecorded(patient_id=patient_id, version=recorded.version), now),
-                OutboxEntry(projection.coverage(recorded), recorded.version),
-                self._audit(caller, Interaction.UPDATE, patient_id),
-            ]
-            self.records.save_coverage(recorded, entries, now)
-            return recorded
+        if caller.actor is Actor.MACHINE:
+            # The facade audits each of a client's requests once, whatever its outcome.
+            return self._record(caller, patient_id, coverage, payer, on_file, claim_of, interaction)
+        with self.trail.request(caller, interaction, f"Patient/{patient_id}"):
+            return self._record(caller, patient_id, coverage, payer, on_file, claim_of, interaction)
+
+    def _record(
+        self,
+        caller: Caller,
+        patient_id: str,
+        coverage: Coverage,
+        payer: Payer,
+        on_file: Callable[[PatientCoverage | None], None],
+        claim_of: Callable[[PatientCoverage], IdempotencyClaim | None],
+        interaction: Interaction,
+    ) -> PatientCoverage:
+        before = self.records.coverage_of(patient_id)
+        on_file(before)
+        recorded = PatientCoverage(patient_id, coverage, payer.name, (before.version if before else 0) + 1)
+        now = self.clock()
+        entries = [
+            announce(CoverageRecorded(patient_id=patient_id, version=recorded.version), now),
+            OutboxEntry(projection.coverage(recorded), recorded.version),
+            self._audit(caller, interaction, patient_id),
+        ]
+        self.records.save_coverage(recorded, entries, now, claim_of(recorded))
+        return recorded
 
     def view(self, caller: Caller, patient_id: str | None = None) -> PatientCoverage | None:
-        patient_id = self._whose(caller, patient_id)
+        patient_id = self._whose(caller, patient_id, reading=True)
         with self.trail.request(caller, Interaction.READ, f"Patient/{patient_id}"):
             found = self.records.coverage_of(patient_id)
             self.booking.store.record([self._audit(caller, Interaction.READ, patient_id)])
@@ -205,7 +243,9 @@ class InsuranceDesk:
         return asked, failed
 
     def _audit(self, caller: Caller, interaction: Interaction, patient_id: str) -> OutboxEntry:
-        return self.booking.audit(caller, interaction, [f"Patient/{patient_id}"], self.clock())
+        # A health system's write names the FHIR resource it wrote, as its other writes do.
+        about = [f"Coverage/{projection.coverage_id(patient_id)}"] if caller.actor is Actor.MACHINE else []
+        return self.booking.audit(caller, interaction, [*about, f"Patient/{patient_id}"], self.clock())
 
 
 def status_words(found: PatientCoverage) -> str:

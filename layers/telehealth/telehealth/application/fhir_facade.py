@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotFoundError
+from telehealth.application.coverage import CoverageUnavailableError, InsuranceDesk
 from telehealth.application.patients import MrnChangedError, PatientRecords
 from telehealth.application.referrals import Referrals, UnknownPatientError
 from telehealth.domain.appointments import Actor
+from telehealth.domain.coverage import CoverageRuleError, PatientCoverage
 from telehealth.domain.fhir_access import (
     COMPARTMENT_TYPES,
     FACADE_RESOURCE_TYPES,
@@ -42,10 +44,16 @@ from telehealth.domain.fhir_access import (
     user_may,
 )
 from telehealth.fhir import healthlake_support as support
-from telehealth.fhir.capability import WRITES
-from telehealth.fhir.intake import UnprocessableResource, referral_request, registered_patient
+from telehealth.fhir.capability import writes_of
+from telehealth.fhir.intake import (
+    UnprocessableResource,
+    received_coverage,
+    referral_request,
+    registered_patient,
+)
+from telehealth.fhir.projection import coverage as projection_coverage
+from telehealth.fhir.projection import coverage_id, service_request, source_version
 from telehealth.fhir.projection import patient as projection_patient
-from telehealth.fhir.projection import service_request, source_version
 from telehealth.ports import (
     FhirStoreError,
     IdempotencyClaim,
@@ -165,6 +173,7 @@ class FhirFacade:
         patients: PatientRecords,
         referrals: Referrals,
         mrn_system: str,
+        insurance: InsuranceDesk | None = None,
     ) -> None:
         self.store, self.care, self.cursors, self.trail, self.clock = store, care, cursors, trail, clock
         self.pending, self.patients, self.referrals, self.mrn_system = (
@@ -173,6 +182,8 @@ class FhirFacade:
             referrals,
             mrn_system,
         )
+        # None where the clinic checks no insurance (payments off): Coverage is read, not written.
+        self.insurance = insurance
 
     def answer(self, caller: Caller, request: FhirRequest, base_url: str) -> FacadeAnswer:
         """The resource or Bundle for `request`; `base_url` is the facade's (`.../fhir/r4`).
@@ -287,14 +298,17 @@ class FhirFacade:
     # --- writes ------------------------------------------------------------------------------------
 
     def _write(self, caller: Caller, request: FhirRequest, base: str) -> _Answer:
-        """The writes that belong to the health system: a Patient, by MRN, and a referral. The
-        platform's own store first (the table); HealthLake has them through the outbox."""
+        """The writes that belong to the health system: a Patient, by MRN, a referral, and a
+        patient's insurance. The platform's own store first (the table); HealthLake has them
+        through the outbox."""
         kind, interaction = request.resource_type, request.interaction
-        taken = interaction in WRITES.get(kind, ())
+        taken = interaction in writes_of(kind, insurance=self.insurance is not None)
         if taken and not request.body_type_known:
             raise FacadeError(415, "not-supported", "A resource is sent as application/fhir+json.")
         if kind == "ServiceRequest" and taken:
             return self._refer(caller, request, base)
+        if kind == "Coverage" and taken:
+            return self._cover(caller, request, base)
         if kind != "Patient" or not taken:
             raise FacadeError(
                 405,
@@ -359,6 +373,89 @@ class FhirFacade:
         except UnknownPatientError as error:
             raise FacadeError(422, "processing", f"ServiceRequest.subject: {error}") from error
         return _created(base, service_request(referral))
+
+    def _cover(self, caller: Caller, request: FhirRequest, base: str) -> _Answer:
+        """A patient's insurance, onto the insurance desk: recorded, projected, audited and checked
+        with the payer next, as the front desk's recording is. The clinic keeps one coverage per
+        patient, at `Coverage/coverage-<patient id>`: a create for a patient with coverage on file
+        replaces it (201, as a create answers), so a health system need not read before it writes;
+        an update is at that id (If-Match optional)."""
+        assert self.insurance is not None
+        body = request.body
+        if not isinstance(body, Mapping):
+            raise FacadeError(400, "invalid", "The body must be a FHIR resource in JSON.")
+        creating = request.interaction is Interaction.CREATE
+        if creating and request.if_none_exist is not None:
+            raise FacadeError(
+                400,
+                "not-supported",
+                "A coverage is not created conditionally: a create replaces the patient's.",
+            )
+        if not creating and body.get("id") != request.resource_id:
+            raise FacadeError(400, "invalid", "An update's resource carries the id of the URL.")
+        expected = None if creating else _expected_version(request.if_match)
+        try:
+            patient_id, coverage = received_coverage(body, self.clock().date())
+        except UnprocessableResource as error:
+            raise FacadeError(422, "processing", str(error)) from error
+        resource_id = coverage_id(patient_id)
+        if not creating and request.resource_id != resource_id:
+            raise FacadeError(
+                422,
+                "processing",
+                "Coverage.beneficiary: a patient's coverage is at Coverage/coverage-<the beneficiary's id>.",
+            )
+        reference = f"Coverage/{resource_id}"
+
+        def on_file(before: PatientCoverage | None) -> None:
+            if creating:
+                return
+            if before is None:
+                raise FacadeError(404, "not-found", "No coverage is on file for this patient: create it.")
+            # The version a client's If-Match names is the Coverage's as the facade answers it
+            # (ETag): the desk's record moves on with each eligibility check, the Coverage does not.
+            if expected is not None and _version(self._current("Coverage", resource_id)) != expected:
+                raise FacadeError(
+                    412, "conflict", "The coverage changed since the version in If-Match.", about=reference
+                )
+
+        def answer(recorded: PatientCoverage) -> _Answer:
+            resource = projection_coverage(recorded)
+            return _created(base, resource) if creating else _Answer(_own(resource), audited=True)
+
+        try:
+            recorded = self.insurance.record(
+                caller,
+                coverage,
+                patient_id,
+                on_file=on_file,
+                claim_of=lambda new: self._claim(request, answer(new)),
+                interaction=request.interaction,
+            )
+        except NotFoundError as error:
+            raise FacadeError(
+                422,
+                "processing",
+                "Coverage.beneficiary: the beneficiary is no patient of this clinic: register them first.",
+            ) from error
+        except CoverageRuleError as error:  # the one rule left to the desk: the payer's directory
+            raise FacadeError(
+                422,
+                "processing",
+                "Coverage.payor: the payer is not in the clinic's clearinghouse directory.",
+            ) from error
+        except CoverageUnavailableError as error:
+            raise FacadeError(
+                503, "transient", "The clearinghouse's payer directory is unavailable; try again shortly."
+            ) from error
+        except StaleWriteError as error:
+            raise FacadeError(
+                412 if expected is not None else 409,
+                "conflict",
+                "The coverage changed meanwhile: read it and try again.",
+                about=reference,
+            ) from error
+        return answer(recorded)
 
     @staticmethod
     def _claim(request: FhirRequest, answer: _Answer) -> IdempotencyClaim | None:

@@ -24,14 +24,33 @@ OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-u
 WRITES: dict[str, tuple[Interaction, ...]] = {
     "Patient": (Interaction.CREATE, Interaction.UPDATE),
     "ServiceRequest": (Interaction.CREATE,),  # a referral, onto the front desk's worklist
+    # A patient's insurance, checked with the payer next (COVERAGE_WRITES says how).
+    "Coverage": (Interaction.CREATE, Interaction.UPDATE),
 }
 CONDITIONAL_CREATE = frozenset({"Patient"})  # by its MRN (If-None-Exist)
+# Writes only a clinic that checks insurance takes (payments on in the tenant file): elsewhere the
+# statement leaves them out and the facade answers them 405.
+INSURANCE_WRITES = frozenset({"Coverage"})
+# What a client must know to write the type, said in the statement (its `documentation`).
+WRITE_NOTES = {
+    "Coverage": (
+        "A patient's insurance. The clinic keeps one coverage per patient, at "
+        "Coverage/coverage-<patient id>: a create for a patient with coverage on file replaces it "
+        "(201, Location that same resource at its new version); an update is at that id, for the "
+        "patient its beneficiary names (If-Match optional). The payer is named in payor by its "
+        "identifier in urn:telehealth:clearinghouse-payer-id, from the clinic's clearinghouse "
+        "directory; the member id in subscriberId; a dependent's subscriber is a contained "
+        "RelatedPerson (name and birthDate) referenced by #id. Each write is checked with the "
+        "payer next: the answer is a CoverageEligibilityResponse."
+    ),
+}
 # When the statement last changed in substance: it is the same for every tenant and request.
 RELEASED = "2026-11-30"
 
 
-def capability_statement(base_url: str, token_endpoint: str) -> dict[str, Any]:
-    """`base_url`: the facade's own base (`https://<api>/fhir/r4`), never HealthLake's."""
+def capability_statement(base_url: str, token_endpoint: str, *, insurance: bool = True) -> dict[str, Any]:
+    """`base_url`: the facade's own base (`https://<api>/fhir/r4`), never HealthLake's;
+    `insurance`: whether the clinic checks insurance (takes INSURANCE_WRITES)."""
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -57,20 +76,30 @@ def capability_statement(base_url: str, token_endpoint: str) -> dict[str, Any]:
                         {"url": OAUTH_URIS, "extension": [{"url": "token", "valueUri": token_endpoint}]}
                     ],
                 },
-                "resource": [_resource(kind) for kind in FACADE_RESOURCE_TYPES],
+                "resource": [_resource(kind, insurance) for kind in FACADE_RESOURCE_TYPES],
             }
         ],
     }
 
 
-def interactions_of(resource_type: str) -> tuple[Interaction, ...]:
-    return (*support.FACADE_INTERACTIONS, *WRITES.get(resource_type, ()))
+def interactions_of(resource_type: str, insurance: bool = True) -> tuple[Interaction, ...]:
+    return (*support.FACADE_INTERACTIONS, *writes_of(resource_type, insurance))
 
 
-def _resource(resource_type: str) -> dict[str, Any]:
-    interactions = interactions_of(resource_type)
+def writes_of(resource_type: str, insurance: bool = True) -> tuple[Interaction, ...]:
+    """The writes the facade takes on `resource_type` in a clinic that does (or does not) check
+    insurance."""
+    if resource_type in INSURANCE_WRITES and not insurance:
+        return ()
+    return WRITES.get(resource_type, ())
+
+
+def _resource(resource_type: str, insurance: bool) -> dict[str, Any]:
+    interactions = interactions_of(resource_type, insurance)
+    note = WRITE_NOTES.get(resource_type) if writes_of(resource_type, insurance) else None
     return {
         "type": resource_type,
+        **({"documentation": note} if note else {}),
         "interaction": [{"code": i.code} for i in interactions],
         "versioning": "versioned",
         "readHistory": Interaction.VREAD in interactions,

@@ -432,8 +432,15 @@ class CoverageRecords(Protocol):
 
     def coverage_of(self, patient_id: str) -> PatientCoverage | None: ...
 
-    def save_coverage(self, coverage: PatientCoverage, outbox: list[OutboxEntry], now: datetime) -> None:
-        """At `coverage.version`, on the one before (`StaleWriteError` otherwise), with its outbox."""
+    def save_coverage(
+        self,
+        coverage: PatientCoverage,
+        outbox: list[OutboxEntry],
+        now: datetime,
+        claim: IdempotencyClaim | None = None,
+    ) -> None:
+        """At `coverage.version`, on the one before (`StaleWriteError` otherwise), with its outbox
+        and the request's Idempotency-Key record (`IdempotentReplay` when a twin committed first)."""
         ...
 
 
