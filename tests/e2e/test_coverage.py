@@ -89,8 +89,14 @@ def test_insurance_is_checked_with_the_payer_and_the_visit_costs_the_copay(
 
     # The record: the insurance as Coverage, the last answer as CoverageEligibilityResponse.
     patient_id = call(gateway, "GET", "/v1/me/details", patient).json()["patient_id"]
-    stored = eventually(lambda: fhir.read("Coverage", f"coverage-{patient_id}"), timeout_s=30)
-    assert (stored["subscriberId"], stored["payor"][0]["display"]) == ("ACT1001", "Riverside Health Plan")
+
+    def recorded() -> dict[str, Any]:  # the newest version (the refused details came first)
+        found = fhir.read("Coverage", f"coverage-{patient_id}")
+        assert found["subscriberId"] == "ACT1001", "an earlier version"
+        return found
+
+    stored = eventually(recorded, timeout_s=30)
+    assert stored["payor"][0]["display"] == "Riverside Health Plan"
     assert stored["class"][0]["value"] == "GRP-77"
     answer = eventually(
         lambda: fhir.read("CoverageEligibilityResponse", f"eligibility-{patient_id}-{active['version']}"),
