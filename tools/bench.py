@@ -853,6 +853,8 @@ def payments_figures() -> None:
                 lambda: services.billing().settle(visit, "completed"), invokes=True
             )
             rows["the visit completes (captured)"] = (n, chain, ops)
+            _, n, chain, ops = api.counted(lambda: services.billing().enter_charge(visit))
+            rows["its charge and invoice entered"] = (n, chain, ops)
             for name, (n, chain, ops) in rows.items():
                 print(f"  AWS calls, {name:<31} {n} in all, {chain} sequential: {', '.join(ops)}")
             paid = [
@@ -866,8 +868,12 @@ def payments_figures() -> None:
             # Each step's writes: the pending write, then the settled one with its event (a
             # transaction of two items, two write units each), and the customer's profile once.
             steps = 2  # the hold and the capture
-            ddb = (steps * (1 + 2 * 2) + 1) * PRICES["ddb_write_unit"] + steps * 2 * PRICES["ddb_read_unit"]
-            events = steps * PRICES["events_event"]
+            # The charge: one transaction of four items (the charge, its ChargeItem, its Invoice,
+            # its event; two write units each), after five reads.
+            ddb = (steps * (1 + 2 * 2) + 1 + 4 * 2) * PRICES["ddb_write_unit"] + (steps * 2 + 5) * PRICES[
+                "ddb_read_unit"
+            ]
+            events = (steps + 1) * PRICES["events_event"]
             print(
                 f"  the payments function: {len(paid)} invocations, p50 {statistics.median(paid):.0f} ms"
                 f" (Stripe's local stand-in behind it); platform cost of a paid visit's payments:"
