@@ -162,6 +162,13 @@ def _resource(kind: str, patient: str) -> dict[str, Any]:
         "Device": {"resourceType": "Device", "patient": ref},
         "Coverage": {"resourceType": "Coverage", "beneficiary": ref},
         "CoverageEligibilityResponse": {"resourceType": "CoverageEligibilityResponse", "patient": ref},
+        "ChargeItem": {"resourceType": "ChargeItem", "subject": ref, "performer": [{"actor": doctor}]},
+        "Invoice": {
+            "resourceType": "Invoice",
+            "subject": ref,
+            "recipient": ref,
+            "participant": [{"actor": doctor}],
+        },
         "AuditEvent": {"resourceType": "AuditEvent", "agent": [{"who": doctor}], "entity": [{"what": ref}]},
         "Practitioner": {"resourceType": "Practitioner", "id": "dr-okafor"},
         "PractitionerRole": {"resourceType": "PractitionerRole", "practitioner": doctor},
@@ -184,13 +191,17 @@ WRITING = (I.CREATE, I.UPDATE, I.DELETE)
 MAY_READ_OWN = {
     "patient": DIRECTORY
     | {"Patient", "Appointment", "Encounter", "Observation", "Consent"}
-    | {"ServiceRequest", "RelatedPerson", "Device", "Coverage", "CoverageEligibilityResponse"},
+    | {"ServiceRequest", "RelatedPerson", "Device", "Coverage", "CoverageEligibilityResponse"}
+    | {"ChargeItem", "Invoice"},
     "provider": DIRECTORY
     | {"Patient", "Appointment", "Encounter", "Observation", "Consent"}
-    | {"ServiceRequest", "RelatedPerson", "Device", "Coverage", "CoverageEligibilityResponse"},
+    | {"ServiceRequest", "RelatedPerson", "Device", "Coverage", "CoverageEligibilityResponse"}
+    | {"ChargeItem", "Invoice"},
 }
 MAY_READ_ANY = {
-    "staff": DIRECTORY | {"Patient", "Appointment", "ServiceRequest"},
+    "staff": DIRECTORY
+    | {"Patient", "Appointment", "ServiceRequest"}
+    | {"Coverage", "CoverageEligibilityResponse", "ChargeItem", "Invoice"},
     "admin": DIRECTORY | {"AuditEvent"},
 }
 USERS = {"patient": PATIENT, "provider": PROVIDER, "staff": STAFF, "admin": ADMIN}

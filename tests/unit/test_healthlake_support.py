@@ -23,6 +23,7 @@ FACADE_TYPES = [
     *("Patient", "Practitioner", "PractitionerRole", "Schedule", "Slot", "Appointment", "Encounter"),
     *("Observation", "Consent", "AuditEvent", "ServiceRequest", "RelatedPerson", "Device"),
     *("Coverage", "CoverageEligibilityResponse"),  # a patient's insurance, and the payer's answer
+    *("ChargeItem", "Invoice"),  # what a completed visit was billed as, and the patient's invoice
 ]
 # The parameters a client reaches for, offered wherever R4 defines them on the type.
 EXPECTED = [

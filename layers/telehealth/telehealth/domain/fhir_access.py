@@ -54,6 +54,9 @@ FACADE_RESOURCE_TYPES: tuple[str, ...] = (
     # A patient's insurance (a health system writes it) and the payer's last answer about it.
     "Coverage",
     "CoverageEligibilityResponse",
+    # What a completed visit was billed as, and the patient's invoice (the clinic's biller's).
+    "ChargeItem",
+    "Invoice",
 )
 
 # The Cognito resource server whose scopes are the SMART scopes: with this identifier, Cognito
@@ -184,7 +187,7 @@ def machine_may(scopes: Iterable[SmartScope], interaction: Interaction, resource
 # Cognito allows 100 scopes per resource server (ResourceServerType.Scopes). Each resource type,
 # and the wildcard, costs SCOPE_FORMS: v2's `rs` and `cruds` (read-only, and everything; other
 # letter sets are not defined, so a client asks for one of these) and v1's `read`, `write`, `*`.
-# 15 types and the wildcard make 80; the list holds up to 19 types before a form must go
+# 17 types and the wildcard make 90; the list holds up to 19 types before a form must go
 # (v1's `write` and `*` first: docs/decisions.md, SMART scopes).
 COGNITO_SCOPES_PER_RESOURCE_SERVER = 100
 SCOPE_FORMS: tuple[tuple[str, str], ...] = (
@@ -233,9 +236,18 @@ class ClinicRole(Enum):
 DIRECTORY_TYPES = frozenset({"Practitioner", "PractitionerRole", "Schedule", "Slot"})
 # Types in the patient compartment: each resource names the patient it is about.
 COMPARTMENT_TYPES = frozenset(FACADE_RESOURCE_TYPES) - DIRECTORY_TYPES - {"AuditEvent"}
-# What the front desk works with: scheduling and the referrals it books from (not clinical notes,
-# observations, consents or devices: the minimum necessary for their work).
-STAFF_TYPES = DIRECTORY_TYPES | {"Patient", "Appointment", "ServiceRequest"}
+# What the front desk works with: scheduling, the referrals it books from, and the money (insurance,
+# charges, invoices); not clinical notes, observations, consents or devices: the minimum necessary
+# for their work.
+STAFF_TYPES = DIRECTORY_TYPES | {
+    "Patient",
+    "Appointment",
+    "ServiceRequest",
+    "Coverage",
+    "CoverageEligibilityResponse",
+    "ChargeItem",
+    "Invoice",
+}
 # Administrators see who accessed what (AuditEvent) and the directory; no clinical record.
 ADMIN_TYPES = DIRECTORY_TYPES | {"AuditEvent"}
 

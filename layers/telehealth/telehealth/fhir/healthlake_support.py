@@ -141,6 +141,13 @@ FACADE_SEARCH: Mapping[str, tuple[SearchParameter, ...]] = {
     "CoverageEligibilityResponse": _p(
         "identifier:token patient:reference created:date status:token outcome:token insurer:reference"
     ),
+    "ChargeItem": _p(
+        "identifier:token patient:reference subject:reference context:reference code:token"
+        " entered-date:date occurrence:date"
+    ),
+    "Invoice": _p(
+        "identifier:token patient:reference subject:reference recipient:reference status:token date:date"
+    ),
 }
 
 # Result parameters the facade passes on (its paging is HealthLake's, up to `max_count`).
