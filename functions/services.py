@@ -255,9 +255,10 @@ def payments_function() -> PaymentsFunction:
 def billing() -> Billing:
     """The billing desk: its card processor is the tenant's payments function (by Lambda Invoke),
     its records the clinic table."""
-    from telehealth.adapters.payments_store import DynamoPaymentRecords
+    from telehealth.adapters.payments_store import DynamoEstimates, DynamoPaymentRecords
     from telehealth.application.billing import Billing
     from telehealth.application.payments import VisitPayments
+    from telehealth.domain.estimates import BillingProvider
 
     processor, records = payments_function(), DynamoPaymentRecords(client=table_client())
     payments = VisitPayments(processor, records, now)
@@ -270,6 +271,10 @@ def billing() -> Billing:
         now,
         charges=records,
         visits=visit_store(),
+        estimates=DynamoEstimates(client=table_client()),
+        billed_by=BillingProvider(
+            os.environ["CLINIC_NAME"], os.environ["BILLING_NPI"], os.environ["BILLING_TIN"]
+        ),
         insurance=insurance(),
     )
 

@@ -164,6 +164,9 @@ class Tenant(_Strict):
     # The clinic's billing NPI (ten digits, the check digit valid): eligibility checks name it as
     # the provider asking; with payments on.
     billing_npi: Annotated[str, Field(pattern=r"^\d{10}$")] | None = None
+    # Its taxpayer id (an EIN, NN-NNNNNNN): a self-pay patient's Good Faith Estimate names it with
+    # the NPI (45 CFR 149.610); with payments on.
+    billing_tin: Annotated[str, Field(pattern=r"^\d{2}-\d{7}$")] | None = None
 
     @property
     def medical_record_system(self) -> str:
@@ -213,6 +216,10 @@ class Tenant(_Strict):
             )
         if self.features.payments and (self.billing_npi is None or not npi_is_valid(self.billing_npi)):
             raise ValueError(f"tenant {self.id}: payments on needs billing_npi, a valid ten-digit NPI")
+        if self.features.payments and self.billing_tin is None:
+            raise ValueError(
+                f"tenant {self.id}: payments on needs billing_tin, the clinic's EIN (NN-NNNNNNN)"
+            )
         return self
 
     def concurrency_of(self, function_key: str) -> int:

@@ -567,7 +567,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         key="visit-payments",
         bus=BusKind.TENANT,
-        description="A visit ended or moved, its money moved, insurance recorded: settled, invoiced, checked",
+        description="A visit booked, ended or moved, money moved, insurance recorded: estimated, settled",
         target=VISIT_PAYMENTS,
         event_pattern={
             "source": [
@@ -580,6 +580,7 @@ RULES: tuple[Rule, ...] = (
                 "Visit.Completed",
                 "Visit.NoShow",
                 "Visit.Cancelled",
+                "Appointment.Booked",
                 "Appointment.Rescheduled",
                 "Payment.Failed",
                 "Payment.Captured",
@@ -746,9 +747,11 @@ def function_environment(
         # function's alone).
         "PAYMENTS_PUBLISHABLE_KEY": tenant.stripe_publishable_key or "",
         # Where insurance is checked (empty: the tenant takes no payments), and who asks: the
-        # clinic's billing NPI and name go in every eligibility check as its provider.
+        # clinic's billing NPI and name go in every eligibility check as its provider; with its TIN,
+        # on every Good Faith Estimate.
         "ELIGIBILITY_FUNCTION": ELIGIBILITY.name(tenant_id) if ELIGIBILITY in functions_for(tenant) else "",
         "BILLING_NPI": tenant.billing_npi or "",
+        "BILLING_TIN": tenant.billing_tin or "",
         "CLINIC_NAME": tenant.display_name,
     }
 
@@ -905,6 +908,8 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/payment", ("GET",), _PATIENT, feature="payments"),
     Route(f"{_APPOINTMENT}/payment/card", ("PUT",), _PATIENT, feature="payments"),
     Route(f"{_APPOINTMENT}/payment/refunds", ("POST",), _CLINICIAN, feature="payments"),
+    # A self-pay visit's Good Faith Estimate, as issued at booking (the patient's and the desk's).
+    Route(f"{_APPOINTMENT}/estimate", ("GET",), _PATIENT, feature="payments"),
     # Stripe's events: the one route that takes a write without a token (Stripe has none to send);
     # the function checks its signature. Under the stage's default limits, as the public reads.
     Route(STRIPE_WEBHOOK, ("POST",), RouteGroup.PUBLIC, (), feature="payments"),

@@ -1,4 +1,5 @@
-"""A visit's payment settled as the visit ends, from the tenant bus: completed (what it costs is
+"""A self-pay patient's Good Faith Estimate issued as a visit is booked (and again as it moves),
+and a visit's payment settled as the visit ends, from the tenant bus: completed (what it costs is
 taken from the hold, and its charge and the patient's invoice entered), missed by the patient (the
 clinic's no-show fee), missed by the provider or cancelled (the hold let go), moved past its
 hold's deadline (held again). And every 15 minutes, from the default bus's schedule, the visits
@@ -66,9 +67,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             "appointment_id": appointment_id,
             "invoice": charge.invoice_status.value if charge else "none",
         }
+    if event.get("detail-type") == "Appointment.Booked":  # a self-pay patient's estimate
+        issued = billing().issue_estimate(appointment_id)
+        logger.info("good faith estimate", extra={"appointment_id": appointment_id, "issued": bool(issued)})
+        return {"appointment_id": appointment_id, "estimate": issued is not None}
     outcome = outcome_of(str(event.get("detail-type")), detail)
     if outcome == "rescheduled":
         payment = billing().rescheduled(appointment_id)
+        billing().issue_estimate(appointment_id)  # the moved visit's own
     elif outcome == "completed":
         try:
             payment = billing().settle(appointment_id, outcome)

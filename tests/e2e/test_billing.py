@@ -22,6 +22,7 @@ from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.domain.payments import VisitPayment
 from telehealth.domain.visits import notice_when
 from tests.conftest import CLINIC_SETTINGS_TTL_S, eventually, http, user_tokens
+from tests.e2e.test_fhir_facade import Facade, machine_token
 from tests.e2e.test_scheduling import book, call, fresh_slot
 from tests.e2e.test_visits import check_in, soon_slot
 
@@ -131,6 +132,25 @@ def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_comp
         return eventually(paid, timeout_s=30)
 
     invoice = invoice_paid(price)
+    # A health system's billing reads both through the FHIR facade (its read scopes), and so does
+    # the front desk; an administrator, or a client without those scopes, does not.
+    ehr = Facade(gateway, machine_token(platform, "system/ChargeItem.rs", "system/Invoice.rs"))
+    read = ehr.get(f"ChargeItem/charge-{visit.lower()}")
+    assert read.status == 200 and read.json()["code"]["coding"][0]["code"] == general, read.body
+    patient_id = item["subject"]["reference"].removeprefix("Patient/")
+    found = ehr.get(f"Invoice?patient={patient_id}&_count=100")
+    assert f"invoice-{visit.lower()}" in {e["resource"]["id"] for e in found.json()["entry"]}, found.body
+    desk = Facade(gateway, user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"])
+    assert desk.get(f"Invoice/invoice-{visit.lower()}").status == 200
+    admin = Facade(gateway, user_tokens(platform, RIVERSIDE, "admin@riverside.example")["access"])
+    assert admin.get(f"ChargeItem/charge-{visit.lower()}").status == 403  # no clinical or money record
+    assert (
+        Facade(gateway, machine_token(platform, "system/Patient.rs"))
+        .get(f"Invoice/invoice-{visit.lower()}")
+        .status
+        == 403
+    )
+
     # The desk (and the patient) read the same with the visit's payment.
     charge = call(gateway, "GET", path, patient).json()["charge"]
     assert charge == {
@@ -197,14 +217,81 @@ def test_a_missed_visit_costs_the_no_show_fee_and_a_cancelled_one_nothing(
     assert fee["captured_minor"] == 2500 and let_go["captured_minor"] == 0
 
 
+def test_a_self_pay_patient_gets_a_good_faith_estimate_with_the_booking_and_another_when_it_moves(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    booked = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=12)).json()
+    visit = booked["appointment_id"]
+    path = f"/v1/appointments/{visit}/estimate"
+
+    def issued(start: str) -> dict[str, Any]:
+        reply = call(gateway, "GET", path, patient)
+        if reply.status != 200:  # owed and on its way (issued off the booking's path)
+            assert reply.json()["type"] == "/problems/estimate-pending", reply.body
+            raise AssertionError("not issued yet")
+        found = dict(reply.json())
+        assert datetime.fromisoformat(found["scheduled_start"]) == datetime.fromisoformat(start), found
+        return found
+
+    estimate = eventually(lambda: issued(booked["start"]), timeout_s=30)
+    price = _price_of(platform, gateway, booked["service_type"])
+    code = {"general": "99213", "follow-up": "99212"}[booked["service_type"]]
+    # What 45 CFR 149.610 asks of it: who it is for, the service and when, each item with its
+    # code and expected charge, who bills (NPI and TIN) and where, and the disclaimers.
+    details = call(gateway, "GET", "/v1/me/details", patient).json()
+    assert (estimate["patient_name"], estimate["patient_birth_date"]) == (
+        f"{details['given_name']} {details['family_name']}",
+        details["birth_date"],
+    )
+    assert [(i["billing_code"], i["expected_minor"]) for i in estimate["items"]] == [(code, price)]
+    assert (estimate["total_minor"], estimate["currency"]) == (price, "USD")
+    assert estimate["billing_provider"] == {
+        "name": "Riverside Health (example)",
+        "npi": "1234567893",
+        "tin": "00-0000000",
+    }
+    assert estimate["clinician"] == "Lucia Ramirez" and estimate["location_state"] == "NY"
+    said = " ".join(estimate["disclaimers"])
+    for must in ("$400", "dispute", "not a contract", "may differ", "scheduled or requested separately"):
+        assert must in said, must
+
+    # The desk reads it too; another patient and a provider do not.
+    staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+    assert call(gateway, "GET", path, staff).json() == estimate
+    assert call(gateway, "GET", path, user_tokens(platform, RIVERSIDE, OTHER)["access"]).status == 404
+    provider = user_tokens(platform, RIVERSIDE, "dr.ramirez@riverside.example")["access"]
+    assert call(gateway, "GET", path, provider).status == 403
+
+    # Moved: an estimate for the new time, the first kept as it was issued.
+    moved = _moved(gateway, patient, visit, days_ahead=15)
+    again = eventually(lambda: issued(moved["start"]), timeout_s=30)
+    assert again["issued_at"] >= estimate["issued_at"]
+
+
 def test_a_tenant_without_payments_has_no_payment_routes(platform: LocalPlatform, gateway: str) -> None:
     patient = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
     for method, path in (
         ("POST", "/v1/payments/card-setups"),
         ("GET", "/v1/appointments/01ARZ3NDEKTSV4RRFFQ69G5FAV/payment"),
+        ("GET", "/v1/appointments/01ARZ3NDEKTSV4RRFFQ69G5FAV/estimate"),
     ):
         reply = call(gateway, method, f"/tenants/{DESERT}{path}", patient)
         assert reply.status == 404 and reply.headers["Content-Type"] == "application/problem+json", reply.body
+
+
+def _moved(gateway: str, patient: str, visit: str, *, days_ahead: float) -> dict[str, Any]:
+    """The visit moved to a free time with the same clinician, `days_ahead`: its new version."""
+    moved = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{visit}/reschedule",
+        patient,
+        {"slot_id": fresh_slot(gateway, patient, "dr-ramirez", days_ahead=days_ahead)},
+        **{"Idempotency-Key": f"move-{visit}"},
+    )
+    assert moved.status == 200, moved.body
+    return dict(moved.json())
 
 
 def _paid(
@@ -235,15 +322,7 @@ def test_a_later_visit_keeps_the_card_until_two_days_before_and_a_move_past_its_
         "appointment_id"
     ]
     assert _paid(platform, gateway, patient, soon)["status"] == "held"
-    moved = call(
-        gateway,
-        "POST",
-        f"/v1/appointments/{soon}/reschedule",
-        patient,
-        {"slot_id": fresh_slot(gateway, patient, "dr-ramirez", days_ahead=14)},
-        **{"Idempotency-Key": f"move-{soon}"},
-    )
-    assert moved.status == 200, moved.body
+    _moved(gateway, patient, soon, days_ahead=14)
 
     def let_go() -> dict[str, Any]:
         now = call(gateway, "GET", f"/v1/appointments/{soon}/payment", patient).json()

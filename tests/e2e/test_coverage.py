@@ -86,6 +86,9 @@ def test_insurance_is_checked_with_the_payer_and_the_visit_costs_the_copay(
     ]
     due = call(gateway, "GET", f"/v1/appointments/{visit}/payment", patient).json()
     assert (due["amount_due_minor"], due["status"]) == (2500, "none"), due
+    # Covered by insurance: no Good Faith Estimate is owed (nor on its way).
+    none = call(gateway, "GET", f"/v1/appointments/{visit}/estimate", patient)
+    assert (none.status, none.json()["type"]) == (404, "/problems/not-found"), none.body
 
     # The record: the insurance as Coverage, the last answer as CoverageEligibilityResponse.
     patient_id = call(gateway, "GET", "/v1/me/details", patient).json()["patient_id"]
@@ -174,9 +177,15 @@ def test_the_front_desk_records_a_patients_insurance_and_providers_may_not(
         assert found["check"] is not None and found["check"]["status"] == "active", found
         return dict(found)
 
-    assert eventually(active, timeout_s=30)["check"]["copay_minor"] == 2500
-    # The patient sees what the desk recorded.
-    assert call(gateway, "GET", "/v1/me/coverage", patient).json()["member_id"] == "ACT2002"
+    answered = eventually(active, timeout_s=30)
+    assert answered["check"]["copay_minor"] == 2500
+    # In the desk's words, about the patient; the patient sees what the desk recorded, in theirs.
+    assert answered["status_words"] == "The patient's insurance with Lakeside Mutual is active."
+    theirs = call(gateway, "GET", "/v1/me/coverage", patient).json()
+    assert (theirs["member_id"], theirs["status_words"]) == (
+        "ACT2002",
+        "Your insurance with Lakeside Mutual is active.",
+    )
     provider = user_tokens(platform, RIVERSIDE, "dr.ramirez@riverside.example")["access"]
     assert call(gateway, "GET", path, provider).status == 403
     assert call(gateway, "PUT", path, provider, {"payer_id": "LKM02", "member_id": "A1"}).status == 403

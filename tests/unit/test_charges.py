@@ -1,16 +1,24 @@
 """A completed visit's charge and the patient's invoice: the codes it is billed as, and the money
-as it moves, in FHIR R4 that HealthLake (and FHIR's own models) accept."""
+as it moves, in FHIR R4 that HealthLake (and FHIR's own models) accept; and before the visit, a
+self-pay patient's Good Faith Estimate."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from telehealth.domain.charges import PlaceOfService, VisitCharge, place_of_service, taken_by
 from telehealth.domain.clinic_settings import Service, SettingsError
+from telehealth.domain.estimates import (
+    DISPUTE_THRESHOLD,
+    BillingProvider,
+    EstimatedItem,
+    GoodFaithEstimate,
+    needs_estimate,
+)
 from telehealth.domain.payments import Money, PaymentStatus, VisitPayment
 from telehealth.fhir import projection
 from tests.unit.test_record_projection import valid
@@ -144,3 +152,39 @@ def test_money_is_said_in_the_currencys_main_unit() -> None:
     assert projection.invoice(_charge(price=Money(500, "JPY"), patient_share=Money(500, "JPY")))[
         "totalGross"
     ] == {"value": 500.0, "currency": "JPY"}
+
+
+# --- the Good Faith Estimate ---------------------------------------------------------------------
+
+
+def test_only_a_priced_visit_the_patient_pays_themselves_gets_a_good_faith_estimate() -> None:
+    assert needs_estimate(Money(4000, "USD"), insured=False)
+    assert not needs_estimate(Money(4000, "USD"), insured=True)  # the insurer's part: no estimate
+    assert not needs_estimate(Money(0, "USD"), insured=False)  # nothing to estimate
+
+
+def test_an_estimate_totals_its_items_and_says_what_the_rule_requires() -> None:
+    estimate = GoodFaithEstimate(
+        appointment_id="01JAPPT",
+        appointment_version=1,
+        patient_name="Jordan Testpatient",
+        patient_birth_date=date(1990, 4, 12),
+        primary_service="General visit, by video (telehealth)",
+        scheduled_start=START,
+        clinician="Lucia Ramirez",
+        billing_provider=BillingProvider("Riverside Health", "1234567893", "00-0000000"),
+        location_state="NY",
+        items=(
+            EstimatedItem("General visit", "99213", Money(4000, "USD")),
+            EstimatedItem("Interpreter", None, Money(1500, "USD")),
+        ),
+        issued_at=START - timedelta(days=3),
+    )
+    assert estimate.total == Money(5500, "USD")
+    said = " ".join(estimate.disclaimers)
+    # 45 CFR 149.610(c)(1)(vii)-(x): other care separately, only an estimate, the dispute right
+    # above $400 (and where to learn of it), no contract.
+    assert "scheduled or requested separately" in said
+    assert "may differ" in said
+    assert f"${DISPUTE_THRESHOLD.major:.0f}" in said and "www.cms.gov/nosurprises" in said
+    assert "not a contract" in said

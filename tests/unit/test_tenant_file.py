@@ -60,6 +60,7 @@ def test_the_shipped_file_has_two_valid_tenants_covering_every_function() -> Non
             "not needed ['files.stripe.com']",
         ),
         ("billing_npi", "1234567890", "a valid ten-digit NPI"),  # the check digit is wrong
+        ("billing_tin", "000000000", "String should match pattern"),  # an EIN is written NN-NNNNNNN
         # CloudFront reads certificates from us-east-1 only, whatever the tenant's region.
         (
             "web",
@@ -139,5 +140,8 @@ def test_a_feature_switched_on_needs_its_function_concurrency_and_its_domains() 
     with pytest.raises(ValidationError, match=r"needs billing_npi"):
         TenantFile.model_validate(data)
     desert["billing_npi"] = "1234567893"
+    with pytest.raises(ValidationError, match=r"needs billing_tin"):
+        TenantFile.model_validate(data)
+    desert["billing_tin"] = "00-0000000"
     (_, tenant) = TenantFile.model_validate(data).tenant
     assert topology.PAYMENTS in topology.functions_for(tenant)

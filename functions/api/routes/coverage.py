@@ -75,12 +75,14 @@ class CoverageOut(_Model):
     member_id: str
     group_number: str | None
     relationship: str
-    status_words: str = Field(description="The last check, in the patient's words")
+    status_words: str = Field(
+        description="The last check in words: the patient's (their own), the desk's (a patient's)"
+    )
     check: CheckOut | None = Field(description="The payer's last answer (null: being checked)")
     version: int
 
 
-def coverage_out(found: PatientCoverage) -> CoverageOut:
+def coverage_out(found: PatientCoverage, *, for_desk: bool = False) -> CoverageOut:
     from telehealth.application.coverage import status_words
 
     c, check = found.coverage, found.check
@@ -91,7 +93,7 @@ def coverage_out(found: PatientCoverage) -> CoverageOut:
         member_id=c.member_id,
         group_number=c.group_number,
         relationship=c.relationship.value,
-        status_words=status_words(found),
+        status_words=status_words(found, for_desk=for_desk),
         check=CheckOut(
             status=answer.status.value,
             checked_at=check.checked_at,
@@ -147,7 +149,7 @@ def patient_coverage(patient_id: PatientId) -> CoverageOut:
     found = context.insurance().view(context.caller(router), patient_id)
     if found is None:
         raise NotFoundError("no insurance on file")
-    return coverage_out(found)
+    return coverage_out(found, for_desk=True)
 
 
 @router.put(
@@ -159,7 +161,8 @@ def patient_coverage(patient_id: PatientId) -> CoverageOut:
     **answers(404, 409, 422, 503, idempotent=True),
 )
 def record_patient_coverage(patient_id: PatientId, request: CoverageIn) -> CoverageOut:
-    return coverage_out(context.insurance().record(context.caller(router), _coverage(request), patient_id))
+    recorded = context.insurance().record(context.caller(router), _coverage(request), patient_id)
+    return coverage_out(recorded, for_desk=True)
 
 
 def _coverage(request: CoverageIn) -> Coverage:

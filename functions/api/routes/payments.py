@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -135,6 +135,72 @@ def set_up_card() -> CardSetupOut:
 )
 def visit_payment(appointment_id: AppointmentId) -> PaymentOut:
     return payment_out(context.billing().view(context.caller(router), appointment_id))
+
+
+class EstimatedItemOut(_Model):
+    description: str
+    billing_code: str | None = Field(description="The CPT or HCPCS code it is billed as")
+    expected_minor: int = Field(description="The expected charge, in minor units")
+    currency: str
+
+
+class BillingProviderOut(_Model):
+    name: str
+    npi: str
+    tin: str = Field(description="The clinic's taxpayer identification number (EIN)")
+
+
+class EstimateOut(_Model):
+    """A Good Faith Estimate (45 CFR 149.610) as it was issued."""
+
+    appointment_id: str
+    patient_name: str
+    patient_birth_date: date
+    primary_service: str
+    scheduled_start: datetime
+    clinician: str
+    billing_provider: BillingProviderOut
+    location_state: str = Field(description="Where the care is furnished: the patient's state for the visit")
+    items: list[EstimatedItemOut]
+    total_minor: int
+    currency: str
+    issued_at: datetime
+    disclaimers: list[str]
+
+
+@router.get(
+    "/v1/appointments/<appointment_id>/estimate",
+    summary="A self-pay visit's Good Faith Estimate, as issued at booking (the patient's and the desk's)",
+    tags=[PAYMENTS],
+    **answers(404),
+)
+def good_faith_estimate(appointment_id: AppointmentId) -> EstimateOut:
+    """404 also where none was issued: the visit is covered by insurance, or costs nothing."""
+    found = context.billing().estimate(context.caller(router), appointment_id)
+    provider, total = found.billing_provider, found.total
+    return EstimateOut(
+        appointment_id=found.appointment_id,
+        patient_name=found.patient_name,
+        patient_birth_date=found.patient_birth_date,
+        primary_service=found.primary_service,
+        scheduled_start=found.scheduled_start,
+        clinician=found.clinician,
+        billing_provider=BillingProviderOut(name=provider.name, npi=provider.npi, tin=provider.tin),
+        location_state=found.location_state,
+        items=[
+            EstimatedItemOut(
+                description=i.description,
+                billing_code=i.billing_code,
+                expected_minor=i.expected.amount_minor,
+                currency=i.expected.currency,
+            )
+            for i in found.items
+        ],
+        total_minor=total.amount_minor,
+        currency=total.currency,
+        issued_at=found.issued_at,
+        disclaimers=list(found.disclaimers),
+    )
 
 
 @router.put(

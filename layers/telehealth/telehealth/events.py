@@ -194,6 +194,15 @@ class ChargeEntered(DomainEvent):
     appointment_id: str
 
 
+class EstimateIssued(DomainEvent):
+    """A self-pay patient's Good Faith Estimate was issued for a version of their booking."""
+
+    source: ClassVar[str] = "telehealth.payments"
+    detail_type: ClassVar[str] = "Estimate.Issued"
+    appointment_id: str
+    version: int
+
+
 class CoverageChecked(DomainEvent):
     """The payer answered (or did not) about a patient's insurance: the outcome's kind only."""
 
@@ -226,6 +235,7 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     PaymentRefunded,
     PaymentFailed,
     ChargeEntered,
+    EstimateIssued,
     CoverageRecorded,
     CoverageChecked,
 )

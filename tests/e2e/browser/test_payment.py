@@ -66,6 +66,15 @@ def test_a_patient_sees_the_price_pays_with_a_card_fixes_a_refused_one_and_the_d
     visit = appointment_in_address(page)
     payment = page.get_by_role("region", name="Payment")
     expect(payment).to_contain_text(f"This visit costs {dollars}.")
+    # Paying for it themselves, the patient has the clinic's Good Faith Estimate in writing.
+    estimate = page.get_by_role("region", name="Good Faith Estimate")
+    expect(estimate.get_by_role("row", name=re.compile("Total estimate"))).to_contain_text(
+        dollars, timeout=20_000
+    )
+    expect(estimate).to_contain_text("NPI 1234567893")
+    expect(estimate.get_by_role("button", name="Print or save this estimate")).to_be_visible()
+    axe_check(page)
+    screenshot(page, "the good faith estimate")
 
     # A card that saves but whose bank refuses the hold: the patient is told, and asked for another.
     _enter_card(page, DECLINED_AT_CHARGE)

@@ -26,7 +26,9 @@ describe("money", () => {
     expect(toMinor("0.07", "USD")).toBe(7);
     expect(toMinor("7500", "JPY")).toBe(7500);
     for (const bad of ["25.555", "-1", "abc", "", "7.5"]) expect(toMinor(bad, bad === "7.5" ? "JPY" : "USD")).toBeNull();
-    expect(priceWords(7500, "USD", false, "en-US")).toMatch(/^A visit costs \$75\.00, which you pay yourself\./);
+    expect(priceWords(7500, "USD", false, "en-US")).toMatch(/^A visit costs \$75\.00, which you pay yourself: /);
+    expect(priceWords(7500, "USD", false, "en-US")).toContain("good faith estimate");
+    expect(priceWords(2500, "USD", true, "en-US")).not.toContain("estimate");
     expect(priceWords(2500, "USD", true, "en-US")).toMatch(/^With your insurance, a visit costs you \$25\.00\./);
   });
 

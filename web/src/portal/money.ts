@@ -14,7 +14,8 @@ export function priceWords(amountMinor: number, currency: string, insured = fals
   return (
     (insured
       ? `With your insurance, a visit costs you ${money}. `
-      : `A visit costs ${money}, which you pay yourself. `) +
+      : `A visit costs ${money}, which you pay yourself: that is the clinic's good faith estimate of ` +
+        "its cost, which you get in writing, with your rights, when you book. ") +
     "After booking you add a card: the amount is held on it before the visit and charged only when the visit is done."
   );
 }

@@ -5,6 +5,7 @@ import { customElement, property, query, state } from "lit/decorators.js";
 import { ActionKeys } from "../shared/api.ts";
 import { stateName } from "../shared/states.ts";
 import { type Appointment, PortalScreen, WAITING_STATES } from "./screen.ts";
+import "./estimate-panel.ts";
 import "./payment-panel.ts";
 import { formatWhen } from "./time.ts";
 import {
@@ -66,6 +67,7 @@ export class VisitScreen extends PortalScreen {
         <p>Status: ${appointmentStatusWords(a.status)}</p>
       </div>
       <portal-visit-payment .ctx=${this.ctx} .appointmentId=${a.appointment_id} ?upcoming=${booked}></portal-visit-payment>
+      <portal-estimate .ctx=${this.ctx} .appointmentId=${a.appointment_id}></portal-estimate>
       ${booked
         ? html`
             <p>${opening.words}</p>

@@ -4,6 +4,7 @@
 |---|---|---|
 | the visit's payment | APPT#<appointment id> | PAYMENT |
 | the completed visit's charge and invoice | APPT#<appointment id> | CHARGE |
+| a self-pay patient's Good Faith Estimate, per booking version | APPT#<appointment id> | ESTIMATE#v<n> |
 | the patient's customer at the card processor | PATIENT#<patient id> | PAYMENT_PROFILE |
 | a processor's notice taken (a Stripe event id), kept 30 days | NOTICE#<event id> | NOTICE |
 
@@ -11,18 +12,20 @@ One item per visit: its state, the hold's PaymentIntent id and deadline, the amo
 units, the step pending (with the key it is sent under) and the version each write is conditional
 on, so two deliverers of the same visit's step cannot both settle it. A completed visit's charge
 is one item beside it (the codes it is billed as, the price, the patient's share, what was paid),
-versioned the same way.
+versioned the same way. Each Good Faith Estimate issued is kept as it was issued (never
+rewritten: a moved visit gets another), with the patient's name and date of birth it names.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.table_store import TableStore
 from telehealth.domain.charges import PlaceOfService, VisitCharge
+from telehealth.domain.estimates import BillingProvider, EstimatedItem, GoodFaithEstimate
 from telehealth.domain.payments import Money, PaymentStatus, PendingStep, Step, VisitPayment
 from telehealth.ports import OutboxEntry
 
@@ -159,6 +162,82 @@ class DynamoPaymentRecords(TableStore):
             }
         }
         self._transact([self._versioned(put, charge.version), *self._outbox_items(outbox, now)], None, set())
+
+
+class DynamoEstimates(TableStore):
+    def latest_estimate(self, appointment_id: str) -> GoodFaithEstimate | None:
+        page = self._client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :estimate)",
+            ExpressionAttributeValues={
+                ":pk": {"S": f"APPT#{appointment_id}"},
+                ":estimate": {"S": "ESTIMATE#v"},
+            },
+            ConsistentRead=True,
+        )
+        issued = [self._plain(i) for i in page.get("Items", [])]
+        if not issued:
+            return None
+        return estimate_from(max(issued, key=lambda i: int(i["appointment_version"])))
+
+    def save_estimate(self, estimate: GoodFaithEstimate, outbox: list[OutboxEntry], now: datetime) -> None:
+        """Once per booking version (`StaleWriteError` when it was issued already)."""
+        provider = estimate.billing_provider
+        put = {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._item(
+                    {
+                        "pk": f"APPT#{estimate.appointment_id}",
+                        "sk": f"ESTIMATE#v{estimate.appointment_version}",
+                        "appointment_version": estimate.appointment_version,
+                        "patient_name": estimate.patient_name,
+                        "patient_birth_date": estimate.patient_birth_date.isoformat(),
+                        "primary_service": estimate.primary_service,
+                        "scheduled_start": stamp(estimate.scheduled_start),
+                        "clinician": estimate.clinician,
+                        "billing_provider": {"name": provider.name, "npi": provider.npi, "tin": provider.tin},
+                        "location_state": estimate.location_state,
+                        "items": [
+                            {
+                                "description": i.description,
+                                "billing_code": i.billing_code,
+                                "amount_minor": i.expected.amount_minor,
+                                "currency": i.expected.currency,
+                            }
+                            for i in estimate.items
+                        ],
+                        "issued_at": stamp(estimate.issued_at),
+                    }
+                ),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        self._transact([put, *self._outbox_items(outbox, now)], None, set())
+
+
+def estimate_from(p: Mapping[str, Any]) -> GoodFaithEstimate:
+    provider = p["billing_provider"]
+    return GoodFaithEstimate(
+        appointment_id=str(p["pk"]).removeprefix("APPT#"),
+        appointment_version=int(p["appointment_version"]),
+        patient_name=str(p["patient_name"]),
+        patient_birth_date=date.fromisoformat(p["patient_birth_date"]),
+        primary_service=str(p["primary_service"]),
+        scheduled_start=from_stamp(p["scheduled_start"]),
+        clinician=str(p["clinician"]),
+        billing_provider=BillingProvider(str(provider["name"]), str(provider["npi"]), str(provider["tin"])),
+        location_state=str(p["location_state"]),
+        items=tuple(
+            EstimatedItem(
+                str(i["description"]),
+                i.get("billing_code"),
+                Money(int(i["amount_minor"]), str(i["currency"])),
+            )
+            for i in p["items"]
+        ),
+        issued_at=from_stamp(p["issued_at"]),
+    )
 
 
 def charge_from(p: Mapping[str, Any]) -> VisitCharge:

@@ -27,6 +27,7 @@ from telehealth.application.payments import VisitPayments
 from telehealth.domain.appointments import Actor, Appointment, AppointmentRuleError, AppointmentStatus
 from telehealth.domain.charges import VisitCharge, place_of_service
 from telehealth.domain.coverage import EligibilityStatus
+from telehealth.domain.estimates import BillingProvider, EstimatedItem, GoodFaithEstimate, needs_estimate
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.payments import (
     LATER_HOLD_LEAD,
@@ -38,13 +39,14 @@ from telehealth.domain.payments import (
     outlives_hold,
 )
 from telehealth.domain.visits import notice_when
-from telehealth.errors import StaleWriteError
-from telehealth.events import ChargeEntered
+from telehealth.errors import EstimatePendingError, StaleWriteError
+from telehealth.events import ChargeEntered, EstimateIssued
 from telehealth.fhir import projection
 from telehealth.ports import (
     CardSetup,
     CardSetups,
     ChargeRecords,
+    EstimateRecords,
     Notice,
     Notifier,
     OutboxEntry,
@@ -79,11 +81,13 @@ class Billing:
         *,
         charges: ChargeRecords,
         visits: VisitFiles,
+        estimates: EstimateRecords,
+        billed_by: BillingProvider | None = None,
         insurance: InsuranceDesk | None = None,
     ) -> None:
         self.booking, self.payments, self.cards, self.profiles = booking, payments, cards, profiles
         self.trail, self.clock, self.insurance = trail, clock, insurance
-        self.charges, self.visits = charges, visits
+        self.charges, self.visits, self.estimates, self.billed_by = charges, visits, estimates, billed_by
 
     # --- what a visit costs -------------------------------------------------------------------------
 
@@ -245,6 +249,71 @@ class Billing:
         if take:
             return self.payments.capture(appointment_id, Money(take, payment.currency))
         return self.payments.release(appointment_id, payment.currency)
+
+    # --- the Good Faith Estimate, at booking ----------------------------------------------------------
+
+    def issue_estimate(self, appointment_id: str) -> GoodFaithEstimate | None:
+        """A self-pay patient's Good Faith Estimate for the booking as it stands (booked, or moved:
+        each version gets its own, kept as issued). None: nothing to estimate (the visit is
+        covered by the patient's insurance, costs nothing, or is no longer booked), or it was
+        issued already (an event delivered twice)."""
+        appointment = self.booking.store.appointment(appointment_id)
+        if appointment is None or appointment.status is not AppointmentStatus.BOOKED:
+            return None
+        if not self._self_pay(appointment):
+            return None
+        price = self.booking.price_of(appointment.service_type)
+        patient = self.booking.store.patient(appointment.patient_id)
+        provider = self.booking.store.provider(appointment.provider_id)
+        if patient is None or not (patient.given_name and patient.family_name and patient.birth_date):
+            return None  # booking asks for them first
+        if self.billed_by is None:
+            return None
+        service = self.booking.settings.services().get(appointment.service_type)
+        name = service.display if service else appointment.service_type
+        clinician = (
+            f"{provider.profile.given_name} {provider.profile.family_name}" if provider else "Your clinician"
+        )
+        now = self.clock()
+        estimate = GoodFaithEstimate(
+            appointment_id=appointment_id,
+            appointment_version=appointment.version,
+            patient_name=f"{patient.given_name} {patient.family_name}",
+            patient_birth_date=patient.birth_date,
+            primary_service=f"{name}, by video (telehealth)",
+            scheduled_start=appointment.start,
+            clinician=clinician,
+            billing_provider=self.billed_by,
+            location_state=appointment.patient_state,
+            items=(EstimatedItem(name, service.billing_code if service else None, price),),
+            issued_at=now,
+        )
+        issued = EstimateIssued(appointment_id=appointment_id, version=appointment.version)
+        try:
+            self.estimates.save_estimate(estimate, [announce(issued, now)], now)
+        except StaleWriteError:
+            return None  # this version's estimate was issued already
+        return estimate
+
+    def estimate(self, caller: Caller, appointment_id: str) -> GoodFaithEstimate:
+        """The booking's latest Good Faith Estimate, for the patient and the front desk.
+        `EstimatePendingError` where one is owed and not issued yet; `NotFoundError` where none
+        is owed (the visit is covered by insurance, or costs nothing)."""
+        with self.trail.request(caller, Interaction.READ, appointment_id):
+            appointment = self._visible(caller, appointment_id)
+            found = self.estimates.latest_estimate(appointment_id)
+            self._audit(caller, Interaction.READ, appointment_id)
+            if found is not None:
+                return found
+            if appointment.status is AppointmentStatus.BOOKED and self._self_pay(appointment):
+                raise EstimatePendingError("the Good Faith Estimate is being issued")
+            raise NotFoundError("no Good Faith Estimate for this visit")
+
+    def _self_pay(self, appointment: Appointment) -> bool:
+        """Whether the visit has a price the patient pays themselves (no active insurance answer)."""
+        price = self.booking.price_of(appointment.service_type)
+        answer = self.insurance.share(appointment.patient_id, price)[1] if self.insurance else None
+        return needs_estimate(price, answer is not None and answer.status is EligibilityStatus.ACTIVE)
 
     # --- the charge, once the visit is done ---------------------------------------------------------
 

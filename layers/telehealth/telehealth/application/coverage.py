@@ -248,15 +248,24 @@ class InsuranceDesk:
         return self.booking.audit(caller, interaction, [*about, f"Patient/{patient_id}"], self.clock())
 
 
-def status_words(found: PatientCoverage) -> str:
-    """The last check in the patient's words."""
+def status_words(found: PatientCoverage, *, for_desk: bool = False) -> str:
+    """The last check in the patient's words, or (`for_desk`) the front desk's, about a patient."""
     check = found.check
     if check is None:
+        if for_desk:
+            return "The insurer is being asked about this coverage."
         return "We are checking your insurance with your insurer."
     answer = check.eligibility
     if answer.status is EligibilityStatus.ACTIVE:
+        if for_desk:
+            return f"The patient's insurance with {found.payer_name} is active."
         return f"Your insurance with {found.payer_name} is active."
     if answer.status is EligibilityStatus.INACTIVE:
+        if for_desk:
+            return (
+                f"{found.payer_name} says this coverage is not active: the patient pays for visits "
+                "themselves."
+            )
         return (
             f"Your insurer, {found.payer_name}, says this coverage is not active. "
             "You can pay for visits yourself."

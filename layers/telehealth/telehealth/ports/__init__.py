@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from telehealth.domain.appointments import Appointment
 from telehealth.domain.charges import VisitCharge
 from telehealth.domain.coverage import Eligibility, EligibilityQuestion, PatientCoverage, Payer
+from telehealth.domain.estimates import GoodFaithEstimate
 from telehealth.domain.join_links import IssuedLink
 from telehealth.domain.licensure import License
 from telehealth.domain.payments import HoldState, VisitPayment
@@ -563,6 +564,16 @@ class ChargeRecords(Protocol):
 
     def save_charge(self, charge: VisitCharge, outbox: list[OutboxEntry], now: datetime) -> None:
         """At `charge.version`, on the one before (`StaleWriteError` otherwise), with its outbox."""
+        ...
+
+
+class EstimateRecords(Protocol):
+    """The Good Faith Estimates issued for a booking, each kept as issued (adapters/payments_store.py)."""
+
+    def latest_estimate(self, appointment_id: str) -> GoodFaithEstimate | None: ...
+
+    def save_estimate(self, estimate: GoodFaithEstimate, outbox: list[OutboxEntry], now: datetime) -> None:
+        """Once per booking version: `StaleWriteError` when that version's was issued already."""
         ...
 
 
