@@ -910,6 +910,7 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/payment/refunds", ("POST",), _CLINICIAN, feature="payments"),
     # A self-pay visit's Good Faith Estimate, as issued at booking (the patient's and the desk's).
     Route(f"{_APPOINTMENT}/estimate", ("GET",), _PATIENT, feature="payments"),
+    Route("/v1/estimates/preview", ("GET",), _PATIENT, feature="payments"),  # before booking
     # Stripe's events: the one route that takes a write without a token (Stripe has none to send);
     # the function checks its signature. Under the stage's default limits, as the public reads.
     Route(STRIPE_WEBHOOK, ("POST",), RouteGroup.PUBLIC, (), feature="payments"),

@@ -855,6 +855,10 @@ def payments_figures() -> None:
             rows["the visit completes (captured)"] = (n, chain, ops)
             _, n, chain, ops = api.counted(lambda: services.billing().enter_charge(visit))
             rows["its charge and invoice entered"] = (n, chain, ops)
+            # Off the booking's path, as visit-payments issues it (here again: its write is refused
+            # as issued already, which costs the same calls).
+            _, n, chain, ops = api.counted(lambda: services.billing().issue_estimate(visit))
+            rows["its Good Faith Estimate issued"] = (n, chain, ops)
             for name, (n, chain, ops) in rows.items():
                 print(f"  AWS calls, {name:<31} {n} in all, {chain} sequential: {', '.join(ops)}")
             paid = [
@@ -869,11 +873,11 @@ def payments_figures() -> None:
             # transaction of two items, two write units each), and the customer's profile once.
             steps = 2  # the hold and the capture
             # The charge: one transaction of four items (the charge, its ChargeItem, its Invoice,
-            # its event; two write units each), after five reads.
-            ddb = (steps * (1 + 2 * 2) + 1 + 4 * 2) * PRICES["ddb_write_unit"] + (steps * 2 + 5) * PRICES[
-                "ddb_read_unit"
-            ]
-            events = (steps + 1) * PRICES["events_event"]
+            # its event; two write units each), after five reads. A self-pay visit's Good Faith
+            # Estimate: a transaction of two (the estimate, its event), after four reads.
+            writes = steps * (1 + 2 * 2) + 1 + 4 * 2 + 2 * 2
+            ddb = writes * PRICES["ddb_write_unit"] + (steps * 2 + 5 + 4) * PRICES["ddb_read_unit"]
+            events = (steps + 2) * PRICES["events_event"]
             print(
                 f"  the payments function: {len(paid)} invocations, p50 {statistics.median(paid):.0f} ms"
                 f" (Stripe's local stand-in behind it); platform cost of a paid visit's payments:"

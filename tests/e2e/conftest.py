@@ -18,6 +18,18 @@ def fhir(platform: LocalPlatform, monkeypatch: pytest.MonkeyPatch) -> HealthLake
     return HealthLakeFhirStore(platform.fhir_endpoints["riverside"], region="us-east-1")
 
 
+def in_record(fhir: HealthLakeFhirStore, resource_type: str, resource_id: str) -> dict[str, Any]:
+    """The resource as HealthLake holds it; not there yet (the outbox relays it moments after the
+    change) is an AssertionError, so `eventually` asks again."""
+    from telehealth.ports import FhirStoreError
+
+    try:
+        return fhir.read(resource_type, resource_id)
+    except FhirStoreError as error:
+        assert error.status not in (404, 410), f"{resource_type}/{resource_id} is not in the record yet"
+        raise
+
+
 @pytest.fixture(scope="session")
 def patient_clip(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A patient's camera for the recording: a synthetic clip of a face with a known pulse (78 bpm)

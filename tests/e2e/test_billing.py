@@ -22,6 +22,7 @@ from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.domain.payments import VisitPayment
 from telehealth.domain.visits import notice_when
 from tests.conftest import CLINIC_SETTINGS_TTL_S, eventually, http, user_tokens
+from tests.e2e.conftest import in_record
 from tests.e2e.test_fhir_facade import Facade, machine_token
 from tests.e2e.test_scheduling import book, call, fresh_slot
 from tests.e2e.test_visits import check_in, soon_slot
@@ -118,14 +119,14 @@ def test_a_visit_is_priced_held_on_the_card_the_patient_saved_taken_when_it_comp
 
     # Entered as a charge (the service's CPT code, modifier 95; the place of service 02, as the
     # patient, never checked in here, did not say they were at home) and invoiced, paid in full.
-    item = eventually(lambda: fhir.read("ChargeItem", f"charge-{visit.lower()}"), timeout_s=30)
+    item = eventually(lambda: in_record(fhir, "ChargeItem", f"charge-{visit.lower()}"), timeout_s=30)
     general = {"general": "99213", "follow-up": "99212"}[booked.json()["service_type"]]
     assert [c["code"] for c in item["code"]["coding"]] == [general]
     assert sorted(e["valueCoding"]["code"] for e in item["extension"]) == ["02", "95"]
 
     def invoice_paid(amount_minor: int) -> Any:
         def paid() -> dict[str, Any]:
-            found = fhir.read("Invoice", f"invoice-{visit.lower()}")
+            found = in_record(fhir, "Invoice", f"invoice-{visit.lower()}")
             assert round(found["extension"][0]["valueMoney"]["value"] * 100) == amount_minor, found
             return found
 
@@ -221,6 +222,14 @@ def test_a_self_pay_patient_gets_a_good_faith_estimate_with_the_booking_and_anot
     platform: LocalPlatform, gateway: str
 ) -> None:
     patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
+    # Before booking: the estimate as it will be issued, less the time and clinician (chosen next).
+    preview = call(gateway, "GET", "/v1/estimates/preview?state=NY&service_type=general", patient)
+    assert preview.status == 200, preview.body
+    ahead = preview.json()
+    assert (ahead["appointment_id"], ahead["scheduled_start"], ahead["clinician"]) == (None, None, None)
+    assert [i["billing_code"] for i in ahead["items"]] == ["99213"] and ahead["disclaimers"]
+    unpriced = call(gateway, "GET", "/v1/estimates/preview?state=NY&service_type=no-such-visit", patient)
+    assert unpriced.status == 404, unpriced.body  # nothing priced: nothing to estimate
     booked = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=12)).json()
     visit = booked["appointment_id"]
     path = f"/v1/appointments/{visit}/estimate"
@@ -252,6 +261,9 @@ def test_a_self_pay_patient_gets_a_good_faith_estimate_with_the_booking_and_anot
         "tin": "00-0000000",
     }
     assert estimate["clinician"] == "Lucia Ramirez" and estimate["location_state"] == "NY"
+    # What was shown before booking is what was issued, with the time and clinician.
+    if booked["service_type"] == "general":
+        assert (ahead["items"], ahead["patient_name"]) == (estimate["items"], estimate["patient_name"])
     said = " ".join(estimate["disclaimers"])
     for must in ("$400", "dispute", "not a contract", "may differ", "scheduled or requested separately"):
         assert must in said, must

@@ -14,6 +14,7 @@ from local.platform import LocalPlatform
 from local.tokens import mint_client_credentials_token
 from telehealth.adapters.healthlake import HealthLakeFhirStore
 from tests.conftest import eventually, user_tokens
+from tests.e2e.conftest import in_record
 from tests.e2e.test_scheduling import RIVERSIDE, book, call, fresh_slot, stamp
 
 # Not the patient whose self-pay prices the billing tests assert.
@@ -89,12 +90,13 @@ def test_insurance_is_checked_with_the_payer_and_the_visit_costs_the_copay(
     # Covered by insurance: no Good Faith Estimate is owed (nor on its way).
     none = call(gateway, "GET", f"/v1/appointments/{visit}/estimate", patient)
     assert (none.status, none.json()["type"]) == (404, "/problems/not-found"), none.body
+    assert call(gateway, "GET", "/v1/estimates/preview?state=NY", patient).status == 404
 
     # The record: the insurance as Coverage, the last answer as CoverageEligibilityResponse.
     patient_id = call(gateway, "GET", "/v1/me/details", patient).json()["patient_id"]
 
     def recorded() -> dict[str, Any]:  # the newest version (the refused details came first)
-        found = fhir.read("Coverage", f"coverage-{patient_id}")
+        found = in_record(fhir, "Coverage", f"coverage-{patient_id}")
         assert found["subscriberId"] == "ACT1001", "an earlier version"
         return found
 
@@ -102,7 +104,9 @@ def test_insurance_is_checked_with_the_payer_and_the_visit_costs_the_copay(
     assert stored["payor"][0]["display"] == "Riverside Health Plan"
     assert stored["class"][0]["value"] == "GRP-77"
     answer = eventually(
-        lambda: fhir.read("CoverageEligibilityResponse", f"eligibility-{patient_id}-{active['version']}"),
+        lambda: in_record(
+            fhir, "CoverageEligibilityResponse", f"eligibility-{patient_id}-{active['version']}"
+        ),
         timeout_s=30,
     )
     item = answer["insurance"][0]

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import Field
 
 from functions.api import context, idempotent
@@ -23,6 +24,7 @@ from telehealth.ports import SignatureRefusedError
 
 if TYPE_CHECKING:
     from telehealth.application.billing import PaymentView
+    from telehealth.domain.estimates import GoodFaithEstimate
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -153,12 +155,12 @@ class BillingProviderOut(_Model):
 class EstimateOut(_Model):
     """A Good Faith Estimate (45 CFR 149.610) as it was issued."""
 
-    appointment_id: str
+    appointment_id: str | None = Field(description="Null before booking (a preview)")
     patient_name: str
     patient_birth_date: date
     primary_service: str
-    scheduled_start: datetime
-    clinician: str
+    scheduled_start: datetime | None = Field(description="Null before booking (a preview)")
+    clinician: str | None = Field(description="Null before booking (a preview)")
     billing_provider: BillingProviderOut
     location_state: str = Field(description="Where the care is furnished: the patient's state for the visit")
     items: list[EstimatedItemOut]
@@ -176,7 +178,26 @@ class EstimateOut(_Model):
 )
 def good_faith_estimate(appointment_id: AppointmentId) -> EstimateOut:
     """404 also where none was issued: the visit is covered by insurance, or costs nothing."""
-    found = context.billing().estimate(context.caller(router), appointment_id)
+    return estimate_out(context.billing().estimate(context.caller(router), appointment_id))
+
+
+@router.get(
+    "/v1/estimates/preview",
+    summary="Before booking: the Good Faith Estimate of a visit of this kind (self-pay patients)",
+    tags=[PAYMENTS],
+    **answers(404),
+)
+def preview_estimate(
+    state: Annotated[str, Query(pattern=r"^[A-Z]{2}$", description="USPS code of where the patient will be")],
+    service_type: Annotated[str, Query(pattern=r"^[a-z][a-z0-9-]{1,30}$")] = "general",
+) -> EstimateOut:
+    """As it will be issued with the booking, less its time and clinician (chosen next). 404
+    where none is owed (the patient's insurance covers it, or it costs nothing), or before the
+    patient has given their details."""
+    return estimate_out(context.billing().preview_estimate(context.caller(router), service_type, state))
+
+
+def estimate_out(found: GoodFaithEstimate) -> EstimateOut:
     provider, total = found.billing_provider, found.total
     return EstimateOut(
         appointment_id=found.appointment_id,

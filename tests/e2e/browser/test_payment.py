@@ -59,6 +59,11 @@ def test_a_patient_sees_the_price_pays_with_a_card_fixes_a_refused_one_and_the_d
     expect(page.locator("#price")).to_have_text(
         re.compile(rf"^A visit costs {re.escape(dollars)}, which you pay")
     )
+    # And the Good Faith Estimate itself, before anything is booked.
+    page.get_by_text("Your Good Faith Estimate").click()
+    ahead = page.locator("#estimate")
+    expect(ahead.get_by_role("row", name=re.compile("Total estimate"))).to_contain_text(dollars)
+    expect(ahead).to_contain_text("not a contract")
     axe_check(page)
     screenshot(page, "the price before booking")
     page.get_by_role("button", name="Book this time").first.click()

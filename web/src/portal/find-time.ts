@@ -4,6 +4,7 @@ import { html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ActionKeys, ApiError } from "../shared/api.ts";
 import { US_STATES, stateName } from "../shared/states.ts";
+import { type GoodFaithEstimate, estimateDocument } from "./estimate-document.ts";
 import { priceWords } from "./money.ts";
 import { type Appointment, PortalScreen, type Price, type Slot, type SlotPage } from "./screen.ts";
 import { dayIn, formatSlotTime, formatWhen, groupByDay, searchWindow } from "./time.ts";
@@ -43,6 +44,8 @@ export class FindTime extends PortalScreen {
   @state() private busySlot = "";
   @state() private found = "";
   @state() private price: Price | null = null;
+  /** Paying themselves, the patient's Good Faith Estimate for the visit, before they book. */
+  @state() private estimate: GoodFaithEstimate | null = null;
   private query: Query | null = null;
   private readonly keys = new ActionKeys();
 
@@ -109,6 +112,12 @@ export class FindTime extends PortalScreen {
       <h2>Open times</h2>
       ${this.price && !this.appointmentId
         ? html`<p class="card" id="price">${priceWords(this.price.amount_minor, this.price.currency, this.price.insured)}</p>`
+        : nothing}
+      ${this.estimate && !this.appointmentId
+        ? html`<details class="card" id="estimate">
+            <summary>Your Good Faith Estimate</summary>
+            ${estimateDocument(this.estimate, this.ctx.zone)}
+          </details>`
         : nothing}
       ${groupByDay(slots, this.ctx.zone).map(
         (group) => html`
@@ -185,6 +194,7 @@ export class FindTime extends PortalScreen {
       }
       this.slots = found;
       this.cursor = cursor;
+      if (!more) void this.loadEstimate(query.state);
       this.found = found.length
         ? `${found.length} open time${found.length === 1 ? "" : "s"} found.`
         : `No open times on that day in ${stateName(query.state)}. Try another date${this.moving ? "" : " or kind of care"}.`;
@@ -193,6 +203,20 @@ export class FindTime extends PortalScreen {
       void this.fail(error);
     } finally {
       this.searching = false;
+    }
+  }
+
+  private async loadEstimate(state: string): Promise<void> {
+    this.estimate = null;
+    if (!this.price || this.price.insured || this.moving) return;
+    try {
+      // The kind of visit the search priced (and booking books): the general visit.
+      this.estimate = await this.ctx.api.get<GoodFaithEstimate>("/v1/estimates/preview", {
+        state,
+        service_type: "general",
+      });
+    } catch {
+      this.estimate = null; // none owed, or not to be had now: the price above still stands
     }
   }
 

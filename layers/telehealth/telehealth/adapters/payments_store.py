@@ -182,6 +182,7 @@ class DynamoEstimates(TableStore):
 
     def save_estimate(self, estimate: GoodFaithEstimate, outbox: list[OutboxEntry], now: datetime) -> None:
         """Once per booking version (`StaleWriteError` when it was issued already)."""
+        assert estimate.appointment_id and estimate.scheduled_start, "a preview is never kept"
         provider = estimate.billing_provider
         put = {
             "Put": {

@@ -260,34 +260,21 @@ class Billing:
         appointment = self.booking.store.appointment(appointment_id)
         if appointment is None or appointment.status is not AppointmentStatus.BOOKED:
             return None
-        if not self._self_pay(appointment):
+        if not self._self_pay(appointment.patient_id, appointment.service_type):
             return None
-        price = self.booking.price_of(appointment.service_type)
-        patient = self.booking.store.patient(appointment.patient_id)
         provider = self.booking.store.provider(appointment.provider_id)
-        if patient is None or not (patient.given_name and patient.family_name and patient.birth_date):
-            return None  # booking asks for them first
-        if self.billed_by is None:
-            return None
-        service = self.booking.settings.services().get(appointment.service_type)
-        name = service.display if service else appointment.service_type
         clinician = (
             f"{provider.profile.given_name} {provider.profile.family_name}" if provider else "Your clinician"
         )
-        now = self.clock()
-        estimate = GoodFaithEstimate(
-            appointment_id=appointment_id,
-            appointment_version=appointment.version,
-            patient_name=f"{patient.given_name} {patient.family_name}",
-            patient_birth_date=patient.birth_date,
-            primary_service=f"{name}, by video (telehealth)",
-            scheduled_start=appointment.start,
-            clinician=clinician,
-            billing_provider=self.billed_by,
-            location_state=appointment.patient_state,
-            items=(EstimatedItem(name, service.billing_code if service else None, price),),
-            issued_at=now,
+        estimate = self._estimate(
+            appointment.patient_id,
+            appointment.service_type,
+            appointment.patient_state,
+            appointment=(appointment_id, appointment.version, appointment.start, clinician),
         )
+        if estimate is None:
+            return None
+        now = estimate.issued_at
         issued = EstimateIssued(appointment_id=appointment_id, version=appointment.version)
         try:
             self.estimates.save_estimate(estimate, [announce(issued, now)], now)
@@ -305,15 +292,73 @@ class Billing:
             self._audit(caller, Interaction.READ, appointment_id)
             if found is not None:
                 return found
-            if appointment.status is AppointmentStatus.BOOKED and self._self_pay(appointment):
+            if appointment.status is AppointmentStatus.BOOKED and self._self_pay(
+                appointment.patient_id, appointment.service_type
+            ):
                 raise EstimatePendingError("the Good Faith Estimate is being issued")
             raise NotFoundError("no Good Faith Estimate for this visit")
 
-    def _self_pay(self, appointment: Appointment) -> bool:
-        """Whether the visit has a price the patient pays themselves (no active insurance answer)."""
-        price = self.booking.price_of(appointment.service_type)
-        answer = self.insurance.share(appointment.patient_id, price)[1] if self.insurance else None
+    def preview_estimate(self, caller: Caller, service_type: str, state: str) -> GoodFaithEstimate:
+        """Before booking: the Good Faith Estimate of a visit of this kind, where the patient will
+        be, as it will be issued (less the time and clinician, chosen next). `NotFoundError`
+        where none is owed (insured, or free), or the patient has not given their details yet."""
+        caller.require(Actor.PATIENT)
+        reference = f"Patient/{caller.subject}"
+        with self.trail.request(caller, Interaction.READ, reference):
+            estimate = (
+                self._estimate(caller.subject, service_type, state)
+                if self._self_pay(caller.subject, service_type)
+                else None
+            )
+            self.booking.store.record(
+                [self.booking.audit(caller, Interaction.READ, [reference], self.clock())]
+            )
+            if estimate is None:
+                raise NotFoundError("no Good Faith Estimate for this kind of visit")
+            return estimate
+
+    def _self_pay(self, patient_id: str, service_type: str) -> bool:
+        """Whether a visit of this kind has a price the patient pays themselves (no active
+        insurance answer)."""
+        price = self.booking.price_of(service_type)
+        answer = self.insurance.share(patient_id, price)[1] if self.insurance else None
         return needs_estimate(price, answer is not None and answer.status is EligibilityStatus.ACTIVE)
+
+    def _estimate(
+        self,
+        patient_id: str,
+        service_type: str,
+        state: str,
+        appointment: tuple[str, int, datetime, str] | None = None,
+    ) -> GoodFaithEstimate | None:
+        """The estimate for the patient, the service and the state, with the booking's id,
+        version, start and clinician where there is one. None without the patient's details
+        (booking asks for them first) or a billing provider."""
+        patient = self.booking.store.patient(patient_id)
+        if patient is None or not (patient.given_name and patient.family_name and patient.birth_date):
+            return None
+        if self.billed_by is None:
+            return None
+        service = self.booking.settings.services().get(service_type)
+        name = service.display if service else service_type
+        appointment_id, version, start, clinician = appointment or (None, 0, None, None)
+        return GoodFaithEstimate(
+            appointment_id=appointment_id,
+            appointment_version=version,
+            patient_name=f"{patient.given_name} {patient.family_name}",
+            patient_birth_date=patient.birth_date,
+            primary_service=f"{name}, by video (telehealth)",
+            scheduled_start=start,
+            clinician=clinician,
+            billing_provider=self.billed_by,
+            location_state=state,
+            items=(
+                EstimatedItem(
+                    name, service.billing_code if service else None, self.booking.price_of(service_type)
+                ),
+            ),
+            issued_at=self.clock(),
+        )
 
     # --- the charge, once the visit is done ---------------------------------------------------------
 

@@ -59,15 +59,16 @@ class EstimatedItem:
 
 @dataclass(frozen=True)
 class GoodFaithEstimate:
-    """One estimate, issued for one version of the booking (a moved visit gets another)."""
+    """One estimate, issued for one version of the booking (a moved visit gets another); before
+    booking, a preview of it without the booking (its id, time and clinician: None)."""
 
-    appointment_id: str
+    appointment_id: str | None
     appointment_version: int
     patient_name: str
     patient_birth_date: date
     primary_service: str
-    scheduled_start: datetime
-    clinician: str
+    scheduled_start: datetime | None
+    clinician: str | None
     billing_provider: BillingProvider
     location_state: str  # where the care is furnished: the patient's state for the visit
     items: tuple[EstimatedItem, ...]
