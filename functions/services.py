@@ -311,10 +311,12 @@ def card_refusals() -> CardRefusalNotices:
 
 @cache
 def payment_notices() -> PaymentNoticeInbox:
-    """Stripe's webhooks: verified and re-read by the payments function, taken once here."""
+    """Stripe's webhooks: verified and re-read by the payment-notices function (the payments
+    function's code, with capacity of its own), taken once here."""
+    from telehealth.adapters.payments import PaymentsFunction
     from telehealth.application.payments import PaymentNoticeInbox
 
-    return PaymentNoticeInbox(payments_function(), billing().payments)
+    return PaymentNoticeInbox(PaymentsFunction(os.environ["PAYMENT_NOTICES_FUNCTION"]), billing().payments)
 
 
 @cache

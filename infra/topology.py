@@ -271,6 +271,7 @@ API = Function(
         "fhir:read",  # the FHIR facade: read, vread, history and search
         "meetings:manage",
         "invoke:payments",
+        "invoke:payment-notices",  # Stripe's webhooks
         "invoke:eligibility",  # the clearinghouse's payer directory, for the insurance form
     ),
 )
@@ -340,6 +341,19 @@ PAYMENTS = Function(
     egress=(STRIPE, SECRETS_MANAGER),
 )
 
+# Stripe's webhooks, checked and re-read for the api: the payments function's code, deployed apart
+# with its own reserved concurrency, so a flood of notices with a signature of the right shape
+# (the route takes no token) queues here and never takes the capacity holds and captures need.
+# It answers notices alone.
+PAYMENT_NOTICES = Function(
+    key="payment-notices",
+    handler="functions.egress.payments.notice_handler",
+    invocation=Invocation.DIRECT,
+    description="Checks Stripe's webhook signatures and re-reads the hold they name (notices only)",
+    feature="payments",
+    egress=(STRIPE, SECRETS_MANAGER),
+)
+
 # Checks a patient's insurance with the clearinghouse for whoever holds the coverage (the
 # visit-payments function, by Lambda Invoke), and lists its payer directory for the api: the
 # member's details go out and the normalized answer comes back; nothing is kept here.
@@ -389,6 +403,7 @@ FUNCTIONS: tuple[Function, ...] = (
     CHIME_EVENTS,
     VISIT_RECONCILER,
     PAYMENTS,
+    PAYMENT_NOTICES,
     ELIGIBILITY,
     VISIT_PAYMENTS,
 )
@@ -743,6 +758,10 @@ def function_environment(
         "RECORDING_ENABLED": "true" if tenant.features.recording else "false",
         # Where the api asks for payments (empty: the tenant has none): a name, no credential.
         "PAYMENTS_FUNCTION": PAYMENTS.name(tenant_id) if PAYMENTS in functions_for(tenant) else "",
+        # Where the api hands Stripe's webhooks (the same code, its own concurrency).
+        "PAYMENT_NOTICES_FUNCTION": PAYMENT_NOTICES.name(tenant_id)
+        if PAYMENT_NOTICES in functions_for(tenant)
+        else "",
         # Stripe.js's key for the portal's card form (public; the secret key is the payments
         # function's alone).
         "PAYMENTS_PUBLISHABLE_KEY": tenant.stripe_publishable_key or "",

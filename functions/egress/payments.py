@@ -1,4 +1,5 @@
-"""The payments function: the one function that calls Stripe, on the egress path.
+"""The payments function: the one function that calls Stripe, on the egress path (deployed twice:
+`payments` for the steps that move money, `payment-notices` for Stripe's webhooks alone).
 
 The api asks it by Lambda Invoke (a request of `telehealth.adapters.payments`, ids and amounts
 only) and gets a reply of the same module. Nothing that holds PHI runs here: no table, no FHIR
@@ -84,7 +85,25 @@ def _perform(request: Any) -> dict[str, str | int]:
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return _answer(parse_request(event))
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
+def notice_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The payment-notices function: Stripe's webhooks checked and their hold re-read, and
+    nothing else (a hold, capture or refund asked of it is refused), so what floods it moves no
+    money and takes no capacity from the function that does."""
     request = parse_request(event)
+    if not isinstance(request, Notice | Ping):
+        logger.error(
+            "payment-notices asked for a step", extra={"operation": request.model_dump()["operation"]}
+        )
+        return _failed("invalid", retryable=False, code="not_a_notice")
+    return _answer(request)
+
+
+def _answer(request: Any) -> dict[str, Any]:
     operation = request.model_dump()["operation"]
     logger.info("payments operation", extra={"operation": operation})
     try:

@@ -212,6 +212,7 @@ def test_a_notice_stripe_did_not_sign_now_is_refused_and_what_one_says_is_never_
         }
     ).encode()
     now = int(time.time())
+    before = len(platform.dispatcher.invocations)
     refusals = {
         "no signature": _send(gateway, body, header=""),
         "not Stripe's shape": _send(gateway, body, header="sha256=abc"),
@@ -224,6 +225,12 @@ def test_a_notice_stripe_did_not_sign_now_is_refused_and_what_one_says_is_never_
         assert reply.headers["Content-Type"] == "application/problem+json", why
         assert reply.json()["type"].endswith("/signature-refused"), (why, reply.body)
         assert "4000" not in reply.body.decode() and str(held.intent_id) not in reply.body.decode()
+    # The forged ones of the right shape were checked by the payment-notices function, never by
+    # the payments function: a flood of them queues there and leaves holds and captures their
+    # capacity (each function has its own reserved concurrency).
+    asked = [name for name, _ in list(platform.dispatcher.invocations)[before:]]
+    assert asked.count(topology.PAYMENT_NOTICES.name("riverside")) >= 3, asked  # and Stripe's own
+    assert topology.PAYMENTS.name("riverside") not in asked, asked
     # Signed by Stripe, it is taken; but the hold, re-read, is still held, and so is the record.
     reply = _send(gateway, body)
     assert (reply.status, reply.json()["received"]) == (200, "taken"), reply.body

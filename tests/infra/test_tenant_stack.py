@@ -591,6 +591,7 @@ def test_only_the_functions_that_call_a_third_party_are_on_the_egress_path(assem
         assert egress_functions(assembly.tenant(tenant.id).body, baseline, tenant.id) == expected
     assert egress_functions(assembly.tenant("riverside").body, baseline, "riverside") == {
         "payments",
+        "payment-notices",
         "eligibility",
     }
 

@@ -113,24 +113,33 @@ def test_a_feature_switched_off_needs_no_function_concurrency_and_no_domain() ->
     data = _example()
     riverside = data["tenant"][0]
     riverside["features"]["payments"] = False
-    with pytest.raises(ValidationError, match=r"unknown \['eligibility', 'payments', 'visit-payments'\]"):
+    with pytest.raises(
+        ValidationError, match=r"unknown \['eligibility', 'payment-notices', 'payments', 'visit-payments'\]"
+    ):
         TenantFile.model_validate(data)
-    for key in ("payments", "eligibility", "visit-payments"):
+    for key in ("payments", "payment-notices", "eligibility", "visit-payments"):
         del riverside["reserved_concurrency"][key]
     with pytest.raises(ValidationError, match=r"not needed \['api.stripe.com', 'healthcare.us.stedi.com'\]"):
         TenantFile.model_validate(data)
     riverside["egress_domains"] = []
     (tenant, _) = TenantFile.model_validate(data).tenant
-    assert topology.PAYMENTS not in topology.functions_for(tenant)
+    assert not {topology.PAYMENTS, topology.PAYMENT_NOTICES} & set(topology.functions_for(tenant))
 
 
 def test_a_feature_switched_on_needs_its_function_concurrency_and_its_domains() -> None:
     data = _example()
     desert = data["tenant"][1]
     desert["features"]["payments"] = True
-    with pytest.raises(ValidationError, match=r"missing \['eligibility', 'payments', 'visit-payments'\]"):
+    with pytest.raises(
+        ValidationError, match=r"missing \['eligibility', 'payment-notices', 'payments', 'visit-payments'\]"
+    ):
         TenantFile.model_validate(data)
-    desert["reserved_concurrency"] |= {"payments": 2, "eligibility": 2, "visit-payments": 1}
+    desert["reserved_concurrency"] |= {
+        "payments": 2,
+        "payment-notices": 1,
+        "eligibility": 2,
+        "visit-payments": 1,
+    }
     with pytest.raises(ValidationError, match=r"missing \['api.stripe.com', 'healthcare.us.stedi.com'\]"):
         TenantFile.model_validate(data)
     desert["egress_domains"] = ["api.stripe.com", "healthcare.us.stedi.com"]

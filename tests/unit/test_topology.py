@@ -135,7 +135,7 @@ def test_every_feature_a_function_belongs_to_is_a_switch_of_the_tenant_file() ->
 
 def test_only_third_party_callers_are_on_the_egress_path_and_none_of_them_touches_phi() -> None:
     on_path = [fn for fn in topology.FUNCTIONS if fn.on_egress_path]
-    assert on_path == [topology.PAYMENTS, topology.ELIGIBILITY]
+    assert on_path == [topology.PAYMENTS, topology.PAYMENT_NOTICES, topology.ELIGIBILITY]
     for fn in on_path:
         assert fn.third_parties, f"{fn.key} is on the egress path without a third party to call"
         assert not [g for g in fn.grants if g.startswith(PHI_GRANTS)], fn.key
@@ -151,7 +151,7 @@ def test_a_tenant_without_a_feature_has_none_of_its_functions() -> None:
     assert topology.PAYMENTS not in topology.functions_for(desert)
     assert set(topology.functions_for(desert)) == {f for f in topology.FUNCTIONS if f.feature is None}
     environment = topology.function_environment(desert, **FUNCTION_ENVIRONMENT)
-    assert environment["PAYMENTS_FUNCTION"] == ""
+    assert environment["PAYMENTS_FUNCTION"] == environment["PAYMENT_NOTICES_FUNCTION"] == ""
 
 
 def test_only_a_third_party_caller_is_told_where_its_secret_is() -> None:
@@ -160,11 +160,12 @@ def test_only_a_third_party_caller_is_told_where_its_secret_is() -> None:
         "clearinghouse": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/clearinghouse-abcdef",
     }
     assert topology.own_environment(topology.PAYMENTS, arns) == {"STRIPE_SECRET_ARN": arns["stripe"]}
+    assert topology.own_environment(topology.PAYMENT_NOTICES, arns) == {"STRIPE_SECRET_ARN": arns["stripe"]}
     assert topology.own_environment(topology.ELIGIBILITY, arns) == {
         "CLEARINGHOUSE_SECRET_ARN": arns["clearinghouse"]
     }
     for fn in topology.FUNCTIONS:
-        if fn not in (topology.PAYMENTS, topology.ELIGIBILITY):
+        if fn not in (topology.PAYMENTS, topology.PAYMENT_NOTICES, topology.ELIGIBILITY):
             assert topology.own_environment(fn, arns) == {}
     shared = topology.function_environment(load_tenants()[0], **FUNCTION_ENVIRONMENT)
     assert not [k for k in shared if k.startswith(("STRIPE", "CLEARINGHOUSE"))]
