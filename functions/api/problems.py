@@ -31,7 +31,6 @@ from telehealth.domain.join_links import LinkNotYoursError
 from telehealth.domain.payments import PaymentRuleError
 from telehealth.domain.scheduling import SchedulingError
 from telehealth.errors import (
-    EstimatePendingError,
     IdempotencyMismatchError,
     LicensureError,
     NotFoundError,
@@ -87,7 +86,6 @@ MAX_BODY_DEPTH = 32
 ROUTINE = frozenset(
     {
         "not-found",
-        "estimate-pending",
         "slot-taken",
         "conflict",
         "provider-not-licensed",
@@ -349,12 +347,6 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     @app.exception_handler(NotFoundError)
     def not_found(error: NotFoundError) -> Response[str]:
         return answer(404, "not-found", "Not found.", error=error)
-
-    @app.exception_handler(EstimatePendingError)
-    def estimate_pending(error: EstimatePendingError) -> Response[str]:
-        # A 404 like any absence, told apart so the portal asks again (it is issued off the
-        # booking's path, moments after it).
-        return answer(404, "estimate-pending", "The Good Faith Estimate is being issued.", error=error)
 
     @app.not_found
     def no_route(error: Exception) -> Response[str]:

@@ -235,10 +235,8 @@ def test_a_self_pay_patient_gets_a_good_faith_estimate_with_the_booking_and_anot
     path = f"/v1/appointments/{visit}/estimate"
 
     def issued(start: str) -> dict[str, Any]:
-        reply = call(gateway, "GET", path, patient)
-        if reply.status != 200:  # owed and on its way (issued off the booking's path)
-            assert reply.json()["type"] == "/problems/estimate-pending", reply.body
-            raise AssertionError("not issued yet")
+        reply = call(gateway, "GET", path, patient)  # issued then, if visit-payments has not yet
+        assert reply.status == 200, reply.body
         found = dict(reply.json())
         assert datetime.fromisoformat(found["scheduled_start"]) == datetime.fromisoformat(start), found
         return found
@@ -478,7 +476,7 @@ def test_a_card_that_refuses_the_hold_is_told_to_the_patient_once_and_another_ca
     platform: LocalPlatform, gateway: str
 ) -> None:
     patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
-    booked = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=5.5)).json()
+    booked = book(gateway, patient, fresh_slot(gateway, patient, "dr-ramirez", days_ahead=THIS_WEEK)).json()
     visit = booked["appointment_id"]
     start = datetime.fromisoformat(booked["start"])
     profile = DynamoSchedulingStore(

@@ -87,7 +87,7 @@ def test_insurance_is_checked_with_the_payer_and_the_visit_costs_the_copay(
     ]
     due = call(gateway, "GET", f"/v1/appointments/{visit}/payment", patient).json()
     assert (due["amount_due_minor"], due["status"]) == (2500, "none"), due
-    # Covered by insurance: no Good Faith Estimate is owed (nor on its way).
+    # Covered by insurance: no Good Faith Estimate is owed.
     none = call(gateway, "GET", f"/v1/appointments/{visit}/estimate", patient)
     assert (none.status, none.json()["type"]) == (404, "/problems/not-found"), none.body
     assert call(gateway, "GET", "/v1/estimates/preview?state=NY", patient).status == 404

@@ -203,6 +203,11 @@ def test_a_create_for_a_patient_with_coverage_replaces_it_and_a_retry_is_recorde
     # The key with another body is refused and changes nothing.
     other = _write(writer, "POST", "Coverage", coverage_resource(patient_id, "INA7103"), **key)
     assert outcome(other, 422)
+    # Replacing is updating: a client that may create but not update makes a patient's first
+    # coverage, never overwrites one on file.
+    creator = Facade(gateway, machine_token(platform, "system/*.rs", "system/Coverage.c"))
+    overwrite = _write(creator, "POST", "Coverage", coverage_resource(patient_id, "INA7104"))
+    assert outcome(overwrite, 403)["code"] == "forbidden"
     assert _staff_view(platform, gateway, patient_id)["member_id"] == "ACT7102"
 
 

@@ -149,6 +149,8 @@ def test_the_invoice_follows_the_money_and_a_refund_is_not_owed_again() -> None:
 def test_money_is_said_in_the_currencys_main_unit() -> None:
     assert Money(4000, "USD").major == Decimal("40.00")
     assert Money(4000, "JPY").major == Decimal(4000)
+    assert Money(4000, "KWD").major == Decimal("4.000")  # three decimals
+    assert Money(4000, "ISK").major == Decimal(4000)
     assert projection.invoice(_charge(price=Money(500, "JPY"), patient_share=Money(500, "JPY")))[
         "totalGross"
     ] == {"value": 500.0, "currency": "JPY"}

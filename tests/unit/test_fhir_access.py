@@ -193,10 +193,10 @@ MAY_READ_OWN = {
     | {"Patient", "Appointment", "Encounter", "Observation", "Consent"}
     | {"ServiceRequest", "RelatedPerson", "Device", "Coverage", "CoverageEligibilityResponse"}
     | {"ChargeItem", "Invoice"},
+    # Not the patient's money (Coverage, CoverageEligibilityResponse, ChargeItem, Invoice).
     "provider": DIRECTORY
     | {"Patient", "Appointment", "Encounter", "Observation", "Consent"}
-    | {"ServiceRequest", "RelatedPerson", "Device", "Coverage", "CoverageEligibilityResponse"}
-    | {"ChargeItem", "Invoice"},
+    | {"ServiceRequest", "RelatedPerson", "Device"},
 }
 MAY_READ_ANY = {
     "staff": DIRECTORY

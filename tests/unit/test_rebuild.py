@@ -22,10 +22,19 @@ from telehealth.application.rebuild import (
     TableImage,
 )
 from telehealth.domain.appointments import Appointment, AppointmentStatus
+from telehealth.domain.charges import PlaceOfService, VisitCharge
 from telehealth.domain.clinic_settings import ClinicSettings, Service
+from telehealth.domain.coverage import (
+    Coverage,
+    CoverageCheck,
+    Eligibility,
+    EligibilityStatus,
+    PatientCoverage,
+)
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import id_millis, new_id
 from telehealth.domain.licensure import License
+from telehealth.domain.payments import Money
 from telehealth.domain.scheduling import Availability, slot_id
 from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.domain.visits import CheckIn, Role, Visit, VisitState
@@ -410,3 +419,41 @@ def test_the_agents_the_audit_trail_keeps_come_back_with_the_archived_events_tha
     assert practitioner["identifier"] == [
         {"system": "urn:telehealth:user", "value": "0f5d1c2e-1111-4222-8333-944455556666"}
     ]
+
+
+# --- insurance and charges -------------------------------------------------------------------------
+
+
+def test_a_patients_coverage_its_last_answer_and_a_visits_charge_and_invoice_are_rebuilt() -> None:
+    checked = PatientCoverage(
+        "patient-1",
+        Coverage("RHP01", "ACT1001"),
+        "Riverside Health Plan",
+        2,
+        CoverageCheck(Eligibility(EligibilityStatus.ACTIVE, "98", copay_minor=2500), START, "general"),
+    )
+    paid = VisitCharge(
+        appointment_id="01JAPPT",
+        patient_id="patient-1",
+        provider_id="dr-a",
+        service_type="general",
+        service_name="General visit",
+        billing_code="99213",
+        place=PlaceOfService.PATIENT_HOME,
+        start=START,
+        end=START + timedelta(minutes=20),
+        price=Money(4000, "USD"),
+        patient_share=Money(2500, "USD"),
+        insured=True,
+        captured_minor=2500,
+        version=2,  # entered, then the capture reached the invoice
+    )
+    found = rebuilt(image(checked, paid))
+    # The coverage as recorded (version 1, before its check moved the record on) is estimated at
+    # the record's version when no entry is kept; the answer is exactly the check's.
+    assert found["Coverage/coverage-patient-1"].basis == ESTIMATED
+    assert found["CoverageEligibilityResponse/eligibility-patient-1-2"].basis == TABLE
+    assert found["ChargeItem/charge-01jappt"].entry.source_version == 1  # entered once
+    invoice = found["Invoice/invoice-01jappt"]
+    assert (invoice.basis, invoice.entry.source_version) == (TABLE, 2)
+    assert invoice.entry.resource["status"] == "balanced"

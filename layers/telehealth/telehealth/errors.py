@@ -11,10 +11,6 @@ class NotFoundError(Exception):
     """No such record, or none this caller may see (the two look the same from outside)."""
 
 
-class EstimatePendingError(NotFoundError):
-    """A Good Faith Estimate is owed for the visit and not issued yet (it is, moments after booking)."""
-
-
 class LicensureError(Exception):
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.value)

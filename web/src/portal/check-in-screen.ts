@@ -85,11 +85,13 @@ export class CheckInScreen extends PortalScreen {
       <select id="state" name="state" required aria-describedby="state-hint">
         ${US_STATES.map(([code, name]) => html`<option value=${code} ?selected=${code === a.patient_state}>${name}</option>`)}
       </select>
-      <fieldset>
+      <fieldset aria-describedby="home-hint">
         <legend>Are you at home for this visit?</legend>
-        <span class="hint">Your insurer asks where a video visit takes place.</span>
-        <label class="check"><input type="radio" name="home" value="yes" required /> <span>Yes, at home</span></label>
-        <label class="check"><input type="radio" name="home" value="no" /> <span>No, somewhere else</span></label>
+        <span class="hint" id="home-hint">Your insurer asks where a video visit takes place.</span>
+        <label class="check"><input type="radio" name="home" value="yes" required aria-describedby="home-hint" />
+          <span>Yes, at home</span></label>
+        <label class="check"><input type="radio" name="home" value="no" aria-describedby="home-hint" />
+          <span>No, somewhere else</span></label>
       </fieldset>
       <label for="contact">Emergency contact</label>
       <span class="hint" id="contact-hint">A phone number or an address where help can be sent during the visit.</span>

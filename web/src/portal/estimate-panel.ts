@@ -8,41 +8,21 @@ import { ApiError } from "../shared/api.ts";
 import { type GoodFaithEstimate, estimateDocument } from "./estimate-document.ts";
 import { PortalScreen } from "./screen.ts";
 
-// It is issued a moment after booking (off the booking's path): asked again while the API says it
-// is on its way (`estimate-pending`); a plain 404 means none is owed (insured, or free).
-const TRIES = 20;
-const PAUSE_MS = 1500;
-
 @customElement("portal-estimate")
 export class EstimatePanel extends PortalScreen {
   @property() appointmentId = "";
   @state() private estimate: GoodFaithEstimate | null = null;
-  private stopped = false;
 
   override connectedCallback(): void {
     super.connectedCallback();
-    this.stopped = false;
     void this.load();
   }
 
-  override disconnectedCallback(): void {
-    super.disconnectedCallback();
-    this.stopped = true;
-  }
-
   private async load(): Promise<void> {
-    for (let attempt = 1; attempt <= TRIES && !this.stopped; attempt++) {
-      try {
-        this.estimate = await this.ctx.api.get<GoodFaithEstimate>(`/v1/appointments/${this.appointmentId}/estimate`);
-        return;
-      } catch (error) {
-        if (!(error instanceof ApiError && error.status === 404)) {
-          void this.fail(error);
-          return;
-        }
-        if (error.kind !== "estimate-pending") return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, PAUSE_MS));
+    try {
+      this.estimate = await this.ctx.api.get<GoodFaithEstimate>(`/v1/appointments/${this.appointmentId}/estimate`);
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) void this.fail(error);
     }
   }
 

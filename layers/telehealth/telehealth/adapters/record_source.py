@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from telehealth.adapters.coverage_store import coverage_from
 from telehealth.adapters.dynamo import DynamoTable
 from telehealth.adapters.outbox_store import entry_from_item
+from telehealth.adapters.payments_store import charge_from
 from telehealth.adapters.scheduling_store import appointment_from, patient_from, provider_from, referral_from
 from telehealth.adapters.visits_store import check_in_from, visit_from
 from telehealth.adapters.vitals_store import vitals_from
@@ -18,10 +20,11 @@ from telehealth.ports import StoredCheckIn, StoredOutboxEntry, StoredVisit, Stor
 class DynamoRecordSource(DynamoTable):
     def records(self, segment: int = 0, segments: int = 1) -> Iterator[TableRecord]:
         """One segment of a parallel scan, as what the clinical record is projected from: each
-        provider (profile and credentials), patient, appointment, check-in, visit and set of vital
-        signs, referral, and the outbox's entries. What projects nothing (booked hours, join links, task
-        tokens, idempotency records, leases) is passed over. A provider's items share a partition,
-        hence a segment: each provider is yielded whole once its segment has been read."""
+        provider (profile and credentials), patient (and their insurance), appointment, check-in,
+        visit, set of vital signs and charge, referral, and the outbox's entries. What projects
+        nothing (booked hours, join links, task tokens, idempotency records, leases) is passed
+        over. A provider's items share a partition, hence a segment: each provider is yielded whole
+        once its segment has been read."""
         profiles: dict[str, dict[str, Any]] = {}
         credentials: dict[str, list[dict[str, Any]]] = {}
         for item in self._scan(segment, segments):
@@ -33,6 +36,8 @@ class DynamoRecordSource(DynamoTable):
                     credentials.setdefault(pk, []).append(item)
             elif pk.startswith("PATIENT#") and sk == "PROFILE":
                 yield patient_from(item)
+            elif pk.startswith("PATIENT#") and sk == "COVERAGE":
+                yield coverage_from(item)
             elif pk.startswith("REFERRAL#"):
                 yield referral_from(item)
             elif pk.startswith("APPT#"):
@@ -44,6 +49,8 @@ class DynamoRecordSource(DynamoTable):
                     yield StoredVisit(visit_from(item), int(item["revision"]))
                 elif sk.startswith("VITALS#v"):
                     yield StoredVitals(vitals_from(item), int(item["revision"]))
+                elif sk == "CHARGE":
+                    yield charge_from(item)
             elif pk.startswith("OUTBOX#"):
                 yield StoredOutboxEntry(entry_from_item(item), str(item.get("status", "pending")))
         for pk, profile in profiles.items():

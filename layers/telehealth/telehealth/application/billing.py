@@ -39,7 +39,7 @@ from telehealth.domain.payments import (
     outlives_hold,
 )
 from telehealth.domain.visits import notice_when
-from telehealth.errors import EstimatePendingError, StaleWriteError
+from telehealth.errors import StaleWriteError
 from telehealth.events import ChargeEntered, EstimateIssued
 from telehealth.fhir import projection
 from telehealth.ports import (
@@ -56,6 +56,9 @@ from telehealth.ports import (
     PaymentsUnavailableError,
     VisitFiles,
 )
+
+# How many times the invoice is read and written again when its write loses to another.
+INVOICE_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -283,20 +286,26 @@ class Billing:
         return estimate
 
     def estimate(self, caller: Caller, appointment_id: str) -> GoodFaithEstimate:
-        """The booking's latest Good Faith Estimate, for the patient and the front desk.
-        `EstimatePendingError` where one is owed and not issued yet; `NotFoundError` where none
-        is owed (the visit is covered by insurance, or costs nothing)."""
+        """The Good Faith Estimate of the booking as it stands, for the patient and the front desk:
+        the one issued for this version of it, issued now where it was not yet (visit-payments
+        issues it moments after a booking or a move; a patient whose insurance lapsed since is
+        owed one too). For a visit that is over, the last one issued. `NotFoundError` where none
+        is owed (the visit is covered by the patient's insurance now, or costs nothing)."""
         with self.trail.request(caller, Interaction.READ, appointment_id):
             appointment = self._visible(caller, appointment_id)
             found = self.estimates.latest_estimate(appointment_id)
             self._audit(caller, Interaction.READ, appointment_id)
-            if found is not None:
-                return found
-            if appointment.status is AppointmentStatus.BOOKED and self._self_pay(
-                appointment.patient_id, appointment.service_type
-            ):
-                raise EstimatePendingError("the Good Faith Estimate is being issued")
-            raise NotFoundError("no Good Faith Estimate for this visit")
+            if appointment.status is AppointmentStatus.BOOKED:
+                if not self._self_pay(appointment.patient_id, appointment.service_type):
+                    raise NotFoundError("no Good Faith Estimate for this visit")
+                if found is None or found.appointment_version != appointment.version:
+                    # Issued by the event meanwhile, the conditional write says so: read it.
+                    found = self.issue_estimate(appointment_id) or self.estimates.latest_estimate(
+                        appointment_id
+                    )
+            if found is None:
+                raise NotFoundError("no Good Faith Estimate for this visit")
+            return found
 
     def preview_estimate(self, caller: Caller, service_type: str, state: str) -> GoodFaithEstimate:
         """Before booking: the Good Faith Estimate of a visit of this kind, where the patient will
@@ -406,27 +415,38 @@ class Billing:
         ]
         try:
             self.charges.save_charge(charge, entries, now)
-        except StaleWriteError:  # a twin delivery entered it first
-            return self.charges.visit_charge(appointment_id)
+        except StaleWriteError:
+            # A twin delivery entered it first (its payment may be older than this one's: bring
+            # it up to date), or the write kept losing to others: then nothing is entered, and
+            # the event's retry enters it.
+            if self.charges.visit_charge(appointment_id) is None:
+                raise
+            return self.invoice_paid(appointment_id)
         return charge
 
     def invoice_paid(self, appointment_id: str) -> VisitCharge | None:
         """The invoice brought up to what the visit's card payment took (less refunds), after the
         money moved; nothing written where it says so already. None: no charge entered (a visit
-        not completed, or not yet)."""
-        found = self.charges.visit_charge(appointment_id)
-        if found is None:
-            return None
-        paid = found.paid_by(self.payments.records.visit_payment(appointment_id))
-        if paid is found:
-            return found
-        try:
-            self.charges.save_charge(
-                paid, [OutboxEntry(projection.invoice(paid), paid.version)], self.clock()
-            )
-        except StaleWriteError:  # brought up to date meanwhile, by the money's other event
-            return self.charges.visit_charge(appointment_id)
-        return paid
+        not completed, or not yet). A write that lost to another (the money's other event, or
+        the charge being entered) reads both again and tries once more: the loser may hold the
+        newer payment."""
+        for attempt in range(INVOICE_ATTEMPTS):
+            found = self.charges.visit_charge(appointment_id)
+            if found is None:
+                return None
+            paid = found.paid_by(self.payments.records.visit_payment(appointment_id))
+            if paid is found:
+                return found
+            try:
+                self.charges.save_charge(
+                    paid, [OutboxEntry(projection.invoice(paid), paid.version)], self.clock()
+                )
+            except StaleWriteError:
+                if attempt == INVOICE_ATTEMPTS - 1:
+                    raise  # the event's retry brings it up to date
+                continue
+            return paid
+        raise AssertionError("unreachable")
 
     # --- helpers -------------------------------------------------------------------------------------
 

@@ -409,6 +409,8 @@ class FhirFacade:
 
         def on_file(before: PatientCoverage | None) -> None:
             if creating:
+                if before is not None:  # a create that replaces: the scopes must allow an update
+                    _Access(caller, self.care).check_type(Interaction.UPDATE, "Coverage")
                 return
             if before is None:
                 raise FacadeError(404, "not-found", "No coverage is on file for this patient: create it.")

@@ -63,7 +63,9 @@ from telehealth.application.record import (
     RecordRejectedError,
 )
 from telehealth.domain.appointments import Appointment, AppointmentStatus
+from telehealth.domain.charges import VisitCharge
 from telehealth.domain.clinic_settings import Service, coding_of
+from telehealth.domain.coverage import PatientCoverage
 from telehealth.domain.ids import id_millis
 from telehealth.domain.referrals import Referral
 from telehealth.domain.scheduling import slot_id
@@ -129,6 +131,8 @@ class TableImage:
     check_ins: dict[tuple[str, int], CheckIn] = field(default_factory=dict)
     visits: dict[tuple[str, int], StoredVisit] = field(default_factory=dict)
     vitals: dict[tuple[str, int], StoredVitals] = field(default_factory=dict)
+    coverages: list[PatientCoverage] = field(default_factory=list)
+    charges: list[VisitCharge] = field(default_factory=list)
     projected: dict[str, OutboxEntry] = field(default_factory=dict)
     records: int = 0
 
@@ -148,6 +152,10 @@ class TableImage:
             self.visits[(record.visit.appointment_id, record.visit.version)] = record
         elif isinstance(record, StoredVitals):
             self.vitals[(record.vitals.appointment_id, record.vitals.version)] = record
+        elif isinstance(record, PatientCoverage):
+            self.coverages.append(record)
+        elif isinstance(record, VisitCharge):
+            self.charges.append(record)
         elif isinstance(record, StoredOutboxEntry):
             self._projected(record)
 
@@ -170,6 +178,8 @@ class TableImage:
         self.check_ins |= other.check_ins
         self.visits |= other.visits
         self.vitals |= other.vitals
+        self.coverages += other.coverages
+        self.charges += other.charges
         for reference, entry in other.projected.items():
             newest = self.projected.get(reference)
             if newest is None or newest.source_version < entry.source_version:
@@ -230,6 +240,7 @@ class Projection:
         yield from self._emergency_contacts()
         yield from self._encounters()
         yield from self._observations()
+        yield from self._money()
 
     def _settled(
         self, resource: dict[str, Any], version: int, *, exact: bool, content_known: bool = True
@@ -350,6 +361,20 @@ class Projection:
                     yield self._settled(resource, 2, exact=True)  # the one review, revision 2
                 else:
                     yield self._settled(resource, revision, exact=False)
+
+    # --- a patient's insurance, and what completed visits were billed as --------------------------
+
+    def _money(self) -> Iterator[Rebuilt]:
+        """The coverage and its last answer, each completed visit's charge and its invoice, as
+        their records stand (each write of them projects these at the record's version)."""
+        for coverage in self.image.coverages:
+            yield self._settled(projection.coverage(coverage), coverage.version, exact=False)
+            if coverage.check is not None:
+                answer = projection.eligibility_response(coverage)
+                yield self._settled(answer, coverage.version, exact=True)
+        for charge in self.image.charges:
+            yield self._settled(projection.charge_item(charge), 1, exact=True)  # entered once
+            yield self._settled(projection.invoice(charge), charge.version, exact=True)
 
 
 def _as_last_projected(visit: Visit) -> Visit:

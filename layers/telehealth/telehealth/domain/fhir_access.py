@@ -236,18 +236,14 @@ class ClinicRole(Enum):
 DIRECTORY_TYPES = frozenset({"Practitioner", "PractitionerRole", "Schedule", "Slot"})
 # Types in the patient compartment: each resource names the patient it is about.
 COMPARTMENT_TYPES = frozenset(FACADE_RESOURCE_TYPES) - DIRECTORY_TYPES - {"AuditEvent"}
+# A patient's money: their insurance, the payer's answers, charges and invoices. The patient's own
+# and the front desk's to read; not a clinician's (minimum necessary: the app's payment routes
+# refuse providers too).
+MONEY_TYPES = frozenset({"Coverage", "CoverageEligibilityResponse", "ChargeItem", "Invoice"})
 # What the front desk works with: scheduling, the referrals it books from, and the money (insurance,
 # charges, invoices); not clinical notes, observations, consents or devices: the minimum necessary
 # for their work.
-STAFF_TYPES = DIRECTORY_TYPES | {
-    "Patient",
-    "Appointment",
-    "ServiceRequest",
-    "Coverage",
-    "CoverageEligibilityResponse",
-    "ChargeItem",
-    "Invoice",
-}
+STAFF_TYPES = DIRECTORY_TYPES | {"Patient", "Appointment", "ServiceRequest"} | MONEY_TYPES
 # Administrators see who accessed what (AuditEvent) and the directory; no clinical record.
 ADMIN_TYPES = DIRECTORY_TYPES | {"AuditEvent"}
 
@@ -328,7 +324,9 @@ def role_may(roles: frozenset[ClinicRole], interaction: Interaction, resource_ty
         return ALLOWED
     if ClinicRole.STAFF in roles and resource_type in STAFF_TYPES:
         return ALLOWED
-    if resource_type in COMPARTMENT_TYPES and roles & {ClinicRole.PATIENT, ClinicRole.PROVIDER}:
+    if resource_type in COMPARTMENT_TYPES and ClinicRole.PATIENT in roles:
+        return ALLOWED
+    if resource_type in COMPARTMENT_TYPES - MONEY_TYPES and ClinicRole.PROVIDER in roles:
         return ALLOWED
     return Decision(False, "Your role may not read this resource type.")
 

@@ -19,28 +19,13 @@ from decimal import Decimal
 from enum import StrEnum
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
-# The currencies whose minor unit is the unit itself (ISO 4217 exponent 0, as the card processor
-# lists them); every other a clinic prices in has two decimals.
+# ISO 4217's exponents other than two: the currencies whose minor unit is the unit itself, and
+# those with three decimals (the portal's Intl formatting uses the same table).
 ZERO_DECIMAL = frozenset(
-    {
-        "BIF",
-        "CLP",
-        "DJF",
-        "GNF",
-        "JPY",
-        "KMF",
-        "KRW",
-        "MGA",
-        "PYG",
-        "RWF",
-        "UGX",
-        "VND",
-        "VUV",
-        "XAF",
-        "XOF",
-        "XPF",
-    }
+    {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV"}
+    | {"XAF", "XOF", "XPF"}
 )
+THREE_DECIMAL = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 # What may go to the card processor as metadata: opaque ids, nothing of the visit (Stripe signs no
 # BAA). Each key's values are ids or counters, never free text.
 METADATA_KEYS = frozenset({"appointment_id", "step", "sequence"})
@@ -82,7 +67,8 @@ class Money:
     @property
     def major(self) -> Decimal:
         """The amount in the currency's main unit (4000 USD cents: 40.00), as FHIR's Money says it."""
-        return Decimal(self.amount_minor).scaleb(0 if self.currency in ZERO_DECIMAL else -2)
+        exponent = 0 if self.currency in ZERO_DECIMAL else 3 if self.currency in THREE_DECIMAL else 2
+        return Decimal(self.amount_minor).scaleb(-exponent)
 
 
 class PaymentStatus(StrEnum):

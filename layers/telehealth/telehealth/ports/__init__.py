@@ -136,6 +136,8 @@ TableRecord = (
     | StoredCheckIn
     | StoredVisit
     | StoredVitals
+    | PatientCoverage
+    | VisitCharge
     | StoredOutboxEntry
 )
 
