@@ -752,6 +752,8 @@ class LocalPlatform:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.stripe:  # first: a webhook it sends now would reach functions already stopped
+            self.stripe.stop()
         self.dispatcher.stop()
         for host in self.hosts.values():
             host.close()
@@ -759,8 +761,6 @@ class LocalPlatform:
             self.gateway.stop()
         if self.chime:
             self.chime.stop()
-        if self.stripe:
-            self.stripe.stop()
         if self.clearinghouse:
             self.clearinghouse.stop()
         # Each process leads a group of its own, which outlives it: a function host's execution

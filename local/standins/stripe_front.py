@@ -69,6 +69,8 @@ _TEST_CARDS = {
 }
 _REPLAYED = "Idempotent-Replayed"
 EVENTS_KEPT = 1000
+# How long stopping waits for the webhooks on their way.
+STOP_GRACE_S = 10.0
 DELIVERY_ATTEMPTS = 5  # Stripe tries for three days; locally five tries, a second apart and more
 API_VERSION = "2024-06-20"
 
@@ -136,6 +138,8 @@ class StripeFront:
         self.endpoints: list[Endpoint] = []
         self.events: list[dict[str, Any]] = []  # each with its body and its deliveries' statuses
         self._outgoing: queue.Queue[tuple[dict[str, Any], Endpoint]] = queue.Queue()
+        self._stopped = threading.Event()
+        self._delivering: set[threading.Thread] = set()
         front = self
 
         class Handler(_Handler):
@@ -157,6 +161,12 @@ class StripeFront:
             self.endpoints.append(Endpoint(url, secret))
 
     def stop(self) -> None:
+        """No webhook leaves after this, and the ones on their way are let finish (briefly): the
+        platform stops its functions next, which a late one would find gone."""
+        self._stopped.set()
+        deadline = time.monotonic() + STOP_GRACE_S
+        for delivery in list(self._delivering):
+            delivery.join(timeout=max(deadline - time.monotonic(), 0))
         self._server.shutdown()
         self._server.server_close()
 
@@ -457,22 +467,31 @@ class StripeFront:
             self._outgoing.put((event, endpoint))
 
     def _deliver_forever(self) -> None:
-        while True:
+        while not self._stopped.is_set():
             event, endpoint = self._outgoing.get()
-            threading.Thread(target=self._deliver, args=(event, endpoint), daemon=True).start()
+            if self._stopped.is_set():
+                return
+            delivery = threading.Thread(target=self._deliver, args=(event, endpoint), daemon=True)
+            self._delivering.add(delivery)
+            delivery.start()
 
     def _deliver(self, event: dict[str, Any], endpoint: Endpoint) -> None:
         """One event to one endpoint, tried again after 1, 2, 4, 8 s while it is not taken (a 2xx)."""
         body = json.dumps(event).encode()
-        for attempt in range(DELIVERY_ATTEMPTS):
-            status = self.post_event(endpoint, body)
-            with self._lock:
-                for kept in self.events:
-                    if kept["event"]["id"] == event["id"]:
-                        kept["deliveries"].append(status)
-            if 200 <= status < 300:
-                return
-            time.sleep(2**attempt)
+        try:
+            for attempt in range(DELIVERY_ATTEMPTS):
+                if attempt and self._stopped.is_set():
+                    return  # a retry after stop: Stripe would send it again later, to a live endpoint
+                status = self.post_event(endpoint, body)
+                with self._lock:
+                    for kept in self.events:
+                        if kept["event"]["id"] == event["id"]:
+                            kept["deliveries"].append(status)
+                if 200 <= status < 300:
+                    return
+                time.sleep(2**attempt)
+        finally:
+            self._delivering.discard(threading.current_thread())
 
     def post_event(self, endpoint: Endpoint, body: bytes, at: int | None = None) -> int:
         """POST a signed event body to an endpoint; its status (0: it did not answer)."""
