@@ -366,7 +366,8 @@ class Billing:
                     name, service.billing_code if service else None, self.booking.price_of(service_type)
                 ),
             ),
-            issued_at=self.clock(),
+            # To the second, as it is kept: the one answered at issue is the one read after.
+            issued_at=self.clock().replace(microsecond=0),
         )
 
     # --- the charge, once the visit is done ---------------------------------------------------------
