@@ -452,6 +452,12 @@ def test_each_payment_route_refuses_whoever_it_is_not_for(platform: LocalPlatfor
         ("POST", f"{payment}/refunds", {"amount_minor": 100}, {
             "other patient": 403, "provider": 403, "staff": 409, "machine": 401, "other tenant": 401,
         }),
+        ("GET", f"/v1/appointments/{visit}/estimate", None, {
+            "other patient": 404, "provider": 403, "staff": 200, "machine": 401, "other tenant": 401,
+        }),
+        ("GET", "/v1/estimates/preview?state=NY", None, {  # a patient's own, before booking
+            "provider": 403, "staff": 403, "machine": 401, "other tenant": 401,
+        }),
     ]  # fmt: skip
     for method, path, body, expected in routes:
         for role, status in expected.items():

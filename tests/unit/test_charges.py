@@ -26,7 +26,8 @@ from tests.unit.test_record_projection import valid
 START = datetime(2026, 12, 1, 15, 2, tzinfo=UTC)
 
 
-def _charge(**change: object) -> VisitCharge:
+def charge(**change: object) -> VisitCharge:
+    """A completed visit's charge (self-pay, at home), with `change`."""
     made = VisitCharge(
         appointment_id="01JAPPT",
         patient_id="patient-1",
@@ -71,7 +72,7 @@ def test_a_billing_code_that_is_no_cpt_or_hcpcs_code_is_refused(code: str) -> No
 
 
 def test_the_charge_item_carries_the_cpt_code_the_place_of_service_and_modifier_95() -> None:
-    item = valid(projection.charge_item(_charge()))
+    item = valid(projection.charge_item(charge()))
     assert item["status"] == "billable"
     assert item["code"] == {
         "text": "General visit",
@@ -86,17 +87,17 @@ def test_the_charge_item_carries_the_cpt_code_the_place_of_service_and_modifier_
 
 
 def test_a_service_without_a_billing_code_is_charged_by_its_name_and_a_hcpcs_code_by_its_system() -> None:
-    uncoded = valid(projection.charge_item(_charge(billing_code=None, place=PlaceOfService.ELSEWHERE)))
+    uncoded = valid(projection.charge_item(charge(billing_code=None, place=PlaceOfService.ELSEWHERE)))
     assert uncoded["code"] == {"text": "General visit"}
     assert {e["valueCoding"]["code"] for e in uncoded["extension"]} == {"02", "95"}
-    hcpcs = valid(projection.charge_item(_charge(billing_code="G2012")))
+    hcpcs = valid(projection.charge_item(charge(billing_code="G2012")))
     assert hcpcs["code"]["coding"] == [{"system": projection.HCPCS_SYSTEM, "code": "G2012"}]
     # A visit the platform has no call of (entered from its completion alone) names no Encounter.
-    assert "context" not in valid(projection.charge_item(_charge(visit_version=None)))
+    assert "context" not in valid(projection.charge_item(charge(visit_version=None)))
 
 
 def test_a_self_pay_invoice_is_the_price_and_balanced_once_the_card_paid_it() -> None:
-    owed = valid(projection.invoice(_charge()))
+    owed = valid(projection.invoice(charge()))
     assert (owed["status"], owed["totalGross"], owed["totalNet"]) == (
         "issued",
         {"value": 40.0, "currency": "USD"},
@@ -106,7 +107,7 @@ def test_a_self_pay_invoice_is_the_price_and_balanced_once_the_card_paid_it() ->
         {"type": "base", "amount": {"value": 40.0, "currency": "USD"}}
     ]
     assert owed["lineItem"][0]["chargeItemReference"] == {"reference": "ChargeItem/charge-01jappt"}
-    paid = _charge().paid_by(_taken(4000))
+    paid = charge().paid_by(_taken(4000))
     invoice = valid(projection.invoice(paid))
     assert invoice["status"] == "balanced"
     assert invoice["extension"] == [
@@ -115,7 +116,7 @@ def test_a_self_pay_invoice_is_the_price_and_balanced_once_the_card_paid_it() ->
 
 
 def test_an_insured_invoice_deducts_what_the_insurer_is_expected_to_pay() -> None:
-    insured = _charge(patient_share=Money(2500, "USD"), insured=True)
+    insured = charge(patient_share=Money(2500, "USD"), insured=True)
     invoice = valid(projection.invoice(insured))
     assert invoice["lineItem"][0]["priceComponent"][1] == {
         "type": "deduction",
@@ -127,8 +128,8 @@ def test_an_insured_invoice_deducts_what_the_insurer_is_expected_to_pay() -> Non
 
 
 def test_the_invoice_follows_the_money_and_a_refund_is_not_owed_again() -> None:
-    charge = _charge()
-    paid = charge.paid_by(_taken(4000))
+    entered = charge()
+    paid = entered.paid_by(_taken(4000))
     assert (paid.paid_minor, paid.version) == (4000, 2)
     assert paid.paid_by(_taken(4000)) is paid  # nothing moved: no new version to write
     refunded = paid.paid_by(_taken(4000, refunded=1500))
@@ -151,7 +152,7 @@ def test_money_is_said_in_the_currencys_main_unit() -> None:
     assert Money(4000, "JPY").major == Decimal(4000)
     assert Money(4000, "KWD").major == Decimal("4.000")  # three decimals
     assert Money(4000, "ISK").major == Decimal(4000)
-    assert projection.invoice(_charge(price=Money(500, "JPY"), patient_share=Money(500, "JPY")))[
+    assert projection.invoice(charge(price=Money(500, "JPY"), patient_share=Money(500, "JPY")))[
         "totalGross"
     ] == {"value": 500.0, "currency": "JPY"}
 

@@ -22,7 +22,6 @@ from telehealth.application.rebuild import (
     TableImage,
 )
 from telehealth.domain.appointments import Appointment, AppointmentStatus
-from telehealth.domain.charges import PlaceOfService, VisitCharge
 from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.coverage import (
     Coverage,
@@ -52,6 +51,7 @@ from telehealth.ports import (
     StoredVitals,
     TableRecord,
 )
+from tests.unit.test_charges import charge
 
 BOOKED_AT = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 CONSULTATION = ServiceType("11429006", SNOMED_CT, "Consultation")
@@ -432,17 +432,7 @@ def test_a_patients_coverage_its_last_answer_and_a_visits_charge_and_invoice_are
         2,
         CoverageCheck(Eligibility(EligibilityStatus.ACTIVE, "98", copay_minor=2500), START, "general"),
     )
-    paid = VisitCharge(
-        appointment_id="01JAPPT",
-        patient_id="patient-1",
-        provider_id="dr-a",
-        service_type="general",
-        service_name="General visit",
-        billing_code="99213",
-        place=PlaceOfService.PATIENT_HOME,
-        start=START,
-        end=START + timedelta(minutes=20),
-        price=Money(4000, "USD"),
+    paid = charge(
         patient_share=Money(2500, "USD"),
         insured=True,
         captured_minor=2500,
