@@ -13,6 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from telehealth.adapters.notes_store import DynamoNoteStore
     from telehealth.adapters.payments import PaymentsFunction, StripePayments
     from telehealth.adapters.scheduling_store import DynamoSchedulingStore
     from telehealth.adapters.visits_store import DynamoVisitStore
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from telehealth.application.coverage import InsuranceDesk
     from telehealth.application.fhir_facade import FhirFacade
     from telehealth.application.lifecycle import VisitLifecycle
+    from telehealth.application.notes import ClinicalNotes
     from telehealth.application.patients import PatientRecords
     from telehealth.application.payments import PaymentNoticeInbox
     from telehealth.application.reconciler import VisitReconciler
@@ -70,6 +72,13 @@ def vitals_store() -> DynamoVitalsStore:
     from telehealth.adapters.vitals_store import DynamoVitalsStore
 
     return DynamoVitalsStore(client=table_client())
+
+
+@cache
+def note_store() -> DynamoNoteStore:
+    from telehealth.adapters.notes_store import DynamoNoteStore
+
+    return DynamoNoteStore(client=table_client())
 
 
 def idempotency_records() -> IdempotencyRecords:
@@ -209,6 +218,16 @@ def vitals() -> VitalsService:
     from telehealth.application.vitals import VitalsService
 
     return VitalsService(vitals_store(), visit_store(), scheduling_store(), now, audit_trail())
+
+
+@cache
+def notes() -> ClinicalNotes:
+    from telehealth.application.notes import ClinicalNotes
+
+    settings = clinic_settings()
+    return ClinicalNotes(
+        note_store(), visit_store(), scheduling_store(), vitals_store(), settings.settings, now, audit_trail()
+    )
 
 
 @cache

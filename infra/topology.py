@@ -945,6 +945,13 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/end", ("POST",), _CLINICIAN),
     Route(f"{_APPOINTMENT}/vitals", ("GET",), _CLINICIAN),
     Route(f"{_APPOINTMENT}/vitals/review", ("POST",), _CLINICIAN),
+    # The clinician's note: its provider writes and signs; other providers and the desk read.
+    Route(f"{_APPOINTMENT}/note", ("GET", "PUT"), _CLINICIAN),
+    Route(f"{_APPOINTMENT}/note/sign", ("POST",), _CLINICIAN),
+    Route(f"{_APPOINTMENT}/note/amendments", ("POST",), _CLINICIAN),
+    Route(f"{_APPOINTMENT}/note/addenda", ("POST",), _CLINICIAN),
+    Route(f"{_APPOINTMENT}/note/revisions", ("GET",), _CLINICIAN),
+    Route("/v1/diagnoses", ("GET",), _CLINICIAN),
     Route("/v1/providers/{provider_id}/availability", ("GET", "PUT"), _CLINICIAN),
     Route("/v1/patients/search", ("POST",), _CLINICIAN),  # the front desk, booking for a patient
     Route("/v1/referrals", ("GET",), _CLINICIAN),  # the front desk's worklist

@@ -31,7 +31,7 @@ IDEMPOTENT = "x-idempotent"  # the marker `answers(idempotent=True)` leaves for 
 IDEMPOTENCY_KEY_PATTERN = r"^[ -~]{8,128}$"
 
 # Tags, in the order the document lists them.
-HEALTH, PATIENTS, SCHEDULING, PAYMENTS, AVAILABILITY, VISITS, VITALS, ADMIN, INTEGRATIONS = (
+HEALTH, PATIENTS, SCHEDULING, PAYMENTS, AVAILABILITY, VISITS, VITALS, NOTES, ADMIN, INTEGRATIONS = (
     "Health",
     "Patients",
     "Scheduling",
@@ -39,6 +39,7 @@ HEALTH, PATIENTS, SCHEDULING, PAYMENTS, AVAILABILITY, VISITS, VITALS, ADMIN, INT
     "Availability",
     "Visits",
     "Vitals",
+    "Notes",
     "Administration",
     "Integrations",
 )
@@ -50,6 +51,8 @@ TAGS = {
     AVAILABILITY: "Providers' hours in their own zone.",
     VISITS: "Check-in, the waiting room, admission, join links and the end of a visit.",
     VITALS: "Vital signs estimated from the visit video, and the provider's review of them.",
+    NOTES: "The clinician's note of a visit: drafts saved as they type, signing, amendments and "
+    "addenda, and the ICD-10-CM diagnoses it is coded with.",
     ADMIN: "The clinic's settings, services and providers, versioned, for its administrators.",
     INTEGRATIONS: "Routes for a health system's software (machine clients, client credentials).",
 }

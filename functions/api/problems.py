@@ -75,6 +75,28 @@ RULE_STATUS = {
     "service-not-offered": 422,
     "too-many-open-bookings": 409,
     "details-incomplete": 409,
+    # The clinician's note.
+    "not-the-author": 403,
+    "visit-not-seen": 409,
+    "note-changed": 409,
+    "note-signed": 409,
+    "note-not-signed": 409,
+    "note-not-saved": 409,
+    "note-too-many-amendments": 409,
+    "note-too-many-addenda": 409,
+    "note-sections": 422,
+    "note-too-many-diagnoses": 422,
+    "note-duplicate-diagnosis": 422,
+    "note-duplicate-observation": 422,
+    "note-too-long": 422,
+    "note-follow-up": 422,
+    "note-amendment-reason": 422,
+    "note-amendment-unchanged": 422,
+    "note-addendum": 422,
+    "note-empty": 422,
+    "note-no-diagnosis": 422,
+    "unknown-diagnosis": 422,
+    "observation-not-confirmed": 422,
 }
 
 # A JSON body deeper than this is refused before anything walks it. The deepest request the API

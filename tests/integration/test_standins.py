@@ -172,6 +172,37 @@ def test_an_invalid_resource_is_refused_with_an_operation_outcome_and_nothing_is
     assert missing.value.status == 404
 
 
+@pytest.mark.parametrize(("characters", "stored"), [(10_000, True), (10_001, False)])
+def test_a_notes_attached_text_is_at_most_ten_thousand_characters_as_healthlake_keeps(
+    fhir: HealthLakeFhirStore, characters: int, stored: bool
+) -> None:
+    import base64
+    import uuid
+
+    text = "é" * characters  # characters, not bytes: two bytes each in UTF-8
+    document = {
+        "resourceType": "DocumentReference",
+        "id": f"note-{uuid.uuid4().hex[:12]}",
+        "status": "current",
+        "content": [
+            {
+                "attachment": {
+                    "contentType": "text/plain; charset=utf-8",
+                    "data": base64.b64encode(text.encode()).decode(),
+                }
+            }
+        ],
+    }
+    if stored:
+        assert fhir.put(document)["id"] == document["id"]
+        return
+    with pytest.raises(FhirStoreError) as refused:
+        fhir.put(document)
+    assert refused.value.status == 400
+    assert "DocumentReference.content[0].attachment.data" in refused.value.diagnostics
+    assert fhir.read_if_present("DocumentReference", document["id"]) is None
+
+
 def test_a_transaction_is_all_or_nothing_and_a_batch_applies_entries(fhir: HealthLakeFhirStore) -> None:
     good, bad = _patient(), _patient(birthDate="1990-13-45")
     with pytest.raises(FhirStoreError):

@@ -96,6 +96,13 @@ class SettingsIn(_Model):
     proceed_unpaid: bool | None = Field(
         default=None, description="Whether a visit goes ahead when the card refused its hold"
     )
+    note_template: list[Annotated[str, Field(min_length=1, max_length=60)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=12,
+        description="The sections of a clinician's note, in order (SOAP unless changed); a note "
+        "already started keeps its own",
+    )
     version: int = Field(ge=0, description="The version read (0: never changed); a stale one is a 409")
 
 
@@ -108,6 +115,7 @@ class SettingsOut(_Model):
     no_show_fee_minor: int
     late_cancellation_fee_minor: int
     proceed_unpaid: bool
+    note_template: list[str]
     version: int = Field(description="Send it back with a change")
 
 

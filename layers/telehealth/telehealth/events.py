@@ -138,6 +138,28 @@ class VitalsReviewed(VisitEvent):
     status: Literal["final", "entered-in-error"]
 
 
+class NoteEvent(VisitEvent):
+    """A step of a visit's clinical note: which visit, and the note's revision then (never a
+    word of it, nor a diagnosis)."""
+
+    source: ClassVar[str] = "telehealth.notes"
+    revision: int
+
+
+class NoteSigned(NoteEvent):
+    detail_type: ClassVar[str] = "Note.Signed"
+
+
+class NoteAmended(NoteEvent):
+    detail_type: ClassVar[str] = "Note.Amended"
+    amendment: int  # 1: the first correction
+
+
+class NoteAddendumAdded(NoteEvent):
+    detail_type: ClassVar[str] = "Note.AddendumAdded"
+    addendum: int
+
+
 class PaymentEvent(DomainEvent):
     """A movement of a visit's money, settled: ids only (no amount, no card, nothing of the visit),
     `sequence` the step's count on the visit (a second hold, a second refund)."""

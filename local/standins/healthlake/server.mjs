@@ -4,7 +4,8 @@
 // As strict as HealthLake where the platform relies on it:
 // - every request must carry a valid SigV4 signature for service "healthlake" (403 otherwise);
 // - resources are validated against the R4 definitions before they are stored (400 with an
-//   OperationOutcome otherwise, and nothing changes);
+//   OperationOutcome otherwise, and nothing changes), and a DocumentReference's attached text is at
+//   most 10,000 characters;
 // - one repository per data store id; an unknown data store is a 404;
 // - searches and a resource's history page with `next` links;
 // - searches are held to what HealthLake documents (support.json, generated from
@@ -356,11 +357,32 @@ function statusOf(result) {
   return 400;
 }
 
+// HealthLake keeps a note's text to 10,000 characters: a DocumentReference whose attached text is
+// longer is refused (the platform splits nothing silently; its notes are held to the limit).
+const MAX_NOTE_CHARACTERS = 10000;
+
+function noteTooLong(resource) {
+  if (resource.resourceType !== 'DocumentReference') return null;
+  for (const [i, content] of (resource.content ?? []).entries()) {
+    const attachment = content?.attachment ?? {};
+    if (typeof attachment.data !== 'string' || !String(attachment.contentType ?? '').startsWith('text/')) continue;
+    const characters = [...Buffer.from(attachment.data, 'base64').toString('utf8')].length;
+    if (characters > MAX_NOTE_CHARACTERS) {
+      const refused = outcome('invalid', `The attached text is ${characters} characters; at most ${MAX_NOTE_CHARACTERS}`);
+      refused.issue[0].expression = [`DocumentReference.content[${i}].attachment.data`];
+      return refused;
+    }
+  }
+  return null;
+}
+
 /** Validate a resource before it is stored; returns an OperationOutcome when it is invalid. */
 function invalid(resource) {
   if (!resource || typeof resource !== 'object' || typeof resource.resourceType !== 'string') {
     return outcome('structure', 'Request body must be a FHIR resource');
   }
+  const tooLong = noteTooLong(resource);
+  if (tooLong) return tooLong;
   try {
     const issues = validateResource(resource);
     const errors = issues.filter((i) => i.severity === 'error' || i.severity === 'fatal');

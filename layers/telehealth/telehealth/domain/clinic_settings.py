@@ -15,6 +15,7 @@ from typing import Any
 
 from telehealth.domain.appointments import AppointmentRuleError
 from telehealth.domain.charges import billing_code_problem
+from telehealth.domain.notes import SOAP, check_template
 from telehealth.domain.scheduling import LONGEST_VISIT
 from telehealth.domain.service_types import ServiceType, coding_problem
 from telehealth.domain.visits import VisitTimings
@@ -56,6 +57,8 @@ class ClinicSettings:
     no_show_fee_minor: int = 0
     late_cancellation_fee_minor: int = 0
     proceed_unpaid: bool = True
+    # The sections of a clinician's note, in order (a note keeps the ones it was started with).
+    note_template: tuple[str, ...] = SOAP
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -71,6 +74,7 @@ class ClinicSettings:
             "no_show_fee_minor": self.no_show_fee_minor,
             "late_cancellation_fee_minor": self.late_cancellation_fee_minor,
             "proceed_unpaid": self.proceed_unpaid,
+            "note_template": list(self.note_template),
         }
 
     @classmethod
@@ -88,6 +92,7 @@ class ClinicSettings:
                 no_show_fee_minor=_whole(given, "no_show_fee_minor"),
                 late_cancellation_fee_minor=_whole(given, "late_cancellation_fee_minor"),
                 proceed_unpaid=_flag(given, "proceed_unpaid"),
+                note_template=_template(given["note_template"]),
             )
         except SettingsError:
             raise
@@ -100,6 +105,15 @@ def _whole(given: Mapping[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SettingsError(f"{name} is a whole number of minor units")
     return value
+
+
+def _template(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(t, str) for t in value):
+        raise SettingsError("note_template is a list of section titles")
+    try:
+        return check_template(value)
+    except ValueError as error:
+        raise SettingsError(f"note_template: {error}") from error
 
 
 def _flag(given: Mapping[str, Any], name: str) -> bool:

@@ -18,6 +18,7 @@ from telehealth.domain.coverage import Eligibility, EligibilityQuestion, Patient
 from telehealth.domain.estimates import GoodFaithEstimate
 from telehealth.domain.join_links import IssuedLink
 from telehealth.domain.licensure import License
+from telehealth.domain.notes import ClinicalNote, NoteContent
 from telehealth.domain.payments import HoldState, VisitPayment
 from telehealth.domain.reconciliation import LifecycleRun
 from telehealth.domain.referrals import Referral
@@ -348,6 +349,23 @@ class VitalsStore(Protocol):
         outbox: list[OutboxEntry],
         claim: IdempotencyClaim | None = None,
     ) -> int: ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
+
+
+class NoteRecords(Protocol):
+    """A visit's clinical note: as it stands, and each revision as it was saved."""
+
+    def note(self, appointment_id: str) -> ClinicalNote | None: ...
+
+    def save_note(
+        self, note: ClinicalNote, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None:
+        """At `note.revision`, on the revision before it; StaleWriteError when another save won."""
+
+    def revisions(self, appointment_id: str, limit: int = 50) -> list[tuple[int, str, datetime]]: ...
+
+    def revision(self, appointment_id: str, revision: int) -> NoteContent | None: ...
 
     def record(self, outbox: list[OutboxEntry]) -> None: ...
 
