@@ -128,7 +128,10 @@ class ClinicApi(Construct):
         access_logs = encrypted_log_group(
             self, "AccessLogs", name=f"/telehealth/{tenant.id}/api/access", key=key
         )
-        integration = apigw.LambdaIntegration(handler, proxy=True)
+        # One invoke permission for the whole API, not two per method (CDK's default: the method's
+        # and the console's test stage): every route reaches the same function, which routes
+        # itself, and a stack holds at most 500 resources (per-method permissions were 108 of them).
+        integration = apigw.LambdaIntegration(handler, proxy=True, scope_permission_to_method=False)
         self.rest_api = self._rest_api(
             "RestApi",
             RestApiKind.CLINIC,

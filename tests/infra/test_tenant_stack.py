@@ -61,6 +61,26 @@ def test_every_topology_resource_exists_in_each_tenant_stack_by_name(assembly: A
         }
 
 
+# CloudFormation takes at most 500 resources in a stack; CDK refuses to synthesize past it. A
+# tenant stack keeps room for the capabilities still to come, so reaching it is a design decision
+# (nested stacks, fewer routes) made ahead of time, not a failed deploy.
+STACK_RESOURCE_LIMIT = 500
+HEADROOM = 50
+
+
+def test_each_tenant_stack_keeps_room_under_cloudformations_resource_limit(assembly: Assembly) -> None:
+    counts = {tenant.id: len(assembly.tenant(tenant.id).resources) for tenant in assembly.tenants}
+    assert max(counts.values()) <= STACK_RESOURCE_LIMIT - HEADROOM, counts
+    # The API's invoke permission is one per REST API, not two per method.
+    for tenant in assembly.tenants:
+        from_api = [
+            p
+            for p in assembly.tenant(tenant.id).props("AWS::Lambda::Permission")
+            if p.get("Principal") == "apigateway.amazonaws.com"
+        ]
+        assert len(from_api) == 2, len(from_api)
+
+
 def test_rules_carry_the_topology_pattern_and_a_target_dlq(assembly: Assembly) -> None:
     for tenant in assembly.tenants:
         t = assembly.tenant(tenant.id)

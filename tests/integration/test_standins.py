@@ -180,7 +180,7 @@ def test_a_notes_attached_text_is_at_most_ten_thousand_characters_as_healthlake_
     import uuid
 
     text = "é" * characters  # characters, not bytes: two bytes each in UTF-8
-    document = {
+    document: dict[str, Any] = {
         "resourceType": "DocumentReference",
         "id": f"note-{uuid.uuid4().hex[:12]}",
         "status": "current",

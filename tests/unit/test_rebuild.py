@@ -4,6 +4,7 @@ into a store (in memory here; the e2e suite rebuilds the local platform's)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -447,3 +448,39 @@ def test_a_patients_coverage_its_last_answer_and_a_visits_charge_and_invoice_are
     invoice = found["Invoice/invoice-01jappt"]
     assert (invoice.basis, invoice.entry.source_version) == (TABLE, 2)
     assert invoice.entry.resource["status"] == "balanced"
+
+
+def test_a_signed_notes_record_is_rebuilt_from_the_note_alone_as_signing_wrote_it() -> None:
+    from telehealth.domain.notes import SOAP, ClinicalNote, Diagnosis, NoteContent
+    from telehealth.fhir import notes as clinical_notes
+
+    def content(assessment: str, code: str) -> NoteContent:
+        return NoteContent(
+            tuple((t, assessment if t == "Assessment" else "") for t in SOAP), (Diagnosis(code, code),)
+        )
+
+    draft = ClinicalNote.started(
+        appointment_id="01JAPPT",
+        visit_version=1,
+        patient_id="patient-1",
+        provider_id="dr-a",
+        template=SOAP,
+        at=START,
+    ).saved(content("pharyngitis", "J02.9"), on_revision=0, by="dr-a", at=START, rendered_length=10)
+    signed = draft.signed_now(on_revision=1, by="dr-a", at=START, rendered="as signed")
+    amended = signed.amended(
+        content("URI", "J06.9"), reason="code", on_revision=2, by="dr-a", at=START, rendered="as amended"
+    )
+    # The first version's copy was delivered when it was signed; its superseding is not there yet.
+    first_copy = clinical_notes.record(signed, "Visit note")["DocumentReference/01jappt-v1-note-v1"]
+    found = rebuilt(image(amended, delivered(OutboxEntry(first_copy, 2))))
+    notes = {ref: item for ref, item in found.items() if "-note" in ref or "-dx-" in ref}
+    assert set(notes) == set(clinical_notes.record(amended, "Visit note"))
+    superseded = notes["DocumentReference/01jappt-v1-note-v1"]
+    assert superseded.entry.resource["status"] == "superseded"  # the state's, not the stale entry's
+    assert superseded.entry.source_version == amended.revision
+    assert notes["Condition/01jappt-v1-dx-j029"].entry.resource["verificationStatus"]["coding"][0][
+        "code"
+    ] == ("entered-in-error")
+    copy = notes["DocumentReference/01jappt-v1-note-v2"].entry.resource["content"][0]["attachment"]["data"]
+    assert base64.b64decode(copy).decode() == "as amended"  # the copy as signed, never rendered again

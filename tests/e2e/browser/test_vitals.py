@@ -121,3 +121,40 @@ def test_the_provider_confirms_and_rejects_the_estimates_from_a_visits_recording
     expect(page.get_by_role("button", name="Reject")).to_have_count(0)
     expect(page.get_by_text("You have reviewed every estimate of this visit.")).to_be_visible()
     screenshot(page, "after a reload")
+
+    # The provider writes the visit's note, citing the heart rate they confirmed: saved as they
+    # type, coded from the diagnosis search, signed, then added to.
+    page.goto(page.url.split("#")[0] + f"#/today/note/{visit}")
+    expect(page.get_by_role("heading", level=1, name="Visit note")).to_be_visible(timeout=20_000)
+    expect(page.get_by_text("Draft: not yet in the patient's record.")).to_be_visible()
+    page.get_by_role("textbox", name="Subjective").fill("Feels well; follow-up of a cold.")
+    page.get_by_role("textbox", name="Assessment").fill("Resolving viral upper respiratory infection.")
+    saved = page.locator("#save-state")
+    expect(saved).to_have_text(re.compile(r"^All changes saved at"), timeout=15_000)
+    page.get_by_role("searchbox", name="Search diagnoses").fill("upper resp")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_role("button", name=re.compile(r"^Add J06\.9 ")).click()
+    expect(page.get_by_role("list", name="Chosen diagnoses")).to_contain_text("J06.9")
+    page.get_by_role("checkbox", name=re.compile(r"^Heart rate \d+ a minute")).check()
+    page.get_by_role("textbox", name="Instructions for the patient").fill("Rest and drink fluids.")
+    expect(saved).to_have_text(re.compile(r"^All changes saved at"), timeout=15_000)
+    screenshot(page, "note drafted")
+    axe_check(page)
+    # A reload brings back every word, as the API kept it.
+    page.reload()
+    expect(page.get_by_role("textbox", name="Assessment")).to_have_value(
+        "Resolving viral upper respiratory infection.", timeout=20_000
+    )
+    expect(page.get_by_role("checkbox", name=re.compile(r"^Heart rate"))).to_be_checked()
+    page.get_by_role("button", name="Sign the note").click()
+    expect(page.get_by_role("status").filter(has_text="The note is signed")).to_be_focused()
+    expect(page.get_by_text(re.compile(r"^Signed \d{4}-\d\d-\d\d \d\d:\d\d UTC\."))).to_be_visible()
+    expect(page.get_by_role("textbox", name="Assessment")).to_have_count(0)  # read-only once signed
+    page.get_by_role("textbox", name="Addendum").fill("Called the patient: feeling better.")
+    page.get_by_role("button", name="Add addendum").click()
+    expect(page.get_by_role("heading", name="Addendum 1")).to_be_visible()
+    screenshot(page, "note signed")
+    axe_check(page)
+    note = call(gateway, "GET", f"/v1/appointments/{visit}/note", provider_token).json()
+    assert (note["status"], [d["code"] for d in note["diagnoses"]]) == ("signed", ["J06.9"])
+    assert note["observation_ids"] == [readings["heart-rate"]["observation_id"]]

@@ -6,7 +6,11 @@
 //   buttons "Sign in", "Sign out"; provider: "Admit" (one per waiting patient), "Admit with guest",
 //   "Join the call", "End visit" then "Yes, end the visit" / "Keep the visit going", "Vitals",
 //   "Confirm" and "Reject" (one pair per estimate, in a group "Review the heart rate" / "Review the
-//   breathing rate"), "Check again" (estimates not there yet), "Save hours", "Add hours on <Weekday>", "Remove <Weekday> <from> to <to>",
+//   breathing rate"), "Check again" (estimates not there yet), "Note" (the visit's note), and in it the
+//   text boxes named by the template's sections, "Search diagnoses", "Search", "Add <code> <display>",
+//   "Remove <code>", "Instructions for the patient", "Follow up within (days)", "Sign the note",
+//   "Addendum", "Add addendum", "Amend the note", "Reason for the amendment", "Sign the amendment";
+//   "Save hours", "Add hours on <Weekday>", "Remove <Weekday> <from> to <to>",
 //   inputs "<Weekday> hours <n>: from" / ": to"; staff: the select "Provider" (a provider's day) or
 //   "Provider (optional)" (booking), "Show the day", "Cancel visit at <time>" then "Yes, cancel it",
 //   "Patient's last name", "Date of birth", "First name (optional)", "Find patient", radios named
@@ -25,6 +29,7 @@ import { focusHeading, viewStyles } from "./ui.ts";
 import "./provider-today.ts";
 import "./provider-hours.ts";
 import "./provider-vitals.ts";
+import "./provider-note.ts";
 import "./provider-call.ts";
 import "./staff-views.ts";
 import "./admin-views.ts";
@@ -158,6 +163,7 @@ export class ClinicDashboard extends LitElement {
     switch (view.id) {
       case "today":
         if (rest[0] === "vitals" && rest[1]) return html`<provider-vitals .api=${this.api} .appointmentId=${rest[1]}></provider-vitals>`;
+        if (rest[0] === "note" && rest[1]) return html`<provider-note .api=${this.api} .appointmentId=${rest[1]}></provider-note>`;
         if (rest[0] === "call" && rest[1]) return html`<provider-call .api=${this.api} .appointmentId=${rest[1]} .implementation=${video}></provider-call>`;
         return html`<provider-today .api=${this.api}></provider-today>`;
       case "hours":

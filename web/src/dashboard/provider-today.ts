@@ -174,6 +174,7 @@ export class ProviderToday extends LitElement {
             </span>`
           : html`<button class="danger" @click=${() => this.askToEnd()}>End visit</button>`}
         <button class="secondary" @click=${() => (window.location.hash = `#/today/vitals/${current}`)}>Vitals</button>
+        <button class="secondary" @click=${() => (window.location.hash = `#/today/note/${current}`)}>Note</button>
       </div>
     </section>`;
   }
@@ -238,7 +239,8 @@ export class ProviderToday extends LitElement {
                   <td>${r.state}</td>
                   <td>${r.status}</td>
                   <td>${r.status === "Seen"
-                    ? html`<a href="#/today/vitals/${r.appointmentId}">Vitals<span class="visually-hidden"> for the ${r.time} visit</span></a>`
+                    ? html`<a href="#/today/note/${r.appointmentId}">Note<span class="visually-hidden"> of the ${r.time} visit</span></a>
+                        · <a href="#/today/vitals/${r.appointmentId}">Vitals<span class="visually-hidden"> for the ${r.time} visit</span></a>`
                     : nothing}</td>
                 </tr>`,
               )}

@@ -65,11 +65,12 @@ def note_from(p: Mapping[str, Any]) -> ClinicalNote:
                 from_stamp(s["signed_at"]),
                 content_from(s["content"]),
                 s["reason"],
+                s["rendered"],
             )
             for s in body["signed"]
         ),
         addenda=tuple(
-            Addendum(int(a["number"]), a["text"], a["author_id"], from_stamp(a["added_at"]))
+            Addendum(int(a["number"]), a["text"], a["author_id"], from_stamp(a["added_at"]), a["rendered"])
             for a in body["addenda"]
         ),
     )
@@ -100,11 +101,18 @@ class DynamoNoteStore(TableStore):
                     "signed_at": stamp(s.signed_at),
                     "content": content_json(s.content),
                     "reason": s.reason,
+                    "rendered": s.rendered,
                 }
                 for s in note.signed
             ],
             "addenda": [
-                {"number": a.number, "text": a.text, "author_id": a.author_id, "added_at": stamp(a.added_at)}
+                {
+                    "number": a.number,
+                    "text": a.text,
+                    "author_id": a.author_id,
+                    "added_at": stamp(a.added_at),
+                    "rendered": a.rendered,
+                }
                 for a in note.addenda
             ],
         }

@@ -9,6 +9,7 @@ from typing import Any
 
 from telehealth.adapters.coverage_store import coverage_from
 from telehealth.adapters.dynamo import DynamoTable
+from telehealth.adapters.notes_store import note_from
 from telehealth.adapters.outbox_store import entry_from_item
 from telehealth.adapters.payments_store import charge_from
 from telehealth.adapters.scheduling_store import appointment_from, patient_from, provider_from, referral_from
@@ -21,7 +22,7 @@ class DynamoRecordSource(DynamoTable):
     def records(self, segment: int = 0, segments: int = 1) -> Iterator[TableRecord]:
         """One segment of a parallel scan, as what the clinical record is projected from: each
         provider (profile and credentials), patient (and their insurance), appointment, check-in,
-        visit, set of vital signs and charge, referral, and the outbox's entries. What projects
+        visit, set of vital signs, charge and clinical note, referral, and the outbox's entries. What projects
         nothing (booked hours, join links, task tokens, idempotency records, leases) is passed
         over. A provider's items share a partition, hence a segment: each provider is yielded whole
         once its segment has been read."""
@@ -51,6 +52,8 @@ class DynamoRecordSource(DynamoTable):
                     yield StoredVitals(vitals_from(item), int(item["revision"]))
                 elif sk == "CHARGE":
                     yield charge_from(item)
+            elif pk.startswith("NOTE#") and sk == "NOTE":
+                yield note_from(item)
             elif pk.startswith("OUTBOX#"):
                 yield StoredOutboxEntry(entry_from_item(item), str(item.get("status", "pending")))
         for pk, profile in profiles.items():

@@ -29,7 +29,6 @@ from telehealth.domain.notes import (
     Diagnosis,
     FollowUp,
     NoteContent,
-    SignedVersion,
     render,
     render_addendum,
     rule,
@@ -188,23 +187,17 @@ class ClinicalNotes:
             own = self._provider(caller)
             note = self._own_note(appointment_id, own)
             now = self.clock()
-            signed = note.signed_now(on_revision=on_revision, by=own, at=now)
-            version = signed.signed[-1]
-            outbox = self._projected(signed, version, withdrawn=())
-            created = [
-                f"Composition/{record.composition_id(signed.appointment_id, signed.visit_version)}",
-                f"DocumentReference/{record.document_id(signed.appointment_id, signed.visit_version, 1)}",
-                *self._condition_refs(signed),
-            ]
-            outbox.append(self.trail.entry(self.trail.agent(caller), Interaction.CREATE, created, now))
-            outbox.append(
-                announce(
-                    NoteSigned(
-                        appointment_id=appointment_id, version=signed.visit_version, revision=signed.revision
-                    ),
-                    now,
-                )
+            signed = note.signed_now(
+                on_revision=on_revision, by=own, at=now, rendered=self._render(note, note.content, now)
             )
+            resources = record.record(signed, TITLE)
+            outbox = [OutboxEntry(r, signed.revision) for r in resources.values()]
+            agent = self.trail.agent(caller)
+            outbox.append(self.trail.entry(agent, Interaction.CREATE, list(resources), now))
+            event = NoteSigned(
+                appointment_id=appointment_id, version=signed.visit_version, revision=signed.revision
+            )
+            outbox.append(announce(event, now))
             self.notes.save_note(signed, outbox, claim(idempotency, signed))
             return signed
 
@@ -224,50 +217,31 @@ class ClinicalNotes:
             content = self._content(note, draft)
             now = self.clock()
             number = len(note.signed) + 1
+            rendered = self._render(note, content, now, amendment=(number, reason.strip()))
             amended = note.amended(
-                content,
-                reason=reason,
-                on_revision=on_revision,
-                by=own,
-                at=now,
-                rendered_length=len(
-                    self._render(note, content, SIGNED_AT_PLACEHOLDER, amendment=(number, reason.strip()))
-                ),
+                content, reason=reason, on_revision=on_revision, by=own, at=now, rendered=rendered
             )
-            appt, visit = amended.appointment_id, amended.visit_version
-            before = {d.code for d in note.content.diagnoses}
-            after = {d.code for d in amended.content.diagnoses}
-            outbox = self._projected(amended, amended.signed[-1], withdrawn=self._withdrawn(amended))
-            previous = amended.signed[-2]
-            outbox.append(
-                OutboxEntry(
-                    record.document(amended, previous, self._render_version(amended, previous), TITLE),
-                    amended.revision,
-                )
-            )
-            changed = [
-                f"Composition/{record.composition_id(appt, visit)}",
-                f"DocumentReference/{record.document_id(appt, visit, previous.number)}",
-                *(f"Condition/{record.condition_id(appt, visit, code)}" for code in sorted(before - after)),
-            ]
-            created = [
-                f"DocumentReference/{record.document_id(appt, visit, number)}",
-                *(f"Condition/{record.condition_id(appt, visit, code)}" for code in sorted(after - before)),
-            ]
+            before, after = record.record(note, TITLE), record.record(amended, TITLE)
+            # What the amendment changes: the Composition, the version it replaces (superseded),
+            # its own copy, and the Conditions it adds or takes out; earlier copies stand.
+            changed = {
+                ref: r
+                for ref, r in after.items()
+                if ref not in before or _content(before[ref]) != _content(r)
+            }
+            outbox = [OutboxEntry(r, amended.revision) for r in changed.values()]
             agent = self.trail.agent(caller)
-            outbox.append(self.trail.entry(agent, Interaction.UPDATE, changed, now))
+            updated = [ref for ref in changed if ref in before]
+            created = [ref for ref in changed if ref not in before]
+            outbox.append(self.trail.entry(agent, Interaction.UPDATE, updated, now))
             outbox.append(self.trail.entry(agent, Interaction.CREATE, created, now))
-            outbox.append(
-                announce(
-                    NoteAmended(
-                        appointment_id=appointment_id,
-                        version=amended.visit_version,
-                        revision=amended.revision,
-                        amendment=number - 1,
-                    ),
-                    now,
-                )
+            event = NoteAmended(
+                appointment_id=appointment_id,
+                version=amended.visit_version,
+                revision=amended.revision,
+                amendment=number - 1,
             )
+            outbox.append(announce(event, now))
             self.notes.save_note(amended, outbox, claim(idempotency, amended))
             return amended
 
@@ -283,78 +257,35 @@ class ClinicalNotes:
             own = self._provider(caller)
             note = self._own_note(appointment_id, own)
             now = self.clock()
-            added = note.with_addendum(text, on_revision=on_revision, by=own, at=now)
-            addendum = added.addenda[-1]
-            author = self._name(addendum.author_id)
-            document = record.addendum_document(
-                added, addendum, render_addendum(addendum, title=TITLE, author=author), TITLE
+            author = self._name(own)
+            added = note.with_addendum(
+                text,
+                on_revision=on_revision,
+                by=own,
+                at=now,
+                render=lambda a: render_addendum(a, title=TITLE, author=author),
             )
+            addendum = added.addenda[-1]
+            document = record.addendum_document(added, addendum, TITLE)
             composition = record.composition(added, TITLE)
             agent = self.trail.agent(caller)
+            event = NoteAddendumAdded(
+                appointment_id=appointment_id,
+                version=added.visit_version,
+                revision=added.revision,
+                addendum=addendum.number,
+            )
             outbox = [
                 OutboxEntry(document, added.revision),
                 OutboxEntry(composition, added.revision),
                 self.trail.entry(agent, Interaction.CREATE, [f"DocumentReference/{document['id']}"], now),
                 self.trail.entry(agent, Interaction.UPDATE, [f"Composition/{composition['id']}"], now),
-                announce(
-                    NoteAddendumAdded(
-                        appointment_id=appointment_id,
-                        version=added.visit_version,
-                        revision=added.revision,
-                        addendum=addendum.number,
-                    ),
-                    now,
-                ),
+                announce(event, now),
             ]
             self.notes.save_note(added, outbox, claim(idempotency, added))
             return added
 
-    # --- the record --------------------------------------------------------------------------------
-
-    def record_of(self, note: ClinicalNote) -> list[OutboxEntry]:
-        """Every resource a signed note stands as in the record (a rebuild writes them again)."""
-        if not note.signed:
-            return []
-        entries = self._projected(note, note.signed[-1], withdrawn=self._withdrawn(note))
-        for version in note.signed[:-1]:
-            entries.append(
-                OutboxEntry(
-                    record.document(note, version, self._render_version(note, version), TITLE), note.revision
-                )
-            )
-        for addendum in note.addenda:
-            rendered = render_addendum(addendum, title=TITLE, author=self._name(addendum.author_id))
-            entries.append(
-                OutboxEntry(record.addendum_document(note, addendum, rendered, TITLE), note.revision)
-            )
-        return entries
-
-    @staticmethod
-    def _withdrawn(note: ClinicalNote) -> tuple[Diagnosis, ...]:
-        current = {d.code for d in note.content.diagnoses}
-        seen: dict[str, Diagnosis] = {}
-        for version in note.signed:
-            for d in version.content.diagnoses:
-                if d.code not in current:
-                    seen.setdefault(d.code, d)
-        return tuple(seen.values())
-
-    def _projected(
-        self, note: ClinicalNote, version: SignedVersion, withdrawn: Sequence[Diagnosis]
-    ) -> list[OutboxEntry]:
-        entries = [OutboxEntry(record.condition(note, d), note.revision) for d in version.content.diagnoses]
-        entries += [OutboxEntry(record.condition(note, d, withdrawn=True), note.revision) for d in withdrawn]
-        entries.append(
-            OutboxEntry(
-                record.document(note, version, self._render_version(note, version), TITLE), note.revision
-            )
-        )
-        entries.append(OutboxEntry(record.composition(note, TITLE), note.revision))
-        return entries
-
-    def _render_version(self, note: ClinicalNote, version: SignedVersion) -> str:
-        amendment = (version.number, version.reason) if version.number > 1 else None
-        return self._render(note, version.content, version.signed_at, amendment=amendment)
+    # --- rendering ---------------------------------------------------------------------------------
 
     def _render(
         self,
@@ -363,6 +294,8 @@ class ClinicalNotes:
         signed_at: datetime,
         amendment: tuple[int, str] | None = None,
     ) -> str:
+        """The document as the record keeps it: the author's name and the vital signs cited in
+        words (a draft is measured with it, signing keeps it)."""
         return render(
             content,
             title=TITLE,
@@ -465,3 +398,8 @@ class ClinicalNotes:
             observation_ids=tuple(draft.observation_ids),
         )
         return content
+
+
+def _content(resource: dict[str, object]) -> dict[str, object]:
+    """A resource without its meta (its source version): what a change changed."""
+    return {k: v for k, v in resource.items() if k != "meta"}

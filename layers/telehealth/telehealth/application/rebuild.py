@@ -56,6 +56,7 @@ from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any, Protocol
 
+from telehealth.application.notes import TITLE as NOTE_TITLE
 from telehealth.application.record import (
     DestinationUnavailableError,
     FhirStore,
@@ -67,11 +68,13 @@ from telehealth.domain.charges import VisitCharge
 from telehealth.domain.clinic_settings import Service, coding_of
 from telehealth.domain.coverage import PatientCoverage
 from telehealth.domain.ids import id_millis
+from telehealth.domain.notes import ClinicalNote
 from telehealth.domain.referrals import Referral
 from telehealth.domain.scheduling import slot_id
 from telehealth.domain.visits import PARTIES, CheckIn, Visit, VisitState
 from telehealth.domain.vitals import ReadingStatus
 from telehealth.fhir import audit, projection
+from telehealth.fhir import notes as clinical_notes
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import (
     FhirStoreError,
@@ -133,6 +136,7 @@ class TableImage:
     vitals: dict[tuple[str, int], StoredVitals] = field(default_factory=dict)
     coverages: list[PatientCoverage] = field(default_factory=list)
     charges: list[VisitCharge] = field(default_factory=list)
+    notes: list[ClinicalNote] = field(default_factory=list)
     projected: dict[str, OutboxEntry] = field(default_factory=dict)
     records: int = 0
 
@@ -156,6 +160,8 @@ class TableImage:
             self.coverages.append(record)
         elif isinstance(record, VisitCharge):
             self.charges.append(record)
+        elif isinstance(record, ClinicalNote):
+            self.notes.append(record)
         elif isinstance(record, StoredOutboxEntry):
             self._projected(record)
 
@@ -180,6 +186,7 @@ class TableImage:
         self.vitals |= other.vitals
         self.coverages += other.coverages
         self.charges += other.charges
+        self.notes += other.notes
         for reference, entry in other.projected.items():
             newest = self.projected.get(reference)
             if newest is None or newest.source_version < entry.source_version:
@@ -241,6 +248,7 @@ class Projection:
         yield from self._encounters()
         yield from self._observations()
         yield from self._money()
+        yield from self._notes()
 
     def _settled(
         self, resource: dict[str, Any], version: int, *, exact: bool, content_known: bool = True
@@ -375,6 +383,14 @@ class Projection:
         for charge in self.image.charges:
             yield self._settled(projection.charge_item(charge), 1, exact=True)  # entered once
             yield self._settled(projection.invoice(charge), charge.version, exact=True)
+
+    def _notes(self) -> Iterator[Rebuilt]:
+        """Each signed note's Composition, documents (their copies as signed, kept on the note)
+        and Conditions. Each was last written at the revision that changed it, which the note
+        does not keep: the outbox says, else the note's revision (no later one exists)."""
+        for note in self.image.notes:
+            for resource in clinical_notes.record(note, NOTE_TITLE).values():
+                yield self._settled(resource, note.revision, exact=False)
 
 
 def _as_last_projected(visit: Visit) -> Visit:

@@ -9,7 +9,7 @@ Pure rules, no I/O. What the record keeps of a note (its rendered copy) is at mo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -22,9 +22,10 @@ MAX_SECTION_TITLE = 60
 MAX_DIAGNOSES = 12  # a professional claim carries twelve
 MAX_INSTRUCTIONS = 2_000
 MAX_ADDENDUM = 4_000
-# Every signed version is kept on the note's one item: these keep it under DynamoDB's 400 KB.
-MAX_AMENDMENTS = 10
-MAX_ADDENDA = 20
+# Every signed version and addendum is kept on the note's one item, each with its rendered copy:
+# these keep it under DynamoDB's 400 KB (6 versions of 2 x 10,000 characters, 10 addenda of 2 x 4,000).
+MAX_AMENDMENTS = 5
+MAX_ADDENDA = 10
 MAX_FOLLOW_UP_DAYS = 365
 
 SOAP: tuple[str, ...] = ("Subjective", "Objective", "Assessment", "Plan")
@@ -111,6 +112,9 @@ class SignedVersion:
     signed_at: datetime
     content: NoteContent
     reason: str = ""  # an amendment's: why the signed note was corrected
+    # The document as signed, word for word (the record's attachment): kept, never rendered again,
+    # so a later change of a name or a template cannot change what was signed.
+    rendered: str = ""
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,7 @@ class Addendum:
     text: str
     author_id: str
     added_at: datetime
+    rendered: str = ""
 
 
 @dataclass(frozen=True)
@@ -195,14 +200,16 @@ class ClinicalNote:
         _fits(rendered_length)
         return replace(self, content=content.checked(self.template), revision=self.revision + 1, saved_at=at)
 
-    def signed_now(self, *, on_revision: int, by: str, at: datetime) -> ClinicalNote:
-        """Signed as saved at `on_revision`: what the clinician saw is what they sign."""
+    def signed_now(self, *, on_revision: int, by: str, at: datetime, rendered: str) -> ClinicalNote:
+        """Signed as saved at `on_revision`: what the clinician saw is what they sign
+        (`rendered`: the document, as `render` writes it at `at`)."""
         self._by_author(by)
         if self.signed:
             raise rule("note-signed", "The note is signed already.")
         self._on(on_revision)
         _signable(self.content)
-        version = SignedVersion(1, self.revision, at, self.content)
+        _fits(len(rendered))
+        version = SignedVersion(1, self.revision, at, self.content, rendered=rendered)
         return replace(self, signed=(version,), revision=self.revision + 1, saved_at=at)
 
     def amended(
@@ -213,7 +220,7 @@ class ClinicalNote:
         on_revision: int,
         by: str,
         at: datetime,
-        rendered_length: int,
+        rendered: str,
     ) -> ClinicalNote:
         """A corrected version, signed at once; every earlier version stays as it was signed."""
         self._by_author(by)
@@ -226,15 +233,19 @@ class ClinicalNote:
             raise rule("note-too-many-amendments", f"A note takes at most {MAX_AMENDMENTS} amendments.")
         checked = content.checked(self.template)
         _signable(checked)
-        _fits(rendered_length)
+        _fits(len(rendered))
         if checked == self.content:
             raise rule("note-amendment-unchanged", "The amendment changes nothing in the signed note.")
-        version = SignedVersion(len(self.signed) + 1, self.revision + 1, at, checked, reason.strip())
+        version = SignedVersion(
+            len(self.signed) + 1, self.revision + 1, at, checked, reason.strip(), rendered
+        )
         return replace(
             self, content=checked, signed=(*self.signed, version), revision=self.revision + 1, saved_at=at
         )
 
-    def with_addendum(self, text: str, *, on_revision: int, by: str, at: datetime) -> ClinicalNote:
+    def with_addendum(
+        self, text: str, *, on_revision: int, by: str, at: datetime, render: Callable[[Addendum], str]
+    ) -> ClinicalNote:
         """Words added to the signed note (a result that came in, a call after the visit)."""
         self._by_author(by)
         if not self.signed:
@@ -246,6 +257,7 @@ class ClinicalNote:
         if len(self.addenda) >= MAX_ADDENDA:
             raise rule("note-too-many-addenda", f"A note takes at most {MAX_ADDENDA} addenda.")
         addendum = Addendum(len(self.addenda) + 1, words, by, at)
+        addendum = replace(addendum, rendered=render(addendum))
         return replace(self, addenda=(*self.addenda, addendum), revision=self.revision + 1, saved_at=at)
 
 

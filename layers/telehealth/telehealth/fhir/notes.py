@@ -130,7 +130,7 @@ def _attachment(text: str, title: str, created: str) -> dict[str, Any]:
     }
 
 
-def document(note: ClinicalNote, version: SignedVersion, rendered: str, title: str) -> dict[str, Any]:
+def document(note: ClinicalNote, version: SignedVersion, title: str) -> dict[str, Any]:
     """One signed version's rendered copy: current while in force, superseded once amended."""
     in_force = note.current is not None and note.current.number == version.number
     resource: dict[str, Any] = {
@@ -145,7 +145,7 @@ def document(note: ClinicalNote, version: SignedVersion, rendered: str, title: s
         "author": [{"reference": f"Practitioner/{note.provider_id}"}],
         "authenticator": {"reference": f"Practitioner/{note.provider_id}"},
         "description": title,
-        "content": [{"attachment": _attachment(rendered, title, instant(version.signed_at))}],
+        "content": [{"attachment": _attachment(version.rendered, title, instant(version.signed_at))}],
         "context": {
             "encounter": [
                 {"reference": f"Encounter/{encounter_id(note.appointment_id, note.visit_version)}"}
@@ -161,7 +161,7 @@ def document(note: ClinicalNote, version: SignedVersion, rendered: str, title: s
     return resource
 
 
-def addendum_document(note: ClinicalNote, addendum: Addendum, rendered: str, title: str) -> dict[str, Any]:
+def addendum_document(note: ClinicalNote, addendum: Addendum, title: str) -> dict[str, Any]:
     """An addendum's copy, appending to the version in force when it was added."""
     current = note.current
     assert current is not None
@@ -182,7 +182,7 @@ def addendum_document(note: ClinicalNote, addendum: Addendum, rendered: str, tit
         "content": [
             {
                 "attachment": _attachment(
-                    rendered, f"{title}: addendum {addendum.number}", instant(addendum.added_at)
+                    addendum.rendered, f"{title}: addendum {addendum.number}", instant(addendum.added_at)
                 )
             }
         ],
@@ -223,3 +223,29 @@ def condition(note: ClinicalNote, diagnosis: Diagnosis, *, withdrawn: bool = Fal
         "recorder": {"reference": f"Practitioner/{note.provider_id}"},
         "asserter": {"reference": f"Practitioner/{note.provider_id}"},
     }
+
+
+def withdrawn(note: ClinicalNote) -> tuple[Diagnosis, ...]:
+    """Diagnoses an earlier signed version gave and the one in force does not."""
+    current = {d.code for d in note.content.diagnoses}
+    seen: dict[str, Diagnosis] = {}
+    for version in note.signed:
+        for d in version.content.diagnoses:
+            if d.code not in current:
+                seen.setdefault(d.code, d)
+    return tuple(seen.values())
+
+
+def record(note: ClinicalNote, title: str) -> dict[str, dict[str, Any]]:
+    """Every resource a signed note stands as in the record, by reference (none for a draft):
+    from the note alone, so a rebuild writes what signing wrote."""
+    if not note.signed:
+        return {}
+    resources = [
+        *(condition(note, d) for d in note.content.diagnoses),
+        *(condition(note, d, withdrawn=True) for d in withdrawn(note)),
+        *(document(note, version, title) for version in note.signed),
+        *(addendum_document(note, a, title) for a in note.addenda),
+        composition(note, title),
+    ]
+    return {f"{r['resourceType']}/{r['id']}": r for r in resources}

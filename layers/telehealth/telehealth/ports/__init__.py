@@ -139,6 +139,7 @@ TableRecord = (
     | StoredVitals
     | PatientCoverage
     | VisitCharge
+    | ClinicalNote
     | StoredOutboxEntry
 )
 
