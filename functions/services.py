@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from telehealth.adapters.scheduling_store import DynamoSchedulingStore
     from telehealth.adapters.visits_store import DynamoVisitStore
     from telehealth.adapters.vitals_store import DynamoVitalsStore
+    from telehealth.application.after_visit import AfterVisitSummaries
     from telehealth.application.audit import AuditTrail
     from telehealth.application.billing import Billing, CardRefusalNotices
     from telehealth.application.booking import BookingService
@@ -227,6 +228,22 @@ def notes() -> ClinicalNotes:
     settings = clinic_settings()
     return ClinicalNotes(
         note_store(), visit_store(), scheduling_store(), vitals_store(), settings.settings, now, audit_trail()
+    )
+
+
+@cache
+def after_visit() -> AfterVisitSummaries:
+    from telehealth.adapters.notifier import SesSnsNotifier
+    from telehealth.application.after_visit import AfterVisitSummaries
+
+    return AfterVisitSummaries(
+        note_store(),
+        scheduling_store(),
+        visit_store(),
+        SesSnsNotifier(),
+        os.environ["PORTAL_URL"],
+        now,
+        audit_trail(),
     )
 
 

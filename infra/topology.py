@@ -317,6 +317,16 @@ CHIME_EVENTS = Function(
     grants=("table:write", "key:use", "meetings:read", "recordings:list"),
 )
 
+# Tells patients, by e-mail and text, that something waits for them in the portal (their
+# after-visit summary), in words that say nothing of what it is; one function for every such notice.
+PATIENT_NOTICES = Function(
+    key="patient-notices",
+    handler="functions.events.patient_notices.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Tells a patient their after-visit summary is ready, and nothing of what it says",
+    grants=("table:write", "key:use", "notify:send"),
+)
+
 VISIT_RECONCILER = Function(
     key="visit-reconciler",
     handler="functions.workflow.visit_reconciler.lambda_handler",
@@ -401,6 +411,7 @@ FUNCTIONS: tuple[Function, ...] = (
     OUTBOX_SIGNALS,
     OUTBOX_SWEEPER,
     CHIME_EVENTS,
+    PATIENT_NOTICES,
     VISIT_RECONCILER,
     PAYMENTS,
     PAYMENT_NOTICES,
@@ -603,6 +614,13 @@ RULES: tuple[Rule, ...] = (
                 "Coverage.Recorded",
             ],
         },
+    ),
+    Rule(
+        key="after-visit-summary",
+        bus=BusKind.TENANT,
+        description="A note signed or amended: tell the patient their summary is ready (no content)",
+        target=PATIENT_NOTICES,
+        event_pattern={"source": ["telehealth.notes"], "detail-type": ["Note.Signed", "Note.Amended"]},
     ),
     Rule(
         key="payment-holds",
@@ -922,6 +940,7 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/check-in", ("POST",), _PATIENT),
     Route(f"{_APPOINTMENT}/waiting-room", ("GET",), _PATIENT),
     Route(f"{_APPOINTMENT}/join-link", ("POST",), _PATIENT),
+    Route(f"{_APPOINTMENT}/summary", ("GET",), _PATIENT),  # the after-visit summary, once signed
     # A visit's payment (tenants with payments on): patients save a card and see it; staff refund.
     Route("/v1/payments/card-setups", ("POST",), _PATIENT, feature="payments"),
     Route(f"{_APPOINTMENT}/payment", ("GET",), _PATIENT, feature="payments"),

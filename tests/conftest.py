@@ -93,6 +93,14 @@ class Assembly:
     def tenant(self, tenant_id: str) -> Template:
         return self.templates[f"telehealth-{tenant_id}"]
 
+    def monitoring(self, tenant_id: str) -> Template:
+        """The tenant's nested stack of alarms and the dashboard."""
+        prefix = f"telehealth{tenant_id.replace('-', '')}Monitoring"
+        (found,) = [
+            t for name, t in self.templates.items() if name.startswith(prefix) and name.endswith(".nested")
+        ]
+        return found
+
     def baseline(self, region: str) -> Template:
         return self.templates[f"telehealth-baseline-{region}"]
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response
 
 from functions.services import (
+    after_visit,
     billing,
     booking,
     clinic_admin,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # the service loads on first use, not with the API function's
     from telehealth.application.booking import Idempotency
 
 __all__ = [
+    "after_visit",
     "billing",
     "booking",
     "caller",

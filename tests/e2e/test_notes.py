@@ -136,7 +136,7 @@ def test_a_note_is_drafted_as_typed_signed_into_the_record_amended_and_added_to(
     )
     assert composition["status"] == "final" and composition["encounter"]["reference"] == encounter
     assert [s["title"] for s in composition["section"]][:4] == SOAP
-    condition = in_record(fhir, "Condition", f"{visit_id.lower()}-v1-dx-j029")
+    condition = eventually(lambda: in_record(fhir, "Condition", f"{visit_id.lower()}-v1-dx-j029"))
     assert condition["code"]["coding"][0] == {
         "system": "http://hl7.org/fhir/sid/icd-10-cm",
         "code": "J02.9",
@@ -144,12 +144,37 @@ def test_a_note_is_drafted_as_typed_signed_into_the_record_amended_and_added_to(
     }
     assert condition["verificationStatus"]["coding"][0]["code"] == "confirmed"
     assert condition["encounter"]["reference"] == encounter
-    document = in_record(fhir, "DocumentReference", f"{visit_id.lower()}-v1-note-v1")
+    document = eventually(lambda: in_record(fhir, "DocumentReference", f"{visit_id.lower()}-v1-note-v1"))
     text = base64.b64decode(document["content"][0]["attachment"]["data"]).decode()
     assert "Viral pharyngitis most likely." in text and "J02.9" in text
     assert document["status"] == "current" and document["context"]["encounter"][0]["reference"] == encounter
     event = eventually(lambda: announced(platform, probe, "Note.Signed", visit_id), timeout_s=30)
     assert set(event) == {"outbox_id", "schema_version", "appointment_id", "version", "revision"}
+
+    # The patient reads their after-visit summary: the diagnosis in plain words, what to do, when to
+    # come back; never the clinician's narrative. They were told it is ready, and nothing more.
+    summary = call(gateway, "GET", f"/v1/appointments/{visit_id}/summary", patient)
+    assert summary.status == 200, summary.body
+    read = summary.json()
+    assert read["diagnoses"] == [{"words": "Sore throat (pharyngitis)", "code": "J02.9"}]
+    assert read["instructions"] == typed["instructions"]
+    assert read["follow_up"]["within_days"] == 7 and read["updated"] is False
+    assert b"Viral pharyngitis" not in summary.body
+    assert call(gateway, "GET", f"/v1/appointments/{visit_id}/summary", provider).status == 403
+
+    def told() -> Any:
+        from moto.ses.models import ses_backends
+
+        from local.emulator import ACCOUNT
+
+        sent = [m for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages if "visit summary" in m.body]
+        return sent and sent[-1]
+
+    email = eventually(told, timeout_s=30)
+    assert email.destinations["ToAddresses"] == ["patient.one@riverside.example"]
+    assert "is ready" in email.body and "https://care.riverside.example" in email.body
+    for secret in ("pharyngitis", "J02", "throat", "fluids", "Dr", "dr-", "Okafor"):
+        assert secret not in email.body
 
     # The front desk reads its status and codes (a claim needs them), not the narrative.
     desk = call(gateway, "GET", note, staff).json()
@@ -190,7 +215,7 @@ def test_a_note_is_drafted_as_typed_signed_into_the_record_amended_and_added_to(
         ),
         timeout_s=30,
     )
-    replacing = in_record(fhir, "DocumentReference", f"{visit_id.lower()}-v1-note-v2")
+    replacing = eventually(lambda: in_record(fhir, "DocumentReference", f"{visit_id.lower()}-v1-note-v2"))
     assert replacing["relatesTo"] == [
         {"code": "replaces", "target": {"reference": f"DocumentReference/{visit_id.lower()}-v1-note-v1"}}
     ]

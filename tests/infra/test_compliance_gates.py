@@ -54,6 +54,8 @@ def test_acknowledging_one_rule_does_not_hide_the_others(tmp_path: Path) -> None
 def test_every_registered_acknowledgment_is_in_use_and_documented(assembly: Assembly) -> None:
     used: set[str] = set()
     for stack in assembly.templates:
+        if stack.endswith(".nested"):
+            continue  # a nested stack's metadata is its parent's
         for entries in assembly.metadata(stack).values():
             for entry in entries:
                 if entry["type"] == "aws:cdk:acknowledged-rules":

@@ -211,7 +211,7 @@ def test_a_parked_outbox_entry_raises_an_alarm_on_the_count_the_relays_and_sweep
     for tenant in assembly.tenants:
         parked = [
             a
-            for a in assembly.tenant(tenant.id).props("AWS::CloudWatch::Alarm")
+            for a in assembly.monitoring(tenant.id).props("AWS::CloudWatch::Alarm")
             if a.get("MetricName") == "OutboxParked"
         ]
         assert {a["Namespace"] for a in parked} == {

@@ -5,7 +5,7 @@ ICD-10-CM codes from the clinic's list (`GET /v1/diagnoses`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -292,4 +292,53 @@ def diagnoses(
             DiagnosisOut(code=c.code, display=c.description, plain=c.plain) for c in icd10cm.search(q)
         ],
         source="ICD-10-CM (CDC NCHS), the clinic's curated subset",
+    )
+
+
+class SummaryDiagnosisOut(_Model):
+    words: str = Field(description="In plain words")
+    code: str = Field(description="ICD-10-CM")
+
+
+class SummaryFollowUpOut(_Model):
+    within_days: int
+    reason: str
+    by: date = Field(description="The last day the clinician would like to see the patient again by")
+
+
+class SummaryOut(_Model):
+    appointment_id: str
+    visit_start: datetime
+    provider_id: str = Field(description="Who to book the follow-up with")
+    clinician: str
+    diagnoses: list[SummaryDiagnosisOut]
+    instructions: str
+    follow_up: SummaryFollowUpOut | None = None
+    signed_at: datetime
+    updated: bool = Field(description="The clinician corrected the note after first signing it")
+
+
+@router.get(
+    "/v1/appointments/<appointment_id>/summary",
+    summary="The patient's after-visit summary, once the clinician signed the note",
+    tags=[NOTES],
+    **answers(404),
+)
+def visit_summary(appointment_id: AppointmentId) -> SummaryOut:
+    found = context.after_visit().summary(context.caller(router), appointment_id)
+    by = found.follow_up_by(context.now().date())
+    return SummaryOut(
+        appointment_id=found.appointment_id,
+        visit_start=found.visit_start,
+        provider_id=found.provider_id,
+        clinician=found.clinician,
+        diagnoses=[SummaryDiagnosisOut(words=w, code=c) for w, c in found.diagnoses],
+        instructions=found.instructions,
+        follow_up=SummaryFollowUpOut(
+            within_days=found.follow_up.within_days, reason=found.follow_up.reason, by=by
+        )
+        if found.follow_up and by
+        else None,
+        signed_at=found.signed_at,
+        updated=found.updated,
     )

@@ -19,7 +19,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from local.platform import LocalPlatform
 from tests.conftest import eventually, user_tokens
-from tests.e2e.browser.test_visit import provider_of
+from tests.e2e.browser.test_visit import appointment_in_address, provider_of
 from tests.e2e.test_scheduling import RIVERSIDE, call
 from tests.e2e.test_video_visit import recorded_visit
 from tools.browser import Screenshots
@@ -137,6 +137,8 @@ def test_the_provider_confirms_and_rejects_the_estimates_from_a_visits_recording
     expect(page.get_by_role("list", name="Chosen diagnoses")).to_contain_text("J06.9")
     page.get_by_role("checkbox", name=re.compile(r"^Heart rate \d+ a minute")).check()
     page.get_by_role("textbox", name="Instructions for the patient").fill("Rest and drink fluids.")
+    page.get_by_role("spinbutton", name="Follow up within (days)").fill("7")
+    page.get_by_role("textbox", name="Follow-up reason").fill("if the cough is not better")
     expect(saved).to_have_text(re.compile(r"^All changes saved at"), timeout=15_000)
     screenshot(page, "note drafted")
     axe_check(page)
@@ -158,3 +160,31 @@ def test_the_provider_confirms_and_rejects_the_estimates_from_a_visits_recording
     note = call(gateway, "GET", f"/v1/appointments/{visit}/note", provider_token).json()
     assert (note["status"], [d["code"] for d in note["diagnoses"]]) == ("signed", ["J06.9"])
     assert note["observation_ids"] == [readings["heart-rate"]["observation_id"]]
+
+    # The patient, on their phone, reads the summary in plain words (not the clinician's note) and
+    # books the follow-up with the same clinician, by the day asked for.
+    portal = signed_in_page(PATIENT, "Your visit", route=f"#/visits/{visit}")
+    summary = portal.get_by_role("region", name="Your visit summary")
+    expect(summary).to_be_visible(timeout=20_000)
+    expect(summary).to_contain_text("Common cold or other upper airway infection")
+    expect(summary).to_contain_text("Rest and drink fluids.")
+    expect(summary).not_to_contain_text("Resolving viral")  # the clinician's narrative stays theirs
+    expect(summary).not_to_contain_text("J06.9")
+    screenshot(portal, "summary")
+    axe_check(portal)
+    summary.get_by_role("link", name="Book your follow-up").click()
+    expect(portal.get_by_role("heading", level=1, name="Book your follow-up")).to_be_visible()
+    portal.get_by_label("Where will you be during the visit?").select_option("NY")
+    portal.get_by_role("button", name="Find a time").click()
+    book = portal.get_by_role("button", name="Book this time").first
+    expect(book).to_be_visible(timeout=15_000)
+    axe_check(portal)
+    clinician = call(gateway, "GET", f"/v1/appointments/{visit}", patient).json()["provider_id"]
+    book.click()
+    expect(portal.get_by_role("heading", level=1, name="Your visit")).to_be_visible(timeout=15_000)
+    follow_up = appointment_in_address(portal)
+    booked = call(gateway, "GET", f"/v1/appointments/{follow_up}", patient).json()
+    assert booked["provider_id"] == clinician
+    # Soon after, so inside the patient's cancellation window: the desk frees the time again.
+    desk = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
+    assert call(gateway, "POST", f"/v1/appointments/{follow_up}/cancel", desk).status == 200

@@ -7,6 +7,7 @@ import { US_STATES, stateName } from "../shared/states.ts";
 import { type GoodFaithEstimate, estimateDocument } from "./estimate-document.ts";
 import { priceWords } from "./money.ts";
 import { type Appointment, PortalScreen, type Price, type Slot, type SlotPage } from "./screen.ts";
+import { type VisitSummary, calendarDate } from "./summary-panel.ts";
 import { dayIn, formatSlotTime, formatWhen, groupByDay, searchWindow } from "./time.ts";
 import { codeWords, languageName } from "./words.ts";
 
@@ -36,8 +37,13 @@ interface Query {
 export class FindTime extends PortalScreen {
   /** Set for a reschedule: the visit to move (then only its provider's times are shown). */
   @property() appointmentId = "";
+  /** Set for a follow-up: the visit whose summary asks for one (its clinician's times, by its date). */
+  @property() followUpOf = "";
 
   @state() private moving: Appointment | null = null;
+  @state() private followUp: VisitSummary | null = null;
+  /** A search waits for the visit being moved or followed up (a quick click would search everyone). */
+  private ready: Promise<void> = Promise.resolve();
   @state() private slots: Slot[] | null = null;
   @state() private cursor: string | null = null;
   @state() private searching = false;
@@ -51,7 +57,21 @@ export class FindTime extends PortalScreen {
 
   override connectedCallback(): void {
     super.connectedCallback();
-    if (this.appointmentId) void this.loadVisit();
+    if (this.appointmentId) this.ready = this.loadVisit();
+    if (this.followUpOf) this.ready = this.loadFollowUp();
+  }
+
+  private async loadFollowUp(): Promise<void> {
+    try {
+      this.followUp = await this.ctx.api.get<VisitSummary>(`/v1/appointments/${this.followUpOf}/summary`);
+    } catch (error) {
+      void this.fail(error);
+    }
+  }
+
+  /** Only one clinician's times: the visit's being moved, or the one who asked for a follow-up. */
+  private get onlyProvider(): string | null {
+    return this.moving?.provider_id ?? this.followUp?.provider_id ?? null;
   }
 
   private async loadVisit(): Promise<void> {
@@ -66,10 +86,14 @@ export class FindTime extends PortalScreen {
     const today = dayIn(this.ctx.zone);
     const rescheduling = Boolean(this.appointmentId);
     return html`
-      <h1 tabindex="-1">${rescheduling ? "Reschedule your visit" : "Book a visit"}</h1>
+      <h1 tabindex="-1">${rescheduling ? "Reschedule your visit" : this.followUpOf ? "Book your follow-up" : "Book a visit"}</h1>
       ${rescheduling && this.moving
         ? html`<p>Your visit is now on <strong>${formatWhen(this.moving.start, this.ctx.zone)}</strong>.
             Choose another time with the same clinician.</p>`
+        : nothing}
+      ${this.followUp?.follow_up
+        ? html`<p>${this.followUp.clinician} would like to see you again by
+            <strong>${calendarDate(this.followUp.follow_up.by)}</strong>. Choose a time with them.</p>`
         : nothing}
       <form @submit=${this.onSearch}>
         ${rescheduling
@@ -81,7 +105,7 @@ export class FindTime extends PortalScreen {
                 <option value="">Choose a state</option>
                 ${US_STATES.map(([code, name]) => html`<option value=${code}>${name}</option>`)}
               </select>
-              <label for="specialty">Kind of care</label>
+              ${this.followUpOf ? nothing : html`<label for="specialty">Kind of care</label>
               <select id="specialty" name="specialty">
                 <option value="">Any</option>
                 ${SPECIALTIES.map((code) => html`<option value=${code}>${codeWords(code)}</option>`)}
@@ -90,10 +114,11 @@ export class FindTime extends PortalScreen {
               <select id="language" name="language">
                 <option value="">Any</option>
                 ${LANGUAGES.map((code) => html`<option value=${code}>${languageName(code)}</option>`)}
-              </select>
+              </select>`}
             `}
         <label for="day">Date</label>
-        <input id="day" name="day" type="date" required min=${today} .value=${this.query?.day ?? today}
+        <input id="day" name="day" type="date" required min=${today} max=${this.followUp?.follow_up?.by ?? nothing}
+          .value=${this.query?.day ?? today}
           aria-describedby="zone-hint" />
         <span class="hint" id="zone-hint">Times are shown in your time zone (${this.ctx.zone}).</span>
         <div class="actions">
@@ -172,7 +197,10 @@ export class FindTime extends PortalScreen {
     let cursor = more ? this.cursor : null;
     const found: Slot[] = more ? [...(this.slots ?? [])] : [];
     try {
-      for (let page = 0; page < (this.moving ? RESCHEDULE_PAGES : 1); page++) {
+      await this.ready;
+      const only = this.onlyProvider;
+      if (!only && (this.appointmentId || this.followUpOf)) return; // its clinician could not be read: said above
+      for (let page = 0; page < (only ? RESCHEDULE_PAGES : 1); page++) {
         const answer = await this.ctx.api.get<SlotPage>("/v1/slots", {
           state: query.state,
           from,
@@ -181,11 +209,11 @@ export class FindTime extends PortalScreen {
           specialty: query.specialty || undefined,
           language: query.language || undefined,
           service_type: this.moving?.service_type,
-          limit: this.moving ? 100 : 20,
+          limit: only ? 100 : 20,
           cursor: cursor ?? undefined,
         });
-        const mine = this.moving
-          ? answer.slots.filter((s) => s.provider.provider_id === this.moving?.provider_id && s.start !== this.moving.start)
+        const mine = only
+          ? answer.slots.filter((s) => s.provider.provider_id === only && s.start !== this.moving?.start)
           : answer.slots;
         found.push(...mine);
         this.price = answer.price ?? null;
@@ -197,7 +225,7 @@ export class FindTime extends PortalScreen {
       if (!more) void this.loadEstimate(query.state);
       this.found = found.length
         ? `${found.length} open time${found.length === 1 ? "" : "s"} found.`
-        : `No open times on that day in ${stateName(query.state)}. Try another date${this.moving ? "" : " or kind of care"}.`;
+        : `No open times on that day in ${stateName(query.state)}. Try another date${only ? "" : " or kind of care"}.`;
     } catch (error) {
       this.found = "";
       void this.fail(error);

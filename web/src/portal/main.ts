@@ -17,7 +17,10 @@
 //                 "Book this time" (described by the time, clinician, specialty, languages)
 //   #/visits/<id> h1 "Your visit": link "Check in", link "Reschedule", button "Cancel visit" ->
 //                 dialog "Cancel this visit?" with buttons "Yes, cancel it" / "Keep my visit";
-//                 once checked in: link "Go to the waiting room"
+//                 once checked in: link "Go to the waiting room"; once the note is signed, h2
+//                 "Your visit summary" with link "Book your follow-up" (when one is asked for)
+//   .../follow-up h1 "Book your follow-up": select "Where will you be during the visit?", date
+//                 "Date" (up to the follow-up's day), button "Find a time", buttons "Book this time"
 //   .../reschedule h1 "Reschedule your visit": date "Date", button "Find a time", buttons
 //                 "Move to this time"
 //   .../check-in  h1 "Check in": select "Where are you now?", text "Emergency contact", textarea
@@ -288,6 +291,8 @@ export class PatientPortal extends LitElement {
           return html`<portal-details data-screen .ctx=${ctx} .next=${this.afterDetails}></portal-details>`;
         case "reschedule":
           return html`<portal-find-time data-screen .ctx=${ctx} .appointmentId=${id}></portal-find-time>`;
+        case "follow-up":
+          return html`<portal-find-time data-screen .ctx=${ctx} .followUpOf=${id}></portal-find-time>`;
         case "visit":
           return html`<portal-visit data-screen .ctx=${ctx} .appointmentId=${id}></portal-visit>`;
         case "check-in":

@@ -13,6 +13,7 @@ describe("the portal's routes", () => {
       { name: "visit", id: ID },
       { name: "check-in", id: ID },
       { name: "reschedule", id: ID },
+      { name: "follow-up", id: ID },
       { name: "waiting", id: ID },
       { name: "call", id: ID },
       { name: "ended", id: ID },

@@ -10,6 +10,7 @@ export type Route =
   | { name: "visit"; id: string }
   | { name: "check-in"; id: string }
   | { name: "reschedule"; id: string }
+  | { name: "follow-up"; id: string }
   | { name: "waiting"; id: string }
   | { name: "call"; id: string }
   | { name: "ended"; id: string }
@@ -18,7 +19,7 @@ export type Route =
 
 // Appointment ids are ULIDs (Crockford base 32), as the API's paths take them.
 const ID = "([0-9A-HJKMNP-TV-Z]{26})";
-const VISIT_SCREENS = ["check-in", "reschedule", "waiting", "call", "ended"] as const;
+const VISIT_SCREENS = ["check-in", "reschedule", "follow-up", "waiting", "call", "ended"] as const;
 // `<appointment id>.<link id>.<secret>` (the API's join-link format).
 const LINK = /^([0-9A-HJKMNP-TV-Z]{26})\.[0-9A-HJKMNP-TV-Z]{26}\.[A-Za-z0-9_-]{43}$/;
 
@@ -74,6 +75,7 @@ export function routeTitle(route: Route): string {
     visit: "Your visit",
     "check-in": "Check in",
     reschedule: "Reschedule your visit",
+    "follow-up": "Book your follow-up",
     waiting: "Waiting room",
     call: "Your video visit",
     ended: "Your visit has ended",

@@ -7,6 +7,7 @@ import { stateName } from "../shared/states.ts";
 import { type Appointment, PortalScreen, WAITING_STATES } from "./screen.ts";
 import "./estimate-panel.ts";
 import "./payment-panel.ts";
+import "./summary-panel.ts";
 import { formatWhen } from "./time.ts";
 import {
   OVER,
@@ -67,6 +68,7 @@ export class VisitScreen extends PortalScreen {
         <p>Status: ${appointmentStatusWords(a.status)}</p>
       </div>
       <portal-visit-payment .ctx=${this.ctx} .appointmentId=${a.appointment_id} ?upcoming=${booked}></portal-visit-payment>
+      <portal-visit-summary .ctx=${this.ctx} .appointmentId=${a.appointment_id}></portal-visit-summary>
       <portal-estimate .ctx=${this.ctx} .appointmentId=${a.appointment_id}></portal-estimate>
       ${booked
         ? html`

@@ -46,6 +46,7 @@ export const sharedStyles = css`
   dialog h2 { margin-top: 0; }
   .notice { border-left: 4px solid var(--ok, #17653a); background: #eef8f1; padding: 0.75rem 1rem; border-radius: 4px; }
   .muted { color: var(--muted, #4a5868); }
+  .prewrap { white-space: pre-wrap; }
   ul.plain { list-style: none; padding: 0; margin: 0; }
   .visually-hidden {
     position: absolute; width: 1px; height: 1px; padding: 0; margin: -1px; overflow: hidden;
