@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from telehealth.application.coverage import InsuranceDesk
     from telehealth.application.fhir_facade import FhirFacade
     from telehealth.application.lifecycle import VisitLifecycle
+    from telehealth.application.medical_history import MedicalHistoryDesk
     from telehealth.application.notes import ClinicalNotes
     from telehealth.application.patients import PatientRecords
     from telehealth.application.payments import PaymentNoticeInbox
@@ -228,6 +229,16 @@ def notes() -> ClinicalNotes:
     settings = clinic_settings()
     return ClinicalNotes(
         note_store(), visit_store(), scheduling_store(), vitals_store(), settings.settings, now, audit_trail()
+    )
+
+
+@cache
+def medical_history() -> MedicalHistoryDesk:
+    from telehealth.adapters.medical_history_store import DynamoMedicalHistory
+    from telehealth.application.medical_history import MedicalHistoryDesk
+
+    return MedicalHistoryDesk(
+        DynamoMedicalHistory(client=table_client()), visit_store(), scheduling_store(), now, audit_trail()
     )
 
 

@@ -958,6 +958,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/join", ("POST",), _PATIENT),
     Route("/v1/me", ("GET",), _PATIENT),
     Route("/v1/me/details", ("GET", "PUT"), _PATIENT),
+    # Allergies and medicines: the patient tells them, the visit's clinician reconciles them; the
+    # drug list both search (no one's record).
+    Route("/v1/me/allergies-and-medications", ("GET", "PUT"), _PATIENT),
+    Route("/v1/drugs", ("GET",), _PATIENT),
+    Route("/v1/allergens", ("GET",), _PATIENT),
     # Clinicians.
     Route("/v1/waiting-room", ("GET",), _CLINICIAN),
     Route(f"{_APPOINTMENT}/admit", ("POST",), _CLINICIAN),
@@ -971,6 +976,7 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/note/addenda", ("POST",), _CLINICIAN),
     Route(f"{_APPOINTMENT}/note/revisions", ("GET",), _CLINICIAN),
     Route("/v1/diagnoses", ("GET",), _CLINICIAN),
+    Route(f"{_APPOINTMENT}/allergies-and-medications", ("GET", "PUT"), _CLINICIAN),
     Route("/v1/providers/{provider_id}/availability", ("GET", "PUT"), _CLINICIAN),
     Route("/v1/patients/search", ("POST",), _CLINICIAN),  # the front desk, booking for a patient
     Route("/v1/referrals", ("GET",), _CLINICIAN),  # the front desk's worklist

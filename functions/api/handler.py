@@ -25,6 +25,7 @@ from functions.api.routes import (
     coverage,
     fhir,
     health,
+    medical_history,
     notes,
     patients,
     payments,
@@ -61,6 +62,7 @@ app.include_router(payments.router)
 app.include_router(coverage.router)
 app.include_router(visits.router)
 app.include_router(notes.router)
+app.include_router(medical_history.router)
 app.include_router(admin.router)
 app.include_router(smart.router)
 app.include_router(fhir.router)  # after smart: its discovery path would match a read

@@ -97,6 +97,14 @@ RULE_STATUS = {
     "note-no-diagnosis": 422,
     "unknown-diagnosis": 422,
     "observation-not-confirmed": 422,
+    # A patient's allergies and medicines.
+    "history-changed": 409,
+    "history-too-long": 422,
+    "history-duplicate-entry": 422,
+    "history-entry": 422,
+    "history-entered-in-error": 403,
+    "unknown-substance": 422,
+    "unknown-drug": 422,
 }
 
 # A JSON body deeper than this is refused before anything walks it. The deepest request the API

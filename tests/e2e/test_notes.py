@@ -262,3 +262,171 @@ def test_a_note_waits_for_the_patient_to_be_admitted(
     assert early.status == 409 and early.json()["type"] == "/problems/visit-not-seen"
     other = user_tokens(platform, RIVERSIDE, "dr.okafor@riverside.example")["access"]
     assert call(gateway, "GET", note, other).status == 404  # not their visit
+
+
+RXNORM, MEDRT = "http://www.nlm.nih.gov/research/umls/rxnorm", "http://va.gov/terminology/medrt"
+
+
+def test_the_patient_tells_allergies_and_medicines_and_the_visits_clinician_reconciles_them(
+    platform: LocalPlatform,
+    gateway: str,
+    patient: str,
+    seen: tuple[dict[str, Any], str],
+    fhir: HealthLakeFhirStore,
+) -> None:
+    appointment, provider = seen
+    mine = "/v1/me/allergies-and-medications"
+    before = call(gateway, "GET", mine, patient)
+    assert before.status == 200, before.body
+    version = before.json()["version"]
+
+    # The lists search the clinic's drug list: a class for the allergy, a drug for the medicine.
+    penicillins = call(gateway, "GET", "/v1/allergens?q=penicillins", patient).json()["allergens"]
+    assert penicillins[0]["system"] == MEDRT
+    capsule = next(
+        d
+        for d in call(gateway, "GET", "/v1/drugs?q=amoxicillin%20500", patient).json()["drugs"]
+        if "Capsule" in d["name"]
+    )
+    told = call(
+        gateway,
+        "PUT",
+        mine,
+        patient,
+        {
+            "allergies": [
+                {
+                    "text": "Penicillin",
+                    "code": {"system": MEDRT, "code": penicillins[0]["code"]},
+                    "reaction": "hives",
+                    "severity": "moderate",
+                },
+                {"text": "Peanuts", "reaction": "swelling", "severity": "severe"},
+            ],
+            "medications": [
+                {
+                    "text": "Amoxicillin",
+                    "code": {"system": RXNORM, "code": capsule["rxcui"]},
+                    "dose": "one capsule three times a day",
+                },
+                {"text": "Vitamin D", "dose": "daily"},
+            ],
+            "version": version,
+        },
+    )
+    assert told.status == 200, told.body
+    lists = told.json()
+    assert lists["version"] == version + 1
+    told_now = {a["text"]: a["verified"] for a in lists["allergies"] if a["status"] == "active"}
+    assert told_now.items() >= {"Penicillin": False, "Peanuts": False}.items()
+    penicillin = next(a for a in lists["allergies"] if a["text"] == "Penicillin")
+    assert penicillin["code"]["display"] == penicillins[0]["display"]  # the list's words, not the form's
+    # What is refused, and changes nothing: a stale version, a code off the list, a patient
+    # striking an entry as entered in error.
+    stale = call(gateway, "PUT", mine, patient, {"allergies": [], "medications": [], "version": version})
+    assert stale.status == 409 and stale.json()["type"] == "/problems/history-changed"
+    unknown = call(
+        gateway,
+        "PUT",
+        mine,
+        patient,
+        {"medications": [{"text": "x", "code": {"system": RXNORM, "code": "1"}}], "version": version + 1},
+    )
+    assert unknown.status == 422 and unknown.json()["type"] == "/problems/unknown-drug"
+    struck = {"entry_id": penicillin["entry_id"], "text": "Penicillin", "status": "entered-in-error"}
+    refused = call(gateway, "PUT", mine, patient, {"allergies": [struck], "version": version + 1})
+    assert refused.status == 403
+    assert call(gateway, "GET", mine, patient).json()["version"] == version + 1
+
+    # In the record, as the patient told them: unconfirmed.
+    allergy_id = f"{appointment['patient_id']}-allergy-{penicillin['entry_id']}"
+    recorded = eventually(lambda: in_record(fhir, "AllergyIntolerance", allergy_id), timeout_s=30)
+    assert recorded["verificationStatus"]["coding"][0]["code"] == "unconfirmed"
+    assert recorded["code"]["coding"][0]["system"] == MEDRT
+    assert recorded["reaction"][0] == {"manifestation": [{"text": "hives"}], "severity": "moderate"}
+
+    # The visit's clinician reconciles: confirms the penicillin allergy, strikes the peanuts (the
+    # patient meant another visit's), stops the amoxicillin, adds a medicine.
+    visit_lists = f"/v1/appointments/{appointment['appointment_id']}/allergies-and-medications"
+    other = user_tokens(platform, RIVERSIDE, "dr.okafor@riverside.example")["access"]
+    assert call(gateway, "GET", visit_lists, other).status == 404
+    seen_lists = call(gateway, "GET", visit_lists, provider).json()
+    peanuts = next(a for a in seen_lists["allergies"] if a["text"] == "Peanuts")
+    amoxicillin = next(m for m in seen_lists["medications"] if m["text"] == "Amoxicillin")
+    reconciled = call(
+        gateway,
+        "PUT",
+        visit_lists,
+        provider,
+        {
+            "allergies": [
+                {
+                    **{k: penicillin[k] for k in ("entry_id", "text", "reaction", "severity")},
+                    "code": {"system": MEDRT, "code": penicillin["code"]["code"]},
+                },
+                {
+                    "entry_id": peanuts["entry_id"],
+                    "text": "Peanuts",
+                    "reaction": "swelling",
+                    "severity": "severe",
+                    "status": "entered-in-error",
+                },
+            ],
+            "medications": [
+                {
+                    "entry_id": amoxicillin["entry_id"],
+                    "text": "Amoxicillin",
+                    "code": {"system": RXNORM, "code": capsule["rxcui"]},
+                    "dose": amoxicillin["dose"],
+                    "status": "stopped",
+                },
+                {"text": "Lisinopril 10 mg", "dose": "one a day"},
+            ],
+            "version": seen_lists["version"],
+        },
+    )
+    assert reconciled.status == 200, reconciled.body
+    after = reconciled.json()
+    assert after["reconciled_at"]
+    confirmed = next(a for a in after["allergies"] if a["entry_id"] == penicillin["entry_id"])
+    assert (confirmed["verified"], confirmed["status"]) == (True, "active")
+    assert (
+        next(m for m in after["medications"] if m["entry_id"] == amoxicillin["entry_id"])["status"]
+        == "stopped"
+    )
+    assert (
+        next(m for m in after["medications"] if m["text"] == "Lisinopril 10 mg")["recorded_by"] == "clinician"
+    )
+    assert eventually(
+        lambda: (
+            in_record(fhir, "AllergyIntolerance", allergy_id)["verificationStatus"]["coding"][0]["code"]
+            == "confirmed"
+        ),
+        timeout_s=30,
+    )
+    struck_peanuts = eventually(
+        lambda: (
+            (
+                r := in_record(
+                    fhir, "AllergyIntolerance", f"{appointment['patient_id']}-allergy-{peanuts['entry_id']}"
+                )
+            )
+            and r["verificationStatus"]["coding"][0]["code"] == "entered-in-error"
+            and r
+        ),
+        timeout_s=30,
+    )
+    assert "clinicalStatus" not in struck_peanuts
+    statement = eventually(
+        lambda: (
+            (
+                r := in_record(
+                    fhir, "MedicationStatement", f"{appointment['patient_id']}-med-{amoxicillin['entry_id']}"
+                )
+            )
+            and r["status"] == "stopped"
+            and r
+        ),
+        timeout_s=30,
+    )
+    assert statement["context"]["reference"] == f"Encounter/{appointment['appointment_id'].lower()}-v1"

@@ -6,7 +6,7 @@ ICD-10-CM codes from the clinic's list (`GET /v1/diagnoses`)."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -26,6 +26,9 @@ from telehealth.domain.notes import (
     MAX_SECTIONS,
     ClinicalNote,
 )
+
+if TYPE_CHECKING:
+    from telehealth.application.notes import NoteDraft
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -178,7 +181,7 @@ def note_out(note: ClinicalNote, access: str) -> NoteOut:
     )
 
 
-def _draft(body: NoteContentIn) -> object:
+def _draft(body: NoteContentIn) -> NoteDraft:
     from telehealth.application.notes import NoteDraft
     from telehealth.domain.notes import FollowUp
 
@@ -212,7 +215,7 @@ def read_note(appointment_id: AppointmentId) -> NoteOut:
 )
 def save_draft(appointment_id: AppointmentId, body: DraftIn) -> NoteOut:
     draft = _draft(body)
-    note = context.notes().save_draft(context.caller(router), appointment_id, draft, body.revision)  # type: ignore[arg-type]
+    note = context.notes().save_draft(context.caller(router), appointment_id, draft, body.revision)
     return note_out(note, "author")
 
 
@@ -241,7 +244,7 @@ def amend_note(appointment_id: AppointmentId, body: AmendmentIn) -> Response[Not
     note = context.notes().amend(
         context.caller(router),
         appointment_id,
-        _draft(body),  # type: ignore[arg-type]
+        _draft(body),
         body.reason,
         body.revision,
         context.idempotency(_answer),

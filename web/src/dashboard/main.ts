@@ -9,7 +9,10 @@
 //   breathing rate"), "Check again" (estimates not there yet), "Note" (the visit's note), and in it the
 //   text boxes named by the template's sections, "Search diagnoses", "Search", "Add <code> <display>",
 //   "Remove <code>", "Instructions for the patient", "Follow up within (days)", "Sign the note",
-//   "Addendum", "Add addendum", "Amend the note", "Reason for the amendment", "Sign the amendment";
+//   "Addendum", "Add addendum", "Amend the note", "Reason for the amendment", "Sign the amendment"; its "Allergies and medications":
+//   a select "Status of <entry>" per entry, forms "Add an allergy" / "Add a medication" (text
+//   "New allergy" / "New medication", select "Coded as", "Add allergy" / "Add medication"), button
+//   "Save the reconciled lists";
 //   "Save hours", "Add hours on <Weekday>", "Remove <Weekday> <from> to <to>",
 //   inputs "<Weekday> hours <n>: from" / ": to"; staff: the select "Provider" (a provider's day) or
 //   "Provider (optional)" (booking), "Show the day", "Cancel visit at <time>" then "Yes, cancel it",

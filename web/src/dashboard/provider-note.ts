@@ -6,6 +6,7 @@ import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ApiError, newActionKey, type Api } from "../shared/api.ts";
 import { contentBody, draftOf, keepUnsaved, saveWords, statusWords, unsavedFor, type Diagnosis, type Draft, type Note, type SaveState } from "./note.ts";
+import "./provider-history.ts";
 import { providerSelf } from "./provider-self.ts";
 import { errorBlock, viewStyles } from "./ui.ts";
 import { signName, type Vitals } from "./vitals.ts";
@@ -278,7 +279,8 @@ export class ProviderNote extends LitElement {
       ${note === null || this.draft === null
         ? this.error ? nothing : html`<p>Loading the note…</p>`
         : html`<p id="note-status">${statusWords(note)}</p>
-            ${note.status === "draft" || this.amending ? this.renderEditor(note, this.draft) : this.renderSigned(note)}`}
+            ${note.status === "draft" || this.amending ? this.renderEditor(note, this.draft) : this.renderSigned(note)}
+            ${note.access === "author" ? html`<provider-history .api=${this.api} .appointmentId=${this.appointmentId}></provider-history>` : nothing}`}
     `;
   }
 

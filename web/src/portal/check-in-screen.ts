@@ -53,6 +53,8 @@ export class CheckInScreen extends PortalScreen {
     return html`
       <h1 tabindex="-1">Check in</h1>
       ${this.error ? html`<p role="alert">${this.error}</p>` : nothing}
+      <p>Your clinician starts from your allergies and the medicines you take:
+        <a href="#/health">check your allergies and medicines</a> before your visit.</p>
       ${this.appointment && this.room ? this.body(this.appointment, this.room) : this.error ? nothing : html`<p>Loading…</p>`}
     `;
   }

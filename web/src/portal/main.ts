@@ -5,7 +5,11 @@
 //   header: link "Your visits", link "Book a visit", text "Signed in as <e-mail>", button "Sign out";
 //           signed out: button "Sign in" (the managed login offers "Create an account" and
 //           "Forgot your password?")
-//   header nav also: link "Your details"
+//   header nav also: links "Your details", "Allergies and medicines"
+//   #/health      h1 "Your allergies and medicines": text "Allergic to" (then radios "Which one?"),
+//                 text "What happens (optional)", select "How bad (optional)", button "Add allergy";
+//                 text "Medicine" (radios "Which one?"), text "How you take it (optional)", button
+//                 "Add medicine"; per entry "No longer allergic to <x>" / "No longer taking <x>"
 //   #/details     h1 "Your details": text "First name", text "Last name", date "Date of birth", select
 //                 "State you live in", select "Your time zone", tel "Mobile phone (optional)", button
 //                 "Save your details"; a patient without them is sent here from "Book a visit"
@@ -47,6 +51,7 @@ import "./call-screen.ts";
 import "./check-in-screen.ts";
 import "./details-screen.ts";
 import "./ended-screen.ts";
+import "./health-screen.ts";
 import "./find-time.ts";
 import "./join-screen.ts";
 import { type Route, parseRoute, routeTitle } from "./router.ts";
@@ -246,6 +251,7 @@ export class PatientPortal extends LitElement {
                   <li><a href="#/" aria-current=${this.route.name === "home" ? "page" : nothing}>Your visits</a></li>
                   <li><a href="#/book" aria-current=${this.route.name === "book" ? "page" : nothing}>Book a visit</a></li>
                   <li><a href="#/details" aria-current=${this.route.name === "details" ? "page" : nothing}>Your details</a></li>
+                  <li><a href="#/health" aria-current=${this.route.name === "health" ? "page" : nothing}>Allergies and medicines</a></li>
                 </ul>
               </nav>
               <div class="who">
@@ -289,6 +295,8 @@ export class PatientPortal extends LitElement {
           return html`<portal-find-time data-screen .ctx=${ctx}></portal-find-time>`;
         case "details":
           return html`<portal-details data-screen .ctx=${ctx} .next=${this.afterDetails}></portal-details>`;
+        case "health":
+          return html`<portal-health data-screen .ctx=${ctx}></portal-health>`;
         case "reschedule":
           return html`<portal-find-time data-screen .ctx=${ctx} .appointmentId=${id}></portal-find-time>`;
         case "follow-up":

@@ -10,6 +10,7 @@ describe("the portal's routes", () => {
       { name: "home" },
       { name: "book" },
       { name: "details" },
+      { name: "health" },
       { name: "visit", id: ID },
       { name: "check-in", id: ID },
       { name: "reschedule", id: ID },

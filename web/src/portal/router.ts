@@ -7,6 +7,7 @@ export type Route =
   | { name: "home" }
   | { name: "book" }
   | { name: "details" }
+  | { name: "health" }
   | { name: "visit"; id: string }
   | { name: "check-in"; id: string }
   | { name: "reschedule"; id: string }
@@ -28,6 +29,7 @@ export function parseRoute(hash: string): Route {
   if (path === "/") return { name: "home" };
   if (path === "/book") return { name: "book" };
   if (path === "/details") return { name: "details" };
+  if (path === "/health") return { name: "health" };
   if (path === "/join") return { name: "join", link: null };
   if (path.startsWith("/join/")) {
     let link: string;
@@ -57,6 +59,8 @@ export function routeHref(route: Route): string {
       return "#/book";
     case "details":
       return "#/details";
+    case "health":
+      return "#/health";
     case "visit":
       return `#/visits/${route.id}`;
     case "join":
@@ -72,6 +76,7 @@ export function routeTitle(route: Route): string {
     home: "Your visits",
     book: "Book a visit",
     details: "Your details",
+    health: "Your allergies and medicines",
     visit: "Your visit",
     "check-in": "Check in",
     reschedule: "Reschedule your visit",

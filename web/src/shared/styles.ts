@@ -31,6 +31,7 @@ export const sharedStyles = css`
   textarea { min-height: 6rem; resize: vertical; }
   fieldset { border: 0; padding: 0; margin: 1rem 0 0; }
   legend { font-weight: 600; padding: 0; }
+  label.choice { display: flex; gap: 0.5rem; align-items: center; font-weight: 400; margin: 0.5rem 0 0; }
   label.check { display: flex; gap: 0.75rem; align-items: flex-start; font-weight: 400; min-height: 44px; padding: 0.6rem 0; margin: 0.25rem 0; }
   label.check input { width: 1.5rem; height: 1.5rem; min-height: 0; margin: 0; flex: none; }
   a.target { display: inline-flex; align-items: center; min-height: 44px; font-weight: 600; }

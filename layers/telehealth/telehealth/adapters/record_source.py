@@ -9,6 +9,7 @@ from typing import Any
 
 from telehealth.adapters.coverage_store import coverage_from
 from telehealth.adapters.dynamo import DynamoTable
+from telehealth.adapters.medical_history_store import history_from
 from telehealth.adapters.notes_store import note_from
 from telehealth.adapters.outbox_store import entry_from_item
 from telehealth.adapters.payments_store import charge_from
@@ -37,6 +38,8 @@ class DynamoRecordSource(DynamoTable):
                     credentials.setdefault(pk, []).append(item)
             elif pk.startswith("PATIENT#") and sk == "PROFILE":
                 yield patient_from(item)
+            elif pk.startswith("PATIENT#") and sk == "MEDICAL_HISTORY":
+                yield history_from(item)
             elif pk.startswith("PATIENT#") and sk == "COVERAGE":
                 yield coverage_from(item)
             elif pk.startswith("REFERRAL#"):

@@ -68,12 +68,13 @@ from telehealth.domain.charges import VisitCharge
 from telehealth.domain.clinic_settings import Service, coding_of
 from telehealth.domain.coverage import PatientCoverage
 from telehealth.domain.ids import id_millis
+from telehealth.domain.medical_history import MedicalHistory
 from telehealth.domain.notes import ClinicalNote
 from telehealth.domain.referrals import Referral
 from telehealth.domain.scheduling import slot_id
 from telehealth.domain.visits import PARTIES, CheckIn, Visit, VisitState
 from telehealth.domain.vitals import ReadingStatus
-from telehealth.fhir import audit, projection
+from telehealth.fhir import audit, medical_history, projection
 from telehealth.fhir import notes as clinical_notes
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import (
@@ -137,6 +138,7 @@ class TableImage:
     coverages: list[PatientCoverage] = field(default_factory=list)
     charges: list[VisitCharge] = field(default_factory=list)
     notes: list[ClinicalNote] = field(default_factory=list)
+    histories: list[MedicalHistory] = field(default_factory=list)
     projected: dict[str, OutboxEntry] = field(default_factory=dict)
     records: int = 0
 
@@ -162,6 +164,8 @@ class TableImage:
             self.charges.append(record)
         elif isinstance(record, ClinicalNote):
             self.notes.append(record)
+        elif isinstance(record, MedicalHistory):
+            self.histories.append(record)
         elif isinstance(record, StoredOutboxEntry):
             self._projected(record)
 
@@ -187,6 +191,7 @@ class TableImage:
         self.coverages += other.coverages
         self.charges += other.charges
         self.notes += other.notes
+        self.histories += other.histories
         for reference, entry in other.projected.items():
             newest = self.projected.get(reference)
             if newest is None or newest.source_version < entry.source_version:
@@ -249,6 +254,7 @@ class Projection:
         yield from self._observations()
         yield from self._money()
         yield from self._notes()
+        yield from self._histories()
 
     def _settled(
         self, resource: dict[str, Any], version: int, *, exact: bool, content_known: bool = True
@@ -383,6 +389,13 @@ class Projection:
         for charge in self.image.charges:
             yield self._settled(projection.charge_item(charge), 1, exact=True)  # entered once
             yield self._settled(projection.invoice(charge), charge.version, exact=True)
+
+    def _histories(self) -> Iterator[Rebuilt]:
+        """Each patient's allergies and medicines: an entry was last written at the version that
+        changed it, which the item does not keep: the outbox says, else the item's version."""
+        for history in self.image.histories:
+            for resource in medical_history.record(history).values():
+                yield self._settled(resource, history.version, exact=False)
 
     def _notes(self) -> Iterator[Rebuilt]:
         """Each signed note's Composition, documents (their copies as signed, kept on the note)

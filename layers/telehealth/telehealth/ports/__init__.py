@@ -18,6 +18,7 @@ from telehealth.domain.coverage import Eligibility, EligibilityQuestion, Patient
 from telehealth.domain.estimates import GoodFaithEstimate
 from telehealth.domain.join_links import IssuedLink
 from telehealth.domain.licensure import License
+from telehealth.domain.medical_history import MedicalHistory
 from telehealth.domain.notes import ClinicalNote, NoteContent
 from telehealth.domain.payments import HoldState, VisitPayment
 from telehealth.domain.reconciliation import LifecycleRun
@@ -140,6 +141,7 @@ TableRecord = (
     | PatientCoverage
     | VisitCharge
     | ClinicalNote
+    | MedicalHistory
     | StoredOutboxEntry
 )
 
