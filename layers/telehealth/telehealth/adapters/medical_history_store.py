@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
@@ -129,28 +128,13 @@ class DynamoMedicalHistory(TableStore):
             if reconciled
             else None,
         }
-        put: dict[str, Any] = {
-            "TableName": self.table,
-            "Item": self._item(
-                {
-                    "pk": f"PATIENT#{history.patient_id}",
-                    "sk": "MEDICAL_HISTORY",
-                    "version": history.version,
-                    "history": json.dumps(body, separators=(",", ":")),
-                }
-            ),
-        }
-        if history.version == 1:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "version = :v"
-            put["ExpressionAttributeValues"] = self._item({":v": history.version - 1})
-        now = datetime.now(UTC)
-        items = [{"Put": put}, *self._outbox_items(outbox, now)]
-        if claim is not None:
-            items.append(self._claim_item(claim, now))
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except self._client.exceptions.TransactionCanceledException as error:
-            self._claimed(claim, items, self._failed(error))
-            raise StaleWriteError("the allergies and medicines changed meanwhile") from error
+        put = self._versioned_put(
+            {
+                "pk": f"PATIENT#{history.patient_id}",
+                "sk": "MEDICAL_HISTORY",
+                "history": json.dumps(body, separators=(",", ":")),
+            },
+            counter="version",
+            value=history.version,
+        )
+        self._commit([put], outbox, claim, StaleWriteError("the allergies and medicines changed meanwhile"))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
@@ -116,27 +116,20 @@ class DynamoNoteStore(TableStore):
                 for a in note.addenda
             ],
         }
-        head: dict[str, Any] = {
-            "TableName": self.table,
-            "Item": self._item(
-                {
-                    "pk": pk,
-                    "sk": "NOTE",
-                    "visit_version": note.visit_version,
-                    "patient_id": note.patient_id,
-                    "provider_id": note.provider_id,
-                    "status": note.status,
-                    "revision": note.revision,
-                    "saved_at": stamp(note.saved_at),
-                    "note": json.dumps(body, separators=(",", ":")),
-                }
-            ),
-        }
-        if note.revision == 1:
-            head["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            head["ConditionExpression"] = "revision = :r"
-            head["ExpressionAttributeValues"] = self._item({":r": note.revision - 1})
+        head = self._versioned_put(
+            {
+                "pk": pk,
+                "sk": "NOTE",
+                "visit_version": note.visit_version,
+                "patient_id": note.patient_id,
+                "provider_id": note.provider_id,
+                "status": note.status,
+                "saved_at": stamp(note.saved_at),
+                "note": json.dumps(body, separators=(",", ":")),
+            },
+            counter="revision",
+            value=note.revision,
+        )
         copy = {
             "Put": {
                 "TableName": self.table,
@@ -152,15 +145,7 @@ class DynamoNoteStore(TableStore):
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
-        now = datetime.now(UTC)
-        items = [{"Put": head}, copy, *self._outbox_items(outbox, now)]
-        if claim is not None:
-            items.append(self._claim_item(claim, now))
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except self._client.exceptions.TransactionCanceledException as error:
-            self._claimed(claim, items, self._failed(error))
-            raise StaleWriteError("the note was saved elsewhere meanwhile") from error
+        self._commit([head, copy], outbox, claim, StaleWriteError("the note was saved elsewhere meanwhile"))
 
     def revisions(self, appointment_id: str, limit: int = 50) -> list[tuple[int, str, datetime]]:
         """The note's saved revisions, newest first: (revision, status, when)."""

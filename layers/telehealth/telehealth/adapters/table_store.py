@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import time as clock
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,6 +48,37 @@ class TableStore(DynamoTable):
 
     def _outbox_items(self, outbox: list[OutboxEntry], now: datetime) -> list[dict[str, Any]]:
         return self._outbox.put_actions(outbox, now)
+
+    def _versioned_put(self, item: Mapping[str, Any], *, counter: str, value: int) -> dict[str, Any]:
+        """A Put of a record at `value` of its `counter`, on the value before it (on there being
+        none, for the first): a write made on a stale read is refused."""
+        put: dict[str, Any] = {"TableName": self.table, "Item": self._item({**item, counter: value})}
+        if value == 1:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "#counter = :before"
+            put["ExpressionAttributeNames"] = {"#counter": counter}
+            put["ExpressionAttributeValues"] = self._item({":before": value - 1})
+        return {"Put": put}
+
+    def _commit(
+        self,
+        writes: list[dict[str, Any]],
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None,
+        stale: Exception,
+    ) -> None:
+        """One transaction: the writes, their outbox entries and the idempotency claim. A twin
+        request that won is replayed; any other refused condition raises `stale`."""
+        now = datetime.now(UTC)
+        items = [*writes, *self._outbox_items(outbox, now)]
+        if claim is not None:
+            items.append(self._claim_item(claim, now))
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except self._client.exceptions.TransactionCanceledException as error:
+            self._claimed(claim, items, self._failed(error))
+            raise stale from error
 
     def _claim_item(self, claim: IdempotencyClaim, now: datetime) -> dict[str, Any]:
         return {

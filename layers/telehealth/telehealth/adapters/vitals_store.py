@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
@@ -63,7 +62,7 @@ class DynamoVitalsStore(TableStore):
         claim: IdempotencyClaim | None = None,
     ) -> int:
         """The estimates at their next revision (0: the first, once), with their record."""
-        item = self._item(
+        put = self._versioned_put(
             {
                 "pk": f"APPT#{vitals.appointment_id}",
                 "sk": f"VITALS#v{vitals.version}",
@@ -84,22 +83,9 @@ class DynamoVitalsStore(TableStore):
                 ),
                 "refusals": json.dumps([[sign.value, reason] for sign, reason in vitals.refusals]),
                 "method": vitals.method,
-                "revision": revision + 1,
-            }
+            },
+            counter="revision",
+            value=revision + 1,
         )
-        put: dict[str, Any] = {"TableName": self.table, "Item": item}
-        if revision == 0:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "revision = :r"
-            put["ExpressionAttributeValues"] = self._item({":r": revision})
-        now = datetime.now(UTC)
-        items = [{"Put": put}, *self._outbox_items(outbox, now)]
-        if claim is not None:
-            items.append(self._claim_item(claim, now))
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except self._client.exceptions.TransactionCanceledException as error:
-            self._claimed(claim, items, self._failed(error))
-            raise VisitChangedError("the estimates changed meanwhile") from error
+        self._commit([put], outbox, claim, VisitChangedError("the estimates changed meanwhile"))
         return revision + 1

@@ -26,6 +26,7 @@ from telehealth.domain.medical_history import (
     Severity,
 )
 from telehealth.fhir import medical_history as record
+from telehealth.fhir import projection
 from telehealth.ports import IdempotencyClaim, OutboxEntry, VisitFiles
 from telehealth.terminology import drugs
 
@@ -153,11 +154,7 @@ class MedicalHistoryDesk:
             reconciliation=reconciliation,
         )
         before, after = record.record(history), record.record(changed)
-        outbox = [
-            OutboxEntry(r, changed.version)
-            for ref, r in after.items()
-            if ref not in before or _content(before[ref]) != _content(r)
-        ]
+        outbox = [OutboxEntry(after[ref], changed.version) for ref in projection.changed(before, after)]
         touched = [entry.reference for entry in outbox]
         created = [ref for ref in touched if ref not in before]
         updated = [ref for ref in touched if ref in before]
@@ -213,7 +210,3 @@ class MedicalHistoryDesk:
         if drug is None:
             raise AppointmentRuleError("unknown-drug", "A medicine's code is from the clinic's drug list.")
         return Coding(drugs.RXNORM, drug.rxcui, drug.name)
-
-
-def _content(resource: dict[str, object]) -> dict[str, object]:
-    return {k: v for k, v in resource.items() if k != "meta"}

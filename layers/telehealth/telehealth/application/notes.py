@@ -37,6 +37,7 @@ from telehealth.domain.visits import Visit
 from telehealth.domain.vitals import ReadingStatus
 from telehealth.events import NoteAddendumAdded, NoteAmended, NoteSigned
 from telehealth.fhir import notes as record
+from telehealth.fhir import projection
 from telehealth.fhir.projection import encounter_id
 from telehealth.ports import NoteRecords, OutboxEntry, ProviderRecord, VisitFiles, VitalsStore
 from telehealth.terminology import icd10cm
@@ -163,6 +164,8 @@ class ClinicalNotes:
             note = self.notes.note(appointment_id)
             if note is None:
                 note = self._started(self._seen_visit(appointment_id, own))
+            elif note.provider_id != own:
+                raise NotFoundError("no such visit")  # as for any write on another's visit
             content = self._content(note, draft)
             now = self.clock()
             saved = note.saved(
@@ -224,11 +227,7 @@ class ClinicalNotes:
             before, after = record.record(note, TITLE), record.record(amended, TITLE)
             # What the amendment changes: the Composition, the version it replaces (superseded),
             # its own copy, and the Conditions it adds or takes out; earlier copies stand.
-            changed = {
-                ref: r
-                for ref, r in after.items()
-                if ref not in before or _content(before[ref]) != _content(r)
-            }
+            changed = {ref: after[ref] for ref in projection.changed(before, after)}
             outbox = [OutboxEntry(r, amended.revision) for r in changed.values()]
             agent = self.trail.agent(caller)
             updated = [ref for ref in changed if ref in before]
@@ -398,8 +397,3 @@ class ClinicalNotes:
             observation_ids=tuple(draft.observation_ids),
         )
         return content
-
-
-def _content(resource: dict[str, object]) -> dict[str, object]:
-    """A resource without its meta (its source version): what a change changed."""
-    return {k: v for k, v in resource.items() if k != "meta"}

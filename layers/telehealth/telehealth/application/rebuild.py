@@ -46,7 +46,6 @@ than the last projection).
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -223,11 +222,6 @@ class Rebuilt:
     basis: str  # table, outbox, estimated (see the module's docstring) or archive
 
 
-def _content(resource: Any) -> Any:
-    """A resource as JSON carries it, without its meta (where the source version is)."""
-    return json.loads(json.dumps({k: v for k, v in dict(resource).items() if k != "meta"}))
-
-
 def _booked_at(appointment: Appointment) -> int:
     """The booking's time in milliseconds (a slot's version): the booking made the id then."""
     return id_millis(appointment.appointment_id) or 1
@@ -265,7 +259,9 @@ class Projection:
         its content when the state cannot say that either. An entry with other content than the
         state's, where the state knows it, is stale."""
         last = self.image.projected.get(f"{resource['resourceType']}/{resource['id']}")
-        if last is not None and (not content_known or _content(last.resource) == _content(resource)):
+        if last is not None and (
+            not content_known or projection.content_of(last.resource) == projection.content_of(resource)
+        ):
             basis = TABLE if exact and last.source_version == version else OUTBOX
             return Rebuilt(last, basis)
         return Rebuilt(

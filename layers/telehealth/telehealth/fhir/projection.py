@@ -7,6 +7,7 @@ and skipped instead of rolling the record back.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -44,6 +45,21 @@ def source_version(resource: dict[str, Any]) -> int:
         if tag.get("system") == SOURCE_VERSION_SYSTEM:
             return int(tag["code"])
     return 0
+
+
+def changed(before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The references in `after` whose resource is new or differs from `before` but for its meta
+    (the source version): what a change must write."""
+    return [
+        ref
+        for ref, resource in after.items()
+        if ref not in before or content_of(before[ref]) != content_of(resource)
+    ]
+
+
+def content_of(resource: Mapping[str, Any]) -> Any:
+    """A resource as JSON carries it, without its meta (where the source version is)."""
+    return json.loads(json.dumps({k: v for k, v in dict(resource).items() if k != "meta"}))
 
 
 def with_source_version(resource: Mapping[str, Any], version: int) -> dict[str, Any]:
