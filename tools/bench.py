@@ -957,9 +957,9 @@ def notes_figures() -> None:
                 "consent_to_recording": False,
             }
             provider = api.claims(f"{slot.split('.')[0].replace('-', '.', 1)}@riverside.example")
-            for step, who, body in (("check-in", patient, check_in), ("admit", provider, None)):
+            for step, who, sent in (("check-in", patient, check_in), ("admit", provider, None)):
                 for _ in range(600):
-                    if api.invoke(who, "POST", f"{path}/{step}", body)["statusCode"] == 200:
+                    if api.invoke(who, "POST", f"{path}/{step}", sent)["statusCode"] == 200:
                         break
                     time.sleep(0.1)
                 else:
@@ -969,7 +969,7 @@ def notes_figures() -> None:
             saves: list[float] = []
             revision = 0
             for i in range(100):
-                body = {
+                body: dict[str, object] = {
                     "sections": [
                         {"title": t, "text": words * (i // 4 + 1) if t == sections[i % 4] else ""}
                         for t in sections

@@ -73,6 +73,30 @@ class VisitTimingsOut(_Model):
     reminders: list[float]
 
 
+class ControlledSubstancesIn(_Model):
+    """The rules, with their dates, for prescribing controlled substances by telemedicine."""
+
+    flexibilities_until: date | None = Field(
+        None, description="The last day of the DEA's telemedicine flexibilities (2026-12-31 as of writing)"
+    )
+    after_flexibilities: Literal["in-person-required"] | None = Field(
+        None, description="The rule after that day: a prior in-person evaluation, save the buprenorphine rule"
+    )
+    buprenorphine_max_days: Annotated[int, Field(ge=1, le=365)] | None = Field(
+        None, description="Days' supply of a drug for opioid use disorder without an in-person evaluation"
+    )
+    pdmp_max_age_days: Annotated[int, Field(ge=0, le=90)] | None = Field(
+        None, description="How recent the attested check of the state's PDMP must be"
+    )
+
+
+class ControlledSubstancesOut(_Model):
+    flexibilities_until: date
+    after_flexibilities: str
+    buprenorphine_max_days: int
+    pdmp_max_age_days: int
+
+
 class SettingsIn(_Model):
     """The settings to change; those left out stay as they are."""
 
@@ -103,6 +127,7 @@ class SettingsIn(_Model):
         description="The sections of a clinician's note, in order (SOAP unless changed); a note "
         "already started keeps its own",
     )
+    controlled_substances: ControlledSubstancesIn | None = None
     version: int = Field(ge=0, description="The version read (0: never changed); a stale one is a 409")
 
 
@@ -116,6 +141,7 @@ class SettingsOut(_Model):
     late_cancellation_fee_minor: int
     proceed_unpaid: bool
     note_template: list[str]
+    controlled_substances: ControlledSubstancesOut
     version: int = Field(description="Send it back with a change")
 
 
@@ -226,8 +252,9 @@ def read_settings() -> SettingsOut:
 )
 def change_settings(request: SettingsIn) -> SettingsOut:
     raw = request.model_dump(exclude_none=True, exclude={"version"})
-    if "visit_timings" in raw and not raw["visit_timings"]:
-        del raw["visit_timings"]
+    for nested in ("visit_timings", "controlled_substances"):
+        if nested in raw and not raw[nested]:
+            del raw[nested]
     return settings_out(*context.clinic_admin().change_settings(context.caller(router), raw, request.version))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from telehealth.domain.appointments import AppointmentRuleError
 from telehealth.domain.charges import billing_code_problem
 from telehealth.domain.notes import SOAP, check_template
+from telehealth.domain.prescribing import ControlledSubstanceRules
 from telehealth.domain.scheduling import LONGEST_VISIT
 from telehealth.domain.service_types import ServiceType, coding_problem
 from telehealth.domain.visits import VisitTimings
@@ -59,6 +60,8 @@ class ClinicSettings:
     proceed_unpaid: bool = True
     # The sections of a clinician's note, in order (a note keeps the ones it was started with).
     note_template: tuple[str, ...] = SOAP
+    # The rules, with their dates, for prescribing controlled substances by telemedicine.
+    controlled_substances: ControlledSubstanceRules = field(default_factory=ControlledSubstanceRules)
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -75,6 +78,7 @@ class ClinicSettings:
             "late_cancellation_fee_minor": self.late_cancellation_fee_minor,
             "proceed_unpaid": self.proceed_unpaid,
             "note_template": list(self.note_template),
+            "controlled_substances": self.controlled_substances.as_plain(),
         }
 
     @classmethod
@@ -93,6 +97,7 @@ class ClinicSettings:
                 late_cancellation_fee_minor=_whole(given, "late_cancellation_fee_minor"),
                 proceed_unpaid=_flag(given, "proceed_unpaid"),
                 note_template=_template(given["note_template"]),
+                controlled_substances=_controlled(given["controlled_substances"]),
             )
         except SettingsError:
             raise
@@ -105,6 +110,15 @@ def _whole(given: Mapping[str, Any], name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SettingsError(f"{name} is a whole number of minor units")
     return value
+
+
+def _controlled(value: Any) -> ControlledSubstanceRules:
+    if not isinstance(value, Mapping):
+        raise SettingsError("controlled_substances is an object of rules")
+    try:
+        return ControlledSubstanceRules.from_plain(value)
+    except (TypeError, ValueError) as error:
+        raise SettingsError(f"controlled_substances: {error}") from error
 
 
 def _template(value: Any) -> tuple[str, ...]:
@@ -266,6 +280,7 @@ def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -
 def with_changes(settings: ClinicSettings, raw: Mapping[str, Any]) -> ClinicSettings:
     """The settings with the fields `raw` names replaced (the rest as they stand)."""
     merged = {**settings.as_seconds(), **raw}
-    if "visit_timings" in raw:
-        merged["visit_timings"] = {**settings.as_seconds()["visit_timings"], **raw["visit_timings"]}
+    for nested in ("visit_timings", "controlled_substances"):
+        if nested in raw:
+            merged[nested] = {**settings.as_seconds()[nested], **raw[nested]}
     return ClinicSettings.from_seconds(merged)
