@@ -181,10 +181,13 @@ def test_a_note_is_drafted_as_typed_signed_into_the_record_amended_and_added_to(
     assert desk["access"] == "billing" and [d["code"] for d in desk["diagnoses"]] == ["J02.9"]
     assert desk["sections"] is None and desk["instructions"] is None
 
-    # Another provider reads the signed note once the patient is in their care.
-    other = user_tokens(platform, RIVERSIDE, "dr.okafor@riverside.example")["access"]
-    slot = open_slots(gateway, patient, days_ahead=5, provider_id="dr-okafor")[0]["slot_id"]
-    later = book(gateway, patient, slot)
+    # Another provider reads the signed note once the patient is in their care (a visit booked
+    # with them, two days on, with one of the clinicians who work around the clock).
+    offered = open_slots(gateway, patient, days_ahead=2, specialty="urgent-care")
+    slot = next(s for s in offered if s["provider"]["provider_id"] != appointment["provider_id"])
+    other_id = slot["provider"]["provider_id"]
+    other = user_tokens(platform, RIVERSIDE, f"{other_id.replace('-', '.', 1)}@{RIVERSIDE}.example")["access"]
+    later = book(gateway, patient, slot["slot_id"])
     assert later.status == 201, later.body
     try:
         theirs = call(gateway, "GET", note, other)

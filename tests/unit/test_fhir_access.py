@@ -129,8 +129,9 @@ COGNITO_SCOPE_NAME = re.compile(r"[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+")
 
 def test_the_resource_servers_scopes_fit_cognito_and_all_parse() -> None:
     assert len(SCOPE_NAMES) <= 100
-    # Every type and the wildcard, in SMART v2's two forms and v1's three.
-    assert len(SCOPE_NAMES) == (len(FACADE_RESOURCE_TYPES) + 1) * 5
+    # Every type and the wildcard, in SMART v2's two forms and v1's read.
+    assert len(SCOPE_NAMES) == (len(FACADE_RESOURCE_TYPES) + 1) * 3
+    assert not {"system/Patient.write", "system/*.*"} & set(SUPPORTED_SCOPES)
     for name, description in SCOPE_NAMES.items():
         assert COGNITO_SCOPE_NAME.fullmatch(name) and len(name) <= 256, name
         assert 1 <= len(description) <= 256, name
@@ -170,6 +171,15 @@ def _resource(kind: str, patient: str) -> dict[str, Any]:
             "participant": [{"actor": doctor}],
         },
         "AuditEvent": {"resourceType": "AuditEvent", "agent": [{"who": doctor}], "entity": [{"what": ref}]},
+        "Composition": {"resourceType": "Composition", "subject": ref, "author": [doctor]},
+        "DocumentReference": {"resourceType": "DocumentReference", "subject": ref, "author": [doctor]},
+        "Condition": {"resourceType": "Condition", "subject": ref, "recorder": doctor},
+        "AllergyIntolerance": {"resourceType": "AllergyIntolerance", "patient": ref, "recorder": ref},
+        "MedicationStatement": {
+            "resourceType": "MedicationStatement",
+            "subject": ref,
+            "informationSource": ref,
+        },
         "Practitioner": {"resourceType": "Practitioner", "id": "dr-okafor"},
         "PractitionerRole": {"resourceType": "PractitionerRole", "practitioner": doctor},
         "Schedule": {"resourceType": "Schedule", "actor": [doctor]},
@@ -188,15 +198,19 @@ WRITING = (I.CREATE, I.UPDATE, I.DELETE)
 
 # What each role may read, as docs/decisions.md (FHIR facade: users) writes it down. Compartment
 # types: the patient's own and the provider's patients only; the rest of the clinic for staff.
+# The clinical record: the patient's own (their notes too), and their clinicians'; never the desk's.
+CLINICAL = {"Composition", "DocumentReference", "Condition", "AllergyIntolerance", "MedicationStatement"}
 MAY_READ_OWN = {
     "patient": DIRECTORY
     | {"Patient", "Appointment", "Encounter", "Observation", "Consent"}
     | {"ServiceRequest", "RelatedPerson", "Device", "Coverage", "CoverageEligibilityResponse"}
-    | {"ChargeItem", "Invoice"},
+    | {"ChargeItem", "Invoice"}
+    | CLINICAL,
     # Not the patient's money (Coverage, CoverageEligibilityResponse, ChargeItem, Invoice).
     "provider": DIRECTORY
     | {"Patient", "Appointment", "Encounter", "Observation", "Consent"}
-    | {"ServiceRequest", "RelatedPerson", "Device"},
+    | {"ServiceRequest", "RelatedPerson", "Device"}
+    | CLINICAL,
 }
 MAY_READ_ANY = {
     "staff": DIRECTORY

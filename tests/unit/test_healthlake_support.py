@@ -24,6 +24,8 @@ FACADE_TYPES = [
     *("Observation", "Consent", "AuditEvent", "ServiceRequest", "RelatedPerson", "Device"),
     *("Coverage", "CoverageEligibilityResponse"),  # a patient's insurance, and the payer's answer
     *("ChargeItem", "Invoice"),  # what a completed visit was billed as, and the patient's invoice
+    # The signed note, its copies and diagnoses (issue #18); the allergies and medicines.
+    *("Composition", "DocumentReference", "Condition", "AllergyIntolerance", "MedicationStatement"),
 ]
 # The parameters a client reaches for, offered wherever R4 defines them on the type.
 EXPECTED = [

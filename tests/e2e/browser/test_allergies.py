@@ -11,8 +11,8 @@ from playwright.sync_api import Page, expect
 from local.platform import LocalPlatform
 from tests.conftest import user_tokens
 from tests.e2e.browser.test_visit import provider_of
-from tests.e2e.test_scheduling import RIVERSIDE, call
-from tests.e2e.test_video_visit import admit_when_waiting, checked_in_visit
+from tests.e2e.test_scheduling import RIVERSIDE, book, call
+from tests.e2e.test_visits import soon_slot
 from tools.browser import Screenshots
 
 PATIENT = "patient.two@riverside.example"
@@ -26,9 +26,10 @@ def test_the_patient_tells_allergies_and_medicines_and_the_clinician_reconciles_
 ) -> None:
     gateway = platform.urls["gateway"]
     patient = user_tokens(platform, RIVERSIDE, PATIENT)["access"]
-    appointment, provider = checked_in_visit(platform, gateway, patient)
-    visit = appointment["appointment_id"]
-    admit_when_waiting(gateway, provider, visit)
+    # A visit booked for soon: its clinician goes through the lists before the patient is admitted.
+    booked = book(gateway, patient, soon_slot(gateway, patient))
+    assert booked.status == 201, booked.body
+    visit = booked.json()["appointment_id"]
 
     phone = signed_in_page(PATIENT, "Your visits")
     phone.get_by_role("link", name="Allergies and medicines").click()
@@ -50,6 +51,9 @@ def test_the_patient_tells_allergies_and_medicines_and_the_clinician_reconciles_
 
     # The clinician goes through them in the visit's note view and saves them as reconciled.
     page = signed_in_page(provider_of(platform, visit, PATIENT), "Visit note", route=f"#/today/note/{visit}")
+    expect(
+        page.get_by_text("The note opens once you have admitted the patient to the visit.")
+    ).to_be_visible()
     lists = page.get_by_role("region", name="Allergies and medications")
     expect(lists.get_by_role("rowheader", name="Penicillins (hives, moderate)")).to_be_visible(timeout=15_000)
     lists.get_by_label("Status of Fish oil capsules").select_option("stopped")

@@ -44,6 +44,8 @@ export class ProviderNote extends LitElement {
   @state() private addendum = "";
   @state() private busy = false;
   @state() private zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  /** Their visit, not yet admitted: no note yet, but its allergies and medicines may be gone through. */
+  @state() private notSeenYet = false;
   private timer: number | undefined;
   private saving: Promise<void> | null = null;
   private dirty = false;
@@ -81,6 +83,7 @@ export class ProviderNote extends LitElement {
         this.saveState = "saved";
       }
     } catch (error) {
+      this.notSeenYet = error instanceof ApiError && error.kind === "visit-not-seen";
       this.error = saidOf(error);
     }
   }
@@ -279,8 +282,10 @@ export class ProviderNote extends LitElement {
       ${note === null || this.draft === null
         ? this.error ? nothing : html`<p>Loading the note…</p>`
         : html`<p id="note-status">${statusWords(note)}</p>
-            ${note.status === "draft" || this.amending ? this.renderEditor(note, this.draft) : this.renderSigned(note)}
-            ${note.access === "author" ? html`<provider-history .api=${this.api} .appointmentId=${this.appointmentId}></provider-history>` : nothing}`}
+            ${note.status === "draft" || this.amending ? this.renderEditor(note, this.draft) : this.renderSigned(note)}`}
+      ${note?.access === "author" || this.notSeenYet
+        ? html`<provider-history .api=${this.api} .appointmentId=${this.appointmentId}></provider-history>`
+        : nothing}
     `;
   }
 

@@ -15,6 +15,7 @@ const CLINIC_WORDS: Record<string, string> = {
   "over-refund": "That is more than was taken for this visit and not yet refunded.",
   "nothing-captured": "Nothing has been taken for this visit yet, so there is nothing to refund.",
   "payment-refused": "Stripe refused that. Check the payment in Stripe's dashboard.",
+  "visit-not-seen": "The note opens once you have admitted the patient to the visit.",
 };
 
 export function saidOf(error: unknown): string {

@@ -57,6 +57,13 @@ FACADE_RESOURCE_TYPES: tuple[str, ...] = (
     # What a completed visit was billed as, and the patient's invoice (the clinic's biller's).
     "ChargeItem",
     "Invoice",
+    # The clinician's signed note (its sections, its rendered copies) and its diagnoses; the
+    # patient's allergies and medicines.
+    "Composition",
+    "DocumentReference",
+    "Condition",
+    "AllergyIntolerance",
+    "MedicationStatement",
 )
 
 # The Cognito resource server whose scopes are the SMART scopes: with this identifier, Cognito
@@ -186,16 +193,14 @@ def machine_may(scopes: Iterable[SmartScope], interaction: Interaction, resource
 
 # Cognito allows 100 scopes per resource server (ResourceServerType.Scopes). Each resource type,
 # and the wildcard, costs SCOPE_FORMS: v2's `rs` and `cruds` (read-only, and everything; other
-# letter sets are not defined, so a client asks for one of these) and v1's `read`, `write`, `*`.
-# 17 types and the wildcard make 90; the list holds up to 19 types before a form must go
-# (v1's `write` and `*` first: docs/decisions.md, SMART scopes).
+# letter sets are not defined, so a client asks for one of these) and v1's `read`. v1's `write`
+# and `*` went when the clinical record's types came (docs/decisions.md, SMART scopes): 22 types
+# and the wildcard make 69, and the list holds up to 32 types before another form must go.
 COGNITO_SCOPES_PER_RESOURCE_SERVER = 100
 SCOPE_FORMS: tuple[tuple[str, str], ...] = (
     ("rs", "Read and search {what} (SMART v2)"),
     ("cruds", "Create, read, update, delete and search {what} (SMART v2)"),
     ("read", "Read and search {what} (SMART v1)"),
-    ("write", "Create, update and delete {what} (SMART v1)"),
-    ("*", "Every interaction on {what} (SMART v1)"),
 )
 
 

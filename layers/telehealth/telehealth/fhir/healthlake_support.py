@@ -148,6 +148,26 @@ FACADE_SEARCH: Mapping[str, tuple[SearchParameter, ...]] = {
     "Invoice": _p(
         "identifier:token patient:reference subject:reference recipient:reference status:token date:date"
     ),
+    "Composition": _p(
+        "identifier:token patient:reference subject:reference encounter:reference author:reference date:date"
+        " status:token type:token"
+    ),
+    "DocumentReference": _p(
+        "identifier:token patient:reference subject:reference encounter:reference author:reference date:date"
+        " status:token type:token relatesto:reference"
+    ),
+    "Condition": _p(
+        "identifier:token patient:reference subject:reference encounter:reference code:token category:token"
+        " clinical-status:token verification-status:token recorded-date:date"
+    ),
+    "AllergyIntolerance": _p(
+        "identifier:token patient:reference code:token clinical-status:token verification-status:token"
+        " date:date"
+    ),
+    "MedicationStatement": _p(
+        "identifier:token patient:reference subject:reference context:reference code:token status:token"
+        " effective:date"
+    ),
 }
 
 # Result parameters the facade passes on (its paging is HealthLake's, up to `max_count`).
