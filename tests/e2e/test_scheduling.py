@@ -380,7 +380,7 @@ def test_a_booking_reaches_the_fhir_store_with_its_slot_audit_and_the_seeded_rec
     def archived() -> bool:
         s3 = platform.client("s3")
         found = s3.list_objects_v2(Bucket=topology.bucket_name(RIVERSIDE, "audit", ACCOUNT), Prefix=key)
-        return found.get("KeyCount", 0) == 1
+        return bool(found.get("KeyCount", 0) == 1)
 
     assert eventually(archived, timeout_s=30)
 
