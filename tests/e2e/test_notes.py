@@ -15,7 +15,8 @@ from telehealth.adapters.healthlake import HealthLakeFhirStore
 from tests.conftest import eventually, user_tokens
 from tests.e2e.conftest import in_record
 from tests.e2e.test_scheduling import RIVERSIDE, book, call, open_slots
-from tests.e2e.test_video_visit import admit_when_waiting, announced, checked_in_visit, probe
+from tests.e2e.test_video_visit import admit_when_waiting, announced, checked_in_visit, probe, provider_email
+from tests.e2e.test_visits import soon_slot
 
 __all__ = ["probe"]  # the event probe, a fixture of the video visit's tests
 
@@ -259,7 +260,12 @@ def test_a_note_is_drafted_as_typed_signed_into_the_record_amended_and_added_to(
 def test_a_note_waits_for_the_patient_to_be_admitted(
     platform: LocalPlatform, gateway: str, patient: str
 ) -> None:
-    appointment, provider = checked_in_visit(platform, gateway, patient)
+    # Booked, not yet checked in (the same answer as checked in and not admitted: no visit seen).
+    slot = soon_slot(gateway, patient)
+    booked = book(gateway, patient, slot)
+    assert booked.status == 201, booked.body
+    appointment = booked.json()
+    provider = user_tokens(platform, RIVERSIDE, provider_email(slot))["access"]
     note = f"/v1/appointments/{appointment['appointment_id']}/note"
     early = call(gateway, "PUT", note, provider, {"sections": sections(subjective="early"), "revision": 0})
     assert early.status == 409 and early.json()["type"] == "/problems/visit-not-seen"

@@ -506,11 +506,11 @@ def test_identity_mfa_for_the_workforce_admin_created_users_and_short_tokens(ass
         }
         assert set(servers) == {topology.RESOURCE_SERVER, topology.SMART_RESOURCE_SERVER}
         # The FHIR facade's: every resource type it serves and the wildcard, in SMART v2's `rs` and
-        # `cruds` and v1's `read`, `write`, `*`, within Cognito's 100 a server.
+        # `cruds` and v1's `read`, within Cognito's 100 a server (v1's `write` and `*` went).
         smart_id, smart = servers[topology.SMART_RESOURCE_SERVER]
         smart_names = {s["ScopeName"] for s in smart["Scopes"]}
         assert len(smart["Scopes"]) == len(smart_names) <= 100
-        forms = ("rs", "cruds", "read", "write", "*")
+        forms = ("rs", "cruds", "read")
         assert smart_names == {f"{kind}.{form}" for kind in (*FACADE_RESOURCE_TYPES, "*") for form in forms}
         assert {"Patient.rs", "Appointment.cruds", "*.rs", "Patient.read"} <= smart_names
         integrations_id, integrations = servers[topology.RESOURCE_SERVER]

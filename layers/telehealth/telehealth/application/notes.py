@@ -349,10 +349,10 @@ class ClinicalNotes:
     def _seen_visit(self, appointment_id: str, own: str) -> Visit:
         """The provider's latest visit of the appointment, once they admitted the patient."""
         file = self.files.visit_file(appointment_id)
-        if file.appointment is None or file.appointment.provider_id != own or not file.visits:
+        if file.appointment is None or file.appointment.provider_id != own:
             raise NotFoundError("no such visit")
-        visit = file.visits[max(file.visits)][0]
-        if visit.admitted_at is None:
+        visit = file.visits[max(file.visits)][0] if file.visits else None
+        if visit is None or visit.admitted_at is None:
             raise rule("visit-not-seen", "A note is written once the patient has been admitted to the visit.")
         return visit
 
