@@ -128,3 +128,30 @@ def test_the_drug_list_finds_classes_before_ingredients_and_knows_each_drugs_sch
     assert "N0000175497" in amoxicillin.class_ids  # a penicillin-class antibacterial
     assert {d.schedule for d in drugs.drugs().values()} == {None, "II", "III", "IV", "V"}
     assert all(d.schedule == "III" for d in drugs.drugs().values() if d.opioid_use_disorder)
+
+
+def test_lists_gone_through_before_check_in_name_no_encounter_there_is_none_yet() -> None:
+    history = told()
+    early = history.changed(
+        [],
+        [history.medications[0]],
+        by=Author.CLINICIAN,
+        by_id="dr-a",
+        at=AT,
+        on_version=1,
+        reconciliation=Reconciliation("dr-a", "01JAPPT", None, AT),
+    )
+    statement = record.record(early)["MedicationStatement/p1-med-m1"]
+    assert statement["informationSource"] == {"reference": "Patient/p1"} and "context" not in statement
+    seen = early.changed(
+        [],
+        [early.medications[0]],
+        by=Author.CLINICIAN,
+        by_id="dr-a",
+        at=AT,
+        on_version=2,
+        reconciliation=VISIT,
+    )
+    assert record.record(seen)["MedicationStatement/p1-med-m1"]["context"] == {
+        "reference": "Encounter/01jappt-v1"
+    }

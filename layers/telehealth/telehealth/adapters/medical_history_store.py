@@ -68,7 +68,7 @@ def history_from(p: Mapping[str, Any]) -> MedicalHistory:
         reconciled=Reconciliation(
             reconciled["provider_id"],
             reconciled["appointment_id"],
-            int(reconciled["visit_version"]),
+            int(reconciled["visit_version"]) if reconciled["visit_version"] is not None else None,
             from_stamp(reconciled["at"]),
         )
         if reconciled

@@ -121,15 +121,15 @@ class MedicalHistoryDesk:
         self.store.record(self.trail.entries(self.trail.agent(caller), Interaction.READ, read, self.clock()))
         return history
 
-    def _visit(self, caller: Caller, appointment_id: str) -> tuple[str, str, int]:
-        """The visit's patient, its provider (the caller) and the visit's version."""
+    def _visit(self, caller: Caller, appointment_id: str) -> tuple[str, str, int | None]:
+        """The visit's patient, its provider (the caller) and the visit's version (None before
+        the patient checked in: no visit, no Encounter yet)."""
         caller.require(Actor.PROVIDER)
         own = self.clinicians.provider_for_user(caller.subject)
         file = self.files.visit_file(appointment_id)
         if own is None or file.appointment is None or file.appointment.provider_id != own:
             raise NotFoundError("no such visit")
-        version = max(file.visits) if file.visits else file.appointment.version
-        return file.appointment.patient_id, own, version
+        return file.appointment.patient_id, own, max(file.visits) if file.visits else None
 
     def _change(
         self,

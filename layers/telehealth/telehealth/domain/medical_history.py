@@ -73,11 +73,13 @@ class MedicationUse:
 
 @dataclass(frozen=True)
 class Reconciliation:
-    """Who last went through the lists with the patient, in which visit, and when."""
+    """Who last went through the lists with the patient, in which visit, and when
+    (`visit_version`: the visit, once the patient checked in; None before, when there is no
+    Encounter yet for the record to name)."""
 
     provider_id: str
     appointment_id: str
-    visit_version: int
+    visit_version: int | None
     at: datetime
 
 

@@ -89,8 +89,8 @@ def medication_statement(history: MedicalHistory, medication: MedicationUse) -> 
         resource["dateAsserted"] = instant(medication.recorded_at)
     if medication.dose:
         resource["dosage"] = [{"text": medication.dose}]
-    if medication.verified and history.reconciled is not None:
-        reconciled = history.reconciled
+    reconciled = history.reconciled
+    if medication.verified and reconciled is not None and reconciled.visit_version is not None:
         resource["context"] = {
             "reference": f"Encounter/{encounter_id(reconciled.appointment_id, reconciled.visit_version)}"
         }
