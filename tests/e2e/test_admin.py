@@ -327,8 +327,15 @@ def test_an_admins_coding_of_a_service_reaches_the_record_and_taking_it_off_leav
     booked: dict[str, Any] = {}
     try:
         time.sleep(CLINIC_SETTINGS_TTL_S + 0.5)  # every function's copy of the services is re-read
+        # Four days of them: a four-hour evaluation fits only the mornings of the psychologist's
+        # Monday to Thursday, so one day's window from some times of day holds none.
         slots = open_slots(
-            gateway, patient, state="NJ", service_type="evaluation", specialty="behavioral-health"
+            gateway,
+            patient,
+            span_hours=96,
+            state="NJ",
+            service_type="evaluation",
+            specialty="behavioral-health",
         )
         slot = next(s["slot_id"] for s in slots if s["slot_id"] not in _used)
         _used.add(slot)
