@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from telehealth.application.notes import ClinicalNotes
     from telehealth.application.patients import PatientRecords
     from telehealth.application.payments import PaymentNoticeInbox
+    from telehealth.application.prescriptions import Prescribing
     from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.record import RecordProjector
     from telehealth.application.referrals import Referrals
@@ -239,6 +240,28 @@ def medical_history() -> MedicalHistoryDesk:
 
     return MedicalHistoryDesk(
         DynamoMedicalHistory(client=table_client()), visit_store(), scheduling_store(), now, audit_trail()
+    )
+
+
+@cache
+def prescribing() -> Prescribing:
+    """Prescriptions: checked here, sent through the tenant's prescribing function (Lambda
+    Invoke), which alone reaches the e-prescribing network."""
+    from telehealth.adapters.medical_history_store import DynamoMedicalHistory
+    from telehealth.adapters.photon import PrescribingFunction, wire_patient
+    from telehealth.adapters.prescriptions_store import DynamoPrescriptions
+    from telehealth.application.prescriptions import Prescribing
+
+    return Prescribing(
+        DynamoPrescriptions(client=table_client()),
+        PrescribingFunction(),
+        DynamoMedicalHistory(client=table_client()),
+        visit_store(),
+        scheduling_store(),
+        clinic_settings().settings,
+        now,
+        audit_trail(),
+        wire_patient,
     )
 
 

@@ -165,6 +165,8 @@ class ThirdParty:
     domains: tuple[str, ...]
     secret_variable: str
     base_url_variable: str
+    # Where its OAuth tokens come from, when that is another host than its API (Photon's).
+    auth_url_variable: str | None = None
 
     def secret_name(self, tenant_id: str) -> str:
         return f"{PREFIX}/{tenant_id}/{self.key}"
@@ -197,6 +199,16 @@ CLEARINGHOUSE = ThirdParty(
     domains=("healthcare.us.stedi.com",),
     secret_variable="CLEARINGHOUSE_SECRET_ARN",  # noqa: S106 (the variable's name, not a secret)
     base_url_variable="CLEARINGHOUSE_API_BASE",
+)
+# E-prescribing (#18): the patient's name, date of birth and phone and the prescription go to the
+# network (PHI: Photon signs a BAA); its webhooks come back to the api, checked by the function.
+PHOTON = ThirdParty(
+    key="photon",
+    description="Photon Health: e-prescribing to the patient's pharmacy (Photon signs a BAA)",
+    domains=("api.photon.health", "auth.photon.health"),
+    secret_variable="PHOTON_SECRET_ARN",  # noqa: S106 (the variable's name, not a secret)
+    base_url_variable="PHOTON_API_BASE",
+    auth_url_variable="PHOTON_AUTH_BASE",
 )
 # Where a third party's credential is read from. One caller (the payments function) does not
 # justify an endpoint of its own in every AZ; its calls go through the NAT like Stripe's.
@@ -273,6 +285,7 @@ API = Function(
         "invoke:payments",
         "invoke:payment-notices",  # Stripe's webhooks
         "invoke:eligibility",  # the clearinghouse's payer directory, for the insurance form
+        "invoke:prescribing",  # the e-prescribing network: sends, and its webhooks checked
     ),
 )
 VISIT_TASKS = Function(
@@ -378,6 +391,21 @@ ELIGIBILITY = Function(
     egress=(CLEARINGHOUSE, SECRETS_MANAGER),
 )
 
+# The one function that reaches the e-prescribing network, for the api (Lambda Invoke): the
+# pharmacy directory, screening, sending and cancelling, and checking the network's webhooks. It
+# keeps nothing (`telehealth.adapters.photon`); webhooks are few (a handful per prescription), so
+# they share its concurrency rather than take a function of their own.
+PRESCRIBING = Function(
+    key="prescribing",
+    handler="functions.egress.prescribing.lambda_handler",
+    invocation=Invocation.DIRECT,
+    description="Sends prescriptions through the e-prescribing network; checks its webhooks (keeps nothing)",
+    # A send is up to five calls to the network (token, patient, screening, prescription, order).
+    timeout_s=20,
+    feature="eprescribing",
+    egress=(PHOTON, SECRETS_MANAGER),
+)
+
 # The patient pool's post-confirmation trigger. The pool names it by an ARN built from its name
 # (`function_arn`), not by reference: the function's environment names the pool.
 PATIENT_ENROLMENT = Function(
@@ -417,6 +445,7 @@ FUNCTIONS: tuple[Function, ...] = (
     PAYMENT_NOTICES,
     ELIGIBILITY,
     VISIT_PAYMENTS,
+    PRESCRIBING,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
@@ -787,6 +816,8 @@ def function_environment(
         # clinic's billing NPI and name go in every eligibility check as its provider; with its TIN,
         # on every Good Faith Estimate.
         "ELIGIBILITY_FUNCTION": ELIGIBILITY.name(tenant_id) if ELIGIBILITY in functions_for(tenant) else "",
+        # Where prescriptions are sent (empty: the tenant has e-prescribing off).
+        "PRESCRIBING_FUNCTION": PRESCRIBING.name(tenant_id) if PRESCRIBING in functions_for(tenant) else "",
         "BILLING_NPI": tenant.billing_npi or "",
         "BILLING_TIN": tenant.billing_tin or "",
         "CLINIC_NAME": tenant.display_name,
@@ -834,6 +865,7 @@ SMART_SCOPES = fhir_access.SUPPORTED_SCOPES
 # Where the facade's SMART discovery document is: below its FHIR base, as SMART App Launch wants.
 SMART_CONFIGURATION = api_conventions.SMART_CONFIGURATION
 STRIPE_WEBHOOK = api_conventions.STRIPE_WEBHOOK
+PRESCRIBING_WEBHOOK = api_conventions.PRESCRIBING_WEBHOOK
 FHIR_METADATA = f"{api_conventions.FHIR_BASE}/metadata"
 
 # --- Sign-in: the portals' pools and OAuth clients (infra/identity.py; local/provision.py) --------
@@ -956,6 +988,11 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/payers", ("GET",), _PATIENT, feature="payments"),
     Route("/v1/me/coverage", ("GET", "PUT"), _PATIENT, feature="payments"),
     Route("/v1/join", ("POST",), _PATIENT),
+    # E-prescribing (tenants with it on): the patient's prescriptions and the pharmacy directory.
+    Route("/v1/me/prescriptions", ("GET",), _PATIENT, feature="eprescribing"),
+    Route("/v1/pharmacies", ("GET",), _PATIENT, feature="eprescribing"),
+    # The network's webhooks: no token (it has none to send); the function checks the signature.
+    Route(PRESCRIBING_WEBHOOK, ("POST",), RouteGroup.PUBLIC, (), feature="eprescribing"),
     Route("/v1/me", ("GET",), _PATIENT),
     Route("/v1/me/details", ("GET", "PUT"), _PATIENT),
     # Allergies and medicines: the patient tells them, the visit's clinician reconciles them; the
@@ -977,6 +1014,10 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/note/revisions", ("GET",), _CLINICIAN),
     Route("/v1/diagnoses", ("GET",), _CLINICIAN),
     Route(f"{_APPOINTMENT}/allergies-and-medications", ("GET", "PUT"), _CLINICIAN),
+    # The visit's prescriptions: the checks while writing, the send, the list; cancelling one.
+    Route(f"{_APPOINTMENT}/prescriptions", ("GET", "POST"), _CLINICIAN, feature="eprescribing"),
+    Route(f"{_APPOINTMENT}/prescriptions/checks", ("POST",), _CLINICIAN, feature="eprescribing"),
+    Route("/v1/prescriptions/{prescription_id}/cancel", ("POST",), _CLINICIAN, feature="eprescribing"),
     Route("/v1/providers/{provider_id}/availability", ("GET", "PUT"), _CLINICIAN),
     Route("/v1/patients/search", ("POST",), _CLINICIAN),  # the front desk, booking for a patient
     Route("/v1/referrals", ("GET",), _CLINICIAN),  # the front desk's worklist

@@ -47,10 +47,11 @@ from local.lambdas import Environments, FunctionHostControl, HostedFunction, Lam
 from local.parity import recorder
 from local.parity.actions import Need
 from local.provision import ProvisionedTenant, provision_tenant, register_web_bases
-from local.seed import seed_tenant
+from local.seed import SEED_PROVIDERS, seed_tenant
 from local.signin import SignIn
 from local.standins.chime import ChimeStandIn
 from local.standins.clearinghouse import Clearinghouse
+from local.standins.photon import PhotonStandIn
 from local.standins.stripe import stripe_command
 from local.standins.stripe_front import StripeFront
 from local.tokens import Authorizer
@@ -65,9 +66,23 @@ STRIPE_KEY = "sk_test_local_platform"  # localstripe accepts any sk_test_ key
 STRIPE_WEBHOOK_SECRET = "whsec_local_platform"  # noqa: S105 (what Stripe shows for an endpoint)
 # Each third party's credential, as an operator puts it into the tenant's secret in AWS.
 CLEARINGHOUSE_KEY = "clearinghouse-local-platform"  # the stand-in's key
+PHOTON_CLIENT = ("photon-local-client", "photon-local-secret")
+PHOTON_WEBHOOK_SECRET = "photon-local-webhook-secret"  # noqa: S105 (what Photon's settings page shows)
+# Each seeded provider's Photon account, linked: the refresh token their sign-in to Photon left.
+PHOTON_PRESCRIBERS = {
+    seed.local_part.replace(".", "-"): f"rt-{seed.local_part.replace('.', '-')}" for seed in SEED_PROVIDERS
+}
 THIRD_PARTY_CREDENTIALS = {
     topology.STRIPE.key: json.dumps({"api_key": STRIPE_KEY, "webhook_secret": STRIPE_WEBHOOK_SECRET}),
     topology.CLEARINGHOUSE.key: CLEARINGHOUSE_KEY,
+    topology.PHOTON.key: json.dumps(
+        {
+            "client_id": PHOTON_CLIENT[0],
+            "client_secret": PHOTON_CLIENT[1],
+            "webhook_secret": PHOTON_WEBHOOK_SECRET,
+            "prescribers": PHOTON_PRESCRIBERS,
+        }
+    ),
 }
 CHIME_MEDIA_PIPELINES = "mediapipelines.chime.amazonaws.com"
 
@@ -163,6 +178,7 @@ class LocalPlatform:
         self.chime: ChimeStandIn | None = None
         self.stripe: StripeFront | None = None
         self.clearinghouse: Clearinghouse | None = None
+        self.photon: PhotonStandIn | None = None
         self.containers: list[str] = []  # the media worker runs, by process name (newest last)
         self.gateway: Gateway | None = None
         self.fhir_endpoints: dict[str, str] = {}
@@ -245,6 +261,9 @@ class LocalPlatform:
         # The clearinghouse's eligibility API and payer directory (the scenarios by member id).
         self.clearinghouse = Clearinghouse(CLEARINGHOUSE_KEY)
         self.clearinghouse.start()
+        # The e-prescribing network: its directory, prescriptions, orders and signed webhooks.
+        self.photon = PhotonStandIn(*PHOTON_CLIENT, {v: k for k, v in PHOTON_PRESCRIBERS.items()})
+        self.photon.start()
         self.chime = ChimeStandIn(
             0,
             self._publish_default_bus,
@@ -259,6 +278,7 @@ class LocalPlatform:
             "stripe": self.stripe.url,
             "localstripe": f"http://127.0.0.1:{stripe_port}",
             "clearinghouse": self.clearinghouse.url,
+            "photon": self.photon.url,
             "chime": self.chime.url,
             # The browsers' WebRTC signalling (the meetings' SignalingUrl): the web's CSP connects to it.
             "signalling": self.chime.relay.origin,
@@ -327,6 +347,11 @@ class LocalPlatform:
             if t.features.payments and self.stripe:
                 self.stripe.add_endpoint(
                     f"{self.urls['gateway']}/tenants/{t.id}{topology.STRIPE_WEBHOOK}", STRIPE_WEBHOOK_SECRET
+                )
+            if t.features.eprescribing and self.photon:
+                self.photon.add_endpoint(
+                    f"{self.urls['gateway']}/tenants/{t.id}{topology.PRESCRIBING_WEBHOOK}",
+                    PHOTON_WEBHOOK_SECRET,
                 )
             register_web_bases(
                 self.client("cognito-idp", t.region), self.provisioned[t.id], self.gateway.web_bases(t.id)
@@ -549,6 +574,7 @@ class LocalPlatform:
         return {
             topology.STRIPE.key: self.urls["stripe"],
             topology.CLEARINGHOUSE.key: self.urls["clearinghouse"],
+            topology.PHOTON.key: self.urls["photon"],
         }
 
     def function_settings(
@@ -563,6 +589,8 @@ class LocalPlatform:
             own = topology.own_environment(function, provisioned.secret_arns)
             for party in function.third_parties:
                 own[party.base_url_variable] = self.third_parties[party.key]
+                if party.auth_url_variable:  # the stand-in issues its tokens too
+                    own[party.auth_url_variable] = self.third_parties[party.key]
             endpoints = egress.resolve(egress.urls_for(function, aws, self.third_parties))
             settings[function.key] = {"environment": own, "endpoints": sorted(endpoints)}
         return settings
@@ -754,6 +782,8 @@ class LocalPlatform:
         self._stop.set()
         if self.stripe:  # first: a webhook it sends now would reach functions already stopped
             self.stripe.stop()
+        if self.photon:
+            self.photon.stop()
         self.dispatcher.stop()
         for host in self.hosts.values():
             host.close()

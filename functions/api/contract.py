@@ -20,7 +20,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from telehealth.api_conventions import STRIPE_WEBHOOK
+from telehealth.api_conventions import PRESCRIBING_WEBHOOK, STRIPE_WEBHOOK
 from telehealth.domain import fhir_access
 
 PROBLEM_JSON = "application/problem+json"
@@ -31,7 +31,19 @@ IDEMPOTENT = "x-idempotent"  # the marker `answers(idempotent=True)` leaves for 
 IDEMPOTENCY_KEY_PATTERN = r"^[ -~]{8,128}$"
 
 # Tags, in the order the document lists them.
-HEALTH, PATIENTS, SCHEDULING, PAYMENTS, AVAILABILITY, VISITS, VITALS, NOTES, ADMIN, INTEGRATIONS = (
+(
+    HEALTH,
+    PATIENTS,
+    SCHEDULING,
+    PAYMENTS,
+    AVAILABILITY,
+    VISITS,
+    VITALS,
+    NOTES,
+    PRESCRIPTIONS,
+    ADMIN,
+    INTEGRATIONS,
+) = (
     "Health",
     "Patients",
     "Scheduling",
@@ -40,6 +52,7 @@ HEALTH, PATIENTS, SCHEDULING, PAYMENTS, AVAILABILITY, VISITS, VITALS, NOTES, ADM
     "Visits",
     "Vitals",
     "Notes",
+    "Prescriptions",
     "Administration",
     "Integrations",
 )
@@ -53,6 +66,8 @@ TAGS = {
     VITALS: "Vital signs estimated from the visit video, and the provider's review of them.",
     NOTES: "The clinician's note of a visit: drafts saved as they type, signing, amendments and "
     "addenda, and the ICD-10-CM diagnoses it is coded with.",
+    PRESCRIPTIONS: "E-prescribing (tenants with it on): checks, sending to the patient's pharmacy "
+    "through the network, cancelling, and the network's news of each prescription.",
     ADMIN: "The clinic's settings, services and providers, versioned, for its administrators.",
     INTEGRATIONS: "Routes for a health system's software (machine clients, client credentials).",
 }
@@ -68,6 +83,7 @@ SECURITY: tuple[tuple[str, list[dict[str, list[str]]]], ...] = (
     ("/fhir/r4/.well-known/", []),
     ("/fhir/r4/metadata", []),  # and its CapabilityStatement (FHIR clients read it first)
     (STRIPE_WEBHOOK, []),  # Stripe sends no token: the route checks its Stripe-Signature
+    (PRESCRIBING_WEBHOOK, []),  # nor does the network: its X-Photon-Signature is checked
     ("/fhir/", [{"machines": list(fhir_access.SUPPORTED_SCOPES)}, *_USERS]),
 )
 

@@ -29,6 +29,7 @@ from functions.api.routes import (
     notes,
     patients,
     payments,
+    prescriptions,
     referrals,
     scheduling,
     smart,
@@ -63,6 +64,7 @@ app.include_router(coverage.router)
 app.include_router(visits.router)
 app.include_router(notes.router)
 app.include_router(medical_history.router)
+app.include_router(prescriptions.router)
 app.include_router(admin.router)
 app.include_router(smart.router)
 app.include_router(fhir.router)  # after smart: its discovery path would match a read

@@ -29,6 +29,7 @@ from telehealth.domain.clinic_settings import SettingsError
 from telehealth.domain.coverage import CoverageRuleError
 from telehealth.domain.join_links import LinkNotYoursError
 from telehealth.domain.payments import PaymentRuleError
+from telehealth.domain.prescriptions import PrescriptionRefusedError, PrescriptionRuleError
 from telehealth.domain.scheduling import SchedulingError
 from telehealth.errors import (
     IdempotencyMismatchError,
@@ -38,7 +39,13 @@ from telehealth.errors import (
     StaleWriteError,
     VisitChangedError,
 )
-from telehealth.ports import PaymentRefusedError, PaymentsUnavailableError, SignatureRefusedError
+from telehealth.ports import (
+    NoticeRefusedError,
+    PaymentRefusedError,
+    PaymentsUnavailableError,
+    PrescribingUnavailableError,
+    SignatureRefusedError,
+)
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "/problems/"
@@ -105,6 +112,20 @@ RULE_STATUS = {
     "history-entered-in-error": 403,
     "unknown-substance": 422,
     "unknown-drug": 422,
+    # Prescriptions.
+    "prescription-dispensed": 409,
+    "prescription-cancelled": 409,
+    "prescription-not-sent": 409,
+    "prescription-not-sending": 409,
+    "prescription-refused-by-network": 422,
+    "unknown-pharmacy": 422,
+    "patient-phone-required": 422,
+    "sig-required": 422,
+    "refills-not-allowed": 422,
+    "too-many-refills": 422,
+    "idempotency-key-required": 428,
+    "no-such-renewal": 404,
+    "renewal-answered": 409,
 }
 
 # A JSON body deeper than this is refused before anything walks it. The deepest request the API
@@ -120,6 +141,8 @@ ROUTINE = frozenset(
         "conflict",
         "provider-not-licensed",
         "idempotency-key-in-progress",
+        "prescription-refused",
+        "acknowledge-alerts",
         *RULE_STATUS,
     }
 )
@@ -353,6 +376,48 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
         return answer(
             503, "payments-unavailable", "Payments are not answering.", "Try again in a moment.", error
         )
+
+    @app.exception_handler(PrescriptionRuleError)
+    def prescription_rule(error: PrescriptionRuleError) -> Response[str]:
+        return answer(
+            RULE_STATUS.get(error.kind, 409),
+            error.kind,
+            "The prescription cannot go this way.",
+            str(error),
+            error,
+        )
+
+    @app.exception_handler(PrescriptionRefusedError)
+    def prescription_refused(error: PrescriptionRefusedError) -> Response[str]:
+        # Every finding at once, for the form to show beside its field; the codes still to
+        # acknowledge when that is all that stands in the way.
+        refused = any(f.severity.value == "refusal" for f in error.findings)
+        return answer(
+            422,
+            "prescription-refused" if refused else "acknowledge-alerts",
+            "The prescription was not sent.",
+            "A check refused it." if refused else "Acknowledge each warning and alert to send it.",
+            error,
+            findings=[
+                {"code": f.code, "severity": f.severity.value, "message": f.message} for f in error.findings
+            ],
+            unacknowledged=list(error.unacknowledged),
+        )
+
+    @app.exception_handler(PrescribingUnavailableError)
+    def prescribing_unavailable(error: PrescribingUnavailableError) -> Response[str]:
+        # A send kept as `sending` resumes when the same request is made again (same key).
+        return answer(
+            503,
+            "prescribing-unavailable",
+            "The e-prescribing network is not answering.",
+            "Try again in a moment.",
+            error,
+        )
+
+    @app.exception_handler(NoticeRefusedError)
+    def notice_refused(error: NoticeRefusedError) -> Response[str]:
+        return answer(400, "signature-refused", "This is not a notice signed by the network.", error=error)
 
     @app.exception_handler(LicensureError)
     def licensure(error: LicensureError) -> Response[str]:

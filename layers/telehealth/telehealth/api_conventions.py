@@ -42,6 +42,7 @@ FHIR_BASE = "/fhir/r4"
 # Where Stripe delivers the tenant's events (registered in its dashboard): the API's one route
 # without a token, as Stripe sends none; its signature is checked instead.
 STRIPE_WEBHOOK = "/webhooks/stripe"
+PRESCRIBING_WEBHOOK = "/webhooks/photon"  # the e-prescribing network's events, as registered with Photon
 SMART_CONFIGURATION = f"{FHIR_BASE}/.well-known/smart-configuration"
 FHIR_JSON = "application/fhir+json"
 # An HTTP status's OperationOutcome issue code (R4's IssueType), where the error names none.

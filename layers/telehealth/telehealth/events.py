@@ -160,6 +160,38 @@ class NoteAddendumAdded(NoteEvent):
     addendum: int
 
 
+class PrescriptionEvent(DomainEvent):
+    """A prescription's step on its way to the pharmacy: ids alone (never the drug, the dose or
+    the pharmacy: together with the patient's id, a drug is their diagnosis)."""
+
+    source: ClassVar[str] = "telehealth.prescriptions"
+    prescription_id: str
+    appointment_id: str
+    patient_id: str
+    version: int
+
+
+class PrescriptionSent(PrescriptionEvent):
+    detail_type: ClassVar[str] = "Prescription.Sent"  # the network delivered it to the pharmacy
+
+
+class PrescriptionFailed(PrescriptionEvent):
+    detail_type: ClassVar[str] = "Prescription.Failed"  # its reason is on the prescription, not here
+
+
+class PrescriptionDispensed(PrescriptionEvent):
+    detail_type: ClassVar[str] = "Prescription.Dispensed"
+    fill: int  # 1: the first fill
+
+
+class PrescriptionCancelled(PrescriptionEvent):
+    detail_type: ClassVar[str] = "Prescription.Cancelled"
+
+
+class PrescriptionRenewalRequested(PrescriptionEvent):
+    detail_type: ClassVar[str] = "Prescription.RenewalRequested"
+
+
 class PaymentEvent(DomainEvent):
     """A movement of a visit's money, settled: ids only (no amount, no card, nothing of the visit),
     `sequence` the step's count on the visit (a second hold, a second refund)."""

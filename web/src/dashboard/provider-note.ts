@@ -7,6 +7,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import { ApiError, newActionKey, type Api } from "../shared/api.ts";
 import { contentBody, draftOf, keepUnsaved, saveWords, statusWords, unsavedFor, type Diagnosis, type Draft, type Note, type SaveState } from "./note.ts";
 import "./provider-history.ts";
+import "./provider-prescriptions.ts";
 import { providerSelf } from "./provider-self.ts";
 import { errorBlock, viewStyles } from "./ui.ts";
 import { signName, type Vitals } from "./vitals.ts";
@@ -285,6 +286,9 @@ export class ProviderNote extends LitElement {
             ${note.status === "draft" || this.amending ? this.renderEditor(note, this.draft) : this.renderSigned(note)}`}
       ${note?.access === "author" || this.notSeenYet
         ? html`<provider-history .api=${this.api} .appointmentId=${this.appointmentId}></provider-history>`
+        : nothing}
+      ${note?.access === "author"
+        ? html`<provider-prescriptions .api=${this.api} .appointmentId=${this.appointmentId}></provider-prescriptions>`
         : nothing}
     `;
   }

@@ -1,6 +1,7 @@
 // The after-visit summary on the visit's screen, once the clinician signed the note: what was
 // found in plain words, what to do, and when to come back (with a way to book it). Until then the
-// route answers 404 and there is no panel.
+// route answers 404 and there is no panel. Beside it, the visit's prescriptions and where each
+// stands (where the clinic prescribes online: elsewhere that route answers 404 too).
 import { html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ApiError } from "../shared/api.ts";
@@ -19,6 +20,36 @@ export interface VisitSummary {
   updated: boolean;
 }
 
+export interface PatientPrescription {
+  prescription_id: string;
+  appointment_id: string;
+  status: "sending" | "submitted" | "transmitted" | "failed" | "dispensed" | "cancel-requested" | "cancelled";
+  drug: string;
+  sig: string;
+  quantity: number;
+  quantity_unit: string;
+  refills: number;
+  pharmacy: { name: string; address: string; city: string; phone: string };
+}
+
+/** Where a prescription stands, in a patient's words. */
+export function prescriptionWords(status: PatientPrescription["status"]): string {
+  switch (status) {
+    case "sending":
+    case "submitted":
+      return "On its way to your pharmacy";
+    case "transmitted":
+      return "Your pharmacy has it";
+    case "failed":
+      return "It did not reach your pharmacy: the clinic will contact you";
+    case "dispensed":
+      return "Picked up or delivered";
+    case "cancel-requested":
+    case "cancelled":
+      return "Cancelled by your clinician";
+  }
+}
+
 /** A calendar day (`2026-12-08`) in words, the same day wherever the patient is. */
 export function calendarDate(day: string): string {
   return new Date(`${day}T12:00:00Z`).toLocaleDateString("en-US", {
@@ -34,6 +65,7 @@ export function calendarDate(day: string): string {
 export class SummaryPanel extends PortalScreen {
   @property() appointmentId = "";
   @state() private summary: VisitSummary | null = null;
+  @state() private prescriptions: PatientPrescription[] = [];
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -41,16 +73,42 @@ export class SummaryPanel extends PortalScreen {
   }
 
   private async load(): Promise<void> {
-    try {
-      this.summary = await this.ctx.api.get<VisitSummary>(`/v1/appointments/${this.appointmentId}/summary`);
-    } catch (error) {
+    const absent = (error: unknown) => {
       if (!(error instanceof ApiError && error.status === 404)) void this.fail(error);
-    }
+    };
+    await Promise.all([
+      this.ctx.api.get<VisitSummary>(`/v1/appointments/${this.appointmentId}/summary`).then((s) => (this.summary = s), absent),
+      this.ctx.api
+        .get<PatientPrescription[]>("/v1/me/prescriptions")
+        .then((all) => (this.prescriptions = all.filter((p) => p.appointment_id === this.appointmentId)), absent),
+    ]);
   }
 
   override render() {
+    if (this.error) return html`<p role="alert">${this.error}</p>`;
+    return html`${this.renderSummary()}${this.renderPrescriptions()}`;
+  }
+
+  private renderPrescriptions() {
+    if (!this.prescriptions.length) return nothing;
+    return html`<section class="card" aria-labelledby="prescriptions-title">
+      <h2 id="prescriptions-title">Your prescriptions</h2>
+      <ul class="plain">
+        ${this.prescriptions.map(
+          (p) => html`<li>
+            <h3>${p.drug}</h3>
+            <p>${p.sig}</p>
+            <p>${p.quantity} ${p.quantity_unit}${p.quantity === 1 ? "" : "s"}, ${p.refills} refill${p.refills === 1 ? "" : "s"}, at ${p.pharmacy.name}, ${p.pharmacy.address}, ${p.pharmacy.city}${p.pharmacy.phone ? html` (<a href="tel:${p.pharmacy.phone}">${p.pharmacy.phone}</a>)` : nothing}.</p>
+            <p><strong>${prescriptionWords(p.status)}</strong></p>
+          </li>`,
+        )}
+      </ul>
+    </section>`;
+  }
+
+  private renderSummary() {
     const s = this.summary;
-    if (!s) return this.error ? html`<p role="alert">${this.error}</p>` : nothing;
+    if (!s) return nothing;
     return html`<section class="card" aria-labelledby="summary-title">
       <h2 id="summary-title">Your visit summary</h2>
       <p>From your visit on ${formatDay(s.visit_start, this.ctx.zone)} with ${s.clinician}.</p>

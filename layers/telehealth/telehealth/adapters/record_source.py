@@ -13,6 +13,7 @@ from telehealth.adapters.medical_history_store import history_from
 from telehealth.adapters.notes_store import note_from
 from telehealth.adapters.outbox_store import entry_from_item
 from telehealth.adapters.payments_store import charge_from
+from telehealth.adapters.prescriptions_store import prescription_from
 from telehealth.adapters.scheduling_store import appointment_from, patient_from, provider_from, referral_from
 from telehealth.adapters.visits_store import check_in_from, visit_from
 from telehealth.adapters.vitals_store import vitals_from
@@ -57,6 +58,8 @@ class DynamoRecordSource(DynamoTable):
                     yield charge_from(item)
             elif pk.startswith("NOTE#") and sk == "NOTE":
                 yield note_from(item)
+            elif pk.startswith("RX#") and sk == "RX":
+                yield prescription_from(item)
             elif pk.startswith("OUTBOX#"):
                 yield StoredOutboxEntry(entry_from_item(item), str(item.get("status", "pending")))
         for pk, profile in profiles.items():

@@ -31,6 +31,8 @@ What the table's state keeps, type by type, and what it does not:
   steps change it after that, and they are counted back). An open visit's revision also counts
   changes that projected nothing (join links, one party joining, recording), so which revision
   was projected is not kept; nor what a visit sent back to the waiting room had been admitted to.
+- MedicationRequest, MedicationDispense, Organization (the pharmacy): each prescription that
+  reached the network, as it stands.
 - Observation: the visit's estimates; a preliminary one at revision 1, the first reviewed at 2;
   which of two reviewed estimates was reviewed first is not kept.
 
@@ -69,12 +71,14 @@ from telehealth.domain.coverage import PatientCoverage
 from telehealth.domain.ids import id_millis
 from telehealth.domain.medical_history import MedicalHistory
 from telehealth.domain.notes import ClinicalNote
+from telehealth.domain.prescriptions import Prescription
 from telehealth.domain.referrals import Referral
 from telehealth.domain.scheduling import slot_id
 from telehealth.domain.visits import PARTIES, CheckIn, Visit, VisitState
 from telehealth.domain.vitals import ReadingStatus
 from telehealth.fhir import audit, medical_history, projection
 from telehealth.fhir import notes as clinical_notes
+from telehealth.fhir import prescriptions as prescriptions_record
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import (
     FhirStoreError,
@@ -138,6 +142,7 @@ class TableImage:
     charges: list[VisitCharge] = field(default_factory=list)
     notes: list[ClinicalNote] = field(default_factory=list)
     histories: list[MedicalHistory] = field(default_factory=list)
+    prescriptions: list[Prescription] = field(default_factory=list)
     projected: dict[str, OutboxEntry] = field(default_factory=dict)
     records: int = 0
 
@@ -165,6 +170,8 @@ class TableImage:
             self.notes.append(record)
         elif isinstance(record, MedicalHistory):
             self.histories.append(record)
+        elif isinstance(record, Prescription):
+            self.prescriptions.append(record)
         elif isinstance(record, StoredOutboxEntry):
             self._projected(record)
 
@@ -191,6 +198,7 @@ class TableImage:
         self.charges += other.charges
         self.notes += other.notes
         self.histories += other.histories
+        self.prescriptions += other.prescriptions
         for reference, entry in other.projected.items():
             newest = self.projected.get(reference)
             if newest is None or newest.source_version < entry.source_version:
@@ -249,6 +257,7 @@ class Projection:
         yield from self._money()
         yield from self._notes()
         yield from self._histories()
+        yield from self._prescriptions()
 
     def _settled(
         self, resource: dict[str, Any], version: int, *, exact: bool, content_known: bool = True
@@ -400,6 +409,17 @@ class Projection:
         for note in self.image.notes:
             for resource in clinical_notes.record(note, NOTE_TITLE).values():
                 yield self._settled(resource, note.revision, exact=False)
+
+    def _prescriptions(self) -> Iterator[Rebuilt]:
+        """Each prescription that reached the network: its MedicationRequest, its pharmacy and a
+        MedicationDispense per fill, each last written at the version that changed it (the
+        outbox says, else the prescription's version). One kept as it was being sent, or refused
+        by the network at once, was never in the record."""
+        for rx in self.image.prescriptions:
+            if not rx.vendor_order_id:
+                continue
+            for resource in prescriptions_record.record(rx).values():
+                yield self._settled(resource, rx.version, exact=False)
 
 
 def _as_last_projected(visit: Visit) -> Visit:

@@ -21,6 +21,7 @@ from telehealth.domain.licensure import License
 from telehealth.domain.medical_history import MedicalHistory
 from telehealth.domain.notes import ClinicalNote, NoteContent
 from telehealth.domain.payments import HoldState, VisitPayment
+from telehealth.domain.prescriptions import Prescription
 from telehealth.domain.reconciliation import LifecycleRun
 from telehealth.domain.referrals import Referral
 from telehealth.domain.scheduling import Availability
@@ -142,6 +143,7 @@ TableRecord = (
     | VisitCharge
     | ClinicalNote
     | MedicalHistory
+    | Prescription
     | StoredOutboxEntry
 )
 
@@ -533,6 +535,22 @@ class ProcessorNotice:
     kind: str  # the processor's event type: payment_intent.canceled, charge.refunded, ...
     appointment_id: str | None = None  # from the hold's metadata
     hold: HoldState | None = None
+
+
+class PrescribingUnavailableError(Exception):
+    """The e-prescribing network (or its function) did not answer: try again (a send resumes)."""
+
+
+class PrescribingRefusedError(Exception):
+    """The network refused the request; `code` says why in its words (never the patient's)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"the e-prescribing network refused: {code}")
+        self.code = code
+
+
+class NoticeRefusedError(Exception):
+    """A webhook whose signature is not the network's (or with no secret to check it against)."""
 
 
 class SignatureRefusedError(Exception):

@@ -1,0 +1,321 @@
+"""E-prescribing (tenants with `eprescribing` on): the visit's provider checks and sends a
+prescription to the patient's pharmacy, sees the visit's prescriptions and cancels one; the patient
+reads theirs; the network's webhooks move them on. The checks answer every finding at once, so
+the form shows each beside its field; a send needs an `Idempotency-Key` and never sends twice."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from functions.api import context, idempotent
+from functions.api.contract import PRESCRIPTIONS, answers
+from functions.api.routes.scheduling import AppointmentId
+from telehealth.api_conventions import PRESCRIBING_WEBHOOK
+from telehealth.domain.prescriptions import (
+    MAX_DAYS_SUPPLY,
+    MAX_QUANTITY,
+    MAX_REFILLS,
+    MAX_SIG,
+    Pharmacy,
+    Prescription,
+)
+
+if TYPE_CHECKING:
+    from telehealth.application.prescriptions import PrescriptionDraft, Screening
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
+
+PrescriptionId = Annotated[str, Path(pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")]
+NOTICE_MAX_BYTES = 65_536
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+_Text = Annotated[str, Field(min_length=1, max_length=60)]
+
+
+class PrescriptionIn(_Model):
+    rxcui: Annotated[str, Field(pattern=r"^[0-9]{1,10}$", description="The drug, from /v1/drugs")]
+    dose: _Text = Field(description='How much at a time: "1 tablet"')
+    route: _Text = Field(description='"oral"')
+    frequency: _Text = Field(description='"twice a day"')
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    days_supply: int = Field(ge=1, le=MAX_DAYS_SUPPLY)
+    refills: int = Field(ge=0, le=MAX_REFILLS)
+    substitution_allowed: bool = True
+    sig: Annotated[str, Field(min_length=1, max_length=MAX_SIG)] = Field(
+        description="The directions in the patient's words"
+    )
+    pharmacy_id: Annotated[str, Field(min_length=1, max_length=80)] = Field(description="From /v1/pharmacies")
+    acknowledged: list[Annotated[str, Field(max_length=40)]] = Field(
+        default_factory=list, max_length=20, description="Codes of the warnings and alerts read"
+    )
+    prior_in_person: bool = Field(False, description="Attested: an in-person evaluation before")
+    pdmp_checked_on: date | None = Field(None, description="Attested: the day the state's PDMP was checked")
+
+
+class FindingOut(_Model):
+    code: str
+    severity: Literal["refusal", "warning"]
+    message: str
+
+
+class AlertOut(_Model):
+    code: str
+    kind: str = Field(description="The network's: DRUG_DRUG, DRUG_ALLERGY, DOSE...")
+    severity: str
+    message: str
+
+
+class ChecksOut(_Model):
+    findings: list[FindingOut]
+    alerts: list[AlertOut] = Field(description="The e-prescribing network's own")
+    to_acknowledge: list[str] = Field(description="Every code a send must acknowledge")
+    refused: bool
+
+
+class PharmacyOut(_Model):
+    pharmacy_id: str
+    name: str
+    address: str
+    city: str
+    state: str
+    postal_code: str
+    phone: str
+
+
+class FillOut(_Model):
+    quantity: int
+    at: datetime
+
+
+class RenewalOut(_Model):
+    request_id: str
+    at: datetime
+    status: Literal["pending", "approved", "denied"]
+
+
+class PrescriptionOut(_Model):
+    prescription_id: str
+    appointment_id: str
+    status: Literal[
+        "sending", "submitted", "transmitted", "failed", "dispensed", "cancel-requested", "cancelled"
+    ]
+    drug: str
+    rxcui: str
+    dose: str
+    route: str
+    frequency: str
+    quantity: int
+    quantity_unit: str
+    days_supply: int
+    refills: int
+    substitution_allowed: bool
+    sig: str
+    schedule: str | None
+    pharmacy: PharmacyOut
+    written_at: datetime
+    failure_reason: str = ""
+    fills: list[FillOut]
+    renewals: list[RenewalOut]
+
+
+class VisitPrescriptionsOut(_Model):
+    prescriptions: list[PrescriptionOut]
+    patient_state: str = Field(description="Where the patient checked in from")
+    pharmacy: PharmacyOut | None = Field(description="The pharmacy the patient's last prescription went to")
+
+
+class NoticeOut(_Model):
+    received: bool
+
+
+def pharmacy_out(p: Pharmacy) -> PharmacyOut:
+    return PharmacyOut(
+        pharmacy_id=p.pharmacy_id,
+        name=p.name,
+        address=p.address,
+        city=p.city,
+        state=p.state,
+        postal_code=p.postal_code,
+        phone=p.phone,
+    )
+
+
+def prescription_out(rx: Prescription) -> PrescriptionOut:
+    d = rx.directions
+    return PrescriptionOut(
+        prescription_id=rx.prescription_id,
+        appointment_id=rx.appointment_id,
+        status=rx.status.value,
+        drug=rx.drug_name,
+        rxcui=d.rxcui,
+        dose=d.dose,
+        route=d.route,
+        frequency=d.frequency,
+        quantity=d.quantity,
+        quantity_unit=d.quantity_unit,
+        days_supply=d.days_supply,
+        refills=d.refills,
+        substitution_allowed=d.substitution_allowed,
+        sig=d.sig,
+        schedule=rx.schedule,
+        pharmacy=pharmacy_out(rx.pharmacy),
+        written_at=rx.written_at,
+        failure_reason=rx.failure_reason,
+        fills=[FillOut(quantity=f.quantity, at=f.at) for f in rx.fills],
+        renewals=[RenewalOut(request_id=r.request_id, at=r.at, status=r.status.value) for r in rx.renewals],
+    )
+
+
+def _draft(body: PrescriptionIn) -> PrescriptionDraft:
+    from telehealth.application.prescriptions import PrescriptionDraft
+    from telehealth.domain.prescriptions import Directions
+
+    return PrescriptionDraft(
+        Directions(
+            rxcui=body.rxcui,
+            dose=body.dose,
+            route=body.route,
+            frequency=body.frequency,
+            quantity=body.quantity,
+            quantity_unit="",  # the drug's dose unit, from the drug list
+            days_supply=body.days_supply,
+            refills=body.refills,
+            substitution_allowed=body.substitution_allowed,
+            sig=body.sig,
+        ),
+        body.pharmacy_id,
+        tuple(body.acknowledged),
+        body.prior_in_person,
+        body.pdmp_checked_on,
+    )
+
+
+def checks_out(screening: Screening) -> ChecksOut:
+    return ChecksOut(
+        findings=[
+            FindingOut(code=f.code, severity=f.severity.value, message=f.message) for f in screening.findings
+        ],
+        alerts=[AlertOut(**a) for a in screening.alerts],
+        to_acknowledge=list(screening.to_acknowledge),
+        refused=any(f.severity.value == "refusal" for f in screening.findings),
+    )
+
+
+_PRESCRIPTIONS = "/v1/appointments/<appointment_id>/prescriptions"
+
+
+@router.post(
+    f"{_PRESCRIPTIONS}/checks",
+    summary="Every check on a prescription as written, with the network's alerts (nothing is sent)",
+    tags=[PRESCRIPTIONS],
+    **answers(404, 409, 422, 503),
+)
+def check_prescription(appointment_id: AppointmentId, body: PrescriptionIn) -> ChecksOut:
+    return checks_out(context.prescribing().screen(context.caller(router), appointment_id, _draft(body)))
+
+
+@router.post(
+    _PRESCRIPTIONS,
+    summary="Send a prescription to the patient's pharmacy, once every check passed and each "
+    "warning and alert is acknowledged",
+    description="Needs an `Idempotency-Key`: a retry (after a lost answer or a timeout) finds the "
+    "prescription its first attempt kept and resumes it, so nothing is sent twice. A refusal or an "
+    "unacknowledged warning answers 422 with every finding.",
+    tags=[PRESCRIPTIONS],
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, 428, 503, ok=201, model=PrescriptionOut, idempotent=True),
+)
+def send_prescription(appointment_id: AppointmentId, body: PrescriptionIn) -> Response[PrescriptionOut]:
+    from telehealth.domain.prescriptions import PrescriptionRuleError
+
+    key = router.current_event.get_header_value(idempotent.KEY_HEADER, case_sensitive=False)
+    if not key:
+        raise PrescriptionRuleError(
+            "idempotency-key-required", "A prescription is sent with an Idempotency-Key."
+        )
+    rx = context.prescribing().send(context.caller(router), appointment_id, _draft(body), key)
+    return Response(status_code=201, body=prescription_out(rx), content_type="application/json")
+
+
+@router.get(
+    _PRESCRIPTIONS,
+    summary="The visit's prescriptions and where each stands (its provider's)",
+    tags=[PRESCRIPTIONS],
+    **answers(404),
+)
+def visit_prescriptions(appointment_id: AppointmentId) -> VisitPrescriptionsOut:
+    found = context.prescribing().for_visit(context.caller(router), appointment_id)
+    return VisitPrescriptionsOut(
+        prescriptions=[prescription_out(rx) for rx in found.prescriptions],
+        patient_state=found.patient_state,
+        pharmacy=pharmacy_out(found.pharmacy) if found.pharmacy else None,
+    )
+
+
+@router.post(
+    "/v1/prescriptions/<prescription_id>/cancel",
+    summary="Ask the pharmacy to cancel a prescription (refused once it is dispensed)",
+    tags=[PRESCRIPTIONS],
+    middlewares=[idempotent.in_transaction()],
+    **answers(404, 409, 503, idempotent=True),
+)
+def cancel_prescription(prescription_id: PrescriptionId) -> Response[PrescriptionOut]:
+    def answer(rx: Prescription) -> Response[PrescriptionOut]:
+        return Response(status_code=200, body=prescription_out(rx), content_type="application/json")
+
+    rx = context.prescribing().cancel(context.caller(router), prescription_id, context.idempotency(answer))
+    return answer(rx)
+
+
+@router.get(
+    "/v1/me/prescriptions",
+    summary="The patient's prescriptions, newest first, and where each stands",
+    tags=[PRESCRIPTIONS],
+    **answers(),
+)
+def my_prescriptions() -> list[PrescriptionOut]:
+    return [prescription_out(rx) for rx in context.prescribing().mine(context.caller(router))]
+
+
+@router.get(
+    "/v1/pharmacies",
+    summary="Search the e-prescribing network's pharmacy directory in a state",
+    tags=[PRESCRIPTIONS],
+    **answers(503),
+)
+def pharmacies(
+    state: Annotated[str, Query(pattern=r"^[A-Z]{2}$", description="Where the pharmacy is")],
+    name: Annotated[str, Query(max_length=60, description="Part of its name")] = "",
+) -> list[PharmacyOut]:
+    return [pharmacy_out(p) for p in context.prescribing().pharmacies(context.caller(router), name, state)]
+
+
+@router.post(
+    PRESCRIBING_WEBHOOK,
+    summary="The e-prescribing network's webhook (no token: its X-Photon-Signature is checked)",
+    description="The network's events (transmitted, error, dispensed, cancelled, renewal request) "
+    "move the prescription they name on. The signature over the raw body is checked by the "
+    "prescribing function with the tenant's webhook secret; an event is taken once by its id, in "
+    "any order. A 5xx answer has the network deliver it again.",
+    tags=[PRESCRIPTIONS],
+    **answers(400, 409, 503),
+)
+def prescribing_notice() -> NoticeOut:
+    from telehealth.ports import NoticeRefusedError
+
+    event = router.current_event
+    signature = event.get_header_value("X-Photon-Signature", case_sensitive=False) or ""
+    body = event.decoded_body or ""
+    if len(signature) != 64 or len(body.encode()) > NOTICE_MAX_BYTES:
+        raise NoticeRefusedError("no signature of the network's shape")
+    return NoticeOut(received=context.prescribing().receive(body, signature))

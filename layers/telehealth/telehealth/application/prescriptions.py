@@ -1,0 +1,500 @@
+"""Prescribing in a visit: the visit's provider writes a prescription, the checks run (licensure in
+the state the patient checked in from, allergies by ingredient and class, duplicate therapy, the
+controlled-substance rules of the clinic's settings, and the network's own interaction and dose
+alerts), and the prescription goes to the patient's pharmacy through the e-prescribing network.
+What the network sends back (transmitted, an error, a fill, a cancellation, a renewal request)
+moves it on, and each step reaches the record through the outbox (`fhir/prescriptions.py`).
+
+A send is idempotent by its key: the prescription is kept (status `sending`) under the key before
+the network is asked, so a retry after any failure finds it and resumes, never sends a second.
+The patient reads their prescriptions and their status; every read and write is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from telehealth.application.audit import AuditTrail
+from telehealth.application.booking import Idempotency, NotFoundError, announce, claim
+from telehealth.application.callers import Caller
+from telehealth.domain.appointments import Actor
+from telehealth.domain.clinic_settings import ClinicSettings
+from telehealth.domain.fhir_access import Interaction
+from telehealth.domain.ids import new_id
+from telehealth.domain.licensure import LicensurePolicy
+from telehealth.domain.medical_history import EntryStatus, MedicalHistory
+from telehealth.domain.prescribing import (
+    DrugFacts,
+    Finding,
+    KnownAllergy,
+    MedicineTaken,
+    Modality,
+    Severity,
+    TelemedicineFacts,
+    review,
+)
+from telehealth.domain.prescriptions import (
+    Directions,
+    Notice,
+    NoticeKind,
+    Pharmacy,
+    Prescription,
+    PrescriptionRefusedError,
+    PrescriptionRuleError,
+    PrescriptionStatus,
+    check_directions,
+)
+from telehealth.domain.visits import Visit
+from telehealth.events import (
+    PrescriptionCancelled,
+    PrescriptionDispensed,
+    PrescriptionEvent,
+    PrescriptionFailed,
+    PrescriptionRenewalRequested,
+    PrescriptionSent,
+)
+from telehealth.fhir import audit, projection
+from telehealth.fhir import prescriptions as record
+from telehealth.ports import (
+    IdempotencyClaim,
+    OutboxEntry,
+    PrescribingRefusedError,
+    ProviderRecord,
+    VisitFiles,
+)
+from telehealth.terminology import drugs
+
+NETWORK = "photon"  # the network's agent in the audit trail: Device/client-photon
+_LIVE = (
+    PrescriptionStatus.SUBMITTED,
+    PrescriptionStatus.TRANSMITTED,
+    PrescriptionStatus.DISPENSED,
+    PrescriptionStatus.CANCEL_REQUESTED,
+)
+
+
+class PrescriptionRecords(Protocol):
+    def prescription(self, prescription_id: str) -> Prescription | None: ...
+
+    def for_patient(self, patient_id: str) -> list[Prescription]: ...
+
+    def for_visit(self, appointment_id: str) -> list[Prescription]: ...
+
+    def begin(self, rx: Prescription, send_key: str, outbox: list[OutboxEntry]) -> Prescription: ...
+
+    def save(
+        self, rx: Prescription, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None: ...
+
+    def prescribing_link(self, patient_id: str) -> tuple[str | None, Pharmacy | None]: ...
+
+    def remember(self, patient_id: str, vendor_patient_id: str, pharmacy: Pharmacy | None) -> None: ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
+
+
+class PrescribingNetwork(Protocol):
+    """The e-prescribing network, through its vendor (`adapters/photon.py`)."""
+
+    def pharmacies(self, name: str, state: str) -> list[Pharmacy]: ...
+
+    def pharmacy(self, pharmacy_id: str) -> Pharmacy | None: ...
+
+    def screen(self, patient: Any, directions: Directions) -> tuple[str, list[dict[str, str]]]: ...
+
+    def send(
+        self,
+        prescription_id: str,
+        prescriber_id: str,
+        patient: Any,
+        directions: Directions,
+        pharmacy_id: str,
+        *,
+        resume: bool,
+    ) -> tuple[str, str, str]: ...
+
+    def cancel(self, vendor_order_id: str) -> None: ...
+
+    def notice(self, body: str, signature: str) -> Notice | None: ...
+
+
+class PrescribingTeam(Protocol):
+    def provider_for_user(self, user_sub: str) -> str | None: ...
+
+    def provider(self, provider_id: str) -> ProviderRecord | None: ...
+
+    def patient(self, patient_id: str) -> projection.PatientProfile | None: ...
+
+
+class HistoryReader(Protocol):
+    def history(self, patient_id: str) -> MedicalHistory: ...
+
+
+@dataclass(frozen=True)
+class PrescriptionDraft:
+    directions: Directions
+    pharmacy_id: str
+    acknowledged: Sequence[str] = ()  # the codes of the warnings and alerts the prescriber read
+    prior_in_person: bool = False  # attested: they examined the patient in person before
+    pdmp_checked_on: date | None = None  # attested: the day they checked the state's PDMP
+
+
+@dataclass(frozen=True)
+class Screening:
+    """Everything the checks found: refusals stop the send; warnings and the network's alerts
+    are sent only once acknowledged."""
+
+    findings: tuple[Finding, ...]
+    alerts: tuple[dict[str, str], ...]
+
+    @property
+    def to_acknowledge(self) -> tuple[str, ...]:
+        return (
+            *(f.code for f in self.findings if f.severity is Severity.WARNING),
+            *(a["code"] for a in self.alerts),
+        )
+
+
+@dataclass(frozen=True)
+class VisitPrescriptions:
+    prescriptions: list[Prescription]
+    patient_state: str  # where the patient checked in from: the pharmacy is looked for there
+    pharmacy: Pharmacy | None  # the one their last prescription went to
+
+
+def drug_facts(drug: drugs.Drug) -> DrugFacts:
+    return DrugFacts(
+        drug.rxcui,
+        drug.name,
+        frozenset(i.rxcui for i in drug.ingredients),
+        frozenset(drug.class_ids),
+        drug.schedule,
+        drug.opioid_use_disorder,
+    )
+
+
+class Prescribing:
+    def __init__(
+        self,
+        store: PrescriptionRecords,
+        network: PrescribingNetwork,
+        histories: HistoryReader,
+        files: VisitFiles,
+        team: PrescribingTeam,
+        settings: Callable[[], ClinicSettings],
+        clock: Callable[[], datetime],
+        trail: AuditTrail,
+        wire_patient: Callable[[projection.PatientProfile, str | None], object],
+    ) -> None:
+        self.store, self.network, self.histories, self.files, self.team = (
+            store,
+            network,
+            histories,
+            files,
+            team,
+        )
+        self.settings, self.clock, self.trail, self.wire_patient = settings, clock, trail, wire_patient
+
+    # --- the pharmacy directory --------------------------------------------------------------------
+
+    def pharmacies(self, caller: Caller, name: str, state: str) -> list[Pharmacy]:
+        caller.require(Actor.PROVIDER, Actor.PATIENT)
+        return self.network.pharmacies(name, state)
+
+    # --- writing and sending ---------------------------------------------------------------------
+
+    def screen(self, caller: Caller, appointment_id: str, draft: PrescriptionDraft) -> Screening:
+        """The checks, as the form shows them while the prescriber writes (nothing is kept)."""
+        with self.trail.request(caller, Interaction.READ, appointment_id):
+            own = self._provider(caller)
+            screening, _, _ = self._checked(appointment_id, own, draft)
+            return screening
+
+    def send(self, caller: Caller, appointment_id: str, draft: PrescriptionDraft, key: str) -> Prescription:
+        """Checked, kept under the send's key, then handed to the network."""
+        with self.trail.request(caller, Interaction.CREATE, appointment_id):
+            own = self._provider(caller)
+            send_key = hashlib.sha256(f"{caller.subject}\n{key}".encode()).hexdigest()
+            screening, rx, vendor_patient = self._checked(appointment_id, own, draft)
+            if screening.findings and any(f.severity is Severity.REFUSAL for f in screening.findings):
+                raise PrescriptionRefusedError(screening.findings, ())
+            missing = tuple(c for c in screening.to_acknowledge if c not in draft.acknowledged)
+            if missing:
+                raise PrescriptionRefusedError(screening.findings, missing)
+            rx = replace(rx, acknowledged=tuple(screening.to_acknowledge))
+            kept = self.store.begin(rx, send_key, [])
+            if kept.status is not PrescriptionStatus.SENDING:
+                return kept  # the first attempt finished: the same prescription
+            return self._hand_over(caller, kept, vendor_patient, resume=kept is not rx)
+
+    def _hand_over(
+        self, caller: Caller, rx: Prescription, vendor_patient: object, *, resume: bool
+    ) -> Prescription:
+        try:
+            vendor_patient_id, vendor_rx, vendor_order = self.network.send(
+                rx.prescription_id,
+                rx.provider_id,
+                vendor_patient,
+                rx.directions,
+                rx.pharmacy.pharmacy_id,
+                resume=resume,
+            )
+        except PrescribingRefusedError as error:
+            now = self.clock()
+            failed = replace(
+                rx,
+                status=PrescriptionStatus.FAILED,
+                failure_reason=error.code,
+                version=rx.version + 1,
+                updated_at=now,
+            )
+            self.store.save(failed, [])
+            raise PrescriptionRuleError(
+                "prescription-refused-by-network",
+                f"The e-prescribing network refused it ({error.code}); nothing reached a pharmacy.",
+            ) from error
+        now = self.clock()
+        submitted = rx.submitted(vendor_rx, vendor_order, now)
+        resources = record.record(submitted)
+        outbox = [OutboxEntry(r, submitted.version) for r in resources.values()]
+        outbox.append(self.trail.entry(self.trail.agent(caller), Interaction.CREATE, list(resources), now))
+        self.store.save(submitted, outbox)
+        self.store.remember(rx.patient_id, vendor_patient_id, rx.pharmacy)
+        return submitted
+
+    def cancel(
+        self, caller: Caller, prescription_id: str, idempotency: Idempotency | None = None
+    ) -> Prescription:
+        """Asked of the pharmacy through the network; refused once the medicine is dispensed."""
+        with self.trail.request(caller, Interaction.UPDATE):
+            own = self._provider(caller)
+            rx = self.store.prescription(prescription_id)
+            if rx is None or rx.provider_id != own:
+                raise NotFoundError("no such prescription")
+            now = self.clock()
+            asked = rx.cancel_requested(now)
+            try:
+                self.network.cancel(rx.vendor_order_id)
+            except PrescribingRefusedError as error:
+                # The pharmacy filled it before its news reached us: refused as a dispensed one.
+                raise PrescriptionRuleError(
+                    "prescription-dispensed",
+                    f"The pharmacy could not cancel it ({error.code}): it may have been dispensed.",
+                ) from error
+            ref = f"MedicationRequest/{rx.prescription_id.lower()}"
+            entry = self.trail.entry(self.trail.agent(caller), Interaction.UPDATE, [ref], now)
+            self.store.save(asked, [entry], claim(idempotency, asked))
+            return asked
+
+    # --- what the network says ------------------------------------------------------------------------
+
+    def receive(self, body: str, signature: str) -> bool:
+        """A webhook of the network's: its signature checked (by the prescribing function), its
+        news applied. False: it concerns nothing here (an event the platform does not read, or a
+        prescription of no one's here)."""
+        notice = self.network.notice(body, signature)
+        return notice is not None and self.apply(notice) is not None
+
+    def apply(self, notice: Notice) -> Prescription | None:
+        """The network's news of a prescription; None when it changes nothing (a repeat, a notice
+        older than what is known, or a prescription this clinic does not have)."""
+        rx = self.store.prescription(notice.prescription_id)
+        if rx is None:
+            return None
+        after = rx.applied(notice)
+        if after is None:
+            return None
+        before_record, after_record = record.record(rx), record.record(after)
+        changed = projection.changed(before_record, after_record)
+        outbox = [OutboxEntry(after_record[ref], after.version) for ref in changed]
+        agent = self.trail.kept(audit.client_agent(NETWORK))
+        now = self.clock()
+        outbox.append(
+            self.trail.entry(
+                agent, Interaction.UPDATE, [f"MedicationRequest/{rx.prescription_id.lower()}"], now
+            )
+        )
+        event = self._event(rx, after, notice)
+        if event is not None:
+            outbox.append(announce(event, now))
+        self.store.save(after, outbox)
+        return after
+
+    @staticmethod
+    def _event(before: Prescription, after: Prescription, notice: Notice) -> PrescriptionEvent | None:
+        kind = notice.kind
+        fill = len(after.fills)
+        if kind is NoticeKind.DISPENSED and fill > len(before.fills):
+            return PrescriptionDispensed(
+                prescription_id=after.prescription_id,
+                appointment_id=after.appointment_id,
+                patient_id=after.patient_id,
+                version=after.version,
+                fill=fill,
+            )
+        chosen: type[PrescriptionEvent] | None = None
+        if kind is NoticeKind.TRANSMITTED and after.status is PrescriptionStatus.TRANSMITTED:
+            chosen = PrescriptionSent
+        elif kind is NoticeKind.ERROR and after.status is PrescriptionStatus.FAILED:
+            chosen = PrescriptionFailed
+        elif kind is NoticeKind.CANCELLED and after.status is PrescriptionStatus.CANCELLED:
+            chosen = PrescriptionCancelled
+        elif kind is NoticeKind.RENEWAL_REQUESTED and len(after.renewals) > len(before.renewals):
+            chosen = PrescriptionRenewalRequested
+        if chosen is None:
+            return None
+        return chosen(
+            prescription_id=after.prescription_id,
+            appointment_id=after.appointment_id,
+            patient_id=after.patient_id,
+            version=after.version,
+        )
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    def for_visit(self, caller: Caller, appointment_id: str) -> VisitPrescriptions:
+        """The visit's prescriptions for its provider, with what the form starts from: the state
+        the patient checked in from and the pharmacy they last used."""
+        with self.trail.request(caller, Interaction.READ, appointment_id):
+            own = self._provider(caller)
+            file = self.files.visit_file(appointment_id)
+            appointment = file.appointment
+            if appointment is None or appointment.provider_id != own:
+                raise NotFoundError("no such visit")
+            check_in = file.check_ins.get(appointment.version)
+            found = self.store.for_visit(appointment_id)
+            self._audit_read(caller, found)
+            return VisitPrescriptions(
+                found,
+                check_in.state if check_in else appointment.patient_state,
+                self.store.prescribing_link(appointment.patient_id)[1],
+            )
+
+    def mine(self, caller: Caller) -> list[Prescription]:
+        """A patient's prescriptions, newest first: their status, for the portal."""
+        with self.trail.request(caller, Interaction.SEARCH):
+            caller.require(Actor.PATIENT)
+            found = [
+                rx
+                for rx in self.store.for_patient(caller.subject)
+                if rx.status is not PrescriptionStatus.SENDING
+            ]
+            self._audit_read(caller, found)
+            return found
+
+    def _audit_read(self, caller: Caller, found: list[Prescription]) -> None:
+        refs = [f"MedicationRequest/{rx.prescription_id.lower()}" for rx in found if rx.vendor_order_id]
+        if refs:  # nothing of the record was read where there is none
+            self.store.record(
+                self.trail.entries(self.trail.agent(caller), Interaction.READ, refs, self.clock())
+            )
+
+    # --- checks --------------------------------------------------------------------------------------------
+
+    def _provider(self, caller: Caller) -> str:
+        caller.require(Actor.PROVIDER)
+        own = self.team.provider_for_user(caller.subject)
+        if own is None:
+            raise NotFoundError("no such visit")
+        return own
+
+    def _seen(self, appointment_id: str, own: str) -> tuple[object, Visit, str]:
+        """The provider's latest visit of the appointment, once they admitted the patient, and the
+        state the patient checked in from."""
+        file = self.files.visit_file(appointment_id)
+        if file.appointment is None or file.appointment.provider_id != own:
+            raise NotFoundError("no such visit")
+        visit = file.visits[max(file.visits)][0] if file.visits else None
+        if visit is None or visit.admitted_at is None:
+            raise PrescriptionRuleError(
+                "visit-not-seen", "A prescription is written once the patient has been admitted to the visit."
+            )
+        check_in = file.check_ins.get(visit.version)
+        state = check_in.state if check_in else file.appointment.patient_state
+        return file, visit, state
+
+    def _checked(
+        self, appointment_id: str, own: str, draft: PrescriptionDraft
+    ) -> tuple[Screening, Prescription, object]:
+        _, visit, state = self._seen(appointment_id, own)
+        drug = drugs.drug(draft.directions.rxcui)
+        if drug is None:
+            raise PrescriptionRuleError("unknown-drug", "Choose the drug from the clinic's drug list.")
+        directions = replace(draft.directions, quantity_unit=draft.directions.quantity_unit or drug.dose_unit)
+        check_directions(directions, drug.schedule)
+        pharmacy = self.network.pharmacy(draft.pharmacy_id)
+        if pharmacy is None:
+            raise PrescriptionRuleError("unknown-pharmacy", "Choose the pharmacy from the directory.")
+        patient = self.team.patient(visit.patient_id)
+        if patient is None or not patient.phone:
+            raise PrescriptionRuleError(
+                "patient-phone-required",
+                "The pharmacy needs the patient's phone number: ask them to add it in the portal.",
+            )
+        now = self.clock()
+        provider = self.team.provider(own)
+        findings: list[Finding] = []
+        licensed = LicensurePolicy().check(provider.licenses if provider else (), state, now.date())
+        if licensed is not None:
+            findings.append(Finding("not-licensed", Severity.REFUSAL, f"{licensed.value} ({state})"))
+        history = self.histories.history(visit.patient_id)
+        allergies = [
+            KnownAllergy(a.text, a.substance.code if a.substance else None)
+            for a in history.allergies
+            if a.status is EntryStatus.ACTIVE
+        ]
+        taking = [
+            MedicineTaken(m.text, drug_facts(d) if m.drug and (d := drugs.drug(m.drug.code)) else None)
+            for m in history.medications
+            if m.status is EntryStatus.ACTIVE
+        ]
+        taking += [
+            MedicineTaken(rx.drug_name, drug_facts(d) if (d := drugs.drug(rx.directions.rxcui)) else None)
+            for rx in self.store.for_patient(visit.patient_id)
+            if rx.status in _LIVE and rx.fills_left > 0
+        ]
+        facts = TelemedicineFacts(
+            on=now.date(),
+            modality=Modality.AUDIO_VIDEO,
+            patient_state=state,
+            days_supply=directions.days_supply,
+            registrations=(),  # DEA registrations are not yet kept per provider: controlled drugs are refused
+            prior_in_person=draft.prior_in_person,
+            pdmp_checked_on=draft.pdmp_checked_on,
+        )
+        findings += review(
+            drug_facts(drug),
+            allergies=allergies,
+            taking=taking,
+            facts=facts,
+            rules=self.settings().controlled_substances,
+        ).findings
+        vendor_patient_id, pharmacy_link = self.store.prescribing_link(visit.patient_id)
+        del pharmacy_link
+        wire = self.wire_patient(patient, vendor_patient_id)
+        alerts: list[dict[str, str]] = []
+        if not any(f.severity is Severity.REFUSAL for f in findings):
+            made_id, alerts = self.network.screen(wire, directions)
+            if made_id != vendor_patient_id:
+                self.store.remember(
+                    visit.patient_id, made_id, self.store.prescribing_link(visit.patient_id)[1]
+                )
+                wire = self.wire_patient(patient, made_id)
+        rx = Prescription(
+            prescription_id=new_id(now),
+            appointment_id=appointment_id,
+            visit_version=visit.version,
+            patient_id=visit.patient_id,
+            provider_id=own,
+            patient_state=state,
+            directions=directions,
+            drug_name=drug.name,
+            schedule=drug.schedule,
+            pharmacy=pharmacy,
+            written_at=now,
+        )
+        return Screening(tuple(findings), tuple(alerts)), rx, wire

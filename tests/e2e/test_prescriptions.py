@@ -1,0 +1,310 @@
+"""E-prescribing over HTTP, through the stand-in network: the checks (an allergy by drug class,
+duplicate therapy, the network's interaction alert, a controlled substance), an idempotent send,
+and what the network sends back (transmitted, a fill, a renewal request, an error, a
+cancellation), each moving the prescription, the record and the bus."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from local.platform import PHOTON_WEBHOOK_SECRET, LocalPlatform
+from telehealth.adapters.healthlake import HealthLakeFhirStore
+from telehealth.api_conventions import PRESCRIBING_WEBHOOK
+from telehealth.terminology.drugs import MEDRT, RXNORM
+from tests.conftest import eventually, http, user_tokens
+from tests.e2e.conftest import in_record
+from tests.e2e.test_scheduling import RIVERSIDE, call
+from tests.e2e.test_video_visit import admit_when_waiting, checked_in_visit, probe
+
+__all__ = ["probe"]  # the event probe, a fixture of the video visit's tests
+
+LISINOPRIL_10, LISINOPRIL_20 = "314076", "314077"
+AMOXICILLIN_500 = "308191"
+IBUPROFEN_400 = "197805"
+SERTRALINE_50 = "312941"
+TRAMADOL_50 = "835603"  # Schedule IV
+
+
+def written(rxcui: str, pharmacy_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "rxcui": rxcui,
+        "dose": "1 tablet",
+        "route": "oral",
+        "frequency": "once a day",
+        "quantity": 30,
+        "days_supply": 30,
+        "refills": 1,
+        "substitution_allowed": True,
+        "sig": "Take one tablet by mouth once a day.",
+        "pharmacy_id": pharmacy_id,
+        **changes,
+    }
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+@pytest.fixture(scope="module")
+def patient(platform: LocalPlatform) -> str:
+    return user_tokens(platform, RIVERSIDE, "patient.one@riverside.example")["access"]
+
+
+@pytest.fixture(scope="module")
+def seen(platform: LocalPlatform, gateway: str, patient: str) -> tuple[dict[str, Any], str]:
+    """A visit its provider admitted, the patient allergic to the penicillins and taking lisinopril."""
+    mine = "/v1/me/allergies-and-medications"
+    penicillins = call(gateway, "GET", "/v1/allergens?q=penicillins", patient).json()["allergens"][0]
+    told = call(
+        gateway,
+        "PUT",
+        mine,
+        patient,
+        {
+            "allergies": [{"text": "Penicillins", "code": {"system": MEDRT, "code": penicillins["code"]}}],
+            "medications": [
+                {"text": "Lisinopril", "code": {"system": RXNORM, "code": LISINOPRIL_10}, "dose": "daily"}
+            ],
+            "version": call(gateway, "GET", mine, patient).json()["version"],
+        },
+    )
+    assert told.status == 200, told.body
+    appointment, provider = checked_in_visit(platform, gateway, patient)
+    admit_when_waiting(gateway, provider, appointment["appointment_id"])
+    return appointment, provider
+
+
+def pharmacy(gateway: str, token: str, name: str) -> str:
+    found = call(gateway, "GET", f"/v1/pharmacies?state=NY&name={name}", token)
+    assert found.status == 200, found.body
+    (one,) = found.json()
+    assert one["state"] == "NY"
+    return str(one["pharmacy_id"])
+
+
+def status_of(gateway: str, provider: str, visit_id: str, prescription_id: str) -> dict[str, Any]:
+    listed = call(gateway, "GET", f"/v1/appointments/{visit_id}/prescriptions", provider).json()
+    return next(rx for rx in listed["prescriptions"] if rx["prescription_id"] == prescription_id)
+
+
+def event_of(platform: LocalPlatform, probe: str, detail_type: str, prescription_id: str) -> dict[str, Any]:
+    sqs = platform.client("sqs")
+    for message in sqs.receive_message(QueueUrl=probe, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    ):
+        event = json.loads(message["Body"])
+        if event["detail-type"] == detail_type and event["detail"].get("prescription_id") == prescription_id:
+            return dict(event["detail"])
+    raise AssertionError(f"no {detail_type} yet")
+
+
+def test_a_prescription_is_checked_sent_once_transmitted_filled_and_then_not_cancelled(
+    platform: LocalPlatform,
+    gateway: str,
+    patient: str,
+    seen: tuple[dict[str, Any], str],
+    fhir: HealthLakeFhirStore,
+    probe: str,
+) -> None:
+    appointment, provider = seen
+    visit_id = appointment["appointment_id"]
+    prescriptions = f"/v1/appointments/{visit_id}/prescriptions"
+    riverside = pharmacy(gateway, provider, "riverside")
+    assert call(gateway, "GET", "/v1/pharmacies?state=NY", patient).status == 200  # the patient's too
+
+    # A penicillin allergy stops amoxicillin (by its class); nothing is kept of a refused send.
+    checks = call(gateway, "POST", f"{prescriptions}/checks", provider, written(AMOXICILLIN_500, riverside))
+    assert checks.status == 200, checks.body
+    assert checks.json()["refused"] and checks.json()["findings"][0]["code"] == "allergy"
+    refused = call(gateway, "POST", prescriptions, provider, written(AMOXICILLIN_500, riverside), **key())
+    assert refused.status == 422 and refused.json()["type"] == "/problems/prescription-refused", refused.body
+    assert "Penicillins" in refused.json()["findings"][0]["message"]
+    before = call(gateway, "GET", prescriptions, provider).json()
+    assert (before["prescriptions"], before["patient_state"]) == ([], "NY")
+
+    # Lisinopril, which the patient takes already: a duplicate to acknowledge before it goes.
+    lisinopril = written(LISINOPRIL_10, riverside)
+    checked = call(gateway, "POST", f"{prescriptions}/checks", provider, lisinopril).json()
+    assert checked["to_acknowledge"] == ["duplicate-ingredient"] and not checked["refused"]
+    unread = call(gateway, "POST", prescriptions, provider, lisinopril, **key())
+    assert unread.status == 422 and unread.json()["unacknowledged"] == ["duplicate-ingredient"]
+    assert call(gateway, "POST", prescriptions, provider, lisinopril).status == 428  # no key: not sent
+    acknowledged = {**lisinopril, "acknowledged": ["duplicate-ingredient"]}
+    same = key()
+    sent = call(gateway, "POST", prescriptions, provider, acknowledged, **same)
+    assert sent.status == 201, sent.body
+    rx = sent.json()
+    assert (rx["status"], rx["drug"], rx["quantity_unit"]) == ("submitted", rx["drug"], "tablet")
+    # A retry of the same send is the same prescription, and the network has one order of it.
+    again = call(gateway, "POST", prescriptions, provider, acknowledged, **same)
+    assert again.status == 201 and again.json()["prescription_id"] == rx["prescription_id"]
+    assert platform.photon is not None
+    order = platform.photon.order_of(rx["prescription_id"])
+    assert order is not None
+    assert (
+        sum(o.get("externalId") == rx["prescription_id"] for o in platform.photon.state.orders.values()) == 1
+    )
+
+    # The network says the pharmacy has it: Prescription.Sent, ids only.
+    assert eventually(
+        lambda: status_of(gateway, provider, visit_id, rx["prescription_id"])["status"] == "transmitted",
+        timeout_s=30,
+    )
+    announced = eventually(lambda: event_of(platform, probe, "Prescription.Sent", rx["prescription_id"]))
+    ids = {"schema_version", "prescription_id", "appointment_id", "patient_id", "version", "outbox_id"}
+    assert set(announced) <= ids and rx["drug"] not in json.dumps(announced)
+
+    # In the record: the MedicationRequest on the visit's Encounter, naming the pharmacy.
+    request_id = rx["prescription_id"].lower()
+    recorded = eventually(lambda: in_record(fhir, "MedicationRequest", request_id), timeout_s=30)
+    assert recorded["status"] == "active" and recorded["intent"] == "order"
+    assert recorded["medicationCodeableConcept"]["coding"][0] == {
+        "system": RXNORM,
+        "code": LISINOPRIL_10,
+        "display": rx["drug"],
+    }
+    assert recorded["dispenseRequest"]["numberOfRepeatsAllowed"] == 1
+    performer = recorded["dispenseRequest"]["performer"]["reference"]
+    assert in_record(fhir, *performer.split("/"))["name"] == "Riverside Community Pharmacy"
+    # The pharmacy is remembered for the patient's next prescription.
+    remembered = call(gateway, "GET", prescriptions, provider).json()["pharmacy"]
+    assert remembered["pharmacy_id"] == riverside
+
+    # Ibuprofen now: the network's own interaction alert (with the lisinopril it has), to acknowledge.
+    alerts = call(
+        gateway, "POST", f"{prescriptions}/checks", provider, written(IBUPROFEN_400, riverside)
+    ).json()
+    assert [a["kind"] for a in alerts["alerts"]] == ["DRUG_DRUG"] and "lisinopril" in alerts["alerts"][0][
+        "message"
+    ]
+    assert alerts["alerts"][0]["code"] in alerts["to_acknowledge"]
+
+    # The pharmacy fills it: a MedicationDispense, Prescription.Dispensed; then it cannot be cancelled.
+    assert http("POST", f"{platform.photon.url}/_control/orders/{order['id']}/fill", body=b"{}").status == 200
+    filled = eventually(
+        lambda: (
+            (r := status_of(gateway, provider, visit_id, rx["prescription_id"]))["status"] == "dispensed"
+            and r
+        ),
+        timeout_s=30,
+    )
+    assert filled["fills"][0]["quantity"] == 30
+    eventually(lambda: event_of(platform, probe, "Prescription.Dispensed", rx["prescription_id"]))
+    dispensed = eventually(
+        lambda: in_record(fhir, "MedicationDispense", f"{request_id}-fill-1"), timeout_s=30
+    )
+    assert dispensed["authorizingPrescription"][0]["reference"] == f"MedicationRequest/{request_id}"
+    cancel = call(gateway, "POST", f"/v1/prescriptions/{rx['prescription_id']}/cancel", provider, **key())
+    assert cancel.status == 409 and cancel.json()["type"] == "/problems/prescription-dispensed"
+
+    # The pharmacy asks to renew it: on the prescription, for the prescriber; announced.
+    assert (
+        http("POST", f"{platform.photon.url}/_control/orders/{order['id']}/renewal", body=b"{}").status == 200
+    )
+    renewed = eventually(
+        lambda: status_of(gateway, provider, visit_id, rx["prescription_id"])["renewals"], timeout_s=30
+    )
+    assert renewed[0]["status"] == "pending"
+    eventually(lambda: event_of(platform, probe, "Prescription.RenewalRequested", rx["prescription_id"]))
+
+    # The patient sees theirs and where it stands (never another's).
+    mine = call(gateway, "GET", "/v1/me/prescriptions", patient).json()
+    seen_by_patient = next(p for p in mine if p["prescription_id"] == rx["prescription_id"])
+    assert seen_by_patient["status"] == "dispensed"
+    assert seen_by_patient["pharmacy"]["name"] == "Riverside Community Pharmacy"
+    assert call(gateway, "GET", prescriptions, patient).status == 403
+
+    # A webhook not signed by the network is refused; a repeat of a real one changes nothing.
+    hook = f"{gateway}/tenants/{RIVERSIDE}{PRESCRIBING_WEBHOOK}"
+    forged = http("POST", hook, headers={"X-Photon-Signature": "0" * 64}, body=b'{"id": "x"}')
+    assert forged.status == 400 and forged.json()["type"] == "/problems/signature-refused"
+    delivered = next(e for e in platform.photon.delivered if e["type"] == "photon:order:completed")
+    body = json.dumps(delivered).encode()
+    signature = hmac.new(PHOTON_WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    before = status_of(gateway, provider, visit_id, rx["prescription_id"])
+    repeat = http("POST", hook, headers={"X-Photon-Signature": signature}, body=body)
+    assert repeat.status == 200 and repeat.json() == {"received": False}
+    assert status_of(gateway, provider, visit_id, rx["prescription_id"]) == before
+
+
+def test_a_pharmacy_that_takes_none_fails_with_its_reason_and_a_cancel_before_the_fill_cancels(
+    platform: LocalPlatform,
+    gateway: str,
+    seen: tuple[dict[str, Any], str],
+    fhir: HealthLakeFhirStore,
+    probe: str,
+) -> None:
+    appointment, provider = seen
+    visit_id = appointment["appointment_id"]
+    prescriptions = f"/v1/appointments/{visit_id}/prescriptions"
+
+    closed = pharmacy(gateway, provider, "closed%20door")
+    sent = call(gateway, "POST", prescriptions, provider, written(SERTRALINE_50, closed), **key())
+    assert sent.status == 201, sent.body
+    failing = sent.json()["prescription_id"]
+    failed = eventually(
+        lambda: (r := status_of(gateway, provider, visit_id, failing))["status"] == "failed" and r,
+        timeout_s=30,
+    )
+    assert "electronic prescriptions" in failed["failure_reason"]
+    eventually(lambda: event_of(platform, probe, "Prescription.Failed", failing))
+    stopped = eventually(
+        lambda: (r := in_record(fhir, "MedicationRequest", failing.lower()))["status"] == "stopped" and r,
+        timeout_s=30,
+    )
+    assert "electronic prescriptions" in stopped["statusReason"]["text"]
+
+    hudson = pharmacy(gateway, provider, "hudson")
+    sent = call(gateway, "POST", prescriptions, provider, written(SERTRALINE_50, hudson, refills=0), **key())
+    assert sent.status == 201, sent.body
+    cancelling = sent.json()["prescription_id"]
+    asked = call(gateway, "POST", f"/v1/prescriptions/{cancelling}/cancel", provider, **key())
+    assert asked.status == 200 and asked.json()["status"] == "cancel-requested", asked.body
+    assert eventually(
+        lambda: status_of(gateway, provider, visit_id, cancelling)["status"] == "cancelled", timeout_s=30
+    )
+    eventually(lambda: event_of(platform, probe, "Prescription.Cancelled", cancelling))
+    assert eventually(
+        lambda: in_record(fhir, "MedicationRequest", cancelling.lower())["status"] == "cancelled",
+        timeout_s=30,
+    )
+    # Another provider can neither see nor cancel them.
+    other = user_tokens(platform, RIVERSIDE, "dr.okafor@riverside.example")["access"]
+    assert call(gateway, "GET", prescriptions, other).status == 404
+    assert call(gateway, "POST", f"/v1/prescriptions/{failing}/cancel", other, **key()).status == 404
+
+
+def test_a_controlled_substance_needs_the_prescribers_dea_registration_in_the_patients_state(
+    gateway: str, seen: tuple[dict[str, Any], str]
+) -> None:
+    appointment, provider = seen
+    riverside = pharmacy(gateway, provider, "riverside")
+    checks = call(
+        gateway,
+        "POST",
+        f"/v1/appointments/{appointment['appointment_id']}/prescriptions/checks",
+        provider,
+        written(TRAMADOL_50, riverside, refills=0),
+    ).json()
+    assert checks["refused"] and "dea-registration" in [f["code"] for f in checks["findings"]]
+
+
+def test_a_tenant_without_eprescribing_has_no_prescribing_routes(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    desert = "desert-clinic"
+    patient = user_tokens(platform, desert, "patient.one@desert-clinic.example")["access"]
+    for method, path in (
+        ("GET", "/v1/me/prescriptions"),
+        ("GET", "/v1/pharmacies?state=AZ"),
+        ("POST", "/v1/appointments/01ARZ3NDEKTSV4RRFFQ69G5FAV/prescriptions"),
+        ("POST", PRESCRIBING_WEBHOOK),
+    ):
+        reply = call(gateway, method, f"/tenants/{desert}{path}", patient)
+        assert reply.status == 404 and reply.headers["Content-Type"] == "application/problem+json", reply.body

@@ -1,0 +1,174 @@
+"""A prescription's life as the network's news moves it (repeats and news out of order included),
+the refusal to cancel what was dispensed, what the record holds of it (valid R4), and reading
+Photon's webhooks: the signature, the events the platform reads, the ones it ignores."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from telehealth.adapters.photon import PhotonNetwork
+from telehealth.domain.prescriptions import (
+    Directions,
+    Notice,
+    NoticeKind,
+    Pharmacy,
+    Prescription,
+    PrescriptionRuleError,
+    PrescriptionStatus,
+    check_directions,
+)
+from telehealth.fhir import prescriptions as record
+from telehealth.ports import NoticeRefusedError
+from tests.unit.test_record_projection import valid
+
+AT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+PHARMACY = Pharmacy(
+    "phr_riverside00001",
+    "Riverside Community Pharmacy",
+    "12 Main Street",
+    "Albany",
+    "NY",
+    "12207",
+    "+15555550101",
+    "3912345",
+)
+DIRECTIONS = Directions(
+    "314076", "1 tablet", "oral", "once a day", 30, "tablet", 30, 1, True, "Take one a day."
+)
+
+
+def written(**changes: object) -> Prescription:
+    rx = Prescription(
+        "01JRX00000000000000000000A",
+        "01JAPPT0000000000000000000",
+        1,
+        "patient-1",
+        "dr-a",
+        "NY",
+        DIRECTIONS,
+        "lisinopril 10 MG Oral Tablet",
+        None,
+        PHARMACY,
+        AT,
+    )
+    return replace(rx, **changes)  # type: ignore[arg-type]
+
+
+def notice(
+    kind: NoticeKind,
+    n: int = 1,
+    *,
+    reason: str = "",
+    fill_id: str = "",
+    quantity: int = 0,
+    request_id: str = "",
+) -> Notice:
+    at = AT + timedelta(minutes=n)
+    return Notice(
+        f"evt-{kind.value}-{n}", kind, "01JRX00000000000000000000A", at, reason, fill_id, quantity, request_id
+    )
+
+
+def test_the_networks_news_moves_it_once_each_in_any_order() -> None:
+    sent = written().submitted("rx_1", "ord_1", AT)
+    assert (sent.status, sent.version) == (PrescriptionStatus.SUBMITTED, 2)
+    transmitted = sent.applied(notice(NoticeKind.TRANSMITTED))
+    assert transmitted is not None and transmitted.status is PrescriptionStatus.TRANSMITTED
+    assert transmitted.applied(notice(NoticeKind.TRANSMITTED)) is None  # a repeat: nothing
+    filled = transmitted.applied(notice(NoticeKind.DISPENSED, 2, fill_id="fil_1", quantity=30))
+    assert filled is not None and filled.status is PrescriptionStatus.DISPENSED and filled.fills_left == 1
+    # The transmission arriving after the fill (webhooks are unordered) changes nothing.
+    late = sent.applied(notice(NoticeKind.DISPENSED, 2, fill_id="fil_1", quantity=30))
+    assert late is not None and late.applied(notice(NoticeKind.TRANSMITTED, 3)) is None
+    with pytest.raises(PrescriptionRuleError) as refused:
+        filled.cancel_requested(AT)
+    assert refused.value.kind == "prescription-dispensed"
+    renewal = filled.applied(notice(NoticeKind.RENEWAL_REQUESTED, 4, request_id="rnw_1"))
+    assert renewal is not None and [r.request_id for r in renewal.renewals] == ["rnw_1"]
+
+
+def test_an_error_fails_it_and_a_cancel_cancels_only_what_reached_a_pharmacy() -> None:
+    sent = written().submitted("rx_1", "ord_1", AT)
+    failed = sent.applied(notice(NoticeKind.ERROR, reason="Pharmacy closed"))
+    assert failed is not None and (failed.status, failed.failure_reason) == (
+        PrescriptionStatus.FAILED,
+        "Pharmacy closed",
+    )
+    with pytest.raises(PrescriptionRuleError):
+        failed.cancel_requested(AT)
+    asked = sent.cancel_requested(AT)
+    cancelled = asked.applied(notice(NoticeKind.CANCELLED))
+    assert cancelled is not None and cancelled.status is PrescriptionStatus.CANCELLED
+    assert cancelled.applied(notice(NoticeKind.DISPENSED, 2, fill_id="fil_1")) is None
+    # A fill that beat the cancel to the pharmacy wins: it was dispensed.
+    beaten = asked.applied(notice(NoticeKind.DISPENSED, 3, fill_id="fil_2", quantity=30))
+    assert beaten is not None and beaten.status is PrescriptionStatus.DISPENSED
+
+
+def test_schedule_ii_is_not_refilled_and_iii_to_v_at_most_five_times() -> None:
+    with pytest.raises(PrescriptionRuleError, match=r"1306\.12"):
+        check_directions(replace(DIRECTIONS, refills=1), "II")
+    with pytest.raises(PrescriptionRuleError, match=r"1306\.22"):
+        check_directions(replace(DIRECTIONS, refills=6), "IV")
+    check_directions(replace(DIRECTIONS, refills=5), "IV")
+
+
+def test_the_record_holds_valid_resources_that_follow_its_status() -> None:
+    sent = written().submitted("rx_1", "ord_1", AT)
+    resources = record.record(sent)
+    for resource in resources.values():
+        valid(resource)
+    request = resources[f"MedicationRequest/{sent.prescription_id.lower()}"]
+    assert request["status"] == "active" and request["substitution"] == {"allowedBoolean": True}
+    assert request["dosageInstruction"][0]["doseAndRate"][0]["doseQuantity"] == {"value": 1, "unit": "tablet"}
+    performer = request["dispenseRequest"]["performer"]["reference"]
+    assert performer in resources
+    filled = sent.applied(notice(NoticeKind.DISPENSED, fill_id="fil_1", quantity=30))
+    assert filled is not None
+    after = record.record(filled)
+    dispense = valid(after[f"MedicationDispense/{sent.prescription_id.lower()}-fill-1"])
+    assert (
+        dispense["authorizingPrescription"][0]["reference"]
+        == f"MedicationRequest/{sent.prescription_id.lower()}"
+    )
+    failed = sent.applied(notice(NoticeKind.ERROR, reason="closed"))
+    assert failed is not None
+    stopped = valid(record.medication_request(failed))
+    assert stopped["status"] == "stopped" and "closed" in stopped["statusReason"]["text"]
+
+
+def _signed(event: Mapping[str, object], secret: str = "whsec") -> tuple[str, str]:  # noqa: S107 (a test secret)
+    body = json.dumps(event)
+    return body, hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
+def test_photons_webhooks_are_read_once_signed_and_the_rest_are_ignored() -> None:
+    network = PhotonNetwork({"webhook_secret": "whsec"}, api_base="http://unused", auth_base="http://unused")
+    placed = {
+        "id": "01G7Z7TNFH0YEGVZ719TQZQBER",
+        "type": "photon:order:placed",
+        "time": "2026-12-01T15:01:00.000Z",
+        "subject": "ord_1",
+        "data": {"id": "ord_1", "externalId": "01JRX00000000000000000000A", "patient": {"id": "pat_1"}},
+    }
+    read = network.notice(*_signed(placed))
+    assert read is not None and (read.kind, read.prescription_id) == (
+        NoticeKind.TRANSMITTED,
+        "01JRX00000000000000000000A",
+    )
+    error = {**placed, "type": "photon:order:error", "data": {**placed["data"], "reason": "closed"}}  # type: ignore[dict-item]
+    failed = network.notice(*_signed(error))
+    assert failed is not None and (failed.kind, failed.reason) == (NoticeKind.ERROR, "closed")
+    created = {**placed, "type": "photon:order:created"}
+    assert network.notice(*_signed(created)) is None  # nothing the platform reads
+    with pytest.raises(NoticeRefusedError):
+        network.notice(_signed(placed)[0], _signed(placed, "another secret")[1])
+    with pytest.raises(NoticeRefusedError):
+        PhotonNetwork({}).notice(*_signed(placed))  # no secret set: nothing is taken
