@@ -76,23 +76,27 @@ run: setup ## start the whole platform locally, keeping its data in .local/state
 reset: setup ## forget the local platform's data (.local/state/)
 	$(BIN)/python -m local --reset
 
-# The platform's tests mostly wait (on the workflow, the outbox, the browsers), so the tests that
-# need no platform run beside them, niced, in a session of their own (the two share one synthesis
-# of the app); so does mypy, which takes three minutes on a fresh checkout (aws-cdk-lib's typings,
-# no cache yet). Each verdict counts the same; their output follows the platform's.
-test: setup ## lint, then every test suite (the platform's, and beside it the rest and mypy)
+# The platform's tests mostly wait (on the workflow, the outbox, the browsers), so they run in two
+# halves side by side, each with a platform of its own (tests/conftest.py SECOND_HALF), and the
+# tests that need no platform run beside them, niced, in a session of their own (all share one
+# synthesis of the app); so does mypy, which takes three minutes on a fresh checkout
+# (aws-cdk-lib's typings, no cache yet). Each verdict counts the same; the other outputs follow
+# the first half's.
+test: setup ## lint, then every test suite (the platform's in two halves, and beside them the rest and mypy)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	cd web && tsc --noEmit -p .
 	(cd web && vitest run --silent)
 	@mkdir -p .local; rm -rf .local/test-assembly; export TEST_ASSEMBLY_DIR=.local/test-assembly; \
-	  echo "beside the platform's tests: mypy, and pytest --part rest (their output follows)"; \
+	  echo "beside the first half of the platform's tests: its second half, pytest --part rest and mypy (their output follows)"; \
 	  nice -n 10 $(BIN)/mypy > .local/mypy.log 2>&1 & typing=$$!; \
 	  nice -n 10 $(BIN)/python -m pytest --part rest -p no:cacheprovider > .local/rest.log 2>&1 & rest=$$!; \
-	  $(BIN)/python -m pytest --part platform; platform=$$?; \
+	  $(BIN)/python -m pytest --part platform-2 -p no:cacheprovider > .local/platform-2.log 2>&1 & second=$$!; \
+	  $(BIN)/python -m pytest --part platform-1; first=$$?; \
+	  wait $$second; seconded=$$?; echo "--- pytest --part platform-2:"; cat .local/platform-2.log; \
 	  wait $$rest; rested=$$?; echo "--- pytest --part rest:"; cat .local/rest.log; \
 	  wait $$typing; typed=$$?; echo "--- mypy:"; cat .local/mypy.log; \
-	  test $$platform -eq 0 && test $$rested -eq 0 && test $$typed -eq 0
+	  test $$first -eq 0 && test $$seconded -eq 0 && test $$rested -eq 0 && test $$typed -eq 0
 
 test-unit: setup ## the domain's unit tests only
 	$(BIN)/python -m pytest tests/unit

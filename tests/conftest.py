@@ -22,8 +22,19 @@ from local.seed import DEMO_PASSWORD
 
 FAKE_ACCOUNT = "123456789012"
 
-# Modules that judge what the whole session made the platform do: they run after every other test.
+# Modules that judge what the whole session made the platform do: they run after every other test
+# (in each half of the platform's tests, each of which runs a platform of its own).
 LAST = ("tests/e2e/test_parity.py", "tests/e2e/test_record_references.py")
+# The second half of the platform's tests (`--part platform-2`): the browsers' and the longest
+# visit and booking modules, about half of the time (measured with --durations=0). A module not
+# named here runs in the first half.
+SECOND_HALF = (
+    "tests/e2e/browser/",
+    "tests/e2e/test_video_visit.py",
+    "tests/e2e/test_scheduling.py",
+    "tests/e2e/test_visits.py",
+    "tests/e2e/test_admin.py",
+)
 
 # Where `make test`'s two parts share the synthesized app (unset: each session synthesizes its own).
 SHARED_ASSEMBLY = "TEST_ASSEMBLY_DIR"
@@ -42,9 +53,10 @@ FUNCTION_ENVIRONMENT: dict[str, Any] = {
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--part",
-        choices=("platform", "rest"),
-        help="only the tests that use the running local platform, or only the others: `make test` "
-        "runs the two parts side by side, as most of the platform's tests wait more than they compute",
+        choices=("platform", "platform-1", "platform-2", "rest"),
+        help="only the tests that use the running local platform (or one half of them, each with a "
+        "platform of its own), or only the others: `make test` runs the halves and the rest side by "
+        "side, as most of the platform's tests wait more than they compute",
     )
 
 
@@ -55,11 +67,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         wanted = [
             item
             for item in items
-            if ("platform" in getattr(item, "fixturenames", ())) == (part == "platform")
+            if ("platform" in getattr(item, "fixturenames", ())) == part.startswith("platform")
+            and _in_half(item.nodeid.split("::", 1)[0], part)
         ]
         config.hook.pytest_deselected(items=[item for item in items if item not in wanted])
         items[:] = wanted
     items.sort(key=lambda item: item.nodeid.split("::", 1)[0] in LAST)  # stable: the rest keep their order
+
+
+def _in_half(module: str, part: str) -> bool:
+    if part not in ("platform-1", "platform-2") or module in LAST:
+        return True
+    return module.startswith(SECOND_HALF) == (part == "platform-2")
 
 
 @dataclass

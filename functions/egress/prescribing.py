@@ -52,7 +52,12 @@ def _perform(request: Any) -> dict[str, Any]:
         return {"pharmacies": [pharmacy_record(p) for p in network.pharmacies(request.name, request.state)]}
     if isinstance(request, ScreenRequest):
         patient_id = network.patient(request.patient)
-        return {"vendor_patient_id": patient_id, "alerts": network.screen(patient_id, request.directions)}
+        pharmacy = network.pharmacy(request.pharmacy_id)
+        return {
+            "vendor_patient_id": patient_id,
+            "alerts": network.screen(patient_id, request.directions),
+            "pharmacy": pharmacy_record(pharmacy) if pharmacy else None,
+        }
     if isinstance(request, SendRequest):
         patient_id = network.patient(request.patient)
         prescription, order = network.send(request, patient_id)

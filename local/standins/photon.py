@@ -183,6 +183,7 @@ class PhotonStandIn:
         self.state = State()
         self.endpoints: list[Endpoint] = []
         self.delivered: list[dict[str, Any]] = []  # every event delivered, for the tests to read
+        self.calls: list[str] = []  # each request's operation (`token`, a GraphQL field), for the bench
         self._lock = threading.Lock()
         self._outgoing: queue.Queue[tuple[dict[str, Any], Endpoint, int]] = queue.Queue()
         self._stopped = threading.Event()
@@ -250,6 +251,7 @@ class PhotonStandIn:
     # --- the API ---------------------------------------------------------------------------------
 
     def token(self, form: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        self.calls.append("token")
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
             return 401, {"error": "access_denied"}
         grant = form.get("grant_type")
@@ -269,6 +271,7 @@ class PhotonStandIn:
         if not found:
             raise GraphQLError("GRAPHQL_PARSE_FAILED", "no operation")
         operation = found.group(1)
+        self.calls.append(operation)
         snake = re.sub(r"(?<!^)([A-Z])", r"_\1", operation).lower()  # createPatient: create_patient
         handler = getattr(self, f"_op_{snake}", None)
         if handler is None:

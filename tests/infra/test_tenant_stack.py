@@ -372,7 +372,8 @@ def test_routes_require_the_scopes_of_the_topology(assembly: Assembly) -> None:
                 else:
                     assert method["AuthorizationType"] == "NONE"
                     # Reads, and the one write Stripe's webhook makes (it sends no token).
-                    assert method["HttpMethod"] == "GET" or route.path == topology.STRIPE_WEBHOOK, route.path
+                    webhooks = (topology.STRIPE_WEBHOOK, topology.PRESCRIBING_WEBHOOK)
+                    assert method["HttpMethod"] == "GET" or route.path in webhooks, route.path
 
 
 def test_each_route_groups_methods_carry_the_groups_throttle_from_the_tenant_file(assembly: Assembly) -> None:
@@ -613,15 +614,18 @@ def test_only_the_functions_that_call_a_third_party_are_on_the_egress_path(assem
         "payments",
         "payment-notices",
         "eligibility",
+        "prescribing",
     }
 
 
-def test_a_tenant_with_payments_off_has_no_payments_function_secret_or_grant(assembly: Assembly) -> None:
+def test_a_tenant_with_payments_and_eprescribing_off_has_no_third_party_function_secret_or_grant(
+    assembly: Assembly,
+) -> None:
     desert = assembly.tenant("desert-clinic")
     assert not [
         r
         for r in desert.props("AWS::Lambda::Function")
-        if str(render(r.get("FunctionName", ""))).endswith("-payments")
+        if str(render(r.get("FunctionName", ""))).endswith(("-payments", "-prescribing"))
     ]
     assert not desert.of_type("AWS::SecretsManager::Secret")
     # Its api may invoke no function (the state machine's role invokes visit-tasks, as ever).
@@ -638,7 +642,7 @@ def test_a_tenant_with_payments_off_has_no_payments_function_secret_or_grant(ass
     riverside = assembly.tenant("riverside")
     secrets = riverside.props("AWS::SecretsManager::Secret")
     assert sorted(s["Name"] for s in secrets) == sorted(
-        p.secret_name("riverside") for p in (topology.STRIPE, topology.CLEARINGHOUSE)
+        p.secret_name("riverside") for p in (topology.STRIPE, topology.CLEARINGHOUSE, topology.PHOTON)
     )
     for secret in secrets:
         assert secret["KmsKeyId"] == {"Fn::GetAtt": [riverside.one("AWS::KMS::Key")[0], "Arn"]}

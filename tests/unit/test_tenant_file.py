@@ -53,10 +53,21 @@ def test_the_shipped_file_has_two_valid_tenants_covering_every_function() -> Non
         ("egress_domains", ["API.stripe.com"], "String should match pattern"),
         ("egress_domains", ["*.stripe.com"], "String should match pattern"),
         ("egress_domains", ["https://api.stripe.com"], "String should match pattern"),
-        ("egress_domains", [], "missing ['api.stripe.com', 'healthcare.us.stedi.com']"),
         (
             "egress_domains",
-            ["api.stripe.com", "healthcare.us.stedi.com", "files.stripe.com"],
+            [],
+            "missing ['api.photon.health', 'api.stripe.com', 'auth.photon.health', "
+            "'healthcare.us.stedi.com']",
+        ),
+        (
+            "egress_domains",
+            [
+                "api.photon.health",
+                "api.stripe.com",
+                "auth.photon.health",
+                "healthcare.us.stedi.com",
+                "files.stripe.com",
+            ],
             "not needed ['files.stripe.com']",
         ),
         ("billing_npi", "1234567890", "a valid ten-digit NPI"),  # the check digit is wrong
@@ -121,7 +132,7 @@ def test_a_feature_switched_off_needs_no_function_concurrency_and_no_domain() ->
         del riverside["reserved_concurrency"][key]
     with pytest.raises(ValidationError, match=r"not needed \['api.stripe.com', 'healthcare.us.stedi.com'\]"):
         TenantFile.model_validate(data)
-    riverside["egress_domains"] = []
+    riverside["egress_domains"] = ["api.photon.health", "auth.photon.health"]  # e-prescribing's, still on
     (tenant, _) = TenantFile.model_validate(data).tenant
     assert not {topology.PAYMENTS, topology.PAYMENT_NOTICES} & set(topology.functions_for(tenant))
 

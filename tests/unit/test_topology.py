@@ -135,7 +135,12 @@ def test_every_feature_a_function_belongs_to_is_a_switch_of_the_tenant_file() ->
 
 def test_only_third_party_callers_are_on_the_egress_path_and_none_of_them_touches_phi() -> None:
     on_path = [fn for fn in topology.FUNCTIONS if fn.on_egress_path]
-    assert on_path == [topology.PAYMENTS, topology.PAYMENT_NOTICES, topology.ELIGIBILITY]
+    assert on_path == [
+        topology.PAYMENTS,
+        topology.PAYMENT_NOTICES,
+        topology.ELIGIBILITY,
+        topology.PRESCRIBING,
+    ]
     for fn in on_path:
         assert fn.third_parties, f"{fn.key} is on the egress path without a third party to call"
         assert not [g for g in fn.grants if g.startswith(PHI_GRANTS)], fn.key
@@ -158,17 +163,24 @@ def test_only_a_third_party_caller_is_told_where_its_secret_is() -> None:
     arns = {
         "stripe": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/stripe-abcdef",
         "clearinghouse": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/clearinghouse-abcdef",
+        "photon": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/photon-abcdef",
     }
     assert topology.own_environment(topology.PAYMENTS, arns) == {"STRIPE_SECRET_ARN": arns["stripe"]}
     assert topology.own_environment(topology.PAYMENT_NOTICES, arns) == {"STRIPE_SECRET_ARN": arns["stripe"]}
     assert topology.own_environment(topology.ELIGIBILITY, arns) == {
         "CLEARINGHOUSE_SECRET_ARN": arns["clearinghouse"]
     }
+    assert topology.own_environment(topology.PRESCRIBING, arns) == {"PHOTON_SECRET_ARN": arns["photon"]}
     for fn in topology.FUNCTIONS:
-        if fn not in (topology.PAYMENTS, topology.PAYMENT_NOTICES, topology.ELIGIBILITY):
+        if fn not in (
+            topology.PAYMENTS,
+            topology.PAYMENT_NOTICES,
+            topology.ELIGIBILITY,
+            topology.PRESCRIBING,
+        ):
             assert topology.own_environment(fn, arns) == {}
     shared = topology.function_environment(load_tenants()[0], **FUNCTION_ENVIRONMENT)
-    assert not [k for k in shared if k.startswith(("STRIPE", "CLEARINGHOUSE"))]
+    assert not [k for k in shared if k.startswith(("STRIPE", "CLEARINGHOUSE", "PHOTON"))]
 
 
 def test_the_firewall_allows_the_union_of_the_tenants_domains_and_the_aws_apis_they_use() -> None:
@@ -205,7 +217,7 @@ def test_the_fhir_facade_takes_smart_scopes_and_users_and_its_discovery_document
     assert discovery.group is topology.RouteGroup.PUBLIC
 
 
-def test_the_one_route_that_takes_a_write_without_a_token_is_stripes_webhook_and_only_with_payments() -> None:
+def test_the_only_routes_that_take_a_write_without_a_token_are_the_webhooks_each_with_its_feature() -> None:
     open_writes = [
         (route.path, method)
         for route in topology.ROUTES
@@ -213,6 +225,9 @@ def test_the_one_route_that_takes_a_write_without_a_token_is_stripes_webhook_and
         for method in route.methods
         if method not in ("GET", "HEAD", "OPTIONS")
     ]
-    assert open_writes == [(topology.STRIPE_WEBHOOK, "POST")]
-    webhook = next(r for r in topology.ROUTES if r.path == topology.STRIPE_WEBHOOK)
-    assert webhook.feature == "payments"
+    assert open_writes == [(topology.STRIPE_WEBHOOK, "POST"), (topology.PRESCRIBING_WEBHOOK, "POST")]
+    features = {r.path: r.feature for r in topology.ROUTES}
+    assert (features[topology.STRIPE_WEBHOOK], features[topology.PRESCRIBING_WEBHOOK]) == (
+        "payments",
+        "eprescribing",
+    )

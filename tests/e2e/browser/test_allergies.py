@@ -1,6 +1,8 @@
 """Allergies and medicines in the browser: the patient tells them on their phone before a visit
 (one coded from the clinic's list, one in words), and the visit's clinician reconciles them in the
-visit's note view; the patient then sees them as checked. Each screen passes axe."""
+visit's note view; the patient then sees them as checked. Once the patient is admitted, the
+clinician writes a prescription there (an allergy's refusal shown first), checks it and sends it to
+a pharmacy; the patient's phone shows it and where it stands. Each screen passes axe."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from local.platform import LocalPlatform
 from tests.conftest import user_tokens
 from tests.e2e.browser.test_visit import provider_of
 from tests.e2e.test_scheduling import RIVERSIDE, book, call
-from tests.e2e.test_visits import soon_slot
+from tests.e2e.test_video_visit import admit_when_waiting
+from tests.e2e.test_visits import check_in_when_open, soon_slot
 from tools.browser import Screenshots
 
 PATIENT = "patient.two@riverside.example"
@@ -90,3 +93,50 @@ def test_the_patient_tells_allergies_and_medicines_and_the_clinician_reconciles_
         timeout=15_000
     )
     expect(phone.get_by_text("Fish oil capsules")).to_have_count(0)
+
+    # Admitted, the clinician prescribes from the same view: amoxicillin is refused (the penicillin
+    # allergy), sertraline passes its checks and goes to the pharmacy the directory finds.
+    check_in_when_open(gateway, patient, visit, False)
+    admit_when_waiting(
+        gateway, user_tokens(platform, RIVERSIDE, provider_of(platform, visit, PATIENT))["access"], visit
+    )
+    page.reload()
+    rx = page.get_by_role("region", name="Prescriptions")
+    expect(rx.get_by_text("No prescriptions in this visit yet.")).to_be_visible(timeout=15_000)
+    rx.get_by_label("Find the drug").fill("amoxicillin 500 capsule")
+    rx.get_by_label("Find the drug").press("Tab")
+    expect(rx.get_by_label("Drug", exact=True)).to_have_value("308191")
+    rx.get_by_label("Dose").fill("1 capsule")
+    rx.get_by_label("How often").fill("three times a day")
+    rx.get_by_label("Quantity").fill("21")
+    rx.get_by_label("Days' supply").fill("7")
+    rx.get_by_label("Directions for the patient, in plain words").fill("Take one capsule three times a day.")
+    rx.get_by_label("Find a pharmacy in NY").fill("riverside")
+    rx.get_by_label("Find a pharmacy in NY").press("Tab")
+    expect(rx.get_by_label("Pharmacy", exact=True)).to_have_value("phr_riverside00001")
+    rx.get_by_role("button", name="Check the prescription").click()
+    expect(rx.get_by_role("alert")).to_contain_text("Allergy on file to Penicillins")
+    rx.get_by_label("Find the drug").fill("sertraline 50")
+    rx.get_by_label("Find the drug").press("Tab")
+    expect(rx.get_by_label("Drug", exact=True)).to_have_value("312941")
+    rx.get_by_label("Dose").fill("1 tablet")
+    rx.get_by_label("How often").fill("once a day")
+    rx.get_by_label("Quantity").fill("30")
+    rx.get_by_label("Days' supply").fill("30")
+    rx.get_by_label("Directions for the patient, in plain words").fill("Take one tablet each morning.")
+    rx.get_by_role("button", name="Check the prescription").click()
+    expect(rx.get_by_text("Every check passed.")).to_be_visible()
+    rx.get_by_role("button", name="Send to the pharmacy").click()
+    expect(rx.get_by_role("status")).to_contain_text("sent to Riverside Community Pharmacy")
+    row = rx.get_by_role("row", name="sertraline")
+    expect(row).to_contain_text("At the pharmacy", timeout=20_000)
+    screenshot(page, "prescribed")
+    axe_check(page)
+
+    # The patient's phone shows it on the visit's screen, in their words.
+    phone.goto(phone.url.split("#", 1)[0] + f"#/visits/{visit}")
+    mine = phone.get_by_role("region", name="Your prescriptions")
+    expect(mine).to_contain_text("Take one tablet each morning.", timeout=15_000)
+    expect(mine).to_contain_text("Your pharmacy has it")
+    screenshot(phone, "prescription")
+    axe_check(phone)

@@ -86,6 +86,8 @@ export class ProviderPrescriptions extends LitElement {
   static override styles = [viewStyles, css`
       textarea { font: inherit; width: 100%; min-height: 3rem; }
       label.block { display: flex; margin-right: 0; }
+      .field { display: inline-flex; flex-direction: column; gap: 0.2rem; margin: 0 1rem 0.75rem 0; }
+      .field label { margin: 0; }
       ul.findings { padding-left: 1.2rem; }
       h3 { font-size: 1.05rem; margin: 1rem 0 0.5rem; }
       h4 { font-size: 1rem; margin: 0 0 0.5rem; }
@@ -287,12 +289,12 @@ export class ProviderPrescriptions extends LitElement {
       <h3 id="rx-write-h">Write a prescription</h3>
       <div class="actions">
         <label>Find the drug <input id="rx-drug-search" autocomplete="off" maxlength="60" @change=${(e: Event) => { e.stopPropagation(); void this.findDrugs((e.target as HTMLInputElement).value); }}></label>
-        <label>Drug
-          <select name="rxcui" required>
+        <span class="field"><label for="rx-drug">Drug</label>
+          <select id="rx-drug" name="rxcui" required>
             <option value="">Search first</option>
             ${this.drugs.map((d, i) => html`<option value=${d.rxcui} ?selected=${i === 0}>${d.name}</option>`)}
           </select>
-        </label>
+        </span>
       </div>
       <div class="actions">
         <label>Dose <input name="dose" required maxlength="60" placeholder="1 tablet"></label>
@@ -306,12 +308,12 @@ export class ProviderPrescriptions extends LitElement {
       <label class="block">Directions for the patient, in plain words <textarea name="sig" required maxlength="500"></textarea></label>
       <div class="actions">
         <label>Find a pharmacy in ${v.patient_state} <input id="rx-pharmacy-search" autocomplete="off" maxlength="60" @change=${(e: Event) => { e.stopPropagation(); void this.findPharmacies((e.target as HTMLInputElement).value); }}></label>
-        <label>Pharmacy
-          <select name="pharmacy_id" required>
+        <span class="field"><label for="rx-pharmacy">Pharmacy</label>
+          <select id="rx-pharmacy" name="pharmacy_id" required>
             ${this.pharmacies.length ? nothing : html`<option value="">Search first</option>`}
             ${this.pharmacies.map((p) => html`<option value=${p.pharmacy_id} ?selected=${p.pharmacy_id === v.pharmacy?.pharmacy_id}>${p.name}, ${p.address}, ${p.city}</option>`)}
           </select>
-        </label>
+        </span>
       </div>
       <fieldset>
         <legend>For a controlled substance</legend>

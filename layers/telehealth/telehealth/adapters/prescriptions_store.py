@@ -167,15 +167,19 @@ class DynamoPrescriptions(TableStore):
             return earlier
 
     def save(
-        self, rx: Prescription, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+        self,
+        rx: Prescription,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None = None,
+        *,
+        remember: tuple[str, Pharmacy] | None = None,
     ) -> None:
-        self._commit([self._put(rx)], outbox, claim, StaleWriteError("the prescription changed meanwhile"))
-
-    def save_both(self, first: Prescription, second: Prescription, outbox: list[OutboxEntry]) -> None:
-        """Two prescriptions at once (a renewal approved: the old one answered, the new one kept)."""
-        self._commit(
-            [self._put(first), self._put(second)], outbox, None, StaleWriteError("changed meanwhile")
-        )
+        """The prescription at its version; `remember`: the patient's network id and pharmacy,
+        kept in the same transaction (what the next prescription starts from)."""
+        writes = [self._put(rx)]
+        if remember is not None:
+            writes.append({"Put": {"TableName": self.table, "Item": self._link(rx.patient_id, *remember)}})
+        self._commit(writes, outbox, claim, StaleWriteError("the prescription changed meanwhile"))
 
     def prescribing_link(self, patient_id: str) -> tuple[str | None, Pharmacy | None]:
         """The patient's id at the network and the pharmacy they last had a prescription sent to."""
@@ -185,15 +189,15 @@ class DynamoPrescriptions(TableStore):
         pharmacy = json.loads(found["pharmacy"]) if found.get("pharmacy") else None
         return found.get("vendor_patient_id"), Pharmacy(**pharmacy) if pharmacy else None
 
-    def remember(self, patient_id: str, vendor_patient_id: str, pharmacy: Pharmacy | None) -> None:
-        self._client.put_item(
-            TableName=self.table,
-            Item=self._item(
-                {
-                    "pk": f"PATIENT#{patient_id}",
-                    "sk": "PRESCRIBING",
-                    "vendor_patient_id": vendor_patient_id,
-                    "pharmacy": json.dumps(asdict(pharmacy)) if pharmacy else None,
-                }
-            ),
+    def _link(self, patient_id: str, vendor_patient_id: str, pharmacy: Pharmacy | None) -> dict[str, Any]:
+        return self._item(
+            {
+                "pk": f"PATIENT#{patient_id}",
+                "sk": "PRESCRIBING",
+                "vendor_patient_id": vendor_patient_id,
+                "pharmacy": json.dumps(asdict(pharmacy)) if pharmacy else None,
+            }
         )
+
+    def remember(self, patient_id: str, vendor_patient_id: str, pharmacy: Pharmacy | None) -> None:
+        self._client.put_item(TableName=self.table, Item=self._link(patient_id, vendor_patient_id, pharmacy))

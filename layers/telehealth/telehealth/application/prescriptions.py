@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -46,6 +47,7 @@ from telehealth.domain.prescriptions import (
     PrescriptionRefusedError,
     PrescriptionRuleError,
     PrescriptionStatus,
+    Screened,
     check_directions,
 )
 from telehealth.domain.visits import Visit
@@ -87,7 +89,12 @@ class PrescriptionRecords(Protocol):
     def begin(self, rx: Prescription, send_key: str, outbox: list[OutboxEntry]) -> Prescription: ...
 
     def save(
-        self, rx: Prescription, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+        self,
+        rx: Prescription,
+        outbox: list[OutboxEntry],
+        claim: IdempotencyClaim | None = None,
+        *,
+        remember: tuple[str, Pharmacy] | None = None,
     ) -> None: ...
 
     def prescribing_link(self, patient_id: str) -> tuple[str | None, Pharmacy | None]: ...
@@ -102,9 +109,7 @@ class PrescribingNetwork(Protocol):
 
     def pharmacies(self, name: str, state: str) -> list[Pharmacy]: ...
 
-    def pharmacy(self, pharmacy_id: str) -> Pharmacy | None: ...
-
-    def screen(self, patient: Any, directions: Directions) -> tuple[str, list[dict[str, str]]]: ...
+    def screen(self, patient: Any, directions: Directions, pharmacy_id: str) -> Screened: ...
 
     def send(
         self,
@@ -262,8 +267,7 @@ class Prescribing:
         resources = record.record(submitted)
         outbox = [OutboxEntry(r, submitted.version) for r in resources.values()]
         outbox.append(self.trail.entry(self.trail.agent(caller), Interaction.CREATE, list(resources), now))
-        self.store.save(submitted, outbox)
-        self.store.remember(rx.patient_id, vendor_patient_id, rx.pharmacy)
+        self.store.save(submitted, outbox, remember=(vendor_patient_id, rx.pharmacy))
         return submitted
 
     def cancel(
@@ -426,22 +430,26 @@ class Prescribing:
             raise PrescriptionRuleError("unknown-drug", "Choose the drug from the clinic's drug list.")
         directions = replace(draft.directions, quantity_unit=draft.directions.quantity_unit or drug.dose_unit)
         check_directions(directions, drug.schedule)
-        pharmacy = self.network.pharmacy(draft.pharmacy_id)
-        if pharmacy is None:
-            raise PrescriptionRuleError("unknown-pharmacy", "Choose the pharmacy from the directory.")
-        patient = self.team.patient(visit.patient_id)
+        patient_id = visit.patient_id
+        # What the checks read does not depend on itself: read side by side, one round trip's wait.
+        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="rx-checks") as pool:
+            profile_of = pool.submit(self.team.patient, patient_id)
+            provider_of = pool.submit(self.team.provider, own)
+            history_of = pool.submit(self.histories.history, patient_id)
+            earlier_of = pool.submit(self.store.for_patient, patient_id)
+            link_of = pool.submit(self.store.prescribing_link, patient_id)
+        patient, provider, history = profile_of.result(), provider_of.result(), history_of.result()
+        earlier, (vendor_patient_id, remembered) = earlier_of.result(), link_of.result()
         if patient is None or not patient.phone:
             raise PrescriptionRuleError(
                 "patient-phone-required",
                 "The pharmacy needs the patient's phone number: ask them to add it in the portal.",
             )
         now = self.clock()
-        provider = self.team.provider(own)
         findings: list[Finding] = []
         licensed = LicensurePolicy().check(provider.licenses if provider else (), state, now.date())
         if licensed is not None:
             findings.append(Finding("not-licensed", Severity.REFUSAL, f"{licensed.value} ({state})"))
-        history = self.histories.history(visit.patient_id)
         allergies = [
             KnownAllergy(a.text, a.substance.code if a.substance else None)
             for a in history.allergies
@@ -454,7 +462,7 @@ class Prescribing:
         ]
         taking += [
             MedicineTaken(rx.drug_name, drug_facts(d) if (d := drugs.drug(rx.directions.rxcui)) else None)
-            for rx in self.store.for_patient(visit.patient_id)
+            for rx in earlier
             if rx.status in _LIVE and rx.fills_left > 0
         ]
         facts = TelemedicineFacts(
@@ -473,28 +481,28 @@ class Prescribing:
             facts=facts,
             rules=self.settings().controlled_substances,
         ).findings
-        vendor_patient_id, pharmacy_link = self.store.prescribing_link(visit.patient_id)
-        del pharmacy_link
         wire = self.wire_patient(patient, vendor_patient_id)
         alerts: list[dict[str, str]] = []
+        pharmacy = remembered if remembered and remembered.pharmacy_id == draft.pharmacy_id else None
         if not any(f.severity is Severity.REFUSAL for f in findings):
-            made_id, alerts = self.network.screen(wire, directions)
-            if made_id != vendor_patient_id:
-                self.store.remember(
-                    visit.patient_id, made_id, self.store.prescribing_link(visit.patient_id)[1]
-                )
-                wire = self.wire_patient(patient, made_id)
+            screened = self.network.screen(wire, directions, draft.pharmacy_id)
+            if screened.pharmacy is None:
+                raise PrescriptionRuleError("unknown-pharmacy", "Choose the pharmacy from the directory.")
+            alerts, pharmacy = screened.alerts, screened.pharmacy
+            if screened.vendor_patient_id != vendor_patient_id:  # made now: kept for the next time
+                self.store.remember(patient_id, screened.vendor_patient_id, remembered)
+                wire = self.wire_patient(patient, screened.vendor_patient_id)
         rx = Prescription(
             prescription_id=new_id(now),
             appointment_id=appointment_id,
             visit_version=visit.version,
-            patient_id=visit.patient_id,
+            patient_id=patient_id,
             provider_id=own,
             patient_state=state,
             directions=directions,
             drug_name=drug.name,
             schedule=drug.schedule,
-            pharmacy=pharmacy,
+            pharmacy=pharmacy or Pharmacy(draft.pharmacy_id, "", "", "", "", ""),  # refused: never sent
             written_at=now,
         )
         return Screening(tuple(findings), tuple(alerts)), rx, wire

@@ -237,6 +237,16 @@ class Prescription:
         return self._next(notice.at, notices=(*self.notices, notice.notice_id)[-NOTICES_KEPT:], **changes)
 
 
+@dataclass(frozen=True)
+class Screened:
+    """The network's answer to a draft: the patient's id there (made now if they had none), its
+    own alerts, and the pharmacy the draft names (None: not in its directory)."""
+
+    vendor_patient_id: str
+    alerts: list[dict[str, str]]
+    pharmacy: Pharmacy | None
+
+
 def check_directions(directions: Directions, schedule: str | None) -> None:
     """What the form must say, whatever the drug: refused with the field named."""
     if not directions.sig.strip():
