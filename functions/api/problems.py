@@ -124,8 +124,6 @@ RULE_STATUS = {
     "refills-not-allowed": 422,
     "too-many-refills": 422,
     "idempotency-key-required": 428,
-    "no-such-renewal": 404,
-    "renewal-answered": 409,
 }
 
 # A JSON body deeper than this is refused before anything walks it. The deepest request the API

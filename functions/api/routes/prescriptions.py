@@ -100,7 +100,7 @@ class FillOut(_Model):
 class RenewalOut(_Model):
     request_id: str
     at: datetime
-    status: Literal["pending", "approved", "denied"]
+    status: Literal["pending"]
 
 
 class PrescriptionOut(_Model):

@@ -7,7 +7,7 @@ import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ApiError, type Api, newActionKey } from "../shared/api.ts";
 import { viewStyles } from "./ui.ts";
-import { saidOf } from "./words.ts";
+import { rxStatusWords, saidOf } from "./words.ts";
 
 interface Pharmacy {
   pharmacy_id: string;
@@ -19,7 +19,7 @@ interface Pharmacy {
   phone: string;
 }
 
-export type PrescriptionStatus = "sending" | "submitted" | "transmitted" | "failed" | "dispensed" | "cancel-requested" | "cancelled";
+import type { PrescriptionStatus } from "./words.ts";
 
 export interface Prescription {
   prescription_id: string;
@@ -57,26 +57,6 @@ interface Checks {
 interface Drug {
   rxcui: string;
   name: string;
-}
-
-/** Where a prescription stands, in the clinician's words. */
-export function rxStatusWords(rx: Pick<Prescription, "status" | "failure_reason" | "fills">): string {
-  switch (rx.status) {
-    case "sending":
-      return "Being sent";
-    case "submitted":
-      return "Sent to the network";
-    case "transmitted":
-      return "At the pharmacy";
-    case "failed":
-      return `Not delivered: ${rx.failure_reason || "the network gave no reason"}`;
-    case "dispensed":
-      return rx.fills.length > 1 ? `Dispensed (${rx.fills.length} fills)` : "Dispensed";
-    case "cancel-requested":
-      return "Cancelling at the pharmacy";
-    case "cancelled":
-      return "Cancelled";
-  }
 }
 
 const MOVING: PrescriptionStatus[] = ["sending", "submitted", "cancel-requested"];

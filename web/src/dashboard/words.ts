@@ -30,3 +30,26 @@ export function saidOf(error: unknown): string {
 export function isConflict(error: unknown): boolean {
   return error instanceof ApiError && error.status === 409 && error.kind === "conflict";
 }
+
+export type PrescriptionStatus = "sending" | "submitted" | "transmitted" | "failed" | "dispensed" | "cancel-requested" | "cancelled";
+
+/** Where a prescription stands, in the clinician's words. */
+export function rxStatusWords(rx: { status: PrescriptionStatus; failure_reason: string; fills: unknown[] }): string {
+  switch (rx.status) {
+    case "sending":
+      return "Being sent";
+    case "submitted":
+      return "Sent to the network";
+    case "transmitted":
+      return "At the pharmacy";
+    case "failed":
+      return `Not delivered: ${rx.failure_reason || "the network gave no reason"}`;
+    case "dispensed":
+      return rx.fills.length > 1 ? `Dispensed (${rx.fills.length} fills)` : "Dispensed";
+    case "cancel-requested":
+      return "Cancelling at the pharmacy";
+    case "cancelled":
+      return "Cancelled";
+  }
+}
+

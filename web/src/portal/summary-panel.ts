@@ -7,6 +7,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import { ApiError } from "../shared/api.ts";
 import { PortalScreen } from "./screen.ts";
 import { formatDay } from "./time.ts";
+import { type PrescriptionStatus, prescriptionWords } from "./words.ts";
 
 export interface VisitSummary {
   appointment_id: string;
@@ -23,31 +24,13 @@ export interface VisitSummary {
 export interface PatientPrescription {
   prescription_id: string;
   appointment_id: string;
-  status: "sending" | "submitted" | "transmitted" | "failed" | "dispensed" | "cancel-requested" | "cancelled";
+  status: PrescriptionStatus;
   drug: string;
   sig: string;
   quantity: number;
   quantity_unit: string;
   refills: number;
   pharmacy: { name: string; address: string; city: string; phone: string };
-}
-
-/** Where a prescription stands, in a patient's words. */
-export function prescriptionWords(status: PatientPrescription["status"]): string {
-  switch (status) {
-    case "sending":
-    case "submitted":
-      return "On its way to your pharmacy";
-    case "transmitted":
-      return "Your pharmacy has it";
-    case "failed":
-      return "It did not reach your pharmacy: the clinic will contact you";
-    case "dispensed":
-      return "Picked up or delivered";
-    case "cancel-requested":
-    case "cancelled":
-      return "Cancelled by your clinician";
-  }
 }
 
 /** A calendar day (`2026-12-08`) in words, the same day wherever the patient is. */

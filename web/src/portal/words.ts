@@ -131,3 +131,24 @@ export function languageName(code: string, locale?: string): string {
     return code;
   }
 }
+
+export type PrescriptionStatus = "sending" | "submitted" | "transmitted" | "failed" | "dispensed" | "cancel-requested" | "cancelled";
+
+/** Where a prescription stands, in a patient's words. */
+export function prescriptionWords(status: PrescriptionStatus): string {
+  switch (status) {
+    case "sending":
+    case "submitted":
+      return "On its way to your pharmacy";
+    case "transmitted":
+      return "Your pharmacy has it";
+    case "failed":
+      return "It did not reach your pharmacy: the clinic will contact you";
+    case "dispensed":
+      return "Picked up or delivered";
+    case "cancel-requested":
+    case "cancelled":
+      return "Cancelled by your clinician";
+  }
+}
+

@@ -92,9 +92,7 @@ class Fill:
 
 
 class RenewalStatus(Enum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    DENIED = "denied"
+    PENDING = "pending"  # answering one (approve, deny) is not built yet
 
 
 @dataclass(frozen=True)
@@ -102,7 +100,6 @@ class RenewalRequest:
     request_id: str  # the network's
     at: datetime
     status: RenewalStatus = RenewalStatus.PENDING
-    renewed_by: str | None = None  # the prescription that renews it, once approved
 
 
 class NoticeKind(Enum):
@@ -149,7 +146,6 @@ class Prescription:
     failure_reason: str = ""
     fills: tuple[Fill, ...] = ()
     renewals: tuple[RenewalRequest, ...] = ()
-    renews: str | None = None  # the prescription a renewal continues (MedicationRequest.priorPrescription)
     notices: tuple[str, ...] = ()
 
     @property
@@ -189,23 +185,6 @@ class Prescription:
                 "prescription-not-sent", "This prescription never reached a pharmacy: nothing to cancel."
             )
         return self._next(at, status=PrescriptionStatus.CANCEL_REQUESTED)
-
-    def answered_renewal(
-        self, request_id: str, approved: bool, renewed_by: str | None, at: datetime
-    ) -> Prescription:
-        found = next((r for r in self.renewals if r.request_id == request_id), None)
-        if found is None:
-            raise PrescriptionRuleError("no-such-renewal", "No such renewal request on this prescription.")
-        if found.status is not RenewalStatus.PENDING:
-            raise PrescriptionRuleError("renewal-answered", "This renewal request was answered already.")
-        answered = replace(
-            found,
-            status=RenewalStatus.APPROVED if approved else RenewalStatus.DENIED,
-            renewed_by=renewed_by,
-        )
-        return self._next(
-            at, renewals=tuple(answered if r.request_id == request_id else r for r in self.renewals)
-        )
 
     def applied(self, notice: Notice) -> Prescription | None:
         """The prescription after the network's notice, or None where it changes nothing: a repeat,
