@@ -54,6 +54,15 @@ def test_each_save_is_a_new_revision_made_on_the_one_before() -> None:
     assert kind(stale) == "note-changed"
 
 
+def test_an_autosave_retried_after_its_answer_was_lost_is_the_save_that_went_through() -> None:
+    note = saved(saved(started(), content("first")), content("second"))
+    again = note.saved(content("second"), on_revision=1, by="dr-a", at=AT, rendered_length=100)
+    assert again is note  # the same revision, nothing new to write
+    with pytest.raises(AppointmentRuleError) as other:  # other words on that revision: a conflict
+        note.saved(content("third"), on_revision=1, by="dr-a", at=AT, rendered_length=100)
+    assert kind(other) == "note-changed"
+
+
 def test_only_the_visits_provider_writes_and_signs() -> None:
     note = saved(started(), content())
     with pytest.raises(AppointmentRuleError) as other:

@@ -175,6 +175,8 @@ class ClinicalNotes:
                 at=now,
                 rendered_length=len(self._render(note, content, SIGNED_AT_PLACEHOLDER)),
             )
+            if saved is note:  # a retried save already kept: answered as kept, nothing written
+                return note
             encounter = f"Encounter/{encounter_id(note.appointment_id, note.visit_version)}"
             interaction = Interaction.CREATE if note.revision == 0 else Interaction.UPDATE
             self.notes.save_note(

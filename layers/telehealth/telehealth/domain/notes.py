@@ -192,13 +192,18 @@ class ClinicalNote:
     def saved(
         self, content: NoteContent, *, on_revision: int, by: str, at: datetime, rendered_length: int
     ) -> ClinicalNote:
-        """The draft as the clinician has it now."""
+        """The draft as the clinician has it now. The same words sent again on the revision before
+        (an autosave whose answer was lost, retried) are the save that made this revision: the
+        note as it is, not a conflict."""
         self._by_author(by)
         if self.signed:
             raise rule("note-signed", "The note is signed: correct it with an amendment or an addendum.")
+        checked = content.checked(self.template)
+        if self.revision and on_revision == self.revision - 1 and checked == self.content:
+            return self
         self._on(on_revision)
         _fits(rendered_length)
-        return replace(self, content=content.checked(self.template), revision=self.revision + 1, saved_at=at)
+        return replace(self, content=checked, revision=self.revision + 1, saved_at=at)
 
     def signed_now(self, *, on_revision: int, by: str, at: datetime, rendered: str) -> ClinicalNote:
         """Signed as saved at `on_revision`: what the clinician saw is what they sign
