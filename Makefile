@@ -90,7 +90,7 @@ test: setup ## lint, then every test suite (the platform's in two halves, and be
 	@mkdir -p .local; rm -rf .local/test-assembly; export TEST_ASSEMBLY_DIR=.local/test-assembly; \
 	  echo "beside the first half of the platform's tests: its second half, pytest --part rest and mypy (their output follows)"; \
 	  nice -n 10 $(BIN)/mypy > .local/mypy.log 2>&1 & typing=$$!; \
-	  nice -n 10 $(BIN)/python -m pytest --part rest -p no:cacheprovider > .local/rest.log 2>&1 & rest=$$!; \
+	  nice -n 4 $(BIN)/python -m pytest --part rest -p no:cacheprovider > .local/rest.log 2>&1 & rest=$$!; \
 	  $(BIN)/python -m pytest --part platform-2 -p no:cacheprovider > .local/platform-2.log 2>&1 & second=$$!; \
 	  $(BIN)/python -m pytest --part platform-1; first=$$?; \
 	  wait $$second; seconded=$$?; echo "--- pytest --part platform-2:"; cat .local/platform-2.log; \

@@ -15,12 +15,14 @@ from infra import topology
 from local.provision import ProvisionedTenant
 from local.signin import new_totp_secret
 from telehealth.adapters.admin_store import DynamoClinicAdmin, DynamoProviderAdmin
+from telehealth.adapters.prescriptions_store import DynamoPrescriptions
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.application.callers import Caller
 from telehealth.application.clinic_admin import ClinicAdmin
 from telehealth.domain.appointments import Actor
 from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.licensure import License
+from telehealth.domain.prescribing import SCHEDULES, DeaRegistration
 from telehealth.domain.scheduling import Availability, DayOff, Interval
 from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.fhir import projection
@@ -155,6 +157,20 @@ def email_of(user: SeedUser, tenant_id: str) -> str:
     return f"{user.local_part}@{tenant_id}.example"
 
 
+def _dea_registrations(
+    index: int, family_name: str, licenses: tuple[License, ...]
+) -> tuple[DeaRegistration, ...]:
+    """A DEA registration (Schedules II-V) in each state of an active license, numbered as DEA
+    numbers are: a registrant letter, the family name's initial, six digits and the check digit."""
+    found: list[DeaRegistration] = []
+    for n, state in enumerate(sorted({c.state for c in licenses if c.valid_until >= NEXT_YEAR})):
+        digits = [int(c) for c in f"{(index * 97 + n * 13) % 1_000_000:06d}"]
+        check = (digits[0] + digits[2] + digits[4] + 2 * (digits[1] + digits[3] + digits[5])) % 10
+        number = f"F{family_name[0].upper()}{''.join(map(str, digits))}{check}"
+        found.append(DeaRegistration(number, state, frozenset(SCHEDULES), date(2028, 12, 31)))
+    return tuple(found)
+
+
 def _credentials(index: int, states: tuple[str, ...]) -> tuple[License, ...]:
     """Licenses spread over the tenant's states: one provider each with a lapsed license, with
     compact privileges, and with licenses at both ends of the list."""
@@ -235,6 +251,7 @@ def seed_tenant(
     as_admin = Caller(Actor.STAFF, subs["admin"], frozenset(), frozenset({"admins"}))
     seed_clinic(admin, as_admin, clinic)
     users = {u.local_part: u for u in SEED_USERS}
+    prescriptions = DynamoPrescriptions(table, client=dynamodb)
     for index, seed in enumerate(SEED_PROVIDERS):
         user = users[seed.local_part]
         provider_id = seed.local_part.replace(".", "-")
@@ -250,6 +267,12 @@ def seed_tenant(
         )
         credentials = _credentials(index, tenant.tenant.states)
         admin.put_provider(as_admin, profile, credentials, subs[seed.local_part], 0, availability=hours)
+        if tenant.tenant.features.eprescribing and seed.specialty != "behavioral-health":
+            # A psychologist prescribes nothing; the others hold a DEA registration (II-V) in
+            # each state they are licensed in.
+            prescriptions.save_dea_registrations(
+                provider_id, _dea_registrations(index, user.family_name, credentials), 1, []
+            )
     store = DynamoSchedulingStore(table, client=dynamodb)
     items: list[dict[str, Any]] = []
     for number, user in enumerate(u for u in SEED_USERS if u.pool == "patients"):

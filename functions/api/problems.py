@@ -124,6 +124,7 @@ RULE_STATUS = {
     "refills-not-allowed": 422,
     "too-many-refills": 422,
     "idempotency-key-required": 428,
+    "dea-registrations": 422,
 }
 
 # A JSON body deeper than this is refused before anything walks it. The deepest request the API

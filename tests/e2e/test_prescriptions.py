@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from local.platform import PHOTON_WEBHOOK_SECRET, LocalPlatform
+from local.tokens import mint_client_credentials_token
 from telehealth.adapters.healthlake import HealthLakeFhirStore
 from telehealth.api_conventions import PRESCRIBING_WEBHOOK
 from telehealth.terminology.drugs import MEDRT, RXNORM
@@ -124,7 +125,7 @@ def test_a_prescription_is_checked_sent_once_transmitted_filled_and_then_not_can
     assert checks.json()["refused"] and checks.json()["findings"][0]["code"] == "allergy"
     refused = call(gateway, "POST", prescriptions, provider, written(AMOXICILLIN_500, riverside), **key())
     assert refused.status == 422 and refused.json()["type"] == "/problems/prescription-refused", refused.body
-    assert "Penicillins" in refused.json()["findings"][0]["message"]
+    assert "Penicillin" in refused.json()["findings"][0]["message"]
     before = call(gateway, "GET", prescriptions, provider).json()
     assert (before["prescriptions"], before["patient_state"]) == ([], "NY")
 
@@ -281,18 +282,82 @@ def test_a_pharmacy_that_takes_none_fails_with_its_reason_and_a_cancel_before_th
 
 
 def test_a_controlled_substance_needs_the_prescribers_dea_registration_in_the_patients_state(
-    gateway: str, seen: tuple[dict[str, Any], str]
+    platform: LocalPlatform, gateway: str, patient: str, seen: tuple[dict[str, Any], str]
 ) -> None:
     appointment, provider = seen
+    checks = f"/v1/appointments/{appointment['appointment_id']}/prescriptions/checks"
+    tramadol = written(TRAMADOL_50, pharmacy(gateway, provider, "riverside"), refills=0)
+    admin = user_tokens(platform, RIVERSIDE, "admin@riverside.example")["access"]
+    dea = f"/v1/admin/providers/{appointment['provider_id']}/dea-registrations"
+    kept = call(gateway, "GET", dea, admin).json()
+    assert "NY" in [r["state"] for r in kept["registrations"]]  # seeded, II-V, where they are licensed
+    assert call(gateway, "GET", dea, provider).json() == kept  # the prescriber reads their own
+    assert call(gateway, "GET", dea, patient).status == 403
+    assert call(gateway, "PUT", dea, provider, kept).status == 403  # only the clinic's admins change them
+
+    # Registered in NY, by video, before the flexibilities end: no refusal for the registration.
+    found = call(gateway, "POST", checks, provider, tramadol).json()
+    assert "dea-registration" not in [f["code"] for f in found["findings"]], found
+
+    # Registered elsewhere only: refused, with what is missing in words.
+    elsewhere = [r for r in kept["registrations"] if r["state"] != "NY"] or [
+        {"number": "FB1234563", "state": "NJ", "schedules": ["II", "III", "IV", "V"], "expires": "2028-12-31"}
+    ]
+    moved = call(gateway, "PUT", dea, admin, {"registrations": elsewhere, "version": kept["version"]})
+    assert moved.status == 200, moved.body
+    try:
+        refused = call(gateway, "POST", checks, provider, tramadol).json()
+        assert refused["refused"]
+        (finding,) = [f for f in refused["findings"] if f["code"] == "dea-registration"]
+        assert "Schedule IV" in finding["message"] and "NY" in finding["message"]
+        # What an admin cannot set: a number whose check digit is wrong, a stale version.
+        wrong = {**elsewhere[0], "number": "FB1234564"}
+        bad = call(gateway, "PUT", dea, admin, {"registrations": [wrong], "version": moved.json()["version"]})
+        assert bad.status == 422 and bad.json()["type"] == "/problems/dea-registrations"
+        stale = call(gateway, "PUT", dea, admin, {"registrations": elsewhere, "version": kept["version"]})
+        assert stale.status == 409
+    finally:
+        restored = call(gateway, "PUT", dea, admin, {**kept, "version": moved.json()["version"]})
+        assert restored.status == 200, restored.body
+
+
+def test_each_prescribing_route_answers_each_kind_of_caller_as_the_clinics_rules_say(
+    platform: LocalPlatform, gateway: str, patient: str, seen: tuple[dict[str, Any], str]
+) -> None:
+    """Route by route: the visit's provider alone checks, sends, lists and cancels; patients read
+    their own and search pharmacies; the desk does neither; a machine client and another tenant's
+    users get the authorizer's 401."""
+    appointment, provider = seen
+    visit = f"/v1/appointments/{appointment['appointment_id']}/prescriptions"
     riverside = pharmacy(gateway, provider, "riverside")
-    checks = call(
-        gateway,
-        "POST",
-        f"/v1/appointments/{appointment['appointment_id']}/prescriptions/checks",
-        provider,
-        written(TRAMADOL_50, riverside, refills=0),
-    ).json()
-    assert checks["refused"] and "dea-registration" in [f["code"] for f in checks["findings"]]
+    body = written(SERTRALINE_50, riverside)
+    who = {
+        "patient": patient,
+        "other provider": user_tokens(platform, RIVERSIDE, "dr.okafor@riverside.example")["access"],
+        "staff": user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"],
+        "machine": mint_client_credentials_token(
+            issuer=platform.provisioned[RIVERSIDE].issuers["workforce"],
+            client_id="ehr-test",
+            scopes=["telehealth/appointments.read", "system/*.rs"],
+        ),
+        "other tenant": user_tokens(platform, "desert-clinic", "patient.one@desert-clinic.example")["access"],
+    }
+    nobody = {"machine": 401, "other tenant": 401}
+    clinicians_only = {"patient": 403, "other provider": 404, "staff": 403, **nobody}
+    routes: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
+        ("POST", f"{visit}/checks", body, clinicians_only),
+        ("POST", visit, body, clinicians_only),
+        ("GET", visit, None, clinicians_only),
+        ("POST", "/v1/prescriptions/01ARZ3NDEKTSV4RRFFQ69G5FAV/cancel", None, clinicians_only),
+        ("GET", "/v1/me/prescriptions", None,
+         {"patient": 200, "other provider": 403, "staff": 403, **nobody}),
+        ("GET", "/v1/pharmacies?state=NY", None,
+         {"patient": 200, "other provider": 200, "staff": 403, **nobody}),
+    ]  # fmt: skip
+    for method, path, sent, expected in routes:
+        for role, status in expected.items():
+            reply = call(gateway, method, path, who[role], sent, **key())
+            assert reply.status == status, (method, path, role, reply.status, reply.body[:200])
 
 
 def test_a_tenant_without_eprescribing_has_no_prescribing_routes(
@@ -300,11 +365,13 @@ def test_a_tenant_without_eprescribing_has_no_prescribing_routes(
 ) -> None:
     desert = "desert-clinic"
     patient = user_tokens(platform, desert, "patient.one@desert-clinic.example")["access"]
-    for method, path in (
-        ("GET", "/v1/me/prescriptions"),
-        ("GET", "/v1/pharmacies?state=AZ"),
-        ("POST", "/v1/appointments/01ARZ3NDEKTSV4RRFFQ69G5FAV/prescriptions"),
-        ("POST", PRESCRIBING_WEBHOOK),
+    admin = user_tokens(platform, desert, "admin@desert-clinic.example")["access"]
+    for token, method, path in (
+        (patient, "GET", "/v1/me/prescriptions"),
+        (patient, "GET", "/v1/pharmacies?state=AZ"),
+        (patient, "POST", "/v1/appointments/01ARZ3NDEKTSV4RRFFQ69G5FAV/prescriptions"),
+        (patient, "POST", PRESCRIBING_WEBHOOK),
+        (admin, "GET", "/v1/admin/providers/dr-ramirez/dea-registrations"),  # under the admin group's route
     ):
-        reply = call(gateway, method, f"/tenants/{desert}{path}", patient)
+        reply = call(gateway, method, f"/tenants/{desert}{path}", token)
         assert reply.status == 404 and reply.headers["Content-Type"] == "application/problem+json", reply.body

@@ -238,3 +238,15 @@ def test_the_rules_live_in_the_clinic_settings_and_change_there_field_by_field()
     for bad in bad_rules:
         with pytest.raises(SettingsError):
             with_changes(ClinicSettings(), {"controlled_substances": bad})
+
+
+def test_a_dea_number_is_two_letters_six_digits_and_its_check_digit() -> None:
+    from telehealth.domain.prescribing import dea_number_valid
+
+    assert dea_number_valid("AB1234563")  # 1+3+5 + 2*(2+4+6) = 33: the check digit is 3
+    assert not dea_number_valid("AB1234564")
+    assert not dea_number_valid("A11234563") and not dea_number_valid("AB123456")
+    with pytest.raises(ValueError, match="check digit"):
+        DeaRegistration("AB1234564", "NY", frozenset({"II"}), date(2028, 1, 1))
+    with pytest.raises(ValueError, match="schedules"):
+        DeaRegistration("AB1234563", "NY", frozenset({"I"}), date(2028, 1, 1))

@@ -172,3 +172,12 @@ def test_photons_webhooks_are_read_once_signed_and_the_rest_are_ignored() -> Non
         network.notice(_signed(placed)[0], _signed(placed, "another secret")[1])
     with pytest.raises(NoticeRefusedError):
         PhotonNetwork({}).notice(*_signed(placed))  # no secret set: nothing is taken
+
+
+def test_the_networks_news_may_come_before_the_sends_answer_and_stands() -> None:
+    early = written().applied(notice(NoticeKind.TRANSMITTED))
+    assert early is not None and early.status is PrescriptionStatus.TRANSMITTED
+    sent = early.submitted("rx_1", "ord_1", AT)
+    assert (sent.status, sent.vendor_order_id) == (PrescriptionStatus.TRANSMITTED, "ord_1")
+    with pytest.raises(PrescriptionRuleError):
+        sent.submitted("rx_2", "ord_2", AT)  # the ids are kept once

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from functions.api import context, idempotent
 from functions.api.contract import PRESCRIPTIONS, answers
+from functions.api.routes.admin import ProviderId
 from functions.api.routes.scheduling import AppointmentId
 from telehealth.api_conventions import PRESCRIBING_WEBHOOK
 from telehealth.domain.prescriptions import (
@@ -28,6 +29,7 @@ from telehealth.domain.prescriptions import (
 
 if TYPE_CHECKING:
     from telehealth.application.prescriptions import PrescriptionDraft, Screening
+    from telehealth.domain.prescribing import DeaRegistration
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -132,6 +134,23 @@ class VisitPrescriptionsOut(_Model):
     prescriptions: list[PrescriptionOut]
     patient_state: str = Field(description="Where the patient checked in from")
     pharmacy: PharmacyOut | None = Field(description="The pharmacy the patient's last prescription went to")
+
+
+class DeaRegistrationIn(_Model):
+    number: Annotated[str, Field(pattern=r"^[A-Z]{2}[0-9]{7}$", description="DEA's, with its check digit")]
+    state: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    schedules: list[Literal["II", "III", "IV", "V"]] = Field(min_length=1, max_length=4)
+    expires: date
+
+
+class DeaRegistrationsIn(_Model):
+    registrations: list[DeaRegistrationIn] = Field(max_length=60)
+    version: int = Field(ge=0, description="The version read (0: none yet)")
+
+
+class DeaRegistrationsOut(_Model):
+    registrations: list[DeaRegistrationIn]
+    version: int
 
 
 class NoticeOut(_Model):
@@ -319,3 +338,64 @@ def prescribing_notice() -> NoticeOut:
     if len(signature) != 64 or len(body.encode()) > NOTICE_MAX_BYTES:
         raise NoticeRefusedError("no signature of the network's shape")
     return NoticeOut(received=context.prescribing().receive(body, signature))
+
+
+_DEA = "/v1/admin/providers/<provider_id>/dea-registrations"
+
+
+def _prescribing_on() -> None:
+    """The admin routes are the admin group's greedy resource, there in every tenant: where
+    e-prescribing is off they answer 404 as its own routes do."""
+    import os
+
+    from telehealth.application.callers import NotFoundError
+
+    if not os.environ.get("PRESCRIBING_FUNCTION"):
+        raise NotFoundError("e-prescribing is off")
+
+
+def _registrations_out(found: tuple[tuple[DeaRegistration, ...], int]) -> DeaRegistrationsOut:
+    registrations, version = found
+    return DeaRegistrationsOut(
+        registrations=[
+            DeaRegistrationIn.model_validate(
+                {"number": r.number, "state": r.state, "schedules": sorted(r.schedules), "expires": r.expires}
+            )
+            for r in registrations
+        ],
+        version=version,
+    )
+
+
+@router.get(
+    _DEA,
+    summary="A prescriber's DEA registrations (admins; the prescriber)",
+    tags=[PRESCRIPTIONS],
+    **answers(404),
+)
+def dea_registrations(provider_id: ProviderId) -> DeaRegistrationsOut:
+    _prescribing_on()
+    return _registrations_out(context.prescribing().dea_registrations(context.caller(router), provider_id))
+
+
+@router.put(
+    _DEA,
+    summary="Set a prescriber's DEA registrations, one per state (admins): what controlled substances need",
+    tags=[PRESCRIPTIONS],
+    **answers(404, 409, 422),
+)
+def set_dea_registrations(provider_id: ProviderId, body: DeaRegistrationsIn) -> DeaRegistrationsOut:
+    from telehealth.domain.prescribing import DeaRegistration
+    from telehealth.domain.prescriptions import PrescriptionRuleError
+
+    _prescribing_on()
+    try:
+        registrations = [
+            DeaRegistration(r.number, r.state, frozenset(r.schedules), r.expires) for r in body.registrations
+        ]
+    except ValueError as error:  # our own words (the check digit), not the input
+        raise PrescriptionRuleError("dea-registrations", str(error)) from error
+    found = context.prescribing().set_dea_registrations(
+        context.caller(router), provider_id, registrations, body.version
+    )
+    return _registrations_out(found)

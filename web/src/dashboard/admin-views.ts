@@ -1,5 +1,6 @@
 // Clinic administration: providers (profile, licences, privileges), services and the clinic's
 // settings, each guarded by the version read (a 409: someone else changed it; reload).
+import "./admin-dea.ts";
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { keyed } from "lit/directives/keyed.js";
@@ -194,6 +195,9 @@ export class AdminProviders extends AdminView {
       })}
       <p role="status">${this.said}</p>
       ${p ? keyed(this.generation, this.renderProvider(p)) : nothing}
+      ${p && !this.isNew
+        ? keyed(p.provider_id, html`<admin-dea-registrations .api=${this.api} .providerId=${p.provider_id}></admin-dea-registrations>`)
+        : nothing}
     `;
   }
 
@@ -371,6 +375,8 @@ interface Settings {
   no_show_fee_minor: number;
   late_cancellation_fee_minor: number;
   proceed_unpaid: boolean;
+  note_template: string[];
+  controlled_substances: { flexibilities_until: string; after_flexibilities: string; buprenorphine_max_days: number; pdmp_max_age_days: number };
   version: number;
 }
 
@@ -437,6 +443,12 @@ export class AdminSettings extends AdminView {
       booking_horizon_days: Number(fieldValue(form, "booking_horizon_days")),
       max_open_bookings: Number(fieldValue(form, "max_open_bookings")),
       visit_timings: timings,
+      note_template: fieldValue(form, "note_template").split("\n").map((t) => t.trim()).filter(Boolean),
+      controlled_substances: {
+        flexibilities_until: fieldValue(form, "flexibilities_until"),
+        buprenorphine_max_days: Number(fieldValue(form, "buprenorphine_max_days")),
+        pdmp_max_age_days: Number(fieldValue(form, "pdmp_max_age_days")),
+      },
       version: this.settings.version,
     };
     await this.change(async () => {
@@ -465,6 +477,17 @@ export class AdminSettings extends AdminView {
               ${TIMINGS.map(
                 ([name, words]) => html`<label>${words} <input name=${name} type="number" min="0.1" step="any" required .value=${String(Number(s.visit_timings[name]) / 60)}></label>`,
               )}
+            </fieldset>
+            <fieldset>
+              <legend>Clinical notes</legend>
+              <label>Sections of a visit note, one a line (a note already started keeps its own)
+                <textarea name="note_template" rows="5" required .value=${s.note_template.join("\n")}></textarea></label>
+            </fieldset>
+            <fieldset>
+              <legend>Controlled substances by telemedicine</legend>
+              <label>DEA's telemedicine flexibilities end after <input name="flexibilities_until" type="date" required .value=${s.controlled_substances.flexibilities_until}></label>
+              <label>Then, without an in-person evaluation, at most this many days' supply of buprenorphine <input name="buprenorphine_max_days" type="number" min="1" max="365" required .value=${String(s.controlled_substances.buprenorphine_max_days)}></label>
+              <label>The state's PDMP checked within, days <input name="pdmp_max_age_days" type="number" min="0" max="90" required .value=${String(s.controlled_substances.pdmp_max_age_days)}></label>
             </fieldset>
             ${this.payments
               ? html`<fieldset>

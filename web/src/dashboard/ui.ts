@@ -19,7 +19,7 @@ export const viewStyles = css`
   caption { text-align: left; font-weight: 600; padding: 0 0 0.5rem; }
   th, td { text-align: left; padding: 0.5rem; border-bottom: 1px solid #c9d2dc; vertical-align: top; }
   th { font-weight: 600; }
-  button, input, select { font: inherit; }
+  button, input, select, textarea { font: inherit; }
   button {
     padding: 0.45rem 0.9rem; border-radius: 6px; border: 1px solid var(--accent, #0b5cad);
     background: var(--accent, #0b5cad); color: #fff; cursor: pointer; min-height: 2.5rem;
@@ -27,7 +27,7 @@ export const viewStyles = css`
   button.secondary { background: #fff; color: var(--accent, #0b5cad); }
   button.danger { background: var(--danger, #a4262c); border-color: var(--danger, #a4262c); }
   button[disabled] { opacity: 0.6; cursor: not-allowed; }
-  input, select { padding: 0.4rem; border: 1px solid #5b6b7c; border-radius: 4px; min-height: 2.25rem; }
+  input, select, textarea { padding: 0.4rem; border: 1px solid #5b6b7c; border-radius: 4px; min-height: 2.25rem; }
   label { display: inline-flex; flex-direction: column; gap: 0.2rem; margin: 0 1rem 0.75rem 0; }
   label.inline { flex-direction: row; align-items: center; gap: 0.4rem; }
   fieldset { border: 1px solid #c9d2dc; border-radius: 6px; margin: 0 0 1rem; padding: 0.5rem 1rem; }

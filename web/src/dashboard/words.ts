@@ -16,11 +16,30 @@ const CLINIC_WORDS: Record<string, string> = {
   "nothing-captured": "Nothing has been taken for this visit yet, so there is nothing to refund.",
   "payment-refused": "Stripe refused that. Check the payment in Stripe's dashboard.",
   "visit-not-seen": "The note opens once you have admitted the patient to the visit.",
+  "prescribing-unavailable": "The e-prescribing network is not answering. Send again in a moment: it will not be sent twice.",
+  "prescription-refused": "A check refused this prescription. Check it again to see why.",
+  "acknowledge-alerts": "Read and tick each warning and alert, then send again.",
 };
+
+// Kinds whose detail the API writes for the clinician, in the clinic's rules' own words (never
+// echoing what was sent): the dashboard says the detail itself.
+const DETAILED = new Set([
+  "prescription-dispensed",
+  "prescription-cancelled",
+  "prescription-not-sent",
+  "prescription-refused-by-network",
+  "unknown-pharmacy",
+  "patient-phone-required",
+  "sig-required",
+  "refills-not-allowed",
+  "too-many-refills",
+  "dea-registrations",
+]);
 
 export function saidOf(error: unknown): string {
   if (error instanceof ApiError) {
     if (error.kind in CLINIC_WORDS) return CLINIC_WORDS[error.kind];
+    if (DETAILED.has(error.kind) && typeof error.problem.detail === "string") return error.problem.detail;
     if (error.status === 403) return CLINIC_WORDS.forbidden;
     return error.plain;
   }

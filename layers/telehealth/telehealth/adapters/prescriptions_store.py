@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.table_store import TableStore
+from telehealth.domain.prescribing import DeaRegistration
 from telehealth.domain.prescriptions import (
     Directions,
     Fill,
@@ -198,3 +200,41 @@ class DynamoPrescriptions(TableStore):
 
     def remember(self, patient_id: str, vendor_patient_id: str, pharmacy: Pharmacy | None) -> None:
         self._client.put_item(TableName=self.table, Item=self._link(patient_id, vendor_patient_id, pharmacy))
+
+    def dea_registrations(self, provider_id: str) -> tuple[tuple[DeaRegistration, ...], int]:
+        """The prescriber's DEA registrations and their version (none, version 0, before any)."""
+        found = self._get(f"PROVIDER#{provider_id}", "DEA")
+        if not found:
+            return (), 0
+        return (
+            tuple(
+                DeaRegistration(
+                    r["number"], r["state"], frozenset(r["schedules"]), date.fromisoformat(r["expires"])
+                )
+                for r in json.loads(found["registrations"])
+            ),
+            int(found["version"]),
+        )
+
+    def save_dea_registrations(
+        self,
+        provider_id: str,
+        registrations: tuple[DeaRegistration, ...],
+        version: int,
+        outbox: list[OutboxEntry],
+    ) -> None:
+        body = [
+            {
+                "number": r.number,
+                "state": r.state,
+                "schedules": sorted(r.schedules),
+                "expires": r.expires.isoformat(),
+            }
+            for r in registrations
+        ]
+        put = self._versioned_put(
+            {"pk": f"PROVIDER#{provider_id}", "sk": "DEA", "registrations": json.dumps(body)},
+            counter="version",
+            value=version,
+        )
+        self._commit([put], outbox, None, StaleWriteError("the registrations changed meanwhile"))

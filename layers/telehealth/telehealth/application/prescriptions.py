@@ -29,6 +29,8 @@ from telehealth.domain.ids import new_id
 from telehealth.domain.licensure import LicensurePolicy
 from telehealth.domain.medical_history import EntryStatus, MedicalHistory
 from telehealth.domain.prescribing import (
+    MAX_DEA_REGISTRATIONS,
+    DeaRegistration,
     DrugFacts,
     Finding,
     KnownAllergy,
@@ -51,6 +53,7 @@ from telehealth.domain.prescriptions import (
     check_directions,
 )
 from telehealth.domain.visits import Visit
+from telehealth.errors import StaleWriteError
 from telehealth.events import (
     PrescriptionCancelled,
     PrescriptionDispensed,
@@ -102,6 +105,16 @@ class PrescriptionRecords(Protocol):
     def remember(self, patient_id: str, vendor_patient_id: str, pharmacy: Pharmacy | None) -> None: ...
 
     def record(self, outbox: list[OutboxEntry]) -> None: ...
+
+    def dea_registrations(self, provider_id: str) -> tuple[tuple[DeaRegistration, ...], int]: ...
+
+    def save_dea_registrations(
+        self,
+        provider_id: str,
+        registrations: tuple[DeaRegistration, ...],
+        version: int,
+        outbox: list[OutboxEntry],
+    ) -> None: ...
 
 
 class PrescribingNetwork(Protocol):
@@ -262,13 +275,25 @@ class Prescribing:
                 "prescription-refused-by-network",
                 f"The e-prescribing network refused it ({error.code}); nothing reached a pharmacy.",
             ) from error
-        now = self.clock()
-        submitted = rx.submitted(vendor_rx, vendor_order, now)
-        resources = record.record(submitted)
-        outbox = [OutboxEntry(r, submitted.version) for r in resources.values()]
-        outbox.append(self.trail.entry(self.trail.agent(caller), Interaction.CREATE, list(resources), now))
-        self.store.save(submitted, outbox, remember=(vendor_patient_id, rx.pharmacy))
-        return submitted
+        for _ in range(3):
+            now = self.clock()
+            submitted = rx.submitted(vendor_rx, vendor_order, now)
+            resources = record.record(submitted)
+            outbox = [OutboxEntry(r, submitted.version) for r in resources.values()]
+            outbox.append(
+                self.trail.entry(self.trail.agent(caller), Interaction.CREATE, list(resources), now)
+            )
+            try:
+                self.store.save(submitted, outbox, remember=(vendor_patient_id, rx.pharmacy))
+                return submitted
+            except StaleWriteError:
+                # The network's webhook (transmitted, even failed) was applied while the send was
+                # being answered: the ids go onto what it made of the prescription.
+                fresh = self.store.prescription(rx.prescription_id)
+                if fresh is None:
+                    raise
+                rx = fresh
+        raise StaleWriteError("the prescription kept changing while it was being sent")
 
     def cancel(
         self, caller: Caller, prescription_id: str, idempotency: Idempotency | None = None
@@ -397,6 +422,44 @@ class Prescribing:
                 self.trail.entries(self.trail.agent(caller), Interaction.READ, refs, self.clock())
             )
 
+    # --- a prescriber's DEA registrations (the clinic's admins keep them) ---------------------------
+
+    def dea_registrations(self, caller: Caller, provider_id: str) -> tuple[tuple[DeaRegistration, ...], int]:
+        with self.trail.request(caller, Interaction.READ):
+            self._admin_or_self(caller, provider_id)
+            return self.store.dea_registrations(provider_id)
+
+    def set_dea_registrations(
+        self, caller: Caller, provider_id: str, registrations: Sequence[DeaRegistration], version: int
+    ) -> tuple[tuple[DeaRegistration, ...], int]:
+        """The prescriber's registrations as the admin lists them, on the version read (a stale
+        one is a 409): what the controlled-substance checks read. Audited."""
+        with self.trail.request(caller, Interaction.UPDATE):
+            from telehealth.application.clinic_admin import ClinicAdmin
+
+            ClinicAdmin.require_admin(caller)
+            if self.team.provider(provider_id) is None:
+                raise NotFoundError("no such provider")
+            if len(registrations) > MAX_DEA_REGISTRATIONS or len({r.state for r in registrations}) != len(
+                registrations
+            ):
+                raise PrescriptionRuleError(
+                    "dea-registrations", f"One registration per state, at most {MAX_DEA_REGISTRATIONS}."
+                )
+            kept = tuple(sorted(registrations, key=lambda r: r.state))
+            entry = self.trail.entry(
+                self.trail.agent(caller), Interaction.UPDATE, [f"Practitioner/{provider_id}"], self.clock()
+            )
+            self.store.save_dea_registrations(provider_id, kept, version + 1, [entry])
+            return kept, version + 1
+
+    def _admin_or_self(self, caller: Caller, provider_id: str) -> None:
+        from telehealth.application.clinic_admin import ClinicAdmin
+
+        if caller.actor is Actor.PROVIDER and self.team.provider_for_user(caller.subject) == provider_id:
+            return
+        ClinicAdmin.require_admin(caller)
+
     # --- checks --------------------------------------------------------------------------------------------
 
     def _provider(self, caller: Caller) -> str:
@@ -438,6 +501,7 @@ class Prescribing:
             history_of = pool.submit(self.histories.history, patient_id)
             earlier_of = pool.submit(self.store.for_patient, patient_id)
             link_of = pool.submit(self.store.prescribing_link, patient_id)
+            registrations_of = pool.submit(self.store.dea_registrations, own)
         patient, provider, history = profile_of.result(), provider_of.result(), history_of.result()
         earlier, (vendor_patient_id, remembered) = earlier_of.result(), link_of.result()
         if patient is None or not patient.phone:
@@ -470,7 +534,7 @@ class Prescribing:
             modality=Modality.AUDIO_VIDEO,
             patient_state=state,
             days_supply=directions.days_supply,
-            registrations=(),  # DEA registrations are not yet kept per provider: controlled drugs are refused
+            registrations=registrations_of.result()[0],
             prior_in_person=draft.prior_in_person,
             pdmp_checked_on=draft.pdmp_checked_on,
         )

@@ -83,6 +83,26 @@ class DeaRegistration:
     schedules: frozenset[str]
     expires: date
 
+    def __post_init__(self) -> None:
+        if not dea_number_valid(self.number):
+            raise ValueError(
+                "a DEA registration number is two letters and seven digits, its last the check digit"
+            )
+        if not self.schedules or not self.schedules <= set(SCHEDULES):
+            raise ValueError(f"schedules are among {', '.join(SCHEDULES)}")
+
+
+MAX_DEA_REGISTRATIONS = 60  # one per state a prescriber practises in, and some to spare
+
+
+def dea_number_valid(number: str) -> bool:
+    """DEA's check: two letters, seven digits; the first, third and fifth digits summed, plus twice
+    the sum of the second, fourth and sixth, end in the seventh."""
+    if len(number) != 9 or not number[:2].isalpha() or not number[2:].isdigit():
+        return False
+    d = [int(c) for c in number[2:]]
+    return (d[0] + d[2] + d[4] + 2 * (d[1] + d[3] + d[5])) % 10 == d[6]
+
 
 @dataclass(frozen=True)
 class ControlledSubstanceRules:

@@ -160,13 +160,13 @@ class Prescription:
         return replace(self, version=self.version + 1, updated_at=at, **changes)  # type: ignore[arg-type]
 
     def submitted(self, vendor_prescription_id: str, vendor_order_id: str, at: datetime) -> Prescription:
-        if self.status is not PrescriptionStatus.SENDING:
+        """The vendor took it: its ids kept. The network's news may have come first (its webhook
+        can beat the answer to the send): then the status it brought stands."""
+        if self.vendor_order_id:
             raise PrescriptionRuleError("prescription-not-sending", "This prescription was sent already.")
+        status = PrescriptionStatus.SUBMITTED if self.status is PrescriptionStatus.SENDING else self.status
         return self._next(
-            at,
-            status=PrescriptionStatus.SUBMITTED,
-            vendor_prescription_id=vendor_prescription_id,
-            vendor_order_id=vendor_order_id,
+            at, status=status, vendor_prescription_id=vendor_prescription_id, vendor_order_id=vendor_order_id
         )
 
     def cancel_requested(self, at: datetime) -> Prescription:
