@@ -1021,6 +1021,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/providers/{provider_id}/availability", ("GET", "PUT"), _CLINICIAN),
     Route("/v1/patients/search", ("POST",), _CLINICIAN),  # the front desk, booking for a patient
     Route("/v1/referrals", ("GET",), _CLINICIAN),  # the front desk's worklist
+    Route("/v1/follow-ups", ("GET",), _CLINICIAN),  # and its follow-ups to book
     Route("/v1/patients/{patient_id}/coverage", ("GET", "PUT"), _CLINICIAN, feature="payments"),
     Route("/v1/referrals/{referral_id}", ("GET",), _CLINICIAN),
     # The clinic's administration.

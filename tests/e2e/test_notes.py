@@ -163,6 +163,15 @@ def test_a_note_is_drafted_as_typed_signed_into_the_record_amended_and_added_to(
     assert b"Viral pharyngitis" not in summary.body
     assert call(gateway, "GET", f"/v1/appointments/{visit_id}/summary", provider).status == 403
 
+    # The desk sees the follow-up on its worklist, by the day it is wanted by, until it is booked.
+    worklist = call(gateway, "GET", "/v1/follow-ups", staff)
+    assert worklist.status == 200, worklist.body
+    (asked,) = [f for f in worklist.json() if f["appointment_id"] == visit_id]
+    assert (asked["due"], asked["reason"]) == (read["follow_up"]["by"], "if not better")
+    assert asked["provider_id"] == appointment["provider_id"] and asked["patient"]["given_name"] == "Jordan"
+    assert call(gateway, "GET", "/v1/follow-ups", patient).status == 403
+    assert call(gateway, "GET", "/v1/follow-ups", provider).status == 403
+
     def told() -> Any:
         from moto.ses.models import ses_backends
 

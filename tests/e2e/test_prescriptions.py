@@ -266,7 +266,8 @@ def test_a_pharmacy_that_takes_none_fails_with_its_reason_and_a_cancel_before_th
     assert sent.status == 201, sent.body
     cancelling = sent.json()["prescription_id"]
     asked = call(gateway, "POST", f"/v1/prescriptions/{cancelling}/cancel", provider, **key())
-    assert asked.status == 200 and asked.json()["status"] == "cancel-requested", asked.body
+    # Asked, or already confirmed: the network's webhook may come before the answer.
+    assert asked.status == 200 and asked.json()["status"] in ("cancel-requested", "cancelled"), asked.body
     assert eventually(
         lambda: status_of(gateway, provider, visit_id, cancelling)["status"] == "cancelled", timeout_s=30
     )

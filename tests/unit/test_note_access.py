@@ -4,8 +4,8 @@ note's status and codes; patients never the clinician's note. Every read is audi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -150,3 +150,47 @@ def test_only_the_author_writes_signs_and_adds_and_the_record_names_no_one_else(
         for r in record
     )
     assert signed.current is not None and "Ada Synthetic" in signed.current.rendered
+
+
+def test_the_desks_follow_ups_are_the_signed_notes_asking_for_one_that_no_later_visit_answers() -> None:
+    from telehealth.application.after_visit import AfterVisitSummaries
+    from telehealth.domain.appointments import AppointmentStatus
+    from telehealth.domain.notes import FollowUp
+
+    notes, fakes = service()
+    saved = notes.save_draft(
+        AUTHOR, APPOINTMENT, NoteDraft(SOAP_TEXT, ["J02.9"], follow_up=FollowUp(7, "if not better")), 0
+    )
+    notes.sign(AUTHOR, APPOINTMENT, saved.revision)
+    later: list[Appointment] = []
+
+    class Clinic(Fakes):
+        def follow_ups(self, since: date, limit: int) -> list[ClinicalNote]:
+            return [n for n in fakes.notes.values() if n.follow_up_due]
+
+        def appointments_of_patient(self, patient_id: str) -> list[Appointment]:
+            return later
+
+        def patient(self, patient_id: str) -> None:
+            return None
+
+    clinic = Clinic(fakes.notes)
+    desk = AfterVisitSummaries(clinic, clinic, clinic, None, "", lambda: NOW, AuditTrail(clinic, lambda: NOW))  # type: ignore[arg-type]
+    (asked,) = desk.follow_ups(DESK)
+    assert (asked.due, asked.reason, asked.provider_id) == (
+        (NOW + timedelta(days=7)).date(),
+        "if not better",
+        "dr-author",
+    )
+    with pytest.raises(NotAuthorizedError):
+        desk.follow_ups(AUTHOR)
+    start = NOW + timedelta(days=5)
+    other = Appointment(
+        "01JAPPTBBBBBBBBBBBBBBBBBBB", "dr-colleague", "patient-1", "general", start, start, "NY"
+    )
+    later.append(other)  # a visit with another clinician does not answer it
+    assert len(desk.follow_ups(DESK)) == 1
+    later.append(replace(other, provider_id="dr-author", status=AppointmentStatus.CANCELLED))
+    assert len(desk.follow_ups(DESK)) == 1  # nor a cancelled one
+    later.append(replace(other, provider_id="dr-author"))
+    assert desk.follow_ups(DESK) == []  # booked with the same clinician: off the list

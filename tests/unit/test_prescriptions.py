@@ -181,3 +181,15 @@ def test_the_networks_news_may_come_before_the_sends_answer_and_stands() -> None
     assert (sent.status, sent.vendor_order_id) == (PrescriptionStatus.TRANSMITTED, "ord_1")
     with pytest.raises(PrescriptionRuleError):
         sent.submitted("rx_2", "ord_2", AT)  # the ids are kept once
+
+
+def test_a_cancellation_confirmed_before_the_request_was_kept_stays_cancelled() -> None:
+    asked = written().submitted("rx_1", "ord_1", AT).cancel_requested(AT)
+    confirmed = asked.applied(notice(NoticeKind.CANCELLED))
+    assert confirmed is not None
+    kept = confirmed.asked_to_cancel(AT)
+    assert (kept.status, kept.version) == (PrescriptionStatus.CANCELLED, confirmed.version + 1)
+    with pytest.raises(PrescriptionRuleError):
+        written().submitted("rx_1", "ord_1", AT).applied(
+            notice(NoticeKind.DISPENSED, fill_id="f")
+        ).asked_to_cancel(AT)  # type: ignore[union-attr]

@@ -345,3 +345,49 @@ def visit_summary(appointment_id: AppointmentId) -> SummaryOut:
         signed_at=found.signed_at,
         updated=found.updated,
     )
+
+
+class FollowUpPatientOut(_Model):
+    patient_id: str
+    given_name: str | None
+    family_name: str | None
+    birth_date: date | None
+    home_state: str | None
+
+
+class FollowUpToBookOut(_Model):
+    appointment_id: str = Field(description="The visit whose note asks for the follow-up")
+    patient: FollowUpPatientOut | None
+    provider_id: str = Field(description="Who to book it with")
+    clinician: str
+    due: date = Field(description="The last day the clinician would like to see the patient again by")
+    reason: str
+
+
+@router.get(
+    "/v1/follow-ups",
+    summary="The desk's worklist: follow-ups signed notes ask for that no visit answers yet",
+    tags=[NOTES],
+    **answers(),
+)
+def follow_ups() -> list[FollowUpToBookOut]:
+    found = context.after_visit().follow_ups(context.caller(router))
+    return [
+        FollowUpToBookOut(
+            appointment_id=f.appointment_id,
+            patient=FollowUpPatientOut(
+                patient_id=f.patient.patient_id,
+                given_name=f.patient.given_name,
+                family_name=f.patient.family_name,
+                birth_date=f.patient.birth_date,
+                home_state=f.patient.home_state,
+            )
+            if f.patient
+            else None,
+            provider_id=f.provider_id,
+            clinician=f.clinician,
+            due=f.due,
+            reason=f.reason,
+        )
+        for f in found
+    ]

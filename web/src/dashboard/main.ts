@@ -174,6 +174,10 @@ export class ClinicDashboard extends LitElement {
       case "day":
         return html`<staff-day .api=${this.api} ?payments=${Boolean(this.config.payments)}></staff-day>`;
       case "book":
+        if (rest[0] === "follow-up" && rest[1]) {
+          return html`<staff-book .api=${this.api} .followUpOf=${decodeURIComponent(rest[1])}
+            ?payments=${Boolean(this.config.payments)}></staff-book>`;
+        }
         return html`<staff-book .api=${this.api} .referralId=${rest[0] ? decodeURIComponent(rest[0]) : ""}
           ?payments=${Boolean(this.config.payments)}></staff-book>`;
       case "referrals":

@@ -191,6 +191,7 @@ export class StaffReferrals extends LitElement {
 
   @property({ attribute: false }) api!: Api;
   @state() private referrals: Referral[] | null = null;
+  @state() private followUps: FollowUpToBook[] | null = null;
   @state() private error = "";
 
   override connectedCallback(): void {
@@ -200,10 +201,42 @@ export class StaffReferrals extends LitElement {
 
   private async load(): Promise<void> {
     try {
-      this.referrals = (await this.api.get<{ referrals: Referral[] }>("/v1/referrals")).referrals;
+      const [referrals, followUps] = await Promise.all([
+        this.api.get<{ referrals: Referral[] }>("/v1/referrals"),
+        this.api.get<FollowUpToBook[]>("/v1/follow-ups"),
+      ]);
+      this.referrals = referrals.referrals;
+      this.followUps = followUps;
     } catch (error) {
       this.error = saidOf(error);
     }
+  }
+
+  private renderFollowUps() {
+    const f = this.followUps;
+    if (f === null) return nothing;
+    return html`<section aria-labelledby="follow-ups-h">
+      <h2 id="follow-ups-h">Follow-ups to book</h2>
+      <p class="muted">Asked for in signed visit notes; each leaves this list once a later visit with the same clinician is booked. Soonest wanted first.</p>
+      ${f.length === 0
+        ? html`<p>No follow-ups are waiting to be booked.</p>`
+        : html`<table>
+            <thead><tr><th scope="col">Patient</th><th scope="col">With</th><th scope="col">Wanted by</th><th scope="col">Why</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+            <tbody>
+              ${f.map(
+                (w) => html`<tr>
+                  <th scope="row">${w.patient ? patientWords(w.patient) : "A patient no longer on file"}</th>
+                  <td>${w.clinician}</td>
+                  <td>${longDay(w.due)}</td>
+                  <td>${w.reason || html`<span class="muted">Not said</span>`}</td>
+                  <td>${w.patient
+                    ? html`<a href=${`#/book/follow-up/${encodeURIComponent(w.appointment_id)}`} aria-label=${`Book the follow-up for ${patientWords(w.patient)}`}>Book the follow-up</a>`
+                    : nothing}</td>
+                </tr>`,
+              )}
+            </tbody>
+          </table>`}
+    </section>`;
   }
 
   override render() {
@@ -232,8 +265,19 @@ export class StaffReferrals extends LitElement {
                 )}
               </tbody>
             </table>`}
+      ${this.renderFollowUps()}
     `;
   }
+}
+
+/** A follow-up a signed note asks for, on the desk's worklist (`GET /v1/follow-ups`). */
+export interface FollowUpToBook {
+  appointment_id: string;
+  patient: FoundPatient | null;
+  provider_id: string;
+  clinician: string;
+  due: string;
+  reason: string;
 }
 
 @customElement("staff-book")
@@ -242,6 +286,9 @@ export class StaffBook extends ChoosesProvider {
 
   /** Booking for a referral from the worklist (`#/book/<referral id>`): its patient is chosen. */
   @property({ attribute: false }) referralId = "";
+  /** Booking a follow-up a note asks for (`#/book/follow-up/<visit id>`): its patient and clinician. */
+  @property({ attribute: false }) followUpOf = "";
+  @state() private followUp: FollowUpToBook | null = null;
   /** Whether the clinic takes payments (its runtime configuration says): insurance is shown. */
   @property({ type: Boolean }) payments = false;
   @state() private referral: Referral | null = null;
@@ -260,6 +307,25 @@ export class StaffBook extends ChoosesProvider {
   override connectedCallback(): void {
     super.connectedCallback();
     if (this.referralId) void this.loadReferral();
+    if (this.followUpOf) void this.loadFollowUp();
+  }
+
+  private async loadFollowUp(): Promise<void> {
+    try {
+      const wanted = (await this.api.get<FollowUpToBook[]>("/v1/follow-ups")).find((f) => f.appointment_id === this.followUpOf);
+      if (!wanted) {
+        this.said = "That follow-up is booked already, or no longer asked for.";
+        return;
+      }
+      this.followUp = wanted;
+      this.set("provider", wanted.provider_id);
+      if (wanted.patient) {
+        this.found = [wanted.patient];
+        this.choose(wanted.patient);
+      }
+    } catch (error) {
+      this.error = saidOf(error);
+    }
   }
 
   private async loadReferral(): Promise<void> {
@@ -377,6 +443,12 @@ export class StaffBook extends ChoosesProvider {
   override render() {
     return html`
       <h1>Book for a patient</h1>
+      ${this.followUp
+        ? html`<section class="card" aria-labelledby="follow-up-h">
+            <h2 id="follow-up-h">For a follow-up</h2>
+            <p>${this.followUp.clinician} would like to see the patient again by ${longDay(this.followUp.due)}${this.followUp.reason ? ` (${this.followUp.reason})` : ""}.</p>
+          </section>`
+        : nothing}
       ${this.referral
         ? html`<section class="card" aria-labelledby="referral-h">
             <h2 id="referral-h">For a referral</h2>

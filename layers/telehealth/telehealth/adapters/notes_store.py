@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
@@ -126,6 +126,13 @@ class DynamoNoteStore(TableStore):
                 "status": note.status,
                 "saved_at": stamp(note.saved_at),
                 "note": json.dumps(body, separators=(",", ":")),
+                # A signed note asking for a follow-up is on the desk's worklist, by the day it is
+                # wanted by (an amendment that takes it out takes it off).
+                **(
+                    {"gsi2pk": "FOLLOWUP", "gsi2sk": f"{due.isoformat()}#{note.appointment_id}"}
+                    if (due := note.follow_up_due)
+                    else {}
+                ),
             },
             counter="revision",
             value=note.revision,
@@ -146,6 +153,24 @@ class DynamoNoteStore(TableStore):
             }
         }
         self._commit([head, copy], outbox, claim, StaleWriteError("the note was saved elsewhere meanwhile"))
+
+    def follow_ups(self, since: date, limit: int) -> list[ClinicalNote]:
+        """Signed notes asking for a follow-up wanted by `since` or later, soonest first (at most
+        `limit`)."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "gsi2",
+            "KeyConditionExpression": "gsi2pk = :f AND gsi2sk >= :since",
+            "ExpressionAttributeValues": {":f": {"S": "FOLLOWUP"}, ":since": {"S": since.isoformat()}},
+        }
+        found: list[ClinicalNote] = []
+        while len(found) < limit:
+            page = self._client.query(**arguments, Limit=limit - len(found))
+            found += [note_from(self._plain(i)) for i in page.get("Items", [])]
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return found
 
     def revisions(self, appointment_id: str, limit: int = 50) -> list[tuple[int, str, datetime]]:
         """The note's saved revisions, newest first: (revision, status, when)."""

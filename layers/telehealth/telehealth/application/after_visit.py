@@ -4,14 +4,15 @@ announced by e-mail and text in words that say it is ready and nothing of what i
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.booking import NotFoundError, announce
 from telehealth.application.callers import Caller
 from telehealth.domain.after_visit import AfterVisitSummary, summary_of
-from telehealth.domain.appointments import Actor, Appointment
+from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.notes import ClinicalNote
 from telehealth.events import VisitReminderSent
@@ -22,10 +23,27 @@ from telehealth.terminology import icd10cm
 
 # The key its notice is kept under with the visit's reminders (one per signed version).
 SUMMARY_NOTICE = "summary"
+FOLLOW_UPS_READ = 200  # the desk's worklist reads at most this many notes asking for a follow-up,
+FOLLOW_UPS_SHOWN = 50  # shows at most this many not booked yet,
+FOLLOW_UPS_KEPT = timedelta(days=60)  # and none wanted more than this long ago (the clinic calls)
+
+
+@dataclass(frozen=True)
+class FollowUpToBook:
+    """A signed note's follow-up that no visit with the same clinician answers yet."""
+
+    appointment_id: str
+    patient: PatientProfile | None
+    provider_id: str
+    clinician: str
+    due: date
+    reason: str
 
 
 class Clinic(Protocol):
     def appointment(self, appointment_id: str) -> Appointment | None: ...
+
+    def appointments_of_patient(self, patient_id: str) -> list[Appointment]: ...
 
     def patient(self, patient_id: str) -> PatientProfile | None: ...
 
@@ -71,6 +89,58 @@ class AfterVisitSummaries:
             )
             self.notes.record([entry])
             return found
+
+    def follow_ups(self, caller: Caller) -> list[FollowUpToBook]:
+        """The desk's worklist: signed notes asking to see the patient again, soonest wanted
+        first, that no later visit with the same clinician (booked or held) answers yet."""
+        with self.trail.request(caller, Interaction.SEARCH):
+            caller.require(Actor.STAFF)
+            found: list[FollowUpToBook] = []
+            since = self.clock().date() - FOLLOW_UPS_KEPT
+            for note in self.notes.follow_ups(since, FOLLOW_UPS_READ):
+                if len(found) == FOLLOW_UPS_SHOWN:
+                    break
+                visit, due, current = (
+                    self.clinic.appointment(note.appointment_id),
+                    note.follow_up_due,
+                    note.current,
+                )
+                if visit is None or due is None or current is None or current.content.follow_up is None:
+                    continue
+                answered = any(
+                    a.provider_id == note.provider_id
+                    and a.start >= visit.end
+                    and a.status is not AppointmentStatus.CANCELLED
+                    for a in self.clinic.appointments_of_patient(note.patient_id)
+                )
+                if not answered:
+                    found.append(
+                        FollowUpToBook(
+                            note.appointment_id,
+                            self.clinic.patient(note.patient_id),
+                            note.provider_id,
+                            self._clinician(note.provider_id),
+                            due,
+                            current.content.follow_up.reason,
+                        )
+                    )
+            read = [
+                ref
+                for f in found
+                for ref in (
+                    f"Patient/{f.patient.patient_id}" if f.patient else None,
+                    f"Appointment/{f.appointment_id}",
+                )
+                if ref
+            ]
+            self.notes.record(
+                self.trail.entries(self.trail.agent(caller), Interaction.SEARCH, read, self.clock())
+            )
+            return found
+
+    def _clinician(self, provider_id: str) -> str:
+        provider = self.clinic.provider(provider_id)
+        return f"{provider.profile.given_name} {provider.profile.family_name}" if provider else provider_id
 
     def _summary(self, note: ClinicalNote, appointment: Appointment) -> AfterVisitSummary | None:
         provider = self.clinic.provider(note.provider_id)

@@ -316,8 +316,17 @@ class Prescribing:
                 ) from error
             ref = f"MedicationRequest/{rx.prescription_id.lower()}"
             entry = self.trail.entry(self.trail.agent(caller), Interaction.UPDATE, [ref], now)
-            self.store.save(asked, [entry], claim(idempotency, asked))
-            return asked
+            for _ in range(3):
+                try:
+                    self.store.save(asked, [entry], claim(idempotency, asked))
+                    return asked
+                except StaleWriteError:
+                    # The network's news (its confirmation, even) came while it was being asked.
+                    fresh = self.store.prescription(prescription_id)
+                    if fresh is None:
+                        raise
+                    asked = fresh.asked_to_cancel(self.clock())
+            raise StaleWriteError("the prescription kept changing while it was being cancelled")
 
     # --- what the network says ------------------------------------------------------------------------
 

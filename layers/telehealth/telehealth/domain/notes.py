@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from telehealth.domain.appointments import AppointmentRuleError
 
@@ -188,6 +188,15 @@ class ClinicalNote:
                 f"The note was saved elsewhere since (revision {self.revision}, not {revision}): "
                 "reload it before going on.",
             )
+
+    @property
+    def follow_up_due(self) -> date | None:
+        """The day the signed note asks to see the patient again by (from its signing, as the
+        patient's summary counts it); None without a follow-up, or before signing."""
+        current = self.current
+        if current is None or current.content.follow_up is None:
+            return None
+        return current.signed_at.date() + timedelta(days=current.content.follow_up.within_days)
 
     def saved(
         self, content: NoteContent, *, on_revision: int, by: str, at: datetime, rendered_length: int

@@ -186,6 +186,13 @@ class Prescription:
             )
         return self._next(at, status=PrescriptionStatus.CANCEL_REQUESTED)
 
+    def asked_to_cancel(self, at: datetime) -> Prescription:
+        """The prescriber's request to cancel, kept where the network's news raced it: cancelled
+        already (its confirmation came first) stays cancelled; otherwise as `cancel_requested`."""
+        if self.status is PrescriptionStatus.CANCELLED:
+            return self._next(at)
+        return self.cancel_requested(at)
+
     def applied(self, notice: Notice) -> Prescription | None:
         """The prescription after the network's notice, or None where it changes nothing: a repeat,
         or news older than what is known (a transmission after the fill)."""

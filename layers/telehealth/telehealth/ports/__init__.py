@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from telehealth.domain.appointments import Appointment
@@ -371,6 +371,8 @@ class NoteRecords(Protocol):
     def revisions(self, appointment_id: str, limit: int = 50) -> list[tuple[int, str, datetime]]: ...
 
     def revision(self, appointment_id: str, revision: int) -> NoteContent | None: ...
+
+    def follow_ups(self, since: date, limit: int) -> list[ClinicalNote]: ...
 
     def record(self, outbox: list[OutboxEntry]) -> None: ...
 
