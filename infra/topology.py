@@ -1018,6 +1018,12 @@ ROUTES: tuple[Route, ...] = (
     Route(f"{_APPOINTMENT}/prescriptions", ("GET", "POST"), _CLINICIAN, feature="eprescribing"),
     Route(f"{_APPOINTMENT}/prescriptions/checks", ("POST",), _CLINICIAN, feature="eprescribing"),
     Route("/v1/prescriptions/{prescription_id}/cancel", ("POST",), _CLINICIAN, feature="eprescribing"),
+    Route(
+        "/v1/prescriptions/{prescription_id}/renewals/{request_id}",
+        ("POST",),
+        _CLINICIAN,
+        feature="eprescribing",
+    ),
     Route("/v1/providers/{provider_id}/availability", ("GET", "PUT"), _CLINICIAN),
     Route("/v1/patients/search", ("POST",), _CLINICIAN),  # the front desk, booking for a patient
     Route("/v1/referrals", ("GET",), _CLINICIAN),  # the front desk's worklist

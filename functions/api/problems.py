@@ -125,6 +125,8 @@ RULE_STATUS = {
     "too-many-refills": 422,
     "idempotency-key-required": 428,
     "dea-registrations": 422,
+    "no-such-renewal": 404,
+    "renewal-answered": 409,
 }
 
 # A JSON body deeper than this is refused before anything walks it. The deepest request the API

@@ -214,6 +214,59 @@ def test_a_prescription_is_checked_sent_once_transmitted_filled_and_then_not_can
     assert renewed[0]["status"] == "pending"
     eventually(lambda: event_of(platform, probe, "Prescription.RenewalRequested", rx["prescription_id"]))
 
+    # The prescriber renews it: checked again (the lisinopril the patient takes: to acknowledge),
+    # a new prescription to the same pharmacy continuing the old one; answered once.
+    answer = f"/v1/prescriptions/{rx['prescription_id']}/renewals/{renewed[0]['request_id']}"
+    unread = call(gateway, "POST", answer, provider, {"approve": True}, **key())
+    assert unread.status == 422 and unread.json()["unacknowledged"] == ["duplicate-ingredient"], unread.body
+    approved = call(
+        gateway,
+        "POST",
+        answer,
+        provider,
+        {"approve": True, "acknowledged": ["duplicate-ingredient"]},
+        **key(),
+    )
+    assert approved.status == 200, approved.body
+    old, new = approved.json()["prescription"], approved.json()["renewal"]
+    assert (
+        old["renewals"][0]["status"] == "approved"
+        and old["renewals"][0]["renewed_by"] == new["prescription_id"]
+    )
+    assert (new["renews"], new["status"], new["pharmacy"]["pharmacy_id"]) == (
+        rx["prescription_id"],
+        "submitted",
+        riverside,
+    )
+    again = call(gateway, "POST", answer, provider, {"approve": False}, **key())
+    assert again.status == 409 and again.json()["type"] == "/problems/renewal-answered"
+    prior = eventually(
+        lambda: in_record(fhir, "MedicationRequest", new["prescription_id"].lower()), timeout_s=30
+    )
+    assert prior["priorPrescription"]["reference"] == f"MedicationRequest/{request_id}"
+    # A second request, denied: nothing is sent.
+    assert (
+        http("POST", f"{platform.photon.url}/_control/orders/{order['id']}/renewal", body=b"{}").status == 200
+    )
+    second = eventually(
+        lambda: [
+            r
+            for r in status_of(gateway, provider, visit_id, rx["prescription_id"])["renewals"]
+            if r["status"] == "pending"
+        ],
+        timeout_s=30,
+    )
+    denied = call(
+        gateway,
+        "POST",
+        f"/v1/prescriptions/{rx['prescription_id']}/renewals/{second[0]['request_id']}",
+        provider,
+        {"approve": False},
+        **key(),
+    )
+    assert denied.status == 200 and denied.json()["renewal"] is None, denied.body
+    assert [r["status"] for r in denied.json()["prescription"]["renewals"]] == ["approved", "denied"]
+
     # The patient sees theirs and where it stands (never another's).
     mine = call(gateway, "GET", "/v1/me/prescriptions", patient).json()
     seen_by_patient = next(p for p in mine if p["prescription_id"] == rx["prescription_id"])
@@ -350,6 +403,8 @@ def test_each_prescribing_route_answers_each_kind_of_caller_as_the_clinics_rules
         ("POST", visit, body, clinicians_only),
         ("GET", visit, None, clinicians_only),
         ("POST", "/v1/prescriptions/01ARZ3NDEKTSV4RRFFQ69G5FAV/cancel", None, clinicians_only),
+        ("POST", "/v1/prescriptions/01ARZ3NDEKTSV4RRFFQ69G5FAV/renewals/rnw_1", {"approve": False},
+         clinicians_only),
         ("GET", "/v1/me/prescriptions", None,
          {"patient": 200, "other provider": 403, "staff": 403, **nobody}),
         ("GET", "/v1/pharmacies?state=NY", None,

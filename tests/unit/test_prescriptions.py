@@ -193,3 +193,29 @@ def test_a_cancellation_confirmed_before_the_request_was_kept_stays_cancelled() 
         written().submitted("rx_1", "ord_1", AT).applied(
             notice(NoticeKind.DISPENSED, fill_id="f")
         ).asked_to_cancel(AT)  # type: ignore[union-attr]
+
+
+def test_a_renewal_request_is_answered_once_approved_with_the_prescription_that_renews_it() -> None:
+    filled = (
+        written()
+        .submitted("rx_1", "ord_1", AT)
+        .applied(notice(NoticeKind.DISPENSED, fill_id="f", quantity=30))
+    )
+    assert filled is not None
+    asked = filled.applied(notice(NoticeKind.RENEWAL_REQUESTED, 2, request_id="rnw_1"))
+    assert asked is not None
+    approved = asked.renewal_answered("rnw_1", "01JRX00000000000000000000B", AT)
+    assert [(r.status.value, r.renewed_by) for r in approved.renewals] == [
+        ("approved", "01JRX00000000000000000000B")
+    ]
+    with pytest.raises(PrescriptionRuleError, match="answered already"):
+        approved.renewal_answered("rnw_1", None, AT)
+    with pytest.raises(PrescriptionRuleError, match="No such renewal"):
+        approved.renewal_answered("rnw_2", None, AT)
+    renewal = replace(
+        written(), prescription_id="01JRX00000000000000000000B", renews=approved.prescription_id
+    )
+    request = valid(record.medication_request(renewal))
+    assert request["priorPrescription"] == {
+        "reference": f"MedicationRequest/{approved.prescription_id.lower()}"
+    }

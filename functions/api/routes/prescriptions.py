@@ -102,7 +102,8 @@ class FillOut(_Model):
 class RenewalOut(_Model):
     request_id: str
     at: datetime
-    status: Literal["pending"]
+    status: Literal["pending", "approved", "denied"]
+    renewed_by: str | None = Field(None, description="The prescription that renews it, once approved")
 
 
 class PrescriptionOut(_Model):
@@ -128,6 +129,7 @@ class PrescriptionOut(_Model):
     failure_reason: str = ""
     fills: list[FillOut]
     renewals: list[RenewalOut]
+    renews: str | None = Field(None, description="The prescription this one renews")
 
 
 class VisitPrescriptionsOut(_Model):
@@ -191,7 +193,11 @@ def prescription_out(rx: Prescription) -> PrescriptionOut:
         written_at=rx.written_at,
         failure_reason=rx.failure_reason,
         fills=[FillOut(quantity=f.quantity, at=f.at) for f in rx.fills],
-        renewals=[RenewalOut(request_id=r.request_id, at=r.at, status=r.status.value) for r in rx.renewals],
+        renewals=[
+            RenewalOut(request_id=r.request_id, at=r.at, status=r.status.value, renewed_by=r.renewed_by)
+            for r in rx.renewals
+        ],
+        renews=rx.renews,
     )
 
 
@@ -294,6 +300,39 @@ def cancel_prescription(prescription_id: PrescriptionId) -> Response[Prescriptio
 
     rx = context.prescribing().cancel(context.caller(router), prescription_id, context.idempotency(answer))
     return answer(rx)
+
+
+class RenewalAnswerIn(_Model):
+    approve: bool = Field(description="Renew it (a new prescription to the same pharmacy), or deny it")
+    acknowledged: list[Annotated[str, Field(max_length=40)]] = Field(
+        default_factory=list, max_length=20, description="The renewal's warnings and alerts read"
+    )
+
+
+class RenewalAnswerOut(_Model):
+    prescription: PrescriptionOut = Field(description="The prescription asked to be renewed, as answered")
+    renewal: PrescriptionOut | None = Field(description="The new prescription, when approved")
+
+
+@router.post(
+    "/v1/prescriptions/<prescription_id>/renewals/<request_id>",
+    summary="Answer a pharmacy's renewal request: approve (a new prescription, checked and sent "
+    "once per request) or deny",
+    tags=[PRESCRIPTIONS],
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, 503, idempotent=True),
+)
+def answer_renewal(
+    prescription_id: PrescriptionId,
+    request_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,80}$")],
+    body: RenewalAnswerIn,
+) -> RenewalAnswerOut:
+    answered, renewed = context.prescribing().answer_renewal(
+        context.caller(router), prescription_id, request_id, body.approve, body.acknowledged
+    )
+    return RenewalAnswerOut(
+        prescription=prescription_out(answered), renewal=prescription_out(renewed) if renewed else None
+    )
 
 
 @router.get(

@@ -6,12 +6,13 @@ a pharmacy; the patient's phone shows it and where it stands. Each screen passes
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
-from tests.conftest import user_tokens
+from tests.conftest import http, user_tokens
 from tests.e2e.browser.test_visit import provider_of
 from tests.e2e.test_scheduling import RIVERSIDE, book, call
 from tests.e2e.test_video_visit import admit_when_waiting
@@ -115,7 +116,7 @@ def test_the_patient_tells_allergies_and_medicines_and_the_clinician_reconciles_
     rx.get_by_label("Find a pharmacy in NY").press("Tab")
     expect(rx.get_by_label("Pharmacy", exact=True)).to_have_value("phr_riverside00001")
     rx.get_by_role("button", name="Check the prescription").click()
-    expect(rx.get_by_role("alert")).to_contain_text("Allergy on file to Penicillins")
+    expect(rx.get_by_role("alert")).to_contain_text("Allergy on file to Penicillins", timeout=15_000)
     rx.get_by_label("Find the drug").fill("sertraline 50")
     rx.get_by_label("Find the drug").press("Tab")
     expect(rx.get_by_label("Drug", exact=True)).to_have_value("312941")
@@ -125,12 +126,32 @@ def test_the_patient_tells_allergies_and_medicines_and_the_clinician_reconciles_
     rx.get_by_label("Days' supply").fill("30")
     rx.get_by_label("Directions for the patient, in plain words").fill("Take one tablet each morning.")
     rx.get_by_role("button", name="Check the prescription").click()
-    expect(rx.get_by_text("Every check passed.")).to_be_visible()
+    expect(rx.get_by_text("Every check passed.")).to_be_visible(timeout=15_000)
     rx.get_by_role("button", name="Send to the pharmacy").click()
-    expect(rx.get_by_role("status")).to_contain_text("sent to Riverside Community Pharmacy")
+    expect(rx.get_by_role("status")).to_contain_text("sent to Riverside Community Pharmacy", timeout=15_000)
     row = rx.get_by_role("row", name="sertraline")
     expect(row).to_contain_text("At the pharmacy", timeout=20_000)
     screenshot(page, "prescribed")
+    axe_check(page)
+
+    # The pharmacy asks to renew it; the clinician renews it from the same list.
+    provider_token = user_tokens(platform, RIVERSIDE, provider_of(platform, visit, PATIENT))["access"]
+    listed = call(gateway, "GET", f"/v1/appointments/{visit}/prescriptions", provider_token).json()
+    (sent,) = listed["prescriptions"]
+    assert platform.photon is not None
+    order = platform.photon.order_of(sent["prescription_id"])
+    assert order is not None
+    assert (
+        http("POST", f"{platform.photon.url}/_control/orders/{order['id']}/renewal", body=b"{}").status == 200
+    )
+    page.reload()
+    rx = page.get_by_role("region", name="Prescriptions")
+    expect(rx.get_by_text(re.compile("The pharmacy asks to renew sertraline"))).to_be_visible(timeout=15_000)
+    rx.get_by_role("button", name=re.compile("^Renew sertraline")).click()
+    expect(rx.get_by_role("status")).to_contain_text(
+        "renewed, sent to Riverside Community Pharmacy", timeout=15_000
+    )
+    expect(rx.get_by_text("A renewal")).to_be_visible()
     axe_check(page)
 
     # The patient's phone shows it on the visit's screen, in their words.

@@ -32,7 +32,17 @@ export interface Prescription {
   pharmacy: Pharmacy;
   failure_reason: string;
   fills: { quantity: number; at: string }[];
-  renewals: { request_id: string; status: string }[];
+  renews: string | null;
+  renewals: { request_id: string; status: string; renewed_by: string | null }[];
+}
+
+/** A renewal being answered: what its checks found, to read before renewing. */
+interface RenewalChecks {
+  prescriptionId: string;
+  requestId: string;
+  findings: Finding[];
+  unacknowledged: string[];
+  refused: boolean;
 }
 
 interface VisitPrescriptions {
@@ -85,6 +95,7 @@ export class ProviderPrescriptions extends LitElement {
   @state() private error = "";
   @state() private said = "";
   @state() private busy = false;
+  @state() private renewing: RenewalChecks | null = null;
   private sendKey: string | null = null; // kept until the send is answered: a retry is the same send
   private polling: number | undefined;
 
@@ -231,6 +242,53 @@ export class ProviderPrescriptions extends LitElement {
     }
   }
 
+  private async answerRenewal(rx: Prescription, requestId: string, approve: boolean): Promise<void> {
+    const acknowledged = this.renewing?.requestId === requestId ? this.renewing.unacknowledged : [];
+    try {
+      await this.api.post(`/v1/prescriptions/${rx.prescription_id}/renewals/${encodeURIComponent(requestId)}`, { approve, acknowledged });
+      this.renewing = null;
+      this.said = approve ? `${rx.drug}: renewed, sent to ${rx.pharmacy.name}.` : `${rx.drug}: renewal denied.`;
+      this.error = "";
+      await this.load();
+    } catch (error) {
+      const problem = error instanceof ApiError ? error.problem : null;
+      if (problem && (error as ApiError).status === 422 && Array.isArray(problem.findings)) {
+        // What the renewal's checks found, shown under its row: refused, or to read first.
+        const kind = (error as ApiError).kind;
+        this.renewing = {
+          prescriptionId: rx.prescription_id,
+          requestId,
+          findings: problem.findings as Finding[],
+          unacknowledged: (problem.unacknowledged as string[] | undefined) ?? [],
+          refused: kind === "prescription-refused",
+        };
+        this.said = this.renewing.refused ? "A check refused the renewal: see below." : "Read what the checks found, then renew.";
+      } else {
+        this.error = saidOf(error);
+      }
+    }
+  }
+
+  private renewalRow(rx: Prescription) {
+    const pending = rx.renewals.find((r) => r.status === "pending");
+    if (!pending) return nothing;
+    const checks = this.renewing?.requestId === pending.request_id ? this.renewing : null;
+    return html`<tr>
+      <td colspan="5">
+        <p><span class="badge">The pharmacy asks to renew ${rx.drug}</span></p>
+        ${checks
+          ? html`<ul class="findings" role=${checks.refused ? "alert" : "list"}>${checks.findings.map((f) => html`<li class=${f.severity === "refusal" ? "alert" : ""}>${f.message}</li>`)}</ul>`
+          : nothing}
+        <div class="actions">
+          ${checks?.refused
+            ? nothing
+            : html`<button @click=${() => this.answerRenewal(rx, pending.request_id, true)}>${checks ? "Renew, having read these" : "Renew"}<span class="visually-hidden"> ${rx.drug}</span></button>`}
+          <button class="secondary" @click=${() => this.answerRenewal(rx, pending.request_id, false)}>Deny<span class="visually-hidden"> the renewal of ${rx.drug}</span></button>
+        </div>
+      </td>
+    </tr>`;
+  }
+
   override render() {
     if (this.switchedOff) return nothing;
     const v = this.visit;
@@ -253,11 +311,11 @@ export class ProviderPrescriptions extends LitElement {
             <th scope="row">${rx.drug}</th>
             <td>${rx.sig} (${rx.quantity} ${rx.quantity_unit}, ${rx.refills} refills)</td>
             <td>${rx.pharmacy.name}</td>
-            <td>${rxStatusWords(rx)}${rx.renewals.some((r) => r.status === "pending") ? html`<br><span class="badge">The pharmacy asks to renew it</span>` : nothing}</td>
+            <td>${rxStatusWords(rx)}${rx.renews ? html`<br><span class="muted">A renewal</span>` : nothing}</td>
             <td>${rx.status === "submitted" || rx.status === "transmitted"
               ? html`<button class="secondary" @click=${() => this.cancel(rx)}>Cancel<span class="visually-hidden"> ${rx.drug}</span></button>`
               : nothing}</td>
-          </tr>`,
+          </tr>${this.renewalRow(rx)}`,
         )}
       </tbody>
     </table>`;

@@ -34,6 +34,8 @@ const DETAILED = new Set([
   "refills-not-allowed",
   "too-many-refills",
   "dea-registrations",
+  "no-such-renewal",
+  "renewal-answered",
 ]);
 
 export function saidOf(error: unknown): string {

@@ -47,6 +47,7 @@ def _body(rx: Prescription) -> str:
                     "request_id": r.request_id,
                     "at": stamp(r.at),
                     "status": r.status.value,
+                    "renewed_by": r.renewed_by,
                 }
                 for r in rx.renewals
             ],
@@ -79,9 +80,12 @@ def prescription_from(p: Mapping[str, Any]) -> Prescription:
         failure_reason=p.get("failure_reason", ""),
         fills=tuple(Fill(f["fill_id"], int(f["quantity"]), from_stamp(f["at"])) for f in body["fills"]),
         renewals=tuple(
-            RenewalRequest(r["request_id"], from_stamp(r["at"]), RenewalStatus(r["status"]))
+            RenewalRequest(
+                r["request_id"], from_stamp(r["at"]), RenewalStatus(r["status"]), r.get("renewed_by")
+            )
             for r in body["renewals"]
         ),
+        renews=p.get("renews"),
         notices=tuple(body["notices"]),
     )
 
@@ -109,6 +113,7 @@ class DynamoPrescriptions(TableStore):
                 "vendor_prescription_id": rx.vendor_prescription_id or None,
                 "vendor_order_id": rx.vendor_order_id or None,
                 "failure_reason": rx.failure_reason or None,
+                "renews": rx.renews,
                 "body": _body(rx),
             },
             counter="version",

@@ -236,18 +236,69 @@ class Prescribing:
         """Checked, kept under the send's key, then handed to the network."""
         with self.trail.request(caller, Interaction.CREATE, appointment_id):
             own = self._provider(caller)
-            send_key = hashlib.sha256(f"{caller.subject}\n{key}".encode()).hexdigest()
-            screening, rx, vendor_patient = self._checked(appointment_id, own, draft)
-            if screening.findings and any(f.severity is Severity.REFUSAL for f in screening.findings):
-                raise PrescriptionRefusedError(screening.findings, ())
-            missing = tuple(c for c in screening.to_acknowledge if c not in draft.acknowledged)
-            if missing:
-                raise PrescriptionRefusedError(screening.findings, missing)
-            rx = replace(rx, acknowledged=tuple(screening.to_acknowledge))
-            kept = self.store.begin(rx, send_key, [])
-            if kept.status is not PrescriptionStatus.SENDING:
-                return kept  # the first attempt finished: the same prescription
-            return self._hand_over(caller, kept, vendor_patient, resume=kept is not rx)
+            return self._send(caller, own, appointment_id, draft, f"{caller.subject}\n{key}")
+
+    def _send(
+        self,
+        caller: Caller,
+        own: str,
+        appointment_id: str,
+        draft: PrescriptionDraft,
+        key: str,
+        renews: str | None = None,
+    ) -> Prescription:
+        send_key = hashlib.sha256(key.encode()).hexdigest()
+        screening, rx, vendor_patient = self._checked(appointment_id, own, draft, renews)
+        if screening.findings and any(f.severity is Severity.REFUSAL for f in screening.findings):
+            raise PrescriptionRefusedError(screening.findings, ())
+        missing = tuple(c for c in screening.to_acknowledge if c not in draft.acknowledged)
+        if missing:
+            raise PrescriptionRefusedError(screening.findings, missing)
+        rx = replace(rx, acknowledged=tuple(screening.to_acknowledge), renews=renews)
+        kept = self.store.begin(rx, send_key, [])
+        if kept.status is not PrescriptionStatus.SENDING:
+            return kept  # the first attempt finished: the same prescription
+        return self._hand_over(caller, kept, vendor_patient, resume=kept is not rx)
+
+    def answer_renewal(
+        self,
+        caller: Caller,
+        prescription_id: str,
+        request_id: str,
+        approve: bool,
+        acknowledged: Sequence[str] = (),
+    ) -> tuple[Prescription, Prescription | None]:
+        """The prescriber's answer to a pharmacy's renewal request: the prescription as answered,
+        and, approved, the new one. Approved: the same directions to the same pharmacy, checked
+        again as any prescription is, sent once per request (a retry finds it), continuing the old
+        one. Denied: recorded (Photon documents no renewal answer to send: the pharmacy learns it
+        from its own request going unanswered, or the clinic calls)."""
+        with self.trail.request(caller, Interaction.UPDATE):
+            own = self._provider(caller)
+            rx = self.store.prescription(prescription_id)
+            if rx is None or rx.provider_id != own:
+                raise NotFoundError("no such prescription")
+            rx.pending_renewal(request_id)
+            renewed: Prescription | None = None
+            if approve:
+                draft = PrescriptionDraft(rx.directions, rx.pharmacy.pharmacy_id, tuple(acknowledged))
+                key = f"{caller.subject}\nrenewal\n{request_id}"
+                renewed = self._send(caller, own, rx.appointment_id, draft, key, renews=rx.prescription_id)
+            ref = f"MedicationRequest/{rx.prescription_id.lower()}"
+            for _ in range(3):
+                answered = rx.renewal_answered(
+                    request_id, renewed.prescription_id if renewed else None, self.clock()
+                )
+                entry = self.trail.entry(self.trail.agent(caller), Interaction.UPDATE, [ref], self.clock())
+                try:
+                    self.store.save(answered, [entry])
+                    return answered, renewed
+                except StaleWriteError:  # the network's news of it came meanwhile
+                    fresh = self.store.prescription(prescription_id)
+                    if fresh is None:
+                        raise
+                    rx = fresh
+            raise StaleWriteError("the prescription kept changing while its renewal was answered")
 
     def _hand_over(
         self, caller: Caller, rx: Prescription, vendor_patient: object, *, resume: bool
@@ -494,7 +545,7 @@ class Prescribing:
         return file, visit, state
 
     def _checked(
-        self, appointment_id: str, own: str, draft: PrescriptionDraft
+        self, appointment_id: str, own: str, draft: PrescriptionDraft, renewing: str | None = None
     ) -> tuple[Screening, Prescription, object]:
         _, visit, state = self._seen(appointment_id, own)
         drug = drugs.drug(draft.directions.rxcui)
@@ -536,7 +587,7 @@ class Prescribing:
         taking += [
             MedicineTaken(rx.drug_name, drug_facts(d) if (d := drugs.drug(rx.directions.rxcui)) else None)
             for rx in earlier
-            if rx.status in _LIVE and rx.fills_left > 0
+            if rx.status in _LIVE and rx.fills_left > 0 and rx.prescription_id != renewing
         ]
         facts = TelemedicineFacts(
             on=now.date(),

@@ -92,7 +92,9 @@ class Fill:
 
 
 class RenewalStatus(Enum):
-    PENDING = "pending"  # answering one (approve, deny) is not built yet
+    PENDING = "pending"
+    APPROVED = "approved"  # renewed: a new prescription, sent to the pharmacy, continues this one
+    DENIED = "denied"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class RenewalRequest:
     request_id: str  # the network's
     at: datetime
     status: RenewalStatus = RenewalStatus.PENDING
+    renewed_by: str | None = None  # the prescription that renews it, once approved
 
 
 class NoticeKind(Enum):
@@ -146,6 +149,7 @@ class Prescription:
     failure_reason: str = ""
     fills: tuple[Fill, ...] = ()
     renewals: tuple[RenewalRequest, ...] = ()
+    renews: str | None = None  # the prescription this one renews (MedicationRequest.priorPrescription)
     notices: tuple[str, ...] = ()
 
     @property
@@ -185,6 +189,25 @@ class Prescription:
                 "prescription-not-sent", "This prescription never reached a pharmacy: nothing to cancel."
             )
         return self._next(at, status=PrescriptionStatus.CANCEL_REQUESTED)
+
+    def pending_renewal(self, request_id: str) -> RenewalRequest:
+        found = next((r for r in self.renewals if r.request_id == request_id), None)
+        if found is None:
+            raise PrescriptionRuleError("no-such-renewal", "No such renewal request on this prescription.")
+        if found.status is not RenewalStatus.PENDING:
+            raise PrescriptionRuleError("renewal-answered", "This renewal request was answered already.")
+        return found
+
+    def renewal_answered(self, request_id: str, renewed_by: str | None, at: datetime) -> Prescription:
+        """The prescriber's answer to the pharmacy's request: approved (`renewed_by`: the new
+        prescription that continues this one) or denied (None)."""
+        found = self.pending_renewal(request_id)
+        answered = replace(
+            found,
+            status=RenewalStatus.APPROVED if renewed_by else RenewalStatus.DENIED,
+            renewed_by=renewed_by,
+        )
+        return self._next(at, renewals=tuple(answered if r is found else r for r in self.renewals))
 
     def asked_to_cancel(self, at: datetime) -> Prescription:
         """The prescriber's request to cancel, kept where the network's news raced it: cancelled

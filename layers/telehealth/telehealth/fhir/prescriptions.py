@@ -108,6 +108,8 @@ def medication_request(rx: Prescription) -> dict[str, Any]:
         del resource["dosageInstruction"][0]["doseAndRate"]
     if rx.status is PrescriptionStatus.FAILED:
         resource["statusReason"] = {"text": f"Not delivered to the pharmacy: {rx.failure_reason}"}
+    if rx.renews:
+        resource["priorPrescription"] = {"reference": f"MedicationRequest/{rx.renews.lower()}"}
     return resource
 
 
