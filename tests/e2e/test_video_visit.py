@@ -211,6 +211,9 @@ def test_with_the_fhir_store_frozen_a_whole_visit_keeps_its_pace_and_the_record_
         issued = call(gateway, "POST", f"/v1/appointments/{visit_id}/join-link", patient)
         patient_join = call(gateway, "POST", "/v1/join", patient, {"link": issued.json()["link"]})
         for joined in (provider_join, patient_join):
+            # Said in full when it fails: once in five clean runs (session 34) a join here was
+            # refused, and the answer was not kept to say why.
+            assert joined.status == 200, (joined.status, joined.body[:300])
             simulate(platform, "join", joined.json()["Attendee"]["JoinToken"])
         assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "in-call", timeout_s=30)
         assert call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider).status == 200
