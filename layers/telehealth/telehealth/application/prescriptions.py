@@ -152,6 +152,11 @@ class HistoryReader(Protocol):
     def history(self, patient_id: str) -> MedicalHistory: ...
 
 
+# A change to a prescription, as `Prescribing._kept` writes it: the prescription after it, its
+# outbox entries, and the idempotency claim that keeps its answer (if the route has one).
+Change = tuple[Prescription, list[OutboxEntry], IdempotencyClaim | None]
+
+
 @dataclass(frozen=True)
 class PrescriptionDraft:
     directions: Directions
@@ -275,30 +280,22 @@ class Prescribing:
         from its own request going unanswered, or the clinic calls)."""
         with self.trail.request(caller, Interaction.UPDATE):
             own = self._provider(caller)
-            rx = self.store.prescription(prescription_id)
-            if rx is None or rx.provider_id != own:
-                raise NotFoundError("no such prescription")
+            rx = self._own_prescription(prescription_id, own)
             rx.pending_renewal(request_id)
             renewed: Prescription | None = None
             if approve:
                 draft = PrescriptionDraft(rx.directions, rx.pharmacy.pharmacy_id, tuple(acknowledged))
                 key = f"{caller.subject}\nrenewal\n{request_id}"
                 renewed = self._send(caller, own, rx.appointment_id, draft, key, renews=rx.prescription_id)
-            ref = f"MedicationRequest/{rx.prescription_id.lower()}"
-            for _ in range(3):
-                answered = rx.renewal_answered(
-                    request_id, renewed.prescription_id if renewed else None, self.clock()
-                )
-                entry = self.trail.entry(self.trail.agent(caller), Interaction.UPDATE, [ref], self.clock())
-                try:
-                    self.store.save(answered, [entry])
-                    return answered, renewed
-                except StaleWriteError:  # the network's news of it came meanwhile
-                    fresh = self.store.prescription(prescription_id)
-                    if fresh is None:
-                        raise
-                    rx = fresh
-            raise StaleWriteError("the prescription kept changing while its renewal was answered")
+            renewed_by = renewed.prescription_id if renewed else None
+
+            def answered(current: Prescription) -> Change:
+                now = self.clock()
+                ref = f"MedicationRequest/{current.prescription_id.lower()}"
+                entry = self.trail.entry(self.trail.agent(caller), Interaction.UPDATE, [ref], now)
+                return current.renewal_answered(request_id, renewed_by, now), [entry], None
+
+            return self._kept(rx, answered), renewed
 
     def _hand_over(
         self, caller: Caller, rx: Prescription, vendor_patient: object, *, resume: bool
@@ -313,50 +310,31 @@ class Prescribing:
                 resume=resume,
             )
         except PrescribingRefusedError as error:
-            now = self.clock()
-            failed = replace(
-                rx,
-                status=PrescriptionStatus.FAILED,
-                failure_reason=error.code,
-                version=rx.version + 1,
-                updated_at=now,
-            )
-            self.store.save(failed, [])
+            self.store.save(rx.refused_by_network(error.code, self.clock()), [])
             raise PrescriptionRuleError(
                 "prescription-refused-by-network",
                 f"The e-prescribing network refused it ({error.code}); nothing reached a pharmacy.",
             ) from error
-        for _ in range(3):
+
+        def submitted(current: Prescription) -> Change:
             now = self.clock()
-            submitted = rx.submitted(vendor_rx, vendor_order, now)
-            resources = record.record(submitted)
-            outbox = [OutboxEntry(r, submitted.version) for r in resources.values()]
+            made = current.submitted(vendor_rx, vendor_order, now)
+            resources = record.record(made)
+            outbox = [OutboxEntry(r, made.version) for r in resources.values()]
             outbox.append(
                 self.trail.entry(self.trail.agent(caller), Interaction.CREATE, list(resources), now)
             )
-            try:
-                self.store.save(submitted, outbox, remember=(vendor_patient_id, rx.pharmacy))
-                return submitted
-            except StaleWriteError:
-                # The network's webhook (transmitted, even failed) was applied while the send was
-                # being answered: the ids go onto what it made of the prescription.
-                fresh = self.store.prescription(rx.prescription_id)
-                if fresh is None:
-                    raise
-                rx = fresh
-        raise StaleWriteError("the prescription kept changing while it was being sent")
+            return made, outbox, None
+
+        return self._kept(rx, submitted, remember=(vendor_patient_id, rx.pharmacy))
 
     def cancel(
         self, caller: Caller, prescription_id: str, idempotency: Idempotency | None = None
     ) -> Prescription:
         """Asked of the pharmacy through the network; refused once the medicine is dispensed."""
         with self.trail.request(caller, Interaction.UPDATE):
-            own = self._provider(caller)
-            rx = self.store.prescription(prescription_id)
-            if rx is None or rx.provider_id != own:
-                raise NotFoundError("no such prescription")
-            now = self.clock()
-            asked = rx.cancel_requested(now)
+            rx = self._own_prescription(prescription_id, self._provider(caller))
+            rx.cancel_requested(self.clock())  # refused before the network is asked
             try:
                 self.network.cancel(rx.vendor_order_id)
             except PrescribingRefusedError as error:
@@ -365,19 +343,46 @@ class Prescribing:
                     "prescription-dispensed",
                     f"The pharmacy could not cancel it ({error.code}): it may have been dispensed.",
                 ) from error
-            ref = f"MedicationRequest/{rx.prescription_id.lower()}"
-            entry = self.trail.entry(self.trail.agent(caller), Interaction.UPDATE, [ref], now)
-            for _ in range(3):
-                try:
-                    self.store.save(asked, [entry], claim(idempotency, asked))
-                    return asked
-                except StaleWriteError:
-                    # The network's news (its confirmation, even) came while it was being asked.
-                    fresh = self.store.prescription(prescription_id)
-                    if fresh is None:
-                        raise
-                    asked = fresh.asked_to_cancel(self.clock())
-            raise StaleWriteError("the prescription kept changing while it was being cancelled")
+
+            def asked(
+                current: Prescription,
+            ) -> tuple[Prescription, list[OutboxEntry], IdempotencyClaim | None]:
+                now = self.clock()
+                ref = f"MedicationRequest/{current.prescription_id.lower()}"
+                entry = self.trail.entry(self.trail.agent(caller), Interaction.UPDATE, [ref], now)
+                # Its confirmation may have come first: then it stays cancelled.
+                changed = current.asked_to_cancel(now)
+                return changed, [entry], claim(idempotency, changed)
+
+            return self._kept(rx, asked)
+
+    def _own_prescription(self, prescription_id: str, own: str) -> Prescription:
+        rx = self.store.prescription(prescription_id)
+        if rx is None or rx.provider_id != own:
+            raise NotFoundError("no such prescription")
+        return rx
+
+    def _kept(
+        self,
+        rx: Prescription,
+        change: Callable[[Prescription], Change],
+        *,
+        remember: tuple[str, Pharmacy] | None = None,
+    ) -> Prescription:
+        """`change` made to the prescription and kept. The network's webhooks move it on at any
+        moment (one can beat the answer to the very call that caused it): a write that lost to one
+        reads the prescription again and makes the change on what the news made of it."""
+        for _ in range(3):
+            changed, outbox, kept_answer = change(rx)
+            try:
+                self.store.save(changed, outbox, kept_answer, remember=remember)
+                return changed
+            except StaleWriteError:
+                fresh = self.store.prescription(rx.prescription_id)
+                if fresh is None:
+                    raise
+                rx = fresh
+        raise StaleWriteError("the prescription kept changing while it was being written")
 
     # --- what the network says ------------------------------------------------------------------------
 

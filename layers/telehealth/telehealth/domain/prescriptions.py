@@ -173,6 +173,10 @@ class Prescription:
             at, status=status, vendor_prescription_id=vendor_prescription_id, vendor_order_id=vendor_order_id
         )
 
+    def refused_by_network(self, code: str, at: datetime) -> Prescription:
+        """The vendor refused it outright (nothing reached a pharmacy): failed, with its code."""
+        return self._next(at, status=PrescriptionStatus.FAILED, failure_reason=code)
+
     def cancel_requested(self, at: datetime) -> Prescription:
         """The prescriber asks the pharmacy to cancel it: refused once it is dispensed (the
         medicine has left the pharmacy), and where there is nothing to cancel."""
