@@ -2,11 +2,12 @@
 // state, the schedules it covers and when it expires. The controlled-substance checks read them;
 // a provider with none in the patient's state cannot prescribe a controlled substance there.
 // Where the clinic has e-prescribing off the route answers 404 and nothing is shown.
-import { LitElement, html, nothing } from "lit";
+import { html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
-import { ApiError, type Api } from "../shared/api.ts";
-import { errorBlock, viewStyles } from "./ui.ts";
-import { isConflict, saidOf } from "./words.ts";
+import { ApiError } from "../shared/api.ts";
+import { AdminView } from "./admin-view.ts";
+import { viewStyles } from "./ui.ts";
+import { saidOf } from "./words.ts";
 
 const SCHEDULES = ["II", "III", "IV", "V"] as const;
 type Schedule = (typeof SCHEDULES)[number];
@@ -24,17 +25,13 @@ interface Registrations {
 }
 
 @customElement("admin-dea-registrations")
-export class AdminDeaRegistrations extends LitElement {
+export class AdminDeaRegistrations extends AdminView {
   static override styles = [viewStyles];
 
-  @property({ attribute: false }) api!: Api;
   @property({ attribute: false }) providerId = "";
   @state() private found: Registrations | null = null;
   @state() private rows: Registration[] = [];
   @state() private switchedOff = false;
-  @state() private error = "";
-  @state() private conflict = false;
-  @state() private said = "";
 
   private get path(): string {
     return `/v1/admin/providers/${this.providerId}/dea-registrations`;
@@ -69,17 +66,13 @@ export class AdminDeaRegistrations extends LitElement {
 
   private async save(event: SubmitEvent): Promise<void> {
     event.preventDefault();
-    if (!this.found) return;
-    this.error = "";
-    this.said = "";
-    try {
-      this.found = await this.api.put<Registrations>(this.path, { registrations: this.rows, version: this.found.version });
+    const found = this.found;
+    if (!found) return;
+    await this.change(async () => {
+      this.found = await this.api.put<Registrations>(this.path, { registrations: this.rows, version: found.version });
       this.rows = this.found.registrations.map((r) => ({ ...r, schedules: [...r.schedules] }));
       this.said = "DEA registrations saved.";
-    } catch (error) {
-      this.conflict = isConflict(error);
-      this.error = saidOf(error);
-    }
+    });
   }
 
   override render() {
@@ -87,7 +80,7 @@ export class AdminDeaRegistrations extends LitElement {
     return html`<form class="card" aria-labelledby="dea-h" @submit=${this.save}>
       <h2 id="dea-h">DEA registrations</h2>
       <p class="muted">One per state. A controlled substance is prescribed only under a registration in the patient's state that covers its schedule and has not expired.</p>
-      ${errorBlock(this.error, this.conflict ? "Someone changed these meanwhile: reload them." : null, () => void this.load())}
+      ${this.errors(() => void this.load())}
       <p role="status">${this.said}</p>
       ${this.found === null
         ? this.error ? nothing : html`<p>Loading…</p>`

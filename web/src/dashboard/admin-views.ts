@@ -1,50 +1,18 @@
 // Clinic administration: providers (profile, licences, privileges), services and the clinic's
 // settings, each guarded by the version read (a 409: someone else changed it; reload).
 import "./admin-dea.ts";
-import { LitElement, css, html, nothing } from "lit";
+import { css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { keyed } from "lit/directives/keyed.js";
-import { ApiError, type Api } from "../shared/api.ts";
+import { ApiError } from "../shared/api.ts";
 import { directoryOf, everyProvider, fullName, specialtyWords, statesWords, type ListedProvider, type ProviderProfile } from "./directory.ts";
 import { toMajor, toMinor } from "../shared/money.ts";
-import { errorBlock, viewStyles } from "./ui.ts";
-import { isConflict, saidOf } from "./words.ts";
-
-const CONFLICT = "Someone else changed this since you opened it. Reload to see their change, then make yours again.";
+import { AdminView } from "./admin-view.ts";
+import { viewStyles } from "./ui.ts";
+import { saidOf } from "./words.ts";
 
 function fieldValue(form: HTMLFormElement, name: string): string {
   return String(new FormData(form).get(name) ?? "").trim();
-}
-
-/**
- * What the three admin views share: the API, what went wrong (a conflict: another change landed
- * first, so the view offers Reload), what was done, and a read counter that redraws the form.
- */
-abstract class AdminView extends LitElement {
-  @property({ attribute: false }) api!: Api;
-  /** Each read draws a fresh form: inputs show what was read, not what was typed before it. */
-  @state() protected generation = 0;
-  @state() protected error = "";
-  @state() protected conflict = false;
-  @state() protected said = "";
-
-  /** A change sent with the version it read: what was said before is cleared, what goes wrong said. */
-  protected async change(send: () => Promise<void>): Promise<void> {
-    this.error = "";
-    this.said = "";
-    this.conflict = false;
-    try {
-      await send();
-    } catch (error) {
-      this.conflict = isConflict(error);
-      this.error = saidOf(error);
-    }
-  }
-
-  /** The error block every admin form shows: the words, and Reload on a conflict. */
-  protected errors(reload: () => void) {
-    return errorBlock(this.error, this.conflict ? CONFLICT : null, reload);
-  }
 }
 
 // --- providers ----------------------------------------------------------------------------------
