@@ -26,10 +26,9 @@ import re
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from local.loopback import LoopbackServer
+from local.loopback import JsonRequestHandler, LoopbackServer
 
 ELIGIBILITY_PATH = "/2024-04-01/change/medicalnetwork/eligibility/v3"
 PAYERS_PATH = "/2024-04-01/payers"
@@ -257,20 +256,8 @@ class Clearinghouse:
         self._server.server_close()
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonRequestHandler):
     clearinghouse: Clearinghouse
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # a check names a member: nothing of it is written anywhere
-
-    def _send(self, status: int, document: Any) -> None:
-        body = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def _authorized(self) -> bool:
         if self.headers.get("Authorization") == self.clearinghouse.api_key:
@@ -278,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(401, {"message": "Unauthorized"})
         return False
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         path = urllib.parse.urlsplit(self.path).path
         if not self._authorized():
             return
@@ -287,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"message": "Not Found"})
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         path = urllib.parse.urlsplit(self.path).path
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if not self._authorized():

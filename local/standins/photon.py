@@ -35,10 +35,9 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from local.loopback import LoopbackServer
+from local.loopback import JsonRequestHandler, LoopbackServer
 from telehealth.terminology import drugs
 
 # Ingredient pairs (RxNorm ingredient codes) a network's interaction screening flags: lisinopril with
@@ -446,22 +445,10 @@ class PhotonStandIn:
             return next((o for o in self.state.orders.values() if o.get("externalId") == external_id), None)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonRequestHandler):
     network: PhotonStandIn
-    protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # requests name patients: nothing of them is written anywhere
-
-    def _send(self, status: int, document: Any) -> None:
-        body = json.dumps(document).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         length = int(self.headers.get("Content-Length") or 0)
         try:
             body = json.loads(self.rfile.read(length) or b"{}")
