@@ -70,6 +70,14 @@ def medication_request(rx: Prescription) -> dict[str, Any]:
         status = "completed" if rx.fills_left == 0 else "active"
     else:
         status = _STATUS[rx.status]
+    dosage: dict[str, Any] = {
+        "text": d.sig,
+        "patientInstruction": d.sig,
+        "timing": {"code": {"text": d.frequency}},
+        "route": {"text": d.route},
+    }
+    if (dose := _dose(d.dose)) is not None:
+        dosage["doseAndRate"] = [{"doseQuantity": dose}]
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
         "id": rx.prescription_id.lower(),
@@ -82,30 +90,15 @@ def medication_request(rx: Prescription) -> dict[str, Any]:
         "encounter": {"reference": f"Encounter/{encounter_id(rx.appointment_id, rx.visit_version)}"},
         "authoredOn": instant(rx.written_at),
         "requester": {"reference": f"Practitioner/{rx.provider_id}"},
-        "dosageInstruction": [
-            {
-                "text": d.sig,
-                "patientInstruction": d.sig,
-                "timing": {"code": {"text": d.frequency}},
-                "route": {"text": d.route},
-                "doseAndRate": [{"doseQuantity": _dose(d.dose)}] if _dose(d.dose) else [],
-            }
-        ],
+        "dosageInstruction": [dosage],
         "dispenseRequest": {
             "numberOfRepeatsAllowed": d.refills,
             "quantity": {"value": d.quantity, "unit": d.quantity_unit},
-            "expectedSupplyDuration": {
-                "value": d.days_supply,
-                "unit": "days",
-                "system": "http://unitsofmeasure.org",
-                "code": "d",
-            },
+            "expectedSupplyDuration": _days(d.days_supply),
             "performer": {"reference": f"Organization/{pharmacy_id(rx.pharmacy)}"},
         },
         "substitution": {"allowedBoolean": d.substitution_allowed},
     }
-    if not resource["dosageInstruction"][0]["doseAndRate"]:
-        del resource["dosageInstruction"][0]["doseAndRate"]
     if rx.status is PrescriptionStatus.FAILED:
         resource["statusReason"] = {"text": f"Not delivered to the pharmacy: {rx.failure_reason}"}
     if rx.renews:
@@ -123,6 +116,10 @@ def _dose(text: str) -> dict[str, Any] | None:
     return {"value": int(value) if value.is_integer() else value, "unit": parts[1] if len(parts) > 1 else ""}
 
 
+def _days(n: int) -> dict[str, Any]:
+    return {"value": n, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+
+
 def medication_dispense(rx: Prescription, number: int, fill: Fill) -> dict[str, Any]:
     return {
         "resourceType": "MedicationDispense",
@@ -134,12 +131,7 @@ def medication_dispense(rx: Prescription, number: int, fill: Fill) -> dict[str, 
         "performer": [{"actor": {"reference": f"Organization/{pharmacy_id(rx.pharmacy)}"}}],
         "authorizingPrescription": [{"reference": f"MedicationRequest/{rx.prescription_id.lower()}"}],
         "quantity": {"value": fill.quantity or rx.directions.quantity, "unit": rx.directions.quantity_unit},
-        "daysSupply": {
-            "value": rx.directions.days_supply,
-            "unit": "days",
-            "system": "http://unitsofmeasure.org",
-            "code": "d",
-        },
+        "daysSupply": _days(rx.directions.days_supply),
         "whenHandedOver": instant(fill.at),
         "substitution": {"wasSubstituted": False},
     }
