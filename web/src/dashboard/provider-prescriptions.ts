@@ -19,7 +19,7 @@ interface Pharmacy {
   phone: string;
 }
 
-import type { PrescriptionStatus } from "./words.ts";
+import type { PrescriptionStatus } from "../shared/prescriptions.ts";
 
 export interface Prescription {
   prescription_id: string;

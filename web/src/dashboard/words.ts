@@ -1,6 +1,7 @@
 // What the dashboard says for a failed request: the shared plain words, with the kinds a clinician
 // or an administrator meets that a patient never does.
 import { ApiError } from "../shared/api.ts";
+import type { PrescriptionStatus } from "../shared/prescriptions.ts";
 
 const CLINIC_WORDS: Record<string, string> = {
   conflict: "Someone else changed this since you opened it. Reload to see their change, then make yours again.",
@@ -51,8 +52,6 @@ export function saidOf(error: unknown): string {
 export function isConflict(error: unknown): boolean {
   return error instanceof ApiError && error.status === 409 && error.kind === "conflict";
 }
-
-export type PrescriptionStatus = "sending" | "submitted" | "transmitted" | "failed" | "dispensed" | "cancel-requested" | "cancelled";
 
 /** Where a prescription stands, in the clinician's words. */
 export function rxStatusWords(rx: { status: PrescriptionStatus; failure_reason: string; fills: unknown[] }): string {

@@ -7,7 +7,8 @@ import { customElement, property, state } from "lit/decorators.js";
 import { ApiError } from "../shared/api.ts";
 import { PortalScreen } from "./screen.ts";
 import { formatDay } from "./time.ts";
-import { type PrescriptionStatus, prescriptionWords } from "./words.ts";
+import type { PrescriptionStatus } from "../shared/prescriptions.ts";
+import { prescriptionWords } from "./words.ts";
 
 export interface VisitSummary {
   appointment_id: string;

@@ -1,6 +1,7 @@
 // What the portal says about a visit, in the patient's words, from the API's states and codes.
 // Kept free of the DOM so it is unit-tested as it is.
 import { formatTime, formatUntil, formatWhen } from "./time.ts";
+import type { PrescriptionStatus } from "../shared/prescriptions.ts";
 
 export type VisitState = "booked" | "checked-in" | "admitted" | "in-call" | "completed" | "no-show" | "cancelled";
 
@@ -131,8 +132,6 @@ export function languageName(code: string, locale?: string): string {
     return code;
   }
 }
-
-export type PrescriptionStatus = "sending" | "submitted" | "transmitted" | "failed" | "dispensed" | "cancel-requested" | "cancelled";
 
 /** Where a prescription stands, in a patient's words. */
 export function prescriptionWords(status: PrescriptionStatus): string {
