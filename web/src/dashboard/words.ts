@@ -72,4 +72,3 @@ export function rxStatusWords(rx: { status: PrescriptionStatus; failure_reason: 
       return "Cancelled";
   }
 }
-

@@ -150,4 +150,3 @@ export function prescriptionWords(status: PrescriptionStatus): string {
       return "Cancelled by your clinician";
   }
 }
-
