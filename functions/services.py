@@ -262,6 +262,8 @@ def prescribing() -> Prescribing:
         now,
         audit_trail(),
         wire_patient,
+        # The dashboard: where Photon's sign-in sends a prescriber back, linking their account.
+        os.environ["DASHBOARD_URL"],
     )
 
 

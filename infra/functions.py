@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -107,6 +108,18 @@ class ClinicFunctions(Construct):
                 encryption_key=key,
             )
             acknowledge(self.secrets[party.key], "third-party-key-rotation")
+        # Keys one function alone may use (topology.SealingKey): what they seal, the api only carries.
+        self.sealing_keys: dict[str, kms.Key] = {}
+        for sealing in {k.key: k for spec in self.specs for k in spec.sealing_keys}.values():
+            self.sealing_keys[sealing.key] = kms.Key(
+                self,
+                f"{sealing.key}-key",
+                description=f"{tenant.display_name}: {sealing.description}",
+                enable_key_rotation=True,
+                pending_window=Duration.days(30),
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+        key_arns = {k: v.key_arn for k, v in self.sealing_keys.items()}
 
         self.functions: dict[str, lambda_.Function] = {}
         for spec in self.specs:
@@ -126,7 +139,9 @@ class ClinicFunctions(Construct):
                 timeout=Duration.seconds(spec.timeout_s),
                 environment={
                     **environment,
-                    **topology.own_environment(spec, {k: v.secret_arn for k, v in self.secrets.items()}),
+                    **topology.own_environment(
+                        spec, {k: v.secret_arn for k, v in self.secrets.items()}, key_arns
+                    ),
                 },
                 environment_encryption=key,
                 vpc=vpc,
@@ -175,3 +190,13 @@ class ClinicFunctions(Construct):
                 grants[name](fn)
             for party in spec.third_parties:
                 self.secrets[party.key].grant_read(fn)
+            for sealing in spec.sealing_keys:
+                fn.add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["kms:Encrypt", "kms:Decrypt"],
+                        resources=[self.sealing_keys[sealing.key].key_arn],
+                        conditions={
+                            "StringEquals": {"kms:EncryptionContext:telehealth:purpose": sealing.purpose}
+                        },
+                    )
+                )

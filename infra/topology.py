@@ -218,6 +218,27 @@ Egress = ThirdParty | AwsApi
 
 
 @dataclass(frozen=True)
+class SealingKey:
+    """A KMS key of the tenant's that one function alone may use (encrypt and decrypt): what it
+    seals, other functions may carry but never open. Its ARN is in that function's environment."""
+
+    key: str
+    description: str
+    variable: str
+    purpose: str  # the encryption context's `telehealth:purpose`: the only use the grant allows
+
+
+# Prescribers' Photon refresh tokens (#18): the api keeps them sealed and passes them with a send;
+# only the prescribing function opens one (with the provider's id as encryption context).
+PRESCRIBER_CREDENTIALS = SealingKey(
+    key="prescriber-credentials",
+    description="Prescribers' Photon refresh tokens, sealed: the prescribing function alone opens them",
+    variable="PRESCRIBER_KEY_ARN",
+    purpose=api_conventions.PRESCRIBER_SEAL_PURPOSE,
+)
+
+
+@dataclass(frozen=True)
 class Function:
     key: str
     handler: str  # dotted module path below the repository root, then the callable
@@ -235,6 +256,8 @@ class Function:
     # What it reaches outside the VPC's endpoints. Non-empty puts it in the egress subnets (NAT,
     # DNS firewall); empty keeps it in the isolated subnets, behind the endpoints only.
     egress: tuple[Egress, ...] = ()
+    # Keys it alone may use (`SealingKey`).
+    sealing_keys: tuple[SealingKey, ...] = ()
 
     def name(self, tenant_id: str) -> str:
         return f"{tenant_prefix(tenant_id)}-{self.key}"
@@ -404,6 +427,7 @@ PRESCRIBING = Function(
     timeout_s=20,
     feature="eprescribing",
     egress=(PHOTON, SECRETS_MANAGER),
+    sealing_keys=(PRESCRIBER_CREDENTIALS,),
 )
 
 # The patient pool's post-confirmation trigger. The pool names it by an ARN built from its name
@@ -801,6 +825,8 @@ def function_environment(
         "CLINIC_SEED_SETTINGS": json.dumps(seed_settings(tenant), sort_keys=True),
         "CORS_ORIGINS": ",".join(web_origins(tenant, web_origin)),
         "PORTAL_URL": next(iter(web_origins(tenant, web_origin)), ""),
+        # The dashboard: where a prescriber's sign-in at Photon comes back to (registered there).
+        "DASHBOARD_URL": f"{next(iter(web_origins(tenant, web_origin)), '')}/dashboard/",
         "NOTIFY_FROM": tenant.notify_from,
         "RECORDING_ENABLED": "true" if tenant.features.recording else "false",
         # Where the api asks for payments (empty: the tenant has none): a name, no credential.
@@ -833,11 +859,17 @@ def seed_settings(tenant: Tenant) -> dict[str, Any]:
     return seed
 
 
-def own_environment(function: Function, secret_arns: dict[str, str]) -> dict[str, str]:
+def own_environment(
+    function: Function, secret_arns: Mapping[str, str], key_arns: Mapping[str, str]
+) -> dict[str, str]:
     """What one function is told beyond the tenant's environment: where its third parties'
-    credentials are (by secret ARN, never the credential). Only a function that calls a third
-    party gets anything here, so no other function can find, let alone read, Stripe's key."""
-    return {party.secret_variable: secret_arns[party.key] for party in function.third_parties}
+    credentials are (by secret ARN, never the credential), and its own keys (`SealingKey`). Only a
+    function that calls a third party gets anything here, so no other function can find, let
+    alone read, Stripe's key."""
+    return {
+        **{party.secret_variable: secret_arns[party.key] for party in function.third_parties},
+        **{k.variable: key_arns[k.key] for k in function.sealing_keys},
+    }
 
 
 # --- Queues, all of them --------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from local.lambdas import Environments, FunctionHostControl, HostedFunction, Lam
 from local.parity import recorder
 from local.parity.actions import Need
 from local.provision import ProvisionedTenant, provision_tenant, register_web_bases
-from local.seed import SEED_PROVIDERS, seed_tenant
+from local.seed import SEED_PROVIDERS, photon_refresh_token, seed_tenant
 from local.signin import SignIn
 from local.standins.chime import ChimeStandIn
 from local.standins.clearinghouse import Clearinghouse
@@ -68,10 +68,6 @@ STRIPE_WEBHOOK_SECRET = "whsec_local_platform"  # noqa: S105 (what Stripe shows 
 CLEARINGHOUSE_KEY = "clearinghouse-local-platform"  # the stand-in's key
 PHOTON_CLIENT = ("photon-local-client", "photon-local-secret")
 PHOTON_WEBHOOK_SECRET = "photon-local-webhook-secret"  # noqa: S105 (what Photon's settings page shows)
-# Each seeded provider's Photon account, linked: the refresh token their sign-in to Photon left.
-PHOTON_PRESCRIBERS = {
-    seed.local_part.replace(".", "-"): f"rt-{seed.local_part.replace('.', '-')}" for seed in SEED_PROVIDERS
-}
 THIRD_PARTY_CREDENTIALS = {
     topology.STRIPE.key: json.dumps({"api_key": STRIPE_KEY, "webhook_secret": STRIPE_WEBHOOK_SECRET}),
     topology.CLEARINGHOUSE.key: CLEARINGHOUSE_KEY,
@@ -80,7 +76,6 @@ THIRD_PARTY_CREDENTIALS = {
             "client_id": PHOTON_CLIENT[0],
             "client_secret": PHOTON_CLIENT[1],
             "webhook_secret": PHOTON_WEBHOOK_SECRET,
-            "prescribers": PHOTON_PRESCRIBERS,
         }
     ),
 }
@@ -262,7 +257,10 @@ class LocalPlatform:
         self.clearinghouse = Clearinghouse(CLEARINGHOUSE_KEY)
         self.clearinghouse.start()
         # The e-prescribing network: its directory, prescriptions, orders and signed webhooks.
-        self.photon = PhotonStandIn(*PHOTON_CLIENT, {v: k for k, v in PHOTON_PRESCRIBERS.items()})
+        # Each seeded prescriber's refresh token (their Photon accounts are linked in the seed).
+        self.photon = PhotonStandIn(
+            *PHOTON_CLIENT, {photon_refresh_token(p.provider_id): p.provider_id for p in SEED_PROVIDERS}
+        )
         self.photon.start()
         self.chime = ChimeStandIn(
             0,
@@ -353,6 +351,8 @@ class LocalPlatform:
                     f"{self.urls['gateway']}/tenants/{t.id}{topology.PRESCRIBING_WEBHOOK}",
                     PHOTON_WEBHOOK_SECRET,
                 )
+                # The dashboard, as the operator lists it in the Photon application's callbacks.
+                self.photon.callbacks.append(self.dashboard_url(t))
             register_web_bases(
                 self.client("cognito-idp", t.region), self.provisioned[t.id], self.gateway.web_bases(t.id)
             )
@@ -566,7 +566,14 @@ class LocalPlatform:
                 self.client("dynamodb", tenant.region),
                 provisioned,
                 self.seed_settings(tenant),
+                self.client("kms", tenant.region),
             )
+
+    def dashboard_url(self, tenant: Tenant) -> str:
+        """The tenant's dashboard on the gateway (the default tenant's at its root, as the browser
+        tests open it): where a prescriber's Photon sign-in comes back to."""
+        base = "" if tenant.id == self.default_tenant else f"/tenants/{tenant.id}"
+        return f"{self.urls['gateway']}{base}/dashboard/"
 
     @property
     def third_parties(self) -> dict[str, str]:
@@ -586,7 +593,7 @@ class LocalPlatform:
         aws = [v for k, v in host_environment.items() if k.startswith("AWS_ENDPOINT_URL")]
         settings: dict[str, dict[str, Any]] = {}
         for function in topology.functions_for(tenant):
-            own = topology.own_environment(function, provisioned.secret_arns)
+            own = topology.own_environment(function, provisioned.secret_arns, provisioned.sealing_key_arns)
             for party in function.third_parties:
                 own[party.base_url_variable] = self.third_parties[party.key]
                 if party.auth_url_variable:  # the stand-in issues its tokens too
@@ -616,6 +623,7 @@ class LocalPlatform:
                 sorted({*environment["CORS_ORIGINS"].split(","), *self.settings.cors_origins} - {""})
             ),
             "CLINIC_SEED_SETTINGS": json.dumps(self.seed_settings(tenant), sort_keys=True),
+            "DASHBOARD_URL": self.dashboard_url(tenant),
             **(
                 {"CLINIC_SETTINGS_TTL_S": str(self.settings.clinic_settings_ttl_s)}
                 if self.settings.clinic_settings_ttl_s is not None

@@ -36,6 +36,7 @@ class ProvisionedTenant:
     state_machine_arns: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)  # what every function is told
     secret_arns: dict[str, str] = field(default_factory=dict)  # third party -> its secret's ARN
+    sealing_key_arns: dict[str, str] = field(default_factory=dict)  # topology.SealingKey -> its ARN
     # The seeded workforce users' TOTP secrets (base32) by e-mail: the authenticator apps' side,
     # which Cognito keeps to itself and moto cannot (local.signin checks the codes).
     totp: dict[str, str] = field(default_factory=dict)
@@ -52,6 +53,7 @@ class ProvisionedTenant:
             "function_arns": self.function_arns,
             "state_machine_arns": self.state_machine_arns,
             "secret_arns": self.secret_arns,
+            "sealing_key_arns": self.sealing_key_arns,
             "totp": self.totp,
         }
 
@@ -178,6 +180,11 @@ def provision_tenant(
             KmsKeyId=key["Arn"],
         )["ARN"]
 
+    for sealing in {k.key: k for f in functions for k in f.sealing_keys}.values():
+        out.sealing_key_arns[sealing.key] = kms.create_key(
+            Description=f"{tenant.display_name}: {sealing.description}"
+        )["KeyMetadata"]["Arn"]
+
     for queue in topology.queues(functions):
         url = sqs.create_queue(
             QueueName=queue.name(tenant.id),
@@ -220,7 +227,12 @@ def provision_tenant(
             Code={"ZipFile": code},
             MemorySize=function.memory_mb,
             Timeout=function.timeout_s,
-            Environment={"Variables": {**environment, **topology.own_environment(function, out.secret_arns)}},
+            Environment={
+                "Variables": {
+                    **environment,
+                    **topology.own_environment(function, out.secret_arns, out.sealing_key_arns),
+                }
+            },
             TracingConfig={"Mode": "Active"},
             **extra,
         )

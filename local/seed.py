@@ -15,6 +15,7 @@ from infra import topology
 from local.provision import ProvisionedTenant
 from local.signin import new_totp_secret
 from telehealth.adapters.admin_store import DynamoClinicAdmin, DynamoProviderAdmin
+from telehealth.adapters.photon import PrescriberSeal
 from telehealth.adapters.prescriptions_store import DynamoPrescriptions
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.application.callers import Caller
@@ -23,6 +24,7 @@ from telehealth.domain.appointments import Actor
 from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.licensure import License
 from telehealth.domain.prescribing import SCHEDULES, DeaRegistration
+from telehealth.domain.prescriptions import PrescriberAccount
 from telehealth.domain.scheduling import Availability, DayOff, Interval
 from telehealth.domain.service_types import SNOMED_CT, ServiceType
 from telehealth.fhir import projection
@@ -73,6 +75,10 @@ class SeedProvider:
     zone: str
     weekly: dict[int, tuple[Interval, ...]]
     visit_minutes: dict[str, int]
+
+    @property
+    def provider_id(self) -> str:
+        return self.local_part.replace(".", "-")
 
 
 SEED_PROVIDERS = (
@@ -211,11 +217,20 @@ def seed_clinic(admin: ClinicAdmin, caller: Caller, settings: Mapping[str, Any])
         admin.put_service(caller, service, 0)
 
 
+def photon_refresh_token(provider_id: str) -> str:
+    """The refresh token a seeded prescriber's Photon sign-in left (the stand-in knows them)."""
+    return f"rt-{provider_id}"
+
+
 def seed_tenant(
-    idp: Any, dynamodb: Any, tenant: ProvisionedTenant, settings: Mapping[str, Any] | None = None
+    idp: Any,
+    dynamodb: Any,
+    tenant: ProvisionedTenant,
+    settings: Mapping[str, Any] | None = None,
+    kms: Any = None,
 ) -> None:
     """`settings`: the clinic settings to seed (ClinicSettings.as_seconds' spelling), the tenant
-    file's seed values by default."""
+    file's seed values by default; `kms`: seals the seeded prescribers' Photon accounts."""
     subs: dict[str, str] = {}
     for user in SEED_USERS:
         pool = tenant.user_pools[user.pool]
@@ -254,7 +269,7 @@ def seed_tenant(
     prescriptions = DynamoPrescriptions(table, client=dynamodb)
     for index, seed in enumerate(SEED_PROVIDERS):
         user = users[seed.local_part]
-        provider_id = seed.local_part.replace(".", "-")
+        provider_id = seed.provider_id
         profile = projection.PractitionerProfile(
             provider_id, user.given_name, user.family_name, seed.specialty, seed.languages, seed.zone
         )
@@ -272,6 +287,12 @@ def seed_tenant(
             # each state they are licensed in.
             prescriptions.save_dea_registrations(
                 provider_id, _dea_registrations(index, user.family_name, credentials), 1, []
+            )
+            # Their Photon account linked, as each would by signing in there from the dashboard.
+            seal = PrescriberSeal(tenant.sealing_key_arns[topology.PRESCRIBER_CREDENTIALS.key], client=kms)
+            sealed = seal.seal(provider_id, photon_refresh_token(provider_id))
+            prescriptions.save_prescriber_account(
+                PrescriberAccount(provider_id, sealed, datetime(2026, 11, 2, 15, tzinfo=UTC)), []
             )
     store = DynamoSchedulingStore(table, client=dynamodb)
     items: list[dict[str, Any]] = []

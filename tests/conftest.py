@@ -102,6 +102,12 @@ class Template:
     def props(self, resource_type: str) -> list[dict[str, Any]]:
         return [r.get("Properties", {}) for r in self.of_type(resource_type).values()]
 
+    def tenant_key(self) -> tuple[str, dict[str, Any]]:
+        """The tenant's key (the one its alias names), beside the keys one function alone uses."""
+        (alias,) = self.props("AWS::KMS::Alias")
+        logical_id = alias["TargetKeyId"]["Fn::GetAtt"][0]
+        return logical_id, self.resources[logical_id]
+
 
 @dataclass
 class Assembly:

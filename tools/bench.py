@@ -1181,6 +1181,7 @@ def parity_figures() -> None:
                     recorded,
                     fhir_endpoint=platform.fhir_endpoints[tenant.id],
                     account=ACCOUNT,
+                    sealing_key_arns=platform.provisioned[tenant.id].sealing_key_arns,
                 )
                 print(f"  {tenant.id}: " + "\n  ".join(report.summary()))
                 for line in report.refused:

@@ -119,6 +119,9 @@ RULE_STATUS = {
     "prescription-not-sending": 409,
     "prescription-refused-by-network": 422,
     "unknown-pharmacy": 422,
+    # A prescriber's sign-in at the network: taken once, within its window; refused there.
+    "link-expired": 409,
+    "link-refused": 422,
     "patient-phone-required": 422,
     "sig-required": 422,
     "refills-not-allowed": 422,

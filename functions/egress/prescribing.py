@@ -1,8 +1,9 @@
 """The prescribing function: the one function that reaches the e-prescribing network (Photon), on
 the egress path. The api asks it (Lambda Invoke, `telehealth.adapters.photon`) to search the
-pharmacy directory, screen a draft, send a prescription, cancel one, and check a webhook's
-signature. It keeps nothing, and logs neither requests nor answers (they name the patient): only
-the operation and the outcome's kind.
+pharmacy directory, screen a draft, send a prescription, cancel one, check a webhook's signature,
+and link or unlink a prescriber's Photon account. It keeps nothing: a prescriber's refresh token
+leaves it sealed under the prescriber-credentials key, which only this function may use. It logs
+neither requests nor answers (they name the patient): only the operation and the outcome's kind.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from telehealth.adapters.photon import (
+    AuthorizeRequest,
     CancelRequest,
+    LinkRequest,
     NoticeRequest,
     PharmaciesRequest,
     PhotonNetwork,
+    PrescriberSeal,
     PrescribingReply,
     ScreenRequest,
     SendRequest,
+    UnlinkRequest,
     notice_record,
     parse_request,
     pharmacy_record,
@@ -43,6 +48,11 @@ def photon() -> PhotonNetwork:
     return PhotonNetwork(json.loads(secret["SecretString"]))
 
 
+@cache
+def seal() -> PrescriberSeal:
+    return PrescriberSeal()
+
+
 def _perform(request: Any) -> dict[str, Any]:
     network = photon()
     if isinstance(request, PharmaciesRequest):
@@ -59,11 +69,19 @@ def _perform(request: Any) -> dict[str, Any]:
             "pharmacy": pharmacy_record(pharmacy) if pharmacy else None,
         }
     if isinstance(request, SendRequest):
+        refresh = seal().open(request.prescriber_id, request.credential)
         patient_id = network.patient(request.patient)
-        prescription, order = network.send(request, patient_id)
+        prescription, order = network.send(request, patient_id, refresh)
         return {"vendor_patient_id": patient_id, "prescription": prescription, "order": order}
     if isinstance(request, CancelRequest):
         network.cancel(request.vendor_order_id)
+        return {}
+    if isinstance(request, AuthorizeRequest):
+        return {"url": network.authorize_url(request)}
+    if isinstance(request, LinkRequest):
+        return {"credential": seal().seal(request.prescriber_id, network.link(request))}
+    if isinstance(request, UnlinkRequest):
+        network.unlink(seal().open(request.prescriber_id, request.credential))
         return {}
     assert isinstance(request, NoticeRequest)
     notice = network.notice(request.body, request.signature)

@@ -207,6 +207,22 @@ def _secret(params: Mapping[str, Any], where: Where) -> list[Need]:
     return [Need("secretsmanager:GetSecretValue", secret)]
 
 
+def _kms(action: str) -> Mapper:
+    """A call on a key by its ARN, with the encryption context the call carries (what a grant's
+    `kms:EncryptionContext:<key>` condition reads)."""
+
+    def need(params: Mapping[str, Any], where: Where) -> list[Need]:
+        key = str(params["KeyId"])
+        if not key.startswith("arn:"):
+            key = f"arn:aws:kms:{where.region}:{where.account}:key/{key}"
+        context = {
+            f"kms:EncryptionContext:{k}": str(v) for k, v in (params.get("EncryptionContext") or {}).items()
+        }
+        return [Need(f"kms:{action}", key, context)]
+
+    return need
+
+
 # (botocore's service name, the API operation) -> what IAM asks for.
 OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("dynamodb", "GetItem"): _dynamodb("GetItem"),
@@ -261,6 +277,8 @@ OPERATIONS: dict[tuple[str, str], Mapper] = {
     ),
     ("lambda", "Invoke"): _invoke,
     ("secretsmanager", "GetSecretValue"): _secret,
+    ("kms", "Encrypt"): _kms("Encrypt"),
+    ("kms", "Decrypt"): _kms("Decrypt"),
 }
 
 

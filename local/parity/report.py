@@ -18,7 +18,7 @@ import functools
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -460,6 +460,34 @@ def tenant_policies(
     )
 
 
+def _as_deployed(
+    recorded: list[Recorded],
+    tenant: Tenant,
+    silo: Mapping[str, Any],
+    policies: TemplatePolicies,
+    sealing_key_arns: Mapping[str, str],
+) -> list[Recorded]:
+    """The calls on the tenant's sealing keys (`topology.SealingKey`) as on the template's keys:
+    locally a key's id is the emulator's own, in AWS CloudFormation's; each is found by its
+    description, which names what it seals."""
+    deployed: dict[str, str] = {}
+    resources = silo.get("Resources", {})
+    for sealing in {k.key: k for f in topology.functions_for(tenant) for k in f.sealing_keys}.values():
+        local = sealing_key_arns.get(sealing.key)
+        logical = next(
+            (
+                lid
+                for lid, r in resources.items()
+                if r.get("Type") == "AWS::KMS::Key"
+                and sealing.description in str(r.get("Properties", {}).get("Description", ""))
+            ),
+            None,
+        )
+        if local and logical:
+            deployed[local] = str(policies.physical(logical, "Arn"))
+    return [replace(r, resource=deployed.get(r.resource, r.resource)) for r in recorded]
+
+
 def check_tenant(
     tenant: Tenant,
     templates: Mapping[str, Mapping[str, Any]],
@@ -467,11 +495,14 @@ def check_tenant(
     *,
     fhir_endpoint: str,
     account: str,
+    sealing_key_arns: Mapping[str, str] | None = None,
 ) -> tuple[ParityReport, list[str]]:
-    """IAM and network parity of what the tenant's functions, workers and services did."""
+    """IAM and network parity of what the tenant's functions, workers and services did
+    (`sealing_key_arns`: the tenant's sealing keys where the calls were made, by topology key)."""
     silo, baseline = stack_templates(tenant, templates)
     policies = tenant_policies(tenant, templates, fhir_endpoint=fhir_endpoint, account=account)
     mine = [r for r in recorded if r.tenant == tenant.id]
+    mine = _as_deployed(mine, tenant, silo, policies, sealing_key_arns or {})
     acting = acting_services(
         policies,
         silo,

@@ -11,6 +11,12 @@ What the network sends back is emitted as Photon's events, at least once and not
 - `POST /_control/orders/<order id>/renewal` (the pharmacy asks to renew it):
   `photon:prescription:renewal_requested` (the platform's expected shape, see the adapter).
 
+A prescriber links their account by signing in at its `/authorize` page (a form: their email, and
+"Sign in and allow"), which sends the browser back to a registered callback with a code; the
+token endpoint exchanges the code for a refresh token (authorization code with PKCE, S256) and
+`/oauth/revoke` revokes one. As Auth0 (Photon's sign-in) does, it refuses a callback not
+registered, a code used twice, older than ten minutes, or given with another verifier or callback.
+
 It refuses what Photon refuses: a request without a token it issued; `createPrescription` with the
 organization's token (only a prescriber writes a prescription: their token comes from their
 refresh token); a patient without name, date of birth, sex or an E.164 phone; a prescription of a
@@ -24,14 +30,17 @@ a dose above four units a day.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import html
 import json
 import queue
 import re
 import secrets
 import threading
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +63,7 @@ INTERACTIONS: dict[frozenset[str], str] = {
     frozenset({"4493", "10689"}): "Fluoxetine with tramadol: risk of serotonin syndrome.",
 }
 MAX_UNITS_A_DAY = 4
+CODE_LIFETIME_S = 600  # a sign-in's code, exchanged within ten minutes or never
 CLOSED_DOOR = "phr_closeddoor0001"  # the directory's pharmacy that takes no e-prescriptions
 
 PHARMACIES: tuple[dict[str, Any], ...] = tuple(
@@ -155,9 +165,20 @@ class Endpoint:
     secret: str
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """A code the sign-in page gave: for whom, to which callback, with which PKCE challenge."""
+
+    prescriber: str
+    redirect_uri: str
+    challenge: str
+    issued: float
+
+
 @dataclass
 class State:
     tokens: dict[str, str] = field(default_factory=dict)  # access token -> "" (organization) or prescriber
+    codes: dict[str, SignIn] = field(default_factory=dict)
     patients: dict[str, dict[str, Any]] = field(default_factory=dict)
     prescriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -175,10 +196,16 @@ def _now() -> str:
 
 class PhotonStandIn:
     def __init__(
-        self, client_id: str, client_secret: str, prescribers: dict[str, str], port: int = 0
+        self,
+        client_id: str,
+        client_secret: str,
+        prescribers: dict[str, str],
+        port: int = 0,
     ) -> None:
         """`prescribers`: each linked prescriber's refresh token -> their user id."""
-        self.client_id, self.client_secret, self.prescribers = client_id, client_secret, prescribers
+        self.client_id, self.client_secret = client_id, client_secret
+        self.prescribers = dict(prescribers)
+        self.callbacks: list[str] = []  # where the sign-in may send a browser back (allowed callbacks)
         self.state = State()
         self.endpoints: list[Endpoint] = []
         self.delivered: list[dict[str, Any]] = []  # every event delivered, for the tests to read
@@ -254,16 +281,90 @@ class PhotonStandIn:
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
             return 401, {"error": "access_denied"}
         grant = form.get("grant_type")
-        if grant == "client_credentials":
-            who = ""
-        elif grant == "refresh_token" and form.get("refresh_token") in self.prescribers:
-            who = self.prescribers[str(form["refresh_token"])]
-        else:
-            return 403, {"error": "invalid_grant"}
-        token = secrets.token_urlsafe(24)
+        refresh = None
         with self._lock:
+            if grant == "client_credentials":
+                who = ""
+            elif grant == "refresh_token" and form.get("refresh_token") in self.prescribers:
+                who = self.prescribers[str(form["refresh_token"])]
+            elif grant == "authorization_code":
+                sign_in = self.state.codes.pop(str(form.get("code")), None)  # once, whatever follows
+                verifier = str(form.get("code_verifier") or "")
+                challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+                if (
+                    sign_in is None
+                    or time.time() - sign_in.issued > CODE_LIFETIME_S
+                    or form.get("redirect_uri") != sign_in.redirect_uri
+                    or challenge.rstrip(b"=").decode() != sign_in.challenge
+                ):
+                    return 403, {"error": "invalid_grant", "error_description": "Invalid authorization code"}
+                who = sign_in.prescriber
+                refresh = f"rt-{secrets.token_urlsafe(24)}"
+                self.prescribers[refresh] = who
+            else:
+                return 403, {"error": "invalid_grant"}
+            token = secrets.token_urlsafe(24)
             self.state.tokens[token] = who
-        return 200, {"access_token": token, "token_type": "Bearer", "expires_in": 86400}
+        answer = {"access_token": token, "token_type": "Bearer", "expires_in": 86400}
+        return 200, {**answer, **({"refresh_token": refresh} if refresh else {})}
+
+    def revoke(self, form: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Auth0's `/oauth/revoke`: 200 for any token of the client's, known or not."""
+        self.calls.append("revoke")
+        if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
+            return 401, {"error": "access_denied"}
+        with self._lock:
+            self.prescribers.pop(str(form.get("token")), None)
+        return 200, {}
+
+    def _authorize_error(self, query: dict[str, str]) -> str | None:
+        if query.get("client_id") != self.client_id:
+            return "Unknown client."
+        if query.get("redirect_uri") not in self.callbacks:
+            return "Callback URL mismatch: the URL is not in the application's allowed callbacks."
+        if query.get("response_type") != "code" or query.get("code_challenge_method") != "S256":
+            return "Only the authorization code flow with PKCE (S256) is allowed."
+        if not re.fullmatch(r"[A-Za-z0-9_-]{43}", query.get("code_challenge", "")) or not query.get("state"):
+            return "A code challenge and a state are required."
+        if "offline_access" not in query.get("scope", "").split():
+            return "offline_access is required for a refresh token."
+        return None
+
+    def sign_in_page(self, query: dict[str, str]) -> tuple[int, str]:
+        """Photon's sign-in page, as plain as it can be: who signs in, and the consent."""
+        error = self._authorize_error(query)
+        if error:
+            page = "<!doctype html><title>Photon sign-in</title><h1>Sign-in refused</h1>"
+            return 400, f"{page}<p>{html.escape(error)}</p>"
+        kept = "".join(
+            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
+            for k, v in query.items()
+        )
+        return 200, (
+            '<!doctype html><html lang="en"><meta charset="utf-8"><title>Sign in to Photon</title>'
+            "<main><h1>Sign in to Photon</h1>"
+            '<form method="post" action="/authorize">'
+            f"{kept}"
+            '<label for="email">Email</label> <input id="email" name="email" type="email" required>'
+            "<p>The clinic asks to write prescriptions as you.</p>"
+            '<button type="submit">Sign in and allow</button></form></main></html>'
+        )
+
+    def signed_in(self, form: dict[str, str]) -> tuple[int, str]:
+        """The form sent: a code for the callback (with the state as it came)."""
+        error = self._authorize_error(form)
+        if error or not form.get("email"):
+            return 400, ""
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self.state.codes[code] = SignIn(
+                f"usr_{hashlib.sha256(form['email'].encode()).hexdigest()[:16]}",
+                form["redirect_uri"],
+                form["code_challenge"],
+                time.time(),
+            )
+        query = urllib.parse.urlencode({"code": code, "state": form["state"]})
+        return 302, f"{form['redirect_uri']}?{query}"
 
     def graphql(self, who: str, query: str, variables: dict[str, Any]) -> Any:
         found = re.search(r"\{\s*(\w+)\s*\(", query)
@@ -448,15 +549,40 @@ class PhotonStandIn:
 class _Handler(JsonRequestHandler):
     network: PhotonStandIn
 
+    def _page(self, status: int, text: str, location: str = "") -> None:
+        body = text.encode()
+        self.send_response(status)
+        if location:
+            self.send_header("Location", location)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        path, _, query = self.path.partition("?")
+        if path != "/authorize":
+            self._send(404, {"message": "Not Found"})
+            return
+        self._page(*self.network.sign_in_page(dict(urllib.parse.parse_qsl(query))))
+
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if self.path == "/authorize":  # the sign-in page's form
+            status, answer = self.network.signed_in(dict(urllib.parse.parse_qsl(raw.decode())))
+            self._page(status, "", answer) if status == 302 else self._page(status, "Sign-in refused.")
+            return
         try:
-            body = json.loads(self.rfile.read(length) or b"{}")
+            body = json.loads(raw or b"{}")
         except ValueError:
             self._send(400, {"error": "invalid_request"})
             return
         if self.path == "/oauth/token":
             self._send(*self.network.token(body))
+            return
+        if self.path == "/oauth/revoke":
+            self._send(*self.network.revoke(body))
             return
         control = re.fullmatch(r"/_control/orders/([\w]+)/(fill|renewal)", self.path)
         if control:

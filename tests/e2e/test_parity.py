@@ -48,6 +48,7 @@ def _checked(
                 recorded,
                 fhir_endpoint=platform.fhir_endpoints[tenant.id],
                 account=FAKE_ACCOUNT,
+                sealing_key_arns=platform.provisioned[tenant.id].sealing_key_arns,
             ),
         )
 

@@ -8,12 +8,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from typing import Any
 
 import pytest
 
 from local.platform import PHOTON_WEBHOOK_SECRET, LocalPlatform
+from local.seed import photon_refresh_token
 from local.tokens import mint_client_credentials_token
 from telehealth.adapters.healthlake import HealthLakeFhirStore
 from telehealth.api_conventions import PRESCRIBING_WEBHOOK
@@ -30,6 +34,7 @@ AMOXICILLIN_500 = "308191"
 IBUPROFEN_400 = "197805"
 SERTRALINE_50 = "312941"
 TRAMADOL_50 = "835603"  # Schedule IV
+ACCOUNT = "/v1/prescriptions/prescriber-account"
 
 
 def written(rxcui: str, pharmacy_id: str, **changes: Any) -> dict[str, Any]:
@@ -409,11 +414,119 @@ def test_each_prescribing_route_answers_each_kind_of_caller_as_the_clinics_rules
          {"patient": 200, "other provider": 403, "staff": 403, **nobody}),
         ("GET", "/v1/pharmacies?state=NY", None,
          {"patient": 200, "other provider": 200, "staff": 403, **nobody}),
+        # A provider's own Photon account: theirs alone to see, link and unlink.
+        ("GET", ACCOUNT, None, {"patient": 403, "other provider": 200, "staff": 403, **nobody}),
+        ("POST", f"{ACCOUNT}/sign-in", None, {"patient": 403, "staff": 403, **nobody}),
+        ("PUT", ACCOUNT, {"state": "s" * 43, "code": "c"}, {"patient": 403, "staff": 403, **nobody}),
+        ("DELETE", ACCOUNT, None, {"patient": 403, "staff": 403, **nobody}),
     ]  # fmt: skip
     for method, path, sent, expected in routes:
         for role, status in expected.items():
             reply = call(gateway, method, path, who[role], sent, **key())
             assert reply.status == status, (method, path, role, reply.status, reply.body[:200])
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the browser would follow it: the test reads where to
+
+
+def sign_in_at_photon(authorize_url: str, email: str) -> dict[str, str]:
+    """What the prescriber's browser does at Photon: open its sign-in page, send the form, and
+    come back to the dashboard with the code and the state (read off the redirect)."""
+    page = http("GET", authorize_url)
+    assert page.status == 200 and "Sign in and allow" in page.body.decode(), page.body[:300]
+    origin = authorize_url.split("/authorize", 1)[0]
+    form = {**dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorize_url).query)), "email": email}
+    request = urllib.request.Request(  # noqa: S310 (loopback)
+        f"{origin}/authorize", data=urllib.parse.urlencode(form).encode(), method="POST"
+    )
+    try:
+        urllib.request.build_opener(_NoRedirect).open(request, timeout=10)
+    except urllib.error.HTTPError as redirect:
+        assert redirect.code == 302, redirect.code
+        back = urllib.parse.urlsplit(redirect.headers["Location"])
+        return {"to": back._replace(query="").geturl(), **dict(urllib.parse.parse_qsl(back.query))}
+    raise AssertionError("the sign-in page sent the browser nowhere")
+
+
+def test_a_prescriber_links_their_photon_account_by_signing_in_there_and_unlinks_it(
+    platform: LocalPlatform, gateway: str, seen: tuple[dict[str, Any], str]
+) -> None:
+    """Unlinked, the checks refuse and nothing is sent; linked again by a sign-in at Photon
+    (authorization code with PKCE), sending works. A sign-in's state finishes one link, once, for
+    the provider who began it; a code Photon did not give is refused; each step changes nothing
+    else. Photon refuses a callback the clinic did not register."""
+    appointment, provider = seen
+    visit = f"/v1/appointments/{appointment['appointment_id']}/prescriptions"
+    assert platform.photon is not None
+    seeded = photon_refresh_token(appointment["provider_id"])
+    assert call(gateway, "GET", ACCOUNT, provider).json()["linked"] is True
+
+    gone = call(gateway, "DELETE", ACCOUNT, provider)
+    assert gone.status == 204, gone.body
+    assert call(gateway, "GET", ACCOUNT, provider).json() == {"linked": False, "linked_at": None}
+    assert seeded not in platform.photon.prescribers  # revoked at Photon, not only forgotten here
+    assert call(gateway, "DELETE", ACCOUNT, provider).status == 204  # unlinking twice changes nothing
+
+    draft = written(LISINOPRIL_20, pharmacy(gateway, provider, "riverside"))
+    checks = call(gateway, "POST", f"{visit}/checks", provider, draft)
+    assert checks.status == 200, checks.body
+    unlinked = [f for f in checks.json()["findings"] if f["code"] == "prescriber-not-linked"]
+    assert [f["severity"] for f in unlinked] == ["refusal"] and checks.json()["refused"] is True
+    before = list(platform.photon.calls)
+    refused = call(gateway, "POST", visit, provider, draft, **key())
+    assert refused.status == 422 and refused.json()["type"].endswith("/prescription-refused"), refused.body
+    assert "createPrescription" not in platform.photon.calls[len(before) :]
+
+    def begun() -> dict[str, str]:
+        started = call(gateway, "POST", f"{ACCOUNT}/sign-in", provider)
+        assert started.status == 200, started.body
+        url = started.json()["authorize_url"]
+        assert url.startswith(f"{platform.urls['photon']}/authorize?")
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+        assert query["code_challenge_method"] == "S256" and "offline_access" in query["scope"].split()
+        assert query["state"] == started.json()["state"]
+        back = sign_in_at_photon(url, "prescriber@riverside.example")
+        assert back["to"] == platform.dashboard_url(platform.settings.tenants[0])
+        assert back["state"] == query["state"]
+        return back
+
+    # Another provider cannot finish it (and it is spent).
+    other = user_tokens(platform, RIVERSIDE, "dr.okafor@riverside.example")["access"]
+    back = begun()
+    taken = call(gateway, "PUT", ACCOUNT, other, {"state": back["state"], "code": back["code"]})
+    assert taken.status == 409 and taken.json()["type"].endswith("/link-expired"), taken.body
+    # A code Photon did not give for this sign-in is refused there.
+    back = begun()
+    forged = call(gateway, "PUT", ACCOUNT, provider, {"state": back["state"], "code": "not-photons-code"})
+    assert forged.status == 422 and forged.json()["type"].endswith("/link-refused"), forged.body
+    assert call(gateway, "GET", ACCOUNT, provider).json()["linked"] is False
+
+    back = begun()
+    linked = call(gateway, "PUT", ACCOUNT, provider, {"state": back["state"], "code": back["code"]})
+    assert linked.status == 200 and linked.json()["linked"] is True, linked.body
+    again = call(gateway, "PUT", ACCOUNT, provider, {"state": back["state"], "code": back["code"]})
+    assert again.status == 409, again.body  # a state finishes one link, once
+
+    checks = call(gateway, "POST", f"{visit}/checks", provider, draft).json()
+    assert not [f for f in checks["findings"] if f["code"] == "prescriber-not-linked"], checks
+    sent = call(
+        gateway, "POST", visit, provider, {**draft, "acknowledged": checks["to_acknowledge"]}, **key()
+    )
+    assert sent.status == 201, sent.body
+    assert sent.json()["status"] in ("submitted", "transmitted")
+
+    # Photon sends a browser back only to the callbacks the operator registered.
+    elsewhere = (
+        call(gateway, "POST", f"{ACCOUNT}/sign-in", provider)
+        .json()["authorize_url"]
+        .replace(
+            urllib.parse.quote(platform.dashboard_url(platform.settings.tenants[0]), safe=""),
+            urllib.parse.quote("https://attacker.example/", safe=""),
+        )
+    )
+    assert http("GET", elsewhere).status == 400
 
 
 def test_a_tenant_without_eprescribing_has_no_prescribing_routes(

@@ -183,6 +183,14 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("secretsmanager", "GetSecretValue"): {
         "SecretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:telehealth/t/stripe-AbCdEf"
     },
+    ("kms", "Encrypt"): {
+        "KeyId": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "EncryptionContext": {"telehealth:purpose": "photon-prescriber"},
+    },
+    ("kms", "Decrypt"): {
+        "KeyId": "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "EncryptionContext": {"telehealth:purpose": "photon-prescriber"},
+    },
 }
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Assembly, Template, as_list, iam_statements, render
+from infra import topology
+from local.parity.policies import Access, TemplatePolicies
+from tests.conftest import FAKE_ACCOUNT, Assembly, Template, as_list, iam_statements, render
 
 # Stores whose loss is the loss of PHI (or of the key that reads it).
 PHI_STORE_TYPES = (
@@ -153,7 +155,7 @@ def test_every_log_group_has_a_retention_and_the_phi_data_protection_policy(asse
 
 def test_keys_rotate_and_let_only_the_services_that_must_use_them(assembly: Assembly) -> None:
     for tenant in assembly.tenants:
-        _, key = assembly.tenant(tenant.id).one("AWS::KMS::Key")
+        _, key = assembly.tenant(tenant.id).tenant_key()
         assert key["Properties"]["EnableKeyRotation"] is True
         statements = key["Properties"]["KeyPolicy"]["Statement"]
         services = {
@@ -175,6 +177,44 @@ def test_keys_rotate_and_let_only_the_services_that_must_use_them(assembly: Asse
             elif service:
                 assert "Condition" in s, f"service statement without a condition: {s.get('Sid')}"
                 assert "kms:*" not in as_list(s["Action"])
+
+
+def test_a_sealed_prescriber_credential_is_opened_by_the_prescribing_function_alone(
+    assembly: Assembly,
+) -> None:
+    """The prescriber-credentials key rotates and is kept; the prescribing function may encrypt and
+    decrypt with it for its one purpose, and no other function (the api, which carries the sealed
+    copies) may decrypt with it, as IAM decides it over the synthesized templates."""
+    riverside = assembly.tenant("riverside")
+    sealing = topology.PRESCRIBER_CREDENTIALS
+    (key_id,) = [
+        lid
+        for lid, r in riverside.of_type("AWS::KMS::Key").items()
+        if sealing.description in str(r["Properties"].get("Description", ""))
+    ]
+    key = riverside.resources[key_id]
+    assert key["Properties"]["EnableKeyRotation"] is True and key["DeletionPolicy"] == "Retain"
+    policies = TemplatePolicies.load(
+        riverside.body,
+        assembly.baseline("us-east-1").body,
+        tenant_id="riverside",
+        account=FAKE_ACCOUNT,
+        region="us-east-1",
+    )
+    arn = str(policies.physical(key_id, "Arn"))
+    context = {
+        "kms:EncryptionContext:telehealth:purpose": sealing.purpose,
+        "kms:EncryptionContext:telehealth:provider": "dr-okafor",
+    }
+    for action in ("kms:Encrypt", "kms:Decrypt"):
+        assert policies.decide(Access("function:prescribing", action, arn, context)).allowed, action
+        other = {**context, "kms:EncryptionContext:telehealth:purpose": "anything-else"}
+        assert not policies.decide(Access("function:prescribing", action, arn, other)).allowed
+    for function in topology.functions_for(next(t for t in assembly.tenants if t.id == "riverside")):
+        if function is not topology.PRESCRIBING:
+            decided = policies.decide(Access(f"function:{function.key}", "kms:Decrypt", arn, context))
+            assert not decided.allowed, decided.why
+    assert not assembly.tenant("desert-clinic").props("AWS::KMS::Key")[1:]  # e-prescribing off: no key
 
 
 PHI_SERVICES = ("dynamodb", "s3", "healthlake", "kms")
@@ -235,7 +275,7 @@ def test_each_tenant_has_an_r4_healthlake_store_with_its_own_key(assembly: Assem
     for tenant in assembly.tenants:
         template = assembly.tenant(tenant.id)
         _, store = template.one("AWS::HealthLake::FHIRDatastore")
-        key_id, _ = template.one("AWS::KMS::Key")
+        key_id, _ = template.tenant_key()
         p = store["Properties"]
         assert p["DatastoreTypeVersion"] == "R4"
         kms = p["SseConfiguration"]["KmsEncryptionConfig"]

@@ -152,10 +152,16 @@ def test_functions_are_arm64_python312_in_their_subnets_traced_and_logged(assemb
             assert fn["LoggingConfig"]["LogFormat"] == "JSON"
             assert "KmsKeyArn" in fn
             env = fn["Environment"]["Variables"]
-            # The tenant's one environment, and a third party's caller is told where its secret is.
+            # The tenant's one environment, and a third party's caller is told where its secret is
+            # (and its own keys are).
             own = {p.secret_variable: {"Ref": secrets[p.secret_name(tenant.id)]} for p in spec.third_parties}
-            assert set(env) == set(topology.function_environment(tenant, **FUNCTION_ENVIRONMENT)) | set(own)
+            keys = {k.variable for k in spec.sealing_keys}
+            assert (
+                set(env)
+                == set(topology.function_environment(tenant, **FUNCTION_ENVIRONMENT)) | set(own) | keys
+            )
             assert {k: env[k] for k in own} == own
+            assert all(render(env[k]).startswith("<getatt:") for k in keys), [env[k] for k in keys]
             assert render(env["VISIT_LIFECYCLE_ARN"]).endswith(
                 f":stateMachine:{topology.VISIT_LIFECYCLE.name(tenant.id)}"
             )
@@ -645,7 +651,7 @@ def test_a_tenant_with_payments_and_eprescribing_off_has_no_third_party_function
         p.secret_name("riverside") for p in (topology.STRIPE, topology.CLEARINGHOUSE, topology.PHOTON)
     )
     for secret in secrets:
-        assert secret["KmsKeyId"] == {"Fn::GetAtt": [riverside.one("AWS::KMS::Key")[0], "Arn"]}
+        assert secret["KmsKeyId"] == {"Fn::GetAtt": [riverside.tenant_key()[0], "Arn"]}
 
 
 def test_egress_functions_send_https_only_and_take_no_connection(assembly: Assembly) -> None:

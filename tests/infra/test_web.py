@@ -43,7 +43,7 @@ def test_the_web_bucket_is_private_under_the_tenants_key_and_read_only_by_its_di
         t = assembly.tenant(tenant.id)
         bucket_id, bucket = _web_bucket(t)
         p = bucket["Properties"]
-        (key_id,) = t.of_type("AWS::KMS::Key")
+        key_id, _ = t.tenant_key()
         encryption = p["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
             "ServerSideEncryptionByDefault"
         ]

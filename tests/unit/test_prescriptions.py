@@ -4,28 +4,39 @@ Photon's webhooks: the signature, the events the platform reads, the ones it ign
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 
 from telehealth.adapters.photon import PhotonNetwork
+from telehealth.application.audit import AuditTrail
+from telehealth.application.callers import Caller
+from telehealth.application.prescriptions import Prescribing
+from telehealth.domain.appointments import Actor
+from telehealth.domain.clinic_settings import ClinicSettings
 from telehealth.domain.prescriptions import (
+    LINK_WINDOW,
     Directions,
     Notice,
     NoticeKind,
+    PendingLink,
     Pharmacy,
+    PrescriberAccount,
     Prescription,
     PrescriptionRuleError,
     PrescriptionStatus,
     check_directions,
 )
 from telehealth.fhir import prescriptions as record
-from telehealth.ports import NoticeRefusedError
+from telehealth.ports import NoticeRefusedError, OutboxEntry, PrescribingRefusedError
+from tests.unit.test_audit import Store as AuditStore
 from tests.unit.test_record_projection import valid
 
 AT = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
@@ -219,3 +230,96 @@ def test_a_renewal_request_is_answered_once_approved_with_the_prescription_that_
     assert request["priorPrescription"] == {
         "reference": f"MedicationRequest/{approved.prescription_id.lower()}"
     }
+
+
+class Linking(AuditStore):
+    """What linking touches of the clinic table (the trail's view included), in memory."""
+
+    def __init__(self) -> None:
+        super().__init__(providers={"sub-of-dr-x": "dr-x", "sub-of-dr-y": "dr-y"})
+        self.pending: dict[str, PendingLink] = {}
+        self.accounts: dict[str, PrescriberAccount] = {}
+
+    def begin_link(self, state: str, pending: PendingLink) -> None:
+        self.pending[state] = pending
+
+    def take_link(self, state: str) -> PendingLink | None:
+        return self.pending.pop(state, None)
+
+    def prescriber_account(self, provider_id: str) -> PrescriberAccount | None:
+        return self.accounts.get(provider_id)
+
+    def save_prescriber_account(self, account: PrescriberAccount, outbox: list[OutboxEntry]) -> None:
+        self.accounts[account.provider_id] = account
+        self.record(outbox)
+
+    def forget_prescriber_account(self, provider_id: str, outbox: list[OutboxEntry]) -> None:
+        self.accounts.pop(provider_id, None)
+        self.record(outbox)
+
+
+class Network:
+    """Photon's sign-in as the prescribing function speaks for it: a code is good for the verifier
+    whose S256 was the challenge of its sign-in; revoking may be refused (revoked already)."""
+
+    def __init__(self) -> None:
+        self.challenges: dict[str, str] = {}  # state -> challenge
+        self.revoked: list[str] = []
+
+    def authorize_url(self, state: str, code_challenge: str, redirect_uri: str) -> str:
+        self.challenges[state] = code_challenge
+        return f"https://auth.photon.health/authorize?state={state}"
+
+    def link(self, provider_id: str, code: str, code_verifier: str, redirect_uri: str) -> str:
+        digest = hashlib.sha256(code_verifier.encode()).digest()
+        if base64.urlsafe_b64encode(digest).rstrip(b"=").decode() != self.challenges.get(code):
+            raise PrescribingRefusedError("invalid_grant")
+        return f"sealed-for-{provider_id}"
+
+    def unlink(self, account: PrescriberAccount) -> None:
+        self.revoked.append(account.provider_id)
+        raise PrescribingRefusedError("http-403")
+
+
+def test_a_link_is_finished_once_by_its_provider_within_ten_minutes_and_unlinking_forgets_it() -> None:
+    store, network, clock = Linking(), Network(), [AT]
+    prescribing = Prescribing(
+        store,
+        cast(Any, network),
+        cast(Any, None),
+        cast(Any, None),
+        store,
+        lambda: ClinicSettings(),
+        lambda: clock[0],
+        AuditTrail(store, lambda: clock[0]),
+        lambda profile, vendor_id: None,
+        "https://care.riverside.example/dashboard/",
+    )
+    dr_x = Caller(Actor.PROVIDER, "sub-of-dr-x", frozenset(), frozenset())
+    dr_y = Caller(Actor.PROVIDER, "sub-of-dr-y", frozenset(), frozenset())
+
+    def signed_in() -> str:
+        _, state = prescribing.start_link(dr_x)
+        return state  # the stand-in network takes the state for the code: what Photon sends back
+
+    late = signed_in()
+    clock[0] = AT + LINK_WINDOW + timedelta(seconds=1)
+    with pytest.raises(PrescriptionRuleError) as expired:
+        prescribing.complete_link(dr_x, late, late)
+    assert expired.value.kind == "link-expired" and store.accounts == {}
+    theirs = signed_in()
+    with pytest.raises(PrescriptionRuleError):
+        prescribing.complete_link(dr_y, theirs, theirs)  # another provider's sign-in
+    with pytest.raises(PrescriptionRuleError):
+        prescribing.complete_link(dr_x, theirs, theirs)  # and spent by the attempt
+    state = signed_in()
+    account = prescribing.complete_link(dr_x, state, state)
+    assert account == PrescriberAccount("dr-x", "sealed-for-dr-x", clock[0])
+    assert prescribing.prescriber_account(dr_x) == account and prescribing.prescriber_account(dr_y) is None
+    prescribing.unlink(dr_x)  # revoked already at Photon: forgotten here all the same
+    assert network.revoked == ["dr-x"] and store.accounts == {}
+    audited = [r for r in store.resources() if r["resourceType"] == "AuditEvent"]
+    # The link and the unlink, each naming the provider; the three refused attempts, as failures.
+    done = [e for e in audited if e["outcome"] == "0"]
+    assert [e["entity"][0]["what"]["reference"] for e in done] == ["Practitioner/dr-x"] * 2, done
+    assert len(audited) - len(done) == 3

@@ -159,18 +159,24 @@ def test_a_tenant_without_a_feature_has_none_of_its_functions() -> None:
     assert environment["PAYMENTS_FUNCTION"] == environment["PAYMENT_NOTICES_FUNCTION"] == ""
 
 
-def test_only_a_third_party_caller_is_told_where_its_secret_is() -> None:
+def test_only_a_third_party_caller_is_told_where_its_secret_and_its_keys_are() -> None:
     arns = {
         "stripe": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/stripe-abcdef",
         "clearinghouse": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/clearinghouse-abcdef",
         "photon": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/photon-abcdef",
     }
-    assert topology.own_environment(topology.PAYMENTS, arns) == {"STRIPE_SECRET_ARN": arns["stripe"]}
-    assert topology.own_environment(topology.PAYMENT_NOTICES, arns) == {"STRIPE_SECRET_ARN": arns["stripe"]}
-    assert topology.own_environment(topology.ELIGIBILITY, arns) == {
-        "CLEARINGHOUSE_SECRET_ARN": arns["clearinghouse"]
+    keys = {"prescriber-credentials": "arn:aws:kms:us-east-1:1:key/prescribers"}
+
+    def told(fn: topology.Function) -> dict[str, str]:
+        return topology.own_environment(fn, arns, keys)
+
+    assert told(topology.PAYMENTS) == {"STRIPE_SECRET_ARN": arns["stripe"]}
+    assert told(topology.PAYMENT_NOTICES) == {"STRIPE_SECRET_ARN": arns["stripe"]}
+    assert told(topology.ELIGIBILITY) == {"CLEARINGHOUSE_SECRET_ARN": arns["clearinghouse"]}
+    assert told(topology.PRESCRIBING) == {
+        "PHOTON_SECRET_ARN": arns["photon"],
+        "PRESCRIBER_KEY_ARN": keys["prescriber-credentials"],
     }
-    assert topology.own_environment(topology.PRESCRIBING, arns) == {"PHOTON_SECRET_ARN": arns["photon"]}
     for fn in topology.FUNCTIONS:
         if fn not in (
             topology.PAYMENTS,
@@ -178,9 +184,9 @@ def test_only_a_third_party_caller_is_told_where_its_secret_is() -> None:
             topology.ELIGIBILITY,
             topology.PRESCRIBING,
         ):
-            assert topology.own_environment(fn, arns) == {}
+            assert told(fn) == {}
     shared = topology.function_environment(load_tenants()[0], **FUNCTION_ENVIRONMENT)
-    assert not [k for k in shared if k.startswith(("STRIPE", "CLEARINGHOUSE", "PHOTON"))]
+    assert not [k for k in shared if k.startswith(("STRIPE", "CLEARINGHOUSE", "PHOTON", "PRESCRIBER"))]
 
 
 def test_the_firewall_allows_the_union_of_the_tenants_domains_and_the_aws_apis_they_use() -> None:

@@ -379,6 +379,76 @@ def prescribing_notice() -> NoticeOut:
     return NoticeOut(received=context.prescribing().receive(body, signature))
 
 
+_ACCOUNT = "/v1/prescriptions/prescriber-account"
+
+
+class PrescriberAccountOut(_Model):
+    linked: bool = Field(description="The provider's Photon account is linked: they can send")
+    linked_at: datetime | None = None
+
+
+class SignInOut(_Model):
+    authorize_url: str = Field(description="Photon's sign-in page: open it in the browser")
+    state: str = Field(description="The sign-in's state: Photon sends it back with the code")
+
+
+class SignedInIn(_Model):
+    state: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{20,100}$")]
+    code: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[\x21-\x7e]+$")]
+
+
+def _account_out(account: object) -> PrescriberAccountOut:
+    linked_at = getattr(account, "linked_at", None)
+    return PrescriberAccountOut(linked=account is not None, linked_at=linked_at)
+
+
+@router.get(
+    _ACCOUNT,
+    summary="Whether the calling provider's Photon account is linked (needed to send)",
+    tags=[PRESCRIPTIONS],
+    **answers(404),
+)
+def prescriber_account() -> PrescriberAccountOut:
+    return _account_out(context.prescribing().prescriber_account(context.caller(router)))
+
+
+@router.post(
+    f"{_ACCOUNT}/sign-in",
+    summary="Begin linking the calling provider's Photon account: where to sign in at Photon",
+    description="Authorization code with PKCE: Photon sends the browser back to the dashboard with "
+    "a code and this state, within ten minutes; `PUT` them to finish.",
+    tags=[PRESCRIPTIONS],
+    **answers(404, 503),
+)
+def begin_prescriber_sign_in() -> SignInOut:
+    url, state = context.prescribing().start_link(context.caller(router))
+    return SignInOut(authorize_url=url, state=state)
+
+
+@router.put(
+    _ACCOUNT,
+    summary="Finish linking the calling provider's Photon account with the sign-in's code",
+    description="The code is exchanged by the prescribing function; what Photon gives for the "
+    "account is kept sealed under a key only that function may use. A state is taken once.",
+    tags=[PRESCRIPTIONS],
+    **answers(404, 409, 422, 503),
+)
+def link_prescriber_account(body: SignedInIn) -> PrescriberAccountOut:
+    account = context.prescribing().complete_link(context.caller(router), body.state, body.code)
+    return _account_out(account)
+
+
+@router.delete(
+    _ACCOUNT,
+    summary="Unlink the calling provider's Photon account (revoked at Photon, then forgotten)",
+    tags=[PRESCRIPTIONS],
+    **answers(404, 503, ok=204),
+)
+def unlink_prescriber_account() -> Response[str]:
+    context.prescribing().unlink(context.caller(router))
+    return Response(status_code=204, body="", content_type="application/json")
+
+
 _DEA = "/v1/admin/providers/<provider_id>/dea-registrations"
 
 

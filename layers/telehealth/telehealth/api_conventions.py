@@ -43,6 +43,9 @@ FHIR_BASE = "/fhir/r4"
 # without a token, as Stripe sends none; its signature is checked instead.
 STRIPE_WEBHOOK = "/webhooks/stripe"
 PRESCRIBING_WEBHOOK = "/webhooks/photon"  # the e-prescribing network's events, as registered with Photon
+# The encryption context a prescriber's sealed Photon credential carries (with the provider's id):
+# the stack lets the prescribing function use its key for this purpose only.
+PRESCRIBER_SEAL_PURPOSE = "photon-prescriber"
 SMART_CONFIGURATION = f"{FHIR_BASE}/.well-known/smart-configuration"
 FHIR_JSON = "application/fhir+json"
 # An HTTP status's OperationOutcome issue code (R4's IssueType), where the error names none.

@@ -6,8 +6,12 @@ Two sides, one module:
 - `PhotonNetwork`, in the prescribing function alone (the egress path): the tenant's Photon
   credentials from its secret, an organization token for patients, orders, screening, the pharmacy
   directory and cancelling, and the prescriber's own token for `createPrescription` (Photon lets
-  only a prescriber write one; the prescriber's refresh token, from linking their Photon account,
-  is kept in the tenant's secret by provider id). EPCS's two-factor signing is Photon's.
+  only a prescriber write one). EPCS's two-factor signing is Photon's.
+- Linking a prescriber's Photon account: their own sign-in at Photon (authorization code with
+  PKCE), whose refresh token the function seals under the tenant's prescriber-credentials key
+  (`PrescriberSeal`, the provider as encryption context) and hands back. The api keeps only the
+  sealed copy and passes it with each send: no other function can open it, nor use one
+  provider's for another.
 - `PrescribingFunction`, in the api: the `PrescribingNetwork` port over Lambda Invoke.
 
 Ids on both sides: our prescription id is the order's and the prescription's `externalId`, so a
@@ -17,12 +21,14 @@ webhook names our record, and a send that was cut short finds what it made befor
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -30,7 +36,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from telehealth.domain.prescriptions import Directions, Notice, NoticeKind, Pharmacy, Screened
+from telehealth.api_conventions import PRESCRIBER_SEAL_PURPOSE
+from telehealth.domain.prescriptions import (
+    Directions,
+    Notice,
+    NoticeKind,
+    Pharmacy,
+    PrescriberAccount,
+    Screened,
+)
 from telehealth.ports import NoticeRefusedError, PrescribingRefusedError, PrescribingUnavailableError
 
 AUDIENCE = "https://api.photon.health"
@@ -96,7 +110,8 @@ class ScreenRequest(_Wire):
 class SendRequest(_Wire):
     operation: Literal["send"] = "send"
     prescription_id: str
-    prescriber_id: str  # our provider id: whose Photon link writes it
+    prescriber_id: str  # our provider id: whose Photon account writes it
+    credential: str = Field(max_length=8192)  # their sealed refresh token (`PrescriberSeal`)
     patient: WirePatient
     directions: WireDirections
     pharmacy_id: str
@@ -114,6 +129,33 @@ class NoticeRequest(_Wire):
     signature: str = Field(max_length=200)
 
 
+class AuthorizeRequest(_Wire):
+    """Where the prescriber signs in at Photon to link their account."""
+
+    operation: Literal["authorize"] = "authorize"
+    state: str = Field(pattern=r"^[A-Za-z0-9_-]{20,100}$")
+    code_challenge: str = Field(pattern=r"^[A-Za-z0-9_-]{43}$")  # S256 of the verifier
+    redirect_uri: str = Field(max_length=500)
+
+
+class LinkRequest(_Wire):
+    """The sign-in's code, exchanged for the prescriber's refresh token, sealed."""
+
+    operation: Literal["link"] = "link"
+    prescriber_id: str
+    code: str = Field(max_length=500)
+    code_verifier: str = Field(pattern=r"^[A-Za-z0-9._~-]{43,128}$")
+    redirect_uri: str = Field(max_length=500)
+
+
+class UnlinkRequest(_Wire):
+    """The prescriber's refresh token revoked at Photon."""
+
+    operation: Literal["unlink"] = "unlink"
+    prescriber_id: str
+    credential: str = Field(max_length=8192)
+
+
 class PrescribingReply(_Wire):
     ok: bool
     result: dict[str, Any] = {}
@@ -121,13 +163,25 @@ class PrescribingReply(_Wire):
     code: str | None = None
 
 
-WireRequest = PharmaciesRequest | ScreenRequest | SendRequest | CancelRequest | NoticeRequest
+WireRequest = (
+    PharmaciesRequest
+    | ScreenRequest
+    | SendRequest
+    | CancelRequest
+    | NoticeRequest
+    | AuthorizeRequest
+    | LinkRequest
+    | UnlinkRequest
+)
 _REQUESTS: dict[str, type[_Wire]] = {
     "pharmacies": PharmaciesRequest,
     "screen": ScreenRequest,
     "send": SendRequest,
     "cancel": CancelRequest,
     "notice": NoticeRequest,
+    "authorize": AuthorizeRequest,
+    "link": LinkRequest,
+    "unlink": UnlinkRequest,
 }
 
 
@@ -236,11 +290,12 @@ class PhotonNetwork:
         self.client_id = str(credentials.get("client_id", ""))
         self.client_secret = str(credentials.get("client_secret", ""))
         self.webhook_secret = str(credentials.get("webhook_secret", ""))
-        self.prescribers: dict[str, str] = dict(credentials.get("prescribers") or {})
+        self.organization_id = str(credentials.get("organization_id", ""))
         self.api = (api_base or os.environ.get("PHOTON_API_BASE", "https://api.photon.health")).rstrip("/")
         auth = auth_base or os.environ.get("PHOTON_AUTH_BASE", "https://auth.photon.health")
         self.auth = auth.rstrip("/")
-        self._tokens: dict[str, tuple[str, float]] = {}  # "" for the organization; else a provider id
+        # "" for the organization's; else the digest of a prescriber's refresh token.
+        self._tokens: dict[str, tuple[str, float]] = {}
         self._treatments: dict[str, str] = {}  # RxCUI -> Photon's medication id
 
     # --- transport -------------------------------------------------------------------------------
@@ -260,26 +315,67 @@ class PhotonNetwork:
         except (TimeoutError, OSError) as error:
             raise PrescribingUnavailableError(f"photon did not answer: {type(error).__name__}") from None
 
-    def _token(self, prescriber: str = "") -> str:
-        kept = self._tokens.get(prescriber)
+    def _oauth(self, path: str, body: Mapping[str, str]) -> Any:
+        return self._post(
+            f"{self.auth}/{path}", {**body, "client_id": self.client_id, "client_secret": self.client_secret}
+        )
+
+    def _token(self, refresh: str = "") -> str:
+        """The organization's access token, or (`refresh`) the prescriber's, kept until near expiry."""
+        held = hashlib.sha256(refresh.encode()).hexdigest() if refresh else ""
+        kept = self._tokens.get(held)
         if kept and kept[1] - TOKEN_MARGIN_S > time.time():
             return kept[0]
-        if prescriber:
-            refresh = self.prescribers.get(prescriber)
-            if not refresh:
-                raise PrescribingRefusedError("prescriber-not-linked")
+        if refresh:
             grant: dict[str, str] = {"grant_type": "refresh_token", "refresh_token": refresh}
         else:
             grant = {"grant_type": "client_credentials", "audience": AUDIENCE}
-        answer = self._post(
-            f"{self.auth}/oauth/token",
-            {**grant, "client_id": self.client_id, "client_secret": self.client_secret},
-        )
+        answer = self._oauth("oauth/token", grant)
         token = str(answer["access_token"])
-        self._tokens[prescriber] = (token, time.time() + float(answer.get("expires_in", 3600)))
+        self._tokens[held] = (token, time.time() + float(answer.get("expires_in", 3600)))
         return token
 
+    # --- a prescriber's account --------------------------------------------------------------------
+
+    def authorize_url(self, request: AuthorizeRequest) -> str:
+        """Photon's sign-in page for the prescriber (authorization code with PKCE; `offline_access`
+        for the refresh token the platform keeps, sealed)."""
+        query = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": request.redirect_uri,
+            "scope": "openid profile email offline_access",
+            "audience": AUDIENCE,
+            "state": request.state,
+            "code_challenge": request.code_challenge,
+            "code_challenge_method": "S256",
+        }
+        if self.organization_id:
+            query["organization"] = self.organization_id
+        return f"{self.auth}/authorize?{urllib.parse.urlencode(query)}"
+
+    def link(self, request: LinkRequest) -> str:
+        """The prescriber's refresh token for the sign-in's code."""
+        answer = self._oauth(
+            "oauth/token",
+            {
+                "grant_type": "authorization_code",
+                "code": request.code,
+                "code_verifier": request.code_verifier,
+                "redirect_uri": request.redirect_uri,
+            },
+        )
+        refresh = answer.get("refresh_token") if isinstance(answer, Mapping) else None
+        if not refresh:  # the client is not allowed `offline_access`: nothing to keep
+            raise PrescribingRefusedError("no-refresh-token")
+        return str(refresh)
+
+    def unlink(self, refresh: str) -> None:
+        self._oauth("oauth/revoke", {"token": refresh})
+        self._tokens.pop(hashlib.sha256(refresh.encode()).hexdigest(), None)
+
     def _graphql(self, query: str, variables: Mapping[str, Any], prescriber: str = "") -> dict[str, Any]:
+        """`prescriber`: their refresh token, for what only a prescriber may do."""
         answer = self._post(
             f"{self.api}/graphql", {"query": query, "variables": variables}, self._token(prescriber)
         )
@@ -361,7 +457,7 @@ class PhotonNetwork:
             for a in alerts
         ]
 
-    def send(self, request: SendRequest, patient_id: str) -> tuple[str, str]:
+    def send(self, request: SendRequest, patient_id: str, refresh: str) -> tuple[str, str]:
         """The prescription written by its prescriber and ordered to the pharmacy: Photon's ids.
         Resuming, what an earlier attempt made (found by our external id) is not made again."""
         d = request.directions
@@ -387,7 +483,7 @@ class PhotonNetwork:
                     "notes": f"{d.dose} {d.route} {d.frequency}"[:200],
                     "effectiveDate": datetime.now(UTC).date().isoformat(),
                 },
-                prescriber=request.prescriber_id,
+                prescriber=refresh,
             )
             prescription_id = str(made["createPrescription"]["id"])
         if order_id is None:
@@ -430,6 +526,51 @@ class PhotonNetwork:
             quantity=int(fills[0].get("quantity") or 0),
             request_id=str(data.get("renewalRequestId") or ""),
         )
+
+
+class PrescriberSeal:
+    """A prescriber's refresh token sealed under the tenant's prescriber-credentials key, with the
+    provider's id as encryption context: opened only by the prescribing function (the one role the
+    key lets decrypt), and only for that provider."""
+
+    def __init__(self, key_arn: str | None = None, *, client: Any = None) -> None:
+        self.key_arn = key_arn or os.environ["PRESCRIBER_KEY_ARN"]
+        if client is None:
+            import boto3
+
+            client = boto3.client("kms")
+        self._kms = client
+        # Opened once per execution environment: a send asks KMS nothing after the first.
+        self._opened: dict[tuple[str, str], str] = {}
+
+    @staticmethod
+    def _context(provider_id: str) -> dict[str, str]:
+        return {"telehealth:purpose": PRESCRIBER_SEAL_PURPOSE, "telehealth:provider": provider_id}
+
+    def seal(self, provider_id: str, refresh: str) -> str:
+        sealed = self._kms.encrypt(
+            KeyId=self.key_arn, Plaintext=refresh.encode(), EncryptionContext=self._context(provider_id)
+        )["CiphertextBlob"]
+        return base64.b64encode(sealed).decode()
+
+    def open(self, provider_id: str, credential: str) -> str:
+        held = (provider_id, hashlib.sha256(credential.encode()).hexdigest())
+        if held not in self._opened:
+            self._opened[held] = self._open(provider_id, credential)
+        return self._opened[held]
+
+    def _open(self, provider_id: str, credential: str) -> str:
+        try:
+            blob = base64.b64decode(credential, validate=True)
+        except ValueError:
+            raise PrescribingRefusedError("prescriber-credential") from None
+        try:
+            plain = self._kms.decrypt(
+                KeyId=self.key_arn, CiphertextBlob=blob, EncryptionContext=self._context(provider_id)
+            )["Plaintext"]
+        except self._kms.exceptions.InvalidCiphertextException:
+            raise PrescribingRefusedError("prescriber-credential") from None
+        return bytes(plain).decode()
 
 
 # --- the api's side: the port over Lambda Invoke ---------------------------------------------------
@@ -487,7 +628,7 @@ class PrescribingFunction:
     def send(
         self,
         prescription_id: str,
-        prescriber_id: str,
+        prescriber: PrescriberAccount,
         patient: WirePatient,
         directions: Directions,
         pharmacy_id: str,
@@ -498,7 +639,8 @@ class PrescribingFunction:
         found = self._ask(
             SendRequest(
                 prescription_id=prescription_id,
-                prescriber_id=prescriber_id,
+                prescriber_id=prescriber.provider_id,
+                credential=prescriber.credential,
                 patient=patient,
                 directions=wire_directions(directions),
                 pharmacy_id=pharmacy_id,
@@ -509,6 +651,24 @@ class PrescribingFunction:
 
     def cancel(self, vendor_order_id: str) -> None:
         self._ask(CancelRequest(vendor_order_id=vendor_order_id))
+
+    def authorize_url(self, state: str, code_challenge: str, redirect_uri: str) -> str:
+        found = self._ask(
+            AuthorizeRequest(state=state, code_challenge=code_challenge, redirect_uri=redirect_uri)
+        )
+        return str(found["url"])
+
+    def link(self, provider_id: str, code: str, code_verifier: str, redirect_uri: str) -> str:
+        """The prescriber's credential, sealed."""
+        found = self._ask(
+            LinkRequest(
+                prescriber_id=provider_id, code=code, code_verifier=code_verifier, redirect_uri=redirect_uri
+            )
+        )
+        return str(found["credential"])
+
+    def unlink(self, account: PrescriberAccount) -> None:
+        self._ask(UnlinkRequest(prescriber_id=account.provider_id, credential=account.credential))
 
     def notice(self, body: str, signature: str) -> Notice | None:
         found = self._ask(NoticeRequest(body=body, signature=signature))

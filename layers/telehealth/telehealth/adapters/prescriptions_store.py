@@ -5,6 +5,8 @@
 | a prescription (versioned) | RX#<id> | RX | PATIENT#<id>#RX / <written>#<id> | RXVISIT#<appt> / <id> |
 | a send's key: its prescription | RXKEY#<caller, key digest> | RXKEY | | |
 | the patient's pharmacy and network id | PATIENT#<id> | PRESCRIBING | | |
+| a prescriber's linked network account (sealed) | PROVIDER#<id> | PRESCRIBER_ACCOUNT | | |
+| a sign-in at the network under way (expires) | RXLINK#<state> | RXLINK | | |
 
 A webhook names the prescription by our id (the network's external id): one GetItem. The
 send's key item is written with the prescription in one transaction, so a retried send finds
@@ -16,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
@@ -25,7 +27,9 @@ from telehealth.domain.prescribing import DeaRegistration
 from telehealth.domain.prescriptions import (
     Directions,
     Fill,
+    PendingLink,
     Pharmacy,
+    PrescriberAccount,
     Prescription,
     PrescriptionStatus,
     RenewalRequest,
@@ -243,3 +247,61 @@ class DynamoPrescriptions(TableStore):
             value=version,
         )
         self._commit([put], outbox, None, StaleWriteError("the registrations changed meanwhile"))
+
+    # --- a prescriber's account at the network ----------------------------------------------------
+
+    def prescriber_account(self, provider_id: str) -> PrescriberAccount | None:
+        found = self._get(f"PROVIDER#{provider_id}", "PRESCRIBER_ACCOUNT")
+        if not found:
+            return None
+        return PrescriberAccount(provider_id, found["credential"], from_stamp(found["linked_at"]))
+
+    def save_prescriber_account(self, account: PrescriberAccount, outbox: list[OutboxEntry]) -> None:
+        put = {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._item(
+                    {
+                        "pk": f"PROVIDER#{account.provider_id}",
+                        "sk": "PRESCRIBER_ACCOUNT",
+                        "credential": account.credential,
+                        "linked_at": stamp(account.linked_at),
+                    }
+                ),
+            }
+        }
+        self._commit([put], outbox, None, StaleWriteError("the account changed meanwhile"))
+
+    def forget_prescriber_account(self, provider_id: str, outbox: list[OutboxEntry]) -> None:
+        key = self._item({"pk": f"PROVIDER#{provider_id}", "sk": "PRESCRIBER_ACCOUNT"})
+        delete = {"Delete": {"TableName": self.table, "Key": key}}
+        self._commit([delete], outbox, None, StaleWriteError("the account changed meanwhile"))
+
+    def begin_link(self, state: str, pending: PendingLink) -> None:
+        self._client.put_item(
+            TableName=self.table,
+            Item=self._item(
+                {
+                    "pk": f"RXLINK#{state}",
+                    "sk": "RXLINK",
+                    "provider_id": pending.provider_id,
+                    "verifier": pending.verifier,
+                    "expires_at": int(pending.expires_at.timestamp()),
+                }
+            ),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def take_link(self, state: str) -> PendingLink | None:
+        """The sign-in under way by its state, taken: a state finishes one link, once."""
+        answer = self._client.delete_item(
+            TableName=self.table,
+            Key=self._item({"pk": f"RXLINK#{state}", "sk": "RXLINK"}),
+            ReturnValues="ALL_OLD",
+        )
+        if not answer.get("Attributes"):
+            return None
+        old = self._plain(answer["Attributes"])
+        return PendingLink(
+            old["provider_id"], old["verifier"], datetime.fromtimestamp(int(old["expires_at"]), UTC)
+        )

@@ -12,7 +12,10 @@ The patient reads their prescriptions and their status; every read and write is 
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
+import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -41,10 +44,13 @@ from telehealth.domain.prescribing import (
     review,
 )
 from telehealth.domain.prescriptions import (
+    LINK_WINDOW,
     Directions,
     Notice,
     NoticeKind,
+    PendingLink,
     Pharmacy,
+    PrescriberAccount,
     Prescription,
     PrescriptionRefusedError,
     PrescriptionRuleError,
@@ -116,6 +122,16 @@ class PrescriptionRecords(Protocol):
         outbox: list[OutboxEntry],
     ) -> None: ...
 
+    def prescriber_account(self, provider_id: str) -> PrescriberAccount | None: ...
+
+    def save_prescriber_account(self, account: PrescriberAccount, outbox: list[OutboxEntry]) -> None: ...
+
+    def forget_prescriber_account(self, provider_id: str, outbox: list[OutboxEntry]) -> None: ...
+
+    def begin_link(self, state: str, pending: PendingLink) -> None: ...
+
+    def take_link(self, state: str) -> PendingLink | None: ...
+
 
 class PrescribingNetwork(Protocol):
     """The e-prescribing network, through its vendor (`adapters/photon.py`)."""
@@ -127,7 +143,7 @@ class PrescribingNetwork(Protocol):
     def send(
         self,
         prescription_id: str,
-        prescriber_id: str,
+        prescriber: PrescriberAccount,
         patient: Any,
         directions: Directions,
         pharmacy_id: str,
@@ -138,6 +154,12 @@ class PrescribingNetwork(Protocol):
     def cancel(self, vendor_order_id: str) -> None: ...
 
     def notice(self, body: str, signature: str) -> Notice | None: ...
+
+    def authorize_url(self, state: str, code_challenge: str, redirect_uri: str) -> str: ...
+
+    def link(self, provider_id: str, code: str, code_verifier: str, redirect_uri: str) -> str: ...
+
+    def unlink(self, account: PrescriberAccount) -> None: ...
 
 
 class PrescribingTeam(Protocol):
@@ -183,6 +205,17 @@ class Screening:
 
 
 @dataclass(frozen=True)
+class Checked:
+    """A draft as the checks left it: what they found, the prescription it would be, the patient
+    as the network needs them, and the prescriber's account there (None: not linked)."""
+
+    screening: Screening
+    rx: Prescription
+    patient: object
+    account: PrescriberAccount | None
+
+
+@dataclass(frozen=True)
 class VisitPrescriptions:
     prescriptions: list[Prescription]
     patient_state: str  # where the patient checked in from: the pharmacy is looked for there
@@ -212,7 +245,9 @@ class Prescribing:
         clock: Callable[[], datetime],
         trail: AuditTrail,
         wire_patient: Callable[[projection.PatientProfile, str | None], object],
+        link_return: str = "",
     ) -> None:
+        """`link_return`: where the network's sign-in sends a prescriber back (the dashboard)."""
         self.store, self.network, self.histories, self.files, self.team = (
             store,
             network,
@@ -221,6 +256,7 @@ class Prescribing:
             team,
         )
         self.settings, self.clock, self.trail, self.wire_patient = settings, clock, trail, wire_patient
+        self.link_return = link_return
 
     # --- the pharmacy directory --------------------------------------------------------------------
 
@@ -234,8 +270,7 @@ class Prescribing:
         """The checks, as the form shows them while the prescriber writes (nothing is kept)."""
         with self.trail.request(caller, Interaction.READ, appointment_id):
             own = self._provider(caller)
-            screening, _, _ = self._checked(appointment_id, own, draft)
-            return screening
+            return self._checked(appointment_id, own, draft).screening
 
     def send(self, caller: Caller, appointment_id: str, draft: PrescriptionDraft, key: str) -> Prescription:
         """Checked, kept under the send's key, then handed to the network."""
@@ -253,7 +288,8 @@ class Prescribing:
         renews: str | None = None,
     ) -> Prescription:
         send_key = hashlib.sha256(key.encode()).hexdigest()
-        screening, rx, vendor_patient = self._checked(appointment_id, own, draft, renews)
+        checked = self._checked(appointment_id, own, draft, renews)
+        screening, rx = checked.screening, checked.rx
         if screening.findings and any(f.severity is Severity.REFUSAL for f in screening.findings):
             raise PrescriptionRefusedError(screening.findings, ())
         missing = tuple(c for c in screening.to_acknowledge if c not in draft.acknowledged)
@@ -263,7 +299,8 @@ class Prescribing:
         kept = self.store.begin(rx, send_key, [])
         if kept.status is not PrescriptionStatus.SENDING:
             return kept  # the first attempt finished: the same prescription
-        return self._hand_over(caller, kept, vendor_patient, resume=kept is not rx)
+        assert checked.account is not None  # not linked is a refusal, above
+        return self._hand_over(caller, kept, checked.patient, checked.account, resume=kept is not rx)
 
     def answer_renewal(
         self,
@@ -298,12 +335,18 @@ class Prescribing:
             return self._kept(rx, answered), renewed
 
     def _hand_over(
-        self, caller: Caller, rx: Prescription, vendor_patient: object, *, resume: bool
+        self,
+        caller: Caller,
+        rx: Prescription,
+        vendor_patient: object,
+        account: PrescriberAccount,
+        *,
+        resume: bool,
     ) -> Prescription:
         try:
             vendor_patient_id, vendor_rx, vendor_order = self.network.send(
                 rx.prescription_id,
-                rx.provider_id,
+                account,
                 vendor_patient,
                 rx.directions,
                 rx.pharmacy.pharmacy_id,
@@ -525,6 +568,64 @@ class Prescribing:
             return
         ClinicAdmin.require_admin(caller)
 
+    # --- the prescriber's account at the network -----------------------------------------------------
+
+    def prescriber_account(self, caller: Caller) -> PrescriberAccount | None:
+        """The calling provider's linked account (None: not linked)."""
+        with self.trail.request(caller, Interaction.READ):
+            return self.store.prescriber_account(self._provider(caller))
+
+    def start_link(self, caller: Caller) -> tuple[str, str]:
+        """Where the provider signs in at the network to link their account, and the sign-in's
+        state: authorization code with PKCE, its verifier kept here until it comes back."""
+        with self.trail.request(caller, Interaction.UPDATE):
+            own = self._provider(caller)
+            state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(64)
+            digest = hashlib.sha256(verifier.encode()).digest()
+            challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+            self.store.begin_link(state, PendingLink(own, verifier, self.clock() + LINK_WINDOW))
+            return self.network.authorize_url(state, challenge, self.link_return), state
+
+    def complete_link(self, caller: Caller, state: str, code: str) -> PrescriberAccount:
+        """The sign-in come back: its code exchanged (by the prescribing function) for the
+        provider's credential, kept sealed. A state finishes one link, once, for its provider,
+        within `LINK_WINDOW`. Audited."""
+        with self.trail.request(caller, Interaction.UPDATE):
+            own = self._provider(caller)
+            pending = self.store.take_link(state)
+            now = self.clock()
+            if pending is None or pending.provider_id != own or pending.expires_at < now:
+                raise PrescriptionRuleError(
+                    "link-expired", "That sign-in at Photon expired or was already used: link again."
+                )
+            try:
+                credential = self.network.link(own, code, pending.verifier, self.link_return)
+            except PrescribingRefusedError as error:
+                raise PrescriptionRuleError(
+                    "link-refused", f"Photon did not accept that sign-in ({error.code}): link again."
+                ) from error
+            account = PrescriberAccount(own, credential, now)
+            self.store.save_prescriber_account(account, [self._account_entry(caller, own, now)])
+            return account
+
+    def unlink(self, caller: Caller) -> None:
+        """The provider's account unlinked: its credential revoked at the network, and forgotten.
+        Unlinking what is not linked changes nothing. Audited."""
+        with self.trail.request(caller, Interaction.UPDATE):
+            own = self._provider(caller)
+            account = self.store.prescriber_account(own)
+            if account is None:
+                return
+            # Refused: the network holds it no more (revoked there), so nothing is left to revoke.
+            with contextlib.suppress(PrescribingRefusedError):
+                self.network.unlink(account)
+            self.store.forget_prescriber_account(own, [self._account_entry(caller, own, self.clock())])
+
+    def _account_entry(self, caller: Caller, provider_id: str, now: datetime) -> OutboxEntry:
+        return self.trail.entry(
+            self.trail.agent(caller), Interaction.UPDATE, [f"Practitioner/{provider_id}"], now
+        )
+
     # --- checks --------------------------------------------------------------------------------------------
 
     def _provider(self, caller: Caller) -> str:
@@ -551,7 +652,7 @@ class Prescribing:
 
     def _checked(
         self, appointment_id: str, own: str, draft: PrescriptionDraft, renewing: str | None = None
-    ) -> tuple[Screening, Prescription, object]:
+    ) -> Checked:
         _, visit, state = self._seen(appointment_id, own)
         drug = drugs.drug(draft.directions.rxcui)
         if drug is None:
@@ -560,13 +661,14 @@ class Prescribing:
         check_directions(directions, drug.schedule)
         patient_id = visit.patient_id
         # What the checks read does not depend on itself: read side by side, one round trip's wait.
-        with ThreadPoolExecutor(max_workers=5, thread_name_prefix="rx-checks") as pool:
+        with ThreadPoolExecutor(max_workers=6, thread_name_prefix="rx-checks") as pool:
             profile_of = pool.submit(self.team.patient, patient_id)
             provider_of = pool.submit(self.team.provider, own)
             history_of = pool.submit(self.histories.history, patient_id)
             earlier_of = pool.submit(self.store.for_patient, patient_id)
             link_of = pool.submit(self.store.prescribing_link, patient_id)
             registrations_of = pool.submit(self.store.dea_registrations, own)
+            account_of = pool.submit(self.store.prescriber_account, own)
         patient, provider, history = profile_of.result(), provider_of.result(), history_of.result()
         earlier, (vendor_patient_id, remembered) = earlier_of.result(), link_of.result()
         if patient is None or not patient.phone:
@@ -576,6 +678,15 @@ class Prescribing:
             )
         now = self.clock()
         findings: list[Finding] = []
+        account = account_of.result()
+        if account is None:
+            findings.append(
+                Finding(
+                    "prescriber-not-linked",
+                    Severity.REFUSAL,
+                    "Link your Photon account (Prescribing account) before sending prescriptions.",
+                )
+            )
         licensed = LicensurePolicy().check(provider.licenses if provider else (), state, now.date())
         if licensed is not None:
             findings.append(Finding("not-licensed", Severity.REFUSAL, f"{licensed.value} ({state})"))
@@ -634,4 +745,4 @@ class Prescribing:
             pharmacy=pharmacy or Pharmacy(draft.pharmacy_id, "", "", "", "", ""),  # refused: never sent
             written_at=now,
         )
-        return Screening(tuple(findings), tuple(alerts)), rx, wire
+        return Checked(Screening(tuple(findings), tuple(alerts)), rx, wire, account)

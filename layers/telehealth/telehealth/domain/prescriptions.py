@@ -16,7 +16,7 @@ no I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from telehealth.domain.prescribing import Finding
@@ -54,6 +54,29 @@ class PrescriptionRefusedError(ValueError):
     def __init__(self, findings: tuple[Finding, ...], unacknowledged: tuple[str, ...]) -> None:
         super().__init__("The prescription was not sent: see its findings.")
         self.findings, self.unacknowledged = findings, unacknowledged
+
+
+# A prescriber's sign-in at the network must come back within this to link their account.
+LINK_WINDOW = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PrescriberAccount:
+    """A provider's account at the network, linked by their own sign-in there: what the network
+    gave for it, sealed so that only the prescribing function can open it, and when."""
+
+    provider_id: str
+    credential: str
+    linked_at: datetime
+
+
+@dataclass(frozen=True)
+class PendingLink:
+    """A sign-in at the network under way: whose, its PKCE verifier, until when it may finish."""
+
+    provider_id: str
+    verifier: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
