@@ -2,7 +2,9 @@
 (one coded from the clinic's list, one in words), and the visit's clinician reconciles them in the
 visit's note view; the patient then sees them as checked. Once the patient is admitted, the
 clinician writes a prescription there (an allergy's refusal shown first), checks it and sends it to
-a pharmacy; the patient's phone shows it and where it stands. Each screen passes axe."""
+a pharmacy, renews it at the pharmacy's request, and unlinks and links again their Photon account
+(signing in at Photon's page and coming back); the patient's phone shows the prescription and
+where it stands. Each screen of the clinic's passes axe."""
 
 from __future__ import annotations
 
@@ -152,6 +154,26 @@ def test_the_patient_tells_allergies_and_medicines_and_the_clinician_reconciles_
         "renewed, sent to Riverside Community Pharmacy", timeout=15_000
     )
     expect(rx.get_by_text("A renewal")).to_be_visible()
+    axe_check(page)
+
+    # The clinician unlinks their Photon account and links it again by signing in at Photon, which
+    # sends the browser back to the note, the account linked (the API's tests hold what it changes).
+    account = page.get_by_role("region", name="Your Photon account")
+    expect(account).to_contain_text("Linked since")
+    account.get_by_role("button", name="Unlink your Photon account").click()
+    expect(account.get_by_role("status")).to_have_text(re.compile("Your Photon account is unlinked"))
+    account.get_by_role("button", name="Link your Photon account").click()
+    expect(page.get_by_role("heading", name="Sign in to Photon")).to_be_visible(timeout=15_000)
+    assert platform.photon is not None and page.url.startswith(f"{platform.photon.url}/authorize?")
+    page.get_by_label("Email").fill("prescriber@riverside.example")
+    page.get_by_role("button", name="Sign in and allow").click()
+    account = page.get_by_role("region", name="Your Photon account")
+    expect(account.get_by_role("status")).to_have_text(
+        "Your Photon account is linked: you can send prescriptions.", timeout=20_000
+    )
+    assert page.url.endswith(f"#/today/note/{visit}") and "code=" not in page.url
+    expect(account).to_contain_text("Linked since")
+    screenshot(page, "photon-linked")
     axe_check(page)
 
     # The patient's phone shows it on the visit's screen, in their words.

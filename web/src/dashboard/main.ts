@@ -36,6 +36,7 @@ import "./provider-note.ts";
 import "./provider-call.ts";
 import "./staff-views.ts";
 import "./admin-views.ts";
+import { takePrescriberSignIn } from "./prescriber-account.ts";
 
 /** The access token's claims (the groups are in both tokens; the id token is what oidc reads). */
 function tokenClaims(token: string | null): Record<string, unknown> {
@@ -89,6 +90,7 @@ export class ClinicDashboard extends LitElement {
   private async start(): Promise<void> {
     try {
       this.config = await loadConfig("../config.json");
+      takePrescriberSignIn(); // Photon's answer leaves the address bar before Cognito's code is looked for
       const here = new URL(".", window.location.href).toString();
       this.session = new SignInSession("workforce", this.config.auth.workforce, here);
       this.api = new Api(this.config.apiBase, () => this.session?.accessToken() ?? null, () => {

@@ -8,6 +8,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import { ApiError, type Api, newActionKey } from "../shared/api.ts";
 import { viewStyles } from "./ui.ts";
 import { rxStatusWords, saidOf } from "./words.ts";
+import "./prescriber-account.ts";
 
 interface Pharmacy {
   pharmacy_id: string;
@@ -297,7 +298,8 @@ export class ProviderPrescriptions extends LitElement {
       ${this.error ? html`<p role="alert" class="alert">${this.error}</p>` : nothing}
       <p role="status" tabindex="-1" id="rx-said">${this.said}</p>
       ${v === null ? (this.error ? nothing : html`<p>Loading…</p>`) : html`${this.list(v.prescriptions)}${this.writer(v)}`}
-    </section>`;
+    </section>
+    <prescriber-account .api=${this.api} @prescriber-linked=${() => { this.checks = null; }}></prescriber-account>`;
   }
 
   private list(prescriptions: Prescription[]) {

@@ -113,6 +113,10 @@ export class Api {
     return this.send<T>("PUT", new URL(this.base + path), body, idempotencyKey);
   }
 
+  delete<T>(path: string): Promise<T> {
+    return this.send<T>("DELETE", new URL(this.base + path));
+  }
+
   private async send<T>(method: string, url: URL, body?: unknown, idempotencyKey?: string): Promise<T> {
     const headers: Record<string, string> = { Accept: "application/json" };
     const token = this.token();
