@@ -684,7 +684,7 @@ class Prescribing:
                 Finding(
                     "prescriber-not-linked",
                     Severity.REFUSAL,
-                    "Link your Photon account first (\"Link your Photon account\", below the prescriptions).",
+                    'Link your Photon account first ("Link your Photon account", below the prescriptions).',
                 )
             )
         licensed = LicensurePolicy().check(provider.licenses if provider else (), state, now.date())
