@@ -217,6 +217,7 @@ def finish(generated: dict[str, Any]) -> dict[str, Any]:
             responses = operation["responses"]
             if responses.get("422", {}).get("content", {}).get("application/json"):
                 del responses["422"]  # Powertools' default, not declared by the route
+            responses.get("204", {}).pop("content", None)  # Powertools' from the annotation: no body
             security = security_for(path)
             if security:
                 operation["security"] = security

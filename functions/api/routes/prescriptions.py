@@ -446,7 +446,7 @@ def link_prescriber_account(body: SignedInIn) -> PrescriberAccountOut:
 )
 def unlink_prescriber_account() -> Response[str]:
     context.prescribing().unlink(context.caller(router))
-    return Response(status_code=204, body="", content_type="application/json")
+    return Response(status_code=204, body="")  # no content, so no content type
 
 
 _DEA = "/v1/admin/providers/<provider_id>/dea-registrations"
