@@ -45,9 +45,16 @@ def check_in_when_open(gateway: str, token: str, appointment_id: str, recording:
     return reply
 
 
-def soon_slot(gateway: str, token: str, taken: set[str] = set()) -> str:  # noqa: B006 (shared on purpose)
+def soon_slot(
+    gateway: str,
+    token: str,
+    taken: set[str] = set(),  # noqa: B006 (shared on purpose)
+    *,
+    not_with: frozenset[str] = frozenset(),
+) -> str:
     """A slot with the around-the-clock provider that starts within the check-in window, but not
-    so soon that it has started by the time it is booked (which is refused as in the past)."""
+    so soon that it has started by the time it is booked (which is refused as in the past); with
+    none of the providers `not_with`."""
     now = datetime.now(UTC) + timedelta(seconds=30)
     reply = call(
         gateway,
@@ -56,7 +63,7 @@ def soon_slot(gateway: str, token: str, taken: set[str] = set()) -> str:  # noqa
         token,
     )
     for offered in reply.json()["slots"]:
-        if offered["slot_id"] not in taken:
+        if offered["slot_id"] not in taken and offered["provider"]["provider_id"] not in not_with:
             taken.add(offered["slot_id"])
             return str(offered["slot_id"])
     raise AssertionError("no slot starting within 15 minutes")
