@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from aws_cdk import ArnFormat, Aws, Duration, Fn, Stack
+from aws_cdk import ArnFormat, Aws, Duration, Fn, NestedStack, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -125,6 +125,12 @@ class ClinicApi(Construct):
         super().__init__(scope, id)
         prefix = topology.tenant_prefix(tenant.id)
         self.cors_origins = tuple(tenant.portal_origins if cors_origins is None else cors_origins)
+        # API Gateway's own answers (a score per REST API) in a nested stack of their own: a stack
+        # holds at most 500 resources, and they need nothing from IAM. Each stage's deployment
+        # waits for them and is redeployed when they change, as when they lived beside it.
+        self.gateway_answers = NestedStack(
+            self, "GatewayAnswers", description=f"{tenant.display_name}: API Gateway's own answers"
+        )
         access_logs = encrypted_log_group(
             self, "AccessLogs", name=f"/telehealth/{tenant.id}/api/access", key=key
         )
@@ -270,8 +276,10 @@ class ClinicApi(Construct):
             headers["Vary"] = "'Origin'"
         for problem in api_conventions.GATEWAY_PROBLEMS:
             _, body = problem.answer(kind, api_conventions.REQUEST_ID_PLACEHOLDER)
-            rest_api.add_gateway_response(
-                problem.response_type.replace("_", "-").lower(),
+            apigw.GatewayResponse(
+                self.gateway_answers,
+                f"{kind.value}-{problem.response_type.replace('_', '-').lower()}",
+                rest_api=rest_api,
                 type=apigw.ResponseType.of(problem.response_type),
                 status_code=str(problem.status) if problem.status is not None else None,
                 response_headers=headers,

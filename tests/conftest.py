@@ -118,13 +118,18 @@ class Assembly:
     def tenant(self, tenant_id: str) -> Template:
         return self.templates[f"telehealth-{tenant_id}"]
 
-    def monitoring(self, tenant_id: str) -> Template:
-        """The tenant's nested stack of alarms and the dashboard."""
-        prefix = f"telehealth{tenant_id.replace('-', '')}Monitoring"
+    def nested(self, tenant_id: str, path: str) -> Template:
+        """One of the tenant's nested stacks, by its construct path run together (`Monitoring`,
+        `ApiGatewayAnswers`)."""
+        prefix = f"telehealth{tenant_id.replace('-', '')}{path}"
         (found,) = [
             t for name, t in self.templates.items() if name.startswith(prefix) and name.endswith(".nested")
         ]
         return found
+
+    def monitoring(self, tenant_id: str) -> Template:
+        """The tenant's nested stack of alarms and the dashboard."""
+        return self.nested(tenant_id, "Monitoring")
 
     def baseline(self, region: str) -> Template:
         return self.templates[f"telehealth-baseline-{region}"]
@@ -190,6 +195,18 @@ def render(value: Any) -> Any:
             )
         if fn == "Fn::GetAtt":
             return f"<getatt:{'.'.join(arg)}>"
+    return value
+
+
+def as_passed(value: Any, parameters: dict[str, Any]) -> Any:
+    """A nested stack's value with each `Ref` of its parameters replaced by what the parent
+    passes for it (`parameters`: the `AWS::CloudFormation::Stack` resource's), for `render`."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in parameters:
+            return parameters[value["Ref"]]
+        return {k: as_passed(v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_passed(v, parameters) for v in value]
     return value
 
 

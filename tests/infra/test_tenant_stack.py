@@ -14,7 +14,7 @@ from telehealth import api_conventions
 from telehealth.api_conventions import RestApiKind
 from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES
 from telehealth.ports import DESTINATIONS
-from tests.conftest import FUNCTION_ENVIRONMENT, Assembly, Template, as_list, render
+from tests.conftest import FUNCTION_ENVIRONMENT, Assembly, Template, as_list, as_passed, render
 
 # Lambda keeps 100 of the account's default 1,000 concurrent executions unreserved.
 ACCOUNT_CONCURRENCY = 1000
@@ -413,11 +413,21 @@ def test_api_gateways_own_errors_are_problems_with_the_request_id_and_the_portal
     FHIR's, as every error the facade answers itself)."""
     for tenant in assembly.tenants:
         t = assembly.tenant(tenant.id)
+        # In a nested stack of their own, each naming its REST API through the parameter the parent
+        # passes it; each stage's deployment waits for that stack.
+        answers = assembly.nested(tenant.id, "ApiGatewayAnswers")
+        (nested_id,) = [
+            lid for lid, r in t.of_type("AWS::CloudFormation::Stack").items() if "GatewayAnswers" in lid
+        ]
+        passed = t.resources[nested_id]["Properties"]["Parameters"]
+        for deployment_id in t.of_type("AWS::ApiGateway::Deployment"):
+            assert nested_id in as_list(t.resources[deployment_id].get("DependsOn", [])), deployment_id
+        assert not t.of_type("AWS::ApiGateway::GatewayResponse")
         for kind, api_id in _apis(t, tenant.id).items():
             responses = {
                 r["ResponseType"]: r
-                for r in t.props("AWS::ApiGateway::GatewayResponse")
-                if r["RestApiId"]["Ref"] == api_id
+                for r in as_passed(answers.props("AWS::ApiGateway::GatewayResponse"), passed)
+                if r["RestApiId"] == {"Ref": api_id}
             }
             assert set(responses) == {p.response_type for p in api_conventions.GATEWAY_PROBLEMS}
             for problem in api_conventions.GATEWAY_PROBLEMS:
