@@ -113,13 +113,13 @@ def test_a_message_the_platform_cannot_take_is_refused_naming_the_segment_and_fi
 
 def test_the_acknowledgments_are_the_ones_an_interface_engine_expects() -> None:
     assert acknowledgment(A04, "AA", now=NOW, control_id="ACK0001") == (
-        "MSH|^~\\&|TELEHEALTH|CLINIC|EPIC|RIVERSIDE_HOSP|20261130150405||ACK^A04^ACK|ACK0001|P|2.5.1\r"
+        "MSH|^~\\&|TELEHEALTH|CLINIC|EPIC|RIVERSIDE_HOSP|20261130150405+0000||ACK^A04^ACK|ACK0001|P|2.5.1\r"
         "MSA|AA|MSG00001|\r"
     )
     with pytest.raises(AdtRefusedError) as refused:
         read_adt(A04.replace(NAME, "^SEAN"))
     assert acknowledgment(A04, "AE", refused.value.fault, now=NOW, control_id="ACK0002") == (
-        "MSH|^~\\&|TELEHEALTH|CLINIC|EPIC|RIVERSIDE_HOSP|20261130150405||ACK^A04^ACK|ACK0002|P|2.5.1\r"
+        "MSH|^~\\&|TELEHEALTH|CLINIC|EPIC|RIVERSIDE_HOSP|20261130150405+0000||ACK^A04^ACK|ACK0002|P|2.5.1\r"
         "MSA|AE|MSG00001|The patient's family and given names (PID-5).\r"
         "ERR||PID^1^5^1^1|101^The patient's family and given names (PID-5).^HL70357|E\r"
     )
@@ -133,7 +133,7 @@ def test_the_acknowledgments_are_the_ones_an_interface_engine_expects() -> None:
     with pytest.raises(AdtRefusedError) as garbage:
         read_adt("hello")
     assert acknowledgment("hello", "AR", garbage.value.fault, now=NOW, control_id="ACK0004") == (
-        "MSH|^~\\&|TELEHEALTH|CLINIC|||20261130150405||ACK|ACK0004|P|2.5.1\r"
+        "MSH|^~\\&|TELEHEALTH|CLINIC|||20261130150405+0000||ACK|ACK0004|P|2.5.1\r"
         "MSA|AR||A message starts with its MSH segment.\r"
         "ERR||MSH^1^1|100^A message starts with its MSH segment.^HL70357|E\r"
     )

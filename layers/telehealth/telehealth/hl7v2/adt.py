@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 import hl7
 
-# What the platform answers as: MSH-3/MSH-4 of each acknowledgment.
-APPLICATION, FACILITY = "TELEHEALTH", "CLINIC"
+from telehealth.hl7v2 import escaped, header
+
 VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8")
 SEXES = frozenset({"M", "F", "O", "U", "A", "N"})  # HL7 table 0001
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -266,13 +266,6 @@ def read_adt(raw: str | bytes) -> AdtMessage:
 # --- acknowledgments ------------------------------------------------------------------------------
 
 
-def _escaped(text: str) -> str:
-    """A text for a field of an ACK with the default delimiters: each delimiter escaped."""
-    for char, escape in (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\")):
-        text = text.replace(char, escape)
-    return text
-
-
 def acknowledgment(
     raw: str | bytes,
     ack_code: Literal["AA", "AE", "AR"],
@@ -301,24 +294,13 @@ def acknowledgment(
         }
     version = received["version"] if received.get("version") in VERSIONS else "2.5.1"
     trigger = received.get("trigger", "")
-    header = [
-        "MSH",
-        "^~\\&",  # MSH-1 is the "|" between them; MSH-2 the other delimiters
-        APPLICATION,
-        FACILITY,
-        _escaped(received.get("application", "")),
-        _escaped(received.get("facility", "")),
-        now.strftime("%Y%m%d%H%M%S"),
-        "",
-        f"ACK^{_escaped(trigger)}^ACK" if trigger else "ACK",
-        control_id,
-        _escaped(received.get("processing", "P")),
-        version,
-    ]
+    message_type = f"ACK^{escaped(trigger)}^ACK" if trigger else "ACK"
+    receiver = (received.get("application", ""), received.get("facility", ""))
+    processing = received.get("processing", "P")
     answer = [
-        "|".join(header),
+        header(message_type, receiver, control_id, now, processing=processing, version=version),
         "|".join(
-            ["MSA", ack_code, _escaped(received.get("control_id", "")), _escaped(fault.text) if fault else ""]
+            ["MSA", ack_code, escaped(received.get("control_id", "")), escaped(fault.text) if fault else ""]
         ),
     ]
     if fault is not None:
@@ -327,11 +309,11 @@ def acknowledgment(
         if version in ("2.3", "2.3.1", "2.4"):
             # ERR-1 (ELD), the only field of ERR before v2.5: segment^sequence^field^code&text&table.
             answer.append(
-                f"ERR|{fault.segment}^{fault.sequence}^{field}^{code}&{_escaped(fault.text)}&HL70357"
+                f"ERR|{fault.segment}^{fault.sequence}^{field}^{code}&{escaped(fault.text)}&HL70357"
             )
         else:
             location = [fault.segment, str(fault.sequence), field]
             if fault.component is not None:
                 location += ["1", str(fault.component)]
-            answer.append(f"ERR||{'^'.join(location)}|{code}^{_escaped(fault.text)}^HL70357|E")
+            answer.append(f"ERR||{'^'.join(location)}|{code}^{escaped(fault.text)}^HL70357|E")
     return "\r".join(answer) + "\r"
