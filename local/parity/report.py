@@ -319,16 +319,11 @@ def service_host(service: str, region: str) -> str:
 
 
 def domain_allowed(host: str, domains: Iterable[str]) -> bool:
-    """DNS Firewall's matching: a domain matches itself, `*.d` any name below d (not d itself),
-    and `*` everything."""
-    host = host.lower().rstrip(".")
-    for domain in domains:
-        domain = domain.lower().rstrip(".")
-        if domain == "*" or host == domain:
-            return True
-        if domain.startswith("*.") and host.endswith(domain[1:]):
-            return True
-    return False
+    """DNS Firewall's matching (the platform's one statement of it, which subscriptions' endpoints
+    are checked by too)."""
+    from telehealth.domain.subscriptions import firewall_allows
+
+    return firewall_allows(host, domains)
 
 
 def firewall_domains(baseline: Mapping[str, Any]) -> list[str] | None:
