@@ -122,6 +122,8 @@ RULE_STATUS = {
     # A prescriber's sign-in at the network: taken once, within its window; refused there.
     "link-expired": 409,
     "link-refused": 422,
+    "already-linked": 409,
+    "unlink-refused": 502,
     "patient-phone-required": 422,
     "sig-required": 422,
     "refills-not-allowed": 422,

@@ -503,20 +503,6 @@ def test_a_prescriber_links_their_photon_account_by_signing_in_there_and_unlinks
     assert forged.status == 422 and forged.json()["type"].endswith("/link-refused"), forged.body
     assert call(gateway, "GET", ACCOUNT, provider).json()["linked"] is False
 
-    back = begun()
-    linked = call(gateway, "PUT", ACCOUNT, provider, {"state": back["state"], "code": back["code"]})
-    assert linked.status == 200 and linked.json()["linked"] is True, linked.body
-    again = call(gateway, "PUT", ACCOUNT, provider, {"state": back["state"], "code": back["code"]})
-    assert again.status == 409, again.body  # a state finishes one link, once
-
-    checks = call(gateway, "POST", f"{visit}/checks", provider, draft).json()
-    assert not [f for f in checks["findings"] if f["code"] == "prescriber-not-linked"], checks
-    sent = call(
-        gateway, "POST", visit, provider, {**draft, "acknowledged": checks["to_acknowledge"]}, **key()
-    )
-    assert sent.status == 201, sent.body
-    assert sent.json()["status"] in ("submitted", "transmitted")
-
     # Photon sends a browser back only to the callbacks the operator registered.
     elsewhere = (
         call(gateway, "POST", f"{ACCOUNT}/sign-in", provider)
@@ -527,6 +513,22 @@ def test_a_prescriber_links_their_photon_account_by_signing_in_there_and_unlinks
         )
     )
     assert http("GET", elsewhere).status == 400
+
+    back = begun()
+    linked = call(gateway, "PUT", ACCOUNT, provider, {"state": back["state"], "code": back["code"]})
+    assert linked.status == 200 and linked.json()["linked"] is True, linked.body
+    again = call(gateway, "PUT", ACCOUNT, provider, {"state": back["state"], "code": back["code"]})
+    assert again.status == 409, again.body  # a state finishes one link, once
+    second = call(gateway, "POST", f"{ACCOUNT}/sign-in", provider)  # unlink first to link another
+    assert second.status == 409 and second.json()["type"].endswith("/already-linked"), second.body
+
+    checks = call(gateway, "POST", f"{visit}/checks", provider, draft).json()
+    assert not [f for f in checks["findings"] if f["code"] == "prescriber-not-linked"], checks
+    sent = call(
+        gateway, "POST", visit, provider, {**draft, "acknowledged": checks["to_acknowledge"]}, **key()
+    )
+    assert sent.status == 201, sent.body
+    assert sent.json()["status"] in ("submitted", "transmitted")
 
 
 def test_a_tenant_without_eprescribing_has_no_prescribing_routes(

@@ -129,6 +129,12 @@ def test_the_acknowledgments_are_the_ones_an_interface_engine_expects() -> None:
     assert acknowledgment(A08, "AE", old.value.fault, now=NOW, control_id="ACK0003").splitlines()[2] == (
         "ERR|PID^1^8^103&Sex is a code of HL7 table 0001 (PID-8).&HL70357"
     )
+    # From v2.7 MSH-2 may carry a fifth character (truncation), and MSA-3 is gone.
+    v28 = A04.replace("MSH|^~\\&|", "MSH|^~\\&#|", 1).replace("|P|2.5.1", "|P|2.8")
+    assert read_adt(v28).version == "2.8"
+    assert acknowledgment(v28, "AA", now=NOW, control_id="ACK0005").splitlines()[1] == "MSA|AA|MSG00001"
+    # v2.3's MSH-9 has no message structure.
+    assert "|ACK^A08|" in acknowledgment(A08, "AA", now=NOW, control_id="ACK0006")
     # What is not HL7 at all still gets an ACK: AR, with what could be told.
     with pytest.raises(AdtRefusedError) as garbage:
         read_adt("hello")

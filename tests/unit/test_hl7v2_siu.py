@@ -45,7 +45,7 @@ def test_a_booking_is_an_s12_a_receiving_engine_reads_field_by_field() -> None:
         "min",
     )
     assert [str(sch(11)(1)(c)) for c in (3, 4, 5)] == ["M30", "20261202143000+0000", "20261202150000+0000"]
-    assert str(sch(25)) == "Booked"
+    assert (str(sch(25)), str(sch(6)(1)(1))) == ("Booked", "S12")  # SCH-6 is required from v2.5
     assert [str(r(1)) for r in pid(3)] == ["E1234567", "900100"] and str(pid(3)(1)(4)) == "RVH"
     # The name's "&" travels escaped and reads back as written.
     assert m.extract_field("PID", 1, 5, 1, 1) == "O'BRIEN & SONS"
@@ -71,3 +71,6 @@ def test_a_cancellation_is_an_s15_with_its_reason_and_the_status_cancelled() -> 
     m = hl7.parse(text)
     assert str(m.segment("MSH")(9)) == "SIU^S15^SIU_S12"
     assert (str(m.segment("SCH")(6)(1)(2)), str(m.segment("SCH")(25))) == ("Patient asked", "Cancelled")
+    # Its resources deleted (table 0206), in the resources group's order.
+    assert [str(seg(0)) for seg in m][-4:] == ["RGS", "AIS", "AIL", "AIP"]
+    assert {str(m.segment(s)(2)) for s in ("RGS", "AIS", "AIL", "AIP")} == {"D"}

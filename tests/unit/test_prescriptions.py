@@ -34,6 +34,7 @@ from telehealth.domain.prescriptions import (
     PrescriptionStatus,
     check_directions,
 )
+from telehealth.errors import StaleWriteError
 from telehealth.fhir import prescriptions as record
 from telehealth.ports import NoticeRefusedError, OutboxEntry, PrescribingRefusedError
 from tests.unit.test_audit import Store as AuditStore
@@ -250,21 +251,26 @@ class Linking(AuditStore):
         return self.accounts.get(provider_id)
 
     def save_prescriber_account(self, account: PrescriberAccount, outbox: list[OutboxEntry]) -> None:
+        if account.provider_id in self.accounts:
+            raise StaleWriteError("an account is linked already")
         self.accounts[account.provider_id] = account
         self.record(outbox)
 
-    def forget_prescriber_account(self, provider_id: str, outbox: list[OutboxEntry]) -> None:
-        self.accounts.pop(provider_id, None)
+    def forget_prescriber_account(self, account: PrescriberAccount, outbox: list[OutboxEntry]) -> None:
+        if self.accounts.get(account.provider_id) != account:
+            raise StaleWriteError("the account was linked again meanwhile")
+        del self.accounts[account.provider_id]
         self.record(outbox)
 
 
 class Network:
     """Photon's sign-in as the prescribing function speaks for it: a code is good for the verifier
-    whose S256 was the challenge of its sign-in; revoking may be refused (revoked already)."""
+    whose S256 was the challenge of its sign-in; a revocation is refused while `refusing`."""
 
     def __init__(self) -> None:
         self.challenges: dict[str, str] = {}  # state -> challenge
         self.revoked: list[str] = []
+        self.refusing = False
 
     def authorize_url(self, state: str, code_challenge: str, redirect_uri: str) -> str:
         self.challenges[state] = code_challenge
@@ -277,11 +283,12 @@ class Network:
         return f"sealed-for-{provider_id}"
 
     def unlink(self, account: PrescriberAccount) -> None:
-        self.revoked.append(account.provider_id)
-        raise PrescribingRefusedError("http-403")
+        if self.refusing:
+            raise PrescribingRefusedError("http-401")
+        self.revoked.append(account.credential)
 
 
-def test_a_link_is_finished_once_by_its_provider_within_ten_minutes_and_unlinking_forgets_it() -> None:
+def test_a_link_is_finished_once_by_its_provider_within_ten_minutes_and_unlinking_revokes_it() -> None:
     store, network, clock = Linking(), Network(), [AT]
     # Only what linking touches is here: the rest of each collaborator is never called.
     prescribing = Prescribing(
@@ -317,10 +324,26 @@ def test_a_link_is_finished_once_by_its_provider_within_ten_minutes_and_unlinkin
     account = prescribing.complete_link(dr_x, state, state)
     assert account == PrescriberAccount("dr-x", "sealed-for-dr-x", clock[0])
     assert prescribing.prescriber_account(dr_x) == account and prescribing.prescriber_account(dr_y) is None
-    prescribing.unlink(dr_x)  # revoked already at Photon: forgotten here all the same
-    assert network.revoked == ["dr-x"] and store.accounts == {}
+    with pytest.raises(PrescriptionRuleError) as linked:
+        prescribing.start_link(dr_x)  # unlink first: a second link would drop this one unrevoked
+    assert linked.value.kind == "already-linked"
+    # A second tab's sign-in begun before the link finished: not kept, and revoked at Photon.
+    store.pending["other-tab"] = PendingLink("dr-x", "v" * 43, clock[0] + LINK_WINDOW)
+    network.challenges["other-tab"] = (
+        base64.urlsafe_b64encode(hashlib.sha256(b"v" * 43).digest()).rstrip(b"=").decode()
+    )
+    with pytest.raises(PrescriptionRuleError):
+        prescribing.complete_link(dr_x, "other-tab", "other-tab")
+    assert network.revoked == ["sealed-for-dr-x"] and store.accounts == {"dr-x": account}
+    network.refusing = True
+    with pytest.raises(PrescriptionRuleError) as refused:
+        prescribing.unlink(dr_x)  # not revoked: kept, the token may still be live at Photon
+    assert refused.value.kind == "unlink-refused" and store.accounts == {"dr-x": account}
+    network.refusing = False
+    prescribing.unlink(dr_x)
+    assert network.revoked == ["sealed-for-dr-x"] * 2 and store.accounts == {}
     audited = [r for r in store.resources() if r["resourceType"] == "AuditEvent"]
-    # The link and the unlink, each naming the provider; the three refused attempts, as failures.
+    # The link and the unlink, each naming the provider; the six refused attempts, as failures.
     done = [e for e in audited if e["outcome"] == "0"]
     assert [e["entity"][0]["what"]["reference"] for e in done] == ["Practitioner/dr-x"] * 2, done
-    assert len(audited) - len(done) == 3
+    assert len(audited) - len(done) == 6

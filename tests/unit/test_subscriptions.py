@@ -116,6 +116,10 @@ def test_a_subscription_is_active_once_its_handshake_is_delivered_and_in_error_a
     assert (s.state, s.error) == (SubscriptionState.ERROR, "the endpoint did not answer")
     assert s.handshaken().state is SubscriptionState.ERROR  # only a requested one is made active
     assert _made().turned_off().handshaken().state is SubscriptionState.OFF
+    off = _made().handshaken().turned_off()
+    for _ in range(MAX_FAILURES):  # deliveries still under way when it was turned off
+        off = off.failed("the endpoint answered 503")
+    assert off.state is SubscriptionState.OFF
 
 
 @pytest.mark.parametrize("kind", list(NotificationKind))

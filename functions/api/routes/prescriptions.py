@@ -418,7 +418,7 @@ def prescriber_account() -> PrescriberAccountOut:
     description="Authorization code with PKCE: Photon sends the browser back to the dashboard with "
     "a code and this state, within ten minutes; `PUT` them to finish.",
     tags=[PRESCRIPTIONS],
-    **answers(404, 503),
+    **answers(404, 409, 503),
 )
 def begin_prescriber_sign_in() -> SignInOut:
     url, state = context.prescribing().start_link(context.caller(router))
@@ -441,8 +441,9 @@ def link_prescriber_account(body: SignedInIn) -> PrescriberAccountOut:
 @router.delete(
     _ACCOUNT,
     summary="Unlink the calling provider's Photon account (revoked at Photon, then forgotten)",
+    description="Photon refusing the revocation is a 502 `unlink-refused`: the account stays linked.",
     tags=[PRESCRIPTIONS],
-    **answers(404, 503, ok=204),
+    **answers(404, 409, 502, 503, ok=204),
 )
 def unlink_prescriber_account() -> Response[str]:
     context.prescribing().unlink(context.caller(router))

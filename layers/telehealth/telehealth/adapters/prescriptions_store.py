@@ -257,6 +257,7 @@ class DynamoPrescriptions(TableStore):
         return PrescriberAccount(provider_id, found["credential"], from_stamp(found["linked_at"]))
 
     def save_prescriber_account(self, account: PrescriberAccount, outbox: list[OutboxEntry]) -> None:
+        """Where none is linked (StaleWriteError if one is)."""
         put = {
             "Put": {
                 "TableName": self.table,
@@ -268,14 +269,23 @@ class DynamoPrescriptions(TableStore):
                         "linked_at": stamp(account.linked_at),
                     }
                 ),
+                "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
-        self._commit([put], outbox, None, StaleWriteError("the account changed meanwhile"))
+        self._commit([put], outbox, None, StaleWriteError("an account is linked already"))
 
-    def forget_prescriber_account(self, provider_id: str, outbox: list[OutboxEntry]) -> None:
-        key = self._item({"pk": f"PROVIDER#{provider_id}", "sk": "PRESCRIBER_ACCOUNT"})
-        delete = {"Delete": {"TableName": self.table, "Key": key}}
-        self._commit([delete], outbox, None, StaleWriteError("the account changed meanwhile"))
+    def forget_prescriber_account(self, account: PrescriberAccount, outbox: list[OutboxEntry]) -> None:
+        """This account, if it is still the one linked (StaleWriteError otherwise)."""
+        key = self._item({"pk": f"PROVIDER#{account.provider_id}", "sk": "PRESCRIBER_ACCOUNT"})
+        delete = {
+            "Delete": {
+                "TableName": self.table,
+                "Key": key,
+                "ConditionExpression": "credential = :credential",
+                "ExpressionAttributeValues": self._item({":credential": account.credential}),
+            }
+        }
+        self._commit([delete], outbox, None, StaleWriteError("the account was linked again meanwhile"))
 
     def begin_link(self, state: str, pending: PendingLink) -> None:
         self._client.put_item(

@@ -74,6 +74,7 @@ from telehealth.ports import (
     IdempotencyClaim,
     OutboxEntry,
     PrescribingRefusedError,
+    PrescribingUnavailableError,
     ProviderRecord,
     VisitFiles,
 )
@@ -126,7 +127,7 @@ class PrescriptionRecords(Protocol):
 
     def save_prescriber_account(self, account: PrescriberAccount, outbox: list[OutboxEntry]) -> None: ...
 
-    def forget_prescriber_account(self, provider_id: str, outbox: list[OutboxEntry]) -> None: ...
+    def forget_prescriber_account(self, account: PrescriberAccount, outbox: list[OutboxEntry]) -> None: ...
 
     def begin_link(self, state: str, pending: PendingLink) -> None: ...
 
@@ -172,6 +173,12 @@ class PrescribingTeam(Protocol):
 
 class HistoryReader(Protocol):
     def history(self, patient_id: str) -> MedicalHistory: ...
+
+
+def _already_linked() -> PrescriptionRuleError:
+    return PrescriptionRuleError(
+        "already-linked", "Your Photon account is linked already: unlink it first to link another."
+    )
 
 
 # A change to a prescription, as `Prescribing._kept` writes it: the prescription after it, its
@@ -580,6 +587,8 @@ class Prescribing:
         state: authorization code with PKCE, its verifier kept here until it comes back."""
         with self.trail.request(caller, Interaction.UPDATE):
             own = self._provider(caller)
+            if self.store.prescriber_account(own) is not None:
+                raise _already_linked()
             state, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(64)
             digest = hashlib.sha256(verifier.encode()).digest()
             challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
@@ -605,7 +614,13 @@ class Prescribing:
                     "link-refused", f"Photon did not accept that sign-in ({error.code}): link again."
                 ) from error
             account = PrescriberAccount(own, credential, now)
-            self.store.save_prescriber_account(account, [self._account_entry(caller, own, now)])
+            try:
+                # Only where none is linked: a second tab's link must not drop the first's unrevoked.
+                self.store.save_prescriber_account(account, [self._account_entry(caller, own, now)])
+            except StaleWriteError:
+                with contextlib.suppress(PrescribingRefusedError, PrescribingUnavailableError):
+                    self.network.unlink(account)  # this sign-in's access is not kept: revoked
+                raise _already_linked() from None
             return account
 
     def unlink(self, caller: Caller) -> None:
@@ -616,10 +631,18 @@ class Prescribing:
             account = self.store.prescriber_account(own)
             if account is None:
                 return
-            # Refused: the network holds it no more (revoked there), so nothing is left to revoke.
-            with contextlib.suppress(PrescribingRefusedError):
+            try:
                 self.network.unlink(account)
-            self.store.forget_prescriber_account(own, [self._account_entry(caller, own, self.clock())])
+            except PrescribingRefusedError as error:
+                # Revocation answers 200 for a token Photon no longer holds: a refusal is the
+                # client's credentials or the seal, and the token may still be live. Kept.
+                raise PrescriptionRuleError(
+                    "unlink-refused",
+                    f"Photon did not revoke the account's access ({error.code}); it stays linked. "
+                    "Try again, or ask the clinic to revoke it in Photon's settings.",
+                ) from error
+            # Only the credential revoked is forgotten (not one linked again meanwhile).
+            self.store.forget_prescriber_account(account, [self._account_entry(caller, own, self.clock())])
 
     def _account_entry(self, caller: Caller, provider_id: str, now: datetime) -> OutboxEntry:
         return self.trail.entry(

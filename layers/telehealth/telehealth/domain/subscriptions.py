@@ -141,7 +141,9 @@ class Subscription:
     def failed(self, reason: str) -> Subscription:
         """A delivery that failed after its retries; `MAX_FAILURES` in a row set it to `error`."""
         failures = self.failures + 1
-        state = SubscriptionState.ERROR if failures >= MAX_FAILURES else self.state
+        # One turned off stays off, whatever deliveries were still under way.
+        failing = failures >= MAX_FAILURES and self.state is not SubscriptionState.OFF
+        state = SubscriptionState.ERROR if failing else self.state
         return replace(self, failures=failures, error=reason[:200], state=state, version=self.version + 1)
 
     def turned_off(self) -> Subscription:

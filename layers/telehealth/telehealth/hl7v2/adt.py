@@ -113,7 +113,8 @@ def _parse(text: str) -> Any:
         raise AdtRefusedError(
             "AR", Fault("MSH", 1, ErrorCode.INTERNAL, f"A message is at most {MAX_MESSAGE_BYTES} bytes.")
         )
-    if not re.match(r"^MSH(.)(?:(?!\1).){4}\1", text):
+    # MSH-1, then MSH-2's four encoding characters (five from v2.7, the truncation character).
+    if not re.match(r"^MSH(.)(?:(?!\1).){4,5}\1", text):
         raise AdtRefusedError(
             "AR", Fault("MSH", 1, ErrorCode.SEGMENT_SEQUENCE, "A message starts with its MSH segment.")
         )
@@ -294,14 +295,17 @@ def acknowledgment(
         }
     version = received["version"] if received.get("version") in VERSIONS else "2.5.1"
     trigger = received.get("trigger", "")
-    message_type = f"ACK^{escaped(trigger)}^ACK" if trigger else "ACK"
+    # MSH-9.3 (the message structure) exists from v2.3.1.
+    structure = "" if version == "2.3" else "^ACK"
+    message_type = f"ACK^{escaped(trigger)}{structure}" if trigger else "ACK"
     receiver = (received.get("application", ""), received.get("facility", ""))
     processing = received.get("processing", "P")
+    msa = ["MSA", ack_code, escaped(received.get("control_id", ""))]
+    if version not in ("2.7", "2.7.1", "2.8"):  # MSA-3, the text, was withdrawn in v2.7 (ERR-3 has it)
+        msa.append(escaped(fault.text) if fault else "")
     answer = [
         header(message_type, receiver, control_id, now, processing=processing, version=version),
-        "|".join(
-            ["MSA", ack_code, escaped(received.get("control_id", "")), escaped(fault.text) if fault else ""]
-        ),
+        "|".join(msa),
     ]
     if fault is not None:
         field = str(fault.field) if fault.field else ""

@@ -25,13 +25,21 @@ class SiuEvent(StrEnum):
     CANCELLED = "S15"
 
 
-# SCH-25, the filler's status (HL7 table 0278), after each event.
+# SCH-25, the filler's status (HL7 table 0278), after each event; SCH-6's event reason when none
+# is given (required from v2.5); the resource segments' action code (table 0206).
 _STATUS = {
     SiuEvent.BOOKED: "Booked",
     SiuEvent.RESCHEDULED: "Booked",
     SiuEvent.CHANGED: "Booked",
     SiuEvent.CANCELLED: "Cancelled",
 }
+_REASON = {
+    SiuEvent.BOOKED: "Booked by the patient or the clinic",
+    SiuEvent.RESCHEDULED: "Rescheduled",
+    SiuEvent.CHANGED: "Changed",
+    SiuEvent.CANCELLED: "Cancelled",
+}
+_ACTION = {SiuEvent.BOOKED: "A", SiuEvent.RESCHEDULED: "U", SiuEvent.CHANGED: "U", SiuEvent.CANCELLED: "D"}
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ def siu_message(
     application and facility (MSH-5, MSH-6), as it registered them; `reason`: why it was
     rescheduled or cancelled (SCH-6), in words."""
     minutes = int((visit.end - visit.start).total_seconds() // 60)
+    action = _ACTION[event]
     ids = "~".join(
         f"{escaped(i.value)}^^^{escaped(i.authority)}^{escaped(i.kind)}" for i in visit.patient_ids
     )
@@ -80,7 +89,7 @@ def siu_message(
                 "",
                 "",
                 "",
-                f"^{escaped(reason)}" if reason else "",  # SCH-6: the event's reason
+                f"{event.value}^{escaped(reason or _REASON[event])}",  # SCH-6: the event's reason
                 f"{escaped(visit.service_code)}^{escaped(visit.service_display)}^SCT",  # SCH-7
                 "VIDEO^Video visit",  # SCH-8: the appointment's type
                 str(minutes),  # SCH-9 and SCH-10: its length
@@ -103,13 +112,14 @@ def siu_message(
                 escaped(visit.sex),
             ]
         ),
-        "RGS|1|A",
-        "|".join(["AIS", "1", "A", f"{escaped(visit.service_code)}^{escaped(visit.service_display)}^SCT"]),
+        f"RGS|1|{action}",
+        "|".join(["AIS", "1", action, f"{escaped(visit.service_code)}^{escaped(visit.service_display)}^SCT"]),
+        f"AIL|1|{action}|VIDEO^^^TELEHEALTH",  # the resources group's order: AIS, AIG, AIL, AIP
         "|".join(
             [
                 "AIP",
                 "1",
-                "A",
+                action,
                 f"{escaped(visit.clinician_id)}^{escaped(visit.clinician_family_name)}"
                 f"^{escaped(visit.clinician_given_name)}",
                 "",  # AIP-4: the resource's type
@@ -121,6 +131,5 @@ def siu_message(
                 "min",
             ]
         ),
-        "AIL|1|A|VIDEO^^^TELEHEALTH",
     ]
     return "\r".join(segments) + "\r"
