@@ -480,8 +480,11 @@ def test_a_prescriber_links_their_photon_account_by_signing_in_there_and_unlinks
     assert "createPrescription" not in platform.photon.calls[len(before) :]
 
     def begun() -> dict[str, str]:
-        started = call(gateway, "POST", f"{ACCOUNT}/sign-in", provider)
+        asked = key()
+        started = call(gateway, "POST", f"{ACCOUNT}/sign-in", provider, **asked)
         assert started.status == 200, started.body
+        retried = call(gateway, "POST", f"{ACCOUNT}/sign-in", provider, **asked)  # the same sign-in
+        assert retried.json() == started.json(), retried.body
         url = started.json()["authorize_url"]
         assert url.startswith(f"{platform.urls['photon']}/authorize?")
         query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
@@ -515,9 +518,13 @@ def test_a_prescriber_links_their_photon_account_by_signing_in_there_and_unlinks
     assert http("GET", elsewhere).status == 400
 
     back = begun()
-    linked = call(gateway, "PUT", ACCOUNT, provider, {"state": back["state"], "code": back["code"]})
+    once = key()
+    finished = {"state": back["state"], "code": back["code"]}
+    linked = call(gateway, "PUT", ACCOUNT, provider, finished, **once)
     assert linked.status == 200 and linked.json()["linked"] is True, linked.body
-    again = call(gateway, "PUT", ACCOUNT, provider, {"state": back["state"], "code": back["code"]})
+    replayed = call(gateway, "PUT", ACCOUNT, provider, finished, **once)  # the answer was lost
+    assert (replayed.status, replayed.json()) == (200, linked.json()), replayed.body
+    again = call(gateway, "PUT", ACCOUNT, provider, finished, **key())
     assert again.status == 409, again.body  # a state finishes one link, once
     second = call(gateway, "POST", f"{ACCOUNT}/sign-in", provider)  # unlink first to link another
     assert second.status == 409 and second.json()["type"].endswith("/already-linked"), second.body

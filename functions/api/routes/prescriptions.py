@@ -416,9 +416,11 @@ def prescriber_account() -> PrescriberAccountOut:
     f"{_ACCOUNT}/sign-in",
     summary="Begin linking the calling provider's Photon account: where to sign in at Photon",
     description="Authorization code with PKCE: Photon sends the browser back to the dashboard with "
-    "a code and this state, within ten minutes; `PUT` them to finish.",
+    "a code and this state, within ten minutes; `PUT` them to finish. A retry with the same "
+    "`Idempotency-Key` answers the same sign-in.",
     tags=[PRESCRIPTIONS],
-    **answers(404, 409, 503),
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 503, idempotent=True),
 )
 def begin_prescriber_sign_in() -> SignInOut:
     url, state = context.prescribing().start_link(context.caller(router))
@@ -429,9 +431,11 @@ def begin_prescriber_sign_in() -> SignInOut:
     _ACCOUNT,
     summary="Finish linking the calling provider's Photon account with the sign-in's code",
     description="The code is exchanged by the prescribing function; what Photon gives for the "
-    "account is kept sealed under a key only that function may use. A state is taken once.",
+    "account is kept sealed under a key only that function may use. A state is taken once: a retry "
+    "after a lost answer, with the same `Idempotency-Key`, gets the first answer.",
     tags=[PRESCRIPTIONS],
-    **answers(404, 409, 422, 503),
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, 503, idempotent=True),
 )
 def link_prescriber_account(body: SignedInIn) -> PrescriberAccountOut:
     account = context.prescribing().complete_link(context.caller(router), body.state, body.code)
