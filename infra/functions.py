@@ -99,7 +99,7 @@ class ClinicFunctions(Construct):
         # Each third party's credential, in a secret of the tenant's (its key), put there by an
         # operator (docs/operations.md); only the functions that call the party may read it.
         self.secrets: dict[str, secretsmanager.Secret] = {}
-        for party in {p.key: p for spec in self.specs for p in spec.third_parties}.values():
+        for party in topology.third_parties_of(self.specs):
             self.secrets[party.key] = secretsmanager.Secret(
                 self,
                 f"{party.key}-secret",
@@ -110,7 +110,7 @@ class ClinicFunctions(Construct):
             acknowledge(self.secrets[party.key], "third-party-key-rotation")
         # Keys one function alone may use (topology.SealingKey): what they seal, the api only carries.
         self.sealing_keys: dict[str, kms.Key] = {}
-        for sealing in {k.key: k for spec in self.specs for k in spec.sealing_keys}.values():
+        for sealing in topology.sealing_keys_of(self.specs):
             self.sealing_keys[sealing.key] = kms.Key(
                 self,
                 f"{sealing.key}-key",

@@ -8,7 +8,7 @@ Plain data, no CDK imports: names are per tenant and derived here, nowhere else.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -477,6 +477,16 @@ STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_des
 def functions_for(tenant: Tenant) -> tuple[Function, ...]:
     """The tenant's functions: those of a feature it has switched off are not deployed at all."""
     return tuple(f for f in FUNCTIONS if f.feature is None or getattr(tenant.features, f.feature))
+
+
+def third_parties_of(functions: Iterable[Function]) -> tuple[ThirdParty, ...]:
+    """Each third party the functions call, once (a secret each)."""
+    return tuple(dict.fromkeys(p for f in functions for p in f.third_parties))
+
+
+def sealing_keys_of(functions: Iterable[Function]) -> tuple[SealingKey, ...]:
+    """Each key of the functions' own (`SealingKey`), once."""
+    return tuple(dict.fromkeys(k for f in functions for k in f.sealing_keys))
 
 
 def check_reserved_concurrency(

@@ -172,7 +172,7 @@ def provision_tenant(
                 },
             )
 
-    for party in {p.key: p for f in functions for p in f.third_parties}.values():
+    for party in topology.third_parties_of(functions):
         out.secret_arns[party.key] = aws("secretsmanager").create_secret(
             Name=party.secret_name(tenant.id),
             Description=f"{party.description}: the API key",
@@ -180,7 +180,7 @@ def provision_tenant(
             KmsKeyId=key["Arn"],
         )["ARN"]
 
-    for sealing in {k.key: k for f in functions for k in f.sealing_keys}.values():
+    for sealing in topology.sealing_keys_of(functions):
         out.sealing_key_arns[sealing.key] = kms.create_key(
             Description=f"{tenant.display_name}: {sealing.description}"
         )["KeyMetadata"]["Arn"]

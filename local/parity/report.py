@@ -467,7 +467,7 @@ def _as_deployed(
     description, which names what it seals."""
     deployed: dict[str, str] = {}
     resources = silo.get("Resources", {})
-    for sealing in {k.key: k for f in topology.functions_for(tenant) for k in f.sealing_keys}.values():
+    for sealing in topology.sealing_keys_of(topology.functions_for(tenant)):
         local = sealing_key_arns.get(sealing.key)
         logical = next(
             (

@@ -294,8 +294,7 @@ class PhotonNetwork:
         self.api = (api_base or os.environ.get("PHOTON_API_BASE", "https://api.photon.health")).rstrip("/")
         auth = auth_base or os.environ.get("PHOTON_AUTH_BASE", "https://auth.photon.health")
         self.auth = auth.rstrip("/")
-        # "" for the organization's; else the digest of a prescriber's refresh token.
-        self._tokens: dict[str, tuple[str, float]] = {}
+        self._tokens: dict[str, tuple[str, float]] = {}  # by `_held`
         self._treatments: dict[str, str] = {}  # RxCUI -> Photon's medication id
 
     # --- transport -------------------------------------------------------------------------------
@@ -320,9 +319,14 @@ class PhotonNetwork:
             f"{self.auth}/{path}", {**body, "client_id": self.client_id, "client_secret": self.client_secret}
         )
 
+    @staticmethod
+    def _held(refresh: str) -> str:
+        """Where an access token is kept: "" for the organization's, else its refresh token's digest."""
+        return hashlib.sha256(refresh.encode()).hexdigest() if refresh else ""
+
     def _token(self, refresh: str = "") -> str:
         """The organization's access token, or (`refresh`) the prescriber's, kept until near expiry."""
-        held = hashlib.sha256(refresh.encode()).hexdigest() if refresh else ""
+        held = self._held(refresh)
         kept = self._tokens.get(held)
         if kept and kept[1] - TOKEN_MARGIN_S > time.time():
             return kept[0]
@@ -372,7 +376,7 @@ class PhotonNetwork:
 
     def unlink(self, refresh: str) -> None:
         self._oauth("oauth/revoke", {"token": refresh})
-        self._tokens.pop(hashlib.sha256(refresh.encode()).hexdigest(), None)
+        self._tokens.pop(self._held(refresh), None)
 
     def _graphql(self, query: str, variables: Mapping[str, Any], prescriber: str = "") -> dict[str, Any]:
         """`prescriber`: their refresh token, for what only a prescriber may do."""

@@ -394,9 +394,7 @@ class Prescribing:
                     f"The pharmacy could not cancel it ({error.code}): it may have been dispensed.",
                 ) from error
 
-            def asked(
-                current: Prescription,
-            ) -> tuple[Prescription, list[OutboxEntry], IdempotencyClaim | None]:
+            def asked(current: Prescription) -> Change:
                 now = self.clock()
                 ref = f"MedicationRequest/{current.prescription_id.lower()}"
                 entry = self.trail.entry(self.trail.agent(caller), Interaction.UPDATE, [ref], now)
