@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from telehealth.adapters.scheduling_store import DynamoSchedulingStore
     from telehealth.adapters.visits_store import DynamoVisitStore
     from telehealth.adapters.vitals_store import DynamoVitalsStore
+    from telehealth.application.adt_feed import AdtFeed
     from telehealth.application.after_visit import AfterVisitSummaries
     from telehealth.application.audit import AuditTrail
     from telehealth.application.billing import Billing, CardRefusalNotices
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.medical_history import MedicalHistoryDesk
     from telehealth.application.notes import ClinicalNotes
-    from telehealth.application.patients import PatientRecords
+    from telehealth.application.patients import PatientMerges, PatientRecords
     from telehealth.application.payments import PaymentNoticeInbox
     from telehealth.application.prescriptions import Prescribing
     from telehealth.application.reconciler import VisitReconciler
@@ -183,6 +184,21 @@ def patients() -> PatientRecords:
     from telehealth.application.patients import PatientRecords
 
     return PatientRecords(scheduling_store(), audit_trail(), now)
+
+
+@cache
+def patient_merges() -> PatientMerges:
+    from telehealth.application.patients import PatientMerges
+
+    return PatientMerges(scheduling_store(), booking(), audit_trail(), now)
+
+
+@cache
+def adt_feed() -> AdtFeed:
+    """A health system's HL7 v2 ADT messages, onto the same patients as the FHIR facade's writes."""
+    from telehealth.application.adt_feed import AdtFeed
+
+    return AdtFeed(patients(), patient_merges(), audit_trail(), now, os.environ["MRN_SYSTEM"])
 
 
 @cache

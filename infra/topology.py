@@ -1064,6 +1064,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/prescriptions/{proxy+}", (ANY,), _CLINICIAN, feature="eprescribing"),
     Route("/v1/providers/{provider_id}/availability", ("GET", "PUT"), _CLINICIAN),
     Route("/v1/patients/search", ("POST",), _CLINICIAN),  # the front desk, booking for a patient
+    Route("/v1/patients/merges", ("GET",), _CLINICIAN),  # a health system's merges, staff review them
+    Route("/v1/patients/merges/{patient_id}", ("DELETE",), _CLINICIAN),  # and undo one
     Route("/v1/referrals", ("GET",), _CLINICIAN),  # the front desk's worklist
     Route("/v1/follow-ups", ("GET",), _CLINICIAN),  # and its follow-ups to book
     Route("/v1/patients/{patient_id}/coverage", ("GET", "PUT"), _CLINICIAN, feature="payments"),
@@ -1072,6 +1074,13 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/admin/{proxy+}", (ANY,), RouteGroup.ADMIN),
     # Health systems.
     Route("/integrations/{proxy+}", (ANY,), RouteGroup.INTEGRATION, (machine_scope("appointments.read"),)),
+    # A health system's ADT feed: a resource of its own, so the authorizer asks for its own scope.
+    Route(
+        api_conventions.HL7_ADT,
+        ("POST",),
+        RouteGroup.INTEGRATION,
+        (machine_scope(api_conventions.HL7_ADT_SCOPE),),
+    ),
     # The FHIR facade: machine clients with any SMART scope, and users with their own token (the
     # route checks the scope's resource type and interaction, or the user's role and compartment).
     Route("/fhir/{proxy+}", (ANY,), RouteGroup.INTEGRATION, (*SMART_SCOPES, USER_SCOPE)),

@@ -82,18 +82,18 @@ def callers_of(platform: Any, tenant_id: str) -> dict[str, dict[str, str]]:
         pool: {who: signed_in(email.format(tenant=tenant_id), pool) for who, email in people.items()}
         for pool, people in CALLERS.items()
     }
-    # A client that may read appointments, the one scope an operation of the document asks for.
-    client_id, secret, _ = next(
-        c for c in tenant.machine_clients.values() if any(s.endswith("appointments.read") for s in c[2])
-    )
-    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    request = urllib.request.Request(  # noqa: S310 (the local gateway's own URL)
-        f"{platform.urls['gateway']}/oauth2/token",
-        data=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
-        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-        callers["machines"] = {"machine": json.loads(answer.read())["access_token"]}
+    # Every machine client of the tenant: each operation for machines is tried with each token,
+    # the one whose scopes it needs and the others (which the authorizer refuses).
+    callers["machines"] = {}
+    for name, (client_id, secret, _) in tenant.machine_clients.items():
+        basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        request = urllib.request.Request(  # noqa: S310 (the local gateway's own URL)
+            f"{platform.urls['gateway']}/oauth2/token",
+            data=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+            headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+            callers["machines"][name] = json.loads(answer.read())["access_token"]
     return callers
 
 

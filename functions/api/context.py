@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
 from functions.services import (
+    adt_feed,
     after_visit,
     billing,
     booking,
@@ -18,6 +20,7 @@ from functions.services import (
     medical_history,
     notes,
     now,
+    patient_merges,
     patients,
     payment_notices,
     prescribing,
@@ -26,11 +29,13 @@ from functions.services import (
     vitals,
 )
 from telehealth.application.callers import Caller, NotAuthorizedError, caller_from_claims
+from telehealth.domain.appointments import Actor
 
 if TYPE_CHECKING:  # the service loads on first use, not with the API function's import
     from telehealth.application.booking import Idempotency
 
 __all__ = [
+    "adt_feed",
     "after_visit",
     "billing",
     "booking",
@@ -42,6 +47,7 @@ __all__ = [
     "medical_history",
     "notes",
     "now",
+    "patient_merges",
     "patients",
     "payment_notices",
     "prescribing",
@@ -57,11 +63,17 @@ def caller(app: Any) -> Caller:
     claims = authorizer.claims if authorizer else None
     if not claims:  # only the public routes have no authorizer, and they do not ask
         raise NotAuthorizedError("No caller.")
-    return caller_from_claims(
+    found = caller_from_claims(
         claims,
         workforce_pool_id=os.environ["WORKFORCE_POOL_ID"],
         patient_pool_id=os.environ["PATIENT_POOL_ID"],
     )
+    if found.actor is Actor.PATIENT:
+        # A portal account whose record was merged into another acts as the survivor.
+        holder = patients().account_holder(found.subject)
+        if holder != found.subject:
+            return replace(found, subject=holder)
+    return found
 
 
 def idempotency(answer: Callable[[Any], Response[Any]]) -> Idempotency | None:

@@ -20,11 +20,15 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from telehealth.api_conventions import PRESCRIBING_WEBHOOK, STRIPE_WEBHOOK
+from telehealth.api_conventions import HL7_ADT, HL7_ADT_SCOPE, PRESCRIBING_WEBHOOK, STRIPE_WEBHOOK
 from telehealth.domain import fhir_access
 
 PROBLEM_JSON = "application/problem+json"
 IDEMPOTENT = "x-idempotent"  # the marker `answers(idempotent=True)` leaves for `document()`
+# A route that reads its body as text of these media types (an HL7 message), not JSON: the marker
+# a route leaves for `document()`, which declares the body, and the answer in the first type.
+RAW_BODY = "x-raw-body"
+HL7_V2 = "application/hl7-v2"
 
 # The header's shape, which the server checks too (functions/api/idempotent.py): 8 to 128
 # printable ASCII characters.
@@ -78,6 +82,7 @@ USER_SCOPE = "aws.cognito.signin.user.admin"
 _USERS: list[dict[str, list[str]]] = [{"patients": [USER_SCOPE]}, {"workforce": [USER_SCOPE]}]
 SECURITY: tuple[tuple[str, list[dict[str, list[str]]]], ...] = (
     ("/v1/", _USERS),
+    (HL7_ADT, [{"machines": [f"telehealth/{HL7_ADT_SCOPE}"]}]),
     ("/integrations/", [{"machines": ["telehealth/appointments.read"]}]),
     # The facade's discovery document is public (SMART: read before a token is asked for).
     ("/fhir/r4/.well-known/", []),
@@ -125,6 +130,7 @@ SECURITY_SCHEMES: dict[str, Any] = {
                 "tokenUrl": OAUTH_TOKEN,
                 "scopes": {
                     "telehealth/appointments.read": "Read a provider's appointments",
+                    f"telehealth/{HL7_ADT_SCOPE}": "Send HL7 v2 ADT messages (register, update, merge)",
                     **{
                         fhir_access.token_scope(name): f"FHIR facade: {description}"
                         for name, description in fhir_access.SCOPE_NAMES.items()
@@ -223,6 +229,11 @@ def finish(generated: dict[str, Any]) -> dict[str, Any]:
                 operation["security"] = security
                 responses.setdefault("401", _problem_response(401))
                 responses.setdefault("403", _problem_response(403))
+            raw = operation.pop(RAW_BODY, None)
+            if raw:
+                text = {"schema": {"type": "string"}}
+                operation["requestBody"] = {"required": True, "content": {kind: text for kind in raw}}
+                responses["200"]["content"] = {raw[0]: text}  # answered in the first
             if operation.pop(IDEMPOTENT, False):
                 operation.setdefault("parameters", []).append(_idempotency_header())
             if operation.get("parameters") or operation.get("requestBody"):  # else nothing is read

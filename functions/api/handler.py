@@ -25,6 +25,7 @@ from functions.api.routes import (
     coverage,
     fhir,
     health,
+    hl7v2,
     medical_history,
     notes,
     patients,
@@ -58,6 +59,7 @@ app = APIGatewayRestResolver(enable_validation=True, cors=_cors(), json_body_des
 app.include_router(health.router)
 app.include_router(patients.router)
 app.include_router(referrals.router)
+app.include_router(hl7v2.router)
 app.include_router(scheduling.router)
 app.include_router(payments.router)
 app.include_router(coverage.router)

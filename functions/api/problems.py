@@ -28,6 +28,7 @@ from telehealth.domain.appointments import AppointmentRuleError
 from telehealth.domain.clinic_settings import SettingsError
 from telehealth.domain.coverage import CoverageRuleError
 from telehealth.domain.join_links import LinkNotYoursError
+from telehealth.domain.patients import MergeRefusedError
 from telehealth.domain.payments import PaymentRuleError
 from telehealth.domain.prescriptions import PrescriptionRefusedError, PrescriptionRuleError
 from telehealth.domain.scheduling import SchedulingError
@@ -348,6 +349,10 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
             str(error),
             error,
         )
+
+    @app.exception_handler(MergeRefusedError)
+    def merge_refused(error: MergeRefusedError) -> Response[str]:
+        return answer(409, error.code, "These records cannot be merged or parted now.", str(error), error)
 
     @app.exception_handler(PaymentRuleError)
     def payment_rule(error: PaymentRuleError) -> Response[str]:

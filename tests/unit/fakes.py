@@ -23,7 +23,7 @@ from telehealth.application.visits import VideoSettings, VisitService
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.join_links import IssuedLink, LinkState
 from telehealth.domain.licensure import License
-from telehealth.domain.patients import lookup_key
+from telehealth.domain.patients import PatientMerge, lookup_key
 from telehealth.domain.reconciliation import LifecycleRun
 from telehealth.domain.referrals import Referral
 from telehealth.domain.scheduling import Availability, Interval, cells, slot_id
@@ -73,6 +73,7 @@ class Table:
 
     providers: dict[str, ProviderRecord] = field(default_factory=dict)
     patients: dict[str, PatientProfile] = field(default_factory=dict)
+    merges: dict[str, PatientMerge] = field(default_factory=dict)
     appointments: dict[str, Appointment] = field(default_factory=dict)
     cells: dict[tuple[str, datetime], str] = field(default_factory=dict)  # (provider, cell) -> appt
     referrals: dict[str, Referral] = field(default_factory=dict)
@@ -216,7 +217,10 @@ class FakeSchedulingStore(_Writes):
         return [
             p
             for p in self.table.patients.values()
-            if p.family_name and p.birth_date and lookup_key(p.family_name, p.birth_date) == key
+            if p.family_name
+            and p.birth_date
+            and not p.merged_into
+            and lookup_key(p.family_name, p.birth_date) == key
         ]
 
     def save_patient(self, profile: PatientProfile, outbox: list[OutboxEntry]) -> None:
@@ -229,6 +233,62 @@ class FakeSchedulingStore(_Writes):
 
     def patient_by_mrn(self, system: str, mrn: str) -> PatientProfile | None:
         return next((p for p in self.table.patients.values() if (p.mrn_system, p.mrn) == (system, mrn)), None)
+
+    def merged_into(self, patient_id: str) -> str | None:
+        found = self.table.patients.get(patient_id)
+        return found.merged_into if found else None
+
+    def _both_at(self, *profiles: PatientProfile) -> None:
+        for profile in profiles:
+            on_file = self.table.patients.get(profile.patient_id)
+            if on_file is None or on_file.version != profile.version - 1:
+                raise StaleWriteError("the patient's record changed meanwhile")
+
+    def merge_patients(
+        self,
+        retired: PatientProfile,
+        survivor: PatientProfile,
+        merge: PatientMerge,
+        outbox: list[OutboxEntry],
+    ) -> None:
+        self.table._before_write()
+        self._both_at(retired, survivor)
+        if merge.retired_id in self.table.merges:
+            raise StaleWriteError("merged already")
+        self.table.patients.update({retired.patient_id: retired, survivor.patient_id: survivor})
+        self.table.merges[merge.retired_id] = merge
+        self.table.outbox += outbox
+
+    def undo_merge(
+        self,
+        retired: PatientProfile,
+        survivor: PatientProfile,
+        merge: PatientMerge,
+        outbox: list[OutboxEntry],
+    ) -> None:
+        self.table._before_write()
+        self._both_at(retired, survivor)
+        if merge.retired_id not in self.table.merges:
+            raise StaleWriteError("undone already")
+        self.table.patients.update({retired.patient_id: retired, survivor.patient_id: survivor})
+        del self.table.merges[merge.retired_id]
+        self.table.outbox += outbox
+
+    def merge(self, retired_id: str) -> PatientMerge | None:
+        return self.table.merges.get(retired_id)
+
+    def merges(self, limit: int) -> list[PatientMerge]:
+        return sorted(self.table.merges.values(), key=lambda m: m.merged_at, reverse=True)[:limit]
+
+    def transfer(self, moves: Sequence[tuple[Appointment, Appointment]], outbox: list[OutboxEntry]) -> None:
+        self.table._before_write()
+        for before, _ in moves:
+            on_file = self.table.appointments.get(before.appointment_id)
+            if on_file is None or on_file.version != before.version:
+                raise StaleWriteError("the record changed meanwhile")
+        for _, after in moves:
+            self.table.appointments[after.appointment_id] = after
+        self.table.outbox += outbox
 
     def save_registered_patient(
         self, profile: PatientProfile, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None

@@ -14,6 +14,7 @@ from telehealth.application.patients import MrnChangedError, PatientRecords
 from telehealth.domain.appointments import Actor, AppointmentRuleError
 from telehealth.domain.patients import (
     PatientDetails,
+    RegisteredPatient,
     birth_date_problem,
     home_state_problem,
     phone_problem,
@@ -21,7 +22,6 @@ from telehealth.domain.patients import (
 )
 from telehealth.domain.scheduling import slot_id
 from telehealth.fhir import projection
-from telehealth.fhir.intake import RegisteredPatient
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import StaleWriteError
 from tests.unit.fakes import NOW, PROVIDER, PROVIDER_ID, STAFF, Clinic, clinic

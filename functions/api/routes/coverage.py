@@ -7,12 +7,11 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import Field
 
 from functions.api import context, idempotent
 from functions.api.contract import PAYMENTS, answers
-from functions.api.routes.patients import Name, _born, _checked
+from functions.api.routes.patients import Name, PatientId, _born, _checked
 from functions.api.routes.scheduling import _Model
 from telehealth.application.callers import NotFoundError
 from telehealth.domain.coverage import Coverage, Person, Relationship
@@ -134,9 +133,6 @@ def my_coverage() -> CoverageOut:
     if found is None:
         raise NotFoundError("no insurance on file")
     return coverage_out(found)
-
-
-PatientId = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
 
 
 @router.get(

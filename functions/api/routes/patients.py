@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import AfterValidator, Field
 
 from functions.api import context
@@ -37,6 +38,7 @@ def _born(value: date) -> str | None:
     return patients.birth_date_problem(value, context.now().date())
 
 
+PatientId = Annotated[str, Path(pattern=r"^[A-Za-z0-9-]{1,64}$")]
 Name = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[^\x00-\x1f\x7f]*\S[^\x00-\x1f\x7f]*$")]
 
 
@@ -154,3 +156,62 @@ def put_details(request: PatientDetailsIn) -> Response[PatientDetailsOut]:
     )
     saved = context.patients().update_details(context.caller(router), details, request.version)
     return Response(status_code=200, body=details_out(saved), content_type="application/json")
+
+
+# --- merges: the health system's ADT A40, which staff review and may undo -------------------------
+
+
+class MergedRecord(PatientFound):
+    mrn: str | None = Field(description="The health system's MRN of the record")
+
+
+class MergeOut(_Model):
+    retired: MergedRecord = Field(description="The record retired: inactive, linked to the survivor")
+    survivor: MergedRecord = Field(
+        description="The record kept, which the retired one's portal account acts as"
+    )
+    merged_at: datetime
+    appointments_moved: int = Field(description="Appointments the merge moved to the survivor")
+
+
+class MergeList(_Model):
+    merges: list[MergeOut] = Field(description="The merges in force, newest first (at most 50)")
+
+
+def _merged(p: PatientProfile) -> MergedRecord:
+    return MergedRecord(**patient_found(p).model_dump(), mrn=p.mrn)
+
+
+@router.get(
+    "/v1/patients/merges",
+    summary="The merges of two patients' records a health system made (staff), to review or undo",
+    tags=[PATIENTS],
+    **answers(),
+)
+def list_merges() -> MergeList:
+    listed = context.patient_merges().in_force(context.caller(router))
+    return MergeList(
+        merges=[
+            MergeOut(
+                retired=_merged(m.retired),
+                survivor=_merged(m.survivor),
+                merged_at=m.merge.merged_at,
+                appointments_moved=len(m.merge.moved),
+            )
+            for m in listed
+        ]
+    )
+
+
+@router.delete(
+    "/v1/patients/merges/<patient_id>",
+    summary="Undo a merge (staff): the records part, the appointments it moved go back",
+    description="`patient_id` is the retired record's. Both records get a new version (the retired "
+    "one active again, neither linked to the other), and the appointments the merge moved that are "
+    "still the survivor's move back; audited. 409 while a visit among them may be under way.",
+    tags=[PATIENTS],
+    **answers(404, 409, ok=204),
+)
+def undo_merge(patient_id: PatientId) -> Response[None]:
+    context.patient_merges().undo(context.caller(router), patient_id)
+    return Response(status_code=204)

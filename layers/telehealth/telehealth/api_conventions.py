@@ -42,6 +42,10 @@ FHIR_BASE = "/fhir/r4"
 # Where Stripe delivers the tenant's events (registered in its dashboard): the API's one route
 # without a token, as Stripe sends none; its signature is checked instead.
 STRIPE_WEBHOOK = "/webhooks/stripe"
+# A health system's HL7 v2 ADT feed over HTTPS, and the machine scope it needs (bare, on the
+# `telehealth` resource server, as the tenant file names it).
+HL7_ADT = "/integrations/hl7v2/adt"
+HL7_ADT_SCOPE = "hl7.adt"
 PRESCRIBING_WEBHOOK = "/webhooks/photon"  # the e-prescribing network's events, as registered with Photon
 # The encryption context a prescriber's sealed Photon credential carries (with the provider's id):
 # the stack lets the prescribing function use its key for this purpose only.

@@ -12,6 +12,7 @@ Key design (access patterns, and which module owns each, in docs/architecture.md
 | (while it is open, also) | | | gsi3: OPEN#<shard> / <start>#<id> | |
 | patient profile | PATIENT#<id> | PROFILE | PATIENTS#<family>#<born> / PATIENT#<id> | |
 | patient's MRN (one patient each) | MRN#<system>\|<mrn> | MRN | | |
+| a merge of two patients' records, in force | MERGE#<retired> | MERGE | MERGES / <merged at>#<retired> | |
 | referral | REFERRAL#<id> | REFERRAL | REFERRALS#OPEN / <authored>#<id> (open) | PATIENT#<id>#REFERRALS / … |
 
 A booking holds the five-minute cells its visit covers. Cells live as attributes of one item per
@@ -46,7 +47,7 @@ from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.table_store import TableStore
 from telehealth.domain.appointments import Actor, Appointment, AppointmentStatus
 from telehealth.domain.licensure import License, LicenseStatus
-from telehealth.domain.patients import lookup_key
+from telehealth.domain.patients import PatientMerge, lookup_key
 from telehealth.domain.referrals import Priority, Referral, ReferralStatus
 from telehealth.domain.scheduling import LONGEST_VISIT, Availability, ExtraHours, Interval, cells
 from telehealth.fhir.projection import PatientProfile, PractitionerProfile
@@ -222,6 +223,18 @@ def patient_from(p: Mapping[str, Any]) -> PatientProfile:
         mrn_system=p.get("mrn_system"),
         mrn=p.get("mrn"),
         gender=p.get("gender"),
+        merged_into=p.get("merged_into"),
+        replaces=tuple(sorted(p.get("replaces", ()))),
+    )
+
+
+def merge_from(p: Mapping[str, Any]) -> PatientMerge:
+    return PatientMerge(
+        retired_id=str(p["pk"]).removeprefix("MERGE#"),
+        survivor_id=str(p["survivor_id"]),
+        merged_at=from_stamp(str(p["merged_at"])),
+        requested_by=str(p["requested_by"]),
+        moved=tuple(p.get("moved", ())),
     )
 
 
@@ -487,13 +500,16 @@ class DynamoSchedulingStore(TableStore):
                         "mrn_system": profile.mrn_system,
                         "mrn": profile.mrn,
                         "gender": profile.gender,
-                        # Staff find a patient by last name and date of birth (once given).
+                        "merged_into": profile.merged_into,
+                        "replaces": list(profile.replaces) or None,
+                        # Staff find a patient by last name and date of birth (once given); a
+                        # record merged into another is found as that one.
                         **(
                             {
                                 "gsi1pk": f"PATIENTS#{lookup_key(profile.family_name, profile.birth_date)}",
                                 "gsi1sk": f"PATIENT#{profile.patient_id}",
                             }
-                            if profile.family_name and profile.birth_date
+                            if profile.family_name and profile.birth_date and not profile.merged_into
                             else {}
                         ),
                     }
@@ -556,6 +572,95 @@ class DynamoSchedulingStore(TableStore):
         item = self._get(f"PATIENT#{patient_id}", "PROFILE")  # consistent: a write is read at once
         return patient_from(item) if item else None
 
+    def merged_into(self, patient_id: str) -> str | None:
+        """The record a patient's was merged into, if it was: one small read, eventually
+        consistent (a portal request made within a second of a merge may act as before it)."""
+        item = self._client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": "PROFILE"}},
+            ProjectionExpression="merged_into",
+        ).get("Item")
+        return item["merged_into"]["S"] if item and "merged_into" in item else None
+
+    # --- merges ----------------------------------------------------------------------------------------
+
+    def _merge_item(self, merge: PatientMerge) -> dict[str, Any]:
+        return self._item(
+            {
+                "pk": f"MERGE#{merge.retired_id}",
+                "sk": "MERGE",
+                "survivor_id": merge.survivor_id,
+                "merged_at": stamp(merge.merged_at),
+                "requested_by": merge.requested_by,
+                "moved": list(merge.moved) or None,
+                "gsi1pk": "MERGES",
+                "gsi1sk": f"{stamp(merge.merged_at)}#{merge.retired_id}",
+            }
+        )
+
+    def merge_patients(
+        self,
+        retired: PatientProfile,
+        survivor: PatientProfile,
+        merge: PatientMerge,
+        outbox: list[OutboxEntry],
+    ) -> None:
+        """Both records at their next versions and the merge's record, in one transaction:
+        StaleWriteError if either changed meanwhile or the retired one is merged already."""
+        items = [
+            self._versioned(self.put_patient(retired), retired.version),
+            self._versioned(self.put_patient(survivor), survivor.version),
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._merge_item(merge),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            *self._outbox_items(outbox, datetime.now(UTC)),
+        ]
+        self._transact(items, None, taken=set())
+
+    def undo_merge(
+        self,
+        retired: PatientProfile,
+        survivor: PatientProfile,
+        merge: PatientMerge,
+        outbox: list[OutboxEntry],
+    ) -> None:
+        """Both records at their next versions, the merge's record gone: StaleWriteError if a
+        record changed meanwhile or the merge was undone already."""
+        items = [
+            self._versioned(self.put_patient(retired), retired.version),
+            self._versioned(self.put_patient(survivor), survivor.version),
+            {
+                "Delete": {
+                    "TableName": self.table,
+                    "Key": {"pk": {"S": f"MERGE#{merge.retired_id}"}, "sk": {"S": "MERGE"}},
+                    "ConditionExpression": "survivor_id = :s",
+                    "ExpressionAttributeValues": {":s": {"S": merge.survivor_id}},
+                }
+            },
+            *self._outbox_items(outbox, datetime.now(UTC)),
+        ]
+        self._transact(items, None, taken=set())
+
+    def merge(self, retired_id: str) -> PatientMerge | None:
+        item = self._get(f"MERGE#{retired_id}", "MERGE")
+        return merge_from(item) if item else None
+
+    def merges(self, limit: int) -> list[PatientMerge]:
+        """The merges in force, newest first (one page of one partition: merges are rare)."""
+        page = self._client.query(
+            TableName=self.table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": "MERGES"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [merge_from(self._plain(i)) for i in page.get("Items", [])]
+
     # --- appointments --------------------------------------------------------------------------------
 
     def _appointment_item(self, a: Appointment) -> dict[str, Any]:
@@ -585,6 +690,22 @@ class DynamoSchedulingStore(TableStore):
                 "gsi3sk": f"{stamp(a.start)}#{a.appointment_id}" if is_open else None,
             }
         )
+
+    def transfer(self, moves: Sequence[tuple[Appointment, Appointment]], outbox: list[OutboxEntry]) -> None:
+        """Appointments at their next versions (another patient's), each on the condition that
+        it is still at the version read; their cells stay as they are (same provider and time)."""
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._appointment_item(after),
+                    "ConditionExpression": "version = :v",
+                    "ExpressionAttributeValues": self._item({":v": before.version}),
+                }
+            }
+            for before, after in moves
+        ]
+        self._transact([*items, *self._outbox_items(outbox, datetime.now(UTC))], None, taken=set())
 
     def appointment(self, appointment_id: str) -> Appointment | None:
         item = self._get(f"APPT#{appointment_id}", "APPT")

@@ -39,7 +39,7 @@ from telehealth.domain.clinic_settings import (
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.licensure import LicensurePolicy
-from telehealth.domain.patients import check_details_complete
+from telehealth.domain.patients import MAX_MOVED_PER_WRITE, check_details_complete
 from telehealth.domain.payments import Money
 from telehealth.domain.scheduling import (
     Availability,
@@ -533,6 +533,30 @@ class BookingService:
         if after.status is AppointmentStatus.BOOKED:
             self._after_commit(self.workflows.start, after, "start")
         return after
+
+    def hand_over(self, appointments: Sequence[Appointment], patient_id: str) -> list[Appointment]:
+        """Appointments given to another patient's record (a merge of two records of one person,
+        or its undoing): each at its next version for `patient_id`, reprojected, a few dozen to a
+        transaction. A booked one's lifecycle goes on at the new version, as after a reschedule
+        (it may remind the patient again). The caller audits the change it is part of."""
+        moved: list[Appointment] = []
+        for first in range(0, len(appointments), MAX_MOVED_PER_WRITE):
+            moves = [
+                (a, a.transferred(patient_id)) for a in appointments[first : first + MAX_MOVED_PER_WRITE]
+            ]
+            outbox = [
+                OutboxEntry(
+                    self.appointment_resource(after, slot_id(after.provider_id, after.start)), after.version
+                )
+                for _, after in moves
+            ]
+            self.store.transfer(moves, outbox)
+            for before, after in moves:
+                if after.status is AppointmentStatus.BOOKED:
+                    self._after_commit(lambda a: self.workflows.stop(a, "merged"), before, "stop")
+                    self._after_commit(self.workflows.start, after, "start")
+            moved += [after for _, after in moves]
+        return moved
 
     @staticmethod
     def _after_commit(step: Callable[[Appointment], None], appointment: Appointment, what: str) -> None:

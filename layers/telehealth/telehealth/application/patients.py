@@ -10,26 +10,35 @@ failed, their first save of those details enrols them instead.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Protocol
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller, NotFoundError
-from telehealth.domain.appointments import Actor
+from telehealth.domain.appointments import Actor, Appointment
 from telehealth.domain.fhir_access import Interaction
-from telehealth.domain.patients import PatientDetails
+from telehealth.domain.patients import (
+    MergeRefusedError,
+    PatientDetails,
+    PatientMerge,
+    RegisteredPatient,
+    check_merge,
+)
 from telehealth.fhir import projection
-from telehealth.fhir.intake import RegisteredPatient
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import IdempotencyClaim, MrnTakenError, OutboxEntry, StaleWriteError
 
 MAX_FOUND = 20  # more than this many of one last name and birth date: narrow by first name
+MAX_MERGE_CHAIN = 5  # records merged into records merged into others, followed this far
+MAX_MERGES_LISTED = 50
 
 
 class PatientStore(Protocol):
     def patient(self, patient_id: str) -> PatientProfile | None: ...
+
+    def merged_into(self, patient_id: str) -> str | None: ...
 
     def patients_named(self, family_name: str, birth_date: date) -> list[PatientProfile]: ...
 
@@ -166,6 +175,9 @@ class PatientRecords:
         if before.mrn is not None and (before.mrn, before.mrn_system) != (registered.mrn, mrn_system):
             raise MrnChangedError("A patient's MRN does not change.")
         after = _registered(before, registered, mrn_system, version=before.version + 1)
+        if replace(after, version=before.version) == before:  # sent again as it was: no new version
+            self.store.record([self._audit_by(caller, before, Interaction.UPDATE)])
+            return before
         try:
             self.store.save_registered_patient(after, self._outbox(caller, after, Interaction.UPDATE))
         except MrnTakenError as error:
@@ -175,6 +187,17 @@ class PatientRecords:
     def by_mrn(self, mrn_system: str, mrn: str) -> PatientProfile | None:
         """The patient the MRN names (unaudited: the caller audits what it answers with)."""
         return self.store.patient_by_mrn(mrn_system, mrn)
+
+    def account_holder(self, subject: str) -> str:
+        """The patient a portal account acts as: its own record, or the one that record was
+        merged into (and so on: a survivor may itself be merged later)."""
+        patient_id = subject
+        for _ in range(MAX_MERGE_CHAIN):
+            survivor = self.store.merged_into(patient_id)
+            if survivor is None:
+                return patient_id
+            patient_id = survivor
+        return patient_id
 
     def _outbox(self, caller: Caller, profile: PatientProfile, interaction: Interaction) -> list[OutboxEntry]:
         return [
@@ -197,6 +220,170 @@ class PatientRecords:
         # The patient is the agent of their own record's every change: their sign-up, their edits.
         reference = f"Patient/{profile.patient_id}"
         return self.trail.entry(reference, interaction, [reference], self.clock())
+
+
+# --- merges: one person's two records made one (the health system's ADT A40) ----------------------
+
+
+class MergeStore(Protocol):
+    def patient(self, patient_id: str) -> PatientProfile | None: ...
+
+    def appointment(self, appointment_id: str) -> Appointment | None: ...
+
+    def appointments_of_patient(self, patient_id: str) -> list[Appointment]: ...
+
+    def merge_patients(
+        self,
+        retired: PatientProfile,
+        survivor: PatientProfile,
+        merge: PatientMerge,
+        outbox: list[OutboxEntry],
+    ) -> None: ...
+
+    def undo_merge(
+        self,
+        retired: PatientProfile,
+        survivor: PatientProfile,
+        merge: PatientMerge,
+        outbox: list[OutboxEntry],
+    ) -> None: ...
+
+    def merge(self, retired_id: str) -> PatientMerge | None: ...
+
+    def merges(self, limit: int) -> list[PatientMerge]: ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
+
+
+class AppointmentHandover(Protocol):
+    def hand_over(self, appointments: Sequence[Appointment], patient_id: str) -> list[Appointment]: ...
+
+
+@dataclass(frozen=True)
+class MergeListing:
+    """A merge in force as staff see it, with both records."""
+
+    merge: PatientMerge
+    retired: PatientProfile
+    survivor: PatientProfile
+
+
+class PatientMerges:
+    """The retired record stays, inactive, linked `replaced-by` to the survivor (linked back
+    `replaces`); its appointments move to the survivor, and its portal account acts as the
+    survivor (`PatientRecords.account_holder`). Staff undo a merge: the records are unlinked and
+    the appointments the merge moved go back."""
+
+    def __init__(
+        self,
+        store: MergeStore,
+        appointments: AppointmentHandover,
+        trail: AuditTrail,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.appointments, self.trail, self.clock = store, appointments, trail, clock
+
+    def merge(self, caller: Caller, survivor_id: str, retired_id: str) -> PatientMerge:
+        """The health system's merge, audited; a merge sent again finishes what the first left
+        undone (its appointments' moves) and changes nothing else. MergeRefusedError: a rule
+        says no, or a visit of the retired patient may be under way (send it again later)."""
+        caller.require(Actor.MACHINE)
+        retired, survivor = self._both(retired_id, survivor_id)
+        check_merge(retired_id, retired.merged_into, survivor_id, survivor.merged_into)
+        now = self.clock()
+        left = self.store.appointments_of_patient(retired_id)
+        if any(a.may_be_under_way(now) for a in left):
+            raise MergeRefusedError(
+                "visit-under-way", "A visit of the retired patient may be under way: send the merge after it."
+            )
+        agent = self.trail.agent(caller)
+        touched = [
+            f"Patient/{retired_id}",
+            f"Patient/{survivor_id}",
+            *(f"Appointment/{a.appointment_id}" for a in left),
+        ]
+        audit = self.trail.entries(agent, Interaction.UPDATE, touched, now)
+        if retired.merged_into == survivor_id:  # sent again
+            merge = self.store.merge(retired_id)
+            self.store.record(audit)
+        else:
+            merge = PatientMerge(retired_id, survivor_id, now, agent, tuple(a.appointment_id for a in left))
+            retired_after = replace(retired, merged_into=survivor_id, version=retired.version + 1)
+            survivor_after = replace(
+                survivor, replaces=(*survivor.replaces, retired_id), version=survivor.version + 1
+            )
+            outbox = [*self._projected(retired_after, survivor_after), *audit]
+            self.store.merge_patients(retired_after, survivor_after, merge, outbox)
+        self.appointments.hand_over(left, survivor_id)
+        return merge or PatientMerge(retired_id, survivor_id, now, agent)
+
+    def undo(self, caller: Caller, retired_id: str) -> PatientMerge:
+        """Staff's undoing of a merge in force: both records as they were (each at a new
+        version), and the appointments the merge moved back to the retired record (those still
+        the survivor's). NotFoundError: no such merge in force."""
+        with self.trail.request(caller, Interaction.UPDATE):
+            caller.require(Actor.STAFF)
+            merge = self.store.merge(retired_id)
+            if merge is None:
+                raise NotFoundError("No merge of this patient is in force.")
+            retired, survivor = self._both(retired_id, merge.survivor_id)
+            now = self.clock()
+            back = [
+                a
+                for a in (self.store.appointment(i) for i in merge.moved)
+                if a is not None and a.patient_id == merge.survivor_id
+            ]
+            if any(a.may_be_under_way(now) for a in back):
+                raise MergeRefusedError(
+                    "visit-under-way", "A visit the merge moved may be under way: undo the merge after it."
+                )
+            retired_after = replace(retired, merged_into=None, version=retired.version + 1)
+            survivor_after = replace(
+                survivor,
+                replaces=tuple(r for r in survivor.replaces if r != retired_id),
+                version=survivor.version + 1,
+            )
+            touched = [
+                f"Patient/{retired_id}",
+                f"Patient/{merge.survivor_id}",
+                *(f"Appointment/{a.appointment_id}" for a in back),
+            ]
+            outbox = [
+                *self._projected(retired_after, survivor_after),
+                *self.trail.entries(self.trail.agent(caller), Interaction.UPDATE, touched, now),
+            ]
+            self.store.undo_merge(retired_after, survivor_after, merge, outbox)
+            self.appointments.hand_over(back, retired_id)
+            return merge
+
+    def in_force(self, caller: Caller) -> list[MergeListing]:
+        """The merges in force, newest first, for staff to review (and undo); audited as a read
+        of every record listed."""
+        with self.trail.request(caller, Interaction.SEARCH):
+            caller.require(Actor.STAFF)
+            listed = []
+            for merge in self.store.merges(MAX_MERGES_LISTED):
+                retired, survivor = (
+                    self.store.patient(merge.retired_id),
+                    self.store.patient(merge.survivor_id),
+                )
+                if retired is not None and survivor is not None:
+                    listed.append(MergeListing(merge, retired, survivor))
+            read = [f"Patient/{p.patient_id}" for m in listed for p in (m.retired, m.survivor)]
+            self.store.record(
+                self.trail.entries(self.trail.agent(caller), Interaction.SEARCH, read, self.clock())
+            )
+            return listed
+
+    def _both(self, retired_id: str, survivor_id: str) -> tuple[PatientProfile, PatientProfile]:
+        retired, survivor = self.store.patient(retired_id), self.store.patient(survivor_id)
+        if retired is None or survivor is None:
+            raise NotFoundError("No such patient.")
+        return retired, survivor
+
+    @staticmethod
+    def _projected(*profiles: PatientProfile) -> list[OutboxEntry]:
+        return [OutboxEntry(projection.patient(p), p.version) for p in profiles]
 
 
 class MrnChangedError(Exception):

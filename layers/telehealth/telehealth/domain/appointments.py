@@ -29,6 +29,9 @@ class AppointmentRuleError(ValueError):
         self.kind = kind
 
 
+UNDER_WAY_LEAD = timedelta(hours=1)
+
+
 @dataclass(frozen=True)
 class Appointment:
     appointment_id: str
@@ -53,6 +56,16 @@ class Appointment:
     def closed(self, status: AppointmentStatus) -> Appointment:
         """Cancelled, a no-show or fulfilled: the next version, and the last."""
         return replace(self, status=status, version=self.version + 1)
+
+    def transferred(self, patient_id: str) -> Appointment:
+        """The next version, for another patient's record (a merge of two records of one person,
+        or its undoing): the same visit, at the same time."""
+        return replace(self, patient_id=patient_id, version=self.version + 1)
+
+    def may_be_under_way(self, now: datetime) -> bool:
+        """Booked, and its check-in open or its visit begun (within the longest lead a clinic sets
+        for check-in): a change of its version now would leave the visit behind."""
+        return self.status is AppointmentStatus.BOOKED and now >= self.start - UNDER_WAY_LEAD
 
     def moved(self, start: datetime, end: datetime, at: datetime | None = None) -> Appointment:
         """The next version at another time, booked `at` (when the move is made)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telehealth.domain.appointments import AppointmentRuleError
@@ -26,6 +26,22 @@ class PatientDetails:
     home_state: str
     zone: str
     phone: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisteredPatient:
+    """A patient as the health system registers them: by MRN, with the details a visit needs (the
+    time zone defaults to their home state's, which they can change in the portal)."""
+
+    mrn: str
+    given_name: str
+    family_name: str
+    birth_date: date
+    home_state: str
+    zone: str
+    gender: str | None = None
+    phone: str | None = None
+    email: str | None = None
 
 
 def lookup_key(family_name: str, birth_date: date) -> str:
@@ -72,3 +88,42 @@ def check_details_complete(complete: bool, *, own: bool) -> None:
             if own
             else "The patient has not yet given their name, date of birth and home state.",
         )
+
+
+# --- merges (a health system's ADT A40) ----------------------------------------------------------
+
+MAX_MOVED_PER_WRITE = 40  # appointments moved in one transaction (each with its projection: 80 items)
+
+
+@dataclass(frozen=True)
+class PatientMerge:
+    """One patient's record retired into another's: who asked and when, and which appointments
+    moved with it, so that staff can undo the merge and move exactly those back."""
+
+    retired_id: str
+    survivor_id: str
+    merged_at: datetime
+    requested_by: str  # the agent as the audit trail names it (the health system's client)
+    moved: tuple[str, ...] = ()
+
+
+class MergeRefusedError(Exception):
+    """A merge the clinic cannot make: `code` says why (409 through the API, AE in an ACK)."""
+
+    status = 409  # the records' state refuses it, not the request's shape
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def check_merge(
+    retired_id: str, retired_into: str | None, survivor_id: str, survivor_into: str | None
+) -> None:
+    """A merge retires one live record into another live one. The message names the rule only."""
+    if retired_id == survivor_id:
+        raise MergeRefusedError("same-patient", "The two identifiers name the same patient.")
+    if survivor_into is not None:
+        raise MergeRefusedError("survivor-retired", "The surviving record was itself merged into another.")
+    if retired_into is not None and retired_into != survivor_id:
+        raise MergeRefusedError("already-merged", "The retired record was already merged into another.")

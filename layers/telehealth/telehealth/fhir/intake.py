@@ -16,7 +16,12 @@ from typing import Any
 
 from telehealth.domain.coverage import Coverage, CoverageRuleError, Person, Relationship
 from telehealth.domain.jurisdictions import JURISDICTION_ZONES
-from telehealth.domain.patients import birth_date_problem, home_state_problem, phone_problem
+from telehealth.domain.patients import (
+    RegisteredPatient,
+    birth_date_problem,
+    home_state_problem,
+    phone_problem,
+)
 from telehealth.domain.referrals import REASON_MAX, Priority
 from telehealth.fhir.projection import PAYER_ID_SYSTEM
 
@@ -37,22 +42,6 @@ class UnprocessableResource(ValueError):  # noqa: N818 (FHIR's word: the resourc
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         super().__init__("; ".join(f"{path}: {what}" for path, what in problems))
         self.problems = problems
-
-
-@dataclass(frozen=True)
-class RegisteredPatient:
-    """A patient as the health system registers them: by MRN, with the details a visit needs (the
-    time zone defaults to their home state's, which they can change in the portal)."""
-
-    mrn: str
-    given_name: str
-    family_name: str
-    birth_date: date
-    home_state: str
-    zone: str
-    gender: str | None = None
-    phone: str | None = None
-    email: str | None = None
 
 
 def registered_patient(resource: Mapping[str, Any], mrn_system: str, today: date) -> RegisteredPatient:

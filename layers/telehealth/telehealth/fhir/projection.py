@@ -99,6 +99,10 @@ class PatientProfile:
     mrn_system: str | None = None
     mrn: str | None = None
     gender: str | None = None
+    # A merge (the health system's ADT A40): the retired record names the one it was merged into,
+    # and the survivor the records it replaces; each Patient links the other.
+    merged_into: str | None = None
+    replaces: tuple[str, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -168,7 +172,8 @@ def patient(profile: PatientProfile) -> dict[str, Any]:
         "resourceType": "Patient",
         "id": profile.patient_id,
         "meta": _meta(profile.version),
-        "active": True,
+        # A retired record is no longer in use; FHIR clients follow its link to the survivor.
+        "active": profile.merged_into is None,
         **(
             {"identifier": [{"use": "usual", "system": profile.mrn_system, "value": profile.mrn}]}
             if profile.mrn and profile.mrn_system
@@ -183,7 +188,16 @@ def patient(profile: PatientProfile) -> dict[str, Any]:
         **({"birthDate": profile.birth_date.isoformat()} if profile.birth_date else {}),
         **({"address": [{"use": "home", "state": profile.home_state}]} if profile.home_state else {}),
         **({"telecom": telecom} if (telecom := _telecom(profile)) else {}),
+        **({"link": links} if (links := _links(profile)) else {}),
     }
+
+
+def _links(profile: PatientProfile) -> list[dict[str, Any]]:
+    merged = [(profile.merged_into, "replaced-by")] if profile.merged_into else []
+    return [
+        {"other": {"reference": f"Patient/{other}"}, "type": kind}
+        for other, kind in [*merged, *((r, "replaces") for r in sorted(profile.replaces))]
+    ]
 
 
 def _telecom(profile: PatientProfile) -> list[dict[str, str]]:

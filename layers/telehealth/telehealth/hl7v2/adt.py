@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 import hl7
 
+from telehealth.domain.jurisdictions import JURISDICTION_ZONES
+from telehealth.domain.patients import RegisteredPatient, birth_date_problem, home_state_problem
 from telehealth.hl7v2 import escaped, header
 
 VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8")
@@ -46,6 +48,8 @@ class ErrorCode(IntEnum):
     UNSUPPORTED_MESSAGE_TYPE = 200
     UNSUPPORTED_EVENT = 201
     UNSUPPORTED_VERSION = 203
+    UNKNOWN_KEY = 204
+    DUPLICATE_KEY = 205
     INTERNAL = 207
 
 
@@ -65,9 +69,17 @@ class Fault:
 class AdtRefusedError(Exception):
     """The message refused: `AR` (not one the platform takes) or `AE` (its content is wrong)."""
 
-    def __init__(self, ack_code: Literal["AE", "AR"], fault: Fault) -> None:
+    def __init__(self, ack_code: Literal["AE", "AR"], fault: Fault, status: int | None = None) -> None:
         super().__init__(fault.text)
         self.ack_code, self.fault = ack_code, fault
+        # What the refusal would be as an HTTP answer (the audit trail's minor failure; the ACK
+        # itself goes back with a 200, as HL7 over HTTP sends every acknowledgment).
+        self.status = status or (400 if ack_code == "AR" else 422)
+
+    @property
+    def code(self) -> str:
+        """How the audit trail names the refusal: the ACK code and the HL7 error code."""
+        return f"hl7-{self.ack_code.lower()}-{int(self.fault.code)}"
 
 
 @dataclass(frozen=True)
@@ -262,6 +274,67 @@ def read_adt(raw: str | bytes) -> AdtMessage:
                 ),
             )
     return AdtMessage(event, control_id, sender, version, patient, retired)
+
+
+# --- into the platform's terms -----------------------------------------------------------------
+
+GENDERS = {"M": "male", "F": "female", "O": "other", "A": "other", "N": "other", "U": "unknown"}
+
+
+def medical_record_number(identifiers: tuple[HospitalId, ...]) -> str:
+    """The MRN among a patient's identifiers: the one typed MR (CX-5), else the first given (a
+    feed that types none sends its MRN first)."""
+    typed = [i for i in identifiers if i.kind.upper() == "MR"]
+    return (typed or list(identifiers))[0].value
+
+
+def e164(phone: str) -> str | None:
+    """A North American number as the clinic keeps one (+1 and ten digits), or None: a number the
+    clinic cannot text is left out rather than refused (reminders fall back to e-mail)."""
+    digits = re.sub(r"[^0-9]", "", phone)
+    if len(digits) == 11 and digits.startswith("1"):
+        digits = digits[1:]
+    return f"+1{digits}" if len(digits) == 10 and digits[0] not in "01" else None
+
+
+def registered(patient: AdtPatient, today: date) -> RegisteredPatient:
+    """The patient as the clinic registers them (as a FHIR Patient write would), or AE naming
+    the field whose value the clinic's rules refuse."""
+    said = birth_date_problem(patient.birth_date, today)
+    if said is not None:
+        raise AdtRefusedError("AE", Fault("PID", 7, ErrorCode.DATA_TYPE, f"{said} (PID-7)"))
+    if not patient.state:
+        raise AdtRefusedError(
+            "AE",
+            Fault(
+                "PID",
+                11,
+                ErrorCode.REQUIRED_FIELD_MISSING,
+                "The patient's home state, where the clinic serves them (PID-11.4).",
+                component=4,
+            ),
+        )
+    if home_state_problem(patient.state) is not None:
+        raise AdtRefusedError(
+            "AE",
+            Fault(
+                "PID",
+                11,
+                ErrorCode.TABLE_VALUE_NOT_FOUND,
+                "The home state is a US state, DC or territory, by its code (PID-11.4).",
+                component=4,
+            ),
+        )
+    return RegisteredPatient(
+        mrn=medical_record_number(patient.identifiers),
+        given_name=patient.given_name,
+        family_name=patient.family_name,
+        birth_date=patient.birth_date,
+        home_state=patient.state,
+        zone=JURISDICTION_ZONES.get(patient.state, ("America/New_York",))[0],
+        gender=GENDERS[patient.sex],
+        phone=e164(patient.phone) if patient.phone else None,
+    )
 
 
 # --- acknowledgments ------------------------------------------------------------------------------

@@ -282,6 +282,10 @@ class SchedulingStore(ProviderDirectory, OpenVisits, Protocol):
         claim: IdempotencyClaim | None,
     ) -> None: ...
 
+    def transfer(self, moves: Sequence[tuple[Appointment, Appointment]], outbox: list[OutboxEntry]) -> None:
+        """Appointments handed to another patient's record, each on its version read (StaleWriteError)."""
+        ...
+
     def record(self, outbox: list[OutboxEntry]) -> None: ...
 
 
