@@ -531,7 +531,7 @@ def test_identity_mfa_for_the_workforce_admin_created_users_and_short_tokens(ass
         assert smart_names == {f"{kind}.{form}" for kind in (*FACADE_RESOURCE_TYPES, "*") for form in forms}
         assert {"Patient.rs", "Appointment.cruds", "*.rs", "Patient.read"} <= smart_names
         integrations_id, integrations = servers[topology.RESOURCE_SERVER]
-        assert {s["ScopeName"] for s in integrations["Scopes"]} == {"appointments.read"}
+        assert {s["ScopeName"] for s in integrations["Scopes"]} == {"appointments.read", "hl7.adt"}
         machine = {
             c["ClientName"]: c for c in clients if c.get("AllowedOAuthFlows") == ["client_credentials"]
         }

@@ -21,7 +21,7 @@ PATIENT = "patient.one@riverside.example"
 # Who sees which views (the dashboard's navigation, by title), and what a view's page is called.
 WORKFORCE = {
     "dr.okafor": ("Today", "Weekly hours"),
-    "staff": ("Book for a patient", "Referrals", "A provider's day"),
+    "staff": ("Book for a patient", "Referrals", "Merged records", "A provider's day"),
     "admin": ("Providers", "Services", "Clinic settings"),
 }
 LANDS_ON = {"dr.okafor": "Today", "staff": "A provider's day", "admin": "A provider's day"}

@@ -18,7 +18,8 @@
 //   "Provider (optional)" (booking), "Show the day", "Cancel visit at <time>" then "Yes, cancel it",
 //   "Patient's last name", "Date of birth", "First name (optional)", "Find patient", radios named
 //   "<name>, born <date>, lives in <state>" in a group "Which patient?", "Find slots",
-//   "Book <time> with <provider's name>"; admin: "Open <provider's name>" (one per
+//   "Book <time> with <provider's name>", "Undo merge of <patient>" then "Yes, undo the merge"
+//   / "Keep it"; admin: "Open <provider's name>" (one per
 //   provider listed), "Open provider" (by id), "Save provider", "Change <service>", "Add a service", "Save service", "Save settings", and
 //   "Reload" after a conflict. Navigation links are named by the views' titles (roles.ts); each
 //   view's h1 takes the focus when the view opens.
@@ -35,6 +36,7 @@ import "./provider-vitals.ts";
 import "./provider-note.ts";
 import "./provider-call.ts";
 import "./staff-views.ts";
+import "./patient-merges.ts";
 import "./admin-views.ts";
 import { takePrescriberSignIn } from "./prescriber-account.ts";
 
@@ -184,6 +186,8 @@ export class ClinicDashboard extends LitElement {
           ?payments=${Boolean(this.config.payments)}></staff-book>`;
       case "referrals":
         return html`<staff-referrals .api=${this.api}></staff-referrals>`;
+      case "merges":
+        return html`<staff-merges .api=${this.api}></staff-merges>`;
       case "providers":
         return html`<admin-providers .api=${this.api}></admin-providers>`;
       case "services":

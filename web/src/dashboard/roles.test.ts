@@ -9,15 +9,15 @@ describe("who sees which view", () => {
   });
 
   it("offers staff a provider's day and booking, not a provider's queue or the admin pages", () => {
-    expect(views(["staff"])).toEqual(["day", "referrals", "book"]);
+    expect(views(["staff"])).toEqual(["day", "referrals", "book", "merges"]);
   });
 
   it("offers admins the administration beside what staff do (the API treats them as staff)", () => {
-    expect(views(["admins"])).toEqual(["day", "referrals", "book", "providers", "services", "settings"]);
+    expect(views(["admins"])).toEqual(["day", "referrals", "book", "merges", "providers", "services", "settings"]);
   });
 
   it("does not offer the provider's views to someone the API treats as staff", () => {
-    expect(views(["providers", "staff"])).toEqual(["day", "referrals", "book"]);
+    expect(views(["providers", "staff"])).toEqual(["day", "referrals", "book", "merges"]);
   });
 
   it("offers nothing to a workforce user with no group", () => {

@@ -8,7 +8,7 @@
 
 export type Role = "provider" | "staff" | "admin";
 
-export type ViewId = "today" | "hours" | "book" | "referrals" | "day" | "providers" | "services" | "settings";
+export type ViewId = "today" | "hours" | "book" | "referrals" | "merges" | "day" | "providers" | "services" | "settings";
 
 export interface View {
   id: ViewId;
@@ -21,6 +21,7 @@ const VIEWS: Record<ViewId, View> = {
   hours: { id: "hours", title: "Weekly hours" },
   book: { id: "book", title: "Book for a patient" },
   referrals: { id: "referrals", title: "Referrals" },
+  merges: { id: "merges", title: "Merged records" },
   day: { id: "day", title: "A provider's day" },
   providers: { id: "providers", title: "Providers" },
   services: { id: "services", title: "Services" },
@@ -47,7 +48,7 @@ export function rolesOf(groups: Set<string>): Role[] {
 export function viewsFor(roles: Role[]): View[] {
   const ids: ViewId[] = [];
   if (roles.includes("provider")) ids.push("today", "hours");
-  if (roles.includes("staff")) ids.push("day", "referrals", "book");
+  if (roles.includes("staff")) ids.push("day", "referrals", "book", "merges");
   if (roles.includes("admin")) ids.push("providers", "services", "settings");
   return ids.map((id) => VIEWS[id]);
 }
