@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from telehealth.adapters.notes_store import DynamoNoteStore
     from telehealth.adapters.payments import PaymentsFunction, StripePayments
     from telehealth.adapters.scheduling_store import DynamoSchedulingStore
+    from telehealth.adapters.subscriptions_store import DynamoSubscriptionStore
     from telehealth.adapters.visits_store import DynamoVisitStore
     from telehealth.adapters.vitals_store import DynamoVitalsStore
     from telehealth.application.adt_feed import AdtFeed
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.record import RecordProjector
     from telehealth.application.referrals import Referrals
+    from telehealth.application.subscriptions import SubscriptionDesk, SubscriptionNotices
     from telehealth.application.visits import VisitService
     from telehealth.application.vitals import VitalsService
     from telehealth.domain.clinic_settings import ClinicSettings
@@ -169,6 +171,8 @@ def fhir_facade() -> FhirFacade:
         referrals=referrals(),
         mrn_system=os.environ["MRN_SYSTEM"],
         insurance=insurance() if os.environ.get("ELIGIBILITY_FUNCTION") else None,
+        subscriptions=subscription_desk(),
+        subscriber_domains=tuple(d for d in os.environ.get("SUBSCRIBER_DOMAINS", "").split(",") if d),
     )
 
 
@@ -191,6 +195,31 @@ def patient_merges() -> PatientMerges:
     from telehealth.application.patients import PatientMerges
 
     return PatientMerges(scheduling_store(), booking(), audit_trail(), now)
+
+
+@cache
+def subscription_store() -> DynamoSubscriptionStore:
+    from telehealth.adapters.subscriptions_store import DynamoSubscriptionStore
+
+    return DynamoSubscriptionStore(client=table_client())
+
+
+@cache
+def subscription_desk() -> SubscriptionDesk:
+    """Subscriptions as the FHIR facade serves them: in the clinic table, secrets made and sealed
+    by the delivery function."""
+    from telehealth.adapters.subscriber_delivery import DeliveryFunction
+    from telehealth.application.subscriptions import SubscriptionDesk
+
+    return SubscriptionDesk(subscription_store(), DeliveryFunction(), now)
+
+
+@cache
+def subscription_notices() -> SubscriptionNotices:
+    from telehealth.adapters.subscriber_delivery import DeliveryFunction, QueuedDeadLetters
+    from telehealth.application.subscriptions import SubscriptionNotices
+
+    return SubscriptionNotices(subscription_store(), DeliveryFunction(), QueuedDeadLetters(), now)
 
 
 @cache

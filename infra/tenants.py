@@ -150,6 +150,9 @@ class Tenant(_Strict):
     # The third-party hosts the tenant's enabled features call (payments: api.stripe.com), exactly
     # those: the region's DNS firewall allows the union of its tenants' lists and nothing else.
     egress_domains: tuple[Hostname, ...] = ()
+    # The hosts of the health systems' subscription endpoints (FHIR rest-hooks), exactly: the DNS
+    # firewall lets them resolve too, and a subscription to any other host is refused (422).
+    subscriber_domains: tuple[Hostname, ...] = ()
     # The web apps' custom domain and its certificate; none: the distribution's own domain.
     web: WebDomain | None = None
     # The identifier system of the health system's medical record numbers: a Patient its software

@@ -214,7 +214,20 @@ PHOTON = ThirdParty(
 # justify an endpoint of its own in every AZ; its calls go through the NAT like Stripe's.
 SECRETS_MANAGER = AwsApi("secretsmanager", "secretsmanager")
 
-Egress = ThirdParty | AwsApi
+
+
+@dataclass(frozen=True)
+class Subscribers:
+    """Health systems' rest-hook endpoints: the hosts are the tenant file's `subscriber_domains`
+    (each health system's), which the DNS firewall lets resolve and a subscription's endpoint must
+    be on. No credential: each notification is signed with its subscription's own secret."""
+
+    key: str = "subscribers"
+
+
+SUBSCRIBERS = Subscribers()
+
+Egress = ThirdParty | AwsApi | Subscribers
 
 
 @dataclass(frozen=True)
@@ -235,6 +248,16 @@ PRESCRIBER_CREDENTIALS = SealingKey(
     description="Prescribers' Photon refresh tokens, sealed: the prescribing function alone opens them",
     variable="PRESCRIBER_KEY_ARN",
     purpose=api_conventions.PRESCRIBER_SEAL_PURPOSE,
+)
+
+
+# Subscriptions' signing secrets (#19): made, sealed and opened by the subscription-delivery
+# function alone (with the subscription's id as encryption context); the table keeps them sealed.
+SUBSCRIPTION_SECRETS = SealingKey(
+    key="subscription-secrets",
+    description="Subscriptions' signing secrets, sealed: the subscription-delivery function alone opens them",
+    variable="SUBSCRIPTION_KEY_ARN",
+    purpose=api_conventions.SUBSCRIPTION_SEAL_PURPOSE,
 )
 
 
@@ -275,6 +298,10 @@ class Function:
         return tuple(e for e in self.egress if isinstance(e, AwsApi))
 
     @property
+    def reaches_subscribers(self) -> bool:
+        return SUBSCRIBERS in self.egress
+
+    @property
     def module(self) -> str:
         return self.handler.rsplit(".", 1)[0]
 
@@ -309,6 +336,7 @@ API = Function(
         "invoke:payment-notices",  # Stripe's webhooks
         "invoke:eligibility",  # the clearinghouse's payer directory, for the insurance form
         "invoke:prescribing",  # the e-prescribing network: sends, and its webhooks checked
+        "invoke:subscription-delivery",  # a new subscription's signing secret
     ),
 )
 VISIT_TASKS = Function(
@@ -455,6 +483,33 @@ VISIT_PAYMENTS = Function(
     grants=("table:write", "key:use", "invoke:payments", "invoke:eligibility", "notify:send"),
 )
 
+# The one function that reaches health systems' subscription endpoints: the api asks it for a new
+# subscription's signing secret, the notices function to post a notification (Lambda Invoke). It
+# keeps nothing; only it may open a signing secret.
+SUBSCRIPTION_DELIVERY = Function(
+    key="subscription-delivery",
+    handler="functions.egress.subscriptions.lambda_handler",
+    invocation=Invocation.DIRECT,
+    description="Posts signed subscription notifications to health systems' endpoints (keeps nothing)",
+    timeout_s=15,  # one POST, which gives up at ten seconds
+    egress=(SUBSCRIBERS,),
+    sealing_keys=(SUBSCRIPTION_SECRETS,),
+)
+
+# Tells health systems subscribed of appointment and encounter changes (the tenant bus), makes a
+# new subscription's handshake, and every minute sends heartbeats and retries due; a notification
+# whose attempts ran out goes to its DLQ.
+SUBSCRIPTION_NOTICES = Function(
+    key="subscription-notices",
+    handler="functions.events.subscription_notices.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Tells subscribed health systems of appointment and encounter changes (ids only)",
+    timeout_s=120,  # a few subscribers, each up to a ten-second POST
+    # Its DLQ is its own (Lambda's, for invocations that failed): it sets a notification aside there
+    # itself too, which the DLQ's grant to its role already allows.
+    grants=("table:write", "key:use", "invoke:subscription-delivery"),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
     PATIENT_ENROLMENT,
@@ -470,6 +525,8 @@ FUNCTIONS: tuple[Function, ...] = (
     ELIGIBILITY,
     VISIT_PAYMENTS,
     PRESCRIBING,
+    SUBSCRIPTION_DELIVERY,
+    SUBSCRIPTION_NOTICES,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
@@ -549,7 +606,7 @@ def firewall_domains(
     domains (the firewall is per VPC, so one tenant's domain resolves for every tenant there)."""
     found = {d for service in endpoint_services for d in aws_service_domains(service, region)}
     for tenant in tenants:
-        found |= set(tenant.egress_domains)
+        found |= set(tenant.egress_domains) | set(tenant.subscriber_domains)
         for function in functions_for(tenant):
             found |= {d for api in function.aws_apis for d in api.domains(region)}
     return tuple(sorted(found))
@@ -684,6 +741,23 @@ RULES: tuple[Rule, ...] = (
         description="A note signed or amended: tell the patient their summary is ready (no content)",
         target=PATIENT_NOTICES,
         event_pattern={"source": ["telehealth.notes"], "detail-type": ["Note.Signed", "Note.Amended"]},
+    ),
+    Rule(
+        key="subscription-events",
+        bus=BusKind.TENANT,
+        description="Appointments and encounters changed, a subscription made: tell the health systems",
+        target=SUBSCRIPTION_NOTICES,
+        event_pattern={
+            "source": ["telehealth.scheduling", "telehealth.visits", "telehealth.subscriptions"],
+            "detail-type": list(api_conventions.SUBSCRIBED_EVENTS),
+        },
+    ),
+    Rule(
+        key="subscription-ticks",
+        bus=BusKind.DEFAULT,
+        description="Every minute: subscription heartbeats due, and notifications due another try",
+        target=SUBSCRIPTION_NOTICES,
+        schedule="rate(1 minute)",
     ),
     Rule(
         key="payment-holds",
@@ -854,6 +928,12 @@ def function_environment(
         "ELIGIBILITY_FUNCTION": ELIGIBILITY.name(tenant_id) if ELIGIBILITY in functions_for(tenant) else "",
         # Where prescriptions are sent (empty: the tenant has e-prescribing off).
         "PRESCRIBING_FUNCTION": PRESCRIBING.name(tenant_id) if PRESCRIBING in functions_for(tenant) else "",
+        # Subscriptions: where notifications leave from, the hosts a subscriber's endpoint may be
+        # on (the DNS firewall's), and where a notification that ran out of tries is set aside.
+        "SUBSCRIPTION_DELIVERY_FUNCTION": SUBSCRIPTION_DELIVERY.name(tenant_id),
+        "SUBSCRIBER_DOMAINS": ",".join(tenant.subscriber_domains),
+        "SUBSCRIPTION_DLQ_URL": f"https://sqs.{region}.amazonaws.com/{account}/"
+        + Queue(f"{SUBSCRIPTION_NOTICES.key}-dlq", QueueRole.FUNCTION_DLQ).name(tenant_id),
         "BILLING_NPI": tenant.billing_npi or "",
         "BILLING_TIN": tenant.billing_tin or "",
         "CLINIC_NAME": tenant.display_name,

@@ -82,11 +82,24 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
 
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
 
+    def as_delivered(event: Any) -> Any:
+        """The event as EventBridge hands it to a target: moto keeps `time` as epoch seconds and
+        adds its own `ingestion-time`; EventBridge sends `time` as an ISO 8601 instant, to the
+        second, and no ingestion time."""
+        if not isinstance(event, dict):
+            return event
+        delivered = {k: v for k, v in event.items() if k != "ingestion-time"}
+        if isinstance(delivered.get("time"), int | float):
+            moment = datetime.fromtimestamp(float(delivered["time"]), UTC)
+            delivered["time"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return delivered
+
     original_send = Rule.send_to_targets
 
     def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
         if persistence.REPLAYING.is_set():
             return  # delivered when the write that sent it was first made
+        delivered = as_delivered(original_event)
         lambda_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "lambda"]
         if lambda_targets and self.event_pattern.matches_event(original_event):
             for target in lambda_targets:
@@ -96,11 +109,11 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
                     exists = True
                 except Exception:  # moto's ResourceNotFound: the target cannot be delivered
                     exists = False
-                dispatcher.deliver_event(target, self.arn, dict(original_event), function_exists=exists)
+                dispatcher.deliver_event(target, self.arn, dict(delivered), function_exists=exists)
         ecs_targets = [t for t in self.targets if parse_arn(t["Arn"]).service == "ecs"]
         if ecs_targets and run_container and self.event_pattern.matches_event(original_event):
             for target in ecs_targets:
-                run_container(target, dict(original_event))
+                run_container(target, dict(delivered))
         others = [t for t in self.targets if t not in lambda_targets and t not in ecs_targets]
         if others:
             # A copy carrying the other targets: the rule itself is shared by concurrent requests.

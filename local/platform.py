@@ -109,6 +109,8 @@ class Settings:
     state_dir: Path = STATE_DIR
     tenants: Sequence[Tenant] = field(default_factory=load_tenants)
     chime_empty_timeout_s: float = 300.0
+    # Where the health systems' subscription endpoints listen (a receiver's port); None: any free one.
+    subscriber_port: int | None = None
     # Fire scheduled rules this often instead of their own rate (tests); None keeps the rate.
     schedule_every_s: float | None = None
     # ...and these rules (by key) this often instead, where a test wants another pace for one.
@@ -280,6 +282,9 @@ class LocalPlatform:
             "chime": self.chime.url,
             # The browsers' WebRTC signalling (the meetings' SignalingUrl): the web's CSP connects to it.
             "signalling": self.chime.relay.origin,
+            # Where the health systems' subscription endpoints are reached (the tenants' subscriber
+            # domains, which public DNS would resolve): a receiver a test or a developer runs there.
+            "subscribers": f"http://127.0.0.1:{self.settings.subscriber_port or free_port()}",
         }
         wait_for(f"{self.urls['healthlake']}/_health")
         # The gateway's origin is in the functions' environment (the managed login's URLs), so its
@@ -575,6 +580,11 @@ class LocalPlatform:
         base = "" if tenant.id == self.default_tenant else f"/tenants/{tenant.id}"
         return f"{self.urls['gateway']}{base}/dashboard/"
 
+    def subscriber_hosts(self, tenant: Tenant) -> dict[str, str]:
+        """The local stand-in for public DNS: each of the tenant's subscriber domains, reached at
+        the subscribers' receiver (the delivery function's `SUBSCRIBER_HOSTS`)."""
+        return {domain: self.urls["subscribers"] for domain in tenant.subscriber_domains}
+
     @property
     def third_parties(self) -> dict[str, str]:
         """Each third party's stand-in, by the topology's key for the party."""
@@ -598,7 +608,11 @@ class LocalPlatform:
                 own[party.base_url_variable] = self.third_parties[party.key]
                 if party.auth_url_variable:  # the stand-in issues its tokens too
                     own[party.auth_url_variable] = self.third_parties[party.key]
-            endpoints = egress.resolve(egress.urls_for(function, aws, self.third_parties))
+            reached = egress.urls_for(function, aws, self.third_parties)
+            if function.reaches_subscribers:
+                own["SUBSCRIBER_HOSTS"] = json.dumps(self.subscriber_hosts(tenant), sort_keys=True)
+                reached.append(self.urls["subscribers"])
+            endpoints = egress.resolve(reached)
             settings[function.key] = {"environment": own, "endpoints": sorted(endpoints)}
         return settings
 

@@ -19,7 +19,8 @@ from local.platform import LocalPlatform
 from local.seed import DEMO_PASSWORD
 from local.tokens import mint_client_credentials_token
 from telehealth.adapters.healthlake import HealthLakeFhirStore
-from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES
+from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES, SERVED_TYPES
+from telehealth.domain.subscriptions import Topic
 from telehealth.fhir.projection import source_version
 from telehealth.ports import FhirStoreError
 from tests.conftest import Reply, eventually, http, user_tokens
@@ -142,10 +143,20 @@ def test_the_capability_statement_is_public_valid_and_true_to_what_is_served(
     (token_uri,) = rest["security"]["extension"][0]["extension"]
     assert token_uri["valueUri"].endswith("/oauth2/token")
     described = {r["type"]: r for r in rest["resource"]}
-    assert list(described) == list(FACADE_RESOURCE_TYPES)
+    assert list(described) == list(SERVED_TYPES)
 
     machine = Facade(gateway, people["tokens"]["machine"])
     writer = Facade(gateway, machine_token(platform, "system/*.cruds"))
+    # Subscriptions, from the platform's table: their own interactions, topics and $status.
+    subscriptions = described.pop("Subscription")
+    assert {i["code"] for i in subscriptions["interaction"]} == {"read", "search-type", "create", "delete"}
+    assert [o["name"] for o in subscriptions["operation"]] == ["status"]
+    assert {e["valueCanonical"] for e in subscriptions["extension"]} == {t.value for t in Topic}
+    assert outcome(machine.get("Subscription?_content=x"), 400)["code"] == "not-supported"
+    for method, path in (("PUT", "Subscription/x"), ("GET", "Subscription/x/_history/1")):
+        assert (
+            outcome(writer.call(method, path, b"{}", "application/fhir+json"), 405)["code"] == "not-supported"
+        )
     for kind, resource in described.items():
         codes = {i["code"] for i in resource["interaction"]}
         writes = {

@@ -179,14 +179,21 @@ def test_keys_rotate_and_let_only_the_services_that_must_use_them(assembly: Asse
                 assert "kms:*" not in as_list(s["Action"])
 
 
-def test_a_sealed_prescriber_credential_is_opened_by_the_prescribing_function_alone(
-    assembly: Assembly,
+@pytest.mark.parametrize(
+    ("sealing", "owner", "subject"),
+    [
+        (topology.PRESCRIBER_CREDENTIALS, topology.PRESCRIBING, "provider"),
+        (topology.SUBSCRIPTION_SECRETS, topology.SUBSCRIPTION_DELIVERY, "subscription"),
+    ],
+)
+def test_a_sealed_secret_is_opened_by_its_one_function_alone(
+    assembly: Assembly, sealing: topology.SealingKey, owner: topology.Function, subject: str
 ) -> None:
-    """The prescriber-credentials key rotates and is kept; the prescribing function may encrypt and
-    decrypt with it for its one purpose, and no other function (the api, which carries the sealed
-    copies) may decrypt with it, as IAM decides it over the synthesized templates."""
+    """Each sealing key rotates and is kept; its one function may encrypt and decrypt with it for
+    its one purpose, and no other function (the api, which carries the sealed copies) may decrypt
+    with it, as IAM decides it over the synthesized templates. A tenant without the function has
+    no key."""
     riverside = assembly.tenant("riverside")
-    sealing = topology.PRESCRIBER_CREDENTIALS
     (key_id,) = [
         lid
         for lid, r in riverside.of_type("AWS::KMS::Key").items()
@@ -204,17 +211,23 @@ def test_a_sealed_prescriber_credential_is_opened_by_the_prescribing_function_al
     arn = str(policies.physical(key_id, "Arn"))
     context = {
         "kms:EncryptionContext:telehealth:purpose": sealing.purpose,
-        "kms:EncryptionContext:telehealth:provider": "dr-okafor",
+        f"kms:EncryptionContext:telehealth:{subject}": "some-id",
     }
     for action in ("kms:Encrypt", "kms:Decrypt"):
-        assert policies.decide(Access("function:prescribing", action, arn, context)).allowed, action
+        assert policies.decide(Access(f"function:{owner.key}", action, arn, context)).allowed, action
         other = {**context, "kms:EncryptionContext:telehealth:purpose": "anything-else"}
-        assert not policies.decide(Access("function:prescribing", action, arn, other)).allowed
+        assert not policies.decide(Access(f"function:{owner.key}", action, arn, other)).allowed
     for function in topology.functions_for(next(t for t in assembly.tenants if t.id == "riverside")):
-        if function is not topology.PRESCRIBING:
+        if function is not owner:
             decided = policies.decide(Access(f"function:{function.key}", "kms:Decrypt", arn, context))
             assert not decided.allowed, decided.why
-    assert not assembly.tenant("desert-clinic").props("AWS::KMS::Key")[1:]  # e-prescribing off: no key
+    desert = next(t for t in assembly.tenants if t.id == "desert-clinic")
+    kept = [
+        r
+        for r in assembly.tenant("desert-clinic").props("AWS::KMS::Key")
+        if sealing.description in str(r.get("Description", ""))
+    ]
+    assert len(kept) == (owner in topology.functions_for(desert))  # e-prescribing off: no prescriber key
 
 
 PHI_SERVICES = ("dynamodb", "s3", "healthlake", "kms")

@@ -12,7 +12,7 @@ from infra import topology
 from local.parity.report import egress_functions, function_subnet_kinds
 from telehealth import api_conventions
 from telehealth.api_conventions import RestApiKind
-from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES
+from telehealth.domain.fhir_access import SERVED_TYPES
 from telehealth.ports import DESTINATIONS
 from tests.conftest import FUNCTION_ENVIRONMENT, Assembly, Template, as_list, as_passed, render
 
@@ -528,7 +528,7 @@ def test_identity_mfa_for_the_workforce_admin_created_users_and_short_tokens(ass
         smart_names = {s["ScopeName"] for s in smart["Scopes"]}
         assert len(smart["Scopes"]) == len(smart_names) <= 100
         forms = ("rs", "cruds", "read")
-        assert smart_names == {f"{kind}.{form}" for kind in (*FACADE_RESOURCE_TYPES, "*") for form in forms}
+        assert smart_names == {f"{kind}.{form}" for kind in (*SERVED_TYPES, "*") for form in forms}
         assert {"Patient.rs", "Appointment.cruds", "*.rs", "Patient.read"} <= smart_names
         integrations_id, integrations = servers[topology.RESOURCE_SERVER]
         assert {s["ScopeName"] for s in integrations["Scopes"]} == {"appointments.read", "hl7.adt"}
@@ -631,6 +631,7 @@ def test_only_the_functions_that_call_a_third_party_are_on_the_egress_path(assem
         "payment-notices",
         "eligibility",
         "prescribing",
+        "subscription-delivery",
     }
 
 
@@ -644,17 +645,25 @@ def test_a_tenant_with_payments_and_eprescribing_off_has_no_third_party_function
         if str(render(r.get("FunctionName", ""))).endswith(("-payments", "-prescribing"))
     ]
     assert not desert.of_type("AWS::SecretsManager::Secret")
-    # Its api may invoke no function (the state machine's role invokes visit-tasks, as ever).
-    api = _by_name(desert, "AWS::Lambda::Function", "FunctionName")[topology.API.name("desert-clinic")]
+    # Its api may invoke one function, the subscription-delivery one (a subscription's secret): no
+    # third party's (the state machine's role invokes visit-tasks, as ever).
+    functions = _by_name(desert, "AWS::Lambda::Function", "FunctionName")
+    api = functions[topology.API.name("desert-clinic")]
+    delivery = next(
+        lid
+        for lid, r in desert.of_type("AWS::Lambda::Function").items()
+        if render(r["Properties"].get("FunctionName")) == topology.SUBSCRIPTION_DELIVERY.name("desert-clinic")
+    )
     role = api["Properties"]["Role"]["Fn::GetAtt"][0]
-    api_actions = {
-        a
+    statements = [
+        st
         for r in desert.of_type("AWS::IAM::Policy").values()
         if {"Ref": role} in r["Properties"]["Roles"]
         for st in r["Properties"]["PolicyDocument"]["Statement"]
-        for a in as_list(st["Action"])
-    }
-    assert api_actions and "lambda:InvokeFunction" not in api_actions
+    ]
+    invoked = [st for st in statements if "lambda:InvokeFunction" in as_list(st["Action"])]
+    assert statements and invoked
+    assert all(delivery in json.dumps(st["Resource"]) for st in invoked)
     riverside = assembly.tenant("riverside")
     secrets = riverside.props("AWS::SecretsManager::Secret")
     assert sorted(s["Name"] for s in secrets) == sorted(

@@ -13,6 +13,7 @@ import pytest
 from telehealth.domain.fhir_access import (
     FACADE_RESOURCE_TYPES,
     SCOPE_NAMES,
+    SERVED_TYPES,
     SUPPORTED_SCOPES,
     ClinicRole,
     Interaction,
@@ -130,7 +131,7 @@ COGNITO_SCOPE_NAME = re.compile(r"[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+")
 def test_the_resource_servers_scopes_fit_cognito_and_all_parse() -> None:
     assert len(SCOPE_NAMES) <= 100
     # Every type and the wildcard, in SMART v2's two forms and v1's read.
-    assert len(SCOPE_NAMES) == (len(FACADE_RESOURCE_TYPES) + 1) * 3
+    assert len(SCOPE_NAMES) == (len(SERVED_TYPES) + 1) * 3
     assert not {"system/Patient.write", "system/*.*"} & set(SUPPORTED_SCOPES)
     for name, description in SCOPE_NAMES.items():
         assert COGNITO_SCOPE_NAME.fullmatch(name) and len(name) <= 256, name

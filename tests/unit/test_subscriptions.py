@@ -111,7 +111,7 @@ def test_a_subscription_is_active_once_its_handshake_is_delivered_and_in_error_a
     for _ in range(MAX_FAILURES - 1):
         s = s.failed("the endpoint answered 503")
     assert s.state is SubscriptionState.ACTIVE and s.failures == MAX_FAILURES - 1
-    assert s.delivered().failures == 0  # one delivery through: the count starts again
+    assert s.delivered(NOW).failures == 0  # one delivery through: the count starts again
     s = s.failed("the endpoint did not answer")
     assert (s.state, s.error) == (SubscriptionState.ERROR, "the endpoint did not answer")
     assert s.handshaken().state is SubscriptionState.ERROR  # only a requested one is made active

@@ -107,6 +107,7 @@ def test_domain_events_carry_ids_instants_and_flags_only() -> None:
         "patient_stream_key",
         "encounter_id",
         "observation_ids",
+        "subscription_id",  # a health system's subscription, by the platform's id
         # A payment's step: its count on the visit, Stripe's id for the hold, Stripe's reason.
         "sequence",
         "intent_id",
@@ -140,10 +141,16 @@ def test_only_third_party_callers_are_on_the_egress_path_and_none_of_them_touche
         topology.PAYMENT_NOTICES,
         topology.ELIGIBILITY,
         topology.PRESCRIBING,
+        topology.SUBSCRIPTION_DELIVERY,
     ]
     for fn in on_path:
-        assert fn.third_parties, f"{fn.key} is on the egress path without a third party to call"
+        assert fn.third_parties or fn.reaches_subscribers, (
+            f"{fn.key} is on the egress path with nothing to call"
+        )
         assert not [g for g in fn.grants if g.startswith(PHI_GRANTS)], fn.key
+    # Subscribers are reached by the delivery function alone, which holds no grant at all.
+    assert [fn for fn in topology.FUNCTIONS if fn.reaches_subscribers] == [topology.SUBSCRIPTION_DELIVERY]
+    assert topology.SUBSCRIPTION_DELIVERY.grants == ()
     for fn in topology.FUNCTIONS:
         if not fn.on_egress_path:
             assert fn.egress == ()
@@ -165,7 +172,10 @@ def test_only_a_third_party_caller_is_told_where_its_secret_and_its_keys_are() -
         "clearinghouse": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/clearinghouse-abcdef",
         "photon": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/photon-abcdef",
     }
-    keys = {"prescriber-credentials": "arn:aws:kms:us-east-1:1:key/prescribers"}
+    keys = {
+        "prescriber-credentials": "arn:aws:kms:us-east-1:1:key/prescribers",
+        "subscription-secrets": "arn:aws:kms:us-east-1:1:key/subscriptions",
+    }
 
     def told(fn: topology.Function) -> dict[str, str]:
         return topology.own_environment(fn, arns, keys)
@@ -177,12 +187,14 @@ def test_only_a_third_party_caller_is_told_where_its_secret_and_its_keys_are() -
         "PHOTON_SECRET_ARN": arns["photon"],
         "PRESCRIBER_KEY_ARN": keys["prescriber-credentials"],
     }
+    assert told(topology.SUBSCRIPTION_DELIVERY) == {"SUBSCRIPTION_KEY_ARN": keys["subscription-secrets"]}
     for fn in topology.FUNCTIONS:
         if fn not in (
             topology.PAYMENTS,
             topology.PAYMENT_NOTICES,
             topology.ELIGIBILITY,
             topology.PRESCRIBING,
+            topology.SUBSCRIPTION_DELIVERY,
         ):
             assert told(fn) == {}
     shared = topology.function_environment(load_tenants()[0], **FUNCTION_ENVIRONMENT)

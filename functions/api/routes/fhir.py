@@ -69,6 +69,8 @@ def _answer(request: FhirRequest) -> Response[str]:
 
 
 def _response(found: FacadeAnswer) -> Response[str]:
+    if found.status == 204:  # a delete: no body, no content type
+        return Response(status_code=204, body="", headers=dict(found.headers))
     return Response(
         status_code=found.status,
         content_type=problems.FHIR_JSON,
@@ -143,6 +145,14 @@ def read(resource_type: str, resource_id: str) -> Response[str]:
 def history(resource_type: str, resource_id: str) -> Response[str]:
     """A page of the resource's versions, newest first (`_count` of them)."""
     return _paged(Interaction.HISTORY_INSTANCE, resource_type, _query(), resource_id)
+
+
+@router.get(f"{INSTANCE}/<operation>", include_in_schema=False)
+def instance_operation(resource_type: str, resource_id: str, operation: str) -> Response[str]:
+    """An operation on an instance (`$status` of a Subscription): `_history` is matched above."""
+    from telehealth.application.fhir_facade import FhirRequest
+
+    return _answer(FhirRequest(Interaction.READ, resource_type, resource_id, operation=operation))
 
 
 @router.get(f"{INSTANCE}/_history/<version_id>", include_in_schema=False)

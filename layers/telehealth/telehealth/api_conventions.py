@@ -50,6 +50,22 @@ PRESCRIBING_WEBHOOK = "/webhooks/photon"  # the e-prescribing network's events, 
 # The encryption context a prescriber's sealed Photon credential carries (with the provider's id):
 # the stack lets the prescribing function use its key for this purpose only.
 PRESCRIBER_SEAL_PURPOSE = "photon-prescriber"
+# The tenant bus's events a subscription may be told of (appointment and encounter changes), and
+# the one that asks for a new subscription's handshake: the notices rule's pattern.
+SUBSCRIBED_EVENTS = (
+    "Appointment.Booked",
+    "Appointment.Rescheduled",
+    "Appointment.Cancelled",
+    "Visit.CheckedIn",
+    "Visit.Admitted",
+    "Visit.InCall",
+    "Visit.Completed",
+    "Visit.NoShow",
+    "Visit.Cancelled",
+    "Subscription.Requested",
+)
+# Subscriptions' signing secrets (#19): sealed and opened by the subscription-delivery function alone.
+SUBSCRIPTION_SEAL_PURPOSE = "subscription-signing"
 SMART_CONFIGURATION = f"{FHIR_BASE}/.well-known/smart-configuration"
 FHIR_JSON = "application/fhir+json"
 # An HTTP status's OperationOutcome issue code (R4's IssueType), where the error names none.

@@ -267,6 +267,14 @@ class CoverageChecked(DomainEvent):
     status: Literal["active", "inactive", "rejected", "unavailable"]
 
 
+class SubscriptionRequested(DomainEvent):
+    """A health system's subscription was created: its handshake is owed (after the commit)."""
+
+    source: ClassVar[str] = "telehealth.subscriptions"
+    detail_type: ClassVar[str] = "Subscription.Requested"
+    subscription_id: str
+
+
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
@@ -292,4 +300,5 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     EstimateIssued,
     CoverageRecorded,
     CoverageChecked,
+    SubscriptionRequested,
 )

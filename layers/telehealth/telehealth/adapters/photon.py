@@ -21,7 +21,6 @@ webhook names our record, and a send that was cut short finds what it made befor
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -36,6 +35,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from telehealth.adapters.sealing import Seal
 from telehealth.api_conventions import PRESCRIBER_SEAL_PURPOSE
 from telehealth.domain.prescriptions import (
     Directions,
@@ -532,49 +532,19 @@ class PhotonNetwork:
         )
 
 
-class PrescriberSeal:
+class PrescriberSeal(Seal):
     """A prescriber's refresh token sealed under the tenant's prescriber-credentials key, with the
     provider's id as encryption context: opened only by the prescribing function (the one role the
     key lets decrypt), and only for that provider."""
 
     def __init__(self, key_arn: str | None = None, *, client: Any = None) -> None:
-        self.key_arn = key_arn or os.environ["PRESCRIBER_KEY_ARN"]
-        if client is None:
-            import boto3
-
-            client = boto3.client("kms")
-        self._kms = client
-        # Opened once per execution environment: a send asks KMS nothing after the first.
-        self._opened: dict[tuple[str, str], str] = {}
-
-    @staticmethod
-    def _context(provider_id: str) -> dict[str, str]:
-        return {"telehealth:purpose": PRESCRIBER_SEAL_PURPOSE, "telehealth:provider": provider_id}
-
-    def seal(self, provider_id: str, refresh: str) -> str:
-        sealed = self._kms.encrypt(
-            KeyId=self.key_arn, Plaintext=refresh.encode(), EncryptionContext=self._context(provider_id)
-        )["CiphertextBlob"]
-        return base64.b64encode(sealed).decode()
-
-    def open(self, provider_id: str, credential: str) -> str:
-        held = (provider_id, hashlib.sha256(credential.encode()).hexdigest())
-        if held not in self._opened:
-            self._opened[held] = self._open(provider_id, credential)
-        return self._opened[held]
-
-    def _open(self, provider_id: str, credential: str) -> str:
-        try:
-            blob = base64.b64decode(credential, validate=True)
-        except ValueError:
-            raise PrescribingRefusedError("prescriber-credential") from None
-        try:
-            plain = self._kms.decrypt(
-                KeyId=self.key_arn, CiphertextBlob=blob, EncryptionContext=self._context(provider_id)
-            )["Plaintext"]
-        except self._kms.exceptions.InvalidCiphertextException:
-            raise PrescribingRefusedError("prescriber-credential") from None
-        return bytes(plain).decode()
+        super().__init__(
+            key_arn or os.environ["PRESCRIBER_KEY_ARN"],
+            PRESCRIBER_SEAL_PURPOSE,
+            "telehealth:provider",
+            lambda: PrescribingRefusedError("prescriber-credential"),
+            client=client,
+        )
 
 
 # --- the api's side: the port over Lambda Invoke ---------------------------------------------------

@@ -27,11 +27,12 @@ from telehealth.application.callers import Caller, NotFoundError
 from telehealth.application.coverage import CoverageUnavailableError, InsuranceDesk
 from telehealth.application.patients import MrnChangedError, PatientRecords
 from telehealth.application.referrals import Referrals, UnknownPatientError
+from telehealth.application.subscriptions import SubscriptionDesk
 from telehealth.domain.appointments import Actor
 from telehealth.domain.coverage import CoverageRuleError, PatientCoverage
 from telehealth.domain.fhir_access import (
     COMPARTMENT_TYPES,
-    FACADE_RESOURCE_TYPES,
+    SERVED_TYPES,
     ClinicRole,
     Decision,
     Interaction,
@@ -43,6 +44,7 @@ from telehealth.domain.fhir_access import (
     role_may,
     user_may,
 )
+from telehealth.domain.subscriptions import SubscriptionRuleError, SubscriptionState
 from telehealth.fhir import healthlake_support as support
 from telehealth.fhir.capability import writes_of
 from telehealth.fhir.intake import (
@@ -54,6 +56,8 @@ from telehealth.fhir.intake import (
 from telehealth.fhir.projection import coverage as projection_coverage
 from telehealth.fhir.projection import coverage_id, service_request, source_version
 from telehealth.fhir.projection import patient as projection_patient
+from telehealth.fhir.subscriptions import SIGNING_SECRET_EXTENSION
+from telehealth.fhir.subscriptions import subscription as subscription_resource
 from telehealth.ports import (
     FhirStoreError,
     IdempotencyClaim,
@@ -140,6 +144,7 @@ class FhirRequest:
     if_match: str | None = None  # an update's expected version (`W/"3"`)
     body_type_known: bool = True  # False: a body sent as something other than FHIR JSON
     idempotency: Idempotency | None = None  # a create's Idempotency-Key
+    operation: str | None = None  # an instance operation (`$status` of a Subscription)
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,8 @@ class FhirFacade:
         referrals: Referrals,
         mrn_system: str,
         insurance: InsuranceDesk | None = None,
+        subscriptions: SubscriptionDesk | None = None,
+        subscriber_domains: tuple[str, ...] = (),
     ) -> None:
         self.store, self.care, self.cursors, self.trail, self.clock = store, care, cursors, trail, clock
         self.pending, self.patients, self.referrals, self.mrn_system = (
@@ -184,6 +191,8 @@ class FhirFacade:
         )
         # None where the clinic checks no insurance (payments off): Coverage is read, not written.
         self.insurance = insurance
+        # Subscriptions, from the platform's own table (built on first use by the api).
+        self.subscriptions, self.subscriber_domains = subscriptions, subscriber_domains
 
     def answer(self, caller: Caller, request: FhirRequest, base_url: str) -> FacadeAnswer:
         """The resource or Bundle for `request`; `base_url` is the facade's (`.../fhir/r4`).
@@ -207,12 +216,18 @@ class FhirFacade:
 
     def _answer(self, caller: Caller, request: FhirRequest, base: str) -> _Answer:
         kind = request.resource_type
-        if kind not in FACADE_RESOURCE_TYPES:
+        if kind not in SERVED_TYPES:
             raise FacadeError(404, "not-supported", f"The facade serves no resource type {kind}.")
         if not all(_ID.fullmatch(i) for i in (request.resource_id, request.version_id) if i is not None):
             raise FacadeError(400, "invalid", "A FHIR id is 1 to 64 letters, digits, '-' and '.'.")
         access = _Access(caller, self.care)
         access.check_type(request.interaction, kind)
+        if kind == "Subscription":
+            return self._subscription(caller, request, base)
+        if request.operation is not None:
+            raise FacadeError(
+                404, "not-supported", f"The facade has no operation {request.operation} on {kind}."
+            )
         if request.interaction.writes:
             return self._write(caller, request, base)
         if request.interaction is Interaction.SEARCH:
@@ -356,6 +371,65 @@ class FhirFacade:
         except MrnChangedError as error:
             raise FacadeError(422, "business-rule", str(error), about=updating) from error
         return _Answer(_own(projection_patient(profile)), audited=True)
+
+    def _subscription(self, caller: Caller, request: FhirRequest, base: str) -> _Answer:
+        """A health system's subscriptions, from the platform's table: create, read, search (its
+        own), delete (turned off: read afterwards, it is gone) and `$status`."""
+        assert self.subscriptions is not None
+        desk, interaction = self.subscriptions, request.interaction
+        about = f"Subscription/{request.resource_id}" if request.resource_id else None
+        try:
+            if interaction is Interaction.CREATE:
+                if not request.body_type_known:
+                    raise FacadeError(415, "not-supported", "A resource is sent as application/fhir+json.")
+                if not isinstance(request.body, Mapping):
+                    raise FacadeError(400, "invalid", "The body must be a FHIR resource in JSON.")
+                made, secret = desk.create(caller, request.body, base, self.subscriber_domains)
+                resource = subscription_resource(made)
+                # The signing secret, told this once (it is kept sealed, and read back never).
+                resource["extension"] = [{"url": SIGNING_SECRET_EXTENSION, "valueString": secret}]
+                location = f"{base}/Subscription/{made.subscription_id}"
+                return _Answer(resource, [f"Subscription/{made.subscription_id}"], 201, location)
+            if interaction is Interaction.SEARCH:
+                if any(k not in ("_count",) for k, _ in request.params):
+                    raise FacadeError(
+                        400, "not-supported", "Subscriptions are searched without parameters: yours, all."
+                    )
+                found = [
+                    subscription_resource(s)
+                    for s in desk.search(caller)
+                    if s.state is not SubscriptionState.OFF
+                ]
+                entries = [
+                    {"fullUrl": f"{base}/Subscription/{r['id']}", "resource": r, "search": {"mode": "match"}}
+                    for r in found
+                ]
+                bundle = _bundle("searchset", f"{base}/Subscription", entries, None, total=len(entries))
+                return _Answer(bundle, [f"Subscription/{r['id']}" for r in found])
+            assert request.resource_id is not None and about is not None
+            if interaction is Interaction.DELETE:
+                desk.turn_off(caller, request.resource_id)
+                return _Answer({}, [about], 204)
+            if interaction is not Interaction.READ or request.version_id is not None:
+                raise FacadeError(
+                    405,
+                    "not-supported",
+                    f"A Subscription takes read, search, create, delete and $status, not {interaction.code}.",
+                )
+            if request.operation not in (None, "$status"):
+                raise FacadeError(
+                    404, "not-supported", f"A Subscription has no operation {request.operation}."
+                )
+            found_one = desk.read(caller, request.resource_id)
+            if found_one.state is SubscriptionState.OFF:
+                raise FacadeError(410, "deleted", "This subscription was deleted.", about=about)
+            if request.operation == "$status":
+                return _Answer(desk.status(caller, request.resource_id, base), [about])
+            return _Answer(subscription_resource(found_one), [about])
+        except SubscriptionRuleError as error:
+            raise FacadeError(422, "processing", str(error)) from error
+        except NotFoundError as error:
+            raise FacadeError(404, "not-found", "No such subscription.") from error
 
     def _refer(self, caller: Caller, request: FhirRequest, base: str) -> _Answer:
         """A referral: on the front desk's worklist at once, in HealthLake through the outbox."""

@@ -66,6 +66,11 @@ FACADE_RESOURCE_TYPES: tuple[str, ...] = (
     "MedicationStatement",
 )
 
+# What the platform serves from its own table rather than HealthLake's (which has no subscriptions):
+# health systems' Subscriptions (the R5 Backport on R4).
+PLATFORM_RESOURCE_TYPES: tuple[str, ...] = ("Subscription",)
+SERVED_TYPES: tuple[str, ...] = (*FACADE_RESOURCE_TYPES, *PLATFORM_RESOURCE_TYPES)
+
 # The Cognito resource server whose scopes are the SMART scopes: with this identifier, Cognito
 # writes a scope named `Patient.rs` into the token as `system/Patient.rs`, SMART's own spelling.
 RESOURCE_SERVER = "system"
@@ -164,7 +169,7 @@ def parse_scope(text: str) -> SmartScope:
         )
     if context != "system":
         raise InvalidScope("The context of a SMART scope is system, user or patient.")
-    if resource_type != WILDCARD and resource_type not in FACADE_RESOURCE_TYPES:
+    if resource_type != WILDCARD and resource_type not in SERVED_TYPES:
         raise InvalidScope("The facade serves no such resource type.")
     if written in V1_PERMISSIONS:
         return SmartScope(resource_type, V1_PERMISSIONS[written], text, version=1)
@@ -184,7 +189,7 @@ def granted_scopes(scope_claim: str) -> tuple[SmartScope, ...]:
 def machine_may(scopes: Iterable[SmartScope], interaction: Interaction, resource_type: str) -> bool:
     """Whether a machine client holding `scopes` may do `interaction` on `resource_type`. Only
     the facade's types: a wildcard scope does not reach a type the facade does not serve."""
-    if resource_type not in FACADE_RESOURCE_TYPES:
+    if resource_type not in SERVED_TYPES:
         return False
     return any(s.allows(interaction, resource_type) for s in scopes)
 
@@ -194,8 +199,8 @@ def machine_may(scopes: Iterable[SmartScope], interaction: Interaction, resource
 # Cognito allows 100 scopes per resource server (ResourceServerType.Scopes). Each resource type,
 # and the wildcard, costs SCOPE_FORMS: v2's `rs` and `cruds` (read-only, and everything; other
 # letter sets are not defined, so a client asks for one of these) and v1's `read`. v1's `write`
-# and `*` went when the clinical record's types came (docs/decisions.md, SMART scopes): 22 types
-# and the wildcard make 69, and the list holds up to 32 types before another form must go.
+# and `*` went when the clinical record's types came (docs/decisions.md, SMART scopes): 23 types
+# (Subscription among them) and the wildcard make 72; the list holds 32 types before a form must go.
 COGNITO_SCOPES_PER_RESOURCE_SERVER = 100
 SCOPE_FORMS: tuple[tuple[str, str], ...] = (
     ("rs", "Read and search {what} (SMART v2)"),
@@ -206,7 +211,7 @@ SCOPE_FORMS: tuple[tuple[str, str], ...] = (
 
 def _scope_names() -> dict[str, str]:
     names: dict[str, str] = {}
-    for subject in (*FACADE_RESOURCE_TYPES, WILDCARD):
+    for subject in (*SERVED_TYPES, WILDCARD):
         what = "every resource type the facade serves" if subject == WILDCARD else subject
         for form, description in SCOPE_FORMS:
             names[f"{subject}.{form}"] = description.format(what=what)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -22,6 +22,10 @@ TOPIC_BASE = "urn:telehealth:subscription-topic:"
 MAX_FAILURES = 5  # deliveries failed in a row (each after its own retries) before `error`
 HEARTBEAT_S = (60, 86_400)  # the heartbeat periods a subscriber may ask for, in seconds
 MAX_ENDPOINT = 500
+# A notification is tried this many times, waiting longer before each retry, before it counts as
+# one failed delivery and is set aside on the dead-letter queue.
+RETRY_AFTER = (timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4), timedelta(minutes=8))
+MAX_ATTEMPTS = len(RETRY_AFTER) + 1
 
 
 class Topic(StrEnum):
@@ -45,6 +49,7 @@ class NotificationKind(StrEnum):
     HANDSHAKE = "handshake"
     HEARTBEAT = "heartbeat"
     EVENT = "event-notification"
+    QUERY_STATUS = "query-status"  # the status a client asks for ($status): nothing was sent
 
 
 class SubscriptionRuleError(Exception):
@@ -121,6 +126,7 @@ class Subscription:
     failures: int = 0  # deliveries failed in a row
     error: str = ""  # why the last delivery failed, in the platform's words (never the answer's body)
     version: int = 1
+    last_sent_at: datetime | None = None  # the last notification delivered (heartbeats count from it)
 
     def handshaken(self) -> Subscription:
         """The handshake was delivered: it is `active` (a subscription turned off stays off)."""
@@ -133,16 +139,22 @@ class Subscription:
         number = self.events_since_start + 1
         return replace(self, events_since_start=number, version=self.version + 1), number
 
-    def delivered(self) -> Subscription:
-        if not self.failures and not self.error:
-            return self
-        return replace(self, failures=0, error="", version=self.version + 1)
+    def delivered(self, at: datetime) -> Subscription:
+        return replace(self, failures=0, error="", last_sent_at=at, version=self.version + 1)
 
-    def failed(self, reason: str) -> Subscription:
-        """A delivery that failed after its retries; `MAX_FAILURES` in a row set it to `error`."""
+    def heartbeat_due(self, now: datetime) -> bool:
+        """Active with a heartbeat period, and nothing delivered for that long."""
+        if not self.notified or self.heartbeat_s is None:
+            return False
+        since = self.last_sent_at or self.created_at
+        return now - since >= timedelta(seconds=self.heartbeat_s)
+
+    def failed(self, reason: str, *, handshake: bool = False) -> Subscription:
+        """A delivery that failed after its retries; `MAX_FAILURES` in a row set it to `error`, as
+        does a handshake that never got through (the endpoint never answered at all)."""
         failures = self.failures + 1
         # One turned off stays off, whatever deliveries were still under way.
-        failing = failures >= MAX_FAILURES and self.state is not SubscriptionState.OFF
+        failing = (failures >= MAX_FAILURES or handshake) and self.state is not SubscriptionState.OFF
         state = SubscriptionState.ERROR if failing else self.state
         return replace(self, failures=failures, error=reason[:200], state=state, version=self.version + 1)
 
@@ -153,3 +165,23 @@ class Subscription:
     def notified(self) -> bool:
         """Whether events are told to it: once active, until turned off or failed for good."""
         return self.state is SubscriptionState.ACTIVE
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One notification owed to one subscriber, kept until it is delivered or its attempts run
+    out: `events` are (number, time, focus reference), none for a handshake or a heartbeat."""
+
+    delivery_id: str
+    subscription_id: str
+    kind: NotificationKind
+    due: datetime
+    events: tuple[tuple[int, datetime, str], ...] = ()
+    attempts: int = 0
+
+    def retried(self, now: datetime) -> Delivery | None:
+        """After a failed attempt: the next, later each time, or None when none is left."""
+        attempts = self.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            return None
+        return replace(self, attempts=attempts, due=now + RETRY_AFTER[attempts - 1])

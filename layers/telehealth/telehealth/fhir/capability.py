@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from telehealth.domain.fhir_access import FACADE_RESOURCE_TYPES, Interaction
+from telehealth.domain.subscriptions import Topic
 from telehealth.fhir import healthlake_support as support
+from telehealth.fhir.subscriptions import SIGNING_SECRET_EXTENSION
 
 SMART_SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
@@ -76,7 +78,10 @@ def capability_statement(base_url: str, token_endpoint: str, *, insurance: bool 
                         {"url": OAUTH_URIS, "extension": [{"url": "token", "valueUri": token_endpoint}]}
                     ],
                 },
-                "resource": [_resource(kind, insurance) for kind in FACADE_RESOURCE_TYPES],
+                "resource": [
+                    *(_resource(kind, insurance) for kind in FACADE_RESOURCE_TYPES),
+                    _subscription_resource(),
+                ],
             }
         ],
     }
@@ -108,4 +113,38 @@ def _resource(resource_type: str, insurance: bool) -> dict[str, Any]:
         "searchParam": [
             {"name": p.name, "type": p.type.value} for p in support.search_parameters(resource_type)
         ],
+    }
+
+
+# The backport IG's statement that the server supports a topic (R4 has no SubscriptionTopic).
+TOPIC_EXTENSION = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/capabilitystatement-subscriptiontopic-canonical"
+STATUS_OPERATION = (
+    "http://hl7.org/fhir/uv/subscriptions-backport/OperationDefinition/backport-subscription-status"
+)
+
+
+def _subscription_resource() -> dict[str, Any]:
+    """Subscriptions, from the platform's own table: the two topics, a rest-hook with id-only
+    JSON, `$status`; no history (a subscription's state is not a record of care)."""
+    return {
+        "type": "Subscription",
+        "supportedProfile": [
+            "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-subscription"
+        ],
+        "documentation": (
+            "Topic-based (the Subscriptions R5 Backport): criteria is one of the topics listed; "
+            "channel rest-hook, payload application/fhir+json, content id-only; an https endpoint "
+            "on a domain the clinic allows (else 422). The created Subscription carries its signing "
+            f"secret once, in the extension {SIGNING_SECRET_EXTENSION}: every notification is signed "
+            "X-Telehealth-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of '<t>.<body>'>. A delete "
+            "turns it off."
+        ),
+        "extension": [{"url": TOPIC_EXTENSION, "valueCanonical": t.value} for t in Topic],
+        "interaction": [{"code": c} for c in ("read", "search-type", "create", "delete")],
+        "versioning": "no-version",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "searchParam": [],
+        "operation": [{"name": "status", "definition": STATUS_OPERATION}],
     }

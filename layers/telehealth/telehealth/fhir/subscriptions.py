@@ -31,6 +31,8 @@ SUBSCRIPTION_PROFILE = f"{IG}backport-subscription"
 STATUS_PROFILE = f"{IG}backport-subscription-status-r4"
 NOTIFICATION_PROFILE = f"{IG}backport-subscription-notification-r4"
 FHIR_JSON = "application/fhir+json"
+# The platform's extension on a created Subscription: its signing secret, in that answer alone.
+SIGNING_SECRET_EXTENSION = "urn:telehealth:subscription-signing-secret"  # noqa: S105 (a URL)
 
 
 @dataclass(frozen=True)
