@@ -215,7 +215,6 @@ PHOTON = ThirdParty(
 SECRETS_MANAGER = AwsApi("secretsmanager", "secretsmanager")
 
 
-
 @dataclass(frozen=True)
 class Subscribers:
     """Health systems' rest-hook endpoints: the hosts are the tenant file's `subscriber_domains`
