@@ -52,7 +52,12 @@
   and settling a completed visit, the payments function's time and the platform's cost for them,
   and the eligibility answer time through the local clearinghouse.
 
-`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|browser|relay|payments|notes`
+- integrations: a health system's doors, end to end through the local gateway: HL7 v2 ADT
+  messages acknowledged a second (one sender, and four at once) with each ACK's latency, and a
+  FHIR subscription's notification delay from a booking's answer to the notification's arrival at
+  a receiver on loopback (p50/p99; through the outbox, the bus, the notices and delivery functions).
+
+`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|browser|relay|payments|notes|integrations`
 runs one part.
 """
 
@@ -1027,6 +1032,181 @@ def notes_figures() -> None:
             platform.stop()
 
 
+def integrations_figures() -> None:
+    """HL7 v2 ADT acknowledged a second, and a subscription's notification delay."""
+    import base64
+    import threading
+    import urllib.parse
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from local.platform import LocalPlatform, Settings
+    from local.tokens import mint_client_credentials_token
+
+    def http(method: str, url: str, token: str, body: bytes | None, kind: str) -> tuple[int, bytes]:
+        request = urllib.request.Request(  # noqa: S310 (the local gateway)
+            url, data=body, method=method, headers={"Authorization": token, "Content-Type": kind}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+                return answer.status, answer.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    print("\n== A health system's doors (HL7 v2, subscriptions), through the local gateway")
+    with tempfile.TemporaryDirectory() as state:
+        platform = LocalPlatform(Settings(port=0, state_dir=Path(state), schedule_every_s=5.0))
+        try:
+            platform.start()
+            gateway = platform.urls["gateway"]
+            tenant = platform.provisioned["riverside"]
+            client_id, secret, _ = tenant.machine_clients["adt-feed"]
+            basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+            status, body = http(
+                "POST",
+                f"{gateway}/oauth2/token",
+                f"Basic {basic}",
+                urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+                "application/x-www-form-urlencoded",
+            )
+            feed = json.loads(body)["access_token"]
+
+            throttled = [0]
+
+            def adt(n: int) -> float:
+                event = "A04" if n % 2 == 0 else "A08"
+                message = "\r".join(
+                    [
+                        f"MSH|^~\\&|EPIC|RVH|TELEHEALTH|CLINIC|20261201090000||ADT^{event}^ADT_A01|B{n}|P|2.5.1",
+                        f"EVN|{event}|20261201090000",
+                        f"PID|1||BENCH{n // 2:05d}^^^RVH^MR||BENCHCASE^ALEX||19800101|F|||1 Main St^^Albany^NY^12207",
+                    ]
+                ).encode()
+                started = time.perf_counter()
+                while True:  # as an engine does: a 429 is sent again shortly
+                    status, answer = http(
+                        "POST", f"{gateway}/integrations/hl7v2/adt", feed, message, "application/hl7-v2"
+                    )
+                    if status != 429:
+                        break
+                    throttled[0] += 1
+                    time.sleep(0.25)
+                assert status == 200 and b"MSA|AA|" in answer, (status, answer[:200])
+                return (time.perf_counter() - started) * 1000
+
+            def registered_then_updated(k: int) -> list[float]:
+                """One patient's A04 then A08, in order (an engine sends a patient's in order)."""
+                return [adt(2 * k), adt(2 * k + 1)]
+
+            adt(-2)  # warm
+            limit = load_tenants()[0].throttle_of(topology.RouteGroup.INTEGRATION)
+            for senders, count, first in ((1, 200, 0), (4, 400, 1000)):
+                throttled[0] = 0
+                started = time.perf_counter()
+                with ThreadPoolExecutor(max_workers=senders) as pool:
+                    pairs = pool.map(registered_then_updated, range(first, first + count // 2))
+                    latencies = [ms for pair in pairs for ms in pair]
+                elapsed = time.perf_counter() - started
+                print(
+                    f"  HL7 v2 ADT (A04/A08), {senders} sender(s): {count / elapsed:.1f} messages acknowledged/s,"
+                    f" ACK p50 {_percentile(latencies, 50):.0f} ms, p99 {_percentile(latencies, 99):.0f} ms"
+                    f" ({throttled[0]} answered 429 and sent again: the tenant's integration throttle is"
+                    f" {limit.rate}/s, burst {limit.burst})"
+                )
+
+            # A subscription, and a receiver where the tenant's subscriber domain is sent locally.
+            arrived: dict[str, float] = {}
+
+            class Hook(BaseHTTPRequestHandler):
+                def do_POST(self) -> None:
+                    got = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                    for entry in json.loads(got).get("entry", [])[1:]:
+                        arrived[entry["fullUrl"].rsplit("/", 1)[-1]] = time.perf_counter()
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+
+                def log_message(self, *args: Any) -> None:
+                    return
+
+            port = urllib.parse.urlsplit(platform.urls["subscribers"]).port
+            receiver = ThreadingHTTPServer(("127.0.0.1", port or 0), Hook)
+            threading.Thread(target=receiver.serve_forever, daemon=True).start()
+            machine = mint_client_credentials_token(
+                issuer=tenant.issuers["workforce"],
+                client_id="bench-subscriber",
+                scopes=["system/Subscription.cruds"],
+            )
+            subscription = {
+                "resourceType": "Subscription",
+                "status": "requested",
+                "reason": "bench",
+                "criteria": "urn:telehealth:subscription-topic:appointment",
+                "channel": {
+                    "type": "rest-hook",
+                    "endpoint": f"https://{load_tenants()[0].subscriber_domains[0]}/bench",
+                    "payload": "application/fhir+json",
+                },
+            }
+            status, body = http(
+                "POST",
+                f"{gateway}/fhir/r4/Subscription",
+                machine,
+                json.dumps(subscription).encode(),
+                "application/fhir+json",
+            )
+            assert status == 201, body
+            made = json.loads(body)["id"]
+            for _ in range(300):
+                status, body = http(
+                    "GET", f"{gateway}/fhir/r4/Subscription/{made}", machine, None, "application/fhir+json"
+                )
+                if json.loads(body).get("status") == "active":
+                    break
+                time.sleep(0.1)
+            else:
+                raise RuntimeError("the subscription's handshake never arrived")
+            api = CountedApi(platform)
+            patient = api.token("patient.one@riverside.example", "patients")
+            delays: list[float] = []
+            now = datetime.now(UTC)
+            window = {
+                "state": "NY",
+                "specialty": "urgent-care",
+                "from": f"{now + timedelta(days=2):%Y-%m-%dT%H:%M:%SZ}",
+                "to": f"{now + timedelta(days=3):%Y-%m-%dT%H:%M:%SZ}",
+            }
+            query = urllib.parse.urlencode(window)
+            status, body = http("GET", f"{gateway}/v1/slots?{query}", patient, None, "application/json")
+            slots = [s["slot_id"] for s in json.loads(body)["slots"]]
+            for slot in slots[:20]:
+                status, body = http(
+                    "POST",
+                    f"{gateway}/v1/appointments",
+                    patient,
+                    json.dumps({"slot_id": slot, "state": "NY"}).encode(),
+                    "application/json",
+                )
+                booked_at = time.perf_counter()
+                if status != 201:
+                    continue
+                appointment = json.loads(body)["appointment_id"]
+                for _ in range(600):
+                    if appointment in arrived:
+                        delays.append((arrived[appointment] - booked_at) * 1000)
+                        break
+                    time.sleep(0.01)
+            receiver.shutdown()
+            print(
+                f"  a subscription's notification, from a booking's answer to the receiver ({len(delays)} bookings):"
+                f" p50 {_percentile(delays, 50):.0f} ms, p99 {_percentile(delays, 99):.0f} ms"
+            )
+        finally:
+            platform.stop()
+
+
 def _prescription_figures(api: CountedApi, platform: Any, provider: dict[str, str], path: str) -> None:
     """A prescription in the admitted visit: the checks and the send through the prescribing
     function (Lambda Invoke) to the network's stand-in, with the calls each makes, and a send's
@@ -1873,6 +2053,7 @@ PARTS = {
     "relay": relay_figures,
     "payments": payments_figures,
     "notes": notes_figures,
+    "integrations": integrations_figures,
 }
 
 
