@@ -16,8 +16,8 @@ import pytest
 from telehealth.api_conventions import SUBSCRIBED_EVENTS
 from telehealth.application.callers import Caller, NotFoundError
 from telehealth.application.subscriptions import (
+    SUBSCRIPTION_REQUESTED,
     TOLD,
-    Delivered,
     KeptSubscription,
     SubscriptionDesk,
     SubscriptionNotices,
@@ -26,6 +26,7 @@ from telehealth.domain.appointments import Actor
 from telehealth.domain.subscriptions import (
     MAX_ATTEMPTS,
     MAX_FAILURES,
+    Delivered,
     Delivery,
     SubscriptionRuleError,
     SubscriptionState,
@@ -268,8 +269,12 @@ def test_an_endpoint_off_the_allow_list_is_refused_at_creation(setup: Any) -> No
     assert "hooks.elsewhere.example" in str(refused.value) and store.kept == {}
 
 
-def test_the_topics_events_are_the_ones_the_rule_sends() -> None:
-    assert set(TOLD) | {SubscriptionRequested.detail_type} == set(SUBSCRIBED_EVENTS)
+def test_the_topics_events_are_the_ones_the_rule_sends_and_the_catalogue_has() -> None:
+    from telehealth.events import CATALOGUE
+
+    assert set(TOLD) | {SUBSCRIPTION_REQUESTED} == set(SUBSCRIBED_EVENTS)
+    assert set(SUBSCRIBED_EVENTS) <= {e.detail_type for e in CATALOGUE}
+    assert SubscriptionRequested.detail_type == SUBSCRIPTION_REQUESTED
 
 
 def test_a_notification_signature_verifies_only_for_its_secret_body_and_time() -> None:

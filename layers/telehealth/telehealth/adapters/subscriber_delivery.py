@@ -26,8 +26,7 @@ from typing import Any
 
 from telehealth.adapters.sealing import Seal
 from telehealth.api_conventions import SUBSCRIPTION_SEAL_PURPOSE
-from telehealth.application.subscriptions import Delivered
-from telehealth.domain.subscriptions import Delivery
+from telehealth.domain.subscriptions import Delivered, Delivery
 
 SIGNATURE_HEADER = "X-Telehealth-Signature"
 TIMEOUT_S = 10.0  # a subscriber that takes longer is retried later, as one that refused

@@ -185,3 +185,11 @@ class Delivery:
         if attempts >= MAX_ATTEMPTS:
             return None
         return replace(self, attempts=attempts, due=now + RETRY_AFTER[attempts - 1])
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What became of one attempt: through, or why not (a status, a timeout; never the body)."""
+
+    ok: bool
+    reason: str = ""
