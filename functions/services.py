@@ -227,7 +227,9 @@ def adt_feed() -> AdtFeed:
     """A health system's HL7 v2 ADT messages, onto the same patients as the FHIR facade's writes."""
     from telehealth.application.adt_feed import AdtFeed
 
-    return AdtFeed(patients(), patient_merges(), audit_trail(), now, os.environ["MRN_SYSTEM"])
+    return AdtFeed(
+        patients(), patient_merges(), audit_trail(), now, os.environ["MRN_SYSTEM"], scheduling_store()
+    )
 
 
 @cache

@@ -99,15 +99,25 @@ def test_a_register_update_merge_sequence_ends_with_one_surviving_patient_and_st
 
     # Registered, updated; sent again, nothing more happens.
     assert acknowledged(post(gateway, feed, message("A04", "C1", pid(survivor_mrn)))) == ("AA", "C1", "")
-    assert acknowledged(post(gateway, feed, message("A08", "C2", pid(survivor_mrn, "NJ"))))[0] == "AA"
-    assert acknowledged(post(gateway, feed, message("A08", "C2", pid(survivor_mrn, "NJ"))))[0] == "AA"
+    first = post(gateway, feed, message("A08", "C2", pid(survivor_mrn, "NJ")))
+    assert acknowledged(first)[0] == "AA"
     reader = Facade(gateway, machine_token(platform, "system/*.rs", client_id="ehr-reader"))
-    found = reader.get(f"Patient?identifier={system}|{survivor_mrn}")
-    assert found.status == 200, found.body
-    (entry,) = found.json()["entry"]
-    survivor = entry["resource"]
-    assert (survivor["address"][0]["state"], survivor["meta"]["versionId"] is not None) == ("NJ", True)
+
+    def on_file() -> dict[str, Any]:
+        found = reader.get(f"Patient?identifier={system}|{survivor_mrn}")
+        assert found.status == 200, found.body
+        (entry,) = found.json()["entry"]
+        return dict(entry["resource"])
+
+    survivor = on_file()
+    assert (survivor["address"][0]["state"], survivor["meta"]["versionId"]) == ("NJ", "2")
     survivor_id = survivor["id"]
+    # The engine sends the same message again (it lost the answer): the first ACK, no new version;
+    # the same update under a new control id changes nothing either.
+    again = post(gateway, feed, message("A08", "C2", pid(survivor_mrn, "NJ")))
+    assert again.body == first.body
+    assert acknowledged(post(gateway, feed, message("A08", "C2b", pid(survivor_mrn, "NJ"))))[0] == "AA"
+    assert on_file()["meta"]["versionId"] == "2"
 
     # What the clinic cannot take is acknowledged as such, never a 5xx, nothing changed.
     assert acknowledged(post(gateway, feed, message("A08", "C3", pid(f"E{secrets.token_hex(4)}")))) == (

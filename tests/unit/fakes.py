@@ -74,6 +74,7 @@ class Table:
     providers: dict[str, ProviderRecord] = field(default_factory=dict)
     patients: dict[str, PatientProfile] = field(default_factory=dict)
     merges: dict[str, PatientMerge] = field(default_factory=dict)
+    acknowledgments: dict[str, tuple[str, str]] = field(default_factory=dict)
     appointments: dict[str, Appointment] = field(default_factory=dict)
     cells: dict[tuple[str, datetime], str] = field(default_factory=dict)  # (provider, cell) -> appt
     referrals: dict[str, Referral] = field(default_factory=dict)
@@ -233,6 +234,12 @@ class FakeSchedulingStore(_Writes):
 
     def patient_by_mrn(self, system: str, mrn: str) -> PatientProfile | None:
         return next((p for p in self.table.patients.values() if (p.mrn_system, p.mrn) == (system, mrn)), None)
+
+    def acknowledgment(self, message_key: str) -> tuple[str, str] | None:
+        return self.table.acknowledgments.get(message_key)
+
+    def keep_acknowledgment(self, message_key: str, code: str, ack: str) -> None:
+        self.table.acknowledgments[message_key] = (code, ack)
 
     def merged_into(self, patient_id: str) -> str | None:
         found = self.table.patients.get(patient_id)

@@ -45,7 +45,7 @@ class Desk:
         trail = AuditTrail(c.scheduling, c.clock)
         self.records = PatientRecords(c.scheduling, trail, c.clock)
         self.merges = PatientMerges(c.scheduling, c.booking, trail, c.clock)
-        self.feed = AdtFeed(self.records, self.merges, trail, c.clock, MRN_SYSTEM)
+        self.feed = AdtFeed(self.records, self.merges, trail, c.clock, MRN_SYSTEM, c.scheduling)
 
 
 def _state(c: Clinic) -> tuple[object, ...]:
@@ -175,6 +175,9 @@ def test_a_merged_portal_account_acts_as_the_survivor_until_staff_undo_the_merge
     assert desk.merges.in_force(STAFF) == []
     with pytest.raises(NotFoundError):  # undone already
         desk.merges.undo(STAFF, PATIENT_ID)
+    # The engine sends the same A40 again (it lost the answer): the first answer, no new merge.
+    again = desk.feed.receive(FEED, _message("A40", "M2", _pid("E300"), "MRG|E301^^^RVH^MR"))
+    assert again.code == "AA" and desk.records.account_holder(PATIENT_ID) == PATIENT_ID
 
 
 def test_a_merge_waits_while_a_visit_of_the_retired_patient_may_be_under_way() -> None:

@@ -143,3 +143,16 @@ def test_the_acknowledgments_are_the_ones_an_interface_engine_expects() -> None:
         "MSA|AR||A message starts with its MSH segment.\r"
         "ERR||MSH^1^1|100^A message starts with its MSH segment.^HL70357|E\r"
     )
+
+
+def test_a_merge_of_several_pairs_is_refused_rather_than_half_applied() -> None:
+    two = A40.replace(
+        "MRG|E7777777^^^RVH^MR", "MRG|E7777777^^^RVH^MR\rPID|2||E2^^^RVH^MR||X^Y||19800101|M\rMRG|E3^^^RVH^MR"
+    )
+    with pytest.raises(AdtRefusedError) as refused:
+        read_adt(two)
+    assert (refused.value.ack_code, refused.value.fault.segment, refused.value.fault.code) == (
+        "AE",
+        "MRG",
+        ErrorCode.SEGMENT_SEQUENCE,
+    )

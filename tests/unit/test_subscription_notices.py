@@ -174,15 +174,25 @@ def test_the_handshake_activates_and_each_event_is_numbered_once(setup: Any) -> 
         assert _events(subscriber.posted[-1]) == str(n)
     focus = subscriber.posted[-1]["entry"][1]["fullUrl"]
     assert focus == f"{BASE}/Appointment/appt-1"
-    # The encounter topic is not told of bookings; events of no topic tell nobody.
+    # Events of no topic tell nobody; a subscriber to encounters is not told of bookings.
     assert notices.on_event("Visit.ReminderSent", BOOKED, NOW) == 0
+    encounters, _ = desk.create(
+        CLIENT,
+        {**_resource(), "criteria": "urn:telehealth:subscription-topic:encounter"},
+        BASE,
+        ["hooks.hs.example"],
+    )
+    notices.handshake(encounters.subscription_id)
+    assert notices.on_event("Appointment.Booked", BOOKED, NOW) == 1  # the appointment's subscriber only
+    assert notices.on_event("Visit.CheckedIn", BOOKED, NOW) == 1  # the encounter's only
+    assert subscriber.posted[-1]["entry"][1]["fullUrl"] == f"{BASE}/Encounter/appt-1-v1"
     # Another client's subscription is not found; the owner's $status counts the two events.
     with pytest.raises(NotFoundError):
         desk.read(OTHER, made.subscription_id)
     status = desk.status(CLIENT, made.subscription_id, BASE)["entry"][0]["resource"]
     assert (
         next(p for p in status["parameter"] if p["name"] == "events-since-subscription-start")["valueString"]
-        == "2"
+        == "3"
     )
 
 

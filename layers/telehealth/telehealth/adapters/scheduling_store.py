@@ -12,6 +12,7 @@ Key design (access patterns, and which module owns each, in docs/architecture.md
 | (while it is open, also) | | | gsi3: OPEN#<shard> / <start>#<id> | |
 | patient profile | PATIENT#<id> | PROFILE | PATIENTS#<family>#<born> / PATIENT#<id> | |
 | patient's MRN (one patient each) | MRN#<system>\|<mrn> | MRN | | |
+| an HL7 v2 message acknowledged (its ACK; 30 days, TTL) | HL7#<client>#<sender>#<control id> | ACK | | |
 | a merge of two patients' records, in force | MERGE#<retired> | MERGE | MERGES / <merged at>#<retired> | |
 | referral | REFERRAL#<id> | REFERRAL | REFERRALS#OPEN / <authored>#<id> (open) | PATIENT#<id>#REFERRALS / … |
 
@@ -63,6 +64,8 @@ from telehealth.ports import (
 from telehealth.ports.admin import DirectoryEntry, DirectoryPage
 
 HOUR_ITEM_KEPT = timedelta(days=7)
+# How long an HL7 message's acknowledgment is kept, to answer the same message sent again with it.
+HL7_ACK_KEPT = timedelta(days=30)
 # The gsi2 partition of every provider's profile: the clinic's directory.
 DIRECTORY = "PROVIDERS"
 # The gsi1 partition of the referrals waiting for a visit: the front desk's worklist.
@@ -573,14 +576,37 @@ class DynamoSchedulingStore(TableStore):
         return patient_from(item) if item else None
 
     def merged_into(self, patient_id: str) -> str | None:
-        """The record a patient's was merged into, if it was: one small read, eventually
-        consistent (a portal request made within a second of a merge may act as before it)."""
+        """The record a patient's was merged into, if it was: one small read, consistent (a
+        merge undone a moment ago must not let a portal account act as another person)."""
         item = self._client.get_item(
             TableName=self.table,
             Key={"pk": {"S": f"PATIENT#{patient_id}"}, "sk": {"S": "PROFILE"}},
             ProjectionExpression="merged_into",
+            ConsistentRead=True,
         ).get("Item")
         return item["merged_into"]["S"] if item and "merged_into" in item else None
+
+    # --- HL7 v2 messages acknowledged ---------------------------------------------------------------
+
+    def acknowledgment(self, message_key: str) -> tuple[str, str] | None:
+        item = self._get(f"HL7#{message_key}", "ACK")
+        if item is None or int(item["expires_at"]) <= datetime.now(UTC).timestamp():
+            return None
+        return str(item["code"]), str(item["ack"])
+
+    def keep_acknowledgment(self, message_key: str, code: str, ack: str) -> None:
+        self._client.put_item(
+            TableName=self.table,
+            Item=self._item(
+                {
+                    "pk": f"HL7#{message_key}",
+                    "sk": "ACK",
+                    "code": code,
+                    "ack": ack,
+                    "expires_at": int((datetime.now(UTC) + HL7_ACK_KEPT).timestamp()),
+                }
+            ),
+        )
 
     # --- merges ----------------------------------------------------------------------------------------
 

@@ -33,6 +33,17 @@ TIMEOUT_S = 10.0  # a subscriber that takes longer is retried later, as one that
 MAX_BODY = 256 * 1024
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is not followed: it could lead past the endpoint's check and the firewall (to
+    plain http, or an address), so a 3xx is a refused delivery like any other."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 class SecretRefusedError(Exception):
     """A sealed secret that does not open for its subscription."""
 
@@ -97,7 +108,7 @@ class SubscriberHttp:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as answer:  # noqa: S310
+            with _OPENER.open(request, timeout=TIMEOUT_S) as answer:
                 answer.read(MAX_BODY)  # drained, never kept or logged
                 return Delivered(True)
         except urllib.error.HTTPError as error:

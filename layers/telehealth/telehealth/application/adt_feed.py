@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.callers import Caller
@@ -39,6 +39,16 @@ from telehealth.ports import StaleWriteError
 _INTERACTIONS = {AdtEvent.REGISTER: Interaction.CREATE, AdtEvent.UPDATE: Interaction.UPDATE}
 
 
+class AcknowledgmentLog(Protocol):
+    """The ACKs given, by the message (its client, sender and control id), kept for a while."""
+
+    def acknowledgment(self, message_key: str) -> tuple[str, str] | None:
+        """The code and the ACK the message was answered with, if it was."""
+        ...
+
+    def keep_acknowledgment(self, message_key: str, code: str, ack: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class Acknowledged:
     """The ACK to send back: `AA`, or `AE` (fix the message) or `AR` (send it again later, or
@@ -56,9 +66,10 @@ class AdtFeed:
         trail: AuditTrail,
         clock: Callable[[], datetime],
         mrn_system: str,
+        log: AcknowledgmentLog,
     ) -> None:
         self.patients, self.merges, self.trail, self.clock = patients, merges, trail, clock
-        self.mrn_system = mrn_system
+        self.mrn_system, self.log = mrn_system, log
 
     def receive(self, caller: Caller, raw: str | bytes) -> Acknowledged:
         """The message applied and acknowledged `AA`, or refused (`AE`, `AR`) with nothing changed
@@ -66,14 +77,29 @@ class AdtFeed:
         caller.require(Actor.MACHINE)
         now = self.clock()
         interaction = Interaction.UPDATE
+        key: str | None = None
         try:
             message = read_adt(raw)
+            # A message is known by its sender's control id (MSH-10): sent again (an engine that
+            # lost the answer), it gets the first answer and changes nothing, even after a merge
+            # it made was undone.
+            key = f"{caller.subject}#{message.sender}#{message.control_id}"
+            first = self.log.acknowledgment(key)
+            if first is not None:
+                code, body = first
+                return Acknowledged("AE" if code == "AE" else "AA", body)
             interaction = _INTERACTIONS.get(message.event, Interaction.UPDATE)
             self._apply(caller, message, now)
         except AdtRefusedError as refused:
             self.trail.failed(caller, interaction, refused)
-            return self._acknowledged(raw, refused.ack_code, now, refused.fault)
-        return self._acknowledged(raw, "AA", now)
+            answer = self._acknowledged(raw, refused.ack_code, now, refused.fault)
+            if key is not None and refused.ack_code == "AE":  # an AR may be sent again and taken
+                self.log.keep_acknowledgment(key, answer.code, answer.body)
+            return answer
+        answer = self._acknowledged(raw, "AA", now)
+        if key is not None:
+            self.log.keep_acknowledgment(key, answer.code, answer.body)
+        return answer
 
     def _apply(self, caller: Caller, message: AdtMessage, now: datetime) -> None:
         if message.event is AdtEvent.MERGE:

@@ -44,7 +44,7 @@ from telehealth.domain.fhir_access import (
     role_may,
     user_may,
 )
-from telehealth.domain.subscriptions import SubscriptionRuleError, SubscriptionState
+from telehealth.domain.subscriptions import SubscriptionRuleError, SubscriptionState, Topic
 from telehealth.fhir import healthlake_support as support
 from telehealth.fhir.capability import writes_of
 from telehealth.fhir.intake import (
@@ -384,6 +384,11 @@ class FhirFacade:
                     raise FacadeError(415, "not-supported", "A resource is sent as application/fhir+json.")
                 if not isinstance(request.body, Mapping):
                     raise FacadeError(400, "invalid", "The body must be a FHIR resource in JSON.")
+                # Told of a topic's changes is told of its records' ids and times: the token must
+                # read them too.
+                if request.body.get("criteria") in {t.value for t in Topic}:
+                    topic = Topic(str(request.body["criteria"]))
+                    _Access(caller, self.care).check_type(Interaction.READ, topic.resource_type)
                 made, secret = desk.create(caller, request.body, base, self.subscriber_domains)
                 resource = subscription_resource(made)
                 # The signing secret, told this once (it is kept sealed, and read back never).

@@ -352,8 +352,10 @@ class PatientMerges:
                 *self._projected(retired_after, survivor_after),
                 *self.trail.entries(self.trail.agent(caller), Interaction.UPDATE, touched, now),
             ]
-            self.store.undo_merge(retired_after, survivor_after, merge, outbox)
+            # The appointments first: should a move fail, the merge is still in force and staff
+            # can undo it again, which moves what is left and then parts the records.
             self.appointments.hand_over(back, retired_id)
+            self.store.undo_merge(retired_after, survivor_after, merge, outbox)
             return merge
 
     def in_force(self, caller: Caller) -> list[MergeListing]:

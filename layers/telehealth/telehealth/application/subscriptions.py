@@ -132,11 +132,10 @@ class SubscriptionDesk:
     def turn_off(self, caller: Caller, subscription_id: str) -> Subscription:
         """Its owner's delete: nothing more is delivered; it reads as `off` from then on."""
         found = self._own(caller, subscription_id).subscription
-        if found.state is SubscriptionState.OFF:
-            return found
-        off = found.turned_off()
-        self.store.save(off)
-        return off
+        if found.state is not SubscriptionState.OFF:
+            # Events' counts move its version on meanwhile: read again and retried, as any change.
+            changed(self.store, subscription_id, lambda s: s.turned_off())
+        return replace(found, state=SubscriptionState.OFF)
 
     def status(self, caller: Caller, subscription_id: str, base_url: str) -> dict[str, Any]:
         """`$status`: a searchset Bundle of the backport's status Parameters."""
@@ -290,16 +289,27 @@ class SubscriptionNotices:
         self._saved(s.subscription_id, lambda c: c.failed(outcome.reason, handshake=handshake))
 
     def _saved(self, subscription_id: str, change: Callable[[Subscription], Subscription]) -> None:
-        """The change made to the subscription as it is now (an event's count may have moved it
-        on meanwhile: read again and retried)."""
-        for _ in range(5):
-            kept = self.store.subscription(subscription_id)
-            if kept is None:
-                return
-            before = kept.subscription
-            try:
-                self.store.save(replace(change(before), version=before.version + 1))
-                return
-            except StaleWriteError:
-                continue
-        logger.warning("subscription %s changed under five attempts to record a delivery", subscription_id)
+        try:
+            changed(self.store, subscription_id, change)
+        except StaleWriteError:  # the delivery happened: its record is what is lost, not the event
+            logger.warning(
+                "subscription %s changed under five attempts to record a delivery", subscription_id
+            )
+
+
+def changed(
+    store: SubscriptionStore, subscription_id: str, change: Callable[[Subscription], Subscription]
+) -> None:
+    """The change made to the subscription as it is now, at its next version: an event's count
+    may move it on meanwhile, so it is read again and retried."""
+    for _ in range(5):
+        kept = store.subscription(subscription_id)
+        if kept is None:
+            return
+        before = kept.subscription
+        try:
+            store.save(replace(change(before), version=before.version + 1))
+            return
+        except StaleWriteError:
+            continue
+    raise StaleWriteError(f"subscription {subscription_id} kept changing under five attempts")

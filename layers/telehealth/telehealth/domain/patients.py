@@ -9,7 +9,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from telehealth.domain.appointments import AppointmentRuleError
-from telehealth.domain.jurisdictions import is_us_jurisdiction
+from telehealth.domain.jurisdictions import JURISDICTION_ZONES, is_us_jurisdiction
 
 OLDEST_AGE_YEARS = 130
 # E.164: a plus, a country code that does not start with 0, at most fifteen digits in all.
@@ -64,6 +64,12 @@ def home_state_problem(state: str) -> str | None:
     return (
         None if is_us_jurisdiction(state) else "The home state is a US state, DC or territory, by its code."
     )
+
+
+def home_zone(state: str) -> str:
+    """A registered patient's time zone until they choose theirs: their home state's first (a
+    state with several zones gets its most populous), the East's where none is known."""
+    return JURISDICTION_ZONES.get(state, ("America/New_York",))[0]
 
 
 def zone_problem(zone: str) -> str | None:

@@ -15,11 +15,11 @@ from datetime import date
 from typing import Any
 
 from telehealth.domain.coverage import Coverage, CoverageRuleError, Person, Relationship
-from telehealth.domain.jurisdictions import JURISDICTION_ZONES
 from telehealth.domain.patients import (
     RegisteredPatient,
     birth_date_problem,
     home_state_problem,
+    home_zone,
     phone_problem,
 )
 from telehealth.domain.referrals import REASON_MAX, Priority
@@ -98,7 +98,7 @@ def registered_patient(resource: Mapping[str, Any], mrn_system: str, today: date
         family_name=family,
         birth_date=born,
         home_state=state,
-        zone=JURISDICTION_ZONES.get(state, ("America/New_York",))[0],
+        zone=home_zone(state),
         gender=str(gender) if gender else None,
         phone=phone,
         email=email,

@@ -22,8 +22,7 @@ from typing import Any, Literal
 
 import hl7
 
-from telehealth.domain.jurisdictions import JURISDICTION_ZONES
-from telehealth.domain.patients import RegisteredPatient, birth_date_problem, home_state_problem
+from telehealth.domain.patients import RegisteredPatient, birth_date_problem, home_state_problem, home_zone
 from telehealth.hl7v2 import escaped, header
 
 VERSIONS = ("2.3", "2.3.1", "2.4", "2.5", "2.5.1", "2.6", "2.7", "2.7.1", "2.8")
@@ -257,6 +256,17 @@ def read_adt(raw: str | bytes) -> AdtMessage:
     patient = _patient(pid)
     retired: tuple[HospitalId, ...] = ()
     if event is AdtEvent.MERGE:
+        if sum(1 for segment in message if str(segment[0]) == "MRG") > 1:
+            # A40 may carry several pairs; applying the first and answering AA would hide the rest.
+            raise AdtRefusedError(
+                "AE",
+                Fault(
+                    "MRG",
+                    2,
+                    ErrorCode.SEGMENT_SEQUENCE,
+                    "One merge a message: send each pair in its own A40.",
+                ),
+            )
         mrg = _one(message, "MRG")
         if mrg is None:
             raise AdtRefusedError(
@@ -331,7 +341,7 @@ def registered(patient: AdtPatient, today: date) -> RegisteredPatient:
         family_name=patient.family_name,
         birth_date=patient.birth_date,
         home_state=patient.state,
-        zone=JURISDICTION_ZONES.get(patient.state, ("America/New_York",))[0],
+        zone=home_zone(patient.state),
         gender=GENDERS[patient.sex],
         phone=e164(patient.phone) if patient.phone else None,
     )
