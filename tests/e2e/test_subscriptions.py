@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from fhirpy import SyncFHIRClient
-from fhirpy.base.exceptions import OperationOutcome
+from fhirpy.base.exceptions import ForbiddenError, OperationOutcome
 
 from local.platform import LocalPlatform
 from telehealth.adapters.subscriber_delivery import SIGNATURE_HEADER, verify
@@ -171,10 +171,18 @@ def test_a_health_system_subscribes_gets_its_handshake_and_each_change_signed_th
 def test_a_subscription_the_platform_cannot_serve_is_refused_naming_what_is_wrong(
     platform: LocalPlatform, gateway: str
 ) -> None:
-    token = machine_token(platform, "system/Subscription.cruds", client_id="ehr-subscriber-2")
-    client = SyncFHIRClient(f"{gateway}{FHIR}", authorization=token)
     base = {"status": "requested", "reason": "x", "criteria": TOPIC}
     channel = {"type": "rest-hook", "payload": "application/fhir+json"}
+    # Told of appointments is reading them: without that scope, no subscription to them.
+    blind = machine_token(platform, "system/Subscription.cruds", client_id="ehr-subscriber-blind")
+    with pytest.raises(ForbiddenError):
+        SyncFHIRClient(f"{gateway}{FHIR}", authorization=blind).resource(
+            "Subscription", **base, channel={**channel, "endpoint": HOOK}
+        ).save()
+    token = machine_token(
+        platform, "system/Subscription.cruds", "system/Appointment.rs", client_id="ehr-subscriber-2"
+    )
+    client = SyncFHIRClient(f"{gateway}{FHIR}", authorization=token)
     for endpoint, said in (
         ("https://hooks.elsewhere.example/notify", "hooks.elsewhere.example"),
         ("http://hooks.riverside-health.example/notify", "https://"),

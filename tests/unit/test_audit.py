@@ -162,3 +162,26 @@ def test_audit_events_and_the_agents_kept_for_them_are_valid_fhir() -> None:
     assert {f"{r['resourceType']}/{r['id']}" for r in resources} >= {staff, machine, worker}
     for resource in resources:
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+def test_a_subscription_is_named_by_identifier_since_the_record_does_not_hold_it() -> None:
+    from datetime import UTC, datetime
+
+    from telehealth.domain.fhir_access import Interaction
+    from telehealth.fhir.audit import AuditFact, Outcome, audit_event
+
+    fact = AuditFact(
+        "01ABC",
+        datetime(2026, 12, 1, tzinfo=UTC),
+        "Device/client-x",
+        Interaction.CREATE,
+        ("Subscription/s-1", "Patient/p-1"),
+        "TREAT",
+        Outcome.SUCCESS,
+    )
+    entities = audit_event(fact)["entity"]
+    assert entities[0]["what"] == {
+        "type": "Subscription",
+        "identifier": {"system": "urn:telehealth:subscription", "value": "s-1"},
+    }
+    assert entities[1]["what"] == {"reference": "Patient/p-1"}

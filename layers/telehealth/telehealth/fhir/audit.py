@@ -60,8 +60,21 @@ class AuditFact:
     unknown_appointment: str | None = None
 
 
+# Resources the platform keeps outside the clinical record (its own table, not the FHIR store): an
+# AuditEvent names them by identifier, since a reference would not resolve in the record.
+KEPT_OUTSIDE_THE_RECORD = {"Subscription": "urn:telehealth:subscription"}
+
+
+def _entity(reference: str) -> dict[str, Any]:
+    kind, _, resource_id = reference.partition("/")
+    system = KEPT_OUTSIDE_THE_RECORD.get(kind)
+    if system is None:
+        return {"what": {"reference": reference}}
+    return {"what": {"type": kind, "identifier": {"system": system, "value": resource_id}}}
+
+
 def audit_event(fact: AuditFact) -> dict[str, Any]:
-    entities: list[dict[str, Any]] = [{"what": {"reference": e}} for e in fact.entities]
+    entities: list[dict[str, Any]] = [_entity(e) for e in fact.entities]
     if fact.unknown_appointment:
         entities.append(
             {"what": {"identifier": {"system": APPOINTMENT_SYSTEM, "value": fact.unknown_appointment}}}
