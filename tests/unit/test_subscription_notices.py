@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from telehealth.api_conventions import SUBSCRIBED_EVENTS
+from telehealth.api_conventions import SUBSCRIBED_EVENTS, SUBSCRIPTION_REQUESTED
 from telehealth.application.callers import Caller, NotFoundError
 from telehealth.application.subscriptions import (
-    SUBSCRIPTION_REQUESTED,
     TOLD,
     KeptSubscription,
     SubscriptionDesk,

@@ -50,20 +50,25 @@ PRESCRIBING_WEBHOOK = "/webhooks/photon"  # the e-prescribing network's events, 
 # The encryption context a prescriber's sealed Photon credential carries (with the provider's id):
 # the stack lets the prescribing function use its key for this purpose only.
 PRESCRIBER_SEAL_PURPOSE = "photon-prescriber"
-# The tenant bus's events a subscription may be told of (appointment and encounter changes), and
-# the one that asks for a new subscription's handshake: the notices rule's pattern.
-SUBSCRIBED_EVENTS = (
+# The tenant bus's events a subscription is told of, by topic (appointment and encounter
+# changes), and the one that asks for a new subscription's handshake: the notices rule's pattern.
+APPOINTMENT_EVENTS = (
     "Appointment.Booked",
     "Appointment.Rescheduled",
     "Appointment.Cancelled",
+    "Visit.Completed",
+    "Visit.NoShow",
+)
+ENCOUNTER_EVENTS = (
     "Visit.CheckedIn",
     "Visit.Admitted",
     "Visit.InCall",
     "Visit.Completed",
     "Visit.NoShow",
     "Visit.Cancelled",
-    "Subscription.Requested",
 )
+SUBSCRIPTION_REQUESTED = "Subscription.Requested"
+SUBSCRIBED_EVENTS = (*dict.fromkeys((*APPOINTMENT_EVENTS, *ENCOUNTER_EVENTS)), SUBSCRIPTION_REQUESTED)
 # Subscriptions' signing secrets (#19): sealed and opened by the subscription-delivery function alone.
 SUBSCRIPTION_SEAL_PURPOSE = "subscription-signing"
 SMART_CONFIGURATION = f"{FHIR_BASE}/.well-known/smart-configuration"

@@ -633,19 +633,12 @@ class DynamoSchedulingStore(TableStore):
     ) -> None:
         """Both records at their next versions and the merge's record, in one transaction:
         StaleWriteError if either changed meanwhile or the retired one is merged already."""
-        items = [
-            self._versioned(self.put_patient(retired), retired.version),
-            self._versioned(self.put_patient(survivor), survivor.version),
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": self._merge_item(merge),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            *self._outbox_items(outbox, datetime.now(UTC)),
-        ]
-        self._transact(items, None, taken=set())
+        kept = {
+            "TableName": self.table,
+            "Item": self._merge_item(merge),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        self._both_records(retired, survivor, {"Put": kept}, outbox)
 
     def undo_merge(
         self,
@@ -656,17 +649,25 @@ class DynamoSchedulingStore(TableStore):
     ) -> None:
         """Both records at their next versions, the merge's record gone: StaleWriteError if a
         record changed meanwhile or the merge was undone already."""
+        gone = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": f"MERGE#{merge.retired_id}"}, "sk": {"S": "MERGE"}},
+            "ConditionExpression": "survivor_id = :s",
+            "ExpressionAttributeValues": {":s": {"S": merge.survivor_id}},
+        }
+        self._both_records(retired, survivor, {"Delete": gone}, outbox)
+
+    def _both_records(
+        self,
+        retired: PatientProfile,
+        survivor: PatientProfile,
+        merge: dict[str, Any],
+        outbox: list[OutboxEntry],
+    ) -> None:
         items = [
             self._versioned(self.put_patient(retired), retired.version),
             self._versioned(self.put_patient(survivor), survivor.version),
-            {
-                "Delete": {
-                    "TableName": self.table,
-                    "Key": {"pk": {"S": f"MERGE#{merge.retired_id}"}, "sk": {"S": "MERGE"}},
-                    "ConditionExpression": "survivor_id = :s",
-                    "ExpressionAttributeValues": {":s": {"S": merge.survivor_id}},
-                }
-            },
+            merge,
             *self._outbox_items(outbox, datetime.now(UTC)),
         ]
         self._transact(items, None, taken=set())

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from telehealth.api_conventions import APPOINTMENT_EVENTS, ENCOUNTER_EVENTS, SUBSCRIPTION_REQUESTED
 from telehealth.application.callers import Caller, NotFoundError
 from telehealth.domain.appointments import Actor
 from telehealth.domain.subscriptions import (
@@ -160,30 +161,14 @@ class SubscriptionDesk:
 # --- the notices' side --------------------------------------------------------------------------------
 
 # The bus events each topic tells of (by detail-type: the notices function need not load the
-# events' models), and the one that asks for a handshake. A unit test holds them to the catalogue.
-SUBSCRIPTION_REQUESTED = "Subscription.Requested"
-_APPOINTMENT_EVENTS = (
-    "Appointment.Booked",
-    "Appointment.Rescheduled",
-    "Appointment.Cancelled",
-    "Visit.Completed",
-    "Visit.NoShow",
-)
-_ENCOUNTER_EVENTS = (
-    "Visit.CheckedIn",
-    "Visit.Admitted",
-    "Visit.InCall",
-    "Visit.Completed",
-    "Visit.NoShow",
-    "Visit.Cancelled",
-)
+# events' models); a unit test holds them to the catalogue.
 TOLD: dict[str, tuple[Topic, ...]] = {
     kind: tuple(
         topic
-        for topic, told in ((Topic.APPOINTMENT, _APPOINTMENT_EVENTS), (Topic.ENCOUNTER, _ENCOUNTER_EVENTS))
+        for topic, told in ((Topic.APPOINTMENT, APPOINTMENT_EVENTS), (Topic.ENCOUNTER, ENCOUNTER_EVENTS))
         if kind in told
     )
-    for kind in (*_APPOINTMENT_EVENTS, *_ENCOUNTER_EVENTS)
+    for kind in (*APPOINTMENT_EVENTS, *ENCOUNTER_EVENTS)
 }
 
 
