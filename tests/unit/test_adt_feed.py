@@ -119,6 +119,10 @@ def test_a_registration_an_update_and_a_merge_leave_one_surviving_patient() -> N
     assert patients[survivor.patient_id]["link"][0]["type"] == "replaces"
     projected = [e.resource for e in c.table.entries(kind="Appointment")][-1]
     assert projected["participant"][0]["actor"]["reference"] == f"Patient/{survivor.patient_id}"
+    told = [e.resource for e in c.table.outbox if e.resource.get("detail-type") == "Appointment.Transferred"]
+    assert [(t["detail"]["appointment_id"], t["detail"]["patient_id"]) for t in told] == [
+        (booked.appointment_id, survivor.patient_id)
+    ]
     # The merge is audited, naming both records and the appointment moved.
     audit = [e.resource for e in c.table.entries(kind="AuditEvent")][-1]
     assert {e["what"]["reference"] for e in audit["entity"]} == {

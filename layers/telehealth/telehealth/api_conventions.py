@@ -55,6 +55,7 @@ PRESCRIBER_SEAL_PURPOSE = "photon-prescriber"
 APPOINTMENT_EVENTS = (
     "Appointment.Booked",
     "Appointment.Rescheduled",
+    "Appointment.Transferred",
     "Appointment.Cancelled",
     "Visit.Completed",
     "Visit.NoShow",

@@ -36,6 +36,13 @@ class AppointmentRescheduled(AppointmentBooked):
     detail_type: ClassVar[str] = "Appointment.Rescheduled"
 
 
+class AppointmentTransferred(AppointmentBooked):
+    """The appointment is another patient record's now (a merge of one person's two records, or
+    its undoing): the same visit, at its next version."""
+
+    detail_type: ClassVar[str] = "Appointment.Transferred"
+
+
 class AppointmentCancelled(DomainEvent):
     source: ClassVar[str] = "telehealth.scheduling"
     detail_type: ClassVar[str] = "Appointment.Cancelled"
@@ -278,6 +285,7 @@ class SubscriptionRequested(DomainEvent):
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
+    AppointmentTransferred,
     AppointmentCancelled,
     VisitReminderSent,
     VisitCheckedIn,

@@ -57,6 +57,7 @@ from telehealth.events import (
     AppointmentBooked,
     AppointmentCancelled,
     AppointmentRescheduled,
+    AppointmentTransferred,
     DomainEvent,
     VisitCancelled,
 )
@@ -544,11 +545,18 @@ class BookingService:
             moves = [
                 (a, a.transferred(patient_id)) for a in appointments[first : first + MAX_MOVED_PER_WRITE]
             ]
+            now = self.clock()
             outbox = [
-                OutboxEntry(
-                    self.appointment_resource(after, slot_id(after.provider_id, after.start)), after.version
-                )
+                entry
                 for _, after in moves
+                for entry in (
+                    OutboxEntry(
+                        self.appointment_resource(after, slot_id(after.provider_id, after.start)),
+                        after.version,
+                    ),
+                    # Subscribers to appointments are told it names another patient now.
+                    announce(_booked(AppointmentTransferred, after), now),
+                )
             ]
             self.store.transfer(moves, outbox)
             for before, after in moves:

@@ -98,7 +98,8 @@ def check_details_complete(complete: bool, *, own: bool) -> None:
 
 # --- merges (a health system's ADT A40) ----------------------------------------------------------
 
-MAX_MOVED_PER_WRITE = 40  # appointments moved in one transaction (each with its projection: 80 items)
+# Appointments moved in one transaction: each with its Appointment and its event, 90 of DynamoDB's 100.
+MAX_MOVED_PER_WRITE = 30
 
 
 @dataclass(frozen=True)
