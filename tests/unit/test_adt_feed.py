@@ -161,6 +161,10 @@ def test_a_merged_portal_account_acts_as_the_survivor_until_staff_undo_the_merge
     assert desk.records.account_holder(PATIENT_ID) == PATIENT_ID
     assert desk.feed.receive(FEED, _message("A40", "M2", _pid("E300"), "MRG|E301^^^RVH^MR")).code == "AA"
     assert desk.records.account_holder(PATIENT_ID) == survivor.patient_id
+    # The survivor had no e-mail (an HL7 registration gives none): the portal account's is copied,
+    # so its reminders reach the person; its phone it had already.
+    merged = c.table.patients[survivor.patient_id]
+    assert (merged.email, merged.phone) == ("sam@example.test", survivor.phone)
     acting = Caller(Actor.PATIENT, survivor.patient_id, frozenset(), frozenset())
     assert c.booking.appointment(acting, booked.appointment_id).patient_id == survivor.patient_id
 
@@ -176,6 +180,7 @@ def test_a_merged_portal_account_acts_as_the_survivor_until_staff_undo_the_merge
     assert back is not None and (back.patient_id, back.version) == (PATIENT_ID, 3)
     restored, kept = c.table.patients[PATIENT_ID], c.table.patients[survivor.patient_id]
     assert restored.merged_into is None and kept.replaces == ()
+    assert (kept.email, kept.phone) == (None, survivor.phone)  # what the merge copied, taken back
     assert desk.merges.in_force(STAFF) == []
     with pytest.raises(NotFoundError):  # undone already
         desk.merges.undo(STAFF, PATIENT_ID)

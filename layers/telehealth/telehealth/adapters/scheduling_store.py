@@ -238,6 +238,8 @@ def merge_from(p: Mapping[str, Any]) -> PatientMerge:
         merged_at=from_stamp(str(p["merged_at"])),
         requested_by=str(p["requested_by"]),
         moved=tuple(p.get("moved", ())),
+        copied_email=p.get("copied_email"),
+        copied_phone=p.get("copied_phone"),
     )
 
 
@@ -619,6 +621,8 @@ class DynamoSchedulingStore(TableStore):
                 "merged_at": stamp(merge.merged_at),
                 "requested_by": merge.requested_by,
                 "moved": list(merge.moved) or None,
+                "copied_email": merge.copied_email,
+                "copied_phone": merge.copied_phone,
                 "gsi1pk": "MERGES",
                 "gsi1sk": f"{stamp(merge.merged_at)}#{merge.retired_id}",
             }

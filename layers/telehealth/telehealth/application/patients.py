@@ -307,10 +307,22 @@ class PatientMerges:
             merge = self.store.merge(retired_id)
             self.store.record(audit)
         else:
-            merge = PatientMerge(retired_id, survivor_id, now, agent, tuple(a.appointment_id for a in left))
+            merge = PatientMerge(
+                retired_id,
+                survivor_id,
+                now,
+                agent,
+                tuple(a.appointment_id for a in left),
+                copied_email=retired.email if not survivor.email else None,
+                copied_phone=retired.phone if not survivor.phone else None,
+            )
             retired_after = replace(retired, merged_into=survivor_id, version=retired.version + 1)
             survivor_after = replace(
-                survivor, replaces=(*survivor.replaces, retired_id), version=survivor.version + 1
+                survivor,
+                replaces=(*survivor.replaces, retired_id),
+                email=survivor.email or merge.copied_email,
+                phone=survivor.phone or merge.copied_phone,
+                version=survivor.version + 1,
             )
             outbox = [*self._projected(retired_after, survivor_after), *audit]
             self.store.merge_patients(retired_after, survivor_after, merge, outbox)
@@ -341,6 +353,9 @@ class PatientMerges:
             survivor_after = replace(
                 survivor,
                 replaces=tuple(r for r in survivor.replaces if r != retired_id),
+                # What the merge copied goes back, unless it was changed since.
+                email=None if merge.copied_email and survivor.email == merge.copied_email else survivor.email,
+                phone=None if merge.copied_phone and survivor.phone == merge.copied_phone else survivor.phone,
                 version=survivor.version + 1,
             )
             touched = [

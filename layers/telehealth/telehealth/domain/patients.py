@@ -112,6 +112,10 @@ class PatientMerge:
     merged_at: datetime
     requested_by: str  # the agent as the audit trail names it (the health system's client)
     moved: tuple[str, ...] = ()
+    # The retired record's e-mail and phone, where the survivor had none: reminders reach the
+    # person the portal account belongs to. Undoing the merge takes back exactly these.
+    copied_email: str | None = None
+    copied_phone: str | None = None
 
 
 class MergeRefusedError(Exception):
