@@ -264,7 +264,13 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
             chime_empty_timeout_s=EMPTY_MEETING_TIMEOUT_S,
             schedule_every_s=SWEEP_EVERY_S,
             # The payment sweep reads the same index: as seldom (its test invokes it directly).
-            schedule_every_s_for={"visit-reconcile": RECONCILE_EVERY_S, "payment-holds": RECONCILE_EVERY_S},
+            # Subscriptions' heartbeats and retries are minutes apart: their tick as seldom (their
+            # unit tests move a clock instead).
+            schedule_every_s_for={
+                "visit-reconcile": RECONCILE_EVERY_S,
+                "payment-holds": RECONCILE_EVERY_S,
+                "subscription-ticks": RECONCILE_EVERY_S,
+            },
             cors_origins=frozenset({"http://portal.example"}),
             visit_timings=VISIT_TIMINGS,
             clinic_settings=CLINIC_SETTINGS,
