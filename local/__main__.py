@@ -66,6 +66,9 @@ def _announce(platform: LocalPlatform) -> None:
         f"  Health            {gateway}/health",
         f"  OpenAPI           {gateway}/openapi.json      Swagger UI {gateway}/docs",
         f"  FHIR facade       {gateway}/fhir/r4   (metadata public; a machine client's or a user's token)",
+        f"  HL7 v2 ADT feed   {gateway}/integrations/hl7v2/adt   (the adt-feed client's token; ACK answers)",
+        f"  Subscribers       {platform.urls['subscribers']}   (where the tenant's subscriber domains reach:"
+        " run a receiver there to take notifications)",
         f"  HealthLake (FHIR) {platform.fhir_endpoints[tenant]}   (SigV4, service healthlake)",
         f"  Emulated AWS      {platform.urls['aws']}   (AWS_ENDPOINT_URL; credentials testing/testing)",
         "",
@@ -84,7 +87,8 @@ def _announce(platform: LocalPlatform) -> None:
         f"  TOKEN=$(make -s token WHO={email_of(SEED_USERS[-1], tenant)})",
     ]
     if machine:
-        lines.append(f"  TOKEN=$(make -s token WHO={machine[0]})      (machine client, client credentials)")
+        for name in machine:
+            lines.append(f"  TOKEN=$(make -s token WHO={name})      (machine client, client credentials)")
     lines += [
         "",
         f"Sign-in (stand-in for Cognito's managed login): {gateway}/auth/<patients|workforce>/...;",
