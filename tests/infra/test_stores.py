@@ -10,7 +10,15 @@ import pytest
 
 from infra import topology
 from local.parity.policies import Access, TemplatePolicies
-from tests.conftest import FAKE_ACCOUNT, Assembly, Template, as_list, iam_statements, render
+from tests.conftest import (
+    FAKE_ACCOUNT,
+    FUNCTION_ENVIRONMENT,
+    Assembly,
+    Template,
+    as_list,
+    iam_statements,
+    render,
+)
 
 # Stores whose loss is the loss of PHI (or of the key that reads it).
 PHI_STORE_TYPES = (
@@ -294,3 +302,39 @@ def test_each_tenant_has_an_r4_healthlake_store_with_its_own_key(assembly: Assem
         kms = p["SseConfiguration"]["KmsEncryptionConfig"]
         assert kms["CmkType"] == "CUSTOMER_MANAGED_KMS_KEY"
         assert kms["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+
+
+def test_the_subscription_notices_may_set_a_notification_aside_on_their_own_dlq_alone(
+    assembly: Assembly,
+) -> None:
+    """The one AWS call of the subscriptions that the suite never makes (a notification whose five
+    attempts failed, sent to the notices function's DLQ): allowed, with the tenant key the queue is
+    encrypted with, as IAM decides it over the synthesized template; the delivery function, on the
+    egress path, may neither send there nor read the table."""
+    riverside = assembly.tenant("riverside")
+    policies = TemplatePolicies.load(
+        riverside.body,
+        assembly.baseline("us-east-1").body,
+        tenant_id="riverside",
+        account=FAKE_ACCOUNT,
+        region="us-east-1",
+    )
+    dlq = topology.SUBSCRIPTION_NOTICES.dlq
+    assert dlq is not None
+    (queue_id,) = [
+        lid
+        for lid, r in riverside.of_type("AWS::SQS::Queue").items()
+        if render(r["Properties"].get("QueueName")) == dlq.name("riverside")
+    ]
+    # The environment names the queue the stack makes.
+    tenant = next(t for t in assembly.tenants if t.id == "riverside")
+    url = topology.function_environment(tenant, **FUNCTION_ENVIRONMENT)["SUBSCRIPTION_DLQ_URL"]
+    assert url.endswith("/" + dlq.name("riverside"))
+    queue = str(policies.physical(queue_id, "Arn"))
+    key = str(policies.physical(riverside.tenant_key()[0], "Arn"))
+    notices, delivery = "function:subscription-notices", "function:subscription-delivery"
+    assert policies.decide(Access(notices, "sqs:SendMessage", queue)).allowed
+    assert policies.decide(Access(notices, "kms:GenerateDataKey", key)).allowed
+    assert not policies.decide(Access(delivery, "sqs:SendMessage", queue)).allowed
+    table = str(policies.physical(riverside.one("AWS::DynamoDB::Table")[0], "Arn"))
+    assert not policies.decide(Access(delivery, "dynamodb:GetItem", table)).allowed
