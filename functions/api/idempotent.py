@@ -125,12 +125,28 @@ def _xor(pad: bytes, data: bytes, *, encode: bool = True) -> str:
 
 
 def _at(body: Any, field: str, change: Callable[[str], str]) -> None:
-    """Apply `change` to the string at a dotted path of a JSON body, if it is there."""
+    """Apply `change` to the string at a dotted path of a JSON body, if it is there (a number
+    steps into a list: `extension.0.valueString`)."""
     *parents, last = field.split(".")
     for name in parents:
-        body = body.get(name) if isinstance(body, dict) else None
-    if isinstance(body, dict) and isinstance(body.get(last), str):
+        body = _step(body, name)
+    if (
+        isinstance(body, list)
+        and last.isdigit()
+        and int(last) < len(body)
+        and isinstance(body[int(last)], str)
+    ):
+        body[int(last)] = change(body[int(last)])
+    elif isinstance(body, dict) and isinstance(body.get(last), str):
         body[last] = change(body[last])
+
+
+def _step(body: Any, name: str) -> Any:
+    if isinstance(body, dict):
+        return body.get(name)
+    if isinstance(body, list) and name.isdigit() and int(name) < len(body):
+        return body[int(name)]
+    return None
 
 
 def keyed(app: Any, sealed: Sequence[str] = ()) -> KeyedRequest | None:

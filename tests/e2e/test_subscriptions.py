@@ -198,6 +198,21 @@ def test_a_subscription_the_platform_cannot_serve_is_refused_naming_what_is_wron
             channel={**channel, "endpoint": HOOK},
         ).save()
     assert "topic" in str(refused.value)
+    # A create retried with its Idempotency-Key gets the first answer, secret and all; the kept
+    # answer holds the secret sealed by the key, never as it was told.
+    wanted = {"resourceType": "Subscription", **base, "channel": {**channel, "endpoint": HOOK}}
+    facade, key = Facade(gateway, token), {"Idempotency-Key": "subscribe-once-1234"}
+    first, again = (
+        facade.call("POST", "Subscription", json.dumps(wanted).encode(), "application/fhir+json", key)
+        for _ in range(2)
+    )
+    assert first.status == again.status == 201, first.body
+    assert first.json()["id"] == again.json()["id"] and first.json()["extension"] == again.json()["extension"]
+    secret = first.json()["extension"][0]["valueString"]
+    table = platform.client("dynamodb")
+    name = platform.provisioned[RIVERSIDE].environment["TABLE_NAME"]
+    kept = [i for i in table.scan(TableName=name)["Items"] if i["pk"]["S"].startswith("IDEMPOTENCY#")]
+    assert kept and not [i for i in kept if secret in json.dumps(i)]
     # Another client's subscriptions are not its own to read; a reader without the scope is refused.
     reader = Facade(gateway, machine_token(platform, "system/Patient.rs", client_id="ehr-no-subs"))
     assert outcome(reader.get("Subscription"), 403)["code"] == "forbidden"

@@ -6,6 +6,7 @@ subscription turned off is told nothing more. Every id is synthetic."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -46,7 +47,7 @@ class Store:
         self.owed: dict[str, Delivery] = {}
         self.outbox: list[OutboxEntry] = []
 
-    def create(self, kept: KeptSubscription, outbox: list[OutboxEntry]) -> None:
+    def create(self, kept: KeptSubscription, outbox: list[OutboxEntry], claim: object = None) -> None:
         self.kept[kept.subscription.subscription_id] = kept
         self.outbox += outbox
 
@@ -300,3 +301,28 @@ def test_a_notification_signature_verifies_only_for_its_secret_body_and_time() -
     routed = SubscriberHttp(seal=object(), routes={"hooks.hs.example": "http://127.0.0.1:9"})  # type: ignore[arg-type]
     assert routed._url("https://hooks.hs.example/fhir/x?y=1") == "http://127.0.0.1:9/fhir/x?y=1"
     assert routed._url("https://other.example/x") == "https://other.example/x"
+
+
+def test_a_kept_create_answer_holds_the_secret_sealed_by_the_key_and_gives_it_back() -> None:
+    from aws_lambda_powertools.event_handler import Response
+
+    from functions.api.idempotent import SEALED, KeyedRequest
+    from telehealth.fhir.subscriptions import SIGNING_SECRET_PATH
+
+    answer = {
+        "resourceType": "Subscription",
+        "id": "s-1",
+        "extension": [{"url": "u", "valueString": "s3cret"}],
+    }
+    request = KeyedRequest(
+        caller="ehr",
+        route="POST /fhir/{proxy+}",
+        key="k" * 12,
+        payload_hash="h",
+        sealed=(SIGNING_SECRET_PATH,),
+    )
+    kept = request.kept(
+        Response(status_code=201, content_type="application/fhir+json", body=json.dumps(answer))
+    )
+    assert "s3cret" not in kept and SEALED in kept
+    assert json.loads(str(request.replayed(kept).body)) == answer

@@ -22,6 +22,7 @@ from functions.api import context, idempotent, problems
 from functions.api.contract import INTEGRATIONS, OAUTH_TOKEN
 from telehealth import api_conventions
 from telehealth.domain.fhir_access import Interaction
+from telehealth.fhir.subscriptions import SIGNING_SECRET_PATH
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
@@ -162,8 +163,12 @@ def vread(resource_type: str, resource_id: str, version_id: str) -> Response[str
     return _answer(FhirRequest(Interaction.VREAD, resource_type, resource_id, version_id))
 
 
-@router.route(TYPE, method=WRITES, include_in_schema=False, middlewares=[idempotent.in_transaction()])
-@router.route(INSTANCE, method=WRITES, include_in_schema=False, middlewares=[idempotent.in_transaction()])
+# A created Subscription's answer carries its signing secret: a kept answer holds it sealed.
+_KEPT = idempotent.in_transaction(sealed=(SIGNING_SECRET_PATH,))
+
+
+@router.route(TYPE, method=WRITES, include_in_schema=False, middlewares=[_KEPT])
+@router.route(INSTANCE, method=WRITES, include_in_schema=False, middlewares=[_KEPT])
 def write(resource_type: str, resource_id: str | None = None) -> Response[str]:
     """A Patient created (by its MRN, conditionally with If-None-Exist) or updated (If-Match
     optional), a referral created, a patient's Coverage created or updated (If-Match optional);

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import AfterValidator, Field
 
-from functions.api import context
+from functions.api import context, idempotent
 from functions.api.contract import PATIENTS, answers
 from functions.api.routes.scheduling import US_STATES, Day, _Model
 from telehealth.domain import patients
@@ -210,7 +210,10 @@ def list_merges() -> MergeList:
     "one active again, neither linked to the other), and the appointments the merge moved that are "
     "still the survivor's move back; audited. 409 while a visit among them may be under way.",
     tags=[PATIENTS],
-    **answers(404, 409, ok=204),
+    # A retry after a lost answer, with the same Idempotency-Key, gets the first answer (a 204),
+    # not the 404 its own success made true.
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, ok=204, idempotent=True),
 )
 def undo_merge(patient_id: PatientId) -> Response[None]:
     context.patient_merges().undo(context.caller(router), patient_id)

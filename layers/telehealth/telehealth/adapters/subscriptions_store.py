@@ -21,7 +21,7 @@ from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.table_store import TableStore
 from telehealth.application.subscriptions import KeptSubscription
 from telehealth.domain.subscriptions import Delivery, NotificationKind, Subscription, SubscriptionState, Topic
-from telehealth.ports import OutboxEntry, StaleWriteError
+from telehealth.ports import IdempotencyClaim, OutboxEntry, StaleWriteError
 
 SUBSCRIPTIONS, DELIVERIES = "SUBSCRIPTIONS", "DELIVERIES"
 
@@ -67,7 +67,9 @@ class DynamoSubscriptionStore(TableStore):
             "last_sent_at": stamp(s.last_sent_at) if s.last_sent_at else None,
         }
 
-    def create(self, kept: KeptSubscription, outbox: list[OutboxEntry]) -> None:
+    def create(
+        self, kept: KeptSubscription, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None:
         s = kept.subscription
         item = self._item(
             {
@@ -88,7 +90,9 @@ class DynamoSubscriptionStore(TableStore):
         put = {
             "Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
         }
-        self._transact([put, *self._outbox_items(outbox, datetime.now(UTC))], None, taken=set())
+        now = datetime.now(UTC)
+        items = [put, *self._outbox_items(outbox, now), *([self._claim_item(claim, now)] if claim else [])]
+        self._transact(items, claim, taken=set())
 
     def subscription(self, subscription_id: str) -> KeptSubscription | None:
         found = self._get(f"SUBSCRIPTION#{subscription_id}", "SUBSCRIPTION")

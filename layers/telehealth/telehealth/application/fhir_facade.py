@@ -44,7 +44,7 @@ from telehealth.domain.fhir_access import (
     role_may,
     user_may,
 )
-from telehealth.domain.subscriptions import SubscriptionRuleError, SubscriptionState, Topic
+from telehealth.domain.subscriptions import Subscription, SubscriptionRuleError, SubscriptionState, Topic
 from telehealth.fhir import healthlake_support as support
 from telehealth.fhir.capability import writes_of
 from telehealth.fhir.intake import (
@@ -389,12 +389,23 @@ class FhirFacade:
                 if request.body.get("criteria") in {t.value for t in Topic}:
                     topic = Topic(str(request.body["criteria"]))
                     _Access(caller, self.care).check_type(Interaction.READ, topic.resource_type)
-                made, secret = desk.create(caller, request.body, base, self.subscriber_domains)
-                resource = subscription_resource(made)
-                # The signing secret, told this once (it is kept sealed, and read back never).
-                resource["extension"] = [{"url": SIGNING_SECRET_EXTENSION, "valueString": secret}]
-                location = f"{base}/Subscription/{made.subscription_id}"
-                return _Answer(resource, [f"Subscription/{made.subscription_id}"], 201, location)
+
+                def created(made: Subscription, secret: str) -> _Answer:
+                    resource = subscription_resource(made)
+                    # The signing secret, told this once (kept sealed, read back never; a kept
+                    # answer for Idempotency-Key holds it sealed by that key).
+                    resource["extension"] = [{"url": SIGNING_SECRET_EXTENSION, "valueString": secret}]
+                    location = f"{base}/Subscription/{made.subscription_id}"
+                    return _Answer(resource, [f"Subscription/{made.subscription_id}"], 201, location)
+
+                made, secret = desk.create(
+                    caller,
+                    request.body,
+                    base,
+                    self.subscriber_domains,
+                    lambda new, told: self._claim(request, created(new, told)),
+                )
+                return created(made, secret)
             if interaction is Interaction.SEARCH:
                 if any(k not in ("_count",) for k, _ in request.params):
                     raise FacadeError(

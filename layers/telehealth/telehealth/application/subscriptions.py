@@ -31,7 +31,7 @@ from telehealth.domain.subscriptions import (
 )
 from telehealth.fhir import subscriptions as fhir
 from telehealth.fhir.projection import encounter_id
-from telehealth.ports import OutboxEntry, StaleWriteError
+from telehealth.ports import IdempotencyClaim, OutboxEntry, StaleWriteError
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,12 @@ class KeptSubscription:
 
 
 class SubscriptionStore(Protocol):
-    def create(self, kept: KeptSubscription, outbox: list[OutboxEntry]) -> None: ...
+    def create(
+        self, kept: KeptSubscription, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None:
+        """With the request's Idempotency-Key record in the same transaction (a twin that
+        committed first: IdempotentReplay)."""
+        ...
 
     def subscription(self, subscription_id: str) -> KeptSubscription | None: ...
 
@@ -103,11 +108,18 @@ class SubscriptionDesk:
         self.store, self.delivery, self.clock = store, delivery, clock
 
     def create(
-        self, caller: Caller, resource: Mapping[str, Any], base_url: str, allowed_domains: Sequence[str]
+        self,
+        caller: Caller,
+        resource: Mapping[str, Any],
+        base_url: str,
+        allowed_domains: Sequence[str],
+        claim_of: Callable[[Subscription, str], IdempotencyClaim | None] = lambda *_: None,
     ) -> tuple[Subscription, str]:
         """A subscription `requested`, its handshake on its way (through the bus, so it leaves
         only once the subscription is committed); and its signing secret, which is not kept in
-        the clear anywhere and is told this once. SubscriptionRuleError: what is not taken."""
+        the clear anywhere and is told this once (a retry with the same Idempotency-Key gets the
+        same answer back, kept sealed by that key: `claim_of`). SubscriptionRuleError: what is not
+        taken."""
         caller.require(Actor.MACHINE)
         wanted = fhir.asked(resource, allowed_domains)
         now = self.clock()
@@ -119,7 +131,11 @@ class SubscriptionDesk:
 
         secret, sealed = self.delivery.issue(subscription.subscription_id)
         requested = SubscriptionRequested(subscription_id=subscription.subscription_id)
-        self.store.create(KeptSubscription(subscription, sealed, base_url), [announce(requested, now)])
+        self.store.create(
+            KeptSubscription(subscription, sealed, base_url),
+            [announce(requested, now)],
+            claim_of(subscription, secret),
+        )
         return subscription, secret
 
     def read(self, caller: Caller, subscription_id: str) -> Subscription:

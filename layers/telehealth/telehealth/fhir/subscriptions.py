@@ -33,6 +33,8 @@ NOTIFICATION_PROFILE = f"{IG}backport-subscription-notification-r4"
 FHIR_JSON = "application/fhir+json"
 # The platform's extension on a created Subscription: its signing secret, in that answer alone.
 SIGNING_SECRET_EXTENSION = "urn:telehealth:subscription-signing-secret"  # noqa: S105 (a URL)
+# Where that secret is in the create's answer: what a kept answer (Idempotency-Key) holds sealed.
+SIGNING_SECRET_PATH = "extension.0.valueString"  # noqa: S105 (a path)
 
 
 @dataclass(frozen=True)
