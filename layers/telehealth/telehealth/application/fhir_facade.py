@@ -223,7 +223,7 @@ class FhirFacade:
         access = _Access(caller, self.care)
         access.check_type(request.interaction, kind)
         if kind == "Subscription":
-            return self._subscription(caller, request, base)
+            return self._subscription(access, request, base)
         if request.operation is not None:
             raise FacadeError(
                 404, "not-supported", f"The facade has no operation {request.operation} on {kind}."
@@ -372,11 +372,11 @@ class FhirFacade:
             raise FacadeError(422, "business-rule", str(error), about=updating) from error
         return _Answer(_own(projection_patient(profile)), audited=True)
 
-    def _subscription(self, caller: Caller, request: FhirRequest, base: str) -> _Answer:
+    def _subscription(self, access: _Access, request: FhirRequest, base: str) -> _Answer:
         """A health system's subscriptions, from the platform's table: create, read, search (its
         own), delete (turned off: read afterwards, it is gone) and `$status`."""
         assert self.subscriptions is not None
-        desk, interaction = self.subscriptions, request.interaction
+        desk, interaction, caller = self.subscriptions, request.interaction, access.caller
         about = f"Subscription/{request.resource_id}" if request.resource_id else None
         try:
             if interaction is Interaction.CREATE:
@@ -388,7 +388,7 @@ class FhirFacade:
                 # read them too.
                 if request.body.get("criteria") in {t.value for t in Topic}:
                     topic = Topic(str(request.body["criteria"]))
-                    _Access(caller, self.care).check_type(Interaction.READ, topic.resource_type)
+                    access.check_type(Interaction.READ, topic.resource_type)
 
                 def created(made: Subscription, secret: str) -> _Answer:
                     resource = subscription_resource(made)
