@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from telehealth.application.booking import BookingService
     from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
     from telehealth.application.coverage import InsuranceDesk
+    from telehealth.application.exports import ExportDesk, ExportRunner
     from telehealth.application.fhir_facade import FhirFacade
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.medical_history import MedicalHistoryDesk
@@ -195,6 +196,39 @@ def patient_merges() -> PatientMerges:
     from telehealth.application.patients import PatientMerges
 
     return PatientMerges(scheduling_store(), booking(), audit_trail(), now)
+
+
+@cache
+def _export_parts() -> tuple[Any, Any, Any]:
+    """The exports' table store, HealthLake (signed as this function), and the export bucket."""
+    from telehealth.adapters.export_files import S3ExportFiles
+    from telehealth.adapters.exports_store import DynamoExportStore
+    from telehealth.adapters.healthlake import HealthLakeFhirStore
+
+    return (
+        DynamoExportStore(client=table_client()),
+        HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]),
+        S3ExportFiles(os.environ["EXPORTS_BUCKET"]),
+    )
+
+
+@cache
+def export_desk() -> ExportDesk:
+    """Bulk export as the FHIR facade serves it: asked, polled, cancelled, its files read."""
+    from telehealth.application.exports import ExportDesk
+
+    store, healthlake, files = _export_parts()
+    return ExportDesk(store, files, scheduling_store(), audit_trail(), now, cancel=healthlake.cancel_export)
+
+
+@cache
+def export_runner() -> ExportRunner:
+    """Bulk export's runner: HealthLake's export jobs, one at a time, into the export bucket."""
+    from telehealth.application.exports import ExportRunner, ExportSite
+
+    store, healthlake, files = _export_parts()
+    site = ExportSite(os.environ["EXPORTS_BUCKET"], os.environ["EXPORTS_KEY"], os.environ["EXPORT_ROLE_ARN"])
+    return ExportRunner(store, healthlake, files, scheduling_store(), site, now)
 
 
 @cache

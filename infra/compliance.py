@@ -48,6 +48,12 @@ ACKNOWLEDGMENTS: dict[str, Acknowledgment] = {
         "encrypted with a key in that region. Replication would double-store PHI without "
         "point-in-time recovery.",
     ),
+    "exports-bucket-replication": Acknowledgment(
+        "HIPAA.Security-S3BucketReplicationEnabled",
+        "The export bucket holds bulk exports for a week, copies of what HealthLake holds (and "
+        "backs up), which a client can export again; replicating them would double-store PHI "
+        "that expires in days. It is encrypted with the tenant's key, private, TLS-only and logged.",
+    ),
     "log-bucket-replication": Acknowledgment(
         "HIPAA.Security-S3BucketReplicationEnabled",
         "Access-log and CloudTrail buckets hold evidence, not PHI: object keys are opaque ids. "

@@ -278,8 +278,51 @@ class ClinicData(Construct):
         )
         # Any property change replaces a data store: Retain keeps the old one (and its records).
         self.fhir_store.apply_removal_policy(RemovalPolicy.RETAIN)
+        self._exports(tenant, key)
 
         self._backup(tenant, key)
+
+    def _exports(self, tenant: Tenant, key: kms.IKey) -> None:
+        """Bulk exports: the bucket HealthLake writes them to (kept a week: a client reads them
+        soon, and can export again), and the role it assumes for it, this data store's alone."""
+        account = Aws.ACCOUNT_ID
+        self.exports = private_bucket(
+            self,
+            "Exports",
+            name=topology.bucket_name(tenant.id, "exports", account),
+            key=key,
+            access_logs=self.access_logs,
+            replication_ack="exports-bucket-replication",
+            lifecycle_rules=[
+                _abort_uploads(),
+                s3.LifecycleRule(
+                    id="exports-kept-a-week",
+                    expiration=Duration.days(8),
+                    noncurrent_version_expiration=Duration.days(1),
+                ),
+            ],
+        )
+        self.export_role = iam.Role(
+            self,
+            "HealthLakeExportRole",
+            role_name=topology.export_role_name(tenant.id),
+            description="HealthLake writes this tenant's bulk exports into its export bucket",
+            assumed_by=iam.ServicePrincipal(
+                "healthlake.amazonaws.com",
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnEquals": {"aws:SourceArn": self.fhir_store_arn},
+                },
+            ),
+        )
+        self.exports.grant_put(self.export_role)
+        self.export_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket", "s3:GetBucketPublicAccessBlock", "s3:GetEncryptionConfiguration"],
+                resources=[self.exports.bucket_arn],
+            )
+        )
+        key.grant(self.export_role, "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt")
 
     @property
     def fhir_store_arn(self) -> str:

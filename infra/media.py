@@ -43,6 +43,14 @@ FHIR_READ_ACTIONS = (
     "healthlake:SearchWithGet",
 )
 
+# What running a bulk export takes: start HealthLake's export job (FHIR REST `$export`), follow it,
+# and cancel it.
+FHIR_EXPORT_ACTIONS = (
+    "healthlake:StartFHIRExportJobWithPost",
+    "healthlake:DescribeFHIRExportJobWithGet",
+    "healthlake:CancelFHIRExportJobWithDelete",
+)
+
 
 class MediaWorkers(Construct):
     def __init__(

@@ -21,7 +21,7 @@ from infra.data import ClinicData, tenant_key
 from infra.events import ClinicEvents
 from infra.functions import ClinicFunctions
 from infra.identity import ClinicIdentity
-from infra.media import FHIR_PROJECT_ACTIONS, FHIR_READ_ACTIONS, MediaWorkers
+from infra.media import FHIR_EXPORT_ACTIONS, FHIR_PROJECT_ACTIONS, FHIR_READ_ACTIONS, MediaWorkers
 from infra.monitoring import Alarms, alarm_topic
 from infra.tenants import Tenant
 from infra.visits import VisitWorkflows
@@ -231,6 +231,19 @@ class TenantStack(Stack):
                 "key:use": key.grant_encrypt_decrypt,
                 "fhir:write": allow(FHIR_PROJECT_ACTIONS, [data.fhir_store_arn]),
                 "fhir:read": allow(FHIR_READ_ACTIONS, [data.fhir_store_arn]),
+                # Bulk exports: HealthLake's export job, started as the export role it assumes.
+                "fhir:export": lambda fn: (
+                    allow(FHIR_EXPORT_ACTIONS, [data.fhir_store_arn])(fn),
+                    allow(
+                        ("iam:PassRole",),
+                        [data.export_role.role_arn],
+                        {"StringEquals": {"iam:PassedToService": "healthlake.amazonaws.com"}},
+                    )(fn),
+                ),
+                "fhir:export-cancel": allow(
+                    ("healthlake:CancelFHIRExportJobWithDelete",), [data.fhir_store_arn]
+                ),
+                "exports:read": lambda fn: data.exports.grant_read(fn),
                 "audit:write": lambda fn: data.audit.grant_put(fn),
                 "meetings:manage": lambda fn: (
                     allow(MEETING_CREATE_ACTIONS, ["*"], created)(fn),

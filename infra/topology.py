@@ -336,6 +336,8 @@ API = Function(
         "invoke:eligibility",  # the clearinghouse's payer directory, for the insurance form
         "invoke:prescribing",  # the e-prescribing network: sends, and its webhooks checked
         "invoke:subscription-delivery",  # a new subscription's signing secret
+        "exports:read",  # a bulk export's files, streamed to the client that asked
+        "fhir:export-cancel",  # a bulk export cancelled by its client
     ),
 )
 VISIT_TASKS = Function(
@@ -509,6 +511,20 @@ SUBSCRIPTION_NOTICES = Function(
     grants=("table:write", "key:use", "invoke:subscription-delivery"),
 )
 
+# Runs health systems' bulk exports (`$export`) as HealthLake export jobs, one at a time: starts
+# the next when none runs (HealthLake runs one per account), follows it, and indexes its files.
+# Reserved concurrency 1 in the tenant file: two runners would start two jobs.
+BULK_EXPORTS = Function(
+    key="bulk-exports",
+    handler="functions.events.bulk_exports.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Runs health systems' bulk exports one at a time as HealthLake export jobs",
+    # It follows a job it started for up to 20 s, then reads each file once to index it.
+    timeout_s=120,
+    # fhir:write: a care team's Group, which a Group export reads its members from.
+    grants=("table:write", "key:use", "fhir:write", "fhir:export", "exports:read"),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
     PATIENT_ENROLMENT,
@@ -526,6 +542,7 @@ FUNCTIONS: tuple[Function, ...] = (
     PRESCRIBING,
     SUBSCRIPTION_DELIVERY,
     SUBSCRIPTION_NOTICES,
+    BULK_EXPORTS,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
@@ -759,6 +776,20 @@ RULES: tuple[Rule, ...] = (
         schedule="rate(1 minute)",
     ),
     Rule(
+        key="export-requested",
+        bus=BusKind.TENANT,
+        description="A health system asked for a bulk export: start it if none runs",
+        target=BULK_EXPORTS,
+        event_pattern={"source": ["telehealth.exports"], "detail-type": ["Export.Requested"]},
+    ),
+    Rule(
+        key="export-ticks",
+        bus=BusKind.DEFAULT,
+        description="Every minute: follow the running bulk export; start the next when HealthLake is free",
+        target=BULK_EXPORTS,
+        schedule="rate(1 minute)",
+    ),
+    Rule(
         key="payment-holds",
         bus=BusKind.DEFAULT,
         description="Every 15 minutes: hold what visits starting within two days cost, on the saved card",
@@ -807,13 +838,18 @@ def chime_forwarding_rule_name(tenant_id: str) -> str:
 
 # --- Buckets ------------------------------------------------------------------------------------
 
-BUCKET_PURPOSES = ("uploads", "recordings", "audit", "access-logs")
+BUCKET_PURPOSES = ("uploads", "recordings", "audit", "access-logs", "exports")
 
 
 def function_arn(function: Function, tenant_id: str, *, region: str, account: str) -> str:
     """A function's ARN from its name, for what must name it before it exists (a user pool's
     trigger, whose function's environment names the pool)."""
     return f"arn:aws:lambda:{region}:{account}:function:{function.name(tenant_id)}"
+
+
+def export_role_name(tenant_id: str) -> str:
+    """The role HealthLake assumes to write the tenant's bulk exports into its export bucket."""
+    return f"{tenant_prefix(tenant_id)}-healthlake-exports"
 
 
 def bucket_name(tenant_id: str, purpose: str, account: str) -> str:
@@ -933,6 +969,10 @@ def function_environment(
         "SUBSCRIBER_DOMAINS": ",".join(tenant.subscriber_domains),
         "SUBSCRIPTION_DLQ_URL": f"https://sqs.{region}.amazonaws.com/{account}/"
         + Queue(f"{SUBSCRIPTION_NOTICES.key}-dlq", QueueRole.FUNCTION_DLQ).name(tenant_id),
+        # Bulk exports: where HealthLake writes them, with which key, as which role.
+        "EXPORTS_BUCKET": bucket_name(tenant_id, "exports", account),
+        "EXPORTS_KEY": f"arn:aws:kms:{region}:{account}:alias/{PREFIX}/{tenant_id}",
+        "EXPORT_ROLE_ARN": f"arn:aws:iam::{account}:role/{export_role_name(tenant_id)}",
         "BILLING_NPI": tenant.billing_npi or "",
         "BILLING_TIN": tenant.billing_tin or "",
         "CLINIC_NAME": tenant.display_name,

@@ -242,6 +242,9 @@ class LocalPlatform:
                 "--port",
                 str(healthlake_port),
                 *(["--state-dir", str(data / "healthlake")] if data else []),
+                # Bulk exports write their NDJSON to the tenants' export buckets here.
+                "--s3-endpoint",
+                self.emulator.url,
             ],
         )
         stripe, note = stripe_command(

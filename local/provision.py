@@ -213,6 +213,23 @@ def provision_tenant(
         ),
     )["Role"]["Arn"]
 
+    # The role HealthLake assumes to write bulk exports (the stand-in writes as it).
+    iam.create_role(
+        RoleName=topology.export_role_name(tenant.id),
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "healthlake.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )
+
     code = _placeholder_code()
     for function in functions:
         extra: dict[str, Any] = {}

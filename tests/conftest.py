@@ -270,6 +270,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
                 "visit-reconcile": RECONCILE_EVERY_S,
                 "payment-holds": RECONCILE_EVERY_S,
                 "subscription-ticks": RECONCILE_EVERY_S,
+                "export-ticks": RECONCILE_EVERY_S,
             },
             cors_origins=frozenset({"http://portal.example"}),
             visit_timings=VISIT_TIMINGS,

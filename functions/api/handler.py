@@ -24,6 +24,7 @@ from functions.api.routes import (
     admin,
     coverage,
     fhir,
+    fhir_export,
     health,
     hl7v2,
     medical_history,
@@ -69,6 +70,7 @@ app.include_router(medical_history.router)
 app.include_router(prescriptions.router)
 app.include_router(admin.router)
 app.include_router(smart.router)
+app.include_router(fhir_export.router)  # before the facade's: `[type]/[id]/[operation]` would match
 app.include_router(fhir.router)  # after smart: its discovery path would match a read
 problems.install(app, logger)
 

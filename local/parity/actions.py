@@ -13,6 +13,7 @@ parameters of a call are read here and dropped.
 
 from __future__ import annotations
 
+import json
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -296,22 +297,31 @@ def needs(service: str, operation: str, params: Mapping[str, Any], where: Where)
 # --- HealthLake's FHIR REST API (signed requests, not an SDK operation) ------------------------------
 
 
-def healthlake_needs(method: str, url: str, where: Where) -> list[Need]:
+def healthlake_needs(method: str, url: str, where: Where, body: bytes | str | None = None) -> list[Need]:
     """The FHIR interaction a signed request to a data store's endpoint is, as IAM names it.
 
     `https://healthlake.<region>.amazonaws.com/datastore/<id>/r4/<Type>/<id>...`: the path after
-    `r4/` says which interaction; the data store is the resource."""
+    `r4/` says which interaction; the data store is the resource. An export started passes its
+    body's data-access role to HealthLake (iam:PassRole, as the caller)."""
     parts = urllib.parse.urlsplit(url)
     path = parts.path.split("/datastore/", 1)[-1]
     datastore, _, rest = path.partition("/")
     rest = rest.split("/", 1)[1] if "/" in rest else ""  # past `r4`
-    segments = [s for s in rest.split("/") if s]
+    segments = [urllib.parse.unquote(s) for s in rest.split("/") if s]
     resource = f"arn:aws:healthlake:{where.region}:{where.account}:datastore/fhir/{datastore}"
     action = _fhir_interaction(method, segments, bool(parts.query))
-    return [Need(f"healthlake:{action}", resource)]
+    found = [Need(f"healthlake:{action}", resource)]
+    if action == "StartFHIRExportJobWithPost":
+        role = json.loads(body or "{}").get("DataAccessRoleArn", "*")
+        found.append(Need("iam:PassRole", role, {"iam:PassedToService": "healthlake.amazonaws.com"}))
+    return found
 
 
 def _fhir_interaction(method: str, segments: list[str], query: bool) -> str:
+    if segments and segments[-1] == "$export":  # system, Patient or Group level
+        return "StartFHIRExportJobWithPost"
+    if len(segments) == 2 and segments[0] == "export":
+        return {"GET": "DescribeFHIRExportJobWithGet", "DELETE": "CancelFHIRExportJobWithDelete"}[method]
     if not segments:
         return "ProcessBundle" if method == "POST" else "GetCapabilities"
     if segments == ["metadata"]:

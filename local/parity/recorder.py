@@ -148,7 +148,7 @@ def start(principal: str) -> None:
                 principal,
                 "healthlake",
                 request.method,
-                healthlake_needs(request.method, request.url, _where()),
+                healthlake_needs(request.method, request.url, _where(), request.body),
             )
         add_auth(self, request)
 

@@ -63,7 +63,10 @@ def test_a_job_says_where_it_stands_then_lists_its_files_for_a_token() -> None:
         "hl-1",
         "in progress",
     )
-    done = running.completed([ExportFile("Patient", "Patient-1.ndjson", 12)], NOW + timedelta(minutes=5))
+    done = running.completed(
+        [ExportFile("Patient", "Patient-1.ndjson", 12, "x/Patient/Patient-0.ndjson", 0, 999)],
+        NOW + timedelta(minutes=5),
+    )
     assert done.state.finished and not done.expired(NOW + timedelta(days=6))
     assert done.expired(NOW + timedelta(days=8))
     assert manifest(done, "https://api/fhir/r4") == {

@@ -19,7 +19,9 @@
 // stores, and DIR/<data store id>.ndjson journals every resource version and deletion, appended
 // before the request is answered and replayed at start.
 //
-// Usage: node --experimental-websocket server.mjs --port 0 [--state-dir DIR]
+// Bulk export (`$export`, exports.mjs) writes to S3 at --s3-endpoint URL (the emulator's).
+//
+// Usage: node --experimental-websocket server.mjs --port 0 [--state-dir DIR] [--s3-endpoint URL]
 //        (prints {"port": N} when ready, after the journals are replayed)
 
 import crypto from 'node:crypto';
@@ -35,6 +37,7 @@ import {
   validateResource,
 } from '@medplum/core';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
+import { ExportJobs } from './exports.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith('--') ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), [])
@@ -47,6 +50,8 @@ const ACCOUNT = '123456789012';
 const CREDENTIALS = Object.fromEntries(
   (process.env.HEALTHLAKE_CREDENTIALS ?? 'testing:testing').split(',').map((pair) => pair.split(':'))
 );
+// Where bulk exports write their NDJSON (the emulator's S3), and as whom (the first credentials).
+const S3_ENDPOINT = args['s3-endpoint'] ?? null;
 const SUPPORT = JSON.parse(fs.readFileSync(new URL('./support.json', import.meta.url), 'utf8')).healthlake;
 const DEFAULT_COUNT = 100;
 const MAX_COUNT = SUPPORT.maxCount;
@@ -136,6 +141,8 @@ function mutex() {
   };
 }
 const datastores = new Map(); // id -> { properties, repo, lock }
+const [[S3_KEY_ID, S3_SECRET]] = Object.entries(CREDENTIALS);
+const exportJobs = new ExportJobs(datastores, { endpoint: S3_ENDPOINT, region: REGION, keyId: S3_KEY_ID, secret: S3_SECRET });
 
 // --- Durable state (--state-dir) ------------------------------------------------------------------
 
@@ -521,6 +528,12 @@ async function handle(req, res) {
   if (!datastore) return send(res, 404, outcome('not-found', 'Datastore not found'));
   let fhirPath = found[2] && found[2] !== '/' ? found[2] : '/';
   if (req.method === 'GET' && fhirPath === '/metadata') return send(res, 200, CAPABILITIES);
+  const exported = await exportJobs.handle(req.method, found[1], decodeURIComponent(fhirPath), new URLSearchParams(rawQuery), raw, req.headers.host);
+  if (exported) {
+    const [status, body, headers = {}] = exported;
+    for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    return send(res, status, body);
+  }
 
   let query = new URLSearchParams(rawQuery);
   let method = req.method;

@@ -16,8 +16,10 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
+from telehealth.domain.exports import NDJSON, ExportAsked, ExportDestination, ExportLevel
 from telehealth.fhir.healthlake_support import HEALTHLAKE
 from telehealth.ports import FhirStoreError
 
@@ -37,6 +39,12 @@ def _path(resource_type: str, *parts: str) -> str:
     if not _TYPE.match(resource_type) or not all(_ID.match(p) or p in ("_history", "_search") for p in parts):
         raise ValueError("not a FHIR resource type or id")
     return "/".join((resource_type, *parts))
+
+
+def _export_job(job_id: str) -> str:
+    if not _ID.match(job_id):
+        raise ValueError("not an export job id")
+    return f"export/{job_id}"
 
 
 def next_page(base: str, link: str, searched: Mapping[str, str]) -> tuple[str, str, Form | None]:
@@ -130,6 +138,38 @@ class HealthLakeFhirStore:
 
     def transaction(self, entries: list[dict[str, Any]], *, kind: str = "transaction") -> dict[str, Any]:
         return self._call("POST", "", body={"resourceType": "Bundle", "type": kind, "entry": entries})
+
+    # --- bulk export: HealthLake's export job, into the tenant's export bucket ---------------------
+
+    def start_export(self, asked: ExportAsked, job_name: str, destination: ExportDestination) -> str:
+        """Starts HealthLake's export of what `asked` names (FHIR REST `$export`, which, unlike
+        the SDK's StartFHIRExportJob, takes a level, `_type` and `_since`); its job id. A 429 is
+        HealthLake running another export in the account."""
+        level = {
+            ExportLevel.SYSTEM: "$export",
+            ExportLevel.PATIENT: "Patient/$export",
+            ExportLevel.GROUP: f"{_path('Group', str(asked.group_id))}/$export",
+        }[asked.level]
+        query = [("_outputFormat", NDJSON), ("_type", ",".join(asked.types))]
+        if asked.since is not None:
+            query.append(("_since", asked.since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")))
+        body = {
+            "JobName": job_name,
+            "OutputDataConfig": {
+                "S3Configuration": {"S3Uri": destination.s3_uri, "KmsKeyId": destination.kms_key_id}
+            },
+            "DataAccessRoleArn": destination.role_arn,
+        }
+        answer = self._send("POST", f"{self._url(level)}?{urllib.parse.urlencode(query)}", body)
+        return str(answer["jobId"])
+
+    def export_status(self, job_id: str) -> str:
+        """The export job's status, in HealthLake's words (its message is not read: it may quote
+        what it could not export)."""
+        return str(self._call("GET", _export_job(job_id))["exportJobProperties"]["jobStatus"])
+
+    def cancel_export(self, job_id: str) -> None:
+        self._call("DELETE", _export_job(job_id))
 
     def ping(self) -> None:
         """The CapabilityStatement: proves the endpoint answers our signature, reads no record."""

@@ -22,6 +22,8 @@ OUTPUT_FORMATS = frozenset({NDJSON, "application/ndjson", "ndjson"})
 # them (`Group/care-team-<provider id>`). (An RPM program's patients join when RPM does.)
 CARE_TEAM_GROUP = "care-team-"
 POLL_AFTER = {"queued": 60, "waiting": 60, "running": 15}  # Retry-After, seconds
+# What one file the facade streams holds at most: a Lambda's answer is at most 6 MB.
+FILE_BYTES = 4 * 1024 * 1024
 KEPT_FOR = timedelta(days=7)  # a completed export's files, then gone (the bucket's lifecycle too)
 
 
@@ -108,10 +110,26 @@ def asked(
 
 
 @dataclass(frozen=True)
+class ExportDestination:
+    """Where HealthLake writes an export: under the tenant's export bucket, with the tenant's
+    key, as the data-access role HealthLake assumes for it."""
+
+    s3_uri: str
+    kms_key_id: str
+    role_arn: str
+
+
+@dataclass(frozen=True)
 class ExportFile:
+    """One file of a completed export as the manifest lists it: a run of whole lines of one of
+    HealthLake's objects, small enough for one response through the facade."""
+
     resource_type: str
     name: str  # the file's name under the export (its URL's last part)
     count: int
+    source: str  # the object's key in the tenant's export bucket
+    first_byte: int
+    last_byte: int  # inclusive, as an HTTP range says it
 
 
 @dataclass(frozen=True)
