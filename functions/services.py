@@ -218,7 +218,25 @@ def export_desk() -> ExportDesk:
     from telehealth.application.exports import ExportDesk
 
     store, healthlake, files = _export_parts()
-    return ExportDesk(store, files, scheduling_store(), audit_trail(), now, cancel=healthlake.cancel_export)
+    return ExportDesk(
+        store,
+        files,
+        scheduling_store(),
+        audit_trail(),
+        now,
+        cancel=healthlake.cancel_export,
+        wake=_wake_exports,
+    )
+
+
+def _wake_exports() -> None:
+    """The exports' runner, invoked asynchronously (Lambda queues it): an export asked for starts
+    now when none runs, not at the runner's next minute."""
+    import boto3
+
+    boto3.client("lambda").invoke(
+        FunctionName=os.environ["BULK_EXPORTS_FUNCTION"], InvocationType="Event", Payload=b"{}"
+    )
 
 
 @cache

@@ -338,6 +338,7 @@ API = Function(
         "invoke:subscription-delivery",  # a new subscription's signing secret
         "exports:read",  # a bulk export's files, streamed to the client that asked
         "fhir:export-cancel",  # a bulk export cancelled by its client
+        "invoke:bulk-exports",  # woken (asynchronously) when a bulk export is asked for
     ),
 )
 VISIT_TASKS = Function(
@@ -513,6 +514,8 @@ SUBSCRIPTION_NOTICES = Function(
 
 # Runs health systems' bulk exports (`$export`) as HealthLake export jobs, one at a time: starts
 # the next when none runs (HealthLake runs one per account), follows it, and indexes its files.
+# Every minute, and woken by the api (an asynchronous invoke) when an export is asked for: a rule
+# on an event would cost the stack six resources for what a minute's tick makes up anyway.
 # Reserved concurrency 1 in the tenant file: two runners would start two jobs.
 BULK_EXPORTS = Function(
     key="bulk-exports",
@@ -705,7 +708,13 @@ class Rule:
 
     @property
     def dlq(self) -> Queue:
-        return Queue(f"{self.key}-target-dlq", QueueRole.TARGET_DLQ)
+        """Every rule's target DLQ is the tenant's one: EventBridge marks each message with the
+        rule and target it failed (`RULE_ARN`, `TARGET_ARN`), which is what a queue per rule
+        told, at two resources of the stack's 500 per rule."""
+        return RULE_TARGETS_DLQ
+
+
+RULE_TARGETS_DLQ = Queue("rule-targets-dlq", QueueRole.TARGET_DLQ)
 
 
 CHIME_SOURCE = "aws.chime"
@@ -774,13 +783,6 @@ RULES: tuple[Rule, ...] = (
         description="Every minute: subscription heartbeats due, and notifications due another try",
         target=SUBSCRIPTION_NOTICES,
         schedule="rate(1 minute)",
-    ),
-    Rule(
-        key="export-requested",
-        bus=BusKind.TENANT,
-        description="A health system asked for a bulk export: start it if none runs",
-        target=BULK_EXPORTS,
-        event_pattern={"source": ["telehealth.exports"], "detail-type": ["Export.Requested"]},
     ),
     Rule(
         key="export-ticks",
@@ -971,6 +973,7 @@ def function_environment(
         + Queue(f"{SUBSCRIPTION_NOTICES.key}-dlq", QueueRole.FUNCTION_DLQ).name(tenant_id),
         # Bulk exports: where HealthLake writes them, with which key, as which role.
         "EXPORTS_BUCKET": bucket_name(tenant_id, "exports", account),
+        "BULK_EXPORTS_FUNCTION": BULK_EXPORTS.name(tenant_id),
         "EXPORTS_KEY": f"arn:aws:kms:{region}:{account}:alias/{PREFIX}/{tenant_id}",
         "EXPORT_ROLE_ARN": f"arn:aws:iam::{account}:role/{export_role_name(tenant_id)}",
         "BILLING_NPI": tenant.billing_npi or "",
@@ -1005,10 +1008,11 @@ def own_environment(
 
 
 def queues(functions: tuple[Function, ...] = FUNCTIONS) -> tuple[Queue, ...]:
-    """Every queue a tenant stack has: one DLQ per rule target and per asynchronous function."""
+    """Every queue a tenant stack has: the rules' targets' DLQ, and one per asynchronous function
+    (and stream consumer)."""
     rules = [r for r in RULES if not isinstance(r.target, Function) or r.target in functions]
     found = [r.dlq for r in rules] + [q for f in functions if (q := f.dlq) is not None]
-    return tuple(found)
+    return tuple(dict.fromkeys(found))
 
 
 # --- The HTTP API ---------------------------------------------------------------------------------

@@ -156,6 +156,17 @@ def test_bad_kick_offs_and_unknown_exports_get_an_operation_outcome_and_start_no
     assert said in issue["diagnostics"]
 
 
+def test_the_capability_statement_offers_bulk_export(gateway: str) -> None:
+    statement = Facade(gateway, None).get("metadata").json()
+    assert statement["instantiates"] == ["http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"]
+    (rest,) = statement["rest"]
+    assert [o["name"] for o in rest["operation"]] == ["export"]
+    patient = next(r for r in rest["resource"] if r["type"] == "Patient")
+    assert patient["operation"][0]["definition"].endswith("/patient-export")
+    assert "Group/care-team-<provider id>/$export" in rest["documentation"]
+    get_fhir_model_class("CapabilityStatement").model_validate(statement)
+
+
 def test_only_a_machine_client_with_read_scopes_exports(platform: LocalPlatform, gateway: str) -> None:
     staff = user_tokens(platform, RIVERSIDE, "staff@riverside.example")["access"]
     assert (

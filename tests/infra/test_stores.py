@@ -283,8 +283,11 @@ def test_tables_and_buckets_are_in_a_backup_plan_copied_to_another_region(assemb
             b
             for b, r in template.of_type("AWS::S3::Bucket").items()
             if "LoggingConfiguration" in r["Properties"]
-            # The web build is deployed again from the repository, and CDN logs hold no PHI.
-            and not any(p in render(r["Properties"]["BucketName"]) for p in ("-web-", "-cdn-logs-"))
+            # The web build is deployed again from the repository, and CDN logs hold no PHI;
+            # bulk exports are a week's copies of HealthLake, which is backed up.
+            and not any(
+                p in render(r["Properties"]["BucketName"]) for p in ("-web-", "-cdn-logs-", "-exports-")
+            )
         ]:
             assert logical_id in selected, f"{logical_id} is not backed up"
         copy_stack = assembly.templates[f"telehealth-{tenant.id}-backup-copy"]

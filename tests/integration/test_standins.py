@@ -6,9 +6,11 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -272,14 +274,23 @@ def test_requests_without_a_valid_healthlake_signature_are_refused(
 class HealthLakeProcess:
     """The stand-in, started as the platform starts it, plus `--state-dir`."""
 
-    def __init__(self, state_dir: Path, log: Path, avoid_port: int | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, log: Path, avoid_port: int | None = None, s3_endpoint: str | None = None
+    ) -> None:
         port = free_port()
         while port == avoid_port:  # a restart must show the endpoint following the port
             port = free_port()
         command = ["node", "--experimental-websocket", str(ROOT / "local/standins/healthlake/server.mjs")]
         with log.open("ab") as errors:
             self.process = subprocess.Popen(
-                [*command, "--port", str(port), "--state-dir", str(state_dir)],
+                [
+                    *command,
+                    "--port",
+                    str(port),
+                    "--state-dir",
+                    str(state_dir),
+                    *(["--s3-endpoint", s3_endpoint] if s3_endpoint else []),
+                ],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 stderr=errors,
@@ -329,11 +340,13 @@ def healthlake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     started: list[HealthLakeProcess] = []
 
-    def start(previous: HealthLakeProcess | None = None) -> HealthLakeProcess:
+    def start(previous: HealthLakeProcess | None = None, s3_endpoint: str | None = None) -> HealthLakeProcess:
         if previous is not None:
             previous.stop()
         log = tmp_path / "healthlake.log"
-        started.append(HealthLakeProcess(tmp_path / "state", log, previous.port if previous else None))
+        started.append(
+            HealthLakeProcess(tmp_path / "state", log, previous.port if previous else None, s3_endpoint)
+        )
         return started[-1]
 
     yield start
@@ -743,4 +756,100 @@ def test_a_concatenation_pipeline_follows_a_capture(
     meetings.delete_meeting(meeting["MeetingId"])
     eventually(
         lambda: _event_types(platform, meeting["MeetingId"]).count("chime:MediaPipelineInProgress") == 2
+    )
+
+
+# --- HealthLake's bulk export: one job at a time in the account, NDJSON into S3 ---------------------
+
+
+class HeldBucket:
+    """S3 as the stand-in writes an export to it, answering each PUT only once `release` is set:
+    meanwhile the export job is running."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+        bucket = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                bucket.release.wait(30)
+                bucket.objects[self.path] = (body, {k.lower(): v for k, v in self.headers.items()})
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+EXPORT_BODY = {
+    "JobName": "x",
+    "OutputDataConfig": {
+        "S3Configuration": {"S3Uri": "s3://exports-bucket/exports/x1", "KmsKeyId": "alias/telehealth/t"}
+    },
+    "DataAccessRoleArn": "arn:aws:iam::123456789012:role/telehealth-t-healthlake-exports",
+}
+
+
+def _export(running: HealthLakeProcess, datastore_id: str, path: str, body: Any) -> Reply:
+    url = running.endpoint(datastore_id) + path
+    data = json.dumps(body).encode()
+    signed = _signed(url, "healthlake", method="POST", body=data, content_type="application/json")
+    return http("POST", url, headers=dict(signed.headers), body=data)
+
+
+def test_the_stand_in_runs_one_export_job_at_a_time_in_the_account_into_s3(
+    healthlake: Callable[..., HealthLakeProcess],
+) -> None:
+    bucket = HeldBucket()
+    running = healthlake(s3_endpoint=bucket.url)
+    mine, theirs = _new_datastore(running), _new_datastore(running)
+    store = running.store(mine)
+    patient = store.put(_patient())
+    store.put({"resourceType": "Group", "id": "care-team-dr-a", "type": "person", "actual": True})
+
+    # What HealthLake refuses, before any job starts.
+    for path, body, status in (
+        ("$export", {**EXPORT_BODY, "DataAccessRoleArn": "not-a-role"}, 400),
+        ("$export", {"JobName": "x"}, 400),
+        ("$export?_elements=id", EXPORT_BODY, 400),
+        ("Group/not-there/$export", EXPORT_BODY, 404),
+    ):
+        assert _export(running, mine, path, body).status == status, path
+
+    started = _export(running, mine, "$export?_type=Patient", EXPORT_BODY)
+    assert started.status == 202, started.body
+    job_id = started.json()["jobId"]
+    assert started.headers["Content-Location"].endswith(f"/r4/export/{job_id}")
+    # Another data store's export, in the same account, waits for this one: refused meanwhile.
+    refused = _export(running, theirs, "$export", EXPORT_BODY)
+    assert refused.status == 429, refused.body
+    assert store.export_status(job_id) == "IN_PROGRESS"
+
+    bucket.release.set()
+    eventually(lambda: store.export_status(job_id) == "COMPLETED")
+    ((key, (body, headers)),) = bucket.objects.items()
+    assert key == f"/exports-bucket/exports/x1/{mine}-FHIR_EXPORT-{job_id}/Patient/Patient-0.ndjson"
+    assert [json.loads(line)["id"] for line in body.decode().splitlines()] == [patient["id"]]
+    assert headers["x-amz-server-side-encryption"] == "aws:kms"
+    assert headers["x-amz-server-side-encryption-aws-kms-key-id"] == "alias/telehealth/t"
+    assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    # Free again; a cancelled job is cancelled, and one that finished cannot be.
+    again = _export(running, theirs, "$export", EXPORT_BODY)
+    assert again.status == 202
+    cancel_url = running.endpoint(theirs) + f"export/{again.json()['jobId']}"
+    signed = _signed(cancel_url, "healthlake", method="DELETE")
+    assert http("DELETE", cancel_url, headers=dict(signed.headers)).status in (202, 400)
+    finished = running.endpoint(mine) + f"export/{job_id}"
+    assert (
+        http(
+            "DELETE", finished, headers=dict(_signed(finished, "healthlake", method="DELETE").headers)
+        ).status
+        == 400
     )

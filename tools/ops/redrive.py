@@ -40,10 +40,17 @@ def _redrive_to(queue: topology.Queue) -> tuple[str, Any]:
         if function.dlq == queue:
             handled = queue.role is topology.QueueRole.FUNCTION_DLQ
             return ("function", function) if handled else ("none", function)
-    for rule in topology.RULES:
-        if rule.dlq == queue:
-            return ("function", rule.target) if isinstance(rule.target, topology.Function) else ("bus", None)
+    if queue == topology.RULE_TARGETS_DLQ:
+        return "target", None  # each message's own (EventBridge's TARGET_ARN)
     raise SystemExit(f"No dead-letter queue {queue.key!r}")
+
+
+def _target_of(message: dict[str, Any], tenant_id: str) -> topology.Function | None:
+    """The function a rule failed to deliver the message to (its TARGET_ARN), or None for a
+    container task, whose event goes back on the bus."""
+    arn = message.get("MessageAttributes", {}).get("TARGET_ARN", {}).get("StringValue", "")
+    name = arn.rsplit(":", 1)[-1] if ":function:" in arn else None
+    return next((f for f in topology.FUNCTIONS if f.name(tenant_id) == name), None)
 
 
 def dead_letters(target: Target, queue_key: str, *, acknowledge: bool = False) -> Counter[str]:
@@ -60,15 +67,21 @@ def dead_letters(target: Target, queue_key: str, *, acknowledge: bool = False) -
     url = sqs.get_queue_url(QueueName=queue.name(tenant_id))["QueueUrl"]
     done: Counter[str] = Counter()
     while messages := sqs.receive_message(
-        QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
+        QueueUrl=url,
+        MaxNumberOfMessages=10,
+        WaitTimeSeconds=1,
+        VisibilityTimeout=60,
+        MessageAttributeNames=["All"],
     ).get("Messages", []):
         for message in messages:
+            if kind == "target":
+                to = _target_of(message, tenant_id)
             if kind == "none":
                 if not acknowledge:
                     done["kept (stream metadata: pass --acknowledge to delete)"] += 1
                     continue
                 done["acknowledged"] += 1
-            elif kind == "function":
+            elif kind == "function" or (kind == "target" and to is not None):
                 boto3.client("lambda").invoke(
                     FunctionName=to.name(tenant_id), InvocationType="Event", Payload=message["Body"].encode()
                 )

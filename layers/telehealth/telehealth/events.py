@@ -282,14 +282,6 @@ class SubscriptionRequested(DomainEvent):
     subscription_id: str
 
 
-class ExportRequested(DomainEvent):
-    """A health system asked for a bulk export: the exports' runner starts it when its turn comes."""
-
-    source: ClassVar[str] = "telehealth.exports"
-    detail_type: ClassVar[str] = "Export.Requested"
-    export_id: str
-
-
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
@@ -317,5 +309,4 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     CoverageRecorded,
     CoverageChecked,
     SubscriptionRequested,
-    ExportRequested,
 )

@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from telehealth.application.audit import AuditTrail
-from telehealth.application.booking import announce
 from telehealth.application.callers import Caller
 from telehealth.application.fhir_facade import CareTeams, FacadeError
 from telehealth.domain.appointments import Actor
@@ -49,7 +48,6 @@ from telehealth.domain.fhir_access import (
     patients_of,
 )
 from telehealth.domain.ids import new_id
-from telehealth.events import ExportRequested
 from telehealth.ports import FhirStoreError, OutboxEntry, StaleWriteError
 
 logger = logging.getLogger(__name__)
@@ -139,9 +137,11 @@ class ExportDesk:
         clock: Callable[[], datetime],
         *,
         cancel: Callable[[str], None],
+        wake: Callable[[], None],
     ) -> None:
         self.store, self.files, self.providers, self.trail, self.clock = store, files, providers, trail, clock
         self._cancel_job = cancel  # HealthLake's job, when one runs
+        self._wake_runner = wake  # the runner, now rather than at its next minute
 
     def kick_off(
         self,
@@ -164,8 +164,12 @@ class ExportDesk:
                     raise _refused(404, "not-found", f"No such group: Group/{group_id}.")
             job = ExportJob(new_id(now).lower(), caller.subject, request, requested_url, now)
             audit = self.trail.entry(self.trail.agent(caller), Interaction.SEARCH, [_entity(job)], now)
-            self.store.add_export(job, [announce(ExportRequested(export_id=job.export_id), now), audit])
-            return job
+            self.store.add_export(job, [audit])
+        try:
+            self._wake_runner()
+        except Exception as error:  # the runner's next minute starts it anyway
+            logger.warning("the exports' runner was not woken (%s)", type(error).__name__)
+        return job
 
     def status(self, caller: Caller, export_id: str) -> tuple[ExportJob, int]:
         """The client's export and how many of the clinic's are ahead of it (while queued)."""

@@ -62,7 +62,10 @@ class AuditFact:
 
 # Resources the platform keeps outside the clinical record (its own table, not the FHIR store): an
 # AuditEvent names them by identifier, since a reference would not resolve in the record.
-KEPT_OUTSIDE_THE_RECORD = {"Subscription": "urn:telehealth:subscription"}
+KEPT_OUTSIDE_THE_RECORD = {
+    "Subscription": "urn:telehealth:subscription",
+    "Export": "urn:telehealth:bulk-export",
+}
 
 
 def _entity(reference: str) -> dict[str, Any]:

@@ -47,7 +47,18 @@ WRITE_NOTES = {
     ),
 }
 # When the statement last changed in substance: it is the same for every tenant and request.
-RELEASED = "2026-11-30"
+RELEASED = "2026-12-01"
+# FHIR Bulk Data Access (`$export`): system, Patient and Group level.
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata"
+BULK_EXPORT_NOTE = (
+    "Bulk export (FHIR Bulk Data Access, for machine clients): GET [base]/$export, "
+    "[base]/Patient/$export or [base]/Group/care-team-<provider id>/$export (the patients who have "
+    "or had a visit with that provider) with Prefer: respond-async; _outputFormat (NDJSON), _type "
+    "(the types the token may read) and _since. Poll Content-Location (202 with X-Progress and "
+    "Retry-After; exports run one at a time, and wait while HealthLake runs another in the account), "
+    "then read each file in the manifest with the same token (requiresAccessToken). DELETE the status "
+    "URL to cancel. Files are kept seven days."
+)
 
 
 def capability_statement(base_url: str, token_endpoint: str, *, insurance: bool = True) -> dict[str, Any]:
@@ -62,6 +73,7 @@ def capability_statement(base_url: str, token_endpoint: str, *, insurance: bool 
         "software": {"name": "telehealth FHIR facade"},
         "implementation": {"description": "The clinic's FHIR R4 API", "url": base_url},
         "fhirVersion": "4.0.1",
+        "instantiates": [f"{BULK_DATA}/CapabilityStatement/bulk-data"],
         "format": ["json"],
         "rest": [
             {
@@ -78,10 +90,12 @@ def capability_statement(base_url: str, token_endpoint: str, *, insurance: bool 
                         {"url": OAUTH_URIS, "extension": [{"url": "token", "valueUri": token_endpoint}]}
                     ],
                 },
+                "documentation": BULK_EXPORT_NOTE,
                 "resource": [
                     *(_resource(kind, insurance) for kind in FACADE_RESOURCE_TYPES),
                     _subscription_resource(),
                 ],
+                "operation": [{"name": "export", "definition": f"{BULK_DATA}/OperationDefinition/export"}],
             }
         ],
     }
@@ -113,6 +127,15 @@ def _resource(resource_type: str, insurance: bool) -> dict[str, Any]:
         "searchParam": [
             {"name": p.name, "type": p.type.value} for p in support.search_parameters(resource_type)
         ],
+        **(
+            {
+                "operation": [
+                    {"name": "export", "definition": f"{BULK_DATA}/OperationDefinition/patient-export"}
+                ]
+            }
+            if resource_type == "Patient"
+            else {}
+        ),
     }
 
 
