@@ -834,12 +834,12 @@ def test_the_stand_in_runs_one_export_job_at_a_time_in_the_account_into_s3(
 
     bucket.release.set()
     eventually(lambda: store.export_status(job_id) == "COMPLETED")
-    ((key, (body, headers)),) = bucket.objects.items()
+    ((key, (written, sent)),) = bucket.objects.items()
     assert key == f"/exports-bucket/exports/x1/{mine}-FHIR_EXPORT-{job_id}/Patient/Patient-0.ndjson"
-    assert [json.loads(line)["id"] for line in body.decode().splitlines()] == [patient["id"]]
-    assert headers["x-amz-server-side-encryption"] == "aws:kms"
-    assert headers["x-amz-server-side-encryption-aws-kms-key-id"] == "alias/telehealth/t"
-    assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    assert [json.loads(line)["id"] for line in written.decode().splitlines()] == [patient["id"]]
+    assert sent["x-amz-server-side-encryption"] == "aws:kms"
+    assert sent["x-amz-server-side-encryption-aws-kms-key-id"] == "alias/telehealth/t"
+    assert sent["authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
     # Free again; a cancelled job is cancelled, and one that finished cannot be.
     again = _export(running, theirs, "$export", EXPORT_BODY)
     assert again.status == 202
