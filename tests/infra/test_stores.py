@@ -341,3 +341,67 @@ def test_the_subscription_notices_may_set_a_notification_aside_on_their_own_dlq_
     assert not policies.decide(Access(delivery, "sqs:SendMessage", queue)).allowed
     table = str(policies.physical(riverside.one("AWS::DynamoDB::Table")[0], "Arn"))
     assert not policies.decide(Access(delivery, "dynamodb:GetItem", table)).allowed
+
+
+def test_bulk_exports_are_started_by_their_runner_alone_as_the_tenants_export_role(
+    assembly: Assembly,
+) -> None:
+    """HealthLake's export job, decided by IAM over the synthesized template: the runner starts it
+    passing the tenant's export role, to HealthLake only; the api may cancel one and read the
+    files, not start one; a function with no part in exports reads no file. The export role is
+    HealthLake's, for this data store, and writes the export bucket alone."""
+    riverside = assembly.tenant("riverside")
+    policies = TemplatePolicies.load(
+        riverside.body,
+        assembly.baseline("us-east-1").body,
+        tenant_id="riverside",
+        account=FAKE_ACCOUNT,
+        region="us-east-1",
+    )
+    tenant = next(t for t in assembly.tenants if t.id == "riverside")
+    environment = topology.function_environment(tenant, **{**FUNCTION_ENVIRONMENT, "account": FAKE_ACCOUNT})
+    (store_id,) = riverside.of_type("AWS::HealthLake::FHIRDatastore")
+    datastore = f"arn:aws:healthlake:us-east-1:{FAKE_ACCOUNT}:datastore/fhir/local"  # as policies resolve it
+    role = environment["EXPORT_ROLE_ARN"]
+    exports_bucket = f"arn:aws:s3:::{environment['EXPORTS_BUCKET']}"
+    runner, api, other = "function:bulk-exports", "function:api", "function:subscription-notices"
+    to_healthlake = {"iam:PassedToService": "healthlake.amazonaws.com"}
+    start = "healthlake:StartFHIRExportJobWithPost"
+    assert policies.decide(Access(runner, start, datastore)).allowed
+    assert policies.decide(Access(runner, "iam:PassRole", role, to_healthlake)).allowed
+    assert not policies.decide(
+        Access(runner, "iam:PassRole", role, {"iam:PassedToService": "lambda.amazonaws.com"})
+    ).allowed
+    assert not policies.decide(
+        Access(runner, "iam:PassRole", role.replace("exports", "other"), to_healthlake)
+    ).allowed
+    assert not policies.decide(Access(api, start, datastore)).allowed
+    assert not policies.decide(Access(api, "iam:PassRole", role, to_healthlake)).allowed
+    assert policies.decide(Access(api, "healthlake:CancelFHIRExportJobWithDelete", datastore)).allowed
+    assert policies.decide(Access(api, "s3:GetObject", f"{exports_bucket}/exports/x/a.ndjson")).allowed
+    assert not policies.decide(Access(other, "s3:GetObject", f"{exports_bucket}/exports/x/a.ndjson")).allowed
+
+    (role_id,) = [
+        lid
+        for lid, r in riverside.of_type("AWS::IAM::Role").items()
+        if render(r["Properties"].get("RoleName")) == topology.export_role_name("riverside")
+    ]
+    (trust,) = riverside.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "healthlake.amazonaws.com"}
+    assert trust["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [store_id, "DatastoreArn"]}
+    written = [
+        s
+        for lid, r in riverside.of_type("AWS::IAM::Policy").items()
+        if {"Ref": role_id} in r["Properties"]["Roles"]
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if any(
+            str(a).startswith("s3:Put")
+            for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        )
+    ]
+    (bucket_id,) = [
+        lid
+        for lid, r in riverside.of_type("AWS::S3::Bucket").items()
+        if "-exports-" in render(r["Properties"]["BucketName"])
+    ]
+    assert written and all(bucket_id in json.dumps(s["Resource"]) for s in written)
