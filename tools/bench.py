@@ -55,7 +55,8 @@
 - integrations: a health system's doors, end to end through the local gateway: HL7 v2 ADT
   messages acknowledged a second (one sender, and four at once) with each ACK's latency, and a
   FHIR subscription's notification delay from a booking's answer to the notification's arrival at
-  a receiver on loopback (p50/p99; through the outbox, the bus, the notices and delivery functions).
+  a receiver on loopback (p50/p99; through the outbox, the bus, the notices and delivery functions);
+  and a bulk export's throughput (resources a second, from kick-off to every file read).
 
 `python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|browser|relay|payments|notes|integrations`
 runs one part.
@@ -1137,7 +1138,7 @@ def integrations_figures() -> None:
             machine = mint_client_credentials_token(
                 issuer=tenant.issuers["workforce"],
                 client_id="bench-subscriber",
-                scopes=["system/Subscription.cruds"],
+                scopes=["system/Subscription.cruds", "system/Appointment.rs"],
             )
             subscription = {
                 "resourceType": "Subscription",
@@ -1203,8 +1204,72 @@ def integrations_figures() -> None:
                 f"  a subscription's notification, from a booking's answer to the receiver ({len(delays)} bookings):"
                 f" p50 {_percentile(delays, 50):.0f} ms, p99 {_percentile(delays, 99):.0f} ms"
             )
+            _export_figures(platform, gateway, tenant, http)
         finally:
             platform.stop()
+
+
+EXPORT_OBSERVATIONS = 10_000
+
+
+def _export_figures(platform: Any, gateway: str, tenant: Any, http: Any) -> None:
+    """A bulk export's throughput: synthetic Observations put straight into the HealthLake
+    stand-in, then a system `$export` kicked off, polled to its manifest and every file read
+    through the facade, as a bulk client does."""
+    import urllib.request
+
+    from local.tokens import mint_client_credentials_token
+    from telehealth.adapters.healthlake import HealthLakeFhirStore
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    store = HealthLakeFhirStore(platform.fhir_endpoints["riverside"], region=tenant.region)
+    patient = store.create({"resourceType": "Patient", "name": [{"family": "Benchexport"}]})["id"]
+    observation = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "subject": {"reference": f"Patient/{patient}"},
+        "effectiveDateTime": "2026-12-01T09:00:00Z",
+        "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"},
+    }
+    for _ in range(EXPORT_OBSERVATIONS // 200):
+        store.transaction(
+            [{"request": {"method": "POST", "url": "Observation"}, "resource": observation}] * 200,
+            kind="batch",
+        )
+    machine = mint_client_credentials_token(
+        issuer=tenant.issuers["workforce"], client_id="bench-exporter", scopes=["system/*.rs"]
+    )
+    fhir_json = "application/fhir+json"
+    request = urllib.request.Request(  # noqa: S310 (the local gateway)
+        f"{gateway}/fhir/r4/$export?_type=Patient,Observation",
+        headers={"Authorization": machine, "Prefer": "respond-async", "Accept": fhir_json},
+    )
+    started = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+        status_url = answer.headers["Content-Location"]
+    while True:
+        status, body = http("GET", status_url, machine, None, fhir_json)
+        if status == 200:
+            break
+        assert status == 202, body
+        time.sleep(0.2)
+    manifested = time.perf_counter()
+    manifest = json.loads(body)
+    lines = 0
+    for output in manifest["output"]:
+        status, body = http("GET", output["url"], machine, None, fhir_json)
+        assert status == 200, body[:200]
+        lines += body.count(b"\n")
+    done = time.perf_counter()
+    counted = sum(o["count"] for o in manifest["output"])
+    assert lines == counted, (lines, counted)
+    print(
+        f"  a system export of {counted} resources in {len(manifest['output'])} files: manifest after"
+        f" {manifested - started:.1f} s, files read in {done - manifested:.1f} s;"
+        f" {counted / (done - started):.0f} resources/s end to end"
+    )
 
 
 def _prescription_figures(api: CountedApi, platform: Any, provider: dict[str, str], path: str) -> None:
