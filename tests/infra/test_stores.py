@@ -307,6 +307,17 @@ def test_each_tenant_has_an_r4_healthlake_store_with_its_own_key(assembly: Assem
         assert kms["KmsKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
 
 
+def _riverside_policies(assembly: Assembly) -> TemplatePolicies:
+    """Riverside's policies, as IAM would decide over the synthesized template."""
+    return TemplatePolicies.load(
+        assembly.tenant("riverside").body,
+        assembly.baseline("us-east-1").body,
+        tenant_id="riverside",
+        account=FAKE_ACCOUNT,
+        region="us-east-1",
+    )
+
+
 def test_the_subscription_notices_may_set_a_notification_aside_on_their_own_dlq_alone(
     assembly: Assembly,
 ) -> None:
@@ -315,13 +326,7 @@ def test_the_subscription_notices_may_set_a_notification_aside_on_their_own_dlq_
     encrypted with, as IAM decides it over the synthesized template; the delivery function, on the
     egress path, may neither send there nor read the table."""
     riverside = assembly.tenant("riverside")
-    policies = TemplatePolicies.load(
-        riverside.body,
-        assembly.baseline("us-east-1").body,
-        tenant_id="riverside",
-        account=FAKE_ACCOUNT,
-        region="us-east-1",
-    )
+    policies = _riverside_policies(assembly)
     dlq = topology.SUBSCRIPTION_NOTICES.dlq
     assert dlq is not None
     (queue_id,) = [
@@ -351,13 +356,7 @@ def test_bulk_exports_are_started_by_their_runner_alone_as_the_tenants_export_ro
     files, not start one; a function with no part in exports reads no file. The export role is
     HealthLake's, for this data store, and writes the export bucket alone."""
     riverside = assembly.tenant("riverside")
-    policies = TemplatePolicies.load(
-        riverside.body,
-        assembly.baseline("us-east-1").body,
-        tenant_id="riverside",
-        account=FAKE_ACCOUNT,
-        region="us-east-1",
-    )
+    policies = _riverside_policies(assembly)
     tenant = next(t for t in assembly.tenants if t.id == "riverside")
     environment = topology.function_environment(tenant, **{**FUNCTION_ENVIRONMENT, "account": FAKE_ACCOUNT})
     (store_id,) = riverside.of_type("AWS::HealthLake::FHIRDatastore")
