@@ -19,6 +19,7 @@ from constructs import Construct
 from infra import topology
 from infra.compliance import acknowledge
 from infra.tenants import Tenant
+from telehealth.domain.exports import EXPORTS_PREFIX
 
 # HIPAA: documentation and audit records are kept six years (45 CFR 164.316(b)(2)); a leap day
 # or two on top so that the last day is never cut short.
@@ -295,9 +296,11 @@ class ClinicData(Construct):
             replication_ack="exports-bucket-replication",
             lifecycle_rules=[
                 _abort_uploads(),
+                # A week from when the export completes (the facade's rule), counted here from
+                # when each object was written: three days more for a long export job.
                 s3.LifecycleRule(
                     id="exports-kept-a-week",
-                    expiration=Duration.days(8),
+                    expiration=Duration.days(10),
                     noncurrent_version_expiration=Duration.days(1),
                 ),
             ],
@@ -315,14 +318,25 @@ class ClinicData(Construct):
                 },
             ),
         )
-        self.exports.grant_put(self.export_role)
+        self.export_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"], resources=[self.exports.arn_for_objects(f"{EXPORTS_PREFIX}/*")]
+            )
+        )
         self.export_role.add_to_policy(
             iam.PolicyStatement(
                 actions=["s3:ListBucket", "s3:GetBucketPublicAccessBlock", "s3:GetEncryptionConfiguration"],
                 resources=[self.exports.bucket_arn],
             )
         )
-        key.grant(self.export_role, "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt")
+        # The tenant's key, for S3's encryption of what it writes there, and for nothing else.
+        self.export_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
 
     @property
     def fhir_store_arn(self) -> str:

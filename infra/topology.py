@@ -522,8 +522,9 @@ BULK_EXPORTS = Function(
     handler="functions.events.bulk_exports.lambda_handler",
     invocation=Invocation.EVENT,
     description="Runs health systems' bulk exports one at a time as HealthLake export jobs",
-    # It follows a job it started for up to 20 s, then reads each file once to index it.
-    timeout_s=120,
+    # It follows a job it started for up to 20 s; a completed job's objects are each read once to
+    # index them, at S3's pace (a few GB in Lambda's fifteen minutes).
+    timeout_s=900,
     # fhir:write: a care team's Group, which a Group export reads its members from.
     grants=("table:write", "key:use", "fhir:write", "fhir:export", "exports:read"),
 )

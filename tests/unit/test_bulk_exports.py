@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -80,8 +81,10 @@ class HealthLake:
         self.started: list[tuple[ExportAsked, str, ExportDestination]] = []
         self.written: list[dict[str, Any]] = []
         self.busy_elsewhere = False
+        self.meanwhile: Callable[[], None] = lambda: None  # what happens while HealthLake starts it
 
     def start_export(self, asked: ExportAsked, job_name: str, destination: ExportDestination) -> str:
+        self.meanwhile()
         if self.busy_elsewhere or "IN_PROGRESS" in self.jobs.values():
             raise FhirStoreError(429, ("throttled",))
         job_id = f"hl{len(self.jobs)}"
@@ -108,10 +111,10 @@ class Files:
             b'{"resourceType":"Appointment","id":"a1","participant":[{"actor":{"reference":"Patient/p1"}}]}\n'
         )
 
-    def index(self, prefix: str) -> list[ExportFile]:
-        return [ExportFile("Appointment", "Appointment-1.ndjson", 1, f"{prefix}/x.ndjson", 0, 99)]
+    def index(self, prefix: str, job_id: str) -> list[ExportFile]:
+        return [ExportFile("Appointment", "Appointment-1.ndjson", 1, f"{prefix}/{job_id}/x.ndjson", 0, 99)]
 
-    def read(self, file: ExportFile) -> bytes:
+    def read(self, file: ExportFile) -> bytes | None:
         return self.content
 
 
@@ -230,6 +233,21 @@ def test_a_cancelled_export_stops_healthlakes_job_and_is_gone_for_good() -> None
     assert clinic.store.jobs[job.export_id].state is ExportState.CANCELLED
 
 
+def test_an_export_cancelled_while_its_job_starts_leaves_no_healthlake_job_running() -> None:
+    clinic = Clinic()
+    job = clinic.ask()
+    clinic.healthlake.meanwhile = lambda: clinic.desk.cancel(CLIENT, job.export_id)
+    clinic.runner.advance(patience_s=0)
+    assert clinic.store.jobs[job.export_id].state is ExportState.CANCELLED
+    assert clinic.healthlake.jobs == {"hl0": "CANCEL_COMPLETED"}
+    # Cancelled before the runner took it: nothing starts at all.
+    clinic.healthlake.meanwhile = lambda: None
+    other = clinic.ask()
+    clinic.desk.cancel(CLIENT, other.export_id)
+    clinic.runner.advance(patience_s=0)
+    assert len(clinic.healthlake.started) == 1
+
+
 def test_a_file_is_its_owners_and_its_read_audited_naming_each_patient() -> None:
     clinic = Clinic()
     job = clinic.ask()
@@ -245,6 +263,10 @@ def test_a_file_is_its_owners_and_its_read_audited_naming_each_patient() -> None
     read = clinic.store.audited()[-1]
     assert [e["what"].get("reference") for e in read["entity"]] == [None, "Patient/p1"]
     assert read["entity"][0]["what"]["identifier"]["value"] == job.export_id
+    # A later token of the client's, narrower, reads no file of a type it no longer reads.
+    narrower = Caller(Actor.MACHINE, "ehr", frozenset({"system/Patient.rs"}), frozenset())
+    with pytest.raises(FacadeError, match="do not allow reading Appointment"):
+        clinic.desk.file(narrower, job.export_id, "Appointment-1.ndjson")
     clinic.now += timedelta(days=8)
     with pytest.raises(FacadeError, match="no longer kept"):
         clinic.desk.file(CLIENT, job.export_id, "Appointment-1.ndjson")
@@ -300,14 +322,19 @@ def test_healthlakes_objects_are_cut_into_files_of_whole_lines_that_add_up_to_th
     bucket = _Bucket(
         {"exports/x/P/Patient-0.ndjson": patients, "exports/x/O/Observation-0.ndjson": last_without_newline}
     )
+    bucket.objects["exports/x/ds-FHIR_EXPORT-other/P/Patient-0.ndjson"] = b"not this job's\n"
+    bucket.objects = {
+        k.replace("exports/x/", "exports/x/ds-FHIR_EXPORT-job1/", 1) if "other" not in k else k: v
+        for k, v in bucket.objects.items()
+    }
     files = S3ExportFiles("b", bucket, file_bytes=100)
-    found = files.index("exports/x/")
+    found = files.index("exports/x/", "job1")
     by_type: dict[str, list[ExportFile]] = {}
     for file in found:
         by_type.setdefault(file.resource_type, []).append(file)
     assert [f.name for f in by_type["Patient"]] == [f"Patient-{n}.ndjson" for n in range(1, 6)]
     assert all(f.last_byte - f.first_byte < 100 for f in by_type["Patient"])
-    assert b"".join(files.read(f) for f in by_type["Patient"]) == patients
+    assert b"".join(files.read(f) or b"" for f in by_type["Patient"]) == patients
     assert sum(f.count for f in by_type["Patient"]) == 10
     (observations,) = by_type["Observation"]
     assert (observations.count, files.read(observations)) == (1, last_without_newline)

@@ -57,7 +57,7 @@ def test_a_job_says_where_it_stands_then_lists_its_files_for_a_token() -> None:
     )
     assert (job.progress(ahead=2), job.retry_after) == ("queued: 2 exports of this clinic ahead", 60)
     assert "one export at a time in the account" in job.waiting().progress(0)
-    running = job.waiting().started("hl-1")
+    running = job.waiting().started("hl-1", NOW + timedelta(minutes=1))
     assert (running.state, running.healthlake_job, running.progress(0)) == (
         ExportState.RUNNING,
         "hl-1",
@@ -70,7 +70,7 @@ def test_a_job_says_where_it_stands_then_lists_its_files_for_a_token() -> None:
     assert done.state.finished and not done.expired(NOW + timedelta(days=6))
     assert done.expired(NOW + timedelta(days=8))
     assert manifest(done, "https://api/fhir/r4") == {
-        "transactionTime": "2026-12-01T12:00:00Z",
+        "transactionTime": "2026-12-01T12:01:00Z",  # when HealthLake started it
         "request": "https://api/fhir/r4/$export",
         "requiresAccessToken": True,
         "output": [

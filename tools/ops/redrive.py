@@ -45,12 +45,17 @@ def _redrive_to(queue: topology.Queue) -> tuple[str, Any]:
     raise SystemExit(f"No dead-letter queue {queue.key!r}")
 
 
-def _target_of(message: dict[str, Any], tenant_id: str) -> topology.Function | None:
-    """The function a rule failed to deliver the message to (its TARGET_ARN), or None for a
-    container task, whose event goes back on the bus."""
-    arn = message.get("MessageAttributes", {}).get("TARGET_ARN", {}).get("StringValue", "")
-    name = arn.rsplit(":", 1)[-1] if ":function:" in arn else None
-    return next((f for f in topology.FUNCTIONS if f.name(tenant_id) == name), None)
+def _target_of(message: dict[str, Any], tenant_id: str) -> tuple[str, Any]:
+    """Where a rule's undelivered event goes back to, by the rule EventBridge names on it
+    (`RULE_ARN`): its function, or the tenant bus for a container task; ("none", None) for a
+    message no rule of the topology explains, which stays in the queue."""
+    arn = message.get("MessageAttributes", {}).get("RULE_ARN", {}).get("StringValue", "")
+    rule = next((r for r in topology.RULES if arn.endswith(f"/{r.name(tenant_id)}")), None)
+    if rule is None:
+        return "none", None
+    if isinstance(rule.target, topology.Function):
+        return "function", rule.target
+    return ("bus", None) if rule.bus is topology.BusKind.TENANT else ("none", None)
 
 
 def dead_letters(target: Target, queue_key: str, *, acknowledge: bool = False) -> Counter[str]:
@@ -74,21 +79,23 @@ def dead_letters(target: Target, queue_key: str, *, acknowledge: bool = False) -
         MessageAttributeNames=["All"],
     ).get("Messages", []):
         for message in messages:
-            if kind == "target":
-                to = _target_of(message, tenant_id)
-            if kind == "none":
+            how, to = _target_of(message, tenant_id) if kind == "target" else (kind, to)
+            if how == "none" and kind == "target":
+                done["kept (no rule of this tenant's topology sent it)"] += 1
+                continue
+            if how == "none":
                 if not acknowledge:
                     done["kept (stream metadata: pass --acknowledge to delete)"] += 1
                     continue
                 done["acknowledged"] += 1
-            elif kind == "function" or (kind == "target" and to is not None):
+            elif how == "function":
                 boto3.client("lambda").invoke(
                     FunctionName=to.name(tenant_id), InvocationType="Event", Payload=message["Body"].encode()
                 )
                 done["invoked"] += 1
             else:
                 event = json.loads(message["Body"])
-                boto3.client("events").put_events(
+                put = boto3.client("events").put_events(
                     Entries=[
                         {
                             "Source": event["source"],
@@ -99,6 +106,9 @@ def dead_letters(target: Target, queue_key: str, *, acknowledge: bool = False) -
                         }
                     ]
                 )
+                if put.get("FailedEntryCount"):
+                    done["kept (the bus refused it)"] += 1
+                    continue
                 done["put on the bus"] += 1
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         if kind == "none" and not acknowledge:

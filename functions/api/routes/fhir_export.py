@@ -11,6 +11,7 @@ CapabilityStatement (`OperationDefinition`s named there), and their errors Opera
 from __future__ import annotations
 
 import json
+import urllib.parse
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import Response
@@ -55,7 +56,8 @@ def _kick_off(level: ExportLevel, group_id: str | None = None) -> Response[str]:
 
     def answer() -> Response[str]:
         headers = {k.lower(): v for k, v in (router.current_event.headers or {}).items()}
-        if headers.get("prefer", "").strip().lower() != "respond-async":
+        # `respond-async`, perhaps with other preferences (`handling=lenient`, as bulk clients send).
+        if "respond-async" not in {p.strip().lower() for p in headers.get("prefer", "").split(",")}:
             raise FacadeError(
                 400, "invalid", "A bulk export runs asynchronously: send Prefer: respond-async."
             )
@@ -63,7 +65,7 @@ def _kick_off(level: ExportLevel, group_id: str | None = None) -> Response[str]:
         query = _query()
         requested = base + router.current_event.path.removeprefix(BASE)
         if query:
-            requested += "?" + "&".join(f"{k}={v}" for k, v in query)
+            requested += "?" + urllib.parse.urlencode(query, safe=",:")
         job = context.export_desk().kick_off(
             context.caller(router), level, query, requested, group_id=group_id
         )

@@ -26,22 +26,27 @@ class S3ExportFiles:
         self.bucket, self.file_bytes = bucket, file_bytes
         self._s3 = client or boto3.client("s3")
 
-    def index(self, prefix: str) -> list[ExportFile]:
-        """Every object under `prefix`, as files of whole lines, named `<type>-<n>.ndjson` in key
-        order (n counts from 1 for each type)."""
+    def index(self, prefix: str, job_id: str) -> list[ExportFile]:
+        """Every object HealthLake's job `job_id` wrote under `prefix` (its folder is named after
+        the job), as files of whole lines, named `<type>-<n>.ndjson` in key order (n counts from
+        1 for each type)."""
         files: list[ExportFile] = []
         numbered: dict[str, int] = {}
-        for key in sorted(self._keys(prefix)):
+        for key in sorted(k for k in self._keys(prefix) if job_id in k):
             for first, last, count, resource_type in self._runs(key):
                 numbered[resource_type] = numbered.get(resource_type, 0) + 1
                 name = f"{resource_type}-{numbered[resource_type]}.ndjson"
                 files.append(ExportFile(resource_type, name, count, key, first, last))
         return files
 
-    def read(self, file: ExportFile) -> bytes:
-        found = self._s3.get_object(
-            Bucket=self.bucket, Key=file.source, Range=f"bytes={file.first_byte}-{file.last_byte}"
-        )
+    def read(self, file: ExportFile) -> bytes | None:
+        """The file's bytes; None once the bucket's lifecycle has deleted its object."""
+        try:
+            found = self._s3.get_object(
+                Bucket=self.bucket, Key=file.source, Range=f"bytes={file.first_byte}-{file.last_byte}"
+            )
+        except self._s3.exceptions.NoSuchKey:
+            return None
         body: bytes = found["Body"].read()
         return body
 

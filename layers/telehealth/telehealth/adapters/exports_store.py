@@ -43,6 +43,7 @@ def _job(p: Mapping[str, Any]) -> ExportJob:
         finished_at=from_stamp(str(p["finished_at"])) if "finished_at" in p else None,
         reason=str(p.get("reason", "")),
         version=int(p["version"]),
+        started_at=from_stamp(str(p["started_at"])) if "started_at" in p else None,
     )
 
 
@@ -66,6 +67,7 @@ class DynamoExportStore(TableStore):
             )
             if job.files
             else None,
+            "started_at": stamp(job.started_at) if job.started_at else None,
             "finished_at": stamp(job.finished_at) if job.finished_at else None,
             "reason": job.reason or None,
             "gsi1pk": EXPORTS,

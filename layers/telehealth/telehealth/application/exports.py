@@ -28,7 +28,9 @@ from telehealth.application.fhir_facade import CareTeams, FacadeError
 from telehealth.domain.appointments import Actor
 from telehealth.domain.exports import (
     CARE_TEAM_GROUP,
+    EXPORTS_PREFIX,
     HEALTHLAKE_STATES,
+    MAX_FILES,
     ExportAsked,
     ExportDestination,
     ExportFile,
@@ -58,7 +60,6 @@ LEVEL_TYPES: dict[ExportLevel, tuple[str, ...]] = {
     ExportLevel.PATIENT: tuple(t for t in FACADE_RESOURCE_TYPES if t in COMPARTMENT_TYPES),
     ExportLevel.GROUP: tuple(t for t in FACADE_RESOURCE_TYPES if t in COMPARTMENT_TYPES),
 }
-EXPORTS_PREFIX = "exports"
 
 
 class ExportStore(Protocol):
@@ -95,9 +96,9 @@ class ExportingStore(Protocol):
 class ExportFiles(Protocol):
     """The tenant's export bucket (adapters/export_files.py)."""
 
-    def index(self, prefix: str) -> list[ExportFile]: ...
+    def index(self, prefix: str, job_id: str) -> list[ExportFile]: ...
 
-    def read(self, file: ExportFile) -> bytes: ...
+    def read(self, file: ExportFile) -> bytes | None: ...
 
 
 class Providers(Protocol):
@@ -190,15 +191,16 @@ class ExportDesk:
         with self._audited(caller):
             job = self._own(caller, export_id)
             now = self.clock()
-            if job.state is ExportState.RUNNING and job.healthlake_job:
+            for attempt in (1, 2):
+                if job.state is ExportState.RUNNING and job.healthlake_job:
+                    stop(self._cancel_job, job.healthlake_job)
                 try:
-                    self._cancel_job(job.healthlake_job)
-                except FhirStoreError as error:  # finished meanwhile: nothing runs to stop
-                    logger.info("HealthLake's export job was not running (%s)", error.status)
-            try:
-                self.store.save_export(job.cancelled(now))
-            except StaleWriteError:  # the runner moved it on meanwhile: cancel what it is now
-                self.store.save_export(self._own(caller, export_id).cancelled(now))
+                    self.store.save_export(job.cancelled(now))
+                    break
+                except StaleWriteError:
+                    if attempt == 2:
+                        raise
+                    job = self._own(caller, export_id)  # the runner moved it on: stop what it is now
             audit = self.trail.entry(self.trail.agent(caller), Interaction.DELETE, [_entity(job)], now)
             self.store.record([audit])
 
@@ -209,7 +211,14 @@ class ExportDesk:
             found = next((f for f in job.files if f.name == name), None)
             if job.state is not ExportState.COMPLETED or found is None:
                 raise _refused(404, "not-found", "No such file in this export: read its manifest.")
+            # The token that reads may be narrower than the one that asked.
+            if found.resource_type not in self._exportable(caller, job.request.level):
+                raise _refused(
+                    403, "forbidden", f"The token's scopes do not allow reading {found.resource_type}."
+                )
             body = self.files.read(found)
+            if body is None:
+                raise _refused(404, "not-found", "This export's files are no longer kept: export again.")
             patients: dict[str, None] = {}
             for line in body.splitlines():
                 if line.strip():
@@ -266,6 +275,17 @@ class _Audited:
             self.trail.failed(self.caller, Interaction.SEARCH, error)
 
 
+def stop(cancel: Callable[[str], None], healthlake_job: str) -> None:
+    """HealthLake's export job cancelled; one that has finished already (400) or is gone (404)
+    has nothing left to stop."""
+    try:
+        cancel(healthlake_job)
+    except FhirStoreError as error:
+        if error.status not in (400, 404):
+            raise
+        logger.info("HealthLake's export job was not running (%s)", error.status)
+
+
 def _ID_SHAPE(export_id: str) -> bool:  # noqa: N802 (a predicate named for the shape it checks)
     return len(export_id) == 26 and export_id.isalnum()
 
@@ -317,19 +337,29 @@ class ExportRunner:
             job = self._follow(job)
         return {**touched, job.export_id: job.state.value}
 
-    def _start(self, job: ExportJob) -> ExportJob:
+    def _start(self, listed: ExportJob) -> ExportJob:
+        # The index may lag: start what the item says now, or nothing.
+        job = self.store.export(listed.export_id)
+        if job is None or job.state not in (ExportState.QUEUED, ExportState.WAITING):
+            return job or listed
         if job.request.level is ExportLevel.GROUP:
             self._write_group(str(job.request.group_id))
         try:
-            started = job.started(
-                self.healthlake.start_export(job.request, job.export_id, self.site.destination(job.export_id))
+            healthlake_job = self.healthlake.start_export(
+                job.request, job.export_id, self.site.destination(job.export_id)
             )
         except FhirStoreError as error:
             if error.status != 429:
                 return self._save(job.failed("HealthLake refused the export.", self.clock()))
             # Another export runs in the account (another tenant's): this one waits its turn.
             return job if job.state is ExportState.WAITING else self._save(job.waiting())
-        return self._save(started)
+        started = job.started(healthlake_job, self.clock())
+        try:
+            self.store.save_export(started)
+        except StaleWriteError:  # cancelled by its client meanwhile: HealthLake's job must not run on
+            stop(self.healthlake.cancel_export, healthlake_job)
+            return self.store.export(job.export_id) or job
+        return started
 
     def _follow(self, job: ExportJob) -> ExportJob:
         assert job.healthlake_job is not None
@@ -344,7 +374,16 @@ class ExportRunner:
             return job
         now = self.clock()
         if outcome is ExportState.COMPLETED:
-            return self._save(job.completed(self.files.index(prefix(job.export_id)), now))
+            try:
+                files = self.files.index(prefix(job.export_id), job.healthlake_job)
+            except Exception as error:  # an object that is not NDJSON: nothing to hand over
+                logger.warning("an export's files could not be indexed (%s)", type(error).__name__)
+                return self._save(job.failed("Its files could not be read.", now))
+            if len(files) > MAX_FILES:
+                return self._save(
+                    job.failed(f"It is more than {MAX_FILES} files: narrow it by _type or _since.", now)
+                )
+            return self._save(job.completed(files, now))
         if outcome is ExportState.CANCELLED:
             return self._save(job.cancelled(now))
         logger.warning("an export job ended %s", status)

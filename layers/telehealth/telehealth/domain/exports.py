@@ -21,9 +21,14 @@ OUTPUT_FORMATS = frozenset({NDJSON, "application/ndjson", "ndjson"})
 # Groups the platform defines: a provider's care team, the patients who have or had a visit with
 # them (`Group/care-team-<provider id>`). (An RPM program's patients join when RPM does.)
 CARE_TEAM_GROUP = "care-team-"
+# Where in the tenant's export bucket HealthLake writes (`<prefix>/<export id>/`).
+EXPORTS_PREFIX = "exports"
 POLL_AFTER = {"queued": 60, "waiting": 60, "running": 15}  # Retry-After, seconds
 # What one file the facade streams holds at most: a Lambda's answer is at most 6 MB.
 FILE_BYTES = 4 * 1024 * 1024
+# The files an export's item can list (DynamoDB's 400 KB item): about 6 GB of NDJSON. A larger
+# export fails, saying to narrow it by `_type` or `_since`.
+MAX_FILES = 1500
 KEPT_FOR = timedelta(days=7)  # a completed export's files, then gone (the bucket's lifecycle too)
 
 
@@ -145,10 +150,15 @@ class ExportJob:
     finished_at: datetime | None = None
     reason: str = ""  # why it failed, in the platform's words
     version: int = 1
+    started_at: datetime | None = None  # when HealthLake took it: what the export is as of
 
-    def started(self, healthlake_job: str) -> ExportJob:
+    def started(self, healthlake_job: str, at: datetime) -> ExportJob:
         return replace(
-            self, state=ExportState.RUNNING, healthlake_job=healthlake_job, version=self.version + 1
+            self,
+            state=ExportState.RUNNING,
+            healthlake_job=healthlake_job,
+            started_at=at,
+            version=self.version + 1,
         )
 
     def waiting(self) -> ExportJob:
@@ -203,7 +213,8 @@ def manifest(job: ExportJob, base_url: str) -> dict[str, object]:
     """The completed export's manifest: each file by the facade's URL, read with a token."""
     assert job.state is ExportState.COMPLETED and job.finished_at is not None
     return {
-        "transactionTime": job.asked_at.isoformat().replace("+00:00", "Z"),
+        # The export holds the record as of when HealthLake started it, not when it was asked for.
+        "transactionTime": (job.started_at or job.asked_at).isoformat().replace("+00:00", "Z"),
         "request": job.requested_url,
         "requiresAccessToken": True,
         "output": [
