@@ -182,7 +182,7 @@ def test_an_export_waits_while_healthlake_runs_another_tenants_and_says_so() -> 
     clinic.runner.advance(patience_s=0)
     waiting, _ = clinic.desk.status(CLIENT, job.export_id)
     assert waiting.state is ExportState.WAITING
-    assert "one export at a time in the account" in waiting.progress(0)
+    assert "one export at a time for this and other clinics" in waiting.progress(0)
     clinic.runner.advance(patience_s=0)  # still busy: no new version written
     assert clinic.store.jobs[job.export_id].version == waiting.version
     clinic.healthlake.busy_elsewhere = False

@@ -56,7 +56,7 @@ def test_a_job_says_where_it_stands_then_lists_its_files_for_a_token() -> None:
         "x1", "ehr", asked(ExportLevel.SYSTEM, [], TYPES, NOW), "https://api/fhir/r4/$export", NOW
     )
     assert (job.progress(ahead=2), job.retry_after) == ("queued: 2 exports of this clinic ahead", 60)
-    assert "one export at a time in the account" in job.waiting().progress(0)
+    assert "one export at a time for this and other clinics" in job.waiting().progress(0)
     running = job.waiting().started("hl-1", NOW + timedelta(minutes=1))
     assert (running.state, running.healthlake_job, running.progress(0)) == (
         ExportState.RUNNING,

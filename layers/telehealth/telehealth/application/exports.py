@@ -350,7 +350,7 @@ class ExportRunner:
             )
         except FhirStoreError as error:
             if error.status != 429:
-                return self._save(job.failed("HealthLake refused the export.", self.clock()))
+                return self._save(job.failed("The record store refused the export.", self.clock()))
             # Another export runs in the account (another tenant's): this one waits its turn.
             return job if job.state is ExportState.WAITING else self._save(job.waiting())
         started = job.started(healthlake_job, self.clock())
@@ -368,7 +368,7 @@ class ExportRunner:
         except FhirStoreError as error:
             if error.status != 404:
                 raise
-            return self._save(job.failed("HealthLake no longer knows the export job.", self.clock()))
+            return self._save(job.failed("The record store no longer knows the export job.", self.clock()))
         outcome = HEALTHLAKE_STATES.get(status)
         if outcome is None:
             return job
@@ -387,7 +387,7 @@ class ExportRunner:
         if outcome is ExportState.CANCELLED:
             return self._save(job.cancelled(now))
         logger.warning("an export job ended %s", status)
-        return self._save(job.failed(f"HealthLake's export job ended {status}.", now))
+        return self._save(job.failed(f"The record store's export job ended {status}.", now))
 
     def _save(self, job: ExportJob) -> ExportJob:
         try:

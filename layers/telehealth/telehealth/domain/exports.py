@@ -186,7 +186,10 @@ class ExportJob:
         if self.state is ExportState.QUEUED:
             return f"queued: {ahead} export{'s' if ahead != 1 else ''} of this clinic ahead"
         if self.state is ExportState.WAITING:
-            return "waiting: HealthLake runs one export at a time in the account, and another is running"
+            return (
+                "waiting: the record store runs one export at a time for this and other clinics, "
+                "and another is running"
+            )
         return "in progress"
 
     @property

@@ -55,7 +55,7 @@ BULK_EXPORT_NOTE = (
     "[base]/Patient/$export or [base]/Group/care-team-<provider id>/$export (the patients who have "
     "or had a visit with that provider) with Prefer: respond-async; _outputFormat (NDJSON), _type "
     "(the types the token may read) and _since. Poll Content-Location (202 with X-Progress and "
-    "Retry-After; exports run one at a time, and wait while HealthLake runs another in the account), "
+    "Retry-After; exports run one at a time, and wait while the record store runs another clinic's), "
     "then read each file in the manifest with the same token (requiresAccessToken). DELETE the status "
     "URL to cancel. Files are kept seven days."
 )
