@@ -1,0 +1,282 @@
+"""Remote monitoring's pure rules (issue #20, first part): readings normalized or refused with a
+reason, NEWS2 scored per the RCP's 2017 chart (boundaries from the chart, written out here), the
+blood-pressure crisis rule, the CGM consensus metrics, heart failure weight (the guideline rule and
+the patient's own trend, on synthetic series with a step, a ramp and noise) and the RPM billing
+ledger. Every value is synthetic."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from telehealth.domain.blood_pressure import BloodPressure, BloodPressureAdvice, advice
+from telehealth.domain.cgm import summary
+from telehealth.domain.news2 import Response, SpO2Scale, Vitals, news2
+from telehealth.domain.readings import Provenance, ReadingRefusedError, reading
+from telehealth.domain.rpm_billing import device_periods, management_codes
+from telehealth.domain.weight_trend import assess
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def _reading(code: str, value: float, unit: str, **kw: object) -> float:
+    fields: dict[str, object] = {
+        "patient_id": "p1",
+        "device_id": "cuff-1",
+        "effective": NOW,
+        "identifier": "r1",
+        **kw,
+    }
+    return reading(code=code, value=value, unit=unit, **fields).value  # type: ignore[arg-type]
+
+
+def test_units_ucum_converts_are_converted_to_the_codes_own() -> None:
+    assert _reading("29463-7", 176.4, "[lb_av]") == 80.01
+    assert _reading("29463-7", 80500, "g") == 80.5
+    assert _reading("8310-5", 98.6, "[degF]") == 37.0
+    assert _reading("99504-3", 5.5, "mmol/L") == 99.09
+    assert _reading("8480-6", 16, "kPa") == 120.01
+    assert _reading("8867-4", 72, "{beats}/min") == 72
+    assert _reading("2708-6", 97, "%") == 97
+
+
+@pytest.mark.parametrize(
+    ("code", "value", "unit", "extra", "said"),
+    [
+        ("1234-5", 1, "%", {}, "not a measurement the clinic monitors"),
+        ("8480-6", 120, "mmHg", {}, "not 'mmHg'"),  # UCUM says mm[Hg]
+        ("29463-7", 80, "mg/dL", {}, "is in UCUM kg, g, [lb_av]"),
+        ("8480-6", 400, "mm[Hg]", {}, "outside what a patient has: 40 to 300"),
+        ("2708-6", 101, "%", {}, "outside"),
+        ("8867-4", 72, "/min", {"effective": datetime(2026, 12, 1, 9, 0)}, "time zone"),
+        ("8867-4", 72, "/min", {"identifier": ""}, "identifier"),
+    ],
+)
+def test_a_reading_that_cannot_be_kept_is_refused_with_a_reason_without_its_value(
+    code: str, value: float, unit: str, extra: dict[str, object], said: str
+) -> None:
+    with pytest.raises(ReadingRefusedError, match=said.replace("[", r"\[").replace("]", r"\]")) as refused:
+        _reading(code, value, unit, **extra)
+    if "outside" in said:  # the patient's value stays out of the reason: codes and bounds only
+        assert f"{value:g}" not in str(refused.value)
+
+
+def test_a_resent_reading_is_the_same_reading() -> None:
+    one = reading(
+        patient_id="p1", device_id="cuff-1", code="8867-4", value=72, unit="/min",
+        effective=NOW, identifier="r1",
+    )  # fmt: skip
+    again = reading(
+        patient_id="p1", device_id="cuff-1", code="8867-4", value=72, unit="/min",
+        effective=NOW, identifier="r1", provenance=Provenance.MANUAL,
+    )  # fmt: skip
+    assert one.key == again.key == "cuff-1#r1"
+    assert one.provenance is Provenance.DEVICE
+
+
+# --- NEWS2 -----------------------------------------------------------------------------------------
+
+# Each parameter's band edges, from Chart 1 (value: score).
+EDGES: dict[str, dict[float, int]] = {
+    "respiration_rate": {8: 3, 9: 1, 11: 1, 12: 0, 20: 0, 21: 2, 24: 2, 25: 3},
+    "systolic": {90: 3, 91: 2, 100: 2, 101: 1, 110: 1, 111: 0, 219: 0, 220: 3},
+    "pulse": {40: 3, 41: 1, 50: 1, 51: 0, 90: 0, 91: 1, 110: 1, 111: 2, 130: 2, 131: 3},
+    "temperature": {35.0: 3, 35.1: 1, 36.0: 1, 36.1: 0, 38.0: 0, 38.1: 1, 39.0: 1, 39.1: 2},
+    "spo2": {91: 3, 92: 2, 93: 2, 94: 1, 95: 1, 96: 0},
+}
+NAMES = {
+    "respiration_rate": "respiration rate",
+    "systolic": "systolic blood pressure",
+    "pulse": "pulse",
+    "temperature": "temperature",
+    "spo2": "oxygen saturation",
+}
+
+
+@pytest.mark.parametrize("parameter", list(EDGES))
+def test_each_parameter_scores_as_the_chart_at_every_band_edge(parameter: str) -> None:
+    for value, score in EDGES[parameter].items():
+        scored = news2(Vitals(**{parameter: value}))  # type: ignore[arg-type]  # numeric fields only
+        assert scored.scores == {NAMES[parameter]: score}, (parameter, value)
+
+
+def test_scale_2_scores_saturation_at_or_above_93_only_on_oxygen() -> None:
+    on_air = {83: 3, 84: 2, 85: 2, 86: 1, 87: 1, 88: 0, 92: 0, 93: 0, 99: 0}
+    for spo2, score in on_air.items():
+        assert news2(Vitals(spo2=spo2, on_oxygen=False), SpO2Scale.TWO).scores["oxygen saturation"] == score
+    on_oxygen = {92: 0, 93: 1, 94: 1, 95: 2, 96: 2, 97: 3}
+    for spo2, score in on_oxygen.items():
+        scored = news2(Vitals(spo2=spo2, on_oxygen=True), SpO2Scale.TWO)
+        assert (scored.scores["oxygen saturation"], scored.scores["air or oxygen"]) == (score, 2)
+    unknown = news2(Vitals(spo2=95), SpO2Scale.TWO)
+    assert "oxygen saturation" in unknown.missing and "air or oxygen" in unknown.missing
+    assert news2(Vitals(spo2=86), SpO2Scale.TWO).scores["oxygen saturation"] == 1  # known without it
+
+
+def test_a_full_set_adds_up_and_maps_to_the_charts_response() -> None:
+    full = news2(
+        Vitals(
+            respiration_rate=22,
+            spo2=95,
+            on_oxygen=False,
+            systolic=105,
+            pulse=115,
+            alert=True,
+            temperature=38.5,
+        )
+    )
+    assert (full.total, full.partial, full.response) == (2 + 1 + 0 + 1 + 2 + 0 + 1, False, Response.EMERGENCY)
+    assert news2(Vitals(respiration_rate=22, pulse=115, systolic=105)).response is Response.URGENT  # 5
+    assert news2(Vitals(respiration_rate=22, pulse=95)).response is Response.ASSESS  # 3, no single 3
+    assert news2(Vitals(respiration_rate=16, pulse=70)).response is Response.NONE
+    confused = news2(Vitals(alert=False, respiration_rate=16))
+    assert (confused.total, confused.response) == (3, Response.URGENT_REVIEW)  # a single parameter's 3
+
+
+def test_a_home_score_is_partial_and_names_what_was_missing() -> None:
+    home = news2(Vitals(spo2=91, pulse=88, systolic=132))
+    assert home.partial and home.total == 3 and home.response is Response.URGENT_REVIEW
+    assert home.missing == ("respiration rate", "air or oxygen", "consciousness", "temperature")
+
+
+# --- Blood pressure at crisis level ------------------------------------------------------------------
+
+
+def _bp(systolic: float, diastolic: float, minutes: int) -> BloodPressure:
+    return BloodPressure(systolic, diastolic, NOW + timedelta(minutes=minutes))
+
+
+def test_a_crisis_reading_asks_for_a_repeat_and_a_confirmed_one_says_what_to_do() -> None:
+    first = _bp(182, 100, 0)
+    assert advice(first, None, symptoms=True) is BloodPressureAdvice.REPEAT
+    assert advice(_bp(150, 121, 0), None, symptoms=False) is BloodPressureAdvice.REPEAT  # diastolic alone
+    assert advice(_bp(179, 119, 0), None, symptoms=True) is BloodPressureAdvice.NONE
+    repeat = _bp(185, 95, 6)
+    assert advice(repeat, first, symptoms=True) is BloodPressureAdvice.CALL_911
+    assert advice(repeat, first, symptoms=False) is BloodPressureAdvice.CALL_CARE_TEAM
+    assert advice(_bp(185, 95, 2), first, symptoms=True) is BloodPressureAdvice.REPEAT  # too soon
+    assert advice(_bp(185, 95, 45), first, symptoms=True) is BloodPressureAdvice.REPEAT  # a new first
+    assert advice(repeat, _bp(150, 90, 0), symptoms=True) is BloodPressureAdvice.REPEAT
+    assert "call 911" in BloodPressureAdvice.CALL_911.words.lower()
+    assert "measure it again" in BloodPressureAdvice.REPEAT.words
+
+
+# --- CGM ---------------------------------------------------------------------------------------------
+
+
+def _trace(
+    days: float, glucose: object, every_min: int = 5, start: datetime = NOW
+) -> list[tuple[datetime, float]]:
+    count = int(days * 24 * 60 / every_min)
+    at = [start + timedelta(minutes=every_min * i) for i in range(count)]
+    return [(t, glucose(i) if callable(glucose) else float(glucose)) for i, t in enumerate(at)]  # type: ignore[arg-type]
+
+
+END = NOW + timedelta(days=14)
+
+
+def test_a_steady_trace_is_all_in_range_with_the_consensus_gmi() -> None:
+    found = summary(_trace(14, 100), END)
+    assert found.sufficient and found.covered == 1.0
+    assert (found.mean, found.gmi, found.cv, found.in_range, found.below_70, found.above_180) == (
+        100.0,
+        5.7,  # 3.31 + 0.02392 x 100
+        0.0,
+        100.0,
+        0.0,
+        0.0,
+    )
+
+
+def test_time_is_weighted_and_the_bands_nest() -> None:
+    # Alternating hours at 50 and 260 mg/dL: half the time each.
+    found = summary(_trace(14, lambda i: 50.0 if (i // 12) % 2 == 0 else 260.0), END)
+    assert (found.below_70, found.below_54, found.above_180, found.above_250, found.in_range) == (
+        50.0,
+        50.0,
+        50.0,
+        50.0,
+        0.0,
+    )
+    assert found.mean == 155.0 and found.cv == pytest.approx(100 * 105 / 155, abs=0.1)
+    # A burst of high readings a second apart stands for seconds, not for as many readings.
+    burst = [(NOW + timedelta(days=3, seconds=s), 400.0) for s in range(100)]
+    assert summary([*_trace(14, 100), *burst], END).above_250 == 0.0
+
+
+def test_metrics_are_withheld_below_70_percent_of_the_period_and_gaps_count_as_missing() -> None:
+    short = summary(_trace(9.5, 100), END)  # 9.5 of 14 days: 68%
+    assert not short.sufficient and short.mean is None and short.covered == pytest.approx(9.5 / 14, abs=0.001)
+    # Hourly readings cover 15 minutes of each hour: a silent sensor stands for nothing.
+    sparse = summary(_trace(14, 100, every_min=60), END)
+    assert not sparse.sufficient and sparse.covered == pytest.approx(0.25, abs=0.001)
+
+
+# --- Heart failure weight -----------------------------------------------------------------------------
+
+
+def _series(days: int, shape: object, seed: int = 7) -> list[tuple[date, float]]:
+    """80 kg with the day's noise (a standard deviation of 0.25 kg), plus `shape(day)`."""
+    noise = random.Random(seed)  # noqa: S311 (seeded noise for a synthetic series, not a secret)
+    first = date(2026, 10, 1)
+    return [
+        (first + timedelta(days=d), round(80 + noise.gauss(0, 0.25) + shape(d), 1))  # type: ignore[operator]
+        for d in range(days)
+    ]
+
+
+def test_a_steady_weight_raises_nothing_over_a_hundred_days() -> None:
+    days = assess(_series(100, lambda d: 0.0))
+    assert not any(d.gained_fast or d.drifting for d in days)
+    assert days[6].baseline is None and days[7].baseline is not None  # seven days weighed first
+
+
+def test_a_ramp_the_guideline_misses_is_caught_by_the_patients_own_trend() -> None:
+    # 0.15 kg a day from day 30: 0.45 kg in any three days, never the guideline's 2 kg.
+    days = assess(_series(60, lambda d: 0.15 * max(0, d - 30)))
+    assert not any(d.gained_fast for d in days)
+    first = next(d for d in days if d.drifting)
+    assert 30 < (first.day - date(2026, 10, 1)).days <= 40  # within ten days of the ramp's start
+    assert not any(d.drifting for d in days if (d.day - date(2026, 10, 1)).days <= 30)
+
+
+def test_a_step_is_caught_by_the_guideline_that_day_and_a_missing_day_changes_nothing() -> None:
+    series = _series(40, lambda d: 2.5 if d >= 30 else 0.0)
+    days = {d.day: d for d in assess(series)}
+    step = date(2026, 10, 1) + timedelta(days=30)
+    assert days[step].gained_fast and not days[step - timedelta(days=1)].gained_fast
+    without = assess([w for w in series if w[0] != step - timedelta(days=1)])
+    assert {d.day for d in without} == set(days) - {step - timedelta(days=1)}
+
+
+# --- RPM billing ----------------------------------------------------------------------------------
+
+
+def test_device_days_bill_one_supply_code_a_period_and_the_set_up_once() -> None:
+    enrolled = date(2026, 1, 1)
+    days = [enrolled + timedelta(days=d) for d in range(20)]  # the first period: 20 days
+    days += [enrolled + timedelta(days=30 + d) for d in (0, 5, 9)]  # the second: 3 days
+    days += [enrolled + timedelta(days=60)]  # the third: 1 day
+    periods = device_periods(enrolled, days, enrolled + timedelta(days=75), consent=True)
+    assert [(p.device_days, [c.code for c in p.codes]) for p in periods] == [
+        (20, ["99453", "99454"]),
+        (3, ["99445"]),
+        (1, []),
+    ]
+    assert all(
+        not p.codes for p in device_periods(enrolled, days, enrolled + timedelta(days=75), consent=False)
+    )
+
+
+def test_management_time_bills_99470_or_99457_with_99458_never_both() -> None:
+    def codes(minutes: int, interactive: bool = True) -> list[tuple[str, int]]:
+        return [(c.code, c.units) for c in management_codes(minutes, interactive=interactive, consent=True)]
+
+    assert codes(9) == []
+    assert codes(10) == codes(19) == [("99470", 1)]
+    assert codes(20) == codes(39) == [("99457", 1)]
+    assert codes(40) == [("99457", 1), ("99458", 1)]
+    assert codes(65) == [("99457", 1), ("99458", 2)]
+    assert codes(45, interactive=False) == []
