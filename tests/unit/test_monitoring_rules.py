@@ -1,8 +1,8 @@
 """Remote monitoring's pure rules (issue #20, first part): readings normalized or refused with a
 reason, NEWS2 scored per the RCP's 2017 chart (boundaries from the chart, written out here), the
 blood-pressure crisis rule, the CGM consensus metrics, heart failure weight (the guideline rule and
-the patient's own trend, on synthetic series with a step, a ramp and noise) and the RPM billing
-ledger. Every value is synthetic."""
+the patient's own trend, on synthetic series with a step, a ramp and noise), the RPM billing
+ledger, and alerts (tiers, one per episode, hysteresis, silence). Every value is synthetic."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from telehealth.domain.blood_pressure import BloodPressure, BloodPressureAdvice, advice
 from telehealth.domain.cgm import summary
+from telehealth.domain.monitoring_alerts import Tier, blood_pressure_tier, news2_tier, silence, step
 from telehealth.domain.news2 import Response, SpO2Scale, Vitals, news2
 from telehealth.domain.readings import Provenance, ReadingRefusedError, reading
 from telehealth.domain.rpm_billing import device_periods, management_codes
@@ -280,3 +281,37 @@ def test_management_time_bills_99470_or_99457_with_99458_never_both() -> None:
     assert codes(40) == [("99457", 1), ("99458", 1)]
     assert codes(65) == [("99457", 1), ("99458", 2)]
     assert codes(45, interactive=False) == []
+
+
+# --- Alerts: tiers, one per episode, hysteresis, silence ---------------------------------------------
+
+
+def test_an_episode_raises_once_escalates_and_closes_only_after_clear_in_a_row() -> None:
+    at = [NOW + timedelta(hours=h) for h in range(10)]
+    episode, raised = step(None, "news2", Tier.REVIEW, at[0])
+    assert raised is not None and (raised.tier, raised.escalated) == (Tier.REVIEW, False)
+    episode, raised = step(episode, "news2", Tier.REVIEW, at[1])
+    assert raised is None  # the same episode
+    episode, raised = step(episode, "news2", Tier.URGENT, at[2])
+    assert raised is not None and raised.escalated and episode is not None and episode.tier is Tier.URGENT
+    episode, raised = step(episode, "news2", None, at[3])
+    assert episode is not None and raised is None  # one clear evaluation is not the end
+    episode, raised = step(episode, "news2", Tier.INFORMATION, at[4])  # wavering at the threshold
+    assert episode is not None and raised is None and episode.clear_in_a_row == 0
+    episode, _ = step(episode, "news2", None, at[5])
+    episode, _ = step(episode, "news2", None, at[6])
+    assert episode is None
+    assert step(None, "news2", None, at[7]) == (None, None)
+    _, again = step(None, "news2", Tier.REVIEW, at[8])
+    assert again is not None  # a new episode raises anew
+
+
+def test_silence_is_an_information_alert_of_its_own_and_the_tiers_map_the_rules() -> None:
+    enrolled = NOW - timedelta(days=10)
+    assert silence(NOW - timedelta(days=2), enrolled, NOW) is None
+    assert silence(NOW - timedelta(days=3), enrolled, NOW) is Tier.INFORMATION
+    assert silence(None, NOW - timedelta(days=1), NOW) is None  # enrolled yesterday
+    assert news2_tier(Response.EMERGENCY) is news2_tier(Response.URGENT) is Tier.URGENT
+    assert news2_tier(Response.URGENT_REVIEW) is Tier.REVIEW and news2_tier(Response.NONE) is None
+    assert blood_pressure_tier(BloodPressureAdvice.REPEAT) is Tier.REVIEW
+    assert blood_pressure_tier(BloodPressureAdvice.CALL_911) is Tier.URGENT
