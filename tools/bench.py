@@ -58,7 +58,11 @@
   a receiver on loopback (p50/p99; through the outbox, the bus, the notices and delivery functions);
   and a bulk export's throughput (resources a second, from kick-off to every file read).
 
-`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|browser|relay|payments|notes|integrations`
+- monitoring: remote monitoring's pure rules on one core (readings normalized and NEWS2 sets
+  scored a second, CGM metrics of 14 days) and heart failure weight's detection delay and false
+  alerts per 100 patient-days on synthetic series.
+
+`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|browser|relay|payments|notes|integrations|monitoring`
 runs one part.
 """
 
@@ -66,6 +70,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -2098,6 +2103,86 @@ def rppg_figures() -> None:
     figures()
 
 
+def monitoring_figures() -> None:
+    """Remote monitoring's pure rules: readings normalized and NEWS2-scored a second on one core,
+    the CGM metrics of 14 days, and heart failure weight's detection delay and false alerts on
+    synthetic series (a ramp, a step, noise)."""
+    import random
+    from datetime import UTC, date, datetime, timedelta
+
+    from telehealth.domain.cgm import summary
+    from telehealth.domain.news2 import Vitals, news2
+    from telehealth.domain.readings import reading
+    from telehealth.domain.weight_trend import assess
+
+    print("\n== Remote monitoring's rules (one core)")
+    noise = random.Random(20)  # noqa: S311 (synthetic data)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    raw = [("8867-4", noise.uniform(50, 120), "/min"), ("8480-6", noise.uniform(95, 190), "mm[Hg]")] * 25_000
+    started = time.perf_counter()
+    for n, (code, value, unit) in enumerate(raw):
+        reading(
+            patient_id="p", device_id="d", code=code, value=value, unit=unit, effective=at, identifier=str(n)
+        )
+    normalized = len(raw) / (time.perf_counter() - started)
+    sets = [
+        Vitals(
+            respiration_rate=noise.uniform(8, 30),
+            spo2=noise.uniform(85, 100),
+            on_oxygen=noise.random() < 0.1,
+            systolic=noise.uniform(85, 230),
+            pulse=noise.uniform(35, 140),
+            temperature=noise.uniform(35, 40),
+        )
+        for _ in range(50_000)
+    ]
+    started = time.perf_counter()
+    for vitals in sets:
+        news2(vitals)
+    scored = len(sets) / (time.perf_counter() - started)
+    print(
+        f"  readings normalized: {normalized:,.0f}/s; NEWS2 sets scored: {scored:,.0f}/s (goal: 20,000 readings/s)"
+    )
+    trace = [(at + timedelta(minutes=5 * i), 100 + 60 * math.sin(i / 40)) for i in range(14 * 288)]
+    started = time.perf_counter()
+    summary(trace, at + timedelta(days=14))
+    print(
+        f"  CGM metrics of 14 days ({len(trace)} readings): {(time.perf_counter() - started) * 1000:.1f} ms"
+    )
+
+    def delay_and_false(shape: Any, onset: int, patients: int = 200) -> tuple[list[int], list[int], int, int]:
+        guideline_delays, cusum_delays, false_alerts, days_seen = [], [], 0, 0
+        for p in range(patients):
+            jitter = random.Random(p)  # noqa: S311 (synthetic data)
+            series = [
+                (date(2026, 1, 1) + timedelta(days=d), 80 + jitter.gauss(0, 0.25) + shape(d))
+                for d in range(onset + 30)
+            ]
+            days = assess(series)
+            false_alerts += sum(1 for d in days[:onset] if d.gained_fast or d.drifting)
+            days_seen += onset
+            after = days[onset:]
+            guideline = next((i for i, d in enumerate(after) if d.gained_fast), None)
+            drift = next((i for i, d in enumerate(after) if d.drifting), None)
+            if guideline is not None:
+                guideline_delays.append(guideline)
+            if drift is not None:
+                cusum_delays.append(drift)
+        return guideline_delays, cusum_delays, false_alerts, days_seen
+
+    for name, shape in (
+        ("ramp 0.15 kg/day", lambda d: 0.15 * max(0, d - 30)),
+        ("step 2.5 kg", lambda d: 2.5 if d >= 30 else 0.0),
+    ):
+        guideline, cusum, false_alerts, days_seen = delay_and_false(shape, 30)
+        print(
+            f"  heart failure weight, {name} (200 synthetic patients): guideline rule caught"
+            f" {len(guideline)}/200 (median delay {statistics.median(guideline) if guideline else '-'} days),"
+            f" CUSUM caught {len(cusum)}/200 (median delay {statistics.median(cusum) if cusum else '-'} days);"
+            f" false alerts before onset {100 * false_alerts / days_seen:.2f} per 100 patient-days"
+        )
+
+
 PARTS = {
     "synth": synth_figures,
     "imports": import_figures,
@@ -2119,6 +2204,7 @@ PARTS = {
     "payments": payments_figures,
     "notes": notes_figures,
     "integrations": integrations_figures,
+    "monitoring": monitoring_figures,
 }
 
 
