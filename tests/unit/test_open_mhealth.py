@@ -82,7 +82,7 @@ def test_a_self_reported_point_is_kept_as_typed_in() -> None:
                 **point("heart-rate", {"heart_rate": {"unit": "beats/min", "value": 64}}),
                 "body": {"heart_rate": {"unit": "beats/min", "value": 64}},
             },
-            "says when",
+            "says when it was taken",
         ),
     ],
 )

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from telehealth.domain.readings import Provenance, Reading, ReadingRefusedError, reading
+from telehealth.domain.readings import Provenance, Reading, ReadingRefusedError, measured_at, reading
 
 # Each schema's measures: (the body's field, the LOINC code), in the order a reading is made.
 SCHEMAS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -88,12 +88,7 @@ def _effective(body: Mapping[str, Any]) -> datetime:
         when = frame.get("date_time") or (
             interval.get("end_date_time") if isinstance(interval, Mapping) else None
         )
-    if not isinstance(when, str):
-        raise ReadingRefusedError("An Open mHealth data point says when: effective_time_frame.date_time.")
-    try:
-        return datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError:
-        raise ReadingRefusedError("effective_time_frame.date_time is an ISO 8601 date-time.") from None
+    return measured_at(when, "effective_time_frame.date_time")
 
 
 def _modality(header: Mapping[str, Any], body: Mapping[str, Any]) -> str | None:

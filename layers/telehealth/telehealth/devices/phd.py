@@ -22,6 +22,7 @@ from telehealth.domain.readings import (
     Provenance,
     Reading,
     ReadingRefusedError,
+    measured_at,
     reading,
 )
 
@@ -110,10 +111,6 @@ def _quantity(quantity: Any, code: str) -> tuple[float, str]:
 
 
 def _effective(found: Mapping[str, Any]) -> datetime:
-    when = found.get("effectiveDateTime") or (found.get("effectivePeriod") or {}).get("end")
-    if not isinstance(when, str):
-        raise ReadingRefusedError("An Observation says when: effectiveDateTime.")
-    try:
-        return datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError:
-        raise ReadingRefusedError("effectiveDateTime is a FHIR dateTime with its time zone.") from None
+    return measured_at(
+        found.get("effectiveDateTime") or (found.get("effectivePeriod") or {}).get("end"), "effectiveDateTime"
+    )

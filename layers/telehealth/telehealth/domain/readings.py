@@ -105,6 +105,16 @@ class Reading:
         return f"{self.device_id}#{self.identifier}"
 
 
+def measured_at(text: object, field: str) -> datetime:
+    """When a source says a reading was taken (an ISO 8601 date-time in `field`)."""
+    if not isinstance(text, str):
+        raise ReadingRefusedError(f"A reading says when it was taken: {field}.")
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ReadingRefusedError(f"{field} is an ISO 8601 date-time with its time zone.") from None
+
+
 def reading(
     *,
     patient_id: str,
