@@ -13,9 +13,10 @@ import pytest
 
 from telehealth.domain.blood_pressure import BloodPressure, BloodPressureAdvice, advice
 from telehealth.domain.cgm import summary
+from telehealth.domain.monitoring import Enrolment, Program, evaluate, vitals_at
 from telehealth.domain.monitoring_alerts import Tier, blood_pressure_tier, news2_tier, silence, step
 from telehealth.domain.news2 import Response, SpO2Scale, Vitals, news2
-from telehealth.domain.readings import Provenance, ReadingRefusedError, reading
+from telehealth.domain.readings import MEASURES, Provenance, Reading, ReadingRefusedError, reading
 from telehealth.domain.rpm_billing import device_periods, management_codes
 from telehealth.domain.weight_trend import assess
 
@@ -315,3 +316,48 @@ def test_silence_is_an_information_alert_of_its_own_and_the_tiers_map_the_rules(
     assert news2_tier(Response.URGENT_REVIEW) is Tier.REVIEW and news2_tier(Response.NONE) is None
     assert blood_pressure_tier(BloodPressureAdvice.REPEAT) is Tier.REVIEW
     assert blood_pressure_tier(BloodPressureAdvice.CALL_911) is Tier.URGENT
+
+
+# --- One patient's program, evaluated on new readings ------------------------------------------------
+
+
+def _r(code: str, value: float, minutes: int, n: int) -> Reading:
+    return reading(
+        patient_id="p1",
+        device_id="hub-1",
+        code=code,
+        value=value,
+        unit=MEASURES[code].unit,
+        effective=NOW + timedelta(minutes=minutes),
+        identifier=f"r{n}",
+    )
+
+
+def test_new_readings_evaluate_only_the_rules_they_touch_and_raise_once_an_episode() -> None:
+    patient = Enrolment("p1", Program.HYPERTENSION, NOW - timedelta(days=30))
+    first = [_r("8480-6", 186, 0, 1), _r("8462-4", 98, 0, 2)]
+    found = evaluate(patient, first, first, {})
+    assert found.advice is BloodPressureAdvice.REPEAT
+    assert [(a.rule, a.tier) for a in found.raised] == [("blood-pressure-crisis", Tier.REVIEW)]
+    # NEWS2 was evaluated on the systolic too: partial, and said so for the care team.
+    assert "partial, without respiration rate" in found.notes["news2"]
+    repeat = [_r("8480-6", 184, 7, 3), _r("8462-4", 97, 7, 4)]
+    again = evaluate(patient, repeat, first + repeat, found.episodes, symptoms=True)
+    assert again.advice is BloodPressureAdvice.CALL_911
+    assert [(a.tier, a.escalated) for a in again.raised] == [(Tier.URGENT, True)]
+    # A weight says nothing to a hypertension program, and raises nothing.
+    weight = [_r("29463-7", 90, 30, 5)]
+    assert evaluate(patient, weight, first + repeat + weight, again.episodes).raised == ()
+
+
+def test_news2_takes_the_set_measured_together_and_scale_2_where_set() -> None:
+    copd = Enrolment("p1", Program.COPD, NOW, spo2_scale=SpO2Scale.TWO)
+    earlier = [_r("8867-4", 130, -120, 1)]  # two hours before: not in this set
+    now = [_r("59408-5", 89, 0, 2), _r("9279-1", 22, 0, 3), _r("8867-4", 95, -10, 4)]
+    vitals = vitals_at(earlier + now, NOW)
+    assert (vitals.spo2, vitals.respiration_rate, vitals.pulse) == (89, 22, 95)
+    found = evaluate(copd, now, earlier + now, {})
+    assert found.notes["news2"].startswith("NEWS2 3 (assess)")  # 89% is scale 2's target: 0
+    assert [(a.rule, a.tier) for a in found.raised] == [("news2", Tier.INFORMATION)]
+    on_scale_1 = evaluate(Enrolment("p2", Program.COPD, NOW), now, earlier + now, {})
+    assert on_scale_1.notes["news2"].startswith("NEWS2 6 (urgent)")
