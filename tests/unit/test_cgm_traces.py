@@ -44,11 +44,21 @@ def test_the_metrics_of_a_simulated_fortnight_agree_with_a_count_of_its_readings
     }
     for name, count in share.items():
         assert getattr(found, name) == pytest.approx(100 * count / len(inside), abs=0.15), name
-    assert found.mean == pytest.approx(sum(inside) / len(inside), abs=0.2)
-    assert found.gmi == pytest.approx(3.31 + 0.02392 * found.mean, abs=0.05)
-    assert found.below_54 <= found.below_70 and found.above_250 <= found.above_180  # type: ignore[operator]
-    assert found.in_range + found.below_70 + found.above_180 == pytest.approx(100, abs=0.2)  # type: ignore[operator]
-    assert 0 < found.cv < 100  # type: ignore[operator]
+    mean, cv, in_range = found.mean, found.cv, found.in_range
+    below_70, below_54, above_180, above_250 = (
+        found.below_70,
+        found.below_54,
+        found.above_180,
+        found.above_250,
+    )
+    assert None not in (mean, cv, in_range, below_70, below_54, above_180, above_250)
+    assert mean is not None and cv is not None and in_range is not None
+    assert below_70 is not None and below_54 is not None and above_180 is not None and above_250 is not None
+    assert mean == pytest.approx(sum(inside) / len(inside), abs=0.2)
+    assert found.gmi == pytest.approx(3.31 + 0.02392 * mean, abs=0.05)
+    assert below_54 <= below_70 and above_250 <= above_180
+    assert in_range + below_70 + above_180 == pytest.approx(100, abs=0.2)
+    assert 0 < cv < 100
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
