@@ -13,7 +13,10 @@ from typing import Any
 
 import pytest
 
-from telehealth.domain.cgm import summary
+from telehealth.domain.cgm import OLDER_OR_HIGH_RISK, missed, summary
+from telehealth.domain.monitoring import Enrolment, Program, evaluate
+from telehealth.domain.monitoring_alerts import Tier, cgm_tier
+from telehealth.domain.readings import reading
 
 FIXTURES = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "cgm").glob("*.json"))
 
@@ -70,3 +73,43 @@ def test_missing_days_withhold_the_metrics_and_a_sparser_cadence_does_not(path: 
     assert withheld.covered == pytest.approx(9 / 14, abs=0.01)
     every_other = summary(readings[::2], end)
     assert every_other.sufficient and every_other.covered == pytest.approx(1.0, abs=0.001)
+
+
+def test_the_simulated_patients_time_low_asks_for_a_review() -> None:
+    """Alerts on the traces: both virtual patients spend more than 4% of the fortnight below 70
+    mg/dL, the consensus's target, and the adolescent more than 1% below 54."""
+    by_name = {p.stem: summary(*load(p)) for p in FIXTURES}
+    adolescent = [name for name, _ in missed(by_name["adolescent-003"])]
+    adult = [name for name, _ in missed(by_name["adult-001"])]
+    assert adolescent[:2] == ["time below 54 mg/dL", "time below 70 mg/dL"]
+    assert "time below 70 mg/dL" in adult and "time below 54 mg/dL" not in adult
+    assert "time in range 70-180 mg/dL" not in adult  # 91.8% in range
+    assert cgm_tier(missed(by_name["adolescent-003"])) is Tier.REVIEW
+    assert cgm_tier(missed(by_name["adult-001"])) is Tier.REVIEW
+    # An older or high-risk patient is held to a stricter time low, not a stricter time in range.
+    assert "time below 70 mg/dL" in [n for n, _ in missed(by_name["adult-001"], OLDER_OR_HIGH_RISK)]
+
+
+def test_a_fortnight_without_enough_readings_raises_nothing() -> None:
+    readings, end = load(FIXTURES[0])
+    sparse = summary(readings[: len(readings) // 2], end)
+    assert missed(sparse) == () and cgm_tier(()) is None
+
+
+def test_a_diabetes_programs_new_glucose_evaluates_the_fortnight_behind_it() -> None:
+    readings, end = load(FIXTURES[0])  # the adolescent
+    kept = [
+        reading(
+            patient_id="p1", device_id="cgm", code="99504-3", value=g, unit="mg/dL",
+            effective=t, identifier=str(n),
+        )
+        for n, (t, g) in enumerate(readings)
+        if t < end
+    ]  # fmt: skip
+    patient = Enrolment("p1", Program.DIABETES, end - timedelta(days=30))
+    found = evaluate(patient, kept[-12:], kept, {})
+    assert [(a.rule, a.tier) for a in found.raised] == [("cgm-targets", Tier.REVIEW)]
+    assert "time below 54 mg/dL" in found.notes["cgm-targets"]
+    early = evaluate(patient, kept[:12], kept[:12], found.episodes)  # an hour of data: withheld
+    assert early.raised == () and early.episodes == found.episodes
+    assert early.notes["cgm-targets"].startswith("withheld")

@@ -77,3 +77,39 @@ def summary(
         above_180=share(sum(w for g, w in weights if g > 180)),
         above_250=share(sum(w for g, w in weights if g > 250)),
     )
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The consensus's targets for time in ranges (Battelino et al. 2019, Table 4), in %."""
+
+    in_range_above: float
+    below_70_under: float
+    below_54_under: float
+    above_180_under: float
+    above_250_under: float
+    cv_at_most: float = 36.0
+
+
+MOST_ADULTS = Targets(70, 4, 1, 25, 5)
+# Older or high-risk patients: less time in range asked, less time low allowed.
+OLDER_OR_HIGH_RISK = Targets(50, 1, 1, 50, 10)
+
+
+def missed(found: GlucoseSummary, targets: Targets = MOST_ADULTS) -> tuple[tuple[str, bool], ...]:
+    """Each target the fortnight missed, and whether it is about time spent low (which asks for a
+    clinician's review; the rest are a word for the care team). Nothing when the data are not
+    sufficient: a fortnight without enough readings is no evidence of anything."""
+    if not found.sufficient:
+        return ()
+    checks = (
+        (found.below_54, targets.below_54_under, "time below 54 mg/dL", True),
+        (found.below_70, targets.below_70_under, "time below 70 mg/dL", True),
+        (found.above_250, targets.above_250_under, "time above 250 mg/dL", False),
+        (found.above_180, targets.above_180_under, "time above 180 mg/dL", False),
+        (found.cv, targets.cv_at_most, "glucose variability (CV)", False),
+    )
+    found_missed = [(name, low) for value, limit, name, low in checks if value is not None and value > limit]
+    if found.in_range is not None and found.in_range < targets.in_range_above:
+        found_missed.append(("time in range 70-180 mg/dL", False))
+    return tuple(found_missed)

@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from telehealth.domain.blood_pressure import BloodPressure, BloodPressureAdvice, advice
+from telehealth.domain.cgm import MOST_ADULTS, Targets, missed, summary
 from telehealth.domain.monitoring_alerts import (
     Episode,
     Raised,
     Tier,
     blood_pressure_tier,
+    cgm_tier,
     news2_tier,
     step,
 )
@@ -30,6 +32,7 @@ from telehealth.domain.weight_trend import assess
 
 SYSTOLIC, DIASTOLIC = "8480-6", "8462-4"
 WEIGHT = "29463-7"
+GLUCOSE = "99504-3"
 VITALS = {
     "9279-1": "respiration_rate",
     "2708-6": "spo2",
@@ -52,11 +55,12 @@ class Rule(StrEnum):
     BLOOD_PRESSURE = "blood-pressure-crisis"
     NEWS2 = "news2"
     WEIGHT = "heart-failure-weight"
+    GLUCOSE = "cgm-targets"
 
 
 RULES: dict[Program, tuple[Rule, ...]] = {
     Program.HYPERTENSION: (Rule.BLOOD_PRESSURE, Rule.NEWS2),
-    Program.DIABETES: (Rule.BLOOD_PRESSURE, Rule.NEWS2),  # CGM's own alerts come with its poller
+    Program.DIABETES: (Rule.GLUCOSE, Rule.BLOOD_PRESSURE, Rule.NEWS2),
     Program.HEART_FAILURE: (Rule.WEIGHT, Rule.BLOOD_PRESSURE, Rule.NEWS2),
     Program.COPD: (Rule.NEWS2, Rule.BLOOD_PRESSURE),
 }
@@ -65,6 +69,7 @@ WATCHES: dict[Rule, frozenset[str]] = {
     Rule.BLOOD_PRESSURE: frozenset({SYSTOLIC, DIASTOLIC}),
     Rule.NEWS2: frozenset(VITALS),
     Rule.WEIGHT: frozenset({WEIGHT}),
+    Rule.GLUCOSE: frozenset({GLUCOSE}),
 }
 
 
@@ -75,6 +80,8 @@ class Enrolment:
     enrolled_at: datetime
     # SpO2 scale 2 where a clinician sets it (hypercapnic respiratory failure): never by default.
     spo2_scale: SpO2Scale = SpO2Scale.ONE
+    # The consensus's targets for most adults, or for older and high-risk patients.
+    glucose_targets: Targets = MOST_ADULTS
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,14 @@ def evaluate(
             told = _blood_pressure(recent, symptoms)
             tier = blood_pressure_tier(told)
             notes[rule] = told.value
+        elif rule is Rule.GLUCOSE:
+            fortnight = summary([(r.effective, r.value) for r in recent if r.code == GLUCOSE], latest)
+            if not fortnight.sufficient:  # not enough to judge: the episode neither closes nor raises
+                notes[rule] = f"withheld: {fortnight.covered:.0%} of the fortnight covered"
+                continue
+            misses = missed(fortnight, enrolment.glucose_targets)
+            tier = cgm_tier(misses)
+            notes[rule] = "; ".join(name for name, _ in misses) or "every target met"
         elif rule is Rule.NEWS2:
             score = news2(vitals_at(recent, latest), enrolment.spo2_scale)
             tier = news2_tier(score.response)

@@ -89,3 +89,11 @@ def blood_pressure_tier(advice: BloodPressureAdvice) -> Tier | None:
         BloodPressureAdvice.CALL_CARE_TEAM: Tier.URGENT,
         BloodPressureAdvice.CALL_911: Tier.URGENT,
     }[advice]
+
+
+def cgm_tier(missed: tuple[tuple[str, bool], ...]) -> Tier | None:
+    """A fortnight's glucose: time spent low asks for a review, any other target missed is a word.
+    Never urgent: CGM data reach the platform hours late (docs/decisions.md)."""
+    if not missed:
+        return None
+    return Tier.REVIEW if any(low for _, low in missed) else Tier.INFORMATION
