@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from telehealth.application.fhir_facade import FhirFacade
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.medical_history import MedicalHistoryDesk
+    from telehealth.application.monitoring import RemoteMonitoring
     from telehealth.application.notes import ClinicalNotes
     from telehealth.application.patients import PatientMerges, PatientRecords
     from telehealth.application.payments import PaymentNoticeInbox
@@ -499,3 +500,13 @@ def stripe() -> StripePayments:
 
     api_key, webhook_secret = stripe_credentials(os.environ["STRIPE_SECRET_ARN"])
     return StripePayments(api_key, webhook_secret=webhook_secret)
+
+
+@cache
+def monitoring() -> RemoteMonitoring:
+    """Remote monitoring: the api's intake and care-team reads, and the readings function's keeper."""
+    from telehealth.adapters.monitoring_store import DynamoMonitoringStore
+    from telehealth.adapters.readings_queue import SqsReadingsQueue
+    from telehealth.application.monitoring import RemoteMonitoring
+
+    return RemoteMonitoring(DynamoMonitoringStore(), SqsReadingsQueue(), audit_trail(), now)

@@ -66,6 +66,12 @@ ACKNOWLEDGMENTS: dict[str, Acknowledgment] = {
         "asynchronous DLQ: failed batches go to the mapping's on-failure SQS destination, and "
         "the outbox sweeper redelivers every item still pending after that.",
     ),
+    "queue-consumer-dlq": Acknowledgment(
+        "HIPAA.Security-LambdaDLQ",
+        "Invoked by an SQS event source mapping, which never uses the function's asynchronous "
+        "DLQ: a message that fails is received again, and after five receives its work queue's "
+        "redrive policy moves it to a dead-letter queue of its own, which pages on-call.",
+    ),
     "sync-function-dlq": Acknowledgment(
         "HIPAA.Security-LambdaDLQ",
         "Invoked synchronously (API Gateway proxy, a Step Functions task, or another function's "

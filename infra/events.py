@@ -1,4 +1,4 @@
-"""The tenant's event bus, its archive, the dead-letter queues and the rules from the topology."""
+"""The tenant's event bus, its archive, the queues (dead-letter and work) and the rules from the topology."""
 
 from __future__ import annotations
 
@@ -33,7 +33,13 @@ def event_pattern(pattern: Mapping[str, Any]) -> events.EventPattern:
 
 
 def encrypted_queue(
-    scope: Construct, id: str, spec: topology.Queue, *, tenant_id: str, key: kms.IKey
+    scope: Construct,
+    id: str,
+    spec: topology.Queue,
+    *,
+    tenant_id: str,
+    key: kms.IKey,
+    dead_letter: sqs.IQueue | None = None,
 ) -> sqs.Queue:
     return sqs.Queue(
         scope,
@@ -43,6 +49,11 @@ def encrypted_queue(
         encryption_master_key=key,
         enforce_ssl=True,
         retention_period=Duration.days(spec.retention_days),
+        visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
+        fifo=spec.fifo or None,
+        dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=spec.max_receives, queue=dead_letter)
+        if dead_letter
+        else None,
     )
 
 
@@ -67,10 +78,17 @@ class ClinicEvents(Construct):
             retention=Duration.days(topology.TENANT_BUS.archive_retention_days),
         )
         self.archive.node.default_child.kms_key_identifier = key.key_arn  # type: ignore[union-attr]
-        self.queues: dict[str, sqs.Queue] = {
-            q.key: encrypted_queue(self, q.key, q, tenant_id=tenant.id, key=key)
-            for q in topology.queues(topology.functions_for(tenant))
-        }
+        self.queues: dict[str, sqs.Queue] = {}
+        for q in topology.queues(topology.functions_for(tenant)):  # dead-letter queues first
+            self.queues[q.key] = encrypted_queue(
+                self,
+                q.key,
+                q,
+                tenant_id=tenant.id,
+                key=key,
+                dead_letter=self.queues[q.dead_letter] if q.dead_letter else None,
+            )
+        self.specs = {q.key: q for q in topology.queues(topology.functions_for(tenant))}
 
     def wire_rules(
         self,

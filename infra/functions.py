@@ -80,6 +80,7 @@ class ClinicFunctions(Construct):
     ) -> None:
         super().__init__(scope, id)
         self._tenant = tenant
+        self._queues = queues
         self.layer = lambda_.LayerVersion(
             self,
             "SharedLayer",
@@ -170,6 +171,15 @@ class ClinicFunctions(Construct):
                 acknowledge(fn, "sync-function-dlq")
             elif spec.invocation is topology.Invocation.STREAM:
                 acknowledge(fn, "stream-consumer-dlq")
+            elif spec.work_queue is not None:
+                acknowledge(fn, "queue-consumer-dlq")
+                fn.add_event_source(
+                    sources.SqsEventSource(
+                        queues[spec.work_queue.key],
+                        batch_size=topology.QUEUE_BATCH_SIZE,
+                        report_batch_item_failures=True,
+                    )
+                )
             self.functions[spec.key] = fn
 
     def consume_stream(self, function_key: str, table_stream: sources.DynamoEventSource) -> None:
@@ -186,6 +196,11 @@ class ClinicFunctions(Construct):
                     target = self.functions.get(name.removeprefix("invoke:"))
                     if target is not None:  # a feature the tenant has switched off: nothing to call
                         target.grant_invoke(fn)
+                    continue
+                if name.startswith("send:"):
+                    consumer = next((s for s in self.specs if s.key == name.removeprefix("send:")), None)
+                    if consumer is not None and consumer.work_queue is not None:
+                        self._queues[consumer.work_queue.key].grant_send_messages(fn)
                     continue
                 grants[name](fn)
             for party in spec.third_parties:

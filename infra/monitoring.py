@@ -85,6 +85,17 @@ class Alarms(Construct):
             )
             self._alarm(f"{queue.node.id}-not-empty", metric, "Dead-letter messages waiting (#dlq)")
 
+    def work_waiting(self, queues: Iterable[sqs.IQueue]) -> None:
+        """A work queue's oldest message five minutes old: its consumer is failing or throttled,
+        and what it carries (a patient's readings) is not being held to their rules."""
+        for queue in queues:
+            metric = queue.metric_approximate_age_of_oldest_message(
+                period=Duration.minutes(1), statistic="Maximum"
+            )
+            self._alarm(
+                f"{queue.node.id}-waiting", metric, "Work waiting in a queue (#work-queues)", threshold=300
+            )
+
     def function_errors(self, functions: Iterable[lambda_.Function]) -> None:
         for fn in functions:
             for what, metric in (("errors", fn.metric_errors()), ("throttles", fn.metric_throttles())):

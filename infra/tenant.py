@@ -277,7 +277,12 @@ class TenantStack(Stack):
         alarms = Alarms(
             monitoring, "Alarms", topic=alarm_topic(self, name=f"{prefix}-alarms", key=key), prefix=prefix
         )
-        alarms.queue_not_empty(clinic_events.queues.values())
+        alarms.queue_not_empty(
+            q for k, q in clinic_events.queues.items() if clinic_events.specs[k].pages_on_call
+        )
+        alarms.work_waiting(
+            q for k, q in clinic_events.queues.items() if not clinic_events.specs[k].pages_on_call
+        )
         alarms.function_errors(fns.values())
         # The services the relays and the sweeper count parked entries under (their loggers' names).
         alarms.outbox_parked(tenant.id, ("outbox-relay", "outbox-sweeper"))
@@ -307,7 +312,8 @@ class TenantStack(Stack):
                         title="Dead-letter messages",
                         left=[
                             q.metric_approximate_number_of_messages_visible()
-                            for q in clinic_events.queues.values()
+                            for k, q in clinic_events.queues.items()
+                            if clinic_events.specs[k].pages_on_call
                         ],
                         width=12,
                     ),

@@ -30,7 +30,7 @@ TenantId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,18}[a-z0-9]$")]
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$")]
 
 # The platform's own integration routes' scopes (the `telehealth` resource server), named bare.
-MACHINE_SCOPES = ("appointments.read", api_conventions.HL7_ADT_SCOPE)
+MACHINE_SCOPES = ("appointments.read", api_conventions.HL7_ADT_SCOPE, api_conventions.DEVICE_READINGS_SCOPE)
 # The FHIR facade's, named as SMART writes them (the `system` resource server: system/Patient.rs).
 SMART_SCOPES = fhir_access.SUPPORTED_SCOPES
 # Cognito allows an app client 50 scopes (AllowedOAuthScopes).

@@ -119,6 +119,8 @@ class QueueRole(Enum):
     TARGET_DLQ = "target-dlq"  # an EventBridge target's delivery failures
     FUNCTION_DLQ = "function-dlq"  # a function's asynchronous invocations that kept failing
     STREAM_FAILURES = "stream-failures"  # a stream consumer's failed batches (metadata only)
+    WORK = "work"  # what a queue consumer is handed (its SQS event source)
+    WORK_FAILURES = "work-failures"  # a work queue's messages that failed every receive (redrive)
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,25 @@ class Queue:
     role: QueueRole
     # Fourteen days: the most SQS keeps, so an on-call engineer has two weekends to redrive.
     retention_days: int = 14
+    # A work queue: where a message goes after `max_receives` failed receives (the key of the
+    # queue), and how long a received message stays hidden (six times the consumer's timeout,
+    # as Lambda's guide for SQS event sources says, so a retried batch is not handed out twice).
+    dead_letter: str | None = None
+    max_receives: int = 5
+    visibility_timeout_s: int = 30
+    # First in, first out within a message group (a patient's readings, one batch at a time).
+    fifo: bool = False
 
     def name(self, tenant_id: str) -> str:
-        return f"{tenant_prefix(tenant_id)}-{self.key}"
+        return f"{tenant_prefix(tenant_id)}-{self.key}{'.fifo' if self.fifo else ''}"
+
+    @property
+    def pages_on_call(self) -> bool:
+        """A message in any queue but a work queue is a fact nobody handled."""
+        return self.role is not QueueRole.WORK
+
+    def url(self, tenant_id: str, *, region: str, account: str) -> str:
+        return f"https://sqs.{region}.amazonaws.com/{account}/{self.name(tenant_id)}"
 
 
 # --- Functions ------------------------------------------------------------------------------------
@@ -144,6 +162,12 @@ class Invocation(Enum):
     STREAM = "stream"  # DynamoDB stream event source mapping
     DIRECT = "direct"  # synchronous, Lambda Invoke by another function; the caller sees the error
     SIGN_UP = "sign-up"  # synchronous, a user pool trigger; Cognito tells the user it failed
+    QUEUE = "queue"  # SQS event source on its own work queue; failed messages are retried, then set aside
+
+
+# Messages a queue consumer is handed at once (each a patient's readings); a FIFO queue's mapping
+# takes no batching window, so a batch is what is there when Lambda polls.
+QUEUE_BATCH_SIZE = 10
 
 
 # --- The egress path: what a function reaches outside the VPC's endpoints ------------------------
@@ -311,7 +335,25 @@ class Function:
             return Queue(f"{self.key}-dlq", QueueRole.FUNCTION_DLQ)
         if self.invocation is Invocation.STREAM:
             return Queue(f"{self.key}-failures", QueueRole.STREAM_FAILURES)
+        if self.invocation is Invocation.QUEUE:
+            return Queue(f"{self.key}-failures", QueueRole.WORK_FAILURES, fifo=True)
         return None
+
+    @property
+    def work_queue(self) -> Queue | None:
+        """A queue consumer's work: four days kept (SQS's default), each message tried five times,
+        in order within its group (one patient's readings are held to their rules one batch at a
+        time, so two batches never race for the patient's episodes)."""
+        if self.invocation is not Invocation.QUEUE:
+            return None
+        return Queue(
+            f"{self.key}-work",
+            QueueRole.WORK,
+            retention_days=4,
+            dead_letter=f"{self.key}-failures",
+            visibility_timeout_s=6 * self.timeout_s,
+            fifo=True,
+        )
 
 
 API = Function(
@@ -339,6 +381,7 @@ API = Function(
         "exports:read",  # a bulk export's files, streamed to the client that asked
         "fhir:export-cancel",  # a bulk export cancelled by its client
         "invoke:bulk-exports",  # woken (asynchronously) when a bulk export is asked for
+        "send:readings",  # remote monitoring's readings, once checked
     ),
 )
 VISIT_TASKS = Function(
@@ -529,6 +572,20 @@ BULK_EXPORTS = Function(
     grants=("table:write", "key:use", "fhir:write", "fhir:export", "exports:read"),
 )
 
+# Remote monitoring's readings, handed over through its work queue by the api (and the device
+# clouds' poller): each message is one patient's readings, already checked; the function keeps
+# them (a reading sent again is the same item) and holds them to the patient's program's rules.
+# What the rules raise leaves through the outbox, with the alert.
+READINGS = Function(
+    key="readings",
+    handler="functions.ingest.readings.lambda_handler",
+    invocation=Invocation.QUEUE,
+    description="Keeps patients' device readings and holds them to their monitoring program's rules",
+    timeout_s=60,
+    feature="rpm",
+    grants=("table:write", "key:use"),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
     PATIENT_ENROLMENT,
@@ -547,6 +604,7 @@ FUNCTIONS: tuple[Function, ...] = (
     SUBSCRIPTION_DELIVERY,
     SUBSCRIPTION_NOTICES,
     BULK_EXPORTS,
+    READINGS,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
@@ -977,6 +1035,10 @@ def function_environment(
         "BULK_EXPORTS_FUNCTION": BULK_EXPORTS.name(tenant_id),
         "EXPORTS_KEY": f"arn:aws:kms:{region}:{account}:alias/{PREFIX}/{tenant_id}",
         "EXPORT_ROLE_ARN": f"arn:aws:iam::{account}:role/{export_role_name(tenant_id)}",
+        # Where checked readings are handed over (empty: the tenant has remote monitoring off).
+        "READINGS_QUEUE_URL": READINGS.work_queue.url(tenant_id, region=region, account=account)  # type: ignore[union-attr]
+        if READINGS in functions_for(tenant)
+        else "",
         "BILLING_NPI": tenant.billing_npi or "",
         "BILLING_TIN": tenant.billing_tin or "",
         "CLINIC_NAME": tenant.display_name,
@@ -1009,10 +1071,12 @@ def own_environment(
 
 
 def queues(functions: tuple[Function, ...] = FUNCTIONS) -> tuple[Queue, ...]:
-    """Every queue a tenant stack has: the rules' targets' DLQ, and one per asynchronous function
-    (and stream consumer)."""
+    """Every queue a tenant stack has: the rules' targets' DLQ, one per asynchronous function
+    (and stream consumer), and a queue consumer's work queue with its dead-letter queue."""
     rules = [r for r in RULES if not isinstance(r.target, Function) or r.target in functions]
     found = [r.dlq for r in rules] + [q for f in functions if (q := f.dlq) is not None]
+    # After the dead-letter queues: a work queue names its own.
+    found += [q for f in functions if (q := f.work_queue) is not None]
     return tuple(dict.fromkeys(found))
 
 
@@ -1159,6 +1223,7 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/pharmacies", ("GET",), _PATIENT, feature="eprescribing"),
     # The network's webhooks: no token (it has none to send); the function checks the signature.
     Route(PRESCRIBING_WEBHOOK, ("POST",), RouteGroup.PUBLIC, (), feature="eprescribing"),
+    Route("/v1/me/readings", ("GET", "POST"), _PATIENT, feature="rpm"),
     Route("/v1/me", ("GET",), _PATIENT),
     Route("/v1/me/details", ("GET", "PUT"), _PATIENT),
     # Allergies and medicines: the patient tells them, the visit's clinician reconciles them; the
@@ -1194,6 +1259,9 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/follow-ups", ("GET",), _CLINICIAN),  # and its follow-ups to book
     Route("/v1/patients/{patient_id}/coverage", ("GET", "PUT"), _CLINICIAN, feature="payments"),
     Route("/v1/referrals/{referral_id}", ("GET",), _CLINICIAN),
+    # Remote monitoring (tenants with it on): the care team's panel, enrolments, devices, a
+    # patient's readings and alerts, in one greedy resource; the patient's own readings.
+    Route("/v1/monitoring/{proxy+}", (ANY,), _CLINICIAN, feature="rpm"),
     # The clinic's administration.
     Route("/v1/admin/{proxy+}", (ANY,), RouteGroup.ADMIN),
     # Health systems.
@@ -1204,6 +1272,14 @@ ROUTES: tuple[Route, ...] = (
         ("POST",),
         RouteGroup.INTEGRATION,
         (machine_scope(api_conventions.HL7_ADT_SCOPE),),
+    ),
+    # Remote monitoring's readings from device gateways and makers' clouds: their own scope.
+    Route(
+        api_conventions.DEVICE_READINGS,
+        ("POST",),
+        RouteGroup.INTEGRATION,
+        (machine_scope(api_conventions.DEVICE_READINGS_SCOPE),),
+        feature="rpm",
     ),
     # The FHIR facade: machine clients with any SMART scope, and users with their own token (the
     # route checks the scope's resource type and interaction, or the user's role and compartment).

@@ -125,6 +125,29 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
 
     _user_pools_call_their_triggers(dispatcher)
 
+    from moto.sqs.models import sqs_backends
+
+    original_mapping = LambdaBackend.create_event_source_mapping
+
+    def create_event_source_mapping(self: LambdaBackend, spec: dict[str, Any]) -> Any:
+        """moto invokes an SQS mapping's function inside SendMessage, a message at a time, with
+        no partial batch response; Lambda polls the queue. The platform's poller
+        (`LambdaDispatcher.consume_queue`) reads the mapping and does what Lambda does."""
+        if str(spec.get("EventSourceArn", "")).endswith(".fifo") and spec.get(
+            "MaximumBatchingWindowInSeconds"
+        ):
+            from moto.awslambda.exceptions import InvalidParameterValueException
+
+            raise InvalidParameterValueException("Batching window is not supported for FIFO queues.")
+        mapping = original_mapping(self, spec)
+        source = parse_arn(mapping.event_source_arn)
+        if source.service == "sqs":
+            queue = sqs_backends[source.account][source.region].get_queue(source.resource_id)
+            queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        return mapping
+
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping  # type: ignore[method-assign]
+
     def send_dynamodb_items(self: LambdaBackend, function_arn: str, items: Any, source: str) -> Any:
         if persistence.REPLAYING.is_set():
             return True  # its consumer had these records when the write was first made

@@ -403,6 +403,58 @@ class LambdaDispatcher:
 
     # --- DynamoDB streams ------------------------------------------------------------------------
 
+    # --- SQS event sources (Lambda's pollers) -----------------------------------------------------
+
+    def consume_queue(self, mapping: dict[str, Any], sqs: Any, queue_url: str) -> None:
+        """Poll the mapping's queue as Lambda does: a batch of up to `BatchSize` messages (within
+        the batching window), the function's partial batch response honoured (the messages it
+        names stay in the queue, visible again after the queue's visibility timeout, and the
+        queue's redrive policy sets them aside after their last receive); the rest deleted."""
+        thread = threading.Thread(
+            target=self._poll, args=(mapping, sqs, queue_url), name="lambda-sqs", daemon=True
+        )
+        thread.start()
+
+    def _poll(self, mapping: dict[str, Any], sqs: Any, queue_url: str) -> None:
+        size = int(mapping.get("BatchSize", 10))
+        partial = "ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", [])
+        while not self._stopped.is_set():
+            try:
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url,
+                    MaxNumberOfMessages=size,
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                ).get("Messages", [])
+            except Exception:  # the emulator going away with the platform
+                if self._stopped.wait(1):
+                    return
+                continue
+            if not messages:
+                continue
+            event = {"Records": [_sqs_record(m, mapping) for m in messages]}
+            try:
+                result = self.invoke_or_raise(mapping["FunctionArn"], event)
+                named = {f.get("itemIdentifier") for f in (result or {}).get("batchItemFailures", [])}
+                ids = {m["MessageId"] for m in messages}
+                # An id that is not in the batch fails the whole batch, as Lambda treats it.
+                failed = ids if not partial and named else named if named <= ids else ids
+            except (FunctionError, FunctionUnreachableError):
+                failed = {m["MessageId"] for m in messages}
+            done = [m for m in messages if m["MessageId"] not in failed]
+            if done:
+                with contextlib.suppress(Exception):
+                    sqs.delete_message_batch(
+                        QueueUrl=queue_url,
+                        Entries=[
+                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+                        ],
+                    )
+                self._completed(
+                    self.resolve(mapping["FunctionArn"]).name, {"Records": [m["MessageId"] for m in done]}
+                )
+
     def deliver_stream_batch(self, mapping: dict[str, Any], event: dict[str, Any]) -> None:
         if self._stopped.is_set():
             return
@@ -457,3 +509,27 @@ class LambdaDispatcher:
                 ),
                 {},
             )
+
+
+def _sqs_record(message: dict[str, Any], mapping: dict[str, Any]) -> dict[str, Any]:
+    """A received message as Lambda's SQS event carries it."""
+    arn = mapping["EventSourceArn"]
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "dataType": value.get("DataType"),
+                "stringListValues": [],
+                "binaryListValues": [],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody"),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": arn.split(":")[3],
+    }

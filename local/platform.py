@@ -568,6 +568,7 @@ class LocalPlatform:
                     dlq_arn=provisioned.queue_arns[dlq.key] if dlq else None,
                 )
             )
+        self._consume_work_queues(tenant)
         if not seeded:
             seed_tenant(
                 self.client("cognito-idp", tenant.region),
@@ -576,6 +577,20 @@ class LocalPlatform:
                 self.seed_settings(tenant),
                 self.client("kms", tenant.region),
             )
+
+    def _consume_work_queues(self, tenant: Tenant) -> None:
+        """Lambda's pollers of the tenant's SQS event sources, as the mappings moto keeps say."""
+        lam = self.client("lambda", tenant.region)
+        sqs = self.client("sqs", tenant.region)
+        for function in topology.functions_for(tenant):
+            if function.work_queue is None:
+                continue
+            for mapping in lam.list_event_source_mappings(FunctionName=function.name(tenant.id))[
+                "EventSourceMappings"
+            ]:
+                queue_name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
+                url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+                self.dispatcher.consume_queue(mapping, sqs, url)
 
     def dashboard_url(self, tenant: Tenant) -> str:
         """The tenant's dashboard on the gateway (the default tenant's at its root, as the browser

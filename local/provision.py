@@ -185,14 +185,22 @@ def provision_tenant(
             Description=f"{tenant.display_name}: {sealing.description}"
         )["KeyMetadata"]["Arn"]
 
-    for queue in topology.queues(functions):
-        url = sqs.create_queue(
-            QueueName=queue.name(tenant.id),
-            Attributes={
-                "KmsMasterKeyId": key["Arn"],
-                "MessageRetentionPeriod": str(queue.retention_days * 86400),
-            },
-        )["QueueUrl"]
+    for queue in topology.queues(functions):  # dead-letter queues first: a work queue names its own
+        attributes = {
+            "KmsMasterKeyId": key["Arn"],
+            "MessageRetentionPeriod": str(queue.retention_days * 86400),
+            "VisibilityTimeout": str(queue.visibility_timeout_s),
+        }
+        if queue.fifo:
+            attributes["FifoQueue"] = "true"
+        if queue.dead_letter:
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": out.queue_arns[queue.dead_letter],
+                    "maxReceiveCount": queue.max_receives,
+                }
+            )
+        url = sqs.create_queue(QueueName=queue.name(tenant.id), Attributes=attributes)["QueueUrl"]
         out.queue_arns[queue.key] = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
@@ -258,6 +266,13 @@ def provision_tenant(
             FunctionName=function.name(tenant.id),
             ReservedConcurrentExecutions=tenant.concurrency_of(function.key),
         )
+        if function.work_queue is not None:
+            lam.create_event_source_mapping(
+                FunctionName=function.name(tenant.id),
+                EventSourceArn=out.queue_arns[function.work_queue.key],
+                BatchSize=topology.QUEUE_BATCH_SIZE,
+                FunctionResponseTypes=["ReportBatchItemFailures"],
+            )
         if function.invocation is topology.Invocation.STREAM and function.dlq:
             lam.create_event_source_mapping(
                 FunctionName=function.name(tenant.id),

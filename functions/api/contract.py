@@ -20,7 +20,14 @@ import json
 from http import HTTPStatus
 from typing import Any
 
-from telehealth.api_conventions import HL7_ADT, HL7_ADT_SCOPE, PRESCRIBING_WEBHOOK, STRIPE_WEBHOOK
+from telehealth.api_conventions import (
+    DEVICE_READINGS,
+    DEVICE_READINGS_SCOPE,
+    HL7_ADT,
+    HL7_ADT_SCOPE,
+    PRESCRIBING_WEBHOOK,
+    STRIPE_WEBHOOK,
+)
 from telehealth.domain import fhir_access
 
 PROBLEM_JSON = "application/problem+json"
@@ -45,6 +52,7 @@ IDEMPOTENCY_KEY_PATTERN = r"^[ -~]{8,128}$"
     VITALS,
     NOTES,
     PRESCRIPTIONS,
+    MONITORING,
     ADMIN,
     INTEGRATIONS,
 ) = (
@@ -57,6 +65,7 @@ IDEMPOTENCY_KEY_PATTERN = r"^[ -~]{8,128}$"
     "Vitals",
     "Notes",
     "Prescriptions",
+    "Remote monitoring",
     "Administration",
     "Integrations",
 )
@@ -72,6 +81,8 @@ TAGS = {
     "addenda, and the ICD-10-CM diagnoses it is coded with.",
     PRESCRIPTIONS: "E-prescribing (tenants with it on): checks, sending to the patient's pharmacy "
     "through the network, cancelling, and the network's news of each prescription.",
+    MONITORING: "Remote monitoring (tenants with it on): patients' device readings, their "
+    "programs' rules and the alerts the care team acknowledges.",
     ADMIN: "The clinic's settings, services and providers, versioned, for its administrators.",
     INTEGRATIONS: "Routes for a health system's software (machine clients, client credentials).",
 }
@@ -83,6 +94,7 @@ _USERS: list[dict[str, list[str]]] = [{"patients": [USER_SCOPE]}, {"workforce": 
 SECURITY: tuple[tuple[str, list[dict[str, list[str]]]], ...] = (
     ("/v1/", _USERS),
     (HL7_ADT, [{"machines": [f"telehealth/{HL7_ADT_SCOPE}"]}]),
+    (DEVICE_READINGS, [{"machines": [f"telehealth/{DEVICE_READINGS_SCOPE}"]}]),
     ("/integrations/", [{"machines": ["telehealth/appointments.read"]}]),
     # The facade's discovery document is public (SMART: read before a token is asked for).
     ("/fhir/r4/.well-known/", []),
@@ -131,6 +143,7 @@ SECURITY_SCHEMES: dict[str, Any] = {
                 "scopes": {
                     "telehealth/appointments.read": "Read a provider's appointments",
                     f"telehealth/{HL7_ADT_SCOPE}": "Send HL7 v2 ADT messages (register, update, merge)",
+                    f"telehealth/{DEVICE_READINGS_SCOPE}": "Send readings from patients' registered devices",
                     **{
                         fhir_access.token_scope(name): f"FHIR facade: {description}"
                         for name, description in fhir_access.SCOPE_NAMES.items()
@@ -233,7 +246,8 @@ def finish(generated: dict[str, Any]) -> dict[str, Any]:
             if raw:
                 text = {"schema": {"type": "string"}}
                 operation["requestBody"] = {"required": True, "content": {kind: text for kind in raw}}
-                responses["200"]["content"] = {raw[0]: text}  # answered in the first
+                if "200" in responses and not responses["200"].get("content"):
+                    responses["200"]["content"] = {raw[0]: text}  # answered in the first
             if operation.pop(IDEMPOTENT, False):
                 operation.setdefault("parameters", []).append(_idempotency_header())
             if operation.get("parameters") or operation.get("requestBody"):  # else nothing is read

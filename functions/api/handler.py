@@ -28,6 +28,7 @@ from functions.api.routes import (
     health,
     hl7v2,
     medical_history,
+    monitoring,
     notes,
     patients,
     payments,
@@ -68,6 +69,7 @@ app.include_router(visits.router)
 app.include_router(notes.router)
 app.include_router(medical_history.router)
 app.include_router(prescriptions.router)
+app.include_router(monitoring.router)
 app.include_router(admin.router)
 app.include_router(smart.router)
 app.include_router(fhir_export.router)  # before the facade's: `[type]/[id]/[operation]` would match

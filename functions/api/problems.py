@@ -33,9 +33,12 @@ from telehealth.domain.payments import PaymentRuleError
 from telehealth.domain.prescriptions import PrescriptionRefusedError, PrescriptionRuleError
 from telehealth.domain.scheduling import SchedulingError
 from telehealth.errors import (
+    DeviceTakenError,
     IdempotencyMismatchError,
     LicensureError,
+    NotEnrolledError,
     NotFoundError,
+    ReadingsRefusedError,
     SlotTakenError,
     StaleWriteError,
     VisitChangedError,
@@ -150,6 +153,7 @@ ROUTINE = frozenset(
         "idempotency-key-in-progress",
         "prescription-refused",
         "acknowledge-alerts",
+        "readings-refused",
         *RULE_STATUS,
     }
 )
@@ -429,6 +433,25 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     @app.exception_handler(NoticeRefusedError)
     def notice_refused(error: NoticeRefusedError) -> Response[str]:
         return answer(400, "signature-refused", "This is not a notice signed by the network.", error=error)
+
+    @app.exception_handler(ReadingsRefusedError)
+    def readings_refused(error: ReadingsRefusedError) -> Response[str]:
+        return answer(
+            422,
+            "readings-refused",
+            "No reading was taken.",
+            "See `refused` for each entry's reason.",
+            error,
+            refused=[{"entry": entry, "reason": reason} for entry, reason in error.refused],
+        )
+
+    @app.exception_handler(NotEnrolledError)
+    def not_enrolled(error: NotEnrolledError) -> Response[str]:
+        return answer(409, "not-enrolled", "The patient is in no monitoring program.", str(error), error)
+
+    @app.exception_handler(DeviceTakenError)
+    def device_taken(error: DeviceTakenError) -> Response[str]:
+        return answer(409, "device-registered", "The device is registered already.", str(error), error)
 
     @app.exception_handler(LicensureError)
     def licensure(error: LicensureError) -> Response[str]:

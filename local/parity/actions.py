@@ -236,12 +236,17 @@ OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("dynamodb", "TransactWriteItems"): _transact_write,
     ("dynamodb", "TransactGetItems"): _transact_get,
     ("dynamodb", "BatchWriteItem"): _batch_write,
+    ("dynamodb", "BatchGetItem"): lambda p, w: [
+        Need("dynamodb:BatchGetItem", _table(table, w)) for table in p["RequestItems"]
+    ],
     ("s3", "PutObject"): _object("PutObject"),
     ("s3", "GetObject"): _object("GetObject"),
     ("s3", "HeadObject"): _object("GetObject"),  # HEAD is authorized as the GET it describes
     ("s3", "ListObjectsV2"): _bucket("ListBucket"),
     ("s3", "ListObjects"): _bucket("ListBucket"),
     ("sqs", "SendMessage"): lambda p, w: [Need("sqs:SendMessage", queue_arn(p["QueueUrl"], w))],
+    # A batch is authorized as its messages are (SQS's API reference: no action of its own).
+    ("sqs", "SendMessageBatch"): lambda p, w: [Need("sqs:SendMessage", queue_arn(p["QueueUrl"], w))],
     ("sqs", "GetQueueUrl"): lambda p, w: [
         Need("sqs:GetQueueUrl", f"arn:aws:sqs:{w.region}:{w.account}:{p['QueueName']}")
     ],

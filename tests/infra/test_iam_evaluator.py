@@ -649,15 +649,31 @@ CLINIC_TABLE = f"arn:aws:dynamodb:{REGION}:{FAKE_ACCOUNT}:table/telehealth-river
 CHIME = "service:mediapipelines.chime.amazonaws.com"
 
 
-@pytest.fixture(scope="module")
-def riverside(assembly: Assembly) -> TemplatePolicies:
+def _policies(assembly: Assembly, tenant_id: str) -> TemplatePolicies:
     return TemplatePolicies.load(
-        assembly.tenant("riverside").body,
+        assembly.tenant(tenant_id).body,
         assembly.baseline(REGION).body,
-        tenant_id="riverside",
+        tenant_id=tenant_id,
         account=FAKE_ACCOUNT,
         region=REGION,
     )
+
+
+@pytest.fixture(scope="module")
+def riverside(assembly: Assembly) -> TemplatePolicies:
+    return _policies(assembly, "riverside")
+
+
+@pytest.fixture(scope="module")
+def desert(assembly: Assembly) -> TemplatePolicies:
+    """Remote monitoring's stack: riverside has it off."""
+    return _policies(assembly, "desert-clinic")
+
+
+def _tenant_of(function: str) -> str:
+    """A tenant whose stack has the function: riverside, but for a feature only desert-clinic has."""
+    spec = next(f for f in topology.FUNCTIONS if f.key == function)
+    return "desert-clinic" if spec.feature == "rpm" else "riverside"
 
 
 def _allowed_with_its_kms(policies: TemplatePolicies, access: Access) -> None:
@@ -682,10 +698,13 @@ def test_loading_a_tenant_stack_takes_well_under_a_second(
     assert time.perf_counter() - started < 0.5
 
 
-def test_every_function_and_task_is_a_principal(riverside: TemplatePolicies) -> None:
+def test_every_function_and_task_is_a_principal(
+    riverside: TemplatePolicies, desert: TemplatePolicies
+) -> None:
     principals = riverside.principals()
     for function in topology.FUNCTIONS:
-        assert f"function:{function.key}" in principals
+        kept = desert.principals() if _tenant_of(function.key) == "desert-clinic" else principals
+        assert f"function:{function.key}" in kept
     for task in topology.CONTAINER_TASKS:
         assert f"task:{task.key}" in principals
     for rule in topology.RULES:
@@ -706,16 +725,31 @@ def test_no_grant_of_a_function_or_task_role_names_anything_unresolved(riverside
 
 @pytest.mark.parametrize("function", [f.key for f in topology.FUNCTIONS if not f.on_egress_path])
 def test_every_function_reads_the_clinic_table_with_its_key_and_writes_it_if_granted(
-    riverside: TemplatePolicies, function: str
+    riverside: TemplatePolicies, desert: TemplatePolicies, function: str
 ) -> None:
+    tenant_id = _tenant_of(function)
+    policies = desert if tenant_id == "desert-clinic" else riverside
+    table = CLINIC_TABLE.replace("telehealth-riverside", f"telehealth-{tenant_id}")
     for action in ("dynamodb:GetItem", "dynamodb:Query"):
-        _allowed_with_its_kms(riverside, Access(f"function:{function}", action, CLINIC_TABLE))
-    put = Access(f"function:{function}", "dynamodb:PutItem", CLINIC_TABLE)
+        _allowed_with_its_kms(policies, Access(f"function:{function}", action, table))
+    put = Access(f"function:{function}", "dynamodb:PutItem", table)
     spec = next(f for f in topology.FUNCTIONS if f.key == function)
     if "table:write" in spec.grants:
-        _allowed_with_its_kms(riverside, put)
+        _allowed_with_its_kms(policies, put)
     else:  # the visit reconciler only reads
-        assert not riverside.decide(put).allowed
+        assert not policies.decide(put).allowed
+
+
+def test_the_readings_queue_takes_the_api_s_messages_and_hands_them_to_the_readings_function_only(
+    desert: TemplatePolicies,
+) -> None:
+    queue = f"arn:aws:sqs:{REGION}:{FAKE_ACCOUNT}:telehealth-desert-clinic-readings-work.fifo"
+    _allowed_with_its_kms(desert, Access("function:api", "sqs:SendMessage", queue))
+    _allowed_with_its_kms(desert, Access("function:readings", "sqs:ReceiveMessage", queue))
+    _allowed_with_its_kms(desert, Access("function:readings", "sqs:DeleteMessage", queue))
+    for other in ("outbox-relay", "visit-tasks", "chime-events"):
+        assert not desert.decide(Access(f"function:{other}", "sqs:SendMessage", queue)).allowed
+    assert not desert.decide(Access("function:api", "sqs:ReceiveMessage", queue)).allowed
 
 
 def test_the_api_writes_the_table_and_reads_no_recording(riverside: TemplatePolicies) -> None:

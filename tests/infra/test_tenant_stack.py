@@ -178,12 +178,49 @@ def test_functions_are_arm64_python312_in_their_subnets_traced_and_logged(assemb
             assert has_dlq == (spec.invocation is topology.Invocation.EVENT), spec.key
 
 
+def test_the_readings_queue_is_fifo_under_the_tenants_key_retried_then_set_aside_and_watched(
+    assembly: Assembly,
+) -> None:
+    """Remote monitoring's work queue (desert-clinic's; riverside has the feature off): a group per
+    patient, five receives then its dead-letter queue, the readings function's mapping with partial
+    batch responses; an alarm on the dead letters and on the work's age, none on the work itself."""
+    desert = assembly.tenant("desert-clinic")
+    assert not [
+        q for q in assembly.tenant("riverside").props("AWS::SQS::Queue") if "readings" in q["QueueName"]
+    ]
+    queues = {q["QueueName"]: q for q in desert.props("AWS::SQS::Queue")}
+    work = queues["telehealth-desert-clinic-readings-work.fifo"]
+    failures = queues["telehealth-desert-clinic-readings-failures.fifo"]
+    key_id, _ = desert.tenant_key()
+    for queue in (work, failures):
+        assert queue["FifoQueue"] is True
+        assert queue["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert work["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert work["VisibilityTimeout"] == 6 * topology.READINGS.timeout_s
+    (mapping,) = [
+        p
+        for p in desert.props("AWS::Lambda::EventSourceMapping")
+        if "StreamArn" not in str(p["EventSourceArn"])
+    ]
+    function = desert.resources[mapping["FunctionName"]["Ref"]]["Properties"]["FunctionName"]
+    assert function == topology.READINGS.name("desert-clinic")
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "MaximumBatchingWindowInSeconds" not in mapping  # a FIFO queue's mapping takes none
+    alarms = {a["AlarmName"]: a for a in assembly.monitoring("desert-clinic").props("AWS::CloudWatch::Alarm")}
+    assert "telehealth-desert-clinic-readings-failures-not-empty" in alarms
+    waiting = alarms["telehealth-desert-clinic-readings-work-waiting"]
+    assert (waiting["MetricName"], waiting["Threshold"]) == ("ApproximateAgeOfOldestMessage", 300)
+    assert "telehealth-desert-clinic-readings-work-not-empty" not in alarms
+
+
 def test_each_relay_reads_the_stream_for_its_lanes_and_sends_failed_batches_to_its_queue(
     assembly: Assembly,
 ) -> None:
     for tenant in assembly.tenants:
         t = assembly.tenant(tenant.id)
-        mappings = t.props("AWS::Lambda::EventSourceMapping")
+        mappings = [
+            p for p in t.props("AWS::Lambda::EventSourceMapping") if "StreamArn" in str(p["EventSourceArn"])
+        ]
         # DynamoDB lets two readers take a stream's shard at once: the relays may not outgrow it.
         assert len(mappings) == len(topology.STREAM_RELAYS) <= 2
         lanes: list[str] = []
@@ -531,7 +568,11 @@ def test_identity_mfa_for_the_workforce_admin_created_users_and_short_tokens(ass
         assert smart_names == {f"{kind}.{form}" for kind in (*SERVED_TYPES, "*") for form in forms}
         assert {"Patient.rs", "Appointment.cruds", "*.rs", "Patient.read"} <= smart_names
         integrations_id, integrations = servers[topology.RESOURCE_SERVER]
-        assert {s["ScopeName"] for s in integrations["Scopes"]} == {"appointments.read", "hl7.adt"}
+        assert {s["ScopeName"] for s in integrations["Scopes"]} == {
+            "appointments.read",
+            "hl7.adt",
+            "rpm.readings",
+        }
         machine = {
             c["ClientName"]: c for c in clients if c.get("AllowedOAuthFlows") == ["client_credentials"]
         }

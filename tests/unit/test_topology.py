@@ -117,6 +117,10 @@ def test_domain_events_carry_ids_instants_and_flags_only() -> None:
         "observation_id",
         "refused",
         "status",
+        # Remote monitoring: an alert by id; who sent refused readings, as the audit trail names
+        # them (a machine client's `Device/...`, a patient's `Patient/<id>`).
+        "alert_id",
+        "sender",
     }
     for event in CATALOGUE:
         assert set(event.model_fields) <= allowed, event.__name__
@@ -161,9 +165,16 @@ def test_a_tenant_without_a_feature_has_none_of_its_functions() -> None:
     assert riverside.features.payments and not desert.features.payments
     assert topology.PAYMENTS in topology.functions_for(riverside)
     assert topology.PAYMENTS not in topology.functions_for(desert)
-    assert set(topology.functions_for(desert)) == {f for f in topology.FUNCTIONS if f.feature is None}
+    assert set(topology.functions_for(desert)) == {
+        f for f in topology.FUNCTIONS if f.feature is None or f.feature == "rpm"
+    }
     environment = topology.function_environment(desert, **FUNCTION_ENVIRONMENT)
     assert environment["PAYMENTS_FUNCTION"] == environment["PAYMENT_NOTICES_FUNCTION"] == ""
+    # Remote monitoring the other way round: desert-clinic's, not riverside's.
+    assert topology.READINGS in topology.functions_for(desert)
+    assert topology.READINGS not in topology.functions_for(riverside)
+    assert environment["READINGS_QUEUE_URL"].endswith("/telehealth-desert-clinic-readings-work.fifo")
+    assert topology.function_environment(riverside, **FUNCTION_ENVIRONMENT)["READINGS_QUEUE_URL"] == ""
 
 
 def test_only_a_third_party_caller_is_told_where_its_secret_and_its_keys_are() -> None:

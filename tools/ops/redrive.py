@@ -33,10 +33,13 @@ def queues() -> dict[str, topology.Queue]:
 
 
 def _redrive_to(queue: topology.Queue) -> tuple[str, Any]:
-    """Where a queue's messages go back to: a function (asynchronously) or the tenant bus."""
+    """Where a queue's messages go back to: a function (asynchronously), its work queue, or the
+    tenant bus."""
     if queue.key == CHIME_FORWARD_DLQ.key:
         return "bus", None
     for function in topology.FUNCTIONS:
+        if function.dlq == queue and function.work_queue is not None:
+            return "queue", function.work_queue  # back where the consumer takes its work from
         if function.dlq == queue:
             handled = queue.role is topology.QueueRole.FUNCTION_DLQ
             return ("function", function) if handled else ("none", function)
@@ -77,6 +80,7 @@ def dead_letters(target: Target, queue_key: str, *, acknowledge: bool = False) -
         WaitTimeSeconds=1,
         VisibilityTimeout=60,
         MessageAttributeNames=["All"],
+        AttributeNames=["All"],
     ).get("Messages", []):
         for message in messages:
             how, to = _target_of(message, tenant_id) if kind == "target" else (kind, to)
@@ -88,6 +92,16 @@ def dead_letters(target: Target, queue_key: str, *, acknowledge: bool = False) -
                     done["kept (stream metadata: pass --acknowledge to delete)"] += 1
                     continue
                 done["acknowledged"] += 1
+            elif how == "queue":
+                attributes = message.get("Attributes", {})
+                sqs.send_message(
+                    QueueUrl=sqs.get_queue_url(QueueName=to.name(tenant_id))["QueueUrl"],
+                    MessageBody=message["Body"],
+                    # Its patient's group again; a redrive repeated within five minutes is one message.
+                    MessageGroupId=attributes["MessageGroupId"],
+                    MessageDeduplicationId=f"redriven-{message['MessageId']}",
+                )
+                done["back in the work queue"] += 1
             elif how == "function":
                 boto3.client("lambda").invoke(
                     FunctionName=to.name(tenant_id), InvocationType="Event", Payload=message["Body"].encode()

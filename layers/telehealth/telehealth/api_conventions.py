@@ -46,6 +46,9 @@ STRIPE_WEBHOOK = "/webhooks/stripe"
 # `telehealth` resource server, as the tenant file names it).
 HL7_ADT = "/integrations/hl7v2/adt"
 HL7_ADT_SCOPE = "hl7.adt"
+# Remote monitoring's readings from a device gateway or a device maker's cloud, and their scope.
+DEVICE_READINGS = "/integrations/devices/readings"
+DEVICE_READINGS_SCOPE = "rpm.readings"
 PRESCRIBING_WEBHOOK = "/webhooks/photon"  # the e-prescribing network's events, as registered with Photon
 # The encryption context a prescriber's sealed Photon credential carries (with the provider's id):
 # the stack lets the prescribing function use its key for this purpose only.

@@ -31,3 +31,19 @@ class StaleWriteError(Exception):
 
 class IdempotencyMismatchError(Exception):
     """The key was used before for a different request."""
+
+
+class DeviceTakenError(Exception):
+    """A remote-monitoring device is registered already (for another patient, or this one)."""
+
+
+class NotEnrolledError(Exception):
+    """The patient is in no remote-monitoring program (enrol them first)."""
+
+
+class ReadingsRefusedError(Exception):
+    """Not one reading of a request could be taken: each entry, with its reason."""
+
+    def __init__(self, refused: tuple[tuple[int, str], ...]) -> None:
+        super().__init__(f"{len(refused)} entries refused")
+        self.refused = refused

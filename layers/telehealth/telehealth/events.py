@@ -199,6 +199,32 @@ class PrescriptionRenewalRequested(PrescriptionEvent):
     detail_type: ClassVar[str] = "Prescription.RenewalRequested"
 
 
+class ReadingRefused(DomainEvent):
+    """Readings a sender was told were not taken (the reasons went back to it, not here)."""
+
+    source: ClassVar[str] = "telehealth.monitoring"
+    detail_type: ClassVar[str] = "Reading.Refused"
+    refused: int  # how many entries of the request
+    sender: str  # the machine client (`Device/...`) or the patient (`Patient/<id>`) that sent them
+
+
+class AlertEvent(DomainEvent):
+    """A remote-monitoring alert's step: ids only (never the rule, the tier or a value: with the
+    patient's id, `heart-failure-weight` is a diagnosis)."""
+
+    source: ClassVar[str] = "telehealth.monitoring"
+    alert_id: str
+    patient_id: str
+
+
+class AlertRaised(AlertEvent):
+    detail_type: ClassVar[str] = "Alert.Raised"
+
+
+class AlertAcknowledged(AlertEvent):
+    detail_type: ClassVar[str] = "Alert.Acknowledged"
+
+
 class PaymentEvent(DomainEvent):
     """A movement of a visit's money, settled: ids only (no amount, no card, nothing of the visit),
     `sequence` the step's count on the visit (a second hold, a second refund)."""
@@ -309,4 +335,7 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     CoverageRecorded,
     CoverageChecked,
     SubscriptionRequested,
+    ReadingRefused,
+    AlertRaised,
+    AlertAcknowledged,
 )

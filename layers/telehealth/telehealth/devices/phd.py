@@ -4,13 +4,17 @@ UCUM `valueQuantity` (or, for a blood pressure, the 85354-9 panel's systolic and
 components), when, and the gateway's identifier for the measurement; alone, or as the entries of a
 Bundle (with the Device and Patient resources a gateway sends beside them, which are not readings).
 
+Whose an Observation is comes from its device, never from its `subject` (a gateway numbers
+patients its own way): the device's identifier, on the Observation's `device` or on the Bundle's
+Device it references, must be one the clinic registered for a patient.
+
 Each Observation is taken or refused alone: `batch` answers which entries were taken and why the
 others were not. Pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,12 +23,16 @@ from telehealth.domain.readings import (
     BLOOD_PRESSURE_PANEL,
     LOINC,
     UCUM,
+    UNREGISTERED,
     Provenance,
     Reading,
     ReadingRefusedError,
+    RegisteredDevice,
     measured_at,
     reading,
 )
+
+Registry = Callable[[str], RegisteredDevice | None]  # a device's identifier to its registration
 
 
 @dataclass(frozen=True)
@@ -33,12 +41,14 @@ class Batch:
     refused: tuple[tuple[int, str], ...]  # (the entry's index, why)
 
 
-def batch(resource: Mapping[str, Any], *, patient_id: str, device_id: str) -> Batch:
+def batch(resource: Mapping[str, Any], registry: Registry) -> Batch:
     """An Observation, or a Bundle's Observations, as readings; every other resource passed over."""
     if resource.get("resourceType") == "Bundle":
-        entries = [e.get("resource") if isinstance(e, Mapping) else None for e in resource.get("entry") or []]
+        listed = [e if isinstance(e, Mapping) else {} for e in resource.get("entry") or []]
+        entries = [e.get("resource") for e in listed]
+        devices = _devices(listed)
     else:
-        entries = [resource]
+        entries, devices = [resource], {}
     taken: list[Reading] = []
     refused: list[tuple[int, str]] = []
     for index, found in enumerate(entries):
@@ -48,18 +58,63 @@ def batch(resource: Mapping[str, Any], *, patient_id: str, device_id: str) -> Ba
         if found.get("resourceType") != "Observation":
             continue  # the gateway's Device, the Patient: context, not readings
         try:
-            taken += observation(found, patient_id=patient_id, device_id=device_id)
+            registered = _registered(found, devices, registry)
+            taken += observation(found, patient_id=registered.patient_id, device_id=registered.device_id)
         except ReadingRefusedError as error:
             refused.append((index, str(error)))
     return Batch(tuple(taken), tuple(refused))
 
 
-def observation(found: Mapping[str, Any], *, patient_id: str, device_id: str) -> list[Reading]:
-    identifier = next(
-        (i.get("value") for i in found.get("identifier") or [] if isinstance(i, Mapping) and i.get("value")),
+def _devices(entries: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The Bundle's Devices' identifiers, by each way an Observation may reference them."""
+    found: dict[str, str] = {}
+    for entry in entries:
+        device = entry.get("resource")
+        if not isinstance(device, Mapping) or device.get("resourceType") != "Device":
+            continue
+        identifier = _identifier(device)
+        if identifier is None:
+            continue
+        if isinstance(entry.get("fullUrl"), str):
+            found[entry["fullUrl"]] = identifier
+        if isinstance(device.get("id"), str):
+            found[f"Device/{device['id']}"] = identifier
+    return found
+
+
+def _registered(found: Mapping[str, Any], devices: Mapping[str, str], registry: Registry) -> RegisteredDevice:
+    device = found.get("device")
+    identifier = None
+    if isinstance(device, Mapping):
+        named = device.get("identifier")
+        if isinstance(named, Mapping) and isinstance(named.get("value"), str):
+            identifier = named["value"]
+        elif isinstance(device.get("reference"), str):
+            identifier = devices.get(device["reference"])
+    if identifier is None:
+        raise ReadingRefusedError(
+            "An Observation names its device: `device.identifier`, or a reference to the Bundle's Device."
+        )
+    registered = registry(identifier)
+    if registered is None:
+        raise ReadingRefusedError(UNREGISTERED)
+    return registered
+
+
+def _identifier(resource: Mapping[str, Any]) -> str | None:
+    return next(
+        (
+            i["value"]
+            for i in resource.get("identifier") or []
+            if isinstance(i, Mapping) and isinstance(i.get("value"), str) and i["value"]
+        ),
         None,
     )
-    if not isinstance(identifier, str):
+
+
+def observation(found: Mapping[str, Any], *, patient_id: str, device_id: str) -> list[Reading]:
+    identifier = _identifier(found)
+    if identifier is None:
         raise ReadingRefusedError("An Observation carries the gateway's identifier for the measurement.")
     effective = _effective(found)
     code = _loinc(found.get("code"))

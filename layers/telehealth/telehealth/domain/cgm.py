@@ -94,6 +94,7 @@ class Targets:
 MOST_ADULTS = Targets(70, 4, 1, 25, 5)
 # Older or high-risk patients: less time in range asked, less time low allowed.
 OLDER_OR_HIGH_RISK = Targets(50, 1, 1, 50, 10)
+TARGETS: dict[str, Targets] = {"most-adults": MOST_ADULTS, "older-or-high-risk": OLDER_OR_HIGH_RISK}
 
 
 def missed(found: GlucoseSummary, targets: Targets = MOST_ADULTS) -> tuple[tuple[str, bool], ...]:

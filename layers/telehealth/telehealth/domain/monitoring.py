@@ -73,6 +73,45 @@ WATCHES: dict[Rule, frozenset[str]] = {
 }
 
 
+class DeviceKind(StrEnum):
+    BLOOD_PRESSURE_CUFF = "blood-pressure-cuff"
+    GLUCOSE_MONITOR = "glucose-monitor"
+    SCALE = "scale"
+    PULSE_OXIMETER = "pulse-oximeter"
+    THERMOMETER = "thermometer"
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device the clinic gave or registered for one patient: its readings are theirs."""
+
+    device_id: str  # the clinic's id
+    serial: str  # the maker's identifier, as the device or its gateway sends it
+    patient_id: str
+    kind: DeviceKind
+    registered_at: datetime
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What a rule raised for the care team, once per episode (or again at a higher tier)."""
+
+    alert_id: str
+    patient_id: str
+    rule: str
+    tier: Tier
+    raised_at: datetime
+    escalated: bool
+    note: str  # why, for the care team
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None  # the clinician's user
+    acknowledgement: str | None = None  # their note
+
+    @property
+    def open(self) -> bool:
+        return self.acknowledged_at is None
+
+
 @dataclass(frozen=True)
 class Enrolment:
     patient_id: str
@@ -82,6 +121,7 @@ class Enrolment:
     spo2_scale: SpO2Scale = SpO2Scale.ONE
     # The consensus's targets for most adults, or for older and high-risk patients.
     glucose_targets: Targets = MOST_ADULTS
+    enrolled_by: str | None = None  # the clinician's user
 
 
 @dataclass(frozen=True)

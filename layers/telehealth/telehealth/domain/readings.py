@@ -81,6 +81,18 @@ class Provenance(StrEnum):
     MANUAL = "manual"  # typed in by the patient or the clinic
 
 
+@dataclass(frozen=True)
+class RegisteredDevice:
+    """A device the clinic registered for one patient: whose its readings are. The maker's serial
+    that finds it is an identifier (HIPAA counts device serials): kept like the rest of the PHI."""
+
+    patient_id: str
+    device_id: str  # the clinic's own id for the device
+
+
+UNREGISTERED = "The device is not one the clinic registered for a patient."
+
+
 class ReadingRefusedError(ValueError):
     """One reading not taken: the reason names the code, unit or bound, never the patient."""
 

@@ -1,0 +1,358 @@
+"""Remote monitoring (tenants with `rpm` on): readings in from device gateways, makers' clouds and
+patients; the care team's panel, enrolments, devices, a patient's readings and alerts.
+
+A request's readings are each taken or refused alone: the answer (202) says how many were taken
+and why each refused entry was not; a request none of whose readings could be taken is a 422
+naming each. Taken readings are held to the patient's program's rules a moment later (the
+readings queue), so an alert appears in the panel shortly after the 202, not in it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from pydantic import Field, ValidationError
+
+from functions.api import context, problems
+from functions.api.contract import INTEGRATIONS, MONITORING, RAW_BODY, answers
+from functions.api.routes.scheduling import _Model
+from telehealth.api_conventions import DEVICE_READINGS, DEVICE_READINGS_SCOPE, FHIR_JSON
+
+if TYPE_CHECKING:
+    from telehealth.application.monitoring import Intake, PanelRow, PatientReadings
+    from telehealth.domain.monitoring import Alert, Device
+    from telehealth.domain.readings import Reading
+
+router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
+
+_ID = r"^[A-Za-z0-9-]{1,64}$"
+MAX_ENTRIES = 1000  # the entries (data points, a Bundle's resources) one request may carry
+Program = Literal["hypertension", "diabetes", "heart-failure", "copd"]
+DeviceKindName = Literal["blood-pressure-cuff", "glucose-monitor", "scale", "pulse-oximeter", "thermometer"]
+TIERS = {1: "information", 2: "review", 3: "urgent"}
+
+
+class RefusedEntry(_Model):
+    entry: int = Field(description="The entry's index: the data point's, or the Bundle entry's")
+    reason: str
+
+
+class IntakeOut(_Model):
+    taken: int = Field(description="Readings taken (a blood pressure is two: systolic and diastolic)")
+    refused: list[RefusedEntry]
+
+
+class OpenMHealthReadings(_Model):
+    device: str = Field(
+        min_length=1, max_length=128, description="The device's serial, as the clinic registered it"
+    )
+    data_points: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_ENTRIES)
+
+
+class TypedReadings(_Model):
+    data_points: list[dict[str, Any]] = Field(
+        min_length=1, max_length=50, description="Open mHealth data points, as the portal's form makes them"
+    )
+
+
+class ReadingOut(_Model):
+    code: str = Field(description="LOINC")
+    value: float
+    unit: str = Field(description="UCUM")
+    effective: datetime
+    device_id: str
+    provenance: Literal["device", "manual"]
+
+
+class AlertOut(_Model):
+    alert_id: str
+    rule: str
+    tier: Literal["information", "review", "urgent"]
+    raised_at: datetime
+    escalated: bool
+    note: str = Field(description="Why, for the care team")
+    acknowledged_at: datetime | None
+    acknowledgement: str | None
+
+
+class DeviceOut(_Model):
+    device_id: str
+    serial: str
+    kind: str
+    registered_at: datetime
+
+
+class EnrolmentOut(_Model):
+    patient_id: str
+    program: Program
+    enrolled_at: datetime
+    spo2_scale: Literal["1", "2"]
+    glucose_targets: Literal["most-adults", "older-or-high-risk"]
+
+
+class EnrolmentIn(_Model):
+    program: Program
+    spo2_scale: Literal["1", "2"] = Field(
+        "1", description="2 only for hypercapnic respiratory failure, which a clinician decides"
+    )
+    glucose_targets: Literal["most-adults", "older-or-high-risk"] = "most-adults"
+
+
+class DeviceIn(_Model):
+    serial: str = Field(min_length=1, max_length=128, pattern=r"^[ -~]+$")
+    kind: DeviceKindName
+
+
+class AcknowledgementIn(_Model):
+    note: str = Field(min_length=1, max_length=2000, description="What the clinician did about it")
+
+
+class PanelRowOut(_Model):
+    enrolment: EnrolmentOut
+    tier: Literal["information", "review", "urgent"] | None = Field(
+        description="The highest tier of the patient's open alerts"
+    )
+    open_alerts: list[AlertOut]
+    last_reading_at: datetime | None
+
+
+class PanelOut(_Model):
+    patients: list[PanelRowOut] = Field(description="The most pressing first")
+
+
+class PatientReadingsOut(_Model):
+    enrolment: EnrolmentOut | None
+    readings: list[ReadingOut] = Field(description="Oldest first")
+    alerts: list[AlertOut] = Field(description="Newest first")
+    devices: list[DeviceOut]
+
+
+def _intake_out(found: Intake) -> Response[str]:
+    body = IntakeOut(taken=found.taken, refused=[RefusedEntry(entry=i, reason=r) for i, r in found.refused])
+    return Response(status_code=202, content_type="application/json", body=body.model_dump_json())
+
+
+def _enrolment_out(e: Any) -> EnrolmentOut:
+    from telehealth.domain.cgm import TARGETS
+
+    return EnrolmentOut(
+        patient_id=e.patient_id,
+        program=e.program.value,
+        enrolled_at=e.enrolled_at,
+        spo2_scale=e.spo2_scale.value,
+        glucose_targets=next(name for name, t in TARGETS.items() if t == e.glucose_targets),  # type: ignore[misc]
+    )
+
+
+def _alert_out(a: Alert) -> AlertOut:
+    return AlertOut(
+        alert_id=a.alert_id,
+        rule=a.rule,
+        tier=TIERS[int(a.tier)],  # type: ignore[arg-type]
+        raised_at=a.raised_at,
+        escalated=a.escalated,
+        note=a.note,
+        acknowledged_at=a.acknowledged_at,
+        acknowledgement=a.acknowledgement,
+    )
+
+
+def _reading_out(r: Reading) -> ReadingOut:
+    return ReadingOut(
+        code=r.code,
+        value=r.value,
+        unit=r.unit,
+        effective=r.effective,
+        device_id=r.device_id,
+        provenance=r.provenance.value,
+    )
+
+
+def _device_out(d: Device) -> DeviceOut:
+    return DeviceOut(device_id=d.device_id, serial=d.serial, kind=d.kind.value, registered_at=d.registered_at)
+
+
+def _readings_out(found: PatientReadings) -> PatientReadingsOut:
+    return PatientReadingsOut(
+        enrolment=_enrolment_out(found.enrolment) if found.enrolment else None,
+        readings=[_reading_out(r) for r in found.readings],
+        alerts=[_alert_out(a) for a in found.alerts],
+        devices=[_device_out(d) for d in found.devices],
+    )
+
+
+def _row_out(row: PanelRow) -> PanelRowOut:
+    return PanelRowOut(
+        enrolment=_enrolment_out(row.enrolment),
+        tier=TIERS[int(row.tier)] if row.tier else None,  # type: ignore[arg-type]
+        open_alerts=[_alert_out(a) for a in row.open_alerts],
+        last_reading_at=row.last_reading_at,
+    )
+
+
+# --- device gateways and makers' clouds -------------------------------------------------------------
+
+
+@router.post(
+    DEVICE_READINGS,
+    summary=f"Readings from patients' registered devices (scope {DEVICE_READINGS_SCOPE})",
+    description="Two shapes. `application/fhir+json`: an Observation, or a Bundle of them, as the "
+    "HL7 Personal Health Device IG shapes them (LOINC beside IEEE 11073-10101, UCUM quantities; "
+    "a blood pressure as the 85354-9 panel's components); each Observation names its device by "
+    "`device.identifier` or by reference to the Bundle's Device, whose identifier is the serial the "
+    "clinic registered. `application/json`: `{device, data_points}`, Open mHealth data points "
+    "from the one device. Whose readings they are comes from the device's registration, never "
+    "from `subject`. A reading sent again is kept once (its identifier and time are its key).",
+    tags=[INTEGRATIONS, MONITORING],
+    **answers(404, 413, 415, 422, ok=202, model=IntakeOut),
+    openapi_extensions={RAW_BODY: [FHIR_JSON, "application/json"]},
+)
+def device_readings() -> Response[str]:
+    _monitoring_on()
+    caller = context.caller(router)
+    caller.require_scope(f"telehealth/{DEVICE_READINGS_SCOPE}")
+    event = router.current_event
+    sent = (event.get_header_value("Content-Type", case_sensitive=False) or "").split(";")[0].strip().lower()
+    if sent not in (FHIR_JSON, "application/json"):
+        return problems.problem(
+            415,
+            "unsupported-media-type",
+            "Readings are sent as FHIR (application/fhir+json) or Open mHealth (application/json).",
+        )
+    body = problems.json_body(event.decoded_body or "null")
+    if sent == FHIR_JSON:
+        if not isinstance(body, dict) or body.get("resourceType") not in ("Observation", "Bundle"):
+            return problems.problem(
+                422, "invalid-request", "The request is not valid.", "Send an Observation or a Bundle."
+            )
+        if len(body.get("entry") or []) > MAX_ENTRIES:
+            return problems.problem(
+                413, "too-many-entries", "Too many entries.", f"A Bundle carries at most {MAX_ENTRIES}."
+            )
+        return _intake_out(context.monitoring().from_gateway(caller, body))
+    try:
+        points = OpenMHealthReadings.model_validate(body)
+    except ValidationError as error:  # answered as a route's own body's errors are, without input
+        raise RequestValidationError(error.errors(include_input=False)) from None
+    return _intake_out(context.monitoring().from_open_mhealth(caller, points.device, points.data_points))
+
+
+def _monitoring_on() -> None:
+    """The integrations' greedy resource reaches this route in every tenant: where remote
+    monitoring is off it answers 404, as the feature's own resources (absent there) do."""
+    import os
+
+    from telehealth.application.callers import NotFoundError
+
+    if not os.environ.get("READINGS_QUEUE_URL"):
+        raise NotFoundError("remote monitoring is off")
+
+
+# --- the patient -----------------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/me/readings",
+    summary="My readings of the last fortnight, my devices and my program",
+    tags=[MONITORING],
+    **answers(),
+)
+def my_readings(days: Annotated[int, Query(ge=1, le=90)] = 14) -> PatientReadingsOut:
+    return _readings_out(context.monitoring().my_readings(context.caller(router), days))
+
+
+@router.post(
+    "/v1/me/readings",
+    summary="Readings I typed in (Open mHealth data points)",
+    description="Kept as typed in (`manual`), which RPM's device days do not count.",
+    tags=[MONITORING],
+    **answers(409, 422, ok=202, model=IntakeOut),
+)
+def type_in_readings(readings: TypedReadings) -> Response[str]:
+    caller = context.caller(router)
+    return _intake_out(context.monitoring().from_patient(caller, readings.data_points))
+
+
+# --- the care team ---------------------------------------------------------------------------------
+
+_PATIENT = "/v1/monitoring/patients/<patient_id>"
+PatientId = Annotated[str, Path(pattern=_ID)]
+
+
+@router.get(
+    "/v1/monitoring/panel",
+    summary="Enrolled patients, the most pressing first (providers and staff)",
+    tags=[MONITORING],
+    **answers(),
+)
+def panel() -> PanelOut:
+    return PanelOut(patients=[_row_out(r) for r in context.monitoring().panel(context.caller(router))])
+
+
+@router.put(
+    f"{_PATIENT}/enrolment",
+    summary="Enrol a patient in a monitoring program, or change it (providers)",
+    tags=[MONITORING],
+    **answers(404),
+)
+def enrol(patient_id: PatientId, enrolment: EnrolmentIn) -> EnrolmentOut:
+    from telehealth.domain.monitoring import Program as Programs
+    from telehealth.domain.news2 import SpO2Scale
+
+    found = context.monitoring().enrol(
+        context.caller(router),
+        patient_id,
+        program=Programs(enrolment.program),
+        spo2_scale=SpO2Scale(enrolment.spo2_scale),
+        glucose_targets=enrolment.glucose_targets,
+    )
+    return _enrolment_out(found)
+
+
+@router.post(
+    f"{_PATIENT}/devices",
+    summary="Register a patient's device: its readings are theirs from now (providers and staff)",
+    tags=[MONITORING],
+    **answers(404, 409, ok=201, model=DeviceOut),
+)
+def register_device(patient_id: PatientId, device: DeviceIn) -> Response[str]:
+    from telehealth.domain.monitoring import DeviceKind
+
+    found = context.monitoring().register_device(
+        context.caller(router), patient_id, serial=device.serial, kind=DeviceKind(device.kind)
+    )
+    return Response(
+        status_code=201, content_type="application/json", body=_device_out(found).model_dump_json()
+    )
+
+
+@router.get(
+    f"{_PATIENT}/readings",
+    summary="A patient's readings, alerts and devices (providers and staff)",
+    tags=[MONITORING],
+    **answers(404),
+)
+def patient_readings(
+    patient_id: PatientId, days: Annotated[int, Query(ge=1, le=90)] = 14
+) -> PatientReadingsOut:
+    return _readings_out(context.monitoring().patient_readings(context.caller(router), patient_id, days))
+
+
+@router.post(
+    f"{_PATIENT}/alerts/<alert_id>/acknowledgement",
+    summary="Acknowledge an alert, saying what was done (providers)",
+    tags=[MONITORING],
+    **answers(404, 409),
+)
+def acknowledge(
+    patient_id: PatientId, alert_id: Annotated[str, Path(pattern=_ID)], acknowledgement: AcknowledgementIn
+) -> AlertOut:
+    found = context.monitoring().acknowledge(
+        context.caller(router), patient_id, alert_id, acknowledgement.note
+    )
+    return _alert_out(found)

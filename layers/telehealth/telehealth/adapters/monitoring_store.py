@@ -1,0 +1,355 @@
+"""Remote monitoring's items in the clinic table: enrolments, devices, readings, the rules'
+episodes and the alerts they raised.
+
+| item | pk | sk | gsi1 (pk / sk) |
+|---|---|---|---|
+| enrolment | RPM#<patient id> | ENROLMENT | RPM_PANEL / <patient id> |
+| device, by its maker's serial | RPM_DEVICE#<serial> | DEVICE | |
+| device, among the patient's | RPM#<patient id> | DEVICE#<device id> | |
+| reading | RPM#<patient id> | READING#<measured at>#<code>#<device id>#<identifier> | |
+| a rule's open episode | RPM#<patient id> | EPISODE#<rule> | |
+| alert | RPM#<patient id> | ALERT#<alert id> | |
+| a queue message held to the rules | RPM#<patient id> | BATCH#<message id> (expires) | |
+
+A patient's monitoring is one partition of its own: the rules read the last fortnight's readings
+with one query of it (in time order, by the sort key), the panel reads each enrolled patient's
+alerts with another. A reading's key is what makes it the same reading when a device sends it
+again: its time, code, device and the device's identifier for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from telehealth.adapters.dynamo import from_stamp, stamp
+from telehealth.adapters.table_store import TableStore
+from telehealth.domain.cgm import TARGETS
+from telehealth.domain.monitoring import Alert, Device, DeviceKind, Enrolment, Program
+from telehealth.domain.monitoring_alerts import Episode, Tier
+from telehealth.domain.news2 import SpO2Scale
+from telehealth.domain.readings import Provenance, Reading
+from telehealth.errors import DeviceTakenError
+from telehealth.ports import OutboxEntry, StaleWriteError
+
+PANEL = "RPM_PANEL"
+BATCH_KEPT = timedelta(days=5)  # past the work queue's four days: a retry always finds its mark
+
+
+def _pk(patient_id: str) -> str:
+    return f"RPM#{patient_id}"
+
+
+def _reading_sk(r: Reading) -> str:
+    return f"READING#{stamp(r.effective)}#{r.code}#{r.device_id}#{r.identifier}"
+
+
+def _targets_name(targets: Any) -> str:
+    return next(name for name, t in TARGETS.items() if t == targets)
+
+
+def _enrolment(p: Mapping[str, Any]) -> Enrolment:
+    return Enrolment(
+        patient_id=str(p["pk"]).removeprefix("RPM#"),
+        program=Program(p["program"]),
+        enrolled_at=from_stamp(str(p["enrolled_at"])),
+        spo2_scale=SpO2Scale(p["spo2_scale"]),
+        glucose_targets=TARGETS[str(p["glucose_targets"])],
+        enrolled_by=str(p["enrolled_by"]) if "enrolled_by" in p else None,
+    )
+
+
+def _device(p: Mapping[str, Any]) -> Device:
+    return Device(
+        device_id=str(p["device_id"]),
+        serial=str(p["serial"]),
+        patient_id=str(p["patient_id"]),
+        kind=DeviceKind(p["kind"]),
+        registered_at=from_stamp(str(p["registered_at"])),
+    )
+
+
+def _reading(p: Mapping[str, Any]) -> Reading:
+    return Reading(
+        patient_id=str(p["pk"]).removeprefix("RPM#"),
+        device_id=str(p["device_id"]),
+        code=str(p["code"]),
+        value=float(p["value"]),
+        effective=datetime.fromisoformat(str(p["effective"])),
+        identifier=str(p["identifier"]),
+        provenance=Provenance(p["provenance"]),
+    )
+
+
+def _alert(p: Mapping[str, Any]) -> Alert:
+    return Alert(
+        alert_id=str(p["sk"]).removeprefix("ALERT#"),
+        patient_id=str(p["pk"]).removeprefix("RPM#"),
+        rule=str(p["rule"]),
+        tier=Tier(int(p["tier"])),
+        raised_at=from_stamp(str(p["raised_at"])),
+        escalated=bool(p["escalated"]),
+        note=str(p.get("note", "")),
+        acknowledged_at=from_stamp(str(p["acknowledged_at"])) if "acknowledged_at" in p else None,
+        acknowledged_by=str(p["acknowledged_by"]) if "acknowledged_by" in p else None,
+        acknowledgement=str(p["acknowledgement"]) if "acknowledgement" in p else None,
+    )
+
+
+class DynamoMonitoringStore(TableStore):
+    # --- enrolments and devices -----------------------------------------------------------------
+
+    def patient_exists(self, patient_id: str) -> bool:
+        return self._get(f"PATIENT#{patient_id}", "PROFILE") is not None
+
+    def enrolment(self, patient_id: str) -> Enrolment | None:
+        found = self._get(_pk(patient_id), "ENROLMENT")
+        return _enrolment(found) if found else None
+
+    def enrolments(self) -> list[Enrolment]:
+        return [
+            _enrolment(p)
+            for p in self._query(
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": PANEL}},
+            )
+        ]
+
+    def save_enrolment(self, enrolment: Enrolment, outbox: list[OutboxEntry]) -> None:
+        item = {
+            "pk": _pk(enrolment.patient_id),
+            "sk": "ENROLMENT",
+            "program": enrolment.program.value,
+            "enrolled_at": stamp(enrolment.enrolled_at),
+            "spo2_scale": enrolment.spo2_scale.value,
+            "glucose_targets": _targets_name(enrolment.glucose_targets),
+            "enrolled_by": enrolment.enrolled_by,
+            "gsi1pk": PANEL,
+            "gsi1sk": enrolment.patient_id,
+        }
+        self._commit(
+            [{"Put": {"TableName": self.table, "Item": self._item(item)}}], outbox, None, StaleWriteError()
+        )
+
+    def device(self, serial: str) -> Device | None:
+        found = self._get(f"RPM_DEVICE#{serial}", "DEVICE")
+        return _device(found) if found else None
+
+    def devices_of(self, patient_id: str) -> list[Device]:
+        return [
+            _device(p)
+            for p in self._query(
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :device)",
+                ExpressionAttributeValues={":pk": {"S": _pk(patient_id)}, ":device": {"S": "DEVICE#"}},
+            )
+        ]
+
+    def register_device(self, device: Device, outbox: list[OutboxEntry]) -> None:
+        """Both of the device's items, or neither: a serial registered already is refused."""
+        values = {
+            "device_id": device.device_id,
+            "serial": device.serial,
+            "patient_id": device.patient_id,
+            "kind": device.kind.value,
+            "registered_at": stamp(device.registered_at),
+        }
+        by_serial = {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._item({"pk": f"RPM_DEVICE#{device.serial}", "sk": "DEVICE", **values}),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        of_patient = {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._item(
+                    {"pk": _pk(device.patient_id), "sk": f"DEVICE#{device.device_id}", **values}
+                ),
+            }
+        }
+        self._commit(
+            [by_serial, of_patient], outbox, None, DeviceTakenError("The device is registered already.")
+        )
+
+    # --- readings ---------------------------------------------------------------------------------
+
+    def keep_readings(self, readings: Sequence[Reading], batch: str) -> list[Reading]:
+        """Keep the readings; answer those kept for the first time (by this batch: a retry of the
+        batch finds the ones it wrote still its own)."""
+        keyed = {(_pk(r.patient_id), _reading_sk(r)): r for r in readings}
+        seen: dict[tuple[str, str], str] = {}
+        keys = list(keyed)
+        for i in range(0, len(keys), 100):
+            for item in self._batch_get(keys[i : i + 100]):
+                seen[(item["pk"]["S"], item["sk"]["S"])] = item.get("batch", {}).get("S", "")
+        new = {k: r for k, r in keyed.items() if seen.get(k, batch) == batch}
+        now = stamp(datetime.now(UTC))
+        puts = [
+            {
+                "PutRequest": {
+                    "Item": self._item(
+                        {
+                            "pk": pk,
+                            "sk": sk,
+                            "device_id": r.device_id,
+                            "code": r.code,
+                            "value": Decimal(str(r.value)),  # DynamoDB's numbers take no float
+                            "effective": r.effective.isoformat(),
+                            "identifier": r.identifier,
+                            "provenance": r.provenance.value,
+                            "batch": batch,
+                            "kept_at": now,
+                        }
+                    )
+                }
+            }
+            for (pk, sk), r in new.items()
+            if (pk, sk) not in seen
+        ]
+        for i in range(0, len(puts), 25):
+            self._batch_write(puts[i : i + 25])
+        return list(new.values())
+
+    def _batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {
+            self.table: {
+                "Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys],
+                "ProjectionExpression": "pk, sk, #batch",
+                "ExpressionAttributeNames": {"#batch": "batch"},
+                "ConsistentRead": True,
+            }
+        }
+        found: list[dict[str, Any]] = []
+        for attempt in range(8):
+            answer = self._client.batch_get_item(RequestItems=request)
+            found += answer.get("Responses", {}).get(self.table, [])
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+            time.sleep(0.05 * 2**attempt)
+        raise StaleWriteError("the table kept refusing reads")
+
+    def _batch_write(self, puts: list[dict[str, Any]]) -> None:
+        request: dict[str, Any] = {self.table: puts}
+        for attempt in range(8):
+            request = self._client.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            if not request:
+                return
+            time.sleep(0.05 * 2**attempt)
+        raise StaleWriteError("the table kept refusing writes")
+
+    def readings_since(self, patient_id: str, since: datetime) -> list[Reading]:
+        return [
+            _reading(p)
+            for p in self._query(
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
+                ExpressionAttributeValues={
+                    ":pk": {"S": _pk(patient_id)},
+                    ":from": {"S": f"READING#{stamp(since)}"},
+                    ":to": {"S": "READING#~"},
+                },
+            )
+        ]
+
+    # --- episodes and alerts ----------------------------------------------------------------------
+
+    def episodes(self, patient_id: str) -> dict[str, Episode]:
+        found = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :episode)",
+            ExpressionAttributeValues={":pk": {"S": _pk(patient_id)}, ":episode": {"S": "EPISODE#"}},
+            ConsistentRead=True,
+        )
+        return {
+            str(p["rule"]): Episode(
+                rule=str(p["rule"]),
+                tier=Tier(int(p["tier"])),
+                opened_at=from_stamp(str(p["opened_at"])),
+                clear_in_a_row=int(p["clear_in_a_row"]),
+            )
+            for p in found
+        }
+
+    def save_evaluation(
+        self,
+        patient_id: str,
+        batch: str,
+        episodes: Mapping[str, Episode | None],
+        alerts: Sequence[Alert],
+        outbox: list[OutboxEntry],
+    ) -> bool:
+        """The evaluation of one batch, once: False when the batch was evaluated before."""
+        pk = _pk(patient_id)
+        writes: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": self._item(
+                        {
+                            "pk": pk,
+                            "sk": f"BATCH#{batch}",
+                            "expires_at": int((datetime.now(UTC) + BATCH_KEPT).timestamp()),
+                        }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        for rule, episode in episodes.items():
+            key = {"pk": pk, "sk": f"EPISODE#{rule}"}
+            if episode is None:
+                writes.append({"Delete": {"TableName": self.table, "Key": self._item(key)}})
+                continue
+            item = {
+                **key,
+                "rule": rule,
+                "tier": int(episode.tier),
+                "opened_at": stamp(episode.opened_at),
+                "clear_in_a_row": episode.clear_in_a_row,
+            }
+            writes.append({"Put": {"TableName": self.table, "Item": self._item(item)}})
+        writes += [
+            {"Put": {"TableName": self.table, "Item": self._item(self._alert_item(a))}} for a in alerts
+        ]
+        try:
+            self._commit(writes, outbox, None, StaleWriteError("evaluated before"))
+        except StaleWriteError:
+            return False
+        return True
+
+    def _alert_item(self, alert: Alert) -> dict[str, Any]:
+        return {
+            "pk": _pk(alert.patient_id),
+            "sk": f"ALERT#{alert.alert_id}",
+            "rule": alert.rule,
+            "tier": int(alert.tier),
+            "raised_at": stamp(alert.raised_at),
+            "escalated": alert.escalated,
+            "note": alert.note,
+            "acknowledged_at": stamp(alert.acknowledged_at) if alert.acknowledged_at else None,
+            "acknowledged_by": alert.acknowledged_by,
+            "acknowledgement": alert.acknowledgement,
+        }
+
+    def alerts_of(self, patient_id: str) -> list[Alert]:
+        """Newest first (alert ids sort by when they were made)."""
+        found = self._query(
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :alert)",
+            ExpressionAttributeValues={":pk": {"S": _pk(patient_id)}, ":alert": {"S": "ALERT#"}},
+            ScanIndexForward=False,
+        )
+        return [_alert(p) for p in found]
+
+    def save_acknowledgement(self, alert: Alert, outbox: list[OutboxEntry]) -> None:
+        put = {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._item(self._alert_item(alert)),
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(acknowledged_at)",
+            }
+        }
+        self._commit([put], outbox, None, StaleWriteError("the alert was acknowledged meanwhile"))

@@ -1,0 +1,396 @@
+"""Remote monitoring (tenants with `rpm` on): readings from patients' devices in, held to their
+program's rules, alerts out to the care team.
+
+Two halves, on either side of a queue. The intake (the api) reads what a device gateway, a
+patient or a vendor cloud's poller sends, checks every reading alone (the sender reads which were
+taken and why the others were not) and hands the taken ones over, a patient's at a time, to the
+readings queue. The keeper (the readings function) keeps them, a reading sent again being the same
+item, and holds the new ones to the patient's program (telehealth/domain/monitoring.py): what the
+rules raise is kept as alerts and announced, ids only.
+
+Whose a device's reading is comes from the device's registration, never from the sender's word.
+Every read and write of readings is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from telehealth.application.audit import AuditTrail
+from telehealth.application.booking import announce
+from telehealth.application.callers import Caller, NotFoundError
+from telehealth.devices import open_mhealth, phd
+from telehealth.domain.appointments import Actor
+from telehealth.domain.cgm import TARGETS
+from telehealth.domain.fhir_access import Interaction
+from telehealth.domain.ids import new_id
+from telehealth.domain.monitoring import (
+    Alert,
+    Device,
+    DeviceKind,
+    Enrolment,
+    Program,
+    evaluate,
+)
+from telehealth.domain.monitoring_alerts import Episode, Tier
+from telehealth.domain.news2 import SpO2Scale
+from telehealth.domain.readings import (
+    UNREGISTERED,
+    Provenance,
+    Reading,
+    ReadingRefusedError,
+    RegisteredDevice,
+)
+from telehealth.errors import NotEnrolledError, ReadingsRefusedError
+from telehealth.events import AlertAcknowledged, AlertRaised, ReadingRefused
+from telehealth.ports import OutboxEntry
+
+# What the rules look back over: the CGM's fortnight, with a day's slack for late data.
+LOOK_BACK = timedelta(days=15)
+# A patient's own readings, typed in the portal, carry this in place of a device.
+TYPED_IN = "typed-in"
+READINGS_PER_HANDOVER = 500  # a queue message's readings (SQS takes 256 KiB; a reading is ~250 B)
+
+
+@dataclass(frozen=True)
+class Handover:
+    """One patient's readings on their way to the keeper: what a queue message carries."""
+
+    patient_id: str
+    readings: tuple[Reading, ...]
+    sender: str  # who sent them, as the audit trail names them
+
+    @property
+    def deduplication_id(self) -> str:
+        """The same readings sent again within SQS's five minutes are one message."""
+        keys = "\n".join(sorted(r.key for r in self.readings))
+        return hashlib.sha256(f"{self.patient_id}\n{keys}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What a sender reads back: how many readings were handed over, and each entry refused."""
+
+    taken: int
+    refused: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True)
+class Kept:
+    new: int  # readings not kept before
+    alerts: tuple[Alert, ...]
+
+
+@dataclass(frozen=True)
+class PanelRow:
+    enrolment: Enrolment
+    open_alerts: tuple[Alert, ...]
+    last_reading_at: datetime | None
+
+    @property
+    def tier(self) -> Tier | None:
+        return max((a.tier for a in self.open_alerts), default=None)
+
+
+@dataclass(frozen=True)
+class PatientReadings:
+    enrolment: Enrolment | None
+    readings: tuple[Reading, ...]
+    alerts: tuple[Alert, ...]
+    devices: tuple[Device, ...] = field(default_factory=tuple)
+
+
+class ReadingsQueue(Protocol):
+    def hand_over(self, handovers: Sequence[Handover]) -> None: ...
+
+
+class MonitoringStore(Protocol):
+    def device(self, serial: str) -> Device | None: ...
+
+    def devices_of(self, patient_id: str) -> list[Device]: ...
+
+    def register_device(self, device: Device, outbox: list[OutboxEntry]) -> None: ...
+
+    def enrolment(self, patient_id: str) -> Enrolment | None: ...
+
+    def save_enrolment(self, enrolment: Enrolment, outbox: list[OutboxEntry]) -> None: ...
+
+    def enrolments(self) -> list[Enrolment]: ...
+
+    def patient_exists(self, patient_id: str) -> bool: ...
+
+    def keep_readings(self, readings: Sequence[Reading], batch: str) -> list[Reading]: ...
+
+    def readings_since(self, patient_id: str, since: datetime) -> list[Reading]: ...
+
+    def episodes(self, patient_id: str) -> dict[str, Episode]: ...
+
+    def save_evaluation(
+        self,
+        patient_id: str,
+        batch: str,
+        episodes: Mapping[str, Episode | None],
+        alerts: Sequence[Alert],
+        outbox: list[OutboxEntry],
+    ) -> bool: ...
+
+    def alerts_of(self, patient_id: str) -> list[Alert]: ...
+
+    def save_acknowledgement(self, alert: Alert, outbox: list[OutboxEntry]) -> None: ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
+
+
+def patient_entity(patient_id: str) -> str:
+    return f"Patient/{patient_id}"
+
+
+class RemoteMonitoring:
+    def __init__(
+        self,
+        store: MonitoringStore,
+        queue: ReadingsQueue,
+        trail: AuditTrail,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.queue, self.trail, self.clock = store, queue, trail, clock
+
+    # --- the intake (api) ----------------------------------------------------------------------------
+
+    def from_gateway(self, caller: Caller, resource: Mapping[str, Any]) -> Intake:
+        """A device gateway's FHIR Observation or Bundle (the Personal Health Device IG's shape)."""
+        caller.require(Actor.MACHINE)
+        found = phd.batch(resource, self._registry())
+        return self._hand_over(caller, found.taken, found.refused)
+
+    def from_open_mhealth(self, caller: Caller, serial: str, points: Sequence[Any]) -> Intake:
+        """A device cloud's Open mHealth data points, all from the one device it names."""
+        caller.require(Actor.MACHINE)
+        registered = self._registry()(serial)
+        taken: list[Reading] = []
+        refused: list[tuple[int, str]] = []
+        for index, point in enumerate(points):
+            try:
+                if registered is None:
+                    raise ReadingRefusedError(UNREGISTERED)
+                if not isinstance(point, Mapping):
+                    raise ReadingRefusedError("A data point is a JSON object.")
+                taken += open_mhealth.readings(
+                    point, patient_id=registered.patient_id, device_id=registered.device_id
+                )
+            except ReadingRefusedError as error:
+                refused.append((index, str(error)))
+        return self._hand_over(caller, taken, refused)
+
+    def from_patient(self, caller: Caller, points: Sequence[Any]) -> Intake:
+        """What a patient types in the portal (Open mHealth data points): theirs, and typed in
+        whatever the data point says of itself (RPM's device days count device readings only)."""
+        caller.require(Actor.PATIENT)
+        if self.store.enrolment(caller.subject) is None:
+            raise NotEnrolledError("You are in no monitoring program: your care team enrols you first.")
+        taken: list[Reading] = []
+        refused: list[tuple[int, str]] = []
+        for index, point in enumerate(points):
+            try:
+                if not isinstance(point, Mapping):
+                    raise ReadingRefusedError("A data point is a JSON object.")
+                found = open_mhealth.readings(point, patient_id=caller.subject, device_id=TYPED_IN)
+                taken += [replace(r, provenance=Provenance.MANUAL) for r in found]
+            except ReadingRefusedError as error:
+                refused.append((index, str(error)))
+        return self._hand_over(caller, taken, refused)
+
+    def _registry(self) -> Callable[[str], RegisteredDevice | None]:
+        """Devices by serial, each looked up once per request."""
+        known: dict[str, RegisteredDevice | None] = {}
+
+        def registered(serial: str) -> RegisteredDevice | None:
+            if serial not in known:
+                device = self.store.device(serial)
+                known[serial] = RegisteredDevice(device.patient_id, device.device_id) if device else None
+            return known[serial]
+
+        return registered
+
+    def _hand_over(
+        self, caller: Caller, taken: Sequence[Reading], refused: Sequence[tuple[int, str]]
+    ) -> Intake:
+        sender = self.trail.agent(caller)
+        by_patient: dict[str, list[Reading]] = defaultdict(list)
+        for r in taken:
+            by_patient[r.patient_id].append(r)
+        handovers = [
+            Handover(patient_id, tuple(readings[i : i + READINGS_PER_HANDOVER]), sender)
+            for patient_id, readings in by_patient.items()
+            for i in range(0, len(readings), READINGS_PER_HANDOVER)
+        ]
+        if refused:
+            # The reasons go back to the sender; the fact, ids only, to whoever watches.
+            self.store.record([announce(ReadingRefused(refused=len(refused), sender=sender), self.clock())])
+            if not taken:
+                raise ReadingsRefusedError(tuple(refused))
+        if handovers:
+            self.queue.hand_over(handovers)
+        return Intake(len(taken), tuple(refused))
+
+    # --- the keeper (readings function) ----------------------------------------------------------
+
+    def keep(self, handover: Handover, batch: str) -> Kept:
+        """Keep a patient's readings and hold the new ones to their program's rules. `batch` (the
+        queue message's id) makes a retry of the same message evaluate what it found new once."""
+        now = self.clock()
+        new = self.store.keep_readings(handover.readings, batch)
+        outbox = [
+            self.trail.entry(handover.sender, Interaction.CREATE, [patient_entity(handover.patient_id)], now)
+        ]
+        enrolment = self.store.enrolment(handover.patient_id)
+        if not new or enrolment is None:
+            # Kept, audited; nothing to hold them to (resent, or the patient left the program).
+            self.store.save_evaluation(handover.patient_id, batch, {}, [], outbox)
+            return Kept(len(new), ())
+        latest = max(r.effective for r in new)
+        recent = self.store.readings_since(handover.patient_id, latest - LOOK_BACK)
+        before = self.store.episodes(handover.patient_id)
+        evaluation = evaluate(enrolment, new, recent, before)
+        alerts = tuple(
+            Alert(
+                alert_id=new_id(now).lower(),
+                patient_id=handover.patient_id,
+                rule=raised.rule,
+                tier=raised.tier,
+                raised_at=now,
+                escalated=raised.escalated,
+                note=evaluation.notes.get(raised.rule, ""),
+            )
+            for raised in evaluation.raised
+        )
+        outbox += [announce(AlertRaised(alert_id=a.alert_id, patient_id=a.patient_id), now) for a in alerts]
+        changes: dict[str, Episode | None] = {
+            k: v for k, v in evaluation.episodes.items() if before.get(k) != v
+        }
+        changes.update({k: None for k in before if k not in evaluation.episodes})  # closed
+        if not self.store.save_evaluation(handover.patient_id, batch, changes, alerts, outbox):
+            return Kept(len(new), ())  # this message was evaluated before: a retry
+        return Kept(len(new), alerts)
+
+    # --- the care team ---------------------------------------------------------------------------
+
+    def enrol(
+        self,
+        caller: Caller,
+        patient_id: str,
+        *,
+        program: Program,
+        spo2_scale: SpO2Scale = SpO2Scale.ONE,
+        glucose_targets: str = "most-adults",
+    ) -> Enrolment:
+        """Enrol a patient in a program, or change it (its rules from the next reading on)."""
+        caller.require(Actor.PROVIDER)
+        if not self.store.patient_exists(patient_id):
+            raise NotFoundError("No such patient.")
+        now = self.clock()
+        kept = self.store.enrolment(patient_id)
+        enrolment = Enrolment(
+            patient_id=patient_id,
+            program=program,
+            enrolled_at=kept.enrolled_at if kept else now,
+            spo2_scale=spo2_scale,
+            glucose_targets=TARGETS[glucose_targets],
+            enrolled_by=caller.subject,
+        )
+        interaction = Interaction.UPDATE if kept else Interaction.CREATE
+        audit = self.trail.entry(self.trail.agent(caller), interaction, [patient_entity(patient_id)], now)
+        self.store.save_enrolment(enrolment, [audit])
+        return enrolment
+
+    def register_device(self, caller: Caller, patient_id: str, *, serial: str, kind: DeviceKind) -> Device:
+        """A device given to (or bought by) an enrolled patient: its readings are theirs from now."""
+        caller.require(Actor.PROVIDER, Actor.STAFF)
+        if self.store.enrolment(patient_id) is None:
+            raise NotEnrolledError("Enrol the patient in a program before registering their devices.")
+        now = self.clock()
+        device = Device(
+            device_id=new_id(now).lower(), serial=serial, patient_id=patient_id, kind=kind, registered_at=now
+        )
+        audit = self.trail.entry(
+            self.trail.agent(caller), Interaction.CREATE, [patient_entity(patient_id)], now
+        )
+        self.store.register_device(device, [audit])
+        return device
+
+    def panel(self, caller: Caller) -> list[PanelRow]:
+        """Every enrolled patient, the most pressing first: by their open alerts' highest tier,
+        then the oldest open alert first; patients without one in the order they were enrolled."""
+        caller.require(Actor.PROVIDER, Actor.STAFF)
+        rows = []
+        for enrolment in self.store.enrolments():
+            alerts = tuple(a for a in self.store.alerts_of(enrolment.patient_id) if a.open)
+            recent = self.store.readings_since(enrolment.patient_id, self.clock() - LOOK_BACK)
+            last = max((r.effective for r in recent), default=None)
+            rows.append(PanelRow(enrolment, alerts, last))
+        rows.sort(key=_pressing)
+        now = self.clock()
+        self.store.record(
+            self.trail.entries(
+                self.trail.agent(caller),
+                Interaction.SEARCH,
+                [patient_entity(r.enrolment.patient_id) for r in rows],
+                now,
+            )
+        )
+        return rows
+
+    def patient_readings(self, caller: Caller, patient_id: str, days: int = 14) -> PatientReadings:
+        """An enrolled patient's readings, alerts and devices, for their care team."""
+        caller.require(Actor.PROVIDER, Actor.STAFF)
+        if self.store.enrolment(patient_id) is None:
+            raise NotFoundError("The patient is in no monitoring program.")
+        return self._readings(caller, patient_id, days)
+
+    def my_readings(self, caller: Caller, days: int = 14) -> PatientReadings:
+        """The patient's own (their program, if they are in one)."""
+        caller.require(Actor.PATIENT)
+        return self._readings(caller, caller.subject, days)
+
+    def _readings(self, caller: Caller, patient_id: str, days: int) -> PatientReadings:
+        now = self.clock()
+        readings = self.store.readings_since(patient_id, now - timedelta(days=days))
+        found = PatientReadings(
+            self.store.enrolment(patient_id),
+            tuple(sorted(readings, key=lambda r: (r.effective, r.code))),
+            tuple(self.store.alerts_of(patient_id)),
+            tuple(self.store.devices_of(patient_id)),
+        )
+        self.store.record(
+            [self.trail.entry(self.trail.agent(caller), Interaction.READ, [patient_entity(patient_id)], now)]
+        )
+        return found
+
+    def acknowledge(self, caller: Caller, patient_id: str, alert_id: str, note: str) -> Alert:
+        """A clinician has seen the alert and says what they did: it leaves the open alerts."""
+        caller.require(Actor.PROVIDER)
+        alert = next((a for a in self.store.alerts_of(patient_id) if a.alert_id == alert_id), None)
+        if alert is None:
+            raise NotFoundError("No such alert.")
+        if not alert.open:
+            return alert
+        now = self.clock()
+        acknowledged = replace(
+            alert, acknowledged_at=now, acknowledged_by=caller.subject, acknowledgement=note
+        )
+        outbox = [
+            self.trail.entry(self.trail.agent(caller), Interaction.UPDATE, [patient_entity(patient_id)], now),
+            announce(AlertAcknowledged(alert_id=alert_id, patient_id=patient_id), now),
+        ]
+        self.store.save_acknowledgement(acknowledged, outbox)
+        return acknowledged
+
+
+def _pressing(row: PanelRow) -> tuple[int, datetime, datetime]:
+    oldest = min((a.raised_at for a in row.open_alerts if a.tier == row.tier), default=None)
+    return (-(row.tier or 0), oldest or row.enrolment.enrolled_at, row.enrolment.enrolled_at)

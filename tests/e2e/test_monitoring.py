@@ -1,0 +1,271 @@
+"""Remote monitoring on the local platform (desert-clinic has it on; riverside does not): a provider
+enrols a patient and registers their cuff; the tenant's device gateway posts FHIR Observations
+(the Personal Health Device IG's shape) and Open mHealth data points; the readings go through the
+readings queue to the readings function, which keeps each once and raises the blood-pressure
+crisis alert; the care team's panel puts the patient first until a provider acknowledges it.
+Every name, serial and value is synthetic."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import urllib.parse
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from local.platform import LocalPlatform
+from telehealth.api_conventions import DEVICE_READINGS, FHIR_JSON
+from telehealth.domain.readings import IEEE_11073, LOINC, UCUM
+from tests.conftest import Reply, eventually, http, user_tokens
+from tests.e2e.test_fhir_facade import machine_token
+from tests.e2e.test_scheduling import call
+
+DESERT = "desert-clinic"
+BASE = f"/tenants/{DESERT}"
+READINGS_FUNCTION = "telehealth-desert-clinic-readings"
+
+
+def gateway_token(platform: LocalPlatform, gateway: str) -> str:
+    """The tenant file's `device-gateway` client, signing in with client credentials."""
+    client_id, secret, _ = platform.provisioned[DESERT].machine_clients["device-gateway"]
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    reply = http(
+        "POST",
+        f"{gateway}{BASE}/oauth2/token",
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+        body=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+    )
+    assert reply.status == 200, reply.body
+    return str(reply.json()["access_token"])
+
+
+def subject(token: str) -> str:
+    payload = token.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"])
+
+
+def post_readings(gateway: str, token: str, body: Any, content_type: str = FHIR_JSON) -> Reply:
+    return http(
+        "POST",
+        f"{gateway}{BASE}{DEVICE_READINGS}",
+        headers={"Authorization": token, "Content-Type": content_type},
+        body=json.dumps(body).encode(),
+    )
+
+
+def coded(loinc: str, mdc: str) -> dict[str, Any]:
+    return {"coding": [{"system": IEEE_11073, "code": mdc}, {"system": LOINC, "code": loinc}]}
+
+
+def blood_pressure(identifier: str, at: datetime, systolic: float, diastolic: float) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "identifier": [{"value": identifier}],
+        "status": "final",
+        "code": coded("85354-9", "150020"),
+        "subject": {"reference": "Patient/gateway-numbering-7"},  # the gateway's own: ignored
+        "effectiveDateTime": at.isoformat(),
+        "device": {"reference": "urn:uuid:cuff"},
+        "component": [
+            {"code": coded("8480-6", "150021"), "valueQuantity": _mmhg(systolic)},
+            {"code": coded("8462-4", "150022"), "valueQuantity": _mmhg(diastolic)},
+        ],
+    }
+
+
+def _mmhg(value: float) -> dict[str, Any]:
+    return {"value": value, "unit": "mmHg", "system": UCUM, "code": "mm[Hg]"}
+
+
+def enrolled_with_cuff(gateway: str, provider: str, patient_id: str) -> str:
+    """Enrol the patient in hypertension (again: the program is updated) and register a new cuff."""
+    enrolled = call(
+        gateway,
+        "PUT",
+        f"{BASE}/v1/monitoring/patients/{patient_id}/enrolment",
+        provider,
+        {"program": "hypertension"},
+    )
+    assert enrolled.status == 200, enrolled.body
+    serial = f"SN-CUFF-{secrets.token_hex(4)}"
+    device = call(
+        gateway,
+        "POST",
+        f"{BASE}/v1/monitoring/patients/{patient_id}/devices",
+        provider,
+        {"serial": serial, "kind": "blood-pressure-cuff"},
+    )
+    assert device.status == 201, device.body
+    return serial
+
+
+def readings_of(gateway: str, token: str, patient_id: str) -> dict[str, Any]:
+    reply = call(gateway, "GET", f"{BASE}/v1/monitoring/patients/{patient_id}/readings", token)
+    assert reply.status == 200, reply.body
+    return dict(reply.json())
+
+
+def test_a_gateway_s_readings_are_kept_once_and_a_crisis_reaches_the_panel_until_acknowledged(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    staff = user_tokens(platform, DESERT, "staff@desert-clinic.example")["access"]
+    patient = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
+    patient_id = subject(patient)
+    serial = enrolled_with_cuff(gateway, provider, patient_id)
+    device_gateway = gateway_token(platform, gateway)
+    now = datetime.now(UTC).replace(microsecond=0)
+    tag = secrets.token_hex(3)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "batch",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:cuff",
+                "resource": {"resourceType": "Device", "identifier": [{"value": serial}]},
+            },
+            {"resource": blood_pressure(f"{tag}-1", now - timedelta(minutes=10), 186, 124)},
+            {"resource": blood_pressure(f"{tag}-2", now - timedelta(minutes=4), 184, 122)},
+            {"resource": {**blood_pressure(f"{tag}-3", now, 120, 80), "component": []}},
+        ],
+    }
+    sent = post_readings(gateway, device_gateway, bundle)
+    assert sent.status == 202, sent.body
+    answer = sent.json()
+    assert answer["taken"] == 4
+    assert [r["entry"] for r in answer["refused"]] == [3]
+    assert "systolic and diastolic" in answer["refused"][0]["reason"]
+
+    def alerted() -> dict[str, Any] | None:
+        found = readings_of(gateway, provider, patient_id)
+        return found if found["alerts"] and len(found["readings"]) >= 4 else None
+
+    found = eventually(alerted, timeout_s=20)
+    mine = [r for r in found["readings"] if r["effective"] >= (now - timedelta(minutes=11)).isoformat()]
+    assert sorted((r["code"], r["value"], r["unit"], r["provenance"]) for r in mine) == [
+        ("8462-4", 122.0, "mm[Hg]", "device"),
+        ("8462-4", 124.0, "mm[Hg]", "device"),
+        ("8480-6", 184.0, "mm[Hg]", "device"),
+        ("8480-6", 186.0, "mm[Hg]", "device"),
+    ]
+    alert = found["alerts"][0]
+    assert (alert["rule"], alert["tier"], alert["acknowledged_at"]) == (
+        "blood-pressure-crisis",
+        "urgent",
+        None,
+    )
+    assert [d["serial"] for d in found["devices"]] == [serial]
+
+    # The same readings sent again: kept once, and no second alert for the same episode.
+    done = platform.dispatcher.completions[READINGS_FUNCTION]
+    assert post_readings(gateway, device_gateway, bundle).status == 202
+    eventually(lambda: platform.dispatcher.completions[READINGS_FUNCTION] > done, timeout_s=20)
+    again = readings_of(gateway, provider, patient_id)
+    assert len([r for r in again["readings"] if r["effective"] >= mine[0]["effective"]]) == len(mine)
+    assert [a["alert_id"] for a in again["alerts"]] == [a["alert_id"] for a in found["alerts"]]
+
+    # The care team's panel: the patient first, urgent, for providers and staff alike.
+    for token in (provider, staff):
+        panel = call(gateway, "GET", f"{BASE}/v1/monitoring/panel", token)
+        assert panel.status == 200, panel.body
+        first = panel.json()["patients"][0]
+        assert (first["enrolment"]["patient_id"], first["tier"]) == (patient_id, "urgent")
+
+    # Staff cannot acknowledge; a provider does, with what they did; then it leaves the panel's top.
+    path = f"{BASE}/v1/monitoring/patients/{patient_id}/alerts/{alert['alert_id']}/acknowledgement"
+    assert call(gateway, "POST", path, staff, {"note": "Called"}).status == 403
+    acknowledged = call(gateway, "POST", path, provider, {"note": "Called the patient; seen in ED."})
+    assert acknowledged.status == 200, acknowledged.body
+    assert acknowledged.json()["acknowledgement"] == "Called the patient; seen in ED."
+    panel = call(gateway, "GET", f"{BASE}/v1/monitoring/panel", provider).json()["patients"]
+    assert next(p for p in panel if p["enrolment"]["patient_id"] == patient_id)["open_alerts"] == []
+
+
+def test_open_mhealth_from_an_unknown_device_is_refused_and_a_patient_types_in_their_weight(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    device_gateway = gateway_token(platform, gateway)
+    point = {
+        "header": {
+            "id": f"omh-{secrets.token_hex(4)}",
+            "schema_id": {"namespace": "omh", "name": "body-weight", "version": "2.0"},
+            "acquisition_provenance": {"modality": "sensed"},
+        },
+        "body": {
+            "body_weight": {"value": 81.2, "unit": "kg"},
+            "effective_time_frame": {"date_time": datetime.now(UTC).isoformat()},
+        },
+    }
+    refused = post_readings(
+        gateway, device_gateway, {"device": "SN-NEVER-REGISTERED", "data_points": [point]}, "application/json"
+    )
+    assert refused.status == 422, refused.body
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert "registered" in refused.json()["refused"][0]["reason"]
+    assert (
+        post_readings(gateway, device_gateway, {"device": "x", "data_points": []}, "application/json").status
+        == 400
+    )
+    assert post_readings(gateway, device_gateway, point, "text/csv").status == 415
+
+    provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    patient = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
+    patient_id = subject(patient)
+    typed = call(gateway, "POST", f"{BASE}/v1/me/readings", patient, {"data_points": [point]})
+    assert typed.status == 409, typed.body  # not enrolled yet
+    enrolled = call(
+        gateway,
+        "PUT",
+        f"{BASE}/v1/monitoring/patients/{patient_id}/enrolment",
+        provider,
+        {"program": "heart-failure"},
+    )
+    assert enrolled.status == 200, enrolled.body
+    typed = call(gateway, "POST", f"{BASE}/v1/me/readings", patient, {"data_points": [point]})
+    assert typed.status == 202, typed.body
+
+    def shown() -> list[dict[str, Any]]:
+        reply = call(gateway, "GET", f"{BASE}/v1/me/readings", patient)
+        assert reply.status == 200, reply.body
+        return [r for r in reply.json()["readings"] if r["code"] == "29463-7"]
+
+    (weight,) = eventually(shown, timeout_s=20)
+    assert (weight["value"], weight["unit"], weight["provenance"]) == (81.2, "kg", "manual")
+
+
+def test_who_may_do_what_and_a_tenant_without_monitoring_has_none_of_it(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    patient = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
+    staff = user_tokens(platform, DESERT, "staff@desert-clinic.example")["access"]
+    patient_id = subject(patient)
+    assert call(gateway, "GET", f"{BASE}/v1/monitoring/panel", patient).status == 403
+    assert (
+        call(
+            gateway,
+            "PUT",
+            f"{BASE}/v1/monitoring/patients/{patient_id}/enrolment",
+            staff,
+            {"program": "copd"},
+        ).status
+        == 403
+    )
+    assert post_readings(gateway, patient, {"resourceType": "Observation"}).status in (401, 403)
+    other = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
+    assert (
+        call(gateway, "GET", f"{BASE}/v1/monitoring/patients/{subject(other)}/readings", patient).status
+        == 403
+    )
+
+    riverside_patient = user_tokens(platform, "riverside", "patient.one@riverside.example")["access"]
+    riverside_provider = user_tokens(platform, "riverside", "dr.ramirez@riverside.example")["access"]
+    # Riverside's integrations are one greedy resource: a client it let in finds no such route.
+    riverside_client = machine_token(platform, "telehealth/appointments.read")
+    for token, method, path in (
+        (riverside_patient, "GET", "/v1/me/readings"),
+        (riverside_provider, "GET", "/v1/monitoring/panel"),
+        (riverside_client, "POST", DEVICE_READINGS),
+    ):
+        reply = call(gateway, method, f"/tenants/riverside{path}", token, {})
+        assert reply.status == 404 and reply.headers["Content-Type"] == "application/problem+json", reply.body
