@@ -190,6 +190,7 @@ class TenantStack(Stack):
                 video="chime",
                 csp=aws_csp_origins(payments=tenant.features.payments),
                 stripe_js=STRIPE_JS if tenant.features.payments else None,
+                monitoring=tenant.features.rpm,
             )
         )
 

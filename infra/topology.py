@@ -999,6 +999,8 @@ def function_environment(
         **{api_conventions.login_url_variable(kind): login_urls[kind] for kind in POOL_KINDS},
         **{api_conventions.portal_client_variable(kind): portal_clients[kind] for kind in POOL_KINDS},
         "SERVED_STATES": ",".join(tenant.states),
+        # The features the tenant has on (the API's served document leaves the others' routes out).
+        "FEATURES": ",".join(name for name, on in tenant.features.model_dump().items() if on),
         "MRN_SYSTEM": tenant.medical_record_system,
         # What the clinic's settings are until an admin first changes them (they live in the
         # table, read at run time); the tenant file holds seed values only.

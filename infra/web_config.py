@@ -121,6 +121,7 @@ def runtime_config(
     video: VideoImplementation,
     csp: Mapping[str, Sequence[str]],
     stripe_js: str | None = None,
+    monitoring: bool = False,
 ) -> dict[str, Any]:
     """config.json (the `RuntimeConfig` of web/src/shared/config.ts). Public by design: ids and
     URLs only, which the browser sees anyway; no secret (the portal clients have none)."""
@@ -138,6 +139,8 @@ def runtime_config(
         # Stripe.js's URL where the tenant takes payments (the portal's card form loads it); null
         # where it does not.
         "payments": {"stripeJs": stripe_js} if stripe_js else None,
+        # Remote monitoring's screens (the care team's panel, the patient's readings) where it is on.
+        "monitoring": monitoring,
     }
     render_csp(config)  # refuses a config whose origins the policy could not hold
     return config

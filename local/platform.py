@@ -385,7 +385,8 @@ class LocalPlatform:
         provisioned = self.provisioned[tenant_id]
         issuers = provisioned.issuers
         # localstripe's stand-in of Stripe.js, which calls localstripe's API from its own origin.
-        payments = next(t for t in self.settings.tenants if t.id == tenant_id).features.payments
+        features = next(t for t in self.settings.tenants if t.id == tenant_id).features
+        payments = features.payments
         stripe_js = f"{self.urls['localstripe']}/js.stripe.com/v3/" if payments else None
         return web_config.runtime_config(
             tenant=tenant_id,
@@ -402,6 +403,7 @@ class LocalPlatform:
             video="loopback",
             csp=web_config.local_csp_origins(signalling=self.urls.get("signalling"), stripe_js=stripe_js),
             stripe_js=stripe_js,
+            monitoring=features.rpm,
         )
 
     # --- the kept state ---------------------------------------------------------------------------

@@ -35,6 +35,9 @@ IDEMPOTENT = "x-idempotent"  # the marker `answers(idempotent=True)` leaves for 
 # A route that reads its body as text of these media types (an HL7 message), not JSON: the marker
 # a route leaves for `document()`, which declares the body, and the answer in the first type.
 RAW_BODY = "x-raw-body"
+# The tenant feature an operation belongs to (`tenants.Features`' field): a tenant with it off
+# serves a document without it (`signed_in_at`), as its stack has no resource for it.
+FEATURE = "x-tenant-feature"
 HL7_V2 = "application/hl7-v2"
 
 # The header's shape, which the server checks too (functions/api/idempotent.py): 8 to 128
@@ -246,7 +249,7 @@ def finish(generated: dict[str, Any]) -> dict[str, Any]:
             if raw:
                 text = {"schema": {"type": "string"}}
                 operation["requestBody"] = {"required": True, "content": {kind: text for kind in raw}}
-                if "200" in responses and not responses["200"].get("content"):
+                if "200" in responses:
                     responses["200"]["content"] = {raw[0]: text}  # answered in the first
             if operation.pop(IDEMPOTENT, False):
                 operation.setdefault("parameters", []).append(_idempotency_header())
@@ -271,10 +274,20 @@ def document(app: Any) -> dict[str, Any]:
 SCHEME_POOLS = {"patients": "patients", "workforce": "workforce", "machines": "workforce"}
 
 
-def signed_in_at(document: dict[str, Any], login_urls: dict[str, str]) -> dict[str, Any]:
+def signed_in_at(
+    document: dict[str, Any], login_urls: dict[str, str], features: frozenset[str] | None = None
+) -> dict[str, Any]:
     """`document` as the tenant's API serves it: each scheme's placeholders replaced by the
-    absolute URLs of its pool's managed login (`login_urls`, by pool kind, each a base URL)."""
+    absolute URLs of its pool's managed login (`login_urls`, by pool kind, each a base URL), and
+    without the operations of a feature the tenant has off (`features`: those it has on)."""
     served: dict[str, Any] = json.loads(json.dumps(document))  # a copy to change
+    if features is not None:
+        for path, item in list(served["paths"].items()):
+            for method, operation in list(item.items()):
+                if operation.get(FEATURE, "") not in ("", *features):
+                    del item[method]
+            if not item:
+                del served["paths"][path]
     for name, scheme in served["components"]["securitySchemes"].items():
         base = login_urls[SCHEME_POOLS[name]].rstrip("/")
         for flow in scheme["flows"].values():

@@ -87,10 +87,11 @@ def openapi() -> Response[str]:
     """The document with the tenant's managed login in its security schemes (the committed one
     has placeholders there: it is the same for every tenant)."""
     login_urls = {pool: p.login_url for pool, p in swagger.sign_in().items()}
+    features = frozenset(f for f in os.environ.get("FEATURES", "").split(",") if f)
     return Response(
         status_code=200,
         content_type="application/json",
-        body=json.dumps(contract.signed_in_at(_document(), login_urls)),
+        body=json.dumps(contract.signed_in_at(_document(), login_urls, features)),
     )
 
 

@@ -171,6 +171,7 @@ def test_a_gateway_s_readings_are_kept_once_and_a_crisis_reaches_the_panel_until
         assert panel.status == 200, panel.body
         first = panel.json()["patients"][0]
         assert (first["enrolment"]["patient_id"], first["tier"]) == (patient_id, "urgent")
+        assert first["patient"]["family_name"] == "Testpatient"
 
     # Staff cannot acknowledge; a provider does, with what they did; then it leaves the panel's top.
     path = f"{BASE}/v1/monitoring/patients/{patient_id}/alerts/{alert['alert_id']}/acknowledgement"

@@ -19,9 +19,11 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import Field, ValidationError
 
 from functions.api import context, problems
-from functions.api.contract import INTEGRATIONS, MONITORING, RAW_BODY, answers
+from functions.api.contract import FEATURE, INTEGRATIONS, MONITORING, RAW_BODY, answers
+from functions.api.routes.patients import PatientFound, patient_found
 from functions.api.routes.scheduling import _Model
 from telehealth.api_conventions import DEVICE_READINGS, DEVICE_READINGS_SCOPE, FHIR_JSON
+from telehealth.domain.blood_pressure import SYMPTOMS
 
 if TYPE_CHECKING:
     from telehealth.application.monitoring import Intake, PanelRow, PatientReadings
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
 _ID = r"^[A-Za-z0-9-]{1,64}$"
+RPM = {FEATURE: "rpm"}  # every route here is remote monitoring's
 MAX_ENTRIES = 1000  # the entries (data points, a Bundle's resources) one request may carry
 Program = Literal["hypertension", "diabetes", "heart-failure", "copd"]
 DeviceKindName = Literal["blood-pressure-cuff", "glucose-monitor", "scale", "pulse-oximeter", "thermometer"]
@@ -42,9 +45,17 @@ class RefusedEntry(_Model):
     reason: str
 
 
+class AdviceOut(_Model):
+    code: Literal["none", "repeat", "call-care-team", "call-911"]
+    words: str = Field(description="What the patient reads, as it is")
+
+
 class IntakeOut(_Model):
     taken: int = Field(description="Readings taken (a blood pressure is two: systolic and diastolic)")
     refused: list[RefusedEntry]
+    advice: AdviceOut | None = Field(
+        None, description="A patient's own readings: what to do now, from their latest blood pressures"
+    )
 
 
 class OpenMHealthReadings(_Model):
@@ -57,6 +68,10 @@ class OpenMHealthReadings(_Model):
 class TypedReadings(_Model):
     data_points: list[dict[str, Any]] = Field(
         min_length=1, max_length=50, description="Open mHealth data points, as the portal's form makes them"
+    )
+    symptoms: bool = Field(
+        False,
+        description="The patient has any of a blood-pressure crisis's symptoms (the readings' `symptoms`)",
     )
 
 
@@ -113,6 +128,7 @@ class AcknowledgementIn(_Model):
 
 
 class PanelRowOut(_Model):
+    patient: PatientFound | None
     enrolment: EnrolmentOut
     tier: Literal["information", "review", "urgent"] | None = Field(
         description="The highest tier of the patient's open alerts"
@@ -126,14 +142,25 @@ class PanelOut(_Model):
 
 
 class PatientReadingsOut(_Model):
+    patient: PatientFound | None
     enrolment: EnrolmentOut | None
     readings: list[ReadingOut] = Field(description="Oldest first")
     alerts: list[AlertOut] = Field(description="Newest first")
     devices: list[DeviceOut]
+    advice: AdviceOut = Field(description="What the patient is told now (blood pressures of the last hour)")
+    symptoms: list[str] = Field(description="A blood-pressure crisis's symptoms, for the patient to be asked")
 
 
-def _intake_out(found: Intake) -> Response[str]:
-    body = IntakeOut(taken=found.taken, refused=[RefusedEntry(entry=i, reason=r) for i, r in found.refused])
+def _advice_out(advice: Any) -> AdviceOut:
+    return AdviceOut(code=advice.value, words=advice.words)
+
+
+def _intake_out(found: Intake, *, patient: bool = False) -> Response[str]:
+    body = IntakeOut(
+        taken=found.taken,
+        refused=[RefusedEntry(entry=i, reason=r) for i, r in found.refused],
+        advice=_advice_out(found.advice) if patient else None,
+    )
     return Response(status_code=202, content_type="application/json", body=body.model_dump_json())
 
 
@@ -179,15 +206,19 @@ def _device_out(d: Device) -> DeviceOut:
 
 def _readings_out(found: PatientReadings) -> PatientReadingsOut:
     return PatientReadingsOut(
+        patient=patient_found(found.patient) if found.patient else None,
         enrolment=_enrolment_out(found.enrolment) if found.enrolment else None,
         readings=[_reading_out(r) for r in found.readings],
         alerts=[_alert_out(a) for a in found.alerts],
         devices=[_device_out(d) for d in found.devices],
+        advice=_advice_out(found.advice),
+        symptoms=list(SYMPTOMS),
     )
 
 
 def _row_out(row: PanelRow) -> PanelRowOut:
     return PanelRowOut(
+        patient=patient_found(row.patient) if row.patient else None,
         enrolment=_enrolment_out(row.enrolment),
         tier=TIERS[int(row.tier)] if row.tier else None,  # type: ignore[arg-type]
         open_alerts=[_alert_out(a) for a in row.open_alerts],
@@ -210,7 +241,7 @@ def _row_out(row: PanelRow) -> PanelRowOut:
     "from `subject`. A reading sent again is kept once (its identifier and time are its key).",
     tags=[INTEGRATIONS, MONITORING],
     **answers(404, 413, 415, 422, ok=202, model=IntakeOut),
-    openapi_extensions={RAW_BODY: [FHIR_JSON, "application/json"]},
+    openapi_extensions={RAW_BODY: [FHIR_JSON, "application/json"], FEATURE: "rpm"},
 )
 def device_readings() -> Response[str]:
     _monitoring_on()
@@ -261,6 +292,7 @@ def _monitoring_on() -> None:
     summary="My readings of the last fortnight, my devices and my program",
     tags=[MONITORING],
     **answers(),
+    openapi_extensions=RPM,
 )
 def my_readings(days: Annotated[int, Query(ge=1, le=90)] = 14) -> PatientReadingsOut:
     return _readings_out(context.monitoring().my_readings(context.caller(router), days))
@@ -268,14 +300,19 @@ def my_readings(days: Annotated[int, Query(ge=1, le=90)] = 14) -> PatientReading
 
 @router.post(
     "/v1/me/readings",
-    summary="Readings I typed in (Open mHealth data points)",
-    description="Kept as typed in (`manual`), which RPM's device days do not count.",
+    summary="Readings I typed in (Open mHealth data points), and what to do now",
+    description="Kept as typed in (`manual`), which RPM's device days do not count. The answer's "
+    "`advice` says what to do: a blood pressure at crisis level (180 or more over 120 or more) asks "
+    "for a repeat in five minutes; a repeat still there tells the care team at once, and with "
+    "`symptoms` tells the patient to call 911.",
     tags=[MONITORING],
     **answers(409, 422, ok=202, model=IntakeOut),
+    openapi_extensions=RPM,
 )
 def type_in_readings(readings: TypedReadings) -> Response[str]:
     caller = context.caller(router)
-    return _intake_out(context.monitoring().from_patient(caller, readings.data_points))
+    found = context.monitoring().from_patient(caller, readings.data_points, symptoms=readings.symptoms)
+    return _intake_out(found, patient=True)
 
 
 # --- the care team ---------------------------------------------------------------------------------
@@ -289,6 +326,7 @@ PatientId = Annotated[str, Path(pattern=_ID)]
     summary="Enrolled patients, the most pressing first (providers and staff)",
     tags=[MONITORING],
     **answers(),
+    openapi_extensions=RPM,
 )
 def panel() -> PanelOut:
     return PanelOut(patients=[_row_out(r) for r in context.monitoring().panel(context.caller(router))])
@@ -296,9 +334,10 @@ def panel() -> PanelOut:
 
 @router.put(
     f"{_PATIENT}/enrolment",
-    summary="Enrol a patient in a monitoring program, or change it (providers)",
+    summary="Enrol a patient in a monitoring program, or change it (providers and staff)",
     tags=[MONITORING],
     **answers(404),
+    openapi_extensions=RPM,
 )
 def enrol(patient_id: PatientId, enrolment: EnrolmentIn) -> EnrolmentOut:
     from telehealth.domain.monitoring import Program as Programs
@@ -319,6 +358,7 @@ def enrol(patient_id: PatientId, enrolment: EnrolmentIn) -> EnrolmentOut:
     summary="Register a patient's device: its readings are theirs from now (providers and staff)",
     tags=[MONITORING],
     **answers(404, 409, ok=201, model=DeviceOut),
+    openapi_extensions=RPM,
 )
 def register_device(patient_id: PatientId, device: DeviceIn) -> Response[str]:
     from telehealth.domain.monitoring import DeviceKind
@@ -336,6 +376,7 @@ def register_device(patient_id: PatientId, device: DeviceIn) -> Response[str]:
     summary="A patient's readings, alerts and devices (providers and staff)",
     tags=[MONITORING],
     **answers(404),
+    openapi_extensions=RPM,
 )
 def patient_readings(
     patient_id: PatientId, days: Annotated[int, Query(ge=1, le=90)] = 14
@@ -348,6 +389,7 @@ def patient_readings(
     summary="Acknowledge an alert, saying what was done (providers)",
     tags=[MONITORING],
     **answers(404, 409),
+    openapi_extensions=RPM,
 )
 def acknowledge(
     patient_id: PatientId, alert_id: Annotated[str, Path(pattern=_ID)], acknowledgement: AcknowledgementIn

@@ -197,8 +197,8 @@ def signed_in_page(platform: LocalPlatform, web: str, open_page: Callable[..., P
     to), "Sign in" pressed and the managed login's form filled. Returns once the view the person
     lands on shows its h1, `lands_on`. `signed_out(page)` runs on the signed-out page first (an
     axe check, say). The camera's clip is red for a patient and blue for the workforce unless
-    `clip` says otherwise (the two sides of a call tell each other apart by it)."""
-    tenant = platform.provisioned[platform.default_tenant]
+    `clip` says otherwise (the two sides of a call tell each other apart by it). `tenant` opens
+    another tenant's app, at its BASE (`/tenants/<id>/`)."""
 
     def page(
         email: str,
@@ -207,12 +207,15 @@ def signed_in_page(platform: LocalPlatform, web: str, open_page: Callable[..., P
         clip: str | None = None,
         route: str = "",
         signed_out: Callable[[Page], None] | None = None,
+        tenant: str | None = None,
     ) -> Page:
+        provisioned = platform.provisioned[tenant or platform.default_tenant]
+        base = f"{web}tenants/{tenant}/" if tenant else web
         # The workforce pool asks every one of its users for an authenticator code; patients have none.
-        totp = tenant.totp.get(email)
+        totp = provisioned.totp.get(email)
         who: Who = "patient" if totp is None else "workforce"
         opened = open_page(who, clip or ("red" if who == "patient" else "blue"))
-        opened.goto(f"{web}{'' if who == 'patient' else 'dashboard/'}{route}")
+        opened.goto(f"{base}{'' if who == 'patient' else 'dashboard/'}{route}")
         if signed_out is not None:
             signed_out(opened)
         opened.get_by_role("button", name="Sign in").first.click()

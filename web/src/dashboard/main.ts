@@ -21,7 +21,9 @@
 //   "Book <time> with <provider's name>", "Undo merge of <patient>" then "Yes, undo the merge"
 //   / "Keep it"; admin: "Open <provider's name>" (one per
 //   provider listed), "Open provider" (by id), "Save provider", "Change <service>", "Add a service", "Save service", "Save settings", and
-//   "Reload" after a conflict. Navigation links are named by the views' titles (roles.ts); each
+//   "Reload" after a conflict; remote monitoring: "Open <patient>" (one per enrolled patient),
+//   "Find patient", "Enrol", the alert forms "Alert: <rule>" with "What did you do?" and
+//   "Acknowledge", "Device serial", "Register the device". Navigation links are named by the views' titles (roles.ts); each
 //   view's h1 takes the focus when the view opens.
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
@@ -38,6 +40,7 @@ import "./provider-call.ts";
 import "./staff-views.ts";
 import "./patient-merges.ts";
 import "./admin-views.ts";
+import "./monitoring-views.ts";
 import { takePrescriberSignIn } from "./prescriber-account.ts";
 
 /** The access token's claims (the groups are in both tokens; the id token is what oidc reads). */
@@ -101,7 +104,7 @@ export class ClinicDashboard extends LitElement {
       const signed = await this.session.resume();
       if (signed) {
         const groups = groupsOf({ ...tokenClaims(signed.accessToken), ...signed.claims });
-        this.views = viewsFor(rolesOf(groups));
+        this.views = viewsFor(rolesOf(groups), { monitoring: this.config.monitoring });
         this.signedIn = true;
         this.route = window.location.hash;
       }
@@ -186,6 +189,13 @@ export class ClinicDashboard extends LitElement {
           ?payments=${Boolean(this.config.payments)}></staff-book>`;
       case "referrals":
         return html`<staff-referrals .api=${this.api}></staff-referrals>`;
+      case "monitoring": {
+        const provider = !this.views.some((v) => v.id === "day"); // staff see the desk's views
+        if (rest[0]) {
+          return html`<care-patient .api=${this.api} .patientId=${decodeURIComponent(rest[0])} ?provider=${provider}></care-patient>`;
+        }
+        return html`<care-panel .api=${this.api} ?staff=${!provider}></care-panel>`;
+      }
       case "merges":
         return html`<staff-merges .api=${this.api}></staff-merges>`;
       case "providers":

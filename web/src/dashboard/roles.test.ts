@@ -20,6 +20,15 @@ describe("who sees which view", () => {
     expect(views(["providers", "staff"])).toEqual(["day", "referrals", "book", "merges"]);
   });
 
+  it("offers the care team remote monitoring only where the clinic has it on", () => {
+    const withMonitoring = (groups: string[]) =>
+      viewsFor(rolesOf(new Set(groups)), { monitoring: true }).map((v) => v.id);
+    expect(withMonitoring(["providers"])).toEqual(["today", "hours", "monitoring"]);
+    expect(withMonitoring(["staff"])).toEqual(["day", "referrals", "book", "merges", "monitoring"]);
+    expect(withMonitoring([])).toEqual([]);
+    expect(views(["providers"])).not.toContain("monitoring");
+  });
+
   it("offers nothing to a workforce user with no group", () => {
     expect(views([])).toEqual([]);
   });

@@ -8,7 +8,17 @@
 
 export type Role = "provider" | "staff" | "admin";
 
-export type ViewId = "today" | "hours" | "book" | "referrals" | "merges" | "day" | "providers" | "services" | "settings";
+export type ViewId =
+  | "today"
+  | "hours"
+  | "monitoring"
+  | "book"
+  | "referrals"
+  | "merges"
+  | "day"
+  | "providers"
+  | "services"
+  | "settings";
 
 export interface View {
   id: ViewId;
@@ -19,6 +29,7 @@ export interface View {
 const VIEWS: Record<ViewId, View> = {
   today: { id: "today", title: "Today" },
   hours: { id: "hours", title: "Weekly hours" },
+  monitoring: { id: "monitoring", title: "Remote monitoring" },
   book: { id: "book", title: "Book for a patient" },
   referrals: { id: "referrals", title: "Referrals" },
   merges: { id: "merges", title: "Merged records" },
@@ -44,11 +55,13 @@ export function rolesOf(groups: Set<string>): Role[] {
   return roles;
 }
 
-/** The views a person is offered, in the order the navigation lists them; the first is home. */
-export function viewsFor(roles: Role[]): View[] {
+/** The views a person is offered, in the order the navigation lists them; the first is home.
+ * Remote monitoring's panel is the care team's (providers and staff) where the clinic has it on. */
+export function viewsFor(roles: Role[], features: { monitoring?: boolean } = {}): View[] {
   const ids: ViewId[] = [];
   if (roles.includes("provider")) ids.push("today", "hours");
   if (roles.includes("staff")) ids.push("day", "referrals", "book", "merges");
+  if (features.monitoring && (roles.includes("provider") || roles.includes("staff"))) ids.push("monitoring");
   if (roles.includes("admin")) ids.push("providers", "services", "settings");
   return ids.map((id) => VIEWS[id]);
 }

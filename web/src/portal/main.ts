@@ -6,6 +6,10 @@
 //           signed out: button "Sign in" (the managed login offers "Create an account" and
 //           "Forgot your password?")
 //   header nav also: links "Your details", "Allergies and medicines"
+//   #/readings    h1 "Your readings": what to do now (a role="alert" when it is urgent), the form
+//                 "Add a reading" (radios "Blood pressure" / "Weight", "Systolic (top number)",
+//                 "Diastolic (bottom number)", "Weight (kg)", "Save the reading"), the checkbox
+//                 "I have one of these symptoms now" when asked, and the table "Your readings"
 //   #/health      h1 "Your allergies and medicines": text "Allergic to" (then radios "Which one?"),
 //                 text "What happens (optional)", select "How bad (optional)", button "Add allergy";
 //                 text "Medicine" (radios "Which one?"), text "How you take it (optional)", button
@@ -52,6 +56,7 @@ import "./check-in-screen.ts";
 import "./details-screen.ts";
 import "./ended-screen.ts";
 import "./health-screen.ts";
+import "./readings-screen.ts";
 import "./find-time.ts";
 import "./join-screen.ts";
 import { type Route, parseRoute, routeTitle } from "./router.ts";
@@ -188,6 +193,7 @@ export class PatientPortal extends LitElement {
       zone: browserZone(),
       video: config.video.implementation,
       stripeJs: config.payments?.stripeJs ?? null,
+      monitoring: Boolean(config.monitoring),
       navigate: (hash, options = {}) => {
         this.pendingNotice = options.notice ?? "";
         if (options.replace) {
@@ -252,6 +258,9 @@ export class PatientPortal extends LitElement {
                   <li><a href="#/book" aria-current=${this.route.name === "book" ? "page" : nothing}>Book a visit</a></li>
                   <li><a href="#/details" aria-current=${this.route.name === "details" ? "page" : nothing}>Your details</a></li>
                   <li><a href="#/health" aria-current=${this.route.name === "health" ? "page" : nothing}>Allergies and medicines</a></li>
+                  ${this.context.monitoring
+                    ? html`<li><a href="#/readings" aria-current=${this.route.name === "readings" ? "page" : nothing}>Your readings</a></li>`
+                    : nothing}
                 </ul>
               </nav>
               <div class="who">
@@ -297,6 +306,8 @@ export class PatientPortal extends LitElement {
           return html`<portal-details data-screen .ctx=${ctx} .next=${this.afterDetails}></portal-details>`;
         case "health":
           return html`<portal-health data-screen .ctx=${ctx}></portal-health>`;
+        case "readings":
+          return html`<portal-readings data-screen .ctx=${ctx}></portal-readings>`;
         case "reschedule":
           return html`<portal-find-time data-screen .ctx=${ctx} .appointmentId=${id}></portal-find-time>`;
         case "follow-up":

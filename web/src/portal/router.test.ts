@@ -11,6 +11,7 @@ describe("the portal's routes", () => {
       { name: "book" },
       { name: "details" },
       { name: "health" },
+      { name: "readings" },
       { name: "visit", id: ID },
       { name: "check-in", id: ID },
       { name: "reschedule", id: ID },

@@ -8,6 +8,7 @@ export type Route =
   | { name: "book" }
   | { name: "details" }
   | { name: "health" }
+  | { name: "readings" }
   | { name: "visit"; id: string }
   | { name: "check-in"; id: string }
   | { name: "reschedule"; id: string }
@@ -30,6 +31,7 @@ export function parseRoute(hash: string): Route {
   if (path === "/book") return { name: "book" };
   if (path === "/details") return { name: "details" };
   if (path === "/health") return { name: "health" };
+  if (path === "/readings") return { name: "readings" };
   if (path === "/join") return { name: "join", link: null };
   if (path.startsWith("/join/")) {
     let link: string;
@@ -61,6 +63,8 @@ export function routeHref(route: Route): string {
       return "#/details";
     case "health":
       return "#/health";
+    case "readings":
+      return "#/readings";
     case "visit":
       return `#/visits/${route.id}`;
     case "join":
@@ -77,6 +81,7 @@ export function routeTitle(route: Route): string {
     book: "Book a visit",
     details: "Your details",
     health: "Your allergies and medicines",
+    readings: "Your readings",
     visit: "Your visit",
     "check-in": "Check in",
     reschedule: "Reschedule your visit",

@@ -17,6 +17,8 @@ export interface PortalContext {
   video: VideoImplementation;
   /** Stripe.js's URL where the clinic takes payments (the card form loads it); null where it does not. */
   stripeJs: string | null;
+  /** Whether the clinic monitors readings from home (the "Your readings" screen). */
+  monitoring: boolean;
   /** To another screen; `notice` is said (a polite live region) on arrival. */
   navigate(hash: string, options?: { replace?: boolean; notice?: string }): void;
   /** Hand a redeemed join to the call screen; it lives in memory only. */

@@ -23,6 +23,8 @@ export interface RuntimeConfig {
   csp: Record<string, string[]>;
   /** Where Stripe.js loads from, for the portal's card form; null where the clinic takes no payments. */
   payments: { stripeJs: string } | null;
+  /** Remote monitoring's screens: the care team's panel, the patient's own readings. */
+  monitoring: boolean;
 }
 
 /** `config.json` relative to the app's own directory (`url` differs for the dashboard). */

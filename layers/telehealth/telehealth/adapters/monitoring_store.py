@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
+from telehealth.adapters.scheduling_store import patient_from
 from telehealth.adapters.table_store import TableStore
 from telehealth.domain.cgm import TARGETS
 from telehealth.domain.monitoring import Alert, Device, DeviceKind, Enrolment, Program
@@ -33,6 +34,7 @@ from telehealth.domain.monitoring_alerts import Episode, Tier
 from telehealth.domain.news2 import SpO2Scale
 from telehealth.domain.readings import Provenance, Reading
 from telehealth.errors import DeviceTakenError
+from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import OutboxEntry, StaleWriteError
 
 PANEL = "RPM_PANEL"
@@ -102,8 +104,9 @@ def _alert(p: Mapping[str, Any]) -> Alert:
 class DynamoMonitoringStore(TableStore):
     # --- enrolments and devices -----------------------------------------------------------------
 
-    def patient_exists(self, patient_id: str) -> bool:
-        return self._get(f"PATIENT#{patient_id}", "PROFILE") is not None
+    def patient(self, patient_id: str) -> PatientProfile | None:
+        found = self._get(f"PATIENT#{patient_id}", "PROFILE")
+        return patient_from(found) if found else None
 
     def enrolment(self, patient_id: str) -> Enrolment | None:
         found = self._get(_pk(patient_id), "ENROLMENT")

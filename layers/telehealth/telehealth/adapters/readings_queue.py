@@ -27,6 +27,7 @@ def handover_body(handover: Handover) -> str:
         {
             "patient_id": handover.patient_id,
             "sender": handover.sender,
+            "symptoms": handover.symptoms,
             "readings": [
                 {
                     "device_id": r.device_id,
@@ -50,6 +51,7 @@ def handover_of(body: str) -> Handover:
     return Handover(
         patient_id=patient_id,
         sender=str(found["sender"]),
+        symptoms=bool(found.get("symptoms", False)),
         readings=tuple(
             Reading(
                 patient_id=patient_id,

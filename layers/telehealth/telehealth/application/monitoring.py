@@ -26,6 +26,7 @@ from telehealth.application.booking import announce
 from telehealth.application.callers import Caller, NotFoundError
 from telehealth.devices import open_mhealth, phd
 from telehealth.domain.appointments import Actor
+from telehealth.domain.blood_pressure import BloodPressureAdvice
 from telehealth.domain.cgm import TARGETS
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
@@ -35,6 +36,7 @@ from telehealth.domain.monitoring import (
     DeviceKind,
     Enrolment,
     Program,
+    blood_pressure_advice,
     evaluate,
 )
 from telehealth.domain.monitoring_alerts import Episode, Tier
@@ -48,10 +50,12 @@ from telehealth.domain.readings import (
 )
 from telehealth.errors import NotEnrolledError, ReadingsRefusedError
 from telehealth.events import AlertAcknowledged, AlertRaised, ReadingRefused
+from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import OutboxEntry
 
 # What the rules look back over: the CGM's fortnight, with a day's slack for late data.
 LOOK_BACK = timedelta(days=15)
+NOW_IS = timedelta(hours=1)  # how recent a blood pressure must be for its advice to stand
 # A patient's own readings, typed in the portal, carry this in place of a device.
 TYPED_IN = "typed-in"
 READINGS_PER_HANDOVER = 500  # a queue message's readings (SQS takes 256 KiB; a reading is ~250 B)
@@ -64,6 +68,7 @@ class Handover:
     patient_id: str
     readings: tuple[Reading, ...]
     sender: str  # who sent them, as the audit trail names them
+    symptoms: bool = False  # the patient said they have a crisis's symptoms (typed in with them)
 
     @property
     def deduplication_id(self) -> str:
@@ -74,10 +79,12 @@ class Handover:
 
 @dataclass(frozen=True)
 class Intake:
-    """What a sender reads back: how many readings were handed over, and each entry refused."""
+    """What a sender reads back: how many readings were handed over, and each entry refused; a
+    patient, also what to do now (their blood pressure's advice)."""
 
     taken: int
     refused: tuple[tuple[int, str], ...]
+    advice: BloodPressureAdvice = BloodPressureAdvice.NONE
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,7 @@ class Kept:
 @dataclass(frozen=True)
 class PanelRow:
     enrolment: Enrolment
+    patient: PatientProfile | None  # None only if the patient's record went missing
     open_alerts: tuple[Alert, ...]
     last_reading_at: datetime | None
 
@@ -99,10 +107,12 @@ class PanelRow:
 
 @dataclass(frozen=True)
 class PatientReadings:
+    patient: PatientProfile | None
     enrolment: Enrolment | None
     readings: tuple[Reading, ...]
     alerts: tuple[Alert, ...]
     devices: tuple[Device, ...] = field(default_factory=tuple)
+    advice: BloodPressureAdvice = BloodPressureAdvice.NONE  # from the latest blood pressures
 
 
 class ReadingsQueue(Protocol):
@@ -122,7 +132,7 @@ class MonitoringStore(Protocol):
 
     def enrolments(self) -> list[Enrolment]: ...
 
-    def patient_exists(self, patient_id: str) -> bool: ...
+    def patient(self, patient_id: str) -> PatientProfile | None: ...
 
     def keep_readings(self, readings: Sequence[Reading], batch: str) -> list[Reading]: ...
 
@@ -187,9 +197,11 @@ class RemoteMonitoring:
                 refused.append((index, str(error)))
         return self._hand_over(caller, taken, refused)
 
-    def from_patient(self, caller: Caller, points: Sequence[Any]) -> Intake:
+    def from_patient(self, caller: Caller, points: Sequence[Any], *, symptoms: bool = False) -> Intake:
         """What a patient types in the portal (Open mHealth data points): theirs, and typed in
-        whatever the data point says of itself (RPM's device days count device readings only)."""
+        whatever the data point says of itself (RPM's device days count device readings only).
+        The answer says what to do now: a blood pressure at crisis level asks for a repeat, a
+        repeat still there sends the care team an urgent alert, and with `symptoms`, 911."""
         caller.require(Actor.PATIENT)
         if self.store.enrolment(caller.subject) is None:
             raise NotEnrolledError("You are in no monitoring program: your care team enrols you first.")
@@ -203,7 +215,10 @@ class RemoteMonitoring:
                 taken += [replace(r, provenance=Provenance.MANUAL) for r in found]
             except ReadingRefusedError as error:
                 refused.append((index, str(error)))
-        return self._hand_over(caller, taken, refused)
+        intake = self._hand_over(caller, taken, refused, symptoms=symptoms)
+        earlier = self.store.readings_since(caller.subject, self.clock() - LOOK_BACK)
+        told = blood_pressure_advice([*earlier, *taken], symptoms=symptoms)
+        return replace(intake, advice=told)
 
     def _registry(self) -> Callable[[str], RegisteredDevice | None]:
         """Devices by serial, each looked up once per request."""
@@ -218,14 +233,19 @@ class RemoteMonitoring:
         return registered
 
     def _hand_over(
-        self, caller: Caller, taken: Sequence[Reading], refused: Sequence[tuple[int, str]]
+        self,
+        caller: Caller,
+        taken: Sequence[Reading],
+        refused: Sequence[tuple[int, str]],
+        *,
+        symptoms: bool = False,
     ) -> Intake:
         sender = self.trail.agent(caller)
         by_patient: dict[str, list[Reading]] = defaultdict(list)
         for r in taken:
             by_patient[r.patient_id].append(r)
         handovers = [
-            Handover(patient_id, tuple(readings[i : i + READINGS_PER_HANDOVER]), sender)
+            Handover(patient_id, tuple(readings[i : i + READINGS_PER_HANDOVER]), sender, symptoms)
             for patient_id, readings in by_patient.items()
             for i in range(0, len(readings), READINGS_PER_HANDOVER)
         ]
@@ -256,7 +276,7 @@ class RemoteMonitoring:
         latest = max(r.effective for r in new)
         recent = self.store.readings_since(handover.patient_id, latest - LOOK_BACK)
         before = self.store.episodes(handover.patient_id)
-        evaluation = evaluate(enrolment, new, recent, before)
+        evaluation = evaluate(enrolment, new, recent, before, symptoms=handover.symptoms)
         alerts = tuple(
             Alert(
                 alert_id=new_id(now).lower(),
@@ -289,9 +309,10 @@ class RemoteMonitoring:
         spo2_scale: SpO2Scale = SpO2Scale.ONE,
         glucose_targets: str = "most-adults",
     ) -> Enrolment:
-        """Enrol a patient in a program, or change it (its rules from the next reading on)."""
-        caller.require(Actor.PROVIDER)
-        if not self.store.patient_exists(patient_id):
+        """Enrol a patient in a program, or change it (its rules from the next reading on): their
+        provider, or the front desk on the provider's word."""
+        caller.require(Actor.PROVIDER, Actor.STAFF)
+        if self.store.patient(patient_id) is None:
             raise NotFoundError("No such patient.")
         now = self.clock()
         kept = self.store.enrolment(patient_id)
@@ -332,7 +353,7 @@ class RemoteMonitoring:
             alerts = tuple(a for a in self.store.alerts_of(enrolment.patient_id) if a.open)
             recent = self.store.readings_since(enrolment.patient_id, self.clock() - LOOK_BACK)
             last = max((r.effective for r in recent), default=None)
-            rows.append(PanelRow(enrolment, alerts, last))
+            rows.append(PanelRow(enrolment, self.store.patient(enrolment.patient_id), alerts, last))
         rows.sort(key=_pressing)
         now = self.clock()
         self.store.record(
@@ -361,10 +382,13 @@ class RemoteMonitoring:
         now = self.clock()
         readings = self.store.readings_since(patient_id, now - timedelta(days=days))
         found = PatientReadings(
+            self.store.patient(patient_id),
             self.store.enrolment(patient_id),
             tuple(sorted(readings, key=lambda r: (r.effective, r.code))),
             tuple(self.store.alerts_of(patient_id)),
             tuple(self.store.devices_of(patient_id)),
+            # What to do now: only about blood pressures of the last hour.
+            blood_pressure_advice([r for r in readings if r.effective >= now - NOW_IS], symptoms=False),
         )
         self.store.record(
             [self.trail.entry(self.trail.agent(caller), Interaction.READ, [patient_entity(patient_id)], now)]

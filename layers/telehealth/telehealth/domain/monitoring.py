@@ -42,6 +42,19 @@ VITALS = {
     "8310-5": "temperature",
 }
 VITALS_TOGETHER = timedelta(hours=1)  # readings this close are one set of observations
+# What the care team reads of the blood-pressure rule's signal.
+BLOOD_PRESSURE_NOTES = {
+    BloodPressureAdvice.NONE: "below crisis level",
+    BloodPressureAdvice.REPEAT: (
+        "a reading at crisis level (180/120 or more): the patient is asked to measure again"
+    ),
+    BloodPressureAdvice.CALL_CARE_TEAM: (
+        "a repeat still at crisis level, no symptoms reported: contact the patient"
+    ),
+    BloodPressureAdvice.CALL_911: (
+        "a repeat still at crisis level with symptoms: the patient was told to call 911"
+    ),
+}
 
 
 class Program(StrEnum):
@@ -152,9 +165,9 @@ def evaluate(
             continue
         tier: Tier | None
         if rule is Rule.BLOOD_PRESSURE:
-            told = _blood_pressure(recent, symptoms)
+            told = blood_pressure_advice(recent, symptoms=symptoms)
             tier = blood_pressure_tier(told)
-            notes[rule] = told.value
+            notes[rule] = BLOOD_PRESSURE_NOTES[told]
         elif rule is Rule.GLUCOSE:
             fortnight = summary([(r.effective, r.value) for r in recent if r.code == GLUCOSE], latest)
             if not fortnight.sufficient:  # not enough to judge: the episode neither closes nor raises
@@ -200,7 +213,7 @@ def vitals_at(readings: Iterable[Reading], at: datetime) -> Vitals:
     return Vitals(**{name: r.value for name, r in found.items()})  # type: ignore[arg-type]
 
 
-def _blood_pressure(recent: Sequence[Reading], symptoms: bool) -> BloodPressureAdvice:
+def blood_pressure_advice(recent: Sequence[Reading], *, symptoms: bool) -> BloodPressureAdvice:
     """The latest two blood pressures (each a systolic and diastolic measured together)."""
     systolic = {r.effective: r.value for r in recent if r.code == SYSTOLIC}
     diastolic = {r.effective: r.value for r in recent if r.code == DIASTOLIC}
