@@ -220,7 +220,8 @@ class LambdaDispatcher:
         # What asynchronous invocations completed, newest last: (function name, event). Events
         # carry ids only; stream batches are kept as their keys (never the item images).
         self.completed: deque[tuple[str, Any]] = deque(maxlen=500)
-        # How many completed, per function, since the start (the window above forgets).
+        # How many completed, per function, since the start (the window above forgets): an SQS
+        # batch counts its messages.
         self.completions: Counter[str] = Counter()
         # Every invocation's function and handler time, newest last (the bench's GB-seconds).
         self.invocations: deque[tuple[str, float]] = deque(maxlen=100_000)
@@ -233,10 +234,11 @@ class LambdaDispatcher:
         self._shards: dict[str, ThreadPoolExecutor] = {}
         self._stopped = threading.Event()
 
-    def _completed(self, function: str, event: Any) -> None:
+    def _completed(self, function: str, event: Any, count: int = 1) -> None:
+        """`count`: what the invocation completed (an SQS batch's messages; otherwise one)."""
         with self._lock:
             self.completed.append((function, event))
-            self.completions[function] += 1
+            self.completions[function] += count
 
     def stop(self) -> None:
         """Drop queued deliveries: the platform is going away and their targets with it."""
@@ -452,7 +454,9 @@ class LambdaDispatcher:
                         ],
                     )
                 self._completed(
-                    self.resolve(mapping["FunctionArn"]).name, {"Records": [m["MessageId"] for m in done]}
+                    self.resolve(mapping["FunctionArn"]).name,
+                    {"Records": [m["MessageId"] for m in done]},
+                    count=len(done),
                 )
 
     def deliver_stream_batch(self, mapping: dict[str, Any], event: dict[str, Any]) -> None:

@@ -62,7 +62,7 @@
   scored a second, CGM metrics of 14 days) and heart failure weight's detection delay and false
   alerts per 100 patient-days on synthetic series.
 
-`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|browser|relay|payments|notes|integrations|monitoring`
+`python -m tools.bench --only synth|imports|fuzz|local|scheduling|visit|parity|egress|outbox|rebuild|restart|rppg|audit|web|browser|relay|payments|notes|integrations|monitoring|readings`
 runs one part.
 """
 
@@ -2183,6 +2183,207 @@ def monitoring_figures() -> None:
         )
 
 
+def readings_figures() -> None:
+    """Remote monitoring on the local platform: readings a second from the gateway's POST to the
+    table (through the readings queue and function), and an alert's latency from the reading that
+    raised it to the alert on the care team's panel."""
+    import base64
+    import secrets
+    import urllib.parse
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, date, datetime, timedelta
+
+    from local.platform import LocalPlatform, Settings
+    from local.seed import DEMO_PASSWORD
+    from telehealth.adapters.scheduling_store import DynamoSchedulingStore
+    from telehealth.fhir import projection
+
+    def http(
+        method: str, url: str, token: str, body: object, kind: str = "application/json"
+    ) -> tuple[int, Any]:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(  # noqa: S310 (the local gateway)
+            url, data=data, method=method, headers={"Authorization": token, "Content-Type": kind}
+        )
+        while True:  # a 429 (the route group's throttle) is sent again shortly, as a client does
+            try:
+                with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310
+                    return answer.status, json.loads(answer.read() or b"null")
+            except urllib.error.HTTPError as error:
+                if error.code != 429:
+                    return error.code, error.read()
+                throttled[0] += 1
+                time.sleep(0.25)
+
+    def coded(loinc: str) -> dict[str, Any]:
+        return {"coding": [{"system": "http://loinc.org", "code": loinc}]}
+
+    def mmhg(value: float) -> dict[str, Any]:
+        return {"value": value, "unit": "mmHg", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}
+
+    def observation(serial: str, n: int, at: datetime, systolic: float, diastolic: float) -> dict[str, Any]:
+        return {
+            "resourceType": "Observation",
+            "identifier": [{"value": f"{serial}-{n}"}],
+            "status": "final",
+            "code": coded("85354-9"),
+            "effectiveDateTime": at.isoformat(),
+            "device": {"identifier": {"value": serial}},
+            "component": [
+                {"code": coded("8480-6"), "valueQuantity": mmhg(systolic)},
+                {"code": coded("8462-4"), "valueQuantity": mmhg(diastolic)},
+            ],
+        }
+
+    throttled = [0]
+    print("\n== Remote monitoring's readings, through the local gateway (desert-clinic)")
+    with tempfile.TemporaryDirectory() as state:
+        platform = LocalPlatform(Settings(port=0, state_dir=Path(state), schedule_every_s=5.0))
+        try:
+            platform.start()
+            gateway = platform.urls["gateway"]
+            base = f"{gateway}/tenants/desert-clinic"
+            tenant = platform.provisioned["desert-clinic"]
+            idp = platform.client("cognito-idp", tenant.region)
+            staff = idp.initiate_auth(
+                ClientId=tenant.portal_clients["workforce"],
+                AuthFlow="USER_PASSWORD_AUTH",
+                AuthParameters={"USERNAME": "staff@desert-clinic.example", "PASSWORD": DEMO_PASSWORD},
+            )["AuthenticationResult"]["AccessToken"]
+            client_id, secret, _ = tenant.machine_clients["device-gateway"]
+            basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+            _, token = http(
+                "POST",
+                f"{base}/oauth2/token",
+                f"Basic {basic}",
+                urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+                "application/x-www-form-urlencoded",
+            )
+            device_gateway = token["access_token"]
+
+            # Forty synthetic patients, each enrolled with a cuff (a patient's readings are one
+            # FIFO group: the function holds each patient's batches to the rules one at a time).
+            store = DynamoSchedulingStore(
+                topology.CLINIC_TABLE.name("desert-clinic"), platform.client("dynamodb")
+            )
+            patients = [f"bench-{secrets.token_hex(6)}" for _ in range(40)]
+            store.write(
+                [
+                    store.put_patient(
+                        projection.PatientProfile(
+                            p, "Bench", f"Case{n}", date(1960, 1, 1 + n % 28), "AZ", "America/Phoenix"
+                        )
+                    )
+                    for n, p in enumerate(patients)
+                ]
+            )
+            serials = {}
+            for p in patients:
+                status, _ = http(
+                    "PUT", f"{base}/v1/monitoring/patients/{p}/enrolment", staff, {"program": "hypertension"}
+                )
+                assert status == 200, status
+                serial = f"SN-BENCH-{secrets.token_hex(4)}"
+                status, _ = http(
+                    "POST",
+                    f"{base}/v1/monitoring/patients/{p}/devices",
+                    staff,
+                    {"serial": serial, "kind": "blood-pressure-cuff"},
+                )
+                assert status == 201, status
+                serials[p] = serial
+
+            # Each patient's cuff sends a fortnight, four a day (56 blood pressures, 112 readings).
+            now = datetime.now(UTC).replace(microsecond=0)
+            kept = platform.dispatcher.completions
+            before = kept["telehealth-desert-clinic-readings"]
+
+            def send(patient: str) -> float:
+                entries = [
+                    {
+                        "resource": observation(
+                            serials[patient], n, now - timedelta(hours=6 * (n + 1)), 120 + n % 15, 78 + n % 9
+                        )
+                    }
+                    for n in range(56)
+                ]
+                started = time.perf_counter()
+                status, answer = http(
+                    "POST",
+                    f"{base}/integrations/devices/readings",
+                    device_gateway,
+                    {"resourceType": "Bundle", "type": "batch", "entry": entries},
+                    "application/fhir+json",
+                )
+                assert status == 202 and answer["taken"] == 112, (status, answer)
+                return time.perf_counter() - started
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(4) as senders:
+                answered = list(senders.map(send, patients))
+            posted = time.perf_counter() - started
+            while kept["telehealth-desert-clinic-readings"] - before < len(patients):
+                time.sleep(0.05)
+            drained = time.perf_counter() - started
+            total = 112 * len(patients)
+            print(
+                f"  {total} readings from {len(patients)} patients (4 senders): answered (202) in"
+                f" {_median_ms(answered)} median; {total / posted:,.0f} readings/s accepted by the api,"
+                f" {total / drained:,.0f} readings/s kept in the table end to end ({drained:.1f} s)"
+            )
+
+            # An alert's latency: a repeat at crisis level (the first six minutes before) to the
+            # urgent alert on the patient's page, for ten patients one after another.
+            latencies = []
+            deadline = time.monotonic() + 120
+            for p in patients[:10]:
+                first = [{"resource": observation(serials[p], 900, now - timedelta(minutes=6), 186, 124)}]
+                http(
+                    "POST",
+                    f"{base}/integrations/devices/readings",
+                    device_gateway,
+                    {"resourceType": "Bundle", "type": "batch", "entry": first},
+                    "application/fhir+json",
+                )
+                while True:
+                    status, found = http("GET", f"{base}/v1/monitoring/patients/{p}/readings", staff, None)
+                    assert status == 200, (status, found)
+                    if any(a["tier"] == "review" for a in found["alerts"]):
+                        break
+                    assert time.monotonic() < deadline, (
+                        "no review alert for the first reading at crisis level"
+                    )
+                    time.sleep(0.02)
+                repeat = [{"resource": observation(serials[p], 901, now, 188, 125)}]
+                started = time.perf_counter()
+                http(
+                    "POST",
+                    f"{base}/integrations/devices/readings",
+                    device_gateway,
+                    {"resourceType": "Bundle", "type": "batch", "entry": repeat},
+                    "application/fhir+json",
+                )
+                while True:
+                    _, found = http("GET", f"{base}/v1/monitoring/patients/{p}/readings", staff, None)
+                    if any(a["tier"] == "urgent" for a in found["alerts"]):
+                        break
+                    assert time.monotonic() < deadline, "no urgent alert for the repeat at crisis level"
+                    time.sleep(0.02)
+                latencies.append((time.perf_counter() - started) * 1000)
+            print(
+                f"  alert latency, reading POSTed to the urgent alert readable by the care team:"
+                f" median {statistics.median(latencies):.0f} ms, worst {max(latencies):.0f} ms (10 patients)"
+            )
+            print(f"  ({throttled[0]} answers of 429 sent again: the tenant's route-group throttles)")
+            print(
+                "  HealthLake requests per 1,000 readings: readings are not projected to HealthLake yet;"
+                f" each queue message writes one AuditEvent ({1000 / 112:.1f} messages per 1,000 readings here)"
+            )
+        finally:
+            platform.stop()
+
+
 PARTS = {
     "synth": synth_figures,
     "imports": import_figures,
@@ -2205,6 +2406,7 @@ PARTS = {
     "notes": notes_figures,
     "integrations": integrations_figures,
     "monitoring": monitoring_figures,
+    "readings": readings_figures,
 }
 
 

@@ -247,11 +247,13 @@ def test_who_may_do_what_and_a_tenant_without_monitoring_has_none_of_it(
             gateway,
             "PUT",
             f"{BASE}/v1/monitoring/patients/{patient_id}/enrolment",
-            staff,
+            patient,
             {"program": "copd"},
         ).status
         == 403
     )
+    # The care team reads enrolled patients only; anyone else is no such patient.
+    assert call(gateway, "GET", f"{BASE}/v1/monitoring/patients/nobody-here/readings", staff).status == 404
     assert post_readings(gateway, patient, {"resourceType": "Observation"}).status in (401, 403)
     other = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
     assert (
