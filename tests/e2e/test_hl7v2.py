@@ -27,13 +27,14 @@ ADT = "/integrations/hl7v2/adt"
 ER7 = "application/hl7-v2"
 
 
-def client_token(platform: LocalPlatform, gateway: str, name: str) -> str:
+def client_token(platform: LocalPlatform, gateway: str, name: str, tenant: str = RIVERSIDE) -> str:
     """The tenant file's machine client `name`, signing in with client credentials."""
-    client_id, secret, _ = platform.provisioned[RIVERSIDE].machine_clients[name]
+    client_id, secret, _ = platform.provisioned[tenant].machine_clients[name]
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    base = "" if tenant == RIVERSIDE else f"/tenants/{tenant}"
     reply = http(
         "POST",
-        f"{gateway}/oauth2/token",
+        f"{gateway}{base}/oauth2/token",
         headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
         body=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import urllib.parse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,7 @@ from telehealth.api_conventions import DEVICE_READINGS, FHIR_JSON
 from telehealth.domain.readings import IEEE_11073, LOINC, UCUM
 from tests.conftest import Reply, eventually, http, user_tokens
 from tests.e2e.test_fhir_facade import machine_token
+from tests.e2e.test_hl7v2 import client_token
 from tests.e2e.test_scheduling import call
 
 DESERT = "desert-clinic"
@@ -28,16 +28,7 @@ READINGS_FUNCTION = "telehealth-desert-clinic-readings"
 
 def gateway_token(platform: LocalPlatform, gateway: str) -> str:
     """The tenant file's `device-gateway` client, signing in with client credentials."""
-    client_id, secret, _ = platform.provisioned[DESERT].machine_clients["device-gateway"]
-    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
-    reply = http(
-        "POST",
-        f"{gateway}{BASE}/oauth2/token",
-        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
-        body=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
-    )
-    assert reply.status == 200, reply.body
-    return str(reply.json()["access_token"])
+    return client_token(platform, gateway, "device-gateway", DESERT)
 
 
 def subject(token: str) -> str:
