@@ -155,6 +155,18 @@ def acting_services(
         if queue is None:
             continue
         principal = f"function:{function.key}"
+        work = function.work_queue
+        if work is not None:
+            # An SQS mapping: Lambda polls the work queue with the function's role; the queue's
+            # redrive policy, not Lambda, moves a message to the dead-letter queue.
+            for action in (
+                "ReceiveMessage",
+                "DeleteMessage",
+                "ChangeMessageVisibility",
+                "GetQueueAttributes",
+            ):
+                found.append(Access(principal, f"sqs:{action}", arn.format("sqs", work.name(tenant_id)), {}))
+            continue
         # Lambda sends a function's failed asynchronous events, and a stream mapping's failed
         # batches, with the function's own role.
         found.append(Access(principal, "sqs:SendMessage", arn.format("sqs", queue.name(tenant_id)), {}))
