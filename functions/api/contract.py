@@ -236,6 +236,10 @@ def finish(generated: dict[str, Any]) -> dict[str, Any]:
     components["securitySchemes"] = SECURITY_SCHEMES
     for path, item in document["paths"].items():
         for operation in item.values():
+            # Powertools keeps an operation's tags in a set: listed in the document's own order,
+            # or the document would change with the interpreter's string hashing.
+            if "tags" in operation:
+                operation["tags"] = sorted(operation["tags"], key=list(TAGS).index)
             responses = operation["responses"]
             if responses.get("422", {}).get("content", {}).get("application/json"):
                 del responses["422"]  # Powertools' default, not declared by the route

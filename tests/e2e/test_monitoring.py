@@ -13,10 +13,14 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from local.platform import LocalPlatform
+from telehealth.adapters.healthlake import HealthLakeFhirStore
 from telehealth.api_conventions import DEVICE_READINGS, FHIR_JSON
 from telehealth.domain.readings import IEEE_11073, LOINC, UCUM
 from tests.conftest import Reply, eventually, http, user_tokens
+from tests.e2e.conftest import in_record
 from tests.e2e.test_fhir_facade import machine_token
 from tests.e2e.test_hl7v2 import client_token
 from tests.e2e.test_scheduling import call
@@ -98,7 +102,7 @@ def readings_of(gateway: str, token: str, patient_id: str) -> dict[str, Any]:
 
 
 def test_a_gateway_s_readings_are_kept_once_and_a_crisis_reaches_the_panel_until_acknowledged(
-    platform: LocalPlatform, gateway: str
+    platform: LocalPlatform, gateway: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
     staff = user_tokens(platform, DESERT, "staff@desert-clinic.example")["access"]
@@ -148,6 +152,19 @@ def test_a_gateway_s_readings_are_kept_once_and_a_crisis_reaches_the_panel_until
     )
     assert [d["serial"] for d in found["devices"]] == [serial]
 
+    # An urgent alert is a Task a clinician must do and a Flag on the chart, in the record.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")  # SigV4 with the emulator's keys
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    record = HealthLakeFhirStore(platform.fhir_endpoints[DESERT], region="us-east-1")
+    resource_id = f"rpm-alert-{alert['alert_id']}"
+    task = eventually(lambda: in_record(record, "Task", resource_id), timeout_s=20)
+    assert (task["status"], task["priority"], task["for"]["reference"]) == (
+        "requested",
+        "stat",
+        f"Patient/{patient_id}",
+    )
+    assert eventually(lambda: in_record(record, "Flag", resource_id), timeout_s=20)["status"] == "active"
+
     # The same readings sent again: kept once, and no second alert for the same episode.
     done = platform.dispatcher.completions[READINGS_FUNCTION]
     assert post_readings(gateway, device_gateway, bundle).status == 202
@@ -172,6 +189,11 @@ def test_a_gateway_s_readings_are_kept_once_and_a_crisis_reaches_the_panel_until
     assert acknowledged.json()["acknowledgement"] == "Called the patient; seen in ED."
     panel = call(gateway, "GET", f"{BASE}/v1/monitoring/panel", provider).json()["patients"]
     assert next(p for p in panel if p["enrolment"]["patient_id"] == patient_id)["open_alerts"] == []
+    done = eventually(
+        lambda: (t := in_record(record, "Task", resource_id))["status"] == "completed" and t, timeout_s=20
+    )
+    assert done["note"][0]["text"] == "Called the patient; seen in ED."
+    assert eventually(lambda: in_record(record, "Flag", resource_id)["status"] == "inactive", timeout_s=20)
 
 
 def test_open_mhealth_from_an_unknown_device_is_refused_and_a_patient_types_in_their_weight(

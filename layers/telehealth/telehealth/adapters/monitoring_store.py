@@ -86,7 +86,7 @@ def _reading(p: Mapping[str, Any]) -> Reading:
     )
 
 
-def _alert(p: Mapping[str, Any]) -> Alert:
+def alert_from(p: Mapping[str, Any]) -> Alert:
     return Alert(
         alert_id=str(p["sk"]).removeprefix("ALERT#"),
         patient_id=str(p["pk"]).removeprefix("RPM#"),
@@ -349,7 +349,7 @@ class DynamoMonitoringStore(TableStore):
             ExpressionAttributeValues={":pk": {"S": _pk(patient_id)}, ":alert": {"S": "ALERT#"}},
             ScanIndexForward=False,
         )
-        return [_alert(p) for p in found]
+        return [alert_from(p) for p in found]
 
     def save_acknowledgement(self, alert: Alert, outbox: list[OutboxEntry]) -> None:
         put = {

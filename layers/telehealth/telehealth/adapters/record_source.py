@@ -10,6 +10,7 @@ from typing import Any
 from telehealth.adapters.coverage_store import coverage_from
 from telehealth.adapters.dynamo import DynamoTable
 from telehealth.adapters.medical_history_store import history_from
+from telehealth.adapters.monitoring_store import alert_from
 from telehealth.adapters.notes_store import note_from
 from telehealth.adapters.outbox_store import entry_from_item
 from telehealth.adapters.payments_store import charge_from
@@ -24,7 +25,8 @@ class DynamoRecordSource(DynamoTable):
     def records(self, segment: int = 0, segments: int = 1) -> Iterator[TableRecord]:
         """One segment of a parallel scan, as what the clinical record is projected from: each
         provider (profile and credentials), patient (and their insurance), appointment, check-in,
-        visit, set of vital signs, charge and clinical note, referral, and the outbox's entries. What projects
+        visit, set of vital signs, charge and clinical note, referral, remote monitoring's alert, and
+        the outbox's entries. What projects
         nothing (booked hours, join links, task tokens, idempotency records, leases) is passed
         over. A provider's items share a partition, hence a segment: each provider is yielded whole
         once its segment has been read."""
@@ -60,6 +62,8 @@ class DynamoRecordSource(DynamoTable):
                 yield note_from(item)
             elif pk.startswith("RX#") and sk == "RX":
                 yield prescription_from(item)
+            elif pk.startswith("RPM#") and sk.startswith("ALERT#"):
+                yield alert_from(item)
             elif pk.startswith("OUTBOX#"):
                 yield StoredOutboxEntry(entry_from_item(item), str(item.get("status", "pending")))
         for pk, profile in profiles.items():

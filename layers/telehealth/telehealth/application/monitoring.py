@@ -50,6 +50,7 @@ from telehealth.domain.readings import (
 )
 from telehealth.errors import NotEnrolledError, ReadingsRefusedError
 from telehealth.events import AlertAcknowledged, AlertRaised, ReadingRefused
+from telehealth.fhir.monitoring import alert_flag, alert_task
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import OutboxEntry
 
@@ -290,6 +291,7 @@ class RemoteMonitoring:
             for raised in evaluation.raised
         )
         outbox += [announce(AlertRaised(alert_id=a.alert_id, patient_id=a.patient_id), now) for a in alerts]
+        outbox += _in_the_record(alerts)
         changes: dict[str, Episode | None] = {
             k: v for k, v in evaluation.episodes.items() if before.get(k) != v
         }
@@ -410,9 +412,20 @@ class RemoteMonitoring:
         outbox = [
             self.trail.entry(self.trail.agent(caller), Interaction.UPDATE, [patient_entity(patient_id)], now),
             announce(AlertAcknowledged(alert_id=alert_id, patient_id=patient_id), now),
+            *_in_the_record([acknowledged]),
         ]
         self.store.save_acknowledgement(acknowledged, outbox)
         return acknowledged
+
+
+def _in_the_record(alerts: Sequence[Alert]) -> list[OutboxEntry]:
+    """An urgent alert's Task and Flag, at the alert's version (raised 1, acknowledged 2)."""
+    found = []
+    for alert in alerts:
+        if alert.tier is Tier.URGENT:
+            version = 1 if alert.open else 2
+            found += [OutboxEntry(alert_task(alert), version), OutboxEntry(alert_flag(alert), version)]
+    return found
 
 
 def _pressing(row: PanelRow) -> tuple[int, datetime, datetime]:

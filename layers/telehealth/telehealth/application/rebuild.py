@@ -70,6 +70,8 @@ from telehealth.domain.clinic_settings import Service, coding_of
 from telehealth.domain.coverage import PatientCoverage
 from telehealth.domain.ids import id_millis
 from telehealth.domain.medical_history import MedicalHistory
+from telehealth.domain.monitoring import Alert
+from telehealth.domain.monitoring_alerts import Tier
 from telehealth.domain.notes import ClinicalNote
 from telehealth.domain.prescriptions import Prescription
 from telehealth.domain.referrals import Referral
@@ -77,6 +79,7 @@ from telehealth.domain.scheduling import slot_id
 from telehealth.domain.visits import PARTIES, CheckIn, Visit, VisitState
 from telehealth.domain.vitals import ReadingStatus
 from telehealth.fhir import audit, medical_history, projection
+from telehealth.fhir import monitoring as monitoring_record
 from telehealth.fhir import notes as clinical_notes
 from telehealth.fhir import prescriptions as prescriptions_record
 from telehealth.fhir.projection import PatientProfile
@@ -143,6 +146,7 @@ class TableImage:
     notes: list[ClinicalNote] = field(default_factory=list)
     histories: list[MedicalHistory] = field(default_factory=list)
     prescriptions: list[Prescription] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
     projected: dict[str, OutboxEntry] = field(default_factory=dict)
     records: int = 0
 
@@ -172,6 +176,8 @@ class TableImage:
             self.histories.append(record)
         elif isinstance(record, Prescription):
             self.prescriptions.append(record)
+        elif isinstance(record, Alert):
+            self.alerts.append(record)
         elif isinstance(record, StoredOutboxEntry):
             self._projected(record)
 
@@ -199,6 +205,7 @@ class TableImage:
         self.notes += other.notes
         self.histories += other.histories
         self.prescriptions += other.prescriptions
+        self.alerts += other.alerts
         for reference, entry in other.projected.items():
             newest = self.projected.get(reference)
             if newest is None or newest.source_version < entry.source_version:
@@ -258,6 +265,7 @@ class Projection:
         yield from self._notes()
         yield from self._histories()
         yield from self._prescriptions()
+        yield from self._alerts()
 
     def _settled(
         self, resource: dict[str, Any], version: int, *, exact: bool, content_known: bool = True
@@ -420,6 +428,15 @@ class Projection:
                 continue
             for resource in prescriptions_record.record(rx).values():
                 yield self._settled(resource, rx.version, exact=False)
+
+    def _alerts(self) -> Iterator[Rebuilt]:
+        """Each urgent remote-monitoring alert's Task and Flag, at its version (raised 1,
+        acknowledged 2): the alert says which."""
+        for alert in self.image.alerts:
+            if alert.tier is Tier.URGENT:
+                version = 1 if alert.open else 2
+                yield self._settled(monitoring_record.alert_task(alert), version, exact=True)
+                yield self._settled(monitoring_record.alert_flag(alert), version, exact=True)
 
 
 def _as_last_projected(visit: Visit) -> Visit:

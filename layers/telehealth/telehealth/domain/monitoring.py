@@ -71,6 +71,15 @@ class Rule(StrEnum):
     GLUCOSE = "cgm-targets"
 
 
+# What a rule is called where a person reads it (the record's Task and Flag; the screens say it
+# in their own words too).
+RULE_WORDS: dict[str, str] = {
+    Rule.BLOOD_PRESSURE: "Blood pressure at crisis level",
+    Rule.NEWS2: "NEWS2 (vital signs)",
+    Rule.WEIGHT: "Weight gain (heart failure)",
+    Rule.GLUCOSE: "Glucose targets over 14 days",
+}
+
 RULES: dict[Program, tuple[Rule, ...]] = {
     Program.HYPERTENSION: (Rule.BLOOD_PRESSURE, Rule.NEWS2),
     Program.DIABETES: (Rule.GLUCOSE, Rule.BLOOD_PRESSURE, Rule.NEWS2),

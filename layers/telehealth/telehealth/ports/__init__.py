@@ -19,6 +19,7 @@ from telehealth.domain.estimates import GoodFaithEstimate
 from telehealth.domain.join_links import IssuedLink
 from telehealth.domain.licensure import License
 from telehealth.domain.medical_history import MedicalHistory
+from telehealth.domain.monitoring import Alert
 from telehealth.domain.notes import ClinicalNote, NoteContent
 from telehealth.domain.payments import HoldState, VisitPayment
 from telehealth.domain.prescriptions import Prescription
@@ -144,6 +145,7 @@ TableRecord = (
     | ClinicalNote
     | MedicalHistory
     | Prescription
+    | Alert
     | StoredOutboxEntry
 )
 
