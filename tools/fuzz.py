@@ -88,7 +88,8 @@ def callers_of(platform: Any, tenant_id: str) -> dict[str, dict[str, str]]:
     for name, (client_id, secret, _) in tenant.machine_clients.items():
         basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
         request = urllib.request.Request(  # noqa: S310 (the local gateway's own URL)
-            f"{platform.urls['gateway']}/oauth2/token",
+            # Each tenant's clients sign in at its own base (the default tenant's is the root too).
+            f"{platform.urls['gateway']}/tenants/{tenant_id}/oauth2/token",
             data=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
             headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
         )

@@ -17,6 +17,7 @@ prints the document that is committed as docs/openapi.json.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -189,18 +190,31 @@ def _problem_response(status: int) -> dict[str, Any]:
 
 
 def answers(
-    *problems: int, ok: int = 200, model: type | None = None, idempotent: bool = False
+    *problems: int,
+    ok: int = 200,
+    model: type | None = None,
+    idempotent: bool = False,
+    feature: str | None = None,
+    raw_body: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Keyword arguments for a route decorator: its success (`ok`, with `model` when the route
     returns a `Response` rather than the model itself) and the problem statuses it can answer
     beyond those `document()` gives every operation (400 where it reads input; 401 and 403 behind
-    a token)."""
+    a token); `feature`, the tenant feature it belongs to; `raw_body`, the content types of a body
+    the route reads itself."""
     success: dict[str, Any] = {"description": HTTPStatus(ok).phrase}
     if model is not None:
         success["content"] = {"application/json": {"model": model}}
     declared: dict[str, Any] = {"responses": {ok: success, **{s: _problem_response(s) for s in problems}}}
+    extensions: dict[str, Any] = {}
     if idempotent:
-        declared["openapi_extensions"] = {IDEMPOTENT: True}
+        extensions[IDEMPOTENT] = True
+    if feature:
+        extensions[FEATURE] = feature
+    if raw_body:
+        extensions[RAW_BODY] = list(raw_body)
+    if extensions:
+        declared["openapi_extensions"] = extensions
     return declared
 
 

@@ -5,6 +5,7 @@ one the document gives, no 5xx, every 4xx a problem (tools/fuzz.py)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from local.platform import LocalPlatform
 from tests.conftest import http
@@ -20,7 +21,28 @@ def test_fuzzing_the_served_document_finds_no_5xx_no_answer_outside_it_and_only_
     served = http("GET", f"{gateway}/openapi.json")
     assert served.status == 200
     document = served.json()
-    report = fuzz(gateway, document, callers_of(platform, "riverside"), examples=EXAMPLES)
+    assert not [p for p in document["paths"] if "monitoring" in p or "readings" in p]  # rpm is off there
+    _fuzzed(gateway, document, callers_of(platform, "riverside"))
+
+
+def test_fuzzing_remote_monitoring_where_a_tenant_has_it_on(platform: LocalPlatform, gateway: str) -> None:
+    """desert-clinic serves remote monitoring's routes (riverside has the feature off): they are
+    fuzzed there, as its patient, provider, staff and device gateway."""
+    base = f"{gateway}/tenants/desert-clinic"
+    served = http("GET", f"{base}/openapi.json")
+    assert served.status == 200
+    document = served.json()
+    document["paths"] = {
+        path: rpm
+        for path, item in document["paths"].items()
+        if (rpm := {m: op for m, op in item.items() if op.get("x-tenant-feature") == "rpm"})
+    }
+    assert len(document["paths"]) == 7, sorted(document["paths"])
+    _fuzzed(base, document, callers_of(platform, "desert-clinic"))
+
+
+def _fuzzed(base: str, document: dict[str, Any], callers: dict[str, dict[str, str]]) -> None:
+    report = fuzz(base, document, callers, examples=EXAMPLES)
     print(
         f"fuzz: {report.operations} operations, {report.cases} cases in {report.seconds:.1f} s, "
         f"statuses {json.dumps(dict(sorted(report.statuses.items())))}, "

@@ -265,6 +265,23 @@ def test_who_may_do_what_and_a_tenant_without_monitoring_has_none_of_it(
         ).status
         == 403
     )
+    # Route by route, each role that is not the route's is refused (403, or the authorizer's 401
+    # for a token of the wrong kind).
+    provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    machine = gateway_token(platform, gateway)
+    care = f"{BASE}/v1/monitoring/patients/{patient_id}"
+    for token, method, path, body in (
+        (patient, "POST", f"{care}/devices", {"serial": "SN-NOT-MINE", "kind": "scale"}),
+        (patient, "POST", f"{care}/alerts/01jdnoalert00000000000000/acknowledgement", {"note": "x"}),
+        (patient, "GET", f"{care}/readings", None),
+        (staff, "POST", f"{care}/alerts/01jdnoalert00000000000000/acknowledgement", {"note": "x"}),
+        (staff, "GET", f"{BASE}/v1/me/readings", None),
+        (provider, "POST", f"{BASE}/v1/me/readings", {"data_points": [{}]}),
+        (machine, "GET", f"{BASE}/v1/monitoring/panel", None),
+        (machine, "POST", f"{BASE}/v1/me/readings", {"data_points": [{}]}),
+    ):
+        refused = call(gateway, method, path, token, body)
+        assert refused.status in (401, 403), (method, path, refused.status, refused.body)
     # The care team reads enrolled patients only; anyone else is no such patient.
     assert call(gateway, "GET", f"{BASE}/v1/monitoring/patients/nobody-here/readings", staff).status == 404
     assert post_readings(gateway, patient, {"resourceType": "Observation"}).status in (401, 403)

@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from functions.api import context, problems
-from functions.api.contract import HL7_V2, INTEGRATIONS, RAW_BODY, answers
+from functions.api.contract import HL7_V2, INTEGRATIONS, answers
 from telehealth.api_conventions import HL7_ADT, HL7_ADT_SCOPE
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
@@ -38,8 +38,7 @@ ACCEPTED_TYPES = (HL7_V2, "x-application/hl7-v2+er7", "text/plain")
     "version the clinic does not take, or a record busy: the text says whether to send it again). "
     "A message sent again changes nothing more.",
     tags=[INTEGRATIONS],
-    **answers(415, model=None),
-    openapi_extensions={RAW_BODY: list(ACCEPTED_TYPES)},
+    **answers(415, model=None, raw_body=ACCEPTED_TYPES),
 )
 def adt() -> Response[str]:
     caller = context.caller(router)

@@ -18,8 +18,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import Field, ValidationError
 
-from functions.api import context, problems
-from functions.api.contract import FEATURE, INTEGRATIONS, MONITORING, RAW_BODY, answers
+from functions.api import context, idempotent, problems
+from functions.api.contract import INTEGRATIONS, MONITORING, answers
 from functions.api.routes.patients import PatientFound, patient_found
 from functions.api.routes.scheduling import _Model
 from telehealth.api_conventions import DEVICE_READINGS, DEVICE_READINGS_SCOPE, FHIR_JSON
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
 _ID = r"^[A-Za-z0-9-]{1,64}$"
-RPM = {FEATURE: "rpm"}  # every route here is remote monitoring's
+RPM = "rpm"  # every route here is remote monitoring's (the tenant feature)
 MAX_ENTRIES = 1000  # the entries (data points, a Bundle's resources) one request may carry
 Program = Literal["hypertension", "diabetes", "heart-failure", "copd"]
 DeviceKindName = Literal["blood-pressure-cuff", "glucose-monitor", "scale", "pulse-oximeter", "thermometer"]
@@ -240,8 +240,19 @@ def _row_out(row: PanelRow) -> PanelRowOut:
     "from the one device. Whose readings they are comes from the device's registration, never "
     "from `subject`. A reading sent again is kept once (its identifier and time are its key).",
     tags=[INTEGRATIONS, MONITORING],
-    **answers(404, 413, 415, 422, ok=202, model=IntakeOut),
-    openapi_extensions={RAW_BODY: [FHIR_JSON, "application/json"], FEATURE: "rpm"},
+    middlewares=[idempotent.by_record()],
+    **answers(
+        404,
+        409,
+        413,
+        415,
+        422,
+        ok=202,
+        model=IntakeOut,
+        idempotent=True,
+        feature="rpm",
+        raw_body=(FHIR_JSON, "application/json"),
+    ),
 )
 def device_readings() -> Response[str]:
     _monitoring_on()
@@ -255,7 +266,10 @@ def device_readings() -> Response[str]:
             "unsupported-media-type",
             "Readings are sent as FHIR (application/fhir+json) or Open mHealth (application/json).",
         )
-    body = problems.json_body(event.decoded_body or "null")
+    try:
+        body = problems.json_body(event.decoded_body or "null")
+    except ValueError:  # not JSON at all (json_body refuses only what is JSON but unusable)
+        return problems.problem(400, "invalid-request", "The request is not valid.", "The body is not JSON.")
     if sent == FHIR_JSON:
         if not isinstance(body, dict) or body.get("resourceType") not in ("Observation", "Bundle"):
             return problems.problem(
@@ -291,8 +305,7 @@ def _monitoring_on() -> None:
     "/v1/me/readings",
     summary="My readings of the last fortnight, my devices and my program",
     tags=[MONITORING],
-    **answers(),
-    openapi_extensions=RPM,
+    **answers(feature=RPM),
 )
 def my_readings(days: Annotated[int, Query(ge=1, le=90)] = 14) -> PatientReadingsOut:
     return _readings_out(context.monitoring().my_readings(context.caller(router), days))
@@ -306,8 +319,8 @@ def my_readings(days: Annotated[int, Query(ge=1, le=90)] = 14) -> PatientReading
     "for a repeat in five minutes; a repeat still there tells the care team at once, and with "
     "`symptoms` tells the patient to call 911.",
     tags=[MONITORING],
-    **answers(409, 422, ok=202, model=IntakeOut),
-    openapi_extensions=RPM,
+    middlewares=[idempotent.by_record()],
+    **answers(409, 422, ok=202, model=IntakeOut, idempotent=True, feature=RPM),
 )
 def type_in_readings(readings: TypedReadings) -> Response[str]:
     caller = context.caller(router)
@@ -325,8 +338,7 @@ PatientId = Annotated[str, Path(pattern=_ID)]
     "/v1/monitoring/panel",
     summary="Enrolled patients, the most pressing first (providers and staff)",
     tags=[MONITORING],
-    **answers(),
-    openapi_extensions=RPM,
+    **answers(feature=RPM),
 )
 def panel() -> PanelOut:
     return PanelOut(patients=[_row_out(r) for r in context.monitoring().panel(context.caller(router))])
@@ -336,8 +348,7 @@ def panel() -> PanelOut:
     f"{_PATIENT}/enrolment",
     summary="Enrol a patient in a monitoring program, or change it (providers and staff)",
     tags=[MONITORING],
-    **answers(404),
-    openapi_extensions=RPM,
+    **answers(404, feature=RPM),
 )
 def enrol(patient_id: PatientId, enrolment: EnrolmentIn) -> EnrolmentOut:
     from telehealth.domain.monitoring import Program as Programs
@@ -357,8 +368,8 @@ def enrol(patient_id: PatientId, enrolment: EnrolmentIn) -> EnrolmentOut:
     f"{_PATIENT}/devices",
     summary="Register a patient's device: its readings are theirs from now (providers and staff)",
     tags=[MONITORING],
-    **answers(404, 409, ok=201, model=DeviceOut),
-    openapi_extensions=RPM,
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, ok=201, model=DeviceOut, idempotent=True, feature=RPM),
 )
 def register_device(patient_id: PatientId, device: DeviceIn) -> Response[str]:
     from telehealth.domain.monitoring import DeviceKind
@@ -375,8 +386,7 @@ def register_device(patient_id: PatientId, device: DeviceIn) -> Response[str]:
     f"{_PATIENT}/readings",
     summary="A patient's readings, alerts and devices (providers and staff)",
     tags=[MONITORING],
-    **answers(404),
-    openapi_extensions=RPM,
+    **answers(404, feature=RPM),
 )
 def patient_readings(
     patient_id: PatientId, days: Annotated[int, Query(ge=1, le=90)] = 14
@@ -388,8 +398,8 @@ def patient_readings(
     f"{_PATIENT}/alerts/<alert_id>/acknowledgement",
     summary="Acknowledge an alert, saying what was done (providers)",
     tags=[MONITORING],
-    **answers(404, 409),
-    openapi_extensions=RPM,
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, idempotent=True, feature=RPM),
 )
 def acknowledge(
     patient_id: PatientId, alert_id: Annotated[str, Path(pattern=_ID)], acknowledgement: AcknowledgementIn
