@@ -37,7 +37,6 @@ RPM = "rpm"  # every route here is remote monitoring's (the tenant feature)
 MAX_ENTRIES = 1000  # the entries (data points, a Bundle's resources) one request may carry
 Program = Literal["hypertension", "diabetes", "heart-failure", "copd"]
 DeviceKindName = Literal["blood-pressure-cuff", "glucose-monitor", "scale", "pulse-oximeter", "thermometer"]
-TIERS = {1: "information", 2: "review", 3: "urgent"}
 
 
 class RefusedEntry(_Model):
@@ -165,14 +164,14 @@ def _intake_out(found: Intake, *, patient: bool = False) -> Response[str]:
 
 
 def _enrolment_out(e: Any) -> EnrolmentOut:
-    from telehealth.domain.cgm import TARGETS
+    from telehealth.domain.cgm import targets_name
 
     return EnrolmentOut(
         patient_id=e.patient_id,
         program=e.program.value,
         enrolled_at=e.enrolled_at,
         spo2_scale=e.spo2_scale.value,
-        glucose_targets=next(name for name, t in TARGETS.items() if t == e.glucose_targets),  # type: ignore[misc]
+        glucose_targets=targets_name(e.glucose_targets),  # type: ignore[arg-type]
     )
 
 
@@ -180,7 +179,7 @@ def _alert_out(a: Alert) -> AlertOut:
     return AlertOut(
         alert_id=a.alert_id,
         rule=a.rule,
-        tier=TIERS[int(a.tier)],  # type: ignore[arg-type]
+        tier=a.tier.name.lower(),  # type: ignore[arg-type]
         raised_at=a.raised_at,
         escalated=a.escalated,
         note=a.note,
@@ -220,7 +219,7 @@ def _row_out(row: PanelRow) -> PanelRowOut:
     return PanelRowOut(
         patient=patient_found(row.patient) if row.patient else None,
         enrolment=_enrolment_out(row.enrolment),
-        tier=TIERS[int(row.tier)] if row.tier else None,  # type: ignore[arg-type]
+        tier=row.tier.name.lower() if row.tier else None,  # type: ignore[arg-type]
         open_alerts=[_alert_out(a) for a in row.open_alerts],
         last_reading_at=row.last_reading_at,
     )

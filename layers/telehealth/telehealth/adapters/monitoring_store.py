@@ -28,7 +28,7 @@ from typing import Any
 from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.scheduling_store import patient_from
 from telehealth.adapters.table_store import TableStore
-from telehealth.domain.cgm import TARGETS
+from telehealth.domain.cgm import TARGETS, targets_name
 from telehealth.domain.monitoring import Alert, Device, DeviceKind, Enrolment, Program
 from telehealth.domain.monitoring_alerts import Episode, Tier
 from telehealth.domain.news2 import SpO2Scale
@@ -47,10 +47,6 @@ def _pk(patient_id: str) -> str:
 
 def _reading_sk(r: Reading) -> str:
     return f"READING#{stamp(r.effective)}#{r.code}#{r.device_id}#{r.identifier}"
-
-
-def _targets_name(targets: Any) -> str:
-    return next(name for name, t in TARGETS.items() if t == targets)
 
 
 def _enrolment(p: Mapping[str, Any]) -> Enrolment:
@@ -129,7 +125,7 @@ class DynamoMonitoringStore(TableStore):
             "program": enrolment.program.value,
             "enrolled_at": stamp(enrolment.enrolled_at),
             "spo2_scale": enrolment.spo2_scale.value,
-            "glucose_targets": _targets_name(enrolment.glucose_targets),
+            "glucose_targets": targets_name(enrolment.glucose_targets),
             "enrolled_by": enrolment.enrolled_by,
             "gsi1pk": PANEL,
             "gsi1sk": enrolment.patient_id,

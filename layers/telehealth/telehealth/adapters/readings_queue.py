@@ -19,7 +19,9 @@ from typing import Any
 from telehealth.application.monitoring import Handover
 from telehealth.domain.readings import Provenance, Reading
 
-MAX_BATCH_BYTES = 240 * 1024  # SQS takes 256 KiB a request, attributes and all
+# A request's bodies: under a quarter of SQS's 1 MiB a request (attributes and all), so a request
+# of ten patients' readings stays small enough to send again quickly.
+MAX_BATCH_BYTES = 240 * 1024
 
 
 def handover_body(handover: Handover) -> str:
@@ -80,7 +82,8 @@ class SqsReadingsQueue:
         return self._url or os.environ["READINGS_QUEUE_URL"]
 
     def hand_over(self, handovers: Sequence[Handover]) -> None:
-        """Every handover sent, ten (or 240 KiB) a request; an entry SQS failed is sent again."""
+        """Every handover sent, ten (or `MAX_BATCH_BYTES`) a request; an entry SQS failed is sent
+        again."""
         entries = [
             {
                 "Id": str(i),

@@ -59,7 +59,8 @@ LOOK_BACK = timedelta(days=15)
 NOW_IS = timedelta(hours=1)  # how recent a blood pressure must be for its advice to stand
 # A patient's own readings, typed in the portal, carry this in place of a device.
 TYPED_IN = "typed-in"
-READINGS_PER_HANDOVER = 500  # a queue message's readings (SQS takes 256 KiB; a reading is ~250 B)
+# A queue message's readings: about 125 KB (a reading is ~250 B), well inside SQS's 1 MiB.
+READINGS_PER_HANDOVER = 500
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,8 @@ class RemoteMonitoring:
             except ReadingRefusedError as error:
                 refused.append((index, str(error)))
         intake = self._hand_over(caller, taken, refused, symptoms=symptoms)
-        earlier = self.store.readings_since(caller.subject, self.clock() - LOOK_BACK)
+        # The advice is about the last hour's blood pressures (a repeat counts within 30 minutes).
+        earlier = self.store.readings_since(caller.subject, self.clock() - NOW_IS)
         told = blood_pressure_advice([*earlier, *taken], symptoms=symptoms)
         return replace(intake, advice=told)
 
@@ -371,21 +373,24 @@ class RemoteMonitoring:
     def patient_readings(self, caller: Caller, patient_id: str, days: int = 14) -> PatientReadings:
         """An enrolled patient's readings, alerts and devices, for their care team."""
         caller.require(Actor.PROVIDER, Actor.STAFF)
-        if self.store.enrolment(patient_id) is None:
+        enrolment = self.store.enrolment(patient_id)
+        if enrolment is None:
             raise NotFoundError("The patient is in no monitoring program.")
-        return self._readings(caller, patient_id, days)
+        return self._readings(caller, patient_id, enrolment, days)
 
     def my_readings(self, caller: Caller, days: int = 14) -> PatientReadings:
         """The patient's own (their program, if they are in one)."""
         caller.require(Actor.PATIENT)
-        return self._readings(caller, caller.subject, days)
+        return self._readings(caller, caller.subject, self.store.enrolment(caller.subject), days)
 
-    def _readings(self, caller: Caller, patient_id: str, days: int) -> PatientReadings:
+    def _readings(
+        self, caller: Caller, patient_id: str, enrolment: Enrolment | None, days: int
+    ) -> PatientReadings:
         now = self.clock()
         readings = self.store.readings_since(patient_id, now - timedelta(days=days))
         found = PatientReadings(
             self.store.patient(patient_id),
-            self.store.enrolment(patient_id),
+            enrolment,
             tuple(sorted(readings, key=lambda r: (r.effective, r.code))),
             tuple(self.store.alerts_of(patient_id)),
             tuple(self.store.devices_of(patient_id)),

@@ -97,6 +97,11 @@ OLDER_OR_HIGH_RISK = Targets(50, 1, 1, 50, 10)
 TARGETS: dict[str, Targets] = {"most-adults": MOST_ADULTS, "older-or-high-risk": OLDER_OR_HIGH_RISK}
 
 
+def targets_name(targets: Targets) -> str:
+    """The name a set of targets is kept and shown by (`TARGETS`' key)."""
+    return next(name for name, t in TARGETS.items() if t == targets)
+
+
 def missed(found: GlucoseSummary, targets: Targets = MOST_ADULTS) -> tuple[tuple[str, bool], ...]:
     """Each target the fortnight missed, and whether it is about time spent low (which asks for a
     clinician's review; the rest are a word for the care team). Nothing when the data are not
