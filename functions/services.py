@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from telehealth.application.fhir_facade import FhirFacade
     from telehealth.application.lifecycle import VisitLifecycle
     from telehealth.application.medical_history import MedicalHistoryDesk
-    from telehealth.application.monitoring import RemoteMonitoring
+    from telehealth.application.monitoring import RemoteMonitoring, UrgentAlertEscalation
     from telehealth.application.notes import ClinicalNotes
     from telehealth.application.patients import PatientMerges, PatientRecords
     from telehealth.application.payments import PaymentNoticeInbox
@@ -510,3 +510,16 @@ def monitoring() -> RemoteMonitoring:
     from telehealth.application.monitoring import RemoteMonitoring
 
     return RemoteMonitoring(DynamoMonitoringStore(), SqsReadingsQueue(), audit_trail(), now)
+
+
+@cache
+def alert_escalation() -> UrgentAlertEscalation:
+    """The escalation timer's step: the monitoring store, the clinic's settings, and a pager that
+    e-mails the provider named next."""
+    from telehealth.adapters.monitoring_store import DynamoMonitoringStore
+    from telehealth.adapters.notifier import SesSnsNotifier
+    from telehealth.adapters.pager import WorkforceEmailPager
+    from telehealth.application.monitoring import UrgentAlertEscalation
+
+    pager = WorkforceEmailPager(scheduling_store(), SesSnsNotifier())
+    return UrgentAlertEscalation(DynamoMonitoringStore(), lambda: clinic_settings().settings(), pager, now)

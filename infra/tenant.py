@@ -221,7 +221,18 @@ class TenantStack(Stack):
                     lifecycle.grant_start_execution(fn),
                     lifecycle.grant_execution(fn, "states:StopExecution", "states:DescribeExecution"),
                 ),
-                "workflow:signal": allow(TASK_RESPONSE_ACTIONS, ["*"]),
+                # The outbox's workflow lane: waiting steps resumed, and the timers it starts
+                # (an urgent monitoring alert's escalation, where the tenant has remote monitoring).
+                "workflow:signal": lambda fn: (
+                    allow(TASK_RESPONSE_ACTIONS, ["*"])(fn),
+                    *(
+                        m.grant_start_execution(fn)
+                        for k, m in workflows.machines.items()
+                        if k != topology.VISIT_LIFECYCLE.key
+                    ),
+                ),
+                # A provider's e-mail, to page them (ListUsers filters by `sub`), on the workforce pool.
+                "workforce:read-email": allow(("cognito-idp:ListUsers",), [identity.workforce.user_pool_arn]),
                 # The visit reconciler: which executions run, what became of one, start another.
                 "workflow:reconcile": lambda fn: (
                     lifecycle.grant_start_execution(fn),

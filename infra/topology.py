@@ -586,6 +586,18 @@ READINGS = Function(
     grants=("table:write", "key:use"),
 )
 
+# The alert-escalation state machine's step: hands an urgent alert nobody acknowledged on to the
+# next provider the clinic's settings name, and pages them (an e-mail to their workforce sign-in's
+# address, read from the pool when needed).
+ALERT_ESCALATION = Function(
+    key="alert-escalation",
+    handler="functions.workflow.alert_escalation.lambda_handler",
+    invocation=Invocation.WORKFLOW,
+    description="Hands an unacknowledged urgent monitoring alert on to the next provider the clinic names",
+    feature="rpm",
+    grants=("table:write", "key:use", "notify:send", "workforce:read-email"),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
     PATIENT_ENROLMENT,
@@ -605,6 +617,7 @@ FUNCTIONS: tuple[Function, ...] = (
     SUBSCRIPTION_NOTICES,
     BULK_EXPORTS,
     READINGS,
+    ALERT_ESCALATION,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
@@ -928,6 +941,8 @@ class StateMachine:
     definition_file: str  # below statemachines/
     # ASL `${Name}` placeholders and the function each one resolves to.
     functions: dict[str, Function] = field(default_factory=dict)
+    # The tenant feature it belongs to (as a function's): off, it is not deployed.
+    feature: str | None = None
 
     def name(self, tenant_id: str) -> str:
         return f"{tenant_prefix(tenant_id)}-{self.key}"
@@ -939,7 +954,23 @@ VISIT_LIFECYCLE = StateMachine(
     functions={"VisitTasksFunctionArn": VISIT_TASKS},
 )
 
-STATE_MACHINES: tuple[StateMachine, ...] = (VISIT_LIFECYCLE,)
+# One execution per urgent remote-monitoring alert, started through the outbox with the alert.
+ALERT_ESCALATION_TIMER = StateMachine(
+    key="alert-escalation",
+    definition_file="alert_escalation.asl.json",
+    functions={"AlertEscalationFunctionArn": ALERT_ESCALATION},
+    feature="rpm",
+)
+
+STATE_MACHINES: tuple[StateMachine, ...] = (VISIT_LIFECYCLE, ALERT_ESCALATION_TIMER)
+
+
+def state_machines_for(tenant: Tenant) -> tuple[StateMachine, ...]:
+    return tuple(m for m in STATE_MACHINES if m.feature is None or getattr(tenant.features, m.feature))
+
+
+def state_machine_arn(machine: StateMachine, tenant: Tenant, account: str) -> str:
+    return f"arn:aws:states:{tenant.region}:{account}:stateMachine:{machine.name(tenant.id)}"
 
 
 # --- What every function is told --------------------------------------------------------------------
@@ -987,9 +1018,11 @@ def function_environment(
         "UPLOADS_BUCKET": bucket_name(tenant_id, "uploads", account),
         "RECORDINGS_BUCKET": bucket_name(tenant_id, "recordings", account),
         "AUDIT_BUCKET": bucket_name(tenant_id, "audit", account),
-        "VISIT_LIFECYCLE_ARN": (
-            f"arn:aws:states:{region}:{account}:stateMachine:{VISIT_LIFECYCLE.name(tenant_id)}"
-        ),
+        "VISIT_LIFECYCLE_ARN": state_machine_arn(VISIT_LIFECYCLE, tenant, account),
+        # Urgent monitoring alerts' timers, started by the outbox's deliverers (empty: rpm is off).
+        "ALERT_ESCALATION_ARN": state_machine_arn(ALERT_ESCALATION_TIMER, tenant, account)
+        if ALERT_ESCALATION_TIMER in state_machines_for(tenant)
+        else "",
         "FHIR_STORE_ENDPOINT": fhir_endpoint,
         "CHIME_MEDIA_REGION": tenant.chime_media_region,
         "WORKFORCE_POOL_ID": workforce_pool_id,

@@ -31,7 +31,7 @@ class VisitWorkflows(Construct):
     ) -> None:
         super().__init__(scope, id)
         self.machines: dict[str, sfn.StateMachine] = {}
-        for spec in topology.STATE_MACHINES:
+        for spec in topology.state_machines_for(tenant):
             log_group = encrypted_log_group(
                 self, f"{spec.key}-logs", name=f"/telehealth/{tenant.id}/states/{spec.key}", key=key
             )

@@ -350,7 +350,7 @@ def provision_tenant(
         Targets=[{"Id": "tenant-bus", "Arn": bus_arn, "DeadLetterConfig": {"Arn": forward_dlq}}],
     )
 
-    for machine in topology.STATE_MACHINES:
+    for machine in topology.state_machines_for(tenant):
         definition = (ROOT / "statemachines" / machine.definition_file).read_text()
         for placeholder, function in machine.functions.items():
             definition = definition.replace("${" + placeholder + "}", out.function_arns[function.key])

@@ -206,6 +206,8 @@ def acting_services(
             for action in ("kms:GenerateDataKey", "kms:Decrypt"):
                 found.append(Access(f"service:logs.{region}.amazonaws.com", action, key, context))
     for machine in topology.STATE_MACHINES:
+        if any(f not in functions for f in machine.functions.values()):
+            continue  # a feature the tenant switched off: no state machine
         role = _state_machine_role(template, machine.name(tenant_id))
         for function in machine.functions.values():
             function_arn = arn.format("lambda", f"function:{function.name(tenant_id)}")

@@ -302,3 +302,106 @@ def test_who_may_do_what_and_a_tenant_without_monitoring_has_none_of_it(
     ):
         reply = call(gateway, method, f"/tenants/riverside{path}", token, {})
         assert reply.status == 404 and reply.headers["Content-Type"] == "application/problem+json", reply.body
+
+
+def test_an_urgent_alert_nobody_acknowledges_goes_to_the_provider_the_clinic_names(
+    platform: LocalPlatform, gateway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.ses.models import ses_backends
+
+    from local.emulator import ACCOUNT
+
+    admin = user_tokens(platform, DESERT, "admin@desert-clinic.example")["access"]
+    provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    patient_id = subject(user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"])
+    settings = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
+    # Naming someone who is not one of the clinic's providers is refused, and changes nothing.
+    named = {"after_minutes": 1, "to": ["dr-nobody"]}
+    refused = call(
+        gateway,
+        "PUT",
+        f"{BASE}/v1/admin/settings",
+        admin,
+        {"alert_escalation": named, "version": settings["version"]},
+    )
+    assert refused.status == 400 and "dr-nobody" in refused.json()["detail"], refused.body
+    escalation = {"after_minutes": 1, "to": ["dr-lindqvist", "dr-okafor"]}
+    changed = call(
+        gateway,
+        "PUT",
+        f"{BASE}/v1/admin/settings",
+        admin,
+        {"alert_escalation": escalation, "version": settings["version"]},
+    )
+    assert changed.status == 200 and changed.json()["alert_escalation"] == escalation, changed.body
+    try:
+        serial = enrolled_with_cuff(gateway, provider, patient_id)
+        now = datetime.now(UTC).replace(microsecond=0)
+        tag = secrets.token_hex(3)
+        bundle = {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [
+                {
+                    "fullUrl": "urn:uuid:cuff",
+                    "resource": {"resourceType": "Device", "identifier": [{"value": serial}]},
+                },
+                {"resource": blood_pressure(f"{tag}-1", now - timedelta(minutes=6), 192, 118)},
+                {"resource": blood_pressure(f"{tag}-2", now - timedelta(minutes=1), 190, 116)},
+            ],
+        }
+        assert post_readings(gateway, gateway_token(platform, gateway), bundle).status == 202
+
+        def urgent() -> dict[str, Any] | None:
+            alerts = readings_of(gateway, provider, patient_id)["alerts"]
+            return next((a for a in alerts if a["tier"] == "urgent" and a["acknowledged_at"] is None), None)
+
+        alert = eventually(urgent, timeout_s=20)
+        assert alert["handed_on"] == []
+        sent_before = len(ses_backends[ACCOUNT]["us-east-1"].sent_messages)
+
+        # A minute on, nobody has acknowledged it: it goes to the first provider named, who is
+        # paged by e-mail (saying nothing of whose alert or why), and owns the record's Task.
+        def handed_on() -> list[dict[str, Any]]:
+            alerts = readings_of(gateway, provider, patient_id)["alerts"]
+            return list(next(a for a in alerts if a["alert_id"] == alert["alert_id"])["handed_on"])
+
+        first = eventually(handed_on, timeout_s=120)
+        assert [(h["provider_id"], h["name"]) for h in first] == [("dr-lindqvist", "Erik Lindqvist")]
+        mail = eventually(
+            lambda: [
+                m
+                for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages[sent_before:]
+                if m.destinations["ToAddresses"] == ["dr.lindqvist@desert-clinic.example"]
+            ],
+            timeout_s=20,
+        )
+        assert "urgent" in mail[0].body and "Samplecase" not in mail[0].body and "blood" not in mail[0].body
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        record = HealthLakeFhirStore(platform.fhir_endpoints[DESERT], region="us-east-1")
+        task = eventually(
+            lambda: (t := in_record(record, "Task", f"rpm-alert-{alert['alert_id']}")).get("owner") and t,
+            timeout_s=20,
+        )
+        assert task["owner"] == {"reference": "Practitioner/dr-lindqvist"} and task["status"] == "requested"
+
+        # The timer is one execution per alert, named by its id (ids only in its history), still
+        # waiting for the next person's turn; acknowledged, its next step ends it.
+        from moto.stepfunctions.responses import get_backend
+
+        machine = platform.provisioned[DESERT].state_machine_arns["alert-escalation"]
+        execution = get_backend(ACCOUNT, "us-east-1").describe_execution(
+            f"{machine.replace(':stateMachine:', ':execution:')}:{alert['alert_id']}"
+        )
+        assert execution.status == "RUNNING"
+        assert json.loads(execution.execution_input) == {
+            "alert_id": alert["alert_id"],
+            "patient_id": patient_id,
+        }
+        path = f"{BASE}/v1/monitoring/patients/{patient_id}/alerts/{alert['alert_id']}/acknowledgement"
+        assert call(gateway, "POST", path, provider, {"note": "Reached the patient."}).status == 200
+    finally:
+        current = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
+        restored = {"alert_escalation": settings["alert_escalation"], "version": current["version"]}
+        assert call(gateway, "PUT", f"{BASE}/v1/admin/settings", admin, restored).status == 200

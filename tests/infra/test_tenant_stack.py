@@ -54,7 +54,7 @@ def test_every_topology_resource_exists_in_each_tenant_stack_by_name(assembly: A
             q.name(tenant.id) for q in topology.queues(functions)
         }
         assert set(_by_name(t, "AWS::StepFunctions::StateMachine", "StateMachineName")) == {
-            m.name(tenant.id) for m in topology.STATE_MACHINES
+            m.name(tenant.id) for m in topology.state_machines_for(tenant)
         }
         assert set(_by_name(t, "AWS::Events::Rule", "Name")) == {
             r.name(tenant.id) for r in topology.rules_for(tenant)

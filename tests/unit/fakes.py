@@ -759,10 +759,16 @@ class FakeBus:
 class FakeResumer:
     def __init__(self) -> None:
         self.resumed: list[tuple[str, dict[str, Any]]] = []
+        self.started: list[tuple[str, str, dict[str, Any]]] = []
 
     def resume(self, task_token: str, output: dict[str, Any]) -> bool:
         self.resumed.append((task_token, output))
         return True
+
+    def start_workflow(self, state_machine: str, name: str, input: dict[str, Any]) -> bool:
+        started = (state_machine, name) in {(m, n) for m, n, _ in self.started}
+        self.started.append((state_machine, name, input))
+        return not started
 
 
 # --- a clinic: one provider, one patient, and the services over the fakes ---------------------------

@@ -13,6 +13,7 @@ from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
 from telehealth.domain.appointments import Actor, AppointmentRuleError
 from telehealth.domain.clinic_settings import (
     WORKFLOW_LIMIT,
+    AlertEscalation,
     Change,
     ClinicSettings,
     Service,
@@ -131,6 +132,11 @@ def test_a_patient_at_the_cap_of_open_bookings_cannot_book_another() -> None:
         ({"visit_timings": {"join_window": 300}}, "Chime"),
         ({"visit_timings": {"nap": 60}}, "nap"),
         ({"visit_timings": {"reminders": [86400 * 15]}}, "reminder"),
+        ({"alert_escalation": {"after_minutes": 0}}, "after_minutes"),
+        ({"alert_escalation": {"after_minutes": True}}, "after_minutes"),
+        ({"alert_escalation": {"to": ["dr-a", "dr-a"]}}, "each once"),
+        ({"alert_escalation": {"to": [f"dr-{n}" for n in range(6)]}}, "up to 5"),
+        ({"alert_escalation": {"who": []}}, "alert_escalation"),
     ],
 )
 def test_settings_the_platform_cannot_keep_are_refused_naming_the_field(
@@ -146,8 +152,10 @@ def test_settings_round_trip_through_their_stored_spelling() -> None:
         booking_horizon=timedelta(days=90),
         max_open_bookings=4,
         timings=VisitTimings(join_window=timedelta(seconds=6), reminders=(timedelta(hours=2),)),
+        alert_escalation=AlertEscalation(timedelta(minutes=5), ("dr-a", "dr-b")),
     )
     assert ClinicSettings.from_seconds(settings.as_seconds()) == settings
+    assert settings.as_seconds()["alert_escalation"] == {"after_minutes": 5, "to": ["dr-a", "dr-b"]}
 
 
 # --- services ----------------------------------------------------------------------------------------

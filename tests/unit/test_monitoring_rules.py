@@ -14,7 +14,14 @@ import pytest
 from telehealth.domain.blood_pressure import BloodPressure, BloodPressureAdvice, advice
 from telehealth.domain.cgm import summary
 from telehealth.domain.monitoring import Enrolment, Program, evaluate, vitals_at
-from telehealth.domain.monitoring_alerts import Tier, blood_pressure_tier, news2_tier, silence, step
+from telehealth.domain.monitoring_alerts import (
+    Tier,
+    blood_pressure_tier,
+    news2_tier,
+    next_escalation,
+    silence,
+    step,
+)
 from telehealth.domain.news2 import Response, SpO2Scale, Vitals, news2
 from telehealth.domain.readings import MEASURES, Provenance, Reading, ReadingRefusedError, reading
 from telehealth.domain.rpm_billing import device_periods, management_codes
@@ -361,3 +368,34 @@ def test_news2_takes_the_set_measured_together_and_scale_2_where_set() -> None:
     assert [(a.rule, a.tier) for a in found.raised] == [("news2", Tier.INFORMATION)]
     on_scale_1 = evaluate(Enrolment("p2", Program.COPD, NOW), now, earlier + now, {})
     assert on_scale_1.notes["news2"].startswith("NEWS2 6 (urgent)")
+
+
+def test_an_urgent_alert_nobody_acknowledges_goes_to_each_person_named_in_turn() -> None:
+    raised, after, chain = datetime(2026, 12, 1, 7, 0, tzinfo=UTC), timedelta(minutes=15), ("dr-a", "dr-b")
+
+    def at(
+        minutes: float, handed_on: int, *, open: bool = True, tier: Tier = Tier.URGENT
+    ) -> tuple[object, ...]:
+        found = next_escalation(
+            open=open,
+            tier=tier,
+            raised_at=raised,
+            handed_on=handed_on,
+            chain=chain,
+            after=after,
+            now=raised + timedelta(minutes=minutes),
+        )
+        return found.to, found.next_at and (found.next_at - raised) / timedelta(minutes=1)
+
+    assert at(0, 0) == (None, 15)  # the timer's first step: wait for the first person's turn
+    assert at(15, 0) == ("dr-a", 30)  # unacknowledged at 15 minutes: the first person, then wait
+    assert at(16, 1) == (None, 30)  # a retried step does not hand it on twice
+    assert at(30, 1) == ("dr-b", None)  # the last person named: nothing after
+    assert at(61, 2) == (None, None)
+    assert at(40, 0) == ("dr-a", 30)  # a late step hands on once; the next is due at once
+    assert at(15, 0, open=False) == (None, None)  # acknowledged: the timer ends
+    assert at(15, 0, tier=Tier.REVIEW) == (None, None)  # only urgent alerts escalate
+    nobody = next_escalation(
+        open=True, tier=Tier.URGENT, raised_at=raised, handed_on=0, chain=(), after=after, now=raised
+    )
+    assert (nobody.to, nobody.next_at) == (None, None)  # nobody named: it stays on the panel

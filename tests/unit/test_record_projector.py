@@ -104,3 +104,23 @@ def test_a_resource_written_meanwhile_by_another_deliverer_stays_pending_for_lat
     with outbox.lease(entry.reference):
         assert projector.handle(entry) == "busy"  # another deliverer holds its lease
     assert projector.handle(entry) == "written"
+
+
+def test_a_workflow_an_entry_starts_is_started_once_whoever_delivers_it() -> None:
+    from telehealth.ports import workflow_start
+
+    entry = workflow_start("alert-escalation", "alert-1", {"alert_id": "alert-1", "patient_id": "p-1"})
+    assert entry.reference == "Start/alert-1" and entry.destination == "workflow"
+    resumer = FakeResumer()
+    projector = RecordProjector(
+        FakeFhirStore(),
+        FakeArchive(),
+        FakeOutbox([entry]),
+        FakeBus(),
+        resumer,
+        Seconds(),
+        is_outage=is_outage,
+    )
+    assert projector.deliver(entry) == "started"
+    assert projector.deliver(entry) == "started-before"  # the relay and the sweeper both had it
+    assert resumer.started[0] == ("alert-escalation", "alert-1", {"alert_id": "alert-1", "patient_id": "p-1"})

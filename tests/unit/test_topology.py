@@ -121,6 +121,7 @@ def test_domain_events_carry_ids_instants_and_flags_only() -> None:
         # them (a machine client's `Device/...`, a patient's `Patient/<id>`).
         "alert_id",
         "sender",
+        "level",  # how many providers an unacknowledged alert has gone to
     }
     for event in CATALOGUE:
         assert set(event.model_fields) <= allowed, event.__name__

@@ -90,6 +90,22 @@ class ControlledSubstancesIn(_Model):
     )
 
 
+class AlertEscalationIn(_Model):
+    """Remote monitoring: whom an urgent alert goes to when no clinician has acknowledged it."""
+
+    after_minutes: Annotated[int, Field(ge=1, le=240)] | None = Field(
+        None, description="How long an urgent alert waits for a clinician before the next person is told"
+    )
+    to: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=5)] | None = (
+        Field(None, description="The providers told, in turn, one each `after_minutes` (provider ids)")
+    )
+
+
+class AlertEscalationOut(_Model):
+    after_minutes: int
+    to: list[str]
+
+
 class ControlledSubstancesOut(_Model):
     flexibilities_until: date
     after_flexibilities: str
@@ -128,6 +144,7 @@ class SettingsIn(_Model):
         "already started keeps its own",
     )
     controlled_substances: ControlledSubstancesIn | None = None
+    alert_escalation: AlertEscalationIn | None = None
     version: int = Field(ge=0, description="The version read (0: never changed); a stale one is a 409")
 
 
@@ -142,6 +159,7 @@ class SettingsOut(_Model):
     proceed_unpaid: bool
     note_template: list[str]
     controlled_substances: ControlledSubstancesOut
+    alert_escalation: AlertEscalationOut
     version: int = Field(description="Send it back with a change")
 
 
@@ -252,7 +270,7 @@ def read_settings() -> SettingsOut:
 )
 def change_settings(request: SettingsIn) -> SettingsOut:
     raw = request.model_dump(exclude_none=True, exclude={"version"})
-    for nested in ("visit_timings", "controlled_substances"):
+    for nested in ("visit_timings", "controlled_substances", "alert_escalation"):
         if nested in raw and not raw[nested]:
             del raw[nested]
     return settings_out(*context.clinic_admin().change_settings(context.caller(router), raw, request.version))

@@ -9,6 +9,7 @@ readings queue), so an alert appears in the panel shortly after the 202, not in 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -83,15 +84,25 @@ class ReadingOut(_Model):
     provenance: Literal["device", "manual"]
 
 
+class HandedOnOut(_Model):
+    provider_id: str
+    name: str | None = Field(description="The provider's name, where the patient's page shows it")
+    at: datetime
+
+
 class AlertOut(_Model):
     alert_id: str
     rule: str
     tier: Literal["information", "review", "urgent"]
     raised_at: datetime
-    escalated: bool
+    escalated: bool = Field(description="Raised again at a higher tier within the rule's episode")
     note: str = Field(description="Why, for the care team")
     acknowledged_at: datetime | None
     acknowledgement: str | None
+    handed_on: list[HandedOnOut] = Field(
+        description="An urgent alert nobody acknowledged: the providers it went to, in turn "
+        "(the clinic's settings name them)"
+    )
 
 
 class DeviceOut(_Model):
@@ -175,7 +186,7 @@ def _enrolment_out(e: Any) -> EnrolmentOut:
     )
 
 
-def _alert_out(a: Alert) -> AlertOut:
+def _alert_out(a: Alert, providers: Mapping[str, str] | None = None) -> AlertOut:
     return AlertOut(
         alert_id=a.alert_id,
         rule=a.rule,
@@ -185,6 +196,10 @@ def _alert_out(a: Alert) -> AlertOut:
         note=a.note,
         acknowledged_at=a.acknowledged_at,
         acknowledgement=a.acknowledgement,
+        handed_on=[
+            HandedOnOut(provider_id=e.provider_id, name=(providers or {}).get(e.provider_id), at=e.at)
+            for e in a.escalations
+        ],
     )
 
 
@@ -208,7 +223,7 @@ def _readings_out(found: PatientReadings) -> PatientReadingsOut:
         patient=patient_found(found.patient) if found.patient else None,
         enrolment=_enrolment_out(found.enrolment) if found.enrolment else None,
         readings=[_reading_out(r) for r in found.readings],
-        alerts=[_alert_out(a) for a in found.alerts],
+        alerts=[_alert_out(a, found.providers) for a in found.alerts],
         devices=[_device_out(d) for d in found.devices],
         advice=_advice_out(found.advice),
         symptoms=list(SYMPTOMS),

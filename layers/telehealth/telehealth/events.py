@@ -225,6 +225,14 @@ class AlertAcknowledged(AlertEvent):
     detail_type: ClassVar[str] = "Alert.Acknowledged"
 
 
+class AlertEscalated(AlertEvent):
+    """An urgent alert nobody acknowledged, handed on to the next person the clinic names."""
+
+    detail_type: ClassVar[str] = "Alert.Escalated"
+    provider_id: str  # whom it went to
+    level: int  # 1 for the first person named, 2 for the next...
+
+
 class PaymentEvent(DomainEvent):
     """A movement of a visit's money, settled: ids only (no amount, no card, nothing of the visit),
     `sequence` the step's count on the visit (a second hold, a second refund)."""
@@ -338,4 +346,5 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     ReadingRefused,
     AlertRaised,
     AlertAcknowledged,
+    AlertEscalated,
 )

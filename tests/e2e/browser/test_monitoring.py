@@ -168,3 +168,30 @@ def _backdate_first_crisis(platform: LocalPlatform, patient_id: str) -> None:
             TableName=table,
             Item={**item, "sk": {"S": "#".join(parts)}, "effective": {"S": moved.isoformat()}},
         )
+
+
+def test_the_administrator_names_whom_unacknowledged_urgent_alerts_go_to(
+    platform: LocalPlatform, signed_in_page: Callable[..., Page], axe_check: Callable[[Page], None]
+) -> None:
+    admin = user_tokens(platform, DESERT, "admin@desert-clinic.example")["access"]
+    gateway = platform.urls["gateway"]
+    settings = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
+    page = signed_in_page("admin@desert-clinic.example", "Clinic settings", route="#/settings", tenant=DESERT)
+    group = page.get_by_role("group", name=re.compile("urgent alerts nobody acknowledges"))
+    expect(group.get_by_label(re.compile("^Hand an urgent alert on after"))).to_have_value(
+        str(settings["alert_escalation"]["after_minutes"])
+    )
+    axe_check(page)
+    try:
+        group.get_by_label(re.compile("^Hand an urgent alert on after")).fill("10")
+        group.get_by_label("First, to").select_option(label="Helen Taussig")
+        group.get_by_label("Then to").first.select_option(label="Charles Drew")
+        page.get_by_role("button", name="Save settings").click()
+        expect(page.get_by_role("status").filter(has_text="Settings saved.")).to_be_visible(timeout=10_000)
+        after = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
+        assert after["alert_escalation"] == {"after_minutes": 10, "to": ["dr-taussig", "dr-drew"]}
+        assert after["visit_timings"] == settings["visit_timings"]  # the rest as it was
+    finally:
+        now = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
+        body = {"alert_escalation": settings["alert_escalation"], "version": now["version"]}
+        assert call(gateway, "PUT", f"{BASE}/v1/admin/settings", admin, body).status == 200

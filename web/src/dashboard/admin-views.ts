@@ -345,8 +345,12 @@ interface Settings {
   proceed_unpaid: boolean;
   note_template: string[];
   controlled_substances: { flexibilities_until: string; after_flexibilities: string; buprenorphine_max_days: number; pdmp_max_age_days: number };
+  alert_escalation: { after_minutes: number; to: string[] };
   version: number;
 }
+
+// Whom an urgent alert goes to, in turn (the API takes up to five; three is a clinic's on-call).
+const ESCALATION_TURNS = ["First, to", "Then to", "Then to"];
 
 // Visit timings as an administrator thinks of them (minutes); the API keeps seconds.
 const TIMINGS: [string, string][] = [
@@ -365,6 +369,9 @@ export class AdminSettings extends AdminView {
   @state() private settings: Settings | null = null;
   /** Whether the clinic takes payments: its fees are set here. */
   @property({ type: Boolean }) payments = false;
+  /** Whether the clinic has remote monitoring: whom its urgent alerts go to is set here. */
+  @property({ type: Boolean }) monitoring = false;
+  @state() private providers: ListedProvider[] = [];
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -376,6 +383,7 @@ export class AdminSettings extends AdminView {
     this.conflict = false;
     try {
       this.settings = await this.api.get<Settings>("/v1/admin/settings");
+      if (this.monitoring) this.providers = await everyProvider(directoryOf(this.api));
       this.generation += 1;
     } catch (error) {
       this.error = saidOf(error);
@@ -405,8 +413,18 @@ export class AdminSettings extends AdminView {
         proceed_unpaid: (form.elements.namedItem("proceed_unpaid") as HTMLInputElement).checked,
       });
     }
+    const escalation: Record<string, unknown> = {};
+    if (this.monitoring) {
+      const to = ESCALATION_TURNS.map((_, i) => fieldValue(form, `escalate_${i}`)).filter(Boolean);
+      if (new Set(to).size !== to.length) {
+        this.error = "Name each provider once in the escalation order.";
+        return;
+      }
+      escalation.alert_escalation = { after_minutes: Number(fieldValue(form, "escalate_after")), to };
+    }
     const body = {
       ...fees,
+      ...escalation,
       cancellation_window_hours: Number(fieldValue(form, "cancellation_window_hours")),
       booking_horizon_days: Number(fieldValue(form, "booking_horizon_days")),
       max_open_bookings: Number(fieldValue(form, "max_open_bookings")),
@@ -423,6 +441,22 @@ export class AdminSettings extends AdminView {
       this.settings = await this.api.put<Settings>("/v1/admin/settings", body);
       this.said = "Settings saved.";
     });
+  }
+
+  private renderEscalation(s: Settings) {
+    const chosen = (i: number): string => s.alert_escalation.to[i] ?? "";
+    return html`<fieldset>
+      <legend>Remote monitoring: urgent alerts nobody acknowledges</legend>
+      <label>Hand an urgent alert on after, minutes without acknowledgement <input name="escalate_after" type="number" min="1" max="240" required .value=${String(s.alert_escalation.after_minutes)}></label>
+      ${ESCALATION_TURNS.map(
+        (words, i) => html`<label>${words}
+          <select name=${`escalate_${i}`}>
+            <option value="" ?selected=${!chosen(i)}>Nobody</option>
+            ${this.providers.map((p) => html`<option value=${p.provider_id} ?selected=${chosen(i) === p.provider_id}>${fullName(p)}</option>`)}
+          </select></label>`,
+      )}
+      <p class="muted">Each provider named is e-mailed, in turn, that an urgent alert waits for them (the e-mail says nothing of whose or why).</p>
+    </fieldset>`;
   }
 
   override render() {
@@ -457,6 +491,7 @@ export class AdminSettings extends AdminView {
               <label>Then, without an in-person evaluation, at most this many days' supply of buprenorphine <input name="buprenorphine_max_days" type="number" min="1" max="365" required .value=${String(s.controlled_substances.buprenorphine_max_days)}></label>
               <label>The state's PDMP checked within, days <input name="pdmp_max_age_days" type="number" min="0" max="90" required .value=${String(s.controlled_substances.pdmp_max_age_days)}></label>
             </fieldset>
+            ${this.monitoring ? this.renderEscalation(s) : nothing}
             ${this.payments
               ? html`<fieldset>
                   <legend>Payments</legend>

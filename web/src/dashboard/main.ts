@@ -203,7 +203,7 @@ export class ClinicDashboard extends LitElement {
       case "services":
         return html`<admin-services .api=${this.api}></admin-services>`;
       case "settings":
-        return html`<admin-settings .api=${this.api} ?payments=${Boolean(this.config.payments)}></admin-settings>`;
+        return html`<admin-settings .api=${this.api} ?payments=${Boolean(this.config.payments)} ?monitoring=${Boolean(this.config.monitoring)}></admin-settings>`;
     }
   }
 }

@@ -270,6 +270,11 @@ export class CarePatient extends LitElement {
         (a) => html`<form class="card" @submit=${(e: Event) => this.acknowledge(e, a)} aria-label=${`Alert: ${ruleWords(a.rule)} (${tierWords(a.tier)})`}>
           <p>${tierBadge(a.tier)} <strong>${ruleWords(a.rule)}</strong>${a.escalated ? " (raised to a higher tier)" : ""}, ${when(a.raised_at)}</p>
           <p>${a.note}</p>
+          ${a.handed_on.length
+            ? html`<p><strong>Not acknowledged in time:</strong> handed on to ${a.handed_on
+                .map((h) => `${h.name ?? h.provider_id} (${when(h.at)})`)
+                .join(", then ")}.</p>`
+            : nothing}
           ${this.provider
             ? html`<label>What did you do?<textarea required rows="2" .value=${this.notes[a.alert_id] ?? ""}
                   @input=${(e: Event) => (this.notes = { ...this.notes, [a.alert_id]: (e.target as HTMLTextAreaElement).value })}></textarea></label>

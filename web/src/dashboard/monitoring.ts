@@ -14,6 +14,8 @@ export interface Alert {
   note: string;
   acknowledged_at: string | null;
   acknowledgement: string | null;
+  /** Urgent and unacknowledged: the providers it went to, in turn, as the clinic's settings name them. */
+  handed_on: { provider_id: string; name: string | null; at: string }[];
 }
 
 export interface Enrolment {

@@ -26,11 +26,11 @@ from decimal import Decimal
 from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
-from telehealth.adapters.scheduling_store import patient_from
+from telehealth.adapters.scheduling_store import patient_from, profile_from
 from telehealth.adapters.table_store import TableStore
 from telehealth.domain.cgm import TARGETS, targets_name
 from telehealth.domain.monitoring import Alert, Device, DeviceKind, Enrolment, Program
-from telehealth.domain.monitoring_alerts import Episode, Tier
+from telehealth.domain.monitoring_alerts import Episode, Escalation, Tier
 from telehealth.domain.news2 import SpO2Scale
 from telehealth.domain.readings import Provenance, Reading
 from telehealth.errors import DeviceTakenError
@@ -94,6 +94,9 @@ def alert_from(p: Mapping[str, Any]) -> Alert:
         acknowledged_at=from_stamp(str(p["acknowledged_at"])) if "acknowledged_at" in p else None,
         acknowledged_by=str(p["acknowledged_by"]) if "acknowledged_by" in p else None,
         acknowledgement=str(p["acknowledgement"]) if "acknowledgement" in p else None,
+        escalations=tuple(
+            Escalation(str(e["provider_id"]), from_stamp(str(e["at"]))) for e in p.get("escalations") or ()
+        ),
     )
 
 
@@ -103,6 +106,16 @@ class DynamoMonitoringStore(TableStore):
     def patient(self, patient_id: str) -> PatientProfile | None:
         found = self._get(f"PATIENT#{patient_id}", "PROFILE")
         return patient_from(found) if found else None
+
+    def provider_names(self, provider_ids: Sequence[str]) -> dict[str, str]:
+        """The providers' names, as the care team reads them (an alert handed on names a few)."""
+        names = {}
+        for provider_id in dict.fromkeys(provider_ids):
+            found = self._get(f"PROVIDER#{provider_id}", "PROFILE")
+            if found:
+                profile = profile_from(found)
+                names[provider_id] = f"{profile.given_name} {profile.family_name}"
+        return names
 
     def enrolment(self, patient_id: str) -> Enrolment | None:
         found = self._get(_pk(patient_id), "ENROLMENT")
@@ -336,7 +349,13 @@ class DynamoMonitoringStore(TableStore):
             "acknowledged_at": stamp(alert.acknowledged_at) if alert.acknowledged_at else None,
             "acknowledged_by": alert.acknowledged_by,
             "acknowledgement": alert.acknowledgement,
+            "escalations": [{"provider_id": e.provider_id, "at": stamp(e.at)} for e in alert.escalations],
+            "handed_on": len(alert.escalations),
         }
+
+    def alert(self, patient_id: str, alert_id: str) -> Alert | None:
+        found = self._get(_pk(patient_id), f"ALERT#{alert_id}")
+        return alert_from(found) if found else None
 
     def alerts_of(self, patient_id: str) -> list[Alert]:
         """Newest first (alert ids sort by when they were made)."""
@@ -348,11 +367,25 @@ class DynamoMonitoringStore(TableStore):
         return [alert_from(p) for p in found]
 
     def save_acknowledgement(self, alert: Alert, outbox: list[OutboxEntry]) -> None:
+        self._save_alert(alert, len(alert.escalations), outbox)
+
+    def save_escalation(self, alert: Alert, outbox: list[OutboxEntry]) -> None:
+        self._save_alert(alert, len(alert.escalations) - 1, outbox)
+
+    def _save_alert(self, alert: Alert, handed_on: int, outbox: list[OutboxEntry]) -> None:
+        """The alert as it was read, changed: neither acknowledged nor handed on meanwhile (an
+        acknowledgement and an escalation racing, one of them finds the other's change)."""
         put = {
             "Put": {
                 "TableName": self.table,
                 "Item": self._item(self._alert_item(alert)),
-                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(acknowledged_at)",
+                "ConditionExpression": (
+                    "attribute_exists(pk) AND attribute_not_exists(acknowledged_at) "
+                    "AND (attribute_not_exists(handed_on) OR handed_on = :handed_on)"
+                ),
+                "ExpressionAttributeValues": {":handed_on": {"N": str(handed_on)}},
             }
         }
-        self._commit([put], outbox, None, StaleWriteError("the alert was acknowledged meanwhile"))
+        self._commit(
+            [put], outbox, None, StaleWriteError("the alert was acknowledged or handed on meanwhile")
+        )

@@ -22,6 +22,10 @@ from telehealth.fhir.projection import instant
 NAME = re.compile(r"^(?P<appointment_id>.+)-v(?P<version>[0-9]+)(?:-r(?P<attempt>[0-9]+))?$")
 
 
+# Where each state machine an outbox entry may start is named (its ARN, in the environment).
+STATE_MACHINE_VARIABLES = {"alert-escalation": "ALERT_ESCALATION_ARN"}
+
+
 def execution_name(appointment: Appointment, attempt: int = 0) -> str:
     first = f"{appointment.appointment_id}-v{appointment.version}"
     return f"{first}-r{attempt}" if attempt else first
@@ -99,6 +103,18 @@ class StepFunctionsVisits:
             if latest.status is RunStatus.RUNNING or latest.ended_on_purpose:
                 break
         return latest
+
+    def start_workflow(self, state_machine: str, name: str, input: dict[str, Any]) -> bool:
+        """Start an execution of one of the tenant's other state machines (an outbox entry's)."""
+        try:
+            self._sfn.start_execution(
+                stateMachineArn=os.environ[STATE_MACHINE_VARIABLES[state_machine]],
+                name=name,
+                input=json.dumps(input),
+            )
+        except self._sfn.exceptions.ExecutionAlreadyExists:
+            return False
+        return True
 
     def resume(self, task_token: str, output: dict[str, Any]) -> bool:
         """False when the step no longer waits (it timed out, or its execution ended)."""

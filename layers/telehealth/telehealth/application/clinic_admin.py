@@ -99,6 +99,13 @@ class ClinicAdmin:
         if expected_version != version:
             raise StaleWriteError("the settings changed since they were read")
         after = with_changes(current, raw)
+        named = [p for p in after.alert_escalation.to if p not in current.alert_escalation.to]
+        if named and self.providers is not None:
+            unknown = [p for p in named if self.providers.provider(p) is None]
+            if unknown:
+                raise SettingsError(
+                    f"alert_escalation.to names no provider of the clinic: {', '.join(unknown)}"
+                )
         change = Change(
             version=version + 1,
             at=self.clock(),

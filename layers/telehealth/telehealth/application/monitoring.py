@@ -28,6 +28,7 @@ from telehealth.devices import open_mhealth, phd
 from telehealth.domain.appointments import Actor
 from telehealth.domain.blood_pressure import BloodPressureAdvice
 from telehealth.domain.cgm import TARGETS
+from telehealth.domain.clinic_settings import ClinicSettings
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.monitoring import (
@@ -39,7 +40,7 @@ from telehealth.domain.monitoring import (
     blood_pressure_advice,
     evaluate,
 )
-from telehealth.domain.monitoring_alerts import Episode, Tier
+from telehealth.domain.monitoring_alerts import Episode, Escalation, EscalationStep, Tier, next_escalation
 from telehealth.domain.news2 import SpO2Scale
 from telehealth.domain.readings import (
     UNREGISTERED,
@@ -49,14 +50,16 @@ from telehealth.domain.readings import (
     RegisteredDevice,
 )
 from telehealth.errors import NotEnrolledError, ReadingsRefusedError
-from telehealth.events import AlertAcknowledged, AlertRaised, ReadingRefused
-from telehealth.fhir.monitoring import alert_flag, alert_task
+from telehealth.events import AlertAcknowledged, AlertEscalated, AlertRaised, ReadingRefused
+from telehealth.fhir.monitoring import alert_flag, alert_task, alert_version
 from telehealth.fhir.projection import PatientProfile
-from telehealth.ports import OutboxEntry
+from telehealth.ports import OutboxEntry, workflow_start
 
 # What the rules look back over: the CGM's fortnight, with a day's slack for late data.
 LOOK_BACK = timedelta(days=15)
 NOW_IS = timedelta(hours=1)  # how recent a blood pressure must be for its advice to stand
+# The state machine that hands an unacknowledged urgent alert on (statemachines/), by its key.
+ESCALATION = "alert-escalation"
 # A patient's own readings, typed in the portal, carry this in place of a device.
 TYPED_IN = "typed-in"
 # A queue message's readings: about 125 KB (a reading is ~250 B), well inside SQS's 1 MiB.
@@ -115,6 +118,8 @@ class PatientReadings:
     alerts: tuple[Alert, ...]
     devices: tuple[Device, ...] = field(default_factory=tuple)
     advice: BloodPressureAdvice = BloodPressureAdvice.NONE  # from the latest blood pressures
+    # The names of the providers its alerts were handed on to, by id.
+    providers: Mapping[str, str] = field(default_factory=dict)
 
 
 class ReadingsQueue(Protocol):
@@ -136,6 +141,8 @@ class MonitoringStore(Protocol):
 
     def patient(self, patient_id: str) -> PatientProfile | None: ...
 
+    def provider_names(self, provider_ids: Sequence[str]) -> dict[str, str]: ...
+
     def keep_readings(self, readings: Sequence[Reading], batch: str) -> list[Reading]: ...
 
     def readings_since(self, patient_id: str, since: datetime) -> list[Reading]: ...
@@ -153,7 +160,11 @@ class MonitoringStore(Protocol):
 
     def alerts_of(self, patient_id: str) -> list[Alert]: ...
 
+    def alert(self, patient_id: str, alert_id: str) -> Alert | None: ...
+
     def save_acknowledgement(self, alert: Alert, outbox: list[OutboxEntry]) -> None: ...
+
+    def save_escalation(self, alert: Alert, outbox: list[OutboxEntry]) -> None: ...
 
     def record(self, outbox: list[OutboxEntry]) -> None: ...
 
@@ -294,6 +305,11 @@ class RemoteMonitoring:
         )
         outbox += [announce(AlertRaised(alert_id=a.alert_id, patient_id=a.patient_id), now) for a in alerts]
         outbox += _in_the_record(alerts)
+        outbox += [
+            workflow_start(ESCALATION, a.alert_id, {"alert_id": a.alert_id, "patient_id": a.patient_id})
+            for a in alerts
+            if a.tier is Tier.URGENT
+        ]
         changes: dict[str, Episode | None] = {
             k: v for k, v in evaluation.episodes.items() if before.get(k) != v
         }
@@ -388,14 +404,16 @@ class RemoteMonitoring:
     ) -> PatientReadings:
         now = self.clock()
         readings = self.store.readings_since(patient_id, now - timedelta(days=days))
+        alerts = tuple(self.store.alerts_of(patient_id))
         found = PatientReadings(
             self.store.patient(patient_id),
             enrolment,
             tuple(sorted(readings, key=lambda r: (r.effective, r.code))),
-            tuple(self.store.alerts_of(patient_id)),
+            alerts,
             tuple(self.store.devices_of(patient_id)),
             # What to do now: only about blood pressures of the last hour.
             blood_pressure_advice([r for r in readings if r.effective >= now - NOW_IS], symptoms=False),
+            self.store.provider_names([e.provider_id for a in alerts for e in a.escalations]),
         )
         self.store.record(
             [self.trail.entry(self.trail.agent(caller), Interaction.READ, [patient_entity(patient_id)], now)]
@@ -424,11 +442,11 @@ class RemoteMonitoring:
 
 
 def _in_the_record(alerts: Sequence[Alert]) -> list[OutboxEntry]:
-    """An urgent alert's Task and Flag, at the alert's version (raised 1, acknowledged 2)."""
+    """An urgent alert's Task and Flag, at the alert's version."""
     found = []
     for alert in alerts:
         if alert.tier is Tier.URGENT:
-            version = 1 if alert.open else 2
+            version = alert_version(alert)
             found += [OutboxEntry(alert_task(alert), version), OutboxEntry(alert_flag(alert), version)]
     return found
 
@@ -436,3 +454,60 @@ def _in_the_record(alerts: Sequence[Alert]) -> list[OutboxEntry]:
 def _pressing(row: PanelRow) -> tuple[int, datetime, datetime]:
     oldest = min((a.raised_at for a in row.open_alerts if a.tier == row.tier), default=None)
     return (-(row.tier or 0), oldest or row.enrolment.enrolled_at, row.enrolment.enrolled_at)
+
+
+class Pager(Protocol):
+    def page(self, provider_id: str) -> None:
+        """Tell a provider that an urgent alert waits for them in the dashboard, and nothing more
+        (no patient, no rule: e-mail leaves the platform's encryption)."""
+        ...
+
+
+class UrgentAlertEscalation:
+    """The escalation timer's step (the alert-escalation state machine runs one per urgent alert):
+    an alert still unacknowledged when its time comes goes to the next provider the clinic's
+    settings name, who is paged, becomes the record's Task owner, and `Alert.Escalated` says so."""
+
+    def __init__(
+        self,
+        store: MonitoringStore,
+        settings: Callable[[], ClinicSettings],
+        pager: Pager,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.settings, self.pager, self.clock = store, settings, pager, clock
+
+    def step(self, patient_id: str, alert_id: str) -> EscalationStep:
+        alert = self.store.alert(patient_id, alert_id)
+        if alert is None:
+            return EscalationStep(None, None)
+        rules, now = self.settings().alert_escalation, self.clock()
+        step = next_escalation(
+            open=alert.open,
+            tier=alert.tier,
+            raised_at=alert.raised_at,
+            handed_on=len(alert.escalations),
+            chain=rules.to,
+            after=rules.after,
+            now=now,
+        )
+        if step.to is None:
+            return step
+        # Paged before it is written: a step retried after a failed write pages twice, never
+        # not at all.
+        self.pager.page(step.to)
+        handed = replace(alert, escalations=(*alert.escalations, Escalation(step.to, now)))
+        outbox = [
+            announce(
+                AlertEscalated(
+                    alert_id=alert_id,
+                    patient_id=patient_id,
+                    provider_id=step.to,
+                    level=len(handed.escalations),
+                ),
+                now,
+            ),
+            *_in_the_record([handed]),
+        ]
+        self.store.save_escalation(handed, outbox)
+        return step

@@ -430,11 +430,11 @@ class Projection:
                 yield self._settled(resource, rx.version, exact=False)
 
     def _alerts(self) -> Iterator[Rebuilt]:
-        """Each urgent remote-monitoring alert's Task and Flag, at its version (raised 1,
-        acknowledged 2): the alert says which."""
+        """Each urgent remote-monitoring alert's Task and Flag, at its version (the alert says
+        which: raised, handed on, acknowledged)."""
         for alert in self.image.alerts:
             if alert.tier is Tier.URGENT:
-                version = 1 if alert.open else 2
+                version = monitoring_record.alert_version(alert)
                 yield self._settled(monitoring_record.alert_task(alert), version, exact=True)
                 yield self._settled(monitoring_record.alert_flag(alert), version, exact=True)
 
@@ -492,6 +492,9 @@ class _Nowhere:
 
     def resume(self, task_token: str, output: dict[str, Any]) -> bool:
         raise AssertionError("a rebuild resumes nothing")
+
+    def start_workflow(self, state_machine: str, name: str, input: dict[str, Any]) -> bool:
+        raise AssertionError("a rebuild starts nothing")
 
 
 @dataclass

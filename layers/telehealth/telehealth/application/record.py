@@ -55,6 +55,10 @@ class Resumer(Protocol):
         """Move a waiting step on; False when nothing waits on the token any more."""
         ...
 
+    def start_workflow(self, state_machine: str, name: str, input: dict[str, Any]) -> bool:
+        """Start an execution; False when one of that name was started before."""
+        ...
+
 
 class Outbox(Protocol):
     shards: int
@@ -206,6 +210,10 @@ class RecordProjector:
             detail = {**dict(event["detail"]), "outbox_id": entry.outbox_id}
             self.bus.publish(str(event["source"]), str(event["detail-type"]), detail)
             return "published"
+        if entry.destination == "workflow" and "state_machine" in entry.resource:
+            machine, name = str(entry.resource["state_machine"]), str(entry.resource["id"])
+            started = self.workflows.start_workflow(machine, name, dict(entry.resource["input"]))
+            return "started" if started else "started-before"
         if entry.destination == "workflow":
             waiting = self.workflows.resume(str(entry.resource["task_token"]), dict(entry.resource["output"]))
             return "resumed" if waiting else "no-longer-waiting"  # nothing waits: nothing to resume

@@ -40,6 +40,41 @@ class SettingsError(ValueError):
     """A setting the clinic asked for is not one the platform can keep (400, says which)."""
 
 
+MAX_ESCALATION_CHAIN = 5
+
+
+@dataclass(frozen=True)
+class AlertEscalation:
+    """Remote monitoring: an urgent alert no clinician has acknowledged `after` this long goes to
+    the first provider `to` names, `after` later to the next, and so on (none named: it waits on
+    the care team's panel alone)."""
+
+    after: timedelta = timedelta(minutes=15)
+    to: tuple[str, ...] = ()
+
+    def as_plain(self) -> dict[str, Any]:
+        return {"after_minutes": int(self.after.total_seconds() // 60), "to": list(self.to)}
+
+    @classmethod
+    def from_plain(cls, raw: Any) -> AlertEscalation:
+        if not isinstance(raw, Mapping) or set(raw) - {"after_minutes", "to"}:
+            raise SettingsError("alert_escalation is an object of after_minutes and to")
+        minutes = raw.get("after_minutes", 15)
+        to = raw.get("to", [])
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 1 <= minutes <= 240:
+            raise SettingsError("alert_escalation.after_minutes is a whole number, 1 to 240")
+        if (
+            not isinstance(to, list | tuple)
+            or not all(isinstance(p, str) and 0 < len(p) <= 64 for p in to)
+            or len(set(to)) != len(to)
+            or len(to) > MAX_ESCALATION_CHAIN
+        ):
+            raise SettingsError(
+                f"alert_escalation.to is a list of up to {MAX_ESCALATION_CHAIN} provider ids, each once"
+            )
+        return cls(timedelta(minutes=minutes), tuple(to))
+
+
 @dataclass(frozen=True)
 class ClinicSettings:
     """The clinic's rules as booking and the visit lifecycle read them at run time."""
@@ -62,6 +97,7 @@ class ClinicSettings:
     note_template: tuple[str, ...] = SOAP
     # The rules, with their dates, for prescribing controlled substances by telemedicine.
     controlled_substances: ControlledSubstanceRules = field(default_factory=ControlledSubstanceRules)
+    alert_escalation: AlertEscalation = field(default_factory=AlertEscalation)
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -79,6 +115,7 @@ class ClinicSettings:
             "proceed_unpaid": self.proceed_unpaid,
             "note_template": list(self.note_template),
             "controlled_substances": self.controlled_substances.as_plain(),
+            "alert_escalation": self.alert_escalation.as_plain(),
         }
 
     @classmethod
@@ -98,6 +135,7 @@ class ClinicSettings:
                 proceed_unpaid=_flag(given, "proceed_unpaid"),
                 note_template=_template(given["note_template"]),
                 controlled_substances=_controlled(given["controlled_substances"]),
+                alert_escalation=AlertEscalation.from_plain(given["alert_escalation"]),
             )
         except SettingsError:
             raise
@@ -280,7 +318,7 @@ def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -
 def with_changes(settings: ClinicSettings, raw: Mapping[str, Any]) -> ClinicSettings:
     """The settings with the fields `raw` names replaced (the rest as they stand)."""
     merged = {**settings.as_seconds(), **raw}
-    for nested in ("visit_timings", "controlled_substances"):
+    for nested in ("visit_timings", "controlled_substances", "alert_escalation"):
         if nested in raw:
             merged[nested] = {**settings.as_seconds()[nested], **raw[nested]}
     return ClinicSettings.from_seconds(merged)

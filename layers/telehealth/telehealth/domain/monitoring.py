@@ -19,6 +19,7 @@ from telehealth.domain.blood_pressure import BloodPressure, BloodPressureAdvice,
 from telehealth.domain.cgm import MOST_ADULTS, Targets, missed, summary
 from telehealth.domain.monitoring_alerts import (
     Episode,
+    Escalation,
     Raised,
     Tier,
     blood_pressure_tier,
@@ -128,6 +129,8 @@ class Alert:
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None  # the clinician's user
     acknowledgement: str | None = None  # their note
+    # Unacknowledged and urgent: whom it was handed on to, in turn (the clinic's settings name them).
+    escalations: tuple[Escalation, ...] = ()
 
     @property
     def open(self) -> bool:

@@ -6,7 +6,10 @@ raises its alert; later signals at its tier or under raise nothing (one alert pe
 higher tier raises again (escalated); it closes only after `CLEAR_TO_CLOSE` clear evaluations in a
 row, so a value wavering at a threshold does not raise an alert each time it crosses (hysteresis).
 A rule with no new readings is not evaluated at all: its episode neither closes nor raises. Days
-without any reading are a signal of their own (`silence`), at the information tier. Pure: no I/O.
+without any reading are a signal of their own (`silence`), at the information tier.
+
+An urgent alert nobody acknowledges is escalated, on a timer, to the people the clinic's settings
+name, one after another (`next_escalation`). Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -59,6 +62,45 @@ def step(
     if tier > episode.tier:
         return replace(episode, tier=tier, clear_in_a_row=0), Raised(rule, tier, at, escalated=True)
     return replace(episode, clear_in_a_row=0), None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """An urgent alert handed on, unacknowledged, to the next person the clinic names."""
+
+    provider_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """What an escalation timer does now: hand the alert on (`to`), and when to look again (None:
+    never: it was acknowledged, or there is nobody left to hand it on to)."""
+
+    to: str | None
+    next_at: datetime | None
+
+
+def next_escalation(
+    *,
+    open: bool,
+    tier: Tier,
+    raised_at: datetime,
+    handed_on: int,
+    chain: tuple[str, ...],
+    after: timedelta,
+    now: datetime,
+) -> EscalationStep:
+    """The alert's escalation at `now`: the k-th person of `chain` is due `after` × k from when
+    the alert was raised. The chain is read at each step, so a change of the clinic's settings
+    applies to alerts already waiting; a step that comes late (a retried task) hands on once."""
+    if not open or tier is not Tier.URGENT or handed_on >= len(chain):
+        return EscalationStep(None, None)
+    due = raised_at + after * (handed_on + 1)
+    if now < due:
+        return EscalationStep(None, due)
+    later = handed_on + 1 < len(chain)
+    return EscalationStep(chain[handed_on], raised_at + after * (handed_on + 2) if later else None)
 
 
 def silence(last_reading: datetime | None, enrolled: datetime, now: datetime) -> Tier | None:

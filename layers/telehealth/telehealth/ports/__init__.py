@@ -65,9 +65,10 @@ class OutboxEntry:
 
     @property
     def reference(self) -> str:
-        kind = {"events": "Event", "workflow": "Resume"}.get(self.destination) or self.resource[
-            "resourceType"
-        ]
+        if self.destination == "workflow":
+            kind = "Start" if "state_machine" in self.resource else "Resume"
+        else:
+            kind = "Event" if self.destination == "events" else self.resource["resourceType"]
         return f"{kind}/{self.resource['id']}"
 
     @property
@@ -76,12 +77,20 @@ class OutboxEntry:
         return f"{self.reference}@{self.source_version}"
 
 
+def workflow_start(state_machine: str, name: str, input: Mapping[str, Any]) -> OutboxEntry:
+    """A workflow to start once the change that needs it is committed: the state machine (its
+    topology key), the execution's name (a second start of the same name is a no-op) and its
+    input (ids and instants only: execution history is kept)."""
+    return OutboxEntry({"id": name, "state_machine": state_machine, "input": dict(input)}, 1, "workflow")
+
+
 class ResourceBusyError(Exception):
     """Another deliverer holds the write of this resource: the entry stays pending for later."""
 
 
 # Where outbox entries go, each a lane of its own: the FHIR store (the clinical record, with audit
-# events archived too), the tenant's bus (domain events), and waiting workflow steps (resumed).
+# events archived too), the tenant's bus (domain events), and workflows (waiting steps resumed,
+# timers started).
 DESTINATIONS = ("fhir", "events", "workflow")
 
 
