@@ -109,7 +109,9 @@ class Alarms(Construct):
                 ("timed-out", machine.metric_timed_out()),
             ):
                 sums = metric.with_(period=Duration.minutes(5), statistic="Sum")
-                self._alarm(f"{machine.node.id}-{what}", sums, "Workflow executions ending badly (#workflows)")
+                self._alarm(
+                    f"{machine.node.id}-{what}", sums, "Workflow executions ending badly (#workflows)"
+                )
 
     def outbox_parked(self, tenant_id: str, services: Iterable[str]) -> None:
         """An outbox entry set aside (refused by its destination, or failing every try): the

@@ -598,6 +598,18 @@ ALERT_ESCALATION = Function(
     grants=("table:write", "key:use", "notify:send", "workforce:read-email"),
 )
 
+# Every hour: patients whose devices have sent nothing for days get an alert of their own (a
+# missing day is not a normal one, and the rules only run when readings arrive).
+MONITORING_SWEEP = Function(
+    key="monitoring-sweep",
+    handler="functions.events.monitoring_sweep.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Hourly: an alert for each enrolled patient whose readings have stopped for days",
+    timeout_s=300,
+    feature="rpm",
+    grants=("table:write", "key:use"),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
     PATIENT_ENROLMENT,
@@ -618,6 +630,7 @@ FUNCTIONS: tuple[Function, ...] = (
     BULK_EXPORTS,
     READINGS,
     ALERT_ESCALATION,
+    MONITORING_SWEEP,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
@@ -876,6 +889,13 @@ RULES: tuple[Rule, ...] = (
         description="Every minute: deliver outbox items the stream did not",
         target=OUTBOX_SWEEPER,
         schedule="rate(1 minute)",
+    ),
+    Rule(
+        key="monitoring-sweep",
+        bus=BusKind.DEFAULT,
+        description="Every hour: an alert for each monitored patient whose readings stopped days ago",
+        target=MONITORING_SWEEP,
+        schedule="rate(1 hour)",
     ),
     Rule(
         key="visit-reconcile",

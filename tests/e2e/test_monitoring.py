@@ -405,3 +405,13 @@ def test_an_urgent_alert_nobody_acknowledges_goes_to_the_provider_the_clinic_nam
         current = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
         restored = {"alert_escalation": settings["alert_escalation"], "version": current["version"]}
         assert call(gateway, "PUT", f"{BASE}/v1/admin/settings", admin, restored).status == 200
+
+
+def test_the_hourly_silence_sweep_runs_on_the_platform(platform: LocalPlatform) -> None:
+    """Its rule is the integration tests' (test_monitoring_sweep.py); here, that the function the
+    schedule runs is deployed for the tenant with monitoring, answers, and raises nothing for
+    patients who sent readings today."""
+    done = platform.dispatcher.invoke("telehealth-desert-clinic-monitoring-sweep", b"{}")
+    assert not done.function_error, done.payload
+    assert json.loads(done.payload) == {"raised": 0}
+    assert "monitoring-sweep" not in platform.provisioned["riverside"].function_arns

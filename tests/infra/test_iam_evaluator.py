@@ -829,22 +829,27 @@ def test_chime_media_pipelines_write_captures_only_for_this_account(riverside: T
     assert not plain.allowed and "explicitly denied" in plain.why
 
 
-def test_eventbridge_delivers_to_its_targets_and_their_dlqs(riverside: TemplatePolicies) -> None:
+def test_eventbridge_delivers_to_its_targets_and_their_dlqs(
+    riverside: TemplatePolicies, desert: TemplatePolicies
+) -> None:
     for rule in topology.RULES:
+        # A rule of a feature only desert-clinic has is checked in its stack.
+        tenant = _tenant_of(rule.target.key) if isinstance(rule.target, topology.Function) else "riverside"
+        policies = desert if tenant == "desert-clinic" else riverside
         rule_arn = (
             f"arn:aws:events:{REGION}:{FAKE_ACCOUNT}:rule/"
-            + ("telehealth-riverside/" if rule.bus is topology.BusKind.TENANT else "")
-            + rule.name("riverside")
+            + (f"telehealth-{tenant}/" if rule.bus is topology.BusKind.TENANT else "")
+            + rule.name(tenant)
         )
         context = {"aws:SourceArn": rule_arn, "aws:SourceAccount": FAKE_ACCOUNT}
-        dlq = f"arn:aws:sqs:{REGION}:{FAKE_ACCOUNT}:{rule.dlq.name('riverside')}"
+        dlq = f"arn:aws:sqs:{REGION}:{FAKE_ACCOUNT}:{rule.dlq.name(tenant)}"
         _allowed_with_its_kms(
-            riverside, Access("service:events.amazonaws.com", "sqs:SendMessage", dlq, context)
+            policies, Access("service:events.amazonaws.com", "sqs:SendMessage", dlq, context)
         )
         if isinstance(rule.target, topology.Function):
-            function = f"arn:aws:lambda:{REGION}:{FAKE_ACCOUNT}:function:{rule.target.name('riverside')}"
+            function = f"arn:aws:lambda:{REGION}:{FAKE_ACCOUNT}:function:{rule.target.name(tenant)}"
             invoke = Access("service:events.amazonaws.com", "lambda:InvokeFunction", function, context)
-            assert riverside.decide(invoke).allowed, rule.key
+            assert policies.decide(invoke).allowed, rule.key
 
 
 def test_the_baselines_forwarding_rule_puts_chime_events_on_the_tenant_bus(

@@ -270,6 +270,23 @@ class DynamoMonitoringStore(TableStore):
             )
         ]
 
+    def last_reading_at(self, patient_id: str) -> datetime | None:
+        """When the patient's latest reading was measured (the sort key's order: one item read)."""
+        page = self._client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
+            ExpressionAttributeValues={
+                ":pk": {"S": _pk(patient_id)},
+                ":from": {"S": "READING#"},
+                ":to": {"S": "READING#~"},
+            },
+            ProjectionExpression="effective",
+            ScanIndexForward=False,
+            Limit=1,
+        )
+        items = page.get("Items", [])
+        return datetime.fromisoformat(items[0]["effective"]["S"]) if items else None
+
     # --- episodes and alerts ----------------------------------------------------------------------
 
     def episodes(self, patient_id: str) -> dict[str, Episode]:

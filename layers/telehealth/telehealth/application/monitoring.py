@@ -40,7 +40,16 @@ from telehealth.domain.monitoring import (
     blood_pressure_advice,
     evaluate,
 )
-from telehealth.domain.monitoring_alerts import Episode, Escalation, EscalationStep, Tier, next_escalation
+from telehealth.domain.monitoring_alerts import (
+    NO_READINGS,
+    Episode,
+    Escalation,
+    EscalationStep,
+    Tier,
+    next_escalation,
+    silence,
+    step,
+)
 from telehealth.domain.news2 import SpO2Scale
 from telehealth.domain.readings import (
     UNREGISTERED,
@@ -146,6 +155,8 @@ class MonitoringStore(Protocol):
     def keep_readings(self, readings: Sequence[Reading], batch: str) -> list[Reading]: ...
 
     def readings_since(self, patient_id: str, since: datetime) -> list[Reading]: ...
+
+    def last_reading_at(self, patient_id: str) -> datetime | None: ...
 
     def episodes(self, patient_id: str) -> dict[str, Episode]: ...
 
@@ -317,6 +328,43 @@ class RemoteMonitoring:
         if not self.store.save_evaluation(handover.patient_id, batch, changes, alerts, outbox):
             return Kept(len(new), ())  # this message was evaluated before: a retry
         return Kept(len(new), alerts)
+
+    # --- the silence sweep (monitoring-sweep, hourly) ---------------------------------------------
+
+    def sweep_silence(self) -> int:
+        """Every enrolled patient's days without a reading, as a signal of its own: an
+        information alert once `SILENT_DAYS` have passed (one per episode; the episode closes
+        after two sweeps that find readings again). A missing day is never a normal one, so the
+        rules themselves never read silence as good news. Returns the alerts raised. The hour's
+        mark makes a retried sweep evaluate nothing twice."""
+        now = self.clock()
+        raised = 0
+        for enrolment in self.store.enrolments():
+            patient_id = enrolment.patient_id
+            last = self.store.last_reading_at(patient_id)
+            before = self.store.episodes(patient_id).get(NO_READINGS)
+            episode, signal = step(before, NO_READINGS, silence(last, enrolment.enrolled_at, now), now)
+            if episode == before:
+                continue  # nothing changed: nothing written
+            since = f"since {last:%Y-%m-%d}" if last else "since enrolment"
+            alerts = [
+                Alert(
+                    alert_id=new_id(now).lower(),
+                    patient_id=patient_id,
+                    rule=NO_READINGS,
+                    tier=signal.tier,
+                    raised_at=now,
+                    escalated=signal.escalated,
+                    note=f"no readings {since}",
+                )
+                for signal in ([signal] if signal else [])
+            ]
+            outbox = [announce(AlertRaised(alert_id=a.alert_id, patient_id=patient_id), now) for a in alerts]
+            if self.store.save_evaluation(
+                patient_id, f"silence-{now:%Y%m%dT%H}", {NO_READINGS: episode}, alerts, outbox
+            ):
+                raised += len(alerts)
+        return raised
 
     # --- the care team ---------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 from telehealth.domain.blood_pressure import BloodPressure, BloodPressureAdvice, advice
 from telehealth.domain.cgm import MOST_ADULTS, Targets, missed, summary
 from telehealth.domain.monitoring_alerts import (
+    NO_READINGS,
     Episode,
     Escalation,
     Raised,
@@ -79,6 +80,7 @@ RULE_WORDS: dict[str, str] = {
     Rule.NEWS2: "NEWS2 (vital signs)",
     Rule.WEIGHT: "Weight gain (heart failure)",
     Rule.GLUCOSE: "Glucose targets over 14 days",
+    NO_READINGS: "No readings for days",
 }
 
 RULES: dict[Program, tuple[Rule, ...]] = {
