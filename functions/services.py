@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.record import RecordProjector
     from telehealth.application.referrals import Referrals
+    from telehealth.application.rpm_billing import RpmLedger
     from telehealth.application.subscriptions import SubscriptionDesk, SubscriptionNotices
     from telehealth.application.visits import VisitService
     from telehealth.application.vitals import VitalsService
@@ -510,6 +511,15 @@ def monitoring() -> RemoteMonitoring:
     from telehealth.application.monitoring import RemoteMonitoring
 
     return RemoteMonitoring(DynamoMonitoringStore(), SqsReadingsQueue(), audit_trail(), now)
+
+
+@cache
+def rpm_ledger() -> RpmLedger:
+    """Remote monitoring's billing ledger, over the monitoring store."""
+    from telehealth.adapters.monitoring_store import DynamoMonitoringStore
+    from telehealth.application.rpm_billing import RpmLedger
+
+    return RpmLedger(DynamoMonitoringStore(), audit_trail(), now)
 
 
 @cache

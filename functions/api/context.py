@@ -27,6 +27,7 @@ from functions.services import (
     payment_notices,
     prescribing,
     referrals,
+    rpm_ledger,
     visits,
     vitals,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "payment_notices",
     "prescribing",
     "referrals",
+    "rpm_ledger",
     "visits",
     "vitals",
 ]

@@ -35,6 +35,7 @@ from telehealth.domain.scheduling import SchedulingError
 from telehealth.errors import (
     DeviceTakenError,
     IdempotencyMismatchError,
+    LedgerEntryError,
     LicensureError,
     NotEnrolledError,
     NotFoundError,
@@ -444,6 +445,10 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
             error,
             refused=[{"entry": entry, "reason": reason} for entry, reason in error.refused],
         )
+
+    @app.exception_handler(LedgerEntryError)
+    def ledger_entry(error: LedgerEntryError) -> Response[str]:
+        return answer(422, "ledger-entry-refused", "The billing ledger cannot take this.", str(error), error)
 
     @app.exception_handler(NotEnrolledError)
     def not_enrolled(error: NotEnrolledError) -> Response[str]:

@@ -415,3 +415,74 @@ def test_the_hourly_silence_sweep_runs_on_the_platform(platform: LocalPlatform) 
     assert not done.function_error, done.payload
     assert json.loads(done.payload) == {"raised": 0}
     assert "monitoring-sweep" not in platform.provisioned["riverside"].function_arns
+
+
+def test_the_billing_ledger_counts_device_days_and_bills_time_only_with_consent_and_a_practitioner(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    staff = user_tokens(platform, DESERT, "staff@desert-clinic.example")["access"]
+    patient = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
+    patient_id = subject(patient)
+    serial = enrolled_with_cuff(gateway, provider, patient_id)
+    now = datetime.now(UTC).replace(microsecond=0)
+    sent = post_readings(
+        gateway,
+        gateway_token(platform, gateway),
+        {
+            "resourceType": "Bundle",
+            "type": "batch",
+            "entry": [
+                {
+                    "fullUrl": "urn:uuid:cuff",
+                    "resource": {"resourceType": "Device", "identifier": [{"value": serial}]},
+                },
+                {"resource": blood_pressure(f"bill-{secrets.token_hex(3)}", now, 128, 82)},
+            ],
+        },
+    )
+    assert sent.status == 202, sent.body
+    ledger_path = f"{BASE}/v1/monitoring/patients/{patient_id}/ledger"
+
+    def with_today() -> dict[str, Any] | None:
+        found = call(gateway, "GET", ledger_path, staff)
+        assert found.status == 200, found.body
+        return found.json() if found.json()["periods"][-1]["device_days"] >= 1 else None
+
+    before = eventually(with_today, timeout_s=20)
+    today = now.date().isoformat()
+    period = before["periods"][-1]
+    assert (period["codes"], period["not_billed"]) == ([], "no consent on file by the period's end")
+
+    # Refused, changing nothing: time in the future, a provider who is not the clinic's, a patient.
+    care = f"{BASE}/v1/monitoring/patients/{patient_id}"
+    tomorrow = (now + timedelta(days=1)).date().isoformat()
+    future = call(
+        gateway, "POST", f"{care}/time", provider, {"on": tomorrow, "minutes": 20, "interactive": True}
+    )
+    assert future.status == 422 and future.json()["type"].endswith("ledger-entry-refused"), future.body
+    nobody = call(gateway, "PUT", f"{care}/billing-practitioner", staff, {"provider_id": "dr-nobody"})
+    assert nobody.status == 422, nobody.body
+    assert call(gateway, "GET", ledger_path, patient).status == 403
+    assert call(gateway, "GET", ledger_path, staff).json()["time"] == before["time"]
+
+    consented = call(gateway, "PUT", f"{care}/consent", staff, {"obtained_on": today, "method": "verbal"})
+    assert consented.status == 200 and consented.json()["consent"]["method"] == "verbal", consented.body
+    named = call(gateway, "PUT", f"{care}/billing-practitioner", staff, {"provider_id": "dr-ramirez"})
+    assert named.status == 200, named.body
+    assert named.json()["billing_practitioners"][-1] == {
+        "starting": today,
+        "provider_id": "dr-ramirez",
+        "name": "Lucia Ramirez",
+    }
+    logged = call(
+        gateway, "POST", f"{care}/time", provider, {"on": today, "minutes": 25, "interactive": True}
+    )
+    assert logged.status == 201, logged.body
+    after = logged.json()
+    month = after["months"][-1]
+    assert (month["minutes"], month["interactive"], month["billing_practitioner"]) == (25, True, "dr-ramirez")
+    assert (month["codes"], month["not_billed"]) == ([{"code": "99457", "units": 1}], None)
+    # One day of device readings so far: the supply codes need two.
+    assert after["periods"][-1]["not_billed"] == "fewer than 2 days with device readings"
+    assert after["periods"][-1]["billing_practitioner"] == "dr-ramirez"

@@ -24,7 +24,16 @@ from telehealth.domain.monitoring_alerts import (
 )
 from telehealth.domain.news2 import Response, SpO2Scale, Vitals, news2
 from telehealth.domain.readings import MEASURES, Provenance, Reading, ReadingRefusedError, reading
-from telehealth.domain.rpm_billing import device_periods, management_codes
+from telehealth.domain.rpm_billing import (
+    BillingPractitioner,
+    Consent,
+    ConsentMethod,
+    TimeEntry,
+    device_periods,
+    ledger,
+    management_codes,
+    practitioner_on,
+)
 from telehealth.domain.weight_trend import assess
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -289,6 +298,39 @@ def test_management_time_bills_99470_or_99457_with_99458_never_both() -> None:
     assert codes(40) == [("99457", 1), ("99458", 1)]
     assert codes(65) == [("99457", 1), ("99458", 2)]
     assert codes(45, interactive=False) == []
+
+
+def test_the_ledger_bills_a_period_or_month_only_with_consent_and_one_billing_practitioner() -> None:
+    enrolled = date(2026, 1, 10)
+    days = [enrolled + timedelta(days=d) for d in range(60)]  # a reading every day, two periods
+    consent = Consent(date(2026, 2, 12), ConsentMethod.VERBAL, "user-rn")  # in the second period
+    time = [
+        TimeEntry("t1", date(2026, 2, 3), 15, False, "user-rn"),
+        TimeEntry("t2", date(2026, 2, 20), 10, True, "user-rn"),  # February: 25 minutes, a call
+        TimeEntry("t3", date(2026, 3, 2), 30, False, "user-rn"),  # March: no call
+    ]
+    named = [BillingPractitioner(date(2026, 1, 10), "dr-a"), BillingPractitioner(date(2026, 2, 20), "dr-b")]
+    found = ledger(enrolled, days, time, consent, named, date(2026, 3, 15))
+    assert [
+        (p.start, p.device_days, [c.code for c in p.codes], p.practitioner, p.not_billed)
+        for p in found.periods
+    ] == [
+        (date(2026, 1, 10), 30, [], "dr-a", "no consent on file by the period's end"),
+        (date(2026, 2, 9), 30, ["99453", "99454"], "dr-a", None),  # dr-b starts mid-period: next one
+        (date(2026, 3, 11), 0, [], "dr-b", "fewer than 2 days with device readings"),
+    ]
+    assert [
+        (m.month, m.minutes, [c.code for c in m.codes], m.practitioner, m.not_billed) for m in found.months
+    ] == [
+        (date(2026, 1, 1), 0, [], "dr-a", "no consent on file by the month's end"),
+        (date(2026, 2, 1), 25, ["99457"], "dr-a", None),
+        (date(2026, 3, 1), 30, [], "dr-b", "no interactive communication with the patient"),
+    ]
+    assert practitioner_on(named, date(2026, 1, 9)) is None
+    nobody = ledger(enrolled, days, time, consent, [], date(2026, 3, 15))
+    assert {p.not_billed for p in nobody.periods[1:2]} == {
+        "no billing practitioner named by the period's start"
+    }
 
 
 # --- Alerts: tiers, one per episode, hysteresis, silence ---------------------------------------------

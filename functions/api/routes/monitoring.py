@@ -10,7 +10,7 @@ readings queue), so an alert appears in the panel shortly after the 202, not in 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -28,6 +28,7 @@ from telehealth.domain.blood_pressure import SYMPTOMS
 
 if TYPE_CHECKING:
     from telehealth.application.monitoring import Intake, PanelRow, PatientReadings
+    from telehealth.application.rpm_billing import PatientLedger
     from telehealth.domain.monitoring import Alert, Device
     from telehealth.domain.readings import Reading
 
@@ -422,3 +423,186 @@ def acknowledge(
         context.caller(router), patient_id, alert_id, acknowledgement.note
     )
     return _alert_out(found)
+
+
+# --- the billing ledger ------------------------------------------------------------------------------
+
+
+class BilledCodeOut(_Model):
+    code: str = Field(
+        description="CPT: 99453 set-up, 99454/99445 device supply, 99457/99458/99470 management"
+    )
+    units: int
+
+
+class LedgerPeriodOut(_Model):
+    start: date
+    end: date = Field(description="The period's last day")
+    device_days: int = Field(
+        description="Days a registered device sent readings (typed-in ones do not count)"
+    )
+    codes: list[BilledCodeOut]
+    billing_practitioner: str | None
+    not_billed: str | None = Field(description="Why nothing is billed, where nothing is")
+
+
+class LedgerMonthOut(_Model):
+    month: str = Field(description="YYYY-MM")
+    minutes: int
+    interactive: bool = Field(description="A live conversation with the patient that month")
+    codes: list[BilledCodeOut]
+    billing_practitioner: str | None
+    not_billed: str | None
+
+
+class ConsentOut(_Model):
+    obtained_on: date
+    method: Literal["verbal", "written"]
+    recorded_by: str
+
+
+class BillingPractitionerOut(_Model):
+    starting: date
+    provider_id: str
+    name: str | None
+
+
+class TimeEntryOut(_Model):
+    entry_id: str
+    on: date
+    minutes: int
+    interactive: bool
+
+
+class LedgerOut(_Model):
+    patient_id: str
+    consent: ConsentOut | None
+    billing_practitioners: list[BillingPractitionerOut] = Field(description="Each from its day on")
+    time: list[TimeEntryOut]
+    periods: list[LedgerPeriodOut] = Field(description="30-day periods from enrolment, through today")
+    months: list[LedgerMonthOut] = Field(description="Calendar months from enrolment, through today")
+
+
+class ConsentIn(_Model):
+    obtained_on: date
+    method: Literal["verbal", "written"]
+
+
+class BillingPractitionerIn(_Model):
+    provider_id: str = Field(pattern=_ID, description="Bills the periods and months that start from today on")
+
+
+class TimeEntryIn(_Model):
+    on: date
+    minutes: int = Field(ge=1, le=240)
+    interactive: bool = Field(description="It included a live conversation with the patient (audio or video)")
+
+
+def _ledger_out(found: PatientLedger) -> LedgerOut:
+    def codes(billed: Any) -> list[BilledCodeOut]:
+        return [BilledCodeOut(code=c.code, units=c.units) for c in billed]
+
+    return LedgerOut(
+        patient_id=found.enrolment.patient_id,
+        consent=ConsentOut(
+            obtained_on=found.consent.obtained_on,
+            method=found.consent.method.value,
+            recorded_by=found.consent.recorded_by,
+        )
+        if found.consent
+        else None,
+        billing_practitioners=[
+            BillingPractitionerOut(
+                starting=p.starting, provider_id=p.provider_id, name=found.names.get(p.provider_id)
+            )
+            for p in found.practitioners
+        ],
+        time=[
+            TimeEntryOut(entry_id=t.entry_id, on=t.on, minutes=t.minutes, interactive=t.interactive)
+            for t in sorted(found.time, key=lambda t: t.on)
+        ],
+        periods=[
+            LedgerPeriodOut(
+                start=p.start,
+                end=p.end - timedelta(days=1),
+                device_days=p.device_days,
+                codes=codes(p.codes),
+                billing_practitioner=p.practitioner,
+                not_billed=p.not_billed,
+            )
+            for p in found.ledger.periods
+        ],
+        months=[
+            LedgerMonthOut(
+                month=f"{m.month:%Y-%m}",
+                minutes=m.minutes,
+                interactive=m.interactive,
+                codes=codes(m.codes),
+                billing_practitioner=m.practitioner,
+                not_billed=m.not_billed,
+            )
+            for m in found.ledger.months
+        ],
+    )
+
+
+@router.get(
+    f"{_PATIENT}/ledger",
+    summary="What the patient's monitoring bills, period by period and month by month (providers and staff)",
+    description="CMS's 2026 codes: per 30-day period from enrolment, 99454 (16 to 30 days with device "
+    "readings) or 99445 (2 to 15), and 99453 once with the first period billed; per calendar month, "
+    "99457 (+ 99458 for each further full 20 minutes) or 99470 (10 to 19 minutes), only with an "
+    "interactive communication. Nothing is billed without the patient's consent by the period's (or "
+    "month's) last day and a billing practitioner in force on its first.",
+    tags=[MONITORING],
+    **answers(404, feature=RPM),
+)
+def ledger(patient_id: PatientId) -> LedgerOut:
+    return _ledger_out(context.rpm_ledger().report(context.caller(router), patient_id))
+
+
+@router.put(
+    f"{_PATIENT}/consent",
+    summary="Record the patient's consent to remote monitoring (providers and staff)",
+    tags=[MONITORING],
+    **answers(404, 422, feature=RPM),
+)
+def record_consent(patient_id: PatientId, consent: ConsentIn) -> LedgerOut:
+    from telehealth.domain.rpm_billing import ConsentMethod
+
+    found = context.rpm_ledger().record_consent(
+        context.caller(router),
+        patient_id,
+        obtained_on=consent.obtained_on,
+        method=ConsentMethod(consent.method),
+    )
+    return _ledger_out(found)
+
+
+@router.put(
+    f"{_PATIENT}/billing-practitioner",
+    summary="Name who bills the patient's monitoring from today (providers and staff)",
+    tags=[MONITORING],
+    **answers(404, 422, feature=RPM),
+)
+def name_billing_practitioner(patient_id: PatientId, named: BillingPractitionerIn) -> LedgerOut:
+    found = context.rpm_ledger().name_billing_practitioner(
+        context.caller(router), patient_id, named.provider_id
+    )
+    return _ledger_out(found)
+
+
+@router.post(
+    f"{_PATIENT}/time",
+    summary="Log time spent on the patient's monitoring on a day (providers and staff)",
+    tags=[MONITORING],
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, ok=201, model=LedgerOut, idempotent=True, feature=RPM),
+)
+def log_time(patient_id: PatientId, entry: TimeEntryIn) -> Response[str]:
+    found = context.rpm_ledger().log_time(
+        context.caller(router), patient_id, on=entry.on, minutes=entry.minutes, interactive=entry.interactive
+    )
+    return Response(
+        status_code=201, content_type="application/json", body=_ledger_out(found).model_dump_json()
+    )

@@ -41,6 +41,11 @@ class NotEnrolledError(Exception):
     """The patient is in no remote-monitoring program (enrol them first)."""
 
 
+class LedgerEntryError(ValueError):
+    """A billing-ledger entry the clinic's record cannot take (a day in the future, before the
+    enrolment; not a provider of the clinic): says which (422)."""
+
+
 class ReadingsRefusedError(Exception):
     """Not one reading of a request could be taken: each entry, with its reason."""
 

@@ -1,7 +1,8 @@
 """Remote monitoring in the browser (desert-clinic has it on): staff enrol a patient from the panel
 and register their cuff; the patient, on their phone, types in a blood pressure at crisis level and
 is told to measure again, then a repeat with symptoms and is told to call 911; the device gateway
-sends a fortnight of glucose; the provider opens the panel, finds the patient first, reads the
+sends a fortnight of glucose; the desk records the patient's consent, names who bills and logs
+time, and the ledger bills the month; the provider opens the panel, finds the patient first, reads the
 charts and acknowledges the alert, saying what they did. Each screen passes axe. Every name,
 serial and value is synthetic."""
 
@@ -89,6 +90,21 @@ def test_staff_enrol_the_patient_types_in_a_crisis_and_the_provider_acknowledges
     )
     assert sent.status == 202, sent.body
     assert json.loads(sent.body)["taken"] == 3 * 96
+
+    # The desk keeps the billing ledger on the same page: consent, who bills, time spent.
+    ledger = desk.get_by_role("region", name="Billing (remote monitoring)")
+    expect(ledger).to_contain_text("No consent on file")
+    ledger.get_by_role("button", name="Record consent").click()
+    expect(ledger.get_by_role("status")).to_have_text("Consent recorded.")
+    ledger.get_by_label("Billing practitioner from today").select_option(label="Lucia Ramirez")
+    ledger.get_by_role("button", name="Name").click()
+    expect(ledger).to_contain_text("Billed by Lucia Ramirez from")
+    ledger.get_by_label("Minutes spent on the patient's monitoring").fill("25")
+    ledger.get_by_label("It included a live conversation with the patient").check()
+    ledger.get_by_role("button", name="Log time").click()
+    months = ledger.get_by_role("table", name="Treatment management, by calendar month")
+    expect(months.get_by_role("row").last).to_contain_text("99457")
+    axe_check(desk)
 
     # The patient types in a blood pressure at crisis level: measure again. A repeat with symptoms: 911.
     phone = signed_in_page(PATIENT, "Your visits", tenant=DESERT)

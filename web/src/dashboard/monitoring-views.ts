@@ -25,6 +25,7 @@ import {
   unitWords,
 } from "./monitoring.ts";
 import { type FoundPatient, patientWords } from "./patients.ts";
+import "./monitoring-ledger.ts";
 import { viewStyles } from "./ui.ts";
 import { saidOf } from "./words.ts";
 
@@ -257,7 +258,8 @@ export class CarePatient extends LitElement {
               : nothing}
             ${this.renderAlerts(found.alerts)}
             ${this.renderBloodPressure(found)} ${this.renderWeight(found)} ${this.renderGlucose(found)}
-            ${this.renderDevices(found)}`}
+            ${this.renderDevices(found)}
+            ${found.enrolment ? html`<care-ledger .api=${this.api} .patientId=${this.patientId}></care-ledger>` : nothing}`}
     `;
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type Reading, bloodPressures, glucoseProfile, percentile, ruleWords, scaled, tierWords } from "./monitoring.ts";
+import { type Reading, bloodPressures, codesWords, glucoseProfile, percentile, ruleWords, scaled, tierWords } from "./monitoring.ts";
 
 const reading = (code: string, value: number, effective: string): Reading => ({
   code,
@@ -44,5 +44,13 @@ describe("remote monitoring's figures", () => {
     expect(ruleWords("blood-pressure-crisis")).toBe("Blood pressure at crisis level");
     expect(scaled(220, 40, 220, 160)).toBe(0);
     expect(scaled(40, 40, 220, 160)).toBe(160);
+  });
+});
+
+describe("the billing ledger's words", () => {
+  it("lists a period's or month's codes, units past one counted, and says None for nothing", () => {
+    expect(codesWords([{ code: "99453", units: 1 }, { code: "99454", units: 1 }])).toBe("99453, 99454");
+    expect(codesWords([{ code: "99457", units: 1 }, { code: "99458", units: 2 }])).toBe("99457, 99458 × 2");
+    expect(codesWords([])).toBe("None");
   });
 });

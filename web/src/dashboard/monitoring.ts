@@ -194,3 +194,24 @@ export function scaled(value: number, low: number, high: number, size: number): 
   if (high === low) return size / 2;
   return size - ((value - low) / (high - low)) * size;
 }
+
+// --- the billing ledger ---------------------------------------------------------------------------
+
+export interface BilledCode {
+  code: string;
+  units: number;
+}
+
+export interface Ledger {
+  patient_id: string;
+  consent: { obtained_on: string; method: "verbal" | "written"; recorded_by: string } | null;
+  billing_practitioners: { starting: string; provider_id: string; name: string | null }[];
+  time: { entry_id: string; on: string; minutes: number; interactive: boolean }[];
+  periods: { start: string; end: string; device_days: number; codes: BilledCode[]; billing_practitioner: string | null; not_billed: string | null }[];
+  months: { month: string; minutes: number; interactive: boolean; codes: BilledCode[]; billing_practitioner: string | null; not_billed: string | null }[];
+}
+
+/** "99453, 99454" ("99458 × 2" for units past one); "None" for nothing billed. */
+export function codesWords(codes: BilledCode[]): string {
+  return codes.length ? codes.map((c) => (c.units > 1 ? `${c.code} × ${c.units}` : c.code)).join(", ") : "None";
+}

@@ -10,6 +10,10 @@ episodes and the alerts they raised.
 | a rule's open episode | RPM#<patient id> | EPISODE#<rule> | |
 | alert | RPM#<patient id> | ALERT#<alert id> | |
 | a queue message held to the rules | RPM#<patient id> | BATCH#<message id> (expires) | |
+| a day a device sent readings on (billing) | RPM#<patient id> | DEVICEDAY#<UTC date> | |
+| the patient's consent (billing) | RPM#<patient id> | CONSENT | |
+| who bills, from a day on | RPM#<patient id> | BILLER#<date> | |
+| treatment-management time | RPM#<patient id> | TIME#<date>#<entry id> | |
 
 A patient's monitoring is one partition of its own: the rules read the last fortnight's readings
 with one query of it (in time order, by the sort key), the panel reads each enrolled patient's
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,6 +37,7 @@ from telehealth.domain.monitoring import Alert, Device, DeviceKind, Enrolment, P
 from telehealth.domain.monitoring_alerts import Episode, Escalation, Tier
 from telehealth.domain.news2 import SpO2Scale
 from telehealth.domain.readings import Provenance, Reading
+from telehealth.domain.rpm_billing import BillingPractitioner, Consent, ConsentMethod, TimeEntry
 from telehealth.errors import DeviceTakenError
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import OutboxEntry, StaleWriteError
@@ -223,6 +228,14 @@ class DynamoMonitoringStore(TableStore):
             for (pk, sk), r in new.items()
             if (pk, sk) not in seen
         ]
+        # The billing ledger's device days: a mark per patient and UTC day a device sent on
+        # (written again by a later reading of the day: the same item).
+        days = {
+            (_pk(r.patient_id), f"DEVICEDAY#{r.effective.astimezone(UTC).date().isoformat()}")
+            for r in new.values()
+            if r.provenance is Provenance.DEVICE
+        }
+        puts += [{"PutRequest": {"Item": self._item({"pk": pk, "sk": sk})}} for pk, sk in sorted(days)]
         for i in range(0, len(puts), 25):
             self._batch_write(puts[i : i + 25])
         return list(new.values())
@@ -286,6 +299,97 @@ class DynamoMonitoringStore(TableStore):
         )
         items = page.get("Items", [])
         return datetime.fromisoformat(items[0]["effective"]["S"]) if items else None
+
+    # --- the billing ledger ------------------------------------------------------------------------
+
+    def device_days(self, patient_id: str) -> list[date]:
+        return [
+            date.fromisoformat(str(p["sk"]).removeprefix("DEVICEDAY#"))
+            for p in self._under(patient_id, "DEVICEDAY#", projection="sk")
+        ]
+
+    def consent(self, patient_id: str) -> Consent | None:
+        found = self._get(_pk(patient_id), "CONSENT")
+        if found is None:
+            return None
+        return Consent(
+            date.fromisoformat(str(found["obtained_on"])),
+            ConsentMethod(found["method"]),
+            str(found["recorded_by"]),
+        )
+
+    def save_consent(self, patient_id: str, consent: Consent, outbox: list[OutboxEntry]) -> None:
+        item = {
+            "pk": _pk(patient_id),
+            "sk": "CONSENT",
+            "obtained_on": consent.obtained_on.isoformat(),
+            "method": consent.method.value,
+            "recorded_by": consent.recorded_by,
+        }
+        self._commit(
+            [{"Put": {"TableName": self.table, "Item": self._item(item)}}], outbox, None, StaleWriteError()
+        )
+
+    def billing_practitioners(self, patient_id: str) -> list[BillingPractitioner]:
+        return [
+            BillingPractitioner(
+                date.fromisoformat(str(p["sk"]).removeprefix("BILLER#")), str(p["provider_id"])
+            )
+            for p in self._under(patient_id, "BILLER#")
+        ]
+
+    def name_billing_practitioner(
+        self, patient_id: str, named: BillingPractitioner, outbox: list[OutboxEntry]
+    ) -> None:
+        """From that day on (named again the same day, the later name stands)."""
+        item = {
+            "pk": _pk(patient_id),
+            "sk": f"BILLER#{named.starting.isoformat()}",
+            "provider_id": named.provider_id,
+        }
+        self._commit(
+            [{"Put": {"TableName": self.table, "Item": self._item(item)}}], outbox, None, StaleWriteError()
+        )
+
+    def time_entries(self, patient_id: str) -> list[TimeEntry]:
+        return [
+            TimeEntry(
+                entry_id=str(p["entry_id"]),
+                on=date.fromisoformat(str(p["on"])),
+                minutes=int(p["minutes"]),
+                interactive=bool(p["interactive"]),
+                by=str(p["by"]),
+            )
+            for p in self._under(patient_id, "TIME#")
+        ]
+
+    def log_time(self, patient_id: str, entry: TimeEntry, outbox: list[OutboxEntry]) -> None:
+        item = {
+            "pk": _pk(patient_id),
+            "sk": f"TIME#{entry.on.isoformat()}#{entry.entry_id}",
+            "entry_id": entry.entry_id,
+            "on": entry.on.isoformat(),
+            "minutes": entry.minutes,
+            "interactive": entry.interactive,
+            "by": entry.by,
+        }
+        put = {
+            "Put": {
+                "TableName": self.table,
+                "Item": self._item(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        self._commit([put], outbox, None, StaleWriteError("the time was logged already"))
+
+    def _under(self, patient_id: str, prefix: str, projection: str | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": _pk(patient_id)}, ":prefix": {"S": prefix}},
+        }
+        if projection:
+            query["ProjectionExpression"] = projection
+        return list(self._query(**query))
 
     # --- episodes and alerts ----------------------------------------------------------------------
 
