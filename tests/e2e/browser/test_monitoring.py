@@ -155,6 +155,20 @@ def test_staff_enrol_the_patient_types_in_a_crisis_and_the_provider_acknowledges
     screenshot(page, "acknowledged")
     axe_check(page)
 
+    # The provider sets the patient's NEWS2 to scale 2 (hypercapnic respiratory failure).
+    settings = page.get_by_role("form", name="Program settings")
+    settings.get_by_label("NEWS2 oxygen saturation scale").select_option("2")
+    settings.get_by_role("button", name="Save the program's settings").click()
+    expect(page.get_by_text("Diabetes program since")).to_contain_text("SpO2 scale 2")
+    enrolment = call(
+        gateway, "GET", f"{BASE}/v1/monitoring/patients/{patient_id}/readings", staff_token(platform)
+    )
+    assert enrolment.json()["enrolment"]["spo2_scale"] == "2"
+
+
+def staff_token(platform: LocalPlatform) -> str:
+    return str(user_tokens(platform, DESERT, STAFF)["access"])
+
 
 def _backdate_first_crisis(platform: LocalPlatform, patient_id: str) -> None:
     """The rule asks for a repeat five minutes after the first reading: rather than wait, the first

@@ -8,6 +8,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import type { Api } from "../shared/api.ts";
 import {
   type Alert,
+  type Enrolment,
   type HourProfile,
   type PanelRow,
   type PatientReadings,
@@ -230,6 +231,43 @@ export class CarePatient extends LitElement {
     }
   }
 
+  /** A provider changes the program and its clinical settings; the rules apply them from the next reading. */
+  private async reenrol(event: Event): Promise<void> {
+    event.preventDefault();
+    const form = event.target as HTMLFormElement;
+    const value = (name: string): string => (form.elements.namedItem(name) as HTMLSelectElement).value;
+    this.error = "";
+    try {
+      await this.api.put(this.path("enrolment"), {
+        program: value("program"),
+        spo2_scale: value("spo2_scale"),
+        glucose_targets: value("glucose_targets"),
+      });
+      this.said = "The program's settings are saved: they apply from the next reading.";
+      await this.load();
+    } catch (error) {
+      this.error = saidOf(error);
+    }
+  }
+
+  private renderProgram(enrolment: Enrolment) {
+    if (!this.provider) return nothing;
+    return html`<form class="card" aria-label="Program settings" @submit=${this.reenrol}>
+      <label>Program <select name="program">
+        ${Object.entries(PROGRAMS).map(([id, words]) => html`<option value=${id} ?selected=${id === enrolment.program}>${words}</option>`)}
+      </select></label>
+      <label>NEWS2 oxygen saturation scale <select name="spo2_scale">
+        <option value="1" ?selected=${enrolment.spo2_scale === "1"}>Scale 1 (most patients)</option>
+        <option value="2" ?selected=${enrolment.spo2_scale === "2"}>Scale 2: hypercapnic respiratory failure, target 88 to 92%</option>
+      </select></label>
+      <label>Glucose targets <select name="glucose_targets">
+        <option value="most-adults" ?selected=${enrolment.glucose_targets === "most-adults"}>Most adults (70 to 180 mg/dL over 70% of the time)</option>
+        <option value="older-or-high-risk" ?selected=${enrolment.glucose_targets === "older-or-high-risk"}>Older or high-risk (over 50% of the time, under 70 less than 1%)</option>
+      </select></label>
+      <div class="actions"><button type="submit">Save the program's settings</button></div>
+    </form>`;
+  }
+
   private async register(event: Event): Promise<void> {
     event.preventDefault();
     this.error = "";
@@ -254,7 +292,8 @@ export class CarePatient extends LitElement {
       ${found === null
         ? html`<p role="status">Loading readings…</p>`
         : html`${found.enrolment
-              ? html`<p>${PROGRAMS[found.enrolment.program]} program since ${when(found.enrolment.enrolled_at)}${found.enrolment.spo2_scale === "2" ? html`; SpO2 scale 2` : nothing}.</p>`
+              ? html`<p>${PROGRAMS[found.enrolment.program]} program since ${when(found.enrolment.enrolled_at)}${found.enrolment.spo2_scale === "2" ? html`; SpO2 scale 2` : nothing}.</p>
+                  ${this.renderProgram(found.enrolment)}`
               : nothing}
             ${this.renderAlerts(found.alerts)}
             ${this.renderBloodPressure(found)} ${this.renderWeight(found)} ${this.renderGlucose(found)}
