@@ -63,6 +63,7 @@ def build(app: App) -> App:
             f"{PREFIX}-{tenant.id}",
             tenant=tenant,
             vpc=stacks[(tenant.account, tenant.region)].vpc,
+            tenants_sharing_healthlake=len(served[(tenant.account, tenant.region)]),
             env=Environment(account=account, region=tenant.region),
             description=f"Telehealth tenant {tenant.id}: the clinic's silo",
         )

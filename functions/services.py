@@ -401,7 +401,7 @@ def record_projector() -> RecordProjector:
     from telehealth.adapters.outages import is_outage
     from telehealth.adapters.outbox_store import DynamoOutbox
     from telehealth.adapters.workflows import StepFunctionsVisits
-    from telehealth.application.record import OPEN_FOR_SECONDS, RecordProjector
+    from telehealth.application.record import OPEN_FOR_SECONDS, BundlePacer, RecordProjector
 
     return RecordProjector(
         HealthLakeFhirStore(os.environ["FHIR_STORE_ENDPOINT"]),
@@ -413,6 +413,7 @@ def record_projector() -> RecordProjector:
         # Thirty seconds unless the environment says otherwise (the local test session's record
         # catches up sooner after an outage).
         open_for_s=float(os.environ.get("OUTBOX_CIRCUIT_OPEN_S") or OPEN_FOR_SECONDS),
+        pacer=BundlePacer(float(os.environ.get("FHIR_BUNDLES_PER_SECOND") or 1.0)),
     )
 
 

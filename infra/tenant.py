@@ -71,7 +71,16 @@ class _Later:
 
 
 class TenantStack(Stack):
-    def __init__(self, scope: Construct, id: str, *, tenant: Tenant, vpc: ec2.IVpc, **kwargs: object) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        tenant: Tenant,
+        vpc: ec2.IVpc,
+        tenants_sharing_healthlake: int = 1,
+        **kwargs: object,
+    ) -> None:
         super().__init__(scope, id, **kwargs)  # type: ignore[arg-type]
         topology.check_reserved_concurrency(
             tenant.id, tenant.reserved_concurrency, topology.functions_for(tenant)
@@ -111,6 +120,8 @@ class TenantStack(Stack):
             web_origin=web.origin,
             login_urls=identity.login_domains,
             portal_clients=identity.portal_clients,
+            # The tenants whose data stores share the account's HealthLake quota (its region's).
+            tenants_sharing_healthlake=tenants_sharing_healthlake,
         )
         compute = ClinicFunctions(
             self,

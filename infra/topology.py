@@ -993,6 +993,26 @@ def state_machine_arn(machine: StateMachine, tenant: Tenant, account: str) -> st
     return f"arn:aws:states:{tenant.region}:{account}:stateMachine:{machine.name(tenant.id)}"
 
 
+# --- HealthLake's bundle quota, shared ------------------------------------------------------------
+
+# Bundles (POST to the base) a second: per data store, and per account (every tenant's data store
+# in the account and region). Neither the tenants nor their deliverers talk to one another, so each
+# is given a fixed share: the account's rate split between the tenants there, at most the data
+# store's, split between the tenant's deliverers that may run at once (the relay's and the
+# sweeper's reserved concurrency). Above it HealthLake answers 429, which the relay takes as an
+# outage of its FHIR lane: entries wait, none is lost.
+HEALTHLAKE_BUNDLES_PER_SECOND = {"datastore": 10.0, "account": 20.0}
+
+
+def bundle_pace(tenant: Tenant, tenants_sharing: int) -> float:
+    """Bundles a second one of the tenant's outbox deliverers may send."""
+    tenant_share = min(
+        HEALTHLAKE_BUNDLES_PER_SECOND["datastore"], HEALTHLAKE_BUNDLES_PER_SECOND["account"] / tenants_sharing
+    )
+    deliverers = sum(tenant.concurrency_of(f.key) for f in (OUTBOX_RELAY, OUTBOX_SWEEPER))
+    return tenant_share / deliverers
+
+
 # --- What every function is told --------------------------------------------------------------------
 
 # Powertools' PHI-safe settings. Per-function values (the service name) are set in code.
@@ -1021,6 +1041,7 @@ def function_environment(
     web_origin: str | None = None,
     login_urls: Mapping[str, str],
     portal_clients: Mapping[str, str],
+    tenants_sharing_healthlake: int = 1,
 ) -> dict[str, str]:
     """The one environment all of a tenant's functions share.
 
@@ -1044,6 +1065,8 @@ def function_environment(
         if ALERT_ESCALATION_TIMER in state_machines_for(tenant)
         else "",
         "FHIR_STORE_ENDPOINT": fhir_endpoint,
+        # This deliverer's share of HealthLake's bundle quota (readings' summaries go in bundles).
+        "FHIR_BUNDLES_PER_SECOND": f"{bundle_pace(tenant, tenants_sharing_healthlake):.3f}",
         "CHIME_MEDIA_REGION": tenant.chime_media_region,
         "WORKFORCE_POOL_ID": workforce_pool_id,
         "PATIENT_POOL_ID": patient_pool_id,

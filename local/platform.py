@@ -529,6 +529,8 @@ class LocalPlatform:
                     for kind in topology.POOL_KINDS
                 },
                 portal_clients=p.portal_clients,
+                # One stand-in is the account: every tenant of the region shares its quota.
+                tenants_sharing_healthlake=sum(t.region == tenant.region for t in self.settings.tenants),
             )
 
         provisioned = self._kept_provisioning(tenant)

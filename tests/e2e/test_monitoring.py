@@ -19,6 +19,7 @@ from local.platform import LocalPlatform
 from telehealth.adapters.healthlake import HealthLakeFhirStore
 from telehealth.api_conventions import DEVICE_READINGS, FHIR_JSON
 from telehealth.domain.readings import IEEE_11073, LOINC, UCUM
+from telehealth.fhir.monitoring import day_summary_id
 from tests.conftest import Reply, eventually, http, user_tokens
 from tests.e2e.conftest import in_record
 from tests.e2e.test_fhir_facade import machine_token
@@ -164,6 +165,15 @@ def test_a_gateway_s_readings_are_kept_once_and_a_crisis_reaches_the_panel_until
         f"Patient/{patient_id}",
     )
     assert eventually(lambda: in_record(record, "Flag", resource_id), timeout_s=20)["status"] == "active"
+
+    # The day's blood pressures are one summary in the record (a bundle of the readings function's
+    # summaries, paced), versioned by the readings it was made from; the readings stay in the table.
+    day = now.astimezone(UTC).date()
+    summary_id = day_summary_id(patient_id, "85354-9", day)
+    summary = eventually(lambda: in_record(record, "Observation", summary_id), timeout_s=30)
+    assert summary["subject"] == {"reference": f"Patient/{patient_id}"}
+    assert [c["code"]["coding"][0]["code"] for c in summary["component"]] == ["8480-6", "8462-4"]
+    assert summary["effectivePeriod"]["start"] == f"{day.isoformat()}T00:00:00Z"
 
     # The same readings sent again: kept once, and no second alert for the same episode.
     done = platform.dispatcher.completions[READINGS_FUNCTION]

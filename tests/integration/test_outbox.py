@@ -56,6 +56,9 @@ class Clock:
 class FhirStore:
     """HealthLake's PUT semantics, in memory; `down` answers 503 as an outage would."""
 
+    def batch(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        raise AssertionError("these tests' entries are written one by one")
+
     def __init__(self) -> None:
         self.resources: dict[tuple[str, str], dict[str, Any]] = {}
         self.down = False

@@ -225,6 +225,47 @@ def test_a_transaction_that_fails_on_a_later_entry_leaves_nothing_behind(fhir: H
     assert fhir.read_if_present("Patient", newcomer["id"]) is None
 
 
+def test_a_bundle_holds_160_resources_at_most_and_bundles_are_throttled_as_healthlake_does(
+    fhir: HealthLakeFhirStore,
+) -> None:
+    """HealthLake's quotas: 160 resources a bundle; bundle POSTs at 10 a second per data store
+    (and 20 per account), past which it answers 429 ThrottlingException."""
+    import time
+
+    reads = [{"request": {"method": "GET", "url": "Patient/nobody"}}]
+    with pytest.raises(FhirStoreError) as refused:
+        fhir.transaction(reads * 161, kind="batch")
+    assert refused.value.status == 400 and refused.value.codes == ("too-costly",)
+    time.sleep(1.1)  # a full bucket
+
+    def posted(_: int) -> int:
+        try:
+            fhir.transaction(reads, kind="batch")
+        except FhirStoreError as error:
+            return error.status
+        return 200
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(24) as pool:  # two dozen at once: past ten, the bucket is dry
+        statuses = list(pool.map(posted, range(24)))
+    assert set(statuses) == {200, 429} and statuses.count(200) >= 10, statuses
+    time.sleep(1.1)
+    fhir.transaction(reads, kind="batch")  # a second later, taken again
+
+
+def test_a_batch_put_with_if_none_match_creates_only_what_does_not_exist(fhir: HealthLakeFhirStore) -> None:
+    existing, newcomer = fhir.put(_patient()), _patient()
+    create_only = [
+        {**_put(p), "request": {**_put(p)["request"], "ifNoneMatch": "*"}} for p in (existing, newcomer)
+    ]
+    answer = fhir.transaction(create_only, kind="batch")
+    assert [e["response"]["status"].split()[0][0] for e in answer["entry"]] == ["4", "2"]
+    assert answer["entry"][0]["response"]["status"].startswith("412")
+    assert fhir.read("Patient", newcomer["id"])["id"] == newcomer["id"]
+    assert fhir.read("Patient", existing["id"])["meta"]["versionId"] == existing["meta"]["versionId"]
+
+
 def _put(resource: dict[str, Any]) -> dict[str, Any]:
     return {"request": {"method": "PUT", "url": f"Patient/{resource['id']}"}, "resource": resource}
 

@@ -736,6 +736,35 @@ class FakeFhirStore:
         self.resources[key] = stored
         return stored
 
+    def batch(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A batch bundle, as HealthLake answers one: each GET or conditional PUT on its own."""
+        self._call()
+        self.bundles = getattr(self, "bundles", 0) + 1
+        answers = []
+        for entry in entries:
+            request = entry["request"]
+            kind, _, resource_id = str(request["url"]).partition("/")
+            current = self.resources.get((kind, resource_id))
+            if request["method"] == "GET":
+                answers.append(
+                    {"response": {"status": "200 OK"}, "resource": current}
+                    if current
+                    else {"response": {"status": "404 Not Found"}}
+                )
+                continue
+            if ("ifNoneMatch" in request and current) or (
+                "ifMatch" in request
+                and (not current or request["ifMatch"] != f'W/"{current["meta"]["versionId"]}"')
+            ):
+                answers.append({"response": {"status": "412 Precondition Failed"}})
+                continue
+            stored = self.put(entry["resource"])
+            self.calls -= 1  # one request: the bundle
+            answers.append(
+                {"response": {"status": "201 Created" if not current else "200 OK"}, "resource": stored}
+            )
+        return answers
+
 
 class FakeArchive:
     def __init__(self) -> None:

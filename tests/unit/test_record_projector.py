@@ -4,10 +4,12 @@ that must not roll a resource back, and a resource another deliverer is writing.
 
 from __future__ import annotations
 
+from typing import Any
+
 from telehealth.adapters.outages import is_outage
 from telehealth.adapters.outbox_store import MAX_ATTEMPTS
-from telehealth.application.record import OPEN_FOR_SECONDS, RecordProjector
-from telehealth.fhir.projection import SOURCE_VERSION_SYSTEM
+from telehealth.application.record import OPEN_FOR_SECONDS, BundlePacer, RecordProjector
+from telehealth.fhir.projection import SOURCE_VERSION_SYSTEM, source_version
 from telehealth.ports import FhirStoreError, OutboxEntry
 from tests.unit.fakes import FakeArchive, FakeBus, FakeFhirStore, FakeOutbox, FakeResumer
 
@@ -40,7 +42,9 @@ def _event(n: int) -> OutboxEntry:
 
 def _projector(*entries: OutboxEntry) -> tuple[RecordProjector, FakeOutbox, FakeFhirStore, FakeBus, Seconds]:
     outbox, fhir, bus, clock = FakeOutbox(entries), FakeFhirStore(), FakeBus(), Seconds()
-    projector = RecordProjector(fhir, FakeArchive(), outbox, bus, FakeResumer(), clock, is_outage=is_outage)
+    projector = RecordProjector(
+        fhir, FakeArchive(), outbox, bus, FakeResumer(), clock, is_outage=is_outage, pacer=BundlePacer(1e6)
+    )
     return projector, outbox, fhir, bus, clock
 
 
@@ -124,3 +128,56 @@ def test_a_workflow_an_entry_starts_is_started_once_whoever_delivers_it() -> Non
     assert projector.deliver(entry) == "started"
     assert projector.deliver(entry) == "started-before"  # the relay and the sweeper both had it
     assert resumer.started[0] == ("alert-escalation", "alert-1", {"alert_id": "alert-1", "patient_id": "p-1"})
+
+
+def _summary(n: int, version: int) -> OutboxEntry:
+    resource = {
+        "resourceType": "Observation",
+        "id": f"rpm-day-{n}",
+        "meta": {"tag": [{"system": SOURCE_VERSION_SYSTEM, "code": str(version)}]},
+        "status": "final",
+    }
+    return OutboxEntry(resource, version, bundled=True)
+
+
+def test_summaries_go_two_bundles_at_a_time_conditional_and_newest_first() -> None:
+    entries = [_summary(n, 1) for n in range(200)] + [_summary(0, 3), _summary(1, 2)]
+    projector, outbox, fhir, _, _ = _projector(*entries)
+    fhir.resources[("Observation", "rpm-day-1")] = {
+        **_summary(1, 5).resource,
+        "meta": {**_summary(1, 5).resource["meta"], "versionId": "4"},
+    }
+    outcomes = projector.relay(entries)
+    # 202 entries of 200 resources, 160 a call: a bundle of reads and one of writes each; rpm-day-0
+    # is written twice (its newer version came in the second call), rpm-day-1 never (the store has
+    # a newer one).
+    assert fhir.bundles == 4 and fhir.calls == 4
+    assert outcomes.count("written") == 200 and outcomes.count("current") == 2
+    assert source_version(fhir.resources[("Observation", "rpm-day-0")]) == 3  # the newer entry won
+    assert source_version(fhir.resources[("Observation", "rpm-day-1")]) == 5  # never rolled back
+    assert list(outbox.status.values()).count("delivered") == 202
+
+
+def test_a_summary_that_lost_a_race_stays_pending_and_a_throttled_store_waits() -> None:
+    entry = _summary(7, 2)
+    projector, outbox, fhir, _, _ = _projector(entry)
+    real_batch = fhir.batch
+
+    def raced(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if entries[0]["request"]["method"] == "PUT":  # someone else created it meanwhile
+            fhir.resources[("Observation", "rpm-day-7")] = {**entry.resource, "meta": {"versionId": "1"}}
+        return real_batch(entries)
+
+    fhir.batch = raced  # type: ignore[method-assign]
+    assert projector.relay_bundled([entry]) == ["busy"] and outbox.status[entry.outbox_id] == "pending"
+    fhir.batch = real_batch  # type: ignore[method-assign]
+    fhir.failing = [FhirStoreError(429, ("throttled",))]
+    assert projector.relay_bundled([entry]) == ["left-pending"]
+    assert not projector.available("fhir")  # the lane waits out the throttle
+
+    slept: list[float] = []
+    clock = Seconds()
+    pacer = BundlePacer(2.0, clock, slept.append)
+    pacer.wait()
+    pacer.wait()  # at once: half a second to wait
+    assert slept == [0.5]

@@ -405,6 +405,9 @@ function validateWrite(method, fhirPath, body) {
     if (body?.resourceType !== 'Bundle' || !['batch', 'transaction'].includes(body.type)) {
       return outcome('invalid', 'Only batch and transaction bundles may be posted to the base URL');
     }
+    if ((body.entry ?? []).length > MAX_BUNDLE_ENTRIES) {
+      return outcome('too-costly', `A bundle holds at most ${MAX_BUNDLE_ENTRIES} resources`);
+    }
     for (const entry of body.entry ?? []) {
       const m = entry?.request?.method;
       if ((m === 'POST' || m === 'PUT') && invalid(entry.resource)) return invalid(entry.resource);
@@ -413,6 +416,47 @@ function validateWrite(method, fhirPath, body) {
   }
   if (method === 'POST' || method === 'PUT') return invalid(body);
   return null;
+}
+
+// HealthLake's quotas on bundles (docs/upstream/healthlake.md): 160 resources a bundle, and POSTs
+// of bundles at 10 a second per data store and 20 a second per account (this server is the
+// account: every data store of every tenant). Past a rate, 429 as HealthLake's ThrottlingException.
+const MAX_BUNDLE_ENTRIES = 160;
+const BUNDLES_PER_SECOND = { datastore: 10, account: 20 };
+
+class TokenBucket {
+  constructor(rate) {
+    this.rate = rate;
+    this.tokens = rate;
+    this.at = performance.now();
+  }
+
+  take() {
+    const now = performance.now();
+    this.tokens = Math.min(this.rate, this.tokens + ((now - this.at) / 1000) * this.rate);
+    this.at = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+const accountBundles = new TokenBucket(BUNDLES_PER_SECOND.account);
+const datastoreBundles = new Map(); // data store id -> TokenBucket
+// What a data store was asked, by kind (bundle, read, write, search): the bench's count of the
+// platform's requests (GET /_local/requests/<data store id>, not an AWS path).
+const requestCounts = new Map();
+
+function counted(id, kind) {
+  const counts = requestCounts.get(id) ?? { bundle: 0, read: 0, write: 0, search: 0, other: 0 };
+  counts[kind] += 1;
+  requestCounts.set(id, counts);
+}
+
+function bundleThrottled(id) {
+  if (!datastoreBundles.has(id)) datastoreBundles.set(id, new TokenBucket(BUNDLES_PER_SECOND.datastore));
+  // Both buckets are asked: a request the data store's refuses does not spend the account's.
+  return !(datastoreBundles.get(id).take() && accountBundles.take());
 }
 
 // Like HealthLake, `next` links carry an opaque page token, not the search's parameters: values
@@ -522,6 +566,10 @@ async function handle(req, res) {
     return send(res, status, body, 'application/x-amz-json-1.0');
   }
 
+  const countsAsked = /^\/_local\/requests\/([0-9a-f]{32})$/.exec(rawPath);
+  if (countsAsked && req.method === 'GET') {
+    return send(res, 200, requestCounts.get(countsAsked[1]) ?? {}, 'application/json');
+  }
   const found = /^\/datastore\/([0-9a-f]{32})\/r4(\/.*)?$/.exec(rawPath);
   if (!found) return send(res, 404, outcome('not-found', 'Unknown path'));
   const datastore = datastores.get(found[1]);
@@ -568,6 +616,12 @@ async function handle(req, res) {
     const refused = historyRefusal([...query]);
     if (refused) return send(res, 400, outcome('invalid', refused));
   }
+  const bundle = method === 'POST' && fhirPath === '/';
+  counted(found[1], bundle ? 'bundle' : method === 'GET' ? (/^\/[A-Z][A-Za-z]+$/.test(fhirPath) ? 'search' : 'read') : ['PUT', 'POST', 'PATCH', 'DELETE'].includes(method) ? 'write' : 'other');
+  if (bundle && bundleThrottled(found[1])) {
+    res.setHeader('x-amzn-ErrorType', 'ThrottlingException');
+    return send(res, 429, outcome('throttled', 'Rate exceeded'));
+  }
   const rejected = validateWrite(method, fhirPath, body);
   if (rejected) return send(res, 400, rejected);
 
@@ -591,7 +645,20 @@ async function handle(req, res) {
   const release = await datastore.lock();
   const snapshot = transaction ? repo.snapshot() : null;
   try {
+    // `If-None-Match: *` creates only what does not exist (HealthLake's guide: 412 otherwise),
+    // alone or as a batch entry's `ifNoneMatch`; Medplum's engine does not read it, so it is
+    // checked here, before the engine sees the request.
+    if (method === 'PUT' && req.headers['if-none-match'] === '*' && (await exists(repo, fhirPath.slice(1)))) {
+      return send(res, 412, outcome('conflict', 'The resource exists (If-None-Match)'));
+    }
+    const refusedEntries = await createOnlyRefusals(repo, method, fhirPath, body);
+    if (transaction && refusedEntries.size) {
+      return send(res, 412, outcome('conflict', 'A transaction entry failed its If-None-Match'));
+    }
     const [result, resource] = await router.handleRequest(request, repo);
+    for (const index of refusedEntries) {
+      resource.entry[index] = { response: { status: '412 Precondition Failed', outcome: outcome('conflict', 'The resource exists (If-None-Match)') } };
+    }
     const status = statusOf(result);
     const failedEntry = transaction && (resource?.entry ?? []).some((e) => Number.parseInt(e?.response?.status ?? '200', 10) >= 400);
     if (snapshot && (status >= 400 || failedEntry)) {
@@ -610,6 +677,34 @@ async function handle(req, res) {
   } finally {
     release();
   }
+}
+
+async function exists(repo, reference) {
+  const [type, id] = reference.split('/');
+  try {
+    await repo.readResource(type, id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// A batch's PUT entries whose `ifNoneMatch: *` the resource's existence refuses: each becomes a
+// read for the engine (so the answer keeps its order), and its answer a 412.
+async function createOnlyRefusals(repo, method, fhirPath, body) {
+  const refused = new Set();
+  if (!(method === 'POST' && fhirPath === '/' && Array.isArray(body?.entry))) return refused;
+  for (const [index, entry] of body.entry.entries()) {
+    const request = entry?.request;
+    if (request?.method !== 'PUT' || request.ifNoneMatch === undefined) continue;
+    if (request.ifNoneMatch === '*' && (await exists(repo, request.url))) {
+      refused.add(index);
+      body.entry[index] = { request: { method: 'GET', url: request.url } };
+    } else {
+      delete request.ifNoneMatch;
+    }
+  }
+  return refused;
 }
 
 const server = http.createServer((req, res) => {

@@ -73,6 +73,7 @@ def entry_from_item(item: Mapping[str, Any]) -> OutboxEntry:
         source_version=int(item["source_version"]),
         destination=str(item.get("destination", "fhir")),
         attempts=int(item.get("attempts", 0)),
+        bundled=bool(item.get("bundled", False)),
     )
 
 
@@ -109,6 +110,7 @@ class DynamoOutbox(DynamoTable):
                             "resource": json.dumps(entry.resource),
                             "source_version": entry.source_version,
                             "destination": entry.destination,
+                            **({"bundled": True} if entry.bundled else {}),
                             "status": "pending",
                             "gsi1pk": lane_key(entry.destination, shard_of(entry)),
                             "gsi1sk": self._sort_key(entry, now + self.stream_grace),

@@ -18,13 +18,14 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.booking import announce
 from telehealth.application.callers import Caller, NotFoundError
 from telehealth.devices import open_mhealth, phd
+from telehealth.domain import cgm
 from telehealth.domain.appointments import Actor
 from telehealth.domain.blood_pressure import BloodPressureAdvice
 from telehealth.domain.cgm import TARGETS
@@ -32,6 +33,7 @@ from telehealth.domain.clinic_settings import ClinicSettings
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.monitoring import (
+    GLUCOSE,
     Alert,
     Device,
     DeviceKind,
@@ -60,7 +62,7 @@ from telehealth.domain.readings import (
 )
 from telehealth.errors import NotEnrolledError, ReadingsRefusedError
 from telehealth.events import AlertAcknowledged, AlertEscalated, AlertRaised, ReadingRefused
-from telehealth.fhir.monitoring import alert_flag, alert_task, alert_version
+from telehealth.fhir.monitoring import alert_flag, alert_task, alert_version, cgm_report, day_summaries
 from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import OutboxEntry, workflow_start
 
@@ -325,9 +327,11 @@ class RemoteMonitoring:
             k: v for k, v in evaluation.episodes.items() if before.get(k) != v
         }
         changes.update({k: None for k in before if k not in evaluation.episodes})  # closed
-        if not self.store.save_evaluation(handover.patient_id, batch, changes, alerts, outbox):
-            return Kept(len(new), ())  # this message was evaluated before: a retry
-        return Kept(len(new), alerts)
+        evaluated = self.store.save_evaluation(handover.patient_id, batch, changes, alerts, outbox)
+        # The record's summaries of the days the readings fell on, after the evaluation and on
+        # their own (a retried message writes them again: the same versions, nothing new).
+        self.store.record(summaries(handover.patient_id, new, recent, latest))
+        return Kept(len(new), alerts if evaluated else ())  # not evaluated: a retry
 
     # --- the silence sweep (monitoring-sweep, hourly) ---------------------------------------------
 
@@ -559,3 +563,26 @@ class UrgentAlertEscalation:
         ]
         self.store.save_escalation(handed, outbox)
         return step
+
+
+def summaries(
+    patient_id: str, new: Sequence[Reading], recent: Sequence[Reading], latest: datetime
+) -> list[OutboxEntry]:
+    """The record's summaries the new readings change, as bundled outbox entries: each day's
+    vital signs (days wholly inside what the rules read: an older day's would be made from part
+    of it), and the CGM report of the fortnight through the latest glucose reading's day."""
+    first_whole_day = (latest - LOOK_BACK).astimezone(UTC).date() + timedelta(days=1)
+    days = {r.effective.astimezone(UTC).date() for r in new if r.code != GLUCOSE}
+    found = [
+        summary
+        for day in sorted(d for d in days if d >= first_whole_day)
+        for summary in day_summaries(patient_id, day, recent)
+    ]
+    glucose_at = [r.effective for r in new if r.code == GLUCOSE]
+    if glucose_at:
+        last_day = max(glucose_at).astimezone(UTC).date() + timedelta(days=1)
+        end = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC)
+        window = [r for r in recent if r.code == GLUCOSE and end - cgm.PERIOD <= r.effective < end]
+        fortnight = cgm.summary([(r.effective, r.value) for r in window], end)
+        found += cgm_report(patient_id, fortnight, len(window))
+    return [OutboxEntry(s.resource, s.readings, bundled=True) for s in found]

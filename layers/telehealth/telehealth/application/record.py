@@ -32,6 +32,7 @@ from telehealth.fhir.projection import source_version
 from telehealth.ports import DESTINATIONS, FhirStoreError, OutboxEntry, ResourceBusyError
 
 OPEN_FOR_SECONDS = 30.0
+MAX_BUNDLE = 160  # resources in one HealthLake bundle (its quota, not adjustable)
 SHARD_WORKERS = 4
 RELAY_WORKERS = 8
 
@@ -40,6 +41,8 @@ class FhirStore(Protocol):
     def read_if_present(self, resource_type: str, resource_id: str) -> dict[str, Any] | None: ...
 
     def put(self, resource: Any, *, if_match: str | None = None) -> dict[str, Any]: ...
+
+    def batch(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
 
 
 class AuditArchive(Protocol):
@@ -74,6 +77,31 @@ class Outbox(Protocol):
     def lease(self, reference: str) -> AbstractContextManager[None]: ...
 
 
+class BundlePacer:
+    """This deliverer's share of HealthLake's bundle quota (bundles a second per account and per
+    data store, shared by every tenant and every deliverer there): a token bucket, waited on."""
+
+    def __init__(
+        self,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.per_second, self.clock, self.sleep = per_second, clock, sleep
+        self._tokens, self._at = 1.0, clock()
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(1.0, self._tokens + (now - self._at) * self.per_second)
+            self._at = now
+            if self._tokens < 1.0:
+                self.sleep((1.0 - self._tokens) / self.per_second)
+                self._tokens, self._at = 1.0, self.clock()
+            self._tokens -= 1.0
+
+
 class DestinationUnavailableError(Exception):
     """The destination is down (or was a moment ago): its lane stops, the entry stays pending."""
 
@@ -95,6 +123,7 @@ class RecordProjector:
         *,
         is_outage: Callable[[Exception], bool],
         open_for_s: float = OPEN_FOR_SECONDS,
+        pacer: BundlePacer | None = None,
     ) -> None:
         self.fhir, self.archive, self.outbox, self.bus, self.clock = fhir, archive, outbox, bus, clock
         # How long a destination that stopped answering is left alone before it is tried again.
@@ -104,6 +133,7 @@ class RecordProjector:
         # failed: the adapters know their SDK's errors (adapters/outages.py), this layer does not.
         self.is_outage = is_outage
         self._open_until: dict[str, float] = {}
+        self.pacer = pacer or BundlePacer(1.0)
 
     def available(self, destination: str) -> bool:
         return self.clock() >= self._open_until.get(destination, 0.0)
@@ -156,8 +186,16 @@ class RecordProjector:
         `unsettled` where settling it in the table failed (the stream should try it again)."""
         outcomes = ["unsettled"] * len(entries)
         by_resource: dict[tuple[str, str], list[int]] = {}
+        bundled: list[int] = []
         for index, entry in enumerate(entries):
-            by_resource.setdefault((entry.destination, entry.reference), []).append(index)
+            if entry.bundled and entry.destination == "fhir":
+                bundled.append(index)
+            else:
+                by_resource.setdefault((entry.destination, entry.reference), []).append(index)
+        for start in range(0, len(bundled), MAX_BUNDLE):
+            chunk = bundled[start : start + MAX_BUNDLE]
+            for index, outcome in zip(chunk, self.relay_bundled([entries[i] for i in chunk]), strict=True):
+                outcomes[index] = outcome
 
         def deliver(indexes: list[int]) -> None:
             for index in indexes:
@@ -171,6 +209,71 @@ class RecordProjector:
                 with contextlib.suppress(Exception):  # its entries stay `unsettled`
                     done.result()
         return outcomes
+
+    def relay_bundled(self, entries: Sequence[OutboxEntry]) -> list[str]:
+        """Up to `MAX_BUNDLE` FHIR entries in two paced bundles: one batch reads what the store
+        holds, one writes what is newer, each write conditional (`ifMatch` on the version read,
+        `ifNoneMatch: *` where there was none), so no lease is needed: a write that lost a race
+        answers 412 and its entry stays pending for the next pass. A resource's older entries in
+        the same call are overtaken (delivered). Outcomes as `relay`'s."""
+        if not self.available("fhir"):
+            return ["left-pending"] * len(entries)
+        try:
+            settled = self._bundled(entries)
+        except Exception as error:
+            status = error.status if isinstance(error, FhirStoreError) else 0
+            if status >= 500 or status == 429 or self.is_outage(error):
+                self._opened("fhir")
+                return ["left-pending"] * len(entries)
+            settled = {entry.reference: ("retry", type(error).__name__) for entry in entries}
+        outcomes = []
+        newest = _newest(entries)
+        for entry in entries:
+            if newest[entry.reference] is not entry:
+                self.outbox.mark_delivered(entry)
+                outcomes.append("current")
+                continue
+            outcome, detail = settled[entry.reference]
+            if outcome in ("written", "current"):
+                self.outbox.mark_delivered(entry)
+            elif outcome == "rejected":
+                self.outbox.mark_rejected(entry, tuple(detail.split(",")))
+                outcome = "parked"
+            elif outcome == "retry":
+                outcome = "parked" if self.outbox.retry_later(entry, detail) else "retrying"
+            outcomes.append(outcome)  # busy, left-pending: the entry stays as it is
+        return outcomes
+
+    def _bundled(self, entries: Sequence[OutboxEntry]) -> dict[str, tuple[str, str]]:
+        newest = _newest(entries)
+        references = list(newest)
+        self.pacer.wait()
+        found = self.fhir.batch([{"request": {"method": "GET", "url": ref}} for ref in references])
+        settled: dict[str, tuple[str, str]] = {}
+        writes: list[tuple[str, dict[str, Any]]] = []
+        for ref, answer in zip(references, found, strict=True):
+            status, entry = _status(answer), newest[ref]
+            condition: dict[str, str]
+            if status == 200:
+                current = answer["resource"]
+                if source_version(current) >= entry.source_version:
+                    settled[ref] = ("current", "")
+                    continue
+                condition = {"ifMatch": f'W/"{current["meta"]["versionId"]}"'}
+            elif status in (404, 410):
+                condition = {"ifNoneMatch": "*"}
+            else:
+                settled[ref] = _settled(status, answer)
+                continue
+            writes.append(
+                (ref, {"request": {"method": "PUT", "url": ref, **condition}, "resource": entry.resource})
+            )
+        if writes:
+            self.pacer.wait()
+            answers = self.fhir.batch([write for _, write in writes])
+            for (ref, _), answer in zip(writes, answers, strict=True):
+                settled[ref] = _settled(_status(answer), answer)
+        return settled
 
     def sweep(self, keep_going: Callable[[], bool], limit: int = 10_000) -> dict[str, Counter[str]]:
         """Every lane at once, each on its own threads over its shards, until the lane is empty,
@@ -229,3 +332,31 @@ class RecordProjector:
                 return "current"
             self.fhir.put(resource, if_match=current["meta"]["versionId"] if current else None)
             return "written"
+
+
+def _newest(entries: Sequence[OutboxEntry]) -> dict[str, OutboxEntry]:
+    """Each resource's entry at its highest source version."""
+    newest: dict[str, OutboxEntry] = {}
+    for entry in entries:
+        if entry.reference not in newest or entry.source_version > newest[entry.reference].source_version:
+            newest[entry.reference] = entry
+    return newest
+
+
+def _status(answer: dict[str, Any]) -> int:
+    return int(str(answer.get("response", {}).get("status", "500")).split()[0])
+
+
+def _settled(status: int, answer: dict[str, Any]) -> tuple[str, str]:
+    """A bundle entry's answer as the relay settles it: written, busy (a race lost: later),
+    rejected (with the outcome's codes), left-pending (the store throttled or failed it)."""
+    if 200 <= status < 300:
+        return ("written", "")
+    if status in (409, 412):
+        return ("busy", "")
+    if status in (400, 422):
+        issues = (answer.get("response", {}).get("outcome") or {}).get("issue", [])
+        return ("rejected", ",".join(str(i.get("code", "invalid")) for i in issues) or "invalid")
+    if status == 429 or status >= 500:
+        return ("left-pending", "")
+    return ("retry", f"BundleEntry{status}")

@@ -38,6 +38,7 @@ class GlucoseSummary:
     below_54: float | None = None
     above_180: float | None = None  # % of time over 180 (including over 250)
     above_250: float | None = None
+    days_worn: int = 0  # days of the period with at least one reading
 
 
 def summary(
@@ -57,6 +58,7 @@ def summary(
     covered = covered_s / period.total_seconds()
     if covered < SUFFICIENT:
         return GlucoseSummary(start, end, round(covered, 4), False)
+    days_worn = len({t.date() for t, _ in inside})
 
     def share(test: float) -> float:
         return round(100 * test / covered_s, 1)
@@ -76,6 +78,7 @@ def summary(
         below_54=share(sum(w for g, w in weights if g < 54)),
         above_180=share(sum(w for g, w in weights if g > 180)),
         above_250=share(sum(w for g, w in weights if g > 250)),
+        days_worn=days_worn,
     )
 
 

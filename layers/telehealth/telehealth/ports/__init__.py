@@ -62,6 +62,9 @@ class OutboxEntry:
     destination: str = "fhir"  # one of DESTINATIONS
     # Deliveries tried and failed for this entry itself (not for an outage of its destination).
     attempts: int = 0
+    # A resource written many at a time (readings' summaries): the relay sends these to the FHIR
+    # store in bundles, paced under HealthLake's bundle quotas, not one request each.
+    bundled: bool = False
 
     @property
     def reference(self) -> str:
