@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from telehealth.application.booking import BookingService
     from telehealth.application.clinic_admin import ClinicAdmin, CurrentSettings
     from telehealth.application.coverage import InsuranceDesk
+    from telehealth.application.dexcom import DexcomLinks, DexcomPoller
     from telehealth.application.exports import ExportDesk, ExportRunner
     from telehealth.application.fhir_facade import FhirFacade
     from telehealth.application.lifecycle import VisitLifecycle
@@ -521,6 +522,37 @@ def rpm_ledger() -> RpmLedger:
     from telehealth.application.rpm_billing import RpmLedger
 
     return RpmLedger(DynamoMonitoringStore(), audit_trail(), now)
+
+
+@cache
+def dexcom_links() -> DexcomLinks:
+    """A patient's Dexcom account, linked from the portal: the api asks the dexcom function."""
+    from telehealth.adapters.dexcom import DexcomFunction
+    from telehealth.adapters.monitoring_store import DynamoMonitoringStore
+    from telehealth.application.dexcom import DexcomLinks
+
+    return DexcomLinks(
+        DynamoMonitoringStore(), DexcomFunction(), audit_trail(), now, os.environ["DEXCOM_RETURN_URL"]
+    )
+
+
+@cache
+def dexcom_poller() -> DexcomPoller:
+    """The dexcom-poll function's poll, through the dexcom function."""
+    from telehealth.adapters.dexcom import DexcomFunction
+    from telehealth.adapters.monitoring_store import DynamoMonitoringStore
+    from telehealth.adapters.readings_queue import SqsReadingsQueue
+    from telehealth.application.dexcom import DexcomPoller
+    from telehealth.fhir.audit import poller_agent
+
+    return DexcomPoller(
+        DynamoMonitoringStore(),
+        DexcomFunction(),
+        SqsReadingsQueue(),
+        sender=audit_trail().kept(poller_agent("dexcom")),
+        return_url=os.environ["DEXCOM_RETURN_URL"],
+        clock=now,
+    )
 
 
 @cache

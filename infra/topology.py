@@ -234,6 +234,15 @@ PHOTON = ThirdParty(
     base_url_variable="PHOTON_API_BASE",
     auth_url_variable="PHOTON_AUTH_BASE",
 )
+# Remote monitoring (#20): a patient's CGM readings from Dexcom's cloud (API v3), polled; the
+# patient links their account (OAuth), and Dexcom's answers name no one but the account's owner.
+DEXCOM = ThirdParty(
+    key="dexcom",
+    description="Dexcom: patients' continuous glucose readings from Dexcom's cloud (API v3, retrospective)",
+    domains=("api.dexcom.com",),
+    secret_variable="DEXCOM_SECRET_ARN",  # noqa: S106 (the variable's name, not a secret)
+    base_url_variable="DEXCOM_API_BASE",
+)
 # Where a third party's credential is read from. One caller (the payments function) does not
 # justify an endpoint of its own in every AZ; its calls go through the NAT like Stripe's.
 SECRETS_MANAGER = AwsApi("secretsmanager", "secretsmanager")
@@ -271,6 +280,16 @@ PRESCRIBER_CREDENTIALS = SealingKey(
     description="Prescribers' Photon refresh tokens, sealed: the prescribing function alone opens them",
     variable="PRESCRIBER_KEY_ARN",
     purpose=api_conventions.PRESCRIBER_SEAL_PURPOSE,
+)
+
+
+# Patients' Dexcom refresh tokens (#20): sealed and opened by the dexcom function alone, with the
+# patient's id as encryption context; the table keeps them sealed.
+DEXCOM_CREDENTIALS = SealingKey(
+    key="dexcom-credentials",
+    description="Patients' Dexcom refresh tokens, sealed: the dexcom function alone opens them",
+    variable="DEXCOM_KEY_ARN",
+    purpose=api_conventions.DEXCOM_SEAL_PURPOSE,
 )
 
 
@@ -382,6 +401,7 @@ API = Function(
         "fhir:export-cancel",  # a bulk export cancelled by its client
         "invoke:bulk-exports",  # woken (asynchronously) when a bulk export is asked for
         "send:readings",  # remote monitoring's readings, once checked
+        "invoke:dexcom",  # a patient's Dexcom sign-in: where, and its code exchanged
     ),
 )
 VISIT_TASKS = Function(
@@ -586,6 +606,31 @@ READINGS = Function(
     grants=("table:write", "key:use"),
 )
 
+# The one function that reaches Dexcom's cloud, on the egress path and with no grant of the
+# clinic's data (the api and the poll ask it, Lambda Invoke): where a patient signs in, the sign-in's
+# code exchanged, a refresh token rotated, a window of glucose values read. Tokens leave it sealed.
+DEXCOM_CALLS = Function(
+    key="dexcom",
+    handler="functions.egress.dexcom.lambda_handler",
+    invocation=Invocation.DIRECT,
+    description="Calls Dexcom's cloud for the api and the poll: sign-ins, tokens, glucose values",
+    timeout_s=60,
+    feature="rpm",
+    egress=(DEXCOM, SECRETS_MANAGER),
+    sealing_keys=(DEXCOM_CREDENTIALS,),
+)
+# Every 15 minutes: each linked patient's Dexcom readings since the last poll (Dexcom's data are
+# retrospective: hours late), read through the dexcom function and handed to the readings queue.
+DEXCOM_POLL = Function(
+    key="dexcom-poll",
+    handler="functions.events.dexcom_poll.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Polls linked patients' Dexcom accounts for glucose readings, for the readings queue",
+    timeout_s=300,
+    feature="rpm",
+    grants=("table:write", "key:use", "send:readings", "invoke:dexcom"),
+)
+
 # The alert-escalation state machine's step: hands an urgent alert nobody acknowledged on to the
 # next provider the clinic's settings name, and pages them (an e-mail to their workforce sign-in's
 # address, read from the pool when needed).
@@ -631,6 +676,8 @@ FUNCTIONS: tuple[Function, ...] = (
     READINGS,
     ALERT_ESCALATION,
     MONITORING_SWEEP,
+    DEXCOM_CALLS,
+    DEXCOM_POLL,
 )
 STREAM_RELAYS: tuple[Function, ...] = tuple(f for f in FUNCTIONS if f.stream_destinations)
 
@@ -891,6 +938,13 @@ RULES: tuple[Rule, ...] = (
         schedule="rate(1 minute)",
     ),
     Rule(
+        key="dexcom-poll",
+        bus=BusKind.DEFAULT,
+        description="Every 15 minutes: linked patients' Dexcom readings since the last poll",
+        target=DEXCOM_POLL,
+        schedule="rate(15 minutes)",
+    ),
+    Rule(
         key="monitoring-sweep",
         bus=BusKind.DEFAULT,
         description="Every hour: an alert for each monitored patient whose readings stopped days ago",
@@ -1087,6 +1141,10 @@ def function_environment(
         "DASHBOARD_URL": f"{next(iter(web_origins(tenant, web_origin)), '')}/dashboard/",
         "NOTIFY_FROM": tenant.notify_from,
         "RECORDING_ENABLED": "true" if tenant.features.recording else "false",
+        # Where a patient's sign-in at Dexcom comes back to: the portal (registered at Dexcom).
+        "DEXCOM_RETURN_URL": f"{next(iter(web_origins(tenant, web_origin)), '')}/",
+        # Where the api asks about Dexcom sign-ins (empty: the tenant has remote monitoring off).
+        "DEXCOM_FUNCTION": DEXCOM_CALLS.name(tenant_id) if DEXCOM_CALLS in functions_for(tenant) else "",
         # Where the api asks for payments (empty: the tenant has none): a name, no credential.
         "PAYMENTS_FUNCTION": PAYMENTS.name(tenant_id) if PAYMENTS in functions_for(tenant) else "",
         # Where the api hands Stripe's webhooks (the same code, its own concurrency).
@@ -1302,6 +1360,8 @@ ROUTES: tuple[Route, ...] = (
     # The network's webhooks: no token (it has none to send); the function checks the signature.
     Route(PRESCRIBING_WEBHOOK, ("POST",), RouteGroup.PUBLIC, (), feature="eprescribing"),
     Route("/v1/me/readings", ("GET", "POST"), _PATIENT, feature="rpm"),
+    Route("/v1/me/dexcom", ("GET", "PUT", "DELETE"), _PATIENT, feature="rpm"),
+    Route("/v1/me/dexcom/sign-in", ("POST",), _PATIENT, feature="rpm"),
     Route("/v1/me", ("GET",), _PATIENT),
     Route("/v1/me/details", ("GET", "PUT"), _PATIENT),
     # Allergies and medicines: the patient tells them, the visit's clinician reconciles them; the

@@ -51,6 +51,7 @@ from local.seed import SEED_PROVIDERS, photon_refresh_token, seed_tenant
 from local.signin import SignIn
 from local.standins.chime import ChimeStandIn
 from local.standins.clearinghouse import Clearinghouse
+from local.standins.dexcom import DexcomStandIn
 from local.standins.photon import PhotonStandIn
 from local.standins.stripe import stripe_command
 from local.standins.stripe_front import StripeFront
@@ -67,6 +68,9 @@ STRIPE_WEBHOOK_SECRET = "whsec_local_platform"  # noqa: S105 (what Stripe shows 
 # Each third party's credential, as an operator puts it into the tenant's secret in AWS.
 CLEARINGHOUSE_KEY = "clearinghouse-local-platform"  # the stand-in's key
 PHOTON_CLIENT = ("photon-local-client", "photon-local-secret")
+DEXCOM_CLIENT = ("dexcom-local-client", "dexcom-local-secret")
+# Every linked account's data locally: a UVA/Padova simulation (tools.cgm_fixtures made it).
+DEXCOM_TRACE = ROOT / "tests" / "fixtures" / "cgm" / "adult-001.json"
 PHOTON_WEBHOOK_SECRET = "photon-local-webhook-secret"  # noqa: S105 (what Photon's settings page shows)
 THIRD_PARTY_CREDENTIALS = {
     topology.STRIPE.key: json.dumps({"api_key": STRIPE_KEY, "webhook_secret": STRIPE_WEBHOOK_SECRET}),
@@ -78,6 +82,7 @@ THIRD_PARTY_CREDENTIALS = {
             "webhook_secret": PHOTON_WEBHOOK_SECRET,
         }
     ),
+    topology.DEXCOM.key: json.dumps({"client_id": DEXCOM_CLIENT[0], "client_secret": DEXCOM_CLIENT[1]}),
 }
 CHIME_MEDIA_PIPELINES = "mediapipelines.chime.amazonaws.com"
 
@@ -176,6 +181,7 @@ class LocalPlatform:
         self.stripe: StripeFront | None = None
         self.clearinghouse: Clearinghouse | None = None
         self.photon: PhotonStandIn | None = None
+        self.dexcom: DexcomStandIn | None = None
         self.containers: list[str] = []  # the media worker runs, by process name (newest last)
         self.gateway: Gateway | None = None
         self.fhir_endpoints: dict[str, str] = {}
@@ -267,6 +273,9 @@ class LocalPlatform:
             *PHOTON_CLIENT, {photon_refresh_token(p.provider_id): p.provider_id for p in SEED_PROVIDERS}
         )
         self.photon.start()
+        # Dexcom's cloud: patients' sign-ins, and a simulated CGM trace as every account's data.
+        self.dexcom = DexcomStandIn(*DEXCOM_CLIENT, DEXCOM_TRACE)
+        self.dexcom.start()
         self.chime = ChimeStandIn(
             0,
             self._publish_default_bus,
@@ -282,6 +291,7 @@ class LocalPlatform:
             "localstripe": f"http://127.0.0.1:{stripe_port}",
             "clearinghouse": self.clearinghouse.url,
             "photon": self.photon.url,
+            "dexcom": self.dexcom.url,
             "chime": self.chime.url,
             # The browsers' WebRTC signalling (the meetings' SignalingUrl): the web's CSP connects to it.
             "signalling": self.chime.relay.origin,
@@ -361,6 +371,9 @@ class LocalPlatform:
                 )
                 # The dashboard, as the operator lists it in the Photon application's callbacks.
                 self.photon.callbacks.append(self.dashboard_url(t))
+            if t.features.rpm and self.dexcom:
+                # The portal, as the operator registers it as the Dexcom app's redirect URI.
+                self.dexcom.redirect_uris.append(self.portal_url(t))
             register_web_bases(
                 self.client("cognito-idp", t.region), self.provisioned[t.id], self.gateway.web_bases(t.id)
             )
@@ -602,6 +615,11 @@ class LocalPlatform:
         base = "" if tenant.id == self.default_tenant else f"/tenants/{tenant.id}"
         return f"{self.urls['gateway']}{base}/dashboard/"
 
+    def portal_url(self, tenant: Tenant) -> str:
+        """The tenant's portal on the gateway: where a patient's Dexcom sign-in comes back to."""
+        base = "" if tenant.id == self.default_tenant else f"/tenants/{tenant.id}"
+        return f"{self.urls['gateway']}{base}/"
+
     def subscriber_hosts(self, tenant: Tenant) -> dict[str, str]:
         """The local stand-in for public DNS: each of the tenant's subscriber domains, reached at
         the subscribers' receiver (the delivery function's `SUBSCRIBER_HOSTS`)."""
@@ -614,6 +632,7 @@ class LocalPlatform:
             topology.STRIPE.key: self.urls["stripe"],
             topology.CLEARINGHOUSE.key: self.urls["clearinghouse"],
             topology.PHOTON.key: self.urls["photon"],
+            topology.DEXCOM.key: self.urls["dexcom"],
         }
 
     def function_settings(
@@ -660,6 +679,7 @@ class LocalPlatform:
             ),
             "CLINIC_SEED_SETTINGS": json.dumps(self.seed_settings(tenant), sort_keys=True),
             "DASHBOARD_URL": self.dashboard_url(tenant),
+            "DEXCOM_RETURN_URL": self.portal_url(tenant),
             **(
                 {"CLINIC_SETTINGS_TTL_S": str(self.settings.clinic_settings_ttl_s)}
                 if self.settings.clinic_settings_ttl_s is not None
@@ -828,6 +848,8 @@ class LocalPlatform:
             self.stripe.stop()
         if self.photon:
             self.photon.stop()
+        if self.dexcom:
+            self.dexcom.stop()
         self.dispatcher.stop()
         for host in self.hosts.values():
             host.close()

@@ -34,6 +34,8 @@ from telehealth.domain.prescriptions import PrescriptionRefusedError, Prescripti
 from telehealth.domain.scheduling import SchedulingError
 from telehealth.errors import (
     DeviceTakenError,
+    DexcomLinkError,
+    DexcomUnavailableError,
     IdempotencyMismatchError,
     LedgerEntryError,
     LicensureError,
@@ -444,6 +446,16 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
             "See `refused` for each entry's reason.",
             error,
             refused=[{"entry": entry, "reason": reason} for entry, reason in error.refused],
+        )
+
+    @app.exception_handler(DexcomLinkError)
+    def dexcom_link(error: DexcomLinkError) -> Response[str]:
+        return answer(422, "dexcom-link-refused", "The Dexcom account was not connected.", str(error), error)
+
+    @app.exception_handler(DexcomUnavailableError)
+    def dexcom_unavailable(error: DexcomUnavailableError) -> Response[str]:
+        return answer(
+            503, "dexcom-unavailable", "Dexcom is not answering.", "Try again in a few minutes.", error
         )
 
     @app.exception_handler(LedgerEntryError)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -496,3 +497,106 @@ def test_the_billing_ledger_counts_device_days_and_bills_time_only_with_consent_
     # One day of device readings so far: the supply codes need two.
     assert after["periods"][-1]["not_billed"] == "fewer than 2 days with device readings"
     assert after["periods"][-1]["billing_practitioner"] == "dr-ramirez"
+
+
+def test_a_patient_connects_their_dexcom_account_and_the_poll_brings_its_glucose_in(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    import html
+    import re
+    import urllib.parse
+    import urllib.request
+
+    provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    patient = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
+    patient_id = subject(patient)
+    assert (
+        call(
+            gateway,
+            "PUT",
+            f"{BASE}/v1/monitoring/patients/{patient_id}/enrolment",
+            provider,
+            {"program": "diabetes"},
+        ).status
+        == 200
+    )
+    assert call(gateway, "GET", f"{BASE}/v1/me/dexcom", patient).json()["linked"] is False
+    begun = call(gateway, "POST", f"{BASE}/v1/me/dexcom/sign-in", patient)
+    assert begun.status == 200, begun.body
+    authorize, state = begun.json()["authorize_url"], begun.json()["state"]
+    assert authorize.startswith(platform.urls["dexcom"]) and "offline_access" in authorize
+
+    # The patient signs in at Dexcom (the stand-in's page) and is sent back with a code.
+    with urllib.request.urlopen(authorize, timeout=5) as page:  # noqa: S310 (the stand-in)
+        form = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.read().decode()))
+    form = {k: html.unescape(v) for k, v in form.items()} | {"email": "riley@example.com"}
+
+    class Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    try:
+        urllib.request.build_opener(Stay).open(
+            f"{platform.urls['dexcom']}/v3/oauth2/login", urllib.parse.urlencode(form).encode(), timeout=5
+        )
+        raise AssertionError("Dexcom's sign-in sends the browser back")
+    except urllib.error.HTTPError as back:
+        location = back.headers["Location"]
+    assert location.startswith(
+        platform.portal_url(next(t for t in platform.settings.tenants if t.id == DESERT))
+    )
+    returned = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))
+    assert returned["state"] == state
+    linked = call(gateway, "PUT", f"{BASE}/v1/me/dexcom", patient, {"state": state, "code": returned["code"]})
+    assert linked.status == 200 and linked.json()["linked"] is True, linked.body
+    again = call(gateway, "PUT", f"{BASE}/v1/me/dexcom", patient, {"state": state, "code": returned["code"]})
+    assert again.status == 422 and again.json()["type"].endswith("dexcom-link-refused"), again.body
+
+    # The poll (what its schedule runs every 15 minutes), through the readings queue. A first poll
+    # reads the fortnight (test_dexcom_poll.py); here the account was polled a day ago, so that
+    # this one reads a day and the overlap, not 4,000 readings.
+    from telehealth.adapters.monitoring_store import DynamoMonitoringStore
+
+    store = DynamoMonitoringStore("telehealth-desert-clinic", client=platform.client("dynamodb"))
+    kept_account = store.dexcom_account(patient_id)
+    assert kept_account is not None
+    store.save_dexcom_account(replace(kept_account, polled_through=datetime.now(UTC) - timedelta(days=1)), [])
+    done = platform.dispatcher.invoke("telehealth-desert-clinic-dexcom-poll", b"{}")
+    assert not done.function_error, done.payload
+    report = json.loads(done.payload)
+    assert (report["accounts"], report["relink"], report["throttled"]) == (1, 0, False)
+    # A day and twelve hours back, to three hours ago (Dexcom's data are late): 33 hours of 12 an hour.
+    assert 32 * 12 <= report["readings"] <= 34 * 12 and report["refused"] == 0
+
+    def glucose() -> list[dict[str, Any]]:
+        found = call(gateway, "GET", f"{BASE}/v1/me/readings", patient).json()["readings"]
+        return [r for r in found if r["code"] == "99504-3"]
+
+    kept = eventually(lambda: len(found := glucose()) >= report["readings"] and found, timeout_s=60)
+    assert {(r["unit"], r["provenance"]) for r in kept} == {("mg/dL", "device")}
+    newest = max(datetime.fromisoformat(r["effective"]) for r in kept)
+    assert newest <= datetime.now(UTC) - timedelta(hours=2)  # retrospective: Dexcom's data are late
+    account = call(gateway, "GET", f"{BASE}/v1/me/dexcom", patient).json()
+    assert account["polled_through"] is not None and account["needs_relink"] is False
+
+    # Polled again, the overlap brings nothing twice; with Dexcom's rate spent, the poll stops.
+    again_done = json.loads(platform.dispatcher.invoke("telehealth-desert-clinic-dexcom-poll", b"{}").payload)
+    assert again_done["readings"] > 0 and not again_done["throttled"]
+    eventually(lambda: platform.dispatcher.completions["telehealth-desert-clinic-readings"] > 0, timeout_s=20)
+    assert abs(len(glucose()) - len(kept)) <= 3  # a new five-minute value or so, nothing resent
+    dexcom_rate(platform, 1)
+    try:
+        throttled = json.loads(
+            platform.dispatcher.invoke("telehealth-desert-clinic-dexcom-poll", b"{}").payload
+        )
+        assert throttled["throttled"] is True
+    finally:
+        dexcom_rate(platform, 60_000)
+    assert call(gateway, "DELETE", f"{BASE}/v1/me/dexcom", patient).status == 204
+    assert call(gateway, "GET", f"{BASE}/v1/me/dexcom", patient).json()["linked"] is False
+
+
+def dexcom_rate(platform: LocalPlatform, per_hour: int) -> None:
+    """The Dexcom stand-in's calls an hour for the app (Dexcom's is 60,000)."""
+    body = json.dumps({"per_hour": per_hour}).encode()
+    assert http("POST", f"{platform.urls['dexcom']}/_control/rate", body=body).status == 200

@@ -676,7 +676,7 @@ def test_only_the_functions_that_call_a_third_party_are_on_the_egress_path(assem
     }
 
 
-def test_a_tenant_with_payments_and_eprescribing_off_has_no_third_party_function_secret_or_grant(
+def test_a_tenant_with_payments_and_eprescribing_off_has_none_of_their_functions_secrets_or_grants(
     assembly: Assembly,
 ) -> None:
     desert = assembly.tenant("desert-clinic")
@@ -685,16 +685,21 @@ def test_a_tenant_with_payments_and_eprescribing_off_has_no_third_party_function
         for r in desert.props("AWS::Lambda::Function")
         if str(render(r.get("FunctionName", ""))).endswith(("-payments", "-prescribing"))
     ]
-    assert not desert.of_type("AWS::SecretsManager::Secret")
-    # Its api may invoke one function, the subscription-delivery one (a subscription's secret): no
-    # third party's (the state machine's role invokes visit-tasks, as ever).
+    # Its one third party is Dexcom (remote monitoring), whose secret alone it has.
+    assert [s["Name"] for s in desert.props("AWS::SecretsManager::Secret")] == [
+        topology.DEXCOM.secret_name("desert-clinic")
+    ]
+    # Its api may invoke two functions: subscription-delivery (a subscription's secret) and dexcom
+    # (a patient's Dexcom sign-in); no payments' or prescribing's (the state machine's role invokes
+    # visit-tasks, as ever).
     functions = _by_name(desert, "AWS::Lambda::Function", "FunctionName")
     api = functions[topology.API.name("desert-clinic")]
-    delivery = next(
+    invocable = {
         lid
         for lid, r in desert.of_type("AWS::Lambda::Function").items()
-        if render(r["Properties"].get("FunctionName")) == topology.SUBSCRIPTION_DELIVERY.name("desert-clinic")
-    )
+        if render(r["Properties"].get("FunctionName"))
+        in (topology.SUBSCRIPTION_DELIVERY.name("desert-clinic"), topology.DEXCOM_CALLS.name("desert-clinic"))
+    }
     role = api["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = [
         st
@@ -704,7 +709,7 @@ def test_a_tenant_with_payments_and_eprescribing_off_has_no_third_party_function
     ]
     invoked = [st for st in statements if "lambda:InvokeFunction" in as_list(st["Action"])]
     assert statements and invoked
-    assert all(delivery in json.dumps(st["Resource"]) for st in invoked)
+    assert all(any(lid in json.dumps(st["Resource"]) for lid in invocable) for st in invoked)
     riverside = assembly.tenant("riverside")
     secrets = riverside.props("AWS::SecretsManager::Secret")
     assert sorted(s["Name"] for s in secrets) == sorted(

@@ -153,7 +153,7 @@ def test_a_feature_switched_on_needs_its_function_concurrency_and_its_domains() 
     }
     with pytest.raises(ValidationError, match=r"missing \['api.stripe.com', 'healthcare.us.stedi.com'\]"):
         TenantFile.model_validate(data)
-    desert["egress_domains"] = ["api.stripe.com", "healthcare.us.stedi.com"]
+    desert["egress_domains"] = [*desert["egress_domains"], "api.stripe.com", "healthcare.us.stedi.com"]
     with pytest.raises(ValidationError, match=r"needs stripe_publishable_key"):
         TenantFile.model_validate(data)
     desert["stripe_publishable_key"] = "pk_test_desertexample"

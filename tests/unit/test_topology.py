@@ -147,6 +147,7 @@ def test_only_third_party_callers_are_on_the_egress_path_and_none_of_them_touche
         topology.ELIGIBILITY,
         topology.PRESCRIBING,
         topology.SUBSCRIPTION_DELIVERY,
+        topology.DEXCOM_CALLS,
     ]
     for fn in on_path:
         assert fn.third_parties or fn.reaches_subscribers, (
@@ -183,10 +184,12 @@ def test_only_a_third_party_caller_is_told_where_its_secret_and_its_keys_are() -
         "stripe": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/stripe-abcdef",
         "clearinghouse": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/clearinghouse-abcdef",
         "photon": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/photon-abcdef",
+        "dexcom": "arn:aws:secretsmanager:us-east-1:1:secret:telehealth/t/dexcom-abcdef",
     }
     keys = {
         "prescriber-credentials": "arn:aws:kms:us-east-1:1:key/prescribers",
         "subscription-secrets": "arn:aws:kms:us-east-1:1:key/subscriptions",
+        "dexcom-credentials": "arn:aws:kms:us-east-1:1:key/dexcom",
     }
 
     def told(fn: topology.Function) -> dict[str, str]:
@@ -200,6 +203,10 @@ def test_only_a_third_party_caller_is_told_where_its_secret_and_its_keys_are() -
         "PRESCRIBER_KEY_ARN": keys["prescriber-credentials"],
     }
     assert told(topology.SUBSCRIPTION_DELIVERY) == {"SUBSCRIPTION_KEY_ARN": keys["subscription-secrets"]}
+    assert told(topology.DEXCOM_CALLS) == {
+        "DEXCOM_SECRET_ARN": arns["dexcom"],
+        "DEXCOM_KEY_ARN": keys["dexcom-credentials"],
+    }
     for fn in topology.FUNCTIONS:
         if fn not in (
             topology.PAYMENTS,
@@ -207,6 +214,7 @@ def test_only_a_third_party_caller_is_told_where_its_secret_and_its_keys_are() -
             topology.ELIGIBILITY,
             topology.PRESCRIBING,
             topology.SUBSCRIPTION_DELIVERY,
+            topology.DEXCOM_CALLS,
         ):
             assert told(fn) == {}
     shared = topology.function_environment(load_tenants()[0], **FUNCTION_ENVIRONMENT)
@@ -221,8 +229,12 @@ def test_the_firewall_allows_the_union_of_the_tenants_domains_and_the_aws_apis_t
     assert "secretsmanager.us-east-1.amazonaws.com" in both  # the payments function's, through the NAT
     aws = {"kms.us-east-1.amazonaws.com", "*.dkr.ecr.us-east-1.amazonaws.com", "s3.amazonaws.com"}
     assert aws <= set(both)
-    # Without a tenant that has payments, neither Stripe nor the secret's API resolves.
-    alone = topology.firewall_domains([desert], "us-east-1", endpoints)
+    # Without a tenant that calls a third party, neither Stripe nor the secrets' API resolves.
+    quiet = desert.model_copy(
+        update={"features": desert.features.model_copy(update={"rpm": False}), "egress_domains": ()}
+    )
+    assert "api.dexcom.com" in topology.firewall_domains([desert], "us-east-1", endpoints)
+    alone = topology.firewall_domains([quiet], "us-east-1", endpoints)
     assert "api.stripe.com" not in alone
     assert "secretsmanager.us-east-1.amazonaws.com" not in alone
     other = desert.model_copy(update={"egress_domains": ("api.example-eligibility.com",)})

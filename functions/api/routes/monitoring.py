@@ -343,6 +343,79 @@ def type_in_readings(readings: TypedReadings) -> Response[str]:
     return _intake_out(found, patient=True)
 
 
+_DEXCOM = "/v1/me/dexcom"
+
+
+class DexcomAccountOut(_Model):
+    linked: bool = Field(description="The patient's Dexcom account is connected: its readings are polled")
+    linked_at: datetime | None = None
+    polled_through: datetime | None = Field(None, description="Readings up to here have been read")
+    needs_relink: bool = Field(False, description="Dexcom refused the connection: connect again")
+
+
+class DexcomSignInOut(_Model):
+    authorize_url: str = Field(description="Dexcom's sign-in page: open it in the browser")
+    state: str = Field(description="The sign-in's state: Dexcom sends it back with the code")
+
+
+class DexcomSignedInIn(_Model):
+    state: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{20,100}$")]
+    code: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[\x21-\x7e]+$")]
+
+
+def _dexcom_out(account: Any) -> DexcomAccountOut:
+    if account is None:
+        return DexcomAccountOut(linked=False, linked_at=None, polled_through=None, needs_relink=False)
+    return DexcomAccountOut(
+        linked=True,
+        linked_at=account.linked_at,
+        polled_through=account.polled_through,
+        needs_relink=account.needs_relink,
+    )
+
+
+@router.get(
+    _DEXCOM, summary="Whether my Dexcom account is connected", tags=[MONITORING], **answers(feature=RPM)
+)
+def my_dexcom() -> DexcomAccountOut:
+    return _dexcom_out(context.dexcom_links().account(context.caller(router)))
+
+
+@router.post(
+    f"{_DEXCOM}/sign-in",
+    summary="Begin connecting my Dexcom account: where to sign in at Dexcom",
+    description="Dexcom sends the browser back to the portal with a code and this state, within ten "
+    "minutes; `PUT` them to finish. Dexcom's data reach the clinic hours after they are measured: no "
+    "urgent low-glucose alert comes from them.",
+    tags=[MONITORING],
+    **answers(409, 503, feature=RPM),
+)
+def begin_dexcom_sign_in() -> DexcomSignInOut:
+    url, state = context.dexcom_links().start_link(context.caller(router))
+    return DexcomSignInOut(authorize_url=url, state=state)
+
+
+@router.put(
+    _DEXCOM,
+    summary="Finish connecting my Dexcom account with the sign-in's code",
+    description="The code is exchanged by the dexcom function; what Dexcom gives for the account is "
+    "kept sealed under a key only that function may use. A state is taken once.",
+    tags=[MONITORING],
+    middlewares=[idempotent.by_record()],
+    **answers(422, 503, idempotent=True, feature=RPM),
+)
+def link_dexcom(body: DexcomSignedInIn) -> DexcomAccountOut:
+    return _dexcom_out(context.dexcom_links().complete_link(context.caller(router), body.state, body.code))
+
+
+@router.delete(
+    _DEXCOM, summary="Disconnect my Dexcom account", tags=[MONITORING], **answers(ok=204, feature=RPM)
+)
+def unlink_dexcom() -> Response[str]:
+    context.dexcom_links().unlink(context.caller(router))
+    return Response(status_code=204, body="")
+
+
 # --- the care team ---------------------------------------------------------------------------------
 
 _PATIENT = "/v1/monitoring/patients/<patient_id>"

@@ -53,6 +53,8 @@ PRESCRIBING_WEBHOOK = "/webhooks/photon"  # the e-prescribing network's events, 
 # The encryption context a prescriber's sealed Photon credential carries (with the provider's id):
 # the stack lets the prescribing function use its key for this purpose only.
 PRESCRIBER_SEAL_PURPOSE = "photon-prescriber"
+# Patients' Dexcom refresh tokens (remote monitoring), sealed for the dexcom function alone.
+DEXCOM_SEAL_PURPOSE = "dexcom-patient"
 # The tenant bus's events a subscription is told of, by topic (appointment and encounter
 # changes), and the one that asks for a new subscription's handshake: the notices rule's pattern.
 APPOINTMENT_EVENTS = (

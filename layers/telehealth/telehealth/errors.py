@@ -52,3 +52,24 @@ class ReadingsRefusedError(Exception):
     def __init__(self, refused: tuple[tuple[int, str], ...]) -> None:
         super().__init__(f"{len(refused)} entries refused")
         self.refused = refused
+
+
+class DexcomRefusedError(Exception):
+    """Dexcom refused a sign-in's code or a refresh token (the patient links their account again);
+    the code is Dexcom's error's name, never what was sent."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class DexcomLinkError(ValueError):
+    """A Dexcom sign-in that cannot finish a link (expired, used, refused): connect again (422)."""
+
+
+class DexcomUnavailableError(Exception):
+    """Dexcom did not answer, or answered 5xx: try again later (503)."""
+
+
+class DexcomThrottledError(Exception):
+    """Dexcom's rate (calls per app per hour) is spent: the poll stops and resumes at its next run."""

@@ -225,3 +225,41 @@ def test_the_administrator_names_whom_unacknowledged_urgent_alerts_go_to(
         now = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
         body = {"alert_escalation": settings["alert_escalation"], "version": now["version"]}
         assert call(gateway, "PUT", f"{BASE}/v1/admin/settings", admin, body).status == 200
+
+
+def test_the_patient_connects_their_dexcom_account_from_their_phone(
+    platform: LocalPlatform,
+    signed_in_page: Callable[..., Page],
+    axe_check: Callable[[Page], None],
+    screenshot: Screenshots,
+) -> None:
+    gateway = platform.urls["gateway"]
+    patient_id = subject(user_tokens(platform, DESERT, PATIENT)["access"])
+    provider = user_tokens(platform, DESERT, PROVIDER)["access"]
+    enrolled = call(
+        gateway,
+        "PUT",
+        f"{BASE}/v1/monitoring/patients/{patient_id}/enrolment",
+        provider,
+        {"program": "diabetes"},
+    )
+    assert enrolled.status == 200, enrolled.body
+    phone = signed_in_page(PATIENT, "Your visits", tenant=DESERT)
+    phone.get_by_role("link", name="Your readings").click()
+    dexcom = phone.get_by_role("region", name="Your Dexcom glucose monitor")
+    expect(dexcom).to_contain_text("hours after you take them")  # no urgent low comes this way
+    axe_check(phone)
+    dexcom.get_by_role("button", name="Connect your Dexcom account").click()
+    expect(phone.get_by_role("heading", name="Sign in to Dexcom")).to_be_visible(timeout=15_000)
+    assert platform.dexcom is not None and phone.url.startswith(f"{platform.dexcom.url}/v3/oauth2/login?")
+    phone.get_by_label("Email").fill("riley@example.com")
+    phone.get_by_role("button", name="Allow").click()
+    dexcom = phone.get_by_role("region", name="Your Dexcom glucose monitor")
+    expect(dexcom.get_by_role("status")).to_have_text(
+        re.compile("Your Dexcom account is connected"), timeout=20_000
+    )
+    assert phone.url.endswith("#/readings") and "code=" not in phone.url
+    screenshot(phone, "dexcom-connected")
+    axe_check(phone)
+    dexcom.get_by_role("button", name="Disconnect Dexcom").click()
+    expect(dexcom.get_by_role("status")).to_have_text("Your Dexcom account is disconnected.")

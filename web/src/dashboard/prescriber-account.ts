@@ -6,45 +6,21 @@
 import { LitElement, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ApiError, type Api } from "../shared/api.ts";
+import { type CameBack, cameBack, leaveForSignIn, takeAwaySignIn } from "../shared/away-sign-in.ts";
 import { viewStyles } from "./ui.ts";
 import { saidOf } from "./words.ts";
 
 const ACCOUNT = "/v1/prescriptions/prescriber-account";
-// The sign-in under way (its state, and the route to come back to); then what Photon sent back,
-// kept only until the API has it. Session storage: this tab's, gone with it.
-const UNDER_WAY = "prescriber-sign-in";
-const CAME_BACK = "prescriber-sign-in.back";
+const SIGN_IN = "prescriber"; // the away sign-in's name (shared/away-sign-in.ts)
 
 interface Account {
   linked: boolean;
   linked_at: string | null;
 }
 
-interface CameBack {
-  state: string;
-  code: string;
-  error: string;
-}
-
-/**
- * On page load, before the clinic's own sign-in reads the address bar: Photon's answer (a code and
- * the state of the sign-in this tab began) taken out of it, kept for the account panel, and the
- * route the provider left from put back. Cognito's own answers, with their own states, are left be.
- */
+/** On page load, before the clinic's own sign-in reads the address bar: Photon's answer. */
 export function takePrescriberSignIn(): void {
-  const query = new URLSearchParams(window.location.search);
-  const pending = window.sessionStorage.getItem(UNDER_WAY);
-  if (!pending || !query.has("state")) return;
-  const { state, route } = JSON.parse(pending) as { state: string; route: string };
-  if (query.get("state") !== state) return;
-  window.sessionStorage.removeItem(UNDER_WAY);
-  const back: CameBack = {
-    state,
-    code: query.get("code") ?? "",
-    error: query.get("error_description") ?? query.get("error") ?? "",
-  };
-  window.sessionStorage.setItem(CAME_BACK, JSON.stringify(back));
-  window.history.replaceState(null, "", window.location.pathname + route);
+  takeAwaySignIn(SIGN_IN);
 }
 
 @customElement("prescriber-account")
@@ -65,10 +41,9 @@ export class PrescriberAccountPanel extends LitElement {
 
   private async load(): Promise<void> {
     try {
-      const back = window.sessionStorage.getItem(CAME_BACK);
+      const back = cameBack(SIGN_IN);
       if (back) {
-        window.sessionStorage.removeItem(CAME_BACK);
-        await this.finish(JSON.parse(back) as CameBack);
+        await this.finish(back);
       } else {
         this.account = await this.api.get<Account>(ACCOUNT);
       }
@@ -99,8 +74,7 @@ export class PrescriberAccountPanel extends LitElement {
     this.error = "";
     try {
       const started = await this.api.post<{ authorize_url: string; state: string }>(`${ACCOUNT}/sign-in`);
-      window.sessionStorage.setItem(UNDER_WAY, JSON.stringify({ state: started.state, route: window.location.hash }));
-      window.location.assign(started.authorize_url);
+      leaveForSignIn(SIGN_IN, started.state, started.authorize_url);
     } catch (error) {
       this.error = saidOf(error);
       this.busy = false;

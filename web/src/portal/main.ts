@@ -56,7 +56,7 @@ import "./check-in-screen.ts";
 import "./details-screen.ts";
 import "./ended-screen.ts";
 import "./health-screen.ts";
-import "./readings-screen.ts";
+import { takeDexcomSignIn } from "./readings-screen.ts";
 import "./find-time.ts";
 import "./join-screen.ts";
 import { type Route, parseRoute, routeTitle } from "./router.ts";
@@ -118,6 +118,7 @@ export class PatientPortal extends LitElement {
     try {
       this.config = await loadConfig("config.json");
       const here = new URL(".", window.location.href).toString();
+      takeDexcomSignIn(); // Dexcom's answer leaves the address bar before Cognito's code is looked for
       this.session = new SignInSession("patients", this.config.auth.patients, here);
       this.api = new Api(
         this.config.apiBase,

@@ -5,6 +5,7 @@
 // the reading: telehealth/domain/blood_pressure.py).
 import { html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
+import { cameBack, leaveForSignIn, takeAwaySignIn } from "../shared/away-sign-in.ts";
 import { PortalScreen } from "./screen.ts";
 
 interface Reading {
@@ -60,6 +61,21 @@ export function typedPoint(kind: "blood-pressure" | "body-weight", values: Recor
   };
 }
 
+const DEXCOM = "/v1/me/dexcom";
+const DEXCOM_SIGN_IN = "dexcom"; // the away sign-in's name (shared/away-sign-in.ts)
+
+interface DexcomAccount {
+  linked: boolean;
+  linked_at: string | null;
+  polled_through: string | null;
+  needs_relink: boolean;
+}
+
+/** On the portal's load, before the clinic's own sign-in reads the address bar: Dexcom's answer. */
+export function takeDexcomSignIn(): void {
+  takeAwaySignIn(DEXCOM_SIGN_IN);
+}
+
 @customElement("portal-readings")
 export class ReadingsScreen extends PortalScreen {
   @state() private found: MyReadings | null = null;
@@ -69,6 +85,8 @@ export class ReadingsScreen extends PortalScreen {
   @state() private symptoms = false;
   @state() private sending = false;
   @state() private said = "";
+  @state() private dexcom: DexcomAccount | null = null;
+  @state() private dexcomSaid = "";
 
   override connectedCallback(): void {
     super.connectedCallback();
@@ -79,6 +97,46 @@ export class ReadingsScreen extends PortalScreen {
     try {
       this.found = await this.ctx.api.get<MyReadings>(PATH);
       this.advice = this.advice ?? this.found.advice;
+      if (this.found.enrolment) await this.loadDexcom();
+    } catch (error) {
+      void this.fail(error);
+    }
+  }
+
+  private async loadDexcom(): Promise<void> {
+    const back = cameBack(DEXCOM_SIGN_IN);
+    if (back === null) {
+      this.dexcom = await this.ctx.api.get<DexcomAccount>(DEXCOM);
+      return;
+    }
+    if (back.error || !back.code) {
+      this.dexcomSaid = "Dexcom did not connect your account. Please try again.";
+      this.dexcom = await this.ctx.api.get<DexcomAccount>(DEXCOM);
+      return;
+    }
+    try {
+      this.dexcom = await this.ctx.api.put<DexcomAccount>(DEXCOM, { state: back.state, code: back.code });
+      this.dexcomSaid = "Your Dexcom account is connected. Its readings reach your care team from now on.";
+    } catch (error) {
+      void this.fail(error);
+      this.dexcom = await this.ctx.api.get<DexcomAccount>(DEXCOM);
+    }
+  }
+
+  private async connectDexcom(): Promise<void> {
+    try {
+      const started = await this.ctx.api.post<{ authorize_url: string; state: string }>(`${DEXCOM}/sign-in`);
+      leaveForSignIn(DEXCOM_SIGN_IN, started.state, started.authorize_url);
+    } catch (error) {
+      void this.fail(error);
+    }
+  }
+
+  private async disconnectDexcom(): Promise<void> {
+    try {
+      await this.ctx.api.delete<null>(DEXCOM);
+      this.dexcom = { linked: false, linked_at: null, polled_through: null, needs_relink: false };
+      this.dexcomSaid = "Your Dexcom account is disconnected.";
     } catch (error) {
       void this.fail(error);
     }
@@ -119,8 +177,23 @@ export class ReadingsScreen extends PortalScreen {
         ? html`<p role="status">Loading your readings…</p>`
         : found.enrolment === null
           ? html`<p>Your care team has not added you to remote monitoring. Ask them at your next visit.</p>`
-          : html`${this.renderAdvice()} ${this.renderForm(found)} ${this.renderReadings(found)}`}
+          : html`${this.renderAdvice()} ${this.renderForm(found)} ${this.renderReadings(found)} ${this.renderDexcom()}`}
     `;
+  }
+
+  private renderDexcom() {
+    const account = this.dexcom;
+    if (account === null) return nothing;
+    return html`<section class="card" aria-labelledby="dexcom">
+      <h2 id="dexcom">Your Dexcom glucose monitor</h2>
+      <p id="dexcom-said" role="status">${this.dexcomSaid}</p>
+      ${account.linked && !account.needs_relink
+        ? html`<p>Connected. Your care team reads your glucose readings from Dexcom${account.polled_through ? html`, up to ${new Date(account.polled_through).toLocaleString(undefined, { timeZone: this.ctx.zone, dateStyle: "medium", timeStyle: "short" })}` : nothing}.</p>
+            <button class="secondary" @click=${() => this.disconnectDexcom()}>Disconnect Dexcom</button>`
+        : html`<p>${account.needs_relink ? "Dexcom stopped sharing your readings: connect again." : "Share your Dexcom readings with your care team: you sign in at Dexcom and come back here."}</p>
+            <button @click=${() => this.connectDexcom()}>Connect your Dexcom account</button>`}
+      <p class="muted">Dexcom's readings reach the clinic hours after you take them, so your care team cannot warn you of a low as it happens. Follow your care plan for a low you feel now.</p>
+    </section>`;
   }
 
   private renderAdvice() {

@@ -14,6 +14,8 @@ episodes and the alerts they raised.
 | the patient's consent (billing) | RPM#<patient id> | CONSENT | |
 | who bills, from a day on | RPM#<patient id> | BILLER#<date> | |
 | treatment-management time | RPM#<patient id> | TIME#<date>#<entry id> | |
+| the patient's Dexcom account (token sealed) | RPM#<patient id> | DEXCOM | RPM_DEXCOM / <patient id> |
+| a Dexcom sign-in under way (ten minutes; expires) | DEXCOM_LINK#<state> | PENDING | |
 
 A patient's monitoring is one partition of its own: the rules read the last fortnight's readings
 with one query of it (in time order, by the sort key), the panel reads each enrolled patient's
@@ -32,6 +34,7 @@ from typing import Any
 from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.scheduling_store import patient_from, profile_from
 from telehealth.adapters.table_store import TableStore
+from telehealth.application.dexcom import DexcomAccount
 from telehealth.domain.cgm import TARGETS, targets_name
 from telehealth.domain.monitoring import Alert, Device, DeviceKind, Enrolment, Program
 from telehealth.domain.monitoring_alerts import Episode, Escalation, Tier
@@ -43,6 +46,7 @@ from telehealth.fhir.projection import PatientProfile
 from telehealth.ports import OutboxEntry, StaleWriteError
 
 PANEL = "RPM_PANEL"
+DEXCOM_LINKED = "RPM_DEXCOM"  # gsi1: the accounts the poller reads
 BATCH_KEPT = timedelta(days=5)  # past the work queue's four days: a retry always finds its mark
 
 
@@ -84,6 +88,16 @@ def _reading(p: Mapping[str, Any]) -> Reading:
         effective=datetime.fromisoformat(str(p["effective"])),
         identifier=str(p["identifier"]),
         provenance=Provenance(p["provenance"]),
+    )
+
+
+def _dexcom_account(p: Mapping[str, Any]) -> DexcomAccount:
+    return DexcomAccount(
+        patient_id=str(p["pk"]).removeprefix("RPM#"),
+        sealed=str(p["sealed"]),
+        linked_at=from_stamp(str(p["linked_at"])),
+        polled_through=from_stamp(str(p["polled_through"])) if p.get("polled_through") else None,
+        needs_relink=bool(p.get("needs_relink", False)),
     )
 
 
@@ -299,6 +313,69 @@ class DynamoMonitoringStore(TableStore):
         )
         items = page.get("Items", [])
         return datetime.fromisoformat(items[0]["effective"]["S"]) if items else None
+
+    # --- a patient's Dexcom account ----------------------------------------------------------------
+
+    def begin_dexcom_link(self, state: str, patient_id: str, expires_at: datetime) -> None:
+        item = {
+            "pk": f"DEXCOM_LINK#{state}",
+            "sk": "PENDING",
+            "patient_id": patient_id,
+            "expires_at": stamp(expires_at),
+            "ttl": int(expires_at.timestamp()) + 3600,
+        }
+        self._client.put_item(TableName=self.table, Item=self._item(item))
+
+    def take_dexcom_link(self, state: str) -> tuple[str, datetime] | None:
+        """The pending sign-in, taken once (deleted as it is read)."""
+        gone = self._client.delete_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"DEXCOM_LINK#{state}"}, "sk": {"S": "PENDING"}},
+            ReturnValues="ALL_OLD",
+        ).get("Attributes")
+        if not gone:
+            return None
+        plain = self._plain(gone)
+        return str(plain["patient_id"]), from_stamp(str(plain["expires_at"]))
+
+    def dexcom_account(self, patient_id: str) -> DexcomAccount | None:
+        found = self._get(_pk(patient_id), "DEXCOM")
+        return _dexcom_account(found) if found else None
+
+    def dexcom_accounts(self) -> list[DexcomAccount]:
+        return [
+            _dexcom_account(p)
+            for p in self._query(
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": DEXCOM_LINKED}},
+            )
+        ]
+
+    def save_dexcom_account(
+        self, account: DexcomAccount, outbox: list[OutboxEntry], *, replacing: str | None = None
+    ) -> None:
+        item = {
+            "pk": _pk(account.patient_id),
+            "sk": "DEXCOM",
+            "sealed": account.sealed,
+            "linked_at": stamp(account.linked_at),
+            "polled_through": stamp(account.polled_through) if account.polled_through else None,
+            "needs_relink": account.needs_relink,
+            "gsi1pk": DEXCOM_LINKED,
+            "gsi1sk": account.patient_id,
+        }
+        put: dict[str, Any] = {"TableName": self.table, "Item": self._item(item)}
+        if replacing is not None:
+            put["ConditionExpression"] = "sealed = :replacing"
+            put["ExpressionAttributeValues"] = {":replacing": {"S": replacing}}
+        self._commit([{"Put": put}], outbox, None, StaleWriteError("the account was linked again meanwhile"))
+
+    def forget_dexcom_account(self, patient_id: str, outbox: list[OutboxEntry]) -> None:
+        delete = {
+            "Delete": {"TableName": self.table, "Key": self._item({"pk": _pk(patient_id), "sk": "DEXCOM"})}
+        }
+        self._commit([delete], outbox, None, StaleWriteError())
 
     # --- the billing ledger ------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ APPOINTMENT_SYSTEM = "urn:telehealth:appointment"
 
 # Derived ids: `user-<sub>` (36 characters) and `client-<client id>` stay within FHIR's 64.
 USER_PREFIX, CLIENT_PREFIX, WORKER_PREFIX = "user-", "client-", "media-worker-"
+POLLER_PREFIX = "poller-"  # the platform's pollers of device clouds (`dexcom`)
 MAX_ENTITIES = 500  # per AuditEvent: ~40 KB, far below an outbox item's 400 KB
 
 
@@ -117,6 +118,11 @@ def worker_agent(name: str) -> str:
     return f"Device/{WORKER_PREFIX}{name}"
 
 
+def poller_agent(name: str) -> str:
+    """One of the platform's pollers of a device maker's cloud (`dexcom`)."""
+    return f"Device/{POLLER_PREFIX}{name}"
+
+
 def agent_resource(reference: str) -> dict[str, Any] | None:
     """The Practitioner or Device an agent reference names, where the platform derives it from
     the reference alone; None for agents projected from a record of their own (patients,
@@ -135,7 +141,7 @@ def agent_resource(reference: str) -> dict[str, Any] | None:
     if kind == "Device" and resource_id.startswith(CLIENT_PREFIX):
         client_id = resource_id.removeprefix(CLIENT_PREFIX)
         return _device(resource_id, f"health-system client {client_id}", MACHINE_CLIENT_SYSTEM, client_id)
-    if kind == "Device" and resource_id.startswith(WORKER_PREFIX):
+    if kind == "Device" and resource_id.startswith((WORKER_PREFIX, POLLER_PREFIX)):
         return _device(resource_id, f"telehealth {resource_id}", None, None)
     return None
 
