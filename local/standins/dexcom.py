@@ -223,16 +223,6 @@ def _floor(moment: datetime) -> datetime:
 class _Handler(JsonRequestHandler):
     cloud: DexcomStandIn
 
-    def _page(self, status: int, text: str, location: str = "") -> None:
-        body = text.encode()
-        self.send_response(status)
-        if location:
-            self.send_header("Location", location)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         path, _, raw = self.path.partition("?")
         query = dict(urllib.parse.parse_qsl(raw))

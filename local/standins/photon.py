@@ -549,16 +549,6 @@ class PhotonStandIn:
 class _Handler(JsonRequestHandler):
     network: PhotonStandIn
 
-    def _page(self, status: int, text: str, location: str = "") -> None:
-        body = text.encode()
-        self.send_response(status)
-        if location:
-            self.send_header("Location", location)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         path, _, query = self.path.partition("?")
         if path != "/authorize":
