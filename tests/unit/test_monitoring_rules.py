@@ -410,6 +410,14 @@ def test_news2_takes_the_set_measured_together_and_scale_2_where_set() -> None:
     assert [(a.rule, a.tier) for a in found.raised] == [("news2", Tier.INFORMATION)]
     on_scale_1 = evaluate(Enrolment("p2", Program.COPD, NOW), now, earlier + now, {})
     assert on_scale_1.notes["news2"].startswith("NEWS2 6 (urgent)")
+    # Supplemental oxygen at home, as the clinician records it: scored (2), and no longer missing.
+    assert "air or oxygen" in found.notes["news2"]
+    on_oxygen = evaluate(
+        Enrolment("p3", Program.COPD, NOW, spo2_scale=SpO2Scale.TWO, on_oxygen=True), now, earlier + now, {}
+    )
+    assert (
+        on_oxygen.notes["news2"].startswith("NEWS2 5 (") and "air or oxygen" not in on_oxygen.notes["news2"]
+    )
 
 
 def test_an_urgent_alert_nobody_acknowledges_goes_to_each_person_named_in_turn() -> None:

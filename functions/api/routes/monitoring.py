@@ -118,6 +118,7 @@ class EnrolmentOut(_Model):
     program: Program
     enrolled_at: datetime
     spo2_scale: Literal["1", "2"]
+    on_oxygen: bool | None
     glucose_targets: Literal["most-adults", "older-or-high-risk"]
 
 
@@ -125,6 +126,10 @@ class EnrolmentIn(_Model):
     program: Program
     spo2_scale: Literal["1", "2"] = Field(
         "1", description="2 only for hypercapnic respiratory failure, which a clinician decides"
+    )
+    on_oxygen: bool | None = Field(
+        None,
+        description="NEWS2's air or oxygen: the patient is on supplemental oxygen at home (null: unknown)",
     )
     glucose_targets: Literal["most-adults", "older-or-high-risk"] = "most-adults"
 
@@ -183,6 +188,7 @@ def _enrolment_out(e: Any) -> EnrolmentOut:
         program=e.program.value,
         enrolled_at=e.enrolled_at,
         spo2_scale=e.spo2_scale.value,
+        on_oxygen=e.on_oxygen,
         glucose_targets=targets_name(e.glucose_targets),  # type: ignore[arg-type]
     )
 
@@ -447,6 +453,7 @@ def enrol(patient_id: PatientId, enrolment: EnrolmentIn) -> EnrolmentOut:
         patient_id,
         program=Programs(enrolment.program),
         spo2_scale=SpO2Scale(enrolment.spo2_scale),
+        on_oxygen=enrolment.on_oxygen,
         glucose_targets=enrolment.glucose_targets,
     )
     return _enrolment_out(found)

@@ -241,6 +241,7 @@ export class CarePatient extends LitElement {
       await this.api.put(this.path("enrolment"), {
         program: value("program"),
         spo2_scale: value("spo2_scale"),
+        on_oxygen: value("on_oxygen") === "" ? null : value("on_oxygen") === "yes",
         glucose_targets: value("glucose_targets"),
       });
       this.said = "The program's settings are saved: they apply from the next reading.";
@@ -259,6 +260,11 @@ export class CarePatient extends LitElement {
       <label>NEWS2 oxygen saturation scale <select name="spo2_scale">
         <option value="1" ?selected=${enrolment.spo2_scale === "1"}>Scale 1 (most patients)</option>
         <option value="2" ?selected=${enrolment.spo2_scale === "2"}>Scale 2: hypercapnic respiratory failure, target 88 to 92%</option>
+      </select></label>
+      <label>On supplemental oxygen at home (NEWS2's air or oxygen) <select name="on_oxygen">
+        <option value="" ?selected=${enrolment.on_oxygen === null}>Not known (NEWS2 is partial)</option>
+        <option value="no" ?selected=${enrolment.on_oxygen === false}>No: breathes air</option>
+        <option value="yes" ?selected=${enrolment.on_oxygen === true}>Yes: supplemental oxygen</option>
       </select></label>
       <label>Glucose targets <select name="glucose_targets">
         <option value="most-adults" ?selected=${enrolment.glucose_targets === "most-adults"}>Most adults (70 to 180 mg/dL over 70% of the time)</option>

@@ -23,6 +23,7 @@ export interface Enrolment {
   program: "hypertension" | "diabetes" | "heart-failure" | "copd";
   enrolled_at: string;
   spo2_scale: "1" | "2";
+  on_oxygen: boolean | null;
   glucose_targets: "most-adults" | "older-or-high-risk";
 }
 

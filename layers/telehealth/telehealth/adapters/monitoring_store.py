@@ -64,6 +64,7 @@ def _enrolment(p: Mapping[str, Any]) -> Enrolment:
         program=Program(p["program"]),
         enrolled_at=from_stamp(str(p["enrolled_at"])),
         spo2_scale=SpO2Scale(p["spo2_scale"]),
+        on_oxygen=bool(p["on_oxygen"]) if p.get("on_oxygen") is not None else None,
         glucose_targets=TARGETS[str(p["glucose_targets"])],
         enrolled_by=str(p["enrolled_by"]) if "enrolled_by" in p else None,
     )
@@ -157,6 +158,7 @@ class DynamoMonitoringStore(TableStore):
             "program": enrolment.program.value,
             "enrolled_at": stamp(enrolment.enrolled_at),
             "spo2_scale": enrolment.spo2_scale.value,
+            "on_oxygen": enrolment.on_oxygen,
             "glucose_targets": targets_name(enrolment.glucose_targets),
             "enrolled_by": enrolment.enrolled_by,
             "gsi1pk": PANEL,

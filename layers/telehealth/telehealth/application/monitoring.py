@@ -379,6 +379,7 @@ class RemoteMonitoring:
         *,
         program: Program,
         spo2_scale: SpO2Scale = SpO2Scale.ONE,
+        on_oxygen: bool | None = None,
         glucose_targets: str = "most-adults",
     ) -> Enrolment:
         """Enrol a patient in a program, or change it (its rules from the next reading on): their
@@ -393,6 +394,7 @@ class RemoteMonitoring:
             program=program,
             enrolled_at=kept.enrolled_at if kept else now,
             spo2_scale=spo2_scale,
+            on_oxygen=on_oxygen,
             glucose_targets=TARGETS[glucose_targets],
             enrolled_by=caller.subject,
         )

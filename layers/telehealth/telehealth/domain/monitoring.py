@@ -11,7 +11,7 @@ Pure: no I/O; the readings and episodes come from the caller.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -146,6 +146,9 @@ class Enrolment:
     enrolled_at: datetime
     # SpO2 scale 2 where a clinician sets it (hypercapnic respiratory failure): never by default.
     spo2_scale: SpO2Scale = SpO2Scale.ONE
+    # NEWS2's "air or oxygen": whether the patient breathes supplemental oxygen at home, as a
+    # clinician records it (None: not known, and NEWS2 is partial without it).
+    on_oxygen: bool | None = None
     # The consensus's targets for most adults, or for older and high-risk patients.
     glucose_targets: Targets = MOST_ADULTS
     enrolled_by: str | None = None  # the clinician's user
@@ -191,7 +194,8 @@ def evaluate(
             tier = cgm_tier(misses)
             notes[rule] = "; ".join(name for name, _ in misses) or "every target met"
         elif rule is Rule.NEWS2:
-            score = news2(vitals_at(recent, latest), enrolment.spo2_scale)
+            vitals = replace(vitals_at(recent, latest), on_oxygen=enrolment.on_oxygen)
+            score = news2(vitals, enrolment.spo2_scale)
             tier = news2_tier(score.response)
             missing = f"; partial, without {', '.join(score.missing)}" if score.partial else ""
             notes[rule] = f"NEWS2 {score.total} ({score.response.value}){missing}"
