@@ -308,6 +308,7 @@ def test_who_may_do_what_and_a_tenant_without_monitoring_has_none_of_it(
     riverside_client = machine_token(platform, "telehealth/appointments.read")
     for token, method, path in (
         (riverside_patient, "GET", "/v1/me/readings"),
+        (riverside_patient, "POST", "/v1/me/dexcom/sign-in"),
         (riverside_provider, "GET", "/v1/monitoring/panel"),
         (riverside_client, "POST", DEVICE_READINGS),
     ):
