@@ -558,11 +558,11 @@ def dexcom_poller() -> DexcomPoller:
 @cache
 def alert_escalation() -> UrgentAlertEscalation:
     """The escalation timer's step: the monitoring store, the clinic's settings, and a pager that
-    e-mails the provider named next."""
+    e-mails the provider named next at their profile's address for pages."""
     from telehealth.adapters.monitoring_store import DynamoMonitoringStore
     from telehealth.adapters.notifier import SesSnsNotifier
-    from telehealth.adapters.pager import WorkforceEmailPager
+    from telehealth.adapters.pager import ProviderEmailPager
     from telehealth.application.monitoring import UrgentAlertEscalation
 
-    pager = WorkforceEmailPager(scheduling_store(), SesSnsNotifier())
+    pager = ProviderEmailPager(scheduling_store(), SesSnsNotifier())
     return UrgentAlertEscalation(DynamoMonitoringStore(), lambda: clinic_settings().settings(), pager, now)

@@ -29,6 +29,7 @@ FHIR_WRITE_ACTIONS = ("healthlake:CreateResource", "healthlake:UpdateResource", 
 # the first are GETs of the store's opaque `next` links.
 FHIR_PROJECT_ACTIONS = (
     *FHIR_WRITE_ACTIONS,
+    "healthlake:ProcessBundle",  # readings' summaries, written in batch bundles
     "healthlake:SearchWithPost",
     "healthlake:SearchWithGet",
     "healthlake:GetCapabilities",

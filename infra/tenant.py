@@ -242,8 +242,6 @@ class TenantStack(Stack):
                         if k != topology.VISIT_LIFECYCLE.key
                     ),
                 ),
-                # A provider's e-mail, to page them (ListUsers filters by `sub`), on the workforce pool.
-                "workforce:read-email": allow(("cognito-idp:ListUsers",), [identity.workforce.user_pool_arn]),
                 # The visit reconciler: which executions run, what became of one, start another.
                 "workflow:reconcile": lambda fn: (
                     lifecycle.grant_start_execution(fn),

@@ -632,15 +632,15 @@ DEXCOM_POLL = Function(
 )
 
 # The alert-escalation state machine's step: hands an urgent alert nobody acknowledged on to the
-# next provider the clinic's settings name, and pages them (an e-mail to their workforce sign-in's
-# address, read from the pool when needed).
+# next provider the clinic's settings name, and pages them (an e-mail to the address for pages their
+# profile names).
 ALERT_ESCALATION = Function(
     key="alert-escalation",
     handler="functions.workflow.alert_escalation.lambda_handler",
     invocation=Invocation.WORKFLOW,
     description="Hands an unacknowledged urgent monitoring alert on to the next provider the clinic names",
     feature="rpm",
-    grants=("table:write", "key:use", "notify:send", "workforce:read-email"),
+    grants=("table:write", "key:use", "notify:send"),
 )
 
 # Every hour: patients whose devices have sent nothing for days get an alert of their own (a

@@ -271,7 +271,14 @@ def seed_tenant(
         user = users[seed.local_part]
         provider_id = seed.provider_id
         profile = projection.PractitionerProfile(
-            provider_id, user.given_name, user.family_name, seed.specialty, seed.languages, seed.zone
+            provider_id,
+            user.given_name,
+            user.family_name,
+            seed.specialty,
+            seed.languages,
+            seed.zone,
+            # Pages go to their sign-in address here (synthetic, delivered to the local SES).
+            page_email=email_of(user, tenant.tenant.id),
         )
         hours = Availability(
             provider_id,

@@ -3,6 +3,7 @@ whether to look again and when (an instant; the machine's Wait state waits for i
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,9 +18,17 @@ tracer = tracer_for("alert-escalation")
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    from telehealth.fhir.projection import instant
-
     step = alert_escalation().step(str(event["patient_id"]), str(event["alert_id"]))
     # Ids and a level only: whom it went to is the alert's (the table's), not the history's.
     logger.info("escalation step", extra={"alert_id": event["alert_id"], "handed_on": step.to is not None})
-    return {"done": step.next_at is None, "next_at": instant(step.next_at) if step.next_at else ""}
+    if step.next_at is None:
+        return {"done": True, "next_at": ""}
+    return {"done": False, "next_at": wake_at(step.next_at)}
+
+
+def wake_at(moment: datetime) -> str:
+    """The Wait state's instant, to the second: rounded up, never down, or the machine would wake
+    before the turn is due and spin through steps that hand nothing on."""
+    from telehealth.fhir.projection import instant
+
+    return instant(moment.replace(microsecond=0) + timedelta(seconds=1 if moment.microsecond else 0))

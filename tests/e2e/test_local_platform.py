@@ -82,24 +82,31 @@ def test_every_table_bus_rule_queue_state_machine_and_function_of_the_stacks_run
 
 def test_local_rules_carry_the_same_patterns_targets_and_dlqs_as_the_stacks(platform: LocalPlatform) -> None:
     events = platform.client("events")
-    for spec in topology.RULES:
-        kwargs = (
-            {"EventBusName": topology.TENANT_BUS.name(RIVERSIDE)}
-            if spec.bus is topology.BusKind.TENANT
-            else {}
-        )
-        rule = events.describe_rule(Name=spec.name(RIVERSIDE), **kwargs)
-        if spec.event_pattern:
-            assert json.loads(rule["EventPattern"]) == spec.event_pattern
-        else:
-            assert rule["ScheduleExpression"] == spec.schedule
-        (target,) = events.list_targets_by_rule(Rule=spec.name(RIVERSIDE), **kwargs)["Targets"]
-        if isinstance(spec.target, topology.ContainerTask):
-            assert target["Arn"].endswith(f":cluster/{spec.target.cluster_name(RIVERSIDE)}")
-            assert target["EcsParameters"]["TaskDefinitionArn"].endswith(f"/{spec.target.name(RIVERSIDE)}")
-        else:
-            assert target["Arn"].endswith(f":function:{spec.target.name(RIVERSIDE)}")
-        assert target["DeadLetterConfig"]["Arn"].endswith(f":{spec.dlq.name(RIVERSIDE)}")
+    for tenant in platform.settings.tenants:  # each tenant's rules: a feature it has off, none
+        for spec in topology.rules_for(tenant):
+            kwargs = (
+                {"EventBusName": topology.TENANT_BUS.name(tenant.id)}
+                if spec.bus is topology.BusKind.TENANT
+                else {}
+            )
+            rule = events.describe_rule(Name=spec.name(tenant.id), **kwargs)
+            if spec.event_pattern:
+                assert json.loads(rule["EventPattern"]) == spec.event_pattern
+            else:
+                assert rule["ScheduleExpression"] == spec.schedule
+            (target,) = events.list_targets_by_rule(Rule=spec.name(tenant.id), **kwargs)["Targets"]
+            if isinstance(spec.target, topology.ContainerTask):
+                assert target["Arn"].endswith(f":cluster/{spec.target.cluster_name(tenant.id)}")
+                assert target["EcsParameters"]["TaskDefinitionArn"].endswith(
+                    f"/{spec.target.name(tenant.id)}"
+                )
+            else:
+                assert target["Arn"].endswith(f":function:{spec.target.name(tenant.id)}")
+            assert target["DeadLetterConfig"]["Arn"].endswith(f":{spec.dlq.name(tenant.id)}")
+        absent = [r for r in topology.RULES if r not in topology.rules_for(tenant)]
+        for spec in absent:
+            with pytest.raises(events.exceptions.ResourceNotFoundException):
+                events.describe_rule(Name=spec.name(tenant.id))
     forward = events.describe_rule(Name=topology.chime_forwarding_rule_name(RIVERSIDE))
     assert json.loads(forward["EventPattern"]) == topology.chime_forwarding_pattern(RIVERSIDE)
 

@@ -337,6 +337,18 @@ def test_an_urgent_alert_nobody_acknowledges_goes_to_the_provider_the_clinic_nam
         {"alert_escalation": named, "version": settings["version"]},
     )
     assert refused.status == 400 and "dr-nobody" in refused.json()["detail"], refused.body
+    # ... and so is a provider whose profile has no address for pages.
+    record = call(gateway, "GET", f"{BASE}/v1/admin/providers/dr-williams", admin).json()
+    body = {k: v for k, v in record.items() if k != "provider_id"} | {"page_email": None}
+    assert call(gateway, "PUT", f"{BASE}/v1/admin/providers/dr-williams", admin, body).status == 200
+    unpaged = call(
+        gateway,
+        "PUT",
+        f"{BASE}/v1/admin/settings",
+        admin,
+        {"alert_escalation": {"after_minutes": 1, "to": ["dr-williams"]}, "version": settings["version"]},
+    )
+    assert unpaged.status == 400 and "no address for pages" in unpaged.json()["detail"], unpaged.body
     escalation = {"after_minutes": 1, "to": ["dr-lindqvist", "dr-okafor"]}
     changed = call(
         gateway,
@@ -407,6 +419,8 @@ def test_an_urgent_alert_nobody_acknowledges_goes_to_the_provider_the_clinic_nam
             f"{machine.replace(':stateMachine:', ':execution:')}:{alert['alert_id']}"
         )
         assert execution.status == "RUNNING"
+        # A step per turn, not a spin: the Wait state's instant is never before the turn is due.
+        assert platform.dispatcher.completions["telehealth-desert-clinic-alert-escalation"] <= 8
         assert json.loads(execution.execution_input) == {
             "alert_id": alert["alert_id"],
             "patient_id": patient_id,

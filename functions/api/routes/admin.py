@@ -355,6 +355,9 @@ class ProviderIn(_Model):
     ]
     zone: Annotated[str, Field(max_length=64, description="IANA zone the provider's hours are in")]
     user_sub: Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$", description="Their workforce user's sub")]
+    page_email: Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = Field(
+        None, description="Where the clinic pages them: an urgent monitoring alert handed on to them"
+    )
     licenses: Annotated[list[LicenseIn], Field(max_length=MAX_CREDENTIALS)]
     version: int = Field(ge=0, description="The version read; 0 adds a provider")
 
@@ -373,6 +376,7 @@ def _profile_fields(p: PractitionerProfile) -> dict[str, Any]:
         "languages": list(p.languages),
         "zone": p.zone,
         "version": p.version,
+        "page_email": p.page_email,
     }
 
 
@@ -406,6 +410,7 @@ class ListedProviderOut(_Model):
         "privilege valid today there (USPS codes)"
     )
     version: int = Field(description="The profile's version (send it with a change)")
+    page_email: str | None = Field(None, description="Where the clinic pages them")
 
 
 class ProviderPage(_Model):
@@ -464,6 +469,7 @@ def put_provider(provider_id: ProviderId, request: ProviderIn) -> Response[Provi
         request.specialty,
         tuple(request.languages),
         request.zone,
+        page_email=request.page_email,
     )
     record = context.clinic_admin().put_provider(
         context.caller(router), profile, licenses, request.user_sub, request.version

@@ -114,6 +114,7 @@ export class AdminProviders extends AdminView {
       languages: fieldValue(form, "languages").split(/[\s,]+/).filter(Boolean),
       zone: fieldValue(form, "zone"),
       user_sub: fieldValue(form, "user_sub"),
+      page_email: fieldValue(form, "page_email").trim() || null,
       licenses: p.licenses.map((l) => ({ ...l, compact: l.compact || null })),
       version: p.version,
     };
@@ -179,6 +180,7 @@ export class AdminProviders extends AdminView {
       <label>Languages (codes, comma separated) <input name="languages" .value=${p.languages.join(", ")}></label>
       <label>Time zone <input name="zone" required placeholder="America/Denver" .value=${p.zone}></label>
       <label>Workforce user id (sub) <input name="user_sub" required .value=${p.user_sub}></label>
+      <label>Work e-mail for urgent pages <input name="page_email" type="email" .value=${p.page_email ?? ""}></label>
       <fieldset>
         <legend>Licences and compact privileges</legend>
         ${p.licenses.length === 0 ? html`<p>No licences: the provider cannot see patients anywhere.</p>` : nothing}

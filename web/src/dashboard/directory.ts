@@ -10,6 +10,8 @@ export interface ProviderProfile {
   languages: string[];
   zone: string;
   version: number;
+  /** Where the clinic pages them (an urgent monitoring alert handed on to them). */
+  page_email?: string | null;
 }
 
 export interface ListedProvider extends ProviderProfile {

@@ -1,11 +1,16 @@
-"""Paging a provider: an e-mail, to the address their workforce sign-in has, that says an urgent
-alert waits for them in the dashboard, and nothing of whose or why (e-mail leaves the platform's
-encryption). The address is read from the workforce user pool when needed, never kept."""
+"""Paging a provider: an e-mail to the work address their profile names (`page_email`, set by an
+admin), saying that an urgent alert waits for them in the dashboard, and nothing of whose or why
+(e-mail leaves the platform's encryption).
+
+The address is the profile's, not the workforce sign-in's: the functions run in subnets without a
+route to Cognito (a user pool with a sign-in domain takes no VPC endpoint), and a clinic's on-call
+address is often not the one its people sign in with.
+"""
 
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Protocol
 
 from telehealth.ports import Notice, Notifier, ProviderRecord
 
@@ -15,25 +20,19 @@ class Providers(Protocol):
 
 
 class PagerUnreachableError(Exception):
-    """The provider the clinic names has no workforce sign-in with an e-mail (ids only)."""
+    """The provider the clinic names has no address for pages (ids only)."""
 
 
-class WorkforceEmailPager:
-    def __init__(
-        self, providers: Providers, notifier: Notifier, *, pool_id: str | None = None, client: Any = None
-    ) -> None:
-        import boto3
-
+class ProviderEmailPager:
+    def __init__(self, providers: Providers, notifier: Notifier, dashboard: str | None = None) -> None:
         self.providers, self.notifier = providers, notifier
-        self.pool_id = pool_id or os.environ["WORKFORCE_POOL_ID"]
-        self._idp = client or boto3.client("cognito-idp")
-        self.dashboard = os.environ.get("DASHBOARD_URL", "")
+        self.dashboard = dashboard if dashboard is not None else os.environ.get("DASHBOARD_URL", "")
 
     def page(self, provider_id: str) -> None:
         record = self.providers.provider(provider_id)
-        email = self._email(record.user_sub) if record else None
-        if email is None:
-            raise PagerUnreachableError(f"provider {provider_id} has no workforce e-mail to page")
+        email = record.profile.page_email if record else None
+        if not email:
+            raise PagerUnreachableError(f"provider {provider_id} has no address for pages")
         self.notifier.send(
             Notice(
                 email=email,
@@ -45,9 +44,3 @@ class WorkforceEmailPager:
                 ),
             )
         )
-
-    def _email(self, sub: str) -> str | None:
-        # ListUsers filters on `sub` (AdminGetUser takes the user name, which is not kept here).
-        found = self._idp.list_users(UserPoolId=self.pool_id, Filter=f'sub = "{sub}"', Limit=1)["Users"]
-        attributes = {a["Name"]: a["Value"] for user in found for a in user.get("Attributes", [])}
-        return attributes.get("email")

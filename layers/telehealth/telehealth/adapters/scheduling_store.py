@@ -196,6 +196,7 @@ def profile_from(profile: Mapping[str, Any]) -> PractitionerProfile:
         languages=tuple(profile.get("languages", [])),
         zone=profile["zone"],
         version=int(profile["version"]),
+        page_email=str(profile["page_email"]) if profile.get("page_email") else None,
     )
 
 
@@ -301,6 +302,7 @@ class DynamoSchedulingStore(TableStore):
                             "languages": list(p.languages),
                             "zone": p.zone,
                             "version": p.version,
+                            "page_email": p.page_email,
                             "visit_minutes": dict(a.visit_minutes),
                             "availability": availability_json(a),
                             "user_sub": record.user_sub,

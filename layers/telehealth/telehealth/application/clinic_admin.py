@@ -101,10 +101,17 @@ class ClinicAdmin:
         after = with_changes(current, raw)
         named = [p for p in after.alert_escalation.to if p not in current.alert_escalation.to]
         if named and self.providers is not None:
-            unknown = [p for p in named if self.providers.provider(p) is None]
+            found = {p: self.providers.provider(p) for p in named}
+            unknown = [p for p, record in found.items() if record is None]
             if unknown:
                 raise SettingsError(
                     f"alert_escalation.to names no provider of the clinic: {', '.join(unknown)}"
+                )
+            unreachable = [p for p, record in found.items() if record and not record.profile.page_email]
+            if unreachable:
+                raise SettingsError(
+                    f"alert_escalation.to names providers with no address for pages: {', '.join(unreachable)}"
+                    " (add it to their profile first)"
                 )
         change = Change(
             version=version + 1,

@@ -76,6 +76,9 @@ class PractitionerProfile:
     languages: tuple[str, ...]
     zone: str
     version: int = 1
+    # Where the clinic pages them (an urgent monitoring alert handed on to them): a work address,
+    # set by an admin with the rest of the profile.
+    page_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,11 @@ def practitioner(profile: PractitionerProfile, licenses: Iterable[License]) -> d
         "communication": [
             {"coding": [{"system": "urn:ietf:bcp:47", "code": lang}]} for lang in profile.languages
         ],
+        **(
+            {"telecom": [{"system": "email", "value": profile.page_email, "use": "work"}]}
+            if profile.page_email
+            else {}
+        ),
         "qualification": [
             {
                 "identifier": [{"system": f"{STATE_LICENSE_SYSTEM}:{lic.state}", "value": lic.number}],
