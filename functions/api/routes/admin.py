@@ -410,7 +410,6 @@ class ListedProviderOut(_Model):
         "privilege valid today there (USPS codes)"
     )
     version: int = Field(description="The profile's version (send it with a change)")
-    page_email: str | None = Field(None, description="Where the clinic pages them")
 
 
 class ProviderPage(_Model):
@@ -419,7 +418,9 @@ class ProviderPage(_Model):
 
 
 def listed_out(listed: ListedProvider) -> ListedProviderOut:
-    return ListedProviderOut(**_profile_fields(listed.profile), states_today=list(listed.states_today))
+    # The directory's row, for picking a provider: their address for pages is the full record's.
+    row = {k: v for k, v in _profile_fields(listed.profile).items() if k != "page_email"}
+    return ListedProviderOut(**row, states_today=list(listed.states_today))
 
 
 @router.get(
