@@ -2385,12 +2385,17 @@ def readings_figures() -> None:
 
             datastore = platform.fhir_endpoints["desert-clinic"].rstrip("/").split("/")[-2]
 
+            from telehealth.adapters.healthlake import HealthLakeFhirStore
+
+            os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+            record = HealthLakeFhirStore(platform.fhir_endpoints["desert-clinic"], region="us-east-1")
+
             def healthlake_requests() -> dict[str, int]:
-                """What the account's stand-in was asked for the tenant's data store, by kind."""
-                with urllib.request.urlopen(  # noqa: S310 (the local stand-in)
-                    f"{platform.urls['healthlake']}/_local/requests/{datastore}", timeout=5
-                ) as answer:
-                    return dict(json.loads(answer.read()))
+                """What the account's stand-in was asked for the tenant's data store, by kind (a
+                signed request, as every request to it is)."""
+                counts = record._send("GET", f"{platform.urls['healthlake']}/_local/requests/{datastore}")
+                return {k: int(v) for k, v in counts.items()}
 
             asked_before = healthlake_requests()
             started = time.perf_counter()
@@ -2424,11 +2429,6 @@ def readings_figures() -> None:
             # An alert's latency: a repeat at crisis level (the first six minutes before) to the
             # urgent alert on the patient's page, and to its Task in the record (HealthLake's
             # stand-in, through the outbox), for ten patients one after another.
-            from telehealth.adapters.healthlake import HealthLakeFhirStore
-
-            os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-            record = HealthLakeFhirStore(platform.fhir_endpoints["desert-clinic"], region="us-east-1")
             latencies: list[float] = []
             to_task: list[float] = []
             deadline = time.monotonic() + 120
