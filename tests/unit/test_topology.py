@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 
 from infra import topology
 from infra.assets import ROOT
@@ -273,3 +274,20 @@ def test_the_only_routes_that_take_a_write_without_a_token_are_the_webhooks_each
         "payments",
         "eprescribing",
     )
+
+
+def test_every_operation_of_a_feature_says_so_in_the_document() -> None:
+    """A tenant's served document leaves out the operations of the features it has off, by their
+    `x-tenant-feature`: each operation whose route (the gateway's) belongs to a feature carries it,
+    and only those do."""
+    document = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    wrong = []
+    for path, item in document["paths"].items():
+        found = topology.match_route(re.sub(r"\{[^}]+\}", "x", path))
+        expected = found[0].feature if found else None
+        for method, operation in item.items():
+            if operation.get("x-tenant-feature") != expected:
+                wrong.append(
+                    f"{method.upper()} {path}: {operation.get('x-tenant-feature')} (route: {expected})"
+                )
+    assert not wrong, wrong

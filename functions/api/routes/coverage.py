@@ -115,7 +115,10 @@ def coverage_out(found: PatientCoverage, *, for_desk: bool = False) -> CoverageO
 
 
 @router.get(
-    "/v1/payers", summary="The insurers whose coverage the clinic can check", tags=[PAYMENTS], **answers(503)
+    "/v1/payers",
+    summary="The insurers whose coverage the clinic can check",
+    tags=[PAYMENTS],
+    **answers(503, feature="payments"),
 )
 def payers() -> PayerList:
     listed = context.insurance().payers(context.caller(router))
@@ -126,7 +129,7 @@ def payers() -> PayerList:
     "/v1/me/coverage",
     summary="Your insurance and what your insurer said of it (patients)",
     tags=[PAYMENTS],
-    **answers(404),
+    **answers(404, feature="payments"),
 )
 def my_coverage() -> CoverageOut:
     found = context.insurance().view(context.caller(router))
@@ -139,7 +142,7 @@ def my_coverage() -> CoverageOut:
     "/v1/patients/<patient_id>/coverage",
     summary="A patient's insurance and what their insurer said of it (the front desk)",
     tags=[PAYMENTS],
-    **answers(404),
+    **answers(404, feature="payments"),
 )
 def patient_coverage(patient_id: PatientId) -> CoverageOut:
     found = context.insurance().view(context.caller(router), patient_id)
@@ -154,7 +157,7 @@ def patient_coverage(patient_id: PatientId) -> CoverageOut:
     tags=[PAYMENTS],
     # A retry gets the first answer rather than recording (and checking) the insurance again.
     middlewares=[idempotent.by_record()],
-    **answers(404, 409, 422, 503, idempotent=True),
+    **answers(404, 409, 422, 503, idempotent=True, feature="payments"),
 )
 def record_patient_coverage(patient_id: PatientId, request: CoverageIn) -> CoverageOut:
     recorded = context.insurance().record(context.caller(router), _coverage(request), patient_id)
@@ -177,7 +180,7 @@ def _coverage(request: CoverageIn) -> Coverage:
     summary="Record your insurance (patients): checked with your insurer next, in the background",
     tags=[PAYMENTS],
     middlewares=[idempotent.by_record()],
-    **answers(409, 422, 503, idempotent=True),
+    **answers(409, 422, 503, idempotent=True, feature="payments"),
 )
 def record_coverage(request: CoverageIn) -> CoverageOut:
     return coverage_out(context.insurance().record(context.caller(router), _coverage(request)))

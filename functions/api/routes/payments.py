@@ -117,7 +117,7 @@ def payment_out(view: PaymentView) -> PaymentOut:
     tags=[PAYMENTS],
     # A retry is the same setup; the kept answer is sealed, as it carries the setup's secret.
     middlewares=[idempotent.by_record(sealed=("client_secret",))],
-    **answers(503, idempotent=True),
+    **answers(503, idempotent=True, feature="payments"),
 )
 def set_up_card() -> CardSetupOut:
     setup = context.billing().set_up_card(context.caller(router))
@@ -133,7 +133,7 @@ def set_up_card() -> CardSetupOut:
     "/v1/appointments/<appointment_id>/payment",
     summary="A visit's payment: what it costs and where its money stands",
     tags=[PAYMENTS],
-    **answers(404),
+    **answers(404, feature="payments"),
 )
 def visit_payment(appointment_id: AppointmentId) -> PaymentOut:
     return payment_out(context.billing().view(context.caller(router), appointment_id))
@@ -174,7 +174,7 @@ class EstimateOut(_Model):
     "/v1/appointments/<appointment_id>/estimate",
     summary="A self-pay visit's Good Faith Estimate, as issued at booking (the patient's and the desk's)",
     tags=[PAYMENTS],
-    **answers(404),
+    **answers(404, feature="payments"),
 )
 def good_faith_estimate(appointment_id: AppointmentId) -> EstimateOut:
     """404 also where none was issued: the visit is covered by insurance, or costs nothing."""
@@ -185,7 +185,7 @@ def good_faith_estimate(appointment_id: AppointmentId) -> EstimateOut:
     "/v1/estimates/preview",
     summary="Before booking: the Good Faith Estimate of a visit of this kind (self-pay patients)",
     tags=[PAYMENTS],
-    **answers(404),
+    **answers(404, feature="payments"),
 )
 def preview_estimate(
     state: Annotated[str, Query(pattern=r"^[A-Z]{2}$", description="USPS code of where the patient will be")],
@@ -230,7 +230,7 @@ def estimate_out(found: GoodFaithEstimate) -> EstimateOut:
     tags=[PAYMENTS],
     # A retry gets the first answer, not the 409 its own hold made true.
     middlewares=[idempotent.by_record()],
-    **answers(404, 409, 422, 503, idempotent=True),
+    **answers(404, 409, 422, 503, idempotent=True, feature="payments"),
 )
 def pay_with_card(appointment_id: AppointmentId, request: CardIn) -> PaymentOut:
     view = context.billing().pay_with_card(context.caller(router), appointment_id, request.setup_id)
@@ -243,7 +243,7 @@ def pay_with_card(appointment_id: AppointmentId, request: CardIn) -> PaymentOut:
     tags=[PAYMENTS],
     # A retry after a timeout is the same refund, not a second one.
     middlewares=[idempotent.by_record()],
-    **answers(404, 409, 422, 503, idempotent=True),
+    **answers(404, 409, 422, 503, idempotent=True, feature="payments"),
 )
 def refund(appointment_id: AppointmentId, request: RefundIn) -> PaymentOut:
     return payment_out(context.billing().refund(context.caller(router), appointment_id, request.amount_minor))
@@ -258,7 +258,7 @@ def refund(appointment_id: AppointmentId, request: RefundIn) -> PaymentOut:
     "from Stripe, never the event's copy, so events may come twice, late or out of order. A 5xx "
     "answer (Stripe or the table busy) has Stripe deliver it again.",
     tags=[PAYMENTS],
-    **answers(400, 409, 503),
+    **answers(400, 409, 503, feature="payments"),
 )
 def stripe_notice() -> NoticeOut:
     event = router.current_event

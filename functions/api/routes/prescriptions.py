@@ -243,7 +243,7 @@ _PRESCRIPTIONS = "/v1/appointments/<appointment_id>/prescriptions"
     f"{_PRESCRIPTIONS}/checks",
     summary="Every check on a prescription as written, with the network's alerts (nothing is sent)",
     tags=[PRESCRIPTIONS],
-    **answers(404, 409, 422, 503),
+    **answers(404, 409, 422, 503, feature="eprescribing"),
 )
 def check_prescription(appointment_id: AppointmentId, body: PrescriptionIn) -> ChecksOut:
     return checks_out(context.prescribing().screen(context.caller(router), appointment_id, _draft(body)))
@@ -258,7 +258,9 @@ def check_prescription(appointment_id: AppointmentId, body: PrescriptionIn) -> C
     "unacknowledged warning answers 422 with every finding.",
     tags=[PRESCRIPTIONS],
     middlewares=[idempotent.by_record()],
-    **answers(404, 409, 422, 428, 503, ok=201, model=PrescriptionOut, idempotent=True),
+    **answers(
+        404, 409, 422, 428, 503, ok=201, model=PrescriptionOut, idempotent=True, feature="eprescribing"
+    ),
 )
 def send_prescription(appointment_id: AppointmentId, body: PrescriptionIn) -> Response[PrescriptionOut]:
     from telehealth.domain.prescriptions import PrescriptionRuleError
@@ -276,7 +278,7 @@ def send_prescription(appointment_id: AppointmentId, body: PrescriptionIn) -> Re
     _PRESCRIPTIONS,
     summary="The visit's prescriptions and where each stands (its provider's)",
     tags=[PRESCRIPTIONS],
-    **answers(404),
+    **answers(404, feature="eprescribing"),
 )
 def visit_prescriptions(appointment_id: AppointmentId) -> VisitPrescriptionsOut:
     found = context.prescribing().for_visit(context.caller(router), appointment_id)
@@ -292,7 +294,7 @@ def visit_prescriptions(appointment_id: AppointmentId) -> VisitPrescriptionsOut:
     summary="Ask the pharmacy to cancel a prescription (refused once it is dispensed)",
     tags=[PRESCRIPTIONS],
     middlewares=[idempotent.in_transaction()],
-    **answers(404, 409, 503, idempotent=True),
+    **answers(404, 409, 503, idempotent=True, feature="eprescribing"),
 )
 def cancel_prescription(prescription_id: PrescriptionId) -> Response[PrescriptionOut]:
     def answer(rx: Prescription) -> Response[PrescriptionOut]:
@@ -320,7 +322,7 @@ class RenewalAnswerOut(_Model):
     "once per request) or deny",
     tags=[PRESCRIPTIONS],
     middlewares=[idempotent.by_record()],
-    **answers(404, 409, 422, 503, idempotent=True),
+    **answers(404, 409, 422, 503, idempotent=True, feature="eprescribing"),
 )
 def answer_renewal(
     prescription_id: PrescriptionId,
@@ -339,7 +341,7 @@ def answer_renewal(
     "/v1/me/prescriptions",
     summary="The patient's prescriptions, newest first, and where each stands",
     tags=[PRESCRIPTIONS],
-    **answers(),
+    **answers(feature="eprescribing"),
 )
 def my_prescriptions() -> list[PrescriptionOut]:
     return [prescription_out(rx) for rx in context.prescribing().mine(context.caller(router))]
@@ -349,7 +351,7 @@ def my_prescriptions() -> list[PrescriptionOut]:
     "/v1/pharmacies",
     summary="Search the e-prescribing network's pharmacy directory in a state",
     tags=[PRESCRIPTIONS],
-    **answers(503),
+    **answers(503, feature="eprescribing"),
 )
 def pharmacies(
     state: Annotated[str, Query(pattern=r"^[A-Z]{2}$", description="Where the pharmacy is")],
@@ -366,7 +368,7 @@ def pharmacies(
     "prescribing function with the tenant's webhook secret; an event is taken once by its id, in "
     "any order. A 5xx answer has the network deliver it again.",
     tags=[PRESCRIPTIONS],
-    **answers(400, 409, 503),
+    **answers(400, 409, 503, feature="eprescribing"),
 )
 def prescribing_notice() -> NoticeOut:
     from telehealth.ports import NoticeRefusedError
@@ -406,7 +408,7 @@ def _account_out(account: object) -> PrescriberAccountOut:
     _ACCOUNT,
     summary="Whether the calling provider's Photon account is linked (needed to send)",
     tags=[PRESCRIPTIONS],
-    **answers(404),
+    **answers(404, feature="eprescribing"),
 )
 def prescriber_account() -> PrescriberAccountOut:
     return _account_out(context.prescribing().prescriber_account(context.caller(router)))
@@ -420,7 +422,7 @@ def prescriber_account() -> PrescriberAccountOut:
     "`Idempotency-Key` answers the same sign-in.",
     tags=[PRESCRIPTIONS],
     middlewares=[idempotent.by_record()],
-    **answers(404, 409, 503, idempotent=True),
+    **answers(404, 409, 503, idempotent=True, feature="eprescribing"),
 )
 def begin_prescriber_sign_in() -> SignInOut:
     url, state = context.prescribing().start_link(context.caller(router))
@@ -435,7 +437,7 @@ def begin_prescriber_sign_in() -> SignInOut:
     "after a lost answer, with the same `Idempotency-Key`, gets the first answer.",
     tags=[PRESCRIPTIONS],
     middlewares=[idempotent.by_record()],
-    **answers(404, 409, 422, 503, idempotent=True),
+    **answers(404, 409, 422, 503, idempotent=True, feature="eprescribing"),
 )
 def link_prescriber_account(body: SignedInIn) -> PrescriberAccountOut:
     account = context.prescribing().complete_link(context.caller(router), body.state, body.code)
@@ -447,7 +449,7 @@ def link_prescriber_account(body: SignedInIn) -> PrescriberAccountOut:
     summary="Unlink the calling provider's Photon account (revoked at Photon, then forgotten)",
     description="Photon refusing the revocation is a 502 `unlink-refused`: the account stays linked.",
     tags=[PRESCRIPTIONS],
-    **answers(404, 409, 502, 503, ok=204),
+    **answers(404, 409, 502, 503, ok=204, feature="eprescribing"),
 )
 def unlink_prescriber_account() -> Response[str]:
     context.prescribing().unlink(context.caller(router))
