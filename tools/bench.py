@@ -2247,6 +2247,28 @@ def monitoring_figures() -> None:
         )
 
 
+def triage_figures() -> None:
+    """Triage's vignette suite: emergent vignettes escalated (the hard gate), and how many of the
+    others route as their vignettes say."""
+    from telehealth.domain.triage import Disposition, triage
+
+    print("\n== Triage's vignettes (tests/fixtures/triage/vignettes.json)")
+    vignettes = json.loads((ROOT / "tests" / "fixtures" / "triage" / "vignettes.json").read_text())[
+        "vignettes"
+    ]
+    emergent = [v for v in vignettes if v["category"] == "emergent"]
+    others = [v for v in vignettes if v["category"] != "emergent"]
+    escalated = sum(1 for v in emergent if triage(v["answers"])[1].disposition is Disposition.EMERGENCY)
+    routed = [(v, triage(v["answers"])[1].disposition.value) for v in others]
+    agreed = sum(1 for v, got in routed if got == v["expected"])
+    false_alarms = sum(1 for _, got in routed if got == Disposition.EMERGENCY.value)
+    print(f"  emergent escalated: {escalated}/{len(emergent)}")
+    print(f"  others routed as the vignette says: {agreed}/{len(others)} (escalated wrongly: {false_alarms})")
+    for v, got in routed:
+        if got != v["expected"]:
+            print(f"    {v['id']} {v['summary']}: {got}, the vignette says {v['expected']}")
+
+
 def readings_figures() -> None:
     """Remote monitoring on the local platform: readings a second from the gateway's POST to the
     table (through the readings queue and function), and an alert's latency from the reading that
@@ -2495,6 +2517,7 @@ PARTS = {
     "rebuild": rebuild_figures,
     "restart": restart_figures,
     "rppg": rppg_figures,
+    "triage": triage_figures,
     "audit": audit_figures,
     "fhir": fhir_figures,
     "web": web_figures,

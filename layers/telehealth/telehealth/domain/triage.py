@@ -1,0 +1,232 @@
+"""Virtual triage's rules (issue #21): red flags first, then where the answers send the patient.
+
+The answers are a QuestionnaireResponse's, by linkId (`Answers`). Red flags are deterministic and
+come before anything else looks at the answers: the first that holds stops the intake and shows its
+emergency instruction in plain words (911, or 988 for a suicidal crisis). Each rule cites the
+source it rests on; a rule set is versioned, and a clinic turns one on only once its medical
+director's sign-off of that version is recorded (`SignOff`). The blood-pressure rule is remote
+monitoring's (`blood_pressure.py`): one rule for both.
+
+Otherwise the answers route (`route`): how soon and where, with the reason the patient reads. Free
+text is never read here: what an NLP service finds in it is shown to the clinician, never used to
+rule an emergency out. Licensed triage content (Schmitt-Thompson, NHS Pathways) is not used; the
+rules are the platform's, written from the sources they cite. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from telehealth.domain.blood_pressure import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC
+
+Answers = Mapping[str, Any]  # linkId -> the answer (bool, number, text or a list of codes)
+
+
+class Call(StrEnum):
+    EMERGENCY = "911"
+    CRISIS_LINE = "988"  # the 988 Suicide & Crisis Lifeline (US)
+
+
+@dataclass(frozen=True)
+class RedFlag:
+    code: str
+    call: Call
+    instruction: str  # what the patient reads, in plain words, on the emergency screen
+    source: str  # what the rule rests on
+    holds: Callable[[Answers], bool]
+
+
+def _yes(answers: Answers, *names: str) -> bool:
+    return any(answers.get(name) is True for name in names)
+
+
+def _number(answers: Answers, name: str) -> float | None:
+    value = answers.get(name)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _stroke(a: Answers) -> bool:
+    # BE-FAST: Balance, Eyes, Face, Arm, Speech, of sudden onset.
+    return _yes(
+        a, "sudden_balance_loss", "sudden_vision_loss", "face_droop", "arm_weakness", "speech_difficulty"
+    )
+
+
+CHEST_PAIN_MINUTES = 5  # "lasts more than a few minutes" (the AHA's warning signs)
+
+
+def _chest_pain(a: Answers) -> bool:
+    if not _yes(a, "chest_pain"):
+        return False
+    minutes = _number(a, "chest_pain_minutes")
+    return _yes(
+        a, "chest_pain_spreading", "chest_pain_sweating", "chest_pain_breathless", "chest_pain_nausea"
+    ) or (minutes is not None and minutes >= CHEST_PAIN_MINUTES)
+
+
+def _breathing(a: Answers) -> bool:
+    return _yes(a, "cannot_speak_full_sentences", "lips_blue", "breathless_at_rest")
+
+
+def _anaphylaxis(a: Answers) -> bool:
+    # After a likely allergen: the airway or breathing, or fainting, or hives with either.
+    if not _yes(a, "allergen_exposure"):
+        return False
+    return _yes(a, "throat_or_tongue_swelling", "wheeze_or_breathing_trouble", "faint_or_collapse")
+
+
+def _blood_pressure(a: Answers) -> bool:
+    systolic, diastolic = _number(a, "systolic"), _number(a, "diastolic")
+    crisis = (systolic is not None and systolic >= CRISIS_SYSTOLIC) or (
+        diastolic is not None and diastolic >= CRISIS_DIASTOLIC
+    )
+    return crisis and _yes(a, "blood_pressure_symptoms")
+
+
+def _suicidal(a: Answers) -> bool:
+    return _yes(a, "suicidal_thoughts")
+
+
+RED_FLAGS: tuple[RedFlag, ...] = (
+    RedFlag(
+        "stroke",
+        Call.EMERGENCY,
+        "Call 911 now. Sudden loss of balance or sight, a drooping face, weakness of an arm or leg, "
+        "or trouble speaking can be a stroke. Note the time it started. Do not drive yourself.",
+        "Aroor S, et al. BE-FAST: a sensitive screening tool to identify in-hospital acute ischemic "
+        "stroke. J Stroke Cerebrovasc Dis. 2017;26(12):2775-2778.",
+        _stroke,
+    ),
+    RedFlag(
+        "chest-pain",
+        Call.EMERGENCY,
+        "Call 911 now. Chest pain that spreads, comes with sweating, breathlessness or sickness, or "
+        "lasts more than a few minutes can be a heart attack. Do not drive yourself.",
+        "Gulati M, et al. 2021 AHA/ACC/ASE/CHEST/SAEM/SCCT/SCMR Guideline for the Evaluation and "
+        "Diagnosis of Chest Pain. Circulation. 2021;144:e368-e454.",
+        _chest_pain,
+    ),
+    RedFlag(
+        "severe-breathing-difficulty",
+        Call.EMERGENCY,
+        "Call 911 now. Being too short of breath to speak in full sentences, at rest, or with blue "
+        "lips needs emergency care.",
+        "American Red Cross First Aid/CPR/AED Participant's Manual (breathing emergencies); "
+        "NICE CKS, Breathlessness: red flags (2024).",
+        _breathing,
+    ),
+    RedFlag(
+        "anaphylaxis",
+        Call.EMERGENCY,
+        "Call 911 now. Use your epinephrine auto-injector if you have one. Swelling of the throat or "
+        "tongue, trouble breathing or fainting after an allergen can be anaphylaxis.",
+        "Sampson HA, et al. Second symposium on the definition and management of anaphylaxis. "
+        "J Allergy Clin Immunol. 2006;117(2):391-397.",
+        _anaphylaxis,
+    ),
+    RedFlag(
+        "blood-pressure-crisis",
+        Call.EMERGENCY,
+        "Call 911 now. Your blood pressure is very high and you have symptoms that need emergency care.",
+        "Whelton PK, et al. 2017 ACC/AHA Guideline for the Prevention, Detection, Evaluation, and "
+        "Management of High Blood Pressure in Adults. Hypertension. 2018;71:e13-e115 (hypertensive "
+        "emergency).",
+        _blood_pressure,
+    ),
+    RedFlag(
+        "suicidal-thoughts",
+        Call.CRISIS_LINE,
+        "Call or text 988 now to talk with someone at the Suicide & Crisis Lifeline, any time. If "
+        "you are in danger right now, call 911.",
+        "988 Suicide & Crisis Lifeline (SAMHSA); Horowitz LM, et al. Ask Suicide-Screening "
+        "Questions (ASQ). Arch Pediatr Adolesc Med. 2012;166(12):1170-1176.",
+        _suicidal,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    version: str
+    red_flags: tuple[RedFlag, ...]
+
+
+RULE_SET = RuleSet("2026.1", RED_FLAGS)
+
+
+@dataclass(frozen=True)
+class SignOff:
+    """A clinic's medical director signing a rule set's version off: who, when, which version."""
+
+    version: str
+    signed_by: str
+    at: datetime
+
+
+def enabled(rule_set: RuleSet, sign_offs: tuple[SignOff, ...]) -> bool:
+    """A clinic uses a rule set only once that version is signed off."""
+    return any(s.version == rule_set.version for s in sign_offs)
+
+
+def red_flag(answers: Answers, rule_set: RuleSet = RULE_SET) -> RedFlag | None:
+    """The first red flag the answers raise, in the rule set's order; None when there is none."""
+    return next((flag for flag in rule_set.red_flags if flag.holds(answers)), None)
+
+
+# --- routing: how soon and where, when no red flag holds -----------------------------------------
+
+
+class Disposition(StrEnum):
+    EMERGENCY = "emergency"  # a red flag: 911 or 988
+    NOW = "now"  # the soonest urgent-care slot, within hours
+    TODAY = "today"
+    WITHIN_DAYS = "within-days"
+    ASYNC = "asynchronous"  # photos and history, answered without a call (store-and-forward)
+    SELF_CARE = "self-care"
+
+
+@dataclass(frozen=True)
+class Routing:
+    disposition: Disposition
+    why: str  # what the patient reads
+
+
+def route(answers: Answers) -> Routing:
+    """Where answers without a red flag go, first rule first."""
+    fever = _number(answers, "temperature_f")
+    days = _number(answers, "days") or 0
+    severity = _number(answers, "severity") or 0  # 0 to 10, the patient's
+    complaint = str(answers.get("complaint", ""))
+    if _yes(answers, "cannot_keep_fluids", "confused_or_very_drowsy") or severity >= 8:
+        return Routing(
+            Disposition.NOW, "Severe symptoms, or not keeping fluids down, need a clinician within hours."
+        )
+    if fever is not None and fever >= 103:
+        return Routing(Disposition.NOW, "A fever of 103°F or more needs a clinician within hours.")
+    if complaint == "urinary" and (_yes(answers, "flank_pain") or (fever is not None and fever >= 100.4)):
+        return Routing(Disposition.NOW, "Urinary symptoms with fever or side pain can be a kidney infection.")
+    if complaint == "rash" and not _yes(answers, "rash_spreading_fast") and (fever is None or fever < 100.4):
+        return Routing(Disposition.ASYNC, "A skin problem without fever can be seen from photos: send them.")
+    if fever is not None and fever >= 100.4:
+        return Routing(Disposition.TODAY, "A fever with these symptoms is worth a visit today.")
+    if _yes(answers, "worsening") or severity >= 5 or days >= 10:
+        return Routing(
+            Disposition.WITHIN_DAYS, "Symptoms that are moderate, worsening or long-lasting need a visit."
+        )
+    if complaint == "urinary":
+        return Routing(
+            Disposition.WITHIN_DAYS, "Urinary symptoms need a clinician's look, usually with a test."
+        )
+    return Routing(Disposition.SELF_CARE, "This usually gets better with care at home; here is what helps.")
+
+
+def triage(answers: Answers, rule_set: RuleSet = RULE_SET) -> tuple[RedFlag | None, Routing]:
+    """The red flag first; only without one, the routing."""
+    flag = red_flag(answers, rule_set)
+    if flag is not None:
+        return flag, Routing(Disposition.EMERGENCY, flag.instruction)
+    return None, route(answers)
