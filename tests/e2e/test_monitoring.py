@@ -370,8 +370,10 @@ def test_an_urgent_alert_nobody_acknowledges_goes_to_the_provider_the_clinic_nam
                     "fullUrl": "urn:uuid:cuff",
                     "resource": {"resourceType": "Device", "identifier": [{"value": serial}]},
                 },
-                {"resource": blood_pressure(f"{tag}-1", now - timedelta(minutes=6), 192, 118)},
-                {"resource": blood_pressure(f"{tag}-2", now - timedelta(minutes=1), 190, 116)},
+                # Measured most of an hour ago: the patient's own typing later (the browser test's)
+                # is not read as a repeat of these.
+                {"resource": blood_pressure(f"{tag}-1", now - timedelta(minutes=50), 192, 118)},
+                {"resource": blood_pressure(f"{tag}-2", now - timedelta(minutes=44), 190, 116)},
             ],
         }
         assert post_readings(gateway, gateway_token(platform, gateway), bundle).status == 202
@@ -427,6 +429,27 @@ def test_an_urgent_alert_nobody_acknowledges_goes_to_the_provider_the_clinic_nam
         }
         path = f"{BASE}/v1/monitoring/patients/{patient_id}/alerts/{alert['alert_id']}/acknowledgement"
         assert call(gateway, "POST", path, provider, {"note": "Reached the patient."}).status == 200
+        # Two normal readings, each held to the rules alone, close the episode (hysteresis): the
+        # patient's next crisis (the browser test's) is a new one, with an alert of its own.
+        for n in (40, 39):
+            done = platform.dispatcher.completions[READINGS_FUNCTION]
+
+            def evaluated(before: int = done) -> bool:
+                return bool(platform.dispatcher.completions[READINGS_FUNCTION] > before)
+
+            normal = {
+                "resourceType": "Bundle",
+                "type": "batch",
+                "entry": [
+                    {
+                        "fullUrl": "urn:uuid:cuff",
+                        "resource": {"resourceType": "Device", "identifier": [{"value": serial}]},
+                    },
+                    {"resource": blood_pressure(f"{tag}-n{n}", now - timedelta(minutes=n), 122, 78)},
+                ],
+            }
+            assert post_readings(gateway, gateway_token(platform, gateway), normal).status == 202
+            eventually(evaluated, timeout_s=20)
     finally:
         current = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
         restored = {"alert_escalation": settings["alert_escalation"], "version": current["version"]}
