@@ -147,12 +147,13 @@ class RecordProjector:
         try:
             outcome = self._deliver(entry)
         except FhirStoreError as error:
-            if error.status >= 500 or error.status == 429:
+            failure = _failure(error.status)
+            if failure == "outage":
                 raise self._opened(entry.destination) from error
-            if error.status in (400, 422):
+            if failure == "rejected":
                 self.outbox.mark_rejected(entry, error.codes)
                 raise RecordRejectedError(f"{entry.reference}: {', '.join(error.codes)}") from error
-            if error.status in (409, 412):  # written meanwhile by someone without the lease
+            if failure == "busy":  # written meanwhile by someone without the lease
                 raise ResourceBusyError(entry.reference) from error
             raise
         except (DestinationUnavailableError, ResourceBusyError):
@@ -218,16 +219,16 @@ class RecordProjector:
         the same call are overtaken (delivered). Outcomes as `relay`'s."""
         if not self.available("fhir"):
             return ["left-pending"] * len(entries)
+        newest = _newest(entries)
         try:
-            settled = self._bundled(entries)
+            settled = self._bundled(newest)
         except Exception as error:
-            status = error.status if isinstance(error, FhirStoreError) else 0
-            if status >= 500 or status == 429 or self.is_outage(error):
+            store_down = isinstance(error, FhirStoreError) and _failure(error.status) == "outage"
+            if store_down or self.is_outage(error):
                 self._opened("fhir")
                 return ["left-pending"] * len(entries)
             settled = {entry.reference: ("retry", type(error).__name__) for entry in entries}
         outcomes = []
-        newest = _newest(entries)
         for entry in entries:
             if newest[entry.reference] is not entry:
                 self.outbox.mark_delivered(entry)
@@ -244,8 +245,7 @@ class RecordProjector:
             outcomes.append(outcome)  # busy, left-pending: the entry stays as it is
         return outcomes
 
-    def _bundled(self, entries: Sequence[OutboxEntry]) -> dict[str, tuple[str, str]]:
-        newest = _newest(entries)
+    def _bundled(self, newest: dict[str, OutboxEntry]) -> dict[str, tuple[str, str]]:
         references = list(newest)
         self.pacer.wait()
         found = self.fhir.batch([{"request": {"method": "GET", "url": ref}} for ref in references])
@@ -347,16 +347,30 @@ def _status(answer: dict[str, Any]) -> int:
     return int(str(answer.get("response", {}).get("status", "500")).split()[0])
 
 
+def _failure(status: int) -> str | None:
+    """What a FHIR store's status says of a write, one way for a request and a bundle's entry:
+    the store is down or throttling (`outage`), it refused the resource (`rejected`), another
+    wrote it meanwhile (`busy`); None for anything else."""
+    if status >= 500 or status == 429:
+        return "outage"
+    if status in (400, 422):
+        return "rejected"
+    if status in (409, 412):
+        return "busy"
+    return None
+
+
 def _settled(status: int, answer: dict[str, Any]) -> tuple[str, str]:
     """A bundle entry's answer as the relay settles it: written, busy (a race lost: later),
     rejected (with the outcome's codes), left-pending (the store throttled or failed it)."""
     if 200 <= status < 300:
         return ("written", "")
-    if status in (409, 412):
+    failure = _failure(status)
+    if failure == "busy":
         return ("busy", "")
-    if status in (400, 422):
+    if failure == "rejected":
         issues = (answer.get("response", {}).get("outcome") or {}).get("issue", [])
         return ("rejected", ",".join(str(i.get("code", "invalid")) for i in issues) or "invalid")
-    if status == 429 or status >= 500:
+    if failure == "outage":
         return ("left-pending", "")
     return ("retry", f"BundleEntry{status}")
