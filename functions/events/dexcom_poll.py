@@ -18,6 +18,8 @@ tracer = tracer_for("dexcom-poll")
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    report = dict(dexcom_poller().poll().__dict__)
+    from dataclasses import asdict
+
+    report = asdict(dexcom_poller().poll())
     logger.info("dexcom polled", extra=report)
     return report

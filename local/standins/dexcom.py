@@ -87,7 +87,7 @@ class DexcomStandIn:
 
     # --- the rate ------------------------------------------------------------------------------------
 
-    def _within_rate(self) -> bool:
+    def within_rate(self) -> bool:
         with self._lock:
             rate = self.per_hour / 3600
             now = time.monotonic()
@@ -232,7 +232,7 @@ class _Handler(JsonRequestHandler):
         if path != "/v3/users/self/egvs":
             self._send(404, {"error": "Not Found"})
             return
-        if not self.cloud._within_rate():
+        if not self.cloud.within_rate():
             self.send_response(429)
             self.send_header("Retry-After", "60")
             self.send_header("Content-Length", "0")

@@ -290,6 +290,17 @@ def test_who_may_do_what_and_a_tenant_without_monitoring_has_none_of_it(
         (provider, "POST", f"{BASE}/v1/me/readings", {"data_points": [{}]}),
         (machine, "GET", f"{BASE}/v1/monitoring/panel", None),
         (machine, "POST", f"{BASE}/v1/me/readings", {"data_points": [{}]}),
+        # The billing ledger is the care team's; a patient's Dexcom account is the patient's.
+        (patient, "GET", f"{care}/ledger", None),
+        (patient, "PUT", f"{care}/consent", {"obtained_on": "2026-11-30", "method": "verbal"}),
+        (patient, "PUT", f"{care}/billing-practitioner", {"provider_id": "dr-ramirez"}),
+        (patient, "POST", f"{care}/time", {"on": "2026-11-30", "minutes": 20, "interactive": True}),
+        (machine, "GET", f"{care}/ledger", None),
+        (staff, "GET", f"{BASE}/v1/me/dexcom", None),
+        (provider, "POST", f"{BASE}/v1/me/dexcom/sign-in", None),
+        (staff, "PUT", f"{BASE}/v1/me/dexcom", {"state": "s" * 32, "code": "c"}),
+        (provider, "DELETE", f"{BASE}/v1/me/dexcom", None),
+        (machine, "GET", f"{BASE}/v1/me/dexcom", None),
     ):
         refused = call(gateway, method, path, token, body)
         assert refused.status in (401, 403), (method, path, refused.status, refused.body)

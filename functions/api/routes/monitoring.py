@@ -22,6 +22,7 @@ from pydantic import Field, ValidationError
 from functions.api import context, idempotent, problems
 from functions.api.contract import INTEGRATIONS, MONITORING, answers
 from functions.api.routes.patients import PatientFound, patient_found
+from functions.api.routes.prescriptions import SignedInIn, SignInOut
 from functions.api.routes.scheduling import _Model
 from telehealth.api_conventions import DEVICE_READINGS, DEVICE_READINGS_SCOPE, FHIR_JSON
 from telehealth.domain.blood_pressure import SYMPTOMS
@@ -359,16 +360,6 @@ class DexcomAccountOut(_Model):
     needs_relink: bool = Field(False, description="Dexcom refused the connection: connect again")
 
 
-class DexcomSignInOut(_Model):
-    authorize_url: str = Field(description="Dexcom's sign-in page: open it in the browser")
-    state: str = Field(description="The sign-in's state: Dexcom sends it back with the code")
-
-
-class DexcomSignedInIn(_Model):
-    state: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{20,100}$")]
-    code: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[\x21-\x7e]+$")]
-
-
 def _dexcom_out(account: Any) -> DexcomAccountOut:
     if account is None:
         return DexcomAccountOut(linked=False, linked_at=None, polled_through=None, needs_relink=False)
@@ -394,11 +385,12 @@ def my_dexcom() -> DexcomAccountOut:
     "minutes; `PUT` them to finish. Dexcom's data reach the clinic hours after they are measured: no "
     "urgent low-glucose alert comes from them.",
     tags=[MONITORING],
-    **answers(409, 503, feature=RPM),
+    middlewares=[idempotent.by_record()],
+    **answers(409, 503, idempotent=True, feature=RPM),
 )
-def begin_dexcom_sign_in() -> DexcomSignInOut:
+def begin_dexcom_sign_in() -> SignInOut:
     url, state = context.dexcom_links().start_link(context.caller(router))
-    return DexcomSignInOut(authorize_url=url, state=state)
+    return SignInOut(authorize_url=url, state=state)
 
 
 @router.put(
@@ -410,7 +402,7 @@ def begin_dexcom_sign_in() -> DexcomSignInOut:
     middlewares=[idempotent.by_record()],
     **answers(422, 503, idempotent=True, feature=RPM),
 )
-def link_dexcom(body: DexcomSignedInIn) -> DexcomAccountOut:
+def link_dexcom(body: SignedInIn) -> DexcomAccountOut:
     return _dexcom_out(context.dexcom_links().complete_link(context.caller(router), body.state, body.code))
 
 
@@ -645,7 +637,8 @@ def ledger(patient_id: PatientId) -> LedgerOut:
     f"{_PATIENT}/consent",
     summary="Record the patient's consent to remote monitoring (providers and staff)",
     tags=[MONITORING],
-    **answers(404, 422, feature=RPM),
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, idempotent=True, feature=RPM),
 )
 def record_consent(patient_id: PatientId, consent: ConsentIn) -> LedgerOut:
     from telehealth.domain.rpm_billing import ConsentMethod
@@ -663,7 +656,8 @@ def record_consent(patient_id: PatientId, consent: ConsentIn) -> LedgerOut:
     f"{_PATIENT}/billing-practitioner",
     summary="Name who bills the patient's monitoring from today (providers and staff)",
     tags=[MONITORING],
-    **answers(404, 422, feature=RPM),
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, idempotent=True, feature=RPM),
 )
 def name_billing_practitioner(patient_id: PatientId, named: BillingPractitionerIn) -> LedgerOut:
     found = context.rpm_ledger().name_billing_practitioner(

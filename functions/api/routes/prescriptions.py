@@ -390,11 +390,15 @@ class PrescriberAccountOut(_Model):
 
 
 class SignInOut(_Model):
-    authorize_url: str = Field(description="Photon's sign-in page: open it in the browser")
-    state: str = Field(description="The sign-in's state: Photon sends it back with the code")
+    """A sign-in at a third party (Photon for a prescriber, Dexcom for a patient) begun."""
+
+    authorize_url: str = Field(description="The third party's sign-in page: open it in the browser")
+    state: str = Field(description="The sign-in's state: the third party sends it back with the code")
 
 
 class SignedInIn(_Model):
+    """A sign-in at a third party come back: its state and code."""
+
     state: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{20,100}$")]
     code: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[\x21-\x7e]+$")]
 

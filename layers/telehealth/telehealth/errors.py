@@ -71,5 +71,6 @@ class DexcomUnavailableError(Exception):
     """Dexcom did not answer, or answered 5xx: try again later (503)."""
 
 
-class DexcomThrottledError(Exception):
-    """Dexcom's rate (calls per app per hour) is spent: the poll stops and resumes at its next run."""
+class DexcomThrottledError(DexcomUnavailableError):
+    """Dexcom's rate (calls per app per hour) is spent: the poll stops and resumes at its next
+    run; a patient's sign-in is told to try again in a few minutes (503), as for any outage."""

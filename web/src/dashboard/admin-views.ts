@@ -351,8 +351,9 @@ interface Settings {
   version: number;
 }
 
-// Whom an urgent alert goes to, in turn (the API takes up to five; three is a clinic's on-call).
-const ESCALATION_TURNS = ["First, to", "Then to", "Then to"];
+// Whom an urgent alert goes to, in turn: as many turns as the API takes (five), so that saving the
+// form never drops a turn set another way.
+const ESCALATION_TURNS = ["First, to", "Then to", "Then to", "Then to", "Then to"];
 
 // Visit timings as an administrator thinks of them (minutes); the API keeps seconds.
 const TIMINGS: [string, string][] = [
