@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from telehealth.adapters.notes_store import DynamoNoteStore
+    from telehealth.adapters.pager import ProviderEmailPager
     from telehealth.adapters.payments import PaymentsFunction, StripePayments
     from telehealth.adapters.scheduling_store import DynamoSchedulingStore
     from telehealth.adapters.subscriptions_store import DynamoSubscriptionStore
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from telehealth.application.referrals import Referrals
     from telehealth.application.rpm_billing import RpmLedger
     from telehealth.application.subscriptions import SubscriptionDesk, SubscriptionNotices
+    from telehealth.application.triage import TriageDesk
     from telehealth.application.visits import VisitService
     from telehealth.application.vitals import VitalsService
     from telehealth.domain.clinic_settings import ClinicSettings
@@ -560,9 +562,31 @@ def alert_escalation() -> UrgentAlertEscalation:
     """The escalation timer's step: the monitoring store, the clinic's settings, and a pager that
     e-mails the provider named next at their profile's address for pages."""
     from telehealth.adapters.monitoring_store import DynamoMonitoringStore
-    from telehealth.adapters.notifier import SesSnsNotifier
-    from telehealth.adapters.pager import ProviderEmailPager
     from telehealth.application.monitoring import UrgentAlertEscalation
 
-    pager = ProviderEmailPager(scheduling_store(), SesSnsNotifier())
-    return UrgentAlertEscalation(DynamoMonitoringStore(), lambda: clinic_settings().settings(), pager, now)
+    return UrgentAlertEscalation(DynamoMonitoringStore(), lambda: clinic_settings().settings(), pager(), now)
+
+
+@cache
+def triage() -> TriageDesk:
+    """Virtual triage: patients' intakes, the care team's reads, the medical director's sign-off."""
+    from telehealth.adapters.triage_store import DynamoTriageStore
+    from telehealth.application.triage import TriageDesk
+
+    return TriageDesk(
+        DynamoTriageStore(client=table_client()),
+        lambda: clinic_settings().settings(),
+        booking,
+        now,
+        audit_trail(),
+    )
+
+
+@cache
+def pager() -> ProviderEmailPager:
+    """Pages to providers (an urgent alert's next in turn, triage's on-call), at the address for
+    pages their profile names."""
+    from telehealth.adapters.notifier import SesSnsNotifier
+    from telehealth.adapters.pager import ProviderEmailPager
+
+    return ProviderEmailPager(scheduling_store(), SesSnsNotifier())

@@ -655,6 +655,17 @@ MONITORING_SWEEP = Function(
     grants=("table:write", "key:use"),
 )
 
+# Virtual triage's afterwards: a patient shown an emergency instruction pages the clinic's on-call
+# (by e-mail, nothing of whose or why).
+TRIAGE_EVENTS = Function(
+    key="triage-events",
+    handler="functions.events.triage_events.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Pages the clinic's on-call when the symptom check shows a patient an emergency instruction",
+    feature="triage",
+    grants=("table:read", "key:use", "notify:send"),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
     PATIENT_ENROLMENT,
@@ -676,6 +687,7 @@ FUNCTIONS: tuple[Function, ...] = (
     READINGS,
     ALERT_ESCALATION,
     MONITORING_SWEEP,
+    TRIAGE_EVENTS,
     DEXCOM_CALLS,
     DEXCOM_POLL,
 )
@@ -898,6 +910,13 @@ RULES: tuple[Rule, ...] = (
         description="A note signed or amended: tell the patient their summary is ready (no content)",
         target=PATIENT_NOTICES,
         event_pattern={"source": ["telehealth.notes"], "detail-type": ["Note.Signed", "Note.Amended"]},
+    ),
+    Rule(
+        key="triage-emergencies",
+        bus=BusKind.TENANT,
+        description="A patient shown an emergency instruction by the symptom check: page the on-call",
+        target=TRIAGE_EVENTS,
+        event_pattern={"source": ["telehealth.triage"], "detail-type": ["Triage.EmergencyShown"]},
     ),
     Rule(
         key="subscription-events",
@@ -1362,6 +1381,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/me/readings", ("GET", "POST"), _PATIENT, feature="rpm"),
     Route("/v1/me/dexcom", ("GET", "PUT", "DELETE"), _PATIENT, feature="rpm"),
     Route("/v1/me/dexcom/sign-in", ("POST",), _PATIENT, feature="rpm"),
+    # Virtual triage (tenants with it on): the patient's symptom checks, in one greedy resource.
+    Route("/v1/me/triage/{proxy+}", (ANY,), _PATIENT, feature="triage"),
     Route("/v1/me", ("GET",), _PATIENT),
     Route("/v1/me/details", ("GET", "PUT"), _PATIENT),
     # Allergies and medicines: the patient tells them, the visit's clinician reconciles them; the
@@ -1400,6 +1421,8 @@ ROUTES: tuple[Route, ...] = (
     # Remote monitoring (tenants with it on): the care team's panel, enrolments, devices, a
     # patient's readings and alerts, in one greedy resource; the patient's own readings.
     Route("/v1/monitoring/{proxy+}", (ANY,), _CLINICIAN, feature="rpm"),
+    # Triage's care-team side: a patient's symptom checks, the rules and their sign-off.
+    Route("/v1/triage/{proxy+}", (ANY,), _CLINICIAN, feature="triage"),
     # The clinic's administration.
     Route("/v1/admin/{proxy+}", (ANY,), RouteGroup.ADMIN),
     # Health systems.

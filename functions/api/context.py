@@ -29,6 +29,7 @@ from functions.services import (
     prescribing,
     referrals,
     rpm_ledger,
+    triage,
     visits,
     vitals,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "prescribing",
     "referrals",
     "rpm_ledger",
+    "triage",
     "visits",
     "vitals",
 ]

@@ -57,6 +57,7 @@ IDEMPOTENCY_KEY_PATTERN = r"^[ -~]{8,128}$"
     NOTES,
     PRESCRIPTIONS,
     MONITORING,
+    TRIAGE,
     ADMIN,
     INTEGRATIONS,
 ) = (
@@ -70,6 +71,7 @@ IDEMPOTENCY_KEY_PATTERN = r"^[ -~]{8,128}$"
     "Notes",
     "Prescriptions",
     "Remote monitoring",
+    "Triage",
     "Administration",
     "Integrations",
 )
@@ -87,6 +89,9 @@ TAGS = {
     "through the network, cancelling, and the network's news of each prescription.",
     MONITORING: "Remote monitoring (tenants with it on): patients' device readings, their "
     "programs' rules and the alerts the care team acknowledges.",
+    TRIAGE: "Virtual triage (tenants with it on): a patient's symptom intake, one question at a "
+    "time, that shows an emergency instruction the moment a red flag holds, or else says where to "
+    "go and why; the care team's view of it; the medical director's sign-off of the rules.",
     ADMIN: "The clinic's settings, services and providers, versioned, for its administrators.",
     INTEGRATIONS: "Routes for a health system's software (machine clients, client credentials).",
 }

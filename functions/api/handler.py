@@ -36,6 +36,7 @@ from functions.api.routes import (
     referrals,
     scheduling,
     smart,
+    triage,
     visits,
 )
 from telehealth import api_conventions
@@ -70,6 +71,7 @@ app.include_router(notes.router)
 app.include_router(medical_history.router)
 app.include_router(prescriptions.router)
 app.include_router(monitoring.router)
+app.include_router(triage.router)
 app.include_router(admin.router)
 app.include_router(smart.router)
 app.include_router(fhir_export.router)  # before the facade's: `[type]/[id]/[operation]` would match

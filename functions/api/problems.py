@@ -31,12 +31,14 @@ from telehealth.domain.join_links import LinkNotYoursError
 from telehealth.domain.patients import MergeRefusedError
 from telehealth.domain.payments import PaymentRuleError
 from telehealth.domain.prescriptions import PrescriptionRefusedError, PrescriptionRuleError
+from telehealth.domain.questionnaires import QuestionnaireError
 from telehealth.domain.scheduling import SchedulingError
 from telehealth.errors import (
     DeviceTakenError,
     DexcomLinkError,
     DexcomUnavailableError,
     IdempotencyMismatchError,
+    IntakeClosedError,
     LedgerEntryError,
     LicensureError,
     NotEnrolledError,
@@ -44,6 +46,7 @@ from telehealth.errors import (
     ReadingsRefusedError,
     SlotTakenError,
     StaleWriteError,
+    TriageUnavailableError,
     VisitChangedError,
 )
 from telehealth.ports import (
@@ -457,6 +460,24 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
         return answer(
             503, "dexcom-unavailable", "Dexcom is not answering.", "Try again in a few minutes.", error
         )
+
+    @app.exception_handler(QuestionnaireError)
+    def questionnaire_answers(error: QuestionnaireError) -> Response[str]:
+        return answer(422, "answers-refused", "The answers cannot be taken.", str(error), error)
+
+    @app.exception_handler(TriageUnavailableError)
+    def triage_unavailable(error: TriageUnavailableError) -> Response[str]:
+        return answer(
+            409,
+            "triage-not-signed-off",
+            "The symptom check is not available yet.",
+            "The clinic's medical director has not signed its rules off. Call the clinic instead.",
+            error,
+        )
+
+    @app.exception_handler(IntakeClosedError)
+    def intake_closed(error: IntakeClosedError) -> Response[str]:
+        return answer(409, "intake-ended", "This symptom check has ended.", "Start a new one.", error)
 
     @app.exception_handler(LedgerEntryError)
     def ledger_entry(error: LedgerEntryError) -> Response[str]:

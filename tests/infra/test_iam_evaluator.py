@@ -671,9 +671,10 @@ def desert(assembly: Assembly) -> TemplatePolicies:
 
 
 def _tenant_of(function: str) -> str:
-    """A tenant whose stack has the function: riverside, but for a feature only desert-clinic has."""
+    """A tenant whose stack has the function: riverside, but for a feature only desert-clinic has
+    (remote monitoring, triage)."""
     spec = next(f for f in topology.FUNCTIONS if f.key == function)
-    return "desert-clinic" if spec.feature == "rpm" else "riverside"
+    return "desert-clinic" if spec.feature in ("rpm", "triage") else "riverside"
 
 
 def _allowed_with_its_kms(policies: TemplatePolicies, access: Access) -> None:

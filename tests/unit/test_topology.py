@@ -123,6 +123,9 @@ def test_domain_events_carry_ids_instants_and_flags_only() -> None:
         "alert_id",
         "sender",
         "level",  # how many providers an unacknowledged alert has gone to
+        # Triage: an intake by id; whether it holds words for NLP to read (not the words).
+        "intake_id",
+        "free_text",
     }
     for event in CATALOGUE:
         assert set(event.model_fields) <= allowed, event.__name__
@@ -169,8 +172,9 @@ def test_a_tenant_without_a_feature_has_none_of_its_functions() -> None:
     assert topology.PAYMENTS in topology.functions_for(riverside)
     assert topology.PAYMENTS not in topology.functions_for(desert)
     assert set(topology.functions_for(desert)) == {
-        f for f in topology.FUNCTIONS if f.feature is None or f.feature == "rpm"
+        f for f in topology.FUNCTIONS if f.feature in (None, "rpm", "triage")
     }
+    assert topology.TRIAGE_EVENTS not in topology.functions_for(riverside)
     environment = topology.function_environment(desert, **FUNCTION_ENVIRONMENT)
     assert environment["PAYMENTS_FUNCTION"] == environment["PAYMENT_NOTICES_FUNCTION"] == ""
     # Remote monitoring the other way round: desert-clinic's, not riverside's.

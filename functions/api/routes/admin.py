@@ -106,6 +106,30 @@ class AlertEscalationOut(_Model):
     to: list[str]
 
 
+class TriageSettingsIn(_Model):
+    """Virtual triage (tenants with it on); fields left out stay."""
+
+    medical_director: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        None, description="The provider who signs the triage rule sets off (a provider id)"
+    )
+    on_call: (
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field(max_length=5)] | None
+    ) = Field(None, description="Providers paged when a patient is shown an emergency instruction")
+    urgent_within_minutes: Annotated[int, Field(ge=30, le=1440)] | None = Field(
+        None, description="How soon an urgent-care slot must start for triage's 'now' to offer it"
+    )
+    self_care: bool | None = Field(
+        None, description="Whether triage may send a patient to self-care (else to a visit within days)"
+    )
+
+
+class TriageSettingsOut(_Model):
+    medical_director: str | None
+    on_call: list[str]
+    urgent_within_minutes: int
+    self_care: bool
+
+
 class ControlledSubstancesOut(_Model):
     flexibilities_until: date
     after_flexibilities: str
@@ -145,6 +169,7 @@ class SettingsIn(_Model):
     )
     controlled_substances: ControlledSubstancesIn | None = None
     alert_escalation: AlertEscalationIn | None = None
+    triage: TriageSettingsIn | None = None
     version: int = Field(ge=0, description="The version read (0: never changed); a stale one is a 409")
 
 
@@ -160,6 +185,7 @@ class SettingsOut(_Model):
     note_template: list[str]
     controlled_substances: ControlledSubstancesOut
     alert_escalation: AlertEscalationOut
+    triage: TriageSettingsOut
     version: int = Field(description="Send it back with a change")
 
 
@@ -270,7 +296,7 @@ def read_settings() -> SettingsOut:
 )
 def change_settings(request: SettingsIn) -> SettingsOut:
     raw = request.model_dump(exclude_none=True, exclude={"version"})
-    for nested in ("visit_timings", "controlled_substances", "alert_escalation"):
+    for nested in ("visit_timings", "controlled_substances", "alert_escalation", "triage"):
         if nested in raw and not raw[nested]:
             del raw[nested]
     return settings_out(*context.clinic_admin().change_settings(context.caller(router), raw, request.version))

@@ -46,6 +46,14 @@ class LedgerEntryError(ValueError):
     enrolment; not a provider of the clinic): says which (422)."""
 
 
+class TriageUnavailableError(Exception):
+    """The clinic's medical director has not signed off the triage rule set the platform runs (409)."""
+
+
+class IntakeClosedError(Exception):
+    """A symptom intake already ended (a red flag held, or it routed): its answers stay (409)."""
+
+
 class ReadingsRefusedError(Exception):
     """Not one reading of a request could be taken: each entry, with its reason."""
 

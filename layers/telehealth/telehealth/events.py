@@ -316,6 +316,28 @@ class SubscriptionRequested(DomainEvent):
     subscription_id: str
 
 
+class TriageEvent(DomainEvent):
+    """A symptom intake's step: ids only (never the answers, the complaint or which red flag held:
+    with the patient's id, `suicidal-thoughts` is a diagnosis)."""
+
+    source: ClassVar[str] = "telehealth.triage"
+    intake_id: str
+    patient_id: str
+
+
+class TriageEmergencyShown(TriageEvent):
+    """A red flag held and the patient was shown the emergency instruction: the on-call is paged."""
+
+    detail_type: ClassVar[str] = "Triage.EmergencyShown"
+
+
+class TriageCompleted(TriageEvent):
+    """The intake routed the patient; `free_text` says there are words for NLP to read."""
+
+    detail_type: ClassVar[str] = "Triage.Completed"
+    free_text: bool
+
+
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
@@ -347,4 +369,6 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     AlertRaised,
     AlertAcknowledged,
     AlertEscalated,
+    TriageEmergencyShown,
+    TriageCompleted,
 )

@@ -1,5 +1,6 @@
 """Paging a provider: an e-mail to the work address their profile names (`page_email`, set by an
-admin), saying that an urgent alert waits for them in the dashboard, and nothing of whose or why
+admin), saying that something urgent waits for them in the dashboard (an alert nobody acknowledged,
+a patient shown an emergency instruction by the symptom check), and nothing of whose or why
 (e-mail leaves the platform's encryption).
 
 The address is the profile's, not the workforce sign-in's: the functions run in subnets without a
@@ -19,8 +20,23 @@ class Providers(Protocol):
     def provider(self, provider_id: str) -> ProviderRecord | None: ...
 
 
-class PagerUnreachableError(Exception):
-    """The provider the clinic names has no address for pages (ids only)."""
+class PagerUnreachableError(LookupError):
+    """The provider the clinic names has no address for pages, or is no longer the clinic's (ids only)."""
+
+
+# What a page says, by what it is about: where to look, never whose or why.
+PAGES = {
+    "alert": (
+        "An urgent alert is waiting for you",
+        "An urgent remote-monitoring alert has not been acknowledged and is now yours.",
+        "monitoring",
+    ),
+    "triage-emergency": (
+        "A patient was sent to emergency care",
+        "The clinic's symptom check showed a patient an emergency instruction. You are on call.",
+        "triage",
+    ),
+}
 
 
 class ProviderEmailPager:
@@ -28,7 +44,8 @@ class ProviderEmailPager:
         self.providers, self.notifier = providers, notifier
         self.dashboard = dashboard if dashboard is not None else os.environ.get("DASHBOARD_URL", "")
 
-    def page(self, provider_id: str) -> None:
+    def page(self, provider_id: str, about: str = "alert") -> None:
+        subject, words, view = PAGES[about]
         record = self.providers.provider(provider_id)
         email = record.profile.page_email if record else None
         if not email:
@@ -37,10 +54,7 @@ class ProviderEmailPager:
             Notice(
                 email=email,
                 phone=None,
-                subject="An urgent alert is waiting for you",
-                text=(
-                    "An urgent remote-monitoring alert has not been acknowledged and is now yours.\n"
-                    f"Open the clinic's dashboard to see it: {self.dashboard}#monitoring"
-                ),
+                subject=subject,
+                text=f"{words}\nOpen the clinic's dashboard to see it: {self.dashboard}#{view}",
             )
         )

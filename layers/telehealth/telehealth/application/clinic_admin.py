@@ -99,20 +99,17 @@ class ClinicAdmin:
         if expected_version != version:
             raise StaleWriteError("the settings changed since they were read")
         after = with_changes(current, raw)
-        named = [p for p in after.alert_escalation.to if p not in current.alert_escalation.to]
-        if named and self.providers is not None:
-            found = {p: self.providers.provider(p) for p in named}
-            unknown = [p for p, record in found.items() if record is None]
-            if unknown:
-                raise SettingsError(
-                    f"alert_escalation.to names no provider of the clinic: {', '.join(unknown)}"
-                )
-            unreachable = [p for p, record in found.items() if record and not record.profile.page_email]
-            if unreachable:
-                raise SettingsError(
-                    f"alert_escalation.to names providers with no address for pages: {', '.join(unreachable)}"
-                    " (add it to their profile first)"
-                )
+        self._check_pageable(
+            "alert_escalation.to",
+            [p for p in after.alert_escalation.to if p not in current.alert_escalation.to],
+        )
+        self._check_pageable(
+            "triage.on_call", [p for p in after.triage.on_call if p not in current.triage.on_call]
+        )
+        director = after.triage.medical_director
+        changed = director is not None and director != current.triage.medical_director
+        if changed and director and self.providers is not None and self.providers.provider(director) is None:
+            raise SettingsError(f"triage.medical_director names no provider of the clinic: {director}")
         change = Change(
             version=version + 1,
             at=self.clock(),
@@ -120,6 +117,21 @@ class ClinicAdmin:
             changes=changed_fields(current.as_seconds() if version else None, after.as_seconds()),
         )
         return after, self.store.save_settings(after, expected_version, change)
+
+    def _check_pageable(self, field: str, named: list[str]) -> None:
+        """Providers newly named to be paged are the clinic's, each with an address for pages."""
+        if not named or self.providers is None:
+            return
+        found = {p: self.providers.provider(p) for p in named}
+        unknown = [p for p, record in found.items() if record is None]
+        if unknown:
+            raise SettingsError(f"{field} names no provider of the clinic: {', '.join(unknown)}")
+        unreachable = [p for p, record in found.items() if record and not record.profile.page_email]
+        if unreachable:
+            raise SettingsError(
+                f"{field} names providers with no address for pages: {', '.join(unreachable)}"
+                " (add it to their profile first)"
+            )
 
     def settings_history(self, caller: Caller) -> list[Change]:
         self.require_admin(caller)

@@ -76,6 +76,50 @@ class AlertEscalation:
 
 
 @dataclass(frozen=True)
+class TriageSettings:
+    """Virtual triage: the medical director who signs its rule sets off, the providers told when a
+    patient is shown an emergency instruction (the on-call), how soon "now" must find an urgent
+    slot, and whether a patient may be sent to self-care (else to a visit within days)."""
+
+    medical_director: str | None = None
+    on_call: tuple[str, ...] = ()
+    urgent_within: timedelta = timedelta(hours=4)
+    self_care: bool = True
+
+    def as_plain(self) -> dict[str, Any]:
+        return {
+            "medical_director": self.medical_director,
+            "on_call": list(self.on_call),
+            "urgent_within_minutes": int(self.urgent_within.total_seconds() // 60),
+            "self_care": self.self_care,
+        }
+
+    @classmethod
+    def from_plain(cls, raw: Any) -> TriageSettings:
+        names = {"medical_director", "on_call", "urgent_within_minutes", "self_care"}
+        if not isinstance(raw, Mapping) or set(raw) - names:
+            raise SettingsError("triage is an object of " + ", ".join(sorted(names)))
+        director, on_call = raw.get("medical_director"), raw.get("on_call", [])
+        minutes, self_care = raw.get("urgent_within_minutes", 240), raw.get("self_care", True)
+        if director is not None and not (isinstance(director, str) and 0 < len(director) <= 64):
+            raise SettingsError("triage.medical_director is a provider id, or null")
+        if (
+            not isinstance(on_call, list | tuple)
+            or not all(isinstance(p, str) and 0 < len(p) <= 64 for p in on_call)
+            or len(set(on_call)) != len(on_call)
+            or len(on_call) > MAX_ESCALATION_CHAIN
+        ):
+            raise SettingsError(
+                f"triage.on_call is a list of up to {MAX_ESCALATION_CHAIN} provider ids, each once"
+            )
+        if isinstance(minutes, bool) or not isinstance(minutes, int) or not 30 <= minutes <= 1440:
+            raise SettingsError("triage.urgent_within_minutes is a whole number, 30 to 1440")
+        if not isinstance(self_care, bool):
+            raise SettingsError("triage.self_care is true or false")
+        return cls(director, tuple(on_call), timedelta(minutes=minutes), self_care)
+
+
+@dataclass(frozen=True)
 class ClinicSettings:
     """The clinic's rules as booking and the visit lifecycle read them at run time."""
 
@@ -98,6 +142,7 @@ class ClinicSettings:
     # The rules, with their dates, for prescribing controlled substances by telemedicine.
     controlled_substances: ControlledSubstanceRules = field(default_factory=ControlledSubstanceRules)
     alert_escalation: AlertEscalation = field(default_factory=AlertEscalation)
+    triage: TriageSettings = field(default_factory=TriageSettings)
 
     def __post_init__(self) -> None:
         check_settings(self)
@@ -116,6 +161,7 @@ class ClinicSettings:
             "note_template": list(self.note_template),
             "controlled_substances": self.controlled_substances.as_plain(),
             "alert_escalation": self.alert_escalation.as_plain(),
+            "triage": self.triage.as_plain(),
         }
 
     @classmethod
@@ -136,6 +182,7 @@ class ClinicSettings:
                 note_template=_template(given["note_template"]),
                 controlled_substances=_controlled(given["controlled_substances"]),
                 alert_escalation=AlertEscalation.from_plain(given["alert_escalation"]),
+                triage=TriageSettings.from_plain(given["triage"]),
             )
         except SettingsError:
             raise
@@ -318,7 +365,7 @@ def changed_fields(before: Mapping[str, Any] | None, after: Mapping[str, Any]) -
 def with_changes(settings: ClinicSettings, raw: Mapping[str, Any]) -> ClinicSettings:
     """The settings with the fields `raw` names replaced (the rest as they stand)."""
     merged = {**settings.as_seconds(), **raw}
-    for nested in ("visit_timings", "controlled_substances", "alert_escalation"):
+    for nested in ("visit_timings", "controlled_substances", "alert_escalation", "triage"):
         if nested in raw:
             merged[nested] = {**settings.as_seconds()[nested], **raw[nested]}
     return ClinicSettings.from_seconds(merged)

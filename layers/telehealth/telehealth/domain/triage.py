@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -230,3 +230,123 @@ def triage(answers: Answers, rule_set: RuleSet = RULE_SET) -> tuple[RedFlag | No
     if flag is not None:
         return flag, Routing(Disposition.EMERGENCY, flag.instruction)
     return None, route(answers)
+
+
+# --- where a routing books: the kind of care and how soon -----------------------------------------
+
+URGENT_CARE, PRIMARY_CARE, BEHAVIORAL, PEDIATRICS = (
+    "urgent-care",
+    "family-medicine",
+    "behavioral-health",
+    "pediatrics",
+)
+MINDS = frozenset({"mood", "sleep"})
+ADULT = 18
+
+
+@dataclass(frozen=True)
+class CareOffer:
+    """What a routing offers to book: the providers' specialty and the window a slot must start
+    in (from now). `specialty` None: nothing to book (an emergency, or self-care)."""
+
+    specialty: str | None
+    within: timedelta
+
+
+def care_offer(disposition: Disposition, answers: Answers, urgent_within: timedelta) -> CareOffer:
+    """NOW books urgent care within the clinic's limit; TODAY urgent care before the day is out;
+    WITHIN_DAYS the patient's usual kind of care (a child's, a mind's, or primary) within a week."""
+    if disposition is Disposition.NOW:
+        return CareOffer(URGENT_CARE, urgent_within)
+    if disposition is Disposition.TODAY:
+        return CareOffer(URGENT_CARE, timedelta(hours=24))
+    if disposition in (Disposition.WITHIN_DAYS, Disposition.ASYNC):
+        age = _number(answers, "age")
+        if str(answers.get("complaint", "")) in MINDS:
+            return CareOffer(BEHAVIORAL, timedelta(days=7))
+        if age is not None and age < ADULT:
+            return CareOffer(PEDIATRICS, timedelta(days=7))
+        return CareOffer(PRIMARY_CARE, timedelta(days=7))
+    return CareOffer(None, timedelta(0))
+
+
+# What helps at home, by complaint: general advice of the kind public health bodies publish (the
+# CDC's and the NHS's self-care pages), always with when to seek care after all.
+SELF_CARE_ADVICE: dict[str, str] = {
+    "cold": "Rest, drink plenty of fluids, and use saline drops or honey (not for under-ones) for a cough.",
+    "cough": "Rest, drink warm fluids; honey soothes a cough (not for children under one).",
+    "sore-throat": "Gargle with warm salt water, drink fluids, and take paracetamol or ibuprofen if you can.",
+    "heartburn": "Eat smaller meals, avoid lying down for three hours after eating, and try an antacid.",
+    "constipation": "Drink more water, add fibre (fruit, vegetables, whole grains) and keep active.",
+    "sleep": "Keep regular hours, avoid screens and caffeine late, and keep the bedroom dark and cool.",
+    "allergy": "Antihistamines from the pharmacy help; keep windows shut when pollen is high.",
+    "back-pain": "Keep moving gently, use heat, and take ibuprofen or paracetamol if you can.",
+    "joint-pain": "Rest the joint, use ice for 20 minutes at a time, and take ibuprofen if you can.",
+    "burn": "Cool it under running water for 20 minutes, then cover loosely with cling film.",
+    "injury": "Rest, ice, compress and raise it; see a clinician if you cannot put weight on it.",
+    "headache": "Rest, drink water, and take paracetamol or ibuprofen if you can.",
+    "nausea": "Take small sips of clear fluids often, and eat plain food when you can.",
+    "diarrhea": "Drink plenty of fluids (oral rehydration salts help) and eat when you feel like it.",
+}
+SEEK_CARE = (
+    "Book a visit if it is not better in a few days or gets worse; call 911 if you develop any "
+    "emergency sign (chest pain, severe trouble breathing, sudden weakness or trouble speaking)."
+)
+
+
+def self_care_advice(answers: Answers) -> str:
+    general = "Rest and drink plenty of fluids."
+    return f"{SELF_CARE_ADVICE.get(str(answers.get('complaint', '')), general)} {SEEK_CARE}"
+
+
+# --- an intake, as the clinic keeps it ------------------------------------------------------------
+
+
+class IntakeStatus(StrEnum):
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"  # routed
+    STOPPED = "stopped"  # a red flag held: the emergency instruction was shown
+
+
+@dataclass(frozen=True)
+class EmergencyShown:
+    """What the patient was shown when a red flag held, word for word, and when."""
+
+    flag: str
+    call: Call
+    instruction: str
+    rule_set: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What an NLP service found in the free text, for the clinician to read: never a decider."""
+
+    text: str
+    category: str
+    negated: bool
+    code: str | None  # SNOMED CT, where the service inferred one
+    display: str | None
+    score: float
+
+
+@dataclass(frozen=True)
+class Intake:
+    intake_id: str
+    patient_id: str
+    questionnaire: str  # canonical url|version
+    rule_set: str  # the signed-off version it was held to
+    started_at: datetime
+    answers: dict[str, Any]
+    status: IntakeStatus = IntakeStatus.IN_PROGRESS
+    emergency: EmergencyShown | None = None
+    disposition: Disposition | None = None
+    why: str = ""
+    finished_at: datetime | None = None
+    findings: tuple[Finding, ...] | None = None  # None: not looked for (yet), or no free text
+    version: int = 1
+
+    @property
+    def open(self) -> bool:
+        return self.status is IntakeStatus.IN_PROGRESS

@@ -1,0 +1,201 @@
+"""Virtual triage on the local platform (desert-clinic has it on; riverside does not): the clinic's
+admin names its medical director and on-call, the medical director signs the rules off, and a
+patient's symptom check asks one question at a time. A red flag ends it with the emergency
+instruction, kept word for word, the on-call paged (saying nothing of whose or why) and the
+QuestionnaireResponse in the record; other answers route, and "now" offers the soonest urgent-care
+slot, which the patient books. Every answer is synthetic."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from local.platform import LocalPlatform
+from telehealth.adapters.healthlake import HealthLakeFhirStore
+from tests.conftest import eventually, user_tokens
+from tests.e2e.conftest import in_record
+from tests.e2e.test_monitoring import subject
+from tests.e2e.test_scheduling import call
+
+DESERT = "desert-clinic"
+BASE = f"/tenants/{DESERT}"
+ME = f"{BASE}/v1/me/triage"
+RULES = "2026.1"
+
+
+def on_call_and_signed_off(platform: LocalPlatform, gateway: str, on_call: list[str]) -> None:
+    """The admin names dr.okafor medical director and `on_call`; dr.okafor signs the rules off."""
+    admin = user_tokens(platform, DESERT, "admin@desert-clinic.example")["access"]
+    settings = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
+    wanted = {"medical_director": "dr-okafor", "on_call": on_call}
+    changed = call(
+        gateway, "PUT", f"{BASE}/v1/admin/settings", admin, {"triage": wanted, "version": settings["version"]}
+    )
+    assert changed.status == 200 and changed.json()["triage"]["on_call"] == on_call, changed.body
+    director = user_tokens(platform, DESERT, "dr.okafor@desert-clinic.example")["access"]
+    signed = call(gateway, "POST", f"{BASE}/v1/triage/rules/{RULES}/sign-off", director)
+    assert signed.status == 200 and signed.json()["enabled"] is True, signed.body
+
+
+def walk(gateway: str, patient: str, answers: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """Start a check and answer each question it asks from `answers` (each must be there): the
+    questions asked, in turn, and the last step."""
+    step = call(gateway, "POST", f"{ME}/intakes", patient, {}, **{"Idempotency-Key": secrets.token_hex(8)})
+    assert step.status == 201, step.body
+    body, asked, given = step.json(), [], {}
+    while body["question"] is not None:
+        link_id = body["question"]["link_id"]
+        asked.append(link_id)
+        given[link_id] = answers[link_id]
+        reply = call(gateway, "PUT", f"{ME}/intakes/{body['intake_id']}/answers", patient, {"answers": given})
+        assert reply.status == 200, reply.body
+        body = reply.json()
+    return asked, body
+
+
+def test_riverside_has_no_symptom_check(platform: LocalPlatform, gateway: str) -> None:
+    patient = user_tokens(platform, "riverside", "patient.one@riverside.example")["access"]
+    provider = user_tokens(platform, "riverside", "dr.ramirez@riverside.example")["access"]
+    for token, method, path in (
+        (patient, "GET", "/v1/me/triage/availability"),
+        (patient, "POST", "/v1/me/triage/intakes"),
+        (provider, "GET", "/v1/triage/rules"),
+    ):
+        reply = call(gateway, method, f"/tenants/riverside{path}", token, {})
+        assert reply.status == 404 and reply.headers["Content-Type"] == "application/problem+json", reply.body
+
+
+def test_a_red_flag_ends_the_check_with_the_emergency_instruction_and_pages_the_on_call(
+    platform: LocalPlatform, gateway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.ses.models import ses_backends
+
+    from local.emulator import ACCOUNT
+
+    admin = user_tokens(platform, DESERT, "admin@desert-clinic.example")["access"]
+    settings = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
+    # Someone not of the clinic cannot be on call, and the refusal changes nothing.
+    refused = call(
+        gateway,
+        "PUT",
+        f"{BASE}/v1/admin/settings",
+        admin,
+        {"triage": {"on_call": ["dr-nobody"]}, "version": settings["version"]},
+    )
+    assert refused.status == 400 and "dr-nobody" in refused.json()["detail"], refused.body
+    on_call_and_signed_off(platform, gateway, ["dr-lindqvist"])
+    # Only the medical director signs off, and only a version the platform runs.
+    other = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    assert call(gateway, "POST", f"{BASE}/v1/triage/rules/{RULES}/sign-off", other).status == 403
+    director = user_tokens(platform, DESERT, "dr.okafor@desert-clinic.example")["access"]
+    assert call(gateway, "POST", f"{BASE}/v1/triage/rules/1999.1/sign-off", director).status == 404
+    rules = call(gateway, "GET", f"{BASE}/v1/triage/rules", other).json()
+    assert [r["code"] for r in rules["rules"]][:2] == ["stroke", "chest-pain"]
+    assert all(r["source"] for r in rules["rules"]) and rules["sign_offs"][0]["signed_by"] == "dr-okafor"
+
+    tokens = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
+    patient_id = subject(tokens)
+    assert call(gateway, "GET", f"{ME}/availability", tokens).json()["available"] is True
+    sent_before = len(ses_backends[ACCOUNT]["us-east-1"].sent_messages)
+    asked, ended = walk(
+        gateway,
+        tokens,
+        {"age": 71, "complaint": "neurological", "emergency_now": False, "face_droop": True},
+    )
+    # The questions stop at the red flag: nothing more is asked.
+    assert asked == ["age", "complaint", "emergency_now", "face_droop"]
+    assert ended["status"] == "stopped" and ended["outcome"]["disposition"] == "emergency"
+    assert ended["emergency"]["call"] == "911" and "stroke" in ended["emergency"]["instruction"]
+    intake_id = ended["intake_id"]
+
+    # Bad answers change nothing: a value the question cannot take is a 422 naming the question.
+    fresh = call(gateway, "POST", f"{ME}/intakes", tokens, {}).json()
+    bad = call(
+        gateway, "PUT", f"{ME}/intakes/{fresh['intake_id']}/answers", tokens, {"answers": {"age": 999}}
+    )
+    assert bad.status == 422 and bad.json()["type"].endswith("/answers-refused") and b"999" not in bad.body
+    assert call(gateway, "GET", f"{ME}/intakes/{fresh['intake_id']}", tokens).json()["answers"] == {}
+    # The ended check answers the same answers the same, and refuses others.
+    path = f"{ME}/intakes/{intake_id}/answers"
+    same = call(gateway, "PUT", path, tokens, {"answers": ended["answers"]})
+    assert same.status == 200 and same.json()["emergency"] == ended["emergency"]
+    changed = call(gateway, "PUT", path, tokens, {"answers": {**ended["answers"], "face_droop": False}})
+    assert changed.status == 409 and changed.json()["type"].endswith("/intake-ended")
+    # Another patient finds no such check.
+    other_patient = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
+    assert call(gateway, "GET", f"{ME}/intakes/{intake_id}", other_patient).status == 404
+
+    # The on-call is paged: where to look, nothing of whose or why.
+    mail = eventually(
+        lambda: [
+            m
+            for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages[sent_before:]
+            if m.destinations["ToAddresses"] == ["dr.lindqvist@desert-clinic.example"]
+        ],
+        timeout_s=20,
+    )
+    assert "emergency" in mail[0].body and "#triage" in mail[0].body
+    assert "Testpatient" not in mail[0].body and "stroke" not in mail[0].body and "face" not in mail[0].body
+
+    # The care team sees the check: each answer with its question, and what the patient was shown.
+    seen = call(gateway, "GET", f"{BASE}/v1/triage/patients/{patient_id}/intakes", other).json()["intakes"]
+    mine = next(i for i in seen if i["intake_id"] == intake_id)
+    assert mine["emergency"]["instruction"] == ended["emergency"]["instruction"]
+    assert mine["answers"][3] == {
+        "link_id": "face_droop",
+        "question": mine["answers"][3]["question"],
+        "answer": True,
+    }
+    emergencies = call(gateway, "GET", f"{BASE}/v1/triage/emergencies", other).json()["emergencies"]
+    assert (
+        emergencies[0]["intake_id"] == intake_id and emergencies[0]["patient"]["family_name"] == "Testpatient"
+    )
+
+    # The record has the response, stopped, naming the questionnaire's version.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    record = HealthLakeFhirStore(platform.fhir_endpoints[DESERT], region="us-east-1")
+    response = eventually(lambda: in_record(record, "QuestionnaireResponse", f"triage-{intake_id.lower()}"))
+    assert response["status"] == "stopped" and response["subject"]["reference"] == f"Patient/{patient_id}"
+    assert response["questionnaire"] == "urn:telehealth:questionnaire:triage-intake|2026.1"
+    assert in_record(record, "Questionnaire", "triage-intake-2026-1")["version"] == "2026.1"
+
+
+def test_urgent_answers_offer_the_soonest_urgent_care_slot_and_the_patient_books_it(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    on_call_and_signed_off(platform, gateway, ["dr-lindqvist"])
+    patient = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
+    answers = {
+        "age": 34,
+        "complaint": "urinary",
+        "emergency_now": False,
+        "temperature_f": 101.3,
+        "days": 2,
+        "severity": 5,
+        "worsening": True,
+        "flank_pain": True,
+        "details": "Started after a long flight.",
+    }
+    asked, ended = walk(gateway, patient, answers)
+    assert "flank_pain" in asked and "face_droop" not in asked
+    outcome = ended["outcome"]
+    assert ended["status"] == "completed" and outcome["disposition"] == "now", ended
+    assert "kidney" in outcome["why"]
+    offer = outcome["offer"]
+    assert offer["specialty"] == "urgent-care" and offer["state"] == "NM"
+    soonest = offer["soonest"]
+    start = datetime.fromisoformat(soonest["start"])
+    assert datetime.now(UTC) - timedelta(minutes=5) <= start <= datetime.now(UTC) + timedelta(hours=4)
+    assert soonest["provider"]["specialty"] == "urgent-care"
+    booked = call(
+        gateway,
+        "POST",
+        f"{BASE}/v1/appointments",
+        patient,
+        {"slot_id": soonest["slot_id"], "service_type": "general", "state": offer["state"]},
+    )
+    assert booked.status == 201, booked.body
