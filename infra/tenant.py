@@ -202,6 +202,7 @@ class TenantStack(Stack):
                 csp=aws_csp_origins(payments=tenant.features.payments),
                 stripe_js=STRIPE_JS if tenant.features.payments else None,
                 monitoring=tenant.features.rpm,
+                triage=tenant.features.triage,
             )
         )
 

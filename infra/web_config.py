@@ -122,6 +122,7 @@ def runtime_config(
     csp: Mapping[str, Sequence[str]],
     stripe_js: str | None = None,
     monitoring: bool = False,
+    triage: bool = False,
 ) -> dict[str, Any]:
     """config.json (the `RuntimeConfig` of web/src/shared/config.ts). Public by design: ids and
     URLs only, which the browser sees anyway; no secret (the portal clients have none)."""
@@ -141,6 +142,8 @@ def runtime_config(
         "payments": {"stripeJs": stripe_js} if stripe_js else None,
         # Remote monitoring's screens (the care team's panel, the patient's readings) where it is on.
         "monitoring": monitoring,
+        # Virtual triage's screens (the patient's symptom check, the care team's views) where it is on.
+        "triage": triage,
     }
     render_csp(config)  # refuses a config whose origins the policy could not hold
     return config

@@ -417,6 +417,7 @@ class LocalPlatform:
             csp=web_config.local_csp_origins(signalling=self.urls.get("signalling"), stripe_js=stripe_js),
             stripe_js=stripe_js,
             monitoring=features.rpm,
+            triage=features.triage,
         )
 
     # --- the kept state ---------------------------------------------------------------------------

@@ -348,8 +348,12 @@ interface Settings {
   note_template: string[];
   controlled_substances: { flexibilities_until: string; after_flexibilities: string; buprenorphine_max_days: number; pdmp_max_age_days: number };
   alert_escalation: { after_minutes: number; to: string[] };
+  triage: { medical_director: string | null; on_call: string[]; urgent_within_minutes: number; self_care: boolean };
   version: number;
 }
+
+// Who is paged when the symptom check shows a patient an emergency instruction: up to five.
+const ON_CALL = ["On call", "Also on call", "Also on call", "Also on call", "Also on call"];
 
 // Whom an urgent alert goes to, in turn: as many turns as the API takes (five), so that saving the
 // form never drops a turn set another way.
@@ -374,6 +378,8 @@ export class AdminSettings extends AdminView {
   @property({ type: Boolean }) payments = false;
   /** Whether the clinic has remote monitoring: whom its urgent alerts go to is set here. */
   @property({ type: Boolean }) monitoring = false;
+  /** Whether the clinic has the symptom check: its medical director and on-call are set here. */
+  @property({ type: Boolean }) triage = false;
   @state() private providers: ListedProvider[] = [];
 
   override connectedCallback(): void {
@@ -386,7 +392,7 @@ export class AdminSettings extends AdminView {
     this.conflict = false;
     try {
       this.settings = await this.api.get<Settings>("/v1/admin/settings");
-      if (this.monitoring) this.providers = await everyProvider(directoryOf(this.api));
+      if (this.monitoring || this.triage) this.providers = await everyProvider(directoryOf(this.api));
       this.generation += 1;
     } catch (error) {
       this.error = saidOf(error);
@@ -425,6 +431,20 @@ export class AdminSettings extends AdminView {
       }
       escalation.alert_escalation = { after_minutes: Number(fieldValue(form, "escalate_after")), to };
     }
+    if (this.triage) {
+      const onCall = ON_CALL.map((_, i) => fieldValue(form, `on_call_${i}`)).filter(Boolean);
+      if (new Set(onCall).size !== onCall.length) {
+        this.error = "Name each provider on call once.";
+        return;
+      }
+      const director = fieldValue(form, "medical_director");
+      escalation.triage = {
+        ...(director ? { medical_director: director } : {}),
+        on_call: onCall,
+        urgent_within_minutes: Number(fieldValue(form, "urgent_within_minutes")),
+        self_care: (form.elements.namedItem("self_care") as HTMLInputElement).checked,
+      };
+    }
     const body = {
       ...fees,
       ...escalation,
@@ -462,6 +482,22 @@ export class AdminSettings extends AdminView {
     </fieldset>`;
   }
 
+  private renderTriage(s: Settings) {
+    const t = s.triage;
+    const choose = (name: string, chosen: string, none: string) => html`<select name=${name}>
+      <option value="" ?selected=${!chosen}>${none}</option>
+      ${this.providers.map((p) => html`<option value=${p.provider_id} ?selected=${chosen === p.provider_id}>${fullName(p)}</option>`)}
+    </select>`;
+    return html`<fieldset>
+      <legend>Symptom check (triage)</legend>
+      <label>Medical director, who signs the triage rules off ${choose("medical_director", t.medical_director ?? "", "Not named yet")}</label>
+      ${ON_CALL.map((words, i) => html`<label>${words} ${choose(`on_call_${i}`, t.on_call[i] ?? "", "Nobody")}</label>`)}
+      <p class="muted">Those on call are e-mailed when the symptom check sends a patient to emergency care (the e-mail says nothing of whose or why).</p>
+      <label>"See a clinician now" offers urgent-care times within, minutes <input name="urgent_within_minutes" type="number" min="30" max="1440" required .value=${String(t.urgent_within_minutes)}></label>
+      <label class="check"><input type="checkbox" name="self_care" ?checked=${t.self_care}> The symptom check may advise self-care (otherwise a visit within days)</label>
+    </fieldset>`;
+  }
+
   override render() {
     const s = this.settings;
     return html`
@@ -495,6 +531,7 @@ export class AdminSettings extends AdminView {
               <label>The state's PDMP checked within, days <input name="pdmp_max_age_days" type="number" min="0" max="90" required .value=${String(s.controlled_substances.pdmp_max_age_days)}></label>
             </fieldset>
             ${this.monitoring ? this.renderEscalation(s) : nothing}
+            ${this.triage ? this.renderTriage(s) : nothing}
             ${this.payments
               ? html`<fieldset>
                   <legend>Payments</legend>

@@ -23,7 +23,8 @@
 //   provider listed), "Open provider" (by id), "Save provider", "Change <service>", "Add a service", "Save service", "Save settings", and
 //   "Reload" after a conflict; remote monitoring: "Open <patient>" (one per enrolled patient),
 //   "Find patient", "Enrol", the alert forms "Alert: <rule>" with "What did you do?" and
-//   "Acknowledge", "Device serial", "Register the device". Navigation links are named by the views' titles (roles.ts); each
+//   "Acknowledge", "Device serial", "Register the device"; symptom checks: "Open <patient>'s checks" (one
+//   per patient sent to emergency care), "Sign off rule set <version>" (the medical director). Navigation links are named by the views' titles (roles.ts); each
 //   view's h1 takes the focus when the view opens.
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
@@ -41,6 +42,7 @@ import "./staff-views.ts";
 import "./patient-merges.ts";
 import "./admin-views.ts";
 import "./monitoring-views.ts";
+import "./triage-views.ts";
 import { takePrescriberSignIn } from "./prescriber-account.ts";
 
 /** The access token's claims (the groups are in both tokens; the id token is what oidc reads). */
@@ -104,7 +106,10 @@ export class ClinicDashboard extends LitElement {
       const signed = await this.session.resume();
       if (signed) {
         const groups = groupsOf({ ...tokenClaims(signed.accessToken), ...signed.claims });
-        this.views = viewsFor(rolesOf(groups), { monitoring: this.config.monitoring });
+        this.views = viewsFor(rolesOf(groups), {
+          monitoring: this.config.monitoring,
+          triage: this.config.triage,
+        });
         this.signedIn = true;
         this.route = window.location.hash;
       }
@@ -196,6 +201,9 @@ export class ClinicDashboard extends LitElement {
         }
         return html`<care-panel .api=${this.api} ?staff=${!provider}></care-panel>`;
       }
+      case "triage":
+        if (rest[0]) return html`<care-symptom-checks .api=${this.api} .patientId=${decodeURIComponent(rest[0])}></care-symptom-checks>`;
+        return html`<care-triage .api=${this.api}></care-triage>`;
       case "merges":
         return html`<staff-merges .api=${this.api}></staff-merges>`;
       case "providers":
@@ -203,7 +211,8 @@ export class ClinicDashboard extends LitElement {
       case "services":
         return html`<admin-services .api=${this.api}></admin-services>`;
       case "settings":
-        return html`<admin-settings .api=${this.api} ?payments=${Boolean(this.config.payments)} ?monitoring=${Boolean(this.config.monitoring)}></admin-settings>`;
+        return html`<admin-settings .api=${this.api} ?payments=${Boolean(this.config.payments)} ?monitoring=${Boolean(this.config.monitoring)}
+          ?triage=${Boolean(this.config.triage)}></admin-settings>`;
     }
   }
 }

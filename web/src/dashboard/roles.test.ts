@@ -29,6 +29,14 @@ describe("who sees which view", () => {
     expect(views(["providers"])).not.toContain("monitoring");
   });
 
+  it("offers the care team the symptom checks only where the clinic has triage on", () => {
+    const withTriage = (groups: string[]) =>
+      viewsFor(rolesOf(new Set(groups)), { monitoring: true, triage: true }).map((v) => v.id);
+    expect(withTriage(["providers"])).toEqual(["today", "hours", "monitoring", "triage"]);
+    expect(withTriage(["admins"])).toContain("triage");
+    expect(views(["staff"])).not.toContain("triage");
+  });
+
   it("offers nothing to a workforce user with no group", () => {
     expect(views([])).toEqual([]);
   });

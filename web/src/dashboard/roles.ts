@@ -12,6 +12,7 @@ export type ViewId =
   | "today"
   | "hours"
   | "monitoring"
+  | "triage"
   | "book"
   | "referrals"
   | "merges"
@@ -30,6 +31,7 @@ const VIEWS: Record<ViewId, View> = {
   today: { id: "today", title: "Today" },
   hours: { id: "hours", title: "Weekly hours" },
   monitoring: { id: "monitoring", title: "Remote monitoring" },
+  triage: { id: "triage", title: "Symptom checks" },
   book: { id: "book", title: "Book for a patient" },
   referrals: { id: "referrals", title: "Referrals" },
   merges: { id: "merges", title: "Merged records" },
@@ -56,12 +58,15 @@ export function rolesOf(groups: Set<string>): Role[] {
 }
 
 /** The views a person is offered, in the order the navigation lists them; the first is home.
- * Remote monitoring's panel is the care team's (providers and staff) where the clinic has it on. */
-export function viewsFor(roles: Role[], features: { monitoring?: boolean } = {}): View[] {
+ * Remote monitoring's panel and the symptom checks are the care team's (providers and staff) where
+ * the clinic has them on. */
+export function viewsFor(roles: Role[], features: { monitoring?: boolean; triage?: boolean } = {}): View[] {
   const ids: ViewId[] = [];
   if (roles.includes("provider")) ids.push("today", "hours");
   if (roles.includes("staff")) ids.push("day", "referrals", "book", "merges");
-  if (features.monitoring && (roles.includes("provider") || roles.includes("staff"))) ids.push("monitoring");
+  const careTeam = roles.includes("provider") || roles.includes("staff");
+  if (features.monitoring && careTeam) ids.push("monitoring");
+  if (features.triage && careTeam) ids.push("triage");
   if (roles.includes("admin")) ids.push("providers", "services", "settings");
   return ids.map((id) => VIEWS[id]);
 }

@@ -39,6 +39,8 @@ export class FindTime extends PortalScreen {
   @property() appointmentId = "";
   /** Set for a follow-up: the visit whose summary asks for one (its clinician's times, by its date). */
   @property() followUpOf = "";
+  /** The kind of care to search for first (the symptom check's routing names one). */
+  @property() specialty = "";
 
   @state() private moving: Appointment | null = null;
   @state() private followUp: VisitSummary | null = null;
@@ -108,7 +110,7 @@ export class FindTime extends PortalScreen {
               ${this.followUpOf ? nothing : html`<label for="specialty">Kind of care</label>
               <select id="specialty" name="specialty">
                 <option value="">Any</option>
-                ${SPECIALTIES.map((code) => html`<option value=${code}>${codeWords(code)}</option>`)}
+                ${SPECIALTIES.map((code) => html`<option value=${code} ?selected=${code === this.specialty}>${codeWords(code)}</option>`)}
               </select>
               <label for="language">Language you want to speak</label>
               <select id="language" name="language">

@@ -5,7 +5,13 @@
 //   header: link "Your visits", link "Book a visit", text "Signed in as <e-mail>", button "Sign out";
 //           signed out: button "Sign in" (the managed login offers "Create an account" and
 //           "Forgot your password?")
-//   header nav also: links "Your details", "Allergies and medicines"
+//   header nav also: links "Your details", "Allergies and medicines", "Check your symptoms" (triage)
+//   #/symptoms    h1 "Check your symptoms": button "Start"; then one question at a time (a radio
+//                 group "Yes"/"No" or of options, or a field named by the question), buttons
+//                 "Next", "Skip" (optional ones), "Back"; a red flag: h1 "Call 911 now" (or "Call or
+//                 text 988 now") with the instruction in role="alert" and links "Call 911"/"Text 988";
+//                 else h2 of where to go ("See a clinician now"...), "Why: ...", button "Book this
+//                 time" (the soonest urgent-care time) or link "Find a time: <kind of care>"
 //   #/readings    h1 "Your readings": what to do now (a role="alert" when it is urgent), the form
 //                 "Add a reading" (radios "Blood pressure" / "Weight", "Systolic (top number)",
 //                 "Diastolic (bottom number)", "Weight (kg)", "Save the reading"), the checkbox
@@ -62,6 +68,7 @@ import "./join-screen.ts";
 import { type Route, parseRoute, routeTitle } from "./router.ts";
 import { type PatientDetails, type PortalContext, PortalScreen } from "./screen.ts";
 import { browserZone } from "./time.ts";
+import "./triage-screen.ts";
 import "./visit-screen.ts";
 import "./visits-screen.ts";
 import "./waiting-screen.ts";
@@ -195,6 +202,7 @@ export class PatientPortal extends LitElement {
       video: config.video.implementation,
       stripeJs: config.payments?.stripeJs ?? null,
       monitoring: Boolean(config.monitoring),
+      triage: Boolean(config.triage),
       navigate: (hash, options = {}) => {
         this.pendingNotice = options.notice ?? "";
         if (options.replace) {
@@ -259,6 +267,9 @@ export class PatientPortal extends LitElement {
                   <li><a href="#/book" aria-current=${this.route.name === "book" ? "page" : nothing}>Book a visit</a></li>
                   <li><a href="#/details" aria-current=${this.route.name === "details" ? "page" : nothing}>Your details</a></li>
                   <li><a href="#/health" aria-current=${this.route.name === "health" ? "page" : nothing}>Allergies and medicines</a></li>
+                  ${this.context.triage
+                    ? html`<li><a href="#/symptoms" aria-current=${this.route.name === "symptoms" ? "page" : nothing}>Check your symptoms</a></li>`
+                    : nothing}
                   ${this.context.monitoring
                     ? html`<li><a href="#/readings" aria-current=${this.route.name === "readings" ? "page" : nothing}>Your readings</a></li>`
                     : nothing}
@@ -302,7 +313,9 @@ export class PatientPortal extends LitElement {
         case "home":
           return html`<portal-visits data-screen .ctx=${ctx}></portal-visits>`;
         case "book":
-          return html`<portal-find-time data-screen .ctx=${ctx}></portal-find-time>`;
+          return html`<portal-find-time data-screen .ctx=${ctx} .specialty=${route.specialty ?? ""}></portal-find-time>`;
+        case "symptoms":
+          return html`<portal-triage data-screen .ctx=${ctx}></portal-triage>`;
         case "details":
           return html`<portal-details data-screen .ctx=${ctx} .next=${this.afterDetails}></portal-details>`;
         case "health":

@@ -12,6 +12,8 @@ describe("the portal's routes", () => {
       { name: "details" },
       { name: "health" },
       { name: "readings" },
+      { name: "symptoms" },
+      { name: "book", specialty: "urgent-care" },
       { name: "visit", id: ID },
       { name: "check-in", id: ID },
       { name: "reschedule", id: ID },
@@ -36,6 +38,7 @@ describe("the portal's routes", () => {
     expect(parseRoute(`#/visits/${ID}/pay`)).toEqual({ name: "not-found" });
     expect(parseRoute(`#/visits/${ID.toLowerCase()}`)).toEqual({ name: "not-found" });
     expect(parseRoute("#/admin")).toEqual({ name: "not-found" });
+    expect(parseRoute("#/book/Urgent%20care")).toEqual({ name: "not-found" });
   });
 
   it("gives every screen a title of its own", () => {

@@ -5,7 +5,8 @@
 
 export type Route =
   | { name: "home" }
-  | { name: "book" }
+  | { name: "book"; specialty?: string }
+  | { name: "symptoms" }
   | { name: "details" }
   | { name: "health" }
   | { name: "readings" }
@@ -29,6 +30,9 @@ export function parseRoute(hash: string): Route {
   const path = hash.replace(/^#/, "").replace(/\/+$/, "") || "/";
   if (path === "/") return { name: "home" };
   if (path === "/book") return { name: "book" };
+  const kind = /^\/book\/([a-z][a-z-]{1,39})$/.exec(path);
+  if (kind) return { name: "book", specialty: kind[1] };
+  if (path === "/symptoms") return { name: "symptoms" };
   if (path === "/details") return { name: "details" };
   if (path === "/health") return { name: "health" };
   if (path === "/readings") return { name: "readings" };
@@ -58,7 +62,9 @@ export function routeHref(route: Route): string {
     case "not-found":
       return "#/";
     case "book":
-      return "#/book";
+      return route.specialty ? `#/book/${route.specialty}` : "#/book";
+    case "symptoms":
+      return "#/symptoms";
     case "details":
       return "#/details";
     case "health":
@@ -82,6 +88,7 @@ export function routeTitle(route: Route): string {
     details: "Your details",
     health: "Your allergies and medicines",
     readings: "Your readings",
+    symptoms: "Check your symptoms",
     visit: "Your visit",
     "check-in": "Check in",
     reschedule: "Reschedule your visit",

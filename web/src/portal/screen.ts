@@ -19,6 +19,8 @@ export interface PortalContext {
   stripeJs: string | null;
   /** Whether the clinic monitors readings from home (the "Your readings" screen). */
   monitoring: boolean;
+  /** Whether the clinic offers the symptom check (virtual triage). */
+  triage: boolean;
   /** To another screen; `notice` is said (a polite live region) on arrival. */
   navigate(hash: string, options?: { replace?: boolean; notice?: string }): void;
   /** Hand a redeemed join to the call screen; it lives in memory only. */

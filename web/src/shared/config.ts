@@ -25,6 +25,8 @@ export interface RuntimeConfig {
   payments: { stripeJs: string } | null;
   /** Remote monitoring's screens: the care team's panel, the patient's own readings. */
   monitoring: boolean;
+  /** Virtual triage's screens: the patient's symptom check, the care team's views of it. */
+  triage: boolean;
 }
 
 /** `config.json` relative to the app's own directory (`url` differs for the dashboard). */

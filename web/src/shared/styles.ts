@@ -20,7 +20,7 @@ export const sharedStyles = css`
     display: inline-flex; align-items: center; justify-content: center; gap: 0.4rem; white-space: nowrap;
   }
   button.secondary, .button.secondary { background: var(--surface, #fff); color: var(--accent, #0b5cad); }
-  button.danger { background: var(--danger, #a4262c); border-color: var(--danger, #a4262c); }
+  button.danger, .button.danger { background: var(--danger, #a4262c); border-color: var(--danger, #a4262c); }
   button[disabled] { opacity: 0.65; cursor: not-allowed; }
   label { display: block; font-weight: 600; margin: 1rem 0 0.25rem; }
   .hint { display: block; font-weight: 400; color: var(--muted, #4a5868); font-size: 0.95rem; }
@@ -33,7 +33,8 @@ export const sharedStyles = css`
   legend { font-weight: 600; padding: 0; }
   label.choice { display: flex; gap: 0.5rem; align-items: center; font-weight: 400; margin: 0.5rem 0 0; }
   label.check { display: flex; gap: 0.75rem; align-items: flex-start; font-weight: 400; min-height: 44px; padding: 0.6rem 0; margin: 0.25rem 0; }
-  label.check input { width: 1.5rem; height: 1.5rem; min-height: 0; margin: 0; flex: none; }
+  label.choice { min-height: 44px; }
+  label.check input, label.choice input { width: 1.5rem; height: 1.5rem; min-height: 0; margin: 0; flex: none; }
   a.target { display: inline-flex; align-items: center; min-height: 44px; font-weight: 600; }
   .card { background: var(--surface, #fff); border-radius: 8px; padding: 1rem; margin: 0.75rem 0; }
   .card-field { display: grid; gap: 0.5rem; margin: 0.5rem 0; }

@@ -1,0 +1,156 @@
+"""The symptom check in the browser (desert-clinic has triage on): the administrator names the
+medical director and the on-call in the clinic's settings; the medical director reads the red-flag
+rules with their sources and signs them off; a patient on their phone answers one question at a
+time and, at chest pain that spreads, is shown the emergency screen alone, with the number to call;
+another check, with a step back and a question skipped, ends in self-care advice; the on-call
+provider finds the patient in the dashboard and reads what they were shown, word for word. Each
+screen passes axe. Every answer is synthetic."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from playwright.sync_api import Page, expect
+
+from local.platform import LocalPlatform
+from tests.conftest import user_tokens
+from tests.e2e.test_scheduling import call
+from tests.e2e.test_triage import BASE, DESERT, RULES
+from tools.browser import Screenshots
+
+PATIENT = "patient.one@desert-clinic.example"
+DIRECTOR = "dr.okafor@desert-clinic.example"
+ON_CALL = "dr.lindqvist@desert-clinic.example"
+
+
+def _unsigned(platform: LocalPlatform) -> None:
+    """The rules as a fresh clinic has them, not yet signed off (another test may have signed them
+    through the API): the sign-off's item is taken out of the table."""
+    platform.client("dynamodb").delete_item(
+        TableName="telehealth-desert-clinic",
+        Key={"pk": {"S": "TRIAGE_RULES"}, "sk": {"S": f"SIGNOFF#{RULES}"}},
+    )
+
+
+def answer(page: Page, *, choose: str | None = None, fill: str | None = None, skip: bool = False) -> None:
+    """Answer the question on screen (a radio by its name, or the field), then go on."""
+    if skip:
+        page.get_by_role("button", name="Skip").click()
+        return
+    if choose is not None:
+        page.get_by_role("radio", name=choose, exact=True).check()
+    if fill is not None:
+        page.locator("#answer").fill(fill)
+    page.get_by_role("button", name="Next").click()
+
+
+def question(page: Page, text: str) -> None:
+    expect(page.get_by_text(re.compile(re.escape(text))).first).to_be_visible(timeout=10_000)
+
+
+def test_the_director_signs_off_and_a_patient_with_chest_pain_is_told_to_call_911(
+    platform: LocalPlatform,
+    signed_in_page: Callable[..., Page],
+    axe_check: Callable[[Page], None],
+    screenshot: Screenshots,
+) -> None:
+    gateway = platform.urls["gateway"]
+    admin_token = user_tokens(platform, DESERT, "admin@desert-clinic.example")["access"]
+    _unsigned(platform)
+
+    # The administrator names the medical director and who is on call.
+    admin = signed_in_page(
+        "admin@desert-clinic.example", "Clinic settings", route="#/settings", tenant=DESERT
+    )
+    group = admin.get_by_role("group", name="Symptom check (triage)")
+    axe_check(admin)
+    group.get_by_label(re.compile("^Medical director")).select_option(label="Ngozi Okafor")
+    group.get_by_label("On call").first.select_option(label="Erik Lindqvist")
+    admin.get_by_role("button", name="Save settings").click()
+    expect(admin.get_by_role("status").filter(has_text="Settings saved.")).to_be_visible(timeout=10_000)
+    triage = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin_token).json()["triage"]
+    assert triage["medical_director"] == "dr-okafor" and triage["on_call"] == ["dr-lindqvist"]
+
+    # Until the medical director signs the rules off, patients cannot use the check.
+    phone = signed_in_page(PATIENT, "Your visits", tenant=DESERT)
+    phone.get_by_role("link", name="Check your symptoms").click()
+    expect(phone.get_by_text("The symptom check is not available yet")).to_be_visible(timeout=10_000)
+
+    director = signed_in_page(DIRECTOR, "Today", tenant=DESERT)
+    director.get_by_role("link", name="Symptom checks").click()
+    rules = director.get_by_role("table", name=re.compile("Held to every answer"))
+    expect(rules).to_contain_text("BE-FAST")  # each rule with its source
+    axe_check(director)
+    director.get_by_role("button", name=f"Sign off rule set {RULES}").click()
+    expect(director.get_by_text(re.compile("Signed off by dr-okafor"))).to_be_visible(timeout=10_000)
+
+    # The patient, on their phone, one question at a time.
+    phone.reload()
+    expect(phone.get_by_role("heading", level=1, name="Check your symptoms")).to_be_visible(timeout=20_000)
+    phone.get_by_role("button", name="Start").click()
+    question(phone, "How old are you?")
+    axe_check(phone)
+    answer(phone, fill="58")
+    question(phone, "What is bothering you most?")
+    answer(phone, choose="Chest pain or pressure")
+    question(phone, "Right now, do you have any of these")
+    answer(phone, choose="No")
+    question(phone, "Do you have pain, pressure or tightness in your chest now?")
+    answer(phone, choose="Yes")
+    question(phone, "How many minutes has the chest pain lasted this time?")
+    answer(phone, fill="2")
+    question(phone, "Does the pain spread to your arm, jaw, neck or back?")
+    screenshot(phone, "a-question")
+    answer(phone, choose="Yes")
+    # The red flag holds: the emergency screen, alone, with the number to call.
+    expect(phone.get_by_role("heading", level=1, name="Call 911 now")).to_be_visible(timeout=10_000)
+    expect(phone.get_by_role("alert")).to_contain_text("can be a heart attack")
+    assert phone.get_by_role("link", name="Call 911").get_attribute("href") == "tel:911"
+    expect(phone.get_by_role("button", name="Next")).to_have_count(0)
+    screenshot(phone, "emergency")
+    axe_check(phone)
+
+    # The on-call finds the patient and reads what they were shown.
+    on_call = signed_in_page(ON_CALL, "Today", tenant=DESERT)
+    on_call.get_by_role("link", name="Symptom checks").click()
+    on_call.get_by_role("link", name=re.compile("^Open Jordan Testpatient.*'s checks$")).first.click()
+    expect(on_call.get_by_role("heading", level=1, name="A patient's symptom checks")).to_be_visible()
+    shown = on_call.get_by_text(re.compile("Shown, word for word")).first
+    expect(shown).to_contain_text("can be a heart attack")
+    axe_check(on_call)
+
+
+def test_a_check_with_a_step_back_and_a_question_skipped_ends_in_self_care(
+    platform: LocalPlatform, signed_in_page: Callable[..., Page], axe_check: Callable[[Page], None]
+) -> None:
+    from tests.e2e.test_triage import on_call_and_signed_off
+
+    on_call_and_signed_off(platform, platform.urls["gateway"], ["dr-lindqvist"])
+    phone = signed_in_page(PATIENT, "Check your symptoms", route="#/symptoms", tenant=DESERT)
+    phone.get_by_role("button", name="Start").click()
+    answer(phone, fill="30")
+    question(phone, "What is bothering you most?")
+    answer(phone, choose="Cold or flu symptoms")
+    question(phone, "Right now, do you have any of these")
+    answer(phone, choose="No")
+    question(phone, "What is your temperature")
+    answer(phone, skip=True)
+    question(phone, "How many days have you had it?")
+    answer(phone, fill="3")
+    question(phone, "How bad is it now")
+    phone.get_by_role("button", name="Back").click()
+    # Back: the question again, with what was said.
+    expect(phone.locator("#answer")).to_have_value("3")
+    answer(phone, fill="2")
+    question(phone, "How bad is it now")
+    answer(phone, fill="2")
+    question(phone, "Is it getting worse?")
+    answer(phone, choose="No")
+    question(phone, "Anything else you want the clinician to know?")
+    answer(phone, skip=True)
+    expect(phone.get_by_role("heading", level=2, name="You can care for this at home")).to_be_visible(
+        timeout=10_000
+    )
+    expect(phone.get_by_text(re.compile("Rest, drink plenty of fluids"))).to_be_visible()
+    axe_check(phone)
