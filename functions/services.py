@@ -13,6 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from telehealth.adapters.comprehend_medical import ComprehendMedicalReader
     from telehealth.adapters.notes_store import DynamoNoteStore
     from telehealth.adapters.pager import ProviderEmailPager
     from telehealth.adapters.payments import PaymentsFunction, StripePayments
@@ -580,6 +581,14 @@ def triage() -> TriageDesk:
         now,
         audit_trail(),
     )
+
+
+@cache
+def free_text_reader() -> ComprehendMedicalReader:
+    """Comprehend Medical, paced under InferSNOMEDCT's two requests a second."""
+    from telehealth.adapters.comprehend_medical import ComprehendMedicalReader
+
+    return ComprehendMedicalReader()
 
 
 @cache

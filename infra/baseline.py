@@ -68,6 +68,8 @@ INTERFACE_ENDPOINTS = {
     "ChimeMediaPipelines": ec2.InterfaceVpcEndpointAwsService("media-pipelines-chime"),
     "Ses": ec2.InterfaceVpcEndpointAwsService.EMAIL,
     "Lambda": ec2.InterfaceVpcEndpointAwsService.LAMBDA_,
+    # Virtual triage's free text, read for the clinician (PHI: it stays on the AWS network).
+    "ComprehendMedical": ec2.InterfaceVpcEndpointAwsService.COMPREHEND_MEDICAL,
 }
 
 

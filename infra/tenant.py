@@ -280,6 +280,8 @@ class TenantStack(Stack):
                 "recordings:list": lambda fn: allow(("s3:ListBucket",), [data.recordings.bucket_arn])(fn),
                 # Reminders: e-mail from the tenant's verified sender; SMS goes to phone numbers,
                 # which are not resources (SNS requires "*" for direct publishing to a number).
+                # Virtual triage's free text: Comprehend Medical has no resource-level permissions.
+                "nlp:infer": allow(("comprehendmedical:InferSNOMEDCT",), ["*"]),
                 "notify:send": lambda fn: (
                     allow(
                         ("ses:SendEmail",),

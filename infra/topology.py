@@ -656,14 +656,16 @@ MONITORING_SWEEP = Function(
 )
 
 # Virtual triage's afterwards: a patient shown an emergency instruction pages the clinic's on-call
-# (by e-mail, nothing of whose or why).
+# (by e-mail, nothing of whose or why); a check's free text is read by Comprehend Medical for the
+# clinician. One at a time (reserved concurrency 1), under InferSNOMEDCT's two requests a second.
 TRIAGE_EVENTS = Function(
     key="triage-events",
     handler="functions.events.triage_events.lambda_handler",
     invocation=Invocation.EVENT,
-    description="Pages the clinic's on-call when the symptom check shows a patient an emergency instruction",
+    description="Pages the on-call for a patient sent to emergency care; reads a check's free text (NLP)",
+    timeout_s=60,
     feature="triage",
-    grants=("table:read", "key:use", "notify:send"),
+    grants=("table:write", "key:use", "notify:send", "nlp:infer"),
 )
 
 FUNCTIONS: tuple[Function, ...] = (
@@ -914,9 +916,12 @@ RULES: tuple[Rule, ...] = (
     Rule(
         key="triage-emergencies",
         bus=BusKind.TENANT,
-        description="A patient shown an emergency instruction by the symptom check: page the on-call",
+        description="A symptom check ended: page the on-call for an emergency; read its free text",
         target=TRIAGE_EVENTS,
-        event_pattern={"source": ["telehealth.triage"], "detail-type": ["Triage.EmergencyShown"]},
+        event_pattern={
+            "source": ["telehealth.triage"],
+            "detail-type": ["Triage.EmergencyShown", "Triage.Completed"],
+        },
     ),
     Rule(
         key="subscription-events",

@@ -51,6 +51,7 @@ from local.seed import SEED_PROVIDERS, photon_refresh_token, seed_tenant
 from local.signin import SignIn
 from local.standins.chime import ChimeStandIn
 from local.standins.clearinghouse import Clearinghouse
+from local.standins.comprehend_medical import ComprehendMedicalStandIn
 from local.standins.dexcom import DexcomStandIn
 from local.standins.photon import PhotonStandIn
 from local.standins.stripe import stripe_command
@@ -182,6 +183,7 @@ class LocalPlatform:
         self.clearinghouse: Clearinghouse | None = None
         self.photon: PhotonStandIn | None = None
         self.dexcom: DexcomStandIn | None = None
+        self.comprehend_medical: ComprehendMedicalStandIn | None = None
         self.containers: list[str] = []  # the media worker runs, by process name (newest last)
         self.gateway: Gateway | None = None
         self.fhir_endpoints: dict[str, str] = {}
@@ -276,6 +278,9 @@ class LocalPlatform:
         # Dexcom's cloud: patients' sign-ins, and a simulated CGM trace as every account's data.
         self.dexcom = DexcomStandIn(*DEXCOM_CLIENT, DEXCOM_TRACE)
         self.dexcom.start()
+        # Comprehend Medical (moto has none): the symptom check's free text, for the clinician.
+        self.comprehend_medical = ComprehendMedicalStandIn()
+        self.comprehend_medical.start()
         self.chime = ChimeStandIn(
             0,
             self._publish_default_bus,
@@ -292,6 +297,7 @@ class LocalPlatform:
             "clearinghouse": self.clearinghouse.url,
             "photon": self.photon.url,
             "dexcom": self.dexcom.url,
+            "comprehendmedical": self.comprehend_medical.url,
             "chime": self.chime.url,
             # The browsers' WebRTC signalling (the meetings' SignalingUrl): the web's CSP connects to it.
             "signalling": self.chime.relay.origin,
@@ -674,6 +680,7 @@ class LocalPlatform:
             "AWS_ENDPOINT_URL_HEALTHLAKE": self.urls["healthlake"],
             "AWS_ENDPOINT_URL_CHIME_SDK_MEETINGS": self.urls["chime"],
             "AWS_ENDPOINT_URL_CHIME_SDK_MEDIA_PIPELINES": self.urls["chime"],
+            "AWS_ENDPOINT_URL_COMPREHENDMEDICAL": self.urls["comprehendmedical"],
             # The portal's local origins join the tenant's own, as CORS_ORIGINS=... make run asks.
             "CORS_ORIGINS": ",".join(
                 sorted({*environment["CORS_ORIGINS"].split(","), *self.settings.cors_origins} - {""})
@@ -851,6 +858,8 @@ class LocalPlatform:
             self.photon.stop()
         if self.dexcom:
             self.dexcom.stop()
+        if self.comprehend_medical:
+            self.comprehend_medical.stop()
         self.dispatcher.stop()
         for host in self.hosts.values():
             host.close()

@@ -262,6 +262,7 @@ OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("stepfunctions", "SendTaskSuccess"): _anywhere("states:SendTaskSuccess"),
     ("stepfunctions", "SendTaskFailure"): _anywhere("states:SendTaskFailure"),
     ("stepfunctions", "SendTaskHeartbeat"): _anywhere("states:SendTaskHeartbeat"),
+    ("comprehendmedical", "InferSNOMEDCT"): _anywhere("comprehendmedical:InferSNOMEDCT"),
     ("chime-sdk-meetings", "CreateMeeting"): _created_tagged("chime:CreateMeeting"),
     ("chime-sdk-meetings", "CreateMeetingWithAttendees"): _created_tagged("chime:CreateMeetingWithAttendees"),
     ("chime-sdk-meetings", "GetMeeting"): _meeting("GetMeeting"),

@@ -178,7 +178,7 @@ def test_urgent_answers_offer_the_soonest_urgent_care_slot_and_the_patient_books
         "severity": 5,
         "worsening": True,
         "flank_pain": True,
-        "details": "Started after a long flight.",
+        "details": "Burning when peeing since Monday and a fever last night, but no vomiting.",
     }
     asked, ended = walk(gateway, patient, answers)
     assert "flank_pain" in asked and "face_droop" not in asked
@@ -199,3 +199,19 @@ def test_urgent_answers_offer_the_soonest_urgent_care_slot_and_the_patient_books
         {"slot_id": soonest["slot_id"], "service_type": "general", "state": offer["state"]},
     )
     assert booked.status == 201, booked.body
+
+    # The free text is read by Comprehend Medical (the stand-in) for the clinician, afterwards.
+    provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    patient_id = subject(patient)
+
+    def findings() -> list[dict[str, Any]] | None:
+        checks = call(gateway, "GET", f"{BASE}/v1/triage/patients/{patient_id}/intakes", provider).json()
+        check: dict[str, Any] = next(c for c in checks["intakes"] if c["intake_id"] == ended["intake_id"])
+        return check["findings"]  # type: ignore[no-any-return]
+
+    found = eventually(findings, timeout_s=30)
+    assert [(f["display"], f["negated"]) for f in found] == [
+        ("Dysuria", False),
+        ("Fever", False),
+        ("Vomiting", True),
+    ]

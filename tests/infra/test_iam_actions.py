@@ -163,6 +163,7 @@ SAMPLES: dict[tuple[str, str], dict[str, Any]] = {
         "Tags": [{"Key": "telehealth:tenant", "Value": "t"}]
     },
     ("chime-sdk-meetings", "GetMeeting"): {"MeetingId": "m"},
+    ("comprehendmedical", "InferSNOMEDCT"): {"Text": "a cough"},
     ("chime-sdk-meetings", "DeleteMeeting"): {"MeetingId": "m"},
     ("chime-sdk-meetings", "CreateAttendee"): {"MeetingId": "m"},
     ("chime-sdk-meetings", "BatchCreateAttendee"): {"MeetingId": "m"},
