@@ -2269,6 +2269,31 @@ def triage_figures() -> None:
             print(f"    {v['id']} {v['summary']}: {got}, the vignette says {v['expected']}")
 
 
+def photos_figures() -> None:
+    """Store-and-forward's photos: the time to make a 12 MP phone photo's review copy (decoded
+    under the pixel limit, upright, Display P3 to sRGB, re-encoded from pixels alone)."""
+    import time
+
+    from telehealth.photos.sanitize import review_copy
+    from tools.synthetic_photos import phone_photo
+
+    print(
+        "\n== Photo sanitization (telehealth/photos/sanitize.py), a 12 MP phone photo (4032 x 3024, P3, EXIF)"
+    )
+    for kind, content_type in (("JPEG", "image/jpeg"), ("HEIF", "image/heic")):
+        photo = phone_photo(kind=kind)
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            copy = review_copy(photo, content_type=content_type, sha256=None)
+            times.append(time.perf_counter() - started)
+        print(
+            f"  {kind} ({len(photo) / 1e6:.1f} MB): median {statistics.median(times) * 1000:.0f} ms,"
+            f" worst {max(times) * 1000:.0f} ms (5 runs); review copy {copy.width} x {copy.height},"
+            f" {len(copy.jpeg) / 1e3:.0f} kB"
+        )
+
+
 def readings_figures() -> None:
     """Remote monitoring on the local platform: readings a second from the gateway's POST to the
     table (through the readings queue and function), and an alert's latency from the reading that
@@ -2518,6 +2543,7 @@ PARTS = {
     "restart": restart_figures,
     "rppg": rppg_figures,
     "triage": triage_figures,
+    "photos": photos_figures,
     "audit": audit_figures,
     "fhir": fhir_figures,
     "web": web_figures,

@@ -1,0 +1,1 @@
+"""Patients' photos (store-and-forward): what makes one safe to show a clinician."""
