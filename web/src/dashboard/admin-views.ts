@@ -391,8 +391,12 @@ export class AdminSettings extends AdminView {
     this.error = "";
     this.conflict = false;
     try {
-      this.settings = await this.api.get<Settings>("/v1/admin/settings");
-      if (this.monitoring || this.triage) this.providers = await everyProvider(directoryOf(this.api));
+      // Both before the form shows: a form drawn before the providers came would be drawn again
+      // when they did, and what was typed meanwhile lost.
+      const settings = await this.api.get<Settings>("/v1/admin/settings");
+      const providers = this.monitoring || this.triage ? await everyProvider(directoryOf(this.api)) : [];
+      this.settings = settings;
+      this.providers = providers;
       this.generation += 1;
     } catch (error) {
       this.error = saidOf(error);
