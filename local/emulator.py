@@ -346,7 +346,39 @@ def apply_aws_parity() -> None:
         _user_pools_parse_their_key_once()
         _user_pools_lock_out_repeated_failures()
         _queries_read_their_partition()
+        _s3_post_policies_enforced()
         _applied = True
+
+
+def _s3_post_policies_enforced() -> None:
+    """A browser's POST upload is held to its signed policy (`local/s3_post_policy.py`: size, type,
+    key, expiry, signature, checksum), as S3 holds it; moto stores whatever is posted. What the
+    form asks of the object (its encryption) is kept on it, as S3 keeps it."""
+    from moto.s3.responses import S3Response
+
+    from local.s3_post_policy import check
+
+    original = S3Response._bucket_response_post
+    secrets = {"testing": "testing"}  # the platform's credentials (local/platform.py CREDENTIALS)
+
+    def post(self: S3Response, request: Any, bucket_name: str) -> Any:
+        form = {str(k): str(v) for k, v in request.form.items()}
+        if "policy" not in {k.lower() for k in form} or "delete" in self.querystring:
+            return original(self, request, bucket_name)
+        body = self.raw_body if isinstance(self.raw_body, bytes) else str(self.raw_body or "").encode()
+        refused = check(form, bucket_name, len(body), body, secrets)
+        if refused is not None:
+            return refused.status, {"Content-Type": "application/xml"}, refused.xml()
+        answer = original(self, request, bucket_name)
+        fields = {k.lower(): v for k, v in form.items()}
+        if fields.get("x-amz-server-side-encryption"):
+            stored = self.backend.get_object(bucket_name, self.querystring["key"][0])
+            if stored is not None:
+                stored.encryption = fields["x-amz-server-side-encryption"]
+                stored.kms_key_id = fields.get("x-amz-server-side-encryption-aws-kms-key-id")
+        return answer
+
+    S3Response._bucket_response_post = post  # type: ignore[method-assign]
 
 
 def _in_turn(method: Callable[..., Any]) -> Callable[..., Any]:
