@@ -573,13 +573,17 @@ def triage() -> TriageDesk:
     """Virtual triage: patients' intakes, the care team's reads, the medical director's sign-off."""
     from telehealth.adapters.triage_store import DynamoTriageStore
     from telehealth.application.triage import TriageDesk
+    from telehealth.application.triage_content import from_environment
 
+    questionnaire, _, rule_set = from_environment()  # the tenant file's, as the stack deployed it
     return TriageDesk(
         DynamoTriageStore(client=table_client()),
         lambda: clinic_settings().settings(),
         booking,
         now,
         audit_trail(),
+        rule_set=rule_set,
+        questionnaire=questionnaire,
     )
 
 

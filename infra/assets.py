@@ -1,7 +1,8 @@
 """Build the Lambda layer, the function code and the media-worker build context without Docker.
 
 The layer's dependencies are installed once per lock file: `pip install --platform
-manylinux2014_aarch64 --python-version 3.12 --only-binary=:all:` into `.build/layer-deps/<hash>`,
+manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --python-version 3.12
+--only-binary=:all:` into `.build/layer-deps/<hash>`,
 where the hash is the lock file's. The shared package is copied next to them on each synth (it is
 small), and the assembled directory is keyed by both hashes so CDK's asset hash follows the code.
 """
@@ -49,7 +50,10 @@ def layer_dependencies() -> Path:
         [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
             "--no-deps", "--require-hashes", "--only-binary=:all:",
-            "--platform", "manylinux2014_aarch64", "--python-version", "3.12",
+            # Lambda's Python 3.12 runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels
+            # (Pillow's, since 12.2) run there as the older manylinux2014 ones do.
+            "--platform", "manylinux2014_aarch64", "--platform", "manylinux_2_28_aarch64",
+            "--python-version", "3.12",
             "--implementation", "cp", "--target", str(staging / "python"),
             "-r", str(LAYER_LOCK),
         ],

@@ -10,7 +10,7 @@ import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -115,6 +115,43 @@ class WebDomain(_Strict):
         return arn
 
 
+LinkId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class TriageCondition(_Strict):
+    """One condition on an answer, as a Questionnaire's `enableWhen` writes it."""
+
+    question: LinkId
+    operator: Literal["=", "!=", ">=", "<=", ">", "<"]
+    answer: bool | int | float | Annotated[str, Field(max_length=64)]
+
+
+class ClinicRedFlag(_Strict):
+    """A red flag the clinic adds to the platform's: when its conditions hold (all of them, or
+    any), the check stops with `instruction`, and `call` is the number to call. `source` is what
+    the rule rests on."""
+
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,40}$")]
+    call: Literal["911", "988"]
+    instruction: Annotated[str, Field(min_length=10, max_length=400)]
+    source: Annotated[str, Field(min_length=5, max_length=400)]
+    when: Annotated[tuple[TriageCondition, ...], Field(min_length=1, max_length=6)]
+    behavior: Literal["all", "any"] = "all"
+
+
+class TriageContent(_Strict):
+    """What the clinic's symptom check asks and what stops it: its questionnaire (a FHIR
+    Questionnaire shipped in telehealth/fhir/questionnaires/, by file name) and its own red
+    flags, versioned together (`red_flags_version`): the medical director signs the platform's
+    rule set and these off as one version."""
+
+    questionnaire: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{0,80}\.json$")] = (
+        "triage-intake-2026.1.json"
+    )
+    red_flags: tuple[ClinicRedFlag, ...] = ()
+    red_flags_version: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,30}\.[0-9]{1,4}$")] | None = None
+
+
 class Tenant(_Strict):
     id: TenantId
     display_name: str
@@ -171,6 +208,8 @@ class Tenant(_Strict):
     # Its taxpayer id (an EIN, NN-NNNNNNN): a self-pay patient's Good Faith Estimate names it with
     # the NPI (45 CFR 149.610); with payments on.
     billing_tin: Annotated[str, Field(pattern=r"^\d{2}-\d{7}$")] | None = None
+    # Virtual triage's content (with triage on): the questionnaire and the clinic's red flags.
+    triage: TriageContent = TriageContent()
 
     @property
     def medical_record_system(self) -> str:
@@ -220,6 +259,8 @@ class Tenant(_Strict):
             )
         if self.features.payments and (self.billing_npi is None or not npi_is_valid(self.billing_npi)):
             raise ValueError(f"tenant {self.id}: payments on needs billing_npi, a valid ten-digit NPI")
+        if self.features.triage:
+            _check_triage(self.id, self.triage)
         if self.features.payments and self.billing_tin is None:
             raise ValueError(
                 f"tenant {self.id}: payments on needs billing_tin, the clinic's EIN (NN-NNNNNNN)"
@@ -228,6 +269,25 @@ class Tenant(_Strict):
 
     def concurrency_of(self, function_key: str) -> int:
         return self.reserved_concurrency[function_key]
+
+
+def _check_triage(tenant_id: str, content: TriageContent) -> None:
+    """The questionnaire loads and asks every question each red flag reads, the platform's and
+    the clinic's: a questionnaire that left out the stroke questions would let a stroke through."""
+    from telehealth.application.triage_content import rule_set_of
+
+    try:
+        questionnaire, rule_set = rule_set_of(content.model_dump())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"tenant {tenant_id}: triage: {error}") from error
+    from telehealth.domain.triage import unasked
+
+    missing = unasked({item.link_id for item in questionnaire.items}, rule_set)
+    if missing:
+        said = "; ".join(f"{code} reads {', '.join(ids)}" for code, ids in sorted(missing.items()))
+        raise ValueError(
+            f"tenant {tenant_id}: triage's questionnaire does not ask what its red flags read: {said}"
+        )
 
 
 class TenantFile(_Strict):

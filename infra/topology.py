@@ -1165,6 +1165,9 @@ def function_environment(
         "DASHBOARD_URL": f"{next(iter(web_origins(tenant, web_origin)), '')}/dashboard/",
         "NOTIFY_FROM": tenant.notify_from,
         "RECORDING_ENABLED": "true" if tenant.features.recording else "false",
+        # The symptom check's content: the clinic's questionnaire and its own red flags (the
+        # tenant file's `triage`), empty where the tenant has triage off.
+        "TRIAGE_CONTENT": tenant.triage.model_dump_json() if tenant.features.triage else "",
         # Where a patient's sign-in at Dexcom comes back to: the portal (registered at Dexcom).
         "DEXCOM_RETURN_URL": f"{next(iter(web_origins(tenant, web_origin)), '')}/",
         # Where the api asks about Dexcom sign-ins (empty: the tenant has remote monitoring off).

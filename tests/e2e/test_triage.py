@@ -23,7 +23,7 @@ from tests.e2e.test_scheduling import call
 DESERT = "desert-clinic"
 BASE = f"/tenants/{DESERT}"
 ME = f"{BASE}/v1/me/triage"
-RULES = "2026.1"
+RULES = "2026.1+desert.1"  # the platform's rule set and the clinic's own red flags (tenants.toml)
 
 
 def on_call_and_signed_off(platform: LocalPlatform, gateway: str, on_call: list[str]) -> None:
@@ -94,6 +94,7 @@ def test_a_red_flag_ends_the_check_with_the_emergency_instruction_and_pages_the_
     assert call(gateway, "POST", f"{BASE}/v1/triage/rules/1999.1/sign-off", director).status == 404
     rules = call(gateway, "GET", f"{BASE}/v1/triage/rules", other).json()
     assert [r["code"] for r in rules["rules"]][:2] == ["stroke", "chest-pain"]
+    assert rules["rules"][-1]["code"] == "heat-stroke" and rules["version"] == RULES
     assert all(r["source"] for r in rules["rules"]) and rules["sign_offs"][0]["signed_by"] == "dr-okafor"
 
     tokens = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
@@ -215,3 +216,15 @@ def test_urgent_answers_offer_the_soonest_urgent_care_slot_and_the_patient_books
         ("Fever", False),
         ("Vomiting", True),
     ]
+
+
+def test_the_clinics_own_red_flag_from_its_tenant_file_stops_the_check_too(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    on_call_and_signed_off(platform, gateway, ["dr-lindqvist"])
+    patient = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
+    answers = {"age": 67, "complaint": "fever", "emergency_now": False, "temperature_f": 104.2}
+    answers |= {"days": 1, "severity": 6, "worsening": True, "cannot_keep_fluids": False}
+    asked, ended = walk(gateway, patient, {**answers, "confused_or_very_drowsy": True})
+    assert asked[-1] == "confused_or_very_drowsy" and ended["status"] == "stopped"
+    assert "heat stroke" in ended["emergency"]["instruction"] and ended["emergency"]["call"] == "911"

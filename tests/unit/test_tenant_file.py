@@ -165,3 +165,63 @@ def test_a_feature_switched_on_needs_its_function_concurrency_and_its_domains() 
     desert["billing_tin"] = "00-0000000"
     (_, tenant) = TenantFile.model_validate(data).tenant
     assert topology.PAYMENTS in topology.functions_for(tenant)
+
+
+def test_a_clinics_red_flags_follow_the_platforms_and_read_only_what_its_questionnaire_asks() -> None:
+    from telehealth.application.triage_content import rule_set_of
+    from telehealth.domain.triage import Disposition, triage
+
+    (_, desert) = load_tenants()
+    questionnaire, rule_set = rule_set_of(desert.triage.model_dump())
+    assert rule_set.version == "2026.1+desert.1"
+    assert [f.code for f in rule_set.red_flags][-1] == "heat-stroke"  # after every platform flag
+    hot_and_confused = {
+        "age": 70,
+        "complaint": "fever",
+        "temperature_f": 104.0,
+        "confused_or_very_drowsy": True,
+    }
+    flag, routing = triage(hot_and_confused, rule_set)
+    assert flag is not None and flag.code == "heat-stroke" and routing.disposition is Disposition.EMERGENCY
+    assert triage({**hot_and_confused, "confused_or_very_drowsy": False}, rule_set)[0] is None
+
+    data = _example()
+    flags = data["tenant"][1]["triage"]["red_flags"]
+    # A flag on a question the questionnaire never asks could never hold: refused.
+    flags.append(
+        {
+            **flags[0],
+            "code": "pregnancy-bleeding",
+            "when": [{"question": "pregnant", "operator": "=", "answer": True}],
+        }
+    )
+    with pytest.raises(
+        ValidationError, match=r"does not ask what its red flags read: pregnancy-bleeding reads pregnant"
+    ):
+        TenantFile.model_validate(data)
+    # The platform's flags are not replaced by a clinic's of the same code.
+    flags[-1] = {**flags[0], "code": "stroke"}
+    with pytest.raises(ValidationError, match=r"the platform's red flags are not replaced: stroke"):
+        TenantFile.model_validate(data)
+    # A clinic's flags need a version of their own, for the sign-off.
+    flags.pop()
+    del data["tenant"][1]["triage"]["red_flags_version"]
+    with pytest.raises(ValidationError, match=r"need a version of their own"):
+        TenantFile.model_validate(data)
+    data["tenant"][1]["triage"] = {"questionnaire": "no-such-questionnaire.json"}
+    with pytest.raises(ValidationError, match=r"triage"):
+        TenantFile.model_validate(data)
+    assert questionnaire.version == "2026.1"
+
+
+def test_a_questionnaire_that_leaves_a_red_flags_questions_out_is_found() -> None:
+    from telehealth.domain.triage import RULE_SET, unasked
+    from telehealth.fhir.questionnaire import authored
+
+    _, questionnaire = authored()
+    asked = {i.link_id for i in questionnaire.items}
+    assert unasked(asked, RULE_SET) == {}
+    assert unasked(asked - {"face_droop", "lips_blue"}, RULE_SET) == {
+        "stroke": ["face_droop"],
+        "severe-breathing-difficulty": ["lips_blue"],
+    }

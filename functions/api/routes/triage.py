@@ -379,5 +379,7 @@ def read_rules() -> RulesOut:
     middlewares=[idempotent.by_record()],
     **answers(404, 409, idempotent=True, feature=FEATURE),
 )
-def sign_off(version: Annotated[str, Path(pattern=r"^[0-9]{4}\.[0-9]{1,3}$")]) -> RulesOut:
+def sign_off(
+    version: Annotated[str, Path(pattern=r"^[0-9]{4}\.[0-9]{1,3}(\+[a-z0-9-]{1,30}\.[0-9]{1,4})?$")],
+) -> RulesOut:
     return _rules_out(context.triage().sign_off(context.caller(router), version))

@@ -132,6 +132,7 @@ class TriageDesk:
         clock: Callable[[], datetime],
         trail: AuditTrail,
         rule_set: RuleSet = RULE_SET,
+        questionnaire: str = fhir_questionnaire.TRIAGE_INTAKE,
     ) -> None:
         self.store, self.settings, self.booking, self.clock, self.trail = (
             store,
@@ -140,11 +141,11 @@ class TriageDesk:
             clock,
             trail,
         )
-        self.rule_set = rule_set
+        self.rule_set, self.questionnaire_file = rule_set, questionnaire
 
     @property
     def questionnaire(self) -> Questionnaire:
-        return fhir_questionnaire.authored()[1]
+        return fhir_questionnaire.authored(self.questionnaire_file)[1]
 
     # --- the medical director ------------------------------------------------------------------------
 
@@ -324,7 +325,7 @@ class TriageDesk:
             raise StaleWriteError("the intake changed meanwhile") from error
 
     def _save_ended(self, caller: Caller, ended: Intake, event: OutboxEntry) -> None:
-        resource, _ = fhir_questionnaire.authored()
+        resource, _ = fhir_questionnaire.authored(self.questionnaire_file)
         qr = fhir_questionnaire.response(
             self.questionnaire,
             response_id=self._reference(ended).split("/")[1],

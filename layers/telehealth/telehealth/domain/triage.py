@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any
 
 from telehealth.domain.blood_pressure import CRISIS_DIASTOLIC, CRISIS_SYSTOLIC
+from telehealth.domain.questionnaires import EnableWhen
 
 Answers = Mapping[str, Any]  # linkId -> the answer (bool, number, text or a list of codes)
 
@@ -38,6 +39,7 @@ class RedFlag:
     instruction: str  # what the patient reads, in plain words, on the emergency screen
     source: str  # what the rule rests on
     holds: Callable[[Answers], bool]
+    questions: frozenset[str]  # the linkIds it reads: a questionnaire must ask every one
 
 
 def _yes(answers: Answers, *names: str) -> bool:
@@ -100,6 +102,9 @@ RED_FLAGS: tuple[RedFlag, ...] = (
         "Aroor S, et al. BE-FAST: a sensitive screening tool to identify in-hospital acute ischemic "
         "stroke. J Stroke Cerebrovasc Dis. 2017;26(12):2775-2778.",
         _stroke,
+        frozenset(
+            {"sudden_balance_loss", "sudden_vision_loss", "face_droop", "arm_weakness", "speech_difficulty"}
+        ),
     ),
     RedFlag(
         "chest-pain",
@@ -109,6 +114,10 @@ RED_FLAGS: tuple[RedFlag, ...] = (
         "Gulati M, et al. 2021 AHA/ACC/ASE/CHEST/SAEM/SCCT/SCMR Guideline for the Evaluation and "
         "Diagnosis of Chest Pain. Circulation. 2021;144:e368-e454.",
         _chest_pain,
+        frozenset(
+            {"chest_pain", "chest_pain_minutes", "chest_pain_spreading", "chest_pain_sweating"}
+            | {"chest_pain_breathless", "chest_pain_nausea"}
+        ),
     ),
     RedFlag(
         "severe-breathing-difficulty",
@@ -118,6 +127,7 @@ RED_FLAGS: tuple[RedFlag, ...] = (
         "American Red Cross First Aid/CPR/AED Participant's Manual (breathing emergencies); "
         "NICE CKS, Breathlessness: red flags (2024).",
         _breathing,
+        frozenset({"cannot_speak_full_sentences", "lips_blue", "breathless_at_rest"}),
     ),
     RedFlag(
         "anaphylaxis",
@@ -127,6 +137,14 @@ RED_FLAGS: tuple[RedFlag, ...] = (
         "Sampson HA, et al. Second symposium on the definition and management of anaphylaxis. "
         "J Allergy Clin Immunol. 2006;117(2):391-397.",
         _anaphylaxis,
+        frozenset(
+            {
+                "allergen_exposure",
+                "throat_or_tongue_swelling",
+                "wheeze_or_breathing_trouble",
+                "faint_or_collapse",
+            }
+        ),
     ),
     RedFlag(
         "blood-pressure-crisis",
@@ -136,6 +154,7 @@ RED_FLAGS: tuple[RedFlag, ...] = (
         "Management of High Blood Pressure in Adults. Hypertension. 2018;71:e13-e115 (hypertensive "
         "emergency).",
         _blood_pressure,
+        frozenset({"systolic", "diastolic", "blood_pressure_symptoms"}),
     ),
     RedFlag(
         "suicidal-thoughts",
@@ -145,6 +164,7 @@ RED_FLAGS: tuple[RedFlag, ...] = (
         "988 Suicide & Crisis Lifeline (SAMHSA); Horowitz LM, et al. Ask Suicide-Screening "
         "Questions (ASQ). Arch Pediatr Adolesc Med. 2012;166(12):1170-1176.",
         _suicidal,
+        frozenset({"suicidal_thoughts"}),
     ),
 )
 
@@ -156,6 +176,46 @@ class RuleSet:
 
 
 RULE_SET = RuleSet("2026.1", RED_FLAGS)
+
+
+def clinic_red_flag(
+    code: str, call: Call, instruction: str, source: str, when: tuple[EnableWhen, ...], *, any_of: bool
+) -> RedFlag:
+    """A red flag a clinic adds, written as data (the tenant file): conditions on the answers, in
+    `enableWhen`'s terms, all of which (or, `any_of`, one of which) make it hold."""
+
+    def holds(answers: Answers) -> bool:
+        held = (condition.holds(answers) for condition in when)
+        return any(held) if any_of else all(held)
+
+    return RedFlag(code, call, instruction, source, holds, frozenset(c.question for c in when))
+
+
+def with_clinic_flags(
+    additions: tuple[RedFlag, ...], version: str | None, base: RuleSet = RULE_SET
+) -> RuleSet:
+    """The platform's rule set and a clinic's own red flags after it (the platform's are held
+    first, and none of them can be replaced): a version of its own, which the medical director
+    signs off as a whole."""
+    if not additions:
+        return base
+    if version is None:
+        raise ValueError("a clinic's red flags need a version of their own")
+    taken = {flag.code for flag in base.red_flags}
+    clashing = sorted(flag.code for flag in additions if flag.code in taken)
+    if clashing:
+        raise ValueError(f"the platform's red flags are not replaced: {', '.join(clashing)}")
+    return RuleSet(f"{base.version}+{version}", (*base.red_flags, *additions))
+
+
+def unasked(link_ids: set[str], rule_set: RuleSet) -> dict[str, list[str]]:
+    """Each red flag's questions a questionnaire does not ask (a questionnaire that drops the
+    stroke questions would let a stroke through): the flag's code, and those linkIds."""
+    return {
+        flag.code: sorted(flag.questions - link_ids)
+        for flag in rule_set.red_flags
+        if flag.questions - link_ids
+    }
 
 
 @dataclass(frozen=True)
