@@ -2262,7 +2262,22 @@ def triage_figures() -> None:
     routed = [(v, triage(v["answers"])[1].disposition.value) for v in others]
     agreed = sum(1 for v, got in routed if got == v["expected"])
     false_alarms = sum(1 for _, got in routed if got == Disposition.EMERGENCY.value)
-    print(f"  emergent escalated: {escalated}/{len(emergent)}")
+    print(f"  emergent escalated: {escalated}/{len(emergent)} (by the rules, from each vignette's answers)")
+    # The same vignettes asked as a patient is: one question at a time through the questionnaire,
+    # the red flags held after each answer.
+    from tools.triage_walk import asked_in_turn
+
+    walked = [(v, *asked_in_turn(v["answers"])) for v in vignettes]
+    asked_escalated = sum(
+        1 for v, _, d in walked if v["category"] == "emergent" and d is Disposition.EMERGENCY
+    )
+    questions = sorted(len(a) for _, a, _ in walked)
+    emergent_questions = sorted(len(a) for v, a, _ in walked if v["category"] == "emergent")
+    print(
+        f"  asked one question at a time: emergent escalated {asked_escalated}/{len(emergent)},"
+        f" after a median of {statistics.median(emergent_questions):.0f} questions (most {max(emergent_questions)});"
+        f" every check a median of {statistics.median(questions):.0f} questions (most {max(questions)})"
+    )
     print(f"  others routed as the vignette says: {agreed}/{len(others)} (escalated wrongly: {false_alarms})")
     for v, got in routed:
         if got != v["expected"]:

@@ -17,35 +17,13 @@ from telehealth.domain.questionnaires import (
     Questionnaire,
     QuestionnaireError,
 )
-from telehealth.domain.triage import Disposition, red_flag, triage
+from telehealth.domain.triage import Disposition, triage
 from telehealth.fhir.questionnaire import authored, questionnaire_from, response
+from tools.triage_walk import asked_in_turn
 
 VIGNETTES = json.loads(
     (Path(__file__).resolve().parents[1] / "fixtures" / "triage" / "vignettes.json").read_text()
 )["vignettes"]
-
-
-def _asked_in_turn(answers_known: dict[str, Any]) -> tuple[dict[str, Any], Disposition]:
-    """Answer the questionnaire one question at a time as the portal does, from what the vignette
-    says (no for a yes/no it does not mention, the lowest for a number, blank where optional),
-    holding the answers to the red flags after each one, as the intake does."""
-    _, questionnaire = authored()
-    answers: dict[str, Any] = {}
-    while (question := questionnaire.next_question(answers)) is not None:
-        if question.link_id in answers_known:
-            value = answers_known[question.link_id]
-        elif not question.required:
-            value = None
-        elif question.type is ItemType.BOOLEAN:
-            value = False
-        elif question.type in (ItemType.INTEGER, ItemType.DECIMAL):
-            value = int(question.minimum or 0)
-        else:
-            raise AssertionError(f"the vignette does not answer {question.link_id}")
-        answers = questionnaire.in_force({**answers, question.link_id: value})
-        if red_flag(answers) is not None:
-            return answers, Disposition.EMERGENCY
-    return answers, triage(answers)[1].disposition
 
 
 @pytest.mark.parametrize("vignette", VIGNETTES, ids=lambda v: v["id"])
@@ -54,7 +32,7 @@ def test_asked_one_question_at_a_time_each_vignette_ends_where_its_answers_lead(
 ) -> None:
     """The questionnaire asks what the rules need: every emergent vignette reaches its red flag,
     and every other ends where the rules send its answers."""
-    _, ended = _asked_in_turn(vignette["answers"])
+    _, ended = asked_in_turn(vignette["answers"])
     if vignette["category"] == "emergent":
         assert ended is Disposition.EMERGENCY
     else:
@@ -62,7 +40,7 @@ def test_asked_one_question_at_a_time_each_vignette_ends_where_its_answers_lead(
 
 
 def test_the_red_flag_stops_the_questions_at_once() -> None:
-    answers, ended = _asked_in_turn({"age": 71, "complaint": "neurological", "face_droop": True})
+    answers, ended = asked_in_turn({"age": 71, "complaint": "neurological", "face_droop": True})
     assert ended is Disposition.EMERGENCY
     assert "days" not in answers and "severity" not in answers  # nothing asked after it
 
