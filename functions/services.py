@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from telehealth.application.notes import ClinicalNotes
     from telehealth.application.patients import PatientMerges, PatientRecords
     from telehealth.application.payments import PaymentNoticeInbox
+    from telehealth.application.photo_cases import PhotoCaseDesk
     from telehealth.application.prescriptions import Prescribing
     from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.record import RecordProjector
@@ -584,6 +585,22 @@ def triage() -> TriageDesk:
         audit_trail(),
         rule_set=rule_set,
         questionnaire=questionnaire,
+    )
+
+
+@cache
+def photo_cases() -> PhotoCaseDesk:
+    """Store-and-forward: patients' cases of photos, uploaded straight to the uploads bucket."""
+    from telehealth.adapters.photo_uploads import S3PhotoUploads
+    from telehealth.adapters.triage_store import DynamoTriageStore
+    from telehealth.application.photo_cases import PhotoCaseDesk
+
+    return PhotoCaseDesk(
+        DynamoTriageStore(client=table_client()),
+        S3PhotoUploads(),
+        lambda: clinic_settings().settings(),
+        now,
+        audit_trail(),
     )
 
 

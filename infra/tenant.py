@@ -277,6 +277,14 @@ class TenantStack(Stack):
                 ),
                 "meetings:read": allow(MEETING_READ_ACTIONS, meetings, owned),
                 # Which files a recording left (names only: no object is read).
+                "uploads:cases": lambda fn: (
+                    allow(("s3:PutObject",), [f"{data.uploads.bucket_arn}/cases/*"])(fn),
+                    allow(
+                        ("s3:ListBucket",),
+                        [data.uploads.bucket_arn],
+                        {"StringLike": {"s3:prefix": ["cases/*"]}},
+                    )(fn),
+                ),
                 "recordings:list": lambda fn: allow(("s3:ListBucket",), [data.recordings.bucket_arn])(fn),
                 # Reminders: e-mail from the tenant's verified sender; SMS goes to phone numbers,
                 # which are not resources (SNS requires "*" for direct publishing to a number).

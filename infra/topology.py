@@ -402,6 +402,9 @@ API = Function(
         "invoke:bulk-exports",  # woken (asynchronously) when a bulk export is asked for
         "send:readings",  # remote monitoring's readings, once checked
         "invoke:dexcom",  # a patient's Dexcom sign-in: where, and its code exchanged
+        # Store-and-forward: a photo's upload slot is signed with the api's role (the browser's
+        # POST is the role's PutObject), and a case's uploads are listed before it is submitted.
+        "uploads:cases",
     ),
 )
 VISIT_TASKS = Function(

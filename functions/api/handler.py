@@ -32,6 +32,7 @@ from functions.api.routes import (
     notes,
     patients,
     payments,
+    photo_cases,
     prescriptions,
     referrals,
     scheduling,
@@ -72,6 +73,7 @@ app.include_router(medical_history.router)
 app.include_router(prescriptions.router)
 app.include_router(monitoring.router)
 app.include_router(triage.router)
+app.include_router(photo_cases.router)
 app.include_router(admin.router)
 app.include_router(smart.router)
 app.include_router(fhir_export.router)  # before the facade's: `[type]/[id]/[operation]` would match

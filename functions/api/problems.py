@@ -30,6 +30,7 @@ from telehealth.domain.coverage import CoverageRuleError
 from telehealth.domain.join_links import LinkNotYoursError
 from telehealth.domain.patients import MergeRefusedError
 from telehealth.domain.payments import PaymentRuleError
+from telehealth.domain.photo_cases import CaseRuleError
 from telehealth.domain.prescriptions import PrescriptionRefusedError, PrescriptionRuleError
 from telehealth.domain.questionnaires import QuestionnaireError
 from telehealth.domain.scheduling import SchedulingError
@@ -464,6 +465,11 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
     @app.exception_handler(QuestionnaireError)
     def questionnaire_answers(error: QuestionnaireError) -> Response[str]:
         return answer(422, "answers-refused", "The answers cannot be taken.", str(error), error)
+
+    @app.exception_handler(CaseRuleError)
+    def case_rule(error: CaseRuleError) -> Response[str]:
+        status = 422 if error.code in ("photo-refused", "too-many-photos") else 409
+        return answer(status, error.code, "The case cannot take this.", str(error), error)
 
     @app.exception_handler(TriageUnavailableError)
     def triage_unavailable(error: TriageUnavailableError) -> Response[str]:

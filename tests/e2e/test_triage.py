@@ -228,3 +228,80 @@ def test_the_clinics_own_red_flag_from_its_tenant_file_stops_the_check_too(
     asked, ended = walk(gateway, patient, {**answers, "confused_or_very_drowsy": True})
     assert asked[-1] == "confused_or_very_drowsy" and ended["status"] == "stopped"
     assert "heat stroke" in ended["emergency"]["instruction"] and ended["emergency"]["call"] == "911"
+
+
+def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_the_queue(
+    platform: LocalPlatform, gateway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    from tests.integration.test_s3_post_policy import post
+    from tools.synthetic_photos import phone_photo
+
+    patient = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
+    questions = call(gateway, "GET", f"{ME}/case-questions", patient).json()
+    assert questions["max_photos"] == 6 and questions["questions"][0]["link_id"] == "body_site"
+    answers = {
+        "body_site": "arm",
+        "days": 12,
+        "what_changed": "A ring-shaped patch that grew.",
+        "itchy": True,
+    }
+    answers |= {"painful": False, "spreading_fast": False, "fever": False}
+    unanswered = call(gateway, "POST", f"{ME}/cases", patient, {"answers": {"body_site": "arm"}})
+    assert unanswered.status == 422 and unanswered.json()["type"].endswith("/answers-refused")
+    opened = call(
+        gateway,
+        "POST",
+        f"{ME}/cases",
+        patient,
+        {"answers": answers},
+        **{"Idempotency-Key": secrets.token_hex(8)},
+    )
+    assert opened.status == 201 and opened.json()["status"] == "draft", opened.body
+    case_id = opened.json()["case_id"]
+
+    photo = phone_photo(800, 600)
+    digest = hashlib.sha256(photo).hexdigest()
+    added = call(
+        gateway,
+        "POST",
+        f"{ME}/cases/{case_id}/photos",
+        patient,
+        {"content_type": "image/jpeg", "size": len(photo), "sha256": digest},
+    )
+    assert added.status == 201, added.body
+    slot = added.json()["upload"]
+    assert "patient" not in slot["url"] and case_id in slot["fields"]["key"]  # ids only
+    # Not uploaded yet: the case is not sent.
+    early = call(gateway, "POST", f"{ME}/cases/{case_id}/submit", patient)
+    assert early.status == 409 and early.json()["type"].endswith("/photos-not-uploaded")
+    # Storage holds the upload to its slot: other bytes, or more of them, are refused there.
+    status, said = post(slot["url"], slot["fields"], photo + b"more")
+    assert status == 400 and "EntityTooLarge" in said
+    status, said = post(slot["url"], slot["fields"], photo[:-4] + b"xxxx")
+    assert status == 400 and "BadDigest" in said
+    status, _ = post(slot["url"], slot["fields"], photo)
+    assert status == 204
+    submitted = call(gateway, "POST", f"{ME}/cases/{case_id}/submit", patient)
+    assert submitted.status == 200, submitted.body
+    body = submitted.json()
+    assert body["status"] == "submitted" and body["photos"][0]["status"] == "scanning"
+    due = datetime.fromisoformat(body["due_at"]) - datetime.fromisoformat(body["submitted_at"])
+    assert due == timedelta(hours=48)  # the clinic's turnaround promise (its settings)
+    assert any(c["case_id"] == case_id for c in call(gateway, "GET", f"{ME}/cases", patient).json()["cases"])
+    # A submitted case takes no more photos.
+    more = call(
+        gateway,
+        "POST",
+        f"{ME}/cases/{case_id}/photos",
+        patient,
+        {"content_type": "image/jpeg", "size": 10, "sha256": digest},
+    )
+    assert more.status == 409 and more.json()["type"].endswith("/case-submitted")
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    record = HealthLakeFhirStore(platform.fhir_endpoints[DESERT], region="us-east-1")
+    response = eventually(lambda: in_record(record, "QuestionnaireResponse", f"case-{case_id.lower()}"))
+    assert response["questionnaire"] == "urn:telehealth:questionnaire:photo-case|2026.1"

@@ -765,6 +765,21 @@ def test_the_api_writes_the_table_and_reads_no_recording(riverside: TemplatePoli
     assert "function:api" in recording.why and "no identity policy" in recording.why
 
 
+def test_a_photo_upload_slot_signed_by_the_api_may_put_a_cases_photo_and_nothing_else(
+    riverside: TemplatePolicies,
+) -> None:
+    """The browser's presigned POST is the api role's PutObject: allowed under cases/ alone, with
+    the tenant's key (the bucket encrypts with it); never a read of what was uploaded."""
+    uploads = f"arn:aws:s3:::telehealth-riverside-uploads-{FAKE_ACCOUNT}"
+    _allowed_with_its_kms(riverside, Access("function:api", "s3:PutObject", f"{uploads}/cases/c/p/original"))
+    for action, resource in (
+        ("s3:PutObject", f"{uploads}/elsewhere/x"),
+        ("s3:GetObject", f"{uploads}/cases/c/p/original"),
+        ("s3:PutObject", f"{RECORDINGS}/cases/c/p/original"),
+    ):
+        assert not riverside.decide(Access("function:api", action, resource)).allowed, (action, resource)
+
+
 def test_the_payments_function_reads_its_stripe_secret_and_nothing_of_the_clinic(
     riverside: TemplatePolicies,
 ) -> None:

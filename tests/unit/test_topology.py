@@ -126,6 +126,7 @@ def test_domain_events_carry_ids_instants_and_flags_only() -> None:
         # Triage: an intake by id; whether it holds words for NLP to read (not the words).
         "intake_id",
         "free_text",
+        "case_id",  # store-and-forward: a case of photos, by id
     }
     for event in CATALOGUE:
         assert set(event.model_fields) <= allowed, event.__name__

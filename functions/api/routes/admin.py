@@ -121,6 +121,9 @@ class TriageSettingsIn(_Model):
     self_care: bool | None = Field(
         None, description="Whether triage may send a patient to self-care (else to a visit within days)"
     )
+    photo_turnaround_hours: Annotated[int, Field(ge=1, le=168)] | None = Field(
+        None, description="How soon a clinician answers a case of photos (store-and-forward), the promise"
+    )
 
 
 class TriageSettingsOut(_Model):
@@ -128,6 +131,7 @@ class TriageSettingsOut(_Model):
     on_call: list[str]
     urgent_within_minutes: int
     self_care: bool
+    photo_turnaround_hours: int
 
 
 class ControlledSubstancesOut(_Model):

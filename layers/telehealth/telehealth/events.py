@@ -338,6 +338,15 @@ class TriageCompleted(TriageEvent):
     free_text: bool
 
 
+class PhotoCaseSubmitted(DomainEvent):
+    """A patient's case of photos is in the clinicians' queue (store-and-forward): ids only."""
+
+    source: ClassVar[str] = "telehealth.triage"
+    detail_type: ClassVar[str] = "PhotoCase.Submitted"
+    case_id: str
+    patient_id: str
+
+
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
@@ -371,4 +380,5 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     AlertEscalated,
     TriageEmergencyShown,
     TriageCompleted,
+    PhotoCaseSubmitted,
 )

@@ -348,7 +348,13 @@ interface Settings {
   note_template: string[];
   controlled_substances: { flexibilities_until: string; after_flexibilities: string; buprenorphine_max_days: number; pdmp_max_age_days: number };
   alert_escalation: { after_minutes: number; to: string[] };
-  triage: { medical_director: string | null; on_call: string[]; urgent_within_minutes: number; self_care: boolean };
+  triage: {
+    medical_director: string | null;
+    on_call: string[];
+    urgent_within_minutes: number;
+    self_care: boolean;
+    photo_turnaround_hours: number;
+  };
   version: number;
 }
 

@@ -4,6 +4,8 @@
 |---|---|---|
 | a symptom intake (versioned: answers, end, NLP's findings) | PATIENT#<patient id> | TRIAGE#<intake id> |
 | (the same intake, once a red flag ended it) | gsi1: TRIAGE_EMERGENCIES | gsi1: <shown at>#<intake id> |
+| a case of photos for review (store-and-forward; versioned) | PATIENT#<patient id> | CASE#<case id> |
+| (the same case, submitted and not yet answered) | gsi1: PHOTO_QUEUE | gsi1: <due at>#<case id> |
 | a medical director's sign-off of a rule set's version | TRIAGE_RULES | SIGNOFF#<version> |
 
 An intake sits in its patient's partition: the patient reads their own by id, the care team lists
@@ -19,11 +21,13 @@ from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
+from telehealth.domain.photo_cases import CasePhoto, CaseStatus, PhotoCase, PhotoStatus
 from telehealth.domain.triage import Call, Disposition, EmergencyShown, Finding, Intake, IntakeStatus, SignOff
 from telehealth.errors import StaleWriteError
 from telehealth.ports import IdempotencyClaim, OutboxEntry
 
 RULES_PK = "TRIAGE_RULES"
+PHOTO_QUEUE = "PHOTO_QUEUE"
 EMERGENCIES = "TRIAGE_EMERGENCIES"
 
 
@@ -91,6 +95,56 @@ def intake_from(p: Mapping[str, Any]) -> Intake:
     )
 
 
+def _case_body(case: PhotoCase) -> dict[str, Any]:
+    return {
+        "questionnaire": case.questionnaire,
+        "answers": case.answers,
+        "opened_at": stamp(case.opened_at),
+        "photos": [
+            {
+                "photo_id": p.photo_id,
+                "content_type": p.content_type,
+                "size": p.size,
+                "sha256": p.sha256,
+                "added_at": stamp(p.added_at),
+                "status": p.status.value,
+                "reason": p.reason,
+            }
+            for p in case.photos
+        ],
+        "status": case.status.value,
+        "submitted_at": stamp(case.submitted_at) if case.submitted_at else None,
+        "due_at": stamp(case.due_at) if case.due_at else None,
+    }
+
+
+def case_from(p: Mapping[str, Any]) -> PhotoCase:
+    body = json.loads(p["case"])
+    return PhotoCase(
+        case_id=str(p["sk"]).removeprefix("CASE#"),
+        patient_id=str(p["pk"]).removeprefix("PATIENT#"),
+        questionnaire=body["questionnaire"],
+        answers=body["answers"],
+        opened_at=from_stamp(body["opened_at"]),
+        photos=tuple(
+            CasePhoto(
+                ph["photo_id"],
+                ph["content_type"],
+                int(ph["size"]),
+                ph["sha256"],
+                from_stamp(ph["added_at"]),
+                PhotoStatus(ph["status"]),
+                ph["reason"],
+            )
+            for ph in body["photos"]
+        ),
+        status=CaseStatus(body["status"]),
+        submitted_at=from_stamp(body["submitted_at"]) if body["submitted_at"] else None,
+        due_at=from_stamp(body["due_at"]) if body["due_at"] else None,
+        version=int(p["version"]),
+    )
+
+
 class DynamoTriageStore(DynamoSchedulingStore):
     """The scheduling store's reads of profiles and providers, and triage's own items."""
 
@@ -137,6 +191,36 @@ class DynamoTriageStore(DynamoSchedulingStore):
             Limit=limit,
         )["Items"]
         return [intake_from(self._plain(i)) for i in items]
+
+    # --- store-and-forward's cases ---------------------------------------------------------------
+
+    def case(self, patient_id: str, case_id: str) -> PhotoCase | None:
+        found = self._get(f"PATIENT#{patient_id}", f"CASE#{case_id}")
+        return case_from(found) if found else None
+
+    def cases(self, patient_id: str, limit: int) -> list[PhotoCase]:
+        items = self._client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": {"S": f"PATIENT#{patient_id}"}, ":prefix": {"S": "CASE#"}},
+            ScanIndexForward=False,
+            Limit=limit,
+            ConsistentRead=True,
+        )["Items"]
+        return [case_from(self._plain(i)) for i in items]
+
+    def save_case(
+        self, case: PhotoCase, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None:
+        item: dict[str, Any] = {
+            "pk": f"PATIENT#{case.patient_id}",
+            "sk": f"CASE#{case.case_id}",
+            "case": json.dumps(_case_body(case), separators=(",", ":")),
+        }
+        if case.status is CaseStatus.SUBMITTED and case.due_at is not None:
+            item |= {"gsi1pk": PHOTO_QUEUE, "gsi1sk": f"{stamp(case.due_at)}#{case.case_id}"}
+        put = self._versioned_put(item, counter="version", value=case.version)
+        self._commit([put], outbox, claim, StaleWriteError("the case changed meanwhile"))
 
     def sign_offs(self) -> tuple[SignOff, ...]:
         items = self._client.query(

@@ -85,6 +85,8 @@ class TriageSettings:
     on_call: tuple[str, ...] = ()
     urgent_within: timedelta = timedelta(hours=4)
     self_care: bool = True
+    # Store-and-forward: how soon the clinic promises a clinician answers a case of photos.
+    photo_turnaround: timedelta = timedelta(hours=48)
 
     def as_plain(self) -> dict[str, Any]:
         return {
@@ -92,11 +94,18 @@ class TriageSettings:
             "on_call": list(self.on_call),
             "urgent_within_minutes": int(self.urgent_within.total_seconds() // 60),
             "self_care": self.self_care,
+            "photo_turnaround_hours": int(self.photo_turnaround.total_seconds() // 3600),
         }
 
     @classmethod
     def from_plain(cls, raw: Any) -> TriageSettings:
-        names = {"medical_director", "on_call", "urgent_within_minutes", "self_care"}
+        names = {
+            "medical_director",
+            "on_call",
+            "urgent_within_minutes",
+            "self_care",
+            "photo_turnaround_hours",
+        }
         if not isinstance(raw, Mapping) or set(raw) - names:
             raise SettingsError("triage is an object of " + ", ".join(sorted(names)))
         director, on_call = raw.get("medical_director"), raw.get("on_call", [])
@@ -116,7 +125,10 @@ class TriageSettings:
             raise SettingsError("triage.urgent_within_minutes is a whole number, 30 to 1440")
         if not isinstance(self_care, bool):
             raise SettingsError("triage.self_care is true or false")
-        return cls(director, tuple(on_call), timedelta(minutes=minutes), self_care)
+        hours = raw.get("photo_turnaround_hours", 48)
+        if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 168:
+            raise SettingsError("triage.photo_turnaround_hours is a whole number, 1 to 168")
+        return cls(director, tuple(on_call), timedelta(minutes=minutes), self_care, timedelta(hours=hours))
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,16 @@ def workflow_start(state_machine: str, name: str, input: Mapping[str, Any]) -> O
     return OutboxEntry({"id": name, "state_machine": state_machine, "input": dict(input)}, 1, "workflow")
 
 
+@dataclass(frozen=True)
+class UploadSlot:
+    """Where a browser uploads one file straight to storage: a presigned POST's URL and form
+    fields, which storage holds the upload to, until `expires_at`."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+
+
 class ResourceBusyError(Exception):
     """Another deliverer holds the write of this resource: the entry stays pending for later."""
 

@@ -1,0 +1,184 @@
+"""Store-and-forward: a patient opens a case with their answers, adds one to six photos (each
+uploaded by their browser straight to storage through a slot of its own), and submits it to the
+clinicians' queue, due by the clinic's turnaround promise. Every read and write is audited; the
+submitted case reaches the record as a QuestionnaireResponse through the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from telehealth.application.audit import AuditTrail
+from telehealth.application.booking import Idempotency, NotFoundError, announce, claim
+from telehealth.application.callers import Caller
+from telehealth.domain.appointments import Actor
+from telehealth.domain.fhir_access import Interaction
+from telehealth.domain.ids import new_id
+from telehealth.domain.photo_cases import CasePhoto, CaseStatus, PhotoCase, add_photo, submit
+from telehealth.domain.questionnaires import Questionnaire
+from telehealth.events import PhotoCaseSubmitted
+from telehealth.fhir import questionnaire as fhir_questionnaire
+from telehealth.ports import IdempotencyClaim, OutboxEntry, UploadSlot
+
+if TYPE_CHECKING:
+    from telehealth.domain.clinic_settings import ClinicSettings
+
+PHOTO_CASE = "photo-case-2026.1.json"
+RECENT_CASES = 20
+
+
+class PhotoCaseRecords(Protocol):
+    def case(self, patient_id: str, case_id: str) -> PhotoCase | None: ...
+
+    def cases(self, patient_id: str, limit: int) -> list[PhotoCase]: ...
+
+    def save_case(
+        self, case: PhotoCase, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None: ...
+
+    def record(self, outbox: list[OutboxEntry]) -> None: ...
+
+
+class PhotoUploads(Protocol):
+    def slot(
+        self, case_id: str, photo_id: str, *, content_type: str, size: int, sha256: str
+    ) -> UploadSlot: ...
+
+    def uploaded(self, case_id: str) -> set[str]: ...
+
+
+class PhotoCaseDesk:
+    def __init__(
+        self,
+        store: PhotoCaseRecords,
+        uploads: PhotoUploads,
+        settings: Callable[[], ClinicSettings],
+        clock: Callable[[], datetime],
+        trail: AuditTrail,
+        questionnaire: str = PHOTO_CASE,
+    ) -> None:
+        self.store, self.uploads, self.settings, self.clock, self.trail = (
+            store,
+            uploads,
+            settings,
+            clock,
+            trail,
+        )
+        self.questionnaire_file = questionnaire
+
+    @property
+    def questionnaire(self) -> Questionnaire:
+        return fhir_questionnaire.authored(self.questionnaire_file)[1]
+
+    def open(
+        self, caller: Caller, answers: Mapping[str, Any], idempotency: Idempotency | None = None
+    ) -> PhotoCase:
+        with self.trail.request(caller, Interaction.CREATE):
+            caller.require(Actor.PATIENT)
+            taken = self.questionnaire.in_force(answers)
+            unanswered = self.questionnaire.next_question(taken)
+            if unanswered is not None and unanswered.required:
+                from telehealth.domain.questionnaires import QuestionnaireError
+
+                raise QuestionnaireError([f"{unanswered.link_id} must be answered"])
+            now = self._now()
+            case = PhotoCase(new_id(now), caller.subject, self.questionnaire.canonical, taken, now)
+            self.store.save_case(
+                case, self._audit(caller, Interaction.CREATE, case), claim(idempotency, case)
+            )
+            return case
+
+    def add_photo(
+        self,
+        caller: Caller,
+        case_id: str,
+        *,
+        content_type: str,
+        size: int,
+        sha256: str,
+        idempotency: Idempotency | None = None,
+    ) -> tuple[PhotoCase, CasePhoto, UploadSlot]:
+        """A photo's place in the case, and the slot its upload goes through (ten minutes)."""
+        with self.trail.request(caller, Interaction.UPDATE):
+            caller.require(Actor.PATIENT)
+            case = self._own(caller, case_id)
+            now = self._now()
+            photo = CasePhoto(new_id(now), content_type, size, sha256.lower(), now)
+            changed = add_photo(case, photo)
+            slot = self.uploads.slot(
+                case.case_id, photo.photo_id, content_type=content_type, size=size, sha256=photo.sha256
+            )
+            self.store.save_case(
+                changed,
+                self._audit(caller, Interaction.UPDATE, changed),
+                claim(idempotency, (changed, photo, slot)),
+            )
+            return changed, photo, slot
+
+    def submit(self, caller: Caller, case_id: str) -> PhotoCase:
+        with self.trail.request(caller, Interaction.UPDATE):
+            caller.require(Actor.PATIENT)
+            case = self._own(caller, case_id)
+            now = self._now()
+            submitted = submit(
+                case, self.uploads.uploaded(case.case_id), now, self.settings().triage.photo_turnaround
+            )
+            response = fhir_questionnaire.response(
+                self.questionnaire,
+                response_id=self._reference(case).split("/")[1],
+                patient_id=case.patient_id,
+                answers=case.answers,
+                status="completed",
+                authored_at=now,
+            )
+            resource, _ = fhir_questionnaire.authored(self.questionnaire_file)
+            outbox = [
+                OutboxEntry(resource, 1),
+                OutboxEntry(response, submitted.version),
+                announce(PhotoCaseSubmitted(case_id=case.case_id, patient_id=case.patient_id), now),
+                *self._audit(caller, Interaction.UPDATE, submitted),
+            ]
+            self.store.save_case(submitted, outbox)
+            return submitted
+
+    def view(self, caller: Caller, case_id: str) -> PhotoCase:
+        with self.trail.request(caller, Interaction.READ):
+            caller.require(Actor.PATIENT)
+            case = self._own(caller, case_id)
+            self.store.record(self._audit(caller, Interaction.READ, case))
+            return case
+
+    def mine(self, caller: Caller) -> list[PhotoCase]:
+        with self.trail.request(caller, Interaction.READ):
+            caller.require(Actor.PATIENT)
+            found = self.store.cases(caller.subject, RECENT_CASES)
+            refs = [self._reference(c) for c in found if c.status is not CaseStatus.DRAFT]
+            refs = refs or [f"Patient/{caller.subject}"]
+            self.store.record(
+                self.trail.entries(self.trail.agent(caller), Interaction.READ, refs, self.clock())
+            )
+            return found
+
+    # --- shared -----------------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return self.clock().replace(microsecond=0)  # as the table keeps instants
+
+    def _own(self, caller: Caller, case_id: str) -> PhotoCase:
+        case = self.store.case(caller.subject, case_id)
+        if case is None:
+            raise NotFoundError("no such case")
+        return case
+
+    def _audit(self, caller: Caller, interaction: Interaction, case: PhotoCase) -> list[OutboxEntry]:
+        """A draft is in no record yet: its reads and writes are the patient's; once submitted, the
+        case's QuestionnaireResponse."""
+        draft = case.status is CaseStatus.DRAFT
+        refs = [f"Patient/{case.patient_id}"] if draft else [self._reference(case)]
+        return self.trail.entries(self.trail.agent(caller), interaction, refs, self.clock())
+
+    @staticmethod
+    def _reference(case: PhotoCase) -> str:
+        return f"QuestionnaireResponse/case-{case.case_id.lower()}"

@@ -1,0 +1,124 @@
+"""Store-and-forward: a patient's case of photos and answers that a clinician reviews without a call
+(the dermatology pattern). Pure rules, no I/O.
+
+A case is opened with its answers (a Questionnaire's), takes one to six photos, and is submitted;
+it then waits in the clinicians' queue until the clinic's turnaround promise (`due_at`). Each photo
+is uploaded by the patient's browser straight to storage, through an upload slot whose size and
+type the storage itself holds it to; a photo is `awaited` until its upload is there, then the
+malware scan and the review copy take it on (`scanning`, then `ready` or `refused` with a reason
+the patient reads).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+MAX_PHOTOS = 6
+MAX_PHOTO_BYTES = 25 * 1024 * 1024  # a 48 MP HEIC is about 15 MB
+CONTENT_TYPES = ("image/jpeg", "image/png", "image/heic", "image/heif")
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class CaseRuleError(ValueError):
+    """A change the case cannot take: `code` is stable (the API's problem type), the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class CaseStatus(StrEnum):
+    DRAFT = "draft"  # photos being added
+    SUBMITTED = "submitted"  # in the clinicians' queue
+    ANSWERED = "answered"
+
+
+class PhotoStatus(StrEnum):
+    AWAITED = "awaited"  # a slot issued; the upload not there yet
+    SCANNING = "scanning"  # uploaded: the malware scan and the review copy to come
+    READY = "ready"  # clean, and its review copy made
+    REFUSED = "refused"  # not one whole photo, or not clean: `reason` says which
+
+
+@dataclass(frozen=True)
+class CasePhoto:
+    photo_id: str
+    content_type: str
+    size: int
+    sha256: str  # hex, as the patient's browser computed it before the upload
+    added_at: datetime
+    status: PhotoStatus = PhotoStatus.AWAITED
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PhotoCase:
+    case_id: str
+    patient_id: str
+    questionnaire: str  # canonical url|version
+    answers: dict[str, Any]
+    opened_at: datetime
+    photos: tuple[CasePhoto, ...] = ()
+    status: CaseStatus = CaseStatus.DRAFT
+    submitted_at: datetime | None = None
+    due_at: datetime | None = None
+    version: int = 1
+
+    def photo(self, photo_id: str) -> CasePhoto | None:
+        return next((p for p in self.photos if p.photo_id == photo_id), None)
+
+    @property
+    def kept(self) -> tuple[CasePhoto, ...]:
+        """The photos that count: all but those refused."""
+        return tuple(p for p in self.photos if p.status is not PhotoStatus.REFUSED)
+
+
+def photo_problem(content_type: str, size: int, sha256: str) -> str | None:
+    if content_type not in CONTENT_TYPES:
+        return "Send a JPEG, PNG or HEIC photo."
+    if not 1 <= size <= MAX_PHOTO_BYTES:
+        return f"A photo is at most {MAX_PHOTO_BYTES // (1024 * 1024)} MB."
+    if not SHA256.match(sha256):
+        return "sha256 is the photo's SHA-256, 64 lowercase hex digits."
+    return None
+
+
+def add_photo(case: PhotoCase, photo: CasePhoto) -> PhotoCase:
+    if case.status is not CaseStatus.DRAFT:
+        raise CaseRuleError("case-submitted", "The case is submitted: its photos no longer change.")
+    if (problem := photo_problem(photo.content_type, photo.size, photo.sha256)) is not None:
+        raise CaseRuleError("photo-refused", problem)
+    if len(case.kept) >= MAX_PHOTOS:
+        raise CaseRuleError("too-many-photos", f"A case takes at most {MAX_PHOTOS} photos.")
+    return replace(case, photos=(*case.photos, photo), version=case.version + 1)
+
+
+def submit(case: PhotoCase, uploaded: set[str], now: datetime, turnaround: timedelta) -> PhotoCase:
+    """The case into the clinicians' queue, due `turnaround` from now: every photo it kept must be
+    uploaded (`uploaded`: the photo ids whose upload is there), and there must be one at least."""
+    if case.status is not CaseStatus.DRAFT:
+        raise CaseRuleError("case-submitted", "The case is submitted already.")
+    if not case.kept:
+        raise CaseRuleError("no-photos", "Add at least one photo before you send the case.")
+    missing = [
+        p.photo_id for p in case.kept if p.status is PhotoStatus.AWAITED and p.photo_id not in uploaded
+    ]
+    if missing:
+        raise CaseRuleError(
+            "photos-not-uploaded", f"{len(missing)} photo(s) have not finished uploading: send them again."
+        )
+    photos = tuple(
+        replace(p, status=PhotoStatus.SCANNING) if p.status is PhotoStatus.AWAITED else p for p in case.photos
+    )
+    return replace(
+        case,
+        photos=photos,
+        status=CaseStatus.SUBMITTED,
+        submitted_at=now,
+        due_at=now + turnaround,
+        version=case.version + 1,
+    )
