@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from telehealth.application.notes import ClinicalNotes
     from telehealth.application.patients import PatientMerges, PatientRecords
     from telehealth.application.payments import PaymentNoticeInbox
-    from telehealth.application.photo_cases import PhotoCaseDesk
+    from telehealth.application.photo_cases import PhotoCaseDesk, PhotoScans
     from telehealth.application.prescriptions import Prescribing
     from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.record import RecordProjector
@@ -602,6 +602,16 @@ def photo_cases() -> PhotoCaseDesk:
         now,
         audit_trail(),
     )
+
+
+@cache
+def photo_scans() -> PhotoScans:
+    """A photo's malware verdict: its review copy made once it is clean."""
+    from telehealth.adapters.photo_uploads import S3PhotoUploads
+    from telehealth.adapters.triage_store import DynamoTriageStore
+    from telehealth.application.photo_cases import PhotoScans
+
+    return PhotoScans(DynamoTriageStore(client=table_client()), S3PhotoUploads())
 
 
 @cache

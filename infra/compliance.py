@@ -216,6 +216,7 @@ BAA_ALLOW_LIST: dict[str, str] = {
     "AWS::Events::Archive": "Amazon EventBridge",
     "AWS::Events::EventBus": "Amazon EventBridge",
     "AWS::Events::Rule": "Amazon EventBridge",
+    "AWS::GuardDuty::MalwareProtectionPlan": "Amazon GuardDuty (Malware Protection for S3: patients' photos)",
     "AWS::HealthLake::FHIRDatastore": "AWS HealthLake",
     "AWS::IAM::ManagedPolicy": "AWS IAM",
     "AWS::IAM::Policy": "AWS IAM",

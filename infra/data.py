@@ -10,6 +10,7 @@ from aws_cdk import ArnFormat, Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_backup as backup
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
+from aws_cdk import aws_guardduty as guardduty
 from aws_cdk import aws_healthlake as healthlake
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -20,6 +21,9 @@ from infra import topology
 from infra.compliance import acknowledge
 from infra.tenants import Tenant
 from telehealth.domain.exports import EXPORTS_PREFIX
+
+# GuardDuty Malware Protection for S3's tag on each object it scanned, and its clean verdict.
+MALWARE_TAG, MALWARE_CLEAN = "GuardDutyMalwareScanStatus", "NO_THREATS_FOUND"
 
 # HIPAA: documentation and audit records are kept six years (45 CFR 164.316(b)(2)); a leap day
 # or two on top so that the last day is never cut short.
@@ -201,6 +205,8 @@ class ClinicData(Construct):
                 s3.LifecycleRule(id="old-versions", noncurrent_version_expiration=Duration.days(90)),
             ],
         )
+        if tenant.features.triage:
+            self._protect_photos(prefix, key)
         self.recordings = private_bucket(
             self,
             "Recordings",
@@ -335,6 +341,82 @@ class ClinicData(Construct):
                 actions=["kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+            )
+        )
+
+    def _protect_photos(self, prefix: str, key: kms.Key) -> None:
+        """Patients' photos (store-and-forward) under `cases/` are scanned by GuardDuty Malware
+        Protection for S3, which tags each with its verdict; nobody reads one (not even the
+        functions) until the tag says it is clean, but GuardDuty's own role, which scans it."""
+        region, account, bucket = Aws.REGION, Aws.ACCOUNT_ID, self.uploads
+        role = iam.Role(
+            self,
+            "PhotoMalwareProtectionRole",
+            role_name=f"{prefix}-photo-malware-protection",
+            assumed_by=iam.ServicePrincipal("malware-protection-plan.guardduty.amazonaws.com"),
+            description="GuardDuty Malware Protection for S3: scans and tags patients' photos",
+        )
+        managed_rule = (
+            f"arn:aws:events:{region}:{account}:rule/DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3*"
+        )
+        for actions, resources, conditions in (
+            (
+                ["events:PutRule", "events:DeleteRule", "events:PutTargets", "events:RemoveTargets"],
+                [managed_rule],
+                {"StringLike": {"events:ManagedBy": "malware-protection-plan.guardduty.amazonaws.com"}},
+            ),
+            (["events:DescribeRule", "events:ListTargetsByRule"], [managed_rule], None),
+            (
+                [
+                    *("s3:PutObjectTagging", "s3:GetObjectTagging", "s3:PutObjectVersionTagging"),
+                    *("s3:GetObjectVersionTagging", "s3:GetObject", "s3:GetObjectVersion"),
+                ],
+                [bucket.arn_for_objects(f"{topology.PHOTO_PREFIX}*")],
+                None,
+            ),
+            (
+                ["s3:PutObject"],
+                [bucket.arn_for_objects("malware-protection-resource-validation-object")],
+                None,
+            ),
+            (
+                ["s3:PutBucketNotification", "s3:GetBucketNotification", "s3:ListBucket"],
+                [bucket.bucket_arn],
+                None,
+            ),
+            (
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                [key.key_arn],
+                {"StringLike": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            ),
+        ):
+            role.add_to_policy(
+                iam.PolicyStatement(actions=actions, resources=resources, conditions=conditions)
+            )
+        guardduty.CfnMalwareProtectionPlan(
+            self,
+            "PhotoMalwareProtection",
+            role=role.role_arn,
+            protected_resource=guardduty.CfnMalwareProtectionPlan.CFNProtectedResourceProperty(
+                s3_bucket=guardduty.CfnMalwareProtectionPlan.S3BucketProperty(
+                    bucket_name=bucket.bucket_name, object_prefixes=[topology.PHOTO_PREFIX]
+                )
+            ),
+            actions=guardduty.CfnMalwareProtectionPlan.CFNActionsProperty(
+                tagging=guardduty.CfnMalwareProtectionPlan.CFNTaggingProperty(status="ENABLED")
+            ),
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="PhotosReadOnlyOnceClean",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[bucket.arn_for_objects(f"{topology.PHOTO_PREFIX}*/original")],
+                conditions={
+                    "StringNotEquals": {f"s3:ExistingObjectTag/{MALWARE_TAG}": MALWARE_CLEAN},
+                    "ArnNotEquals": {"aws:PrincipalArn": role.role_arn},
+                },
             )
         )
 

@@ -115,7 +115,7 @@ class ClinicEvents(Construct):
                 rule_name=spec.name(self._tenant.id),
                 description=spec.description,
                 event_bus=self.bus if spec.bus is topology.BusKind.TENANT else None,
-                event_pattern=event_pattern(spec.event_pattern) if spec.event_pattern else None,
+                event_pattern=event_pattern(pattern) if (pattern := spec.pattern(self._tenant.id)) else None,
                 schedule=events.Schedule.expression(spec.schedule) if spec.schedule else None,
                 targets=[target],
             )

@@ -285,6 +285,11 @@ class TenantStack(Stack):
                         {"StringLike": {"s3:prefix": ["cases/*"]}},
                     )(fn),
                 ),
+                # A photo's review copy: its original read once clean, the copy kept beside it.
+                "uploads:review": lambda fn: (
+                    allow(("s3:GetObject",), [f"{data.uploads.bucket_arn}/cases/*/original"])(fn),
+                    allow(("s3:PutObject",), [f"{data.uploads.bucket_arn}/cases/*/review.jpg"])(fn),
+                ),
                 "recordings:list": lambda fn: allow(("s3:ListBucket",), [data.recordings.bucket_arn])(fn),
                 # Reminders: e-mail from the tenant's verified sender; SMS goes to phone numbers,
                 # which are not resources (SNS requires "*" for direct publishing to a number).

@@ -8,7 +8,7 @@ Plain data, no CDK imports: names are per tenant and derived here, nowhere else.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -671,6 +671,19 @@ TRIAGE_EVENTS = Function(
     grants=("table:write", "key:use", "notify:send", "nlp:infer"),
 )
 
+# Store-and-forward: a photo's malware verdict (GuardDuty Malware Protection for S3, on the default
+# bus) makes its review copy, or refuses it. Pillow decodes up to 50 MP: memory for that.
+PHOTO_SCANS = Function(
+    key="photo-scans",
+    handler="functions.events.photo_scans.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="A patient's photo scanned clean: its review copy made (upright, sRGB, pixels only)",
+    memory_mb=1769,  # a full vCPU: decoding and converting a 12 MP photo is CPU-bound
+    timeout_s=60,
+    feature="triage",
+    grants=("table:write", "key:use", "uploads:review"),
+)
+
 FUNCTIONS: tuple[Function, ...] = (
     API,
     PATIENT_ENROLMENT,
@@ -693,6 +706,7 @@ FUNCTIONS: tuple[Function, ...] = (
     ALERT_ESCALATION,
     MONITORING_SWEEP,
     TRIAGE_EVENTS,
+    PHOTO_SCANS,
     DEXCOM_CALLS,
     DEXCOM_POLL,
 )
@@ -849,11 +863,16 @@ class Rule:
     bus: BusKind
     description: str
     target: Function | ContainerTask
-    event_pattern: dict[str, Any] | None = None
+    # The events it matches; a function of the tenant's id for a pattern that names the tenant's
+    # own resources (an AWS service's events on the account's default bus).
+    event_pattern: dict[str, Any] | Callable[[str], dict[str, Any]] | None = None
     schedule: str | None = None  # an EventBridge schedule expression; default bus only
 
     def name(self, tenant_id: str) -> str:
         return f"{tenant_prefix(tenant_id)}-{self.key}"
+
+    def pattern(self, tenant_id: str) -> dict[str, Any] | None:
+        return self.event_pattern(tenant_id) if callable(self.event_pattern) else self.event_pattern
 
     @property
     def dlq(self) -> Queue:
@@ -867,6 +886,10 @@ RULE_TARGETS_DLQ = Queue("rule-targets-dlq", QueueRole.TARGET_DLQ)
 
 
 CHIME_SOURCE = "aws.chime"
+# GuardDuty Malware Protection for S3 announces each scan on the account's default bus.
+GUARDDUTY_SOURCE = "aws.guardduty"
+MALWARE_SCAN_RESULT = "GuardDuty Malware Protection Object Scan Result"
+PHOTO_PREFIX = "cases/"  # where patients' photos land in the uploads bucket (the protected prefix)
 CHIME_DETAIL_TYPES = ("Chime Meeting State Change", "Chime Media Pipeline State Change")
 
 RULES: tuple[Rule, ...] = (
@@ -924,6 +947,22 @@ RULES: tuple[Rule, ...] = (
         event_pattern={
             "source": ["telehealth.triage"],
             "detail-type": ["Triage.EmergencyShown", "Triage.Completed"],
+        },
+    ),
+    Rule(
+        key="photo-scans",
+        bus=BusKind.DEFAULT,
+        description="GuardDuty's malware verdict on a patient's photo: make its review copy, or refuse it",
+        target=PHOTO_SCANS,
+        event_pattern=lambda tenant_id: {
+            "source": [GUARDDUTY_SOURCE],
+            "detail-type": [MALWARE_SCAN_RESULT],
+            "detail": {
+                "s3ObjectDetails": {
+                    "bucketName": [{"prefix": f"{tenant_prefix(tenant_id)}-uploads-"}],
+                    "objectKey": [{"prefix": PHOTO_PREFIX}],
+                }
+            },
         },
     ),
     Rule(

@@ -53,6 +53,7 @@ from local.standins.chime import ChimeStandIn
 from local.standins.clearinghouse import Clearinghouse
 from local.standins.comprehend_medical import ComprehendMedicalStandIn
 from local.standins.dexcom import DexcomStandIn
+from local.standins.guardduty import MalwareProtection
 from local.standins.photon import PhotonStandIn
 from local.standins.stripe import stripe_command
 from local.standins.stripe_front import StripeFront
@@ -278,6 +279,15 @@ class LocalPlatform:
         # Dexcom's cloud: patients' sign-ins, and a simulated CGM trace as every account's data.
         self.dexcom = DexcomStandIn(*DEXCOM_CLIENT, DEXCOM_TRACE)
         self.dexcom.start()
+        # GuardDuty Malware Protection for S3 (moto has none): patients' photos scanned and tagged,
+        # unreadable until clean, each verdict announced on the default bus.
+        self.malware = MalwareProtection(self._publish_default_bus)
+        for tenant in self.settings.tenants:
+            if tenant.features.triage:
+                uploads = topology.bucket_name(tenant.id, "uploads", ACCOUNT)
+                # As the bucket's policy (infra/data.py): a photo's original is unread until clean.
+                self.malware.protect(uploads, (topology.PHOTO_PREFIX,), unreadable_suffix="/original")
+        self.malware.install()
         # Comprehend Medical (moto has none): the symptom check's free text, for the clinician.
         self.comprehend_medical = ComprehendMedicalStandIn()
         self.comprehend_medical.start()

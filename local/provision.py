@@ -304,7 +304,7 @@ def provision_tenant(
             Name=rule.name(tenant.id),
             Description=rule.description,
             **({"EventBusName": bus_name} if on_tenant_bus else {}),
-            **({"EventPattern": json.dumps(rule.event_pattern)} if rule.event_pattern else {}),
+            **({"EventPattern": json.dumps(pattern)} if (pattern := rule.pattern(tenant.id)) else {}),
             **({"ScheduleExpression": rule.schedule} if rule.schedule else {}),
         )
         target: dict[str, Any] = {

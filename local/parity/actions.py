@@ -96,6 +96,13 @@ def _bucket(action: str) -> Mapper:
     return lambda p, w: [Need(f"s3:{action}", f"arn:aws:s3:::{p['Bucket']}")]
 
 
+def _listing(p: Mapping[str, Any], w: Where) -> list[Need]:
+    """A listing is s3:ListBucket on the bucket, with its prefix as the `s3:prefix` condition key
+    (absent when the request names none, as IAM sees it)."""
+    context = {"s3:prefix": p["Prefix"]} if "Prefix" in p else {}
+    return [Need("s3:ListBucket", f"arn:aws:s3:::{p['Bucket']}", context)]
+
+
 def queue_arn(url: str, where: Where | None = None) -> str:
     """A queue's ARN from its URL (`https://sqs.<region>.amazonaws.com/<account>/<name>`, or an
     emulator's, whose host names no region: then `where`'s)."""
@@ -242,8 +249,8 @@ OPERATIONS: dict[tuple[str, str], Mapper] = {
     ("s3", "PutObject"): _object("PutObject"),
     ("s3", "GetObject"): _object("GetObject"),
     ("s3", "HeadObject"): _object("GetObject"),  # HEAD is authorized as the GET it describes
-    ("s3", "ListObjectsV2"): _bucket("ListBucket"),
-    ("s3", "ListObjects"): _bucket("ListBucket"),
+    ("s3", "ListObjectsV2"): _listing,
+    ("s3", "ListObjects"): _listing,
     ("sqs", "SendMessage"): lambda p, w: [Need("sqs:SendMessage", queue_arn(p["QueueUrl"], w))],
     # A batch is authorized as its messages are (SQS's API reference: no action of its own).
     ("sqs", "SendMessageBatch"): lambda p, w: [Need("sqs:SendMessage", queue_arn(p["QueueUrl"], w))],

@@ -114,6 +114,25 @@ def _with_resource_tags(client: Any, call: Any, need: Need) -> Need:
     return Need(need.action, need.resource, context)
 
 
+def _with_object_tags(client: Any, call: Any, need: Need, params: Mapping[str, Any]) -> Need:
+    """A read of an S3 object, with the object's tags IAM reads from it
+    (`s3:ExistingObjectTag/<key>`: the uploads bucket's policy holds photos unread until GuardDuty
+    tags them clean), asked with the same client, unrecorded. An object not there has none."""
+    if need.action != "s3:GetObject" or "Key" not in params:
+        return need
+    from botocore.exceptions import ClientError
+
+    try:
+        found = call(client, "GetObjectTagging", {"Bucket": params["Bucket"], "Key": params["Key"]})
+    except ClientError:
+        return need
+    context: dict[str, ContextValue] = {
+        **need.context,
+        **{f"s3:ExistingObjectTag/{t['Key']}": t["Value"] for t in found.get("TagSet", [])},
+    }
+    return Need(need.action, need.resource, context)
+
+
 def start(principal: str) -> None:
     """Record this process's calls as `principal`'s, from now on (once per process)."""
     if not os.environ.get(RECORD_DIR) or _state.get("principal"):
@@ -133,6 +152,8 @@ def start(principal: str) -> None:
             # the call itself goes ahead.
             found = [Need(f"unmapped:{service}:{operation_name}", "*")]
         found = [_with_resource_tags(self, make_api_call, need) for need in found]
+        if service == "s3":
+            found = [_with_object_tags(self, make_api_call, need, api_params) for need in found]
         record(principal, service, operation_name, found)
         return make_api_call(self, operation_name, api_params)
 

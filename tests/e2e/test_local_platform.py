@@ -91,7 +91,7 @@ def test_local_rules_carry_the_same_patterns_targets_and_dlqs_as_the_stacks(plat
             )
             rule = events.describe_rule(Name=spec.name(tenant.id), **kwargs)
             if spec.event_pattern:
-                assert json.loads(rule["EventPattern"]) == spec.event_pattern
+                assert json.loads(rule["EventPattern"]) == spec.pattern(tenant.id)
             else:
                 assert rule["ScheduleExpression"] == spec.schedule
             (target,) = events.list_targets_by_rule(Rule=spec.name(tenant.id), **kwargs)["Targets"]

@@ -235,6 +235,8 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
 ) -> None:
     import hashlib
 
+    from botocore.exceptions import ClientError
+
     from tests.integration.test_s3_post_policy import post
     from tools.synthetic_photos import phone_photo
 
@@ -283,10 +285,27 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     assert status == 400 and "BadDigest" in said
     status, _ = post(slot["url"], slot["fields"], photo)
     assert status == 204
+    # Until GuardDuty's verdict, nobody reads the original (the bucket's policy; here the stand-in's).
+    uploads = platform.client("s3")
+    with pytest.raises(ClientError) as unread:
+        uploads.get_object(Bucket=slot["url"].rsplit("/", 1)[1], Key=slot["fields"]["key"])
+    assert unread.value.response["Error"]["Code"] == "AccessDenied"
+    # Two more: the EICAR test file (a "threat"), and a file that is not a photo at all.
+    from local.standins.guardduty import EICAR
+
+    for body in (EICAR + b" " * 40, b"%PDF-1.7 not a photo" * 20):
+        more = call(
+            gateway,
+            "POST",
+            f"{ME}/cases/{case_id}/photos",
+            patient,
+            {"content_type": "image/jpeg", "size": len(body), "sha256": hashlib.sha256(body).hexdigest()},
+        ).json()
+        assert post(more["upload"]["url"], more["upload"]["fields"], body)[0] == 204
     submitted = call(gateway, "POST", f"{ME}/cases/{case_id}/submit", patient)
     assert submitted.status == 200, submitted.body
     body = submitted.json()
-    assert body["status"] == "submitted" and body["photos"][0]["status"] == "scanning"
+    assert body["status"] == "submitted" and {p["status"] for p in body["photos"]} == {"scanning"}
     due = datetime.fromisoformat(body["due_at"]) - datetime.fromisoformat(body["submitted_at"])
     assert due == timedelta(hours=48)  # the clinic's turnaround promise (its settings)
     assert any(c["case_id"] == case_id for c in call(gateway, "GET", f"{ME}/cases", patient).json()["cases"])
@@ -299,6 +318,20 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
         {"content_type": "image/jpeg", "size": 10, "sha256": digest},
     )
     assert more.status == 409 and more.json()["type"].endswith("/case-submitted")
+
+    # The scan's verdicts: the photo ready (its review copy made), the threat and the non-photo
+    # refused, each with the reason the patient reads.
+    def settled() -> list[dict[str, Any]] | None:
+        photos = call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()["photos"]
+        return photos if all(p["status"] in ("ready", "refused") for p in photos) else None
+
+    photos = eventually(settled, timeout_s=30)
+    assert [p["status"] for p in photos] == ["ready", "refused", "refused"]
+    assert "safety check" in photos[1]["reason"] and "not a photo" in photos[2]["reason"]
+    bucket, key = slot["url"].rsplit("/", 1)[1], slot["fields"]["key"]
+    copy = uploads.get_object(Bucket=bucket, Key=key.replace("/original", "/review.jpg"))["Body"].read()
+    assert copy[:3] == b"\xff\xd8\xff" and b"Exif" not in copy[:64]  # a JPEG, without its EXIF
+    assert uploads.get_object(Bucket=bucket, Key=key)["Body"].read() == photo  # the original, kept as it came
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -115,3 +115,26 @@ def test_an_iphone_heic_photo_is_read() -> None:
     Image.new("RGB", (1200, 900), (150, 90, 80)).save(out, "HEIF", quality=90)
     copy = checked(out.getvalue(), "image/heic")
     assert copy.source_format == "HEIF" and (copy.width, copy.height) == (1200, 900)  # type: ignore[attr-defined]
+
+
+def test_a_fresh_process_reads_a_photo_as_the_function_does() -> None:
+    """Pillow registers its formats on a first open: the check must not ask for them before (a
+    Lambda's first photo, in a process that had not touched Pillow, was refused as unreadable)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    photo = jpeg((64, 48), (120, 80, 60))
+    code = (
+        "import hashlib, sys\n"
+        "from telehealth.photos.sanitize import review_copy\n"
+        "p = sys.stdin.buffer.read()\n"
+        "print(review_copy(p, content_type='image/jpeg', sha256=hashlib.sha256(p).hexdigest()).width)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": f"{root}:{root / 'layers' / 'telehealth'}"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=photo, capture_output=True, env=env, check=False
+    )
+    assert done.returncode == 0 and done.stdout.decode().strip() == "64", done.stderr.decode()

@@ -36,7 +36,7 @@ def test_schedules_only_on_the_default_bus_and_patterns_are_valid_json() -> None
         if rule.schedule:
             assert rule.bus is topology.BusKind.DEFAULT
         else:
-            json.dumps(rule.event_pattern)
+            json.dumps(rule.pattern("riverside"))
 
 
 def test_every_handler_resolves_to_a_callable() -> None:

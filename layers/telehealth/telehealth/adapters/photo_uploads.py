@@ -63,3 +63,30 @@ class S3PhotoUploads:
             for key in (o["Key"] for o in found.get("Contents", ()))
             if key.endswith("/original") and key.count("/") == 3
         }
+
+    # --- after the upload: the original read once clean, the review copy kept beside it -----------
+
+    def original(self, case_id: str, photo_id: str) -> bytes:
+        found = self._client.get_object(Bucket=self.bucket, Key=original_key(case_id, photo_id))
+        return bytes(found["Body"].read())
+
+    def keep_review_copy(self, case_id: str, photo_id: str, jpeg: bytes) -> None:
+        self._client.put_object(
+            Bucket=self.bucket, Key=review_key(case_id, photo_id), Body=jpeg, ContentType="image/jpeg"
+        )
+
+    def review_copy(self, case_id: str, photo_id: str) -> bytes:
+        found = self._client.get_object(Bucket=self.bucket, Key=review_key(case_id, photo_id))
+        return bytes(found["Body"].read())
+
+
+def review_key(case_id: str, photo_id: str) -> str:
+    return f"cases/{case_id}/{photo_id}/review.jpg"
+
+
+def photo_of_key(key: str) -> tuple[str, str] | None:
+    """(case id, photo id) of an original's key; None for any other key."""
+    parts = key.split("/")
+    if len(parts) == 4 and parts[0] == "cases" and parts[3] == "original":
+        return parts[1], parts[2]
+    return None

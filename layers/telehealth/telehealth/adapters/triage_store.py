@@ -6,6 +6,7 @@
 | (the same intake, once a red flag ended it) | gsi1: TRIAGE_EMERGENCIES | gsi1: <shown at>#<intake id> |
 | a case of photos for review (store-and-forward; versioned) | PATIENT#<patient id> | CASE#<case id> |
 | (the same case, submitted and not yet answered) | gsi1: PHOTO_QUEUE | gsi1: <due at>#<case id> |
+| (the same case, by its id: a photo's scan names the case only) | gsi2: CASE#<case id> | gsi2: CASE |
 | a medical director's sign-off of a rule set's version | TRIAGE_RULES | SIGNOFF#<version> |
 
 An intake sits in its patient's partition: the patient reads their own by id, the care team lists
@@ -216,11 +217,24 @@ class DynamoTriageStore(DynamoSchedulingStore):
             "pk": f"PATIENT#{case.patient_id}",
             "sk": f"CASE#{case.case_id}",
             "case": json.dumps(_case_body(case), separators=(",", ":")),
+            "gsi2pk": f"CASE#{case.case_id}",
+            "gsi2sk": "CASE",
         }
         if case.status is CaseStatus.SUBMITTED and case.due_at is not None:
             item |= {"gsi1pk": PHOTO_QUEUE, "gsi1sk": f"{stamp(case.due_at)}#{case.case_id}"}
         put = self._versioned_put(item, counter="version", value=case.version)
         self._commit([put], outbox, claim, StaleWriteError("the case changed meanwhile"))
+
+    def case_by_id(self, case_id: str) -> PhotoCase | None:
+        """A case found by its id alone (the index is eventually consistent: the item itself is
+        read again, consistently)."""
+        for found in self._query(
+            IndexName="gsi2",
+            KeyConditionExpression="gsi2pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"CASE#{case_id}"}},
+        ):
+            return self.case(str(found["pk"]).removeprefix("PATIENT#"), case_id)
+        return None
 
     def sign_offs(self) -> tuple[SignOff, ...]:
         items = self._client.query(

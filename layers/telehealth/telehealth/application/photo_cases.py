@@ -16,7 +16,17 @@ from telehealth.application.callers import Caller
 from telehealth.domain.appointments import Actor
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
-from telehealth.domain.photo_cases import CasePhoto, CaseStatus, PhotoCase, add_photo, submit
+from telehealth.domain.photo_cases import (
+    NOT_CLEAN,
+    CasePhoto,
+    CaseStatus,
+    PhotoCase,
+    PhotoStatus,
+    Verdict,
+    add_photo,
+    photo_settled,
+    submit,
+)
 from telehealth.domain.questionnaires import Questionnaire
 from telehealth.events import PhotoCaseSubmitted
 from telehealth.fhir import questionnaire as fhir_questionnaire
@@ -182,3 +192,69 @@ class PhotoCaseDesk:
     @staticmethod
     def _reference(case: PhotoCase) -> str:
         return f"QuestionnaireResponse/case-{case.case_id.lower()}"
+
+
+class PhotoStorage(Protocol):
+    def original(self, case_id: str, photo_id: str) -> bytes:
+        """The photo as uploaded (readable once the malware scan found it clean)."""
+
+    def keep_review_copy(self, case_id: str, photo_id: str, jpeg: bytes) -> None: ...
+
+
+class CaseLookup(Protocol):
+    def case_by_id(self, case_id: str) -> PhotoCase | None: ...
+
+    def save_case(
+        self, case: PhotoCase, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
+    ) -> None: ...
+
+
+SAVE_ATTEMPTS = 6  # a case's photos are scanned side by side: each settles on the case's item
+
+
+class PhotoScans:
+    """A photo's malware verdict: clean, its review copy is made (`telehealth/photos/sanitize.py`)
+    and it is ready for the clinician; otherwise, or when it is not one whole photo, it is refused
+    with the reason the patient reads."""
+
+    def __init__(self, store: CaseLookup, storage: PhotoStorage) -> None:
+        self.store, self.storage = store, storage
+
+    def scanned(self, case_id: str, photo_id: str, verdict: Verdict) -> PhotoStatus | None:
+        """The photo's status after its verdict; None for an upload no case gave a slot for."""
+        from telehealth.errors import StaleWriteError
+        from telehealth.photos.sanitize import PhotoRefusedError, review_copy
+
+        case = self.store.case_by_id(case_id)
+        photo = case.photo(photo_id) if case else None
+        if case is None or photo is None:
+            return None
+        if photo.status in (PhotoStatus.READY, PhotoStatus.REFUSED):
+            return photo.status  # a verdict delivered again
+        ready, reason = False, NOT_CLEAN
+        if verdict is Verdict.CLEAN:
+            try:
+                made = review_copy(
+                    self.storage.original(case_id, photo_id),
+                    content_type=photo.content_type,
+                    sha256=photo.sha256,
+                )
+            except PhotoRefusedError as refused:
+                reason = refused.reason
+            else:
+                self.storage.keep_review_copy(case_id, photo_id, made.jpeg)
+                ready = True
+        for _ in range(SAVE_ATTEMPTS):
+            settled = photo_settled(case, photo_id, ready=ready, reason=reason)
+            if settled is case:
+                break
+            try:
+                self.store.save_case(settled, [])
+                break
+            except StaleWriteError:  # another photo of the case settled meanwhile: read it again
+                fresh = self.store.case_by_id(case_id)
+                assert fresh is not None
+                case = fresh
+        else:
+            raise StaleWriteError("the case kept changing")
+        return PhotoStatus.READY if ready else PhotoStatus.REFUSED

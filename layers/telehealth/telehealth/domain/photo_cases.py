@@ -122,3 +122,30 @@ def submit(case: PhotoCase, uploaded: set[str], now: datetime, turnaround: timed
         due_at=now + turnaround,
         version=case.version + 1,
     )
+
+
+class Verdict(StrEnum):
+    """A malware scan's result for an uploaded photo (GuardDuty Malware Protection for S3's)."""
+
+    CLEAN = "NO_THREATS_FOUND"
+    THREATS = "THREATS_FOUND"
+    UNSUPPORTED = "UNSUPPORTED"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    FAILED = "FAILED"
+
+
+NOT_CLEAN = "This file did not pass our safety check, so it was not sent. Take the photo again and send that."
+
+
+def photo_settled(case: PhotoCase, photo_id: str, *, ready: bool, reason: str | None = None) -> PhotoCase:
+    """A photo ready for the clinician (clean, its review copy made), or refused with its reason.
+    A photo already settled stays as it is (a scan result delivered twice)."""
+    photo = case.photo(photo_id)
+    if photo is None or photo.status in (PhotoStatus.READY, PhotoStatus.REFUSED):
+        return case
+    status = PhotoStatus.READY if ready else PhotoStatus.REFUSED
+    photos = tuple(
+        replace(p, status=status, reason=None if ready else reason) if p.photo_id == photo_id else p
+        for p in case.photos
+    )
+    return replace(case, photos=photos, version=case.version + 1)

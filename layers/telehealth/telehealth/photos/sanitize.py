@@ -116,6 +116,7 @@ def review_copy(data: bytes, *, content_type: str, sha256: str | None) -> Review
             "or send a screenshot of the photo.",
         )
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    Image.init()  # every plugin's opener registered (Pillow loads them on a first open otherwise)
     _heif_registered()  # HEIC's opener, where pillow-heif is installed
     readable = [f for f in FORMATS if f in Image.OPEN]
     with warnings.catch_warnings():
