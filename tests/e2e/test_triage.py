@@ -56,6 +56,34 @@ def walk(gateway: str, patient: str, answers: dict[str, Any]) -> tuple[list[str]
     return asked, body
 
 
+CASE_ANSWERS = {
+    "body_site": "arm",
+    "days": 12,
+    "what_changed": "A ring-shaped patch that grew.",
+    "itchy": True,
+}
+CASE_ANSWERS |= {"painful": False, "spreading_fast": False, "fever": False}
+
+
+def submitted_case(gateway: str, patient: str, photos: list[bytes]) -> str:
+    """A case opened, its photos uploaded through their slots and submitted: its id."""
+    import hashlib
+
+    from tests.integration.test_s3_post_policy import post
+
+    case_id = str(call(gateway, "POST", f"{ME}/cases", patient, {"answers": CASE_ANSWERS}).json()["case_id"])
+    for photo in photos:
+        asked = {
+            "content_type": "image/jpeg",
+            "size": len(photo),
+            "sha256": hashlib.sha256(photo).hexdigest(),
+        }
+        slot = call(gateway, "POST", f"{ME}/cases/{case_id}/photos", patient, asked).json()["upload"]
+        assert post(slot["url"], slot["fields"], photo)[0] == 204
+    assert call(gateway, "POST", f"{ME}/cases/{case_id}/submit", patient).status == 200
+    return case_id
+
+
 def test_riverside_has_no_symptom_check(platform: LocalPlatform, gateway: str) -> None:
     patient = user_tokens(platform, "riverside", "patient.one@riverside.example")["access"]
     provider = user_tokens(platform, "riverside", "dr.ramirez@riverside.example")["access"]
@@ -333,8 +361,46 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     assert copy[:3] == b"\xff\xd8\xff" and b"Exif" not in copy[:64]  # a JPEG, without its EXIF
     assert uploads.get_object(Bucket=bucket, Key=key)["Body"].read() == photo  # the original, kept as it came
 
+    # The clinicians' queue, the soonest due first; the case with each answer beside its question.
+    provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    staff = user_tokens(platform, DESERT, "staff@desert-clinic.example")["access"]
+    queued = call(gateway, "GET", f"{BASE}/v1/triage/cases", staff).json()["cases"]
+    dues = [q["case"]["due_at"] for q in queued]
+    assert dues == sorted(dues) and any(q["case"]["case_id"] == case_id for q in queued)
+    review = call(gateway, "GET", f"{BASE}/v1/triage/cases/{case_id}", provider).json()
+    assert review["patient"]["family_name"] == "Testpatient"
+    assert review["answers"][0] == {
+        "link_id": "body_site",
+        "question": "Where on your body is it?",
+        "answer": "arm",
+    }
+    # The photo through the API (no link that outlives the request), and only a ready one.
+    shown = call(gateway, "GET", f"{BASE}/v1/triage/cases/{case_id}/photos/{photos[0]['photo_id']}", provider)
+    assert shown.status == 200 and shown.headers["Cache-Control"] == "no-store"
+    import base64
+
+    assert base64.b64decode(shown.json()["data"]) == copy
+    refused_photo = f"{BASE}/v1/triage/cases/{case_id}/photos/{photos[1]['photo_id']}"
+    assert call(gateway, "GET", refused_photo, provider).status == 404
+    # Staff read; only a provider answers.
+    answer = {"assessment": "Looks like ringworm (tinea corporis).", "advice": "", "outcome": "live-visit"}
+    assert call(gateway, "POST", f"{BASE}/v1/triage/cases/{case_id}/answer", staff, answer).status == 403
+    done = call(gateway, "POST", f"{BASE}/v1/triage/cases/{case_id}/answer", provider, answer)
+    assert done.status == 200 and done.json()["status"] == "answered", done.body
+    again = call(gateway, "POST", f"{BASE}/v1/triage/cases/{case_id}/answer", provider, answer)
+    assert again.status == 409 and again.json()["type"].endswith("/case-answered")
+    queued = call(gateway, "GET", f"{BASE}/v1/triage/cases", staff).json()["cases"]
+    assert all(q["case"]["case_id"] != case_id for q in queued)  # answered: out of the queue
+    mine = call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()
+    assert mine["answer"]["outcome"] == "live-visit" and "ringworm" in mine["answer"]["assessment"]
+
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     record = HealthLakeFhirStore(platform.fhir_endpoints[DESERT], region="us-east-1")
     response = eventually(lambda: in_record(record, "QuestionnaireResponse", f"case-{case_id.lower()}"))
     assert response["questionnaire"] == "urn:telehealth:questionnaire:photo-case|2026.1"
+    note = eventually(lambda: in_record(record, "DocumentReference", f"case-answer-{case_id.lower()}"))
+    assert note["author"] == [{"reference": "Practitioner/dr-ramirez"}]
+    assert base64.b64decode(note["content"][0]["attachment"]["data"]).decode().startswith("Assessment:")
+    media = eventually(lambda: in_record(record, "Media", f"case-photo-{photos[0]['photo_id'].lower()}"))
+    assert media["bodySite"]["coding"][0]["code"] == "53120007"  # the upper limb, as SNOMED CT has it

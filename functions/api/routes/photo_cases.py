@@ -15,6 +15,7 @@ from pydantic import Field
 
 from functions.api import context, idempotent
 from functions.api.contract import TRIAGE, answers
+from functions.api.routes.patients import PatientFound, patient_found
 from functions.api.routes.scheduling import _Model
 from functions.api.routes.triage import Answer
 from telehealth.domain.photo_cases import CONTENT_TYPES, MAX_PHOTO_BYTES, MAX_PHOTOS
@@ -51,6 +52,16 @@ class PhotoOut(_Model):
     reason: str | None = Field(description="Why a refused photo cannot be shown, in the patient's words")
 
 
+class CaseAnswerOut(_Model):
+    provider_id: str
+    assessment: str
+    advice: str
+    outcome: Literal["advice", "live-visit"] = Field(
+        description="live-visit: a clinician needs to see the patient"
+    )
+    answered_at: datetime
+
+
 class CaseOut(_Model):
     case_id: str
     status: Literal["draft", "submitted", "answered"]
@@ -62,6 +73,7 @@ class CaseOut(_Model):
     due_at: datetime | None = Field(
         description="By when a clinician answers (the clinic's turnaround promise)"
     )
+    answer: CaseAnswerOut | None = Field(description="The clinician's, once the case is answered")
 
 
 class CasesOut(_Model):
@@ -114,6 +126,15 @@ def _case_out(c: PhotoCase) -> CaseOut:
         opened_at=c.opened_at,
         submitted_at=c.submitted_at,
         due_at=c.due_at,
+        answer=CaseAnswerOut(
+            provider_id=c.answer.provider_id,
+            assessment=c.answer.assessment,
+            advice=c.answer.advice,
+            outcome=c.answer.outcome.value,
+            answered_at=c.answer.answered_at,
+        )
+        if c.answer
+        else None,
     )
 
 
@@ -223,3 +244,123 @@ def add_photo(case_id: Annotated[str, Path(pattern=_ID)], request: PhotoIn) -> R
 )
 def submit_case(case_id: Annotated[str, Path(pattern=_ID)]) -> Response[str]:
     return _json(200, _case_out(context.photo_cases().submit(context.caller(router), case_id)))
+
+
+# --- the clinicians -------------------------------------------------------------------------------
+
+
+class AnsweredQuestionOut(_Model):
+    link_id: str
+    question: str
+    answer: Any
+
+
+class QueuedCaseOut(_Model):
+    case: CaseOut
+    patient: PatientFound | None
+    overdue: bool = Field(description="Past the clinic's turnaround promise")
+
+
+class QueueOut(_Model):
+    cases: list[QueuedCaseOut] = Field(description="The soonest due first")
+
+
+class ReviewOut(_Model):
+    case: CaseOut
+    patient: PatientFound | None
+    answers: list[AnsweredQuestionOut] = Field(description="Each answer with its question, in order")
+
+
+class PhotoImageOut(_Model):
+    content_type: Literal["image/jpeg"]
+    data: str = Field(description="The review copy (upright, sRGB, no metadata), base64")
+
+
+class AnswerIn(_Model):
+    assessment: str = Field(min_length=1, max_length=4000)
+    advice: str = Field("", max_length=4000)
+    outcome: Literal["advice", "live-visit"]
+
+
+def _review_out(case: PhotoCase, patient: Any) -> ReviewOut:
+    questionnaire = context.photo_cases().questionnaire
+    return ReviewOut(
+        case=_case_out(case),
+        patient=patient_found(patient) if patient else None,
+        answers=[
+            AnsweredQuestionOut(link_id=i.link_id, question=i.text, answer=case.answers[i.link_id])
+            for i in questionnaire.items
+            if i.link_id in case.answers
+        ],
+    )
+
+
+@router.get(
+    "/v1/triage/cases",
+    summary="The clinicians' queue of cases of photos, the soonest due first",
+    tags=[TRIAGE],
+    **answers(feature=FEATURE),
+)
+def queue() -> QueueOut:
+    now = context.now()
+    return QueueOut(
+        cases=[
+            QueuedCaseOut(
+                case=_case_out(case),
+                patient=patient_found(patient) if patient else None,
+                overdue=case.due_at is not None and case.due_at < now,
+            )
+            for case, patient in context.photo_cases().queue(context.caller(router))
+        ]
+    )
+
+
+@router.get(
+    "/v1/triage/cases/<case_id>",
+    summary="A case for review: the answers with their questions, the photos' states, the patient",
+    tags=[TRIAGE],
+    **answers(404, feature=FEATURE),
+)
+def review_case(case_id: Annotated[str, Path(pattern=_ID)]) -> ReviewOut:
+    return _review_out(*context.photo_cases().for_review(context.caller(router), case_id))
+
+
+@router.get(
+    "/v1/triage/cases/<case_id>/photos/<photo_id>",
+    summary="A photo's review copy, once it is clean and made safe to show (never a link)",
+    tags=[TRIAGE],
+    **answers(404, feature=FEATURE),
+)
+def case_photo(
+    case_id: Annotated[str, Path(pattern=_ID)], photo_id: Annotated[str, Path(pattern=_ID)]
+) -> Response[str]:
+    import base64
+
+    jpeg = context.photo_cases().photo(context.caller(router), case_id, photo_id)
+    body = PhotoImageOut(content_type="image/jpeg", data=base64.b64encode(jpeg).decode())
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=body.model_dump_json(),
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.post(
+    "/v1/triage/cases/<case_id>/answer",
+    summary="Answer a case (providers): an assessment and advice, or a live visit needed",
+    tags=[TRIAGE],
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, model=CaseOut, idempotent=True, feature=FEATURE),
+)
+def answer_case(case_id: Annotated[str, Path(pattern=_ID)], request: AnswerIn) -> Response[str]:
+    from telehealth.domain.photo_cases import AnswerOutcome
+
+    done = context.photo_cases().answer(
+        context.caller(router),
+        case_id,
+        assessment=request.assessment,
+        advice=request.advice,
+        outcome=AnswerOutcome(request.outcome),
+    )
+    return _json(200, _case_out(done))

@@ -347,6 +347,15 @@ class PhotoCaseSubmitted(DomainEvent):
     patient_id: str
 
 
+class PhotoCaseAnswered(DomainEvent):
+    """A clinician answered a patient's case of photos (store-and-forward): ids only."""
+
+    source: ClassVar[str] = "telehealth.triage"
+    detail_type: ClassVar[str] = "PhotoCase.Answered"
+    case_id: str
+    patient_id: str
+
+
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
@@ -381,4 +390,5 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     TriageEmergencyShown,
     TriageCompleted,
     PhotoCaseSubmitted,
+    PhotoCaseAnswered,
 )

@@ -154,3 +154,45 @@ def test_a_check_with_a_step_back_and_a_question_skipped_ends_in_self_care(
     )
     expect(phone.get_by_text(re.compile("Rest, drink plenty of fluids"))).to_be_visible()
     axe_check(phone)
+
+
+def test_a_provider_reviews_a_case_of_photos_and_answers_it(
+    platform: LocalPlatform,
+    signed_in_page: Callable[..., Page],
+    axe_check: Callable[[Page], None],
+    screenshot: Screenshots,
+) -> None:
+    from tests.conftest import eventually
+    from tests.e2e.test_triage import ME, submitted_case
+    from tools.synthetic_photos import phone_photo
+
+    gateway = platform.urls["gateway"]
+    patient = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
+    case_id = submitted_case(gateway, patient, [phone_photo(1200, 900, seed=3)])
+    eventually(
+        lambda: (
+            call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()["photos"][0]["status"] == "ready"
+        ),
+        timeout_s=30,
+    )
+    provider = signed_in_page("dr.ramirez@desert-clinic.example", "Today", tenant=DESERT)
+    provider.get_by_role("link", name="Photo reviews").click()
+    expect(provider.get_by_role("heading", level=1, name="Photo reviews")).to_be_visible()
+    axe_check(provider)
+    provider.get_by_role("link", name=re.compile("^Review Riley Samplecase")).first.click()
+    photo = provider.get_by_role("img", name="Photo 1 of the case: arm")
+    expect(photo).to_be_visible(timeout=15_000)
+    assert str(photo.get_attribute("src")).startswith("blob:")  # from memory, never a link to storage
+    # Upright: the phone stored it on its side (EXIF orientation 6), the review copy turned it.
+    assert provider.evaluate("(img) => [img.naturalWidth, img.naturalHeight]", photo.element_handle()) == [
+        900,
+        1200,
+    ]
+    screenshot(provider, "case")
+    axe_check(provider)
+    provider.get_by_label("Assessment").fill("Looks like ringworm (tinea corporis).")
+    provider.get_by_label("Advice for the patient").fill("An antifungal cream twice a day for two weeks.")
+    provider.get_by_role("button", name="Send the answer").click()
+    expect(provider.get_by_role("status")).to_have_text(re.compile("The answer is sent"), timeout=10_000)
+    answered = call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()["answer"]
+    assert answered["outcome"] == "advice" and "antifungal" in answered["advice"]

@@ -43,6 +43,7 @@ import "./patient-merges.ts";
 import "./admin-views.ts";
 import "./monitoring-views.ts";
 import "./triage-views.ts";
+import "./photo-reviews.ts";
 import { takePrescriberSignIn } from "./prescriber-account.ts";
 
 /** The access token's claims (the groups are in both tokens; the id token is what oidc reads). */
@@ -204,6 +205,11 @@ export class ClinicDashboard extends LitElement {
       case "triage":
         if (rest[0]) return html`<care-symptom-checks .api=${this.api} .patientId=${decodeURIComponent(rest[0])}></care-symptom-checks>`;
         return html`<care-triage .api=${this.api}></care-triage>`;
+      case "photo-reviews": {
+        const provider = !this.views.some((v) => v.id === "day"); // staff see the desk's views
+        if (rest[0]) return html`<care-photo-case .api=${this.api} .caseId=${decodeURIComponent(rest[0])} ?provider=${provider}></care-photo-case>`;
+        return html`<care-photo-queue .api=${this.api}></care-photo-queue>`;
+      }
       case "merges":
         return html`<staff-merges .api=${this.api}></staff-merges>`;
       case "providers":

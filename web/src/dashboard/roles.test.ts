@@ -32,7 +32,7 @@ describe("who sees which view", () => {
   it("offers the care team the symptom checks only where the clinic has triage on", () => {
     const withTriage = (groups: string[]) =>
       viewsFor(rolesOf(new Set(groups)), { monitoring: true, triage: true }).map((v) => v.id);
-    expect(withTriage(["providers"])).toEqual(["today", "hours", "monitoring", "triage"]);
+    expect(withTriage(["providers"])).toEqual(["today", "hours", "monitoring", "triage", "photo-reviews"]);
     expect(withTriage(["admins"])).toContain("triage");
     expect(views(["staff"])).not.toContain("triage");
   });

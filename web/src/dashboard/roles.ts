@@ -13,6 +13,7 @@ export type ViewId =
   | "hours"
   | "monitoring"
   | "triage"
+  | "photo-reviews"
   | "book"
   | "referrals"
   | "merges"
@@ -32,6 +33,7 @@ const VIEWS: Record<ViewId, View> = {
   hours: { id: "hours", title: "Weekly hours" },
   monitoring: { id: "monitoring", title: "Remote monitoring" },
   triage: { id: "triage", title: "Symptom checks" },
+  "photo-reviews": { id: "photo-reviews", title: "Photo reviews" },
   book: { id: "book", title: "Book for a patient" },
   referrals: { id: "referrals", title: "Referrals" },
   merges: { id: "merges", title: "Merged records" },
@@ -66,7 +68,7 @@ export function viewsFor(roles: Role[], features: { monitoring?: boolean; triage
   if (roles.includes("staff")) ids.push("day", "referrals", "book", "merges");
   const careTeam = roles.includes("provider") || roles.includes("staff");
   if (features.monitoring && careTeam) ids.push("monitoring");
-  if (features.triage && careTeam) ids.push("triage");
+  if (features.triage && careTeam) ids.push("triage", "photo-reviews");
   if (roles.includes("admin")) ids.push("providers", "services", "settings");
   return ids.map((id) => VIEWS[id]);
 }

@@ -22,7 +22,14 @@ from typing import Any
 
 from telehealth.adapters.dynamo import from_stamp, stamp
 from telehealth.adapters.scheduling_store import DynamoSchedulingStore
-from telehealth.domain.photo_cases import CasePhoto, CaseStatus, PhotoCase, PhotoStatus
+from telehealth.domain.photo_cases import (
+    AnswerOutcome,
+    CaseAnswer,
+    CasePhoto,
+    CaseStatus,
+    PhotoCase,
+    PhotoStatus,
+)
 from telehealth.domain.triage import Call, Disposition, EmergencyShown, Finding, Intake, IntakeStatus, SignOff
 from telehealth.errors import StaleWriteError
 from telehealth.ports import IdempotencyClaim, OutboxEntry
@@ -116,6 +123,15 @@ def _case_body(case: PhotoCase) -> dict[str, Any]:
         "status": case.status.value,
         "submitted_at": stamp(case.submitted_at) if case.submitted_at else None,
         "due_at": stamp(case.due_at) if case.due_at else None,
+        "answer": {
+            "provider_id": case.answer.provider_id,
+            "assessment": case.answer.assessment,
+            "advice": case.answer.advice,
+            "outcome": case.answer.outcome.value,
+            "answered_at": stamp(case.answer.answered_at),
+        }
+        if case.answer
+        else None,
     }
 
 
@@ -142,7 +158,20 @@ def case_from(p: Mapping[str, Any]) -> PhotoCase:
         status=CaseStatus(body["status"]),
         submitted_at=from_stamp(body["submitted_at"]) if body["submitted_at"] else None,
         due_at=from_stamp(body["due_at"]) if body["due_at"] else None,
+        answer=_answer_from(body.get("answer")),
         version=int(p["version"]),
+    )
+
+
+def _answer_from(raw: Mapping[str, Any] | None) -> CaseAnswer | None:
+    if not raw:
+        return None
+    return CaseAnswer(
+        raw["provider_id"],
+        raw["assessment"],
+        raw["advice"],
+        AnswerOutcome(raw["outcome"]),
+        from_stamp(raw["answered_at"]),
     )
 
 
@@ -224,6 +253,20 @@ class DynamoTriageStore(DynamoSchedulingStore):
             item |= {"gsi1pk": PHOTO_QUEUE, "gsi1sk": f"{stamp(case.due_at)}#{case.case_id}"}
         put = self._versioned_put(item, counter="version", value=case.version)
         self._commit([put], outbox, claim, StaleWriteError("the case changed meanwhile"))
+
+    def queue(self, limit: int) -> list[PhotoCase]:
+        """Submitted cases not yet answered, the soonest due first."""
+        return [
+            found
+            for item in self._client.query(
+                TableName=self.table,
+                IndexName="gsi1",
+                KeyConditionExpression="gsi1pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": PHOTO_QUEUE}},
+                Limit=limit,
+            )["Items"]
+            if (found := case_from(self._plain(item))).status is CaseStatus.SUBMITTED
+        ]
 
     def case_by_id(self, case_id: str) -> PhotoCase | None:
         """A case found by its id alone (the index is eventually consistent: the item itself is

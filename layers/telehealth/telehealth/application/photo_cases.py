@@ -12,35 +12,49 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.booking import Idempotency, NotFoundError, announce, claim
-from telehealth.application.callers import Caller
+from telehealth.application.callers import Caller, NotAuthorizedError
 from telehealth.domain.appointments import Actor
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.photo_cases import (
     NOT_CLEAN,
+    AnswerOutcome,
+    CaseAnswer,
     CasePhoto,
     CaseStatus,
     PhotoCase,
     PhotoStatus,
     Verdict,
     add_photo,
+    answered,
     photo_settled,
     submit,
 )
 from telehealth.domain.questionnaires import Questionnaire
-from telehealth.events import PhotoCaseSubmitted
+from telehealth.events import PhotoCaseAnswered, PhotoCaseSubmitted
+from telehealth.fhir import photo_cases as record
 from telehealth.fhir import questionnaire as fhir_questionnaire
 from telehealth.ports import IdempotencyClaim, OutboxEntry, UploadSlot
 
 if TYPE_CHECKING:
     from telehealth.domain.clinic_settings import ClinicSettings
+    from telehealth.fhir.projection import PatientProfile
 
 PHOTO_CASE = "photo-case-2026.1.json"
 RECENT_CASES = 20
+QUEUE_LENGTH = 100  # the clinicians' queue shows this many, the soonest due first
 
 
 class PhotoCaseRecords(Protocol):
     def case(self, patient_id: str, case_id: str) -> PhotoCase | None: ...
+
+    def case_by_id(self, case_id: str) -> PhotoCase | None: ...
+
+    def queue(self, limit: int) -> list[PhotoCase]: ...
+
+    def patient(self, patient_id: str) -> PatientProfile | None: ...
+
+    def provider_for_user(self, user_sub: str) -> str | None: ...
 
     def cases(self, patient_id: str, limit: int) -> list[PhotoCase]: ...
 
@@ -52,6 +66,8 @@ class PhotoCaseRecords(Protocol):
 
 
 class PhotoUploads(Protocol):
+    def review_copy(self, case_id: str, photo_id: str) -> bytes: ...
+
     def slot(
         self, case_id: str, photo_id: str, *, content_type: str, size: int, sha256: str
     ) -> UploadSlot: ...
@@ -171,7 +187,68 @@ class PhotoCaseDesk:
             )
             return found
 
+    # --- the clinicians ---------------------------------------------------------------------------
+
+    def queue(self, caller: Caller) -> list[tuple[PhotoCase, PatientProfile | None]]:
+        with self.trail.request(caller, Interaction.READ):
+            caller.require(Actor.PROVIDER, Actor.STAFF)
+            found = self.store.queue(QUEUE_LENGTH)
+            if found:
+                refs = [self._reference(c) for c in found]
+                self.store.record(
+                    self.trail.entries(self.trail.agent(caller), Interaction.READ, refs, self.clock())
+                )
+            return [(c, self.store.patient(c.patient_id)) for c in found]
+
+    def for_review(self, caller: Caller, case_id: str) -> tuple[PhotoCase, PatientProfile | None]:
+        with self.trail.request(caller, Interaction.READ):
+            caller.require(Actor.PROVIDER, Actor.STAFF)
+            case = self._submitted(case_id)
+            self.store.record(self._audit(caller, Interaction.READ, case))
+            return case, self.store.patient(case.patient_id)
+
+    def photo(self, caller: Caller, case_id: str, photo_id: str) -> bytes:
+        """A photo's review copy (only once it is ready: clean, and made safe to show)."""
+        with self.trail.request(caller, Interaction.READ):
+            caller.require(Actor.PROVIDER, Actor.STAFF)
+            case = self._submitted(case_id)
+            photo = case.photo(photo_id)
+            if photo is None or photo.status is not PhotoStatus.READY:
+                raise NotFoundError("no such photo to show")
+            self.store.record(self._audit(caller, Interaction.READ, case))
+            return self.uploads.review_copy(case_id, photo_id)
+
+    def answer(
+        self, caller: Caller, case_id: str, *, assessment: str, advice: str, outcome: AnswerOutcome
+    ) -> PhotoCase:
+        """The provider's answer: the case leaves the queue; the record gets the answer as a
+        consult note and each photo shown as a Media; the patient is told it is there."""
+        with self.trail.request(caller, Interaction.UPDATE):
+            caller.require(Actor.PROVIDER)
+            provider_id = self.store.provider_for_user(caller.subject)
+            if provider_id is None:
+                raise NotAuthorizedError("Only a provider of the clinic answers a case.")
+            case = self._submitted(case_id)
+            now = self._now()
+            done = answered(case, CaseAnswer(provider_id, assessment.strip(), advice.strip(), outcome, now))
+            assert done.answer is not None
+            outbox = [
+                *(OutboxEntry(media, done.version) for media in record.photos(done)),
+                OutboxEntry(record.answer_document(done, done.answer), done.version),
+                announce(PhotoCaseAnswered(case_id=case.case_id, patient_id=case.patient_id), now),
+                *self._audit(caller, Interaction.UPDATE, done),
+            ]
+            self.store.save_case(done, outbox)
+            return done
+
     # --- shared -----------------------------------------------------------------------------------
+
+    def _submitted(self, case_id: str) -> PhotoCase:
+        """A case a clinician may see: sent by its patient (a draft is the patient's alone)."""
+        case = self.store.case_by_id(case_id)
+        if case is None or case.status is CaseStatus.DRAFT:
+            raise NotFoundError("no such case")
+        return case
 
     def _now(self) -> datetime:
         return self.clock().replace(microsecond=0)  # as the table keeps instants

@@ -55,6 +55,23 @@ class CasePhoto:
     reason: str | None = None
 
 
+class AnswerOutcome(StrEnum):
+    ADVICE = "advice"  # the assessment and advice answer it
+    LIVE_VISIT = "live-visit"  # a clinician needs to see the patient: a visit is offered
+
+
+@dataclass(frozen=True)
+class CaseAnswer:
+    provider_id: str
+    assessment: str
+    advice: str
+    outcome: AnswerOutcome
+    answered_at: datetime
+
+
+MAX_ANSWER = 4000  # characters of the assessment, and of the advice
+
+
 @dataclass(frozen=True)
 class PhotoCase:
     case_id: str
@@ -66,6 +83,7 @@ class PhotoCase:
     status: CaseStatus = CaseStatus.DRAFT
     submitted_at: datetime | None = None
     due_at: datetime | None = None
+    answer: CaseAnswer | None = None
     version: int = 1
 
     def photo(self, photo_id: str) -> CasePhoto | None:
@@ -149,3 +167,22 @@ def photo_settled(case: PhotoCase, photo_id: str, *, ready: bool, reason: str | 
         for p in case.photos
     )
     return replace(case, photos=photos, version=case.version + 1)
+
+
+def answered(case: PhotoCase, answer: CaseAnswer) -> PhotoCase:
+    """The clinician's answer: to a submitted case whose photos have all had their verdict."""
+    if case.status is CaseStatus.ANSWERED:
+        raise CaseRuleError("case-answered", "The case is answered already.")
+    if case.status is not CaseStatus.SUBMITTED:
+        raise CaseRuleError("case-not-submitted", "The patient has not sent the case yet.")
+    if any(p.status is PhotoStatus.SCANNING for p in case.photos):
+        raise CaseRuleError("photos-scanning", "A photo is still being checked: answer once it is shown.")
+    if (
+        not answer.assessment.strip()
+        or len(answer.assessment) > MAX_ANSWER
+        or len(answer.advice) > MAX_ANSWER
+    ):
+        raise CaseRuleError(
+            "answer-refused", f"An assessment is 1 to {MAX_ANSWER} characters, advice at most {MAX_ANSWER}."
+        )
+    return replace(case, status=CaseStatus.ANSWERED, answer=answer, version=case.version + 1)
