@@ -6,12 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jsii
-from aws_cdk import CfnOutput, Duration, IStableStringProducer, Lazy, NestedStack, Stack, Tags
+from aws_cdk import Aws, CfnOutput, Duration, IStableStringProducer, Lazy, NestedStack, Stack, Tags
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import topology
@@ -183,6 +184,18 @@ class TenantStack(Stack):
             handler=fns[topology.API.key],
             cors_origins=web_origins,
         )
+        if tenant.features.triage:  # the portals post patients' photos to the bucket, cross-origin
+            # The origins the tenant file names: the distribution's own domain is not named (the
+            # bucket is made before the distribution, whose domain would close a cycle through the
+            # key), so a tenant without a custom domain allows CloudFront's. What an upload may be
+            # is the slot's signed policy's to say; CORS only lets the portal read S3's answer.
+            served = [f"https://{tenant.web.domain}"] if tenant.web else ["https://*.cloudfront.net"]
+            data.uploads.add_cors_rule(
+                allowed_methods=[s3.HttpMethods.POST],
+                allowed_origins=list(dict.fromkeys([*served, *tenant.portal_origins])),
+                allowed_headers=["*"],
+                max_age=3000,
+            )
         clients = {"patients": identity.patient_portal, "workforce": identity.workforce_portal}
         pools = {"patients": identity.patients, "workforce": identity.workforce}
         web.publish(
@@ -199,7 +212,16 @@ class TenantStack(Stack):
                     for pool in POOLS
                 },
                 video="chime",
-                csp=aws_csp_origins(payments=tenant.features.payments),
+                csp=aws_csp_origins(
+                    payments=tenant.features.payments,
+                    # Patients' photos are posted from the browser straight to the uploads bucket:
+                    # named, not referenced (config.json is published with the web assets, which
+                    # the distribution serves, which the key names; the bucket uses the key).
+                    uploads=f"https://{topology.bucket_name(tenant.id, 'uploads', Aws.ACCOUNT_ID)}"
+                    f".s3.{Aws.REGION}.amazonaws.com"
+                    if tenant.features.triage
+                    else None,
+                ),
                 stripe_js=STRIPE_JS if tenant.features.payments else None,
                 monitoring=tenant.features.rpm,
                 triage=tenant.features.triage,

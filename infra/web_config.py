@@ -48,7 +48,9 @@ ALLOWED_WILDCARDS = frozenset(CHIME_CONNECT)
 # A CDK token as it reads in a string at synth time (an API id, the account): resolved by
 # CloudFormation at deploy time, so it stands where a DNS label or a port would.
 _TOKEN = r"\$\{Token\[[A-Za-z0-9._-]+\]\}"  # noqa: S105 (a pattern, not a password)
-_LABEL = rf"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?|{_TOKEN})+"
+# A DNS label, where a token may stand for any part (a bucket's name with its account id in it).
+_EDGE = rf"(?:[a-z0-9]|{_TOKEN})"
+_LABEL = rf"{_EDGE}(?:(?:[a-z0-9-]|{_TOKEN})*{_EDGE})?"
 _HOST_SOURCE = re.compile(
     rf"^(?P<scheme>https|wss|http|ws)://(?P<host>(?:\*\.)?{_LABEL}(?:\.{_LABEL})*)(?::(?:\d{{1,5}}|{_TOKEN}))?$"
 )
@@ -90,21 +92,29 @@ def pool_auth(*, issuer: str, client_id: str, base: str, sign_up: bool) -> dict[
     }
 
 
-def aws_csp_origins(*, payments: bool) -> dict[str, list[str]]:
-    """The third parties' origins of a tenant in AWS: Chime's, and Stripe's where it takes payments."""
+def aws_csp_origins(*, payments: bool, uploads: str | None = None) -> dict[str, list[str]]:
+    """The third parties' origins of a tenant in AWS: Chime's, Stripe's where it takes payments,
+    and its uploads bucket's where patients send photos (their browser posts them straight there)."""
     extra: dict[str, list[str]] = {key: [] for key in CSP_KEYS}
     extra["connect"] += CHIME_CONNECT
+    if uploads:
+        extra["connect"].append(uploads)
     if payments:
         for key, origins in STRIPE_CSP.items():
             extra[key] += origins
     return extra
 
 
-def local_csp_origins(*, signalling: str | None, stripe_js: str | None = None) -> dict[str, list[str]]:
-    """The local platform's: the signalling relay's WebSocket origin (where it runs), and for a
+def local_csp_origins(
+    *, signalling: str | None, stripe_js: str | None = None, uploads: str | None = None
+) -> dict[str, list[str]]:
+    """The local platform's: the signalling relay's WebSocket origin (where it runs), for a
     tenant with payments the local Stripe's (its stand-in of Stripe.js, and the API that script
-    calls); nothing else (the API and the sign-in stand-in are the gateway's own origin)."""
+    calls), and for one with triage the emulator's S3, where patients' photos are posted; nothing
+    else (the API and the sign-in stand-in are the gateway's own origin)."""
     extra: dict[str, list[str]] = {key: [] for key in CSP_KEYS}
+    if uploads:
+        extra["connect"].append(origin(uploads))
     if signalling:
         extra["connect"].append(origin(signalling))
     if stripe_js:

@@ -375,6 +375,24 @@ class LocalPlatform:
         )
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         for t in self.settings.tenants:
+            if t.features.triage:  # as the stack's bucket CORS rule: the portal posts photos there
+                origins = sorted(
+                    {web_config.origin(self.urls["gateway"]), *t.portal_origins, *self.settings.cors_origins}
+                )
+                self.client("s3", t.region).put_bucket_cors(
+                    Bucket=topology.bucket_name(t.id, "uploads", ACCOUNT),
+                    CORSConfiguration={
+                        "CORSRules": [
+                            {
+                                "AllowedMethods": ["POST"],
+                                "AllowedOrigins": origins,
+                                "AllowedHeaders": ["*"],
+                                "MaxAgeSeconds": 3000,
+                            }
+                        ]
+                    },
+                )
+        for t in self.settings.tenants:
             # Its webhook endpoint, as the operator registers it in Stripe's dashboard.
             if t.features.payments and self.stripe:
                 self.stripe.add_endpoint(
@@ -430,7 +448,11 @@ class LocalPlatform:
                 for pool in web_config.POOLS
             },
             video="loopback",
-            csp=web_config.local_csp_origins(signalling=self.urls.get("signalling"), stripe_js=stripe_js),
+            csp=web_config.local_csp_origins(
+                signalling=self.urls.get("signalling"),
+                stripe_js=stripe_js,
+                uploads=self.emulator.url if features.triage else None,
+            ),
             stripe_js=stripe_js,
             monitoring=features.rpm,
             triage=features.triage,

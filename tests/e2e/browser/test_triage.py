@@ -196,3 +196,41 @@ def test_a_provider_reviews_a_case_of_photos_and_answers_it(
     expect(provider.get_by_role("status")).to_have_text(re.compile("The answer is sent"), timeout=10_000)
     answered = call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()["answer"]
     assert answered["outcome"] == "advice" and "antifungal" in answered["advice"]
+
+
+def test_a_patient_sends_photos_from_their_phone_and_sees_them_checked(
+    platform: LocalPlatform,
+    signed_in_page: Callable[..., Page],
+    axe_check: Callable[[Page], None],
+    screenshot: Screenshots,
+) -> None:
+    from tools.synthetic_photos import phone_photo
+
+    phone = signed_in_page("patient.two@desert-clinic.example", "Your visits", tenant=DESERT)
+    phone.get_by_role("link", name="Send photos").click()
+    expect(phone.get_by_role("heading", level=1, name="Send photos to a clinician")).to_be_visible()
+    expect(phone.get_by_label("Where on your body is it?")).to_be_visible(timeout=10_000)
+    axe_check(phone)
+    # Without a photo, nothing is sent.
+    phone.get_by_role("button", name="Send to a clinician").click()
+    expect(phone.get_by_role("alert")).to_have_text("Choose 1 to 6 photos.")
+    phone.get_by_label("Where on your body is it?").select_option(label="Arm")
+    phone.get_by_label("How many days have you had it?").fill("12")
+    phone.get_by_label(re.compile("^What does it look like")).fill("A ring-shaped patch that grew.")
+    for question, said in (
+        ("Does it itch?", "Yes"),
+        ("Does it hurt?", "No"),
+        ("Is it spreading fast?", "No"),
+        ("Do you have a fever?", "No"),
+    ):
+        phone.get_by_role("group", name=question).get_by_label(said).check()
+    photo = phone_photo(1600, 1200, seed=11)
+    phone.locator("#photos").set_input_files({"name": "arm.jpg", "mimeType": "image/jpeg", "buffer": photo})
+    phone.get_by_role("button", name="Send to a clinician").click()
+    expect(phone.get_by_role("status")).to_have_text(
+        re.compile("^Sent. A clinician will answer by"), timeout=20_000
+    )
+    # Checked for malware and made safe to show, the page updates itself.
+    expect(phone.get_by_text("Photo 1: Ready for the clinician").first).to_be_visible(timeout=30_000)
+    screenshot(phone, "photos-sent")
+    axe_check(phone)

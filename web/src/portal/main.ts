@@ -12,6 +12,9 @@
 //                 text 988 now") with the instruction in role="alert" and links "Call 911"/"Text 988";
 //                 else h2 of where to go ("See a clinician now"...), "Why: ...", button "Book this
 //                 time" (the soonest urgent-care time) or link "Find a time: <kind of care>"
+//   #/photos      h1 "Send photos to a clinician": the case's questions (selects, radio groups, fields
+//                 named by their question), file "Photos (1 to 6)", button "Send to a clinician";
+//                 h2 "Your cases", each photo's state and the clinician's answer
 //   #/readings    h1 "Your readings": what to do now (a role="alert" when it is urgent), the form
 //                 "Add a reading" (radios "Blood pressure" / "Weight", "Systolic (top number)",
 //                 "Diastolic (bottom number)", "Weight (kg)", "Save the reading"), the checkbox
@@ -68,6 +71,7 @@ import "./join-screen.ts";
 import { type Route, parseRoute, routeTitle } from "./router.ts";
 import { type PatientDetails, type PortalContext, PortalScreen } from "./screen.ts";
 import { browserZone } from "./time.ts";
+import "./photos-screen.ts";
 import "./triage-screen.ts";
 import "./visit-screen.ts";
 import "./visits-screen.ts";
@@ -268,7 +272,8 @@ export class PatientPortal extends LitElement {
                   <li><a href="#/details" aria-current=${this.route.name === "details" ? "page" : nothing}>Your details</a></li>
                   <li><a href="#/health" aria-current=${this.route.name === "health" ? "page" : nothing}>Allergies and medicines</a></li>
                   ${this.context.triage
-                    ? html`<li><a href="#/symptoms" aria-current=${this.route.name === "symptoms" ? "page" : nothing}>Check your symptoms</a></li>`
+                    ? html`<li><a href="#/symptoms" aria-current=${this.route.name === "symptoms" ? "page" : nothing}>Check your symptoms</a></li>
+                        <li><a href="#/photos" aria-current=${this.route.name === "photos" ? "page" : nothing}>Send photos</a></li>`
                     : nothing}
                   ${this.context.monitoring
                     ? html`<li><a href="#/readings" aria-current=${this.route.name === "readings" ? "page" : nothing}>Your readings</a></li>`
@@ -316,6 +321,8 @@ export class PatientPortal extends LitElement {
           return html`<portal-find-time data-screen .ctx=${ctx} .specialty=${route.specialty ?? ""}></portal-find-time>`;
         case "symptoms":
           return html`<portal-triage data-screen .ctx=${ctx}></portal-triage>`;
+        case "photos":
+          return html`<portal-photos data-screen .ctx=${ctx}></portal-photos>`;
         case "details":
           return html`<portal-details data-screen .ctx=${ctx} .next=${this.afterDetails}></portal-details>`;
         case "health":

@@ -13,6 +13,7 @@ describe("the portal's routes", () => {
       { name: "health" },
       { name: "readings" },
       { name: "symptoms" },
+      { name: "photos" },
       { name: "book", specialty: "urgent-care" },
       { name: "visit", id: ID },
       { name: "check-in", id: ID },

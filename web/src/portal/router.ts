@@ -7,6 +7,7 @@ export type Route =
   | { name: "home" }
   | { name: "book"; specialty?: string }
   | { name: "symptoms" }
+  | { name: "photos" }
   | { name: "details" }
   | { name: "health" }
   | { name: "readings" }
@@ -33,6 +34,7 @@ export function parseRoute(hash: string): Route {
   const kind = /^\/book\/([a-z][a-z-]{1,39})$/.exec(path);
   if (kind) return { name: "book", specialty: kind[1] };
   if (path === "/symptoms") return { name: "symptoms" };
+  if (path === "/photos") return { name: "photos" };
   if (path === "/details") return { name: "details" };
   if (path === "/health") return { name: "health" };
   if (path === "/readings") return { name: "readings" };
@@ -65,6 +67,8 @@ export function routeHref(route: Route): string {
       return route.specialty ? `#/book/${route.specialty}` : "#/book";
     case "symptoms":
       return "#/symptoms";
+    case "photos":
+      return "#/photos";
     case "details":
       return "#/details";
     case "health":
@@ -89,6 +93,7 @@ export function routeTitle(route: Route): string {
     health: "Your allergies and medicines",
     readings: "Your readings",
     symptoms: "Check your symptoms",
+    photos: "Send photos to a clinician",
     visit: "Your visit",
     "check-in": "Check in",
     reschedule: "Reschedule your visit",

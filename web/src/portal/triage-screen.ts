@@ -179,6 +179,9 @@ export class TriageScreen extends PortalScreen {
             <div class="actions"><button ?disabled=${this.busy} @click=${() => this.book(soonest, offer!.state!)}>
               Book this time</button></div>`
         : nothing}
+      ${outcome.disposition === "asynchronous"
+        ? html`<p><a href="#/photos">Send photos to a clinician</a></p>`
+        : nothing}
       ${offer && !soonest && outcome.disposition !== "now"
         ? html`<p><a href=${`#/book/${offer.specialty}`}>Find a time: ${codeWords(offer.specialty)}</a></p>`
         : nothing}

@@ -29,7 +29,10 @@ class S3PhotoUploads:
 
             # Signature Version 4: S3 takes no other for buckets made since 2020 (boto3 would sign a
             # us-east-1 POST with version 2).
-            client = boto3.client("s3", config=Config(signature_version="s3v4"))
+            # The regional endpoint (not us-east-1's global one): the portal's CSP names it.
+            client = boto3.client(
+                "s3", config=Config(signature_version="s3v4", s3={"us_east_1_regional_endpoint": "regional"})
+            )
         self._client = client
         self.bucket = bucket or os.environ["UPLOADS_BUCKET"]
 
