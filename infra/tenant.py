@@ -301,6 +301,8 @@ class TenantStack(Stack):
                 # Which files a recording left (names only: no object is read).
                 "uploads:cases": lambda fn: (
                     allow(("s3:PutObject",), [f"{data.uploads.bucket_arn}/cases/*"])(fn),
+                    # A photo's review copy, shown to the clinician through the API (never an original).
+                    allow(("s3:GetObject",), [f"{data.uploads.bucket_arn}/cases/*/review.jpg"])(fn),
                     allow(
                         ("s3:ListBucket",),
                         [data.uploads.bucket_arn],

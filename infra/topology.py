@@ -403,7 +403,8 @@ API = Function(
         "send:readings",  # remote monitoring's readings, once checked
         "invoke:dexcom",  # a patient's Dexcom sign-in: where, and its code exchanged
         # Store-and-forward: a photo's upload slot is signed with the api's role (the browser's
-        # POST is the role's PutObject), and a case's uploads are listed before it is submitted.
+        # POST is the role's PutObject), a case's uploads are listed before it is submitted, and a
+        # photo's review copy (never its original) is read for the clinician.
         "uploads:cases",
     ),
 )
@@ -658,17 +659,26 @@ MONITORING_SWEEP = Function(
     grants=("table:write", "key:use"),
 )
 
-# Virtual triage's afterwards: a patient shown an emergency instruction pages the clinic's on-call
-# (by e-mail, nothing of whose or why); a check's free text is read by Comprehend Medical for the
-# clinician. One at a time (reserved concurrency 1), under InferSNOMEDCT's two requests a second.
+# Virtual triage's afterwards. A patient shown an emergency instruction pages the clinic's on-call
+# (by e-mail, nothing of whose or why): a function of its own, so that nothing else's backlog
+# delays a page. A check's free text is read by Comprehend Medical for the clinician: one at a
+# time (reserved concurrency 1), under InferSNOMEDCT's two requests a second.
+TRIAGE_PAGES = Function(
+    key="triage-pages",
+    handler="functions.events.triage_pages.lambda_handler",
+    invocation=Invocation.EVENT,
+    description="Pages the clinic's on-call when the symptom check sends a patient to emergency care",
+    feature="triage",
+    grants=("table:read", "key:use", "notify:send"),
+)
 TRIAGE_EVENTS = Function(
     key="triage-events",
     handler="functions.events.triage_events.lambda_handler",
     invocation=Invocation.EVENT,
-    description="Pages the on-call for a patient sent to emergency care; reads a check's free text (NLP)",
+    description="Reads a symptom check's free text with Comprehend Medical, for the clinician",
     timeout_s=60,
     feature="triage",
-    grants=("table:write", "key:use", "notify:send", "nlp:infer"),
+    grants=("table:write", "key:use", "nlp:infer"),
 )
 
 # Store-and-forward: a photo's malware verdict (GuardDuty Malware Protection for S3, on the default
@@ -705,6 +715,7 @@ FUNCTIONS: tuple[Function, ...] = (
     READINGS,
     ALERT_ESCALATION,
     MONITORING_SWEEP,
+    TRIAGE_PAGES,
     TRIAGE_EVENTS,
     PHOTO_SCANS,
     DEXCOM_CALLS,
@@ -942,12 +953,16 @@ RULES: tuple[Rule, ...] = (
     Rule(
         key="triage-emergencies",
         bus=BusKind.TENANT,
-        description="A symptom check ended: page the on-call for an emergency; read its free text",
+        description="A patient shown an emergency instruction by the symptom check: page the on-call",
+        target=TRIAGE_PAGES,
+        event_pattern={"source": ["telehealth.triage"], "detail-type": ["Triage.EmergencyShown"]},
+    ),
+    Rule(
+        key="triage-free-text",
+        bus=BusKind.TENANT,
+        description="A symptom check ended with the patient's own words: read them for the clinician",
         target=TRIAGE_EVENTS,
-        event_pattern={
-            "source": ["telehealth.triage"],
-            "detail-type": ["Triage.EmergencyShown", "Triage.Completed"],
-        },
+        event_pattern={"source": ["telehealth.triage"], "detail-type": ["Triage.Completed"]},
     ),
     Rule(
         key="photo-scans",

@@ -468,7 +468,8 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
 
     @app.exception_handler(CaseRuleError)
     def case_rule(error: CaseRuleError) -> Response[str]:
-        status = 422 if error.code in ("photo-refused", "too-many-photos", "answer-refused") else 409
+        refused = ("photo-refused", "too-many-photos", "answer-refused", "needs-sooner")
+        status = 422 if error.code in refused else 409
         return answer(status, error.code, "The case cannot take this.", str(error), error)
 
     @app.exception_handler(TriageUnavailableError)

@@ -1,7 +1,5 @@
-"""Virtual triage's afterwards, from the tenant bus: a patient shown an emergency instruction by
-the symptom check pages the clinic's on-call providers (an e-mail that says where to look, never
-whose or why); a check that ended with words of the patient's own has them read by Comprehend
-Medical, for the clinician (never to decide anything)."""
+"""Virtual triage's free text, from the tenant bus: a check that ended with words of the patient's
+own has them read by Comprehend Medical, for the clinician (never to decide anything)."""
 
 from __future__ import annotations
 
@@ -9,7 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from functions.services import free_text_reader, pager, triage
+from functions.services import free_text_reader, triage
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("triage-events")
@@ -19,13 +17,8 @@ tracer = tracer_for("triage-events")
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    detail, kind = event["detail"], event.get("detail-type")
+    detail = event["detail"]
     intake_id, patient_id = str(detail["intake_id"]), str(detail["patient_id"])
-    if kind == "Triage.EmergencyShown":
-        paged = triage().page_on_call(patient_id, intake_id, pager())
-        # Ids only: the intake and whom it paged, never the answers or the flag.
-        logger.info("on-call paged", extra={"intake_id": intake_id, "paged": paged})
-        return {"intake_id": intake_id, "paged": paged}
     if not detail.get("free_text"):
         return {"intake_id": intake_id, "findings": None}
     # An outage raises: Lambda tries the event again, then leaves it in the rule's dead-letter queue.

@@ -280,6 +280,9 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     answers |= {"painful": False, "spreading_fast": False, "fever": False}
     unanswered = call(gateway, "POST", f"{ME}/cases", patient, {"answers": {"body_site": "arm"}})
     assert unanswered.status == 422 and unanswered.json()["type"].endswith("/answers-refused")
+    # A rash that spreads fast, or with a fever, does not wait days on photos.
+    urgent = call(gateway, "POST", f"{ME}/cases", patient, {"answers": {**answers, "fever": True}})
+    assert urgent.status == 422 and urgent.json()["type"].endswith("/needs-sooner"), urgent.body
     opened = call(
         gateway,
         "POST",

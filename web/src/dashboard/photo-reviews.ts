@@ -7,7 +7,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import type { Api } from "../shared/api.ts";
 import { type FoundPatient, patientWords } from "./patients.ts";
 import { viewStyles } from "./ui.ts";
-import { saidOf } from "./words.ts";
+import { answerWords, momentWords, saidOf } from "./words.ts";
 
 interface CasePhoto {
   photo_id: string;
@@ -37,17 +37,6 @@ interface Review {
   case: PhotoCase;
   patient: FoundPatient | null;
   answers: { link_id: string; question: string; answer: unknown }[];
-}
-
-function when(instant: string): string {
-  return new Date(instant).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-}
-
-function answerWords(answer: unknown): string {
-  if (answer === true) return "Yes";
-  if (answer === false) return "No";
-  if (answer === null || answer === undefined) return "(left blank)";
-  return String(answer);
 }
 
 @customElement("care-photo-queue")
@@ -88,7 +77,7 @@ export class CarePhotoQueue extends LitElement {
                   const ready = q.case.photos.filter((p) => p.status === "ready").length;
                   return html`<tr>
                     <td><a href=${`#/photo-reviews/${q.case.case_id}`} aria-label=${`Review ${name}'s case`}>${name}</a></td>
-                    <td>${q.case.due_at ? when(q.case.due_at) : ""} ${q.overdue ? html`<span class="badge">Overdue</span>` : nothing}</td>
+                    <td>${q.case.due_at ? momentWords(q.case.due_at) : ""} ${q.overdue ? html`<span class="badge">Overdue</span>` : nothing}</td>
                     <td>${ready} of ${q.case.photos.length} ready</td>
                   </tr>`;
                 })}
@@ -179,7 +168,7 @@ export class CarePhotoCase extends LitElement {
         : html`
             <section>
               <h2>${review.patient ? patientWords(review.patient) : "A patient"}</h2>
-              ${review.case.due_at ? html`<p>Due by ${when(review.case.due_at)}.</p>` : nothing}
+              ${review.case.due_at ? html`<p>Due by ${momentWords(review.case.due_at)}.</p>` : nothing}
               <table>
                 <caption>The patient's answers</caption>
                 <thead><tr><th scope="col">Question</th><th scope="col">Answer</th></tr></thead>

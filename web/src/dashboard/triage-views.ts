@@ -7,7 +7,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import type { Api } from "../shared/api.ts";
 import { type FoundPatient, patientWords } from "./patients.ts";
 import { viewStyles } from "./ui.ts";
-import { saidOf } from "./words.ts";
+import { answerWords, momentWords, saidOf } from "./words.ts";
 
 interface Emergency {
   call: "911" | "988";
@@ -53,17 +53,6 @@ const DISPOSITIONS: Record<string, string> = {
   asynchronous: "Photos for review",
   "self-care": "Self-care",
 };
-
-function when(instant: string): string {
-  return new Date(instant).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
-}
-
-function answerWords(answer: unknown): string {
-  if (answer === true) return "Yes";
-  if (answer === false) return "No";
-  if (answer === null || answer === undefined) return "(left blank)";
-  return String(answer);
-}
 
 function flagWords(code: string): string {
   return code.replace(/-/g, " ").replace(/^./, (c) => c.toUpperCase());
@@ -130,7 +119,7 @@ export class CareTriage extends LitElement {
                     const name = e.patient ? patientWords(e.patient) : `Patient ${e.patient_id}`;
                     return html`<tr>
                       <td><a href=${`#/triage/${encodeURIComponent(e.patient_id)}`} aria-label=${`Open ${name}'s checks`}>${name}</a></td>
-                      <td>${when(e.emergency.shown_at)}</td>
+                      <td>${momentWords(e.emergency.shown_at)}</td>
                       <td>${flagWords(e.flag)}</td>
                       <td>Call ${e.emergency.call}</td>
                     </tr>`;
@@ -147,7 +136,7 @@ export class CareTriage extends LitElement {
     return html`<section>
       <h2>Red-flag rules, version ${rules.version}</h2>
       ${signed
-        ? html`<p class="ok">Signed off by ${signed.signed_by} on ${when(signed.at)}: the symptom check is open to patients.</p>`
+        ? html`<p class="ok">Signed off by ${signed.signed_by} on ${momentWords(signed.at)}: the symptom check is open to patients.</p>`
         : html`<p class="alert">Not signed off: patients cannot use the symptom check until the clinic's medical
               director${rules.medical_director ? ` (${rules.medical_director})` : ""} signs this version off.</p>
             <button ?disabled=${this.busy} @click=${() => void this.signOff(rules.version)}>Sign off rule set ${rules.version}</button>`}
@@ -202,7 +191,7 @@ export class CareSymptomChecks extends LitElement {
 
   private renderCheck(c: SymptomCheck) {
     return html`<section>
-      <h2>${DISPOSITIONS[c.disposition ?? ""] ?? "Ended"}, ${when(c.finished_at ?? c.started_at)}</h2>
+      <h2>${DISPOSITIONS[c.disposition ?? ""] ?? "Ended"}, ${momentWords(c.finished_at ?? c.started_at)}</h2>
       ${c.emergency
         ? html`<p class="alert">Shown, word for word: “${c.emergency.instruction}”</p>`
         : html`<p>Why: ${c.why}</p>`}

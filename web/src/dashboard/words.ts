@@ -37,6 +37,12 @@ const DETAILED = new Set([
   "dea-registrations",
   "no-such-renewal",
   "renewal-answered",
+  // Triage and store-and-forward: what stops a sign-off or an answer.
+  "triage-not-signed-off",
+  "case-answered",
+  "case-not-submitted",
+  "photos-scanning",
+  "answer-refused",
 ]);
 
 export function saidOf(error: unknown): string {
@@ -71,4 +77,17 @@ export function rxStatusWords(rx: { status: PrescriptionStatus; failure_reason: 
     case "cancelled":
       return "Cancelled";
   }
+}
+
+/** A patient's answer to a question, as a clinician reads it. */
+export function answerWords(answer: unknown): string {
+  if (answer === true) return "Yes";
+  if (answer === false) return "No";
+  if (answer === null || answer === undefined) return "(left blank)";
+  return String(answer);
+}
+
+/** An instant in the reader's own zone, short: "Dec 1, 2026, 9:30 AM". */
+export function momentWords(instant: string): string {
+  return new Date(instant).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }

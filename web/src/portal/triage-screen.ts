@@ -5,6 +5,7 @@
 // or within days, or self-care advice.
 import { css, html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
+import { keyed } from "lit/directives/keyed.js";
 import { ActionKeys, ApiError } from "../shared/api.ts";
 import { type Appointment, PortalScreen, type Slot } from "./screen.ts";
 import { formatWhen } from "./time.ts";
@@ -87,7 +88,11 @@ export class TriageScreen extends PortalScreen {
             emergency, call 911.</p>`
         : nothing}
       ${this.available && !step ? this.intro() : nothing}
-      ${step?.question ? this.question(step, step.question) : nothing}
+      ${step?.question
+        ? // A form of its own per question: a field reused for the next question would keep the
+          // answer given to the last one (a "No" the patient never gave to a red flag's question).
+          keyed(step.question.link_id, this.question(step, step.question))
+        : nothing}
       ${step?.outcome && !step.emergency ? this.outcome(step) : nothing}
     `;
   }

@@ -17,10 +17,12 @@ from telehealth.domain.appointments import Actor
 from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.photo_cases import (
+    NEEDS_SOONER,
     NOT_CLEAN,
     AnswerOutcome,
     CaseAnswer,
     CasePhoto,
+    CaseRuleError,
     CaseStatus,
     PhotoCase,
     PhotoStatus,
@@ -29,8 +31,10 @@ from telehealth.domain.photo_cases import (
     answered,
     photo_settled,
     submit,
+    too_urgent_for_photos,
 )
 from telehealth.domain.questionnaires import Questionnaire
+from telehealth.errors import StaleWriteError
 from telehealth.events import PhotoCaseAnswered, PhotoCaseSubmitted
 from telehealth.fhir import photo_cases as record
 from telehealth.fhir import questionnaire as fhir_questionnaire
@@ -42,6 +46,9 @@ if TYPE_CHECKING:
 
 PHOTO_CASE = "photo-case-2026.1.json"
 RECENT_CASES = 20
+# A case's photos are scanned side by side as they land, each settling on the case's item: a
+# change that meets another's is read again and made again, up to this many times.
+SAVE_ATTEMPTS = 6
 QUEUE_LENGTH = 100  # the clinicians' queue shows this many, the soonest due first
 
 
@@ -93,6 +100,7 @@ class PhotoCaseDesk:
             trail,
         )
         self.questionnaire_file = questionnaire
+        self._questionnaire_kept = False
 
     @property
     def questionnaire(self) -> Questionnaire:
@@ -109,6 +117,8 @@ class PhotoCaseDesk:
                 from telehealth.domain.questionnaires import QuestionnaireError
 
                 raise QuestionnaireError([f"{unanswered.link_id} must be answered"])
+            if too_urgent_for_photos(taken):
+                raise CaseRuleError("needs-sooner", NEEDS_SOONER)
             now = self._now()
             case = PhotoCase(new_id(now), caller.subject, self.questionnaire.canonical, taken, now)
             self.store.save_case(
@@ -129,45 +139,58 @@ class PhotoCaseDesk:
         """A photo's place in the case, and the slot its upload goes through (ten minutes)."""
         with self.trail.request(caller, Interaction.UPDATE):
             caller.require(Actor.PATIENT)
-            case = self._own(caller, case_id)
             now = self._now()
             photo = CasePhoto(new_id(now), content_type, size, sha256.lower(), now)
-            changed = add_photo(case, photo)
             slot = self.uploads.slot(
-                case.case_id, photo.photo_id, content_type=content_type, size=size, sha256=photo.sha256
+                case_id, photo.photo_id, content_type=content_type, size=size, sha256=photo.sha256
             )
-            self.store.save_case(
-                changed,
-                self._audit(caller, Interaction.UPDATE, changed),
-                claim(idempotency, (changed, photo, slot)),
-            )
-            return changed, photo, slot
+            for attempt in range(SAVE_ATTEMPTS):
+                # An earlier photo's scan may settle on the case meanwhile: read it again, add again.
+                changed = add_photo(self._own(caller, case_id), photo)
+                try:
+                    self.store.save_case(
+                        changed,
+                        self._audit(caller, Interaction.UPDATE, changed),
+                        claim(idempotency, (changed, photo, slot)),
+                    )
+                    return changed, photo, slot
+                except StaleWriteError:
+                    if attempt == SAVE_ATTEMPTS - 1:
+                        raise
+            raise AssertionError("unreachable")
 
     def submit(self, caller: Caller, case_id: str) -> PhotoCase:
         with self.trail.request(caller, Interaction.UPDATE):
             caller.require(Actor.PATIENT)
-            case = self._own(caller, case_id)
             now = self._now()
-            submitted = submit(
-                case, self.uploads.uploaded(case.case_id), now, self.settings().triage.photo_turnaround
-            )
-            response = fhir_questionnaire.response(
-                self.questionnaire,
-                response_id=self._reference(case).split("/")[1],
-                patient_id=case.patient_id,
-                answers=case.answers,
-                status="completed",
-                authored_at=now,
-            )
-            resource, _ = fhir_questionnaire.authored(self.questionnaire_file)
-            outbox = [
-                OutboxEntry(resource, 1),
-                OutboxEntry(response, submitted.version),
-                announce(PhotoCaseSubmitted(case_id=case.case_id, patient_id=case.patient_id), now),
-                *self._audit(caller, Interaction.UPDATE, submitted),
-            ]
-            self.store.save_case(submitted, outbox)
-            return submitted
+            uploaded = self.uploads.uploaded(self._own(caller, case_id).case_id)
+            if not self._questionnaire_kept:  # once per container, outside the transaction
+                self.store.record([OutboxEntry(fhir_questionnaire.authored(self.questionnaire_file)[0], 1)])
+                self._questionnaire_kept = True
+            for attempt in range(SAVE_ATTEMPTS):
+                # A photo's scan may settle on the case meanwhile (uploads are scanned as they land).
+                case = self._own(caller, case_id)
+                submitted = submit(case, uploaded, now, self.settings().triage.photo_turnaround)
+                response = fhir_questionnaire.response(
+                    self.questionnaire,
+                    response_id=self._reference(case).split("/")[1],
+                    patient_id=case.patient_id,
+                    answers=case.answers,
+                    status="completed",
+                    authored_at=now,
+                )
+                outbox = [
+                    OutboxEntry(response, submitted.version),
+                    announce(PhotoCaseSubmitted(case_id=case.case_id, patient_id=case.patient_id), now),
+                    *self._audit(caller, Interaction.UPDATE, submitted),
+                ]
+                try:
+                    self.store.save_case(submitted, outbox)
+                    return submitted
+                except StaleWriteError:
+                    if attempt == SAVE_ATTEMPTS - 1:
+                        raise
+            raise AssertionError("unreachable")
 
     def view(self, caller: Caller, case_id: str) -> PhotoCase:
         with self.trail.request(caller, Interaction.READ):
@@ -286,9 +309,6 @@ class CaseLookup(Protocol):
     ) -> None: ...
 
 
-SAVE_ATTEMPTS = 6  # a case's photos are scanned side by side: each settles on the case's item
-
-
 class PhotoScans:
     """A photo's malware verdict: clean, its review copy is made (`telehealth/photos/sanitize.py`)
     and it is ready for the clinician; otherwise, or when it is not one whole photo, it is refused
@@ -299,7 +319,6 @@ class PhotoScans:
 
     def scanned(self, case_id: str, photo_id: str, verdict: Verdict) -> PhotoStatus | None:
         """The photo's status after its verdict; None for an upload no case gave a slot for."""
-        from telehealth.errors import StaleWriteError
         from telehealth.photos.sanitize import PhotoRefusedError, review_copy
 
         case = self.store.case_by_id(case_id)

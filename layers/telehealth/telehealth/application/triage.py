@@ -142,6 +142,7 @@ class TriageDesk:
             trail,
         )
         self.rule_set, self.questionnaire_file = rule_set, questionnaire
+        self._questionnaire_kept = False
 
     @property
     def questionnaire(self) -> Questionnaire:
@@ -335,8 +336,13 @@ class TriageDesk:
             authored_at=ended.finished_at or ended.started_at,
             choice_systems=fhir_questionnaire.choice_systems(resource),
         )
+        if not self._questionnaire_kept:
+            # The questionnaire the responses answer, once per container and outside each change's
+            # transaction: every ended check writing the same outbox item would make concurrent
+            # ones conflict (an emergency among them).
+            self.store.record([OutboxEntry(resource, 1)])
+            self._questionnaire_kept = True
         outbox = [
-            OutboxEntry(resource, 1),  # the questionnaire the response answers (its version's own)
             OutboxEntry(qr, ended.version),
             event,
             *self.trail.entries(
@@ -376,8 +382,14 @@ class TriageDesk:
         soonest = None
         profile = self.store.patient(intake.patient_id)
         if intake.disposition is Disposition.NOW and profile is not None and profile.home_state:
-            found, _ = self.booking().search(
-                caller, SlotQuery(profile.home_state, start, end, specialty=care.specialty, limit=1)
-            )
+            from telehealth.domain.appointments import AppointmentRuleError
+            from telehealth.domain.scheduling import SchedulingError
+
+            try:
+                found, _ = self.booking().search(
+                    caller, SlotQuery(profile.home_state, start, end, specialty=care.specialty, limit=1)
+                )
+            except (AppointmentRuleError, SchedulingError):  # a state the clinic does not serve
+                found = []
             soonest = found[0] if found else None
         return Offer(care.specialty, start, end, profile.home_state if profile else None, soonest)

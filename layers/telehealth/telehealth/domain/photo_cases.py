@@ -186,3 +186,14 @@ def answered(case: PhotoCase, answer: CaseAnswer) -> PhotoCase:
             "answer-refused", f"An assessment is 1 to {MAX_ANSWER} characters, advice at most {MAX_ANSWER}."
         )
     return replace(case, status=CaseStatus.ANSWERED, answer=answer, version=case.version + 1)
+
+
+NEEDS_SOONER = (
+    "A skin problem that spreads fast or comes with a fever needs a clinician sooner than photos "
+    "allow. Use Check your symptoms, or call 911 if you feel very unwell."
+)
+
+
+def too_urgent_for_photos(answers: dict[str, Any]) -> bool:
+    """Answers that a case of photos, answered in days, must not wait on."""
+    return answers.get("spreading_fast") is True or answers.get("fever") is True

@@ -152,12 +152,17 @@ def review_copy(data: bytes, *, content_type: str, sha256: str | None) -> Review
             raise PhotoRefusedError(
                 "damaged", "The photo is incomplete or damaged. Take it again and send it."
             ) from error
-    converted, colour = _srgb(upright, icc if isinstance(icc, bytes) else None)
+    from PIL import ImageCms
+
+    try:
+        converted, colour = _srgb(upright, icc if isinstance(icc, bytes) else None)
+    except (OSError, ValueError, ImageCms.PyCMSError) as error:  # a profile that does not fit the pixels
+        raise PhotoRefusedError(
+            "damaged", "The photo's colour information is damaged. Take the photo again."
+        ) from error
     assert isinstance(converted, Image.Image)
     out = io.BytesIO()
     # Pixels only: no EXIF, no XMP, no comment; sRGB named so that a browser shows it as meant.
-    from PIL import ImageCms
-
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     converted.save(out, "JPEG", quality=REVIEW_QUALITY, icc_profile=srgb)
     return ReviewCopy(out.getvalue(), converted.width, converted.height, kind, pixels, digest, colour)
