@@ -97,6 +97,8 @@ def test_the_director_signs_off_and_a_patient_with_chest_pain_is_told_to_call_91
     question(phone, "Right now, do you have any of these")
     answer(phone, choose="No")
     question(phone, "Do you have pain, pressure or tightness in your chest now?")
+    # A new question starts unanswered: the "No" just given is not carried over to it.
+    expect(phone.get_by_role("radio", name="No", exact=True)).not_to_be_checked()
     answer(phone, choose="Yes")
     question(phone, "How many minutes has the chest pain lasted this time?")
     answer(phone, fill="2")
