@@ -282,6 +282,18 @@ def _check_triage(tenant_id: str, content: TriageContent) -> None:
         raise ValueError(f"tenant {tenant_id}: triage: {error}") from error
     from telehealth.domain.triage import unasked
 
+    for flag in content.red_flags:  # each condition is one its question's answers can meet
+        for condition in flag.when:
+            item = questionnaire.item(condition.question)
+            if item is None:
+                continue  # said below, with the rest
+            numeric = item.type.value in ("integer", "decimal")
+            comparing = condition.operator in (">=", "<=", ">", "<")
+            if (comparing and not numeric) or item.problem(condition.answer) is not None:
+                raise ValueError(
+                    f"tenant {tenant_id}: triage's red flag {flag.code}: {condition.question} "
+                    f"{condition.operator} {condition.answer!r} is not a condition its answers can meet"
+                )
     missing = unasked({item.link_id for item in questionnaire.items}, rule_set)
     if missing:
         said = "; ".join(f"{code} reads {', '.join(ids)}" for code, ids in sorted(missing.items()))

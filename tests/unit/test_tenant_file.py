@@ -199,6 +199,13 @@ def test_a_clinics_red_flags_follow_the_platforms_and_read_only_what_its_questio
         ValidationError, match=r"does not ask what its red flags read: pregnancy-bleeding reads pregnant"
     ):
         TenantFile.model_validate(data)
+    # A condition its question's answers cannot meet (a yes/no compared as a number) is refused.
+    odd = [{"question": "confused_or_very_drowsy", "operator": ">=", "answer": 1}]
+    flags[-1] = {**flags[0], "code": "odd", "when": odd}
+    with pytest.raises(
+        ValidationError, match=r"red flag odd: confused_or_very_drowsy >= 1 is not a condition"
+    ):
+        TenantFile.model_validate(data)
     # The platform's flags are not replaced by a clinic's of the same code.
     flags[-1] = {**flags[0], "code": "stroke"}
     with pytest.raises(ValidationError, match=r"the platform's red flags are not replaced: stroke"):

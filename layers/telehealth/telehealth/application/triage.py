@@ -188,7 +188,10 @@ class TriageDesk:
                 answers={},
             )
             step = Step(intake, self.questionnaire.next_question({}))
-            self.store.save_intake(intake, [], claim(idempotency, step))
+            # A check under way is in no record yet: its writes are audited as the patient's.
+            self.store.save_intake(
+                intake, self._patient_audit(caller, Interaction.CREATE), claim(idempotency, step)
+            )
             return step
 
     def answer(self, caller: Caller, intake_id: str, answers: Mapping[str, Any]) -> Step:
@@ -222,7 +225,7 @@ class TriageDesk:
             question = self.questionnaire.next_question(taken)
             if question is not None:
                 going = replace(intake, answers=taken, version=intake.version + 1)
-                self._save(going, [])
+                self._save(going, self._patient_audit(caller, Interaction.UPDATE))
                 return Step(going, question)
             disposition, why = routing.disposition, routing.why
             if disposition is Disposition.SELF_CARE and not self.settings().triage.self_care:
@@ -350,6 +353,10 @@ class TriageDesk:
             ),
         ]
         self._save(ended, outbox)
+
+    def _patient_audit(self, caller: Caller, interaction: Interaction) -> list[OutboxEntry]:
+        agent = self.trail.agent(caller)
+        return self.trail.entries(agent, interaction, [f"Patient/{caller.subject}"], self.clock())
 
     def _audit(self, caller: Caller, interaction: Interaction, intake: Intake) -> None:
         refs = [f"Patient/{intake.patient_id}"] if intake.open else [self._reference(intake)]
