@@ -962,7 +962,12 @@ RULES: tuple[Rule, ...] = (
         bus=BusKind.TENANT,
         description="A symptom check ended with the patient's own words: read them for the clinician",
         target=TRIAGE_EVENTS,
-        event_pattern={"source": ["telehealth.triage"], "detail-type": ["Triage.Completed"]},
+        # Only checks with words to read: the rest would invoke it for nothing.
+        event_pattern={
+            "source": ["telehealth.triage"],
+            "detail-type": ["Triage.Completed"],
+            "detail": {"free_text": [True]},
+        },
     ),
     Rule(
         key="photo-scans",
