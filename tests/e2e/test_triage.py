@@ -407,3 +407,44 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     assert base64.b64decode(note["content"][0]["attachment"]["data"]).decode().startswith("Assessment:")
     media = eventually(lambda: in_record(record, "Media", f"case-photo-{photos[0]['photo_id'].lower()}"))
     assert media["bodySite"]["coding"][0]["code"] == "53120007"  # the upper limb, as SNOMED CT has it
+
+
+def test_route_by_route_each_role_that_is_not_the_routes_is_refused(
+    platform: LocalPlatform, gateway: str
+) -> None:
+    """A patient reaches none of the care team's routes; staff, providers and machine clients none
+    of a patient's (403, or the authorizer's 401 for a token of the wrong kind)."""
+    from tests.e2e.test_monitoring import gateway_token
+
+    patient = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
+    staff = user_tokens(platform, DESERT, "staff@desert-clinic.example")["access"]
+    provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    machine = gateway_token(platform, gateway)
+    some = "01JD8X3Q4W5E6R7T8Y9Z0ABCDE"
+    care, photo = f"{BASE}/v1/triage", {"content_type": "image/jpeg", "size": 10, "sha256": "ab" * 32}
+    for token, method, path, body in (
+        (patient, "GET", f"{care}/rules", None),
+        (patient, "POST", f"{care}/rules/{RULES}/sign-off", None),
+        (patient, "GET", f"{care}/emergencies", None),
+        (patient, "GET", f"{care}/patients/{subject(patient)}/intakes", None),
+        (patient, "GET", f"{care}/cases", None),
+        (patient, "GET", f"{care}/cases/{some}", None),
+        (patient, "GET", f"{care}/cases/{some}/photos/{some}", None),
+        (patient, "POST", f"{care}/cases/{some}/answer", {"assessment": "x", "outcome": "advice"}),
+        (staff, "POST", f"{care}/rules/{RULES}/sign-off", None),
+        (staff, "POST", f"{care}/cases/{some}/answer", {"assessment": "x", "outcome": "advice"}),
+        (machine, "GET", f"{care}/cases", None),
+        (staff, "GET", f"{ME}/availability", None),
+        (provider, "POST", f"{ME}/intakes", {}),
+        (staff, "GET", f"{ME}/intakes/{some}", None),
+        (provider, "PUT", f"{ME}/intakes/{some}/answers", {"answers": {}}),
+        (staff, "GET", f"{ME}/case-questions", None),
+        (provider, "POST", f"{ME}/cases", {"answers": CASE_ANSWERS}),
+        (staff, "GET", f"{ME}/cases", None),
+        (provider, "GET", f"{ME}/cases/{some}", None),
+        (staff, "POST", f"{ME}/cases/{some}/photos", photo),
+        (provider, "POST", f"{ME}/cases/{some}/submit", None),
+        (machine, "POST", f"{ME}/intakes", {}),
+    ):
+        refused = call(gateway, method, path, token, body)
+        assert refused.status in (401, 403), (method, path, refused.status, refused.body)

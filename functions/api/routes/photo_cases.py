@@ -17,7 +17,14 @@ from functions.api import context, idempotent
 from functions.api.contract import TRIAGE, answers
 from functions.api.routes.patients import PatientFound, patient_found
 from functions.api.routes.scheduling import _Model
-from functions.api.routes.triage import Answer
+from functions.api.routes.triage import (
+    Answer,
+    AnsweredOut,
+    QuestionOut,
+    answered_out,
+    json_response,
+    question_out,
+)
 from telehealth.domain.photo_cases import CONTENT_TYPES, MAX_PHOTO_BYTES, MAX_PHOTOS
 
 if TYPE_CHECKING:
@@ -92,17 +99,6 @@ class AddedPhotoOut(_Model):
     upload: UploadOut
 
 
-class QuestionOut(_Model):
-    link_id: str
-    text: str
-    type: str
-    required: bool
-    options: list[dict[str, str]]
-    minimum: float | None
-    maximum: float | None
-    help: str
-
-
 class CaseQuestionsOut(_Model):
     questionnaire: str
     questions: list[QuestionOut]
@@ -138,10 +134,6 @@ def _case_out(c: PhotoCase) -> CaseOut:
     )
 
 
-def _json(status: int, body: _Model) -> Response[str]:
-    return Response(status_code=status, content_type="application/json", body=body.model_dump_json())
-
-
 @router.get(
     "/v1/me/triage/case-questions",
     summary="What a case of photos asks, and how many photos it takes",
@@ -155,19 +147,7 @@ def case_questions() -> CaseQuestionsOut:
     questionnaire = context.photo_cases().questionnaire
     return CaseQuestionsOut(
         questionnaire=questionnaire.canonical,
-        questions=[
-            QuestionOut(
-                link_id=i.link_id,
-                text=i.text,
-                type=i.type.value,
-                required=i.required,
-                options=[{"code": o.code, "display": o.display} for o in i.options],
-                minimum=i.minimum,
-                maximum=i.maximum,
-                help=i.help,
-            )
-            for i in questionnaire.items
-        ],
+        questions=[question_out(i) for i in questionnaire.items],
         max_photos=MAX_PHOTOS,
         max_photo_bytes=MAX_PHOTO_BYTES,
     )
@@ -182,7 +162,7 @@ def case_questions() -> CaseQuestionsOut:
 )
 def open_case(request: CaseIn) -> Response[str]:
     def answer(case: PhotoCase) -> Response[str]:
-        return _json(201, _case_out(case))
+        return json_response(201, _case_out(case))
 
     return answer(
         context.photo_cases().open(context.caller(router), request.answers, context.idempotency(answer))
@@ -206,7 +186,7 @@ def my_cases() -> CasesOut:
     **answers(404, model=CaseOut, feature=FEATURE),
 )
 def read_case(case_id: Annotated[str, Path(pattern=_ID)]) -> Response[str]:
-    return _json(200, _case_out(context.photo_cases().view(context.caller(router), case_id)))
+    return json_response(200, _case_out(context.photo_cases().view(context.caller(router), case_id)))
 
 
 @router.post(
@@ -222,7 +202,7 @@ def add_photo(case_id: Annotated[str, Path(pattern=_ID)], request: PhotoIn) -> R
     def answer(added: tuple[PhotoCase, CasePhoto, UploadSlot]) -> Response[str]:
         case, photo, slot = added
         upload = UploadOut(url=slot.url, fields=slot.fields, expires_at=slot.expires_at)
-        return _json(201, AddedPhotoOut(case=_case_out(case), photo=_photo_out(photo), upload=upload))
+        return json_response(201, AddedPhotoOut(case=_case_out(case), photo=_photo_out(photo), upload=upload))
 
     added = context.photo_cases().add_photo(
         context.caller(router),
@@ -243,16 +223,10 @@ def add_photo(case_id: Annotated[str, Path(pattern=_ID)], request: PhotoIn) -> R
     **answers(404, 409, model=CaseOut, idempotent=True, feature=FEATURE),
 )
 def submit_case(case_id: Annotated[str, Path(pattern=_ID)]) -> Response[str]:
-    return _json(200, _case_out(context.photo_cases().submit(context.caller(router), case_id)))
+    return json_response(200, _case_out(context.photo_cases().submit(context.caller(router), case_id)))
 
 
 # --- the clinicians -------------------------------------------------------------------------------
-
-
-class AnsweredQuestionOut(_Model):
-    link_id: str
-    question: str
-    answer: Any
 
 
 class QueuedCaseOut(_Model):
@@ -268,7 +242,7 @@ class QueueOut(_Model):
 class ReviewOut(_Model):
     case: CaseOut
     patient: PatientFound | None
-    answers: list[AnsweredQuestionOut] = Field(description="Each answer with its question, in order")
+    answers: list[AnsweredOut] = Field(description="Each answer with its question, in order")
 
 
 class PhotoImageOut(_Model):
@@ -287,11 +261,7 @@ def _review_out(case: PhotoCase, patient: Any) -> ReviewOut:
     return ReviewOut(
         case=_case_out(case),
         patient=patient_found(patient) if patient else None,
-        answers=[
-            AnsweredQuestionOut(link_id=i.link_id, question=i.text, answer=case.answers[i.link_id])
-            for i in questionnaire.items
-            if i.link_id in case.answers
-        ],
+        answers=answered_out(questionnaire, case.answers),
     )
 
 
@@ -363,4 +333,4 @@ def answer_case(case_id: Annotated[str, Path(pattern=_ID)], request: AnswerIn) -
         advice=request.advice,
         outcome=AnswerOutcome(request.outcome),
     )
-    return _json(200, _case_out(done))
+    return json_response(200, _case_out(done))

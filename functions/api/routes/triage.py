@@ -24,7 +24,10 @@ from functions.api.routes.scheduling import SlotOut, _Model, slot_out
 from telehealth.domain.questionnaires import MAX_TEXT
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from telehealth.application.triage import RuleSetView, Step
+    from telehealth.domain.questionnaires import Item, Questionnaire
     from telehealth.domain.triage import Intake
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
@@ -196,21 +199,33 @@ def _step_out(step: Step) -> StepOut:
         intake_id=intake.intake_id,
         status=intake.status.value,
         answers=intake.answers,
-        question=QuestionOut(
-            link_id=question.link_id,
-            text=question.text,
-            type=question.type.value,
-            required=question.required,
-            options=[OptionOut(code=o.code, display=o.display) for o in question.options],
-            minimum=question.minimum,
-            maximum=question.maximum,
-            help=question.help,
-        )
-        if question
-        else None,
+        question=question_out(question) if question else None,
         emergency=_emergency(intake),
         outcome=outcome,
     )
+
+
+def question_out(item: Item) -> QuestionOut:
+    """A questionnaire's question as the API shows it (the symptom check's, a case of photos')."""
+    return QuestionOut(
+        link_id=item.link_id,
+        text=item.text,
+        type=item.type.value,
+        required=item.required,
+        options=[OptionOut(code=o.code, display=o.display) for o in item.options],
+        minimum=item.minimum,
+        maximum=item.maximum,
+        help=item.help,
+    )
+
+
+def answered_out(questionnaire: Questionnaire, answers: Mapping[str, Any]) -> list[AnsweredOut]:
+    """Each answer beside its question, in the questionnaire's order (for the care team)."""
+    return [
+        AnsweredOut(link_id=item.link_id, question=item.text, answer=answers[item.link_id])
+        for item in questionnaire.items
+        if item.link_id in answers
+    ]
 
 
 def _record_out(intake: Intake) -> SymptomCheckRecordOut:
@@ -223,11 +238,7 @@ def _record_out(intake: Intake) -> SymptomCheckRecordOut:
         disposition=intake.disposition.value if intake.disposition else None,
         why=intake.why,
         emergency=_emergency(intake),
-        answers=[
-            AnsweredOut(link_id=item.link_id, question=item.text, answer=intake.answers[item.link_id])
-            for item in questionnaire.items
-            if item.link_id in intake.answers
-        ],
+        answers=answered_out(questionnaire, intake.answers),
         rule_set=intake.rule_set,
         questionnaire=intake.questionnaire,
         findings=[
@@ -259,7 +270,7 @@ def _rules_out(view: RuleSetView) -> RulesOut:
     )
 
 
-def _json(status: int, body: _Model) -> Response[str]:
+def json_response(status: int, body: _Model) -> Response[str]:
     return Response(
         status_code=status, content_type="application/json", body=body.model_dump_json(by_alias=True)
     )
@@ -293,7 +304,7 @@ def availability() -> SymptomCheckOut:
 )
 def start_intake() -> Response[str]:
     def answer(step: Step) -> Response[str]:
-        return _json(201, _step_out(step))
+        return json_response(201, _step_out(step))
 
     return answer(context.triage().start(context.caller(router), context.idempotency(answer)))
 
@@ -305,7 +316,7 @@ def start_intake() -> Response[str]:
     **answers(404, model=StepOut, feature=FEATURE),
 )
 def read_intake(intake_id: Annotated[str, Path(pattern=_ID)]) -> Response[str]:
-    return _json(200, _step_out(context.triage().view(context.caller(router), intake_id)))
+    return json_response(200, _step_out(context.triage().view(context.caller(router), intake_id)))
 
 
 @router.put(
@@ -317,11 +328,12 @@ def read_intake(intake_id: Annotated[str, Path(pattern=_ID)]) -> Response[str]:
     "others do not call for is dropped. The same answers sent again after the end answer the same; "
     "other answers then are a 409.",
     tags=[TRIAGE],
-    **answers(404, 409, 422, model=StepOut, feature=FEATURE),
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, model=StepOut, idempotent=True, feature=FEATURE),
 )
 def give_answers(intake_id: Annotated[str, Path(pattern=_ID)], request: AnswersIn) -> Response[str]:
     step = context.triage().answer(context.caller(router), intake_id, request.answers)
-    return _json(200, _step_out(step))
+    return json_response(200, _step_out(step))
 
 
 # --- the care team --------------------------------------------------------------------------------
