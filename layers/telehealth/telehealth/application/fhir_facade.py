@@ -292,8 +292,13 @@ class FhirFacade:
 
     def _current(self, kind: str, resource_id: str) -> dict[str, Any]:
         """The resource's newest version: the FHIR store's, or the platform's own where a newer
-        one is still on its way there (read-your-writes: a client reads what it just wrote)."""
+        one is still on its way there (read-your-writes: a client reads what it just wrote).
+
+        The outbox is asked first: the relay marks a version delivered only once the store has
+        it, so a version not pending then is in the store when it is read after. Asked the other
+        way round, a delivery between the two reads answered 404 for what was just written."""
         reference = f"{kind}/{resource_id}"
+        pending = self.pending.latest_pending(reference)
         stored: dict[str, Any] | None = None
         gone: FhirStoreError | None = None
         try:
@@ -302,7 +307,6 @@ class FhirFacade:
             if error.status not in (404, 410):
                 raise _from_store(error) from error
             gone = error
-        pending = self.pending.latest_pending(reference)
         if pending is not None and (stored is None or _version(pending) > _version(stored)):
             return _own(pending)
         if stored is None:
