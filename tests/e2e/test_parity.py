@@ -56,10 +56,15 @@ def _checked(
 def test_every_aws_call_the_platform_made_is_allowed_by_the_synthesized_policies(
     platform: LocalPlatform, assembly: Assembly
 ) -> None:
+    # Whatever ran is in the record: every function invoked, every media worker run. What ran is
+    # taken first, once it is over: an invocation ends after its calls are written, schedules go
+    # on invoking while the record is read, and a media worker started late in the session may
+    # not have made its first call yet (it is waited for).
+    for run in list(platform.containers):
+        platform.processes[run].wait(timeout=300)
+    invoked = {name for name, _ in platform.dispatcher.invocations}
     recorded = read_record(platform.parity_dir)
     principals = {(r.tenant, r.principal) for r in recorded}
-    # Whatever ran is in the record: every function invoked, every media worker run.
-    invoked = {name for name, _ in platform.dispatcher.invocations}
     ran = {
         (tenant.id, f"function:{f.key}")
         for tenant in assembly.tenants
