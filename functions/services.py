@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from telehealth.application.notes import ClinicalNotes
     from telehealth.application.patients import PatientMerges, PatientRecords
     from telehealth.application.payments import PaymentNoticeInbox
-    from telehealth.application.photo_cases import PhotoCaseDesk, PhotoScans
+    from telehealth.application.photo_cases import AnswerNotice, CaseDeadlines, PhotoCaseDesk, PhotoScans
     from telehealth.application.prescriptions import Prescribing
     from telehealth.application.reconciler import VisitReconciler
     from telehealth.application.record import RecordProjector
@@ -601,6 +601,7 @@ def photo_cases() -> PhotoCaseDesk:
         lambda: clinic_settings().settings(),
         now,
         audit_trail(),
+        booking=booking,
     )
 
 
@@ -612,6 +613,27 @@ def photo_scans() -> PhotoScans:
     from telehealth.application.photo_cases import PhotoScans
 
     return PhotoScans(DynamoTriageStore(client=table_client()), S3PhotoUploads())
+
+
+@cache
+def case_deadlines() -> CaseDeadlines:
+    """A case of photos' deadline timer's step: the case, the clinic's settings, and the pager."""
+    from telehealth.adapters.triage_store import DynamoTriageStore
+    from telehealth.application.photo_cases import CaseDeadlines
+
+    store = DynamoTriageStore(client=table_client())
+    return CaseDeadlines(store, lambda: clinic_settings().settings(), pager(), now)
+
+
+@cache
+def answer_notice() -> AnswerNotice:
+    """A patient told their case of photos is answered, by e-mail or SMS, once."""
+    from telehealth.adapters.notifier import SesSnsNotifier
+    from telehealth.adapters.triage_store import DynamoTriageStore
+    from telehealth.application.photo_cases import AnswerNotice
+
+    store = DynamoTriageStore(client=table_client())
+    return AnswerNotice(store, store, SesSnsNotifier(), os.environ["PORTAL_URL"], now)
 
 
 @cache

@@ -661,15 +661,19 @@ MONITORING_SWEEP = Function(
 
 # Virtual triage's afterwards. A patient shown an emergency instruction pages the clinic's on-call
 # (by e-mail, nothing of whose or why): a function of its own, so that nothing else's backlog
-# delays a page. A check's free text is read by Comprehend Medical for the clinician: one at a
-# time (reserved concurrency 1), under InferSNOMEDCT's two requests a second.
-TRIAGE_PAGES = Function(
-    key="triage-pages",
-    handler="functions.events.triage_pages.lambda_handler",
+# delays a page. It is also the photo-case-deadline timer's step, which pages the same on-call
+# about a case of photos nearing or past its deadline, and tells a patient their case is answered
+# (one function and one rule, not three: the tenant stack's resources are counted, see
+# tests/infra/test_tenant_stack.py). A check's free text is read by
+# Comprehend Medical for the clinician: one at a time (reserved concurrency 1), under
+# InferSNOMEDCT's two requests a second.
+TRIAGE_NOTICES = Function(
+    key="triage-notices",
+    handler="functions.events.triage_notices.lambda_handler",
     invocation=Invocation.EVENT,
-    description="Pages the clinic's on-call when the symptom check sends a patient to emergency care",
+    description="Pages the on-call (an emergency shown, a case of photos due); tells a patient of an answer",
     feature="triage",
-    grants=("table:read", "key:use", "notify:send"),
+    grants=("table:write", "key:use", "notify:send"),
 )
 TRIAGE_EVENTS = Function(
     key="triage-events",
@@ -715,7 +719,7 @@ FUNCTIONS: tuple[Function, ...] = (
     READINGS,
     ALERT_ESCALATION,
     MONITORING_SWEEP,
-    TRIAGE_PAGES,
+    TRIAGE_NOTICES,
     TRIAGE_EVENTS,
     PHOTO_SCANS,
     DEXCOM_CALLS,
@@ -951,11 +955,14 @@ RULES: tuple[Rule, ...] = (
         event_pattern={"source": ["telehealth.notes"], "detail-type": ["Note.Signed", "Note.Amended"]},
     ),
     Rule(
-        key="triage-emergencies",
+        key="triage-notices",
         bus=BusKind.TENANT,
-        description="A patient shown an emergency instruction by the symptom check: page the on-call",
-        target=TRIAGE_PAGES,
-        event_pattern={"source": ["telehealth.triage"], "detail-type": ["Triage.EmergencyShown"]},
+        description="Page the on-call for an emergency shown; tell a patient their photo case is answered",
+        target=TRIAGE_NOTICES,
+        event_pattern={
+            "source": ["telehealth.triage"],
+            "detail-type": ["Triage.EmergencyShown", "PhotoCase.Answered"],
+        },
     ),
     Rule(
         key="triage-free-text",
@@ -1122,7 +1129,15 @@ ALERT_ESCALATION_TIMER = StateMachine(
     feature="rpm",
 )
 
-STATE_MACHINES: tuple[StateMachine, ...] = (VISIT_LIFECYCLE, ALERT_ESCALATION_TIMER)
+# One execution per submitted case of photos, started through the outbox with the submission.
+CASE_DEADLINE_TIMER = StateMachine(
+    key="photo-case-deadline",
+    definition_file="photo_case_deadline.asl.json",
+    functions={"CaseDeadlineFunctionArn": TRIAGE_NOTICES},
+    feature="triage",
+)
+
+STATE_MACHINES: tuple[StateMachine, ...] = (VISIT_LIFECYCLE, ALERT_ESCALATION_TIMER, CASE_DEADLINE_TIMER)
 
 
 def state_machines_for(tenant: Tenant) -> tuple[StateMachine, ...]:
@@ -1203,6 +1218,10 @@ def function_environment(
         # Urgent monitoring alerts' timers, started by the outbox's deliverers (empty: rpm is off).
         "ALERT_ESCALATION_ARN": state_machine_arn(ALERT_ESCALATION_TIMER, tenant, account)
         if ALERT_ESCALATION_TIMER in state_machines_for(tenant)
+        else "",
+        # Cases of photos' deadline timers, started the same way (empty: triage is off).
+        "CASE_DEADLINE_ARN": state_machine_arn(CASE_DEADLINE_TIMER, tenant, account)
+        if CASE_DEADLINE_TIMER in state_machines_for(tenant)
         else "",
         "FHIR_STORE_ENDPOINT": fhir_endpoint,
         # This deliverer's share of HealthLake's bundle quota (readings' summaries go in bundles).

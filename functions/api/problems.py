@@ -468,7 +468,7 @@ def install(app: APIGatewayRestResolver, logger: Logger) -> None:
 
     @app.exception_handler(CaseRuleError)
     def case_rule(error: CaseRuleError) -> Response[str]:
-        refused = ("photo-refused", "too-many-photos", "answer-refused", "needs-sooner")
+        refused = ("photo-refused", "too-many-photos", "answer-refused", "needs-sooner", "not-licensed")
         status = 422 if error.code in refused else 409
         return answer(status, error.code, "The case cannot take this.", str(error), error)
 

@@ -3,12 +3,12 @@ whether to look again and when (an instant; the machine's Wait state waits for i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.services import alert_escalation
+from functions.workflow import timer_step
 from telehealth.observability import logger_for, tracer_for
 
 logger = logger_for("alert-escalation")
@@ -21,14 +21,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     step = alert_escalation().step(str(event["patient_id"]), str(event["alert_id"]))
     # Ids and a level only: whom it went to is the alert's (the table's), not the history's.
     logger.info("escalation step", extra={"alert_id": event["alert_id"], "handed_on": step.to is not None})
-    if step.next_at is None:
-        return {"done": True, "next_at": ""}
-    return {"done": False, "next_at": wake_at(step.next_at)}
-
-
-def wake_at(moment: datetime) -> str:
-    """The Wait state's instant, to the second: rounded up, never down, or the machine would wake
-    before the turn is due and spin through steps that hand nothing on."""
-    from telehealth.fhir.projection import instant
-
-    return instant(moment.replace(microsecond=0) + timedelta(seconds=1 if moment.microsecond else 0))
+    return timer_step(step.next_at)

@@ -333,6 +333,21 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
             {"content_type": "image/jpeg", "size": len(body), "sha256": hashlib.sha256(body).hexdigest()},
         ).json()
         assert post(more["upload"]["url"], more["upload"]["fields"], body)[0] == 204
+    # The clinic wants its on-call told of each case as it arrives: a warning as long as the turnaround.
+    from moto.ses.models import ses_backends
+
+    from local.emulator import ACCOUNT
+
+    admin = user_tokens(platform, DESERT, "admin@desert-clinic.example")["access"]
+    version = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()["version"]
+    told_at_once = {"on_call": ["dr-lindqvist"], "photo_warning_hours": 48}
+    assert (
+        call(
+            gateway, "PUT", f"{BASE}/v1/admin/settings", admin, {"triage": told_at_once, "version": version}
+        ).status
+        == 200
+    )
+    sent_before = len(ses_backends[ACCOUNT]["us-east-1"].sent_messages)
     submitted = call(gateway, "POST", f"{ME}/cases/{case_id}/submit", patient)
     assert submitted.status == 200, submitted.body
     body = submitted.json()
@@ -364,12 +379,30 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     assert copy[:3] == b"\xff\xd8\xff" and b"Exif" not in copy[:64]  # a JPEG, without its EXIF
     assert uploads.get_object(Bucket=bucket, Key=key)["Body"].read() == photo  # the original, kept as it came
 
+    # The case's deadline timer pages the on-call (saying nothing of whose or why) and marks the case.
+    mail = eventually(
+        lambda: [
+            m
+            for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages[sent_before:]
+            if m.destinations["ToAddresses"] == ["dr.lindqvist@desert-clinic.example"]
+        ],
+        timeout_s=20,
+    )
+    assert "nearing" in mail[0].subject and "#photo-reviews" in mail[0].body
+    assert "Testpatient" not in mail[0].body and "arm" not in mail[0].body
+
     # The clinicians' queue, the soonest due first; the case with each answer beside its question.
     provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
     staff = user_tokens(platform, DESERT, "staff@desert-clinic.example")["access"]
-    queued = call(gateway, "GET", f"{BASE}/v1/triage/cases", staff).json()["cases"]
+
+    def escalated() -> list[dict[str, Any]] | None:
+        cases = call(gateway, "GET", f"{BASE}/v1/triage/cases", staff).json()["cases"]
+        ours = next(q for q in cases if q["case"]["case_id"] == case_id)
+        return cases if ours["escalated"] == "nearing" and not ours["overdue"] else None
+
+    queued = eventually(escalated)
     dues = [q["case"]["due_at"] for q in queued]
-    assert dues == sorted(dues) and any(q["case"]["case_id"] == case_id for q in queued)
+    assert dues == sorted(dues)
     review = call(gateway, "GET", f"{BASE}/v1/triage/cases/{case_id}", provider).json()
     assert review["patient"]["family_name"] == "Testpatient"
     assert review["answers"][0] == {
@@ -388,6 +421,10 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     # Staff read; only a provider answers.
     answer = {"assessment": "Looks like ringworm (tinea corporis).", "advice": "", "outcome": "live-visit"}
     assert call(gateway, "POST", f"{BASE}/v1/triage/cases/{case_id}/answer", staff, answer).status == 403
+    # ...one licensed where the patient lives (Arizona): dr-lindqvist is not, and is refused.
+    elsewhere = user_tokens(platform, DESERT, "dr.lindqvist@desert-clinic.example")["access"]
+    unlicensed = call(gateway, "POST", f"{BASE}/v1/triage/cases/{case_id}/answer", elsewhere, answer)
+    assert unlicensed.status == 422 and unlicensed.json()["type"].endswith("/not-licensed"), unlicensed.body
     done = call(gateway, "POST", f"{BASE}/v1/triage/cases/{case_id}/answer", provider, answer)
     assert done.status == 200 and done.json()["status"] == "answered", done.body
     again = call(gateway, "POST", f"{BASE}/v1/triage/cases/{case_id}/answer", provider, answer)
@@ -396,6 +433,28 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     assert all(q["case"]["case_id"] != case_id for q in queued)  # answered: out of the queue
     mine = call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()
     assert mine["answer"]["outcome"] == "live-visit" and "ringworm" in mine["answer"]["assessment"]
+    # The patient is told the answer is there: where to read it, not what it says.
+    told = eventually(
+        lambda: [
+            m
+            for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages[sent_before:]
+            if m.destinations["ToAddresses"] == ["patient.one@desert-clinic.example"]
+            and m.subject == "Your photos have been answered"
+        ],
+        timeout_s=20,
+    )
+    assert "#/photos" in told[0].body and "ringworm" not in told[0].body and "arm" not in told[0].body
+    # The clinician asked to see the patient: the soonest time with them (or their kind of care),
+    # which the patient books as any other.
+    offered = mine["visit"]["soonest"]
+    assert mine["visit"]["specialty"] == "pediatrics" and offered["provider"]["specialty"] == "pediatrics"
+    listed = call(gateway, "GET", f"{ME}/cases", patient).json()["cases"]
+    assert next(c for c in listed if c["case_id"] == case_id)["visit"] == mine["visit"]
+    booking = {"slot_id": offered["slot_id"], "service_type": "general", "state": mine["visit"]["state"]}
+    booked = call(gateway, "POST", f"{BASE}/v1/appointments", patient, booking)
+    assert booked.status == 201 and booked.json()["provider_id"] == offered["provider"]["provider_id"], (
+        booked.body
+    )
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

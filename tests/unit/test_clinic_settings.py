@@ -18,6 +18,7 @@ from telehealth.domain.clinic_settings import (
     ClinicSettings,
     Service,
     SettingsError,
+    TriageSettings,
     check_open_bookings,
     check_service_offered,
     check_within_horizon,
@@ -137,6 +138,9 @@ def test_a_patient_at_the_cap_of_open_bookings_cannot_book_another() -> None:
         ({"alert_escalation": {"to": ["dr-a", "dr-a"]}}, "each once"),
         ({"alert_escalation": {"to": [f"dr-{n}" for n in range(6)]}}, "up to 5"),
         ({"alert_escalation": {"who": []}}, "alert_escalation"),
+        ({"triage": {"photo_turnaround_hours": 0}}, "photo_turnaround_hours"),
+        ({"triage": {"photo_turnaround_hours": 4, "photo_warning_hours": 5}}, "photo_warning_hours"),
+        ({"triage": {"photo_warning_hours": -1}}, "photo_warning_hours"),
     ],
 )
 def test_settings_the_platform_cannot_keep_are_refused_naming_the_field(
@@ -153,6 +157,7 @@ def test_settings_round_trip_through_their_stored_spelling() -> None:
         max_open_bookings=4,
         timings=VisitTimings(join_window=timedelta(seconds=6), reminders=(timedelta(hours=2),)),
         alert_escalation=AlertEscalation(timedelta(minutes=5), ("dr-a", "dr-b")),
+        triage=TriageSettings(photo_turnaround=timedelta(hours=24), photo_warning=timedelta(hours=24)),
     )
     assert ClinicSettings.from_seconds(settings.as_seconds()) == settings
     assert settings.as_seconds()["alert_escalation"] == {"after_minutes": 5, "to": ["dr-a", "dr-b"]}

@@ -452,7 +452,7 @@ def test_an_urgent_alert_nobody_acknowledges_goes_to_each_person_named_in_turn()
 
 
 def test_the_escalation_timer_never_wakes_before_the_turn_is_due() -> None:
-    from functions.workflow.alert_escalation import wake_at
+    from functions.workflow import wake_at
 
     assert wake_at(datetime(2026, 12, 1, 7, 15, 0, 250_000, tzinfo=UTC)) == "2026-12-01T07:15:01Z"
     assert wake_at(datetime(2026, 12, 1, 7, 15, 0, tzinfo=UTC)) == "2026-12-01T07:15:00Z"

@@ -1,20 +1,32 @@
 """A case of photos (store-and-forward): one to six photos of the kinds a phone takes, each
-uploaded before the case is sent; then due by the clinic's turnaround promise."""
+uploaded before the case is sent; then due by the clinic's turnaround promise, and escalated as
+that nears and once it has passed."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
+from telehealth.application.photo_cases import AnswerNotice, CaseDeadlines
+from telehealth.domain.clinic_settings import ClinicSettings, TriageSettings
 from telehealth.domain.photo_cases import (
     MAX_PHOTO_BYTES,
+    AnswerOutcome,
+    CaseAnswer,
     CasePhoto,
     CaseRuleError,
     CaseStatus,
+    DeadlineStep,
+    Escalation,
     PhotoCase,
     PhotoStatus,
     add_photo,
+    answered,
+    deadline_step,
+    escalated,
+    photo_settled,
     submit,
 )
 
@@ -50,14 +62,129 @@ def test_six_photos_at_most_and_only_a_phones_kinds_within_the_size() -> None:
 def test_a_case_is_sent_once_every_photo_is_uploaded_and_is_due_by_the_promise() -> None:
     c = add_photo(add_photo(case(), photo(1)), photo(2))
     with pytest.raises(CaseRuleError) as early:
-        submit(c, {"P1"}, NOW, timedelta(hours=48))
+        submit(c, {"P1"}, NOW, timedelta(hours=48), "AZ")
     assert early.value.code == "photos-not-uploaded"
-    sent = submit(c, {"P1", "P2"}, NOW, timedelta(hours=48))
+    sent = submit(c, {"P1", "P2"}, NOW, timedelta(hours=48), "AZ")
     assert sent.status is CaseStatus.SUBMITTED and sent.due_at == NOW + timedelta(hours=48)
     assert {p.status for p in sent.photos} == {PhotoStatus.SCANNING}
     with pytest.raises(CaseRuleError) as again:
-        submit(sent, {"P1", "P2"}, NOW, timedelta(hours=48))
+        submit(sent, {"P1", "P2"}, NOW, timedelta(hours=48), "AZ")
     assert again.value.code == "case-submitted"
     with pytest.raises(CaseRuleError) as empty:
-        submit(case(), set(), NOW, timedelta(hours=48))
+        submit(case(), set(), NOW, timedelta(hours=48), "AZ")
     assert empty.value.code == "no-photos"
+    # Treated where the patient lives: a case from nowhere known is not sent.
+    with pytest.raises(CaseRuleError) as nowhere:
+        submit(c, {"P1", "P2"}, NOW, timedelta(hours=48), None)
+    assert nowhere.value.code == "home-state-required"
+    assert sent.patient_state == "AZ"
+
+
+def _sent(hours: int = 48) -> PhotoCase:
+    return submit(add_photo(case(), photo(1)), {"P1"}, NOW, timedelta(hours=hours), "AZ")
+
+
+def test_a_case_unanswered_is_escalated_as_its_deadline_nears_and_again_once_overdue() -> None:
+    sent, warning = _sent(), timedelta(hours=8)
+    nearing, due = NOW + timedelta(hours=40), NOW + timedelta(hours=48)
+    assert deadline_step(sent, warning, NOW) == DeadlineStep(None, nearing)
+    assert deadline_step(sent, warning, nearing) == DeadlineStep(Escalation.NEARING, due)
+    told = escalated(sent, Escalation.NEARING, nearing)
+    assert told.escalation is Escalation.NEARING and told.version == sent.version + 1
+    assert deadline_step(told, warning, nearing + timedelta(minutes=1)) == DeadlineStep(None, due)
+    assert deadline_step(told, warning, due) == DeadlineStep(Escalation.OVERDUE, None)
+    late = escalated(told, Escalation.OVERDUE, due)
+    assert deadline_step(late, warning, due + timedelta(hours=9)) == DeadlineStep(None, None)
+
+
+def test_a_step_that_comes_late_escalates_once_to_where_the_case_is_and_an_answer_ends_it() -> None:
+    sent = _sent()
+    # Woken past the deadline (a step retried for hours): overdue, not nearing first.
+    assert deadline_step(sent, timedelta(hours=8), NOW + timedelta(hours=50)).level is Escalation.OVERDUE
+    # A warning as long as the turnaround: the on-call are told as the case arrives.
+    assert deadline_step(sent, timedelta(hours=48), NOW).level is Escalation.NEARING
+    # No warning: told only once it is overdue.
+    assert deadline_step(sent, timedelta(0), NOW) == DeadlineStep(None, NOW + timedelta(hours=48))
+    done = answered(
+        photo_settled(sent, "P1", ready=True),
+        CaseAnswer("dr-a", "Eczema.", "Moisturise.", AnswerOutcome.ADVICE, NOW + timedelta(hours=1)),
+    )
+    assert deadline_step(done, timedelta(hours=8), NOW + timedelta(hours=49)) == DeadlineStep(None, None)
+    assert deadline_step(case(), timedelta(hours=8), NOW) == DeadlineStep(None, None)  # a draft
+
+
+class _Cases:
+    def __init__(self, kept: PhotoCase) -> None:
+        self.kept, self.saved = kept, 0
+        self.told: list[dict[str, Any]] = []
+
+    def case_by_id(self, case_id: str) -> PhotoCase | None:
+        return self.kept if case_id == self.kept.case_id else None
+
+    def save_case(self, case: PhotoCase, outbox: list[Any], claim: Any = None) -> None:
+        self.kept, self.saved = case, self.saved + 1
+        self.told += [e.resource["detail"] for e in outbox]
+
+
+class _Pager:
+    def __init__(self, unreachable: str = "") -> None:
+        self.unreachable = unreachable
+        self.paged: list[tuple[str, str]] = []
+
+    def page(self, provider_id: str, about: str = "alert") -> None:
+        if provider_id == self.unreachable:
+            raise LookupError(provider_id)
+        self.paged.append((provider_id, about))
+
+
+def test_the_timer_pages_the_on_call_nearing_and_the_medical_director_too_once_overdue() -> None:
+    store, pager = _Cases(_sent()), _Pager(unreachable="dr-gone")
+    clock = [NOW + timedelta(hours=41)]
+    triage = TriageSettings(medical_director="dr-md", on_call=("dr-a", "dr-gone", "dr-b"))
+    deadlines = CaseDeadlines(store, lambda: ClinicSettings(triage=triage), pager, lambda: clock[0])
+    step = deadlines.step("C1")
+    assert step == DeadlineStep(Escalation.NEARING, NOW + timedelta(hours=48))
+    # One with no address for pages is passed over, not a failure for the others.
+    assert pager.paged == [("dr-a", "photo-case-nearing"), ("dr-b", "photo-case-nearing")]
+    assert store.kept.escalation is Escalation.NEARING
+    assert store.told == [{"schema_version": 1, "case_id": "C1", "patient_id": "p-1", "level": "nearing"}]
+    # The same step again (a retried task): nothing more.
+    assert deadlines.step("C1").level is None and len(pager.paged) == 2 and store.saved == 1
+    clock[0] = NOW + timedelta(hours=48)
+    assert deadlines.step("C1") == DeadlineStep(Escalation.OVERDUE, None)
+    assert [p for p, about in pager.paged if about == "photo-case-overdue"] == ["dr-a", "dr-b", "dr-md"]
+    assert deadlines.step("unknown") == DeadlineStep(None, None)
+
+
+class _Patients:
+    def patient(self, patient_id: str) -> Any:
+        from telehealth.fhir.projection import PatientProfile
+
+        return PatientProfile(
+            patient_id, "Robin", "Casey", date(1990, 1, 1), "AZ", "America/Phoenix", email="r@x.example"
+        )
+
+
+class _Outbox:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, notice: Any) -> list[str]:
+        self.sent.append(notice)
+        return ["email"]
+
+
+def test_the_patient_is_told_once_that_their_case_is_answered_and_never_what_it_says() -> None:
+    ready = photo_settled(_sent(), "P1", ready=True)
+    store, outbox = _Cases(ready), _Outbox()
+    notice = AnswerNotice(store, _Patients(), outbox, "https://portal.example/", lambda: NOW)
+    assert notice.tell_patient("C1") is False and outbox.sent == []  # not answered yet
+    store.kept = answered(
+        ready, CaseAnswer("dr-a", "Tinea corporis.", "Clotrimazole.", AnswerOutcome.ADVICE, NOW)
+    )
+    assert notice.tell_patient("C1") is True
+    (sent,) = outbox.sent
+    assert sent.email == "r@x.example" and "https://portal.example/#/photos" in sent.text
+    assert "Tinea" not in sent.text and "Clotrimazole" not in sent.text and "arm" not in sent.text
+    assert store.kept.patient_told_at == NOW
+    assert notice.tell_patient("C1") is False and len(outbox.sent) == 1  # a repeated event

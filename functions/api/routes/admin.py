@@ -124,6 +124,11 @@ class TriageSettingsIn(_Model):
     photo_turnaround_hours: Annotated[int, Field(ge=1, le=168)] | None = Field(
         None, description="How soon a clinician answers a case of photos (store-and-forward), the promise"
     )
+    photo_warning_hours: Annotated[int, Field(ge=0, le=168)] | None = Field(
+        None,
+        description="How long before its deadline a case still unanswered is escalated to the on-call "
+        "(at most the turnaround; equal to it: as the case arrives)",
+    )
 
 
 class TriageSettingsOut(_Model):
@@ -132,6 +137,7 @@ class TriageSettingsOut(_Model):
     urgent_within_minutes: int
     self_care: bool
     photo_turnaround_hours: int
+    photo_warning_hours: int
 
 
 class ControlledSubstancesOut(_Model):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -16,7 +17,7 @@ from pydantic import Field
 from functions.api import context, idempotent
 from functions.api.contract import TRIAGE, answers
 from functions.api.routes.patients import PatientFound, patient_found
-from functions.api.routes.scheduling import _Model
+from functions.api.routes.scheduling import SlotOut, _Model, slot_out
 from functions.api.routes.triage import (
     Answer,
     AnsweredOut,
@@ -69,6 +70,12 @@ class CaseAnswerOut(_Model):
     answered_at: datetime
 
 
+class VisitOfferOut(_Model):
+    specialty: str = Field(description="The kind of care to search for when no time is offered")
+    state: str = Field(description="Where the patient is seen from (their home state)")
+    soonest: SlotOut | None = Field(description="Null: no time within two weeks; search for one")
+
+
 class CaseOut(_Model):
     case_id: str
     status: Literal["draft", "submitted", "answered"]
@@ -81,6 +88,10 @@ class CaseOut(_Model):
         description="By when a clinician answers (the clinic's turnaround promise)"
     )
     answer: CaseAnswerOut | None = Field(description="The clinician's, once the case is answered")
+    visit: VisitOfferOut | None = Field(
+        description="The patient's view of an answer that asks to see them (for two weeks): the "
+        "soonest time with the clinician who answered, else another of their specialty",
+    )
 
 
 class CasesOut(_Model):
@@ -112,6 +123,16 @@ def _photo_out(p: CasePhoto) -> PhotoOut:
     )
 
 
+def _patients_case_out(c: PhotoCase) -> CaseOut:
+    """A case as its patient sees it: with the visit offered, where the answer asks for one."""
+    offer = context.photo_cases().visit_offer(context.caller(router), c)
+    if offer is None:
+        return _case_out(c)
+    soonest = slot_out(offer.soonest, ZoneInfo("UTC")) if offer.soonest else None
+    visit = VisitOfferOut(specialty=offer.specialty, state=offer.state, soonest=soonest)
+    return _case_out(c).model_copy(update={"visit": visit})
+
+
 def _case_out(c: PhotoCase) -> CaseOut:
     return CaseOut(
         case_id=c.case_id,
@@ -131,6 +152,7 @@ def _case_out(c: PhotoCase) -> CaseOut:
         )
         if c.answer
         else None,
+        visit=None,
     )
 
 
@@ -176,7 +198,7 @@ def open_case(request: CaseIn) -> Response[str]:
     **answers(feature=FEATURE),
 )
 def my_cases() -> CasesOut:
-    return CasesOut(cases=[_case_out(c) for c in context.photo_cases().mine(context.caller(router))])
+    return CasesOut(cases=[_patients_case_out(c) for c in context.photo_cases().mine(context.caller(router))])
 
 
 @router.get(
@@ -186,7 +208,7 @@ def my_cases() -> CasesOut:
     **answers(404, model=CaseOut, feature=FEATURE),
 )
 def read_case(case_id: Annotated[str, Path(pattern=_ID)]) -> Response[str]:
-    return json_response(200, _case_out(context.photo_cases().view(context.caller(router), case_id)))
+    return json_response(200, _patients_case_out(context.photo_cases().view(context.caller(router), case_id)))
 
 
 @router.post(
@@ -233,6 +255,10 @@ class QueuedCaseOut(_Model):
     case: CaseOut
     patient: PatientFound | None
     overdue: bool = Field(description="Past the clinic's turnaround promise")
+    escalated: Literal["nearing", "overdue"] | None = Field(
+        description="How far the deadline timer escalated it: nearing, the on-call were paged; "
+        "overdue, the medical director too"
+    )
 
 
 class QueueOut(_Model):
@@ -279,6 +305,7 @@ def queue() -> QueueOut:
                 case=_case_out(case),
                 patient=patient_found(patient) if patient else None,
                 overdue=case.due_at is not None and case.due_at < now,
+                escalated=case.escalation.value if case.escalation else None,
             )
             for case, patient in context.photo_cases().queue(context.caller(router))
         ]

@@ -356,6 +356,17 @@ class PhotoCaseAnswered(DomainEvent):
     patient_id: str
 
 
+class PhotoCaseEscalated(DomainEvent):
+    """A case of photos still unanswered as its deadline nears (`level` "nearing"), or past it
+    ("overdue"): the clinic's on-call were paged (the medical director too, overdue). Ids only."""
+
+    source: ClassVar[str] = "telehealth.triage"
+    detail_type: ClassVar[str] = "PhotoCase.Escalated"
+    case_id: str
+    patient_id: str
+    level: str
+
+
 CATALOGUE: tuple[type[DomainEvent], ...] = (
     AppointmentBooked,
     AppointmentRescheduled,
@@ -391,4 +402,5 @@ CATALOGUE: tuple[type[DomainEvent], ...] = (
     TriageCompleted,
     PhotoCaseSubmitted,
     PhotoCaseAnswered,
+    PhotoCaseEscalated,
 )

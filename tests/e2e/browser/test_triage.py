@@ -14,7 +14,7 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
-from tests.conftest import user_tokens
+from tests.conftest import eventually, user_tokens
 from tests.e2e.test_scheduling import call
 from tests.e2e.test_triage import BASE, DESERT, RULES
 from tools.browser import Screenshots
@@ -164,7 +164,6 @@ def test_a_provider_reviews_a_case_of_photos_and_answers_it(
     axe_check: Callable[[Page], None],
     screenshot: Screenshots,
 ) -> None:
-    from tests.conftest import eventually
     from tests.e2e.test_triage import ME, submitted_case
     from tools.synthetic_photos import phone_photo
 
@@ -177,7 +176,7 @@ def test_a_provider_reviews_a_case_of_photos_and_answers_it(
         ),
         timeout_s=30,
     )
-    provider = signed_in_page("dr.ramirez@desert-clinic.example", "Today", tenant=DESERT)
+    provider = signed_in_page("dr.okafor@desert-clinic.example", "Today", tenant=DESERT)
     provider.get_by_role("link", name="Photo reviews").click()
     expect(provider.get_by_role("heading", level=1, name="Photo reviews")).to_be_visible()
     axe_check(provider)
@@ -236,3 +235,26 @@ def test_a_patient_sends_photos_from_their_phone_and_sees_them_checked(
     expect(phone.get_by_text("Photo 1: Ready for the clinician").first).to_be_visible(timeout=30_000)
     screenshot(phone, "photos-sent")
     axe_check(phone)
+
+    # A clinician asks to see the patient: the same screen offers the soonest time, booked in a tap.
+    gateway = platform.urls["gateway"]
+    patient = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
+    newest = call(gateway, "GET", f"{BASE}/v1/me/triage/cases", patient).json()["cases"][0]
+    case_id = newest["case_id"]
+    eventually(
+        lambda: all(
+            p["status"] == "ready"
+            for p in call(gateway, "GET", f"{BASE}/v1/me/triage/cases/{case_id}", patient).json()["photos"]
+        ),
+        timeout_s=30,
+    )
+    provider = user_tokens(platform, DESERT, "dr.okafor@desert-clinic.example")["access"]
+    ask = {"assessment": "I would like to look at this with you.", "advice": "", "outcome": "live-visit"}
+    assert call(gateway, "POST", f"{BASE}/v1/triage/cases/{case_id}/answer", provider, ask).status == 200
+    phone.reload()
+    expect(
+        phone.get_by_text(re.compile("The clinician would like to see you. The soonest time"))
+    ).to_be_visible(timeout=10_000)
+    axe_check(phone)
+    phone.get_by_role("button", name="Book this time").first.click()
+    expect(phone.get_by_text(re.compile("Your visit is booked for"))).to_be_visible(timeout=10_000)

@@ -354,6 +354,7 @@ interface Settings {
     urgent_within_minutes: number;
     self_care: boolean;
     photo_turnaround_hours: number;
+    photo_warning_hours: number;
   };
   version: number;
 }
@@ -453,6 +454,8 @@ export class AdminSettings extends AdminView {
         on_call: onCall,
         urgent_within_minutes: Number(fieldValue(form, "urgent_within_minutes")),
         self_care: (form.elements.namedItem("self_care") as HTMLInputElement).checked,
+        photo_turnaround_hours: Number(fieldValue(form, "photo_turnaround_hours")),
+        photo_warning_hours: Number(fieldValue(form, "photo_warning_hours")),
       };
     }
     const body = {
@@ -505,6 +508,9 @@ export class AdminSettings extends AdminView {
       <p class="muted">Those on call are e-mailed when the symptom check sends a patient to emergency care (the e-mail says nothing of whose or why).</p>
       <label>"See a clinician now" offers urgent-care times within, minutes <input name="urgent_within_minutes" type="number" min="30" max="1440" required .value=${String(t.urgent_within_minutes)}></label>
       <label class="check"><input type="checkbox" name="self_care" ?checked=${t.self_care}> The symptom check may advise self-care (otherwise a visit within days)</label>
+      <label>A case of photos is answered within, hours <input name="photo_turnaround_hours" type="number" min="1" max="168" required .value=${String(t.photo_turnaround_hours)}></label>
+      <label>Page those on call when an unanswered case has this many hours left <input name="photo_warning_hours" type="number" min="0" max="168" required .value=${String(t.photo_warning_hours)}></label>
+      <p class="muted">Once a case is overdue, the medical director is paged too.</p>
     </fieldset>`;
   }
 

@@ -31,6 +31,7 @@ interface Queued {
   case: PhotoCase;
   patient: FoundPatient | null;
   overdue: boolean;
+  escalated: "nearing" | "overdue" | null;
 }
 
 interface Review {
@@ -77,7 +78,11 @@ export class CarePhotoQueue extends LitElement {
                   const ready = q.case.photos.filter((p) => p.status === "ready").length;
                   return html`<tr>
                     <td><a href=${`#/photo-reviews/${q.case.case_id}`} aria-label=${`Review ${name}'s case`}>${name}</a></td>
-                    <td>${q.case.due_at ? momentWords(q.case.due_at) : ""} ${q.overdue ? html`<span class="badge">Overdue</span>` : nothing}</td>
+                    <td>${q.case.due_at ? momentWords(q.case.due_at) : ""} ${q.overdue
+                      ? html`<span class="badge">Overdue</span>`
+                      : q.escalated
+                        ? html`<span class="badge">Due soon: on call paged</span>`
+                        : nothing}</td>
                     <td>${ready} of ${q.case.photos.length} ready</td>
                   </tr>`;
                 })}

@@ -6,8 +6,9 @@
 import { html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import { ActionKeys } from "../shared/api.ts";
-import { PortalScreen } from "./screen.ts";
+import { PortalScreen, type Slot } from "./screen.ts";
 import { formatWhen } from "./time.ts";
+import { codeWords } from "./words.ts";
 
 interface Question {
   link_id: string;
@@ -33,6 +34,7 @@ interface PhotoCase {
   submitted_at: string | null;
   due_at: string | null;
   answer: { assessment: string; advice: string; outcome: "advice" | "live-visit" } | null;
+  visit: { specialty: string; state: string; soonest: Slot | null } | null;
 }
 
 interface Added {
@@ -198,6 +200,29 @@ export class PhotosScreen extends PortalScreen {
     }
   };
 
+  /** A clinician who asks to see the patient: the soonest time offered, else a search. */
+  private visit(c: PhotoCase) {
+    const offer = c.visit;
+    const soonest = offer?.soonest ?? null;
+    if (offer && soonest) {
+      return html`<p>The clinician would like to see you. The soonest time:
+          <strong>${formatWhen(soonest.start, this.ctx.zone)}</strong> with ${soonest.provider.name}
+          (${codeWords(soonest.provider.specialty)}).</p>
+        <div class="actions"><button ?disabled=${this.busy} @click=${() => this.book(soonest, offer.state)}>Book this time</button></div>`;
+    }
+    return html`<p>The clinician would like to see you.
+      <a href=${`#/book/${offer?.specialty ?? "family-medicine"}`}>Find a time for a visit</a></p>`;
+  }
+
+  private async book(slot: Slot, state: string): Promise<void> {
+    this.busy = true;
+    try {
+      await this.bookOffered(slot, state, this.keys);
+    } finally {
+      this.busy = false;
+    }
+  }
+
   private list(cases: PhotoCase[]) {
     return html`<h2>Your cases</h2>
       ${cases
@@ -215,9 +240,7 @@ export class PhotosScreen extends PortalScreen {
               ? html`<h3>The clinician's answer</h3>
                   <p>${c.answer.assessment}</p>
                   ${c.answer.advice ? html`<p>${c.answer.advice}</p>` : nothing}
-                  ${c.answer.outcome === "live-visit"
-                    ? html`<p>The clinician would like to see you. <a href="#/book/family-medicine">Book a visit</a></p>`
-                    : nothing}`
+                  ${c.answer.outcome === "live-visit" ? this.visit(c) : nothing}`
               : nothing}
           </section>`,
         )}`;

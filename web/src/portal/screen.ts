@@ -3,11 +3,12 @@
 // keyboard user's next Tab starts from its top).
 import { LitElement } from "lit";
 import { property, state } from "lit/decorators.js";
-import { type Api, errorWords } from "../shared/api.ts";
+import { type ActionKeys, type Api, errorWords } from "../shared/api.ts";
 import type { VideoImplementation } from "../shared/config.ts";
 import type { Appointment } from "../shared/appointment.ts";
 import { sharedStyles } from "../shared/styles.ts";
 import type { JoinInfo } from "../video/index.ts";
+import { formatWhen } from "./time.ts";
 import type { VisitState } from "./words.ts";
 
 export interface PortalContext {
@@ -90,6 +91,24 @@ export class PortalScreen extends LitElement {
   async focusHeading(): Promise<void> {
     await this.updateComplete;
     this.renderRoot.querySelector<HTMLElement>("h1")?.focus();
+  }
+
+  /** Books a time offered on the screen (the symptom check's soonest, a clinician's ask to see the
+   * patient) and goes to the visit: null, or why it could not be booked (the alert says so). */
+  protected async bookOffered(slot: Slot, state: string, keys: ActionKeys): Promise<unknown> {
+    const body = { slot_id: slot.slot_id, service_type: "general", state };
+    try {
+      const booked = await this.ctx.api.post<Appointment>("/v1/appointments", body, keys.for("book", body));
+      keys.settle("book", body);
+      this.ctx.navigate(`#/visits/${booked.appointment_id}`, {
+        notice: `Your visit is booked for ${formatWhen(booked.start, this.ctx.zone)}.`,
+      });
+      return null;
+    } catch (error) {
+      keys.settle("book", body, error);
+      await this.fail(error);
+      return error;
+    }
   }
 
   /** Says what went wrong and brings it into view (on a phone the alert may be off screen). */

@@ -7,7 +7,7 @@ import { css, html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import { keyed } from "lit/directives/keyed.js";
 import { ActionKeys, ApiError } from "../shared/api.ts";
-import { type Appointment, PortalScreen, type Slot } from "./screen.ts";
+import { PortalScreen, type Slot } from "./screen.ts";
 import { formatWhen } from "./time.ts";
 import { codeWords } from "./words.ts";
 
@@ -266,18 +266,10 @@ export class TriageScreen extends PortalScreen {
   }
 
   private async book(slot: Slot, state: string): Promise<void> {
-    const body = { slot_id: slot.slot_id, service_type: "general", state };
     this.busy = true;
     try {
-      const booked = await this.ctx.api.post<Appointment>("/v1/appointments", body, this.keys.for("book", body));
-      this.keys.settle("book", body);
-      this.ctx.navigate(`#/visits/${booked.appointment_id}`, {
-        notice: `Your visit is booked for ${formatWhen(booked.start, this.ctx.zone)}.`,
-      });
-    } catch (error) {
-      this.keys.settle("book", body, error);
-      void this.fail(error);
-      if (error instanceof ApiError && error.kind === "slot-taken") this.error += " Start again to find another time.";
+      const refused = await this.bookOffered(slot, state, this.keys);
+      if (refused instanceof ApiError && refused.kind === "slot-taken") this.error += " Start again to find another time.";
     } finally {
       this.busy = false;
     }

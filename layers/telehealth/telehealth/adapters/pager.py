@@ -36,6 +36,16 @@ PAGES = {
         "The clinic's symptom check showed a patient an emergency instruction. You are on call.",
         "triage",
     ),
+    "photo-case-nearing": (
+        "A case of photos is nearing its deadline",
+        "A patient's case of photos is unanswered and nearing the clinic's turnaround. You are on call.",
+        "photo-reviews",
+    ),
+    "photo-case-overdue": (
+        "A case of photos is overdue",
+        "A patient's case of photos has not been answered within the clinic's turnaround.",
+        "photo-reviews",
+    ),
 }
 
 

@@ -25,8 +25,10 @@ from telehealth.adapters.scheduling_store import DynamoSchedulingStore
 from telehealth.domain.photo_cases import (
     AnswerOutcome,
     CaseAnswer,
+    CaseEscalation,
     CasePhoto,
     CaseStatus,
+    Escalation,
     PhotoCase,
     PhotoStatus,
 )
@@ -132,6 +134,9 @@ def _case_body(case: PhotoCase) -> dict[str, Any]:
         }
         if case.answer
         else None,
+        "escalations": [{"level": e.level.value, "at": stamp(e.at)} for e in case.escalations],
+        "patient_state": case.patient_state,
+        "patient_told_at": stamp(case.patient_told_at) if case.patient_told_at else None,
     }
 
 
@@ -159,7 +164,12 @@ def case_from(p: Mapping[str, Any]) -> PhotoCase:
         submitted_at=from_stamp(body["submitted_at"]) if body["submitted_at"] else None,
         due_at=from_stamp(body["due_at"]) if body["due_at"] else None,
         answer=_answer_from(body.get("answer")),
+        escalations=tuple(
+            CaseEscalation(Escalation(e["level"]), from_stamp(e["at"])) for e in body.get("escalations", ())
+        ),
         version=int(p["version"]),
+        patient_state=body.get("patient_state"),
+        patient_told_at=from_stamp(body["patient_told_at"]) if body.get("patient_told_at") else None,
     )
 
 

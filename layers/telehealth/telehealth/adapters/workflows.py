@@ -23,7 +23,10 @@ NAME = re.compile(r"^(?P<appointment_id>.+)-v(?P<version>[0-9]+)(?:-r(?P<attempt
 
 
 # Where each state machine an outbox entry may start is named (its ARN, in the environment).
-STATE_MACHINE_VARIABLES = {"alert-escalation": "ALERT_ESCALATION_ARN"}
+STATE_MACHINE_VARIABLES = {
+    "alert-escalation": "ALERT_ESCALATION_ARN",
+    "photo-case-deadline": "CASE_DEADLINE_ARN",
+}
 
 
 def execution_name(appointment: Appointment, attempt: int = 0) -> str:

@@ -6,9 +6,11 @@ submitted case reaches the record as a QuestionnaireResponse through the outbox.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.booking import Idempotency, NotFoundError, announce, claim
@@ -24,25 +26,31 @@ from telehealth.domain.photo_cases import (
     CasePhoto,
     CaseRuleError,
     CaseStatus,
+    DeadlineStep,
+    Escalation,
     PhotoCase,
     PhotoStatus,
     Verdict,
     add_photo,
     answered,
+    deadline_step,
+    escalated,
     photo_settled,
     submit,
     too_urgent_for_photos,
 )
 from telehealth.domain.questionnaires import Questionnaire
 from telehealth.errors import StaleWriteError
-from telehealth.events import PhotoCaseAnswered, PhotoCaseSubmitted
+from telehealth.events import PhotoCaseAnswered, PhotoCaseEscalated, PhotoCaseSubmitted
 from telehealth.fhir import photo_cases as record
 from telehealth.fhir import questionnaire as fhir_questionnaire
-from telehealth.ports import IdempotencyClaim, OutboxEntry, UploadSlot
+from telehealth.ports import IdempotencyClaim, Notice, Notifier, OutboxEntry, UploadSlot, workflow_start
 
 if TYPE_CHECKING:
+    from telehealth.application.booking import BookingService, OfferedSlot
     from telehealth.domain.clinic_settings import ClinicSettings
     from telehealth.fhir.projection import PatientProfile
+    from telehealth.ports import ProviderRecord
 
 PHOTO_CASE = "photo-case-2026.1.json"
 RECENT_CASES = 20
@@ -50,10 +58,46 @@ RECENT_CASES = 20
 # change that meets another's is read again and made again, up to this many times.
 SAVE_ATTEMPTS = 6
 QUEUE_LENGTH = 100  # the clinicians' queue shows this many, the soonest due first
+DEADLINE = "photo-case-deadline"  # the state machine that escalates a case nearing its deadline
+# A clinician who asks to see the patient: the soonest visit offered is within this, and the
+# offer stands this long after the answer.
+VISIT_WITHIN = timedelta(days=14)
+
+T = TypeVar("T")
+
+
+def saved_again(change: Callable[[], T | None], save: Callable[[T], None]) -> T | None:
+    """`change()` made from the case as it is now and saved, made again from a fresh read when the
+    case changed meanwhile (a photo's scan settles on it whenever it lands), up to SAVE_ATTEMPTS
+    times. `change()` answering None means there is nothing to save (it is so already)."""
+    for attempt in range(SAVE_ATTEMPTS):
+        changed = change()
+        if changed is None:
+            return None
+        try:
+            save(changed)
+            return changed
+        except StaleWriteError:
+            if attempt == SAVE_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class VisitOffer:
+    """An answer that asks to see the patient: the soonest time with the clinician who answered
+    (else with another of their specialty) where the patient lives, within VISIT_WITHIN; `soonest`
+    None when there is none, and the patient searches for a time of that kind of care."""
+
+    specialty: str
+    state: str
+    soonest: OfferedSlot | None
 
 
 class PhotoCaseRecords(Protocol):
     def case(self, patient_id: str, case_id: str) -> PhotoCase | None: ...
+
+    def provider(self, provider_id: str) -> ProviderRecord | None: ...
 
     def case_by_id(self, case_id: str) -> PhotoCase | None: ...
 
@@ -91,6 +135,7 @@ class PhotoCaseDesk:
         clock: Callable[[], datetime],
         trail: AuditTrail,
         questionnaire: str = PHOTO_CASE,
+        booking: Callable[[], BookingService] | None = None,
     ) -> None:
         self.store, self.uploads, self.settings, self.clock, self.trail = (
             store,
@@ -101,6 +146,7 @@ class PhotoCaseDesk:
         )
         self.questionnaire_file = questionnaire
         self._questionnaire_kept = False
+        self.booking = booking
 
     @property
     def questionnaire(self) -> Questionnaire:
@@ -144,20 +190,16 @@ class PhotoCaseDesk:
             slot = self.uploads.slot(
                 case_id, photo.photo_id, content_type=content_type, size=size, sha256=photo.sha256
             )
-            for attempt in range(SAVE_ATTEMPTS):
-                # An earlier photo's scan may settle on the case meanwhile: read it again, add again.
-                changed = add_photo(self._own(caller, case_id), photo)
-                try:
-                    self.store.save_case(
-                        changed,
-                        self._audit(caller, Interaction.UPDATE, changed),
-                        claim(idempotency, (changed, photo, slot)),
-                    )
-                    return changed, photo, slot
-                except StaleWriteError:
-                    if attempt == SAVE_ATTEMPTS - 1:
-                        raise
-            raise AssertionError("unreachable")
+            changed = saved_again(
+                lambda: add_photo(self._own(caller, case_id), photo),
+                lambda made: self.store.save_case(
+                    made,
+                    self._audit(caller, Interaction.UPDATE, made),
+                    claim(idempotency, (made, photo, slot)),
+                ),
+            )
+            assert changed is not None
+            return changed, photo, slot
 
     def submit(self, caller: Caller, case_id: str) -> PhotoCase:
         with self.trail.request(caller, Interaction.UPDATE):
@@ -167,30 +209,35 @@ class PhotoCaseDesk:
             if not self._questionnaire_kept:  # once per container, outside the transaction
                 self.store.record([OutboxEntry(fhir_questionnaire.authored(self.questionnaire_file)[0], 1)])
                 self._questionnaire_kept = True
-            for attempt in range(SAVE_ATTEMPTS):
-                # A photo's scan may settle on the case meanwhile (uploads are scanned as they land).
-                case = self._own(caller, case_id)
-                submitted = submit(case, uploaded, now, self.settings().triage.photo_turnaround)
+            turnaround = self.settings().triage.photo_turnaround
+            profile = self.store.patient(caller.subject)
+            state = profile.home_state if profile else None
+
+            def sent(submitted: PhotoCase) -> None:
                 response = fhir_questionnaire.response(
                     self.questionnaire,
-                    response_id=self._reference(case).split("/")[1],
-                    patient_id=case.patient_id,
-                    answers=case.answers,
+                    response_id=self._reference(submitted).split("/")[1],
+                    patient_id=submitted.patient_id,
+                    answers=submitted.answers,
                     status="completed",
                     authored_at=now,
                 )
                 outbox = [
                     OutboxEntry(response, submitted.version),
-                    announce(PhotoCaseSubmitted(case_id=case.case_id, patient_id=case.patient_id), now),
+                    announce(
+                        PhotoCaseSubmitted(case_id=submitted.case_id, patient_id=submitted.patient_id), now
+                    ),
+                    # Its deadline's timer: the execution is named by the case (one per case).
+                    workflow_start(DEADLINE, submitted.case_id, {"case_id": submitted.case_id}),
                     *self._audit(caller, Interaction.UPDATE, submitted),
                 ]
-                try:
-                    self.store.save_case(submitted, outbox)
-                    return submitted
-                except StaleWriteError:
-                    if attempt == SAVE_ATTEMPTS - 1:
-                        raise
-            raise AssertionError("unreachable")
+                self.store.save_case(submitted, outbox)
+
+            done = saved_again(
+                lambda: submit(self._own(caller, case_id), uploaded, now, turnaround, state), sent
+            )
+            assert done is not None
+            return done
 
     def view(self, caller: Caller, case_id: str) -> PhotoCase:
         with self.trail.request(caller, Interaction.READ):
@@ -209,6 +256,32 @@ class PhotoCaseDesk:
                 self.trail.entries(self.trail.agent(caller), Interaction.READ, refs, self.clock())
             )
             return found
+
+    def visit_offer(self, caller: Caller, case: PhotoCase) -> VisitOffer | None:
+        """For a case whose answer asks to see the patient (and not long ago): the visit offered."""
+        answer = case.answer
+        if answer is None or answer.outcome is not AnswerOutcome.LIVE_VISIT or self.booking is None:
+            return None
+        now = self.clock()
+        if now - answer.answered_at > VISIT_WITHIN:
+            return None
+        profile, clinician = self.store.patient(case.patient_id), self.store.provider(answer.provider_id)
+        if profile is None or not profile.home_state or clinician is None:
+            return None
+        from telehealth.application.booking import SlotQuery
+        from telehealth.domain.appointments import AppointmentRuleError
+        from telehealth.domain.scheduling import SchedulingError
+
+        specialty, state = clinician.profile.specialty, profile.home_state
+        for who in (answer.provider_id, None):  # the clinician who answered first, then their kind
+            query = SlotQuery(state, now, now + VISIT_WITHIN, specialty=specialty, limit=1, provider_id=who)
+            try:
+                found, _ = self.booking().search(caller, query)
+            except (AppointmentRuleError, SchedulingError):  # a state the clinic does not serve
+                break
+            if found:
+                return VisitOffer(specialty, state, found[0])
+        return VisitOffer(specialty, state, None)
 
     # --- the clinicians ---------------------------------------------------------------------------
 
@@ -253,6 +326,7 @@ class PhotoCaseDesk:
                 raise NotAuthorizedError("Only a provider of the clinic answers a case.")
             case = self._submitted(case_id)
             now = self._now()
+            self._check_licensed(provider_id, case, now)
             done = answered(case, CaseAnswer(provider_id, assessment.strip(), advice.strip(), outcome, now))
             assert done.answer is not None
             outbox = [
@@ -265,6 +339,16 @@ class PhotoCaseDesk:
             return done
 
     # --- shared -----------------------------------------------------------------------------------
+
+    def _check_licensed(self, provider_id: str, case: PhotoCase, now: datetime) -> None:
+        """A clinician answers only a case from a state where they may treat the patient."""
+        from telehealth.domain.licensure import LicensurePolicy
+
+        record = self.store.provider(provider_id)
+        state = case.patient_state or ""
+        refused = LicensurePolicy().check(record.licenses if record else (), state, now.date())
+        if refused is not None:
+            raise CaseRuleError("not-licensed", f"{refused.value} ({state})")
 
     def _submitted(self, case_id: str) -> PhotoCase:
         """A case a clinician may see: sent by its patient (a draft is the patient's alone)."""
@@ -340,17 +424,112 @@ class PhotoScans:
             else:
                 self.storage.keep_review_copy(case_id, photo_id, made.jpeg)
                 ready = True
-        for _ in range(SAVE_ATTEMPTS):
-            settled = photo_settled(case, photo_id, ready=ready, reason=reason)
-            if settled is case:
-                break
-            try:
-                self.store.save_case(settled, [])
-                break
-            except StaleWriteError:  # another photo of the case settled meanwhile: read it again
-                fresh = self.store.case_by_id(case_id)
-                assert fresh is not None
-                case = fresh
-        else:
-            raise StaleWriteError("the case kept changing")
+        read = iter([case])  # the first attempt changes the case as read above
+
+        def settle() -> PhotoCase | None:
+            now = next(read, None) or self.store.case_by_id(case_id)
+            assert now is not None
+            settled = photo_settled(now, photo_id, ready=ready, reason=reason)
+            return None if settled is now else settled
+
+        saved_again(settle, lambda settled: self.store.save_case(settled, []))
         return PhotoStatus.READY if ready else PhotoStatus.REFUSED
+
+
+class AnswerNotice:
+    """The patient told that a clinician answered their case: where to read it, never what it says
+    (e-mail and SMS leave the platform's encryption). Once per case: the case keeps when."""
+
+    def __init__(
+        self,
+        store: CaseLookup,
+        patients: PatientLookup,
+        notifier: Notifier,
+        portal_url: str,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.patients, self.notifier = store, patients, notifier
+        self.portal_url, self.clock = portal_url, clock
+
+    def tell_patient(self, case_id: str) -> bool:
+        case = self.store.case_by_id(case_id)
+        if case is None or case.answer is None or case.patient_told_at is not None:
+            return False  # not answered as far as this read sees (the event's retry finds it), or told
+        patient = self.patients.patient(case.patient_id)
+        if patient is None or not (patient.email or patient.phone):
+            return False
+        where = f"{self.portal_url}#/photos"
+        text = f"A clinician has answered the photos you sent. Sign in to read the answer: {where}"
+        self.notifier.send(Notice(patient.email, patient.phone, "Your photos have been answered", text))
+        # Kept once it went out: a failure between the two tells the patient again on the event's
+        # retry (a repeat rather than a loss).
+        now = self.clock().replace(microsecond=0)
+        read = iter([case])
+
+        def told() -> PhotoCase | None:
+            current = next(read, None) or self.store.case_by_id(case_id)
+            assert current is not None
+            if current.patient_told_at is not None:
+                return None
+            return replace(current, patient_told_at=now, version=current.version + 1)
+
+        saved_again(told, lambda made: self.store.save_case(made, []))
+        return True
+
+
+class PatientLookup(Protocol):
+    def patient(self, patient_id: str) -> PatientProfile | None: ...
+
+
+class CasePager(Protocol):
+    def page(self, provider_id: str, about: str = "alert") -> None: ...
+
+
+class CaseDeadlines:
+    """The deadline timer's step (the photo-case-deadline state machine runs one per submitted
+    case): a case still unanswered when the clinic's warning begins is escalated to the on-call,
+    who are paged, and once overdue to the medical director as well; `PhotoCase.Escalated` says
+    so and the queue shows it. The settings are read at each step, so a change applies to cases
+    already waiting."""
+
+    def __init__(
+        self,
+        store: CaseLookup,
+        settings: Callable[[], ClinicSettings],
+        pager: CasePager,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.settings, self.pager, self.clock = store, settings, pager, clock
+
+    def step(self, case_id: str) -> DeadlineStep:
+        case, now = self.store.case_by_id(case_id), self.clock().replace(microsecond=0)
+        if case is None:
+            return DeadlineStep(None, None)
+        triage = self.settings().triage
+        step = deadline_step(case, triage.photo_warning, now)
+        if step.level is None:
+            return step
+        paged = list(triage.on_call)
+        if step.level is Escalation.OVERDUE and triage.medical_director not in (None, *paged):
+            paged.append(str(triage.medical_director))
+        # Paged before it is written: a step retried after a failed write pages twice, never
+        # not at all. One with no address for pages is skipped, not a failure for the others.
+        for provider_id in paged:
+            with contextlib.suppress(LookupError):
+                self.pager.page(provider_id, f"photo-case-{step.level.value}")
+        level = step.level
+        read = iter([case])
+
+        def escalate() -> PhotoCase | None:
+            current = next(read, None) or self.store.case_by_id(case_id)
+            assert current is not None
+            if deadline_step(current, triage.photo_warning, now).level is not level:
+                return None  # answered meanwhile, or escalated by a step before this one
+            return escalated(current, level, now)
+
+        def save(made: PhotoCase) -> None:
+            told = PhotoCaseEscalated(case_id=made.case_id, patient_id=made.patient_id, level=level.value)
+            self.store.save_case(made, [announce(told, now)])
+
+        saved_again(escalate, save)
+        return step

@@ -85,8 +85,11 @@ class TriageSettings:
     on_call: tuple[str, ...] = ()
     urgent_within: timedelta = timedelta(hours=4)
     self_care: bool = True
-    # Store-and-forward: how soon the clinic promises a clinician answers a case of photos.
+    # Store-and-forward: how soon the clinic promises a clinician answers a case of photos, and
+    # how long before that a case still unanswered is escalated to the on-call (as long as the
+    # turnaround: on arrival). Overdue, the medical director is paged too.
     photo_turnaround: timedelta = timedelta(hours=48)
+    photo_warning: timedelta = timedelta(hours=8)
 
     def as_plain(self) -> dict[str, Any]:
         return {
@@ -95,6 +98,7 @@ class TriageSettings:
             "urgent_within_minutes": int(self.urgent_within.total_seconds() // 60),
             "self_care": self.self_care,
             "photo_turnaround_hours": int(self.photo_turnaround.total_seconds() // 3600),
+            "photo_warning_hours": int(self.photo_warning.total_seconds() // 3600),
         }
 
     @classmethod
@@ -105,6 +109,7 @@ class TriageSettings:
             "urgent_within_minutes",
             "self_care",
             "photo_turnaround_hours",
+            "photo_warning_hours",
         }
         if not isinstance(raw, Mapping) or set(raw) - names:
             raise SettingsError("triage is an object of " + ", ".join(sorted(names)))
@@ -128,7 +133,19 @@ class TriageSettings:
         hours = raw.get("photo_turnaround_hours", 48)
         if isinstance(hours, bool) or not isinstance(hours, int) or not 1 <= hours <= 168:
             raise SettingsError("triage.photo_turnaround_hours is a whole number, 1 to 168")
-        return cls(director, tuple(on_call), timedelta(minutes=minutes), self_care, timedelta(hours=hours))
+        warning = raw.get("photo_warning_hours", min(8, hours))
+        if isinstance(warning, bool) or not isinstance(warning, int) or not 0 <= warning <= hours:
+            raise SettingsError(
+                "triage.photo_warning_hours is a whole number, 0 to the turnaround (photo_turnaround_hours)"
+            )
+        return cls(
+            director,
+            tuple(on_call),
+            timedelta(minutes=minutes),
+            self_care,
+            timedelta(hours=hours),
+            timedelta(hours=warning),
+        )
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ is uploaded by the patient's browser straight to storage, through an upload slot
 type the storage itself holds it to; a photo is `awaited` until its upload is there, then the
 malware scan and the review copy take it on (`scanning`, then `ready` or `refused` with a reason
 the patient reads).
+
+A case not answered as its deadline nears is escalated, and again once it is overdue (the
+deadline timer, one per submitted case: `deadline_step`).
 """
 
 from __future__ import annotations
@@ -72,6 +75,19 @@ class CaseAnswer:
 MAX_ANSWER = 4000  # characters of the assessment, and of the advice
 
 
+class Escalation(StrEnum):
+    """How far past the clinic's warning a case unanswered has come."""
+
+    NEARING = "nearing"  # the clinic's warning before the deadline has begun
+    OVERDUE = "overdue"  # the turnaround promise is broken
+
+
+@dataclass(frozen=True)
+class CaseEscalation:
+    level: Escalation
+    at: datetime
+
+
 @dataclass(frozen=True)
 class PhotoCase:
     case_id: str
@@ -84,7 +100,17 @@ class PhotoCase:
     submitted_at: datetime | None = None
     due_at: datetime | None = None
     answer: CaseAnswer | None = None
+    escalations: tuple[CaseEscalation, ...] = ()
     version: int = 1
+    # Where the patient is treated (their home state as they sent the case): the clinician who
+    # answers must be licensed there.
+    patient_state: str | None = None
+    patient_told_at: datetime | None = None  # when the patient was told the answer is there
+
+    @property
+    def escalation(self) -> Escalation | None:
+        """The furthest the case has been escalated, if at all."""
+        return self.escalations[-1].level if self.escalations else None
 
     def photo(self, photo_id: str) -> CasePhoto | None:
         return next((p for p in self.photos if p.photo_id == photo_id), None)
@@ -115,11 +141,19 @@ def add_photo(case: PhotoCase, photo: CasePhoto) -> PhotoCase:
     return replace(case, photos=(*case.photos, photo), version=case.version + 1)
 
 
-def submit(case: PhotoCase, uploaded: set[str], now: datetime, turnaround: timedelta) -> PhotoCase:
-    """The case into the clinicians' queue, due `turnaround` from now: every photo it kept must be
-    uploaded (`uploaded`: the photo ids whose upload is there), and there must be one at least."""
+def submit(
+    case: PhotoCase, uploaded: set[str], now: datetime, turnaround: timedelta, state: str | None
+) -> PhotoCase:
+    """The case into the clinicians' queue, due `turnaround` from now, treated where the patient
+    lives (`state`): every photo it kept must be uploaded (`uploaded`: the photo ids whose upload is
+    there), and there must be one at least."""
     if case.status is not CaseStatus.DRAFT:
         raise CaseRuleError("case-submitted", "The case is submitted already.")
+    if not state:
+        raise CaseRuleError(
+            "home-state-required",
+            "Add the state you live in to your details first: a clinician licensed there answers.",
+        )
     if not case.kept:
         raise CaseRuleError("no-photos", "Add at least one photo before you send the case.")
     missing = [
@@ -139,6 +173,7 @@ def submit(case: PhotoCase, uploaded: set[str], now: datetime, turnaround: timed
         submitted_at=now,
         due_at=now + turnaround,
         version=case.version + 1,
+        patient_state=state,
     )
 
 
@@ -197,3 +232,33 @@ NEEDS_SOONER = (
 def too_urgent_for_photos(answers: dict[str, Any]) -> bool:
     """Answers that a case of photos, answered in days, must not wait on."""
     return answers.get("spreading_fast") is True or answers.get("fever") is True
+
+
+@dataclass(frozen=True)
+class DeadlineStep:
+    """What a case's deadline timer does now: escalate (`level`), and when to look again (None:
+    never again: the case is answered, or it is overdue and escalated as such)."""
+
+    level: Escalation | None
+    next_at: datetime | None
+
+
+def deadline_step(case: PhotoCase, warning: timedelta, now: datetime) -> DeadlineStep:
+    """The case's deadline at `now`: nearing from `warning` before it is due, overdue once due. A
+    step that comes late escalates to where the case is now, once (a case found overdue is not
+    also escalated as nearing); a warning as long as the turnaround escalates it on arrival."""
+    if case.status is not CaseStatus.SUBMITTED or case.due_at is None:
+        return DeadlineStep(None, None)
+    turns = ((Escalation.NEARING, case.due_at - warning), (Escalation.OVERDUE, case.due_at))
+    reached = [level for level, at in turns if at <= now]
+    upcoming = [at for level, at in turns if at > now]
+    next_at = upcoming[0] if upcoming else None
+    if reached and reached[-1] not in {e.level for e in case.escalations}:
+        return DeadlineStep(reached[-1], next_at)
+    return DeadlineStep(None, next_at)
+
+
+def escalated(case: PhotoCase, level: Escalation, now: datetime) -> PhotoCase:
+    return replace(
+        case, escalations=(*case.escalations, CaseEscalation(level, now)), version=case.version + 1
+    )
