@@ -880,7 +880,12 @@ class LocalPlatform:
                 for tid, p in self.provisioned.items()
             },
         }
-        (self.settings.state_dir / STATE_FILE.name).write_text(json.dumps(state, indent=2))
+        # Written whole or not at all: the token command, the demo and the tests poll for it, and
+        # a reader between the open and the last write read an empty file.
+        kept = self.settings.state_dir / STATE_FILE.name
+        partial = kept.with_suffix(".json.partial")
+        partial.write_text(json.dumps(state, indent=2))
+        partial.replace(kept)
 
     def stop(self) -> None:
         self._stop.set()
