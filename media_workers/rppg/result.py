@@ -16,6 +16,10 @@ class Refusal(StrEnum):
     TOO_MUCH_MOTION = "too_much_motion"
     WEAK_PULSE = "weak_pulse"
     WEAK_BREATHING = "weak_breathing"
+    # Oxygen saturation is never estimated: no method that reads it from an ordinary (RGB) camera
+    # is cleared, and how such methods err with darker skin is unresolved. A wrong SpO2 can send a
+    # hypoxic patient home, so none is reported, whatever the video.
+    NOT_ESTIMATED = "not_estimated"
 
     @property
     def explanation(self) -> str:
@@ -29,6 +33,10 @@ _EXPLANATIONS = {
     Refusal.TOO_MUCH_MOTION: "the face moves too much",
     Refusal.WEAK_PULSE: "no pulse strong and steady enough to read",
     Refusal.WEAK_BREATHING: "no breathing movement clear enough to read",
+    Refusal.NOT_ESTIMATED: (
+        "not estimated from video: no camera method is cleared for it, and its error with darker "
+        "skin is unresolved"
+    ),
 }
 
 
@@ -63,6 +71,8 @@ class VitalSigns:
             "respiratory_quality": round(self.respiratory_quality, 2),
             "respiratory_reason": None if self.respiratory_reason is None else self.respiratory_reason.value,
             "duration_s": round(self.duration_s, 2),
+            "spo2": None,
+            "spo2_reason": Refusal.NOT_ESTIMATED.value,
             "windows": [
                 {
                     "start_s": round(window.start_s, 2),
@@ -92,7 +102,8 @@ class VitalSigns:
             )
         read = sum(window.heart_rate_bpm is not None for window in self.windows)
         windows = f"{read} of {len(self.windows)} windows read over {self.duration_s:.1f} s"
-        return "\n".join((heart, breathing, windows))
+        oxygen = f"oxygen saturation: {Refusal.NOT_ESTIMATED.explanation}"
+        return "\n".join((heart, breathing, oxygen, windows))
 
     @staticmethod
     def _why(reason: Refusal | None) -> str:

@@ -26,6 +26,7 @@ def estimate_from(bucket: str, key: str) -> dict[str, Any]:
     import boto3
 
     from media_workers.rppg.estimate import estimate_vitals
+    from media_workers.rppg.result import Refusal
     from media_workers.rppg.video import VideoError
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -40,6 +41,8 @@ def estimate_from(bucket: str, key: str) -> dict[str, Any]:
                 "quality": 0.0,
                 "reason": "unreadable_video",
                 "respiratory_reason": "unreadable_video",
+                "spo2": None,
+                "spo2_reason": Refusal.NOT_ESTIMATED.value,
             }
 
 

@@ -171,3 +171,7 @@ def test_result_json_has_the_schema_and_refusals_carry_no_rate():
     assert document["respiratory_rate_bpm"] == 15.0
     assert document["quality"] == 0.88
     assert document["windows"] == [{"start_s": 0.0, "end_s": 10.0, "heart_rate_bpm": 72.0, "quality": 0.9}]
+    # Oxygen saturation: never a number, however well the pulse was read, and the reason given.
+    for result in (refused, measured):
+        assert result.to_dict()["spo2"] is None and result.to_dict()["spo2_reason"] == "not_estimated"
+        assert "oxygen saturation: not estimated from video: no camera method is cleared" in result.summary()

@@ -150,3 +150,21 @@ def test_a_lifecycle_that_failed_with_its_visit_open_is_started_again_under_its_
     done = _reconciler(c).reconcile()
     assert c.workflows.started == [(open_visit.appointment_id, 1, 1)]
     assert done.restarted == [f"{open_visit.appointment_id} v1 attempt 1"]
+
+
+def test_oxygen_saturation_is_listed_as_not_estimated_whatever_a_worker_sends() -> None:
+    c = clinic()
+    service, appointment_id = _visit_with_a_recording(c)
+    # A worker that sent a number for it is not believed: no camera method for SpO2 is cleared.
+    recorded = service.record_estimate(
+        appointment_id=appointment_id,
+        version=1,
+        encounter_id="enc-1",
+        patient_id="patient-1",
+        estimate={**ESTIMATE, "spo2": 97.0},
+    )
+    assert recorded.not_read == (
+        ("respiratory-rate", "noisy"),
+        ("oxygen-saturation", "not_estimated"),
+    )
+    assert len(c.table.entries(kind="Observation")) == 1  # the heart rate's alone

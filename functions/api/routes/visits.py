@@ -303,7 +303,10 @@ class VitalsOut(_Model):
     appointment_id: str
     method: str
     readings: list[ReadingOut]
-    refused: dict[str, str] = Field(description="Signs that could not be read honestly, and why")
+    refused: dict[str, str] = Field(
+        description="Signs that could not be read honestly, and why (the worker's code); oxygen "
+        "saturation is always here: it is never estimated from video"
+    )
     note: str
 
 
@@ -336,7 +339,7 @@ def vitals(appointment_id: AppointmentId) -> VitalsOut:
             )
             for r in found.readings
         ],
-        refused={sign.value: reason for sign, reason in found.refusals},
+        refused=dict(found.not_read),
         note=ESTIMATE_NOTE,
     )
 

@@ -79,6 +79,10 @@ def test_the_provider_confirms_and_rejects_the_estimates_from_a_visits_recording
         quality = row.get_by_role("cell").nth(1).inner_text().strip()
         assert re.fullmatch(r"\d{1,3}%", quality) and int(quality[:-1]) >= 50, quality
         expect(row.get_by_role("cell").nth(2)).to_have_text("Preliminary: not reviewed")
+    # Oxygen saturation is never read from the video, and the page says why rather than leave a gap.
+    expect(
+        page.get_by_role("listitem").filter(has_text="Oxygen saturation: not estimated from video")
+    ).to_be_visible()
     screenshot(page, "estimates")
     axe_check(page)
 

@@ -4,7 +4,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import { newActionKey, type Api } from "../shared/api.ts";
 import { providerSelf } from "./provider-self.ts";
 import { viewStyles } from "./ui.ts";
-import { NOT_YET_WORDS, notYet, readingRow, reviewSummary, signName, type Reading, type Vitals } from "./vitals.ts";
+import { NOT_YET_WORDS, notYet, readingRow, refusalWords, reviewSummary, signName, type Reading, type Vitals } from "./vitals.ts";
 import { saidOf } from "./words.ts";
 
 @customElement("provider-vitals")
@@ -125,7 +125,7 @@ export class ProviderVitals extends LitElement {
                 </table>`}
             ${Object.keys(v.refused).length
               ? html`<h2>Not estimated</h2>
-                  <ul>${Object.entries(v.refused).map(([sign, why]) => html`<li>${signName(sign)}: ${why}</li>`)}</ul>`
+                  <ul>${Object.entries(v.refused).map(([sign, why]) => html`<li>${signName(sign)}: ${refusalWords(why)}</li>`)}</ul>`
               : nothing}
           </section>`}
     `;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../shared/api.ts";
-import { notYet, readingRow, reviewSummary, type Reading } from "./vitals.ts";
+import { notYet, readingRow, refusalWords, reviewSummary, signName, type Reading } from "./vitals.ts";
 
 const reading = (sign: Reading["sign"], status: Reading["status"] = "preliminary", quality = 0.87): Reading => ({
   sign,
@@ -76,5 +76,14 @@ describe("estimates not there yet", () => {
     expect(notYet(problem(403))).toBe(false);
     expect(notYet(problem(500))).toBe(false);
     expect(notYet(new Error("network"))).toBe(false);
+  });
+});
+
+describe("a sign not read", () => {
+  it("says why in words, and that oxygen saturation is never read from video", () => {
+    expect(refusalWords("weak_pulse")).toBe("no pulse strong and steady enough to read");
+    expect(signName("oxygen-saturation")).toBe("Oxygen saturation");
+    expect(refusalWords("not_estimated")).toMatch(/^not estimated from video: no camera method is cleared/);
+    expect(refusalWords("not measured")).toBe("not measured"); // a reason it does not know, as given
   });
 });

@@ -24,7 +24,25 @@ export interface Vitals {
 const SIGN_WORDS: Record<string, { name: string; unit: string }> = {
   "heart-rate": { name: "Heart rate", unit: "beats a minute" },
   "respiratory-rate": { name: "Breathing rate", unit: "breaths a minute" },
+  "oxygen-saturation": { name: "Oxygen saturation", unit: "%" },
 };
+
+// Why a sign was not read, as the worker says it (its codes), in the provider's words.
+const REFUSAL_WORDS: Record<string, string> = {
+  too_short: "the video is too short to measure",
+  no_face: "no face was found in enough of the video",
+  too_dark: "the face is too dark to read",
+  too_much_motion: "the face moves too much",
+  weak_pulse: "no pulse strong and steady enough to read",
+  weak_breathing: "no breathing movement clear enough to read",
+  unreadable_video: "the video could not be read",
+  not_estimated:
+    "not estimated from video: no camera method is cleared for it, and its error with darker skin is unresolved. Use a pulse oximeter.",
+};
+
+export function refusalWords(reason: string): string {
+  return REFUSAL_WORDS[reason] ?? reason;
+}
 
 const STATUS_WORDS: Record<Reading["status"], string> = {
   preliminary: "Preliminary: not reviewed",

@@ -22,6 +22,13 @@ class VitalSign(Enum):
         }[self]
 
 
+# Oxygen saturation is never read from the video, whatever a worker sends: no method that reads
+# it from an ordinary camera is cleared, and its error with darker skin is unresolved. It is listed
+# with what was not read (the worker's code for why), so the provider reads that it was not, rather
+# than wondering whether the video was tried for it.
+NEVER_ESTIMATED = (("oxygen-saturation", "not_estimated"),)
+
+
 class ReadingStatus(Enum):
     PRELIMINARY = "preliminary"
     FINAL = "final"  # the provider confirmed it
@@ -59,6 +66,11 @@ class VisitVitals:
     readings: tuple[Reading, ...]
     refusals: tuple[tuple[VitalSign, str], ...] = ()
     method: str = "rppg"
+
+    @property
+    def not_read(self) -> tuple[tuple[str, str], ...]:
+        """Each sign not read, and why (the worker's code): the refused, then the never estimated."""
+        return (*((sign.value, why) for sign, why in self.refusals), *NEVER_ESTIMATED)
 
     def observation_id(self, sign: VitalSign) -> str:
         return f"{self.appointment_id.lower()}-v{self.version}-{sign.value}"
