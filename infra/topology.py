@@ -660,11 +660,12 @@ MONITORING_SWEEP = Function(
 )
 
 # Virtual triage's afterwards. A patient shown an emergency instruction pages the clinic's on-call
-# (by e-mail, nothing of whose or why): a function of its own, so that nothing else's backlog
+# (by e-mail, nothing of whose or why): a function of triage's own, so that no other backlog
 # delays a page. It is also the photo-case-deadline timer's step, which pages the same on-call
 # about a case of photos nearing or past its deadline, and tells a patient their case is answered
 # (one function and one rule, not three: the tenant stack's resources are counted, see
-# tests/infra/test_tenant_stack.py). A check's free text is read by
+# tests/infra/test_tenant_stack.py). Those are two steps and one notice per case, few beside what
+# its reserved concurrency takes. A check's free text is read by
 # Comprehend Medical for the clinician: one at a time (reserved concurrency 1), under
 # InferSNOMEDCT's two requests a second.
 TRIAGE_NOTICES = Function(

@@ -60,7 +60,8 @@ def test_every_aws_call_the_platform_made_is_allowed_by_the_synthesized_policies
     # taken first, once it is over: an invocation ends after its calls are written, schedules go
     # on invoking while the record is read, and a media worker started late in the session may
     # not have made its first call yet (it is waited for).
-    for run in list(platform.containers):
+    containers = list(platform.containers)
+    for run in containers:
         platform.processes[run].wait(timeout=300)
     invoked = {name for name, _ in platform.dispatcher.invocations}
     recorded = read_record(platform.parity_dir)
@@ -75,7 +76,7 @@ def test_every_aws_call_the_platform_made_is_allowed_by_the_synthesized_policies
         (tenant.id, f"task:{task.key}")
         for tenant in assembly.tenants
         for task in topology.CONTAINER_TASKS
-        if any(run.startswith(f"{task.key}-{tenant.id}-") for run in platform.containers)
+        if any(run.startswith(f"{task.key}-{tenant.id}-") for run in containers)
     }
     assert ("riverside", "function:api") in ran
     assert ran <= principals, ran - principals

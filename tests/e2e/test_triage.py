@@ -85,6 +85,34 @@ def submitted_case(gateway: str, patient: str, photos: list[bytes]) -> str:
     return case_id
 
 
+def mails_sent() -> int:
+    """How many e-mails SES has sent so far (in this process's emulator)."""
+    from moto.ses.models import ses_backends
+
+    from local.emulator import ACCOUNT
+
+    return len(ses_backends[ACCOUNT]["us-east-1"].sent_messages)
+
+
+def mail_to(address: str, since: int, about: str = "") -> list[Any]:
+    """The e-mails SES sent to `address` after the first `since`, with `about` in the subject, once
+    there are any (within 20 s)."""
+    from moto.ses.models import ses_backends
+
+    from local.emulator import ACCOUNT
+
+    return list(
+        eventually(
+            lambda: [
+                m
+                for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages[since:]
+                if m.destinations["ToAddresses"] == [address] and about in m.subject
+            ],
+            timeout_s=20,
+        )
+    )
+
+
 def test_riverside_has_no_symptom_check(platform: LocalPlatform, gateway: str) -> None:
     patient = user_tokens(platform, "riverside", "patient.one@riverside.example")["access"]
     provider = user_tokens(platform, "riverside", "dr.ramirez@riverside.example")["access"]
@@ -100,10 +128,6 @@ def test_riverside_has_no_symptom_check(platform: LocalPlatform, gateway: str) -
 def test_a_red_flag_ends_the_check_with_the_emergency_instruction_and_pages_the_on_call(
     platform: LocalPlatform, gateway: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from moto.ses.models import ses_backends
-
-    from local.emulator import ACCOUNT
-
     admin = user_tokens(platform, DESERT, "admin@desert-clinic.example")["access"]
     settings = call(gateway, "GET", f"{BASE}/v1/admin/settings", admin).json()
     # Someone not of the clinic cannot be on call, and the refusal changes nothing.
@@ -129,7 +153,7 @@ def test_a_red_flag_ends_the_check_with_the_emergency_instruction_and_pages_the_
     tokens = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
     patient_id = subject(tokens)
     assert call(gateway, "GET", f"{ME}/availability", tokens).json()["available"] is True
-    sent_before = len(ses_backends[ACCOUNT]["us-east-1"].sent_messages)
+    sent_before = mails_sent()
     asked, ended = walk(
         gateway,
         tokens,
@@ -159,14 +183,7 @@ def test_a_red_flag_ends_the_check_with_the_emergency_instruction_and_pages_the_
     assert call(gateway, "GET", f"{ME}/intakes/{intake_id}", other_patient).status == 404
 
     # The on-call is paged: where to look, nothing of whose or why.
-    mail = eventually(
-        lambda: [
-            m
-            for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages[sent_before:]
-            if m.destinations["ToAddresses"] == ["dr.lindqvist@desert-clinic.example"]
-        ],
-        timeout_s=20,
-    )
+    mail = mail_to("dr.lindqvist@desert-clinic.example", sent_before)
     assert "emergency" in mail[0].body and "#triage" in mail[0].body
     assert "Testpatient" not in mail[0].body and "stroke" not in mail[0].body and "face" not in mail[0].body
 
@@ -265,9 +282,7 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     import hashlib
 
     from botocore.exceptions import ClientError
-    from moto.ses.models import ses_backends
 
-    from local.emulator import ACCOUNT
     from tests.integration.test_s3_post_policy import post
     from tools.synthetic_photos import phone_photo
 
@@ -345,7 +360,7 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
         assert post(more["upload"]["url"], more["upload"]["fields"], body)[0] == 204
     # Functions read the clinic's settings again once they are this old: the change above is read.
     time.sleep(max(0.0, changed_at + CLINIC_SETTINGS_TTL_S - time.monotonic()))
-    sent_before = len(ses_backends[ACCOUNT]["us-east-1"].sent_messages)
+    sent_before = mails_sent()
     submitted = call(gateway, "POST", f"{ME}/cases/{case_id}/submit", patient)
     assert submitted.status == 200, submitted.body
     body = submitted.json()
@@ -378,15 +393,8 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     assert uploads.get_object(Bucket=bucket, Key=key)["Body"].read() == photo  # the original, kept as it came
 
     # The case's deadline timer pages the on-call (saying nothing of whose or why) and marks the case.
-    mail = eventually(
-        lambda: [
-            m
-            for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages[sent_before:]
-            if m.destinations["ToAddresses"] == ["dr.lindqvist@desert-clinic.example"]
-        ],
-        timeout_s=20,
-    )
-    assert "nearing" in mail[0].subject and "#photo-reviews" in mail[0].body
+    mail = mail_to("dr.lindqvist@desert-clinic.example", sent_before, "case of photos")
+    assert mail[0].subject == "A case of photos is nearing its deadline" and "#photo-reviews" in mail[0].body
     assert "Testpatient" not in mail[0].body and "arm" not in mail[0].body
 
     # The clinicians' queue, the soonest due first; the case with each answer beside its question.
@@ -432,15 +440,7 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     mine = call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()
     assert mine["answer"]["outcome"] == "live-visit" and "ringworm" in mine["answer"]["assessment"]
     # The patient is told the answer is there: where to read it, not what it says.
-    told = eventually(
-        lambda: [
-            m
-            for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages[sent_before:]
-            if m.destinations["ToAddresses"] == ["patient.one@desert-clinic.example"]
-            and m.subject == "Your photos have been answered"
-        ],
-        timeout_s=20,
-    )
+    told = mail_to("patient.one@desert-clinic.example", sent_before, "Your photos have been answered")
     assert "#/photos" in told[0].body and "ringworm" not in told[0].body and "arm" not in told[0].body
     # The clinician asked to see the patient: the soonest time with them (or their kind of care),
     # which the patient books as any other.

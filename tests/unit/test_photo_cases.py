@@ -114,9 +114,21 @@ def test_a_step_that_comes_late_escalates_once_to_where_the_case_is_and_an_answe
 
 
 class _Cases:
-    def __init__(self, kept: PhotoCase) -> None:
+    def __init__(self, kept: PhotoCase, licensed_in_az: tuple[str, ...] = ()) -> None:
         self.kept, self.saved = kept, 0
         self.told: list[dict[str, Any]] = []
+        self.licensed_in_az = licensed_in_az
+
+    def provider(self, provider_id: str) -> Any:
+        from dataclasses import replace
+
+        from telehealth.domain.licensure import License
+        from tests.unit.fakes import provider_record
+
+        record = provider_record(provider_id)  # licensed in New York
+        if provider_id in self.licensed_in_az:
+            return replace(record, licenses=(License("AZ", "AZ-1", date(2020, 1, 1), date(2030, 1, 1)),))
+        return record
 
     def case_by_id(self, case_id: str) -> PhotoCase | None:
         return self.kept if case_id == self.kept.case_id else None
@@ -127,14 +139,40 @@ class _Cases:
 
 
 class _Pager:
-    def __init__(self, unreachable: str = "") -> None:
-        self.unreachable = unreachable
+    def __init__(self, unreachable: str = "", refused: tuple[str, ...] = ()) -> None:
+        self.unreachable, self.refused = unreachable, refused
         self.paged: list[tuple[str, str]] = []
 
     def page(self, provider_id: str, about: str = "alert") -> None:
         if provider_id == self.unreachable:
             raise LookupError(provider_id)
+        if provider_id in self.refused:
+            raise RuntimeError("SES refused the address")
         self.paged.append((provider_id, about))
+
+
+def test_the_on_call_licensed_where_the_patient_lives_are_paged_and_a_refused_page_stops_no_other() -> None:
+    store = _Cases(_sent(), licensed_in_az=("dr-az", "dr-az-2"))
+    pager = _Pager(refused=("dr-az",))
+    triage = TriageSettings(on_call=("dr-ny", "dr-az", "dr-az-2"))
+    deadlines = CaseDeadlines(
+        store, lambda: ClinicSettings(triage=triage), pager, lambda: NOW + timedelta(hours=41)
+    )
+    assert deadlines.step("C1").level is Escalation.NEARING
+    # dr-ny cannot answer an Arizona case; dr-az's page was refused; dr-az-2 still hears.
+    assert pager.paged == [("dr-az-2", "photo-case-nearing")] and store.kept.escalation is Escalation.NEARING
+
+
+def test_when_every_page_fails_the_step_fails_and_marks_nothing_so_it_is_tried_again() -> None:
+    store = _Cases(_sent(), licensed_in_az=("dr-az",))
+    pager = _Pager(refused=("dr-az",))
+    triage = TriageSettings(on_call=("dr-az",))
+    deadlines = CaseDeadlines(
+        store, lambda: ClinicSettings(triage=triage), pager, lambda: NOW + timedelta(hours=41)
+    )
+    with pytest.raises(RuntimeError):
+        deadlines.step("C1")
+    assert store.saved == 0 and store.kept.escalation is None
 
 
 def test_the_timer_pages_the_on_call_nearing_and_the_medical_director_too_once_overdue() -> None:

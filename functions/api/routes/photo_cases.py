@@ -256,8 +256,8 @@ class QueuedCaseOut(_Model):
     patient: PatientFound | None
     overdue: bool = Field(description="Past the clinic's turnaround promise")
     escalated: Literal["nearing", "overdue"] | None = Field(
-        description="How far the deadline timer escalated it: nearing, the on-call were paged; "
-        "overdue, the medical director too"
+        description="How far the deadline timer escalated it: nearing (the on-call paged, those "
+        "licensed where the patient lives first), overdue (the medical director too)"
     )
 
 

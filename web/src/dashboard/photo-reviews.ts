@@ -81,7 +81,7 @@ export class CarePhotoQueue extends LitElement {
                     <td>${q.case.due_at ? momentWords(q.case.due_at) : ""} ${q.overdue
                       ? html`<span class="badge">Overdue</span>`
                       : q.escalated
-                        ? html`<span class="badge">Due soon: on call paged</span>`
+                        ? html`<span class="badge">Due soon</span>`
                         : nothing}</td>
                     <td>${ready} of ${q.case.photos.length} ready</td>
                   </tr>`;

@@ -6,7 +6,6 @@ submitted case reaches the record as a QuestionnaireResponse through the outbox.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -265,14 +264,14 @@ class PhotoCaseDesk:
         now = self.clock()
         if now - answer.answered_at > VISIT_WITHIN:
             return None
-        profile, clinician = self.store.patient(case.patient_id), self.store.provider(answer.provider_id)
-        if profile is None or not profile.home_state or clinician is None:
+        state, clinician = self._state(case), self.store.provider(answer.provider_id)
+        if state is None or clinician is None:
             return None
         from telehealth.application.booking import SlotQuery
         from telehealth.domain.appointments import AppointmentRuleError
         from telehealth.domain.scheduling import SchedulingError
 
-        specialty, state = clinician.profile.specialty, profile.home_state
+        specialty = clinician.profile.specialty
         for who in (answer.provider_id, None):  # the clinician who answered first, then their kind
             query = SlotQuery(state, now, now + VISIT_WITHIN, specialty=specialty, limit=1, provider_id=who)
             try:
@@ -327,15 +326,25 @@ class PhotoCaseDesk:
             case = self._submitted(case_id)
             now = self._now()
             self._check_licensed(provider_id, case, now)
-            done = answered(case, CaseAnswer(provider_id, assessment.strip(), advice.strip(), outcome, now))
-            assert done.answer is not None
-            outbox = [
-                *(OutboxEntry(media, done.version) for media in record.photos(done)),
-                OutboxEntry(record.answer_document(done, done.answer), done.version),
-                announce(PhotoCaseAnswered(case_id=case.case_id, patient_id=case.patient_id), now),
-                *self._audit(caller, Interaction.UPDATE, done),
-            ]
-            self.store.save_case(done, outbox)
+            given = CaseAnswer(provider_id, assessment.strip(), advice.strip(), outcome, now)
+            read = iter([case])
+
+            def made() -> PhotoCase:
+                # The deadline's timer may mark the case meanwhile: read it again, answer again.
+                return answered(next(read, None) or self._submitted(case_id), given)
+
+            def save(done: PhotoCase) -> None:
+                assert done.answer is not None
+                outbox = [
+                    *(OutboxEntry(media, done.version) for media in record.photos(done)),
+                    OutboxEntry(record.answer_document(done, done.answer), done.version),
+                    announce(PhotoCaseAnswered(case_id=done.case_id, patient_id=done.patient_id), now),
+                    *self._audit(caller, Interaction.UPDATE, done),
+                ]
+                self.store.save_case(done, outbox)
+
+            done = saved_again(made, save)
+            assert done is not None
             return done
 
     # --- shared -----------------------------------------------------------------------------------
@@ -344,11 +353,22 @@ class PhotoCaseDesk:
         """A clinician answers only a case from a state where they may treat the patient."""
         from telehealth.domain.licensure import LicensurePolicy
 
-        record = self.store.provider(provider_id)
-        state = case.patient_state or ""
-        refused = LicensurePolicy().check(record.licenses if record else (), state, now.date())
+        provider, state = self.store.provider(provider_id), self._state(case)
+        if state is None:
+            raise CaseRuleError(
+                "not-licensed", "Where the patient lives is not known: ask them to add it to their details."
+            )
+        refused = LicensurePolicy().check(provider.licenses if provider else (), state, now.date())
         if refused is not None:
             raise CaseRuleError("not-licensed", f"{refused.value} ({state})")
+
+    def _state(self, case: PhotoCase) -> str | None:
+        """Where the patient is treated: their home state as they sent the case (for a case sent
+        before cases kept it, their home state now)."""
+        if case.patient_state:
+            return case.patient_state
+        profile = self.store.patient(case.patient_id)
+        return profile.home_state if profile else None
 
     def _submitted(self, case_id: str) -> PhotoCase:
         """A case a clinician may see: sent by its patient (a draft is the patient's alone)."""
@@ -387,6 +407,8 @@ class PhotoStorage(Protocol):
 
 class CaseLookup(Protocol):
     def case_by_id(self, case_id: str) -> PhotoCase | None: ...
+
+    def provider(self, provider_id: str) -> ProviderRecord | None: ...
 
     def save_case(
         self, case: PhotoCase, outbox: list[OutboxEntry], claim: IdempotencyClaim | None = None
@@ -509,14 +531,24 @@ class CaseDeadlines:
         step = deadline_step(case, triage.photo_warning, now)
         if step.level is None:
             return step
-        paged = list(triage.on_call)
-        if step.level is Escalation.OVERDUE and triage.medical_director not in (None, *paged):
-            paged.append(str(triage.medical_director))
-        # Paged before it is written: a step retried after a failed write pages twice, never
-        # not at all. One with no address for pages is skipped, not a failure for the others.
-        for provider_id in paged:
-            with contextlib.suppress(LookupError):
+        to = self._on_call_for(case, triage.on_call, now)
+        if step.level is Escalation.OVERDUE and triage.medical_director not in (None, *to):
+            to.append(str(triage.medical_director))
+        # Paged before it is written: a step retried after a failed write pages twice, never not
+        # at all. Each is tried: one with no address for pages, or whose page failed, is not a
+        # failure for the others; only when every page failed is the step retried.
+        failed: Exception | None = None
+        paged = 0
+        for provider_id in to:
+            try:
                 self.pager.page(provider_id, f"photo-case-{step.level.value}")
+                paged += 1
+            except LookupError:
+                continue
+            except Exception as error:  # SES refusing one address: the others still hear
+                failed = error
+        if failed is not None and paged == 0:
+            raise failed
         level = step.level
         read = iter([case])
 
@@ -533,3 +565,17 @@ class CaseDeadlines:
 
         saved_again(escalate, save)
         return step
+
+    def _on_call_for(self, case: PhotoCase, on_call: tuple[str, ...], now: datetime) -> list[str]:
+        """The on-call licensed where the patient lives, who can answer it; when none of them is,
+        all of them (someone must see that the case waits)."""
+        from telehealth.domain.licensure import LicensurePolicy
+
+        state, policy = case.patient_state or "", LicensurePolicy()
+        licensed = [
+            p
+            for p in on_call
+            if (record := self.store.provider(p)) is not None
+            and policy.may_treat(record.licenses, state, now.date())
+        ]
+        return licensed or list(on_call)
