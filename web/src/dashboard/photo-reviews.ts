@@ -5,27 +5,10 @@
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import type { Api } from "../shared/api.ts";
+import type { PhotoCase } from "../shared/triage.ts";
 import { type FoundPatient, patientWords } from "./patients.ts";
 import { viewStyles } from "./ui.ts";
 import { answerWords, momentWords, saidOf } from "./words.ts";
-
-interface CasePhoto {
-  photo_id: string;
-  content_type: string;
-  size: number;
-  status: "awaited" | "scanning" | "ready" | "refused";
-  reason: string | null;
-}
-
-interface PhotoCase {
-  case_id: string;
-  status: "draft" | "submitted" | "answered";
-  answers: Record<string, unknown>;
-  photos: CasePhoto[];
-  submitted_at: string | null;
-  due_at: string | null;
-  answer: { provider_id: string; assessment: string; advice: string; outcome: "advice" | "live-visit"; answered_at: string } | null;
-}
 
 interface Queued {
   case: PhotoCase;

@@ -6,34 +6,13 @@
 import { html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import { ActionKeys } from "../shared/api.ts";
+import type { CasePhoto, PhotoCase, Question } from "../shared/triage.ts";
 import { PortalScreen, type Slot } from "./screen.ts";
 import { formatWhen } from "./time.ts";
 import { codeWords } from "./words.ts";
 
-interface Question {
-  link_id: string;
-  text: string;
-  type: string;
-  required: boolean;
-  options: { code: string; display: string }[];
-  minimum: number | null;
-  maximum: number | null;
-  help: string;
-}
-
-interface CasePhoto {
-  photo_id: string;
-  status: "awaited" | "scanning" | "ready" | "refused";
-  reason: string | null;
-}
-
-interface PhotoCase {
-  case_id: string;
-  status: "draft" | "submitted" | "answered";
-  photos: CasePhoto[];
-  submitted_at: string | null;
-  due_at: string | null;
-  answer: { assessment: string; advice: string; outcome: "advice" | "live-visit" } | null;
+// The patient's view adds the visit offered when the clinician asks to see them.
+interface PatientsCase extends PhotoCase {
   visit: { specialty: string; state: string; soonest: Slot | null } | null;
 }
 
@@ -59,7 +38,7 @@ export class PhotosScreen extends PortalScreen {
   @state() private questions: Question[] = [];
   @state() private maxPhotos = 6;
   @state() private maxBytes = 25 * 1024 * 1024;
-  @state() private cases: PhotoCase[] | null = null;
+  @state() private cases: PatientsCase[] | null = null;
   @state() private progress = "";
   @state() private busy = false;
   private readonly keys = new ActionKeys();
@@ -86,7 +65,7 @@ export class PhotosScreen extends PortalScreen {
   }
 
   private async loadCases(): Promise<void> {
-    this.cases = (await this.ctx.api.get<{ cases: PhotoCase[] }>("/v1/me/triage/cases")).cases;
+    this.cases = (await this.ctx.api.get<{ cases: PatientsCase[] }>("/v1/me/triage/cases")).cases;
     const checking = this.cases.some((c) => c.photos.some((p) => p.status === "scanning"));
     window.clearTimeout(this.polling);
     if (checking) this.polling = window.setTimeout(() => void this.loadCases(), 2000);
@@ -201,7 +180,7 @@ export class PhotosScreen extends PortalScreen {
   };
 
   /** A clinician who asks to see the patient: the soonest time offered, else a search. */
-  private visit(c: PhotoCase) {
+  private visit(c: PatientsCase) {
     const offer = c.visit;
     const soonest = offer?.soonest ?? null;
     if (offer && soonest) {
@@ -223,7 +202,7 @@ export class PhotosScreen extends PortalScreen {
     }
   }
 
-  private list(cases: PhotoCase[]) {
+  private list(cases: PatientsCase[]) {
     return html`<h2>Your cases</h2>
       ${cases
         .filter((c) => c.status !== "draft")

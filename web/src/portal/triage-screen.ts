@@ -7,22 +7,12 @@ import { css, html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
 import { keyed } from "lit/directives/keyed.js";
 import { ActionKeys, ApiError } from "../shared/api.ts";
+import type { Question } from "../shared/triage.ts";
 import { PortalScreen, type Slot } from "./screen.ts";
 import { formatWhen } from "./time.ts";
 import { codeWords } from "./words.ts";
 
 type Answer = boolean | number | string | null;
-
-interface Question {
-  link_id: string;
-  text: string;
-  type: "boolean" | "integer" | "decimal" | "choice" | "text";
-  required: boolean;
-  options: { code: string; display: string }[];
-  minimum: number | null;
-  maximum: number | null;
-  help: string;
-}
 
 interface Step {
   intake_id: string;
