@@ -4,6 +4,7 @@ that nears and once it has passed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -120,8 +121,6 @@ class _Cases:
         self.licensed_in_az = licensed_in_az
 
     def provider(self, provider_id: str) -> Any:
-        from dataclasses import replace
-
         from telehealth.domain.licensure import License
         from tests.unit.fakes import provider_record
 
@@ -226,3 +225,30 @@ def test_the_patient_is_told_once_that_their_case_is_answered_and_never_what_it_
     assert "Tinea" not in sent.text and "Clotrimazole" not in sent.text and "arm" not in sent.text
     assert store.kept.patient_told_at == NOW
     assert notice.tell_patient("C1") is False and len(outbox.sent) == 1  # a repeated event
+
+
+def test_a_change_that_meets_another_is_made_again_from_the_case_read_again_a_few_times_at_most() -> None:
+    from telehealth.application.photo_cases import SAVE_ATTEMPTS, saved_again
+    from telehealth.errors import StaleWriteError
+
+    first, fresh = case(), replace(case(), version=2)
+    seen: list[int] = []
+
+    def save(made: PhotoCase) -> None:
+        seen.append(made.version)
+        if len(seen) == 1:
+            raise StaleWriteError("a photo's scan settled meanwhile")
+
+    done = saved_again(first, lambda: fresh, lambda c: replace(c, version=c.version + 1), save)
+    assert seen == [2, 3] and done is not None and done.version == 3  # the second made from the fresh read
+    assert saved_again(first, lambda: fresh, lambda c: None, save) is None  # nothing to change
+
+    tries: list[PhotoCase] = []
+
+    def always_stale(made: PhotoCase) -> None:
+        tries.append(made)
+        raise StaleWriteError("the case kept changing")
+
+    with pytest.raises(StaleWriteError):
+        saved_again(first, lambda: fresh, lambda c: c, always_stale)
+    assert len(tries) == SAVE_ATTEMPTS

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telehealth.application.audit import AuditTrail
 from telehealth.application.booking import Idempotency, NotFoundError, announce, claim
@@ -62,23 +62,28 @@ DEADLINE = "photo-case-deadline"  # the state machine that escalates a case near
 # offer stands this long after the answer.
 VISIT_WITHIN = timedelta(days=14)
 
-T = TypeVar("T")
 
-
-def saved_again(change: Callable[[], T | None], save: Callable[[T], None]) -> T | None:
-    """`change()` made from the case as it is now and saved, made again from a fresh read when the
-    case changed meanwhile (a photo's scan settles on it whenever it lands), up to SAVE_ATTEMPTS
-    times. `change()` answering None means there is nothing to save (it is so already)."""
+def saved_again(
+    case: PhotoCase,
+    read_again: Callable[[], PhotoCase | None],
+    change: Callable[[PhotoCase], PhotoCase | None],
+    save: Callable[[PhotoCase], None],
+) -> PhotoCase | None:
+    """`change(case)` saved; when the case changed meanwhile (a photo's scan settles on it whenever
+    it lands, the deadline's timer marks it), read again and changed again, up to SAVE_ATTEMPTS
+    times. `change` answering None means there is nothing to save (it is so already)."""
     for attempt in range(SAVE_ATTEMPTS):
-        changed = change()
+        changed = change(case)
         if changed is None:
             return None
         try:
             save(changed)
             return changed
         except StaleWriteError:
-            if attempt == SAVE_ATTEMPTS - 1:
+            fresh = read_again() if attempt < SAVE_ATTEMPTS - 1 else None
+            if fresh is None:
                 raise
+            case = fresh
     raise AssertionError("unreachable")
 
 
@@ -190,7 +195,9 @@ class PhotoCaseDesk:
                 case_id, photo.photo_id, content_type=content_type, size=size, sha256=photo.sha256
             )
             changed = saved_again(
-                lambda: add_photo(self._own(caller, case_id), photo),
+                self._own(caller, case_id),
+                lambda: self._own(caller, case_id),
+                lambda case: add_photo(case, photo),
                 lambda made: self.store.save_case(
                     made,
                     self._audit(caller, Interaction.UPDATE, made),
@@ -204,7 +211,8 @@ class PhotoCaseDesk:
         with self.trail.request(caller, Interaction.UPDATE):
             caller.require(Actor.PATIENT)
             now = self._now()
-            uploaded = self.uploads.uploaded(self._own(caller, case_id).case_id)
+            case = self._own(caller, case_id)
+            uploaded = self.uploads.uploaded(case.case_id)
             if not self._questionnaire_kept:  # once per container, outside the transaction
                 self.store.record([OutboxEntry(fhir_questionnaire.authored(self.questionnaire_file)[0], 1)])
                 self._questionnaire_kept = True
@@ -233,7 +241,10 @@ class PhotoCaseDesk:
                 self.store.save_case(submitted, outbox)
 
             done = saved_again(
-                lambda: submit(self._own(caller, case_id), uploaded, now, turnaround, state), sent
+                case,
+                lambda: self._own(caller, case_id),
+                lambda current: submit(current, uploaded, now, turnaround, state),
+                sent,
             )
             assert done is not None
             return done
@@ -327,11 +338,6 @@ class PhotoCaseDesk:
             now = self._now()
             self._check_licensed(provider_id, case, now)
             given = CaseAnswer(provider_id, assessment.strip(), advice.strip(), outcome, now)
-            read = iter([case])
-
-            def made() -> PhotoCase:
-                # The deadline's timer may mark the case meanwhile: read it again, answer again.
-                return answered(next(read, None) or self._submitted(case_id), given)
 
             def save(done: PhotoCase) -> None:
                 assert done.answer is not None
@@ -343,7 +349,9 @@ class PhotoCaseDesk:
                 ]
                 self.store.save_case(done, outbox)
 
-            done = saved_again(made, save)
+            done = saved_again(
+                case, lambda: self._submitted(case_id), lambda current: answered(current, given), save
+            )
             assert done is not None
             return done
 
@@ -446,15 +454,17 @@ class PhotoScans:
             else:
                 self.storage.keep_review_copy(case_id, photo_id, made.jpeg)
                 ready = True
-        read = iter([case])  # the first attempt changes the case as read above
 
-        def settle() -> PhotoCase | None:
-            now = next(read, None) or self.store.case_by_id(case_id)
-            assert now is not None
-            settled = photo_settled(now, photo_id, ready=ready, reason=reason)
-            return None if settled is now else settled
+        def settle(current: PhotoCase) -> PhotoCase | None:
+            settled = photo_settled(current, photo_id, ready=ready, reason=reason)
+            return None if settled is current else settled
 
-        saved_again(settle, lambda settled: self.store.save_case(settled, []))
+        saved_again(
+            case,
+            lambda: self.store.case_by_id(case_id),
+            settle,
+            lambda settled: self.store.save_case(settled, []),
+        )
         return PhotoStatus.READY if ready else PhotoStatus.REFUSED
 
 
@@ -486,16 +496,15 @@ class AnswerNotice:
         # Kept once it went out: a failure between the two tells the patient again on the event's
         # retry (a repeat rather than a loss).
         now = self.clock().replace(microsecond=0)
-        read = iter([case])
 
-        def told() -> PhotoCase | None:
-            current = next(read, None) or self.store.case_by_id(case_id)
-            assert current is not None
+        def told(current: PhotoCase) -> PhotoCase | None:
             if current.patient_told_at is not None:
                 return None
             return replace(current, patient_told_at=now, version=current.version + 1)
 
-        saved_again(told, lambda made: self.store.save_case(made, []))
+        saved_again(
+            case, lambda: self.store.case_by_id(case_id), told, lambda made: self.store.save_case(made, [])
+        )
         return True
 
 
@@ -550,11 +559,8 @@ class CaseDeadlines:
         if failed is not None and paged == 0:
             raise failed
         level = step.level
-        read = iter([case])
 
-        def escalate() -> PhotoCase | None:
-            current = next(read, None) or self.store.case_by_id(case_id)
-            assert current is not None
+        def escalate(current: PhotoCase) -> PhotoCase | None:
             if deadline_step(current, triage.photo_warning, now).level is not level:
                 return None  # answered meanwhile, or escalated by a step before this one
             return escalated(current, level, now)
@@ -563,7 +569,7 @@ class CaseDeadlines:
             told = PhotoCaseEscalated(case_id=made.case_id, patient_id=made.patient_id, level=level.value)
             self.store.save_case(made, [announce(told, now)])
 
-        saved_again(escalate, save)
+        saved_again(case, lambda: self.store.case_by_id(case_id), escalate, save)
         return step
 
     def _on_call_for(self, case: PhotoCase, on_call: tuple[str, ...], now: datetime) -> list[str]:
