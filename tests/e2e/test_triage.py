@@ -66,6 +66,16 @@ CASE_ANSWERS = {
 CASE_ANSWERS |= {"painful": False, "spreading_fast": False, "fever": False}
 
 
+def settled_photos(gateway: str, patient: str, case_id: str) -> list[dict[str, Any]]:
+    """The case's photos once each has its verdict (ready, or refused with its reason)."""
+
+    def settled() -> list[dict[str, Any]] | None:
+        photos: list[dict[str, Any]] = call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()["photos"]
+        return photos if all(p["status"] in ("ready", "refused") for p in photos) else None
+
+    return list(eventually(settled, timeout_s=30))
+
+
 def submitted_case(gateway: str, patient: str, photos: list[bytes]) -> str:
     """A case opened, its photos uploaded through their slots and submitted: its id."""
     import hashlib
@@ -296,13 +306,7 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     patient = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
     questions = call(gateway, "GET", f"{ME}/case-questions", patient).json()
     assert questions["max_photos"] == 6 and questions["questions"][0]["link_id"] == "body_site"
-    answers = {
-        "body_site": "arm",
-        "days": 12,
-        "what_changed": "A ring-shaped patch that grew.",
-        "itchy": True,
-    }
-    answers |= {"painful": False, "spreading_fast": False, "fever": False}
+    answers = CASE_ANSWERS
     unanswered = call(gateway, "POST", f"{ME}/cases", patient, {"answers": {"body_site": "arm"}})
     assert unanswered.status == 422 and unanswered.json()["type"].endswith("/answers-refused")
     # A rash that spreads fast, or with a fever, does not wait days on photos.
@@ -380,11 +384,7 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
 
     # The scan's verdicts: the photo ready (its review copy made), the threat and the non-photo
     # refused, each with the reason the patient reads.
-    def settled() -> list[dict[str, Any]] | None:
-        photos = call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()["photos"]
-        return photos if all(p["status"] in ("ready", "refused") for p in photos) else None
-
-    photos = eventually(settled, timeout_s=30)
+    photos = settled_photos(gateway, patient, case_id)
     assert [p["status"] for p in photos] == ["ready", "refused", "refused"]
     assert "safety check" in photos[1]["reason"] and "not a photo" in photos[2]["reason"]
     bucket, key = slot["url"].rsplit("/", 1)[1], slot["fields"]["key"]

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
-from tests.conftest import eventually, user_tokens
+from tests.conftest import user_tokens
 from tests.e2e.test_scheduling import call
-from tests.e2e.test_triage import BASE, DESERT, RULES
+from tests.e2e.test_triage import BASE, DESERT, ME, RULES, settled_photos, submitted_case
 from tools.browser import Screenshots
 
 PATIENT = "patient.one@desert-clinic.example"
@@ -164,18 +164,12 @@ def test_a_provider_reviews_a_case_of_photos_and_answers_it(
     axe_check: Callable[[Page], None],
     screenshot: Screenshots,
 ) -> None:
-    from tests.e2e.test_triage import ME, submitted_case
     from tools.synthetic_photos import phone_photo
 
     gateway = platform.urls["gateway"]
     patient = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
     case_id = submitted_case(gateway, patient, [phone_photo(1200, 900, seed=3)])
-    eventually(
-        lambda: (
-            call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()["photos"][0]["status"] == "ready"
-        ),
-        timeout_s=30,
-    )
+    assert [p["status"] for p in settled_photos(gateway, patient, case_id)] == ["ready"]
     provider = signed_in_page("dr.okafor@desert-clinic.example", "Today", tenant=DESERT)
     provider.get_by_role("link", name="Photo reviews").click()
     expect(provider.get_by_role("heading", level=1, name="Photo reviews")).to_be_visible()
@@ -239,15 +233,8 @@ def test_a_patient_sends_photos_from_their_phone_and_sees_them_checked(
     # A clinician asks to see the patient: the same screen offers the soonest time, booked in a tap.
     gateway = platform.urls["gateway"]
     patient = user_tokens(platform, DESERT, "patient.two@desert-clinic.example")["access"]
-    newest = call(gateway, "GET", f"{BASE}/v1/me/triage/cases", patient).json()["cases"][0]
-    case_id = newest["case_id"]
-    eventually(
-        lambda: all(
-            p["status"] == "ready"
-            for p in call(gateway, "GET", f"{BASE}/v1/me/triage/cases/{case_id}", patient).json()["photos"]
-        ),
-        timeout_s=30,
-    )
+    case_id = call(gateway, "GET", f"{BASE}/v1/me/triage/cases", patient).json()["cases"][0]["case_id"]
+    assert [p["status"] for p in settled_photos(gateway, patient, case_id)] == ["ready"]
     provider = user_tokens(platform, DESERT, "dr.okafor@desert-clinic.example")["access"]
     ask = {"assessment": "I would like to look at this with you.", "advice": "", "outcome": "live-visit"}
     assert call(gateway, "POST", f"{BASE}/v1/triage/cases/{case_id}/answer", provider, ask).status == 200
