@@ -338,32 +338,32 @@ class TriageCompleted(TriageEvent):
     free_text: bool
 
 
-class PhotoCaseSubmitted(DomainEvent):
-    """A patient's case of photos is in the clinicians' queue (store-and-forward): ids only."""
+class PhotoCaseEvent(DomainEvent):
+    """A case of photos' step (store-and-forward): ids only (never the answers, the body site or
+    the clinician's words)."""
 
     source: ClassVar[str] = "telehealth.triage"
+    case_id: str
+    patient_id: str
+
+
+class PhotoCaseSubmitted(PhotoCaseEvent):
+    """A patient's case of photos is in the clinicians' queue."""
+
     detail_type: ClassVar[str] = "PhotoCase.Submitted"
-    case_id: str
-    patient_id: str
 
 
-class PhotoCaseAnswered(DomainEvent):
-    """A clinician answered a patient's case of photos (store-and-forward): ids only."""
+class PhotoCaseAnswered(PhotoCaseEvent):
+    """A clinician answered a patient's case of photos."""
 
-    source: ClassVar[str] = "telehealth.triage"
     detail_type: ClassVar[str] = "PhotoCase.Answered"
-    case_id: str
-    patient_id: str
 
 
-class PhotoCaseEscalated(DomainEvent):
+class PhotoCaseEscalated(PhotoCaseEvent):
     """A case of photos still unanswered as its deadline nears (`level` "nearing"), or past it
-    ("overdue"): the clinic's on-call were paged (the medical director too, overdue). Ids only."""
+    ("overdue"): the clinic's on-call were paged (the medical director too, overdue)."""
 
-    source: ClassVar[str] = "telehealth.triage"
     detail_type: ClassVar[str] = "PhotoCase.Escalated"
-    case_id: str
-    patient_id: str
     level: str
 
 
