@@ -9,6 +9,7 @@ import base64
 from typing import Any
 
 from telehealth.domain.photo_cases import CaseAnswer, PhotoCase, PhotoStatus
+from telehealth.fhir.projection import instant
 
 SNOMED = "http://snomed.info/sct"
 # The case's body sites (the photo-case Questionnaire's codes) as SNOMED CT body structures.
@@ -37,10 +38,6 @@ def response_id(case: PhotoCase) -> str:
     return f"case-{case.case_id.lower()}"
 
 
-def _stamp(value: Any) -> str:
-    return str(value.isoformat()).replace("+00:00", "Z")
-
-
 def _body_site(case: PhotoCase) -> dict[str, Any]:
     site = str(case.answers.get("body_site", "other"))
     coded = BODY_SITES.get(site)
@@ -58,7 +55,7 @@ def photos(case: PhotoCase) -> list[dict[str, Any]]:
             "status": "completed",
             "type": {"coding": [PHOTO_TYPE]},
             "subject": {"reference": f"Patient/{case.patient_id}"},
-            "createdDateTime": _stamp(p.added_at),
+            "createdDateTime": instant(p.added_at),
             "bodySite": _body_site(case),
             "partOf": [{"reference": f"QuestionnaireResponse/{response_id(case)}"}],
             "content": {"contentType": "image/jpeg", "title": f"Photo {n} of the case"},
@@ -79,7 +76,7 @@ def answer_document(case: PhotoCase, answer: CaseAnswer) -> dict[str, Any]:
         "docStatus": "final",
         "type": {"coding": [CONSULT_NOTE]},
         "subject": {"reference": f"Patient/{case.patient_id}"},
-        "date": _stamp(answer.answered_at),
+        "date": instant(answer.answered_at),
         "author": [{"reference": f"Practitioner/{answer.provider_id}"}],
         "description": "Store-and-forward review of the patient's photos",
         "content": [

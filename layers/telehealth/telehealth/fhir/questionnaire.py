@@ -17,6 +17,7 @@ from importlib import resources
 from typing import Any
 
 from telehealth.domain.questionnaires import EnableWhen, Item, ItemType, Operator, Option, Questionnaire
+from telehealth.fhir.projection import instant
 
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
@@ -129,7 +130,7 @@ def response(
         "questionnaire": questionnaire.canonical,
         "status": status,
         "subject": {"reference": f"Patient/{patient_id}"},
-        "authored": authored_at.isoformat().replace("+00:00", "Z"),
+        "authored": instant(authored_at),
         "item": items,
     }
 
