@@ -11,7 +11,7 @@ import pytest
 
 from telehealth.application.booking import Idempotency, SlotQuery
 from telehealth.application.clinic_admin import FixedSettings
-from telehealth.domain.appointments import Appointment, AppointmentStatus
+from telehealth.domain.appointments import Appointment, AppointmentRuleError, AppointmentStatus
 from telehealth.domain.clinic_settings import ClinicSettings, Service
 from telehealth.domain.scheduling import cells, slot_id
 from telehealth.domain.service_types import SNOMED_CT, ServiceType
@@ -76,6 +76,18 @@ def test_staff_who_name_a_provider_see_that_providers_times_only() -> None:
     assert named and {o.provider.profile.provider_id for o in named} == {"dr-other"}
     nobody, _ = c.booking.search(STAFF, replace(window, provider_id="dr-nobody"))
     assert nobody == []
+
+
+def test_the_one_time_offered_is_the_searchs_first_and_none_where_the_clinic_does_not_serve() -> None:
+    c = clinic()
+    window = SlotQuery("NY", AT, AT + timedelta(hours=1))
+    first, _ = c.booking.search(PATIENT, window)
+    offered = c.booking.soonest(PATIENT, window)
+    assert offered is not None and offered.slot.slot_id == first[0].slot.slot_id
+    with pytest.raises(AppointmentRuleError):  # a state the clinic does not serve: the search refuses
+        c.booking.search(PATIENT, replace(window, state="TX"))
+    assert c.booking.soonest(PATIENT, replace(window, state="TX")) is None  # the offer: none
+    assert c.booking.soonest(PATIENT, replace(window, provider_id="dr-nobody")) is None
 
 
 def test_a_twin_booking_under_the_same_key_that_commits_second_gets_the_first_answer_and_books_nothing() -> (

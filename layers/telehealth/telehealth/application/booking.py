@@ -13,7 +13,7 @@ import binascii
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -239,6 +239,16 @@ class BookingService:
         page = found[: query.limit]
         more = len(found) > query.limit
         return page, (_encode_cursor(page[-1].slot) if more else None)
+
+    def soonest(self, caller: Caller, query: SlotQuery) -> OfferedSlot | None:
+        """The first slot the search finds, for a screen that offers one time to book (the
+        symptom check's "now", a clinician's ask to see the patient); None when there is none, or
+        the patient's state is one the clinic does not serve (the screen then says what to do)."""
+        try:
+            found, _ = self.search(caller, replace(query, limit=1))
+        except (AppointmentRuleError, SchedulingError):
+            return None
+        return found[0] if found else None
 
     # --- booking ---------------------------------------------------------------------------------
 

@@ -279,18 +279,12 @@ class PhotoCaseDesk:
         if state is None or clinician is None:
             return None
         from telehealth.application.booking import SlotQuery
-        from telehealth.domain.appointments import AppointmentRuleError
-        from telehealth.domain.scheduling import SchedulingError
 
         specialty = clinician.profile.specialty
         for who in (answer.provider_id, None):  # the clinician who answered first, then their kind
-            query = SlotQuery(state, now, now + VISIT_WITHIN, specialty=specialty, limit=1, provider_id=who)
-            try:
-                found, _ = self.booking().search(caller, query)
-            except (AppointmentRuleError, SchedulingError):  # a state the clinic does not serve
-                break
-            if found:
-                return VisitOffer(specialty, state, found[0])
+            query = SlotQuery(state, now, now + VISIT_WITHIN, specialty=specialty, provider_id=who)
+            if (found := self.booking().soonest(caller, query)) is not None:
+                return VisitOffer(specialty, state, found)
         return VisitOffer(specialty, state, None)
 
     # --- the clinicians ---------------------------------------------------------------------------

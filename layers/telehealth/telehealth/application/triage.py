@@ -389,14 +389,6 @@ class TriageDesk:
         soonest = None
         profile = self.store.patient(intake.patient_id)
         if intake.disposition is Disposition.NOW and profile is not None and profile.home_state:
-            from telehealth.domain.appointments import AppointmentRuleError
-            from telehealth.domain.scheduling import SchedulingError
-
-            try:
-                found, _ = self.booking().search(
-                    caller, SlotQuery(profile.home_state, start, end, specialty=care.specialty, limit=1)
-                )
-            except (AppointmentRuleError, SchedulingError):  # a state the clinic does not serve
-                found = []
-            soonest = found[0] if found else None
+            query = SlotQuery(profile.home_state, start, end, specialty=care.specialty)
+            soonest = self.booking().soonest(caller, query)
         return Offer(care.specialty, start, end, profile.home_state if profile else None, soonest)
