@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import mimetypes
 import threading
 import time
@@ -49,6 +50,8 @@ from local.signin import SignIn
 from local.tokens import Authorizer, Unauthorized, api_gateway_claims, mint_client_credentials_token
 from telehealth import api_conventions
 from telehealth.api_conventions import GATEWAY_PROBLEM, GatewayProblem
+
+log = logging.getLogger(__name__)
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web" / "dist"  # the built portal and dashboard
 # CSP violation reports kept per gateway (tests read them back), and the largest one taken.
@@ -585,6 +588,13 @@ class _Request(BaseHTTPRequestHandler):
             self.close_connection = True
         status = problem.status or status
         assert status is not None, problem.response_type
+        if status >= 500 or status == 429:
+            # What API Gateway's access log would say, so a failed test shows why (the path, never
+            # its query, which may carry a search's terms).
+            path = urllib.parse.urlsplit(self.path).path
+            log.warning(
+                "the gateway answered %s %s to %s %s", status, problem.response_type, self.command, path
+            )
         self._send(status, json.dumps(body).encode(), headers)
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:

@@ -295,6 +295,11 @@ class Reply:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def ok(self) -> Any:
+        """The body of a 2xx reply; any other fails naming the status and what was said."""
+        assert 200 <= self.status < 300, f"{self.status}: {self.body[:500]!r}"
+        return self.json()
+
 
 def http(method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None) -> Reply:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310

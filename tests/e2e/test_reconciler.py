@@ -362,7 +362,7 @@ def test_after_a_restart_a_reminder_missed_while_down_is_sent_late_once_and_neve
         f"/v1/slots?state=NY&specialty=urgent-care"
         f"&from={stamp(now + timedelta(minutes=20))}&to={stamp(now + timedelta(minutes=55))}",
         patient,
-    ).json()["slots"]
+    ).ok()["slots"]
     booked = book(gateway, patient, offered[0]["slot_id"])
     assert booked.status == 201, booked.body
     appointment = booked.json()

@@ -62,7 +62,7 @@ def soon_slot(
         f"/v1/slots?state=NY&from={stamp(now)}&to={stamp(now + timedelta(minutes=14))}&specialty=urgent-care",
         token,
     )
-    for offered in reply.json()["slots"]:
+    for offered in reply.ok()["slots"]:
         if offered["slot_id"] not in taken and offered["provider"]["provider_id"] not in not_with:
             taken.add(offered["slot_id"])
             return str(offered["slot_id"])

@@ -18,6 +18,7 @@ from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
 from tests.conftest import eventually, user_tokens
+from tests.e2e.browser.conftest import SIGNED_IN_WAIT_MS
 from tests.e2e.test_monitoring import BASE, DESERT, gateway_token, post_readings, subject
 from tests.e2e.test_scheduling import call
 from tools.browser import Screenshots
@@ -212,7 +213,7 @@ def test_the_administrator_names_whom_unacknowledged_urgent_alerts_go_to(
     page = signed_in_page("admin@desert-clinic.example", "Clinic settings", route="#/settings", tenant=DESERT)
     group = page.get_by_role("group", name=re.compile("urgent alerts nobody acknowledges"))
     expect(group.get_by_label(re.compile("^Hand an urgent alert on after"))).to_have_value(
-        str(settings["alert_escalation"]["after_minutes"])
+        str(settings["alert_escalation"]["after_minutes"]), timeout=SIGNED_IN_WAIT_MS
     )
     axe_check(page)
     try:

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 from local.platform import LocalPlatform
 from local.seed import SEED_PROVIDERS
 from tests.conftest import CLINIC_SETTINGS_TTL_S, eventually, user_tokens
+from tests.e2e.browser.conftest import SIGNED_IN_WAIT_MS
 from tests.e2e.browser.test_visit import appointment_in_address
 from tests.e2e.test_billing import _price_of, _visit_event
 from tests.e2e.test_coverage import self_pay_again
@@ -137,7 +138,7 @@ def test_the_administrator_sets_the_clinics_fees_in_the_settings_form(
     page = signed_in_page("admin@riverside.example", "Clinic settings", route="#/settings")
     fees = page.get_by_role("group", name="Payments")
     expect(fees.get_by_label(re.compile("^No-show fee"))).to_have_value(
-        f"{settings['no_show_fee_minor'] / 100:.2f}"
+        f"{settings['no_show_fee_minor'] / 100:.2f}", timeout=SIGNED_IN_WAIT_MS
     )
     expect(fees.get_by_label(re.compile("^Late cancellation fee"))).to_have_value(
         f"{settings['late_cancellation_fee_minor'] / 100:.2f}"

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
 from tests.conftest import user_tokens
+from tests.e2e.browser.conftest import SIGNED_IN_WAIT_MS
 from tests.e2e.test_scheduling import RIVERSIDE, call
 
 
@@ -55,7 +56,7 @@ def test_an_admin_keeps_a_prescribers_dea_registrations(
     # dates, as an admin changes them (saved with the rest of the form: the payment test saves it).
     settings = signed_in_page("admin@riverside.example", "Clinic settings", route="#/settings")
     expect(settings.get_by_label(re.compile("^Sections of a visit note"))).to_have_value(
-        "Subjective\nObjective\nAssessment\nPlan"
+        "Subjective\nObjective\nAssessment\nPlan", timeout=SIGNED_IN_WAIT_MS
     )
     expect(settings.get_by_label("DEA's telemedicine flexibilities end after")).to_have_value("2026-12-31")
     axe_check(settings)

@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
 from tests.conftest import user_tokens
+from tests.e2e.browser.conftest import SIGNED_IN_WAIT_MS
 from tests.e2e.test_scheduling import call
 from tests.e2e.test_triage import BASE, DESERT, ME, RULES, settled_photos, submitted_case
 from tools.browser import Screenshots
@@ -64,6 +65,7 @@ def test_the_director_signs_off_and_a_patient_with_chest_pain_is_told_to_call_91
         "admin@desert-clinic.example", "Clinic settings", route="#/settings", tenant=DESERT
     )
     group = admin.get_by_role("group", name="Symptom check (triage)")
+    expect(group).to_be_visible(timeout=SIGNED_IN_WAIT_MS)
     axe_check(admin)
     group.get_by_label(re.compile("^Medical director")).select_option(label="Ngozi Okafor")
     group.get_by_label("On call").first.select_option(label="Erik Lindqvist")
