@@ -131,6 +131,10 @@ class ClinicApi(Construct):
         self.gateway_answers = NestedStack(
             self, "GatewayAnswers", description=f"{tenant.display_name}: API Gateway's own answers"
         )
+        # The routes' resources and methods (two hundred and more, a CORS preflight on each
+        # resource) in one of their own, for the same reason: with them beside the functions, a
+        # tenant with every feature on would not fit in one stack.
+        self.routes = NestedStack(self, "Routes", description=f"{tenant.display_name}: the APIs' routes")
         access_logs = encrypted_log_group(
             self, "AccessLogs", name=f"/telehealth/{tenant.id}/api/access", key=key
         )
@@ -245,8 +249,15 @@ class ClinicApi(Construct):
             cognito_user_pools=identity.pools,
             authorizer_name=f"{name}-cognito",
         )
+        # Each first segment is made in the routes' stack, and every resource below it with it.
+        tops: dict[str, apigw.Resource] = {}
         for route in routes:
-            resource = rest_api.root.resource_for_path(route.path)
+            first, _, rest = route.path.strip("/").partition("/")
+            if first not in tops:
+                tops[first] = apigw.Resource(
+                    self.routes, f"{id}{first.title()}", parent=rest_api.root, path_part=first
+                )
+            resource = tops[first].resource_for_path(rest) if rest else tops[first]
             for method in route.methods:
                 if route.scopes:
                     resource.add_method(

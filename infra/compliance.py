@@ -187,7 +187,9 @@ BAA_ALLOW_LIST: dict[str, str] = {
     "AWS::CloudFront::OriginAccessControl": "Amazon CloudFront",
     "AWS::CloudFront::ResponseHeadersPolicy": "Amazon CloudFront",
     "AWS::CloudTrail::Trail": "AWS CloudTrail",
-    "AWS::CloudFormation::Stack": "AWS CloudFormation: a tenant's nested stacks (alarms, API answers)",
+    "AWS::CloudFormation::Stack": (
+        "AWS CloudFormation: a tenant's nested stacks (alarms, API routes, API answers)"
+    ),
     "AWS::CloudWatch::Alarm": "Amazon CloudWatch",
     "AWS::CloudWatch::Dashboard": "Amazon CloudWatch",
     "AWS::Cognito::ManagedLoginBranding": "Amazon Cognito",

@@ -69,7 +69,15 @@ HEADROOM = 50
 
 
 def test_each_tenant_stack_keeps_room_under_cloudformations_resource_limit(assembly: Assembly) -> None:
-    counts = {tenant.id: len(assembly.tenant(tenant.id).resources) for tenant in assembly.tenants}
+    # The tenant's stack and each of its nested ones (the routes', the alarms', API Gateway's answers).
+    counts = {
+        name: len(t.resources)
+        for tenant in assembly.tenants
+        for name, t in assembly.templates.items()
+        if name == f"telehealth-{tenant.id}"
+        or (name.startswith(f"telehealth{tenant.id.replace('-', '')}") and name.endswith(".nested"))
+    }
+    assert len(counts) == 4 * len(assembly.tenants), sorted(counts)
     assert max(counts.values()) <= STACK_RESOURCE_LIMIT - HEADROOM, counts
     # The API's invoke permission is one per REST API, not two per method.
     for tenant in assembly.tenants:
@@ -381,6 +389,16 @@ def test_the_api_authorizes_with_both_pools_logs_without_bodies_and_sits_behind_
         assert stage_ids[RestApiKind.FHIR] in json.dumps(sampling["ResourceARN"])  # the facade's stage only
 
 
+def _routes(assembly: Assembly, tenant_id: str) -> Template:
+    """The nested stack of the APIs' resources and methods, with what the parent passes in place
+    of each of its parameters (the REST APIs', their root resources', the authorizers' ids)."""
+    t = assembly.tenant(tenant_id)
+    (nested_id,) = [lid for lid, r in t.of_type("AWS::CloudFormation::Stack").items() if "ApiRoutes" in lid]
+    routes = assembly.nested(tenant_id, "ApiRoutes")
+    passed = t.resources[nested_id]["Properties"]["Parameters"]
+    return Template(routes.stack, {**routes.body, "Resources": as_passed(routes.resources, passed)})
+
+
 def _resource_paths(t: Template) -> dict[str, str]:
     """Logical id of each API Gateway resource -> its full path, following ParentId upwards."""
     resources = t.of_type("AWS::ApiGateway::Resource")
@@ -396,11 +414,17 @@ def _resource_paths(t: Template) -> dict[str, str]:
 
 def test_routes_require_the_scopes_of_the_topology(assembly: Assembly) -> None:
     for tenant in assembly.tenants:
-        t = assembly.tenant(tenant.id)
-        paths, apis = _resource_paths(t), _apis(t, tenant.id)
+        t, routes_stack = assembly.tenant(tenant.id), _routes(assembly, tenant.id)
+        # The routes are a nested stack of their own (a stack holds at most 500 resources), and
+        # each stage's deployment waits for it, as for methods beside it.
+        assert not t.of_type("AWS::ApiGateway::Resource")
+        (nested_id,) = [lid for lid in t.of_type("AWS::CloudFormation::Stack") if "ApiRoutes" in lid]
+        for deployment_id in t.of_type("AWS::ApiGateway::Deployment"):
+            assert nested_id in as_list(t.resources[deployment_id].get("DependsOn", [])), deployment_id
+        paths, apis = _resource_paths(routes_stack), _apis(t, tenant.id)
         methods = [
             m
-            for m in t.props("AWS::ApiGateway::Method")
+            for m in routes_stack.props("AWS::ApiGateway::Method")
             if "Ref" in m["ResourceId"] and m["HttpMethod"] != "OPTIONS"
         ]
         routes = topology.routes_for(tenant)
