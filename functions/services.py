@@ -51,6 +51,11 @@ if TYPE_CHECKING:
     from telehealth.ports import IdempotencyRecords
 
 
+def features() -> frozenset[str]:
+    """The tenant's features that are on, as its stack tells each function (`FEATURES`)."""
+    return frozenset(f for f in os.environ.get("FEATURES", "").split(",") if f)
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -356,6 +361,7 @@ def prescribing() -> Prescribing:
     from telehealth.adapters.medical_history_store import DynamoMedicalHistory
     from telehealth.adapters.photon import PrescribingFunction, wire_patient
     from telehealth.adapters.prescriptions_store import DynamoPrescriptions
+    from telehealth.adapters.triage_store import DynamoTriageStore
     from telehealth.application.prescriptions import Prescribing
 
     return Prescribing(
@@ -370,6 +376,8 @@ def prescribing() -> Prescribing:
         wire_patient,
         # The dashboard: where Photon's sign-in sends a prescriber back, linking their account.
         os.environ["DASHBOARD_URL"],
+        # A prescription may be written from a case of photos where the tenant takes them.
+        cases=DynamoTriageStore(client=table_client()) if "triage" in features() else None,
     )
 
 

@@ -17,6 +17,7 @@ from functions.services import (
     clinic_admin,
     dexcom_links,
     export_desk,
+    features,
     fhir_facade,
     insurance,
     medical_history,
@@ -49,6 +50,7 @@ __all__ = [
     "clinic_admin",
     "dexcom_links",
     "export_desk",
+    "feature_on",
     "fhir_facade",
     "idempotency",
     "insurance",
@@ -67,6 +69,16 @@ __all__ = [
     "visits",
     "vitals",
 ]
+
+
+def feature_on(feature: str) -> None:
+    """For an operation that needs a feature beyond its route's (`contract.answers(also_needs=)`),
+    as a route of a group's greedy resource there in every tenant does: where the tenant has it
+    off, there is no such resource, as the gateway says of a feature's own routes."""
+    from telehealth.application.callers import NotFoundError
+
+    if feature not in features():
+        raise NotFoundError(f"this clinic has {feature} off")
 
 
 def caller(app: Any) -> Caller:

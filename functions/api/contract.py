@@ -39,6 +39,10 @@ RAW_BODY = "x-raw-body"
 # The tenant feature an operation belongs to (`tenants.Features`' field): a tenant with it off
 # serves a document without it (`signed_in_at`), as its stack has no resource for it.
 FEATURE = "x-tenant-feature"
+# A second feature an operation needs beyond its route's (a prescription from a case of photos:
+# the route is triage's, the prescription e-prescribing's). A tenant with it off leaves the
+# operation out of its document, and the operation answers 404 there (`feature_on`).
+ALSO_NEEDS = "x-tenant-feature-also"
 HL7_V2 = "application/hl7-v2"
 
 # The header's shape, which the server checks too (functions/api/idempotent.py): 8 to 128
@@ -200,13 +204,14 @@ def answers(
     model: type | None = None,
     idempotent: bool = False,
     feature: str | None = None,
+    also_needs: str | None = None,
     raw_body: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Keyword arguments for a route decorator: its success (`ok`, with `model` when the route
     returns a `Response` rather than the model itself) and the problem statuses it can answer
     beyond those `document()` gives every operation (400 where it reads input; 401 and 403 behind
-    a token); `feature`, the tenant feature it belongs to; `raw_body`, the content types of a body
-    the route reads itself."""
+    a token); `feature`, the tenant feature it belongs to, and `also_needs`, one more it needs;
+    `raw_body`, the content types of a body the route reads itself."""
     success: dict[str, Any] = {"description": HTTPStatus(ok).phrase}
     if model is not None:
         success["content"] = {"application/json": {"model": model}}
@@ -216,6 +221,8 @@ def answers(
         extensions[IDEMPOTENT] = True
     if feature:
         extensions[FEATURE] = feature
+    if also_needs:
+        extensions[ALSO_NEEDS] = also_needs
     if raw_body:
         extensions[RAW_BODY] = list(raw_body)
     if extensions:
@@ -307,7 +314,8 @@ def signed_in_at(
     if features is not None:
         for path, item in list(served["paths"].items()):
             for method, operation in list(item.items()):
-                if operation.get(FEATURE, "") not in ("", *features):
+                needed = (operation.get(FEATURE, ""), operation.get(ALSO_NEEDS, ""))
+                if any(f not in ("", *features) for f in needed):
                     del item[method]
             if not item:
                 del served["paths"][path]

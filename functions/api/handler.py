@@ -40,6 +40,7 @@ from functions.api.routes import (
     triage,
     visits,
 )
+from functions.services import features
 from telehealth import api_conventions
 from telehealth.observability import logger_for, traced_from_first_call
 
@@ -91,11 +92,10 @@ def openapi() -> Response[str]:
     """The document with the tenant's managed login in its security schemes (the committed one
     has placeholders there: it is the same for every tenant)."""
     login_urls = {pool: p.login_url for pool, p in swagger.sign_in().items()}
-    features = frozenset(f for f in os.environ.get("FEATURES", "").split(",") if f)
     return Response(
         status_code=200,
         content_type="application/json",
-        body=json.dumps(contract.signed_in_at(_document(), login_urls, features)),
+        body=json.dumps(contract.signed_in_at(_document(), login_urls, features())),
     )
 
 

@@ -129,6 +129,9 @@ RULE_STATUS = {
     "prescription-not-sent": 409,
     "prescription-not-sending": 409,
     "prescription-refused-by-network": 422,
+    # From a case of photos: once answered, its answerer's; where the patient lives, not known.
+    "case-answered-by-another": 409,
+    "not-licensed": 422,
     "unknown-pharmacy": 422,
     # A prescriber's sign-in at the network: taken once, within its window; refused there.
     "link-expired": 409,

@@ -33,14 +33,14 @@ def test_fuzzing_remote_monitoring_where_a_tenant_has_it_on(platform: LocalPlatf
     served = http("GET", f"{base}/openapi.json")
     assert served.status == 200
     document = served.json()
-    # Payments and e-prescribing are off there: none of their operations is in its document.
+    # Payments are off there: none of their operations is in its document.
     assert not [
         (path, method)
         for path, item in document["paths"].items()
         for method, operation in item.items()
-        if operation.get("x-tenant-feature") in ("payments", "eprescribing")
+        if operation.get("x-tenant-feature") == "payments"
     ]
-    assert "/v1/me/coverage" not in document["paths"] and "/webhooks/photon" not in document["paths"]
+    assert "/v1/me/coverage" not in document["paths"] and "/webhooks/stripe" not in document["paths"]
     document["paths"] = {
         path: rpm
         for path, item in document["paths"].items()

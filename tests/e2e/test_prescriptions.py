@@ -163,8 +163,17 @@ def test_a_prescription_is_checked_sent_once_transmitted_filled_and_then_not_can
         timeout_s=30,
     )
     announced = eventually(lambda: event_of(platform, probe, "Prescription.Sent", rx["prescription_id"]))
-    ids = {"schema_version", "prescription_id", "appointment_id", "patient_id", "version", "outbox_id"}
+    ids = {
+        "schema_version",
+        "prescription_id",
+        "appointment_id",
+        "case_id",
+        "patient_id",
+        "version",
+        "outbox_id",
+    }
     assert set(announced) <= ids and rx["drug"] not in json.dumps(announced)
+    assert announced["appointment_id"] == visit_id and announced.get("case_id") is None
 
     # In the record: the MedicationRequest on the visit's Encounter, naming the pharmacy.
     request_id = rx["prescription_id"].lower()
@@ -538,18 +547,18 @@ def test_a_prescriber_links_their_photon_account_by_signing_in_there_and_unlinks
     assert sent.json()["status"] in ("submitted", "transmitted")
 
 
-def test_a_tenant_without_eprescribing_has_no_prescribing_routes(
+def test_a_tenant_without_triage_has_no_prescriptions_from_cases(
     platform: LocalPlatform, gateway: str
 ) -> None:
-    desert = "desert-clinic"
-    patient = user_tokens(platform, desert, "patient.one@desert-clinic.example")["access"]
-    admin = user_tokens(platform, desert, "admin@desert-clinic.example")["access"]
-    for token, method, path in (
-        (patient, "GET", "/v1/me/prescriptions"),
-        (patient, "GET", "/v1/pharmacies?state=AZ"),
-        (patient, "POST", "/v1/appointments/01ARZ3NDEKTSV4RRFFQ69G5FAV/prescriptions"),
-        (patient, "POST", PRESCRIBING_WEBHOOK),
-        (admin, "GET", "/v1/admin/providers/dr-ramirez/dea-registrations"),  # under the admin group's route
-    ):
-        reply = call(gateway, method, f"/tenants/{desert}{path}", token)
+    """Riverside prescribes in visits but takes no cases of photos: a case's prescriptions are not
+    there (its stack has no triage resource), and not in its document. (Both demo tenants have
+    e-prescribing on; with it off, the same operations answer 404 in the function:
+    tests/integration/test_api_features.py.)"""
+    provider = user_tokens(platform, RIVERSIDE, "dr.ramirez@riverside.example")["access"]
+    case = "/v1/triage/cases/01KB0Z6W3RY1D5Q8CSJ0Y2T9VA/prescriptions"
+    for method, path in (("GET", case), ("POST", case), ("POST", f"{case}/checks")):
+        body = written(AMOXICILLIN_500, "phr_01") if method == "POST" else None
+        reply = call(gateway, method, path, provider, body)
         assert reply.status == 404 and reply.headers["Content-Type"] == "application/problem+json", reply.body
+    document = call(gateway, "GET", "/openapi.json", None).json()
+    assert not [p for p in document["paths"] if p.startswith("/v1/triage/")]

@@ -25,6 +25,7 @@ DESERT = "desert-clinic"
 BASE = f"/tenants/{DESERT}"
 ME = f"{BASE}/v1/me/triage"
 RULES = "2026.1+desert.1"  # the platform's rule set and the clinic's own red flags (tenants.toml)
+HYDROXYZINE_25 = "995258"
 
 
 def on_call_and_signed_off(platform: LocalPlatform, gateway: str, on_call: list[str]) -> None:
@@ -466,12 +467,86 @@ def test_a_case_of_photos_goes_straight_to_storage_through_its_slots_and_into_th
     assert media["bodySite"]["coding"][0]["code"] == "53120007"  # the upper limb, as SNOMED CT has it
 
 
+def test_a_prescription_written_from_a_case_goes_to_the_pharmacy_and_names_the_case_in_the_record(
+    platform: LocalPlatform, gateway: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Desert-clinic has e-prescribing on too: a provider licensed where the patient lives writes a
+    prescription from a case of photos as in a visit (the same checks, the same send), a
+    controlled substance is refused (prescribed in a live visit, never from photos), and once the
+    case is answered only its answerer prescribes from it. The MedicationRequest's supporting
+    information is the case, as a case has no Encounter; the patient sees the prescription."""
+    from tests.e2e.test_prescriptions import TRAMADOL_50, key, written
+    from tools.synthetic_photos import phone_photo
+
+    patient = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
+    case_id = submitted_case(gateway, patient, [phone_photo(640, 480)])
+    settled_photos(gateway, patient, case_id)
+    provider = user_tokens(platform, DESERT, "dr.ramirez@desert-clinic.example")["access"]
+    prescriptions = f"{BASE}/v1/triage/cases/{case_id}/prescriptions"
+    before = call(gateway, "GET", prescriptions, provider).ok()
+    assert before["prescriptions"] == [] and before["patient_state"] == "AZ"  # where the case was sent from
+    found = call(gateway, "GET", f"{BASE}/v1/pharmacies?state=AZ&name=Desert%20Sun", provider).ok()
+    (pharmacy,) = [p["pharmacy_id"] for p in found]
+
+    # A controlled substance (tramadol, Schedule IV) is refused whatever is attested.
+    controlled = written(TRAMADOL_50, pharmacy, prior_in_person=True)
+    checks = call(gateway, "POST", f"{prescriptions}/checks", provider, controlled).ok()
+    assert checks["refused"] and "store-and-forward-controlled" in [f["code"] for f in checks["findings"]]
+    refused = call(gateway, "POST", prescriptions, provider, controlled, **key())
+    assert refused.status == 422 and refused.json()["type"].endswith("/prescription-refused"), refused.body
+    # A provider not licensed in Arizona is refused by the same check as in a visit.
+    elsewhere = user_tokens(platform, DESERT, "dr.lindqvist@desert-clinic.example")["access"]
+    # Hydroxyzine at bedtime, for the itch.
+    for_itch = written(
+        HYDROXYZINE_25, pharmacy, frequency="at bedtime", quantity=14, days_supply=14, refills=0
+    )
+    unlicensed = call(gateway, "POST", f"{prescriptions}/checks", elsewhere, for_itch).ok()
+    assert "not-licensed" in [f["code"] for f in unlicensed["findings"]]
+
+    checks = call(gateway, "POST", f"{prescriptions}/checks", provider, for_itch).ok()
+    acknowledged = {**for_itch, "acknowledged": checks["to_acknowledge"]}
+    assert not checks["refused"], checks
+    once = key()
+    sent = call(gateway, "POST", prescriptions, provider, acknowledged, **once)
+    assert sent.status == 201, sent.body
+    rx = sent.json()
+    assert rx["case_id"] == case_id and rx["appointment_id"] is None and rx["status"] == "submitted"
+    again = call(gateway, "POST", prescriptions, provider, acknowledged, **once)
+    assert again.status == 201 and again.json()["prescription_id"] == rx["prescription_id"]  # sent once
+    listed = call(gateway, "GET", prescriptions, provider).ok()["prescriptions"]
+    assert [p["prescription_id"] for p in listed] == [rx["prescription_id"]]
+
+    # Answered by dr-ramirez: another provider licensed there (dr-okafor) no longer prescribes from it.
+    answer = {
+        "assessment": "Likely ringworm (tinea corporis).",
+        "advice": "Clotrimazole cream twice a day for two weeks; hydroxyzine at bedtime for the itch.",
+        "outcome": "advice",
+    }
+    assert call(gateway, "POST", f"{BASE}/v1/triage/cases/{case_id}/answer", provider, answer).status == 200
+    other = user_tokens(platform, DESERT, "dr.okafor@desert-clinic.example")["access"]
+    late = call(gateway, "POST", f"{prescriptions}/checks", other, for_itch)
+    assert late.status == 409 and late.json()["type"].endswith("/case-answered-by-another"), late.body
+    assert call(gateway, "POST", f"{prescriptions}/checks", provider, for_itch).status == 200
+
+    mine = call(gateway, "GET", f"{BASE}/v1/me/prescriptions", patient).ok()
+    assert rx["prescription_id"] in [p["prescription_id"] for p in mine]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    record = HealthLakeFhirStore(platform.fhir_endpoints[DESERT], region="us-east-1")
+    request = eventually(lambda: in_record(record, "MedicationRequest", rx["prescription_id"].lower()))
+    assert request["supportingInformation"] == [
+        {"reference": f"QuestionnaireResponse/case-{case_id.lower()}"}
+    ]
+    assert "encounter" not in request and request["requester"] == {"reference": "Practitioner/dr-ramirez"}
+
+
 def test_route_by_route_each_role_that_is_not_the_routes_is_refused(
     platform: LocalPlatform, gateway: str
 ) -> None:
     """A patient reaches none of the care team's routes; staff, providers and machine clients none
     of a patient's (403, or the authorizer's 401 for a token of the wrong kind)."""
     from tests.e2e.test_monitoring import gateway_token
+    from tests.e2e.test_prescriptions import written
 
     patient = user_tokens(platform, DESERT, "patient.one@desert-clinic.example")["access"]
     staff = user_tokens(platform, DESERT, "staff@desert-clinic.example")["access"]
@@ -502,6 +577,10 @@ def test_route_by_route_each_role_that_is_not_the_routes_is_refused(
         (staff, "POST", f"{ME}/cases/{some}/photos", photo),
         (provider, "POST", f"{ME}/cases/{some}/submit", None),
         (machine, "POST", f"{ME}/intakes", {}),
+        # A case's prescriptions are a provider's to write (staff read the queue, never prescribe).
+        (patient, "GET", f"{care}/cases/{some}/prescriptions", None),
+        (patient, "POST", f"{care}/cases/{some}/prescriptions/checks", written(HYDROXYZINE_25, "phr_1")),
+        (staff, "POST", f"{care}/cases/{some}/prescriptions/checks", written(HYDROXYZINE_25, "phr_1")),
     ):
         refused = call(gateway, method, path, token, body)
         assert refused.status in (401, 403), (method, path, refused.status, refused.body)

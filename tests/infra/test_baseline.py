@@ -165,7 +165,7 @@ def test_the_allowed_names_are_the_aws_services_and_the_tenants_domains(assembly
     assert sorted(allowed) == list(topology.firewall_domains(tenants, "us-east-1", endpoint_services()))
     third_party = {d for t in tenants for d in t.egress_domains}
     # Riverside's (Stripe, Stedi for eligibility, Photon for prescriptions); desert-clinic has
-    # payments and e-prescribing off, and remote monitoring's Dexcom.
+    # payments off, Photon for prescriptions too, and remote monitoring's Dexcom.
     assert third_party == {
         "api.stripe.com",
         "healthcare.us.stedi.com",

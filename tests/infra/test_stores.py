@@ -235,7 +235,7 @@ def test_a_sealed_secret_is_opened_by_its_one_function_alone(
         for r in assembly.tenant("desert-clinic").props("AWS::KMS::Key")
         if sealing.description in str(r.get("Description", ""))
     ]
-    assert len(kept) == (owner in topology.functions_for(desert))  # e-prescribing off: no prescriber key
+    assert len(kept) == (owner in topology.functions_for(desert))  # a key where e-prescribing is on
 
 
 PHI_SERVICES = ("dynamodb", "s3", "healthlake", "kms")

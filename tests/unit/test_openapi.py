@@ -140,3 +140,22 @@ def test_the_served_document_signs_in_at_the_tenants_managed_login_and_the_commi
     committed = json.loads(COMMITTED.read_text())["components"]["securitySchemes"]
     assert committed["patients"]["flows"]["authorizationCode"]["authorizationUrl"] == "/oauth2/authorize"
     assert all("placeholders" in scheme["description"] for scheme in committed.values())
+
+
+def test_a_tenant_serves_only_the_operations_whose_features_it_has_on(document: dict[str, Any]) -> None:
+    """A case's prescriptions need triage (their route's) and e-prescribing both: a tenant with
+    either off leaves them out, as it leaves out the other operations of a feature it has off."""
+    login = {"patients": "https://p.example", "workforce": "https://w.example"}
+    case_rx = "/v1/triage/cases/{case_id}/prescriptions"
+
+    def served(*features: str) -> dict[str, Any]:
+        paths: dict[str, Any] = contract.signed_in_at(document, login, frozenset(features))["paths"]
+        return paths
+
+    assert set(served("triage", "eprescribing")[case_rx]) == {"get", "post"}
+    for one in ("triage", "eprescribing"):
+        paths = served(one)
+        assert case_rx not in paths and f"{case_rx}/checks" not in paths, one
+    # Each feature's own operations stay with it.
+    assert "/v1/triage/cases" in served("triage") and "/v1/pharmacies" in served("eprescribing")
+    assert "/v1/triage/cases" not in served("eprescribing") and "/v1/pharmacies" not in served("triage")

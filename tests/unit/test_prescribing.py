@@ -169,7 +169,7 @@ def test_after_the_flexibilities_a_prior_in_person_evaluation_is_needed_unless_a
 
 
 def test_after_them_the_buprenorphine_rule_allows_audio_only_within_its_supply_limit() -> None:
-    for modality in Modality:
+    for modality in (Modality.AUDIO_VIDEO, Modality.AUDIO_ONLY):
         assert (
             controlled_substance_findings(
                 SUBOXONE, telemedicine(DAY_AFTER, modality, days_supply=180, pdmp_checked_on=DAY_AFTER), RULES
@@ -250,3 +250,18 @@ def test_a_dea_number_is_two_letters_six_digits_and_its_check_digit() -> None:
         DeaRegistration("AB1234564", "NY", frozenset({"II"}), date(2028, 1, 1))
     with pytest.raises(ValueError, match="schedules"):
         DeaRegistration("AB1234563", "NY", frozenset({"I"}), date(2028, 1, 1))
+
+
+@pytest.mark.parametrize("on", [LAST_DAY, DAY_AFTER])
+def test_from_a_case_of_photos_every_controlled_substance_is_refused_and_nothing_else(on: date) -> None:
+    """Store-and-forward is not the real-time telemedicine the Ryan Haight Act and DEA's
+    flexibilities speak of: no registration, attestation or flexibility makes a case of photos
+    one, for any schedule, buprenorphine included. A drug of no schedule is checked as in a visit."""
+    attested = {"prior_in_person": True, "special_registration": True, "pdmp_checked_on": on}
+    facts = telemedicine(on, Modality.STORE_AND_FORWARD, **attested)
+    for drug in (OXYCODONE, ALPRAZOLAM, SUBOXONE):
+        found = controlled_substance_findings(drug, facts, RULES)
+        assert codes(found) == ["store-and-forward-controlled"], drug.name
+        assert found[0].severity is Severity.REFUSAL and "live visit" in found[0].message
+    for drug in (AMOXICILLIN, SERTRALINE):
+        assert controlled_substance_findings(drug, facts, RULES) == []

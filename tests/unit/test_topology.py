@@ -173,7 +173,7 @@ def test_a_tenant_without_a_feature_has_none_of_its_functions() -> None:
     assert topology.PAYMENTS in topology.functions_for(riverside)
     assert topology.PAYMENTS not in topology.functions_for(desert)
     assert set(topology.functions_for(desert)) == {
-        f for f in topology.FUNCTIONS if f.feature in (None, "rpm", "triage")
+        f for f in topology.FUNCTIONS if f.feature in (None, "rpm", "triage", "eprescribing")
     }
     assert topology.TRIAGE_EVENTS not in topology.functions_for(riverside)
     environment = topology.function_environment(desert, **FUNCTION_ENVIRONMENT)
@@ -237,7 +237,10 @@ def test_the_firewall_allows_the_union_of_the_tenants_domains_and_the_aws_apis_t
     assert aws <= set(both)
     # Without a tenant that calls a third party, neither Stripe nor the secrets' API resolves.
     quiet = desert.model_copy(
-        update={"features": desert.features.model_copy(update={"rpm": False}), "egress_domains": ()}
+        update={
+            "features": desert.features.model_copy(update={"rpm": False, "eprescribing": False}),
+            "egress_domains": (),
+        }
     )
     assert "api.dexcom.com" in topology.firewall_domains([desert], "us-east-1", endpoints)
     alone = topology.firewall_domains([quiet], "us-east-1", endpoints)

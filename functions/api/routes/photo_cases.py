@@ -36,6 +36,7 @@ router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__
 
 FEATURE = "triage"
 _ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+CaseId = Annotated[str, Path(pattern=_ID)]
 ContentType = Literal["image/jpeg", "image/png", "image/heic", "image/heif"]
 assert set(CONTENT_TYPES) == {"image/jpeg", "image/png", "image/heic", "image/heif"}
 

@@ -1,12 +1,13 @@
 """E-prescribing (tenants with `eprescribing` on): the visit's provider checks and sends a
-prescription to the patient's pharmacy, sees the visit's prescriptions and cancels one; the patient
-reads theirs; the network's webhooks move them on. The checks answer every finding at once, so
+prescription to the patient's pharmacy, sees the visit's prescriptions and cancels one; a provider
+does the same from a case of photos (tenants with triage on too); the patient reads theirs; the
+network's webhooks move them on. The checks answer every finding at once, so
 the form shows each beside its field; a send needs an `Idempotency-Key` and never sends twice."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from functions.api import context, idempotent
 from functions.api.contract import PRESCRIPTIONS, answers
 from functions.api.routes.admin import ProviderId
+from functions.api.routes.photo_cases import CaseId
 from functions.api.routes.scheduling import AppointmentId
 from telehealth.api_conventions import PRESCRIBING_WEBHOOK
 from telehealth.domain.prescriptions import (
@@ -28,7 +30,7 @@ from telehealth.domain.prescriptions import (
 )
 
 if TYPE_CHECKING:
-    from telehealth.application.prescriptions import PrescriptionDraft, Screening
+    from telehealth.application.prescriptions import PrescriptionDraft, Screening, VisitPrescriptions
     from telehealth.domain.prescribing import DeaRegistration
 
 router = Router()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
@@ -108,7 +110,8 @@ class RenewalOut(_Model):
 
 class PrescriptionOut(_Model):
     prescription_id: str
-    appointment_id: str
+    appointment_id: str | None = Field(description="The visit it was written in (null: from a case)")
+    case_id: str | None = Field(None, description="The case of photos it was written from (null: in a visit)")
     status: Literal[
         "sending", "submitted", "transmitted", "failed", "dispensed", "cancel-requested", "cancelled"
     ]
@@ -134,7 +137,9 @@ class PrescriptionOut(_Model):
 
 class VisitPrescriptionsOut(_Model):
     prescriptions: list[PrescriptionOut]
-    patient_state: str = Field(description="Where the patient checked in from")
+    patient_state: str = Field(
+        description="Where the patient checked in from (a case: where they lived when they sent it)"
+    )
     pharmacy: PharmacyOut | None = Field(description="The pharmacy the patient's last prescription went to")
 
 
@@ -176,6 +181,7 @@ def prescription_out(rx: Prescription) -> PrescriptionOut:
     return PrescriptionOut(
         prescription_id=rx.prescription_id,
         appointment_id=rx.appointment_id,
+        case_id=rx.case_id,
         status=rx.status.value,
         drug=rx.drug_name,
         rxcui=d.rxcui,
@@ -263,14 +269,7 @@ def check_prescription(appointment_id: AppointmentId, body: PrescriptionIn) -> C
     ),
 )
 def send_prescription(appointment_id: AppointmentId, body: PrescriptionIn) -> Response[PrescriptionOut]:
-    from telehealth.domain.prescriptions import PrescriptionRuleError
-
-    key = router.current_event.get_header_value(idempotent.KEY_HEADER, case_sensitive=False)
-    if not key:
-        raise PrescriptionRuleError(
-            "idempotency-key-required", "A prescription is sent with an Idempotency-Key."
-        )
-    rx = context.prescribing().send(context.caller(router), appointment_id, _draft(body), key)
+    rx = context.prescribing().send(context.caller(router), appointment_id, _draft(body), _send_key())
     return Response(status_code=201, body=prescription_out(rx), content_type="application/json")
 
 
@@ -281,12 +280,73 @@ def send_prescription(appointment_id: AppointmentId, body: PrescriptionIn) -> Re
     **answers(404, feature="eprescribing"),
 )
 def visit_prescriptions(appointment_id: AppointmentId) -> VisitPrescriptionsOut:
-    found = context.prescribing().for_visit(context.caller(router), appointment_id)
+    return _prescriptions_out(context.prescribing().for_visit(context.caller(router), appointment_id))
+
+
+def _send_key() -> str:
+    from telehealth.domain.prescriptions import PrescriptionRuleError
+
+    key = router.current_event.get_header_value(idempotent.KEY_HEADER, case_sensitive=False)
+    if not key:
+        raise PrescriptionRuleError(
+            "idempotency-key-required", "A prescription is sent with an Idempotency-Key."
+        )
+    return key
+
+
+def _prescriptions_out(found: VisitPrescriptions) -> VisitPrescriptionsOut:
     return VisitPrescriptionsOut(
         prescriptions=[prescription_out(rx) for rx in found.prescriptions],
         patient_state=found.patient_state,
         pharmacy=pharmacy_out(found.pharmacy) if found.pharmacy else None,
     )
+
+
+# A case of photos' prescriptions: the route is triage's (its stack's resource), and the tenant
+# needs e-prescribing on too.
+_CASE_PRESCRIPTIONS = "/v1/triage/cases/<case_id>/prescriptions"
+_FROM_CASE: dict[str, Any] = {"feature": "triage", "also_needs": "eprescribing"}
+
+
+@router.post(
+    f"{_CASE_PRESCRIPTIONS}/checks",
+    summary="Every check on a prescription from a case of photos, as written (nothing is sent)",
+    description="As a visit's, with the case's state; a controlled substance is refused "
+    "(`store-and-forward-controlled`): it is prescribed in a live visit, never from photos.",
+    tags=[PRESCRIPTIONS],
+    **answers(404, 409, 422, 503, **_FROM_CASE),
+)
+def check_case_prescription(case_id: CaseId, body: PrescriptionIn) -> ChecksOut:
+    context.feature_on("eprescribing")
+    return checks_out(context.prescribing().screen_for_case(context.caller(router), case_id, _draft(body)))
+
+
+@router.post(
+    _CASE_PRESCRIPTIONS,
+    summary="Send a prescription written from a case of photos (any provider while it waits; "
+    "once answered, the clinician who answered it)",
+    description="As a visit's send: an `Idempotency-Key`, every check passed, each warning and "
+    "alert acknowledged. The MedicationRequest names the case's QuestionnaireResponse as its "
+    "supporting information, as a case has no Encounter.",
+    tags=[PRESCRIPTIONS],
+    middlewares=[idempotent.by_record()],
+    **answers(404, 409, 422, 428, 503, ok=201, model=PrescriptionOut, idempotent=True, **_FROM_CASE),
+)
+def send_case_prescription(case_id: CaseId, body: PrescriptionIn) -> Response[PrescriptionOut]:
+    context.feature_on("eprescribing")
+    rx = context.prescribing().send_for_case(context.caller(router), case_id, _draft(body), _send_key())
+    return Response(status_code=201, body=prescription_out(rx), content_type="application/json")
+
+
+@router.get(
+    _CASE_PRESCRIPTIONS,
+    summary="The prescriptions written from a case of photos and where each stands",
+    tags=[PRESCRIPTIONS],
+    **answers(404, **_FROM_CASE),
+)
+def case_prescriptions(case_id: CaseId) -> VisitPrescriptionsOut:
+    context.feature_on("eprescribing")
+    return _prescriptions_out(context.prescribing().for_case(context.caller(router), case_id))
 
 
 @router.post(
@@ -463,17 +523,6 @@ def unlink_prescriber_account() -> Response[str]:
 _DEA = "/v1/admin/providers/<provider_id>/dea-registrations"
 
 
-def _prescribing_on() -> None:
-    """The admin routes are the admin group's greedy resource, there in every tenant: where
-    e-prescribing is off they answer 404 as its own routes do."""
-    import os
-
-    from telehealth.application.callers import NotFoundError
-
-    if not os.environ.get("PRESCRIBING_FUNCTION"):
-        raise NotFoundError("e-prescribing is off")
-
-
 def _registrations_out(found: tuple[tuple[DeaRegistration, ...], int]) -> DeaRegistrationsOut:
     registrations, version = found
     return DeaRegistrationsOut(
@@ -491,10 +540,10 @@ def _registrations_out(found: tuple[tuple[DeaRegistration, ...], int]) -> DeaReg
     _DEA,
     summary="A prescriber's DEA registrations (admins; the prescriber)",
     tags=[PRESCRIPTIONS],
-    **answers(404),
+    **answers(404, also_needs="eprescribing"),
 )
 def dea_registrations(provider_id: ProviderId) -> DeaRegistrationsOut:
-    _prescribing_on()
+    context.feature_on("eprescribing")
     return _registrations_out(context.prescribing().dea_registrations(context.caller(router), provider_id))
 
 
@@ -502,13 +551,13 @@ def dea_registrations(provider_id: ProviderId) -> DeaRegistrationsOut:
     _DEA,
     summary="Set a prescriber's DEA registrations, one per state (admins): what controlled substances need",
     tags=[PRESCRIPTIONS],
-    **answers(404, 409, 422),
+    **answers(404, 409, 422, also_needs="eprescribing"),
 )
 def set_dea_registrations(provider_id: ProviderId, body: DeaRegistrationsIn) -> DeaRegistrationsOut:
     from telehealth.domain.prescribing import DeaRegistration
     from telehealth.domain.prescriptions import PrescriptionRuleError
 
-    _prescribing_on()
+    context.feature_on("eprescribing")
     try:
         registrations = [
             DeaRegistration(r.number, r.state, frozenset(r.schedules), r.expires) for r in body.registrations

@@ -173,9 +173,10 @@ class PrescriptionEvent(DomainEvent):
 
     source: ClassVar[str] = "telehealth.prescriptions"
     prescription_id: str
-    appointment_id: str
+    appointment_id: str | None  # the visit it was written in; None for a case of photos'
     patient_id: str
     version: int
+    case_id: str | None = None  # the case of photos it was written from
 
 
 class PrescriptionSent(PrescriptionEvent):

@@ -65,8 +65,9 @@ def prescription_from(p: Mapping[str, Any]) -> Prescription:
     body = json.loads(p["body"])
     return Prescription(
         prescription_id=str(p["pk"]).removeprefix("RX#"),
-        appointment_id=p["appointment_id"],
-        visit_version=int(p["visit_version"]),
+        appointment_id=p.get("appointment_id"),
+        visit_version=int(p["visit_version"]) if p.get("visit_version") is not None else None,
+        case_id=p.get("case_id"),
         patient_id=p["patient_id"],
         provider_id=p["provider_id"],
         patient_state=p["patient_state"],
@@ -102,10 +103,11 @@ class DynamoPrescriptions(TableStore):
                 "sk": "RX",
                 "gsi1pk": f"PATIENT#{rx.patient_id}#RX",
                 "gsi1sk": f"{stamp(rx.written_at)}#{rx.prescription_id}",
-                "gsi2pk": f"RXVISIT#{rx.appointment_id}",
+                "gsi2pk": f"RXVISIT#{rx.appointment_id}" if rx.appointment_id else f"RXCASE#{rx.case_id}",
                 "gsi2sk": rx.prescription_id,
                 "appointment_id": rx.appointment_id,
                 "visit_version": rx.visit_version,
+                "case_id": rx.case_id,
                 "patient_id": rx.patient_id,
                 "provider_id": rx.provider_id,
                 "patient_state": rx.patient_state,
@@ -151,6 +153,9 @@ class DynamoPrescriptions(TableStore):
 
     def for_visit(self, appointment_id: str) -> list[Prescription]:
         return self._listed("gsi2", "gsi2pk", f"RXVISIT#{appointment_id}")
+
+    def for_case(self, case_id: str) -> list[Prescription]:
+        return self._listed("gsi2", "gsi2pk", f"RXCASE#{case_id}")
 
     def begin(self, rx: Prescription, send_key: str, outbox: list[OutboxEntry]) -> Prescription:
         """Keep the prescription as it is being sent, under its send's key; the prescription that

@@ -397,7 +397,7 @@ class PhotoCaseDesk:
 
     @staticmethod
     def _reference(case: PhotoCase) -> str:
-        return f"QuestionnaireResponse/case-{case.case_id.lower()}"
+        return record.case_reference(case.case_id)
 
 
 class PhotoStorage(Protocol):

@@ -31,6 +31,7 @@ from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.licensure import LicensurePolicy
 from telehealth.domain.medical_history import EntryStatus, MedicalHistory
+from telehealth.domain.photo_cases import CaseStatus, PhotoCase
 from telehealth.domain.prescribing import (
     MAX_DEA_REGISTRATIONS,
     DeaRegistration,
@@ -58,7 +59,6 @@ from telehealth.domain.prescriptions import (
     Screened,
     check_directions,
 )
-from telehealth.domain.visits import Visit
 from telehealth.errors import StaleWriteError
 from telehealth.events import (
     PrescriptionCancelled,
@@ -95,6 +95,8 @@ class PrescriptionRecords(Protocol):
     def for_patient(self, patient_id: str) -> list[Prescription]: ...
 
     def for_visit(self, appointment_id: str) -> list[Prescription]: ...
+
+    def for_case(self, case_id: str) -> list[Prescription]: ...
 
     def begin(self, rx: Prescription, send_key: str, outbox: list[OutboxEntry]) -> Prescription: ...
 
@@ -175,6 +177,12 @@ class HistoryReader(Protocol):
     def history(self, patient_id: str) -> MedicalHistory: ...
 
 
+class CaseReader(Protocol):
+    """The cases of photos (tenants with triage on): a prescription may be written from one."""
+
+    def case_by_id(self, case_id: str) -> PhotoCase | None: ...
+
+
 def _already_linked() -> PrescriptionRuleError:
     return PrescriptionRuleError(
         "already-linked", "Your Photon account is linked already: unlink it first to link another."
@@ -209,6 +217,19 @@ class Screening:
             *(f.code for f in self.findings if f.severity is Severity.WARNING),
             *(a["code"] for a in self.alerts),
         )
+
+
+@dataclass(frozen=True)
+class Encounter:
+    """Where a prescription is written: a visit the prescriber admitted the patient to, or a case
+    of photos; whose it is, the state that governs it, and by what means the prescriber saw them."""
+
+    patient_id: str
+    state: str
+    modality: Modality
+    appointment_id: str | None = None
+    visit_version: int | None = None
+    case_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -253,8 +274,10 @@ class Prescribing:
         trail: AuditTrail,
         wire_patient: Callable[[projection.PatientProfile, str | None], object],
         link_return: str = "",
+        cases: CaseReader | None = None,
     ) -> None:
-        """`link_return`: where the network's sign-in sends a prescriber back (the dashboard)."""
+        """`link_return`: where the network's sign-in sends a prescriber back (the dashboard);
+        `cases`: the cases of photos, where the tenant has triage on (None: it has not)."""
         self.store, self.network, self.histories, self.files, self.team = (
             store,
             network,
@@ -264,6 +287,7 @@ class Prescribing:
         )
         self.settings, self.clock, self.trail, self.wire_patient = settings, clock, trail, wire_patient
         self.link_return = link_return
+        self.cases = cases
 
     # --- the pharmacy directory --------------------------------------------------------------------
 
@@ -277,25 +301,37 @@ class Prescribing:
         """The checks, as the form shows them while the prescriber writes (nothing is kept)."""
         with self.trail.request(caller, Interaction.READ, appointment_id):
             own = self._provider(caller)
-            return self._checked(appointment_id, own, draft).screening
+            return self._checked(self._seen(appointment_id, own), own, draft).screening
 
     def send(self, caller: Caller, appointment_id: str, draft: PrescriptionDraft, key: str) -> Prescription:
         """Checked, kept under the send's key, then handed to the network."""
         with self.trail.request(caller, Interaction.CREATE, appointment_id):
             own = self._provider(caller)
-            return self._send(caller, own, appointment_id, draft, f"{caller.subject}\n{key}")
+            return self._send(caller, own, self._seen(appointment_id, own), draft, f"{caller.subject}\n{key}")
+
+    def screen_for_case(self, caller: Caller, case_id: str, draft: PrescriptionDraft) -> Screening:
+        """`screen`, for a prescription written from a case of photos."""
+        with self.trail.request(caller, Interaction.READ, case_id):
+            own = self._provider(caller)
+            return self._checked(self._case_seen(case_id, own), own, draft).screening
+
+    def send_for_case(self, caller: Caller, case_id: str, draft: PrescriptionDraft, key: str) -> Prescription:
+        """`send`, for a prescription written from a case of photos."""
+        with self.trail.request(caller, Interaction.CREATE, case_id):
+            own = self._provider(caller)
+            return self._send(caller, own, self._case_seen(case_id, own), draft, f"{caller.subject}\n{key}")
 
     def _send(
         self,
         caller: Caller,
         own: str,
-        appointment_id: str,
+        encounter: Encounter,
         draft: PrescriptionDraft,
         key: str,
         renews: str | None = None,
     ) -> Prescription:
         send_key = hashlib.sha256(key.encode()).hexdigest()
-        checked = self._checked(appointment_id, own, draft, renews)
+        checked = self._checked(encounter, own, draft, renews)
         screening, rx = checked.screening, checked.rx
         if screening.findings and any(f.severity is Severity.REFUSAL for f in screening.findings):
             raise PrescriptionRefusedError(screening.findings, ())
@@ -330,7 +366,12 @@ class Prescribing:
             if approve:
                 draft = PrescriptionDraft(rx.directions, rx.pharmacy.pharmacy_id, tuple(acknowledged))
                 key = f"{caller.subject}\nrenewal\n{request_id}"
-                renewed = self._send(caller, own, rx.appointment_id, draft, key, renews=rx.prescription_id)
+                encounter = (
+                    self._case_seen(rx.case_id, own)
+                    if rx.case_id is not None
+                    else self._seen(rx.appointment_id or "", own)
+                )
+                renewed = self._send(caller, own, encounter, draft, key, renews=rx.prescription_id)
             renewed_by = renewed.prescription_id if renewed else None
 
             def answered(current: Prescription) -> Change:
@@ -474,6 +515,7 @@ class Prescribing:
             return PrescriptionDispensed(
                 prescription_id=after.prescription_id,
                 appointment_id=after.appointment_id,
+                case_id=after.case_id,
                 patient_id=after.patient_id,
                 version=after.version,
                 fill=fill,
@@ -492,6 +534,7 @@ class Prescribing:
         return chosen(
             prescription_id=after.prescription_id,
             appointment_id=after.appointment_id,
+            case_id=after.case_id,
             patient_id=after.patient_id,
             version=after.version,
         )
@@ -514,6 +557,19 @@ class Prescribing:
                 found,
                 check_in.state if check_in else appointment.patient_state,
                 self.store.prescribing_link(appointment.patient_id)[1],
+            )
+
+    def for_case(self, caller: Caller, case_id: str) -> VisitPrescriptions:
+        """The prescriptions written from a case of photos, for the clinic's providers (any of them
+        reads a case waiting in the queue), with what the form starts from: the case's state and
+        the pharmacy the patient last used."""
+        with self.trail.request(caller, Interaction.READ, case_id):
+            self._provider(caller)
+            case = self._submitted_case(case_id)
+            found = self.store.for_case(case_id)
+            self._audit_read(caller, found)
+            return VisitPrescriptions(
+                found, self._case_state(case) or "", self.store.prescribing_link(case.patient_id)[1]
             )
 
     def mine(self, caller: Caller) -> list[Prescription]:
@@ -656,7 +712,7 @@ class Prescribing:
             raise NotFoundError("no such visit")
         return own
 
-    def _seen(self, appointment_id: str, own: str) -> tuple[object, Visit, str]:
+    def _seen(self, appointment_id: str, own: str) -> Encounter:
         """The provider's latest visit of the appointment, once they admitted the patient, and the
         state the patient checked in from."""
         file = self.files.visit_file(appointment_id)
@@ -669,18 +725,49 @@ class Prescribing:
             )
         check_in = file.check_ins.get(visit.version)
         state = check_in.state if check_in else file.appointment.patient_state
-        return file, visit, state
+        return Encounter(visit.patient_id, state, Modality.AUDIO_VIDEO, appointment_id, visit.version)
+
+    def _case_seen(self, case_id: str, own: str) -> Encounter:
+        """A case of photos sent to the clinic: any provider prescribes from it while it waits, and
+        once it is answered, only the one who answered it (the answer and the prescription are one
+        clinician's decision). The state is the case's, where the patient lived when they sent it."""
+        case = self._submitted_case(case_id)
+        if case.answer is not None and case.answer.provider_id != own:
+            raise PrescriptionRuleError(
+                "case-answered-by-another",
+                "Another clinician answered this case: a prescription from it is theirs to write.",
+            )
+        state = self._case_state(case)
+        if state is None:
+            raise PrescriptionRuleError(
+                "not-licensed", "Where the patient lives is not known: ask them to add it to their details."
+            )
+        return Encounter(case.patient_id, state, Modality.STORE_AND_FORWARD, case_id=case.case_id)
+
+    def _submitted_case(self, case_id: str) -> PhotoCase:
+        case = self.cases.case_by_id(case_id) if self.cases is not None else None
+        if case is None or case.status is CaseStatus.DRAFT:
+            raise NotFoundError("no such case")
+        return case
+
+    def _case_state(self, case: PhotoCase) -> str | None:
+        """The patient's home state as they sent the case (for a case sent before cases kept it,
+        their home state now), as the case's answer takes it."""
+        if case.patient_state:
+            return case.patient_state
+        profile = self.team.patient(case.patient_id)
+        return profile.home_state if profile else None
 
     def _checked(
-        self, appointment_id: str, own: str, draft: PrescriptionDraft, renewing: str | None = None
+        self, encounter: Encounter, own: str, draft: PrescriptionDraft, renewing: str | None = None
     ) -> Checked:
-        _, visit, state = self._seen(appointment_id, own)
+        state = encounter.state
         drug = drugs.drug(draft.directions.rxcui)
         if drug is None:
             raise PrescriptionRuleError("unknown-drug", "Choose the drug from the clinic's drug list.")
         directions = replace(draft.directions, quantity_unit=draft.directions.quantity_unit or drug.dose_unit)
         check_directions(directions, drug.schedule)
-        patient_id = visit.patient_id
+        patient_id = encounter.patient_id
         # What the checks read does not depend on itself: read side by side, one round trip's wait.
         with ThreadPoolExecutor(max_workers=6, thread_name_prefix="rx-checks") as pool:
             profile_of = pool.submit(self.team.patient, patient_id)
@@ -728,7 +815,7 @@ class Prescribing:
         ]
         facts = TelemedicineFacts(
             on=now.date(),
-            modality=Modality.AUDIO_VIDEO,
+            modality=encounter.modality,
             patient_state=state,
             days_supply=directions.days_supply,
             registrations=registrations_of.result()[0],
@@ -755,8 +842,9 @@ class Prescribing:
                 wire = self.wire_patient(patient, screened.vendor_patient_id)
         rx = Prescription(
             prescription_id=new_id(now),
-            appointment_id=appointment_id,
-            visit_version=visit.version,
+            appointment_id=encounter.appointment_id,
+            visit_version=encounter.visit_version,
+            case_id=encounter.case_id,
             patient_id=patient_id,
             provider_id=own,
             patient_state=state,

@@ -34,6 +34,7 @@ AFTER_FLEXIBILITIES = ("in-person-required",)
 class Modality(Enum):
     AUDIO_VIDEO = "audio-video"
     AUDIO_ONLY = "audio-only"
+    STORE_AND_FORWARD = "store-and-forward"  # a case of photos, answered without a call
 
 
 class Severity(Enum):
@@ -229,6 +230,16 @@ def controlled_substance_findings(
     schedule = drug.schedule
     if schedule is None:
         return []
+    if facts.modality is Modality.STORE_AND_FORWARD:
+        # The Ryan Haight Act's telemedicine, and each of DEA's flexibilities, is real-time: a
+        # case of photos has no call, so no registration, attestation or date makes it one.
+        return [
+            _refuse(
+                "store-and-forward-controlled",
+                f"{drug.name} is Schedule {schedule}: a controlled substance is prescribed in a live "
+                "visit, never from photos. Offer the patient a visit.",
+            )
+        ]
     found: list[Finding] = []
     registration = next(
         (

@@ -152,9 +152,12 @@ class Notice:
 
 @dataclass(frozen=True)
 class Prescription:
+    """Written in a visit (`appointment_id` and the visit's version) or from a case of photos
+    (`case_id`), never both: that is its encounter."""
+
     prescription_id: str
-    appointment_id: str
-    visit_version: int
+    appointment_id: str | None
+    visit_version: int | None
     patient_id: str
     provider_id: str
     patient_state: str
@@ -174,6 +177,10 @@ class Prescription:
     renewals: tuple[RenewalRequest, ...] = ()
     renews: str | None = None  # the prescription this one renews (MedicationRequest.priorPrescription)
     notices: tuple[str, ...] = ()
+    case_id: str | None = None
+
+    def __post_init__(self) -> None:
+        assert (self.appointment_id is None) != (self.case_id is None), "a visit's or a case's"
 
     @property
     def dispensed_quantity(self) -> int:

@@ -38,6 +38,12 @@ def response_id(case: PhotoCase) -> str:
     return f"case-{case.case_id.lower()}"
 
 
+def case_reference(case_id: str) -> str:
+    """The case's QuestionnaireResponse: what a prescription written from it, and each access to
+    it, name."""
+    return f"QuestionnaireResponse/case-{case_id.lower()}"
+
+
 def _body_site(case: PhotoCase) -> dict[str, Any]:
     site = str(case.answers.get("body_site", "other"))
     coded = BODY_SITES.get(site)

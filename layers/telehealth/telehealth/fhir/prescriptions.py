@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from telehealth.domain.prescriptions import Fill, Pharmacy, Prescription, PrescriptionStatus
+from telehealth.fhir.photo_cases import case_reference
 from telehealth.fhir.projection import _meta, encounter_id, instant
 from telehealth.terminology.drugs import RXNORM
 
@@ -87,7 +88,6 @@ def medication_request(rx: Prescription) -> dict[str, Any]:
         "intent": "order",
         "medicationCodeableConcept": _medication(rx),
         "subject": {"reference": f"Patient/{rx.patient_id}"},
-        "encounter": {"reference": f"Encounter/{encounter_id(rx.appointment_id, rx.visit_version)}"},
         "authoredOn": instant(rx.written_at),
         "requester": {"reference": f"Practitioner/{rx.provider_id}"},
         "dosageInstruction": [dosage],
@@ -99,6 +99,13 @@ def medication_request(rx: Prescription) -> dict[str, Any]:
         },
         "substitution": {"allowedBoolean": d.substitution_allowed},
     }
+    if rx.appointment_id is not None and rx.visit_version is not None:
+        resource["encounter"] = {
+            "reference": f"Encounter/{encounter_id(rx.appointment_id, rx.visit_version)}"
+        }
+    if rx.case_id is not None:
+        # A case of photos has no Encounter: what the prescriber read is the case's own record.
+        resource["supportingInformation"] = [{"reference": case_reference(rx.case_id)}]
     if rx.status is PrescriptionStatus.FAILED:
         resource["statusReason"] = {"text": f"Not delivered to the pharmacy: {rx.failure_reason}"}
     if rx.renews:
