@@ -146,6 +146,16 @@ PHARMACIES: tuple[dict[str, Any], ...] = tuple(
             "89501",
         ),
         (
+            "phr_riogrande00009",
+            "Rio Grande Pharmacy",
+            "+15555550109",
+            "3289012",
+            "410 Central Avenue",
+            "Albuquerque",
+            "NM",
+            "87102",
+        ),
+        (
             CLOSED_DOOR,
             "Closed Door Long-Term Care Pharmacy",
             "+15555550108",

@@ -187,12 +187,51 @@ def test_a_provider_reviews_a_case_of_photos_and_answers_it(
     ]
     screenshot(provider, "case")
     axe_check(provider)
+    # Desert-clinic has e-prescribing on: the visit's prescription form, on the case, sends one
+    # (hydroxyzine at bedtime, for the itch) to a pharmacy where the patient lives (New Mexico).
+    rx = provider.get_by_role("region", name="Prescriptions")
+    expect(rx.get_by_text("No prescriptions from this case yet.")).to_be_visible(timeout=15_000)
+    expect(rx.get_by_text(re.compile("never from photos"))).to_be_visible()
+    rx.get_by_label("Find the drug").fill("hydroxyzine 25")
+    rx.get_by_label("Find the drug").press("Tab")
+    expect(rx.get_by_label("Drug", exact=True)).to_have_value("995258")
+    rx.get_by_label("Dose").fill("1 tablet")
+    rx.get_by_label("How often").fill("at bedtime")
+    rx.get_by_label("Quantity").fill("14")
+    rx.get_by_label("Days' supply").fill("14")
+    rx.get_by_label("Directions for the patient, in plain words").fill(
+        "Take one tablet at bedtime for the itch."
+    )
+    rx.get_by_label("Find a pharmacy in NM").fill("rio grande")
+    rx.get_by_label("Find a pharmacy in NM").press("Tab")
+    expect(rx.get_by_label("Pharmacy", exact=True)).to_have_value("phr_riogrande00009")
+    rx.get_by_role("button", name="Check the prescription").click()
+    expect(rx.get_by_text("Every check passed.")).to_be_visible(timeout=15_000)
+    rx.get_by_role("button", name="Send to the pharmacy").click()
+    expect(rx.get_by_role("status")).to_contain_text("sent to Rio Grande Pharmacy", timeout=15_000)
+    expect(rx.get_by_role("row", name=re.compile("hydroxyzine"))).to_be_visible()
+    screenshot(provider, "prescribed")
+    axe_check(provider)
+
     provider.get_by_label("Assessment").fill("Looks like ringworm (tinea corporis).")
-    provider.get_by_label("Advice for the patient").fill("An antifungal cream twice a day for two weeks.")
+    provider.get_by_label("Advice for the patient").fill(
+        "An antifungal cream twice a day for two weeks; hydroxyzine at bedtime for the itch."
+    )
     provider.get_by_role("button", name="Send the answer").click()
-    expect(provider.get_by_role("status")).to_have_text(re.compile("The answer is sent"), timeout=10_000)
+    expect(provider.get_by_role("status").filter(has_text="The answer is sent")).to_be_visible(timeout=10_000)
     answered = call(gateway, "GET", f"{ME}/cases/{case_id}", patient).json()["answer"]
     assert answered["outcome"] == "advice" and "antifungal" in answered["advice"]
+
+    # On their phone, the patient reads the answer and what was prescribed, and where to collect it.
+    phone = signed_in_page("patient.two@desert-clinic.example", "Your visits", tenant=DESERT)
+    phone.get_by_role("link", name="Send photos").click()
+    expect(phone.get_by_role("heading", level=1, name="Send photos to a clinician")).to_be_visible()
+    card = phone.get_by_role("region").filter(has_text="Take one tablet at bedtime for the itch.")
+    expect(card).to_contain_text("Looks like ringworm", timeout=15_000)
+    expect(card.get_by_role("heading", name="Your prescriptions")).to_be_visible()
+    expect(card).to_contain_text("Rio Grande Pharmacy")
+    screenshot(phone, "answered")
+    axe_check(phone)
 
 
 def test_a_patient_sends_photos_from_their_phone_and_sees_them_checked(

@@ -1,7 +1,8 @@
 // Store-and-forward for the care team (tenants with triage on): the queue of patients' cases of
 // photos, the soonest due first, and a case: the patient's answers, each photo once it is clean
 // and made safe to show (fetched through the API and shown from memory, never by a link), the
-// reasons others were refused, and the provider's answer.
+// reasons others were refused, a provider's prescriptions from it (where the clinic has
+// e-prescribing on too), and the provider's answer.
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import type { Api } from "../shared/api.ts";
@@ -9,6 +10,7 @@ import type { PhotoCase } from "../shared/triage.ts";
 import { type FoundPatient, patientWords } from "./patients.ts";
 import { viewStyles } from "./ui.ts";
 import { answerWords, momentWords, saidOf } from "./words.ts";
+import "./provider-prescriptions.ts";
 
 interface Queued {
   case: PhotoCase;
@@ -178,6 +180,9 @@ export class CarePhotoCase extends LitElement {
                 )}
               </div>
             </section>
+            ${this.provider
+              ? html`<provider-prescriptions .api=${this.api} .caseId=${this.caseId}></provider-prescriptions>`
+              : nothing}
             ${review.case.answer
               ? html`<section>
                   <h2>The answer</h2>

@@ -1,5 +1,6 @@
-// The visit's prescriptions, for its clinician: what was sent and where each stands (the network's
-// news arrives by itself), and the form that writes one. The checks run as the form is checked,
+// The visit's prescriptions, for its clinician (or a case of photos', for the providers who review
+// it): what was sent and where each stands (the network's news arrives by itself), and the form
+// that writes one. The checks run as the form is checked,
 // every finding beside the form: a refusal stops it; each warning and each of the network's alerts
 // is read and ticked before "Send" does anything. Where the clinic has e-prescribing off, the
 // routes answer 404 and nothing is shown.
@@ -87,6 +88,8 @@ export class ProviderPrescriptions extends LitElement {
 
   @property({ attribute: false }) api!: Api;
   @property({ attribute: false }) appointmentId = "";
+  /** A case of photos instead of a visit: the same form, the case's prescriptions. */
+  @property({ attribute: false }) caseId = "";
   @state() private visit: VisitPrescriptions | null = null;
   @state() private switchedOff = false;
   @state() private drugs: Drug[] = [];
@@ -101,7 +104,13 @@ export class ProviderPrescriptions extends LitElement {
   private polling: number | undefined;
 
   private get path(): string {
-    return `/v1/appointments/${this.appointmentId}/prescriptions`;
+    return this.caseId
+      ? `/v1/triage/cases/${this.caseId}/prescriptions`
+      : `/v1/appointments/${this.appointmentId}/prescriptions`;
+  }
+
+  private get where(): string {
+    return this.caseId ? "from this case" : "in this visit";
   }
 
   override connectedCallback(): void {
@@ -303,9 +312,9 @@ export class ProviderPrescriptions extends LitElement {
   }
 
   private list(prescriptions: Prescription[]) {
-    if (!prescriptions.length) return html`<p>No prescriptions in this visit yet.</p>`;
+    if (!prescriptions.length) return html`<p>No prescriptions ${this.where} yet.</p>`;
     return html`<table>
-      <caption>Sent in this visit</caption>
+      <caption>Sent ${this.where}</caption>
       <thead><tr><th scope="col">Drug</th><th scope="col">Directions</th><th scope="col">Pharmacy</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>
         ${prescriptions.map(
@@ -355,11 +364,13 @@ export class ProviderPrescriptions extends LitElement {
           </select>
         </span>
       </div>
-      <fieldset>
-        <legend>For a controlled substance</legend>
-        <label class="inline"><input name="prior_in_person" type="checkbox"> I have examined this patient in person before</label>
-        <label>I checked the state's PDMP on <input name="pdmp_checked_on" type="date"></label>
-      </fieldset>
+      ${this.caseId
+        ? html`<p class="muted">A controlled substance is prescribed in a live visit, never from photos: offer the patient a visit for one.</p>`
+        : html`<fieldset>
+            <legend>For a controlled substance</legend>
+            <label class="inline"><input name="prior_in_person" type="checkbox"> I have examined this patient in person before</label>
+            <label>I checked the state's PDMP on <input name="pdmp_checked_on" type="date"></label>
+          </fieldset>`}
       <div class="actions"><button type="submit" class="secondary" aria-disabled=${this.busy ? "true" : "false"}>Check the prescription</button></div>
       ${c === null ? nothing : this.findings(c)}
       <div class="actions">

@@ -1,13 +1,14 @@
 // "Send photos to a clinician" (store-and-forward): the case's questions, one to six photos taken
 // with the camera or chosen from the phone, each posted straight to the clinic's storage through
 // its own upload slot (the photo's type, size and SHA-256 are what storage takes), then the case
-// sent. Below: the patient's cases, each photo's state (checked, shown, or not sent and why) and
-// the clinician's answer once there.
+// sent. Below: the patient's cases, each photo's state (checked, shown, or not sent and why), the
+// clinician's answer once there, and what they prescribed from it.
 import { html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
-import { ActionKeys } from "../shared/api.ts";
+import { ActionKeys, ApiError } from "../shared/api.ts";
 import type { CasePhoto, PhotoCase, Question } from "../shared/triage.ts";
 import { PortalScreen, type Slot } from "./screen.ts";
+import { type PatientPrescription, prescriptionList } from "./prescription-list.ts";
 import { formatWhen } from "./time.ts";
 import { codeWords } from "./words.ts";
 
@@ -39,6 +40,7 @@ export class PhotosScreen extends PortalScreen {
   @state() private maxPhotos = 6;
   @state() private maxBytes = 25 * 1024 * 1024;
   @state() private cases: PatientsCase[] | null = null;
+  @state() private prescriptions: PatientPrescription[] = [];
   @state() private progress = "";
   @state() private busy = false;
   private readonly keys = new ActionKeys();
@@ -65,7 +67,16 @@ export class PhotosScreen extends PortalScreen {
   }
 
   private async loadCases(): Promise<void> {
-    this.cases = (await this.ctx.api.get<{ cases: PatientsCase[] }>("/v1/me/triage/cases")).cases;
+    const [cases, prescriptions] = await Promise.all([
+      this.ctx.api.get<{ cases: PatientsCase[] }>("/v1/me/triage/cases"),
+      // Where the clinic does not prescribe online, there are none (the route answers 404).
+      this.ctx.api.get<PatientPrescription[]>("/v1/me/prescriptions").catch((error: unknown) => {
+        if (error instanceof ApiError && error.status === 404) return [];
+        throw error;
+      }),
+    ]);
+    this.cases = cases.cases;
+    this.prescriptions = prescriptions.filter((p) => p.case_id !== null);
     const checking = this.cases.some((c) => c.photos.some((p) => p.status === "scanning"));
     window.clearTimeout(this.polling);
     if (checking) this.polling = window.setTimeout(() => void this.loadCases(), 2000);
@@ -202,6 +213,11 @@ export class PhotosScreen extends PortalScreen {
     }
   }
 
+  private prescribed(c: PatientsCase) {
+    const mine = this.prescriptions.filter((p) => p.case_id === c.case_id);
+    return mine.length ? html`<h3>Your prescriptions</h3>${prescriptionList(mine)}` : nothing;
+  }
+
   private list(cases: PatientsCase[]) {
     return html`<h2>Your cases</h2>
       ${cases
@@ -221,6 +237,7 @@ export class PhotosScreen extends PortalScreen {
                   ${c.answer.advice ? html`<p>${c.answer.advice}</p>` : nothing}
                   ${c.answer.outcome === "live-visit" ? this.visit(c) : nothing}`
               : nothing}
+            ${this.prescribed(c)}
           </section>`,
         )}`;
   }

@@ -7,8 +7,7 @@ import { customElement, property, state } from "lit/decorators.js";
 import { ApiError } from "../shared/api.ts";
 import { PortalScreen } from "./screen.ts";
 import { formatDay } from "./time.ts";
-import type { PrescriptionStatus } from "../shared/prescriptions.ts";
-import { prescriptionWords } from "./words.ts";
+import { type PatientPrescription, prescriptionList } from "./prescription-list.ts";
 
 export interface VisitSummary {
   appointment_id: string;
@@ -20,18 +19,6 @@ export interface VisitSummary {
   follow_up: { within_days: number; reason: string; by: string } | null;
   signed_at: string;
   updated: boolean;
-}
-
-export interface PatientPrescription {
-  prescription_id: string;
-  appointment_id: string;
-  status: PrescriptionStatus;
-  drug: string;
-  sig: string;
-  quantity: number;
-  quantity_unit: string;
-  refills: number;
-  pharmacy: { name: string; address: string; city: string; phone: string };
 }
 
 /** A calendar day (`2026-12-08`) in words, the same day wherever the patient is. */
@@ -77,16 +64,7 @@ export class SummaryPanel extends PortalScreen {
     if (!this.prescriptions.length) return nothing;
     return html`<section class="card" aria-labelledby="prescriptions-title">
       <h2 id="prescriptions-title">Your prescriptions</h2>
-      <ul class="plain">
-        ${this.prescriptions.map(
-          (p) => html`<li>
-            <h3>${p.drug}</h3>
-            <p>${p.sig}</p>
-            <p>${p.quantity} ${p.quantity_unit}${p.quantity === 1 ? "" : "s"}, ${p.refills} refill${p.refills === 1 ? "" : "s"}, at ${p.pharmacy.name}, ${p.pharmacy.address}, ${p.pharmacy.city}${p.pharmacy.phone ? html` (<a href="tel:${p.pharmacy.phone}">${p.pharmacy.phone}</a>)` : nothing}.</p>
-            <p><strong>${prescriptionWords(p.status)}</strong></p>
-          </li>`,
-        )}
-      </ul>
+      ${prescriptionList(this.prescriptions)}
     </section>`;
   }
 
