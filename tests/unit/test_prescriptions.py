@@ -347,3 +347,71 @@ def test_a_link_is_finished_once_by_its_provider_within_ten_minutes_and_unlinkin
     done = [e for e in audited if e["outcome"] == "0"]
     assert [e["entity"][0]["what"]["reference"] for e in done] == ["Practitioner/dr-x"] * 2, done
     assert len(audited) - len(done) == 6
+
+
+def test_from_a_case_of_photos_the_record_names_the_case_and_no_encounter() -> None:
+    from_case = written(appointment_id=None, visit_version=None, case_id="01KB0Z6W3RY1D5Q8CSJ0Y2T9VA")
+    request = valid(record.medication_request(from_case.submitted("rx_1", "ord_1", AT)))
+    assert "encounter" not in request
+    assert request["supportingInformation"] == [
+        {"reference": "QuestionnaireResponse/case-01kb0z6w3ry1d5q8csj0y2t9va"}
+    ]
+    in_visit = valid(record.medication_request(written()))
+    assert (
+        in_visit["encounter"]["reference"].startswith("Encounter/")
+        and "supportingInformation" not in in_visit
+    )
+    for neither_or_both in ({"appointment_id": None}, {"case_id": "01KB0Z6W3RY1D5Q8CSJ0Y2T9VA"}):
+        with pytest.raises(ValueError, match="one of the two"):
+            written(**neither_or_both)
+
+
+class Cases:
+    def __init__(self, *cases: Any) -> None:
+        self.cases = {c.case_id: c for c in cases}
+
+    def case_by_id(self, case_id: str) -> Any:
+        return self.cases.get(case_id)
+
+
+def test_a_case_is_prescribed_from_once_sent_and_once_answered_only_by_its_answerer() -> None:
+    """What is refused before any check runs: a case still a draft, or in a clinic without cases
+    (no such case), and another provider's answered case (the answer and the prescription are one
+    clinician's decision)."""
+    from telehealth.application.booking import NotFoundError
+    from telehealth.application.prescriptions import PrescriptionDraft
+    from telehealth.domain.photo_cases import AnswerOutcome, CaseAnswer, CaseStatus, PhotoCase
+
+    def case(case_id: str, status: CaseStatus, answered_by: str | None = None) -> PhotoCase:
+        answer = CaseAnswer(answered_by, "a", "", AnswerOutcome.ADVICE, AT) if answered_by else None
+        return PhotoCase(
+            case_id, "patient-1", "q|1", {}, AT, status=status, answer=answer, patient_state="NY"
+        )
+
+    draft, answered = "01KB0Z6W3RY1D5Q8CSJ0Y2TDRF", "01KB0Z6W3RY1D5Q8CSJ0Y2TANS"
+    store = Linking()
+
+    def desk(cases: Cases | None) -> Prescribing:
+        return Prescribing(
+            cast(Any, store),
+            cast(Any, None),
+            cast(Any, None),
+            cast(Any, None),
+            cast(Any, store),
+            lambda: ClinicSettings(),
+            lambda: AT,
+            AuditTrail(store, lambda: AT),
+            lambda profile, vendor_id: None,
+            cases=cases,
+        )
+
+    dr_y = Caller(Actor.PROVIDER, "sub-of-dr-y", frozenset(), frozenset())
+    asked = PrescriptionDraft(DIRECTIONS, PHARMACY.pharmacy_id)
+    with_cases = desk(Cases(case(draft, CaseStatus.DRAFT), case(answered, CaseStatus.ANSWERED, "dr-x")))
+    with pytest.raises(NotFoundError):
+        with_cases.screen_for_case(dr_y, draft, asked)
+    with pytest.raises(NotFoundError):
+        desk(None).screen_for_case(dr_y, answered, asked)
+    with pytest.raises(PrescriptionRuleError) as other:
+        with_cases.send_for_case(dr_y, answered, asked, "key-1")
+    assert other.value.kind == "case-answered-by-another"

@@ -180,7 +180,8 @@ class Prescription:
     case_id: str | None = None
 
     def __post_init__(self) -> None:
-        assert (self.appointment_id is None) != (self.case_id is None), "a visit's or a case's"
+        if (self.appointment_id is None) == (self.case_id is None):
+            raise ValueError("a prescription is written in a visit or from a case of photos, one of the two")
 
     @property
     def dispensed_quantity(self) -> int:
