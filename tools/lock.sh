@@ -16,7 +16,7 @@ common=(--quiet --generate-hashes --no-header)
   --no-emit-package jmespath --no-emit-package urllib3 --no-emit-package python-dateutil \
   --no-emit-package six -o locks/layer.txt
 # The media workers' container image: Python 3.12 on arm64 Fargate. What it shares with the
-# developer environment (numpy, scipy, OpenCV, PyAV) is held to the versions the tests ran.
+# developer environment (numpy, OpenCV, PyAV) is held to the versions the tests ran.
 tested=.build/tested-versions.txt
 mkdir -p .build
 grep -oE '^[A-Za-z0-9_.-]+==[^ ;]+' locks/dev.txt >"$tested"

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import numpy.typing as npt
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy import signal as scipy_signal
+
+from media_workers.rppg.filters import butterworth_bandpass, detrend, filtfilt
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -34,28 +34,10 @@ class Peak:
 
 
 def bandpass(values: FloatArray, rate_hz: float, low_hz: float, high_hz: float, order: int = 3) -> FloatArray:
-    """Zero-phase Butterworth band-pass along the first axis."""
-    sections = _butterworth(order, low_hz, high_hz, rate_hz)
+    """Zero-phase Butterworth band-pass of a trace (its design made once per band and rate)."""
     # Padding reaches a few periods of the lowest frequency, so the edges settle.
     padding = min(len(values) - 1, int(3 * rate_hz / low_hz))
-    filtered: FloatArray = scipy_signal.sosfiltfilt(sections, values, axis=0, padlen=padding)
-    return filtered
-
-
-@cache
-def _butterworth(order: int, low_hz: float, high_hz: float, rate_hz: float) -> FloatArray:
-    """A band-pass filter's second-order sections (designed once: the design costs more than a
-    short stretch's filtering)."""
-    sections: FloatArray = scipy_signal.butter(
-        order, [low_hz, high_hz], btype="bandpass", fs=rate_hz, output="sos"
-    )
-    return sections
-
-
-def detrend(values: FloatArray) -> FloatArray:
-    """The values less their least-squares straight line."""
-    detrended: FloatArray = scipy_signal.detrend(values, type="linear")
-    return detrended
+    return filtfilt(butterworth_bandpass(order, low_hz, high_hz, rate_hz), values, padding)
 
 
 def relative_change(values: FloatArray, length: int) -> FloatArray:
