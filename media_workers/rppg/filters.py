@@ -113,7 +113,7 @@ def _cascade(sections: FloatArray, samples: list[float], states: FloatArray) -> 
     """The samples through each section in turn (transposed direct form II), from `states`."""
     out = samples
     for (b0, b1, b2, _, a1, a2), (z0, z1) in zip(sections.tolist(), states.tolist(), strict=True):
-        filtered = []
+        filtered: list[float] = []
         append = filtered.append
         for x in out:
             y = b0 * x + z0
