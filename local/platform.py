@@ -273,7 +273,13 @@ class LocalPlatform:
         # The e-prescribing network: its directory, prescriptions, orders and signed webhooks.
         # Each seeded prescriber's refresh token (their Photon accounts are linked in the seed).
         self.photon = PhotonStandIn(
-            *PHOTON_CLIENT, {photon_refresh_token(p.provider_id): p.provider_id for p in SEED_PROVIDERS}
+            *PHOTON_CLIENT,
+            {
+                photon_refresh_token(t.id, p.provider_id): p.provider_id
+                for t in self.settings.tenants
+                if t.features.eprescribing
+                for p in SEED_PROVIDERS
+            },
         )
         self.photon.start()
         # Dexcom's cloud: patients' sign-ins, and a simulated CGM trace as every account's data.

@@ -217,9 +217,11 @@ def seed_clinic(admin: ClinicAdmin, caller: Caller, settings: Mapping[str, Any])
         admin.put_service(caller, service, 0)
 
 
-def photon_refresh_token(provider_id: str) -> str:
-    """The refresh token a seeded prescriber's Photon sign-in left (the stand-in knows them)."""
-    return f"rt-{provider_id}"
+def photon_refresh_token(tenant_id: str, provider_id: str) -> str:
+    """The refresh token a seeded prescriber's Photon sign-in left (the stand-in knows them): each
+    clinic's prescriber has an account of their own, so revoking one at one clinic leaves the
+    same-named provider's at another linked."""
+    return f"rt-{tenant_id}-{provider_id}"
 
 
 def seed_tenant(
@@ -297,7 +299,7 @@ def seed_tenant(
             )
             # Their Photon account linked, as each would by signing in there from the dashboard.
             seal = PrescriberSeal(tenant.sealing_key_arns[topology.PRESCRIBER_CREDENTIALS.key], client=kms)
-            sealed = seal.seal(provider_id, photon_refresh_token(provider_id))
+            sealed = seal.seal(provider_id, photon_refresh_token(tenant.tenant.id, provider_id))
             prescriptions.save_prescriber_account(
                 PrescriberAccount(provider_id, sealed, datetime(2026, 11, 2, 15, tzinfo=UTC)), []
             )

@@ -469,7 +469,7 @@ def test_a_prescriber_links_their_photon_account_by_signing_in_there_and_unlinks
     appointment, provider = seen
     visit = f"/v1/appointments/{appointment['appointment_id']}/prescriptions"
     assert platform.photon is not None
-    seeded = photon_refresh_token(appointment["provider_id"])
+    seeded = photon_refresh_token(RIVERSIDE, appointment["provider_id"])
     assert call(gateway, "GET", ACCOUNT, provider).json()["linked"] is True
 
     gone = call(gateway, "DELETE", ACCOUNT, provider)

@@ -701,21 +701,22 @@ def test_only_the_functions_that_call_a_third_party_are_on_the_egress_path(assem
     }
 
 
-def test_a_tenant_with_payments_and_eprescribing_off_has_none_of_their_functions_secrets_or_grants(
+def test_a_tenant_with_payments_off_has_none_of_its_functions_secrets_or_grants(
     assembly: Assembly,
 ) -> None:
     desert = assembly.tenant("desert-clinic")
     assert not [
         r
         for r in desert.props("AWS::Lambda::Function")
-        if str(render(r.get("FunctionName", ""))).endswith(("-payments", "-prescribing"))
+        if str(render(r.get("FunctionName", ""))).endswith(("-payments", "-payment-notices"))
     ]
-    # Its one third party is Dexcom (remote monitoring), whose secret alone it has.
-    assert [s["Name"] for s in desert.props("AWS::SecretsManager::Secret")] == [
-        topology.DEXCOM.secret_name("desert-clinic")
-    ]
-    # Its api may invoke two functions: subscription-delivery (a subscription's secret) and dexcom
-    # (a patient's Dexcom sign-in); no payments' or prescribing's (the state machine's role invokes
+    # Its third parties are Dexcom (remote monitoring) and Photon (e-prescribing), whose secrets
+    # alone it has: no Stripe's, no clearinghouse's.
+    assert sorted(s["Name"] for s in desert.props("AWS::SecretsManager::Secret")) == sorted(
+        p.secret_name("desert-clinic") for p in (topology.DEXCOM, topology.PHOTON)
+    )
+    # Its api may invoke three functions: subscription-delivery (a subscription's secret), dexcom
+    # (a patient's Dexcom sign-in) and prescribing; no payments' (the state machine's role invokes
     # visit-tasks, as ever).
     functions = _by_name(desert, "AWS::Lambda::Function", "FunctionName")
     api = functions[topology.API.name("desert-clinic")]
@@ -723,8 +724,13 @@ def test_a_tenant_with_payments_and_eprescribing_off_has_none_of_their_functions
         lid
         for lid, r in desert.of_type("AWS::Lambda::Function").items()
         if render(r["Properties"].get("FunctionName"))
-        in (topology.SUBSCRIPTION_DELIVERY.name("desert-clinic"), topology.DEXCOM_CALLS.name("desert-clinic"))
+        in (
+            topology.SUBSCRIPTION_DELIVERY.name("desert-clinic"),
+            topology.DEXCOM_CALLS.name("desert-clinic"),
+            topology.PRESCRIBING.name("desert-clinic"),
+        )
     }
+    assert len(invocable) == 3
     role = api["Properties"]["Role"]["Fn::GetAtt"][0]
     statements = [
         st
