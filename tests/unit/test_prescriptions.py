@@ -380,7 +380,14 @@ def test_a_case_is_prescribed_from_once_sent_and_once_answered_only_by_its_answe
     clinician's decision)."""
     from telehealth.application.booking import NotFoundError
     from telehealth.application.prescriptions import PrescriptionDraft
-    from telehealth.domain.photo_cases import AnswerOutcome, CaseAnswer, CaseStatus, PhotoCase
+    from telehealth.domain.photo_cases import (
+        AnswerOutcome,
+        CaseAnswer,
+        CasePhoto,
+        CaseStatus,
+        PhotoCase,
+        PhotoStatus,
+    )
 
     def case(case_id: str, status: CaseStatus, answered_by: str | None = None) -> PhotoCase:
         answer = CaseAnswer(answered_by, "a", "", AnswerOutcome.ADVICE, AT) if answered_by else None
@@ -388,7 +395,11 @@ def test_a_case_is_prescribed_from_once_sent_and_once_answered_only_by_its_answe
             case_id, "patient-1", "q|1", {}, AT, status=status, answer=answer, patient_state="NY"
         )
 
-    draft, answered = "01KB0Z6W3RY1D5Q8CSJ0Y2TDRF", "01KB0Z6W3RY1D5Q8CSJ0Y2TANS"
+    draft, answered, checking = (
+        "01KB0Z6W3RY1D5Q8CSJ0Y2TDRF",
+        "01KB0Z6W3RY1D5Q8CSJ0Y2TANS",
+        "01KB0Z6W3RY1D5Q8CSJ0Y2TSCN",
+    )
     store = Linking()
 
     def desk(cases: Cases | None) -> Prescribing:
@@ -407,7 +418,15 @@ def test_a_case_is_prescribed_from_once_sent_and_once_answered_only_by_its_answe
 
     dr_y = Caller(Actor.PROVIDER, "sub-of-dr-y", frozenset(), frozenset())
     asked = PrescriptionDraft(DIRECTIONS, PHARMACY.pharmacy_id)
-    with_cases = desk(Cases(case(draft, CaseStatus.DRAFT), case(answered, CaseStatus.ANSWERED, "dr-x")))
+    scanning = replace(
+        case(checking, CaseStatus.SUBMITTED),
+        photos=(
+            CasePhoto("01KB0Z6W3RY1D5Q8CSJ0Y2TPH1", "image/jpeg", 10, "ab" * 32, AT, PhotoStatus.SCANNING),
+        ),
+    )
+    with_cases = desk(
+        Cases(case(draft, CaseStatus.DRAFT), case(answered, CaseStatus.ANSWERED, "dr-x"), scanning)
+    )
     with pytest.raises(NotFoundError):
         with_cases.screen_for_case(dr_y, draft, asked)
     with pytest.raises(NotFoundError):
@@ -415,3 +434,11 @@ def test_a_case_is_prescribed_from_once_sent_and_once_answered_only_by_its_answe
     with pytest.raises(PrescriptionRuleError) as other:
         with_cases.send_for_case(dr_y, answered, asked, "key-1")
     assert other.value.kind == "case-answered-by-another"
+    # The failed attempt is audited naming the case's record (a draft's was not found: no record).
+    refused = store.resources()[-1]
+    assert refused["resourceType"] == "AuditEvent" and refused["outcome"] != "0"
+    assert refused["entity"][0]["what"] == {"reference": f"QuestionnaireResponse/case-{answered.lower()}"}
+    # Nobody prescribes from a case while a photo of it is still being checked.
+    with pytest.raises(PrescriptionRuleError) as unseen:
+        with_cases.screen_for_case(dr_y, checking, asked)
+    assert unseen.value.kind == "photos-scanning"

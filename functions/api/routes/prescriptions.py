@@ -112,6 +112,7 @@ class PrescriptionOut(_Model):
     prescription_id: str
     appointment_id: str | None = Field(description="The visit it was written in (null: from a case)")
     case_id: str | None = Field(None, description="The case of photos it was written from (null: in a visit)")
+    provider_id: str = Field(description="Who wrote it: only they cancel it or answer its renewals")
     status: Literal[
         "sending", "submitted", "transmitted", "failed", "dispensed", "cancel-requested", "cancelled"
     ]
@@ -182,6 +183,7 @@ def prescription_out(rx: Prescription) -> PrescriptionOut:
         prescription_id=rx.prescription_id,
         appointment_id=rx.appointment_id,
         case_id=rx.case_id,
+        provider_id=rx.provider_id,
         status=rx.status.value,
         drug=rx.drug_name,
         rxcui=d.rxcui,

@@ -7,6 +7,7 @@
 import { LitElement, css, html, nothing } from "lit";
 import { customElement, property, state } from "lit/decorators.js";
 import { ApiError, type Api, newActionKey } from "../shared/api.ts";
+import { providerSelf } from "./provider-self.ts";
 import { viewStyles } from "./ui.ts";
 import { rxStatusWords, saidOf } from "./words.ts";
 import "./prescriber-account.ts";
@@ -25,6 +26,7 @@ import type { PrescriptionStatus } from "../shared/prescriptions.ts";
 
 export interface Prescription {
   prescription_id: string;
+  provider_id: string;
   status: PrescriptionStatus;
   drug: string;
   sig: string;
@@ -100,6 +102,8 @@ export class ProviderPrescriptions extends LitElement {
   @state() private said = "";
   @state() private busy = false;
   @state() private renewing: RenewalChecks | null = null;
+  // Who is signed in: a case's list holds colleagues' prescriptions too, which only they act on.
+  @state() private me: string | null = null;
   private sendKey: string | null = null; // kept until the send is answered: a retry is the same send
   private polling: number | undefined;
 
@@ -125,6 +129,7 @@ export class ProviderPrescriptions extends LitElement {
 
   private async load(): Promise<void> {
     try {
+      this.me ??= (await providerSelf(this.api))?.providerId ?? null;
       this.visit = await this.api.get<VisitPrescriptions>(this.path);
       if (this.pharmacies.length === 0 && this.visit.pharmacy) this.pharmacies = [this.visit.pharmacy];
       window.clearTimeout(this.polling);
@@ -323,10 +328,12 @@ export class ProviderPrescriptions extends LitElement {
             <td>${rx.sig} (${rx.quantity} ${rx.quantity_unit}, ${rx.refills} refills)</td>
             <td>${rx.pharmacy.name}</td>
             <td>${rxStatusWords(rx)}${rx.renews ? html`<br><span class="muted">A renewal</span>` : nothing}</td>
-            <td>${rx.status === "submitted" || rx.status === "transmitted"
-              ? html`<button class="secondary" @click=${() => this.cancel(rx)}>Cancel<span class="visually-hidden"> ${rx.drug}</span></button>`
-              : nothing}</td>
-          </tr>${this.renewalRow(rx)}`,
+            <td>${rx.provider_id !== this.me
+              ? html`<span class="muted">Another clinician's</span>`
+              : rx.status === "submitted" || rx.status === "transmitted"
+                ? html`<button class="secondary" @click=${() => this.cancel(rx)}>Cancel<span class="visually-hidden"> ${rx.drug}</span></button>`
+                : nothing}</td>
+          </tr>${rx.provider_id === this.me ? this.renewalRow(rx) : nothing}`,
         )}
       </tbody>
     </table>`;

@@ -5,7 +5,7 @@
 // clinician's answer once there, and what they prescribed from it.
 import { html, nothing } from "lit";
 import { customElement, state } from "lit/decorators.js";
-import { ActionKeys, ApiError } from "../shared/api.ts";
+import { ActionKeys } from "../shared/api.ts";
 import type { CasePhoto, PhotoCase, Question } from "../shared/triage.ts";
 import { PortalScreen, type Slot } from "./screen.ts";
 import { type PatientPrescription, prescriptionList } from "./prescription-list.ts";
@@ -55,7 +55,7 @@ export class PhotosScreen extends PortalScreen {
       this.questions = asked.questions;
       this.maxPhotos = asked.max_photos;
       this.maxBytes = asked.max_photo_bytes;
-      await this.loadCases();
+      await Promise.all([this.loadCases(), this.loadPrescriptions()]);
     } catch (error) {
       void this.fail(error);
     }
@@ -66,17 +66,19 @@ export class PhotosScreen extends PortalScreen {
     window.clearTimeout(this.polling);
   }
 
+  /** Read once with the screen, not with each look at the photos' checks. Where the clinic does
+   * not prescribe online the route answers 404; any other failure leaves the cases readable. */
+  private async loadPrescriptions(): Promise<void> {
+    try {
+      const all = await this.ctx.api.get<PatientPrescription[]>("/v1/me/prescriptions");
+      this.prescriptions = all.filter((p) => p.case_id !== null);
+    } catch {
+      this.prescriptions = [];
+    }
+  }
+
   private async loadCases(): Promise<void> {
-    const [cases, prescriptions] = await Promise.all([
-      this.ctx.api.get<{ cases: PatientsCase[] }>("/v1/me/triage/cases"),
-      // Where the clinic does not prescribe online, there are none (the route answers 404).
-      this.ctx.api.get<PatientPrescription[]>("/v1/me/prescriptions").catch((error: unknown) => {
-        if (error instanceof ApiError && error.status === 404) return [];
-        throw error;
-      }),
-    ]);
-    this.cases = cases.cases;
-    this.prescriptions = prescriptions.filter((p) => p.case_id !== null);
+    this.cases = (await this.ctx.api.get<{ cases: PatientsCase[] }>("/v1/me/triage/cases")).cases;
     const checking = this.cases.some((c) => c.photos.some((p) => p.status === "scanning"));
     window.clearTimeout(this.polling);
     if (checking) this.polling = window.setTimeout(() => void this.loadCases(), 2000);

@@ -3,10 +3,12 @@
 | item | pk | sk | gsi1pk / gsi1sk | gsi2pk / gsi2sk |
 |---|---|---|---|---|
 | a prescription (versioned) | RX#<id> | RX | PATIENT#<id>#RX / <written>#<id> | RXVISIT#<appt> / <id> |
-| a send's key: its prescription | RXKEY#<caller, key digest> | RXKEY | | |
+| a send's key: its prescription | RXKEY#<caller, encounter, key digest> | RXKEY | | |
 | the patient's pharmacy and network id | PATIENT#<id> | PRESCRIBING | | |
 | a prescriber's linked network account (sealed) | PROVIDER#<id> | PRESCRIBER_ACCOUNT | | |
 | a sign-in at the network under way (expires) | RXLINK#<state> | RXLINK | | |
+
+A prescription written from a case of photos has RXCASE#<case> as its gsi2pk instead.
 
 A webhook names the prescription by our id (the network's external id): one GetItem. The
 send's key item is written with the prescription in one transaction, so a retried send finds

@@ -157,27 +157,35 @@ class AuditTrail:
     @contextmanager
     def request(
         self, caller: Caller, interaction: Interaction, appointment_id: str | None = None
-    ) -> Iterator[None]:
+    ) -> Iterator[list[str]]:
         """Audit the attempt if the request fails: one AuditEvent with its outcome, naming the
-        appointment where there is one (by reference when it exists, else by identifier)."""
+        appointment where there is one (by reference when it exists, else by identifier), and
+        each record the request appended to the list it is given once it found that record (a
+        case of photos' QuestionnaireResponse)."""
         depth = getattr(self._depth, "value", 0)
         self._depth.value = depth + 1
+        named: list[str] = []
         try:
-            yield
+            yield named
         except IdempotentReplay:  # a twin request's answer: the first one was audited
             raise
         except Exception as error:
             if depth == 0:
-                self._failed(caller, interaction, appointment_id, error)
+                self._failed(caller, interaction, appointment_id, error, named)
             raise
         finally:
             self._depth.value = depth
 
     def _failed(
-        self, caller: Caller, interaction: Interaction, appointment_id: str | None, error: Exception
+        self,
+        caller: Caller,
+        interaction: Interaction,
+        appointment_id: str | None,
+        error: Exception,
+        named: Sequence[str] = (),
     ) -> None:
         try:
-            entities: list[str] = []
+            entities: list[str] = list(named)
             unknown = None
             if appointment_id is not None and _ID.match(appointment_id):
                 if self.store.appointment(appointment_id) is not None:

@@ -365,17 +365,15 @@ class PhotoCaseDesk:
             raise CaseRuleError("not-licensed", f"{refused.value} ({state})")
 
     def _state(self, case: PhotoCase) -> str | None:
-        """Where the patient is treated: their home state as they sent the case (for a case sent
-        before cases kept it, their home state now)."""
         if case.patient_state:
             return case.patient_state
         profile = self.store.patient(case.patient_id)
-        return profile.home_state if profile else None
+        return case.treated_in(profile.home_state if profile else None)
 
     def _submitted(self, case_id: str) -> PhotoCase:
-        """A case a clinician may see: sent by its patient (a draft is the patient's alone)."""
+        """A case a clinician may see."""
         case = self.store.case_by_id(case_id)
-        if case is None or case.status is CaseStatus.DRAFT:
+        if case is None or not case.sent:
             raise NotFoundError("no such case")
         return case
 

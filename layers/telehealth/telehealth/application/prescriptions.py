@@ -31,7 +31,7 @@ from telehealth.domain.fhir_access import Interaction
 from telehealth.domain.ids import new_id
 from telehealth.domain.licensure import LicensurePolicy
 from telehealth.domain.medical_history import EntryStatus, MedicalHistory
-from telehealth.domain.photo_cases import CaseStatus, PhotoCase
+from telehealth.domain.photo_cases import PhotoCase
 from telehealth.domain.prescribing import (
     MAX_DEA_REGISTRATIONS,
     DeaRegistration,
@@ -70,6 +70,7 @@ from telehealth.events import (
 )
 from telehealth.fhir import audit, projection
 from telehealth.fhir import prescriptions as record
+from telehealth.fhir.photo_cases import case_reference
 from telehealth.ports import (
     IdempotencyClaim,
     OutboxEntry,
@@ -311,15 +312,16 @@ class Prescribing:
 
     def screen_for_case(self, caller: Caller, case_id: str, draft: PrescriptionDraft) -> Screening:
         """`screen`, for a prescription written from a case of photos."""
-        with self.trail.request(caller, Interaction.READ, case_id):
+        with self.trail.request(caller, Interaction.READ) as named:
             own = self._provider(caller)
-            return self._checked(self._case_seen(case_id, own), own, draft).screening
+            return self._checked(self._case_seen(case_id, own, named), own, draft).screening
 
     def send_for_case(self, caller: Caller, case_id: str, draft: PrescriptionDraft, key: str) -> Prescription:
         """`send`, for a prescription written from a case of photos."""
-        with self.trail.request(caller, Interaction.CREATE, case_id):
+        with self.trail.request(caller, Interaction.CREATE) as named:
             own = self._provider(caller)
-            return self._send(caller, own, self._case_seen(case_id, own), draft, f"{caller.subject}\n{key}")
+            encounter = self._case_seen(case_id, own, named)
+            return self._send(caller, own, encounter, draft, f"{caller.subject}\n{key}")
 
     def _send(
         self,
@@ -330,7 +332,9 @@ class Prescribing:
         key: str,
         renews: str | None = None,
     ) -> Prescription:
-        send_key = hashlib.sha256(key.encode()).hexdigest()
+        # The key is the caller's for this encounter: one reused elsewhere is another send.
+        where = encounter.appointment_id or f"case {encounter.case_id}"
+        send_key = hashlib.sha256(f"{where}\n{key}".encode()).hexdigest()
         checked = self._checked(encounter, own, draft, renews)
         screening, rx = checked.screening, checked.rx
         if screening.findings and any(f.severity is Severity.REFUSAL for f in screening.findings):
@@ -366,8 +370,9 @@ class Prescribing:
             if approve:
                 draft = PrescriptionDraft(rx.directions, rx.pharmacy.pharmacy_id, tuple(acknowledged))
                 key = f"{caller.subject}\nrenewal\n{request_id}"
+                # A prescriber renews their own prescription, even from a case a colleague answered since.
                 encounter = (
-                    self._case_seen(rx.case_id, own)
+                    self._case_seen(rx.case_id, own, renewing=True)
                     if rx.case_id is not None
                     else self._seen(rx.appointment_id or "", own)
                 )
@@ -563,9 +568,9 @@ class Prescribing:
         """The prescriptions written from a case of photos, for the clinic's providers (any of them
         reads a case waiting in the queue), with what the form starts from: the case's state and
         the pharmacy the patient last used."""
-        with self.trail.request(caller, Interaction.READ, case_id):
+        with self.trail.request(caller, Interaction.READ) as named:
             self._provider(caller)
-            case = self._submitted_case(case_id)
+            case = self._submitted_case(case_id, named)
             found = self.store.for_case(case_id)
             self._audit_read(caller, found)
             return VisitPrescriptions(
@@ -727,12 +732,20 @@ class Prescribing:
         state = check_in.state if check_in else file.appointment.patient_state
         return Encounter(visit.patient_id, state, Modality.AUDIO_VIDEO, appointment_id, visit.version)
 
-    def _case_seen(self, case_id: str, own: str) -> Encounter:
-        """A case of photos sent to the clinic: any provider prescribes from it while it waits, and
-        once it is answered, only the one who answered it (the answer and the prescription are one
-        clinician's decision). The state is the case's, where the patient lived when they sent it."""
-        case = self._submitted_case(case_id)
-        if case.answer is not None and case.answer.provider_id != own:
+    def _case_seen(
+        self, case_id: str, own: str, named: list[str] | None = None, *, renewing: bool = False
+    ) -> Encounter:
+        """A case of photos sent to the clinic and seen whole (no photo still being checked): any
+        provider prescribes from it while it waits, and once it is answered, only the one who
+        answered it (the answer and the prescription are one clinician's decision), though a
+        prescriber renews their own. The state is the case's, where the patient lived when they
+        sent it. `named`: the failed request's audit names the case once it is found."""
+        case = self._submitted_case(case_id, named)
+        if case.scanning:
+            raise PrescriptionRuleError(
+                "photos-scanning", "A photo is still being checked: prescribe once the case is shown whole."
+            )
+        if case.answer is not None and case.answer.provider_id != own and not renewing:
             raise PrescriptionRuleError(
                 "case-answered-by-another",
                 "Another clinician answered this case: a prescription from it is theirs to write.",
@@ -744,19 +757,19 @@ class Prescribing:
             )
         return Encounter(case.patient_id, state, Modality.STORE_AND_FORWARD, case_id=case.case_id)
 
-    def _submitted_case(self, case_id: str) -> PhotoCase:
+    def _submitted_case(self, case_id: str, named: list[str] | None = None) -> PhotoCase:
         case = self.cases.case_by_id(case_id) if self.cases is not None else None
-        if case is None or case.status is CaseStatus.DRAFT:
+        if case is None or not case.sent:
             raise NotFoundError("no such case")
+        if named is not None:
+            named.append(case_reference(case_id))
         return case
 
     def _case_state(self, case: PhotoCase) -> str | None:
-        """The patient's home state as they sent the case (for a case sent before cases kept it,
-        their home state now), as the case's answer takes it."""
         if case.patient_state:
             return case.patient_state
         profile = self.team.patient(case.patient_id)
-        return profile.home_state if profile else None
+        return case.treated_in(profile.home_state if profile else None)
 
     def _checked(
         self, encounter: Encounter, own: str, draft: PrescriptionDraft, renewing: str | None = None

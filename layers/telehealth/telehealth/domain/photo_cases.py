@@ -120,6 +120,21 @@ class PhotoCase:
         """The photos that count: all but those refused."""
         return tuple(p for p in self.photos if p.status is not PhotoStatus.REFUSED)
 
+    @property
+    def sent(self) -> bool:
+        """Sent by its patient: a clinician may see it (a draft is the patient's alone)."""
+        return self.status is not CaseStatus.DRAFT
+
+    @property
+    def scanning(self) -> bool:
+        """A photo still awaits its verdict: nobody has seen all the case yet."""
+        return any(p.status is PhotoStatus.SCANNING for p in self.photos)
+
+    def treated_in(self, home_state_now: str | None) -> str | None:
+        """Where the patient is treated: their home state as they sent the case (for a case sent
+        before cases kept it, their home state now)."""
+        return self.patient_state or home_state_now
+
 
 def photo_problem(content_type: str, size: int, sha256: str) -> str | None:
     if content_type not in CONTENT_TYPES:
@@ -210,7 +225,7 @@ def answered(case: PhotoCase, answer: CaseAnswer) -> PhotoCase:
         raise CaseRuleError("case-answered", "The case is answered already.")
     if case.status is not CaseStatus.SUBMITTED:
         raise CaseRuleError("case-not-submitted", "The patient has not sent the case yet.")
-    if any(p.status is PhotoStatus.SCANNING for p in case.photos):
+    if case.scanning:
         raise CaseRuleError("photos-scanning", "A photo is still being checked: answer once it is shown.")
     if (
         not answer.assessment.strip()
