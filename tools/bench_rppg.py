@@ -1,18 +1,26 @@
 """The rPPG benchmark: accuracy, refusals, speed and memory on clips the project makes itself.
 
-`python -m tools.bench_rppg` (or `rppg_figures()` from the project's bench) renders a few clips
-per condition from scikit-image's astronaut portrait with a known pulse and breathing rate
-(media_workers.rppg.synthetic), runs the estimator on each as a recording would reach it (an
-MP4 or WebM file), and prints per condition how often it measured and refused, its errors and its
-speed. Speed is on one thread (OpenCV, the decoder and BLAS held to one) at 640x480 and 30 fps.
-Memory is the peak of a fresh process measuring a 90 s and a 360 s clip: if frames, or the numbers
-read from each, were kept, the second would need four times the first.
+`python -m tools.bench_rppg` (or `rppg_figures()` from the project's bench) renders five clips per
+condition with a known pulse and breathing rate, in each of two signal models made apart from each
+other (media_workers.rppg.synthetic: the reference model the estimator was developed on, and an
+independent one, another face, pulse shape and colour signature), runs the estimator on each as a
+recording would reach it (an MP4 or WebM file), and prints per model and condition how often it
+measured, how often within 5 bpm, its errors, and why it refused, then the goals: every clip of
+the ordinary conditions measured, two in five of the hard ones within 5 bpm, no reported rate
+more than 10 bpm off, a mean error within 2 bpm. The estimator's thresholds are set on the
+reference model only; the independent one measures them. Speed is on one thread (OpenCV, the
+decoder and BLAS held to one) at 640x480 and 30 fps. Memory is the peak of a fresh process
+measuring a 90 s and a 360 s clip: if frames, or the numbers read from each, were kept, the second
+would need four times the first.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,49 +30,84 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
+from typing import Literal
 
+import av
 import cv2
 import numpy as np
 
 from media_workers.rppg.estimate import estimate_vitals
 from media_workers.rppg.result import VitalSigns
-from media_workers.rppg.synthetic import ClipSpec, SyntheticClip, clip_suffix, varied, write_clip
+from media_workers.rppg.synthetic import (
+    ClipSpec,
+    SignalModel,
+    SyntheticClip,
+    clip_suffix,
+    varied,
+    write_clip,
+)
 
 CLIPS_PER_CONDITION = 5
 CLIP_SECONDS = 20.0
 SEED = 6  # the issue's number: the same clips every run
+# Rendered clips are kept here by what they are (their spec), so a change of the estimator is
+# measured again in minutes rather than rendered again.
+CLIP_CACHE = Path(__file__).resolve().parent.parent / ".build" / "rppg-clips"
+
+Group = Literal["ordinary", "hard", "nothing"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    spec: ClipSpec
+    group: Group
+
 
 # Every condition has a little sensor noise (one 8-bit level): without it, the 8-bit
 # quantisation of a pulse smaller than one level is not dithered, as no real camera's is.
 _CAMERA = ClipSpec(duration_s=CLIP_SECONDS, noise_std=1.0)
-CONDITIONS: dict[str, ClipSpec] = {
-    "clean": _CAMERA,
-    "sensor noise": replace(_CAMERA, noise_std=5.0),
-    "head motion": replace(_CAMERA, head_motion_px=12.0),
-    "light flicker": replace(_CAMERA, flicker=0.03),
-    "H.264 600 kbit/s": replace(_CAMERA, noise_std=2.0, bitrate_kbps=600),
-    "VP8 WebM 600 kbit/s": replace(_CAMERA, noise_std=2.0, codec="vp8", bitrate_kbps=600),
-    "motion + H.264 600k": replace(_CAMERA, noise_std=2.0, head_motion_px=12.0, bitrate_kbps=600),
-    "darker skin": replace(_CAMERA, skin_darkness=0.6),
-    "dark skin": replace(_CAMERA, skin_darkness=0.8),
-    "darkest skin": replace(_CAMERA, skin_darkness=1.0),
-    "dim room": replace(_CAMERA, brightness=0.3, noise_std=3.0),
-    "variable frame rate": replace(_CAMERA, timestamp_jitter=0.3),
-    "no face": replace(_CAMERA, face=False),
-    "no pulse": replace(_CAMERA, pulse_amplitude=0.0),
-    "tiny pulse (0.05 %)": replace(_CAMERA, pulse_amplitude=0.0005),
+_NOISY = replace(_CAMERA, noise_std=2.0)
+_DIM = replace(_CAMERA, brightness=0.3, noise_std=3.0)
+CONDITIONS: dict[str, Condition] = {
+    # What a visit usually brings: every clip is to be measured.
+    "clean": Condition(_CAMERA, "ordinary"),
+    "sensor noise": Condition(replace(_CAMERA, noise_std=5.0), "ordinary"),
+    "head motion": Condition(replace(_CAMERA, head_motion_px=12.0), "ordinary"),
+    "H.264 High CRF 20": Condition(replace(_NOISY, codec="h264-high", crf=20), "ordinary"),
+    "H.264 High CRF 24": Condition(replace(_NOISY, codec="h264-high", crf=24), "ordinary"),
+    "H.264 High CRF 28": Condition(replace(_NOISY, codec="h264-high", crf=28), "ordinary"),
+    "H.264 call 1 Mbit/s": Condition(replace(_NOISY, bitrate_kbps=1000), "ordinary"),
+    "VP8 1 Mbit/s": Condition(replace(_NOISY, codec="vp8", bitrate_kbps=1000), "ordinary"),
+    "VP9 CRF 32": Condition(replace(_NOISY, codec="vp9", crf=32), "ordinary"),
+    # Mains light at 30 fps (100 Hz aliases to 10 Hz) with a slow drift of daylight.
+    "mains + slow flicker": Condition(replace(_CAMERA, flicker=0.03, flicker_hz=(10.0, 0.15)), "ordinary"),
+    "darker skin": Condition(replace(_CAMERA, skin_darkness=0.6), "ordinary"),
+    "variable frame rate": Condition(replace(_CAMERA, timestamp_jitter=0.3), "ordinary"),
+    # What makes a reading hard: at least two in five to be measured within 5 bpm.
+    "in-band flicker": Condition(replace(_CAMERA, flicker=0.03, flicker_hz=(1.3, 0.25)), "hard"),
+    "weak pulse (0.3 %)": Condition(replace(_CAMERA, pulse_amplitude=0.003), "hard"),
+    "fast head motion": Condition(replace(_CAMERA, head_motion_px=20.0, motion_speed=2.0), "hard"),
+    "motion + H.264 600k": Condition(replace(_NOISY, head_motion_px=12.0, bitrate_kbps=600), "hard"),
+    "H.264 300 kbit/s": Condition(replace(_NOISY, bitrate_kbps=300), "hard"),
+    "VP8 300 kbit/s": Condition(replace(_NOISY, codec="vp8", bitrate_kbps=300), "hard"),
+    "medium skin, dim room": Condition(replace(_DIM, skin_darkness=0.4), "hard"),
+    "dark skin, dim room": Condition(replace(_DIM, skin_darkness=0.8), "hard"),
+    "darkest skin, dim room": Condition(replace(_DIM, skin_darkness=1.0), "hard"),
+    # Nothing to measure: any number reported is wrong.
+    "no face": Condition(replace(_CAMERA, face=False), "nothing"),
+    "no pulse": Condition(replace(_CAMERA, pulse_amplitude=0.0), "nothing"),
+    "tiny pulse (0.05 %)": Condition(replace(_CAMERA, pulse_amplitude=0.0005), "nothing"),
 }
-# Conditions where there is nothing to measure: any number reported there is wrong.
-NOTHING_TO_MEASURE = {"no face", "no pulse", "tiny pulse (0.05 %)"}
-GOALS_BPM = {
-    "clean": 2.0,
-    "head motion": 5.0,
-    "H.264 600 kbit/s": 5.0,
-    "VP8 WebM 600 kbit/s": 5.0,
-    "motion + H.264 600k": 5.0,
-}
+MODELS: tuple[SignalModel, ...] = ("reference", "independent")
+# The issue's goals: every ordinary clip measured; on the hard ones, at least this share measured
+# within HARD_WITHIN_BPM; no reported rate more than MAX_ERROR_BPM off anywhere; the mean error of
+# what is reported within MAX_MAE_BPM.
+HARD_SHARE = 0.4
+HARD_WITHIN_BPM = 5.0
 MAX_ERROR_BPM = 10.0
+MAX_MAE_BPM = 2.0
 SPEED_GOAL = 20.0
 _PASSES = 3
 _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -88,35 +131,72 @@ class Measurement:
 
 
 def rppg_figures() -> None:
+    # The same true rates and seeds for both models: only the signal model differs.
     rng = np.random.default_rng(SEED)
-    jobs = [
-        (name, varied(spec, rng)) for name, spec in CONDITIONS.items() for _ in range(CLIPS_PER_CONDITION)
+    drawn = [
+        (name, varied(condition.spec, rng))
+        for name, condition in CONDITIONS.items()
+        for _ in range(CLIPS_PER_CONDITION)
     ]
-    paths = [f"clip{index}{clip_suffix(spec)}" for index, (_, spec) in enumerate(jobs)]
-    with tempfile.TemporaryDirectory(prefix="bench-rppg-") as folder, _one_thread_for_children():
+    jobs = [(model, name, replace(spec, signal_model=model)) for model in MODELS for name, spec in drawn]
+    CLIP_CACHE.mkdir(parents=True, exist_ok=True)
+    with _one_thread_for_children():
         started = time.perf_counter()
-        # Rendering and encoding the clips may use both cores; measuring them does not.
+        # Rendering and encoding the clips may use both cores (each clip once: they are kept).
         with ProcessPoolExecutor(max_workers=2) as pool:
-            clips = list(pool.map(write_clip, [spec for _, spec in jobs], [Path(folder) / p for p in paths]))
+            clips = list(pool.map(_rendered, [spec for _, _, spec in jobs]))
         rendered = time.perf_counter() - started
-        # Measured in a fresh process that started with one BLAS thread (the variable is read
-        # when numpy loads), one OpenCV thread and one decoder thread.
-        # Each clip's time is its best of three passes over all the clips, minutes apart: other
-        # work on the machine only adds time, and comes in bursts longer than one clip's runs.
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as worker:
-            passes = [list(worker.map(_measure, clips)) for _ in range(_PASSES)]
-        measurements = [min(runs, key=lambda run: run.seconds) for runs in zip(*passes, strict=True)]
-        results: dict[str, list[Measurement]] = {name: [] for name in CONDITIONS}
-        for (name, _), measurement in zip(jobs, measurements, strict=True):
-            results[name].append(measurement)
-        print(
-            f"rPPG on {len(clips)} synthetic clips ({CLIPS_PER_CONDITION} per condition, "
-            f"{CLIP_SECONDS:.0f} s, 640x480, 30 fps; true HR 55-110 bpm, RR 10-20/min; "
-            f"rendered in {rendered:.0f} s)"
-        )
-        _print_table(results)
-        _print_goals(results)
+        # Measured in fresh processes that started with one BLAS thread (the variable is read
+        # when numpy loads), one OpenCV thread and one decoder thread, two clips at a time.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as workers:
+            measurements = list(workers.map(_measure, clips))
+        # Speed alone on the clean clips of the reference model, each its best of three passes
+        # minutes apart, one at a time: other work on the machine only adds time, in bursts.
+        timed = [
+            c
+            for (model, name, _), c in zip(jobs, clips, strict=True)
+            if model == "reference" and name == "clean"
+        ]
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as worker:
+            passes = [list(worker.map(_measure, timed)) for _ in range(_PASSES)]
+        speeds = [min(runs, key=lambda run: run.seconds) for runs in zip(*passes, strict=True)]
+    results: dict[SignalModel, dict[str, list[Measurement]]] = {
+        m: {n: [] for n in CONDITIONS} for m in MODELS
+    }
+    for (model, name, _), measurement in zip(jobs, measurements, strict=True):
+        results[model][name].append(measurement)
+    print(
+        f"rPPG on {len(clips)} synthetic clips: {len(CONDITIONS)} conditions x {CLIPS_PER_CONDITION} clips x "
+        f"{len(MODELS)} signal models ({CLIP_SECONDS:.0f} s, 640x480, 30 fps; true HR 55-110 bpm, "
+        f"RR 10-20/min; rendered in {rendered:.0f} s, kept in {CLIP_CACHE.name}/)"
+    )
+    for model in MODELS:
+        print(f"  signal model: {model}")
+        _print_table(results[model])
+        _print_goals(results[model])
+    _print_speed(speeds)
+    with tempfile.TemporaryDirectory(prefix="bench-rppg-") as folder:
         _print_memory(Path(folder))
+    _print_start_up()
+    _print_half_hour()
+
+
+def _rendered(spec: ClipSpec) -> SyntheticClip:
+    """The clip of `spec`, rendered once and kept with its truth beside it."""
+    digest = hashlib.sha256(repr(spec).encode()).hexdigest()[:20]
+    path = CLIP_CACHE / f"{digest}{clip_suffix(spec)}"
+    truth = path.with_suffix(".json")
+    if path.exists() and truth.exists():
+        known = json.loads(truth.read_text())
+        return SyntheticClip(path, spec, known["heart_rate_bpm"], known["respiratory_rate_bpm"], ())
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
+    clip = write_clip(spec, partial)
+    partial.replace(path)
+    truth.write_text(
+        json.dumps({"heart_rate_bpm": clip.heart_rate_bpm, "respiratory_rate_bpm": clip.respiratory_rate_bpm})
+    )
+    return replace(clip, path=path)
 
 
 @contextmanager
@@ -143,8 +223,8 @@ def _measure(clip: SyntheticClip) -> Measurement:
 
 def _print_table(results: dict[str, list[Measurement]]) -> None:
     header = (
-        f"  {'condition':<22} {'measured':>8} {'refused':>7}  {'HR MAE':>6} {'HR max':>6}  "
-        f"{'RR read':>7} {'RR MAE':>6}  {'x real time':>11}  refusal reasons"
+        f"    {'condition':<24} {'group':<8} {'measured':>8} {'<=5 bpm':>7}  {'HR MAE':>6} {'HR max':>6}  "
+        f"{'RR read':>7} {'RR MAE':>6}  refusal reasons"
     )
     print(header)
     for name, measurements in results.items():
@@ -153,34 +233,59 @@ def _print_table(results: dict[str, list[Measurement]]) -> None:
         mae = float(np.mean(errors)) if errors else None
         breathing_mae = float(np.mean(breathing)) if breathing else None
         reasons = Counter(str(m.vitals.reason) for m in measurements if m.vitals.reason is not None)
-        speed = sum(m.clip.spec.duration_s for m in measurements) / sum(m.seconds for m in measurements)
+        within = sum(e <= HARD_WITHIN_BPM for e in errors)
         print(
-            f"  {name:<22} {len(errors):>4}/{len(measurements):<3} {len(measurements) - len(errors):>7}  "
-            f"{_figure(mae):>6} {_figure(max(errors, default=None)):>6}  "
+            f"    {name:<24} {CONDITIONS[name].group:<8} {len(errors):>4}/{len(measurements):<3} "
+            f"{within:>4}/{len(measurements):<2}  {_figure(mae):>6} {_figure(max(errors, default=None)):>6}  "
             f"{len(breathing):>4}/{len(measurements):<2} {_figure(breathing_mae):>6}  "
-            f"{speed:>10.1f}x  {', '.join(f'{reason} x{count}' for reason, count in sorted(reasons.items()))}"
+            f"{', '.join(f'{reason} x{count}' for reason, count in sorted(reasons.items()))}"
         )
 
 
 def _print_goals(results: dict[str, list[Measurement]]) -> None:
-    print("  goals:")
-    for name, limit in GOALS_BPM.items():
-        errors = [m.error_bpm for m in results[name] if m.error_bpm is not None]
-        mae = float(np.mean(errors)) if errors else None
-        verdict = "not measured" if mae is None else ("met" if mae <= limit else "NOT MET")
-        print(f"    {name}: MAE {_figure(mae)} bpm, {len(errors)} measured (goal <= {limit:g}): {verdict}")
-    worst = max((m.error_bpm for ms in results.values() for m in ms if m.error_bpm is not None), default=0.0)
-    wrong_numbers = sum(
-        m.vitals.heart_rate_bpm is not None for name in NOTHING_TO_MEASURE for m in results[name]
-    )
-    print(f"    largest error of any reported heart rate: {worst:.1f} bpm (goal <= {MAX_ERROR_BPM:g})")
-    print(f"    heart rates reported where there is nothing to measure: {wrong_numbers} (goal 0)")
-    with_face = [(name, m) for name, ms in results.items() for m in ms if m.clip.spec.face]
-    speeds = sorted((m.clip.spec.duration_s / m.seconds, name) for name, m in with_face)
-    slowest, condition = speeds[0]
+    def of(group: Group) -> list[Measurement]:
+        return [m for name, ms in results.items() if CONDITIONS[name].group == group for m in ms]
+
+    ordinary, hard, nothing = of("ordinary"), of("hard"), of("nothing")
+    measured_ordinary = sum(m.error_bpm is not None for m in ordinary)
+    hard_within = sum(m.error_bpm is not None and m.error_bpm <= HARD_WITHIN_BPM for m in hard)
+    reported = [m.error_bpm for m in ordinary + hard if m.error_bpm is not None]
+    wrong = sum(m.vitals.heart_rate_bpm is not None for m in nothing)
+    worst = max(reported, default=0.0)
+    mae = float(np.mean(reported)) if reported else 0.0
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "NOT MET"
+
+    print("    goals:")
     print(
-        f"    slowest clip with a face: {slowest:.1f}x real time on one thread ({condition}; "
-        f"median {speeds[len(speeds) // 2][0]:.1f}x; goal >= {SPEED_GOAL:g}x)"
+        f"      ordinary conditions: {measured_ordinary}/{len(ordinary)} clips measured "
+        f"(goal: all): {verdict(measured_ordinary == len(ordinary))}"
+    )
+    print(
+        f"      hard conditions: {hard_within}/{len(hard)} measured within {HARD_WITHIN_BPM:g} bpm "
+        f"({hard_within / len(hard):.0%}; goal >= {HARD_SHARE:.0%}): "
+        f"{verdict(hard_within >= HARD_SHARE * len(hard))}"
+    )
+    print(
+        f"      largest error of any reported heart rate: {worst:.1f} bpm (goal <= {MAX_ERROR_BPM:g}): "
+        f"{verdict(worst <= MAX_ERROR_BPM)}"
+    )
+    print(
+        f"      mean error of the {len(reported)} reported: {mae:.2f} bpm (goal <= {MAX_MAE_BPM:g}): "
+        f"{verdict(mae <= MAX_MAE_BPM)}"
+    )
+    print(
+        f"      heart rates reported where there is nothing to measure: {wrong} (goal 0): "
+        f"{verdict(wrong == 0)}"
+    )
+
+
+def _print_speed(speeds: list[Measurement]) -> None:
+    rates = sorted(m.clip.spec.duration_s / m.seconds for m in speeds)
+    print(
+        f"  speed on one thread (the reference model's clean clips, best of {_PASSES}): "
+        f"slowest {rates[0]:.1f}x real time, median {rates[len(rates) // 2]:.1f}x (goal >= {SPEED_GOAL:g}x)"
     )
 
 
@@ -228,6 +333,77 @@ def _peak_memory_mb(path: Path) -> tuple[float, float, str]:
     resident_kib, traced_bytes, rate = completed.stdout.split()[-3:]
     reading = "no reading" if rate == "None" else f"{float(rate):.1f}"
     return int(resident_kib) / 1024.0, int(traced_bytes) / 1e6, reading  # ru_maxrss is KiB on Linux
+
+
+_STARTUP_RUNS = 5
+
+
+def _print_start_up() -> None:
+    """The whole CLI on a 30 s clip, in a fresh process, against what importing it costs (the
+    median of five runs each), and what SciPy's signal module alone would add."""
+    clip = _rendered(replace(_CAMERA, duration_s=30.0, heart_rate_bpm=74.0))
+    cli = [sys.executable, "-m", "media_workers.rppg", str(clip.path), "--json"]
+    imports = [sys.executable, "-c", "import media_workers.rppg.__main__, media_workers.rppg.estimate"]
+    scipy = [sys.executable, "-c", "import scipy.signal"]
+    whole, imported, scipy_alone = (
+        statistics.median(_wall_seconds(command) for _ in range(_STARTUP_RUNS))
+        for command in (cli, imports, scipy)
+    )
+    print(
+        f"  start-up: the CLI on a 30 s clip takes {whole:.2f} s in a fresh process, of which importing "
+        f"it {imported:.2f} s ({imported / whole:.0%}); `import scipy.signal` alone, which it no longer "
+        f"needs, would add {scipy_alone:.2f} s"
+    )
+
+
+def _wall_seconds(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+_HALF_HOUR_S = 1800.0
+_LOOPED_S = 60.0
+
+
+def _print_half_hour() -> None:
+    """The worker's method on a 30-minute recording: a minute's clip, its packets repeated thirty
+    times into one file (remuxed, not rendered again), measured in a fresh process."""
+    spec = replace(_CAMERA, duration_s=_LOOPED_S, heart_rate_bpm=70.0, hrv_bpm=0.0)
+    minute = _rendered(spec)
+    path = CLIP_CACHE / f"half-hour-{minute.path.name}"
+    if not path.exists():
+        partial = path.with_name(f"partial-{path.name}")
+        _repeated(minute.path, partial, round(_HALF_HOUR_S / _LOOPED_S))
+        partial.replace(path)
+    started = time.perf_counter()
+    resident, traced, rate = _peak_memory_mb(path)
+    seconds = time.perf_counter() - started
+    print(
+        f"  a 30-minute recording (640x480, 30 fps, H.264): {seconds:.0f} s in a fresh process "
+        f"({_HALF_HOUR_S / seconds:.0f}x real time, every thread the machine gives), peak RSS "
+        f"{resident:.0f} MB, traced peak {traced:.2f} MB; read {rate} bpm of {minute.heart_rate_bpm:.1f}"
+    )
+
+
+def _repeated(source: Path, target: Path, times: int) -> None:
+    """`source`'s video packets `times` over, each repeat's timestamps after the last."""
+    with av.open(str(source)) as reading, av.open(str(target), "w") as writing:
+        stream_in = reading.streams.video[0]
+        stream_out = writing.add_stream_from_template(stream_in)
+        packets = [p for p in reading.demux(stream_in) if p.dts is not None and p.pts is not None]
+        stamps = sorted(int(p.pts or 0) for p in packets)
+        step = int(statistics.median(later - earlier for earlier, later in pairwise(stamps)))
+        span = stamps[-1] - stamps[0] + step  # one repeat, in the stream's time base
+        for repeat in range(times):
+            for packet in packets:
+                copy = av.Packet(bytes(packet))
+                copy.pts = int(packet.pts or 0) + repeat * span
+                copy.dts = int(packet.dts or 0) + repeat * span
+                copy.time_base = packet.time_base
+                copy.is_keyframe = packet.is_keyframe
+                copy.stream = stream_out
+                writing.mux(copy)
 
 
 def _figure(value: float | None) -> str:
