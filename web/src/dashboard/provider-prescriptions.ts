@@ -11,34 +11,7 @@ import { providerSelf } from "./provider-self.ts";
 import { viewStyles } from "./ui.ts";
 import { rxStatusWords, saidOf } from "./words.ts";
 import "./prescriber-account.ts";
-
-interface Pharmacy {
-  pharmacy_id: string;
-  name: string;
-  address: string;
-  city: string;
-  state: string;
-  postal_code: string;
-  phone: string;
-}
-
-import type { PrescriptionStatus } from "../shared/prescriptions.ts";
-
-export interface Prescription {
-  prescription_id: string;
-  provider_id: string;
-  status: PrescriptionStatus;
-  drug: string;
-  sig: string;
-  quantity: number;
-  quantity_unit: string;
-  refills: number;
-  pharmacy: Pharmacy;
-  failure_reason: string;
-  fills: { quantity: number; at: string }[];
-  renews: string | null;
-  renewals: { request_id: string; status: string; renewed_by: string | null }[];
-}
+import type { Pharmacy, Prescription, PrescriptionStatus } from "../shared/prescriptions.ts";
 
 /** A renewal being answered: what its checks found, to read before renewing. */
 interface RenewalChecks {

@@ -2,21 +2,14 @@
 // tap away) and where each stands. The visit's screen shows the visit's; "Send photos" shows those
 // written from a case. Where the clinic prescribes online: elsewhere the route answers 404.
 import { html, nothing } from "lit";
-import type { PrescriptionStatus } from "../shared/prescriptions.ts";
+import type { Prescription } from "../shared/prescriptions.ts";
 import { prescriptionWords } from "./words.ts";
 
-export interface PatientPrescription {
-  prescription_id: string;
-  appointment_id: string | null; // written in a visit
-  case_id: string | null; // written from a case of photos
-  status: PrescriptionStatus;
-  drug: string;
-  sig: string;
-  quantity: number;
-  quantity_unit: string;
-  refills: number;
-  pharmacy: { name: string; address: string; city: string; phone: string };
-}
+/** What the portal shows of one (`/v1/me/prescriptions` answers the whole). */
+export type PatientPrescription = Pick<
+  Prescription,
+  "prescription_id" | "appointment_id" | "case_id" | "status" | "drug" | "sig" | "quantity" | "quantity_unit" | "refills" | "pharmacy"
+>;
 
 /** The list under a heading the caller gives (a section of its own, or part of a case's card). */
 export function prescriptionList(prescriptions: PatientPrescription[]) {
