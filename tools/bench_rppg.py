@@ -251,7 +251,8 @@ def _print_goals(results: dict[str, list[Measurement]]) -> None:
     hard_within = sum(m.error_bpm is not None and m.error_bpm <= HARD_WITHIN_BPM for m in hard)
     reported = [m.error_bpm for m in ordinary + hard if m.error_bpm is not None]
     wrong = sum(m.vitals.heart_rate_bpm is not None for m in nothing)
-    worst = max(reported, default=0.0)
+    # Anywhere: a rate where there is no pulse (or a 0.05 % one) counts, against its clip's truth.
+    worst = max((m.error_bpm for m in ordinary + hard + nothing if m.error_bpm is not None), default=0.0)
     mae = float(np.mean(reported)) if reported else 0.0
 
     def verdict(met: bool) -> str:
@@ -268,7 +269,8 @@ def _print_goals(results: dict[str, list[Measurement]]) -> None:
         f"{verdict(hard_within >= HARD_SHARE * len(hard))}"
     )
     print(
-        f"      largest error of any reported heart rate: {worst:.1f} bpm (goal <= {MAX_ERROR_BPM:g}): "
+        f"      largest error of any reported heart rate, anywhere: {worst:.1f} bpm "
+        f"(goal <= {MAX_ERROR_BPM:g}): "
         f"{verdict(worst <= MAX_ERROR_BPM)}"
     )
     print(
