@@ -14,7 +14,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, expect, sync_playwright
 
 import tools.browser
 from local.platform import LocalPlatform
@@ -236,3 +236,33 @@ def screenshot(request: pytest.FixtureRequest) -> Screenshots:
 def axe_check() -> Callable[[Page], None]:
     """`axe_check(page)` fails listing every WCAG 2.0/2.1 A/AA violation axe-core finds."""
     return tools.browser.axe_check
+
+
+def write_prescription(
+    rx: Locator,
+    *,
+    search: str,
+    rxcui: str,
+    dose: str,
+    how_often: str,
+    quantity: int,
+    days: int,
+    directions: str,
+    pharmacy: tuple[str, str, str] | None = None,
+) -> None:
+    """Fill the prescription form (`rx`, its region) as a prescriber does: find the drug by words
+    and see it chosen, then the directions; `pharmacy` is (the state the search names, the words
+    searched, the pharmacy chosen), left as it is when None."""
+    rx.get_by_label("Find the drug").fill(search)
+    rx.get_by_label("Find the drug").press("Tab")
+    expect(rx.get_by_label("Drug", exact=True)).to_have_value(rxcui)
+    rx.get_by_label("Dose").fill(dose)
+    rx.get_by_label("How often").fill(how_often)
+    rx.get_by_label("Quantity").fill(str(quantity))
+    rx.get_by_label("Days' supply").fill(str(days))
+    rx.get_by_label("Directions for the patient, in plain words").fill(directions)
+    if pharmacy is not None:
+        state, words, chosen = pharmacy
+        rx.get_by_label(f"Find a pharmacy in {state}").fill(words)
+        rx.get_by_label(f"Find a pharmacy in {state}").press("Tab")
+        expect(rx.get_by_label("Pharmacy", exact=True)).to_have_value(chosen)

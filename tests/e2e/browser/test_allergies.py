@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
 from tests.conftest import http, user_tokens
+from tests.e2e.browser.conftest import write_prescription
 from tests.e2e.browser.test_visit import provider_of
 from tests.e2e.test_scheduling import RIVERSIDE, book, call
 from tests.e2e.test_video_visit import admit_when_waiting
@@ -106,27 +107,29 @@ def test_the_patient_tells_allergies_and_medicines_and_the_clinician_reconciles_
     page.reload()
     rx = page.get_by_role("region", name="Prescriptions")
     expect(rx.get_by_text("No prescriptions in this visit yet.")).to_be_visible(timeout=15_000)
-    rx.get_by_label("Find the drug").fill("amoxicillin 500 capsule")
-    rx.get_by_label("Find the drug").press("Tab")
-    expect(rx.get_by_label("Drug", exact=True)).to_have_value("308191")
-    rx.get_by_label("Dose").fill("1 capsule")
-    rx.get_by_label("How often").fill("three times a day")
-    rx.get_by_label("Quantity").fill("21")
-    rx.get_by_label("Days' supply").fill("7")
-    rx.get_by_label("Directions for the patient, in plain words").fill("Take one capsule three times a day.")
-    rx.get_by_label("Find a pharmacy in NY").fill("riverside")
-    rx.get_by_label("Find a pharmacy in NY").press("Tab")
-    expect(rx.get_by_label("Pharmacy", exact=True)).to_have_value("phr_riverside00001")
+    write_prescription(
+        rx,
+        search="amoxicillin 500 capsule",
+        rxcui="308191",
+        dose="1 capsule",
+        how_often="three times a day",
+        quantity=21,
+        days=7,
+        directions="Take one capsule three times a day.",
+        pharmacy=("NY", "riverside", "phr_riverside00001"),
+    )
     rx.get_by_role("button", name="Check the prescription").click()
     expect(rx.get_by_role("alert")).to_contain_text("Allergy on file to Penicillins", timeout=15_000)
-    rx.get_by_label("Find the drug").fill("sertraline 50")
-    rx.get_by_label("Find the drug").press("Tab")
-    expect(rx.get_by_label("Drug", exact=True)).to_have_value("312941")
-    rx.get_by_label("Dose").fill("1 tablet")
-    rx.get_by_label("How often").fill("once a day")
-    rx.get_by_label("Quantity").fill("30")
-    rx.get_by_label("Days' supply").fill("30")
-    rx.get_by_label("Directions for the patient, in plain words").fill("Take one tablet each morning.")
+    write_prescription(
+        rx,
+        search="sertraline 50",
+        rxcui="312941",
+        dose="1 tablet",
+        how_often="once a day",
+        quantity=30,
+        days=30,
+        directions="Take one tablet each morning.",
+    )
     rx.get_by_role("button", name="Check the prescription").click()
     expect(rx.get_by_text("Every check passed.")).to_be_visible(timeout=15_000)
     rx.get_by_role("button", name="Send to the pharmacy").click()

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from local.platform import LocalPlatform
 from tests.conftest import user_tokens
-from tests.e2e.browser.conftest import SIGNED_IN_WAIT_MS
+from tests.e2e.browser.conftest import SIGNED_IN_WAIT_MS, write_prescription
 from tests.e2e.test_scheduling import call
 from tests.e2e.test_triage import BASE, DESERT, ME, RULES, settled_photos, submitted_case
 from tools.browser import Screenshots
@@ -192,19 +192,17 @@ def test_a_provider_reviews_a_case_of_photos_and_answers_it(
     rx = provider.get_by_role("region", name="Prescriptions")
     expect(rx.get_by_text("No prescriptions from this case yet.")).to_be_visible(timeout=15_000)
     expect(rx.get_by_text(re.compile("never from photos"))).to_be_visible()
-    rx.get_by_label("Find the drug").fill("hydroxyzine 25")
-    rx.get_by_label("Find the drug").press("Tab")
-    expect(rx.get_by_label("Drug", exact=True)).to_have_value("995258")
-    rx.get_by_label("Dose").fill("1 tablet")
-    rx.get_by_label("How often").fill("at bedtime")
-    rx.get_by_label("Quantity").fill("14")
-    rx.get_by_label("Days' supply").fill("14")
-    rx.get_by_label("Directions for the patient, in plain words").fill(
-        "Take one tablet at bedtime for the itch."
+    write_prescription(
+        rx,
+        search="hydroxyzine 25",
+        rxcui="995258",
+        dose="1 tablet",
+        how_often="at bedtime",
+        quantity=14,
+        days=14,
+        directions="Take one tablet at bedtime for the itch.",
+        pharmacy=("NM", "rio grande", "phr_riogrande00009"),
     )
-    rx.get_by_label("Find a pharmacy in NM").fill("rio grande")
-    rx.get_by_label("Find a pharmacy in NM").press("Tab")
-    expect(rx.get_by_label("Pharmacy", exact=True)).to_have_value("phr_riogrande00009")
     rx.get_by_role("button", name="Check the prescription").click()
     expect(rx.get_by_text("Every check passed.")).to_be_visible(timeout=15_000)
     rx.get_by_role("button", name="Send to the pharmacy").click()
