@@ -365,17 +365,10 @@ class PhotoCaseDesk:
             raise CaseRuleError("not-licensed", f"{refused.value} ({state})")
 
     def _state(self, case: PhotoCase) -> str | None:
-        if case.patient_state:
-            return case.patient_state
-        profile = self.store.patient(case.patient_id)
-        return case.treated_in(profile.home_state if profile else None)
+        return treated_in(case, self.store.patient)
 
     def _submitted(self, case_id: str) -> PhotoCase:
-        """A case a clinician may see."""
-        case = self.store.case_by_id(case_id)
-        if case is None or not case.sent:
-            raise NotFoundError("no such case")
-        return case
+        return sent_case(self.store.case_by_id(case_id))
 
     def _now(self) -> datetime:
         return self.clock().replace(microsecond=0)  # as the table keeps instants
@@ -396,6 +389,23 @@ class PhotoCaseDesk:
     @staticmethod
     def _reference(case: PhotoCase) -> str:
         return record.case_reference(case.case_id)
+
+
+def sent_case(case: PhotoCase | None) -> PhotoCase:
+    """A case a clinician may see: sent by its patient (a draft is the patient's alone, and is
+    "no such case" to anyone else, as a case that does not exist)."""
+    if case is None or not case.sent:
+        raise NotFoundError("no such case")
+    return case
+
+
+def treated_in(case: PhotoCase, patient: Callable[[str], PatientProfile | None]) -> str | None:
+    """Where the patient is treated: their home state as they sent the case (for a case sent
+    before cases kept it, their home state now, the only time their details are read)."""
+    if case.patient_state:
+        return case.patient_state
+    profile = patient(case.patient_id)
+    return profile.home_state if profile else None
 
 
 class PhotoStorage(Protocol):

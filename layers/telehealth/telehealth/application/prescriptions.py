@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from telehealth.application.audit import AuditTrail
 from telehealth.application.booking import Idempotency, NotFoundError, announce, claim
 from telehealth.application.callers import Caller
+from telehealth.application.photo_cases import sent_case, treated_in
 from telehealth.domain.appointments import Actor
 from telehealth.domain.clinic_settings import ClinicSettings
 from telehealth.domain.fhir_access import Interaction
@@ -758,18 +759,13 @@ class Prescribing:
         return Encounter(case.patient_id, state, Modality.STORE_AND_FORWARD, case_id=case.case_id)
 
     def _submitted_case(self, case_id: str, named: list[str] | None = None) -> PhotoCase:
-        case = self.cases.case_by_id(case_id) if self.cases is not None else None
-        if case is None or not case.sent:
-            raise NotFoundError("no such case")
+        case = sent_case(self.cases.case_by_id(case_id) if self.cases is not None else None)
         if named is not None:
             named.append(case_reference(case_id))
         return case
 
     def _case_state(self, case: PhotoCase) -> str | None:
-        if case.patient_state:
-            return case.patient_state
-        profile = self.team.patient(case.patient_id)
-        return case.treated_in(profile.home_state if profile else None)
+        return treated_in(case, self.team.patient)
 
     def _checked(
         self, encounter: Encounter, own: str, draft: PrescriptionDraft, renewing: str | None = None

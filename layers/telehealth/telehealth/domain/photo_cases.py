@@ -130,11 +130,6 @@ class PhotoCase:
         """A photo still awaits its verdict: nobody has seen all the case yet."""
         return any(p.status is PhotoStatus.SCANNING for p in self.photos)
 
-    def treated_in(self, home_state_now: str | None) -> str | None:
-        """Where the patient is treated: their home state as they sent the case (for a case sent
-        before cases kept it, their home state now)."""
-        return self.patient_state or home_state_now
-
 
 def photo_problem(content_type: str, size: int, sha256: str) -> str | None:
     if content_type not in CONTENT_TYPES:
