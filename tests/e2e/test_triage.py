@@ -513,6 +513,9 @@ def test_a_prescription_written_from_a_case_goes_to_the_pharmacy_and_names_the_c
     assert rx["case_id"] == case_id and rx["appointment_id"] is None and rx["status"] == "submitted"
     again = call(gateway, "POST", prescriptions, provider, acknowledged, **once)
     assert again.status == 201 and again.json()["prescription_id"] == rx["prescription_id"]  # sent once
+    # The key is this send's: with another request it changes nothing.
+    reused = call(gateway, "POST", prescriptions, provider, {**acknowledged, "quantity": 7}, **once)
+    assert reused.status == 422 and reused.json()["type"] == "/problems/idempotency-key-reused", reused.body
     listed = call(gateway, "GET", prescriptions, provider).ok()["prescriptions"]
     assert [p["prescription_id"] for p in listed] == [rx["prescription_id"]]
 
