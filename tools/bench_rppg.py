@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Literal
@@ -99,7 +99,12 @@ CONDITIONS: dict[str, Condition] = {
     "no face": Condition(replace(_CAMERA, face=False), "nothing"),
     "no pulse": Condition(replace(_CAMERA, pulse_amplitude=0.0), "nothing"),
     "tiny pulse (0.05 %)": Condition(replace(_CAMERA, pulse_amplitude=0.0005), "nothing"),
+    # Added later, so kept last: the clips above are drawn in this order. A face moving on its own
+    # (each model its own way: the reference face speaks, the independent one warps and turns).
+    "face moving on its own": Condition(replace(_CAMERA, lively=True), "hard"),
+    "moving face, no pulse": Condition(replace(_CAMERA, lively=True, pulse_amplitude=0.0), "nothing"),
 }
+_GROUPS: tuple[Group, ...] = ("ordinary", "hard", "nothing")
 MODELS: tuple[SignalModel, ...] = ("reference", "independent")
 # The issue's goals: every ordinary clip measured; on the hard ones, at least this share measured
 # within HARD_WITHIN_BPM; no reported rate more than MAX_ERROR_BPM off anywhere; the mean error of
@@ -184,7 +189,7 @@ def rppg_figures() -> None:
 
 def _rendered(spec: ClipSpec) -> SyntheticClip:
     """The clip of `spec`, rendered once and kept with its truth beside it."""
-    digest = hashlib.sha256(repr(spec).encode()).hexdigest()[:20]
+    digest = hashlib.sha256(_cache_key(spec).encode()).hexdigest()[:20]
     path = CLIP_CACHE / f"{digest}{clip_suffix(spec)}"
     truth = path.with_suffix(".json")
     if path.exists() and truth.exists():
@@ -197,6 +202,20 @@ def _rendered(spec: ClipSpec) -> SyntheticClip:
         json.dumps({"heart_rate_bpm": clip.heart_rate_bpm, "respiratory_rate_bpm": clip.respiratory_rate_bpm})
     )
     return replace(clip, path=path)
+
+
+# ClipSpec's fields added after clips were first kept: left out of the key while at their default,
+# so that a clip rendered before they existed is still found (it is the same clip).
+_FIELDS_ADDED_LATER = ("lively",)
+
+
+def _cache_key(spec: ClipSpec) -> str:
+    defaults = ClipSpec()
+    later = [name for name in _FIELDS_ADDED_LATER if getattr(spec, name) == getattr(defaults, name)]
+    shown = ", ".join(
+        f"{field.name}={getattr(spec, field.name)!r}" for field in fields(spec) if field.name not in later
+    )
+    return f"{type(spec).__name__}({shown})"
 
 
 @contextmanager
@@ -227,7 +246,8 @@ def _print_table(results: dict[str, list[Measurement]]) -> None:
         f"{'RR read':>7} {'RR MAE':>6}  refusal reasons"
     )
     print(header)
-    for name, measurements in results.items():
+    in_groups = sorted(results.items(), key=lambda item: _GROUPS.index(CONDITIONS[item[0]].group))
+    for name, measurements in in_groups:
         errors = [m.error_bpm for m in measurements if m.error_bpm is not None]
         breathing = [m.breathing_error for m in measurements if m.breathing_error is not None]
         mae = float(np.mean(errors)) if errors else None

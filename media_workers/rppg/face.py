@@ -71,6 +71,11 @@ _MIN_NEIGHBOURS = 3
 _CONFIRM_TOLERANCE = 0.25
 # Least difference of red and blue chroma (levels) in the middle of a face (see _skin_colour).
 _MIN_SKIN_CHROMA_SPREAD = 6
+# The averaged region is also read as a grid of patches (rows, columns), whose brightness the pulse
+# changes in step and a moving face does not (see media_workers.rppg.pulse). A patch with less than
+# this share of the region's skin is not read (an eye, the mouth).
+SKIN_PATCH_GRID = (4, 3)
+_MIN_PATCH_SHARE = 0.03
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,9 @@ class SkinSample:
     vertical_position: float  # the face's vertical displacement so far, in face heights
     horizontal_position: float  # and its horizontal displacement, in face widths
     speed: float  # how fast the face moves, in face widths per second (0 without a face)
+    # Mean brightness (0-1) of the skin in each patch of SKIN_PATCH_GRID, row by row (NaN where a
+    # patch has too little skin, and all NaN without a face).
+    patch_luma: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,12 +190,19 @@ class FaceTracker:
         sample = self._skin_sample(frame, frame_luma)
         if sample is None:
             return SkinSample(False, *(math.nan,) * 4, frame_luma, math.nan, math.nan, 0.0)
+        colour, patches = sample
         speed = 0.0
         if previous_box is not None and self._box is not None:
             shift = math.hypot(self._box.x - previous_box.x, self._box.y - previous_box.y)
             speed = shift / self._box.width / elapsed
         return SkinSample(
-            True, *sample, frame_luma, self._vertical_position, self._horizontal_position, speed
+            True,
+            *colour,
+            frame_luma,
+            self._vertical_position,
+            self._horizontal_position,
+            speed,
+            patches,
         )
 
     def _follow(self, luma: npt.NDArray[np.uint8]) -> None:
@@ -288,13 +303,16 @@ class FaceTracker:
         self._candidate = None
         self._misses = 0
 
-    def _skin_sample(self, frame: Frame, frame_luma: float) -> tuple[float, float, float, float] | None:
-        """Mean RGB and brightness of the skin inside the box, or None if there is no skin to read."""
+    def _skin_sample(
+        self, frame: Frame, frame_luma: float
+    ) -> tuple[tuple[float, float, float, float], tuple[float, ...]] | None:
+        """Mean RGB and brightness of the skin inside the box, and each patch's brightness; None
+        if there is no skin to read."""
         if self._box is None or self._skin is None:
             return None
         region = self._box.region(_SKIN_REGION, frame.luma.shape)
         luma = frame.luma[region]
-        if luma.size == 0:
+        if luma.shape[0] < SKIN_PATCH_GRID[0] or luma.shape[1] < SKIN_PATCH_GRID[1]:
             return None
         blue, red = frame.blue_chroma[region], frame.red_chroma[region]
         skin = self._skin
@@ -313,12 +331,19 @@ class FaceTracker:
         if cv2.countNonZero(mask) < 0.2 * luma.size:
             return None
         weights = self._box.taper(_SKIN_REGION, region) * (mask > 0)
-        total = float(weights.sum())
-        mean_luma, mean_blue, mean_red = (
-            float(np.vdot(weights, plane)) / total for plane in (luma, blue, red)
-        )
+        weighted_luma = weights * luma
+        patch_weights, patch_sums = (_patch_sums(values) for values in (weights, weighted_luma))
+        total = float(patch_weights.sum())
+        mean_luma = float(patch_sums.sum()) / total
+        mean_blue, mean_red = (float(np.vdot(weights, plane)) / total for plane in (blue, red))
         rgb = ycbcr_to_rgb(mean_luma, mean_blue, mean_red, full_range=frame.full_range)
-        return (*rgb, _normalised_luma(mean_luma, full_range=frame.full_range))
+        readable = patch_weights >= _MIN_PATCH_SHARE * total
+        patch_luma = np.where(readable, patch_sums / np.maximum(patch_weights, 1e-9), np.nan)
+        full_range = frame.full_range
+        return (
+            (*rgb, _normalised_luma(mean_luma, full_range=full_range)),
+            tuple(_normalised_luma(value, full_range=full_range) for value in patch_luma.ravel().tolist()),
+        )
 
 
 @cache
@@ -409,6 +434,16 @@ def _edge_taper(pixels: slice, start: float, end: float) -> npt.NDArray[np.float
     distance_in = np.minimum(centres - start, end - centres) / max(_TAPER_FRACTION * (end - start), 1e-6)
     ramp = np.clip(distance_in, 0.0, 1.0)
     return 0.5 - 0.5 * np.cos(np.pi * ramp)
+
+
+def _patch_sums(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Sums of `values` over the patches of SKIN_PATCH_GRID (rows by columns)."""
+    rows, columns = SKIN_PATCH_GRID
+    row_edges = (np.arange(rows) * values.shape[0]) // rows
+    column_edges = (np.arange(columns) * values.shape[1]) // columns
+    by_rows = np.add.reduceat(values, row_edges, axis=0)
+    sums: npt.NDArray[np.float64] = np.add.reduceat(by_rows, column_edges, axis=1)
+    return sums
 
 
 def _normalised_luma(luma: float, *, full_range: bool) -> float:

@@ -109,10 +109,19 @@ def power_spectrum(
     values: FloatArray, rate_hz: float, resolution_hz: float = 0.01
 ) -> tuple[FloatArray, FloatArray]:
     """Power spectrum of a Hann-tapered, zero-padded stretch (padding only interpolates)."""
-    size = 1 << max(math.ceil(math.log2(max(rate_hz / resolution_hz, len(values)))), 1)
-    tapered = detrend(values) * np.hanning(len(values))
-    power = np.asarray(np.abs(np.fft.rfft(tapered, n=size)) ** 2, dtype=np.float64)
-    return np.asarray(np.fft.rfftfreq(size, 1.0 / rate_hz), dtype=np.float64), power
+    frequencies, coefficients = fourier(values, rate_hz, resolution_hz)
+    return frequencies, np.asarray(np.abs(coefficients) ** 2, dtype=np.float64)
+
+
+def fourier(
+    values: FloatArray, rate_hz: float, resolution_hz: float = 0.01
+) -> tuple[FloatArray, npt.NDArray[np.complex128]]:
+    """Fourier coefficients of a Hann-tapered, zero-padded stretch."""
+    length = len(values)
+    size = 1 << max(math.ceil(math.log2(max(rate_hz / resolution_hz, length))), 1)
+    tapered = detrend(values) * np.hanning(length)
+    coefficients = np.asarray(np.fft.rfft(tapered, n=size), dtype=np.complex128)
+    return np.asarray(np.fft.rfftfreq(size, 1.0 / rate_hz), dtype=np.float64), coefficients
 
 
 def spectral_peak(

@@ -12,7 +12,8 @@ There are two signal models, so that the estimator is not tuned to one generator
 
 - `reference`, the one the estimator was developed on: scikit-image's astronaut portrait, a pulse
   of a cosine and its harmonic, and de Haan and Jeanne's signature (red 0.33, green 0.77, blue
-  0.53), moved rigidly (breathing, sways and nods).
+  0.53), moved rigidly (breathing, sways and nods); asked for a face that moves on its own
+  (`lively`), it speaks: the jaw opens and closes at a syllable's pace, in phrases.
 - `independent`, made apart from it: Grace Hopper's official portrait (public domain, shipped as
   sample data by matplotlib: another face, older skin, glasses), a pulse of two Gaussian waves
   (the systolic peak and the later, weaker diastolic wave), a signature with relatively less red
@@ -20,6 +21,9 @@ There are two signal models, so that the estimator is not tuned to one generator
   from any one source, and darker skin's own tint and tilt; the face is not a still photograph: it
   turns a little in the image plane and its lower half moves on its own (a smooth, changing warp,
   as speaking and swallowing move a face).
+
+The two ways of moving on their own are made apart too, so that a check for them can be set on
+one and measured on the other.
 """
 
 from __future__ import annotations
@@ -92,7 +96,8 @@ class _Person:
     dark_gain_rgb: Float32Array
     dark_pulse_factor: float
     dark_signature_tilt_rgb: Float32Array
-    lively: bool  # turns in the image plane and moves its lower face on its own
+    lively: bool  # the face moves on its own unless a clip says otherwise
+    moves: Callable[[ClipSpec, tuple[float, float], tuple[float, float], np.random.Generator], _FaceMotion]
 
 
 _PEOPLE: dict[str, _Person] = {
@@ -108,6 +113,7 @@ _PEOPLE: dict[str, _Person] = {
         dark_pulse_factor=0.6,
         dark_signature_tilt_rgb=np.ones(3, dtype=np.float32),
         lively=False,
+        moves=lambda spec, centre, axes, rng: _Speaking(spec, centre, axes, rng),
     ),
     "independent": _Person(
         photo="hopper",
@@ -121,6 +127,7 @@ _PEOPLE: dict[str, _Person] = {
         dark_pulse_factor=0.5,
         dark_signature_tilt_rgb=np.array([1.3, 1.0, 0.8], dtype=np.float32),
         lively=True,
+        moves=lambda spec, centre, axes, rng: _FaceMoves(spec, centre, rng),
     ),
 }
 
@@ -160,6 +167,9 @@ class ClipSpec:
     # How fast the head's sways and nods go: 1 is 0.1-1 Hz; 2 is twice as fast.
     motion_speed: float = 1.0
     signal_model: SignalModel = "reference"
+    # A face that moves on its own (the signal model's own way: see the module's docstring); None
+    # is the model's default (the reference face is still, the independent one moves).
+    lively: bool | None = None
     # Variable frame rate: each frame interval is stretched or shrunk by up to this fraction, and
     # some frames are dropped, as a phone or a congested call does.
     timestamp_jitter: float = 0.0
@@ -307,6 +317,10 @@ class _Scene:
             x0, y0, x1, y1 = person.scene_crop
             photo, weight = photo[y0:y1, x0:x1], weight[y0:y1, x0:x1]
             centre = ((person.face_centre[0] - x0) / (x1 - x0), (person.face_centre[1] - y0) / (y1 - y0))
+            axes_px = (
+                person.face_axes[0] * spec.width / (x1 - x0),
+                person.face_axes[1] * spec.height / (y1 - y0),
+            )
         else:
             # No face: a cup of coffee, its middle pulsing as skin would, so that only the missing
             # face can be the reason to refuse.
@@ -315,6 +329,7 @@ class _Scene:
             weight = np.zeros((height, width), np.float32)
             cv2.ellipse(weight, (width // 2, height // 2), (width // 5, height // 4), 0, 0, 360, 1.0, -1)
             centre = (0.5, 0.5)
+            axes_px = (spec.width / 5, spec.height / 4)
         size = (spec.width, spec.height)
         resized_photo = np.asarray(cv2.resize(photo, size, interpolation=cv2.INTER_AREA), dtype=np.float32)
         self.base = resized_photo * np.float32(spec.brightness)
@@ -340,7 +355,8 @@ class _Scene:
         self.rng = rng
         self.noise_bank = _noise_bank(spec, rng)
         self.canvas = np.empty((spec.height, spec.width, 3), np.float32)
-        self.face_moves = _FaceMoves(spec, self.centre_px, rng) if person.lively and spec.face else None
+        lively = person.lively if spec.lively is None else spec.lively
+        self.face_moves = person.moves(spec, self.centre_px, axes_px, rng) if lively and spec.face else None
 
     def render(self, time_s: float, heart_phase: float) -> npt.NDArray[np.uint8]:
         spec = self.spec
@@ -395,7 +411,60 @@ class _Scene:
         return shift_x, shift_y, zoom
 
 
-class _FaceMoves:
+class _FaceMotion:
+    """A face's movement of its own: a turn in the image plane, and a warp of the image."""
+
+    def turn_degrees(self, time_s: float) -> float:
+        return 0.0
+
+    def warped(self, image: Float32Array, time_s: float) -> Float32Array:
+        raise NotImplementedError
+
+
+class _Speaking(_FaceMotion):
+    """The reference model's face speaking: the jaw opens and closes, up to 5 px at 480 lines, at a
+    syllable's pace (2-3.5 Hz, wandering), in phrases of a few seconds with pauses between. The skin
+    below the mouth moves down with the jaw, the more the nearer the chin; the face above it stays."""
+
+    def __init__(
+        self,
+        spec: ClipSpec,
+        centre_px: tuple[float, float],
+        axes_px: tuple[float, float],
+        rng: np.random.Generator,
+    ) -> None:
+        height, width = spec.height, spec.width
+        columns, rows = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+        self.columns, self.rows = columns, rows
+        centre_x, centre_y = centre_px
+        half_width, half_height = axes_px
+        # 0 at the mouth, rising to 1 at the chin and fading out below it; across, the jaw's width.
+        mouth, chin = centre_y + 0.35 * half_height, centre_y + half_height
+        rising = np.clip((rows - mouth) / (chin - mouth), 0.0, 1.0)
+        below = np.exp(-0.5 * (np.maximum(rows - chin, 0.0) / (0.3 * half_height)) ** 2)
+        across = np.exp(-0.5 * ((columns - centre_x) / (0.7 * half_width)) ** 2)
+        self.jaw = (rising * below * across).astype(np.float32)
+        self.opening_px = 5.0 * spec.height / 480.0
+        self.syllable_hz = float(rng.uniform(2.0, 3.5))
+        self.wander_hz, self.wander_phase = float(rng.uniform(0.2, 0.5)), float(rng.uniform(0, 2 * math.pi))
+        self.phrase_hz, self.phrase_phase = float(rng.uniform(0.15, 0.3)), float(rng.uniform(0, 2 * math.pi))
+
+    def warped(self, image: Float32Array, time_s: float) -> Float32Array:
+        # The syllables' phase: the integral of a pace that wanders by a fifth either way.
+        wander = 0.2 * self.syllable_hz / (2 * math.pi * self.wander_hz)
+        phase = 2 * math.pi * self.syllable_hz * time_s - 2 * math.pi * wander * math.cos(
+            2 * math.pi * self.wander_hz * time_s + self.wander_phase
+        )
+        speaking = min(
+            max(1.5 * math.sin(2 * math.pi * self.phrase_hz * time_s + self.phrase_phase) + 0.5, 0.0), 1.0
+        )
+        opening = self.opening_px * speaking * 0.5 * (1 - math.cos(phase))
+        map_y = self.rows - np.float32(opening) * self.jaw
+        warped = cv2.remap(image, self.columns, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        return np.asarray(warped, dtype=np.float32)
+
+
+class _FaceMoves(_FaceMotion):
     """A face that is not a still photograph: it turns a little in the image plane (up to 2
     degrees, slowly), and its lower half moves on its own, as speaking and swallowing move a face:
     two smooth random displacement fields (up to 1.5 px at 480 lines), each swung back and forth

@@ -20,9 +20,11 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from media_workers.rppg.face import SkinSample
+from media_workers.rppg.face import SKIN_PATCH_GRID, SkinSample
 
 FloatArray = npt.NDArray[np.float64]
+
+PATCHES = SKIN_PATCH_GRID[0] * SKIN_PATCH_GRID[1]
 
 
 class Column(IntEnum):
@@ -34,9 +36,13 @@ class Column(IntEnum):
     SKIN_LUMA = 3
     VERTICAL = 4
     HORIZONTAL = 5
-    FRAME_LUMA = 6  # the columns from here on are read with or without a face
-    FACE_FOUND = 7  # 0-1: the share of the neighbouring frames that had one
-    SPEED = 8
+    PATCH_LUMA = 6  # the first of PATCHES columns, one per patch of the skin
+    FRAME_LUMA = 6 + PATCHES  # the columns from here on are read with or without a face
+    FACE_FOUND = 7 + PATCHES  # 0-1: the share of the neighbouring frames that had one
+    SPEED = 8 + PATCHES
+
+
+_COLUMNS = Column.SPEED + 1
 
 
 _FACE_COLUMNS = slice(Column.RED, Column.FRAME_LUMA)
@@ -56,6 +62,11 @@ class Stretch:
     def rgb(self) -> FloatArray:
         return self.rows[:, Column.RED : Column.BLUE + 1]
 
+    @property
+    def patch_luma(self) -> FloatArray:
+        """(samples, PATCHES): each patch's brightness, NaN where it had too little skin."""
+        return self.rows[:, Column.PATCH_LUMA : Column.PATCH_LUMA + PATCHES]
+
     def __getitem__(self, column: Column) -> FloatArray:
         values: FloatArray = self.rows[:, column]
         return values
@@ -69,12 +80,12 @@ class GridTrace:
         self._history = math.ceil(history_s * rate_hz)
         # Twice the history: rows are appended at the end, and when it is full the last history's
         # worth moves to the front, once per history rather than once per sample.
-        self._rows = np.full((2 * self._history, len(Column)), np.nan)
+        self._rows = np.full((2 * self._history, _COLUMNS), np.nan)
         self._used = 0
         self._dropped = 0  # samples moved out of the buffer
         self._start_s: float | None = None
         self._last_time = 0.0
-        self._last_row = np.full(len(Column), np.nan)
+        self._last_row = np.full(_COLUMNS, np.nan)
 
     @property
     def count(self) -> int:
@@ -90,6 +101,7 @@ class GridTrace:
                 sample.skin_luma,
                 sample.vertical_position,
                 sample.horizontal_position,
+                *(sample.patch_luma or (math.nan,) * PATCHES),
                 sample.frame_luma,
                 1.0 if sample.face_found else 0.0,
                 sample.speed if sample.face_found else 0.0,

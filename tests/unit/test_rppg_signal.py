@@ -69,26 +69,57 @@ def test_projections_read_the_pulse_through_a_flicker_four_times_stronger(method
     assert _peak_bpm(pulse) == pytest.approx(72, abs=1)
 
 
-def _skin_sample(time_s: float, heart_phase: float, *, face: bool = True, pulse: float = 0.004) -> SkinSample:
+# How each patch of the skin (a 4 x 3 grid) changes with the colour: all alike, as blood makes them,
+# or the upper half against the lower, as a shadow moving down a face that moves on its own does.
+IN_STEP = (1.0,) * 12
+OPPOSED = (1.0,) * 6 + (-1.0,) * 6
+
+
+def _skin_sample(
+    time_s: float,
+    heart_phase: float,
+    *,
+    face: bool = True,
+    pulse: float = 0.004,
+    patches: tuple[float, ...] = IN_STEP,
+) -> SkinSample:
     """One frame's numbers: a pulse (0.4 %) in the skin's colour signature, and breathing at 15/min."""
     if not face:
         return SkinSample(False, *(math.nan,) * 4, 0.5, math.nan, math.nan, 0.0)
     pulse *= math.sin(heart_phase)
     red, green, blue = SKIN_RGB * (1 + pulse * PULSE_SIGNATURE_RGB)
     breath = 0.01 * math.sin(2 * math.pi * 0.25 * time_s)
-    return SkinSample(True, red, green, blue, 0.6 * (1 + pulse), 0.5, breath, 0.0, 0.01)
+    patch_luma = tuple(0.6 * (1 + sign * pulse) for sign in patches)
+    return SkinSample(True, red, green, blue, 0.6 * (1 + pulse), 0.5, breath, 0.0, 0.01, patch_luma)
 
 
 def _read(
-    seconds: float, pulse_bpm: Callable[[float], float], *, missing: range = range(0), pulse: float = 0.004
+    seconds: float,
+    pulse_bpm: Callable[[float], float],
+    *,
+    missing: range = range(0),
+    pulse: float = 0.004,
+    patches: tuple[float, ...] = IN_STEP,
 ) -> VitalSigns:
     reader = VitalsReader()
     heart_phase = 0.0
     for frame in range(round(seconds * RATE_HZ)):
         time_s = frame / RATE_HZ
         heart_phase += 2 * math.pi * pulse_bpm(time_s) / 60 / RATE_HZ
-        reader.add(time_s, _skin_sample(time_s, heart_phase, face=frame not in missing, pulse=pulse))
+        sample = _skin_sample(time_s, heart_phase, face=frame not in missing, pulse=pulse, patches=patches)
+        reader.add(time_s, sample)
     return reader.vital_signs()
+
+
+def test_a_colour_change_the_skin_does_not_share_is_the_face_moving_not_a_pulse():
+    # The face's mean colour changes at 84 bpm as a pulse would, clear and steady; but its upper
+    # patches brighten as the lower ones darken, which blood never does.
+    moving = _read(20.0, lambda _: 84.0, patches=OPPOSED)
+    assert moving.heart_rate_bpm is None
+    assert moving.reason is Refusal.TOO_MUCH_MOTION
+    assert all(window.heart_rate_bpm is None for window in moving.windows)
+    # The same colour change, every patch in step: a pulse.
+    assert _read(20.0, lambda _: 84.0).heart_rate_bpm == pytest.approx(84.0, abs=1.0)
 
 
 def test_a_clear_but_tiny_pulse_is_refused_as_too_weak():
