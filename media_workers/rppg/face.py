@@ -92,7 +92,7 @@ class SkinSample:
     horizontal_position: float  # and its horizontal displacement, in face widths
     speed: float  # how fast the face moves, in face widths per second (0 without a face)
     # Mean brightness (0-1) of the skin in each patch of SKIN_PATCH_GRID, row by row (NaN where a
-    # patch has too little skin, and all NaN without a face).
+    # patch has too little skin; empty without a face, which the trace keeps as NaN).
     patch_luma: tuple[float, ...] = ()
 
 
