@@ -104,7 +104,22 @@ CONDITIONS: dict[str, Condition] = {
     "face moving on its own": Condition(replace(_CAMERA, lively=True), "hard"),
     "moving face, no pulse": Condition(replace(_CAMERA, lively=True, pulse_amplitude=0.0), "nothing"),
 }
+# Clips found, outside the drawn ones, to fool the estimator, kept so that the figures do not forget
+# them: each of its own signal model, measured as it is (not drawn again), with nothing to measure.
+FOUND: dict[str, ClipSpec] = {
+    # A twin of an independent no-pulse clip that was read 21.6 bpm off (breathing at 14.3 rather
+    # than 14.32 a minute): its face's own movement, which the patches' check does not refuse.
+    "found: moving, no pulse": replace(
+        _CAMERA,
+        signal_model="independent",
+        pulse_amplitude=0.0,
+        heart_rate_bpm=70.0,
+        respiratory_rate_bpm=14.3,
+        seed=1667850725,
+    ),
+}
 _GROUPS: tuple[Group, ...] = ("ordinary", "hard", "nothing")
+_EVERY_CONDITION = CONDITIONS | {name: Condition(spec, "nothing") for name, spec in FOUND.items()}
 MODELS: tuple[SignalModel, ...] = ("reference", "independent")
 # The issue's goals: every ordinary clip measured; on the hard ones, at least this share measured
 # within HARD_WITHIN_BPM; no reported rate more than MAX_ERROR_BPM off anywhere; the mean error of
@@ -144,6 +159,7 @@ def rppg_figures() -> None:
         for _ in range(CLIPS_PER_CONDITION)
     ]
     jobs = [(model, name, replace(spec, signal_model=model)) for model in MODELS for name, spec in drawn]
+    jobs += [(spec.signal_model, name, spec) for name, spec in FOUND.items()]
     CLIP_CACHE.mkdir(parents=True, exist_ok=True)
     with _one_thread_for_children():
         started = time.perf_counter()
@@ -167,13 +183,14 @@ def rppg_figures() -> None:
             passes = [list(worker.map(_measure, timed)) for _ in range(_PASSES)]
         speeds = [min(runs, key=lambda run: run.seconds) for runs in zip(*passes, strict=True)]
     results: dict[SignalModel, dict[str, list[Measurement]]] = {
-        m: {n: [] for n in CONDITIONS} for m in MODELS
+        m: {n: [] for n in _EVERY_CONDITION} for m in MODELS
     }
     for (model, name, _), measurement in zip(jobs, measurements, strict=True):
         results[model][name].append(measurement)
     print(
         f"rPPG on {len(clips)} synthetic clips: {len(CONDITIONS)} conditions x {CLIPS_PER_CONDITION} clips x "
-        f"{len(MODELS)} signal models ({CLIP_SECONDS:.0f} s, 640x480, 30 fps; true HR 55-110 bpm, "
+        f"{len(MODELS)} signal models and {len(FOUND)} found ({CLIP_SECONDS:.0f} s, 640x480, 30 fps; "
+        "true HR 55-110 bpm, "
         f"RR 10-20/min; rendered in {rendered:.0f} s, kept in {CLIP_CACHE.name}/)"
     )
     for model in MODELS:
@@ -246,7 +263,8 @@ def _print_table(results: dict[str, list[Measurement]]) -> None:
         f"{'RR read':>7} {'RR MAE':>6}  refusal reasons"
     )
     print(header)
-    in_groups = sorted(results.items(), key=lambda item: _GROUPS.index(CONDITIONS[item[0]].group))
+    measured = [(name, measurements) for name, measurements in results.items() if measurements]
+    in_groups = sorted(measured, key=lambda item: _GROUPS.index(_EVERY_CONDITION[item[0]].group))
     for name, measurements in in_groups:
         errors = [m.error_bpm for m in measurements if m.error_bpm is not None]
         breathing = [m.breathing_error for m in measurements if m.breathing_error is not None]
@@ -255,7 +273,7 @@ def _print_table(results: dict[str, list[Measurement]]) -> None:
         reasons = Counter(str(m.vitals.reason) for m in measurements if m.vitals.reason is not None)
         within = sum(e <= HARD_WITHIN_BPM for e in errors)
         print(
-            f"    {name:<24} {CONDITIONS[name].group:<8} {len(errors):>4}/{len(measurements):<3} "
+            f"    {name:<24} {_EVERY_CONDITION[name].group:<8} {len(errors):>4}/{len(measurements):<3} "
             f"{within:>4}/{len(measurements):<2}  {_figure(mae):>6} {_figure(max(errors, default=None)):>6}  "
             f"{len(breathing):>4}/{len(measurements):<2} {_figure(breathing_mae):>6}  "
             f"{', '.join(f'{reason} x{count}' for reason, count in sorted(reasons.items()))}"
@@ -264,7 +282,7 @@ def _print_table(results: dict[str, list[Measurement]]) -> None:
 
 def _print_goals(results: dict[str, list[Measurement]]) -> None:
     def of(group: Group) -> list[Measurement]:
-        return [m for name, ms in results.items() if CONDITIONS[name].group == group for m in ms]
+        return [m for name, ms in results.items() if _EVERY_CONDITION[name].group == group for m in ms]
 
     ordinary, hard, nothing = of("ordinary"), of("hard"), of("nothing")
     measured_ordinary = sum(m.error_bpm is not None for m in ordinary)
