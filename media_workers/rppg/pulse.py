@@ -102,6 +102,9 @@ class PulseReader:
 
     def __init__(self, rate_hz: float) -> None:
         self._rate_hz = rate_hz
+        # The running mean a brightness is read against (see relative_change): a beat at the
+        # slowest rate read.
+        self._contrast_length = round(1.6 * rate_hz)
         length = round(WINDOW_S * rate_hz)
         step = max(round(STEP_S * rate_hz), 1)
         self.windows = SlidingWindows(length, step, round(_CONTEXT_S * rate_hz), batch=_BATCH)
@@ -159,7 +162,7 @@ class PulseReader:
         """The three pulse signals (POS, CHROM, skin against frame brightness), band-passed."""
         rate_hz = self._rate_hz
         low, high = HEART_BAND_HZ
-        contrast_length = round(1.6 * rate_hz)
+        contrast_length = self._contrast_length
         return (
             bandpass(pos_pulse(stretch.rgb, rate_hz), rate_hz, low, high),
             chrom_pulse(stretch.rgb, rate_hz, low, high),
@@ -174,14 +177,14 @@ class PulseReader:
 
     def _patch_changes(self, stretch: Stretch) -> tuple[list[int], FloatArray] | None:
         """The readable patches, and each one's brightness changes (patches, samples)."""
-        contrast_length = round(1.6 * self._rate_hz)
         patches = stretch.patch_luma
         readable = [patch for patch in range(PATCHES) if not np.isnan(patches[:, patch]).any()]
         if len(readable) < _MIN_PATCHES:
             return None
         # Not band-passed: only the Fourier coefficients near the rate are read, and the running
         # mean already takes out what is slower than a heartbeat.
-        return readable, np.array([relative_change(patches[:, patch], contrast_length) for patch in readable])
+        changes = [relative_change(patches[:, patch], self._contrast_length) for patch in readable]
+        return readable, np.array(changes)
 
     def _add_patches(self, readable: list[int], changes: FloatArray) -> None:
         """One window's patches: each one's change against the rest's, summed over windows."""

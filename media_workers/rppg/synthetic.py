@@ -412,7 +412,13 @@ class _Scene:
 
 
 class _FaceMotion:
-    """A face's movement of its own: a turn in the image plane, and a warp of the image."""
+    """A face's movement of its own: a turn in the image plane, and a warp of the image (over the
+    frame's pixel grid, kept for cv2.remap)."""
+
+    def __init__(self, spec: ClipSpec) -> None:
+        self.columns, self.rows = np.meshgrid(
+            np.arange(spec.width, dtype=np.float32), np.arange(spec.height, dtype=np.float32)
+        )
 
     def turn_degrees(self, time_s: float) -> float:
         return 0.0
@@ -433,9 +439,8 @@ class _Speaking(_FaceMotion):
         axes_px: tuple[float, float],
         rng: np.random.Generator,
     ) -> None:
-        height, width = spec.height, spec.width
-        columns, rows = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        self.columns, self.rows = columns, rows
+        super().__init__(spec)
+        columns, rows = self.columns, self.rows
         centre_x, centre_y = centre_px
         half_width, half_height = axes_px
         # 0 at the mouth, rising to 1 at the chin and fading out below it; across, the jaw's width.
@@ -447,12 +452,13 @@ class _Speaking(_FaceMotion):
         self.opening_px = 5.0 * spec.height / 480.0
         self.syllable_hz = float(rng.uniform(2.0, 3.5))
         self.wander_hz, self.wander_phase = float(rng.uniform(0.2, 0.5)), float(rng.uniform(0, 2 * math.pi))
+        # The syllables' pace wanders by a fifth either way: this is the phase's swing, in cycles.
+        self.wander = 0.2 * self.syllable_hz / (2 * math.pi * self.wander_hz)
         self.phrase_hz, self.phrase_phase = float(rng.uniform(0.15, 0.3)), float(rng.uniform(0, 2 * math.pi))
 
     def warped(self, image: Float32Array, time_s: float) -> Float32Array:
-        # The syllables' phase: the integral of a pace that wanders by a fifth either way.
-        wander = 0.2 * self.syllable_hz / (2 * math.pi * self.wander_hz)
-        phase = 2 * math.pi * self.syllable_hz * time_s - 2 * math.pi * wander * math.cos(
+        # The syllables' phase: the integral of their wandering pace.
+        phase = 2 * math.pi * self.syllable_hz * time_s - 2 * math.pi * self.wander * math.cos(
             2 * math.pi * self.wander_hz * time_s + self.wander_phase
         )
         speaking = min(
@@ -471,10 +477,10 @@ class _FaceMoves(_FaceMotion):
     at its own pace (0.3-0.9 Hz), strongest around the mouth and jaw."""
 
     def __init__(self, spec: ClipSpec, centre_px: tuple[float, float], rng: np.random.Generator) -> None:
+        super().__init__(spec)
         height, width = spec.height, spec.width
         scale = spec.height / 480.0
-        columns, rows = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-        self.columns, self.rows = columns, rows
+        columns, rows = self.columns, self.rows
         # Around the mouth and jaw: below the face's centre, about a face's width across.
         mouth_x, mouth_y = centre_px[0], centre_px[1] + 60 * scale
         reach = 55 * scale
