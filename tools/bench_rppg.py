@@ -108,7 +108,8 @@ CONDITIONS: dict[str, Condition] = {
 # them: each of its own signal model, measured as it is (not drawn again), with nothing to measure.
 FOUND: dict[str, ClipSpec] = {
     # A twin of an independent no-pulse clip that was read 21.6 bpm off (breathing at 14.3 rather
-    # than 14.32 a minute): its face's own movement, which the patches' check does not refuse.
+    # than 14.32 a minute): its face's own movement, which changes its lower face in step (read
+    # 21.8 bpm off until the upper face was checked on its own).
     "found: moving, no pulse": replace(
         _CAMERA,
         signal_model="independent",

@@ -15,10 +15,12 @@ the gate the rate is refused, not guessed: a weak or wandering peak is more ofte
 harmonic or a flicker than the pulse.
 
 Last, the rate read must be blood's: the skin is also read as a grid of patches, and at that rate
-the patches must brighten and darken together, as blood makes all skin do at once. A face that
-moves on its own (speaking, swallowing) makes colour changes too, steady enough to pass every test
-above, but a fold or a shadow that moves brightens one patch as it darkens the next; such a rate
-is refused as the face's movement.
+the patches must brighten and darken together, as blood makes all skin do at once, both over the
+whole face and over its upper part alone. A face that moves on its own (speaking, chewing,
+swallowing) makes colour changes too, steady enough to pass every test above; but a fold or a
+shadow that moves brightens one patch as it darkens the next, and a jaw moving across smooth
+shading, which can change the lower face in step, leaves the brow and the eyes as they were. Such
+a rate is refused as the face's movement.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from itertools import combinations
 import numpy as np
 import numpy.typing as npt
 
+from media_workers.rppg.face import SKIN_PATCH_GRID
 from media_workers.rppg.result import Refusal, WindowEstimate
 from media_workers.rppg.signal import (
     FloatArray,
@@ -67,13 +70,39 @@ QUALITY_GATE = 0.4
 # few hundredths of a percent, which is what a pulse this weak amounts to.
 MIN_PULSE_AMPLITUDE = 6e-4
 _PEAK_HALFWIDTH_HZ = 0.15
-# The least agreement of the skin's patches at the rate read (see _in_step), -1 to 1. Noise sums
-# to about 0 and a face moving on its own below it; on the reference model's clips every pulse
-# read scored 0.62 or more (83 clips, compressed and dim ones included), so the gate is half that.
-MIN_IN_STEP = 0.3
-# Fewer readable patches than this and the check cannot be made: the window adds nothing to it,
-# and a clip with no window that did is not read.
-_MIN_PATCHES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _FacePart:
+    """Patches of the skin (as numbered in SKIN_PATCH_GRID, row by row) that must change in step
+    at the rate read, the least agreement they must reach (see _in_step, -1 to 1), and how many
+    must be readable in a window for it to count."""
+
+    patches: frozenset[int]
+    least_in_step: float
+    least_patches: int
+
+
+def _rows(first: int, last: int) -> frozenset[int]:
+    columns = SKIN_PATCH_GRID[1]
+    return frozenset(row * columns + column for row in range(first, last + 1) for column in range(columns))
+
+
+# The gates are half the lowest score any pulse on the reference model's clips gave (83 readings,
+# compressed and dim clips included), rounded down. Noise scores about 0.
+_FACE_PARTS = (
+    # The whole skin: a face moving on its own, a fold or a shadow moving across it, brightens one
+    # patch as it darkens the next (the least pulse: 0.62).
+    _FacePart(_rows(0, SKIN_PATCH_GRID[0] - 1), least_in_step=0.3, least_patches=4),
+    # The upper face (brow, eyes, upper cheeks: the top two rows) alone: the jaw that speaks or
+    # chews moves the lower face, and a smooth movement across smooth shading can change all of
+    # it in step; the upper face does not share that change, and blood shows there as much as
+    # anywhere (the least pulse: 0.46).
+    _FacePart(_rows(0, 1), least_in_step=0.2, least_patches=3),
+)
+# Fewer readable patches than this and no part can be checked: the window adds nothing to the
+# checks, and a clip with no window that did is not read.
+_MIN_PATCHES = min(part.least_patches for part in _FACE_PARTS)
 # Samples either side of a window that its filters run over, so that they settle before it.
 _CONTEXT_S = 4.0
 # Windows filtered together (see SlidingWindows): half a minute's worth.
@@ -113,8 +142,9 @@ class PulseReader:
         self._summed = [np.zeros_like(self._frequencies) for _ in range(3)]
         low, high = HEART_BAND_HZ
         self._band = (self._frequencies >= low - 0.1) & (self._frequencies <= high + 0.1)
-        # And each patch of skin against the rest, per frequency (see _in_step).
-        self._patch_cross = np.zeros((PATCHES, int(self._band.sum())), dtype=np.complex128)
+        # And per part of the face, each patch of skin against the rest of the part, per frequency
+        # (see _in_step).
+        self._patch_cross = np.zeros((len(_FACE_PARTS), PATCHES, int(self._band.sum())), dtype=np.complex128)
         self._log = _WindowLog()
 
     def read_due(self, trace: GridTrace, *, final: bool = False) -> None:
@@ -131,8 +161,11 @@ class PulseReader:
         rate = reading.heart_rate_bpm
         if rate is None:
             return reading
-        in_step = _in_step(self._frequencies[self._band], self._patch_cross, rate)
-        if in_step < MIN_IN_STEP:
+        frequencies = self._frequencies[self._band]
+        if any(
+            _in_step(frequencies, cross, rate) < part.least_in_step
+            for part, cross in zip(_FACE_PARTS, self._patch_cross, strict=True)
+        ):
             estimates = _estimates(windows, reported=False)
             return PulseReading(None, reading.quality, Refusal.TOO_MUCH_MOTION, estimates)
         return reading
@@ -187,12 +220,17 @@ class PulseReader:
         return readable, np.array(changes)
 
     def _add_patches(self, readable: list[int], changes: FloatArray) -> None:
-        """One window's patches: each one's change against the rest's, summed over windows."""
+        """One window's patches: each one's change against the rest of its part's, summed over
+        windows."""
         coefficients = np.array([fourier(change, self._rate_hz)[1][self._band] for change in changes])
-        rest = coefficients.sum(axis=0) - coefficients
-        cross = coefficients * np.conj(rest)
-        scale = 1.0 / max(float(np.abs(cross).sum()), 1e-30)
-        self._patch_cross[readable] += scale * cross
+        for part, part_cross in zip(_FACE_PARTS, self._patch_cross, strict=True):
+            chosen = [index for index, patch in enumerate(readable) if patch in part.patches]
+            if len(chosen) < part.least_patches:
+                continue
+            own = coefficients[chosen]
+            cross = own * np.conj(own.sum(axis=0) - own)
+            scale = 1.0 / max(float(np.abs(cross).sum()), 1e-30)
+            part_cross[[readable[index] for index in chosen]] += scale * cross
 
 
 def _in_step(frequencies: FloatArray, cross: npt.NDArray[np.complex128], rate_bpm: float) -> float:

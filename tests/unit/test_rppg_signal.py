@@ -69,10 +69,12 @@ def test_projections_read_the_pulse_through_a_flicker_four_times_stronger(method
     assert _peak_bpm(pulse) == pytest.approx(72, abs=1)
 
 
-# How each patch of the skin (a 4 x 3 grid) changes with the colour: all alike, as blood makes them,
-# or the upper half against the lower, as a shadow moving down a face that moves on its own does.
+# How each patch of the skin (a 4 x 3 grid, row by row) changes with the colour: all alike, as blood
+# makes them; the upper half against the lower, as a shadow moving down a face that moves on its
+# own does; or the lower half alone, as a jaw that chews moves it.
 IN_STEP = (1.0,) * 12
 OPPOSED = (1.0,) * 6 + (-1.0,) * 6
+LOWER_FACE = (0.0,) * 6 + (1.0,) * 6
 
 
 def _skin_sample(
@@ -120,6 +122,16 @@ def test_a_colour_change_the_skin_does_not_share_is_the_face_moving_not_a_pulse(
     assert all(window.heart_rate_bpm is None for window in moving.windows)
     # The same colour change, every patch in step: a pulse.
     assert _read(20.0, lambda _: 84.0).heart_rate_bpm == pytest.approx(84.0, abs=1.0)
+
+
+def test_a_colour_change_the_upper_face_does_not_share_is_the_jaw_moving_not_a_pulse():
+    # A jaw that chews at 84 a minute, moving the lower face across smooth shading: its patches
+    # all brighten and darken together, clear and steady, as a pulse would; the brow, the eyes
+    # and the upper cheeks, where blood shows as much as anywhere, do not change at all.
+    chewing = _read(20.0, lambda _: 84.0, patches=LOWER_FACE)
+    assert chewing.heart_rate_bpm is None
+    assert chewing.reason is Refusal.TOO_MUCH_MOTION
+    assert all(window.heart_rate_bpm is None for window in chewing.windows)
 
 
 def test_a_clear_but_tiny_pulse_is_refused_as_too_weak():
