@@ -94,7 +94,7 @@ def _rows(first: int, last: int) -> frozenset[int]:
     return frozenset(row * columns + column for row in range(first, last + 1) for column in range(columns))
 
 
-# The gates are half the lowest score any pulse on the reference model's clips gave (83 readings,
+# The gates are half the lowest score any pulse on the reference model's clips gave (96 readings,
 # compressed and dim clips included), rounded down. Noise scores about 0.
 _FACE_PARTS = (
     # The whole skin: a face moving on its own, a fold or a shadow moving across it, brightens one
