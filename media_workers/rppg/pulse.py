@@ -7,15 +7,10 @@ spends few bits on colour, so a pulse of under one percent survives in a recordi
 change of brightness, the very thing POS and CHROM are built to discard; on darker skin, whose
 pulse is weaker, little else is left.
 
-Before any of them, the skin's traces lose what the face's position explains: a head moving
-rigidly through light and shade has the colour its position gives it, and a regular movement
-(breathing) puts that colour's harmonics in the heart-rate band (see without_movement).
-
 A window (10 s, every second) is read when two of the three agree on its spectral peak, and
-counts in proportion to how far the clearer of their peaks stands out (SNR). The clip's rate
-comes from the windows' averaged spectra (Welch's method: noise averages out, the pulse does
-not), and its quality is that clarity times the share of all windows whose own reading agrees
-with it. Below
+counts in proportion to how far that peak stands out (SNR). The clip's rate comes from the
+windows' averaged spectra (Welch's method: noise averages out, the pulse does not), and its
+quality is that clarity times the share of all windows whose own reading agrees with it. Below
 the gate the rate is refused, not guessed: a weak or wandering peak is more often noise, a
 harmonic or a flicker than the pulse.
 
@@ -49,7 +44,6 @@ from media_workers.rppg.signal import (
     relative_change,
     snr_weight,
     spectral_peak,
-    without_movement,
 )
 from media_workers.rppg.trace import PATCHES, Column, GridTrace, SlidingWindows, Stretch
 
@@ -94,7 +88,7 @@ def _rows(first: int, last: int) -> frozenset[int]:
     return frozenset(row * columns + column for row in range(first, last + 1) for column in range(columns))
 
 
-# The gates are half the lowest score any pulse on the reference model's clips gave (96 readings,
+# The gates are half the lowest score any pulse on the reference model's clips gave (83 readings,
 # compressed and dim clips included), rounded down. Noise scores about 0.
 _FACE_PARTS = (
     # The whole skin: a face moving on its own, a fold or a shadow moving across it, brightens one
@@ -198,25 +192,20 @@ class PulseReader:
             self._log.add(_Window(start_s, end_s, None, *_reading(self._frequencies, spectra)))
 
     def _pulses(self, stretch: Stretch) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """The three pulse signals (POS, CHROM, skin against frame brightness), band-passed,
-        from the traces less what the face's position explains (see without_movement)."""
+        """The three pulse signals (POS, CHROM, skin against frame brightness), band-passed."""
         rate_hz = self._rate_hz
         low, high = HEART_BAND_HZ
         contrast_length = self._contrast_length
-        traces = np.column_stack(
-            [relative_change(stretch.rgb[:, channel], contrast_length) for channel in range(3)]
-            + [
-                relative_change(stretch[column], contrast_length)
-                for column in (Column.SKIN_LUMA, Column.FRAME_LUMA)
-            ]
-        )
-        position = np.column_stack((stretch[Column.VERTICAL], stretch[Column.HORIZONTAL]))
-        changes = without_movement(traces, position)
-        rgb = 1.0 + changes[:, :3]
         return (
-            bandpass(pos_pulse(rgb, rate_hz), rate_hz, low, high),
-            chrom_pulse(rgb, rate_hz, low, high),
-            bandpass(changes[:, 3] - changes[:, 4], rate_hz, low, high),
+            bandpass(pos_pulse(stretch.rgb, rate_hz), rate_hz, low, high),
+            chrom_pulse(stretch.rgb, rate_hz, low, high),
+            bandpass(
+                relative_change(stretch[Column.SKIN_LUMA], contrast_length)
+                - relative_change(stretch[Column.FRAME_LUMA], contrast_length),
+                rate_hz,
+                low,
+                high,
+            ),
         )
 
     def _patch_changes(self, stretch: Stretch) -> tuple[list[int], FloatArray] | None:
@@ -302,11 +291,8 @@ def _normalised(frequencies: FloatArray, power: FloatArray) -> FloatArray:
 def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[float, float]:
     """Rate (bpm) and weight (0-1) from one spectrum per projection.
 
-    The pair of projections that agree on their peak, and of those the pair with the clearest peak,
-    decides: their agreement is the check, and the clearer peak the weight (a codec spends few
-    bits on colour, so a compressed recording often keeps the pulse clear in one projection and
-    faint in the one that agrees with it). With no pair in agreement the clearest single peak
-    stands, at a fraction of its weight.
+    The pair of projections that agree on their peak with the clearest weaker peak decides; with
+    no pair in agreement the clearest single peak stands, at a fraction of its weight.
     """
     low, high = HEART_BAND_HZ
     peaks = [spectral_peak(frequencies, power, low, high, _PEAK_HALFWIDTH_HZ) for power in spectra]
@@ -314,9 +300,9 @@ def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[
     best_snr = -np.inf
     for first, second in combinations(range(len(peaks)), 2):
         close = abs(peaks[first].frequency_hz - peaks[second].frequency_hz) * 60 <= METHODS_AGREE_BPM
-        clearer = max(peaks[first].snr_db, peaks[second].snr_db)
-        if close and clearer > best_snr:
-            best_pair, best_snr = (first, second), clearer
+        weaker = min(peaks[first].snr_db, peaks[second].snr_db)
+        if close and weaker > best_snr:
+            best_pair, best_snr = (first, second), weaker
     if best_pair is None:
         clearest = max(peaks, key=lambda peak: peak.snr_db)
         weight = snr_weight(clearest.snr_db, SNR_FLOOR_DB, SNR_FULL_DB)

@@ -53,43 +53,6 @@ def relative_change(values: FloatArray, length: int) -> FloatArray:
     return changes
 
 
-def without_movement(changes: FloatArray, position: FloatArray, degree: int = 4) -> FloatArray:
-    """`changes` (samples, traces) less what the face's position (samples, 2) explains.
-
-    A head that moves rigidly in a still light has the colour its position gives it: the light
-    and shade it moves through, the pixels the box rounds to. That colour follows the position
-    through every power of it, so a regular movement (breathing, a rocking chair) puts its
-    harmonics in the heart-rate band, steady enough to pass for a pulse (breathing at 15 a
-    minute: its fourth harmonic is 60 bpm). Least squares on the position's powers and products
-    up to `degree` take them out; a pulse does not follow the position and stays.
-    """
-    centred = position - position.mean(axis=0)
-    spread = centred.std(axis=0)
-    moving = spread > 1e-9
-    if not moving.any():
-        return changes
-    scaled = centred[:, moving] / spread[moving]
-    columns = [np.ones(len(changes))]
-    for order in range(1, degree + 1):
-        for powers in _monomials(scaled.shape[1], order):
-            columns.append(np.prod(scaled**powers, axis=1))
-    basis = np.column_stack(columns)
-    factors, *_ = np.linalg.lstsq(basis, changes, rcond=None)
-    remaining: FloatArray = changes - basis @ factors + factors[0]
-    return remaining
-
-
-def _monomials(variables: int, order: int) -> list[npt.NDArray[np.int64]]:
-    """Every way of giving `variables` powers that sum to `order`."""
-    if variables == 1:
-        return [np.array([order])]
-    return [
-        np.array([first, *rest])
-        for first in range(order, -1, -1)
-        for rest in _monomials(variables - 1, order - first)
-    ]
-
-
 def pos_pulse(rgb: FloatArray, rate_hz: float, window_s: float = 1.6) -> FloatArray:
     """The pulse by POS: per short sliding window, normalise, project, tune, and overlap-add.
 

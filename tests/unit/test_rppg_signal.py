@@ -84,16 +84,13 @@ def _skin_sample(
     face: bool = True,
     pulse: float = 0.004,
     patches: tuple[float, ...] = IN_STEP,
-    shading: Callable[[float], float] = lambda position: 0.0,
 ) -> SkinSample:
-    """One frame's numbers: a pulse (0.4 %) in the skin's colour signature, and breathing at 15/min,
-    which moves the head up and down; `shading` is the colour change the head's position (-1 to 1)
-    gives the skin, as a pulse of that size would."""
+    """One frame's numbers: a pulse (0.4 %) in the skin's colour signature, and breathing at 15/min."""
     if not face:
         return SkinSample(False, *(math.nan,) * 4, 0.5, math.nan, math.nan, 0.0)
-    breath = 0.01 * math.sin(2 * math.pi * 0.25 * time_s)
-    pulse = pulse * math.sin(heart_phase) + shading(breath / 0.01)
+    pulse *= math.sin(heart_phase)
     red, green, blue = SKIN_RGB * (1 + pulse * PULSE_SIGNATURE_RGB)
+    breath = 0.01 * math.sin(2 * math.pi * 0.25 * time_s)
     patch_luma = tuple(0.6 * (1 + sign * pulse) for sign in patches)
     return SkinSample(True, red, green, blue, 0.6 * (1 + pulse), 0.5, breath, 0.0, 0.01, patch_luma)
 
@@ -105,16 +102,13 @@ def _read(
     missing: range = range(0),
     pulse: float = 0.004,
     patches: tuple[float, ...] = IN_STEP,
-    shading: Callable[[float], float] = lambda position: 0.0,
 ) -> VitalSigns:
     reader = VitalsReader()
     heart_phase = 0.0
     for frame in range(round(seconds * RATE_HZ)):
         time_s = frame / RATE_HZ
         heart_phase += 2 * math.pi * pulse_bpm(time_s) / 60 / RATE_HZ
-        sample = _skin_sample(
-            time_s, heart_phase, face=frame not in missing, pulse=pulse, patches=patches, shading=shading
-        )
+        sample = _skin_sample(time_s, heart_phase, face=frame not in missing, pulse=pulse, patches=patches)
         reader.add(time_s, sample)
     return reader.vital_signs()
 
@@ -138,19 +132,6 @@ def test_a_colour_change_the_upper_face_does_not_share_is_the_jaw_moving_not_a_p
     assert chewing.heart_rate_bpm is None
     assert chewing.reason is Refusal.TOO_MUCH_MOTION
     assert all(window.heart_rate_bpm is None for window in chewing.windows)
-
-
-def test_a_colour_that_follows_the_heads_position_is_not_a_pulse():
-    # Breathing at 15 a minute moves the head through light and shade, and the colour that follows
-    # its position has harmonics: here the fourth, 60 bpm, clear, steady and in every patch.
-    def shading(position: float) -> float:
-        return 0.004 * math.cos(4 * math.acos(min(max(position, -1.0), 1.0)))
-
-    breathing = _read(20.0, lambda _: 84.0, pulse=0.0, shading=shading)
-    assert breathing.heart_rate_bpm is None
-    assert breathing.reason is Refusal.WEAK_PULSE
-    # A pulse of 84 in a head that breathes the same: read.
-    assert _read(20.0, lambda _: 84.0, shading=shading).heart_rate_bpm == pytest.approx(84.0, abs=1.0)
 
 
 def test_a_clear_but_tiny_pulse_is_refused_as_too_weak():
