@@ -107,6 +107,18 @@ CONDITIONS: dict[str, Condition] = {
     # (each model its own way: the reference face speaks, the independent one warps and turns).
     "face moving on its own": Condition(replace(_CAMERA, lively=True), "hard"),
     "moving face, no pulse": Condition(replace(_CAMERA, lively=True, pulse_amplitude=0.0), "nothing"),
+    # What else can make skin change in step in the heart-rate band without a pulse: light
+    # flickering in the band, a codec's own swings, a head's regular movement.
+    "in-band flicker, no pulse": Condition(
+        replace(_CAMERA, flicker=0.03, flicker_hz=(1.3, 0.25), pulse_amplitude=0.0), "nothing"
+    ),
+    "H.264 High CRF 28, no pulse": Condition(
+        replace(_NOISY, codec="h264-high", crf=28, pulse_amplitude=0.0), "nothing"
+    ),
+    "H.264 call 1 Mbit/s, no pulse": Condition(
+        replace(_NOISY, bitrate_kbps=1000, pulse_amplitude=0.0), "nothing"
+    ),
+    "head motion, no pulse": Condition(replace(_CAMERA, head_motion_px=12.0, pulse_amplitude=0.0), "nothing"),
 }
 # Clips found, outside the drawn ones, to fool the estimator, kept so that the figures do not forget
 # them: each of its own signal model, measured as it is (not drawn again), with nothing to measure.
