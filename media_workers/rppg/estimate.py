@@ -2,8 +2,9 @@
 
 `estimate_vitals` is the whole method behind one call. The checks that refuse a measurement run
 in the order a person would give the reason: too short to tell, too dark to see, no face, a face
-moving too much, a pulse too weak or unsteady to read, and last a colour change the whole skin
-does not share (the face moving on its own: see media_workers.rppg.pulse).
+moving too much, a pulse too weak or unsteady to read, a colour change the whole skin does not
+share (the face moving on its own), and last one its surroundings share (a light flickering: see
+media_workers.rppg.pulse).
 """
 
 from __future__ import annotations

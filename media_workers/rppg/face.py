@@ -43,6 +43,8 @@ SAME_BOX_TOLERANCE = 0.06
 # The part of the detector's box averaged (fractions of width and height): the detector's box
 # reaches beyond the cheeks at the sides, so its margins are left out.
 _SKIN_REGION = (0.15, 0.08, 0.85, 0.95)
+# Less than this share of the frame outside the skin's region, and its surroundings are not read.
+_MIN_SURROUNDINGS_SHARE = 0.1
 # Where the skin's colour is learnt: below the eyes, between the cheeks, above the mouth.
 _MODEL_REGION = (0.3, 0.45, 0.7, 0.72)
 # Half-widths of the skin colour range around the learnt colour, in chroma levels, and the
@@ -94,6 +96,9 @@ class SkinSample:
     # Mean brightness (0-1) of the skin in each patch of SKIN_PATCH_GRID, row by row (NaN where a
     # patch has too little skin; empty without a face, which the trace keeps as NaN).
     patch_luma: tuple[float, ...] = ()
+    # Mean brightness (0-1) of the frame outside the skin's region: lit by the same light, with
+    # little blood in it (NaN without a face, or with too little of the frame outside it).
+    surroundings_luma: float = math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +191,8 @@ class FaceTracker:
             self._box = self._box.eased_towards(self._target, 1 - math.exp(-elapsed / EASING_S))
         self._previous_luma = frame.luma
         self._previous_time = frame.time_s
-        frame_luma = _normalised_luma(cv2.mean(frame.luma)[0], full_range=frame.full_range)
+        frame_mean = cv2.mean(frame.luma)[0]
+        frame_luma = _normalised_luma(frame_mean, full_range=frame.full_range)
         sample = self._skin_sample(frame, frame_luma)
         if sample is None:
             return SkinSample(False, *(math.nan,) * 4, frame_luma, math.nan, math.nan, 0.0)
@@ -203,7 +209,20 @@ class FaceTracker:
             self._horizontal_position,
             speed,
             patches,
+            self._surroundings_luma(frame, frame_mean),
         )
+
+    def _surroundings_luma(self, frame: Frame, frame_mean: float) -> float:
+        """Mean brightness of the frame outside the skin's region, or NaN if too little is."""
+        assert self._box is not None
+        luma = frame.luma
+        rows, columns = self._box.region(_SKIN_REGION, luma.shape)
+        inside = (rows.stop - rows.start) * (columns.stop - columns.start)
+        outside = luma.size - inside
+        if outside < _MIN_SURROUNDINGS_SHARE * luma.size:
+            return math.nan
+        total = frame_mean * luma.size - cv2.sumElems(luma[rows, columns])[0]
+        return _normalised_luma(total / outside, full_range=frame.full_range)
 
     def _follow(self, luma: npt.NDArray[np.uint8]) -> None:
         """Move the box by the median optical flow of the corners inside it."""

@@ -14,17 +14,24 @@ quality is that clarity times the share of all windows whose own reading agrees 
 the gate the rate is refused, not guessed: a weak or wandering peak is more often noise, a
 harmonic or a flicker than the pulse.
 
-Last, the rate read must be blood's: the skin is also read as a grid of patches, and at that rate
+The rate read must also be blood's: the skin is also read as a grid of patches, and at that rate
 the patches must brighten and darken together, as blood makes all skin do at once, both over the
 whole face and over its upper part alone. A face that moves on its own (speaking, chewing,
 swallowing) makes colour changes too, steady enough to pass every test above; but a fold or a
 shadow that moves brightens one patch as it darkens the next, and a jaw moving across smooth
 shading, which can change the lower face in step, leaves the brow and the eyes as they were. Such
-a rate is refused as the face's movement.
+a rate is refused as the face's movement. The same test vouches for a faint pulse: where all
+three projections peak at one rate and every part of the face beats with it as closely as any
+pulse did, that agreement is its clarity, however little its peak stands out (as on a compressed
+video, which keeps less of the pulse than of the noise around it).
+
+Last, blood changes the skin alone: a light that flickers at the rate changes the face's
+surroundings as well, and such a rate is refused as the light's.
 """
 
 from __future__ import annotations
 
+import math
 from array import array
 from dataclasses import dataclass
 from itertools import combinations
@@ -75,11 +82,13 @@ _PEAK_HALFWIDTH_HZ = 0.15
 @dataclass(frozen=True, slots=True)
 class _FacePart:
     """Patches of the skin (as numbered in SKIN_PATCH_GRID, row by row) that must change in step
-    at the rate read, the least agreement they must reach (see _in_step, -1 to 1), and how many
-    must be readable in a window for it to count."""
+    at the rate read, the least agreement they must reach (see _in_step, -1 to 1), the agreement
+    that vouches for a faint pulse (see PulseReader.reading), and how many patches must be
+    readable in a window for it to count."""
 
     patches: frozenset[int]
     least_in_step: float
+    vouching_in_step: float
     least_patches: int
 
 
@@ -89,20 +98,27 @@ def _rows(first: int, last: int) -> frozenset[int]:
 
 
 # The gates are half the lowest score any pulse on the reference model's clips gave (83 readings,
-# compressed and dim clips included), rounded down. Noise scores about 0.
+# compressed and dim clips included), rounded down; what vouches for a faint pulse is that lowest
+# score itself. Noise scores about 0.
 _FACE_PARTS = (
     # The whole skin: a face moving on its own, a fold or a shadow moving across it, brightens one
     # patch as it darkens the next (the least pulse: 0.62).
-    _FacePart(_rows(0, SKIN_PATCH_GRID[0] - 1), least_in_step=0.3, least_patches=4),
+    _FacePart(_rows(0, SKIN_PATCH_GRID[0] - 1), least_in_step=0.3, vouching_in_step=0.62, least_patches=4),
     # The upper face (brow, eyes, upper cheeks: the top two rows) alone: the jaw that speaks or
     # chews moves the lower face, and a smooth movement across smooth shading can change all of
     # it in step; the upper face does not share that change, and blood shows there as much as
     # anywhere (the least pulse: 0.46).
-    _FacePart(_rows(0, 1), least_in_step=0.2, least_patches=3),
+    _FacePart(_rows(0, 1), least_in_step=0.2, vouching_in_step=0.46, least_patches=3),
 )
 # Fewer readable patches than this and no part can be checked: the window adds nothing to the
 # checks, and a clip with no window that did is not read.
 _MIN_PATCHES = min(part.least_patches for part in _FACE_PARTS)
+# A light flickers at the rate read when the face's surroundings change with the skin at it, as
+# much and in step (see _light_flickers): both past halfway from blood (the surroundings of the
+# reference model's pulses share at most 0.12 of the skin's change) to a light (1.03 and more, in
+# step to 1.00). A face's movement changes the surroundings too, as much but out of step.
+LIGHT_SHARE = 0.5
+LIGHT_COHERENCE = 0.5
 # Samples either side of a window that its filters run over, so that they settle before it.
 _CONTEXT_S = 4.0
 # Windows filtered together (see SlidingWindows): half a minute's worth.
@@ -115,6 +131,16 @@ class PulseReading:
     quality: float
     refusal: Refusal | None
     windows: tuple[WindowEstimate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Changes:
+    """A stretch's signals, as its windows read them."""
+
+    pulses: tuple[FloatArray, FloatArray, FloatArray]
+    skin: FloatArray
+    surroundings: FloatArray
+    patches: tuple[list[int], FloatArray] | None  # the readable patches, and their changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +171,9 @@ class PulseReader:
         # And per part of the face, each patch of skin against the rest of the part, per frequency
         # (see _in_step).
         self._patch_cross = np.zeros((len(_FACE_PARTS), PATCHES, int(self._band.sum())), dtype=np.complex128)
+        # And the surroundings' brightness changes against the skin's, and each one's power.
+        self._light_cross = np.zeros(int(self._band.sum()), dtype=np.complex128)
+        self._light_power = np.zeros((2, int(self._band.sum())))
         self._log = _WindowLog()
 
     def read_due(self, trace: GridTrace, *, final: bool = False) -> None:
@@ -154,59 +183,79 @@ class PulseReader:
             self._read(trace.stretch(context.start, context.stop), windows, context.start)
 
     def reading(self) -> PulseReading:
+        """The clip's rate and its quality: the windows' agreement with it times its clarity.
+
+        Its clarity is how far the weaker of two agreeing projections' peaks stands out in the
+        summed spectra; or, when all three projections peak at the rate and the skin's patches
+        change in step at it at least as far as every pulse on the reference model did, the lesser
+        of the parts' scores, if higher. A compressed pulse can be as faint as the noise around it
+        in each projection and still be blood's: chrominance and brightness, which a
+        codec keeps apart, beat together, and so does every part of the face.
+        """
         windows = self._log.windows()
         if not windows:
             return PulseReading(None, 0.0, Refusal.TOO_SHORT, ())
-        reading = _fuse(windows, self._frequencies, tuple(self._summed))
-        rate = reading.heart_rate_bpm
-        if rate is None:
-            return reading
+        fused = _fuse(windows, self._frequencies, tuple(self._summed))
+        if fused is None:
+            return PulseReading(None, 0.0, _refusal(windows), _estimates(windows, reported=False))
         frequencies = self._frequencies[self._band]
-        if any(
-            _in_step(frequencies, cross, rate) < part.least_in_step
-            for part, cross in zip(_FACE_PARTS, self._patch_cross, strict=True)
+        in_step = [_in_step(frequencies, cross, fused.rate_bpm) for cross in self._patch_cross]
+        clarity = fused.clarity
+        if fused.unanimous and all(
+            score >= part.vouching_in_step for part, score in zip(_FACE_PARTS, in_step, strict=True)
         ):
-            estimates = _estimates(windows, reported=False)
-            return PulseReading(None, reading.quality, Refusal.TOO_MUCH_MOTION, estimates)
-        return reading
+            clarity = max(clarity, min(in_step))
+        quality = clarity * fused.agreeing_share
+        if quality < QUALITY_GATE:
+            return PulseReading(None, quality, _refusal(windows), _estimates(windows, reported=False))
+        if any(score < part.least_in_step for part, score in zip(_FACE_PARTS, in_step, strict=True)):
+            return PulseReading(None, quality, Refusal.TOO_MUCH_MOTION, _estimates(windows, reported=False))
+        if _light_flickers(frequencies, self._light_cross, self._light_power, fused.rate_bpm):
+            return PulseReading(None, quality, Refusal.FLICKERING_LIGHT, _estimates(windows, reported=False))
+        return PulseReading(fused.rate_bpm, quality, None, _estimates(windows, reported=True))
 
     def _read(self, stretch: Stretch, windows: list[slice], first_sample: int) -> None:
         """Read windows (slices of `stretch`, whose first sample is `first_sample`)."""
         rate_hz = self._rate_hz
         problems = [_problem(stretch[Column.FACE_FOUND][w], stretch[Column.SPEED][w]) for w in windows]
-        pulses = None if all(problems) else self._pulses(stretch)
-        patches = None if pulses is None else self._patch_changes(stretch)
+        changes = None if all(problems) else self._changes(stretch)
         for window, problem in zip(windows, problems, strict=True):
             start_s = (first_sample + window.start) / rate_hz
             end_s = (first_sample + window.stop - 1) / rate_hz
-            if pulses is not None and problem is None and pulses[2][window].std() < MIN_PULSE_AMPLITUDE:
+            if (
+                changes is not None
+                and problem is None
+                and changes.pulses[2][window].std() < MIN_PULSE_AMPLITUDE
+            ):
                 problem = Refusal.WEAK_PULSE
-            if pulses is None or problem is not None:
+            if changes is None or problem is not None:
                 self._log.add(_Window(start_s, end_s, problem, float("nan"), 0.0))
                 continue
-            spectra = tuple(_normalised(*power_spectrum(pulse[window], rate_hz)) for pulse in pulses)
+            spectra = tuple(_normalised(*power_spectrum(pulse[window], rate_hz)) for pulse in changes.pulses)
             for total, spectrum in zip(self._summed, spectra, strict=True):
                 total += spectrum
-            if patches is not None:
-                self._add_patches(patches[0], patches[1][:, window])
-            self._log.add(_Window(start_s, end_s, None, *_reading(self._frequencies, spectra)))
+            if changes.patches is not None:
+                self._add_patches(changes.patches[0], changes.patches[1][:, window])
+            if not np.isnan(changes.surroundings[window]).any():
+                self._add_light(changes.skin[window], changes.surroundings[window])
+            rate, weight, _ = _reading(self._frequencies, spectra)
+            self._log.add(_Window(start_s, end_s, None, rate, weight))
 
-    def _pulses(self, stretch: Stretch) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """The three pulse signals (POS, CHROM, skin against frame brightness), band-passed."""
+    def _changes(self, stretch: Stretch) -> _Changes:
+        """The three pulse signals (POS, CHROM, skin against frame brightness), band-passed; and
+        the brightness changes of the skin, its patches and its surroundings."""
         rate_hz = self._rate_hz
         low, high = HEART_BAND_HZ
         contrast_length = self._contrast_length
-        return (
+        skin = relative_change(stretch[Column.SKIN_LUMA], contrast_length)
+        frame = relative_change(stretch[Column.FRAME_LUMA], contrast_length)
+        pulses = (
             bandpass(pos_pulse(stretch.rgb, rate_hz), rate_hz, low, high),
             chrom_pulse(stretch.rgb, rate_hz, low, high),
-            bandpass(
-                relative_change(stretch[Column.SKIN_LUMA], contrast_length)
-                - relative_change(stretch[Column.FRAME_LUMA], contrast_length),
-                rate_hz,
-                low,
-                high,
-            ),
+            bandpass(skin - frame, rate_hz, low, high),
         )
+        surroundings = relative_change(stretch[Column.SURROUNDINGS_LUMA], contrast_length)
+        return _Changes(pulses, skin, surroundings, self._patch_changes(stretch))
 
     def _patch_changes(self, stretch: Stretch) -> tuple[list[int], FloatArray] | None:
         """The readable patches, and each one's brightness changes (patches, samples)."""
@@ -218,6 +267,13 @@ class PulseReader:
         # mean already takes out what is slower than a heartbeat.
         changes = [relative_change(patches[:, patch], self._contrast_length) for patch in readable]
         return readable, np.array(changes)
+
+    def _add_light(self, skin: FloatArray, surroundings: FloatArray) -> None:
+        """One window's surroundings' brightness changes against the skin's, summed over windows."""
+        skin_coefficients = fourier(skin, self._rate_hz)[1][self._band]
+        around = fourier(surroundings, self._rate_hz)[1][self._band]
+        self._light_cross += around * np.conj(skin_coefficients)
+        self._light_power += np.abs([skin_coefficients, around]) ** 2
 
     def _add_patches(self, readable: list[int], changes: FloatArray) -> None:
         """One window's patches: each one's change against the rest of its part's, summed over
@@ -246,6 +302,26 @@ def _in_step(frequencies: FloatArray, cross: npt.NDArray[np.complex128], rate_bp
     per_patch = cross[:, near].sum(axis=1)
     magnitude = float(np.abs(per_patch).sum())
     return float(per_patch.real.sum()) / magnitude if magnitude > 0 else 0.0
+
+
+def _light_flickers(
+    frequencies: FloatArray, cross: npt.NDArray[np.complex128], power: FloatArray, rate_bpm: float
+) -> bool:
+    """Whether the face's surroundings change with the skin at `rate_bpm`, as much and in step.
+
+    Window by window, the surroundings' brightness change is projected on the skin's: relative to
+    the skin's power, how much of its change they share (1 where the light itself changes, which
+    brightens everything it lights alike; about 0 for blood, which changes the skin alone); and
+    relative to both powers, how far in step they are (1 for a light; for a face's movement,
+    which changes the surroundings at the box's edges, about 0). Never where the surroundings
+    could not be read (a face filling the frame).
+    """
+    near = np.abs(frequencies - rate_bpm / 60.0) <= _PEAK_HALFWIDTH_HZ / 3
+    shared = float(cross[near].real.sum())
+    skin, surroundings = (float(p) for p in power[:, near].sum(axis=1))
+    if skin <= 0 or surroundings <= 0:
+        return False
+    return shared / skin > LIGHT_SHARE and shared / math.sqrt(skin * surroundings) > LIGHT_COHERENCE
 
 
 class _WindowLog:
@@ -288,14 +364,16 @@ def _normalised(frequencies: FloatArray, power: FloatArray) -> FloatArray:
     return normalised
 
 
-def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[float, float]:
-    """Rate (bpm) and weight (0-1) from one spectrum per projection.
+def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[float, float, bool]:
+    """Rate (bpm), weight (0-1) and whether every projection agrees, from one spectrum each.
 
     The pair of projections that agree on their peak with the clearest weaker peak decides; with
     no pair in agreement the clearest single peak stands, at a fraction of its weight.
     """
     low, high = HEART_BAND_HZ
     peaks = [spectral_peak(frequencies, power, low, high, _PEAK_HALFWIDTH_HZ) for power in spectra]
+    rates = [60 * peak.frequency_hz for peak in peaks]
+    unanimous = max(rates) - min(rates) <= METHODS_AGREE_BPM
     best_pair: tuple[int, int] | None = None
     best_snr = -np.inf
     for first, second in combinations(range(len(peaks)), 2):
@@ -306,25 +384,30 @@ def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[
     if best_pair is None:
         clearest = max(peaks, key=lambda peak: peak.snr_db)
         weight = snr_weight(clearest.snr_db, SNR_FLOOR_DB, SNR_FULL_DB)
-        return 60 * clearest.frequency_hz, DISAGREEMENT_PENALTY * weight
+        return 60 * clearest.frequency_hz, DISAGREEMENT_PENALTY * weight, unanimous
     both = spectral_peak(
         frequencies, spectra[best_pair[0]] + spectra[best_pair[1]], low, high, _PEAK_HALFWIDTH_HZ
     )
-    return 60 * both.frequency_hz, snr_weight(best_snr, SNR_FLOOR_DB, SNR_FULL_DB)
+    return 60 * both.frequency_hz, snr_weight(best_snr, SNR_FLOOR_DB, SNR_FULL_DB), unanimous
 
 
-def _fuse(windows: list[_Window], frequencies: FloatArray, summed: tuple[FloatArray, ...]) -> PulseReading:
+@dataclass(frozen=True, slots=True)
+class _Fused:
+    rate_bpm: float
+    clarity: float  # of the summed spectra's peak (see _reading)
+    unanimous: bool  # every projection's summed spectrum peaks at the rate
+    agreeing_share: float  # of all windows, those whose own reading is the rate's
+
+
+def _fuse(windows: list[_Window], frequencies: FloatArray, summed: tuple[FloatArray, ...]) -> _Fused | None:
+    """The rate the windows' summed spectra give, or None with no window read."""
     usable = [window for window in windows if window.problem is None]
-    rate, quality = float("nan"), 0.0
-    if usable:
-        # Summed spectra peak where averaged ones do; the SNR is a ratio, so the scale is moot.
-        rate, clarity = _reading(frequencies, summed)
-        agreeing = sum(abs(window.heart_rate_bpm - rate) <= WINDOWS_AGREE_BPM for window in usable)
-        quality = clarity * agreeing / len(windows)
-    estimates = _estimates(windows, reported=quality >= QUALITY_GATE)
-    if quality < QUALITY_GATE:
-        return PulseReading(None, quality, _refusal(windows), estimates)
-    return PulseReading(rate, quality, None, estimates)
+    if not usable:
+        return None
+    # Summed spectra peak where averaged ones do; the SNR is a ratio, so the scale is moot.
+    rate, clarity, unanimous = _reading(frequencies, summed)
+    agreeing = sum(abs(window.heart_rate_bpm - rate) <= WINDOWS_AGREE_BPM for window in usable)
+    return _Fused(rate, clarity, unanimous, agreeing / len(windows))
 
 
 def _refusal(windows: list[_Window]) -> Refusal:

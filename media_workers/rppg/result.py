@@ -14,6 +14,7 @@ class Refusal(StrEnum):
     NO_FACE = "no_face"
     TOO_DARK = "too_dark"
     TOO_MUCH_MOTION = "too_much_motion"
+    FLICKERING_LIGHT = "flickering_light"
     WEAK_PULSE = "weak_pulse"
     WEAK_BREATHING = "weak_breathing"
     # Oxygen saturation is never estimated: no method that reads it from an ordinary (RGB) camera
@@ -31,6 +32,7 @@ _EXPLANATIONS = {
     Refusal.NO_FACE: "no face was found in enough of the video",
     Refusal.TOO_DARK: "the face is too dark to read",
     Refusal.TOO_MUCH_MOTION: "the face moves too much",
+    Refusal.FLICKERING_LIGHT: "the light flickers at the rate the skin changes",
     Refusal.WEAK_PULSE: "no pulse strong and steady enough to read",
     Refusal.WEAK_BREATHING: "no breathing movement clear enough to read",
     Refusal.NOT_ESTIMATED: (

@@ -37,9 +37,10 @@ class Column(IntEnum):
     VERTICAL = 4
     HORIZONTAL = 5
     PATCH_LUMA = 6  # the first of PATCHES columns, one per patch of the skin
-    FRAME_LUMA = 6 + PATCHES  # the columns from here on are read with or without a face
-    FACE_FOUND = 7 + PATCHES  # 0-1: the share of the neighbouring frames that had one
-    SPEED = 8 + PATCHES
+    SURROUNDINGS_LUMA = 6 + PATCHES  # the frame's brightness around the face
+    FRAME_LUMA = 7 + PATCHES  # the columns from here on are read with or without a face
+    FACE_FOUND = 8 + PATCHES  # 0-1: the share of the neighbouring frames that had one
+    SPEED = 9 + PATCHES
 
 
 _COLUMNS = Column.SPEED + 1
@@ -102,6 +103,7 @@ class GridTrace:
                 sample.vertical_position,
                 sample.horizontal_position,
                 *(sample.patch_luma or (math.nan,) * PATCHES),
+                sample.surroundings_luma,
                 sample.frame_luma,
                 1.0 if sample.face_found else 0.0,
                 sample.speed if sample.face_found else 0.0,

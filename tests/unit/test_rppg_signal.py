@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -84,15 +85,24 @@ def _skin_sample(
     face: bool = True,
     pulse: float = 0.004,
     patches: tuple[float, ...] = IN_STEP,
+    noise: np.ndarray | None = None,
+    surroundings: float = 0.0,
 ) -> SkinSample:
-    """One frame's numbers: a pulse (0.4 %) in the skin's colour signature, and breathing at 15/min."""
+    """One frame's numbers: a pulse (0.4 %) in the skin's colour signature, and breathing at 15/min;
+    with `noise`, that relative noise on each channel (3) and each patch (12); and the face's
+    surroundings changing by `surroundings` times the pulse."""
     if not face:
         return SkinSample(False, *(math.nan,) * 4, 0.5, math.nan, math.nan, 0.0)
     pulse *= math.sin(heart_phase)
-    red, green, blue = SKIN_RGB * (1 + pulse * PULSE_SIGNATURE_RGB)
+    colour_noise, patch_noise = (np.zeros(3), np.zeros(12)) if noise is None else (noise[:3], noise[3:])
+    red, green, blue = SKIN_RGB * (1 + pulse * PULSE_SIGNATURE_RGB + colour_noise)
+    skin_luma = 0.6 * (1 + pulse + colour_noise.mean())
     breath = 0.01 * math.sin(2 * math.pi * 0.25 * time_s)
-    patch_luma = tuple(0.6 * (1 + sign * pulse) for sign in patches)
-    return SkinSample(True, red, green, blue, 0.6 * (1 + pulse), 0.5, breath, 0.0, 0.01, patch_luma)
+    patch_luma = tuple(
+        0.6 * (1 + sign * pulse + wobble) for sign, wobble in zip(patches, patch_noise, strict=True)
+    )
+    around = 0.4 * (1 + surroundings * pulse)
+    return SkinSample(True, red, green, blue, skin_luma, 0.5, breath, 0.0, 0.01, patch_luma, around)
 
 
 def _read(
@@ -102,13 +112,28 @@ def _read(
     missing: range = range(0),
     pulse: float = 0.004,
     patches: tuple[float, ...] = IN_STEP,
+    noise: float = 0.0,
+    surroundings: float = 0.0,
 ) -> VitalSigns:
+    """Read a made-up face; `noise` is each channel's relative noise, twice that on a patch (it
+    has a twelfth of the skin's pixels)."""
     reader = VitalsReader()
     heart_phase = 0.0
+    rng = np.random.default_rng(0)
+    scale = np.array([noise] * 3 + [2 * noise] * 12)
     for frame in range(round(seconds * RATE_HZ)):
         time_s = frame / RATE_HZ
         heart_phase += 2 * math.pi * pulse_bpm(time_s) / 60 / RATE_HZ
-        sample = _skin_sample(time_s, heart_phase, face=frame not in missing, pulse=pulse, patches=patches)
+        wobble = rng.normal(0.0, 1.0, 15) * scale if noise else None
+        sample = _skin_sample(
+            time_s,
+            heart_phase,
+            face=frame not in missing,
+            pulse=pulse,
+            patches=patches,
+            noise=wobble,
+            surroundings=surroundings,
+        )
         reader.add(time_s, sample)
     return reader.vital_signs()
 
@@ -132,6 +157,34 @@ def test_a_colour_change_the_upper_face_does_not_share_is_the_jaw_moving_not_a_p
     assert chewing.heart_rate_bpm is None
     assert chewing.reason is Refusal.TOO_MUCH_MOTION
     assert all(window.heart_rate_bpm is None for window in chewing.windows)
+
+
+def test_a_pulse_as_faint_as_its_noise_is_read_when_colour_brightness_and_every_patch_beat_with_it():
+    # A 0.2 % pulse under noise of 0.3 % on each channel, as a codec leaves a compressed pulse:
+    # no two projections' peaks both stand out from the noise, which alone would be refused. But
+    # POS, CHROM and the skin's brightness all peak at it, and every patch of the face beats with
+    # it: blood's.
+    faint = _read(20.0, lambda _: 84.0, pulse=0.002, noise=0.003)
+    assert faint.heart_rate_bpm == pytest.approx(84.0, abs=1.0)
+    assert faint.quality >= 0.4
+    # The same colour and brightness with patches that show nothing at 84 a minute (each only
+    # its own noise): nothing vouches for so faint a peak, and it is refused as too weak.
+    unvouched = _read(20.0, lambda _: 84.0, pulse=0.002, noise=0.003, patches=(0.0,) * 12)
+    assert unvouched.heart_rate_bpm is None
+    assert unvouched.reason is Refusal.WEAK_PULSE
+
+
+def test_a_colour_change_the_surroundings_share_is_the_light_flickering_not_a_pulse():
+    # A light flickering at 84 a minute, tinting the skin as blood would: every test of the
+    # skin passes, but the wall behind the face brightens and darkens with it. Blood changes the
+    # skin alone.
+    flickering = _read(20.0, lambda _: 84.0, surroundings=1.0)
+    assert flickering.heart_rate_bpm is None
+    assert flickering.reason is Refusal.FLICKERING_LIGHT
+    assert all(window.heart_rate_bpm is None for window in flickering.windows)
+    # Surroundings that change a tenth as much (a camera's exposure following the face) leave
+    # the pulse read.
+    assert _read(20.0, lambda _: 84.0, surroundings=0.1).heart_rate_bpm == pytest.approx(84.0, abs=1.0)
 
 
 def test_a_clear_but_tiny_pulse_is_refused_as_too_weak():
@@ -218,3 +271,9 @@ def test_result_json_has_the_schema_and_refusals_carry_no_rate():
     for result in (refused, measured):
         assert result.to_dict()["spo2"] is None and result.to_dict()["spo2_reason"] == "not_estimated"
         assert "oxygen saturation: not estimated from video: no camera method is cleared" in result.summary()
+
+
+def test_the_providers_screen_has_the_words_for_every_reason_the_worker_gives():
+    words = (Path(__file__).resolve().parents[2] / "web" / "src" / "dashboard" / "vitals.ts").read_text()
+    for reason in Refusal:
+        assert re.search(rf'\b{reason.value}:\s*"{re.escape(reason.explanation)}', words), reason

@@ -82,6 +82,7 @@ describe("estimates not there yet", () => {
 describe("a sign not read", () => {
   it("says why in words, and that oxygen saturation is never read from video", () => {
     expect(refusalWords("weak_pulse")).toBe("no pulse strong and steady enough to read");
+    expect(refusalWords("flickering_light")).toBe("the light flickers at the rate the skin changes");
     expect(signName("oxygen-saturation")).toBe("Oxygen saturation");
     expect(refusalWords("not_estimated")).toMatch(/^not estimated from video: no camera method is cleared/);
     expect(refusalWords("not measured")).toBe("not measured"); // a reason it does not know, as given

@@ -33,6 +33,7 @@ const REFUSAL_WORDS: Record<string, string> = {
   no_face: "no face was found in enough of the video",
   too_dark: "the face is too dark to read",
   too_much_motion: "the face moves too much",
+  flickering_light: "the light flickers at the rate the skin changes",
   weak_pulse: "no pulse strong and steady enough to read",
   weak_breathing: "no breathing movement clear enough to read",
   unreadable_video: "the video could not be read",
