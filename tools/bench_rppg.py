@@ -286,8 +286,9 @@ def _measure(clip: SyntheticClip) -> Measurement:
 
 
 def _print_table(results: dict[str, list[Measurement]]) -> None:
+    width = max(len(name) for name in _EVERY_CONDITION)
     header = (
-        f"    {'condition':<24} {'group':<8} {'measured':>8} {'<=5 bpm':>7}  {'HR MAE':>6} {'HR max':>6}  "
+        f"    {'condition':<{width}} {'group':<8} {'measured':>8} {'<=5 bpm':>7}  {'HR MAE':>6} {'HR max':>6}  "
         f"{'RR read':>7} {'RR MAE':>6}  refusal reasons"
     )
     print(header)
@@ -301,7 +302,7 @@ def _print_table(results: dict[str, list[Measurement]]) -> None:
         reasons = Counter(str(m.vitals.reason) for m in measurements if m.vitals.reason is not None)
         within = sum(e <= HARD_WITHIN_BPM for e in errors)
         print(
-            f"    {name:<24} {_EVERY_CONDITION[name].group:<8} {len(errors):>4}/{len(measurements):<3} "
+            f"    {name:<{width}} {_EVERY_CONDITION[name].group:<8} {len(errors):>4}/{len(measurements):<3} "
             f"{within:>4}/{len(measurements):<2}  {_figure(mae):>6} {_figure(max(errors, default=None)):>6}  "
             f"{len(breathing):>4}/{len(measurements):<2} {_figure(breathing_mae):>6}  "
             f"{', '.join(f'{reason} x{count}' for reason, count in sorted(reasons.items()))}"
