@@ -288,8 +288,8 @@ def _measure(clip: SyntheticClip) -> Measurement:
 def _print_table(results: dict[str, list[Measurement]]) -> None:
     width = max(len(name) for name in _EVERY_CONDITION)
     header = (
-        f"    {'condition':<{width}} {'group':<8} {'measured':>8} {'<=5 bpm':>7}  {'HR MAE':>6} {'HR max':>6}  "
-        f"{'RR read':>7} {'RR MAE':>6}  refusal reasons"
+        f"    {'condition':<{width}} {'group':<8} {'measured':>8} {'<=5 bpm':>7}  "
+        f"{'HR MAE':>6} {'HR max':>6}  {'RR read':>7} {'RR MAE':>6}  refusal reasons"
     )
     print(header)
     measured = [(name, measurements) for name, measurements in results.items() if measurements]
