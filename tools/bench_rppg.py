@@ -495,10 +495,19 @@ def search(count: int, seed: int) -> list[Measurement]:
         with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as workers:
             measured = list(workers.map(_rendered_and_measured, specs, [Path(folder)] * len(specs)))
     read = [m for m in measured if m.vitals.heart_rate_bpm is not None]
-    highest = max((m.vitals.quality for m in measured if m.vitals.heart_rate_bpm is None), default=0.0)
+    # Per reason, how many and how near the gate they came: a light or a moving face can be
+    # refused at any quality, a weak pulse only below the gate.
+    refused: dict[str, list[float]] = {}
+    for m in measured:
+        if m.vitals.reason is not None:
+            refused.setdefault(str(m.vitals.reason), []).append(m.vitals.quality)
+    reasons = ", ".join(
+        f"{reason} x{len(qualities)} (quality up to {max(qualities):.2f})"
+        for reason, qualities in sorted(refused.items())
+    )
     print(
         f"searched {len(measured)} clips with nothing to measure (seed {seed}; {count} per model of "
-        f"{', '.join(nothing)}): {len(read)} read; the refused ones' quality up to {highest:.2f}"
+        f"{', '.join(nothing)}): {len(read)} read; refused: {reasons}"
     )
     for m in read:
         print(f"  read {m.vitals.heart_rate_bpm:.1f} bpm (quality {m.vitals.quality:.2f}): {m.clip.spec!r}")
