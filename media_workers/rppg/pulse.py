@@ -195,9 +195,13 @@ class PulseReader:
         windows = self._log.windows()
         if not windows:
             return PulseReading(None, 0.0, Refusal.TOO_SHORT, ())
+
+        def refused(reason: Refusal, quality: float) -> PulseReading:
+            return PulseReading(None, quality, reason, _estimates(windows, reported=False))
+
         fused = _fuse(windows, self._frequencies, tuple(self._summed))
         if fused is None:
-            return PulseReading(None, 0.0, _refusal(windows), _estimates(windows, reported=False))
+            return refused(_refusal(windows), 0.0)
         frequencies = self._frequencies[self._band]
         in_step = [_in_step(frequencies, cross, fused.rate_bpm) for cross in self._patch_cross]
         clarity = fused.clarity
@@ -207,11 +211,11 @@ class PulseReader:
             clarity = max(clarity, min(in_step))
         quality = clarity * fused.agreeing_share
         if quality < QUALITY_GATE:
-            return PulseReading(None, quality, _refusal(windows), _estimates(windows, reported=False))
+            return refused(_refusal(windows), quality)
         if any(score < part.least_in_step for part, score in zip(_FACE_PARTS, in_step, strict=True)):
-            return PulseReading(None, quality, Refusal.TOO_MUCH_MOTION, _estimates(windows, reported=False))
+            return refused(Refusal.TOO_MUCH_MOTION, quality)
         if _light_flickers(frequencies, self._light_cross, self._light_power, fused.rate_bpm):
-            return PulseReading(None, quality, Refusal.FLICKERING_LIGHT, _estimates(windows, reported=False))
+            return refused(Refusal.FLICKERING_LIGHT, quality)
         return PulseReading(fused.rate_bpm, quality, None, _estimates(windows, reported=True))
 
     def _read(self, stretch: Stretch, windows: list[slice], first_sample: int) -> None:
@@ -268,17 +272,21 @@ class PulseReader:
         changes = [relative_change(patches[:, patch], self._contrast_length) for patch in readable]
         return readable, np.array(changes)
 
+    def _band_coefficients(self, values: FloatArray) -> npt.NDArray[np.complex128]:
+        """The Fourier coefficients of one window's `values` in and near the heart-rate band."""
+        coefficients: npt.NDArray[np.complex128] = fourier(values, self._rate_hz)[1][self._band]
+        return coefficients
+
     def _add_light(self, skin: FloatArray, surroundings: FloatArray) -> None:
         """One window's surroundings' brightness changes against the skin's, summed over windows."""
-        skin_coefficients = fourier(skin, self._rate_hz)[1][self._band]
-        around = fourier(surroundings, self._rate_hz)[1][self._band]
+        skin_coefficients, around = self._band_coefficients(skin), self._band_coefficients(surroundings)
         self._light_cross += around * np.conj(skin_coefficients)
         self._light_power += np.abs([skin_coefficients, around]) ** 2
 
     def _add_patches(self, readable: list[int], changes: FloatArray) -> None:
         """One window's patches: each one's change against the rest of its part's, summed over
         windows."""
-        coefficients = np.array([fourier(change, self._rate_hz)[1][self._band] for change in changes])
+        coefficients = np.array([self._band_coefficients(change) for change in changes])
         for part, part_cross in zip(_FACE_PARTS, self._patch_cross, strict=True):
             chosen = [index for index, patch in enumerate(readable) if patch in part.patches]
             if len(chosen) < part.least_patches:
@@ -298,10 +306,17 @@ def _in_step(frequencies: FloatArray, cross: npt.NDArray[np.complex128], rate_bp
     towards nothing; and a face that moves on its own, where a shadow or a fold that moves
     brightens one patch as it darkens the next, leaves patches opposed to the rest (towards -1).
     """
-    near = np.abs(frequencies - rate_bpm / 60.0) <= _PEAK_HALFWIDTH_HZ / 3
+    near = _near(frequencies, rate_bpm)
     per_patch = cross[:, near].sum(axis=1)
     magnitude = float(np.abs(per_patch).sum())
     return float(per_patch.real.sum()) / magnitude if magnitude > 0 else 0.0
+
+
+def _near(frequencies: FloatArray, rate_bpm: float) -> npt.NDArray[np.bool_]:
+    """The frequencies of the summed cross-spectra that count as `rate_bpm`: within a third of a
+    spectral peak's half-width."""
+    mask: npt.NDArray[np.bool_] = np.abs(frequencies - rate_bpm / 60.0) <= _PEAK_HALFWIDTH_HZ / 3
+    return mask
 
 
 def _light_flickers(
@@ -316,7 +331,7 @@ def _light_flickers(
     which changes the surroundings at the box's edges, about 0). Never where the surroundings
     could not be read (a face filling the frame).
     """
-    near = np.abs(frequencies - rate_bpm / 60.0) <= _PEAK_HALFWIDTH_HZ / 3
+    near = _near(frequencies, rate_bpm)
     shared = float(cross[near].real.sum())
     skin, surroundings = (float(p) for p in power[:, near].sum(axis=1))
     if skin <= 0 or surroundings <= 0:
