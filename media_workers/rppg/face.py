@@ -155,6 +155,29 @@ class Box:
         down = _edge_taper(rows, self.y + top * self.height, self.y + bottom * self.height)
         return np.outer(down, across)
 
+    def patch_shares(
+        self, fractions: tuple[float, float, float, float], region: tuple[slice, slice]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """How much of each row and each column of `region` falls in each row and each column of
+        SKIN_PATCH_GRID over that part of the box (grid rows by region rows, grid columns by
+        region columns).
+
+        As with the taper: the boundaries between patches are placed to the fraction of a pixel,
+        so a pixel straddling one counts in both. Were they whole pixels, each whole-pixel step of
+        a moving box would move a row of face (a brow, an eyelid) from one patch to its neighbour,
+        a step up in one and down in the other, which is how a moving face looks (see
+        media_workers.rppg.pulse), and at the very rate a pulse is read if the box moves steadily.
+        """
+        left, top, right, bottom = fractions
+        rows, columns = region
+        down = _pixel_shares(
+            rows, self.y + top * self.height, self.y + bottom * self.height, SKIN_PATCH_GRID[0]
+        )
+        across = _pixel_shares(
+            columns, self.x + left * self.width, self.x + right * self.width, SKIN_PATCH_GRID[1]
+        )
+        return down, across
+
 
 @dataclass(frozen=True, slots=True)
 class SkinColour:
@@ -351,7 +374,8 @@ class FaceTracker:
             return None
         weights = self._box.taper(_SKIN_REGION, region) * (mask > 0)
         weighted_luma = weights * luma
-        patch_weights, patch_sums = (_patch_sums(values) for values in (weights, weighted_luma))
+        down, across = self._box.patch_shares(_SKIN_REGION, region)
+        patch_weights, patch_sums = (down @ values @ across.T for values in (weights, weighted_luma))
         total = float(patch_weights.sum())
         mean_luma = float(patch_sums.sum()) / total
         mean_blue, mean_red = (float(np.vdot(weights, plane)) / total for plane in (blue, red))
@@ -455,14 +479,14 @@ def _edge_taper(pixels: slice, start: float, end: float) -> npt.NDArray[np.float
     return 0.5 - 0.5 * np.cos(np.pi * ramp)
 
 
-def _patch_sums(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """Sums of `values` over the patches of SKIN_PATCH_GRID (rows by columns)."""
-    rows, columns = SKIN_PATCH_GRID
-    row_edges = (np.arange(rows) * values.shape[0]) // rows
-    column_edges = (np.arange(columns) * values.shape[1]) // columns
-    by_rows = np.add.reduceat(values, row_edges, axis=0)
-    sums: npt.NDArray[np.float64] = np.add.reduceat(by_rows, column_edges, axis=1)
-    return sums
+def _pixel_shares(pixels: slice, start: float, end: float, parts: int) -> npt.NDArray[np.float64]:
+    """The length of each pixel of `pixels` that lies in each of `parts` equal parts of [start, end)
+    (parts by pixels)."""
+    edges = start + (end - start) * np.arange(parts + 1) / parts
+    lows = np.arange(pixels.start, pixels.stop, dtype=np.float64)
+    overlap = np.minimum(lows + 1, edges[1:, None]) - np.maximum(lows, edges[:-1, None])
+    shares: npt.NDArray[np.float64] = np.clip(overlap, 0.0, 1.0)
+    return shares
 
 
 def _normalised_luma(luma: float, *, full_range: bool) -> float:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from media_workers.rppg.estimate import VitalsReader
-from media_workers.rppg.face import SkinSample
+from media_workers.rppg.face import SKIN_PATCH_GRID, Box, SkinSample
 from media_workers.rppg.result import Refusal, VitalSigns, WindowEstimate
 from media_workers.rppg.signal import bandpass, chrom_pulse, pos_pulse, power_spectrum, spectral_peak
 from media_workers.rppg.synthetic import PULSE_SIGNATURE_RGB
@@ -172,6 +172,31 @@ def test_a_pulse_as_faint_as_its_noise_is_read_when_colour_brightness_and_every_
     unvouched = _read(20.0, lambda _: 84.0, pulse=0.002, noise=0.003, patches=(0.0,) * 12)
     assert unvouched.heart_rate_bpm is None
     assert unvouched.reason is Refusal.WEAK_PULSE
+
+
+def test_a_box_moving_by_fractions_of_a_pixel_moves_every_patch_smoothly():
+    # A brow, a dark line across the upper face, and a box that follows the face down a pixel in
+    # tenths of a pixel (as a head sways). Each patch's brightness must change by tenths too: a
+    # patch's edge that jumped a whole pixel at a time would swap a row of brow from one patch to
+    # the next at once, a step up in one and down in the other, which is what a moving face (not
+    # blood) does to the patches.
+    image = np.full((480, 640), 150.0)
+    region_fractions = (0.15, 0.08, 0.85, 0.95)
+    box = Box(200.0, 100.0, 200.0, 240.0)
+    # Across the face just where the first row of patches meets the second.
+    edge = box.y + region_fractions[1] * box.height + (0.87 * box.height) / SKIN_PATCH_GRID[0]
+    image[int(edge) - 2 : int(edge) + 2] = 60.0
+    means = []
+    for tenth in range(11):
+        moved = box.moved(0.0, tenth / 10)
+        region = moved.region(region_fractions, image.shape)
+        weights = moved.taper(region_fractions, region)
+        down, across = moved.patch_shares(region_fractions, region)
+        means.append((down @ (weights * image[region]) @ across.T) / (down @ weights @ across.T))
+    steps = np.abs(np.diff(np.array(means), axis=0))
+    total = np.abs(means[-1] - means[0])
+    assert total.max() > 0.5  # the brow did move between patches
+    assert steps.max() <= 0.2 * total.max()
 
 
 def test_a_colour_change_the_surroundings_share_is_the_light_flickering_not_a_pulse():
