@@ -53,6 +53,11 @@ _MODEL_REGION = (0.3, 0.45, 0.7, 0.72)
 _CHROMA_TOLERANCE = 12
 _LUMA_RANGE = (0.45, 1.7)
 _SATURATED_LUMA = 250
+# A pixel joins the skin this far inside the range and leaves it only this far outside (levels of
+# luma, of chroma): a few times what a pulse changes a pixel by (a 1 % pulse on skin of luma 150
+# is 1.5 levels; its chroma, less than one), so a pixel near the range's edge (a brow's, the
+# hairline's) does not drop out and come back with every beat, against the pulse.
+_HYSTERESIS = (3.0, 2.0)
 # The part of the frame optical flow looks at, relative to the box: the face and a margin.
 _FLOW_REGION = (-0.3, -0.3, 1.3, 1.3)
 # The share of the averaged region, at each edge, over which pixels fade in (see Box.taper).
@@ -202,6 +207,8 @@ class FaceTracker:
         self._empty_searches = 0
         self._vertical_position = 0.0
         self._horizontal_position = 0.0
+        # Which pixels of the frame were skin in the last frame (see _skin_mask).
+        self._mask: npt.NDArray[np.uint8] | None = None
 
     def update(self, frame: Frame) -> SkinSample:
         elapsed = max(frame.time_s - self._previous_time, 1e-3)
@@ -338,12 +345,44 @@ class FaceTracker:
         self._points = None if corners is None else corners.astype(np.float32)
 
     def _lose_face(self) -> None:
+        self._mask = None
         self._box = None
         self._target = None
         self._points = None
         self._skin = None
         self._candidate = None
         self._misses = 0
+
+    def _skin_mask(
+        self, frame: Frame, region: tuple[slice, slice], *, skin: SkinColour
+    ) -> npt.NDArray[np.uint8]:
+        """Which pixels of `region` are skin (255) and which not (0): those of the skin's colour
+        range, with the hysteresis of _HYSTERESIS against the last frame."""
+        luma, blue, red = (plane[region] for plane in (frame.luma, frame.blue_chroma, frame.red_chroma))
+        black = 0.0 if frame.full_range else 16.0
+
+        def within(luma_margin: float, chroma_margin: float) -> npt.NDArray[np.uint8]:
+            low_luma = black + _LUMA_RANGE[0] * (skin.luma - black) - luma_margin
+            high_luma = min(black + _LUMA_RANGE[1] * (skin.luma - black) + luma_margin, _SATURATED_LUMA)
+            tolerance = _CHROMA_TOLERANCE + chroma_margin
+            inside = cv2.bitwise_and(
+                cv2.inRange(luma, low_luma, high_luma),
+                cv2.bitwise_and(
+                    cv2.inRange(blue, skin.blue_chroma - tolerance, skin.blue_chroma + tolerance),
+                    cv2.inRange(red, skin.red_chroma - tolerance, skin.red_chroma + tolerance),
+                ),
+            )
+            return np.asarray(inside, dtype=np.uint8)
+
+        luma_margin, chroma_margin = _HYSTERESIS
+        entering = within(-luma_margin, -chroma_margin)
+        if self._mask is None or self._mask.shape != frame.luma.shape:
+            self._mask = np.zeros(frame.luma.shape, np.uint8)
+        staying = cv2.bitwise_and(within(luma_margin, chroma_margin), self._mask[region])
+        mask = np.asarray(cv2.bitwise_or(entering, staying), dtype=np.uint8)
+        self._mask.fill(0)
+        self._mask[region] = mask
+        return mask
 
     def _skin_sample(
         self, frame: Frame, frame_luma: float
@@ -357,18 +396,7 @@ class FaceTracker:
         if luma.shape[0] < SKIN_PATCH_GRID[0] or luma.shape[1] < SKIN_PATCH_GRID[1]:
             return None
         blue, red = frame.blue_chroma[region], frame.red_chroma[region]
-        skin = self._skin
-        black = 0.0 if frame.full_range else 16.0
-        low_luma = black + _LUMA_RANGE[0] * (skin.luma - black)
-        high_luma = min(black + _LUMA_RANGE[1] * (skin.luma - black), _SATURATED_LUMA)
-        tolerance = _CHROMA_TOLERANCE
-        mask = cv2.bitwise_and(
-            cv2.inRange(luma, low_luma, high_luma),
-            cv2.bitwise_and(
-                cv2.inRange(blue, skin.blue_chroma - tolerance, skin.blue_chroma + tolerance),
-                cv2.inRange(red, skin.red_chroma - tolerance, skin.red_chroma + tolerance),
-            ),
-        )
+        mask = self._skin_mask(frame, region, skin=self._skin)
         # Fewer than a fifth of the region's pixels: the box is not on the face any more.
         if cv2.countNonZero(mask) < 0.2 * luma.size:
             return None

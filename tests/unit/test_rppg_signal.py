@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from media_workers.rppg.estimate import VitalsReader
-from media_workers.rppg.face import SKIN_PATCH_GRID, Box, SkinSample
+from media_workers.rppg.face import SKIN_PATCH_GRID, Box, FaceTracker, SkinColour, SkinSample
 from media_workers.rppg.result import Refusal, VitalSigns, WindowEstimate
 from media_workers.rppg.signal import bandpass, chrom_pulse, pos_pulse, power_spectrum, spectral_peak
 from media_workers.rppg.synthetic import PULSE_SIGNATURE_RGB
 from media_workers.rppg.trace import GridTrace
+from media_workers.rppg.video import Frame
 
 RATE_HZ = 30.0
 SKIN_RGB = np.array([200.0, 160.0, 130.0])
@@ -197,6 +198,33 @@ def test_a_box_moving_by_fractions_of_a_pixel_moves_every_patch_smoothly():
     total = np.abs(means[-1] - means[0])
     assert total.max() > 0.5  # the brow did move between patches
     assert steps.max() <= 0.2 * total.max()
+
+
+def test_a_patch_whose_brow_sits_at_the_edge_of_the_skins_colour_still_brightens_with_the_pulse():
+    # Skin of luma 150 and, across one patch, a brow whose luma sits at the least a pixel
+    # of skin may have; blood changes every pixel by a level, up and down, once a second. Were
+    # the brow's pixels in the skin at the top of each beat and out at the bottom, the patch would
+    # be darkest when the skin is brightest: the pulse read backwards, as a moving face.
+    tracker = FaceTracker()
+    tracker._box = Box(200.0, 100.0, 200.0, 240.0)
+    tracker._skin = SkinColour(150.0, 110.0, 150.0)
+    least_skin_luma = 16 + 0.45 * (150 - 16)
+    pulse = np.sin(2 * np.pi * np.arange(90) / 30)
+    first_patch = []
+    for change in pulse:
+        luma = np.full((480, 640), 150.0 + change)
+        luma[130:140, 200:300] = round(least_skin_luma) + change  # the brow, in the first patch
+        frame = Frame(
+            0.0,
+            np.round(luma).astype(np.uint8),
+            np.full((480, 640), 110, np.uint8),
+            np.full((480, 640), 150, np.uint8),
+            full_range=False,
+        )
+        sample = tracker._skin_sample(frame, 0.5)
+        assert sample is not None
+        first_patch.append(sample[1][0])
+    assert np.corrcoef(first_patch, pulse)[0, 1] > 0.9
 
 
 def test_a_colour_change_the_surroundings_share_is_the_light_flickering_not_a_pulse():
