@@ -132,16 +132,26 @@ class Box:
         )
         return centre_offset <= tolerance * size and abs(self.width - other.width) <= tolerance * size
 
+    def edges(self, fractions: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """Left, top, right and bottom of a part of the box, in pixels (to a fraction of one)."""
+        left, top, right, bottom = fractions
+        return (
+            self.x + left * self.width,
+            self.y + top * self.height,
+            self.x + right * self.width,
+            self.y + bottom * self.height,
+        )
+
     def region(
         self, fractions: tuple[float, float, float, float], shape: tuple[int, ...]
     ) -> tuple[slice, slice]:
         """Rows and columns of a part of the box, clipped to the image."""
-        left, top, right, bottom = fractions
+        left, top, right, bottom = self.edges(fractions)
         rows, columns = shape[0], shape[1]
-        x0 = min(max(int(self.x + left * self.width), 0), columns)
-        x1 = min(max(int(self.x + right * self.width), 0), columns)
-        y0 = min(max(int(self.y + top * self.height), 0), rows)
-        y1 = min(max(int(self.y + bottom * self.height), 0), rows)
+        x0 = min(max(int(left), 0), columns)
+        x1 = min(max(int(right), 0), columns)
+        y0 = min(max(int(top), 0), rows)
+        y1 = min(max(int(bottom), 0), rows)
         return slice(y0, y1), slice(x0, x1)
 
     def taper(
@@ -154,11 +164,9 @@ class Box:
         step in the colour trace; with edges that fade in and out, placed to the fraction of a
         pixel, the average moves as smoothly as the face does.
         """
-        left, top, right, bottom = fractions
+        left, top, right, bottom = self.edges(fractions)
         rows, columns = region
-        across = _edge_taper(columns, self.x + left * self.width, self.x + right * self.width)
-        down = _edge_taper(rows, self.y + top * self.height, self.y + bottom * self.height)
-        return np.outer(down, across)
+        return np.outer(_edge_taper(rows, top, bottom), _edge_taper(columns, left, right))
 
     def patch_shares(
         self, fractions: tuple[float, float, float, float], region: tuple[slice, slice]
@@ -173,15 +181,10 @@ class Box:
         a step up in one and down in the other, which is how a moving face looks (see
         media_workers.rppg.pulse), and at the very rate a pulse is read if the box moves steadily.
         """
-        left, top, right, bottom = fractions
+        left, top, right, bottom = self.edges(fractions)
         rows, columns = region
-        down = _pixel_shares(
-            rows, self.y + top * self.height, self.y + bottom * self.height, SKIN_PATCH_GRID[0]
-        )
-        across = _pixel_shares(
-            columns, self.x + left * self.width, self.x + right * self.width, SKIN_PATCH_GRID[1]
-        )
-        return down, across
+        grid_rows, grid_columns = SKIN_PATCH_GRID
+        return _pixel_shares(rows, top, bottom, grid_rows), _pixel_shares(columns, left, right, grid_columns)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,8 @@ shadow that moves brightens one patch as it darkens the next, and a jaw moving a
 shading, which can change the lower face in step, leaves the brow and the eyes as they were. Such
 a rate is refused as the face's movement. The same test vouches for a faint pulse: where all
 three projections peak at one rate and every part of the face beats with it as closely as any
-pulse did, that agreement is its clarity, however little its peak stands out
-(as on a compressed video, which keeps less of the pulse than of the noise around it).
+pulse did, that agreement is its clarity, however little its peak stands out (as on a compressed
+video, which keeps less of the pulse than of the noise around it).
 
 Last, blood changes the skin alone: a light that flickers at the rate changes the face's
 surroundings as well, and such a rate is refused as the light's.

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from media_workers.rppg import face
 from media_workers.rppg.estimate import VitalsReader
 from media_workers.rppg.face import SKIN_PATCH_GRID, Box, FaceTracker, SkinColour, SkinSample
 from media_workers.rppg.result import Refusal, VitalSigns, WindowEstimate
@@ -208,7 +209,7 @@ def test_a_patch_whose_brow_sits_at_the_edge_of_the_skins_colour_still_brightens
     tracker = FaceTracker()
     tracker._box = Box(200.0, 100.0, 200.0, 240.0)
     tracker._skin = SkinColour(150.0, 110.0, 150.0)
-    least_skin_luma = 16 + 0.45 * (150 - 16)
+    least_skin_luma = 16 + face._LUMA_RANGE[0] * (150 - 16)
     pulse = np.sin(2 * np.pi * np.arange(90) / 30)
     first_patch = []
     for change in pulse:
