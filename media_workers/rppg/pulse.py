@@ -20,10 +20,12 @@ whole face and over its upper part alone. A face that moves on its own (speaking
 swallowing) makes colour changes too, steady enough to pass every test above; but a fold or a
 shadow that moves brightens one patch as it darkens the next, and a jaw moving across smooth
 shading, which can change the lower face in step, leaves the brow and the eyes as they were. Such
-a rate is refused as the face's movement. The same test vouches for a faint pulse: where all
-three projections peak at one rate and every part of the face beats with it as closely as any
-pulse did, that agreement is its clarity, however little its peak stands out (as on a compressed
-video, which keeps less of the pulse than of the noise around it).
+a rate is refused as the face's movement. The same test vouches for a faint pulse: where the
+brightness and a projection of colour peak at one rate and every part of the face beats with it as
+closely as any pulse did, that agreement is its clarity, however little its peak stands out (as on
+a compressed video, which keeps less of the pulse than of the noise around it). A codec codes
+brightness and colour apart, so its noise in one is not its noise in the other; POS and CHROM both
+read the colour, and a codec's colour noise can draw one's peak and not the other's.
 
 Last, blood changes the skin alone: a light that flickers at the rate changes the face's
 surroundings as well, and such a rate is refused as the light's.
@@ -77,6 +79,9 @@ QUALITY_GATE = 0.4
 # few hundredths of a percent, which is what a pulse this weak amounts to.
 MIN_PULSE_AMPLITUDE = 6e-4
 _PEAK_HALFWIDTH_HZ = 0.15
+# Where the brightness is among the three projections (see _Changes.pulses); the two before it are
+# of colour.
+_BRIGHTNESS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,19 +102,20 @@ def _rows(first: int, last: int) -> frozenset[int]:
     return frozenset(row * columns + column for row in range(first, last + 1) for column in range(columns))
 
 
-# The gates are half the least score any pulse on the reference model's benchmark clips gave (84
-# readings, compressed and dim clips included: 0.90 for the whole skin, 0.91 for the upper face),
-# rounded down; what vouches for a faint pulse is that least score itself. Noise scores about 0,
-# and on the reference model's clips with nothing to measure at most 0.16 and 0.12.
+# The gates are half the least score any pulse on the reference model's benchmark clips gave (96
+# readings, compressed and dim clips included: 0.8995 for the whole skin, 0.9087 for the upper
+# face), rounded down; what vouches for a faint pulse is that least score itself, rounded down.
+# Noise scores about 0, and on the reference model's clips with nothing to measure at most 0.16
+# and 0.12.
 _FACE_PARTS = (
     # The whole skin: a face moving on its own, a fold or a shadow moving across it, brightens one
     # patch as it darkens the next.
-    _FacePart(_rows(0, SKIN_PATCH_GRID[0] - 1), least_in_step=0.4, vouching_in_step=0.9, least_patches=4),
+    _FacePart(_rows(0, SKIN_PATCH_GRID[0] - 1), least_in_step=0.4, vouching_in_step=0.89, least_patches=4),
     # The upper face (brow, eyes, upper cheeks: the top two rows) alone: the jaw that speaks or
     # chews moves the lower face, and a smooth movement across smooth shading can change all of
     # it in step; the upper face does not share that change, and blood shows there as much as
     # anywhere.
-    _FacePart(_rows(0, 1), least_in_step=0.4, vouching_in_step=0.91, least_patches=3),
+    _FacePart(_rows(0, 1), least_in_step=0.4, vouching_in_step=0.9, least_patches=3),
 )
 # Fewer readable patches than this and no part can be checked: the window adds nothing to the
 # checks, and a clip with no window that did is not read.
@@ -138,7 +144,7 @@ class PulseReading:
 class _Changes:
     """A stretch's signals, as its windows read them."""
 
-    pulses: tuple[FloatArray, FloatArray, FloatArray]
+    pulses: tuple[FloatArray, FloatArray, FloatArray]  # POS, CHROM, and the brightness
     skin: FloatArray
     surroundings: FloatArray
     patches: tuple[list[int], FloatArray] | None  # the readable patches, and their changes
@@ -187,11 +193,12 @@ class PulseReader:
         """The clip's rate and its quality: the windows' agreement with it times its clarity.
 
         Its clarity is how far the weaker of two agreeing projections' peaks stands out in the
-        summed spectra; or, when all three projections peak at the rate and the skin's patches
-        change in step at it at least as far as every pulse on the reference model did (see
-        _FACE_PARTS), the lesser of the parts' scores, if higher. A compressed pulse can be
-        as faint as the noise around it in each projection and still be blood's: chrominance and
-        brightness, which a codec keeps apart, beat together, and so does every part of the face.
+        summed spectra; or, when the brightness and a projection of colour peak at the rate and
+        the skin's patches change in step at it at least as far as every pulse on the reference
+        model did (see _FACE_PARTS), the lesser of the parts' scores, if higher. A compressed
+        pulse can be as faint as the noise around it in each projection and still be blood's:
+        chrominance and brightness, which a codec keeps apart, beat together, and so does every
+        part of the face.
         """
         windows = self._log.windows()
         if not windows:
@@ -206,7 +213,7 @@ class PulseReader:
         frequencies = self._frequencies[self._band]
         in_step = [_in_step(frequencies, cross, fused.rate_bpm) for cross in self._patch_cross]
         clarity = fused.clarity
-        if fused.unanimous and all(
+        if fused.colour_and_brightness and all(
             score >= part.vouching_in_step for part, score in zip(_FACE_PARTS, in_step, strict=True)
         ):
             clarity = max(clarity, min(in_step))
@@ -381,15 +388,14 @@ def _normalised(frequencies: FloatArray, power: FloatArray) -> FloatArray:
 
 
 def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[float, float, bool]:
-    """Rate (bpm), weight (0-1) and whether every projection agrees, from one spectrum each.
+    """Rate (bpm), weight (0-1) and whether the brightness and a projection of colour both peak at
+    it, from one spectrum each (in _Changes.pulses' order: POS, CHROM, brightness).
 
     The pair of projections that agree on their peak with the clearest weaker peak decides; with
     no pair in agreement the clearest single peak stands, at a fraction of its weight.
     """
     low, high = HEART_BAND_HZ
     peaks = [spectral_peak(frequencies, power, low, high, _PEAK_HALFWIDTH_HZ) for power in spectra]
-    rates = [60 * peak.frequency_hz for peak in peaks]
-    unanimous = max(rates) - min(rates) <= METHODS_AGREE_BPM
     best_pair: tuple[int, int] | None = None
     best_snr = -np.inf
     for first, second in combinations(range(len(peaks)), 2):
@@ -400,18 +406,21 @@ def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[
     if best_pair is None:
         clearest = max(peaks, key=lambda peak: peak.snr_db)
         weight = snr_weight(clearest.snr_db, SNR_FLOOR_DB, SNR_FULL_DB)
-        return 60 * clearest.frequency_hz, DISAGREEMENT_PENALTY * weight, unanimous
+        return 60 * clearest.frequency_hz, DISAGREEMENT_PENALTY * weight, False
     both = spectral_peak(
         frequencies, spectra[best_pair[0]] + spectra[best_pair[1]], low, high, _PEAK_HALFWIDTH_HZ
     )
-    return 60 * both.frequency_hz, snr_weight(best_snr, SNR_FLOOR_DB, SNR_FULL_DB), unanimous
+    rate = 60 * both.frequency_hz
+    at_rate = [abs(60 * peak.frequency_hz - rate) <= METHODS_AGREE_BPM for peak in peaks]
+    colour_and_brightness = at_rate[_BRIGHTNESS] and any(at_rate[:_BRIGHTNESS])
+    return rate, snr_weight(best_snr, SNR_FLOOR_DB, SNR_FULL_DB), colour_and_brightness
 
 
 @dataclass(frozen=True, slots=True)
 class _Fused:
     rate_bpm: float
     clarity: float  # of the summed spectra's peak (see _reading)
-    unanimous: bool  # every projection's summed spectrum peaks at the rate
+    colour_and_brightness: bool  # the brightness's and a colour projection's summed spectra peak at the rate
     agreeing_share: float  # of all windows, those whose own reading is the rate's
 
 
@@ -421,9 +430,9 @@ def _fuse(windows: list[_Window], frequencies: FloatArray, summed: tuple[FloatAr
     if not usable:
         return None
     # Summed spectra peak where averaged ones do; the SNR is a ratio, so the scale is moot.
-    rate, clarity, unanimous = _reading(frequencies, summed)
+    rate, clarity, colour_and_brightness = _reading(frequencies, summed)
     agreeing = sum(abs(window.heart_rate_bpm - rate) <= WINDOWS_AGREE_BPM for window in usable)
-    return _Fused(rate, clarity, unanimous, agreeing / len(windows))
+    return _Fused(rate, clarity, colour_and_brightness, agreeing / len(windows))
 
 
 def _refusal(windows: list[_Window]) -> Refusal:

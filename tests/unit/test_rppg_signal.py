@@ -78,6 +78,11 @@ def test_projections_read_the_pulse_through_a_flicker_four_times_stronger(method
 IN_STEP = (1.0,) * 12
 OPPOSED = (1.0,) * 6 + (-1.0,) * 6
 LOWER_FACE = (0.0,) * 6 + (1.0,) * 6
+# A change of the skin's blue against its other channels that leaves its brightness as it was (each
+# channel's relative change): what a codec, which codes colour apart from brightness, leaves in the
+# colour alone.
+_LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114]) * SKIN_RGB
+BLUE_AGAINST_THE_REST = np.array([0.0, 0.0, 1.0]) - _LUMA_WEIGHTS[2] / _LUMA_WEIGHTS.sum()
 
 
 def _skin_sample(
@@ -89,15 +94,18 @@ def _skin_sample(
     patches: tuple[float, ...] = IN_STEP,
     noise: np.ndarray | None = None,
     surroundings: float = 0.0,
+    colour_swing: float = 0.0,
 ) -> SkinSample:
     """One frame's numbers: a pulse (0.4 %) in the skin's colour signature, and breathing at 15/min;
-    with `noise`, that relative noise on each channel (3) and each patch (12); and the face's
-    surroundings changing by `surroundings` times the pulse."""
+    with `noise`, that relative noise on each channel (3) and each patch (12); the face's
+    surroundings changing by `surroundings` times the pulse; and the skin's blue swinging against
+    the rest by `colour_swing` at 50 a minute, its brightness unchanged."""
     if not face:
         return SkinSample(False, *(math.nan,) * 4, 0.5, math.nan, math.nan, 0.0)
     pulse *= math.sin(heart_phase)
     colour_noise, patch_noise = (np.zeros(3), np.zeros(12)) if noise is None else (noise[:3], noise[3:])
-    red, green, blue = SKIN_RGB * (1 + pulse * PULSE_SIGNATURE_RGB + colour_noise)
+    swing = colour_swing * math.sin(2 * math.pi * 50 / 60 * time_s) * BLUE_AGAINST_THE_REST
+    red, green, blue = SKIN_RGB * (1 + pulse * PULSE_SIGNATURE_RGB + colour_noise + swing)
     skin_luma = 0.6 * (1 + pulse + colour_noise.mean())
     breath = 0.01 * math.sin(2 * math.pi * 0.25 * time_s)
     patch_luma = tuple(
@@ -116,6 +124,7 @@ def _read(
     patches: tuple[float, ...] = IN_STEP,
     noise: float = 0.0,
     surroundings: float = 0.0,
+    colour_swing: float = 0.0,
 ) -> VitalSigns:
     """Read a made-up face; `noise` is each channel's relative noise, twice that on a patch (it
     has a twelfth of the skin's pixels)."""
@@ -135,6 +144,7 @@ def _read(
             patches=patches,
             noise=wobble,
             surroundings=surroundings,
+            colour_swing=colour_swing,
         )
         reader.add(time_s, sample)
     return reader.vital_signs()
@@ -174,6 +184,19 @@ def test_a_pulse_as_faint_as_its_noise_is_read_when_colour_brightness_and_every_
     unvouched = _read(20.0, lambda _: 84.0, pulse=0.002, noise=0.003, patches=(0.0,) * 12)
     assert unvouched.heart_rate_bpm is None
     assert unvouched.reason is Refusal.WEAK_PULSE
+
+
+def test_a_faint_pulse_is_read_when_a_codecs_colour_noise_draws_one_projection_of_colour_away():
+    # The faint pulse above, and a codec's noise in the colour alone: the skin's blue swinging
+    # against the rest at 50 a minute, its brightness unchanged. CHROM peaks at the swing, POS
+    # does not; the brightness, POS and every patch of the face beat at 84 together: blood's.
+    swing = 0.003
+    time = np.arange(0.0, 20.0, 1.0 / RATE_HZ)
+    colour_only = SKIN_RGB * (1 + swing * np.outer(np.sin(2 * np.pi * 50 / 60 * time), BLUE_AGAINST_THE_REST))
+    assert float(np.std(colour_only @ [0.299, 0.587, 0.114])) < 1e-9
+    compressed = _read(20.0, lambda _: 84.0, pulse=0.002, noise=0.003, colour_swing=swing)
+    assert compressed.heart_rate_bpm == pytest.approx(84.0, abs=1.0)
+    assert compressed.quality >= 0.4
 
 
 def test_a_box_moving_by_fractions_of_a_pixel_moves_every_patch_smoothly():
