@@ -1,7 +1,8 @@
 """Finding the face, following it between detections, and averaging the colour of its skin.
 
-The Haar cascade bundled with OpenCV 4 finds the face: once a second, over the whole frame until
-it is found, then near where it is followed (detection is the costliest step). Between detections,
+A Haar cascade bundled with OpenCV 4 finds the face (another of them, on the contrast raised,
+where the first finds none: see _DETECTORS): once a second, over the whole frame until it is
+found, then near where it is followed (detection is the costliest step). Between detections,
 Lucas-Kanade optical flow of a few corners inside the face moves the box. A detection does not
 move the box at once: it sets a target the box eases towards, because a box that jumped at every
 detection would put a step into the colour trace at a steady rhythm, a tone (1 Hz and its
@@ -29,8 +30,9 @@ from media_workers.rppg.video import Frame, ycbcr_to_rgb
 DETECT_INTERVAL_S = 1.0
 SEARCH_INTERVAL_S = 1.0
 # After this many searches in a row that find nothing, the search slows to the second interval:
-# a search over the whole frame costs a tenth of a second's budget, and a camera with no one in
-# front of it would spend it every second.
+# a search over the whole frame costs a tenth of a second's budget (twice that when it finds
+# nothing, both of _DETECTORS having looked), and a camera with no one in front of it would spend
+# it every second.
 EMPTY_SEARCHES_BEFORE_IDLE = 3
 IDLE_SEARCH_INTERVAL_S = 2.0
 # A followed face is given up after this many detections in a row that miss it.
@@ -75,12 +77,15 @@ _DETECTION_PX = 1000
 # Candidate windows that must overlap for the detector to call it a face.
 _MIN_NEIGHBOURS = 3
 # The detectors tried in turn until one finds a face (the second costs nothing where the first
-# finds one): OpenCV's bundled cascades, each on the frame's brightness equalised locally with this
-# clip limit. The default cascade, gently equalised, sees a face in dim light and a dark face
-# against a bright background; but a dark face in a dim room is lost in it (the benchmark's darkest
-# skin in a dim room was found in no more than one frame in twenty). Equalised strongly, the
-# "alt2" cascade finds it in most (16 to 18 in twenty, on the independent model) and, unlike the
-# default cascade equalised as strongly, found no face in the frames of the clips without one.
+# finds one, and as much again where it does not): OpenCV's bundled cascades, each on the frame's
+# brightness equalised locally with this clip limit. The default cascade, gently equalised, sees a
+# face in dim light and a dark face against a bright background; but a dark face in a dim room is
+# lost in it (the benchmark's darkest skin in a dim room was found in no more than one frame in
+# twenty). Equalised strongly, the "alt2" cascade finds it in most (16 to 18 in twenty, on the
+# independent model) and, unlike the default cascade equalised as strongly, found no face in the
+# frames of the clips without one. A face already followed is looked for the same way: where the
+# first misses it, the second's box (framed a little differently) is the target the box eases
+# towards. And where the first finds only what is not skin-coloured, the second does not look.
 _DETECTORS = (
     ("haarcascade_frontalface_default.xml", 2.0),
     ("haarcascade_frontalface_alt2.xml", 8.0),

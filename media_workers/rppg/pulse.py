@@ -21,11 +21,12 @@ swallowing) makes colour changes too, steady enough to pass every test above; bu
 shadow that moves brightens one patch as it darkens the next, and a jaw moving across smooth
 shading, which can change the lower face in step, leaves the brow and the eyes as they were. Such
 a rate is refused as the face's movement. The same test vouches for a faint pulse: where the
-brightness and a projection of colour peak at one rate and every part of the face beats with it as
-closely as any pulse did, that agreement is its clarity, however little its peak stands out (as on
-a compressed video, which keeps less of the pulse than of the noise around it). A codec codes
-brightness and colour apart, so its noise in one is not its noise in the other; POS and CHROM both
-read the colour, and a codec's colour noise can draw one's peak and not the other's.
+brightness and a projection of colour peak at the rate (each within 3 bpm of it) and every part of
+the face beats with it as closely as any pulse did, that agreement is its clarity, however little
+its peak stands out (as on a compressed video, which keeps less of the pulse than of the noise
+around it). A codec codes brightness and colour apart, so its noise in one is not its noise in the
+other; POS and CHROM both read the colour, and a codec's colour noise can draw one's peak and not
+the other's.
 
 Last, blood changes the skin alone: a light that flickers at the rate changes the face's
 surroundings as well, and such a rate is refused as the light's.
@@ -102,7 +103,7 @@ def _rows(first: int, last: int) -> frozenset[int]:
     return frozenset(row * columns + column for row in range(first, last + 1) for column in range(columns))
 
 
-# The gates are half the least score any pulse on the reference model's benchmark clips gave (96
+# The gates are half the least score any pulse on the reference model's benchmark clips gave (99
 # readings, compressed and dim clips included: 0.8995 for the whole skin, 0.9087 for the upper
 # face), rounded down; what vouches for a faint pulse is that least score itself, rounded down.
 # Noise scores about 0, and on the reference model's clips with nothing to measure at most 0.16
@@ -213,7 +214,7 @@ class PulseReader:
         frequencies = self._frequencies[self._band]
         in_step = [_in_step(frequencies, cross, fused.rate_bpm) for cross in self._patch_cross]
         clarity = fused.clarity
-        if fused.colour_and_brightness and all(
+        if fused.brightness_and_colour_agree and all(
             score >= part.vouching_in_step for part, score in zip(_FACE_PARTS, in_step, strict=True)
         ):
             clarity = max(clarity, min(in_step))
@@ -237,7 +238,7 @@ class PulseReader:
             if (
                 changes is not None
                 and problem is None
-                and changes.pulses[2][window].std() < MIN_PULSE_AMPLITUDE
+                and changes.pulses[_BRIGHTNESS][window].std() < MIN_PULSE_AMPLITUDE
             ):
                 problem = Refusal.WEAK_PULSE
             if changes is None or problem is not None:
@@ -412,15 +413,16 @@ def _reading(frequencies: FloatArray, spectra: tuple[FloatArray, ...]) -> tuple[
     )
     rate = 60 * both.frequency_hz
     at_rate = [abs(60 * peak.frequency_hz - rate) <= METHODS_AGREE_BPM for peak in peaks]
-    colour_and_brightness = at_rate[_BRIGHTNESS] and any(at_rate[:_BRIGHTNESS])
-    return rate, snr_weight(best_snr, SNR_FLOOR_DB, SNR_FULL_DB), colour_and_brightness
+    brightness_and_colour_agree = at_rate[_BRIGHTNESS] and any(at_rate[:_BRIGHTNESS])
+    return rate, snr_weight(best_snr, SNR_FLOOR_DB, SNR_FULL_DB), brightness_and_colour_agree
 
 
 @dataclass(frozen=True, slots=True)
 class _Fused:
     rate_bpm: float
     clarity: float  # of the summed spectra's peak (see _reading)
-    colour_and_brightness: bool  # the brightness's and a colour projection's summed spectra peak at the rate
+    # The brightness's and a colour projection's summed spectra peak at the rate.
+    brightness_and_colour_agree: bool
     agreeing_share: float  # of all windows, those whose own reading is the rate's
 
 
@@ -430,9 +432,9 @@ def _fuse(windows: list[_Window], frequencies: FloatArray, summed: tuple[FloatAr
     if not usable:
         return None
     # Summed spectra peak where averaged ones do; the SNR is a ratio, so the scale is moot.
-    rate, clarity, colour_and_brightness = _reading(frequencies, summed)
+    rate, clarity, brightness_and_colour_agree = _reading(frequencies, summed)
     agreeing = sum(abs(window.heart_rate_bpm - rate) <= WINDOWS_AGREE_BPM for window in usable)
-    return _Fused(rate, clarity, colour_and_brightness, agreeing / len(windows))
+    return _Fused(rate, clarity, brightness_and_colour_agree, agreeing / len(windows))
 
 
 def _refusal(windows: list[_Window]) -> Refusal:

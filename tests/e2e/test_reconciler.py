@@ -56,21 +56,21 @@ def _entered(platform: LocalPlatform, execution_arn: str) -> list[str]:
     ]
 
 
-def _enters(platform: LocalPlatform, execution_arn: str, state: str, *, timeout_s: float) -> None:
+def _wait_to_enter(platform: LocalPlatform, execution_arn: str, state: str, *, timeout_s: float) -> None:
     """Wait for the execution to enter `state`; if it does not, fail with what it did instead: the
     states it entered, its status, and its failures (a restart's rare failure here said nothing)."""
     try:
         eventually(lambda: state in _entered(platform, execution_arn), timeout_s=timeout_s)
     except AssertionError as failure:
-        history = platform.client("stepfunctions").get_execution_history(executionArn=execution_arn)
+        events = platform.client("stepfunctions").get_execution_history(executionArn=execution_arn)["events"]
+        entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
         failures = [
-            {key: value for key, value in event.items() if key.endswith("EventDetails")}
-            | {"type": event["type"]}
-            for event in history["events"]
+            {"type": event["type"]} | {key: value for key, value in event.items() if key.endswith("Details")}
+            for event in events
             if event["type"].endswith(("Failed", "TimedOut", "Aborted"))
         ]
         raise AssertionError(
-            f"{failure}: never entered {state}; entered {_entered(platform, execution_arn)}, "
+            f"never entered {state} within {timeout_s} s; entered {entered}, "
             f"status {_status(platform, execution_arn)}, failures {failures}"
         ) from failure
 
@@ -184,7 +184,7 @@ def test_a_lifecycle_that_failed_to_start_after_the_booking_is_started_and_check
     assert checked.status == 200
     assert execution(platform, appointment)["status"] == "RUNNING"
     arn = execution(platform, appointment)["executionArn"]
-    _enters(platform, arn, "AwaitAdmission", timeout_s=RESUMED_WITHIN_S)
+    _wait_to_enter(platform, arn, "AwaitAdmission", timeout_s=RESUMED_WITHIN_S)
 
 
 def test_a_lifecycle_that_failed_while_its_visit_is_open_is_started_again_under_a_new_name(
@@ -205,7 +205,7 @@ def test_a_lifecycle_that_failed_while_its_visit_is_open_is_started_again_under_
     # its own, and the check-in resumes it.
     eventually(lambda: _token(platform, RIVERSIDE, visit_id) not in (None, first), timeout_s=30)
     assert check_in(gateway, patient, visit_id).status == 200
-    _enters(platform, restarted, "AwaitAdmission", timeout_s=30)
+    _wait_to_enter(platform, restarted, "AwaitAdmission", timeout_s=30)
     assert _status(platform, restarted) == "RUNNING"
 
 
@@ -243,13 +243,13 @@ def test_after_a_restart_a_checked_in_visit_waits_for_admission_with_the_time_le
     slot, appointment = _checked_in(gateway, patient)
     visit_id = appointment["appointment_id"]
     first = execution(platform, appointment)["executionArn"]
-    _enters(platform, first, "AwaitAdmission", timeout_s=30)
+    _wait_to_enter(platform, first, "AwaitAdmission", timeout_s=30)
     gone = _token(platform, RIVERSIDE, visit_id, "admit")
 
     arn = restart(platform, appointment)
     # The check-in is in the table: the new lifecycle passes it at once and waits for admission,
     # with the admission deadline (the end plus an hour) from the clock, not a wait restarted.
-    _enters(platform, arn, "AwaitAdmission", timeout_s=RESUMED_WITHIN_S)
+    _wait_to_enter(platform, arn, "AwaitAdmission", timeout_s=RESUMED_WITHIN_S)
     (deadlines,) = [s["deadlines"] for s in _left(platform, arn, "UntilAdmission")]
     end = datetime.fromisoformat(appointment["end"].replace("Z", "+00:00"))
     assert abs(deadlines["admit_in_s"] - (end + timedelta(hours=1) - datetime.now(UTC)).total_seconds()) < 30
@@ -258,7 +258,7 @@ def test_after_a_restart_a_checked_in_visit_waits_for_admission_with_the_time_le
     eventually(lambda: _token(platform, RIVERSIDE, visit_id, "admit") not in (None, gone), timeout_s=30)
     provider = user_tokens(platform, RIVERSIDE, provider_email(slot))["access"]
     assert admit_when_waiting(gateway, provider, visit_id).status == 200
-    _enters(platform, arn, "AwaitJoined", timeout_s=RESUMED_WITHIN_S)
+    _wait_to_enter(platform, arn, "AwaitJoined", timeout_s=RESUMED_WITHIN_S)
     call(gateway, "POST", f"/v1/appointments/{visit_id}/end", provider)
     assert eventually(lambda: execution(platform, appointment)["status"] == "SUCCEEDED", timeout_s=30)
 
@@ -279,7 +279,7 @@ def test_after_a_restart_an_admitted_visit_gets_only_what_is_left_of_its_join_wi
     # The window counts from the admission, so it is over: the attendance check runs at once
     # (a restarted window would wait it out again) and, nobody having come, the patient is back
     # in the waiting room for a new meeting, as the lifecycle would have done.
-    _enters(platform, arn, "CheckAttendance", timeout_s=RESUMED_WITHIN_S)
+    _wait_to_enter(platform, arn, "CheckAttendance", timeout_s=RESUMED_WITHIN_S)
     (deadlines,) = [s["deadlines"] for s in _left(platform, arn, "UntilJoined")]
     assert deadlines["join_window_s"] == 1
     assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "checked-in", timeout_s=30)
@@ -301,13 +301,13 @@ def test_after_a_restart_a_visit_in_call_waits_for_its_end_with_the_time_left(
         simulate(platform, "join", joined["Attendee"]["JoinToken"])
     assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "in-call", timeout_s=20)
     first = execution(platform, appointment)["executionArn"]
-    _enters(platform, first, "AwaitEnd", timeout_s=30)
+    _wait_to_enter(platform, first, "AwaitEnd", timeout_s=30)
     gone = _token(platform, RIVERSIDE, visit_id, "end")
 
     arn = restart(platform, appointment)
     # Every wait the call has passed resumes itself, Chime confirms the call, and the lifecycle
     # waits for its end with the overrun deadline (the end plus an hour) from the clock.
-    _enters(platform, arn, "AwaitEnd", timeout_s=RESUMED_WITHIN_S)
+    _wait_to_enter(platform, arn, "AwaitEnd", timeout_s=RESUMED_WITHIN_S)
     (deadlines,) = [s["deadlines"] for s in _left(platform, arn, "UntilEnd")]
     end = datetime.fromisoformat(appointment["end"].replace("Z", "+00:00"))
     assert abs(deadlines["end_in_s"] - (end + timedelta(hours=1) - datetime.now(UTC)).total_seconds()) < 30
@@ -392,7 +392,7 @@ def test_after_a_restart_a_reminder_missed_while_down_is_sent_late_once_and_neve
     assert profile is not None and profile.zone is not None
     zone = profile.zone
     first = execution(platform, appointment)["executionArn"]
-    _enters(platform, first, "AwaitCheckIn", timeout_s=30)
+    _wait_to_enter(platform, first, "AwaitCheckIn", timeout_s=30)
     assert "Remind" not in _entered(platform, first)
 
     # The table as it would be had the visit been booked two days ago, its 24-hour reminder sent
@@ -409,7 +409,7 @@ def test_after_a_restart_a_reminder_missed_while_down_is_sent_late_once_and_neve
     # Back before the start: the 1-hour reminder goes out late, once, and the lifecycle goes on
     # to wait for check-in.
     arn = restart(platform, appointment)
-    _enters(platform, arn, "UntilCheckIn", timeout_s=RESUMED_WITHIN_S)
+    _wait_to_enter(platform, arn, "UntilCheckIn", timeout_s=RESUMED_WITHIN_S)
     assert _entered(platform, arn).count("Remind") == 1
     (reminded,) = [s["timers"] for s in _left(platform, arn, "Timers")]
     assert reminded["next_key"] == "1h"
@@ -417,7 +417,7 @@ def test_after_a_restart_a_reminder_missed_while_down_is_sent_late_once_and_neve
 
     # Down and back again: the table says it went out, so it is not sent a second time.
     arn = restart(platform, appointment)
-    _enters(platform, arn, "AwaitCheckIn", timeout_s=RESUMED_WITHIN_S)
+    _wait_to_enter(platform, arn, "AwaitCheckIn", timeout_s=RESUMED_WITHIN_S)
     assert "Remind" not in _entered(platform, arn)
     assert [s["timers"]["next_key"] for s in _left(platform, arn, "Timers")] == [""]
     assert _reminders(platform, start, zone) == 1

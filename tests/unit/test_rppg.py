@@ -126,8 +126,8 @@ def test_refuses_with_its_reason_when(case, tmp_path):
 def test_the_darkest_skin_in_a_dim_room_is_found(signal_model, tmp_path):
     # Fitzpatrick VI skin in a room lit at three tenths, with a dim camera's noise: a face that
     # gently equalised contrast loses, as a detector that found only lighter faces in dim rooms
-    # would refuse every reading of the darkest skin as "no face". Found within the first two
-    # searches (a second), and followed from then on.
+    # would refuse every reading of the darkest skin as "no face". Found within the first three
+    # searches (one a second; two in a row must agree), and followed from then on.
     spec = ClipSpec(
         duration_s=6.0, brightness=0.3, noise_std=3.0, skin_darkness=1.0, signal_model=signal_model, seed=31
     )
@@ -136,8 +136,9 @@ def test_the_darkest_skin_in_a_dim_room_is_found(signal_model, tmp_path):
 
     found = [tracker.update(frame).face_found for frame in read_frames(clip.path)]
 
-    assert sum(found) >= 0.6 * len(found)
-    assert all(found[-60:])
+    first = found.index(True) if any(found) else len(found)
+    assert first <= 60
+    assert all(found[first:])
 
 
 def test_not_a_video_raises_video_error(tmp_path):
