@@ -51,9 +51,11 @@ def _status(platform: LocalPlatform, execution_arn: str) -> str | None:
 
 def _entered(platform: LocalPlatform, execution_arn: str) -> list[str]:
     history = platform.client("stepfunctions").get_execution_history(executionArn=execution_arn)
-    return [
-        e["stateEnteredEventDetails"]["name"] for e in history["events"] if "stateEnteredEventDetails" in e
-    ]
+    return _states_entered(history["events"])
+
+
+def _states_entered(events: list[dict[str, Any]]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
 def _wait_to_enter(platform: LocalPlatform, execution_arn: str, state: str, *, timeout_s: float) -> None:
@@ -63,7 +65,7 @@ def _wait_to_enter(platform: LocalPlatform, execution_arn: str, state: str, *, t
         eventually(lambda: state in _entered(platform, execution_arn), timeout_s=timeout_s)
     except AssertionError as failure:
         events = platform.client("stepfunctions").get_execution_history(executionArn=execution_arn)["events"]
-        entered = [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+        entered = _states_entered(events)
         failures = [
             {"type": event["type"]} | {key: value for key, value in event.items() if key.endswith("Details")}
             for event in events

@@ -193,16 +193,15 @@ def test_a_faint_pulse_is_read_when_a_codecs_colour_noise_draws_one_projection_o
     # does not; the brightness, POS and every patch of the face beat at 84 together: blood's,
     # and read (at 2efee9a, which asked all three projections to agree, refused as too weak).
     swing = 0.003
-    # The premise, on a colour trace of the same sizes (pulse, noise, swing): CHROM follows the
-    # swing, POS the pulse.
+    # The premise, on the colour of the same made-up face (its own noise drawn apart): CHROM
+    # follows the swing, POS the pulse.
     time = np.arange(0.0, 20.0, 1.0 / RATE_HZ)
-    relative = (
-        1
-        + 0.002 * np.outer(np.sin(2 * np.pi * 84 / 60 * time), PULSE_SIGNATURE_RGB)
-        + swing * np.outer(np.sin(2 * np.pi * SWING_BPM / 60 * time), BLUE_AGAINST_THE_REST)
-        + np.random.default_rng(0).normal(0.0, 0.003, size=(len(time), 3))
-    )
-    colour = SKIN_RGB * relative
+    noise = np.random.default_rng(0).normal(0.0, 0.003, size=(len(time), 15))
+    samples = [
+        _skin_sample(t, 2 * math.pi * 84 / 60 * t, pulse=0.002, noise=wobble, colour_swing=swing)
+        for t, wobble in zip(time, noise, strict=True)
+    ]
+    colour = np.array([(sample.red, sample.green, sample.blue) for sample in samples])
     assert _peak_bpm(chrom_pulse(colour, RATE_HZ, 0.7, 3.5)) == pytest.approx(SWING_BPM, abs=1)
     assert _peak_bpm(bandpass(pos_pulse(colour, RATE_HZ), RATE_HZ, 0.7, 3.5)) == pytest.approx(84, abs=1)
     compressed = _read(20.0, lambda _: 84.0, pulse=0.002, noise=0.003, colour_swing=swing)
