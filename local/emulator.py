@@ -8,8 +8,8 @@ DynamoDB stream batches reach their consumer asynchronously, as they do in AWS.
 
 Where moto differs from AWS in ways the platform reaches, `apply_aws_parity` puts it right: DynamoDB
 requests take turns, stream records leave only for writes that happened, scheduled rules fire on
-their schedule alone, and the AWS limits in `infra.limits` are refused with AWS's errors (the
-upstream write-ups are in docs/upstream/).
+their schedule alone, a stopped execution is aborted whenever the stop lands, and the AWS limits
+in `infra.limits` are refused with AWS's errors (the upstream write-ups are in docs/upstream/).
 """
 
 from __future__ import annotations
@@ -184,40 +184,6 @@ def route_lambda_to(dispatcher: LambdaDispatcher, run_container: RunContainer | 
 
     LambdaBackend.send_dynamodb_items = send_dynamodb_items  # type: ignore[method-assign]
 
-    # moto's interpreter only reflects a StopExecution when the running state finishes, which a
-    # `.waitForTaskToken` state never does: record the abort at once, as Step Functions does
-    # (DescribeExecution then names the stop's error and cause, as it does in AWS).
-    from moto.stepfunctions.parser.api import ExecutionStatus
-    from moto.stepfunctions.parser.backend.execution import Execution
-
-    original_stop = Execution.stop
-
-    def stop(self: Execution, stop_date: datetime, error: str | None, cause: str | None) -> None:
-        original_stop(self, stop_date, error, cause)
-        if self.exec_status == ExecutionStatus.RUNNING:
-            self.exec_status = ExecutionStatus.ABORTED
-            self.stop_date = stop_date
-            self.error, self.cause = error, cause
-            self._aborted_by_request = (stop_date, error, cause)  # type: ignore[attr-defined]
-
-    Execution.stop = stop  # type: ignore[method-assign]
-
-    # A stop that lands while a task is being set up makes moto's interpreter trip over its own
-    # stack and end the execution FAILED ("'>' not supported between 'dict' and 'int'"). In Step
-    # Functions a stopped execution is ABORTED whatever its running state was doing.
-    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
-
-    original_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
-
-    def reflect(self: BaseExecutionWorkerCommunication) -> None:
-        original_reflect(self)  # type: ignore[no-untyped-call]
-        stopped = getattr(self.execution, "_aborted_by_request", None)
-        if stopped is not None:
-            self.execution.exec_status = ExecutionStatus.ABORTED
-            self.execution.stop_date, self.execution.error, self.execution.cause = stopped
-
-    BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
-
 
 def _user_pools_call_their_triggers(dispatcher: LambdaDispatcher) -> None:
     """moto keeps a user pool's `LambdaConfig` and never calls it. Cognito calls the
@@ -343,6 +309,7 @@ def apply_aws_parity() -> None:
         _transactions_roll_back_what_they_touched()  # last: it must see each write first
         _routes_are_remembered()
         _state_machines_parsed_once()
+        _executions_stop_when_asked()
         _user_pools_parse_their_key_once()
         _user_pools_lock_out_repeated_failures()
         _queries_read_their_partition()
@@ -555,6 +522,94 @@ def _state_machines_parsed_once() -> None:
             return parsed[definition]
 
     AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def _executions_stop_when_asked() -> None:
+    """StopExecution ends a running execution ABORTED at once, whatever it is doing, and
+    DescribeExecution names the stop's error and cause, as in Step Functions. moto differs:
+    - it reflects a stop only when the running state finishes, which a `.waitForTaskToken` state
+      never does;
+    - a stop that lands while a task is being set up makes its interpreter trip over its own stack
+      and end the execution FAILED ("'>' not supported between 'dict' and 'int'");
+    - a stop that lands before the execution's thread has started its program (just after
+      StartExecution) raises AttributeError, a 500, or is ignored, and the execution runs on;
+    - it drops the request's error and cause.
+    Here a stop is ABORTED at once, and a program not yet started runs no state: its history is
+    ExecutionStarted, ExecutionAborted."""
+    from moto.core.responses import ActionResult
+    from moto.core.utils import utcnow
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.component.program.program import Program
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    # Whether a stop came before the program started, decided on one side of the start or the other.
+    starting = threading.Lock()
+    original_environment = ExecutionWorker._get_evaluation_environment
+
+    def environment(self: ExecutionWorker) -> Environment:
+        built = original_environment(self)
+        built._execution_worker = self  # type: ignore[attr-defined]  # not copied to a branch's frame
+        return built
+
+    ExecutionWorker._get_evaluation_environment = environment  # type: ignore[method-assign]
+
+    original_eval = Program.eval
+
+    def evaluate(self: Program, env: Environment) -> None:
+        worker = getattr(env, "_execution_worker", None)
+        with starting:
+            early = getattr(worker, "_stopped_before_it_ran", None)
+            env.next_state_name = self.start_at.start_at_name  # from here env.set_stop stops it
+        if early is None:
+            original_eval(self, env)
+            return
+        stop_date, error, cause = early
+        env.set_stop(stop_date=stop_date, cause=cause, error=error)
+        self._eval_body(env)  # runs no state; records ExecutionAborted
+
+    Program.eval = evaluate  # type: ignore[method-assign]
+
+    original_stop = Execution.stop
+
+    def stop(self: Execution, stop_date: datetime, error: str | None, cause: str | None) -> None:
+        worker = self.exec_worker
+        with starting:
+            before_it_ran = worker is not None and getattr(worker.env, "_program_state", None) is None
+            if before_it_ran:
+                worker._stopped_before_it_ran = (stop_date, error, cause)  # type: ignore[union-attr]
+        if not before_it_ran:
+            original_stop(self, stop_date, error, cause)
+        if self.exec_status == ExecutionStatus.RUNNING:
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
+            self.error, self.cause = error, cause
+            self._aborted_by_request = (stop_date, error, cause)  # type: ignore[attr-defined]
+
+    Execution.stop = stop  # type: ignore[method-assign]
+
+    def stop_execution(self: StepFunctionResponse) -> ActionResult:
+        # moto's StopExecution drops the request's error and cause (it stops with ""): the
+        # reconciler tells a lifecycle replaced on purpose from one that failed by its error.
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        error, cause = self._get_param("error") or "", self._get_param("cause") or ""
+        execution.stop(stop_date=utcnow(), error=error, cause=cause)
+        return ActionResult({"stopDate": execution.stop_date})
+
+    StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign]
+
+    original_reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+
+    def reflect(self: BaseExecutionWorkerCommunication) -> None:
+        original_reflect(self)  # type: ignore[no-untyped-call]
+        stopped = getattr(self.execution, "_aborted_by_request", None)
+        if stopped is not None:
+            self.execution.exec_status = ExecutionStatus.ABORTED
+            self.execution.stop_date, self.execution.error, self.execution.cause = stopped
+
+    BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
 
 
 def _queries_read_their_partition() -> None:

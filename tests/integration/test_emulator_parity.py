@@ -1,6 +1,7 @@
 """moto as the local emulator patches it, held against what AWS does: limits refused with AWS's
 error just over them and let through at them, stream records only for writes that happened,
-scheduled rules that fire on their schedule alone, and no errors under concurrent requests.
+scheduled rules that fire on their schedule alone, executions aborted whenever a stop lands, and
+no errors under concurrent requests.
 
 One moto server for the module, on loopback, after `apply_aws_parity` (the patches are
 process-wide, as in the platform). Everything is created in a region no tenant lives in, because
@@ -281,6 +282,52 @@ def test_a_state_carrying_256_kib_runs_and_one_byte_more_fails_the_execution(emu
     assert run(limit)["status"] == "SUCCEEDED"
     failed = run(limit + 1)
     assert (failed["status"], failed.get("error")) == ("FAILED", limits.SFN_STATE_PAYLOAD_BYTES.error.code)
+
+
+# --- a stopped execution is aborted, whenever the stop lands ---------------------------------------
+
+
+def test_an_execution_stopped_before_its_first_state_is_aborted_and_runs_none(
+    emulator: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    sfn = emulator.client("stepfunctions")
+    arn = state_machine(
+        emulator,
+        {"First": {"Type": "Pass", "Next": "Linger"}, "Linger": {"Type": "Wait", "Seconds": 30, "End": True}},
+        "First",
+    )
+    # The stop lands just after StartExecution, before the execution's thread has set up: held
+    # there until the stop is answered (a restart stopping a lifecycle it had just started).
+    stop_answered = threading.Event()
+    original_entrypoint = ExecutionWorker._get_evaluation_entrypoint
+
+    def held(worker: ExecutionWorker) -> Any:
+        if worker._evaluation_details.state_machine_details.arn == arn:
+            stop_answered.wait(timeout=10)
+        return original_entrypoint(worker)
+
+    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", held)
+    execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    try:
+        sfn.stop_execution(executionArn=execution, error="Restart", cause="stopped at once")
+    finally:
+        stop_answered.set()
+
+    def history() -> list[str]:
+        return [event["type"] for event in sfn.get_execution_history(executionArn=execution)["events"]]
+
+    deadline = time.monotonic() + 10
+    while history()[-1:] != ["ExecutionAborted"] and time.monotonic() < deadline:
+        time.sleep(0.05)  # the execution's thread writes its history after the stop is answered
+    described = sfn.describe_execution(executionArn=execution)
+    assert (described["status"], described.get("error"), described.get("cause")) == (
+        "ABORTED",
+        "Restart",
+        "stopped at once",
+    )
+    assert history() == ["ExecutionStarted", "ExecutionAborted"]
 
 
 # --- EventBridge, SQS and Lambda limits ------------------------------------------------------------
