@@ -310,6 +310,7 @@ def apply_aws_parity() -> None:
         _routes_are_remembered()
         _state_machines_parsed_once()
         _executions_stop_when_asked()
+        _task_tokens_pass_executions_still_starting()
         _user_pools_parse_their_key_once()
         _user_pools_lock_out_repeated_failures()
         _queries_read_their_partition()
@@ -610,6 +611,24 @@ def _executions_stop_when_asked() -> None:
             self.execution.stop_date, self.execution.error, self.execution.cause = stopped
 
     BaseExecutionWorkerCommunication._reflect_execution_status = reflect  # type: ignore[method-assign]
+
+
+def _task_tokens_pass_executions_still_starting() -> None:
+    """SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat find a token's execution whatever
+    others are doing, as in Step Functions. moto looks for the token in every execution's
+    environment, and an execution started a moment before has none yet (its thread builds it):
+    the lookup raises AttributeError, answered as a 500, and the token's own execution is not
+    resumed. A restart that starts many lifecycles at once while steps resume themselves met it.
+    An execution without an environment holds no token yet, so the lookup passes it by."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend._get_executions
+
+    def executions(self: StepFunctionsParserBackend, execution_status: Any = None) -> list[Any]:
+        found: list[Any] = original(self, execution_status)
+        return [e for e in found if e.exec_worker is not None and e.exec_worker.env is not None]
+
+    StepFunctionsParserBackend._get_executions = executions  # type: ignore[method-assign]
 
 
 def _queries_read_their_partition() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,9 +59,17 @@ def _states_entered(events: list[dict[str, Any]]) -> list[str]:
     return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
 
 
-def _wait_to_enter(platform: LocalPlatform, execution_arn: str, state: str, *, timeout_s: float) -> None:
+def _wait_to_enter(
+    platform: LocalPlatform,
+    execution_arn: str,
+    state: str,
+    *,
+    timeout_s: float,
+    also: Callable[[], object] = lambda: None,
+) -> None:
     """Wait for the execution to enter `state`; if it does not, fail with what it did instead: the
-    states it entered, its status, and its failures (a restart's rare failure here said nothing)."""
+    states it entered, its status, its failures, and what `also` reads then (a restart's rare
+    failure here said nothing)."""
     try:
         eventually(lambda: state in _entered(platform, execution_arn), timeout_s=timeout_s)
     except AssertionError as failure:
@@ -73,8 +82,22 @@ def _wait_to_enter(platform: LocalPlatform, execution_arn: str, state: str, *, t
         ]
         raise AssertionError(
             f"never entered {state} within {timeout_s} s; entered {entered}, "
-            f"status {_status(platform, execution_arn)}, failures {failures}"
+            f"status {_status(platform, execution_arn)}, failures {failures}; {also()}"
         ) from failure
+
+
+def _tasks(platform: LocalPlatform, visit_id: str) -> list[str]:
+    """The sort keys of the visit's partition: its task tokens and what else the lifecycle keeps."""
+    items = (
+        platform.client("dynamodb")
+        .query(
+            TableName=topology.CLINIC_TABLE.name(RIVERSIDE),
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"APPT#{visit_id}"}},
+        )
+        .get("Items", [])
+    )
+    return [item["sk"]["S"] for item in items]
 
 
 def _left(platform: LocalPlatform, execution_arn: str, state: str) -> list[dict[str, Any]]:
@@ -281,7 +304,13 @@ def test_after_a_restart_an_admitted_visit_gets_only_what_is_left_of_its_join_wi
     # The window counts from the admission, so it is over: the attendance check runs at once
     # (a restarted window would wait it out again) and, nobody having come, the patient is back
     # in the waiting room for a new meeting, as the lifecycle would have done.
-    _wait_to_enter(platform, arn, "CheckAttendance", timeout_s=RESUMED_WITHIN_S)
+    _wait_to_enter(
+        platform,
+        arn,
+        "CheckAttendance",
+        timeout_s=RESUMED_WITHIN_S,
+        also=lambda: (waiting(gateway, patient, visit_id)["state"], _tasks(platform, visit_id)),
+    )
     (deadlines,) = [s["deadlines"] for s in _left(platform, arn, "UntilJoined")]
     assert deadlines["join_window_s"] == 1
     assert eventually(lambda: waiting(gateway, patient, visit_id)["state"] == "checked-in", timeout_s=30)

@@ -17,6 +17,7 @@ import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -287,33 +288,42 @@ def test_a_state_carrying_256_kib_runs_and_one_byte_more_fails_the_execution(emu
 # --- a stopped execution is aborted, whenever the stop lands ---------------------------------------
 
 
-def test_an_execution_stopped_before_its_first_state_is_aborted_and_runs_none(
-    emulator: MotoServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+LINGERING = {
+    "First": {"Type": "Pass", "Next": "Linger"},
+    "Linger": {"Type": "Wait", "Seconds": 30, "End": True},
+}
+
+
+@contextmanager
+def held_before_it_starts(monkeypatch: pytest.MonkeyPatch, state_machine_arn: str) -> Iterator[None]:
+    """The state machine's executions stay just after StartExecution, before their thread has set
+    up, until the block is done: what a request meets in the instant after another's start."""
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-    sfn = emulator.client("stepfunctions")
-    arn = state_machine(
-        emulator,
-        {"First": {"Type": "Pass", "Next": "Linger"}, "Linger": {"Type": "Wait", "Seconds": 30, "End": True}},
-        "First",
-    )
-    # The stop lands just after StartExecution, before the execution's thread has set up: held
-    # there until the stop is answered (a restart stopping a lifecycle it had just started).
-    stop_answered = threading.Event()
+    done = threading.Event()
     original_entrypoint = ExecutionWorker._get_evaluation_entrypoint
 
     def held(worker: ExecutionWorker) -> Any:
-        if worker._evaluation_details.state_machine_details.arn == arn:
-            stop_answered.wait(timeout=10)
+        if worker._evaluation_details.state_machine_details.arn == state_machine_arn:
+            done.wait(timeout=10)
         return original_entrypoint(worker)
 
     monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", held)
-    execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
     try:
-        sfn.stop_execution(executionArn=execution, error="Restart", cause="stopped at once")
+        yield
     finally:
-        stop_answered.set()
+        done.set()
+
+
+def test_an_execution_stopped_before_its_first_state_is_aborted_and_runs_none(
+    emulator: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sfn = emulator.client("stepfunctions")
+    arn = state_machine(emulator, LINGERING, "First")
+    # A restart stopping a lifecycle it had just started.
+    with held_before_it_starts(monkeypatch, arn):
+        execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+        sfn.stop_execution(executionArn=execution, error="Restart", cause="stopped at once")
 
     def history() -> list[str]:
         return [event["type"] for event in sfn.get_execution_history(executionArn=execution)["events"]]
@@ -328,6 +338,41 @@ def test_an_execution_stopped_before_its_first_state_is_aborted_and_runs_none(
         "stopped at once",
     )
     assert history() == ["ExecutionStarted", "ExecutionAborted"]
+
+
+def test_a_task_token_resumes_its_execution_while_another_is_starting(
+    emulator: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sfn, sqs = emulator.client("stepfunctions"), emulator.client("sqs")
+    # The service integration calls moto at MOTO_PORT, as the platform configures it.
+    monkeypatch.setenv("MOTO_PORT", emulator.url.rsplit(":", 1)[1])
+    queue = sqs.create_queue(QueueName=f"parity-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    # Created first, so that its executions are looked in first.
+    starting = state_machine(emulator, LINGERING, "First")
+    waiting = state_machine(
+        emulator,
+        {
+            "Await": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+                "End": True,
+            }
+        },
+        "Await",
+    )
+    resumed = sfn.start_execution(stateMachineArn=waiting, input="{}")["executionArn"]
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while not messages and time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+    token = json.loads(messages[0]["Body"])["token"]
+
+    with held_before_it_starts(monkeypatch, starting):
+        other = sfn.start_execution(stateMachineArn=starting, input="{}")["executionArn"]
+        sfn.send_task_success(taskToken=token, output=json.dumps({"admitted": True}))
+    assert finished(emulator, resumed)["status"] == "SUCCEEDED"
+    sfn.stop_execution(executionArn=other)
 
 
 # --- EventBridge, SQS and Lambda limits ------------------------------------------------------------
