@@ -209,6 +209,21 @@ def test_a_faint_pulse_is_read_when_a_codecs_colour_noise_draws_one_projection_o
     assert compressed.quality >= 0.4
 
 
+def test_a_faint_pulse_is_read_when_one_patch_of_the_upper_face_shows_little_of_it():
+    # The faint pulse above, where one patch of the brow shows a third of it (hair, or the brow
+    # itself, covers most of that patch): the upper face beats with the pulse less closely than
+    # the rest, as on a CRF 28 recording the reference model gave (0.86). Blood's, and read; at
+    # 411cc11, which asked the upper face for 0.90 (the least a pulse it read gave), refused as
+    # too weak.
+    browed = (0.3,) + (1.0,) * 11
+    faint = _read(20.0, lambda _: 84.0, pulse=0.002, noise=0.003, patches=browed)
+    assert faint.heart_rate_bpm == pytest.approx(84.0, abs=1.0)
+    assert faint.quality >= 0.4
+    # Two patches of the upper face showing nothing of it: the upper face does not vouch.
+    covered = (1.0, 0.0, 1.0, 1.0, 1.0, 0.0) + (1.0,) * 6
+    assert _read(20.0, lambda _: 84.0, pulse=0.002, noise=0.003, patches=covered).reason is Refusal.WEAK_PULSE
+
+
 def test_a_box_moving_by_fractions_of_a_pixel_moves_every_patch_smoothly():
     # A brow, a dark line across the upper face, and a box that follows the face down a pixel in
     # tenths of a pixel (as a head sways). Each patch's brightness must change by tenths too: a
