@@ -540,10 +540,13 @@ def _executions_stop_when_asked() -> None:
     from moto.core.responses import ActionResult
     from moto.core.utils import utcnow
     from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
     from moto.stepfunctions.parser.asl.component.program.program import Program
     from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramRunning
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.utils import TMP_THREADS
     from moto.stepfunctions.responses import StepFunctionResponse
 
     # Whether a stop came before the program started, decided on one side of the start or the other.
@@ -557,19 +560,28 @@ def _executions_stop_when_asked() -> None:
 
     ExecutionWorker._get_evaluation_environment = environment  # type: ignore[method-assign]
 
-    original_eval = Program.eval
-
     def evaluate(self: Program, env: Environment) -> None:
-        worker = getattr(env, "_execution_worker", None)
-        with starting:
-            early = getattr(worker, "_stopped_before_it_ran", None)
-            env.next_state_name = self.start_at.start_at_name  # from here env.set_stop stops it
-        if early is None:
-            original_eval(self, env)
-            return
-        stop_date, error, cause = early
-        env.set_stop(stop_date=stop_date, cause=cause, error=error)
-        self._eval_body(env)  # runs no state; records ExecutionAborted
+        # moto's Program.eval, but the first state is named under the lock and never again: named
+        # again after a stop, moto raises in the execution's thread, which then never ends.
+        worker = getattr(env, "_execution_worker", None)  # None in a Map's or Parallel's frame
+        if worker is None:
+            env.next_state_name = self.start_at.start_at_name
+        else:
+            with starting:
+                early = getattr(worker, "_stopped_before_it_ran", None)
+                env.next_state_name = self.start_at.start_at_name  # from here env.set_stop stops it
+            if early is not None:
+                stop_date, error, cause = early
+                env.set_stop(stop_date=stop_date, cause=cause, error=error)
+                self._eval_body(env)  # runs no state; records ExecutionAborted
+                return
+        timeout = self.timeout_seconds.timeout_seconds if self.timeout_seconds else None
+        running = threading.Thread(target=EvalComponent.eval, args=(self, env), daemon=True)
+        TMP_THREADS.append(running)
+        running.start()
+        running.join(timeout=timeout)
+        if running.is_alive():
+            env.set_timed_out()
 
     Program.eval = evaluate  # type: ignore[method-assign]
 
@@ -579,11 +591,17 @@ def _executions_stop_when_asked() -> None:
         worker = self.exec_worker
         with starting:
             before_it_ran = worker is not None and getattr(worker.env, "_program_state", None) is None
-            if before_it_ran:
+            if before_it_ran and getattr(worker, "_stopped_before_it_ran", None) is None:
                 worker._stopped_before_it_ran = (stop_date, error, cause)  # type: ignore[union-attr]
+        # Aborted only where the stop takes: an execution whose program has just ended keeps its
+        # outcome (its thread has yet to report it). Read before the stop: a stop that lands while
+        # a task is being set up is soon overwritten by the interpreter's own error.
+        took = before_it_ran or (
+            worker is not None and isinstance(getattr(worker.env, "_program_state", None), ProgramRunning)
+        )
         if not before_it_ran:
             original_stop(self, stop_date, error, cause)
-        if self.exec_status == ExecutionStatus.RUNNING:
+        if took and self.exec_status == ExecutionStatus.RUNNING:
             self.exec_status = ExecutionStatus.ABORTED
             self.stop_date = stop_date
             self.error, self.cause = error, cause
@@ -594,9 +612,9 @@ def _executions_stop_when_asked() -> None:
     def stop_execution(self: StepFunctionResponse) -> ActionResult:
         # moto's StopExecution drops the request's error and cause (it stops with ""): the
         # reconciler tells a lifecycle replaced on purpose from one that failed by its error.
+        # Neither given, DescribeExecution names neither.
         execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
-        error, cause = self._get_param("error") or "", self._get_param("cause") or ""
-        execution.stop(stop_date=utcnow(), error=error, cause=cause)
+        execution.stop(stop_date=utcnow(), error=self._get_param("error"), cause=self._get_param("cause"))
         return ActionResult({"stopDate": execution.stop_date})
 
     StepFunctionResponse.stop_execution = stop_execution  # type: ignore[method-assign]

@@ -82,8 +82,16 @@ def _wait_to_enter(
         ]
         raise AssertionError(
             f"never entered {state} within {timeout_s} s; entered {entered}, "
-            f"status {_status(platform, execution_arn)}, failures {failures}; {also()}"
+            f"status {_status(platform, execution_arn)}, failures {failures}; {_read(also)}"
         ) from failure
+
+
+def _read(also: Callable[[], object]) -> object:
+    """What `also` reads, or why it could not: a failing read must not hide the failure it explains."""
+    try:
+        return also()
+    except Exception as error:
+        return f"(unread: {error!r})"
 
 
 def _tasks(platform: LocalPlatform, visit_id: str) -> list[str]:

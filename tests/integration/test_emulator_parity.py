@@ -295,33 +295,43 @@ LINGERING = {
 
 
 @contextmanager
-def held_before_it_starts(monkeypatch: pytest.MonkeyPatch, state_machine_arn: str) -> Iterator[None]:
-    """The state machine's executions stay just after StartExecution, before their thread has set
-    up, until the block is done: what a request meets in the instant after another's start."""
+def held_before_it_starts(
+    monkeypatch: pytest.MonkeyPatch, state_machine_arn: str, *, until: str = "environment"
+) -> Iterator[None]:
+    """The state machine's executions stay just after StartExecution until the block is done:
+    before their thread has built their environment (`until="environment"`), or after it but
+    before their program has started (`until="program"`). What a request meets in the instant
+    after another's start."""
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     done = threading.Event()
-    original_entrypoint = ExecutionWorker._get_evaluation_entrypoint
+    step = {"environment": "_get_evaluation_entrypoint", "program": "_get_evaluation_environment"}[until]
+    original = getattr(ExecutionWorker, step)
 
     def held(worker: ExecutionWorker) -> Any:
-        if worker._evaluation_details.state_machine_details.arn == state_machine_arn:
+        ours = worker._evaluation_details.state_machine_details.arn == state_machine_arn
+        if ours and until == "environment":
             done.wait(timeout=10)
-        return original_entrypoint(worker)
+        built = original(worker)
+        if ours and until == "program":
+            done.wait(timeout=10)
+        return built
 
-    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", held)
+    monkeypatch.setattr(ExecutionWorker, step, held)
     try:
         yield
     finally:
         done.set()
 
 
+@pytest.mark.parametrize("until", ["environment", "program"])
 def test_an_execution_stopped_before_its_first_state_is_aborted_and_runs_none(
-    emulator: MotoServer, monkeypatch: pytest.MonkeyPatch
+    emulator: MotoServer, monkeypatch: pytest.MonkeyPatch, until: str
 ) -> None:
     sfn = emulator.client("stepfunctions")
     arn = state_machine(emulator, LINGERING, "First")
     # A restart stopping a lifecycle it had just started.
-    with held_before_it_starts(monkeypatch, arn):
+    with held_before_it_starts(monkeypatch, arn, until=until):
         execution = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
         sfn.stop_execution(executionArn=execution, error="Restart", cause="stopped at once")
 

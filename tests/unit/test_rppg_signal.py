@@ -212,9 +212,9 @@ def test_a_faint_pulse_is_read_when_a_codecs_colour_noise_draws_one_projection_o
 def test_a_faint_pulse_is_read_when_one_patch_of_the_upper_face_shows_little_of_it():
     # The faint pulse above, where one patch of the brow shows a third of it (hair, or the brow
     # itself, covers most of that patch): the upper face beats with the pulse less closely than
-    # the rest, as on a CRF 28 recording the reference model gave (0.86). Blood's, and read; at
-    # 411cc11, which asked the upper face for 0.90 (the least a pulse it read gave), refused as
-    # too weak.
+    # the rest (about 0.89 here; a CRF 28 recording of the reference model's gave 0.86). Blood's,
+    # and read; at 411cc11, which asked the upper face for 0.90 (the least a pulse it read gave),
+    # refused as too weak.
     browed = (0.3,) + (1.0,) * 11
     faint = _read(20.0, lambda _: 84.0, pulse=0.002, noise=0.003, patches=browed)
     assert faint.heart_rate_bpm == pytest.approx(84.0, abs=1.0)
