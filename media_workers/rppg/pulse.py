@@ -26,7 +26,9 @@ the face beats with it as closely as any pulse did, that agreement is its clarit
 its peak stands out (as on a compressed video, which keeps less of the pulse than of the noise
 around it). A codec codes brightness and colour apart, so its noise in one is not its noise in the
 other; POS and CHROM both read the colour, and a codec's colour noise can draw one's peak and not
-the other's.
+the other's. The patches are compared in every window with the face in view and still, those too
+faint to read included; and where they vouch, a window too faint to read does not count against
+the rate: it is faint, not elsewhere.
 
 Last, blood changes the skin alone: a light that flickers at the rate changes the face's
 surroundings as well, and such a rate is refused as the light's.
@@ -197,10 +199,10 @@ class PulseReader:
         Its clarity is how far the weaker of two agreeing projections' peaks stands out in the
         summed spectra; or, when the brightness and a projection of colour peak at the rate and
         the skin's patches change in step at it at least as far as every pulse on the reference
-        model did (see _FACE_PARTS), the lesser of the parts' scores, if higher. A compressed
-        pulse can be as faint as the noise around it in each projection and still be blood's:
-        chrominance and brightness, which a codec keeps apart, beat together, and so does every
-        part of the face.
+        model did (see _FACE_PARTS), the lesser of the parts' scores, if higher, and the share
+        leaves out the windows too faint to read. A compressed pulse can be as faint as the noise
+        around it in each projection and still be blood's: chrominance and brightness, which a
+        codec keeps apart, beat together, and so does every part of the face, in every window.
         """
         windows = self._log.windows()
         if not windows:
@@ -214,12 +216,13 @@ class PulseReader:
             return refused(_refusal(windows), 0.0)
         frequencies = self._frequencies[self._band]
         in_step = [_in_step(frequencies, cross, fused.rate_bpm) for cross in self._patch_cross]
-        clarity = fused.clarity
+        clarity, share = fused.clarity, fused.agreeing_share
         if fused.brightness_and_colour_agree and all(
             score >= part.vouching_in_step for part, score in zip(_FACE_PARTS, in_step, strict=True)
         ):
             clarity = max(clarity, min(in_step))
-        quality = clarity * fused.agreeing_share
+            share = fused.agreeing_share_of_the_readable
+        quality = clarity * share
         if quality < QUALITY_GATE:
             return refused(_refusal(windows), quality)
         if any(score < part.least_in_step for part, score in zip(_FACE_PARTS, in_step, strict=True)):
@@ -236,20 +239,20 @@ class PulseReader:
         for window, problem in zip(windows, problems, strict=True):
             start_s = (first_sample + window.start) / rate_hz
             end_s = (first_sample + window.stop - 1) / rate_hz
-            if (
-                changes is not None
-                and problem is None
-                and changes.pulses[_BRIGHTNESS][window].std() < MIN_PULSE_AMPLITUDE
-            ):
-                problem = Refusal.WEAK_PULSE
             if changes is None or problem is not None:
                 self._log.add(_Window(start_s, end_s, problem, float("nan"), 0.0))
+                continue
+            # Whether the patches beat together is asked of every window with the face in view and
+            # still, a pulse too faint to read included: asked of a few windows only, it is the
+            # easier for a codec's noise to pass.
+            if changes.patches is not None:
+                self._add_patches(changes.patches[0], changes.patches[1][:, window])
+            if changes.pulses[_BRIGHTNESS][window].std() < MIN_PULSE_AMPLITUDE:
+                self._log.add(_Window(start_s, end_s, Refusal.WEAK_PULSE, float("nan"), 0.0))
                 continue
             spectra = tuple(_normalised(*power_spectrum(pulse[window], rate_hz)) for pulse in changes.pulses)
             for total, spectrum in zip(self._summed, spectra, strict=True):
                 total += spectrum
-            if changes.patches is not None:
-                self._add_patches(changes.patches[0], changes.patches[1][:, window])
             if not np.isnan(changes.surroundings[window]).any():
                 self._add_light(changes.skin[window], changes.surroundings[window])
             rate, weight, _ = _reading(self._frequencies, spectra)
@@ -425,6 +428,8 @@ class _Fused:
     # The brightness's and a colour projection's summed spectra peak at the rate.
     brightness_and_colour_agree: bool
     agreeing_share: float  # of all windows, those whose own reading is the rate's
+    # The same, of the windows whose pulse was not too faint to read (see MIN_PULSE_AMPLITUDE).
+    agreeing_share_of_the_readable: float
 
 
 def _fuse(windows: list[_Window], frequencies: FloatArray, summed: tuple[FloatArray, ...]) -> _Fused | None:
@@ -435,7 +440,8 @@ def _fuse(windows: list[_Window], frequencies: FloatArray, summed: tuple[FloatAr
     # Summed spectra peak where averaged ones do; the SNR is a ratio, so the scale is moot.
     rate, clarity, brightness_and_colour_agree = _reading(frequencies, summed)
     agreeing = sum(abs(window.heart_rate_bpm - rate) <= WINDOWS_AGREE_BPM for window in usable)
-    return _Fused(rate, clarity, brightness_and_colour_agree, agreeing / len(windows))
+    readable = sum(window.problem is not Refusal.WEAK_PULSE for window in windows)
+    return _Fused(rate, clarity, brightness_and_colour_agree, agreeing / len(windows), agreeing / readable)
 
 
 def _refusal(windows: list[_Window]) -> Refusal:
