@@ -10,9 +10,9 @@ pulse is weaker, little else is left.
 A window (10 s, every second) is read when two of the three agree on its spectral peak, and
 counts in proportion to how far that peak stands out (SNR). The clip's rate comes from the
 windows' averaged spectra (Welch's method: noise averages out, the pulse does not), and its
-quality is that clarity times the share of all windows whose own reading agrees with it. Below
-the gate the rate is refused, not guessed: a weak or wandering peak is more often noise, a
-harmonic or a flicker than the pulse.
+quality is that clarity times the share of all windows whose own reading agrees with it (but see
+below for windows too faint to read). Below the gate the rate is refused, not guessed: a weak or
+wandering peak is more often noise, a harmonic or a flicker than the pulse.
 
 The rate read must also be blood's: the skin is also read as a grid of patches, and at that rate
 the patches must brighten and darken together, as blood makes all skin do at once, both over the
@@ -26,9 +26,9 @@ the face beats with it as closely as any pulse did, that agreement is its clarit
 its peak stands out (as on a compressed video, which keeps less of the pulse than of the noise
 around it). A codec codes brightness and colour apart, so its noise in one is not its noise in the
 other; POS and CHROM both read the colour, and a codec's colour noise can draw one's peak and not
-the other's. The patches are compared in every window with the face in view and still, those too
-faint to read included; and where they vouch, a window too faint to read does not count against
-the rate: it is faint, not elsewhere.
+the other's. The patches (and the surroundings, below) are compared in every window with the face
+in view and still, those too faint to read included; and where the patches vouch, a window too
+faint to read does not count against the rate: it is faint, not elsewhere.
 
 Last, blood changes the skin alone: a light that flickers at the rate changes the face's
 surroundings as well, and such a rate is refused as the light's.
@@ -124,6 +124,10 @@ _FACE_PARTS = (
 # Fewer readable patches than this and no part can be checked: the window adds nothing to the
 # checks, and a clip with no window that did is not read.
 _MIN_PATCHES = min(part.least_patches for part in _FACE_PARTS)
+# A window too faint to read leaves the share only where every part of the face was compared in
+# at least this many windows: the windows of the 20 s clips on which the gates above were set.
+# Over fewer, noise scores higher, by how much unmeasured.
+_LEAST_WINDOWS_COMPARED = 11
 # A light flickers at the rate read when the face's surroundings change with the skin at it, as
 # much and in step (see _light_flickers): both past halfway from blood (the surroundings of the
 # reference model's pulses share at most 0.12 of the skin's change) to a light (1.03 and more, in
@@ -182,6 +186,7 @@ class PulseReader:
         # And per part of the face, each patch of skin against the rest of the part, per frequency
         # (see _in_step).
         self._patch_cross = np.zeros((len(_FACE_PARTS), PATCHES, int(self._band.sum())), dtype=np.complex128)
+        self._windows_compared = [0] * len(_FACE_PARTS)
         # And the surroundings' brightness changes against the skin's, and each one's power.
         self._light_cross = np.zeros(int(self._band.sum()), dtype=np.complex128)
         self._light_power = np.zeros((2, int(self._band.sum())))
@@ -200,9 +205,10 @@ class PulseReader:
         summed spectra; or, when the brightness and a projection of colour peak at the rate and
         the skin's patches change in step at it at least as far as every pulse on the reference
         model did (see _FACE_PARTS), the lesser of the parts' scores, if higher, and the share
-        leaves out the windows too faint to read. A compressed pulse can be as faint as the noise
-        around it in each projection and still be blood's: chrominance and brightness, which a
-        codec keeps apart, beat together, and so does every part of the face, in every window.
+        leaves out the windows too faint to read (see _LEAST_WINDOWS_COMPARED). A compressed
+        pulse can be as faint as the noise around it in each projection and still be blood's:
+        chrominance and brightness, which a codec keeps apart, beat together, and so does every
+        part of the face, over every window.
         """
         windows = self._log.windows()
         if not windows:
@@ -221,7 +227,8 @@ class PulseReader:
             score >= part.vouching_in_step for part, score in zip(_FACE_PARTS, in_step, strict=True)
         ):
             clarity = max(clarity, min(in_step))
-            share = fused.agreeing_share_of_the_readable
+            if min(self._windows_compared) >= _LEAST_WINDOWS_COMPARED:
+                share = fused.agreeing_share_but_the_faint
         quality = clarity * share
         if quality < QUALITY_GATE:
             return refused(_refusal(windows), quality)
@@ -242,19 +249,21 @@ class PulseReader:
             if changes is None or problem is not None:
                 self._log.add(_Window(start_s, end_s, problem, float("nan"), 0.0))
                 continue
-            # Whether the patches beat together is asked of every window with the face in view and
-            # still, a pulse too faint to read included: asked of a few windows only, it is the
-            # easier for a codec's noise to pass.
+            # Whether the patches beat together, and the surroundings with them, is asked of every
+            # window with the face in view and still, a pulse too faint to read included: asked of
+            # a few windows only, the patches' test is the easier for a codec's noise to pass; and
+            # a light that flickers in the band, which the skin's brightness against the frame's
+            # cancels, leaves most windows too faint to read.
             if changes.patches is not None:
                 self._add_patches(changes.patches[0], changes.patches[1][:, window])
+            if not np.isnan(changes.surroundings[window]).any():
+                self._add_light(changes.skin[window], changes.surroundings[window])
             if changes.pulses[_BRIGHTNESS][window].std() < MIN_PULSE_AMPLITUDE:
                 self._log.add(_Window(start_s, end_s, Refusal.WEAK_PULSE, float("nan"), 0.0))
                 continue
             spectra = tuple(_normalised(*power_spectrum(pulse[window], rate_hz)) for pulse in changes.pulses)
             for total, spectrum in zip(self._summed, spectra, strict=True):
                 total += spectrum
-            if not np.isnan(changes.surroundings[window]).any():
-                self._add_light(changes.skin[window], changes.surroundings[window])
             rate, weight, _ = _reading(self._frequencies, spectra)
             self._log.add(_Window(start_s, end_s, None, rate, weight))
 
@@ -300,7 +309,7 @@ class PulseReader:
         """One window's patches: each one's change against the rest of its part's, summed over
         windows."""
         coefficients = np.array([self._band_coefficients(change) for change in changes])
-        for part, part_cross in zip(_FACE_PARTS, self._patch_cross, strict=True):
+        for number, (part, part_cross) in enumerate(zip(_FACE_PARTS, self._patch_cross, strict=True)):
             chosen = [index for index, patch in enumerate(readable) if patch in part.patches]
             if len(chosen) < part.least_patches:
                 continue
@@ -308,6 +317,7 @@ class PulseReader:
             cross = own * np.conj(own.sum(axis=0) - own)
             scale = 1.0 / max(float(np.abs(cross).sum()), 1e-30)
             part_cross[[readable[index] for index in chosen]] += scale * cross
+            self._windows_compared[number] += 1
 
 
 def _in_step(frequencies: FloatArray, cross: npt.NDArray[np.complex128], rate_bpm: float) -> float:
@@ -428,8 +438,8 @@ class _Fused:
     # The brightness's and a colour projection's summed spectra peak at the rate.
     brightness_and_colour_agree: bool
     agreeing_share: float  # of all windows, those whose own reading is the rate's
-    # The same, of the windows whose pulse was not too faint to read (see MIN_PULSE_AMPLITUDE).
-    agreeing_share_of_the_readable: float
+    # The same, leaving out the windows too faint to read (see MIN_PULSE_AMPLITUDE).
+    agreeing_share_but_the_faint: float
 
 
 def _fuse(windows: list[_Window], frequencies: FloatArray, summed: tuple[FloatArray, ...]) -> _Fused | None:
@@ -440,8 +450,10 @@ def _fuse(windows: list[_Window], frequencies: FloatArray, summed: tuple[FloatAr
     # Summed spectra peak where averaged ones do; the SNR is a ratio, so the scale is moot.
     rate, clarity, brightness_and_colour_agree = _reading(frequencies, summed)
     agreeing = sum(abs(window.heart_rate_bpm - rate) <= WINDOWS_AGREE_BPM for window in usable)
-    readable = sum(window.problem is not Refusal.WEAK_PULSE for window in windows)
-    return _Fused(rate, clarity, brightness_and_colour_agree, agreeing / len(windows), agreeing / readable)
+    faint = sum(window.problem is Refusal.WEAK_PULSE for window in windows)
+    return _Fused(
+        rate, clarity, brightness_and_colour_agree, agreeing / len(windows), agreeing / (len(windows) - faint)
+    )
 
 
 def _refusal(windows: list[_Window]) -> Refusal:
