@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import statistics
@@ -42,7 +43,9 @@ import av
 import cv2
 import numpy as np
 
-from media_workers.rppg.estimate import estimate_vitals
+from media_workers.rppg.estimate import VitalsReader, estimate_vitals
+from media_workers.rppg.face import FaceTracker
+from media_workers.rppg.pulse import FACE_PARTS, BloodCheck
 from media_workers.rppg.result import VitalSigns
 from media_workers.rppg.synthetic import (
     ClipSpec,
@@ -52,6 +55,7 @@ from media_workers.rppg.synthetic import (
     varied,
     write_clip,
 )
+from media_workers.rppg.video import read_frames
 
 CLIPS_PER_CONDITION = 5
 CLIP_SECONDS = 20.0
@@ -514,6 +518,71 @@ def search(count: int, seed: int) -> list[Measurement]:
     return read
 
 
+# Where the brightness and a projection of colour peak this close to a clip's true rate, its
+# pulse is there to be vouched for: its scores count in the gates.
+_AT_ITS_RATE_BPM = 3.0
+
+
+def calibrate(count: int, seed: int) -> None:
+    """Print the least score each part of the face gave a pulse of the reference model at its own
+    rate, read or not, and the gates that follow (see media_workers.rppg.pulse.FACE_PARTS): over
+    the benchmark's reference clips and `count` more per condition with a pulse, drawn with
+    `seed`."""
+    rng = np.random.default_rng(SEED)
+    drawn = [
+        (name, varied(condition.spec, rng))
+        for name, condition in CONDITIONS.items()
+        for _ in range(CLIPS_PER_CONDITION)
+    ]
+    rng = np.random.default_rng(seed)
+    drawn += [
+        (name, varied(condition.spec, rng))
+        for _ in range(count)
+        for name, condition in CONDITIONS.items()
+        if condition.group != "nothing"
+    ]
+    with_a_pulse = [
+        (name, replace(spec, signal_model="reference"))
+        for name, spec in drawn
+        if CONDITIONS[name].group != "nothing"
+    ]
+    with _one_thread_for_children():
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as workers:
+            checked = list(workers.map(_blood_checked, [spec for _, spec in with_a_pulse]))
+    counted = [
+        (name, check)
+        for (name, _), (truth, check) in zip(with_a_pulse, checked, strict=True)
+        if check is not None
+        and check.brightness_and_colour_agree
+        and abs(check.rate_bpm - truth) <= _AT_ITS_RATE_BPM
+    ]
+    print(
+        f"gates from {len(counted)} of {len(with_a_pulse)} reference clips with a pulse (the "
+        f"benchmark's, and {count} per condition with seed {seed}) where the brightness and colour "
+        f"peak within {_AT_ITS_RATE_BPM:g} bpm of the true rate:"
+    )
+    for number, part in enumerate(FACE_PARTS):
+        name, least = min(counted, key=lambda row: row[1].in_step[number])
+        score = least.in_step[number]
+        print(
+            f"  part {number} ({len(part.patches)} patches): least {score:.4f} ({name}); vouching "
+            f"{math.floor(score * 100) / 100:.2f} (code: {part.vouching_in_step}), veto "
+            f"{math.floor(score * 5) / 10:.1f} (code: {part.least_in_step})"
+        )
+
+
+def _blood_checked(spec: ClipSpec) -> tuple[float, BloodCheck | None]:
+    """A clip's true rate, and the checks of blood behind what it reads."""
+    cv2.setNumThreads(1)
+    clip = _rendered(spec)
+    tracker, reader = FaceTracker(), VitalsReader()
+    for frame in read_frames(clip.path, threads=1):
+        reader.add(frame.time_s, tracker.update(frame))
+    reader.vital_signs()
+    return clip.heart_rate_bpm, reader.blood_check()
+
+
 def _rendered_and_measured(spec: ClipSpec, folder: Path) -> Measurement:
     clip = write_clip(spec, folder / f"{spec.signal_model}-{spec.seed}{clip_suffix(spec)}")
     try:
@@ -535,13 +604,21 @@ if __name__ == "__main__":
         help="draw N clips per model of each condition with nothing to measure",
     )
     parser.add_argument(
+        "--calibrate",
+        type=int,
+        metavar="N",
+        help="print the vouching gates from the benchmark's reference clips and N more per condition",
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         default=2026,
         help="the search's seed (default %(default)s; the benchmark's clips are drawn with SEED)",
     )
     arguments = parser.parse_args()
-    if arguments.search:
+    if arguments.calibrate:
+        calibrate(arguments.calibrate, arguments.seed)
+    elif arguments.search:
         search(arguments.search, arguments.seed)
     else:
         rppg_figures()

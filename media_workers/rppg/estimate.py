@@ -13,7 +13,7 @@ from pathlib import Path
 
 from media_workers.rppg.breathing import BreathingReader
 from media_workers.rppg.face import FaceTracker, SkinSample
-from media_workers.rppg.pulse import MAX_SPEED, WINDOW_S, PulseReader
+from media_workers.rppg.pulse import MAX_SPEED, WINDOW_S, BloodCheck, PulseReader
 from media_workers.rppg.result import Refusal, VitalSigns
 from media_workers.rppg.trace import GridTrace, VideoSummary
 from media_workers.rppg.video import read_frames
@@ -82,6 +82,11 @@ class VitalsReader:
             respiratory_reason=breathing.refusal,
             duration_s=duration,
         )
+
+    def blood_check(self) -> BloodCheck | None:
+        """The checks of blood behind the pulse read (after vital_signs), or None where no window
+        was read."""
+        return self._pulse.blood_check()
 
 
 def _unreadable(summary: VideoSummary) -> Refusal | None:
