@@ -83,6 +83,8 @@ def test_every_visit_route_replays_its_first_answer_and_refuses_a_reused_key(
     reused(call(gateway, "POST", f"{visit}/admit", provider, guests, **ka))
     # The provider joins (as a client would), which keeps the meeting open for the patient.
     mine = call(gateway, "POST", "/v1/join", provider, {"link": admitted.json()["link"]["link"]})
+    # Its status and problem, should it fail (a clean run of e99b19c once found no Attendee here).
+    assert mine.status == 200, (mine.status, mine.body)
     simulate(platform, "join", mine.json()["Attendee"]["JoinToken"])
 
     # A join link: the replay is the same link (not a fresh one revoking it); another patient's
