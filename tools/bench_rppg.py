@@ -43,8 +43,7 @@ import av
 import cv2
 import numpy as np
 
-from media_workers.rppg.estimate import VitalsReader, estimate_vitals
-from media_workers.rppg.face import FaceTracker
+from media_workers.rppg.estimate import estimate_vitals, read_video
 from media_workers.rppg.pulse import FACE_PARTS, BloodCheck
 from media_workers.rppg.result import VitalSigns
 from media_workers.rppg.synthetic import (
@@ -55,7 +54,6 @@ from media_workers.rppg.synthetic import (
     varied,
     write_clip,
 )
-from media_workers.rppg.video import read_frames
 
 CLIPS_PER_CONDITION = 5
 CLIP_SECONDS = 20.0
@@ -182,14 +180,19 @@ class Measurement:
         return None if rate is None else abs(rate - self.clip.respiratory_rate_bpm)
 
 
-def rppg_figures() -> None:
-    # The same true rates and seeds for both models: only the signal model differs.
+def _benchmark_draw() -> list[tuple[str, ClipSpec]]:
+    """The benchmark's clips, by condition, before a signal model is chosen: the same true rates
+    and seeds for both models, so that only the signal model differs."""
     rng = np.random.default_rng(SEED)
-    drawn = [
+    return [
         (name, varied(condition.spec, rng))
         for name, condition in CONDITIONS.items()
         for _ in range(CLIPS_PER_CONDITION)
     ]
+
+
+def rppg_figures() -> None:
+    drawn = _benchmark_draw()
     jobs = [(model, name, replace(spec, signal_model=model)) for model in MODELS for name, spec in drawn]
     jobs += [(spec.signal_model, name, spec) for name, spec in FOUND.items()]
     CLIP_CACHE.mkdir(parents=True, exist_ok=True)
@@ -528,12 +531,7 @@ def calibrate(count: int, seed: int) -> None:
     rate, read or not, and the gates that follow (see media_workers.rppg.pulse.FACE_PARTS): over
     the benchmark's reference clips and `count` more per condition with a pulse, drawn with
     `seed`."""
-    rng = np.random.default_rng(SEED)
-    drawn = [
-        (name, varied(condition.spec, rng))
-        for name, condition in CONDITIONS.items()
-        for _ in range(CLIPS_PER_CONDITION)
-    ]
+    drawn = _benchmark_draw()
     rng = np.random.default_rng(seed)
     drawn += [
         (name, varied(condition.spec, rng))
@@ -576,9 +574,7 @@ def _blood_checked(spec: ClipSpec) -> tuple[float, BloodCheck | None]:
     """A clip's true rate, and the checks of blood behind what it reads."""
     cv2.setNumThreads(1)
     clip = _rendered(spec)
-    tracker, reader = FaceTracker(), VitalsReader()
-    for frame in read_frames(clip.path, threads=1):
-        reader.add(frame.time_s, tracker.update(frame))
+    reader = read_video(clip.path, threads=1)
     reader.vital_signs()
     return clip.heart_rate_bpm, reader.blood_check()
 

@@ -36,11 +36,16 @@ def estimate_vitals(path: Path | str, *, threads: int = 1) -> VitalSigns:
     does not grow with the video's length: frames are not kept, and of the per-frame numbers only
     the last 70 seconds or so (see `media_workers.rppg.trace`).
     """
+    return read_video(path, threads=threads).vital_signs()
+
+
+def read_video(path: Path | str, *, threads: int = 1) -> VitalsReader:
+    """A VitalsReader fed every frame of the video (see estimate_vitals)."""
     tracker = FaceTracker()
     reader = VitalsReader()
     for frame in read_frames(Path(path), threads=threads):
         reader.add(frame.time_s, tracker.update(frame))
-    return reader.vital_signs()
+    return reader
 
 
 class VitalsReader:
