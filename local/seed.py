@@ -75,6 +75,7 @@ class SeedProvider:
     zone: str
     weekly: dict[int, tuple[Interval, ...]]
     visit_minutes: dict[str, int]
+    days_off: tuple[date, ...] = (date(2026, 12, 25),)
 
     @property
     def provider_id(self) -> str:
@@ -118,6 +119,7 @@ SEED_PROVIDERS = (
             zone,
             {d: (Interval(time(0), time(23, 55)),) for d in range(1, 8)},
             {"general": 5},
+            days_off=(),  # urgent care has no holiday: a visit about to start is always there
         )
         for local_part, zone in (
             ("dr.nightingale", "America/New_York"),
@@ -287,7 +289,7 @@ def seed_tenant(
             seed.zone,
             seed.weekly,
             seed.visit_minutes,
-            days_off=frozenset({DayOff(date(2026, 12, 25)).day}),
+            days_off=frozenset(DayOff(day).day for day in seed.days_off),
         )
         credentials = _credentials(index, tenant.tenant.states)
         admin.put_provider(as_admin, profile, credentials, subs[seed.local_part], 0, availability=hours)

@@ -73,16 +73,24 @@ _used: set[str] = set()
 SPECIALTY = {"dr-ramirez": "pediatrics", "dr-okafor": "family-medicine"}
 
 
-def fresh_slot(gateway: str, token: str, provider: str | None = "dr-ramirez", **kwargs: Any) -> str:
+def fresh_slot(
+    gateway: str, token: str, provider: str | None = "dr-ramirez", *, days_ahead: float = 3, **kwargs: Any
+) -> str:
     """An open slot no test took yet: the provider's, or (None) any urgent-care provider's, who see
-    patients around the clock (a search a few hours ahead finds one whatever the time of day)."""
+    patients around the clock (a search a few hours ahead finds one whatever the time of day).
+
+    The first search is the day `days_ahead` from now; where that day holds nothing for the
+    provider (dr-okafor works Saturday mornings only, and not Sundays), the next day's, for a week:
+    weekly hours repeat, so the suite books the same whatever day of the week it runs."""
     specialty = SPECIALTY[provider] if provider else "urgent-care"
-    for offered in open_slots(gateway, token, specialty=specialty, **kwargs):
-        mine = provider is None or offered["provider"]["provider_id"] == provider
-        if mine and offered["slot_id"] not in _used:
-            _used.add(offered["slot_id"])
-            return str(offered["slot_id"])
-    raise AssertionError("no open slot")
+    for later in range(7):
+        day = open_slots(gateway, token, specialty=specialty, days_ahead=days_ahead + later, **kwargs)
+        for offered in day:
+            mine = provider is None or offered["provider"]["provider_id"] == provider
+            if mine and offered["slot_id"] not in _used:
+                _used.add(offered["slot_id"])
+                return str(offered["slot_id"])
+    raise AssertionError(f"no open slot in the week from {days_ahead} days ahead")
 
 
 def book(gateway: str, token: str, slot_id: str, **extra: Any) -> Reply:
