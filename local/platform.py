@@ -836,7 +836,10 @@ class LocalPlatform:
                     if time.monotonic() - last.get(name, 0.0) < every:
                         continue
                     last[name] = time.monotonic()
-                    arn = events.describe_rule(Name=name)["Arn"]
+                    described = events.describe_rule(Name=name)
+                    if described["State"] != "ENABLED":
+                        continue  # EventBridge runs no disabled rule on its schedule
+                    arn = described["Arn"]
                     for target in events.list_targets_by_rule(Rule=name)["Targets"]:
                         self.dispatcher.deliver_event(
                             target,

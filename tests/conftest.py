@@ -230,8 +230,11 @@ def as_list(value: Any) -> list[Any]:
 
 # --- the local platform, started once per session ------------------------------------------------
 
-# Short enough to watch a meeting end itself within a test; Chime's own is five minutes.
-EMPTY_MEETING_TIMEOUT_S = 3.0
+# Short enough to watch a meeting end itself within a test; Chime's own is five minutes. Long
+# enough for a test's few calls between the admission (the meeting's creation) and the simulated
+# join on a loaded machine: at 3 s a clean run once found the provider's meeting ended, the patient
+# back in the waiting room, before the provider's join.
+EMPTY_MEETING_TIMEOUT_S = 5.0
 # The outbox sweeper's every minute, in seconds, so a test can watch the record catch up.
 SWEEP_EVERY_S = 5.0
 # The visit reconciler's five minutes: a pass reads every open visit (four index queries, each of
@@ -240,7 +243,7 @@ SWEEP_EVERY_S = 5.0
 RECONCILE_EVERY_S = 60.0
 # Each party's time to join after admission (four minutes in a clinic), in seconds: longer than
 # the empty-meeting timeout above, so a meeting nobody joins ends before the window closes.
-VISIT_TIMINGS = {"join_window": 6.0}
+VISIT_TIMINGS = {"join_window": 8.0}
 # The clinic's settings the session seeds beyond the tenant file's: the suite's two patients hold
 # scores of open visits at once (a clinic's default is ten). And functions re-read the settings
 # every second instead of every minute, so a test watches an admin's change take effect.

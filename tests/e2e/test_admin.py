@@ -13,7 +13,7 @@ import pytest
 from local.platform import LocalPlatform
 from local.seed import SEED_PROVIDERS
 from telehealth.adapters.healthlake import HealthLakeFhirStore
-from tests.conftest import CLINIC_SETTINGS_TTL_S, Reply, eventually, user_tokens
+from tests.conftest import CLINIC_SETTINGS_TTL_S, VISIT_TIMINGS, Reply, eventually, user_tokens
 from tests.e2e.test_scheduling import RIVERSIDE, _used, book, call, fresh_slot, open_slots
 
 
@@ -60,7 +60,8 @@ def test_the_seeded_clinic_is_what_an_admin_reads(gateway: str, tokens: dict[str
     before = _settings(gateway, tokens["admin"])
     # The tenant file's seed value and the session's own, written through the admin service.
     assert (before["cancellation_window_hours"], before["max_open_bookings"]) == (24, 100)
-    assert before["visit_timings"]["join_window"] == 6.0  # the session's clocks reached the table
+    # The session's clocks reached the table.
+    assert before["visit_timings"]["join_window"] == VISIT_TIMINGS["join_window"]
     # Providers too: seeded through the admin service, so they have a version an admin reads.
     provider = admin_call(gateway, "GET", RAMIREZ, tokens["admin"]).json()
     assert provider["version"] >= 1 and {c["state"] for c in provider["licenses"]} >= {"NY"}

@@ -77,15 +77,15 @@ def test_every_visit_route_replays_its_first_answer_and_refuses_a_reused_key(
         timeout_s=30,
     )
     answers.append((f"{visit}/admit", provider, "POST", {}, ka, admitted))
+    # The provider joins at once (as their client does), which keeps the meeting open for the
+    # patient: a meeting nobody connects to ends itself (seconds in the suite).
+    mine = call(gateway, "POST", "/v1/join", provider, {"link": admitted.json()["link"]["link"]})
+    assert mine.status == 200, (mine.status, mine.body)
+    simulate(platform, "join", mine.json()["Attendee"]["JoinToken"])
     same(admitted, call(gateway, "POST", f"{visit}/admit", provider, {}, **ka))
     assert admitted.json()["link"]["link"].count(".") == 2, "the replayed link is the working link"
     guests = {"guests": [{"role": "interpreter", "user_id": "interp-1"}]}
     reused(call(gateway, "POST", f"{visit}/admit", provider, guests, **ka))
-    # The provider joins (as a client would), which keeps the meeting open for the patient.
-    mine = call(gateway, "POST", "/v1/join", provider, {"link": admitted.json()["link"]["link"]})
-    # Its status and problem, should it fail (a clean run of e99b19c once found no Attendee here).
-    assert mine.status == 200, (mine.status, mine.body)
-    simulate(platform, "join", mine.json()["Attendee"]["JoinToken"])
 
     # A join link: the replay is the same link (not a fresh one revoking it); another patient's
     # use of the key finds no visit of theirs.

@@ -29,7 +29,7 @@ from local.parity.report import (
 )
 from local.platform import LocalPlatform
 from telehealth.adapters.meetings import TENANT_TAG
-from tests.conftest import FAKE_ACCOUNT, SWEEP_EVERY_S, Assembly
+from tests.conftest import FAKE_ACCOUNT, SWEEP_EVERY_S, Assembly, eventually
 
 
 def _templates(assembly: Assembly) -> dict[str, Any]:
@@ -216,6 +216,30 @@ def test_the_sweep_rule_fires_on_its_schedule_only_in_a_busy_stretch(platform: L
         ]
         assert set(sweeps) <= {"Scheduled Event"}
         assert 1 <= len(sweeps) <= window / SWEEP_EVERY_S + 1, len(sweeps)
+
+
+def test_a_disabled_scheduled_rule_runs_no_more_until_it_is_enabled_again(platform: LocalPlatform) -> None:
+    """EventBridge runs no disabled rule on its schedule (the reconciler's restart tests disable
+    its rule for a downtime): desert-clinic's sweeper gets none of its sweeps for two of its
+    intervals, and its next one soon after the rule is enabled again."""
+    tenant = "desert-clinic"
+    events = platform.client("events", platform.provisioned[tenant].region)
+    (rule,) = [r.name(tenant) for r in topology.RULES if r.target is topology.OUTBOX_SWEEPER]
+    sweeper = topology.OUTBOX_SWEEPER.name(tenant)
+
+    def sweeps_since(since: float) -> list[float]:
+        return [at for name, _, at in list(platform.dispatcher.deliveries) if name == sweeper and at >= since]
+
+    events.disable_rule(Name=rule)
+    try:
+        time.sleep(1.0)  # a tick under way when the rule was disabled
+        off = time.monotonic()
+        time.sleep(2 * SWEEP_EVERY_S)
+        assert sweeps_since(off) == []
+    finally:
+        events.enable_rule(Name=rule)
+    on = time.monotonic()
+    assert eventually(lambda: sweeps_since(on), timeout_s=SWEEP_EVERY_S + 3)
 
 
 def test_the_emulator_answered_every_request_the_suite_made(platform: LocalPlatform) -> None:

@@ -139,12 +139,33 @@ def forget_every_execution(platform: LocalPlatform, tenant_id: str) -> None:
     machine.executions.clear()
 
 
-def restart(platform: LocalPlatform, appointment: dict[str, Any]) -> str:
-    """Every execution forgotten, then the pass the platform runs after a restart: the visit's
-    lifecycle runs again, under its first name (Step Functions knows no earlier one). Its ARN."""
-    down = datetime.now(UTC).replace(microsecond=0)
-    forget_every_execution(platform, RIVERSIDE)
-    counts = platform.reconcile_visits(RIVERSIDE)
+def restart(platform: LocalPlatform, appointment: dict[str, Any], down_for_s: float = 0.0) -> str:
+    """The platform down for `down_for_s`, then the pass it runs when it is back: the visit's
+    lifecycle runs again, under its first name (Step Functions knows no earlier one). Its ARN.
+
+    Down, the platform runs no schedule either: a pass of the reconciler's (every minute in the
+    suite) inside the downtime would start the lifecycle early, and it would live the downtime
+    through (a join window run out, the patient back in the waiting room) before the restart
+    this is to test. So the rule is disabled first, a pass already under way is let finish, and
+    the rule is enabled again once the restart's own pass is done."""
+    reconciler = topology.VISIT_RECONCILER.name(RIVERSIDE)
+    (rule,) = [r.name(RIVERSIDE) for r in topology.RULES if r.target is topology.VISIT_RECONCILER]
+    events, dispatcher = platform.client("events"), platform.dispatcher
+    events.disable_rule(Name=rule)
+    try:
+        eventually(
+            lambda: (
+                dispatcher.completions[reconciler]
+                >= sum(1 for function, _, _ in list(dispatcher.deliveries) if function == reconciler)
+            ),
+            timeout_s=60,
+        )
+        down = datetime.now(UTC).replace(microsecond=0)
+        forget_every_execution(platform, RIVERSIDE)
+        time.sleep(down_for_s)
+        counts = platform.reconcile_visits(RIVERSIDE)
+    finally:
+        events.enable_rule(Name=rule)
     assert "errorType" not in counts and counts["failed"] == 0, counts
     # Started again; it may be over already by the time it is read (a visit whose start passed
     # without a check-in is a no-show at once), so any status will do.
@@ -303,12 +324,8 @@ def test_after_a_restart_an_admitted_visit_gets_only_what_is_left_of_its_join_wi
     visit_id = appointment["appointment_id"]
     provider = user_tokens(platform, RIVERSIDE, provider_email(slot))["access"]
     assert admit_when_waiting(gateway, provider, visit_id).status == 200
-    admitted = time.monotonic()
     # Down through the whole join window: nobody joined, and Chime ended the empty meeting.
-    forget_every_execution(platform, RIVERSIDE)
-    time.sleep(max(0.0, VISIT_TIMINGS["join_window"] + 1 - (time.monotonic() - admitted)))
-
-    arn = restart(platform, appointment)
+    arn = restart(platform, appointment, down_for_s=VISIT_TIMINGS["join_window"] + 1)
     # The window counts from the admission, so it is over: the attendance check runs at once
     # (a restarted window would wait it out again) and, nobody having come, the patient is back
     # in the waiting room for a new meeting, as the lifecycle would have done.
