@@ -136,10 +136,11 @@ def test_search_answers_in_the_patients_zone_and_only_shows_providers_licensed_t
 def test_search_filters_by_specialty_and_language_and_pages_with_a_cursor(
     gateway: str, tokens: dict[str, str]
 ) -> None:
-    spanish = open_slots(gateway, tokens["patient"], language="es")
+    # Two days: one of them has a whole working day of dr-ramirez's, a seeded day off or not.
+    spanish = open_slots(gateway, tokens["patient"], language="es", span_hours=48)
     assert spanish and {s["provider"]["provider_id"] for s in spanish} == {"dr-ramirez"}
     start = stamp(datetime.now(UTC) + timedelta(days=3))
-    end = stamp(datetime.now(UTC) + timedelta(days=4))
+    end = stamp(datetime.now(UTC) + timedelta(days=5))
     first = call(
         gateway,
         "GET",
