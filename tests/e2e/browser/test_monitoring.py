@@ -127,6 +127,10 @@ def test_staff_enrol_the_patient_types_in_a_crisis_and_the_provider_acknowledges
         timeout_s=20,
     )
     _backdate_first_crisis(platform, patient_id)
+    # The provider has the panel open meanwhile: the repeat's alert reaches it without a reload.
+    page = signed_in_page(PROVIDER, "Today", tenant=DESERT)
+    page.get_by_role("link", name="Remote monitoring").click()
+    expect(page.get_by_role("table", name="Enrolled patients")).to_contain_text(details["family_name"])
     phone.get_by_label("Systolic (top number)").fill("188")
     phone.get_by_label("Diastolic (bottom number)").fill("124")
     phone.get_by_label("I have one of these symptoms now").check()
@@ -137,8 +141,6 @@ def test_staff_enrol_the_patient_types_in_a_crisis_and_the_provider_acknowledges
     axe_check(phone)
 
     # The provider's panel: the patient first, urgent; their page: the charts and the alert.
-    page = signed_in_page(PROVIDER, "Today", tenant=DESERT)
-    page.get_by_role("link", name="Remote monitoring").click()
     rows = page.get_by_role("table", name="Enrolled patients").get_by_role("row")
     expect(rows.nth(1)).to_contain_text("Urgent", timeout=20_000)
     expect(rows.nth(1)).to_contain_text(details["family_name"])

@@ -49,6 +49,7 @@ const chartStyles = css`
 `;
 
 const ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone;
+const PANEL_POLL_MS = 10_000;
 
 function when(instant: string): string {
   return new Date(instant).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
@@ -76,9 +77,19 @@ export class CarePanel extends LitElement {
   @state() private chosen = "";
   @state() private program = "hypertension";
 
+  private timer = 0;
+
   override connectedCallback(): void {
     super.connectedCallback();
     void this.load();
+    // Readings are kept and judged moments after they are sent: an alert raised while the panel
+    // is open moves its patient up without a reload.
+    this.timer = window.setInterval(() => void this.load(), PANEL_POLL_MS);
+  }
+
+  override disconnectedCallback(): void {
+    window.clearInterval(this.timer);
+    super.disconnectedCallback();
   }
 
   private async load(): Promise<void> {
