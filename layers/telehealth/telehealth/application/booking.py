@@ -96,6 +96,10 @@ class ClinicRules:
     states: frozenset[str]
 
 
+# How far ahead the one time a screen offers starts, at the least: time to read it and tap.
+TIME_TO_TAKE_AN_OFFER = timedelta(minutes=2)
+
+
 @dataclass(frozen=True)
 class SlotQuery:
     state: str
@@ -243,9 +247,12 @@ class BookingService:
     def soonest(self, caller: Caller, query: SlotQuery) -> OfferedSlot | None:
         """The first slot the search finds, for a screen that offers one time to book (the
         symptom check's "now", a clinician's ask to see the patient); None when there is none, or
-        the patient's state is one the clinic does not serve (the screen then says what to do)."""
+        the patient's state is one the clinic does not serve (the screen then says what to do).
+        A slot about to start is passed over: offered seconds before it starts, the patient's tap
+        would meet "That time has already passed"."""
+        earliest = self.clock() + TIME_TO_TAKE_AN_OFFER
         try:
-            found, _ = self.search(caller, replace(query, limit=1))
+            found, _ = self.search(caller, replace(query, start=max(query.start, earliest), limit=1))
         except (AppointmentRuleError, SchedulingError):
             return None
         return found[0] if found else None
