@@ -90,16 +90,19 @@ def test_the_one_time_offered_is_the_searchs_first_and_none_where_the_clinic_doe
     assert c.booking.soonest(PATIENT, replace(window, provider_id="dr-nobody")) is None
 
 
-def test_the_one_time_offered_leaves_the_patient_time_to_take_it() -> None:
-    # A minute before a slot starts: the search still lists it, the one-tap offer is the next.
+def test_no_slot_is_offered_too_soon_to_take_but_one_about_to_start_still_books() -> None:
+    # A minute before a slot starts: neither the search nor the one-tap offer shows it (chosen,
+    # it would have started); the next one is the first.
     c = clinic(AT - timedelta(minutes=1))
     window = SlotQuery("NY", AT - timedelta(minutes=1), AT + timedelta(hours=1))
     listed, _ = c.booking.search(PATIENT, window)
-    assert listed[0].slot.start == AT
+    assert listed and listed[0].slot.start > AT
     offered = c.booking.soonest(PATIENT, window)
-    assert offered is not None and offered.slot.start == listed[1].slot.start > AT
-    # Nothing left in the window after the time to take it: no offer.
+    assert offered is not None and offered.slot.slot_id == listed[0].slot.slot_id
+    # Nothing left in the window after the time to take it: nothing offered.
     assert c.booking.soonest(PATIENT, replace(window, end=AT + timedelta(minutes=1))) is None
+    # A patient who had it on their screen still books it: only a slot that started is refused.
+    assert _book(c, AT).start == AT
 
 
 def test_a_twin_booking_under_the_same_key_that_commits_second_gets_the_first_answer_and_books_nothing() -> (

@@ -211,7 +211,13 @@ def search_slots(
             json_schema_extra=US_STATES,
         ),
     ],
-    start: Annotated[Instant, Query(alias="from")],
+    start: Annotated[
+        Instant,
+        Query(
+            alias="from",
+            description="Earliest start wanted; none starting within two minutes of now is offered",
+        ),
+    ],
     end: Annotated[Instant, Query(alias="to")],
     zone: Annotated[str, Query(description="IANA zone to answer in, e.g. America/Denver")] = "UTC",
     specialty: Annotated[str | None, Query(max_length=40)] = None,

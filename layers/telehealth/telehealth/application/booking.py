@@ -96,8 +96,9 @@ class ClinicRules:
     states: frozenset[str]
 
 
-# How far ahead the one time a screen offers starts, at the least: time to read it and tap.
-TIME_TO_TAKE_AN_OFFER = timedelta(minutes=2)
+# How far ahead a slot offered starts, at the least: time for the patient to read it and tap. A
+# slot listed seconds before it starts would meet "That time has already passed" when chosen.
+TIME_TO_TAKE_A_SLOT = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,7 @@ class BookingService:
             raise SchedulingError(f"limit is 1 to {MAX_PAGE}")
         after = _decode_cursor(query.cursor) if query.cursor else None
         now = self.clock()
-        start = max(query.start, now)
+        start = max(query.start, now + TIME_TO_TAKE_A_SLOT)
         # No slot is offered that booking would refuse as beyond the clinic's horizon.
         end = min(query.end, now + self.clinic_settings().booking_horizon)
         if end <= start:
@@ -247,12 +248,9 @@ class BookingService:
     def soonest(self, caller: Caller, query: SlotQuery) -> OfferedSlot | None:
         """The first slot the search finds, for a screen that offers one time to book (the
         symptom check's "now", a clinician's ask to see the patient); None when there is none, or
-        the patient's state is one the clinic does not serve (the screen then says what to do).
-        A slot about to start is passed over: offered seconds before it starts, the patient's tap
-        would meet "That time has already passed"."""
-        earliest = self.clock() + TIME_TO_TAKE_AN_OFFER
+        the patient's state is one the clinic does not serve (the screen then says what to do)."""
         try:
-            found, _ = self.search(caller, replace(query, start=max(query.start, earliest), limit=1))
+            found, _ = self.search(caller, replace(query, limit=1))
         except (AppointmentRuleError, SchedulingError):
             return None
         return found[0] if found else None
